@@ -1,0 +1,2 @@
+#include "tocsin.h"
+int main(void) { return 0; }

@@ -1,0 +1,174 @@
+/*
+ * store.h: the store is the queue.  Operations, never SQL.
+ *
+ * Alerts, their signatures, per-team notification state, deliveries, acks
+ * and the hash-chained audit log live behind these operations, so that the
+ * SQLite back end (store_sqlite.c, WAL, synchronous=FULL) can be joined by a
+ * PostgreSQL one without touching callers.  A struct store is one connection:
+ * one per thread.  Times are UTC seconds passed in by the caller, so tests
+ * and drills can run on their own clock.
+ */
+#ifndef STORE_H
+#define STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tocsin.h"
+
+struct store;
+
+/* Delivery states (DESIGN.md): pending -> sending -> sent, failed (will
+   retry), dead (gave up), cancelled (an ack or Cancel made it moot). */
+enum store_dstate { STORE_D_PENDING, STORE_D_SENDING, STORE_D_SENT,
+	STORE_D_FAILED, STORE_D_DEAD, STORE_D_CANCELLED, STORE_D_COUNT };
+const char *store_dstate_name(enum store_dstate st);
+
+/* Open (creating the schema when new) the store at path.  *ret is owned by
+   the caller: store_close(). */
+int store_open(const char *path, struct store **ret, struct tocsin_err *err);
+void store_close(struct store *s);
+
+/* What submit writes.  Strings are borrowed for the call. */
+struct store_alert {
+	const char *id;			/* chosen by the caller, unique */
+	const char *identifier, *sender, *sent;
+	int64_t sent_t;
+	const char *status, *msg_type, *scope;
+	int severity;			/* enum policy_severity */
+	const char *headline;		/* first info's headline, may be NULL */
+	const char *references;		/* may be NULL */
+	const void *cap;		/* the verified CAP document */
+	size_t cap_len;
+	int64_t received;
+};
+
+struct store_signature {
+	const char *issuer;		/* issuer name from the configuration */
+	const char *kind;		/* "openpgp" or "cms" */
+	const char *signer;		/* fingerprint or certificate SHA-256 */
+	const void *sig;		/* signature bytes as received (may be NULL
+					   for inline signatures) */
+	size_t sig_len;
+};
+
+struct store_team_plan {
+	const char *team;
+	int step;
+	int64_t deadline;		/* next step due; 0 when none */
+};
+
+struct store_delivery_plan {
+	const char *team;
+	int step;
+	const char *channel;		/* "pgp-email", "sms", ... */
+	const char *contact;		/* contact name, "" for a team endpoint */
+	const char *address;		/* e-mail, E.164 number, host:path */
+	int64_t not_before;
+};
+
+/*
+ * Write an alert with its signatures, its team states and its step-0
+ * deliveries, plus an audit record ("submit"), in one transaction.  An
+ * alert whose identifier+sender is already stored is refused with
+ * TOCSIN_EPERM naming the earlier alert; nothing is written then.
+ */
+int store_submit(struct store *s, const struct store_alert *a,
+    const struct store_signature *sigs, size_t nsigs,
+    const struct store_team_plan *teams, size_t nteams,
+    const struct store_delivery_plan *dels, size_t ndels,
+    const char *actor, struct tocsin_err *err);
+
+/* Whether identifier+sender was already accepted: 1 yes (its alert id copied
+   into ret_id, size idlen), 0 no. */
+int store_seen(struct store *s, const char *identifier, const char *sender,
+    char *ret_id, size_t idlen, struct tocsin_err *err);
+
+/* Append one audit record in its own transaction (refusals, operator acts). */
+int store_audit(struct store *s, int64_t now, const char *actor,
+    const char *action, const char *object, const char *details,
+    struct tocsin_err *err);
+
+/*
+ * Recompute the audit chain.  Returns 0 with *ret_count records when it
+ * holds; TOCSIN_EDATA with *ret_bad_seq the first record whose hash or link
+ * does not match, and err naming it.
+ */
+int store_audit_verify(struct store *s, int64_t *ret_bad_seq,
+    int64_t *ret_count, struct tocsin_err *err);
+
+/* Rows for status and reports; every string is owned by the row array,
+   freed with the matching _free function. */
+struct store_alert_row {
+	char *id, *identifier, *sender, *sent, *status, *msg_type, *scope;
+	char *headline;
+	int severity;
+	int64_t received;
+	int nteams;
+};
+int store_alerts(struct store *s, struct store_alert_row **ret, size_t *n,
+    struct tocsin_err *err);
+/* One alert; TOCSIN_ENOTFOUND when there is none with that id. */
+int store_alert_get(struct store *s, const char *id,
+    struct store_alert_row **ret, struct tocsin_err *err);
+void store_alert_rows_free(struct store_alert_row *rows, size_t n);
+
+struct store_team_row {
+	char *team;
+	int step;
+	int64_t deadline;
+	char *state;			/* "active", "acked", "unreached", "cancelled" */
+	int counts[STORE_D_COUNT];	/* deliveries per state */
+	char *ack_by, *ack_via, *ack_strength;	/* NULL when no ack */
+	int64_t ack_at;
+};
+int store_teams(struct store *s, const char *alert_id,
+    struct store_team_row **ret, size_t *n, struct tocsin_err *err);
+void store_team_rows_free(struct store_team_row *rows, size_t n);
+
+struct store_delivery_row {
+	int64_t id;
+	char *alert_id, *team;
+	int step;
+	char *channel, *contact, *address;
+	enum store_dstate state;
+	int attempts;
+	int64_t next_attempt;
+	char *provider_ref, *last_error;	/* NULL when none */
+};
+/* Deliveries of an alert (team NULL: all teams), ordered by team, step, id. */
+int store_deliveries(struct store *s, const char *alert_id, const char *team,
+    struct store_delivery_row **ret, size_t *n, struct tocsin_err *err);
+void store_delivery_rows_free(struct store_delivery_row *rows, size_t n);
+
+/* The stored CAP document of an alert; *ret is malloc'd, owned by caller. */
+int store_alert_cap(struct store *s, const char *alert_id, char **ret,
+    size_t *ret_len, struct tocsin_err *err);
+
+/*
+ * Claim up to max due deliveries for owner, with a lease until now+lease.
+ * Due: pending or failed with next_attempt <= now, or sending whose lease
+ * has run out (a crashed worker).  All claimed rows share one channel (the
+ * channel of the earliest due row, or the given channel when not NULL), so
+ * that a driver session serves the batch.  Claimed rows become sending,
+ * attempts + 1.  Rows are returned in the store_delivery_row shape.
+ */
+int store_claim(struct store *s, const char *owner, int64_t now,
+    int64_t lease, const char *channel, size_t max,
+    struct store_delivery_row **ret, size_t *n, struct tocsin_err *err);
+
+enum store_result { STORE_R_SENT, STORE_R_TEMPFAIL, STORE_R_PERMFAIL };
+/*
+ * Record a driver's result for a delivery this owner holds: sent, failed
+ * (retry at next_attempt) or dead.  provider_ref and error may be NULL.
+ * TOCSIN_ENOTFOUND when the owner no longer holds the lease.
+ */
+int store_result(struct store *s, int64_t delivery_id, const char *owner,
+    enum store_result r, int64_t now, int64_t next_attempt,
+    const char *provider_ref, const char *error, struct tocsin_err *err);
+
+/* Earliest time something is due (next_attempt of pending/failed, lease end
+   of sending).  TOCSIN_ENOTFOUND when nothing is pending or in flight. */
+int store_next_due(struct store *s, int64_t *ret_when, struct tocsin_err *err);
+
+#endif

@@ -1,0 +1,256 @@
+/*
+ * policy.h: the contact repository and its policies, loaded from libconfig.
+ *
+ * policy_load() reads the main file (and its @includes), checks everything
+ * that can be checked without other modules, and keeps the source file and
+ * line of every item so that later checks (keys in certs/, channel settings)
+ * can report file:line too.  The loaded repository is read-only afterwards
+ * and may be shared between threads.  The format is docs/configuration.md.
+ */
+#ifndef POLICY_H
+#define POLICY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tocsin.h"
+
+#define POLICY_FPR_LEN 40
+#define POLICY_MAX_LANGS 8
+
+/* Where an item came from, for messages. file points into the repo. */
+struct policy_src {
+	const char *file;
+	int line;
+};
+
+enum policy_sev { POLICY_ERROR, POLICY_WARNING };
+
+/* One problem found while loading or checking. */
+struct policy_diag_item {
+	enum policy_sev sev;
+	char *file;		/* may be NULL when unknown */
+	int line;		/* 0 when unknown */
+	char *text;		/* "what is wrong; what to do" */
+};
+
+/* Every problem found, in file order. */
+struct policy_diag {
+	struct policy_diag_item *items;
+	size_t n, cap;
+	size_t errors, warnings;
+};
+
+void policy_diag_init(struct policy_diag *d);
+/* Append one item (copies file and formatted text); out of memory is fatal. */
+void policy_diag_add(struct policy_diag *d, enum policy_sev sev,
+    const char *file, int line, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+void policy_diag_free(struct policy_diag *d);
+
+enum policy_channel {
+	POLICY_CH_PGP_EMAIL, POLICY_CH_SMS, POLICY_CH_VOICE, POLICY_CH_FAX,
+	POLICY_CH_SSHDROP, POLICY_CH_COUNT
+};
+const char *policy_channel_name(enum policy_channel ch);
+
+enum policy_who { POLICY_WHO_PRIMARY, POLICY_WHO_SUBSTITUTE, POLICY_WHO_ALL,
+	POLICY_WHO_TEAM };
+
+struct policy_messenger {
+	char *service;
+	char *id;
+};
+
+struct policy_contact {
+	char *name;
+	char *role;
+	bool primary, substitute;
+	char *country;			/* NULL if not given */
+	char *timezone;
+	int bh_start, bh_end;		/* business hours, minutes after 00:00 UTC;
+					   both -1 when not given */
+	char *languages[POLICY_MAX_LANGS];
+	size_t nlanguages;
+	char *email;			/* NULL if not given */
+	char pgp[POLICY_FPR_LEN + 1];	/* upper-case hex, "" if not given */
+	char *phone, *mobile, *emergency_phone, *fax;	/* E.164 "+..." or NULL */
+	struct policy_messenger *messengers;
+	size_t nmessengers;
+	char *other_telecom;
+	struct policy_src src;		/* the contact's group */
+	struct policy_src pgp_src;	/* the pgp setting */
+};
+
+struct policy_target {
+	enum policy_who who;
+	enum policy_channel channel;
+	bool emergency;
+};
+
+struct policy_step {
+	int64_t after;			/* seconds after acceptance */
+	struct policy_target *targets;
+	size_t ntargets;
+};
+
+struct policy_policy {
+	char *name;
+	struct policy_step *steps;
+	size_t nsteps;
+	int repeat;
+	bool unsigned_acks;
+	struct policy_src src;
+};
+
+struct policy_team {
+	char *id;
+	char *domain;
+	char *cctld_operator;
+	char *host_organisation;	/* NULL if not given */
+	char *registry_operator;	/* NULL if not given */
+	char *country;
+	char *region;
+	const struct policy_policy *policy;
+	struct policy_contact *contacts;
+	size_t ncontacts;
+	struct policy_src src;
+};
+
+struct policy_issuer {
+	char *name;
+	char openpgp[POLICY_FPR_LEN + 1];	/* "" when a certificate issuer */
+	char *certificate;			/* absolute path, or NULL */
+	char **may_address;
+	size_t nmay_address;
+	unsigned severities;			/* bit set of 1 << enum policy_severity */
+	unsigned statuses;			/* bit set of 1 << enum policy_status */
+	struct policy_src src;
+};
+
+/* CAP value sets that policies speak of. */
+enum policy_severity { POLICY_SEV_UNKNOWN, POLICY_SEV_MINOR, POLICY_SEV_MODERATE,
+	POLICY_SEV_SEVERE, POLICY_SEV_EXTREME, POLICY_SEV_COUNT };
+enum policy_status { POLICY_ST_ACTUAL, POLICY_ST_EXERCISE, POLICY_ST_SYSTEM,
+	POLICY_ST_TEST, POLICY_ST_DRAFT, POLICY_ST_COUNT };
+/* Parse a CAP value ("Extreme", "Exercise"); -1 when not one. */
+int policy_severity_parse(const char *s);
+int policy_status_parse(const char *s);
+
+struct policy_quorum {
+	unsigned severities;		/* bit set; all bits when not given */
+	char *audience;			/* NULL when not given */
+	int issuers;
+	struct policy_src src;
+};
+
+struct policy_smtp {
+	char *host;
+	int port;
+	char *from;
+	bool starttls;			/* false only with local */
+	bool local;
+	char *ca;			/* absolute path or NULL */
+	char *credentials;		/* absolute path or NULL */
+	int64_t timeout;
+	struct policy_src src;
+};
+
+struct policy_group {
+	char *name;
+	char **members;
+	size_t nmembers;
+	struct policy_src src;
+};
+
+struct policy_gateway {
+	char *store;			/* absolute path */
+	char *gnupg_home;		/* absolute path */
+	char signing_key[POLICY_FPR_LEN + 1];
+	char *issuer_ca;		/* absolute path or NULL */
+	int workers;
+	char *listen;
+	char *public_url;
+	int64_t replay_window;
+	size_t max_alert_bytes;
+	char *default_audience;
+	struct policy_src src;
+	struct policy_src signing_key_src;
+};
+
+struct policy_repo {
+	char *main_file;		/* absolute path of the main file */
+	char *base_dir;			/* its folder: base of relative paths */
+	struct policy_gateway gateway;
+	struct policy_issuer *issuers;
+	size_t nissuers;
+	struct policy_quorum *quorum;
+	size_t nquorum;
+	struct policy_smtp *smtp;	/* NULL when not configured */
+	struct policy_policy *policies;
+	size_t npolicies;
+	struct policy_group *groups;
+	size_t ngroups;
+	struct policy_team *teams;
+	size_t nteams;
+	char **files;			/* every file read, for policy_src.file */
+	size_t nfiles;
+};
+
+/*
+ * Load and check the repository at path.  Every problem goes into diag
+ * (errors and warnings, each with file:line).  Returns 0 and sets *ret
+ * (owned by the caller, free with policy_free) when there is no error;
+ * otherwise returns TOCSIN_ECONFIG with *ret NULL and err naming the first
+ * error.  diag may be NULL when the caller only needs the first error.
+ */
+int policy_load(const char *path, struct policy_repo **ret,
+    struct policy_diag *diag, struct tocsin_err *err);
+/* As policy_load, from a string (for tests and fuzzing); name is the file name
+   shown in messages, base_dir resolves relative paths. Includes are refused. */
+int policy_load_string(const char *text, const char *name, const char *base_dir,
+    struct policy_repo **ret, struct policy_diag *diag, struct tocsin_err *err);
+void policy_free(struct policy_repo *repo);
+
+const struct policy_team *policy_team_find(const struct policy_repo *repo,
+    const char *id);
+const struct policy_policy *policy_find(const struct policy_repo *repo,
+    const char *name);
+
+/*
+ * Resolve one address (all, region:XX, a group, a team id) into team
+ * indexes.  mark has repo->nteams entries; every team the address names gets
+ * mark[i] = true.  Returns 0, or TOCSIN_ENOTFOUND with err when the address
+ * names nothing.
+ */
+int policy_resolve(const struct policy_repo *repo, const char *address,
+    bool *mark, struct tocsin_err *err);
+
+/* Parse "30s", "15m", "2h", "1d" or a bare number of seconds (max 400 days). */
+int policy_duration_parse(const char *s, int64_t *ret_seconds);
+
+/* Normalise an E.164 number ("+254 20 555 0101" -> "+254205550101");
+   returns 0 or TOCSIN_EDATA. out must hold 17 bytes. */
+int policy_e164_normalise(const char *in, char *out, size_t outlen);
+
+/* Normalise a fingerprint (spaces removed, upper case, 40 hex) into out[41]. */
+int policy_fpr_normalise(const char *in, char *out);
+
+/*
+ * The contacts of team that a target addresses (primary/substitute/all), as
+ * indexes into team->contacts.  idx must hold team->ncontacts entries; *n is
+ * set to how many were written.  POLICY_WHO_TEAM yields none.
+ */
+void policy_target_contacts(const struct policy_team *team,
+    const struct policy_target *t, size_t *idx, size_t *n);
+
+/*
+ * The endpoint address of one contact for one target: the e-mail for
+ * pgp-email, the E.164 number for sms/voice/fax.  NULL when the contact lacks
+ * that channel.
+ */
+const char *policy_contact_endpoint(const struct policy_contact *c,
+    const struct policy_target *t);
+
+#endif
