@@ -213,6 +213,15 @@ int policy_load_string(const char *text, const char *name, const char *base_dir,
     struct policy_repo **ret, struct policy_diag *diag, struct tocsin_err *err);
 void policy_free(struct policy_repo *repo);
 
+/*
+ * For `tocsin check`: as policy_load, but *ret is set whenever the files
+ * could be parsed at all, even with errors in diag, so that the caller can
+ * go on checking (keys, certificates) and report every problem at once.
+ * A repo returned with errors must only be inspected, never served.
+ */
+int policy_load_check(const char *path, struct policy_repo **ret,
+    struct policy_diag *diag, struct tocsin_err *err);
+
 const struct policy_team *policy_team_find(const struct policy_repo *repo,
     const char *id);
 const struct policy_policy *policy_find(const struct policy_repo *repo,

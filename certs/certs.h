@@ -1,0 +1,125 @@
+/*
+ * certs.h: trust.  Alert signature verification (OpenPGP through gpgme,
+ * CMS through OpenSSL), issuer authorisation and quorum, and key facts for
+ * `tocsin check`.
+ *
+ * Verification never decides trust by GnuPG's web of trust: a signature
+ * counts when it is cryptographically good, made by a key that is neither
+ * expired nor revoked, and its full fingerprint (or, for CMS, the signer
+ * certificate's SHA-256) is pinned to an issuer in the configuration.
+ * A struct certs_ctx owns one gpgme context on tocsin's private GnuPG home
+ * and is used by one thread at a time.
+ */
+#ifndef CERTS_H
+#define CERTS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "policy.h"
+#include "tocsin.h"
+
+#define CERTS_MAX_SIGS 16
+#define CERTS_MAX_SIG_BYTES (256 * 1024)
+
+enum certs_kind { CERTS_OPENPGP, CERTS_CMS };
+
+/* One signature found on an alert, good or not. */
+struct certs_sig {
+	enum certs_kind kind;
+	char signer[65];	/* OpenPGP fingerprint (40 hex, or the 16-hex key
+				   id when the key is unknown); CMS: SHA-256 of
+				   the signer certificate (64 hex) */
+	bool good;		/* valid, unexpired, unrevoked */
+	char reason[256];	/* why not good; "" when good */
+	int64_t created;	/* signature time, 0 when unknown */
+	const char *sigfile;	/* borrowed: which --sig it came from, or NULL */
+	const char *issuer;	/* borrowed from the repo: the issuer this
+				   signature authorises, set by certs_authorise */
+};
+
+struct certs_sigs {
+	struct certs_sig sig[CERTS_MAX_SIGS];
+	size_t n;
+};
+
+struct certs_ctx;
+
+/* Open a context on the GnuPG home (absolute path).  *ret is owned by the
+   caller: certs_close(). */
+int certs_open(const char *gnupg_home, struct certs_ctx **ret,
+    struct tocsin_err *err);
+void certs_close(struct certs_ctx *ctx);
+
+/* What a signature blob is, judged from its first bytes. */
+enum certs_blob { CERTS_BLOB_UNKNOWN, CERTS_BLOB_OPENPGP, CERTS_BLOB_CMS };
+enum certs_blob certs_blob_kind(const void *blob, size_t len);
+
+/* Whether data is an inline OpenPGP message (clearsigned or signed). */
+bool certs_is_inline_openpgp(const void *data, size_t len);
+
+/*
+ * Verify a detached signature (OpenPGP armoured or binary, or CMS in PEM or
+ * DER) over data, appending every signature found to sigs.  issuer_ca (may
+ * be NULL) is the CA file CMS signers must chain to.  Returns 0 when the
+ * blob could be read (its signatures may still be bad: see each .good);
+ * TOCSIN_EPERM when it is no signature at all.
+ */
+int certs_verify_detached(struct certs_ctx *ctx, const void *data, size_t len,
+    const void *sig, size_t siglen, const char *issuer_ca,
+    struct certs_sigs *sigs, struct tocsin_err *err);
+
+/*
+ * Verify an inline OpenPGP message and return what it signs in *ret_plain
+ * (malloc'd, NUL-terminated, owned by the caller), at most max bytes.
+ */
+int certs_verify_inline(struct certs_ctx *ctx, const void *msg, size_t len,
+    size_t max, char **ret_plain, size_t *ret_len, struct certs_sigs *sigs,
+    struct tocsin_err *err);
+
+/* CMS: verify a detached CMS signature (PEM or DER) against the CA file. */
+int certs_cms_verify(const void *data, size_t len, const void *sig,
+    size_t siglen, const char *issuer_ca, struct certs_sigs *sigs,
+    struct tocsin_err *err);
+
+/* SHA-256 (64 hex, upper case) of the first certificate in a PEM file. */
+int certs_cert_fingerprint(const char *pem_path, char out[65],
+    struct tocsin_err *err);
+
+/* What `check` needs to know of a key. */
+struct certs_keyinfo {
+	bool found, expired, revoked, disabled, invalid;
+	bool can_encrypt, can_sign, secret;
+	int64_t expires;	/* 0: never */
+};
+int certs_key_info(struct certs_ctx *ctx, const char *fpr, bool secret,
+    struct certs_keyinfo *ret, struct tocsin_err *err);
+
+/*
+ * Every key of the home, listed once (one gpg run) and kept sorted by
+ * fingerprint, so that a run never looks a key up per contact or message.
+ * secret: list secret keys instead.  *ret is owned by the caller.
+ */
+struct certs_keyring;
+int certs_keyring_load(struct certs_ctx *ctx, bool secret,
+    struct certs_keyring **ret, struct tocsin_err *err);
+/* Facts of one key by full fingerprint; found=false when absent. */
+void certs_keyring_find(const struct certs_keyring *kr, const char *fpr,
+    struct certs_keyinfo *ret);
+size_t certs_keyring_size(const struct certs_keyring *kr);
+void certs_keyring_free(struct certs_keyring *kr);
+
+/*
+ * Issuer authorisation and quorum.  Maps each good signature to a
+ * configured issuer, checks that issuer may send this alert (every marked
+ * team inside its may_address, severity and status allowed), and that the
+ * number of distinct authorised issuers meets the quorum rules.  On success
+ * the names of the authorised issuers are written to names (borrowed from
+ * repo), *n how many.  TOCSIN_EPERM with a reason for every way it fails.
+ */
+int certs_authorise(const struct policy_repo *repo, struct certs_sigs *sigs,
+    const bool *teams, int severity, int status, const char **names,
+    size_t *n, struct tocsin_err *err);
+
+#endif

@@ -1,0 +1,22 @@
+/*
+ * check.h: `tocsin check`: the repository as loaded by policy/, plus what
+ * only the trust module can tell (keys present, usable and unexpired;
+ * certificates readable), every problem printed with file:line.
+ */
+#ifndef CHECK_H
+#define CHECK_H
+
+#include <stdio.h>
+
+#include "policy.h"
+
+/*
+ * Add to diag the problems of keys and certificates named by repo.  Needs
+ * the repository's GnuPG home; a missing home is itself reported.
+ */
+void check_trust(const struct policy_repo *repo, struct policy_diag *diag);
+
+/* Print diag items as "FILE:LINE: error: TEXT", one a line. */
+void check_print(FILE *out, const struct policy_diag *diag);
+
+#endif

@@ -1,0 +1,21 @@
+/*
+ * jsonw.h: just enough JSON writing for status and reports: strings are
+ * escaped per RFC 8259 (control characters as \u00XX), so that contact and
+ * alert text can never break the document.
+ */
+#ifndef JSONW_H
+#define JSONW_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+/* Write s as a JSON string (null for NULL). */
+void jsonw_str(FILE *f, const char *s);
+/* Write "key": */
+void jsonw_key(FILE *f, const char *key);
+/* Write a UTC time as "YYYY-MM-DDTHH:MM:SSZ" (null for 0). */
+void jsonw_time(FILE *f, int64_t t);
+/* Format a UTC time into buf ("-" for 0). */
+const char *jsonw_fmt_time(int64_t t, char *buf, size_t len);
+
+#endif

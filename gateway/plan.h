@@ -1,0 +1,37 @@
+/*
+ * plan.h: which deliveries one step of a team's ladder makes.
+ *
+ * Pure functions over the loaded repository: no store, no clock of their
+ * own.  submit uses them for step 0; escalation uses them for later steps.
+ */
+#ifndef PLAN_H
+#define PLAN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "policy.h"
+#include "store.h"
+
+/* A growable list of delivery plans; strings are borrowed from the repo. */
+struct plan_list {
+	struct store_delivery_plan *d;
+	size_t n, cap;
+};
+
+/*
+ * Append the deliveries of step `step` of team's ladder, due at not_before.
+ * A target whose contact lacks the channel is left out (check reports it);
+ * a contact addressed twice on one channel in a step gets one delivery.
+ */
+int plan_step(const struct policy_team *team, size_t step, int64_t not_before,
+    struct plan_list *out, struct tocsin_err *err);
+
+/* When step `step` is due for an alert accepted at `accepted`; 0 when the
+   ladder has no such step. */
+int64_t plan_step_due(const struct policy_team *team, size_t step,
+    int64_t accepted);
+
+void plan_list_free(struct plan_list *l);
+
+#endif

@@ -1,0 +1,20 @@
+/*
+ * status.h: `tocsin status`: alerts, and per team the step, deadline,
+ * deliveries and ack, as text for people or JSON for programs.
+ */
+#ifndef STATUS_H
+#define STATUS_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "store.h"
+
+/* All alerts, newest first. */
+int status_alerts(struct store *st, FILE *out, bool json,
+    struct tocsin_err *err);
+/* One alert in detail. TOCSIN_ENOTFOUND when there is no such alert. */
+int status_alert(struct store *st, const char *alert_id, FILE *out, bool json,
+    struct tocsin_err *err);
+
+#endif
