@@ -1,2 +1,433 @@
-/* placeholder: being written */
-typedef int placeholder_certs_t;
+/*
+ * certs.c: OpenPGP verification and key facts through gpgme.
+ *
+ * gpgme is no OpenPGP implementation: every call below starts a gpg
+ * process.  So a context is opened once per thread and run, and callers
+ * look keys up once, never per message.  gpgme_op_verify() succeeds even
+ * for a bad signature; the verdict is taken from each signature's status
+ * and summary, and trust comes from the pinned fingerprint, never from
+ * GnuPG's validity (an imported, uncertified issuer key is "unknown" to gpg
+ * and yet exactly the key the configuration pins).
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <locale.h>
+
+#include <gpgme.h>
+
+#include "certs.h"
+
+struct certs_ctx {
+	gpgme_ctx_t gpg;
+};
+
+static pthread_once_t certs_once = PTHREAD_ONCE_INIT;
+
+static void
+certs_init_gpgme(void)
+{
+	(void)gpgme_check_version(NULL);
+	(void)gpgme_set_locale(NULL, LC_CTYPE, setlocale(LC_CTYPE, NULL));
+}
+
+int
+certs_open(const char *gnupg_home, struct certs_ctx **ret,
+    struct tocsin_err *err)
+{
+	struct certs_ctx *c;
+	gpgme_error_t ge;
+
+	*ret = NULL;
+	pthread_once(&certs_once, certs_init_gpgme);
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
+	if ((ge = gpgme_new(&c->gpg)) != 0) {
+		free(c);
+		return tocsin_fail(err, TOCSIN_EUNAVAIL,
+		    "cannot start gpgme: %s", gpgme_strerror(ge));
+	}
+	if ((ge = gpgme_set_protocol(c->gpg, GPGME_PROTOCOL_OpenPGP)) != 0 ||
+	    (ge = gpgme_ctx_set_engine_info(c->gpg, GPGME_PROTOCOL_OpenPGP,
+	    NULL, gnupg_home)) != 0) {
+		gpgme_release(c->gpg);
+		free(c);
+		return tocsin_fail(err, TOCSIN_EUNAVAIL,
+		    "cannot use GnuPG home %s: %s", gnupg_home,
+		    gpgme_strerror(ge));
+	}
+	/* Never fetch keys from anywhere: trust is what the home holds. */
+	gpgme_set_offline(c->gpg, 1);
+	*ret = c;
+	return 0;
+}
+
+void
+certs_close(struct certs_ctx *ctx)
+{
+	if (ctx == NULL)
+		return;
+	gpgme_release(ctx->gpg);
+	free(ctx);
+}
+
+static bool
+certs_has_prefix(const unsigned char *p, size_t len, const char *prefix)
+{
+	size_t n = strlen(prefix);
+
+	return len >= n && memcmp(p, prefix, n) == 0;
+}
+
+enum certs_blob
+certs_blob_kind(const void *blob, size_t len)
+{
+	const unsigned char *p = blob;
+	static const char pgp_arm[] = "-----BEGIN PGP SIGNATURE-----";
+
+	while (len > 0 && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')) {
+		p++;
+		len--;
+	}
+	if (len >= sizeof(pgp_arm) - 1 && memcmp(p, pgp_arm,
+	    sizeof(pgp_arm) - 1) == 0)
+		return CERTS_BLOB_OPENPGP;
+	if (certs_has_prefix(p, len, "-----BEGIN CMS-----") ||
+	    certs_has_prefix(p, len, "-----BEGIN PKCS7-----"))
+		return CERTS_BLOB_CMS;
+	if (len >= 2 && p[0] == 0x30)	/* DER SEQUENCE: ContentInfo */
+		return CERTS_BLOB_CMS;
+	/* Binary OpenPGP: a packet tag with bit 7 set; a signature packet is
+	   tag 2 (old format 0x88-0x8b, new format 0xc2). */
+	if (len >= 2 && ((p[0] & 0xfc) == 0x88 || p[0] == 0xc2))
+		return CERTS_BLOB_OPENPGP;
+	return CERTS_BLOB_UNKNOWN;
+}
+
+bool
+certs_is_inline_openpgp(const void *data, size_t len)
+{
+	const char *p = data;
+	static const char clear[] = "-----BEGIN PGP SIGNED MESSAGE-----";
+	static const char msg[] = "-----BEGIN PGP MESSAGE-----";
+
+	while (len > 0 && (*p == ' ' || *p == '\r' || *p == '\n' || *p == '\t')) {
+		p++;
+		len--;
+	}
+	if (len >= sizeof(clear) - 1 && memcmp(p, clear, sizeof(clear) - 1) == 0)
+		return true;
+	if (len >= sizeof(msg) - 1 && memcmp(p, msg, sizeof(msg) - 1) == 0)
+		return true;
+	/* Binary signed message: one-pass signature (tag 4) or compressed
+	   (tag 8) packet first. */
+	if (len >= 2 && ((unsigned char)p[0] == 0x90 || (unsigned char)p[0] == 0xc4 ||
+	    ((unsigned char)p[0] & 0xfc) == 0xa0 || (unsigned char)p[0] == 0xc8))
+		return true;
+	return false;
+}
+
+/* Copy the fingerprint in upper case; expand a key id to the full
+   fingerprint through the key ring when the signature carried only that. */
+static void
+certs_sig_signer(struct certs_ctx *ctx, const char *fpr, char out[65])
+{
+	gpgme_key_t key = NULL;
+	size_t i;
+
+	out[0] = '\0';
+	if (fpr == NULL)
+		return;
+	if (strlen(fpr) != 40 && gpgme_get_key(ctx->gpg, fpr, &key, 0) == 0 &&
+	    key != NULL && key->fpr != NULL)
+		fpr = key->fpr;
+	for (i = 0; fpr[i] != '\0' && i < 64; i++)
+		out[i] = (fpr[i] >= 'a' && fpr[i] <= 'f') ? fpr[i] - 32 : fpr[i];
+	out[i] = '\0';
+	if (key != NULL)
+		gpgme_key_unref(key);
+}
+
+static void
+certs_collect(struct certs_ctx *ctx, struct certs_sigs *sigs)
+{
+	gpgme_verify_result_t vr = gpgme_op_verify_result(ctx->gpg);
+	gpgme_signature_t s;
+
+	if (vr == NULL)
+		return;
+	for (s = vr->signatures; s != NULL && sigs->n < CERTS_MAX_SIGS;
+	    s = s->next) {
+		struct certs_sig *o = &sigs->sig[sigs->n++];
+		gpgme_sigsum_t sum = s->summary;
+		char signer[65];
+
+		memset(o, 0, sizeof(*o));
+		o->kind = CERTS_OPENPGP;
+		o->created = (int64_t)s->timestamp;
+		certs_sig_signer(ctx, s->fpr, signer);
+		memcpy(o->signer, signer, sizeof(signer));
+		if (sum & GPGME_SIGSUM_KEY_REVOKED)
+			(void)snprintf(o->reason, sizeof(o->reason),
+			    "the signing key %s is revoked", signer);
+		else if (sum & GPGME_SIGSUM_KEY_EXPIRED)
+			(void)snprintf(o->reason, sizeof(o->reason),
+			    "the signing key %s has expired", signer);
+		else if (sum & GPGME_SIGSUM_SIG_EXPIRED)
+			(void)snprintf(o->reason, sizeof(o->reason),
+			    "the signature by %s has expired", signer);
+		else if ((sum & GPGME_SIGSUM_KEY_MISSING) ||
+		    gpgme_err_code(s->status) == GPG_ERR_NO_PUBKEY)
+			(void)snprintf(o->reason, sizeof(o->reason),
+			    "signed by key %s, which is not in tocsin's key ring",
+			    signer);
+		else if (gpgme_err_code(s->status) == GPG_ERR_BAD_SIGNATURE ||
+		    (sum & GPGME_SIGSUM_RED))
+			(void)snprintf(o->reason, sizeof(o->reason),
+			    "bad signature by %s: the alert was changed after "
+			    "signing or the signature is corrupt", signer);
+		else if (gpgme_err_code(s->status) != GPG_ERR_NO_ERROR)
+			(void)snprintf(o->reason, sizeof(o->reason),
+			    "signature by %s does not verify: %s", signer,
+			    gpgme_strerror(s->status));
+		else if (strlen(signer) != 40)
+			(void)snprintf(o->reason, sizeof(o->reason),
+			    "signature names no full fingerprint (%s)", signer);
+		else
+			o->good = true;
+	}
+}
+
+int
+certs_verify_detached(struct certs_ctx *ctx, const void *data, size_t len,
+    const void *sig, size_t siglen, const char *issuer_ca,
+    struct certs_sigs *sigs, struct tocsin_err *err)
+{
+	gpgme_data_t dsig = NULL, dtext = NULL;
+	gpgme_error_t ge;
+	size_t before = sigs->n;
+
+	if (siglen > CERTS_MAX_SIG_BYTES)
+		return tocsin_fail(err, TOCSIN_EPERM,
+		    "the signature is %zu bytes, over the limit of %d",
+		    siglen, CERTS_MAX_SIG_BYTES);
+	switch (certs_blob_kind(sig, siglen)) {
+	case CERTS_BLOB_CMS:
+		return certs_cms_verify(data, len, sig, siglen, issuer_ca, sigs,
+		    err);
+	case CERTS_BLOB_OPENPGP:
+		break;
+	default:
+		return tocsin_fail(err, TOCSIN_EPERM,
+		    "the signature file is neither OpenPGP nor CMS");
+	}
+	if (gpgme_data_new_from_mem(&dsig, sig, siglen, 0) != 0 ||
+	    gpgme_data_new_from_mem(&dtext, data, len, 0) != 0) {
+		gpgme_data_release(dsig);
+		return tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
+	}
+	ge = gpgme_op_verify(ctx->gpg, dsig, dtext, NULL);
+	gpgme_data_release(dsig);
+	gpgme_data_release(dtext);
+	if (ge != 0 && gpgme_err_code(ge) != GPG_ERR_BAD_SIGNATURE)
+		return tocsin_fail(err, TOCSIN_EPERM,
+		    "cannot read the OpenPGP signature: %s", gpgme_strerror(ge));
+	certs_collect(ctx, sigs);
+	if (sigs->n == before)
+		return tocsin_fail(err, TOCSIN_EPERM,
+		    "the OpenPGP signature file holds no signature");
+	return 0;
+}
+
+int
+certs_verify_inline(struct certs_ctx *ctx, const void *msg, size_t len,
+    size_t max, char **ret_plain, size_t *ret_len, struct certs_sigs *sigs,
+    struct tocsin_err *err)
+{
+	gpgme_data_t dmsg = NULL, dplain = NULL;
+	gpgme_error_t ge;
+	char *mem, *out;
+	size_t mlen, before = sigs->n;
+
+	*ret_plain = NULL;
+	*ret_len = 0;
+	if (gpgme_data_new_from_mem(&dmsg, msg, len, 0) != 0 ||
+	    gpgme_data_new(&dplain) != 0) {
+		gpgme_data_release(dmsg);
+		return tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
+	}
+	ge = gpgme_op_verify(ctx->gpg, dmsg, NULL, dplain);
+	gpgme_data_release(dmsg);
+	mem = gpgme_data_release_and_get_mem(dplain, &mlen);
+	if (ge != 0 && gpgme_err_code(ge) != GPG_ERR_BAD_SIGNATURE) {
+		gpgme_free(mem);
+		return tocsin_fail(err, TOCSIN_EPERM,
+		    "cannot read the signed OpenPGP message: %s",
+		    gpgme_strerror(ge));
+	}
+	certs_collect(ctx, sigs);
+	if (sigs->n == before) {
+		gpgme_free(mem);
+		return tocsin_fail(err, TOCSIN_EPERM,
+		    "the OpenPGP message carries no signature");
+	}
+	if (mlen > max) {
+		gpgme_free(mem);
+		return tocsin_fail(err, TOCSIN_ETOOBIG,
+		    "the signed alert is %zu bytes, over the limit of %zu",
+		    mlen, max);
+	}
+	if ((out = malloc(mlen + 1)) == NULL) {
+		gpgme_free(mem);
+		return tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
+	}
+	if (mlen > 0)
+		memcpy(out, mem, mlen);
+	out[mlen] = '\0';
+	gpgme_free(mem);
+	*ret_plain = out;
+	*ret_len = mlen;
+	return 0;
+}
+
+int
+certs_key_info(struct certs_ctx *ctx, const char *fpr, bool secret,
+    struct certs_keyinfo *ret, struct tocsin_err *err)
+{
+	gpgme_key_t key = NULL;
+	gpgme_error_t ge;
+
+	memset(ret, 0, sizeof(*ret));
+	ge = gpgme_get_key(ctx->gpg, fpr, &key, secret ? 1 : 0);
+	if (gpgme_err_code(ge) == GPG_ERR_EOF || key == NULL)
+		return 0;	/* not found */
+	if (ge != 0) {
+		gpgme_key_unref(key);
+		return tocsin_fail(err, TOCSIN_EUNAVAIL,
+		    "cannot look up key %s: %s", fpr, gpgme_strerror(ge));
+	}
+	ret->found = true;
+	ret->expired = key->expired;
+	ret->revoked = key->revoked;
+	ret->disabled = key->disabled;
+	ret->invalid = key->invalid;
+	ret->can_encrypt = key->can_encrypt;
+	ret->can_sign = key->can_sign;
+	ret->secret = key->secret;
+	if (key->subkeys != NULL)
+		ret->expires = key->subkeys->expires;
+	gpgme_key_unref(key);
+	return 0;
+}
+
+struct certs_keyring {
+	struct certs_keyring_entry {
+		char fpr[41];
+		struct certs_keyinfo info;
+	} *e;
+	size_t n, cap;
+};
+
+static int
+certs_entry_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct certs_keyring_entry *)a)->fpr,
+	    ((const struct certs_keyring_entry *)b)->fpr);
+}
+
+int
+certs_keyring_load(struct certs_ctx *ctx, bool secret,
+    struct certs_keyring **ret, struct tocsin_err *err)
+{
+	struct certs_keyring *kr;
+	gpgme_key_t key;
+	gpgme_error_t ge;
+
+	*ret = NULL;
+	if ((kr = calloc(1, sizeof(*kr))) == NULL)
+		return tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
+	if ((ge = gpgme_op_keylist_start(ctx->gpg, NULL, secret ? 1 : 0)) != 0) {
+		free(kr);
+		return tocsin_fail(err, TOCSIN_EUNAVAIL,
+		    "cannot list keys: %s", gpgme_strerror(ge));
+	}
+	while ((ge = gpgme_op_keylist_next(ctx->gpg, &key)) == 0) {
+		struct certs_keyring_entry *en;
+
+		if (key->fpr == NULL || strlen(key->fpr) != 40) {
+			gpgme_key_unref(key);
+			continue;
+		}
+		if (kr->n == kr->cap) {
+			size_t cap = kr->cap ? kr->cap * 2 : 256;
+			void *ne = realloc(kr->e, cap * sizeof(*kr->e));
+
+			if (ne == NULL) {
+				gpgme_key_unref(key);
+				(void)gpgme_op_keylist_end(ctx->gpg);
+				certs_keyring_free(kr);
+				return tocsin_fail(err, TOCSIN_ENOMEM,
+				    "out of memory");
+			}
+			kr->e = ne;
+			kr->cap = cap;
+		}
+		en = &kr->e[kr->n++];
+		memset(en, 0, sizeof(*en));
+		memcpy(en->fpr, key->fpr, 41);
+		for (size_t i = 0; i < 40; i++)
+			if (en->fpr[i] >= 'a' && en->fpr[i] <= 'f')
+				en->fpr[i] -= 32;
+		en->info.found = true;
+		en->info.expired = key->expired;
+		en->info.revoked = key->revoked;
+		en->info.disabled = key->disabled;
+		en->info.invalid = key->invalid;
+		en->info.can_encrypt = key->can_encrypt;
+		en->info.can_sign = key->can_sign;
+		en->info.secret = key->secret;
+		if (key->subkeys != NULL)
+			en->info.expires = key->subkeys->expires;
+		gpgme_key_unref(key);
+	}
+	(void)gpgme_op_keylist_end(ctx->gpg);
+	if (gpgme_err_code(ge) != GPG_ERR_EOF) {
+		certs_keyring_free(kr);
+		return tocsin_fail(err, TOCSIN_EUNAVAIL,
+		    "cannot list keys: %s", gpgme_strerror(ge));
+	}
+	if (kr->n > 1)
+		qsort(kr->e, kr->n, sizeof(*kr->e), certs_entry_cmp);
+	*ret = kr;
+	return 0;
+}
+
+void
+certs_keyring_find(const struct certs_keyring *kr, const char *fpr,
+    struct certs_keyinfo *ret)
+{
+	struct certs_keyring_entry k, *f;
+
+	memset(ret, 0, sizeof(*ret));
+	if (kr == NULL || kr->n == 0 || strlen(fpr) != 40)
+		return;
+	memcpy(k.fpr, fpr, 41);
+	f = bsearch(&k, kr->e, kr->n, sizeof(*kr->e), certs_entry_cmp);
+	if (f != NULL)
+		*ret = f->info;
+}
+
+size_t
+certs_keyring_size(const struct certs_keyring *kr)
+{
+	return kr != NULL ? kr->n : 0;
+}
+
+void
+certs_keyring_free(struct certs_keyring *kr)
+{
+	if (kr == NULL)
+		return;
+	free(kr->e);
+	free(kr);
+}

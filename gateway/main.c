@@ -1,2 +1,345 @@
-#include "tocsin.h"
-int main(void) { return 0; }
+/*
+ * main.c: the tocsin command line.
+ *
+ * tocsin [-c FILE] COMMAND [ARGS]: one binary, sysexits exit codes (see
+ * tocsin(1)).  Each command loads the configuration, does one job and says
+ * what it did or why it could not, naming file, line and remedy.
+ */
+#include <getopt.h>
+#include <pwd.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "certs.h"
+#include "check.h"
+#include "intake.h"
+#include "policy.h"
+#include "status.h"
+#include "store.h"
+
+#define DEFAULT_CONF "/etc/tocsin/tocsin.conf"
+
+struct cmd {
+	const char *name;
+	const char *args;
+	const char *summary;
+	int (*run)(const char *conf, int argc, char **argv);
+};
+
+static int cmd_check(const char *, int, char **);
+static int cmd_submit(const char *, int, char **);
+static int cmd_status(const char *, int, char **);
+static int cmd_audit(const char *, int, char **);
+static int cmd_help(const char *, int, char **);
+static int cmd_later(const char *, int, char **);
+
+static const struct cmd cmds[] = {
+	{ "check", "", "validate the configuration and the contact repository",
+	  cmd_check },
+	{ "submit", "ALERT [--sig SIG]...",
+	  "verify, authorise, plan and queue a signed CAP alert", cmd_submit },
+	{ "status", "[ALERT] [--json]",
+	  "alerts; per team: step, deadline, deliveries, ack", cmd_status },
+	{ "audit", "verify", "check the audit log's hash chain", cmd_audit },
+	{ "help", "[COMMAND]", "show this help, or one command's", cmd_help },
+	{ "serve", "[--until-idle]", "run the dispatcher (not in this release)",
+	  cmd_later },
+	{ "ack", "ALERT TEAM --by NAME --via HOW [--note TEXT]",
+	  "record an operator's ack (not in this release)", cmd_later },
+	{ "ingest-mail", "", "record an ack from an e-mail on standard input "
+	  "(not in this release)", cmd_later },
+	{ "report", "ALERT --format html|json|csv [-o FILE]",
+	  "after-action report (not in this release)", cmd_later },
+	{ "drill", "SCENARIO", "tabletop exercise (not in this release)",
+	  cmd_later },
+	{ "verify-contacts", "", "contact verification campaign "
+	  "(not in this release)", cmd_later },
+};
+#define NCMDS (sizeof(cmds) / sizeof(cmds[0]))
+
+static void
+usage(FILE *out)
+{
+	fprintf(out, "usage: tocsin [-c FILE] COMMAND [ARGS]\n\n"
+	    "  -c FILE   configuration file (default %s)\n\ncommands:\n",
+	    DEFAULT_CONF);
+	for (size_t i = 0; i < NCMDS; i++)
+		fprintf(out, "  %-16s %s\n", cmds[i].name, cmds[i].summary);
+	fprintf(out, "\n'tocsin help COMMAND' shows a command's arguments; "
+	    "tocsin(1) has the details.\nexit codes: 0 ok, 64 usage, 65 bad "
+	    "data, 66 no input, 69 unavailable, 75 temporary failure,\n"
+	    "77 permission (signature, authorisation, replay), 78 "
+	    "configuration\n");
+}
+
+static int
+cmd_help(const char *conf, int argc, char **argv)
+{
+	(void)conf;
+	if (argc < 2) {
+		usage(stdout);
+		return 0;
+	}
+	for (size_t i = 0; i < NCMDS; i++)
+		if (strcmp(cmds[i].name, argv[1]) == 0) {
+			printf("usage: tocsin [-c FILE] %s %s\n  %s\n",
+			    cmds[i].name, cmds[i].args, cmds[i].summary);
+			return 0;
+		}
+	fprintf(stderr, "tocsin: no command '%s'; see 'tocsin help'\n", argv[1]);
+	return EX_USAGE;
+}
+
+static int
+cmd_later(const char *conf, int argc, char **argv)
+{
+	(void)conf;
+	(void)argc;
+	fprintf(stderr, "tocsin: '%s' is not available in this release of "
+	    "tocsin\n", argv[0]);
+	return EX_UNAVAILABLE;
+}
+
+static int
+fail(const char *what, const struct tocsin_err *e, int code)
+{
+	fprintf(stderr, "tocsin %s: %s\n", what, e->msg);
+	return tocsin_exit_code(code);
+}
+
+static int
+load_repo(const char *conf, struct policy_repo **repo)
+{
+	struct tocsin_err e;
+	int rc;
+
+	if ((rc = policy_load(conf, repo, NULL, &e)) != 0) {
+		fprintf(stderr, "tocsin: %s\n(run 'tocsin -c %s check' for "
+		    "every problem)\n", e.msg, conf);
+		return tocsin_exit_code(rc);
+	}
+	return 0;
+}
+
+static const char *
+actor_name(char *buf, size_t len)
+{
+	struct passwd *pw = getpwuid(getuid());
+
+	(void)snprintf(buf, len, "cli:%s", pw != NULL && pw->pw_name != NULL ?
+	    pw->pw_name : "unknown");
+	return buf;
+}
+
+static int
+cmd_check(const char *conf, int argc, char **argv)
+{
+	struct policy_diag diag;
+	struct policy_repo *repo = NULL;
+	struct tocsin_err e;
+	size_t teams = 0, contacts = 0;
+	int rc;
+
+	(void)argv;
+	if (argc > 1) {
+		fprintf(stderr, "usage: tocsin [-c FILE] check\n");
+		return EX_USAGE;
+	}
+	policy_diag_init(&diag);
+	rc = policy_load(conf, &repo, &diag, &e);	/* FIXME: policy_load_check */
+	if (repo != NULL) {
+		check_trust(repo, &diag);
+		teams = repo->nteams;
+		for (size_t t = 0; t < repo->nteams; t++)
+			contacts += repo->teams[t].ncontacts;
+	}
+	check_print(stdout, &diag);
+	if (diag.errors == 0 && rc == 0)
+		printf("%s: ok: %zu teams, %zu contacts, %zu issuers, %zu "
+		    "warnings\n", conf, teams, contacts,
+		    repo ? repo->nissuers : 0, diag.warnings);
+	else
+		printf("%s: %zu errors, %zu warnings\n", conf,
+		    diag.errors ? diag.errors : 1, diag.warnings);
+	rc = diag.errors == 0 && rc == 0 ? 0 : EX_CONFIG;
+	policy_diag_free(&diag);
+	policy_free(repo);
+	return rc;
+}
+
+static int
+cmd_submit(const char *conf, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "sig", required_argument, NULL, 's' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *sigs[CERTS_MAX_SIGS];
+	struct intake_request rq = { 0 };
+	struct intake_result res;
+	struct policy_repo *repo = NULL;
+	struct store *st = NULL;
+	struct certs_ctx *cx = NULL;
+	struct tocsin_err e;
+	char actor[128];
+	int ch, rc;
+
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "s:", opts, NULL)) != -1) {
+		if (ch != 's') {
+			fprintf(stderr, "usage: tocsin submit ALERT [--sig SIG]...\n");
+			return EX_USAGE;
+		}
+		if (rq.nsigs == CERTS_MAX_SIGS) {
+			fprintf(stderr, "tocsin submit: at most %d --sig\n",
+			    CERTS_MAX_SIGS);
+			return EX_USAGE;
+		}
+		sigs[rq.nsigs++] = optarg;
+	}
+	if (optind != argc - 1) {
+		fprintf(stderr, "usage: tocsin submit ALERT [--sig SIG]...\n");
+		return EX_USAGE;
+	}
+	if ((rc = load_repo(conf, &repo)) != 0)
+		return rc;
+	rq.alert_path = argv[optind];
+	rq.sig_paths = sigs;
+	rq.actor = actor_name(actor, sizeof(actor));
+	rq.now = (int64_t)time(NULL);
+	if ((rc = store_open(repo->gateway.store, &st, &e)) != 0 ||
+	    (rc = certs_open(repo->gateway.gnupg_home, &cx, &e)) != 0) {
+		rc = fail("submit", &e, rc);
+		goto out;
+	}
+	if ((rc = intake_submit(repo, st, cx, &rq, &res, &e)) != 0) {
+		rc = fail("submit", &e, rc);
+		goto out;
+	}
+	printf("%s\n", res.alert_id);
+	fprintf(stderr, "tocsin submit: accepted %s as alert %s: %zu teams, "
+	    "%zu deliveries planned; signed by", res.identifier, res.alert_id,
+	    res.nteams, res.ndeliveries);
+	for (size_t i = 0; i < res.nissuers; i++)
+		fprintf(stderr, "%s %s", i ? "," : "", res.issuers[i]);
+	fputc('\n', stderr);
+out:
+	certs_close(cx);
+	store_close(st);
+	policy_free(repo);
+	return rc;
+}
+
+static int
+cmd_status(const char *conf, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct policy_repo *repo = NULL;
+	struct store *st = NULL;
+	struct tocsin_err e;
+	bool json = false;
+	int ch, rc;
+
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "j", opts, NULL)) != -1) {
+		if (ch != 'j') {
+			fprintf(stderr, "usage: tocsin status [ALERT] [--json]\n");
+			return EX_USAGE;
+		}
+		json = true;
+	}
+	if (argc - optind > 1) {
+		fprintf(stderr, "usage: tocsin status [ALERT] [--json]\n");
+		return EX_USAGE;
+	}
+	if ((rc = load_repo(conf, &repo)) != 0)
+		return rc;
+	if ((rc = store_open(repo->gateway.store, &st, &e)) == 0) {
+		if (optind < argc)
+			rc = status_alert(st, argv[optind], stdout, json, &e);
+		else
+			rc = status_alerts(st, stdout, json, &e);
+	}
+	if (rc != 0)
+		rc = fail("status", &e, rc);
+	store_close(st);
+	policy_free(repo);
+	return rc;
+}
+
+static int
+cmd_audit(const char *conf, int argc, char **argv)
+{
+	struct policy_repo *repo = NULL;
+	struct store *st = NULL;
+	struct tocsin_err e;
+	int64_t bad = 0, count = 0;
+	int rc;
+
+	if (argc != 2 || strcmp(argv[1], "verify") != 0) {
+		fprintf(stderr, "usage: tocsin audit verify\n");
+		return EX_USAGE;
+	}
+	if ((rc = load_repo(conf, &repo)) != 0)
+		return rc;
+	if ((rc = store_open(repo->gateway.store, &st, &e)) == 0 &&
+	    (rc = store_audit_verify(st, &bad, &count, &e)) == 0)
+		printf("audit log intact: %lld records, hash chain verified\n",
+		    (long long)count);
+	if (rc != 0)
+		rc = fail("audit verify", &e, rc);
+	store_close(st);
+	policy_free(repo);
+	return rc;
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *conf = DEFAULT_CONF;
+	int i = 1;
+
+	while (i < argc && argv[i][0] == '-') {
+		if ((strcmp(argv[i], "-c") == 0 ||
+		    strcmp(argv[i], "--config") == 0) && i + 1 < argc) {
+			conf = argv[i + 1];
+			i += 2;
+		} else if (strcmp(argv[i], "-h") == 0 ||
+		    strcmp(argv[i], "--help") == 0) {
+			usage(stdout);
+			return 0;
+		} else if (strcmp(argv[i], "--version") == 0) {
+			printf("tocsin 0.1.0\n");
+			return 0;
+		} else {
+			fprintf(stderr, "tocsin: unknown option %s\n", argv[i]);
+			usage(stderr);
+			return EX_USAGE;
+		}
+	}
+	if (i >= argc) {
+		usage(stderr);
+		return EX_USAGE;
+	}
+	for (size_t k = 0; k < NCMDS; k++)
+		if (strcmp(cmds[k].name, argv[i]) == 0) {
+			if (argc - i > 1 && (strcmp(argv[i + 1], "--help") == 0 ||
+			    strcmp(argv[i + 1], "-h") == 0)) {
+				char *hv[] = { "help", argv[i], NULL };
+
+				return cmd_help(conf, 2, hv);
+			}
+			return cmds[k].run(conf, argc - i, argv + i);
+		}
+	fprintf(stderr, "tocsin: no command '%s'\n", argv[i]);
+	usage(stderr);
+	return EX_USAGE;
+}

@@ -1,0 +1,156 @@
+/*
+ * check.c: key and certificate checks for `tocsin check`.
+ *
+ * Keys are listed once from the GnuPG home and looked up in memory: a
+ * repository of a thousand contacts must not start a thousand gpg runs.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <time.h>
+
+#include "certs.h"
+#include "check.h"
+
+static void
+check_contact_key(const struct certs_keyring *kr, const struct policy_team *t,
+    const struct policy_contact *c, const char *home, struct policy_diag *d)
+{
+	struct certs_keyinfo ki;
+	const char *file = c->pgp_src.file ? c->pgp_src.file : c->src.file;
+	int line = c->pgp_src.line ? c->pgp_src.line : c->src.line;
+
+	certs_keyring_find(kr, c->pgp, &ki);
+	if (!ki.found)
+		policy_diag_add(d, POLICY_ERROR, file, line,
+		    "team %s, contact %s: no key with fingerprint %s in %s; "
+		    "import the contact's public key (gpg --homedir %s "
+		    "--import KEYFILE)", t->id, c->name, c->pgp, home, home);
+	else if (ki.revoked)
+		policy_diag_add(d, POLICY_ERROR, file, line,
+		    "team %s, contact %s: key %s is revoked; ask the contact "
+		    "for their new key", t->id, c->name, c->pgp);
+	else if (ki.expired)
+		policy_diag_add(d, POLICY_ERROR, file, line,
+		    "team %s, contact %s: key %s has expired; ask the contact "
+		    "to extend it and import the update", t->id, c->name, c->pgp);
+	else if (ki.disabled || ki.invalid || !ki.can_encrypt)
+		policy_diag_add(d, POLICY_ERROR, file, line,
+		    "team %s, contact %s: key %s cannot encrypt; ask the contact "
+		    "for a key with an encryption subkey", t->id, c->name,
+		    c->pgp);
+	else if (ki.expires != 0 && ki.expires < (int64_t)time(NULL) + 30 * 86400)
+		policy_diag_add(d, POLICY_WARNING, file, line,
+		    "team %s, contact %s: key %s expires within 30 days; ask "
+		    "the contact to extend it", t->id, c->name, c->pgp);
+}
+
+static void
+check_issuers(const struct policy_repo *repo, const struct certs_keyring *kr,
+    struct policy_diag *d)
+{
+	struct certs_keyinfo ki;
+	char fp[65];
+
+	for (size_t i = 0; i < repo->nissuers; i++) {
+		const struct policy_issuer *is = &repo->issuers[i];
+		struct tocsin_err e;
+
+		if (is->certificate != NULL) {
+			if (certs_cert_fingerprint(is->certificate, fp, &e) != 0)
+				policy_diag_add(d, POLICY_ERROR, is->src.file,
+				    is->src.line, "issuer %s: %s; give the "
+				    "path of the issuer's PEM certificate",
+				    is->name, e.msg);
+			if (repo->gateway.issuer_ca == NULL)
+				policy_diag_add(d, POLICY_ERROR, is->src.file,
+				    is->src.line, "issuer %s signs with CMS but "
+				    "gateway.issuer_ca is not set; set it to the "
+				    "issuer CA certificate", is->name);
+			continue;
+		}
+		certs_keyring_find(kr, is->openpgp, &ki);
+		if (!ki.found)
+			policy_diag_add(d, POLICY_ERROR, is->src.file,
+			    is->src.line, "issuer %s: no key with fingerprint "
+			    "%s in %s; import the issuer's public key", is->name,
+			    is->openpgp, repo->gateway.gnupg_home);
+		else if (ki.revoked || ki.expired)
+			/* A warning, not an error: signatures by it are
+			   refused anyway, and the entry may be kept on
+			   purpose until a new key is exchanged. */
+			policy_diag_add(d, POLICY_WARNING, is->src.file,
+			    is->src.line, "issuer %s: key %s is %s; alerts it "
+			    "signs are refused until a new key is configured",
+			    is->name, is->openpgp,
+			    ki.revoked ? "revoked" : "expired");
+	}
+}
+
+void
+check_trust(const struct policy_repo *repo, struct policy_diag *d)
+{
+	const struct policy_gateway *gw = &repo->gateway;
+	struct certs_ctx *cx = NULL;
+	struct certs_keyring *pub = NULL, *sec = NULL;
+	struct certs_keyinfo ki;
+	struct tocsin_err e;
+	struct stat sb;
+
+	if (gw->gnupg_home == NULL)
+		return;
+	if (stat(gw->gnupg_home, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+		policy_diag_add(d, POLICY_ERROR, gw->src.file, gw->src.line,
+		    "gnupg_home %s is not a folder; create it (mode 0700) and "
+		    "import the gateway, issuer and contact keys", gw->gnupg_home);
+		return;
+	}
+	if (certs_open(gw->gnupg_home, &cx, &e) != 0 ||
+	    certs_keyring_load(cx, false, &pub, &e) != 0 ||
+	    certs_keyring_load(cx, true, &sec, &e) != 0) {
+		policy_diag_add(d, POLICY_ERROR, gw->src.file, gw->src.line,
+		    "%s; check that gpg works with --homedir %s", e.msg,
+		    gw->gnupg_home);
+		goto out;
+	}
+	if (gw->signing_key[0] != '\0') {
+		certs_keyring_find(sec, gw->signing_key, &ki);
+		if (!ki.found || !ki.can_sign || ki.expired || ki.revoked)
+			policy_diag_add(d, POLICY_ERROR,
+			    gw->signing_key_src.file, gw->signing_key_src.line,
+			    "signing_key %s is not a usable secret signing key "
+			    "in %s; import the gateway's secret key or correct "
+			    "the fingerprint", gw->signing_key, gw->gnupg_home);
+	}
+	if (gw->issuer_ca != NULL && access(gw->issuer_ca, R_OK) != 0)
+		policy_diag_add(d, POLICY_ERROR, gw->src.file, gw->src.line,
+		    "issuer_ca %s cannot be read; give the path of the issuer "
+		    "CA certificate", gw->issuer_ca);
+	check_issuers(repo, pub, d);
+	for (size_t t = 0; t < repo->nteams; t++)
+		for (size_t c = 0; c < repo->teams[t].ncontacts; c++)
+			if (repo->teams[t].contacts[c].pgp[0] != '\0')
+				check_contact_key(pub, &repo->teams[t],
+				    &repo->teams[t].contacts[c],
+				    gw->gnupg_home, d);
+out:
+	certs_keyring_free(pub);
+	certs_keyring_free(sec);
+	certs_close(cx);
+}
+
+void
+check_print(FILE *out, const struct policy_diag *d)
+{
+	for (size_t i = 0; i < d->n; i++) {
+		const struct policy_diag_item *it = &d->items[i];
+
+		if (it->file != NULL && it->line > 0)
+			fprintf(out, "%s:%d: ", it->file, it->line);
+		else if (it->file != NULL)
+			fprintf(out, "%s: ", it->file);
+		fprintf(out, "%s: %s\n", it->sev == POLICY_ERROR ? "error" :
+		    "warning", it->text);
+	}
+}

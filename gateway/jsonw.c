@@ -1,0 +1,66 @@
+/*
+ * jsonw.c: escaped JSON strings and UTC timestamps.
+ */
+#include <time.h>
+
+#include "jsonw.h"
+
+void
+jsonw_str(FILE *f, const char *s)
+{
+	if (s == NULL) {
+		fputs("null", f);
+		return;
+	}
+	fputc('"', f);
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		switch (*p) {
+		case '"':  fputs("\\\"", f); break;
+		case '\\': fputs("\\\\", f); break;
+		case '\n': fputs("\\n", f); break;
+		case '\r': fputs("\\r", f); break;
+		case '\t': fputs("\\t", f); break;
+		default:
+			if (*p < 0x20 || *p == 0x7f)
+				fprintf(f, "\\u%04x", *p);
+			else
+				fputc(*p, f);
+		}
+	}
+	fputc('"', f);
+}
+
+void
+jsonw_key(FILE *f, const char *key)
+{
+	jsonw_str(f, key);
+	fputc(':', f);
+}
+
+const char *
+jsonw_fmt_time(int64_t t, char *buf, size_t len)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (t == 0 || gmtime_r(&tt, &tm) == NULL ||
+	    strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0) {
+		if (len > 1) {
+			buf[0] = '-';
+			buf[1] = '\0';
+		}
+	}
+	return buf;
+}
+
+void
+jsonw_time(FILE *f, int64_t t)
+{
+	char buf[32];
+
+	if (t == 0) {
+		fputs("null", f);
+		return;
+	}
+	jsonw_str(f, jsonw_fmt_time(t, buf, sizeof(buf)));
+}

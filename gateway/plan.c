@@ -1,0 +1,90 @@
+/*
+ * plan.c: turn a ladder step into deliveries, one per contact endpoint.
+ *
+ * A PGP e-mail is still one delivery per contact here: the channel later
+ * joins a team's step into one message encrypted to all its keys, but a
+ * contact whose key fails or whose address bounces must fail alone.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "plan.h"
+
+static int
+plan_push(struct plan_list *l, const struct store_delivery_plan *d)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (strcmp(l->d[i].team, d->team) == 0 && l->d[i].step == d->step &&
+		    strcmp(l->d[i].channel, d->channel) == 0 &&
+		    strcmp(l->d[i].address, d->address) == 0)
+			return 0;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 64;
+		struct store_delivery_plan *nd = realloc(l->d, cap * sizeof(*nd));
+
+		if (nd == NULL)
+			return TOCSIN_ENOMEM;
+		l->d = nd;
+		l->cap = cap;
+	}
+	l->d[l->n++] = *d;
+	return 0;
+}
+
+int
+plan_step(const struct policy_team *team, size_t step, int64_t not_before,
+    struct plan_list *out, struct tocsin_err *err)
+{
+	const struct policy_step *st;
+	size_t *idx, n;
+	size_t first = out->n;
+
+	if (team->policy == NULL || step >= team->policy->nsteps)
+		return tocsin_fail(err, TOCSIN_EINTERNAL,
+		    "team %s has no ladder step %zu", team->id, step);
+	st = &team->policy->steps[step];
+	if ((idx = calloc(team->ncontacts + 1, sizeof(*idx))) == NULL)
+		return tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
+	for (size_t t = 0; t < st->ntargets; t++) {
+		const struct policy_target *tg = &st->targets[t];
+
+		policy_target_contacts(team, tg, idx, &n);
+		for (size_t i = 0; i < n; i++) {
+			const struct policy_contact *c = &team->contacts[idx[i]];
+			const char *addr = policy_contact_endpoint(c, tg);
+			struct store_delivery_plan d = {
+				.team = team->id, .step = (int)step,
+				.channel = policy_channel_name(tg->channel),
+				.contact = c->name, .address = addr,
+				.not_before = not_before,
+			};
+
+			if (addr == NULL)
+				continue;
+			if (plan_push(out, &d) != 0) {
+				free(idx);
+				out->n = first;
+				return tocsin_fail(err, TOCSIN_ENOMEM,
+				    "out of memory");
+			}
+		}
+	}
+	free(idx);
+	return 0;
+}
+
+int64_t
+plan_step_due(const struct policy_team *team, size_t step, int64_t accepted)
+{
+	if (team->policy == NULL || step >= team->policy->nsteps)
+		return 0;
+	return accepted + team->policy->steps[step].after;
+}
+
+void
+plan_list_free(struct plan_list *l)
+{
+	free(l->d);
+	l->d = NULL;
+	l->n = l->cap = 0;
+}

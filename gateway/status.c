@@ -1,0 +1,242 @@
+/*
+ * status.c: what an operator on duty needs at a glance.
+ *
+ * Never prints secrets: only what the store holds, and the store holds
+ * no credentials.  Alert text (headline) is printed with control characters
+ * replaced, so a hostile headline cannot drive the operator's terminal.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "jsonw.h"
+#include "status.h"
+
+static const char *sev_names[] = { "Unknown", "Minor", "Moderate", "Severe",
+	"Extreme" };
+
+static const char *
+status_sev(int s)
+{
+	return s >= 0 && s < 5 ? sev_names[s] : "Unknown";
+}
+
+/* Print text with control characters shown as '?', at most max bytes. */
+static void
+status_safe(FILE *out, const char *s, size_t max)
+{
+	size_t i;
+
+	if (s == NULL) {
+		fputc('-', out);
+		return;
+	}
+	for (i = 0; s[i] != '\0' && i < max; i++)
+		fputc((unsigned char)s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i],
+		    out);
+	if (s[i] != '\0')
+		fputs("...", out);
+}
+
+int
+status_alerts(struct store *st, FILE *out, bool json, struct tocsin_err *err)
+{
+	struct store_alert_row *rows = NULL;
+	size_t n = 0;
+	char tb[32];
+	int rc;
+
+	if ((rc = store_alerts(st, &rows, &n, err)) != 0)
+		return rc;
+	if (json) {
+		fputs("{\"alerts\":[", out);
+		for (size_t i = 0; i < n; i++) {
+			struct store_alert_row *a = &rows[i];
+
+			fputs(i ? ",{" : "{", out);
+			jsonw_key(out, "id"); jsonw_str(out, a->id);
+			fputc(',', out); jsonw_key(out, "identifier");
+			jsonw_str(out, a->identifier);
+			fputc(',', out); jsonw_key(out, "sender");
+			jsonw_str(out, a->sender);
+			fputc(',', out); jsonw_key(out, "status");
+			jsonw_str(out, a->status);
+			fputc(',', out); jsonw_key(out, "msg_type");
+			jsonw_str(out, a->msg_type);
+			fputc(',', out); jsonw_key(out, "severity");
+			jsonw_str(out, status_sev(a->severity));
+			fputc(',', out); jsonw_key(out, "received");
+			jsonw_time(out, a->received);
+			fprintf(out, ",\"teams\":%d}", a->nteams);
+		}
+		fputs("]}\n", out);
+	} else if (n == 0) {
+		fputs("no alerts\n", out);
+	} else {
+		fprintf(out, "%-22s %-20s %-8s %-8s %5s  %s\n", "ALERT",
+		    "RECEIVED", "SEVERITY", "STATUS", "TEAMS", "HEADLINE");
+		for (size_t i = 0; i < n; i++) {
+			fprintf(out, "%-22s %-20s %-8s %-8s %5d  ", rows[i].id,
+			    jsonw_fmt_time(rows[i].received, tb, sizeof(tb)),
+			    status_sev(rows[i].severity), rows[i].status,
+			    rows[i].nteams);
+			status_safe(out, rows[i].headline, 60);
+			fputc('\n', out);
+		}
+	}
+	store_alert_rows_free(rows, n);
+	return 0;
+}
+
+static void
+status_json_delivery(FILE *out, const struct store_delivery_row *d, bool first)
+{
+	fputs(first ? "{" : ",{", out);
+	fprintf(out, "\"id\":%lld,\"step\":%d,", (long long)d->id, d->step);
+	jsonw_key(out, "channel"); jsonw_str(out, d->channel);
+	fputc(',', out); jsonw_key(out, "contact"); jsonw_str(out, d->contact);
+	fputc(',', out); jsonw_key(out, "address"); jsonw_str(out, d->address);
+	fputc(',', out); jsonw_key(out, "state");
+	jsonw_str(out, store_dstate_name(d->state));
+	fprintf(out, ",\"attempts\":%d,", d->attempts);
+	jsonw_key(out, "next_attempt"); jsonw_time(out, d->next_attempt);
+	fputc(',', out); jsonw_key(out, "provider_ref");
+	jsonw_str(out, d->provider_ref);
+	fputc(',', out); jsonw_key(out, "last_error");
+	jsonw_str(out, d->last_error);
+	fputc('}', out);
+}
+
+static void
+status_json(FILE *out, const struct store_alert_row *a,
+    const struct store_team_row *t, size_t nt,
+    const struct store_delivery_row *d, size_t nd)
+{
+	size_t j = 0;
+
+	fputc('{', out);
+	jsonw_key(out, "id"); jsonw_str(out, a->id);
+	fputc(',', out); jsonw_key(out, "identifier"); jsonw_str(out, a->identifier);
+	fputc(',', out); jsonw_key(out, "sender"); jsonw_str(out, a->sender);
+	fputc(',', out); jsonw_key(out, "sent"); jsonw_str(out, a->sent);
+	fputc(',', out); jsonw_key(out, "status"); jsonw_str(out, a->status);
+	fputc(',', out); jsonw_key(out, "msg_type"); jsonw_str(out, a->msg_type);
+	fputc(',', out); jsonw_key(out, "scope"); jsonw_str(out, a->scope);
+	fputc(',', out); jsonw_key(out, "severity");
+	jsonw_str(out, status_sev(a->severity));
+	fputc(',', out); jsonw_key(out, "headline"); jsonw_str(out, a->headline);
+	fputc(',', out); jsonw_key(out, "received"); jsonw_time(out, a->received);
+	fputs(",\"teams\":[", out);
+	for (size_t i = 0; i < nt; i++) {
+		bool first = true;
+
+		fputs(i ? ",{" : "{", out);
+		jsonw_key(out, "team"); jsonw_str(out, t[i].team);
+		fprintf(out, ",\"step\":%d,", t[i].step);
+		jsonw_key(out, "state"); jsonw_str(out, t[i].state);
+		fputc(',', out); jsonw_key(out, "deadline");
+		jsonw_time(out, t[i].deadline);
+		fputs(",\"counts\":{", out);
+		for (int s = 0; s < STORE_D_COUNT; s++)
+			fprintf(out, "%s\"%s\":%d", s ? "," : "",
+			    store_dstate_name((enum store_dstate)s),
+			    t[i].counts[s]);
+		fputs("},\"ack\":", out);
+		if (t[i].ack_by == NULL) {
+			fputs("null", out);
+		} else {
+			fputc('{', out);
+			jsonw_key(out, "by"); jsonw_str(out, t[i].ack_by);
+			fputc(',', out); jsonw_key(out, "via");
+			jsonw_str(out, t[i].ack_via);
+			fputc(',', out); jsonw_key(out, "strength");
+			jsonw_str(out, t[i].ack_strength);
+			fputc(',', out); jsonw_key(out, "at");
+			jsonw_time(out, t[i].ack_at);
+			fputc('}', out);
+		}
+		fputs(",\"deliveries\":[", out);
+		/* deliveries come ordered by team, as teams do */
+		while (j < nd && strcmp(d[j].team, t[i].team) < 0)
+			j++;
+		for (; j < nd && strcmp(d[j].team, t[i].team) == 0; j++) {
+			status_json_delivery(out, &d[j], first);
+			first = false;
+		}
+		fputs("]}", out);
+	}
+	fputs("]}\n", out);
+}
+
+static void
+status_text(FILE *out, const struct store_alert_row *a,
+    const struct store_team_row *t, size_t nt,
+    const struct store_delivery_row *d, size_t nd)
+{
+	char tb[32];
+	size_t j = 0, total[STORE_D_COUNT] = { 0 };
+
+	fprintf(out, "alert %s  %s %s %s, received %s\n", a->id, a->status,
+	    a->msg_type, status_sev(a->severity),
+	    jsonw_fmt_time(a->received, tb, sizeof(tb)));
+	fprintf(out, "  identifier %s from %s, sent %s\n  headline: ",
+	    a->identifier, a->sender, a->sent);
+	status_safe(out, a->headline, 200);
+	fprintf(out, "\n\n%-10s %4s %-10s %-20s %7s %7s %5s %6s %4s  %s\n",
+	    "TEAM", "STEP", "STATE", "NEXT-DEADLINE", "PENDING", "SENDING",
+	    "SENT", "FAILED", "DEAD", "DELIVERIES / ACK");
+	for (size_t i = 0; i < nt; i++) {
+		const struct store_team_row *r = &t[i];
+
+		fprintf(out, "%-10s %4d %-10s %-20s %7d %7d %5d %6d %4d  ",
+		    r->team, r->step, r->state,
+		    jsonw_fmt_time(r->deadline, tb, sizeof(tb)),
+		    r->counts[STORE_D_PENDING], r->counts[STORE_D_SENDING],
+		    r->counts[STORE_D_SENT], r->counts[STORE_D_FAILED],
+		    r->counts[STORE_D_DEAD]);
+		for (int s = 0; s < STORE_D_COUNT; s++)
+			total[s] += (size_t)r->counts[s];
+		while (j < nd && strcmp(d[j].team, r->team) < 0)
+			j++;
+		for (bool first = true; j < nd && strcmp(d[j].team, r->team) == 0;
+		    j++, first = false) {
+			fprintf(out, "%s%s ", first ? "" : ", ", d[j].channel);
+			status_safe(out, d[j].address, 64);
+		}
+		if (r->ack_by != NULL) {
+			fputs("  acked by ", out);
+			status_safe(out, r->ack_by, 64);
+			fprintf(out, " via %s (%s)", r->ack_via ? r->ack_via : "?",
+			    r->ack_strength ? r->ack_strength : "?");
+		}
+		fputc('\n', out);
+	}
+	fprintf(out, "\n%zu teams; deliveries: %zu pending, %zu sending, %zu "
+	    "sent, %zu failed, %zu dead, %zu cancelled\n", nt,
+	    total[STORE_D_PENDING], total[STORE_D_SENDING], total[STORE_D_SENT],
+	    total[STORE_D_FAILED], total[STORE_D_DEAD], total[STORE_D_CANCELLED]);
+}
+
+int
+status_alert(struct store *st, const char *alert_id, FILE *out, bool json,
+    struct tocsin_err *err)
+{
+	struct store_alert_row *a = NULL;
+	struct store_team_row *t = NULL;
+	struct store_delivery_row *d = NULL;
+	size_t nt = 0, nd = 0;
+	int rc;
+
+	if ((rc = store_alert_get(st, alert_id, &a, err)) != 0)
+		return rc;
+	if ((rc = store_teams(st, alert_id, &t, &nt, err)) == 0 &&
+	    (rc = store_deliveries(st, alert_id, NULL, &d, &nd, err)) == 0) {
+		if (json)
+			status_json(out, a, t, nt, d, nd);
+		else
+			status_text(out, a, t, nt, d, nd);
+	}
+	store_delivery_rows_free(d, nd);
+	store_team_rows_free(t, nt);
+	store_alert_rows_free(a, 1);
+	return rc;
+}

@@ -1,0 +1,200 @@
+"""Integration-test harness: the real tocsin binary, real gpg and openssl.
+
+Session fixtures build a throwaway PKI (certs/mkpki.sh) and a generated
+repository (examples/gen-repo.py) once; each test gets its own copy of the
+configuration with its own store, so tests never see each other's alerts.
+"""
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import tempfile
+import time
+from datetime import datetime, timezone, timedelta
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+import pytest
+
+SRC = Path(__file__).resolve().parents[2]
+BIN = Path(os.environ.get("TOCSIN_BIN", SRC / "build" / "gateway" / "tocsin"))
+TEAMS = int(os.environ.get("TOCSIN_TEST_TEAMS", "80"))
+
+
+def pytest_configure(config):
+    if not BIN.exists():
+        raise pytest.UsageError(f"tocsin binary not found at {BIN}; build first "
+                                "or set TOCSIN_BIN")
+
+
+@pytest.fixture(scope="session")
+def workdir():
+    # Short path: gpg-agent's socket path has a length limit.
+    d = Path(tempfile.mkdtemp(prefix="tcs-", dir="/tmp"))
+    yield d
+    subprocess.run(["gpgconf", "--homedir", str(d / "pki" / "gnupg"), "--kill",
+                    "all"], capture_output=True)
+    subprocess.run(["gpgconf", "--homedir", str(d / "pki" / "signers"), "--kill",
+                    "all"], capture_output=True)
+    shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def pki(workdir):
+    d = workdir / "pki"
+    subprocess.run(["sh", str(SRC / "certs" / "mkpki.sh"), str(d)], check=True,
+                   capture_output=True)
+    info = json.loads((d / "pki.json").read_text())
+    info["dir"] = d
+    return info
+
+
+@pytest.fixture(scope="session")
+def repo_template(workdir, pki):
+    out = workdir / "repo"
+    subprocess.run(["/usr/bin/python3", str(SRC / "examples" / "gen-repo.py"),
+                    "--pki", str(pki["dir"]), "--out", str(out),
+                    "--teams", str(TEAMS), "--seed", "7"],
+                   check=True, capture_output=True)
+    return out
+
+
+class Instance:
+    """One configuration with its own store, and helpers to drive it."""
+
+    def __init__(self, path, pki):
+        self.dir = path
+        self.conf = path / "tocsin.conf"
+        self.pki = pki
+        self.db = path / "state" / "tocsin.db"
+        self.seq = 0
+
+    def run(self, *args, check=None, timeout=120, env=None):
+        p = subprocess.run([str(BIN), "-c", str(self.conf), *map(str, args)],
+                           capture_output=True, text=True, timeout=timeout,
+                           env=env)
+        if check is not None:
+            assert p.returncode == check, (
+                f"tocsin {' '.join(map(str, args))} exited {p.returncode}, "
+                f"expected {check}\nstdout:\n{p.stdout}\nstderr:\n{p.stderr}")
+        return p
+
+    def teams(self):
+        """Team ids of the repository, in file order."""
+        ids = []
+        for line in (self.dir / "teams.conf").read_text().splitlines():
+            s = line.strip()
+            if s.startswith("id = ") or s.startswith("{ id = "):
+                ids.append(s.split('"')[1])
+        return ids
+
+    def sql(self, query, *params):
+        with sqlite3.connect(self.db) as c:
+            return c.execute(query, params).fetchall()
+
+    def counts(self):
+        if not self.db.exists():
+            return {"alerts": 0, "team_states": 0, "deliveries": 0,
+                    "signatures": 0}
+        return {t: self.sql(f"SELECT count(*) FROM {t}")[0][0]
+                for t in ("alerts", "team_states", "deliveries", "signatures")}
+
+    def audit(self):
+        if not self.db.exists():
+            return []
+        return self.sql("SELECT seq, actor, action, object, details FROM audit "
+                        "ORDER BY seq")
+
+    # --- alerts and signatures ------------------------------------------
+    def cap(self, **kw):
+        self.seq += 1
+        kw.setdefault("identifier", f"TEST-{os.getpid()}-{self.seq}-{time.time_ns()}")
+        return make_cap(**kw)
+
+    def write(self, name, data):
+        p = self.dir / name
+        p.write_bytes(data if isinstance(data, bytes) else data.encode())
+        return p
+
+    def gpg_sign(self, path, signer="desk-1", mode="detach", faked=None):
+        """Sign with an issuer key from the signers' home."""
+        home = self.pki["dir"] / self.pki["signers_home"]
+        fpr = self.pki["issuers"][signer]
+        ext = {"detach": ".asc", "clear": ".clear.asc", "inline": ".gpg"}[mode]
+        out = Path(str(path) + f".{signer}{ext}")
+        cmd = ["gpg", "--homedir", str(home), "--batch", "--yes", "--quiet",
+               "--pinentry-mode", "loopback", "--passphrase", "",
+               "--local-user", fpr, "--output", str(out)]
+        if faked:
+            cmd += ["--faked-system-time", faked]
+        cmd += {"detach": ["--armor", "--detach-sign"],
+                "clear": ["--clearsign"],
+                "inline": ["--sign"]}[mode]
+        subprocess.run(cmd + [str(path)], check=True, capture_output=True)
+        return out
+
+    def cms_sign(self, path, cert="cms_issuer", key="cms_issuer_key"):
+        out = Path(str(path) + f".{cert}.p7s")
+        d = self.pki["dir"]
+        subprocess.run(["openssl", "cms", "-sign", "-binary", "-in", str(path),
+                        "-signer", str(d / self.pki[cert]), "-inkey",
+                        str(d / self.pki[key]), "-outform", "PEM", "-out",
+                        str(out)], check=True, capture_output=True)
+        return out
+
+
+@pytest.fixture
+def inst(tmp_path_factory, repo_template, pki):
+    d = Path(tempfile.mkdtemp(prefix="i-", dir=str(repo_template.parent)))
+    for f in ("tocsin.conf", "teams.conf"):
+        shutil.copy(repo_template / f, d / f)
+    yield Instance(d, pki)
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def cap_time(dt):
+    return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S-00:00")
+
+
+def make_cap(identifier, sender="desk@dns-cert.example", sent=None,
+             status="Actual", msg_type="Alert", scope="Private",
+             addresses="all", severity="Severe", infos=None, extra=""):
+    if sent is None:
+        sent = datetime.now(timezone.utc)
+    if isinstance(sent, datetime):
+        sent = cap_time(sent)
+    if infos is None:
+        infos = [("en-US", "Compromise of registry EPP credentials",
+                  "Credentials of several registrars were phished.",
+                  "Rotate EPP passwords and review recent DS changes.")]
+    info_xml = ""
+    for lang, headline, desc, instr in infos:
+        info_xml += f"""
+  <info>
+    <language>{lang}</language>
+    <category>Security</category>
+    <event>DNS security incident</event>
+    <urgency>Immediate</urgency>
+    <severity>{severity}</severity>
+    <certainty>Observed</certainty>
+    <senderName>DNS security coordination centre</senderName>
+    <headline>{escape(headline)}</headline>
+    <description>{escape(desc)}</description>
+    <instruction>{escape(instr)}</instruction>
+    <area><areaDesc>Global DNS</areaDesc></area>
+  </info>"""
+    addr = f"\n  <addresses>{addresses}</addresses>" if addresses else ""
+    refs = ""
+    if msg_type in ("Update", "Cancel"):
+        refs = f"\n  <references>{sender},EARLIER-1,{sent}</references>"
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2">
+  <identifier>{identifier}</identifier>
+  <sender>{sender}</sender>
+  <sent>{sent}</sent>
+  <status>{status}</status>
+  <msgType>{msg_type}</msgType>
+  <scope>{scope}</scope>{addr}{refs}{extra}{info_xml}
+</alert>
+"""

@@ -1,0 +1,155 @@
+"""`tocsin check`: the generated repository passes; a repository seeded with
+one of each mistake reports every one, each with file:line, and exits 78."""
+import os
+import re
+
+EX_CONFIG = 78
+
+
+def test_generated_repository_passes(inst):
+    p = inst.run("check", check=0)
+    assert ": ok:" in p.stdout
+    m = re.search(r"ok: (\d+) teams, (\d+) contacts", p.stdout)
+    assert m and int(m.group(1)) == len(inst.teams())
+    assert int(m.group(2)) >= int(m.group(1))
+    assert "error" not in p.stdout
+
+
+MAIN = """\
+gateway = {{
+  store = "state/tocsin.db";
+  gnupg_home = "{gnupg}";
+  signing_key = "{gateway}";
+  issuer_ca = "{issuer_ca}";
+}};
+issuers = (
+  {{ name = "desk-1"; openpgp = "{desk1}"; may_address = [ "all" ]; }}
+);
+providers = {{
+  smtp = {{
+    host = "127.0.0.1"; port = 8587; from = "tocsin@alerts.example";
+    ca = "{ca}";
+    credentials = "smtp.secret";   # M:secret
+  }};
+}};
+policies = {{
+  standard = {{
+    steps = (
+      {{ after = "0s"; notify = [ "primary:pgp-email", "primary:sms" ]; }},
+      {{ after = "15m"; notify = [ "primary:fax" ]; }}   # M:fax-notify
+    );
+  }};
+}};
+@include "seeded-teams.conf"
+"""
+
+TEAMS = """\
+teams = (
+  { id = "aa"; domain = "aa"; cctld_operator = "AA NIC"; region = "EU"; policy = "standard";   # M:fax-team M:dup-first
+    contacts = (
+      { name = "Ann Able"; role = "lead"; primary = true;   # M:fax-contact
+        timezone = "Mars/Olympus_Mons";   # M:tz
+        languages = [ "en" ];
+        email = "ann@aa.example";
+        pgp = "0000000000000000000000000000000000000000";   # M:nokey
+        mobile = "+12";   # M:e164
+        colour = "red";   # M:unknown
+      }
+    );
+  },
+  { id = "bb"; cctld_operator = "BB NIC"; region = "EU"; policy = "standard";   # M:missing
+    contacts = (
+      { name = "Bob Baker"; role = "lead"; primary = true; timezone = "Europe/Paris";
+        languages = [ "fr" ]; email = "bob@bb.example";
+        pgp = "{expired}";   # M:expired
+        mobile = "+33 1 55 50 01 01"; fax = "+33 1 55 50 01 02";
+      }
+    );
+  },
+  { id = "aa"; domain = "aa"; cctld_operator = "AA again"; region = "EU"; policy = "standard";   # M:dup
+    contacts = (
+      { name = "Cy Cole"; role = "lead"; primary = true; timezone = "Europe/Paris";
+        languages = [ "fr" ]; email = "cy@aa.example";
+        pgp = "{desk2}"; mobile = "+33 1 55 50 01 03"; fax = "+33 1 55 50 01 04";
+      }
+    );
+  }
+);
+"""
+
+
+def markers(path):
+    found = {}
+    for n, line in enumerate(path.read_text().splitlines(), 1):
+        for m in re.findall(r"M:([\w-]+)", line):
+            found[m] = n
+    return found
+
+
+def test_seeded_mistakes_each_reported_with_file_and_line(inst, pki):
+    d = pki["dir"]
+    main = inst.dir / "seeded.conf"
+    teams = inst.dir / "seeded-teams.conf"
+    main.write_text(MAIN.format(
+        gnupg=d / pki["gnupg_home"], gateway=pki["gateway"],
+        issuer_ca=d / pki["issuer_ca"], desk1=pki["issuers"]["desk-1"],
+        ca=d / pki["ca"]))
+    teams.write_text(TEAMS.replace("{expired}", pki["issuers"]["expired"])
+                     .replace("{desk2}", pki["issuers"]["desk-2"]))
+    secret = inst.dir / "smtp.secret"
+    secret.write_text("user:password\n")
+    os.chmod(secret, 0o644)
+
+    import subprocess
+    from conftest import BIN
+    p = subprocess.run([str(BIN), "-c", str(main), "check"],
+                       capture_output=True, text=True, timeout=60)
+    out = p.stdout
+    assert p.returncode == EX_CONFIG, out + p.stderr
+    mm, tm = markers(main), markers(teams)
+
+    def reported(path, lines, *words):
+        for line in out.splitlines():
+            if any(line.startswith(f"{path}:{n}: error:") for n in lines) and \
+                    all(w.lower() in line.lower() for w in words):
+                return line
+        raise AssertionError(f"no error at {path}:{lines} with {words}:\n{out}")
+
+    reported(main, [mm["secret"]], "0600") and None
+    assert "chmod" in reported(main, [mm["secret"]], "smtp.secret")
+    reported(teams, [tm["tz"]], "Mars/Olympus_Mons")
+    reported(teams, [tm["e164"]], "+12")
+    reported(teams, [tm["unknown"]], "colour")
+    reported(teams, [tm["missing"]], "domain")
+    reported(teams, [tm["nokey"]], "0000000000000000000000000000000000000000")
+    reported(teams, [tm["expired"]], "expired")
+    reported(teams, [tm["dup"]], "aa")
+    fax_lines = [tm["fax-team"], tm["fax-contact"]]
+    try:
+        reported(teams, fax_lines, "fax")
+    except AssertionError:
+        reported(main, [mm["fax-notify"]], "fax")
+    errors = [l for l in out.splitlines() if ": error:" in l]
+    assert len(errors) >= 9, out
+    # nothing secret is echoed back
+    assert "password" not in out
+    last = out.strip().splitlines()[-1]
+    assert re.search(r"\d+ errors", last), last
+
+
+def test_missing_config_names_file(inst):
+    p = inst.run("-c", inst.dir / "nope.conf", "check")
+    # -c given twice: the last one wins, like most tools
+    assert p.returncode in (66, 78)
+    assert "nope.conf" in p.stdout + p.stderr
+
+
+def test_syntax_error_names_line(inst):
+    bad = inst.dir / "bad.conf"
+    bad.write_text('gateway = {\n  store = "x.db"\n  workers = 2;\n};\n')
+    import subprocess
+    from conftest import BIN
+    p = subprocess.run([str(BIN), "-c", str(bad), "check"], capture_output=True,
+                       text=True)
+    assert p.returncode == EX_CONFIG
+    assert re.search(rf"{re.escape(str(bad))}:[23]:", p.stdout + p.stderr)

@@ -1,0 +1,323 @@
+"""Signed alert intake: every refusal exits with its code and queues nothing;
+good alerts signed each way are accepted and planned for every team."""
+import os
+import signal
+import subprocess
+import time
+from datetime import datetime, timezone, timedelta
+
+import pytest
+
+from conftest import BIN, make_cap
+
+EX_DATAERR, EX_NOPERM = 65, 77
+
+
+def refused(inst, args, code, reason):
+    before = inst.counts()
+    audit_before = len(inst.audit())
+    p = inst.run("submit", *args)
+    assert p.returncode == code, p.stderr
+    assert reason in p.stderr, p.stderr
+    assert p.stdout == ""
+    assert inst.counts() == before, "a refused alert changed the store"
+    audit = inst.audit()
+    assert len(audit) == audit_before + 1
+    assert audit[-1][2] == "refuse"
+    assert f"exit={code}" in audit[-1][4]
+    return p
+
+
+def accepted(inst, args):
+    p = inst.run("submit", *args, check=0)
+    alert_id = p.stdout.strip()
+    assert alert_id and "\n" not in alert_id
+    assert inst.sql("SELECT count(*) FROM alerts WHERE id=?", alert_id)[0][0] == 1
+    return alert_id
+
+
+# --- accepted ------------------------------------------------------------
+
+def test_openpgp_detached_accepted_and_planned_for_all_teams(inst):
+    a = inst.write("a.xml", inst.cap())
+    alert_id = accepted(inst, [a, "--sig", inst.gpg_sign(a)])
+    teams = inst.teams()
+    assert len(teams) >= 50
+    rows = inst.sql("SELECT team, step, state FROM team_states WHERE alert_id=?",
+                    alert_id)
+    assert sorted(r[0] for r in rows) == sorted(teams)
+    assert all(r[1] == 0 and r[2] == "active" for r in rows)
+    dels = inst.sql("SELECT team, channel, state FROM deliveries "
+                    "WHERE alert_id=?", alert_id)
+    assert {d[0] for d in dels} == set(teams), "a team got no delivery"
+    assert all(d[2] == "pending" for d in dels)
+    assert {"pgp-email", "sms"} <= {d[1] for d in dels}
+    assert inst.audit()[-1][2] == "submit"
+
+
+def test_openpgp_inline_clearsigned_accepted(inst):
+    a = inst.write("a.xml", inst.cap())
+    accepted(inst, [inst.gpg_sign(a, mode="clear")])
+
+
+def test_openpgp_inline_binary_signed_accepted(inst):
+    a = inst.write("a.xml", inst.cap())
+    accepted(inst, [inst.gpg_sign(a, mode="inline")])
+
+
+def test_cms_accepted(inst):
+    a = inst.write("a.xml", inst.cap())
+    alert_id = accepted(inst, [a, "--sig", inst.cms_sign(a)])
+    assert inst.sql("SELECT issuer, kind FROM signatures WHERE alert_id=?",
+                    alert_id) == [("cms-desk", "cms")]
+
+
+def test_public_alert_without_addresses_goes_to_default_audience(inst):
+    a = inst.write("a.xml", inst.cap(scope="Public", addresses=None))
+    alert_id = accepted(inst, [a, "--sig", inst.gpg_sign(a)])
+    n = inst.sql("SELECT count(*) FROM team_states WHERE alert_id=?", alert_id)
+    assert n[0][0] == len(inst.teams())
+
+
+def test_addressed_subset(inst):
+    teams = inst.teams()
+    a = inst.write("a.xml", inst.cap(addresses=f"{teams[0]} {teams[3]}"))
+    alert_id = accepted(inst, [a, "--sig", inst.gpg_sign(a)])
+    rows = inst.sql("SELECT team FROM team_states WHERE alert_id=?", alert_id)
+    assert sorted(r[0] for r in rows) == sorted([teams[0], teams[3]])
+
+
+def test_status_shows_planned_deliveries(inst):
+    a = inst.write("a.xml", inst.cap())
+    alert_id = accepted(inst, [a, "--sig", inst.gpg_sign(a)])
+    p = inst.run("status", alert_id, check=0)
+    for t in inst.teams()[:5]:
+        assert f"\n{t} " in p.stdout
+    assert "pgp-email" in p.stdout
+    import json
+    j = json.loads(inst.run("status", alert_id, "--json", check=0).stdout)
+    assert j["id"] == alert_id
+    assert len(j["teams"]) == len(inst.teams())
+    assert all(t["deliveries"] for t in j["teams"])
+    lst = inst.run("status", check=0).stdout
+    assert alert_id in lst
+
+
+# --- refused: signatures ---------------------------------------------------
+
+def test_unsigned_refused(inst):
+    a = inst.write("a.xml", inst.cap())
+    refused(inst, [a], EX_NOPERM, "not signed")
+
+
+def test_signed_by_non_issuer_refused(inst):
+    a = inst.write("a.xml", inst.cap())
+    refused(inst, [a, "--sig", inst.gpg_sign(a, "outsider")], EX_NOPERM,
+            "not a configured issuer")
+
+
+def test_tampered_after_signing_refused(inst):
+    a = inst.write("a.xml", inst.cap())
+    sig = inst.gpg_sign(a)
+    a.write_text(a.read_text().replace("Severe", "Minor"))
+    refused(inst, [a, "--sig", sig], EX_NOPERM, "bad signature")
+
+
+def test_tampered_inline_refused(inst):
+    a = inst.write("a.xml", inst.cap())
+    signed = inst.gpg_sign(a, mode="clear")
+    signed.write_text(signed.read_text().replace("phished", "phished!"))
+    refused(inst, [signed], EX_NOPERM, "bad signature")
+
+
+def test_expired_issuer_key_refused(inst):
+    # The key expired in 2021; its signature was made while it was valid.
+    a = inst.write("a.xml", inst.cap())
+    sig = inst.gpg_sign(a, "expired", faked="20200601T000000")
+    refused(inst, [a, "--sig", sig], EX_NOPERM, "expired")
+
+
+def test_revoked_issuer_key_refused(inst):
+    a = inst.write("a.xml", inst.cap())
+    refused(inst, [a, "--sig", inst.gpg_sign(a, "revoked")], EX_NOPERM,
+            "revoked")
+
+
+def test_one_bad_signature_among_good_refused(inst):
+    a = inst.write("a.xml", inst.cap())
+    good = inst.gpg_sign(a, "desk-1")
+    other = inst.write("other.xml", inst.cap())
+    bad = inst.gpg_sign(other, "desk-2")
+    refused(inst, [a, "--sig", good, "--sig", bad], EX_NOPERM, "bad signature")
+
+
+def test_cms_outside_issuer_ca_refused(inst):
+    a = inst.write("a.xml", inst.cap())
+    sig = inst.cms_sign(a, "rogue_issuer", "rogue_issuer_key")
+    refused(inst, [a, "--sig", sig], EX_NOPERM, "does not verify")
+
+
+def test_garbage_signature_refused(inst):
+    a = inst.write("a.xml", inst.cap())
+    s = inst.write("a.sig", b"not a signature at all")
+    refused(inst, [a, "--sig", s], EX_NOPERM, "neither OpenPGP nor CMS")
+
+
+# --- refused: authorisation and quorum ------------------------------------
+
+def narrow_issuer(inst, name, line):
+    conf = inst.conf.read_text()
+    start = conf.index(f'name = "{name}"')
+    end = conf.index("}", start)
+    inst.conf.write_text(conf[:end] + line + conf[end:])
+
+
+def test_issuer_outside_scope_refused(inst):
+    teams = inst.teams()
+    conf = inst.conf.read_text()
+    start = conf.index('name = "desk-2"')
+    seg_end = conf.index("}", start)
+    seg = conf[start:seg_end]
+    import re
+    seg = re.sub(r'may_address\s*=\s*\[[^\]]*\]', f'may_address = [ "{teams[0]}" ]', seg)
+    inst.conf.write_text(conf[:start] + seg + conf[seg_end:])
+    inst.run("check", check=0)
+    a = inst.write("a.xml", inst.cap(addresses=f"{teams[0]} {teams[1]}"))
+    refused(inst, [a, "--sig", inst.gpg_sign(a, "desk-2")], EX_NOPERM,
+            f"may not address team '{teams[1]}'")
+    # within its scope it may
+    b = inst.write("b.xml", inst.cap(addresses=teams[0]))
+    accepted(inst, [b, "--sig", inst.gpg_sign(b, "desk-2")])
+
+
+def test_issuer_severity_not_allowed_refused(inst):
+    import re
+    conf = inst.conf.read_text()
+    start = conf.index('name = "desk-2"')
+    seg_end = conf.index("}", start)
+    seg = re.sub(r'severities\s*=\s*\[[^\]]*\]', 'severities = [ "Minor" ]',
+                 conf[start:seg_end])
+    inst.conf.write_text(conf[:start] + seg + conf[seg_end:])
+    a = inst.write("a.xml", inst.cap(severity="Severe"))
+    refused(inst, [a, "--sig", inst.gpg_sign(a, "desk-2")], EX_NOPERM,
+            "severity Severe")
+
+
+def test_quorum_not_met_then_met(inst):
+    a = inst.write("a.xml", inst.cap(severity="Extreme"))
+    refused(inst, [a, "--sig", inst.gpg_sign(a, "desk-1")], EX_NOPERM,
+            "quorum not met")
+    # two signatures by the same issuer are still one issuer
+    refused(inst, [a, "--sig", inst.gpg_sign(a, "desk-1"), "--sig",
+                   inst.gpg_sign(a, "desk-1")], EX_NOPERM, "quorum not met")
+    alert_id = accepted(inst, [a, "--sig", inst.gpg_sign(a, "desk-1"), "--sig",
+                               inst.gpg_sign(a, "desk-2")])
+    issuers = inst.sql("SELECT issuer FROM signatures WHERE alert_id=? "
+                       "ORDER BY issuer", alert_id)
+    assert issuers == [("desk-1",), ("desk-2",)]
+
+
+def test_quorum_met_with_openpgp_and_cms(inst):
+    a = inst.write("a.xml", inst.cap(severity="Extreme"))
+    accepted(inst, [a, "--sig", inst.gpg_sign(a, "desk-1"), "--sig",
+                    inst.cms_sign(a)])
+
+
+def test_quorum_rule_applies_only_to_its_audience(inst):
+    teams = inst.teams()
+    a = inst.write("a.xml", inst.cap(severity="Extreme", addresses=teams[0]))
+    accepted(inst, [a, "--sig", inst.gpg_sign(a, "desk-1")])
+
+
+# --- refused: replay ------------------------------------------------------
+
+def test_replayed_identifier_refused(inst):
+    a = inst.write("a.xml", inst.cap(identifier="REPLAY-1"))
+    sig = inst.gpg_sign(a)
+    first = accepted(inst, [a, "--sig", sig])
+    p = refused(inst, [a, "--sig", sig], EX_NOPERM, "already accepted")
+    assert first in p.stderr
+
+
+def test_sent_outside_window_refused(inst):
+    old = datetime.now(timezone.utc) - timedelta(hours=25)
+    a = inst.write("a.xml", inst.cap(sent=old))
+    refused(inst, [a, "--sig", inst.gpg_sign(a)], EX_NOPERM, "replay window")
+    future = datetime.now(timezone.utc) + timedelta(hours=25)
+    b = inst.write("b.xml", inst.cap(sent=future))
+    refused(inst, [b, "--sig", inst.gpg_sign(b)], EX_NOPERM, "replay window")
+
+
+# --- refused: malformed ---------------------------------------------------
+
+def test_malformed_cap_refused(inst):
+    doc = inst.cap().replace("<msgType>Alert</msgType>", "<msgType>Shout</msgType>")
+    a = inst.write("a.xml", doc)
+    refused(inst, [a, "--sig", inst.gpg_sign(a)], EX_DATAERR, "msgType")
+    b = inst.write("b.xml", inst.cap().replace("</alert>", ""))
+    refused(inst, [b, "--sig", inst.gpg_sign(b)], EX_DATAERR, "")
+
+
+def test_unknown_address_refused(inst):
+    a = inst.write("a.xml", inst.cap(addresses="atlantis"))
+    refused(inst, [a, "--sig", inst.gpg_sign(a)], EX_DATAERR, "atlantis")
+
+
+def test_external_entity_refused(inst):
+    doc = inst.cap().replace(
+        '<?xml version="1.0" encoding="UTF-8"?>',
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        '<!DOCTYPE alert [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>')
+    doc = doc.replace("Credentials of", "&xxe; Credentials of")
+    a = inst.write("a.xml", doc)
+    p = refused(inst, [a, "--sig", inst.gpg_sign(a)], EX_DATAERR, "DOCTYPE")
+    assert "root:" not in p.stderr
+
+
+def test_doctype_refused(inst):
+    doc = inst.cap().replace('<?xml version="1.0" encoding="UTF-8"?>',
+                             '<?xml version="1.0"?>\n<!DOCTYPE alert>')
+    a = inst.write("a.xml", doc)
+    refused(inst, [a, "--sig", inst.gpg_sign(a)], EX_DATAERR, "DOCTYPE")
+
+
+def test_oversize_refused(inst):
+    big = "x" * 300000
+    a = inst.write("a.xml", inst.cap(infos=[("en", "Big", big, "none")]))
+    refused(inst, [a, "--sig", inst.gpg_sign(a)], EX_DATAERR, "limit")
+
+
+def test_missing_file(inst):
+    p = inst.run("submit", inst.dir / "nope.xml")
+    assert p.returncode == 66
+
+
+# --- atomicity --------------------------------------------------------------
+
+def test_kill_during_submit_leaves_all_or_nothing(inst):
+    """SIGKILL at spread-out moments of submit: each alert is whole or absent."""
+    nteams = len(inst.teams())
+    # how long one submit takes here, to spread the kills over it
+    a = inst.write("warm.xml", inst.cap())
+    t0 = time.monotonic()
+    accepted(inst, [a, "--sig", inst.gpg_sign(a)])
+    dur = time.monotonic() - t0
+    per_alert = inst.sql("SELECT count(*) FROM deliveries")[0][0]
+    killed = 0
+    for i in range(16):
+        a = inst.write(f"k{i}.xml", inst.cap())
+        sig = inst.gpg_sign(a)
+        p = subprocess.Popen([str(BIN), "-c", str(inst.conf), "submit", str(a),
+                              "--sig", str(sig)], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
+        time.sleep(dur * (0.3 + 0.7 * i / 15))
+        if p.poll() is None:
+            p.send_signal(signal.SIGKILL)
+            killed += 1
+        p.communicate()
+    assert killed > 0, "no submit was ever killed: the test proved nothing"
+    for (alert_id,) in inst.sql("SELECT id FROM alerts"):
+        ts = inst.sql("SELECT count(*) FROM team_states WHERE alert_id=?", alert_id)
+        ds = inst.sql("SELECT count(*) FROM deliveries WHERE alert_id=?", alert_id)
+        assert ts[0][0] == nteams and ds[0][0] == per_alert, alert_id
+    inst.run("audit", "verify", check=0)

@@ -1,0 +1,105 @@
+#!/bin/sh
+# run.sh: every test of tocsin, as CI runs them, on a fresh Debian 12 machine
+# (as root: missing packages are installed first).
+#
+#   1. the normal build: cmocka unit tests, then pytest integration tests
+#      against the real binary and real peers on 127.0.0.1;
+#   2. the same suite built with -Db_sanitize=address,undefined;
+#   3. each libFuzzer target, built with clang, for a bounded time.
+# The last line is "N passed, N failed", summed over all of it.
+#
+# Environment: FUZZ_SECONDS (default 60 per target), SKIP_ASAN=1 and
+# SKIP_FUZZ=1 for a quicker local run (CI sets neither).
+set -u
+cd "$(dirname "$0")/.."
+src=$(pwd)
+sh .ci/install-deps || exit $?
+py=/usr/bin/python3
+out=$src/build-tests
+rm -rf "$out"
+mkdir -p "$out"
+fuzz_seconds=${FUZZ_SECONDS:-60}
+status=0
+
+step() { printf '\n=== %s\n' "$*"; }
+
+build() {	# dir [meson options...]
+	dir=$1
+	shift
+	if [ ! -f "$dir/build.ninja" ]; then
+		meson setup "$dir" "$@" >"$out/setup-$(basename "$dir").log" 2>&1 || {
+			cat "$out/setup-$(basename "$dir").log"
+			return 1
+		}
+	fi
+	ninja -C "$dir" >"$out/ninja-$(basename "$dir").log" 2>&1 || {
+		cat "$out/ninja-$(basename "$dir").log"
+		return 1
+	}
+	if grep -q 'warning:' "$out/ninja-$(basename "$dir").log"; then
+		echo "compiler warnings in $dir:"
+		grep 'warning:' "$out/ninja-$(basename "$dir").log"
+		echo "build-warnings $dir: FAILED" >>"$out/extra.txt"
+	fi
+}
+
+suite() {	# name builddir
+	name=$1
+	dir=$2
+	step "$name: unit tests"
+	meson test -C "$dir" --print-errorlogs --no-rebuild \
+	    >"$out/unit-$name.log" 2>&1 || status=1
+	tail -n 15 "$out/unit-$name.log"
+	cp "$dir/meson-logs/testlog.txt" "$out/unit-$name.testlog" 2>/dev/null
+	step "$name: integration tests"
+	TOCSIN_BIN=$dir/gateway/tocsin $py -m pytest -q -p no:cacheprovider \
+	    --junitxml="$out/integration-$name.xml" tests/integration \
+	    2>&1 | tee "$out/integration-$name.log" | tail -n 30
+}
+
+step "build"
+if build build; then
+	suite normal build
+else
+	echo "build: FAILED" >>"$out/extra.txt"
+	status=1
+fi
+
+if [ "${SKIP_ASAN:-}" != 1 ]; then
+	step "build with AddressSanitizer and UndefinedBehaviorSanitizer"
+	if build build-asan -Db_sanitize=address,undefined -Db_lundef=false \
+	    -Dbuildtype=debug; then
+		ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		    suite asan build-asan
+	else
+		echo "build-asan: FAILED" >>"$out/extra.txt"
+	fi
+fi
+
+if [ "${SKIP_FUZZ:-}" != 1 ]; then
+	step "fuzz targets, $fuzz_seconds s each"
+	if CC=clang build build-fuzz -Dfuzz=true; then
+		for t in build-fuzz/tests/fuzz_*; do
+			[ -x "$t" ] || continue
+			name=$(basename "$t")
+			corpus=$(mktemp -d)
+			seeds=tests/fuzz/corpus/${name#fuzz_}
+			[ -d "$seeds" ] && cp -r "$seeds"/. "$corpus"/
+			if "$t" -max_total_time="$fuzz_seconds" -max_len=65536 \
+			    -timeout=10 -rss_limit_mb=2048 "$corpus" \
+			    >"$out/$name.log" 2>&1; then
+				echo "$name: passed"
+				echo "$name: passed" >>"$out/extra.txt"
+			else
+				echo "$name: FAILED"; tail -n 40 "$out/$name.log"
+				echo "$name: FAILED" >>"$out/extra.txt"
+			fi
+			rm -rf "$corpus"
+		done
+	else
+		echo "build-fuzz: FAILED" >>"$out/extra.txt"
+	fi
+fi
+
+$py tests/summarise.py "$out"
