@@ -1,0 +1,329 @@
+/*
+ * test_certs.c: signature verification and key facts against a real
+ * throwaway PKI (certs/mkpki.sh) and real gpg/openssl signatures.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "certs.h"
+
+static char dir[64];
+static char fpr_desk1[41], fpr_expired[41], fpr_revoked[41], fpr_gw[41];
+static char alert[128];
+static const char body[] = "<alert>certs unit test</alert>\n";
+
+static int
+sh(const char *fmt, ...)
+{
+	char cmd[2048];
+	va_list ap;
+
+	va_start(ap, fmt);
+	(void)vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	return system(cmd);
+}
+
+static void
+json_fpr(const char *json, const char *key, char out[41])
+{
+	char pat[64];
+	const char *p;
+
+	(void)snprintf(pat, sizeof(pat), "\"%s\": \"", key);
+	p = strstr(json, pat);
+	assert_non_null(p);
+	memcpy(out, p + strlen(pat), 40);
+	out[40] = '\0';
+}
+
+static char *
+slurp(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *b;
+	long n;
+
+	assert_non_null(f);
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	b = malloc((size_t)n + 1);
+	assert_int_equal(fread(b, 1, (size_t)n, f), (size_t)n);
+	b[n] = '\0';
+	fclose(f);
+	*len = (size_t)n;
+	return b;
+}
+
+static int
+setup(void **state)
+{
+	const char *src = getenv("TOCSIN_SRCDIR");
+	char path[256], *json;
+	size_t len;
+	FILE *f;
+
+	(void)state;
+	(void)snprintf(dir, sizeof(dir), "/tmp/tcu-XXXXXX");
+	if (src == NULL || mkdtemp(dir) == NULL)
+		return -1;
+	if (sh("sh %s/certs/mkpki.sh %s/pki 2>/dev/null", src, dir) != 0)
+		return -1;
+	(void)snprintf(path, sizeof(path), "%s/pki/pki.json", dir);
+	json = slurp(path, &len);
+	json_fpr(json, "desk-1", fpr_desk1);
+	json_fpr(json, "expired", fpr_expired);
+	json_fpr(json, "revoked", fpr_revoked);
+	json_fpr(json, "gateway", fpr_gw);
+	free(json);
+	(void)snprintf(alert, sizeof(alert), "%s/alert.xml", dir);
+	f = fopen(alert, "w");
+	fputs(body, f);
+	fclose(f);
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	(void)state;
+	(void)sh("gpgconf --homedir %s/pki/gnupg --kill all; gpgconf --homedir "
+	    "%s/pki/signers --kill all; rm -rf %s", dir, dir, dir);
+	return 0;
+}
+
+/* Sign alert with an issuer key; extra gpg options; returns the file. */
+static char *
+gpg_sign(const char *fpr, const char *opts, const char *suffix, size_t *len)
+{
+	char out[256];
+
+	(void)snprintf(out, sizeof(out), "%s.%s", alert, suffix);
+	assert_int_equal(sh("gpg --homedir %s/pki/signers --batch --yes --quiet "
+	    "--pinentry-mode loopback --passphrase '' --local-user %s %s "
+	    "--output %s %s", dir, fpr, opts, out, alert), 0);
+	return slurp(out, len);
+}
+
+static struct certs_ctx *
+ctx_open(void)
+{
+	char home[128];
+	struct certs_ctx *cx = NULL;
+	struct tocsin_err e;
+
+	(void)snprintf(home, sizeof(home), "%s/pki/gnupg", dir);
+	assert_int_equal(certs_open(home, &cx, &e), 0);
+	return cx;
+}
+
+static void
+test_blob_kind(void **state)
+{
+	(void)state;
+	assert_int_equal(certs_blob_kind("-----BEGIN PGP SIGNATURE-----\n", 30),
+	    CERTS_BLOB_OPENPGP);
+	assert_int_equal(certs_blob_kind("-----BEGIN CMS-----\n", 20),
+	    CERTS_BLOB_CMS);
+	assert_int_equal(certs_blob_kind("-----BEGIN PKCS7-----\n", 22),
+	    CERTS_BLOB_CMS);
+	assert_int_equal(certs_blob_kind("\x30\x82", 2), CERTS_BLOB_CMS);
+	assert_int_equal(certs_blob_kind("\x89\x01", 2), CERTS_BLOB_OPENPGP);
+	assert_int_equal(certs_blob_kind("hello", 5), CERTS_BLOB_UNKNOWN);
+	assert_true(certs_is_inline_openpgp(
+	    "-----BEGIN PGP SIGNED MESSAGE-----\n", 35));
+	assert_false(certs_is_inline_openpgp("<alert/>", 8));
+}
+
+static void
+verify_one(const char *fpr, const char *faked, bool good, const char *why,
+    const char *data, size_t dlen)
+{
+	struct certs_ctx *cx = ctx_open();
+	struct certs_sigs sigs = { .n = 0 };
+	struct tocsin_err e;
+	char opts[128];
+	size_t slen;
+	char *sig;
+
+	(void)snprintf(opts, sizeof(opts), "%s%s --armor --detach-sign",
+	    faked ? "--faked-system-time " : "", faked ? faked : "");
+	sig = gpg_sign(fpr, opts, "asc", &slen);
+	assert_int_equal(certs_verify_detached(cx, data, dlen, sig, slen, NULL,
+	    &sigs, &e), 0);
+	assert_int_equal(sigs.n, 1);
+	assert_int_equal(sigs.sig[0].good, good);
+	assert_string_equal(sigs.sig[0].signer, fpr);
+	if (why != NULL)
+		assert_non_null(strstr(sigs.sig[0].reason, why));
+	free(sig);
+	certs_close(cx);
+}
+
+static void
+test_detached_good(void **state)
+{
+	(void)state;
+	verify_one(fpr_desk1, NULL, true, NULL, body, strlen(body));
+}
+
+static void
+test_detached_tampered(void **state)
+{
+	(void)state;
+	verify_one(fpr_desk1, NULL, false, "bad signature",
+	    "<alert>certs unit test!</alert>\n", strlen(body) + 1);
+}
+
+static void
+test_detached_expired(void **state)
+{
+	(void)state;
+	verify_one(fpr_expired, "20200601T000000", false, "expired", body,
+	    strlen(body));
+}
+
+static void
+test_detached_revoked(void **state)
+{
+	(void)state;
+	verify_one(fpr_revoked, NULL, false, "revoked", body, strlen(body));
+}
+
+static void
+test_inline_clearsigned(void **state)
+{
+	struct certs_ctx *cx = ctx_open();
+	struct certs_sigs sigs = { .n = 0 };
+	struct tocsin_err e;
+	char *msg, *plain;
+	size_t mlen, plen;
+
+	(void)state;
+	msg = gpg_sign(fpr_desk1, "--clearsign", "clear", &mlen);
+	assert_int_equal(certs_verify_inline(cx, msg, mlen, 4096, &plain, &plen,
+	    &sigs, &e), 0);
+	assert_int_equal(sigs.n, 1);
+	assert_true(sigs.sig[0].good);
+	assert_non_null(strstr(plain, "certs unit test"));
+	free(plain);
+	/* the same message over the size limit is refused */
+	sigs.n = 0;
+	assert_int_equal(certs_verify_inline(cx, msg, mlen, 4, &plain, &plen,
+	    &sigs, &e), TOCSIN_ETOOBIG);
+	assert_null(plain);
+	free(msg);
+	certs_close(cx);
+}
+
+static void
+test_garbage_signature(void **state)
+{
+	struct certs_ctx *cx = ctx_open();
+	struct certs_sigs sigs = { .n = 0 };
+	struct tocsin_err e;
+
+	(void)state;
+	assert_int_equal(certs_verify_detached(cx, body, strlen(body), "junk", 4,
+	    NULL, &sigs, &e), TOCSIN_EPERM);
+	assert_int_equal(sigs.n, 0);
+	certs_close(cx);
+}
+
+static void
+cms_one(const char *cert, const char *key, bool good)
+{
+	struct certs_sigs sigs = { .n = 0 };
+	struct tocsin_err e;
+	char out[256], ca[256], pem[256], fp[65];
+	size_t slen;
+	char *sig;
+
+	(void)snprintf(out, sizeof(out), "%s.p7s", alert);
+	assert_int_equal(sh("openssl cms -sign -binary -in %s -signer %s/pki/%s "
+	    "-inkey %s/pki/%s -outform PEM -out %s", alert, dir, cert, dir, key,
+	    out), 0);
+	sig = slurp(out, &slen);
+	(void)snprintf(ca, sizeof(ca), "%s/pki/issuer-ca.pem", dir);
+	assert_int_equal(certs_cms_verify(body, strlen(body), sig, slen, ca,
+	    &sigs, &e), 0);
+	assert_int_equal(sigs.n, 1);
+	assert_int_equal(sigs.sig[0].kind, CERTS_CMS);
+	assert_int_equal(sigs.sig[0].good, good);
+	(void)snprintf(pem, sizeof(pem), "%s/pki/%s", dir, cert);
+	assert_int_equal(certs_cert_fingerprint(pem, fp, &e), 0);
+	assert_string_equal(sigs.sig[0].signer, fp);
+	free(sig);
+}
+
+static void
+test_cms_good(void **state)
+{
+	(void)state;
+	cms_one("cms-issuer.pem", "cms-issuer.key", true);
+}
+
+static void
+test_cms_rogue(void **state)
+{
+	(void)state;
+	cms_one("rogue-issuer.pem", "rogue-issuer.key", false);
+}
+
+static void
+test_keyring(void **state)
+{
+	struct certs_ctx *cx = ctx_open();
+	struct certs_keyring *pub = NULL, *sec = NULL;
+	struct certs_keyinfo ki;
+	struct tocsin_err e;
+
+	(void)state;
+	assert_int_equal(certs_keyring_load(cx, false, &pub, &e), 0);
+	assert_int_equal(certs_keyring_load(cx, true, &sec, &e), 0);
+	assert_true(certs_keyring_size(pub) >= 6);
+	certs_keyring_find(pub, fpr_desk1, &ki);
+	assert_true(ki.found && !ki.expired && !ki.revoked && ki.can_sign);
+	certs_keyring_find(pub, fpr_expired, &ki);
+	assert_true(ki.found && ki.expired);
+	certs_keyring_find(pub, fpr_revoked, &ki);
+	assert_true(ki.found && ki.revoked);
+	certs_keyring_find(pub, "0000000000000000000000000000000000000000", &ki);
+	assert_false(ki.found);
+	certs_keyring_find(sec, fpr_gw, &ki);
+	assert_true(ki.found && ki.secret);
+	certs_keyring_find(sec, fpr_desk1, &ki);
+	assert_false(ki.found);
+	assert_int_equal(certs_key_info(cx, fpr_expired, false, &ki, &e), 0);
+	assert_true(ki.found && ki.expired);
+	certs_keyring_free(pub);
+	certs_keyring_free(sec);
+	certs_close(cx);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_blob_kind),
+		cmocka_unit_test(test_detached_good),
+		cmocka_unit_test(test_detached_tampered),
+		cmocka_unit_test(test_detached_expired),
+		cmocka_unit_test(test_detached_revoked),
+		cmocka_unit_test(test_inline_clearsigned),
+		cmocka_unit_test(test_garbage_signature),
+		cmocka_unit_test(test_cms_good),
+		cmocka_unit_test(test_cms_rogue),
+		cmocka_unit_test(test_keyring),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
