@@ -1,2 +1,895 @@
-/* placeholder: being written */
-typedef int placeholder_store_sqlite_t;
+/*
+ * store_sqlite.c: the SQLite back end of store.h.  The store is the queue.
+ *
+ * WAL mode; synchronous=FULL set explicitly, because an accepted alert or an
+ * ack must survive a power cut.  Every write that belongs together is one
+ * transaction (BEGIN IMMEDIATE, so that claims never deadlock on upgrade).
+ * SQL is kept portable (no AUTOINCREMENT, no SQLite-only functions in
+ * queries) so that a PostgreSQL back end can implement the same operations.
+ * The audit log is append-only and hash-chained: each record's hash covers
+ * its fields and the previous record's hash.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+#include <sqlite3.h>
+
+#include "store.h"
+
+struct store {
+	sqlite3 *db;
+};
+
+static const char *const dstate_names[STORE_D_COUNT] = {
+	"pending", "sending", "sent", "failed", "dead", "cancelled"
+};
+
+const char *
+store_dstate_name(enum store_dstate st)
+{
+	return (unsigned)st < STORE_D_COUNT ? dstate_names[st] : "unknown";
+}
+
+static enum store_dstate
+store_dstate_parse(const char *s)
+{
+	for (int i = 0; i < STORE_D_COUNT; i++)
+		if (s != NULL && strcmp(s, dstate_names[i]) == 0)
+			return (enum store_dstate)i;
+	return STORE_D_PENDING;
+}
+
+static const char schema[] =
+    "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS alerts ("
+    " id TEXT PRIMARY KEY, identifier TEXT NOT NULL, sender TEXT NOT NULL,"
+    " sent TEXT NOT NULL, sent_t INTEGER NOT NULL, status TEXT NOT NULL,"
+    " msg_type TEXT NOT NULL, scope TEXT NOT NULL, severity INTEGER NOT NULL,"
+    " headline TEXT, refs TEXT, cap BLOB NOT NULL, received INTEGER NOT NULL,"
+    " UNIQUE (identifier, sender));"
+    "CREATE TABLE IF NOT EXISTS signatures ("
+    " alert_id TEXT NOT NULL REFERENCES alerts(id), issuer TEXT NOT NULL,"
+    " kind TEXT NOT NULL, signer TEXT NOT NULL, sig BLOB);"
+    "CREATE TABLE IF NOT EXISTS team_states ("
+    " alert_id TEXT NOT NULL REFERENCES alerts(id), team TEXT NOT NULL,"
+    " step INTEGER NOT NULL, deadline INTEGER NOT NULL DEFAULT 0,"
+    " state TEXT NOT NULL DEFAULT 'active', ack_by TEXT, ack_via TEXT,"
+    " ack_strength TEXT, ack_at INTEGER, PRIMARY KEY (alert_id, team));"
+    "CREATE TABLE IF NOT EXISTS deliveries ("
+    " id INTEGER PRIMARY KEY, alert_id TEXT NOT NULL REFERENCES alerts(id),"
+    " team TEXT NOT NULL, step INTEGER NOT NULL, channel TEXT NOT NULL,"
+    " contact TEXT NOT NULL, address TEXT NOT NULL,"
+    " state TEXT NOT NULL DEFAULT 'pending', attempts INTEGER NOT NULL DEFAULT 0,"
+    " next_attempt INTEGER NOT NULL, lease_owner TEXT, lease_until INTEGER,"
+    " provider_ref TEXT, last_error TEXT, created INTEGER NOT NULL,"
+    " updated INTEGER NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (state, next_attempt);"
+    "CREATE INDEX IF NOT EXISTS deliveries_alert ON deliveries (alert_id, team);"
+    "CREATE TABLE IF NOT EXISTS acks ("
+    " id INTEGER PRIMARY KEY, alert_id TEXT NOT NULL REFERENCES alerts(id),"
+    " team TEXT NOT NULL, by_whom TEXT NOT NULL, via TEXT NOT NULL,"
+    " strength TEXT NOT NULL, at INTEGER NOT NULL, note TEXT);"
+    "CREATE TABLE IF NOT EXISTS audit ("
+    " seq INTEGER PRIMARY KEY, ts INTEGER NOT NULL, actor TEXT NOT NULL,"
+    " action TEXT NOT NULL, object TEXT NOT NULL, details TEXT NOT NULL,"
+    " prev_hash TEXT NOT NULL, hash TEXT NOT NULL);";
+
+static int
+sq_fail(struct store *s, struct tocsin_err *err, const char *what)
+{
+	return tocsin_fail(err, TOCSIN_ESTORE, "store: %s: %s", what,
+	    s != NULL && s->db != NULL ? sqlite3_errmsg(s->db) : "no database");
+}
+
+static int
+sq_exec(struct store *s, const char *sql, struct tocsin_err *err)
+{
+	char *msg = NULL;
+
+	if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		(void)tocsin_fail(err, TOCSIN_ESTORE, "store: %s", msg ? msg :
+		    "error");
+		sqlite3_free(msg);
+		return TOCSIN_ESTORE;
+	}
+	return 0;
+}
+
+static void
+sq_rollback(struct store *s)
+{
+	(void)sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+static int
+sq_prepare(struct store *s, const char *sql, sqlite3_stmt **st,
+    struct tocsin_err *err)
+{
+	if (sqlite3_prepare_v2(s->db, sql, -1, st, NULL) != SQLITE_OK)
+		return sq_fail(s, err, "prepare");
+	return 0;
+}
+
+static void
+sq_text(sqlite3_stmt *st, int i, const char *v)
+{
+	if (v == NULL)
+		(void)sqlite3_bind_null(st, i);
+	else
+		(void)sqlite3_bind_text(st, i, v, (int)strlen(v), SQLITE_TRANSIENT);
+}
+
+static char *
+sq_dup(sqlite3_stmt *st, int i)
+{
+	const unsigned char *t = sqlite3_column_text(st, i);
+
+	return t != NULL ? strdup((const char *)t) : NULL;
+}
+
+int
+store_open(const char *path, struct store **ret, struct tocsin_err *err)
+{
+	struct store *s;
+	int rc;
+
+	*ret = NULL;
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
+	if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE |
+	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+		rc = tocsin_fail(err, TOCSIN_ESTORE, "cannot open the store %s: "
+		    "%s; check that its folder exists and is writable", path,
+		    s->db ? sqlite3_errmsg(s->db) : "out of memory");
+		sqlite3_close(s->db);
+		free(s);
+		return rc;
+	}
+	(void)sqlite3_busy_timeout(s->db, 10000);
+	/* FULL even in WAL: an accepted alert or ack must survive power loss. */
+	if ((rc = sq_exec(s, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+	    " PRAGMA foreign_keys=ON;", err)) != 0 ||
+	    (rc = sq_exec(s, "BEGIN IMMEDIATE", err)) != 0) {
+		store_close(s);
+		return rc;
+	}
+	if ((rc = sq_exec(s, schema, err)) != 0 ||
+	    (rc = sq_exec(s, "INSERT INTO schema_version SELECT 1 WHERE NOT "
+	    "EXISTS (SELECT 1 FROM schema_version)", err)) != 0 ||
+	    (rc = sq_exec(s, "COMMIT", err)) != 0) {
+		sq_rollback(s);
+		store_close(s);
+		return rc;
+	}
+	*ret = s;
+	return 0;
+}
+
+void
+store_close(struct store *s)
+{
+	if (s == NULL)
+		return;
+	sqlite3_close(s->db);
+	free(s);
+}
+
+/* --- audit chain ---------------------------------------------------------- */
+
+static void
+audit_field(EVP_MD_CTX *md, const char *v)
+{
+	char len[24];
+	size_t n = v ? strlen(v) : 0;
+
+	/* length-prefixed, so no two field lists hash alike */
+	(void)snprintf(len, sizeof(len), "%zu:", n);
+	(void)EVP_DigestUpdate(md, len, strlen(len));
+	if (n > 0)
+		(void)EVP_DigestUpdate(md, v, n);
+}
+
+static int
+audit_hash(int64_t seq, int64_t ts, const char *actor, const char *action,
+    const char *object, const char *details, const char *prev, char out[65])
+{
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	unsigned char h[EVP_MAX_MD_SIZE];
+	unsigned int n = 0;
+	char num[48];
+
+	if (md == NULL || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
+		EVP_MD_CTX_free(md);
+		return TOCSIN_ENOMEM;
+	}
+	(void)snprintf(num, sizeof(num), "%lld", (long long)seq);
+	audit_field(md, num);
+	(void)snprintf(num, sizeof(num), "%lld", (long long)ts);
+	audit_field(md, num);
+	audit_field(md, actor);
+	audit_field(md, action);
+	audit_field(md, object);
+	audit_field(md, details);
+	audit_field(md, prev);
+	(void)EVP_DigestFinal_ex(md, h, &n);
+	EVP_MD_CTX_free(md);
+	for (unsigned int i = 0; i < n && i < 32; i++)
+		(void)snprintf(out + 2 * i, 3, "%02x", h[i]);
+	return 0;
+}
+
+/* Append one record inside the caller's transaction. */
+static int
+audit_append(struct store *s, int64_t ts, const char *actor,
+    const char *action, const char *object, const char *details,
+    struct tocsin_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	char prev[65], hash[65];
+	int64_t seq = 1;
+
+	(void)snprintf(prev, sizeof(prev), "%064d", 0);
+	if (sq_prepare(s, "SELECT seq, hash FROM audit ORDER BY seq DESC "
+	    "LIMIT 1", &st, err) != 0)
+		return TOCSIN_ESTORE;
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		seq = sqlite3_column_int64(st, 0) + 1;
+		(void)snprintf(prev, sizeof(prev), "%s",
+		    (const char *)sqlite3_column_text(st, 1));
+	}
+	sqlite3_finalize(st);
+	if (audit_hash(seq, ts, actor, action, object, details, prev, hash) != 0)
+		return tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
+	if (sq_prepare(s, "INSERT INTO audit (seq, ts, actor, action, object, "
+	    "details, prev_hash, hash) VALUES (?,?,?,?,?,?,?,?)", &st, err) != 0)
+		return TOCSIN_ESTORE;
+	(void)sqlite3_bind_int64(st, 1, seq);
+	(void)sqlite3_bind_int64(st, 2, ts);
+	sq_text(st, 3, actor);
+	sq_text(st, 4, action);
+	sq_text(st, 5, object);
+	sq_text(st, 6, details ? details : "");
+	sq_text(st, 7, prev);
+	sq_text(st, 8, hash);
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		sqlite3_finalize(st);
+		return sq_fail(s, err, "audit append");
+	}
+	sqlite3_finalize(st);
+	return 0;
+}
+
+int
+store_audit(struct store *s, int64_t now, const char *actor,
+    const char *action, const char *object, const char *details,
+    struct tocsin_err *err)
+{
+	int rc;
+
+	if ((rc = sq_exec(s, "BEGIN IMMEDIATE", err)) != 0)
+		return rc;
+	if ((rc = audit_append(s, now, actor, action, object, details,
+	    err)) != 0) {
+		sq_rollback(s);
+		return rc;
+	}
+	return sq_exec(s, "COMMIT", err);
+}
+
+int
+store_audit_verify(struct store *s, int64_t *ret_bad_seq, int64_t *ret_count,
+    struct tocsin_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	char prev[65], hash[65];
+	int64_t expect = 1, count = 0;
+	int rc = 0, r;
+
+	*ret_bad_seq = 0;
+	*ret_count = 0;
+	(void)snprintf(prev, sizeof(prev), "%064d", 0);
+	if (sq_prepare(s, "SELECT seq, ts, actor, action, object, details, "
+	    "prev_hash, hash FROM audit ORDER BY seq", &st, err) != 0)
+		return TOCSIN_ESTORE;
+	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t seq = sqlite3_column_int64(st, 0);
+		int64_t ts = sqlite3_column_int64(st, 1);
+		const char *sp = (const char *)sqlite3_column_text(st, 6);
+		const char *sh = (const char *)sqlite3_column_text(st, 7);
+		const char *what = NULL;
+
+		(void)audit_hash(seq, ts, (const char *)sqlite3_column_text(st, 2),
+		    (const char *)sqlite3_column_text(st, 3),
+		    (const char *)sqlite3_column_text(st, 4),
+		    (const char *)sqlite3_column_text(st, 5), prev, hash);
+		if (seq != expect)
+			what = "follows a gap in the sequence (a record was "
+			    "removed before it)";
+		else if (sp == NULL || strcmp(sp, prev) != 0)
+			what = "does not link to the record before it";
+		else if (sh == NULL || strcmp(sh, hash) != 0)
+			what = "does not match its hash";
+		if (what != NULL) {
+			*ret_bad_seq = seq;
+			rc = tocsin_fail(err, TOCSIN_EDATA, "audit record %lld "
+			    "(%s %s) %s: the log was altered at or before this "
+			    "record", (long long)seq,
+			    (const char *)sqlite3_column_text(st, 3),
+			    (const char *)sqlite3_column_text(st, 4), what);
+			break;
+		}
+		(void)snprintf(prev, sizeof(prev), "%s", sh);
+		expect = seq + 1;
+		count++;
+	}
+	if (rc == 0 && r != SQLITE_DONE)
+		rc = sq_fail(s, err, "audit read");
+	sqlite3_finalize(st);
+	*ret_count = count;
+	return rc;
+}
+
+/* --- submit --------------------------------------------------------------- */
+
+int
+store_seen(struct store *s, const char *identifier, const char *sender,
+    char *ret_id, size_t idlen, struct tocsin_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	int found = 0;
+
+	if (sq_prepare(s, "SELECT id FROM alerts WHERE identifier = ? AND "
+	    "sender = ?", &st, err) != 0)
+		return TOCSIN_ESTORE;
+	sq_text(st, 1, identifier);
+	sq_text(st, 2, sender);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		found = 1;
+		if (ret_id != NULL && idlen > 0)
+			(void)snprintf(ret_id, idlen, "%s",
+			    (const char *)sqlite3_column_text(st, 0));
+	}
+	sqlite3_finalize(st);
+	return found;
+}
+
+static int
+submit_rows(struct store *s, const struct store_alert *a,
+    const struct store_signature *sigs, size_t nsigs,
+    const struct store_team_plan *teams, size_t nteams,
+    const struct store_delivery_plan *dels, size_t ndels,
+    struct tocsin_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = TOCSIN_ESTORE;
+
+	if (sq_prepare(s, "INSERT INTO alerts (id, identifier, sender, sent, "
+	    "sent_t, status, msg_type, scope, severity, headline, refs, cap, "
+	    "received) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", &st, err) != 0)
+		return TOCSIN_ESTORE;
+	sq_text(st, 1, a->id);
+	sq_text(st, 2, a->identifier);
+	sq_text(st, 3, a->sender);
+	sq_text(st, 4, a->sent);
+	(void)sqlite3_bind_int64(st, 5, a->sent_t);
+	sq_text(st, 6, a->status);
+	sq_text(st, 7, a->msg_type);
+	sq_text(st, 8, a->scope);
+	(void)sqlite3_bind_int(st, 9, a->severity);
+	sq_text(st, 10, a->headline);
+	sq_text(st, 11, a->references);
+	(void)sqlite3_bind_blob(st, 12, a->cap, (int)a->cap_len, SQLITE_STATIC);
+	(void)sqlite3_bind_int64(st, 13, a->received);
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		rc = sqlite3_extended_errcode(s->db) ==
+		    SQLITE_CONSTRAINT_UNIQUE ? tocsin_fail(err, TOCSIN_EPERM,
+		    "alert identifier %s from sender %s was already accepted; a "
+		    "replay is refused", a->identifier, a->sender) :
+		    sq_fail(s, err, "insert alert");
+		goto out;
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+
+	if (sq_prepare(s, "INSERT INTO signatures (alert_id, issuer, kind, "
+	    "signer, sig) VALUES (?,?,?,?,?)", &st, err) != 0)
+		goto out;
+	for (size_t i = 0; i < nsigs; i++) {
+		sqlite3_reset(st);
+		sq_text(st, 1, a->id);
+		sq_text(st, 2, sigs[i].issuer);
+		sq_text(st, 3, sigs[i].kind);
+		sq_text(st, 4, sigs[i].signer);
+		if (sigs[i].sig != NULL)
+			(void)sqlite3_bind_blob(st, 5, sigs[i].sig,
+			    (int)sigs[i].sig_len, SQLITE_STATIC);
+		else
+			(void)sqlite3_bind_null(st, 5);
+		if (sqlite3_step(st) != SQLITE_DONE) {
+			rc = sq_fail(s, err, "insert signature");
+			goto out;
+		}
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+
+	if (sq_prepare(s, "INSERT INTO team_states (alert_id, team, step, "
+	    "deadline) VALUES (?,?,?,?)", &st, err) != 0)
+		goto out;
+	for (size_t i = 0; i < nteams; i++) {
+		sqlite3_reset(st);
+		sq_text(st, 1, a->id);
+		sq_text(st, 2, teams[i].team);
+		(void)sqlite3_bind_int(st, 3, teams[i].step);
+		(void)sqlite3_bind_int64(st, 4, teams[i].deadline);
+		if (sqlite3_step(st) != SQLITE_DONE) {
+			rc = sq_fail(s, err, "insert team state");
+			goto out;
+		}
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+
+	if (sq_prepare(s, "INSERT INTO deliveries (alert_id, team, step, "
+	    "channel, contact, address, next_attempt, created, updated) VALUES "
+	    "(?,?,?,?,?,?,?,?,?)", &st, err) != 0)
+		goto out;
+	for (size_t i = 0; i < ndels; i++) {
+		sqlite3_reset(st);
+		sq_text(st, 1, a->id);
+		sq_text(st, 2, dels[i].team);
+		(void)sqlite3_bind_int(st, 3, dels[i].step);
+		sq_text(st, 4, dels[i].channel);
+		sq_text(st, 5, dels[i].contact ? dels[i].contact : "");
+		sq_text(st, 6, dels[i].address);
+		(void)sqlite3_bind_int64(st, 7, dels[i].not_before);
+		(void)sqlite3_bind_int64(st, 8, a->received);
+		(void)sqlite3_bind_int64(st, 9, a->received);
+		if (sqlite3_step(st) != SQLITE_DONE) {
+			rc = sq_fail(s, err, "insert delivery");
+			goto out;
+		}
+	}
+	rc = 0;
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int
+store_submit(struct store *s, const struct store_alert *a,
+    const struct store_signature *sigs, size_t nsigs,
+    const struct store_team_plan *teams, size_t nteams,
+    const struct store_delivery_plan *dels, size_t ndels,
+    const char *actor, struct tocsin_err *err)
+{
+	char details[512];
+	int rc;
+
+	if ((rc = sq_exec(s, "BEGIN IMMEDIATE", err)) != 0)
+		return rc;
+	(void)snprintf(details, sizeof(details), "identifier=%.200s "
+	    "sender=%.200s teams=%zu deliveries=%zu", a->identifier, a->sender,
+	    nteams, ndels);
+	if ((rc = submit_rows(s, a, sigs, nsigs, teams, nteams, dels, ndels,
+	    err)) != 0 || (rc = audit_append(s, a->received, actor, "submit",
+	    a->id, details, err)) != 0) {
+		sq_rollback(s);
+		return rc;
+	}
+	return sq_exec(s, "COMMIT", err);
+}
+
+/* --- reading -------------------------------------------------------------- */
+
+#define ALERT_COLS "a.id, a.identifier, a.sender, a.sent, a.status, " \
+    "a.msg_type, a.scope, a.headline, a.severity, a.received, " \
+    "(SELECT count(*) FROM team_states t WHERE t.alert_id = a.id)"
+
+static void
+alert_row(sqlite3_stmt *st, struct store_alert_row *r)
+{
+	r->id = sq_dup(st, 0);
+	r->identifier = sq_dup(st, 1);
+	r->sender = sq_dup(st, 2);
+	r->sent = sq_dup(st, 3);
+	r->status = sq_dup(st, 4);
+	r->msg_type = sq_dup(st, 5);
+	r->scope = sq_dup(st, 6);
+	r->headline = sq_dup(st, 7);
+	r->severity = sqlite3_column_int(st, 8);
+	r->received = sqlite3_column_int64(st, 9);
+	r->nteams = sqlite3_column_int(st, 10);
+}
+
+/* Run a prepared query, growing *rows by one element of size sz per row
+   and filling it with fill(). */
+static int
+sq_collect(struct store *s, sqlite3_stmt *st, void **rows, size_t *n,
+    size_t sz, void (*fill)(sqlite3_stmt *, void *), struct tocsin_err *err)
+{
+	size_t cap = 0;
+	char *v = NULL;
+	int r;
+
+	*rows = NULL;
+	*n = 0;
+	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+		if (*n == cap) {
+			size_t nc = cap ? cap * 2 : 16;
+			char *nv = realloc(v, nc * sz);
+
+			if (nv == NULL) {
+				*rows = v;
+				return tocsin_fail(err, TOCSIN_ENOMEM,
+				    "out of memory");
+			}
+			v = nv;
+			cap = nc;
+		}
+		memset(v + *n * sz, 0, sz);
+		fill(st, v + *n * sz);
+		(*n)++;
+	}
+	*rows = v;
+	if (r != SQLITE_DONE)
+		return sq_fail(s, err, "read");
+	return 0;
+}
+
+static void
+fill_alert(sqlite3_stmt *st, void *p)
+{
+	alert_row(st, p);
+}
+
+int
+store_alerts(struct store *s, struct store_alert_row **ret, size_t *n,
+    struct tocsin_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (sq_prepare(s, "SELECT " ALERT_COLS " FROM alerts a ORDER BY "
+	    "a.received DESC, a.id", &st, err) != 0)
+		return TOCSIN_ESTORE;
+	rc = sq_collect(s, st, (void **)ret, n, sizeof(**ret), fill_alert, err);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int
+store_alert_get(struct store *s, const char *id, struct store_alert_row **ret,
+    struct tocsin_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	size_t n = 0;
+	int rc;
+
+	*ret = NULL;
+	if (sq_prepare(s, "SELECT " ALERT_COLS " FROM alerts a WHERE a.id = ?",
+	    &st, err) != 0)
+		return TOCSIN_ESTORE;
+	sq_text(st, 1, id);
+	rc = sq_collect(s, st, (void **)ret, &n, sizeof(**ret), fill_alert, err);
+	sqlite3_finalize(st);
+	if (rc == 0 && n == 0) {
+		free(*ret);
+		*ret = NULL;
+		return tocsin_fail(err, TOCSIN_ENOTFOUND, "no alert %.64s in "
+		    "the store; 'tocsin status' lists the alerts", id);
+	}
+	return rc;
+}
+
+void
+store_alert_rows_free(struct store_alert_row *rows, size_t n)
+{
+	if (rows == NULL)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		free(rows[i].id); free(rows[i].identifier); free(rows[i].sender);
+		free(rows[i].sent); free(rows[i].status); free(rows[i].msg_type);
+		free(rows[i].scope); free(rows[i].headline);
+	}
+	free(rows);
+}
+
+static void
+fill_team(sqlite3_stmt *st, void *p)
+{
+	struct store_team_row *r = p;
+
+	r->team = sq_dup(st, 0);
+	r->step = sqlite3_column_int(st, 1);
+	r->deadline = sqlite3_column_int64(st, 2);
+	r->state = sq_dup(st, 3);
+	r->ack_by = sq_dup(st, 4);
+	r->ack_via = sq_dup(st, 5);
+	r->ack_strength = sq_dup(st, 6);
+	r->ack_at = sqlite3_column_int64(st, 7);
+}
+
+int
+store_teams(struct store *s, const char *alert_id, struct store_team_row **ret,
+    size_t *n, struct tocsin_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (sq_prepare(s, "SELECT team, step, deadline, state, ack_by, ack_via, "
+	    "ack_strength, ack_at FROM team_states WHERE alert_id = ? ORDER BY "
+	    "team", &st, err) != 0)
+		return TOCSIN_ESTORE;
+	sq_text(st, 1, alert_id);
+	rc = sq_collect(s, st, (void **)ret, n, sizeof(**ret), fill_team, err);
+	sqlite3_finalize(st);
+	if (rc != 0)
+		return rc;
+	if (sq_prepare(s, "SELECT team, state, count(*) FROM deliveries WHERE "
+	    "alert_id = ? GROUP BY team, state", &st, err) != 0)
+		return TOCSIN_ESTORE;
+	sq_text(st, 1, alert_id);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		const char *team = (const char *)sqlite3_column_text(st, 0);
+		enum store_dstate ds = store_dstate_parse(
+		    (const char *)sqlite3_column_text(st, 1));
+
+		for (size_t i = 0; i < *n; i++)
+			if (strcmp((*ret)[i].team, team) == 0)
+				(*ret)[i].counts[ds] = sqlite3_column_int(st, 2);
+	}
+	sqlite3_finalize(st);
+	return 0;
+}
+
+void
+store_team_rows_free(struct store_team_row *rows, size_t n)
+{
+	if (rows == NULL)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		free(rows[i].team); free(rows[i].state); free(rows[i].ack_by);
+		free(rows[i].ack_via); free(rows[i].ack_strength);
+	}
+	free(rows);
+}
+
+#define DEL_COLS "id, alert_id, team, step, channel, contact, address, " \
+    "state, attempts, next_attempt, provider_ref, last_error"
+
+static void
+fill_delivery(sqlite3_stmt *st, void *p)
+{
+	struct store_delivery_row *r = p;
+
+	r->id = sqlite3_column_int64(st, 0);
+	r->alert_id = sq_dup(st, 1);
+	r->team = sq_dup(st, 2);
+	r->step = sqlite3_column_int(st, 3);
+	r->channel = sq_dup(st, 4);
+	r->contact = sq_dup(st, 5);
+	r->address = sq_dup(st, 6);
+	r->state = store_dstate_parse((const char *)sqlite3_column_text(st, 7));
+	r->attempts = sqlite3_column_int(st, 8);
+	r->next_attempt = sqlite3_column_int64(st, 9);
+	r->provider_ref = sq_dup(st, 10);
+	r->last_error = sq_dup(st, 11);
+}
+
+int
+store_deliveries(struct store *s, const char *alert_id, const char *team,
+    struct store_delivery_row **ret, size_t *n, struct tocsin_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (sq_prepare(s, "SELECT " DEL_COLS " FROM deliveries WHERE alert_id = ?"
+	    " AND (? IS NULL OR team = ?) ORDER BY team, step, id", &st,
+	    err) != 0)
+		return TOCSIN_ESTORE;
+	sq_text(st, 1, alert_id);
+	sq_text(st, 2, team);
+	sq_text(st, 3, team);
+	rc = sq_collect(s, st, (void **)ret, n, sizeof(**ret), fill_delivery,
+	    err);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+void
+store_delivery_rows_free(struct store_delivery_row *rows, size_t n)
+{
+	if (rows == NULL)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		free(rows[i].alert_id); free(rows[i].team); free(rows[i].channel);
+		free(rows[i].contact); free(rows[i].address);
+		free(rows[i].provider_ref); free(rows[i].last_error);
+	}
+	free(rows);
+}
+
+int
+store_alert_cap(struct store *s, const char *alert_id, char **ret,
+    size_t *ret_len, struct tocsin_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = 0;
+
+	*ret = NULL;
+	*ret_len = 0;
+	if (sq_prepare(s, "SELECT cap FROM alerts WHERE id = ?", &st, err) != 0)
+		return TOCSIN_ESTORE;
+	sq_text(st, 1, alert_id);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		size_t n = (size_t)sqlite3_column_bytes(st, 0);
+		const void *b = sqlite3_column_blob(st, 0);
+
+		if ((*ret = malloc(n + 1)) == NULL) {
+			rc = tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
+		} else {
+			if (n > 0)
+				memcpy(*ret, b, n);
+			(*ret)[n] = '\0';
+			*ret_len = n;
+		}
+	} else {
+		rc = tocsin_fail(err, TOCSIN_ENOTFOUND, "no alert %.64s", alert_id);
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* --- the queue -------------------------------------------------------------- */
+
+#define DUE_WHERE "((d.state IN ('pending','failed') AND d.next_attempt <= ?1)" \
+    " OR (d.state = 'sending' AND d.lease_until <= ?1)) AND EXISTS (SELECT 1" \
+    " FROM team_states t WHERE t.alert_id = d.alert_id AND t.team = d.team" \
+    " AND t.state = 'active')"
+
+/* Batch order: by alert, team, step, id, so a driver sees a team's
+   deliveries together. */
+static int
+delivery_cmp(const void *a, const void *b)
+{
+	const struct store_delivery_row *x = a, *y = b;
+	int c;
+
+	if ((c = strcmp(x->alert_id, y->alert_id)) != 0 ||
+	    (c = strcmp(x->team, y->team)) != 0)
+		return c;
+	if (x->step != y->step)
+		return x->step < y->step ? -1 : 1;
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+int
+store_claim(struct store *s, const char *owner, int64_t now, int64_t lease,
+    const char *channel, size_t max, struct store_delivery_row **ret,
+    size_t *n, struct tocsin_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	char *ch = NULL;
+	int rc;
+
+	*ret = NULL;
+	*n = 0;
+	if ((rc = sq_exec(s, "BEGIN IMMEDIATE", err)) != 0)
+		return rc;
+	if (sq_prepare(s, "SELECT d.channel FROM deliveries d WHERE " DUE_WHERE
+	    " AND (?2 IS NULL OR d.channel = ?2) ORDER BY d.next_attempt, d.id "
+	    "LIMIT 1", &st, err) != 0)
+		goto fail;
+	(void)sqlite3_bind_int64(st, 1, now);
+	sq_text(st, 2, channel);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		ch = sq_dup(st, 0);
+	sqlite3_finalize(st);
+	st = NULL;
+	if (ch == NULL)
+		return sq_exec(s, "COMMIT", err);
+	/* RETURNING (SQLite >= 3.35, PostgreSQL) hands back exactly the rows
+	   this claim took, never those of an earlier claim by the same owner. */
+	if (sq_prepare(s, "UPDATE deliveries SET state = 'sending', lease_owner "
+	    "= ?3, lease_until = ?4, attempts = attempts + 1, updated = ?1 WHERE "
+	    "id IN (SELECT d.id FROM deliveries d WHERE " DUE_WHERE " AND "
+	    "d.channel = ?2 ORDER BY d.alert_id, d.team, d.step, d.id LIMIT ?5) "
+	    "RETURNING " DEL_COLS, &st, err) != 0)
+		goto fail;
+	(void)sqlite3_bind_int64(st, 1, now);
+	sq_text(st, 2, ch);
+	sq_text(st, 3, owner);
+	(void)sqlite3_bind_int64(st, 4, now + lease);
+	(void)sqlite3_bind_int64(st, 5, (sqlite3_int64)max);
+	rc = sq_collect(s, st, (void **)ret, n, sizeof(**ret), fill_delivery,
+	    err);
+	sqlite3_finalize(st);
+	st = NULL;
+	if (rc != 0)
+		goto fail;
+	if (*n > 1)
+		qsort(*ret, *n, sizeof(**ret), delivery_cmp);
+	free(ch);
+	return sq_exec(s, "COMMIT", err);
+fail:
+	sqlite3_finalize(st);
+	sq_rollback(s);
+	free(ch);
+	store_delivery_rows_free(*ret, *n);
+	*ret = NULL;
+	*n = 0;
+	return rc != 0 ? rc : TOCSIN_ESTORE;
+}
+
+int
+store_result(struct store *s, int64_t delivery_id, const char *owner,
+    enum store_result r, int64_t now, int64_t next_attempt,
+    const char *provider_ref, const char *error, struct tocsin_err *err)
+{
+	static const char *const sql[] = {
+		[STORE_R_SENT] = "UPDATE deliveries SET state = 'sent', "
+		    "lease_owner = NULL, lease_until = NULL, provider_ref = ?3, "
+		    "last_error = ?4, updated = ?5 WHERE id = ?1 AND lease_owner "
+		    "= ?2 AND state = 'sending'",
+		[STORE_R_TEMPFAIL] = "UPDATE deliveries SET state = 'failed', "
+		    "lease_owner = NULL, lease_until = NULL, provider_ref = "
+		    "coalesce(?3, provider_ref), last_error = ?4, updated = ?5, "
+		    "next_attempt = ?6 WHERE id = ?1 AND lease_owner = ?2 AND "
+		    "state = 'sending'",
+		[STORE_R_PERMFAIL] = "UPDATE deliveries SET state = 'dead', "
+		    "lease_owner = NULL, lease_until = NULL, provider_ref = "
+		    "coalesce(?3, provider_ref), last_error = ?4, updated = ?5 "
+		    "WHERE id = ?1 AND lease_owner = ?2 AND state = 'sending'",
+	};
+	sqlite3_stmt *st = NULL;
+	int changed;
+
+	if ((unsigned)r > STORE_R_PERMFAIL)
+		return tocsin_fail(err, TOCSIN_EINTERNAL, "bad result");
+	if (sq_prepare(s, sql[r], &st, err) != 0)
+		return TOCSIN_ESTORE;
+	(void)sqlite3_bind_int64(st, 1, delivery_id);
+	sq_text(st, 2, owner);
+	sq_text(st, 3, provider_ref);
+	sq_text(st, 4, error);
+	(void)sqlite3_bind_int64(st, 5, now);
+	if (r == STORE_R_TEMPFAIL)
+		(void)sqlite3_bind_int64(st, 6, next_attempt);
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		sqlite3_finalize(st);
+		return sq_fail(s, err, "record result");
+	}
+	sqlite3_finalize(st);
+	changed = sqlite3_changes(s->db);
+	if (changed == 0)
+		return tocsin_fail(err, TOCSIN_ENOTFOUND, "delivery %lld is not "
+		    "held by %s (its lease ran out and it was claimed again)",
+		    (long long)delivery_id, owner);
+	return 0;
+}
+
+int
+store_next_due(struct store *s, int64_t *ret_when, struct tocsin_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = TOCSIN_ENOTFOUND;
+
+	if (sq_prepare(s, "SELECT min(CASE WHEN d.state = 'sending' THEN "
+	    "d.lease_until ELSE d.next_attempt END) FROM deliveries d WHERE "
+	    "d.state IN ('pending','failed','sending') AND EXISTS (SELECT 1 FROM "
+	    "team_states t WHERE t.alert_id = d.alert_id AND t.team = d.team AND "
+	    "t.state = 'active')", &st, err) != 0)
+		return TOCSIN_ESTORE;
+	if (sqlite3_step(st) == SQLITE_ROW &&
+	    sqlite3_column_type(st, 0) != SQLITE_NULL) {
+		*ret_when = sqlite3_column_int64(st, 0);
+		rc = 0;
+	}
+	sqlite3_finalize(st);
+	if (rc != 0)
+		(void)tocsin_fail(err, rc, "nothing is pending or in flight");
+	return rc;
+}
