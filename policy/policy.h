@@ -207,6 +207,18 @@ struct policy_repo {
  */
 int policy_load(const char *path, struct policy_repo **ret,
     struct policy_diag *diag, struct tocsin_err *err);
+/*
+ * As policy_load, for `tocsin check`: when the files could be read and
+ * parsed, *ret is set even if diag holds errors (the return is then
+ * TOCSIN_ECONFIG), so that the checks of other modules (keys, certificates)
+ * still run and every problem is reported in one go.  Such a repository is
+ * for checking only: a value that was refused is left unset (NULL, "" or
+ * its default; refused names are ""), and it must never be used to serve.
+ * *ret is NULL when nothing could be parsed (unreadable file, syntax
+ * error, @include problems).
+ */
+int policy_load_check(const char *path, struct policy_repo **ret,
+    struct policy_diag *diag, struct tocsin_err *err);
 /* As policy_load, from a string (for tests and fuzzing); name is the file name
    shown in messages, base_dir resolves relative paths. Includes are refused. */
 int policy_load_string(const char *text, const char *name, const char *base_dir,

@@ -1,0 +1,162 @@
+/*
+ * policy_int.h: what the files of policy/ share and nobody else sees.
+ *
+ * The loader is split by job: policy.c drives a load and owns the repo's
+ * memory, sections.c and teams.c read the sections, check.c does the checks
+ * that need the whole repository, include.c pre-scans @include lines,
+ * values.c parses single values, diag.c collects problems, resolve.c answers
+ * questions about a loaded repository.  Allocation failure aborts: the
+ * repository is read at start-up, and a half-read policy is worse than none.
+ */
+#ifndef POLICY_INT_H
+#define POLICY_INT_H
+
+#include <libconfig.h>
+#include <stdarg.h>
+
+#include "policy.h"
+
+/* Defensive limits: a configuration is operator input, but it may come from
+   a repository many people edit, and the loader must stay bounded. */
+#define POLICY_MAX_VALUE	1024	/* bytes in a string value */
+#define POLICY_MAX_NAME		256	/* bytes in a name (team, contact, ...) */
+#define POLICY_MAX_TEAMS	4096
+#define POLICY_MAX_CONTACTS	32	/* per team */
+#define POLICY_MAX_STEPS	32	/* per policy */
+#define POLICY_MAX_TARGETS	16	/* per step */
+#define POLICY_MAX_ISSUERS	256
+#define POLICY_MAX_QUORUM	64
+#define POLICY_MAX_POLICIES	256
+#define POLICY_MAX_GROUPS	4096
+#define POLICY_MAX_MEMBERS	4096	/* per group */
+#define POLICY_MAX_ADDRESSES	256	/* may_address entries per issuer */
+#define POLICY_MAX_MESSENGERS	16	/* per contact */
+#define POLICY_MAX_REPEAT	100
+#define POLICY_MAX_FILE		(16 * 1024 * 1024)	/* bytes per file */
+#define POLICY_MAX_NESTING	32	/* brackets, in the pre-scan */
+#define POLICY_MAX_INCLUDES	64	/* files included, in all */
+#define POLICY_MAX_INCLUDE_DEPTH 8	/* libconfig's own limit is 10 */
+#define POLICY_MAX_GROUP_DEPTH	16	/* groups naming groups */
+#define POLICY_MAX_DURATION	(400LL * 86400)
+
+/* State of one load. */
+struct policy_ctx {
+	struct policy_repo *repo;
+	struct policy_diag *diag;
+	const char *cfg_main;	/* the name libconfig knows the main file by */
+	const char *last_raw;	/* cache of policy_src_of's last mapping */
+	const char *last_file;
+	bool parsed;		/* libconfig read it and the sections ran */
+};
+
+/* Allocation that aborts on failure (see the top of this file). */
+void *policy_xcalloc(size_t n, size_t size);
+char *policy_xstrdup(const char *s);
+char *policy_xstrndup(const char *s, size_t n);
+
+/* diag.c */
+void policy_diag_vadd(struct policy_diag *d, enum policy_sev sev,
+    const char *file, int line, const char *fmt, va_list ap)
+    __attribute__((format(printf, 5, 0)));
+/* Stable sort of items[from..n) by file (in the order of files) and line. */
+void policy_diag_sort(struct policy_diag *d, size_t from, char *const *files,
+    size_t nfiles);
+/* A value shown safely in a message: quoted, control bytes replaced, long
+   values cut.  Returns buf. */
+const char *policy_quote(char *buf, size_t size, const char *s);
+#define POLICY_QUOTE_LEN 80
+
+/* policy.c: file names and messages at a setting's place. */
+const char *policy_intern_file(struct policy_ctx *ctx, const char *abs);
+struct policy_src policy_src_of(struct policy_ctx *ctx,
+    const config_setting_t *s);
+void policy_err(struct policy_ctx *ctx, const config_setting_t *s,
+    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void policy_warn(struct policy_ctx *ctx, const config_setting_t *s,
+    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void policy_err_at(struct policy_ctx *ctx, struct policy_src src,
+    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void policy_warn_at(struct policy_ctx *ctx, struct policy_src src,
+    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* sections.c: typed access that reports what is wrong.  Each returns 1 when
+   the key is present and good, 0 when absent (an error if required), -1
+   when present but bad (the error is reported). */
+int policy_check_keys(struct policy_ctx *ctx, const config_setting_t *grp,
+    const char *where, const char *const *allowed);
+int policy_get_string(struct policy_ctx *ctx, const config_setting_t *grp,
+    const char *where, const char *key, bool required, size_t maxlen,
+    const char **ret);
+int policy_get_dup(struct policy_ctx *ctx, const config_setting_t *grp,
+    const char *where, const char *key, bool required, size_t maxlen,
+    char **ret);
+int policy_get_int(struct policy_ctx *ctx, const config_setting_t *grp,
+    const char *where, const char *key, bool required, long long min,
+    long long max, long long *ret);
+int policy_get_bool(struct policy_ctx *ctx, const config_setting_t *grp,
+    const char *where, const char *key, bool *ret);
+int policy_get_duration(struct policy_ctx *ctx, const config_setting_t *grp,
+    const char *where, const char *key, bool required, int64_t *ret);
+int policy_get_path(struct policy_ctx *ctx, const config_setting_t *grp,
+    const char *where, const char *key, bool required, char **ret);
+int policy_get_fpr(struct policy_ctx *ctx, const config_setting_t *grp,
+    const char *where, const char *key, bool required, char *out);
+/* A list of strings ([ ... ] or ( ... )); *ret is the setting, or NULL. */
+int policy_get_strlist(struct policy_ctx *ctx, const config_setting_t *grp,
+    const char *where, const char *key, bool required, size_t maxn,
+    const config_setting_t **ret);
+const char *policy_type_name(int type);
+
+int policy_read_gateway(struct policy_ctx *ctx, const config_setting_t *root);
+int policy_read_issuers(struct policy_ctx *ctx, const config_setting_t *root);
+int policy_read_quorum(struct policy_ctx *ctx, const config_setting_t *root);
+int policy_read_providers(struct policy_ctx *ctx, const config_setting_t *root);
+int policy_read_policies(struct policy_ctx *ctx, const config_setting_t *root);
+int policy_read_groups(struct policy_ctx *ctx, const config_setting_t *root);
+
+/* teams.c */
+int policy_read_teams(struct policy_ctx *ctx, const config_setting_t *root);
+
+/* check.c: checks across sections, once everything is read. */
+void policy_check_all(struct policy_ctx *ctx);
+
+/* values.c */
+bool policy_team_id_valid(const char *s);
+int policy_region_parse(const char *s, char out[3]);
+int policy_country_parse(const char *s, char out[3]);
+/* Returns 0, or a negative code with why[] saying what is wrong. */
+int policy_timezone_check(const char *name, char *why, size_t whylen);
+int policy_hours_parse(const char *s, int *start, int *end);
+bool policy_language_valid(const char *s);
+bool policy_email_valid(const char *s);
+bool policy_listen_valid(const char *s);
+/* Parse one notify target "WHO:CHANNEL[:emergency]". */
+int policy_target_parse(const char *s, struct policy_target *t, char *why,
+    size_t whylen);
+/* Names for messages. */
+const char *policy_who_name(enum policy_who who);
+/* Edit distance, capped: for "did you mean". */
+size_t policy_distance(const char *a, const char *b);
+
+/* include.c */
+/* Pre-scan text (one file): bracket nesting, the @include lines, integers
+   libconfig would wrap, settings not ended with ';'.  For each include
+   calls fn (NULL: includes are refused) with its line and path.  Returns
+   -1 when libconfig must not read the text (after reporting why), else 0,
+   also when it reported problems that do not stop the load. */
+typedef int (*policy_include_fn)(struct policy_ctx *ctx, const char *file,
+    int line, const char *path, void *arg);
+int policy_prescan(struct policy_ctx *ctx, const char *file, const char *text,
+    size_t len, policy_include_fn fn, void *arg);
+/* Pre-scan the main file and every file it includes (recursively), adding
+   each to repo->files.  Returns 0, or -1 after reporting. */
+int policy_prescan_files(struct policy_ctx *ctx, const char *main_abs);
+
+/* resolve.c */
+/* Resolve with a reason for failure; the load-time checks use it. */
+int policy_resolve_depth(const struct policy_repo *repo, const char *address,
+    bool *mark, unsigned char *state, int depth, struct tocsin_err *err);
+const struct policy_group *policy_group_find(const struct policy_repo *repo,
+    const char *name);
+
+#endif

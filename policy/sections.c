@@ -1,0 +1,1094 @@
+/*
+ * sections.c: typed access to settings, and the readers of the sections
+ * gateway, issuers, quorum, providers, policies and groups (teams.c reads
+ * teams).
+ *
+ * A reader never stops at the first problem: it reports each one at its
+ * setting's file:line with a remedy, stores what is good, and leaves what is
+ * bad unset (NULL, "", defaults).  The repository is returned only when no
+ * error was found, so half-set fields never escape; the checks in check.c
+ * must only tolerate them.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#include "policy_int.h"
+
+/* Example values for "add KEY = ...;" remedies. */
+static const struct {
+	const char *key;
+	const char *example;
+} examples[] = {
+	{ "store", "\"state/tocsin.db\"" },
+	{ "gnupg_home", "\"state/gnupg\"" },
+	{ "signing_key", "\"40-hex fingerprint\"" },
+	{ "openpgp", "\"40-hex fingerprint\"" },
+	{ "pgp", "\"40-hex fingerprint\"" },
+	{ "name", "\"...\"" },
+	{ "issuers", "2" },
+	{ "host", "\"127.0.0.1\"" },
+	{ "from", "\"tocsin@alerts.example.net\"" },
+	{ "steps", "( { after = \"0s\"; notify = [ \"primary:pgp-email\" ]; } )" },
+	{ "after", "\"0s\"" },
+	{ "notify", "[ \"primary:pgp-email\", \"primary:sms\" ]" },
+	{ "id", "\"ke\"" },
+	{ "domain", "\"ke\"" },
+	{ "cctld_operator", "\"...\"" },
+	{ "region", "\"AF\"" },
+	{ "policy", "\"standard\"" },
+	{ "contacts", "( { name = ...; ... } )" },
+	{ "role", "\"Incident response lead\"" },
+	{ "timezone", "\"Africa/Nairobi\"" },
+	{ "languages", "[ \"en\" ]" },
+	{ "service", "\"signal\"" },
+};
+
+static const char *
+policy_example(const char *key)
+{
+	for (size_t i = 0; i < sizeof(examples) / sizeof(examples[0]); i++)
+		if (strcmp(examples[i].key, key) == 0)
+			return examples[i].example;
+	return "...";
+}
+
+const char *
+policy_type_name(int type)
+{
+	switch (type) {
+	case CONFIG_TYPE_GROUP:
+		return "a group { ... }";
+	case CONFIG_TYPE_INT:
+	case CONFIG_TYPE_INT64:
+		return "an integer";
+	case CONFIG_TYPE_FLOAT:
+		return "a number with a fraction";
+	case CONFIG_TYPE_STRING:
+		return "a string";
+	case CONFIG_TYPE_BOOL:
+		return "true or false";
+	case CONFIG_TYPE_ARRAY:
+		return "an array [ ... ]";
+	case CONFIG_TYPE_LIST:
+		return "a list ( ... )";
+	default:
+		return "nothing";
+	}
+}
+
+int
+policy_check_keys(struct policy_ctx *ctx, const config_setting_t *grp,
+    const char *where, const char *const *allowed)
+{
+	int n = config_setting_length(grp), rc = 0;
+
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *s = config_setting_get_elem(grp, i);
+		const char *name = s->name != NULL ? s->name : "";
+		const char *best = NULL;
+		size_t bestd = 3;
+		bool known = false;
+		char q[POLICY_QUOTE_LEN];
+
+		for (size_t k = 0; allowed[k] != NULL; k++) {
+			size_t d;
+
+			if (strcmp(name, allowed[k]) == 0) {
+				known = true;
+				break;
+			}
+			/* Suggest a key only when it is close (a typo). */
+			d = policy_distance(name, allowed[k]);
+			if (d < bestd) {
+				bestd = d;
+				best = allowed[k];
+			}
+		}
+		if (known)
+			continue;
+		rc = -1;
+		if (best != NULL)
+			policy_err(ctx, s, "%s: unknown key %s; did you mean "
+			    "\"%s\"? correct or remove it", where,
+			    policy_quote(q, sizeof(q), name), best);
+		else
+			policy_err(ctx, s, "%s: unknown key %s (a typo would "
+			    "silently disable a setting); remove it", where,
+			    policy_quote(q, sizeof(q), name));
+	}
+	return rc;
+}
+
+/* Whether s is well-formed UTF-8 without control characters; why says what
+   is wrong. */
+static bool
+policy_text_ok(const char *s, const char **why)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
+	while (*p != '\0') {
+		unsigned char c = *p;
+		int more;
+
+		if (c < 0x20 || c == 0x7f) {
+			*why = "holds a control character (a line break or "
+			    "tab); write it on one line without them";
+			return false;
+		}
+		if (c < 0x80) {
+			p++;
+			continue;
+		}
+		if (c >= 0xc2 && c <= 0xdf)
+			more = 1;
+		else if (c >= 0xe0 && c <= 0xef)
+			more = 2;
+		else if (c >= 0xf0 && c <= 0xf4)
+			more = 3;
+		else
+			goto bad;
+		for (int k = 1; k <= more; k++)
+			if ((p[k] & 0xc0) != 0x80)
+				goto bad;
+		/* Overlong forms, surrogates, beyond U+10FFFF. */
+		if ((c == 0xe0 && p[1] < 0xa0) || (c == 0xed && p[1] > 0x9f) ||
+		    (c == 0xf0 && p[1] < 0x90) || (c == 0xf4 && p[1] > 0x8f))
+			goto bad;
+		p += more + 1;
+	}
+	return true;
+bad:
+	*why = "is not valid UTF-8; save the file as UTF-8";
+	return false;
+}
+
+/* Check one string setting: type, length, text.  Reports and returns false
+   when bad. */
+static bool
+policy_string_check(struct policy_ctx *ctx, const config_setting_t *s,
+    const char *where, const char *key, size_t maxlen)
+{
+	const char *v, *why;
+	size_t n;
+
+	if (config_setting_type(s) != CONFIG_TYPE_STRING) {
+		policy_err(ctx, s, "%s: %s must be a string, not %s; put the "
+		    "value in double quotes", where, key,
+		    policy_type_name(config_setting_type(s)));
+		return false;
+	}
+	v = config_setting_get_string(s);
+	n = strlen(v);
+	if (n > maxlen) {
+		policy_err(ctx, s, "%s: %s is %zu bytes long, more than the "
+		    "%zu allowed; shorten it", where, key, n, maxlen);
+		return false;
+	}
+	if (!policy_text_ok(v, &why)) {
+		policy_err(ctx, s, "%s: %s %s", where, key, why);
+		return false;
+	}
+	return true;
+}
+
+static const config_setting_t *
+policy_member(const config_setting_t *grp, const char *key)
+{
+	if (grp == NULL || config_setting_type(grp) != CONFIG_TYPE_GROUP)
+		return NULL;
+	return config_setting_get_member(grp, key);
+}
+
+static void
+policy_missing(struct policy_ctx *ctx, const config_setting_t *grp,
+    const char *where, const char *key)
+{
+	policy_err(ctx, grp, "%s: %s is missing; add %s = %s;", where, key,
+	    key, policy_example(key));
+}
+
+int
+policy_get_string(struct policy_ctx *ctx, const config_setting_t *grp,
+    const char *where, const char *key, bool required, size_t maxlen,
+    const char **ret)
+{
+	const config_setting_t *s = policy_member(grp, key);
+
+	if (s == NULL) {
+		if (required)
+			policy_missing(ctx, grp, where, key);
+		return 0;
+	}
+	if (!policy_string_check(ctx, s, where, key, maxlen))
+		return -1;
+	if (config_setting_get_string(s)[0] == '\0') {
+		policy_err(ctx, s, "%s: %s is empty; give it a value or "
+		    "remove it", where, key);
+		return -1;
+	}
+	*ret = config_setting_get_string(s);
+	return 1;
+}
+
+int
+policy_get_dup(struct policy_ctx *ctx, const config_setting_t *grp,
+    const char *where, const char *key, bool required, size_t maxlen,
+    char **ret)
+{
+	const char *v;
+	int rc;
+
+	if ((rc = policy_get_string(ctx, grp, where, key, required, maxlen,
+	    &v)) == 1) {
+		free(*ret);
+		*ret = policy_xstrdup(v);
+	}
+	return rc;
+}
+
+int
+policy_get_int(struct policy_ctx *ctx, const config_setting_t *grp,
+    const char *where, const char *key, bool required, long long min,
+    long long max, long long *ret)
+{
+	const config_setting_t *s = policy_member(grp, key);
+	long long v;
+
+	if (s == NULL) {
+		if (required)
+			policy_missing(ctx, grp, where, key);
+		return 0;
+	}
+	if (config_setting_type(s) != CONFIG_TYPE_INT &&
+	    config_setting_type(s) != CONFIG_TYPE_INT64) {
+		policy_err(ctx, s, "%s: %s must be an integer, not %s; write "
+		    "it without quotes, e.g. %s = %lld;", where, key,
+		    policy_type_name(config_setting_type(s)), key, min);
+		return -1;
+	}
+	v = config_setting_get_int64(s);
+	if (v < min || v > max) {
+		policy_err(ctx, s, "%s: %s = %lld is out of range; use a value "
+		    "from %lld to %lld", where, key, v, min, max);
+		return -1;
+	}
+	*ret = v;
+	return 1;
+}
+
+int
+policy_get_bool(struct policy_ctx *ctx, const config_setting_t *grp,
+    const char *where, const char *key, bool *ret)
+{
+	const config_setting_t *s = policy_member(grp, key);
+
+	if (s == NULL)
+		return 0;
+	if (config_setting_type(s) != CONFIG_TYPE_BOOL) {
+		policy_err(ctx, s, "%s: %s must be true or false, not %s; "
+		    "write %s = true; or %s = false; without quotes", where,
+		    key, policy_type_name(config_setting_type(s)), key, key);
+		return -1;
+	}
+	*ret = config_setting_get_bool(s) != 0;
+	return 1;
+}
+
+int
+policy_get_duration(struct policy_ctx *ctx, const config_setting_t *grp,
+    const char *where, const char *key, bool required, int64_t *ret)
+{
+	const config_setting_t *s = policy_member(grp, key);
+	char q[POLICY_QUOTE_LEN];
+	int64_t v;
+
+	if (s == NULL) {
+		if (required)
+			policy_missing(ctx, grp, where, key);
+		return 0;
+	}
+	switch (config_setting_type(s)) {
+	case CONFIG_TYPE_INT:
+	case CONFIG_TYPE_INT64: {
+		long long n = config_setting_get_int64(s);
+
+		if (n < 0 || n > POLICY_MAX_DURATION) {
+			policy_err(ctx, s, "%s: %s = %lld seconds is out of "
+			    "range; use 0 to %lld seconds (400 days)", where,
+			    key, n, POLICY_MAX_DURATION);
+			return -1;
+		}
+		*ret = n;
+		return 1;
+	}
+	case CONFIG_TYPE_STRING:
+		if (!policy_string_check(ctx, s, where, key, 64))
+			return -1;
+		if (policy_duration_parse(config_setting_get_string(s), &v)
+		    != 0) {
+			policy_err(ctx, s, "%s: %s %s is not a duration; write "
+			    "a number and one unit s, m, h or d, e.g. \"15m\" "
+			    "(at most 400 days)", where, key, policy_quote(q,
+			    sizeof(q), config_setting_get_string(s)));
+			return -1;
+		}
+		*ret = v;
+		return 1;
+	default:
+		policy_err(ctx, s, "%s: %s must be a duration string like "
+		    "\"15m\", not %s; write %s = \"15m\";", where, key,
+		    policy_type_name(config_setting_type(s)), key);
+		return -1;
+	}
+}
+
+int
+policy_get_path(struct policy_ctx *ctx, const config_setting_t *grp,
+    const char *where, const char *key, bool required, char **ret)
+{
+	const char *v;
+	char *abs;
+	size_t n;
+	int rc;
+
+	if ((rc = policy_get_string(ctx, grp, where, key, required,
+	    POLICY_MAX_VALUE, &v)) != 1)
+		return rc;
+	if (v[0] == '~') {
+		policy_err(ctx, config_setting_get_member(grp, key), "%s: %s "
+		    "starts with ~, which is not expanded here; write an "
+		    "absolute path or one relative to %s", where, key,
+		    ctx->repo->base_dir);
+		return -1;
+	}
+	/* Relative to the main file's folder, never to the current one. */
+	if (v[0] == '/') {
+		abs = policy_xstrdup(v);
+	} else {
+		n = strlen(ctx->repo->base_dir) + strlen(v) + 2;
+		abs = policy_xcalloc(n, 1);
+		(void)snprintf(abs, n, "%s/%s", ctx->repo->base_dir, v);
+	}
+	free(*ret);
+	*ret = abs;
+	return 1;
+}
+
+int
+policy_get_fpr(struct policy_ctx *ctx, const config_setting_t *grp,
+    const char *where, const char *key, bool required, char *out)
+{
+	const char *v;
+	char q[POLICY_QUOTE_LEN];
+	int rc;
+
+	if ((rc = policy_get_string(ctx, grp, where, key, required, 128, &v))
+	    != 1)
+		return rc;
+	if (policy_fpr_normalise(v, out) != 0) {
+		out[0] = '\0';
+		policy_err(ctx, config_setting_get_member(grp, key), "%s: %s %s "
+		    "is not a full OpenPGP fingerprint; write all 40 hex digits "
+		    "(spaces allowed), as gpg --fingerprint shows them", where,
+		    key, policy_quote(q, sizeof(q), v));
+		return -1;
+	}
+	return 1;
+}
+
+int
+policy_get_strlist(struct policy_ctx *ctx, const config_setting_t *grp,
+    const char *where, const char *key, bool required, size_t maxn,
+    const config_setting_t **ret)
+{
+	const config_setting_t *s = policy_member(grp, key);
+	int type, n, rc = 1;
+
+	*ret = NULL;
+	if (s == NULL) {
+		if (required)
+			policy_missing(ctx, grp, where, key);
+		return 0;
+	}
+	type = config_setting_type(s);
+	if (type != CONFIG_TYPE_ARRAY && type != CONFIG_TYPE_LIST) {
+		policy_err(ctx, s, "%s: %s must be an array of strings, not %s; "
+		    "write %s = [ \"...\", \"...\" ];", where, key,
+		    policy_type_name(type), key);
+		return -1;
+	}
+	n = config_setting_length(s);
+	if ((size_t)n > maxn) {
+		policy_err(ctx, s, "%s: %s has %d entries, more than the %zu "
+		    "allowed; shorten the list", where, key, n, maxn);
+		return -1;
+	}
+	for (int i = 0; i < n; i++)
+		if (!policy_string_check(ctx, config_setting_get_elem(s,
+		    (unsigned)i), where, key, POLICY_MAX_VALUE))
+			rc = -1;
+	if (rc == 1)
+		*ret = s;
+	return rc;
+}
+
+/* A section that must be a group; returns it, or NULL. */
+static const config_setting_t *
+policy_section(struct policy_ctx *ctx, const config_setting_t *root,
+    const char *name, int type)
+{
+	const config_setting_t *s = config_setting_get_member(root, name);
+
+	if (s == NULL)
+		return NULL;
+	if (config_setting_type(s) == type)
+		return s;
+	/* An empty list written as [] or () is the same thing. */
+	if (type == CONFIG_TYPE_LIST && config_setting_type(s) ==
+	    CONFIG_TYPE_ARRAY && config_setting_length(s) == 0)
+		return s;
+	policy_err(ctx, s, "%s must be %s, not %s; see docs/configuration.md "
+	    "for its shape", name, policy_type_name(type),
+	    policy_type_name(config_setting_type(s)));
+	return NULL;
+}
+
+/* The src of a group's member, or of the group when the member is absent. */
+static struct policy_src
+policy_src_key(struct policy_ctx *ctx, const config_setting_t *grp,
+    const char *key)
+{
+	const config_setting_t *s = policy_member(grp, key);
+
+	return policy_src_of(ctx, s != NULL ? s : grp);
+}
+
+int
+policy_read_gateway(struct policy_ctx *ctx, const config_setting_t *root)
+{
+	static const char *const keys[] = { "store", "gnupg_home",
+		"signing_key", "issuer_ca", "workers", "listen", "public_url",
+		"replay_window", "max_alert_bytes", "default_audience", NULL };
+	struct policy_gateway *gw = &ctx->repo->gateway;
+	const config_setting_t *g;
+	const char *v;
+	long long n;
+	char q[POLICY_QUOTE_LEN];
+
+	/* Defaults first, so that a missing section still leaves a whole
+	   structure for the checks that follow. */
+	gw->workers = 4;
+	gw->listen = policy_xstrdup("127.0.0.1:8025");
+	gw->public_url = policy_xstrdup("https://alerts.example.net/");
+	gw->replay_window = 24 * 3600;
+	gw->max_alert_bytes = 262144;
+	gw->default_audience = policy_xstrdup("all");
+
+	g = policy_section(ctx, root, "gateway", CONFIG_TYPE_GROUP);
+	if (g == NULL) {
+		if (config_setting_get_member(root, "gateway") == NULL)
+			policy_err(ctx, root, "the gateway section is missing; "
+			    "add gateway = { store = ...; gnupg_home = ...; "
+			    "signing_key = ...; };");
+		gw->src = policy_src_of(ctx, root);
+		return -1;
+	}
+	gw->src = policy_src_of(ctx, g);
+	(void)policy_check_keys(ctx, g, "gateway", keys);
+	(void)policy_get_path(ctx, g, "gateway", "store", true, &gw->store);
+	(void)policy_get_path(ctx, g, "gateway", "gnupg_home", true,
+	    &gw->gnupg_home);
+	(void)policy_get_fpr(ctx, g, "gateway", "signing_key", true,
+	    gw->signing_key);
+	gw->signing_key_src = policy_src_key(ctx, g, "signing_key");
+	(void)policy_get_path(ctx, g, "gateway", "issuer_ca", false,
+	    &gw->issuer_ca);
+	if (policy_get_int(ctx, g, "gateway", "workers", false, 1, 64, &n) == 1)
+		gw->workers = (int)n;
+	if (policy_get_string(ctx, g, "gateway", "listen", false, 256, &v)
+	    == 1) {
+		if (!policy_listen_valid(v))
+			policy_err(ctx, config_setting_get_member(g, "listen"),
+			    "gateway: listen %s is not HOST:PORT; write e.g. "
+			    "\"127.0.0.1:8025\" or \"[::1]:8025\"",
+			    policy_quote(q, sizeof(q), v));
+		else {
+			free(gw->listen);
+			gw->listen = policy_xstrdup(v);
+		}
+	}
+	switch (policy_get_string(ctx, g, "gateway", "public_url", false,
+	    POLICY_MAX_VALUE, &v)) {
+	case 1:
+		if (strncmp(v, "https://", 8) != 0 &&
+		    strncmp(v, "http://", 7) != 0) {
+			policy_err(ctx, config_setting_get_member(g,
+			    "public_url"), "gateway: public_url %s is not an "
+			    "http(s) URL; write the base of ack links, e.g. "
+			    "\"https://alerts.example.net/\"",
+			    policy_quote(q, sizeof(q), v));
+		} else {
+			free(gw->public_url);
+			gw->public_url = policy_xstrdup(v);
+		}
+		break;
+	case 0:
+		/* Ack links would point to the example host. */
+		policy_warn(ctx, g, "gateway: public_url is not set, so ack "
+		    "links point to %s; set public_url to this gateway's "
+		    "address", gw->public_url);
+		break;
+	default:
+		break;
+	}
+	if (policy_get_duration(ctx, g, "gateway", "replay_window", false,
+	    &gw->replay_window) == 1 && gw->replay_window == 0)
+		policy_err(ctx, config_setting_get_member(g, "replay_window"),
+		    "gateway: replay_window is 0, which refuses every alert; "
+		    "use e.g. \"24h\"");
+	if (policy_get_int(ctx, g, "gateway", "max_alert_bytes", false, 1024,
+	    16LL * 1024 * 1024, &n) == 1)
+		gw->max_alert_bytes = (size_t)n;
+	(void)policy_get_dup(ctx, g, "gateway", "default_audience", false,
+	    POLICY_MAX_VALUE, &gw->default_audience);
+	return 0;
+}
+
+/* Severity or status names into a bit set.  Returns the bits, or 0 after
+   reporting when a name is unknown or the list is empty. */
+static unsigned
+policy_read_cap_set(struct policy_ctx *ctx, const config_setting_t *grp,
+    const char *where, const char *key, bool severities)
+{
+	const config_setting_t *l;
+	unsigned bits = 0;
+	bool bad = false;
+	char q[POLICY_QUOTE_LEN];
+	int n, rc;
+
+	rc = policy_get_strlist(ctx, grp, where, key, false, 16, &l);
+	if (rc == 0)
+		return severities ? (1u << POLICY_SEV_COUNT) - 1 :
+		    (1u << POLICY_ST_COUNT) - 1;
+	if (rc < 0)
+		return 0;
+	n = config_setting_length(l);
+	for (int i = 0; i < n; i++) {
+		const char *v = config_setting_get_string_elem(l, (unsigned)i);
+		int x = severities ? policy_severity_parse(v) :
+		    policy_status_parse(v);
+
+		if (x < 0) {
+			bad = true;
+			policy_err(ctx, config_setting_get_elem(l, (unsigned)i),
+			    "%s: unknown %s %s; use the CAP spelling: %s",
+			    where, severities ? "severity" : "status",
+			    policy_quote(q, sizeof(q), v), severities ?
+			    "Extreme, Severe, Moderate, Minor, Unknown" :
+			    "Actual, Exercise, System, Test, Draft");
+			continue;
+		}
+		bits |= 1u << x;
+	}
+	if (n == 0) {
+		policy_err(ctx, l, "%s: %s is empty, which matches nothing; "
+		    "list values or remove %s to match all", where, key, key);
+		return 0;
+	}
+	return bad ? 0 : bits;
+}
+
+static const config_setting_t *
+policy_list_elem_group(struct policy_ctx *ctx, const config_setting_t *list,
+    int i, const char *what)
+{
+	const config_setting_t *e = config_setting_get_elem(list, (unsigned)i);
+
+	if (config_setting_type(e) != CONFIG_TYPE_GROUP) {
+		policy_err(ctx, e, "%s %d must be a group { ... }, not %s; "
+		    "write it in braces", what, i + 1,
+		    policy_type_name(config_setting_type(e)));
+		return NULL;
+	}
+	return e;
+}
+
+int
+policy_read_issuers(struct policy_ctx *ctx, const config_setting_t *root)
+{
+	static const char *const keys[] = { "name", "openpgp", "certificate",
+		"may_address", "severities", "statuses", NULL };
+	struct policy_repo *repo = ctx->repo;
+	const config_setting_t *list;
+	char where[POLICY_QUOTE_LEN + 16], q[POLICY_QUOTE_LEN];
+	int n;
+
+	list = policy_section(ctx, root, "issuers", CONFIG_TYPE_LIST);
+	if (list == NULL)
+		return 0;
+	n = config_setting_length(list);
+	if (n > POLICY_MAX_ISSUERS) {
+		policy_err(ctx, list, "issuers has %d entries, more than the %d "
+		    "allowed; remove some", n, POLICY_MAX_ISSUERS);
+		n = POLICY_MAX_ISSUERS;
+	}
+	repo->issuers = policy_xcalloc((size_t)n, sizeof(*repo->issuers));
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *g, *l;
+		struct policy_issuer *is = &repo->issuers[repo->nissuers];
+		int has_pgp, has_cert;
+
+		if ((g = policy_list_elem_group(ctx, list, i, "issuer")) ==
+		    NULL)
+			continue;
+		repo->nissuers++;
+		is->src = policy_src_of(ctx, g);
+		(void)snprintf(where, sizeof(where), "issuer %d", i + 1);
+		if (policy_get_dup(ctx, g, where, "name", true, POLICY_MAX_NAME,
+		    &is->name) == 1)
+			(void)snprintf(where, sizeof(where), "issuer %s",
+			    policy_quote(q, sizeof(q), is->name));
+		(void)policy_check_keys(ctx, g, where, keys);
+		for (size_t k = 0; is->name != NULL && k + 1 < repo->nissuers;
+		    k++) {
+			const struct policy_issuer *o = &repo->issuers[k];
+
+			if (o->name != NULL && strcmp(o->name, is->name) == 0) {
+				policy_err(ctx, g, "%s: the name is already "
+				    "used by the issuer at %s:%d; issuer names "
+				    "must be unique: rename one", where,
+				    o->src.file, o->src.line);
+				break;
+			}
+		}
+		has_pgp = policy_get_fpr(ctx, g, where, "openpgp", false,
+		    is->openpgp);
+		has_cert = policy_get_path(ctx, g, where, "certificate", false,
+		    &is->certificate);
+		if (has_pgp == 0 && has_cert == 0)
+			policy_err(ctx, g, "%s: neither openpgp nor certificate "
+			    "is given; add openpgp = \"FINGERPRINT\"; or "
+			    "certificate = \"FILE.pem\";", where);
+		else if (has_pgp != 0 && has_cert != 0)
+			policy_err(ctx, g, "%s: both openpgp and certificate are "
+			    "given; an issuer signs one way: keep one of them "
+			    "(make two issuers for two ways)", where);
+		for (size_t k = 0; is->openpgp[0] != '\0' &&
+		    k + 1 < repo->nissuers; k++) {
+			const struct policy_issuer *o = &repo->issuers[k];
+
+			if (strcmp(o->openpgp, is->openpgp) == 0) {
+				policy_err(ctx, config_setting_get_member(g,
+				    "openpgp"), "%s: the fingerprint is already "
+				    "the issuer's at %s:%d; one key is one "
+				    "issuer: remove the duplicate", where,
+				    o->src.file, o->src.line);
+				break;
+			}
+		}
+		if (policy_get_strlist(ctx, g, where, "may_address", false,
+		    POLICY_MAX_ADDRESSES, &l) == 1) {
+			int m = config_setting_length(l);
+
+			is->may_address = policy_xcalloc((size_t)m,
+			    sizeof(char *));
+			for (int k = 0; k < m; k++)
+				is->may_address[is->nmay_address++] =
+				    policy_xstrdup(config_setting_get_string_elem(
+				    l, (unsigned)k));
+		}
+		if (config_setting_get_member(g, "may_address") == NULL ||
+		    (l != NULL && config_setting_length(l) == 0))
+			policy_warn(ctx, g, "%s: may_address is empty, so this "
+			    "issuer may alert no one; give it a scope, e.g. "
+			    "may_address = [ \"all\" ];", where);
+		is->severities = policy_read_cap_set(ctx, g, where,
+		    "severities", true);
+		is->statuses = policy_read_cap_set(ctx, g, where, "statuses",
+		    false);
+	}
+	return 0;
+}
+
+int
+policy_read_quorum(struct policy_ctx *ctx, const config_setting_t *root)
+{
+	static const char *const keys[] = { "severities", "audience",
+		"issuers", NULL };
+	struct policy_repo *repo = ctx->repo;
+	const config_setting_t *list;
+	char where[32];
+	int n;
+
+	list = policy_section(ctx, root, "quorum", CONFIG_TYPE_LIST);
+	if (list == NULL)
+		return 0;
+	n = config_setting_length(list);
+	if (n > POLICY_MAX_QUORUM) {
+		policy_err(ctx, list, "quorum has %d rules, more than the %d "
+		    "allowed; remove some", n, POLICY_MAX_QUORUM);
+		n = POLICY_MAX_QUORUM;
+	}
+	repo->quorum = policy_xcalloc((size_t)n, sizeof(*repo->quorum));
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *g;
+		struct policy_quorum *qr = &repo->quorum[repo->nquorum];
+		long long k;
+
+		if ((g = policy_list_elem_group(ctx, list, i, "quorum rule")) ==
+		    NULL)
+			continue;
+		repo->nquorum++;
+		qr->src = policy_src_of(ctx, g);
+		(void)snprintf(where, sizeof(where), "quorum rule %d", i + 1);
+		(void)policy_check_keys(ctx, g, where, keys);
+		qr->severities = policy_read_cap_set(ctx, g, where,
+		    "severities", true);
+		(void)policy_get_dup(ctx, g, where, "audience", false,
+		    POLICY_MAX_VALUE, &qr->audience);
+		if (policy_get_int(ctx, g, where, "issuers", true, 2, 16, &k)
+		    == 1)
+			qr->issuers = (int)k;
+	}
+	return 0;
+}
+
+/* A secret must be a regular file that only its owner can read. */
+static void
+policy_check_secret(struct policy_ctx *ctx, const config_setting_t *s,
+    const char *where, const char *key, const char *path)
+{
+	struct stat st;
+
+	if (stat(path, &st) != 0) {
+		policy_err(ctx, s, "%s: %s file %s cannot be used: %s; create "
+		    "it (user:password) and chmod 600 %s", where, key, path,
+		    strerror(errno), path);
+		return;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		policy_err(ctx, s, "%s: %s file %s is not a regular file; "
+		    "point %s at the secret file itself", where, key, path,
+		    key);
+		return;
+	}
+	if ((st.st_mode & 077) != 0)
+		policy_err(ctx, s, "%s: %s file %s has mode %04o, not 0600, "
+		    "so others may read the secret; chmod 600 %s", where, key,
+		    path, (unsigned)(st.st_mode & 07777), path);
+}
+
+static void
+policy_read_smtp(struct policy_ctx *ctx, const config_setting_t *g)
+{
+	static const char *const keys[] = { "host", "port", "from",
+		"starttls", "local", "ca", "credentials", "timeout", NULL };
+	static const char where[] = "providers.smtp";
+	struct policy_smtp *smtp;
+	const char *v;
+	char q[POLICY_QUOTE_LEN];
+	long long n;
+	bool tls_none = false;
+
+	smtp = ctx->repo->smtp = policy_xcalloc(1, sizeof(*smtp));
+	smtp->src = policy_src_of(ctx, g);
+	smtp->port = 25;
+	smtp->starttls = true;
+	smtp->timeout = 30;
+	(void)policy_check_keys(ctx, g, where, keys);
+	if (policy_get_string(ctx, g, where, "host", true, 255, &v) == 1) {
+		if (strpbrk(v, " /") != NULL)
+			policy_err(ctx, config_setting_get_member(g, "host"),
+			    "%s: host %s is not a host name or address; write "
+			    "e.g. \"mail.example.net\" (the port goes in port)",
+			    where, policy_quote(q, sizeof(q), v));
+		else
+			smtp->host = policy_xstrdup(v);
+	}
+	if (policy_get_int(ctx, g, where, "port", false, 1, 65535, &n) == 1)
+		smtp->port = (int)n;
+	if (policy_get_string(ctx, g, where, "from", true, 254, &v) == 1) {
+		if (!policy_email_valid(v))
+			policy_err(ctx, config_setting_get_member(g, "from"),
+			    "%s: from %s is not a plain e-mail address; write "
+			    "e.g. \"tocsin@alerts.example.net\" (no name, no "
+			    "brackets)", where, policy_quote(q, sizeof(q), v));
+		else
+			smtp->from = policy_xstrdup(v);
+	}
+	(void)policy_get_bool(ctx, g, where, "local", &smtp->local);
+	if (policy_get_string(ctx, g, where, "starttls", false, 32, &v) == 1) {
+		if (strcmp(v, "none") == 0)
+			tls_none = true;
+		else if (strcmp(v, "required") != 0)
+			policy_err(ctx, config_setting_get_member(g, "starttls"),
+			    "%s: starttls %s is not \"required\" or \"none\"; "
+			    "use \"required\"", where,
+			    policy_quote(q, sizeof(q), v));
+	}
+	if (tls_none && !smtp->local)
+		policy_err(ctx, config_setting_get_member(g, "starttls"),
+		    "%s: starttls = \"none\" sends alerts in clear text over "
+		    "the network; use \"required\", or set local = true if the "
+		    "relay runs on this host", where);
+	else if (tls_none)
+		smtp->starttls = false;
+	(void)policy_get_path(ctx, g, where, "ca", false, &smtp->ca);
+	if (policy_get_path(ctx, g, where, "credentials", false,
+	    &smtp->credentials) == 1)
+		policy_check_secret(ctx, config_setting_get_member(g,
+		    "credentials"), where, "credentials", smtp->credentials);
+	if (policy_get_duration(ctx, g, where, "timeout", false,
+	    &smtp->timeout) == 1 && smtp->timeout == 0)
+		policy_err(ctx, config_setting_get_member(g, "timeout"),
+		    "%s: timeout is 0; use e.g. \"30s\"", where);
+}
+
+int
+policy_read_providers(struct policy_ctx *ctx, const config_setting_t *root)
+{
+	static const char *const keys[] = { "smtp", NULL };
+	const config_setting_t *p, *smtp;
+
+	p = policy_section(ctx, root, "providers", CONFIG_TYPE_GROUP);
+	if (p == NULL)
+		return 0;
+	(void)policy_check_keys(ctx, p, "providers", keys);
+	smtp = config_setting_get_member(p, "smtp");
+	if (smtp == NULL)
+		return 0;
+	if (config_setting_type(smtp) != CONFIG_TYPE_GROUP) {
+		policy_err(ctx, smtp, "providers: smtp must be a group { ... }, "
+		    "not %s; write smtp = { host = ...; ... };",
+		    policy_type_name(config_setting_type(smtp)));
+		return 0;
+	}
+	policy_read_smtp(ctx, smtp);
+	return 0;
+}
+
+static void
+policy_read_step(struct policy_ctx *ctx, const config_setting_t *g,
+    struct policy_policy *pol, const char *where, int64_t *prev,
+    const config_setting_t **prev_s)
+{
+	static const char *const keys[] = { "after", "notify", NULL };
+	struct policy_step *st = &pol->steps[pol->nsteps++];
+	const config_setting_t *l;
+	char q[POLICY_QUOTE_LEN], why[160];
+	int n;
+
+	(void)policy_check_keys(ctx, g, where, keys);
+	if (policy_get_duration(ctx, g, where, "after", true, &st->after)
+	    == 1) {
+		if (*prev_s != NULL && st->after < *prev)
+			policy_err(ctx, config_setting_get_member(g, "after"),
+			    "%s: after is %lld s, earlier than the step before "
+			    "(%lld s, line %d); after must not decrease along "
+			    "the ladder: reorder the steps or fix the times",
+			    where, (long long)st->after, (long long)*prev,
+			    (int)config_setting_source_line(*prev_s));
+		*prev = st->after;
+		*prev_s = config_setting_get_member(g, "after");
+	}
+	if (policy_get_strlist(ctx, g, where, "notify", true,
+	    POLICY_MAX_TARGETS, &l) != 1)
+		return;		/* missing or bad: reported */
+	n = config_setting_length(l);
+	if (n == 0) {
+		policy_err(ctx, l, "%s: notify is empty, so the step reaches no "
+		    "one; add targets like \"primary:sms\" or remove the step",
+		    where);
+		return;
+	}
+	st->targets = policy_xcalloc((size_t)n, sizeof(*st->targets));
+	for (int i = 0; i < n; i++) {
+		const char *v = config_setting_get_string_elem(l, (unsigned)i);
+		const config_setting_t *e = config_setting_get_elem(l,
+		    (unsigned)i);
+		struct policy_target t;
+
+		if (policy_target_parse(v, &t, why, sizeof(why)) != 0) {
+			policy_err(ctx, e, "%s: notify target %s %s", where,
+			    policy_quote(q, sizeof(q), v), why);
+			continue;
+		}
+		for (size_t k = 0; k < st->ntargets; k++)
+			if (st->targets[k].who == t.who &&
+			    st->targets[k].channel == t.channel &&
+			    st->targets[k].emergency == t.emergency) {
+				policy_warn(ctx, e, "%s: notify target %s is "
+				    "listed twice; remove one", where,
+				    policy_quote(q, sizeof(q), v));
+				break;
+			}
+		if (t.channel == POLICY_CH_SSHDROP)
+			policy_warn(ctx, e, "%s: %s: the sshdrop channel is not "
+			    "configured (no drop hosts can be set up yet), so "
+			    "this target is skipped; remove it or keep it for "
+			    "when drops are configured", where,
+			    policy_quote(q, sizeof(q), v));
+		st->targets[st->ntargets++] = t;
+	}
+}
+
+static void
+policy_read_policy(struct policy_ctx *ctx, const config_setting_t *g,
+    struct policy_policy *pol)
+{
+	static const char *const keys[] = { "steps", "repeat",
+		"unsigned_acks", NULL };
+	const config_setting_t *steps, *prev_s = NULL;
+	char where[POLICY_QUOTE_LEN + 16], swhere[POLICY_QUOTE_LEN + 32];
+	char q[POLICY_QUOTE_LEN];
+	int64_t prev = 0;
+	long long r;
+	int n;
+
+	pol->src = policy_src_of(ctx, g);
+	pol->name = policy_xstrdup(g->name);
+	pol->unsigned_acks = true;
+	(void)snprintf(where, sizeof(where), "policy %s",
+	    policy_quote(q, sizeof(q), g->name));
+	(void)policy_check_keys(ctx, g, where, keys);
+	if (policy_get_int(ctx, g, where, "repeat", false, 0, POLICY_MAX_REPEAT,
+	    &r) == 1)
+		pol->repeat = (int)r;
+	(void)policy_get_bool(ctx, g, where, "unsigned_acks",
+	    &pol->unsigned_acks);
+	steps = config_setting_get_member(g, "steps");
+	if (steps == NULL) {
+		policy_missing(ctx, g, where, "steps");
+		return;
+	}
+	if (config_setting_type(steps) != CONFIG_TYPE_LIST) {
+		policy_err(ctx, steps, "%s: steps must be a list ( { ... }, ... ), "
+		    "not %s; write steps = ( { after = \"0s\"; notify = [ ... ]; "
+		    "} );", where, policy_type_name(config_setting_type(steps)));
+		return;
+	}
+	n = config_setting_length(steps);
+	if (n == 0) {
+		policy_err(ctx, steps, "%s: steps is empty, so the policy "
+		    "reaches no one; add at least one step", where);
+		return;
+	}
+	if (n > POLICY_MAX_STEPS) {
+		policy_err(ctx, steps, "%s: %d steps, more than the %d allowed; "
+		    "shorten the ladder (repeat can restart it)", where, n,
+		    POLICY_MAX_STEPS);
+		n = POLICY_MAX_STEPS;
+	}
+	pol->steps = policy_xcalloc((size_t)n, sizeof(*pol->steps));
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *sg = config_setting_get_elem(steps,
+		    (unsigned)i);
+
+		(void)snprintf(swhere, sizeof(swhere), "%s step %d", where,
+		    i + 1);
+		if (config_setting_type(sg) != CONFIG_TYPE_GROUP) {
+			policy_err(ctx, sg, "%s must be a group { after = ...; "
+			    "notify = [ ... ]; }, not %s", swhere,
+			    policy_type_name(config_setting_type(sg)));
+			continue;
+		}
+		policy_read_step(ctx, sg, pol, swhere, &prev, &prev_s);
+	}
+}
+
+int
+policy_read_policies(struct policy_ctx *ctx, const config_setting_t *root)
+{
+	struct policy_repo *repo = ctx->repo;
+	const config_setting_t *p;
+	int n;
+
+	p = policy_section(ctx, root, "policies", CONFIG_TYPE_GROUP);
+	if (p == NULL)
+		return 0;
+	n = config_setting_length(p);
+	if (n > POLICY_MAX_POLICIES) {
+		policy_err(ctx, p, "policies has %d entries, more than the %d "
+		    "allowed; remove some", n, POLICY_MAX_POLICIES);
+		n = POLICY_MAX_POLICIES;
+	}
+	repo->policies = policy_xcalloc((size_t)n, sizeof(*repo->policies));
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *g = config_setting_get_elem(p,
+		    (unsigned)i);
+		char q[POLICY_QUOTE_LEN];
+
+		if (strlen(g->name) > POLICY_MAX_NAME) {
+			policy_err(ctx, g, "policy name %s is longer than %d "
+			    "bytes; shorten it", policy_quote(q, sizeof(q),
+			    g->name), POLICY_MAX_NAME);
+			continue;
+		}
+		if (config_setting_type(g) != CONFIG_TYPE_GROUP) {
+			policy_err(ctx, g, "policy %s must be a group { steps = "
+			    "( ... ); }, not %s", policy_quote(q, sizeof(q),
+			    g->name), policy_type_name(config_setting_type(g)));
+			continue;
+		}
+		policy_read_policy(ctx, g, &repo->policies[repo->npolicies++]);
+	}
+	return 0;
+}
+
+int
+policy_read_groups(struct policy_ctx *ctx, const config_setting_t *root)
+{
+	struct policy_repo *repo = ctx->repo;
+	const config_setting_t *p;
+	char where[POLICY_QUOTE_LEN + 16], q[POLICY_QUOTE_LEN];
+	int n;
+
+	p = policy_section(ctx, root, "groups", CONFIG_TYPE_GROUP);
+	if (p == NULL)
+		return 0;
+	n = config_setting_length(p);
+	if (n > POLICY_MAX_GROUPS) {
+		policy_err(ctx, p, "groups has %d entries, more than the %d "
+		    "allowed; remove some", n, POLICY_MAX_GROUPS);
+		n = POLICY_MAX_GROUPS;
+	}
+	repo->groups = policy_xcalloc((size_t)n, sizeof(*repo->groups));
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *l, *g = config_setting_get_elem(p,
+		    (unsigned)i);
+		struct policy_group *gr;
+		int m;
+
+		(void)snprintf(where, sizeof(where), "group %s",
+		    policy_quote(q, sizeof(q), g->name));
+		if (strlen(g->name) > POLICY_MAX_NAME) {
+			policy_err(ctx, g, "%s: the name is longer than %d "
+			    "bytes; shorten it", where, POLICY_MAX_NAME);
+			continue;
+		}
+		if (strcasecmp(g->name, "all") == 0) {
+			policy_err(ctx, g, "%s: \"all\" is a reserved address "
+			    "(every team); rename the group", where);
+			continue;
+		}
+		if (policy_get_strlist(ctx, p, "groups", g->name, true,
+		    POLICY_MAX_MEMBERS, &l) != 1)
+			continue;
+		gr = &repo->groups[repo->ngroups++];
+		gr->name = policy_xstrdup(g->name);
+		gr->src = policy_src_of(ctx, g);
+		m = config_setting_length(l);
+		gr->members = policy_xcalloc((size_t)m, sizeof(char *));
+		for (int k = 0; k < m; k++)
+			gr->members[gr->nmembers++] = policy_xstrdup(
+			    config_setting_get_string_elem(l, (unsigned)k));
+		if (m == 0)
+			policy_err(ctx, g, "%s has no members; add team ids "
+			    "or remove the group", where);
+	}
+	return 0;
+}

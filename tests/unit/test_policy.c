@@ -1,0 +1,1521 @@
+/*
+ * test_policy.c: unit tests of policy/: loading the configuration, every
+ * kind of mistake it must report (with file, line and remedy), address
+ * resolution, targets, and the single-value parsers.
+ *
+ * Fixtures live in tests/data/config/ and are found through TOCSIN_SRCDIR,
+ * which meson sets to the source root.  Files that need a mode (secrets)
+ * are made at run time in a temporary folder, since git keeps no modes.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "policy.h"
+#include "policy_int.h"
+
+#define FPR_A "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+#define FPR_B "BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB"
+
+/* A small valid configuration, to which tests add one mistake. */
+#define GW "gateway = { store = \"s.db\"; gnupg_home = \"g\"; " \
+	"signing_key = \"" FPR_A "\"; public_url = \"https://x.example/\"; };\n"
+#define ISS "issuers = ( { name = \"d\"; openpgp = \"" FPR_B "\"; " \
+	"may_address = [ \"all\" ]; } );\n"
+#define POL "policies = { p = { steps = ( { after = \"0s\"; " \
+	"notify = [ \"primary:sms\" ]; } ); }; };\n"
+#define CONTACT "{ name = \"n\"; role = \"r\"; timezone = \"UTC\"; " \
+	"languages = [ \"en\" ]; mobile = \"+254700555101\"; }"
+#define TEAM(id) "{ id = \"" id "\"; domain = \"x\"; cctld_operator = \"o\"; " \
+	"region = \"AF\"; policy = \"p\"; contacts = ( " CONTACT " ); }"
+#define TEAMS "teams = ( " TEAM("ke") " );\n"
+
+static char srcdir[1024];
+
+static void
+fixture(char *buf, size_t size, const char *rel)
+{
+	(void)snprintf(buf, size, "%s/tests/data/config/%s", srcdir, rel);
+}
+
+static void
+dump(const struct policy_diag *d)
+{
+	for (size_t i = 0; i < d->n; i++)
+		print_message("  %s:%d: %s: %s\n", d->items[i].file ?
+		    d->items[i].file : "?", d->items[i].line,
+		    d->items[i].sev == POLICY_ERROR ? "error" : "warning",
+		    d->items[i].text);
+}
+
+static bool
+ends_with(const char *s, const char *suffix)
+{
+	size_t a = strlen(s), b = strlen(suffix);
+
+	return a >= b && strcmp(s + a - b, suffix) == 0;
+}
+
+/* Whether d holds an item of sev in a file ending with file_suffix (NULL:
+   any) at line, whose text contains fragment. */
+static bool
+has(const struct policy_diag *d, enum policy_sev sev, const char *file_suffix,
+    int line, const char *fragment)
+{
+	for (size_t i = 0; i < d->n; i++) {
+		const struct policy_diag_item *it = &d->items[i];
+
+		if (it->sev != sev || it->line != line ||
+		    strstr(it->text, fragment) == NULL)
+			continue;
+		if (file_suffix != NULL && (it->file == NULL ||
+		    !ends_with(it->file, file_suffix)))
+			continue;
+		return true;
+	}
+	return false;
+}
+
+#define assert_diag(d, sev, file, line, frag) do {			\
+	if (!has((d), (sev), (file), (line), (frag))) {			\
+		print_message("missing %s:%d: %s\n", (file) ? (file) :	\
+		    "*", (line), (frag));				\
+		dump(d);						\
+		fail();							\
+	}								\
+} while (0)
+
+/* Load text from a string with base folder /tmp; returns the code. */
+static int
+load_str(const char *text, struct policy_diag *d, struct policy_repo **r)
+{
+	struct tocsin_err err;
+
+	policy_diag_init(d);
+	memset(&err, 0, sizeof(err));
+	return policy_load_string(text, "t.conf", "/tmp", r, d, &err);
+}
+
+/* Load text that must fail with exactly one error containing frag at line.
+   line 0 means any line. */
+static void
+expect_one_error(const char *text, int line, const char *frag)
+{
+	struct policy_diag d;
+	struct policy_repo *r = (struct policy_repo *)1;
+	int rc = load_str(text, &d, &r);
+
+	if (rc != TOCSIN_ECONFIG || d.errors != 1 || r != NULL ||
+	    (line != 0 && !has(&d, POLICY_ERROR, NULL, line, frag))) {
+		print_message("expected one error at line %d with '%s', "
+		    "rc=%d errors=%zu\n", line, frag, rc, d.errors);
+		dump(&d);
+		policy_diag_free(&d);
+		fail();
+	}
+	for (size_t i = 0; line == 0 && i < d.n; i++)
+		if (d.items[i].sev == POLICY_ERROR &&
+		    strstr(d.items[i].text, frag) == NULL) {
+			dump(&d);
+			fail();
+		}
+	policy_diag_free(&d);
+}
+
+static void
+expect_ok(const char *text)
+{
+	struct policy_diag d;
+	struct policy_repo *r = NULL;
+
+	if (load_str(text, &d, &r) != 0 || r == NULL) {
+		dump(&d);
+		policy_diag_free(&d);
+		fail();
+	}
+	policy_diag_free(&d);
+	policy_free(r);
+}
+
+static struct policy_repo *
+load_good(struct policy_diag *d)
+{
+	char path[PATH_MAX];
+	struct policy_repo *r = NULL;
+	struct tocsin_err err;
+
+	fixture(path, sizeof(path), "good/tocsin.conf");
+	policy_diag_init(d);
+	if (policy_load(path, &r, d, &err) != 0) {
+		print_message("%s\n", err.msg);
+		dump(d);
+		fail();
+	}
+	return r;
+}
+
+static void
+test_good_config(void **state)
+{
+	struct policy_diag d;
+	struct policy_repo *r = load_good(&d);
+	char base[PATH_MAX], exp[PATH_MAX + 64];
+	const struct policy_team *ke, *ae;
+	const struct policy_contact *c;
+	const struct policy_policy *std;
+
+	(void)state;
+	fixture(base, sizeof(base), "good");
+	assert_int_equal(d.errors, 0);
+	assert_int_equal(d.warnings, 1);	/* team:sshdrop */
+	assert_diag(&d, POLICY_WARNING, "good/tocsin.conf", 48,
+	    "sshdrop channel is not configured");
+	assert_string_equal(r->base_dir, base);
+	(void)snprintf(exp, sizeof(exp), "%s/tocsin.conf", base);
+	assert_string_equal(r->main_file, exp);
+	assert_int_equal(r->nfiles, 2);
+	assert_string_equal(r->files[0], exp);
+	(void)snprintf(exp, sizeof(exp), "%s/repo/teams.conf", base);
+	assert_string_equal(r->files[1], exp);
+
+	/* gateway: relative paths made absolute against the main folder. */
+	(void)snprintf(exp, sizeof(exp), "%s/state/tocsin.db", base);
+	assert_string_equal(r->gateway.store, exp);
+	(void)snprintf(exp, sizeof(exp), "%s/state/gnupg", base);
+	assert_string_equal(r->gateway.gnupg_home, exp);
+	(void)snprintf(exp, sizeof(exp), "%s/pki/issuer-ca.pem", base);
+	assert_string_equal(r->gateway.issuer_ca, exp);
+	assert_string_equal(r->gateway.signing_key,
+	    "0123456789ABCDEF0123456789ABCDEF01234567");
+	assert_int_equal(r->gateway.signing_key_src.line, 6);
+	assert_ptr_equal(r->gateway.signing_key_src.file, r->files[0]);
+	assert_int_equal(r->gateway.workers, 8);
+	assert_string_equal(r->gateway.listen, "127.0.0.1:8025");
+	assert_int_equal(r->gateway.replay_window, 12 * 3600);
+	assert_int_equal(r->gateway.max_alert_bytes, 65536);
+	assert_string_equal(r->gateway.default_audience, "all");
+	assert_int_equal(r->gateway.src.line, 3);
+
+	/* issuers */
+	assert_int_equal(r->nissuers, 3);
+	assert_string_equal(r->issuers[0].name, "desk-1");
+	assert_string_equal(r->issuers[0].openpgp, FPR_A);
+	assert_null(r->issuers[0].certificate);
+	assert_int_equal(r->issuers[0].severities, 0x1f);
+	assert_int_equal(r->issuers[0].statuses, 0x1f);
+	assert_int_equal(r->issuers[0].nmay_address, 1);
+	assert_int_equal(r->issuers[0].src.line, 17);
+	assert_string_equal(r->issuers[1].openpgp, "");
+	(void)snprintf(exp, sizeof(exp), "%s/pki/cms-issuer.pem", base);
+	assert_string_equal(r->issuers[1].certificate, exp);
+	assert_int_equal(r->issuers[1].severities,
+	    (1u << POLICY_SEV_MINOR) | (1u << POLICY_SEV_MODERATE));
+	assert_int_equal(r->issuers[1].statuses,
+	    (1u << POLICY_ST_EXERCISE) | (1u << POLICY_ST_TEST));
+	assert_int_equal(r->issuers[1].nmay_address, 2);
+	assert_string_equal(r->issuers[1].may_address[1], "gulf");
+	assert_string_equal(r->issuers[2].certificate,
+	    "/etc/tocsin/pki/desk.pem");
+
+	/* quorum */
+	assert_int_equal(r->nquorum, 2);
+	assert_int_equal(r->quorum[0].severities, 1u << POLICY_SEV_EXTREME);
+	assert_string_equal(r->quorum[0].audience, "all");
+	assert_int_equal(r->quorum[0].issuers, 2);
+	assert_int_equal(r->quorum[1].severities, 0x1f);
+	assert_null(r->quorum[1].audience);
+	assert_int_equal(r->quorum[1].issuers, 3);
+
+	/* providers */
+	assert_non_null(r->smtp);
+	assert_string_equal(r->smtp->host, "127.0.0.1");
+	assert_int_equal(r->smtp->port, 8587);
+	assert_string_equal(r->smtp->from, "tocsin@alerts.example.net");
+	assert_true(r->smtp->starttls);
+	assert_false(r->smtp->local);
+	(void)snprintf(exp, sizeof(exp), "%s/pki/ca.pem", base);
+	assert_string_equal(r->smtp->ca, exp);
+	assert_null(r->smtp->credentials);
+	assert_int_equal(r->smtp->timeout, 45);
+
+	/* policies */
+	assert_int_equal(r->npolicies, 2);
+	std = policy_find(r, "standard");
+	assert_non_null(std);
+	assert_null(policy_find(r, "Standard"));
+	assert_int_equal(std->nsteps, 4);
+	assert_int_equal(std->steps[0].after, 0);
+	assert_int_equal(std->steps[1].after, 900);
+	assert_int_equal(std->steps[2].after, 1800);
+	assert_int_equal(std->steps[3].after, 3600);
+	assert_int_equal(std->steps[0].ntargets, 2);
+	assert_int_equal(std->steps[0].targets[0].who, POLICY_WHO_PRIMARY);
+	assert_int_equal(std->steps[0].targets[0].channel, POLICY_CH_PGP_EMAIL);
+	assert_false(std->steps[0].targets[0].emergency);
+	assert_int_equal(std->steps[1].targets[1].channel, POLICY_CH_VOICE);
+	assert_true(std->steps[1].targets[1].emergency);
+	assert_int_equal(std->steps[2].targets[1].who, POLICY_WHO_SUBSTITUTE);
+	assert_int_equal(std->steps[3].targets[1].who, POLICY_WHO_TEAM);
+	assert_int_equal(std->steps[3].targets[1].channel, POLICY_CH_SSHDROP);
+	assert_int_equal(std->repeat, 2);
+	assert_false(std->unsigned_acks);
+	assert_true(policy_find(r, "light")->unsigned_acks);
+	assert_int_equal(policy_find(r, "light")->repeat, 0);
+
+	/* groups */
+	assert_int_equal(r->ngroups, 3);
+	assert_string_equal(r->groups[1].name, "middle");
+	assert_int_equal(r->groups[1].nmembers, 2);
+
+	/* teams and contacts, from the included file */
+	assert_int_equal(r->nteams, 5);
+	ke = policy_team_find(r, "KE");
+	assert_non_null(ke);
+	assert_ptr_equal(ke, &r->teams[0]);
+	assert_ptr_equal(ke->src.file, r->files[1]);
+	assert_int_equal(ke->src.line, 3);
+	assert_string_equal(ke->domain, "ke");
+	assert_string_equal(ke->cctld_operator,
+	    "Kenya Network Information Centre");
+	assert_string_equal(ke->host_organisation, "KENIC CSIRT");
+	assert_string_equal(ke->registry_operator, "KENIC");
+	assert_string_equal(ke->country, "KE");
+	assert_string_equal(ke->region, "AF");
+	assert_ptr_equal(ke->policy, std);
+	assert_int_equal(ke->ncontacts, 3);
+	c = &ke->contacts[0];
+	assert_string_equal(c->name, "Amani Otieno");
+	assert_string_equal(c->role, "Incident response lead");
+	assert_true(c->primary);
+	assert_false(c->substitute);
+	assert_string_equal(c->country, "KE");
+	assert_string_equal(c->timezone, "Africa/Nairobi");
+	assert_int_equal(c->bh_start, 6 * 60);
+	assert_int_equal(c->bh_end, 15 * 60);
+	assert_int_equal(c->nlanguages, 2);
+	assert_string_equal(c->languages[0], "en");
+	assert_string_equal(c->languages[1], "sw");
+	assert_string_equal(c->email, "amani@nic.example.ke");
+	assert_string_equal(c->pgp, "1111111111111111111111111111111111111111");
+	assert_int_equal(c->pgp_src.line, 20);
+	assert_ptr_equal(c->pgp_src.file, r->files[1]);
+	assert_string_equal(c->phone, "+254205550101");
+	assert_string_equal(c->mobile, "+254700555101");
+	assert_string_equal(c->emergency_phone, "+254733555101");
+	assert_string_equal(c->fax, "+254205550199");
+	assert_int_equal(c->nmessengers, 1);
+	assert_string_equal(c->messengers[0].service, "signal");
+	assert_string_equal(c->messengers[0].id, "+254700555101");
+	assert_string_equal(c->other_telecom,
+	    "HF radio 7.110 MHz, call sign 5Z4ZZZ");
+	assert_int_equal(c->src.line, 12);
+	c = &ke->contacts[1];
+	assert_true(c->substitute);
+	assert_null(c->phone);
+	assert_null(c->country);
+	assert_int_equal(c->bh_start, -1);
+	assert_int_equal(c->bh_end, -1);
+	c = &ke->contacts[2];
+	assert_int_equal(c->bh_start, 22 * 60);
+	assert_int_equal(c->bh_end, 6 * 60);
+	assert_null(c->email);
+	assert_string_equal(c->pgp, "");
+	ae = policy_team_find(r, "ae");
+	assert_non_null(ae);
+	assert_string_equal(ae->region, "AS");
+	assert_null(ae->host_organisation);
+	assert_null(ae->country);
+	assert_non_null(policy_team_find(r, "xn--p1ai"));
+	assert_null(policy_team_find(r, "k"));
+
+	policy_diag_free(&d);
+	policy_free(r);
+}
+
+/* Relative @include and path values follow the main file, whatever the
+   current directory. */
+static void
+test_include_other_cwd(void **state)
+{
+	char old[PATH_MAX], path[PATH_MAX], tests[PATH_MAX];
+	char exp[PATH_MAX + 32];
+	struct policy_repo *r = NULL;
+	struct tocsin_err err;
+
+	(void)state;
+	assert_non_null(getcwd(old, sizeof(old)));
+	fixture(path, sizeof(path), "good/tocsin.conf");
+	fixture(exp, sizeof(exp), "good/state/tocsin.db");
+
+	assert_int_equal(chdir("/"), 0);
+	assert_int_equal(policy_load(path, &r, NULL, &err), 0);
+	assert_string_equal(r->gateway.store, exp);
+	assert_int_equal(r->nteams, 5);
+	policy_free(r);
+
+	(void)snprintf(tests, sizeof(tests), "%s/tests", srcdir);
+	assert_int_equal(chdir(tests), 0);
+	assert_int_equal(policy_load("./data/config/good/../good/tocsin.conf",
+	    &r, NULL, &err), 0);
+	assert_int_equal(r->nteams, 5);
+	assert_true(ends_with(r->files[1], "/good/repo/teams.conf"));
+	assert_true(r->main_file[0] == '/');
+	assert_null(strstr(r->main_file, "/./"));
+	policy_free(r);
+	assert_int_equal(chdir(old), 0);
+}
+
+static void
+test_bad_config(void **state)
+{
+	static const struct {
+		enum policy_sev sev;
+		const char *file;
+		int line;
+		const char *frag;
+	} want[] = {
+		{ POLICY_ERROR, "bad/tocsin.conf", 2, "store is missing; add" },
+		{ POLICY_WARNING, "bad/tocsin.conf", 2, "public_url is not set" },
+		{ POLICY_ERROR, "bad/tocsin.conf", 2,
+		    "default_audience: address \"nowhere\" names no team" },
+		{ POLICY_ERROR, "bad/tocsin.conf", 3,
+		    "unknown key \"stor\"; did you mean \"store\"" },
+		{ POLICY_ERROR, "bad/tocsin.conf", 5,
+		    "signing_key \"0123 4567 89ab cdef\" is not a full "
+		    "OpenPGP fingerprint" },
+		{ POLICY_ERROR, "bad/tocsin.conf", 6,
+		    "workers = 65 is out of range; use a value from 1 to 64" },
+		{ POLICY_ERROR, "bad/tocsin.conf", 8,
+		    "replay_window \"24 hours\" is not a duration" },
+		{ POLICY_ERROR, "bad/tocsin.conf", 9,
+		    "max_alert_bytes = 100 is out of range" },
+		{ POLICY_ERROR, "bad/tocsin.conf", 14,
+		    "both openpgp and certificate" },
+		{ POLICY_ERROR, "bad/tocsin.conf", 16,
+		    "neither openpgp nor certificate" },
+		{ POLICY_ERROR, "bad/tocsin.conf", 17,
+		    "\"region:OC\" names a region without teams" },
+		{ POLICY_ERROR, "bad/tocsin.conf", 19,
+		    "unknown severity \"extreme\"; use the CAP spelling" },
+		{ POLICY_ERROR, "bad/tocsin.conf", 20,
+		    "unknown status \"Real\"" },
+		{ POLICY_ERROR, "bad/tocsin.conf", 24,
+		    "issuers = 1 is out of range; use a value from 2 to 16" },
+		{ POLICY_ERROR, "bad/tocsin.conf", 24,
+		    "audience: address \"nobody\" names no team" },
+		{ POLICY_WARNING, "bad/tocsin.conf", 28,
+		    "providers.smtp is not configured" },
+		{ POLICY_ERROR, "bad/tocsin.conf", 31,
+		    "earlier than the step before (1800 s, line 30)" },
+		{ POLICY_ERROR, "bad/tocsin.conf", 31,
+		    "uses :emergency with fax" },
+		{ POLICY_WARNING, "bad/tocsin.conf", 32,
+		    "sshdrop channel is not configured" },
+		{ POLICY_ERROR, "bad/tocsin.conf", 34,
+		    "unsigned_acks must be true or false, not a string" },
+		{ POLICY_ERROR, "bad/tocsin.conf", 40, "(a cycle)" },
+		{ POLICY_ERROR, "bad/tocsin.conf", 41,
+		    "member \"xx\" names no team" },
+		{ POLICY_ERROR, "bad/teams.conf", 6,
+		    "contact \"Amani\" has no fax, but policy \"standard\" "
+		    "step 1 sends primary:fax; add fax" },
+		{ POLICY_ERROR, "bad/teams.conf", 8,
+		    "business_hours \"6:00-15:00\" is not a span HH:MM-HH:MM" },
+		{ POLICY_ERROR, "bad/teams.conf", 9,
+		    "language \"english\" is not a BCP 47 tag" },
+		{ POLICY_ERROR, "bad/teams.conf", 12,
+		    "mobile \"254 700 555 101\" is not an E.164 number" },
+		{ POLICY_ERROR, "bad/teams.conf", 13,
+		    "the name is already used by the contact at line 6" },
+		{ POLICY_ERROR, "bad/teams.conf", 14,
+		    "timezone \"Mars/Olympus_Mons\" is not in /usr/share/zoneinfo" },
+		{ POLICY_ERROR, "bad/teams.conf", 15,
+		    "unknown key \"emial\"; did you mean \"email\"" },
+		{ POLICY_ERROR, "bad/teams.conf", 19, "duplicate team id" },
+		{ POLICY_ERROR, "bad/teams.conf", 20,
+		    "policy \"missing\" does not exist" },
+		{ POLICY_ERROR, "bad/teams.conf", 23, "email without pgp" },
+		{ POLICY_ERROR, "bad/teams.conf", 25,
+		    "id \"../etc\" is not a team id" },
+		{ POLICY_ERROR, "bad/teams.conf", 27,
+		    "timezone \"Europe\" is a folder" },
+		{ POLICY_ERROR, "bad/teams.conf", 27,
+		    "team 3 contact \"Z\" has no email and pgp" },
+	};
+	char path[PATH_MAX], exp[PATH_MAX + 64];
+	struct policy_diag d;
+	struct policy_repo *r = (struct policy_repo *)1;
+	struct tocsin_err err;
+	size_t nerr = 0, nwarn = 0;
+
+	(void)state;
+	fixture(path, sizeof(path), "bad/tocsin.conf");
+	policy_diag_init(&d);
+	assert_int_equal(policy_load(path, &r, &d, &err), TOCSIN_ECONFIG);
+	assert_null(r);
+	assert_int_equal(err.code, TOCSIN_ECONFIG);
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		assert_diag(&d, want[i].sev, want[i].file, want[i].line,
+		    want[i].frag);
+		if (want[i].sev == POLICY_ERROR)
+			nerr++;
+		else
+			nwarn++;
+	}
+	if (d.errors != nerr || d.warnings != nwarn) {
+		dump(&d);
+		fail();
+	}
+	/* Every message says what to do, after a ';'. */
+	for (size_t i = 0; i < d.n; i++)
+		assert_non_null(strchr(d.items[i].text, ';'));
+	/* The first error, in file order, as FILE:LINE: text. */
+	(void)snprintf(exp, sizeof(exp), "%s:2: gateway: store is missing",
+	    path);
+	assert_memory_equal(err.msg, exp, strlen(exp));
+	/* File order: the main file's items first, lines not decreasing. */
+	for (size_t i = 1; i < d.n; i++) {
+		bool same = strcmp(d.items[i].file, d.items[i - 1].file) == 0;
+
+		if (same)
+			assert_true(d.items[i].line >= d.items[i - 1].line);
+		else
+			assert_true(ends_with(d.items[i].file, "teams.conf"));
+	}
+	policy_diag_free(&d);
+}
+
+/* For `tocsin check`: what was read comes back despite errors. */
+static void
+test_load_check(void **state)
+{
+	char path[PATH_MAX];
+	struct policy_diag d, d2;
+	struct policy_repo *r = NULL;
+	struct tocsin_err err;
+
+	(void)state;
+	fixture(path, sizeof(path), "bad/tocsin.conf");
+	policy_diag_init(&d);
+	assert_int_equal(policy_load_check(path, &r, &d, &err), TOCSIN_ECONFIG);
+	assert_non_null(r);
+	/* The same problems as policy_load. */
+	policy_diag_init(&d2);
+	assert_int_equal(policy_load(path, &(struct policy_repo *){ NULL },
+	    &d2, &err), TOCSIN_ECONFIG);
+	assert_int_equal(d.errors, d2.errors);
+	assert_int_equal(d.warnings, d2.warnings);
+	policy_diag_free(&d2);
+	/* Refused names are "", never NULL; good values are there. */
+	assert_int_equal(r->nteams, 3);
+	assert_string_equal(r->teams[0].id, "ke");
+	assert_string_equal(r->teams[2].id, "");
+	assert_string_equal(r->teams[0].contacts[0].pgp,
+	    "1111111111111111111111111111111111111111");
+	assert_int_equal(r->teams[0].contacts[0].pgp_src.line, 11);
+	assert_null(r->teams[0].contacts[0].mobile);
+	assert_null(r->gateway.store);
+	assert_non_null(r->gateway.gnupg_home);
+	assert_string_equal(r->gateway.signing_key, "");
+	assert_int_equal(r->nissuers, 3);
+	assert_string_equal(r->issuers[2].openpgp, FPR_B);
+	policy_free(r);
+	policy_diag_free(&d);
+
+	/* Nothing parsed, nothing returned. */
+	fixture(path, sizeof(path), "syntax/tocsin.conf");
+	policy_diag_init(&d);
+	r = (struct policy_repo *)1;
+	assert_int_equal(policy_load_check(path, &r, &d, &err), TOCSIN_ECONFIG);
+	assert_null(r);
+	policy_diag_free(&d);
+	fixture(path, sizeof(path), "good/tocsin.conf");
+	policy_diag_init(&d);
+	assert_int_equal(policy_load_check(path, &r, &d, &err), 0);
+	assert_int_equal(d.errors, 0);
+	policy_free(r);
+	policy_diag_free(&d);
+}
+
+static void
+test_syntax_error(void **state)
+{
+	char path[PATH_MAX], exp[PATH_MAX + 16];
+	struct policy_diag d;
+	struct policy_repo *r;
+	struct tocsin_err err;
+
+	(void)state;
+	fixture(path, sizeof(path), "syntax/tocsin.conf");
+	policy_diag_init(&d);
+	assert_int_equal(policy_load(path, &r, &d, &err), TOCSIN_ECONFIG);
+	assert_int_equal(d.errors, 1);
+	assert_diag(&d, POLICY_ERROR, "syntax/tocsin.conf", 4, "syntax error; ");
+	(void)snprintf(exp, sizeof(exp), "%s:4: syntax error", path);
+	assert_memory_equal(err.msg, exp, strlen(exp));
+	policy_diag_free(&d);
+
+	/* libconfig takes a missing ';' between settings; the loader does
+	   not, and names the line of the unfinished setting. */
+	expect_one_error("gateway = {\n  store = \"x.db\"\n  gnupg_home = "
+	    "\"g\"; signing_key = \"" FPR_A "\"; public_url = \"https://x/\";"
+	    "\n};\n" ISS POL TEAMS, 2, "setting \"store\" is not ended with "
+	    "';' before the next setting; add ';'");
+	expect_one_error("gateway = { store = \"x.db\" gnupg_home = \"g\"; "
+	    "signing_key = \"" FPR_A "\"; public_url = \"https://x/\"; };\n"
+	    ISS POL TEAMS, 1, "setting \"store\" is not ended");
+	/* Strings on several lines are one value; "3 }" is fine. */
+	expect_ok("gateway = { store = \"x\"\n  \".db\"; gnupg_home = "
+	    "\"g\"; signing_key = \"" FPR_A "\"; public_url = \"https://x/\";"
+	    " workers = 3 };\n" ISS POL TEAMS "groups = { g = [ \"ke\" ] }\n");
+	assert_int_equal(load_str(GW ISS POL TEAMS "groups = { g = [ \"ke\" ] }"
+	    "\n@include \"f\"\n", &d, &r), TOCSIN_ECONFIG);
+	assert_int_equal(d.errors, 2);
+	assert_diag(&d, POLICY_ERROR, "t.conf", 5, "setting \"groups\" is not "
+	    "ended");
+	policy_diag_free(&d);
+	/* Before '}' and at the end it is harmless. */
+	policy_diag_init(&d);
+	assert_int_equal(policy_load_string(GW ISS POL "teams = ( { id = "
+	    "\"ke\"; domain = \"x\"; cctld_operator = \"o\"; region = \"AF\"; "
+	    "policy = \"p\"; contacts = ( { name = \"n\"; role = \"r\"; "
+	    "timezone = \"UTC\"; languages = [ \"en\" ]; mobile = "
+	    "\"+254700555101\" } ) } )", "t.conf", "/tmp", &r, &d, &err), 0);
+	policy_free(r);
+	policy_diag_free(&d);
+
+	/* Without a diag, the first error still comes back. */
+	memset(&err, 0, sizeof(err));
+	assert_int_equal(policy_load(path, &r, NULL, &err), TOCSIN_ECONFIG);
+	assert_null(r);
+	assert_memory_equal(err.msg, exp, strlen(exp));
+}
+
+static void
+test_include_problems(void **state)
+{
+	char path[PATH_MAX];
+	struct policy_diag d;
+	struct policy_repo *r;
+	struct tocsin_err err;
+
+	(void)state;
+	/* The missing file is named at the including file's line. */
+	fixture(path, sizeof(path), "include-missing/tocsin.conf");
+	policy_diag_init(&d);
+	assert_int_equal(policy_load(path, &r, &d, &err), TOCSIN_ECONFIG);
+	assert_int_equal(d.errors, 1);
+	assert_diag(&d, POLICY_ERROR, "include-missing/sub/teams.conf", 3,
+	    "cannot read included file");
+	assert_diag(&d, POLICY_ERROR, "include-missing/sub/teams.conf", 3,
+	    "include-missing/sub/nope.conf: No such file");
+	policy_diag_free(&d);
+
+	fixture(path, sizeof(path), "include-absolute/tocsin.conf");
+	policy_diag_init(&d);
+	assert_int_equal(policy_load(path, &r, &d, &err), TOCSIN_ECONFIG);
+	assert_int_equal(d.errors, 1);
+	assert_diag(&d, POLICY_ERROR, "include-absolute/tocsin.conf", 2,
+	    "absolute path \"/etc/tocsin/teams.conf\" is not supported; write "
+	    "the path relative to");
+	policy_diag_free(&d);
+
+	fixture(path, sizeof(path), "include-cycle/tocsin.conf");
+	policy_diag_init(&d);
+	assert_int_equal(policy_load(path, &r, &d, &err), TOCSIN_ECONFIG);
+	assert_int_equal(d.errors, 1);
+	assert_diag(&d, POLICY_ERROR, "include-cycle/other.conf", 2,
+	    "include cycle");
+	policy_diag_free(&d);
+
+	/* libconfig's errors in an included file name that file. */
+	fixture(path, sizeof(path), "include-syntax/tocsin.conf");
+	policy_diag_init(&d);
+	assert_int_equal(policy_load(path, &r, &d, &err), TOCSIN_ECONFIG);
+	assert_int_equal(d.errors, 1);
+	assert_diag(&d, POLICY_ERROR, "include-syntax/sub/teams.conf", 3,
+	    "syntax error");
+	assert_non_null(strstr(err.msg, "include-syntax/sub/teams.conf:3: "));
+	policy_diag_free(&d);
+
+	/* The main file itself missing. */
+	fixture(path, sizeof(path), "no-such/tocsin.conf");
+	policy_diag_init(&d);
+	assert_int_equal(policy_load(path, &r, &d, &err), TOCSIN_ECONFIG);
+	assert_int_equal(d.errors, 1);
+	assert_non_null(strstr(err.msg, "cannot read the configuration file"));
+	policy_diag_free(&d);
+
+	/* A string may not include anything. */
+	expect_one_error(GW TEAMS "\n  @include \"x.conf\"\n", 4,
+	    "@include is not allowed here");
+	expect_one_error(GW TEAMS "x = \"@include\";\n", 3,
+	    "@include is not allowed");
+}
+
+/* Secrets: only a regular file with no group or other bits passes. */
+static void
+test_secret_modes(void **state)
+{
+	char dir[] = "/tmp/tocsin-test-XXXXXX", file[64], sub[64];
+	char text[2048];
+	struct policy_diag d;
+	struct policy_repo *r = NULL;
+	struct tocsin_err err;
+	FILE *f;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	(void)snprintf(file, sizeof(file), "%s/smtp.secret", dir);
+	(void)snprintf(sub, sizeof(sub), "%s/adir", dir);
+	f = fopen(file, "w");
+	assert_non_null(f);
+	fputs("user:password\n", f);
+	fclose(f);
+	assert_int_equal(mkdir(sub, 0700), 0);
+	(void)snprintf(text, sizeof(text), GW ISS POL TEAMS
+	    "providers = { smtp = { host = \"127.0.0.1\"; from = "
+	    "\"t@example.net\";\n  credentials = \"%s\"; }; };\n",
+	    "smtp.secret");
+
+	assert_int_equal(chmod(file, 0600), 0);
+	policy_diag_init(&d);
+	assert_int_equal(policy_load_string(text, "t.conf", dir, &r, &d, &err),
+	    0);
+	assert_string_equal(r->smtp->credentials, file);
+	assert_int_equal(r->smtp->port, 25);
+	assert_int_equal(r->smtp->timeout, 30);
+	policy_free(r);
+	policy_diag_free(&d);
+
+	assert_int_equal(chmod(file, 0640), 0);
+	policy_diag_init(&d);
+	assert_int_equal(policy_load_string(text, "t.conf", dir, &r, &d, &err),
+	    TOCSIN_ECONFIG);
+	assert_int_equal(d.errors, 1);
+	assert_diag(&d, POLICY_ERROR, "t.conf", 6, "has mode 0640");
+	assert_diag(&d, POLICY_ERROR, "t.conf", 6, "; chmod 600 /tmp/tocsin-");
+	policy_diag_free(&d);
+
+	assert_int_equal(chmod(file, 0604), 0);
+	policy_diag_init(&d);
+	assert_int_equal(policy_load_string(text, "t.conf", dir, &r, &d, &err),
+	    TOCSIN_ECONFIG);
+	assert_diag(&d, POLICY_ERROR, "t.conf", 6, "has mode 0604");
+	policy_diag_free(&d);
+
+	assert_int_equal(unlink(file), 0);
+	policy_diag_init(&d);
+	assert_int_equal(policy_load_string(text, "t.conf", dir, &r, &d, &err),
+	    TOCSIN_ECONFIG);
+	assert_diag(&d, POLICY_ERROR, "t.conf", 6, "No such file");
+	assert_diag(&d, POLICY_ERROR, "t.conf", 6, "chmod 600");
+	policy_diag_free(&d);
+
+	(void)snprintf(text, sizeof(text), GW ISS POL TEAMS
+	    "providers = { smtp = { host = \"127.0.0.1\"; from = "
+	    "\"t@example.net\";\n  credentials = \"adir\"; }; };\n");
+	policy_diag_init(&d);
+	assert_int_equal(policy_load_string(text, "t.conf", dir, &r, &d, &err),
+	    TOCSIN_ECONFIG);
+	assert_diag(&d, POLICY_ERROR, "t.conf", 6, "is not a regular file");
+	policy_diag_free(&d);
+	assert_int_equal(rmdir(sub), 0);
+	assert_int_equal(rmdir(dir), 0);
+}
+
+static size_t
+count_marks(const bool *m, size_t n)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < n; i++)
+		k += m[i];
+	return k;
+}
+
+static void
+test_resolve(void **state)
+{
+	struct policy_diag d;
+	struct policy_repo *r = load_good(&d);
+	struct tocsin_err err;
+	bool m[8];
+	/* teams: 0 ke (AF), 1 ae (AS), 2 om (AS), 3 de (EU), 4 xn--p1ai (EU) */
+
+	(void)state;
+	memset(m, 0, sizeof(m));
+	assert_int_equal(policy_resolve(r, "all", m, &err), 0);
+	assert_int_equal(count_marks(m, r->nteams), 5);
+
+	memset(m, 0, sizeof(m));
+	assert_int_equal(policy_resolve(r, "region:EU", m, &err), 0);
+	assert_int_equal(count_marks(m, r->nteams), 2);
+	assert_true(m[3] && m[4]);
+	memset(m, 0, sizeof(m));
+	assert_int_equal(policy_resolve(r, "REGION:eu", m, &err), 0);
+	assert_true(m[3] && m[4] && count_marks(m, r->nteams) == 2);
+	memset(m, 0, sizeof(m));
+	assert_int_equal(policy_resolve(r, "region:as", m, &err), 0);
+	assert_true(m[1] && m[2] && count_marks(m, r->nteams) == 2);
+
+	assert_int_equal(policy_resolve(r, "region:OC", m, &err),
+	    TOCSIN_ENOTFOUND);
+	assert_non_null(strstr(err.msg, "region without teams"));
+	assert_int_equal(policy_resolve(r, "region:XX", m, &err),
+	    TOCSIN_ENOTFOUND);
+	assert_non_null(strstr(err.msg, "unknown region"));
+
+	memset(m, 0, sizeof(m));
+	assert_int_equal(policy_resolve(r, "gulf", m, &err), 0);
+	assert_true(m[1] && m[2] && count_marks(m, r->nteams) == 2);
+	/* Groups of groups, and team ids in any case. */
+	memset(m, 0, sizeof(m));
+	assert_int_equal(policy_resolve(r, "middle", m, &err), 0);
+	assert_true(m[0] && m[1] && m[2] && count_marks(m, r->nteams) == 3);
+	memset(m, 0, sizeof(m));
+	assert_int_equal(policy_resolve(r, "outer", m, &err), 0);
+	assert_int_equal(count_marks(m, r->nteams), 5);
+
+	memset(m, 0, sizeof(m));
+	assert_int_equal(policy_resolve(r, "Ke", m, &err), 0);
+	assert_true(m[0] && count_marks(m, r->nteams) == 1);
+	memset(m, 0, sizeof(m));
+	assert_int_equal(policy_resolve(r, "XN--P1AI", m, &err), 0);
+	assert_true(m[4] && count_marks(m, r->nteams) == 1);
+
+	memset(m, 0, sizeof(m));
+	assert_int_equal(policy_resolve(r, "nowhere", m, &err),
+	    TOCSIN_ENOTFOUND);
+	assert_non_null(strstr(err.msg, "\"nowhere\" names no team"));
+	assert_int_equal(policy_resolve(r, "", m, &err), TOCSIN_ENOTFOUND);
+	assert_int_equal(policy_resolve(r, "../ke", m, NULL), TOCSIN_ENOTFOUND);
+	assert_int_equal(count_marks(m, r->nteams), 0);
+	/* Marks accumulate over several addresses. */
+	assert_int_equal(policy_resolve(r, "de", m, NULL), 0);
+	assert_int_equal(policy_resolve(r, "ke", m, NULL), 0);
+	assert_int_equal(count_marks(m, r->nteams), 2);
+
+	policy_diag_free(&d);
+	policy_free(r);
+}
+
+static void
+test_group_problems(void **state)
+{
+	char text[8192];
+	size_t o;
+
+	(void)state;
+	/* Cycles through three groups. */
+	expect_one_error(GW ISS POL TEAMS
+	    "groups = { a = [ \"b\" ]; b = [ \"c\" ]; c = [ \"a\", \"ke\" ]; };",
+	    0, "(a cycle)");
+	/* An empty group, a group named like a team, "all" as a name. */
+	expect_one_error(GW ISS POL TEAMS "groups = { e = [ ]; };", 5,
+	    "has no members");
+	expect_one_error(GW ISS POL TEAMS "groups = { ke = [ \"all\" ]; };", 5,
+	    "has the name of a team id");
+	expect_one_error(GW ISS POL TEAMS "groups = { ALL = [ \"ke\" ]; };", 5,
+	    "reserved address");
+	/* A chain deeper than the limit. */
+	o = (size_t)snprintf(text, sizeof(text), GW ISS POL TEAMS "groups = {\n");
+	for (int i = 0; i < POLICY_MAX_GROUP_DEPTH + 2; i++)
+		o += (size_t)snprintf(text + o, sizeof(text) - o,
+		    "g%d = [ \"g%d\" ];\n", i, i + 1);
+	(void)snprintf(text + o, sizeof(text) - o, "g%d = [ \"ke\" ]; };\n",
+	    POLICY_MAX_GROUP_DEPTH + 2);
+	expect_one_error(text, 0, "nest deeper than");
+	/* A chain at the limit is fine and resolves. */
+	o = (size_t)snprintf(text, sizeof(text), GW ISS POL TEAMS "groups = {\n");
+	for (int i = 0; i < POLICY_MAX_GROUP_DEPTH - 1; i++)
+		o += (size_t)snprintf(text + o, sizeof(text) - o,
+		    "g%d = [ \"g%d\" ];\n", i, i + 1);
+	(void)snprintf(text + o, sizeof(text) - o, "g%d = [ \"ke\" ]; };\n",
+	    POLICY_MAX_GROUP_DEPTH - 1);
+	expect_ok(text);
+	/* Many paths to one group: expanded once, still right. */
+	expect_ok(GW ISS POL TEAMS "groups = { a = [ \"b\", \"b\", \"c\" ]; "
+	    "b = [ \"c\", \"c\" ]; c = [ \"ke\" ]; };");
+}
+
+static void
+test_target_contacts(void **state)
+{
+	struct policy_diag d;
+	struct policy_repo *r = load_good(&d);
+	const struct policy_team *ke = policy_team_find(r, "ke");
+	const struct policy_team *ae = policy_team_find(r, "ae");
+	struct policy_target t = { POLICY_WHO_PRIMARY, POLICY_CH_SMS, false };
+	struct policy_contact cs[3];
+	struct policy_team fake;
+	size_t idx[32], n;
+
+	(void)state;
+	policy_target_contacts(ke, &t, idx, &n);
+	assert_int_equal(n, 1);
+	assert_int_equal(idx[0], 0);
+	assert_string_equal(policy_contact_endpoint(&ke->contacts[0], &t),
+	    "+254700555101");
+	t.emergency = true;
+	assert_string_equal(policy_contact_endpoint(&ke->contacts[0], &t),
+	    "+254733555101");
+	t.channel = POLICY_CH_VOICE;
+	assert_string_equal(policy_contact_endpoint(&ke->contacts[0], &t),
+	    "+254733555101");
+	t.emergency = false;
+	assert_string_equal(policy_contact_endpoint(&ke->contacts[0], &t),
+	    "+254205550101");
+	t.channel = POLICY_CH_FAX;
+	assert_string_equal(policy_contact_endpoint(&ke->contacts[0], &t),
+	    "+254205550199");
+	t.channel = POLICY_CH_PGP_EMAIL;
+	assert_string_equal(policy_contact_endpoint(&ke->contacts[0], &t),
+	    "amani@nic.example.ke");
+	assert_null(policy_contact_endpoint(&ke->contacts[2], &t));
+	t.channel = POLICY_CH_VOICE;
+	assert_null(policy_contact_endpoint(&ke->contacts[1], &t));
+
+	t.who = POLICY_WHO_SUBSTITUTE;
+	policy_target_contacts(ke, &t, idx, &n);
+	assert_int_equal(n, 1);
+	assert_int_equal(idx[0], 1);
+	t.who = POLICY_WHO_ALL;
+	policy_target_contacts(ke, &t, idx, &n);
+	assert_int_equal(n, 3);
+	assert_true(idx[0] == 0 && idx[1] == 1 && idx[2] == 2);
+	t.who = POLICY_WHO_TEAM;
+	t.channel = POLICY_CH_SSHDROP;
+	policy_target_contacts(ke, &t, idx, &n);
+	assert_int_equal(n, 0);
+	assert_null(policy_contact_endpoint(&ke->contacts[0], &t));
+
+	/* No primary: the first contact that is no substitute. */
+	t.who = POLICY_WHO_PRIMARY;
+	policy_target_contacts(ae, &t, idx, &n);
+	assert_int_equal(n, 1);
+	assert_int_equal(idx[0], 0);
+	memset(cs, 0, sizeof(cs));
+	memset(&fake, 0, sizeof(fake));
+	cs[0].substitute = true;
+	cs[2].substitute = true;
+	fake.contacts = cs;
+	fake.ncontacts = 3;
+	policy_target_contacts(&fake, &t, idx, &n);
+	assert_int_equal(n, 1);
+	assert_int_equal(idx[0], 1);
+	/* Several primaries are all paged. */
+	cs[0].primary = cs[2].primary = true;
+	policy_target_contacts(&fake, &t, idx, &n);
+	assert_int_equal(n, 2);
+	assert_true(idx[0] == 0 && idx[1] == 2);
+	/* Only substitutes, no primary: nobody. */
+	cs[0].primary = cs[2].primary = false;
+	cs[1].substitute = true;
+	policy_target_contacts(&fake, &t, idx, &n);
+	assert_int_equal(n, 0);
+
+	policy_diag_free(&d);
+	policy_free(r);
+}
+
+/* A target whose channel a targeted contact lacks. */
+static void
+test_channel_needs(void **state)
+{
+	(void)state;
+#define POLX(targets) "policies = { p = { steps = ( { after = \"0s\"; " \
+	"notify = [ " targets " ]; } ); }; };\n"
+#define TEAMX(contact) "teams = ( { id = \"ke\"; domain = \"x\"; " \
+	"cctld_operator = \"o\"; region = \"AF\"; policy = \"p\";\n" \
+	"contacts = ( " contact " ); } );\n"
+#define C(extra) "{ name = \"n\"; role = \"r\"; timezone = \"UTC\"; " \
+	"languages = [ \"en\" ]; " extra " }"
+
+	expect_one_error(GW ISS POLX("\"primary:sms\"")
+	    TEAMX(C("phone = \"+254205550101\";")), 5,
+	    "has no mobile, but policy \"p\" step 1 sends primary:sms");
+	expect_one_error(GW ISS POLX("\"primary:voice\"")
+	    TEAMX(C("mobile = \"+254700555101\";")), 5, "has no phone");
+	expect_one_error(GW ISS POLX("\"primary:sms:emergency\"")
+	    TEAMX(C("mobile = \"+254700555101\";")), 5,
+	    "has no emergency_phone");
+	expect_ok(GW ISS POLX("\"primary:sms:emergency\", "
+	    "\"all:voice:emergency\"")
+	    TEAMX(C("emergency_phone = \"+254733555101\";")));
+	/* pgp-email needs both; with an smtp provider, no warning. */
+	expect_one_error(GW ISS POLX("\"all:pgp-email\"")
+	    TEAMX(C("fax = \"+254205550199\";")), 5, "has no email and pgp");
+	expect_one_error(GW ISS POLX("\"all:fax\"")
+	    TEAMX("{ name = \"m\"; role = \"r\"; timezone = \"UTC\"; "
+	    "languages = [ \"en\" ]; mobile = \"+254700555101\"; }, "
+	    C("fax = \"+254205550199\";")), 5,
+	    "contact \"m\" has no fax, but policy \"p\" step 1 sends all:fax");
+	/* :emergency only with sms and voice; sshdrop only for the team. */
+	expect_one_error(GW ISS POLX("\"primary:pgp-email:emergency\"") TEAMS, 3,
+	    "uses :emergency with pgp-email");
+	expect_one_error(GW ISS POLX("\"primary:sshdrop\"") TEAMS, 3,
+	    "write team:sshdrop");
+	expect_one_error(GW ISS POLX("\"team:sms\"") TEAMS, 3,
+	    "only sshdrop goes to the team");
+	expect_one_error(GW ISS POLX("\"boss:sms\"") TEAMS, 3, "names no one");
+	expect_one_error(GW ISS POLX("\"primary:pager\"") TEAMS, 3,
+	    "names no channel");
+	expect_one_error(GW ISS POLX("\"primary:sms:urgent\"") TEAMS, 3,
+	    "unknown suffix");
+	expect_one_error(GW ISS POLX("\"primary\"") TEAMS, 3,
+	    "is not WHO:CHANNEL");
+	expect_one_error(GW ISS POLX("") TEAMS, 3, "notify is empty");
+}
+
+static void
+test_warnings_only(void **state)
+{
+	struct policy_diag d;
+	struct policy_repo *r = NULL;
+
+	(void)state;
+	/* No substitute, no smtp for pgp-email, sshdrop, no issuers: warnings
+	   alone, so the load succeeds. */
+	assert_int_equal(load_str(GW "policies = { p = { steps = ( { after = 0; "
+	    "notify = [ \"substitute:sms\", \"team:sshdrop\", "
+	    "\"primary:sms\", \"primary:sms\" ]; } ); }; };\n" TEAMS, &d, &r),
+	    0);
+	assert_non_null(r);
+	assert_int_equal(d.errors, 0);
+	assert_int_equal(d.warnings, 4);
+	assert_diag(&d, POLICY_WARNING, "t.conf", 3, "has no substitute contact");
+	assert_diag(&d, POLICY_WARNING, "t.conf", 2, "sshdrop channel");
+	assert_diag(&d, POLICY_WARNING, "t.conf", 2, "listed twice");
+	assert_diag(&d, POLICY_WARNING, "t.conf", 0, "no issuers");
+	policy_free(r);
+	policy_diag_free(&d);
+}
+
+static void
+test_value_mistakes(void **state)
+{
+	(void)state;
+	expect_ok(GW ISS POL TEAMS);
+	/* Types. */
+	expect_one_error("gateway = { store = \"s\"; gnupg_home = \"g\"; "
+	    "signing_key = \"" FPR_A "\"; public_url = \"https://x/\";\n"
+	    "workers = \"4\"; };\n" ISS POL TEAMS, 2, "must be an integer");
+	expect_one_error("gateway = { store = 5; gnupg_home = \"g\"; "
+	    "signing_key = \"" FPR_A "\"; public_url = \"https://x/\"; };\n"
+	    ISS POL TEAMS, 1, "store must be a string");
+	expect_one_error("gateway = ( 1 );\n" ISS POL TEAMS, 1,
+	    "gateway must be a group");
+	expect_one_error(GW ISS POL "teams = { a = 1; };\n", 4,
+	    "teams must be a list");
+	expect_one_error(GW ISS POL TEAMS "extra = 1;\n", 5,
+	    "unknown key \"extra\"");
+	expect_one_error(GW ISS POL TEAMS "team = ( );\n", 5,
+	    "did you mean \"teams\"");
+	/* libconfig would wrap this to 1; it must be refused. */
+	expect_one_error("gateway = { store = \"s\"; gnupg_home = \"g\"; "
+	    "signing_key = \"" FPR_A "\"; public_url = \"https://x/\";\n"
+	    "workers = 4294967297; };\n" ISS POL TEAMS, 2,
+	    "integer \"4294967297\" is out of range");
+	expect_one_error("gateway = { store = \"s\"; gnupg_home = \"g\"; "
+	    "signing_key = \"" FPR_A "\"; public_url = \"https://x/\";\n"
+	    "max_alert_bytes = 0x100000400; };\n" ISS POL TEAMS, 2,
+	    "is out of range");
+	expect_one_error("gateway = { store = \"s\"; gnupg_home = \"g\"; "
+	    "signing_key = \"" FPR_A "\"; public_url = \"https://x/\";\n"
+	    "max_alert_bytes = 4294968320L; };\n" ISS POL TEAMS, 2,
+	    "max_alert_bytes = 4294968320 is out of range");
+	expect_one_error("gateway = { store = \"s\"; gnupg_home = \"g\"; "
+	    "signing_key = \"" FPR_A "\"; public_url = \"https://x/\";\n"
+	    "workers = 0; };\n" ISS POL TEAMS, 2, "workers = 0 is out of range");
+	expect_ok("gateway = { store = \"s\"; gnupg_home = \"g\"; "
+	    "signing_key = \"" FPR_A "\"; public_url = \"https://x/\";\n"
+	    "workers = 0x10LL; max_alert_bytes = 2048L; };\n" ISS POL TEAMS);
+	expect_one_error("gateway = { store = \"s\"; gnupg_home = \"g\"; "
+	    "signing_key = \"" FPR_A "\"; public_url = \"https://x/\";\n"
+	    "max_alert_bytes = 16777217; };\n" ISS POL TEAMS, 2,
+	    "out of range");
+	expect_ok("gateway = { store = \"s\"; gnupg_home = \"g\"; "
+	    "signing_key = \"" FPR_A "\"; public_url = \"https://x/\";\n"
+	    "max_alert_bytes = 16777216; workers = 64; };\n" ISS POL TEAMS);
+	expect_one_error("gateway = { store = \"~/s\"; gnupg_home = \"g\"; "
+	    "signing_key = \"" FPR_A "\"; public_url = \"https://x/\"; };\n"
+	    ISS POL TEAMS, 1, "not expanded");
+	expect_one_error("gateway = { store = \"s\"; gnupg_home = \"g\"; "
+	    "signing_key = \"" FPR_A "\"; public_url = \"https://x/\";\n"
+	    "listen = \"8025\"; };\n" ISS POL TEAMS, 2, "is not HOST:PORT");
+	/* Control characters and bad UTF-8 in strings. */
+	expect_one_error(GW ISS POL "teams = ( { id = \"ke\"; domain = \"x\"; "
+	    "cctld_operator = \"a\\nb\"; region = \"AF\"; policy = \"p\";\n"
+	    "contacts = ( " CONTACT " ); } );\n", 4, "control character");
+	expect_one_error(GW ISS POL "teams = ( { id = \"ke\"; domain = \"x\"; "
+	    "cctld_operator = \"a\xff\"; region = \"AF\"; policy = \"p\";\n"
+	    "contacts = ( " CONTACT " ); } );\n", 4, "not valid UTF-8");
+	expect_ok(GW ISS POL "teams = ( { id = \"ke\"; domain = \"x\"; "
+	    "cctld_operator = \"Zo\xc3\xab \xe6\x97\xa5\"; region = \"AF\"; "
+	    "policy = \"p\";\ncontacts = ( " CONTACT " ); } );\n");
+	/* Issuers. */
+	expect_one_error(GW "issuers = ( { name = \"d\"; openpgp = \"" FPR_B
+	    "\"; may_address = [ \"all\" ]; },\n{ name = \"d\"; certificate = "
+	    "\"c.pem\"; may_address = [ \"all\" ]; } );\n" POL TEAMS, 3,
+	    "issuer names must be unique");
+	expect_one_error(GW "issuers = ( { name = \"d\"; openpgp = \"" FPR_B
+	    "\"; may_address = [ \"all\" ]; },\n{ name = \"e\"; openpgp = \""
+	    FPR_B "\"; may_address = [ \"all\" ]; } );\n" POL TEAMS, 3,
+	    "one key is one issuer");
+	expect_one_error(GW "issuers = ( { name = \"d\"; openpgp = \"" FPR_B
+	    "\"; may_address = [ \"all\" ]; severities = [ ]; } );\n" POL TEAMS,
+	    2, "matches nothing");
+	/* Quorum bounds. */
+	expect_one_error(GW ISS "quorum = ( { issuers = 17; } );\n" POL TEAMS,
+	    3, "from 2 to 16");
+	expect_one_error(GW ISS "quorum = ( { audience = \"all\"; } );\n" POL
+	    TEAMS, 3, "issuers is missing");
+	/* SMTP. */
+	expect_one_error(GW ISS POL TEAMS "providers = { smtp = { host = \"h\"; "
+	    "from = \"t@example.net\";\nstarttls = \"none\"; }; };\n", 6,
+	    "set local = true");
+	expect_ok(GW ISS POL TEAMS "providers = { smtp = { host = \"h\"; "
+	    "from = \"t@example.net\"; starttls = \"none\"; local = true; }; };");
+	expect_one_error(GW ISS POL TEAMS "providers = { smtp = { host = \"h\"; "
+	    "from = \"T <t@example.net>\"; }; };\n", 5,
+	    "not a plain e-mail address");
+	expect_one_error(GW ISS POL TEAMS "providers = { sms = { }; };\n", 5,
+	    "unknown key \"sms\"");
+	/* Policies. */
+	expect_one_error(GW ISS "policies = { p = { steps = ( { after = \"5m\"; "
+	    "notify = [ \"primary:sms\" ]; },\n{ after = \"1m\"; notify = "
+	    "[ \"primary:sms\" ]; } ); }; };\n" TEAMS, 4,
+	    "must not decrease along the ladder");
+	expect_ok(GW ISS "policies = { p = { steps = ( { after = \"5m\"; "
+	    "notify = [ \"primary:sms\" ]; },\n{ after = 300; notify = "
+	    "[ \"all:sms\" ]; } ); }; };\n" TEAMS);
+	expect_one_error(GW ISS "policies = { p = { steps = ( { after = \"5x\"; "
+	    "notify = [ \"primary:sms\" ]; } ); }; };\n" TEAMS, 3,
+	    "is not a duration");
+	expect_one_error(GW ISS "policies = { p = { steps = ( { "
+	    "notify = [ \"primary:sms\" ]; } ); }; };\n" TEAMS, 3,
+	    "after is missing");
+	expect_one_error(GW ISS "policies = { p = { repeat = 101; steps = ( { "
+	    "after = 0; notify = [ \"primary:sms\" ]; } ); }; };\n" TEAMS, 3,
+	    "repeat = 101 is out of range");
+	expect_one_error(GW ISS "policies = { p = { steps = ( ); }; };\n" TEAMS,
+	    3, "steps is empty");
+	expect_one_error(GW ISS POL "teams = ( { id = \"ke\"; domain = \"x\"; "
+	    "cctld_operator = \"o\"; region = \"AF\"; policy = \"q\";\n"
+	    "contacts = ( " CONTACT " ); } );\n", 4,
+	    "did you mean \"p\"");
+}
+
+static void
+test_team_and_contact_mistakes(void **state)
+{
+	static const char *const bad_ids[] = { "a", "-ab", "ab/", "../x",
+		"Ke", "k e", "abcdefghijklmnopqrstuvwxyz0123456", "k.e", "" };
+	char text[4096];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad_ids) / sizeof(bad_ids[0]); i++) {
+		(void)snprintf(text, sizeof(text), GW ISS POL "teams = ( "
+		    "{ id = \"%s\"; domain = \"x\"; cctld_operator = \"o\"; "
+		    "region = \"AF\"; policy = \"p\";\ncontacts = ( " CONTACT
+		    " ); }, " TEAM("ok") " );\n", bad_ids[i]);
+		expect_one_error(text, 4, bad_ids[i][0] ? "is not a team id" :
+		    "id is empty");
+	}
+	expect_ok(GW ISS POL "teams = ( " TEAM("ab") ", "
+	    TEAM("abcdefghijklmnopqrstuvwxyz012345") ", " TEAM("0-9") " );\n");
+	expect_one_error(GW ISS POL "teams = ( " TEAM("ke") ",\n" TEAM("ke")
+	    " );\n", 5, "duplicate team id");
+	expect_one_error(GW ISS POL "teams = ( );\n", 4, "teams is empty");
+	expect_one_error(GW ISS POL, 0, "the teams section is missing");
+	expect_one_error(GW ISS POL "teams = ( { id = \"ke\"; domain = \"x\"; "
+	    "cctld_operator = \"o\"; region = \"EUR\"; policy = \"p\";\n"
+	    "contacts = ( " CONTACT " ); } );\n", 4, "region \"EUR\" is unknown");
+	expect_one_error(GW ISS POL "teams = ( { id = \"ke\"; domain = \"x\"; "
+	    "cctld_operator = \"o\"; region = \"AF\"; policy = \"p\"; "
+	    "contacts = ( ); } );\n", 4, "contacts is empty");
+	expect_one_error(GW ISS POL "teams = ( { id = \"ke\"; domain = \"x\"; "
+	    "cctld_operator = \"o\"; policy = \"p\";\n"
+	    "contacts = ( " CONTACT " ); } );\n", 4, "region is missing");
+#define T1(contact) GW ISS POL "teams = ( { id = \"ke\"; domain = \"x\"; " \
+	"cctld_operator = \"o\"; region = \"AF\"; policy = \"p\";\n" \
+	"contacts = ( " contact " ); } );\n"
+	expect_one_error(T1("{ name = \"n\"; role = \"r\"; languages = "
+	    "[ \"en\" ]; mobile = \"+254700555101\"; }"), 5,
+	    "timezone is missing");
+	expect_one_error(T1("{ name = \"n\"; role = \"r\"; timezone = \"UTC\"; "
+	    "mobile = \"+254700555101\"; }"), 5, "languages is missing");
+	expect_one_error(T1("{ name = \"n\"; timezone = \"UTC\"; languages = "
+	    "[ \"en\" ]; mobile = \"+254700555101\"; }"), 5,
+	    "role is missing");
+	expect_one_error(T1("{ name = \"n\"; role = \"r\"; timezone = \"UTC\"; "
+	    "languages = [ \"en\" ]; }"), 5, "has no reachable channel");
+	expect_one_error(T1("{ name = \"n\"; role = \"r\"; timezone = \"UTC\"; "
+	    "languages = [ \"en\" ]; mobile = \"+254700555101\"; "
+	    "pgp = \"12\"; }"), 5, "not a full OpenPGP fingerprint");
+	expect_one_error(T1("{ name = \"n\"; role = \"r\"; timezone = \"UTC\"; "
+	    "languages = [ \"en\" ]; mobile = \"+254700555101\"; "
+	    "business_hours = \"09:00-09:00\"; }"), 5, "business_hours");
+	expect_one_error(T1("{ name = \"n\"; role = \"r\"; timezone = \"UTC\"; "
+	    "languages = [ \"en\" ]; mobile = \"+254700555101\"; "
+	    "business_hours = \"09:00-24:01\"; }"), 5, "business_hours");
+	expect_one_error(T1("{ name = \"n\"; role = \"r\"; timezone = \"UTC\"; "
+	    "languages = [ \"en_US\" ]; mobile = \"+254700555101\"; }"), 5,
+	    "not a BCP 47 tag");
+	expect_one_error(T1("{ name = \"n\"; role = \"r\"; timezone = \"UTC\"; "
+	    "languages = [ ]; mobile = \"+254700555101\"; }"), 5,
+	    "languages is empty");
+	expect_one_error(T1("{ name = \"n\"; role = \"r\"; timezone = "
+	    "\"../../../etc/passwd\"; languages = [ \"en\" ]; "
+	    "mobile = \"+254700555101\"; }"), 5, "has a character");
+	expect_one_error(T1("{ name = \"n\"; role = \"r\"; timezone = \"UTC\"; "
+	    "languages = [ \"en\" ]; mobile = \"+254700555101\"; "
+	    "email = \"a b@example.org\"; pgp = \"" FPR_A "\"; }"), 5,
+	    "not a plain e-mail address");
+	expect_one_error(T1("{ name = \"n\"; role = \"r\"; timezone = \"UTC\"; "
+	    "languages = [ \"en\" ]; mobile = \"+254700555101\"; "
+	    "messengers = ( { service = \"signal\"; } ); }"), 5,
+	    "id is missing");
+	expect_one_error(T1("{ name = \"n\"; role = \"r\"; timezone = \"UTC\"; "
+	    "languages = [ \"en\" ]; mobile = \"+254700555101\"; "
+	    "country = \"KEN\"; }"), 5, "ISO 3166-1 alpha-2");
+	expect_ok(T1("{ name = \"n\"; role = \"r\"; timezone = \"UTC\"; "
+	    "languages = [ \"en\", \"pt-BR\", \"zh-Hant\", \"fil\" ]; "
+	    "mobile = \"+254700555101\"; business_hours = \"18:00-24:00\"; "
+	    "email = \"a@example.org\"; pgp = \"" FPR_A "\"; }"));
+}
+
+/* Counts over the limits are errors, not silent truncation. */
+static void
+test_limits(void **state)
+{
+	size_t cap = 1u << 20, o;
+	char *text = malloc(cap);
+	char big[POLICY_MAX_VALUE + 2];
+
+	(void)state;
+	assert_non_null(text);
+	/* 33 contacts in a team. */
+	o = (size_t)snprintf(text, cap, GW ISS POL "teams = ( { id = \"ke\"; "
+	    "domain = \"x\"; cctld_operator = \"o\"; region = \"AF\"; "
+	    "policy = \"p\";\ncontacts = (\n");
+	for (int i = 0; i <= POLICY_MAX_CONTACTS; i++)
+		o += (size_t)snprintf(text + o, cap - o, "%s{ name = \"n%d\"; "
+		    "role = \"r\"; timezone = \"UTC\"; languages = [ \"en\" ]; "
+		    "mobile = \"+254700555101\"; }\n", i ? "," : "", i);
+	(void)snprintf(text + o, cap - o, "); } );\n");
+	expect_one_error(text, 5, "33 contacts, more than the 32 allowed");
+
+	/* 33 steps, 17 targets in a step. */
+	o = (size_t)snprintf(text, cap, GW ISS "policies = { p = { steps = (\n");
+	for (int i = 0; i <= POLICY_MAX_STEPS; i++)
+		o += (size_t)snprintf(text + o, cap - o, "%s{ after = %d; "
+		    "notify = [ \"all:sms\" ]; }\n", i ? "," : "", i);
+	(void)snprintf(text + o, cap - o, "); }; };\n" TEAMS);
+	expect_one_error(text, 3, "33 steps, more than the 32 allowed");
+	o = (size_t)snprintf(text, cap, GW ISS "policies = { p = { steps = ( "
+	    "{ after = 0;\nnotify = [ ");
+	for (int i = 0; i <= POLICY_MAX_TARGETS; i++)
+		o += (size_t)snprintf(text + o, cap - o, "%s\"all:sms\"",
+		    i ? ", " : "");
+	(void)snprintf(text + o, cap - o, " ]; } ); }; };\n" TEAMS);
+	expect_one_error(text, 4, "notify has 17 entries, more than the 16");
+
+	/* 4097 teams. */
+	o = (size_t)snprintf(text, cap, GW ISS POL "teams = (\n");
+	for (int i = 0; i <= POLICY_MAX_TEAMS; i++)
+		o += (size_t)snprintf(text + o, cap - o, "%s{ id = \"t%d\"; "
+		    "domain = \"x\"; cctld_operator = \"o\"; region = \"AF\"; "
+		    "policy = \"p\"; contacts = ( " CONTACT " ); }\n",
+		    i ? "," : "", i);
+	(void)snprintf(text + o, cap - o, ");\n");
+	expect_one_error(text, 4, "teams has 4097 entries");
+
+	/* Strings: values up to 1024 bytes, names up to 256. */
+	memset(big, 'a', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	(void)snprintf(text, cap, GW ISS POL "teams = ( { id = \"ke\"; "
+	    "domain = \"x\"; cctld_operator = \"o\"; region = \"AF\"; "
+	    "policy = \"p\";\ncontacts = ( { name = \"n\"; role = \"r\"; "
+	    "timezone = \"UTC\"; languages = [ \"en\" ]; mobile = "
+	    "\"+254700555101\";\nother_telecom = \"%s\"; } ); } );\n", big);
+	expect_one_error(text, 6, "1025 bytes long, more than the 1024");
+	big[POLICY_MAX_NAME + 1] = '\0';
+	(void)snprintf(text, cap, GW ISS POL "teams = ( { id = \"ke\"; "
+	    "domain = \"x\"; cctld_operator = \"o\"; region = \"AF\"; "
+	    "policy = \"p\";\ncontacts = ( { name = \"%s\"; role = \"r\"; "
+	    "timezone = \"UTC\"; languages = [ \"en\" ]; mobile = "
+	    "\"+254700555101\"; } ); } );\n", big);
+	expect_one_error(text, 5, "257 bytes long, more than the 256");
+	/* Brackets nested beyond reason are refused before parsing. */
+	o = (size_t)snprintf(text, cap, GW "x = ");
+	for (int i = 0; i < 5000; i++)
+		text[o++] = '(';
+	text[o] = '\0';
+	expect_one_error(text, 2, "brackets nested deeper");
+	free(text);
+}
+
+static void
+test_duration(void **state)
+{
+	static const struct {
+		const char *s;
+		int rc;
+		int64_t v;
+	} cases[] = {
+		{ "0", 0, 0 }, { "0s", 0, 0 }, { "30s", 0, 30 },
+		{ "15m", 0, 900 }, { "2h", 0, 7200 }, { "1d", 0, 86400 },
+		{ "90", 0, 90 }, { "400d", 0, 400LL * 86400 },
+		{ "9600h", 0, 9600LL * 3600 }, { "34560000", 0, 34560000 },
+		{ "401d", TOCSIN_EDATA, 0 }, { "34560001", TOCSIN_EDATA, 0 },
+		{ "99999999999999999999", TOCSIN_EDATA, 0 },
+		{ "", TOCSIN_EDATA, 0 }, { "s", TOCSIN_EDATA, 0 },
+		{ "-5s", TOCSIN_EDATA, 0 }, { "+5s", TOCSIN_EDATA, 0 },
+		{ " 5s", TOCSIN_EDATA, 0 }, { "5 s", TOCSIN_EDATA, 0 },
+		{ "5s ", TOCSIN_EDATA, 0 }, { "5w", TOCSIN_EDATA, 0 },
+		{ "1h30m", TOCSIN_EDATA, 0 }, { "5S", TOCSIN_EDATA, 0 },
+		{ "1.5h", TOCSIN_EDATA, 0 }, { "0x10", TOCSIN_EDATA, 0 },
+	};
+	int64_t v;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		v = -1;
+		if (policy_duration_parse(cases[i].s, &v) != cases[i].rc) {
+			print_message("duration \"%s\"\n", cases[i].s);
+			fail();
+		}
+		if (cases[i].rc == 0)
+			assert_int_equal(v, cases[i].v);
+		else
+			assert_int_equal(v, -1);	/* untouched */
+	}
+	assert_int_equal(policy_duration_parse(NULL, &v), TOCSIN_EDATA);
+}
+
+static void
+test_e164(void **state)
+{
+	static const struct {
+		const char *in;
+		const char *out;	/* NULL: refused */
+	} cases[] = {
+		{ "+254 20 555 0101", "+254205550101" },
+		{ "+1 (555) 123-4567", "+15551234567" },
+		{ "+44.20.7946.0958", "+442079460958" },
+		{ "  +49 30 1234567", "+49301234567" },
+		{ "+12345678", "+12345678" },			/* 8 digits */
+		{ "+1234567", NULL },				/* 7 */
+		{ "+123456789012345", "+123456789012345" },	/* 15 */
+		{ "+1234567890123456", NULL },			/* 16 */
+		{ "254205550101", NULL },
+		{ "+0254205550101", NULL },
+		{ "++254205550101", NULL },
+		{ "+254 20 555 0101 ext 5", NULL },
+		{ "+254/20/5550101", NULL },
+		{ "+254205550101\n", NULL },
+		{ "+", NULL }, { "", NULL },
+		{ "+254 20 555 01+01", NULL },
+		{ "+1                                                     "
+		  "                    2345678", NULL },
+	};
+	char out[17];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int rc = policy_e164_normalise(cases[i].in, out, sizeof(out));
+
+		if ((rc == 0) != (cases[i].out != NULL)) {
+			print_message("e164 \"%s\" rc=%d\n", cases[i].in, rc);
+			fail();
+		}
+		if (rc == 0)
+			assert_string_equal(out, cases[i].out);
+		else
+			assert_int_equal(rc, TOCSIN_EDATA);
+	}
+	/* The output buffer is checked too. */
+	assert_int_equal(policy_e164_normalise("+254205550101", out, 13),
+	    TOCSIN_EDATA);
+	assert_int_equal(policy_e164_normalise("+254205550101", out, 14), 0);
+	assert_int_equal(policy_e164_normalise(NULL, out, sizeof(out)),
+	    TOCSIN_EDATA);
+}
+
+static void
+test_fpr_and_names(void **state)
+{
+	char out[POLICY_FPR_LEN + 1];
+
+	(void)state;
+	assert_int_equal(policy_fpr_normalise("0123 4567 89ab cdef 0123  4567 "
+	    "89AB CDEF 0123 4567", out), 0);
+	assert_string_equal(out, "0123456789ABCDEF0123456789ABCDEF01234567");
+	assert_int_equal(policy_fpr_normalise("0123456789ABCDEF0123456789ABCDEF"
+	    "0123456", out), TOCSIN_EDATA);
+	assert_int_equal(policy_fpr_normalise("0123456789ABCDEF0123456789ABCDEF"
+	    "012345678", out), TOCSIN_EDATA);
+	assert_int_equal(policy_fpr_normalise("0x23456789ABCDEF0123456789ABCDEF"
+	    "01234567", out), TOCSIN_EDATA);
+	assert_int_equal(policy_fpr_normalise("G123456789ABCDEF0123456789ABCDEF"
+	    "01234567", out), TOCSIN_EDATA);
+	assert_int_equal(policy_fpr_normalise("", out), TOCSIN_EDATA);
+
+	assert_int_equal(policy_severity_parse("Extreme"), POLICY_SEV_EXTREME);
+	assert_int_equal(policy_severity_parse("Unknown"), POLICY_SEV_UNKNOWN);
+	assert_int_equal(policy_severity_parse("extreme"), -1);
+	assert_int_equal(policy_status_parse("Exercise"), POLICY_ST_EXERCISE);
+	assert_int_equal(policy_status_parse("Draft"), POLICY_ST_DRAFT);
+	assert_int_equal(policy_status_parse("Real"), -1);
+	assert_string_equal(policy_channel_name(POLICY_CH_PGP_EMAIL),
+	    "pgp-email");
+	assert_string_equal(policy_channel_name(POLICY_CH_SSHDROP), "sshdrop");
+	assert_string_equal(policy_channel_name(POLICY_CH_COUNT), "?");
+}
+
+static void
+test_timezones(void **state)
+{
+	static const char *const good[] = { "UTC", "Africa/Nairobi",
+		"America/Argentina/Buenos_Aires", "Etc/GMT+3", "Etc/GMT-14",
+		"Europe/Berlin" };
+	static const char *const bad[] = { "", "Europe", "posixrules",
+		"localtime", "Factory", "right/UTC", "zone.tab", "leapseconds",
+		"/etc/passwd", "../../../etc/passwd", "Africa//Nairobi",
+		"Africa/", "Africa/Nairobi\n", "Mars/Olympus_Mons",
+		"Africa/Nai robi" };
+	char why[128];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		if (policy_timezone_check(good[i], why, sizeof(why)) != 0) {
+			print_message("%s: %s\n", good[i], why);
+			fail();
+		}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (policy_timezone_check(bad[i], why, sizeof(why)) == 0) {
+			print_message("accepted \"%s\"\n", bad[i]);
+			fail();
+		}
+}
+
+static void
+test_small_parsers(void **state)
+{
+	int a, b;
+
+	(void)state;
+	assert_int_equal(policy_hours_parse("00:00-24:00", &a, &b), 0);
+	assert_true(a == 0 && b == 1440);
+	assert_int_equal(policy_hours_parse("23:59-00:01", &a, &b), 0);
+	assert_true(a == 1439 && b == 1);
+	assert_int_equal(policy_hours_parse("24:00-01:00", &a, &b),
+	    TOCSIN_EDATA);
+	assert_int_equal(policy_hours_parse("09:60-10:00", &a, &b),
+	    TOCSIN_EDATA);
+	assert_int_equal(policy_hours_parse("9:00-10:00", &a, &b), TOCSIN_EDATA);
+	assert_int_equal(policy_hours_parse("09:00 - 10:00", &a, &b),
+	    TOCSIN_EDATA);
+	assert_int_equal(policy_hours_parse("09:00-10:00Z", &a, &b),
+	    TOCSIN_EDATA);
+	assert_true(policy_language_valid("en"));
+	assert_true(policy_language_valid("sw"));
+	assert_true(policy_language_valid("pt-BR"));
+	assert_true(policy_language_valid("zh-Hant-TW"));
+	assert_false(policy_language_valid("e"));
+	assert_false(policy_language_valid("engl"));
+	assert_false(policy_language_valid("en-"));
+	assert_false(policy_language_valid("en_US"));
+	assert_false(policy_language_valid("en-abcdefghi"));
+	assert_true(policy_team_id_valid("ke"));
+	assert_true(policy_team_id_valid("xn--p1ai"));
+	assert_false(policy_team_id_valid("k"));
+	assert_false(policy_team_id_valid(".."));
+	assert_false(policy_team_id_valid("a/"));
+	assert_true(policy_email_valid("a.b@example.org"));
+	assert_false(policy_email_valid("a@b@example.org"));
+	assert_false(policy_email_valid("a@example.org\r\nBcc: x@y.z"));
+	assert_false(policy_email_valid("@example.org"));
+	assert_false(policy_email_valid("a@localhost"));
+	assert_true(policy_listen_valid("[::1]:8025"));
+	assert_true(policy_listen_valid("0.0.0.0:1"));
+	assert_false(policy_listen_valid("host:0"));
+	assert_false(policy_listen_valid("host:65536"));
+	assert_false(policy_listen_valid(":80"));
+}
+
+static void
+test_diag(void **state)
+{
+	struct policy_diag d;
+	char q[16];
+
+	(void)state;
+	policy_diag_init(&d);
+	policy_diag_add(&d, POLICY_ERROR, "f", 3, "e%d; fix", 1);
+	policy_diag_add(&d, POLICY_WARNING, NULL, 0, "w; %s", "ok");
+	assert_int_equal(d.n, 2);
+	assert_int_equal(d.errors, 1);
+	assert_int_equal(d.warnings, 1);
+	assert_string_equal(d.items[0].text, "e1; fix");
+	assert_string_equal(d.items[0].file, "f");
+	assert_null(d.items[1].file);
+	for (int i = 0; i < 100; i++)
+		policy_diag_add(&d, POLICY_WARNING, "f", i, "w");
+	assert_int_equal(d.n, 102);
+	policy_diag_free(&d);
+	assert_int_equal(d.n, 0);
+	policy_diag_free(&d);
+	assert_string_equal(policy_quote(q, sizeof(q), "a\nb"), "\"a?b\"");
+	assert_string_equal(policy_quote(q, sizeof(q), "0123456789abcdef"),
+	    "\"012345678...\"");
+	policy_free(NULL);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_good_config),
+		cmocka_unit_test(test_include_other_cwd),
+		cmocka_unit_test(test_bad_config),
+		cmocka_unit_test(test_load_check),
+		cmocka_unit_test(test_syntax_error),
+		cmocka_unit_test(test_include_problems),
+		cmocka_unit_test(test_secret_modes),
+		cmocka_unit_test(test_resolve),
+		cmocka_unit_test(test_group_problems),
+		cmocka_unit_test(test_target_contacts),
+		cmocka_unit_test(test_channel_needs),
+		cmocka_unit_test(test_warnings_only),
+		cmocka_unit_test(test_value_mistakes),
+		cmocka_unit_test(test_team_and_contact_mistakes),
+		cmocka_unit_test(test_limits),
+		cmocka_unit_test(test_duration),
+		cmocka_unit_test(test_e164),
+		cmocka_unit_test(test_fpr_and_names),
+		cmocka_unit_test(test_timezones),
+		cmocka_unit_test(test_small_parsers),
+		cmocka_unit_test(test_diag),
+	};
+	const char *s = getenv("TOCSIN_SRCDIR");
+
+	if (s == NULL || s[0] != '/' || strlen(s) >= sizeof(srcdir)) {
+		fprintf(stderr, "test_policy: set TOCSIN_SRCDIR to the "
+		    "absolute source root\n");
+		return 1;
+	}
+	(void)snprintf(srcdir, sizeof(srcdir), "%s", s);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
