@@ -151,7 +151,7 @@ cmd_check(const char *conf, int argc, char **argv)
 		return EX_USAGE;
 	}
 	policy_diag_init(&diag);
-	rc = policy_load(conf, &repo, &diag, &e);	/* FIXME: policy_load_check */
+	rc = policy_load_check(conf, &repo, &diag, &e);
 	if (repo != NULL) {
 		check_trust(repo, &diag);
 		teams = repo->nteams;

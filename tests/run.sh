@@ -79,7 +79,8 @@ fi
 
 if [ "${SKIP_FUZZ:-}" != 1 ]; then
 	step "fuzz targets, $fuzz_seconds s each"
-	if CC=clang build build-fuzz -Dfuzz=true; then
+	if CC=clang build build-fuzz -Dfuzz=true -Db_sanitize=address,undefined \
+	    -Dc_args=-fsanitize=fuzzer-no-link -Db_lundef=false; then
 		for t in build-fuzz/tests/fuzz_*; do
 			[ -x "$t" ] || continue
 			name=$(basename "$t")
