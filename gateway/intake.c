@@ -207,9 +207,14 @@ intake_verify(const struct policy_repo *repo, struct certs_ctx *cx,
 		}
 		if ((rc = certs_verify_detached(cx, *doc, *doclen, w->sigbuf[i],
 		    w->siglen[i], repo->gateway.issuer_ca, &w->sigs, err)) != 0) {
-			if (rc == TOCSIN_EPERM)
+			if (rc == TOCSIN_EPERM) {
+				char why[TOCSIN_ERRLEN];
+
+				/* never format err->msg into itself */
+				(void)snprintf(why, sizeof(why), "%s", err->msg);
 				return tocsin_fail(err, rc, "%s: %s",
-				    rq->sig_paths[i], err->msg);
+				    rq->sig_paths[i], why);
+			}
 			return rc;
 		}
 		for (size_t j = before; j < w->sigs.n; j++)

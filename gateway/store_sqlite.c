@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <openssl/evp.h>
 #include <sqlite3.h>
@@ -129,6 +130,27 @@ sq_dup(sqlite3_stmt *st, int i)
 	return t != NULL ? strdup((const char *)t) : NULL;
 }
 
+/* Create the folder of the store (and its parents) when missing, private
+   to the service: the store holds alerts and contact addresses. */
+static void
+store_mkdirs(const char *path)
+{
+	char dir[4096];
+	char *slash;
+
+	if (snprintf(dir, sizeof(dir), "%s", path) >= (int)sizeof(dir) ||
+	    (slash = strrchr(dir, '/')) == NULL || slash == dir)
+		return;
+	*slash = '\0';
+	for (char *p = dir + 1; *p != '\0'; p++)
+		if (*p == '/') {
+			*p = '\0';
+			(void)mkdir(dir, 0700);
+			*p = '/';
+		}
+	(void)mkdir(dir, 0700);
+}
+
 int
 store_open(const char *path, struct store **ret, struct tocsin_err *err)
 {
@@ -136,6 +158,7 @@ store_open(const char *path, struct store **ret, struct tocsin_err *err)
 	int rc;
 
 	*ret = NULL;
+	store_mkdirs(path);
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
 	if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE |

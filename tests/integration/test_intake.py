@@ -191,13 +191,8 @@ def test_issuer_outside_scope_refused(inst):
 
 
 def test_issuer_severity_not_allowed_refused(inst):
-    import re
-    conf = inst.conf.read_text()
-    start = conf.index('name = "desk-2"')
-    seg_end = conf.index("}", start)
-    seg = re.sub(r'severities\s*=\s*\[[^\]]*\]', 'severities = [ "Minor" ]',
-                 conf[start:seg_end])
-    inst.conf.write_text(conf[:start] + seg + conf[seg_end:])
+    narrow_issuer(inst, "desk-2", ' severities = [ "Minor" ]; ')
+    inst.run("check", check=0)
     a = inst.write("a.xml", inst.cap(severity="Severe"))
     refused(inst, [a, "--sig", inst.gpg_sign(a, "desk-2")], EX_NOPERM,
             "severity Severe")
