@@ -16,7 +16,7 @@ echo "== build" >&2
 ninja -C build >/dev/null
 tocsin=$src/build/gateway/tocsin
 
-demo=$src/demo
+demo=${TOCSIN_DEMO_DIR:-$src/demo}
 mkdir -p "$demo"
 echo "== throwaway PKI in $demo/pki" >&2
 sh certs/mkpki.sh "$demo/pki"

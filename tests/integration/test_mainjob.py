@@ -1,0 +1,53 @@
+"""The README's first command and the sample alerts it ships."""
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from conftest import SRC, BIN, cap_time
+
+
+@pytest.mark.parametrize("name,teams", [("sample-extreme.xml", None),
+                                        ("sample-public.xml", None),
+                                        ("sample-exercise.xml", "subset")])
+def test_sample_alerts_accepted(inst, name, teams):
+    doc = (SRC / "tests" / "data" / "alerts" / name).read_text()
+    doc = re.sub(r"<sent>[^<]*</sent>",
+                 f"<sent>{cap_time(datetime.now(timezone.utc))}</sent>", doc)
+    doc = re.sub(r"<identifier>[^<]*</identifier>",
+                 f"<identifier>S-{name}-{os.getpid()}</identifier>", doc)
+    a = inst.write(name, doc)
+    p = inst.run("submit", a, "--sig", inst.gpg_sign(a, "desk-1"), "--sig",
+                 inst.gpg_sign(a, "desk-2"), check=0)
+    alert_id = p.stdout.strip()
+    n = inst.sql("SELECT count(*) FROM team_states WHERE alert_id=?", alert_id)[0][0]
+    if teams is None:
+        assert n == len(inst.teams())
+    else:
+        assert 0 < n < len(inst.teams())
+
+
+def test_main_job_runs_end_to_end():
+    if os.geteuid() != 0:
+        pytest.fail("the main job installs packages: run the suite as root")
+    d = Path(tempfile.mkdtemp(prefix="tmj-", dir="/tmp"))
+    try:
+        env = dict(os.environ, TOCSIN_DEMO_DIR=str(d))
+        p = subprocess.run(["sh", str(SRC / "examples" / "broadcast.sh")],
+                           capture_output=True, text=True, timeout=600, env=env,
+                           cwd=str(SRC))
+        assert p.returncode == 0, p.stdout + p.stderr
+        m = re.search(r"^(\d+) teams; deliveries: (\d+) pending", p.stdout, re.M)
+        assert m, p.stdout
+        assert int(m.group(1)) >= 240 and int(m.group(2)) >= int(m.group(1))
+        assert "ok: " in p.stdout and "audit log intact" in p.stdout
+    finally:
+        for h in ("gnupg", "signers", "contacts"):
+            subprocess.run(["gpgconf", "--homedir", str(d / "pki" / h), "--kill",
+                            "all"], capture_output=True)
+        shutil.rmtree(d, ignore_errors=True)
