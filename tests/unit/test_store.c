@@ -86,7 +86,7 @@ static int
 submit(struct fx *f, const char *id, const char *ident, int nteams,
     struct tocsin_err *e)
 {
-	static char names[300][8];
+	static char names[300][16];
 	struct store_team_plan tp[300];
 	struct store_delivery_plan dp[600];
 	struct store_signature sig = { "desk-1", "openpgp", "ABCD", "sig", 3 };
