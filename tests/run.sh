@@ -82,7 +82,7 @@ if [ "${SKIP_FUZZ:-}" != 1 ]; then
 	if CC=clang build build-fuzz -Dfuzz=true -Db_sanitize=address,undefined \
 	    -Dc_args=-fsanitize=fuzzer-no-link -Db_lundef=false; then
 		for t in build-fuzz/tests/fuzz_*; do
-			[ -x "$t" ] || continue
+			[ -f "$t" ] && [ -x "$t" ] || continue
 			name=$(basename "$t")
 			corpus=$(mktemp -d)
 			seeds=tests/fuzz/corpus/${name#fuzz_}
