@@ -57,6 +57,13 @@ suite() {	# name builddir
 	    2>&1 | tee "$out/integration-$name.log" | tail -n 30
 }
 
+step "banned functions"
+if sh .ci/banned; then
+	echo "banned-functions: passed" >>"$out/extra.txt"
+else
+	echo "banned-functions: FAILED" >>"$out/extra.txt"
+fi
+
 step "build"
 if build build; then
 	suite normal build
