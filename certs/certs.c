@@ -17,10 +17,7 @@
 #include <gpgme.h>
 
 #include "certs.h"
-
-struct certs_ctx {
-	gpgme_ctx_t gpg;
-};
+#include "certs_int.h"
 
 static pthread_once_t certs_once = PTHREAD_ONCE_INIT;
 
@@ -67,6 +64,8 @@ certs_close(struct certs_ctx *ctx)
 {
 	if (ctx == NULL)
 		return;
+	if (ctx->signer != NULL)
+		gpgme_key_unref(ctx->signer);
 	gpgme_release(ctx->gpg);
 	free(ctx);
 }

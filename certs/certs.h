@@ -122,4 +122,41 @@ int certs_authorise(const struct policy_repo *repo, struct certs_sigs *sigs,
     const bool *teams, int severity, int status, const char **names,
     size_t *n, struct tocsin_err *err);
 
+/*
+ * The OpenPGP engine for outgoing mail.  Public keys are listed once per
+ * run (one gpg process for the whole keyring) and shared read-only by every
+ * worker; each worker signs and encrypts through its own certs_ctx.
+ */
+struct certs_pubkeys;
+/* *ret is owned by the caller: certs_pubkeys_free(). */
+int certs_pubkeys_load(struct certs_ctx *ctx, struct certs_pubkeys **ret,
+    struct tocsin_err *err);
+size_t certs_pubkeys_count(const struct certs_pubkeys *pk);
+void certs_pubkeys_free(struct certs_pubkeys *pk);
+/* Whether the key fpr can be encrypted to now: 0, or TOCSIN_ENOTFOUND /
+   TOCSIN_EPERM with a sentence saying why not (absent, expired, revoked,
+   disabled, no encryption subkey). */
+int certs_pubkey_usable(const struct certs_pubkeys *pk, const char *fpr,
+    int64_t now, struct tocsin_err *err);
+
+/*
+ * Sign data with the secret key signer_fpr, detached and armoured.  *ret is
+ * malloc'd (owned by the caller); micalg receives the RFC 3156 name of the
+ * hash in lower case ("pgp-sha256").  The key is looked up on first use and
+ * kept in ctx.  A key that needs a passphrase fails rather than prompting.
+ */
+int certs_sign_detached(struct certs_ctx *ctx, const char *signer_fpr,
+    const void *data, size_t len, char **ret, size_t *ret_len,
+    char micalg[32], struct tocsin_err *err);
+
+/*
+ * Encrypt data, armoured, to every key in fprs (all must be usable: check
+ * with certs_pubkey_usable first).  Keys are pinned by fingerprint in the
+ * repository, so GnuPG's validity is not asked.  *ret is malloc'd, owned by
+ * the caller.
+ */
+int certs_encrypt(struct certs_ctx *ctx, const struct certs_pubkeys *pk,
+    const char *const *fprs, size_t nfprs, const void *data, size_t len,
+    char **ret, size_t *ret_len, struct tocsin_err *err);
+
 #endif

@@ -17,6 +17,7 @@
 
 #include "certs.h"
 #include "check.h"
+#include "dispatch.h"
 #include "intake.h"
 #include "policy.h"
 #include "status.h"
@@ -35,6 +36,7 @@ static int cmd_check(const char *, int, char **);
 static int cmd_submit(const char *, int, char **);
 static int cmd_status(const char *, int, char **);
 static int cmd_audit(const char *, int, char **);
+static int cmd_serve(const char *, int, char **);
 static int cmd_help(const char *, int, char **);
 static int cmd_later(const char *, int, char **);
 
@@ -47,8 +49,9 @@ static const struct cmd cmds[] = {
 	  "alerts; per team: step, deadline, deliveries, ack", cmd_status },
 	{ "audit", "verify", "check the audit log's hash chain", cmd_audit },
 	{ "help", "[COMMAND]", "show this help, or one command's", cmd_help },
-	{ "serve", "[--until-idle]", "run the dispatcher (not in this release)",
-	  cmd_later },
+	{ "serve", "[--until-idle] [--quiet]",
+	  "run the dispatcher; --until-idle returns once nothing is due or in "
+	  "flight", cmd_serve },
 	{ "ack", "ALERT TEAM --by NAME --via HOW [--note TEXT]",
 	  "record an operator's ack (not in this release)", cmd_later },
 	{ "ingest-mail", "", "record an ack from an e-mail on standard input "
@@ -231,6 +234,46 @@ cmd_submit(const char *conf, int argc, char **argv)
 out:
 	certs_close(cx);
 	store_close(st);
+	policy_free(repo);
+	return rc;
+}
+
+static int
+cmd_serve(const char *conf, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "until-idle", no_argument, NULL, 'u' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct dispatch_opts o = { .progress = stderr, .log = stderr };
+	struct policy_repo *repo = NULL;
+	struct tocsin_err e;
+	int ch, rc;
+
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "uq", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'u':
+			o.until_idle = true;
+			break;
+		case 'q':
+			o.progress = NULL;
+			break;
+		default:
+			fprintf(stderr, "usage: tocsin serve [--until-idle] "
+			    "[--quiet]\n");
+			return EX_USAGE;
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "usage: tocsin serve [--until-idle] [--quiet]\n");
+		return EX_USAGE;
+	}
+	if ((rc = load_repo(conf, &repo)) != 0)
+		return rc;
+	if ((rc = dispatch_serve(repo, &o, &e)) != 0)
+		rc = fail("serve", &e, rc);
 	policy_free(repo);
 	return rc;
 }

@@ -146,7 +146,9 @@ int store_alert_cap(struct store *s, const char *alert_id, char **ret,
     size_t *ret_len, struct tocsin_err *err);
 
 /*
- * Claim up to max due deliveries for owner, with a lease until now+lease.
+ * Claim the due deliveries of up to max (alert, team, step) groups for
+ * owner, with a lease until now+lease, so that a group that makes one
+ * message is never split between claims.
  * Due: pending or failed with next_attempt <= now, or sending whose lease
  * has run out (a crashed worker).  All claimed rows share one channel (the
  * channel of the earliest due row, or the given channel when not NULL), so
@@ -167,8 +169,47 @@ int store_result(struct store *s, int64_t delivery_id, const char *owner,
     enum store_result r, int64_t now, int64_t next_attempt,
     const char *provider_ref, const char *error, struct tocsin_err *err);
 
-/* Earliest time something is due (next_attempt of pending/failed, lease end
-   of sending).  TOCSIN_ENOTFOUND when nothing is pending or in flight. */
-int store_next_due(struct store *s, int64_t *ret_when, struct tocsin_err *err);
+/* Earliest time something of channel (NULL: any) is due (next_attempt of
+   pending/failed, lease end of sending).  TOCSIN_ENOTFOUND when nothing is
+   pending or in flight. */
+int store_next_due(struct store *s, const char *channel, int64_t *ret_when,
+    struct tocsin_err *err);
+
+/* Several results in one transaction (one fsync for a whole batch).  A
+   delivery whose lease this owner lost is skipped and counted in
+   *ret_lost (may be NULL). */
+struct store_result_item {
+	int64_t id;
+	enum store_result result;
+	int64_t next_attempt;
+	const char *provider_ref, *error;
+};
+int store_results(struct store *s, const char *owner, int64_t now,
+    const struct store_result_item *items, size_t n, size_t *ret_lost,
+    struct tocsin_err *err);
+
+/* The signatures stored with an alert, in the order received; owned by
+   the caller, freed with store_signature_rows_free. */
+struct store_signature_row {
+	char *issuer, *kind, *signer;
+	void *sig;			/* NULL for inline signatures */
+	size_t sig_len;
+};
+int store_signatures(struct store *s, const char *alert_id,
+    struct store_signature_row **ret, size_t *n, struct tocsin_err *err);
+void store_signature_rows_free(struct store_signature_row *rows, size_t n);
+
+/* Owners holding leases now; *ret is an array of malloc'd strings, owned by
+   the caller (free each, then the array). */
+int store_lease_owners(struct store *s, char ***ret, size_t *n,
+    struct tocsin_err *err);
+/* Give up the leases of an owner known to be gone (a dead process on this
+   host): its deliveries become due again at once. */
+int store_release_owner(struct store *s, const char *owner, int64_t now,
+    size_t *ret_n, struct tocsin_err *err);
+
+/* Deliveries per state of a channel (NULL: all), for progress lines. */
+int store_channel_counts(struct store *s, const char *channel,
+    int64_t counts[STORE_D_COUNT], struct tocsin_err *err);
 
 #endif

@@ -819,7 +819,10 @@ store_claim(struct store *s, const char *owner, int64_t now, int64_t lease,
 	if (sq_prepare(s, "UPDATE deliveries SET state = 'sending', lease_owner "
 	    "= ?3, lease_until = ?4, attempts = attempts + 1, updated = ?1 WHERE "
 	    "id IN (SELECT d.id FROM deliveries d WHERE " DUE_WHERE " AND "
-	    "d.channel = ?2 ORDER BY d.alert_id, d.team, d.step, d.id LIMIT ?5) "
+	    "d.channel = ?2 AND (d.alert_id, d.team, d.step) IN (SELECT "
+	    "d.alert_id, d.team, d.step FROM deliveries d WHERE " DUE_WHERE
+	    " AND d.channel = ?2 GROUP BY d.alert_id, d.team, d.step ORDER BY "
+	    "min(d.next_attempt), d.alert_id, d.team, d.step LIMIT ?5)) "
 	    "RETURNING " DEL_COLS, &st, err) != 0)
 		goto fail;
 	(void)sqlite3_bind_int64(st, 1, now);
@@ -895,17 +898,20 @@ store_result(struct store *s, int64_t delivery_id, const char *owner,
 }
 
 int
-store_next_due(struct store *s, int64_t *ret_when, struct tocsin_err *err)
+store_next_due(struct store *s, const char *channel, int64_t *ret_when,
+    struct tocsin_err *err)
 {
 	sqlite3_stmt *st = NULL;
 	int rc = TOCSIN_ENOTFOUND;
 
 	if (sq_prepare(s, "SELECT min(CASE WHEN d.state = 'sending' THEN "
 	    "d.lease_until ELSE d.next_attempt END) FROM deliveries d WHERE "
-	    "d.state IN ('pending','failed','sending') AND EXISTS (SELECT 1 FROM "
+	    "d.state IN ('pending','failed','sending') AND (?1 IS NULL OR "
+	    "d.channel = ?1) AND EXISTS (SELECT 1 FROM "
 	    "team_states t WHERE t.alert_id = d.alert_id AND t.team = d.team AND "
 	    "t.state = 'active')", &st, err) != 0)
 		return TOCSIN_ESTORE;
+	sq_text(st, 1, channel);
 	if (sqlite3_step(st) == SQLITE_ROW &&
 	    sqlite3_column_type(st, 0) != SQLITE_NULL) {
 		*ret_when = sqlite3_column_int64(st, 0);
@@ -915,4 +921,167 @@ store_next_due(struct store *s, int64_t *ret_when, struct tocsin_err *err)
 	if (rc != 0)
 		(void)tocsin_fail(err, rc, "nothing is pending or in flight");
 	return rc;
+}
+
+int
+store_results(struct store *s, const char *owner, int64_t now,
+    const struct store_result_item *items, size_t n, size_t *ret_lost,
+    struct tocsin_err *err)
+{
+	size_t lost = 0;
+	int rc;
+
+	if (ret_lost != NULL)
+		*ret_lost = 0;
+	if ((rc = sq_exec(s, "BEGIN IMMEDIATE", err)) != 0)
+		return rc;
+	for (size_t i = 0; i < n; i++) {
+		rc = store_result(s, items[i].id, owner, items[i].result, now,
+		    items[i].next_attempt, items[i].provider_ref,
+		    items[i].error, err);
+		if (rc == TOCSIN_ENOTFOUND) {
+			lost++;
+			continue;
+		}
+		if (rc != 0) {
+			sq_rollback(s);
+			return rc;
+		}
+	}
+	if ((rc = sq_exec(s, "COMMIT", err)) != 0) {
+		sq_rollback(s);
+		return rc;
+	}
+	if (ret_lost != NULL)
+		*ret_lost = lost;
+	return 0;
+}
+
+static void
+fill_sig(sqlite3_stmt *st, void *v)
+{
+	struct store_signature_row *r = v;
+
+	r->issuer = sq_dup(st, 0);
+	r->kind = sq_dup(st, 1);
+	r->signer = sq_dup(st, 2);
+	if (sqlite3_column_type(st, 3) == SQLITE_BLOB) {
+		int len = sqlite3_column_bytes(st, 3);
+		const void *p = sqlite3_column_blob(st, 3);
+
+		if (len > 0 && p != NULL && (r->sig = malloc((size_t)len)) !=
+		    NULL) {
+			memcpy(r->sig, p, (size_t)len);
+			r->sig_len = (size_t)len;
+		}
+	}
+}
+
+int
+store_signatures(struct store *s, const char *alert_id,
+    struct store_signature_row **ret, size_t *n, struct tocsin_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	*ret = NULL;
+	*n = 0;
+	if (sq_prepare(s, "SELECT issuer, kind, signer, sig FROM signatures "
+	    "WHERE alert_id = ? ORDER BY rowid", &st, err) != 0)
+		return TOCSIN_ESTORE;
+	sq_text(st, 1, alert_id);
+	rc = sq_collect(s, st, (void **)ret, n, sizeof(**ret), fill_sig, err);
+	sqlite3_finalize(st);
+	if (rc != 0) {
+		store_signature_rows_free(*ret, *n);
+		*ret = NULL;
+		*n = 0;
+	}
+	return rc;
+}
+
+void
+store_signature_rows_free(struct store_signature_row *rows, size_t n)
+{
+	for (size_t i = 0; i < n && rows != NULL; i++) {
+		free(rows[i].issuer);
+		free(rows[i].kind);
+		free(rows[i].signer);
+		free(rows[i].sig);
+	}
+	free(rows);
+}
+
+static void
+fill_owner(sqlite3_stmt *st, void *v)
+{
+	*(char **)v = sq_dup(st, 0);
+}
+
+int
+store_lease_owners(struct store *s, char ***ret, size_t *n,
+    struct tocsin_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	*ret = NULL;
+	*n = 0;
+	if (sq_prepare(s, "SELECT DISTINCT lease_owner FROM deliveries WHERE "
+	    "state = 'sending' AND lease_owner IS NOT NULL", &st, err) != 0)
+		return TOCSIN_ESTORE;
+	rc = sq_collect(s, st, (void **)ret, n, sizeof(char *), fill_owner,
+	    err);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int
+store_release_owner(struct store *s, const char *owner, int64_t now,
+    size_t *ret_n, struct tocsin_err *err)
+{
+	sqlite3_stmt *st = NULL;
+
+	*ret_n = 0;
+	/* Back to failed, due now: the earlier attempt may or may not have
+	   reached the peer, and a retry repeats it with the same identity. */
+	if (sq_prepare(s, "UPDATE deliveries SET state = 'failed', lease_owner "
+	    "= NULL, lease_until = NULL, next_attempt = ?2, updated = ?2, "
+	    "last_error = 'its worker stopped before recording a result' "
+	    "WHERE state = 'sending' AND lease_owner = ?1", &st, err) != 0)
+		return TOCSIN_ESTORE;
+	sq_text(st, 1, owner);
+	(void)sqlite3_bind_int64(st, 2, now);
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		sqlite3_finalize(st);
+		return sq_fail(s, err, "release leases");
+	}
+	sqlite3_finalize(st);
+	*ret_n = (size_t)sqlite3_changes(s->db);
+	return 0;
+}
+
+int
+store_channel_counts(struct store *s, const char *channel,
+    int64_t counts[STORE_D_COUNT], struct tocsin_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	int r;
+
+	memset(counts, 0, sizeof(int64_t) * STORE_D_COUNT);
+	if (sq_prepare(s, "SELECT state, count(*) FROM deliveries WHERE "
+	    "(?1 IS NULL OR channel = ?1) GROUP BY state", &st, err) != 0)
+		return TOCSIN_ESTORE;
+	sq_text(st, 1, channel);
+	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+		int k = store_dstate_parse((const char *)
+		    sqlite3_column_text(st, 0));
+
+		if (k >= 0 && k < STORE_D_COUNT)
+			counts[k] = sqlite3_column_int64(st, 1);
+	}
+	sqlite3_finalize(st);
+	if (r != SQLITE_DONE)
+		return sq_fail(s, err, "count deliveries");
+	return 0;
 }

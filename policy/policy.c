@@ -225,6 +225,7 @@ policy_free(struct policy_repo *repo)
 	free(repo->gateway.listen);
 	free(repo->gateway.public_url);
 	free(repo->gateway.default_audience);
+	free(repo->gateway.ack_secret);
 	for (size_t i = 0; i < repo->nissuers; i++) {
 		free(repo->issuers[i].name);
 		free(repo->issuers[i].certificate);
@@ -239,6 +240,7 @@ policy_free(struct policy_repo *repo)
 		free(repo->smtp->host);
 		free(repo->smtp->from);
 		free(repo->smtp->ca);
+		free(repo->smtp->subject);
 		free(repo->smtp->credentials);
 		free(repo->smtp);
 	}

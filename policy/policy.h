@@ -154,6 +154,9 @@ struct policy_smtp {
 	char *ca;			/* absolute path or NULL */
 	char *credentials;		/* absolute path or NULL */
 	int64_t timeout;
+	char *subject;			/* clear-text Subject template or NULL
+					   for the default */
+	int batch;			/* messages per SMTP session */
 	struct policy_src src;
 };
 
@@ -175,6 +178,10 @@ struct policy_gateway {
 	int64_t replay_window;
 	size_t max_alert_bytes;
 	char *default_audience;
+	int64_t lease;			/* seconds a claim is held */
+	int64_t retry_base, retry_max;	/* backoff bounds, seconds */
+	int max_attempts;		/* then a delivery is dead */
+	char *ack_secret;		/* 0600 key file of ack tokens, or NULL */
 	struct policy_src src;
 	struct policy_src signing_key_src;
 };
@@ -224,15 +231,6 @@ int policy_load_check(const char *path, struct policy_repo **ret,
 int policy_load_string(const char *text, const char *name, const char *base_dir,
     struct policy_repo **ret, struct policy_diag *diag, struct tocsin_err *err);
 void policy_free(struct policy_repo *repo);
-
-/*
- * For `tocsin check`: as policy_load, but *ret is set whenever the files
- * could be parsed at all, even with errors in diag, so that the caller can
- * go on checking (keys, certificates) and report every problem at once.
- * A repo returned with errors must only be inspected, never served.
- */
-int policy_load_check(const char *path, struct policy_repo **ret,
-    struct policy_diag *diag, struct tocsin_err *err);
 
 const struct policy_team *policy_team_find(const struct policy_repo *repo,
     const char *id);

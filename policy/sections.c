@@ -467,12 +467,17 @@ policy_src_key(struct policy_ctx *ctx, const config_setting_t *grp,
 	return policy_src_of(ctx, s != NULL ? s : grp);
 }
 
+static void policy_check_secret(struct policy_ctx *ctx,
+    const config_setting_t *s, const char *where, const char *key,
+    const char *path);
+
 int
 policy_read_gateway(struct policy_ctx *ctx, const config_setting_t *root)
 {
 	static const char *const keys[] = { "store", "gnupg_home",
 		"signing_key", "issuer_ca", "workers", "listen", "public_url",
-		"replay_window", "max_alert_bytes", "default_audience", NULL };
+		"replay_window", "max_alert_bytes", "default_audience", "lease",
+		"retry_base", "retry_max", "max_attempts", "ack_secret", NULL };
 	struct policy_gateway *gw = &ctx->repo->gateway;
 	const config_setting_t *g;
 	const char *v;
@@ -487,6 +492,10 @@ policy_read_gateway(struct policy_ctx *ctx, const config_setting_t *root)
 	gw->replay_window = 24 * 3600;
 	gw->max_alert_bytes = 262144;
 	gw->default_audience = policy_xstrdup("all");
+	gw->lease = 120;
+	gw->retry_base = 30;
+	gw->retry_max = 3600;
+	gw->max_attempts = 10;
 
 	g = policy_section(ctx, root, "gateway", CONFIG_TYPE_GROUP);
 	if (g == NULL) {
@@ -555,6 +564,30 @@ policy_read_gateway(struct policy_ctx *ctx, const config_setting_t *root)
 		gw->max_alert_bytes = (size_t)n;
 	(void)policy_get_dup(ctx, g, "gateway", "default_audience", false,
 	    POLICY_MAX_VALUE, &gw->default_audience);
+	/* A lease shorter than one SMTP session would let a second worker
+	   take over work that is still being sent. */
+	if (policy_get_duration(ctx, g, "gateway", "lease", false, &gw->lease)
+	    == 1 && gw->lease < 5)
+		policy_err(ctx, config_setting_get_member(g, "lease"),
+		    "gateway: lease %llds is shorter than a delivery can take; "
+		    "use at least \"5s\", e.g. \"2m\"", (long long)gw->lease);
+	if (policy_get_duration(ctx, g, "gateway", "retry_base", false,
+	    &gw->retry_base) == 1 && gw->retry_base == 0)
+		policy_err(ctx, config_setting_get_member(g, "retry_base"),
+		    "gateway: retry_base is 0, which retries in a tight loop; "
+		    "use e.g. \"30s\"");
+	if (policy_get_duration(ctx, g, "gateway", "retry_max", false,
+	    &gw->retry_max) == 1 && gw->retry_max < gw->retry_base)
+		policy_err(ctx, config_setting_get_member(g, "retry_max"),
+		    "gateway: retry_max is shorter than retry_base; make it "
+		    "longer, e.g. \"1h\"");
+	if (policy_get_int(ctx, g, "gateway", "max_attempts", false, 1, 1000,
+	    &n) == 1)
+		gw->max_attempts = (int)n;
+	if (policy_get_path(ctx, g, "gateway", "ack_secret", false,
+	    &gw->ack_secret) == 1)
+		policy_check_secret(ctx, config_setting_get_member(g,
+		    "ack_secret"), "gateway", "ack_secret", gw->ack_secret);
 	return 0;
 }
 
@@ -786,7 +819,8 @@ static void
 policy_read_smtp(struct policy_ctx *ctx, const config_setting_t *g)
 {
 	static const char *const keys[] = { "host", "port", "from",
-		"starttls", "local", "ca", "credentials", "timeout", NULL };
+		"starttls", "local", "ca", "credentials", "timeout", "subject",
+		"batch", NULL };
 	static const char where[] = "providers.smtp";
 	struct policy_smtp *smtp;
 	const char *v;
@@ -799,6 +833,7 @@ policy_read_smtp(struct policy_ctx *ctx, const config_setting_t *g)
 	smtp->port = 25;
 	smtp->starttls = true;
 	smtp->timeout = 30;
+	smtp->batch = 50;
 	(void)policy_check_keys(ctx, g, where, keys);
 	if (policy_get_string(ctx, g, where, "host", true, 255, &v) == 1) {
 		if (strpbrk(v, " /") != NULL)
@@ -846,6 +881,24 @@ policy_read_smtp(struct policy_ctx *ctx, const config_setting_t *g)
 	    &smtp->timeout) == 1 && smtp->timeout == 0)
 		policy_err(ctx, config_setting_get_member(g, "timeout"),
 		    "%s: timeout is 0; use e.g. \"30s\"", where);
+	if (policy_get_string(ctx, g, where, "subject", false, 200, &v) == 1) {
+		const char *c;
+
+		/* The subject travels in clear: only printable ASCII and the
+		   placeholders of non-sensitive facts. */
+		for (c = v; *c != '\0'; c++)
+			if (*c < 0x20 || *c > 0x7e)
+				break;
+		if (*c != '\0')
+			policy_err(ctx, config_setting_get_member(g, "subject"),
+			    "%s: subject must be printable ASCII (it is sent "
+			    "unencrypted); use placeholders %%i %%s %%t %%m",
+			    where);
+		else
+			smtp->subject = policy_xstrdup(v);
+	}
+	if (policy_get_int(ctx, g, where, "batch", false, 1, 1000, &n) == 1)
+		smtp->batch = (int)n;
 }
 
 int

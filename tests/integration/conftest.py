@@ -6,6 +6,7 @@ configuration with its own store, so tests never see each other's alerts.
 """
 import json
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -105,6 +106,44 @@ class Instance:
             return []
         return self.sql("SELECT seq, actor, action, object, details FROM audit "
                         "ORDER BY seq")
+
+    # --- configuration edits for one test ---------------------------------
+    def set_keys(self, section, **kw):
+        """Set keys of a top-level section (gateway) or of providers.smtp
+        (section="smtp") in this instance's tocsin.conf."""
+        text = self.conf.read_text()
+        m = re.search(r"^(\s*)" + section + r" = \{\n(.*?)^\1\};", text,
+                      re.M | re.S)
+        assert m, f"no {section} section in {self.conf}"
+        body = m.group(2)
+        for k, v in kw.items():
+            val = (f'"{v}"' if isinstance(v, str) else
+                   ("true" if v is True else "false" if v is False else str(v)))
+            body, n = re.subn(r"^(\s*)" + k + r" = [^;]*;", rf"\g<1>{k} = {val};",
+                              body, flags=re.M)
+            if n == 0:
+                body += f"{m.group(1)}  {k} = {val};\n"
+        self.conf.write_text(text[:m.start(2)] + body + text[m.end(2):])
+
+    def email_all_first(self):
+        """Step 0 of every policy: every contact of the team by e-mail, and
+        nothing else, so that one message has several recipients."""
+        text = self.conf.read_text()
+        text, n = re.subn(r'notify = \[ "primary:pgp-email", "primary:sms" \]',
+                          'notify = [ "all:pgp-email" ]', text)
+        assert n >= 1
+        self.conf.write_text(text)
+
+    def serve(self, *args, check=0, timeout=600):
+        return self.run("serve", "--until-idle", *args, check=check,
+                        timeout=timeout)
+
+    def submit_signed(self, doc, name="alert.xml", signers=("desk-1", "desk-2")):
+        a = self.write(name, doc)
+        sigs = []
+        for s in signers:
+            sigs += ["--sig", self.gpg_sign(a, s)]
+        return self.run("submit", a, *sigs, check=0).stdout.strip()
 
     # --- alerts and signatures ------------------------------------------
     def cap(self, **kw):

@@ -266,7 +266,7 @@ test_claim_lease_result(void **state)
 	assert_int_equal(r[0].id, r2[1].id);
 	store_delivery_rows_free(r, n);
 	store_delivery_rows_free(r2, n2);
-	assert_int_equal(store_next_due(f->s, &due, &e), 0);
+	assert_int_equal(store_next_due(f->s, NULL, &due, &e), 0);
 	assert_int_equal(due, 1060);	/* w2's lease on the other channel */
 }
 
@@ -285,7 +285,7 @@ test_inactive_team_not_claimed(void **state)
 	    &e), 0);
 	assert_int_equal(n, 0);
 	store_delivery_rows_free(r, n);
-	assert_int_equal(store_next_due(f->s, &due, &e), TOCSIN_ENOTFOUND);
+	assert_int_equal(store_next_due(f->s, NULL, &due, &e), TOCSIN_ENOTFOUND);
 }
 
 int

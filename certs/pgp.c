@@ -1,0 +1,291 @@
+/*
+ * pgp.c: the OpenPGP engine for outgoing mail (sign, encrypt, key cache).
+ *
+ * Every gpgme operation starts a gpg process, and so does every key
+ * look-up; the public keys are therefore listed once, in one gpg run, into
+ * a sorted array that all workers share read-only (gpgme's key reference
+ * counts are locked, so handing a key to several contexts is safe).
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <gpgme.h>
+
+#include "certs.h"
+#include "certs_int.h"
+
+struct certs_pubkeys {
+	gpgme_key_t *keys;	/* sorted by primary fingerprint */
+	size_t n;
+};
+
+static int
+pk_cmp(const void *a, const void *b)
+{
+	const gpgme_key_t *x = a, *y = b;
+
+	return strcmp((*x)->fpr, (*y)->fpr);
+}
+
+int
+certs_pubkeys_load(struct certs_ctx *ctx, struct certs_pubkeys **ret,
+    struct tocsin_err *err)
+{
+	struct certs_pubkeys *pk;
+	gpgme_key_t key;
+	gpgme_error_t ge;
+	size_t cap = 0;
+
+	*ret = NULL;
+	if ((pk = calloc(1, sizeof(*pk))) == NULL)
+		return tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
+	gpgme_set_keylist_mode(ctx->gpg, GPGME_KEYLIST_MODE_LOCAL);
+	if ((ge = gpgme_op_keylist_start(ctx->gpg, NULL, 0)) != 0)
+		goto fail;
+	while ((ge = gpgme_op_keylist_next(ctx->gpg, &key)) == 0) {
+		if (key->fpr == NULL || key->subkeys == NULL) {
+			gpgme_key_unref(key);
+			continue;
+		}
+		if (pk->n == cap) {
+			size_t ncap = cap ? cap * 2 : 256;
+			gpgme_key_t *nk = realloc(pk->keys,
+			    ncap * sizeof(*nk));
+
+			if (nk == NULL) {
+				gpgme_key_unref(key);
+				(void)gpgme_op_keylist_end(ctx->gpg);
+				certs_pubkeys_free(pk);
+				return tocsin_fail(err, TOCSIN_ENOMEM,
+				    "out of memory");
+			}
+			pk->keys = nk;
+			cap = ncap;
+		}
+		pk->keys[pk->n++] = key;
+	}
+	if (gpgme_err_code(ge) != GPG_ERR_EOF)
+		goto fail;
+	if (pk->n > 1)
+		qsort(pk->keys, pk->n, sizeof(*pk->keys), pk_cmp);
+	*ret = pk;
+	return 0;
+fail:
+	(void)gpgme_op_keylist_end(ctx->gpg);
+	certs_pubkeys_free(pk);
+	return tocsin_fail(err, TOCSIN_EUNAVAIL, "cannot list the public keys "
+	    "of the GnuPG home: %s", gpgme_strerror(ge));
+}
+
+size_t
+certs_pubkeys_count(const struct certs_pubkeys *pk)
+{
+	return pk != NULL ? pk->n : 0;
+}
+
+void
+certs_pubkeys_free(struct certs_pubkeys *pk)
+{
+	if (pk == NULL)
+		return;
+	for (size_t i = 0; i < pk->n; i++)
+		gpgme_key_unref(pk->keys[i]);
+	free(pk->keys);
+	free(pk);
+}
+
+static gpgme_key_t
+pk_find(const struct certs_pubkeys *pk, const char *fpr)
+{
+	size_t lo = 0, hi = pk->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(fpr, pk->keys[mid]->fpr);
+
+		if (c == 0)
+			return pk->keys[mid];
+		if (c < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return NULL;
+}
+
+int
+certs_pubkey_usable(const struct certs_pubkeys *pk, const char *fpr,
+    int64_t now, struct tocsin_err *err)
+{
+	gpgme_key_t key;
+	gpgme_subkey_t sk;
+
+	if (fpr == NULL || fpr[0] == '\0')
+		return tocsin_fail(err, TOCSIN_ENOTFOUND, "the contact has no "
+		    "OpenPGP key in the repository");
+	if ((key = pk_find(pk, fpr)) == NULL)
+		return tocsin_fail(err, TOCSIN_ENOTFOUND, "key %s is not in "
+		    "the gateway's keyring; import it (tocsin check lists "
+		    "every missing key)", fpr);
+	if (key->revoked)
+		return tocsin_fail(err, TOCSIN_EPERM, "key %s is revoked", fpr);
+	if (key->disabled)
+		return tocsin_fail(err, TOCSIN_EPERM, "key %s is disabled",
+		    fpr);
+	if (key->invalid)
+		return tocsin_fail(err, TOCSIN_EPERM, "key %s is invalid",
+		    fpr);
+	if (key->expired || (key->subkeys->expires != 0 &&
+	    (int64_t)key->subkeys->expires <= now))
+		return tocsin_fail(err, TOCSIN_EPERM, "key %s has expired",
+		    fpr);
+	for (sk = key->subkeys; sk != NULL; sk = sk->next)
+		if (sk->can_encrypt && !sk->revoked && !sk->disabled &&
+		    !sk->invalid && !sk->expired &&
+		    (sk->expires == 0 || (int64_t)sk->expires > now))
+			return 0;
+	return tocsin_fail(err, TOCSIN_EPERM, "key %s has no usable "
+	    "encryption subkey (expired, revoked or missing)", fpr);
+}
+
+/* Copy a gpgme data object into a malloc'd, NUL-terminated buffer. */
+static int
+pgp_take(gpgme_data_t d, char **ret, size_t *ret_len, struct tocsin_err *err)
+{
+	size_t len;
+	char *p = gpgme_data_release_and_get_mem(d, &len);
+	char *out;
+
+	if (p == NULL)
+		return tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
+	if ((out = malloc(len + 1)) == NULL) {
+		gpgme_free(p);
+		return tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
+	}
+	memcpy(out, p, len);
+	out[len] = '\0';
+	gpgme_free(p);
+	*ret = out;
+	*ret_len = len;
+	return 0;
+}
+
+int
+certs_sign_detached(struct certs_ctx *ctx, const char *signer_fpr,
+    const void *data, size_t len, char **ret, size_t *ret_len,
+    char micalg[32], struct tocsin_err *err)
+{
+	gpgme_data_t in = NULL, out = NULL;
+	gpgme_sign_result_t res;
+	gpgme_error_t ge;
+	const char *h;
+
+	*ret = NULL;
+	*ret_len = 0;
+	if (ctx->signer == NULL || strcmp(ctx->signer_fpr, signer_fpr) != 0) {
+		if (ctx->signer != NULL) {
+			gpgme_key_unref(ctx->signer);
+			ctx->signer = NULL;
+		}
+		if ((ge = gpgme_get_key(ctx->gpg, signer_fpr, &ctx->signer,
+		    1)) != 0)
+			return tocsin_fail(err, TOCSIN_ECONFIG, "the gateway's "
+			    "signing key %s has no secret key in the GnuPG "
+			    "home: %s", signer_fpr, gpgme_strerror(ge));
+		snprintf(ctx->signer_fpr, sizeof(ctx->signer_fpr), "%s",
+		    signer_fpr);
+	}
+	gpgme_signers_clear(ctx->gpg);
+	if ((ge = gpgme_signers_add(ctx->gpg, ctx->signer)) != 0)
+		return tocsin_fail(err, TOCSIN_EUNAVAIL, "cannot use signing "
+		    "key %s: %s", signer_fpr, gpgme_strerror(ge));
+	/* No terminal and no agent prompt: a key with a passphrase fails
+	   here instead of hanging a worker. */
+	(void)gpgme_set_pinentry_mode(ctx->gpg, GPGME_PINENTRY_MODE_LOOPBACK);
+	gpgme_set_armor(ctx->gpg, 1);
+	if ((ge = gpgme_data_new_from_mem(&in, data, len, 0)) != 0 ||
+	    (ge = gpgme_data_new(&out)) != 0) {
+		gpgme_data_release(in);
+		return tocsin_fail(err, TOCSIN_ENOMEM, "gpgme: %s",
+		    gpgme_strerror(ge));
+	}
+	ge = gpgme_op_sign(ctx->gpg, in, out, GPGME_SIG_MODE_DETACH);
+	gpgme_data_release(in);
+	gpgme_set_armor(ctx->gpg, 0);
+	gpgme_signers_clear(ctx->gpg);
+	if (ge != 0) {
+		gpgme_data_release(out);
+		return tocsin_fail(err, TOCSIN_EUNAVAIL, "signing with the "
+		    "gateway key %s failed: %s", signer_fpr,
+		    gpgme_strerror(ge));
+	}
+	res = gpgme_op_sign_result(ctx->gpg);
+	if (res == NULL || res->signatures == NULL) {
+		gpgme_data_release(out);
+		return tocsin_fail(err, TOCSIN_EUNAVAIL, "gpg made no "
+		    "signature with key %s", signer_fpr);
+	}
+	/* gpgme names the hash "SHA256"; RFC 3156 wants "pgp-sha256". */
+	h = gpgme_hash_algo_name(res->signatures->hash_algo);
+	if (h == NULL)
+		h = "sha256";
+	snprintf(micalg, 32, "pgp-%s", h);
+	for (char *c = micalg; *c != '\0'; c++)
+		if (*c >= 'A' && *c <= 'Z')
+			*c = (char)(*c - 'A' + 'a');
+	return pgp_take(out, ret, ret_len, err);
+}
+
+int
+certs_encrypt(struct certs_ctx *ctx, const struct certs_pubkeys *pk,
+    const char *const *fprs, size_t nfprs, const void *data, size_t len,
+    char **ret, size_t *ret_len, struct tocsin_err *err)
+{
+	gpgme_key_t *keys;
+	gpgme_data_t in = NULL, out = NULL;
+	gpgme_error_t ge;
+	gpgme_encrypt_result_t res;
+
+	*ret = NULL;
+	*ret_len = 0;
+	if (nfprs == 0)
+		return tocsin_fail(err, TOCSIN_EINTERNAL, "no recipient key");
+	if ((keys = calloc(nfprs + 1, sizeof(*keys))) == NULL)
+		return tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
+	for (size_t i = 0; i < nfprs; i++)
+		if ((keys[i] = pk_find(pk, fprs[i])) == NULL) {
+			free(keys);
+			return tocsin_fail(err, TOCSIN_ENOTFOUND, "key %s is "
+			    "not in the gateway's keyring", fprs[i]);
+		}
+	gpgme_set_armor(ctx->gpg, 1);
+	if ((ge = gpgme_data_new_from_mem(&in, data, len, 0)) != 0 ||
+	    (ge = gpgme_data_new(&out)) != 0) {
+		gpgme_data_release(in);
+		free(keys);
+		return tocsin_fail(err, TOCSIN_ENOMEM, "gpgme: %s",
+		    gpgme_strerror(ge));
+	}
+	/* Keys are pinned by fingerprint in the repository: GnuPG's web of
+	   trust has no say (LIBRARY-NOTES). */
+	ge = gpgme_op_encrypt(ctx->gpg, keys, GPGME_ENCRYPT_ALWAYS_TRUST, in,
+	    out);
+	gpgme_data_release(in);
+	gpgme_set_armor(ctx->gpg, 0);
+	free(keys);
+	res = gpgme_op_encrypt_result(ctx->gpg);
+	if (ge == 0 && res != NULL && res->invalid_recipients != NULL)
+		ge = res->invalid_recipients->reason != 0 ?
+		    res->invalid_recipients->reason : GPG_ERR_UNUSABLE_PUBKEY;
+	if (ge != 0) {
+		gpgme_data_release(out);
+		return tocsin_fail(err, TOCSIN_EUNAVAIL, "encryption failed%s"
+		    "%s: %s", res != NULL && res->invalid_recipients != NULL ?
+		    " for key " : "", res != NULL &&
+		    res->invalid_recipients != NULL &&
+		    res->invalid_recipients->fpr != NULL ?
+		    res->invalid_recipients->fpr : "", gpgme_strerror(ge));
+	}
+	return pgp_take(out, ret, ret_len, err);
+}

@@ -1,0 +1,96 @@
+/*
+ * channel.h: the one interface between the dispatcher and a channel.
+ *
+ * A channel is a table of functions, in the spirit of curl's protocol
+ * handlers: check its configuration, open a session for a batch, deliver
+ * rendered messages, close.  The dispatcher knows nothing of SMTP, HTTP or
+ * SSH; a driver knows nothing of the store: it is handed messages and
+ * fills in a result per recipient.
+ */
+#ifndef CHANNEL_H
+#define CHANNEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "certs.h"
+#include "policy.h"
+#include "tocsin.h"
+
+enum chan_status { CHAN_SENT, CHAN_TEMPFAIL, CHAN_PERMFAIL };
+
+/* One addressee of a message; the driver fills the second half. */
+struct chan_rcpt {
+	const char *address;		/* e-mail, E.164, host:path */
+	const char *key;		/* OpenPGP fingerprint, or NULL */
+	enum chan_status status;
+	char ref[128];			/* provider's reference, "" if none */
+	char reason[512];		/* why not sent; the server's reply */
+};
+
+/* A file carried with the message (the signed CAP document and its
+   issuer signatures, so that recipients can check the issuer themselves). */
+struct chan_part {
+	const char *filename;		/* made from ids, never from input */
+	const char *content_type;	/* e.g. "application/cap+xml" */
+	const void *data;
+	size_t len;
+};
+
+struct chan_msg {
+	const char *message_id;		/* "<...>", stable across retries */
+	const char *subject;		/* printable ASCII, non-sensitive */
+	const char *body;		/* UTF-8, LF line ends */
+	size_t body_len;
+	const struct chan_part *parts;
+	size_t nparts;
+	bool exercise;
+	struct chan_rcpt *rcpts;
+	size_t nrcpts;
+};
+
+/* What a driver may use: read-only repository, this worker's OpenPGP
+   context, the keys listed once per run. */
+struct chan_env {
+	const struct policy_repo *repo;
+	struct certs_ctx *certs;
+	const struct certs_pubkeys *keys;
+	int64_t now;
+};
+
+struct chan_ops {
+	const char *name;		/* "pgp-email" */
+	enum policy_channel channel;
+	/* One message per team and step to all its recipients (pgp-email),
+	   or one message per endpoint (sms, voice). */
+	bool per_team;
+	/* Messages a session should carry at most. */
+	size_t (*batch)(const struct policy_repo *repo);
+	/* Problems of the channel's configuration go into diag; returns the
+	   number of errors added. */
+	size_t (*check)(const struct policy_repo *repo,
+	    struct policy_diag *diag);
+	/* Open a session; *ret is owned by the driver until close(). */
+	int (*open)(const struct chan_env *env, void **ret,
+	    struct tocsin_err *err);
+	/*
+	 * Deliver n messages in this session, filling every recipient's
+	 * status.  A return other than 0 means the session itself failed
+	 * before anything was handed over: every recipient then counts as a
+	 * temporary failure with err's sentence, unless the driver already
+	 * set a status.
+	 */
+	int (*deliver)(void *session, struct chan_msg *msgs, size_t n,
+	    struct tocsin_err *err);
+	void (*close)(void *session);
+};
+
+/* The driver for a channel name, or NULL when none is built. */
+const struct chan_ops *chan_find(const char *name);
+/* Every driver, NULL-terminated. */
+const struct chan_ops *const *chan_all(void);
+
+extern const struct chan_ops chan_pgp_email;
+
+#endif

@@ -1,0 +1,38 @@
+/*
+ * ack.h: per-team acknowledgement tokens and short codes.
+ *
+ * Both are derived with HMAC-SHA256 from a 32-byte secret kept in a 0600
+ * file, the alert id and the team, so that the gateway can render them
+ * again for any message without storing them in clear: the store only
+ * ever needs their hashes.  The token carries 128 bits; the short code is
+ * 8 digits, for SMS replies, voice keypads and fax forms.
+ */
+#ifndef ACK_H
+#define ACK_H
+
+#include <stddef.h>
+
+#include "policy.h"
+#include "tocsin.h"
+
+#define ACK_SECRET_LEN 32
+#define ACK_TOKEN_LEN 32		/* hex digits */
+#define ACK_CODE_LEN 8
+
+/*
+ * Read the secret named by gateway.ack_secret, or by default ack.key beside
+ * the store, which is made (32 random bytes, mode 0600) on first use.  A
+ * file that others may read, or of the wrong size, is refused.
+ */
+int ack_secret_load(const struct policy_repo *repo,
+    unsigned char out[ACK_SECRET_LEN], struct tocsin_err *err);
+
+void ack_token(const unsigned char secret[ACK_SECRET_LEN],
+    const char *alert_id, const char *team, char out[ACK_TOKEN_LEN + 1]);
+void ack_code(const unsigned char secret[ACK_SECRET_LEN],
+    const char *alert_id, const char *team, char out[ACK_CODE_LEN + 1]);
+/* public_url + "ack/" + token, with one slash between them. */
+void ack_url(const char *public_url, const char *token, char *out,
+    size_t outlen);
+
+#endif

@@ -1,0 +1,825 @@
+/*
+ * dispatch.c: the worker pool of `tocsin serve` (see dispatch.h).
+ *
+ * Each worker owns its store connection and its OpenPGP context (gpgme
+ * contexts and SQLite connections are one-thread objects); the public keys
+ * are listed once and shared read-only.  The main thread only watches:
+ * signals (taken with sigtimedwait, so no handler and no global flag),
+ * progress, and the workers' end.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/rand.h>
+
+#include "ack.h"
+#include "cap.h"
+#include "certs.h"
+#include "channel.h"
+#include "dispatch.h"
+#include "render.h"
+#include "store.h"
+
+#define DISPATCH_MAX_DRIVERS 8
+#define DISPATCH_CACHE 16		/* alerts kept parsed per worker */
+#define DISPATCH_DEFAULT_SUBJECT "Alert %i (%s)"
+
+struct disp {
+	const struct policy_repo *repo;
+	const struct dispatch_opts *o;
+	struct certs_pubkeys *keys;
+	unsigned char secret[ACK_SECRET_LEN];
+	char host[64];
+	const struct chan_ops *drivers[DISPATCH_MAX_DRIVERS];
+	size_t ndrivers;
+
+	pthread_mutex_t mu;
+	bool stop;
+	int running;			/* workers still going */
+	int fatal_rc;
+	char fatal[TOCSIN_ERRLEN];
+};
+
+struct cached_alert {
+	char *id;
+	char *doc;
+	size_t doclen;
+	struct cap_alert *cap;
+	struct store_signature_row *sigs;
+	size_t nsigs;
+	struct chan_part *parts;	/* CAP document + unique signatures */
+	size_t nparts;
+	char **names;			/* part file names */
+	uint64_t used;
+};
+
+struct worker {
+	struct disp *d;
+	int index;
+	char owner[128];
+	struct store *st;
+	struct certs_ctx *cx;
+	uint64_t rng;
+	struct cached_alert cache[DISPATCH_CACHE];
+	uint64_t tick;
+	pthread_t thread;
+};
+
+/* One message under construction: what the driver borrows during
+   deliver(). */
+struct pending_msg {
+	char message_id[200];
+	char subject[256];
+	char *body;
+	size_t body_len;
+};
+
+static uint32_t
+worker_rand(struct worker *w)
+{
+	/* xorshift64*: jitter only, no secrecy needed */
+	w->rng ^= w->rng >> 12;
+	w->rng ^= w->rng << 25;
+	w->rng ^= w->rng >> 27;
+	return (uint32_t)((w->rng * 2685821657736338717ULL) >> 32);
+}
+
+int64_t
+dispatch_backoff(int64_t base, int64_t max, int attempts, uint32_t r)
+{
+	int64_t d = base;
+
+	if (base <= 0)
+		base = d = 1;
+	for (int i = 1; i < attempts && d < max; i++)
+		d *= 2;
+	if (d > max)
+		d = max;
+	/* Equal jitter: never sooner than half the backoff, so that a relay
+	   that is down is not hammered, yet spread so that many deliveries
+	   failed together do not come back together. */
+	return d / 2 + (int64_t)(r % (uint64_t)(d / 2 + 1));
+}
+
+static void
+disp_fail(struct disp *d, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+disp_fail(struct disp *d, int rc, const char *fmt, ...)
+{
+	va_list ap;
+
+	pthread_mutex_lock(&d->mu);
+	if (d->fatal_rc == 0) {
+		d->fatal_rc = rc;
+		va_start(ap, fmt);
+		(void)vsnprintf(d->fatal, sizeof(d->fatal), fmt, ap);
+		va_end(ap);
+	}
+	d->stop = true;
+	pthread_mutex_unlock(&d->mu);
+}
+
+static bool
+disp_stopping(struct disp *d)
+{
+	bool s;
+
+	pthread_mutex_lock(&d->mu);
+	s = d->stop;
+	pthread_mutex_unlock(&d->mu);
+	return s;
+}
+
+static void
+disp_log(struct disp *d, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+disp_log(struct disp *d, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (d->o->log == NULL)
+		return;
+	pthread_mutex_lock(&d->mu);
+	fputs("tocsin serve: ", d->o->log);
+	va_start(ap, fmt);
+	vfprintf(d->o->log, fmt, ap);
+	va_end(ap);
+	fputc('\n', d->o->log);
+	fflush(d->o->log);
+	pthread_mutex_unlock(&d->mu);
+}
+
+static void
+cache_entry_free(struct cached_alert *c)
+{
+	free(c->id);
+	free(c->doc);
+	cap_free(c->cap);
+	store_signature_rows_free(c->sigs, c->nsigs);
+	for (size_t i = 0; i < c->nparts; i++)
+		free(c->names[i]);
+	free(c->names);
+	free(c->parts);
+	memset(c, 0, sizeof(*c));
+}
+
+/* The parsed alert, its CAP document and signatures as attachments. */
+static int
+cache_get(struct worker *w, const char *alert_id, struct cached_alert **ret,
+    struct tocsin_err *err)
+{
+	struct cached_alert *c = NULL, *victim = &w->cache[0];
+	int rc;
+
+	for (size_t i = 0; i < DISPATCH_CACHE; i++) {
+		if (w->cache[i].id != NULL &&
+		    strcmp(w->cache[i].id, alert_id) == 0) {
+			c = &w->cache[i];
+			c->used = ++w->tick;
+			*ret = c;
+			return 0;
+		}
+		if (w->cache[i].used < victim->used)
+			victim = &w->cache[i];
+	}
+	c = victim;
+	cache_entry_free(c);
+	if ((c->id = strdup(alert_id)) == NULL)
+		return tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
+	if ((rc = store_alert_cap(w->st, alert_id, &c->doc, &c->doclen,
+	    err)) != 0)
+		goto fail;
+	/* The document was verified and parsed at intake; parse it again
+	   with the same limits rather than trust a stored parse. */
+	if ((rc = cap_parse(c->doc, c->doclen, c->doclen + 1, &c->cap,
+	    err)) != 0)
+		goto fail;
+	if ((rc = store_signatures(w->st, alert_id, &c->sigs, &c->nsigs,
+	    err)) != 0)
+		goto fail;
+	c->parts = calloc(c->nsigs + 1, sizeof(*c->parts));
+	c->names = calloc(c->nsigs + 1, sizeof(*c->names));
+	if (c->parts == NULL || c->names == NULL) {
+		rc = tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
+		goto fail;
+	}
+	/* File names come from the alert id, never from alert text. */
+	if (asprintf(&c->names[0], "alert-%s.xml", alert_id) < 0) {
+		rc = tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
+		goto fail;
+	}
+	c->parts[0] = (struct chan_part){ .filename = c->names[0],
+	    .content_type = "application/common-alerting-protocol+xml",
+	    .data = c->doc, .len = c->doclen };
+	c->nparts = 1;
+	for (size_t i = 0; i < c->nsigs; i++) {
+		const struct store_signature_row *s = &c->sigs[i];
+		bool dup = false;
+		const char *type, *ext;
+
+		if (s->sig == NULL)
+			continue;
+		for (size_t j = 0; j < i && !dup; j++)
+			dup = c->sigs[j].sig != NULL &&
+			    c->sigs[j].sig_len == s->sig_len &&
+			    memcmp(c->sigs[j].sig, s->sig, s->sig_len) == 0;
+		if (dup)
+			continue;
+		if (strcmp(s->kind, "cms") == 0) {
+			type = "application/pkcs7-signature";
+			ext = "p7s";
+		} else if (strcmp(s->kind, "openpgp-inline") == 0) {
+			type = "application/pgp-signature";
+			ext = "signed.asc";
+		} else {
+			type = "application/pgp-signature";
+			ext = "asc";
+		}
+		if (asprintf(&c->names[c->nparts], "alert-%s.sig%zu.%s",
+		    alert_id, c->nparts, ext) < 0) {
+			rc = tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
+			goto fail;
+		}
+		c->parts[c->nparts] = (struct chan_part){
+		    .filename = c->names[c->nparts], .content_type = type,
+		    .data = s->sig, .len = s->sig_len };
+		c->nparts++;
+	}
+	c->used = ++w->tick;
+	*ret = c;
+	return 0;
+fail:
+	cache_entry_free(c);
+	return rc;
+}
+
+static const struct policy_contact *
+team_contact(const struct policy_team *t, const char *name)
+{
+	for (size_t i = 0; i < t->ncontacts; i++)
+		if (strcmp(t->contacts[i].name, name) == 0)
+			return &t->contacts[i];
+	return NULL;
+}
+
+/* Printable ASCII without spaces, quotes or brackets inside <...>. */
+static bool
+message_id_safe(const char *id)
+{
+	for (const char *c = id + 1; c[1] != '\0'; c++)
+		if (*c <= 0x20 || *c >= 0x7f || strchr("<>()\"\\,;:[]", *c))
+			return false;
+	return true;
+}
+
+static const char *
+from_domain(const struct policy_repo *repo)
+{
+	const char *at = repo->smtp != NULL && repo->smtp->from != NULL ?
+	    strrchr(repo->smtp->from, '@') : NULL;
+
+	return at != NULL && at[1] != '\0' ? at + 1 : "tocsin.invalid";
+}
+
+/*
+ * Build the message of rows [lo, hi) (one alert, team and step).  Rows
+ * that cannot be part of it get their result in items[] directly and
+ * rcpt_row[] = -1.
+ */
+static int
+build_msg(struct worker *w, const struct chan_ops *ops,
+    struct store_delivery_row *rows, size_t lo, size_t hi,
+    struct chan_msg *msg, struct pending_msg *pm, struct chan_rcpt *rcpts,
+    size_t *rcpt_row, size_t *nrcpt, struct store_result_item *items,
+    struct tocsin_err *err)
+{
+	const struct policy_repo *repo = w->d->repo;
+	const struct policy_team *team;
+	struct cached_alert *ca = NULL;
+	const char *langs[64];
+	size_t nlangs = 0, first = *nrcpt;
+	const char *tz = NULL;
+	char token[ACK_TOKEN_LEN + 1], code[ACK_CODE_LEN + 1], url[1024];
+	struct render_in in = { 0 };
+	int rc;
+
+	if ((rc = cache_get(w, rows[lo].alert_id, &ca, err)) != 0)
+		return rc;
+	team = policy_team_find(repo, rows[lo].team);
+	for (size_t i = lo; i < hi; i++) {
+		const struct policy_contact *c = team != NULL ?
+		    team_contact(team, rows[i].contact) : NULL;
+		struct chan_rcpt *r = &rcpts[*nrcpt];
+
+		if (team == NULL || (c == NULL && rows[i].contact[0] != '\0')) {
+			items[i].result = STORE_R_PERMFAIL;
+			items[i].error = team == NULL ? "the team is no longer "
+			    "in the repository" : "the contact is no longer in "
+			    "the repository";
+			continue;
+		}
+		memset(r, 0, sizeof(*r));
+		r->address = rows[i].address;
+		r->key = c != NULL && c->pgp[0] != '\0' ? c->pgp : NULL;
+		rcpt_row[*nrcpt] = i;
+		(*nrcpt)++;
+		if (c == NULL)
+			continue;
+		if (tz == NULL)
+			tz = c->timezone;
+		for (size_t l = 0; l < c->nlanguages && nlangs < 64; l++)
+			langs[nlangs++] = c->languages[l];
+	}
+	if (*nrcpt == first)
+		return 0;
+	ack_token(w->d->secret, rows[lo].alert_id, rows[lo].team, token);
+	ack_code(w->d->secret, rows[lo].alert_id, rows[lo].team, code);
+	ack_url(repo->gateway.public_url, token, url, sizeof(url));
+	in.alert = ca->cap;
+	in.alert_id = rows[lo].alert_id;
+	in.team = team;
+	in.langs = langs;
+	in.nlangs = nlangs;
+	in.timezone = tz;
+	in.ack_url = url;
+	in.ack_code = code;
+	if ((rc = render_body(&in, &pm->body, &pm->body_len, err)) != 0)
+		return rc;
+	if ((rc = render_subject(repo->smtp != NULL &&
+	    repo->smtp->subject != NULL ? repo->smtp->subject :
+	    DISPATCH_DEFAULT_SUBJECT, ca->cap, rows[lo].alert_id, pm->subject,
+	    sizeof(pm->subject), err)) != 0)
+		return rc;
+	/* The identity of the message, not of a claim: alert, team and
+	   step, so that a retry of some of its recipients, or a repeat
+	   after a crash, carries the same Message-ID. */
+	snprintf(pm->message_id, sizeof(pm->message_id), "<tocsin.%s.%s.%d@%s>",
+	    rows[lo].alert_id, rows[lo].team, rows[lo].step, from_domain(repo));
+	if (!message_id_safe(pm->message_id))
+		snprintf(pm->message_id, sizeof(pm->message_id),
+		    "<tocsin.%lld@%s>", (long long)rows[lo].id,
+		    from_domain(repo));
+	msg->message_id = pm->message_id;
+	msg->subject = pm->subject;
+	msg->body = pm->body;
+	msg->body_len = pm->body_len;
+	msg->parts = ca->parts;
+	msg->nparts = ca->nparts;
+	msg->exercise = strcmp(ca->cap->status, "Exercise") == 0;
+	msg->rcpts = &rcpts[first];
+	msg->nrcpts = *nrcpt - first;
+	(void)ops;
+	return 0;
+}
+
+static bool
+same_group(const struct store_delivery_row *a,
+    const struct store_delivery_row *b)
+{
+	return strcmp(a->alert_id, b->alert_id) == 0 &&
+	    strcmp(a->team, b->team) == 0 && a->step == b->step;
+}
+
+static void
+work_batch(struct worker *w, const struct chan_ops *ops,
+    struct store_delivery_row *rows, size_t n)
+{
+	struct disp *d = w->d;
+	const struct policy_gateway *gw = &d->repo->gateway;
+	struct chan_msg *msgs = calloc(n, sizeof(*msgs));
+	struct pending_msg *pms = calloc(n, sizeof(*pms));
+	struct chan_rcpt *rcpts = calloc(n, sizeof(*rcpts));
+	size_t *rcpt_row = calloc(n, sizeof(*rcpt_row));
+	struct store_result_item *items = calloc(n, sizeof(*items));
+	char (*why)[700] = calloc(n, sizeof(*why));
+	struct chan_env env;
+	struct tocsin_err err = { 0 };
+	size_t nmsgs = 0, nrcpt = 0, lost = 0, nsent = 0, nfail = 0, ndead = 0;
+	void *sess = NULL;
+	int64_t now = (int64_t)time(NULL);
+
+	if (msgs == NULL || pms == NULL || rcpts == NULL || rcpt_row == NULL ||
+	    items == NULL || why == NULL) {
+		disp_fail(d, TOCSIN_ENOMEM, "out of memory");
+		goto out;
+	}
+	/* Default: a temporary failure, so that a row nobody decided on is
+	   retried rather than lost. */
+	for (size_t i = 0; i < n; i++) {
+		items[i].id = rows[i].id;
+		items[i].result = STORE_R_TEMPFAIL;
+		items[i].error = "not attempted";
+	}
+	for (size_t lo = 0; lo < n;) {
+		size_t hi = lo + 1;
+
+		if (ops->per_team)
+			while (hi < n && same_group(&rows[lo], &rows[hi]))
+				hi++;
+		if (build_msg(w, ops, rows, lo, hi, &msgs[nmsgs], &pms[nmsgs],
+		    rcpts, rcpt_row, &nrcpt, items, &err) != 0) {
+			for (size_t i = lo; i < hi; i++) {
+				snprintf(why[i], sizeof(why[i]), "%s", err.msg);
+				items[i].error = why[i];
+			}
+			/* drop the recipients added for this group */
+			while (nrcpt > 0 && rcpt_row[nrcpt - 1] >= lo)
+				nrcpt--;
+		} else if (msgs[nmsgs].nrcpts > 0)
+			nmsgs++;
+		lo = hi;
+	}
+	if (nmsgs > 0) {
+		env = (struct chan_env){ .repo = d->repo, .certs = w->cx,
+		    .keys = d->keys, .now = now };
+		if (ops->open(&env, &sess, &err) != 0) {
+			for (size_t k = 0; k < nrcpt; k++) {
+				rcpts[k].status = CHAN_TEMPFAIL;
+				snprintf(rcpts[k].reason, sizeof(rcpts[k].reason),
+				    "%s", err.msg);
+			}
+		} else {
+			(void)ops->deliver(sess, msgs, nmsgs, &err);
+			ops->close(sess);
+		}
+	}
+	now = (int64_t)time(NULL);
+	for (size_t k = 0; k < nrcpt; k++) {
+		size_t i = rcpt_row[k];
+		struct chan_rcpt *r = &rcpts[k];
+
+		switch (r->status) {
+		case CHAN_SENT:
+			items[i].result = STORE_R_SENT;
+			items[i].error = NULL;
+			items[i].provider_ref = r->ref[0] ? r->ref : NULL;
+			break;
+		case CHAN_PERMFAIL:
+			items[i].result = STORE_R_PERMFAIL;
+			items[i].error = r->reason;
+			break;
+		case CHAN_TEMPFAIL:
+			items[i].error = r->reason;
+			break;
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (items[i].result != STORE_R_TEMPFAIL)
+			continue;
+		/* One retry time per message, so that the recipients who
+		   failed together are retried together, in one message. */
+		if (i > 0 && ops->per_team && same_group(&rows[i - 1], &rows[i])
+		    && items[i - 1].result == STORE_R_TEMPFAIL &&
+		    rows[i].attempts < gw->max_attempts) {
+			items[i].next_attempt = items[i - 1].next_attempt;
+			continue;
+		}
+		if (rows[i].attempts >= gw->max_attempts) {
+			snprintf(why[i], sizeof(why[i]), "gave up after %d "
+			    "attempts; last: %s", rows[i].attempts,
+			    items[i].error);
+			items[i].error = why[i];
+			items[i].result = STORE_R_PERMFAIL;
+			continue;
+		}
+		items[i].next_attempt = now + dispatch_backoff(gw->retry_base,
+		    gw->retry_max, rows[i].attempts, worker_rand(w));
+	}
+	if (store_results(w->st, w->owner, now, items, n, &lost, &err) != 0) {
+		/* The leases run out and the rows are claimed again: at
+		   least once, never lost. */
+		disp_log(d, "%s: cannot record results: %s", w->owner, err.msg);
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (items[i].result == STORE_R_SENT)
+			nsent++;
+		else if (items[i].result == STORE_R_PERMFAIL) {
+			ndead++;
+			disp_log(d, "delivery %lld (%s, team %s, %s) is dead: %s",
+			    (long long)rows[i].id, rows[i].channel,
+			    rows[i].team, rows[i].address, items[i].error);
+		} else {
+			nfail++;
+			disp_log(d, "delivery %lld (%s, team %s, %s) failed, "
+			    "retry in %llds: %s", (long long)rows[i].id,
+			    rows[i].channel, rows[i].team, rows[i].address,
+			    (long long)(items[i].next_attempt - now),
+			    items[i].error);
+		}
+	}
+	if (lost > 0)
+		disp_log(d, "%s: %zu results came after the lease ran out; "
+		    "those deliveries were claimed again", w->owner, lost);
+out:
+	for (size_t i = 0; i < n && pms != NULL; i++)
+		free(pms[i].body);
+	free(msgs);
+	free(pms);
+	free(rcpts);
+	free(rcpt_row);
+	free(items);
+	free(why);
+	(void)nsent;
+	(void)nfail;
+	(void)ndead;
+}
+
+static void *
+worker_main(void *arg)
+{
+	struct worker *w = arg;
+	struct disp *d = w->d;
+	struct tocsin_err err = { 0 };
+
+	if (store_open(d->repo->gateway.store, &w->st, &err) != 0 ||
+	    certs_open(d->repo->gateway.gnupg_home, &w->cx, &err) != 0) {
+		disp_fail(d, err.code, "%s", err.msg);
+		goto out;
+	}
+	while (!disp_stopping(d)) {
+		bool worked = false, busy = false;
+		int64_t now = (int64_t)time(NULL), next = now + 1;
+
+		for (size_t k = 0; k < d->ndrivers && !disp_stopping(d); k++) {
+			const struct chan_ops *ops = d->drivers[k];
+			struct store_delivery_row *rows = NULL;
+			size_t n = 0;
+			int64_t due;
+
+			if (store_claim(w->st, w->owner, now,
+			    d->repo->gateway.lease, ops->name,
+			    ops->batch(d->repo), &rows, &n, &err) != 0) {
+				disp_log(d, "%s: claim failed: %s", w->owner,
+				    err.msg);
+				busy = true;
+				continue;
+			}
+			if (n > 0) {
+				work_batch(w, ops, rows, n);
+				worked = true;
+			}
+			store_delivery_rows_free(rows, n);
+			if (store_next_due(w->st, ops->name, &due, &err) == 0) {
+				busy = true;
+				if (due < next)
+					next = due;
+			}
+		}
+		if (worked)
+			continue;
+		if (!busy && d->o->until_idle)
+			break;
+		/* Nothing due now: sleep until the next due time, at most a
+		   second, so that new alerts are picked up promptly. */
+		{
+			int64_t ms = (next - (int64_t)time(NULL)) * 1000;
+			struct timespec ts;
+
+			if (ms > 1000)
+				ms = 1000;
+			if (ms < 50)
+				ms = 50;
+			ts.tv_sec = ms / 1000;
+			ts.tv_nsec = (ms % 1000) * 1000000L;
+			nanosleep(&ts, NULL);
+		}
+	}
+out:
+	for (size_t i = 0; i < DISPATCH_CACHE; i++)
+		cache_entry_free(&w->cache[i]);
+	certs_close(w->cx);
+	store_close(w->st);
+	w->cx = NULL;
+	w->st = NULL;
+	pthread_mutex_lock(&d->mu);
+	d->running--;
+	pthread_mutex_unlock(&d->mu);
+	return NULL;
+}
+
+/* Leases of workers of this host whose process is gone. */
+static void
+release_dead(struct disp *d, struct store *st)
+{
+	struct tocsin_err err = { 0 };
+	char **owners = NULL;
+	size_t n = 0;
+
+	if (store_lease_owners(st, &owners, &n, &err) != 0) {
+		disp_log(d, "cannot list leases: %s", err.msg);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		char host[64];
+		long pid;
+		size_t nrel = 0;
+		int c = 0;
+
+		if (owners[i] == NULL || sscanf(owners[i],
+		    "tocsin/%63[^/]/%ld/%*d%n", host, &pid, &c) != 2 ||
+		    c == 0 || strcmp(host, d->host) != 0)
+			goto next;
+		if (pid != (long)getpid() && (kill((pid_t)pid, 0) == 0 ||
+		    errno != ESRCH))
+			goto next;
+		if (store_release_owner(st, owners[i], (int64_t)time(NULL),
+		    &nrel, &err) == 0 && nrel > 0)
+			disp_log(d, "released %zu deliveries held by %s, which "
+			    "is no longer running; they are sent again", nrel,
+			    owners[i]);
+next:
+		free(owners[i]);
+	}
+	free(owners);
+}
+
+struct progress {
+	int64_t base[DISPATCH_MAX_DRIVERS][STORE_D_COUNT];
+	char last[512];
+	time_t last_t;
+};
+
+static void
+progress_line(struct disp *d, struct store *st, struct progress *p,
+    bool final)
+{
+	char line[512];
+	size_t off = 0;
+	bool tty;
+
+	if (d->o->progress == NULL)
+		return;
+	line[0] = '\0';
+	for (size_t k = 0; k < d->ndrivers; k++) {
+		int64_t c[STORE_D_COUNT];
+		struct tocsin_err err;
+
+		if (store_channel_counts(st, d->drivers[k]->name, c, &err) != 0)
+			return;
+		off += (size_t)snprintf(line + off, sizeof(line) - off,
+		    "%s%s: %lld sent, %lld dead, %lld to go (%lld sending, "
+		    "%lld waiting to retry)", k ? "; " : "",
+		    d->drivers[k]->name,
+		    (long long)(c[STORE_D_SENT] - p->base[k][STORE_D_SENT]),
+		    (long long)(c[STORE_D_DEAD] - p->base[k][STORE_D_DEAD]),
+		    (long long)(c[STORE_D_PENDING] + c[STORE_D_SENDING] +
+		    c[STORE_D_FAILED]), (long long)c[STORE_D_SENDING],
+		    (long long)c[STORE_D_FAILED]);
+		if (off >= sizeof(line))
+			break;
+	}
+	tty = isatty(fileno(d->o->progress));
+	if (strcmp(line, p->last) == 0 && (!final || !tty))
+		return;
+	if (!final && !tty && time(NULL) - p->last_t < 2)
+		return;
+	snprintf(p->last, sizeof(p->last), "%s", line);
+	p->last_t = time(NULL);
+	pthread_mutex_lock(&d->mu);
+	fprintf(d->o->progress, tty ? "\r\033[Ktocsin serve: %s%s" :
+	    "tocsin serve: %s%s", line, tty && !final ? "" : "\n");
+	fflush(d->o->progress);
+	pthread_mutex_unlock(&d->mu);
+}
+
+/* Deliveries queued on channels this build has no driver for: say so
+   once; they stay queued, never dropped. */
+static void
+warn_undriven(struct disp *d, struct store *st)
+{
+	for (int ch = 0; ch < POLICY_CH_COUNT; ch++) {
+		const char *name = policy_channel_name((enum policy_channel)ch);
+		int64_t c[STORE_D_COUNT];
+		struct tocsin_err err;
+
+		if (chan_find(name) != NULL ||
+		    store_channel_counts(st, name, c, &err) != 0)
+			continue;
+		if (c[STORE_D_PENDING] + c[STORE_D_FAILED] > 0)
+			disp_log(d, "%lld %s deliveries stay queued: this "
+			    "release has no %s driver yet",
+			    (long long)(c[STORE_D_PENDING] + c[STORE_D_FAILED]),
+			    name, name);
+	}
+}
+
+int
+dispatch_serve(const struct policy_repo *repo, const struct dispatch_opts *o,
+    struct tocsin_err *err)
+{
+	struct disp d = { .repo = repo, .o = o };
+	struct worker *ws = NULL;
+	struct store *st = NULL;
+	struct certs_ctx *cx = NULL;
+	struct progress prog = { 0 };
+	sigset_t set, old;
+	int nw = repo->gateway.workers > 0 ? repo->gateway.workers : 1;
+	int rc = 0, started = 0;
+
+	pthread_mutex_init(&d.mu, NULL);
+	if (gethostname(d.host, sizeof(d.host)) != 0)
+		snprintf(d.host, sizeof(d.host), "localhost");
+	d.host[sizeof(d.host) - 1] = '\0';
+	for (char *c = d.host; *c != '\0'; c++)
+		if (*c == '/')
+			*c = '_';
+	for (const struct chan_ops *const *p = chan_all(); *p != NULL &&
+	    d.ndrivers < DISPATCH_MAX_DRIVERS; p++)
+		d.drivers[d.ndrivers++] = *p;
+	if ((rc = ack_secret_load(repo, d.secret, err)) != 0)
+		goto out;
+	if ((rc = store_open(repo->gateway.store, &st, err)) != 0 ||
+	    (rc = certs_open(repo->gateway.gnupg_home, &cx, err)) != 0 ||
+	    (rc = certs_pubkeys_load(cx, &d.keys, err)) != 0)
+		goto out;
+	release_dead(&d, st);
+	warn_undriven(&d, st);
+	for (size_t k = 0; k < d.ndrivers; k++)
+		(void)store_channel_counts(st, d.drivers[k]->name,
+		    prog.base[k], err);
+
+	/* Signals are taken by this thread alone with sigtimedwait; a
+	   peer closing a socket must not kill the process. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, &old);
+	signal(SIGPIPE, SIG_IGN);
+
+	if ((ws = calloc((size_t)nw, sizeof(*ws))) == NULL) {
+		rc = tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
+		goto out_sig;
+	}
+	d.running = nw;
+	for (int i = 0; i < nw; i++) {
+		unsigned char seed[8];
+
+		ws[i].d = &d;
+		ws[i].index = i;
+		snprintf(ws[i].owner, sizeof(ws[i].owner), "tocsin/%s/%ld/%d",
+		    d.host, (long)getpid(), i);
+		if (RAND_bytes(seed, sizeof(seed)) != 1)
+			memcpy(seed, &ws, sizeof(seed) < sizeof(ws) ?
+			    sizeof(seed) : sizeof(ws));
+		memcpy(&ws[i].rng, seed, sizeof(ws[i].rng));
+		ws[i].rng |= 1;
+		if (pthread_create(&ws[i].thread, NULL, worker_main, &ws[i])
+		    != 0) {
+			pthread_mutex_lock(&d.mu);
+			d.running -= nw - i;
+			pthread_mutex_unlock(&d.mu);
+			disp_fail(&d, TOCSIN_EUNAVAIL, "cannot start worker %d",
+			    i);
+			break;
+		}
+		started++;
+	}
+	for (;;) {
+		struct timespec ts = { .tv_sec = 0, .tv_nsec = 200000000L };
+		int sig, running;
+
+		sig = sigtimedwait(&set, NULL, &ts);
+		if (sig > 0) {
+			disp_log(&d, "signal %d: finishing the batches in hand, "
+			    "then stopping", sig);
+			pthread_mutex_lock(&d.mu);
+			d.stop = true;
+			pthread_mutex_unlock(&d.mu);
+		}
+		progress_line(&d, st, &prog, false);
+		pthread_mutex_lock(&d.mu);
+		running = d.running;
+		pthread_mutex_unlock(&d.mu);
+		if (running == 0)
+			break;
+	}
+	for (int i = 0; i < started; i++)
+		pthread_join(ws[i].thread, NULL);
+	progress_line(&d, st, &prog, true);
+	if (d.fatal_rc != 0)
+		rc = tocsin_fail(err, d.fatal_rc, "%s", d.fatal);
+out_sig:
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+out:
+	free(ws);
+	certs_pubkeys_free(d.keys);
+	certs_close(cx);
+	store_close(st);
+	OPENSSL_cleanse(d.secret, sizeof(d.secret));
+	pthread_mutex_destroy(&d.mu);
+	return rc;
+}

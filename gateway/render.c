@@ -1,0 +1,694 @@
+/*
+ * render.c: the plain-text body and the subject of a message for one team
+ * and step, from a verified CAP alert.
+ *
+ * Layout, top to bottom: a banner for anything that is not a real incident
+ * (Exercise, Test, System, Draft); what the message does to earlier alerts
+ * (Update, Cancel) and the CAP note; one section per language of the step's
+ * contacts; a footer with the identities and the acknowledgement
+ * instructions, and the banner again.
+ *
+ * Alert text is outside input even when signed: it is cleaned character by
+ * character (CR LF and lone CR are line breaks, other C0 controls, DEL and
+ * C1 controls are dropped, invalid UTF-8 becomes U+FFFD, every valid
+ * character is kept as it is), and then either folded onto one labelled
+ * line or indented, so that no alert text can begin a line at the left
+ * margin where the gateway's own lines are.  C1 controls go because NEL
+ * (U+0085) is a line break to some readers.
+ *
+ * Sizes: each field is cut at RENDER_FIELD_MAX, the whole at
+ * RENDER_BODY_MAX.  The footer is rendered first and its room kept, so the
+ * acknowledgement instructions survive any cut.  Labels are English.
+ */
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "render.h"
+#include "tz.h"
+
+#define RENDER_FOOT_FIELD_MAX 1024	/* ids and names in the footer */
+#define RENDER_SHORT_MAX 256		/* value-set words, language tags */
+#define RENDER_TRUNCATED "[truncated]"
+#define RENDER_BODY_CUT "\n" RENDER_TRUNCATED "\n"
+
+static const char render_exercise_banner[] =
+    "*** EXERCISE - EXERCISE - EXERCISE ***\n";
+static const char render_test_banner[] = "*** TEST - TEST - TEST ***\n";
+static const char render_draft_banner[] = "*** DRAFT - NOT ACTIONABLE ***\n";
+
+/* A growable text buffer that refuses to pass its limit.  Errors are
+   sticky so that the rendering code need not check every append: the first
+   one is kept and everything after it is ignored. */
+struct render_buf {
+	char *p;
+	size_t len, cap;
+	size_t limit;		/* most bytes the text may reach */
+	bool full;		/* something was dropped at the limit */
+	int rc;			/* first error (TOCSIN_ENOMEM), else 0 */
+};
+
+/* Where local times come from, decided once per body. */
+struct render_zone {
+	const char *zonedir;
+	const char *zone;	/* NULL when local times are unavailable */
+	char why[TOCSIN_ERRLEN];	/* then, the reason */
+};
+
+enum render_mode {
+	RENDER_LINE,		/* line breaks become spaces */
+	RENDER_BLOCK		/* line breaks kept, each line indented */
+};
+
+static void
+render_put(struct render_buf *b, const char *s, size_t n)
+{
+	if (b->rc != 0 || b->full)
+		return;
+	/* all or nothing: the callers hand over whole characters, so a cut
+	   never splits one */
+	if (n > b->limit - b->len) {
+		b->full = true;
+		return;
+	}
+	if (b->len + n + 1 > b->cap) {
+		size_t cap = b->cap != 0 ? b->cap : 4096;
+		char *p;
+
+		while (cap < b->len + n + 1)
+			cap *= 2;
+		if (cap > RENDER_BODY_MAX + 1)
+			cap = RENDER_BODY_MAX + 1;
+		if ((p = realloc(b->p, cap)) == NULL) {
+			b->rc = TOCSIN_ENOMEM;
+			return;
+		}
+		b->p = p;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+}
+
+static void
+render_puts(struct render_buf *b, const char *s)
+{
+	render_put(b, s, strlen(s));
+}
+
+/*
+ * The length of the well-formed UTF-8 sequence at p (1 to 4 bytes), or 0
+ * with *skip set to the bytes of the ill-formed part, which becomes one
+ * U+FFFD (the "maximal subpart" practice of Unicode, chapter 3).  Overlong
+ * forms, surrogates and values over U+10FFFF are ill-formed.  p is
+ * NUL-terminated, and a NUL is never a continuation byte, so reading stops
+ * at the end.
+ */
+static size_t
+render_utf8(const unsigned char *p, size_t *skip)
+{
+	unsigned lo = 0x80, hi = 0xbf;
+	size_t n;
+
+	if (p[0] < 0x80)
+		return 1;
+	if (p[0] >= 0xc2 && p[0] <= 0xdf)
+		n = 2;
+	else if (p[0] == 0xe0) {
+		n = 3;
+		lo = 0xa0;		/* no overlong forms */
+	} else if (p[0] == 0xed) {
+		n = 3;
+		hi = 0x9f;		/* no surrogates */
+	} else if (p[0] >= 0xe1 && p[0] <= 0xef)
+		n = 3;
+	else if (p[0] == 0xf0) {
+		n = 4;
+		lo = 0x90;		/* no overlong forms */
+	} else if (p[0] == 0xf4) {
+		n = 4;
+		hi = 0x8f;		/* nothing over U+10FFFF */
+	} else if (p[0] >= 0xf1 && p[0] <= 0xf3)
+		n = 4;
+	else {
+		*skip = 1;
+		return 0;
+	}
+	for (size_t i = 1; i < n; i++) {
+		if (p[i] < lo || p[i] > hi) {
+			*skip = i;
+			return 0;
+		}
+		lo = 0x80;
+		hi = 0xbf;
+	}
+	return n;
+}
+
+/*
+ * Append alert text s, cleaned as the file comment says, at most max bytes
+ * of it (line breaks counted, indentation not), then a marker if it was
+ * cut.
+ */
+static void
+render_text(struct render_buf *b, const char *s, enum render_mode mode,
+    size_t max)
+{
+	static const char fffd[] = "\xef\xbf\xbd";
+	const unsigned char *p = (const unsigned char *)s;
+	bool line_start = true;
+	size_t used = 0;
+
+	if (s == NULL)
+		return;
+	while (*p != '\0') {
+		const char *c = (const char *)p;
+		size_t n, skip = 0;
+		bool brk = false;
+
+		if (*p == '\r') {
+			p += p[1] == '\n' ? 2 : 1;
+			brk = true;
+		} else if (*p == '\n') {
+			p++;
+			brk = true;
+		} else if ((*p < 0x20 && *p != '\t') || *p == 0x7f) {
+			p++;
+			continue;
+		} else if ((n = render_utf8(p, &skip)) == 0) {
+			p += skip;
+			c = fffd;
+			n = 3;
+		} else if (n == 2 && p[0] == 0xc2 && p[1] < 0xa0) {
+			p += 2;		/* a C1 control */
+			continue;
+		} else {
+			p += n;
+		}
+		if (brk) {
+			c = mode == RENDER_LINE ? " " : "\n";
+			n = 1;
+		}
+		if (used + n > max) {
+			if (mode == RENDER_BLOCK && line_start)
+				render_puts(b, "  " RENDER_TRUNCATED);
+			else
+				render_puts(b, " " RENDER_TRUNCATED);
+			return;
+		}
+		used += n;
+		if (brk && mode == RENDER_BLOCK) {
+			/* indented lazily, so blank lines stay empty */
+			render_put(b, "\n", 1);
+			line_start = true;
+			continue;
+		}
+		if (mode == RENDER_BLOCK && line_start)
+			render_put(b, "  ", 2);
+		line_start = false;
+		render_put(b, c, n);
+	}
+}
+
+/* "Label: value" on one line; nothing when value is NULL. */
+static void
+render_line(struct render_buf *b, const char *label, const char *value,
+    size_t max)
+{
+	if (value == NULL)
+		return;
+	render_puts(b, label);
+	render_puts(b, ": ");
+	render_text(b, value, RENDER_LINE, max);
+	render_put(b, "\n", 1);
+}
+
+/* "Label:" then the indented lines of value; nothing when it is NULL. */
+static void
+render_block(struct render_buf *b, const char *label, const char *value)
+{
+	if (value == NULL)
+		return;
+	render_puts(b, label);
+	render_puts(b, ":\n");
+	render_text(b, value, RENDER_BLOCK, RENDER_FIELD_MAX);
+	render_put(b, "\n", 1);
+}
+
+/* ", local 2026-11-25 13:00 EAT (UTC+03:00)", or nothing. */
+static void
+render_local(struct render_buf *b, const struct render_zone *z, int64_t t)
+{
+	char s[TZ_FORMAT_MAX];
+
+	if (z->zone == NULL ||
+	    tz_format(z->zonedir, z->zone, t, s, sizeof(s), NULL) != 0)
+		return;
+	render_puts(b, ", local ");
+	render_puts(b, s);
+}
+
+/* "Label: <UTC>, local <local>[ (note)]" for an instant. */
+static void
+render_instant(struct render_buf *b, const struct render_zone *z,
+    const char *label, int64_t t, const char *note)
+{
+	char s[TZ_FORMAT_MAX];
+
+	render_puts(b, label);
+	render_puts(b, ": ");
+	if (tz_format_utc(t, s, sizeof(s), NULL) != 0) {
+		render_puts(b, "(out of range)\n");
+		return;
+	}
+	render_puts(b, s);
+	render_local(b, z, t);
+	if (note != NULL) {
+		render_puts(b, " ");
+		render_puts(b, note);
+	}
+	render_put(b, "\n", 1);
+}
+
+/* A CAP dateTime element: in UTC and local time; when absent, the
+   fallback instant with a note, or "not given". */
+static void
+render_time(struct render_buf *b, const struct render_zone *z,
+    const char *label, const char *value, const time_t *fallback,
+    const char *fallback_note)
+{
+	time_t t;
+
+	if (value == NULL) {
+		if (fallback != NULL) {
+			render_instant(b, z, label, (int64_t)*fallback,
+			    fallback_note);
+		} else {
+			render_puts(b, label);
+			render_puts(b, ": not given\n");
+		}
+		return;
+	}
+	/* cap_parse checked it; this is only for a value it did not */
+	if (cap_datetime_parse(value, &t) != 0) {
+		render_puts(b, label);
+		render_puts(b, ": ");
+		render_text(b, value, RENDER_LINE, RENDER_SHORT_MAX);
+		render_puts(b, " (as written)\n");
+		return;
+	}
+	render_instant(b, z, label, (int64_t)t, NULL);
+}
+
+static void
+render_banner(struct render_buf *b, const char *status, bool closing)
+{
+	if (status == NULL)
+		return;
+	if (strcmp(status, "Exercise") == 0) {
+		render_puts(b, render_exercise_banner);
+		if (!closing)
+			render_puts(b, "This is a drill. No real incident.\n");
+	} else if (strcmp(status, "Test") == 0) {
+		render_puts(b, render_test_banner);
+		if (!closing)
+			render_puts(b, "This is a test message. No real "
+			    "incident.\n");
+	} else if (strcmp(status, "System") == 0) {
+		render_puts(b, render_test_banner);
+		if (!closing)
+			render_puts(b, "This is a system message, for example "
+			    "a check of contacts. No real incident.\n");
+	} else if (strcmp(status, "Draft") == 0) {
+		render_puts(b, render_draft_banner);
+		if (!closing)
+			render_puts(b, "This is a draft. Do not act on it.\n");
+	}
+}
+
+/* What the message does to earlier alerts, the note, the time zone. */
+static void
+render_head(struct render_buf *b, const struct cap_alert *a,
+    const struct render_zone *z)
+{
+	const char *mt = a->msg_type != NULL ? a->msg_type : "";
+
+	if (strcmp(mt, "Update") == 0 || strcmp(mt, "Cancel") == 0) {
+		render_puts(b, mt[0] == 'U' ? "Update: this message replaces "
+		    "an earlier alert" : "Cancel: this message cancels an "
+		    "earlier alert");
+		if (a->references != NULL) {
+			render_puts(b, " (");
+			render_text(b, a->references, RENDER_LINE,
+			    RENDER_FOOT_FIELD_MAX);
+			render_puts(b, ")");
+		}
+		render_puts(b, ".\n");
+	} else if (strcmp(mt, "Ack") == 0 || strcmp(mt, "Error") == 0) {
+		render_line(b, "Message type", mt, RENDER_SHORT_MAX);
+	}
+	render_block(b, "Note", a->note);
+	if (z->zone != NULL) {
+		render_puts(b, "Local times: ");
+		render_puts(b, z->zone);	/* checked by tz_name_check */
+	} else {
+		render_puts(b, "Local times: unavailable (");
+		render_text(b, z->why, RENDER_LINE, RENDER_SHORT_MAX * 2);
+		render_puts(b, "); all times are UTC");
+	}
+	render_put(b, "\n", 1);
+}
+
+/* Whether two language tags have the same primary subtag ("ru" ~ "ru-RU"). */
+static bool
+render_lang_match(const char *tag, const char *lang)
+{
+	size_t a = strcspn(tag, "-_"), b = strcspn(lang, "-_");
+
+	return a == b && strncasecmp(tag, lang, a) == 0;
+}
+
+static void
+render_info(struct render_buf *b, const struct cap_alert *a,
+    const struct cap_info *in, const char *wanted,
+    const struct render_zone *z)
+{
+	const char *lang = in->language != NULL ? in->language : "";
+
+	render_puts(b, "\n== Language: ");
+	render_text(b, lang, RENDER_LINE, RENDER_SHORT_MAX);
+	render_puts(b, " ==\n");
+	if (wanted != NULL && !render_lang_match(lang, wanted)) {
+		render_puts(b, "(The alert has no text in ");
+		render_text(b, wanted, RENDER_LINE, RENDER_SHORT_MAX);
+		render_puts(b, "; this is its ");
+		render_text(b, lang, RENDER_LINE, RENDER_SHORT_MAX);
+		render_puts(b, " text.)\n");
+	}
+	render_line(b, "Headline", in->headline, RENDER_FIELD_MAX);
+	render_line(b, "Event", in->event, RENDER_FIELD_MAX);
+	if (in->sender_name != NULL && a->sender != NULL) {
+		render_puts(b, "Sender: ");
+		render_text(b, in->sender_name, RENDER_LINE, RENDER_FIELD_MAX);
+		render_puts(b, " (");
+		render_text(b, a->sender, RENDER_LINE, RENDER_FIELD_MAX);
+		render_puts(b, ")\n");
+	} else {
+		render_line(b, "Sender", in->sender_name != NULL ?
+		    in->sender_name : a->sender, RENDER_FIELD_MAX);
+	}
+	render_puts(b, "Severity: ");
+	render_text(b, in->severity, RENDER_LINE, RENDER_SHORT_MAX);
+	render_puts(b, " / Urgency: ");
+	render_text(b, in->urgency, RENDER_LINE, RENDER_SHORT_MAX);
+	render_puts(b, " / Certainty: ");
+	render_text(b, in->certainty, RENDER_LINE, RENDER_SHORT_MAX);
+	render_put(b, "\n", 1);
+	for (size_t i = 0; i < in->nareas; i++)
+		render_line(b, "Area", in->areas[i].area_desc,
+		    RENDER_FIELD_MAX);
+	render_time(b, z, "Effective", in->effective, &a->sent_t,
+	    "(when sent; no effective time was given)");
+	render_time(b, z, "Onset", in->onset, NULL, NULL);
+	render_time(b, z, "Expires", in->expires, NULL, NULL);
+	render_block(b, "Description", in->description);
+	render_block(b, "Instruction", in->instruction);
+	render_line(b, "Web", in->web, RENDER_FIELD_MAX);
+	render_line(b, "Contact", in->contact, RENDER_FIELD_MAX);
+}
+
+/* One section per distinct language, in the order of the contacts; two
+   languages that fall back to the same block show it once. */
+static int
+render_infos(struct render_buf *b, const struct render_in *in,
+    const struct render_zone *z)
+{
+	const struct cap_alert *a = in->alert;
+	const struct cap_info **done;
+	size_t ndone = 0;
+
+	if (a->ninfos == 0) {
+		render_puts(b, "\nThis message carries no further details.\n");
+		return 0;
+	}
+	if (in->nlangs == 0 || in->langs == NULL) {
+		render_info(b, a, cap_info_for(a, NULL), NULL, z);
+		return 0;
+	}
+	if ((done = calloc(a->ninfos, sizeof(*done))) == NULL)
+		return TOCSIN_ENOMEM;
+	for (size_t i = 0; i < in->nlangs; i++) {
+		const char *lang = in->langs[i];
+		const struct cap_info *info;
+		bool seen = false;
+
+		if (lang == NULL)
+			continue;
+		for (size_t k = 0; k < i && !seen; k++)
+			seen = in->langs[k] != NULL &&
+			    strcasecmp(in->langs[k], lang) == 0;
+		if (seen || (info = cap_info_for(a, lang)) == NULL)
+			continue;
+		for (size_t k = 0; k < ndone && !seen; k++)
+			seen = done[k] == info;
+		if (seen)
+			continue;
+		done[ndone++] = info;
+		render_info(b, a, info, lang, z);
+	}
+	if (ndone == 0)		/* every language was NULL */
+		render_info(b, a, cap_info_for(a, NULL), NULL, z);
+	free(done);
+	return 0;
+}
+
+static void
+render_footer(struct render_buf *b, const struct render_in *in,
+    const struct render_zone *z)
+{
+	const struct cap_alert *a = in->alert;
+	const struct policy_team *team = in->team;
+	const char *url = in->ack_url, *code = in->ack_code;
+
+	if (url != NULL && url[0] == '\0')
+		url = NULL;
+	if (code != NULL && code[0] == '\0')
+		code = NULL;
+	render_puts(b, "\n----\n");
+	render_line(b, "Alert id", in->alert_id, RENDER_FOOT_FIELD_MAX);
+	render_line(b, "CAP identifier", a->identifier, RENDER_FOOT_FIELD_MAX);
+	render_line(b, "CAP sender", a->sender, RENDER_FOOT_FIELD_MAX);
+	render_instant(b, z, "Sent", (int64_t)a->sent_t, NULL);
+	render_puts(b, "Team: ");
+	render_text(b, team->id, RENDER_LINE, RENDER_FOOT_FIELD_MAX);
+	if (team->domain != NULL) {
+		render_puts(b, ", domain ");
+		render_text(b, team->domain, RENDER_LINE,
+		    RENDER_FOOT_FIELD_MAX);
+	}
+	if (team->cctld_operator != NULL) {
+		render_puts(b, " (");
+		render_text(b, team->cctld_operator, RENDER_LINE,
+		    RENDER_FOOT_FIELD_MAX);
+		render_puts(b, ")");
+	}
+	render_put(b, "\n", 1);
+	if (url != NULL || code != NULL) {
+		render_puts(b, "To acknowledge for team ");
+		render_text(b, team->id, RENDER_LINE, RENDER_FOOT_FIELD_MAX);
+		render_puts(b, ": ");
+		if (url != NULL) {
+			render_puts(b, "open ");
+			render_text(b, url, RENDER_LINE, RENDER_FOOT_FIELD_MAX);
+			render_puts(b, " and press the button");
+		}
+		if (url != NULL && code != NULL)
+			render_puts(b, ", or ");
+		if (code != NULL) {
+			render_puts(b, "reply with code ");
+			render_text(b, code, RENDER_LINE, RENDER_FOOT_FIELD_MAX);
+		}
+		render_put(b, "\n", 1);
+	}
+	render_banner(b, a->status, true);
+}
+
+/* The zone for local times, tried once so that each time line need not
+   explain a failure again. */
+static void
+render_zone_pick(const struct render_in *in, struct render_zone *z)
+{
+	const char *zone = in->timezone;
+	struct tocsin_err e = { 0 };
+
+	z->zonedir = in->zonedir;
+	z->zone = NULL;
+	if (zone == NULL && in->team->ncontacts > 0 &&
+	    in->team->contacts != NULL)
+		zone = in->team->contacts[0].timezone;
+	if (zone == NULL) {
+		(void)snprintf(z->why, sizeof(z->why), "no time zone is known "
+		    "for the team");
+		return;
+	}
+	if (tz_offset(in->zonedir, zone, (int64_t)in->alert->sent_t, NULL,
+	    NULL, 0, &e) != 0) {
+		(void)snprintf(z->why, sizeof(z->why), "%s", e.msg);
+		return;
+	}
+	z->zone = zone;
+}
+
+int
+render_body(const struct render_in *in, char **ret, size_t *ret_len,
+    struct tocsin_err *err)
+{
+	struct render_buf foot = { .limit = RENDER_BODY_MAX / 2 };
+	struct render_buf body = { 0 };
+	struct render_zone z;
+	int rc;
+
+	if (in == NULL || in->alert == NULL || in->team == NULL ||
+	    in->alert_id == NULL || ret == NULL || ret_len == NULL)
+		return tocsin_fail(err, TOCSIN_EINTERNAL, "render_body: an "
+		    "alert, its id and a team are needed");
+	render_zone_pick(in, &z);
+
+	/* the footer first: its room is kept whatever the sections need */
+	render_footer(&foot, in, &z);
+	if (foot.rc != 0 || foot.full) {
+		rc = foot.rc != 0 ? foot.rc : TOCSIN_EINTERNAL;
+		goto fail;
+	}
+	body.limit = RENDER_BODY_MAX - foot.len - strlen(RENDER_BODY_CUT);
+	render_banner(&body, in->alert->status, false);
+	render_head(&body, in->alert, &z);
+	if ((rc = render_infos(&body, in, &z)) != 0)
+		goto fail;
+	body.limit = RENDER_BODY_MAX;
+	if (body.full) {
+		body.full = false;
+		render_puts(&body, RENDER_BODY_CUT);
+	}
+	render_put(&body, foot.p, foot.len);
+	if (body.rc != 0 || body.full) {
+		rc = body.rc != 0 ? body.rc : TOCSIN_EINTERNAL;
+		goto fail;
+	}
+	free(foot.p);
+	*ret = body.p;
+	*ret_len = body.len;
+	return 0;
+fail:
+	free(foot.p);
+	free(body.p);
+	if (rc == TOCSIN_ENOMEM)
+		return tocsin_fail(err, rc, "out of memory");
+	return tocsin_fail(err, rc, "render_body: the message did not fit "
+	    "its limit");
+}
+
+/* ---- subject ---- */
+
+static const char *
+render_severity_name(int sev)
+{
+	static const char *const names[] = { "Unknown", "Minor", "Moderate",
+		"Severe", "Extreme" };
+
+	if (sev < 0 || sev >= (int)(sizeof(names) / sizeof(names[0])))
+		return "Unknown";
+	return names[sev];
+}
+
+/* Subject output: printable ASCII, one space at a time, cut at the end. */
+struct render_line_out {
+	char *p;
+	size_t len, size;
+};
+
+static void
+render_sput(struct render_line_out *o, const char *s)
+{
+	for (; s != NULL && *s != '\0'; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c < 0x20 || c > 0x7e)
+			continue;
+		if (c == ' ' && (o->len == 0 || o->p[o->len - 1] == ' '))
+			continue;
+		if (o->len + 1 >= o->size)
+			return;
+		o->p[o->len++] = (char)c;
+	}
+}
+
+int
+render_subject(const char *tmpl, const struct cap_alert *alert,
+    const char *alert_id, char *out, size_t outlen, struct tocsin_err *err)
+{
+	struct render_line_out o = { out, 0, outlen };
+	const char *p;
+	bool exercise;
+
+	if (tmpl == NULL || alert == NULL || out == NULL || outlen == 0)
+		return tocsin_fail(err, TOCSIN_EINTERNAL, "render_subject: a "
+		    "template, an alert and room for the result are needed");
+	out[0] = '\0';
+	/* the whole template is checked before anything is written */
+	for (p = tmpl; *p != '\0'; p++) {
+		if (*p != '%')
+			continue;
+		if (p[1] == '\0' || strchr("istme%", p[1]) == NULL)
+			return tocsin_fail(err, TOCSIN_ECONFIG, "subject template "
+			    "has %s; use %%i, %%s, %%t, %%m, %%e or %%%%",
+			    p[1] == '\0' ? "a lone % at its end" :
+			    "an unknown placeholder");
+		p++;
+	}
+	exercise = alert->status != NULL &&
+	    strcmp(alert->status, "Exercise") == 0;
+	p = tmpl;
+	if (exercise) {
+		render_sput(&o, "[EXERCISE] ");
+		/* the template's own marker is the one just written */
+		if (strncmp(p, "%e", 2) == 0)
+			p += 2;
+		else if (strncmp(p, "[EXERCISE]", 10) == 0)
+			p += 10;
+	}
+	for (; *p != '\0'; p++) {
+		char lit[2] = { *p, '\0' };
+
+		if (*p != '%') {
+			render_sput(&o, lit);
+			continue;
+		}
+		switch (*++p) {
+		case 'i':
+			render_sput(&o, alert_id);
+			break;
+		case 's':
+			render_sput(&o, render_severity_name(alert->max_severity));
+			break;
+		case 't':
+			render_sput(&o, alert->status);
+			break;
+		case 'm':
+			render_sput(&o, alert->msg_type);
+			break;
+		case '%':
+			render_sput(&o, "%");
+			break;
+		default:	/* 'e': the marker is in front, or not due */
+			break;
+		}
+	}
+	while (o.len > 0 && out[o.len - 1] == ' ')
+		o.len--;
+	out[o.len] = '\0';
+	return 0;
+}

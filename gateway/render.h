@@ -1,0 +1,71 @@
+/*
+ * render.h: the text of one message for one team and step, rendered from a
+ * parsed and verified CAP alert.
+ *
+ * The body is plain UTF-8 with LF line ends.  Every line the gateway writes
+ * starts with its own label or banner at the left margin; text taken from
+ * the alert is either folded onto one labelled line (headline, event, ...)
+ * or indented by two spaces (description, instruction, note), so alert text
+ * can never pass for a line of the gateway's own, such as the exercise
+ * banner or the acknowledgement instructions.  The body is not made safe
+ * for any transport by itself: lines are not wrapped and may be long, and
+ * it is 8-bit; the channel encodes it (the e-mail layer uses a transfer
+ * encoding).
+ */
+#ifndef RENDER_H
+#define RENDER_H
+
+#include <stddef.h>
+
+#include "cap.h"
+#include "policy.h"
+#include "tocsin.h"
+
+#define RENDER_FIELD_MAX (16 * 1024)	/* bytes of any one alert field */
+#define RENDER_BODY_MAX (256 * 1024)	/* bytes of a whole body */
+#define RENDER_SUBJECT_MAX 256		/* a sensible subject buffer */
+
+struct render_in {
+	const struct cap_alert *alert;	/* parsed and verified */
+	const char *alert_id;		/* the gateway's id of the alert */
+	const struct policy_team *team;
+	const char *const *langs;	/* languages of the step's contacts, in
+					   order; may repeat; NULL when none */
+	size_t nlangs;
+	const char *timezone;		/* IANA zone for local times; NULL: the
+					   team's first contact's */
+	const char *ack_url;		/* per-team link, may be NULL */
+	const char *ack_code;		/* per-team short code, may be NULL */
+	const char *zonedir;		/* NULL: TZ_DEFAULT_DIR */
+};
+
+/*
+ * Render the body.  On success *ret is malloc'd, NUL-terminated UTF-8 text
+ * with LF line ends, owned by the caller, and *ret_len its length (at most
+ * RENDER_BODY_MAX).  Each field is cut at RENDER_FIELD_MAX and the whole at
+ * RENDER_BODY_MAX, at a character boundary, with a "[truncated]" marker; the
+ * acknowledgement instructions at the end are never cut.  A time zone that
+ * cannot be read does not stop the message: its times are then given in
+ * UTC only, with the reason.  Returns 0, TOCSIN_EINTERNAL for missing
+ * inputs or TOCSIN_ENOMEM; the outputs are untouched on failure.
+ */
+int render_body(const struct render_in *in, char **ret, size_t *ret_len,
+    struct tocsin_err *err);
+
+/*
+ * A subject line from a template: %i the alert id, %s the highest severity
+ * over the infos, %t the status, %m the msgType, %e "[EXERCISE] " when the
+ * status is Exercise (else nothing), %% a percent sign.  No other text of
+ * the alert is ever used, so a headline cannot leak into a subject.  The
+ * result is printable ASCII only: any other byte, from a value or from the
+ * template, is dropped, so CR and LF never appear; runs of spaces become
+ * one and trailing spaces go.  An Exercise subject always starts with
+ * "[EXERCISE] ", exactly once: a template that starts with %e gives it, one
+ * that does not gets it in front, and any other %e adds nothing.  A result
+ * longer than outlen - 1 is cut.  Returns 0, TOCSIN_ECONFIG for an unknown
+ * placeholder (so `tocsin check` can try templates) or TOCSIN_EINTERNAL.
+ */
+int render_subject(const char *tmpl, const struct cap_alert *alert,
+    const char *alert_id, char *out, size_t outlen, struct tocsin_err *err);
+
+#endif

@@ -1,0 +1,132 @@
+"""Start and stop tests/peers/smtp_peer.py from a test, and read what it stored.
+
+    with SmtpPeer(tmp_path, cert=pem, key=key) as peer:
+        ... point tocsin at 127.0.0.1:peer.port ...
+        msgs = peer.messages()
+
+The peer's stdout and stderr go to files in workdir (smtp_peer.out and
+smtp_peer.log), never to pipes: an unread pipe fills up and stalls the peer.
+"""
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+SRC = Path(__file__).resolve().parents[2]
+PEER = SRC / "tests" / "peers" / "smtp_peer.py"
+PYTHON = "/usr/bin/python3"  # Debian's, which has python3-aiosmtpd
+
+
+class SmtpPeer:
+    def __init__(self, workdir, cert=None, key=None, no_starttls=False,
+                 reject=(), tempfail=(), tempfail_data=0, max_size=None):
+        """reject: regexes for --reject-rcpt; tempfail: "REGEX:N" strings or
+        (regex, n) pairs for --tempfail-rcpt; tempfail_data: --tempfail-data."""
+        self.workdir = Path(workdir)
+        self.out = self.workdir / "mail"
+        self.ready = self.workdir / "smtp_peer.ready"
+        self.logfile = self.workdir / "smtp_peer.log"
+        self.stdout_file = self.workdir / "smtp_peer.out"
+        self.cert, self.key = cert, key
+        self.no_starttls = no_starttls
+        self.reject = list(reject)
+        self.tempfail = [t if isinstance(t, str) else f"{t[0]}:{t[1]}"
+                         for t in tempfail]
+        self.tempfail_data = tempfail_data
+        self.max_size = max_size
+        self.proc = None
+        self.port = None
+        self.host = "127.0.0.1"
+
+    def command(self):
+        cmd = [PYTHON, str(PEER), "--host", self.host, "--port", "0",
+               "--out", str(self.out), "--ready-file", str(self.ready)]
+        if self.cert:
+            cmd += ["--cert", str(self.cert), "--key", str(self.key)]
+        if self.no_starttls:
+            cmd.append("--no-starttls")
+        for r in self.reject:
+            cmd += ["--reject-rcpt", r]
+        for t in self.tempfail:
+            cmd += ["--tempfail-rcpt", t]
+        if self.tempfail_data:
+            cmd += ["--tempfail-data", str(self.tempfail_data)]
+        if self.max_size is not None:
+            cmd += ["--max-size", str(self.max_size)]
+        return cmd
+
+    def start(self, timeout=10):
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        # A ready file left by an earlier peer in this folder would name
+        # the wrong port.
+        self.ready.unlink(missing_ok=True)
+        with open(self.stdout_file, "ab") as out, open(self.logfile, "ab") as err:
+            self.proc = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL,
+                                         stdout=out, stderr=err)
+        deadline = time.monotonic() + timeout
+        while True:
+            # The peer writes the ready file by rename, so it is complete
+            # whenever it exists.
+            if self.ready.exists():
+                self.port = int(self.ready.read_text())
+                return self
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"smtp_peer exited {self.proc.returncode} "
+                                   f"before listening:\n{self.log()}")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"smtp_peer not listening after {timeout} s:"
+                                   f"\n{self.log()}")
+            time.sleep(0.02)
+
+    def stop(self):
+        """SIGTERM, then SIGKILL after 5 s; returns the exit status."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def log(self):
+        """The peer's stderr so far (one line per SMTP event)."""
+        try:
+            return self.logfile.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def messages(self):
+        """Stored messages, oldest first: each the JSON sidecar plus "n"
+        (its number) and "raw" (bytes of the .eml)."""
+        if not self.out.is_dir():
+            return []
+        found = []
+        # The peer writes <n>.json after <n>.eml, so a .json means the
+        # message is complete.  Temporary files start with a dot.
+        for j in self.out.glob("[0-9]*.json"):
+            meta = json.loads(j.read_text())
+            meta["n"] = int(j.stem)
+            meta["raw"] = j.with_suffix(".eml").read_bytes()
+            found.append(meta)
+        return sorted(found, key=lambda m: m["n"])
+
+    def wait_messages(self, count, timeout=10):
+        """Poll until at least count messages are stored; return them all."""
+        deadline = time.monotonic() + timeout
+        while True:
+            msgs = self.messages()
+            if len(msgs) >= count or time.monotonic() > deadline:
+                return msgs
+            time.sleep(0.02)

@@ -1,0 +1,488 @@
+"""PGP e-mail end to end: tocsin serve against the real SMTP peer (aiosmtpd
+with STARTTLS from the test PKI), real gpg on both sides."""
+import collections
+import email
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from email import policy
+from pathlib import Path
+
+import pytest
+
+from conftest import BIN, SRC, Instance
+from smtppeer import SmtpPeer
+
+OUTER_HEADERS = {"date", "from", "to", "subject", "message-id", "mime-version",
+                 "auto-submitted", "content-type"}
+
+
+# --- helpers ---------------------------------------------------------------
+
+def gpg(home, *args, data=None):
+    return subprocess.run(["gpg", "--homedir", str(home), "--batch", "--yes",
+                           "--status-fd", "2", *map(str, args)], input=data,
+                          capture_output=True)
+
+
+@pytest.fixture(scope="session")
+def contact_subkeys(pki, repo_template):
+    """Primary fingerprint -> key ids of its encryption subkeys."""
+    out = gpg(pki["dir"] / pki["contacts_home"], "--with-colons",
+              "--list-keys").stdout.decode()
+    keys, cur, pending_sub = {}, None, None
+    for line in out.splitlines():
+        f = line.split(":")
+        if f[0] == "pub":
+            cur, pending_sub = None, None
+        elif f[0] == "fpr" and cur is None and pending_sub is None:
+            cur = f[9]
+            keys[cur] = set()
+        elif f[0] == "sub":
+            pending_sub = (f[4], "e" in f[11])
+        elif f[0] == "fpr" and pending_sub is not None:
+            if pending_sub[1]:
+                keys[cur].add(pending_sub[0])
+            pending_sub = None
+    assert keys
+    return keys
+
+
+@pytest.fixture(scope="session")
+def verify_home(workdir, pki):
+    """A GnuPG home holding only the gateway's public key."""
+    home = workdir / "gwpub"
+    home.mkdir(mode=0o700)
+    r = gpg(home, "--import", pki["dir"] / "gateway.asc")
+    assert r.returncode == 0, r.stderr
+    yield home
+    subprocess.run(["gpgconf", "--homedir", str(home), "--kill", "all"],
+                   capture_output=True)
+
+
+def repo_keys(inst):
+    """e-mail address -> pinned fingerprint, from the repository."""
+    text = (inst.dir / "teams.conf").read_text()
+    return dict(re.findall(r'email = "([^"]+)";\s*pgp = "([0-9A-F]{40})";', text))
+
+
+def pkesk_keyids(workdir, armoured):
+    """Key ids of the public-key encrypted session key packets."""
+    empty = Path(tempfile.mkdtemp(prefix="e-", dir="/tmp"))
+    try:
+        r = subprocess.run(["gpg", "--homedir", str(empty), "--batch",
+                            "--list-packets"], input=armoured,
+                           capture_output=True)
+        return set(re.findall(rb"pubkey enc packet: version \d+, algo \d+, "
+                              rb"keyid ([0-9A-F]{16})", r.stdout)), r
+    finally:
+        shutil.rmtree(empty, ignore_errors=True)
+
+
+def encrypted_part(raw):
+    m = email.message_from_bytes(raw, policy=policy.default)
+    assert m.get_content_type() == "multipart/encrypted"
+    assert m.get_param("protocol") == "application/pgp-encrypted"
+    parts = list(m.iter_parts())
+    assert [p.get_content_type() for p in parts] == [
+        "application/pgp-encrypted", "application/octet-stream"]
+    assert b"Version: 1" in parts[0].get_payload(decode=True)
+    return m, parts[1].get_payload(decode=True)
+
+
+def split_signed(plain):
+    """The exact signed bytes and the signature of a multipart/signed
+    entity (RFC 3156 section 5), taken from the raw bytes, not re-encoded."""
+    head, _, _ = plain.partition(b"\r\n\r\n")
+    b = re.search(rb'boundary="([^"]+)"', head).group(1)
+    delim = b"\r\n--" + b
+    first = plain.index(b"--" + b + b"\r\n") + len(b) + 4
+    end = plain.index(delim + b"\r\n", first)
+    signed = plain[first:end]
+    rest = plain[end + len(delim) + 2:]
+    sig_entity = rest[:rest.index(delim + b"--")]
+    sig = sig_entity.partition(b"\r\n\r\n")[2]
+    return signed, sig
+
+
+def check_inner(plain, verify_home, pki, tmp):
+    """Parse the decrypted entity, check the gateway's signature over it;
+    returns the parsed multipart/mixed."""
+    inner = email.message_from_bytes(plain, policy=policy.default)
+    assert inner.get_content_type() == "multipart/signed"
+    assert inner.get_param("protocol") == "application/pgp-signature"
+    assert inner.get_param("micalg") == "pgp-sha256"
+    signed, sig = split_signed(plain)
+    (tmp / "signed").write_bytes(signed)
+    (tmp / "sig.asc").write_bytes(sig)
+    r = gpg(verify_home, "--verify", tmp / "sig.asc", tmp / "signed")
+    assert r.returncode == 0, r.stderr.decode()
+    assert f"VALIDSIG {pki['gateway']}".encode() in r.stderr
+    mixed = email.message_from_bytes(signed, policy=policy.default)
+    assert mixed.get_content_type() == "multipart/mixed"
+    return mixed
+
+
+def peer_for(inst, tmp_path, pki, **kw):
+    d = pki["dir"]
+    kw.setdefault("cert", d / pki["server_cert"])
+    kw.setdefault("key", d / pki["server_key"])
+    peer = SmtpPeer(tmp_path, **kw).start()
+    inst.set_keys("smtp", port=peer.port)
+    return peer
+
+
+def deliveries(inst, alert):
+    return inst.sql("SELECT id, team, contact, address, state, attempts, "
+                    "last_error FROM deliveries WHERE alert_id = ? AND "
+                    "channel = 'pgp-email' ORDER BY id", alert)
+
+
+# --- the fan-out ----------------------------------------------------------
+
+def test_fanout_reaches_every_contact_encrypted_and_signed(
+        inst, tmp_path, pki, contact_subkeys, verify_home):
+    inst.email_all_first()
+    peer = peer_for(inst, tmp_path, pki)
+    try:
+        headline = "HEADLINE-SECRET-7431 registry EPP credentials phished"
+        desc = "DESCRIPTION-SECRET-9922 several registrars lost credentials"
+        doc = inst.cap(severity="Severe",
+                       infos=[("en-US", headline, desc, "Rotate passwords.")])
+        alert = inst.submit_signed(doc)
+        p = inst.serve()
+        msgs = peer.messages()
+    finally:
+        peer.stop()
+    assert "pgp-email:" in p.stderr and "sent" in p.stderr
+    rows = deliveries(inst, alert)
+    teams = {r[1] for r in rows}
+    assert len(teams) >= 50
+    assert [r for r in rows if r[4] != "sent"] == []
+    # one message per team, every addressed contact exactly once
+    assert len(msgs) == len(teams)
+    got = collections.Counter(a for m in msgs for a in m["rcpt_tos"])
+    assert got == collections.Counter(r[3] for r in rows)
+    assert all(m["tls"] for m in msgs)
+
+    by_addr = {r[3]: r[1] for r in rows}
+    fprs = repo_keys(inst)
+    contacts_home = pki["dir"] / pki["contacts_home"]
+    multi = []
+    for m in msgs:
+        raw = m["raw"]
+        # nothing of the alert's text outside the encryption
+        for secret in (b"HEADLINE-SECRET", b"DESCRIPTION-SECRET", b"registrars",
+                       b"phished"):
+            assert secret not in raw
+        outer, enc = encrypted_part(raw)
+        assert {k.lower() for k in outer.keys()} == OUTER_HEADERS
+        assert outer["Subject"] == f"Alert {alert} (Severe)"
+        assert outer["Message-ID"] == m["message_id"]
+        team = {by_addr[a] for a in m["rcpt_tos"]}
+        assert len(team) == 1, "a message mixes teams"
+        # encrypted to exactly the keys of its recipients: no other key
+        # (of this team or another) can open it
+        want = set()
+        for a in m["rcpt_tos"]:
+            want |= contact_subkeys[fprs[a]]
+        ids, _ = pkesk_keyids(tmp_path, enc)
+        assert {i.decode() for i in ids} == want
+        r = gpg(contacts_home, "--decrypt", data=enc)
+        assert r.returncode == 0 and b"DECRYPTION_OKAY" in r.stderr
+        mixed = check_inner(r.stdout, verify_home, pki, tmp_path)
+        parts = list(mixed.iter_parts())
+        types = [x.get_content_type() for x in parts]
+        assert types[:2] == ["text/plain",
+                             "application/common-alerting-protocol+xml"]
+        assert types[2:] == ["application/pgp-signature"] * 2
+        body = parts[0].get_content()
+        assert headline in body and desc in body
+        assert parts[1].get_payload(decode=True) == doc.encode()
+        if len(m["rcpt_tos"]) > 1:
+            multi.append((m, enc))
+    assert multi, "no team had two contacts: the test proves less than it says"
+
+    # each recipient opens it with its own key alone
+    for m, enc in multi[:2]:
+        for a in m["rcpt_tos"]:
+            own = Path(tempfile.mkdtemp(prefix="k-", dir="/tmp"))
+            try:
+                sec = gpg(contacts_home, "--pinentry-mode", "loopback",
+                          "--passphrase", "", "--armor",
+                          "--export-secret-keys", fprs[a]).stdout
+                assert gpg(own, "--import", data=sec).returncode == 0
+                r = gpg(own, "--decrypt", data=enc)
+                assert r.returncode == 0, (a, r.stderr)
+            finally:
+                subprocess.run(["gpgconf", "--homedir", str(own), "--kill",
+                                "all"], capture_output=True)
+                shutil.rmtree(own, ignore_errors=True)
+    # and a contact of another team cannot
+    m, enc = multi[0]
+    other = next(a for a in fprs if by_addr.get(a) not in
+                 {by_addr[x] for x in m["rcpt_tos"]} and a in by_addr)
+    own = Path(tempfile.mkdtemp(prefix="k-", dir="/tmp"))
+    try:
+        sec = gpg(contacts_home, "--pinentry-mode", "loopback", "--passphrase",
+                  "", "--armor", "--export-secret-keys", fprs[other]).stdout
+        assert gpg(own, "--import", data=sec).returncode == 0
+        assert gpg(own, "--decrypt", data=enc).returncode != 0
+    finally:
+        subprocess.run(["gpgconf", "--homedir", str(own), "--kill", "all"],
+                       capture_output=True)
+        shutil.rmtree(own, ignore_errors=True)
+
+
+def test_status_shows_delivery_states(inst, tmp_path, pki):
+    inst.email_all_first()
+    peer = peer_for(inst, tmp_path, pki)
+    try:
+        teams = inst.teams()[:3]
+        alert = inst.submit_signed(inst.cap(addresses=" ".join(teams)),
+                                   signers=("desk-1",))
+        before = inst.run("status", alert, check=0).stdout
+        inst.serve()
+    finally:
+        peer.stop()
+    after = inst.run("status", alert, "--json", check=0).stdout
+    assert "pending" in before.lower()
+    n = len(deliveries(inst, alert))
+    assert f'"sent": {n}' in after.replace('"sent":{', '"sent": {') or \
+        after.count('"state": "sent"') + after.count('"state":"sent"') == n, after
+
+
+# --- crash and restart ------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def repo200(workdir, pki):
+    out = workdir / "repo200"
+    subprocess.run(["/usr/bin/python3", str(SRC / "examples" / "gen-repo.py"),
+                    "--pki", str(pki["dir"]), "--out", str(out), "--teams",
+                    "200", "--seed", "5"], check=True, capture_output=True)
+    return out
+
+
+def test_kill9_mid_fanout_then_restart_loses_nothing(repo200, pki, tmp_path):
+    d = Path(tempfile.mkdtemp(prefix="k9-", dir=str(repo200.parent)))
+    for f in ("tocsin.conf", "teams.conf"):
+        shutil.copy(repo200 / f, d / f)
+    inst = Instance(d, pki)
+    inst.email_all_first()
+    inst.set_keys("gateway", workers=2, lease="30s")
+    inst.set_keys("smtp", batch=4)
+    peer = peer_for(inst, tmp_path, pki)
+    try:
+        alert = inst.submit_signed(inst.cap(severity="Severe"))
+        total_teams = len(inst.sql("SELECT DISTINCT team FROM deliveries "
+                                   "WHERE alert_id = ?", alert))
+        assert total_teams == 200
+        proc = subprocess.Popen([str(BIN), "-c", str(inst.conf), "serve",
+                                 "--quiet"], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            n = len(list(peer.out.glob("*.json"))) if peer.out.exists() else 0
+            if n >= 30:
+                break
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        states = dict(inst.sql("SELECT state, count(*) FROM deliveries WHERE "
+                               "alert_id = ? GROUP BY state", alert))
+        assert states.get("sent", 0) < sum(states.values()), \
+            "the fan-out ended before the kill: nothing was tested"
+        assert states.get("sending", 0) + states.get("pending", 0) > 0
+        p = inst.serve(timeout=600)
+        msgs = peer.messages()
+    finally:
+        peer.stop()
+    rows = deliveries(inst, alert)
+    assert [r for r in rows if r[4] != "sent"] == []
+    ids = collections.defaultdict(set)
+    for m in msgs:
+        for a in m["rcpt_tos"]:
+            ids[a].add(m["message_id"])
+    for r in rows:
+        assert r[3] in ids, f"{r[3]} never received its message"
+        assert len(ids[r[3]]) == 1, f"{r[3]} got different messages {ids[r[3]]}"
+    # a repeat, if any, is the same message: one Message-ID per team
+    per_team = collections.defaultdict(set)
+    addr_team = {r[3]: r[1] for r in rows}
+    for m in msgs:
+        per_team[addr_team[m["rcpt_tos"][0]]].add(m["message_id"])
+    assert all(len(v) == 1 for v in per_team.values())
+    assert len(per_team) == 200
+    shutil.rmtree(d, ignore_errors=True)
+
+
+# --- TLS refusals ------------------------------------------------------------
+
+def make_cert(tmp, name, san, ca=None):
+    key, crt = tmp / f"{name}.key", tmp / f"{name}.pem"
+    if ca is None:
+        cmd = ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+               "-days", "2", "-subj", f"/CN={name}", "-addext",
+               f"subjectAltName={san}", "-keyout", key, "-out", crt]
+        subprocess.run(list(map(str, cmd)), check=True, capture_output=True)
+    else:
+        csr = tmp / f"{name}.csr"
+        subprocess.run(list(map(str, ["openssl", "req", "-new", "-newkey",
+                       "rsa:2048", "-nodes", "-subj", f"/CN={name}",
+                       "-keyout", key, "-out", csr])), check=True,
+                       capture_output=True)
+        ext = tmp / f"{name}.ext"
+        ext.write_text(f"subjectAltName={san}\n")
+        subprocess.run(list(map(str, ["openssl", "x509", "-req", "-in", csr,
+                       "-CA", ca[0], "-CAkey", ca[1], "-CAcreateserial",
+                       "-days", "2", "-extfile", ext, "-out", crt])),
+                       check=True, capture_output=True)
+    return crt, key
+
+
+@pytest.mark.parametrize("case", ["no-starttls", "untrusted", "wrong-name"])
+def test_tls_refusal_sends_nothing_in_clear(inst, tmp_path, pki, case):
+    inst.set_keys("gateway", retry_base="1s", retry_max="1s", max_attempts=2)
+    kw = {}
+    if case == "no-starttls":
+        kw["no_starttls"] = True
+        expect = "does not offer STARTTLS"
+    elif case == "untrusted":
+        kw["cert"], kw["key"] = make_cert(tmp_path, "selfsigned",
+                                          "IP:127.0.0.1,DNS:localhost")
+        expect = "not trusted"
+    else:
+        d = pki["dir"]
+        kw["cert"], kw["key"] = make_cert(tmp_path, "other", "DNS:other.example",
+                                          ca=(d / "ca.pem", d / "ca.key"))
+        expect = "127.0.0.1"
+    peer = peer_for(inst, tmp_path, pki, **kw)
+    try:
+        teams = inst.teams()[:3]
+        alert = inst.submit_signed(inst.cap(addresses=" ".join(teams)),
+                                   signers=("desk-1",))
+        inst.serve(timeout=120)
+        msgs = peer.messages()
+        log = peer.log()
+    finally:
+        peer.stop()
+    assert msgs == []
+    assert " MAIL FROM" not in log and " RCPT " not in log
+    rows = deliveries(inst, alert)
+    assert rows
+    for r in rows:
+        assert r[4] == "dead" and r[5] == 2, r
+        assert expect in r[6] and "nothing" in r[6], r[6]
+
+
+# --- per-recipient results -----------------------------------------------------
+
+def test_refused_recipient_is_dead_others_sent_and_4xx_retried(
+        inst, tmp_path, pki):
+    inst.email_all_first()
+    inst.set_keys("gateway", retry_base="1s", retry_max="2s")
+    text = (inst.dir / "teams.conf").read_text()
+    # two teams with at least two contacts each
+    rows0 = []
+    teams = inst.teams()
+    fprs = repo_keys(inst)
+    # find addresses per team from the plan of a dry submit
+    alert0 = inst.submit_signed(inst.cap(addresses=" ".join(teams)),
+                                signers=("desk-1",), name="plan.xml")
+    rows0 = deliveries(inst, alert0)
+    per_team = collections.defaultdict(list)
+    for r in rows0:
+        per_team[r[1]].append(r[3])
+    multi = [t for t, a in per_team.items() if len(a) >= 2]
+    assert len(multi) >= 2
+    refused_team, deferred_team = multi[0], multi[1]
+    refused = per_team[refused_team][0]
+    deferred = per_team[deferred_team][0]
+    inst.db.unlink()
+    for f in inst.db.parent.glob("tocsin.db-*"):
+        f.unlink()
+    peer = peer_for(inst, tmp_path, pki, reject=[re.escape(refused) + "$"],
+                    tempfail=[(re.escape(deferred) + "$", 1)])
+    try:
+        alert = inst.submit_signed(
+            inst.cap(addresses=f"{refused_team} {deferred_team}"),
+            signers=("desk-1",))
+        inst.serve(timeout=120)
+        msgs = peer.messages()
+    finally:
+        peer.stop()
+    rows = {r[3]: r for r in deliveries(inst, alert)}
+    assert rows[refused][4] == "dead"
+    assert "550" in rows[refused][6] and "mailbox unavailable" in rows[refused][6]
+    for a in per_team[refused_team][1:]:
+        assert rows[a][4] == "sent"
+    assert rows[deferred][4] == "sent" and rows[deferred][5] == 2
+    for a in per_team[deferred_team][1:]:
+        assert rows[a][4] == "sent" and rows[a][5] == 1
+    got = collections.Counter(a for m in msgs for a in m["rcpt_tos"])
+    assert got[refused] == 0 and got[deferred] == 1
+    # the retry to the deferred contact is the same message
+    mids = {m["message_id"] for m in msgs if deferred in m["rcpt_tos"]} | \
+        {m["message_id"] for m in msgs
+         if set(m["rcpt_tos"]) & set(per_team[deferred_team][1:])}
+    assert len(mids) == 1
+
+
+# --- hostile alert text -------------------------------------------------------
+
+def test_hostile_text_renders_as_valid_mime(inst, tmp_path, pki, verify_home):
+    inst.email_all_first()
+    peer = peer_for(inst, tmp_path, pki)
+    scripts = ("Ærøskøbing ŽĎŤ", "Тревога: компрометация", "تحذير أمني عاجل",
+               "警报：注册局凭证泄露", "緊急警報")
+    long_word = "W" * 5000
+    headline = "Injected XCRLFX Bcc: evil@attacker.example XCRLFX Subject: owned"
+    desc = ("first line\nSubject: injected\nFrom: mallory@attacker.example\n\n"
+            "--=_tocsin_000000000000000000000000\nContent-Type: text/html\n\n"
+            "<b>x</b>\n.\n" + long_word + "\n" + "\n".join(scripts))
+    try:
+        teams = inst.teams()[:2]
+        doc = inst.cap(addresses=" ".join(teams),
+                       infos=[("en-US", headline, desc, "Stay calm. XCRLFX To: x")])
+        doc = doc.replace("XCRLFX", "&#13;&#10;")
+        alert = inst.submit_signed(doc, signers=("desk-1",))
+        inst.serve()
+        msgs = peer.messages()
+    finally:
+        peer.stop()
+    rows = deliveries(inst, alert)
+    assert rows and all(r[4] == "sent" for r in rows)
+    addresses = {r[3] for r in rows}
+    assert len(msgs) == 2
+    for m in msgs:
+        raw = m["raw"]
+        assert set(m["rcpt_tos"]) <= addresses
+        assert b"attacker" not in raw and b"owned" not in raw
+        for line in raw.split(b"\r\n"):
+            assert len(line) <= 78
+            assert b"\r" not in line and b"\n" not in line
+        outer, enc = encrypted_part(raw)
+        assert {k.lower() for k in outer.keys()} == OUTER_HEADERS
+        assert len(outer.get_all("Subject")) == 1
+        r = gpg(pki["dir"] / pki["contacts_home"], "--decrypt", data=enc)
+        assert r.returncode == 0
+        mixed = check_inner(r.stdout, verify_home, pki, tmp_path)
+        parts = list(mixed.iter_parts())
+        assert [p.get_content_type() for p in parts][:2] == [
+            "text/plain", "application/common-alerting-protocol+xml"]
+        assert len(parts) == 3          # text, CAP, one issuer signature
+        text = parts[0]
+        assert text.get_content_charset() == "utf-8"
+        body = text.get_content()
+        for s in scripts:
+            assert s in body
+        assert long_word in body
+        for line in body.splitlines():
+            # alert text never starts a line of its own at the margin
+            assert not line.startswith(("Subject:", "From:", "Bcc:", "To:",
+                                        "--=_tocsin", "Content-Type"))
+        assert "evil@attacker.example" in body   # kept, as text
