@@ -2,10 +2,13 @@
 # broadcast.sh: the main job, on one fresh Debian 12 machine, as root.
 #
 # Installs what is missing, builds tocsin, makes a throwaway PKI and the
-# example repository of every ccTLD (in ./demo), checks it, signs a sample
-# Extreme alert to all teams with two issuer keys (the quorum for Extreme to
-# all is two), submits it and prints the status of its planned deliveries
-# per team.  Everything runs on this machine; nothing leaves it.
+# example repository of every ccTLD (in ./demo), starts a local SMTP server
+# with STARTTLS (tests/peers/smtp_peer.py on Debian's python3-aiosmtpd),
+# checks the repository, signs a sample Extreme alert to all teams with two
+# issuer keys (the quorum for Extreme to all is two), submits it, serves
+# until nothing is left to do, and prints what happened per team.  Every
+# message the server received is kept in ./demo/mail.  Everything runs on
+# this machine; nothing leaves it.
 set -eu
 cd "$(dirname "$0")/.."
 src=$(pwd)
@@ -20,8 +23,28 @@ demo=${TOCSIN_DEMO_DIR:-$src/demo}
 mkdir -p "$demo"
 echo "== throwaway PKI in $demo/pki" >&2
 sh certs/mkpki.sh "$demo/pki"
-echo "== example repository in $demo/repo" >&2
-/usr/bin/python3 examples/gen-repo.py --pki "$demo/pki" --out "$demo/repo"
+echo "== local SMTP server with STARTTLS, storing in $demo/mail" >&2
+rm -rf "$demo/mail" "$demo/smtp.ready"
+/usr/bin/python3 tests/peers/smtp_peer.py --port 0 \
+    --ready-file "$demo/smtp.ready" --cert "$demo/pki/server.pem" \
+    --key "$demo/pki/server.key" --out "$demo/mail" \
+    >"$demo/smtp.out" 2>"$demo/smtp.log" &
+peer=$!
+trap 'kill $peer 2>/dev/null || true' EXIT INT TERM
+i=0
+while [ ! -s "$demo/smtp.ready" ]; do
+	i=$((i + 1))
+	if [ $i -gt 100 ] || ! kill -0 $peer 2>/dev/null; then
+		echo "the SMTP server did not start; see $demo/smtp.log" >&2
+		exit 69
+	fi
+	sleep 0.1
+done
+port=$(cat "$demo/smtp.ready")
+
+echo "== example repository in $demo/repo (SMTP on 127.0.0.1:$port)" >&2
+/usr/bin/python3 examples/gen-repo.py --pki "$demo/pki" --out "$demo/repo" \
+    --smtp-port "$port"
 conf=$demo/repo/tocsin.conf
 
 echo "== tocsin check" >&2
@@ -44,6 +67,11 @@ done
 alert_id=$("$tocsin" -c "$conf" submit "$alert" \
     --sig "$alert.desk-1.asc" --sig "$alert.desk-2.asc")
 
+echo "== serve until every delivery it can make is made" >&2
+"$tocsin" -c "$conf" serve --until-idle
+
 echo "== status of alert $alert_id" >&2
 "$tocsin" -c "$conf" status "$alert_id"
 "$tocsin" -c "$conf" audit verify
+n=$(ls "$demo/mail" 2>/dev/null | grep -c '\.eml$' || true)
+echo "the local SMTP server received $n encrypted messages; they are in $demo/mail"

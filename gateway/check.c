@@ -11,7 +11,10 @@
 #include <time.h>
 
 #include "certs.h"
+#include "channel.h"
+#include "cap.h"
 #include "check.h"
+#include "render.h"
 
 static void
 check_contact_key(const struct certs_keyring *kr, const struct policy_team *t,
@@ -152,5 +155,25 @@ check_print(FILE *out, const struct policy_diag *d)
 			fprintf(out, "%s: ", it->file);
 		fprintf(out, "%s: %s\n", it->sev == POLICY_ERROR ? "error" :
 		    "warning", it->text);
+	}
+}
+
+void
+check_channels(const struct policy_repo *repo, struct policy_diag *d)
+{
+	for (const struct chan_ops *const *p = chan_all(); *p != NULL; p++)
+		(void)(*p)->check(repo, d);
+	if (repo->smtp != NULL && repo->smtp->subject != NULL) {
+		char out[RENDER_SUBJECT_MAX];
+		char st[] = "Actual", mt[] = "Alert";
+		struct cap_alert a = { .status = st, .msg_type = mt };
+		struct tocsin_err e;
+
+		/* Try the template on an empty alert: only its syntax
+		   matters here. */
+		if (render_subject(repo->smtp->subject, &a, "ID", out,
+		    sizeof(out), &e) == TOCSIN_ECONFIG)
+			policy_diag_add(d, POLICY_ERROR, repo->smtp->src.file,
+			    repo->smtp->src.line, "providers.smtp: %s", e.msg);
 	}
 }

@@ -16,6 +16,9 @@
  */
 void check_trust(const struct policy_repo *repo, struct policy_diag *diag);
 
+/* Add the channel drivers' configuration problems (and templates). */
+void check_channels(const struct policy_repo *repo, struct policy_diag *diag);
+
 /* Print diag items as "FILE:LINE: error: TEXT", one a line. */
 void check_print(FILE *out, const struct policy_diag *diag);
 

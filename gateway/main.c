@@ -157,6 +157,7 @@ cmd_check(const char *conf, int argc, char **argv)
 	rc = policy_load_check(conf, &repo, &diag, &e);
 	if (repo != NULL) {
 		check_trust(repo, &diag);
+		check_channels(repo, &diag);
 		teams = repo->nteams;
 		for (size_t t = 0; t < repo->nteams; t++)
 			contacts += repo->teams[t].ncontacts;

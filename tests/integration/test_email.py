@@ -486,3 +486,12 @@ def test_hostile_text_renders_as_valid_mime(inst, tmp_path, pki, verify_home):
             assert not line.startswith(("Subject:", "From:", "Bcc:", "To:",
                                         "--=_tocsin", "Content-Type"))
         assert "evil@attacker.example" in body   # kept, as text
+
+
+def test_check_refuses_a_bad_subject_template(inst):
+    inst.set_keys("smtp", subject="Alert %i %q")
+    p = inst.run("check", check=78)
+    line = [l for l in p.stdout.splitlines() if "subject" in l]
+    assert line and re.match(r".*tocsin\.conf:\d+: error: ", line[0]), p.stdout
+    inst.set_keys("smtp", subject="%e[tocsin] %i %s")
+    inst.run("check", check=0)

@@ -42,10 +42,20 @@ def test_main_job_runs_end_to_end():
                            capture_output=True, text=True, timeout=600, env=env,
                            cwd=str(SRC))
         assert p.returncode == 0, p.stdout + p.stderr
-        m = re.search(r"^(\d+) teams; deliveries: (\d+) pending", p.stdout, re.M)
+        m = re.search(r"^(\d+) teams; deliveries: (\d+) pending, (\d+) "
+                      r"sending, (\d+) sent, (\d+) failed, (\d+) dead", p.stdout,
+                      re.M)
         assert m, p.stdout
-        assert int(m.group(1)) >= 240 and int(m.group(2)) >= int(m.group(1))
+        teams, pending, sending, sent, failed, dead = map(int, m.groups())
+        assert teams >= 240
+        # every team's e-mail went out; its SMS waits for the SMS channel
+        assert sent == teams and sending == failed == dead == 0
+        assert pending == teams
         assert "ok: " in p.stdout and "audit log intact" in p.stdout
+        r = re.search(r"received (\d+) encrypted messages", p.stdout)
+        assert r and int(r.group(1)) == teams
+        assert len(list((d / "mail").glob("*.eml"))) == teams
+        assert "pgp-email: %d sent" % teams in p.stderr
     finally:
         for h in ("gnupg", "signers", "contacts"):
             subprocess.run(["gpgconf", "--homedir", str(d / "pki" / h), "--kill",
