@@ -77,8 +77,9 @@ def parse_teams(text):
     return teams
 
 
-def edit_conf(conf, smtp_port):
-    """Step 0 to all:pgp-email, 2 workers, the peer's port."""
+def edit_conf(conf, smtp_port, pgp_mime="nested"):
+    """Step 0 to all:pgp-email, 2 workers, the peer's port, the PGP/MIME
+    form (nested: RFC 3156 6.1, sign then encrypt; combined: 6.2)."""
     text = conf.read_text()
     n_step0 = text.count(STEP0_OLD)
     if n_step0 == 0:
@@ -91,6 +92,10 @@ def edit_conf(conf, smtp_port):
                       rf"\g<1>{smtp_port};", text)
     if n != 1:
         die(f"{conf}: no providers.smtp port to set")
+    text, n = re.subn(r"(\n  smtp = \{\n)", rf'\g<1>    pgp_mime = "{pgp_mime}";\n',
+                      text)
+    if n != 1:
+        die(f"{conf}: no providers.smtp group")
     conf.write_text(text)
     return n_step0
 
@@ -339,6 +344,10 @@ def main():
     ap.add_argument("--loop-sample", type=int, default=30,
                     help="contacts sent by the naive shell loop")
     ap.add_argument("--bin", default=str(SRC / "build" / "gateway" / "tocsin"))
+    ap.add_argument("--pgp-mime", choices=("nested", "combined"),
+                    default="nested",
+                    help="providers.smtp.pgp_mime: RFC 3156 6.1 (nested, "
+                    "two gpg runs per team) or 6.2 (combined, one)")
     ap.add_argument("--serve-timeout", type=float, default=600,
                     help="stop `tocsin serve` after this many seconds")
     ap.add_argument("--no-tls-tickets", action="store_true",
@@ -374,7 +383,7 @@ def main():
 
         # -- 2. the SMTP peer ------------------------------------------------
         peer, port = start_peer(work, pki, a.no_tls_tickets)
-        n_step0 = edit_conf(conf, port)
+        n_step0 = edit_conf(conf, port, a.pgp_mime)
         chk = subprocess.run([tocsin, "-c", conf, "check"],
                              capture_output=True, text=True)
         if chk.returncode != 0:

@@ -171,18 +171,13 @@ pgp_take(gpgme_data_t d, char **ret, size_t *ret_len, struct tocsin_err *err)
 	return 0;
 }
 
-int
-certs_sign_detached(struct certs_ctx *ctx, const char *signer_fpr,
-    const void *data, size_t len, char **ret, size_t *ret_len,
-    char micalg[32], struct tocsin_err *err)
+/* Make signer_fpr the context's only signer, looking it up once. */
+static int
+pgp_use_signer(struct certs_ctx *ctx, const char *signer_fpr,
+    struct tocsin_err *err)
 {
-	gpgme_data_t in = NULL, out = NULL;
-	gpgme_sign_result_t res;
 	gpgme_error_t ge;
-	const char *h;
 
-	*ret = NULL;
-	*ret_len = 0;
 	if (ctx->signer == NULL || strcmp(ctx->signer_fpr, signer_fpr) != 0) {
 		if (ctx->signer != NULL) {
 			gpgme_key_unref(ctx->signer);
@@ -203,6 +198,24 @@ certs_sign_detached(struct certs_ctx *ctx, const char *signer_fpr,
 	/* No terminal and no agent prompt: a key with a passphrase fails
 	   here instead of hanging a worker. */
 	(void)gpgme_set_pinentry_mode(ctx->gpg, GPGME_PINENTRY_MODE_LOOPBACK);
+	return 0;
+}
+
+int
+certs_sign_detached(struct certs_ctx *ctx, const char *signer_fpr,
+    const void *data, size_t len, char **ret, size_t *ret_len,
+    char micalg[32], struct tocsin_err *err)
+{
+	gpgme_data_t in = NULL, out = NULL;
+	gpgme_sign_result_t res;
+	gpgme_error_t ge;
+	const char *h;
+	int rc;
+
+	*ret = NULL;
+	*ret_len = 0;
+	if ((rc = pgp_use_signer(ctx, signer_fpr, err)) != 0)
+		return rc;
 	gpgme_set_armor(ctx->gpg, 1);
 	if ((ge = gpgme_data_new_from_mem(&in, data, len, 0)) != 0 ||
 	    (ge = gpgme_data_new(&out)) != 0) {
@@ -237,18 +250,23 @@ certs_sign_detached(struct certs_ctx *ctx, const char *signer_fpr,
 	return pgp_take(out, ret, ret_len, err);
 }
 
-int
-certs_encrypt(struct certs_ctx *ctx, const struct certs_pubkeys *pk,
-    const char *const *fprs, size_t nfprs, const void *data, size_t len,
-    char **ret, size_t *ret_len, struct tocsin_err *err)
+static int
+pgp_encrypt(struct certs_ctx *ctx, const struct certs_pubkeys *pk,
+    const char *signer_fpr, const char *const *fprs, size_t nfprs,
+    const void *data, size_t len, char **ret, size_t *ret_len,
+    struct tocsin_err *err)
 {
 	gpgme_key_t *keys;
 	gpgme_data_t in = NULL, out = NULL;
 	gpgme_error_t ge;
 	gpgme_encrypt_result_t res;
+	int rc;
 
 	*ret = NULL;
 	*ret_len = 0;
+	if (signer_fpr != NULL && (rc = pgp_use_signer(ctx, signer_fpr, err))
+	    != 0)
+		return rc;
 	if (nfprs == 0)
 		return tocsin_fail(err, TOCSIN_EINTERNAL, "no recipient key");
 	if ((keys = calloc(nfprs + 1, sizeof(*keys))) == NULL)
@@ -269,10 +287,12 @@ certs_encrypt(struct certs_ctx *ctx, const struct certs_pubkeys *pk,
 	}
 	/* Keys are pinned by fingerprint in the repository: GnuPG's web of
 	   trust has no say (LIBRARY-NOTES). */
-	ge = gpgme_op_encrypt(ctx->gpg, keys, GPGME_ENCRYPT_ALWAYS_TRUST, in,
-	    out);
+	ge = signer_fpr != NULL ? gpgme_op_encrypt_sign(ctx->gpg, keys,
+	    GPGME_ENCRYPT_ALWAYS_TRUST, in, out) : gpgme_op_encrypt(ctx->gpg,
+	    keys, GPGME_ENCRYPT_ALWAYS_TRUST, in, out);
 	gpgme_data_release(in);
 	gpgme_set_armor(ctx->gpg, 0);
+	gpgme_signers_clear(ctx->gpg);
 	free(keys);
 	res = gpgme_op_encrypt_result(ctx->gpg);
 	if (ge == 0 && res != NULL && res->invalid_recipients != NULL)
@@ -288,4 +308,23 @@ certs_encrypt(struct certs_ctx *ctx, const struct certs_pubkeys *pk,
 		    res->invalid_recipients->fpr : "", gpgme_strerror(ge));
 	}
 	return pgp_take(out, ret, ret_len, err);
+}
+
+int
+certs_encrypt(struct certs_ctx *ctx, const struct certs_pubkeys *pk,
+    const char *const *fprs, size_t nfprs, const void *data, size_t len,
+    char **ret, size_t *ret_len, struct tocsin_err *err)
+{
+	return pgp_encrypt(ctx, pk, NULL, fprs, nfprs, data, len, ret,
+	    ret_len, err);
+}
+
+int
+certs_encrypt_sign(struct certs_ctx *ctx, const struct certs_pubkeys *pk,
+    const char *signer_fpr, const char *const *fprs, size_t nfprs,
+    const void *data, size_t len, char **ret, size_t *ret_len,
+    struct tocsin_err *err)
+{
+	return pgp_encrypt(ctx, pk, signer_fpr, fprs, nfprs, data, len, ret,
+	    ret_len, err);
 }

@@ -7,7 +7,9 @@
  * and its issuer signatures) is signed by the gateway key as
  * multipart/signed, and that whole entity is encrypted as
  * multipart/encrypted (RFC 3156 sections 4 and 5, nested as in 6.1).  Only
- * the Subject template's non-sensitive line travels in clear.
+ * the Subject template's non-sensitive line travels in clear.  With
+ * providers.smtp.pgp_mime = "combined" the entity is signed and encrypted
+ * in one OpenPGP message instead (section 6.2), one gpg run per team.
  *
  * libesmtp (LIBRARY-NOTES): each session gets its own SSL_CTX; STARTTLS
  * is required unless the relay is marked local; the result of a session is
@@ -173,6 +175,17 @@ pe_build(struct pe_session *s, struct pe_out *o, const char *const *keys,
 		mime_buf_free(&inner);
 		return tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
 	}
+	if (s->smtp->pgp_combined) {
+		/* RFC 3156 6.2: the entity itself, signed and encrypted in
+		   one OpenPGP message (one gpg run instead of two). */
+		rc = certs_encrypt_sign(env->certs, env->keys,
+		    env->repo->gateway.signing_key, keys, nkeys, inner.p,
+		    inner.len, &enc, &enclen, err);
+		mime_buf_free(&inner);
+		if (rc != 0)
+			return rc;
+		goto wrap;
+	}
 	rc = certs_sign_detached(env->certs, env->repo->gateway.signing_key,
 	    inner.p, inner.len, &sig, &siglen, micalg, err);
 	if (rc != 0) {
@@ -199,7 +212,7 @@ pe_build(struct pe_session *s, struct pe_out *o, const char *const *keys,
 	mime_buf_free(&signd);
 	if (rc != 0)
 		return rc;
-
+wrap:
 	mime_date(env->now, date);
 	mime_addf(&o->data, "Date: %s\r\nFrom: %s\r\nTo: ", date,
 	    s->smtp->from);

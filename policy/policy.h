@@ -157,6 +157,7 @@ struct policy_smtp {
 	char *subject;			/* clear-text Subject template or NULL
 					   for the default */
 	int batch;			/* messages per SMTP session */
+	bool pgp_combined;		/* RFC 3156 6.2 instead of 6.1 */
 	struct policy_src src;
 };
 

@@ -820,7 +820,7 @@ policy_read_smtp(struct policy_ctx *ctx, const config_setting_t *g)
 {
 	static const char *const keys[] = { "host", "port", "from",
 		"starttls", "local", "ca", "credentials", "timeout", "subject",
-		"batch", NULL };
+		"batch", "pgp_mime", NULL };
 	static const char where[] = "providers.smtp";
 	struct policy_smtp *smtp;
 	const char *v;
@@ -899,6 +899,16 @@ policy_read_smtp(struct policy_ctx *ctx, const config_setting_t *g)
 	}
 	if (policy_get_int(ctx, g, where, "batch", false, 1, 1000, &n) == 1)
 		smtp->batch = (int)n;
+	if (policy_get_string(ctx, g, where, "pgp_mime", false, 32, &v) == 1) {
+		if (strcmp(v, "combined") == 0)
+			smtp->pgp_combined = true;
+		else if (strcmp(v, "nested") != 0)
+			policy_err(ctx, config_setting_get_member(g, "pgp_mime"),
+			    "%s: pgp_mime %s is not \"nested\" (RFC 3156 6.1: "
+			    "signed, then encrypted) or \"combined\" (6.2: one "
+			    "OpenPGP message, one gpg run)", where,
+			    policy_quote(q, sizeof(q), v));
+	}
 }
 
 int

@@ -495,3 +495,43 @@ def test_check_refuses_a_bad_subject_template(inst):
     assert line and re.match(r".*tocsin\.conf:\d+: error: ", line[0]), p.stdout
     inst.set_keys("smtp", subject="%e[tocsin] %i %s")
     inst.run("check", check=0)
+
+
+def test_combined_pgp_mime_is_signed_and_encrypted_in_one(inst, tmp_path, pki):
+    """providers.smtp.pgp_mime = "combined": RFC 3156 section 6.2."""
+    inst.email_all_first()
+    inst.set_keys("smtp", pgp_mime="combined")
+    peer = peer_for(inst, tmp_path, pki)
+    try:
+        teams = inst.teams()[:4]
+        headline = "COMBINED-SECRET headline"
+        alert = inst.submit_signed(
+            inst.cap(addresses=" ".join(teams),
+                     infos=[("en-US", headline, "d", "i")]),
+            signers=("desk-1",))
+        inst.serve()
+        msgs = peer.messages()
+    finally:
+        peer.stop()
+    rows = deliveries(inst, alert)
+    assert rows and all(r[4] == "sent" for r in rows)
+    assert len(msgs) == len(teams)
+    # a recipient knows the gateway's public key: it signs inside
+    assert gpg(pki["dir"] / pki["contacts_home"], "--import",
+               pki["dir"] / "gateway.asc").returncode == 0
+    for m in msgs:
+        assert b"COMBINED-SECRET" not in m["raw"]
+        outer, enc = encrypted_part(m["raw"])
+        r = gpg(pki["dir"] / pki["contacts_home"], "--decrypt", data=enc)
+        assert r.returncode == 0
+        assert f"VALIDSIG {pki['gateway']}".encode() in r.stderr
+        mixed = email.message_from_bytes(r.stdout, policy=policy.default)
+        assert mixed.get_content_type() == "multipart/mixed"
+        body = next(mixed.iter_parts()).get_content()
+        assert headline in body
+
+
+def test_bad_pgp_mime_is_a_configuration_error(inst):
+    inst.set_keys("smtp", pgp_mime="sideways")
+    p = inst.run("check", check=78)
+    assert "pgp_mime" in p.stdout and "nested" in p.stdout
