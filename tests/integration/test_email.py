@@ -535,3 +535,28 @@ def test_bad_pgp_mime_is_a_configuration_error(inst):
     inst.set_keys("smtp", pgp_mime="sideways")
     p = inst.run("check", check=78)
     assert "pgp_mime" in p.stdout and "nested" in p.stdout
+
+
+def test_exercise_is_marked_in_subject_and_first_line(inst, tmp_path, pki):
+    inst.email_all_first()
+    peer = peer_for(inst, tmp_path, pki)
+    try:
+        teams = inst.teams()[:2]
+        alert = inst.submit_signed(inst.cap(addresses=" ".join(teams),
+                                            status="Exercise"),
+                                   signers=("desk-1",))
+        inst.serve()
+        msgs = peer.messages()
+    finally:
+        peer.stop()
+    assert len(msgs) == 2
+    for m in msgs:
+        outer, enc = encrypted_part(m["raw"])
+        assert outer["Subject"].startswith("[EXERCISE] ")
+        assert alert in outer["Subject"]
+        r = gpg(pki["dir"] / pki["contacts_home"], "--decrypt", data=enc)
+        assert r.returncode == 0
+        inner = email.message_from_bytes(r.stdout, policy=policy.default)
+        signed = inner.get_payload()[0]
+        body = next(signed.iter_parts()).get_content()
+        assert "EXERCISE" in body.splitlines()[0]
