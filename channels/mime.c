@@ -157,8 +157,12 @@ mime_date(int64_t t, char out[40])
 	time_t tt = (time_t)t;
 	struct tm tm;
 
-	if (gmtime_r(&tt, &tm) == NULL)
-		memset(&tm, 0, sizeof(tm));
+	if (gmtime_r(&tt, &tm) == NULL) {
+		/* Not a time the C library can show: the epoch, a valid
+		   date, rather than an invalid header. */
+		tt = 0;
+		(void)gmtime_r(&tt, &tm);
+	}
 	snprintf(out, 40, "%s, %02d %s %04d %02d:%02d:%02d +0000",
 	    days[tm.tm_wday % 7], tm.tm_mday, months[tm.tm_mon % 12],
 	    tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);

@@ -575,10 +575,12 @@ pe_deliver(void *session, struct chan_msg *msgs, size_t n,
 			}
 			keys[nkeys++] = r->key;
 		}
-		if (nkeys > 0 && !mime_header_safe(m->subject, 200))
+		if (nkeys > 0 && (!mime_header_safe(m->subject, 200) ||
+		    !mime_header_safe(m->message_id, 200)))
 			for (size_t j = 0; j < m->nrcpts; j++)
 				pe_set(&m->rcpts[j], CHAN_PERMFAIL, "the "
-				    "subject line is not printable ASCII");
+				    "subject or Message-ID is not printable "
+				    "ASCII");
 		else if (nkeys > 0) {
 			struct tocsin_err berr = { 0 };
 

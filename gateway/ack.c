@@ -9,9 +9,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
+#include <openssl/sha.h>
 
 #include "ack.h"
 
@@ -19,6 +21,7 @@ static int
 ack_read(const char *path, unsigned char out[ACK_SECRET_LEN],
     struct tocsin_err *err)
 {
+	unsigned char buf[ACK_SECRET_LEN];
 	struct stat st;
 	ssize_t n;
 	int fd;
@@ -34,13 +37,17 @@ ack_read(const char *path, unsigned char out[ACK_SECRET_LEN],
 		    "not a regular file of mode 0600; chmod 600 %s", path,
 		    path);
 	}
-	n = read(fd, out, ACK_SECRET_LEN);
+	n = read(fd, buf, sizeof(buf));
 	close(fd);
-	if (n != ACK_SECRET_LEN || st.st_size != ACK_SECRET_LEN)
+	if (n != ACK_SECRET_LEN || st.st_size != ACK_SECRET_LEN) {
+		OPENSSL_cleanse(buf, sizeof(buf));
 		return tocsin_fail(err, TOCSIN_ECONFIG, "the ack secret %s must "
 		    "hold exactly %d bytes; make one with: head -c %d "
 		    "/dev/urandom > %s && chmod 600 %s", path, ACK_SECRET_LEN,
 		    ACK_SECRET_LEN, path, path);
+	}
+	memcpy(out, buf, sizeof(buf));
+	OPENSSL_cleanse(buf, sizeof(buf));
 	return 0;
 }
 
@@ -48,7 +55,8 @@ int
 ack_secret_load(const struct policy_repo *repo,
     unsigned char out[ACK_SECRET_LEN], struct tocsin_err *err)
 {
-	char path[4096];
+	char path[4096], tmp[4200];
+	unsigned char fresh[ACK_SECRET_LEN];
 	const char *slash;
 	int fd, rc;
 
@@ -63,26 +71,39 @@ ack_secret_load(const struct policy_repo *repo,
 	rc = ack_read(path, out, err);
 	if (rc != TOCSIN_ENOTFOUND)
 		return rc;
-	/* First use: make it.  O_EXCL so that two processes starting at
-	   once never both write; the loser reads the winner's. */
-	if (RAND_bytes(out, ACK_SECRET_LEN) != 1)
+	/* First use: write a whole file under a private name, then link it
+	   into place.  link() fails if another process got there first, and
+	   a crash never leaves a short file under the real name. */
+	if (RAND_bytes(fresh, sizeof(fresh)) != 1)
 		return tocsin_fail(err, TOCSIN_EINTERNAL, "no randomness for "
 		    "the ack secret");
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", path, (long)getpid());
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
+	    0600);
 	if (fd < 0) {
-		if (errno == EEXIST)
-			return ack_read(path, out, err);
+		OPENSSL_cleanse(fresh, sizeof(fresh));
 		return tocsin_fail(err, TOCSIN_ECONFIG, "cannot make the ack "
 		    "secret %s: %s", path, strerror(errno));
 	}
-	if (write(fd, out, ACK_SECRET_LEN) != ACK_SECRET_LEN || fsync(fd) != 0) {
+	if (write(fd, fresh, sizeof(fresh)) != (ssize_t)sizeof(fresh) ||
+	    fsync(fd) != 0) {
+		rc = errno;
 		close(fd);
-		(void)unlink(path);
+		(void)unlink(tmp);
+		OPENSSL_cleanse(fresh, sizeof(fresh));
 		return tocsin_fail(err, TOCSIN_ECONFIG, "cannot write the ack "
-		    "secret %s: %s", path, strerror(errno));
+		    "secret %s: %s", path, strerror(rc));
 	}
 	close(fd);
-	return 0;
+	rc = link(tmp, path) == 0 ? 0 : errno;
+	(void)unlink(tmp);
+	OPENSSL_cleanse(fresh, sizeof(fresh));
+	if (rc != 0 && rc != EEXIST)
+		return tocsin_fail(err, TOCSIN_ECONFIG, "cannot make the ack "
+		    "secret %s: %s", path, strerror(rc));
+	/* Ours or the other process's: the file under the real name is
+	   the secret. */
+	return ack_read(path, out, err);
 }
 
 static void
@@ -97,9 +118,17 @@ ack_mac(const unsigned char secret[ACK_SECRET_LEN], const char *label,
 	for (int i = 0; i < 3; i++) {
 		const char *f = i == 0 ? label : i == 1 ? alert_id : team;
 
+		/* Ids are short (alert ids 21 bytes, team ids at most 32).
+		   A longer field goes in as its SHA-256 behind a marker that
+		   no length byte can take, so nothing is ever cut off into a
+		   collision. */
 		l = strlen(f);
-		if (l > 150)
-			l = 150;
+		if (l > 150) {
+			msg[n++] = 0xff;
+			(void)SHA256((const unsigned char *)f, l, msg + n);
+			n += 32;
+			continue;
+		}
 		msg[n++] = (unsigned char)l;
 		memcpy(msg + n, f, l);
 		n += l;

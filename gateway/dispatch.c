@@ -100,7 +100,7 @@ dispatch_backoff(int64_t base, int64_t max, int attempts, uint32_t r)
 	if (base <= 0)
 		base = d = 1;
 	for (int i = 1; i < attempts && d < max; i++)
-		d *= 2;
+		d = d > INT64_MAX / 2 ? INT64_MAX : d * 2;
 	if (d > max)
 		d = max;
 	/* Equal jitter: never sooner than half the backoff, so that a relay
@@ -588,8 +588,11 @@ worker_main(void *arg)
 			int64_t ms = (next - (int64_t)time(NULL)) * 1000;
 			struct timespec ts;
 
-			if (ms > 1000)
-				ms = 1000;
+			/* --until-idle waits only for other workers' batches
+			   and near retries: look again soon, so that it ends
+			   right after the last result. */
+			if (ms > (d->o->until_idle ? 100 : 1000))
+				ms = d->o->until_idle ? 100 : 1000;
 			if (ms < 50)
 				ms = 50;
 			ts.tv_sec = ms / 1000;

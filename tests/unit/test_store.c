@@ -1,8 +1,12 @@
 /*
  * test_store.c: the store as the queue: one-transaction submit, replay
- * refusal, the audit hash chain, and leased claims.
+ * refusal, the audit hash chain, and leased claims of whole (alert, team,
+ * step) groups; batches of results with leases lost on the way, stored
+ * signatures, the leases of a stopped worker, and counts and due times per
+ * channel.
  */
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
@@ -288,6 +292,490 @@ test_inactive_team_not_claimed(void **state)
 	assert_int_equal(store_next_due(f->s, NULL, &due, &e), TOCSIN_ENOTFOUND);
 }
 
+
+/* ---- groups, batches of results, signatures, owners, counts ---- */
+
+/* Submit alert id with the given signatures, teams and deliveries. */
+static void
+submit_plan(struct fx *f, const char *id, const char *ident,
+    const struct store_signature *sigs, size_t nsigs,
+    const struct store_team_plan *tp, size_t ntp,
+    const struct store_delivery_plan *dp, size_t ndp)
+{
+	struct tocsin_err e = { 0 };
+	struct store_alert a = {
+		.id = id, .identifier = ident, .sender = "desk@x", .sent = "s",
+		.sent_t = 1000, .status = "Actual", .msg_type = "Alert",
+		.scope = "Private", .severity = 3, .headline = "h",
+		.cap = "<alert/>", .cap_len = 8, .received = 1000,
+	};
+
+	if (store_submit(f->s, &a, sigs, nsigs, tp, ntp, dp, ndp, "test",
+	    &e) != 0)
+		fail_msg("store_submit: %s", e.msg);
+}
+
+/* The row of id in rows, or fail. */
+static const struct store_delivery_row *
+row_of(const struct store_delivery_row *rows, size_t n, int64_t id)
+{
+	for (size_t i = 0; i < n; i++)
+		if (rows[i].id == id)
+			return &rows[i];
+	fail_msg("no delivery %lld", (long long)id);
+	return NULL;
+}
+
+static void
+test_claim_whole_groups(void **state)
+{
+	static const struct store_team_plan tp[] = {
+		{ "ke", 0, 1900 }, { "ng", 0, 1900 },
+	};
+	/* ke step 0: three e-mails due and one not yet, one sms; ke step 1:
+	   one e-mail; ng step 0: two e-mails. */
+	static const struct store_delivery_plan dp[] = {
+		{ "ke", 0, "pgp-email", "Ann", "ann@x", 1000 },
+		{ "ke", 0, "sms", "Ann", "+15550100", 1000 },
+		{ "ke", 0, "pgp-email", "Bob", "bob@x", 1000 },
+		{ "ke", 0, "pgp-email", "Cy", "cy@x", 1000 },
+		{ "ke", 0, "pgp-email", "Di", "di@x", 5000 },
+		{ "ke", 1, "pgp-email", "Ann", "ann@x", 1000 },
+		{ "ng", 0, "pgp-email", "Eve", "eve@x", 1000 },
+		{ "ng", 0, "pgp-email", "Fay", "fay@x", 1000 },
+	};
+	struct fx *f = *state;
+	struct tocsin_err e = { 0 };
+	struct store_delivery_row *r = NULL;
+	struct store_result_item items[8];
+	size_t n, nitems = 0, lost = 1;
+
+	submit_plan(f, "A1", "ID-1", NULL, 0, tp, 2, dp, 8);
+	/* max = 1: the whole due part of one group, in id order. */
+	assert_int_equal(store_claim(f->s, "w1", 1000, 60, NULL, 1, &r, &n,
+	    &e), 0);
+	assert_int_equal(n, 3);
+	for (size_t i = 0; i < n; i++) {
+		assert_string_equal(r[i].channel, "pgp-email");
+		assert_string_equal(r[i].alert_id, "A1");
+		assert_string_equal(r[i].team, "ke");
+		assert_int_equal(r[i].step, 0);
+		assert_int_equal(r[i].state, STORE_D_SENDING);
+		assert_int_equal(r[i].attempts, 1);
+		if (i > 0)
+			assert_true(r[i].id > r[i - 1].id);
+		items[nitems++] = (struct store_result_item){ r[i].id,
+		    STORE_R_SENT, 0, "ok", NULL };
+	}
+	assert_string_equal(r[0].contact, "Ann");
+	assert_string_equal(r[1].contact, "Bob");
+	assert_string_equal(r[2].contact, "Cy");
+	store_delivery_rows_free(r, n);
+	/* The next group: ke step 1, a group of its own; never the sms. */
+	assert_int_equal(store_claim(f->s, "w1", 1000, 60, "pgp-email", 1, &r,
+	    &n, &e), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(r[0].team, "ke");
+	assert_int_equal(r[0].step, 1);
+	items[nitems++] = (struct store_result_item){ r[0].id, STORE_R_SENT,
+	    0, "ok", NULL };
+	store_delivery_rows_free(r, n);
+	assert_int_equal(store_claim(f->s, "w1", 1000, 60, "pgp-email", 5, &r,
+	    &n, &e), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(r[0].team, "ng");
+	assert_string_equal(r[1].team, "ng");
+	assert_string_equal(r[0].contact, "Eve");
+	assert_string_equal(r[1].contact, "Fay");
+	for (size_t i = 0; i < n; i++)
+		items[nitems++] = (struct store_result_item){ r[i].id,
+		    STORE_R_SENT, 0, "ok", NULL };
+	store_delivery_rows_free(r, n);
+	assert_int_equal(store_claim(f->s, "w2", 1000, 60, "pgp-email", 5, &r,
+	    &n, &e), 0);
+	assert_int_equal(n, 0);
+	store_delivery_rows_free(r, n);
+	assert_int_equal(store_results(f->s, "w1", 1001, items, nitems, &lost,
+	    &e), 0);
+	assert_int_equal(lost, 0);
+	/* The late row of ke step 0 is due on its own, at its time. */
+	assert_int_equal(store_claim(f->s, "w3", 4999, 60, "pgp-email", 5, &r,
+	    &n, &e), 0);
+	assert_int_equal(n, 0);
+	store_delivery_rows_free(r, n);
+	assert_int_equal(store_claim(f->s, "w3", 5000, 60, "pgp-email", 5, &r,
+	    &n, &e), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(r[0].contact, "Di");
+	assert_int_equal(r[0].step, 0);
+	store_delivery_rows_free(r, n);
+	/* The sms row was left alone throughout. */
+	assert_int_equal(store_claim(f->s, "w4", 5000, 60, NULL, 5, &r, &n,
+	    &e), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(r[0].channel, "sms");
+	assert_int_equal(r[0].attempts, 1);
+	store_delivery_rows_free(r, n);
+}
+
+static void
+test_results_batch(void **state)
+{
+	static const struct store_team_plan tp[] = {
+		{ "ke", 0, 1900 }, { "ng", 0, 1900 },
+	};
+	static const struct store_delivery_plan dp[] = {
+		{ "ke", 0, "pgp-email", "Ann", "ann@x", 1000 },
+		{ "ke", 0, "pgp-email", "Bob", "bob@x", 1000 },
+		{ "ng", 0, "pgp-email", "Eve", "eve@x", 1000 },
+		{ "ng", 0, "pgp-email", "Fay", "fay@x", 1000 },
+		{ "ng", 0, "pgp-email", "Gus", "gus@x", 1000 },
+	};
+	struct fx *f = *state;
+	struct tocsin_err e = { 0 };
+	struct store_delivery_row *ke = NULL, *ng = NULL, *again = NULL, *d;
+	struct store_result_item items[5];
+	size_t nke, nng, nagain, nd, lost = 99;
+
+	submit_plan(f, "A1", "ID-1", NULL, 0, tp, 2, dp, 5);
+	/* w1 claims ke at 1000 and ng at 1030, each with a 60 s lease; at
+	   1061 w2 takes ke over, so w1 holds only ng. */
+	assert_int_equal(store_claim(f->s, "w1", 1000, 60, NULL, 1, &ke, &nke,
+	    &e), 0);
+	assert_int_equal(nke, 2);
+	assert_string_equal(ke[0].team, "ke");
+	assert_int_equal(store_claim(f->s, "w1", 1030, 60, NULL, 1, &ng, &nng,
+	    &e), 0);
+	assert_int_equal(nng, 3);
+	assert_string_equal(ng[0].team, "ng");
+	assert_int_equal(store_claim(f->s, "w2", 1061, 60, NULL, 5, &again,
+	    &nagain, &e), 0);
+	assert_int_equal(nagain, 2);
+	assert_int_equal(again[0].id, ke[0].id);
+	assert_int_equal(again[0].attempts, 2);
+
+	items[0] = (struct store_result_item){ ke[0].id, STORE_R_SENT, 0,
+	    "late-1", NULL };
+	items[1] = (struct store_result_item){ ng[0].id, STORE_R_SENT, 0,
+	    "250 ok id=1", NULL };
+	items[2] = (struct store_result_item){ ng[1].id, STORE_R_TEMPFAIL,
+	    1300, NULL, "451 try later" };
+	items[3] = (struct store_result_item){ ke[1].id, STORE_R_PERMFAIL, 0,
+	    NULL, "late" };
+	items[4] = (struct store_result_item){ ng[2].id, STORE_R_PERMFAIL, 0,
+	    NULL, "550 no such user" };
+	assert_int_equal(store_results(f->s, "w1", 1062, items, 5, &lost, &e),
+	    0);
+	assert_int_equal(lost, 2);
+
+	assert_int_equal(store_deliveries(f->s, "A1", NULL, &d, &nd, &e), 0);
+	assert_int_equal(nd, 5);
+	/* ng: recorded. */
+	assert_int_equal(row_of(d, nd, ng[0].id)->state, STORE_D_SENT);
+	assert_string_equal(row_of(d, nd, ng[0].id)->provider_ref,
+	    "250 ok id=1");
+	assert_null(row_of(d, nd, ng[0].id)->last_error);
+	assert_int_equal(row_of(d, nd, ng[1].id)->state, STORE_D_FAILED);
+	assert_int_equal(row_of(d, nd, ng[1].id)->next_attempt, 1300);
+	assert_string_equal(row_of(d, nd, ng[1].id)->last_error,
+	    "451 try later");
+	assert_int_equal(row_of(d, nd, ng[2].id)->state, STORE_D_DEAD);
+	assert_string_equal(row_of(d, nd, ng[2].id)->last_error,
+	    "550 no such user");
+	/* ke: still w2's, untouched by w1's late results. */
+	for (size_t i = 0; i < nke; i++) {
+		const struct store_delivery_row *k = row_of(d, nd, ke[i].id);
+
+		assert_int_equal(k->state, STORE_D_SENDING);
+		assert_int_equal(k->attempts, 2);
+		assert_null(k->provider_ref);
+		assert_null(k->last_error);
+	}
+	store_delivery_rows_free(d, nd);
+	/* w2 records its own; a NULL ret_lost is allowed; an empty batch
+	   records nothing. */
+	items[0] = (struct store_result_item){ again[0].id, STORE_R_SENT, 0,
+	    "r1", NULL };
+	items[1] = (struct store_result_item){ again[1].id, STORE_R_SENT, 0,
+	    "r2", NULL };
+	assert_int_equal(store_results(f->s, "w2", 1070, items, 2, NULL, &e),
+	    0);
+	lost = 99;
+	assert_int_equal(store_results(f->s, "w2", 1070, items, 0, &lost, &e),
+	    0);
+	assert_int_equal(lost, 0);
+	/* Recorded already: a second time counts as lost, changes nothing. */
+	assert_int_equal(store_results(f->s, "w2", 1071, items, 2, &lost, &e),
+	    0);
+	assert_int_equal(lost, 2);
+	assert_int_equal(store_deliveries(f->s, "A1", "ke", &d, &nd, &e), 0);
+	assert_int_equal(nd, 2);
+	assert_int_equal(d[0].state, STORE_D_SENT);
+	assert_string_equal(d[0].provider_ref, "r1");
+	assert_string_equal(d[1].provider_ref, "r2");
+	store_delivery_rows_free(d, nd);
+	store_delivery_rows_free(ke, nke);
+	store_delivery_rows_free(ng, nng);
+	store_delivery_rows_free(again, nagain);
+}
+
+static void
+test_signatures(void **state)
+{
+	static const unsigned char bin[] = { 'a', 0, 'b', 0xff, 0x00 };
+	const struct store_signature sigs[] = {
+		{ "desk-1", "openpgp", "FPR1", bin, sizeof(bin) },
+		{ "desk-2", "cms", "SHA256-2", NULL, 0 },
+		{ "desk-3", "openpgp", "FPR3", "-----BEGIN PGP", 14 },
+	};
+	const struct store_signature other = { "desk-9", "cms", "X", "y", 1 };
+	static const struct store_team_plan tp[] = { { "ke", 0, 0 } };
+	struct fx *f = *state;
+	struct tocsin_err e = { 0 };
+	struct store_signature_row *r = NULL;
+	size_t n = 99;
+
+	submit_plan(f, "A1", "ID-1", sigs, 3, tp, 1, NULL, 0);
+	submit_plan(f, "A2", "ID-2", &other, 1, tp, 1, NULL, 0);
+	assert_int_equal(store_signatures(f->s, "A1", &r, &n, &e), 0);
+	assert_int_equal(n, 3);
+	for (size_t i = 0; i < n; i++) {
+		assert_string_equal(r[i].issuer, sigs[i].issuer);
+		assert_string_equal(r[i].kind, sigs[i].kind);
+		assert_string_equal(r[i].signer, sigs[i].signer);
+		assert_int_equal(r[i].sig_len, sigs[i].sig_len);
+		if (sigs[i].sig == NULL)
+			assert_null(r[i].sig);
+		else
+			assert_memory_equal(r[i].sig, sigs[i].sig,
+			    sigs[i].sig_len);
+	}
+	store_signature_rows_free(r, n);
+	assert_int_equal(store_signatures(f->s, "A2", &r, &n, &e), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(r[0].issuer, "desk-9");
+	store_signature_rows_free(r, n);
+	assert_int_equal(store_signatures(f->s, "nope", &r, &n, &e), 0);
+	assert_int_equal(n, 0);
+	store_signature_rows_free(r, n);
+	store_signature_rows_free(NULL, 0);
+}
+
+static bool
+has_owner(char **owners, size_t n, const char *o)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(owners[i], o) == 0)
+			return true;
+	return false;
+}
+
+static void
+free_owners(char **owners, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(owners[i]);
+	free(owners);
+}
+
+static void
+test_lease_owners_release(void **state)
+{
+	struct fx *f = *state;
+	struct tocsin_err e = { 0 };
+	struct store_delivery_row *x = NULL, *y = NULL, *d = NULL, *r = NULL;
+	size_t nx, ny, nd, nr, released = 99;
+	char **owners = NULL;
+	size_t nowners = 99;
+
+	assert_int_equal(submit(f, "A1", "ID-1", 3, &e), 0);
+	assert_int_equal(store_lease_owners(f->s, &owners, &nowners, &e), 0);
+	assert_int_equal(nowners, 0);
+	free_owners(owners, nowners);
+	/* X holds one channel's three rows, Y the other's. */
+	assert_int_equal(store_claim(f->s, "X", 1000, 600, NULL, 10, &x, &nx,
+	    &e), 0);
+	assert_int_equal(nx, 3);
+	assert_int_equal(store_claim(f->s, "Y", 1000, 600, NULL, 10, &y, &ny,
+	    &e), 0);
+	assert_int_equal(ny, 3);
+	assert_int_equal(store_lease_owners(f->s, &owners, &nowners, &e), 0);
+	assert_int_equal(nowners, 2);
+	assert_true(has_owner(owners, nowners, "X"));
+	assert_true(has_owner(owners, nowners, "Y"));
+	free_owners(owners, nowners);
+	/* X finished one row before it stopped. */
+	assert_int_equal(store_result(f->s, x[0].id, "X", STORE_R_SENT, 1001, 0,
+	    "ref-0", NULL, &e), 0);
+	assert_int_equal(store_release_owner(f->s, "X", 1002, &released, &e),
+	    0);
+	assert_int_equal(released, 2);
+	assert_int_equal(store_deliveries(f->s, "A1", NULL, &d, &nd, &e), 0);
+	assert_int_equal(nd, 6);
+	{
+		const struct store_delivery_row *s0 = row_of(d, nd, x[0].id);
+
+		assert_int_equal(s0->state, STORE_D_SENT);
+		assert_string_equal(s0->provider_ref, "ref-0");
+		assert_null(s0->last_error);
+	}
+	for (size_t i = 1; i < nx; i++) {
+		const struct store_delivery_row *k = row_of(d, nd, x[i].id);
+
+		assert_int_equal(k->state, STORE_D_FAILED);
+		assert_int_equal(k->next_attempt, 1002);
+		assert_int_equal(k->attempts, 1);
+		assert_non_null(k->last_error);
+	}
+	for (size_t i = 0; i < ny; i++) {
+		const struct store_delivery_row *k = row_of(d, nd, y[i].id);
+
+		assert_int_equal(k->state, STORE_D_SENDING);
+		assert_null(k->last_error);
+	}
+	store_delivery_rows_free(d, nd);
+	assert_int_equal(store_lease_owners(f->s, &owners, &nowners, &e), 0);
+	assert_int_equal(nowners, 1);
+	assert_string_equal(owners[0], "Y");
+	free_owners(owners, nowners);
+	/* Due at once: claimed again at the same second, never Y's rows. */
+	assert_int_equal(store_claim(f->s, "Z", 1002, 60, NULL, 10, &r, &nr,
+	    &e), 0);
+	assert_int_equal(nr, 2);
+	for (size_t i = 0; i < nr; i++) {
+		assert_int_equal(r[i].id, x[i + 1].id);
+		assert_int_equal(r[i].attempts, 2);
+	}
+	store_delivery_rows_free(r, nr);
+	/* Y can still record its results; an unknown owner releases none. */
+	assert_int_equal(store_result(f->s, y[0].id, "Y", STORE_R_SENT, 1003, 0,
+	    NULL, NULL, &e), 0);
+	assert_int_equal(store_release_owner(f->s, "nobody", 1004, &released,
+	    &e), 0);
+	assert_int_equal(released, 0);
+	assert_int_equal(store_release_owner(f->s, "X", 1004, &released, &e),
+	    0);
+	assert_int_equal(released, 0);
+	store_delivery_rows_free(x, nx);
+	store_delivery_rows_free(y, ny);
+}
+
+static void
+test_channel_counts(void **state)
+{
+	static const struct store_team_plan tp[] = { { "ke", 0, 0 },
+		{ "ng", 0, 0 } };
+	static const struct store_delivery_plan dp[] = {
+		{ "ke", 0, "pgp-email", "A", "a@x", 1000 },
+		{ "ke", 0, "pgp-email", "B", "b@x", 1000 },
+		{ "ke", 0, "pgp-email", "C", "c@x", 1000 },
+		{ "ke", 0, "pgp-email", "D", "d@x", 1000 },
+		{ "ke", 0, "pgp-email", "E", "e@x", 9000 },
+		{ "ke", 0, "pgp-email", "F", "f@x", 9000 },
+		{ "ng", 0, "pgp-email", "G", "g@x", 1000 },
+		{ "ke", 0, "sms", "A", "+15550100", 1000 },
+		{ "ke", 0, "sms", "B", "+15550101", 9000 },
+	};
+	struct fx *f = *state;
+	struct tocsin_err e = { 0 };
+	struct store_delivery_row *r = NULL;
+	int64_t c[STORE_D_COUNT];
+	size_t n;
+
+	submit_plan(f, "A1", "ID-1", NULL, 0, tp, 2, dp, 9);
+	/* pgp-email: A sent, B failed, C dead, D sending (claimed again
+	   below), E, F pending; G cancelled. sms: A sending, B pending. */
+	assert_int_equal(store_claim(f->s, "w", 1000, 60, "pgp-email", 1, &r,
+	    &n, &e), 0);
+	assert_int_equal(n, 4);
+	assert_string_equal(r[0].contact, "A");
+	assert_int_equal(store_result(f->s, r[0].id, "w", STORE_R_SENT, 1001, 0,
+	    NULL, NULL, &e), 0);
+	assert_int_equal(store_result(f->s, r[1].id, "w", STORE_R_TEMPFAIL,
+	    1001, 2000, NULL, "451", &e), 0);
+	assert_int_equal(store_result(f->s, r[2].id, "w", STORE_R_PERMFAIL,
+	    1001, 0, NULL, "550", &e), 0);
+	store_delivery_rows_free(r, n);
+	raw(f, "UPDATE deliveries SET state = 'cancelled' WHERE contact = 'G'");
+	assert_int_equal(store_claim(f->s, "w", 1000, 60, "sms", 1, &r, &n,
+	    &e), 0);
+	assert_int_equal(n, 1);
+	store_delivery_rows_free(r, n);
+
+	memset(c, 0x55, sizeof(c));
+	assert_int_equal(store_channel_counts(f->s, "pgp-email", c, &e), 0);
+	assert_int_equal(c[STORE_D_PENDING], 2);
+	assert_int_equal(c[STORE_D_SENDING], 1);
+	assert_int_equal(c[STORE_D_SENT], 1);
+	assert_int_equal(c[STORE_D_FAILED], 1);
+	assert_int_equal(c[STORE_D_DEAD], 1);
+	assert_int_equal(c[STORE_D_CANCELLED], 1);
+	assert_int_equal(store_channel_counts(f->s, "sms", c, &e), 0);
+	assert_int_equal(c[STORE_D_PENDING], 1);
+	assert_int_equal(c[STORE_D_SENDING], 1);
+	assert_int_equal(c[STORE_D_SENT], 0);
+	assert_int_equal(c[STORE_D_FAILED], 0);
+	assert_int_equal(c[STORE_D_DEAD], 0);
+	assert_int_equal(c[STORE_D_CANCELLED], 0);
+	assert_int_equal(store_channel_counts(f->s, NULL, c, &e), 0);
+	assert_int_equal(c[STORE_D_PENDING], 3);
+	assert_int_equal(c[STORE_D_SENDING], 2);
+	assert_int_equal(c[STORE_D_SENT], 1);
+	assert_int_equal(c[STORE_D_FAILED], 1);
+	assert_int_equal(c[STORE_D_DEAD], 1);
+	assert_int_equal(c[STORE_D_CANCELLED], 1);
+	memset(c, 0x55, sizeof(c));
+	assert_int_equal(store_channel_counts(f->s, "fax", c, &e), 0);
+	for (int i = 0; i < STORE_D_COUNT; i++)
+		assert_int_equal(c[i], 0);
+}
+
+static void
+test_next_due_by_channel(void **state)
+{
+	static const struct store_team_plan tp[] = { { "ke", 0, 0 } };
+	static const struct store_delivery_plan dp[] = {
+		{ "ke", 0, "pgp-email", "A", "a@x", 1500 },
+		{ "ke", 0, "pgp-email", "B", "b@x", 1700 },
+		{ "ke", 0, "sms", "A", "+15550100", 1200 },
+	};
+	struct fx *f = *state;
+	struct tocsin_err e = { 0 };
+	struct store_delivery_row *r = NULL;
+	int64_t due = -1;
+	size_t n;
+
+	submit_plan(f, "A1", "ID-1", NULL, 0, tp, 1, dp, 3);
+	assert_int_equal(store_next_due(f->s, NULL, &due, &e), 0);
+	assert_int_equal(due, 1200);
+	assert_int_equal(store_next_due(f->s, "sms", &due, &e), 0);
+	assert_int_equal(due, 1200);
+	assert_int_equal(store_next_due(f->s, "pgp-email", &due, &e), 0);
+	assert_int_equal(due, 1500);
+	due = -1;
+	assert_int_equal(store_next_due(f->s, "fax", &due, &e),
+	    TOCSIN_ENOTFOUND);
+	assert_int_equal(due, -1);
+	/* In flight: the lease end counts. */
+	assert_int_equal(store_claim(f->s, "w", 1200, 60, "sms", 5, &r, &n,
+	    &e), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(store_next_due(f->s, "sms", &due, &e), 0);
+	assert_int_equal(due, 1260);
+	assert_int_equal(store_next_due(f->s, NULL, &due, &e), 0);
+	assert_int_equal(due, 1260);
+	assert_int_equal(store_result(f->s, r[0].id, "w", STORE_R_SENT, 1201, 0,
+	    NULL, NULL, &e), 0);
+	store_delivery_rows_free(r, n);
+	/* Done: nothing more of sms; the e-mail is unchanged. */
+	assert_int_equal(store_next_due(f->s, "sms", &due, &e),
+	    TOCSIN_ENOTFOUND);
+	assert_int_equal(store_next_due(f->s, NULL, &due, &e), 0);
+	assert_int_equal(due, 1500);
+	assert_int_equal(store_next_due(f->s, "pgp-email", &due, &e), 0);
+	assert_int_equal(due, 1500);
+}
+
 int
 main(void)
 {
@@ -302,6 +790,17 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_inactive_team_not_claimed,
 		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_claim_whole_groups, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_results_batch, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_signatures, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lease_owners_release, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_channel_counts, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_next_due_by_channel, setup,
+		    teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
