@@ -177,7 +177,8 @@ int store_next_due(struct store *s, const char *channel, int64_t *ret_when,
 
 /* Several results in one transaction (one fsync for a whole batch).  A
    delivery whose lease this owner lost is skipped and counted in
-   *ret_lost (may be NULL). */
+   *ret_lost (may be NULL); err then holds the last such sentence even
+   though 0 is returned. */
 struct store_result_item {
 	int64_t id;
 	enum store_result result;
@@ -199,8 +200,9 @@ int store_signatures(struct store *s, const char *alert_id,
     struct store_signature_row **ret, size_t *n, struct tocsin_err *err);
 void store_signature_rows_free(struct store_signature_row *rows, size_t n);
 
-/* Owners holding leases now; *ret is an array of malloc'd strings, owned by
-   the caller (free each, then the array). */
+/* Owners of deliveries in state sending, whether or not their lease has
+   run out; *ret is an array of malloc'd strings, owned by the caller (free
+   each, then the array). */
 int store_lease_owners(struct store *s, char ***ret, size_t *n,
     struct tocsin_err *err);
 /* Give up the leases of an owner known to be gone (a dead process on this

@@ -2,6 +2,7 @@
 with STARTTLS from the test PKI), real gpg on both sides."""
 import collections
 import email
+import json
 import os
 import re
 import shutil
@@ -240,20 +241,25 @@ def test_fanout_reaches_every_contact_encrypted_and_signed(
 
 def test_status_shows_delivery_states(inst, tmp_path, pki):
     inst.email_all_first()
+    teams = inst.teams()[:3]
+    alert = inst.submit_signed(inst.cap(addresses=" ".join(teams)),
+                               signers=("desk-1",))
+    before = json.loads(inst.run("status", alert, "--json", check=0).stdout)
     peer = peer_for(inst, tmp_path, pki)
     try:
-        teams = inst.teams()[:3]
-        alert = inst.submit_signed(inst.cap(addresses=" ".join(teams)),
-                                   signers=("desk-1",))
-        before = inst.run("status", alert, check=0).stdout
         inst.serve()
     finally:
         peer.stop()
-    after = inst.run("status", alert, "--json", check=0).stdout
-    assert "pending" in before.lower()
+    after = json.loads(inst.run("status", alert, "--json", check=0).stdout)
+    text = inst.run("status", alert, check=0).stdout
     n = len(deliveries(inst, alert))
-    assert f'"sent": {n}' in after.replace('"sent":{', '"sent": {') or \
-        after.count('"state": "sent"') + after.count('"state":"sent"') == n, after
+    assert sum(t["counts"]["pending"] for t in before["teams"]) == n
+    assert sum(t["counts"]["sent"] for t in after["teams"]) == n
+    states = [d["state"] for t in after["teams"] for d in t["deliveries"]]
+    assert states == ["sent"] * n
+    assert all(d["provider_ref"].startswith("accepted: 250")
+               for t in after["teams"] for d in t["deliveries"])
+    assert f"{len(teams)} teams; deliveries: 0 pending, 0 sending, {n} sent" in text
 
 
 # --- crash and restart ------------------------------------------------------
