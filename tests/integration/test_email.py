@@ -169,6 +169,8 @@ def test_fanout_reaches_every_contact_encrypted_and_signed(
     got = collections.Counter(a for m in msgs for a in m["rcpt_tos"])
     assert got == collections.Counter(r[3] for r in rows)
     assert all(m["tls"] for m in msgs)
+    # many messages per SMTP session: far fewer connections than messages
+    assert len({m["peer"] for m in msgs}) <= len(msgs) // 10
 
     by_addr = {r[3]: r[1] for r in rows}
     fprs = repo_keys(inst)
@@ -566,3 +568,24 @@ def test_exercise_is_marked_in_subject_and_first_line(inst, tmp_path, pki):
         signed = inner.get_payload()[0]
         body = next(signed.iter_parts()).get_content()
         assert "EXERCISE" in body.splitlines()[0]
+
+
+def test_local_relay_without_tls_only_when_marked_local(inst, tmp_path, pki):
+    inst.email_all_first()
+    # a relay on this host without TLS: refused unless marked local
+    inst.set_keys("smtp", starttls="none")
+    p = inst.run("check", check=78)
+    assert "local = true" in p.stdout
+    inst.set_keys("smtp", local=True)
+    peer = SmtpPeer(tmp_path).start()       # no certificate: plain SMTP
+    try:
+        inst.set_keys("smtp", port=peer.port)
+        teams = inst.teams()[:2]
+        alert = inst.submit_signed(inst.cap(addresses=" ".join(teams)),
+                                   signers=("desk-1",))
+        inst.serve()
+        msgs = peer.messages()
+    finally:
+        peer.stop()
+    assert len(msgs) == 2 and not any(m["tls"] for m in msgs)
+    assert all(r[4] == "sent" for r in deliveries(inst, alert))
