@@ -42,7 +42,8 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parents[1]
 PY = "/usr/bin/python3"
 TARGET_TEAMS, TARGET_CONTACTS = 300, 1500
-WORKERS = 2
+WORKERS = 2            # gpg at a time in the floors: the machine's 2 cores
+SERVE_WORKERS = 2      # gateway.workers of tocsin serve (--workers)
 STEP0_OLD = 'notify = [ "primary:pgp-email", "primary:sms" ]'
 STEP0_NEW = 'notify = [ "all:pgp-email" ]'
 
@@ -85,7 +86,8 @@ def edit_conf(conf, smtp_port, pgp_mime="nested"):
     if n_step0 == 0:
         die(f"{conf}: no {STEP0_OLD!r} to replace; gen-repo changed?")
     text = text.replace(STEP0_OLD, STEP0_NEW)
-    text, n = re.subn(r"(\n  workers\s*=\s*)\d+;", rf"\g<1>{WORKERS};", text)
+    text, n = re.subn(r"(\n  workers\s*=\s*)\d+;", rf"\g<1>{SERVE_WORKERS};",
+                      text)
     if n != 1:
         die(f"{conf}: expected one gateway workers key, found {n}")
     text, n = re.subn(r"(\n  smtp = \{[^}]*?\n    port\s*=\s*)\d+;",
@@ -344,6 +346,9 @@ def main():
     ap.add_argument("--loop-sample", type=int, default=30,
                     help="contacts sent by the naive shell loop")
     ap.add_argument("--bin", default=str(SRC / "build" / "gateway" / "tocsin"))
+    ap.add_argument("--workers", type=int, default=2,
+                    help="gateway.workers of tocsin serve (the floors "
+                    "always run 2 gpg at a time)")
     ap.add_argument("--pgp-mime", choices=("nested", "combined"),
                     default="nested",
                     help="providers.smtp.pgp_mime: RFC 3156 6.1 (nested, "
@@ -354,6 +359,8 @@ def main():
                     help="diagnostic: the SMTP peer sends no TLS 1.3 "
                     "session tickets (real relays do send them)")
     a = ap.parse_args()
+    global SERVE_WORKERS
+    SERVE_WORKERS = a.workers
     tocsin = Path(a.bin)
     if not os.access(tocsin, os.X_OK):
         die(f"{tocsin} is missing: run `ninja -C build` first")
@@ -479,7 +486,8 @@ def main():
         r_loop = loop_all / wall
         print(f"bench_dispatch: PGP e-mail fan-out of one signed Extreme "
               f"alert, step 0 = all:pgp-email ({n_step0} policies), "
-              f"{WORKERS} workers, {os.cpu_count()} CPUs")
+              f"{SERVE_WORKERS} workers, pgp_mime {a.pgp_mime}, "
+              f"{os.cpu_count()} CPUs")
         print(f"  setup (mkpki + gen-repo, untimed) {setup_s:.1f} s: "
               f"{gen.stdout.strip().split(' -> ')[0]}")
         if nteams != a.teams:
