@@ -244,6 +244,8 @@ policy_free(struct policy_repo *repo)
 		free(repo->smtp->credentials);
 		free(repo->smtp);
 	}
+	policy_providers_free(repo->sms, repo->nsms);
+	policy_providers_free(repo->voice, repo->nvoice);
 	for (size_t i = 0; i < repo->npolicies; i++) {
 		struct policy_policy *p = &repo->policies[i];
 

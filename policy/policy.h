@@ -161,6 +161,38 @@ struct policy_smtp {
 	struct policy_src src;
 };
 
+/* An HTTP provider for SMS or voice (providers.sms, providers.voice). */
+enum policy_provider_kind { POLICY_PK_TWILIO, POLICY_PK_GENERIC };
+
+struct policy_provider {
+	char *name;
+	enum policy_provider_kind kind;
+	char *url;			/* twilio: API base; generic: endpoint */
+	bool local;			/* http:// allowed (a gateway on this host) */
+	char *ca;			/* CA file for https, NULL: the system's */
+	char *account;			/* twilio account SID */
+	char *secret;			/* 0600 file: auth token / bearer token */
+	char *from;			/* sender number or service id */
+	char **prefixes;		/* E.164 prefixes served, "+" for all */
+	size_t nprefixes;
+	int rate;			/* requests per second (token bucket) */
+	int burst;			/* bucket size */
+	int parallel;			/* requests in flight at most */
+	int retries;			/* tries on this provider before the next */
+	int64_t timeout;		/* per request, seconds */
+	int segments;			/* SMS: at most this many parts */
+	/* generic only */
+	char *method;			/* "POST" or "GET" */
+	char *content_type;		/* body encoding: form or JSON */
+	char *body;			/* template: {to} {from} {text} {id} */
+	char **headers;			/* templates; {secret} allowed */
+	size_t nheaders;
+	char *id_field;			/* JSON member holding the message id */
+	int success[8];			/* HTTP statuses meaning accepted */
+	size_t nsuccess;
+	struct policy_src src;
+};
+
 struct policy_group {
 	char *name;
 	char **members;
@@ -196,6 +228,8 @@ struct policy_repo {
 	struct policy_quorum *quorum;
 	size_t nquorum;
 	struct policy_smtp *smtp;	/* NULL when not configured */
+	struct policy_provider *sms, *voice;	/* in configuration order */
+	size_t nsms, nvoice;
 	struct policy_policy *policies;
 	size_t npolicies;
 	struct policy_group *groups;
@@ -232,6 +266,16 @@ int policy_load_check(const char *path, struct policy_repo **ret,
 int policy_load_string(const char *text, const char *name, const char *base_dir,
     struct policy_repo **ret, struct policy_diag *diag, struct tocsin_err *err);
 void policy_free(struct policy_repo *repo);
+
+/*
+ * The providers (of a providers.sms or providers.voice list) that serve an
+ * E.164 number, best first: the longest matching prefix first, then the
+ * configuration's order.  Returns how many were written to out (at most
+ * max); the pointers are borrowed from the list.
+ */
+size_t policy_providers_for(const struct policy_provider *p, size_t n,
+    const char *number, const struct policy_provider **out, size_t max);
+void policy_providers_free(struct policy_provider *p, size_t n);
 
 const struct policy_team *policy_team_find(const struct policy_repo *repo,
     const char *id);

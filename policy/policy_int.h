@@ -106,6 +106,16 @@ int policy_get_strlist(struct policy_ctx *ctx, const config_setting_t *grp,
     const char *where, const char *key, bool required, size_t maxn,
     const config_setting_t **ret);
 const char *policy_type_name(int type);
+/* Element i of a list, which must be a group (reported when not). */
+const config_setting_t *policy_list_elem_group(struct policy_ctx *ctx,
+    const config_setting_t *list, int i, const char *what);
+/* Report a secret file that is missing, not regular, or not mode 0600. */
+void policy_check_secret(struct policy_ctx *ctx, const config_setting_t *s,
+    const char *where, const char *key, const char *path);
+/* providers.c: providers.sms and providers.voice lists. */
+void policy_read_http_providers(struct policy_ctx *ctx,
+    const config_setting_t *providers, const char *key,
+    struct policy_provider **ret, size_t *n);
 
 int policy_read_gateway(struct policy_ctx *ctx, const config_setting_t *root);
 int policy_read_issuers(struct policy_ctx *ctx, const config_setting_t *root);

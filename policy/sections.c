@@ -467,10 +467,6 @@ policy_src_key(struct policy_ctx *ctx, const config_setting_t *grp,
 	return policy_src_of(ctx, s != NULL ? s : grp);
 }
 
-static void policy_check_secret(struct policy_ctx *ctx,
-    const config_setting_t *s, const char *where, const char *key,
-    const char *path);
-
 int
 policy_read_gateway(struct policy_ctx *ctx, const config_setting_t *root)
 {
@@ -635,7 +631,7 @@ policy_read_cap_set(struct policy_ctx *ctx, const config_setting_t *grp,
 	return bad ? 0 : bits;
 }
 
-static const config_setting_t *
+const config_setting_t *
 policy_list_elem_group(struct policy_ctx *ctx, const config_setting_t *list,
     int i, const char *what)
 {
@@ -791,7 +787,7 @@ policy_read_quorum(struct policy_ctx *ctx, const config_setting_t *root)
 }
 
 /* A secret must be a regular file that only its owner can read. */
-static void
+void
 policy_check_secret(struct policy_ctx *ctx, const config_setting_t *s,
     const char *where, const char *key, const char *path)
 {
@@ -914,13 +910,17 @@ policy_read_smtp(struct policy_ctx *ctx, const config_setting_t *g)
 int
 policy_read_providers(struct policy_ctx *ctx, const config_setting_t *root)
 {
-	static const char *const keys[] = { "smtp", NULL };
+	static const char *const keys[] = { "smtp", "sms", "voice", NULL };
 	const config_setting_t *p, *smtp;
 
 	p = policy_section(ctx, root, "providers", CONFIG_TYPE_GROUP);
 	if (p == NULL)
 		return 0;
 	(void)policy_check_keys(ctx, p, "providers", keys);
+	policy_read_http_providers(ctx, p, "sms", &ctx->repo->sms,
+	    &ctx->repo->nsms);
+	policy_read_http_providers(ctx, p, "voice", &ctx->repo->voice,
+	    &ctx->repo->nvoice);
 	smtp = config_setting_get_member(p, "smtp");
 	if (smtp == NULL)
 		return 0;

@@ -30,6 +30,7 @@
 #include <openssl/evp.h>
 
 #include "channel.h"
+#include "jsonget.h"
 #include "mime.h"
 #include "policy.h"
 
@@ -660,6 +661,69 @@ test_pe_bad_addresses(void **state)
 	policy_free(r);
 }
 
+
+/* --- jsonget ------------------------------------------------------------ */
+
+static int
+jg(const char *doc, const char *key, char *out, size_t outlen)
+{
+	return jsonget(doc, strlen(doc), key, out, outlen);
+}
+
+static void
+test_jsonget_members(void **state)
+{
+	char out[64];
+
+	(void)state;
+	assert_int_equal(jg("{\"sid\":\"SM12\",\"code\":21211}", "sid",
+	    out, sizeof(out)), 1);
+	assert_string_equal(out, "SM12");
+	assert_int_equal(jg("{\"sid\":\"SM12\",\"code\":21211}", "code",
+	    out, sizeof(out)), 1);
+	assert_string_equal(out, "21211");
+	assert_int_equal(jg(" { \"a\" : [1, {\"sid\": \"inner\"}], \"b\""
+	    ": true } ", "sid", out, sizeof(out)), 0);
+	assert_string_equal(out, "");
+	assert_int_equal(jg("{\"b\":true,\"n\":null,\"x\":-1.5e+3}", "x",
+	    out, sizeof(out)), 1);
+	assert_string_equal(out, "-1.5e+3");
+	/* escapes, including a surrogate pair */
+	assert_int_equal(jg("{\"m\":\"a\\\"b\\u00e9\\ud83d\\ude00\\n\"}",
+	    "m", out, sizeof(out)), 1);
+	assert_string_equal(out, "a\"b\xc3\xa9\xf0\x9f\x98\x80\n");
+	/* the first of duplicated members wins */
+	assert_int_equal(jg("{\"k\":\"1\",\"k\":\"2\"}", "k", out,
+	    sizeof(out)), 1);
+	assert_string_equal(out, "1");
+	assert_int_equal(jg("{}", "k", out, sizeof(out)), 0);
+}
+
+static void
+test_jsonget_refuses(void **state)
+{
+	static const char *const bad[] = { "", "[]", "\"s\"", "{", "{\"a\"}",
+		"{\"a\":}", "{\"a\":1,}", "{\"a\":01x}", "{\"a\":tru}",
+		"{\"a\":\"\\ud800\"}", "{\"a\":\"\\x\"}", "{\"a\":1} x",
+		"{\"a\":\"\x01\"}", "{\"a\":[1,2}", NULL };
+	char out[8], deep[200];
+
+	(void)state;
+	for (size_t i = 0; bad[i] != NULL; i++) {
+		strcpy(out, "junk");
+		assert_int_equal(jg(bad[i], "a", out, sizeof(out)), -1);
+		assert_string_equal(out, "");
+	}
+	/* a value that does not fit is refused, never cut */
+	assert_int_equal(jg("{\"a\":\"0123456789\"}", "a", out, sizeof(out)),
+	    -1);
+	/* nesting is bounded */
+	memset(deep, '[', sizeof(deep));
+	memcpy(deep, "{\"a\":", 5);
+	deep[sizeof(deep) - 1] = '\0';
+	assert_int_equal(jg(deep, "a", out, sizeof(out)), -1);
+}
+
 int
 main(void)
 {
@@ -676,6 +740,8 @@ main(void)
 		cmocka_unit_test(test_pe_check),
 		cmocka_unit_test(test_pe_open_needs_smtp),
 		cmocka_unit_test(test_pe_bad_addresses),
+		cmocka_unit_test(test_jsonget_members),
+		cmocka_unit_test(test_jsonget_refuses),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1089,8 +1089,10 @@ test_value_mistakes(void **state)
 	expect_one_error(GW ISS POL TEAMS "providers = { smtp = { host = \"h\"; "
 	    "from = \"T <t@example.net>\"; }; };\n", 5,
 	    "not a plain e-mail address");
+	expect_one_error(GW ISS POL TEAMS "providers = { pager = { }; };\n", 5,
+	    "unknown key \"pager\"");
 	expect_one_error(GW ISS POL TEAMS "providers = { sms = { }; };\n", 5,
-	    "unknown key \"sms\"");
+	    "sms must be a list");
 	/* Policies. */
 	expect_one_error(GW ISS "policies = { p = { steps = ( { after = \"5m\"; "
 	    "notify = [ \"primary:sms\" ]; },\n{ after = \"1m\"; notify = "
@@ -1483,6 +1485,78 @@ test_diag(void **state)
 	policy_free(NULL);
 }
 
+
+/* providers.sms and providers.voice */
+#define SMSP(extra) "providers = { sms = ( { name = \"tw\"; kind = " \
+	"\"twilio\"; url = \"https://api.example\"; account = \"AC1\"; " \
+	"secret = \"/tmp/tocsin-test-token\"; from = \"+15555550100\"; " \
+	extra " } ); };\n"
+
+static void
+test_http_providers(void **state)
+{
+	struct policy_diag d;
+	struct policy_repo *r = NULL;
+	const struct policy_provider *out[4];
+	FILE *f;
+
+	(void)state;
+	f = fopen("/tmp/tocsin-test-token", "w");
+	assert_non_null(f);
+	fputs("tok", f);
+	fclose(f);
+	assert_int_equal(chmod("/tmp/tocsin-test-token", 0600), 0);
+	assert_int_equal(load_str(GW ISS POL TEAMS SMSP("rate = 5; parallel = "
+	    "2; timeout = \"3s\"; segments = 2;"), &d, &r), 0);
+	assert_int_equal(r->nsms, 1);
+	assert_int_equal(r->sms[0].kind, POLICY_PK_TWILIO);
+	assert_int_equal(r->sms[0].rate, 5);
+	assert_int_equal(r->sms[0].burst, 5);
+	assert_int_equal(r->sms[0].parallel, 2);
+	assert_int_equal(r->sms[0].timeout, 3);
+	assert_int_equal(r->sms[0].segments, 2);
+	assert_string_equal(r->sms[0].prefixes[0], "+");
+	policy_free(r);
+	policy_diag_free(&d);
+
+	/* a national gateway first for its own numbers, then the rest */
+	assert_int_equal(load_str(GW ISS POL TEAMS "providers = { sms = ( "
+	    "{ name = \"all\"; kind = \"generic\"; url = \"https://a\"; "
+	    "body = \"{\\\"to\\\":\\\"{to}\\\"}\"; }, "
+	    "{ name = \"ke\"; kind = \"generic\"; url = \"https://k\"; "
+	    "prefixes = [ \"+254\" ]; body = \"to={to}&t={text}\"; "
+	    "content_type = \"application/x-www-form-urlencoded\"; "
+	    "success = [ 202 ]; id_field = \"id\"; } ); };\n", &d, &r), 0);
+	assert_int_equal(policy_providers_for(r->sms, r->nsms, "+254205550101",
+	    out, 4), 2);
+	assert_string_equal(out[0]->name, "ke");
+	assert_string_equal(out[1]->name, "all");
+	assert_int_equal(policy_providers_for(r->sms, r->nsms, "+33155501", out,
+	    4), 1);
+	assert_string_equal(out[0]->name, "all");
+	assert_int_equal(r->sms[1].nsuccess, 1);
+	assert_int_equal(r->sms[1].success[0], 202);
+	policy_free(r);
+	policy_diag_free(&d);
+
+	expect_one_error(GW ISS POL TEAMS "providers = { sms = ( { name = "
+	    "\"x\"; kind = \"generic\"; url = \"http://a\"; body = \"b\"; } ); "
+	    "};\n", 0, "not https://");
+	expect_one_error(GW ISS POL TEAMS "providers = { sms = ( { name = "
+	    "\"x\"; kind = \"generic\"; url = \"https://a\"; body = "
+	    "\"{nope}\"; } ); };\n", 0, "unknown placeholder {nope}");
+	expect_one_error(GW ISS POL TEAMS SMSP("prefixes = [ \"254\" ];"), 0,
+	    "is not \"+\" or an E.164");
+	expect_one_error(GW ISS POL TEAMS SMSP("body = \"x\";"), 0,
+	    "for kind = \"generic\" only");
+	expect_one_error(GW ISS POL TEAMS "providers = { sms = ( { name = "
+	    "\"x\"; kind = \"smoke\"; url = \"https://a\"; } ); };\n", 0,
+	    "not \"twilio\" or \"generic\"");
+	assert_int_equal(chmod("/tmp/tocsin-test-token", 0644), 0);
+	expect_one_error(GW ISS POL TEAMS SMSP(""), 0, "0600");
+	unlink("/tmp/tocsin-test-token");
+}
+
 int
 main(void)
 {
@@ -1508,6 +1582,7 @@ main(void)
 		cmocka_unit_test(test_timezones),
 		cmocka_unit_test(test_small_parsers),
 		cmocka_unit_test(test_diag),
+		cmocka_unit_test(test_http_providers),
 	};
 	const char *s = getenv("TOCSIN_SRCDIR");
 

@@ -1,0 +1,371 @@
+/*
+ * providers.c: providers.sms and providers.voice, the HTTP gateways that
+ * send SMS and place calls.
+ *
+ * Each list is in the operator's order; a number is served by the
+ * providers whose prefixes match it, the longest prefix first, so that a
+ * national gateway serves its own country and the others take over when it
+ * fails.  Rates and limits are configuration, never constants.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "policy_int.h"
+
+#define POLICY_MAX_PROVIDERS 32
+#define POLICY_MAX_PREFIXES 64
+#define POLICY_MAX_HEADERS 16
+
+static bool
+prefix_valid(const char *p)
+{
+	size_t n = strlen(p);
+
+	if (n < 1 || n > 8 || p[0] != '+')
+		return false;
+	for (size_t i = 1; i < n; i++)
+		if (p[i] < '0' || p[i] > '9')
+			return false;
+	return n == 1 || p[1] != '0';
+}
+
+/* {name} placeholders a template may use. */
+static bool
+template_valid(const char *t, const char *const *names, char *bad,
+    size_t badlen)
+{
+	for (const char *c = t; (c = strchr(c, '{')) != NULL; c++) {
+		const char *e = strchr(c, '}');
+		bool ok = false;
+
+		if (e == NULL)
+			break;		/* a lone brace is literal text */
+		for (size_t i = 0; names[i] != NULL; i++)
+			if ((size_t)(e - c - 1) == strlen(names[i]) &&
+			    strncmp(c + 1, names[i], strlen(names[i])) == 0)
+				ok = true;
+		if (!ok && e - c - 1 > 0 && e - c - 1 < 32 &&
+		    strspn(c + 1, "abcdefghijklmnopqrstuvwxyz_") ==
+		    (size_t)(e - c - 1)) {
+			snprintf(bad, badlen, "%.*s", (int)(e - c + 1), c);
+			return false;
+		}
+	}
+	return true;
+}
+
+static void
+read_one(struct policy_ctx *ctx, const config_setting_t *g,
+    struct policy_provider *pv, const char *list)
+{
+	static const char *const keys[] = { "name", "kind", "url", "local",
+		"ca", "account", "secret", "from", "prefixes", "rate", "burst",
+		"parallel", "retries", "timeout", "segments", "method",
+		"content_type", "body", "headers", "id_field", "success", NULL };
+	static const char *const body_names[] = { "to", "from", "text", "id",
+		NULL };
+	static const char *const header_names[] = { "secret", "id", NULL };
+	char where[POLICY_QUOTE_LEN + 32], q[POLICY_QUOTE_LEN], bad[40];
+	const config_setting_t *l;
+	const char *v;
+	long long n;
+
+	pv->src = policy_src_of(ctx, g);
+	pv->rate = 10;
+	pv->parallel = 4;
+	pv->retries = 1;
+	pv->timeout = 10;
+	pv->segments = 3;
+	snprintf(where, sizeof(where), "providers.%s", list);
+	if (policy_get_dup(ctx, g, where, "name", true, POLICY_MAX_NAME,
+	    &pv->name) == 1)
+		snprintf(where, sizeof(where), "providers.%s %s", list,
+		    policy_quote(q, sizeof(q), pv->name));
+	(void)policy_check_keys(ctx, g, where, keys);
+	if (policy_get_string(ctx, g, where, "kind", true, 32, &v) == 1) {
+		if (strcmp(v, "twilio") == 0)
+			pv->kind = POLICY_PK_TWILIO;
+		else if (strcmp(v, "generic") == 0)
+			pv->kind = POLICY_PK_GENERIC;
+		else {
+			/* What else is required depends on the kind: say
+			   this one thing rather than guess. */
+			policy_err(ctx, config_setting_get_member(g, "kind"),
+			    "%s: kind %s is not \"twilio\" or \"generic\"",
+			    where, policy_quote(q, sizeof(q), v));
+			return;
+		}
+	} else
+		return;
+	(void)policy_get_bool(ctx, g, where, "local", &pv->local);
+	if (policy_get_dup(ctx, g, where, "url", true, POLICY_MAX_VALUE,
+	    &pv->url) == 1) {
+		if (strncmp(pv->url, "https://", 8) != 0 &&
+		    !(pv->local && strncmp(pv->url, "http://", 7) == 0))
+			policy_err(ctx, config_setting_get_member(g, "url"),
+			    "%s: url %s is not https://; alerts and auth tokens "
+			    "must not cross the network in clear (http:// only "
+			    "with local = true, for a gateway on this host)",
+			    where, policy_quote(q, sizeof(q), pv->url));
+		else if (strpbrk(pv->url, " \r\n\"") != NULL)
+			policy_err(ctx, config_setting_get_member(g, "url"),
+			    "%s: url %s has spaces or quotes; write a plain URL",
+			    where, policy_quote(q, sizeof(q), pv->url));
+	}
+	(void)policy_get_path(ctx, g, where, "ca", false, &pv->ca);
+	if (policy_get_path(ctx, g, where, "secret", pv->kind ==
+	    POLICY_PK_TWILIO, &pv->secret) == 1)
+		policy_check_secret(ctx, config_setting_get_member(g, "secret"),
+		    where, "secret", pv->secret);
+	if (policy_get_dup(ctx, g, where, "account", pv->kind ==
+	    POLICY_PK_TWILIO, 64, &pv->account) == 1 &&
+	    strspn(pv->account, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnop"
+	    "qrstuvwxyz0123456789") != strlen(pv->account))
+		policy_err(ctx, config_setting_get_member(g, "account"),
+		    "%s: account must be letters and digits (e.g. AC...)",
+		    where);
+	if (policy_get_dup(ctx, g, where, "from", pv->kind ==
+	    POLICY_PK_TWILIO, 64, &pv->from) == 1 &&
+	    strpbrk(pv->from, " \r\n\"{}") != NULL)
+		policy_err(ctx, config_setting_get_member(g, "from"),
+		    "%s: from %s must be a number or a sender id without "
+		    "spaces", where, policy_quote(q, sizeof(q), pv->from));
+	if (policy_get_strlist(ctx, g, where, "prefixes", false,
+	    POLICY_MAX_PREFIXES, &l) == 1) {
+		int m = config_setting_length(l);
+
+		pv->prefixes = policy_xcalloc((size_t)m + 1, sizeof(char *));
+		for (int k = 0; k < m; k++) {
+			const char *p = config_setting_get_string_elem(l,
+			    (unsigned)k);
+
+			if (!prefix_valid(p))
+				policy_err(ctx, l, "%s: prefix %s is not \"+\" "
+				    "or an E.164 country or area prefix such "
+				    "as \"+254\"", where,
+				    policy_quote(q, sizeof(q), p));
+			else
+				pv->prefixes[pv->nprefixes++] =
+				    policy_xstrdup(p);
+		}
+	}
+	if (pv->nprefixes == 0) {
+		pv->prefixes = policy_xcalloc(1, sizeof(char *));
+		pv->prefixes[pv->nprefixes++] = policy_xstrdup("+");
+	}
+	if (policy_get_int(ctx, g, where, "rate", false, 1, 10000, &n) == 1)
+		pv->rate = (int)n;
+	pv->burst = pv->rate;
+	if (policy_get_int(ctx, g, where, "burst", false, 1, 10000, &n) == 1)
+		pv->burst = (int)n;
+	if (policy_get_int(ctx, g, where, "parallel", false, 1, 256, &n) == 1)
+		pv->parallel = (int)n;
+	if (policy_get_int(ctx, g, where, "retries", false, 1, 10, &n) == 1)
+		pv->retries = (int)n;
+	if (policy_get_duration(ctx, g, where, "timeout", false,
+	    &pv->timeout) == 1 && (pv->timeout < 1 || pv->timeout > 300))
+		policy_err(ctx, config_setting_get_member(g, "timeout"),
+		    "%s: timeout must be between 1s and 5m", where);
+	if (policy_get_int(ctx, g, where, "segments", false, 1, 10, &n) == 1)
+		pv->segments = (int)n;
+
+	if (pv->kind != POLICY_PK_GENERIC) {
+		static const char *const only_generic[] = { "method",
+			"content_type", "body", "headers", "id_field",
+			"success", NULL };
+
+		for (size_t i = 0; only_generic[i] != NULL; i++)
+			if (config_setting_get_member(g, only_generic[i]))
+				policy_err(ctx, config_setting_get_member(g,
+				    only_generic[i]), "%s: %s is for kind = "
+				    "\"generic\" only; remove it", where,
+				    only_generic[i]);
+		return;
+	}
+	pv->method = policy_xstrdup("POST");
+	pv->content_type = policy_xstrdup("application/json");
+	if (policy_get_string(ctx, g, where, "method", false, 8, &v) == 1) {
+		if (strcmp(v, "POST") != 0 && strcmp(v, "PUT") != 0)
+			policy_err(ctx, config_setting_get_member(g, "method"),
+			    "%s: method must be \"POST\" or \"PUT\"", where);
+		else {
+			free(pv->method);
+			pv->method = policy_xstrdup(v);
+		}
+	}
+	if (policy_get_string(ctx, g, where, "content_type", false, 64, &v)
+	    == 1) {
+		if (strcmp(v, "application/json") != 0 &&
+		    strcmp(v, "application/x-www-form-urlencoded") != 0)
+			policy_err(ctx, config_setting_get_member(g,
+			    "content_type"), "%s: content_type must be "
+			    "\"application/json\" or "
+			    "\"application/x-www-form-urlencoded\" (values are "
+			    "escaped for it)", where);
+		else {
+			free(pv->content_type);
+			pv->content_type = policy_xstrdup(v);
+		}
+	}
+	if (policy_get_dup(ctx, g, where, "body", true, 4096, &pv->body) == 1
+	    && !template_valid(pv->body, body_names, bad, sizeof(bad)))
+		policy_err(ctx, config_setting_get_member(g, "body"),
+		    "%s: body has the unknown placeholder %s; use {to} {from} "
+		    "{text} {id}", where, bad);
+	if (policy_get_strlist(ctx, g, where, "headers", false,
+	    POLICY_MAX_HEADERS, &l) == 1) {
+		int m = config_setting_length(l);
+
+		pv->headers = policy_xcalloc((size_t)m + 1, sizeof(char *));
+		for (int k = 0; k < m; k++) {
+			const char *h = config_setting_get_string_elem(l,
+			    (unsigned)k);
+			const char *colon = strchr(h, ':');
+
+			if (colon == NULL || colon == h ||
+			    strpbrk(h, "\r\n") != NULL || strlen(h) > 512)
+				policy_err(ctx, l, "%s: header %s is not "
+				    "\"Name: value\" on one line", where,
+				    policy_quote(q, sizeof(q), h));
+			else if (!template_valid(h, header_names, bad,
+			    sizeof(bad)))
+				policy_err(ctx, l, "%s: header has the unknown "
+				    "placeholder %s; use {secret} {id}", where,
+				    bad);
+			else
+				pv->headers[pv->nheaders++] =
+				    policy_xstrdup(h);
+		}
+	}
+	(void)policy_get_dup(ctx, g, where, "id_field", false, 64,
+	    &pv->id_field);
+	if ((l = config_setting_get_member(g, "success")) != NULL) {
+		int m = config_setting_length(l);
+
+		if ((config_setting_type(l) != CONFIG_TYPE_ARRAY &&
+		    config_setting_type(l) != CONFIG_TYPE_LIST) || m > 8)
+			m = -1;
+		for (int k = 0; k < m; k++)
+			if (config_setting_type(config_setting_get_elem(l,
+			    (unsigned)k)) != CONFIG_TYPE_INT)
+				m = -1;
+		if (m < 0)
+			policy_err(ctx, l, "%s: success must be a list of at "
+			    "most 8 numbers, e.g. [ 200, 201, 202 ]", where);
+		for (int k = 0; k < m; k++) {
+			int st = config_setting_get_int_elem(l, k);
+
+			if (st < 200 || st > 299)
+				policy_err(ctx, l, "%s: success status %d is "
+				    "not a 2xx status", where, st);
+			else
+				pv->success[pv->nsuccess++] = st;
+		}
+	}
+	if (pv->nsuccess == 0) {
+		pv->success[0] = 200;
+		pv->success[1] = 201;
+		pv->success[2] = 202;
+		pv->nsuccess = 3;
+	}
+}
+
+void
+policy_read_http_providers(struct policy_ctx *ctx,
+    const config_setting_t *providers, const char *key,
+    struct policy_provider **ret, size_t *ret_n)
+{
+	const config_setting_t *list = config_setting_get_member(providers,
+	    key);
+	int n;
+
+	*ret = NULL;
+	*ret_n = 0;
+	if (list == NULL)
+		return;
+	if (config_setting_type(list) != CONFIG_TYPE_LIST) {
+		policy_err(ctx, list, "providers: %s must be a list ( { ... }, "
+		    "... ), not %s", key,
+		    policy_type_name(config_setting_type(list)));
+		return;
+	}
+	n = config_setting_length(list);
+	if (n > POLICY_MAX_PROVIDERS) {
+		policy_err(ctx, list, "providers.%s has %d entries, more than "
+		    "the %d allowed", key, n, POLICY_MAX_PROVIDERS);
+		n = POLICY_MAX_PROVIDERS;
+	}
+	*ret = policy_xcalloc((size_t)n + 1, sizeof(**ret));
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *g = policy_list_elem_group(ctx, list, i,
+		    "provider");
+		struct policy_provider *pv = &(*ret)[*ret_n];
+
+		if (g == NULL)
+			continue;
+		(*ret_n)++;
+		read_one(ctx, g, pv, key);
+		for (size_t k = 0; pv->name != NULL && k + 1 < *ret_n; k++)
+			if ((*ret)[k].name != NULL &&
+			    strcmp((*ret)[k].name, pv->name) == 0)
+				policy_err(ctx, g, "providers.%s: the name %s is "
+				    "already used at %s:%d; rename one", key,
+				    pv->name, (*ret)[k].src.file,
+				    (*ret)[k].src.line);
+	}
+}
+
+static void
+free_one(struct policy_provider *pv)
+{
+	free(pv->name);
+	free(pv->url);
+	free(pv->ca);
+	free(pv->account);
+	free(pv->secret);
+	free(pv->from);
+	for (size_t i = 0; i < pv->nprefixes; i++)
+		free(pv->prefixes[i]);
+	free(pv->prefixes);
+	free(pv->method);
+	free(pv->content_type);
+	free(pv->body);
+	for (size_t i = 0; i < pv->nheaders; i++)
+		free(pv->headers[i]);
+	free(pv->headers);
+	free(pv->id_field);
+}
+
+void
+policy_providers_free(struct policy_provider *p, size_t n)
+{
+	for (size_t i = 0; i < n && p != NULL; i++)
+		free_one(&p[i]);
+	free(p);
+}
+
+size_t
+policy_providers_for(const struct policy_provider *p, size_t n,
+    const char *number, const struct policy_provider **out, size_t max)
+{
+	size_t k = 0;
+
+	/* Longest matching prefix first; the configuration's order among
+	   equal lengths (a stable selection by length, 8 down to 1). */
+	for (size_t len = 8; len >= 1 && k < max; len--)
+		for (size_t i = 0; i < n && k < max; i++) {
+			size_t best = 0;
+
+			for (size_t j = 0; j < p[i].nprefixes; j++) {
+				size_t l = strlen(p[i].prefixes[j]);
+
+				if (strncmp(number, p[i].prefixes[j], l) == 0 &&
+				    l > best)
+					best = l;
+			}
+			if (best == len)
+				out[k++] = &p[i];
+		}
+	return k;
+}
