@@ -150,7 +150,7 @@ read_one(struct policy_ctx *ctx, const config_setting_t *g,
 				    policy_xstrdup(p);
 		}
 	}
-	if (pv->nprefixes == 0) {
+	if (pv->prefixes == NULL) {
 		pv->prefixes = policy_xcalloc(1, sizeof(char *));
 		pv->prefixes[pv->nprefixes++] = policy_xstrdup("+");
 	}
