@@ -3,10 +3,14 @@
  */
 #include <string.h>
 
+#include <curl/curl.h>
+
 #include "channel.h"
 
 static const struct chan_ops *const chan_table[] = {
 	&chan_pgp_email,
+	&chan_sms,
+	&chan_voice,
 	NULL
 };
 
@@ -23,4 +27,12 @@ const struct chan_ops *const *
 chan_all(void)
 {
 	return chan_table;
+}
+
+int
+chan_global_init(struct tocsin_err *err)
+{
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+		return tocsin_fail(err, TOCSIN_EUNAVAIL, "cannot start libcurl");
+	return 0;
 }

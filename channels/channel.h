@@ -27,6 +27,9 @@ struct chan_rcpt {
 	enum chan_status status;
 	char ref[128];			/* provider's reference, "" if none */
 	char reason[512];		/* why not sent; the server's reply */
+	int segments;			/* SMS parts sent, 0 when not SMS */
+	int64_t retry_after;		/* a temporary failure: not before this
+					   many seconds (0: the usual backoff) */
 };
 
 /* A file carried with the message (the signed CAP document and its
@@ -46,6 +49,12 @@ struct chan_msg {
 	const struct chan_part *parts;
 	size_t nparts;
 	bool exercise;
+	/* For short channels (SMS, voice): one line of the alert in the
+	   recipient's language, the language, the ack code and link. */
+	const char *short_text;
+	const char *lang;
+	const char *ack_code;
+	const char *ack_url;
 	struct chan_rcpt *rcpts;
 	size_t nrcpts;
 };
@@ -56,7 +65,9 @@ struct chan_env {
 	const struct policy_repo *repo;
 	struct certs_ctx *certs;
 	const struct certs_pubkeys *keys;
+	void *shared;			/* the driver's own, from init() */
 	int64_t now;
+	int64_t budget;			/* seconds a deliver() may take */
 };
 
 struct chan_ops {
@@ -71,6 +82,11 @@ struct chan_ops {
 	   number of errors added. */
 	size_t (*check)(const struct policy_repo *repo,
 	    struct policy_diag *diag);
+	/* State shared by every worker of a serve (rate limits, connection
+	   caches, secrets); may be NULL.  *ret is freed by fini(). */
+	int (*init)(const struct policy_repo *repo, void **ret,
+	    struct tocsin_err *err);
+	void (*fini)(void *shared);
 	/* Open a session; *ret is owned by the driver until close(). */
 	int (*open)(const struct chan_env *env, void **ret,
 	    struct tocsin_err *err);
@@ -86,11 +102,17 @@ struct chan_ops {
 	void (*close)(void *session);
 };
 
+/* Process-wide start-up of the drivers' libraries (libcurl); call once
+   from main before any thread starts.  0 or TOCSIN_EUNAVAIL. */
+int chan_global_init(struct tocsin_err *err);
+
 /* The driver for a channel name, or NULL when none is built. */
 const struct chan_ops *chan_find(const char *name);
 /* Every driver, NULL-terminated. */
 const struct chan_ops *const *chan_all(void);
 
 extern const struct chan_ops chan_pgp_email;
+extern const struct chan_ops chan_sms;
+extern const struct chan_ops chan_voice;
 
 #endif

@@ -6,8 +6,9 @@
 # with STARTTLS (tests/peers/smtp_peer.py on Debian's python3-aiosmtpd),
 # checks the repository, signs a sample Extreme alert to all teams with two
 # issuer keys (the quorum for Extreme to all is two), submits it, serves
-# until nothing is left to do, and prints what happened per team.  Every
-# message the server received is kept in ./demo/mail.  Everything runs on
+# until nothing is left to do, and prints what happened per team.  A local
+# Twilio-compatible provider (tests/peers/sms_provider.py) takes the SMS.
+# Every message the server received is kept in ./demo/mail.  Everything runs on
 # this machine; nothing leaves it.
 set -eu
 cd "$(dirname "$0")/.."
@@ -42,9 +43,33 @@ while [ ! -s "$demo/smtp.ready" ]; do
 done
 port=$(cat "$demo/smtp.ready")
 
+echo "== local SMS and voice provider (Twilio-compatible, HTTPS)" >&2
+# A fresh throwaway account and token for this run; tocsin reads the token
+# from a 0600 file that gen-repo writes.
+account=AC$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
+token=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
+rm -f "$demo/sms.ready" "$demo/sms.requests"
+/usr/bin/python3 tests/peers/sms_provider.py --port 0 \
+    --ready-file "$demo/sms.ready" --cert "$demo/pki/server.pem" \
+    --key "$demo/pki/server.key" --account "$account:$token" \
+    --log "$demo/sms.requests" >"$demo/sms.out" 2>"$demo/sms.log" &
+sms=$!
+trap 'kill $peer $sms 2>/dev/null || true' EXIT INT TERM
+i=0
+while [ ! -s "$demo/sms.ready" ]; do
+	i=$((i + 1))
+	if [ $i -gt 100 ] || ! kill -0 $sms 2>/dev/null; then
+		echo "the SMS provider did not start; see $demo/sms.log" >&2
+		exit 69
+	fi
+	sleep 0.1
+done
+sms_port=$(cat "$demo/sms.ready")
+
 echo "== example repository in $demo/repo (SMTP on 127.0.0.1:$port)" >&2
 /usr/bin/python3 examples/gen-repo.py --pki "$demo/pki" --out "$demo/repo" \
-    --smtp-port "$port"
+    --smtp-port "$port" --sms-port "$sms_port" --sms-account "$account" \
+    --sms-token "$token"
 conf=$demo/repo/tocsin.conf
 
 echo "== tocsin check" >&2
@@ -75,3 +100,5 @@ echo "== status of alert $alert_id" >&2
 "$tocsin" -c "$conf" audit verify
 n=$(ls "$demo/mail" 2>/dev/null | grep -c '\.eml$' || true)
 echo "the local SMTP server received $n encrypted messages; they are in $demo/mail"
+n=$(grep -c '"status": 20[12]' "$demo/sms.requests" 2>/dev/null || true)
+echo "the local SMS provider accepted $n messages; its log is $demo/sms.requests"

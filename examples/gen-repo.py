@@ -9,7 +9,8 @@ phone numbers follow a fictional 555-01xx pattern after the real country
 calling code.  Every contact gets an OpenPGP key, made in one gpg run.
 
 usage: gen-repo.py --pki PKIDIR --out OUTDIR [--teams N] [--seed S]
-                   [--smtp-port P] [--only ke,br,...]
+                   [--smtp-port P] [--sms-port P] [--sms-account SID]
+                   [--sms-token TOKEN] [--only ke,br,...]
 
 PKIDIR comes from certs/mkpki.sh.  Writes OUTDIR/tocsin.conf (the main
 file) and OUTDIR/teams.conf (the repository it includes).  The country
@@ -363,6 +364,28 @@ providers = {{
     ca = "{ca}";
     timeout = "30s";
   }};
+  # SMS and voice through the Twilio-compatible test provider
+  # (tests/peers/sms_provider.py); a national gateway of the generic kind
+  # serves Kenya first, the others take over when it fails.
+  sms = (
+    {{ name = "ke-gateway"; kind = "generic";
+      url = "https://127.0.0.1:{sms_port}/generic/send"; ca = "{ca}";
+      secret = "{out}/secrets/generic.token"; prefixes = [ "+254" ];
+      content_type = "application/json";
+      body = "{{\\"to\\":\\"{{to}}\\",\\"text\\":\\"{{text}}\\"}}";
+      headers = [ "Authorization: Bearer {{secret}}" ];
+      id_field = "message_id"; rate = 50; parallel = 8; timeout = "10s"; }},
+    {{ name = "twilio-main"; kind = "twilio";
+      url = "https://127.0.0.1:{sms_port}"; ca = "{ca}";
+      account = "{account}"; secret = "{out}/secrets/twilio.token";
+      from = "+15555550100"; rate = 100; parallel = 8; timeout = "10s"; }}
+  );
+  voice = (
+    {{ name = "twilio-voice"; kind = "twilio";
+      url = "https://127.0.0.1:{sms_port}"; ca = "{ca}";
+      account = "{account}"; secret = "{out}/secrets/twilio.token";
+      from = "+15555550100"; rate = 20; parallel = 4; timeout = "10s"; }}
+  );
 }};
 
 policies = {{
@@ -391,6 +414,11 @@ GROUPS = {"gulf": "ae bh kw om qa sa", "nordic": "dk fi is no se",
           "andean": "bo co ec pe"}
 
 
+# The test provider is started with --account DEMO_ACCOUNT:DEMO_TOKEN.
+DEMO_ACCOUNT = "ACdemo0000000000000000000000000001"
+DEMO_TOKEN = "demo-token-not-a-secret-0001"
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--pki", required=True)
@@ -398,6 +426,9 @@ def main():
     ap.add_argument("--teams", type=int, default=0)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--smtp-port", type=int, default=8587)
+    ap.add_argument("--sms-port", type=int, default=8588)
+    ap.add_argument("--sms-account", default=DEMO_ACCOUNT)
+    ap.add_argument("--sms-token", default=DEMO_TOKEN)
     ap.add_argument("--only", default="")
     a = ap.parse_args()
     t0 = time.monotonic()
@@ -415,6 +446,15 @@ def main():
     out.mkdir(parents=True, exist_ok=True)
     (out / "state").mkdir(exist_ok=True)
     write_teams(out / "teams.conf", teams)
+    # Provider tokens: throwaway, in 0600 files as tocsin requires.
+    sec = out / "secrets"
+    sec.mkdir(mode=0o700, exist_ok=True)
+    for name in ("twilio", "generic"):
+        f = sec / f"{name}.token"
+        fd = os.open(f, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(a.sms_token + "\n")
+        os.chmod(f, 0o600)
     ids = {t["id"] for t in teams}
     groups = []
     for g, members in GROUPS.items():
@@ -427,7 +467,8 @@ def main():
         issuer_ca=pki / info["issuer_ca"], desk1=info["issuers"]["desk-1"],
         desk2=info["issuers"]["desk-2"], cms=pki / info["cms_issuer"],
         expired=info["issuers"]["expired"], revoked=info["issuers"]["revoked"],
-        smtp_port=a.smtp_port, ca=pki / info["ca"], groups=gtext))
+        smtp_port=a.smtp_port, ca=pki / info["ca"], groups=gtext,
+        sms_port=a.sms_port, out=out, account=a.sms_account))
     ncontacts = sum(len(t["contacts"]) for t in teams)
     print(f"gen-repo: {len(teams)} teams, {ncontacts} contacts, keys "
           f"{made} generated, {reused} reused, "

@@ -39,6 +39,7 @@ struct disp {
 	unsigned char secret[ACK_SECRET_LEN];
 	char host[64];
 	const struct chan_ops *drivers[DISPATCH_MAX_DRIVERS];
+	void *shared[DISPATCH_MAX_DRIVERS];	/* each driver's init() */
 	size_t ndrivers;
 
 	pthread_mutex_t mu;
@@ -80,6 +81,9 @@ struct pending_msg {
 	char subject[256];
 	char *body;
 	size_t body_len;
+	char *short_text;
+	char code[ACK_CODE_LEN + 1];
+	char url[1024];
 };
 
 static uint32_t
@@ -311,7 +315,7 @@ build_msg(struct worker *w, const struct chan_ops *ops,
 	const char *langs[64];
 	size_t nlangs = 0, first = *nrcpt;
 	const char *tz = NULL;
-	char token[ACK_TOKEN_LEN + 1], code[ACK_CODE_LEN + 1], url[1024];
+	char token[ACK_TOKEN_LEN + 1];
 	struct render_in in = { 0 };
 	int rc;
 
@@ -345,16 +349,34 @@ build_msg(struct worker *w, const struct chan_ops *ops,
 	if (*nrcpt == first)
 		return 0;
 	ack_token(w->d->secret, rows[lo].alert_id, rows[lo].team, token);
-	ack_code(w->d->secret, rows[lo].alert_id, rows[lo].team, code);
-	ack_url(repo->gateway.public_url, token, url, sizeof(url));
+	ack_code(w->d->secret, rows[lo].alert_id, rows[lo].team, pm->code);
+	ack_url(repo->gateway.public_url, token, pm->url, sizeof(pm->url));
+	msg->ack_code = pm->code;
+	msg->ack_url = pm->url;
+	msg->lang = nlangs > 0 ? langs[0] : "en";
+	msg->exercise = strcmp(ca->cap->status, "Exercise") == 0;
+	msg->rcpts = &rcpts[first];
+	msg->nrcpts = *nrcpt - first;
+	if (!ops->per_team) {
+		/* SMS and voice: one line in the contact's language; the
+		   delivery is the message, so its id is the identity. */
+		if ((rc = render_short(ca->cap, msg->lang, &pm->short_text,
+		    err)) != 0)
+			return rc;
+		msg->short_text = pm->short_text;
+		snprintf(pm->message_id, sizeof(pm->message_id),
+		    "tocsin-%s-%lld", rows[lo].alert_id, (long long)rows[lo].id);
+		msg->message_id = pm->message_id;
+		return 0;
+	}
 	in.alert = ca->cap;
 	in.alert_id = rows[lo].alert_id;
 	in.team = team;
 	in.langs = langs;
 	in.nlangs = nlangs;
 	in.timezone = tz;
-	in.ack_url = url;
-	in.ack_code = code;
+	in.ack_url = pm->url;
+	in.ack_code = pm->code;
 	if ((rc = render_body(&in, &pm->body, &pm->body_len, err)) != 0)
 		return rc;
 	if ((rc = render_subject(repo->smtp != NULL &&
@@ -377,10 +399,6 @@ build_msg(struct worker *w, const struct chan_ops *ops,
 	msg->body_len = pm->body_len;
 	msg->parts = ca->parts;
 	msg->nparts = ca->nparts;
-	msg->exercise = strcmp(ca->cap->status, "Exercise") == 0;
-	msg->rcpts = &rcpts[first];
-	msg->nrcpts = *nrcpt - first;
-	(void)ops;
 	return 0;
 }
 
@@ -390,6 +408,15 @@ same_group(const struct store_delivery_row *a,
 {
 	return strcmp(a->alert_id, b->alert_id) == 0 &&
 	    strcmp(a->team, b->team) == 0 && a->step == b->step;
+}
+
+static size_t
+driver_index(const struct disp *d, const struct chan_ops *ops)
+{
+	for (size_t k = 0; k < d->ndrivers; k++)
+		if (d->drivers[k] == ops)
+			return k;
+	return 0;
 }
 
 static void
@@ -443,7 +470,11 @@ work_batch(struct worker *w, const struct chan_ops *ops,
 	}
 	if (nmsgs > 0) {
 		env = (struct chan_env){ .repo = d->repo, .certs = w->cx,
-		    .keys = d->keys, .now = now };
+		    .keys = d->keys, .now = now,
+		    .shared = d->shared[driver_index(d, ops)],
+		    /* finish well inside the lease, or another worker
+		       takes the rows over while they are being sent */
+		    .budget = d->repo->gateway.lease / 2 };
 		if (ops->open(&env, &sess, &err) != 0) {
 			for (size_t k = 0; k < nrcpt; k++) {
 				rcpts[k].status = CHAN_TEMPFAIL;
@@ -465,6 +496,7 @@ work_batch(struct worker *w, const struct chan_ops *ops,
 			items[i].result = STORE_R_SENT;
 			items[i].error = NULL;
 			items[i].provider_ref = r->ref[0] ? r->ref : NULL;
+			items[i].segments = r->segments;
 			break;
 		case CHAN_PERMFAIL:
 			items[i].result = STORE_R_PERMFAIL;
@@ -496,6 +528,13 @@ work_batch(struct worker *w, const struct chan_ops *ops,
 		}
 		items[i].next_attempt = now + dispatch_backoff(gw->retry_base,
 		    gw->retry_max, rows[i].attempts, worker_rand(w));
+		/* A provider that said when to come back (Retry-After) is
+		   not asked sooner. */
+		for (size_t k = 0; k < nrcpt; k++)
+			if (rcpt_row[k] == i && rcpts[k].retry_after > 0 &&
+			    now + rcpts[k].retry_after > items[i].next_attempt)
+				items[i].next_attempt = now +
+				    rcpts[k].retry_after;
 	}
 	if (store_results(w->st, w->owner, now, items, n, &lost, &err) != 0) {
 		/* The leases run out and the rows are claimed again: at
@@ -524,8 +563,10 @@ work_batch(struct worker *w, const struct chan_ops *ops,
 		disp_log(d, "%s: %zu results came after the lease ran out; "
 		    "those deliveries were claimed again", w->owner, lost);
 out:
-	for (size_t i = 0; i < n && pms != NULL; i++)
+	for (size_t i = 0; i < n && pms != NULL; i++) {
 		free(pms[i].body);
+		free(pms[i].short_text);
+	}
 	free(msgs);
 	free(pms);
 	free(rcpts);
@@ -672,9 +713,15 @@ progress_line(struct disp *d, struct store *st, struct progress *p,
 
 		if (store_channel_counts(st, d->drivers[k]->name, c, &err) != 0)
 			return;
+		/* A channel with nothing to do in this run says nothing. */
+		if (c[STORE_D_SENT] == p->base[k][STORE_D_SENT] &&
+		    c[STORE_D_DEAD] == p->base[k][STORE_D_DEAD] &&
+		    c[STORE_D_PENDING] + c[STORE_D_SENDING] +
+		    c[STORE_D_FAILED] == 0)
+			continue;
 		off += (size_t)snprintf(line + off, sizeof(line) - off,
 		    "%s%s: %lld sent, %lld dead, %lld to go (%lld sending, "
-		    "%lld waiting to retry)", k ? "; " : "",
+		    "%lld waiting to retry)", off ? "; " : "",
 		    d->drivers[k]->name,
 		    (long long)(c[STORE_D_SENT] - p->base[k][STORE_D_SENT]),
 		    (long long)(c[STORE_D_DEAD] - p->base[k][STORE_D_DEAD]),
@@ -744,6 +791,10 @@ dispatch_serve(const struct policy_repo *repo, const struct dispatch_opts *o,
 		d.drivers[d.ndrivers++] = *p;
 	if ((rc = ack_secret_load(repo, d.secret, err)) != 0)
 		goto out;
+	for (size_t k = 0; k < d.ndrivers; k++)
+		if (d.drivers[k]->init != NULL && (rc = d.drivers[k]->init(repo,
+		    &d.shared[k], err)) != 0)
+			goto out;
 	if ((rc = store_open(repo->gateway.store, &st, err)) != 0 ||
 	    (rc = certs_open(repo->gateway.gnupg_home, &cx, err)) != 0 ||
 	    (rc = certs_pubkeys_load(cx, &d.keys, err)) != 0)
@@ -819,6 +870,9 @@ out_sig:
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 out:
 	free(ws);
+	for (size_t k = 0; k < d.ndrivers; k++)
+		if (d.drivers[k]->fini != NULL)
+			d.drivers[k]->fini(d.shared[k]);
 	certs_pubkeys_free(d.keys);
 	certs_close(cx);
 	store_close(st);

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "certs.h"
+#include "channel.h"
 #include "check.h"
 #include "dispatch.h"
 #include "intake.h"
@@ -380,6 +381,15 @@ main(int argc, char **argv)
 				char *hv[] = { "help", argv[i], NULL };
 
 				return cmd_help(conf, 2, hv);
+			}
+			{
+				struct tocsin_err e;
+
+				/* Start-up, before any thread: libcurl. */
+				if (chan_global_init(&e) != 0) {
+					fprintf(stderr, "tocsin: %s\n", e.msg);
+					return EX_UNAVAILABLE;
+				}
 			}
 			return cmds[k].run(conf, argc - i, argv + i);
 		}

@@ -692,3 +692,31 @@ render_subject(const char *tmpl, const struct cap_alert *alert,
 	out[o.len] = '\0';
 	return 0;
 }
+
+int
+render_short(const struct cap_alert *a, const char *lang, char **ret,
+    struct tocsin_err *err)
+{
+	struct render_buf b = { .limit = 4096 };
+	const struct cap_info *info;
+	const char *what;
+
+	if (a == NULL || ret == NULL)
+		return tocsin_fail(err, TOCSIN_EINTERNAL, "render_short: no "
+		    "alert");
+	info = cap_info_for(a, lang != NULL ? lang : "en");
+	what = info == NULL ? NULL : info->headline != NULL ? info->headline :
+	    info->event;
+	render_puts(&b, render_severity_name(a->max_severity));
+	render_puts(&b, ": ");
+	/* One line: the SMS layer keeps the marker and the ack code and
+	   shortens this text to fit. */
+	render_text(&b, what != NULL ? what : a->identifier, RENDER_LINE,
+	    1024);
+	if (b.rc != 0 || b.p == NULL) {
+		free(b.p);
+		return tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
+	}
+	*ret = b.p;
+	return 0;
+}

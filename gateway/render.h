@@ -68,4 +68,13 @@ int render_body(const struct render_in *in, char **ret, size_t *ret_len,
 int render_subject(const char *tmpl, const struct cap_alert *alert,
     const char *alert_id, char *out, size_t outlen, struct tocsin_err *err);
 
+/*
+ * One line for SMS and voice: "Severity: headline" (the event when there
+ * is no headline) from the alert's info in lang, falling back to en.  The
+ * text is cleaned as in the body (no controls, no line breaks).  *ret is
+ * malloc'd, owned by the caller.
+ */
+int render_short(const struct cap_alert *alert, const char *lang, char **ret,
+    struct tocsin_err *err);
+
 #endif

@@ -135,6 +135,7 @@ struct store_delivery_row {
 	int attempts;
 	int64_t next_attempt;
 	char *provider_ref, *last_error;	/* NULL when none */
+	int segments;			/* SMS parts sent; 0 when not SMS */
 };
 /* Deliveries of an alert (team NULL: all teams), ordered by team, step, id. */
 int store_deliveries(struct store *s, const char *alert_id, const char *team,
@@ -184,6 +185,7 @@ struct store_result_item {
 	enum store_result result;
 	int64_t next_attempt;
 	const char *provider_ref, *error;
+	int segments;			/* recorded when > 0 */
 };
 int store_results(struct store *s, const char *owner, int64_t now,
     const struct store_result_item *items, size_t n, size_t *ret_lost,

@@ -65,7 +65,7 @@ static const char schema[] =
     " state TEXT NOT NULL DEFAULT 'pending', attempts INTEGER NOT NULL DEFAULT 0,"
     " next_attempt INTEGER NOT NULL, lease_owner TEXT, lease_until INTEGER,"
     " provider_ref TEXT, last_error TEXT, created INTEGER NOT NULL,"
-    " updated INTEGER NOT NULL);"
+    " updated INTEGER NOT NULL, segments INTEGER NOT NULL DEFAULT 0);"
     "CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (state, next_attempt);"
     "CREATE INDEX IF NOT EXISTS deliveries_alert ON deliveries (alert_id, team);"
     "CREATE TABLE IF NOT EXISTS acks ("
@@ -151,6 +151,28 @@ store_mkdirs(const char *path)
 	(void)mkdir(dir, 0700);
 }
 
+/* Version 1 stores (the first release) lack deliveries.segments. */
+static int
+store_migrate(struct store *s, struct tocsin_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	int version = 0, rc;
+
+	if (sq_prepare(s, "SELECT max(version) FROM schema_version", &st,
+	    err) != 0)
+		return TOCSIN_ESTORE;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		version = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	if (version >= 2)
+		return 0;
+	if ((rc = sq_exec(s, "ALTER TABLE deliveries ADD COLUMN segments "
+	    "INTEGER NOT NULL DEFAULT 0; UPDATE schema_version SET version = 2",
+	    err)) != 0)
+		return rc;
+	return 0;
+}
+
 int
 store_open(const char *path, struct store **ret, struct tocsin_err *err)
 {
@@ -179,8 +201,9 @@ store_open(const char *path, struct store **ret, struct tocsin_err *err)
 		return rc;
 	}
 	if ((rc = sq_exec(s, schema, err)) != 0 ||
-	    (rc = sq_exec(s, "INSERT INTO schema_version SELECT 1 WHERE NOT "
+	    (rc = sq_exec(s, "INSERT INTO schema_version SELECT 2 WHERE NOT "
 	    "EXISTS (SELECT 1 FROM schema_version)", err)) != 0 ||
+	    (rc = store_migrate(s, err)) != 0 ||
 	    (rc = sq_exec(s, "COMMIT", err)) != 0) {
 		sq_rollback(s);
 		store_close(s);
@@ -681,7 +704,7 @@ store_team_rows_free(struct store_team_row *rows, size_t n)
 }
 
 #define DEL_COLS "id, alert_id, team, step, channel, contact, address, " \
-    "state, attempts, next_attempt, provider_ref, last_error"
+    "state, attempts, next_attempt, provider_ref, last_error, segments"
 
 static void
 fill_delivery(sqlite3_stmt *st, void *p)
@@ -700,6 +723,7 @@ fill_delivery(sqlite3_stmt *st, void *p)
 	r->next_attempt = sqlite3_column_int64(st, 9);
 	r->provider_ref = sq_dup(st, 10);
 	r->last_error = sq_dup(st, 11);
+	r->segments = sqlite3_column_int(st, 12);
 }
 
 int
@@ -923,6 +947,23 @@ store_next_due(struct store *s, const char *channel, int64_t *ret_when,
 	return rc;
 }
 
+static int
+store_set_segments(struct store *s, int64_t id, int segments,
+    struct tocsin_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	int r;
+
+	if (sq_prepare(s, "UPDATE deliveries SET segments = ?2 WHERE id = ?1",
+	    &st, err) != 0)
+		return TOCSIN_ESTORE;
+	(void)sqlite3_bind_int64(st, 1, id);
+	(void)sqlite3_bind_int(st, 2, segments);
+	r = sqlite3_step(st);
+	sqlite3_finalize(st);
+	return r == SQLITE_DONE ? 0 : sq_fail(s, err, "record segments");
+}
+
 int
 store_results(struct store *s, const char *owner, int64_t now,
     const struct store_result_item *items, size_t n, size_t *ret_lost,
@@ -939,6 +980,9 @@ store_results(struct store *s, const char *owner, int64_t now,
 		rc = store_result(s, items[i].id, owner, items[i].result, now,
 		    items[i].next_attempt, items[i].provider_ref,
 		    items[i].error, err);
+		if (rc == 0 && items[i].segments > 0)
+			rc = store_set_segments(s, items[i].id,
+			    items[i].segments, err);
 		if (rc == TOCSIN_ENOTFOUND) {
 			lost++;
 			continue;

@@ -74,7 +74,7 @@ read_one(struct policy_ctx *ctx, const config_setting_t *g,
 	pv->src = policy_src_of(ctx, g);
 	pv->rate = 10;
 	pv->parallel = 4;
-	pv->retries = 1;
+	pv->retries = 2;
 	pv->timeout = 10;
 	pv->segments = 3;
 	snprintf(where, sizeof(where), "providers.%s", list);

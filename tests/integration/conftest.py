@@ -61,6 +61,16 @@ def repo_template(workdir, pki):
     return out
 
 
+@pytest.fixture(scope="session")
+def repo200(workdir, pki, repo_template):
+    """A second repository of 200 teams, for fan-out and rate tests."""
+    out = workdir / "repo200"
+    subprocess.run(["/usr/bin/python3", str(SRC / "examples" / "gen-repo.py"),
+                    "--pki", str(pki["dir"]), "--out", str(out), "--teams",
+                    "200", "--seed", "5"], check=True, capture_output=True)
+    return out
+
+
 class Instance:
     """One configuration with its own store, and helpers to drive it."""
 

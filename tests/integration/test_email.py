@@ -266,15 +266,6 @@ def test_status_shows_delivery_states(inst, tmp_path, pki):
 
 # --- crash and restart ------------------------------------------------------
 
-@pytest.fixture(scope="session")
-def repo200(workdir, pki):
-    out = workdir / "repo200"
-    subprocess.run(["/usr/bin/python3", str(SRC / "examples" / "gen-repo.py"),
-                    "--pki", str(pki["dir"]), "--out", str(out), "--teams",
-                    "200", "--seed", "5"], check=True, capture_output=True)
-    return out
-
-
 def test_kill9_mid_fanout_then_restart_loses_nothing(repo200, pki, tmp_path):
     d = Path(tempfile.mkdtemp(prefix="k9-", dir=str(repo200.parent)))
     for f in ("tocsin.conf", "teams.conf"):

@@ -1,0 +1,994 @@
+/*
+ * phone.c: the SMS and voice channels, through HTTP providers.
+ *
+ * Both drivers share one engine on libcurl's multi interface: requests of
+ * a batch run in parallel, each provider limited to `parallel` requests in
+ * flight and to `rate` requests a second by a token bucket that every
+ * worker of the process shares, and connections are kept in a cache that
+ * the workers share too (a curl share handle).  A number is tried with the
+ * providers that serve it, best first: a timeout, 5xx or 429 is tried again
+ * (`retries` times, a 429 after its Retry-After) and then the next
+ * provider is asked; a 4xx that is not 408 or 429 is permanent, with the
+ * provider's own reason.
+ *
+ * Auth tokens are read once from their 0600 files into the shared state;
+ * they go to libcurl and nowhere else: never into a reason, a log line or
+ * the store.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <openssl/crypto.h>
+
+#include "channel.h"
+#include "jsonget.h"
+#include "smstext.h"
+
+#define PH_MAX_PROVIDERS 8
+#define PH_MAX_REPLY (64 * 1024)
+#define PH_MAX_SECRET 4096
+#define PH_MAX_RETRY_AFTER 120		/* longer: ask the next provider */
+
+enum ph_mode { PH_SMS, PH_VOICE };
+
+struct ph_prov {
+	const struct policy_provider *cfg;
+	char *secret;			/* NUL-terminated, cleansed at fini */
+	double tokens;
+	int64_t last_ms;
+	int inflight;
+};
+
+/* One per serve, for each of the two drivers. */
+struct ph_shared {
+	enum ph_mode mode;
+	pthread_mutex_t mu;
+	struct ph_prov *provs;
+	size_t nprovs;
+	CURLSH *share;
+	pthread_mutex_t share_mu[CURL_LOCK_DATA_LAST];
+};
+
+struct ph_session {
+	const struct chan_env *env;
+	struct ph_shared *sh;
+};
+
+struct ph_req {
+	struct chan_msg *msg;
+	struct chan_rcpt *rcpt;
+	struct ph_prov *order[PH_MAX_PROVIDERS];
+	size_t nprov, pi;
+	int tries;
+	int64_t not_before;		/* ms */
+	bool done, inflight;
+	CURL *easy;
+	struct curl_slist *hdrs;
+	char *body;
+	char *reply;
+	size_t reply_len;
+	bool reply_cut;
+	long retry_after;
+	char errbuf[CURL_ERROR_SIZE];
+	int segments;
+};
+
+static int64_t
+ph_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void
+ph_set(struct chan_rcpt *r, enum chan_status st, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+ph_set(struct chan_rcpt *r, enum chan_status st, const char *fmt, ...)
+{
+	va_list ap;
+
+	r->status = st;
+	va_start(ap, fmt);
+	(void)vsnprintf(r->reason, sizeof(r->reason), fmt, ap);
+	va_end(ap);
+}
+
+/* --- shared state ---------------------------------------------------- */
+
+static int
+ph_read_secret(const char *path, char **ret, struct tocsin_err *err)
+{
+	char buf[PH_MAX_SECRET + 1];
+	struct stat st;
+	ssize_t n;
+	int fd;
+
+	*ret = NULL;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0)
+		return tocsin_fail(err, TOCSIN_ECONFIG, "cannot read the secret "
+		    "file %s: %s", path, strerror(errno));
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+	    (st.st_mode & 077) != 0) {
+		close(fd);
+		return tocsin_fail(err, TOCSIN_ECONFIG, "the secret file %s is "
+		    "not a regular file of mode 0600; chmod 600 %s", path,
+		    path);
+	}
+	n = read(fd, buf, PH_MAX_SECRET + 1);
+	close(fd);
+	if (n <= 0 || n > PH_MAX_SECRET) {
+		OPENSSL_cleanse(buf, sizeof(buf));
+		return tocsin_fail(err, TOCSIN_ECONFIG, "the secret file %s is "
+		    "empty or larger than %d bytes", path, PH_MAX_SECRET);
+	}
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' ||
+	    buf[n - 1] == ' '))
+		n--;
+	buf[n] = '\0';
+	if (n == 0 || strpbrk(buf, "\r\n") != NULL) {
+		OPENSSL_cleanse(buf, sizeof(buf));
+		return tocsin_fail(err, TOCSIN_ECONFIG, "the secret file %s must "
+		    "hold one line", path);
+	}
+	*ret = strdup(buf);
+	OPENSSL_cleanse(buf, sizeof(buf));
+	if (*ret == NULL)
+		return tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
+	return 0;
+}
+
+static void
+ph_lock(CURL *h, curl_lock_data data, curl_lock_access access, void *arg)
+{
+	struct ph_shared *sh = arg;
+
+	(void)h;
+	(void)access;
+	if ((unsigned)data < CURL_LOCK_DATA_LAST)
+		pthread_mutex_lock(&sh->share_mu[data]);
+}
+
+static void
+ph_unlock(CURL *h, curl_lock_data data, void *arg)
+{
+	struct ph_shared *sh = arg;
+
+	(void)h;
+	if ((unsigned)data < CURL_LOCK_DATA_LAST)
+		pthread_mutex_unlock(&sh->share_mu[data]);
+}
+
+static void
+ph_fini(void *shared)
+{
+	struct ph_shared *sh = shared;
+
+	if (sh == NULL)
+		return;
+	for (size_t i = 0; i < sh->nprovs; i++)
+		if (sh->provs[i].secret != NULL) {
+			OPENSSL_cleanse(sh->provs[i].secret,
+			    strlen(sh->provs[i].secret));
+			free(sh->provs[i].secret);
+		}
+	free(sh->provs);
+	if (sh->share != NULL)
+		curl_share_cleanup(sh->share);
+	for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+		pthread_mutex_destroy(&sh->share_mu[i]);
+	pthread_mutex_destroy(&sh->mu);
+	free(sh);
+}
+
+static int
+ph_init(const struct policy_repo *repo, enum ph_mode mode, void **ret,
+    struct tocsin_err *err)
+{
+	const struct policy_provider *list = mode == PH_SMS ? repo->sms :
+	    repo->voice;
+	size_t n = mode == PH_SMS ? repo->nsms : repo->nvoice;
+	struct ph_shared *sh;
+	int rc;
+
+	*ret = NULL;
+	if ((sh = calloc(1, sizeof(*sh))) == NULL)
+		return tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
+	sh->mode = mode;
+	pthread_mutex_init(&sh->mu, NULL);
+	for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+		pthread_mutex_init(&sh->share_mu[i], NULL);
+	if ((sh->provs = calloc(n + 1, sizeof(*sh->provs))) == NULL) {
+		ph_fini(sh);
+		return tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
+	}
+	sh->nprovs = n;
+	for (size_t i = 0; i < n; i++) {
+		sh->provs[i].cfg = &list[i];
+		sh->provs[i].tokens = list[i].burst;
+		sh->provs[i].last_ms = ph_now_ms();
+		if (list[i].secret != NULL && (rc = ph_read_secret(
+		    list[i].secret, &sh->provs[i].secret, err)) != 0) {
+			ph_fini(sh);
+			return rc;
+		}
+	}
+	/* Connections (and TLS sessions, DNS) are reused across workers. */
+	if ((sh->share = curl_share_init()) == NULL ||
+	    curl_share_setopt(sh->share, CURLSHOPT_LOCKFUNC, ph_lock) != 0 ||
+	    curl_share_setopt(sh->share, CURLSHOPT_UNLOCKFUNC, ph_unlock) != 0 ||
+	    curl_share_setopt(sh->share, CURLSHOPT_USERDATA, sh) != 0 ||
+	    curl_share_setopt(sh->share, CURLSHOPT_SHARE,
+	    CURL_LOCK_DATA_CONNECT) != 0 ||
+	    curl_share_setopt(sh->share, CURLSHOPT_SHARE,
+	    CURL_LOCK_DATA_SSL_SESSION) != 0 ||
+	    curl_share_setopt(sh->share, CURLSHOPT_SHARE,
+	    CURL_LOCK_DATA_DNS) != 0) {
+		ph_fini(sh);
+		return tocsin_fail(err, TOCSIN_EINTERNAL, "cannot set up the "
+		    "HTTP connection cache");
+	}
+	*ret = sh;
+	return 0;
+}
+
+static int
+sms_init(const struct policy_repo *repo, void **ret, struct tocsin_err *err)
+{
+	return ph_init(repo, PH_SMS, ret, err);
+}
+
+static int
+voice_init(const struct policy_repo *repo, void **ret, struct tocsin_err *err)
+{
+	return ph_init(repo, PH_VOICE, ret, err);
+}
+
+/*
+ * Take a token and an in-flight slot of p: 0 when taken, else the ms to
+ * wait before a token comes (or 50 when only the slots are full).
+ */
+static int64_t
+ph_take(struct ph_shared *sh, struct ph_prov *p, int64_t now)
+{
+	int64_t wait = 0;
+
+	pthread_mutex_lock(&sh->mu);
+	p->tokens += (double)(now - p->last_ms) * p->cfg->rate / 1000.0;
+	if (p->tokens > p->cfg->burst)
+		p->tokens = p->cfg->burst;
+	p->last_ms = now;
+	if (p->inflight >= p->cfg->parallel)
+		wait = 50;
+	else if (p->tokens < 1.0)
+		wait = (int64_t)((1.0 - p->tokens) * 1000.0 / p->cfg->rate) + 1;
+	else {
+		p->tokens -= 1.0;
+		p->inflight++;
+	}
+	pthread_mutex_unlock(&sh->mu);
+	return wait;
+}
+
+static void
+ph_release(struct ph_shared *sh, struct ph_prov *p)
+{
+	pthread_mutex_lock(&sh->mu);
+	p->inflight--;
+	pthread_mutex_unlock(&sh->mu);
+}
+
+/* --- request bodies ----------------------------------------------------- */
+
+struct ph_buf {
+	char *p;
+	size_t len, cap;
+	bool oom;
+};
+
+static void
+buf_add(struct ph_buf *b, const char *s, size_t n)
+{
+	if (b->oom)
+		return;
+	if (b->len + n + 1 > b->cap) {
+		size_t nc = b->cap ? b->cap : 256;
+		char *np;
+
+		while (nc < b->len + n + 1)
+			nc *= 2;
+		if ((np = realloc(b->p, nc)) == NULL) {
+			b->oom = true;
+			return;
+		}
+		b->p = np;
+		b->cap = nc;
+	}
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+}
+
+static void
+buf_adds(struct ph_buf *b, const char *s)
+{
+	buf_add(b, s, strlen(s));
+}
+
+/* application/x-www-form-urlencoded */
+static void
+buf_form(struct ph_buf *b, const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+
+	for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+		char e[3];
+
+		if ((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+		    (*c >= '0' && *c <= '9') || *c == '-' || *c == '.' ||
+		    *c == '_' || *c == '*')
+			buf_add(b, (const char *)c, 1);
+		else if (*c == ' ')
+			buf_add(b, "+", 1);
+		else {
+			e[0] = '%';
+			e[1] = hex[*c >> 4];
+			e[2] = hex[*c & 15];
+			buf_add(b, e, 3);
+		}
+	}
+}
+
+/* Inside a JSON string: quotes, backslashes and controls escaped; UTF-8
+   passes through. */
+static void
+buf_json(struct ph_buf *b, const char *s)
+{
+	for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+		char e[8];
+
+		if (*c == '"' || *c == '\\') {
+			e[0] = '\\';
+			e[1] = (char)*c;
+			buf_add(b, e, 2);
+		} else if (*c < 0x20 || *c == 0x7f) {
+			snprintf(e, sizeof(e), "\\u%04x", *c);
+			buf_add(b, e, 6);
+		} else
+			buf_add(b, (const char *)c, 1);
+	}
+}
+
+static void
+buf_field(struct ph_buf *b, const char *name, const char *value)
+{
+	if (b->len > 0)
+		buf_add(b, "&", 1);
+	buf_adds(b, name);
+	buf_add(b, "=", 1);
+	buf_form(b, value);
+}
+
+/* XML text: the five specials escaped, controls dropped. */
+static void
+buf_xml(struct ph_buf *b, const char *s)
+{
+	for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+		switch (*c) {
+		case '<': buf_adds(b, "&lt;"); break;
+		case '>': buf_adds(b, "&gt;"); break;
+		case '&': buf_adds(b, "&amp;"); break;
+		case '"': buf_adds(b, "&quot;"); break;
+		case '\'': buf_adds(b, "&apos;"); break;
+		default:
+			if (*c >= 0x20 && *c != 0x7f)
+				buf_add(b, (const char *)c, 1);
+			else
+				buf_add(b, " ", 1);
+		}
+	}
+}
+
+/* Expand a generic template: {to} {from} {text} {id} {secret}, each value
+   escaped for where it goes (esc NULL: as is, for header values). */
+static void
+buf_template(struct ph_buf *b, const char *t, const char *const *names,
+    const char *const *values, size_t n, void (*esc)(struct ph_buf *,
+    const char *))
+{
+	while (*t != '\0') {
+		const char *o = strchr(t, '{');
+		bool done = false;
+
+		if (o == NULL) {
+			buf_adds(b, t);
+			return;
+		}
+		buf_add(b, t, (size_t)(o - t));
+		for (size_t i = 0; i < n; i++) {
+			size_t l = strlen(names[i]);
+
+			if (strncmp(o + 1, names[i], l) == 0 && o[l + 1] ==
+			    '}') {
+				if (esc != NULL)
+					esc(b, values[i] ? values[i] : "");
+				else
+					buf_adds(b, values[i] ? values[i] : "");
+				t = o + l + 2;
+				done = true;
+				break;
+			}
+		}
+		if (!done) {
+			buf_add(b, "{", 1);
+			t = o + 1;
+		}
+	}
+}
+
+/* The TwiML of a call: the alert line in the contact's language where the
+   alert has it, then a Gather for the ack code. */
+static void
+ph_twiml(struct ph_buf *b, const struct chan_msg *m)
+{
+	buf_adds(b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response>");
+	for (int i = 0; i < 2; i++) {
+		buf_adds(b, "<Say");
+		if (m->lang != NULL && m->lang[0] != '\0' &&
+		    strspn(m->lang, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMN"
+		    "OPQRSTUVWXYZ-") == strlen(m->lang) && strlen(m->lang) < 16) {
+			buf_adds(b, " language=\"");
+			buf_adds(b, m->lang);
+			buf_adds(b, "\"");
+		}
+		buf_adds(b, ">");
+		if (m->exercise)
+			buf_adds(b, "Exercise. This is a drill. ");
+		buf_xml(b, m->short_text != NULL ? m->short_text : "");
+		buf_adds(b, "</Say>");
+		if (i == 0) {
+			buf_adds(b, "<Gather input=\"dtmf\" numDigits=\"");
+			buf_adds(b, m->ack_code != NULL &&
+			    strlen(m->ack_code) == 8 ? "8" : "8");
+			buf_adds(b, "\" timeout=\"15\"><Say>To acknowledge, key "
+			    "in the code of this alert now.</Say></Gather>");
+		}
+	}
+	buf_adds(b, "</Response>");
+}
+
+/* --- one request ------------------------------------------------------- */
+
+static size_t
+ph_write(char *data, size_t size, size_t nmemb, void *arg)
+{
+	struct ph_req *r = arg;
+	size_t n = size * nmemb;
+
+	if (r->reply_len + n > PH_MAX_REPLY) {
+		r->reply_cut = true;
+		return n;		/* keep the connection; ignore the rest */
+	}
+	{
+		char *np = realloc(r->reply, r->reply_len + n + 1);
+
+		if (np == NULL)
+			return 0;
+		r->reply = np;
+	}
+	memcpy(r->reply + r->reply_len, data, n);
+	r->reply_len += n;
+	r->reply[r->reply_len] = '\0';
+	return n;
+}
+
+static size_t
+ph_header(char *data, size_t size, size_t nmemb, void *arg)
+{
+	struct ph_req *r = arg;
+	size_t n = size * nmemb;
+
+	if (n > 12 && strncasecmp(data, "Retry-After:", 12) == 0) {
+		char v[32];
+		size_t l = n - 12 < sizeof(v) - 1 ? n - 12 : sizeof(v) - 1;
+		char *end;
+		long s;
+
+		memcpy(v, data + 12, l);
+		v[l] = '\0';
+		s = strtol(v, &end, 10);
+		/* Only the delay-seconds form; an HTTP date counts as none. */
+		if (end != v && s >= 0)
+			r->retry_after = s > 86400 ? 86400 : s;
+	}
+	return n;
+}
+
+static void
+ph_req_reset(struct ph_req *r)
+{
+	curl_slist_free_all(r->hdrs);
+	r->hdrs = NULL;
+	free(r->body);
+	r->body = NULL;
+	free(r->reply);
+	r->reply = NULL;
+	r->reply_len = 0;
+	r->reply_cut = false;
+	r->retry_after = -1;
+	r->errbuf[0] = '\0';
+}
+
+/* Build and start the request of r on its current provider. */
+static int
+ph_start(struct ph_session *s, CURLM *multi, struct ph_req *r,
+    struct tocsin_err *err)
+{
+	const struct policy_provider *pv = r->order[r->pi]->cfg;
+	const char *secret = r->order[r->pi]->secret;
+	const struct chan_msg *m = r->msg;
+	struct ph_buf url = { 0 }, body = { 0 };
+	char *text = NULL, tail[600], id[32];
+	struct smstext_info info = { 0 };
+	CURL *e;
+	int rc;
+
+	ph_req_reset(r);
+	snprintf(id, sizeof(id), "%s", m->message_id);
+	if (s->sh->mode == PH_SMS) {
+		snprintf(tail, sizeof(tail), " Ack code %s%s%s",
+		    m->ack_code != NULL ? m->ack_code : "",
+		    m->ack_url != NULL ? " " : "",
+		    m->ack_url != NULL ? m->ack_url : "");
+		rc = smstext_compose(m->exercise ? "[EXERCISE] " : "",
+		    m->short_text != NULL ? m->short_text : "", tail,
+		    (unsigned)pv->segments, &text, &info, err);
+		if (rc != 0)
+			return rc;
+		r->segments = (int)info.segments;
+	}
+	if (pv->kind == POLICY_PK_TWILIO) {
+		buf_adds(&url, pv->url);
+		if (url.len > 0 && url.p[url.len - 1] == '/')
+			url.p[--url.len] = '\0';
+		buf_adds(&url, "/2010-04-01/Accounts/");
+		buf_form(&url, pv->account);
+		buf_adds(&url, s->sh->mode == PH_SMS ? "/Messages.json" :
+		    "/Calls.json");
+		buf_field(&body, "To", r->rcpt->address);
+		buf_field(&body, "From", pv->from);
+		if (s->sh->mode == PH_SMS)
+			buf_field(&body, "Body", text);
+		else {
+			struct ph_buf tw = { 0 };
+
+			ph_twiml(&tw, m);
+			buf_field(&body, "Twiml", tw.oom ? "" : tw.p);
+			free(tw.p);
+		}
+	} else {
+		static const char *const names[] = { "to", "from", "text",
+			"id" };
+		const char *values[] = { r->rcpt->address, pv->from, text, id };
+		bool json = strcmp(pv->content_type, "application/json") == 0;
+
+		buf_adds(&url, pv->url);
+		buf_template(&body, pv->body, names, values, 4, json ?
+		    buf_json : buf_form);
+		for (size_t i = 0; i < pv->nheaders; i++) {
+			static const char *const hn[] = { "secret", "id" };
+			const char *hv[] = { secret, id };
+			struct ph_buf h = { 0 };
+			struct curl_slist *nl;
+
+			buf_template(&h, pv->headers[i], hn, hv, 2, NULL);
+			nl = h.oom ? NULL : curl_slist_append(r->hdrs, h.p);
+			if (h.p != NULL)
+				OPENSSL_cleanse(h.p, h.len);
+			free(h.p);
+			if (nl == NULL) {
+				free(text);
+				free(url.p);
+				free(body.p);
+				return tocsin_fail(err, TOCSIN_ENOMEM,
+				    "out of memory");
+			}
+			r->hdrs = nl;
+		}
+	}
+	free(text);
+	{
+		char ct[80];
+		struct curl_slist *nl;
+
+		snprintf(ct, sizeof(ct), "Content-Type: %s",
+		    pv->kind == POLICY_PK_TWILIO ?
+		    "application/x-www-form-urlencoded" : pv->content_type);
+		nl = curl_slist_append(r->hdrs, ct);
+		if (nl != NULL) {
+			r->hdrs = nl;
+			nl = curl_slist_append(r->hdrs, "Expect:");
+		}
+		if (nl == NULL || url.oom || body.oom) {
+			free(url.p);
+			free(body.p);
+			return tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
+		}
+		r->hdrs = nl;
+	}
+	r->body = body.p;
+	if ((e = r->easy) == NULL && (e = r->easy = curl_easy_init()) == NULL) {
+		free(url.p);
+		return tocsin_fail(err, TOCSIN_ENOMEM, "cannot make a request");
+	}
+	curl_easy_reset(e);
+	(void)curl_easy_setopt(e, CURLOPT_SHARE, s->sh->share);
+	(void)curl_easy_setopt(e, CURLOPT_URL, url.p);
+	(void)curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, pv->local ?
+	    "https,http" : "https");
+	(void)curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+	(void)curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	(void)curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+	(void)curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)pv->timeout * 1000);
+	(void)curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
+	    (long)pv->timeout * 1000);
+	if (pv->ca != NULL)
+		(void)curl_easy_setopt(e, CURLOPT_CAINFO, pv->ca);
+	(void)curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
+	(void)curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+	(void)curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST,
+	    pv->kind == POLICY_PK_GENERIC && strcmp(pv->method, "PUT") == 0 ?
+	    "PUT" : NULL);
+	(void)curl_easy_setopt(e, CURLOPT_POST, 1L);
+	(void)curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->body ? r->body : "");
+	(void)curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE,
+	    (long)(r->body ? strlen(r->body) : 0));
+	(void)curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->hdrs);
+	if (pv->kind == POLICY_PK_TWILIO) {
+		(void)curl_easy_setopt(e, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+		(void)curl_easy_setopt(e, CURLOPT_USERNAME, pv->account);
+		(void)curl_easy_setopt(e, CURLOPT_PASSWORD, secret ? secret : "");
+	}
+	(void)curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, ph_write);
+	(void)curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
+	(void)curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, ph_header);
+	(void)curl_easy_setopt(e, CURLOPT_HEADERDATA, r);
+	(void)curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf);
+	(void)curl_easy_setopt(e, CURLOPT_PRIVATE, r);
+	(void)curl_easy_setopt(e, CURLOPT_USERAGENT, "tocsin");
+	free(url.p);
+	if (curl_multi_add_handle(multi, e) != CURLM_OK)
+		return tocsin_fail(err, TOCSIN_EINTERNAL, "cannot start a "
+		    "request");
+	r->inflight = true;
+	return 0;
+}
+
+/* The provider's reason from its reply: Twilio's code and message, a
+   generic gateway's error, else the first bytes of the body. */
+static void
+ph_reason(const struct ph_req *r, long status, char *out, size_t outlen)
+{
+	char msg[300], code[32];
+	size_t k;
+
+	msg[0] = code[0] = '\0';
+	if (r->reply != NULL && !r->reply_cut) {
+		if (jsonget(r->reply, r->reply_len, "message", msg,
+		    sizeof(msg)) != 1)
+			(void)jsonget(r->reply, r->reply_len, "error", msg,
+			    sizeof(msg));
+		(void)jsonget(r->reply, r->reply_len, "code", code,
+		    sizeof(code));
+	}
+	if (msg[0] == '\0' && r->reply != NULL)
+		snprintf(msg, sizeof(msg), "%.120s", r->reply);
+	for (k = 0; msg[k] != '\0'; k++)
+		if ((unsigned char)msg[k] < 0x20 || msg[k] == 0x7f)
+			msg[k] = ' ';
+	snprintf(out, outlen, "%s: HTTP %ld%s%s%s%s", r->order[r->pi]->cfg->name,
+	    status, code[0] ? " code " : "", code, msg[0] ? ": " : "", msg);
+}
+
+/* A request ended: decide, and move on when it failed for now. */
+static void
+ph_done(struct ph_session *s, struct ph_req *r, CURLcode cc, int64_t now)
+{
+	const struct policy_provider *pv = r->order[r->pi]->cfg;
+	long status = 0;
+	bool temp;
+	char reason[512];
+
+	(void)curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
+	r->inflight = false;
+	ph_release(s->sh, r->order[r->pi]);
+	if (cc == CURLE_OK && status >= 200 && status < 300) {
+		bool ok = pv->kind == POLICY_PK_TWILIO;
+		char ref[128] = "";
+
+		for (size_t i = 0; !ok && i < pv->nsuccess; i++)
+			ok = pv->success[i] == status;
+		if (ok) {
+			const char *field = pv->kind == POLICY_PK_TWILIO ?
+			    "sid" : pv->id_field;
+
+			if (field != NULL && r->reply != NULL)
+				(void)jsonget(r->reply, r->reply_len, field,
+				    ref, sizeof(ref));
+			r->rcpt->status = CHAN_SENT;
+			r->rcpt->reason[0] = '\0';
+			snprintf(r->rcpt->ref, sizeof(r->rcpt->ref), "%s:%s",
+			    pv->name, ref[0] ? ref : "accepted");
+			for (char *c = r->rcpt->ref; *c; c++)
+				if ((unsigned char)*c < 0x20)
+					*c = ' ';
+			r->rcpt->segments = r->segments;
+			r->done = true;
+			return;
+		}
+	}
+	if (cc != CURLE_OK) {
+		/* curl's message names host and port, never credentials
+		   (they are options, not part of the URL). */
+		snprintf(reason, sizeof(reason), "%s: %s", pv->name,
+		    r->errbuf[0] ? r->errbuf : curl_easy_strerror(cc));
+		temp = true;
+	} else {
+		ph_reason(r, status, reason, sizeof(reason));
+		temp = status == 408 || status == 429 || status >= 500 ||
+		    (status >= 200 && status < 300);
+	}
+	if (!temp) {
+		ph_set(r->rcpt, CHAN_PERMFAIL, "%s", reason);
+		r->done = true;
+		return;
+	}
+	r->tries++;
+	if (r->tries < pv->retries && (r->retry_after < 0 ||
+	    r->retry_after <= PH_MAX_RETRY_AFTER)) {
+		r->not_before = now + (r->retry_after > 0 ?
+		    r->retry_after * 1000 : 1000);
+	} else {
+		r->pi++;
+		r->tries = 0;
+		r->not_before = now;
+	}
+	if (r->pi >= r->nprov) {
+		ph_set(r->rcpt, CHAN_TEMPFAIL, "%s", reason);
+		r->rcpt->retry_after = r->retry_after > 0 ? r->retry_after : 0;
+		r->done = true;
+		return;
+	}
+	/* the next try keeps the last reason in case time runs out */
+	snprintf(r->rcpt->reason, sizeof(r->rcpt->reason), "%s", reason);
+}
+
+/* --- the driver ----------------------------------------------------------- */
+
+static size_t
+ph_batch(const struct policy_repo *repo)
+{
+	(void)repo;
+	return 200;
+}
+
+static size_t
+ph_check(const struct policy_repo *repo, struct policy_diag *diag,
+    enum policy_channel ch)
+{
+	size_t n = ch == POLICY_CH_SMS ? repo->nsms : repo->nvoice;
+	const char *name = policy_channel_name(ch);
+
+	for (size_t p = 0; p < repo->npolicies; p++)
+		for (size_t st = 0; st < repo->policies[p].nsteps; st++)
+			for (size_t t = 0; t < repo->policies[p].steps[st].
+			    ntargets; t++)
+				if (repo->policies[p].steps[st].targets[t].
+				    channel == ch && n == 0) {
+					policy_diag_add(diag, POLICY_ERROR,
+					    repo->policies[p].src.file,
+					    repo->policies[p].src.line,
+					    "policy %s sends %s, but providers.%s "
+					    "is empty; add a provider (see "
+					    "docs/configuration.md)",
+					    repo->policies[p].name, name, name);
+					return 1;
+				}
+	return 0;
+}
+
+static size_t
+sms_check(const struct policy_repo *repo, struct policy_diag *diag)
+{
+	return ph_check(repo, diag, POLICY_CH_SMS);
+}
+
+static size_t
+voice_check(const struct policy_repo *repo, struct policy_diag *diag)
+{
+	return ph_check(repo, diag, POLICY_CH_VOICE);
+}
+
+static int
+ph_open(const struct chan_env *env, void **ret, struct tocsin_err *err)
+{
+	struct ph_session *s;
+
+	*ret = NULL;
+	if (env->shared == NULL)
+		return tocsin_fail(err, TOCSIN_EINTERNAL, "the phone driver was "
+		    "not initialised");
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
+	s->env = env;
+	s->sh = env->shared;
+	*ret = s;
+	return 0;
+}
+
+static void
+ph_close(void *session)
+{
+	free(session);
+}
+
+static int
+ph_deliver(void *session, struct chan_msg *msgs, size_t n,
+    struct tocsin_err *err)
+{
+	struct ph_session *s = session;
+	struct ph_req *reqs;
+	size_t nreq = 0, left;
+	CURLM *multi;
+	int64_t deadline = ph_now_ms() + (s->env->budget > 0 ?
+	    s->env->budget : 60) * 1000;
+
+	for (size_t i = 0; i < n; i++)
+		nreq += msgs[i].nrcpts;
+	if ((reqs = calloc(nreq ? nreq : 1, sizeof(*reqs))) == NULL)
+		return tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
+	if ((multi = curl_multi_init()) == NULL) {
+		free(reqs);
+		return tocsin_fail(err, TOCSIN_EINTERNAL, "cannot start libcurl");
+	}
+	nreq = 0;
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = 0; j < msgs[i].nrcpts; j++) {
+			struct ph_req *r = &reqs[nreq++];
+			const struct policy_provider *order[PH_MAX_PROVIDERS];
+			struct chan_rcpt *rc = &msgs[i].rcpts[j];
+			const struct policy_provider *list = s->sh->mode ==
+			    PH_SMS ? s->env->repo->sms : s->env->repo->voice;
+
+			r->msg = &msgs[i];
+			r->rcpt = rc;
+			r->retry_after = -1;
+			rc->status = CHAN_TEMPFAIL;
+			rc->reason[0] = rc->ref[0] = '\0';
+			rc->segments = 0;
+			rc->retry_after = 0;
+			r->nprov = policy_providers_for(list, s->sh->nprovs,
+			    rc->address, order, PH_MAX_PROVIDERS);
+			for (size_t k = 0; k < r->nprov; k++)
+				r->order[k] = &s->sh->provs[order[k] - list];
+			if (rc->address[0] != '+' || strlen(rc->address) > 16) {
+				ph_set(rc, CHAN_PERMFAIL, "%s is not an E.164 "
+				    "number", rc->address);
+				r->done = true;
+			} else if (r->nprov == 0) {
+				ph_set(rc, CHAN_PERMFAIL, "no provider in "
+				    "providers.%s serves %s", s->sh->mode ==
+				    PH_SMS ? "sms" : "voice", rc->address);
+				r->done = true;
+			}
+		}
+	for (;;) {
+		int64_t now = ph_now_ms(), wait = 200;
+		int running = 0, q;
+		CURLMsg *cm;
+
+		left = 0;
+		for (size_t i = 0; i < nreq; i++) {
+			struct ph_req *r = &reqs[i];
+			int64_t w;
+
+			if (r->done)
+				continue;
+			left++;
+			if (r->inflight)
+				continue;
+			if (now >= deadline) {
+				if (r->rcpt->reason[0] == '\0')
+					ph_set(r->rcpt, CHAN_TEMPFAIL, "not "
+					    "attempted in time; it goes again");
+				r->rcpt->status = CHAN_TEMPFAIL;
+				r->done = true;
+				left--;
+				continue;
+			}
+			if (r->not_before > now) {
+				if (r->not_before - now < wait)
+					wait = r->not_before - now;
+				continue;
+			}
+			if ((w = ph_take(s->sh, r->order[r->pi], now)) != 0) {
+				if (w < wait)
+					wait = w;
+				continue;
+			}
+			if (ph_start(s, multi, r, err) != 0) {
+				ph_release(s->sh, r->order[r->pi]);
+				ph_set(r->rcpt, err->code == TOCSIN_ETOOBIG ?
+				    CHAN_PERMFAIL : CHAN_TEMPFAIL, "%s",
+				    err->msg);
+				r->done = true;
+				left--;
+			}
+		}
+		if (left == 0)
+			break;
+		(void)curl_multi_perform(multi, &running);
+		while ((cm = curl_multi_info_read(multi, &q)) != NULL) {
+			struct ph_req *r = NULL;
+
+			if (cm->msg != CURLMSG_DONE)
+				continue;
+			(void)curl_easy_getinfo(cm->easy_handle,
+			    CURLINFO_PRIVATE, (char **)&r);
+			(void)curl_multi_remove_handle(multi, cm->easy_handle);
+			if (r != NULL)
+				ph_done(s, r, cm->data.result, ph_now_ms());
+			wait = 0;
+		}
+		if (wait > 0)
+			(void)curl_multi_poll(multi, NULL, 0, (int)wait, NULL);
+	}
+	for (size_t i = 0; i < nreq; i++) {
+		if (reqs[i].easy != NULL) {
+			(void)curl_multi_remove_handle(multi, reqs[i].easy);
+			curl_easy_cleanup(reqs[i].easy);
+		}
+		ph_req_reset(&reqs[i]);
+	}
+	curl_multi_cleanup(multi);
+	free(reqs);
+	return 0;
+}
+
+const struct chan_ops chan_sms = {
+	.name = "sms",
+	.channel = POLICY_CH_SMS,
+	.per_team = false,
+	.batch = ph_batch,
+	.check = sms_check,
+	.init = sms_init,
+	.fini = ph_fini,
+	.open = ph_open,
+	.deliver = ph_deliver,
+	.close = ph_close,
+};
+
+const struct chan_ops chan_voice = {
+	.name = "voice",
+	.channel = POLICY_CH_VOICE,
+	.per_team = false,
+	.batch = ph_batch,
+	.check = voice_check,
+	.init = voice_init,
+	.fini = ph_fini,
+	.open = ph_open,
+	.deliver = ph_deliver,
+	.close = ph_close,
+};
