@@ -12,6 +12,19 @@
 # this machine; nothing leaves it.
 set -eu
 cd "$(dirname "$0")/.."
+
+# wait_ready FILE PID WHAT: wait (10 s at most) for a peer's ready file.
+wait_ready() {
+	i=0
+	while [ ! -s "$1" ]; do
+		i=$((i + 1))
+		if [ $i -gt 100 ] || ! kill -0 "$2" 2>/dev/null; then
+			echo "the $3 did not start; see its log in $demo" >&2
+			exit 69
+		fi
+		sleep 0.1
+	done
+}
 src=$(pwd)
 sh .ci/install-deps
 
@@ -32,15 +45,7 @@ rm -rf "$demo/mail" "$demo/smtp.ready"
     >"$demo/smtp.out" 2>"$demo/smtp.log" &
 peer=$!
 trap 'kill $peer 2>/dev/null || true' EXIT INT TERM
-i=0
-while [ ! -s "$demo/smtp.ready" ]; do
-	i=$((i + 1))
-	if [ $i -gt 100 ] || ! kill -0 $peer 2>/dev/null; then
-		echo "the SMTP server did not start; see $demo/smtp.log" >&2
-		exit 69
-	fi
-	sleep 0.1
-done
+wait_ready "$demo/smtp.ready" $peer "SMTP server"
 port=$(cat "$demo/smtp.ready")
 
 echo "== local SMS and voice provider (Twilio-compatible, HTTPS)" >&2
@@ -55,15 +60,7 @@ rm -f "$demo/sms.ready" "$demo/sms.requests"
     --log "$demo/sms.requests" >"$demo/sms.out" 2>"$demo/sms.log" &
 sms=$!
 trap 'kill $peer $sms 2>/dev/null || true' EXIT INT TERM
-i=0
-while [ ! -s "$demo/sms.ready" ]; do
-	i=$((i + 1))
-	if [ $i -gt 100 ] || ! kill -0 $sms 2>/dev/null; then
-		echo "the SMS provider did not start; see $demo/sms.log" >&2
-		exit 69
-	fi
-	sleep 0.1
-done
+wait_ready "$demo/sms.ready" $sms "SMS provider"
 sms_port=$(cat "$demo/sms.ready")
 
 echo "== example repository in $demo/repo (SMTP on 127.0.0.1:$port)" >&2

@@ -18,21 +18,23 @@ import base64
 import hashlib
 import hmac
 import json
-import signal
 import ssl
-import subprocess
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
 
+from peerproc import PeerProcess
+
 SRC = Path(__file__).resolve().parents[2]
 PEER = SRC / "tests" / "peers" / "sms_provider.py"
 PYTHON = "/usr/bin/python3"
 
 
-class SmsProvider:
+class SmsProvider(PeerProcess):
+    what = "sms_provider"
+
     def __init__(self, workdir, accounts=None, cert=None, key=None, faults=(),
                  max_rate=None, name="sms_provider"):
         """accounts: {SID: TOKEN}, by default {"AC1": "tok1"}; cert and key
@@ -80,56 +82,6 @@ class SmsProvider:
         if self.max_rate is not None:
             cmd += ["--max-rate", str(self.max_rate)]
         return cmd
-
-    def start(self, timeout=10):
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        # A ready file left by an earlier provider here would name the wrong
-        # port.
-        self.ready.unlink(missing_ok=True)
-        with open(self.stdout_file, "ab") as out, \
-                open(self.logfile, "ab") as err:
-            self.proc = subprocess.Popen(self.command(),
-                                         stdin=subprocess.DEVNULL,
-                                         stdout=out, stderr=err)
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.ready.exists():  # written by rename: complete if present
-                self.port = int(self.ready.read_text())
-                return self
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"sms_provider exited {self.proc.returncode}"
-                                   f" before listening:\n{self.log()}")
-            if time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"sms_provider not listening after "
-                                   f"{timeout} s:\n{self.log()}")
-            time.sleep(0.02)
-
-    def stop(self):
-        """SIGTERM, then SIGKILL after 5 s; returns the exit status."""
-        if self.proc is None:
-            return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.returncode
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
-
-    def log(self):
-        """The provider's stderr so far (one line per request or event)."""
-        try:
-            return self.logfile.read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
 
     def requests(self):
         """Every recorded request, oldest first (parsed JSON lines).  A line

@@ -8,18 +8,19 @@ The peer's stdout and stderr go to files in workdir (smtp_peer.out and
 smtp_peer.log), never to pipes: an unread pipe fills up and stalls the peer.
 """
 import json
-import os
-import signal
-import subprocess
 import time
 from pathlib import Path
+
+from peerproc import PeerProcess
 
 SRC = Path(__file__).resolve().parents[2]
 PEER = SRC / "tests" / "peers" / "smtp_peer.py"
 PYTHON = "/usr/bin/python3"  # Debian's, which has python3-aiosmtpd
 
 
-class SmtpPeer:
+class SmtpPeer(PeerProcess):
+    what = "smtp_peer"
+
     def __init__(self, workdir, cert=None, key=None, no_starttls=False,
                  reject=(), tempfail=(), tempfail_data=0, max_size=None):
         """reject: regexes for --reject-rcpt; tempfail: "REGEX:N" strings or
@@ -56,56 +57,6 @@ class SmtpPeer:
         if self.max_size is not None:
             cmd += ["--max-size", str(self.max_size)]
         return cmd
-
-    def start(self, timeout=10):
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        # A ready file left by an earlier peer in this folder would name
-        # the wrong port.
-        self.ready.unlink(missing_ok=True)
-        with open(self.stdout_file, "ab") as out, open(self.logfile, "ab") as err:
-            self.proc = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL,
-                                         stdout=out, stderr=err)
-        deadline = time.monotonic() + timeout
-        while True:
-            # The peer writes the ready file by rename, so it is complete
-            # whenever it exists.
-            if self.ready.exists():
-                self.port = int(self.ready.read_text())
-                return self
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"smtp_peer exited {self.proc.returncode} "
-                                   f"before listening:\n{self.log()}")
-            if time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"smtp_peer not listening after {timeout} s:"
-                                   f"\n{self.log()}")
-            time.sleep(0.02)
-
-    def stop(self):
-        """SIGTERM, then SIGKILL after 5 s; returns the exit status."""
-        if self.proc is None:
-            return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.returncode
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
-
-    def log(self):
-        """The peer's stderr so far (one line per SMTP event)."""
-        try:
-            return self.logfile.read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
 
     def messages(self):
         """Stored messages, oldest first: each the JSON sidecar plus "n"

@@ -77,6 +77,26 @@ def by_number(reqs):
     return out
 
 
+def fault_on_first(inst, tmp_path, pki, fault, nteams=3, wait_extra=0, **conf):
+    """Primary SMS to nteams teams, with fault (a rule without "match") on
+    the first number; serve until idle.  Returns the alert, that number,
+    the requests by number and serve's result."""
+    teams = inst.teams()[:nteams]
+    with provider(tmp_path, pki, "p") as p:
+        configure(inst, p.url, step0='[ "primary:sms" ]', **conf)
+        alert = inst.submit_signed(inst.cap(addresses=" ".join(teams)),
+                                   signers=("desk-1",))
+        number = sms_rows(inst, alert)[0][2]
+        p.set_faults([dict(fault, match="^" + re.escape(number) + "$")])
+        res = inst.serve(timeout=120)
+        if wait_extra:
+            # a slow request is logged only when it is finally answered
+            p.wait_requests(len(sms_rows(inst, alert)) + wait_extra,
+                            timeout=10)
+        reqs = by_number(p.requests())
+    return alert, number, reqs, res
+
+
 @pytest.fixture
 def big_inst(repo200, pki, tmp_path):
     """The 200-team repository (from test_email's fixture file)."""
@@ -135,16 +155,8 @@ def test_parallel_sms_within_the_rate_limit(big_inst, tmp_path, pki):
 
 
 def test_retry_after_then_success(inst, tmp_path, pki):
-    teams = inst.teams()[:3]
-    with provider(tmp_path, pki, "p") as p:
-        configure(inst, p.url, step0='[ "primary:sms" ]')
-        alert0 = inst.submit_signed(inst.cap(addresses=" ".join(teams)),
-                                    signers=("desk-1",))
-        number = sms_rows(inst, alert0)[0][2]
-        p.set_faults([{"match": "^" + re.escape(number) + "$",
-                       "action": "429", "retry_after": 2, "count": 1}])
-        inst.serve(timeout=120)
-        reqs = by_number(p.requests())
+    alert0, number, reqs, _ = fault_on_first(
+        inst, tmp_path, pki, {"action": "429", "retry_after": 2, "count": 1})
     rows = {r[2]: r for r in sms_rows(inst, alert0)}
     assert rows[number][3] == "sent"
     times = [r["t"] for r in reqs[number]]
@@ -175,15 +187,8 @@ def test_500_fails_over_to_the_second_provider(inst, tmp_path, pki):
 
 
 def test_invalid_number_is_dead_with_the_providers_reason(inst, tmp_path, pki):
-    teams = inst.teams()[:3]
-    with provider(tmp_path, pki, "p") as p:
-        configure(inst, p.url, step0='[ "primary:sms" ]')
-        alert = inst.submit_signed(inst.cap(addresses=" ".join(teams)),
-                                   signers=("desk-1",))
-        number = sms_rows(inst, alert)[0][2]
-        p.set_faults([{"match": "^" + re.escape(number) + "$",
-                       "action": "invalid", "count": -1}])
-        inst.serve(timeout=120)
+    alert, number, _, _ = fault_on_first(
+        inst, tmp_path, pki, {"action": "invalid", "count": -1})
     rows = {r[2]: r for r in sms_rows(inst, alert)}
     dead = rows[number]
     assert dead[3] == "dead" and dead[4] == 1
@@ -192,18 +197,9 @@ def test_invalid_number_is_dead_with_the_providers_reason(inst, tmp_path, pki):
 
 
 def test_timeout_is_retried(inst, tmp_path, pki):
-    teams = inst.teams()[:2]
-    with provider(tmp_path, pki, "p") as p:
-        configure(inst, p.url, step0='[ "primary:sms" ]', timeout='"2s"')
-        alert = inst.submit_signed(inst.cap(addresses=" ".join(teams)),
-                                   signers=("desk-1",))
-        number = sms_rows(inst, alert)[0][2]
-        p.set_faults([{"match": "^" + re.escape(number) + "$",
-                       "action": "delay", "seconds": 4, "count": 1}])
-        inst.serve(timeout=120)
-        # the provider logs the slow request when it finally answers
-        p.wait_requests(len(sms_rows(inst, alert)) + 1, timeout=10)
-        reqs = by_number(p.requests())
+    alert, number, reqs, _ = fault_on_first(
+        inst, tmp_path, pki, {"action": "delay", "seconds": 4, "count": 1},
+        nteams=2, wait_extra=1, timeout='"2s"')
     rows = {r[2]: r for r in sms_rows(inst, alert)}
     assert rows[number][3] == "sent"
     assert len(reqs[number]) == 2
@@ -271,15 +267,8 @@ def test_voice_twiml_says_the_headline_in_the_language(inst, tmp_path, pki):
 
 
 def test_no_auth_token_is_written_anywhere(inst, tmp_path, pki):
-    teams = inst.teams()[:3]
-    with provider(tmp_path, pki, "p") as p:
-        configure(inst, p.url, step0='[ "primary:sms" ]')
-        alert = inst.submit_signed(inst.cap(addresses=" ".join(teams)),
-                                   signers=("desk-1",))
-        number = sms_rows(inst, alert)[0][2]
-        p.set_faults([{"match": "^" + re.escape(number) + "$",
-                       "action": "invalid", "count": -1}])
-        out = inst.serve(timeout=120)
+    alert, _, _, out = fault_on_first(inst, tmp_path, pki,
+                                      {"action": "invalid", "count": -1})
     st = inst.run("status", alert, check=0)
     js = inst.run("status", alert, "--json", check=0)
     chk = inst.run("check", check=0)

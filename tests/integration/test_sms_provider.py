@@ -15,7 +15,6 @@ import http.client
 import json
 import socket
 import ssl
-import subprocess
 import threading
 import time
 import urllib.error
@@ -24,6 +23,8 @@ import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+
+from peerproc import throwaway_tls
 
 from smsprovider import (SmsProvider, call_status_params,
                          message_status_params, post_status_callback,
@@ -427,30 +428,8 @@ def test_malformed_requests_do_not_hurt(sms):
 
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory):
-    """A throwaway CA and a server certificate for 127.0.0.1."""
-    d = tmp_path_factory.mktemp("sms-pki")
-
-    def ossl(*args):
-        subprocess.run(["openssl", *args], cwd=d, check=True,
-                       capture_output=True)
-
-    ossl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
-         "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
-         "-subj", "/CN=sms provider test CA",
-         "-addext", "basicConstraints=critical,CA:TRUE",
-         "-addext", "keyUsage=critical,keyCertSign,cRLSign")
-    ossl("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
-         "-nodes", "-keyout", "server.key", "-out", "server.csr",
-         "-subj", "/CN=localhost")
-    (d / "server.ext").write_text(
-        "basicConstraints=critical,CA:FALSE\n"
-        "keyUsage=critical,digitalSignature\n"
-        "extendedKeyUsage=serverAuth\n"
-        "subjectAltName=IP:127.0.0.1,DNS:localhost\n")
-    ossl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
-         "-CAcreateserial", "-days", "2", "-extfile", "server.ext",
-         "-out", "server.pem")
-    return {"ca": d / "ca.pem", "cert": d / "server.pem", "key": d / "server.key"}
+    """A throwaway CA and a server certificate for 127.0.0.1 and localhost."""
+    return throwaway_tls(tmp_path_factory.mktemp("sms-pki"), "sms provider")
 
 
 def test_https(tmp_path, pki):

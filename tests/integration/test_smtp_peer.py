@@ -9,10 +9,11 @@ They do not need the tocsin binary.
 import smtplib
 import socket
 import ssl
-import subprocess
 import time
 
 import pytest
+
+from peerproc import throwaway_tls
 
 from smtppeer import SmtpPeer
 
@@ -22,30 +23,7 @@ TIMEOUT = 5  # seconds for any one SMTP exchange; the peer is local
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory):
     """A throwaway CA and a server certificate for 127.0.0.1 and localhost."""
-    d = tmp_path_factory.mktemp("smtp-pki")
-
-    def ossl(*args):
-        subprocess.run(["openssl", *args], cwd=d, check=True,
-                       capture_output=True)
-
-    # EC keys: generated in milliseconds, unlike RSA.
-    ossl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
-         "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
-         "-subj", "/CN=smtp peer test CA",
-         "-addext", "basicConstraints=critical,CA:TRUE",
-         "-addext", "keyUsage=critical,keyCertSign,cRLSign")
-    ossl("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
-         "-nodes", "-keyout", "server.key", "-out", "server.csr",
-         "-subj", "/CN=localhost")
-    (d / "server.ext").write_text(
-        "basicConstraints=critical,CA:FALSE\n"
-        "keyUsage=critical,digitalSignature\n"
-        "extendedKeyUsage=serverAuth\n"
-        "subjectAltName=IP:127.0.0.1,DNS:localhost\n")
-    ossl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
-         "-CAcreateserial", "-days", "2", "-extfile", "server.ext",
-         "-out", "server.pem")
-    return {"ca": d / "ca.pem", "cert": d / "server.pem", "key": d / "server.key"}
+    return throwaway_tls(tmp_path_factory.mktemp("smtp-pki"), "smtp peer")
 
 
 @pytest.fixture
