@@ -59,6 +59,14 @@ struct chan_msg {
 	size_t nrcpts;
 };
 
+/* A delivery receipt a provider posted back to the gateway. */
+struct chan_receipt {
+	char ref[192];			/* the delivery's provider_ref */
+	bool final;			/* false: an interim status, ignored */
+	bool delivered;
+	char detail[256];		/* the provider's status and error */
+};
+
 /* What a driver may use: read-only repository, this worker's OpenPGP
    context, the keys listed once per run. */
 struct chan_env {
@@ -100,6 +108,20 @@ struct chan_ops {
 	int (*deliver)(void *session, struct chan_msg *msgs, size_t n,
 	    struct tocsin_err *err);
 	void (*close)(void *session);
+	/*
+	 * Check and read a receipt (a provider's webhook) posted for the
+	 * provider named `provider` to url, the public URL the provider was
+	 * given (its signature covers it).  0 with *out filled;
+	 * TOCSIN_EPERM for a missing or wrong signature, TOCSIN_EDATA for a
+	 * malformed body, TOCSIN_ENOTFOUND for no such provider.  May be
+	 * NULL: the channel has no receipts.
+	 */
+	int (*receipt)(void *shared, const char *provider, const char *url,
+	    const char *body, size_t len, const char *signature,
+	    struct chan_receipt *out, struct tocsin_err *err);
+	/* Where a provider posts receipts, under the gateway's public URL:
+	   "twilio/status/" + provider name; NULL when none. */
+	const char *receipt_path;
 };
 
 /* Process-wide start-up of the drivers' libraries (libcurl); call once

@@ -29,7 +29,11 @@
 #include <curl/curl.h>
 #include <openssl/crypto.h>
 
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
 #include "channel.h"
+#include "form.h"
 #include "jsonget.h"
 #include "smstext.h"
 
@@ -438,6 +442,20 @@ buf_template(struct ph_buf *b, const char *t, const char *const *names,
 	}
 }
 
+
+/* The URL receipts of provider name are posted to, as given to Twilio. */
+static void
+ph_receipt_url(struct ph_buf *b, const char *public_url, const char *name)
+{
+	size_t n = strlen(public_url);
+
+	buf_adds(b, public_url);
+	if (n == 0 || public_url[n - 1] != '/')
+		buf_adds(b, "/");
+	buf_adds(b, "twilio/status/");
+	buf_form(b, name);
+}
+
 /* The TwiML of a call: the alert line in the contact's language where the
    alert has it, then a Gather for the ack code. */
 static void
@@ -569,6 +587,14 @@ ph_start(struct ph_session *s, CURLM *multi, struct ph_req *r,
 		    "/Calls.json");
 		buf_field(&body, "To", r->rcpt->address);
 		buf_field(&body, "From", pv->from);
+		if (s->env->repo->gateway.public_url != NULL) {
+			struct ph_buf cb = { 0 };
+
+			ph_receipt_url(&cb, s->env->repo->gateway.public_url,
+			    pv->name);
+			buf_field(&body, "StatusCallback", cb.oom ? "" : cb.p);
+			free(cb.p);
+		}
 		if (s->sh->mode == PH_SMS)
 			buf_field(&body, "Body", text);
 		else {
@@ -967,6 +993,124 @@ ph_deliver(void *session, struct chan_msg *msgs, size_t n,
 	return 0;
 }
 
+
+/* --- receipts ---------------------------------------------------------- */
+
+static int
+ph_field_cmp(const void *a, const void *b)
+{
+	const struct form_field *x = *(const struct form_field *const *)a;
+	const struct form_field *y = *(const struct form_field *const *)b;
+
+	return strcmp(x->name, y->name);
+}
+
+/*
+ * Twilio's request signature: base64 of HMAC-SHA1, keyed with the auth
+ * token, over the full URL followed by every POST parameter's name and
+ * value, sorted by name.
+ */
+static bool
+ph_signature_ok(const char *token, const char *url, const struct form *f,
+    const char *sig)
+{
+	const struct form_field *sorted[FORM_MAX_FIELDS];
+	unsigned char mac[EVP_MAX_MD_SIZE], want[64];
+	unsigned int maclen = 0;
+	struct ph_buf msg = { 0 };
+	int n;
+
+	if (sig == NULL || token == NULL || strlen(sig) > 60)
+		return false;
+	for (size_t i = 0; i < f->n; i++)
+		sorted[i] = &f->f[i];
+	qsort(sorted, f->n, sizeof(sorted[0]), ph_field_cmp);
+	/* One buffer and the one-shot HMAC: the body is bounded by
+	   FORM_MAX_BODY, and decoded it is no longer. */
+	msg.len = 0;
+	buf_adds(&msg, url);
+	for (size_t i = 0; i < f->n; i++) {
+		buf_adds(&msg, sorted[i]->name);
+		buf_adds(&msg, sorted[i]->value);
+	}
+	if (msg.oom || HMAC(EVP_sha1(), token, (int)strlen(token),
+	    (const unsigned char *)msg.p, msg.len, mac, &maclen) == NULL) {
+		free(msg.p);
+		return false;
+	}
+	free(msg.p);
+	n = EVP_EncodeBlock(want, mac, (int)maclen);
+	return n > 0 && (size_t)n == strlen(sig) &&
+	    CRYPTO_memcmp(want, sig, (size_t)n) == 0;
+}
+
+static int
+ph_receipt(void *shared, const char *provider, const char *url,
+    const char *body, size_t len, const char *signature,
+    struct chan_receipt *out, struct tocsin_err *err)
+{
+	struct ph_shared *sh = shared;
+	struct ph_prov *p = NULL;
+	static const char *const fin_ok[] = { "delivered", "completed", NULL };
+	static const char *const fin_bad[] = { "undelivered", "failed",
+		"busy", "no-answer", "canceled", NULL };
+	struct form *f;
+	const char *sid, *status, *code;
+	int rc = 0;
+
+	memset(out, 0, sizeof(*out));
+	for (size_t i = 0; sh != NULL && i < sh->nprovs; i++)
+		if (strcmp(sh->provs[i].cfg->name, provider) == 0 &&
+		    sh->provs[i].cfg->kind == POLICY_PK_TWILIO)
+			p = &sh->provs[i];
+	if (p == NULL)
+		return tocsin_fail(err, TOCSIN_ENOTFOUND, "no Twilio provider "
+		    "of that name");
+	if ((f = malloc(sizeof(*f))) == NULL)
+		return tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
+	if (form_parse(body, len, f) != 0) {
+		rc = tocsin_fail(err, TOCSIN_EDATA, "the receipt is not a "
+		    "well-formed form within the limits");
+		goto out;
+	}
+	/* Checked before anything of the body is believed. */
+	if (!ph_signature_ok(p->secret, url, f, signature)) {
+		rc = tocsin_fail(err, TOCSIN_EPERM, "the receipt's "
+		    "X-Twilio-Signature is missing or wrong");
+		goto out;
+	}
+	sid = form_get(f, "MessageSid");
+	status = form_get(f, "MessageStatus");
+	if (sid == NULL) {
+		sid = form_get(f, "CallSid");
+		status = form_get(f, "CallStatus");
+	}
+	if (sid == NULL || status == NULL || strlen(sid) > 64 ||
+	    strspn(sid, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	    "0123456789") != strlen(sid)) {
+		rc = tocsin_fail(err, TOCSIN_EDATA, "the receipt names no "
+		    "message or call");
+		goto out;
+	}
+	snprintf(out->ref, sizeof(out->ref), "%s:%s", p->cfg->name, sid);
+	for (size_t i = 0; fin_ok[i] != NULL; i++)
+		if (strcmp(status, fin_ok[i]) == 0)
+			out->final = out->delivered = true;
+	for (size_t i = 0; fin_bad[i] != NULL; i++)
+		if (strcmp(status, fin_bad[i]) == 0)
+			out->final = true;
+	code = form_get(f, "ErrorCode");
+	snprintf(out->detail, sizeof(out->detail), "%s: %.40s%s%.16s",
+	    p->cfg->name, status, code != NULL && code[0] ? ", error " : "",
+	    code != NULL ? code : "");
+	for (char *c = out->detail; *c; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			*c = ' ';
+out:
+	free(f);
+	return rc;
+}
+
 const struct chan_ops chan_sms = {
 	.name = "sms",
 	.channel = POLICY_CH_SMS,
@@ -978,6 +1122,8 @@ const struct chan_ops chan_sms = {
 	.open = ph_open,
 	.deliver = ph_deliver,
 	.close = ph_close,
+	.receipt = ph_receipt,
+	.receipt_path = "twilio/status/",
 };
 
 const struct chan_ops chan_voice = {
@@ -991,4 +1137,6 @@ const struct chan_ops chan_voice = {
 	.open = ph_open,
 	.deliver = ph_deliver,
 	.close = ph_close,
+	.receipt = ph_receipt,
+	.receipt_path = "twilio/status/",
 };

@@ -64,9 +64,11 @@ wait_ready "$demo/sms.ready" $sms "SMS provider"
 sms_port=$(cat "$demo/sms.ready")
 
 echo "== example repository in $demo/repo (SMTP on 127.0.0.1:$port)" >&2
+# a free port for serve's listener (delivery receipts)
+listen_port=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 /usr/bin/python3 examples/gen-repo.py --pki "$demo/pki" --out "$demo/repo" \
     --smtp-port "$port" --sms-port "$sms_port" --sms-account "$account" \
-    --sms-token "$token"
+    --sms-token "$token" --listen-port "$listen_port"
 conf=$demo/repo/tocsin.conf
 
 echo "== tocsin check" >&2

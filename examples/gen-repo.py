@@ -10,7 +10,7 @@ calling code.  Every contact gets an OpenPGP key, made in one gpg run.
 
 usage: gen-repo.py --pki PKIDIR --out OUTDIR [--teams N] [--seed S]
                    [--smtp-port P] [--sms-port P] [--sms-account SID]
-                   [--sms-token TOKEN] [--only ke,br,...]
+                   [--sms-token TOKEN] [--listen-port P] [--only ke,br,...]
 
 PKIDIR comes from certs/mkpki.sh.  Writes OUTDIR/tocsin.conf (the main
 file) and OUTDIR/teams.conf (the repository it includes).  The country
@@ -334,8 +334,8 @@ gateway = {{
   signing_key = "{gateway}";
   issuer_ca = "{issuer_ca}";
   workers = 4;
-  listen = "127.0.0.1:8025";
-  public_url = "http://127.0.0.1:8025/";
+  listen = "127.0.0.1:{listen_port}";
+  public_url = "http://127.0.0.1:{listen_port}/";
   replay_window = "24h";
   max_alert_bytes = 262144;
   default_audience = "all";
@@ -427,6 +427,7 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--smtp-port", type=int, default=8587)
     ap.add_argument("--sms-port", type=int, default=8588)
+    ap.add_argument("--listen-port", type=int, default=8025)
     ap.add_argument("--sms-account", default=DEMO_ACCOUNT)
     ap.add_argument("--sms-token", default=DEMO_TOKEN)
     ap.add_argument("--only", default="")
@@ -468,7 +469,8 @@ def main():
         desk2=info["issuers"]["desk-2"], cms=pki / info["cms_issuer"],
         expired=info["issuers"]["expired"], revoked=info["issuers"]["revoked"],
         smtp_port=a.smtp_port, ca=pki / info["ca"], groups=gtext,
-        sms_port=a.sms_port, out=out, account=a.sms_account))
+        sms_port=a.sms_port, out=out, account=a.sms_account,
+        listen_port=a.listen_port))
     ncontacts = sum(len(t["contacts"]) for t in teams)
     print(f"gen-repo: {len(teams)} teams, {ncontacts} contacts, keys "
           f"{made} generated, {reused} reused, "

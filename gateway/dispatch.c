@@ -25,6 +25,7 @@
 #include "certs.h"
 #include "channel.h"
 #include "dispatch.h"
+#include "listen.h"
 #include "render.h"
 #include "store.h"
 
@@ -775,6 +776,9 @@ dispatch_serve(const struct policy_repo *repo, const struct dispatch_opts *o,
 	struct store *st = NULL;
 	struct certs_ctx *cx = NULL;
 	struct progress prog = { 0 };
+	struct listen_channel lchans[DISPATCH_MAX_DRIVERS];
+	struct listen_ctx *lst = NULL;
+	size_t nl = 0;
 	sigset_t set, old;
 	int nw = repo->gateway.workers > 0 ? repo->gateway.workers : 1;
 	int rc = 0, started = 0;
@@ -795,24 +799,31 @@ dispatch_serve(const struct policy_repo *repo, const struct dispatch_opts *o,
 		if (d.drivers[k]->init != NULL && (rc = d.drivers[k]->init(repo,
 		    &d.shared[k], err)) != 0)
 			goto out;
-	if ((rc = store_open(repo->gateway.store, &st, err)) != 0 ||
-	    (rc = certs_open(repo->gateway.gnupg_home, &cx, err)) != 0 ||
-	    (rc = certs_pubkeys_load(cx, &d.keys, err)) != 0)
-		goto out;
-	release_dead(&d, st);
-	warn_undriven(&d, st);
 	for (size_t k = 0; k < d.ndrivers; k++)
-		(void)store_channel_counts(st, d.drivers[k]->name,
-		    prog.base[k], err);
-
-	/* Signals are taken by this thread alone with sigtimedwait; a
-	   peer closing a socket must not kill the process. */
+		if (d.drivers[k]->receipt != NULL)
+			lchans[nl++] = (struct listen_channel){ d.drivers[k],
+			    d.shared[k] };
+	/* Signals are taken by the main thread alone with sigtimedwait, so
+	   they are blocked before any other thread (the listener's, the
+	   workers') starts; a peer closing a socket must not kill the
+	   process. */
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &set, &old);
 	signal(SIGPIPE, SIG_IGN);
+	if ((rc = listen_start(repo, lchans, nl, o->log, &lst, err)) != 0)
+		goto out_sig;
+	if ((rc = store_open(repo->gateway.store, &st, err)) != 0 ||
+	    (rc = certs_open(repo->gateway.gnupg_home, &cx, err)) != 0 ||
+	    (rc = certs_pubkeys_load(cx, &d.keys, err)) != 0)
+		goto out_sig;
+	release_dead(&d, st);
+	warn_undriven(&d, st);
+	for (size_t k = 0; k < d.ndrivers; k++)
+		(void)store_channel_counts(st, d.drivers[k]->name,
+		    prog.base[k], err);
 
 	if ((ws = calloc((size_t)nw, sizeof(*ws))) == NULL) {
 		rc = tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
@@ -870,6 +881,7 @@ out_sig:
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 out:
 	free(ws);
+	listen_stop(lst);
 	for (size_t k = 0; k < d.ndrivers; k++)
 		if (d.drivers[k]->fini != NULL)
 			d.drivers[k]->fini(d.shared[k]);

@@ -211,9 +211,13 @@ status_text(FILE *out, const struct store_alert_row *a,
 		fputc('\n', out);
 	}
 	fprintf(out, "\n%zu teams; deliveries: %zu pending, %zu sending, %zu "
-	    "sent, %zu failed, %zu dead, %zu cancelled\n", nt,
+	    "sent, %zu failed, %zu dead, %zu cancelled", nt,
 	    total[STORE_D_PENDING], total[STORE_D_SENDING], total[STORE_D_SENT],
 	    total[STORE_D_FAILED], total[STORE_D_DEAD], total[STORE_D_CANCELLED]);
+	if (total[STORE_D_DELIVERED] + total[STORE_D_UNDELIVERED] > 0)
+		fprintf(out, "; receipts: %zu delivered, %zu undelivered",
+		    total[STORE_D_DELIVERED], total[STORE_D_UNDELIVERED]);
+	fputc('\n', out);
 }
 
 int

@@ -11,6 +11,7 @@
 #ifndef STORE_H
 #define STORE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -21,7 +22,9 @@ struct store;
 /* Delivery states (DESIGN.md): pending -> sending -> sent, failed (will
    retry), dead (gave up), cancelled (an ack or Cancel made it moot). */
 enum store_dstate { STORE_D_PENDING, STORE_D_SENDING, STORE_D_SENT,
-	STORE_D_FAILED, STORE_D_DEAD, STORE_D_CANCELLED, STORE_D_COUNT };
+	STORE_D_FAILED, STORE_D_DEAD, STORE_D_CANCELLED,
+	/* a provider's delivery receipt after sent */
+	STORE_D_DELIVERED, STORE_D_UNDELIVERED, STORE_D_COUNT };
 const char *store_dstate_name(enum store_dstate st);
 
 /* Open (creating the schema when new) the store at path.  *ret is owned by
@@ -211,6 +214,16 @@ int store_lease_owners(struct store *s, char ***ret, size_t *n,
    host): its deliveries become due again at once. */
 int store_release_owner(struct store *s, const char *owner, int64_t now,
     size_t *ret_n, struct tocsin_err *err);
+
+/*
+ * A provider's delivery receipt: the delivery it names by reference
+ * (provider_ref, as the driver recorded it) becomes delivered or
+ * undelivered (with detail as its last error).  Only a delivery that was
+ * sent (or already had a receipt) changes; *ret_changed says how many.
+ */
+int store_receipt(struct store *s, const char *provider_ref, bool delivered,
+    const char *detail, int64_t now, int *ret_changed,
+    struct tocsin_err *err);
 
 /* Deliveries per state of a channel (NULL: all), for progress lines. */
 int store_channel_counts(struct store *s, const char *channel,

@@ -24,7 +24,8 @@ struct store {
 };
 
 static const char *const dstate_names[STORE_D_COUNT] = {
-	"pending", "sending", "sent", "failed", "dead", "cancelled"
+	"pending", "sending", "sent", "failed", "dead", "cancelled",
+	"delivered", "undelivered"
 };
 
 const char *
@@ -68,6 +69,7 @@ static const char schema[] =
     " updated INTEGER NOT NULL, segments INTEGER NOT NULL DEFAULT 0);"
     "CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (state, next_attempt);"
     "CREATE INDEX IF NOT EXISTS deliveries_alert ON deliveries (alert_id, team);"
+    "CREATE INDEX IF NOT EXISTS deliveries_ref ON deliveries (provider_ref);"
     "CREATE TABLE IF NOT EXISTS acks ("
     " id INTEGER PRIMARY KEY, alert_id TEXT NOT NULL REFERENCES alerts(id),"
     " team TEXT NOT NULL, by_whom TEXT NOT NULL, via TEXT NOT NULL,"
@@ -1127,5 +1129,31 @@ store_channel_counts(struct store *s, const char *channel,
 	sqlite3_finalize(st);
 	if (r != SQLITE_DONE)
 		return sq_fail(s, err, "count deliveries");
+	return 0;
+}
+
+int
+store_receipt(struct store *s, const char *provider_ref, bool delivered,
+    const char *detail, int64_t now, int *ret_changed,
+    struct tocsin_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	int r;
+
+	*ret_changed = 0;
+	if (sq_prepare(s, "UPDATE deliveries SET state = ?2, updated = ?4, "
+	    "last_error = CASE WHEN ?2 = 'undelivered' THEN ?3 ELSE last_error "
+	    "END WHERE provider_ref = ?1 AND state IN ('sent', 'delivered', "
+	    "'undelivered')", &st, err) != 0)
+		return TOCSIN_ESTORE;
+	sq_text(st, 1, provider_ref);
+	sq_text(st, 2, delivered ? "delivered" : "undelivered");
+	sq_text(st, 3, detail);
+	(void)sqlite3_bind_int64(st, 4, now);
+	r = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (r != SQLITE_DONE)
+		return sq_fail(s, err, "record a receipt");
+	*ret_changed = sqlite3_changes(s->db);
 	return 0;
 }

@@ -8,6 +8,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import sqlite3
 import subprocess
 import tempfile
@@ -71,6 +72,12 @@ def repo200(workdir, pki, repo_template):
     return out
 
 
+def free_port():
+    with socket.socket() as so:
+        so.bind(("127.0.0.1", 0))
+        return so.getsockname()[1]
+
+
 class Instance:
     """One configuration with its own store, and helpers to drive it."""
 
@@ -80,6 +87,10 @@ class Instance:
         self.pki = pki
         self.db = path / "state" / "tocsin.db"
         self.seq = 0
+        # serve listens (receipts, later acks): a port of its own
+        self.port = free_port()
+        self.set_keys("gateway", listen=f"127.0.0.1:{self.port}",
+                      public_url=f"http://127.0.0.1:{self.port}/")
 
     def run(self, *args, check=None, timeout=120, env=None):
         p = subprocess.run([str(BIN), "-c", str(self.conf), *map(str, args)],

@@ -7,7 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from smsprovider import SmsProvider
+import signal
+import socket
+import subprocess
+import time
+
+from conftest import BIN
+from smsprovider import (SmsProvider, message_status_params,
+                         post_status_callback, twilio_signature)
 
 ACCOUNT = "ACdemo0000000000000000000000000001"
 TOKEN = "demo-token-not-a-secret-0001"
@@ -280,3 +287,68 @@ def test_no_auth_token_is_written_anywhere(inst, tmp_path, pki):
     assert any("21211" in t for t in texts)     # the reason is there
     for t in texts:
         assert TOKEN not in t
+
+
+def wait_port(port, timeout=10):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        with socket.socket() as so:
+            if so.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on {port}")
+
+
+def test_status_callbacks_need_the_right_signature(inst, tmp_path, pki):
+    teams = inst.teams()[:2]
+    with provider(tmp_path, pki, "p") as p:
+        configure(inst, p.url, step0='[ "primary:sms" ]')
+        alert = inst.submit_signed(inst.cap(addresses=" ".join(teams)),
+                                   signers=("desk-1",))
+        inst.serve(timeout=120)
+        reqs = p.requests()
+    url = f"http://127.0.0.1:{inst.port}/twilio/status/twilio-main"
+    # Twilio was told where to post the receipts
+    assert all(r["form"]["StatusCallback"] == url for r in reqs)
+    rows = sms_rows(inst, alert)
+    assert len(rows) == 2 and all(r[3] == "sent" for r in rows)
+    (did, _, to, _, _, _, ref, _), (did2, _, to2, _, _, _, ref2, _) = rows
+    sid, sid2 = ref.split(":", 1)[1], ref2.split(":", 1)[1]
+    serve = subprocess.Popen([str(BIN), "-c", str(inst.conf), "serve",
+                              "--quiet"], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, text=True)
+    try:
+        wait_port(inst.port)
+        ok = message_status_params(sid, "delivered", account_sid=ACCOUNT,
+                                   to=to)
+        # a wrong signature, or none, changes nothing
+        assert post_status_callback(url, TOKEN, ok,
+                                    signature="AAAAAAAAAAAAAAAAAAAAAAAAAAA=") \
+            == 403
+        assert post_status_callback(url, "not-the-token", ok) == 403
+        forged = dict(ok, MessageStatus="undelivered")
+        assert post_status_callback(url, TOKEN, forged,
+                                    signature=twilio_signature(TOKEN, url,
+                                                               ok)) == 403
+        assert [r[3] for r in sms_rows(inst, alert)] == ["sent", "sent"]
+        # the right one moves the delivery on
+        assert post_status_callback(url, TOKEN, ok) == 200
+        bad = message_status_params(sid2, "undelivered", account_sid=ACCOUNT,
+                                    to=to2, error_code=30003)
+        assert post_status_callback(url, TOKEN, bad) == 200
+        # interim statuses are noted, not recorded
+        assert post_status_callback(url, TOKEN, message_status_params(
+            sid, "sent", account_sid=ACCOUNT, to=to)) == 200
+        # another path, or a GET, is refused
+        assert post_status_callback(url.replace("twilio-main", "nobody"),
+                                    TOKEN, ok) == 404
+    finally:
+        serve.send_signal(signal.SIGTERM)
+        _, err = serve.communicate(timeout=30)
+    assert serve.returncode == 0, err
+    assert "refused a receipt" in err
+    after = {r[0]: r for r in sms_rows(inst, alert)}
+    assert after[did][3] == "delivered"
+    assert after[did2][3] == "undelivered" and "30003" in after[did2][5]
+    text = inst.run("status", alert, check=0).stdout
+    assert "receipts: 1 delivered, 1 undelivered" in text

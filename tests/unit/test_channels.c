@@ -30,6 +30,7 @@
 #include <openssl/evp.h>
 
 #include "channel.h"
+#include "form.h"
 #include "jsonget.h"
 #include "mime.h"
 #include "policy.h"
@@ -727,6 +728,48 @@ test_jsonget_refuses(void **state)
 	assert_int_equal(jg(deep, "a", out, sizeof(out)), -1);
 }
 
+
+/* --- form --------------------------------------------------------------- */
+
+static void
+test_form_parse(void **state)
+{
+	static struct form f;
+	const char *b = "MessageSid=SM1&MessageStatus=delivered&To=%2B254+20"
+	    "&&Empty=&Flag";
+
+	(void)state;
+	assert_int_equal(form_parse(b, strlen(b), &f), 0);
+	assert_int_equal(f.n, 5);
+	assert_string_equal(form_get(&f, "To"), "+254 20");
+	assert_string_equal(form_get(&f, "Empty"), "");
+	assert_string_equal(form_get(&f, "Flag"), "");
+	assert_null(form_get(&f, "Nothing"));
+	/* bad escapes, NUL, over-long names and too many fields */
+	assert_int_equal(form_parse("a=%4", 4, &f), -1);
+	assert_int_equal(form_parse("a=%zz", 5, &f), -1);
+	assert_int_equal(form_parse("a=%00", 5, &f), -1);
+	{
+		char big[FORM_MAX_NAME + 8];
+
+		memset(big, 'n', sizeof(big));
+		big[sizeof(big) - 2] = '=';
+		big[sizeof(big) - 1] = 'v';
+		assert_int_equal(form_parse(big, sizeof(big), &f), -1);
+	}
+	{
+		char many[FORM_MAX_FIELDS * 4 + 8];
+		size_t n = 0;
+
+		for (int i = 0; i <= FORM_MAX_FIELDS; i++)
+			n += (size_t)snprintf(many + n, sizeof(many) - n,
+			    "a=1&");
+		assert_int_equal(form_parse(many, n, &f), -1);
+	}
+	assert_int_equal(form_parse("", 0, &f), 0);
+	assert_int_equal(f.n, 0);
+}
+
 int
 main(void)
 {
@@ -745,6 +788,7 @@ main(void)
 		cmocka_unit_test(test_pe_bad_addresses),
 		cmocka_unit_test(test_jsonget_members),
 		cmocka_unit_test(test_jsonget_refuses),
+		cmocka_unit_test(test_form_parse),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -776,6 +776,63 @@ test_next_due_by_channel(void **state)
 	assert_int_equal(due, 1500);
 }
 
+
+static void
+test_receipts_and_segments(void **state)
+{
+	static const struct store_team_plan tp[] = { { "ke", 0, 0 } };
+	static const struct store_delivery_plan dp[] = {
+		{ "ke", 0, "sms", "A", "+15550100", 1000 },
+		{ "ke", 0, "sms", "B", "+15550101", 1000 },
+		{ "ke", 0, "sms", "C", "+15550102", 1000 },
+	};
+	struct fx *f = *state;
+	struct tocsin_err e = { 0 };
+	struct store_delivery_row *r = NULL, *d = NULL;
+	struct store_result_item it[2];
+	size_t n, nd, lost;
+	int changed;
+
+	submit_plan(f, "A1", "ID-1", NULL, 0, tp, 1, dp, 3);
+	assert_int_equal(store_claim(f->s, "w", 1000, 60, "sms", 1, &r, &n,
+	    &e), 0);
+	assert_int_equal(n, 3);
+	memset(it, 0, sizeof(it));
+	it[0] = (struct store_result_item){ .id = r[0].id, .result =
+	    STORE_R_SENT, .provider_ref = "tw:SM1", .segments = 2 };
+	it[1] = (struct store_result_item){ .id = r[1].id, .result =
+	    STORE_R_SENT, .provider_ref = "tw:SM2", .segments = 1 };
+	assert_int_equal(store_results(f->s, "w", 1001, it, 2, &lost, &e), 0);
+	assert_int_equal(lost, 0);
+	/* a receipt for a sent delivery moves it; an unknown ref nothing */
+	assert_int_equal(store_receipt(f->s, "tw:SM1", true, NULL, 1002,
+	    &changed, &e), 0);
+	assert_int_equal(changed, 1);
+	assert_int_equal(store_receipt(f->s, "tw:SM2", false, "tw: undelivered,"
+	    " error 30003", 1002, &changed, &e), 0);
+	assert_int_equal(changed, 1);
+	assert_int_equal(store_receipt(f->s, "tw:NOPE", true, NULL, 1002,
+	    &changed, &e), 0);
+	assert_int_equal(changed, 0);
+	/* a delivery still being sent is not moved by a receipt */
+	raw(f, "UPDATE deliveries SET provider_ref = 'tw:SM3' WHERE contact "
+	    "= 'C'");
+	assert_int_equal(store_receipt(f->s, "tw:SM3", true, NULL, 1002,
+	    &changed, &e), 0);
+	assert_int_equal(changed, 0);
+	assert_int_equal(store_deliveries(f->s, "A1", NULL, &d, &nd, &e), 0);
+	assert_int_equal(nd, 3);
+	assert_int_equal(d[0].state, STORE_D_DELIVERED);
+	assert_int_equal(d[0].segments, 2);
+	assert_int_equal(d[1].state, STORE_D_UNDELIVERED);
+	assert_int_equal(d[1].segments, 1);
+	assert_string_equal(d[1].last_error, "tw: undelivered, error 30003");
+	assert_int_equal(d[2].state, STORE_D_SENDING);
+	assert_string_equal(store_dstate_name(STORE_D_DELIVERED), "delivered");
+	store_delivery_rows_free(d, nd);
+	store_delivery_rows_free(r, n);
+}
+
 int
 main(void)
 {
@@ -799,6 +856,8 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_channel_counts, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(test_receipts_and_segments,
+		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_next_due_by_channel, setup,
 		    teardown),
 	};

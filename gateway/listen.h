@@ -1,0 +1,35 @@
+/*
+ * listen.h: the HTTP listener of `tocsin serve` (gateway.listen).
+ *
+ * Today it takes providers' delivery receipts (Twilio status callbacks);
+ * acknowledgement pages come with the ack issue.  It speaks plain HTTP on
+ * the configured address: Debian's libmicrohttpd is built on GnuTLS, and
+ * TLS is meant to end in front of it (a reverse proxy holding the
+ * certificate of gateway.public_url), as the README says.
+ */
+#ifndef LISTEN_H
+#define LISTEN_H
+
+#include "channel.h"
+#include "policy.h"
+#include "tocsin.h"
+
+struct listen_ctx;
+
+/* A channel whose receipts the listener takes, with its shared state. */
+struct listen_channel {
+	const struct chan_ops *ops;
+	void *shared;
+};
+
+/*
+ * Start listening on repo->gateway.listen in a thread of its own, with a
+ * store connection of its own.  *ret is owned by the caller:
+ * listen_stop().  TOCSIN_EUNAVAIL when the address cannot be bound.
+ */
+int listen_start(const struct policy_repo *repo,
+    const struct listen_channel *chans, size_t nchans, FILE *log,
+    struct listen_ctx **ret, struct tocsin_err *err);
+void listen_stop(struct listen_ctx *l);
+
+#endif
