@@ -25,7 +25,7 @@ struct chan_rcpt {
 	const char *address;		/* e-mail, E.164, host:path */
 	const char *key;		/* OpenPGP fingerprint, or NULL */
 	enum chan_status status;
-	char ref[128];			/* provider's reference, "" if none */
+	char ref[192];			/* provider's reference, "" if none */
 	char reason[512];		/* why not sent; the server's reply */
 	int segments;			/* SMS parts sent, 0 when not SMS */
 	int64_t retry_after;		/* a temporary failure: not before this

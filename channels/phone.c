@@ -755,7 +755,10 @@ ph_done(struct ph_session *s, struct ph_req *r, CURLcode cc, int64_t now)
 				    ref, sizeof(ref));
 			r->rcpt->status = CHAN_SENT;
 			r->rcpt->reason[0] = '\0';
-			snprintf(r->rcpt->ref, sizeof(r->rcpt->ref), "%s:%s",
+			/* Provider names are at most 40 characters (policy),
+			   ids at most 127: the reference is never cut, so a
+			   receipt finds it again. */
+			snprintf(r->rcpt->ref, sizeof(r->rcpt->ref), "%.40s:%.127s",
 			    pv->name, ref[0] ? ref : "accepted");
 			for (char *c = r->rcpt->ref; *c; c++)
 				if ((unsigned char)*c < 0x20)
@@ -888,6 +891,16 @@ ph_deliver(void *session, struct chan_msg *msgs, size_t n,
 	if ((multi = curl_multi_init()) == NULL) {
 		free(reqs);
 		return tocsin_fail(err, TOCSIN_EINTERNAL, "cannot start libcurl");
+	}
+	{
+		/* Keep as many idle connections as may be in flight, or the
+		   multi handle closes the shared cache's connections at the
+		   end of each batch and the next pays new TLS handshakes. */
+		long keep = 4;
+
+		for (size_t i = 0; i < s->sh->nprovs; i++)
+			keep += s->sh->provs[i].cfg->parallel;
+		(void)curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, keep);
 	}
 	nreq = 0;
 	for (size_t i = 0; i < n; i++)
@@ -1092,7 +1105,8 @@ ph_receipt(void *shared, const char *provider, const char *url,
 		    "message or call");
 		goto out;
 	}
-	snprintf(out->ref, sizeof(out->ref), "%s:%s", p->cfg->name, sid);
+	snprintf(out->ref, sizeof(out->ref), "%.40s:%.127s", p->cfg->name,
+	    sid);
 	for (size_t i = 0; fin_ok[i] != NULL; i++)
 		if (strcmp(status, fin_ok[i]) == 0)
 			out->final = out->delivered = true;

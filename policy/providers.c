@@ -79,9 +79,17 @@ read_one(struct policy_ctx *ctx, const config_setting_t *g,
 	pv->segments = 3;
 	snprintf(where, sizeof(where), "providers.%s", list);
 	if (policy_get_dup(ctx, g, where, "name", true, POLICY_MAX_NAME,
-	    &pv->name) == 1)
+	    &pv->name) == 1) {
 		snprintf(where, sizeof(where), "providers.%s %s", list,
 		    policy_quote(q, sizeof(q), pv->name));
+		/* The name goes into receipt URLs and delivery references. */
+		if (strlen(pv->name) > 40 || pv->name[0] == '\0' ||
+		    strspn(pv->name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMN"
+		    "OPQRSTUVWXYZ0123456789-_") != strlen(pv->name))
+			policy_err(ctx, config_setting_get_member(g, "name"),
+			    "%s: a provider name is 1 to 40 letters, digits, "
+			    "'-' or '_' (it is part of receipt URLs)", where);
+	}
 	(void)policy_check_keys(ctx, g, where, keys);
 	if (policy_get_string(ctx, g, where, "kind", true, 32, &v) == 1) {
 		if (strcmp(v, "twilio") == 0)
