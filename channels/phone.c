@@ -477,9 +477,15 @@ ph_twiml(struct ph_buf *b, const struct chan_msg *m)
 		buf_xml(b, m->short_text != NULL ? m->short_text : "");
 		buf_adds(b, "</Say>");
 		if (i == 0) {
+			char digits[8];
+			size_t nd = m->ack_code != NULL ?
+			    strlen(m->ack_code) : 0;
+
+			/* As many keys as the ack code has digits. */
+			snprintf(digits, sizeof(digits), "%zu", nd >= 4 &&
+			    nd <= 16 ? nd : (size_t)8);
 			buf_adds(b, "<Gather input=\"dtmf\" numDigits=\"");
-			buf_adds(b, m->ack_code != NULL &&
-			    strlen(m->ack_code) == 8 ? "8" : "8");
+			buf_adds(b, digits);
 			buf_adds(b, "\" timeout=\"15\"><Say>To acknowledge, key "
 			    "in the code of this alert now.</Say></Gather>");
 		}

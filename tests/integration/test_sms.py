@@ -247,30 +247,42 @@ def test_sms_text_coding_and_segments(inst, tmp_path, pki, lang, headline):
     assert len(set(codes.values())) == len(teams)
 
 
+HEADLINES = {"en": "Registry credentials phished",
+             "fr": "Identifiants de registre hameçonnés",
+             "es": "Credenciales del registro robadas",
+             "ar": "سرقة بيانات اعتماد السجل",
+             "pt": "Credenciais do registo roubadas"}
+
+
 def test_voice_twiml_says_the_headline_in_the_language(inst, tmp_path, pki):
-    teams = inst.teams()[:2]
+    teams = inst.teams()
     with provider(tmp_path, pki, "p") as p:
         configure(inst, p.url, step0='[ "primary:voice" ]')
-        # every contact listed for a voice call needs an emergency or
-        # regular phone; primary:voice uses the regular phone
         alert = inst.submit_signed(
             inst.cap(addresses=" ".join(teams),
-                     infos=[("en-US", "Registry credentials phished", "d",
-                             "i")]),
+                     infos=[(lang, h, "d", "i")
+                            for lang, h in HEADLINES.items()]),
             signers=("desk-1",))
-        inst.serve(timeout=120)
+        inst.serve(timeout=300)
         reqs = [r for r in p.requests() if r["path"].endswith("/Calls.json")]
     rows = sms_rows(inst, alert, "voice")
     assert rows and all(r[3] == "sent" for r in rows)
     assert len(reqs) == len(rows)
+    langs = collections.Counter()
     for r in reqs:
         root = ET.fromstring(r["form"]["Twiml"])
         assert root.tag == "Response"
         says = root.findall("Say")
-        assert says and "Registry credentials phished" in says[0].text
-        assert says[0].get("language")
+        lang = says[0].get("language")
+        langs[lang] += 1
+        # the contact's language where the alert has it, else English
+        want = HEADLINES.get(lang.split("-")[0], HEADLINES["en"])
+        assert want in says[0].text, (lang, says[0].text)
         g = root.find("Gather")
         assert g is not None and g.get("input") == "dtmf"
+        assert g.get("numDigits") == "8"
+    # the test means something only if several languages were spoken
+    assert len([k for k in langs if k.split("-")[0] in HEADLINES]) >= 3, langs
 
 
 def test_no_auth_token_is_written_anywhere(inst, tmp_path, pki):
