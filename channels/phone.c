@@ -486,8 +486,17 @@ ph_twiml(struct ph_buf *b, const struct chan_msg *m)
 			    nd <= 16 ? nd : (size_t)8);
 			buf_adds(b, "<Gather input=\"dtmf\" numDigits=\"");
 			buf_adds(b, digits);
-			buf_adds(b, "\" timeout=\"15\"><Say>To acknowledge, key "
-			    "in the code of this alert now.</Say></Gather>");
+			buf_adds(b, "\" timeout=\"15\"><Say>The acknowledgement "
+			    "code is ");
+			/* digit by digit, so that it is read out as digits */
+			for (size_t k = 0; k < nd && k < 16; k++) {
+				char dg[3] = { m->ack_code[k], ' ', '\0' };
+
+				if (dg[0] >= '0' && dg[0] <= '9')
+					buf_adds(b, dg);
+			}
+			buf_adds(b, ". To acknowledge, key it in now.</Say>"
+			    "</Gather>");
 		}
 	}
 	buf_adds(b, "</Response>");

@@ -281,6 +281,8 @@ def test_voice_twiml_says_the_headline_in_the_language(inst, tmp_path, pki):
         g = root.find("Gather")
         assert g is not None and g.get("input") == "dtmf"
         assert g.get("numDigits") == "8"
+        said = g.find("Say").text
+        assert re.search(r"code is (\d ){8}\. To acknowledge", said), said
     # the test means something only if several languages were spoken
     assert len([k for k in langs if k.split("-")[0] in HEADLINES]) >= 3, langs
 
