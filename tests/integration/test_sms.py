@@ -366,3 +366,13 @@ def test_status_callbacks_need_the_right_signature(inst, tmp_path, pki):
     assert after[did2][3] == "undelivered" and "30003" in after[did2][5]
     text = inst.run("status", alert, check=0).stdout
     assert "receipts: 1 delivered, 1 undelivered" in text
+
+
+def test_check_wants_a_provider_for_every_channel_a_policy_uses(inst):
+    text = inst.conf.read_text()
+    start = text.index("  sms = (")
+    end = text.index("  );", start) + len("  );")
+    inst.conf.write_text(text[:start] + text[end:])
+    p = inst.run("check", check=78)
+    assert re.search(r"tocsin\.conf:\d+: error: policy \w+ sends sms, but "
+                     r"providers\.sms is empty", p.stdout), p.stdout
