@@ -821,11 +821,30 @@ ph_done(struct ph_session *s, struct ph_req *r, CURLcode cc, int64_t now)
 
 /* --- the driver ----------------------------------------------------------- */
 
+/* A batch a worker can send in about 20 s at the providers' rates, so
+   that a slow provider never leaves claimed deliveries unattempted when
+   the batch's time is up (each such one costs an attempt). */
 static size_t
-ph_batch(const struct policy_repo *repo)
+ph_batch_of(const struct policy_provider *p, size_t n)
 {
-	(void)repo;
-	return 200;
+	size_t rate = 0;
+
+	for (size_t i = 0; i < n; i++)
+		rate += (size_t)p[i].rate;
+	rate *= 20;
+	return rate < 1 ? 1 : rate > 200 ? 200 : rate;
+}
+
+static size_t
+sms_batch(const struct policy_repo *repo)
+{
+	return ph_batch_of(repo->sms, repo->nsms);
+}
+
+static size_t
+voice_batch(const struct policy_repo *repo)
+{
+	return ph_batch_of(repo->voice, repo->nvoice);
 }
 
 static size_t
@@ -1144,7 +1163,7 @@ const struct chan_ops chan_sms = {
 	.name = "sms",
 	.channel = POLICY_CH_SMS,
 	.per_team = false,
-	.batch = ph_batch,
+	.batch = sms_batch,
 	.check = sms_check,
 	.init = sms_init,
 	.fini = ph_fini,
@@ -1159,7 +1178,7 @@ const struct chan_ops chan_voice = {
 	.name = "voice",
 	.channel = POLICY_CH_VOICE,
 	.per_team = false,
-	.batch = ph_batch,
+	.batch = voice_batch,
 	.check = voice_check,
 	.init = voice_init,
 	.fini = ph_fini,
