@@ -1,6 +1,8 @@
 /*
  * channel.c: the registry of channel drivers.
  */
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <curl/curl.h>
@@ -35,4 +37,15 @@ chan_global_init(struct tocsin_err *err)
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 		return tocsin_fail(err, TOCSIN_EUNAVAIL, "cannot start libcurl");
 	return 0;
+}
+
+void
+chan_rcpt_set(struct chan_rcpt *r, enum chan_status st, const char *fmt, ...)
+{
+	va_list ap;
+
+	r->status = st;
+	va_start(ap, fmt);
+	(void)vsnprintf(r->reason, sizeof(r->reason), fmt, ap);
+	va_end(ap);
 }

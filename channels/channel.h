@@ -128,6 +128,10 @@ struct chan_ops {
    from main before any thread starts.  0 or TOCSIN_EUNAVAIL. */
 int chan_global_init(struct tocsin_err *err);
 
+/* Set a recipient's status and its reason (printf format), for drivers. */
+void chan_rcpt_set(struct chan_rcpt *r, enum chan_status st, const char *fmt,
+    ...) __attribute__((format(printf, 3, 4)));
+
 /* The driver for a channel name, or NULL when none is built. */
 const struct chan_ops *chan_find(const char *name);
 /* Every driver, NULL-terminated. */

@@ -108,21 +108,6 @@ pe_close(void *session)
 	free(session);
 }
 
-static void
-pe_set(struct chan_rcpt *r, enum chan_status st, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-pe_set(struct chan_rcpt *r, enum chan_status st, const char *fmt, ...)
-{
-	va_list ap;
-
-	r->status = st;
-	va_start(ap, fmt);
-	(void)vsnprintf(r->reason, sizeof(r->reason), fmt, ap);
-	va_end(ap);
-}
-
 /* Build the signed inner entity, encrypt it, and wrap it as the whole
    RFC 3156 message.  keys[] are the usable recipients' fingerprints. */
 static int
@@ -478,7 +463,7 @@ pe_rcpt_result(smtp_recipient_t r, const char *mailbox, void *arg)
 	if (cr == NULL)
 		return;
 	if (rs == NULL || rs->code == 0) {
-		pe_set(cr, CHAN_TEMPFAIL, "%s", w->ev->reason[0] ?
+		chan_rcpt_set(cr, CHAN_TEMPFAIL, "%s", w->ev->reason[0] ?
 		    w->ev->reason : "the SMTP session ended before the "
 		    "recipient was accepted");
 		return;
@@ -498,7 +483,7 @@ pe_rcpt_result(smtp_recipient_t r, const char *mailbox, void *arg)
 	if (ms == NULL || ms->code == 0) {
 		/* Accepted recipient, no answer to DATA: it may or may not
 		   have gone; a retry repeats it with the same Message-ID. */
-		pe_set(cr, CHAN_TEMPFAIL, "%s", w->ev->reason[0] ?
+		chan_rcpt_set(cr, CHAN_TEMPFAIL, "%s", w->ev->reason[0] ?
 		    w->ev->reason : "the SMTP session ended before the message "
 		    "was accepted");
 	} else if (ms->code >= 500) {
@@ -563,13 +548,13 @@ pe_deliver(void *session, struct chan_msg *msgs, size_t n,
 			if (!mime_header_safe(r->address, PE_MAX_ADDR) ||
 			    strpbrk(r->address, " ,;<>()\"\\") != NULL ||
 			    strchr(r->address, '@') == NULL) {
-				pe_set(r, CHAN_PERMFAIL, "the address is not a "
+				chan_rcpt_set(r, CHAN_PERMFAIL, "the address is not a "
 				    "plain e-mail address fit for a header");
 				continue;
 			}
 			if (certs_pubkey_usable(s->env->keys, r->key,
 			    s->env->now, &kerr) != 0) {
-				pe_set(r, CHAN_PERMFAIL, "cannot encrypt to "
+				chan_rcpt_set(r, CHAN_PERMFAIL, "cannot encrypt to "
 				    "this contact: %s", kerr.msg);
 				continue;
 			}
@@ -578,7 +563,7 @@ pe_deliver(void *session, struct chan_msg *msgs, size_t n,
 		if (nkeys > 0 && (!mime_header_safe(m->subject, 200) ||
 		    !mime_header_safe(m->message_id, 200)))
 			for (size_t j = 0; j < m->nrcpts; j++)
-				pe_set(&m->rcpts[j], CHAN_PERMFAIL, "the "
+				chan_rcpt_set(&m->rcpts[j], CHAN_PERMFAIL, "the "
 				    "subject or Message-ID is not printable "
 				    "ASCII");
 		else if (nkeys > 0) {
@@ -587,7 +572,7 @@ pe_deliver(void *session, struct chan_msg *msgs, size_t n,
 			if (pe_build(s, &outs[i], keys, nkeys, &berr) != 0) {
 				for (size_t j = 0; j < m->nrcpts; j++)
 					if (m->rcpts[j].reason[0] == '\0')
-						pe_set(&m->rcpts[j],
+						chan_rcpt_set(&m->rcpts[j],
 						    CHAN_TEMPFAIL, "%s",
 						    berr.msg);
 			} else {
@@ -651,7 +636,7 @@ pe_deliver(void *session, struct chan_msg *msgs, size_t n,
 			if (r->status != CHAN_SENT || r->reason[0] != '\0')
 				continue;
 			if ((sr = smtp_add_recipient(msg, r->address)) == NULL)
-				pe_set(r, CHAN_TEMPFAIL, "cannot add recipient");
+				chan_rcpt_set(r, CHAN_TEMPFAIL, "cannot add recipient");
 			else
 				smtp_recipient_set_application_data_release(
 				    sr, r, NULL);
@@ -679,7 +664,7 @@ done:
 				if (msgs[i].rcpts[j].status == CHAN_SENT &&
 				    msgs[i].rcpts[j].reason[0] == '\0' &&
 				    msgs[i].rcpts[j].ref[0] == '\0')
-					pe_set(&msgs[i].rcpts[j], CHAN_TEMPFAIL,
+					chan_rcpt_set(&msgs[i].rcpts[j], CHAN_TEMPFAIL,
 					    "%s", err->msg);
 	}
 	for (size_t i = 0; i < n; i++)

@@ -35,6 +35,7 @@
 #include "channel.h"
 #include "form.h"
 #include "jsonget.h"
+#include "mime.h"
 #include "smstext.h"
 
 #define PH_MAX_PROVIDERS 8
@@ -93,21 +94,6 @@ ph_now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void
-ph_set(struct chan_rcpt *r, enum chan_status st, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-ph_set(struct chan_rcpt *r, enum chan_status st, const char *fmt, ...)
-{
-	va_list ap;
-
-	r->status = st;
-	va_start(ap, fmt);
-	(void)vsnprintf(r->reason, sizeof(r->reason), fmt, ap);
-	va_end(ap);
 }
 
 /* --- shared state ---------------------------------------------------- */
@@ -296,44 +282,9 @@ ph_release(struct ph_shared *sh, struct ph_prov *p)
 
 /* --- request bodies ----------------------------------------------------- */
 
-struct ph_buf {
-	char *p;
-	size_t len, cap;
-	bool oom;
-};
-
-static void
-buf_add(struct ph_buf *b, const char *s, size_t n)
-{
-	if (b->oom)
-		return;
-	if (b->len + n + 1 > b->cap) {
-		size_t nc = b->cap ? b->cap : 256;
-		char *np;
-
-		while (nc < b->len + n + 1)
-			nc *= 2;
-		if ((np = realloc(b->p, nc)) == NULL) {
-			b->oom = true;
-			return;
-		}
-		b->p = np;
-		b->cap = nc;
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-}
-
-static void
-buf_adds(struct ph_buf *b, const char *s)
-{
-	buf_add(b, s, strlen(s));
-}
-
 /* application/x-www-form-urlencoded */
 static void
-buf_form(struct ph_buf *b, const char *s)
+buf_form(struct mime_buf *b, const char *s)
 {
 	static const char hex[] = "0123456789ABCDEF";
 
@@ -343,14 +294,14 @@ buf_form(struct ph_buf *b, const char *s)
 		if ((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
 		    (*c >= '0' && *c <= '9') || *c == '-' || *c == '.' ||
 		    *c == '_' || *c == '*')
-			buf_add(b, (const char *)c, 1);
+			mime_add(b, (const char *)c, 1);
 		else if (*c == ' ')
-			buf_add(b, "+", 1);
+			mime_add(b, "+", 1);
 		else {
 			e[0] = '%';
 			e[1] = hex[*c >> 4];
 			e[2] = hex[*c & 15];
-			buf_add(b, e, 3);
+			mime_add(b, e, 3);
 		}
 	}
 }
@@ -358,7 +309,7 @@ buf_form(struct ph_buf *b, const char *s)
 /* Inside a JSON string: quotes, backslashes and controls escaped; UTF-8
    passes through. */
 static void
-buf_json(struct ph_buf *b, const char *s)
+buf_json(struct mime_buf *b, const char *s)
 {
 	for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
 		char e[8];
@@ -366,41 +317,41 @@ buf_json(struct ph_buf *b, const char *s)
 		if (*c == '"' || *c == '\\') {
 			e[0] = '\\';
 			e[1] = (char)*c;
-			buf_add(b, e, 2);
+			mime_add(b, e, 2);
 		} else if (*c < 0x20 || *c == 0x7f) {
 			snprintf(e, sizeof(e), "\\u%04x", *c);
-			buf_add(b, e, 6);
+			mime_add(b, e, 6);
 		} else
-			buf_add(b, (const char *)c, 1);
+			mime_add(b, (const char *)c, 1);
 	}
 }
 
 static void
-buf_field(struct ph_buf *b, const char *name, const char *value)
+buf_field(struct mime_buf *b, const char *name, const char *value)
 {
 	if (b->len > 0)
-		buf_add(b, "&", 1);
-	buf_adds(b, name);
-	buf_add(b, "=", 1);
+		mime_add(b, "&", 1);
+	mime_adds(b, name);
+	mime_add(b, "=", 1);
 	buf_form(b, value);
 }
 
 /* XML text: the five specials escaped, controls dropped. */
 static void
-buf_xml(struct ph_buf *b, const char *s)
+buf_xml(struct mime_buf *b, const char *s)
 {
 	for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
 		switch (*c) {
-		case '<': buf_adds(b, "&lt;"); break;
-		case '>': buf_adds(b, "&gt;"); break;
-		case '&': buf_adds(b, "&amp;"); break;
-		case '"': buf_adds(b, "&quot;"); break;
-		case '\'': buf_adds(b, "&apos;"); break;
+		case '<': mime_adds(b, "&lt;"); break;
+		case '>': mime_adds(b, "&gt;"); break;
+		case '&': mime_adds(b, "&amp;"); break;
+		case '"': mime_adds(b, "&quot;"); break;
+		case '\'': mime_adds(b, "&apos;"); break;
 		default:
 			if (*c >= 0x20 && *c != 0x7f)
-				buf_add(b, (const char *)c, 1);
+				mime_add(b, (const char *)c, 1);
 			else
-				buf_add(b, " ", 1);
+				mime_add(b, " ", 1);
 		}
 	}
 }
@@ -408,8 +359,8 @@ buf_xml(struct ph_buf *b, const char *s)
 /* Expand a generic template: {to} {from} {text} {id} {secret}, each value
    escaped for where it goes (esc NULL: as is, for header values). */
 static void
-buf_template(struct ph_buf *b, const char *t, const char *const *names,
-    const char *const *values, size_t n, void (*esc)(struct ph_buf *,
+buf_template(struct mime_buf *b, const char *t, const char *const *names,
+    const char *const *values, size_t n, void (*esc)(struct mime_buf *,
     const char *))
 {
 	while (*t != '\0') {
@@ -417,10 +368,10 @@ buf_template(struct ph_buf *b, const char *t, const char *const *names,
 		bool done = false;
 
 		if (o == NULL) {
-			buf_adds(b, t);
+			mime_adds(b, t);
 			return;
 		}
-		buf_add(b, t, (size_t)(o - t));
+		mime_add(b, t, (size_t)(o - t));
 		for (size_t i = 0; i < n; i++) {
 			size_t l = strlen(names[i]);
 
@@ -429,14 +380,14 @@ buf_template(struct ph_buf *b, const char *t, const char *const *names,
 				if (esc != NULL)
 					esc(b, values[i] ? values[i] : "");
 				else
-					buf_adds(b, values[i] ? values[i] : "");
+					mime_adds(b, values[i] ? values[i] : "");
 				t = o + l + 2;
 				done = true;
 				break;
 			}
 		}
 		if (!done) {
-			buf_add(b, "{", 1);
+			mime_add(b, "{", 1);
 			t = o + 1;
 		}
 	}
@@ -445,37 +396,37 @@ buf_template(struct ph_buf *b, const char *t, const char *const *names,
 
 /* The URL receipts of provider name are posted to, as given to Twilio. */
 static void
-ph_receipt_url(struct ph_buf *b, const char *public_url, const char *name)
+ph_receipt_url(struct mime_buf *b, const char *public_url, const char *name)
 {
 	size_t n = strlen(public_url);
 
-	buf_adds(b, public_url);
+	mime_adds(b, public_url);
 	if (n == 0 || public_url[n - 1] != '/')
-		buf_adds(b, "/");
-	buf_adds(b, "twilio/status/");
+		mime_adds(b, "/");
+	mime_adds(b, "twilio/status/");
 	buf_form(b, name);
 }
 
 /* The TwiML of a call: the alert line in the contact's language where the
    alert has it, then a Gather for the ack code. */
 static void
-ph_twiml(struct ph_buf *b, const struct chan_msg *m)
+ph_twiml(struct mime_buf *b, const struct chan_msg *m)
 {
-	buf_adds(b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response>");
+	mime_adds(b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response>");
 	for (int i = 0; i < 2; i++) {
-		buf_adds(b, "<Say");
+		mime_adds(b, "<Say");
 		if (m->lang != NULL && m->lang[0] != '\0' &&
 		    strspn(m->lang, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMN"
 		    "OPQRSTUVWXYZ-") == strlen(m->lang) && strlen(m->lang) < 16) {
-			buf_adds(b, " language=\"");
-			buf_adds(b, m->lang);
-			buf_adds(b, "\"");
+			mime_adds(b, " language=\"");
+			mime_adds(b, m->lang);
+			mime_adds(b, "\"");
 		}
-		buf_adds(b, ">");
+		mime_adds(b, ">");
 		if (m->exercise)
-			buf_adds(b, "Exercise. This is a drill. ");
+			mime_adds(b, "Exercise. This is a drill. ");
 		buf_xml(b, m->short_text != NULL ? m->short_text : "");
-		buf_adds(b, "</Say>");
+		mime_adds(b, "</Say>");
 		if (i == 0) {
 			char digits[8];
 			size_t nd = m->ack_code != NULL ?
@@ -484,22 +435,22 @@ ph_twiml(struct ph_buf *b, const struct chan_msg *m)
 			/* As many keys as the ack code has digits. */
 			snprintf(digits, sizeof(digits), "%zu", nd >= 4 &&
 			    nd <= 16 ? nd : (size_t)8);
-			buf_adds(b, "<Gather input=\"dtmf\" numDigits=\"");
-			buf_adds(b, digits);
-			buf_adds(b, "\" timeout=\"15\"><Say>The acknowledgement "
+			mime_adds(b, "<Gather input=\"dtmf\" numDigits=\"");
+			mime_adds(b, digits);
+			mime_adds(b, "\" timeout=\"15\"><Say>The acknowledgement "
 			    "code is ");
 			/* digit by digit, so that it is read out as digits */
 			for (size_t k = 0; k < nd && k < 16; k++) {
 				char dg[3] = { m->ack_code[k], ' ', '\0' };
 
 				if (dg[0] >= '0' && dg[0] <= '9')
-					buf_adds(b, dg);
+					mime_adds(b, dg);
 			}
-			buf_adds(b, ". To acknowledge, key it in now.</Say>"
+			mime_adds(b, ". To acknowledge, key it in now.</Say>"
 			    "</Gather>");
 		}
 	}
-	buf_adds(b, "</Response>");
+	mime_adds(b, "</Response>");
 }
 
 /* --- one request ------------------------------------------------------- */
@@ -572,7 +523,7 @@ ph_start(struct ph_session *s, CURLM *multi, struct ph_req *r,
 	const struct policy_provider *pv = r->order[r->pi]->cfg;
 	const char *secret = r->order[r->pi]->secret;
 	const struct chan_msg *m = r->msg;
-	struct ph_buf url = { 0 }, body = { 0 };
+	struct mime_buf url = { 0 }, body = { 0 };
 	char *text = NULL, tail[600], id[32];
 	struct smstext_info info = { 0 };
 	CURL *e;
@@ -593,17 +544,17 @@ ph_start(struct ph_session *s, CURLM *multi, struct ph_req *r,
 		r->segments = (int)info.segments;
 	}
 	if (pv->kind == POLICY_PK_TWILIO) {
-		buf_adds(&url, pv->url);
+		mime_adds(&url, pv->url);
 		if (url.len > 0 && url.p[url.len - 1] == '/')
 			url.p[--url.len] = '\0';
-		buf_adds(&url, "/2010-04-01/Accounts/");
+		mime_adds(&url, "/2010-04-01/Accounts/");
 		buf_form(&url, pv->account);
-		buf_adds(&url, s->sh->mode == PH_SMS ? "/Messages.json" :
+		mime_adds(&url, s->sh->mode == PH_SMS ? "/Messages.json" :
 		    "/Calls.json");
 		buf_field(&body, "To", r->rcpt->address);
 		buf_field(&body, "From", pv->from);
 		if (s->env->repo->gateway.public_url != NULL) {
-			struct ph_buf cb = { 0 };
+			struct mime_buf cb = { 0 };
 
 			ph_receipt_url(&cb, s->env->repo->gateway.public_url,
 			    pv->name);
@@ -613,7 +564,7 @@ ph_start(struct ph_session *s, CURLM *multi, struct ph_req *r,
 		if (s->sh->mode == PH_SMS)
 			buf_field(&body, "Body", text);
 		else {
-			struct ph_buf tw = { 0 };
+			struct mime_buf tw = { 0 };
 
 			ph_twiml(&tw, m);
 			buf_field(&body, "Twiml", tw.oom ? "" : tw.p);
@@ -625,13 +576,13 @@ ph_start(struct ph_session *s, CURLM *multi, struct ph_req *r,
 		const char *values[] = { r->rcpt->address, pv->from, text, id };
 		bool json = strcmp(pv->content_type, "application/json") == 0;
 
-		buf_adds(&url, pv->url);
+		mime_adds(&url, pv->url);
 		buf_template(&body, pv->body, names, values, 4, json ?
 		    buf_json : buf_form);
 		for (size_t i = 0; i < pv->nheaders; i++) {
 			static const char *const hn[] = { "secret", "id" };
 			const char *hv[] = { secret, id };
-			struct ph_buf h = { 0 };
+			struct mime_buf h = { 0 };
 			struct curl_slist *nl;
 
 			buf_template(&h, pv->headers[i], hn, hv, 2, NULL);
@@ -795,7 +746,7 @@ ph_done(struct ph_session *s, struct ph_req *r, CURLcode cc, int64_t now)
 		    (status >= 200 && status < 300);
 	}
 	if (!temp) {
-		ph_set(r->rcpt, CHAN_PERMFAIL, "%s", reason);
+		chan_rcpt_set(r->rcpt, CHAN_PERMFAIL, "%s", reason);
 		r->done = true;
 		return;
 	}
@@ -810,7 +761,7 @@ ph_done(struct ph_session *s, struct ph_req *r, CURLcode cc, int64_t now)
 		r->not_before = now;
 	}
 	if (r->pi >= r->nprov) {
-		ph_set(r->rcpt, CHAN_TEMPFAIL, "%s", reason);
+		chan_rcpt_set(r->rcpt, CHAN_TEMPFAIL, "%s", reason);
 		r->rcpt->retry_after = r->retry_after > 0 ? r->retry_after : 0;
 		r->done = true;
 		return;
@@ -957,11 +908,11 @@ ph_deliver(void *session, struct chan_msg *msgs, size_t n,
 			for (size_t k = 0; k < r->nprov; k++)
 				r->order[k] = &s->sh->provs[order[k] - list];
 			if (rc->address[0] != '+' || strlen(rc->address) > 16) {
-				ph_set(rc, CHAN_PERMFAIL, "%s is not an E.164 "
+				chan_rcpt_set(rc, CHAN_PERMFAIL, "%s is not an E.164 "
 				    "number", rc->address);
 				r->done = true;
 			} else if (r->nprov == 0) {
-				ph_set(rc, CHAN_PERMFAIL, "no provider in "
+				chan_rcpt_set(rc, CHAN_PERMFAIL, "no provider in "
 				    "providers.%s serves %s", s->sh->mode ==
 				    PH_SMS ? "sms" : "voice", rc->address);
 				r->done = true;
@@ -984,7 +935,7 @@ ph_deliver(void *session, struct chan_msg *msgs, size_t n,
 				continue;
 			if (now >= deadline) {
 				if (r->rcpt->reason[0] == '\0')
-					ph_set(r->rcpt, CHAN_TEMPFAIL, "not "
+					chan_rcpt_set(r->rcpt, CHAN_TEMPFAIL, "not "
 					    "attempted in time; it goes again");
 				r->rcpt->status = CHAN_TEMPFAIL;
 				r->done = true;
@@ -1003,7 +954,7 @@ ph_deliver(void *session, struct chan_msg *msgs, size_t n,
 			}
 			if (ph_start(s, multi, r, err) != 0) {
 				ph_release(s->sh, r->order[r->pi]);
-				ph_set(r->rcpt, err->code == TOCSIN_ETOOBIG ?
+				chan_rcpt_set(r->rcpt, err->code == TOCSIN_ETOOBIG ?
 				    CHAN_PERMFAIL : CHAN_TEMPFAIL, "%s",
 				    err->msg);
 				r->done = true;
@@ -1064,7 +1015,7 @@ ph_signature_ok(const char *token, const char *url, const struct form *f,
 	const struct form_field *sorted[FORM_MAX_FIELDS];
 	unsigned char mac[EVP_MAX_MD_SIZE], want[64];
 	unsigned int maclen = 0;
-	struct ph_buf msg = { 0 };
+	struct mime_buf msg = { 0 };
 	int n;
 
 	if (sig == NULL || token == NULL || strlen(sig) > 60)
@@ -1075,10 +1026,10 @@ ph_signature_ok(const char *token, const char *url, const struct form *f,
 	/* One buffer and the one-shot HMAC: the body is bounded by
 	   FORM_MAX_BODY, and decoded it is no longer. */
 	msg.len = 0;
-	buf_adds(&msg, url);
+	mime_adds(&msg, url);
 	for (size_t i = 0; i < f->n; i++) {
-		buf_adds(&msg, sorted[i]->name);
-		buf_adds(&msg, sorted[i]->value);
+		mime_adds(&msg, sorted[i]->name);
+		mime_adds(&msg, sorted[i]->value);
 	}
 	if (msg.oom || HMAC(EVP_sha1(), token, (int)strlen(token),
 	    (const unsigned char *)msg.p, msg.len, mac, &maclen) == NULL) {
