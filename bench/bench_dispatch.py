@@ -29,15 +29,15 @@ import os
 import random
 import re
 import shutil
-import signal
 import sqlite3
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+
+from benchlib import die, run, stop, timed
 
 SRC = Path(__file__).resolve().parents[1]
 PY = "/usr/bin/python3"
@@ -46,21 +46,6 @@ WORKERS = 2            # gpg at a time in the floors: the machine's 2 cores
 SERVE_WORKERS = 2      # gateway.workers of tocsin serve (--workers)
 STEP0_OLD = 'notify = [ "primary:pgp-email", "primary:sms" ]'
 STEP0_NEW = 'notify = [ "all:pgp-email" ]'
-
-
-def die(msg):
-    sys.exit(f"bench_dispatch: {msg}")
-
-
-def run(cmd, **kw):
-    """Run cmd, exit with its stderr when it fails; return CompletedProcess."""
-    p = subprocess.run([str(c) for c in cmd], capture_output=True, **kw)
-    if p.returncode != 0:
-        err = p.stderr if isinstance(p.stderr, str) else \
-            p.stderr.decode(errors="replace")
-        die(f"{' '.join(map(str, cmd))} failed ({p.returncode}): "
-            f"{err.strip()[-2000:]}")
-    return p
 
 
 def parse_teams(text):
@@ -140,17 +125,6 @@ def start_peer(work, pki, no_tickets):
     return p, int(ready.read_text().strip())
 
 
-def stop(p, grace=5):
-    if p is None or p.poll() is not None:
-        return
-    p.terminate()
-    try:
-        p.wait(grace)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        p.wait()
-
-
 def make_alert(work, pki, info):
     text = (SRC / "tests" / "data" / "alerts" /
             "sample-extreme.xml").read_text()
@@ -172,59 +146,6 @@ def make_alert(work, pki, info):
              info["issuers"][who], "--output", s, "--detach-sign", alert])
         sigs.append(s)
     return alert, sigs
-
-
-def timed_serve(cmd, errfile, timeout):
-    """Run `tocsin serve`; return (wall s, ru_maxrss KiB, own VmHWM KiB,
-    exit code, killed?).  os.wait4 gives this child's own rusage, so the
-    figure is not polluted by earlier children of this script; its
-    ru_maxrss is the larger of tocsin's own peak and that of any child it
-    reaped (gpg).  VmHWM, sampled from /proc while it runs, is tocsin's own
-    high-water mark (a lower bound: growth after the last sample is
-    missed)."""
-    err = open(errfile, "wb")
-    killed = threading.Event()
-    hwm = [0]
-    t0 = time.monotonic()
-    p = subprocess.Popen([str(c) for c in cmd], stdout=subprocess.DEVNULL,
-                         stderr=err)
-    err.close()
-    done = threading.Event()
-
-    def sample():
-        path = f"/proc/{p.pid}/status"
-        while not done.is_set():
-            try:
-                with open(path) as f:
-                    for line in f:
-                        if line.startswith("VmHWM:"):
-                            hwm[0] = max(hwm[0], int(line.split()[1]))
-                            break
-            except (OSError, ValueError):
-                pass
-            done.wait(0.01)
-
-    def expire():
-        killed.set()
-        try:
-            os.kill(p.pid, signal.SIGTERM)
-            if not done.wait(5):
-                os.kill(p.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    timer = threading.Timer(timeout, expire)
-    timer.daemon = True
-    timer.start()
-    _, status, ru = os.wait4(p.pid, 0)
-    wall = time.monotonic() - t0
-    done.set()
-    timer.cancel()
-    p.returncode = os.waitstatus_to_exitcode(status)
-    sampler.join()
-    return wall, ru.ru_maxrss, hwm[0], p.returncode, killed.is_set()
 
 
 def gpg_base(home):
@@ -410,9 +331,9 @@ def main():
             input=b"warm-up\n")
 
         t_epoch = time.time()
-        wall, maxrss, hwm, code, killed = timed_serve(
+        wall, maxrss, hwm, code, killed = timed(
             [tocsin, "-c", conf, "serve", "--until-idle", "--quiet"],
-            work / "serve.err", a.serve_timeout)
+            work / "serve.err", a.serve_timeout, sample=True)
         serve_err = (work / "serve.err").read_text(errors="replace")
         serve_err_lines = [x for x in serve_err.splitlines() if x.strip()]
 

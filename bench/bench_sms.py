@@ -30,18 +30,18 @@ import re
 import secrets
 import shlex
 import shutil
-import signal
 import socket
 import sqlite3
 import ssl
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
 from datetime import datetime, timezone
 from pathlib import Path
+
+from benchlib import die, run, stop, timed
 
 SRC = Path(__file__).resolve().parents[1]
 PY = "/usr/bin/python3"
@@ -55,21 +55,6 @@ STEP0_NEW = 'notify = [ "all:sms" ]'
 # ke-gateway gets a prefix that no number of the repository starts with
 # (not +999: gen-repo gives it to territories with no calling code).
 PREFIX_CANDIDATES = ("+9990", "+8880", "+2540", "+10")
-
-
-def die(msg):
-    sys.exit(f"bench_sms: {msg}")
-
-
-def run(cmd, **kw):
-    """Run cmd, exit with its stderr when it fails; return CompletedProcess."""
-    p = subprocess.run([str(c) for c in cmd], capture_output=True, **kw)
-    if p.returncode != 0:
-        err = p.stderr if isinstance(p.stderr, str) else \
-            p.stderr.decode(errors="replace")
-        die(f"{' '.join(map(str, cmd))} failed ({p.returncode}): "
-            f"{err.strip()[-2000:]}")
-    return p
 
 
 def provider_block(text, name):
@@ -170,17 +155,6 @@ def free_port():
         return s.getsockname()[1]
 
 
-def stop(p, grace=5):
-    if p is None or p.poll() is not None:
-        return
-    p.terminate()
-    try:
-        p.wait(grace)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        p.wait()
-
-
 class ProviderLog:
     """The provider's request log (JSON lines) and its stderr, read per
     run: mark() before a run, since() after it."""
@@ -252,58 +226,6 @@ def make_alert(work, pki, info, n):
              info["issuers"][who], "--output", s, "--detach-sign", alert])
         sigs.append(s)
     return alert, sigs
-
-
-def timed(cmd, errfile, timeout, stdout=subprocess.DEVNULL, sample=False):
-    """Run cmd; return (wall s, ru_maxrss KiB, own VmHWM KiB sampled from
-    /proc (0 unless sample), exit code, killed?).  os.wait4 gives this
-    child's own rusage, not that of earlier children of this script; its
-    CPU seconds (user + system, children included) are left in timed.cpu."""
-    err = open(errfile, "wb")
-    killed = threading.Event()
-    hwm = [0]
-    t0 = time.monotonic()
-    p = subprocess.Popen([str(c) for c in cmd], stdout=stdout, stderr=err)
-    err.close()
-    done = threading.Event()
-
-    def sampler():
-        path = f"/proc/{p.pid}/status"
-        while not done.is_set():
-            try:
-                with open(path) as f:
-                    for line in f:
-                        if line.startswith("VmHWM:"):
-                            hwm[0] = max(hwm[0], int(line.split()[1]))
-                            break
-            except (OSError, ValueError):
-                pass
-            done.wait(0.01)
-
-    def expire():
-        killed.set()
-        try:
-            os.kill(p.pid, signal.SIGTERM)
-            if not done.wait(5):
-                os.kill(p.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-
-    th = threading.Thread(target=sampler, daemon=True)
-    if sample:
-        th.start()
-    timer = threading.Timer(timeout, expire)
-    timer.daemon = True
-    timer.start()
-    _, status, ru = os.wait4(p.pid, 0)
-    wall = time.monotonic() - t0
-    done.set()
-    timer.cancel()
-    p.returncode = os.waitstatus_to_exitcode(status)
-    if sample:
-        th.join()
-    timed.cpu = ru.ru_utime + ru.ru_stime
-    return wall, ru.ru_maxrss, hwm[0], p.returncode, killed.is_set()
 
 
 def proc_cpu(pid):
@@ -611,7 +533,7 @@ def main():
               f"loop / tocsin {r_loop:.1f}")
         d = {k: snap1["statuses"].get(k, 0) - snap0["statuses"].get(k, 0)
              for k in snap1["statuses"]}
-        print(f"  (provider counters over both baselines: "
+        print("  (provider counters over both baselines: "
               + ", ".join(f"{k}: {v}" for k, v in sorted(d.items()) if v)
               + ")")
         print()
