@@ -120,12 +120,13 @@ import socketserver
 import ssl
 import struct
 import sys
-import tempfile
 import threading
 import time
 import traceback
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from peerfiles import write_atomic
 
 API = "2010-04-01"
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
@@ -156,23 +157,6 @@ def log(msg):
     """One event line on stderr, flushed at once so a test log is live."""
     sys.stderr.write(f"{time.strftime('%H:%M:%S')} sms_provider: {msg}\n")
     sys.stderr.flush()
-
-
-def write_atomic(path, data):
-    """Write data to a temporary name in path's folder, then rename it."""
-    folder = os.path.dirname(path) or "."
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
-    try:
-        os.fchmod(fd, 0o644)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.rename(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
 
 
 def num_segments(text):

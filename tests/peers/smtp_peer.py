@@ -41,7 +41,6 @@ import re
 import signal
 import ssl
 import sys
-import tempfile
 import threading
 import time
 import traceback
@@ -49,6 +48,8 @@ from email.parser import BytesParser
 from email.policy import compat32
 
 from aiosmtpd.smtp import SMTP, TLSSetupException
+
+from peerfiles import write_atomic
 
 # Hostname in the greeting and EHLO reply.  aiosmtpd's default is
 # socket.getfqdn(), evaluated for every connection, which can stall on a
@@ -77,26 +78,6 @@ def peer_str(peer):
     if isinstance(peer, tuple) and len(peer) >= 2:
         return f"{peer[0]}:{peer[1]}"
     return str(peer)
-
-
-def write_atomic(path, data):
-    """Write data to a temporary name in path's folder, then rename it."""
-    folder = os.path.dirname(path) or "."
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
-    try:
-        # mkstemp makes the file 0600; give it ordinary permissions.
-        os.fchmod(fd, 0o644)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        # No fsync: readers need only never to see a partial file, which the
-        # rename gives; surviving a machine crash does not matter here.
-        os.rename(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
 
 
 class Store:
