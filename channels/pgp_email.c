@@ -11,53 +11,20 @@
  * providers.smtp.pgp_mime = "combined" the entity is signed and encrypted
  * in one OpenPGP message instead (section 6.2), one gpg run per team.
  *
- * libesmtp (LIBRARY-NOTES): each session gets its own SSL_CTX; STARTTLS
- * is required unless the relay is marked local; the result of a session is
- * read from every message's and recipient's status, never from the return
- * of smtp_start_session(); a hung connect is guarded by a connect check
- * with a timeout before the session starts.
+ * The SMTP session itself is mailer.c's, shared with the fax channel.
  */
-#include <errno.h>
-#include <fcntl.h>
-#include <netdb.h>
-#include <poll.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
-#include <arpa/inet.h>
-
-#include <auth-client.h>
-#include <openssl/ssl.h>
-#include <openssl/x509v3.h>
-#include <libesmtp.h>
 
 #include "channel.h"
-#include "mime.h"
-
-#define PE_MAX_ADDR 254
+#include "mailer.h"
 
 struct pe_session {
 	const struct chan_env *env;
 	const struct policy_smtp *smtp;
 };
 
-/* A message ready for SMTP. */
-struct pe_out {
-	struct chan_msg *msg;
-	struct mime_buf data;		/* the whole message, CRLF */
-	size_t sent_off;		/* read position for libesmtp */
-	bool ready;
-};
-
-/* What the event callback learnt about one SMTP session. */
-struct pe_events {
-	const char *host;
-	bool tls_ok;
-	char reason[512];
-};
 
 static size_t
 pe_batch(const struct policy_repo *repo)
@@ -111,16 +78,15 @@ pe_close(void *session)
 /* Build the signed inner entity, encrypt it, and wrap it as the whole
    RFC 3156 message.  keys[] are the usable recipients' fingerprints. */
 static int
-pe_build(struct pe_session *s, struct pe_out *o, const char *const *keys,
+pe_build(struct pe_session *s, struct mailer_out *o, const char *const *keys,
     size_t nkeys, struct tocsin_err *err)
 {
 	const struct chan_env *env = s->env;
 	struct chan_msg *m = o->msg;
 	struct mime_buf inner = { 0 }, signd = { 0 };
-	char b1[40], b2[40], b3[40], date[40], micalg[32];
+	char b1[40], b2[40], b3[40], micalg[32];
 	char *sig = NULL, *enc = NULL;
 	size_t siglen = 0, enclen = 0;
-	bool first = true;
 	int rc;
 
 	if ((rc = mime_boundary(b1, err)) != 0 ||
@@ -198,18 +164,8 @@ pe_build(struct pe_session *s, struct pe_out *o, const char *const *keys,
 	if (rc != 0)
 		return rc;
 wrap:
-	mime_date(env->now, date);
-	mime_addf(&o->data, "Date: %s\r\nFrom: %s\r\nTo: ", date,
-	    s->smtp->from);
-	for (size_t i = 0; i < m->nrcpts; i++) {
-		if (m->rcpts[i].status != CHAN_SENT || m->rcpts[i].reason[0])
-			continue;
-		mime_addf(&o->data, "%s%s", first ? "" : ",\r\n ",
-		    m->rcpts[i].address);
-		first = false;
-	}
-	mime_addf(&o->data, "\r\nSubject: %s\r\nMessage-ID: %s\r\n"
-	    "MIME-Version: 1.0\r\nAuto-Submitted: auto-generated\r\n"
+	mailer_headers(&o->data, s->smtp, m, env->now);
+	mime_addf(&o->data,
 	    "Content-Type: multipart/encrypted;\r\n "
 	    "protocol=\"application/pgp-encrypted\";\r\n boundary=\"%s\"\r\n\r\n"
 	    "This is an OpenPGP/MIME encrypted message (RFC 3156).\r\n"
@@ -218,7 +174,7 @@ wrap:
 	    "Version: 1\r\n\r\n--%s\r\nContent-Type: application/octet-stream;"
 	    " name=\"encrypted.asc\"\r\nContent-Description: OpenPGP encrypted "
 	    "message\r\nContent-Disposition: inline; filename=\"encrypted.asc\""
-	    "\r\n\r\n", m->subject, m->message_id, b3, b3, b3);
+	    "\r\n\r\n", b3, b3, b3);
 	mime_add_crlf(&o->data, enc, enclen);
 	mime_addf(&o->data, "\r\n--%s--\r\n", b3);
 	free(enc);
@@ -229,299 +185,13 @@ wrap:
 	return 0;
 }
 
-/* libesmtp reads the message through this; it frees *ctx itself. */
-static const char *
-pe_msgcb(void **ctx, int *len, void *arg)
-{
-	struct pe_out *o = arg;
-	size_t *off;
-
-	if (*ctx == NULL && (*ctx = calloc(1, sizeof(size_t))) == NULL) {
-		if (len != NULL)
-			*len = 0;
-		return NULL;
-	}
-	off = *ctx;
-	if (len == NULL) {
-		*off = 0;
-		return NULL;
-	}
-	if (*off >= o->data.len) {
-		*len = 0;
-		return NULL;
-	}
-	{
-		/* libesmtp takes an int length: hand the message over in
-		   bounded pieces. */
-		size_t n = o->data.len - *off;
-		const char *p = o->data.p + *off;
-
-		if (n > 65536)
-			n = 65536;
-		*off += n;
-		*len = (int)n;
-		return p;
-	}
-}
-
-static bool
-pe_name_ok(SSL *ssl, const char *host)
-{
-	X509 *cert = SSL_get0_peer_certificate(ssl);
-	unsigned char ip[16];
-
-	if (cert == NULL)
-		return false;
-	if (inet_pton(AF_INET, host, ip) == 1 ||
-	    inet_pton(AF_INET6, host, ip) == 1)
-		return X509_check_ip_asc(cert, host, 0) == 1;
-	return X509_check_host(cert, host, 0, 0, NULL) == 1;
-}
-
-static void
-pe_event(smtp_session_t session, int ev, void *arg, ...)
-{
-	struct pe_events *e = arg;
-	va_list ap;
-	long vr;
-	int *ok;
-	SSL *ssl;
-
-	(void)session;
-	va_start(ap, arg);
-	switch (ev) {
-	case SMTP_EV_STARTTLS_OK:
-		e->tls_ok = true;
-		break;
-	case SMTP_EV_EXTNA_STARTTLS:
-		snprintf(e->reason, sizeof(e->reason), "the SMTP server %s "
-		    "does not offer STARTTLS, which is required: nothing was "
-		    "sent in clear", e->host);
-		break;
-	case SMTP_EV_INVALID_PEER_CERTIFICATE:
-		vr = va_arg(ap, long);
-		ok = va_arg(ap, int *);
-		*ok = 0;
-		snprintf(e->reason, sizeof(e->reason), "the SMTP server %s "
-		    "presented a certificate that is not trusted (%s): nothing "
-		    "was sent", e->host, X509_verify_cert_error_string(vr));
-		break;
-	case SMTP_EV_NO_PEER_CERTIFICATE:
-		ok = va_arg(ap, int *);
-		*ok = 0;
-		snprintf(e->reason, sizeof(e->reason), "the SMTP server %s "
-		    "presented no certificate: nothing was sent", e->host);
-		break;
-	case SMTP_EV_WRONG_PEER_CERTIFICATE:
-		/* libesmtp matches DNS names only; the name or address was
-		   already part of OpenSSL's verification (the verify
-		   parameters of the SSL_CTX), so check it again here. */
-		ok = va_arg(ap, int *);
-		(void)va_arg(ap, const char *);
-		ssl = va_arg(ap, SSL *);
-		*ok = pe_name_ok(ssl, e->host) ? 1 : 0;
-		if (!*ok)
-			snprintf(e->reason, sizeof(e->reason), "the SMTP "
-			    "server's certificate is not for %s: nothing was "
-			    "sent", e->host);
-		break;
-	case SMTP_EV_WEAK_CIPHER:
-		(void)va_arg(ap, int);
-		ok = va_arg(ap, int *);
-		*ok = 0;
-		snprintf(e->reason, sizeof(e->reason), "the SMTP server %s "
-		    "offered only a weak cipher: nothing was sent", e->host);
-		break;
-	default:
-		break;
-	}
-	va_end(ap);
-}
-
-/* libesmtp has no connect timeout of its own: try the connection first. */
-static int
-pe_reachable(const char *host, int port, int64_t timeout,
-    struct tocsin_err *err)
-{
-	struct addrinfo hints = { 0 }, *res = NULL, *ai;
-	char svc[8];
-	int rc, fd = -1, last = 0;
-
-	hints.ai_socktype = SOCK_STREAM;
-	snprintf(svc, sizeof(svc), "%d", port);
-	if ((rc = getaddrinfo(host, svc, &hints, &res)) != 0)
-		return tocsin_fail(err, TOCSIN_ETEMP, "cannot resolve the SMTP "
-		    "server %s: %s", host, gai_strerror(rc));
-	for (ai = res; ai != NULL; ai = ai->ai_next) {
-		struct pollfd pfd;
-		socklen_t sl = sizeof(last);
-
-		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK |
-		    SOCK_CLOEXEC, ai->ai_protocol);
-		if (fd < 0) {
-			last = errno;
-			continue;
-		}
-		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
-			break;
-		if (errno != EINPROGRESS) {
-			last = errno;
-			close(fd);
-			fd = -1;
-			continue;
-		}
-		pfd.fd = fd;
-		pfd.events = POLLOUT;
-		rc = poll(&pfd, 1, (int)(timeout * 1000));
-		if (rc == 1 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &last,
-		    &sl) == 0 && last == 0)
-			break;
-		if (rc == 0)
-			last = ETIMEDOUT;
-		close(fd);
-		fd = -1;
-	}
-	freeaddrinfo(res);
-	if (fd < 0)
-		return tocsin_fail(err, TOCSIN_ETEMP, "cannot connect to the "
-		    "SMTP server %s port %d: %s", host, port, strerror(last));
-	close(fd);
-	return 0;
-}
-
-static SSL_CTX *
-pe_tls_ctx(const struct policy_smtp *smtp, struct tocsin_err *err)
-{
-	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
-	X509_VERIFY_PARAM *vp;
-	unsigned char ip[16];
-
-	if (ctx == NULL) {
-		tocsin_fail(err, TOCSIN_EINTERNAL, "cannot make a TLS context");
-		return NULL;
-	}
-	/* TLS 1.2 only: with TLS 1.3, libesmtp 1.1.0's socket layer drops
-	   a session after STARTTLS now and then (the EHLO answer is read,
-	   then it quits: "SMTP server dropped connection"), seen on one
-	   session in three against an OpenSSL server.  TLS 1.2 with a
-	   verified certificate showed no such failure in the same runs. */
-	(void)SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-	(void)SSL_CTX_set_max_proto_version(ctx, TLS1_2_VERSION);
-	if ((smtp->ca != NULL ? SSL_CTX_load_verify_locations(ctx, smtp->ca,
-	    NULL) : SSL_CTX_set_default_verify_paths(ctx)) != 1) {
-		tocsin_fail(err, TOCSIN_ECONFIG, "cannot load the CA %s for "
-		    "the SMTP server", smtp->ca != NULL ? smtp->ca :
-		    "(system default)");
-		SSL_CTX_free(ctx);
-		return NULL;
-	}
-	/* The handshake itself goes on (SSL_VERIFY_NONE) so that libesmtp
-	   can report why verification failed; it checks the result and
-	   quits before any command is sent. */
-	SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
-	vp = SSL_CTX_get0_param(ctx);
-	if (inet_pton(AF_INET, smtp->host, ip) == 1 ||
-	    inet_pton(AF_INET6, smtp->host, ip) == 1)
-		(void)X509_VERIFY_PARAM_set1_ip_asc(vp, smtp->host);
-	else
-		(void)X509_VERIFY_PARAM_set1_host(vp, smtp->host, 0);
-	return ctx;
-}
-
-struct pe_rcpt_walk {
-	struct pe_events *ev;
-	const smtp_status_t *msg_status;
-};
-
-static void
-pe_status_text(char *out, size_t outlen, const char *what,
-    const smtp_status_t *st)
-{
-	char text[400];
-	size_t n;
-
-	snprintf(text, sizeof(text), "%s", st->text != NULL ? st->text : "");
-	n = strlen(text);
-	while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == '\r' ||
-	    text[n - 1] == ' '))
-		text[--n] = '\0';
-	for (char *c = text; *c != '\0'; c++)
-		if ((unsigned char)*c < 0x20 || (unsigned char)*c > 0x7e)
-			*c = ' ';
-	snprintf(out, outlen, "%s: %d %s", what, st->code, text);
-}
-
-static void
-pe_rcpt_result(smtp_recipient_t r, const char *mailbox, void *arg)
-{
-	struct pe_rcpt_walk *w = arg;
-	struct chan_rcpt *cr = smtp_recipient_get_application_data(r);
-	const smtp_status_t *rs = smtp_recipient_status(r);
-	const smtp_status_t *ms = w->msg_status;
-
-	(void)mailbox;
-	if (cr == NULL)
-		return;
-	if (rs == NULL || rs->code == 0) {
-		chan_rcpt_set(cr, CHAN_TEMPFAIL, "%s", w->ev->reason[0] ?
-		    w->ev->reason : "the SMTP session ended before the "
-		    "recipient was accepted");
-		return;
-	}
-	if (rs->code >= 500) {
-		cr->status = CHAN_PERMFAIL;
-		pe_status_text(cr->reason, sizeof(cr->reason), "RCPT refused",
-		    rs);
-		return;
-	}
-	if (rs->code >= 400 || rs->code < 200) {
-		cr->status = CHAN_TEMPFAIL;
-		pe_status_text(cr->reason, sizeof(cr->reason), "RCPT deferred",
-		    rs);
-		return;
-	}
-	if (ms == NULL || ms->code == 0) {
-		/* Accepted recipient, no answer to DATA: it may or may not
-		   have gone; a retry repeats it with the same Message-ID. */
-		chan_rcpt_set(cr, CHAN_TEMPFAIL, "%s", w->ev->reason[0] ?
-		    w->ev->reason : "the SMTP session ended before the message "
-		    "was accepted");
-	} else if (ms->code >= 500) {
-		cr->status = CHAN_PERMFAIL;
-		pe_status_text(cr->reason, sizeof(cr->reason),
-		    "message refused", ms);
-	} else if (ms->code >= 400 || ms->code < 200) {
-		cr->status = CHAN_TEMPFAIL;
-		pe_status_text(cr->reason, sizeof(cr->reason),
-		    "message deferred", ms);
-	} else {
-		cr->status = CHAN_SENT;
-		cr->reason[0] = '\0';
-		pe_status_text(cr->ref, sizeof(cr->ref), "accepted", ms);
-	}
-}
-
-static void
-pe_msg_result(smtp_message_t msg, void *arg)
-{
-	struct pe_rcpt_walk w = { .ev = arg };
-
-	w.msg_status = smtp_message_transfer_status(msg);
-	(void)smtp_enumerate_recipients(msg, pe_rcpt_result, &w);
-}
-
 static int
 pe_deliver(void *session, struct chan_msg *msgs, size_t n,
     struct tocsin_err *err)
 {
 	struct pe_session *s = session;
 	const struct policy_smtp *smtp = s->smtp;
-	struct pe_out *outs;
-	smtp_session_t ss = NULL;
-	SSL_CTX *tls = NULL;
-	struct pe_events ev = { 0 };
-	char hostport[280];
-	size_t nready = 0;
+	struct mailer_out *outs;
 	int rc = 0;
 
 	if ((outs = calloc(n ? n : 1, sizeof(*outs))) == NULL)
@@ -545,9 +215,7 @@ pe_deliver(void *session, struct chan_msg *msgs, size_t n,
 
 			r->status = CHAN_SENT;
 			r->reason[0] = r->ref[0] = '\0';
-			if (!mime_header_safe(r->address, PE_MAX_ADDR) ||
-			    strpbrk(r->address, " ,;<>()\"\\") != NULL ||
-			    strchr(r->address, '@') == NULL) {
+			if (!mailer_address_ok(r->address)) {
 				chan_rcpt_set(r, CHAN_PERMFAIL, "the address is not a "
 				    "plain e-mail address fit for a header");
 				continue;
@@ -575,89 +243,13 @@ pe_deliver(void *session, struct chan_msg *msgs, size_t n,
 						chan_rcpt_set(&m->rcpts[j],
 						    CHAN_TEMPFAIL, "%s",
 						    berr.msg);
-			} else {
+			} else
 				outs[i].ready = true;
-				nready++;
-			}
 		}
 		free(keys);
 	}
-	if (nready == 0)
-		goto done;
-
-	if (pe_reachable(smtp->host, smtp->port, smtp->timeout, err) != 0) {
-		rc = err->code;
-		goto done;
-	}
-	if ((ss = smtp_create_session()) == NULL) {
-		rc = tocsin_fail(err, TOCSIN_ENOMEM, "cannot make an SMTP "
-		    "session");
-		goto done;
-	}
-	snprintf(hostport, sizeof(hostport), strchr(smtp->host, ':') ?
-	    "[%.255s]:%d" : "%.255s:%d", smtp->host, smtp->port);
-	ev.host = smtp->host;
-	(void)smtp_set_server(ss, hostport);
-	(void)smtp_set_eventcb(ss, pe_event, &ev);
-	{
-		long ms = (long)smtp->timeout * 1000;
-		int w = Timeout_OVERRIDE_RFC2822_MINIMUM;
-
-		(void)smtp_set_timeout(ss, Timeout_GREETING | w, ms);
-		(void)smtp_set_timeout(ss, Timeout_ENVELOPE | w, ms);
-		(void)smtp_set_timeout(ss, Timeout_DATA | w, ms);
-		(void)smtp_set_timeout(ss, Timeout_TRANSFER | w, ms);
-		(void)smtp_set_timeout(ss, Timeout_DATA2 | w, ms);
-	}
-	if (smtp->starttls) {
-		if ((tls = pe_tls_ctx(smtp, err)) == NULL) {
-			rc = err->code;
-			goto done;
-		}
-		(void)smtp_starttls_enable(ss, Starttls_REQUIRED);
-		(void)smtp_starttls_set_ctx(ss, tls);
-	} else
-		(void)smtp_starttls_enable(ss, Starttls_DISABLED);
-	for (size_t i = 0; i < n; i++) {
-		smtp_message_t msg;
-
-		if (!outs[i].ready)
-			continue;
-		if ((msg = smtp_add_message(ss)) == NULL) {
-			rc = tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
-			goto done;
-		}
-		(void)smtp_set_reverse_path(msg, smtp->from);
-		(void)smtp_set_messagecb(msg, pe_msgcb, &outs[i]);
-		for (size_t j = 0; j < outs[i].msg->nrcpts; j++) {
-			struct chan_rcpt *r = &outs[i].msg->rcpts[j];
-			smtp_recipient_t sr;
-
-			if (r->status != CHAN_SENT || r->reason[0] != '\0')
-				continue;
-			if ((sr = smtp_add_recipient(msg, r->address)) == NULL)
-				chan_rcpt_set(r, CHAN_TEMPFAIL, "cannot add recipient");
-			else
-				smtp_recipient_set_application_data_release(
-				    sr, r, NULL);
-		}
-	}
-	(void)smtp_start_session(ss);
-	if (ev.reason[0] == '\0' && smtp_errno() != 0) {
-		char eb[160];
-
-		snprintf(ev.reason, sizeof(ev.reason), "SMTP session with %s "
-		    "failed: %s", hostport, smtp_strerror(smtp_errno(), eb,
-		    sizeof(eb)) != NULL ? eb : "unknown error");
-	}
-	if (smtp->starttls && !ev.tls_ok && ev.reason[0] == '\0')
-		snprintf(ev.reason, sizeof(ev.reason), "no TLS session with %s "
-		    "could be set up: nothing was sent", hostport);
-	(void)smtp_enumerate_messages(ss, pe_msg_result, &ev);
+	rc = mailer_send(smtp, outs, n, err);
 done:
-	if (ss != NULL)
-		smtp_destroy_session(ss);
-	SSL_CTX_free(tls);
 	if (rc != 0) {
 		for (size_t i = 0; i < n; i++)
 			for (size_t j = 0; j < msgs[i].nrcpts; j++)

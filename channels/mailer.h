@@ -1,0 +1,50 @@
+/*
+ * mailer.h: one SMTP session to providers.smtp for the e-mail based
+ * channels (pgp-email, fax), private to channels/.
+ *
+ * The channel builds each message whole (headers and body, CRLF); the
+ * mailer sends the ready ones in one session with STARTTLS verified
+ * against providers.smtp.ca, and sets every recipient's status from the
+ * server's replies.
+ */
+#ifndef MAILER_H
+#define MAILER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "channel.h"
+#include "mime.h"
+
+/* A message ready for SMTP. */
+struct mailer_out {
+	struct chan_msg *msg;
+	struct mime_buf data;		/* the whole message, CRLF */
+	bool ready;			/* false: not sent (nothing to send) */
+};
+
+/*
+ * Send every ready message of outs[] in one session.  Recipients of a
+ * ready message whose status is CHAN_SENT with no reason are the envelope
+ * recipients; each gets its status, reason and ref from the server's
+ * answers.  Returns 0, or a negative code with err when the session could
+ * not start (server unreachable, TLS context, memory); the recipients are
+ * then left to the caller.
+ */
+int mailer_send(const struct policy_smtp *smtp, struct mailer_out *outs,
+    size_t n, struct tocsin_err *err);
+
+/*
+ * The header block every message of ours starts with: Date, From, To (the
+ * recipients that are to be sent), Subject, Message-ID, MIME-Version and
+ * Auto-Submitted, without the final empty line.  The caller checked
+ * subject and message id with mime_header_safe.
+ */
+void mailer_headers(struct mime_buf *b, const struct policy_smtp *smtp,
+    const struct chan_msg *m, int64_t now);
+
+/* Whether address is a plain addr-spec fit for a header and an envelope. */
+bool mailer_address_ok(const char *address);
+
+#endif
