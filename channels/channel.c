@@ -13,6 +13,7 @@ static const struct chan_ops *const chan_table[] = {
 	&chan_pgp_email,
 	&chan_sms,
 	&chan_voice,
+	&chan_fax,
 	NULL
 };
 

@@ -41,6 +41,36 @@ struct chan_part {
 	size_t len;
 };
 
+/*
+ * The alert for a channel that lays out its own page (fax), in the
+ * recipient's language, each field cleaned as render.c cleans the body
+ * (valid UTF-8, no controls; the long texts keep their line breaks) and
+ * NULL when absent.  Labels are the channel's.  Owned by the dispatcher.
+ */
+struct chan_doc {
+	char *status;			/* CAP status: Actual, Exercise, ... */
+	char *msg_type_line;		/* what an Update or Cancel does */
+	char *alert_id;
+	char *cap_identifier;
+	char *issuer;			/* the CAP sender, and its name */
+	char *sent_utc;			/* "2026-11-25 10:00 UTC" */
+	char *sent_local;		/* in the recipient's zone, or NULL */
+	char *team;			/* "ke, domain ke (KENIC)" */
+	char *recipient;		/* the contact's name */
+	char *number;			/* the endpoint: an E.164 fax number */
+	char *lang;			/* of the text below */
+	char *headline;
+	char *event;
+	char *grading;			/* "Extreme / Immediate / Observed" */
+	char *area;
+	char *description;		/* NULL unless full */
+	char *instruction;		/* NULL unless full */
+	char *note;			/* NULL unless full */
+	bool full;			/* the policy's fax_detail is "full" */
+	char *duty_phone;		/* gateway.duty_phone, or NULL */
+	char *ack_phone;		/* gateway.ack_phone, or NULL */
+};
+
 struct chan_msg {
 	const char *message_id;		/* "<...>", stable across retries */
 	const char *subject;		/* printable ASCII, non-sensitive */
@@ -55,6 +85,8 @@ struct chan_msg {
 	const char *lang;
 	const char *ack_code;
 	const char *ack_url;
+	/* For channels with needs_doc: the fields of the alert. */
+	const struct chan_doc *doc;
 	struct chan_rcpt *rcpts;
 	size_t nrcpts;
 };
@@ -84,6 +116,8 @@ struct chan_ops {
 	/* One message per team and step to all its recipients (pgp-email),
 	   or one message per endpoint (sms, voice). */
 	bool per_team;
+	/* Wants msg->doc filled (a channel that lays out a page). */
+	bool needs_doc;
 	/* Messages a session should carry at most. */
 	size_t (*batch)(const struct policy_repo *repo);
 	/* Problems of the channel's configuration go into diag; returns the
@@ -140,5 +174,6 @@ const struct chan_ops *const *chan_all(void);
 extern const struct chan_ops chan_pgp_email;
 extern const struct chan_ops chan_sms;
 extern const struct chan_ops chan_voice;
+extern const struct chan_ops chan_fax;
 
 #endif

@@ -8,6 +8,8 @@
 # issuer keys (the quorum for Extreme to all is two), submits it, serves
 # until nothing is left to do, and prints what happened per team.  A local
 # Twilio-compatible provider (tests/peers/sms_provider.py) takes the SMS.
+# Ten island teams have the fax_first policy: they also get a fax, as an
+# e-mail with a PDF to the fax-to-email gateway address (RFC 3192).
 # Every message the server received is kept in ./demo/mail.  Everything runs on
 # this machine; nothing leaves it.
 set -eu
@@ -68,7 +70,8 @@ echo "== example repository in $demo/repo (SMTP on 127.0.0.1:$port)" >&2
 listen_port=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 /usr/bin/python3 examples/gen-repo.py --pki "$demo/pki" --out "$demo/repo" \
     --smtp-port "$port" --sms-port "$sms_port" --sms-account "$account" \
-    --sms-token "$token" --listen-port "$listen_port"
+    --sms-token "$token" --listen-port "$listen_port" \
+    --fax-first aq,fk,gs,io,ki,nu,pn,sh,tk,tv
 conf=$demo/repo/tocsin.conf
 
 echo "== tocsin check" >&2
@@ -97,7 +100,9 @@ echo "== serve until every delivery it can make is made" >&2
 echo "== status of alert $alert_id" >&2
 "$tocsin" -c "$conf" status "$alert_id"
 "$tocsin" -c "$conf" audit verify
-n=$(ls "$demo/mail" 2>/dev/null | grep -c '\.eml$' || true)
+n=$(grep -L '^Content-Type: application/pdf' "$demo"/mail/*.eml 2>/dev/null | grep -c '\.eml$' || true)
 echo "the local SMTP server received $n encrypted messages; they are in $demo/mail"
+n=$(grep -l '^Content-Type: application/pdf' "$demo"/mail/*.eml 2>/dev/null | grep -c '\.eml$' || true)
+echo "and $n faxes (FAX=+number@fax.example, a PDF each) for the islands"
 n=$(grep -c '"status": 20[12]' "$demo/sms.requests" 2>/dev/null || true)
 echo "the local SMS provider accepted $n messages; its log is $demo/sms.requests"

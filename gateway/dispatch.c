@@ -83,6 +83,7 @@ struct pending_msg {
 	char *body;
 	size_t body_len;
 	char *short_text;
+	struct chan_doc doc;		/* channels that lay out a page */
 	char code[ACK_CODE_LEN + 1];
 	char url[1024];
 };
@@ -358,18 +359,12 @@ build_msg(struct worker *w, const struct chan_ops *ops,
 	msg->exercise = strcmp(ca->cap->status, "Exercise") == 0;
 	msg->rcpts = &rcpts[first];
 	msg->nrcpts = *nrcpt - first;
-	if (!ops->per_team) {
-		/* SMS and voice: one line in the contact's language; the
-		   delivery is the message, so its id is the identity. */
-		if ((rc = render_short(ca->cap, msg->lang, &pm->short_text,
-		    err)) != 0)
-			return rc;
-		msg->short_text = pm->short_text;
-		snprintf(pm->message_id, sizeof(pm->message_id),
-		    "tocsin-%s-%lld", rows[lo].alert_id, (long long)rows[lo].id);
-		msg->message_id = pm->message_id;
-		return 0;
-	}
+	if ((rc = render_subject(repo->smtp != NULL &&
+	    repo->smtp->subject != NULL ? repo->smtp->subject :
+	    DISPATCH_DEFAULT_SUBJECT, ca->cap, rows[lo].alert_id, pm->subject,
+	    sizeof(pm->subject), err)) != 0)
+		return rc;
+	msg->subject = pm->subject;
 	in.alert = ca->cap;
 	in.alert_id = rows[lo].alert_id;
 	in.team = team;
@@ -378,12 +373,37 @@ build_msg(struct worker *w, const struct chan_ops *ops,
 	in.timezone = tz;
 	in.ack_url = pm->url;
 	in.ack_code = pm->code;
+	if (!ops->per_team) {
+		/* SMS, voice, fax: one message per endpoint, in the contact's
+		   language; the delivery is the message, so its id is the
+		   identity. */
+		if ((rc = render_short(ca->cap, msg->lang, &pm->short_text,
+		    err)) != 0)
+			return rc;
+		msg->short_text = pm->short_text;
+		snprintf(pm->message_id, sizeof(pm->message_id),
+		    "tocsin-%s-%lld", rows[lo].alert_id, (long long)rows[lo].id);
+		msg->message_id = pm->message_id;
+		if (ops->needs_doc) {
+			const struct policy_contact *c = team_contact(team,
+			    rows[lo].contact);
+			struct render_doc_in di = { 0 };
+
+			di.recipient = c != NULL ? c->name : NULL;
+			di.number = rows[lo].address;
+			di.duty_phone = repo->gateway.duty_phone;
+			di.ack_phone = repo->gateway.ack_phone;
+			/* a policy changed since planning falls back to the
+			   least: a summary */
+			di.full = team->policy != NULL &&
+			    team->policy->fax_detail == POLICY_FAX_FULL;
+			if ((rc = render_doc(&in, &di, &pm->doc, err)) != 0)
+				return rc;
+			msg->doc = &pm->doc;
+		}
+		return 0;
+	}
 	if ((rc = render_body(&in, &pm->body, &pm->body_len, err)) != 0)
-		return rc;
-	if ((rc = render_subject(repo->smtp != NULL &&
-	    repo->smtp->subject != NULL ? repo->smtp->subject :
-	    DISPATCH_DEFAULT_SUBJECT, ca->cap, rows[lo].alert_id, pm->subject,
-	    sizeof(pm->subject), err)) != 0)
 		return rc;
 	/* The identity of the message, not of a claim: alert, team and
 	   step, so that a retry of some of its recipients, or a repeat
@@ -395,7 +415,6 @@ build_msg(struct worker *w, const struct chan_ops *ops,
 		    "<tocsin.%lld@%s>", (long long)rows[lo].id,
 		    from_domain(repo));
 	msg->message_id = pm->message_id;
-	msg->subject = pm->subject;
 	msg->body = pm->body;
 	msg->body_len = pm->body_len;
 	msg->parts = ca->parts;
@@ -567,6 +586,7 @@ out:
 	for (size_t i = 0; i < n && pms != NULL; i++) {
 		free(pms[i].body);
 		free(pms[i].short_text);
+		render_doc_free(&pms[i].doc);
 	}
 	free(msgs);
 	free(pms);

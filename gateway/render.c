@@ -59,7 +59,9 @@ struct render_zone {
 
 enum render_mode {
 	RENDER_LINE,		/* line breaks become spaces */
-	RENDER_BLOCK		/* line breaks kept, each line indented */
+	RENDER_BLOCK,		/* line breaks kept, each line indented */
+	RENDER_PARA		/* line breaks kept, nothing added (a page
+				   laid out by the channel) */
 };
 
 static void
@@ -193,14 +195,14 @@ render_text(struct render_buf *b, const char *s, enum render_mode mode,
 			n = 1;
 		}
 		if (used + n > max) {
-			if (mode == RENDER_BLOCK && line_start)
+			if (mode != RENDER_LINE && line_start)
 				render_puts(b, "  " RENDER_TRUNCATED);
 			else
 				render_puts(b, " " RENDER_TRUNCATED);
 			return;
 		}
 		used += n;
-		if (brk && mode == RENDER_BLOCK) {
+		if (brk && mode != RENDER_LINE) {
 			/* indented lazily, so blank lines stay empty */
 			render_put(b, "\n", 1);
 			line_start = true;
@@ -718,5 +720,191 @@ render_short(const struct cap_alert *a, const char *lang, char **ret,
 		return tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
 	}
 	*ret = b.p;
+	return 0;
+}
+
+/* ---- the fields of a page (fax) ---- */
+
+#define RENDER_DOC_SHORT 600		/* one-line fields on a page */
+
+/* A cleaned copy of value, or NULL for NULL; *rc keeps the first error. */
+static char *
+render_dup(const char *value, enum render_mode mode, size_t max, int *rc)
+{
+	struct render_buf b = { .limit = max + 64 };
+
+	if (value == NULL || *rc != 0)
+		return NULL;
+	render_text(&b, value, mode, max);
+	render_put(&b, "", 0);
+	if (b.rc != 0 || b.p == NULL) {
+		free(b.p);
+		*rc = TOCSIN_ENOMEM;
+		return NULL;
+	}
+	return b.p;
+}
+
+static char *
+render_sdup(const char *s, int *rc)
+{
+	char *p;
+
+	if (s == NULL || *rc != 0)
+		return NULL;
+	if ((p = strdup(s)) == NULL)
+		*rc = TOCSIN_ENOMEM;
+	return p;
+}
+
+void
+render_doc_free(struct chan_doc *d)
+{
+	if (d == NULL)
+		return;
+	free(d->status);
+	free(d->msg_type_line);
+	free(d->alert_id);
+	free(d->cap_identifier);
+	free(d->issuer);
+	free(d->sent_utc);
+	free(d->sent_local);
+	free(d->team);
+	free(d->recipient);
+	free(d->number);
+	free(d->lang);
+	free(d->headline);
+	free(d->event);
+	free(d->grading);
+	free(d->area);
+	free(d->description);
+	free(d->instruction);
+	free(d->note);
+	free(d->duty_phone);
+	free(d->ack_phone);
+	memset(d, 0, sizeof(*d));
+}
+
+int
+render_doc(const struct render_in *in, const struct render_doc_in *di,
+    struct chan_doc *out, struct tocsin_err *err)
+{
+	const struct cap_alert *a;
+	const struct cap_info *info;
+	struct render_zone z;
+	struct render_buf b = { .limit = 4 * RENDER_DOC_SHORT };
+	struct chan_doc d = { 0 };
+	char t[TZ_FORMAT_MAX];
+	int rc = 0;
+
+	if (in == NULL || in->alert == NULL || in->team == NULL ||
+	    in->alert_id == NULL || di == NULL || out == NULL)
+		return tocsin_fail(err, TOCSIN_EINTERNAL, "render_doc: an "
+		    "alert, its id and a team are needed");
+	a = in->alert;
+	render_zone_pick(in, &z);
+	info = cap_info_for(a, in->nlangs > 0 && in->langs != NULL ?
+	    in->langs[0] : NULL);
+
+	d.status = render_dup(a->status, RENDER_LINE, 32, &rc);
+	if (a->msg_type != NULL && (strcmp(a->msg_type, "Update") == 0 ||
+	    strcmp(a->msg_type, "Cancel") == 0)) {
+		struct render_buf m = { .limit = 2 * RENDER_DOC_SHORT };
+
+		render_head(&m, a, &z);
+		/* the first line only: what the message does */
+		if (m.p != NULL)
+			m.p[strcspn(m.p, "\n")] = '\0';
+		if (m.rc != 0)
+			rc = m.rc;
+		d.msg_type_line = m.p;
+	}
+	d.alert_id = render_dup(in->alert_id, RENDER_LINE, 128, &rc);
+	d.cap_identifier = render_dup(a->identifier, RENDER_LINE,
+	    RENDER_DOC_SHORT, &rc);
+	if (info != NULL && info->sender_name != NULL && a->sender != NULL) {
+		render_text(&b, info->sender_name, RENDER_LINE,
+		    RENDER_DOC_SHORT);
+		render_puts(&b, " (");
+		render_text(&b, a->sender, RENDER_LINE, RENDER_DOC_SHORT);
+		render_puts(&b, ")");
+		if (b.rc != 0)
+			rc = b.rc;
+		d.issuer = b.p;
+		b.p = NULL;
+	} else
+		d.issuer = render_dup(a->sender, RENDER_LINE, RENDER_DOC_SHORT,
+		    &rc);
+	if (tz_format_utc((int64_t)a->sent_t, t, sizeof(t), NULL) == 0)
+		d.sent_utc = render_sdup(t, &rc);
+	if (z.zone != NULL && tz_format(z.zonedir, z.zone, (int64_t)a->sent_t,
+	    t, sizeof(t), NULL) == 0) {
+		struct render_buf l = { .limit = 256 };
+
+		render_puts(&l, t);
+		render_puts(&l, ", ");
+		render_puts(&l, z.zone);	/* checked by tz_name_check */
+		if (l.rc != 0)
+			rc = l.rc;
+		d.sent_local = l.p;
+	}
+	{
+		struct render_buf tb = { .limit = 3 * RENDER_DOC_SHORT };
+
+		render_text(&tb, in->team->id, RENDER_LINE, 64);
+		if (in->team->domain != NULL) {
+			render_puts(&tb, ", domain ");
+			render_text(&tb, in->team->domain, RENDER_LINE, 256);
+		}
+		if (in->team->cctld_operator != NULL) {
+			render_puts(&tb, " (");
+			render_text(&tb, in->team->cctld_operator, RENDER_LINE,
+			    RENDER_DOC_SHORT);
+			render_puts(&tb, ")");
+		}
+		if (tb.rc != 0)
+			rc = tb.rc;
+		d.team = tb.p;
+	}
+	d.recipient = render_dup(di->recipient, RENDER_LINE, RENDER_DOC_SHORT,
+	    &rc);
+	d.number = render_dup(di->number, RENDER_LINE, 32, &rc);
+	d.duty_phone = render_sdup(di->duty_phone, &rc);
+	d.ack_phone = render_sdup(di->ack_phone, &rc);
+	d.full = di->full;
+	if (info != NULL) {
+		struct render_buf g = { .limit = 256 };
+
+		d.lang = render_dup(info->language, RENDER_LINE, 64, &rc);
+		d.headline = render_dup(info->headline, RENDER_LINE, 400, &rc);
+		d.event = render_dup(info->event, RENDER_LINE,
+		    RENDER_DOC_SHORT, &rc);
+		render_text(&g, info->severity, RENDER_LINE, 32);
+		render_puts(&g, " / ");
+		render_text(&g, info->urgency, RENDER_LINE, 32);
+		render_puts(&g, " / ");
+		render_text(&g, info->certainty, RENDER_LINE, 32);
+		if (g.rc != 0)
+			rc = g.rc;
+		d.grading = g.p;
+		if (info->nareas > 0)
+			d.area = render_dup(info->areas[0].area_desc,
+			    RENDER_LINE, RENDER_DOC_SHORT, &rc);
+		if (di->full) {
+			d.description = render_dup(info->description,
+			    RENDER_PARA, RENDER_FIELD_MAX, &rc);
+			d.instruction = render_dup(info->instruction,
+			    RENDER_PARA, RENDER_FIELD_MAX, &rc);
+		}
+	}
+	if (di->full)
+		d.note = render_dup(a->note, RENDER_PARA, RENDER_FIELD_MAX,
+		    &rc);
+	free(b.p);
+	if (rc != 0) {
+		render_doc_free(&d);
+		return tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
+	}
+	*out = d;
 	return 0;
 }

@@ -15,9 +15,11 @@
 #ifndef RENDER_H
 #define RENDER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "cap.h"
+#include "channel.h"
 #include "policy.h"
 #include "tocsin.h"
 
@@ -76,5 +78,27 @@ int render_subject(const char *tmpl, const struct cap_alert *alert,
  */
 int render_short(const struct cap_alert *alert, const char *lang, char **ret,
     struct tocsin_err *err);
+
+/* What a page needs beyond render_in. */
+struct render_doc_in {
+	const char *recipient;		/* the contact's name */
+	const char *number;		/* the endpoint (fax number) */
+	const char *duty_phone, *ack_phone;	/* may be NULL */
+	bool full;			/* description, instruction, note */
+};
+
+/*
+ * The fields of a page (the fax channel's) into *out: the info in the
+ * first of in->langs (falling back as cap_info_for does), cleaned as the
+ * body is; one-line fields are cut at a few hundred bytes so that a page
+ * always has room for the acknowledgement box, the long texts (only when
+ * full) at RENDER_FIELD_MAX, with their line breaks.  Local time in
+ * in->timezone.  Every string of *out is malloc'd: free with
+ * render_doc_free.  Returns 0, TOCSIN_EINTERNAL or TOCSIN_ENOMEM; *out is
+ * untouched on failure.
+ */
+int render_doc(const struct render_in *in, const struct render_doc_in *di,
+    struct chan_doc *out, struct tocsin_err *err);
+void render_doc_free(struct chan_doc *d);
 
 #endif

@@ -7,7 +7,9 @@
  * - addresses (default_audience, may_address, quorum audience) resolve to at
  *   least one team;
  * - every contact a policy target addresses has that target's channel;
- * - targets that nothing can carry yet (pgp-email without providers.smtp).
+ * - targets that nothing can carry yet (pgp-email without providers.smtp);
+ * - fax, never encrypted: a policy that sends it sets fax_detail, and the
+ *   duty desk has a number a faxed team can call.
  * Key look-ups in GnuPG are not done here: certs/ does them with pgp_src and
  * signing_key_src.
  */
@@ -313,6 +315,56 @@ policy_check_targets(struct policy_ctx *ctx)
 	}
 }
 
+/* Whether a policy has a step with a fax target. */
+static bool
+policy_sends_fax(const struct policy_policy *pol)
+{
+	for (size_t s = 0; s < pol->nsteps; s++)
+		for (size_t k = 0; k < pol->steps[s].ntargets; k++)
+			if (pol->steps[s].targets[k].channel == POLICY_CH_FAX)
+				return true;
+	return false;
+}
+
+/* A fax cannot be encrypted: a policy that sends one must say what it may
+   carry, and the team that reads it must be able to call the duty desk. */
+static void
+policy_check_fax(struct policy_ctx *ctx)
+{
+	struct policy_repo *repo = ctx->repo;
+	char q[POLICY_QUOTE_LEN];
+
+	for (size_t p = 0; p < repo->npolicies; p++) {
+		const struct policy_policy *pol = &repo->policies[p];
+
+		if (!policy_sends_fax(pol))
+			continue;
+		(void)policy_quote(q, sizeof(q), pol->name);
+		/* A fax_detail that was given but refused has its own error
+		   at its line; its src is then not the policy's. */
+		if (pol->fax_detail == POLICY_FAX_UNSET &&
+		    pol->fax_detail_src.file == pol->src.file &&
+		    pol->fax_detail_src.line == pol->src.line)
+			policy_err_at(ctx, pol->src, "policy %s sends fax, "
+			    "which cannot be encrypted, so the policy must "
+			    "allow fax explicitly; add fax_detail = "
+			    "\"summary\" (the headline and how to reach the "
+			    "duty desk) or \"full\" (the whole alert, "
+			    "unencrypted)", q);
+		if (pol->fax_detail == POLICY_FAX_FULL)
+			policy_warn_at(ctx, pol->fax_detail_src, "policy %s: "
+			    "fax_detail = \"full\" sends the whole alert "
+			    "unencrypted over the phone network; use "
+			    "\"summary\" unless the team needs the details on "
+			    "paper", q);
+		if (repo->gateway.duty_phone == NULL)
+			policy_warn_at(ctx, pol->src, "policy %s sends fax but "
+			    "gateway.duty_phone is not set, so a faxed team "
+			    "cannot reach the duty desk; set gateway.duty_phone "
+			    "to the desk's number", q);
+	}
+}
+
 void
 policy_check_all(struct policy_ctx *ctx)
 {
@@ -322,6 +374,7 @@ policy_check_all(struct policy_ctx *ctx)
 	policy_check_groups(ctx);
 	policy_check_addresses(ctx);
 	policy_check_targets(ctx);
+	policy_check_fax(ctx);
 	if (repo->nissuers == 0)
 		policy_warn_at(ctx, src, "no issuers are configured, so every "
 		    "alert is refused; add an issuers list");

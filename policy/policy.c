@@ -226,6 +226,8 @@ policy_free(struct policy_repo *repo)
 	free(repo->gateway.public_url);
 	free(repo->gateway.default_audience);
 	free(repo->gateway.ack_secret);
+	free(repo->gateway.duty_phone);
+	free(repo->gateway.ack_phone);
 	for (size_t i = 0; i < repo->nissuers; i++) {
 		free(repo->issuers[i].name);
 		free(repo->issuers[i].certificate);
@@ -243,6 +245,11 @@ policy_free(struct policy_repo *repo)
 		free(repo->smtp->subject);
 		free(repo->smtp->credentials);
 		free(repo->smtp);
+	}
+	if (repo->fax != NULL) {
+		free(repo->fax->address);
+		free(repo->fax->font);
+		free(repo->fax);
 	}
 	policy_providers_free(repo->sms, repo->nsms);
 	policy_providers_free(repo->voice, repo->nvoice);

@@ -95,12 +95,19 @@ struct policy_step {
 	size_t ntargets;
 };
 
+/* What a fax (never encrypted) may carry; a policy that sends fax must
+   say so. */
+enum policy_fax_detail { POLICY_FAX_UNSET, POLICY_FAX_SUMMARY,
+	POLICY_FAX_FULL };
+
 struct policy_policy {
 	char *name;
 	struct policy_step *steps;
 	size_t nsteps;
 	int repeat;
 	bool unsigned_acks;
+	enum policy_fax_detail fax_detail;
+	struct policy_src fax_detail_src;	/* the setting, or the policy */
 	struct policy_src src;
 };
 
@@ -161,6 +168,23 @@ struct policy_smtp {
 	struct policy_src src;
 };
 
+enum policy_paper { POLICY_PAPER_A4, POLICY_PAPER_LETTER };
+
+/* The fax-to-email gateway (providers.fax): faxes go as e-mail with a PDF
+   through providers.smtp to an address made from the fax number. */
+struct policy_fax {
+	char *address;			/* template with one {number} in the
+					   local part: "FAX={number}@fax.example"
+					   (format rfc3192) */
+	bool plus;			/* {number} is "+254..." not "254..." */
+	enum policy_paper paper;
+	bool cover;			/* a cover page before the alert */
+	int pages;			/* most pages of alert text, cover
+					   excluded */
+	char *font;			/* Pango family list, "Sans" default */
+	struct policy_src src;
+};
+
 /* An HTTP provider for SMS or voice (providers.sms, providers.voice). */
 enum policy_provider_kind { POLICY_PK_TWILIO, POLICY_PK_GENERIC };
 
@@ -215,6 +239,9 @@ struct policy_gateway {
 	int64_t retry_base, retry_max;	/* backoff bounds, seconds */
 	int max_attempts;		/* then a delivery is dead */
 	char *ack_secret;		/* 0600 key file of ack tokens, or NULL */
+	char *duty_phone;		/* E.164 of the duty desk, or NULL */
+	char *ack_phone;		/* E.164 that takes "ACK code" by SMS
+					   or call, or NULL */
 	struct policy_src src;
 	struct policy_src signing_key_src;
 };
@@ -229,6 +256,7 @@ struct policy_repo {
 	size_t nquorum;
 	struct policy_smtp *smtp;	/* NULL when not configured */
 	struct policy_provider *sms, *voice;	/* in configuration order */
+	struct policy_fax *fax;		/* NULL when not configured */
 	size_t nsms, nvoice;
 	struct policy_policy *policies;
 	size_t npolicies;
@@ -276,6 +304,15 @@ void policy_free(struct policy_repo *repo);
 size_t policy_providers_for(const struct policy_provider *p, size_t n,
     const char *number, const struct policy_provider **out, size_t max);
 void policy_providers_free(struct policy_provider *p, size_t n);
+
+/*
+ * The fax gateway's e-mail address for an E.164 fax number ("+254...")
+ * into out.  Returns 0, or TOCSIN_EDATA when the number is not E.164 or
+ * the address would not fit outlen or 254 bytes, TOCSIN_EINTERNAL for a
+ * missing argument; out is untouched on failure.
+ */
+int policy_fax_address(const struct policy_fax *fax, const char *e164,
+    char *out, size_t outlen);
 
 const struct policy_team *policy_team_find(const struct policy_repo *repo,
     const char *id);

@@ -5,8 +5,9 @@
  * memory, sections.c and teams.c read the sections, check.c does the checks
  * that need the whole repository, include.c pre-scans @include lines,
  * values.c parses single values, diag.c collects problems, resolve.c answers
- * questions about a loaded repository.  Allocation failure aborts: the
- * repository is read at start-up, and a half-read policy is worse than none.
+ * questions about a loaded repository, providers.c and fax.c read the
+ * providers other than smtp.  Allocation failure aborts: the repository is
+ * read at start-up, and a half-read policy is worse than none.
  */
 #ifndef POLICY_INT_H
 #define POLICY_INT_H
@@ -38,6 +39,10 @@
 #define POLICY_MAX_INCLUDE_DEPTH 8	/* libconfig's own limit is 10 */
 #define POLICY_MAX_GROUP_DEPTH	16	/* groups naming groups */
 #define POLICY_MAX_DURATION	(400LL * 86400)
+
+/* The fax number's place in providers.fax's address template. */
+#define POLICY_FAX_NUMBER	"{number}"
+#define POLICY_FAX_NUMBER_LEN	(sizeof(POLICY_FAX_NUMBER) - 1)
 
 /* State of one load. */
 struct policy_ctx {
@@ -116,6 +121,8 @@ void policy_check_secret(struct policy_ctx *ctx, const config_setting_t *s,
 void policy_read_http_providers(struct policy_ctx *ctx,
     const config_setting_t *providers, const char *key,
     struct policy_provider **ret, size_t *n);
+/* fax.c: providers.fax, a group. */
+void policy_read_fax(struct policy_ctx *ctx, const config_setting_t *g);
 
 int policy_read_gateway(struct policy_ctx *ctx, const config_setting_t *root);
 int policy_read_issuers(struct policy_ctx *ctx, const config_setting_t *root);

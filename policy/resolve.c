@@ -8,6 +8,8 @@
  * written by people); group names are exact first, then case-insensitive.
  * Groups are expanded once per resolve, which bounds the work on a group
  * graph with many paths and makes cycles harmless (load refuses them).
+ * A fax number becomes its gateway's e-mail address here too, without
+ * allocating.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -195,4 +197,44 @@ policy_contact_endpoint(const struct policy_contact *c,
 	default:
 		return NULL;
 	}
+}
+
+/*
+ * The number goes in as digits, or with its '+' when fax->plus; nothing is
+ * escaped, because providers.fax's template and an E.164 number hold only
+ * characters an address may hold (fax.c checked the template).  out is
+ * written only on success: on failure it is untouched.
+ */
+int
+policy_fax_address(const struct policy_fax *fax, const char *e164,
+    char *out, size_t outlen)
+{
+	const char *ph;
+	size_t nd, pre, post, len;
+
+	if (fax == NULL || fax->address == NULL || e164 == NULL ||
+	    out == NULL)
+		return TOCSIN_EINTERNAL;
+	/* Already normalised: "+", no country code 0, 8..15 digits. */
+	if (e164[0] != '+' || e164[1] == '0')
+		return TOCSIN_EDATA;
+	nd = strspn(e164 + 1, "0123456789");
+	if (e164[1 + nd] != '\0' || nd < 8 || nd > 15)
+		return TOCSIN_EDATA;
+	if ((ph = strstr(fax->address, POLICY_FAX_NUMBER)) == NULL)
+		return TOCSIN_EINTERNAL;
+	pre = (size_t)(ph - fax->address);
+	post = strlen(ph + POLICY_FAX_NUMBER_LEN);
+	len = pre + (fax->plus ? 1 : 0) + nd + post;
+	/* RFC 5321 4.5.3.1.3: a path holds at most 256 bytes with its angle
+	   brackets, so an address at most 254. */
+	if (len > 254 || len >= outlen)
+		return TOCSIN_EDATA;
+	memcpy(out, fax->address, pre);
+	if (fax->plus)
+		out[pre++] = '+';
+	memcpy(out + pre, e164 + 1, nd);
+	memcpy(out + pre + nd, ph + POLICY_FAX_NUMBER_LEN, post);
+	out[len] = '\0';
+	return 0;
 }

@@ -467,13 +467,36 @@ policy_src_key(struct policy_ctx *ctx, const config_setting_t *grp,
 	return policy_src_of(ctx, s != NULL ? s : grp);
 }
 
+/* An E.164 number of the gateway's, stored normalised as contacts' are. */
+static void
+policy_read_gateway_phone(struct policy_ctx *ctx, const config_setting_t *g,
+    const char *key, char **ret)
+{
+	char num[17], q[POLICY_QUOTE_LEN];
+	const char *v;
+
+	if (policy_get_string(ctx, g, "gateway", key, false, 64, &v) != 1)
+		return;
+	if (policy_e164_normalise(v, num, sizeof(num)) != 0) {
+		policy_err(ctx, config_setting_get_member(g, key), "gateway: %s "
+		    "%s is not an E.164 number; write +, the country code and "
+		    "the number, 8 to 15 digits in all (spaces, dashes, dots "
+		    "and parentheses allowed), e.g. \"+254 20 555 0100\"", key,
+		    policy_quote(q, sizeof(q), v));
+		return;
+	}
+	free(*ret);
+	*ret = policy_xstrdup(num);
+}
+
 int
 policy_read_gateway(struct policy_ctx *ctx, const config_setting_t *root)
 {
 	static const char *const keys[] = { "store", "gnupg_home",
 		"signing_key", "issuer_ca", "workers", "listen", "public_url",
 		"replay_window", "max_alert_bytes", "default_audience", "lease",
-		"retry_base", "retry_max", "max_attempts", "ack_secret", NULL };
+		"retry_base", "retry_max", "max_attempts", "ack_secret",
+		"duty_phone", "ack_phone", NULL };
 	struct policy_gateway *gw = &ctx->repo->gateway;
 	const config_setting_t *g;
 	const char *v;
@@ -584,6 +607,8 @@ policy_read_gateway(struct policy_ctx *ctx, const config_setting_t *root)
 	    &gw->ack_secret) == 1)
 		policy_check_secret(ctx, config_setting_get_member(g,
 		    "ack_secret"), "gateway", "ack_secret", gw->ack_secret);
+	policy_read_gateway_phone(ctx, g, "duty_phone", &gw->duty_phone);
+	policy_read_gateway_phone(ctx, g, "ack_phone", &gw->ack_phone);
 	return 0;
 }
 
@@ -910,8 +935,9 @@ policy_read_smtp(struct policy_ctx *ctx, const config_setting_t *g)
 int
 policy_read_providers(struct policy_ctx *ctx, const config_setting_t *root)
 {
-	static const char *const keys[] = { "smtp", "sms", "voice", NULL };
-	const config_setting_t *p, *smtp;
+	static const char *const keys[] = { "smtp", "sms", "voice", "fax",
+		NULL };
+	const config_setting_t *p, *smtp, *fax;
 
 	p = policy_section(ctx, root, "providers", CONFIG_TYPE_GROUP);
 	if (p == NULL)
@@ -921,6 +947,15 @@ policy_read_providers(struct policy_ctx *ctx, const config_setting_t *root)
 	    &ctx->repo->nsms);
 	policy_read_http_providers(ctx, p, "voice", &ctx->repo->voice,
 	    &ctx->repo->nvoice);
+	if ((fax = config_setting_get_member(p, "fax")) != NULL) {
+		if (config_setting_type(fax) != CONFIG_TYPE_GROUP)
+			policy_err(ctx, fax, "providers: fax must be a group "
+			    "{ ... }, not %s; write fax = { format = ...; "
+			    "... };",
+			    policy_type_name(config_setting_type(fax)));
+		else
+			policy_read_fax(ctx, fax);
+	}
 	smtp = config_setting_get_member(p, "smtp");
 	if (smtp == NULL)
 		return 0;
@@ -1004,10 +1039,11 @@ policy_read_policy(struct policy_ctx *ctx, const config_setting_t *g,
     struct policy_policy *pol)
 {
 	static const char *const keys[] = { "steps", "repeat",
-		"unsigned_acks", NULL };
+		"unsigned_acks", "fax_detail", NULL };
 	const config_setting_t *steps, *prev_s = NULL;
 	char where[POLICY_QUOTE_LEN + 16], swhere[POLICY_QUOTE_LEN + 32];
 	char q[POLICY_QUOTE_LEN];
+	const char *v;
 	int64_t prev = 0;
 	long long r;
 	int n;
@@ -1023,6 +1059,25 @@ policy_read_policy(struct policy_ctx *ctx, const config_setting_t *g,
 		pol->repeat = (int)r;
 	(void)policy_get_bool(ctx, g, where, "unsigned_acks",
 	    &pol->unsigned_acks);
+	/* A fax is never encrypted: what it may carry is said here, and
+	   check.c requires it of a policy that sends fax.  The src is the
+	   setting's even when its value is refused, so that check.c can
+	   tell "refused" (reported here) from "absent". */
+	pol->fax_detail_src = policy_src_key(ctx, g, "fax_detail");
+	if (policy_get_string(ctx, g, where, "fax_detail", false, 32, &v)
+	    == 1) {
+		if (strcmp(v, "summary") == 0)
+			pol->fax_detail = POLICY_FAX_SUMMARY;
+		else if (strcmp(v, "full") == 0)
+			pol->fax_detail = POLICY_FAX_FULL;
+		else
+			policy_err(ctx, config_setting_get_member(g,
+			    "fax_detail"), "%s: fax_detail %s is not known; "
+			    "use \"summary\" (the headline and how to reach "
+			    "the duty desk) or \"full\" (the whole alert, "
+			    "unencrypted)", where, policy_quote(q, sizeof(q),
+			    v));
+	}
 	steps = config_setting_get_member(g, "steps");
 	if (steps == NULL) {
 		policy_missing(ctx, g, where, "steps");

@@ -48,16 +48,19 @@ def test_main_job_runs_end_to_end():
         assert m, p.stdout
         teams, pending, sending, sent, failed, dead = map(int, m.groups())
         assert teams >= 240
-        # every team's e-mail and SMS went out
+        # every team's e-mail went out, and an SMS, or for the ten island
+        # teams of the fax_first policy a fax
         assert sent == 2 * teams and sending == failed == dead == 0
         assert pending == 0
         assert "ok: " in p.stdout and "audit log intact" in p.stdout
         r = re.search(r"received (\d+) encrypted messages", p.stdout)
         assert r and int(r.group(1)) == teams
-        assert len(list((d / "mail").glob("*.eml"))) == teams
+        assert len(list((d / "mail").glob("*.eml"))) == teams + 10
+        assert re.search(r"^and 10 faxes ", p.stdout, re.M), p.stdout
         assert "pgp-email: %d sent" % teams in p.stderr
+        assert "fax: 10 sent" in p.stderr
         a = re.search(r"SMS provider accepted (\d+) messages", p.stdout)
-        assert a and int(a.group(1)) == teams
+        assert a and int(a.group(1)) == teams - 10
     finally:
         for h in ("gnupg", "signers", "contacts"):
             subprocess.run(["gpgconf", "--homedir", str(d / "pki" / h), "--kill",

@@ -461,8 +461,11 @@ test_registry(void **state)
 	assert_ptr_equal(chan_find("voice"), &chan_voice);
 	assert_non_null(chan_sms.init);
 	assert_non_null(chan_sms.fini);
+	assert_ptr_equal(chan_find("fax"), &chan_fax);
+	assert_int_equal(chan_fax.channel, POLICY_CH_FAX);
+	assert_false(chan_fax.per_team);
+	assert_true(chan_fax.needs_doc);
 	/* Not built in this release. */
-	assert_null(chan_find("fax"));
 	assert_null(chan_find("sshdrop"));
 	assert_null(chan_find(""));
 	assert_null(chan_find("PGP-EMAIL"));

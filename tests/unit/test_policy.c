@@ -414,6 +414,12 @@ test_bad_config(void **state)
 		    "audience: address \"nobody\" names no team" },
 		{ POLICY_WARNING, "bad/tocsin.conf", 28,
 		    "providers.smtp is not configured" },
+		{ POLICY_ERROR, "bad/tocsin.conf", 28,
+		    "policy \"standard\" sends fax, which cannot be "
+		    "encrypted, so the policy must allow fax explicitly; add "
+		    "fax_detail = \"summary\"" },
+		{ POLICY_WARNING, "bad/tocsin.conf", 28,
+		    "gateway.duty_phone is not set" },
 		{ POLICY_ERROR, "bad/tocsin.conf", 31,
 		    "earlier than the step before (1800 s, line 30)" },
 		{ POLICY_ERROR, "bad/tocsin.conf", 31,
@@ -955,7 +961,9 @@ test_channel_needs(void **state)
 	/* pgp-email needs both; with an smtp provider, no warning. */
 	expect_one_error(GW ISS POLX("\"all:pgp-email\"")
 	    TEAMX(C("fax = \"+254205550199\";")), 5, "has no email and pgp");
-	expect_one_error(GW ISS POLX("\"all:fax\"")
+	/* (fax_detail: the only error is the contact's.) */
+	expect_one_error(GW ISS "policies = { p = { fax_detail = \"summary\"; "
+	    "steps = ( { after = \"0s\"; notify = [ \"all:fax\" ]; } ); }; };\n"
 	    TEAMX("{ name = \"m\"; role = \"r\"; timezone = \"UTC\"; "
 	    "languages = [ \"en\" ]; mobile = \"+254700555101\"; }, "
 	    C("fax = \"+254205550199\";")), 5,
@@ -1557,6 +1565,389 @@ test_http_providers(void **state)
 	unlink("/tmp/tocsin-test-token");
 }
 
+/* providers.fax, fax_detail, gateway.duty_phone and ack_phone */
+#define FAXP(body) "providers = { fax = { " body " }; };\n"
+#define RFC3192 "format = \"rfc3192\"; domain = \"fax.example.net\";"
+#define GWX(extra) "gateway = { store = \"s.db\"; gnupg_home = \"g\"; " \
+	"signing_key = \"" FPR_A "\"; public_url = \"https://x.example/\";\n" \
+	extra " };\n"
+#define FAXCONTACT "{ name = \"n\"; role = \"r\"; timezone = \"UTC\"; " \
+	"languages = [ \"en\" ]; mobile = \"+254700555101\"; " \
+	"fax = \"+254205550101\"; }"
+#define FAXTEAMS "teams = ( { id = \"ke\"; domain = \"x\"; " \
+	"cctld_operator = \"o\"; region = \"AF\"; policy = \"p\"; " \
+	"contacts = ( " FAXCONTACT " ); } );\n"
+/* A policy that sends fax; detail is its own line (line 4 after GW ISS),
+   the policy is at line 3. */
+#define FAXPOL(detail) "policies = { p = {\n" detail "\nsteps = ( { " \
+	"after = \"0s\"; notify = [ \"primary:sms\", \"primary:fax\" ]; } " \
+	"); }; };\n"
+
+static void
+test_fax_provider(void **state)
+{
+	struct policy_diag d;
+	struct policy_repo *r = NULL;
+	char out[300];
+
+	(void)state;
+	/* rfc3192: the address is made from the domain; the defaults. */
+	assert_int_equal(load_str(GW ISS POL TEAMS FAXP(RFC3192), &d, &r), 0);
+	assert_int_equal(d.errors, 0);
+	assert_int_equal(d.warnings, 0);
+	assert_non_null(r->fax);
+	assert_string_equal(r->fax->address, "FAX={number}@fax.example.net");
+	assert_true(r->fax->plus);
+	assert_int_equal(r->fax->paper, POLICY_PAPER_A4);
+	assert_false(r->fax->cover);
+	assert_int_equal(r->fax->pages, 3);
+	assert_string_equal(r->fax->font, "Sans");
+	assert_ptr_equal(r->fax->src.file, r->files[0]);
+	assert_int_equal(r->fax->src.line, 5);
+	assert_int_equal(policy_fax_address(r->fax, "+254205550101", out,
+	    sizeof(out)), 0);
+	assert_string_equal(out, "FAX=+254205550101@fax.example.net");
+	policy_free(r);
+	policy_diag_free(&d);
+
+	/* template, digits (the default), every other key set */
+	assert_int_equal(load_str(GW ISS POL TEAMS FAXP("format = "
+	    "\"template\"; address = \"{number}@fax.provider.example\";\n"
+	    "paper = \"letter\"; cover = true; pages = 20; "
+	    "font = \"Noto Sans, Sans\";"), &d, &r), 0);
+	assert_string_equal(r->fax->address, "{number}@fax.provider.example");
+	assert_false(r->fax->plus);
+	assert_int_equal(r->fax->paper, POLICY_PAPER_LETTER);
+	assert_true(r->fax->cover);
+	assert_int_equal(r->fax->pages, 20);
+	assert_string_equal(r->fax->font, "Noto Sans, Sans");
+	assert_int_equal(policy_fax_address(r->fax, "+254205550101", out,
+	    sizeof(out)), 0);
+	assert_string_equal(out, "254205550101@fax.provider.example");
+	policy_free(r);
+	policy_diag_free(&d);
+
+	/* template, e164; the whole local-part alphabet */
+	assert_int_equal(load_str(GW ISS POL TEAMS FAXP("format = "
+	    "\"template\"; number = \"e164\"; paper = \"A4\";\n"
+	    "address = \"{number}@fax.provider.example\";"), &d, &r), 0);
+	assert_true(r->fax->plus);
+	assert_int_equal(r->fax->paper, POLICY_PAPER_A4);
+	assert_int_equal(policy_fax_address(r->fax, "+254205550101", out,
+	    sizeof(out)), 0);
+	assert_string_equal(out, "+254205550101@fax.provider.example");
+	policy_free(r);
+	policy_diag_free(&d);
+	expect_ok(GW ISS POL TEAMS FAXP("format = \"template\"; number = "
+	    "\"digits\"; address = \"a.Z-9!#$%&'*+/=?^_`|~{number}x@"
+	    "f-1.x9.example\";"));
+	expect_ok(GW ISS POL TEAMS FAXP("format = \"template\"; "
+	    "address = \"fax={number}@localhost\";"));
+
+	/* Refusals, each at its line. */
+	expect_one_error(GW ISS POL TEAMS FAXP("\ndomain = \"f.example\";"),
+	    5, "providers.fax: format is missing; add format = \"rfc3192\";");
+	expect_one_error(GW ISS POL TEAMS FAXP("\nformat = \"RFC3192\";"), 6,
+	    "format \"RFC3192\" is not known; use \"rfc3192\"");
+	expect_one_error(GW ISS POL TEAMS FAXP(RFC3192
+	    "\naddress = \"{number}@f.example\";"), 6,
+	    "address is for format = \"template\"; with format = "
+	    "\"rfc3192\" the address is always FAX=+NUMBER@domain");
+	expect_one_error(GW ISS POL TEAMS FAXP(RFC3192 "\nnumber = \"e164\";"),
+	    6, "number is for format = \"template\"");
+	expect_one_error(GW ISS POL TEAMS FAXP("format = \"rfc3192\";"), 5,
+	    "domain is missing; format = \"rfc3192\" needs");
+	expect_one_error(GW ISS POL TEAMS FAXP("format = \"template\";\n"
+	    "address = \"{number}@f.example\"; domain = \"f.example\";"), 6,
+	    "domain is for format = \"rfc3192\"");
+	expect_one_error(GW ISS POL TEAMS FAXP("format = \"template\";"), 5,
+	    "address is missing; format = \"template\" needs");
+	expect_one_error(GW ISS POL TEAMS FAXP("format = \"template\";\n"
+	    "address = \"{number}@f.example\"; number = \"plus\";"), 6,
+	    "number \"plus\" is not \"digits\"");
+	expect_one_error(GW ISS POL TEAMS FAXP(RFC3192 "\npaper = \"A5\";"), 6,
+	    "paper \"A5\" is not \"A4\" or \"Letter\"");
+	expect_one_error(GW ISS POL TEAMS FAXP(RFC3192 "\ncover = \"yes\";"), 6,
+	    "cover must be true or false");
+	expect_one_error(GW ISS POL TEAMS FAXP(RFC3192 "\npages = 0;"), 6,
+	    "pages = 0 is out of range; use a value from 1 to 20");
+	expect_one_error(GW ISS POL TEAMS FAXP(RFC3192 "\npages = 21;"), 6,
+	    "pages = 21 is out of range");
+	expect_one_error(GW ISS POL TEAMS FAXP(RFC3192 "\nfont = \"\";"), 6,
+	    "font is empty");
+	expect_one_error(GW ISS POL TEAMS FAXP(RFC3192 "\nfont = \"Sans\\t\";"),
+	    6, "control character");
+	expect_one_error(GW ISS POL TEAMS FAXP(RFC3192
+	    "\nfont = \"Sans\xc2\x85\";"), 6, "is not 1 to 100 printable");
+	expect_one_error(GW ISS POL TEAMS FAXP(RFC3192 "\nfont = \""
+	    "0123456789012345678901234567890123456789012345678901234567890123"
+	    "4567890123456789012345678901234567890\";"), 6,
+	    "is not 1 to 100 printable");
+	expect_ok(GW ISS POL TEAMS FAXP(RFC3192 "\nfont = \""
+	    "0123456789012345678901234567890123456789012345678901234567890123"
+	    "456789012345678901234567890123456789\";"));
+	expect_one_error(GW ISS POL TEAMS FAXP(RFC3192 "\ncolour = \"red\";"),
+	    6, "providers.fax: unknown key \"colour\"");
+	expect_one_error(GW ISS POL TEAMS "providers = { fax = ( ); };\n", 5,
+	    "fax must be a group");
+}
+
+/* A host name that providers.fax refuses, as domain and in address. */
+static void
+expect_bad_domain(const char *domain)
+{
+	char text[2048];
+
+	(void)snprintf(text, sizeof(text), GW ISS POL TEAMS FAXP("format = "
+	    "\"rfc3192\";\ndomain = \"%s\";"), domain);
+	expect_one_error(text, 6, "is not a host name");
+	(void)snprintf(text, sizeof(text), GW ISS POL TEAMS FAXP("format = "
+	    "\"template\";\naddress = \"{number}@%s\";"), domain);
+	expect_one_error(text, 6, "has a domain that is not a host name");
+}
+
+static void
+test_fax_addresses(void **state)
+{
+	char label63[64], label64[65], host[300], text[2048];
+
+	(void)state;
+	memset(label63, 'a', 63);
+	label63[63] = '\0';
+	memset(label64, 'a', 64);
+	label64[64] = '\0';
+	expect_bad_domain("-fax.example");
+	expect_bad_domain("fax-.example");
+	expect_bad_domain("fax..example");
+	expect_bad_domain(".fax.example");
+	expect_bad_domain("fax.example.");
+	expect_bad_domain("fax_1.example");
+	expect_bad_domain("fax example");
+	expect_one_error(GW ISS POL TEAMS FAXP("format = \"rfc3192\";\n"
+	    "domain = \"{number}.example\";"), 6, "is not a host name");
+	(void)snprintf(host, sizeof(host), "%s.example", label64);
+	expect_bad_domain(host);
+	(void)snprintf(host, sizeof(host), "%s.example", label63);
+	(void)snprintf(text, sizeof(text), GW ISS POL TEAMS FAXP("format = "
+	    "\"rfc3192\"; domain = \"%s\";"), host);
+	expect_ok(text);
+	/* 253 bytes pass, 254 do not */
+	(void)snprintf(host, sizeof(host), "%s.%s.%s.%.61s", label63, label63,
+	    label63, label63);
+	assert_int_equal(strlen(host), 253);
+	(void)snprintf(text, sizeof(text), GW ISS POL TEAMS FAXP("format = "
+	    "\"rfc3192\"; domain = \"%s\";"), host);
+	expect_ok(text);
+	(void)snprintf(host, sizeof(host), "%s.%s.%s.%.62s", label63, label63,
+	    label63, label63);
+	(void)snprintf(text, sizeof(text), GW ISS POL TEAMS FAXP("format = "
+	    "\"rfc3192\";\ndomain = \"%s\";"), host);
+	expect_one_error(text, 6, "more than the 253 allowed");
+
+#define TPL(address) GW ISS POL TEAMS FAXP("format = \"template\";\n" \
+	"address = \"" address "\";")
+	expect_one_error(TPL("fax.provider.example"), 6,
+	    "must hold exactly one '@'");
+	expect_one_error(TPL("{number}@a@fax.example"), 6,
+	    "must hold exactly one '@'");
+	expect_one_error(TPL("fax@fax.example"), 6, "has no {number}");
+	expect_one_error(TPL("{number}{number}@fax.example"), 6,
+	    "has {number} more than once");
+	expect_one_error(TPL("fax@{number}.example"), 6,
+	    "has {number} after the '@'");
+	expect_one_error(TPL("{number} x@fax.example"), 6,
+	    "has a character the local part may not hold");
+	expect_one_error(TPL("\\\"{number}\\\"@fax.example"), 6,
+	    "has a character the local part may not hold");
+	expect_one_error(TPL("{num}{number}@fax.example"), 6,
+	    "has a character the local part may not hold");
+	expect_one_error(TPL("{NUMBER}@fax.example"), 6, "has no {number}");
+	expect_one_error(TPL("{number}\\r@fax.example"), 6,
+	    "control character");
+	expect_one_error(TPL("{number}\xc3\xa9@fax.example"), 6,
+	    "has a character the local part may not hold");
+#undef TPL
+}
+
+static void
+test_fax_address(void **state)
+{
+	struct policy_fax fax;
+	char out[300], dom[300], addr[320];
+
+	(void)state;
+	memset(&fax, 0, sizeof(fax));
+	fax.address = addr;
+	(void)snprintf(addr, sizeof(addr), "FAX={number}@fax.example.net");
+	fax.plus = true;
+	assert_int_equal(policy_fax_address(&fax, "+254205550101", out,
+	    sizeof(out)), 0);
+	assert_string_equal(out, "FAX=+254205550101@fax.example.net");
+	(void)snprintf(addr, sizeof(addr), "{number}@fax.provider.example");
+	fax.plus = false;
+	assert_int_equal(policy_fax_address(&fax, "+254205550101", out,
+	    sizeof(out)), 0);
+	assert_string_equal(out, "254205550101@fax.provider.example");
+	fax.plus = true;
+	assert_int_equal(policy_fax_address(&fax, "+254205550101", out,
+	    sizeof(out)), 0);
+	assert_string_equal(out, "+254205550101@fax.provider.example");
+	/* 8 and 15 digits */
+	assert_int_equal(policy_fax_address(&fax, "+25420555", out,
+	    sizeof(out)), 0);
+	assert_string_equal(out, "+25420555@fax.provider.example");
+	assert_int_equal(policy_fax_address(&fax, "+254205550101234", out,
+	    sizeof(out)), 0);
+
+	/* Not normalised E.164: refused, out untouched. */
+	{
+		static const char *const bad[] = { "254205550101",
+			"+2542055", "+2542055501012345", "+254 20 555 0101",
+			"+0254205550101", "+", "", "+254205550101x",
+			"++254205550101", "+254205550101\n" };
+
+		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			(void)snprintf(out, sizeof(out), "unchanged");
+			if (policy_fax_address(&fax, bad[i], out,
+			    sizeof(out)) != TOCSIN_EDATA) {
+				print_message("accepted %s\n", bad[i]);
+				fail();
+			}
+			assert_string_equal(out, "unchanged");
+		}
+	}
+
+	/* Too long: 254 bytes is the most; outlen must hold the NUL. */
+	memset(dom, 'a', sizeof(dom));
+	fax.plus = true;
+	(void)snprintf(addr, sizeof(addr), "FAX={number}@%.236s", dom);
+	assert_int_equal(policy_fax_address(&fax, "+254205550101", out,
+	    sizeof(out)), 0);
+	assert_int_equal(strlen(out), 254);
+	(void)snprintf(out, sizeof(out), "unchanged");
+	assert_int_equal(policy_fax_address(&fax, "+254205550101", out, 254),
+	    TOCSIN_EDATA);
+	assert_string_equal(out, "unchanged");
+	assert_int_equal(policy_fax_address(&fax, "+254205550101", out, 255),
+	    0);
+	(void)snprintf(addr, sizeof(addr), "FAX={number}@%.237s", dom);
+	(void)snprintf(out, sizeof(out), "unchanged");
+	assert_int_equal(policy_fax_address(&fax, "+254205550101", out,
+	    sizeof(out)), TOCSIN_EDATA);
+	assert_string_equal(out, "unchanged");
+	(void)snprintf(addr, sizeof(addr), "{number}@fax.example");
+	assert_int_equal(policy_fax_address(&fax, "+254205550101", out, 5),
+	    TOCSIN_EDATA);
+	assert_int_equal(policy_fax_address(&fax, "+254205550101", out, 0),
+	    TOCSIN_EDATA);
+
+	/* Caller mistakes. */
+	assert_int_equal(policy_fax_address(NULL, "+254205550101", out,
+	    sizeof(out)), TOCSIN_EINTERNAL);
+	assert_int_equal(policy_fax_address(&fax, NULL, out, sizeof(out)),
+	    TOCSIN_EINTERNAL);
+	fax.address = NULL;
+	assert_int_equal(policy_fax_address(&fax, "+254205550101", out,
+	    sizeof(out)), TOCSIN_EINTERNAL);
+}
+
+static void
+test_fax_detail(void **state)
+{
+	struct policy_diag d;
+	struct policy_repo *r = NULL;
+	const struct policy_policy *p;
+
+	(void)state;
+	/* summary: read with its line; no duty_phone: a warning. */
+	assert_int_equal(load_str(GW ISS FAXPOL("fax_detail = \"summary\";")
+	    FAXTEAMS, &d, &r), 0);
+	assert_int_equal(d.errors, 0);
+	assert_int_equal(d.warnings, 1);
+	assert_diag(&d, POLICY_WARNING, "t.conf", 3, "policy \"p\" sends fax "
+	    "but gateway.duty_phone is not set, so a faxed team cannot reach "
+	    "the duty desk; set gateway.duty_phone");
+	p = policy_find(r, "p");
+	assert_int_equal(p->fax_detail, POLICY_FAX_SUMMARY);
+	assert_int_equal(p->fax_detail_src.line, 4);
+	assert_ptr_equal(p->fax_detail_src.file, r->files[0]);
+	policy_free(r);
+	policy_diag_free(&d);
+
+	/* full: a warning at the setting; with duty_phone, no other one. */
+	assert_int_equal(load_str(GWX("duty_phone = \"+254205550100\";") ISS
+	    "policies = { p = {\nfax_detail = \"full\";\nsteps = ( { after = "
+	    "\"0s\"; notify = [ \"primary:fax\" ]; } ); }; };\n" FAXTEAMS, &d,
+	    &r), 0);
+	assert_int_equal(d.errors, 0);
+	assert_int_equal(d.warnings, 1);
+	assert_diag(&d, POLICY_WARNING, "t.conf", 5, "policy \"p\": fax_detail "
+	    "= \"full\" sends the whole alert unencrypted over the phone "
+	    "network; use \"summary\" unless the team needs the details on "
+	    "paper");
+	assert_int_equal(policy_find(r, "p")->fax_detail, POLICY_FAX_FULL);
+	policy_free(r);
+	policy_diag_free(&d);
+
+	/* absent on a policy that sends no fax: fine, src the policy's */
+	assert_int_equal(load_str(GW ISS POL TEAMS, &d, &r), 0);
+	p = policy_find(r, "p");
+	assert_int_equal(p->fax_detail, POLICY_FAX_UNSET);
+	assert_int_equal(p->fax_detail_src.line, p->src.line);
+	assert_ptr_equal(p->fax_detail_src.file, p->src.file);
+	policy_free(r);
+	policy_diag_free(&d);
+	expect_ok(GW ISS "policies = { p = { fax_detail = \"full\"; steps = "
+	    "( { after = \"0s\"; notify = [ \"primary:sms\" ]; } ); }; };\n"
+	    TEAMS);
+
+	/* absent on a policy that sends fax: the error is at the policy */
+	expect_one_error(GW ISS FAXPOL("") FAXTEAMS, 3, "policy \"p\" sends "
+	    "fax, which cannot be encrypted, so the policy must allow fax "
+	    "explicitly; add fax_detail = \"summary\" (the headline and how "
+	    "to reach the duty desk) or \"full\" (the whole alert, "
+	    "unencrypted)");
+	/* a refused value is one error, at its line */
+	expect_one_error(GW ISS FAXPOL("fax_detail = \"brief\";") FAXTEAMS, 4,
+	    "policy \"p\": fax_detail \"brief\" is not known; use \"summary\"");
+	expect_one_error(GW ISS FAXPOL("fax_detail = \"Summary\";") FAXTEAMS,
+	    4, "fax_detail \"Summary\" is not known");
+	expect_one_error(GW ISS FAXPOL("fax_detail = true;") FAXTEAMS, 4,
+	    "fax_detail must be a string");
+	expect_one_error(GW ISS FAXPOL("fax_detail = \"\";") FAXTEAMS, 4,
+	    "fax_detail is empty");
+}
+
+static void
+test_gateway_phones(void **state)
+{
+	struct policy_diag d;
+	struct policy_repo *r = NULL;
+
+	(void)state;
+	assert_int_equal(load_str(GW ISS POL TEAMS, &d, &r), 0);
+	assert_null(r->gateway.duty_phone);
+	assert_null(r->gateway.ack_phone);
+	policy_free(r);
+	policy_diag_free(&d);
+	assert_int_equal(load_str(GWX("duty_phone = \"+254 20 555 0100\"; "
+	    "ack_phone = \"+1 (555) 555-0100\";") ISS POL TEAMS, &d, &r), 0);
+	assert_int_equal(d.errors, 0);
+	assert_string_equal(r->gateway.duty_phone, "+254205550100");
+	assert_string_equal(r->gateway.ack_phone, "+15555550100");
+	policy_free(r);
+	policy_diag_free(&d);
+	expect_one_error(GWX("duty_phone = \"254 20 555 0100\";") ISS POL
+	    TEAMS, 2, "gateway: duty_phone \"254 20 555 0100\" is not an "
+	    "E.164 number; write +, the country code");
+	expect_one_error(GWX("ack_phone = \"+12\";") ISS POL TEAMS, 2,
+	    "gateway: ack_phone \"+12\" is not an E.164 number");
+	expect_one_error(GWX("duty_phone = 254;") ISS POL TEAMS, 2,
+	    "duty_phone must be a string");
+	expect_one_error(GWX("duty_phones = \"+254205550100\";") ISS POL TEAMS,
+	    2, "did you mean \"duty_phone\"");
+}
+
 int
 main(void)
 {
@@ -1583,6 +1974,11 @@ main(void)
 		cmocka_unit_test(test_small_parsers),
 		cmocka_unit_test(test_diag),
 		cmocka_unit_test(test_http_providers),
+		cmocka_unit_test(test_fax_provider),
+		cmocka_unit_test(test_fax_addresses),
+		cmocka_unit_test(test_fax_address),
+		cmocka_unit_test(test_fax_detail),
+		cmocka_unit_test(test_gateway_phones),
 	};
 	const char *s = getenv("TOCSIN_SRCDIR");
 
