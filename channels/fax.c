@@ -133,6 +133,30 @@ fax_check(const struct policy_repo *repo, struct policy_diag *diag)
 	return errors;
 }
 
+/* Fontconfig for the whole serve; nothing to share otherwise.  *ret is a
+   marker that fini has something to undo. */
+static int
+fax_init(const struct policy_repo *repo, void **ret, struct tocsin_err *err)
+{
+	static char loaded;
+	int rc;
+
+	*ret = NULL;
+	if (repo->fax == NULL)
+		return 0;
+	if ((rc = faxpdf_global_init(err)) != 0)
+		return rc;
+	*ret = &loaded;
+	return 0;
+}
+
+static void
+fax_fini(void *shared)
+{
+	if (shared != NULL)
+		faxpdf_global_fini();
+}
+
 static int
 fax_open(const struct chan_env *env, void **ret, struct tocsin_err *err)
 {
@@ -324,6 +348,8 @@ const struct chan_ops chan_fax = {
 	.needs_doc = true,
 	.batch = fax_batch,
 	.check = fax_check,
+	.init = fax_init,
+	.fini = fax_fini,
 	.open = fax_open,
 	.deliver = fax_deliver,
 	.close = fax_close,

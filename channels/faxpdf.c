@@ -20,10 +20,12 @@
  * from the surface, with hinting off and 72 units per inch, so the two
  * passes break lines identically.
  */
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <cairo-pdf.h>
+#include <fontconfig/fontconfig.h>
 #include <pango/pangocairo.h>
 
 #include "faxpdf.h"
@@ -86,6 +88,26 @@ faxpdf_fonts_new(struct faxpdf_fonts **ret, struct tocsin_err *err)
 	return 0;
 }
 
+int
+faxpdf_global_init(struct tocsin_err *err)
+{
+	/* fontconfig reads its configuration and caches once, here, before
+	   the workers start, rather than in whichever thread asks first */
+	if (!FcInit())
+		return tocsin_fail(err, TOCSIN_EUNAVAIL, "fontconfig cannot "
+		    "load its configuration; is the fontconfig package "
+		    "installed?");
+	return 0;
+}
+
+void
+faxpdf_global_fini(void)
+{
+	/* every font map is gone by now (sessions are closed), so the
+	   configuration and caches can go too */
+	FcFini();
+}
+
 void
 faxpdf_fonts_free(struct faxpdf_fonts *f)
 {
@@ -143,9 +165,42 @@ fp_layout(struct fp *fp, const char *text, double size, enum fp_style st,
 	    PANGO_SCALE));
 	pango_layout_set_wrap(l, PANGO_WRAP_WORD_CHAR);
 	pango_layout_set_alignment(l, align);
-	pango_layout_set_text(l, text, -1);
+	if (g_utf8_validate(text, -1, NULL))
+		pango_layout_set_text(l, text, -1);
+	else {
+		/* the gateway cleans every field; a byte that still is not
+		   UTF-8 becomes U+FFFD rather than costing the whole fax
+		   (cairo refuses invalid text) */
+		gchar *ok = g_utf8_make_valid(text, -1);
+
+		pango_layout_set_text(l, ok, -1);
+		g_free(ok);
+	}
 	if (fp->cr == NULL)
 		fp->unknown += pango_layout_get_unknown_glyphs_count(l);
+	return l;
+}
+
+/* As fp_layout, of a formatted text: never cut, so never cut inside a
+   character. */
+static PangoLayout *
+fp_layoutf(struct fp *fp, double size, enum fp_style st, double width,
+    PangoAlignment align, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
+
+static PangoLayout *
+fp_layoutf(struct fp *fp, double size, enum fp_style st, double width,
+    PangoAlignment align, const char *fmt, ...)
+{
+	PangoLayout *l;
+	va_list ap;
+	gchar *text;
+
+	va_start(ap, fmt);
+	text = g_strdup_vprintf(fmt, ap);
+	va_end(ap);
+	l = fp_layout(fp, text, size, st, width, align);
+	g_free(text);
 	return l;
 }
 
@@ -192,7 +247,6 @@ fp_decorate(struct fp *fp)
 	PangoLayout *l;
 	bool solid;
 	const char *band = fp_band_text(fp, &solid);
-	char foot[512], num[64];
 
 	if (cr == NULL)
 		return;
@@ -218,19 +272,16 @@ fp_decorate(struct fp *fp)
 	g_object_unref(l);
 	cairo_set_source_rgb(cr, 0, 0, 0);
 
-	(void)snprintf(foot, sizeof(foot), "Alert %s \xc2\xb7 %s%s%s",
-	    d->alert_id != NULL ? d->alert_id : "?",
-	    d->number != NULL ? "fax to " : "",
+	l = fp_layoutf(fp, FP_SMALL, FP_NORMAL, fp->cw - 90, PANGO_ALIGN_LEFT,
+	    "Alert %s \xc2\xb7 %s%s%s", d->alert_id != NULL ? d->alert_id :
+	    "?", d->number != NULL ? "fax to " : "",
 	    d->number != NULL ? d->number : "",
 	    fp->o->exercise ? " \xc2\xb7 EXERCISE" : "");
-	(void)snprintf(num, sizeof(num), "Page %d of %d", fp->page,
-	    fp->total);
-	l = fp_layout(fp, foot, FP_SMALL, FP_NORMAL, fp->cw - 90,
-	    PANGO_ALIGN_LEFT);
 	pango_layout_set_ellipsize(l, PANGO_ELLIPSIZE_END);
 	fp_show(fp, l, fp->x0, fp->h - FP_MARGIN - FP_FOOT_H + 4);
 	g_object_unref(l);
-	l = fp_layout(fp, num, FP_SMALL, FP_BOLD, 0, PANGO_ALIGN_RIGHT);
+	l = fp_layoutf(fp, FP_SMALL, FP_BOLD, 0, PANGO_ALIGN_RIGHT,
+	    "Page %d of %d", fp->page, fp->total);
 	fp_show(fp, l, fp->x0, fp->h - FP_MARGIN - FP_FOOT_H + 4);
 	g_object_unref(l);
 }
@@ -255,18 +306,16 @@ fp_limit(const struct fp *fp)
 static void
 fp_cut(struct fp *fp)
 {
-	char note[400];
 	PangoLayout *l;
 
 	if (fp->cut)
 		return;
 	fp->cut = true;
-	(void)snprintf(note, sizeof(note), "[The alert is longer than this "
-	    "fax may be; the rest is not printed.%s%s%s]",
+	l = fp_layoutf(fp, FP_LABEL, FP_BOLD, 0, PANGO_ALIGN_LEFT, "[The alert "
+	    "is longer than this fax may be; the rest is not printed.%s%s%s]",
 	    fp->doc->duty_phone != NULL ? " Ask the duty desk for it: " : "",
 	    fp->doc->duty_phone != NULL ? fp->doc->duty_phone : "",
 	    fp->doc->duty_phone != NULL ? "." : "");
-	l = fp_layout(fp, note, FP_LABEL, FP_BOLD, 0, PANGO_ALIGN_LEFT);
 	fp_show(fp, l, fp->x0, fp->y + 4);
 	g_object_unref(l);
 }
@@ -387,7 +436,7 @@ fp_ack_box(struct fp *fp)
 {
 	const struct chan_doc *d = fp->doc;
 	const char *code = fp->o->ack_code, *url = fp->o->ack_url;
-	char spaced[64], line[512];
+	char spaced[64];
 	PangoLayout *ls[6];
 	double pad[6];
 	size_t n = 0;
@@ -400,22 +449,19 @@ fp_ack_box(struct fp *fp)
 	pad[n++] = 4;
 	if (code != NULL && code[0] != '\0') {
 		fp_spaced(code, spaced, sizeof(spaced));
-		(void)snprintf(line, sizeof(line), "Code  %s", spaced);
-		ls[n] = fp_layout(fp, line, 30, FP_MONO, inner,
-		    PANGO_ALIGN_LEFT);
+		ls[n] = fp_layoutf(fp, 30, FP_MONO, inner, PANGO_ALIGN_LEFT,
+		    "Code  %s", spaced);
 		pad[n++] = 6;
 		if (d->duty_phone != NULL) {
-			(void)snprintf(line, sizeof(line), "Call the duty desk "
-			    "at %s and give this code.", d->duty_phone);
-			ls[n] = fp_layout(fp, line, FP_TEXT, FP_BOLD, inner,
-			    PANGO_ALIGN_LEFT);
+			ls[n] = fp_layoutf(fp, FP_TEXT, FP_BOLD, inner,
+			    PANGO_ALIGN_LEFT, "Call the duty desk at %s and "
+			    "give this code.", d->duty_phone);
 			pad[n++] = 3;
 		}
 		if (d->ack_phone != NULL) {
-			(void)snprintf(line, sizeof(line), "Or send \"ACK %s\" "
-			    "by SMS to %s.", code, d->ack_phone);
-			ls[n] = fp_layout(fp, line, FP_TEXT, FP_NORMAL, inner,
-			    PANGO_ALIGN_LEFT);
+			ls[n] = fp_layoutf(fp, FP_TEXT, FP_NORMAL, inner,
+			    PANGO_ALIGN_LEFT, "Or send \"ACK %s\" by SMS to %s.",
+			    code, d->ack_phone);
 			pad[n++] = 3;
 		}
 	}
@@ -452,14 +498,16 @@ static void
 fp_cover(struct fp *fp)
 {
 	const struct chan_doc *d = fp->doc;
-	char pages[64], who[512];
+	char pages[64];
+	gchar *who;
 
 	fp_new_page(fp);
 	fp_para(fp, "FAX \xe2\x80\x93 URGENT", 30, FP_BOLD, FP_GAP);
-	(void)snprintf(who, sizeof(who), "Security alert for the incident "
-	    "response team %s. Hand it to the contact named below at once.",
+	who = g_strdup_printf("Security alert for the incident response team "
+	    "%s. Hand it to the contact named below at once.",
 	    d->team != NULL ? d->team : "");
 	fp_para(fp, who, FP_SECTION, FP_NORMAL, 2 * FP_GAP);
+	g_free(who);
 	fp_field(fp, "To", d->recipient);
 	fp_field(fp, "Fax number", d->number);
 	fp_field(fp, "Team", d->team);
@@ -486,7 +534,7 @@ fp_body(struct fp *fp)
 	   description is what is cut */
 	const char *const texts[][2] = { { "Instruction", d->instruction },
 		{ "Description", d->description }, { "Note", d->note } };
-	char sum[512];
+	gchar *sum;
 
 	fp_new_page(fp);
 	fp_para(fp, d->msg_type_line, FP_SECTION, FP_BOLD, 4);
@@ -505,12 +553,13 @@ fp_body(struct fp *fp)
 	fp_field(fp, "CAP id", d->cap_identifier);
 	fp->y += FP_GAP;
 	if (!d->full) {
-		(void)snprintf(sum, sizeof(sum), "This fax is a summary. The "
-		    "full alert went to your team by encrypted e-mail.%s%s%s",
+		sum = g_strdup_printf("This fax is a summary. The full alert "
+		    "went to your team by encrypted e-mail.%s%s%s",
 		    d->duty_phone != NULL ? " For details, call the duty desk "
 		    "at " : "", d->duty_phone != NULL ? d->duty_phone : "",
 		    d->duty_phone != NULL ? "." : "");
 		fp_para(fp, sum, FP_TEXT, FP_NORMAL, 0);
+		g_free(sum);
 		return;
 	}
 	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
@@ -590,7 +639,8 @@ faxpdf_render(struct faxpdf_fonts *fonts, const struct chan_doc *doc,
 
 	surf = cairo_pdf_surface_create_for_stream(fp_write, &buf, fp.w, fp.h);
 	(void)snprintf(title, sizeof(title), "Alert %.60s",
-	    doc->alert_id != NULL ? doc->alert_id : "");
+	    doc->alert_id != NULL && g_str_is_ascii(doc->alert_id) ?
+	    doc->alert_id : "");
 	cairo_pdf_surface_set_metadata(surf, CAIRO_PDF_METADATA_TITLE, title);
 	cairo_pdf_surface_set_metadata(surf, CAIRO_PDF_METADATA_CREATOR,
 	    "tocsin");
