@@ -150,6 +150,15 @@ int certs_sign_detached(struct certs_ctx *ctx, const char *signer_fpr,
     char micalg[32], struct tocsin_err *err);
 
 /*
+ * data (UTF-8 text) clear-signed by signer_fpr, as `gpg --clearsign` makes
+ * it: the text stays readable and `gpg --verify` checks it.  *ret is
+ * malloc'd, owned by the caller.
+ */
+int certs_clearsign(struct certs_ctx *ctx, const char *signer_fpr,
+    const void *data, size_t len, char **ret, size_t *ret_len,
+    struct tocsin_err *err);
+
+/*
  * Encrypt data, armoured, to every key in fprs (all must be usable: check
  * with certs_pubkey_usable first).  Keys are pinned by fingerprint in the
  * repository, so GnuPG's validity is not asked.  *ret is malloc'd, owned by

@@ -201,9 +201,11 @@ pgp_use_signer(struct certs_ctx *ctx, const char *signer_fpr,
 	return 0;
 }
 
-int
-certs_sign_detached(struct certs_ctx *ctx, const char *signer_fpr,
-    const void *data, size_t len, char **ret, size_t *ret_len,
+/* One signature of data by signer_fpr in mode (detached or clear text),
+   armoured; micalg as for certs_sign_detached. */
+static int
+pgp_sign(struct certs_ctx *ctx, const char *signer_fpr, const void *data,
+    size_t len, gpgme_sig_mode_t mode, char **ret, size_t *ret_len,
     char micalg[32], struct tocsin_err *err)
 {
 	gpgme_data_t in = NULL, out = NULL;
@@ -223,7 +225,7 @@ certs_sign_detached(struct certs_ctx *ctx, const char *signer_fpr,
 		return tocsin_fail(err, TOCSIN_ENOMEM, "gpgme: %s",
 		    gpgme_strerror(ge));
 	}
-	ge = gpgme_op_sign(ctx->gpg, in, out, GPGME_SIG_MODE_DETACH);
+	ge = gpgme_op_sign(ctx->gpg, in, out, mode);
 	gpgme_data_release(in);
 	gpgme_set_armor(ctx->gpg, 0);
 	gpgme_signers_clear(ctx->gpg);
@@ -248,6 +250,26 @@ certs_sign_detached(struct certs_ctx *ctx, const char *signer_fpr,
 		if (*c >= 'A' && *c <= 'Z')
 			*c = (char)(*c - 'A' + 'a');
 	return pgp_take(out, ret, ret_len, err);
+}
+
+int
+certs_sign_detached(struct certs_ctx *ctx, const char *signer_fpr,
+    const void *data, size_t len, char **ret, size_t *ret_len,
+    char micalg[32], struct tocsin_err *err)
+{
+	return pgp_sign(ctx, signer_fpr, data, len, GPGME_SIG_MODE_DETACH,
+	    ret, ret_len, micalg, err);
+}
+
+int
+certs_clearsign(struct certs_ctx *ctx, const char *signer_fpr,
+    const void *data, size_t len, char **ret, size_t *ret_len,
+    struct tocsin_err *err)
+{
+	char micalg[32];
+
+	return pgp_sign(ctx, signer_fpr, data, len, GPGME_SIG_MODE_CLEAR, ret,
+	    ret_len, micalg, err);
 }
 
 static int

@@ -14,6 +14,7 @@ static const struct chan_ops *const chan_table[] = {
 	&chan_sms,
 	&chan_voice,
 	&chan_fax,
+	&chan_sshdrop,
 	NULL
 };
 

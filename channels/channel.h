@@ -72,6 +72,9 @@ struct chan_doc {
 };
 
 struct chan_msg {
+	const char *alert_id;		/* the gateway's ids: safe for file */
+	const char *team;		/* names (letters, digits, '-') */
+	int step;			/* the ladder step */
 	const char *message_id;		/* "<...>", stable across retries */
 	const char *subject;		/* printable ASCII, non-sensitive */
 	const char *body;		/* UTF-8, LF line ends */
@@ -175,5 +178,6 @@ extern const struct chan_ops chan_pgp_email;
 extern const struct chan_ops chan_sms;
 extern const struct chan_ops chan_voice;
 extern const struct chan_ops chan_fax;
+extern const struct chan_ops chan_sshdrop;
 
 #endif

@@ -72,6 +72,7 @@ struct fp {
 	int total;			/* pages in all (drawing pass) */
 	int unknown;
 	bool cut;
+	bool on_cover;
 };
 
 int
@@ -311,11 +312,16 @@ fp_cut(struct fp *fp)
 	if (fp->cut)
 		return;
 	fp->cut = true;
-	l = fp_layoutf(fp, FP_LABEL, FP_BOLD, 0, PANGO_ALIGN_LEFT, "[The alert "
-	    "is longer than this fax may be; the rest is not printed.%s%s%s]",
-	    fp->doc->duty_phone != NULL ? " Ask the duty desk for it: " : "",
-	    fp->doc->duty_phone != NULL ? fp->doc->duty_phone : "",
-	    fp->doc->duty_phone != NULL ? "." : "");
+	if (fp->on_cover)
+		l = fp_layout(fp, "[cut: the names are longer than a cover "
+		    "page]", FP_LABEL, FP_BOLD, 0, PANGO_ALIGN_LEFT);
+	else
+		l = fp_layoutf(fp, FP_LABEL, FP_BOLD, 0, PANGO_ALIGN_LEFT,
+		    "[The alert is longer than this fax may be; the rest is "
+		    "not printed.%s%s%s]", fp->doc->duty_phone != NULL ?
+		    " Ask the duty desk for it: " : "",
+		    fp->doc->duty_phone != NULL ? fp->doc->duty_phone : "",
+		    fp->doc->duty_phone != NULL ? "." : "");
 	fp_show(fp, l, fp->x0, fp->y + 4);
 	g_object_unref(l);
 }
@@ -501,7 +507,13 @@ fp_cover(struct fp *fp)
 	char pages[64];
 	gchar *who;
 
+	int last = fp->last;
+
+	/* the cover is one page whatever its names: what does not fit is
+	   cut there, and the alert's own pages are untouched */
 	fp_new_page(fp);
+	fp->last = fp->page;
+	fp->on_cover = true;
 	fp_para(fp, "FAX \xe2\x80\x93 URGENT", 30, FP_BOLD, FP_GAP);
 	who = g_strdup_printf("Security alert for the incident response team "
 	    "%s. Hand it to the contact named below at once.",
@@ -522,6 +534,9 @@ fp_cover(struct fp *fp)
 	fp->y += FP_GAP;
 	fp_para(fp, "If this fax reached you by mistake, call the duty desk "
 	    "and tell them; do not act on it.", FP_TEXT, FP_NORMAL, 0);
+	fp->last = last;
+	fp->cut = false;
+	fp->on_cover = false;
 }
 
 static void

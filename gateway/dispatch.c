@@ -353,6 +353,9 @@ build_msg(struct worker *w, const struct chan_ops *ops,
 	ack_token(w->d->secret, rows[lo].alert_id, rows[lo].team, token);
 	ack_code(w->d->secret, rows[lo].alert_id, rows[lo].team, pm->code);
 	ack_url(repo->gateway.public_url, token, pm->url, sizeof(pm->url));
+	msg->alert_id = rows[lo].alert_id;
+	msg->team = rows[lo].team;
+	msg->step = rows[lo].step;
 	msg->ack_code = pm->code;
 	msg->ack_url = pm->url;
 	msg->lang = nlangs > 0 ? langs[0] : "en";

@@ -1,9 +1,13 @@
 /*
- * plan.c: turn a ladder step into deliveries, one per contact endpoint.
+ * plan.c: turn a ladder step into deliveries, one per contact endpoint,
+ * and one for the team itself where the step sends team:sshdrop.
  *
  * A PGP e-mail is still one delivery per contact here: the channel later
  * joins a team's step into one message encrypted to all its keys, but a
- * contact whose key fails or whose address bounces must fail alone.
+ * contact whose key fails or whose address bounces must fail alone.  A
+ * team:sshdrop delivery has contact "" and the team's drop address
+ * ("NAME:PATH/FOLDER"); a team without sshdrop gets none (check warns).
+ * A step that names an endpoint twice on one channel gets one delivery.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +35,23 @@ plan_push(struct plan_list *l, const struct store_delivery_plan *d)
 	return 0;
 }
 
+/* The team's own delivery for a team target: only sshdrop, to its drop. */
+static int
+plan_team(const struct policy_team *team, const struct policy_target *tg,
+    size_t step, int64_t not_before, struct plan_list *out)
+{
+	struct store_delivery_plan d = {
+		.team = team->id, .step = (int)step,
+		.channel = policy_channel_name(tg->channel),
+		.contact = "", .address = team->drop_address,
+		.not_before = not_before,
+	};
+
+	if (tg->channel != POLICY_CH_SSHDROP || team->drop_address == NULL)
+		return 0;
+	return plan_push(out, &d);
+}
+
 int
 plan_step(const struct policy_team *team, size_t step, int64_t not_before,
     struct plan_list *out, struct tocsin_err *err)
@@ -48,6 +69,11 @@ plan_step(const struct policy_team *team, size_t step, int64_t not_before,
 	for (size_t t = 0; t < st->ntargets; t++) {
 		const struct policy_target *tg = &st->targets[t];
 
+		if (tg->who == POLICY_WHO_TEAM) {
+			if (plan_team(team, tg, step, not_before, out) != 0)
+				goto oom;
+			continue;
+		}
 		policy_target_contacts(team, tg, idx, &n);
 		for (size_t i = 0; i < n; i++) {
 			const struct policy_contact *c = &team->contacts[idx[i]];
@@ -61,16 +87,16 @@ plan_step(const struct policy_team *team, size_t step, int64_t not_before,
 
 			if (addr == NULL)
 				continue;
-			if (plan_push(out, &d) != 0) {
-				free(idx);
-				out->n = first;
-				return tocsin_fail(err, TOCSIN_ENOMEM,
-				    "out of memory");
-			}
+			if (plan_push(out, &d) != 0)
+				goto oom;
 		}
 	}
 	free(idx);
 	return 0;
+oom:
+	free(idx);
+	out->n = first;
+	return tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
 }
 
 int64_t

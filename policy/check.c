@@ -9,7 +9,9 @@
  * - every contact a policy target addresses has that target's channel;
  * - targets that nothing can carry yet (pgp-email without providers.smtp);
  * - fax, never encrypted: a policy that sends it sets fax_detail, and the
- *   duty desk has a number a faxed team can call.
+ *   duty desk has a number a faxed team can call;
+ * - a team whose policy sends team:sshdrop has an sshdrop (a warning: the
+ *   other targets still reach it).
  * Key look-ups in GnuPG are not done here: certs/ does them with pgp_src and
  * signing_key_src.
  */
@@ -365,6 +367,43 @@ policy_check_fax(struct policy_ctx *ctx)
 	}
 }
 
+/* team:sshdrop needs the team's sshdrop = { host = ...; }.  A team whose
+   sshdrop was given but refused has its own error there. */
+static void
+policy_check_drops(struct policy_ctx *ctx)
+{
+	struct policy_repo *repo = ctx->repo;
+	char q[POLICY_QUOTE_LEN], q2[POLICY_QUOTE_LEN];
+
+	for (size_t i = 0; i < repo->nteams; i++) {
+		const struct policy_team *tm = &repo->teams[i];
+		const struct policy_policy *pol = tm->policy;
+		size_t step = 0;
+
+		if (pol == NULL || tm->drop_src.file != NULL)
+			continue;
+		for (size_t s = 0; s < pol->nsteps && step == 0; s++)
+			for (size_t k = 0; k < pol->steps[s].ntargets; k++)
+				if (pol->steps[s].targets[k].who ==
+				    POLICY_WHO_TEAM &&
+				    pol->steps[s].targets[k].channel ==
+				    POLICY_CH_SSHDROP)
+					step = s + 1;
+		if (step == 0)
+			continue;
+		/* A team whose id was refused is named by its place. */
+		if (tm->id != NULL)
+			(void)policy_quote(q, sizeof(q), tm->id);
+		else
+			(void)snprintf(q, sizeof(q), "%zu", i + 1);
+		policy_warn_at(ctx, tm->src, "team %s's policy %s sends "
+		    "team:sshdrop at step %zu but the team has no sshdrop; "
+		    "add sshdrop = { host = \"NAME\"; }; to the team (NAME "
+		    "from providers.sshdrop), or no drop is written for it",
+		    q, policy_quote(q2, sizeof(q2), pol->name), step);
+	}
+}
+
 void
 policy_check_all(struct policy_ctx *ctx)
 {
@@ -375,6 +414,7 @@ policy_check_all(struct policy_ctx *ctx)
 	policy_check_addresses(ctx);
 	policy_check_targets(ctx);
 	policy_check_fax(ctx);
+	policy_check_drops(ctx);
 	if (repo->nissuers == 0)
 		policy_warn_at(ctx, src, "no issuers are configured, so every "
 		    "alert is refused; add an issuers list");

@@ -26,31 +26,6 @@ policy_fax_alnum(char c)
 	    (c >= '0' && c <= '9');
 }
 
-/* Host name labels: letters, digits and '-' (not first or last), 1 to 63
-   each, joined by dots, 253 bytes at most.  n bytes of s. */
-static bool
-policy_fax_host_valid(const char *s, size_t n)
-{
-	size_t label = 0;
-
-	if (n == 0 || n > 253)
-		return false;
-	for (size_t i = 0; i <= n; i++) {
-		char c = i < n ? s[i] : '.';
-
-		if (c == '.') {
-			if (label == 0 || label > 63 || s[i - 1] == '-')
-				return false;
-			label = 0;
-		} else if (policy_fax_alnum(c) || (c == '-' && label > 0)) {
-			label++;
-		} else {
-			return false;
-		}
-	}
-	return true;
-}
-
 /* A format = "template" address; why says what is wrong. */
 static bool
 policy_fax_template_valid(const char *t, const char **why)
@@ -91,7 +66,7 @@ policy_fax_template_valid(const char *t, const char **why)
 			return false;
 		}
 	}
-	if (!policy_fax_host_valid(at + 1, strlen(at + 1))) {
+	if (!policy_hostname_valid(at + 1, strlen(at + 1))) {
 		*why = "has a domain that is not a host name; write labels of "
 		    "letters, digits and '-' (1 to 63 each, no '-' first or "
 		    "last) joined by dots, e.g. \"fax.provider.example\"";
@@ -155,7 +130,7 @@ policy_fax_read_rfc3192(struct policy_ctx *ctx, const config_setting_t *g,
 	default:
 		return;
 	}
-	if (!policy_fax_host_valid(v, strlen(v))) {
+	if (!policy_hostname_valid(v, strlen(v))) {
 		policy_err(ctx, config_setting_get_member(g, "domain"), "%s: "
 		    "domain %s is not a host name; write labels of letters, "
 		    "digits and '-' (1 to 63 each, no '-' first or last) "

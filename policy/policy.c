@@ -253,6 +253,7 @@ policy_free(struct policy_repo *repo)
 	}
 	policy_providers_free(repo->sms, repo->nsms);
 	policy_providers_free(repo->voice, repo->nvoice);
+	policy_drops_free(repo->drops, repo->ndrops);
 	for (size_t i = 0; i < repo->npolicies; i++) {
 		struct policy_policy *p = &repo->policies[i];
 
@@ -281,6 +282,8 @@ policy_free(struct policy_repo *repo)
 		free(t->registry_operator);
 		free(t->country);
 		free(t->region);
+		free(t->drop_folder);
+		free(t->drop_address);
 	}
 	free(repo->teams);
 	policy_free_strv(repo->files, repo->nfiles);
@@ -347,6 +350,9 @@ policy_fill_names(struct policy_repo *repo)
 	for (size_t i = 0; i < repo->npolicies; i++)
 		if (repo->policies[i].name == NULL)
 			repo->policies[i].name = policy_xstrdup("");
+	for (size_t i = 0; i < repo->ndrops; i++)
+		if (repo->drops[i].name == NULL)
+			repo->drops[i].name = policy_xstrdup("");
 	for (size_t i = 0; i < repo->nteams; i++) {
 		struct policy_team *t = &repo->teams[i];
 

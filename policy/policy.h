@@ -111,6 +111,23 @@ struct policy_policy {
 	struct policy_src src;
 };
 
+/* An SSH drop host (providers.sshdrop): a site without normal internet
+   fetches its team folder from it out of band. */
+struct policy_drop_host {
+	char *name;			/* letters, digits, '-', '_'; 40 at most */
+	char *host;			/* DNS name or IP address */
+	int port;			/* 22 by default */
+	char *user;
+	char *key;			/* absolute path of a 0600 private key */
+	char fingerprint[64];		/* "SHA256:<43 base64>", or "" when
+					   known_hosts pins the key */
+	char *known_hosts;		/* absolute path, or NULL */
+	char *path;			/* absolute folder on the host; team
+					   folders are made under it */
+	int64_t timeout;		/* connect, and each operation, seconds */
+	struct policy_src src;
+};
+
 struct policy_team {
 	char *id;
 	char *domain;
@@ -122,6 +139,13 @@ struct policy_team {
 	const struct policy_policy *policy;
 	struct policy_contact *contacts;
 	size_t ncontacts;
+	/* team:sshdrop: the drop host and the team's folder under its path
+	   (one name, the team id by default), and the endpoint made of them,
+	   "NAME:PATH/FOLDER"; all NULL when the team has no drop. */
+	const struct policy_drop_host *drop;
+	char *drop_folder;
+	char *drop_address;
+	struct policy_src drop_src;
 	struct policy_src src;
 };
 
@@ -257,6 +281,8 @@ struct policy_repo {
 	struct policy_smtp *smtp;	/* NULL when not configured */
 	struct policy_provider *sms, *voice;	/* in configuration order */
 	struct policy_fax *fax;		/* NULL when not configured */
+	struct policy_drop_host *drops;	/* providers.sshdrop */
+	size_t ndrops;
 	size_t nsms, nvoice;
 	struct policy_policy *policies;
 	size_t npolicies;
@@ -313,6 +339,10 @@ void policy_providers_free(struct policy_provider *p, size_t n);
  */
 int policy_fax_address(const struct policy_fax *fax, const char *e164,
     char *out, size_t outlen);
+
+/* The drop host of that name, or NULL. */
+const struct policy_drop_host *policy_drop_find(const struct policy_repo *repo,
+    const char *name);
 
 const struct policy_team *policy_team_find(const struct policy_repo *repo,
     const char *id);

@@ -5,9 +5,10 @@
  * memory, sections.c and teams.c read the sections, check.c does the checks
  * that need the whole repository, include.c pre-scans @include lines,
  * values.c parses single values, diag.c collects problems, resolve.c answers
- * questions about a loaded repository, providers.c and fax.c read the
- * providers other than smtp.  Allocation failure aborts: the repository is
- * read at start-up, and a half-read policy is worse than none.
+ * questions about a loaded repository, providers.c, fax.c and drop.c read
+ * the providers other than smtp (drop.c also a team's sshdrop).
+ * Allocation failure aborts: the repository is read at start-up, and a
+ * half-read policy is worse than none.
  */
 #ifndef POLICY_INT_H
 #define POLICY_INT_H
@@ -117,12 +118,23 @@ const config_setting_t *policy_list_elem_group(struct policy_ctx *ctx,
 /* Report a secret file that is missing, not regular, or not mode 0600. */
 void policy_check_secret(struct policy_ctx *ctx, const config_setting_t *s,
     const char *where, const char *key, const char *path);
+/* The same, with create saying how to make a missing one ("create it
+   with ..."); policy_check_secret says "create it (user:password)". */
+void policy_check_secret_as(struct policy_ctx *ctx, const config_setting_t *s,
+    const char *where, const char *key, const char *path, const char *create);
 /* providers.c: providers.sms and providers.voice lists. */
 void policy_read_http_providers(struct policy_ctx *ctx,
     const config_setting_t *providers, const char *key,
     struct policy_provider **ret, size_t *n);
 /* fax.c: providers.fax, a group. */
 void policy_read_fax(struct policy_ctx *ctx, const config_setting_t *g);
+/* drop.c: providers.sshdrop, a list, into repo->drops; a team's sshdrop
+   group (read after the providers, so its host is looked up at once). */
+void policy_read_drops(struct policy_ctx *ctx,
+    const config_setting_t *providers);
+void policy_read_team_drop(struct policy_ctx *ctx, const config_setting_t *g,
+    struct policy_team *team, const char *where);
+void policy_drops_free(struct policy_drop_host *d, size_t n);
 
 int policy_read_gateway(struct policy_ctx *ctx, const config_setting_t *root);
 int policy_read_issuers(struct policy_ctx *ctx, const config_setting_t *root);
@@ -146,6 +158,9 @@ int policy_timezone_check(const char *name, char *why, size_t whylen);
 int policy_hours_parse(const char *s, int *start, int *end);
 bool policy_language_valid(const char *s);
 bool policy_email_valid(const char *s);
+/* Host name labels (letters, digits, inner '-'), 253 bytes at most; n
+   bytes of s. */
+bool policy_hostname_valid(const char *s, size_t n);
 bool policy_listen_valid(const char *s);
 /* Parse one notify target "WHO:CHANNEL[:emergency]". */
 int policy_target_parse(const char *s, struct policy_target *t, char *why,

@@ -1,6 +1,7 @@
 /*
  * resolve.c: questions asked of a loaded repository: which teams an address
- * names, which contacts a target reaches, and at which endpoint.
+ * names, which contacts a target reaches, and at which endpoint; which
+ * drop host a name means.
  *
  * The repository is read-only here, so these functions may run in many
  * threads at once; the only memory they take is a scratch array per
@@ -40,6 +41,18 @@ policy_find(const struct policy_repo *repo, const char *name)
 		if (repo->policies[i].name != NULL &&
 		    strcmp(repo->policies[i].name, name) == 0)
 			return &repo->policies[i];
+	return NULL;
+}
+
+const struct policy_drop_host *
+policy_drop_find(const struct policy_repo *repo, const char *name)
+{
+	if (repo == NULL || name == NULL || name[0] == '\0')
+		return NULL;
+	for (size_t i = 0; i < repo->ndrops; i++)
+		if (repo->drops[i].name != NULL &&
+		    strcmp(repo->drops[i].name, name) == 0)
+			return &repo->drops[i];
 	return NULL;
 }
 

@@ -45,6 +45,9 @@ static const struct {
 	{ "timezone", "\"Africa/Nairobi\"" },
 	{ "languages", "[ \"en\" ]" },
 	{ "service", "\"signal\"" },
+	{ "user", "\"tocsin\"" },
+	{ "key", "\"secrets/drop_ed25519\"" },
+	{ "path", "\"/srv/drop\"" },
 };
 
 static const char *
@@ -816,12 +819,20 @@ void
 policy_check_secret(struct policy_ctx *ctx, const config_setting_t *s,
     const char *where, const char *key, const char *path)
 {
+	policy_check_secret_as(ctx, s, where, key, path,
+	    "create it (user:password)");
+}
+
+void
+policy_check_secret_as(struct policy_ctx *ctx, const config_setting_t *s,
+    const char *where, const char *key, const char *path, const char *create)
+{
 	struct stat st;
 
 	if (stat(path, &st) != 0) {
-		policy_err(ctx, s, "%s: %s file %s cannot be used: %s; create "
-		    "it (user:password) and chmod 600 %s", where, key, path,
-		    strerror(errno), path);
+		policy_err(ctx, s, "%s: %s file %s cannot be used: %s; %s and "
+		    "chmod 600 %s", where, key, path, strerror(errno), create,
+		    path);
 		return;
 	}
 	if (!S_ISREG(st.st_mode)) {
@@ -936,7 +947,7 @@ int
 policy_read_providers(struct policy_ctx *ctx, const config_setting_t *root)
 {
 	static const char *const keys[] = { "smtp", "sms", "voice", "fax",
-		NULL };
+		"sshdrop", NULL };
 	const config_setting_t *p, *smtp, *fax;
 
 	p = policy_section(ctx, root, "providers", CONFIG_TYPE_GROUP);
@@ -947,6 +958,7 @@ policy_read_providers(struct policy_ctx *ctx, const config_setting_t *root)
 	    &ctx->repo->nsms);
 	policy_read_http_providers(ctx, p, "voice", &ctx->repo->voice,
 	    &ctx->repo->nvoice);
+	policy_read_drops(ctx, p);
 	if ((fax = config_setting_get_member(p, "fax")) != NULL) {
 		if (config_setting_type(fax) != CONFIG_TYPE_GROUP)
 			policy_err(ctx, fax, "providers: fax must be a group "
@@ -1024,12 +1036,6 @@ policy_read_step(struct policy_ctx *ctx, const config_setting_t *g,
 				    policy_quote(q, sizeof(q), v));
 				break;
 			}
-		if (t.channel == POLICY_CH_SSHDROP)
-			policy_warn(ctx, e, "%s: %s: the sshdrop channel is not "
-			    "configured (no drop hosts can be set up yet), so "
-			    "this target is skipped; remove it or keep it for "
-			    "when drops are configured", where,
-			    policy_quote(q, sizeof(q), v));
 		st->targets[st->ntargets++] = t;
 	}
 }

@@ -1,7 +1,8 @@
 /*
  * teams.c: the contact repository: teams and their contacts.
  *
- * Read after policies, so a team's policy is looked up at once.  The checks
+ * Read after policies and providers, so a team's policy and its sshdrop
+ * host (drop.c reads sshdrop) are looked up at once.  The checks
  * here are per team and per contact (ids, E.164 numbers, time zones, hours,
  * languages, keys); checks that need targets and contacts together live in
  * check.c.  Team ids are checked hardest: they become parts of file names
@@ -298,7 +299,7 @@ policy_read_team(struct policy_ctx *ctx, const config_setting_t *g,
 {
 	static const char *const keys[] = { "id", "domain", "cctld_operator",
 		"host_organisation", "registry_operator", "country", "region",
-		"policy", "contacts", NULL };
+		"policy", "contacts", "sshdrop", NULL };
 	struct policy_repo *repo = ctx->repo;
 	char where[POLICY_QUOTE_LEN + 16], q[POLICY_QUOTE_LEN], cc[3];
 	const char *v;
@@ -401,6 +402,7 @@ policy_read_team(struct policy_ctx *ctx, const config_setting_t *g,
 				    where, policy_quote(q, sizeof(q), v));
 		}
 	}
+	policy_read_team_drop(ctx, g, team, where);
 	policy_read_contacts(ctx, g, team, where);
 }
 

@@ -372,6 +372,32 @@ policy_language_valid(const char *s)
 	return s[n] == '\0';
 }
 
+/* Host name labels: letters, digits and '-' (not first or last), 1 to 63
+   each, joined by dots, 253 bytes at most.  n bytes of s. */
+bool
+policy_hostname_valid(const char *s, size_t n)
+{
+	size_t label = 0;
+
+	if (n == 0 || n > 253)
+		return false;
+	for (size_t i = 0; i <= n; i++) {
+		char c = i < n ? s[i] : '.';
+
+		if (c == '.') {
+			if (label == 0 || label > 63 || s[i - 1] == '-')
+				return false;
+			label = 0;
+		} else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || (c == '-' && label > 0)) {
+			label++;
+		} else {
+			return false;
+		}
+	}
+	return true;
+}
+
 bool
 policy_email_valid(const char *s)
 {

@@ -465,8 +465,9 @@ test_registry(void **state)
 	assert_int_equal(chan_fax.channel, POLICY_CH_FAX);
 	assert_false(chan_fax.per_team);
 	assert_true(chan_fax.needs_doc);
-	/* Not built in this release. */
-	assert_null(chan_find("sshdrop"));
+	assert_ptr_equal(chan_find("sshdrop"), &chan_sshdrop);
+	assert_true(chan_sshdrop.per_team);
+	assert_int_equal(chan_sshdrop.channel, POLICY_CH_SSHDROP);
 	assert_null(chan_find(""));
 	assert_null(chan_find("PGP-EMAIL"));
 	assert_null(chan_find("pgp-email "));

@@ -394,6 +394,34 @@ test_summary(void **state)
 	free(out.pdf);
 }
 
+/* Names too long for a cover page are cut there: the cover stays one
+   page and the alert keeps its own pages. */
+static void
+test_cover_overflow(void **state)
+{
+	struct chan_doc d = doc_en();
+	struct faxpdf_opts o = opts_a4();
+	struct faxpdf_out out;
+	char *big = rep("\xd8\xa8 Registry Operator Name ", 120), *t;
+
+	(void)state;
+	o.cover = true;
+	o.pages = 1;
+	d.team = big;
+	d.issuer = big;
+	d.recipient = big;
+	out = render(&d, &o);
+	assert_int_equal(out.pages, 2);
+	assert_int_equal(pdf_pages(&out, A4_SIZE), 2);
+	t = text_of(&out);
+	assert_has(t, "cut: the names are longer than a cover page");
+	assert_has(t, "Page 2 of 2");
+	assert_has(t, HEADLINE);
+	free(t);
+	free(out.pdf);
+	free(big);
+}
+
 static void
 test_letter(void **state)
 {
@@ -829,6 +857,7 @@ main(void)
 		cmocka_unit_test(test_summary),
 		cmocka_unit_test(test_letter),
 		cmocka_unit_test(test_cover),
+		cmocka_unit_test(test_cover_overflow),
 		cmocka_unit_test(test_long_cut),
 		cmocka_unit_test(test_scripts),
 		cmocka_unit_test(test_null_fields),

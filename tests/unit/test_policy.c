@@ -94,7 +94,10 @@ has(const struct policy_diag *d, enum policy_sev sev, const char *file_suffix,
 	}								\
 } while (0)
 
-/* Load text from a string with base folder /tmp; returns the code. */
+/* The base folder of load_str: /tmp, or a test's own folder of files. */
+static const char *load_base = "/tmp";
+
+/* Load text from a string with base folder load_base; returns the code. */
 static int
 load_str(const char *text, struct policy_diag *d, struct policy_repo **r)
 {
@@ -102,7 +105,7 @@ load_str(const char *text, struct policy_diag *d, struct policy_repo **r)
 
 	policy_diag_init(d);
 	memset(&err, 0, sizeof(err));
-	return policy_load_string(text, "t.conf", "/tmp", r, d, &err);
+	return policy_load_string(text, "t.conf", load_base, r, d, &err);
 }
 
 /* Load text that must fail with exactly one error containing frag at line.
@@ -176,9 +179,10 @@ test_good_config(void **state)
 	(void)state;
 	fixture(base, sizeof(base), "good");
 	assert_int_equal(d.errors, 0);
-	assert_int_equal(d.warnings, 1);	/* team:sshdrop */
-	assert_diag(&d, POLICY_WARNING, "good/tocsin.conf", 48,
-	    "sshdrop channel is not configured");
+	assert_int_equal(d.warnings, 1);	/* team:sshdrop, no sshdrop */
+	assert_diag(&d, POLICY_WARNING, "good/repo/teams.conf", 3,
+	    "team \"ke\"'s policy \"standard\" sends team:sshdrop at step 4 "
+	    "but the team has no sshdrop");
 	assert_string_equal(r->base_dir, base);
 	(void)snprintf(exp, sizeof(exp), "%s/tocsin.conf", base);
 	assert_string_equal(r->main_file, exp);
@@ -424,13 +428,14 @@ test_bad_config(void **state)
 		    "earlier than the step before (1800 s, line 30)" },
 		{ POLICY_ERROR, "bad/tocsin.conf", 31,
 		    "uses :emergency with fax" },
-		{ POLICY_WARNING, "bad/tocsin.conf", 32,
-		    "sshdrop channel is not configured" },
 		{ POLICY_ERROR, "bad/tocsin.conf", 34,
 		    "unsigned_acks must be true or false, not a string" },
 		{ POLICY_ERROR, "bad/tocsin.conf", 40, "(a cycle)" },
 		{ POLICY_ERROR, "bad/tocsin.conf", 41,
 		    "member \"xx\" names no team" },
+		{ POLICY_WARNING, "bad/teams.conf", 3,
+		    "team \"ke\"'s policy \"standard\" sends team:sshdrop at "
+		    "step 3 but the team has no sshdrop" },
 		{ POLICY_ERROR, "bad/teams.conf", 6,
 		    "contact \"Amani\" has no fax, but policy \"standard\" "
 		    "step 1 sends primary:fax; add fax" },
@@ -452,6 +457,8 @@ test_bad_config(void **state)
 		{ POLICY_ERROR, "bad/teams.conf", 23, "email without pgp" },
 		{ POLICY_ERROR, "bad/teams.conf", 25,
 		    "id \"../etc\" is not a team id" },
+		{ POLICY_WARNING, "bad/teams.conf", 25,
+		    "team 3's policy \"standard\" sends team:sshdrop" },
 		{ POLICY_ERROR, "bad/teams.conf", 27,
 		    "timezone \"Europe\" is a folder" },
 		{ POLICY_ERROR, "bad/teams.conf", 27,
@@ -1002,7 +1009,9 @@ test_warnings_only(void **state)
 	assert_int_equal(d.errors, 0);
 	assert_int_equal(d.warnings, 4);
 	assert_diag(&d, POLICY_WARNING, "t.conf", 3, "has no substitute contact");
-	assert_diag(&d, POLICY_WARNING, "t.conf", 2, "sshdrop channel");
+	assert_diag(&d, POLICY_WARNING, "t.conf", 3, "team \"ke\"'s policy "
+	    "\"p\" sends team:sshdrop at step 1 but the team has no sshdrop; "
+	    "add sshdrop = { host = ");
 	assert_diag(&d, POLICY_WARNING, "t.conf", 2, "listed twice");
 	assert_diag(&d, POLICY_WARNING, "t.conf", 0, "no issuers");
 	policy_free(r);
@@ -1948,6 +1957,539 @@ test_gateway_phones(void **state)
 	    2, "did you mean \"duty_phone\"");
 }
 
+/*
+ * providers.sshdrop and teams' sshdrop.  The files a drop host names (its
+ * key, a known_hosts) are made in a folder of their own, which is the
+ * base folder of the loads: key = "id_ed25519" is relative to it.
+ */
+#define DROP_DIR "/tmp/tocsin-drop-XXXXXX"
+static char drop_dir[sizeof(DROP_DIR)];
+
+static void
+drop_file(const char *name, mode_t mode)
+{
+	char path[128];
+	FILE *f;
+
+	(void)snprintf(path, sizeof(path), "%s/%s", drop_dir, name);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("not a real key\n", f);
+	assert_int_equal(fclose(f), 0);
+	assert_int_equal(chmod(path, mode), 0);
+}
+
+static int
+drop_setup(void **state)
+{
+	(void)state;
+	memcpy(drop_dir, DROP_DIR, sizeof(DROP_DIR));
+	assert_non_null(mkdtemp(drop_dir));
+	drop_file("id_ed25519", 0600);
+	drop_file("id_0400", 0400);
+	drop_file("id_0644", 0644);
+	drop_file("known_hosts", 0644);
+	drop_file("known_hosts_0666", 0666);
+	load_base = drop_dir;
+	return 0;
+}
+
+static int
+drop_teardown(void **state)
+{
+	static const char *const names[] = { "id_ed25519", "id_0400",
+		"id_0644", "known_hosts", "known_hosts_0666" };
+	char path[128];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		(void)snprintf(path, sizeof(path), "%s/%s", drop_dir, names[i]);
+		(void)unlink(path);
+	}
+	(void)rmdir(drop_dir);
+	load_base = "/tmp";
+	return 0;
+}
+
+/* What ssh-keygen -lf prints for a host key (43 base64, last bits 0). */
+#define SDFPR "SHA256:MTIEf9NhYRqsUYP0Q9bU8NmV/xDf42vxEOY4FmV7FR8"
+/* One drop host; the pin is a setting or "". */
+#define SDE(name, host, user, key, pin, path) "name = \"" name "\"; " \
+	"host = \"" host "\"; user = \"" user "\"; key = \"" key "\"; " pin \
+	" path = \"" path "\";"
+#define SDPIN "fingerprint = \"" SDFPR "\";"
+#define SDOK SDE("sat-hub", "drop.example.net", "tocsin", "id_ed25519", \
+	SDPIN, "/srv/drop")
+/* providers.sshdrop with one drop host: the group at line 5, the entry at
+   line 6 (after GW ISS POL TEAMS), extra settings at line 7. */
+#define SDP(entry) "providers = { sshdrop = ( {\n" entry " } ); };\n"
+/* A policy that sends team:sshdrop at step 1 (line 3). */
+#define DPOL "policies = { p = { steps = ( { after = \"0s\"; notify = " \
+	"[ \"primary:sms\", \"team:sshdrop\" ]; } ); }; };\n"
+/* One team with sshdrop: the team at line 5, sshdrop at line 6 (after GW
+   ISS DPOL and a one-line providers). */
+#define TEAMSD(id, sd) "teams = ( { id = \"" id "\"; domain = \"x\"; " \
+	"cctld_operator = \"o\"; region = \"AF\"; policy = \"p\";\n" \
+	"sshdrop = " sd ";\ncontacts = ( " CONTACT " ); } );\n"
+#define SDP1 "providers = { sshdrop = ( { " SDOK " } ); };\n"
+
+static void
+test_drop_hosts(void **state)
+{
+	struct policy_diag d;
+	struct policy_repo *r = NULL;
+	const struct policy_drop_host *h;
+	const struct policy_team *t;
+	char exp[256];
+
+	(void)state;
+	/* Two drop hosts: the first with the defaults, the second with every
+	   setting; teams with and without a folder of their own. */
+	assert_int_equal(load_str(GW ISS DPOL
+	    "providers = { sshdrop = (\n"
+	    "{ " SDOK " },\n"
+	    "{ name = \"relay_2\"; host = \"2001:db8::10\"; port = 2222; "
+	    "user = \"_drop-1\"; key = \"id_0400\"; known_hosts = "
+	    "\"known_hosts\"; path = \"/var/spool/tocsin.drop\"; timeout = "
+	    "\"10m\"; }\n"
+	    "); };\n"
+	    "teams = ( { id = \"ke\"; domain = \"x\"; cctld_operator = \"o\"; "
+	    "region = \"AF\"; policy = \"p\";\n"
+	    "sshdrop = { host = \"sat-hub\"; folder = \"ke\"; };\n"
+	    "contacts = ( " CONTACT " ); },\n"
+	    "{ id = \"tz\"; domain = \"x\"; cctld_operator = \"o\"; "
+	    "region = \"AF\"; policy = \"p\"; sshdrop = { host = \"relay_2\"; "
+	    "};\ncontacts = ( " CONTACT " ); },\n"
+	    "{ id = \"ug\"; domain = \"x\"; cctld_operator = \"o\"; "
+	    "region = \"AF\"; policy = \"p\"; sshdrop = { host = \"sat-hub\"; "
+	    "folder = \"Uganda_2.x-y\"; }; contacts = ( " CONTACT " ); } );\n",
+	    &d, &r), 0);
+	assert_int_equal(d.errors, 0);
+	assert_int_equal(d.warnings, 0);
+	assert_int_equal(r->ndrops, 2);
+	h = &r->drops[0];
+	assert_string_equal(h->name, "sat-hub");
+	assert_string_equal(h->host, "drop.example.net");
+	assert_int_equal(h->port, 22);
+	assert_string_equal(h->user, "tocsin");
+	(void)snprintf(exp, sizeof(exp), "%s/id_ed25519", drop_dir);
+	assert_string_equal(h->key, exp);
+	assert_string_equal(h->fingerprint, SDFPR);
+	assert_null(h->known_hosts);
+	assert_string_equal(h->path, "/srv/drop");
+	assert_int_equal(h->timeout, 20);
+	assert_ptr_equal(h->src.file, r->files[0]);
+	assert_int_equal(h->src.line, 5);
+	h = &r->drops[1];
+	assert_string_equal(h->name, "relay_2");
+	assert_string_equal(h->host, "2001:db8::10");
+	assert_int_equal(h->port, 2222);
+	assert_string_equal(h->user, "_drop-1");
+	(void)snprintf(exp, sizeof(exp), "%s/id_0400", drop_dir);
+	assert_string_equal(h->key, exp);
+	assert_string_equal(h->fingerprint, "");
+	(void)snprintf(exp, sizeof(exp), "%s/known_hosts", drop_dir);
+	assert_string_equal(h->known_hosts, exp);
+	assert_string_equal(h->path, "/var/spool/tocsin.drop");
+	assert_int_equal(h->timeout, 600);
+	assert_int_equal(h->src.line, 6);
+
+	t = policy_team_find(r, "ke");
+	assert_ptr_equal(t->drop, &r->drops[0]);
+	assert_string_equal(t->drop_folder, "ke");
+	assert_string_equal(t->drop_address, "sat-hub:/srv/drop/ke");
+	assert_ptr_equal(t->drop_src.file, r->files[0]);
+	assert_int_equal(t->drop_src.line, 9);
+	t = policy_team_find(r, "tz");
+	assert_ptr_equal(t->drop, &r->drops[1]);
+	assert_string_equal(t->drop_folder, "tz");	/* the team id */
+	assert_string_equal(t->drop_address,
+	    "relay_2:/var/spool/tocsin.drop/tz");
+	assert_int_equal(t->drop_src.line, 11);
+	t = policy_team_find(r, "ug");
+	assert_string_equal(t->drop_address, "sat-hub:/srv/drop/Uganda_2.x-y");
+
+	/* policy_drop_find: exact names only. */
+	assert_ptr_equal(policy_drop_find(r, "sat-hub"), &r->drops[0]);
+	assert_ptr_equal(policy_drop_find(r, "relay_2"), &r->drops[1]);
+	assert_null(policy_drop_find(r, "Sat-Hub"));
+	assert_null(policy_drop_find(r, "sat"));
+	assert_null(policy_drop_find(r, ""));
+	assert_null(policy_drop_find(r, NULL));
+	assert_null(policy_drop_find(NULL, "sat-hub"));
+	policy_free(r);
+	policy_diag_free(&d);
+
+	/* A team without sshdrop has none; host names and addresses. */
+	assert_int_equal(load_str(GW ISS POL TEAMS SDP(SDE("a", "127.0.0.1",
+	    "t", "id_ed25519", SDPIN, "/d")), &d, &r), 0);
+	t = policy_team_find(r, "ke");
+	assert_null(t->drop);
+	assert_null(t->drop_folder);
+	assert_null(t->drop_address);
+	assert_null(t->drop_src.file);
+	assert_null(policy_drop_find(r, "sat-hub"));
+	policy_free(r);
+	policy_diag_free(&d);
+	expect_ok(GW ISS POL TEAMS SDP(SDE("A-Z_0123456789abcdefghijklmnopqrstu"
+	    "vwxy", "::1", "a", "id_ed25519", SDPIN, "/~a/b.c/-_+=@,:%")));
+	expect_ok(GW ISS POL TEAMS SDP(SDE("x", "localhost", "a", "id_ed25519",
+	    SDPIN, "/d")));
+	expect_ok(GW ISS POL TEAMS SDP(SDE("x", "a-1.b2.example", "a",
+	    "id_ed25519", SDPIN, "/d")));
+	/* Fingerprints ssh-keygen -lf printed, ending in each kind of
+	   base64 character. */
+	expect_ok(GW ISS POL TEAMS SDP(SDE("x", "h.example", "t", "id_ed25519",
+	    "fingerprint = \"SHA256:K2ZKOtWPsXFGxbVHHTv1Xc19Uv8l+p"
+	    "HcTm1kwzhRwvw\";", "/d")));
+	expect_ok(GW ISS POL TEAMS SDP(SDE("x", "h.example", "t", "id_ed25519",
+	    "fingerprint = \"SHA256:+wvtb9zO8uV2kwe5JV6eFZtHahL9mS"
+	    "wkDSf2dv5lhK8\";", "/d")));
+	expect_ok(GW ISS POL TEAMS SDP(SDE("x", "h.example", "t", "id_ed25519",
+	    "fingerprint = \"SHA256:HJ1QiDSTUorcl6QcUN2uC4Q7U0oHya"
+	    "xRITiYqe0bitY\";", "/d")));
+	expect_ok(GW ISS POL TEAMS SDP(SDE("x", "h.example", "t", "id_ed25519",
+	    "fingerprint = \"SHA256:Ar9ncwtB1/J0TC/0VyDx5e3k2c4XiV"
+	    "oT0tu6z7UcV2M\";", "/d")));
+	expect_ok(GW ISS POL TEAMS "providers = { sshdrop = ( ); };\n");
+	expect_ok(GW ISS POL TEAMS "providers = { sshdrop = [ ]; };\n");
+}
+
+static void
+test_drop_host_mistakes(void **state)
+{
+	char path[128], exp[1024];
+
+	(void)state;
+	/* name */
+	expect_one_error(GW ISS POL TEAMS SDP(SDE("sat hub", "h.example", "t",
+	    "id_ed25519", SDPIN, "/d")), 6, "providers.sshdrop \"sat hub\": a "
+	    "drop host name is 1 to 40 letters, digits, '-' or '_'");
+	expect_one_error(GW ISS POL TEAMS SDP(SDE("sat/hub", "h.example", "t",
+	    "id_ed25519", SDPIN, "/d")), 6, "a drop host name is 1 to 40");
+	expect_one_error(GW ISS POL TEAMS SDP(SDE("a123456789b123456789"
+	    "c123456789d123456789e", "h.example", "t", "id_ed25519", SDPIN,
+	    "/d")), 6, "a drop host name is 1 to 40");
+	expect_one_error(GW ISS POL TEAMS SDP(SDE("", "h.example", "t",
+	    "id_ed25519", SDPIN, "/d")), 6, "name is empty");
+	expect_one_error(GW ISS POL TEAMS SDP("host = \"h.example\"; user = "
+	    "\"t\"; key = \"id_ed25519\"; " SDPIN " path = \"/d\";"), 5,
+	    "providers.sshdrop 1: name is missing; add name = ");
+	(void)snprintf(exp, sizeof(exp), "providers.sshdrop: the name "
+	    "\"sat-hub\" is already used at %s/t.conf:5; drop host names must "
+	    "be unique: rename one", drop_dir);
+	expect_one_error(GW ISS POL TEAMS "providers = { sshdrop = ( {\n"
+	    SDOK " },\n{ " SDOK " } ); };\n", 7, exp);
+
+	/* host */
+	expect_one_error(GW ISS POL TEAMS SDP(SDE("x", "-oProxyCommand=sh",
+	    "t", "id_ed25519", SDPIN, "/d")), 6, "host \"-oProxyCommand=sh\" "
+	    "is not a host name or an IP address; write labels of");
+	expect_one_error(GW ISS POL TEAMS SDP(SDE("x", "h_1.example", "t",
+	    "id_ed25519", SDPIN, "/d")), 6, "is not a host name");
+	expect_one_error(GW ISS POL TEAMS SDP(SDE("x", "h..example", "t",
+	    "id_ed25519", SDPIN, "/d")), 6, "is not a host name");
+	expect_one_error(GW ISS POL TEAMS SDP(SDE("x", "h.example.", "t",
+	    "id_ed25519", SDPIN, "/d")), 6, "is not a host name");
+	expect_one_error(GW ISS POL TEAMS SDP(SDE("x", "user@h.example", "t",
+	    "id_ed25519", SDPIN, "/d")), 6, "is not a host name");
+	expect_one_error(GW ISS POL TEAMS SDP(SDE("x", "10.0.0.256", "t",
+	    "id_ed25519", SDPIN, "/d")), 6, "host \"10.0.0.256\" is not an "
+	    "IPv4 address; write four numbers");
+	expect_one_error(GW ISS POL TEAMS SDP(SDE("x", "[2001:db8::10]", "t",
+	    "id_ed25519", SDPIN, "/d")), 6, "is in brackets");
+	expect_one_error(GW ISS POL TEAMS SDP(SDE("x", "h.example:22", "t",
+	    "id_ed25519", SDPIN, "/d")), 6, "is not an IPv6 address or a "
+	    "host name");
+	expect_one_error(GW ISS POL TEAMS SDP(SDE("x", "2001:db8::10::1", "t",
+	    "id_ed25519", SDPIN, "/d")), 6, "is not an IPv6 address");
+	expect_one_error(GW ISS POL TEAMS SDP("name = \"x\"; user = \"t\"; "
+	    "key = \"id_ed25519\"; " SDPIN " path = \"/d\";"), 5,
+	    "providers.sshdrop \"x\": host is missing; add host = ");
+
+	/* port */
+	expect_one_error(GW ISS POL TEAMS SDP(SDOK "\nport = 0;"), 7,
+	    "port = 0 is out of range; use a value from 1 to 65535");
+	expect_one_error(GW ISS POL TEAMS SDP(SDOK "\nport = 65536;"), 7,
+	    "port = 65536 is out of range");
+	expect_one_error(GW ISS POL TEAMS SDP(SDOK "\nport = \"22\";"), 7,
+	    "port must be an integer");
+
+	/* user */
+	expect_one_error(GW ISS POL TEAMS SDP(SDE("x", "h.example", "Tocsin",
+	    "id_ed25519", SDPIN, "/d")), 6, "user \"Tocsin\" is not a portable "
+	    "user name; write lowercase letters");
+	expect_one_error(GW ISS POL TEAMS SDP(SDE("x", "h.example", "-oX",
+	    "id_ed25519", SDPIN, "/d")), 6, "is not a portable user name");
+	expect_one_error(GW ISS POL TEAMS SDP(SDE("x", "h.example", "1t",
+	    "id_ed25519", SDPIN, "/d")), 6, "is not a portable user name");
+	expect_one_error(GW ISS POL TEAMS SDP(SDE("x", "h.example", "t$",
+	    "id_ed25519", SDPIN, "/d")), 6, "is not a portable user name");
+	expect_one_error(GW ISS POL TEAMS SDP(SDE("x", "h.example", "t@h",
+	    "id_ed25519", SDPIN, "/d")), 6, "is not a portable user name");
+	expect_one_error(GW ISS POL TEAMS SDP(SDE("x", "h.example",
+	    "a123456789b123456789c123456789d12", "id_ed25519", SDPIN, "/d")),
+	    6, "user is 33 bytes long, more than the 32 allowed");
+
+	/* key: there, a regular file, 0600 or stricter */
+	(void)snprintf(path, sizeof(path), "%s/nope", drop_dir);
+	(void)snprintf(exp, sizeof(exp), "providers.sshdrop \"x\": key file %s "
+	    "cannot be used: No such file or directory; create it with "
+	    "ssh-keygen -t ed25519 -N \"\" -f %s (its .pub goes into the drop "
+	    "user's authorized_keys) and chmod 600 %s", path, path, path);
+	expect_one_error(GW ISS POL TEAMS SDP(SDE("x", "h.example", "t",
+	    "nope", SDPIN, "/d")), 6, exp);
+	(void)snprintf(path, sizeof(path), "%s/id_0644", drop_dir);
+	(void)snprintf(exp, sizeof(exp), "providers.sshdrop \"x\": key file %s "
+	    "has mode 0644, not 0600, so others may read the secret; chmod 600 "
+	    "%s", path, path);
+	expect_one_error(GW ISS POL TEAMS SDP(SDE("x", "h.example", "t",
+	    "id_0644", SDPIN, "/d")), 6, exp);
+	expect_one_error(GW ISS POL TEAMS SDP(SDE("x", "h.example", "t", "/tmp",
+	    SDPIN, "/d")), 6, "key file /tmp is not a regular file");
+	expect_one_error(GW ISS POL TEAMS SDP("name = \"x\"; host = "
+	    "\"h.example\"; user = \"t\"; " SDPIN " path = \"/d\";"), 5,
+	    "key is missing; add key = ");
+
+	/* the host key pin: exactly one, well-formed */
+	expect_one_error(GW ISS POL TEAMS SDP(SDE("x", "h.example", "t",
+	    "id_ed25519", "", "/d")), 5, "providers.sshdrop \"x\": the drop "
+	    "host's key is not pinned, and trust on first use is never done; "
+	    "add fingerprint = \"SHA256:...\"; (ssh-keygen -lf "
+	    "/etc/ssh/ssh_host_ed25519_key.pub on the drop host prints it) or "
+	    "known_hosts = \"FILE\";");
+	expect_one_error(GW ISS POL TEAMS SDP(SDE("x", "h.example", "t",
+	    "id_ed25519", SDPIN " known_hosts = \"known_hosts\";", "/d")), 5,
+	    "both fingerprint and known_hosts are given; the drop host's key "
+	    "must be pinned one way (trust on first use is never done)");
+	expect_one_error(GW ISS POL TEAMS SDP(SDE("x", "h.example", "t",
+	    "id_ed25519", "fingerprint = \"SHA256:short\";", "/d")), 6,
+	    "fingerprint \"SHA256:short\" is not \"SHA256:\" and 43 base64 "
+	    "characters; copy it from ssh-keygen -lf");
+	expect_one_error(GW ISS POL TEAMS SDP(SDE("x", "h.example", "t",
+	    "id_ed25519", "fingerprint = \"" SDFPR "=\";", "/d")), 6,
+	    "is not \"SHA256:\" and 43 base64");
+	expect_one_error(GW ISS POL TEAMS SDP(SDE("x", "h.example", "t",
+	    "id_ed25519", "fingerprint = \"sha256:MTIEf9NhYRqsUYP0Q9bU8NmV/"
+	    "xDf42vxEOY4FmV7FR8\";", "/d")), 6, "is not \"SHA256:\"");
+	/* 43 characters hold 258 bits: the last 2 are 0 ('9', 'N', 'x' are
+	   not: a character was changed) */
+	expect_one_error(GW ISS POL TEAMS SDP(SDE("x", "h.example", "t",
+	    "id_ed25519", "fingerprint = \"SHA256:MTIEf9NhYRqsUYP0Q9bU8NmV/"
+	    "xDf42vxEOY4FmV7FR9\";", "/d")), 6, "is not \"SHA256:\"");
+	expect_one_error(GW ISS POL TEAMS SDP(SDE("x", "h.example", "t",
+	    "id_ed25519", "fingerprint = \"SHA256:Ar9ncwtB1/J0TC/0VyDx5e3k2c4"
+	    "XiVoT0tu6z7UcV2N\";", "/d")), 6, "is not \"SHA256:\"");
+	expect_one_error(GW ISS POL TEAMS SDP(SDE("x", "h.example", "t",
+	    "id_ed25519", "fingerprint = \"SHA256:K2ZKOtWPsXFGxbVHHTv1Xc19Uv8"
+	    "l+pHcTm1kwzhRwvx\";", "/d")), 6, "is not \"SHA256:\"");
+	expect_one_error(GW ISS POL TEAMS SDP(SDE("x", "h.example", "t",
+	    "id_ed25519", "fingerprint = \"SHA256:K2ZKOtWPsXFGxbVHHTv1Xc19Uv8"
+	    "l+pHcTm1kwzhRwv\";", "/d")), 6, "is not \"SHA256:\"");
+	expect_one_error(GW ISS POL TEAMS SDP(SDE("x", "h.example", "t",
+	    "id_ed25519", "fingerprint = \"SHA256:MTIEf9NhYRqsUYP0Q9bU8NmV-"
+	    "xDf42vxEOY4FmV7FR8\";", "/d")), 6, "is not \"SHA256:\"");
+	expect_one_error(GW ISS POL TEAMS SDP(SDE("x", "h.example", "t",
+	    "id_ed25519", "fingerprint = \"256 " SDFPR " root@drop "
+	    "(ED25519)\";", "/d")), 6, "is not \"SHA256:\" and 43 base64 "
+	    "characters; copy it from ssh-keygen -lf "
+	    "/etc/ssh/ssh_host_ed25519_key.pub run on the drop host (the "
+	    "second field)");
+	expect_one_error(GW ISS POL TEAMS SDP(SDE("x", "h.example", "t",
+	    "id_ed25519", "fingerprint = \"MD5:16:27:ac:a5:76:28:2d:36:63:1b:"
+	    "56:4d:eb:df:a6:48\";", "/d")), 6, "is not \"SHA256:\"");
+	(void)snprintf(exp, sizeof(exp), "known_hosts file %s/nope cannot be "
+	    "read: No such file or directory; write the drop host's key into "
+	    "it", drop_dir);
+	expect_one_error(GW ISS POL TEAMS SDP(SDE("x", "h.example", "t",
+	    "id_ed25519", "known_hosts = \"nope\";", "/d")), 6, exp);
+	expect_one_error(GW ISS POL TEAMS SDP(SDE("x", "h.example", "t",
+	    "id_ed25519", "known_hosts = \"/tmp\";", "/d")), 6,
+	    "known_hosts /tmp is not a regular file");
+	(void)snprintf(exp, sizeof(exp), "known_hosts file "
+	    "%s/known_hosts_0666 has mode 0666, so others may change the "
+	    "pinned host key; chmod go-w", drop_dir);
+	expect_one_error(GW ISS POL TEAMS SDP(SDE("x", "h.example", "t",
+	    "id_ed25519", "known_hosts = \"known_hosts_0666\";", "/d")), 6,
+	    exp);
+
+	/* path: absolute, plain, no "", ".", ".." component, no '/' last */
+	expect_one_error(GW ISS POL TEAMS SDP(SDE("x", "h.example", "t",
+	    "id_ed25519", SDPIN, "srv/drop")), 6, "providers.sshdrop \"x\": "
+	    "path \"srv/drop\" is not absolute; write the folder's full path");
+	expect_one_error(GW ISS POL TEAMS SDP(SDE("x", "h.example", "t",
+	    "id_ed25519", SDPIN, "/srv/../etc")), 6, "path \"/srv/../etc\" "
+	    "has a \".\" or \"..\" component");
+	expect_one_error(GW ISS POL TEAMS SDP(SDE("x", "h.example", "t",
+	    "id_ed25519", SDPIN, "/srv/drop/..")), 6, "\"..\" component");
+	expect_one_error(GW ISS POL TEAMS SDP(SDE("x", "h.example", "t",
+	    "id_ed25519", SDPIN, "/srv/./drop")), 6, "\"..\" component");
+	expect_one_error(GW ISS POL TEAMS SDP(SDE("x", "h.example", "t",
+	    "id_ed25519", SDPIN, "/srv//drop")), 6, "path \"/srv//drop\" has "
+	    "an empty component (\"//\")");
+	expect_one_error(GW ISS POL TEAMS SDP(SDE("x", "h.example", "t",
+	    "id_ed25519", SDPIN, "/")), 6, "path \"/\" is the root folder; "
+	    "give the drops a folder of their own");
+	expect_one_error(GW ISS POL TEAMS SDP(SDE("x", "h.example", "t",
+	    "id_ed25519", SDPIN, "/srv/my drop")), 6, "path \"/srv/my drop\" "
+	    "holds a space, a quote, a backslash");
+	expect_one_error(GW ISS POL TEAMS SDP(SDE("x", "h.example", "t",
+	    "id_ed25519", SDPIN, "/srv/it's")), 6, "holds a space, a quote");
+	expect_one_error(GW ISS POL TEAMS SDP(SDE("x", "h.example", "t",
+	    "id_ed25519", SDPIN, "/srv/\\\"x\\\"")), 6,
+	    "holds a space, a quote");
+	expect_one_error(GW ISS POL TEAMS SDP(SDE("x", "h.example", "t",
+	    "id_ed25519", SDPIN, "/srv/`id`")), 6, "holds a space, a quote");
+	expect_one_error(GW ISS POL TEAMS SDP(SDE("x", "h.example", "t",
+	    "id_ed25519", SDPIN, "/srv\\\\drop")), 6, "holds a space, a quote");
+	expect_one_error(GW ISS POL TEAMS SDP(SDE("x", "h.example", "t",
+	    "id_ed25519", SDPIN, "/srv/d\xc3\xa9p\xc3\xb4t")), 6,
+	    "not printable ASCII");
+	expect_one_error(GW ISS POL TEAMS SDP(SDE("x", "h.example", "t",
+	    "id_ed25519", SDPIN, "/srv/drop/")), 6, "ends with '/'; remove");
+	expect_one_error(GW ISS POL TEAMS SDP(SDE("x", "h.example", "t",
+	    "id_ed25519", SDPIN, "/a23456789b123456789c123456789d123456789"
+	    "e123456789f123456789g123456789h123456789i123456789j123456789"
+	    "k123456789l123456789m123456789n123456789o123456789p123456789"
+	    "q123456789r123456789s123456789t1234567890")), 6,
+	    "path is 201 bytes long, more than the 200 allowed");
+	expect_ok(GW ISS POL TEAMS SDP(SDE("x", "h.example", "t",
+	    "id_ed25519", SDPIN, "/a23456789b123456789c123456789d123456789"
+	    "e123456789f123456789g123456789h123456789i123456789j123456789"
+	    "k123456789l123456789m123456789n123456789o123456789p123456789"
+	    "q123456789r123456789s123456789t123456789")));
+
+	/* timeout, unknown keys, shapes */
+	expect_one_error(GW ISS POL TEAMS SDP(SDOK "\ntimeout = \"0s\";"), 7,
+	    "timeout must be between 1s and 10m");
+	expect_one_error(GW ISS POL TEAMS SDP(SDOK "\ntimeout = \"11m\";"), 7,
+	    "timeout must be between 1s and 10m");
+	expect_ok(GW ISS POL TEAMS SDP(SDOK "\ntimeout = 1;"));
+	expect_one_error(GW ISS POL TEAMS SDP(SDOK "\nhosts = \"h\";"), 7,
+	    "providers.sshdrop \"sat-hub\": unknown key \"hosts\"; did you "
+	    "mean \"host\"?");
+	expect_one_error(GW ISS POL TEAMS "providers = { sshdrop = { " SDOK
+	    " }; };\n", 5, "providers: sshdrop must be a list");
+	expect_one_error(GW ISS POL TEAMS "providers = { sshdrop = ( \"x\" ); "
+	    "};\n", 5, "providers.sshdrop entry 1 must be a group");
+	expect_one_error(GW ISS POL TEAMS "providers = { ssh_drop = ( ); };\n",
+	    5, "did you mean \"sshdrop\"");
+}
+
+static void
+test_team_drop(void **state)
+{
+	struct policy_diag d;
+	struct policy_repo *r = NULL;
+
+	(void)state;
+	/* folder: one name under the drop path */
+	expect_one_error(GW ISS DPOL SDP1 TEAMSD("ke", "{ host = \"sat-hub\"; "
+	    "folder = \"../x\"; }"), 6, "team \"ke\" sshdrop: folder \"../x\" "
+	    "is not one folder name; write 1 to 64 letters, digits, '.', '_' "
+	    "or '-', not starting with '.' or '-'");
+	expect_one_error(GW ISS DPOL SDP1 TEAMSD("ke", "{ host = \"sat-hub\"; "
+	    "folder = \"a/b\"; }"), 6, "folder \"a/b\" is not one folder name");
+	expect_one_error(GW ISS DPOL SDP1 TEAMSD("ke", "{ host = \"sat-hub\"; "
+	    "folder = \".\"; }"), 6, "folder \".\" is not one folder name");
+	expect_one_error(GW ISS DPOL SDP1 TEAMSD("ke", "{ host = \"sat-hub\"; "
+	    "folder = \"..\"; }"), 6, "folder \"..\" is not one folder name");
+	expect_one_error(GW ISS DPOL SDP1 TEAMSD("ke", "{ host = \"sat-hub\"; "
+	    "folder = \".hidden\"; }"), 6, "folder \".hidden\" is not one");
+	expect_one_error(GW ISS DPOL SDP1 TEAMSD("ke", "{ host = \"sat-hub\"; "
+	    "folder = \"-rf\"; }"), 6, "folder \"-rf\" is not one");
+	expect_one_error(GW ISS DPOL SDP1 TEAMSD("ke", "{ host = \"sat-hub\"; "
+	    "folder = \"k e\"; }"), 6, "folder \"k e\" is not one");
+	expect_one_error(GW ISS DPOL SDP1 TEAMSD("ke", "{ host = \"sat-hub\"; "
+	    "folder = \"k\xc3\xa9\"; }"), 6, "is not one folder name");
+	/* libconfig takes "\x00" out of a string; what is left is checked */
+	expect_one_error(GW ISS DPOL SDP1 TEAMSD("ke", "{ host = \"sat-hub\"; "
+	    "folder = \"ke\\x00/../x\"; }"), 6, "is not one folder name");
+	expect_one_error(GW ISS DPOL SDP1 TEAMSD("ke", "{ host = \"sat-hub\"; "
+	    "folder = \"ke\\x01\"; }"), 6, "folder holds a control character");
+	expect_one_error(GW ISS DPOL SDP1 TEAMSD("ke", "{ host = \"sat-hub\"; "
+	    "folder = \"\"; }"), 6, "folder is empty");
+	expect_one_error(GW ISS DPOL SDP1 TEAMSD("ke", "{ host = \"sat-hub\"; "
+	    "folder = \"a123456789b123456789c123456789d123456789e123456789"
+	    "f123456789g1234\"; }"), 6, "folder is 65 bytes long, more than "
+	    "the 64 allowed");
+	expect_ok(GW ISS DPOL SDP1 TEAMSD("ke", "{ host = \"sat-hub\"; "
+	    "folder = \"a123456789b123456789c123456789d123456789e123456789"
+	    "f123456789g123\"; }"));
+
+	/* host: one of providers.sshdrop */
+	expect_one_error(GW ISS DPOL "providers = { sshdrop = ( { " SDOK " }, "
+	    "{ " SDE("relay", "h.example", "t", "id_ed25519", SDPIN, "/d")
+	    " } ); };\n" TEAMSD("ke", "{ host = \"sathub\"; }"), 6,
+	    "team \"ke\" sshdrop: host \"sathub\" is not a drop host of "
+	    "providers.sshdrop (those are \"sat-hub\", \"relay\"); fix the "
+	    "name or add the host to providers.sshdrop");
+	expect_one_error(GW ISS DPOL "\n" TEAMSD("ke", "{ host = \"sat-hub\"; "
+	    "}"), 6, "team \"ke\" sshdrop: host \"sat-hub\" is not a drop "
+	    "host: providers.sshdrop is not configured; add providers.sshdrop "
+	    "= ( { name = \"sat-hub\"; host = ...;");
+	expect_one_error(GW ISS DPOL SDP1 TEAMSD("ke", "{ folder = \"ke\"; }"),
+	    6, "team \"ke\" sshdrop: host is missing; add host = \"NAME\";");
+	expect_one_error(GW ISS DPOL SDP1 TEAMSD("ke", "{ host = \"sat-hub\"; "
+	    "hots = 1; }"), 6, "team \"ke\" sshdrop: unknown key \"hots\"; did "
+	    "you mean \"host\"?");
+	expect_one_error(GW ISS DPOL SDP1 TEAMSD("ke", "\"sat-hub\""), 6,
+	    "team \"ke\": sshdrop must be a group { host = ...; }, not a "
+	    "string");
+
+	/* A refused sshdrop has its error, and no warning on top. */
+	assert_int_equal(load_str(GW ISS DPOL SDP1 TEAMSD("ke",
+	    "{ host = \"nope\"; }"), &d, &r), TOCSIN_ECONFIG);
+	assert_int_equal(d.errors, 1);
+	assert_int_equal(d.warnings, 0);
+	policy_diag_free(&d);
+}
+
+/* team:sshdrop by a team without sshdrop: a warning at the team. */
+static void
+test_team_drop_warning(void **state)
+{
+	struct policy_diag d;
+	struct policy_repo *r = NULL;
+
+	(void)state;
+	assert_int_equal(load_str(GW ISS DPOL SDP1 TEAMS, &d, &r), 0);
+	assert_int_equal(d.errors, 0);
+	assert_int_equal(d.warnings, 1);
+	assert_diag(&d, POLICY_WARNING, "t.conf", 5, "team \"ke\"'s policy "
+	    "\"p\" sends team:sshdrop at step 1 but the team has no sshdrop; "
+	    "add sshdrop = { host = \"NAME\"; }; to the team (NAME from "
+	    "providers.sshdrop), or no drop is written for it");
+	assert_null(policy_team_find(r, "ke")->drop_address);
+	policy_free(r);
+	policy_diag_free(&d);
+
+	/* Named once, at the first step that sends it; only the team
+	   without sshdrop. */
+	assert_int_equal(load_str(GW ISS "policies = { p = { steps = ( "
+	    "{ after = \"0s\"; notify = [ \"primary:sms\" ]; }, "
+	    "{ after = \"1h\"; notify = [ \"team:sshdrop\" ]; }, "
+	    "{ after = \"2h\"; notify = [ \"team:sshdrop\" ]; } ); }; };\n"
+	    SDP1 "teams = ( " TEAM("ke") ",\n{ id = \"tz\"; domain = \"x\"; "
+	    "cctld_operator = \"o\"; region = \"AF\"; policy = \"p\"; sshdrop "
+	    "= { host = \"sat-hub\"; }; contacts = ( " CONTACT " ); } );\n",
+	    &d, &r), 0);
+	assert_int_equal(d.warnings, 1);
+	assert_diag(&d, POLICY_WARNING, "t.conf", 5, "team \"ke\"'s policy "
+	    "\"p\" sends team:sshdrop at step 2 but");
+	assert_string_equal(policy_team_find(r, "tz")->drop_address,
+	    "sat-hub:/srv/drop/tz");
+	policy_free(r);
+	policy_diag_free(&d);
+
+	/* No team:sshdrop, no warning, with or without sshdrop. */
+	assert_int_equal(load_str(GW ISS POL SDP1 TEAMSD("ke",
+	    "{ host = \"sat-hub\"; }"), &d, &r), 0);
+	assert_int_equal(d.warnings, 0);
+	policy_free(r);
+	policy_diag_free(&d);
+}
+
 int
 main(void)
 {
@@ -1979,6 +2521,14 @@ main(void)
 		cmocka_unit_test(test_fax_address),
 		cmocka_unit_test(test_fax_detail),
 		cmocka_unit_test(test_gateway_phones),
+		cmocka_unit_test_setup_teardown(test_drop_hosts, drop_setup,
+		    drop_teardown),
+		cmocka_unit_test_setup_teardown(test_drop_host_mistakes,
+		    drop_setup, drop_teardown),
+		cmocka_unit_test_setup_teardown(test_team_drop, drop_setup,
+		    drop_teardown),
+		cmocka_unit_test_setup_teardown(test_team_drop_warning,
+		    drop_setup, drop_teardown),
 	};
 	const char *s = getenv("TOCSIN_SRCDIR");
 
