@@ -296,7 +296,7 @@ intake_plan(const struct policy_repo *repo, int64_t now, struct intake_work *w,
 			return rc;
 		w->teams[k].team = team->id;
 		w->teams[k].step = 0;
-		w->teams[k].deadline = plan_step_due(team, 1, now);
+		w->teams[k].deadline = plan_next_deadline(team, 0, now);
 		k++;
 	}
 	*nteams = k;

@@ -107,6 +107,27 @@ plan_step_due(const struct policy_team *team, size_t step, int64_t accepted)
 	return accepted + team->policy->steps[step].after;
 }
 
+int64_t
+plan_next_deadline(const struct policy_team *team, size_t step,
+    int64_t accepted)
+{
+	const struct policy_policy *pol = team->policy;
+	int64_t gap;
+
+	if (pol == NULL || step >= pol->nsteps)
+		return 0;
+	if (step + 1 < pol->nsteps)
+		return plan_step_due(team, step + 1, accepted);
+	/* after the last step: time for an ack, then the team is unreached */
+	gap = pol->unreached_after;
+	if (gap <= 0)
+		gap = pol->nsteps > 1 ? pol->steps[step].after -
+		    pol->steps[step - 1].after : 15 * 60;
+	if (gap <= 0)
+		gap = 15 * 60;
+	return plan_step_due(team, step, accepted) + gap;
+}
+
 void
 plan_list_free(struct plan_list *l)
 {

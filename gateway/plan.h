@@ -32,6 +32,14 @@ int plan_step(const struct policy_team *team, size_t step, int64_t not_before,
 int64_t plan_step_due(const struct policy_team *team, size_t step,
     int64_t accepted);
 
+/*
+ * When a team at step `step` moves on if nobody acknowledges: the next
+ * step's time, or after the last step the time it becomes unreached
+ * (policy unreached_after).  0 when the ladder has no such step.
+ */
+int64_t plan_next_deadline(const struct policy_team *team, size_t step,
+    int64_t accepted);
+
 void plan_list_free(struct plan_list *l);
 
 #endif

@@ -229,4 +229,55 @@ int store_receipt(struct store *s, const char *provider_ref, bool delivered,
 int store_channel_counts(struct store *s, const char *channel,
     int64_t counts[STORE_D_COUNT], struct tocsin_err *err);
 
+/* A team whose next step is due, for the escalation scheduler. */
+struct store_due_team {
+	char *alert_id, *team;
+	int step;			/* the step it is at */
+	int64_t deadline;		/* when the next one was due */
+	int64_t accepted;		/* the alert's acceptance: ladder base */
+};
+/* Active teams whose deadline has passed (0 < deadline <= now), earliest
+   first, at most max.  Rows freed with store_due_teams_free. */
+int store_due_teams(struct store *s, int64_t now, size_t max,
+    struct store_due_team **ret, size_t *n, struct tocsin_err *err);
+void store_due_teams_free(struct store_due_team *rows, size_t n);
+/* The earliest deadline of an active team, 0 when none. */
+int store_next_deadline(struct store *s, int64_t *ret_when,
+    struct tocsin_err *err);
+
+/* One move of a team along its ladder. */
+struct store_escalation {
+	const char *alert_id, *team;
+	int from_step, to_step;
+	int64_t deadline;		/* of the step after to_step, 0: none */
+	const char *state;		/* "active", or "unreached" at the end */
+};
+/*
+ * Move the team from from_step to to_step and queue that step's
+ * deliveries, with an audit record, in one transaction; only when the
+ * team is still active at from_step with its deadline passed, so that a
+ * step fires once whatever the number of serve processes, restarts and
+ * crashes.  0, or TOCSIN_ENOTFOUND when it had moved on (nothing done).
+ */
+int store_escalate(struct store *s, const struct store_escalation *e,
+    const struct store_delivery_plan *dels, size_t ndels, int64_t now,
+    const char *actor, struct tocsin_err *err);
+
+struct store_ack_in {
+	const char *alert_id, *team;
+	const char *by;			/* who: a contact, an operator */
+	const char *via;		/* how: link, sms, voice, mail, drop,
+					   operator:... */
+	const char *strength;		/* "signed" or "unsigned" */
+	const char *note;		/* may be NULL */
+};
+/*
+ * Record an ack, with an audit record.  The first ack of a team stops its
+ * ladder (state acked, no deadline) and cancels its deliveries still
+ * waiting; later ones are kept as records only.  0 for the team's first
+ * ack, 1 for a repeat, TOCSIN_ENOTFOUND when the alert has no such team.
+ */
+int store_ack(struct store *s, const struct store_ack_in *a, int64_t now,
+    const char *actor, struct tocsin_err *err);
+
 #endif

@@ -403,6 +403,39 @@ store_seen(struct store *s, const char *identifier, const char *sender,
 	return found;
 }
 
+/* Planned deliveries of one alert, inside the caller's transaction. */
+static int
+insert_deliveries(struct store *s, const char *alert_id,
+    const struct store_delivery_plan *dels, size_t ndels, int64_t now,
+    struct tocsin_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = 0;
+
+	if (ndels == 0)
+		return 0;
+	if (sq_prepare(s, "INSERT INTO deliveries (alert_id, team, step, "
+	    "channel, contact, address, next_attempt, created, updated) VALUES "
+	    "(?,?,?,?,?,?,?,?,?)", &st, err) != 0)
+		return TOCSIN_ESTORE;
+	for (size_t i = 0; i < ndels && rc == 0; i++) {
+		sqlite3_reset(st);
+		sq_text(st, 1, alert_id);
+		sq_text(st, 2, dels[i].team);
+		(void)sqlite3_bind_int(st, 3, dels[i].step);
+		sq_text(st, 4, dels[i].channel);
+		sq_text(st, 5, dels[i].contact ? dels[i].contact : "");
+		sq_text(st, 6, dels[i].address);
+		(void)sqlite3_bind_int64(st, 7, dels[i].not_before);
+		(void)sqlite3_bind_int64(st, 8, now);
+		(void)sqlite3_bind_int64(st, 9, now);
+		if (sqlite3_step(st) != SQLITE_DONE)
+			rc = sq_fail(s, err, "insert delivery");
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
 static int
 submit_rows(struct store *s, const struct store_alert *a,
     const struct store_signature *sigs, size_t nsigs,
@@ -480,27 +513,7 @@ submit_rows(struct store *s, const struct store_alert *a,
 	sqlite3_finalize(st);
 	st = NULL;
 
-	if (sq_prepare(s, "INSERT INTO deliveries (alert_id, team, step, "
-	    "channel, contact, address, next_attempt, created, updated) VALUES "
-	    "(?,?,?,?,?,?,?,?,?)", &st, err) != 0)
-		goto out;
-	for (size_t i = 0; i < ndels; i++) {
-		sqlite3_reset(st);
-		sq_text(st, 1, a->id);
-		sq_text(st, 2, dels[i].team);
-		(void)sqlite3_bind_int(st, 3, dels[i].step);
-		sq_text(st, 4, dels[i].channel);
-		sq_text(st, 5, dels[i].contact ? dels[i].contact : "");
-		sq_text(st, 6, dels[i].address);
-		(void)sqlite3_bind_int64(st, 7, dels[i].not_before);
-		(void)sqlite3_bind_int64(st, 8, a->received);
-		(void)sqlite3_bind_int64(st, 9, a->received);
-		if (sqlite3_step(st) != SQLITE_DONE) {
-			rc = sq_fail(s, err, "insert delivery");
-			goto out;
-		}
-	}
-	rc = 0;
+	rc = insert_deliveries(s, a->id, dels, ndels, a->received, err);
 out:
 	sqlite3_finalize(st);
 	return rc;
@@ -1156,4 +1169,205 @@ store_receipt(struct store *s, const char *provider_ref, bool delivered,
 		return sq_fail(s, err, "record a receipt");
 	*ret_changed = sqlite3_changes(s->db);
 	return 0;
+}
+
+/* --- escalation and acknowledgements -------------------------------------- */
+
+static void
+fill_due(sqlite3_stmt *st, void *p)
+{
+	struct store_due_team *r = p;
+
+	r->alert_id = sq_dup(st, 0);
+	r->team = sq_dup(st, 1);
+	r->step = sqlite3_column_int(st, 2);
+	r->deadline = sqlite3_column_int64(st, 3);
+	r->accepted = sqlite3_column_int64(st, 4);
+}
+
+int
+store_due_teams(struct store *s, int64_t now, size_t max,
+    struct store_due_team **ret, size_t *n, struct tocsin_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	*ret = NULL;
+	*n = 0;
+	if (sq_prepare(s, "SELECT t.alert_id, t.team, t.step, t.deadline, "
+	    "a.received FROM team_states t JOIN alerts a ON a.id = t.alert_id "
+	    "WHERE t.state = 'active' AND t.deadline > 0 AND t.deadline <= ? "
+	    "ORDER BY t.deadline LIMIT ?", &st, err) != 0)
+		return TOCSIN_ESTORE;
+	(void)sqlite3_bind_int64(st, 1, now);
+	(void)sqlite3_bind_int64(st, 2, (sqlite3_int64)max);
+	rc = sq_collect(s, st, (void **)ret, n, sizeof(**ret), fill_due, err);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+void
+store_due_teams_free(struct store_due_team *rows, size_t n)
+{
+	if (rows == NULL)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		free(rows[i].alert_id);
+		free(rows[i].team);
+	}
+	free(rows);
+}
+
+int
+store_next_deadline(struct store *s, int64_t *ret_when, struct tocsin_err *err)
+{
+	sqlite3_stmt *st = NULL;
+
+	*ret_when = 0;
+	if (sq_prepare(s, "SELECT min(deadline) FROM team_states WHERE state = "
+	    "'active' AND deadline > 0", &st, err) != 0)
+		return TOCSIN_ESTORE;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		*ret_when = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return 0;
+}
+
+int
+store_escalate(struct store *s, const struct store_escalation *e,
+    const struct store_delivery_plan *dels, size_t ndels, int64_t now,
+    const char *actor, struct tocsin_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	char details[256];
+	int rc;
+
+	if ((rc = sq_exec(s, "BEGIN IMMEDIATE", err)) != 0)
+		return rc;
+	/* only from where the caller saw the team: a second serve, or this
+	   one after a restart, finds it moved on and does nothing */
+	if (sq_prepare(s, "UPDATE team_states SET step = ?, deadline = ?, "
+	    "state = ? WHERE alert_id = ? AND team = ? AND step = ? AND "
+	    "state = 'active' AND deadline > 0 AND deadline <= ?", &st,
+	    err) != 0) {
+		sq_rollback(s);
+		return TOCSIN_ESTORE;
+	}
+	(void)sqlite3_bind_int(st, 1, e->to_step);
+	(void)sqlite3_bind_int64(st, 2, e->deadline);
+	sq_text(st, 3, e->state);
+	sq_text(st, 4, e->alert_id);
+	sq_text(st, 5, e->team);
+	(void)sqlite3_bind_int(st, 6, e->from_step);
+	(void)sqlite3_bind_int64(st, 7, now);
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		rc = sq_fail(s, err, "escalate");
+		sqlite3_finalize(st);
+		sq_rollback(s);
+		return rc;
+	}
+	sqlite3_finalize(st);
+	if (sqlite3_changes(s->db) == 0) {
+		sq_rollback(s);
+		return tocsin_fail(err, TOCSIN_ENOTFOUND, "team %s of alert %s "
+		    "moved on already", e->team, e->alert_id);
+	}
+	(void)snprintf(details, sizeof(details), "team=%.40s step=%d->%d "
+	    "state=%.16s deliveries=%zu", e->team, e->from_step, e->to_step,
+	    e->state, ndels);
+	if ((rc = insert_deliveries(s, e->alert_id, dels, ndels, now,
+	    err)) != 0 || (rc = audit_append(s, now, actor, strcmp(e->state,
+	    "active") == 0 ? "escalate" : e->state, e->alert_id, details,
+	    err)) != 0) {
+		sq_rollback(s);
+		return rc;
+	}
+	return sq_exec(s, "COMMIT", err);
+}
+
+int
+store_ack(struct store *s, const struct store_ack_in *a, int64_t now,
+    const char *actor, struct tocsin_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	char details[512];
+	int rc, changed;
+
+	if ((rc = sq_exec(s, "BEGIN IMMEDIATE", err)) != 0)
+		return rc;
+	if (sq_prepare(s, "SELECT state FROM team_states WHERE alert_id = ? "
+	    "AND team = ?", &st, err) != 0) {
+		sq_rollback(s);
+		return TOCSIN_ESTORE;
+	}
+	sq_text(st, 1, a->alert_id);
+	sq_text(st, 2, a->team);
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		sqlite3_finalize(st);
+		sq_rollback(s);
+		return tocsin_fail(err, TOCSIN_ENOTFOUND, "alert %s has no team "
+		    "%s", a->alert_id, a->team);
+	}
+	sqlite3_finalize(st);
+	/* every ack is kept; the team's state takes the first */
+	if (sq_prepare(s, "INSERT INTO acks (alert_id, team, by_whom, via, "
+	    "strength, at, note) VALUES (?,?,?,?,?,?,?)", &st, err) != 0) {
+		sq_rollback(s);
+		return TOCSIN_ESTORE;
+	}
+	sq_text(st, 1, a->alert_id);
+	sq_text(st, 2, a->team);
+	sq_text(st, 3, a->by);
+	sq_text(st, 4, a->via);
+	sq_text(st, 5, a->strength);
+	(void)sqlite3_bind_int64(st, 6, now);
+	if (a->note != NULL)
+		sq_text(st, 7, a->note);
+	else
+		(void)sqlite3_bind_null(st, 7);
+	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : sq_fail(s, err, "insert ack");
+	sqlite3_finalize(st);
+	if (rc == 0 && sq_prepare(s, "UPDATE team_states SET state = 'acked', "
+	    "deadline = 0, ack_by = ?, ack_via = ?, ack_strength = ?, ack_at = "
+	    "? WHERE alert_id = ? AND team = ? AND state IN ('active', "
+	    "'unreached')", &st, err) != 0)
+		rc = TOCSIN_ESTORE;
+	if (rc == 0) {
+		sq_text(st, 1, a->by);
+		sq_text(st, 2, a->via);
+		sq_text(st, 3, a->strength);
+		(void)sqlite3_bind_int64(st, 4, now);
+		sq_text(st, 5, a->alert_id);
+		sq_text(st, 6, a->team);
+		rc = sqlite3_step(st) == SQLITE_DONE ? 0 :
+		    sq_fail(s, err, "ack");
+		sqlite3_finalize(st);
+	}
+	changed = rc == 0 ? sqlite3_changes(s->db) : 0;
+	/* what was still waiting to go is moot now */
+	if (rc == 0 && changed > 0) {
+		if (sq_prepare(s, "UPDATE deliveries SET state = 'cancelled', "
+		    "updated = ? WHERE alert_id = ? AND team = ? AND state IN "
+		    "('pending', 'failed')", &st, err) != 0)
+			rc = TOCSIN_ESTORE;
+		else {
+			(void)sqlite3_bind_int64(st, 1, now);
+			sq_text(st, 2, a->alert_id);
+			sq_text(st, 3, a->team);
+			rc = sqlite3_step(st) == SQLITE_DONE ? 0 :
+			    sq_fail(s, err, "cancel deliveries");
+			sqlite3_finalize(st);
+		}
+	}
+	(void)snprintf(details, sizeof(details), "team=%.40s by=%.100s "
+	    "via=%.60s strength=%.16s%s", a->team, a->by, a->via, a->strength,
+	    changed > 0 ? "" : " repeat");
+	if (rc != 0 || (rc = audit_append(s, now, actor, "ack", a->alert_id,
+	    details, err)) != 0) {
+		sq_rollback(s);
+		return rc;
+	}
+	if ((rc = sq_exec(s, "COMMIT", err)) != 0)
+		return rc;
+	return changed > 0 ? 0 : 1;
 }

@@ -1045,7 +1045,7 @@ policy_read_policy(struct policy_ctx *ctx, const config_setting_t *g,
     struct policy_policy *pol)
 {
 	static const char *const keys[] = { "steps", "repeat",
-		"unsigned_acks", "fax_detail", NULL };
+		"unsigned_acks", "fax_detail", "unreached_after", NULL };
 	const config_setting_t *steps, *prev_s = NULL;
 	char where[POLICY_QUOTE_LEN + 16], swhere[POLICY_QUOTE_LEN + 32];
 	char q[POLICY_QUOTE_LEN];
@@ -1065,6 +1065,9 @@ policy_read_policy(struct policy_ctx *ctx, const config_setting_t *g,
 		pol->repeat = (int)r;
 	(void)policy_get_bool(ctx, g, where, "unsigned_acks",
 	    &pol->unsigned_acks);
+	/* 0: the ladder's last gap, see policy.h */
+	(void)policy_get_duration(ctx, g, where, "unreached_after", false,
+	    &pol->unreached_after);
 	/* A fax is never encrypted: what it may carry is said here, and
 	   check.c requires it of a policy that sends fax.  The src is the
 	   setting's even when its value is refused, so that check.c can

@@ -63,6 +63,21 @@ fuzz_use(const struct policy_repo *repo)
 					(void)policy_contact_endpoint(
 					    &t->contacts[idx[c]], tg);
 			}
+		/* a drop address is one folder right under its host's path */
+		if (t->drop != NULL && (policy_drop_find(repo, t->drop->name) !=
+		    t->drop || strncmp(t->drop_address, t->drop->name,
+		    strlen(t->drop->name)) != 0 || strstr(t->drop_folder, "..")
+		    == t->drop_folder || strchr(t->drop_folder, '/') != NULL))
+			abort();
+		for (size_t c = 0; c < t->ncontacts && repo->fax != NULL; c++) {
+			char a[300];
+
+			if (t->contacts[c].fax != NULL &&
+			    policy_fax_address(repo->fax, t->contacts[c].fax, a,
+			    sizeof(a)) == 0 && (strlen(a) > 254 ||
+			    strpbrk(a, " \r\n\"<>") != NULL))
+				abort();
+		}
 	}
 	free(mark);
 }

@@ -293,6 +293,98 @@ test_inactive_team_not_claimed(void **state)
 }
 
 
+/* A team's step moves once: from the step it was seen at, with its
+   deliveries and an audit record, only after its deadline. */
+static void
+test_escalate_once(void **state)
+{
+	struct fx *f = *state;
+	struct tocsin_err e;
+	struct store_due_team *due = NULL;
+	struct store_delivery_plan dp = { "t000", 1, "pgp-email", "Bo",
+	    "bo@x.example", 2000 };
+	struct store_escalation esc = { .alert_id = "A1", .team = "t000",
+		.from_step = 0, .to_step = 1, .deadline = 2600,
+		.state = "active" };
+	size_t n;
+	int64_t when;
+
+	assert_int_equal(submit(f, "A1", "ID-1", 2, &e), 0);
+	/* not yet due */
+	assert_int_equal(store_due_teams(f->s, 1899, 10, &due, &n, &e), 0);
+	assert_int_equal(n, 0);
+	store_due_teams_free(due, n);
+	assert_int_equal(store_escalate(f->s, &esc, &dp, 1, 1899, "test", &e),
+	    TOCSIN_ENOTFOUND);
+	assert_int_equal(store_next_deadline(f->s, &when, &e), 0);
+	assert_int_equal(when, 1900);
+	assert_int_equal(store_due_teams(f->s, 2000, 10, &due, &n, &e), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(due[0].alert_id, "A1");
+	assert_int_equal(due[0].step, 0);
+	assert_int_equal(due[0].accepted, 1000);
+	store_due_teams_free(due, n);
+	assert_int_equal(store_escalate(f->s, &esc, &dp, 1, 2000, "test", &e),
+	    0);
+	/* a second try from the same step, as another serve would: nothing */
+	assert_int_equal(store_escalate(f->s, &esc, &dp, 1, 2001, "test", &e),
+	    TOCSIN_ENOTFOUND);
+	assert_int_equal(count(f, "deliveries"), 5);
+	assert_int_equal(store_due_teams(f->s, 2000, 10, &due, &n, &e), 0);
+	assert_int_equal(n, 1);		/* t001 only; t000 waits for 2600 */
+	store_due_teams_free(due, n);
+	/* the end of the ladder */
+	esc.from_step = 1;
+	esc.deadline = 0;
+	esc.state = "unreached";
+	assert_int_equal(store_escalate(f->s, &esc, NULL, 0, 2700, "test", &e),
+	    0);
+	assert_int_equal(store_due_teams(f->s, 9999, 10, &due, &n, &e), 0);
+	assert_int_equal(n, 1);
+	store_due_teams_free(due, n);
+	assert_int_equal(count(f, "audit"), 3);
+}
+
+/* The first ack stops the ladder and cancels what waits; a repeat is kept
+   as a record only; an unknown team is refused with nothing written. */
+static void
+test_ack_stops_the_ladder(void **state)
+{
+	struct fx *f = *state;
+	struct tocsin_err e;
+	struct store_ack_in a = { "A1", "t000", "Ann", "operator:phone",
+	    "unsigned", NULL };
+	struct store_ack_in bad = { "A1", "nope", "Ann", "link", "unsigned",
+	    NULL };
+	struct store_team_row *t = NULL;
+	struct store_due_team *due = NULL;
+	size_t n;
+
+	assert_int_equal(submit(f, "A1", "ID-1", 2, &e), 0);
+	assert_int_equal(store_ack(f->s, &bad, 1500, "test", &e),
+	    TOCSIN_ENOTFOUND);
+	assert_int_equal(count(f, "acks"), 0);
+	assert_int_equal(store_ack(f->s, &a, 1500, "test", &e), 0);
+	a.by = "Bob";
+	assert_int_equal(store_ack(f->s, &a, 1600, "test", &e), 1);
+	assert_int_equal(count(f, "acks"), 2);
+	assert_int_equal(store_teams(f->s, "A1", &t, &n, &e), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(t[0].state, "acked");
+	assert_string_equal(t[0].ack_by, "Ann");
+	assert_string_equal(t[0].ack_via, "operator:phone");
+	assert_int_equal(t[0].ack_at, 1500);
+	assert_int_equal(t[0].counts[STORE_D_CANCELLED], 2);
+	assert_int_equal(t[0].deadline, 0);
+	assert_string_equal(t[1].state, "active");
+	assert_int_equal(t[1].counts[STORE_D_PENDING], 2);
+	store_team_rows_free(t, n);
+	assert_int_equal(store_due_teams(f->s, 5000, 10, &due, &n, &e), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(due[0].team, "t001");
+	store_due_teams_free(due, n);
+}
+
 /* ---- groups, batches of results, signatures, owners, counts ---- */
 
 /* Submit alert id with the given signatures, teams and deliveries. */
@@ -858,6 +950,10 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_receipts_and_segments,
 		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_escalate_once, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_ack_stops_the_ladder, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_next_due_by_channel, setup,
 		    teardown),
 	};

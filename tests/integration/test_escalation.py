@@ -1,0 +1,156 @@
+"""Escalation along the ladder, with step delays of seconds: deadlines in
+the store fired by serve within a second, an operator's ack that stops a
+team's ladder, unreached teams at the end, and a step that fires once
+across kill -9 and two serve processes."""
+import re
+import signal
+import subprocess
+import time
+
+import pytest
+
+from conftest import BIN
+from smtppeer import SmtpPeer
+
+
+def ladder(inst, steps, unreached_after):
+    """Every policy's steps replaced by steps [(after, [targets])]."""
+    body = "\n".join(
+        f'      {{ after = "{a}"; notify = [ '
+        + ", ".join(f'"{t}"' for t in ts) + " ]; },"
+        for a, ts in steps).rstrip(",")
+    text = inst.conf.read_text()
+    text, n = re.subn(r"    steps = \(\n.*?\n    \);",
+                      lambda m: f"    steps = (\n{body}\n    );\n"
+                      f'    unreached_after = "{unreached_after}";',
+                      text, flags=re.S)
+    assert n >= 2
+    inst.conf.write_text(text)
+
+
+@pytest.fixture
+def peer(inst, tmp_path, pki):
+    d = pki["dir"]
+    p = SmtpPeer(tmp_path, cert=d / pki["server_cert"],
+                 key=d / pki["server_key"]).start()
+    inst.set_keys("smtp", port=p.port)
+    yield p
+    p.stop()
+
+
+def serve_bg(inst, tag):
+    log = open(inst.dir / f"serve-{tag}.log", "w")
+    return subprocess.Popen([str(BIN), "-c", str(inst.conf), "serve"],
+                            stdout=log, stderr=subprocess.STDOUT)
+
+
+def stop(proc, sig=signal.SIGTERM):
+    proc.send_signal(sig)
+    proc.wait(timeout=60)
+
+
+def states(inst, alert):
+    return {r[0]: r[1:] for r in inst.sql(
+        "SELECT team, step, state, deadline, ack_by, ack_via, ack_strength "
+        "FROM team_states WHERE alert_id = ?", alert)}
+
+
+def step_rows(inst, alert):
+    return inst.sql("SELECT team, step, count(*), min(created) FROM "
+                    "deliveries WHERE alert_id = ? GROUP BY team, step",
+                    alert)
+
+
+def test_ladder_moves_on_time_stops_on_ack_and_ends_unreached(inst, peer):
+    ladder(inst, [("0s", ["primary:pgp-email"]),
+                  ("3s", ["all:pgp-email"]),
+                  ("6s", ["primary:pgp-email", "all:pgp-email"])], "3s")
+    teams = inst.teams()[:6]
+    alert = inst.submit_signed(inst.cap(addresses=" ".join(teams)))
+    accepted = inst.sql("SELECT received FROM alerts WHERE id = ?",
+                        alert)[0][0]
+    proc = serve_bg(inst, "ladder")
+    try:
+        for t in teams[:2]:
+            r = inst.run("ack", alert, t, "--by", "Duty officer Ann",
+                         "--via", "phone", "--note", "called back", check=0)
+            assert "acknowledged" in r.stdout
+        # a repeat is recorded, and changes nothing
+        r = inst.run("ack", alert, teams[0], "--by", "Bob", "--via",
+                     "phone", check=0)
+        assert "already" in r.stdout
+        time.sleep(max(0.0, accepted + 10.5 - time.time()))
+    finally:
+        stop(proc)
+    st = states(inst, alert)
+    for t in teams[:2]:
+        step, state, deadline, by, via, strength = st[t]
+        assert (step, state, deadline) == (0, "acked", 0)
+        assert (by, via, strength) == ("Duty officer Ann", "operator:phone",
+                                       "unsigned")
+    for t in teams[2:]:
+        step, state, deadline, by, _, _ = st[t]
+        assert (step, state, deadline, by) == (2, "unreached", 0, None), t
+    rows = step_rows(inst, alert)
+    for t in teams[:2]:
+        assert {r[1] for r in rows if r[0] == t} == {0}
+    for t in teams[2:]:
+        steps = {r[1]: r for r in rows if r[0] == t}
+        assert set(steps) == {0, 1, 2}, t
+        # each step queued within a second of its time
+        assert 0 <= steps[1][3] - (accepted + 3) <= 1, steps
+        assert 0 <= steps[2][3] - (accepted + 6) <= 1, steps
+    acts = [(a[2], a[4]) for a in inst.audit() if a[3] == alert]
+    assert sum(1 for a in acts if a[0] == "ack") == 3
+    for t in teams[2:]:
+        mine = [a for a, d in acts if f"team={t} " in d]
+        assert mine == ["escalate", "escalate", "unreached"], mine
+    # the acked teams' mail went out at step 0 only
+    assert inst.run("audit", "verify", check=0)
+
+
+def test_a_step_fires_once_across_kill_9_and_two_serves(inst, peer):
+    ladder(inst, [("0s", ["primary:pgp-email"]),
+                  ("4s", ["all:pgp-email"])], "60s")
+    teams = inst.teams()[:5]
+    alert = inst.submit_signed(inst.cap(addresses=" ".join(teams)))
+    accepted = inst.sql("SELECT received FROM alerts WHERE id = ?",
+                        alert)[0][0]
+    proc = serve_bg(inst, "first")
+    time.sleep(max(0.0, accepted + 2.5 - time.time()))
+    stop(proc, signal.SIGKILL)
+    assert {s[1] for s in states(inst, alert).values()} == {"active"}
+    # down while the deadline passes; then two serves at once
+    time.sleep(max(0.0, accepted + 5 - time.time()))
+    procs = [serve_bg(inst, "second"), serve_bg(inst, "third")]
+    t_restart = time.time()
+    time.sleep(2.5)
+    for p in procs:
+        stop(p)
+    st = states(inst, alert)
+    assert {s[0] for s in st.values()} == {1}
+    rows = step_rows(inst, alert)
+    want = inst.sql("SELECT count(*) FROM deliveries WHERE alert_id = ? "
+                    "AND step = 1", alert)[0][0]
+    assert want > 0
+    for t in teams:
+        r = [x for x in rows if x[0] == t and x[1] == 1]
+        assert len(r) == 1
+        # fired at the restart, once: as many deliveries as contacts
+        n_contacts = len(re.findall(
+            r"\{ name = ", (inst.dir / "teams.conf").read_text().split(
+                f'{{ id = "{t}";')[1].split("\n  },")[0]))
+        assert r[0][2] == n_contacts, (t, r)
+        assert r[0][3] <= t_restart + 1.5
+    esc = [a for a in inst.audit() if a[2] == "escalate" and a[3] == alert]
+    assert len(esc) == len(teams)
+
+
+def test_ack_of_an_unknown_team_changes_nothing(inst):
+    alert = inst.submit_signed(inst.cap(addresses=inst.teams()[0]))
+    r = inst.run("ack", alert, "zz-none", "--by", "X", "--via", "phone")
+    assert r.returncode != 0 and "no team" in r.stderr
+    r = inst.run("ack", alert, inst.teams()[0], "--by", "X\nY", "--via",
+                 "phone")
+    assert r.returncode == 64
+    assert inst.sql("SELECT count(*) FROM acks")[0][0] == 0
