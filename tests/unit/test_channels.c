@@ -34,6 +34,7 @@
 #include "jsonget.h"
 #include "mime.h"
 #include "policy.h"
+#include "unit_util.h"
 
 #define FPR_A "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
 #define FPR_B "BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB"
@@ -78,26 +79,6 @@ only_crlf(const char *p, size_t n)
 			return false;
 	}
 	return true;
-}
-
-static struct policy_repo *
-load(const char *text)
-{
-	struct policy_repo *r = NULL;
-	struct policy_diag d;
-	struct tocsin_err e = { 0 };
-
-	policy_diag_init(&d);
-	if (policy_load_string(text, "t.conf", "/tmp", &r, &d, &e) != 0) {
-		for (size_t i = 0; i < d.n; i++)
-			print_message("  t.conf:%d: %s\n", d.items[i].line,
-			    d.items[i].text);
-		policy_diag_free(&d);
-		fail_msg("policy_load_string: %s", e.msg);
-	}
-	policy_diag_free(&d);
-	assert_non_null(r);
-	return r;
 }
 
 /* ---- mime_add_base64 ---- */
@@ -492,7 +473,7 @@ test_pe_check(void **state)
 
 	(void)state;
 	/* e-mail contacts without an SMTP provider: one error. */
-	r = load(GW ISS POL TEAMS(EMAIL));
+	r = unit_load_repo(GW ISS POL TEAMS(EMAIL));
 	assert_null(r->smtp);
 	policy_diag_init(&d);
 	assert_int_equal(chan_pgp_email.check(r, &d), 1);
@@ -508,8 +489,9 @@ test_pe_check(void **state)
 	policy_free(r);
 
 	/* With one: nothing to report. */
-	r = load(GW ISS POL TEAMS(EMAIL) "providers = { smtp = { host = "
-	    "\"127.0.0.1\"; from = \"t@example.net\"; batch = 7; }; };\n");
+	r = unit_load_repo(GW ISS POL TEAMS(EMAIL) "providers = { smtp = { "
+	    "host = \"127.0.0.1\"; from = \"t@example.net\"; batch = 7; }; "
+	    "};\n");
 	assert_non_null(r->smtp);
 	policy_diag_init(&d);
 	assert_int_equal(chan_pgp_email.check(r, &d), 0);
@@ -519,7 +501,7 @@ test_pe_check(void **state)
 	policy_free(r);
 
 	/* No e-mail anywhere, no provider: nothing to report either. */
-	r = load(GW ISS POL TEAMS(""));
+	r = unit_load_repo(GW ISS POL TEAMS(""));
 	policy_diag_init(&d);
 	assert_int_equal(chan_pgp_email.check(r, &d), 0);
 	assert_int_equal(d.n, 0);
@@ -530,7 +512,7 @@ test_pe_check(void **state)
 static void
 test_pe_open_needs_smtp(void **state)
 {
-	struct policy_repo *r = load(GW ISS POL TEAMS(""));
+	struct policy_repo *r = unit_load_repo(GW ISS POL TEAMS(""));
 	struct chan_env env = { .repo = r, .now = 1795791066 };
 	struct tocsin_err e = { 0 };
 	void *sess = (void *)1;
@@ -601,7 +583,7 @@ test_pe_bad_addresses(void **state)
 	(void)snprintf(text, sizeof(text), GW ISS POL TEAMS(EMAIL)
 	    "providers = { smtp = { host = \"127.0.0.1\"; port = %d; "
 	    "from = \"t@example.net\"; timeout = 5; }; };\n", port);
-	r = load(text);
+	r = unit_load_repo(text);
 	assert_int_equal(r->smtp->port, port);
 	{
 		struct sockaddr_in sa = { 0 };

@@ -40,6 +40,7 @@
 #include "channel.h"
 #include "faxpdf.h"
 #include "policy.h"
+#include "unit_util.h"
 
 extern char **environ;
 
@@ -266,28 +267,55 @@ pdf_pages(const struct faxpdf_out *out, const char *size)
 
 #define assert_has(text, phrase) do {					\
 	if (strstr((text), (phrase)) == NULL)				\
-		fail_msg("\"%s\" not in the fax text:\n%s", (phrase),	\
+		fail_msg("\"%s\" not in the text:\n%s", (phrase),	\
 		    (text));						\
 } while (0)
 
 #define assert_lacks(text, phrase) do {					\
 	if (strstr((text), (phrase)) != NULL)				\
-		fail_msg("\"%s\" in the fax text:\n%s", (phrase),	\
+		fail_msg("\"%s\" in the text:\n%s", (phrase),		\
 		    (text));						\
 } while (0)
 
-/* s repeated n times. */
-static char *
-rep(const char *s, size_t n)
-{
-	size_t k = strlen(s);
-	char *r = malloc(k * n + 1);
+#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
-	assert_non_null(r);
-	for (size_t i = 0; i < n; i++)
-		memcpy(r + i * k, s, k);
-	r[k * n] = '\0';
-	return r;
+/* What a rendered fax must be.  Every character has a font; pages, if not
+   0, is both faxpdf's count and pdfinfo's, whose page size holds size if
+   that is not NULL; has and lacks list phrases of the text (to the first
+   NULL). */
+struct page_want {
+	int pages;
+	const char *size;
+	enum { CUT_ANY, CUT_NO, CUT_YES } cut;
+	const char *has[10];
+	const char *lacks[4];
+};
+
+/* Render d with o and check the fax against w. */
+static void
+expect_page(const struct chan_doc *d, const struct faxpdf_opts *o,
+    const struct page_want *w)
+{
+	struct faxpdf_out out = render(d, o);
+	char *t;
+
+	assert_int_equal(out.unknown_glyphs, 0);
+	if (w->pages != 0) {
+		assert_int_equal(out.pages, w->pages);
+		assert_int_equal(pdf_pages(&out, w->size), w->pages);
+	}
+	if (w->cut != CUT_ANY)
+		assert_int_equal(out.cut, w->cut == CUT_YES);
+	if (w->has[0] != NULL || w->lacks[0] != NULL) {
+		t = text_of(&out);
+		for (size_t i = 0; i < NELEM(w->has) && w->has[i] != NULL; i++)
+			assert_has(t, w->has[i]);
+		for (size_t i = 0; i < NELEM(w->lacks) && w->lacks[i] != NULL;
+		    i++)
+			assert_lacks(t, w->lacks[i]);
+		free(t);
+	}
+	free(out.pdf);
 }
 
 /* ---- the page ---- */
@@ -297,65 +325,36 @@ test_english(void **state)
 {
 	struct chan_doc d = doc_en();
 	struct faxpdf_opts o = opts_a4();
-	struct faxpdf_out out = render(&d, &o);
-	char *t;
 
 	(void)state;
-	assert_int_equal(out.pages, 1);
-	assert_false(out.cut);
-	assert_int_equal(out.unknown_glyphs, 0);
-	assert_int_equal(pdf_pages(&out, A4_SIZE), 1);
-	t = text_of(&out);
-	assert_has(t, HEADLINE);
-	assert_has(t, "Or send \"ACK " CODE "\" by SMS to " ACKPHONE);
-	assert_has(t, "1234 5678");
-	assert_has(t, "Call the duty desk at " DUTY);
-	assert_has(t, "ACTUAL ALERT");
-	assert_has(t, DESCRIPTION);
-	assert_has(t, INSTRUCTION);
-	assert_has(t, "Page 1 of 1");
-	assert_lacks(t, "EXERCISE");
-	assert_lacks(t, "summary");
-	free(t);
-	free(out.pdf);
+	expect_page(&d, &o, &(const struct page_want){ .pages = 1,
+	    .size = A4_SIZE, .cut = CUT_NO, .has = { HEADLINE,
+	    "Or send \"ACK " CODE "\" by SMS to " ACKPHONE, "1234 5678",
+	    "Call the duty desk at " DUTY, "ACTUAL ALERT", DESCRIPTION,
+	    INSTRUCTION, "Page 1 of 1" }, .lacks = { "EXERCISE", "summary" } });
 }
 
 static void
 test_exercise(void **state)
 {
+	static const struct page_want band = { .has = { "EXERCISE" },
+		.lacks = { "ACTUAL ALERT" } };
 	struct chan_doc d = doc_en();
 	struct faxpdf_opts o = opts_a4();
-	struct faxpdf_out out;
-	char *t;
 
 	(void)state;
 	d.status = S("Exercise");
 	o.exercise = true;
-	out = render(&d, &o);
-	assert_int_equal(pdf_pages(&out, A4_SIZE), 1);
-	t = text_of(&out);
-	assert_has(t, "EXERCISE");
-	assert_has(t, HEADLINE);
-	assert_lacks(t, "ACTUAL ALERT");
-	free(t);
-	free(out.pdf);
+	expect_page(&d, &o, &(const struct page_want){ .pages = 1,
+	    .size = A4_SIZE, .has = { "EXERCISE", HEADLINE },
+	    .lacks = { "ACTUAL ALERT" } });
 
 	/* Either one alone is enough for the band. */
 	d.status = S("Actual");
-	out = render(&d, &o);
-	t = text_of(&out);
-	assert_has(t, "EXERCISE");
-	assert_lacks(t, "ACTUAL ALERT");
-	free(t);
-	free(out.pdf);
+	expect_page(&d, &o, &band);
 	d.status = S("Exercise");
 	o.exercise = false;
-	out = render(&d, &o);
-	t = text_of(&out);
-	assert_has(t, "EXERCISE");
-	assert_lacks(t, "ACTUAL ALERT");
-	free(t);
-	free(out.pdf);
+	expect_page(&d, &o, &band);
 }
 
 static void
@@ -363,35 +362,20 @@ test_summary(void **state)
 {
 	struct chan_doc d = doc_en();
 	struct faxpdf_opts o = opts_a4();
-	struct faxpdf_out out;
-	char *t;
 
 	(void)state;
 	/* as the gateway passes it: no description or instruction */
 	d.full = false;
 	d.description = d.instruction = NULL;
-	out = render(&d, &o);
-	assert_int_equal(out.pages, 1);
-	t = text_of(&out);
-	assert_has(t, "summary");
-	assert_has(t, "For details, call the duty desk at " DUTY);
-	assert_has(t, HEADLINE);
-	assert_has(t, "ACK " CODE);
-	assert_lacks(t, DESCRIPTION);
-	assert_lacks(t, INSTRUCTION);
-	free(t);
-	free(out.pdf);
+	expect_page(&d, &o, &(const struct page_want){ .pages = 1,
+	    .has = { "summary", "For details, call the duty desk at " DUTY,
+	    HEADLINE, "ACK " CODE }, .lacks = { DESCRIPTION, INSTRUCTION } });
 
 	/* and the texts stay off the page even when a caller passes them */
 	d = doc_en();
 	d.full = false;
-	out = render(&d, &o);
-	t = text_of(&out);
-	assert_has(t, "summary");
-	assert_lacks(t, DESCRIPTION);
-	assert_lacks(t, INSTRUCTION);
-	free(t);
-	free(out.pdf);
+	expect_page(&d, &o, &(const struct page_want){ .has = { "summary" },
+	    .lacks = { DESCRIPTION, INSTRUCTION } });
 }
 
 /* Names too long for a cover page are cut there: the cover stays one
@@ -401,8 +385,7 @@ test_cover_overflow(void **state)
 {
 	struct chan_doc d = doc_en();
 	struct faxpdf_opts o = opts_a4();
-	struct faxpdf_out out;
-	char *big = rep("\xd8\xa8 Registry Operator Name ", 120), *t;
+	char *big = unit_rep("\xd8\xa8 Registry Operator Name ", 120);
 
 	(void)state;
 	o.cover = true;
@@ -410,15 +393,10 @@ test_cover_overflow(void **state)
 	d.team = big;
 	d.issuer = big;
 	d.recipient = big;
-	out = render(&d, &o);
-	assert_int_equal(out.pages, 2);
-	assert_int_equal(pdf_pages(&out, A4_SIZE), 2);
-	t = text_of(&out);
-	assert_has(t, "cut: the names are longer than a cover page");
-	assert_has(t, "Page 2 of 2");
-	assert_has(t, HEADLINE);
-	free(t);
-	free(out.pdf);
+	expect_page(&d, &o, &(const struct page_want){ .pages = 2,
+	    .size = A4_SIZE, .has = {
+	    "cut: the names are longer than a cover page", "Page 2 of 2",
+	    HEADLINE } });
 	free(big);
 }
 
@@ -427,19 +405,11 @@ test_letter(void **state)
 {
 	struct chan_doc d = doc_en();
 	struct faxpdf_opts o = opts_a4();
-	struct faxpdf_out out;
-	char *t;
 
 	(void)state;
 	o.paper = POLICY_PAPER_LETTER;
-	out = render(&d, &o);
-	assert_int_equal(out.pages, 1);
-	assert_int_equal(pdf_pages(&out, LETTER_SIZE), 1);
-	t = text_of(&out);
-	assert_has(t, HEADLINE);
-	assert_has(t, DESCRIPTION);
-	free(t);
-	free(out.pdf);
+	expect_page(&d, &o, &(const struct page_want){ .pages = 1,
+	    .size = LETTER_SIZE, .has = { HEADLINE, DESCRIPTION } });
 }
 
 static void
@@ -447,23 +417,13 @@ test_cover(void **state)
 {
 	struct chan_doc d = doc_en();
 	struct faxpdf_opts o = opts_a4();
-	struct faxpdf_out out;
-	char *t;
 
 	(void)state;
 	o.cover = true;
-	out = render(&d, &o);
-	assert_int_equal(out.pages, 2);
-	assert_false(out.cut);
-	assert_int_equal(pdf_pages(&out, A4_SIZE), 2);
-	t = text_of(&out);
-	assert_has(t, "2, this cover included");
-	assert_has(t, "FAX \xe2\x80\x93 URGENT");
-	assert_has(t, "Page 1 of 2");
-	assert_has(t, "Page 2 of 2");
-	assert_has(t, HEADLINE);
-	free(t);
-	free(out.pdf);
+	expect_page(&d, &o, &(const struct page_want){ .pages = 2,
+	    .size = A4_SIZE, .cut = CUT_NO, .has = { "2, this cover included",
+	    "FAX \xe2\x80\x93 URGENT", "Page 1 of 2", "Page 2 of 2",
+	    HEADLINE } });
 }
 
 static void
@@ -471,45 +431,28 @@ test_long_cut(void **state)
 {
 	struct chan_doc d = doc_en();
 	struct faxpdf_opts o = opts_a4();
-	struct faxpdf_out out;
-	char *t, *desc = rep("The registry's name servers answer slowly and "
+	char *desc = unit_rep("The registry's name servers answer slowly and "
 	    "some zone transfers fail. ", 200);
 
 	(void)state;
 	d.description = desc;
 	o.pages = 2;
-	out = render(&d, &o);
-	assert_int_equal(out.pages, 2);
-	assert_true(out.cut);
-	assert_int_equal(pdf_pages(&out, A4_SIZE), 2);
-	t = text_of(&out);
-	assert_has(t, "not printed");
-	assert_has(t, "Ask the duty desk for it: " DUTY);
-	/* the instruction comes first and is kept whole */
-	assert_has(t, INSTRUCTION);
-	assert_has(t, "Page 2 of 2");
-	free(t);
-	free(out.pdf);
+	expect_page(&d, &o, &(const struct page_want){ .pages = 2,
+	    .size = A4_SIZE, .cut = CUT_YES, .has = { "not printed",
+	    "Ask the duty desk for it: " DUTY,
+	    INSTRUCTION,	/* the instruction comes first, kept whole */
+	    "Page 2 of 2" } });
 
 	o.cover = true;
-	out = render(&d, &o);
-	assert_int_equal(out.pages, 3);
-	assert_true(out.cut);
-	assert_int_equal(pdf_pages(&out, A4_SIZE), 3);
-	t = text_of(&out);
-	assert_has(t, "3, this cover included");
-	assert_has(t, "not printed");
-	free(t);
-	free(out.pdf);
+	expect_page(&d, &o, &(const struct page_want){ .pages = 3,
+	    .size = A4_SIZE, .cut = CUT_YES, .has = {
+	    "3, this cover included", "not printed" } });
 
 	/* one page is one page */
 	o.cover = false;
 	o.pages = 1;
-	out = render(&d, &o);
-	assert_int_equal(out.pages, 1);
-	assert_true(out.cut);
-	assert_int_equal(pdf_pages(&out, A4_SIZE), 1);
-	free(out.pdf);
+	expect_page(&d, &o, &(const struct page_want){ .pages = 1,
+	    .size = A4_SIZE, .cut = CUT_YES });
 	free(desc);
 }
 
@@ -573,29 +516,18 @@ test_null_fields(void **state)
 {
 	struct chan_doc d = { .alert_id = S("01JD2K8Q4M7X3V9B5N6P") };
 	struct faxpdf_opts o = { .paper = POLICY_PAPER_A4, .pages = 1 };
-	struct faxpdf_out out = render(&d, &o);
-	char *t;
 
 	(void)state;
-	assert_int_equal(out.pages, 1);
-	assert_false(out.cut);
-	assert_int_equal(pdf_pages(&out, A4_SIZE), 1);
-	t = text_of(&out);
-	assert_has(t, "Security alert");
-	assert_has(t, "ACTUAL ALERT");
-	assert_has(t, "01JD2K8Q4M7X3V9B5N6P");
-	assert_has(t, "summary");
-	assert_lacks(t, "TO ACKNOWLEDGE");
-	free(t);
-	free(out.pdf);
+	expect_page(&d, &o, &(const struct page_want){ .pages = 1,
+	    .size = A4_SIZE, .cut = CUT_NO, .has = { "Security alert",
+	    "ACTUAL ALERT", "01JD2K8Q4M7X3V9B5N6P", "summary" },
+	    .lacks = { "TO ACKNOWLEDGE" } });
 
 	/* full, with a cover, still nothing but the id */
 	d.full = true;
 	o.cover = true;
-	out = render(&d, &o);
-	assert_int_equal(out.pages, 2);
-	assert_int_equal(pdf_pages(&out, A4_SIZE), 2);
-	free(out.pdf);
+	expect_page(&d, &o, &(const struct page_want){ .pages = 2,
+	    .size = A4_SIZE });
 }
 
 static void
@@ -637,7 +569,7 @@ test_cjk_no_spaces(void **state)
 	struct faxpdf_out out;
 	const char *unit = "注册管理机构域名服务器遭受攻击请立即更改密码并检查"
 	    "登录日志";		/* 26 characters, 78 bytes */
-	char *desc = rep(unit, 16 * 1024 / strlen(unit) + 1), *t, *line;
+	char *desc = unit_rep(unit, 16 * 1024 / strlen(unit) + 1), *t, *line;
 	size_t longest = 0, lines = 0;
 
 	(void)state;
@@ -714,26 +646,6 @@ test_cjk_no_spaces(void **state)
 #define SMTP "smtp = { host = \"127.0.0.1\"; from = \"t@example.net\"; };"
 #define RFC3192 "fax = { format = \"rfc3192\"; domain = \"fax.example.net\"; };"
 
-static struct policy_repo *
-load(const char *text)
-{
-	struct policy_repo *r = NULL;
-	struct policy_diag d;
-	struct tocsin_err e = { 0 };
-
-	policy_diag_init(&d);
-	if (policy_load_string(text, "t.conf", "/tmp", &r, &d, &e) != 0) {
-		for (size_t i = 0; i < d.n; i++)
-			print_message("  t.conf:%d: %s\n", d.items[i].line,
-			    d.items[i].text);
-		policy_diag_free(&d);
-		fail_msg("policy_load_string: %s", e.msg);
-	}
-	policy_diag_free(&d);
-	assert_non_null(r);
-	return r;
-}
-
 static void
 dump(const struct policy_diag *d)
 {
@@ -743,30 +655,46 @@ dump(const struct policy_diag *d)
 		    d->items[i].file : "?", d->items[i].line, d->items[i].text);
 }
 
+/* Run chan_fax.check on r, then free r.  With line 0 it must say nothing;
+   otherwise exactly one error, at line, whose text holds every phrase of
+   has (to the first NULL) and not lacks, if that is not NULL. */
+static void
+check_says(struct policy_repo *r, int line, const char *const has[],
+    const char *lacks)
+{
+	struct policy_diag d;
+	size_t errors, want = line != 0 ? 1 : 0;
+
+	policy_diag_init(&d);
+	errors = chan_fax.check(r, &d);
+	if (errors != want || d.n != want)
+		dump(&d);
+	assert_int_equal(errors, want);
+	assert_int_equal(d.n, want);
+	assert_int_equal(d.errors, want);
+	if (want != 0) {
+		assert_int_equal(d.items[0].sev, POLICY_ERROR);
+		for (size_t i = 0; has[i] != NULL; i++)
+			assert_has(d.items[0].text, has[i]);
+		if (lacks != NULL)
+			assert_lacks(d.items[0].text, lacks);
+		assert_int_equal(d.items[0].line, line);
+	}
+	policy_diag_free(&d);
+	policy_free(r);
+}
+
 static void
 test_check_no_provider(void **state)
 {
 	struct policy_repo *r;
-	struct policy_diag d;
-	size_t errors;
 
 	(void)state;
-	r = load(GW ISS POL TEAMS(CONTACT("n", "+254205550101"))
+	r = unit_load_repo(GW ISS POL TEAMS(CONTACT("n", "+254205550101"))
 	    "providers = { " SMTP " };\n");
 	assert_null(r->fax);
-	policy_diag_init(&d);
-	errors = chan_fax.check(r, &d);
-	if (errors != 1 || d.n != 1)
-		dump(&d);
-	assert_int_equal(errors, 1);
-	assert_int_equal(d.n, 1);
-	assert_int_equal(d.errors, 1);
-	assert_int_equal(d.items[0].sev, POLICY_ERROR);
-	assert_non_null(strstr(d.items[0].text, "providers.fax"));
-	assert_non_null(strstr(d.items[0].text, "policy p"));
-	assert_int_equal(d.items[0].line, 3);
-	policy_diag_free(&d);
-	policy_free(r);
+	check_says(r, 3, (const char *const[]){ "providers.fax", "policy p",
+	    NULL }, NULL);
 }
 
 static void
@@ -774,9 +702,7 @@ test_check_long_address(void **state)
 {
 	char l63[64], domain[260], text[4096];
 	struct policy_repo *r;
-	struct policy_diag d;
 	char a[300];
-	size_t errors;
 
 	(void)state;
 	memset(l63, 'a', 63);
@@ -791,61 +717,31 @@ test_check_long_address(void **state)
 	    CONTACT("Baraka", "+2542055501012"))
 	    "providers = { " SMTP " fax = { format = \"template\"; "
 	    "address = \"{number}@%s\"; number = \"digits\"; }; };\n", domain);
-	r = load(text);
+	r = unit_load_repo(text);
 	assert_non_null(r->fax);
 	assert_int_equal(policy_fax_address(r->fax, "+254205550101", a,
 	    sizeof(a)), 0);
 	assert_int_equal(strlen(a), 254);
-	policy_diag_init(&d);
-	errors = chan_fax.check(r, &d);
-	if (errors != 1 || d.n != 1)
-		dump(&d);
-	assert_int_equal(errors, 1);
-	assert_int_equal(d.n, 1);
-	assert_int_equal(d.errors, 1);
-	assert_int_equal(d.items[0].sev, POLICY_ERROR);
-	assert_non_null(strstr(d.items[0].text, "Baraka"));
-	assert_non_null(strstr(d.items[0].text, "+2542055501012"));
-	assert_non_null(strstr(d.items[0].text, "providers.fax"));
-	assert_null(strstr(d.items[0].text, "Amani"));
-	assert_int_equal(d.items[0].line, 4);
-	policy_diag_free(&d);
-	policy_free(r);
+	check_says(r, 4, (const char *const[]){ "Baraka", "+2542055501012",
+	    "providers.fax", NULL }, "Amani");
 }
 
 static void
 test_check_good(void **state)
 {
 	struct policy_repo *r;
-	struct policy_diag d;
-	size_t errors;
 
 	(void)state;
-	r = load(GW ISS POL TEAMS(CONTACT("n", "+254205550101") ", "
+	r = unit_load_repo(GW ISS POL TEAMS(CONTACT("n", "+254205550101") ", "
 	    CONTACT("m", "+254205550102101"))
 	    "providers = { " SMTP " " RFC3192 " };\n");
 	assert_non_null(r->fax);
-	policy_diag_init(&d);
-	errors = chan_fax.check(r, &d);
-	if (errors != 0 || d.n != 0)
-		dump(&d);
-	assert_int_equal(errors, 0);
-	assert_int_equal(d.n, 0);
-	policy_diag_free(&d);
-	policy_free(r);
-
-	r = load(GW ISS POL TEAMS(CONTACT("n", "+254205550101"))
-	    "providers = { " SMTP " fax = { format = \"template\"; "
+	check_says(r, 0, NULL, NULL);
+	check_says(unit_load_repo(GW ISS POL
+	    TEAMS(CONTACT("n", "+254205550101")) "providers = { " SMTP
+	    " fax = { format = \"template\"; "
 	    "address = \"{number}@fax.provider.example\"; "
-	    "number = \"digits\"; }; };\n");
-	policy_diag_init(&d);
-	errors = chan_fax.check(r, &d);
-	if (errors != 0 || d.n != 0)
-		dump(&d);
-	assert_int_equal(errors, 0);
-	assert_int_equal(d.n, 0);
-	policy_diag_free(&d);
-	policy_free(r);
+	    "number = \"digits\"; }; };\n"), 0, NULL, NULL);
 }
 
 int

@@ -149,6 +149,71 @@ expect_ok(const char *text)
 	policy_free(r);
 }
 
+/* A configuration that must be refused, one of a table whose cases share
+   a template and the line of their one error: the text for the template's
+   %s and a fragment of the error. */
+struct mistake {
+	const char *text;
+	const char *frag;
+};
+
+/* tmpl with value in place of its "%s", into buf of size bytes. */
+static void
+fill(char *buf, size_t size, const char *tmpl, const char *value)
+{
+	const char *at = strstr(tmpl, "%s");
+	int k;
+
+	assert_non_null(at);
+	k = snprintf(buf, size, "%.*s%s%s", (int)(at - tmpl), tmpl, value,
+	    at + 2);
+	assert_true(k > 0 && (size_t)k < size);
+}
+
+/* Each of the n mistakes, tmpl with its text for the %s, must be refused
+   with one error at line holding its fragment. */
+static void
+expect_mistakes(const char *tmpl, int line, const struct mistake *m,
+    size_t n)
+{
+	char text[8192];
+
+	for (size_t i = 0; i < n; i++) {
+		fill(text, sizeof(text), tmpl, m[i].text);
+		expect_one_error(text, line, m[i].frag);
+	}
+}
+
+/* tmpl with each of the n values for the %s must load. */
+static void
+expect_ok_each(const char *tmpl, const char *const *values, size_t n)
+{
+	char text[8192];
+
+	for (size_t i = 0; i < n; i++) {
+		fill(text, sizeof(text), tmpl, values[i]);
+		expect_ok(text);
+	}
+}
+
+#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Load text, which must load with no error and exactly one warning, at
+   line of t.conf, holding frag; the caller frees the repository. */
+static struct policy_repo *
+load_warned(const char *text, int line, const char *frag)
+{
+	struct policy_diag d;
+	struct policy_repo *r = NULL;
+
+	assert_int_equal(load_str(text, &d, &r), 0);
+	assert_int_equal(d.errors, 0);
+	assert_int_equal(d.warnings, 1);
+	assert_diag(&d, POLICY_WARNING, "t.conf", line, frag);
+	policy_diag_free(&d);
+	return r;
+}
+
 static struct policy_repo *
 load_good(struct policy_diag *d)
 {
@@ -1595,108 +1660,112 @@ test_http_providers(void **state)
 static void
 test_fax_provider(void **state)
 {
+	/* Good providers.fax, read with their settings and the defaults;
+	   of is the address of +254205550101. */
+	static const struct {
+		const char *body, *address;
+		bool plus;
+		enum policy_paper paper;
+		bool cover;
+		int pages;
+		const char *font, *of;
+	} good[] = {
+		/* rfc3192: the address is made from the domain */
+		{ RFC3192, "FAX={number}@fax.example.net", true,
+		  POLICY_PAPER_A4, false, 3, "Sans",
+		  "FAX=+254205550101@fax.example.net" },
+		/* template, digits (the default), every other key set */
+		{ "format = \"template\"; address = "
+		  "\"{number}@fax.provider.example\";\npaper = \"letter\"; "
+		  "cover = true; pages = 20; font = \"Noto Sans, Sans\";",
+		  "{number}@fax.provider.example", false, POLICY_PAPER_LETTER,
+		  true, 20, "Noto Sans, Sans",
+		  "254205550101@fax.provider.example" },
+		/* template, e164 */
+		{ "format = \"template\"; number = \"e164\"; paper = \"A4\";\n"
+		  "address = \"{number}@fax.provider.example\";",
+		  "{number}@fax.provider.example", true, POLICY_PAPER_A4,
+		  false, 3, "Sans", "+254205550101@fax.provider.example" },
+	};
+	/* the whole local-part alphabet; a font name of 100 bytes */
+	static const char *const good_too[] = {
+		"format = \"template\"; number = \"digits\"; address = "
+		"\"a.Z-9!#$%&'*+/=?^_`|~{number}x@f-1.x9.example\";",
+		"format = \"template\"; address = \"fax={number}@localhost\";",
+		RFC3192 "\nfont = \""
+		"01234567890123456789012345678901234567890123456789"
+		"01234567890123456789012345678901234567890123456789\";",
+	};
+	/* Refusals: a key missing, at the group's line 5 */
+	static const struct mistake missing[] = {
+		{ "\ndomain = \"f.example\";", "providers.fax: format is "
+		  "missing; add format = \"rfc3192\";" },
+		{ "format = \"rfc3192\";",
+		  "domain is missing; format = \"rfc3192\" needs" },
+		{ "format = \"template\";",
+		  "address is missing; format = \"template\" needs" },
+	};
+	/* and a value refused, at its line 6 */
+	static const struct mistake bad[] = {
+		{ "\nformat = \"RFC3192\";",
+		  "format \"RFC3192\" is not known; use \"rfc3192\"" },
+		{ RFC3192 "\naddress = \"{number}@f.example\";",
+		  "address is for format = \"template\"; with format = "
+		  "\"rfc3192\" the address is always FAX=+NUMBER@domain" },
+		{ RFC3192 "\nnumber = \"e164\";",
+		  "number is for format = \"template\"" },
+		{ "format = \"template\";\naddress = \"{number}@f.example\"; "
+		  "domain = \"f.example\";",
+		  "domain is for format = \"rfc3192\"" },
+		{ "format = \"template\";\naddress = \"{number}@f.example\"; "
+		  "number = \"plus\";", "number \"plus\" is not \"digits\"" },
+		{ RFC3192 "\npaper = \"A5\";",
+		  "paper \"A5\" is not \"A4\" or \"Letter\"" },
+		{ RFC3192 "\ncover = \"yes\";", "cover must be true or false" },
+		{ RFC3192 "\npages = 0;",
+		  "pages = 0 is out of range; use a value from 1 to 20" },
+		{ RFC3192 "\npages = 21;", "pages = 21 is out of range" },
+		{ RFC3192 "\nfont = \"\";", "font is empty" },
+		{ RFC3192 "\nfont = \"Sans\\t\";", "control character" },
+		{ RFC3192 "\nfont = \"Sans\xc2\x85\";",
+		  "is not 1 to 100 printable" },
+		{ RFC3192 "\nfont = \""
+		  "01234567890123456789012345678901234567890123456789"
+		  "012345678901234567890123456789012345678901234567890\";",
+		  "is not 1 to 100 printable" },
+		{ RFC3192 "\ncolour = \"red\";",
+		  "providers.fax: unknown key \"colour\"" },
+	};
 	struct policy_diag d;
 	struct policy_repo *r = NULL;
-	char out[300];
+	char text[1024], out[300];
 
 	(void)state;
-	/* rfc3192: the address is made from the domain; the defaults. */
-	assert_int_equal(load_str(GW ISS POL TEAMS FAXP(RFC3192), &d, &r), 0);
-	assert_int_equal(d.errors, 0);
-	assert_int_equal(d.warnings, 0);
-	assert_non_null(r->fax);
-	assert_string_equal(r->fax->address, "FAX={number}@fax.example.net");
-	assert_true(r->fax->plus);
-	assert_int_equal(r->fax->paper, POLICY_PAPER_A4);
-	assert_false(r->fax->cover);
-	assert_int_equal(r->fax->pages, 3);
-	assert_string_equal(r->fax->font, "Sans");
-	assert_ptr_equal(r->fax->src.file, r->files[0]);
-	assert_int_equal(r->fax->src.line, 5);
-	assert_int_equal(policy_fax_address(r->fax, "+254205550101", out,
-	    sizeof(out)), 0);
-	assert_string_equal(out, "FAX=+254205550101@fax.example.net");
-	policy_free(r);
-	policy_diag_free(&d);
-
-	/* template, digits (the default), every other key set */
-	assert_int_equal(load_str(GW ISS POL TEAMS FAXP("format = "
-	    "\"template\"; address = \"{number}@fax.provider.example\";\n"
-	    "paper = \"letter\"; cover = true; pages = 20; "
-	    "font = \"Noto Sans, Sans\";"), &d, &r), 0);
-	assert_string_equal(r->fax->address, "{number}@fax.provider.example");
-	assert_false(r->fax->plus);
-	assert_int_equal(r->fax->paper, POLICY_PAPER_LETTER);
-	assert_true(r->fax->cover);
-	assert_int_equal(r->fax->pages, 20);
-	assert_string_equal(r->fax->font, "Noto Sans, Sans");
-	assert_int_equal(policy_fax_address(r->fax, "+254205550101", out,
-	    sizeof(out)), 0);
-	assert_string_equal(out, "254205550101@fax.provider.example");
-	policy_free(r);
-	policy_diag_free(&d);
-
-	/* template, e164; the whole local-part alphabet */
-	assert_int_equal(load_str(GW ISS POL TEAMS FAXP("format = "
-	    "\"template\"; number = \"e164\"; paper = \"A4\";\n"
-	    "address = \"{number}@fax.provider.example\";"), &d, &r), 0);
-	assert_true(r->fax->plus);
-	assert_int_equal(r->fax->paper, POLICY_PAPER_A4);
-	assert_int_equal(policy_fax_address(r->fax, "+254205550101", out,
-	    sizeof(out)), 0);
-	assert_string_equal(out, "+254205550101@fax.provider.example");
-	policy_free(r);
-	policy_diag_free(&d);
-	expect_ok(GW ISS POL TEAMS FAXP("format = \"template\"; number = "
-	    "\"digits\"; address = \"a.Z-9!#$%&'*+/=?^_`|~{number}x@"
-	    "f-1.x9.example\";"));
-	expect_ok(GW ISS POL TEAMS FAXP("format = \"template\"; "
-	    "address = \"fax={number}@localhost\";"));
-
-	/* Refusals, each at its line. */
-	expect_one_error(GW ISS POL TEAMS FAXP("\ndomain = \"f.example\";"),
-	    5, "providers.fax: format is missing; add format = \"rfc3192\";");
-	expect_one_error(GW ISS POL TEAMS FAXP("\nformat = \"RFC3192\";"), 6,
-	    "format \"RFC3192\" is not known; use \"rfc3192\"");
-	expect_one_error(GW ISS POL TEAMS FAXP(RFC3192
-	    "\naddress = \"{number}@f.example\";"), 6,
-	    "address is for format = \"template\"; with format = "
-	    "\"rfc3192\" the address is always FAX=+NUMBER@domain");
-	expect_one_error(GW ISS POL TEAMS FAXP(RFC3192 "\nnumber = \"e164\";"),
-	    6, "number is for format = \"template\"");
-	expect_one_error(GW ISS POL TEAMS FAXP("format = \"rfc3192\";"), 5,
-	    "domain is missing; format = \"rfc3192\" needs");
-	expect_one_error(GW ISS POL TEAMS FAXP("format = \"template\";\n"
-	    "address = \"{number}@f.example\"; domain = \"f.example\";"), 6,
-	    "domain is for format = \"rfc3192\"");
-	expect_one_error(GW ISS POL TEAMS FAXP("format = \"template\";"), 5,
-	    "address is missing; format = \"template\" needs");
-	expect_one_error(GW ISS POL TEAMS FAXP("format = \"template\";\n"
-	    "address = \"{number}@f.example\"; number = \"plus\";"), 6,
-	    "number \"plus\" is not \"digits\"");
-	expect_one_error(GW ISS POL TEAMS FAXP(RFC3192 "\npaper = \"A5\";"), 6,
-	    "paper \"A5\" is not \"A4\" or \"Letter\"");
-	expect_one_error(GW ISS POL TEAMS FAXP(RFC3192 "\ncover = \"yes\";"), 6,
-	    "cover must be true or false");
-	expect_one_error(GW ISS POL TEAMS FAXP(RFC3192 "\npages = 0;"), 6,
-	    "pages = 0 is out of range; use a value from 1 to 20");
-	expect_one_error(GW ISS POL TEAMS FAXP(RFC3192 "\npages = 21;"), 6,
-	    "pages = 21 is out of range");
-	expect_one_error(GW ISS POL TEAMS FAXP(RFC3192 "\nfont = \"\";"), 6,
-	    "font is empty");
-	expect_one_error(GW ISS POL TEAMS FAXP(RFC3192 "\nfont = \"Sans\\t\";"),
-	    6, "control character");
-	expect_one_error(GW ISS POL TEAMS FAXP(RFC3192
-	    "\nfont = \"Sans\xc2\x85\";"), 6, "is not 1 to 100 printable");
-	expect_one_error(GW ISS POL TEAMS FAXP(RFC3192 "\nfont = \""
-	    "0123456789012345678901234567890123456789012345678901234567890123"
-	    "4567890123456789012345678901234567890\";"), 6,
-	    "is not 1 to 100 printable");
-	expect_ok(GW ISS POL TEAMS FAXP(RFC3192 "\nfont = \""
-	    "0123456789012345678901234567890123456789012345678901234567890123"
-	    "456789012345678901234567890123456789\";"));
-	expect_one_error(GW ISS POL TEAMS FAXP(RFC3192 "\ncolour = \"red\";"),
-	    6, "providers.fax: unknown key \"colour\"");
+	for (size_t i = 0; i < NELEM(good); i++) {
+		fill(text, sizeof(text), GW ISS POL TEAMS FAXP("%s"),
+		    good[i].body);
+		assert_int_equal(load_str(text, &d, &r), 0);
+		assert_int_equal(d.errors, 0);
+		assert_int_equal(d.warnings, 0);
+		assert_non_null(r->fax);
+		assert_string_equal(r->fax->address, good[i].address);
+		assert_int_equal(r->fax->plus, good[i].plus);
+		assert_int_equal(r->fax->paper, good[i].paper);
+		assert_int_equal(r->fax->cover, good[i].cover);
+		assert_int_equal(r->fax->pages, good[i].pages);
+		assert_string_equal(r->fax->font, good[i].font);
+		assert_ptr_equal(r->fax->src.file, r->files[0]);
+		assert_int_equal(r->fax->src.line, 5);
+		assert_int_equal(policy_fax_address(r->fax, "+254205550101",
+		    out, sizeof(out)), 0);
+		assert_string_equal(out, good[i].of);
+		policy_free(r);
+		policy_diag_free(&d);
+	}
+	expect_ok_each(GW ISS POL TEAMS FAXP("%s"), good_too, NELEM(good_too));
+	expect_mistakes(GW ISS POL TEAMS FAXP("%s"), 5, missing,
+	    NELEM(missing));
+	expect_mistakes(GW ISS POL TEAMS FAXP("%s"), 6, bad, NELEM(bad));
 	expect_one_error(GW ISS POL TEAMS "providers = { fax = ( ); };\n", 5,
 	    "fax must be a group");
 }
@@ -1718,6 +1787,28 @@ expect_bad_domain(const char *domain)
 static void
 test_fax_addresses(void **state)
 {
+	static const char *const bad_domains[] = { "-fax.example",
+		"fax-.example", "fax..example", ".fax.example",
+		"fax.example.", "fax_1.example", "fax example" };
+	/* address templates, for format = "template" */
+	static const struct mistake bad_templates[] = {
+		{ "fax.provider.example", "must hold exactly one '@'" },
+		{ "{number}@a@fax.example", "must hold exactly one '@'" },
+		{ "fax@fax.example", "has no {number}" },
+		{ "{number}{number}@fax.example",
+		  "has {number} more than once" },
+		{ "fax@{number}.example", "has {number} after the '@'" },
+		{ "{number} x@fax.example",
+		  "has a character the local part may not hold" },
+		{ "\\\"{number}\\\"@fax.example",
+		  "has a character the local part may not hold" },
+		{ "{num}{number}@fax.example",
+		  "has a character the local part may not hold" },
+		{ "{NUMBER}@fax.example", "has no {number}" },
+		{ "{number}\\r@fax.example", "control character" },
+		{ "{number}\xc3\xa9@fax.example",
+		  "has a character the local part may not hold" },
+	};
 	char label63[64], label64[65], host[300], text[2048];
 
 	(void)state;
@@ -1725,13 +1816,8 @@ test_fax_addresses(void **state)
 	label63[63] = '\0';
 	memset(label64, 'a', 64);
 	label64[64] = '\0';
-	expect_bad_domain("-fax.example");
-	expect_bad_domain("fax-.example");
-	expect_bad_domain("fax..example");
-	expect_bad_domain(".fax.example");
-	expect_bad_domain("fax.example.");
-	expect_bad_domain("fax_1.example");
-	expect_bad_domain("fax example");
+	for (size_t i = 0; i < NELEM(bad_domains); i++)
+		expect_bad_domain(bad_domains[i]);
 	expect_one_error(GW ISS POL TEAMS FAXP("format = \"rfc3192\";\n"
 	    "domain = \"{number}.example\";"), 6, "is not a host name");
 	(void)snprintf(host, sizeof(host), "%s.example", label64);
@@ -1753,29 +1839,8 @@ test_fax_addresses(void **state)
 	    "\"rfc3192\";\ndomain = \"%s\";"), host);
 	expect_one_error(text, 6, "more than the 253 allowed");
 
-#define TPL(address) GW ISS POL TEAMS FAXP("format = \"template\";\n" \
-	"address = \"" address "\";")
-	expect_one_error(TPL("fax.provider.example"), 6,
-	    "must hold exactly one '@'");
-	expect_one_error(TPL("{number}@a@fax.example"), 6,
-	    "must hold exactly one '@'");
-	expect_one_error(TPL("fax@fax.example"), 6, "has no {number}");
-	expect_one_error(TPL("{number}{number}@fax.example"), 6,
-	    "has {number} more than once");
-	expect_one_error(TPL("fax@{number}.example"), 6,
-	    "has {number} after the '@'");
-	expect_one_error(TPL("{number} x@fax.example"), 6,
-	    "has a character the local part may not hold");
-	expect_one_error(TPL("\\\"{number}\\\"@fax.example"), 6,
-	    "has a character the local part may not hold");
-	expect_one_error(TPL("{num}{number}@fax.example"), 6,
-	    "has a character the local part may not hold");
-	expect_one_error(TPL("{NUMBER}@fax.example"), 6, "has no {number}");
-	expect_one_error(TPL("{number}\\r@fax.example"), 6,
-	    "control character");
-	expect_one_error(TPL("{number}\xc3\xa9@fax.example"), 6,
-	    "has a character the local part may not hold");
-#undef TPL
+	expect_mistakes(GW ISS POL TEAMS FAXP("format = \"template\";\n"
+	    "address = \"%s\";"), 6, bad_templates, NELEM(bad_templates));
 }
 
 static void
@@ -1863,40 +1928,39 @@ test_fax_address(void **state)
 static void
 test_fax_detail(void **state)
 {
+	/* a refused value is one error, at its line */
+	static const struct mistake bad[] = {
+		{ "fax_detail = \"brief\";", "policy \"p\": fax_detail "
+		  "\"brief\" is not known; use \"summary\"" },
+		{ "fax_detail = \"Summary\";",
+		  "fax_detail \"Summary\" is not known" },
+		{ "fax_detail = true;", "fax_detail must be a string" },
+		{ "fax_detail = \"\";", "fax_detail is empty" },
+	};
 	struct policy_diag d;
 	struct policy_repo *r = NULL;
 	const struct policy_policy *p;
 
 	(void)state;
 	/* summary: read with its line; no duty_phone: a warning. */
-	assert_int_equal(load_str(GW ISS FAXPOL("fax_detail = \"summary\";")
-	    FAXTEAMS, &d, &r), 0);
-	assert_int_equal(d.errors, 0);
-	assert_int_equal(d.warnings, 1);
-	assert_diag(&d, POLICY_WARNING, "t.conf", 3, "policy \"p\" sends fax "
-	    "but gateway.duty_phone is not set, so a faxed team cannot reach "
-	    "the duty desk; set gateway.duty_phone");
+	r = load_warned(GW ISS FAXPOL("fax_detail = \"summary\";") FAXTEAMS, 3,
+	    "policy \"p\" sends fax but gateway.duty_phone is not set, so a "
+	    "faxed team cannot reach the duty desk; set gateway.duty_phone");
 	p = policy_find(r, "p");
 	assert_int_equal(p->fax_detail, POLICY_FAX_SUMMARY);
 	assert_int_equal(p->fax_detail_src.line, 4);
 	assert_ptr_equal(p->fax_detail_src.file, r->files[0]);
 	policy_free(r);
-	policy_diag_free(&d);
 
 	/* full: a warning at the setting; with duty_phone, no other one. */
-	assert_int_equal(load_str(GWX("duty_phone = \"+254205550100\";") ISS
+	r = load_warned(GWX("duty_phone = \"+254205550100\";") ISS
 	    "policies = { p = {\nfax_detail = \"full\";\nsteps = ( { after = "
-	    "\"0s\"; notify = [ \"primary:fax\" ]; } ); }; };\n" FAXTEAMS, &d,
-	    &r), 0);
-	assert_int_equal(d.errors, 0);
-	assert_int_equal(d.warnings, 1);
-	assert_diag(&d, POLICY_WARNING, "t.conf", 5, "policy \"p\": fax_detail "
-	    "= \"full\" sends the whole alert unencrypted over the phone "
-	    "network; use \"summary\" unless the team needs the details on "
-	    "paper");
+	    "\"0s\"; notify = [ \"primary:fax\" ]; } ); }; };\n" FAXTEAMS, 5,
+	    "policy \"p\": fax_detail = \"full\" sends the whole alert "
+	    "unencrypted over the phone network; use \"summary\" unless the "
+	    "team needs the details on paper");
 	assert_int_equal(policy_find(r, "p")->fax_detail, POLICY_FAX_FULL);
 	policy_free(r);
-	policy_diag_free(&d);
 
 	/* absent on a policy that sends no fax: fine, src the policy's */
 	assert_int_equal(load_str(GW ISS POL TEAMS, &d, &r), 0);
@@ -1916,20 +1980,22 @@ test_fax_detail(void **state)
 	    "explicitly; add fax_detail = \"summary\" (the headline and how "
 	    "to reach the duty desk) or \"full\" (the whole alert, "
 	    "unencrypted)");
-	/* a refused value is one error, at its line */
-	expect_one_error(GW ISS FAXPOL("fax_detail = \"brief\";") FAXTEAMS, 4,
-	    "policy \"p\": fax_detail \"brief\" is not known; use \"summary\"");
-	expect_one_error(GW ISS FAXPOL("fax_detail = \"Summary\";") FAXTEAMS,
-	    4, "fax_detail \"Summary\" is not known");
-	expect_one_error(GW ISS FAXPOL("fax_detail = true;") FAXTEAMS, 4,
-	    "fax_detail must be a string");
-	expect_one_error(GW ISS FAXPOL("fax_detail = \"\";") FAXTEAMS, 4,
-	    "fax_detail is empty");
+	expect_mistakes(GW ISS FAXPOL("%s") FAXTEAMS, 4, bad, NELEM(bad));
 }
 
 static void
 test_gateway_phones(void **state)
 {
+	static const struct mistake bad[] = {
+		{ "duty_phone = \"254 20 555 0100\";", "gateway: duty_phone "
+		  "\"254 20 555 0100\" is not an E.164 number; write +, the "
+		  "country code" },
+		{ "ack_phone = \"+12\";",
+		  "gateway: ack_phone \"+12\" is not an E.164 number" },
+		{ "duty_phone = 254;", "duty_phone must be a string" },
+		{ "duty_phones = \"+254205550100\";",
+		  "did you mean \"duty_phone\"" },
+	};
 	struct policy_diag d;
 	struct policy_repo *r = NULL;
 
@@ -1946,15 +2012,7 @@ test_gateway_phones(void **state)
 	assert_string_equal(r->gateway.ack_phone, "+15555550100");
 	policy_free(r);
 	policy_diag_free(&d);
-	expect_one_error(GWX("duty_phone = \"254 20 555 0100\";") ISS POL
-	    TEAMS, 2, "gateway: duty_phone \"254 20 555 0100\" is not an "
-	    "E.164 number; write +, the country code");
-	expect_one_error(GWX("ack_phone = \"+12\";") ISS POL TEAMS, 2,
-	    "gateway: ack_phone \"+12\" is not an E.164 number");
-	expect_one_error(GWX("duty_phone = 254;") ISS POL TEAMS, 2,
-	    "duty_phone must be a string");
-	expect_one_error(GWX("duty_phones = \"+254205550100\";") ISS POL TEAMS,
-	    2, "did you mean \"duty_phone\"");
+	expect_mistakes(GWX("%s") ISS POL TEAMS, 2, bad, NELEM(bad));
 }
 
 /*
@@ -2033,14 +2091,54 @@ drop_teardown(void **state)
 	"sshdrop = " sd ";\ncontacts = ( " CONTACT " ); } );\n"
 #define SDP1 "providers = { sshdrop = ( { " SDOK " } ); };\n"
 
+/* What a drop host must be read as: key and known_hosts relative to the
+   drop folder (known_hosts NULL: none). */
+struct drop_want {
+	const char *name, *host;
+	int port;
+	const char *user, *key, *fingerprint, *known_hosts, *path;
+	int64_t timeout;
+	int line;
+};
+
+static void
+expect_drop_host(const struct policy_drop_host *h, const struct drop_want *w)
+{
+	char exp[256];
+
+	assert_string_equal(h->name, w->name);
+	assert_string_equal(h->host, w->host);
+	assert_int_equal(h->port, w->port);
+	assert_string_equal(h->user, w->user);
+	(void)snprintf(exp, sizeof(exp), "%s/%s", drop_dir, w->key);
+	assert_string_equal(h->key, exp);
+	assert_string_equal(h->fingerprint, w->fingerprint);
+	if (w->known_hosts == NULL)
+		assert_null(h->known_hosts);
+	else {
+		(void)snprintf(exp, sizeof(exp), "%s/%s", drop_dir,
+		    w->known_hosts);
+		assert_string_equal(h->known_hosts, exp);
+	}
+	assert_string_equal(h->path, w->path);
+	assert_int_equal(h->timeout, w->timeout);
+	assert_int_equal(h->src.line, w->line);
+}
+
 static void
 test_drop_hosts(void **state)
 {
+	/* Fingerprints ssh-keygen -lf printed, ending in each kind of
+	   base64 character. */
+	static const char *const pins[] = {
+		"SHA256:K2ZKOtWPsXFGxbVHHTv1Xc19Uv8l+pHcTm1kwzhRwvw",
+		"SHA256:+wvtb9zO8uV2kwe5JV6eFZtHahL9mSwkDSf2dv5lhK8",
+		"SHA256:HJ1QiDSTUorcl6QcUN2uC4Q7U0oHyaxRITiYqe0bitY",
+		"SHA256:Ar9ncwtB1/J0TC/0VyDx5e3k2c4XiVoT0tu6z7UcV2M",
+	};
 	struct policy_diag d;
 	struct policy_repo *r = NULL;
-	const struct policy_drop_host *h;
 	const struct policy_team *t;
-	char exp[256];
 
 	(void)state;
 	/* Two drop hosts: the first with the defaults, the second with every
@@ -2067,32 +2165,13 @@ test_drop_hosts(void **state)
 	assert_int_equal(d.errors, 0);
 	assert_int_equal(d.warnings, 0);
 	assert_int_equal(r->ndrops, 2);
-	h = &r->drops[0];
-	assert_string_equal(h->name, "sat-hub");
-	assert_string_equal(h->host, "drop.example.net");
-	assert_int_equal(h->port, 22);
-	assert_string_equal(h->user, "tocsin");
-	(void)snprintf(exp, sizeof(exp), "%s/id_ed25519", drop_dir);
-	assert_string_equal(h->key, exp);
-	assert_string_equal(h->fingerprint, SDFPR);
-	assert_null(h->known_hosts);
-	assert_string_equal(h->path, "/srv/drop");
-	assert_int_equal(h->timeout, 20);
-	assert_ptr_equal(h->src.file, r->files[0]);
-	assert_int_equal(h->src.line, 5);
-	h = &r->drops[1];
-	assert_string_equal(h->name, "relay_2");
-	assert_string_equal(h->host, "2001:db8::10");
-	assert_int_equal(h->port, 2222);
-	assert_string_equal(h->user, "_drop-1");
-	(void)snprintf(exp, sizeof(exp), "%s/id_0400", drop_dir);
-	assert_string_equal(h->key, exp);
-	assert_string_equal(h->fingerprint, "");
-	(void)snprintf(exp, sizeof(exp), "%s/known_hosts", drop_dir);
-	assert_string_equal(h->known_hosts, exp);
-	assert_string_equal(h->path, "/var/spool/tocsin.drop");
-	assert_int_equal(h->timeout, 600);
-	assert_int_equal(h->src.line, 6);
+	expect_drop_host(&r->drops[0], &(const struct drop_want){ "sat-hub",
+	    "drop.example.net", 22, "tocsin", "id_ed25519", SDFPR, NULL,
+	    "/srv/drop", 20, 5 });
+	assert_ptr_equal(r->drops[0].src.file, r->files[0]);
+	expect_drop_host(&r->drops[1], &(const struct drop_want){ "relay_2",
+	    "2001:db8::10", 2222, "_drop-1", "id_0400", "", "known_hosts",
+	    "/var/spool/tocsin.drop", 600, 6 });
 
 	t = policy_team_find(r, "ke");
 	assert_ptr_equal(t->drop, &r->drops[0]);
@@ -2137,99 +2216,170 @@ test_drop_hosts(void **state)
 	    SDPIN, "/d")));
 	expect_ok(GW ISS POL TEAMS SDP(SDE("x", "a-1.b2.example", "a",
 	    "id_ed25519", SDPIN, "/d")));
-	/* Fingerprints ssh-keygen -lf printed, ending in each kind of
-	   base64 character. */
-	expect_ok(GW ISS POL TEAMS SDP(SDE("x", "h.example", "t", "id_ed25519",
-	    "fingerprint = \"SHA256:K2ZKOtWPsXFGxbVHHTv1Xc19Uv8l+p"
-	    "HcTm1kwzhRwvw\";", "/d")));
-	expect_ok(GW ISS POL TEAMS SDP(SDE("x", "h.example", "t", "id_ed25519",
-	    "fingerprint = \"SHA256:+wvtb9zO8uV2kwe5JV6eFZtHahL9mS"
-	    "wkDSf2dv5lhK8\";", "/d")));
-	expect_ok(GW ISS POL TEAMS SDP(SDE("x", "h.example", "t", "id_ed25519",
-	    "fingerprint = \"SHA256:HJ1QiDSTUorcl6QcUN2uC4Q7U0oHya"
-	    "xRITiYqe0bitY\";", "/d")));
-	expect_ok(GW ISS POL TEAMS SDP(SDE("x", "h.example", "t", "id_ed25519",
-	    "fingerprint = \"SHA256:Ar9ncwtB1/J0TC/0VyDx5e3k2c4XiV"
-	    "oT0tu6z7UcV2M\";", "/d")));
+	expect_ok_each(GW ISS POL TEAMS SDP(SDE("x", "h.example", "t",
+	    "id_ed25519", "fingerprint = \"%s\";", "/d")), pins, NELEM(pins));
 	expect_ok(GW ISS POL TEAMS "providers = { sshdrop = ( ); };\n");
 	expect_ok(GW ISS POL TEAMS "providers = { sshdrop = [ ]; };\n");
 }
 
+/* One drop host (its entry at line 6) with one setting for %s. */
+#define SD_NAME GW ISS POL TEAMS SDP(SDE("%s", "h.example", "t", \
+	"id_ed25519", SDPIN, "/d"))
+#define SD_HOST GW ISS POL TEAMS SDP(SDE("x", "%s", "t", "id_ed25519", \
+	SDPIN, "/d"))
+#define SD_USER GW ISS POL TEAMS SDP(SDE("x", "h.example", "%s", \
+	"id_ed25519", SDPIN, "/d"))
+#define SD_PIN GW ISS POL TEAMS SDP(SDE("x", "h.example", "t", \
+	"id_ed25519", "%s", "/d"))
+#define SD_PATH GW ISS POL TEAMS SDP(SDE("x", "h.example", "t", \
+	"id_ed25519", SDPIN, "%s"))
+
 static void
 test_drop_host_mistakes(void **state)
 {
+	static const struct mistake names[] = {
+		{ "sat hub", "providers.sshdrop \"sat hub\": a drop host "
+		  "name is 1 to 40 letters, digits, '-' or '_'" },
+		{ "sat/hub", "a drop host name is 1 to 40" },
+		{ "a123456789b123456789c123456789d123456789e",
+		  "a drop host name is 1 to 40" },
+		{ "", "name is empty" },
+	};
+	static const struct mistake hosts[] = {
+		{ "-oProxyCommand=sh", "host \"-oProxyCommand=sh\" is not a "
+		  "host name or an IP address; write labels of" },
+		{ "h_1.example", "is not a host name" },
+		{ "h..example", "is not a host name" },
+		{ "h.example.", "is not a host name" },
+		{ "user@h.example", "is not a host name" },
+		{ "10.0.0.256", "host \"10.0.0.256\" is not an IPv4 "
+		  "address; write four numbers" },
+		{ "[2001:db8::10]", "is in brackets" },
+		{ "h.example:22", "is not an IPv6 address or a host name" },
+		{ "2001:db8::10::1", "is not an IPv6 address" },
+	};
+	static const struct mistake users[] = {
+		{ "Tocsin", "user \"Tocsin\" is not a portable user name; "
+		  "write lowercase letters" },
+		{ "-oX", "is not a portable user name" },
+		{ "1t", "is not a portable user name" },
+		{ "t$", "is not a portable user name" },
+		{ "t@h", "is not a portable user name" },
+		{ "a123456789b123456789c123456789d12",
+		  "user is 33 bytes long, more than the 32 allowed" },
+	};
+	/* the host key pin: exactly one (an error at the entry, line 5) */
+	static const struct mistake unpinned[] = {
+		{ "", "providers.sshdrop \"x\": the drop host's key is not "
+		  "pinned, and trust on first use is never done; add "
+		  "fingerprint = \"SHA256:...\"; (ssh-keygen -lf "
+		  "/etc/ssh/ssh_host_ed25519_key.pub on the drop host prints "
+		  "it) or known_hosts = \"FILE\";" },
+		{ SDPIN " known_hosts = \"known_hosts\";",
+		  "both fingerprint and known_hosts are given; the drop host's "
+		  "key must be pinned one way (trust on first use is never "
+		  "done)" },
+	};
+	/* and well-formed (at its line, 6) */
+	static const struct mistake pins[] = {
+		{ "fingerprint = \"SHA256:short\";",
+		  "fingerprint \"SHA256:short\" is not \"SHA256:\" and 43 "
+		  "base64 characters; copy it from ssh-keygen -lf" },
+		{ "fingerprint = \"" SDFPR "=\";",
+		  "is not \"SHA256:\" and 43 base64" },
+		{ "fingerprint = \"sha256:MTIEf9NhYRqsUYP0Q9bU8NmV/"
+		  "xDf42vxEOY4FmV7FR8\";", "is not \"SHA256:\"" },
+		/* 43 characters hold 258 bits: the last 2 are 0 ('9', 'N',
+		   'x' are not: a character was changed) */
+		{ "fingerprint = \"SHA256:MTIEf9NhYRqsUYP0Q9bU8NmV/"
+		  "xDf42vxEOY4FmV7FR9\";", "is not \"SHA256:\"" },
+		{ "fingerprint = \"SHA256:Ar9ncwtB1/J0TC/0VyDx5e3k2c4"
+		  "XiVoT0tu6z7UcV2N\";", "is not \"SHA256:\"" },
+		{ "fingerprint = \"SHA256:K2ZKOtWPsXFGxbVHHTv1Xc19Uv8"
+		  "l+pHcTm1kwzhRwvx\";", "is not \"SHA256:\"" },
+		{ "fingerprint = \"SHA256:K2ZKOtWPsXFGxbVHHTv1Xc19Uv8"
+		  "l+pHcTm1kwzhRwv\";", "is not \"SHA256:\"" },
+		{ "fingerprint = \"SHA256:MTIEf9NhYRqsUYP0Q9bU8NmV-"
+		  "xDf42vxEOY4FmV7FR8\";", "is not \"SHA256:\"" },
+		{ "fingerprint = \"256 " SDFPR " root@drop (ED25519)\";",
+		  "is not \"SHA256:\" and 43 base64 characters; copy it from "
+		  "ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub run on the "
+		  "drop host (the second field)" },
+		{ "fingerprint = \"MD5:16:27:ac:a5:76:28:2d:36:63:1b:"
+		  "56:4d:eb:df:a6:48\";", "is not \"SHA256:\"" },
+		{ "known_hosts = \"/tmp\";",
+		  "known_hosts /tmp is not a regular file" },
+	};
+	/* path: absolute, plain, no "", ".", ".." component, no '/' last */
+	static const struct mistake paths[] = {
+		{ "srv/drop", "providers.sshdrop \"x\": path \"srv/drop\" is "
+		  "not absolute; write the folder's full path" },
+		{ "/srv/../etc", "path \"/srv/../etc\" has a \".\" or \"..\" "
+		  "component" },
+		{ "/srv/drop/..", "\"..\" component" },
+		{ "/srv/./drop", "\"..\" component" },
+		{ "/srv//drop", "path \"/srv//drop\" has an empty component "
+		  "(\"//\")" },
+		{ "/", "path \"/\" is the root folder; give the drops a "
+		  "folder of their own" },
+		{ "/srv/my drop", "path \"/srv/my drop\" holds a space, a "
+		  "quote, a backslash" },
+		{ "/srv/it's", "holds a space, a quote" },
+		{ "/srv/\\\"x\\\"", "holds a space, a quote" },
+		{ "/srv/`id`", "holds a space, a quote" },
+		{ "/srv\\\\drop", "holds a space, a quote" },
+		{ "/srv/d\xc3\xa9p\xc3\xb4t", "not printable ASCII" },
+		{ "/srv/drop/", "ends with '/'; remove" },
+		{ "/a23456789b123456789c123456789d123456789"
+		  "e123456789f123456789g123456789h123456789i123456789j123456789"
+		  "k123456789l123456789m123456789n123456789o123456789p123456789"
+		  "q123456789r123456789s123456789t1234567890",
+		  "path is 201 bytes long, more than the 200 allowed" },
+	};
+	/* a key missing: an error at the entry, line 5 */
+	static const struct mistake missing[] = {
+		{ "host = \"h.example\"; user = \"t\"; key = \"id_ed25519\"; "
+		  SDPIN " path = \"/d\";",
+		  "providers.sshdrop 1: name is missing; add name = " },
+		{ "name = \"x\"; user = \"t\"; key = \"id_ed25519\"; " SDPIN
+		  " path = \"/d\";",
+		  "providers.sshdrop \"x\": host is missing; add host = " },
+		{ "name = \"x\"; host = \"h.example\"; user = \"t\"; " SDPIN
+		  " path = \"/d\";", "key is missing; add key = " },
+	};
+	/* port, timeout, unknown keys: line 7, after a good entry */
+	static const struct mistake extras[] = {
+		{ "port = 0;",
+		  "port = 0 is out of range; use a value from 1 to 65535" },
+		{ "port = 65536;", "port = 65536 is out of range" },
+		{ "port = \"22\";", "port must be an integer" },
+		{ "timeout = \"0s\";", "timeout must be between 1s and 10m" },
+		{ "timeout = \"11m\";", "timeout must be between 1s and 10m" },
+		{ "hosts = \"h\";", "providers.sshdrop \"sat-hub\": unknown "
+		  "key \"hosts\"; did you mean \"host\"?" },
+	};
+	/* not a list of groups (at the providers group, line 5) */
+	static const struct mistake shapes[] = {
+		{ "providers = { sshdrop = { " SDOK " }; };\n",
+		  "providers: sshdrop must be a list" },
+		{ "providers = { sshdrop = ( \"x\" ); };\n",
+		  "providers.sshdrop entry 1 must be a group" },
+		{ "providers = { ssh_drop = ( ); };\n",
+		  "did you mean \"sshdrop\"" },
+	};
 	char path[128], exp[1024];
 
 	(void)state;
-	/* name */
-	expect_one_error(GW ISS POL TEAMS SDP(SDE("sat hub", "h.example", "t",
-	    "id_ed25519", SDPIN, "/d")), 6, "providers.sshdrop \"sat hub\": a "
-	    "drop host name is 1 to 40 letters, digits, '-' or '_'");
-	expect_one_error(GW ISS POL TEAMS SDP(SDE("sat/hub", "h.example", "t",
-	    "id_ed25519", SDPIN, "/d")), 6, "a drop host name is 1 to 40");
-	expect_one_error(GW ISS POL TEAMS SDP(SDE("a123456789b123456789"
-	    "c123456789d123456789e", "h.example", "t", "id_ed25519", SDPIN,
-	    "/d")), 6, "a drop host name is 1 to 40");
-	expect_one_error(GW ISS POL TEAMS SDP(SDE("", "h.example", "t",
-	    "id_ed25519", SDPIN, "/d")), 6, "name is empty");
-	expect_one_error(GW ISS POL TEAMS SDP("host = \"h.example\"; user = "
-	    "\"t\"; key = \"id_ed25519\"; " SDPIN " path = \"/d\";"), 5,
-	    "providers.sshdrop 1: name is missing; add name = ");
+	expect_mistakes(SD_NAME, 6, names, NELEM(names));
 	(void)snprintf(exp, sizeof(exp), "providers.sshdrop: the name "
 	    "\"sat-hub\" is already used at %s/t.conf:5; drop host names must "
 	    "be unique: rename one", drop_dir);
 	expect_one_error(GW ISS POL TEAMS "providers = { sshdrop = ( {\n"
 	    SDOK " },\n{ " SDOK " } ); };\n", 7, exp);
-
-	/* host */
-	expect_one_error(GW ISS POL TEAMS SDP(SDE("x", "-oProxyCommand=sh",
-	    "t", "id_ed25519", SDPIN, "/d")), 6, "host \"-oProxyCommand=sh\" "
-	    "is not a host name or an IP address; write labels of");
-	expect_one_error(GW ISS POL TEAMS SDP(SDE("x", "h_1.example", "t",
-	    "id_ed25519", SDPIN, "/d")), 6, "is not a host name");
-	expect_one_error(GW ISS POL TEAMS SDP(SDE("x", "h..example", "t",
-	    "id_ed25519", SDPIN, "/d")), 6, "is not a host name");
-	expect_one_error(GW ISS POL TEAMS SDP(SDE("x", "h.example.", "t",
-	    "id_ed25519", SDPIN, "/d")), 6, "is not a host name");
-	expect_one_error(GW ISS POL TEAMS SDP(SDE("x", "user@h.example", "t",
-	    "id_ed25519", SDPIN, "/d")), 6, "is not a host name");
-	expect_one_error(GW ISS POL TEAMS SDP(SDE("x", "10.0.0.256", "t",
-	    "id_ed25519", SDPIN, "/d")), 6, "host \"10.0.0.256\" is not an "
-	    "IPv4 address; write four numbers");
-	expect_one_error(GW ISS POL TEAMS SDP(SDE("x", "[2001:db8::10]", "t",
-	    "id_ed25519", SDPIN, "/d")), 6, "is in brackets");
-	expect_one_error(GW ISS POL TEAMS SDP(SDE("x", "h.example:22", "t",
-	    "id_ed25519", SDPIN, "/d")), 6, "is not an IPv6 address or a "
-	    "host name");
-	expect_one_error(GW ISS POL TEAMS SDP(SDE("x", "2001:db8::10::1", "t",
-	    "id_ed25519", SDPIN, "/d")), 6, "is not an IPv6 address");
-	expect_one_error(GW ISS POL TEAMS SDP("name = \"x\"; user = \"t\"; "
-	    "key = \"id_ed25519\"; " SDPIN " path = \"/d\";"), 5,
-	    "providers.sshdrop \"x\": host is missing; add host = ");
-
-	/* port */
-	expect_one_error(GW ISS POL TEAMS SDP(SDOK "\nport = 0;"), 7,
-	    "port = 0 is out of range; use a value from 1 to 65535");
-	expect_one_error(GW ISS POL TEAMS SDP(SDOK "\nport = 65536;"), 7,
-	    "port = 65536 is out of range");
-	expect_one_error(GW ISS POL TEAMS SDP(SDOK "\nport = \"22\";"), 7,
-	    "port must be an integer");
-
-	/* user */
-	expect_one_error(GW ISS POL TEAMS SDP(SDE("x", "h.example", "Tocsin",
-	    "id_ed25519", SDPIN, "/d")), 6, "user \"Tocsin\" is not a portable "
-	    "user name; write lowercase letters");
-	expect_one_error(GW ISS POL TEAMS SDP(SDE("x", "h.example", "-oX",
-	    "id_ed25519", SDPIN, "/d")), 6, "is not a portable user name");
-	expect_one_error(GW ISS POL TEAMS SDP(SDE("x", "h.example", "1t",
-	    "id_ed25519", SDPIN, "/d")), 6, "is not a portable user name");
-	expect_one_error(GW ISS POL TEAMS SDP(SDE("x", "h.example", "t$",
-	    "id_ed25519", SDPIN, "/d")), 6, "is not a portable user name");
-	expect_one_error(GW ISS POL TEAMS SDP(SDE("x", "h.example", "t@h",
-	    "id_ed25519", SDPIN, "/d")), 6, "is not a portable user name");
-	expect_one_error(GW ISS POL TEAMS SDP(SDE("x", "h.example",
-	    "a123456789b123456789c123456789d12", "id_ed25519", SDPIN, "/d")),
-	    6, "user is 33 bytes long, more than the 32 allowed");
+	expect_mistakes(SD_HOST, 6, hosts, NELEM(hosts));
+	expect_mistakes(SD_USER, 6, users, NELEM(users));
+	expect_mistakes(GW ISS POL TEAMS SDP("%s"), 5, missing,
+	    NELEM(missing));
 
 	/* key: there, a regular file, 0600 or stricter */
 	(void)snprintf(path, sizeof(path), "%s/nope", drop_dir);
@@ -2247,65 +2397,14 @@ test_drop_host_mistakes(void **state)
 	    "id_0644", SDPIN, "/d")), 6, exp);
 	expect_one_error(GW ISS POL TEAMS SDP(SDE("x", "h.example", "t", "/tmp",
 	    SDPIN, "/d")), 6, "key file /tmp is not a regular file");
-	expect_one_error(GW ISS POL TEAMS SDP("name = \"x\"; host = "
-	    "\"h.example\"; user = \"t\"; " SDPIN " path = \"/d\";"), 5,
-	    "key is missing; add key = ");
 
-	/* the host key pin: exactly one, well-formed */
-	expect_one_error(GW ISS POL TEAMS SDP(SDE("x", "h.example", "t",
-	    "id_ed25519", "", "/d")), 5, "providers.sshdrop \"x\": the drop "
-	    "host's key is not pinned, and trust on first use is never done; "
-	    "add fingerprint = \"SHA256:...\"; (ssh-keygen -lf "
-	    "/etc/ssh/ssh_host_ed25519_key.pub on the drop host prints it) or "
-	    "known_hosts = \"FILE\";");
-	expect_one_error(GW ISS POL TEAMS SDP(SDE("x", "h.example", "t",
-	    "id_ed25519", SDPIN " known_hosts = \"known_hosts\";", "/d")), 5,
-	    "both fingerprint and known_hosts are given; the drop host's key "
-	    "must be pinned one way (trust on first use is never done)");
-	expect_one_error(GW ISS POL TEAMS SDP(SDE("x", "h.example", "t",
-	    "id_ed25519", "fingerprint = \"SHA256:short\";", "/d")), 6,
-	    "fingerprint \"SHA256:short\" is not \"SHA256:\" and 43 base64 "
-	    "characters; copy it from ssh-keygen -lf");
-	expect_one_error(GW ISS POL TEAMS SDP(SDE("x", "h.example", "t",
-	    "id_ed25519", "fingerprint = \"" SDFPR "=\";", "/d")), 6,
-	    "is not \"SHA256:\" and 43 base64");
-	expect_one_error(GW ISS POL TEAMS SDP(SDE("x", "h.example", "t",
-	    "id_ed25519", "fingerprint = \"sha256:MTIEf9NhYRqsUYP0Q9bU8NmV/"
-	    "xDf42vxEOY4FmV7FR8\";", "/d")), 6, "is not \"SHA256:\"");
-	/* 43 characters hold 258 bits: the last 2 are 0 ('9', 'N', 'x' are
-	   not: a character was changed) */
-	expect_one_error(GW ISS POL TEAMS SDP(SDE("x", "h.example", "t",
-	    "id_ed25519", "fingerprint = \"SHA256:MTIEf9NhYRqsUYP0Q9bU8NmV/"
-	    "xDf42vxEOY4FmV7FR9\";", "/d")), 6, "is not \"SHA256:\"");
-	expect_one_error(GW ISS POL TEAMS SDP(SDE("x", "h.example", "t",
-	    "id_ed25519", "fingerprint = \"SHA256:Ar9ncwtB1/J0TC/0VyDx5e3k2c4"
-	    "XiVoT0tu6z7UcV2N\";", "/d")), 6, "is not \"SHA256:\"");
-	expect_one_error(GW ISS POL TEAMS SDP(SDE("x", "h.example", "t",
-	    "id_ed25519", "fingerprint = \"SHA256:K2ZKOtWPsXFGxbVHHTv1Xc19Uv8"
-	    "l+pHcTm1kwzhRwvx\";", "/d")), 6, "is not \"SHA256:\"");
-	expect_one_error(GW ISS POL TEAMS SDP(SDE("x", "h.example", "t",
-	    "id_ed25519", "fingerprint = \"SHA256:K2ZKOtWPsXFGxbVHHTv1Xc19Uv8"
-	    "l+pHcTm1kwzhRwv\";", "/d")), 6, "is not \"SHA256:\"");
-	expect_one_error(GW ISS POL TEAMS SDP(SDE("x", "h.example", "t",
-	    "id_ed25519", "fingerprint = \"SHA256:MTIEf9NhYRqsUYP0Q9bU8NmV-"
-	    "xDf42vxEOY4FmV7FR8\";", "/d")), 6, "is not \"SHA256:\"");
-	expect_one_error(GW ISS POL TEAMS SDP(SDE("x", "h.example", "t",
-	    "id_ed25519", "fingerprint = \"256 " SDFPR " root@drop "
-	    "(ED25519)\";", "/d")), 6, "is not \"SHA256:\" and 43 base64 "
-	    "characters; copy it from ssh-keygen -lf "
-	    "/etc/ssh/ssh_host_ed25519_key.pub run on the drop host (the "
-	    "second field)");
-	expect_one_error(GW ISS POL TEAMS SDP(SDE("x", "h.example", "t",
-	    "id_ed25519", "fingerprint = \"MD5:16:27:ac:a5:76:28:2d:36:63:1b:"
-	    "56:4d:eb:df:a6:48\";", "/d")), 6, "is not \"SHA256:\"");
+	expect_mistakes(SD_PIN, 5, unpinned, NELEM(unpinned));
+	expect_mistakes(SD_PIN, 6, pins, NELEM(pins));
 	(void)snprintf(exp, sizeof(exp), "known_hosts file %s/nope cannot be "
 	    "read: No such file or directory; write the drop host's key into "
 	    "it", drop_dir);
 	expect_one_error(GW ISS POL TEAMS SDP(SDE("x", "h.example", "t",
 	    "id_ed25519", "known_hosts = \"nope\";", "/d")), 6, exp);
-	expect_one_error(GW ISS POL TEAMS SDP(SDE("x", "h.example", "t",
-	    "id_ed25519", "known_hosts = \"/tmp\";", "/d")), 6,
-	    "known_hosts /tmp is not a regular file");
 	(void)snprintf(exp, sizeof(exp), "known_hosts file "
 	    "%s/known_hosts_0666 has mode 0666, so others may change the "
 	    "pinned host key; chmod go-w", drop_dir);
@@ -2313,129 +2412,73 @@ test_drop_host_mistakes(void **state)
 	    "id_ed25519", "known_hosts = \"known_hosts_0666\";", "/d")), 6,
 	    exp);
 
-	/* path: absolute, plain, no "", ".", ".." component, no '/' last */
-	expect_one_error(GW ISS POL TEAMS SDP(SDE("x", "h.example", "t",
-	    "id_ed25519", SDPIN, "srv/drop")), 6, "providers.sshdrop \"x\": "
-	    "path \"srv/drop\" is not absolute; write the folder's full path");
-	expect_one_error(GW ISS POL TEAMS SDP(SDE("x", "h.example", "t",
-	    "id_ed25519", SDPIN, "/srv/../etc")), 6, "path \"/srv/../etc\" "
-	    "has a \".\" or \"..\" component");
-	expect_one_error(GW ISS POL TEAMS SDP(SDE("x", "h.example", "t",
-	    "id_ed25519", SDPIN, "/srv/drop/..")), 6, "\"..\" component");
-	expect_one_error(GW ISS POL TEAMS SDP(SDE("x", "h.example", "t",
-	    "id_ed25519", SDPIN, "/srv/./drop")), 6, "\"..\" component");
-	expect_one_error(GW ISS POL TEAMS SDP(SDE("x", "h.example", "t",
-	    "id_ed25519", SDPIN, "/srv//drop")), 6, "path \"/srv//drop\" has "
-	    "an empty component (\"//\")");
-	expect_one_error(GW ISS POL TEAMS SDP(SDE("x", "h.example", "t",
-	    "id_ed25519", SDPIN, "/")), 6, "path \"/\" is the root folder; "
-	    "give the drops a folder of their own");
-	expect_one_error(GW ISS POL TEAMS SDP(SDE("x", "h.example", "t",
-	    "id_ed25519", SDPIN, "/srv/my drop")), 6, "path \"/srv/my drop\" "
-	    "holds a space, a quote, a backslash");
-	expect_one_error(GW ISS POL TEAMS SDP(SDE("x", "h.example", "t",
-	    "id_ed25519", SDPIN, "/srv/it's")), 6, "holds a space, a quote");
-	expect_one_error(GW ISS POL TEAMS SDP(SDE("x", "h.example", "t",
-	    "id_ed25519", SDPIN, "/srv/\\\"x\\\"")), 6,
-	    "holds a space, a quote");
-	expect_one_error(GW ISS POL TEAMS SDP(SDE("x", "h.example", "t",
-	    "id_ed25519", SDPIN, "/srv/`id`")), 6, "holds a space, a quote");
-	expect_one_error(GW ISS POL TEAMS SDP(SDE("x", "h.example", "t",
-	    "id_ed25519", SDPIN, "/srv\\\\drop")), 6, "holds a space, a quote");
-	expect_one_error(GW ISS POL TEAMS SDP(SDE("x", "h.example", "t",
-	    "id_ed25519", SDPIN, "/srv/d\xc3\xa9p\xc3\xb4t")), 6,
-	    "not printable ASCII");
-	expect_one_error(GW ISS POL TEAMS SDP(SDE("x", "h.example", "t",
-	    "id_ed25519", SDPIN, "/srv/drop/")), 6, "ends with '/'; remove");
-	expect_one_error(GW ISS POL TEAMS SDP(SDE("x", "h.example", "t",
-	    "id_ed25519", SDPIN, "/a23456789b123456789c123456789d123456789"
-	    "e123456789f123456789g123456789h123456789i123456789j123456789"
-	    "k123456789l123456789m123456789n123456789o123456789p123456789"
-	    "q123456789r123456789s123456789t1234567890")), 6,
-	    "path is 201 bytes long, more than the 200 allowed");
+	expect_mistakes(SD_PATH, 6, paths, NELEM(paths));
 	expect_ok(GW ISS POL TEAMS SDP(SDE("x", "h.example", "t",
 	    "id_ed25519", SDPIN, "/a23456789b123456789c123456789d123456789"
 	    "e123456789f123456789g123456789h123456789i123456789j123456789"
 	    "k123456789l123456789m123456789n123456789o123456789p123456789"
 	    "q123456789r123456789s123456789t123456789")));
 
-	/* timeout, unknown keys, shapes */
-	expect_one_error(GW ISS POL TEAMS SDP(SDOK "\ntimeout = \"0s\";"), 7,
-	    "timeout must be between 1s and 10m");
-	expect_one_error(GW ISS POL TEAMS SDP(SDOK "\ntimeout = \"11m\";"), 7,
-	    "timeout must be between 1s and 10m");
+	expect_mistakes(GW ISS POL TEAMS SDP(SDOK "\n%s"), 7, extras,
+	    NELEM(extras));
 	expect_ok(GW ISS POL TEAMS SDP(SDOK "\ntimeout = 1;"));
-	expect_one_error(GW ISS POL TEAMS SDP(SDOK "\nhosts = \"h\";"), 7,
-	    "providers.sshdrop \"sat-hub\": unknown key \"hosts\"; did you "
-	    "mean \"host\"?");
-	expect_one_error(GW ISS POL TEAMS "providers = { sshdrop = { " SDOK
-	    " }; };\n", 5, "providers: sshdrop must be a list");
-	expect_one_error(GW ISS POL TEAMS "providers = { sshdrop = ( \"x\" ); "
-	    "};\n", 5, "providers.sshdrop entry 1 must be a group");
-	expect_one_error(GW ISS POL TEAMS "providers = { ssh_drop = ( ); };\n",
-	    5, "did you mean \"sshdrop\"");
+	expect_mistakes(GW ISS POL TEAMS "%s", 5, shapes, NELEM(shapes));
 }
 
 static void
 test_team_drop(void **state)
 {
+	/* folder: one name under the drop path */
+	static const struct mistake folders[] = {
+		{ "../x", "team \"ke\" sshdrop: folder \"../x\" is not one "
+		  "folder name; write 1 to 64 letters, digits, '.', '_' or "
+		  "'-', not starting with '.' or '-'" },
+		{ "a/b", "folder \"a/b\" is not one folder name" },
+		{ ".", "folder \".\" is not one folder name" },
+		{ "..", "folder \"..\" is not one folder name" },
+		{ ".hidden", "folder \".hidden\" is not one" },
+		{ "-rf", "folder \"-rf\" is not one" },
+		{ "k e", "folder \"k e\" is not one" },
+		{ "k\xc3\xa9", "is not one folder name" },
+		/* libconfig takes "\x00" out of a string; what is left is
+		   checked */
+		{ "ke\\x00/../x", "is not one folder name" },
+		{ "ke\\x01", "folder holds a control character" },
+		{ "", "folder is empty" },
+		{ "a123456789b123456789c123456789d123456789e123456789"
+		  "f123456789g1234",
+		  "folder is 65 bytes long, more than the 64 allowed" },
+	};
+	/* host: one of providers.sshdrop */
+	static const struct mistake hosts[] = {
+		{ "providers = { sshdrop = ( { " SDOK " }, { " SDE("relay",
+		  "h.example", "t", "id_ed25519", SDPIN, "/d") " } ); };\n"
+		  TEAMSD("ke", "{ host = \"sathub\"; }"),
+		  "team \"ke\" sshdrop: host \"sathub\" is not a drop host of "
+		  "providers.sshdrop (those are \"sat-hub\", \"relay\"); fix "
+		  "the name or add the host to providers.sshdrop" },
+		{ "\n" TEAMSD("ke", "{ host = \"sat-hub\"; }"),
+		  "team \"ke\" sshdrop: host \"sat-hub\" is not a drop host: "
+		  "providers.sshdrop is not configured; add providers.sshdrop "
+		  "= ( { name = \"sat-hub\"; host = ...;" },
+		{ SDP1 TEAMSD("ke", "{ folder = \"ke\"; }"), "team \"ke\" "
+		  "sshdrop: host is missing; add host = \"NAME\";" },
+		{ SDP1 TEAMSD("ke", "{ host = \"sat-hub\"; hots = 1; }"),
+		  "team \"ke\" sshdrop: unknown key \"hots\"; did you mean "
+		  "\"host\"?" },
+		{ SDP1 TEAMSD("ke", "\"sat-hub\""), "team \"ke\": sshdrop "
+		  "must be a group { host = ...; }, not a string" },
+	};
 	struct policy_diag d;
 	struct policy_repo *r = NULL;
 
 	(void)state;
-	/* folder: one name under the drop path */
-	expect_one_error(GW ISS DPOL SDP1 TEAMSD("ke", "{ host = \"sat-hub\"; "
-	    "folder = \"../x\"; }"), 6, "team \"ke\" sshdrop: folder \"../x\" "
-	    "is not one folder name; write 1 to 64 letters, digits, '.', '_' "
-	    "or '-', not starting with '.' or '-'");
-	expect_one_error(GW ISS DPOL SDP1 TEAMSD("ke", "{ host = \"sat-hub\"; "
-	    "folder = \"a/b\"; }"), 6, "folder \"a/b\" is not one folder name");
-	expect_one_error(GW ISS DPOL SDP1 TEAMSD("ke", "{ host = \"sat-hub\"; "
-	    "folder = \".\"; }"), 6, "folder \".\" is not one folder name");
-	expect_one_error(GW ISS DPOL SDP1 TEAMSD("ke", "{ host = \"sat-hub\"; "
-	    "folder = \"..\"; }"), 6, "folder \"..\" is not one folder name");
-	expect_one_error(GW ISS DPOL SDP1 TEAMSD("ke", "{ host = \"sat-hub\"; "
-	    "folder = \".hidden\"; }"), 6, "folder \".hidden\" is not one");
-	expect_one_error(GW ISS DPOL SDP1 TEAMSD("ke", "{ host = \"sat-hub\"; "
-	    "folder = \"-rf\"; }"), 6, "folder \"-rf\" is not one");
-	expect_one_error(GW ISS DPOL SDP1 TEAMSD("ke", "{ host = \"sat-hub\"; "
-	    "folder = \"k e\"; }"), 6, "folder \"k e\" is not one");
-	expect_one_error(GW ISS DPOL SDP1 TEAMSD("ke", "{ host = \"sat-hub\"; "
-	    "folder = \"k\xc3\xa9\"; }"), 6, "is not one folder name");
-	/* libconfig takes "\x00" out of a string; what is left is checked */
-	expect_one_error(GW ISS DPOL SDP1 TEAMSD("ke", "{ host = \"sat-hub\"; "
-	    "folder = \"ke\\x00/../x\"; }"), 6, "is not one folder name");
-	expect_one_error(GW ISS DPOL SDP1 TEAMSD("ke", "{ host = \"sat-hub\"; "
-	    "folder = \"ke\\x01\"; }"), 6, "folder holds a control character");
-	expect_one_error(GW ISS DPOL SDP1 TEAMSD("ke", "{ host = \"sat-hub\"; "
-	    "folder = \"\"; }"), 6, "folder is empty");
-	expect_one_error(GW ISS DPOL SDP1 TEAMSD("ke", "{ host = \"sat-hub\"; "
-	    "folder = \"a123456789b123456789c123456789d123456789e123456789"
-	    "f123456789g1234\"; }"), 6, "folder is 65 bytes long, more than "
-	    "the 64 allowed");
+	expect_mistakes(GW ISS DPOL SDP1 TEAMSD("ke", "{ host = \"sat-hub\"; "
+	    "folder = \"%s\"; }"), 6, folders, NELEM(folders));
 	expect_ok(GW ISS DPOL SDP1 TEAMSD("ke", "{ host = \"sat-hub\"; "
 	    "folder = \"a123456789b123456789c123456789d123456789e123456789"
 	    "f123456789g123\"; }"));
-
-	/* host: one of providers.sshdrop */
-	expect_one_error(GW ISS DPOL "providers = { sshdrop = ( { " SDOK " }, "
-	    "{ " SDE("relay", "h.example", "t", "id_ed25519", SDPIN, "/d")
-	    " } ); };\n" TEAMSD("ke", "{ host = \"sathub\"; }"), 6,
-	    "team \"ke\" sshdrop: host \"sathub\" is not a drop host of "
-	    "providers.sshdrop (those are \"sat-hub\", \"relay\"); fix the "
-	    "name or add the host to providers.sshdrop");
-	expect_one_error(GW ISS DPOL "\n" TEAMSD("ke", "{ host = \"sat-hub\"; "
-	    "}"), 6, "team \"ke\" sshdrop: host \"sat-hub\" is not a drop "
-	    "host: providers.sshdrop is not configured; add providers.sshdrop "
-	    "= ( { name = \"sat-hub\"; host = ...;");
-	expect_one_error(GW ISS DPOL SDP1 TEAMSD("ke", "{ folder = \"ke\"; }"),
-	    6, "team \"ke\" sshdrop: host is missing; add host = \"NAME\";");
-	expect_one_error(GW ISS DPOL SDP1 TEAMSD("ke", "{ host = \"sat-hub\"; "
-	    "hots = 1; }"), 6, "team \"ke\" sshdrop: unknown key \"hots\"; did "
-	    "you mean \"host\"?");
-	expect_one_error(GW ISS DPOL SDP1 TEAMSD("ke", "\"sat-hub\""), 6,
-	    "team \"ke\": sshdrop must be a group { host = ...; }, not a "
-	    "string");
+	expect_mistakes(GW ISS DPOL "%s", 6, hosts, NELEM(hosts));
 
 	/* A refused sshdrop has its error, and no warning on top. */
 	assert_int_equal(load_str(GW ISS DPOL SDP1 TEAMSD("ke",
@@ -2453,34 +2496,26 @@ test_team_drop_warning(void **state)
 	struct policy_repo *r = NULL;
 
 	(void)state;
-	assert_int_equal(load_str(GW ISS DPOL SDP1 TEAMS, &d, &r), 0);
-	assert_int_equal(d.errors, 0);
-	assert_int_equal(d.warnings, 1);
-	assert_diag(&d, POLICY_WARNING, "t.conf", 5, "team \"ke\"'s policy "
+	r = load_warned(GW ISS DPOL SDP1 TEAMS, 5, "team \"ke\"'s policy "
 	    "\"p\" sends team:sshdrop at step 1 but the team has no sshdrop; "
 	    "add sshdrop = { host = \"NAME\"; }; to the team (NAME from "
 	    "providers.sshdrop), or no drop is written for it");
 	assert_null(policy_team_find(r, "ke")->drop_address);
 	policy_free(r);
-	policy_diag_free(&d);
 
 	/* Named once, at the first step that sends it; only the team
 	   without sshdrop. */
-	assert_int_equal(load_str(GW ISS "policies = { p = { steps = ( "
+	r = load_warned(GW ISS "policies = { p = { steps = ( "
 	    "{ after = \"0s\"; notify = [ \"primary:sms\" ]; }, "
 	    "{ after = \"1h\"; notify = [ \"team:sshdrop\" ]; }, "
 	    "{ after = \"2h\"; notify = [ \"team:sshdrop\" ]; } ); }; };\n"
 	    SDP1 "teams = ( " TEAM("ke") ",\n{ id = \"tz\"; domain = \"x\"; "
 	    "cctld_operator = \"o\"; region = \"AF\"; policy = \"p\"; sshdrop "
-	    "= { host = \"sat-hub\"; }; contacts = ( " CONTACT " ); } );\n",
-	    &d, &r), 0);
-	assert_int_equal(d.warnings, 1);
-	assert_diag(&d, POLICY_WARNING, "t.conf", 5, "team \"ke\"'s policy "
-	    "\"p\" sends team:sshdrop at step 2 but");
+	    "= { host = \"sat-hub\"; }; contacts = ( " CONTACT " ); } );\n", 5,
+	    "team \"ke\"'s policy \"p\" sends team:sshdrop at step 2 but");
 	assert_string_equal(policy_team_find(r, "tz")->drop_address,
 	    "sat-hub:/srv/drop/tz");
 	policy_free(r);
-	policy_diag_free(&d);
 
 	/* No team:sshdrop, no warning, with or without sshdrop. */
 	assert_int_equal(load_str(GW ISS POL SDP1 TEAMSD("ke",

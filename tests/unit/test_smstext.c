@@ -24,6 +24,7 @@
 #include <cmocka.h>
 
 #include "smstext.h"
+#include "unit_util.h"
 
 #define ELL "\xe2\x80\xa6"		/* U+2026 */
 #define FFFD "\xef\xbf\xbd"
@@ -40,20 +41,6 @@
 	"detected. Change passwords and check the login logs at once. "
 
 /* ---- helpers ---- */
-
-/* s repeated n times. */
-static char *
-rep(const char *s, size_t n)
-{
-	size_t k = strlen(s);
-	char *r = malloc(k * n + 1);
-
-	assert_non_null(r);
-	for (size_t i = 0; i < n; i++)
-		memcpy(r + i * k, s, k);
-	r[k * n] = '\0';
-	return r;
-}
 
 /* The strings joined; the list ends with NULL. */
 static char *
@@ -182,7 +169,7 @@ test_gsm_boundaries(void **state)
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(b) / sizeof(b[0]); i++) {
-		char *s = rep("a", b[i].n);
+		char *s = unit_rep("a", b[i].n);
 
 		expect(s, SMSTEXT_GSM7, b[i].n, b[i].seg);
 		free(s);
@@ -200,12 +187,12 @@ test_ucs2_boundaries(void **state)
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(b) / sizeof(b[0]); i++) {
-		s = rep("ж", b[i].n);
+		s = unit_rep("ж", b[i].n);
 		expect(s, SMSTEXT_UCS2, b[i].n, b[i].seg);
 		free(s);
 	}
 	/* one non-GSM character makes all of it UCS-2 */
-	s = rep("a", 69);
+	s = unit_rep("a", 69);
 	t = join(s, "ж", NULL);
 	expect(t, SMSTEXT_UCS2, 70, 1);
 	free(t);
@@ -256,10 +243,10 @@ test_extension_table(void **state)
 	expect("a€b[c", SMSTEXT_GSM7, 7, 1);
 	expect("$@", SMSTEXT_GSM7, 2, 1);
 	/* 80 euro signs are 160 septets; the 81st needs a second part */
-	s = rep("€", 80);
+	s = unit_rep("€", 80);
 	expect(s, SMSTEXT_GSM7, 160, 1);
 	free(s);
-	s = rep("€", 81);
+	s = unit_rep("€", 81);
 	expect(s, SMSTEXT_GSM7, 162, 2);
 	free(s);
 }
@@ -286,9 +273,9 @@ test_not_gsm(void **state)
 static void
 test_escape_pair_not_split(void **state)
 {
-	char *a151 = rep("a", 151), *a152 = rep("a", 152);
-	char *a153 = rep("a", 153), *a158 = rep("a", 158);
-	char *a159 = rep("a", 159), *s;
+	char *a151 = unit_rep("a", 151), *a152 = unit_rep("a", 152);
+	char *a153 = unit_rep("a", 153), *a158 = unit_rep("a", 158);
+	char *a159 = unit_rep("a", 159), *s;
 
 	(void)state;
 	/* 306 septets either way; ceil(306 / 153) says 2, but with the
@@ -319,8 +306,10 @@ test_escape_pair_not_split(void **state)
 static void
 test_surrogate_pair_not_split(void **state)
 {
-	char *z65 = rep("ж", 65), *z66 = rep("ж", 66), *z67 = rep("ж", 67);
-	char *z68 = rep("ж", 68), *z69 = rep("ж", 69), *s;
+	char *z65 = unit_rep("ж", 65), *z66 = unit_rep("ж", 66);
+	char *z67 = unit_rep("ж", 67), *z68 = unit_rep("ж", 68);
+	char *z69 = unit_rep("ж", 69);
+	char *s;
 
 	(void)state;
 	expect("😀", SMSTEXT_UCS2, 2, 1);
@@ -352,7 +341,7 @@ test_scripts(void **state)
 	(void)state;
 	for (size_t t = 0; t < 3; t++)
 		for (size_t n = 1; n <= 8; n++) {
-			char *s = rep(texts[t], n);
+			char *s = unit_rep(texts[t], n);
 			size_t u = cps(s);	/* all in the BMP */
 
 			expect(s, SMSTEXT_UCS2, u, u <= 70 ? 1 : (u + 66) / 67);
@@ -444,7 +433,7 @@ test_compose_scripts(void **state)
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
-		char *text = rep(t[i].phrase, 40);
+		char *text = unit_rep(t[i].phrase, 40);
 
 		for (size_t m = 0; m < 2; m++)
 			for (unsigned max = 1; max <= 3; max++) {
@@ -491,7 +480,7 @@ test_compose_ack_survives(void **state)
 
 	(void)state;
 	for (size_t f = 0; f < sizeof(fill) / sizeof(fill[0]); f++) {
-		text = rep(fill[f], 5000);
+		text = unit_rep(fill[f], 5000);
 		for (unsigned max = 1; max <= 10; max++) {
 			struct smstext_info info;
 			char *s = compose(EXERCISE, text, TAIL, max, &info);
@@ -507,7 +496,7 @@ test_compose_ack_survives(void **state)
 static void
 test_compose_stays_gsm(void **state)
 {
-	char *text = rep(LATIN, 20), *t2, *s;
+	char *text = unit_rep(LATIN, 20), *t2, *s;
 	struct smstext_info info;
 
 	(void)state;
@@ -609,7 +598,7 @@ test_compose_cuts(void **state)
 	/* no space within 20 characters: cut mid-word, the part full */
 	text = join("short ", NULL);
 	{
-		char *x = rep("x", 400), *t2 = join(text, x, NULL);
+		char *x = unit_rep("x", 400), *t2 = join(text, x, NULL);
 
 		s = compose("", t2, TAIL, 1, &info);
 		assert_int_equal(info.units, 160);
@@ -620,7 +609,7 @@ test_compose_cuts(void **state)
 	}
 	free(text);
 	/* escape pairs: all '[' in 2 parts */
-	text = rep("[", 500);
+	text = unit_rep("[", 500);
 	s = compose("", text, TAIL, 2, &info);
 	assert_int_equal(info.coding, SMSTEXT_GSM7);
 	assert_true(info.units <= 306 && info.units >= 300);
@@ -628,7 +617,7 @@ test_compose_cuts(void **state)
 	free(s);
 	free(text);
 	/* emoji: 34 of them and U+2026 are 69 units; a 35th would be 71 */
-	text = rep("😀", 200);
+	text = unit_rep("😀", 200);
 	s = compose("", text, "", 1, &info);
 	assert_int_equal(info.units, 69);
 	assert_true(ends_with(s, "😀" ELL));
@@ -639,7 +628,7 @@ test_compose_cuts(void **state)
 static void
 test_compose_frame_only(void **state)
 {
-	char *tail = rep("t", 160), *s;
+	char *tail = unit_rep("t", 160), *s;
 	struct smstext_info info;
 
 	(void)state;
@@ -659,8 +648,8 @@ test_compose_frame_only(void **state)
 static void
 test_compose_too_big(void **state)
 {
-	char *t161 = rep("t", 161), *t150 = rep("t", 150);
-	char *z71 = rep("ж", 71);
+	char *t161 = unit_rep("t", 161), *t150 = unit_rep("t", 150);
+	char *z71 = unit_rep("ж", 71);
 	struct tocsin_err e = { 0 };
 	struct smstext_info info = { SMSTEXT_UCS2, 4711, 4711 };
 	char *r = (char *)"untouched";
