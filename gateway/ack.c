@@ -169,3 +169,13 @@ ack_url(const char *public_url, const char *token, char *out, size_t outlen)
 	snprintf(out, outlen, "%s%sack/%s", public_url,
 	    n > 0 && public_url[n - 1] == '/' ? "" : "/", token);
 }
+
+void
+ack_token_hash(const char *token, char out[ACK_HASH_LEN + 1])
+{
+	unsigned char h[SHA256_DIGEST_LENGTH];
+
+	(void)SHA256((const unsigned char *)token, strlen(token), h);
+	for (int i = 0; i < SHA256_DIGEST_LENGTH; i++)
+		snprintf(out + i * 2, 3, "%02x", h[i]);
+}

@@ -18,6 +18,7 @@
 #define ACK_SECRET_LEN 32
 #define ACK_TOKEN_LEN 32		/* hex digits */
 #define ACK_CODE_LEN 8
+#define ACK_HASH_LEN 64			/* hex digits of SHA-256 */
 
 /*
  * Read the secret named by gateway.ack_secret, or by default ack.key beside
@@ -31,6 +32,9 @@ void ack_token(const unsigned char secret[ACK_SECRET_LEN],
     const char *alert_id, const char *team, char out[ACK_TOKEN_LEN + 1]);
 void ack_code(const unsigned char secret[ACK_SECRET_LEN],
     const char *alert_id, const char *team, char out[ACK_CODE_LEN + 1]);
+/* What the store keeps of a token: its SHA-256, in hex.  A stolen store
+   gives no working link. */
+void ack_token_hash(const char *token, char out[ACK_HASH_LEN + 1]);
 /* public_url + "ack/" + token, with one slash between them. */
 void ack_url(const char *public_url, const char *token, char *out,
     size_t outlen);

@@ -16,6 +16,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
+#include "ack.h"
 #include "cap.h"
 #include "intake.h"
 #include "plan.h"
@@ -151,6 +154,7 @@ struct intake_work {
 	bool *mark;
 	struct plan_list plan;
 	struct store_team_plan *teams;
+	char (*hashes)[ACK_HASH_LEN + 1];	/* of the teams' link tokens */
 };
 
 static void
@@ -164,6 +168,7 @@ intake_work_free(struct intake_work *w)
 	free(w->mark);
 	plan_list_free(&w->plan);
 	free(w->teams);
+	free(w->hashes);
 }
 
 static int
@@ -303,6 +308,31 @@ intake_plan(const struct policy_repo *repo, int64_t now, struct intake_work *w,
 	return 0;
 }
 
+/* The hash of each team's ack link token, for the listener to find it by. */
+static int
+intake_tokens(const struct policy_repo *repo, const char *alert_id,
+    struct intake_work *w, size_t nteams, struct tocsin_err *err)
+{
+	unsigned char secret[ACK_SECRET_LEN];
+	char token[ACK_TOKEN_LEN + 1];
+	int rc;
+
+	if ((rc = ack_secret_load(repo, secret, err)) != 0)
+		return rc;
+	if ((w->hashes = calloc(nteams + 1, sizeof(*w->hashes))) == NULL) {
+		OPENSSL_cleanse(secret, sizeof(secret));
+		return tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
+	}
+	for (size_t k = 0; k < nteams; k++) {
+		ack_token(secret, alert_id, w->teams[k].team, token);
+		ack_token_hash(token, w->hashes[k]);
+		w->teams[k].token_hash = w->hashes[k];
+	}
+	OPENSSL_cleanse(secret, sizeof(secret));
+	OPENSSL_cleanse(token, sizeof(token));
+	return 0;
+}
+
 int
 intake_submit(const struct policy_repo *repo, struct store *st,
     struct certs_ctx *cx, const struct intake_request *rq,
@@ -324,6 +354,8 @@ intake_submit(const struct policy_repo *repo, struct store *st,
 	if (rc == 0 && (rc = intake_new_id(rq->now, res->alert_id,
 	    sizeof(res->alert_id))) != 0)
 		(void)tocsin_fail(err, rc, "cannot draw random bytes for an id");
+	if (rc == 0)
+		rc = intake_tokens(repo, res->alert_id, &w, nteams, err);
 	if (rc == 0) {
 		size_t si = 0;
 

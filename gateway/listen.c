@@ -2,8 +2,13 @@
  * listen.c: the HTTP listener (see listen.h).
  *
  * libmicrohttpd runs every callback in its one internal thread, so the
- * listener's store connection is used by that thread alone.  Bodies are
- * bounded; only POST to a channel's receipt path is served.
+ * listener's store connection and its rate table are used by that thread
+ * alone.  Bodies are bounded.  Served: POST to a channel's receipt path;
+ * GET and POST of /ack/TOKEN, the link in every message.  GET only shows
+ * the alert and a button, because mail scanners fetch links; POST (the
+ * button) acknowledges.  The store knows a token only by its SHA-256.
+ * Unknown tokens count against the client's address: past a few a minute
+ * it gets 429 until the minute is over, and every refusal is logged.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -15,11 +20,25 @@
 
 #include <microhttpd.h>
 
+#include "ack.h"
 #include "form.h"
 #include "listen.h"
 #include "store.h"
+#include "tz.h"
 
 #define LISTEN_MAX_BODY FORM_MAX_BODY
+#define LISTEN_RATE_SLOTS 512		/* client addresses remembered */
+#define LISTEN_RATE_WINDOW 60		/* seconds */
+#define LISTEN_MAX_MISSES 10		/* unknown tokens per window */
+#define LISTEN_MAX_HITS 120		/* ack requests per window */
+
+/* Ack requests of one client address in the current window. */
+struct listen_rate {
+	char addr[48];
+	int64_t start;
+	int hits, misses;
+	bool told;			/* the refusal was logged */
+};
 
 struct listen_ctx {
 	const struct policy_repo *repo;
@@ -29,6 +48,7 @@ struct listen_ctx {
 	struct store *st;
 	struct MHD_Daemon *d;
 	char base[1024];		/* public_url, ending in "/" */
+	struct listen_rate rate[LISTEN_RATE_SLOTS];
 };
 
 struct listen_req {
@@ -111,6 +131,291 @@ receipt(struct listen_ctx *l, struct MHD_Connection *c, const char *url,
 	return reply(c, MHD_HTTP_NOT_FOUND, "not found\n");
 }
 
+/* ---- the ack link ---- */
+
+/* A growable HTML page; text from outside goes through page_text. */
+struct page {
+	char *p;
+	size_t len, cap;
+	bool oom;
+};
+
+static void
+page_raw(struct page *pg, const char *s)
+{
+	size_t n = strlen(s);
+
+	if (pg->oom)
+		return;
+	if (pg->len + n + 1 > pg->cap) {
+		size_t cap = pg->cap ? pg->cap * 2 : 4096;
+		char *np;
+
+		while (cap < pg->len + n + 1)
+			cap *= 2;
+		if ((np = realloc(pg->p, cap)) == NULL) {
+			pg->oom = true;
+			return;
+		}
+		pg->p = np;
+		pg->cap = cap;
+	}
+	memcpy(pg->p + pg->len, s, n + 1);
+	pg->len += n;
+}
+
+/* Text escaped for HTML content and attribute values; controls dropped. */
+static void
+page_text(struct page *pg, const char *s, size_t max)
+{
+	char one[2] = { 0, 0 };
+
+	for (size_t i = 0; s != NULL && s[i] != '\0' && i < max; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c == '<')
+			page_raw(pg, "&lt;");
+		else if (c == '>')
+			page_raw(pg, "&gt;");
+		else if (c == '&')
+			page_raw(pg, "&amp;");
+		else if (c == '"')
+			page_raw(pg, "&quot;");
+		else if (c == '\'')
+			page_raw(pg, "&#39;");
+		else if (c < 0x20 || c == 0x7f)
+			page_raw(pg, " ");
+		else {
+			one[0] = (char)c;
+			page_raw(pg, one);
+		}
+	}
+}
+
+static enum MHD_Result
+page_reply(struct MHD_Connection *c, unsigned int status, struct page *pg)
+{
+	struct MHD_Response *r;
+	enum MHD_Result rc;
+
+	if (pg->oom || pg->p == NULL) {
+		free(pg->p);
+		return reply(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
+	}
+	r = MHD_create_response_from_buffer(pg->len, pg->p,
+	    MHD_RESPMEM_MUST_FREE);
+	if (r == NULL) {
+		free(pg->p);
+		return MHD_NO;
+	}
+	(void)MHD_add_response_header(r, "Content-Type",
+	    "text/html; charset=utf-8");
+	/* the token is in the URL: never cached, never sent on */
+	(void)MHD_add_response_header(r, "Cache-Control", "no-store");
+	(void)MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
+	(void)MHD_add_response_header(r, "X-Frame-Options", "DENY");
+	(void)MHD_add_response_header(r, "Content-Security-Policy",
+	    "default-src 'none'; style-src 'unsafe-inline'; "
+	    "form-action 'self'; frame-ancestors 'none'");
+	rc = MHD_queue_response(c, status, r);
+	MHD_destroy_response(r);
+	return rc;
+}
+
+static void
+page_head(struct page *pg, const char *title, bool exercise)
+{
+	page_raw(pg, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta "
+	    "charset=\"utf-8\"><meta name=\"viewport\" content=\"width="
+	    "device-width\"><title>");
+	page_text(pg, title, 200);
+	page_raw(pg, "</title><style>body{font-family:sans-serif;max-width:"
+	    "40em;margin:2em auto;padding:0 1em;line-height:1.4}.band{"
+	    "padding:.5em;font-weight:bold;text-align:center;border:3px solid "
+	    "#000}.actual{background:#000;color:#fff}button{font-size:1.2em;"
+	    "padding:.5em 1em}</style></head><body>\n");
+	page_raw(pg, exercise ? "<div class=\"band\">EXERCISE &ndash; NO REAL "
+	    "INCIDENT</div>\n" : "<div class=\"band actual\">ACTUAL ALERT"
+	    "</div>\n");
+}
+
+/* The client's address, for the rate table and the log. */
+static void
+client_addr(struct MHD_Connection *c, char *out, size_t outlen)
+{
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c,
+	    MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	const struct sockaddr *sa = ci != NULL ? ci->client_addr : NULL;
+
+	(void)snprintf(out, outlen, "unknown");
+	if (sa != NULL && sa->sa_family == AF_INET)
+		(void)inet_ntop(AF_INET, &((const struct sockaddr_in *)
+		    (const void *)sa)->sin_addr, out, (socklen_t)outlen);
+	else if (sa != NULL && sa->sa_family == AF_INET6)
+		(void)inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)
+		    (const void *)sa)->sin6_addr, out, (socklen_t)outlen);
+}
+
+/* The client's slot in the rate table: its own, a stale one, or the
+   oldest (an attacker with many addresses only ages others out). */
+static struct listen_rate *
+rate_slot(struct listen_ctx *l, const char *addr, int64_t now)
+{
+	struct listen_rate *best = &l->rate[0];
+
+	for (size_t i = 0; i < LISTEN_RATE_SLOTS; i++) {
+		struct listen_rate *r = &l->rate[i];
+
+		if (strcmp(r->addr, addr) == 0) {
+			if (now - r->start >= LISTEN_RATE_WINDOW) {
+				r->start = now;
+				r->hits = r->misses = 0;
+				r->told = false;
+			}
+			return r;
+		}
+		if (r->start < best->start)
+			best = r;
+	}
+	memset(best, 0, sizeof(*best));
+	(void)snprintf(best->addr, sizeof(best->addr), "%s", addr);
+	best->start = now;
+	return best;
+}
+
+static enum MHD_Result
+ack_link(struct listen_ctx *l, struct MHD_Connection *c, const char *token,
+    bool post, const struct listen_req *rq)
+{
+	char addr[48], hash[ACK_HASH_LEN + 1], alert[64], team[64];
+	struct store_alert_row *a = NULL;
+	struct store_team_row *teams = NULL;
+	const struct store_team_row *t = NULL;
+	struct tocsin_err err = { 0 };
+	struct page pg = { 0 };
+	struct listen_rate *r;
+	int64_t now = (int64_t)time(NULL);
+	size_t nt = 0, n = strlen(token);
+	bool hex = n == ACK_TOKEN_LEN;
+	int rc;
+
+	client_addr(c, addr, sizeof(addr));
+	r = rate_slot(l, addr, now);
+	if (r->misses >= LISTEN_MAX_MISSES || ++r->hits > LISTEN_MAX_HITS) {
+		if (!r->told)
+			listen_log(l, "ack: %s made too many requests or guessed "
+			    "tokens; refused until the minute is over%s", addr,
+			    "");
+		r->told = true;
+		return reply(c, MHD_HTTP_TOO_MANY_REQUESTS, "too many requests; "
+		    "wait a minute\n");
+	}
+	for (size_t i = 0; i < n && hex; i++)
+		hex = (token[i] >= '0' && token[i] <= '9') ||
+		    (token[i] >= 'a' && token[i] <= 'f');
+	if (hex) {
+		ack_token_hash(token, hash);
+		rc = store_token_find(l->st, hash, alert, sizeof(alert), team,
+		    sizeof(team), &err);
+	} else
+		rc = TOCSIN_ENOTFOUND;
+	if (rc == TOCSIN_ENOTFOUND) {
+		r->misses++;
+		listen_log(l, "ack: unknown link from %s (%s)", addr,
+		    r->misses >= LISTEN_MAX_MISSES ? "its last try this "
+		    "minute" : "counted");
+		page_head(&pg, "Unknown link", false);
+		page_raw(&pg, "<h1>This link is not known</h1><p>Check that the "
+		    "whole address was copied, or use the code in the message "
+		    "with the duty desk.</p></body></html>\n");
+		return page_reply(c, MHD_HTTP_NOT_FOUND, &pg);
+	}
+	if (rc != 0 || store_alert_get(l->st, alert, &a, &err) != 0 ||
+	    store_teams(l->st, alert, &teams, &nt, &err) != 0) {
+		listen_log(l, "ack: %s%s", err.msg, "");
+		store_alert_rows_free(a, a != NULL ? 1 : 0);
+		return reply(c, MHD_HTTP_SERVICE_UNAVAILABLE, "try again\n");
+	}
+	for (size_t i = 0; i < nt && t == NULL; i++)
+		if (strcmp(teams[i].team, team) == 0)
+			t = &teams[i];
+	if (post && t != NULL) {
+		struct form *f = calloc(1, sizeof(*f));
+		const char *name = NULL;
+		char by[160];
+		struct store_ack_in in = { .alert_id = alert, .team = team,
+			.via = "link", .strength = "unsigned" };
+
+		if (f != NULL && rq->body != NULL &&
+		    form_parse(rq->body, rq->len, f) == 0)
+			name = form_get(f, "name");
+		(void)snprintf(by, sizeof(by), "%s%.100s", name != NULL &&
+		    name[0] != '\0' ? "" : "someone with the link",
+		    name != NULL ? name : "");
+		for (char *p = by; *p != '\0'; p++)
+			if ((unsigned char)*p < 0x20 || *p == 0x7f)
+				*p = ' ';
+		in.by = by;
+		free(f);
+		rc = store_ack(l->st, &in, now, "ack link", &err);
+		if (rc < 0) {
+			listen_log(l, "ack: %s%s", err.msg, "");
+			store_alert_rows_free(a, 1);
+			store_team_rows_free(teams, nt);
+			return reply(c, MHD_HTTP_SERVICE_UNAVAILABLE,
+			    "try again\n");
+		}
+		listen_log(l, "ack: team %s acknowledged by link (%s)", team,
+		    rc == 0 ? "first" : "repeat");
+		store_team_rows_free(teams, nt);
+		teams = NULL;
+		t = NULL;
+		nt = 0;
+		if (store_teams(l->st, alert, &teams, &nt, &err) == 0)
+			for (size_t i = 0; i < nt && t == NULL; i++)
+				if (strcmp(teams[i].team, team) == 0)
+					t = &teams[i];
+	}
+	page_head(&pg, a->headline != NULL ? a->headline : "Alert",
+	    strcmp(a->status, "Exercise") == 0);
+	page_raw(&pg, "<h1>");
+	page_text(&pg, a->headline != NULL ? a->headline : "Security alert",
+	    1000);
+	page_raw(&pg, "</h1>\n<p>Alert <b>");
+	page_text(&pg, a->id, 64);
+	page_raw(&pg, "</b> for team <b>");
+	page_text(&pg, team, 64);
+	page_raw(&pg, "</b>, sent ");
+	page_text(&pg, a->sent, 64);
+	page_raw(&pg, ". The full text came in your encrypted message.</p>\n");
+	if (t != NULL && t->ack_by != NULL) {
+		char when[TZ_FORMAT_MAX];
+
+		if (tz_format_utc(t->ack_at, when, sizeof(when), NULL) != 0)
+			(void)snprintf(when, sizeof(when), "?");
+		page_raw(&pg, "<p class=\"done\"><b>Acknowledged</b> by ");
+		page_text(&pg, t->ack_by, 200);
+		page_raw(&pg, " (");
+		page_text(&pg, t->ack_via, 64);
+		page_raw(&pg, ") at ");
+		page_text(&pg, when, 64);
+		page_raw(&pg, ". Thank you.</p>\n");
+	} else if (t != NULL) {
+		page_raw(&pg, "<p>Your team has not acknowledged yet. Pressing "
+		    "the button tells the duty desk that the team has the "
+		    "alert and stops further calls and messages.</p>\n"
+		    "<form method=\"post\" action=\"\"><p><label>Your name "
+		    "<input name=\"name\" maxlength=\"100\" autocomplete=\"name\">"
+		    "</label></p><p><button type=\"submit\">Acknowledge for team ");
+		page_text(&pg, team, 64);
+		page_raw(&pg, "</button></p></form>\n");
+	}
+	page_raw(&pg, "</body></html>\n");
+	store_alert_rows_free(a, 1);
+	store_team_rows_free(teams, nt);
+	return page_reply(c, MHD_HTTP_OK, &pg);
+}
+
 static enum MHD_Result
 handler(void *cls, struct MHD_Connection *c, const char *url,
     const char *method, const char *version, const char *upload,
@@ -143,12 +448,15 @@ handler(void *cls, struct MHD_Connection *c, const char *url,
 		*upload_size = 0;
 		return MHD_YES;
 	}
-	if (strcmp(method, "POST") != 0)
-		return reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, "POST only\n");
 	if (rq->too_big)
 		return reply(c, MHD_HTTP_CONTENT_TOO_LARGE, "too large\n");
 	if (url == NULL || url[0] != '/' || strlen(url) > 256)
 		return reply(c, MHD_HTTP_NOT_FOUND, "not found\n");
+	if (strncmp(url, "/ack/", 5) == 0 && (strcmp(method, "GET") == 0 ||
+	    strcmp(method, "POST") == 0))
+		return ack_link(l, c, url + 5, strcmp(method, "POST") == 0, rq);
+	if (strcmp(method, "POST") != 0)
+		return reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, "POST only\n");
 	return receipt(l, c, url, rq);
 }
 

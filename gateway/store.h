@@ -59,6 +59,8 @@ struct store_team_plan {
 	const char *team;
 	int step;
 	int64_t deadline;		/* next step due; 0 when none */
+	const char *token_hash;		/* SHA-256 (hex) of the team's ack
+					   link token; NULL when none */
 };
 
 struct store_delivery_plan {
@@ -279,5 +281,10 @@ struct store_ack_in {
  */
 int store_ack(struct store *s, const struct store_ack_in *a, int64_t now,
     const char *actor, struct tocsin_err *err);
+
+/* The alert and team of an ack link, by the SHA-256 (hex) of its token:
+   0, or TOCSIN_ENOTFOUND. */
+int store_token_find(struct store *s, const char *token_hash, char *alert_id,
+    size_t alen, char *team, size_t tlen, struct tocsin_err *err);
 
 #endif

@@ -58,7 +58,8 @@ static const char schema[] =
     " alert_id TEXT NOT NULL REFERENCES alerts(id), team TEXT NOT NULL,"
     " step INTEGER NOT NULL, deadline INTEGER NOT NULL DEFAULT 0,"
     " state TEXT NOT NULL DEFAULT 'active', ack_by TEXT, ack_via TEXT,"
-    " ack_strength TEXT, ack_at INTEGER, PRIMARY KEY (alert_id, team));"
+    " ack_strength TEXT, ack_at INTEGER, token_hash TEXT,"
+    " PRIMARY KEY (alert_id, team));"
     "CREATE TABLE IF NOT EXISTS deliveries ("
     " id INTEGER PRIMARY KEY, alert_id TEXT NOT NULL REFERENCES alerts(id),"
     " team TEXT NOT NULL, step INTEGER NOT NULL, channel TEXT NOT NULL,"
@@ -70,6 +71,7 @@ static const char schema[] =
     "CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (state, next_attempt);"
     "CREATE INDEX IF NOT EXISTS deliveries_alert ON deliveries (alert_id, team);"
     "CREATE INDEX IF NOT EXISTS deliveries_ref ON deliveries (provider_ref);"
+    "CREATE INDEX IF NOT EXISTS team_states_token ON team_states (token_hash);"
     "CREATE TABLE IF NOT EXISTS acks ("
     " id INTEGER PRIMARY KEY, alert_id TEXT NOT NULL REFERENCES alerts(id),"
     " team TEXT NOT NULL, by_whom TEXT NOT NULL, via TEXT NOT NULL,"
@@ -153,23 +155,37 @@ store_mkdirs(const char *path)
 	(void)mkdir(dir, 0700);
 }
 
-/* Version 1 stores (the first release) lack deliveries.segments. */
+/*
+ * Older stores, brought up to date before the schema's CREATE ... IF NOT
+ * EXISTS statements run (an index of a new column needs the column):
+ * version 1 lacks deliveries.segments, version 2 team_states.token_hash.
+ * A new store has no schema_version table yet and nothing to migrate.
+ */
 static int
 store_migrate(struct store *s, struct tocsin_err *err)
 {
 	sqlite3_stmt *st = NULL;
 	int version = 0, rc;
 
+	if (sq_prepare(s, "SELECT name FROM sqlite_master WHERE type = 'table' "
+	    "AND name = 'schema_version'", &st, err) != 0)
+		return TOCSIN_ESTORE;
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW)
+		return 0;
 	if (sq_prepare(s, "SELECT max(version) FROM schema_version", &st,
 	    err) != 0)
 		return TOCSIN_ESTORE;
 	if (sqlite3_step(st) == SQLITE_ROW)
 		version = sqlite3_column_int(st, 0);
 	sqlite3_finalize(st);
-	if (version >= 2)
-		return 0;
-	if ((rc = sq_exec(s, "ALTER TABLE deliveries ADD COLUMN segments "
-	    "INTEGER NOT NULL DEFAULT 0; UPDATE schema_version SET version = 2",
+	if (version < 2 && (rc = sq_exec(s, "ALTER TABLE deliveries ADD COLUMN "
+	    "segments INTEGER NOT NULL DEFAULT 0; UPDATE schema_version SET "
+	    "version = 2", err)) != 0)
+		return rc;
+	if (version < 3 && (rc = sq_exec(s, "ALTER TABLE team_states ADD "
+	    "COLUMN token_hash TEXT; UPDATE schema_version SET version = 3",
 	    err)) != 0)
 		return rc;
 	return 0;
@@ -202,10 +218,10 @@ store_open(const char *path, struct store **ret, struct tocsin_err *err)
 		store_close(s);
 		return rc;
 	}
-	if ((rc = sq_exec(s, schema, err)) != 0 ||
-	    (rc = sq_exec(s, "INSERT INTO schema_version SELECT 2 WHERE NOT "
+	if ((rc = store_migrate(s, err)) != 0 ||
+	    (rc = sq_exec(s, schema, err)) != 0 ||
+	    (rc = sq_exec(s, "INSERT INTO schema_version SELECT 3 WHERE NOT "
 	    "EXISTS (SELECT 1 FROM schema_version)", err)) != 0 ||
-	    (rc = store_migrate(s, err)) != 0 ||
 	    (rc = sq_exec(s, "COMMIT", err)) != 0) {
 		sq_rollback(s);
 		store_close(s);
@@ -497,7 +513,7 @@ submit_rows(struct store *s, const struct store_alert *a,
 	st = NULL;
 
 	if (sq_prepare(s, "INSERT INTO team_states (alert_id, team, step, "
-	    "deadline) VALUES (?,?,?,?)", &st, err) != 0)
+	    "deadline, token_hash) VALUES (?,?,?,?,?)", &st, err) != 0)
 		goto out;
 	for (size_t i = 0; i < nteams; i++) {
 		sqlite3_reset(st);
@@ -505,6 +521,10 @@ submit_rows(struct store *s, const struct store_alert *a,
 		sq_text(st, 2, teams[i].team);
 		(void)sqlite3_bind_int(st, 3, teams[i].step);
 		(void)sqlite3_bind_int64(st, 4, teams[i].deadline);
+		if (teams[i].token_hash != NULL)
+			sq_text(st, 5, teams[i].token_hash);
+		else
+			(void)sqlite3_bind_null(st, 5);
 		if (sqlite3_step(st) != SQLITE_DONE) {
 			rc = sq_fail(s, err, "insert team state");
 			goto out;
@@ -1370,4 +1390,29 @@ store_ack(struct store *s, const struct store_ack_in *a, int64_t now,
 	if ((rc = sq_exec(s, "COMMIT", err)) != 0)
 		return rc;
 	return changed > 0 ? 0 : 1;
+}
+
+int
+store_token_find(struct store *s, const char *token_hash, char *alert_id,
+    size_t alen, char *team, size_t tlen, struct tocsin_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (sq_prepare(s, "SELECT alert_id, team FROM team_states WHERE "
+	    "token_hash = ?", &st, err) != 0)
+		return TOCSIN_ESTORE;
+	sq_text(st, 1, token_hash);
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		(void)snprintf(alert_id, alen, "%s",
+		    (const char *)sqlite3_column_text(st, 0));
+		(void)snprintf(team, tlen, "%s",
+		    (const char *)sqlite3_column_text(st, 1));
+	}
+	sqlite3_finalize(st);
+	if (rc == SQLITE_ROW)
+		return 0;
+	if (rc != SQLITE_DONE)
+		return sq_fail(s, err, "token look-up");
+	return tocsin_fail(err, TOCSIN_ENOTFOUND, "no such token");
 }

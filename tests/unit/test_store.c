@@ -385,6 +385,31 @@ test_ack_stops_the_ladder(void **state)
 	store_due_teams_free(due, n);
 }
 
+/* A store of the first release (no deliveries.segments, no
+   team_states.token_hash) is brought up to date when opened. */
+static void
+test_migrate_old_store(void **state)
+{
+	struct fx *f = *state;
+	struct tocsin_err e;
+	char alert[64], team[64];
+
+	store_close(f->s);
+	raw(f, "DROP INDEX team_states_token; ALTER TABLE team_states DROP "
+	    "COLUMN token_hash; ALTER TABLE deliveries DROP COLUMN segments; "
+	    "UPDATE schema_version SET version = 1");
+	assert_int_equal(store_open(f->path, &f->s, &e), 0);
+	assert_int_equal(submit(f, "A1", "ID-1", 1, &e), 0);
+	raw(f, "UPDATE team_states SET token_hash = 'abc'");
+	assert_int_equal(store_token_find(f->s, "abc", alert, sizeof(alert),
+	    team, sizeof(team), &e), 0);
+	assert_string_equal(alert, "A1");
+	assert_string_equal(team, "t000");
+	assert_int_equal(store_token_find(f->s, "abd", alert, sizeof(alert),
+	    team, sizeof(team), &e), TOCSIN_ENOTFOUND);
+	assert_int_equal(count(f, "schema_version"), 1);
+}
+
 /* ---- groups, batches of results, signatures, owners, counts ---- */
 
 /* Submit alert id with the given signatures, teams and deliveries. */
@@ -950,6 +975,8 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_receipts_and_segments,
 		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_migrate_old_store, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_escalate_once, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_ack_stops_the_ladder, setup,

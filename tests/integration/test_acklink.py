@@ -1,0 +1,154 @@
+"""The ack link of every message, against serve's real listener: GET shows
+the alert and a button and acknowledges nothing (mail scanners fetch
+links), POST acknowledges, the store finds a token only by its hash, and
+guessing tokens is rate-limited and logged."""
+import hashlib
+import hmac
+import http.client
+import re
+import signal
+import subprocess
+import time
+import urllib.parse
+
+import pytest
+
+from conftest import BIN
+
+
+def token(inst, alert, team):
+    """The team's link token, derived here from the ack secret as ack.c
+    does."""
+    secret = (inst.db.parent / "ack.key").read_bytes()
+    msg = b""
+    for f in (b"tocsin ack token", alert.encode(), team.encode()):
+        msg += bytes([len(f)]) + f
+    return hmac.new(secret, msg, hashlib.sha256).digest()[:16].hex()
+
+
+def request(inst, method, path, body=None):
+    c = http.client.HTTPConnection("127.0.0.1", inst.port, timeout=10)
+    headers = {}
+    if body is not None:
+        body = urllib.parse.urlencode(body)
+        headers["Content-Type"] = "application/x-www-form-urlencoded"
+    c.request(method, path, body=body, headers=headers)
+    r = c.getresponse()
+    out = (r.status, dict(r.getheaders()), r.read().decode())
+    c.close()
+    return out
+
+
+@pytest.fixture
+def served(inst):
+    """serve in the background (its listener answers the links); nothing
+    is sent, as the test's teams have no reachable relay: only the
+    listener matters here."""
+    log = open(inst.dir / "serve.log", "w")
+    proc = None
+
+    def start():
+        nonlocal proc
+        proc = subprocess.Popen([str(BIN), "-c", str(inst.conf), "serve",
+                                 "--quiet"], stdout=log,
+                                stderr=subprocess.STDOUT)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            try:
+                request(inst, "GET", "/ack/x")
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise AssertionError("serve's listener did not come up")
+    yield start
+    if proc is not None:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+    log.close()
+
+
+def team_state(inst, alert, team):
+    return inst.sql("SELECT state, ack_by, ack_via, ack_strength FROM "
+                    "team_states WHERE alert_id = ? AND team = ?",
+                    alert, team)[0]
+
+
+def test_get_shows_post_acknowledges(inst, served):
+    teams = inst.teams()[:2]
+    headline = 'Registry <script>alert("x")</script> & EPP outage'
+    alert = inst.submit_signed(inst.cap(
+        addresses=" ".join(teams),
+        infos=[("en-US", headline, "Details.", "Act.")]))
+    served()
+    tok = token(inst, alert, teams[0])
+    # the store holds the hash, never the token
+    hashes = [r[0] for r in inst.sql("SELECT token_hash FROM team_states "
+                                     "WHERE alert_id = ?", alert)]
+    assert hashlib.sha256(tok.encode()).hexdigest() in hashes
+    assert tok not in (inst.db.read_bytes().decode("latin-1"))
+
+    for _ in range(3):          # a scanner fetching the link, repeatedly
+        st, hdr, page = request(inst, "GET", f"/ack/{tok}")
+        assert st == 200
+    assert hdr["Cache-Control"] == "no-store"
+    assert hdr["Referrer-Policy"] == "no-referrer"
+    assert "<script>" not in page
+    assert "Registry &lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; " \
+           "&amp; EPP outage" in page
+    assert re.search(r'<form method="post" action="">', page)
+    assert f"Acknowledge for team {teams[0]}" in page
+    assert team_state(inst, alert, teams[0])[0] == "active"
+    assert inst.sql("SELECT count(*) FROM acks")[0][0] == 0
+
+    st, _, page = request(inst, "POST", f"/ack/{tok}",
+                          {"name": "Amina O."})
+    assert st == 200 and "Acknowledged</b> by Amina O. (link)" in page
+    assert team_state(inst, alert, teams[0]) == ("acked", "Amina O.",
+                                                 "link", "unsigned")
+    # the other team's ladder goes on
+    assert team_state(inst, alert, teams[1])[0] == "active"
+    # a repeat is kept as a record and changes nothing
+    st, _, page = request(inst, "POST", f"/ack/{tok}", {"name": "Bob"})
+    assert st == 200 and "by Amina O." in page
+    assert inst.sql("SELECT count(*) FROM acks")[0][0] == 2
+    assert team_state(inst, alert, teams[0])[1] == "Amina O."
+    # and a GET afterwards says so, with no button
+    st, _, page = request(inst, "GET", f"/ack/{tok}")
+    assert "Acknowledged</b>" in page and "<form" not in page
+    acts = [a for a in inst.audit() if a[2] == "ack"]
+    assert len(acts) == 2 and acts[0][1] == "ack link"
+
+
+def test_a_token_of_another_alert_or_team_acks_only_its_own(inst, served):
+    teams = inst.teams()[:2]
+    a1 = inst.submit_signed(inst.cap(addresses=" ".join(teams)))
+    a2 = inst.submit_signed(inst.cap(addresses=" ".join(teams)))
+    served()
+    st, _, _ = request(inst, "POST", f"/ack/{token(inst, a2, teams[1])}",
+                       {"name": "N"})
+    assert st == 200
+    got = inst.sql("SELECT alert_id, team, state FROM team_states ORDER BY "
+                   "alert_id, team")
+    assert [(a, t) for a, t, s in got if s == "acked"] == [(a2, teams[1])]
+    assert {s for a, t, s in got if (a, t) != (a2, teams[1])} == {"active"}
+
+
+def test_guessing_is_rate_limited_and_logged(inst, served):
+    teams = inst.teams()[:1]
+    alert = inst.submit_signed(inst.cap(addresses=teams[0]))
+    served()
+    codes = []
+    for i in range(14):
+        st, _, _ = request(inst, "GET", f"/ack/{i:032x}")
+        codes.append(st)
+    assert codes[:9] == [404] * 9           # the first is the fixture's
+    assert codes[-3:] == [429] * 3
+    # even the right token waits out the minute from that address
+    st, _, _ = request(inst, "POST", f"/ack/{token(inst, alert, teams[0])}",
+                       {"name": "x"})
+    assert st == 429
+    assert team_state(inst, alert, teams[0])[0] == "active"
+    log = (inst.dir / "serve.log").read_text()
+    assert "unknown link from 127.0.0.1" in log
+    assert "too many requests or guessed tokens" in log
+    assert log.count("too many requests") == 1     # once per window
