@@ -102,6 +102,16 @@ struct chan_receipt {
 	char detail[256];		/* the provider's status and error */
 };
 
+/* What a person sent back through a provider: an SMS reply, or the keys
+   pressed during a call.  Checked for the provider's signature; not yet
+   matched to any alert (the gateway does that). */
+struct chan_inbound {
+	bool keypress;			/* a call's Gather, else an SMS */
+	char from[20];			/* E.164 of the sender, "" if unknown */
+	char text[480];			/* the SMS text, or the digits */
+	char call_ref[192];		/* keypress: the call's delivery ref */
+};
+
 /* What a driver may use: read-only repository, this worker's OpenPGP
    context, the keys listed once per run. */
 struct chan_env {
@@ -159,6 +169,17 @@ struct chan_ops {
 	/* Where a provider posts receipts, under the gateway's public URL:
 	   "twilio/status/" + provider name; NULL when none. */
 	const char *receipt_path;
+	/*
+	 * Check and read what a person sent back (posted for provider to
+	 * url, as receipt): 0 with *out filled, TOCSIN_EPERM for a missing
+	 * or wrong signature, TOCSIN_EDATA, TOCSIN_ENOTFOUND.  May be NULL.
+	 */
+	int (*inbound)(void *shared, const char *provider, const char *url,
+	    const char *body, size_t len, const char *signature,
+	    struct chan_inbound *out, struct tocsin_err *err);
+	/* Where: "twilio/sms/" (replies) or "twilio/gather/" (keypresses)
+	   + provider name; NULL when none. */
+	const char *inbound_path;
 };
 
 /* Process-wide start-up of the drivers' libraries (libcurl); call once

@@ -394,23 +394,25 @@ buf_template(struct mime_buf *b, const char *t, const char *const *names,
 }
 
 
-/* The URL receipts of provider name are posted to, as given to Twilio. */
+/* The URL under the gateway's public one where Twilio posts for provider
+   name: path is "twilio/status/" (receipts) or "twilio/gather/" (keys). */
 static void
-ph_receipt_url(struct mime_buf *b, const char *public_url, const char *name)
+ph_receipt_url(struct mime_buf *b, const char *public_url, const char *path,
+    const char *name)
 {
 	size_t n = strlen(public_url);
 
 	mime_adds(b, public_url);
 	if (n == 0 || public_url[n - 1] != '/')
 		mime_adds(b, "/");
-	mime_adds(b, "twilio/status/");
+	mime_adds(b, path);
 	buf_form(b, name);
 }
 
 /* The TwiML of a call: the alert line in the contact's language where the
    alert has it, then a Gather for the ack code. */
 static void
-ph_twiml(struct mime_buf *b, const struct chan_msg *m)
+ph_twiml(struct mime_buf *b, const struct chan_msg *m, const char *action)
 {
 	mime_adds(b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response>");
 	for (int i = 0; i < 2; i++) {
@@ -437,8 +439,14 @@ ph_twiml(struct mime_buf *b, const struct chan_msg *m)
 			    nd <= 16 ? nd : (size_t)8);
 			mime_adds(b, "<Gather input=\"dtmf\" numDigits=\"");
 			mime_adds(b, digits);
-			mime_adds(b, "\" timeout=\"15\"><Say>The acknowledgement "
-			    "code is ");
+			mime_adds(b, "\" timeout=\"15\"");
+			if (action != NULL) {
+				/* where the keys go: the gateway's listener */
+				mime_adds(b, " method=\"POST\" action=\"");
+				buf_xml(b, action);
+				mime_adds(b, "\"");
+			}
+			mime_adds(b, "><Say>The acknowledgement code is ");
 			/* digit by digit, so that it is read out as digits */
 			for (size_t k = 0; k < nd && k < 16; k++) {
 				char dg[3] = { m->ack_code[k], ' ', '\0' };
@@ -557,18 +565,23 @@ ph_start(struct ph_session *s, CURLM *multi, struct ph_req *r,
 			struct mime_buf cb = { 0 };
 
 			ph_receipt_url(&cb, s->env->repo->gateway.public_url,
-			    pv->name);
+			    "twilio/status/", pv->name);
 			buf_field(&body, "StatusCallback", cb.oom ? "" : cb.p);
 			free(cb.p);
 		}
 		if (s->sh->mode == PH_SMS)
 			buf_field(&body, "Body", text);
 		else {
-			struct mime_buf tw = { 0 };
+			struct mime_buf tw = { 0 }, act = { 0 };
 
-			ph_twiml(&tw, m);
+			if (s->env->repo->gateway.public_url != NULL)
+				ph_receipt_url(&act,
+				    s->env->repo->gateway.public_url,
+				    "twilio/gather/", pv->name);
+			ph_twiml(&tw, m, act.oom ? NULL : act.p);
 			buf_field(&body, "Twiml", tw.oom ? "" : tw.p);
 			free(tw.p);
+			free(act.p);
 		}
 	} else {
 		static const char *const names[] = { "to", "from", "text",
@@ -1042,12 +1055,103 @@ ph_signature_ok(const char *token, const char *url, const struct form *f,
 	    CRYPTO_memcmp(want, sig, (size_t)n) == 0;
 }
 
+/*
+ * A form Twilio posted for the provider called name, checked against its
+ * signature before anything of it is believed: 0 with *ret (malloc'd,
+ * the caller frees) and *prov set, or TOCSIN_ENOTFOUND, TOCSIN_EDATA,
+ * TOCSIN_EPERM.  what names the post in messages.
+ */
+static int
+ph_signed_form(struct ph_shared *sh, const char *name, const char *url,
+    const char *body, size_t len, const char *signature, const char *what,
+    struct form **ret, struct ph_prov **prov, struct tocsin_err *err)
+{
+	struct ph_prov *p = NULL;
+	struct form *f;
+
+	*ret = NULL;
+	for (size_t i = 0; sh != NULL && i < sh->nprovs; i++)
+		if (strcmp(sh->provs[i].cfg->name, name) == 0 &&
+		    sh->provs[i].cfg->kind == POLICY_PK_TWILIO)
+			p = &sh->provs[i];
+	if (p == NULL)
+		return tocsin_fail(err, TOCSIN_ENOTFOUND, "no Twilio provider "
+		    "of that name");
+	if ((f = malloc(sizeof(*f))) == NULL)
+		return tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
+	if (form_parse(body, len, f) != 0) {
+		free(f);
+		return tocsin_fail(err, TOCSIN_EDATA, "the %s is not a "
+		    "well-formed form within the limits", what);
+	}
+	if (!ph_signature_ok(p->secret, url, f, signature)) {
+		free(f);
+		return tocsin_fail(err, TOCSIN_EPERM, "the %s's "
+		    "X-Twilio-Signature is missing or wrong", what);
+	}
+	*ret = f;
+	*prov = p;
+	return 0;
+}
+
+/* A Twilio SID: letters and digits, 64 at most. */
+static bool
+ph_sid_ok(const char *sid)
+{
+	return sid != NULL && sid[0] != '\0' && strlen(sid) <= 64 &&
+	    strspn(sid, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	    "0123456789") == strlen(sid);
+}
+
+static int
+ph_inbound(void *shared, const char *provider, const char *url,
+    const char *body, size_t len, const char *signature,
+    struct chan_inbound *out, struct tocsin_err *err)
+{
+	struct ph_prov *p;
+	struct form *f;
+	const char *digits, *from, *text, *sid;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if ((rc = ph_signed_form(shared, provider, url, body, len, signature,
+	    "reply", &f, &p, err)) != 0)
+		return rc;
+	digits = form_get(f, "Digits");
+	from = form_get(f, "From");
+	if (from != NULL && policy_e164_normalise(from, out->from,
+	    sizeof(out->from)) != 0)
+		out->from[0] = '\0';
+	if (digits != NULL) {
+		sid = form_get(f, "CallSid");
+		if (!ph_sid_ok(sid) || strlen(digits) > 32 ||
+		    strspn(digits, "0123456789*#") != strlen(digits)) {
+			free(f);
+			return tocsin_fail(err, TOCSIN_EDATA, "the keypress "
+			    "names no call or has other keys than digits");
+		}
+		out->keypress = true;
+		snprintf(out->text, sizeof(out->text), "%s", digits);
+		snprintf(out->call_ref, sizeof(out->call_ref), "%.40s:%.127s",
+		    p->cfg->name, sid);
+	} else {
+		text = form_get(f, "Body");
+		if (text == NULL || out->from[0] == '\0') {
+			free(f);
+			return tocsin_fail(err, TOCSIN_EDATA, "the reply has no "
+			    "Body or no E.164 From");
+		}
+		snprintf(out->text, sizeof(out->text), "%s", text);
+	}
+	free(f);
+	return 0;
+}
+
 static int
 ph_receipt(void *shared, const char *provider, const char *url,
     const char *body, size_t len, const char *signature,
     struct chan_receipt *out, struct tocsin_err *err)
 {
-	struct ph_shared *sh = shared;
 	struct ph_prov *p = NULL;
 	static const char *const fin_ok[] = { "delivered", "completed", NULL };
 	static const char *const fin_bad[] = { "undelivered", "failed",
@@ -1057,35 +1161,16 @@ ph_receipt(void *shared, const char *provider, const char *url,
 	int rc = 0;
 
 	memset(out, 0, sizeof(*out));
-	for (size_t i = 0; sh != NULL && i < sh->nprovs; i++)
-		if (strcmp(sh->provs[i].cfg->name, provider) == 0 &&
-		    sh->provs[i].cfg->kind == POLICY_PK_TWILIO)
-			p = &sh->provs[i];
-	if (p == NULL)
-		return tocsin_fail(err, TOCSIN_ENOTFOUND, "no Twilio provider "
-		    "of that name");
-	if ((f = malloc(sizeof(*f))) == NULL)
-		return tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
-	if (form_parse(body, len, f) != 0) {
-		rc = tocsin_fail(err, TOCSIN_EDATA, "the receipt is not a "
-		    "well-formed form within the limits");
-		goto out;
-	}
-	/* Checked before anything of the body is believed. */
-	if (!ph_signature_ok(p->secret, url, f, signature)) {
-		rc = tocsin_fail(err, TOCSIN_EPERM, "the receipt's "
-		    "X-Twilio-Signature is missing or wrong");
-		goto out;
-	}
+	if ((rc = ph_signed_form(shared, provider, url, body, len, signature,
+	    "receipt", &f, &p, err)) != 0)
+		return rc;
 	sid = form_get(f, "MessageSid");
 	status = form_get(f, "MessageStatus");
 	if (sid == NULL) {
 		sid = form_get(f, "CallSid");
 		status = form_get(f, "CallStatus");
 	}
-	if (sid == NULL || status == NULL || strlen(sid) > 64 ||
-	    strspn(sid, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-	    "0123456789") != strlen(sid)) {
+	if (!ph_sid_ok(sid) || status == NULL) {
 		rc = tocsin_fail(err, TOCSIN_EDATA, "the receipt names no "
 		    "message or call");
 		goto out;
@@ -1123,6 +1208,8 @@ const struct chan_ops chan_sms = {
 	.close = ph_close,
 	.receipt = ph_receipt,
 	.receipt_path = "twilio/status/",
+	.inbound = ph_inbound,
+	.inbound_path = "twilio/sms/",
 };
 
 const struct chan_ops chan_voice = {
@@ -1138,4 +1225,6 @@ const struct chan_ops chan_voice = {
 	.close = ph_close,
 	.receipt = ph_receipt,
 	.receipt_path = "twilio/status/",
+	.inbound = ph_inbound,
+	.inbound_path = "twilio/gather/",
 };

@@ -15,10 +15,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 
 #include <microhttpd.h>
+#include <openssl/crypto.h>
 
 #include "ack.h"
 #include "form.h"
@@ -34,7 +36,7 @@
 
 /* Ack requests of one client address in the current window. */
 struct listen_rate {
-	char addr[48];
+	char addr[96];
 	int64_t start;
 	int hits, misses;
 	bool told;			/* the refusal was logged */
@@ -49,6 +51,7 @@ struct listen_ctx {
 	struct MHD_Daemon *d;
 	char base[1024];		/* public_url, ending in "/" */
 	struct listen_rate rate[LISTEN_RATE_SLOTS];
+	unsigned char secret[ACK_SECRET_LEN];	/* of tokens and codes */
 };
 
 struct listen_req {
@@ -85,10 +88,22 @@ listen_log(struct listen_ctx *l, const char *fmt, const char *a,
 	fflush(l->log);
 }
 
+static enum MHD_Result inbound(struct listen_ctx *, struct MHD_Connection *,
+    const struct listen_channel *, const char *, const char *,
+    const struct listen_req *);
+
 static enum MHD_Result
 receipt(struct listen_ctx *l, struct MHD_Connection *c, const char *url,
     const struct listen_req *rq)
 {
+	for (size_t i = 0; i < l->nchans; i++) {
+		const char *ip = l->chans[i].ops->inbound_path;
+
+		if (ip != NULL && l->chans[i].ops->inbound != NULL &&
+		    strncmp(url + 1, ip, strlen(ip)) == 0)
+			return inbound(l, c, &l->chans[i], url + 1 + strlen(ip),
+			    url, rq);
+	}
 	for (size_t i = 0; i < l->nchans; i++) {
 		const struct chan_ops *ops = l->chans[i].ops;
 		size_t pl = strlen(ops->receipt_path);
@@ -132,6 +147,8 @@ receipt(struct listen_ctx *l, struct MHD_Connection *c, const char *url,
 }
 
 /* ---- the ack link ---- */
+
+static bool unsigned_counts(const struct listen_ctx *, const char *);
 
 /* A growable HTML page; text from outside goes through page_text. */
 struct page {
@@ -344,7 +361,8 @@ ack_link(struct listen_ctx *l, struct MHD_Connection *c, const char *token,
 		const char *name = NULL;
 		char by[160];
 		struct store_ack_in in = { .alert_id = alert, .team = team,
-			.via = "link", .strength = "unsigned" };
+			.via = "link", .strength = "unsigned",
+			.recorded_only = !unsigned_counts(l, team) };
 
 		if (f != NULL && rq->body != NULL &&
 		    form_parse(rq->body, rq->len, f) == 0)
@@ -414,6 +432,203 @@ ack_link(struct listen_ctx *l, struct MHD_Connection *c, const char *token,
 	store_alert_rows_free(a, 1);
 	store_team_rows_free(teams, nt);
 	return page_reply(c, MHD_HTTP_OK, &pg);
+}
+
+/* Whether the team's policy lets an unsigned ack stop its ladder. */
+static bool
+unsigned_counts(const struct listen_ctx *l, const char *team)
+{
+	const struct policy_team *t = policy_team_find(l->repo, team);
+
+	return t == NULL || t->policy == NULL || t->policy->unsigned_acks;
+}
+
+/* The 8 digits of a reply such as "ACK 1234 5678", "ack12345678" or
+   "Ack: 1234-5678": an optional "ack" in any case, then digits with
+   spaces, dashes or dots between them; nothing else.  0 or -1. */
+static int
+reply_code(const char *text, char out[ACK_CODE_LEN + 1])
+{
+	const char *p = text;
+	size_t n = 0;
+
+	while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+		p++;
+	if (strncasecmp(p, "ack", 3) == 0)
+		p += 3;
+	for (; *p != '\0'; p++) {
+		if (*p >= '0' && *p <= '9') {
+			if (n == ACK_CODE_LEN)
+				return -1;
+			out[n++] = *p;
+		} else if (strchr(" \t\r\n-.:,", *p) == NULL)
+			return -1;
+	}
+	out[n] = '\0';
+	return n == ACK_CODE_LEN ? 0 : -1;
+}
+
+static enum MHD_Result
+twiml(struct MHD_Connection *c, const char *verb, const char *text)
+{
+	struct page pg = { 0 };
+	struct MHD_Response *r;
+	enum MHD_Result rc;
+
+	page_raw(&pg, "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response>");
+	if (verb != NULL) {
+		page_raw(&pg, "<");
+		page_raw(&pg, verb);
+		page_raw(&pg, ">");
+		page_text(&pg, text, 300);
+		page_raw(&pg, "</");
+		page_raw(&pg, verb);
+		page_raw(&pg, ">");
+	}
+	page_raw(&pg, "</Response>");
+	if (pg.oom) {
+		free(pg.p);
+		return MHD_NO;
+	}
+	r = MHD_create_response_from_buffer(pg.len, pg.p,
+	    MHD_RESPMEM_MUST_FREE);
+	if (r == NULL) {
+		free(pg.p);
+		return MHD_NO;
+	}
+	(void)MHD_add_response_header(r, "Content-Type", "text/xml");
+	rc = MHD_queue_response(c, MHD_HTTP_OK, r);
+	MHD_destroy_response(r);
+	return rc;
+}
+
+/* The contact of team whose phone numbers include number, or NULL. */
+static const struct policy_contact *
+contact_by_number(const struct policy_team *t, const char *number)
+{
+	for (size_t i = 0; i < t->ncontacts; i++) {
+		const struct policy_contact *c = &t->contacts[i];
+		const char *nums[] = { c->mobile, c->phone, c->emergency_phone };
+
+		for (size_t k = 0; k < 3; k++)
+			if (nums[k] != NULL && strcmp(nums[k], number) == 0)
+				return c;
+	}
+	return NULL;
+}
+
+/* An ack code against the code of (alert, team), in constant time. */
+static bool
+code_matches(const struct listen_ctx *l, const char *alert, const char *team,
+    const char *code)
+{
+	char want[ACK_CODE_LEN + 1];
+
+	ack_code(l->secret, alert, team, want);
+	return CRYPTO_memcmp(want, code, ACK_CODE_LEN) == 0;
+}
+
+/*
+ * What a person sent back: an SMS reply is matched by its sender's number
+ * to the contacts that have it, and its code to one of their teams'
+ * alerts; a keypress by its call to the delivery, and its digits to that
+ * delivery's alert and team.  A code of another team or alert matches
+ * nothing.  Misses count against the sender as unknown links do.
+ */
+static enum MHD_Result
+inbound(struct listen_ctx *l, struct MHD_Connection *c,
+    const struct listen_channel *lc, const char *provider, const char *url,
+    const struct listen_req *rq)
+{
+	struct chan_inbound in;
+	struct tocsin_err err = { 0 };
+	char full[1400], code[ACK_CODE_LEN + 1], who[220];
+	char alert[64] = "", team[64] = "", contact[160] = "";
+	struct listen_rate *r;
+	int64_t now = (int64_t)time(NULL);
+	bool found = false;
+	int rc;
+
+	snprintf(full, sizeof(full), "%s%s", l->base, url + 1);
+	rc = lc->ops->inbound(lc->shared, provider, full, rq->body != NULL ?
+	    rq->body : "", rq->len, MHD_lookup_connection_value(c,
+	    MHD_HEADER_KIND, "X-Twilio-Signature"), &in, &err);
+	if (rc == TOCSIN_EPERM) {
+		listen_log(l, "refused a reply for %s: %s", url + 1, err.msg);
+		return reply(c, MHD_HTTP_FORBIDDEN, "bad signature\n");
+	}
+	if (rc == TOCSIN_ENOTFOUND)
+		return reply(c, MHD_HTTP_NOT_FOUND, "no such provider\n");
+	if (rc != 0)
+		return reply(c, MHD_HTTP_BAD_REQUEST, "bad reply\n");
+	(void)snprintf(who, sizeof(who), "%s %s", in.keypress ? "call" : "sms",
+	    in.keypress ? in.call_ref : in.from);
+	r = rate_slot(l, who, now);
+	if (r->misses >= LISTEN_MAX_MISSES) {
+		if (!r->told)
+			listen_log(l, "ack: %s sent too many wrong codes; refused "
+			    "until the minute is over%s", who, "");
+		r->told = true;
+		return twiml(c, in.keypress ? "Say" : NULL, "Too many tries.");
+	}
+	if (reply_code(in.text, code) == 0 && in.keypress) {
+		if (store_delivery_by_ref(l->st, in.call_ref, alert,
+		    sizeof(alert), team, sizeof(team), contact, sizeof(contact),
+		    &err) == 0)
+			found = code_matches(l, alert, team, code);
+	} else if (reply_code(in.text, code) == 0) {
+		/* every team with a contact of that number, every alert it has
+		   a state for, newest first */
+		for (size_t t = 0; t < l->repo->nteams && !found; t++) {
+			const struct policy_team *tm = &l->repo->teams[t];
+			const struct policy_contact *ct = contact_by_number(tm,
+			    in.from);
+			char ids[32][64];
+			size_t n = 0;
+
+			if (ct == NULL || store_team_alerts(l->st, tm->id, 32,
+			    ids, &n, &err) != 0)
+				continue;
+			for (size_t i = 0; i < n && !found; i++)
+				if (code_matches(l, ids[i], tm->id, code)) {
+					found = true;
+					(void)snprintf(alert, sizeof(alert), "%s",
+					    ids[i]);
+					(void)snprintf(team, sizeof(team), "%s",
+					    tm->id);
+					(void)snprintf(contact, sizeof(contact),
+					    "%s", ct->name);
+				}
+		}
+	}
+	if (!found) {
+		r->misses++;
+		listen_log(l, "ack: a code from %s matched no alert of its "
+		    "teams (%s)", who, r->misses >= LISTEN_MAX_MISSES ?
+		    "its last try this minute" : "counted");
+		return twiml(c, in.keypress ? "Say" : "Message", in.keypress ?
+		    "That code is not right." : "tocsin: that code matched no "
+		    "alert of your team.");
+	}
+	{
+		struct store_ack_in a = { .alert_id = alert, .team = team,
+			.by = contact[0] != '\0' ? contact : in.from,
+			.via = in.keypress ? "voice" : "sms",
+			.strength = "unsigned",
+			.recorded_only = !unsigned_counts(l, team) };
+
+		rc = store_ack(l->st, &a, now, in.keypress ? "voice keypress" :
+		    "sms reply", &err);
+	}
+	if (rc < 0) {
+		listen_log(l, "ack: %s%s", err.msg, "");
+		return reply(c, MHD_HTTP_SERVICE_UNAVAILABLE, "try again\n");
+	}
+	listen_log(l, "ack: team %s acknowledged by %s", team, in.keypress ?
+	    "voice" : "sms");
+	return twiml(c, in.keypress ? "Say" : "Message", in.keypress ?
+	    "Thank you. Your team's acknowledgement is recorded." :
+	    "tocsin: your team's acknowledgement is recorded. Thank you.");
 }
 
 static enum MHD_Result
@@ -538,7 +753,9 @@ listen_start(const struct policy_repo *repo,
 	n = strlen(repo->gateway.public_url);
 	snprintf(l->base, sizeof(l->base), "%s%s", repo->gateway.public_url,
 	    n > 0 && repo->gateway.public_url[n - 1] == '/' ? "" : "/");
-	if ((rc = store_open(repo->gateway.store, &l->st, err)) != 0) {
+	if ((rc = ack_secret_load(repo, l->secret, err)) != 0 ||
+	    (rc = store_open(repo->gateway.store, &l->st, err)) != 0) {
+		OPENSSL_cleanse(l->secret, sizeof(l->secret));
 		free(l);
 		return rc;
 	}
@@ -553,6 +770,7 @@ listen_start(const struct policy_repo *repo,
 	    MHD_OPTION_END);
 	if (l->d == NULL) {
 		store_close(l->st);
+		OPENSSL_cleanse(l->secret, sizeof(l->secret));
 		free(l);
 		return tocsin_fail(err, TOCSIN_EUNAVAIL, "cannot listen on %s "
 		    "(gateway.listen): the address is in use or not this "
@@ -569,5 +787,6 @@ listen_stop(struct listen_ctx *l)
 		return;
 	MHD_stop_daemon(l->d);
 	store_close(l->st);
+	OPENSSL_cleanse(l->secret, sizeof(l->secret));
 	free(l);
 }

@@ -272,6 +272,8 @@ struct store_ack_in {
 					   operator:... */
 	const char *strength;		/* "signed" or "unsigned" */
 	const char *note;		/* may be NULL */
+	bool recorded_only;		/* the policy does not count this kind
+					   of ack: kept, the ladder goes on */
 };
 /*
  * Record an ack, with an audit record.  The first ack of a team stops its
@@ -286,5 +288,16 @@ int store_ack(struct store *s, const struct store_ack_in *a, int64_t now,
    0, or TOCSIN_ENOTFOUND. */
 int store_token_find(struct store *s, const char *token_hash, char *alert_id,
     size_t alen, char *team, size_t tlen, struct tocsin_err *err);
+
+/* The alerts a team has a state for (any), newest first, at most max ids
+   of 64 bytes into ids. */
+int store_team_alerts(struct store *s, const char *team, size_t max,
+    char (*ids)[64], size_t *n, struct tocsin_err *err);
+
+/* The delivery a provider's reference belongs to: its alert, team and
+   contact.  0, or TOCSIN_ENOTFOUND. */
+int store_delivery_by_ref(struct store *s, const char *ref, char *alert,
+    size_t alen, char *team, size_t tlen, char *contact, size_t clen,
+    struct tocsin_err *err);
 
 #endif

@@ -1311,7 +1311,7 @@ store_ack(struct store *s, const struct store_ack_in *a, int64_t now,
 {
 	sqlite3_stmt *st = NULL;
 	char details[512];
-	int rc, changed;
+	int rc, changed = 0;
 
 	if ((rc = sq_exec(s, "BEGIN IMMEDIATE", err)) != 0)
 		return rc;
@@ -1347,6 +1347,8 @@ store_ack(struct store *s, const struct store_ack_in *a, int64_t now,
 		(void)sqlite3_bind_null(st, 7);
 	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : sq_fail(s, err, "insert ack");
 	sqlite3_finalize(st);
+	if (a->recorded_only)
+		goto audit;
 	if (rc == 0 && sq_prepare(s, "UPDATE team_states SET state = 'acked', "
 	    "deadline = 0, ack_by = ?, ack_via = ?, ack_strength = ?, ack_at = "
 	    "? WHERE alert_id = ? AND team = ? AND state IN ('active', "
@@ -1363,7 +1365,8 @@ store_ack(struct store *s, const struct store_ack_in *a, int64_t now,
 		    sq_fail(s, err, "ack");
 		sqlite3_finalize(st);
 	}
-	changed = rc == 0 ? sqlite3_changes(s->db) : 0;
+	if (rc == 0)
+		changed = sqlite3_changes(s->db);
 	/* what was still waiting to go is moot now */
 	if (rc == 0 && changed > 0) {
 		if (sq_prepare(s, "UPDATE deliveries SET state = 'cancelled', "
@@ -1379,9 +1382,10 @@ store_ack(struct store *s, const struct store_ack_in *a, int64_t now,
 			sqlite3_finalize(st);
 		}
 	}
+audit:
 	(void)snprintf(details, sizeof(details), "team=%.40s by=%.100s "
 	    "via=%.60s strength=%.16s%s", a->team, a->by, a->via, a->strength,
-	    changed > 0 ? "" : " repeat");
+	    a->recorded_only ? " not-counted" : changed > 0 ? "" : " repeat");
 	if (rc != 0 || (rc = audit_append(s, now, actor, "ack", a->alert_id,
 	    details, err)) != 0) {
 		sq_rollback(s);
@@ -1389,7 +1393,7 @@ store_ack(struct store *s, const struct store_ack_in *a, int64_t now,
 	}
 	if ((rc = sq_exec(s, "COMMIT", err)) != 0)
 		return rc;
-	return changed > 0 ? 0 : 1;
+	return changed > 0 || a->recorded_only ? 0 : 1;
 }
 
 int
@@ -1415,4 +1419,49 @@ store_token_find(struct store *s, const char *token_hash, char *alert_id,
 	if (rc != SQLITE_DONE)
 		return sq_fail(s, err, "token look-up");
 	return tocsin_fail(err, TOCSIN_ENOTFOUND, "no such token");
+}
+
+int
+store_team_alerts(struct store *s, const char *team, size_t max,
+    char (*ids)[64], size_t *n, struct tocsin_err *err)
+{
+	sqlite3_stmt *st = NULL;
+
+	*n = 0;
+	if (sq_prepare(s, "SELECT t.alert_id FROM team_states t JOIN alerts a "
+	    "ON a.id = t.alert_id WHERE t.team = ? ORDER BY a.received DESC "
+	    "LIMIT ?", &st, err) != 0)
+		return TOCSIN_ESTORE;
+	sq_text(st, 1, team);
+	(void)sqlite3_bind_int64(st, 2, (sqlite3_int64)max);
+	while (sqlite3_step(st) == SQLITE_ROW && *n < max)
+		(void)snprintf(ids[(*n)++], 64, "%s",
+		    (const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	return 0;
+}
+
+int
+store_delivery_by_ref(struct store *s, const char *ref, char *alert,
+    size_t alen, char *team, size_t tlen, char *contact, size_t clen,
+    struct tocsin_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (sq_prepare(s, "SELECT alert_id, team, contact FROM deliveries "
+	    "WHERE provider_ref = ? LIMIT 1", &st, err) != 0)
+		return TOCSIN_ESTORE;
+	sq_text(st, 1, ref);
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		(void)snprintf(alert, alen, "%s",
+		    (const char *)sqlite3_column_text(st, 0));
+		(void)snprintf(team, tlen, "%s",
+		    (const char *)sqlite3_column_text(st, 1));
+		(void)snprintf(contact, clen, "%s",
+		    (const char *)sqlite3_column_text(st, 2));
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW ? 0 : tocsin_fail(err, TOCSIN_ENOTFOUND,
+	    "no delivery with that reference");
 }
