@@ -4,6 +4,8 @@ Session fixtures build a throwaway PKI (certs/mkpki.sh) and a generated
 repository (examples/gen-repo.py) once; each test gets its own copy of the
 configuration with its own store, so tests never see each other's alerts.
 """
+import hashlib
+import hmac
 import json
 import os
 import re
@@ -127,6 +129,24 @@ class Instance:
             return []
         return self.sql("SELECT seq, actor, action, object, details FROM audit "
                         "ORDER BY seq")
+
+    # --- acknowledgement codes and link tokens ----------------------------
+    def ack_mac(self, label, alert, team):
+        """HMAC-SHA256 of (label, alert, team), length-prefixed, keyed with
+        the instance's ack secret: derived here as ack.c does, so that a
+        code for another team or alert would not match."""
+        secret = (self.db.parent / "ack.key").read_bytes()
+        msg = b""
+        for f in (label.encode(), alert.encode(), team.encode()):
+            msg += bytes([len(f)]) + f
+        return hmac.new(secret, msg, hashlib.sha256).digest()
+
+    def ack_code(self, alert, team):
+        mac = self.ack_mac("tocsin ack code", alert, team)
+        return "%08d" % (int.from_bytes(mac[:8], "big") % 100000000)
+
+    def ack_token(self, alert, team):
+        return self.ack_mac("tocsin ack token", alert, team)[:16].hex()
 
     # --- configuration edits for one test ---------------------------------
     def set_keys(self, section, **kw):

@@ -3,7 +3,6 @@ the alert and a button and acknowledges nothing (mail scanners fetch
 links), POST acknowledges, the store finds a token only by its hash, and
 guessing tokens is rate-limited and logged."""
 import hashlib
-import hmac
 import http.client
 import re
 import signal
@@ -16,14 +15,6 @@ import pytest
 from conftest import BIN
 
 
-def token(inst, alert, team):
-    """The team's link token, derived here from the ack secret as ack.c
-    does."""
-    secret = (inst.db.parent / "ack.key").read_bytes()
-    msg = b""
-    for f in (b"tocsin ack token", alert.encode(), team.encode()):
-        msg += bytes([len(f)]) + f
-    return hmac.new(secret, msg, hashlib.sha256).digest()[:16].hex()
 
 
 def request(inst, method, path, body=None):
@@ -80,7 +71,7 @@ def test_get_shows_post_acknowledges(inst, served):
         addresses=" ".join(teams),
         infos=[("en-US", headline, "Details.", "Act.")]))
     served()
-    tok = token(inst, alert, teams[0])
+    tok = inst.ack_token(alert, teams[0])
     # the store holds the hash, never the token
     hashes = [r[0] for r in inst.sql("SELECT token_hash FROM team_states "
                                      "WHERE alert_id = ?", alert)]
@@ -124,7 +115,7 @@ def test_a_token_of_another_alert_or_team_acks_only_its_own(inst, served):
     a1 = inst.submit_signed(inst.cap(addresses=" ".join(teams)))
     a2 = inst.submit_signed(inst.cap(addresses=" ".join(teams)))
     served()
-    st, _, _ = request(inst, "POST", f"/ack/{token(inst, a2, teams[1])}",
+    st, _, _ = request(inst, "POST", f"/ack/{inst.ack_token(a2, teams[1])}",
                        {"name": "N"})
     assert st == 200
     got = inst.sql("SELECT alert_id, team, state FROM team_states ORDER BY "
@@ -144,7 +135,7 @@ def test_guessing_is_rate_limited_and_logged(inst, served):
     assert codes[:9] == [404] * 9           # the first is the fixture's
     assert codes[-3:] == [429] * 3
     # even the right token waits out the minute from that address
-    st, _, _ = request(inst, "POST", f"/ack/{token(inst, alert, teams[0])}",
+    st, _, _ = request(inst, "POST", f"/ack/{inst.ack_token(alert, teams[0])}",
                        {"name": "x"})
     assert st == 429
     assert team_state(inst, alert, teams[0])[0] == "active"

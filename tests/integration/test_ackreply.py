@@ -1,8 +1,6 @@
 """Acks by SMS reply and by voice keypress, posted to serve's listener as
 Twilio posts them (signed), after real calls and messages through the
 Twilio-compatible test provider."""
-import hashlib
-import hmac
 import re
 import signal
 import subprocess
@@ -13,13 +11,6 @@ from smsprovider import post_status_callback
 from test_sms import ACCOUNT, TOKEN, configure, provider, sms_rows, wait_port
 
 
-def code(inst, alert, team):
-    secret = (inst.db.parent / "ack.key").read_bytes()
-    msg = b""
-    for f in (b"tocsin ack code", alert.encode(), team.encode()):
-        msg += bytes([len(f)]) + f
-    mac = hmac.new(secret, msg, hashlib.sha256).digest()
-    return "%08d" % (int.from_bytes(mac[:8], "big") % 100000000)
 
 
 def primary(inst, team):
@@ -67,7 +58,7 @@ def test_sms_reply_acks_its_own_team_only(inst, tmp_path, pki):
 
     p = listening(inst)
     try:
-        c0 = code(inst, a1, teams[0])
+        c0 = inst.ack_code(a1, teams[0])
         # a wrong signature, or the wrong token, acks nothing
         assert sms(mob0, f"ACK {c0}", signature="A" * 28) == 403
         assert sms(mob0, f"ACK {c0}", token="not-the-token") == 403
@@ -75,21 +66,21 @@ def test_sms_reply_acks_its_own_team_only(inst, tmp_path, pki):
         # a code of another team, from this team's number: nothing
         assert sms(mob1, f"ACK {c0}") == 200
         # a code of an alert the team never had: nothing
-        assert sms(mob2, f"ack {code(inst, a2, teams[0])}") == 200
+        assert sms(mob2, f"ack {inst.ack_code(a2, teams[0])}") == 200
         assert {state(inst, a1, t)[0] for t in teams} == {"active"}
         assert state(inst, a2, teams[0])[0] == "active"
         # case and spacing forgiven
         assert sms(mob0, f"  ack {c0[:4]}-{c0[4:]} ") == 200
         assert state(inst, a1, teams[0]) == ("acked", name0, "sms")
         assert state(inst, a2, teams[0])[0] == "active"
-        c1 = code(inst, a1, teams[1])
+        c1 = inst.ack_code(a1, teams[1])
         assert sms(mob1, f"Ack:{c1}") == 200
         assert state(inst, a1, teams[1])[0] == "acked"
         # guessing from one number: after ten misses in a minute, even
         # the right code waits
         for i in range(9):
             assert sms(mob2, f"ACK {i:08d}") == 200
-        assert sms(mob2, f"ACK {code(inst, a1, teams[2])}") == 200
+        assert sms(mob2, f"ACK {inst.ack_code(a1, teams[2])}") == 200
         assert state(inst, a1, teams[2])[0] == "active"
     finally:
         err = stopped(p)
@@ -121,7 +112,8 @@ def test_voice_keypress_acks_the_call_s_team(inst, tmp_path, pki):
 
     p = listening(inst)
     try:
-        c0, c1 = code(inst, alert, teams[0]), code(inst, alert, teams[1])
+        c0 = inst.ack_code(alert, teams[0])
+        c1 = inst.ack_code(alert, teams[1])
         assert keys(calls[teams[0]], c0, signature="B" * 28) == 403
         # the other team's code on this team's call: nothing
         assert keys(calls[teams[0]], c1) == 200
