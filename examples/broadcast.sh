@@ -10,6 +10,9 @@
 # Twilio-compatible provider (tests/peers/sms_provider.py) takes the SMS.
 # Ten island teams have the fax_first policy: they also get a fax, as an
 # e-mail with a PDF to the fax-to-email gateway address (RFC 3192).
+# Five teams with poor connectivity have the offline policy: instead of the
+# SMS, the alert lands in their folder on a local SSH drop host (a real
+# OpenSSH sshd on a loopback port, tests/integration/sshpeer.py).
 # Every message the server received is kept in ./demo/mail.  Everything runs on
 # this machine; nothing leaves it.
 set -eu
@@ -65,13 +68,32 @@ trap 'kill $peer $sms 2>/dev/null || true' EXIT INT TERM
 wait_ready "$demo/sms.ready" $sms "SMS provider"
 sms_port=$(cat "$demo/sms.ready")
 
+echo "== local SSH drop host (OpenSSH sshd on a loopback port, SFTP)" >&2
+# A throwaway host key and client key, made by the peer in $demo/sshd.
+rm -rf "$demo/sshd" "$demo/sshd.ready"
+/usr/bin/python3 tests/integration/sshpeer.py --dir "$demo/sshd" \
+    --ready-file "$demo/sshd.ready" >"$demo/sshd.out" 2>"$demo/sshd.log" &
+drop=$!
+# the drop host stops its sshd on SIGTERM: wait for it to be done
+trap 'kill $peer $sms $drop 2>/dev/null || true; wait $drop 2>/dev/null || true' EXIT INT TERM
+wait_ready "$demo/sshd.ready" $drop "SSH drop host"
+# drop_info KEY: a value from the drop host's ready file
+drop_info() {
+	/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' \
+	    "$demo/sshd.ready" "$1"
+}
+drop_root=$(drop_info root)
+
 echo "== example repository in $demo/repo (SMTP on 127.0.0.1:$port)" >&2
 # a free port for serve's listener (delivery receipts)
 listen_port=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 /usr/bin/python3 examples/gen-repo.py --pki "$demo/pki" --out "$demo/repo" \
     --smtp-port "$port" --sms-port "$sms_port" --sms-account "$account" \
     --sms-token "$token" --listen-port "$listen_port" \
-    --fax-first aq,fk,gs,io,ki,nu,pn,sh,tk,tv
+    --fax-first aq,fk,gs,io,ki,nu,pn,sh,tk,tv \
+    --drop-teams er,td,cf,ss,so --drop-port "$(drop_info port)" \
+    --drop-user "$(drop_info user)" --drop-key "$(drop_info client_key)" \
+    --drop-fingerprint "$(drop_info fingerprint)" --drop-path "$drop_root"
 conf=$demo/repo/tocsin.conf
 
 echo "== tocsin check" >&2
@@ -106,3 +128,5 @@ n=$(grep -l '^Content-Type: application/pdf' "$demo"/mail/*.eml 2>/dev/null | gr
 echo "and $n faxes (FAX=+number@fax.example, a PDF each) for the islands"
 n=$(grep -c '"status": 20[12]' "$demo/sms.requests" 2>/dev/null || true)
 echo "the local SMS provider accepted $n messages; its log is $demo/sms.requests"
+n=$(find "$drop_root" -type f -name '*.sha256' | wc -l)
+echo "the SSH drop host received $n drops in $drop_root"

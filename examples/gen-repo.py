@@ -11,14 +11,25 @@ calling code.  Every contact gets an OpenPGP key, made in one gpg run.
 usage: gen-repo.py --pki PKIDIR --out OUTDIR [--teams N] [--seed S]
                    [--smtp-port P] [--sms-port P] [--sms-account SID]
                    [--sms-token TOKEN] [--listen-port P] [--only ke,br,...]
+                   [--fax-first aq,fk,...]
+                   [--drop-teams er,td,... --drop-port P --drop-key KEY
+                    --drop-fingerprint SHA256:... --drop-path DIR
+                    [--drop-user USER]]
 
 PKIDIR comes from certs/mkpki.sh.  Writes OUTDIR/tocsin.conf (the main
 file) and OUTDIR/teams.conf (the repository it includes).  The country
 list and zones are read from Debian's tzdata (/usr/share/zoneinfo).
+
+--drop-teams names teams with poor connectivity: they get the "offline"
+policy (e-mail and an SSH drop at once) and a drop folder on the SSH drop
+host "sat-hub" on 127.0.0.1:P (providers.sshdrop; the --drop-* values come
+from the peer's ready file, tests/integration/sshpeer.py).  Without any
+--drop-* option the output is what it always was.
 """
 import argparse
 import json
 import os
+import pwd
 import random
 import subprocess
 import sys
@@ -301,6 +312,8 @@ def write_teams(path, teams):
         out.append(f'    country = "{t["code"]}";')
         out.append(f'    region = "{t["region"]}";')
         out.append(f'    policy = "{t["policy"]}";')
+        if t.get("sshdrop"):
+            out.append(f'    sshdrop = {{ host = "{t["sshdrop"]}"; }};')
         out.append("    contacts = (")
         for ci, c in enumerate(t["contacts"]):
             out.append(f'      {{ name = "{esc(c["name"])}";')
@@ -396,7 +409,7 @@ providers = {{
   fax = {{
     format = "rfc3192"; domain = "fax.example";
     paper = "A4"; cover = false; pages = 2;
-  }};
+  }};{sshdrop}
 }};
 
 policies = {{
@@ -424,11 +437,36 @@ policies = {{
       {{ after = "60m"; notify = [ "all:pgp-email", "primary:fax" ]; }}
     );
     fax_detail = "summary";
-  }};
+  }};{offline}
 }};
 {groups}
 @include "teams.conf"
 """
+
+# With --drop-teams: the drop host (in providers) and the policy of the
+# teams that use it.
+SSHDROP = """
+  # SSH drop: teams of the offline policy get the alert, signed and with a
+  # SHA-256 manifest, in a folder of their own on this host.
+  sshdrop = (
+    {{ name = "{name}"; host = "127.0.0.1"; port = {port}; user = "{user}";
+      key = "{key}";
+      fingerprint = "{fingerprint}";
+      path = "{path}"; timeout = "10s"; }}
+  );"""
+
+OFFLINE = """
+  # Teams with poor connectivity: the alert also goes to their folder on
+  # the SSH drop host at once, and again with the last step.
+  offline = {
+    steps = (
+      { after = "0s";  notify = [ "primary:pgp-email", "team:sshdrop" ]; },
+      { after = "15m"; notify = [ "primary:sms:emergency", "primary:voice:emergency" ]; },
+      { after = "60m"; notify = [ "all:pgp-email", "team:sshdrop" ]; }
+    );
+  };"""
+
+DROP_HOST = "sat-hub"
 
 GROUPS = {"gulf": "ae bh kw om qa sa", "nordic": "dk fi is no se",
           "caribbean": "ag bb bs dm do gd ht jm kn lc tt vc",
@@ -455,13 +493,43 @@ def main():
     ap.add_argument("--fax-first", default="",
                     help="comma-separated team ids that get the fax_first "
                     "policy (e-mail and a fax at once)")
+    ap.add_argument("--drop-teams", default="",
+                    help="comma-separated team ids that get the offline "
+                    "policy (e-mail and an SSH drop at once) and a folder on "
+                    f"the SSH drop host {DROP_HOST}")
+    ap.add_argument("--drop-port", type=int, help="the SSH drop host's port "
+                    "on 127.0.0.1")
+    ap.add_argument("--drop-user", help="user on the SSH drop host (default: "
+                    "the user running this)")
+    ap.add_argument("--drop-key", help="client private key (mode 0600)")
+    ap.add_argument("--drop-fingerprint",
+                    help="the drop host's key, SHA256:... (ssh-keygen -lf)")
+    ap.add_argument("--drop-path", help="folder on the drop host that the "
+                    "team folders go in")
     a = ap.parse_args()
+    drop_teams = [x for x in a.drop_teams.split(",") if x]
+    drop_opts = {"--drop-port": a.drop_port, "--drop-key": a.drop_key,
+                 "--drop-fingerprint": a.drop_fingerprint,
+                 "--drop-path": a.drop_path}
+    if drop_teams:
+        missing = [k for k, v in drop_opts.items() if v is None]
+        if missing:
+            ap.error(f"--drop-teams needs {', '.join(missing)}")
+        both = set(drop_teams) & set(a.fax_first.split(","))
+        if both:
+            ap.error(f"in both --drop-teams and --fax-first: "
+                     f"{','.join(sorted(both))}")
+    elif any(v is not None for v in drop_opts.values()) or a.drop_user:
+        ap.error("--drop-* options need --drop-teams")
     t0 = time.monotonic()
     pki = Path(a.pki).resolve()
     out = Path(a.out).resolve()
     info = json.loads((pki / "pki.json").read_text())
     rng = random.Random(a.seed)
     teams = make_teams(rng)
+    unknown = set(drop_teams) - {t["id"] for t in teams}
+    if unknown:
+        ap.error(f"--drop-teams: no such team: {','.join(sorted(unknown))}")
     if a.only:
         keep = set(a.only.split(","))
         teams = [t for t in teams if t["id"] in keep]
@@ -470,6 +538,9 @@ def main():
     for t in teams:
         if t["id"] in set(a.fax_first.split(",")):
             t["policy"] = "fax_first"
+        if t["id"] in drop_teams:
+            t["policy"] = "offline"
+            t["sshdrop"] = DROP_HOST
     made, reused = make_keys(pki, info, teams)
     out.mkdir(parents=True, exist_ok=True)
     (out / "state").mkdir(exist_ok=True)
@@ -490,6 +561,14 @@ def main():
         if m:
             groups.append(f'  {g} = [ {", ".join(chr(34) + x + chr(34) for x in m)} ];')
     gtext = "groups = {\n" + "\n".join(groups) + "\n};\n" if groups else ""
+    sshdrop = offline = ""
+    if drop_teams:
+        user = a.drop_user or pwd.getpwuid(os.geteuid()).pw_name
+        sshdrop = SSHDROP.format(
+            name=DROP_HOST, port=a.drop_port, user=esc(user),
+            key=esc(str(Path(a.drop_key).resolve())),
+            fingerprint=esc(a.drop_fingerprint), path=esc(a.drop_path))
+        offline = OFFLINE
     (out / "tocsin.conf").write_text(MAIN.format(
         gnupg=pki / info["gnupg_home"], gateway=info["gateway"],
         issuer_ca=pki / info["issuer_ca"], desk1=info["issuers"]["desk-1"],
@@ -497,7 +576,7 @@ def main():
         expired=info["issuers"]["expired"], revoked=info["issuers"]["revoked"],
         smtp_port=a.smtp_port, ca=pki / info["ca"], groups=gtext,
         sms_port=a.sms_port, out=out, account=a.sms_account,
-        listen_port=a.listen_port))
+        listen_port=a.listen_port, sshdrop=sshdrop, offline=offline))
     ncontacts = sum(len(t["contacts"]) for t in teams)
     print(f"gen-repo: {len(teams)} teams, {ncontacts} contacts, keys "
           f"{made} generated, {reused} reused, "

@@ -36,18 +36,35 @@ stderr before -E takes effect go to sshd.out.
 
 stop() ends sshd and the sessions it forked (a restart keeps port and host
 key); close() also removes a folder the peer made itself in /tmp.
+
+Run by hand (the main job, examples/broadcast.sh, does so), from anywhere:
+
+    /usr/bin/python3 tests/integration/sshpeer.py --dir DIR --ready-file FILE
+
+starts a peer in a fresh sshd-* folder inside DIR, writes FILE once sshd
+accepts connections (JSON, written to a temporary name and renamed: port,
+user, client_key, fingerprint, root), and serves until SIGTERM or SIGINT;
+then it stops sshd and exits 0.  It exits 1 if sshd cannot start or ends on
+its own.  The peer's folder, with its keys, logs and drops, is kept.
 """
+import argparse
+import json
 import os
 import pwd
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-from peerproc import PeerProcess
+try:
+    from peerproc import PeerProcess
+except ImportError:         # run as a script with a sys.path without its folder
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from peerproc import PeerProcess
 
 SSHD = "/usr/sbin/sshd"           # sshd wants an absolute path (re-exec)
 SFTP_SERVER = "/usr/lib/openssh/sftp-server"
@@ -418,3 +435,72 @@ Subsystem sftp {self._subsystem()}
         except FileNotFoundError:
             new = ""
         return new + self._read(self.stdout_file)
+
+
+# --- command line ------------------------------------------------------------
+def write_ready(path, info):
+    """info as JSON at path, by rename: a reader sees all of it or nothing."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=str(path.parent), prefix=".tmp-")
+    try:
+        os.fchmod(fd, 0o644)
+        with os.fdopen(fd, "w") as f:
+            f.write(json.dumps(info, indent=1) + "\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(
+        description="A real OpenSSH sshd on 127.0.0.1 serving a drop folder "
+        "over SFTP, with a throwaway host key and client key; runs until "
+        "SIGTERM or SIGINT.")
+    ap.add_argument("--dir", required=True,
+                    help="folder to make the peer's sshd-* folder in")
+    ap.add_argument("--ready-file", required=True,
+                    help="written (JSON: port, user, client_key, fingerprint, "
+                    "root) once sshd accepts connections")
+    a = ap.parse_args(argv)
+
+    # A signal only sets a flag, looked at between steps: a SIGTERM during
+    # the start still ends with sshd stopped.
+    stopping = []
+
+    def on_signal(signum, frame):
+        stopping.append(signum)
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, on_signal)
+    peer = None
+    try:
+        peer = SshPeer(Path(a.dir).resolve())
+        peer.start()
+        if not stopping:
+            write_ready(a.ready_file, {
+                "port": peer.port, "user": peer.user,
+                "client_key": str(peer.client_key),
+                "fingerprint": peer.fingerprint(), "root": str(peer.root)})
+            print(f"sshpeer: sshd on {peer.host}:{peer.port} (pid "
+                  f"{peer.proc.pid}), drops in {peer.root}", file=sys.stderr,
+                  flush=True)
+        while not stopping:
+            if peer.proc.poll() is not None:
+                print(f"sshpeer: sshd ended on its own (status "
+                      f"{peer.proc.returncode}); see {peer.logfile}",
+                      file=sys.stderr)
+                return 1
+            time.sleep(0.1)
+    except (RuntimeError, ValueError, OSError,
+            subprocess.CalledProcessError) as e:
+        print(f"sshpeer: {e}", file=sys.stderr)
+        return 1
+    finally:
+        if peer is not None:
+            peer.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -11,6 +11,10 @@ import pytest
 
 from conftest import SRC, BIN, cap_time
 
+# the teams of examples/broadcast.sh's --fax-first and --drop-teams
+FAX_TEAMS = "aq fk gs io ki nu pn sh tk tv".split()
+DROP_TEAMS = "er td cf ss so".split()
+
 
 @pytest.mark.parametrize("name,teams", [("sample-extreme.xml", None),
                                         ("sample-public.xml", None),
@@ -49,7 +53,8 @@ def test_main_job_runs_end_to_end():
         teams, pending, sending, sent, failed, dead = map(int, m.groups())
         assert teams >= 240
         # every team's e-mail went out, and an SMS, or for the ten island
-        # teams of the fax_first policy a fax
+        # teams of the fax_first policy a fax, or for the five teams of the
+        # offline policy an SSH drop
         assert sent == 2 * teams and sending == failed == dead == 0
         assert pending == 0
         assert "ok: " in p.stdout and "audit log intact" in p.stdout
@@ -59,8 +64,25 @@ def test_main_job_runs_end_to_end():
         assert re.search(r"^and 10 faxes ", p.stdout, re.M), p.stdout
         assert "pgp-email: %d sent" % teams in p.stderr
         assert "fax: 10 sent" in p.stderr
+        assert "sshdrop: %d sent" % len(DROP_TEAMS) in p.stderr
         a = re.search(r"SMS provider accepted (\d+) messages", p.stdout)
-        assert a and int(a.group(1)) == teams - 10
+        assert a and int(a.group(1)) == teams - len(FAX_TEAMS) - len(DROP_TEAMS)
+        # one drop (step 0) for each offline team, each with a SHA-256
+        # manifest that verifies
+        r = re.search(r"^the SSH drop host received (\d+) drops in (/\S+)$",
+                      p.stdout, re.M)
+        assert r, p.stdout
+        assert int(r.group(1)) == len(DROP_TEAMS)
+        root = Path(r.group(2))
+        assert sorted(x.name for x in root.iterdir()) == sorted(DROP_TEAMS)
+        for t in DROP_TEAMS:
+            manifests = list((root / t).glob("*.sha256"))
+            assert len(manifests) == 1, (t, manifests)
+            c = subprocess.run(["sha256sum", "-c", "--strict",
+                                manifests[0].name], cwd=str(root / t),
+                               capture_output=True, text=True)
+            assert c.returncode == 0, c.stdout + c.stderr
+            assert c.stdout.count(": OK\n") == 4, c.stdout
     finally:
         for h in ("gnupg", "signers", "contacts"):
             subprocess.run(["gpgconf", "--homedir", str(d / "pki" / h), "--kill",
