@@ -155,6 +155,12 @@ struct intake_work {
 	struct plan_list plan;
 	struct store_team_plan *teams;
 	char (*hashes)[ACK_HASH_LEN + 1];	/* of the teams' link tokens */
+	/* a Cancel or an Update: the earlier alert and the teams whose
+	   ladders it stops (borrowed from the repo) */
+	char refers[64];
+	const char **stops;
+	size_t nstops;
+	bool no_ladder;			/* a Cancel does not escalate */
 };
 
 static void
@@ -169,6 +175,7 @@ intake_work_free(struct intake_work *w)
 	plan_list_free(&w->plan);
 	free(w->teams);
 	free(w->hashes);
+	free(w->stops);
 }
 
 static int
@@ -282,6 +289,84 @@ intake_check(const struct policy_repo *repo, struct store *st,
 	return 0;
 }
 
+/*
+ * A Cancel or an Update acts on the earlier alert it references (the first
+ * of its references this gateway accepted).  A Cancel stops that alert's
+ * ladders and goes only to the teams it had reached (a delivery sent); an
+ * Update stops them and goes to the same teams, with a ladder of its own.
+ * Either acts only on teams of its own audience, which its issuers were
+ * checked to be allowed to address, so an issuer cancels no more than it
+ * could alert.
+ */
+static int
+intake_refers(const struct policy_repo *repo, struct store *st,
+    struct intake_work *w, size_t *nteams, struct tocsin_err *err)
+{
+	const struct cap_alert *a = w->cap;
+	bool cancel = strcmp(a->msg_type, "Cancel") == 0;
+	struct store_team_row *rows = NULL;
+	size_t nrows = 0;
+	char *refs, *save = NULL;
+	int rc;
+
+	if (!cancel && strcmp(a->msg_type, "Update") != 0)
+		return 0;
+	if ((refs = strdup(a->references != NULL ? a->references : "")) ==
+	    NULL)
+		return tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
+	for (char *r = strtok_r(refs, " \t\r\n", &save); r != NULL &&
+	    w->refers[0] == '\0'; r = strtok_r(NULL, " \t\r\n", &save)) {
+		char *c1 = strchr(r, ','), *c2 = c1 != NULL ?
+		    strchr(c1 + 1, ',') : NULL;
+
+		if (c2 == NULL)
+			continue;
+		*c1 = *c2 = '\0';
+		if ((rc = store_seen(st, c1 + 1, r, w->refers,
+		    sizeof(w->refers), err)) < 0) {
+			free(refs);
+			return rc;
+		}
+		if (rc == 0)
+			w->refers[0] = '\0';
+	}
+	free(refs);
+	if (w->refers[0] == '\0')
+		return tocsin_fail(err, TOCSIN_EDATA, "this %s references no "
+		    "alert this gateway accepted (<references> %.200s); "
+		    "nothing was %s", a->msg_type, a->references != NULL ?
+		    a->references : "", cancel ? "cancelled" : "updated");
+	if ((rc = store_teams(st, w->refers, &rows, &nrows, err)) != 0)
+		return rc;
+	if ((w->stops = calloc(nrows + 1, sizeof(*w->stops))) == NULL) {
+		store_team_rows_free(rows, nrows);
+		return tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
+	}
+	*nteams = 0;
+	for (size_t t = 0; t < repo->nteams; t++) {
+		const struct store_team_row *row = NULL;
+
+		for (size_t i = 0; i < nrows && row == NULL && w->mark[t]; i++)
+			if (strcmp(rows[i].team, repo->teams[t].id) == 0)
+				row = &rows[i];
+		if (row == NULL) {
+			w->mark[t] = false;
+			continue;
+		}
+		w->stops[w->nstops++] = repo->teams[t].id;
+		if (cancel && row->counts[STORE_D_SENT] +
+		    row->counts[STORE_D_DELIVERED] +
+		    row->counts[STORE_D_UNDELIVERED] == 0)
+			w->mark[t] = false;	/* never reached: nothing to
+						   take back */
+		else
+			(*nteams)++;
+	}
+	store_team_rows_free(rows, nrows);
+	w->no_ladder = cancel;
+	return 0;
+}
+
 static int
 intake_plan(const struct policy_repo *repo, int64_t now, struct intake_work *w,
     size_t *nteams, struct tocsin_err *err)
@@ -301,7 +386,8 @@ intake_plan(const struct policy_repo *repo, int64_t now, struct intake_work *w,
 			return rc;
 		w->teams[k].team = team->id;
 		w->teams[k].step = 0;
-		w->teams[k].deadline = plan_next_deadline(team, 0, now);
+		w->teams[k].deadline = w->no_ladder ? 0 :
+		    plan_next_deadline(team, 0, now);
 		k++;
 	}
 	*nteams = k;
@@ -350,6 +436,8 @@ intake_submit(const struct policy_repo *repo, struct store *st,
 	memset(res, 0, sizeof(*res));
 	rc = intake_check(repo, st, cx, rq, &w, res, &doc, &doclen, err);
 	if (rc == 0)
+		rc = intake_refers(repo, st, &w, &res->nteams, err);
+	if (rc == 0)
 		rc = intake_plan(repo, rq->now, &w, &nteams, err);
 	if (rc == 0 && (rc = intake_new_id(rq->now, res->alert_id,
 	    sizeof(res->alert_id))) != 0)
@@ -387,6 +475,9 @@ intake_submit(const struct policy_repo *repo, struct store *st,
 			.headline = w.cap->ninfos ? w.cap->infos[0].headline : NULL,
 			.references = w.cap->references,
 			.cap = doc, .cap_len = doclen, .received = rq->now,
+			.stops_alert = w.refers[0] != '\0' ? w.refers : NULL,
+			.stop_teams = w.stops, .nstop_teams = w.nstops,
+			.stop_state = w.no_ladder ? "cancelled" : "updated",
 		};
 		rc = store_submit(st, &a, ssig, si, w.teams, nteams, w.plan.d,
 		    w.plan.n, rq->actor, err);

@@ -44,6 +44,13 @@ struct store_alert {
 	const void *cap;		/* the verified CAP document */
 	size_t cap_len;
 	int64_t received;
+	/* A Cancel or an Update stops the ladders of an earlier alert for
+	   these teams (state stop_state), and its deliveries still waiting
+	   are cancelled, in the same transaction.  NULL: nothing. */
+	const char *stops_alert;
+	const char *const *stop_teams;
+	size_t nstop_teams;
+	const char *stop_state;		/* "cancelled" or "updated" */
 };
 
 struct store_signature {

@@ -452,6 +452,44 @@ insert_deliveries(struct store *s, const char *alert_id,
 	return rc;
 }
 
+/* What a Cancel or an Update does to the alert it references. */
+static int
+stop_ladders(struct store *s, const struct store_alert *a,
+    struct tocsin_err *err)
+{
+	sqlite3_stmt *ts = NULL, *ds = NULL;
+	int rc = 0;
+
+	if (a->stops_alert == NULL || a->nstop_teams == 0)
+		return 0;
+	if (sq_prepare(s, "UPDATE team_states SET state = ?, deadline = 0 "
+	    "WHERE alert_id = ? AND team = ? AND state IN ('active', "
+	    "'unreached')", &ts, err) != 0 ||
+	    sq_prepare(s, "UPDATE deliveries SET state = 'cancelled', updated = "
+	    "? WHERE alert_id = ? AND team = ? AND state IN ('pending', "
+	    "'failed')", &ds, err) != 0) {
+		sqlite3_finalize(ts);
+		return TOCSIN_ESTORE;
+	}
+	for (size_t i = 0; i < a->nstop_teams && rc == 0; i++) {
+		sqlite3_reset(ts);
+		sqlite3_reset(ds);
+		sq_text(ts, 1, a->stop_state);
+		sq_text(ts, 2, a->stops_alert);
+		sq_text(ts, 3, a->stop_teams[i]);
+		(void)sqlite3_bind_int64(ds, 1, a->received);
+		sq_text(ds, 2, a->stops_alert);
+		sq_text(ds, 3, a->stop_teams[i]);
+		if (sqlite3_step(ts) != SQLITE_DONE ||
+		    sqlite3_step(ds) != SQLITE_DONE)
+			rc = sq_fail(s, err, "stop the ladders of an earlier "
+			    "alert");
+	}
+	sqlite3_finalize(ts);
+	sqlite3_finalize(ds);
+	return rc;
+}
+
 static int
 submit_rows(struct store *s, const struct store_alert *a,
     const struct store_signature *sigs, size_t nsigs,
@@ -533,7 +571,10 @@ submit_rows(struct store *s, const struct store_alert *a,
 	sqlite3_finalize(st);
 	st = NULL;
 
-	rc = insert_deliveries(s, a->id, dels, ndels, a->received, err);
+	if ((rc = insert_deliveries(s, a->id, dels, ndels, a->received,
+	    err)) != 0)
+		goto out;
+	rc = stop_ladders(s, a, err);
 out:
 	sqlite3_finalize(st);
 	return rc;
@@ -552,8 +593,16 @@ store_submit(struct store *s, const struct store_alert *a,
 	if ((rc = sq_exec(s, "BEGIN IMMEDIATE", err)) != 0)
 		return rc;
 	(void)snprintf(details, sizeof(details), "identifier=%.200s "
-	    "sender=%.200s teams=%zu deliveries=%zu", a->identifier, a->sender,
-	    nteams, ndels);
+	    "sender=%.200s teams=%zu deliveries=%zu%s%.32s%s", a->identifier,
+	    a->sender, nteams, ndels, a->stops_alert != NULL ? " " : "",
+	    a->stops_alert != NULL ? a->stop_state : "",
+	    a->stops_alert != NULL ? "=" : "");
+	if (a->stops_alert != NULL) {
+		size_t l = strlen(details);
+
+		(void)snprintf(details + l, sizeof(details) - l, "%.40s",
+		    a->stops_alert);
+	}
 	if ((rc = submit_rows(s, a, sigs, nsigs, teams, nteams, dels, ndels,
 	    err)) != 0 || (rc = audit_append(s, a->received, actor, "submit",
 	    a->id, details, err)) != 0) {

@@ -239,7 +239,8 @@ def cap_time(dt):
 
 def make_cap(identifier, sender="desk@dns-cert.example", sent=None,
              status="Actual", msg_type="Alert", scope="Private",
-             addresses="all", severity="Severe", infos=None, extra=""):
+             addresses="all", severity="Severe", infos=None, extra="",
+             references=None):
     if sent is None:
         sent = datetime.now(timezone.utc)
     if isinstance(sent, datetime):
@@ -267,7 +268,8 @@ def make_cap(identifier, sender="desk@dns-cert.example", sent=None,
     addr = f"\n  <addresses>{addresses}</addresses>" if addresses else ""
     refs = ""
     if msg_type in ("Update", "Cancel"):
-        refs = f"\n  <references>{sender},EARLIER-1,{sent}</references>"
+        refs = (f"\n  <references>"
+                f"{references or f'{sender},EARLIER-1,{sent}'}</references>")
     return f"""<?xml version="1.0" encoding="UTF-8"?>
 <alert xmlns="urn:oasis:names:tc:emergency:cap:1.2">
   <identifier>{identifier}</identifier>
