@@ -456,6 +456,7 @@ escalate_due(struct disp *d, struct store *st)
 		struct plan_list pl = { 0 };
 		size_t nsteps = team != NULL && team->policy != NULL ?
 		    team->policy->nsteps : 0;
+		int64_t base;
 		int rc;
 
 		if (team == NULL || (size_t)e.to_step >= nsteps) {
@@ -470,8 +471,12 @@ escalate_due(struct disp *d, struct store *st)
 				    r->team, r->alert_id, err.msg);
 				continue;
 			}
+			/* the ladder's start, from the deadline that just
+			   passed: the acceptance, or the end of quiet hours */
+			base = r->deadline -
+			    team->policy->steps[e.to_step].after;
 			e.deadline = plan_next_deadline(team,
-			    (size_t)e.to_step, r->accepted);
+			    (size_t)e.to_step, base);
 		}
 		rc = store_escalate(st, &e, pl.d, pl.n, now, "tocsin serve",
 		    &err);

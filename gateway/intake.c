@@ -379,12 +379,24 @@ intake_plan(const struct policy_repo *repo, int64_t now, struct intake_work *w,
 	for (size_t t = 0; t < repo->nteams; t++) {
 		const struct policy_team *team = &repo->teams[t];
 
+		int64_t hold;
+
 		if (!w->mark[t])
 			continue;
+		w->teams[k].team = team->id;
+		hold = plan_hold_until(team, w->cap->max_severity, now);
+		if (hold > 0 && !w->no_ladder) {
+			/* quiet hours: the ladder starts when the team's
+			   business hours open (step -1 until then) */
+			w->teams[k].step = -1;
+			w->teams[k].deadline = hold + (team->policy->nsteps > 0 ?
+			    team->policy->steps[0].after : 0);
+			k++;
+			continue;
+		}
 		if ((rc = plan_step(team, 0, plan_step_due(team, 0, now),
 		    &w->plan, err)) != 0)
 			return rc;
-		w->teams[k].team = team->id;
 		w->teams[k].step = 0;
 		w->teams[k].deadline = w->no_ladder ? 0 :
 		    plan_next_deadline(team, 0, now);

@@ -128,6 +128,48 @@ plan_next_deadline(const struct policy_team *team, size_t step,
 	return plan_step_due(team, step, accepted) + gap;
 }
 
+/* Minute of the day (UTC) of t. */
+static int
+plan_minute(int64_t t)
+{
+	int64_t m = (t / 60) % 1440;
+
+	return (int)(m < 0 ? m + 1440 : m);
+}
+
+int64_t
+plan_hold_until(const struct policy_team *team, int severity, int64_t now)
+{
+	const struct policy_policy *pol = team->policy;
+	const struct policy_contact *c = NULL;
+	int m, start, end;
+	bool open;
+
+	if (pol == NULL || pol->hold_below == 0 || severity >=
+	    pol->hold_below || severity >= POLICY_SEV_EXTREME)
+		return 0;
+	/* the team's hours: its primary contact's, else the first given */
+	for (size_t i = 0; i < team->ncontacts; i++) {
+		const struct policy_contact *k = &team->contacts[i];
+
+		if (k->bh_start < 0)
+			continue;
+		if (c == NULL || (k->primary && !c->primary))
+			c = k;
+	}
+	if (c == NULL)
+		return 0;
+	start = c->bh_start;
+	end = c->bh_end;
+	m = plan_minute(now);
+	open = start <= end ? (m >= start && m < end) :
+	    (m >= start || m < end);	/* hours across midnight UTC */
+	if (open || start == end)
+		return 0;
+	/* the next opening: today's or tomorrow's start, on the minute */
+	return now - now % 60 + (int64_t)(((start - m) + 1440) % 1440) * 60;
+}
+
 void
 plan_list_free(struct plan_list *l)
 {

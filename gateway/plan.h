@@ -40,6 +40,15 @@ int64_t plan_step_due(const struct policy_team *team, size_t step,
 int64_t plan_next_deadline(const struct policy_team *team, size_t step,
     int64_t accepted);
 
+/*
+ * Quiet hours: when the team's policy holds alerts below its hold_below
+ * severity and now is outside the team's business hours (its primary
+ * contact's, in UTC), the time they open next; 0 when the alert goes now.
+ * An Extreme alert never waits.
+ */
+int64_t plan_hold_until(const struct policy_team *team, int severity,
+    int64_t now);
+
 void plan_list_free(struct plan_list *l);
 
 #endif

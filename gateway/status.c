@@ -187,8 +187,10 @@ status_text(FILE *out, const struct store_alert_row *a,
 	for (size_t i = 0; i < nt; i++) {
 		const struct store_team_row *r = &t[i];
 
+		/* step -1: held for quiet hours until the deadline */
 		fprintf(out, "%-10s %4d %-10s %-20s %7d %7d %5d %6d %4d  ",
-		    r->team, r->step, r->state,
+		    r->team, r->step, r->step < 0 && strcmp(r->state,
+		    "active") == 0 ? "held" : r->state,
 		    jsonw_fmt_time(r->deadline, tb, sizeof(tb)),
 		    r->counts[STORE_D_PENDING], r->counts[STORE_D_SENDING],
 		    r->counts[STORE_D_SENT], r->counts[STORE_D_FAILED],

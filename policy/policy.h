@@ -108,6 +108,10 @@ struct policy_policy {
 	bool unsigned_acks;
 	enum policy_fax_detail fax_detail;
 	struct policy_src fax_detail_src;	/* the setting, or the policy */
+	int hold_below;			/* quiet hours: an alert whose highest
+					   severity is below this (enum
+					   policy_severity) waits for the
+					   team's business hours; 0: none */
 	int64_t unreached_after;	/* seconds after the last step with no
 					   ack before the team is unreached;
 					   0: the gap between the last two

@@ -1045,7 +1045,8 @@ policy_read_policy(struct policy_ctx *ctx, const config_setting_t *g,
     struct policy_policy *pol)
 {
 	static const char *const keys[] = { "steps", "repeat",
-		"unsigned_acks", "fax_detail", "unreached_after", NULL };
+		"unsigned_acks", "fax_detail", "unreached_after", "hold_below",
+		NULL };
 	const config_setting_t *steps, *prev_s = NULL;
 	char where[POLICY_QUOTE_LEN + 16], swhere[POLICY_QUOTE_LEN + 32];
 	char q[POLICY_QUOTE_LEN];
@@ -1068,6 +1069,22 @@ policy_read_policy(struct policy_ctx *ctx, const config_setting_t *g,
 	/* 0: the ladder's last gap, see policy.h */
 	(void)policy_get_duration(ctx, g, where, "unreached_after", false,
 	    &pol->unreached_after);
+	/* Quiet hours: below this severity an alert waits for the team's
+	   business hours; Extreme never waits, so "Extreme" at most. */
+	if (policy_get_string(ctx, g, where, "hold_below", false, 16, &v)
+	    == 1) {
+		int sev = policy_severity_parse(v);
+
+		if (sev < POLICY_SEV_MINOR || sev > POLICY_SEV_EXTREME)
+			policy_err(ctx, config_setting_get_member(g,
+			    "hold_below"), "%s: hold_below %s is not a "
+			    "severity that can wait; use \"Moderate\", "
+			    "\"Severe\" or \"Extreme\" (alerts below it wait "
+			    "for the team's business hours; Extreme ones never "
+			    "wait)", where, policy_quote(q, sizeof(q), v));
+		else
+			pol->hold_below = sev;
+	}
 	/* A fax is never encrypted: what it may carry is said here, and
 	   check.c requires it of a policy that sends fax.  The src is the
 	   setting's even when its value is refused, so that check.c can

@@ -188,6 +188,53 @@ test_plan_due(void **state)
 	assert_int_equal(plan_step_due(ke, 2, 1000), 0);
 }
 
+/* Quiet hours: the next opening of the primary contact's business hours
+   (UTC), for alerts below hold_below only, never for Extreme. */
+static void
+test_plan_hold(void **state)
+{
+	struct policy_policy pol = { .nsteps = 0, .hold_below =
+	    POLICY_SEV_EXTREME };
+	struct policy_contact c[2] = {
+		{ .name = "sub", .bh_start = 0, .bh_end = 1440 - 1 },
+		{ .name = "pri", .primary = true, .bh_start = 9 * 60,
+		  .bh_end = 17 * 60 },
+	};
+	struct policy_team t = { .id = "xx", .policy = &pol, .contacts = c,
+		.ncontacts = 2 };
+	const int64_t day = 20000 * 86400LL;	/* a midnight UTC */
+
+	(void)state;
+	/* before, during and after the hours */
+	assert_int_equal(plan_hold_until(&t, POLICY_SEV_SEVERE, day + 8 * 3600 +
+	    30), day + 9 * 3600);
+	assert_int_equal(plan_hold_until(&t, POLICY_SEV_SEVERE, day + 12 *
+	    3600), 0);
+	assert_int_equal(plan_hold_until(&t, POLICY_SEV_SEVERE, day + 18 *
+	    3600), day + 86400 + 9 * 3600);
+	/* Extreme never waits; nor what is not below hold_below */
+	assert_int_equal(plan_hold_until(&t, POLICY_SEV_EXTREME, day), 0);
+	pol.hold_below = POLICY_SEV_SEVERE;
+	assert_int_equal(plan_hold_until(&t, POLICY_SEV_SEVERE, day), 0);
+	assert_int_equal(plan_hold_until(&t, POLICY_SEV_MODERATE, day),
+	    day + 9 * 3600);
+	/* hours across midnight UTC: 22:00-06:00 */
+	c[1].bh_start = 22 * 60;
+	c[1].bh_end = 6 * 60;
+	assert_int_equal(plan_hold_until(&t, POLICY_SEV_MINOR, day + 3 * 3600),
+	    0);
+	assert_int_equal(plan_hold_until(&t, POLICY_SEV_MINOR, day + 12 * 3600),
+	    day + 22 * 3600);
+	/* no policy hold, or no hours known: never */
+	pol.hold_below = 0;
+	assert_int_equal(plan_hold_until(&t, POLICY_SEV_MINOR, day + 12 * 3600),
+	    0);
+	pol.hold_below = POLICY_SEV_EXTREME;
+	c[0].bh_start = c[1].bh_start = -1;
+	assert_int_equal(plan_hold_until(&t, POLICY_SEV_MINOR, day + 12 * 3600),
+	    0);
+}
+
 int
 main(void)
 {
@@ -195,6 +242,7 @@ main(void)
 		cmocka_unit_test(test_plan_contacts_and_drop),
 		cmocka_unit_test(test_plan_no_drop),
 		cmocka_unit_test(test_plan_due),
+		cmocka_unit_test(test_plan_hold),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
