@@ -454,8 +454,7 @@ escalate_due(struct disp *d, struct store *st)
 			.team = r->team, .from_step = r->step,
 			.to_step = r->step + 1, .state = "active" };
 		struct plan_list pl = { 0 };
-		size_t nsteps = team != NULL && team->policy != NULL ?
-		    team->policy->nsteps : 0;
+		size_t nsteps = team != NULL ? plan_ladder_len(team) : 0;
 		int64_t base;
 		int rc;
 
@@ -473,8 +472,8 @@ escalate_due(struct disp *d, struct store *st)
 			}
 			/* the ladder's start, from the deadline that just
 			   passed: the acceptance, or the end of quiet hours */
-			base = r->deadline -
-			    team->policy->steps[e.to_step].after;
+			base = r->deadline - (plan_step_at(team,
+			    (size_t)e.to_step, 0));
 			e.deadline = plan_next_deadline(team,
 			    (size_t)e.to_step, base);
 		}

@@ -60,10 +60,12 @@ plan_step(const struct policy_team *team, size_t step, int64_t not_before,
 	size_t *idx, n;
 	size_t first = out->n;
 
-	if (team->policy == NULL || step >= team->policy->nsteps)
+	if (team->policy == NULL || step >= plan_ladder_len(team))
 		return tocsin_fail(err, TOCSIN_EINTERNAL,
 		    "team %s has no ladder step %zu", team->id, step);
-	st = &team->policy->steps[step];
+	/* a repeated ladder's steps go on counting: step nsteps is the
+	   first step again, and its deliveries and message ids are new */
+	st = &team->policy->steps[step % team->policy->nsteps];
 	if ((idx = calloc(team->ncontacts + 1, sizeof(*idx))) == NULL)
 		return tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
 	for (size_t t = 0; t < st->ntargets; t++) {
@@ -107,25 +109,53 @@ plan_step_due(const struct policy_team *team, size_t step, int64_t accepted)
 	return accepted + team->policy->steps[step].after;
 }
 
-int64_t
-plan_next_deadline(const struct policy_team *team, size_t step,
-    int64_t accepted)
+/* The time a team has to acknowledge after a ladder's last step. */
+static int64_t
+plan_gap(const struct policy_policy *pol)
+{
+	size_t last = pol->nsteps - 1;
+	int64_t gap = pol->unreached_after;
+
+	if (gap <= 0)
+		gap = pol->nsteps > 1 ? pol->steps[last].after -
+		    pol->steps[last - 1].after : 15 * 60;
+	return gap > 0 ? gap : 15 * 60;
+}
+
+size_t
+plan_ladder_len(const struct policy_team *team)
 {
 	const struct policy_policy *pol = team->policy;
-	int64_t gap;
 
-	if (pol == NULL || step >= pol->nsteps)
+	if (pol == NULL || pol->nsteps == 0)
 		return 0;
-	if (step + 1 < pol->nsteps)
-		return plan_step_due(team, step + 1, accepted);
+	return pol->nsteps * (size_t)(pol->repeat + 1);
+}
+
+int64_t
+plan_step_at(const struct policy_team *team, size_t step, int64_t base)
+{
+	const struct policy_policy *pol = team->policy;
+	size_t n;
+
+	if (pol == NULL || step >= plan_ladder_len(team))
+		return 0;
+	n = pol->nsteps;
+	/* a round is the ladder and the time to answer its last step */
+	return base + (int64_t)(step / n) * (pol->steps[n - 1].after +
+	    plan_gap(pol)) + pol->steps[step % n].after;
+}
+
+int64_t
+plan_next_deadline(const struct policy_team *team, size_t step,
+    int64_t base)
+{
+	if (team->policy == NULL || step >= plan_ladder_len(team))
+		return 0;
+	if (step + 1 < plan_ladder_len(team))
+		return plan_step_at(team, step + 1, base);
 	/* after the last step: time for an ack, then the team is unreached */
-	gap = pol->unreached_after;
-	if (gap <= 0)
-		gap = pol->nsteps > 1 ? pol->steps[step].after -
-		    pol->steps[step - 1].after : 15 * 60;
-	if (gap <= 0)
-		gap = 15 * 60;
-	return plan_step_due(team, step, accepted) + gap;
+	return plan_step_at(team, step, base) + plan_gap(team->policy);
 }
 
 /* Minute of the day (UTC) of t. */

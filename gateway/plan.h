@@ -33,12 +33,23 @@ int64_t plan_step_due(const struct policy_team *team, size_t step,
     int64_t accepted);
 
 /*
+ * Steps of a team's ladder with its repeats: nsteps * (repeat + 1).  Step
+ * k is the policy's step k % nsteps of round k / nsteps; a round lasts the
+ * ladder and the time to answer its last step (unreached_after).
+ */
+size_t plan_ladder_len(const struct policy_team *team);
+/* When step `step` (repeats counted on) is due for a ladder started at
+   base; 0 when there is no such step. */
+int64_t plan_step_at(const struct policy_team *team, size_t step,
+    int64_t base);
+/*
  * When a team at step `step` moves on if nobody acknowledges: the next
- * step's time, or after the last step the time it becomes unreached
- * (policy unreached_after).  0 when the ladder has no such step.
+ * step's time, or after the last step of the last round the time it
+ * becomes unreached (policy unreached_after).  0 when there is no such
+ * step.
  */
 int64_t plan_next_deadline(const struct policy_team *team, size_t step,
-    int64_t accepted);
+    int64_t base);
 
 /*
  * Quiet hours: when the team's policy holds alerts below its hold_below

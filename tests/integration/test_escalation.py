@@ -13,7 +13,7 @@ from conftest import BIN
 from smtppeer import SmtpPeer
 
 
-def ladder(inst, steps, unreached_after):
+def ladder(inst, steps, unreached_after, repeat=0):
     """Every policy's steps replaced by steps [(after, [targets])]."""
     body = "\n".join(
         f'      {{ after = "{a}"; notify = [ '
@@ -22,7 +22,8 @@ def ladder(inst, steps, unreached_after):
     text = inst.conf.read_text()
     text, n = re.subn(r"    steps = \(\n.*?\n    \);",
                       lambda m: f"    steps = (\n{body}\n    );\n"
-                      f'    unreached_after = "{unreached_after}";',
+                      f'    unreached_after = "{unreached_after}";'
+                      + (f"\n    repeat = {repeat};" if repeat else ""),
                       text, flags=re.S)
     assert n >= 2
     inst.conf.write_text(text)
@@ -154,3 +155,27 @@ def test_ack_of_an_unknown_team_changes_nothing(inst):
                  "phone")
     assert r.returncode == 64
     assert inst.sql("SELECT count(*) FROM acks")[0][0] == 0
+
+
+def test_a_repeated_ladder_calls_again_then_ends_unreached(inst, peer):
+    ladder(inst, [("0s", ["primary:pgp-email"]),
+                  ("2s", ["primary:pgp-email"])], "2s", repeat=1)
+    team = inst.teams()[0]
+    alert = inst.submit_signed(inst.cap(addresses=team))
+    accepted = inst.sql("SELECT received FROM alerts WHERE id = ?",
+                        alert)[0][0]
+    proc = serve_bg(inst, "repeat")
+    try:
+        time.sleep(max(0.0, accepted + 9.5 - time.time()))
+    finally:
+        stop(proc)
+    rows = {r[1]: r for r in step_rows(inst, alert) if r[0] == team}
+    # round 1 at +0 and +2, round 2 at +4 and +6, unreached at +8
+    assert sorted(rows) == [0, 1, 2, 3]
+    for step, at in ((1, 2), (2, 4), (3, 6)):
+        assert 0 <= rows[step][3] - (accepted + at) <= 1, (step, rows)
+    step, state, deadline = states(inst, alert)[team][:3]
+    assert (step, state, deadline) == (3, "unreached", 0)
+    # every call of the second round is a message of its own
+    ids = [m["message_id"] for m in peer.messages()]
+    assert len(ids) == 4 and len(set(ids)) == 4

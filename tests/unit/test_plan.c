@@ -188,6 +188,36 @@ test_plan_due(void **state)
 	assert_int_equal(plan_step_due(ke, 2, 1000), 0);
 }
 
+/* A repeated ladder: the steps go on counting, a round is the ladder and
+   the time to answer its last step, unreached after the last round. */
+static void
+test_plan_repeat(void **state)
+{
+	struct policy_step steps[2] = { { .after = 0 }, { .after = 120 } };
+	struct policy_policy pol = { .steps = steps, .nsteps = 2, .repeat = 1,
+		.unreached_after = 60 };
+	struct policy_team t = { .id = "xx", .policy = &pol };
+	const int64_t b = 1000000;
+
+	(void)state;
+	assert_int_equal(plan_ladder_len(&t), 4);
+	assert_int_equal(plan_step_at(&t, 0, b), b);
+	assert_int_equal(plan_step_at(&t, 1, b), b + 120);
+	assert_int_equal(plan_step_at(&t, 2, b), b + 180);
+	assert_int_equal(plan_step_at(&t, 3, b), b + 300);
+	assert_int_equal(plan_step_at(&t, 4, b), 0);
+	assert_int_equal(plan_next_deadline(&t, 1, b), b + 180);
+	assert_int_equal(plan_next_deadline(&t, 3, b), b + 360);
+	assert_int_equal(plan_next_deadline(&t, 4, b), 0);
+	/* no repeat: unreached after the one round */
+	pol.repeat = 0;
+	assert_int_equal(plan_ladder_len(&t), 2);
+	assert_int_equal(plan_next_deadline(&t, 1, b), b + 180);
+	/* the gap defaults to the last two steps' */
+	pol.unreached_after = 0;
+	assert_int_equal(plan_next_deadline(&t, 1, b), b + 240);
+}
+
 /* Quiet hours: the next opening of the primary contact's business hours
    (UTC), for alerts below hold_below only, never for Extreme. */
 static void
@@ -243,6 +273,7 @@ main(void)
 		cmocka_unit_test(test_plan_no_drop),
 		cmocka_unit_test(test_plan_due),
 		cmocka_unit_test(test_plan_hold),
+		cmocka_unit_test(test_plan_repeat),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
