@@ -460,9 +460,22 @@ escalate_due(struct disp *d, struct store *st)
 
 		if (team == NULL || (size_t)e.to_step >= nsteps) {
 			/* the ladder is done, or gone from the repository:
-			   the team was not reached */
+			   the team was not reached, and the desk's own
+			   on-call is paged with the alert */
+			const struct policy_team *desk = repo->gateway.desk_team
+			    != NULL ? policy_team_find(repo,
+			    repo->gateway.desk_team) : NULL;
+
 			e.state = "unreached";
 			e.to_step = r->step;
+			if (desk != NULL && desk != team &&
+			    plan_ladder_len(desk) > 0 && plan_step(desk, 0, now,
+			    &pl, &err) == 0) {
+				e.page_team = desk->id;
+				e.page_deadline = plan_next_deadline(desk, 0, now);
+				e.page_dels = pl.d;
+				e.npage_dels = pl.n;
+			}
 		} else {
 			if (plan_step(team, (size_t)e.to_step, now, &pl,
 			    &err) != 0) {
@@ -481,8 +494,9 @@ escalate_due(struct disp *d, struct store *st)
 		    &err);
 		if (rc == 0 && strcmp(e.state, "unreached") == 0)
 			disp_log(d, "team %s did not acknowledge alert %s: "
-			    "unreached after step %d", r->team, r->alert_id,
-			    r->step + 1);
+			    "unreached after step %d%s", r->team, r->alert_id,
+			    r->step + 1, e.page_team != NULL ? "; the desk is "
+			    "paged" : "");
 		else if (rc == 0)
 			disp_log(d, "team %s, alert %s: no ack, step %d now "
 			    "(%zu deliveries, due %llds ago)", r->team,

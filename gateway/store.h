@@ -260,6 +260,13 @@ struct store_escalation {
 	int from_step, to_step;
 	int64_t deadline;		/* of the step after to_step, 0: none */
 	const char *state;		/* "active", or "unreached" at the end */
+	/* With "unreached": the desk's team to page (its state for the
+	   alert is made, once, with page_deadline and page_dels); NULL:
+	   none. */
+	const char *page_team;
+	int64_t page_deadline;
+	const struct store_delivery_plan *page_dels;
+	size_t npage_dels;
 };
 /*
  * Move the team from from_step to to_step and queue that step's

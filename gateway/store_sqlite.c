@@ -1302,6 +1302,38 @@ store_next_deadline(struct store *s, int64_t *ret_when, struct tocsin_err *err)
 	return 0;
 }
 
+/* The desk's own on-call, paged once per alert when a team is unreached:
+   a state for the desk's team and its first step's deliveries. */
+static int
+page_desk(struct store *s, const struct store_escalation *e, int64_t now,
+    const char *actor, struct tocsin_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	char details[160];
+	int rc;
+
+	if (e->page_team == NULL)
+		return 0;
+	if (sq_prepare(s, "INSERT OR IGNORE INTO team_states (alert_id, team, "
+	    "step, deadline) VALUES (?,?,0,?)", &st, err) != 0)
+		return TOCSIN_ESTORE;
+	sq_text(st, 1, e->alert_id);
+	sq_text(st, 2, e->page_team);
+	(void)sqlite3_bind_int64(st, 3, e->page_deadline);
+	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : sq_fail(s, err, "page the "
+	    "desk");
+	sqlite3_finalize(st);
+	if (rc != 0 || sqlite3_changes(s->db) == 0)
+		return rc;		/* paged already for this alert */
+	(void)snprintf(details, sizeof(details), "desk=%.40s for team=%.40s "
+	    "deliveries=%zu", e->page_team, e->team, e->npage_dels);
+	if ((rc = insert_deliveries(s, e->alert_id, e->page_dels,
+	    e->npage_dels, now, err)) != 0)
+		return rc;
+	return audit_append(s, now, actor, "page-desk", e->alert_id, details,
+	    err);
+}
+
 int
 store_escalate(struct store *s, const struct store_escalation *e,
     const struct store_delivery_plan *dels, size_t ndels, int64_t now,
@@ -1347,7 +1379,7 @@ store_escalate(struct store *s, const struct store_escalation *e,
 	if ((rc = insert_deliveries(s, e->alert_id, dels, ndels, now,
 	    err)) != 0 || (rc = audit_append(s, now, actor, strcmp(e->state,
 	    "active") == 0 ? "escalate" : e->state, e->alert_id, details,
-	    err)) != 0) {
+	    err)) != 0 || (rc = page_desk(s, e, now, actor, err)) != 0) {
 		sq_rollback(s);
 		return rc;
 	}

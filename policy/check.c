@@ -415,6 +415,13 @@ policy_check_all(struct policy_ctx *ctx)
 	policy_check_targets(ctx);
 	policy_check_fax(ctx);
 	policy_check_drops(ctx);
+	if (repo->gateway.desk_team != NULL &&
+	    policy_team_find(repo, repo->gateway.desk_team) == NULL)
+		policy_err_at(ctx, repo->gateway.desk_team_src, "gateway: "
+		    "desk_team \"%.64s\" is not a team of the repository; add "
+		    "the desk's own on-call as a team (its contacts and ladder "
+		    "are paged when another team is unreached) or remove "
+		    "desk_team", repo->gateway.desk_team);
 	if (repo->nissuers == 0)
 		policy_warn_at(ctx, src, "no issuers are configured, so every "
 		    "alert is refused; add an issuers list");

@@ -228,6 +228,7 @@ policy_free(struct policy_repo *repo)
 	free(repo->gateway.ack_secret);
 	free(repo->gateway.duty_phone);
 	free(repo->gateway.ack_phone);
+	free(repo->gateway.desk_team);
 	for (size_t i = 0; i < repo->nissuers; i++) {
 		free(repo->issuers[i].name);
 		free(repo->issuers[i].certificate);

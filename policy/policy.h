@@ -274,6 +274,10 @@ struct policy_gateway {
 	char *duty_phone;		/* E.164 of the duty desk, or NULL */
 	char *ack_phone;		/* E.164 that takes "ACK code" by SMS
 					   or call, or NULL */
+	char *desk_team;		/* the team of the desk's own on-call,
+					   paged when a team is unreached;
+					   NULL: none */
+	struct policy_src desk_team_src;
 	struct policy_src src;
 	struct policy_src signing_key_src;
 };

@@ -499,7 +499,7 @@ policy_read_gateway(struct policy_ctx *ctx, const config_setting_t *root)
 		"signing_key", "issuer_ca", "workers", "listen", "public_url",
 		"replay_window", "max_alert_bytes", "default_audience", "lease",
 		"retry_base", "retry_max", "max_attempts", "ack_secret",
-		"duty_phone", "ack_phone", NULL };
+		"duty_phone", "ack_phone", "desk_team", NULL };
 	struct policy_gateway *gw = &ctx->repo->gateway;
 	const config_setting_t *g;
 	const char *v;
@@ -612,6 +612,10 @@ policy_read_gateway(struct policy_ctx *ctx, const config_setting_t *root)
 		    "ack_secret"), "gateway", "ack_secret", gw->ack_secret);
 	policy_read_gateway_phone(ctx, g, "duty_phone", &gw->duty_phone);
 	policy_read_gateway_phone(ctx, g, "ack_phone", &gw->ack_phone);
+	/* checked against the teams once they are read (check.c) */
+	gw->desk_team_src = policy_src_key(ctx, g, "desk_team");
+	(void)policy_get_dup(ctx, g, "gateway", "desk_team", false, 64,
+	    &gw->desk_team);
 	return 0;
 }
 

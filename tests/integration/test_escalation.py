@@ -179,3 +179,35 @@ def test_a_repeated_ladder_calls_again_then_ends_unreached(inst, peer):
     # every call of the second round is a message of its own
     ids = [m["message_id"] for m in peer.messages()]
     assert len(ids) == 4 and len(set(ids)) == 4
+
+
+def test_an_unreached_team_pages_the_desk_once(inst, peer):
+    ladder(inst, [("0s", ["primary:pgp-email"])], "2s")
+    teams = inst.teams()[:3]
+    desk = inst.teams()[5]
+    inst.set_keys("gateway", desk_team=desk)
+    assert inst.run("check").returncode == 0
+    alert = inst.submit_signed(inst.cap(addresses=" ".join(teams)))
+    accepted = inst.sql("SELECT received FROM alerts WHERE id = ?",
+                        alert)[0][0]
+    inst.run("ack", alert, teams[0], "--by", "Ann", "--via", "phone",
+             check=0)
+    proc = serve_bg(inst, "desk")
+    try:
+        time.sleep(max(0.0, accepted + 4.5 - time.time()))
+    finally:
+        stop(proc)
+    st = states(inst, alert)
+    assert st[teams[0]][1] == "acked"
+    assert {st[t][1] for t in teams[1:]} == {"unreached"}
+    # the desk's own on-call got the alert once, with a ladder of its own
+    assert st[desk][0] == 0 and st[desk][1] in ("active", "unreached")
+    rows = [r for r in step_rows(inst, alert) if r[0] == desk]
+    assert len(rows) == 1 and rows[0][2] >= 1
+    assert 0 <= rows[0][3] - (accepted + 2) <= 1
+    pages = [a for a in inst.audit() if a[2] == "page-desk"]
+    assert len(pages) == 1 and f"desk={desk}" in pages[0][4]
+    # check names a desk_team that is no team
+    inst.set_keys("gateway", desk_team="zz-none")
+    r = inst.run("check")
+    assert r.returncode != 0 and "desk_team" in r.stdout + r.stderr
