@@ -256,9 +256,12 @@ page_head(struct page *pg, const char *title, bool exercise)
 	    "</div>\n");
 }
 
-/* The client's address, for the rate table and the log. */
+/* The client's address, for the rate table and the log: the peer's, or
+   behind gateway.trusted_proxy the last address that proxy added to
+   X-Forwarded-For (the one it saw; earlier ones come from the client). */
 static void
-client_addr(struct MHD_Connection *c, char *out, size_t outlen)
+client_addr(const struct listen_ctx *l, struct MHD_Connection *c, char *out,
+    size_t outlen)
 {
 	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c,
 	    MHD_CONNECTION_INFO_CLIENT_ADDRESS);
@@ -271,6 +274,29 @@ client_addr(struct MHD_Connection *c, char *out, size_t outlen)
 	else if (sa != NULL && sa->sa_family == AF_INET6)
 		(void)inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)
 		    (const void *)sa)->sin6_addr, out, (socklen_t)outlen);
+	if (l->repo->gateway.trusted_proxy != NULL &&
+	    strcmp(out, l->repo->gateway.trusted_proxy) == 0) {
+		const char *xff = MHD_lookup_connection_value(c,
+		    MHD_HEADER_KIND, "X-Forwarded-For"), *last;
+		char cand[64];
+		unsigned char ip[16];
+		size_t n;
+
+		if (xff == NULL || strlen(xff) > 1024)
+			return;
+		last = strrchr(xff, ',');
+		last = last != NULL ? last + 1 : xff;
+		while (*last == ' ')
+			last++;
+		n = strcspn(last, " ");
+		if (n == 0 || n >= sizeof(cand))
+			return;
+		memcpy(cand, last, n);
+		cand[n] = '\0';
+		if (inet_pton(AF_INET, cand, ip) == 1 ||
+		    inet_pton(AF_INET6, cand, ip) == 1)
+			(void)snprintf(out, outlen, "%s", cand);
+	}
 }
 
 /* The client's slot in the rate table: its own, a stale one, or the
@@ -304,7 +330,7 @@ static enum MHD_Result
 ack_link(struct listen_ctx *l, struct MHD_Connection *c, const char *token,
     bool post, const struct listen_req *rq)
 {
-	char addr[48], hash[ACK_HASH_LEN + 1], alert[64], team[64];
+	char addr[64], hash[ACK_HASH_LEN + 1], alert[64], team[64];
 	struct store_alert_row *a = NULL;
 	struct store_team_row *teams = NULL;
 	const struct store_team_row *t = NULL;
@@ -316,7 +342,7 @@ ack_link(struct listen_ctx *l, struct MHD_Connection *c, const char *token,
 	bool hex = n == ACK_TOKEN_LEN;
 	int rc;
 
-	client_addr(c, addr, sizeof(addr));
+	client_addr(l, c, addr, sizeof(addr));
 	r = rate_slot(l, addr, now);
 	if (r->misses >= LISTEN_MAX_MISSES || ++r->hits > LISTEN_MAX_HITS) {
 		if (!r->told)

@@ -274,6 +274,9 @@ struct policy_gateway {
 	char *duty_phone;		/* E.164 of the duty desk, or NULL */
 	char *ack_phone;		/* E.164 that takes "ACK code" by SMS
 					   or call, or NULL */
+	char *trusted_proxy;		/* IP address of the TLS proxy in front
+					   of the listener, whose
+					   X-Forwarded-For is believed; NULL */
 	char *desk_team;		/* the team of the desk's own on-call,
 					   paged when a team is unreached;
 					   NULL: none */

@@ -10,6 +10,7 @@
  * must only tolerate them.
  */
 #include <errno.h>
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -499,7 +500,7 @@ policy_read_gateway(struct policy_ctx *ctx, const config_setting_t *root)
 		"signing_key", "issuer_ca", "workers", "listen", "public_url",
 		"replay_window", "max_alert_bytes", "default_audience", "lease",
 		"retry_base", "retry_max", "max_attempts", "ack_secret",
-		"duty_phone", "ack_phone", "desk_team", NULL };
+		"duty_phone", "ack_phone", "desk_team", "trusted_proxy", NULL };
 	struct policy_gateway *gw = &ctx->repo->gateway;
 	const config_setting_t *g;
 	const char *v;
@@ -612,6 +613,21 @@ policy_read_gateway(struct policy_ctx *ctx, const config_setting_t *root)
 		    "ack_secret"), "gateway", "ack_secret", gw->ack_secret);
 	policy_read_gateway_phone(ctx, g, "duty_phone", &gw->duty_phone);
 	policy_read_gateway_phone(ctx, g, "ack_phone", &gw->ack_phone);
+	if (policy_get_dup(ctx, g, "gateway", "trusted_proxy", false, 64,
+	    &gw->trusted_proxy) == 1) {
+		unsigned char ip[16];
+
+		if (inet_pton(AF_INET, gw->trusted_proxy, ip) != 1 &&
+		    inet_pton(AF_INET6, gw->trusted_proxy, ip) != 1) {
+			policy_err(ctx, config_setting_get_member(g,
+			    "trusted_proxy"), "gateway: trusted_proxy %.64s is "
+			    "not an IP address; give the address the TLS proxy "
+			    "connects from, e.g. \"127.0.0.1\"",
+			    gw->trusted_proxy);
+			free(gw->trusted_proxy);
+			gw->trusted_proxy = NULL;
+		}
+	}
 	/* checked against the teams once they are read (check.c) */
 	gw->desk_team_src = policy_src_key(ctx, g, "desk_team");
 	(void)policy_get_dup(ctx, g, "gateway", "desk_team", false, 64,

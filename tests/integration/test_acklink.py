@@ -17,9 +17,11 @@ from conftest import BIN
 
 
 
-def request(inst, method, path, body=None):
+def request(inst, method, path, body=None, forwarded=None):
     c = http.client.HTTPConnection("127.0.0.1", inst.port, timeout=10)
     headers = {}
+    if forwarded:
+        headers["X-Forwarded-For"] = forwarded
     if body is not None:
         body = urllib.parse.urlencode(body)
         headers["Content-Type"] = "application/x-www-form-urlencoded"
@@ -143,3 +145,26 @@ def test_guessing_is_rate_limited_and_logged(inst, served):
     assert "unknown link from 127.0.0.1" in log
     assert "too many requests or guessed tokens" in log
     assert log.count("too many requests") == 1     # once per window
+
+
+def test_behind_a_trusted_proxy_each_client_counts_alone(inst, served):
+    inst.set_keys("gateway", trusted_proxy="127.0.0.1")
+    alert = inst.submit_signed(inst.cap(addresses=inst.teams()[0]))
+    served()
+    # a guesser behind the proxy (the last address the proxy added)
+    for i in range(12):
+        st, _, _ = request(inst, "GET", f"/ack/{i:032x}",
+                           forwarded=f"10.0.0.{i}, 192.0.2.7")
+    assert st == 429
+    # another client behind the same proxy is not held back
+    tok = inst.ack_token(alert, inst.teams()[0])
+    st, _, _ = request(inst, "GET", f"/ack/{tok}", forwarded="192.0.2.8")
+    assert st == 200
+    log = (inst.dir / "serve.log").read_text()
+    assert "from 192.0.2.7" in log and "from 10.0.0." not in log
+    # a proxy that is not trusted: its forwarded addresses are ignored
+    inst.set_keys("gateway", trusted_proxy="192.0.2.99")
+    assert inst.run("check").returncode == 0
+    inst.set_keys("gateway", trusted_proxy="not-an-address")
+    r = inst.run("check")
+    assert r.returncode != 0 and "trusted_proxy" in r.stdout + r.stderr
