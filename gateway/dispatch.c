@@ -456,6 +456,7 @@ escalate_due(struct disp *d, struct store *st)
 		struct plan_list pl = { 0 };
 		size_t nsteps = team != NULL ? plan_ladder_len(team) : 0;
 		int64_t base;
+		char page_hash[ACK_HASH_LEN + 1];
 		int rc;
 
 		if (team == NULL || (size_t)e.to_step >= nsteps) {
@@ -471,6 +472,12 @@ escalate_due(struct disp *d, struct store *st)
 			if (desk != NULL && desk != team &&
 			    plan_ladder_len(desk) > 0 && plan_step(desk, 0, now,
 			    &pl, &err) == 0) {
+				char token[ACK_TOKEN_LEN + 1];
+
+				/* the desk's link works like a team's */
+				ack_token(d->secret, r->alert_id, desk->id, token);
+				ack_token_hash(token, page_hash);
+				e.page_token_hash = page_hash;
 				e.page_team = desk->id;
 				e.page_deadline = plan_next_deadline(desk, 0, now);
 				e.page_dels = pl.d;

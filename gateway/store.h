@@ -264,6 +264,7 @@ struct store_escalation {
 	   alert is made, once, with page_deadline and page_dels); NULL:
 	   none. */
 	const char *page_team;
+	const char *page_token_hash;	/* of the desk's ack link token */
 	int64_t page_deadline;
 	const struct store_delivery_plan *page_dels;
 	size_t npage_dels;

@@ -1315,11 +1315,15 @@ page_desk(struct store *s, const struct store_escalation *e, int64_t now,
 	if (e->page_team == NULL)
 		return 0;
 	if (sq_prepare(s, "INSERT OR IGNORE INTO team_states (alert_id, team, "
-	    "step, deadline) VALUES (?,?,0,?)", &st, err) != 0)
+	    "step, deadline, token_hash) VALUES (?,?,0,?,?)", &st, err) != 0)
 		return TOCSIN_ESTORE;
 	sq_text(st, 1, e->alert_id);
 	sq_text(st, 2, e->page_team);
 	(void)sqlite3_bind_int64(st, 3, e->page_deadline);
+	if (e->page_token_hash != NULL)
+		sq_text(st, 4, e->page_token_hash);
+	else
+		(void)sqlite3_bind_null(st, 4);
 	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : sq_fail(s, err, "page the "
 	    "desk");
 	sqlite3_finalize(st);

@@ -2,6 +2,7 @@
 the store fired by serve within a second, an operator's ack that stops a
 team's ladder, unreached teams at the end, and a step that fires once
 across kill -9 and two serve processes."""
+import http.client
 import re
 import signal
 import subprocess
@@ -195,6 +196,12 @@ def test_an_unreached_team_pages_the_desk_once(inst, peer):
     proc = serve_bg(inst, "desk")
     try:
         time.sleep(max(0.0, accepted + 4.5 - time.time()))
+        # the desk's link works like a team's
+        c = http.client.HTTPConnection("127.0.0.1", inst.port, timeout=10)
+        c.request("GET", f"/ack/{inst.ack_token(alert, desk)}")
+        r = c.getresponse()
+        assert r.status == 200 and f"team <b>{desk}</b>" in r.read().decode()
+        c.close()
     finally:
         stop(proc)
     st = states(inst, alert)
