@@ -16,6 +16,7 @@
 #include <openssl/sha.h>
 
 #include "ack.h"
+#include "store.h"
 
 static int
 ack_read(const char *path, unsigned char out[ACK_SECRET_LEN],
@@ -178,4 +179,33 @@ ack_token_hash(const char *token, char out[ACK_HASH_LEN + 1])
 	(void)SHA256((const unsigned char *)token, strlen(token), h);
 	for (int i = 0; i < SHA256_DIGEST_LENGTH; i++)
 		snprintf(out + i * 2, 3, "%02x", h[i]);
+}
+
+bool
+ack_code_is(const unsigned char secret[ACK_SECRET_LEN], const char *alert_id,
+    const char *team, const char *code)
+{
+	char want[ACK_CODE_LEN + 1];
+
+	ack_code(secret, alert_id, team, want);
+	return strlen(code) == ACK_CODE_LEN &&
+	    CRYPTO_memcmp(want, code, ACK_CODE_LEN) == 0;
+}
+
+bool
+ack_code_alert(struct store *st, const unsigned char secret[ACK_SECRET_LEN],
+    const char *team, const char *code, char alert[64])
+{
+	char ids[32][64];
+	size_t n = 0;
+	struct tocsin_err e;
+
+	if (store_team_alerts(st, team, 32, ids, &n, &e) != 0)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (ack_code_is(secret, ids[i], team, code)) {
+			(void)snprintf(alert, 64, "%s", ids[i]);
+			return true;
+		}
+	return false;
 }

@@ -10,6 +10,7 @@
 #ifndef ACK_H
 #define ACK_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "policy.h"
@@ -32,6 +33,16 @@ void ack_token(const unsigned char secret[ACK_SECRET_LEN],
     const char *alert_id, const char *team, char out[ACK_TOKEN_LEN + 1]);
 void ack_code(const unsigned char secret[ACK_SECRET_LEN],
     const char *alert_id, const char *team, char out[ACK_CODE_LEN + 1]);
+/* Whether code is the code of (alert, team), compared in constant time. */
+bool ack_code_is(const unsigned char secret[ACK_SECRET_LEN],
+    const char *alert_id, const char *team, const char *code);
+/* The alert of team, among its 32 newest in the store, whose code is code,
+   into alert[64]; false when none. */
+struct store;
+bool ack_code_alert(struct store *st,
+    const unsigned char secret[ACK_SECRET_LEN], const char *team,
+    const char *code, char alert[64]);
+
 /* What the store keeps of a token: its SHA-256, in hex.  A stolen store
    gives no working link. */
 void ack_token_hash(const char *token, char out[ACK_HASH_LEN + 1]);

@@ -543,17 +543,6 @@ contact_by_number(const struct policy_team *t, const char *number)
 	return NULL;
 }
 
-/* An ack code against the code of (alert, team), in constant time. */
-static bool
-code_matches(const struct listen_ctx *l, const char *alert, const char *team,
-    const char *code)
-{
-	char want[ACK_CODE_LEN + 1];
-
-	ack_code(l->secret, alert, team, want);
-	return CRYPTO_memcmp(want, code, ACK_CODE_LEN) == 0;
-}
-
 /*
  * What a person sent back: an SMS reply is matched by its sender's number
  * to the contacts that have it, and its code to one of their teams'
@@ -601,7 +590,7 @@ inbound(struct listen_ctx *l, struct MHD_Connection *c,
 		if (store_delivery_by_ref(l->st, in.call_ref, alert,
 		    sizeof(alert), team, sizeof(team), contact, sizeof(contact),
 		    &err) == 0)
-			found = code_matches(l, alert, team, code);
+			found = ack_code_is(l->secret, alert, team, code);
 	} else if (reply_code(in.text, code) == 0) {
 		/* every team with a contact of that number, every alert it has
 		   a state for, newest first */
@@ -609,22 +598,13 @@ inbound(struct listen_ctx *l, struct MHD_Connection *c,
 			const struct policy_team *tm = &l->repo->teams[t];
 			const struct policy_contact *ct = contact_by_number(tm,
 			    in.from);
-			char ids[32][64];
-			size_t n = 0;
 
-			if (ct == NULL || store_team_alerts(l->st, tm->id, 32,
-			    ids, &n, &err) != 0)
+			if (ct == NULL || !ack_code_alert(l->st, l->secret,
+			    tm->id, code, alert))
 				continue;
-			for (size_t i = 0; i < n && !found; i++)
-				if (code_matches(l, ids[i], tm->id, code)) {
-					found = true;
-					(void)snprintf(alert, sizeof(alert), "%s",
-					    ids[i]);
-					(void)snprintf(team, sizeof(team), "%s",
-					    tm->id);
-					(void)snprintf(contact, sizeof(contact),
-					    "%s", ct->name);
-				}
+			found = true;
+			(void)snprintf(team, sizeof(team), "%s", tm->id);
+			(void)snprintf(contact, sizeof(contact), "%s", ct->name);
 		}
 	}
 	if (!found) {

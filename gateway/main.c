@@ -451,27 +451,6 @@ crlf(const char *p, size_t n, char **ret, size_t *ret_len)
 	return 0;
 }
 
-/* The alert of team whose code is code, among the team's alerts. */
-static bool
-code_alert(struct store *st, const unsigned char *secret, const char *team,
-    const char *code, char alert[64])
-{
-	char ids[32][64], want[ACK_CODE_LEN + 1];
-	size_t n = 0;
-	struct tocsin_err e;
-
-	if (store_team_alerts(st, team, 32, ids, &n, &e) != 0)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		ack_code(secret, ids[i], team, want);
-		if (CRYPTO_memcmp(want, code, ACK_CODE_LEN) == 0) {
-			(void)snprintf(alert, 64, "%s", ids[i]);
-			return true;
-		}
-	}
-	return false;
-}
-
 static int
 cmd_ingest_mail(const char *conf, int argc, char **argv)
 {
@@ -560,7 +539,7 @@ cmd_ingest_mail(const char *conf, int argc, char **argv)
 
 			if (!mine)
 				continue;
-			if (code_ok && code_alert(st, secret, tm->id, code,
+			if (code_ok && ack_code_alert(st, secret, tm->id, code,
 			    alert))
 				found = true;
 			else if (is_signed && strcmp(rteam, tm->id) == 0) {
