@@ -112,6 +112,27 @@ struct chan_inbound {
 	char call_ref[192];		/* keypress: the call's delivery ref */
 };
 
+/* An ack file a person left on an out-of-band host, as the driver found
+   it; not yet verified (the gateway does that). */
+#define CHAN_ACKFILE_MAX (64 * 1024)
+struct chan_ackfile {
+	const char *host;		/* the drop host's name */
+	const char *team;		/* the team whose folder holds it */
+	const char *name;		/* letters, digits, "-_.", not hidden */
+	const char *data;		/* NUL-terminated; NULL when the file
+					   is over CHAN_ACKFILE_MAX */
+	size_t len;			/* its size */
+};
+/* What becomes of an ack file once the gateway has seen it. */
+enum chan_ackfile_fate {
+	CHAN_ACKFILE_DONE,		/* taken: moved to ack/done/ */
+	CHAN_ACKFILE_REFUSED,		/* moved to ack/refused/ */
+	CHAN_ACKFILE_KEEP		/* left for the next look (the store
+					   was busy) */
+};
+typedef enum chan_ackfile_fate (*chan_ackfile_cb)(void *ctx,
+    const struct chan_ackfile *f);
+
 /* What a driver may use: read-only repository, this worker's OpenPGP
    context, the keys listed once per run. */
 struct chan_env {
@@ -180,6 +201,15 @@ struct chan_ops {
 	/* Where: "twilio/sms/" (replies) or "twilio/gather/" (keypresses)
 	   + provider name; NULL when none. */
 	const char *inbound_path;
+	/*
+	 * Look for ack files on the hosts due for a look at env->now (each
+	 * has its own interval, kept in env->shared), hand each to cb and
+	 * move it as cb says.  Called from one thread at a time.  0, or the
+	 * last host's error (the other hosts are looked at all the same).
+	 * May be NULL.
+	 */
+	int (*poll)(const struct chan_env *env, chan_ackfile_cb cb, void *ctx,
+	    struct tocsin_err *err);
 };
 
 /* Process-wide start-up of the drivers' libraries (libcurl); call once

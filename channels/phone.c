@@ -540,10 +540,13 @@ ph_start(struct ph_session *s, CURLM *multi, struct ph_req *r,
 	ph_req_reset(r);
 	snprintf(id, sizeof(id), "%s", m->message_id);
 	if (s->sh->mode == PH_SMS) {
-		snprintf(tail, sizeof(tail), " Ack code %s%s%s",
-		    m->ack_code != NULL ? m->ack_code : "",
-		    m->ack_url != NULL ? " " : "",
-		    m->ack_url != NULL ? m->ack_url : "");
+		/* a notice that the team acknowledged asks for nothing */
+		if (m->ack_code != NULL)
+			snprintf(tail, sizeof(tail), " Ack code %s%s%s",
+			    m->ack_code, m->ack_url != NULL ? " " : "",
+			    m->ack_url != NULL ? m->ack_url : "");
+		else
+			tail[0] = '\0';
 		rc = smstext_compose(m->exercise ? "[EXERCISE] " : "",
 		    m->short_text != NULL ? m->short_text : "", tail,
 		    (unsigned)pv->segments, &text, &info, err);

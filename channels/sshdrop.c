@@ -23,6 +23,11 @@
  * and checked before authenticating; an unknown or changed key writes
  * nothing.  ~/.ssh/config is never read.  The client key comes from a 0600
  * file.  One session per drop host serves all its messages of a batch.
+ *
+ * Acks come back the same way: a person leaves a file in the folder's
+ * "ack/" subfolder; every ack_poll seconds serve looks, hands each file
+ * to the gateway to verify, and moves it to "ack/done/" or
+ * "ack/refused/" so that it is looked at once.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -43,6 +48,7 @@
 #define SD_MAX_NAME	128
 #define SD_MAX_PATH	512
 #define SD_READ_MAX	(8u * 1024 * 1024)	/* a file read back */
+#define SD_POLL_FILES	64		/* ack files taken per folder per look */
 
 /* One file of a drop. */
 struct sd_file {
@@ -70,6 +76,13 @@ struct sd_drop {
 
 struct sd_session {
 	const struct chan_env *env;
+};
+
+/* Shared by a serve: when each drop host is next looked at for acks.
+   Only the poller thread touches it. */
+struct sd_shared {
+	int64_t *next_poll;		/* per repo->drops[i] */
+	size_t n;
 };
 
 static size_t
@@ -606,13 +619,204 @@ sd_deliver(void *session, struct chan_msg *msgs, size_t n,
 	return 0;
 }
 
+/* ---- ack files ---- */
+
+static int
+sd_init(const struct policy_repo *repo, void **ret, struct tocsin_err *err)
+{
+	struct sd_shared *sh = calloc(1, sizeof(*sh));
+
+	*ret = NULL;
+	if (sh == NULL || (sh->next_poll = calloc(repo->ndrops ? repo->ndrops :
+	    1, sizeof(*sh->next_poll))) == NULL) {
+		free(sh);
+		return tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
+	}
+	sh->n = repo->ndrops;
+	*ret = sh;
+	return 0;
+}
+
+static void
+sd_fini(void *shared)
+{
+	struct sd_shared *sh = shared;
+
+	if (sh != NULL)
+		free(sh->next_poll);
+	free(sh);
+}
+
+/* The whole of a small file, NUL-terminated, into *ret (malloc'd). */
+static int
+sd_read_small(struct sd_conn *c, const char *path, size_t size, char **ret,
+    struct tocsin_err *err)
+{
+	sftp_file f;
+	char *buf;
+	size_t len = 0;
+	ssize_t n = 0;
+
+	*ret = NULL;
+	if ((buf = malloc(size + 1)) == NULL)
+		return tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
+	if ((f = sftp_open(c->sftp, path, O_RDONLY, 0)) == NULL) {
+		free(buf);
+		return tocsin_fail(err, TOCSIN_ETEMP, "cannot read %s: %s",
+		    path, ssh_get_error(c->ssh));
+	}
+	/* the size was read a moment ago: a file that grew is cut there,
+	   and a writer still busy shows on the next look */
+	while (len < size && (n = sftp_read(f, buf + len, size - len)) > 0)
+		len += (size_t)n;
+	sftp_close(f);
+	if (n < 0) {
+		free(buf);
+		return tocsin_fail(err, TOCSIN_ETEMP, "cannot read %s: %s",
+		    path, ssh_get_error(c->ssh));
+	}
+	buf[len] = '\0';
+	*ret = buf;
+	return 0;
+}
+
+/* Move folder/name into folder/sub/, under another name if one is there. */
+static int
+sd_move_aside(struct sd_conn *c, const char *folder, const char *sub,
+    const char *name, int64_t now, struct tocsin_err *err)
+{
+	char from[SD_MAX_PATH * 3], dir[SD_MAX_PATH * 3], to[SD_MAX_PATH * 4];
+
+	if ((size_t)snprintf(from, sizeof(from), "%s/%s", folder, name) >=
+	    sizeof(from) || (size_t)snprintf(dir, sizeof(dir), "%s/%s", folder,
+	    sub) >= sizeof(dir) || (size_t)snprintf(to, sizeof(to), "%s/%s",
+	    dir, name) >= sizeof(to))
+		return tocsin_fail(err, TOCSIN_EINTERNAL, "an ack path is too "
+		    "long");
+	(void)sftp_mkdir(c->sftp, dir, 0750);	/* there already is fine */
+	if (sftp_rename(c->sftp, from, to) == 0)
+		return 0;
+	/* OpenSSH's rename never overwrites: the same name acked twice */
+	if ((size_t)snprintf(to, sizeof(to), "%s/%s.%lld", dir, name,
+	    (long long)now) < sizeof(to) && sftp_rename(c->sftp, from, to) == 0)
+		return 0;
+	return tocsin_fail(err, TOCSIN_ETEMP, "cannot move %s into %s: %s",
+	    from, dir, ssh_get_error(c->ssh));
+}
+
+/* The ack files of one team folder. */
+static int
+sd_poll_folder(struct sd_conn *c, const struct policy_drop_host *h,
+    const struct policy_team *t, int64_t now, chan_ackfile_cb cb, void *ctx,
+    struct tocsin_err *err)
+{
+	char folder[SD_MAX_PATH * 2], path[SD_MAX_PATH * 3];
+	char names[SD_POLL_FILES][SD_MAX_NAME];
+	uint64_t sizes[SD_POLL_FILES];
+	size_t n = 0;
+	sftp_dir d;
+	sftp_attributes a;
+	int rc = 0;
+
+	if ((size_t)snprintf(folder, sizeof(folder), "%s/%s/ack", h->path,
+	    t->drop_folder) >= sizeof(folder))
+		return tocsin_fail(err, TOCSIN_EINTERNAL, "the ack folder of "
+		    "%s is too long a path", t->id);
+	if ((d = sftp_opendir(c->sftp, folder)) == NULL)
+		return 0;		/* no ack folder: nothing to take */
+	while (n < SD_POLL_FILES && (a = sftp_readdir(c->sftp, d)) != NULL) {
+		/* regular files of safe names only; a name being written
+		   by a careful writer starts with '.' */
+		if (a->type == SSH_FILEXFER_TYPE_REGULAR && a->name != NULL &&
+		    sd_name_ok(a->name, SD_MAX_NAME - 24)) {
+			(void)snprintf(names[n], sizeof(names[n]), "%s",
+			    a->name);
+			sizes[n++] = a->size;
+		}
+		sftp_attributes_free(a);
+	}
+	sftp_closedir(d);
+	for (size_t i = 0; i < n; i++) {
+		struct chan_ackfile f = { .host = h->name, .team = t->id,
+			.name = names[i], .len = (size_t)sizes[i] };
+		char *data = NULL;
+		enum chan_ackfile_fate fate;
+
+		if ((size_t)snprintf(path, sizeof(path), "%s/%s", folder,
+		    names[i]) >= sizeof(path))
+			continue;
+		if (sizes[i] <= CHAN_ACKFILE_MAX) {
+			if ((rc = sd_read_small(c, path, (size_t)sizes[i],
+			    &data, err)) != 0)
+				continue;
+			f.data = data;
+		}
+		fate = cb(ctx, &f);
+		free(data);
+		if (fate != CHAN_ACKFILE_KEEP && sd_move_aside(c, folder,
+		    fate == CHAN_ACKFILE_DONE ? "done" : "refused", names[i],
+		    now, err) != 0)
+			rc = err->code;
+	}
+	return rc;
+}
+
+static int
+sd_poll(const struct chan_env *env, chan_ackfile_cb cb, void *ctx,
+    struct tocsin_err *err)
+{
+	const struct policy_repo *repo = env->repo;
+	struct sd_shared *sh = env->shared;
+	int last = 0;
+
+	if (sh == NULL)
+		return 0;
+	for (size_t i = 0; i < repo->ndrops && i < sh->n; i++) {
+		const struct policy_drop_host *h = &repo->drops[i];
+		struct tocsin_err e = { 0 };
+		struct sd_conn c;
+		bool any = false;
+
+		if (h->ack_poll <= 0)
+			continue;
+		/* the first look one interval after start: a serve that only
+		   flushes its queue does not log in for nothing */
+		if (sh->next_poll[i] == 0)
+			sh->next_poll[i] = env->now + h->ack_poll;
+		if (env->now < sh->next_poll[i])
+			continue;
+		sh->next_poll[i] = env->now + h->ack_poll;
+		for (size_t t = 0; t < repo->nteams && !any; t++)
+			any = repo->teams[t].drop == h &&
+			    repo->teams[t].drop_folder != NULL;
+		if (!any)
+			continue;
+		if (sd_connect(&c, h, &e) != 0) {
+			last = tocsin_fail(err, e.code, "%s", e.msg);
+			continue;
+		}
+		for (size_t t = 0; t < repo->nteams; t++)
+			if (repo->teams[t].drop == h &&
+			    repo->teams[t].drop_folder != NULL &&
+			    sd_poll_folder(&c, h, &repo->teams[t], env->now, cb,
+			    ctx, &e) != 0)
+				last = tocsin_fail(err, e.code, "drop host %s: "
+				    "%s", h->name, e.msg);
+		sd_disconnect(&c);
+	}
+	return last;
+}
+
 const struct chan_ops chan_sshdrop = {
 	.name = "sshdrop",
 	.channel = POLICY_CH_SSHDROP,
 	.per_team = true,
 	.batch = sd_batch,
 	.check = sd_check,
+	.init = sd_init,
+	.fini = sd_fini,
 	.open = sd_open,
 	.deliver = sd_deliver,
 	.close = sd_close,
+	.poll = sd_poll,
 };

@@ -209,3 +209,15 @@ ack_code_alert(struct store *st, const unsigned char secret[ACK_SECRET_LEN],
 		}
 	return false;
 }
+
+const char *const *
+ack_notice_channels(const struct policy_repo *repo, const char *team)
+{
+	/* Text channels only: a call or a fax to say that nothing more is
+	   needed would be a page of its own. */
+	static const char *const text[] = { "pgp-email", "sms", NULL };
+	const struct policy_team *t = policy_team_find(repo, team);
+
+	return t != NULL && t->policy != NULL && t->policy->ack_notice ?
+	    text : NULL;
+}

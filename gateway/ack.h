@@ -43,6 +43,11 @@ bool ack_code_alert(struct store *st,
     const unsigned char secret[ACK_SECRET_LEN], const char *team,
     const char *code, char alert[64]);
 
+/* The channels on which the other contacts of team hear that it
+   acknowledged (the policy's ack_notice), for store_ack_in; NULL: none. */
+const char *const *ack_notice_channels(const struct policy_repo *repo,
+    const char *team);
+
 /* What the store keeps of a token: its SHA-256, in hex.  A stolen store
    gives no working link. */
 void ack_token_hash(const char *token, char out[ACK_HASH_LEN + 1]);

@@ -25,6 +25,7 @@
 #include "certs.h"
 #include "channel.h"
 #include "dispatch.h"
+#include "dropack.h"
 #include "listen.h"
 #include "plan.h"
 #include "render.h"
@@ -301,56 +302,56 @@ from_domain(const struct policy_repo *repo)
 }
 
 /*
- * Build the message of rows [lo, hi) (one alert, team and step).  Rows
- * that cannot be part of it get their result in items[] directly and
- * rcpt_row[] = -1.
+ * What the store says of an alert's teams that a message must tell: the
+ * ack of `team` (a notice) into *ack, its strings in rows the caller
+ * frees; the ids of the unreached teams (the desk's page) into
+ * unreached, "" when none.
  */
 static int
-build_msg(struct worker *w, const struct chan_ops *ops,
-    struct store_delivery_row *rows, size_t lo, size_t hi,
-    struct chan_msg *msg, struct pending_msg *pm, struct chan_rcpt *rcpts,
-    size_t *rcpt_row, size_t *nrcpt, struct store_result_item *items,
+team_facts(struct worker *w, const char *alert, const char *team,
+    struct store_team_row **rows, size_t *n, struct render_ack *ack,
+    char *unreached, size_t ulen, struct tocsin_err *err)
+{
+	size_t used = 0;
+	int rc;
+
+	unreached[0] = '\0';
+	memset(ack, 0, sizeof(*ack));
+	if ((rc = store_teams(w->st, alert, rows, n, err)) != 0)
+		return rc;
+	for (size_t i = 0; i < *n; i++) {
+		const struct store_team_row *t = &(*rows)[i];
+
+		if (strcmp(t->team, team) == 0 && t->ack_by != NULL) {
+			ack->by = t->ack_by;
+			ack->via = t->ack_via != NULL ? t->ack_via : "";
+			ack->strength = t->ack_strength != NULL ?
+			    t->ack_strength : "";
+			ack->at = t->ack_at;
+		}
+		if (strcmp(t->state, "unreached") == 0 && used + 64 < ulen)
+			used += (size_t)snprintf(unreached + used, ulen - used,
+			    "%s%s", used > 0 ? ", " : "", t->team);
+	}
+	return 0;
+}
+
+/* The text of the message built by build_msg: the alert's, with the
+   unreached teams first for the desk, or a notice of ack. */
+static int
+build_text(struct worker *w, const struct chan_ops *ops,
+    struct cached_alert *ca, const struct policy_team *team,
+    struct store_delivery_row *rows, size_t lo, struct chan_msg *msg,
+    struct pending_msg *pm, struct chan_rcpt *rcpts, size_t first,
+    size_t nrcpt, const char **langs, size_t nlangs, const char *tz,
+    const struct render_ack *ack, const char *unreached,
     struct tocsin_err *err)
 {
 	const struct policy_repo *repo = w->d->repo;
-	const struct policy_team *team;
-	struct cached_alert *ca = NULL;
-	const char *langs[64];
-	size_t nlangs = 0, first = *nrcpt;
-	const char *tz = NULL;
 	char token[ACK_TOKEN_LEN + 1];
 	struct render_in in = { 0 };
 	int rc;
 
-	if ((rc = cache_get(w, rows[lo].alert_id, &ca, err)) != 0)
-		return rc;
-	team = policy_team_find(repo, rows[lo].team);
-	for (size_t i = lo; i < hi; i++) {
-		const struct policy_contact *c = team != NULL ?
-		    team_contact(team, rows[i].contact) : NULL;
-		struct chan_rcpt *r = &rcpts[*nrcpt];
-
-		if (team == NULL || (c == NULL && rows[i].contact[0] != '\0')) {
-			items[i].result = STORE_R_PERMFAIL;
-			items[i].error = team == NULL ? "the team is no longer "
-			    "in the repository" : "the contact is no longer in "
-			    "the repository";
-			continue;
-		}
-		memset(r, 0, sizeof(*r));
-		r->address = rows[i].address;
-		r->key = c != NULL && c->pgp[0] != '\0' ? c->pgp : NULL;
-		rcpt_row[*nrcpt] = i;
-		(*nrcpt)++;
-		if (c == NULL)
-			continue;
-		if (tz == NULL)
-			tz = c->timezone;
-		for (size_t l = 0; l < c->nlanguages && nlangs < 64; l++)
-			langs[nlangs++] = c->languages[l];
-	}
-	if (*nrcpt == first)
-		return 0;
 	ack_token(w->d->secret, rows[lo].alert_id, rows[lo].team, token);
 	ack_code(w->d->secret, rows[lo].alert_id, rows[lo].team, pm->code);
 	ack_url(repo->gateway.public_url, token, pm->url, sizeof(pm->url));
@@ -362,7 +363,7 @@ build_msg(struct worker *w, const struct chan_ops *ops,
 	msg->lang = nlangs > 0 ? langs[0] : "en";
 	msg->exercise = strcmp(ca->cap->status, "Exercise") == 0;
 	msg->rcpts = &rcpts[first];
-	msg->nrcpts = *nrcpt - first;
+	msg->nrcpts = nrcpt - first;
 	if ((rc = render_subject(repo->smtp != NULL &&
 	    repo->smtp->subject != NULL ? repo->smtp->subject :
 	    DISPATCH_DEFAULT_SUBJECT, ca->cap, rows[lo].alert_id, pm->subject,
@@ -377,6 +378,41 @@ build_msg(struct worker *w, const struct chan_ops *ops,
 	in.timezone = tz;
 	in.ack_url = pm->url;
 	in.ack_code = pm->code;
+	in.unreached = unreached != NULL && unreached[0] != '\0' ? unreached :
+	    NULL;
+	if (rows[lo].notice) {
+		char subject[sizeof(pm->subject)];
+
+		if (ack == NULL || ack->by == NULL)
+			return tocsin_fail(err, TOCSIN_ENOTFOUND, "team %s has "
+			    "no ack to tell of", rows[lo].team);
+		if ((rc = render_notice(&in, ack, &pm->body, &pm->body_len,
+		    &pm->short_text, err)) != 0)
+			return rc;
+		(void)snprintf(subject, sizeof(subject), "Acknowledged: %.*s",
+		    (int)sizeof(subject) - 15, pm->subject);
+		memcpy(pm->subject, subject, sizeof(subject));
+		/* nothing more is asked: no code, no link, no attachments */
+		msg->ack_code = NULL;
+		msg->ack_url = NULL;
+		msg->short_text = pm->short_text;
+		msg->body = pm->body;
+		msg->body_len = pm->body_len;
+		if (ops->per_team)
+			snprintf(pm->message_id, sizeof(pm->message_id),
+			    "<tocsin.%s.%s.ack@%s>", rows[lo].alert_id,
+			    rows[lo].team, from_domain(repo));
+		else
+			snprintf(pm->message_id, sizeof(pm->message_id),
+			    "tocsin-%s-%lld", rows[lo].alert_id,
+			    (long long)rows[lo].id);
+		if (!message_id_safe(pm->message_id))
+			snprintf(pm->message_id, sizeof(pm->message_id),
+			    "<tocsin.%lld@%s>", (long long)rows[lo].id,
+			    from_domain(repo));
+		msg->message_id = pm->message_id;
+		return 0;
+	}
 	if (!ops->per_team) {
 		/* SMS, voice, fax: one message per endpoint, in the contact's
 		   language; the delivery is the message, so its id is the
@@ -384,6 +420,16 @@ build_msg(struct worker *w, const struct chan_ops *ops,
 		if ((rc = render_short(ca->cap, msg->lang, &pm->short_text,
 		    err)) != 0)
 			return rc;
+		if (in.unreached != NULL) {
+			char *t = NULL;
+
+			if (asprintf(&t, "UNREACHED %s: %s", in.unreached,
+			    pm->short_text) < 0)
+				return tocsin_fail(err, TOCSIN_ENOMEM,
+				    "out of memory");
+			free(pm->short_text);
+			pm->short_text = t;
+		}
 		msg->short_text = pm->short_text;
 		snprintf(pm->message_id, sizeof(pm->message_id),
 		    "tocsin-%s-%lld", rows[lo].alert_id, (long long)rows[lo].id);
@@ -424,6 +470,74 @@ build_msg(struct worker *w, const struct chan_ops *ops,
 	msg->parts = ca->parts;
 	msg->nparts = ca->nparts;
 	return 0;
+}
+
+/*
+ * Build the message of rows [lo, hi) (one alert, team and step).  Rows
+ * that cannot be part of it get their result in items[] directly and
+ * rcpt_row[] = -1.
+ */
+static int
+build_msg(struct worker *w, const struct chan_ops *ops,
+    struct store_delivery_row *rows, size_t lo, size_t hi,
+    struct chan_msg *msg, struct pending_msg *pm, struct chan_rcpt *rcpts,
+    size_t *rcpt_row, size_t *nrcpt, struct store_result_item *items,
+    struct tocsin_err *err)
+{
+	const struct policy_repo *repo = w->d->repo;
+	const struct policy_team *team;
+	struct cached_alert *ca = NULL;
+	const char *langs[64];
+	size_t nlangs = 0, first = *nrcpt;
+	const char *tz = NULL;
+	char unreached[1024] = "";
+	struct render_ack ack = { 0 };
+	struct store_team_row *trows = NULL;
+	size_t ntrows = 0;
+	int rc;
+
+	if ((rc = cache_get(w, rows[lo].alert_id, &ca, err)) != 0)
+		return rc;
+	team = policy_team_find(repo, rows[lo].team);
+	for (size_t i = lo; i < hi; i++) {
+		const struct policy_contact *c = team != NULL ?
+		    team_contact(team, rows[i].contact) : NULL;
+		struct chan_rcpt *r = &rcpts[*nrcpt];
+
+		if (team == NULL || (c == NULL && rows[i].contact[0] != '\0')) {
+			items[i].result = STORE_R_PERMFAIL;
+			items[i].error = team == NULL ? "the team is no longer "
+			    "in the repository" : "the contact is no longer in "
+			    "the repository";
+			continue;
+		}
+		memset(r, 0, sizeof(*r));
+		r->address = rows[i].address;
+		r->key = c != NULL && c->pgp[0] != '\0' ? c->pgp : NULL;
+		rcpt_row[*nrcpt] = i;
+		(*nrcpt)++;
+		if (c == NULL)
+			continue;
+		if (tz == NULL)
+			tz = c->timezone;
+		for (size_t l = 0; l < c->nlanguages && nlangs < 64; l++)
+			langs[nlangs++] = c->languages[l];
+	}
+	if (*nrcpt == first)
+		return 0;
+	if (rows[lo].notice || (repo->gateway.desk_team != NULL &&
+	    strcmp(repo->gateway.desk_team, rows[lo].team) == 0)) {
+		if ((rc = team_facts(w, rows[lo].alert_id, rows[lo].team,
+		    &trows, &ntrows, &ack, unreached, sizeof(unreached),
+		    err)) != 0)
+			return rc;
+		rc = build_text(w, ops, ca, team, rows, lo, msg, pm, rcpts,
+		    first, *nrcpt, langs, nlangs, tz, &ack, unreached, err);
+		store_team_rows_free(trows, ntrows);
+		return rc;
+	}
+	return build_text(w, ops, ca, team, rows, lo, msg, pm, rcpts, first,
+	    *nrcpt, langs, nlangs, tz, NULL, NULL, err);
 }
 
 /*
@@ -522,7 +636,8 @@ same_group(const struct store_delivery_row *a,
     const struct store_delivery_row *b)
 {
 	return strcmp(a->alert_id, b->alert_id) == 0 &&
-	    strcmp(a->team, b->team) == 0 && a->step == b->step;
+	    strcmp(a->team, b->team) == 0 && a->step == b->step &&
+	    a->notice == b->notice;
 }
 
 static size_t
@@ -770,6 +885,65 @@ out:
 	return NULL;
 }
 
+static void
+poll_log(void *arg, const char *line)
+{
+	disp_log(arg, "%s", line);
+}
+
+/*
+ * The ack poller: a thread of its own, since a drop host that does not
+ * answer may hold a look for its whole timeout, which the scheduler's
+ * one-second promise cannot wait for.  Each driver with a poll hook says
+ * which of its hosts are due.
+ */
+static void *
+poller_main(void *arg)
+{
+	struct disp *d = arg;
+	struct store *st = NULL;
+	struct certs_ctx *cx = NULL;
+	struct tocsin_err err = { 0 };
+	char last[TOCSIN_ERRLEN] = "";
+
+	if (store_open(d->repo->gateway.store, &st, &err) != 0 ||
+	    certs_open(d->repo->gateway.gnupg_home, &cx, &err) != 0) {
+		disp_log(d, "ack poller: %s; ack files are not read", err.msg);
+		goto out;
+	}
+	while (!disp_stopping(d)) {
+		for (size_t k = 0; k < d->ndrivers && !disp_stopping(d); k++) {
+			const struct chan_ops *ops = d->drivers[k];
+			struct chan_env env = { .repo = d->repo, .certs = cx,
+				.keys = d->keys, .shared = d->shared[k],
+				.now = (int64_t)time(NULL) };
+			struct dropack_ctx c = { .repo = d->repo, .st = st,
+				.certs = cx, .secret = d->secret, .now = env.now,
+				.log = poll_log, .log_arg = d };
+
+			if (ops->poll == NULL)
+				continue;
+			/* a host that stays down is said once, not each look */
+			if (ops->poll(&env, dropack_take, &c, &err) != 0) {
+				if (strcmp(err.msg, last) != 0)
+					disp_log(d, "ack files: %s", err.msg);
+				(void)snprintf(last, sizeof(last), "%s",
+				    err.msg);
+			} else
+				last[0] = '\0';
+		}
+		for (int i = 0; i < 5 && !disp_stopping(d); i++) {
+			struct timespec ts = { 0, 200000000L };
+
+			nanosleep(&ts, NULL);
+		}
+	}
+out:
+	certs_close(cx);
+	store_close(st);
+	return NULL;
+}
+
 /* Leases of workers of this host whose process is gone. */
 static void
 release_dead(struct disp *d, struct store *st)
@@ -897,6 +1071,8 @@ dispatch_serve(const struct policy_repo *repo, const struct dispatch_opts *o,
 	sigset_t set, old;
 	int nw = repo->gateway.workers > 0 ? repo->gateway.workers : 1;
 	int rc = 0, started = 0;
+	pthread_t poller;
+	bool polling = false;
 
 	pthread_mutex_init(&d.mu, NULL);
 	if (gethostname(d.host, sizeof(d.host)) != 0)
@@ -969,6 +1145,14 @@ dispatch_serve(const struct policy_repo *repo, const struct dispatch_opts *o,
 		}
 		started++;
 	}
+	for (size_t k = 0; k < d.ndrivers && !polling; k++)
+		if (d.drivers[k]->poll != NULL) {
+			polling = pthread_create(&poller, NULL, poller_main, &d)
+			    == 0;
+			if (!polling)
+				disp_log(&d, "cannot start the ack poller; ack "
+				    "files are not read");
+		}
 	for (;;) {
 		struct timespec ts = { .tv_sec = 0, .tv_nsec = 200000000L };
 		int sig, running;
@@ -992,6 +1176,11 @@ dispatch_serve(const struct policy_repo *repo, const struct dispatch_opts *o,
 	}
 	for (int i = 0; i < started; i++)
 		pthread_join(ws[i].thread, NULL);
+	pthread_mutex_lock(&d.mu);
+	d.stop = true;
+	pthread_mutex_unlock(&d.mu);
+	if (polling)
+		pthread_join(poller, NULL);
 	progress_line(&d, st, &prog, true);
 	if (d.fatal_rc != 0)
 		rc = tocsin_fail(err, d.fatal_rc, "%s", d.fatal);

@@ -388,7 +388,8 @@ ack_link(struct listen_ctx *l, struct MHD_Connection *c, const char *token,
 		char by[160];
 		struct store_ack_in in = { .alert_id = alert, .team = team,
 			.via = "link", .strength = "unsigned",
-			.recorded_only = !unsigned_counts(l, team) };
+			.recorded_only = !unsigned_counts(l, team),
+			.notice_channels = ack_notice_channels(l->repo, team) };
 
 		if (f != NULL && rq->body != NULL &&
 		    form_parse(rq->body, rq->len, f) == 0)
@@ -621,7 +622,8 @@ inbound(struct listen_ctx *l, struct MHD_Connection *c,
 			.by = contact[0] != '\0' ? contact : in.from,
 			.via = in.keypress ? "voice" : "sms",
 			.strength = "unsigned",
-			.recorded_only = !unsigned_counts(l, team) };
+			.recorded_only = !unsigned_counts(l, team),
+			.notice_channels = ack_notice_channels(l->repo, team) };
 
 		rc = store_ack(l->st, &a, now, in.keypress ? "voice keypress" :
 		    "sms reply", &err);

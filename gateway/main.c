@@ -416,6 +416,7 @@ cmd_ack(const char *conf, int argc, char **argv)
 	}
 	if ((rc = load_repo(conf, &repo)) != 0)
 		return rc;
+	a.notice_channels = ack_notice_channels(repo, a.team);
 	if ((rc = store_open(repo->gateway.store, &st, &e)) == 0)
 		rc = store_ack(st, &a, (int64_t)time(NULL), actor, &e);
 	if (rc == 0)
@@ -568,7 +569,8 @@ cmd_ingest_mail(const char *conf, int argc, char **argv)
 			.by = by, .via = "mail",
 			.strength = is_signed ? "signed" : "unsigned",
 			.recorded_only = !is_signed && tm != NULL &&
-			    tm->policy != NULL && !tm->policy->unsigned_acks };
+			    tm->policy != NULL && !tm->policy->unsigned_acks,
+			.notice_channels = ack_notice_channels(repo, team) };
 
 		rc = store_ack(st, &a, (int64_t)time(NULL), "ingest-mail", &e);
 		if (rc >= 0) {

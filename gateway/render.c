@@ -566,6 +566,15 @@ render_body(const struct render_in *in, char **ret, size_t *ret_len,
 		goto fail;
 	}
 	body.limit = RENDER_BODY_MAX - foot.len - strlen(RENDER_BODY_CUT);
+	if (in->unreached != NULL) {
+		/* the desk's page: why it gets the alert comes first */
+		render_puts(&body, "UNREACHED: ");
+		render_text(&body, in->unreached, RENDER_LINE,
+		    RENDER_FOOT_FIELD_MAX);
+		render_puts(&body, "\nThese teams did not acknowledge this "
+		    "alert after every step of their ladders.\nReach them by "
+		    "other means, then acknowledge this message.\n\n");
+	}
 	render_banner(&body, in->alert->status, false);
 	render_head(&body, in->alert, &z);
 	if ((rc = render_infos(&body, in, &z)) != 0)
@@ -720,6 +729,67 @@ render_short(const struct cap_alert *a, const char *lang, char **ret,
 		return tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
 	}
 	*ret = b.p;
+	return 0;
+}
+
+/* ---- the notice that a team acknowledged ---- */
+
+int
+render_notice(const struct render_in *in, const struct render_ack *ack,
+    char **body, size_t *body_len, char **short_text, struct tocsin_err *err)
+{
+	struct render_buf b = { .limit = RENDER_BODY_MAX };
+	struct render_buf sh = { .limit = 1024 };
+	struct render_zone z;
+	const struct cap_info *info;
+	const char *what;
+	char utc[TZ_FORMAT_MAX] = "";
+
+	if (in == NULL || in->alert == NULL || in->team == NULL ||
+	    in->alert_id == NULL || ack == NULL || ack->by == NULL ||
+	    ack->via == NULL || ack->strength == NULL || body == NULL ||
+	    body_len == NULL || short_text == NULL)
+		return tocsin_fail(err, TOCSIN_EINTERNAL, "render_notice: an "
+		    "alert, a team and its ack are needed");
+	render_zone_pick(in, &z);
+	info = cap_info_for(in->alert, in->nlangs > 0 ? in->langs[0] : "en");
+	what = info == NULL ? NULL : info->headline != NULL ? info->headline :
+	    info->event;
+	(void)tz_format_utc(ack->at, utc, sizeof(utc), NULL);
+
+	render_puts(&b, "ACKNOWLEDGED\n");
+	render_banner(&b, in->alert->status, true);
+	render_puts(&b, "Team ");
+	render_puts(&b, in->team->id);
+	render_puts(&b, " has acknowledged this alert; nothing more is asked "
+	    "of you for it.\n\n");
+	render_line(&b, "Acknowledged by", ack->by, RENDER_SHORT_MAX);
+	render_line(&b, "How", ack->via, RENDER_SHORT_MAX);
+	render_line(&b, "Strength", ack->strength, RENDER_SHORT_MAX);
+	render_instant(&b, &z, "When", ack->at, NULL);
+	render_puts(&b, "Alert: ");
+	render_puts(&b, in->alert_id);
+	render_put(&b, "\n", 1);
+	render_line(&b, "Headline", what, RENDER_SHORT_MAX);
+
+	render_puts(&sh, "ACKNOWLEDGED ");
+	render_puts(&sh, in->team->id);
+	render_puts(&sh, " by ");
+	render_text(&sh, ack->by, RENDER_LINE, 100);
+	render_puts(&sh, " (");
+	render_text(&sh, ack->via, RENDER_LINE, 40);
+	render_puts(&sh, ") at ");
+	render_puts(&sh, utc);
+	render_puts(&sh, ". No action needed: ");
+	render_text(&sh, what != NULL ? what : in->alert_id, RENDER_LINE, 400);
+	if (b.rc != 0 || sh.rc != 0 || b.p == NULL || sh.p == NULL) {
+		free(b.p);
+		free(sh.p);
+		return tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
+	}
+	*body = b.p;
+	*body_len = b.len;
+	*short_text = sh.p;
 	return 0;
 }
 

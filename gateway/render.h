@@ -39,6 +39,9 @@ struct render_in {
 	const char *ack_url;		/* per-team link, may be NULL */
 	const char *ack_code;		/* per-team short code, may be NULL */
 	const char *zonedir;		/* NULL: TZ_DEFAULT_DIR */
+	const char *unreached;		/* for the desk: the ids of the teams
+					   that ended unreached ("ke, br"), or
+					   NULL; said before the alert */
 };
 
 /*
@@ -78,6 +81,21 @@ int render_subject(const char *tmpl, const struct cap_alert *alert,
  */
 int render_short(const struct cap_alert *alert, const char *lang, char **ret,
     struct tocsin_err *err);
+
+/* Who acknowledged, for the notice to a team's other contacts. */
+struct render_ack {
+	const char *by, *via, *strength;	/* as recorded; by is cleaned */
+	int64_t at;
+};
+/*
+ * The notice that in->team acknowledged the alert, for its other
+ * contacts: *body (LF line ends, starting "ACKNOWLEDGED") and *short_text
+ * (one line for SMS, starting "ACKNOWLEDGED"), both malloc'd and owned by
+ * the caller.  No ack instructions: nothing more is asked.  0,
+ * TOCSIN_EINTERNAL or TOCSIN_ENOMEM; the outputs untouched on failure.
+ */
+int render_notice(const struct render_in *in, const struct render_ack *ack,
+    char **body, size_t *body_len, char **short_text, struct tocsin_err *err);
 
 /* What a page needs beyond render_in. */
 struct render_doc_in {

@@ -148,6 +148,8 @@ struct store_delivery_row {
 	int64_t next_attempt;
 	char *provider_ref, *last_error;	/* NULL when none */
 	int segments;			/* SMS parts sent; 0 when not SMS */
+	bool notice;			/* tells that the team acknowledged,
+					   not the alert itself */
 };
 /* Deliveries of an alert (team NULL: all teams), ordered by team, step, id. */
 int store_deliveries(struct store *s, const char *alert_id, const char *team,
@@ -289,11 +291,16 @@ struct store_ack_in {
 	const char *note;		/* may be NULL */
 	bool recorded_only;		/* the policy does not count this kind
 					   of ack: kept, the ladder goes on */
+	/* Channels (NULL-terminated) on which the team's other contacts who
+	   were sent the alert get a notice that it was acknowledged; NULL:
+	   none. */
+	const char *const *notice_channels;
 };
 /*
  * Record an ack, with an audit record.  The first ack of a team stops its
  * ladder (state acked, no deadline) and cancels its deliveries still
- * waiting; later ones are kept as records only.  0 for the team's first
+ * waiting, and queues the notices of notice_channels, in the same
+ * transaction; later ones are kept as records only.  0 for the team's first
  * ack, 1 for a repeat, TOCSIN_ENOTFOUND when the alert has no such team.
  */
 int store_ack(struct store *s, const struct store_ack_in *a, int64_t now,

@@ -67,7 +67,8 @@ static const char schema[] =
     " state TEXT NOT NULL DEFAULT 'pending', attempts INTEGER NOT NULL DEFAULT 0,"
     " next_attempt INTEGER NOT NULL, lease_owner TEXT, lease_until INTEGER,"
     " provider_ref TEXT, last_error TEXT, created INTEGER NOT NULL,"
-    " updated INTEGER NOT NULL, segments INTEGER NOT NULL DEFAULT 0);"
+    " updated INTEGER NOT NULL, segments INTEGER NOT NULL DEFAULT 0,"
+    " kind TEXT NOT NULL DEFAULT 'alert');"
     "CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (state, next_attempt);"
     "CREATE INDEX IF NOT EXISTS deliveries_alert ON deliveries (alert_id, team);"
     "CREATE INDEX IF NOT EXISTS deliveries_ref ON deliveries (provider_ref);"
@@ -158,7 +159,8 @@ store_mkdirs(const char *path)
 /*
  * Older stores, brought up to date before the schema's CREATE ... IF NOT
  * EXISTS statements run (an index of a new column needs the column):
- * version 1 lacks deliveries.segments, version 2 team_states.token_hash.
+ * version 1 lacks deliveries.segments, version 2 team_states.token_hash,
+ * version 3 deliveries.kind.
  * A new store has no schema_version table yet and nothing to migrate.
  */
 static int
@@ -187,6 +189,10 @@ store_migrate(struct store *s, struct tocsin_err *err)
 	if (version < 3 && (rc = sq_exec(s, "ALTER TABLE team_states ADD "
 	    "COLUMN token_hash TEXT; UPDATE schema_version SET version = 3",
 	    err)) != 0)
+		return rc;
+	if (version < 4 && (rc = sq_exec(s, "ALTER TABLE deliveries ADD "
+	    "COLUMN kind TEXT NOT NULL DEFAULT 'alert'; UPDATE schema_version "
+	    "SET version = 4", err)) != 0)
 		return rc;
 	return 0;
 }
@@ -220,7 +226,7 @@ store_open(const char *path, struct store **ret, struct tocsin_err *err)
 	}
 	if ((rc = store_migrate(s, err)) != 0 ||
 	    (rc = sq_exec(s, schema, err)) != 0 ||
-	    (rc = sq_exec(s, "INSERT INTO schema_version SELECT 3 WHERE NOT "
+	    (rc = sq_exec(s, "INSERT INTO schema_version SELECT 4 WHERE NOT "
 	    "EXISTS (SELECT 1 FROM schema_version)", err)) != 0 ||
 	    (rc = sq_exec(s, "COMMIT", err)) != 0) {
 		sq_rollback(s);
@@ -788,7 +794,8 @@ store_team_rows_free(struct store_team_row *rows, size_t n)
 }
 
 #define DEL_COLS "id, alert_id, team, step, channel, contact, address, " \
-    "state, attempts, next_attempt, provider_ref, last_error, segments"
+    "state, attempts, next_attempt, provider_ref, last_error, segments, " \
+    "kind"
 
 static void
 fill_delivery(sqlite3_stmt *st, void *p)
@@ -808,6 +815,8 @@ fill_delivery(sqlite3_stmt *st, void *p)
 	r->provider_ref = sq_dup(st, 10);
 	r->last_error = sq_dup(st, 11);
 	r->segments = sqlite3_column_int(st, 12);
+	r->notice = sqlite3_column_text(st, 13) != NULL &&
+	    strcmp((const char *)sqlite3_column_text(st, 13), "notice") == 0;
 }
 
 int
@@ -876,10 +885,13 @@ store_alert_cap(struct store *s, const char *alert_id, char **ret,
 
 /* --- the queue -------------------------------------------------------------- */
 
+/* A delivery goes while its team is active; a notice (that the team
+   acknowledged) goes because it is not. */
+#define LIVE_WHERE "(d.kind = 'notice' OR EXISTS (SELECT 1 FROM team_states" \
+    " t WHERE t.alert_id = d.alert_id AND t.team = d.team" \
+    " AND t.state = 'active'))"
 #define DUE_WHERE "((d.state IN ('pending','failed') AND d.next_attempt <= ?1)" \
-    " OR (d.state = 'sending' AND d.lease_until <= ?1)) AND EXISTS (SELECT 1" \
-    " FROM team_states t WHERE t.alert_id = d.alert_id AND t.team = d.team" \
-    " AND t.state = 'active')"
+    " OR (d.state = 'sending' AND d.lease_until <= ?1)) AND " LIVE_WHERE
 
 /* Batch order: by alert, team, step, id, so a driver sees a team's
    deliveries together. */
@@ -894,6 +906,8 @@ delivery_cmp(const void *a, const void *b)
 		return c;
 	if (x->step != y->step)
 		return x->step < y->step ? -1 : 1;
+	if (x->notice != y->notice)
+		return x->notice ? 1 : -1;
 	return x->id < y->id ? -1 : x->id > y->id;
 }
 
@@ -927,10 +941,11 @@ store_claim(struct store *s, const char *owner, int64_t now, int64_t lease,
 	if (sq_prepare(s, "UPDATE deliveries SET state = 'sending', lease_owner "
 	    "= ?3, lease_until = ?4, attempts = attempts + 1, updated = ?1 WHERE "
 	    "id IN (SELECT d.id FROM deliveries d WHERE " DUE_WHERE " AND "
-	    "d.channel = ?2 AND (d.alert_id, d.team, d.step) IN (SELECT "
-	    "d.alert_id, d.team, d.step FROM deliveries d WHERE " DUE_WHERE
-	    " AND d.channel = ?2 GROUP BY d.alert_id, d.team, d.step ORDER BY "
-	    "min(d.next_attempt), d.alert_id, d.team, d.step LIMIT ?5)) "
+	    "d.channel = ?2 AND (d.alert_id, d.team, d.step, d.kind) IN (SELECT "
+	    "d.alert_id, d.team, d.step, d.kind FROM deliveries d WHERE "
+	    DUE_WHERE " AND d.channel = ?2 GROUP BY d.alert_id, d.team, d.step, "
+	    "d.kind ORDER BY min(d.next_attempt), d.alert_id, d.team, d.step, "
+	    "d.kind LIMIT ?5)) "
 	    "RETURNING " DEL_COLS, &st, err) != 0)
 		goto fail;
 	(void)sqlite3_bind_int64(st, 1, now);
@@ -1015,9 +1030,7 @@ store_next_due(struct store *s, const char *channel, int64_t *ret_when,
 	if (sq_prepare(s, "SELECT min(CASE WHEN d.state = 'sending' THEN "
 	    "d.lease_until ELSE d.next_attempt END) FROM deliveries d WHERE "
 	    "d.state IN ('pending','failed','sending') AND (?1 IS NULL OR "
-	    "d.channel = ?1) AND EXISTS (SELECT 1 FROM "
-	    "team_states t WHERE t.alert_id = d.alert_id AND t.team = d.team AND "
-	    "t.state = 'active')", &st, err) != 0)
+	    "d.channel = ?1) AND " LIVE_WHERE, &st, err) != 0)
 		return TOCSIN_ESTORE;
 	sq_text(st, 1, channel);
 	if (sqlite3_step(st) == SQLITE_ROW &&
@@ -1390,6 +1403,35 @@ store_escalate(struct store *s, const struct store_escalation *e,
 	return sq_exec(s, "COMMIT", err);
 }
 
+/* One notice per address of channel that the team's alert was sent to,
+   but not to the contact who acknowledged. */
+static int
+ack_notices(struct store *s, const struct store_ack_in *a,
+    const char *channel, int64_t now, struct tocsin_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (sq_prepare(s, "INSERT INTO deliveries (alert_id, team, step, "
+	    "channel, contact, address, next_attempt, created, updated, kind) "
+	    "SELECT d.alert_id, d.team, max(t.step, 0), d.channel, d.contact, "
+	    "d.address, ?4, ?4, ?4, 'notice' FROM deliveries d JOIN team_states t "
+	    "ON t.alert_id = d.alert_id AND t.team = d.team WHERE d.alert_id = ?1 "
+	    "AND d.team = ?2 AND d.channel = ?3 AND d.kind = 'alert' AND "
+	    "d.state = 'sent' AND d.contact <> '' AND d.contact <> ?5 GROUP BY "
+	    "d.contact, d.address ORDER BY min(d.id)", &st, err) != 0)
+		return TOCSIN_ESTORE;
+	sq_text(st, 1, a->alert_id);
+	sq_text(st, 2, a->team);
+	sq_text(st, 3, channel);
+	(void)sqlite3_bind_int64(st, 4, now);
+	sq_text(st, 5, a->by);
+	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : sq_fail(s, err,
+	    "queue notices");
+	sqlite3_finalize(st);
+	return rc;
+}
+
 int
 store_ack(struct store *s, const struct store_ack_in *a, int64_t now,
     const char *actor, struct tocsin_err *err)
@@ -1467,6 +1509,9 @@ store_ack(struct store *s, const struct store_ack_in *a, int64_t now,
 			sqlite3_finalize(st);
 		}
 	}
+	for (size_t i = 0; rc == 0 && changed > 0 && a->notice_channels != NULL &&
+	    a->notice_channels[i] != NULL; i++)
+		rc = ack_notices(s, a, a->notice_channels[i], now, err);
 audit:
 	(void)snprintf(details, sizeof(details), "team=%.40s by=%.100s "
 	    "via=%.60s strength=%.16s%s", a->team, a->by, a->via, a->strength,

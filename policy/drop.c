@@ -290,7 +290,8 @@ policy_drop_read_one(struct policy_ctx *ctx, const config_setting_t *g,
     struct policy_drop_host *dh, int index)
 {
 	static const char *const keys[] = { "name", "host", "port", "user",
-		"key", "fingerprint", "known_hosts", "path", "timeout", NULL };
+		"key", "fingerprint", "known_hosts", "path", "timeout",
+		"ack_poll", NULL };
 	char where[POLICY_QUOTE_LEN + 32], q[POLICY_QUOTE_LEN];
 	const char *v, *why;
 	long long n;
@@ -299,6 +300,7 @@ policy_drop_read_one(struct policy_ctx *ctx, const config_setting_t *g,
 	dh->src = policy_src_of(ctx, g);
 	dh->port = 22;
 	dh->timeout = 20;
+	dh->ack_poll = 60;
 	(void)snprintf(where, sizeof(where), "providers.sshdrop %d", index);
 	if (policy_get_dup(ctx, g, where, "name", true, POLICY_MAX_NAME,
 	    &dh->name) == 1) {
@@ -359,6 +361,14 @@ policy_drop_read_one(struct policy_ctx *ctx, const config_setting_t *g,
 			    "\"20s\"", where);
 		else
 			dh->timeout = t;
+	}
+	if (policy_get_duration(ctx, g, where, "ack_poll", false, &t) == 1) {
+		if (t < 0 || t > 86400)
+			policy_err(ctx, config_setting_get_member(g, "ack_poll"),
+			    "%s: ack_poll must be between 0 (never) and 1d; use "
+			    "e.g. \"60s\"", where);
+		else
+			dh->ack_poll = t;
 	}
 }
 

@@ -106,6 +106,8 @@ struct policy_policy {
 	size_t nsteps;
 	int repeat;
 	bool unsigned_acks;
+	bool ack_notice;		/* tell the team's other contacts who
+					   acknowledged (e-mail, SMS) */
 	enum policy_fax_detail fax_detail;
 	struct policy_src fax_detail_src;	/* the setting, or the policy */
 	int hold_below;			/* quiet hours: an alert whose highest
@@ -133,6 +135,8 @@ struct policy_drop_host {
 	char *path;			/* absolute folder on the host; team
 					   folders are made under it */
 	int64_t timeout;		/* connect, and each operation, seconds */
+	int64_t ack_poll;		/* seconds between looks for ack files;
+					   0: never */
 	struct policy_src src;
 };
 

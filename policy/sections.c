@@ -1066,7 +1066,7 @@ policy_read_policy(struct policy_ctx *ctx, const config_setting_t *g,
 {
 	static const char *const keys[] = { "steps", "repeat",
 		"unsigned_acks", "fax_detail", "unreached_after", "hold_below",
-		NULL };
+		"ack_notice", NULL };
 	const config_setting_t *steps, *prev_s = NULL;
 	char where[POLICY_QUOTE_LEN + 16], swhere[POLICY_QUOTE_LEN + 32];
 	char q[POLICY_QUOTE_LEN];
@@ -1086,6 +1086,7 @@ policy_read_policy(struct policy_ctx *ctx, const config_setting_t *g,
 		pol->repeat = (int)r;
 	(void)policy_get_bool(ctx, g, where, "unsigned_acks",
 	    &pol->unsigned_acks);
+	(void)policy_get_bool(ctx, g, where, "ack_notice", &pol->ack_notice);
 	/* 0: the ladder's last gap, see policy.h */
 	(void)policy_get_duration(ctx, g, where, "unreached_after", false,
 	    &pol->unreached_after);

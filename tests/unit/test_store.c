@@ -385,6 +385,43 @@ test_ack_stops_the_ladder(void **state)
 	store_due_teams_free(due, n);
 }
 
+/* The first ack queues one notice per other contact the alert was sent
+   to on the notice channels; a notice is claimed though the team is no
+   longer active, in a group of its own; a repeat queues nothing. */
+static void
+test_ack_notices(void **state)
+{
+	struct fx *f = *state;
+	struct tocsin_err e;
+	static const char *const chans[] = { "sms", "pgp-email", NULL };
+	struct store_ack_in a = { .alert_id = "A1", .team = "t000",
+	    .by = "Ann", .via = "sms", .strength = "unsigned",
+	    .notice_channels = chans };
+	struct store_delivery_row *rows = NULL;
+	size_t n;
+
+	assert_int_equal(submit(f, "A1", "ID-1", 1, &e), 0);
+	raw(f, "UPDATE deliveries SET state = 'sent'; INSERT INTO deliveries "
+	    "(alert_id, team, step, channel, contact, address, state, "
+	    "next_attempt, created, updated) VALUES ('A1', 't000', 0, 'sms', "
+	    "'Bob', '+15550101', 'sent', 1000, 1000, 1000), ('A1', 't000', 0, "
+	    "'voice', 'Cy', '+15550102', 'sent', 1000, 1000, 1000), ('A1', "
+	    "'t000', 0, 'sms', 'Di', '+15550103', 'dead', 1000, 1000, 1000)");
+	assert_int_equal(store_ack(f->s, &a, 1500, "test", &e), 0);
+	a.by = "Bob";
+	assert_int_equal(store_ack(f->s, &a, 1600, "test", &e), 1);
+	/* Bob only: Ann acked, Cy was called (no notices by voice), Di was
+	   never reached */
+	assert_int_equal(count(f, "deliveries"), 6);
+	assert_int_equal(store_claim(f->s, "w1", 1500, 60, NULL, 10, &rows, &n,
+	    &e), 0);
+	assert_int_equal(n, 1);
+	assert_true(rows[0].notice);
+	assert_string_equal(rows[0].contact, "Bob");
+	assert_string_equal(rows[0].channel, "sms");
+	store_delivery_rows_free(rows, n);
+}
+
 /* A store of the first release (no deliveries.segments, no
    team_states.token_hash) is brought up to date when opened. */
 static void
@@ -397,6 +434,7 @@ test_migrate_old_store(void **state)
 	store_close(f->s);
 	raw(f, "DROP INDEX team_states_token; ALTER TABLE team_states DROP "
 	    "COLUMN token_hash; ALTER TABLE deliveries DROP COLUMN segments; "
+	    "ALTER TABLE deliveries DROP COLUMN kind; "
 	    "UPDATE schema_version SET version = 1");
 	assert_int_equal(store_open(f->path, &f->s, &e), 0);
 	assert_int_equal(submit(f, "A1", "ID-1", 1, &e), 0);
@@ -978,6 +1016,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_migrate_old_store, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_escalate_once, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_ack_notices, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_ack_stops_the_ladder, setup,
 		    teardown),

@@ -1,0 +1,47 @@
+/*
+ * dropack.h: ack files that people leave on SSH drop hosts.
+ *
+ * The drop channel finds them (channels/sshdrop.c, serve's poller) and
+ * hands each here, unverified.  A file is an ack only when its name names
+ * an alert of the team whose folder holds it and its text either is
+ * clear-signed by the pinned key of one of the team's contacts and names
+ * the alert (its id or its code), or carries the team's code for it.
+ * Anything else is refused, with an audit record, and moved aside.
+ */
+#ifndef DROPACK_H
+#define DROPACK_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "ack.h"
+#include "certs.h"
+#include "channel.h"
+#include "policy.h"
+#include "store.h"
+
+/* "alert-ALERT.TEAM" followed by nothing or by "." and more: the alert id
+   and the team into alert[64] and team[64].  0, or -1. */
+int dropack_name(const char *name, char alert[64], char team[64]);
+
+/* Who an unsigned ack file says it is from: the value of its first line
+   "By: NAME", cleaned of controls and cut at 100 bytes, into by[128];
+   false when there is none. */
+bool dropack_by(const char *text, size_t len, char by[128]);
+
+struct dropack_ctx {
+	const struct policy_repo *repo;
+	struct store *st;
+	struct certs_ctx *certs;
+	const unsigned char *secret;	/* ACK_SECRET_LEN bytes */
+	int64_t now;
+	/* one line per ack or refusal; may be NULL */
+	void (*log)(void *arg, const char *line);
+	void *log_arg;
+	size_t taken, refused;
+};
+
+/* A chan_ackfile_cb: verify f and record its ack (via "drop"). */
+enum chan_ackfile_fate dropack_take(void *ctx, const struct chan_ackfile *f);
+
+#endif

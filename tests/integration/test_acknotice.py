@@ -1,0 +1,103 @@
+"""A team's other contacts hear who acknowledged (a policy's ack_notice):
+one notice on each text channel the alert reached them by, none to the
+contact who acknowledged, none for a repeat, and none at all without
+ack_notice."""
+import re
+import time
+
+from test_ackreply import listening, primary, stopped
+from test_sms import ACCOUNT, TOKEN, configure, provider
+from smsprovider import post_status_callback
+
+
+def notice_on(inst, on=True):
+    text = inst.conf.read_text()
+    text, n = re.subn(r"(\n  (standard|solo) = \{\n)",
+                      rf"\1    ack_notice = {'true' if on else 'false'};\n",
+                      text)
+    assert n == 2
+    inst.conf.write_text(text)
+
+
+def mobiles(inst, team):
+    """(name, mobile) of every contact of team with a mobile."""
+    block = (inst.dir / "teams.conf").read_text().split(
+        f'{{ id = "{team}";')[1].split("\n  },")[0]
+    return re.findall(r'name = "([^"]+)";[^{}]*?mobile = "(\+\d+)"', block,
+                      re.S)
+
+
+def wait_sent(inst, alert, kind, count, timeout=15):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        n = inst.sql("SELECT count(*) FROM deliveries WHERE alert_id = ? AND "
+                     "kind = ? AND state = 'sent'", alert, kind)[0][0]
+        if n >= count:
+            return n
+        time.sleep(0.1)
+    raise AssertionError(f"{kind}: fewer than {count} sent")
+
+
+def texts(p, number):
+    return [r["form"]["Body"] for r in p.requests()
+            if "/Messages.json" in r["path"] and r.get("form")
+            and r["form"].get("To") == number]
+
+
+def run(inst, tmp_path, pki, on):
+    # two teams with several mobiles each, so that there are others to tell
+    teams = [t for t in inst.teams() if len(mobiles(inst, t)) >= 2][:2]
+    assert len(teams) == 2
+    with provider(tmp_path, pki, "p") as p:
+        configure(inst, p.url)
+        notice_on(inst, on)
+        alert = inst.submit_signed(inst.cap(addresses=" ".join(teams)),
+                                   signers=("desk-1",))
+        nmob = sum(len(mobiles(inst, t)) for t in teams)
+        proc = listening(inst)
+        try:
+            wait_sent(inst, alert, "alert", nmob)
+            name0, mob0 = primary(inst, teams[0])
+            url = f"http://127.0.0.1:{inst.port}/twilio/sms/twilio-main"
+            reply = {"MessageSid": "SM" + "1" * 32, "AccountSid": ACCOUNT,
+                     "From": mob0, "To": "+15555550100",
+                     "Body": f"ACK {inst.ack_code(alert, teams[0])}"}
+            assert post_status_callback(url, TOKEN, reply) == 200
+            assert post_status_callback(url, TOKEN, reply) == 200  # repeat
+            others = [m for n, m in mobiles(inst, teams[0]) if m != mob0]
+            if on:
+                wait_sent(inst, alert, "notice", len(others))
+            time.sleep(1.5)     # anything more would show by now
+        finally:
+            stopped(proc)
+        return teams, alert, name0, mob0, others, p
+
+
+def test_other_contacts_hear_who_acknowledged(inst, tmp_path, pki):
+    teams, alert, name0, mob0, others, p = run(inst, tmp_path, pki, True)
+    rows = inst.sql("SELECT team, address, channel, state FROM deliveries "
+                    "WHERE alert_id = ? AND kind = 'notice'", alert)
+    assert sorted(r[1] for r in rows) == sorted(others)
+    assert {(r[0], r[2], r[3]) for r in rows} == {(teams[0], "sms", "sent")}
+    for m in others:
+        got = [t for t in texts(p, m) if t.startswith("ACKNOWLEDGED")]
+        assert len(got) == 1, (m, texts(p, m))
+        assert got[0].startswith(f"ACKNOWLEDGED {teams[0]} by {name0} (sms)")
+        # a notice asks for nothing: no code, no link
+        assert inst.ack_code(alert, teams[0]) not in got[0]
+        assert "/ack/" not in got[0]
+    # the one who acknowledged, and the other team, hear nothing more
+    assert not [t for t in texts(p, mob0) if "ACKNOWLEDGED" in t]
+    for _, m in mobiles(inst, teams[1]):
+        assert not [t for t in texts(p, m) if "ACKNOWLEDGED" in t]
+    assert inst.sql("SELECT state FROM team_states WHERE alert_id = ? AND "
+                    "team = ?", alert, teams[1])[0][0] == "active"
+
+
+def test_no_notice_without_ack_notice(inst, tmp_path, pki):
+    teams, alert, _, _, others, p = run(inst, tmp_path, pki, False)
+    assert others
+    assert inst.sql("SELECT count(*) FROM deliveries WHERE alert_id = ? AND "
+                    "kind = 'notice'", alert) == [(0,)]
+    assert not [r for r in p.requests()
+                if "ACKNOWLEDGED" in str(r.get("form"))]

@@ -1,0 +1,129 @@
+"""Ack files on the SSH drop host: serve looks into each team folder's
+ack/ every ack_poll seconds over SFTP (a real OpenSSH sshd), takes a file
+clear-signed by a contact's pinned key that names the alert, or one with
+the team's code, and moves it to ack/done/; anything else is refused,
+audited and moved to ack/refused/, and acks nothing."""
+import re
+import subprocess
+import time
+
+import pytest
+
+from conftest import BIN
+from sshpeer import SshPeer
+from test_ingestmail import contact, gpg_sign
+from test_sshdrop import configure
+
+
+@pytest.fixture
+def peer(tmp_path):
+    p = SshPeer(tmp_path / "sshd").start()
+    yield p
+    p.stop()
+
+
+def state(inst, alert, team):
+    return inst.sql("SELECT state, ack_by, ack_via, ack_strength FROM "
+                    "team_states WHERE alert_id = ? AND team = ?",
+                    alert, team)[0]
+
+
+def put(peer, team, name, data):
+    d = peer.root / team / "ack"
+    d.mkdir(parents=True, exist_ok=True)
+    (d / name).write_bytes(data)
+
+
+def wait_moved(peer, team, name, timeout=10):
+    d = peer.root / team / "ack"
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        for sub in ("done", "refused"):
+            if (d / sub / name).exists():
+                return sub
+        time.sleep(0.1)
+    raise AssertionError(f"{team}/ack/{name} was not moved")
+
+
+def test_ack_files_signed_or_with_code_and_refusals(inst, peer):
+    teams = inst.teams()[:8]
+    configure(inst, peer, teams, step0='[ "team:sshdrop" ]')
+    text = inst.conf.read_text()
+    text = text.replace('timeout = "5s"; }', 'timeout = "5s"; ack_poll = 1; }')
+    inst.conf.write_text(text)
+    alert = inst.submit_signed(inst.cap(addresses=" ".join(teams)))
+    other = inst.submit_signed(inst.cap(addresses=teams[0]))
+    code = {t: inst.ack_code(alert, t) for t in teams}
+    name0, _, fpr0 = contact(inst, teams[0])
+    name6, _, fpr6 = contact(inst, teams[6])
+    log = open(inst.dir / "serve.log", "w")
+    proc = subprocess.Popen([str(BIN), "-c", str(inst.conf), "serve"],
+                            stdout=log, stderr=subprocess.STDOUT)
+    try:
+        # the drops themselves made the team folders
+        deadline = time.time() + 15
+        while time.time() < deadline and not all(
+                (peer.root / t).is_dir() for t in teams):
+            time.sleep(0.1)
+        files = {
+            # signed by the team's contact, naming the alert: signed ack
+            teams[0]: (f"alert-{alert}.{teams[0]}.txt", gpg_sign(
+                inst, "contacts_home", fpr0,
+                f"Received alert {alert}; on it.\n".encode(), "--clearsign")),
+            # unsigned, with the code and a name: unsigned ack
+            teams[1]: (f"alert-{alert}.{teams[1]}",
+                       f"By: Night shift Ade\nACK {code[teams[1]]}\n"
+                       .encode()),
+            # the right code of another team: refused
+            teams[2]: (f"alert-{alert}.{teams[2]}.txt",
+                       f"ACK {code[teams[3]]}\n".encode()),
+            # a name for another team than the folder's: refused
+            teams[3]: (f"alert-{alert}.{teams[4]}.txt",
+                       f"ACK {code[teams[4]]}\n".encode()),
+            # signed by a contact of another team: refused
+            teams[4]: (f"alert-{alert}.{teams[4]}.txt", gpg_sign(
+                inst, "contacts_home", fpr0,
+                f"Received alert {alert}.\n".encode(), "--clearsign")),
+            # an old signed ack of another alert, renamed: refused
+            teams[5]: (f"alert-{alert}.{teams[5]}.txt", None),
+            # a signature that does not verify is not taken as unsigned
+            teams[6]: (f"alert-{alert}.{teams[6]}.txt", gpg_sign(
+                inst, "contacts_home", fpr6,
+                f"Received alert {alert}. ACK {code[teams[6]]}\n".encode(),
+                "--clearsign").replace(b"Received", b"Rexeived")),
+        }
+        name5, _, fpr5 = contact(inst, teams[5])
+        files[teams[5]] = (files[teams[5]][0], gpg_sign(
+            inst, "contacts_home", fpr5,
+            f"Received alert {other}.\n".encode(), "--clearsign"))
+        for t, (n, data) in files.items():
+            put(peer, t, n, data)
+        # a hidden name (a writer not done yet) is left alone
+        put(peer, teams[7], f".alert-{alert}.{teams[7]}.tmp",
+            f"ACK {code[teams[7]]}\n".encode())
+        fates = {t: wait_moved(peer, t, n) for t, (n, _) in files.items()}
+        time.sleep(1.5)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+        log.close()
+    assert fates == {teams[0]: "done", teams[1]: "done",
+                     **{t: "refused" for t in teams[2:7]}}
+    assert state(inst, alert, teams[0]) == ("acked", name0, "drop", "signed")
+    assert state(inst, alert, teams[1]) == ("acked", "Night shift Ade",
+                                            "drop", "unsigned")
+    for t in teams[2:]:
+        assert state(inst, alert, t)[0] == "active", t
+    assert state(inst, other, teams[0])[0] == "active"
+    assert (peer.root / teams[7] / "ack" /
+            f".alert-{alert}.{teams[7]}.tmp").exists()
+    refusals = [a for a in inst.audit() if a[2] == "drop-ack-refused"]
+    assert len(refusals) == 5
+    why = " | ".join(a[4] for a in refusals)
+    for part in ("not the team's code", "is for team",
+                 "pinned key of no contact", "names neither",
+                 "does not verify"):
+        assert part in why, (part, why)
+    serve_log = (inst.dir / "serve.log").read_text()
+    assert serve_log.count("refused") >= 5
+    assert inst.run("audit", "verify", check=0)
