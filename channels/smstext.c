@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "smstext.h"
+#include "utf8.h"
 
 #define GSM7_SINGLE	160	/* septets in an unsplit message */
 #define GSM7_PART	153	/* septets per part after the 6-octet UDH */
@@ -83,58 +84,6 @@ smstext_septets(uint32_t cp)
 			hi = mid;
 	}
 	return 0;
-}
-
-/*
- * The length of the well-formed UTF-8 sequence at p (len > 0 bytes left)
- * with its value in *cp, or 0 with *skip set to the bytes of the ill-formed
- * part, which counts as one U+FFFD (Unicode's "maximal subpart" practice,
- * so that one bad byte never swallows the good characters after it).
- * Overlong forms, surrogates and values over U+10FFFF are ill-formed.
- */
-static size_t
-smstext_utf8(const unsigned char *p, size_t len, uint32_t *cp, size_t *skip)
-{
-	unsigned lo = 0x80, hi = 0xbf;
-	uint32_t v;
-	size_t n;
-
-	if (p[0] < 0x80) {
-		*cp = p[0];
-		return 1;
-	}
-	if (p[0] >= 0xc2 && p[0] <= 0xdf) {
-		n = 2;
-		v = p[0] & 0x1fu;
-	} else if (p[0] >= 0xe0 && p[0] <= 0xef) {
-		n = 3;
-		v = p[0] & 0x0fu;
-		if (p[0] == 0xe0)
-			lo = 0xa0;	/* overlong */
-		else if (p[0] == 0xed)
-			hi = 0x9f;	/* surrogates */
-	} else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
-		n = 4;
-		v = p[0] & 0x07u;
-		if (p[0] == 0xf0)
-			lo = 0x90;	/* overlong */
-		else if (p[0] == 0xf4)
-			hi = 0x8f;	/* over U+10FFFF */
-	} else {
-		*skip = 1;
-		return 0;
-	}
-	for (size_t i = 1; i < n; i++) {
-		if (i >= len || p[i] < lo || p[i] > hi) {
-			*skip = i;
-			return 0;
-		}
-		v = v << 6 | (p[i] & 0x3fu);
-		lo = 0x80;
-		hi = 0xbf;
-	}
-	*cp = v;
-	return n;
 }
 
 /* cp as UTF-8 into o (room for 4); returns the bytes written. */
@@ -222,7 +171,7 @@ smstext_tally_utf8(struct smstext_tally *t, const char *s, size_t len,
 
 	while (off < len) {
 		uint32_t cp;
-		size_t skip, n = smstext_utf8(p + off, len - off, &cp, &skip);
+		size_t skip, n = utf8_next(p + off, len - off, &cp, &skip);
 
 		if (n == 0) {
 			*bad = off;
@@ -317,7 +266,7 @@ smstext_clean(struct smstext_job *job, const char *s, struct tocsin_err *err)
 		uint32_t cp;
 		size_t skip;
 		/* a NUL is never a continuation byte, so 4 is enough */
-		size_t k = smstext_utf8(p, strnlen((const char *)p, 4), &cp,
+		size_t k = utf8_next(p, strnlen((const char *)p, 4), &cp,
 		    &skip);
 
 		if (k == 0) {

@@ -26,6 +26,7 @@
 #include "channel.h"
 #include "dispatch.h"
 #include "dropack.h"
+#include "escalate.h"
 #include "listen.h"
 #include "plan.h"
 #include "render.h"
@@ -540,95 +541,23 @@ build_msg(struct worker *w, const struct chan_ops *ops,
 	    *nrcpt, langs, nlangs, tz, NULL, NULL, err);
 }
 
-/*
- * The escalation scheduler, in serve's main thread: every active team
- * whose deadline passed moves one step along its ladder, with that step's
- * deliveries, in one store transaction that only succeeds from the step
- * it was seen at, so a step fires once across crashes and several serve
- * processes.  The deadline lives in the store: a restart picks up what is
- * overdue at once.  After the last step the team is unreached.
- */
 static void
-escalate_due(struct disp *d, struct store *st)
+escalate_log(void *arg, const char *line)
 {
-	const struct policy_repo *repo = d->repo;
-	struct store_due_team *rows = NULL;
+	disp_log(arg, "%s", line);
+}
+
+/* The escalation scheduler's tick, in serve's main thread. */
+static void
+escalate_tick(struct disp *d, struct store *st)
+{
+	struct escalate_env env = { .repo = d->repo, .secret = d->secret,
+		.now = (int64_t)time(NULL), .actor = "tocsin serve",
+		.log = escalate_log, .log_arg = d };
 	struct tocsin_err err = { 0 };
-	int64_t now = (int64_t)time(NULL);
-	size_t n = 0;
 
-	if (store_due_teams(st, now, 256, &rows, &n, &err) != 0) {
+	if (escalate_due(st, &env, NULL, &err) != 0)
 		disp_log(d, "escalation: %s", err.msg);
-		return;
-	}
-	for (size_t i = 0; i < n; i++) {
-		const struct store_due_team *r = &rows[i];
-		const struct policy_team *team = policy_team_find(repo, r->team);
-		struct store_escalation e = { .alert_id = r->alert_id,
-			.team = r->team, .from_step = r->step,
-			.to_step = r->step + 1, .state = "active" };
-		struct plan_list pl = { 0 };
-		size_t nsteps = team != NULL ? plan_ladder_len(team) : 0;
-		int64_t base;
-		char page_hash[ACK_HASH_LEN + 1];
-		int rc;
-
-		if (team == NULL || (size_t)e.to_step >= nsteps) {
-			/* the ladder is done, or gone from the repository:
-			   the team was not reached, and the desk's own
-			   on-call is paged with the alert */
-			const struct policy_team *desk = repo->gateway.desk_team
-			    != NULL ? policy_team_find(repo,
-			    repo->gateway.desk_team) : NULL;
-
-			e.state = "unreached";
-			e.to_step = r->step;
-			if (desk != NULL && desk != team &&
-			    plan_ladder_len(desk) > 0 && plan_step(desk, 0, now,
-			    &pl, &err) == 0) {
-				char token[ACK_TOKEN_LEN + 1];
-
-				/* the desk's link works like a team's */
-				ack_token(d->secret, r->alert_id, desk->id, token);
-				ack_token_hash(token, page_hash);
-				e.page_token_hash = page_hash;
-				e.page_team = desk->id;
-				e.page_deadline = plan_next_deadline(desk, 0, now);
-				e.page_dels = pl.d;
-				e.npage_dels = pl.n;
-			}
-		} else {
-			if (plan_step(team, (size_t)e.to_step, now, &pl,
-			    &err) != 0) {
-				disp_log(d, "escalation of team %s, alert %s: %s",
-				    r->team, r->alert_id, err.msg);
-				continue;
-			}
-			/* the ladder's start, from the deadline that just
-			   passed: the acceptance, or the end of quiet hours */
-			base = r->deadline - (plan_step_at(team,
-			    (size_t)e.to_step, 0));
-			e.deadline = plan_next_deadline(team,
-			    (size_t)e.to_step, base);
-		}
-		rc = store_escalate(st, &e, pl.d, pl.n, now, "tocsin serve",
-		    &err);
-		if (rc == 0 && strcmp(e.state, "unreached") == 0)
-			disp_log(d, "team %s did not acknowledge alert %s: "
-			    "unreached after step %d%s", r->team, r->alert_id,
-			    r->step + 1, e.page_team != NULL ? "; the desk is "
-			    "paged" : "");
-		else if (rc == 0)
-			disp_log(d, "team %s, alert %s: no ack, step %d now "
-			    "(%zu deliveries, due %llds ago)", r->team,
-			    r->alert_id, e.to_step + 1, pl.n,
-			    (long long)(now - r->deadline));
-		else if (rc != TOCSIN_ENOTFOUND)
-			disp_log(d, "escalation of team %s, alert %s: %s",
-			    r->team, r->alert_id, err.msg);
-		plan_list_free(&pl);
-	}
-	store_due_teams_free(rows, n);
 }
 
 static bool
@@ -1111,7 +1040,7 @@ dispatch_serve(const struct policy_repo *repo, const struct dispatch_opts *o,
 	    (rc = certs_pubkeys_load(cx, &d.keys, err)) != 0)
 		goto out_sig;
 	release_dead(&d, st);
-	escalate_due(&d, st);
+	escalate_tick(&d, st);
 	warn_undriven(&d, st);
 	for (size_t k = 0; k < d.ndrivers; k++)
 		(void)store_channel_counts(st, d.drivers[k]->name,
@@ -1166,7 +1095,7 @@ dispatch_serve(const struct policy_repo *repo, const struct dispatch_opts *o,
 			pthread_mutex_unlock(&d.mu);
 		}
 		if (!d.stop)
-			escalate_due(&d, st);
+			escalate_tick(&d, st);
 		progress_line(&d, st, &prog, false);
 		pthread_mutex_lock(&d.mu);
 		running = d.running;

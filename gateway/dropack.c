@@ -8,6 +8,7 @@
  * copied under a new alert's name.
  */
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 
 #include "dropack.h"
 #include "mailack.h"
+#include "utf8.h"
 
 int
 dropack_name(const char *name, char alert[64], char team[64])
@@ -42,23 +44,48 @@ dropack_name(const char *name, char alert[64], char team[64])
 	return 0;
 }
 
+/* Whether cp may stand in a name shown on one line: no C0 or C1 control,
+   no line or paragraph separator, no bidirectional override. */
+static bool
+dropack_printable(uint32_t cp)
+{
+	return cp >= 0x20 && cp != 0x7f && !(cp >= 0x80 && cp <= 0x9f) &&
+	    cp != 0x2028 && cp != 0x2029 && !(cp >= 0x202a && cp <= 0x202e) &&
+	    !(cp >= 0x2066 && cp <= 0x2069) && cp != 0x200e && cp != 0x200f;
+}
+
 bool
 dropack_by(const char *text, size_t len, char by[128])
 {
 	size_t i = 0;
 
 	while (i < len) {
-		size_t eol = i, n = 0;
+		size_t eol = i, n = 0, k;
 
 		while (eol < len && text[eol] != '\n')
 			eol++;
 		if (eol - i > 3 && strncasecmp(text + i, "by:", 3) == 0) {
-			for (size_t k = i + 3; k < eol && n < 100; k++) {
-				unsigned char c = (unsigned char)text[k];
+			/* whole characters only, each one that may not
+			   stand on a line becoming a space */
+			for (k = i + 3; k < eol;) {
+				uint32_t cp = 0;
+				size_t skip = 1, cl = utf8_next(
+				    (const unsigned char *)text + k, eol - k, &cp,
+				    &skip);
+				bool ok = cl > 0 && dropack_printable(cp);
 
-				if (n == 0 && (c == ' ' || c == '\t'))
-					continue;
-				by[n++] = c < 0x20 || c == 0x7f ? ' ' : (char)c;
+				if (cl == 0)
+					cl = skip;
+				if (!ok || cp == ' ' || cp == '\t') {
+					if (n > 0 && by[n - 1] != ' ' && n < 100)
+						by[n++] = ' ';
+				} else {
+					if (n + cl > 100)
+						break;
+					memcpy(by + n, text + k, cl);
+					n += cl;
+				}
+				k += cl;
 			}
 			while (n > 0 && by[n - 1] == ' ')
 				n--;

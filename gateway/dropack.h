@@ -24,9 +24,11 @@
    and the team into alert[64] and team[64].  0, or -1. */
 int dropack_name(const char *name, char alert[64], char team[64]);
 
-/* Who an unsigned ack file says it is from: the value of its first line
-   "By: NAME", cleaned of controls and cut at 100 bytes, into by[128];
-   false when there is none. */
+/* Who an unsigned ack file says it is from: the value of its first
+   non-empty line "By: NAME", into by[128]: whole UTF-8 characters, at
+   most 100 bytes, runs of blanks, controls (C0, C1), line separators,
+   bidirectional overrides and invalid bytes as one space, none at either
+   end; false when there is none. */
 bool dropack_by(const char *text, size_t len, char by[128]);
 
 struct dropack_ctx {

@@ -755,7 +755,8 @@ render_notice(const struct render_in *in, const struct render_ack *ack,
 	info = cap_info_for(in->alert, in->nlangs > 0 ? in->langs[0] : "en");
 	what = info == NULL ? NULL : info->headline != NULL ? info->headline :
 	    info->event;
-	(void)tz_format_utc(ack->at, utc, sizeof(utc), NULL);
+	if (tz_format_utc(ack->at, utc, sizeof(utc), NULL) != 0)
+		(void)snprintf(utc, sizeof(utc), "an unknown time");
 
 	render_puts(&b, "ACKNOWLEDGED\n");
 	render_banner(&b, in->alert->status, true);

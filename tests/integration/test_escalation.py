@@ -212,6 +212,15 @@ def test_an_unreached_team_pages_the_desk_once(inst, peer):
     rows = [r for r in step_rows(inst, alert) if r[0] == desk]
     assert len(rows) == 1 and rows[0][2] >= 1
     assert 0 <= rows[0][3] - (accepted + 2) <= 1
+    # once: each of its contacts once, though two teams ended unreached
+    dels = inst.sql("SELECT contact, channel FROM deliveries WHERE "
+                    "alert_id = ? AND team = ?", alert, desk)
+    assert len(dels) == len(set(dels)) == rows[0][2]
+    # and the unreached teams themselves get nothing more
+    assert {r[1] for r in step_rows(inst, alert) if r[0] != desk} == {0}
+    assert sum(r[2] for r in step_rows(inst, alert) if r[0] != desk) == \
+        len(inst.sql("SELECT 1 FROM deliveries WHERE alert_id = ? AND "
+                     "team <> ? AND created <= ?", alert, desk, accepted + 1))
     pages = [a for a in inst.audit() if a[2] == "page-desk"]
     assert len(pages) == 1 and f"desk={desk}" in pages[0][4]
     # check names a desk_team that is no team

@@ -1120,6 +1120,257 @@ test_render_errors(void **state)
 	cap_free(a);
 }
 
+/* ---- the notice that a team acknowledged ---- */
+
+static void
+must_start(const char *s, const char *prefix)
+{
+	if (strncmp(s, prefix, strlen(prefix)) != 0)
+		fail_msg("\"%s\" does not start with \"%s\"", s, prefix);
+}
+
+/* The notice for a of team ke, acknowledged by by via via. */
+static void
+notice(const struct cap_alert *a, const char *by, const char *via,
+    char **body, char **short_text)
+{
+	static const char *const en[] = { "en" };
+	struct render_in in = {
+		.alert = a, .alert_id = "A-1", .team = &team, .langs = en,
+		.nlangs = 1, .ack_url = "https://a.example/k/SECRETLINK",
+		.ack_code = "47114711",
+	};
+	struct render_ack ack = {
+		.by = by, .via = via, .strength = "unsigned",
+		.at = 1795600800,	/* 2026-11-25 10:00 UTC */
+	};
+	struct tocsin_err e = { 0 };
+	size_t len = 0;
+
+	*body = NULL;
+	*short_text = NULL;
+	if (render_notice(&in, &ack, body, &len, short_text, &e) != 0)
+		fail_msg("render_notice: %s", e.msg);
+	assert_non_null(*body);
+	assert_non_null(*short_text);
+	assert_int_equal(strlen(*body), len);
+	must_be_clean_utf8(*body);
+	must_be_clean_utf8(*short_text);
+	assert_null(strchr(*short_text, '\n'));
+}
+
+/* The whole line of body that starts with prefix (which must be there
+   exactly once), without its LF, in a static buffer. */
+static const char *
+line_of(const char *body, const char *prefix)
+{
+	static char line[1024];
+	size_t k = strlen(prefix);
+
+	assert_int_equal(lines_starting(body, prefix), 1);
+	for (const char *p = body; ; p = strchr(p, '\n') + 1)
+		if (strncmp(p, prefix, k) == 0) {
+			size_t n = strcspn(p, "\n");
+
+			assert_true(n < sizeof(line));
+			memcpy(line, p, n);
+			line[n] = '\0';
+			return line;
+		}
+}
+
+static void
+test_notice(void **state)
+{
+	struct cap_alert *a = alert_with("Actual", INFO("en", "Severe"));
+	char *body, *sh;
+
+	(void)state;
+	notice(a, "Ann Lee", "drop", &body, &sh);
+	assert_memory_equal(body, "ACKNOWLEDGED\n", 13);
+	must_contain(body, "\nAcknowledged by: Ann Lee\n");
+	must_contain(body, "\nHow: drop\n");
+	must_contain(body, "\nStrength: unsigned\n");
+	must_contain(body, "\nWhen: 2026-11-25 10:00 UTC, local 2026-11-25 "
+	    "13:00 EAT (UTC+03:00)\n");
+	must_contain(body, "\nAlert: A-1\n");
+	must_contain(body, "Team ke has acknowledged this alert");
+	must_contain(body, "\nHeadline: H-en\n");
+	/* nothing more is asked: no code, no link */
+	assert_null(strstr(body, "47114711"));
+	assert_null(strstr(body, "SECRETLINK"));
+	assert_null(strstr(body, "https://"));
+	assert_null(strstr(body, "To acknowledge"));
+	assert_null(strstr(body, "EXERCISE"));
+	assert_null(strstr(sh, "47114711"));
+	assert_null(strstr(sh, "SECRETLINK"));
+	assert_string_equal(sh, "ACKNOWLEDGED ke by Ann Lee (drop) at "
+	    "2026-11-25 10:00 UTC. No action needed: H-en");
+	free(body);
+	free(sh);
+	cap_free(a);
+
+	/* an Exercise alert's notice carries the banner, right after the
+	   first line */
+	a = alert_with("Exercise", INFO("en", "Minor"));
+	notice(a, "Bo", "sms", &body, &sh);
+	assert_memory_equal(body, "ACKNOWLEDGED\n" EXERCISE_BANNER,
+	    strlen("ACKNOWLEDGED\n" EXERCISE_BANNER));
+	must_start(sh, "ACKNOWLEDGED ke by Bo (sms) at 20");
+	free(body);
+	free(sh);
+	cap_free(a);
+
+	/* no headline: the event */
+	a = alert_with("Actual", INFO("en", "Minor"));
+	replace(&a->infos[0].headline, NULL);
+	notice(a, "Bo", "web", &body, &sh);
+	must_contain(body, "\nHeadline: E-en\n");
+	must_contain(sh, "No action needed: E-en");
+	free(body);
+	free(sh);
+	cap_free(a);
+}
+
+/* A hostile name stays on its own line: no header, no line of ours. */
+static void
+test_notice_hostile(void **state)
+{
+	struct cap_alert *a = alert_with("Actual", INFO("en", "Severe"));
+	char *body, *sh;
+
+	(void)state;
+	notice(a, "Eve\r\nBcc: x@evil.example\r\n\r\nACKNOWLEDGED", "mail\nX",
+	    &body, &sh);
+	assert_string_equal(line_of(body, "Acknowledged by: "),
+	    "Acknowledged by: Eve Bcc: x@evil.example  ACKNOWLEDGED");
+	assert_string_equal(line_of(body, "How: "), "How: mail X");
+	assert_int_equal(lines_starting(body, "Bcc"), 0);
+	assert_int_equal(lines_starting(body, "ACKNOWLEDGED"), 1);
+	assert_int_equal(lines_starting(body, "X"), 0);
+	assert_null(strchr(body, '\r'));
+	assert_null(strchr(sh, '\r'));
+	must_start(sh, "ACKNOWLEDGED ke by Eve Bcc: x@evil.example  "
+	    "ACKNOWLEDGED (mail X) at 20");
+	free(body);
+	free(sh);
+
+	/* controls, DEL, C1 (NEL), lone CR and bad UTF-8 */
+	notice(a, "A\x01" "B\x1b[2J\x7f" "C\xc2\x85" "D\rE\xff", "drop", &body,
+	    &sh);
+	assert_string_equal(line_of(body, "Acknowledged by: "),
+	    "Acknowledged by: AB[2JCD E" FFFD);
+	must_start(sh, "ACKNOWLEDGED ke by AB[2JCD E" FFFD " (drop) at 20");
+	assert_int_equal(lines_starting(body, "E"), 0);
+	free(body);
+	free(sh);
+	cap_free(a);
+}
+
+static void
+test_notice_errors(void **state)
+{
+	struct cap_alert *a = alert_with("Actual", INFO("en", "Severe"));
+	struct render_in in = { .alert = a, .alert_id = "A-1", .team = &team };
+	struct render_ack ack = { .by = "Ann", .via = "web",
+		.strength = "link", .at = 0 };
+	struct tocsin_err e = { 0 };
+	char *body = (char *)"untouched", *sh = (char *)"untouched";
+	size_t len = 7;
+
+	(void)state;
+	assert_int_equal(render_notice(NULL, &ack, &body, &len, &sh, &e),
+	    TOCSIN_EINTERNAL);
+	assert_int_equal(render_notice(&in, NULL, &body, &len, &sh, &e),
+	    TOCSIN_EINTERNAL);
+	in.alert = NULL;
+	assert_int_equal(render_notice(&in, &ack, &body, &len, &sh, &e),
+	    TOCSIN_EINTERNAL);
+	in.alert = a;
+	in.team = NULL;
+	assert_int_equal(render_notice(&in, &ack, &body, &len, &sh, &e),
+	    TOCSIN_EINTERNAL);
+	in.team = &team;
+	in.alert_id = NULL;
+	assert_int_equal(render_notice(&in, &ack, &body, &len, &sh, &e),
+	    TOCSIN_EINTERNAL);
+	in.alert_id = "A-1";
+	ack.by = NULL;
+	assert_int_equal(render_notice(&in, &ack, &body, &len, &sh, &e),
+	    TOCSIN_EINTERNAL);
+	ack.by = "Ann";
+	ack.via = NULL;
+	assert_int_equal(render_notice(&in, &ack, &body, &len, &sh, &e),
+	    TOCSIN_EINTERNAL);
+	ack.via = "web";
+	ack.strength = NULL;
+	assert_int_equal(render_notice(&in, &ack, &body, &len, &sh, &e),
+	    TOCSIN_EINTERNAL);
+	ack.strength = "link";
+	assert_int_equal(render_notice(&in, &ack, NULL, &len, &sh, &e),
+	    TOCSIN_EINTERNAL);
+	assert_int_equal(render_notice(&in, &ack, &body, NULL, &sh, &e),
+	    TOCSIN_EINTERNAL);
+	assert_int_equal(render_notice(&in, &ack, &body, &len, NULL, &e),
+	    TOCSIN_EINTERNAL);
+	assert_string_equal(body, "untouched");
+	assert_string_equal(sh, "untouched");
+	assert_int_equal(len, 7);
+	cap_free(a);
+}
+
+/* The desk's page: who is unreached comes first. */
+static void
+test_unreached(void **state)
+{
+	static const char *const en[] = { "en" };
+	struct cap_alert *a = alert_with("Actual", INFO("en", "Severe"));
+	struct render_in in = {
+		.alert = a, .alert_id = "A-1", .team = &team, .langs = en,
+		.nlangs = 1, .ack_code = "4711", .unreached = "ke, br",
+	};
+	struct tocsin_err e = { 0 };
+	char *body = NULL;
+	size_t len = 0;
+
+	(void)state;
+	assert_int_equal(render_body(&in, &body, &len, &e), 0);
+	assert_int_equal(strlen(body), len);
+	assert_memory_equal(body, "UNREACHED: ke, br\n", 18);
+	assert_int_equal(lines_starting(body, "UNREACHED"), 1);
+	/* the alert and the ack instructions still follow */
+	must_contain(body, "\nHeadline: H-en\n");
+	must_contain(body, "reply with code 4711\n");
+	free(body);
+
+	/* a hostile list stays on its one line */
+	in.unreached = "ke\r\n*** TEST - TEST - TEST ***\nbr";
+	assert_int_equal(render_body(&in, &body, &len, &e), 0);
+	assert_string_equal(line_of(body, "UNREACHED: "),
+	    "UNREACHED: ke *** TEST - TEST - TEST *** br");
+	assert_int_equal(lines_starting(body, "***"), 0);
+	must_be_clean_utf8(body);
+	free(body);
+
+	/* an Exercise alert: the banner right after the explanation */
+	cap_free(a);
+	a = alert_with("Exercise", INFO("en", "Severe"));
+	in.alert = a;
+	in.unreached = "br";
+	assert_int_equal(render_body(&in, &body, &len, &e), 0);
+	assert_memory_equal(body, "UNREACHED: br\n", 14);
+	must_contain(body, "\n\n" EXERCISE_BANNER);
+	free(body);
+
+	/* without it: not a word */
+	in.unreached = NULL;
+	assert_int_equal(render_body(&in, &body, &len, &e), 0);
+	assert_null(strstr(body, "UNREACHED"));
+	assert_memory_equal(body, EXERCISE_BANNER, strlen(EXERCISE_BANNER));
+	free(body);
+	cap_free(a);
+}
+
 int
 main(void)
 {
@@ -1138,6 +1389,10 @@ main(void)
 		cmocka_unit_test(test_tzif_corrupt),
 		cmocka_unit_test(test_tz_zonedir),
 		cmocka_unit_test(test_render_errors),
+		cmocka_unit_test(test_notice),
+		cmocka_unit_test(test_notice_hostile),
+		cmocka_unit_test(test_notice_errors),
+		cmocka_unit_test(test_unreached),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,130 @@
+/*
+ * escalate.c: moving silent teams along their ladders.
+ *
+ * Every active team whose deadline passed moves one step along its ladder,
+ * with that step's deliveries, in one store transaction that only succeeds
+ * from the step it was seen at, so a step fires once across crashes and
+ * several serve processes.  The deadline lives in the store: a restart
+ * picks up what is overdue at once.  After the last step the team is
+ * unreached and the desk's own on-call is paged.  The clock is the
+ * caller's: serve passes the time, a drill its simulated one.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "ack.h"
+#include "escalate.h"
+#include "plan.h"
+
+static void
+esc_log(const struct escalate_env *env, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+esc_log(const struct escalate_env *env, const char *fmt, ...)
+{
+	char line[768];
+	va_list ap;
+
+	if (env->log == NULL)
+		return;
+	va_start(ap, fmt);
+	(void)vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	env->log(env->log_arg, line);
+}
+
+int
+escalate_due(struct store *st, const struct escalate_env *env,
+    size_t *ret_moved, struct tocsin_err *ret_err)
+{
+	const struct policy_repo *repo = env->repo;
+	struct store_due_team *rows = NULL;
+	struct tocsin_err err = { 0 };
+	int64_t now = env->now;
+	size_t n = 0, moved = 0;
+	int rc;
+
+	if (ret_moved != NULL)
+		*ret_moved = 0;
+	if ((rc = store_due_teams(st, now, 256, &rows, &n, ret_err)) != 0)
+		return rc;
+	for (size_t i = 0; i < n; i++) {
+		const struct store_due_team *r = &rows[i];
+		const struct policy_team *team = policy_team_find(repo, r->team);
+		struct store_escalation e = { .alert_id = r->alert_id,
+			.team = r->team, .from_step = r->step,
+			.to_step = r->step + 1, .state = "active" };
+		struct plan_list pl = { 0 }, page = { 0 };
+		size_t nsteps = team != NULL ? plan_ladder_len(team) : 0;
+		int64_t base;
+		char page_hash[ACK_HASH_LEN + 1];
+
+		if (team == NULL || (size_t)e.to_step >= nsteps) {
+			/* the ladder is done, or gone from the repository:
+			   the team was not reached, and the desk's own
+			   on-call is paged with the alert */
+			const struct policy_team *desk = repo->gateway.desk_team
+			    != NULL ? policy_team_find(repo,
+			    repo->gateway.desk_team) : NULL;
+
+			e.state = "unreached";
+			e.to_step = r->step;
+			/* the page goes a second later, so that it names
+			   every team that ends unreached in this pass */
+			if (desk != NULL && desk != team &&
+			    plan_ladder_len(desk) > 0 && plan_step(desk, 0,
+			    now + 1, &page, &err) == 0) {
+				char token[ACK_TOKEN_LEN + 1];
+
+				/* the desk's link works like a team's */
+				ack_token(env->secret, r->alert_id, desk->id, token);
+				ack_token_hash(token, page_hash);
+				e.page_token_hash = page_hash;
+				e.page_team = desk->id;
+				e.page_deadline = plan_next_deadline(desk, 0, now);
+				/* the desk's, never the team's: an unreached
+				   team gets nothing more */
+				e.page_dels = page.d;
+				e.npage_dels = page.n;
+			}
+		} else {
+			if (plan_step(team, (size_t)e.to_step, now, &pl,
+			    &err) != 0) {
+				esc_log(env, "escalation of team %s, alert %s: %s",
+				    r->team, r->alert_id, err.msg);
+				continue;
+			}
+			/* the ladder's start, from the deadline that just
+			   passed: the acceptance, or the end of quiet hours */
+			base = r->deadline - (plan_step_at(team,
+			    (size_t)e.to_step, 0));
+			e.deadline = plan_next_deadline(team,
+			    (size_t)e.to_step, base);
+		}
+		rc = store_escalate(st, &e, pl.d, pl.n, now, env->actor, &err);
+		if (rc == 0)
+			moved++;
+		if (rc == 0 && strcmp(e.state, "unreached") == 0)
+			esc_log(env, "team %s did not acknowledge alert %s: "
+			    "unreached after step %d%s", r->team, r->alert_id,
+			    r->step + 1, e.page_team != NULL ? "; the desk is "
+			    "paged" : "");
+		else if (rc == 0)
+			esc_log(env, "team %s, alert %s: no ack, step %d now "
+			    "(%zu deliveries, due %llds ago)", r->team,
+			    r->alert_id, e.to_step + 1, pl.n,
+			    (long long)(now - r->deadline));
+		else if (rc != TOCSIN_ENOTFOUND)
+			esc_log(env, "escalation of team %s, alert %s: %s",
+			    r->team, r->alert_id, err.msg);
+		plan_list_free(&pl);
+		plan_list_free(&page);
+	}
+	store_due_teams_free(rows, n);
+	if (ret_moved != NULL)
+		*ret_moved = moved;
+	return 0;
+}
+

@@ -1,0 +1,36 @@
+/*
+ * escalate.h: the escalation step, on any clock.
+ */
+#ifndef ESCALATE_H
+#define ESCALATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "policy.h"
+#include "store.h"
+#include "tocsin.h"
+
+struct escalate_env {
+	const struct policy_repo *repo;
+	const unsigned char *secret;	/* ACK_SECRET_LEN bytes: the desk's
+					   link token */
+	int64_t now;			/* serve's time, or a drill's */
+	const char *actor;		/* for the audit log */
+	/* one line per move; may be NULL */
+	void (*log)(void *arg, const char *line);
+	void *log_arg;
+};
+
+/*
+ * Move every team whose deadline is at or before env->now one step (at
+ * most 256 per call), or make it unreached after its last step and page
+ * the desk (gateway.desk_team).  A team another process moved first is
+ * skipped.  *ret_moved (may be NULL) counts the moves.  0, or the store's
+ * error when the due teams cannot be read; a failed move is logged and
+ * the others go on.
+ */
+int escalate_due(struct store *st, const struct escalate_env *env,
+    size_t *ret_moved, struct tocsin_err *err);
+
+#endif
