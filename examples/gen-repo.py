@@ -8,7 +8,7 @@ names in many scripts.  Domains are under the reserved .example TLD and
 phone numbers follow a fictional 555-01xx pattern after the real country
 calling code.  Every contact gets an OpenPGP key, made in one gpg run.
 
-usage: gen-repo.py --pki PKIDIR --out OUTDIR [--teams N] [--seed S]
+usage: gen-repo.py --pki PKIDIR --out OUTDIR [--teams N] [--seed S] [--idn]
                    [--smtp-port P] [--sms-port P] [--sms-account SID]
                    [--sms-token TOKEN] [--listen-port P] [--only ke,br,...]
                    [--fax-first aq,fk,...]
@@ -19,6 +19,9 @@ usage: gen-repo.py --pki PKIDIR --out OUTDIR [--teams N] [--seed S]
 PKIDIR comes from certs/mkpki.sh.  Writes OUTDIR/tocsin.conf (the main
 file) and OUTDIR/teams.conf (the repository it includes).  The country
 list and zones are read from Debian's tzdata (/usr/share/zoneinfo).
+
+--idn adds the internationalised ccTLDs (xn--p1ai, ...) as teams of their
+own, after the ASCII ones (about 300 teams in all).
 
 --drop-teams names teams with poor connectivity: they get the "offline"
 policy (e-mail and an SSH drop at once) and a drop folder on the SSH drop
@@ -190,7 +193,35 @@ def order_for_small_sets(items, rng):
     return out
 
 
-def make_teams(rng):
+# Internationalised ccTLDs (their A-labels) and the country of each: with
+# --idn they are teams of their own after the ASCII ones, as the registries
+# that run them often have a response team of their own.
+IDN_CCTLDS = [
+    ("xn--p1ai", "RU"), ("xn--90ais", "BY"), ("xn--fiqs8s", "CN"),
+    ("xn--fiqz9s", "CN"), ("xn--j6w193g", "HK"), ("xn--kprw13d", "TW"),
+    ("xn--kpry57d", "TW"), ("xn--3e0b707e", "KR"), ("xn--wgbh1c", "EG"),
+    ("xn--mgbaam7a8h", "AE"), ("xn--mgberp4a5d4ar", "SA"),
+    ("xn--mgbayh7gpa", "JO"), ("xn--ygbi2ammx", "PS"), ("xn--mgbtx2b", "IQ"),
+    ("xn--mgba3a4f16a", "IR"), ("xn--mgbc0a9azcg", "MA"),
+    ("xn--lgbbat1ad8j", "DZ"), ("xn--pgbs0dh", "TN"), ("xn--mgbx4cd0ab", "MY"),
+    ("xn--wgbl6a", "QA"), ("xn--mgb9awbf", "OM"), ("xn--fzc2c9e2c", "LK"),
+    ("xn--xkc2al3hye2a", "LK"), ("xn--h2brj9c", "IN"), ("xn--gecrj9c", "IN"),
+    ("xn--s9brj9c", "IN"), ("xn--45brj9c", "IN"), ("xn--xkc2dl3a5ee0h", "IN"),
+    ("xn--fpcrj9c3d", "IN"), ("xn--mgbbh1a71e", "IN"), ("xn--2scrj9c", "IN"),
+    ("xn--rvc1e0am3e", "IN"), ("xn--3hcrj9c", "IN"), ("xn--h2breg3eve", "IN"),
+    ("xn--h2brj9c8c", "IN"), ("xn--mgbbh1a", "IN"), ("xn--45br5cyl", "IN"),
+    ("xn--54b7fta0cc", "BD"), ("xn--o3cw4h", "TH"),
+    ("xn--clchc0ea0b2g2a9gcd", "SG"), ("xn--yfro4i67o", "SG"),
+    ("xn--mgbai9azgqp6j", "PK"), ("xn--j1amh", "UA"), ("xn--90a3ac", "RS"),
+    ("xn--d1alf", "MK"), ("xn--node", "GE"), ("xn--y9a3aq", "AM"),
+    ("xn--80ao21a", "KZ"), ("xn--l1acc", "MN"), ("xn--qxam", "GR"),
+    ("xn--mix891f", "MO"), ("xn--mgbpl2fh", "SD"), ("xn--ogbpf8fl", "SY"),
+    ("xn--mgbah1a3hjkrd", "MR"), ("xn--mgbcpq6gpa1a", "BH"),
+    ("xn--90ae", "BG"),
+]
+
+
+def make_teams(rng, idn=False):
     teams = []
     for code, cname, tz in countries():
         reg = region(code, tz)
@@ -198,6 +229,13 @@ def make_teams(rng):
         teams.append({"code": code, "id": tid, "name": cname, "tz": tz,
                       "region": reg})
     teams = order_for_small_sets(teams, rng)
+    if idn:
+        by_code = {t["code"]: t for t in teams}
+        for tid, code in IDN_CCTLDS:
+            if code in by_code:
+                t = by_code[code]
+                teams.append({"code": code, "id": tid, "name": t["name"],
+                              "tz": t["tz"], "region": t["region"]})
     serial = 0
     for t in teams:
         cc = CALLING.get(t["code"], "999")
@@ -484,6 +522,8 @@ def main():
     ap.add_argument("--out", required=True)
     ap.add_argument("--teams", type=int, default=0)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--idn", action="store_true",
+                    help="add the internationalised ccTLDs as teams")
     ap.add_argument("--smtp-port", type=int, default=8587)
     ap.add_argument("--sms-port", type=int, default=8588)
     ap.add_argument("--listen-port", type=int, default=8025)
@@ -526,7 +566,7 @@ def main():
     out = Path(a.out).resolve()
     info = json.loads((pki / "pki.json").read_text())
     rng = random.Random(a.seed)
-    teams = make_teams(rng)
+    teams = make_teams(rng, a.idn)
     unknown = set(drop_teams) - {t["id"] for t in teams}
     if unknown:
         ap.error(f"--drop-teams: no such team: {','.join(sorted(unknown))}")

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -220,4 +221,16 @@ ack_notice_channels(const struct policy_repo *repo, const char *team)
 
 	return t != NULL && t->policy != NULL && t->policy->ack_notice ?
 	    text : NULL;
+}
+
+const char *
+ack_contact_named(const struct policy_repo *repo, const char *team,
+    const char *name)
+{
+	const struct policy_team *t = policy_team_find(repo, team);
+
+	for (size_t i = 0; t != NULL && name != NULL && i < t->ncontacts; i++)
+		if (strcasecmp(t->contacts[i].name, name) == 0)
+			return t->contacts[i].name;
+	return NULL;
 }

@@ -48,6 +48,11 @@ bool ack_code_alert(struct store *st,
 const char *const *ack_notice_channels(const struct policy_repo *repo,
     const char *team);
 
+/* The contact of team whose name is name (any case), as the repository
+   spells it; NULL when none. */
+const char *ack_contact_named(const struct policy_repo *repo,
+    const char *team, const char *name);
+
 /* What the store keeps of a token: its SHA-256, in hex.  A stolen store
    gives no working link. */
 void ack_token_hash(const char *token, char out[ACK_HASH_LEN + 1]);

@@ -222,6 +222,7 @@ dropack_take(void *ctx, const struct chan_ackfile *f)
 			.strength = is_signed ? "signed" : "unsigned",
 			.recorded_only = !is_signed && t->policy != NULL &&
 			    !t->policy->unsigned_acks,
+			.contact = ack_contact_named(c->repo, team, by),
 			.notice_channels = ack_notice_channels(c->repo, team) };
 
 		rc = store_ack(c->st, &a, c->now, "drop poller", &e);

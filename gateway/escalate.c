@@ -74,8 +74,8 @@ escalate_due(struct store *st, const struct escalate_env *env,
 			/* the page goes a second later, so that it names
 			   every team that ends unreached in this pass */
 			if (desk != NULL && desk != team &&
-			    plan_ladder_len(desk) > 0 && plan_step(desk, 0,
-			    now + 1, &page, &err) == 0) {
+			    plan_ladder_len(desk) > 0 && plan_step_ex(desk, 0,
+			    now + 1, r->exercise, &page, &err) == 0) {
 				char token[ACK_TOKEN_LEN + 1];
 
 				/* the desk's link works like a team's */
@@ -90,8 +90,8 @@ escalate_due(struct store *st, const struct escalate_env *env,
 				e.npage_dels = page.n;
 			}
 		} else {
-			if (plan_step(team, (size_t)e.to_step, now, &pl,
-			    &err) != 0) {
+			if (plan_step_ex(team, (size_t)e.to_step, now,
+			    r->exercise, &pl, &err) != 0) {
 				esc_log(env, "escalation of team %s, alert %s: %s",
 				    r->team, r->alert_id, err.msg);
 				continue;

@@ -111,7 +111,7 @@ intake_audience(const struct policy_repo *repo, const struct cap_alert *alert,
 	return 0;
 }
 
-static int
+int
 intake_new_id(int64_t now, char *out, size_t len)
 {
 	unsigned char rnd[6];
@@ -371,6 +371,8 @@ static int
 intake_plan(const struct policy_repo *repo, int64_t now, struct intake_work *w,
     size_t *nteams, struct tocsin_err *err)
 {
+	bool exercise = w->cap->status != NULL &&
+	    strcmp(w->cap->status, "Exercise") == 0;
 	size_t k = 0;
 	int rc;
 
@@ -384,7 +386,8 @@ intake_plan(const struct policy_repo *repo, int64_t now, struct intake_work *w,
 		if (!w->mark[t])
 			continue;
 		w->teams[k].team = team->id;
-		hold = plan_hold_until(team, w->cap->max_severity, now);
+		hold = plan_hold_until_ex(team, w->cap->max_severity,
+		    exercise, now);
 		if (hold > 0 && !w->no_ladder) {
 			/* quiet hours: the ladder starts when the team's
 			   business hours open (step -1 until then) */
@@ -394,8 +397,8 @@ intake_plan(const struct policy_repo *repo, int64_t now, struct intake_work *w,
 			k++;
 			continue;
 		}
-		if ((rc = plan_step(team, 0, plan_step_due(team, 0, now),
-		    &w->plan, err)) != 0)
+		if ((rc = plan_step_ex(team, 0, plan_step_due(team, 0, now),
+		    exercise, &w->plan, err)) != 0)
 			return rc;
 		w->teams[k].step = 0;
 		w->teams[k].deadline = w->no_ladder ? 0 :

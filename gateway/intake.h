@@ -54,4 +54,8 @@ int intake_audience(const struct policy_repo *repo,
     const struct cap_alert *alert, bool *mark, size_t *nteams,
     struct tocsin_err *err);
 
+/* A new alert id, "YYYYMMDD-" and 12 random hex digits, into out (at
+   least 22 bytes).  0, TOCSIN_EIO or TOCSIN_EINTERNAL. */
+int intake_new_id(int64_t now, char *out, size_t len);
+
 #endif

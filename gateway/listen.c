@@ -340,7 +340,8 @@ ack_link(struct listen_ctx *l, struct MHD_Connection *c, const char *token,
 	int64_t now = (int64_t)time(NULL);
 	size_t nt = 0, n = strlen(token);
 	bool hex = n == ACK_TOKEN_LEN;
-	int rc;
+	char check_by[160] = "";
+	int rc, check_rc = -1;
 
 	client_addr(l, c, addr, sizeof(addr));
 	r = rate_slot(l, addr, now);
@@ -401,6 +402,7 @@ ack_link(struct listen_ctx *l, struct MHD_Connection *c, const char *token,
 			if ((unsigned char)*p < 0x20 || *p == 0x7f)
 				*p = ' ';
 		in.by = by;
+		in.contact = ack_contact_named(l->repo, team, by);
 		free(f);
 		rc = store_ack(l->st, &in, now, "ack link", &err);
 		if (rc < 0) {
@@ -412,6 +414,8 @@ ack_link(struct listen_ctx *l, struct MHD_Connection *c, const char *token,
 		}
 		listen_log(l, "ack: team %s acknowledged by link (%s)", team,
 		    rc == 0 ? "first" : "repeat");
+		check_rc = rc;
+		(void)snprintf(check_by, sizeof(check_by), "%s", by);
 		store_team_rows_free(teams, nt);
 		teams = NULL;
 		t = NULL;
@@ -433,7 +437,25 @@ ack_link(struct listen_ctx *l, struct MHD_Connection *c, const char *token,
 	page_raw(&pg, "</b>, sent ");
 	page_text(&pg, a->sent, 64);
 	page_raw(&pg, ". The full text came in your encrypted message.</p>\n");
-	if (t != NULL && t->ack_by != NULL) {
+	if (t != NULL && strcmp(a->status, "System") == 0) {
+		/* a check of contacts: each contact confirms for itself */
+		if (check_rc == 0) {
+			page_raw(&pg, "<p class=\"done\"><b>Confirmed</b>: ");
+			page_text(&pg, check_by, 200);
+			page_raw(&pg, ", thank you.</p>\n");
+		} else if (check_rc == 1) {
+			page_raw(&pg, "<p><b>Nothing was confirmed</b>: ");
+			page_text(&pg, check_by, 200);
+			page_raw(&pg, " is not the name of a contact of this team "
+			    "as the list has it.</p>\n");
+		}
+		page_raw(&pg, "<p>This is a check of the contact list. Give your "
+		    "name as the list has it and press the button.</p>\n"
+		    "<form method=\"post\" action=\"\"><p><label>Your name "
+		    "<input name=\"name\" maxlength=\"100\" autocomplete=\"name\">"
+		    "</label></p><p><button type=\"submit\">Confirm"
+		    "</button></p></form>\n");
+	} else if (t != NULL && t->ack_by != NULL) {
 		char when[TZ_FORMAT_MAX];
 
 		if (tz_format_utc(t->ack_at, when, sizeof(when), NULL) != 0)
@@ -623,6 +645,7 @@ inbound(struct listen_ctx *l, struct MHD_Connection *c,
 			.via = in.keypress ? "voice" : "sms",
 			.strength = "unsigned",
 			.recorded_only = !unsigned_counts(l, team),
+			.contact = contact[0] != '\0' ? contact : NULL,
 			.notice_channels = ack_notice_channels(l->repo, team) };
 
 		rc = store_ack(l->st, &a, now, in.keypress ? "voice keypress" :

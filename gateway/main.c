@@ -21,11 +21,15 @@
 #include "channel.h"
 #include "check.h"
 #include "dispatch.h"
+#include "drill.h"
 #include "intake.h"
+#include "jsonw.h"
 #include "mailack.h"
 #include "ack.h"
 #include "policy.h"
+#include "report.h"
 #include "status.h"
+#include "verify.h"
 #include "store.h"
 
 #define DEFAULT_CONF "/etc/tocsin/tocsin.conf"
@@ -40,12 +44,15 @@ struct cmd {
 static int cmd_check(const char *, int, char **);
 static int cmd_submit(const char *, int, char **);
 static int cmd_status(const char *, int, char **);
+static int cmd_report(const char *, int, char **);
+static int cmd_drill(const char *, int, char **);
+static int cmd_verify(const char *, int, char **);
+static bool arg_ok(const char *, size_t);
 static int cmd_audit(const char *, int, char **);
 static int cmd_serve(const char *, int, char **);
 static int cmd_help(const char *, int, char **);
 static int cmd_ack(const char *, int, char **);
 static int cmd_ingest_mail(const char *, int, char **);
-static int cmd_later(const char *, int, char **);
 
 static const struct cmd cmds[] = {
 	{ "check", "", "validate the configuration and the contact repository",
@@ -65,12 +72,16 @@ static const struct cmd cmds[] = {
 	{ "ingest-mail", "", "record an ack from an e-mail reply on standard "
 	  "input (an MTA pipe): signed by a contact's key, or with the code",
 	  cmd_ingest_mail },
-	{ "report", "ALERT --format html|json|csv [-o FILE]",
-	  "after-action report (not in this release)", cmd_later },
-	{ "drill", "SCENARIO", "tabletop exercise (not in this release)",
-	  cmd_later },
-	{ "verify-contacts", "", "contact verification campaign "
-	  "(not in this release)", cmd_later },
+	{ "report", "ALERT [--format html|json|csv] [-o FILE]",
+	  "after-action report: times to first delivery and to ack, "
+	  "escalations, unreached teams, failures (default json)", cmd_report },
+	{ "drill", "SCENARIO [--format json|html|csv] [-o FILE] [--quiet]",
+	  "tabletop exercise on a simulated clock: no message leaves; "
+	  "writes the after-action report (default json)", cmd_drill },
+	{ "verify-contacts", "[TEAM|GROUP...] | --stale [--json]",
+	  "ask every contact to confirm through the usual ack paths (an "
+	  "alert of status System, no ladder); --stale lists the contacts "
+	  "not confirmed within gateway.verify_after", cmd_verify },
 };
 #define NCMDS (sizeof(cmds) / sizeof(cmds[0]))
 
@@ -108,16 +119,6 @@ cmd_help(const char *conf, int argc, char **argv)
 }
 
 static int
-cmd_later(const char *conf, int argc, char **argv)
-{
-	(void)conf;
-	(void)argc;
-	fprintf(stderr, "tocsin: '%s' is not available in this release of "
-	    "tocsin\n", argv[0]);
-	return EX_UNAVAILABLE;
-}
-
-static int
 fail(const char *what, const struct tocsin_err *e, int code)
 {
 	fprintf(stderr, "tocsin %s: %s\n", what, e->msg);
@@ -148,6 +149,41 @@ actor_name(char *buf, size_t len)
 	return buf;
 }
 
+/* Contacts not confirmed within gateway.verify_after, when the store is
+   there to say (check never makes one). */
+static void
+check_stale(const struct policy_repo *repo, struct policy_diag *diag)
+{
+	struct verify_contact *v = NULL;
+	struct store *st = NULL;
+	struct tocsin_err e;
+	size_t n = 0, total = 0, ever = 0;
+	char tb[32];
+
+	if (access(repo->gateway.store, F_OK) != 0 ||
+	    store_open(repo->gateway.store, &st, &e) != 0 ||
+	    verify_stale(repo, st, (int64_t)time(NULL), &v, &n, &total,
+	    &e) != 0)
+		goto out;
+	for (size_t i = 0; i < n; i++)
+		ever += v[i].verified > 0;
+	if (n == total && ever == 0) {
+		policy_diag_add(diag, POLICY_WARNING, NULL, 0, "no contact has confirmed a contact "
+		    "check yet: run 'tocsin verify-contacts'");
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++)
+		policy_diag_add(diag, POLICY_WARNING, v[i].src.file, v[i].src.line,
+		    "contact %s of team %s is stale: %s%s; 'tocsin "
+		    "verify-contacts %s' asks again", v[i].contact, v[i].team,
+		    v[i].verified ? "last confirmed " : "never confirmed",
+		    v[i].verified ? jsonw_fmt_time(v[i].verified, tb,
+		    sizeof(tb)) : "", v[i].team);
+out:
+	free(v);
+	store_close(st);
+}
+
 static int
 cmd_check(const char *conf, int argc, char **argv)
 {
@@ -167,6 +203,7 @@ cmd_check(const char *conf, int argc, char **argv)
 	if (repo != NULL) {
 		check_trust(repo, &diag);
 		check_channels(repo, &diag);
+		check_stale(repo, &diag);
 		teams = repo->nteams;
 		for (size_t t = 0; t < repo->nteams; t++)
 			contacts += repo->teams[t].ncontacts;
@@ -321,8 +358,213 @@ cmd_status(const char *conf, int argc, char **argv)
 		else
 			rc = status_alerts(st, stdout, json, &e);
 	}
+	if (rc == 0 && optind == argc && !json) {
+		struct verify_contact *v = NULL;
+		size_t n = 0, total = 0;
+
+		if (verify_stale(repo, st, (int64_t)time(NULL), &v, &n, &total,
+		    &e) == 0 && n > 0)
+			printf("\n%zu of %zu contacts are stale (not confirmed "
+			    "within %lld days): 'tocsin verify-contacts --stale' "
+			    "lists them\n", n, total,
+			    (long long)(repo->gateway.verify_after / 86400));
+		free(v);
+	}
 	if (rc != 0)
 		rc = fail("status", &e, rc);
+	store_close(st);
+	policy_free(repo);
+	return rc;
+}
+
+/* What report and drill take: one argument, --format, -o and (drill)
+   --quiet.  0 with optind at the argument, or EX_USAGE said. */
+struct report_opts {
+	const char *format, *out;
+	bool quiet;
+};
+
+static int
+report_opts(int argc, char **argv, bool quiet_too, const char *usage_line,
+    struct report_opts *o)
+{
+	static const struct option opts[] = {
+		{ "format", required_argument, NULL, 'f' },
+		{ "output", required_argument, NULL, 'o' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int ch;
+
+	*o = (struct report_opts){ .format = "json" };
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "f:o:q", opts, NULL)) != -1) {
+		if (ch == 'f')
+			o->format = optarg;
+		else if (ch == 'o')
+			o->out = optarg;
+		else if (ch == 'q' && quiet_too)
+			o->quiet = true;
+		else
+			break;
+	}
+	if (ch != -1 || argc - optind != 1 || (strcmp(o->format, "json") != 0 &&
+	    strcmp(o->format, "csv") != 0 && strcmp(o->format, "html") != 0)) {
+		fputs(usage_line, stderr);
+		return EX_USAGE;
+	}
+	return 0;
+}
+
+static int
+cmd_report(const char *conf, int argc, char **argv)
+{
+	struct policy_repo *repo = NULL;
+	struct store *st = NULL;
+	struct report *r = NULL;
+	struct report_opts o;
+	struct tocsin_err e;
+	const char *format, *out;
+	int rc;
+
+	if (report_opts(argc, argv, false, "usage: tocsin report ALERT "
+	    "[--format html|json|csv] [-o FILE]\n", &o) != 0)
+		return EX_USAGE;
+	format = o.format;
+	out = o.out;
+	if ((rc = load_repo(conf, &repo)) != 0)
+		return rc;
+	if ((rc = store_open(repo->gateway.store, &st, &e)) == 0 &&
+	    (rc = report_build(st, repo, argv[optind], &r, &e)) == 0)
+		rc = report_write(r, format, out, &e);
+	if (rc != 0)
+		rc = fail("report", &e, rc);
+	else if (out != NULL)
+		fprintf(stderr, "tocsin report: %s written (%zu teams: %zu "
+		    "acked, %zu unreached, %zu pending)\n", out, r->nteams,
+		    r->nacked, r->nunreached, r->npending);
+	report_free(r);
+	store_close(st);
+	policy_free(repo);
+	return rc;
+}
+
+static void
+drill_progress(void *arg, int64_t sim, size_t acked, size_t teams)
+{
+	(void)arg;
+	fprintf(stderr, "tocsin drill: +%lldh simulated: %zu of %zu teams "
+	    "acknowledged\n", (long long)(sim / 3600), acked, teams);
+}
+
+static int
+cmd_drill(const char *conf, int argc, char **argv)
+{
+	struct policy_repo *repo = NULL;
+	struct drill_scenario *sc = NULL;
+	struct report *r = NULL;
+	struct report_opts o;
+	struct tocsin_err e;
+	struct timespec t0, t1;
+	const char *format, *out;
+	bool quiet;
+	int rc;
+
+	if (report_opts(argc, argv, true, "usage: tocsin drill SCENARIO "
+	    "[--format json|html|csv] [-o FILE] [--quiet]\n", &o) != 0)
+		return EX_USAGE;
+	format = o.format;
+	out = o.out;
+	quiet = o.quiet;
+	if ((rc = load_repo(conf, &repo)) != 0)
+		return rc;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if ((rc = drill_scenario_load(argv[optind], repo, &sc, &e)) == 0 &&
+	    (rc = drill_run(repo, sc, quiet ? NULL : drill_progress, NULL, &r,
+	    &e)) == 0)
+		rc = report_write(r, format, out, &e);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	if (rc != 0)
+		rc = fail("drill", &e, rc);
+	else if (!quiet)
+		fprintf(stderr, "tocsin drill: %zu teams: %zu acknowledged, %zu "
+		    "unreached, %zu pending; %zu escalations; %.1f s%s%s\n",
+		    r->nteams, r->nacked, r->nunreached, r->npending,
+		    r->nescalations, (double)(t1.tv_sec - t0.tv_sec) +
+		    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9,
+		    out != NULL ? "; report in " : "", out != NULL ? out : "");
+	report_free(r);
+	drill_scenario_free(sc);
+	policy_free(repo);
+	return rc;
+}
+
+static int
+cmd_verify(const char *conf, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "stale", no_argument, NULL, 's' },
+		{ "json", no_argument, NULL, 'j' },
+		{ NULL, 0, NULL, 0 },
+	};
+	static const char usage_line[] = "usage: tocsin verify-contacts "
+	    "[TEAM|GROUP...] | --stale [--json]\n";
+	struct policy_repo *repo = NULL;
+	struct store *st = NULL;
+	struct tocsin_err e;
+	bool stale = false, json = false;
+	char actor[128];
+	int ch, rc;
+
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "sj", opts, NULL)) != -1) {
+		if (ch == 's')
+			stale = true;
+		else if (ch == 'j')
+			json = true;
+		else {
+			fputs(usage_line, stderr);
+			return EX_USAGE;
+		}
+	}
+	if ((json && !stale) || (stale && optind < argc)) {
+		fputs(usage_line, stderr);
+		return EX_USAGE;
+	}
+	for (int i = optind; i < argc; i++)
+		if (!arg_ok(argv[i], 64)) {
+			fputs(usage_line, stderr);
+			return EX_USAGE;
+		}
+	if ((rc = load_repo(conf, &repo)) != 0)
+		return rc;
+	if ((rc = store_open(repo->gateway.store, &st, &e)) != 0)
+		goto out;
+	if (stale) {
+		struct verify_contact *v = NULL;
+		size_t n = 0, total = 0;
+
+		if ((rc = verify_stale(repo, st, (int64_t)time(NULL), &v, &n,
+		    &total, &e)) == 0)
+			verify_print(stdout, v, n, total,
+			    repo->gateway.verify_after, json);
+		free(v);
+	} else {
+		struct verify_result res;
+
+		if ((rc = verify_campaign(repo, st, (const char *const *)argv +
+		    optind, (size_t)(argc - optind), (int64_t)time(NULL),
+		    actor_name(actor, sizeof(actor)), &res, &e)) == 0) {
+			printf("%s\n", res.alert_id);
+			fprintf(stderr, "tocsin verify-contacts: check %s queued: "
+			    "%zu teams, %zu messages; serve sends them, and each "
+			    "contact who answers is confirmed\n", res.alert_id,
+			    res.nteams, res.ndeliveries);
+		}
+	}
+out:
+	if (rc != 0)
+		rc = fail("verify-contacts", &e, rc);
 	store_close(st);
 	policy_free(repo);
 	return rc;
@@ -417,6 +659,7 @@ cmd_ack(const char *conf, int argc, char **argv)
 	if ((rc = load_repo(conf, &repo)) != 0)
 		return rc;
 	a.notice_channels = ack_notice_channels(repo, a.team);
+	a.contact = ack_contact_named(repo, a.team, a.by);
 	if ((rc = store_open(repo->gateway.store, &st, &e)) == 0)
 		rc = store_ack(st, &a, (int64_t)time(NULL), actor, &e);
 	if (rc == 0)
@@ -570,6 +813,7 @@ cmd_ingest_mail(const char *conf, int argc, char **argv)
 			.strength = is_signed ? "signed" : "unsigned",
 			.recorded_only = !is_signed && tm != NULL &&
 			    tm->policy != NULL && !tm->policy->unsigned_acks,
+			.contact = by,
 			.notice_channels = ack_notice_channels(repo, team) };
 
 		rc = store_ack(st, &a, (int64_t)time(NULL), "ingest-mail", &e);

@@ -56,6 +56,13 @@ int
 plan_step(const struct policy_team *team, size_t step, int64_t not_before,
     struct plan_list *out, struct tocsin_err *err)
 {
+	return plan_step_ex(team, step, not_before, false, out, err);
+}
+
+int
+plan_step_ex(const struct policy_team *team, size_t step, int64_t not_before,
+    bool exercise, struct plan_list *out, struct tocsin_err *err)
+{
 	const struct policy_step *st;
 	size_t *idx, n;
 	size_t first = out->n;
@@ -76,6 +83,11 @@ plan_step(const struct policy_team *team, size_t step, int64_t not_before,
 				goto oom;
 			continue;
 		}
+		/* a drill wakes nobody at an emergency number unless the
+		   policy says it may */
+		if (exercise && tg->emergency &&
+		    !team->policy->exercise_emergency)
+			continue;
 		policy_target_contacts(team, tg, idx, &n);
 		for (size_t i = 0; i < n; i++) {
 			const struct policy_contact *c = &team->contacts[idx[i]];
@@ -170,13 +182,24 @@ plan_minute(int64_t t)
 int64_t
 plan_hold_until(const struct policy_team *team, int severity, int64_t now)
 {
+	return plan_hold_until_ex(team, severity, false, now);
+}
+
+int64_t
+plan_hold_until_ex(const struct policy_team *team, int severity,
+    bool exercise, int64_t now)
+{
 	const struct policy_policy *pol = team->policy;
 	const struct policy_contact *c = NULL;
 	int m, start, end;
 	bool open;
 
-	if (pol == NULL || pol->hold_below == 0 || severity >=
-	    pol->hold_below || severity >= POLICY_SEV_EXTREME)
+	if (pol == NULL)
+		return 0;
+	/* an exercise waits for business hours whatever its severity when
+	   the policy says so; a real alert by hold_below, Extreme never */
+	if (!(exercise && pol->exercise_quiet_hours) && (pol->hold_below == 0 ||
+	    severity >= pol->hold_below || severity >= POLICY_SEV_EXTREME))
 		return 0;
 	/* the team's hours: its primary contact's, else the first given */
 	for (size_t i = 0; i < team->ncontacts; i++) {

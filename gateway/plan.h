@@ -26,6 +26,12 @@ struct plan_list {
  */
 int plan_step(const struct policy_team *team, size_t step, int64_t not_before,
     struct plan_list *out, struct tocsin_err *err);
+/* The same for an alert that is an exercise (CAP status Exercise) or not:
+   an exercise leaves out :emergency targets unless the policy's
+   exercise_emergency allows them. */
+int plan_step_ex(const struct policy_team *team, size_t step,
+    int64_t not_before, bool exercise, struct plan_list *out,
+    struct tocsin_err *err);
 
 /* When step `step` is due for an alert accepted at `accepted`; 0 when the
    ladder has no such step. */
@@ -59,6 +65,10 @@ int64_t plan_next_deadline(const struct policy_team *team, size_t step,
  */
 int64_t plan_hold_until(const struct policy_team *team, int severity,
     int64_t now);
+/* The same, and an exercise waits whatever its severity when the policy's
+   exercise_quiet_hours says so. */
+int64_t plan_hold_until_ex(const struct policy_team *team, int severity,
+    bool exercise, int64_t now);
 
 void plan_list_free(struct plan_list *l);
 

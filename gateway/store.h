@@ -109,6 +109,15 @@ int store_audit(struct store *s, int64_t now, const char *actor,
 int store_audit_verify(struct store *s, int64_t *ret_bad_seq,
     int64_t *ret_count, struct tocsin_err *err);
 
+/* The audit records of one object (an alert id), in order. */
+struct store_audit_row {
+	int64_t seq, ts;
+	char *actor, *action, *details;
+};
+int store_audit_rows(struct store *s, const char *object,
+    struct store_audit_row **ret, size_t *n, struct tocsin_err *err);
+void store_audit_rows_free(struct store_audit_row *rows, size_t n);
+
 /* Rows for status and reports; every string is owned by the row array,
    freed with the matching _free function. */
 struct store_alert_row {
@@ -150,6 +159,7 @@ struct store_delivery_row {
 	int segments;			/* SMS parts sent; 0 when not SMS */
 	bool notice;			/* tells that the team acknowledged,
 					   not the alert itself */
+	int64_t created, updated;	/* queued; last changed (sent, dead) */
 };
 /* Deliveries of an alert (team NULL: all teams), ordered by team, step, id. */
 int store_deliveries(struct store *s, const char *alert_id, const char *team,
@@ -246,6 +256,7 @@ struct store_due_team {
 	int step;			/* the step it is at */
 	int64_t deadline;		/* when the next one was due */
 	int64_t accepted;		/* the alert's acceptance: ladder base */
+	bool exercise;			/* the alert's status is Exercise */
 };
 /* Active teams whose deadline has passed (0 < deadline <= now), earliest
    first, at most max.  Rows freed with store_due_teams_free. */
@@ -291,6 +302,11 @@ struct store_ack_in {
 	const char *note;		/* may be NULL */
 	bool recorded_only;		/* the policy does not count this kind
 					   of ack: kept, the ladder goes on */
+	/* The contact of the team who answered, when the way it came
+	   says so (their number, their key, their address); NULL when not
+	   known.  A check of contacts (an alert of status System) records
+	   only this: the contact's last-verified date. */
+	const char *contact;
 	/* Channels (NULL-terminated) on which the team's other contacts who
 	   were sent the alert get a notice that it was acknowledged; NULL:
 	   none. */
@@ -305,6 +321,15 @@ struct store_ack_in {
  */
 int store_ack(struct store *s, const struct store_ack_in *a, int64_t now,
     const char *actor, struct tocsin_err *err);
+
+/* When each contact last answered a check of contacts. */
+struct store_contact_check {
+	char *team, *contact, *via;
+	int64_t verified;
+};
+int store_contact_checks(struct store *s, struct store_contact_check **ret,
+    size_t *n, struct tocsin_err *err);
+void store_contact_checks_free(struct store_contact_check *rows, size_t n);
 
 /* The alert and team of an ack link, by the SHA-256 (hex) of its token:
    0, or TOCSIN_ENOTFOUND. */

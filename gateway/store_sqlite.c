@@ -80,7 +80,11 @@ static const char schema[] =
     "CREATE TABLE IF NOT EXISTS audit ("
     " seq INTEGER PRIMARY KEY, ts INTEGER NOT NULL, actor TEXT NOT NULL,"
     " action TEXT NOT NULL, object TEXT NOT NULL, details TEXT NOT NULL,"
-    " prev_hash TEXT NOT NULL, hash TEXT NOT NULL);";
+    " prev_hash TEXT NOT NULL, hash TEXT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS contact_checks ("
+    " team TEXT NOT NULL, contact TEXT NOT NULL, verified INTEGER NOT NULL,"
+    " via TEXT NOT NULL, alert_id TEXT NOT NULL,"
+    " PRIMARY KEY (team, contact));";
 
 static int
 sq_fail(struct store *s, struct tocsin_err *err, const char *what)
@@ -160,7 +164,8 @@ store_mkdirs(const char *path)
  * Older stores, brought up to date before the schema's CREATE ... IF NOT
  * EXISTS statements run (an index of a new column needs the column):
  * version 1 lacks deliveries.segments, version 2 team_states.token_hash,
- * version 3 deliveries.kind.
+ * version 3 deliveries.kind; version 4 has no contact_checks table yet, which
+ * the schema's CREATE makes.
  * A new store has no schema_version table yet and nothing to migrate.
  */
 static int
@@ -194,6 +199,9 @@ store_migrate(struct store *s, struct tocsin_err *err)
 	    "COLUMN kind TEXT NOT NULL DEFAULT 'alert'; UPDATE schema_version "
 	    "SET version = 4", err)) != 0)
 		return rc;
+	if (version < 5 && (rc = sq_exec(s, "UPDATE schema_version SET "
+	    "version = 5", err)) != 0)
+		return rc;
 	return 0;
 }
 
@@ -226,7 +234,7 @@ store_open(const char *path, struct store **ret, struct tocsin_err *err)
 	}
 	if ((rc = store_migrate(s, err)) != 0 ||
 	    (rc = sq_exec(s, schema, err)) != 0 ||
-	    (rc = sq_exec(s, "INSERT INTO schema_version SELECT 4 WHERE NOT "
+	    (rc = sq_exec(s, "INSERT INTO schema_version SELECT 5 WHERE NOT "
 	    "EXISTS (SELECT 1 FROM schema_version)", err)) != 0 ||
 	    (rc = sq_exec(s, "COMMIT", err)) != 0) {
 		sq_rollback(s);
@@ -781,6 +789,49 @@ store_teams(struct store *s, const char *alert_id, struct store_team_row **ret,
 	return 0;
 }
 
+static void
+fill_audit(sqlite3_stmt *st, void *p)
+{
+	struct store_audit_row *r = p;
+
+	r->seq = sqlite3_column_int64(st, 0);
+	r->ts = sqlite3_column_int64(st, 1);
+	r->actor = sq_dup(st, 2);
+	r->action = sq_dup(st, 3);
+	r->details = sq_dup(st, 4);
+}
+
+int
+store_audit_rows(struct store *s, const char *object,
+    struct store_audit_row **ret, size_t *n, struct tocsin_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	*ret = NULL;
+	*n = 0;
+	if (sq_prepare(s, "SELECT seq, ts, actor, action, details FROM audit "
+	    "WHERE object = ? ORDER BY seq", &st, err) != 0)
+		return TOCSIN_ESTORE;
+	sq_text(st, 1, object);
+	rc = sq_collect(s, st, (void **)ret, n, sizeof(**ret), fill_audit, err);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+void
+store_audit_rows_free(struct store_audit_row *rows, size_t n)
+{
+	if (rows == NULL)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		free(rows[i].actor);
+		free(rows[i].action);
+		free(rows[i].details);
+	}
+	free(rows);
+}
+
 void
 store_team_rows_free(struct store_team_row *rows, size_t n)
 {
@@ -795,7 +846,7 @@ store_team_rows_free(struct store_team_row *rows, size_t n)
 
 #define DEL_COLS "id, alert_id, team, step, channel, contact, address, " \
     "state, attempts, next_attempt, provider_ref, last_error, segments, " \
-    "kind"
+    "kind, created, updated"
 
 static void
 fill_delivery(sqlite3_stmt *st, void *p)
@@ -817,6 +868,8 @@ fill_delivery(sqlite3_stmt *st, void *p)
 	r->segments = sqlite3_column_int(st, 12);
 	r->notice = sqlite3_column_text(st, 13) != NULL &&
 	    strcmp((const char *)sqlite3_column_text(st, 13), "notice") == 0;
+	r->created = sqlite3_column_int64(st, 14);
+	r->updated = sqlite3_column_int64(st, 15);
 }
 
 int
@@ -1265,6 +1318,7 @@ fill_due(sqlite3_stmt *st, void *p)
 	r->step = sqlite3_column_int(st, 2);
 	r->deadline = sqlite3_column_int64(st, 3);
 	r->accepted = sqlite3_column_int64(st, 4);
+	r->exercise = sqlite3_column_int(st, 5) != 0;
 }
 
 int
@@ -1277,7 +1331,8 @@ store_due_teams(struct store *s, int64_t now, size_t max,
 	*ret = NULL;
 	*n = 0;
 	if (sq_prepare(s, "SELECT t.alert_id, t.team, t.step, t.deadline, "
-	    "a.received FROM team_states t JOIN alerts a ON a.id = t.alert_id "
+	    "a.received, a.status = 'Exercise' FROM team_states t JOIN alerts a "
+	    "ON a.id = t.alert_id "
 	    "WHERE t.state = 'active' AND t.deadline > 0 AND t.deadline <= ? "
 	    "ORDER BY t.deadline LIMIT ?", &st, err) != 0)
 		return TOCSIN_ESTORE;
@@ -1432,6 +1487,71 @@ ack_notices(struct store *s, const struct store_ack_in *a,
 	return rc;
 }
 
+/* A contact of a check campaign answered: its last-verified date. */
+static int
+contact_checked(struct store *s, const struct store_ack_in *a, int64_t now,
+    struct tocsin_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (sq_prepare(s, "INSERT INTO contact_checks (team, contact, verified, "
+	    "via, alert_id) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (team, "
+	    "contact) DO UPDATE SET verified = max(verified, ?3), via = ?4, "
+	    "alert_id = ?5", &st, err) != 0)
+		return TOCSIN_ESTORE;
+	sq_text(st, 1, a->team);
+	sq_text(st, 2, a->contact);
+	(void)sqlite3_bind_int64(st, 3, now);
+	sq_text(st, 4, a->via);
+	sq_text(st, 5, a->alert_id);
+	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : sq_fail(s, err,
+	    "record a contact check");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static void
+fill_check(sqlite3_stmt *st, void *p)
+{
+	struct store_contact_check *r = p;
+
+	r->team = sq_dup(st, 0);
+	r->contact = sq_dup(st, 1);
+	r->verified = sqlite3_column_int64(st, 2);
+	r->via = sq_dup(st, 3);
+}
+
+int
+store_contact_checks(struct store *s, struct store_contact_check **ret,
+    size_t *n, struct tocsin_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	*ret = NULL;
+	*n = 0;
+	if (sq_prepare(s, "SELECT team, contact, verified, via FROM "
+	    "contact_checks ORDER BY team, contact", &st, err) != 0)
+		return TOCSIN_ESTORE;
+	rc = sq_collect(s, st, (void **)ret, n, sizeof(**ret), fill_check, err);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+void
+store_contact_checks_free(struct store_contact_check *rows, size_t n)
+{
+	if (rows == NULL)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		free(rows[i].team);
+		free(rows[i].contact);
+		free(rows[i].via);
+	}
+	free(rows);
+}
+
 int
 store_ack(struct store *s, const struct store_ack_in *a, int64_t now,
     const char *actor, struct tocsin_err *err)
@@ -1439,11 +1559,13 @@ store_ack(struct store *s, const struct store_ack_in *a, int64_t now,
 	sqlite3_stmt *st = NULL;
 	char details[512];
 	int rc, changed = 0;
+	bool campaign;
 
 	if ((rc = sq_exec(s, "BEGIN IMMEDIATE", err)) != 0)
 		return rc;
-	if (sq_prepare(s, "SELECT state FROM team_states WHERE alert_id = ? "
-	    "AND team = ?", &st, err) != 0) {
+	if (sq_prepare(s, "SELECT a.status FROM team_states t JOIN alerts a ON "
+	    "a.id = t.alert_id WHERE t.alert_id = ? AND t.team = ?", &st,
+	    err) != 0) {
 		sq_rollback(s);
 		return TOCSIN_ESTORE;
 	}
@@ -1455,6 +1577,8 @@ store_ack(struct store *s, const struct store_ack_in *a, int64_t now,
 		return tocsin_fail(err, TOCSIN_ENOTFOUND, "alert %s has no team "
 		    "%s", a->alert_id, a->team);
 	}
+	campaign = sqlite3_column_text(st, 0) != NULL && strcmp((const char *)
+	    sqlite3_column_text(st, 0), "System") == 0;
 	sqlite3_finalize(st);
 	/* every ack is kept; the team's state takes the first */
 	if (sq_prepare(s, "INSERT INTO acks (alert_id, team, by_whom, via, "
@@ -1474,6 +1598,14 @@ store_ack(struct store *s, const struct store_ack_in *a, int64_t now,
 		(void)sqlite3_bind_null(st, 7);
 	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : sq_fail(s, err, "insert ack");
 	sqlite3_finalize(st);
+	if (campaign) {
+		/* a check of contacts: each contact answers for itself, and
+		   nobody's answer stops the others being asked */
+		if (rc == 0 && a->contact != NULL)
+			rc = contact_checked(s, a, now, err);
+		changed = rc == 0 && a->contact != NULL;
+		goto audit;
+	}
 	if (a->recorded_only)
 		goto audit;
 	if (rc == 0 && sq_prepare(s, "UPDATE team_states SET state = 'acked', "
@@ -1515,14 +1647,17 @@ store_ack(struct store *s, const struct store_ack_in *a, int64_t now,
 audit:
 	(void)snprintf(details, sizeof(details), "team=%.40s by=%.100s "
 	    "via=%.60s strength=%.16s%s", a->team, a->by, a->via, a->strength,
+	    campaign ? (changed > 0 ? " contact-verified" : " no-contact") :
 	    a->recorded_only ? " not-counted" : changed > 0 ? "" : " repeat");
-	if (rc != 0 || (rc = audit_append(s, now, actor, "ack", a->alert_id,
-	    details, err)) != 0) {
+	if (rc != 0 || (rc = audit_append(s, now, actor, campaign ? "verify" :
+	    "ack", a->alert_id, details, err)) != 0) {
 		sq_rollback(s);
 		return rc;
 	}
 	if ((rc = sq_exec(s, "COMMIT", err)) != 0)
 		return rc;
+	if (campaign)
+		return changed > 0 ? 0 : 1;
 	return changed > 0 || a->recorded_only ? 0 : 1;
 }
 

@@ -108,6 +108,10 @@ struct policy_policy {
 	bool unsigned_acks;
 	bool ack_notice;		/* tell the team's other contacts who
 					   acknowledged (e-mail, SMS) */
+	bool exercise_emergency;	/* an Exercise may use :emergency
+					   targets */
+	bool exercise_quiet_hours;	/* an Exercise waits for business
+					   hours, whatever its severity */
 	enum policy_fax_detail fax_detail;
 	struct policy_src fax_detail_src;	/* the setting, or the policy */
 	int hold_below;			/* quiet hours: an alert whose highest
@@ -272,6 +276,8 @@ struct policy_gateway {
 	size_t max_alert_bytes;
 	char *default_audience;
 	int64_t lease;			/* seconds a claim is held */
+	int64_t verify_after;		/* a contact not confirmed by a check
+					   for this long is stale */
 	int64_t retry_base, retry_max;	/* backoff bounds, seconds */
 	int max_attempts;		/* then a delivery is dead */
 	char *ack_secret;		/* 0600 key file of ack tokens, or NULL */

@@ -500,7 +500,8 @@ policy_read_gateway(struct policy_ctx *ctx, const config_setting_t *root)
 		"signing_key", "issuer_ca", "workers", "listen", "public_url",
 		"replay_window", "max_alert_bytes", "default_audience", "lease",
 		"retry_base", "retry_max", "max_attempts", "ack_secret",
-		"duty_phone", "ack_phone", "desk_team", "trusted_proxy", NULL };
+		"duty_phone", "ack_phone", "desk_team", "trusted_proxy",
+		"verify_after", NULL };
 	struct policy_gateway *gw = &ctx->repo->gateway;
 	const config_setting_t *g;
 	const char *v;
@@ -516,6 +517,7 @@ policy_read_gateway(struct policy_ctx *ctx, const config_setting_t *root)
 	gw->max_alert_bytes = 262144;
 	gw->default_audience = policy_xstrdup("all");
 	gw->lease = 120;
+	gw->verify_after = 180 * 86400;
 	gw->retry_base = 30;
 	gw->retry_max = 3600;
 	gw->max_attempts = 10;
@@ -587,6 +589,11 @@ policy_read_gateway(struct policy_ctx *ctx, const config_setting_t *root)
 		gw->max_alert_bytes = (size_t)n;
 	(void)policy_get_dup(ctx, g, "gateway", "default_audience", false,
 	    POLICY_MAX_VALUE, &gw->default_audience);
+	if (policy_get_duration(ctx, g, "gateway", "verify_after", false,
+	    &gw->verify_after) == 1 && gw->verify_after < 86400)
+		policy_err(ctx, config_setting_get_member(g, "verify_after"),
+		    "gateway: verify_after must be at least a day (\"1d\"); "
+		    "a contact not confirmed within it is stale");
 	/* A lease shorter than one SMTP session would let a second worker
 	   take over work that is still being sent. */
 	if (policy_get_duration(ctx, g, "gateway", "lease", false, &gw->lease)
@@ -1066,7 +1073,8 @@ policy_read_policy(struct policy_ctx *ctx, const config_setting_t *g,
 {
 	static const char *const keys[] = { "steps", "repeat",
 		"unsigned_acks", "fax_detail", "unreached_after", "hold_below",
-		"ack_notice", NULL };
+		"ack_notice", "exercise_emergency", "exercise_quiet_hours",
+		NULL };
 	const config_setting_t *steps, *prev_s = NULL;
 	char where[POLICY_QUOTE_LEN + 16], swhere[POLICY_QUOTE_LEN + 32];
 	char q[POLICY_QUOTE_LEN];
@@ -1087,6 +1095,10 @@ policy_read_policy(struct policy_ctx *ctx, const config_setting_t *g,
 	(void)policy_get_bool(ctx, g, where, "unsigned_acks",
 	    &pol->unsigned_acks);
 	(void)policy_get_bool(ctx, g, where, "ack_notice", &pol->ack_notice);
+	(void)policy_get_bool(ctx, g, where, "exercise_emergency",
+	    &pol->exercise_emergency);
+	(void)policy_get_bool(ctx, g, where, "exercise_quiet_hours",
+	    &pol->exercise_quiet_hours);
 	/* 0: the ladder's last gap, see policy.h */
 	(void)policy_get_duration(ctx, g, where, "unreached_after", false,
 	    &pol->unreached_after);

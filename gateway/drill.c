@@ -1,0 +1,838 @@
+/*
+ * drill.c: a tabletop exercise on a simulated clock.
+ *
+ * The drill is the gateway with two things swapped: the clock, which
+ * jumps from one event to the next, and the channels, which decide from
+ * the scenario (faults, and a seeded draw of who answers and when)
+ * instead of talking to anyone.  Everything else is the real thing: the
+ * planner makes the deliveries, the store queues and claims them, the
+ * escalation step moves silent teams and pages the desk, acks go through
+ * store_ack.  The store is a private one in memory, so a drill never
+ * touches the gateway's queue, and with the same seed the same events
+ * happen in the same order.
+ */
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <libconfig.h>
+
+#include "ack.h"
+#include "cap.h"
+#include "dispatch.h"
+#include "drill.h"
+#include "escalate.h"
+#include "plan.h"
+#include "store.h"
+
+#define DRILL_OWNER "drill"
+#define DRILL_BATCH 512			/* groups claimed at a time */
+/* When the scenario gives no start: a fixed Monday morning, so that a
+   scenario without one still gives the same report every run. */
+#define DRILL_DEFAULT_START 1767607200	/* 2026-01-05T10:00:00Z */
+#define DRILL_DEFAULT_LENGTH (24 * 3600)
+
+/* How long a channel takes to hand a message over, in the simulation. */
+static const int64_t drill_latency[POLICY_CH_COUNT] = {
+	[POLICY_CH_PGP_EMAIL] = 20, [POLICY_CH_SMS] = 5,
+	[POLICY_CH_VOICE] = 40, [POLICY_CH_FAX] = 90,
+	[POLICY_CH_SSHDROP] = 30,
+};
+
+/* ---- the scenario ---- */
+
+static int
+drill_err(struct tocsin_err *err, const char *path,
+    const config_setting_t *s, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int
+drill_err(struct tocsin_err *err, const char *path,
+    const config_setting_t *s, const char *fmt, ...)
+{
+	char msg[TOCSIN_ERRLEN - 64];
+	va_list ap;
+
+	va_start(ap, fmt);
+	(void)vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	return tocsin_fail(err, TOCSIN_ECONFIG, "%s:%d: %s", path,
+	    s != NULL ? config_setting_source_line(s) : 0, msg);
+}
+
+/* A duration: "30m", "2h", or a number of seconds. */
+static int
+drill_duration(const char *path, const config_setting_t *g, const char *key,
+    int64_t *out, struct tocsin_err *err)
+{
+	const config_setting_t *s = config_setting_get_member(g, key);
+	const char *v;
+
+	if (s == NULL)
+		return 1;
+	if (config_setting_type(s) == CONFIG_TYPE_INT ||
+	    config_setting_type(s) == CONFIG_TYPE_INT64) {
+		*out = config_setting_get_int64(s);
+	} else if ((v = config_setting_get_string(s)) == NULL ||
+	    policy_duration_parse(v, out) != 0) {
+		return drill_err(err, path, s, "%s must be a duration such as "
+		    "\"30m\" or \"2h\"", key);
+	}
+	if (*out < 0 || *out > 366 * 86400)
+		return drill_err(err, path, s, "%s must be between 0 and a "
+		    "year", key);
+	return 0;
+}
+
+static int
+drill_string(const char *path, const config_setting_t *g, const char *key,
+    char **out, struct tocsin_err *err)
+{
+	const config_setting_t *s = config_setting_get_member(g, key);
+	const char *v;
+
+	if (s == NULL)
+		return 1;
+	if ((v = config_setting_get_string(s)) == NULL || v[0] == '\0' ||
+	    strlen(v) > 200)
+		return drill_err(err, path, s, "%s must be a string of 1 to "
+		    "200 bytes", key);
+	if ((*out = strdup(v)) == NULL)
+		return tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
+	return 0;
+}
+
+static int
+drill_keys(const char *path, const config_setting_t *g,
+    const char *const *keys, struct tocsin_err *err)
+{
+	for (int i = 0; i < config_setting_length(g); i++) {
+		const config_setting_t *s = config_setting_get_elem(g,
+		    (unsigned)i);
+		bool known = false;
+
+		for (size_t k = 0; keys[k] != NULL && !known; k++)
+			known = s->name != NULL && strcmp(s->name, keys[k]) == 0;
+		if (!known) {
+			char list[256] = "";
+
+			for (size_t k = 0; keys[k] != NULL; k++)
+				(void)snprintf(list + strlen(list),
+				    sizeof(list) - strlen(list), "%s%s",
+				    k ? ", " : "", keys[k]);
+			return drill_err(err, path, s, "unknown setting '%s'; "
+			    "known here: %s", s->name != NULL ? s->name : "?",
+			    list);
+		}
+	}
+	return 0;
+}
+
+static int
+drill_answers(struct drill_scenario *sc, const config_setting_t *g,
+    struct tocsin_err *err)
+{
+	static const char *const keys[] = { "pgp-email", "sms", "voice", "fax",
+		"sshdrop", NULL };
+	static const char *const akeys[] = { "chance", "median", "p90", NULL };
+	int rc;
+
+	if ((rc = drill_keys(sc->path, g, keys, err)) != 0)
+		return rc;
+	for (int ch = 0; ch < POLICY_CH_COUNT; ch++) {
+		const config_setting_t *a = config_setting_get_member(g,
+		    policy_channel_name((enum policy_channel)ch));
+		struct drill_answer *an = &sc->answer[ch];
+		double chance;
+
+		if (a == NULL)
+			continue;
+		if (!config_setting_is_group(a))
+			return drill_err(err, sc->path, a, "answers.%s must be "
+			    "{ chance = 0.7; median = \"5m\"; p90 = \"20m\"; }",
+			    a->name);
+		if ((rc = drill_keys(sc->path, a, akeys, err)) != 0)
+			return rc;
+		if (config_setting_lookup_float(a, "chance", &chance) ==
+		    CONFIG_TRUE) {
+			if (chance < 0 || chance > 1)
+				return drill_err(err, sc->path, a, "chance must "
+				    "be between 0 and 1");
+			an->chance = chance;
+		}
+		if ((rc = drill_duration(sc->path, a, "median", &an->median,
+		    err)) < 0 || (rc = drill_duration(sc->path, a, "p90",
+		    &an->p90, err)) < 0)
+			return rc;
+		if (an->median < 1 || an->p90 < an->median)
+			return drill_err(err, sc->path, a, "median must be at "
+			    "least 1s and p90 at least the median");
+	}
+	return 0;
+}
+
+static int
+drill_faults(struct drill_scenario *sc, const struct policy_repo *repo,
+    const config_setting_t *l, struct tocsin_err *err)
+{
+	static const char *const keys[] = { "channel", "region", "team",
+		"provider", "from", "for", "never_answers", NULL };
+	int rc;
+
+	if (!config_setting_is_list(l))
+		return drill_err(err, sc->path, l, "faults must be a list: "
+		    "( { channel = \"sms\"; from = \"0m\"; for = \"1h\"; } )");
+	for (int i = 0; i < config_setting_length(l); i++) {
+		const config_setting_t *g = config_setting_get_elem(l,
+		    (unsigned)i);
+		struct drill_fault *f;
+		int64_t from = 0, len = 0;
+		int nev = 0;
+
+		if (sc->nfaults == DRILL_MAX_FAULTS)
+			return drill_err(err, sc->path, g, "at most %d faults",
+			    DRILL_MAX_FAULTS);
+		f = &sc->faults[sc->nfaults++];
+		f->line = config_setting_source_line(g);
+		if (!config_setting_is_group(g))
+			return drill_err(err, sc->path, g, "a fault is a group "
+			    "{ ... }");
+		if ((rc = drill_keys(sc->path, g, keys, err)) != 0 ||
+		    (rc = drill_string(sc->path, g, "channel", &f->channel,
+		    err)) < 0 || (rc = drill_string(sc->path, g, "region",
+		    &f->region, err)) < 0 || (rc = drill_string(sc->path, g,
+		    "team", &f->team, err)) < 0 || (rc = drill_string(sc->path,
+		    g, "provider", &f->provider, err)) < 0 ||
+		    (rc = drill_duration(sc->path, g, "from", &from, err)) < 0 ||
+		    (rc = drill_duration(sc->path, g, "for", &len, err)) < 0)
+			return rc;
+		(void)config_setting_lookup_bool(g, "never_answers", &nev);
+		f->never_answers = nev != 0;
+		f->from = from;
+		f->until = len > 0 ? from + len : 0;
+		if (f->channel != NULL) {
+			bool ok = false;
+
+			for (int ch = 0; ch < POLICY_CH_COUNT && !ok; ch++)
+				ok = strcmp(f->channel, policy_channel_name(
+				    (enum policy_channel)ch)) == 0;
+			if (!ok)
+				return drill_err(err, sc->path, g, "channel "
+				    "'%s' is none of pgp-email, sms, voice, fax, "
+				    "sshdrop", f->channel);
+		}
+		if (f->team != NULL && policy_team_find(repo, f->team) == NULL)
+			return drill_err(err, sc->path, g, "team '%s' is not in "
+			    "the repository", f->team);
+		if (f->provider != NULL) {
+			bool ok = false;
+
+			for (size_t k = 0; k < repo->nsms && !ok; k++)
+				ok = strcmp(repo->sms[k].name, f->provider) == 0;
+			for (size_t k = 0; k < repo->nvoice && !ok; k++)
+				ok = strcmp(repo->voice[k].name, f->provider)
+				    == 0;
+			if (!ok)
+				return drill_err(err, sc->path, g, "provider "
+				    "'%s' is no SMS or voice provider of the "
+				    "configuration", f->provider);
+		}
+		if (!f->never_answers && f->channel == NULL &&
+		    f->provider == NULL)
+			return drill_err(err, sc->path, g, "a fault needs a "
+			    "channel, a provider, or never_answers = true");
+		if (f->never_answers && f->team == NULL && f->region == NULL)
+			return drill_err(err, sc->path, g, "never_answers needs "
+			    "a team or a region");
+	}
+	return 0;
+}
+
+static int
+drill_audience(struct drill_scenario *sc, const struct policy_repo *repo,
+    const config_setting_t *l, struct tocsin_err *err)
+{
+	int n = l != NULL ? config_setting_length(l) : 0;
+
+	if (l == NULL || !config_setting_is_array(l) || n == 0)
+		return drill_err(err, sc->path, l, "teams must be a list of team "
+		    "ids or group names, or [ \"all\" ]");
+	if ((sc->audience = calloc((size_t)n, sizeof(*sc->audience))) == NULL)
+		return tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
+	for (int i = 0; i < n; i++) {
+		const char *v = config_setting_get_string_elem(l, i);
+		bool ok = v != NULL && (strcmp(v, "all") == 0 ||
+		    policy_team_find(repo, v) != NULL);
+
+		for (size_t g = 0; g < repo->ngroups && !ok && v != NULL; g++)
+			ok = strcmp(repo->groups[g].name, v) == 0;
+		if (!ok)
+			return drill_err(err, sc->path, l, "'%s' is no team or "
+			    "group of the repository", v != NULL ? v : "?");
+		if ((sc->audience[sc->naudience++] = strdup(v)) == NULL)
+			return tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
+	}
+	return 0;
+}
+
+int
+drill_scenario_load(const char *path, const struct policy_repo *repo,
+    struct drill_scenario **ret, struct tocsin_err *err)
+{
+	static const char *const keys[] = { "seed", "alert", "teams", "start",
+		"length", "answers", "faults", NULL };
+	static const char *const alert_keys[] = { "headline", "event",
+		"severity", NULL };
+	struct drill_scenario *sc;
+	const config_setting_t *d, *a, *s;
+	config_t cfg;
+	const char *v;
+	long long seed = 1;
+	int rc = 0;
+
+	*ret = NULL;
+	if ((sc = calloc(1, sizeof(*sc))) == NULL ||
+	    (sc->path = strdup(path)) == NULL) {
+		free(sc);
+		return tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
+	}
+	sc->start = DRILL_DEFAULT_START;
+	sc->length = DRILL_DEFAULT_LENGTH;
+	sc->severity = POLICY_SEV_SEVERE;
+	for (int ch = 0; ch < POLICY_CH_COUNT; ch++)
+		sc->answer[ch] = (struct drill_answer){ 0.5, 600, 1800 };
+	config_init(&cfg);
+	if (config_read_file(&cfg, path) != CONFIG_TRUE) {
+		rc = config_error_type(&cfg) == CONFIG_ERR_FILE_IO ?
+		    tocsin_fail(err, TOCSIN_ENOINPUT, "cannot read the scenario "
+		    "%s", path) : tocsin_fail(err, TOCSIN_ECONFIG, "%s:%d: %s",
+		    path, config_error_line(&cfg), config_error_text(&cfg));
+		goto out;
+	}
+	if ((d = config_lookup(&cfg, "drill")) == NULL ||
+	    !config_setting_is_group(d)) {
+		rc = tocsin_fail(err, TOCSIN_ECONFIG, "%s: no 'drill = { ... };' "
+		    "group; see tocsin(1), DRILLS", path);
+		goto out;
+	}
+	if ((rc = drill_keys(path, d, keys, err)) != 0)
+		goto out;
+	if ((s = config_setting_get_member(d, "seed")) != NULL) {
+		seed = config_setting_get_int64(s);
+		if (config_setting_type(s) != CONFIG_TYPE_INT &&
+		    config_setting_type(s) != CONFIG_TYPE_INT64) {
+			rc = drill_err(err, path, s, "seed must be a number");
+			goto out;
+		}
+	}
+	sc->seed = (uint64_t)seed;
+	if ((a = config_setting_get_member(d, "alert")) == NULL ||
+	    !config_setting_is_group(a)) {
+		rc = drill_err(err, path, a != NULL ? a : d, "alert = { headline "
+		    "= \"...\"; severity = \"Severe\"; }; is needed");
+		goto out;
+	}
+	if ((rc = drill_keys(path, a, alert_keys, err)) != 0 ||
+	    (rc = drill_string(path, a, "headline", &sc->headline, err)) < 0 ||
+	    (rc = drill_string(path, a, "event", &sc->event, err)) < 0)
+		goto out;
+	if (sc->headline == NULL) {
+		rc = drill_err(err, path, a, "the alert needs a headline");
+		goto out;
+	}
+	if (config_setting_lookup_string(a, "severity", &v) == CONFIG_TRUE &&
+	    ((sc->severity = policy_severity_parse(v)) < POLICY_SEV_MINOR)) {
+		rc = drill_err(err, path, a, "severity must be Minor, Moderate, "
+		    "Severe or Extreme");
+		goto out;
+	}
+	if ((rc = drill_audience(sc, repo, config_setting_get_member(d,
+	    "teams"), err)) != 0)
+		goto out;
+	if ((s = config_setting_get_member(d, "start")) != NULL) {
+		time_t t;
+
+		if ((v = config_setting_get_string(s)) == NULL ||
+		    cap_datetime_parse(v, &t) != 0) {
+			rc = drill_err(err, path, s, "start must be a time such "
+			    "as \"2026-03-02T09:30:00Z\"");
+			goto out;
+		}
+		sc->start = (int64_t)t;
+	}
+	if ((rc = drill_duration(path, d, "length", &sc->length, err)) < 0)
+		goto out;
+	rc = 0;
+	if ((s = config_setting_get_member(d, "answers")) != NULL &&
+	    (rc = drill_answers(sc, s, err)) != 0)
+		goto out;
+	if ((s = config_setting_get_member(d, "faults")) != NULL &&
+	    (rc = drill_faults(sc, repo, s, err)) != 0)
+		goto out;
+out:
+	config_destroy(&cfg);
+	if (rc < 0) {
+		drill_scenario_free(sc);
+		return rc;
+	}
+	*ret = sc;
+	return 0;
+}
+
+void
+drill_scenario_free(struct drill_scenario *s)
+{
+	if (s == NULL)
+		return;
+	free(s->path);
+	free(s->headline);
+	free(s->event);
+	for (size_t i = 0; i < s->naudience; i++)
+		free(s->audience[i]);
+	free(s->audience);
+	for (size_t i = 0; i < s->nfaults; i++) {
+		free(s->faults[i].channel);
+		free(s->faults[i].region);
+		free(s->faults[i].team);
+		free(s->faults[i].provider);
+	}
+	free(s);
+}
+
+/* ---- the run ---- */
+
+/* An ack someone will give, at a simulated time. */
+struct drill_ack {
+	int64_t at;
+	const char *team;		/* borrowed from the repository */
+	const char *by;			/* a contact name, borrowed */
+	const char *via;
+};
+
+struct drill {
+	const struct policy_repo *repo;
+	const struct drill_scenario *sc;
+	struct store *st;
+	uint64_t rng;
+	int64_t now;
+	const char *alert_id;
+	struct drill_ack *acks;		/* a min-heap by time */
+	size_t nacks, capacks;
+	unsigned char secret[32];
+};
+
+static uint64_t
+drill_rand(struct drill *d)
+{
+	/* xorshift64*: a plain, portable generator, the same everywhere */
+	d->rng ^= d->rng >> 12;
+	d->rng ^= d->rng << 25;
+	d->rng ^= d->rng >> 27;
+	return d->rng * 2685821657736338717ULL;
+}
+
+/* Uniform in (0, 1). */
+static double
+drill_unit(struct drill *d)
+{
+	return ((double)(drill_rand(d) >> 11) + 0.5) / 9007199254740992.0;
+}
+
+/* A log-normal delay with the given median and 90th percentile. */
+static int64_t
+drill_delay(struct drill *d, const struct drill_answer *a)
+{
+	double z = sqrt(-2.0 * log(drill_unit(d))) *
+	    cos(2.0 * M_PI * drill_unit(d));
+	double sigma = log((double)a->p90 / (double)a->median) / 1.2815515655;
+	double v = (double)a->median * exp(sigma * z);
+
+	return v < 1 ? 1 : v > 30 * 86400.0 ? 30 * 86400 : (int64_t)v;
+}
+
+static int
+drill_ack_push(struct drill *d, struct drill_ack a)
+{
+	size_t i;
+
+	if (d->nacks == d->capacks) {
+		size_t nc = d->capacks ? d->capacks * 2 : 256;
+		struct drill_ack *v = realloc(d->acks, nc * sizeof(*v));
+
+		if (v == NULL)
+			return TOCSIN_ENOMEM;
+		d->acks = v;
+		d->capacks = nc;
+	}
+	i = d->nacks++;
+	while (i > 0 && d->acks[(i - 1) / 2].at > a.at) {
+		d->acks[i] = d->acks[(i - 1) / 2];
+		i = (i - 1) / 2;
+	}
+	d->acks[i] = a;
+	return 0;
+}
+
+static struct drill_ack
+drill_ack_pop(struct drill *d)
+{
+	struct drill_ack top = d->acks[0], last = d->acks[--d->nacks];
+	size_t i = 0;
+
+	for (;;) {
+		size_t c = 2 * i + 1;
+
+		if (c >= d->nacks)
+			break;
+		if (c + 1 < d->nacks && d->acks[c + 1].at < d->acks[c].at)
+			c++;
+		if (d->acks[c].at >= last.at)
+			break;
+		d->acks[i] = d->acks[c];
+		i = c;
+	}
+	if (d->nacks > 0)
+		d->acks[i] = last;
+	return top;
+}
+
+static enum policy_channel
+drill_channel(const char *name)
+{
+	for (int ch = 0; ch < POLICY_CH_COUNT; ch++)
+		if (strcmp(name, policy_channel_name((enum policy_channel)ch))
+		    == 0)
+			return (enum policy_channel)ch;
+	return POLICY_CH_PGP_EMAIL;
+}
+
+static bool
+drill_fault_now(const struct drill *d, const struct drill_fault *f)
+{
+	int64_t t = d->now - d->sc->start;
+
+	return t >= f->from && (f->until == 0 || t < f->until);
+}
+
+/* Whether fault f covers team t (its team and region filters). */
+static bool
+drill_fault_team(const struct drill_fault *f, const struct policy_team *t)
+{
+	return (f->team == NULL || strcmp(f->team, t->id) == 0) &&
+	    (f->region == NULL || (t->region != NULL &&
+	    strcasecmp(f->region, t->region) == 0));
+}
+
+/* A provider of an SMS or voice number that is up: is there one? */
+static bool
+drill_provider_up(const struct drill *d, enum policy_channel ch,
+    const char *number, const struct policy_team *t)
+{
+	const struct policy_provider *order[16];
+	size_t n = ch == POLICY_CH_SMS ? policy_providers_for(d->repo->sms,
+	    d->repo->nsms, number, order, 16) : policy_providers_for(
+	    d->repo->voice, d->repo->nvoice, number, order, 16);
+
+	for (size_t i = 0; i < n; i++) {
+		bool down = false;
+
+		for (size_t k = 0; k < d->sc->nfaults && !down; k++) {
+			const struct drill_fault *f = &d->sc->faults[k];
+
+			down = f->provider != NULL &&
+			    strcmp(f->provider, order[i]->name) == 0 &&
+			    drill_fault_now(d, f) && drill_fault_team(f, t);
+		}
+		if (!down)
+			return true;	/* fail-over to the next provider */
+	}
+	return n == 0;
+}
+
+/* Whether a delivery on ch to team t at the drill's now fails. */
+static bool
+drill_down(const struct drill *d, enum policy_channel ch,
+    const struct policy_team *t, const char *address)
+{
+	for (size_t k = 0; k < d->sc->nfaults; k++) {
+		const struct drill_fault *f = &d->sc->faults[k];
+
+		if (f->channel != NULL && f->provider == NULL &&
+		    !f->never_answers && strcmp(f->channel,
+		    policy_channel_name(ch)) == 0 && drill_fault_now(d, f) &&
+		    drill_fault_team(f, t))
+			return true;
+	}
+	if (ch == POLICY_CH_SMS || ch == POLICY_CH_VOICE)
+		return !drill_provider_up(d, ch, address, t);
+	return false;
+}
+
+static bool
+drill_silent(const struct drill *d, const struct policy_team *t)
+{
+	for (size_t k = 0; k < d->sc->nfaults; k++)
+		if (d->sc->faults[k].never_answers &&
+		    drill_fault_team(&d->sc->faults[k], t))
+			return true;
+	return false;
+}
+
+/* How the ack of someone reached on ch comes back. */
+static const char *
+drill_via(enum policy_channel ch)
+{
+	static const char *const via[POLICY_CH_COUNT] = {
+		[POLICY_CH_PGP_EMAIL] = "link", [POLICY_CH_SMS] = "sms",
+		[POLICY_CH_VOICE] = "voice", [POLICY_CH_FAX] = "operator:phone",
+		[POLICY_CH_SSHDROP] = "drop",
+	};
+
+	return via[ch];
+}
+
+/* Hand the claimed deliveries to the simulated channels. */
+static int
+drill_deliver(struct drill *d, const struct store_delivery_row *rows,
+    size_t n, struct tocsin_err *err)
+{
+	const struct policy_gateway *gw = &d->repo->gateway;
+	int rc = 0;
+
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		const struct store_delivery_row *r = &rows[i];
+		const struct policy_team *t = policy_team_find(d->repo, r->team);
+		enum policy_channel ch = drill_channel(r->channel);
+		const struct drill_answer *an = &d->sc->answer[ch];
+		enum store_result res = STORE_R_SENT;
+		int64_t at = d->now + drill_latency[ch], next = 0;
+		const char *why = NULL;
+
+		if (t == NULL) {
+			res = STORE_R_PERMFAIL;
+			why = "the team is not in the repository";
+		} else if (drill_down(d, ch, t, r->address)) {
+			at = d->now;
+			why = "simulated outage";
+			if (r->attempts >= (gw->max_attempts > 0 ?
+			    gw->max_attempts : 10))
+				res = STORE_R_PERMFAIL;
+			else {
+				res = STORE_R_TEMPFAIL;
+				next = d->now + dispatch_backoff(gw->retry_base >
+				    0 ? gw->retry_base : 30, gw->retry_max > 0 ?
+				    gw->retry_max : 3600, r->attempts,
+				    (uint32_t)drill_rand(d));
+			}
+		}
+		if ((rc = store_result(d->st, r->id, DRILL_OWNER, res, at, next,
+		    NULL, why, err)) != 0)
+			break;
+		/* who answers, and when: a notice asks for nothing */
+		if (res != STORE_R_SENT || r->notice || drill_silent(d, t) ||
+		    drill_unit(d) >= an->chance)
+			continue;
+		{
+			const char *by = r->contact[0] != '\0' ? NULL : t->id;
+
+			for (size_t c = 0; c < t->ncontacts && by == NULL; c++)
+				if (strcmp(t->contacts[c].name, r->contact) == 0)
+					by = t->contacts[c].name;
+			rc = drill_ack_push(d, (struct drill_ack){
+			    .at = at + drill_delay(d, an), .team = t->id,
+			    .by = by != NULL ? by : t->id,
+			    .via = drill_via(ch) });
+			if (rc != 0)
+				(void)tocsin_fail(err, rc, "out of memory");
+		}
+	}
+	return rc;
+}
+
+/* The first step of every team of the audience, as intake plans it. */
+static int
+drill_submit(struct drill *d, struct tocsin_err *err)
+{
+	const struct policy_repo *repo = d->repo;
+	const struct drill_scenario *sc = d->sc;
+	struct store_team_plan *tp = calloc(repo->nteams + 1, sizeof(*tp));
+	bool *mark = calloc(repo->nteams + 1, sizeof(*mark));
+	struct plan_list pl = { 0 };
+	char *cap = NULL;
+	size_t nt = 0;
+	int rc = 0;
+
+	if (tp == NULL || mark == NULL) {
+		rc = tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
+		goto out;
+	}
+	for (size_t a = 0; a < sc->naudience; a++)
+		for (size_t t = 0; t < repo->nteams; t++) {
+			bool in = strcmp(sc->audience[a], "all") == 0 ||
+			    strcmp(sc->audience[a], repo->teams[t].id) == 0;
+
+			for (size_t g = 0; g < repo->ngroups && !in; g++)
+				if (strcmp(repo->groups[g].name,
+				    sc->audience[a]) == 0)
+					for (size_t m = 0; m <
+					    repo->groups[g].nmembers && !in; m++)
+						in = strcmp(repo->groups[g].
+						    members[m], repo->teams[t].id)
+						    == 0;
+			mark[t] |= in;
+		}
+	for (size_t t = 0; t < repo->nteams && rc == 0; t++) {
+		const struct policy_team *team = &repo->teams[t];
+		int64_t hold;
+
+		if (!mark[t])
+			continue;
+		tp[nt].team = team->id;
+		hold = plan_hold_until(team, sc->severity, d->now);
+		if (hold > 0) {
+			tp[nt].step = -1;
+			tp[nt++].deadline = hold + (team->policy->nsteps > 0 ?
+			    team->policy->steps[0].after : 0);
+			continue;
+		}
+		rc = plan_step(team, 0, plan_step_due(team, 0, d->now), &pl,
+		    err);
+		tp[nt].step = 0;
+		tp[nt++].deadline = plan_next_deadline(team, 0, d->now);
+	}
+	if (rc != 0)
+		goto out;
+	if (asprintf(&cap, "<alert xmlns=\"urn:oasis:names:tc:emergency:cap:"
+	    "1.2\"><identifier>drill-%llu</identifier><sender>tocsin-drill"
+	    "</sender><status>Exercise</status><msgType>Alert</msgType>"
+	    "<scope>Private</scope></alert>", (unsigned long long)sc->seed)
+	    < 0) {
+		rc = tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
+		goto out;
+	}
+	{
+		char ident[64];
+		struct store_alert a = { .id = d->alert_id,
+			.identifier = ident, .sender = "tocsin-drill",
+			.sent = "drill", .sent_t = d->now, .status = "Exercise",
+			.msg_type = "Alert", .scope = "Private",
+			.severity = sc->severity, .headline = sc->headline,
+			.cap = cap, .cap_len = strlen(cap), .received = d->now };
+
+		(void)snprintf(ident, sizeof(ident), "drill-%llu",
+		    (unsigned long long)sc->seed);
+		rc = store_submit(d->st, &a, NULL, 0, tp, nt, pl.d, pl.n,
+		    "drill", err);
+	}
+out:
+	free(cap);
+	free(tp);
+	free(mark);
+	plan_list_free(&pl);
+	return rc;
+}
+
+static void
+drill_counts(struct drill *d, size_t *acked, size_t *teams)
+{
+	struct store_team_row *rows = NULL;
+	size_t n = 0;
+	struct tocsin_err e;
+
+	*acked = *teams = 0;
+	if (store_teams(d->st, d->alert_id, &rows, &n, &e) != 0)
+		return;
+	*teams = n;
+	for (size_t i = 0; i < n; i++)
+		*acked += strcmp(rows[i].state, "acked") == 0;
+	store_team_rows_free(rows, n);
+}
+
+int
+drill_run(const struct policy_repo *repo, const struct drill_scenario *sc,
+    drill_progress_fn progress, void *arg, struct report **ret,
+    struct tocsin_err *err)
+{
+	struct drill d = { .repo = repo, .sc = sc, .now = sc->start,
+		.alert_id = "drill" };
+	int64_t end = sc->start + sc->length, next_progress;
+	int rc, spins = 0;
+
+	*ret = NULL;
+	d.rng = sc->seed * 0x9e3779b97f4a7c15ULL | 1;
+	next_progress = sc->start + 3600;
+	if ((rc = store_open(":memory:", &d.st, err)) != 0)
+		return rc;
+	if ((rc = drill_submit(&d, err)) != 0)
+		goto out;
+	while (rc == 0) {
+		struct store_delivery_row *rows = NULL;
+		struct escalate_env env = { .repo = repo, .secret = d.secret,
+			.actor = "drill" };
+		size_t n = 0;
+		int64_t due = 0, deadline = 0, t = INT64_MAX;
+
+		/* everything due now: acks, escalations, deliveries */
+		while (d.nacks > 0 && d.acks[0].at <= d.now) {
+			struct drill_ack a = drill_ack_pop(&d);
+			struct store_ack_in in = { .alert_id = d.alert_id,
+				.team = a.team, .by = a.by, .via = a.via,
+				.strength = "unsigned",
+				.notice_channels = ack_notice_channels(repo,
+				    a.team) };
+
+			if ((rc = store_ack(d.st, &in, d.now, "drill", err)) < 0)
+				goto out;
+			rc = 0;
+		}
+		env.now = d.now;
+		if ((rc = escalate_due(d.st, &env, NULL, err)) != 0)
+			goto out;
+		do {
+			if ((rc = store_claim(d.st, DRILL_OWNER, d.now, 60, NULL,
+			    DRILL_BATCH, &rows, &n, err)) == 0)
+				rc = drill_deliver(&d, rows, n, err);
+			store_delivery_rows_free(rows, n);
+			rows = NULL;
+		} while (rc == 0 && n > 0);
+		if (rc != 0)
+			goto out;
+		/* the next event: the clock jumps to it */
+		if (store_next_due(d.st, NULL, &due, err) == 0 && due < t)
+			t = due;
+		if (store_next_deadline(d.st, &deadline, err) == 0 &&
+		    deadline > 0 && deadline < t)
+			t = deadline;
+		if (d.nacks > 0 && d.acks[0].at < t)
+			t = d.acks[0].at;
+		if (t == INT64_MAX || t > end)
+			break;
+		/* more due at this second (escalations go 256 at a time);
+		   a team that cannot move must not hold the clock */
+		if (t > d.now) {
+			d.now = t;
+			spins = 0;
+		} else if (++spins > 64) {
+			d.now++;
+			spins = 0;
+		}
+		while (progress != NULL && d.now >= next_progress) {
+			size_t acked, teams;
+
+			drill_counts(&d, &acked, &teams);
+			progress(arg, next_progress - sc->start, acked, teams);
+			next_progress += 3600;
+		}
+	}
+	if ((rc = report_build(d.st, repo, d.alert_id, ret, err)) == 0)
+		(*ret)->drill = true;
+out:
+	free(d.acks);
+	store_close(d.st);
+	return rc;
+}
