@@ -148,6 +148,7 @@ drill_answers(struct drill_scenario *sc, const config_setting_t *g,
 		const config_setting_t *a = config_setting_get_member(g,
 		    policy_channel_name((enum policy_channel)ch));
 		struct drill_answer *an = &sc->answer[ch];
+		const config_setting_t *s;
 		double chance;
 
 		if (a == NULL)
@@ -158,8 +159,15 @@ drill_answers(struct drill_scenario *sc, const config_setting_t *g,
 			    a->name);
 		if ((rc = drill_keys(sc->path, a, akeys, err)) != 0)
 			return rc;
-		if (config_setting_lookup_float(a, "chance", &chance) ==
-		    CONFIG_TRUE) {
+		if ((s = config_setting_get_member(a, "chance")) != NULL) {
+			if (config_setting_type(s) != CONFIG_TYPE_FLOAT &&
+			    config_setting_type(s) != CONFIG_TYPE_INT &&
+			    config_setting_type(s) != CONFIG_TYPE_INT64)
+				return drill_err(err, sc->path, s, "chance must "
+				    "be a number between 0 and 1, e.g. 0.7");
+			chance = config_setting_type(s) == CONFIG_TYPE_FLOAT ?
+			    config_setting_get_float(s) :
+			    (double)config_setting_get_int64(s);
 			if (chance < 0 || chance > 1)
 				return drill_err(err, sc->path, a, "chance must "
 				    "be between 0 and 1");
@@ -226,9 +234,31 @@ drill_faults(struct drill_scenario *sc, const struct policy_repo *repo,
 				    "'%s' is none of pgp-email, sms, voice, fax, "
 				    "sshdrop", f->channel);
 		}
-		if (f->team != NULL && policy_team_find(repo, f->team) == NULL)
-			return drill_err(err, sc->path, g, "team '%s' is not in "
-			    "the repository", f->team);
+		if (f->team != NULL) {
+			const struct policy_team *t = policy_team_find(repo,
+			    f->team);
+
+			if (t == NULL)
+				return drill_err(err, sc->path, g, "team '%s' is "
+				    "not in the repository", f->team);
+			/* the repository's spelling, for matching at run */
+			free(f->team);
+			if ((f->team = strdup(t->id)) == NULL)
+				return tocsin_fail(err, TOCSIN_ENOMEM,
+				    "out of memory");
+		}
+		if (f->region != NULL) {
+			bool ok = false;
+
+			for (size_t t = 0; t < repo->nteams && !ok; t++)
+				ok = repo->teams[t].region != NULL &&
+				    strcasecmp(repo->teams[t].region,
+				    f->region) == 0;
+			if (!ok)
+				return drill_err(err, sc->path, g, "no team of "
+				    "the repository is in region '%s'",
+				    f->region);
+		}
 		if (f->provider != NULL) {
 			bool ok = false;
 
@@ -255,29 +285,34 @@ drill_faults(struct drill_scenario *sc, const struct policy_repo *repo,
 
 static int
 drill_audience(struct drill_scenario *sc, const struct policy_repo *repo,
-    const config_setting_t *l, struct tocsin_err *err)
+    const config_setting_t *d, const config_setting_t *l,
+    struct tocsin_err *err)
 {
 	int n = l != NULL ? config_setting_length(l) : 0;
+	bool *mark;
+	int rc = 0;
 
+	/* libconfig knows no line of an empty list: the drill's then */
 	if (l == NULL || !config_setting_is_array(l) || n == 0)
-		return drill_err(err, sc->path, l, "teams must be a list of team "
-		    "ids or group names, or [ \"all\" ]");
-	if ((sc->audience = calloc((size_t)n, sizeof(*sc->audience))) == NULL)
+		return drill_err(err, sc->path, l != NULL && n > 0 ? l : d,
+		    "teams must be a list of addresses as an alert has them: "
+		    "team ids, group names, \"region:EU\" or \"all\"");
+	if ((sc->audience = calloc((size_t)n, sizeof(*sc->audience))) == NULL ||
+	    (mark = calloc(repo->nteams + 1, sizeof(*mark))) == NULL)
 		return tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
-	for (int i = 0; i < n; i++) {
+	for (int i = 0; i < n && rc == 0; i++) {
 		const char *v = config_setting_get_string_elem(l, i);
-		bool ok = v != NULL && (strcmp(v, "all") == 0 ||
-		    policy_team_find(repo, v) != NULL);
+		struct tocsin_err e;
 
-		for (size_t g = 0; g < repo->ngroups && !ok && v != NULL; g++)
-			ok = strcmp(repo->groups[g].name, v) == 0;
-		if (!ok)
-			return drill_err(err, sc->path, l, "'%s' is no team or "
-			    "group of the repository", v != NULL ? v : "?");
-		if ((sc->audience[sc->naudience++] = strdup(v)) == NULL)
-			return tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
+		/* the same resolution as an alert's <addresses> */
+		if (v == NULL || policy_resolve(repo, v, mark, &e) != 0)
+			rc = drill_err(err, sc->path, l, "'%s' is no team, group "
+			    "or region of the repository", v != NULL ? v : "?");
+		else if ((sc->audience[sc->naudience++] = strdup(v)) == NULL)
+			rc = tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
 	}
-	return 0;
+	free(mark);
+	return rc;
 }
 
 int
@@ -351,7 +386,7 @@ drill_scenario_load(const char *path, const struct policy_repo *repo,
 		    "Severe or Extreme");
 		goto out;
 	}
-	if ((rc = drill_audience(sc, repo, config_setting_get_member(d,
+	if ((rc = drill_audience(sc, repo, d, config_setting_get_member(d,
 	    "teams"), err)) != 0)
 		goto out;
 	if ((s = config_setting_get_member(d, "start")) != NULL) {
@@ -671,21 +706,10 @@ drill_submit(struct drill *d, struct tocsin_err *err)
 		rc = tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
 		goto out;
 	}
-	for (size_t a = 0; a < sc->naudience; a++)
-		for (size_t t = 0; t < repo->nteams; t++) {
-			bool in = strcmp(sc->audience[a], "all") == 0 ||
-			    strcmp(sc->audience[a], repo->teams[t].id) == 0;
-
-			for (size_t g = 0; g < repo->ngroups && !in; g++)
-				if (strcmp(repo->groups[g].name,
-				    sc->audience[a]) == 0)
-					for (size_t m = 0; m <
-					    repo->groups[g].nmembers && !in; m++)
-						in = strcmp(repo->groups[g].
-						    members[m], repo->teams[t].id)
-						    == 0;
-			mark[t] |= in;
-		}
+	for (size_t a = 0; a < sc->naudience && rc == 0; a++)
+		rc = policy_resolve(repo, sc->audience[a], mark, err);
+	if (rc != 0)
+		goto out;
 	for (size_t t = 0; t < repo->nteams && rc == 0; t++) {
 		const struct policy_team *team = &repo->teams[t];
 		int64_t hold;
@@ -773,7 +797,7 @@ drill_run(const struct policy_repo *repo, const struct drill_scenario *sc,
 	while (rc == 0) {
 		struct store_delivery_row *rows = NULL;
 		struct escalate_env env = { .repo = repo, .secret = d.secret,
-			.actor = "drill" };
+			.actor = "drill", .as_actual = true };
 		size_t n = 0;
 		int64_t due = 0, deadline = 0, t = INT64_MAX;
 

@@ -75,7 +75,8 @@ escalate_due(struct store *st, const struct escalate_env *env,
 			   every team that ends unreached in this pass */
 			if (desk != NULL && desk != team &&
 			    plan_ladder_len(desk) > 0 && plan_step_ex(desk, 0,
-			    now + 1, r->exercise, &page, &err) == 0) {
+			    now + 1, r->exercise && !env->as_actual, &page,
+			    &err) == 0) {
 				char token[ACK_TOKEN_LEN + 1];
 
 				/* the desk's link works like a team's */
@@ -91,7 +92,7 @@ escalate_due(struct store *st, const struct escalate_env *env,
 			}
 		} else {
 			if (plan_step_ex(team, (size_t)e.to_step, now,
-			    r->exercise, &pl, &err) != 0) {
+			    r->exercise && !env->as_actual, &pl, &err) != 0) {
 				esc_log(env, "escalation of team %s, alert %s: %s",
 				    r->team, r->alert_id, err.msg);
 				continue;

@@ -4,6 +4,7 @@
 #ifndef ESCALATE_H
 #define ESCALATE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -17,6 +18,9 @@ struct escalate_env {
 					   link token */
 	int64_t now;			/* serve's time, or a drill's */
 	const char *actor;		/* for the audit log */
+	bool as_actual;			/* ladders as for a real alert even
+					   when it is an Exercise: a tabletop
+					   drill rehearses the real thing */
 	/* one line per move; may be NULL */
 	void (*log)(void *arg, const char *line);
 	void *log_arg;

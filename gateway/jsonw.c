@@ -1,9 +1,11 @@
 /*
  * jsonw.c: escaped JSON strings and UTC timestamps.
  */
+#include <string.h>
 #include <time.h>
 
 #include "jsonw.h"
+#include "utf8.h"
 
 void
 jsonw_str(FILE *f, const char *s)
@@ -14,6 +16,22 @@ jsonw_str(FILE *f, const char *s)
 	}
 	fputc('"', f);
 	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p >= 0x80) {
+			/* JSON is UTF-8: a bad byte from outside (a provider's
+			   reply, a typed name) becomes U+FFFD */
+			uint32_t cp;
+			size_t skip = 1, n = utf8_next(p, strlen((const char *)
+			    p), &cp, &skip);
+
+			if (n == 0) {
+				fputs("\ufffd", f);
+				p += skip - 1;
+			} else {
+				fwrite(p, 1, n, f);
+				p += n - 1;
+			}
+			continue;
+		}
 		switch (*p) {
 		case '"':  fputs("\\\"", f); break;
 		case '\\': fputs("\\\\", f); break;

@@ -17,6 +17,7 @@
 
 #include "jsonw.h"
 #include "report.h"
+#include "utf8.h"
 
 #define REPORT_REASON_MAX 160		/* bytes of a failure reason kept */
 
@@ -63,13 +64,31 @@ report_reason(const char *s, int *rc)
 	char buf[REPORT_REASON_MAX + 1];
 	size_t n = 0;
 
-	for (; s != NULL && *s != '\0' && n < REPORT_REASON_MAX; s++)
-		buf[n++] = (unsigned char)*s < 0x20 || *s == 0x7f ? ' ' : *s;
-	/* never end inside a UTF-8 character */
-	while (n > 0 && ((unsigned char)buf[n - 1] & 0xc0) == 0x80)
-		n--;
-	if (n > 0 && (unsigned char)buf[n - 1] >= 0xc0)
-		n--;
+	size_t len = s != NULL ? strlen(s) : 0;
+
+	/* whole characters only, a bad byte as '?', controls as spaces */
+	for (size_t i = 0; i < len;) {
+		uint32_t cp;
+		size_t skip = 1, k = utf8_next((const unsigned char *)s + i,
+		    len - i, &cp, &skip);
+
+		if (k == 0) {
+			if (n + 1 > REPORT_REASON_MAX)
+				break;
+			buf[n++] = '?';
+			i += skip;
+			continue;
+		}
+		if (n + k > REPORT_REASON_MAX)
+			break;
+		if (cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp <= 0x9f))
+			buf[n++] = ' ';
+		else {
+			memcpy(buf + n, s + i, k);
+			n += k;
+		}
+		i += k;
+	}
 	buf[n] = '\0';
 	return report_dup(n > 0 ? buf : "(no reason given)", rc);
 }

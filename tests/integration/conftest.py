@@ -55,6 +55,21 @@ def pki(workdir):
 
 
 @pytest.fixture(scope="session")
+def verify_home(workdir, pki):
+    """A GnuPG home holding only the gateway's public key: what a recipient
+    checks the gateway's signatures with."""
+    home = workdir / "gwpub"
+    home.mkdir(mode=0o700)
+    r = subprocess.run(["gpg", "--homedir", str(home), "--batch", "--quiet",
+                        "--import", str(pki["dir"] / "gateway.asc")],
+                       capture_output=True)
+    assert r.returncode == 0, r.stderr
+    yield home
+    subprocess.run(["gpgconf", "--homedir", str(home), "--kill", "all"],
+                   capture_output=True)
+
+
+@pytest.fixture(scope="session")
 def repo_template(workdir, pki):
     out = workdir / "repo"
     subprocess.run(["/usr/bin/python3", str(SRC / "examples" / "gen-repo.py"),

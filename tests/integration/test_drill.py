@@ -147,3 +147,22 @@ def test_scenario_errors_name_file_and_line(repo300, tmp_path):
                    '  teams = [ "all" ];\n  colour = "red";\n};\n')
     p = drill(repo300 / "tocsin.conf", bad, check=78)
     assert f"{bad}:4:" in p.stderr and "colour" in p.stderr
+
+
+def test_the_drill_s_html_report_renders_one_cell_per_team(repo300,
+                                                            tmp_path):
+    from report_browser import render
+    sc = write(tmp_path, "s.conf",
+               '    { team = "br"; never_answers = true; }')
+    html = tmp_path / "drill.html"
+    drill(repo300 / "tocsin.conf", sc, "--format", "html", "-o", html,
+          "--quiet")
+    text = html.read_text()
+    assert "DRILL" in text and "<script" not in text
+    art = BIN.parent.parent / "test-artefacts"
+    art.mkdir(exist_ok=True)
+    got = render(html, art / "drill-report.png")
+    assert got["console"] == []
+    assert got["cells"] == 300
+    assert "unreached" in got["outcomes"] and "acked" in got["outcomes"]
+    assert (art / "drill-report.png").stat().st_size > 20000

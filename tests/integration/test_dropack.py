@@ -3,7 +3,6 @@ ack/ every ack_poll seconds over SFTP (a real OpenSSH sshd), takes a file
 clear-signed by a contact's pinned key that names the alert, or one with
 the team's code, and moves it to ack/done/; anything else is refused,
 audited and moved to ack/refused/, and acks nothing."""
-import re
 import subprocess
 import time
 

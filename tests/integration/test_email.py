@@ -53,18 +53,6 @@ def contact_subkeys(pki, repo_template):
     return keys
 
 
-@pytest.fixture(scope="session")
-def verify_home(workdir, pki):
-    """A GnuPG home holding only the gateway's public key."""
-    home = workdir / "gwpub"
-    home.mkdir(mode=0o700)
-    r = gpg(home, "--import", pki["dir"] / "gateway.asc")
-    assert r.returncode == 0, r.stderr
-    yield home
-    subprocess.run(["gpgconf", "--homedir", str(home), "--kill", "all"],
-                   capture_output=True)
-
-
 def repo_keys(inst):
     """e-mail address -> pinned fingerprint, from the repository."""
     text = (inst.dir / "teams.conf").read_text()

@@ -22,19 +22,6 @@ def peer(tmp_path):
     p.stop()
 
 
-@pytest.fixture(scope="session")
-def gateway_pub(workdir, pki):
-    """A GnuPG home holding only the gateway's public key."""
-    home = workdir / "gwpub-drop"
-    home.mkdir(mode=0o700)
-    r = subprocess.run(["gpg", "--homedir", str(home), "--batch", "--import",
-                        str(pki["dir"] / "gateway.asc")], capture_output=True)
-    assert r.returncode == 0, r.stderr
-    yield home
-    subprocess.run(["gpgconf", "--homedir", str(home), "--kill", "all"],
-                   capture_output=True)
-
-
 def configure(inst, peer, teams, fingerprint=None, known_hosts=None,
               port=None, folders=None, step0='[ "team:sshdrop" ]'):
     """providers.sshdrop with one host "peer", step 0 of every policy as
@@ -83,7 +70,7 @@ def sha(b):
     return hashlib.sha256(b).hexdigest()
 
 
-def test_drops_land_whole_signed_and_summed(inst, peer, gateway_pub,
+def test_drops_land_whole_signed_and_summed(inst, peer, verify_home,
                                             tmp_path):
     teams = inst.teams()[:4]
     configure(inst, peer, teams)
@@ -117,7 +104,7 @@ def test_drops_land_whole_signed_and_summed(inst, peer, gateway_pub,
         assert r.returncode == 0, r.stdout + r.stderr
         # the message, clear-signed by the gateway key
         msg = folder / f"{base}.{t}.s0.txt.asc"
-        r = subprocess.run(["gpg", "--homedir", str(gateway_pub), "--batch",
+        r = subprocess.run(["gpg", "--homedir", str(verify_home), "--batch",
                             "--status-fd", "1", "--verify", str(msg)],
                            capture_output=True, text=True)
         assert r.returncode == 0, r.stderr
