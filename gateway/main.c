@@ -511,6 +511,7 @@ cmd_verify(const char *conf, int argc, char **argv)
 	    "[TEAM|GROUP...] | --stale [--json]\n";
 	struct policy_repo *repo = NULL;
 	struct store *st = NULL;
+	struct certs_ctx *cx = NULL;
 	struct tocsin_err e;
 	bool stale = false, json = false;
 	char actor[128];
@@ -538,7 +539,9 @@ cmd_verify(const char *conf, int argc, char **argv)
 		}
 	if ((rc = load_repo(conf, &repo)) != 0)
 		return rc;
-	if ((rc = store_open(repo->gateway.store, &st, &e)) != 0)
+	if ((rc = store_open(repo->gateway.store, &st, &e)) != 0 ||
+	    (!stale && (rc = certs_open(repo->gateway.gnupg_home, &cx, &e))
+	    != 0))
 		goto out;
 	if (stale) {
 		struct verify_contact *v = NULL;
@@ -552,7 +555,7 @@ cmd_verify(const char *conf, int argc, char **argv)
 	} else {
 		struct verify_result res;
 
-		if ((rc = verify_campaign(repo, st, (const char *const *)argv +
+		if ((rc = verify_campaign(repo, st, cx, (const char *const *)argv +
 		    optind, (size_t)(argc - optind), (int64_t)time(NULL),
 		    actor_name(actor, sizeof(actor)), &res, &e)) == 0) {
 			printf("%s\n", res.alert_id);
@@ -565,6 +568,7 @@ cmd_verify(const char *conf, int argc, char **argv)
 out:
 	if (rc != 0)
 		rc = fail("verify-contacts", &e, rc);
+	certs_close(cx);
 	store_close(st);
 	policy_free(repo);
 	return rc;

@@ -93,9 +93,11 @@ verify_cap(const char *identifier, const char *sender, int64_t now)
 
 int
 verify_campaign(const struct policy_repo *repo, struct store *st,
-    const char *const *only, size_t nonly, int64_t now, const char *actor,
-    struct verify_result *res, struct tocsin_err *err)
+    struct certs_ctx *cx, const char *const *only, size_t nonly, int64_t now,
+    const char *actor, struct verify_result *res, struct tocsin_err *err)
 {
+	char *sig = NULL, micalg[32];
+	size_t siglen = 0;
 	struct store_team_plan *tp = NULL;
 	struct store_delivery_plan *dp = NULL;
 	char (*hashes)[ACK_HASH_LEN + 1] = NULL;
@@ -163,6 +165,11 @@ verify_campaign(const struct policy_repo *repo, struct store *st,
 		rc = tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
 		goto out;
 	}
+	/* no issuer wrote it: the gateway signs what it sends in its own
+	   name, so that recipients can check it as they check alerts */
+	if ((rc = certs_sign_detached(cx, repo->gateway.signing_key, cap,
+	    strlen(cap), &sig, &siglen, micalg, err)) != 0)
+		goto out;
 	{
 		char sent[32];
 		time_t tt = (time_t)now;
@@ -177,7 +184,11 @@ verify_campaign(const struct policy_repo *repo, struct store *st,
 		gmtime_r(&tt, &tm);
 		(void)strftime(sent, sizeof(sent), "%Y-%m-%dT%H:%M:%S-00:00",
 		    &tm);
-		rc = store_submit(st, &a, NULL, 0, tp, nt, dp, nd, actor, err);
+		struct store_signature ss = { .issuer = "gateway",
+			.kind = "openpgp", .signer = repo->gateway.signing_key,
+			.sig = sig, .sig_len = siglen };
+
+		rc = store_submit(st, &a, &ss, 1, tp, nt, dp, nd, actor, err);
 	}
 	if (rc == 0) {
 		res->nteams = nt;
@@ -185,6 +196,7 @@ verify_campaign(const struct policy_repo *repo, struct store *st,
 	}
 out:
 	OPENSSL_cleanse(secret, sizeof(secret));
+	free(sig);
 	free(cap);
 	free(tp);
 	free(dp);

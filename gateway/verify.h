@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "certs.h"
 #include "policy.h"
 #include "store.h"
 #include "tocsin.h"
@@ -24,12 +25,14 @@ int verify_names_check(const struct policy_repo *repo,
 /*
  * Queue a check of every contact of the teams named in only[] (team ids
  * or group names; all teams when nonly is 0): an alert of status System
- * made by the gateway, one PGP e-mail and one SMS to the mobile per
+ * made by the gateway and signed by its key (its CAP document carries the
+ * gateway's detached signature, as an alert carries its issuers'), one PGP
+ * e-mail and one SMS to the mobile per
  * contact that has them, no ladder.  0, or an error with nothing queued.
  */
 int verify_campaign(const struct policy_repo *repo, struct store *st,
-    const char *const *only, size_t nonly, int64_t now, const char *actor,
-    struct verify_result *res, struct tocsin_err *err);
+    struct certs_ctx *cx, const char *const *only, size_t nonly, int64_t now,
+    const char *actor, struct verify_result *res, struct tocsin_err *err);
 
 /* A contact not confirmed within gateway.verify_after. */
 struct verify_contact {

@@ -5,6 +5,7 @@ who did not answer are stale, in verify-contacts --stale, check and
 status."""
 import json
 import re
+import subprocess
 import time
 
 from smsprovider import post_status_callback
@@ -26,7 +27,7 @@ def contacts(inst, team):
 
 
 def test_a_check_marks_exactly_the_silent_contacts_stale(inst, tmp_path,
-                                                         pki):
+                                                         pki, verify_home):
     from conftest import BIN
     inst.bin = BIN
     teams = [t for t in inst.teams() if len(contacts(inst, t)[0]) >= 2][:3]
@@ -49,6 +50,19 @@ def test_a_check_marks_exactly_the_silent_contacts_stale(inst, tmp_path,
                         "WHERE alert_id = ?", alert) == [(0, "active")]
         assert inst.sql("SELECT status FROM alerts WHERE id = ?",
                         alert) == [("System",)]
+        # no issuer wrote it: the gateway signed it in its own name
+        (issuer, kind, sig), = inst.sql("SELECT issuer, kind, sig FROM "
+                                        "signatures WHERE alert_id = ?",
+                                        alert)
+        assert (issuer, kind) == ("gateway", "openpgp")
+        capdoc, = inst.sql("SELECT cap FROM alerts WHERE id = ?", alert)[0]
+        (tmp_path / "c.xml").write_bytes(capdoc)
+        (tmp_path / "c.asc").write_bytes(sig)
+        v = subprocess.run(["gpg", "--homedir", str(verify_home), "--batch",
+                            "--status-fd", "1", "--verify",
+                            str(tmp_path / "c.asc"), str(tmp_path / "c.xml")],
+                           capture_output=True, text=True)
+        assert "[GNUPG:] VALIDSIG" in v.stdout, v.stderr
         proc = listening(inst)
         try:
             deadline = time.time() + 20
