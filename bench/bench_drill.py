@@ -44,7 +44,7 @@ def one(binary, conf, scenario):
     import time
     t0 = time.monotonic()
     p = subprocess.Popen([str(binary), "-c", str(conf), "drill",
-                          str(scenario), "--quiet", "-o", os.devnull],
+                          str(scenario), "--quiet"],
                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, ru = os.wait4(p.pid, 0)
     wall = time.monotonic() - t0

@@ -27,6 +27,7 @@
 #include <strings.h>
 
 #include "render.h"
+#include "utf8.h"
 #include "tz.h"
 
 #define RENDER_FOOT_FIELD_MAX 1024	/* ids and names in the footer */
@@ -102,52 +103,16 @@ render_puts(struct render_buf *b, const char *s)
 }
 
 /*
- * The length of the well-formed UTF-8 sequence at p (1 to 4 bytes), or 0
- * with *skip set to the bytes of the ill-formed part, which becomes one
- * U+FFFD (the "maximal subpart" practice of Unicode, chapter 3).  Overlong
- * forms, surrogates and values over U+10FFFF are ill-formed.  p is
- * NUL-terminated, and a NUL is never a continuation byte, so reading stops
- * at the end.
+ * The length of the well-formed UTF-8 sequence at p, or 0 with *skip the
+ * bytes that become one U+FFFD (utf8.h).  p is NUL-terminated, and a NUL
+ * is never a continuation byte, so reading stops at the end.
  */
 static size_t
 render_utf8(const unsigned char *p, size_t *skip)
 {
-	unsigned lo = 0x80, hi = 0xbf;
-	size_t n;
+	uint32_t cp;
 
-	if (p[0] < 0x80)
-		return 1;
-	if (p[0] >= 0xc2 && p[0] <= 0xdf)
-		n = 2;
-	else if (p[0] == 0xe0) {
-		n = 3;
-		lo = 0xa0;		/* no overlong forms */
-	} else if (p[0] == 0xed) {
-		n = 3;
-		hi = 0x9f;		/* no surrogates */
-	} else if (p[0] >= 0xe1 && p[0] <= 0xef)
-		n = 3;
-	else if (p[0] == 0xf0) {
-		n = 4;
-		lo = 0x90;		/* no overlong forms */
-	} else if (p[0] == 0xf4) {
-		n = 4;
-		hi = 0x8f;		/* nothing over U+10FFFF */
-	} else if (p[0] >= 0xf1 && p[0] <= 0xf3)
-		n = 4;
-	else {
-		*skip = 1;
-		return 0;
-	}
-	for (size_t i = 1; i < n; i++) {
-		if (p[i] < lo || p[i] > hi) {
-			*skip = i;
-			return 0;
-		}
-		lo = 0x80;
-		hi = 0xbf;
-	}
-	return n;
+	return utf8_next(p, strnlen((const char *)p, 4), &cp, skip);
 }
 
 /*

@@ -244,6 +244,14 @@ report_groups(struct report_acc *acc, size_t n, struct report_group **ret,
 	return rc;
 }
 
+/* A delivery of the alert itself that went out. */
+static bool
+report_sent(const struct store_delivery_row *d)
+{
+	return !d->notice && (d->state == STORE_D_SENT ||
+	    d->state == STORE_D_DELIVERED || d->state == STORE_D_UNDELIVERED);
+}
+
 /* The channel an ack came through, for the by-channel figures. */
 static const char *
 report_ack_path(const char *via)
@@ -301,38 +309,39 @@ report_figures(struct report *r, const struct store_delivery_row *d,
 		    report_ack_path(t->ack_via), &rc)) != NULL)
 			rc = report_acc_put(a, r->nteams, false, t->ack);
 	}
-	/* by channel: each team's first delivery on that channel (rows
-	   come ordered by team) */
-	for (size_t i = 0; i < nd && rc == 0; i++) {
-		const struct report_team *t;
-		struct report_acc *a;
-		int64_t best = -1;
-		bool seen = false;
+	/* by channel: each team's first delivery on that channel; rows come
+	   ordered by team, so one pass over each team's run of rows */
+	for (size_t lo = 0, hi; lo < nd && rc == 0; lo = hi) {
+		struct { const char *channel; int64_t best; } seen[8];
+		size_t ns = 0;
 
-		if (d[i].notice || (d[i].state != STORE_D_SENT &&
-		    d[i].state != STORE_D_DELIVERED &&
-		    d[i].state != STORE_D_UNDELIVERED))
+		for (hi = lo; hi < nd && strcmp(d[hi].team, d[lo].team) == 0;
+		    hi++) {
+			size_t k;
+
+			if (!report_sent(&d[hi]))
+				continue;
+			for (k = 0; k < ns && strcmp(seen[k].channel,
+			    d[hi].channel) != 0; k++)
+				;
+			if (k == ns && ns < sizeof(seen) / sizeof(seen[0])) {
+				seen[ns].channel = d[hi].channel;
+				seen[ns++].best = d[hi].updated - r->accepted;
+			} else if (k < ns && d[hi].updated - r->accepted <
+			    seen[k].best)
+				seen[k].best = d[hi].updated - r->accepted;
+		}
+		if (report_team_of(r, d[lo].team) == NULL)
 			continue;
-		for (size_t j = 0; j < i && !seen; j++)
-			seen = strcmp(d[j].team, d[i].team) == 0 &&
-			    strcmp(d[j].channel, d[i].channel) == 0 &&
-			    !d[j].notice && (d[j].state == STORE_D_SENT ||
-			    d[j].state == STORE_D_DELIVERED ||
-			    d[j].state == STORE_D_UNDELIVERED);
-		if (seen || (t = report_team_of(r, d[i].team)) == NULL)
-			continue;
-		for (size_t j = i; j < nd; j++)
-			if (strcmp(d[j].team, d[i].team) == 0 &&
-			    strcmp(d[j].channel, d[i].channel) == 0 &&
-			    !d[j].notice && (d[j].state == STORE_D_SENT ||
-			    d[j].state == STORE_D_DELIVERED ||
-			    d[j].state == STORE_D_UNDELIVERED) &&
-			    (best < 0 || d[j].updated - r->accepted < best))
-				best = d[j].updated - r->accepted;
-		if ((a = report_acc_get(&ch, &nch, d[i].channel, &rc)) != NULL) {
-			a->teams++;
-			rc = report_acc_put(a, r->nteams, true,
-			    best < 0 ? 0 : best);
+		for (size_t k = 0; k < ns && rc == 0; k++) {
+			struct report_acc *a = report_acc_get(&ch, &nch,
+			    seen[k].channel, &rc);
+
+			if (a != NULL) {
+				a->teams++;
+				rc = report_acc_put(a, r->nteams, true,
+				    seen[k].best < 0 ? 0 : seen[k].best);
+			}
 		}
 	}
 	report_stats_of(first, nfirst, &r->first);
@@ -915,6 +924,7 @@ report_write(const struct report *r, const char *format, const char *path,
 	int (*fn)(const struct report *, FILE *, struct tocsin_err *);
 	char *tmp = NULL;
 	FILE *f = stdout;
+	struct stat sb;
 	int fd, rc;
 
 	if (strcmp(format, "json") == 0)
@@ -926,6 +936,18 @@ report_write(const struct report *r, const char *format, const char *path,
 	else
 		return tocsin_fail(err, TOCSIN_EUSAGE, "no report format '%.40s'; "
 		    "use html, json or csv", format);
+	if (path != NULL && stat(path, &sb) == 0 && !S_ISREG(sb.st_mode)) {
+		/* a device or a pipe (/dev/stdout, /dev/null, a FIFO) is
+		   written as it is: renaming over it would replace it */
+		if ((f = fopen(path, "w")) == NULL)
+			return tocsin_fail(err, TOCSIN_EIO, "cannot write %s: %s",
+			    path, strerror(errno));
+		rc = fn(r, f, err);
+		if (fclose(f) != 0 && rc == 0)
+			rc = tocsin_fail(err, TOCSIN_EIO, "cannot write %s: %s",
+			    path, strerror(errno));
+		return rc;
+	}
 	if (path != NULL) {
 		/* a whole report or none: written aside, then renamed */
 		if (asprintf(&tmp, "%s.tmpXXXXXX", path) < 0)

@@ -132,8 +132,8 @@ int report_csv(const struct report *r, FILE *out, struct tocsin_err *err);
 int report_html(const struct report *r, FILE *out, struct tocsin_err *err);
 
 /* The report in format ("html", "json", "csv") to path (made aside and
-   renamed into place, mode 0640), or to standard output when path is
-   NULL.  0, TOCSIN_EUSAGE for an unknown format, or TOCSIN_EIO. */
+   renamed into place, mode 0640; a device or pipe is written as it is),
+   or to standard output when path is NULL.  0, TOCSIN_EUSAGE for an unknown format, or TOCSIN_EIO. */
 int report_write(const struct report *r, const char *format,
     const char *path, struct tocsin_err *err);
 

@@ -23,10 +23,13 @@
 #include <cmocka.h>
 
 #include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "policy.h"
@@ -893,6 +896,34 @@ test_write(void **state)
 	assert_int_equal(report_write(r, "json", path, &e), TOCSIN_EIO);
 	assert_non_null(strstr(e.msg, path));
 	assert_int_equal(entries(dir), 3);
+
+	/* a pipe (as /dev/null or /dev/stdout would be) is written to, never
+	   renamed over: it is still a pipe, and its reader got the report */
+	{
+		char got[256] = "";
+		struct stat fsb;
+		pid_t pid;
+		int st;
+
+		(void)snprintf(path, sizeof(path), "%s/fifo", dir);
+		assert_int_equal(mkfifo(path, 0600), 0);
+		if ((pid = fork()) == 0) {
+			int fd = open(path, O_RDONLY);
+			ssize_t n = fd >= 0 ? read(fd, got, sizeof(got) - 1) : -1;
+
+			_exit(n > 0 && got[0] == '{' ? 0 : 1);
+		}
+		assert_true(pid > 0);
+		assert_int_equal(report_write(r, "json", path, &e), 0);
+		assert_int_equal(lstat(path, &fsb), 0);
+		if (!S_ISFIFO(fsb.st_mode))
+			(void)kill(pid, SIGKILL);	/* it waits for a writer */
+		assert_int_equal(waitpid(pid, &st, 0), pid);
+		assert_true(S_ISFIFO(fsb.st_mode));
+		assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+		assert_int_equal(entries(dir), 4);
+		(void)unlink(path);
+	}
 	report_free(r);
 }
 
