@@ -73,6 +73,8 @@ static const char schema[] =
     "CREATE INDEX IF NOT EXISTS deliveries_alert ON deliveries (alert_id, team);"
     "CREATE INDEX IF NOT EXISTS deliveries_ref ON deliveries (provider_ref);"
     "CREATE INDEX IF NOT EXISTS team_states_token ON team_states (token_hash);"
+    /* the scheduler looks for due teams five times a second */
+    "CREATE INDEX IF NOT EXISTS team_states_due ON team_states (state, deadline);"
     "CREATE TABLE IF NOT EXISTS acks ("
     " id INTEGER PRIMARY KEY, alert_id TEXT NOT NULL REFERENCES alerts(id),"
     " team TEXT NOT NULL, by_whom TEXT NOT NULL, via TEXT NOT NULL,"
