@@ -47,7 +47,8 @@ from test_email import encrypted_part, gpg
 from test_escalation import serve_bg, states, stop
 from test_ingestmail import gpg_sign
 
-N = 4                               # seconds between steps
+N = 8                               # seconds between steps: room for
+                                    # step 0 and every ack under ASan
 SMS_HOOK = "/twilio/sms/twilio-main"
 OPERATOR = "Duty officer Ann"
 
