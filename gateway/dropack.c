@@ -7,7 +7,6 @@
  * A signed text must name the alert, so that an old signed ack cannot be
  * copied under a new alert's name.
  */
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -98,24 +97,6 @@ dropack_by(const char *text, size_t len, char by[128])
 	return false;
 }
 
-static void
-dropack_log(struct dropack_ctx *c, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void
-dropack_log(struct dropack_ctx *c, const char *fmt, ...)
-{
-	char line[768];
-	va_list ap;
-
-	if (c->log == NULL)
-		return;
-	va_start(ap, fmt);
-	(void)vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	c->log(c->log_arg, line);
-}
-
 /* Refuse f with a reason: audited, logged, moved to ack/refused/. */
 static enum chan_ackfile_fate
 dropack_refuse(struct dropack_ctx *c, const struct chan_ackfile *f,
@@ -131,7 +112,8 @@ dropack_refuse(struct dropack_ctx *c, const struct chan_ackfile *f,
 	    object, details, &e) != 0)
 		return CHAN_ACKFILE_KEEP;	/* refused next time, audited */
 	c->refused++;
-	dropack_log(c, "ack file %s refused: %s", object, why);
+	tocsin_logf(c->log, c->log_arg,
+	    "ack file %s refused: %s", object, why);
 	return CHAN_ACKFILE_REFUSED;
 }
 
@@ -230,12 +212,14 @@ dropack_take(void *ctx, const struct chan_ackfile *f)
 			return dropack_refuse(c, f, "the alert has no such "
 			    "team");
 		if (rc < 0) {
-			dropack_log(c, "ack file %s of team %s: kept for the "
+			tocsin_logf(c->log, c->log_arg,
+			    "ack file %s of team %s: kept for the "
 			    "next look: %s", f->name, team, e.msg);
 			return CHAN_ACKFILE_KEEP;
 		}
 		c->taken++;
-		dropack_log(c, "team %s: %s ack of alert %s by %s (drop file "
+		tocsin_logf(c->log, c->log_arg,
+		    "team %s: %s ack of alert %s by %s (drop file "
 		    "%s)%s", team, a.strength, alert, by, f->name,
 		    a.recorded_only ? "; recorded only: the policy does not "
 		    "count unsigned acks" : rc == 1 ? "; a repeat" : "");

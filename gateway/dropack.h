@@ -38,7 +38,7 @@ struct dropack_ctx {
 	const unsigned char *secret;	/* ACK_SECRET_LEN bytes */
 	int64_t now;
 	/* one line per ack or refusal; may be NULL */
-	void (*log)(void *arg, const char *line);
+	tocsin_log_fn log;
 	void *log_arg;
 	size_t taken, refused;
 };

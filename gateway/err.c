@@ -59,3 +59,17 @@ tocsin_exit_code(int code)
 			return codes[i].exit_code;
 	return EX_SOFTWARE;
 }
+
+void
+tocsin_logf(tocsin_log_fn log, void *arg, const char *fmt, ...)
+{
+	char line[768];
+	va_list ap;
+
+	if (log == NULL)
+		return;
+	va_start(ap, fmt);
+	(void)vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	log(arg, line);
+}

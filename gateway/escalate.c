@@ -9,31 +9,12 @@
  * unreached and the desk's own on-call is paged.  The clock is the
  * caller's: serve passes the time, a drill its simulated one.
  */
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "ack.h"
 #include "escalate.h"
 #include "plan.h"
-
-static void
-esc_log(const struct escalate_env *env, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void
-esc_log(const struct escalate_env *env, const char *fmt, ...)
-{
-	char line[768];
-	va_list ap;
-
-	if (env->log == NULL)
-		return;
-	va_start(ap, fmt);
-	(void)vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	env->log(env->log_arg, line);
-}
 
 int
 escalate_due(struct store *st, const struct escalate_env *env,
@@ -93,7 +74,8 @@ escalate_due(struct store *st, const struct escalate_env *env,
 		} else {
 			if (plan_step_ex(team, (size_t)e.to_step, now,
 			    r->exercise && !env->as_actual, &pl, &err) != 0) {
-				esc_log(env, "escalation of team %s, alert %s: %s",
+				tocsin_logf(env->log, env->log_arg,
+				    "escalation of team %s, alert %s: %s",
 				    r->team, r->alert_id, err.msg);
 				continue;
 			}
@@ -108,17 +90,20 @@ escalate_due(struct store *st, const struct escalate_env *env,
 		if (rc == 0)
 			moved++;
 		if (rc == 0 && strcmp(e.state, "unreached") == 0)
-			esc_log(env, "team %s did not acknowledge alert %s: "
+			tocsin_logf(env->log, env->log_arg,
+			    "team %s did not acknowledge alert %s: "
 			    "unreached after step %d%s", r->team, r->alert_id,
 			    r->step + 1, e.page_team != NULL ? "; the desk is "
 			    "paged" : "");
 		else if (rc == 0)
-			esc_log(env, "team %s, alert %s: no ack, step %d now "
+			tocsin_logf(env->log, env->log_arg,
+			    "team %s, alert %s: no ack, step %d now "
 			    "(%zu deliveries, due %llds ago)", r->team,
 			    r->alert_id, e.to_step + 1, pl.n,
 			    (long long)(now - r->deadline));
 		else if (rc != TOCSIN_ENOTFOUND)
-			esc_log(env, "escalation of team %s, alert %s: %s",
+			tocsin_logf(env->log, env->log_arg,
+			    "escalation of team %s, alert %s: %s",
 			    r->team, r->alert_id, err.msg);
 		plan_list_free(&pl);
 		plan_list_free(&page);

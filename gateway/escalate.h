@@ -22,7 +22,7 @@ struct escalate_env {
 					   when it is an Exercise: a tabletop
 					   drill rehearses the real thing */
 	/* one line per move; may be NULL */
-	void (*log)(void *arg, const char *line);
+	tocsin_log_fn log;
 	void *log_arg;
 };
 

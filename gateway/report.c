@@ -116,13 +116,19 @@ report_detail(const char *details, const char *key, char *out, size_t len)
 	return false;
 }
 
+static int
+report_team_cmp(const void *key, const void *elem)
+{
+	return strcmp(key, ((const struct report_team *)elem)->id);
+}
+
+/* Teams come from the store ordered by id (byte order, as strcmp), so a
+   look-up for each of thousands of deliveries is a binary search. */
 static struct report_team *
 report_team_of(struct report *r, const char *id)
 {
-	for (size_t i = 0; i < r->nteams; i++)
-		if (strcmp(r->teams[i].id, id) == 0)
-			return &r->teams[i];
-	return NULL;
+	return r->nteams > 0 ? bsearch(id, r->teams, r->nteams,
+	    sizeof(*r->teams), report_team_cmp) : NULL;
 }
 
 static int

@@ -38,6 +38,13 @@ struct tocsin_err {
 int tocsin_fail(struct tocsin_err *err, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* A line-logging callback the caller passes in (library code never
+   writes a log itself), and a call of it with a formatted line; nothing
+   when log is NULL. */
+typedef void (*tocsin_log_fn)(void *arg, const char *line);
+void tocsin_logf(tocsin_log_fn log, void *arg, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* A short fixed description of a code. */
 const char *tocsin_strerror(int code);
 
