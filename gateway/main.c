@@ -22,6 +22,7 @@
 #include "check.h"
 #include "dispatch.h"
 #include "drill.h"
+#include "ingest.h"
 #include "intake.h"
 #include "jsonw.h"
 #include "mailack.h"
@@ -680,48 +681,15 @@ cmd_ack(const char *conf, int argc, char **argv)
 	return rc;
 }
 
-/* LF line ends as CRLF (RFC 3156 signs the canonical form); *ret malloc'd. */
+/* One message from standard input into *ret (malloc'd, owned by the
+   caller): 0, or EX_DATAERR / EX_OSERR with the reason said. */
 static int
-crlf(const char *p, size_t n, char **ret, size_t *ret_len)
+read_mail(char **ret, size_t *ret_len)
 {
-	char *o = malloc(2 * n + 1);
-	size_t k = 0;
+	char *raw = malloc(MAILACK_MAX + 1);
+	size_t len = 0;
 
-	if (o == NULL)
-		return -1;
-	for (size_t i = 0; i < n; i++) {
-		if (p[i] == '\n' && (i == 0 || p[i - 1] != '\r'))
-			o[k++] = '\r';
-		o[k++] = p[i];
-	}
-	*ret = o;
-	*ret_len = k;
-	return 0;
-}
-
-static int
-cmd_ingest_mail(const char *conf, int argc, char **argv)
-{
-	struct policy_repo *repo = NULL;
-	struct store *st = NULL;
-	struct certs_ctx *cx = NULL;
-	struct certs_sigs sigs = { 0 };
-	struct mailack_msg m;
-	struct tocsin_err e = { 0 };
-	unsigned char secret[ACK_SECRET_LEN];
-	char *raw = NULL, *canon = NULL, *plain = NULL;
-	char alert[64] = "", team[64] = "", ralert[64], rteam[64], code[9];
-	const char *by = NULL, *text;
-	size_t len = 0, clen, plen = 0, tlen;
-	bool is_signed = false, found = false, code_ok;
-	int rc;
-
-	(void)argv;
-	if (argc != 1) {
-		fprintf(stderr, "usage: tocsin ingest-mail < MESSAGE\n");
-		return EX_USAGE;
-	}
-	if ((raw = malloc(MAILACK_MAX + 1)) == NULL)
+	if (raw == NULL)
 		return EX_OSERR;
 	while (len <= MAILACK_MAX) {
 		size_t r = fread(raw + len, 1, MAILACK_MAX + 1 - len, stdin);
@@ -736,114 +704,56 @@ cmd_ingest_mail(const char *conf, int argc, char **argv)
 		free(raw);
 		return EX_DATAERR;
 	}
+	*ret = raw;
+	*ret_len = len;
+	return 0;
+}
+
+static int
+cmd_ingest_mail(const char *conf, int argc, char **argv)
+{
+	struct policy_repo *repo = NULL;
+	struct store *st = NULL;
+	struct certs_ctx *cx = NULL;
+	struct ingest_result res;
+	struct tocsin_err e = { 0 };
+	unsigned char secret[ACK_SECRET_LEN];
+	char *raw = NULL;
+	size_t len = 0;
+	int rc;
+
+	(void)argv;
+	if (argc != 1) {
+		fprintf(stderr, "usage: tocsin ingest-mail < MESSAGE\n");
+		return EX_USAGE;
+	}
+	if ((rc = read_mail(&raw, &len)) != 0)
+		return rc;
 	if ((rc = load_repo(conf, &repo)) != 0) {
 		free(raw);
 		return rc;
 	}
-	memset(&m, 0, sizeof(m));
-	if ((rc = ack_secret_load(repo, secret, &e)) != 0 ||
-	    (rc = store_open(repo->gateway.store, &st, &e)) != 0 ||
-	    (rc = certs_open(repo->gateway.gnupg_home, &cx, &e)) != 0 ||
-	    (rc = mailack_parse(raw, len, &m, &e)) != 0)
-		goto out;
-	text = m.text;
-	tlen = m.text_len;
-	if (m.signed_part != NULL) {
-		is_signed = true;
-		if (crlf(m.signed_part, m.signed_len, &canon, &clen) != 0) {
-			rc = tocsin_fail(&e, TOCSIN_ENOMEM, "out of memory");
-			goto out;
-		}
-		rc = certs_verify_detached(cx, canon, clen, m.sig, m.sig_len,
-		    NULL, &sigs, &e);
-	} else if (mailack_clearsigned(m.text, m.text_len)) {
-		is_signed = true;
-		rc = certs_verify_inline(cx, m.text, m.text_len, MAILACK_MAX,
-		    &plain, &plen, &sigs, &e);
-		text = plain;
-		tlen = plen;
-	}
-	if (rc != 0)
-		goto out;
-	if (is_signed && (sigs.n == 0 || !sigs.sig[0].good)) {
-		/* a signature that does not hold is never taken as unsigned */
-		rc = tocsin_fail(&e, TOCSIN_EPERM, "the reply's signature does "
-		    "not verify (%s); no ack taken", sigs.n > 0 ?
-		    sigs.sig[0].reason : "no signature found");
-		goto out;
-	}
-	code_ok = text != NULL && mailack_code(text, tlen, code) == 0;
-	if (mailack_our_ref(m.refs, ralert, rteam) != 0)
-		ralert[0] = rteam[0] = '\0';
-	/* who: the contact whose pinned key signed, or whose address sent */
-	for (size_t t = 0; t < repo->nteams && !found; t++) {
-		const struct policy_team *tm = &repo->teams[t];
+	if ((rc = ack_secret_load(repo, secret, &e)) == 0 &&
+	    (rc = store_open(repo->gateway.store, &st, &e)) == 0 &&
+	    (rc = certs_open(repo->gateway.gnupg_home, &cx, &e)) == 0) {
+		struct ingest_ctx c = { .repo = repo, .st = st, .certs = cx,
+			.secret = secret, .now = (int64_t)time(NULL) };
 
-		for (size_t c = 0; c < tm->ncontacts && !found; c++) {
-			const struct policy_contact *ct = &tm->contacts[c];
-			bool mine = is_signed ? strcmp(ct->pgp,
-			    sigs.sig[0].signer) == 0 : ct->email != NULL &&
-			    strcasecmp(ct->email, m.from) == 0;
-
-			if (!mine)
-				continue;
-			if (code_ok && ack_code_alert(st, secret, tm->id, code,
-			    alert))
-				found = true;
-			else if (is_signed && strcmp(rteam, tm->id) == 0) {
-				/* a signed reply to our message needs no code */
-				(void)snprintf(alert, sizeof(alert), "%s",
-				    ralert);
-				found = true;
-			}
-			if (found) {
-				(void)snprintf(team, sizeof(team), "%s", tm->id);
-				by = ct->name;
-			}
-		}
+		rc = ingest_mail(&c, raw, len, &res, &e);
 	}
-	if (!found) {
-		rc = tocsin_fail(&e, TOCSIN_EDATA, "%s", is_signed ? "the reply "
-		    "is signed by no contact's pinned key for a team the reply "
-		    "or its code names; no ack taken" : "the reply is unsigned "
-		    "and carries no code of an alert of the sender's teams; "
-		    "no ack taken");
-		goto out;
-	}
-	{
-		const struct policy_team *tm = policy_team_find(repo, team);
-		struct store_ack_in a = { .alert_id = alert, .team = team,
-			.by = by, .via = "mail",
-			.strength = is_signed ? "signed" : "unsigned",
-			.recorded_only = !is_signed && tm != NULL &&
-			    tm->policy != NULL && !tm->policy->unsigned_acks,
-			.contact = by,
-			.notice_channels = ack_notice_channels(repo, team) };
-
-		rc = store_ack(st, &a, (int64_t)time(NULL), "ingest-mail", &e);
-		if (rc >= 0) {
-			printf("team %s: %s ack of alert %s by %s (e-mail)%s\n",
-			    team, a.strength, alert, by, a.recorded_only ?
-			    "; recorded only: the team's policy does not "
-			    "count unsigned acks" : rc == 1 ? "; a repeat" :
-			    "; its ladder stops");
-			rc = 0;
-		}
-	}
-out:
-	if (rc != 0) {
-		struct tocsin_err ae;
-
-		if (st != NULL)
-			(void)store_audit(st, (int64_t)time(NULL), "ingest-mail",
-			    "mail-refused", m.from[0] != '\0' ? m.from :
-			    "(unknown sender)", e.msg, &ae);
+	if (rc == 0) {
+		printf("team %s: %s ack of alert %s by %s (e-mail)%s\n",
+		    res.team, res.strength, res.alert, res.by,
+		    res.recorded_only ? "; recorded only: the team's policy "
+		    "does not count unsigned acks" : res.repeat ? "; a repeat" :
+		    "; its ladder stops");
+		if (res.sig_note[0] != '\0')
+			printf("its signature made no signed ack: %s\n",
+			    res.sig_note);
+	} else
 		rc = fail("ingest-mail", &e, rc);
-	}
 	OPENSSL_cleanse(secret, sizeof(secret));
 	free(raw);
-	free(canon);
-	free(plain);
 	certs_close(cx);
 	store_close(st);
 	policy_free(repo);

@@ -311,6 +311,11 @@ struct store_ack_in {
 	   were sent the alert get a notice that it was acknowledged; NULL:
 	   none. */
 	const char *const *notice_channels;
+	/* For a signed ack: the digest (hex) that names the signature that
+	   made it.  It is kept with the ack in the same transaction, and an
+	   ack by a signature already kept is refused (TOCSIN_EPERM, nothing
+	   recorded).  NULL: not signed. */
+	const char *sig_digest;
 };
 /*
  * Record an ack, with an audit record.  The first ack of a team stops its
@@ -321,6 +326,32 @@ struct store_ack_in {
  */
 int store_ack(struct store *s, const struct store_ack_in *a, int64_t now,
     const char *actor, struct tocsin_err *err);
+
+/*
+ * Tries at an ack code on a path that runs one process per message
+ * (ingest-mail), so that the count lives here, not in memory.  Each key
+ * ("mail-from:x@y", "mail-code:ALERT/TEAM") counts tries in a window of
+ * its own that starts with its first try; windows last at most
+ * STORE_GUESS_WINDOW_MAX seconds.
+ */
+#define STORE_GUESS_WINDOW_MAX 86400
+struct store_guess {
+	const char *key;
+	int limit;			/* tries allowed in a window */
+	int64_t window;			/* seconds */
+	bool over;			/* out: at its limit, not counted */
+};
+/*
+ * In one transaction: every key under its limit counts one more try, the
+ * others are marked over; when g[0] is at its limit every key is marked
+ * over and none counted.  A try is counted before the code is compared,
+ * so that messages taken at once cannot all pass; a right code gives its
+ * tries back with store_guess_undo (the keys not marked over).
+ */
+int store_guess_try(struct store *s, struct store_guess *g, size_t n,
+    int64_t now, struct tocsin_err *err);
+int store_guess_undo(struct store *s, const struct store_guess *g, size_t n,
+    struct tocsin_err *err);
 
 /* When each contact last answered a check of contacts. */
 struct store_contact_check {

@@ -86,7 +86,15 @@ static const char schema[] =
     "CREATE TABLE IF NOT EXISTS contact_checks ("
     " team TEXT NOT NULL, contact TEXT NOT NULL, verified INTEGER NOT NULL,"
     " via TEXT NOT NULL, alert_id TEXT NOT NULL,"
-    " PRIMARY KEY (team, contact));";
+    " PRIMARY KEY (team, contact));"
+    /* the signatures that made signed acks: each acks once */
+    "CREATE TABLE IF NOT EXISTS ack_signatures ("
+    " digest TEXT PRIMARY KEY, alert_id TEXT NOT NULL, team TEXT NOT NULL,"
+    " at INTEGER NOT NULL);"
+    /* tries at ack codes of paths run once per message (ingest-mail) */
+    "CREATE TABLE IF NOT EXISTS ack_guesses ("
+    " guess_key TEXT PRIMARY KEY, start INTEGER NOT NULL,"
+    " tries INTEGER NOT NULL);";
 
 static int
 sq_fail(struct store *s, struct tocsin_err *err, const char *what)
@@ -166,8 +174,9 @@ store_mkdirs(const char *path)
  * Older stores, brought up to date before the schema's CREATE ... IF NOT
  * EXISTS statements run (an index of a new column needs the column):
  * version 1 lacks deliveries.segments, version 2 team_states.token_hash,
- * version 3 deliveries.kind; version 4 has no contact_checks table yet, which
- * the schema's CREATE makes.
+ * version 3 deliveries.kind; version 4 has no contact_checks table yet, and
+ * version 5 neither ack_signatures nor ack_guesses, which the schema's
+ * CREATE makes.
  * A new store has no schema_version table yet and nothing to migrate.
  */
 static int
@@ -204,6 +213,9 @@ store_migrate(struct store *s, struct tocsin_err *err)
 	if (version < 5 && (rc = sq_exec(s, "UPDATE schema_version SET "
 	    "version = 5", err)) != 0)
 		return rc;
+	if (version < 6 && (rc = sq_exec(s, "UPDATE schema_version SET "
+	    "version = 6", err)) != 0)
+		return rc;
 	return 0;
 }
 
@@ -236,7 +248,7 @@ store_open(const char *path, struct store **ret, struct tocsin_err *err)
 	}
 	if ((rc = store_migrate(s, err)) != 0 ||
 	    (rc = sq_exec(s, schema, err)) != 0 ||
-	    (rc = sq_exec(s, "INSERT INTO schema_version SELECT 5 WHERE NOT "
+	    (rc = sq_exec(s, "INSERT INTO schema_version SELECT 6 WHERE NOT "
 	    "EXISTS (SELECT 1 FROM schema_version)", err)) != 0 ||
 	    (rc = sq_exec(s, "COMMIT", err)) != 0) {
 		sq_rollback(s);
@@ -1554,6 +1566,42 @@ store_contact_checks_free(struct store_contact_check *rows, size_t n)
 	free(rows);
 }
 
+/* The signature that made a signed ack acks once: its digest is kept
+   with the ack, and a second ack by it is refused (TOCSIN_EPERM, naming
+   what it acked first). */
+static int
+ack_signature_once(struct store *s, const struct store_ack_in *a,
+    int64_t now, struct tocsin_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (sq_prepare(s, "SELECT alert_id, team FROM ack_signatures WHERE "
+	    "digest = ?", &st, err) != 0)
+		return TOCSIN_ESTORE;
+	sq_text(st, 1, a->sig_digest);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		rc = tocsin_fail(err, TOCSIN_EPERM, "this signature already "
+		    "acknowledged alert %.64s for team %.64s; a signature acks "
+		    "once", (const char *)sqlite3_column_text(st, 0),
+		    (const char *)sqlite3_column_text(st, 1));
+		sqlite3_finalize(st);
+		return rc;
+	}
+	sqlite3_finalize(st);
+	if (sq_prepare(s, "INSERT INTO ack_signatures (digest, alert_id, team, "
+	    "at) VALUES (?, ?, ?, ?)", &st, err) != 0)
+		return TOCSIN_ESTORE;
+	sq_text(st, 1, a->sig_digest);
+	sq_text(st, 2, a->alert_id);
+	sq_text(st, 3, a->team);
+	(void)sqlite3_bind_int64(st, 4, now);
+	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : sq_fail(s, err,
+	    "keep the signature of an ack");
+	sqlite3_finalize(st);
+	return rc;
+}
+
 int
 store_ack(struct store *s, const struct store_ack_in *a, int64_t now,
     const char *actor, struct tocsin_err *err)
@@ -1582,6 +1630,11 @@ store_ack(struct store *s, const struct store_ack_in *a, int64_t now,
 	campaign = sqlite3_column_text(st, 0) != NULL && strcmp((const char *)
 	    sqlite3_column_text(st, 0), "System") == 0;
 	sqlite3_finalize(st);
+	if (a->sig_digest != NULL &&
+	    (rc = ack_signature_once(s, a, now, err)) != 0) {
+		sq_rollback(s);
+		return rc;
+	}
 	/* every ack is kept; the team's state takes the first */
 	if (sq_prepare(s, "INSERT INTO acks (alert_id, team, by_whom, via, "
 	    "strength, at, note) VALUES (?,?,?,?,?,?,?)", &st, err) != 0) {
@@ -1731,4 +1784,111 @@ store_delivery_by_ref(struct store *s, const char *ref, char *alert,
 	sqlite3_finalize(st);
 	return rc == SQLITE_ROW ? 0 : tocsin_fail(err, TOCSIN_ENOTFOUND,
 	    "no delivery with that reference");
+}
+
+/* --- tries at ack codes ---------------------------------------------------- */
+
+/* The tries counted for key in its window now (0 when none or the window
+   is over). */
+static int
+guess_count(struct store *s, const struct store_guess *g, int64_t now,
+    int *ret_tries, struct tocsin_err *err)
+{
+	sqlite3_stmt *st = NULL;
+
+	*ret_tries = 0;
+	if (sq_prepare(s, "SELECT start, tries FROM ack_guesses WHERE "
+	    "guess_key = ?", &st, err) != 0)
+		return TOCSIN_ESTORE;
+	sq_text(st, 1, g->key);
+	if (sqlite3_step(st) == SQLITE_ROW &&
+	    now - sqlite3_column_int64(st, 0) < g->window)
+		*ret_tries = sqlite3_column_int(st, 1);
+	sqlite3_finalize(st);
+	return 0;
+}
+
+/* One more try for key: the window starts again when it was over. */
+static int
+guess_add(struct store *s, const struct store_guess *g, int64_t now,
+    int tries, struct tocsin_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (sq_prepare(s, "INSERT INTO ack_guesses (guess_key, start, tries) "
+	    "VALUES (?1, ?2, 1) ON CONFLICT (guess_key) DO UPDATE SET tries = "
+	    "?3, start = CASE WHEN ?3 = 1 THEN ?2 ELSE ack_guesses.start END",
+	    &st, err) != 0)
+		return TOCSIN_ESTORE;
+	sq_text(st, 1, g->key);
+	(void)sqlite3_bind_int64(st, 2, now);
+	(void)sqlite3_bind_int(st, 3, tries + 1);
+	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : sq_fail(s, err,
+	    "count a try at a code");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int
+store_guess_try(struct store *s, struct store_guess *g, size_t n,
+    int64_t now, struct tocsin_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, tries;
+
+	if ((rc = sq_exec(s, "BEGIN IMMEDIATE", err)) != 0)
+		return rc;
+	/* windows last at most a day: older counters are gone */
+	if (sq_prepare(s, "DELETE FROM ack_guesses WHERE start < ?", &st,
+	    err) != 0) {
+		sq_rollback(s);
+		return TOCSIN_ESTORE;
+	}
+	(void)sqlite3_bind_int64(st, 1, now - STORE_GUESS_WINDOW_MAX);
+	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : sq_fail(s, err,
+	    "forget old tries at codes");
+	sqlite3_finalize(st);
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		if ((rc = guess_count(s, &g[i], now, &tries, err)) != 0)
+			break;
+		g[i].over = tries >= g[i].limit || (i > 0 && g[0].over);
+		if (!g[i].over)
+			rc = guess_add(s, &g[i], now, tries, err);
+	}
+	if (rc != 0 || (rc = sq_exec(s, "COMMIT", err)) != 0) {
+		sq_rollback(s);
+		return rc;
+	}
+	return 0;
+}
+
+int
+store_guess_undo(struct store *s, const struct store_guess *g, size_t n,
+    struct tocsin_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if ((rc = sq_exec(s, "BEGIN IMMEDIATE", err)) != 0)
+		return rc;
+	if (sq_prepare(s, "UPDATE ack_guesses SET tries = tries - 1 WHERE "
+	    "guess_key = ? AND tries > 0", &st, err) != 0) {
+		sq_rollback(s);
+		return TOCSIN_ESTORE;
+	}
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		if (g[i].over)
+			continue;
+		(void)sqlite3_reset(st);
+		sq_text(st, 1, g[i].key);
+		rc = sqlite3_step(st) == SQLITE_DONE ? 0 : sq_fail(s, err,
+		    "take back a try at a code");
+	}
+	sqlite3_finalize(st);
+	if (rc != 0 || (rc = sq_exec(s, "COMMIT", err)) != 0) {
+		sq_rollback(s);
+		return rc;
+	}
+	return 0;
 }

@@ -1,12 +1,14 @@
 /*
  * fuzz_mailack.c: an e-mail reply (tocsin ingest-mail) is outside input.
  * Whatever the bytes, the parts found lie inside the message, the strings
- * are bounded and terminated, and a code is eight digits.
+ * are bounded and terminated, and a code is eight digits; looking for an
+ * alert id in the text reads only inside it.
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "ingest.h"
 #include "mailack.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -47,6 +49,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		(void)mailack_clearsigned(m.text != NULL ? m.text : "",
 		    m.text_len);
+		(void)ingest_names(m.text, m.text_len, "20261202-a1b2c3d4e5f6");
 	}
 	free(buf);
 	return 0;

@@ -448,6 +448,107 @@ test_migrate_old_store(void **state)
 	assert_int_equal(count(f, "schema_version"), 1);
 }
 
+/* A store of version 5 gains the tables of signatures that acked and of
+   tries at codes, and says version 6. */
+static void
+test_migrate_v5(void **state)
+{
+	struct fx *f = *state;
+	struct store_guess g = { "k", 1, 60, false };
+	struct tocsin_err e;
+
+	store_close(f->s);
+	raw(f, "DROP TABLE ack_signatures; DROP TABLE ack_guesses; "
+	    "UPDATE schema_version SET version = 5");
+	assert_int_equal(store_open(f->path, &f->s, &e), 0);
+	assert_int_equal(count(f, "ack_signatures"), 0);
+	assert_int_equal(store_guess_try(f->s, &g, 1, 1000, &e), 0);
+	assert_int_equal(count(f, "ack_guesses"), 1);
+	assert_int_equal(count(f, "schema_version WHERE version = 6"), 1);
+}
+
+/* A signature acks once: a second ack by its digest, for this team or
+   another, is refused and writes nothing; an ack without one is as
+   before. */
+static void
+test_ack_signature_once(void **state)
+{
+	struct fx *f = *state;
+	struct tocsin_err e;
+	struct store_ack_in a = { .alert_id = "A1", .team = "t000",
+	    .by = "Ann", .via = "mail", .strength = "signed",
+	    .sig_digest = "d1" };
+	struct store_team_row *t = NULL;
+	size_t n;
+
+	assert_int_equal(submit(f, "A1", "ID-1", 2, &e), 0);
+	assert_int_equal(store_ack(f->s, &a, 1500, "test", &e), 0);
+	assert_int_equal(store_ack(f->s, &a, 1501, "test", &e), TOCSIN_EPERM);
+	assert_non_null(strstr(e.msg, "already acknowledged alert A1 for "
+	    "team t000"));
+	a.team = "t001";
+	assert_int_equal(store_ack(f->s, &a, 1502, "test", &e), TOCSIN_EPERM);
+	assert_int_equal(count(f, "acks"), 1);
+	assert_int_equal(count(f, "ack_signatures"), 1);
+	assert_int_equal(store_teams(f->s, "A1", &t, &n, &e), 0);
+	assert_string_equal(t[1].state, "active");
+	store_team_rows_free(t, n);
+	a.sig_digest = "d2";
+	assert_int_equal(store_ack(f->s, &a, 1503, "test", &e), 0);
+	a.sig_digest = NULL;
+	assert_int_equal(store_ack(f->s, &a, 1504, "test", &e), 1);
+	assert_int_equal(count(f, "acks"), 3);
+	assert_int_equal(count(f, "ack_signatures"), 2);
+}
+
+/* Tries at codes: each key up to its limit in its window, a new window
+   after it; when the first key is over nothing counts; a right code's
+   tries given back. */
+static void
+test_guess_limits(void **state)
+{
+	struct fx *f = *state;
+	struct tocsin_err e;
+	struct store_guess g[2] = { { "from", 3, 60, false },
+	    { "pair", 4, 600, false } };
+	struct store_guess other[2] = { { "from2", 3, 60, false },
+	    { "pair", 4, 600, false } };
+
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(store_guess_try(f->s, g, 2, 1000 + i, &e), 0);
+		assert_false(g[0].over);
+		assert_false(g[1].over);
+	}
+	/* the sender is at its limit: nothing counts, not even the pair */
+	assert_int_equal(store_guess_try(f->s, g, 2, 1010, &e), 0);
+	assert_true(g[0].over);
+	assert_true(g[1].over);
+	/* another sender: one more for the pair, then the pair is over */
+	assert_int_equal(store_guess_try(f->s, other, 2, 1011, &e), 0);
+	assert_false(other[0].over);
+	assert_false(other[1].over);
+	assert_int_equal(store_guess_try(f->s, other, 2, 1012, &e), 0);
+	assert_false(other[0].over);
+	assert_true(other[1].over);
+	/* a right code gives back what it counted: the sender's try only */
+	assert_int_equal(store_guess_undo(f->s, other, 2, &e), 0);
+	assert_int_equal(count(f, "ack_guesses WHERE guess_key = 'from2' AND "
+	    "tries = 1"), 1);
+	assert_int_equal(count(f, "ack_guesses WHERE guess_key = 'pair' AND "
+	    "tries = 4"), 1);
+	/* a minute on, the sender may try again; the pair stays over */
+	assert_int_equal(store_guess_try(f->s, g, 2, 1060, &e), 0);
+	assert_false(g[0].over);
+	assert_true(g[1].over);
+	assert_int_equal(count(f, "ack_guesses WHERE guess_key = 'from' AND "
+	    "tries = 1 AND start = 1060"), 1);
+	/* ten minutes on, the pair too; a day on, old counters are gone */
+	assert_int_equal(store_guess_try(f->s, g, 2, 1600, &e), 0);
+	assert_false(g[1].over);
+	assert_int_equal(store_guess_try(f->s, g, 1, 1600 + 86401, &e), 0);
+	assert_int_equal(count(f, "ack_guesses"), 1);
+}
+
 /* ---- groups, batches of results, signatures, owners, counts ---- */
 
 /* Submit alert id with the given signatures, teams and deliveries. */
@@ -1013,6 +1114,12 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_receipts_and_segments,
 		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_migrate_v5, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_ack_signature_once, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_guess_limits, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_migrate_old_store, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_escalate_once, setup,

@@ -1,0 +1,418 @@
+/*
+ * ingest.c: the ack an e-mail reply carries (see ingest.h for the rules).
+ *
+ * Trust model: everything of a mail but the text under a good signature
+ * can be written by anyone, so a signed ack is decided by the signed text
+ * and the signature's own facts (key, creation time) alone, and a
+ * signature acks once.  A mail that is not a signed ack may still be an
+ * unsigned one, exactly as an unsigned reply would be: the sender's
+ * address (forgeable) must be a contact's, and the code (secret) right.
+ * Because ingest-mail is one process per message, the counts of wrong
+ * codes that keep the code from being guessed live in the store.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <openssl/sha.h>
+
+#include "ingest.h"
+#include "mailack.h"
+
+/* The verified parts of one reply. */
+struct ingest_mail {
+	struct mailack_msg m;
+	bool is_signed;
+	struct certs_sigs sigs;
+	const char *text;		/* signed text, or the body */
+	size_t tlen;
+	char *canon, *plain;		/* owned */
+};
+
+/* One (alert, team) a code may be for, and its counter's key. */
+struct ingest_pair {
+	char alert[64], team[64], key[144];
+	const char *contact;
+};
+
+static bool
+ingest_idchar(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	    (c >= '0' && c <= '9') || c == '-';
+}
+
+bool
+ingest_names(const char *text, size_t len, const char *id)
+{
+	size_t n = strlen(id);
+
+	if (text == NULL || n == 0)
+		return false;
+	for (size_t i = 0; i + n <= len; i++)
+		if (memcmp(text + i, id, n) == 0 &&
+		    (i == 0 || !ingest_idchar(text[i - 1])) &&
+		    (i + n == len || !ingest_idchar(text[i + n])))
+			return true;
+	return false;
+}
+
+void
+ingest_sig_digest(const char *signer, int64_t created, char out[65])
+{
+	unsigned char h[SHA256_DIGEST_LENGTH];
+	char in[128];
+	int n = snprintf(in, sizeof(in), "openpgp\n%s\n%lld", signer,
+	    (long long)created);
+
+	(void)SHA256((const unsigned char *)in, n > 0 ? (size_t)n : 0, h);
+	for (int i = 0; i < SHA256_DIGEST_LENGTH; i++)
+		(void)snprintf(out + 2 * i, 3, "%02x", h[i]);
+}
+
+bool
+ingest_in_time(int64_t created, int64_t received)
+{
+	return created > 0 && created >= received;
+}
+
+/* LF line ends as CRLF (RFC 3156 signs the canonical form); *ret malloc'd,
+   owned by the caller. */
+static int
+ingest_crlf(const char *p, size_t n, char **ret, size_t *ret_len)
+{
+	char *o = malloc(2 * n + 1);
+	size_t k = 0;
+
+	if (o == NULL)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		if (p[i] == '\n' && (i == 0 || p[i - 1] != '\r'))
+			o[k++] = '\r';
+		o[k++] = p[i];
+	}
+	*ret = o;
+	*ret_len = k;
+	return 0;
+}
+
+/* Parse raw and verify its signature, if any.  A signature that does not
+   hold is a refusal (TOCSIN_EPERM), never an unsigned ack. */
+static int
+ingest_read(struct ingest_ctx *c, const char *raw, size_t len,
+    struct ingest_mail *im, struct tocsin_err *err)
+{
+	const struct mailack_msg *m = &im->m;
+	size_t clen = 0;
+	int rc = 0;
+
+	if ((rc = mailack_parse(raw, len, &im->m, err)) != 0)
+		return rc;
+	im->text = m->text;
+	im->tlen = m->text_len;
+	if (m->signed_part != NULL) {
+		im->is_signed = true;
+		if (ingest_crlf(m->signed_part, m->signed_len, &im->canon,
+		    &clen) != 0)
+			return tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
+		rc = certs_verify_detached(c->certs, im->canon, clen, m->sig,
+		    m->sig_len, NULL, &im->sigs, err);
+	} else if (mailack_clearsigned(m->text, m->text_len)) {
+		im->is_signed = true;
+		rc = certs_verify_inline(c->certs, m->text, m->text_len,
+		    MAILACK_MAX, &im->plain, &im->tlen, &im->sigs, err);
+		im->text = im->plain;
+	}
+	if (rc != 0)
+		return rc;
+	if (im->is_signed && (im->sigs.n == 0 || !im->sigs.sig[0].good))
+		return tocsin_fail(err, TOCSIN_EPERM, "the reply's signature "
+		    "does not verify (%s); no ack taken", im->sigs.n > 0 ?
+		    im->sigs.sig[0].reason : "no signature found");
+	return 0;
+}
+
+/* Record the ack of (alert, team) by contact; rc of store_ack. */
+static int
+ingest_record(struct ingest_ctx *c, const char *alert, const char *team,
+    const char *by, const char *digest, struct ingest_result *res,
+    struct tocsin_err *err)
+{
+	const struct policy_team *tm = policy_team_find(c->repo, team);
+	struct store_ack_in a = { .alert_id = alert, .team = team, .by = by,
+		.via = "mail", .strength = digest != NULL ? "signed" :
+		    "unsigned",
+		.recorded_only = digest == NULL && tm != NULL &&
+		    tm->policy != NULL && !tm->policy->unsigned_acks,
+		.contact = by, .sig_digest = digest,
+		.notice_channels = ack_notice_channels(c->repo, team) };
+	int rc = store_ack(c->st, &a, c->now, "ingest-mail", err);
+
+	if (rc < 0)
+		return rc;
+	(void)snprintf(res->alert, sizeof(res->alert), "%s", alert);
+	(void)snprintf(res->team, sizeof(res->team), "%s", team);
+	(void)snprintf(res->by, sizeof(res->by), "%s", by);
+	res->strength = a.strength;
+	res->recorded_only = a.recorded_only;
+	res->repeat = rc == 1;
+	return 0;
+}
+
+/*
+ * The alerts of team t that the signed text names, newest first: a signed
+ * ack of the first one signed in time.  0 acked; 1 when none was named
+ * or in time (why says so); a store error or a repeat's refusal.
+ */
+static int
+ingest_signed_team(struct ingest_ctx *c, const struct ingest_mail *im,
+    const struct policy_team *t, const struct policy_contact *ct,
+    struct ingest_result *res, char *why, size_t whylen,
+    struct tocsin_err *err)
+{
+	const struct certs_sig *sig = &im->sigs.sig[0];
+	char ids[INGEST_ALERTS][64], code[ACK_CODE_LEN + 1], digest[65];
+	bool code_ok = mailack_code(im->text, im->tlen, code) == 0;
+	size_t n = 0;
+	int rc;
+
+	if ((rc = store_team_alerts(c->st, t->id, INGEST_ALERTS, ids, &n,
+	    err)) != 0)
+		return rc;
+	for (size_t i = 0; i < n; i++) {
+		struct store_alert_row *a = NULL;
+		bool in_time;
+
+		if (!ingest_names(im->text, im->tlen, ids[i]) && !(code_ok &&
+		    ack_code_is(c->secret, ids[i], t->id, code)))
+			continue;
+		if ((rc = store_alert_get(c->st, ids[i], &a, err)) != 0)
+			return rc;
+		in_time = ingest_in_time(sig->created, a->received);
+		store_alert_rows_free(a, 1);
+		if (!in_time) {
+			(void)snprintf(why, whylen, "the signature (made at %lld) "
+			    "is older than alert %s", (long long)sig->created,
+			    ids[i]);
+			continue;
+		}
+		ingest_sig_digest(sig->signer, sig->created, digest);
+		return ingest_record(c, ids[i], t->id, ct->name, digest, res,
+		    err);
+	}
+	return 1;
+}
+
+/* The signed rules.  0 acked; 1 not a signed ack (why says why), to be
+   judged as unsigned; a store error; TOCSIN_EPERM for a signature that
+   acked before. */
+static int
+ingest_signed(struct ingest_ctx *c, const struct ingest_mail *im,
+    struct ingest_result *res, char *why, size_t whylen,
+    struct tocsin_err *err)
+{
+	const char *signer = im->sigs.sig[0].signer;
+	bool contact = false;
+	int rc;
+
+	(void)snprintf(why, whylen, "signed by %s, which is no contact's "
+	    "pinned key", signer);
+	for (size_t i = 0; i < c->repo->nteams; i++) {
+		const struct policy_team *t = &c->repo->teams[i];
+
+		for (size_t k = 0; k < t->ncontacts; k++) {
+			const struct policy_contact *ct = &t->contacts[k];
+
+			if (ct->pgp[0] == '\0' || strcmp(ct->pgp, signer) != 0)
+				continue;
+			if (!contact)
+				(void)snprintf(why, whylen, "the signed text "
+				    "names neither the id nor the code of an "
+				    "alert of the signer's teams");
+			contact = true;
+			rc = ingest_signed_team(c, im, t, ct, res, why, whylen,
+			    err);
+			if (rc != 1)
+				return rc;
+			break;
+		}
+	}
+	return 1;
+}
+
+/* The counters a code from this sender tries: the sender's, then one per
+   alert and team of the sender's teams.  *ret malloc'd, owned by caller. */
+static int
+ingest_pairs(struct ingest_ctx *c, const char *from,
+    struct ingest_pair **ret, size_t *ret_n, struct tocsin_err *err)
+{
+	struct ingest_pair *p = NULL;
+	size_t n = 0;
+	int rc = 0;
+
+	for (size_t i = 0; rc == 0 && i < c->repo->nteams; i++) {
+		const struct policy_team *t = &c->repo->teams[i];
+		char ids[INGEST_ALERTS][64];
+		size_t na = 0;
+		struct ingest_pair *np;
+
+		for (size_t k = 0; k < t->ncontacts; k++) {
+			const struct policy_contact *ct = &t->contacts[k];
+
+			if (ct->email == NULL || strcasecmp(ct->email, from) != 0)
+				continue;
+			if ((rc = store_team_alerts(c->st, t->id, INGEST_ALERTS,
+			    ids, &na, err)) != 0 || na == 0)
+				break;
+			if ((np = realloc(p, (n + na) * sizeof(*p))) == NULL) {
+				rc = tocsin_fail(err, TOCSIN_ENOMEM, "out of "
+				    "memory");
+				break;
+			}
+			p = np;
+			for (size_t j = 0; j < na; j++, n++) {
+				(void)snprintf(p[n].alert, 64, "%s", ids[j]);
+				(void)snprintf(p[n].team, 64, "%s", t->id);
+				(void)snprintf(p[n].key, sizeof(p[n].key),
+				    "mail-code:%s/%s", ids[j], t->id);
+				p[n].contact = ct->name;
+			}
+			break;
+		}
+	}
+	if (rc != 0) {
+		free(p);
+		return rc;
+	}
+	*ret = p;
+	*ret_n = n;
+	return 0;
+}
+
+/* Count the tries, compare the code with the alerts not throttled.  The
+   index of the pair it is right for, -1 wrong, -2 throttled. */
+static int
+ingest_try(struct ingest_ctx *c, const char *from, const char *code,
+    const struct ingest_pair *p, size_t n, struct tocsin_err *err)
+{
+	struct store_guess *g = calloc(n + 1, sizeof(*g));
+	char fkey[300];
+	bool some_over = false;
+	int rc, hit = -1;
+
+	if (g == NULL)
+		return tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
+	(void)snprintf(fkey, sizeof(fkey), "mail-from:%s", from);
+	g[0] = (struct store_guess){ .key = fkey, .limit = INGEST_FROM_MAX,
+		.window = INGEST_FROM_WINDOW };
+	for (size_t i = 0; i < n; i++)
+		g[i + 1] = (struct store_guess){ .key = p[i].key,
+			.limit = INGEST_CODE_MAX, .window = INGEST_CODE_WINDOW };
+	if ((rc = store_guess_try(c->st, g, n + 1, c->now, err)) != 0) {
+		free(g);
+		return rc;
+	}
+	for (size_t i = 0; !g[0].over && i < n && hit < 0; i++) {
+		if (g[i + 1].over)
+			some_over = true;
+		else if (ack_code_is(c->secret, p[i].alert, p[i].team, code))
+			hit = (int)i;
+	}
+	/* a right code was no guess: its tries are given back */
+	if (hit >= 0 && (rc = store_guess_undo(c->st, g, n + 1, err)) != 0)
+		hit = rc;
+	else if (hit < 0 && (g[0].over || some_over))
+		hit = -2;
+	free(g);
+	return hit;
+}
+
+/* The unsigned rules: a contact's address, and the team's code for an
+   alert, within the limits on wrong codes.  0 acked, or a refusal. */
+static int
+ingest_unsigned(struct ingest_ctx *c, const struct ingest_mail *im,
+    struct ingest_result *res, bool *throttled, struct tocsin_err *err)
+{
+	struct ingest_pair *p = NULL;
+	char code[ACK_CODE_LEN + 1];
+	size_t n = 0;
+	int rc;
+
+	if (im->m.from[0] == '\0' || im->text == NULL ||
+	    mailack_code(im->text, im->tlen, code) != 0)
+		return tocsin_fail(err, TOCSIN_EDATA, "no code (\"ACK 1234 "
+		    "5678\") in the reply, or no sender address");
+	if ((rc = ingest_pairs(c, im->m.from, &p, &n, err)) != 0)
+		return rc;
+	if (n == 0) {
+		free(p);
+		return tocsin_fail(err, TOCSIN_EDATA, "the sender %s is no "
+		    "contact's address, or their teams have no alerts",
+		    im->m.from);
+	}
+	rc = ingest_try(c, im->m.from, code, p, n, err);
+	if (rc >= 0)
+		rc = ingest_record(c, p[rc].alert, p[rc].team, p[rc].contact,
+		    NULL, res, err);
+	else if (rc == -2) {
+		*throttled = true;
+		rc = tocsin_fail(err, TOCSIN_EPERM, "too many wrong codes (at "
+		    "most %d a minute from one sender, %d an hour for an alert "
+		    "and team); this reply was not compared, try later or "
+		    "another way", INGEST_FROM_MAX, INGEST_CODE_MAX);
+	} else if (rc == -1)
+		rc = tocsin_fail(err, TOCSIN_EDATA, "the code is that of no "
+		    "alert of the teams of %s (a wrong code, counted)",
+		    im->m.from);
+	free(p);
+	return rc;
+}
+
+/* Audit a refusal; the caller's err is kept. */
+static int
+ingest_refuse(struct ingest_ctx *c, const struct ingest_mail *im,
+    bool throttled, int rc, struct tocsin_err *err)
+{
+	struct tocsin_err ae;
+
+	(void)store_audit(c->st, c->now, "ingest-mail", throttled ?
+	    "mail-throttled" : "mail-refused", im->m.from[0] != '\0' ?
+	    im->m.from : "(unknown sender)", err->msg, &ae);
+	return rc;
+}
+
+int
+ingest_mail(struct ingest_ctx *c, const char *raw, size_t len,
+    struct ingest_result *res, struct tocsin_err *err)
+{
+	struct ingest_mail im = { 0 };
+	struct tocsin_err ue = { 0 };
+	char why[256] = "";
+	bool throttled = false;
+	int rc;
+
+	memset(res, 0, sizeof(*res));
+	if ((rc = ingest_read(c, raw, len, &im, err)) != 0)
+		goto out;
+	if (im.is_signed) {
+		/* a signature that acked before is refused outright: its
+		   mail is a replay, whatever else it carries */
+		if ((rc = ingest_signed(c, &im, res, why, sizeof(why),
+		    err)) != 1)
+			goto out;
+	}
+	/* not a signed ack: at most an unsigned one */
+	rc = ingest_unsigned(c, &im, res, &throttled, &ue);
+	if (rc == 0 && im.is_signed)
+		(void)snprintf(res->sig_note, sizeof(res->sig_note), "%s", why);
+	else if (rc != 0)
+		rc = tocsin_fail(err, ue.code, "%s%s%s", im.is_signed ? why : "",
+		    im.is_signed ? "; and as an unsigned reply: " : "", ue.msg);
+out:
+	if (rc != 0)
+		rc = ingest_refuse(c, &im, throttled, rc, err);
+	free(im.canon);
+	free(im.plain);
+	return rc;
+}

@@ -1,0 +1,78 @@
+/*
+ * ingest.h: taking the ack an e-mail reply carries (tocsin ingest-mail,
+ * one message from an MTA pipe per process).
+ *
+ * A reply is a signed ack only when a good OpenPGP signature of a
+ * contact's pinned key covers text that names the alert (its id, or that
+ * alert's team code), the signature was made no earlier than the alert
+ * was accepted, and the same signature has acked nothing before.  The
+ * headers (From, In-Reply-To, References) are never believed for a signed
+ * ack: they are outside the signature.  A reply that fails these rules is
+ * at most an unsigned ack: its From is a contact's address and its text
+ * carries the team's code for an alert, under limits on wrong codes per
+ * sender and per alert and team that live in the store.
+ */
+#ifndef INGEST_H
+#define INGEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ack.h"
+#include "certs.h"
+#include "policy.h"
+#include "store.h"
+
+/* Wrong codes by e-mail: as many per sender a minute as an SMS sender
+   may make, and a bound per alert and team over an hour whoever sends. */
+#define INGEST_FROM_MAX 10
+#define INGEST_FROM_WINDOW 60
+#define INGEST_CODE_MAX 20
+#define INGEST_CODE_WINDOW 3600
+#define INGEST_ALERTS 32		/* a team's newest alerts looked at */
+
+struct ingest_ctx {
+	const struct policy_repo *repo;
+	struct store *st;
+	struct certs_ctx *certs;
+	const unsigned char *secret;	/* ACK_SECRET_LEN bytes */
+	int64_t now;
+};
+
+/* What a reply acked. */
+struct ingest_result {
+	char alert[64], team[64], by[128];
+	const char *strength;		/* "signed" or "unsigned" */
+	bool recorded_only;		/* the policy does not count it */
+	bool repeat;			/* the team had acked already */
+	/* when a signature was there but did not make a signed ack: why */
+	char sig_note[256];
+};
+
+/*
+ * Take one message of len bytes: 0 with res filled when an ack was
+ * recorded; otherwise a negative code with err saying why, the refusal
+ * audited ("mail-refused", or "mail-throttled" when a limit on wrong codes
+ * stopped it).
+ */
+int ingest_mail(struct ingest_ctx *c, const char *raw, size_t len,
+    struct ingest_result *res, struct tocsin_err *err);
+
+/* Whether text names id as a word of its own: not inside a longer run of
+   letters, digits and dashes (alert ids are made of those). */
+bool ingest_names(const char *text, size_t len, const char *id);
+
+/*
+ * What names a signature for "acks once": SHA-256 (hex) of its key's
+ * fingerprint and its creation time.  Not of its bytes: armour, unhashed
+ * subpackets and (EC)DSA's second form of the same signature change the
+ * bytes but not what was signed by whom and when.
+ */
+void ingest_sig_digest(const char *signer, int64_t created, char out[65]);
+
+/* Whether a signature made at created may ack an alert accepted at
+   received: it is dated, and not before. */
+bool ingest_in_time(int64_t created, int64_t received);
+
+#endif

@@ -1,0 +1,128 @@
+/*
+ * test_ingest.c: the pure parts of taking an ack from an e-mail reply.
+ *
+ * ingest_names: an alert id counts only as a word of its own, never
+ * inside a longer id, and never read past the length given.
+ * ingest_sig_digest: what names a signature for "acks once" depends on
+ * the key and the creation time, on nothing else, and is 64 hex digits.
+ * ingest_in_time: a signature older than the alert, or undated, never
+ * acks it.
+ */
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "ingest.h"
+#include "unit_util.h"
+
+#define ID "20261202-a1b2c3d4e5f6"
+
+struct names_case {
+	const char *text;
+	bool named;
+};
+
+static const struct names_case names_cases[] = {
+	{ ID, true },
+	{ "Alert " ID " received.", true },
+	{ "alert:" ID "\r\n", true },
+	{ "(" ID ")", true },
+	{ "<tocsin." ID ".ke.0@x>", true },	/* dots are no id characters */
+	{ "x" ID, false },
+	{ ID "x", false },
+	{ "-" ID, false },
+	{ ID "-1", false },
+	{ "20261202-a1b2c3d4e5f", false },
+	{ "20261202 a1b2c3d4e5f6", false },
+	{ "20261202-A1B2C3D4E5F6", false },	/* ids are compared exactly */
+	{ "", false },
+	{ "Lunch on Friday?", false },
+};
+
+static void
+test_names(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(names_cases) / sizeof(names_cases[0]);
+	    i++) {
+		const struct names_case *c = &names_cases[i];
+
+		if (ingest_names(c->text, strlen(c->text), ID) != c->named)
+			fail_msg("\"%s\": expected %s", c->text, c->named ?
+			    "named" : "not named");
+	}
+	assert_false(ingest_names(NULL, 0, ID));
+	assert_false(ingest_names("abc", 3, ""));
+}
+
+/* The length bounds the search: a text cut inside the id, or just
+   before a character that would make it part of a longer word. */
+static void
+test_names_bounded(void **state)
+{
+	static const char t[] = "see " ID "x";
+	char *big = unit_rep("word ", 20000);
+
+	(void)state;
+	assert_false(ingest_names(t, 4 + strlen(ID) - 1, ID));
+	assert_true(ingest_names(t, 4 + strlen(ID), ID));
+	assert_false(ingest_names(t, sizeof(t) - 1, ID));
+	assert_false(ingest_names(big, strlen(big), ID));
+	/* the last word becomes the id */
+	memcpy(big + strlen(big) - strlen(ID), ID, strlen(ID));
+	big[strlen(big) - strlen(ID) - 1] = ' ';
+	assert_true(ingest_names(big, strlen(big), ID));
+	free(big);
+}
+
+static void
+test_sig_digest(void **state)
+{
+	char a[65], b[65], c[65], d[65];
+
+	(void)state;
+	ingest_sig_digest("06419B882080CCAF2A82F2DABEB58A988F6FE458", 1700000000,
+	    a);
+	ingest_sig_digest("06419B882080CCAF2A82F2DABEB58A988F6FE458", 1700000000,
+	    b);
+	ingest_sig_digest("06419B882080CCAF2A82F2DABEB58A988F6FE458", 1700000001,
+	    c);
+	ingest_sig_digest("20B250F2E2491CBCAD96D7162ACFC712AFA4321F", 1700000000,
+	    d);
+	assert_int_equal(strlen(a), 64);
+	assert_int_equal(strspn(a, "0123456789abcdef"), 64);
+	assert_string_equal(a, b);
+	assert_string_not_equal(a, c);
+	assert_string_not_equal(a, d);
+	assert_string_not_equal(c, d);
+}
+
+static void
+test_in_time(void **state)
+{
+	(void)state;
+	assert_true(ingest_in_time(1000, 1000));
+	assert_true(ingest_in_time(1001, 1000));
+	assert_false(ingest_in_time(999, 1000));
+	assert_false(ingest_in_time(0, 0));	/* undated */
+	assert_false(ingest_in_time(-5, -10));
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_names),
+		cmocka_unit_test(test_names_bounded),
+		cmocka_unit_test(test_sig_digest),
+		cmocka_unit_test(test_in_time),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
