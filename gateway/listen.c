@@ -51,6 +51,7 @@ struct listen_ctx {
 	struct MHD_Daemon *d;
 	char base[1024];		/* public_url, ending in "/" */
 	struct listen_rate rate[LISTEN_RATE_SLOTS];
+	unsigned long receipts_repeated;	/* for a final delivery */
 	unsigned char secret[ACK_SECRET_LEN];	/* of tokens and codes */
 };
 
@@ -92,10 +93,52 @@ static enum MHD_Result inbound(struct listen_ctx *, struct MHD_Connection *,
     const struct listen_channel *, const char *, const char *,
     const struct listen_req *);
 
+/*
+ * A receipt the store had no use for because its delivery was final
+ * already (a provider's retry, or a replay of a validly signed callback):
+ * 200 to the provider, nothing changed, counted, and logged at the 1st,
+ * 2nd, 4th, 8th... so that a replay cannot fill the log.
+ */
+static void
+receipt_repeat(struct listen_ctx *l, const char *ref)
+{
+	char n[32];
+
+	l->receipts_repeated++;
+	if ((l->receipts_repeated & (l->receipts_repeated - 1)) != 0)
+		return;
+	(void)snprintf(n, sizeof(n), "%lu", l->receipts_repeated);
+	listen_log(l, "receipt for %s ignored: its delivery is final already "
+	    "(%s such receipts so far)", ref, n);
+}
+
+/* The provider named after a channel's receipt path in url, or NULL. */
+static const char *
+receipt_provider(const struct listen_ctx *l, const char *url)
+{
+	for (size_t i = 0; i < l->nchans; i++) {
+		const char *rp = l->chans[i].ops->receipt_path;
+
+		if (l->chans[i].ops->receipt != NULL && rp != NULL &&
+		    rp[0] != '\0' && strncmp(url + 1, rp, strlen(rp)) == 0)
+			return url + 1 + strlen(rp);
+	}
+	return NULL;
+}
+
+/*
+ * A provider's delivery receipt, posted to a channel's receipt_path and
+ * the provider's name.  The provider is looked for on every channel that
+ * takes receipts, as calls placed before voice had a path of its own
+ * were given the SMS one: the channel that knows the provider checks the
+ * signature (which covers the URL) and reads the receipt.
+ */
 static enum MHD_Result
 receipt(struct listen_ctx *l, struct MHD_Connection *c, const char *url,
     const struct listen_req *rq)
 {
+	const char *prov;
+
 	for (size_t i = 0; i < l->nchans; i++) {
 		const char *ip = l->chans[i].ops->inbound_path;
 
@@ -104,46 +147,52 @@ receipt(struct listen_ctx *l, struct MHD_Connection *c, const char *url,
 			return inbound(l, c, &l->chans[i], url + 1 + strlen(ip),
 			    url, rq);
 	}
+	if ((prov = receipt_provider(l, url)) == NULL)
+		return reply(c, MHD_HTTP_NOT_FOUND, "not found\n");
 	for (size_t i = 0; i < l->nchans; i++) {
 		const struct chan_ops *ops = l->chans[i].ops;
-		size_t pl = strlen(ops->receipt_path);
 		struct chan_receipt rec;
 		struct tocsin_err err = { 0 };
+		enum store_receipt_fate fate;
 		char full[1400];
 		const char *sig;
-		int rc, changed = 0;
+		int rc;
 
-		if (strncmp(url + 1, ops->receipt_path, pl) != 0)
+		if (ops->receipt == NULL)
 			continue;
 		/* The provider signed the public URL it was given. */
 		snprintf(full, sizeof(full), "%s%s", l->base, url + 1);
 		sig = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
 		    "X-Twilio-Signature");
-		rc = ops->receipt(l->chans[i].shared, url + 1 + pl, full,
+		rc = ops->receipt(l->chans[i].shared, prov, full,
 		    rq->body != NULL ? rq->body : "", rq->len, sig, &rec, &err);
+		if (rc == TOCSIN_ENOTFOUND)
+			continue;
 		if (rc == TOCSIN_EPERM) {
 			listen_log(l, "refused a receipt for %s: %s", url + 1,
 			    err.msg);
 			return reply(c, MHD_HTTP_FORBIDDEN, "bad signature\n");
 		}
-		if (rc == TOCSIN_ENOTFOUND)
-			return reply(c, MHD_HTTP_NOT_FOUND, "no such provider\n");
 		if (rc != 0)
 			return reply(c, MHD_HTTP_BAD_REQUEST, "bad receipt\n");
 		if (!rec.final)
 			return reply(c, MHD_HTTP_OK, "noted\n");
 		if (store_receipt(l->st, rec.ref, rec.delivered, rec.detail,
-		    (int64_t)time(NULL), &changed, &err) != 0) {
+		    (int64_t)time(NULL), &fate, &err) != 0) {
 			listen_log(l, "cannot record a receipt: %s%s", err.msg,
 			    "");
 			/* the provider tries again later */
 			return reply(c, MHD_HTTP_SERVICE_UNAVAILABLE,
 			    "try again\n");
 		}
-		return reply(c, MHD_HTTP_OK, changed ? "recorded\n" :
-		    "no such delivery\n");
+		if (fate == STORE_RECEIPT_FINAL) {
+			receipt_repeat(l, rec.ref);
+			return reply(c, MHD_HTTP_OK, "already final\n");
+		}
+		return reply(c, MHD_HTTP_OK, fate == STORE_RECEIPT_MOVED ?
+		    "recorded\n" : "no such delivery\n");
 	}
-	return reply(c, MHD_HTTP_NOT_FOUND, "not found\n");
+	return reply(c, MHD_HTTP_NOT_FOUND, "no such provider\n");
 }
 
 /* ---- the ack link ---- */
