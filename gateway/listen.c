@@ -27,6 +27,7 @@
 #include "listen.h"
 #include "store.h"
 #include "tz.h"
+#include "xff.h"
 
 #define LISTEN_MAX_BODY FORM_MAX_BODY
 #define LISTEN_RATE_SLOTS 512		/* client addresses remembered */
@@ -305,9 +306,24 @@ page_head(struct page *pg, const char *title, bool exercise)
 	    "</div>\n");
 }
 
+/* Keeps the value of the last X-Forwarded-For line (MHD keeps each line
+   a header of its own, in the order received). */
+static enum MHD_Result
+xff_line(void *cls, enum MHD_ValueKind kind, const char *key,
+    const char *value)
+{
+	const char **last = cls;
+
+	(void)kind;
+	if (key != NULL && strcasecmp(key, "X-Forwarded-For") == 0)
+		*last = value;
+	return MHD_YES;
+}
+
 /* The client's address, for the rate table and the log: the peer's, or
-   behind gateway.trusted_proxy the last address that proxy added to
-   X-Forwarded-For (the one it saw; earlier ones come from the client). */
+   behind gateway.trusted_proxy the last address of the last
+   X-Forwarded-For line, the one that proxy added (every earlier line and
+   element comes from the client; see xff.h). */
 static void
 client_addr(const struct listen_ctx *l, struct MHD_Connection *c, char *out,
     size_t outlen)
@@ -325,25 +341,14 @@ client_addr(const struct listen_ctx *l, struct MHD_Connection *c, char *out,
 		    (const void *)sa)->sin6_addr, out, (socklen_t)outlen);
 	if (l->repo->gateway.trusted_proxy != NULL &&
 	    strcmp(out, l->repo->gateway.trusted_proxy) == 0) {
-		const char *xff = MHD_lookup_connection_value(c,
-		    MHD_HEADER_KIND, "X-Forwarded-For"), *last;
-		char cand[64];
-		unsigned char ip[16];
-		size_t n;
+		const char *last = NULL;
+		char cand[XFF_ADDR_MAX];
 
-		if (xff == NULL || strlen(xff) > 1024)
-			return;
-		last = strrchr(xff, ',');
-		last = last != NULL ? last + 1 : xff;
-		while (*last == ' ')
-			last++;
-		n = strcspn(last, " ");
-		if (n == 0 || n >= sizeof(cand))
-			return;
-		memcpy(cand, last, n);
-		cand[n] = '\0';
-		if (inet_pton(AF_INET, cand, ip) == 1 ||
-		    inet_pton(AF_INET6, cand, ip) == 1)
+		(void)MHD_get_connection_values(c, MHD_HEADER_KIND, xff_line,
+		    &last);
+		/* an unreadable last element leaves the proxy's own address */
+		if (last != NULL && xff_last(last, strlen(last), cand,
+		    sizeof(cand)) == 0)
 			(void)snprintf(out, outlen, "%s", cand);
 	}
 }
