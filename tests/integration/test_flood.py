@@ -203,6 +203,28 @@ def test_many_addresses_wait_at_most_the_deadline(inst, sent):
     assert serve.returncode == 0, err
 
 
+def test_the_trusted_proxy_is_not_capped_per_address(inst):
+    """Every client behind the TLS proxy comes from the proxy's address:
+    the per-address cap would let sixteen of them in at once."""
+    inst.set_keys("gateway", trusted_proxy="127.0.0.1",
+                  listen_max_per_address=4, listen_request_timeout="5s")
+    inst.submit_signed(inst.cap(addresses=inst.teams()[0]))
+    serve = listening(inst)
+    floods = []
+    try:
+        floods.append(Flood(inst.port, "127.0.0.1", 10))
+        floods.append(Flood(inst.port, "127.0.0.2", 10))
+        time.sleep(0.5)
+        assert [f.held() for f in floods] == [10, 4]
+    finally:
+        for f in floods:
+            f.close()
+        err = stopped(serve)
+    assert serve.returncode == 0, err
+    assert "refused a connection from 127.0.0.2" in err
+    assert "refused a connection from 127.0.0.1" not in err
+
+
 def test_check_reads_the_listener_limits(inst):
     inst.set_keys("gateway", listen_max_connections=64,
                   listen_max_per_address=64)
