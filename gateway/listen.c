@@ -1,7 +1,7 @@
 /*
  * listen.c: the HTTP listener (see listen.h).
  *
- * libmicrohttpd runs every callback in its one internal thread, so the
+ * libmicrohttpd runs every callback in the listener's one thread, so the
  * listener's store connection and its rate table are used by that thread
  * alone.  Bodies are bounded.  Served: POST to a channel's receipt path;
  * GET and POST of /ack/TOKEN, the link in every message.  GET only shows
