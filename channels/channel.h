@@ -188,7 +188,8 @@ struct chan_ops {
 	    const char *body, size_t len, const char *signature,
 	    struct chan_receipt *out, struct tocsin_err *err);
 	/* Where a provider posts receipts, under the gateway's public URL:
-	   "twilio/status/" + provider name; NULL when none. */
+	   "twilio/status/" (SMS) or "twilio/call-status/" (voice) +
+	   provider name; NULL when none. */
 	const char *receipt_path;
 	/*
 	 * Check and read what a person sent back (posted for provider to

@@ -395,7 +395,8 @@ buf_template(struct mime_buf *b, const char *t, const char *const *names,
 
 
 /* The URL under the gateway's public one where Twilio posts for provider
-   name: path is "twilio/status/" (receipts) or "twilio/gather/" (keys). */
+   name: path is "twilio/status/" (SMS receipts), "twilio/call-status/"
+   (call receipts) or "twilio/gather/" (keys). */
 static void
 ph_receipt_url(struct mime_buf *b, const char *public_url, const char *path,
     const char *name)
@@ -567,8 +568,11 @@ ph_start(struct ph_session *s, CURLM *multi, struct ph_req *r,
 		if (s->env->repo->gateway.public_url != NULL) {
 			struct mime_buf cb = { 0 };
 
+			/* each channel its own path: the listener hands a
+			   receipt to the channel that knows the provider */
 			ph_receipt_url(&cb, s->env->repo->gateway.public_url,
-			    "twilio/status/", pv->name);
+			    s->sh->mode == PH_SMS ? chan_sms.receipt_path :
+			    chan_voice.receipt_path, pv->name);
 			buf_field(&body, "StatusCallback", cb.oom ? "" : cb.p);
 			free(cb.p);
 		}
@@ -1227,7 +1231,7 @@ const struct chan_ops chan_voice = {
 	.deliver = ph_deliver,
 	.close = ph_close,
 	.receipt = ph_receipt,
-	.receipt_path = "twilio/status/",
+	.receipt_path = "twilio/call-status/",
 	.inbound = ph_inbound,
 	.inbound_path = "twilio/gather/",
 };

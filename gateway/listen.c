@@ -1,7 +1,7 @@
 /*
  * listen.c: the HTTP listener (see listen.h).
  *
- * libmicrohttpd runs every callback in its one internal thread, so the
+ * libmicrohttpd runs every callback in the listener's one thread, so the
  * listener's store connection and its rate table are used by that thread
  * alone.  Bodies are bounded.  Served: POST to a channel's receipt path;
  * GET and POST of /ack/TOKEN, the link in every message.  GET only shows
@@ -9,15 +9,32 @@
  * button) acknowledges.  The store knows a token only by its SHA-256.
  * Unknown tokens count against the client's address: past a few a minute
  * it gets 429 until the minute is over, and every refusal is logged.
+ *
+ * Against slow and many connections (the listener is how people ack and
+ * how providers report): at most gateway.listen_max_connections open at
+ * once, at most listen_max_per_address of them from one address (the
+ * trusted proxy excepted, as it carries every client), listen_idle_timeout
+ * of silence, and listen_request_timeout for a request in all, counted
+ * from its connection or from the end of the request before it on the
+ * same connection.  libmicrohttpd's own timeout counts only silence, so a
+ * client sending a byte now and then would hold a slot for ever: the
+ * listener therefore runs libmicrohttpd's loop in a thread of its own and
+ * between turns shuts down the sockets of requests past their time.
+ * libmicrohttpd's per-address limit is not used: it cannot except the
+ * proxy.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <microhttpd.h>
 #include <openssl/crypto.h>
@@ -27,12 +44,14 @@
 #include "listen.h"
 #include "store.h"
 #include "tz.h"
+#include "xff.h"
 
 #define LISTEN_MAX_BODY FORM_MAX_BODY
 #define LISTEN_RATE_SLOTS 512		/* client addresses remembered */
 #define LISTEN_RATE_WINDOW 60		/* seconds */
 #define LISTEN_MAX_MISSES 10		/* unknown tokens per window */
 #define LISTEN_MAX_HITS 120		/* ack requests per window */
+#define LISTEN_TICK_MS 100		/* deadlines are looked at this often */
 
 /* Ack requests of one client address in the current window. */
 struct listen_rate {
@@ -40,6 +59,16 @@ struct listen_rate {
 	int64_t start;
 	int hits, misses;
 	bool told;			/* the refusal was logged */
+};
+
+/* One open connection: whose, and since when its request runs. */
+struct listen_conn {
+	struct listen_conn *prev, *next;
+	char addr[INET6_ADDRSTRLEN];
+	int fd;
+	int64_t since;			/* monotonic ms: connected, or the last
+					   request on it completed */
+	bool cut;			/* shut down for its deadline */
 };
 
 struct listen_ctx {
@@ -51,6 +80,14 @@ struct listen_ctx {
 	struct MHD_Daemon *d;
 	char base[1024];		/* public_url, ending in "/" */
 	struct listen_rate rate[LISTEN_RATE_SLOTS];
+	unsigned long receipts_repeated;	/* for a final delivery */
+	/* Used by the loop's thread alone (callbacks run in it). */
+	struct listen_conn *conns;	/* open connections */
+	int64_t swept;			/* monotonic ms of the last sweep */
+	unsigned long refused, cut;	/* over the cap; past the deadline */
+	pthread_t thread;
+	int wake[2];			/* a pipe: listen_stop wakes the loop */
+	atomic_bool stop;
 	unsigned char secret[ACK_SECRET_LEN];	/* of tokens and codes */
 };
 
@@ -92,10 +129,52 @@ static enum MHD_Result inbound(struct listen_ctx *, struct MHD_Connection *,
     const struct listen_channel *, const char *, const char *,
     const struct listen_req *);
 
+/*
+ * A receipt the store had no use for because its delivery was final
+ * already (a provider's retry, or a replay of a validly signed callback):
+ * 200 to the provider, nothing changed, counted, and logged at the 1st,
+ * 2nd, 4th, 8th... so that a replay cannot fill the log.
+ */
+static void
+receipt_repeat(struct listen_ctx *l, const char *ref)
+{
+	char n[32];
+
+	l->receipts_repeated++;
+	if ((l->receipts_repeated & (l->receipts_repeated - 1)) != 0)
+		return;
+	(void)snprintf(n, sizeof(n), "%lu", l->receipts_repeated);
+	listen_log(l, "receipt for %s ignored: its delivery is final already "
+	    "(%s such receipts so far)", ref, n);
+}
+
+/* The provider named after a channel's receipt path in url, or NULL. */
+static const char *
+receipt_provider(const struct listen_ctx *l, const char *url)
+{
+	for (size_t i = 0; i < l->nchans; i++) {
+		const char *rp = l->chans[i].ops->receipt_path;
+
+		if (l->chans[i].ops->receipt != NULL && rp != NULL &&
+		    rp[0] != '\0' && strncmp(url + 1, rp, strlen(rp)) == 0)
+			return url + 1 + strlen(rp);
+	}
+	return NULL;
+}
+
+/*
+ * A provider's delivery receipt, posted to a channel's receipt_path and
+ * the provider's name.  The provider is looked for on every channel that
+ * takes receipts, as calls placed before voice had a path of its own
+ * were given the SMS one: the channel that knows the provider checks the
+ * signature (which covers the URL) and reads the receipt.
+ */
 static enum MHD_Result
 receipt(struct listen_ctx *l, struct MHD_Connection *c, const char *url,
     const struct listen_req *rq)
 {
+	const char *prov;
+
 	for (size_t i = 0; i < l->nchans; i++) {
 		const char *ip = l->chans[i].ops->inbound_path;
 
@@ -104,46 +183,52 @@ receipt(struct listen_ctx *l, struct MHD_Connection *c, const char *url,
 			return inbound(l, c, &l->chans[i], url + 1 + strlen(ip),
 			    url, rq);
 	}
+	if ((prov = receipt_provider(l, url)) == NULL)
+		return reply(c, MHD_HTTP_NOT_FOUND, "not found\n");
 	for (size_t i = 0; i < l->nchans; i++) {
 		const struct chan_ops *ops = l->chans[i].ops;
-		size_t pl = strlen(ops->receipt_path);
 		struct chan_receipt rec;
 		struct tocsin_err err = { 0 };
+		enum store_receipt_fate fate;
 		char full[1400];
 		const char *sig;
-		int rc, changed = 0;
+		int rc;
 
-		if (strncmp(url + 1, ops->receipt_path, pl) != 0)
+		if (ops->receipt == NULL)
 			continue;
 		/* The provider signed the public URL it was given. */
 		snprintf(full, sizeof(full), "%s%s", l->base, url + 1);
 		sig = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
 		    "X-Twilio-Signature");
-		rc = ops->receipt(l->chans[i].shared, url + 1 + pl, full,
+		rc = ops->receipt(l->chans[i].shared, prov, full,
 		    rq->body != NULL ? rq->body : "", rq->len, sig, &rec, &err);
+		if (rc == TOCSIN_ENOTFOUND)
+			continue;
 		if (rc == TOCSIN_EPERM) {
 			listen_log(l, "refused a receipt for %s: %s", url + 1,
 			    err.msg);
 			return reply(c, MHD_HTTP_FORBIDDEN, "bad signature\n");
 		}
-		if (rc == TOCSIN_ENOTFOUND)
-			return reply(c, MHD_HTTP_NOT_FOUND, "no such provider\n");
 		if (rc != 0)
 			return reply(c, MHD_HTTP_BAD_REQUEST, "bad receipt\n");
 		if (!rec.final)
 			return reply(c, MHD_HTTP_OK, "noted\n");
 		if (store_receipt(l->st, rec.ref, rec.delivered, rec.detail,
-		    (int64_t)time(NULL), &changed, &err) != 0) {
+		    (int64_t)time(NULL), &fate, &err) != 0) {
 			listen_log(l, "cannot record a receipt: %s%s", err.msg,
 			    "");
 			/* the provider tries again later */
 			return reply(c, MHD_HTTP_SERVICE_UNAVAILABLE,
 			    "try again\n");
 		}
-		return reply(c, MHD_HTTP_OK, changed ? "recorded\n" :
-		    "no such delivery\n");
+		if (fate == STORE_RECEIPT_FINAL) {
+			receipt_repeat(l, rec.ref);
+			return reply(c, MHD_HTTP_OK, "already final\n");
+		}
+		return reply(c, MHD_HTTP_OK, fate == STORE_RECEIPT_MOVED ?
+		    "recorded\n" : "no such delivery\n");
 	}
-	return reply(c, MHD_HTTP_NOT_FOUND, "not found\n");
+	return reply(c, MHD_HTTP_NOT_FOUND, "no such provider\n");
 }
 
 /* ---- the ack link ---- */
@@ -256,17 +341,10 @@ page_head(struct page *pg, const char *title, bool exercise)
 	    "</div>\n");
 }
 
-/* The client's address, for the rate table and the log: the peer's, or
-   behind gateway.trusted_proxy the last address that proxy added to
-   X-Forwarded-For (the one it saw; earlier ones come from the client). */
+/* A peer's address as text, "unknown" for another family. */
 static void
-client_addr(const struct listen_ctx *l, struct MHD_Connection *c, char *out,
-    size_t outlen)
+addr_text(const struct sockaddr *sa, char *out, size_t outlen)
 {
-	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c,
-	    MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	const struct sockaddr *sa = ci != NULL ? ci->client_addr : NULL;
-
 	(void)snprintf(out, outlen, "unknown");
 	if (sa != NULL && sa->sa_family == AF_INET)
 		(void)inet_ntop(AF_INET, &((const struct sockaddr_in *)
@@ -274,27 +352,44 @@ client_addr(const struct listen_ctx *l, struct MHD_Connection *c, char *out,
 	else if (sa != NULL && sa->sa_family == AF_INET6)
 		(void)inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)
 		    (const void *)sa)->sin6_addr, out, (socklen_t)outlen);
+}
+
+/* Keeps the value of the last X-Forwarded-For line (MHD keeps each line
+   a header of its own, in the order received). */
+static enum MHD_Result
+xff_line(void *cls, enum MHD_ValueKind kind, const char *key,
+    const char *value)
+{
+	const char **last = cls;
+
+	(void)kind;
+	if (key != NULL && strcasecmp(key, "X-Forwarded-For") == 0)
+		*last = value;
+	return MHD_YES;
+}
+
+/* The client's address, for the rate table and the log: the peer's, or
+   behind gateway.trusted_proxy the last address of the last
+   X-Forwarded-For line, the one that proxy added (every earlier line and
+   element comes from the client; see xff.h). */
+static void
+client_addr(const struct listen_ctx *l, struct MHD_Connection *c, char *out,
+    size_t outlen)
+{
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c,
+	    MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+
+	addr_text(ci != NULL ? ci->client_addr : NULL, out, outlen);
 	if (l->repo->gateway.trusted_proxy != NULL &&
 	    strcmp(out, l->repo->gateway.trusted_proxy) == 0) {
-		const char *xff = MHD_lookup_connection_value(c,
-		    MHD_HEADER_KIND, "X-Forwarded-For"), *last;
-		char cand[64];
-		unsigned char ip[16];
-		size_t n;
+		const char *last = NULL;
+		char cand[XFF_ADDR_MAX];
 
-		if (xff == NULL || strlen(xff) > 1024)
-			return;
-		last = strrchr(xff, ',');
-		last = last != NULL ? last + 1 : xff;
-		while (*last == ' ')
-			last++;
-		n = strcspn(last, " ");
-		if (n == 0 || n >= sizeof(cand))
-			return;
-		memcpy(cand, last, n);
-		cand[n] = '\0';
-		if (inet_pton(AF_INET, cand, ip) == 1 ||
-		    inet_pton(AF_INET6, cand, ip) == 1)
+		(void)MHD_get_connection_values(c, MHD_HEADER_KIND, xff_line,
+		    &last);
+		/* an unreadable last element leaves the proxy's own address */
+		if (last != NULL && xff_last(last, strlen(last), cand,
+		    sizeof(cand)) == 0)
 			(void)snprintf(out, outlen, "%s", cand);
 	}
 }
@@ -706,20 +801,185 @@ handler(void *cls, struct MHD_Connection *c, const char *url,
 	return receipt(l, c, url, rq);
 }
 
+/* Milliseconds of the monotonic clock: deadlines ignore clock steps. */
+static int64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static void
 completed(void *cls, struct MHD_Connection *c, void **con_cls,
     enum MHD_RequestTerminationCode toe)
 {
 	struct listen_req *rq = *con_cls;
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c,
+	    MHD_CONNECTION_INFO_SOCKET_CONTEXT);
 
 	(void)cls;
-	(void)c;
 	(void)toe;
+	/* the next request on this connection has its own time */
+	if (ci != NULL && ci->socket_context != NULL)
+		((struct listen_conn *)ci->socket_context)->since = mono_ms();
 	if (rq != NULL) {
 		free(rq->body);
 		free(rq);
 		*con_cls = NULL;
 	}
+}
+
+/* Logs the 1st, 2nd, 4th, 8th... of a count, so that a flood cannot fill
+   the log. */
+static void
+listen_log_count(struct listen_ctx *l, unsigned long n, const char *what,
+    const char *addr)
+{
+	char text[64];
+
+	if ((n & (n - 1)) != 0)
+		return;
+	(void)snprintf(text, sizeof(text), "%lu", n);
+	listen_log(l, what, addr, text);
+}
+
+/* Before a connection is taken: under the cap of its address?  (The
+   total cap is libmicrohttpd's.) */
+static enum MHD_Result
+listen_admit(void *cls, const struct sockaddr *sa, socklen_t salen)
+{
+	struct listen_ctx *l = cls;
+	char addr[INET6_ADDRSTRLEN];
+	int n = 0;
+
+	(void)salen;
+	addr_text(sa, addr, sizeof(addr));
+	if (l->repo->gateway.trusted_proxy != NULL &&
+	    strcmp(addr, l->repo->gateway.trusted_proxy) == 0)
+		return MHD_YES;
+	for (const struct listen_conn *c = l->conns; c != NULL; c = c->next)
+		if (strcmp(c->addr, addr) == 0 && !c->cut)
+			n++;
+	if (n < l->repo->gateway.listen_max_per_address)
+		return MHD_YES;
+	l->refused++;
+	listen_log_count(l, l->refused, "refused a connection from %s: it has "
+	    "gateway.listen_max_per_address open already (%s refused so far)",
+	    addr);
+	return MHD_NO;
+}
+
+/* A connection opened or closed: kept in l->conns while open.  A
+   connection whose record cannot be allocated is shut down at once. */
+static void
+listen_notify(void *cls, struct MHD_Connection *c, void **socket_context,
+    enum MHD_ConnectionNotificationCode toe)
+{
+	struct listen_ctx *l = cls;
+	struct listen_conn *lc = *socket_context;
+
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c,
+		    MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+		const union MHD_ConnectionInfo *fi = MHD_get_connection_info(c,
+		    MHD_CONNECTION_INFO_CONNECTION_FD);
+
+		if (fi == NULL)
+			return;
+		if ((lc = calloc(1, sizeof(*lc))) == NULL) {
+			(void)shutdown(fi->connect_fd, SHUT_RDWR);
+			return;
+		}
+		addr_text(ci != NULL ? ci->client_addr : NULL, lc->addr,
+		    sizeof(lc->addr));
+		lc->fd = fi->connect_fd;
+		lc->since = mono_ms();
+		lc->next = l->conns;
+		if (l->conns != NULL)
+			l->conns->prev = lc;
+		l->conns = lc;
+		*socket_context = lc;
+		return;
+	}
+	if (lc == NULL)
+		return;
+	if (lc->prev != NULL)
+		lc->prev->next = lc->next;
+	else
+		l->conns = lc->next;
+	if (lc->next != NULL)
+		lc->next->prev = lc->prev;
+	free(lc);
+	*socket_context = NULL;
+}
+
+/* Shuts down the sockets of requests past listen_request_timeout; the
+   next turn of the loop sees them closed and lets them go. */
+static void
+listen_sweep(struct listen_ctx *l)
+{
+	int64_t now = mono_ms();
+	int64_t limit = l->repo->gateway.listen_request_timeout * 1000;
+
+	if (now - l->swept < LISTEN_TICK_MS)
+		return;
+	l->swept = now;
+	for (struct listen_conn *c = l->conns; c != NULL; c = c->next) {
+		if (c->cut || now - c->since <= limit)
+			continue;
+		(void)shutdown(c->fd, SHUT_RDWR);
+		c->cut = true;
+		l->cut++;
+		listen_log_count(l, l->cut, "closed a connection from %s: its "
+		    "request took longer than gateway.listen_request_timeout "
+		    "(%s so far)", c->addr);
+	}
+}
+
+/* The listener's thread: libmicrohttpd's loop, woken by its epoll set,
+   its own timeouts, the tick of the deadlines or listen_stop. */
+static void *
+listen_loop(void *arg)
+{
+	struct listen_ctx *l = arg;
+	const union MHD_DaemonInfo *di = MHD_get_daemon_info(l->d,
+	    MHD_DAEMON_INFO_EPOLL_FD);
+	struct pollfd pf[2] = {
+		{ .fd = di != NULL ? di->epoll_fd : -1, .events = POLLIN },
+		{ .fd = l->wake[0], .events = POLLIN },
+	};
+
+	while (!atomic_load(&l->stop)) {
+		MHD_UNSIGNED_LONG_LONG to = 0;
+		int ms = LISTEN_TICK_MS;
+
+		if (MHD_get_timeout(l->d, &to) == MHD_YES &&
+		    to < (MHD_UNSIGNED_LONG_LONG)ms)
+			ms = (int)to;
+		(void)poll(pf, 2, ms);
+		(void)MHD_run(l->d);
+		listen_sweep(l);
+	}
+	return NULL;
+}
+
+/* Frees what listen_start made, whatever it got to; the loop's thread
+   has stopped.  Stopping the daemon closes the connections still open,
+   which frees their records. */
+static void
+listen_free(struct listen_ctx *l)
+{
+	if (l->d != NULL)
+		MHD_stop_daemon(l->d);
+	if (l->wake[0] >= 0)
+		(void)close(l->wake[0]);
+	if (l->wake[1] >= 0)
+		(void)close(l->wake[1]);
+	store_close(l->st);
+	OPENSSL_cleanse(l->secret, sizeof(l->secret));
+	free(l);
 }
 
 /* "host:port" or "[v6]:port" into a socket address. */
@@ -778,6 +1038,7 @@ listen_start(const struct policy_repo *repo,
 	if ((l = calloc(1, sizeof(*l))) == NULL)
 		return tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
 	l->repo = repo;
+	l->wake[0] = l->wake[1] = -1;
 	l->chans = chans;
 	l->nchans = nchans;
 	l->log = log;
@@ -786,26 +1047,37 @@ listen_start(const struct policy_repo *repo,
 	    n > 0 && repo->gateway.public_url[n - 1] == '/' ? "" : "/");
 	if ((rc = ack_secret_load(repo, l->secret, err)) != 0 ||
 	    (rc = store_open(repo->gateway.store, &l->st, err)) != 0) {
-		OPENSSL_cleanse(l->secret, sizeof(l->secret));
-		free(l);
+		listen_free(l);
 		return rc;
 	}
-	l->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD |
-	    MHD_USE_ERROR_LOG | (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),
-	    0, NULL, NULL, handler, l,
+	if (pipe(l->wake) != 0) {
+		listen_free(l);
+		return tocsin_fail(err, TOCSIN_EUNAVAIL, "cannot start the "
+		    "listener: out of file descriptors");
+	}
+	l->d = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
+	    (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),
+	    0, listen_admit, l, handler, l,
 	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 	    MHD_OPTION_NOTIFY_COMPLETED, completed, l,
-	    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)256,
-	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)10,
+	    MHD_OPTION_NOTIFY_CONNECTION, listen_notify, l,
+	    MHD_OPTION_CONNECTION_LIMIT,
+	    (unsigned int)repo->gateway.listen_max_connections,
+	    MHD_OPTION_CONNECTION_TIMEOUT,
+	    (unsigned int)repo->gateway.listen_idle_timeout,
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)65536,
 	    MHD_OPTION_END);
 	if (l->d == NULL) {
-		store_close(l->st);
-		OPENSSL_cleanse(l->secret, sizeof(l->secret));
-		free(l);
+		listen_free(l);
 		return tocsin_fail(err, TOCSIN_EUNAVAIL, "cannot listen on %s "
 		    "(gateway.listen): the address is in use or not this "
 		    "host's", repo->gateway.listen);
+	}
+	atomic_init(&l->stop, false);
+	if (pthread_create(&l->thread, NULL, listen_loop, l) != 0) {
+		listen_free(l);
+		return tocsin_fail(err, TOCSIN_EUNAVAIL, "cannot start the "
+		    "listener's thread");
 	}
 	*ret = l;
 	return 0;
@@ -816,8 +1088,8 @@ listen_stop(struct listen_ctx *l)
 {
 	if (l == NULL)
 		return;
-	MHD_stop_daemon(l->d);
-	store_close(l->st);
-	OPENSSL_cleanse(l->secret, sizeof(l->secret));
-	free(l);
+	atomic_store(&l->stop, true);
+	(void)write(l->wake[1], "x", 1);
+	(void)pthread_join(l->thread, NULL);
+	listen_free(l);
 }

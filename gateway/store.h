@@ -236,14 +236,24 @@ int store_lease_owners(struct store *s, char ***ret, size_t *n,
 int store_release_owner(struct store *s, const char *owner, int64_t now,
     size_t *ret_n, struct tocsin_err *err);
 
+/* What a delivery receipt did. */
+enum store_receipt_fate {
+	STORE_RECEIPT_UNKNOWN,		/* no sent delivery has that reference */
+	STORE_RECEIPT_MOVED,		/* sent became delivered/undelivered */
+	STORE_RECEIPT_FINAL		/* the delivery had its final state
+					   already: nothing changed */
+};
+
 /*
  * A provider's delivery receipt: the delivery it names by reference
  * (provider_ref, as the driver recorded it) becomes delivered or
- * undelivered (with detail as its last error).  Only a delivery that was
- * sent (or already had a receipt) changes; *ret_changed says how many.
+ * undelivered (with detail as its last error).  Receipts only move a
+ * delivery forward: sent < delivered | undelivered, and those two are
+ * final, so a receipt repeated, replayed or contradicting an earlier one
+ * changes nothing (*ret says STORE_RECEIPT_FINAL).
  */
 int store_receipt(struct store *s, const char *provider_ref, bool delivered,
-    const char *detail, int64_t now, int *ret_changed,
+    const char *detail, int64_t now, enum store_receipt_fate *ret,
     struct tocsin_err *err);
 
 /* Deliveries per state of a channel (NULL: all), for progress lines. */

@@ -1296,17 +1296,18 @@ store_channel_counts(struct store *s, const char *channel,
 
 int
 store_receipt(struct store *s, const char *provider_ref, bool delivered,
-    const char *detail, int64_t now, int *ret_changed,
+    const char *detail, int64_t now, enum store_receipt_fate *ret,
     struct tocsin_err *err)
 {
 	sqlite3_stmt *st = NULL;
 	int r;
 
-	*ret_changed = 0;
+	*ret = STORE_RECEIPT_UNKNOWN;
+	/* Only a sent delivery moves: delivered and undelivered are final,
+	   so a receipt replayed or arriving late never turns one back. */
 	if (sq_prepare(s, "UPDATE deliveries SET state = ?2, updated = ?4, "
 	    "last_error = CASE WHEN ?2 = 'undelivered' THEN ?3 ELSE last_error "
-	    "END WHERE provider_ref = ?1 AND state IN ('sent', 'delivered', "
-	    "'undelivered')", &st, err) != 0)
+	    "END WHERE provider_ref = ?1 AND state = 'sent'", &st, err) != 0)
 		return TOCSIN_ESTORE;
 	sq_text(st, 1, provider_ref);
 	sq_text(st, 2, delivered ? "delivered" : "undelivered");
@@ -1316,7 +1317,20 @@ store_receipt(struct store *s, const char *provider_ref, bool delivered,
 	sqlite3_finalize(st);
 	if (r != SQLITE_DONE)
 		return sq_fail(s, err, "record a receipt");
-	*ret_changed = sqlite3_changes(s->db);
+	if (sqlite3_changes(s->db) > 0) {
+		*ret = STORE_RECEIPT_MOVED;
+		return 0;
+	}
+	if (sq_prepare(s, "SELECT count(*) FROM deliveries WHERE provider_ref "
+	    "= ?1 AND state IN ('delivered', 'undelivered')", &st, err) != 0)
+		return TOCSIN_ESTORE;
+	sq_text(st, 1, provider_ref);
+	r = sqlite3_step(st);
+	if (r == SQLITE_ROW && sqlite3_column_int64(st, 0) > 0)
+		*ret = STORE_RECEIPT_FINAL;
+	sqlite3_finalize(st);
+	if (r != SQLITE_ROW)
+		return sq_fail(s, err, "look up a receipt's delivery");
 	return 0;
 }
 

@@ -287,6 +287,14 @@ struct policy_gateway {
 	char *trusted_proxy;		/* IP address of the TLS proxy in front
 					   of the listener, whose
 					   X-Forwarded-For is believed; NULL */
+	/* The listener's limits against slow or many connections. */
+	int listen_max_connections;	/* open at once, in all */
+	int listen_max_per_address;	/* open at once from one address
+					   (the trusted proxy excepted) */
+	int64_t listen_idle_timeout;	/* seconds a connection may be silent */
+	int64_t listen_request_timeout;	/* seconds a request may take in all,
+					   from its connection or the end of
+					   the request before */
 	char *desk_team;		/* the team of the desk's own on-call,
 					   paged when a team is unreached;
 					   NULL: none */

@@ -493,6 +493,45 @@ policy_read_gateway_phone(struct policy_ctx *ctx, const config_setting_t *g,
 	*ret = policy_xstrdup(num);
 }
 
+/* The listener's limits: how many connections, how long each may take. */
+static void
+policy_read_gateway_listen(struct policy_ctx *ctx, const config_setting_t *g)
+{
+	struct policy_gateway *gw = &ctx->repo->gateway;
+	long long n;
+
+	if (policy_get_int(ctx, g, "gateway", "listen_max_connections", false,
+	    4, 4096, &n) == 1)
+		gw->listen_max_connections = (int)n;
+	if (policy_get_int(ctx, g, "gateway", "listen_max_per_address", false,
+	    1, 4096, &n) == 1)
+		gw->listen_max_per_address = (int)n;
+	/* one address holding every slot is the flood the cap is for */
+	if (gw->listen_max_per_address >= gw->listen_max_connections)
+		policy_err(ctx, config_setting_get_member(g,
+		    "listen_max_per_address") != NULL ?
+		    config_setting_get_member(g, "listen_max_per_address") :
+		    config_setting_get_member(g, "listen_max_connections"),
+		    "gateway: listen_max_per_address (%d) must be less than "
+		    "listen_max_connections (%d), or one address can take every "
+		    "connection; e.g. 16 and 256", gw->listen_max_per_address,
+		    gw->listen_max_connections);
+	if (policy_get_duration(ctx, g, "gateway", "listen_idle_timeout", false,
+	    &gw->listen_idle_timeout) == 1 && (gw->listen_idle_timeout < 1 ||
+	    gw->listen_idle_timeout > 3600))
+		policy_err(ctx, config_setting_get_member(g,
+		    "listen_idle_timeout"), "gateway: listen_idle_timeout must "
+		    "be from 1s to 1h; e.g. \"10s\"");
+	if (policy_get_duration(ctx, g, "gateway", "listen_request_timeout",
+	    false, &gw->listen_request_timeout) == 1 &&
+	    (gw->listen_request_timeout < 1 ||
+	    gw->listen_request_timeout > 3600))
+		policy_err(ctx, config_setting_get_member(g,
+		    "listen_request_timeout"), "gateway: listen_request_timeout "
+		    "must be from 1s to 1h; a request of a provider or a person "
+		    "takes well under a second, e.g. \"30s\"");
+}
+
 int
 policy_read_gateway(struct policy_ctx *ctx, const config_setting_t *root)
 {
@@ -501,7 +540,9 @@ policy_read_gateway(struct policy_ctx *ctx, const config_setting_t *root)
 		"replay_window", "max_alert_bytes", "default_audience", "lease",
 		"retry_base", "retry_max", "max_attempts", "ack_secret",
 		"duty_phone", "ack_phone", "desk_team", "trusted_proxy",
-		"verify_after", NULL };
+		"verify_after", "listen_max_connections",
+		"listen_max_per_address", "listen_idle_timeout",
+		"listen_request_timeout", NULL };
 	struct policy_gateway *gw = &ctx->repo->gateway;
 	const config_setting_t *g;
 	const char *v;
@@ -521,6 +562,10 @@ policy_read_gateway(struct policy_ctx *ctx, const config_setting_t *root)
 	gw->retry_base = 30;
 	gw->retry_max = 3600;
 	gw->max_attempts = 10;
+	gw->listen_max_connections = 256;
+	gw->listen_max_per_address = 16;
+	gw->listen_idle_timeout = 10;
+	gw->listen_request_timeout = 30;
 
 	g = policy_section(ctx, root, "gateway", CONFIG_TYPE_GROUP);
 	if (g == NULL) {
@@ -635,6 +680,7 @@ policy_read_gateway(struct policy_ctx *ctx, const config_setting_t *root)
 			gw->trusted_proxy = NULL;
 		}
 	}
+	policy_read_gateway_listen(ctx, g);
 	/* checked against the teams once they are read (check.c) */
 	gw->desk_team_src = policy_src_key(ctx, g, "desk_team");
 	(void)policy_get_dup(ctx, g, "gateway", "desk_team", false, 64,

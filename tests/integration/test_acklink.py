@@ -147,6 +147,55 @@ def test_guessing_is_rate_limited_and_logged(inst, served):
     assert log.count("too many requests") == 1     # once per window
 
 
+def request_lines(inst, path, forwarded_lines):
+    """GET path with one X-Forwarded-For header line per element of
+    forwarded_lines, in that order, as a proxy that appends a line of its
+    own sends them."""
+    c = http.client.HTTPConnection("127.0.0.1", inst.port, timeout=10)
+    c.putrequest("GET", path)
+    for line in forwarded_lines:
+        c.putheader("X-Forwarded-For", line)
+    c.endheaders()
+    r = c.getresponse()
+    out = (r.status, r.read().decode())
+    c.close()
+    return out
+
+
+def test_behind_a_trusted_proxy_its_own_line_counts(inst, served):
+    """A proxy that adds its own X-Forwarded-For line leaves the client's
+    forged line first: the last address of the last line is the one
+    counted, so rotating forged addresses do not escape the limit."""
+    inst.set_keys("gateway", trusted_proxy="127.0.0.1")
+    alert = inst.submit_signed(inst.cap(addresses=inst.teams()[0]))
+    served()
+    codes = []
+    for i in range(30):
+        st, _ = request_lines(inst, f"/ack/{i:032x}",
+                              [f"10.9.{i}.1, 10.8.{i}.2", "192.0.2.70"])
+        codes.append(st)
+    # ten misses, then refused for the rest of the minute
+    assert codes[:10] == [404] * 10 and set(codes[10:]) == {429}, codes
+    tok = inst.ack_token(alert, inst.teams()[0])
+    st, _ = request_lines(inst, f"/ack/{tok}", ["10.9.99.1", "192.0.2.70"])
+    assert st == 429
+    assert inst.sql("SELECT state FROM team_states WHERE alert_id = ?",
+                    alert)[0][0] == "active"
+    # another client behind the same proxy is not held back, even when it
+    # claims in a first line to be the guesser
+    st, _ = request_lines(inst, f"/ack/{tok}", ["192.0.2.70", "192.0.2.71"])
+    assert st == 200
+    # a last element that is not an address: the proxy's own address
+    # counts, never the client's line before it
+    for i in range(12):
+        st, _ = request_lines(inst, f"/ack/{i:032x}",
+                              [f"10.7.{i}.1", "unknown"])
+    assert st == 429
+    log = (inst.dir / "serve.log").read_text()
+    assert "from 192.0.2.70" in log and "from 10." not in log
+    assert "unknown link from 127.0.0.1" in log
+
+
 def test_behind_a_trusted_proxy_each_client_counts_alone(inst, served):
     inst.set_keys("gateway", trusted_proxy="127.0.0.1")
     alert = inst.submit_signed(inst.cap(addresses=inst.teams()[0]))

@@ -13,8 +13,9 @@ import subprocess
 import time
 
 from conftest import BIN
-from smsprovider import (SmsProvider, message_status_params,
-                         post_status_callback, twilio_signature)
+from smsprovider import (SmsProvider, call_status_params,
+                         message_status_params, post_status_callback,
+                         twilio_signature)
 
 ACCOUNT = "ACdemo0000000000000000000000000001"
 TOKEN = "demo-token-not-a-secret-0001"
@@ -366,6 +367,100 @@ def test_status_callbacks_need_the_right_signature(inst, tmp_path, pki):
     assert after[did2][3] == "undelivered" and "30003" in after[did2][5]
     text = inst.run("status", alert, check=0).stdout
     assert "receipts: 1 delivered, 1 undelivered" in text
+
+
+def delivery_row(inst, did):
+    return inst.sql("SELECT state, last_error, updated FROM deliveries "
+                    "WHERE id = ?", did)[0]
+
+
+def test_receipts_only_move_forward_and_calls_get_theirs(inst, tmp_path,
+                                                         pki):
+    """A final state never changes back: a replayed, validly signed
+    callback is a no-op.  Call status callbacks reach the voice channel,
+    at the path calls were given and at the shared SMS one."""
+    teams = inst.teams()[:2]
+    with provider(tmp_path, pki, "p") as p:
+        configure(inst, p.url, step0='[ "primary:sms", "primary:voice" ]')
+        alert = inst.submit_signed(inst.cap(addresses=" ".join(teams)),
+                                   signers=("desk-1",))
+        inst.serve(timeout=120)
+        reqs = p.requests()
+    base = f"http://127.0.0.1:{inst.port}/twilio"
+    surl, curl = f"{base}/status/twilio-main", \
+        f"{base}/call-status/twilio-voice"
+    calls = [r for r in reqs if r["path"].endswith("/Calls.json")]
+    assert len(calls) == 2
+    # each call was told the voice channel's own receipt path
+    assert all(r["form"]["StatusCallback"] == curl for r in calls)
+    sms = sms_rows(inst, alert)
+    voice = sms_rows(inst, alert, "voice")
+    assert len(sms) == 2 and len(voice) == 2
+    assert all(r[3] == "sent" for r in sms + voice)
+    (did, _, to, _, _, _, ref, _), (did2, _, to2, _, _, _, ref2, _) = sms
+    sid, sid2 = ref.split(":", 1)[1], ref2.split(":", 1)[1]
+    (vid, _, vto, _, _, _, vref, _), (vid2, _, vto2, _, _, _, vref2, _) = \
+        voice
+    csid, csid2 = vref.split(":", 1)[1], vref2.split(":", 1)[1]
+    serve = subprocess.Popen([str(BIN), "-c", str(inst.conf), "serve",
+                              "--quiet"], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, text=True)
+    try:
+        wait_port(inst.port)
+        ok = message_status_params(sid, "delivered", account_sid=ACCOUNT,
+                                   to=to)
+        bad = message_status_params(sid, "undelivered", account_sid=ACCOUNT,
+                                    to=to, error_code=30003)
+        assert post_status_callback(surl, TOKEN, ok) == 200
+        first = delivery_row(inst, did)
+        assert first[0] == "delivered"
+        # replayed, validly signed: delivered -> undelivered -> delivered
+        assert post_status_callback(surl, TOKEN, bad) == 200
+        assert delivery_row(inst, did) == first
+        assert post_status_callback(surl, TOKEN, ok) == 200
+        assert post_status_callback(surl, TOKEN, ok) == 200
+        assert delivery_row(inst, did) == first
+        # undelivered is final too
+        bad2 = message_status_params(sid2, "undelivered", account_sid=ACCOUNT,
+                                     to=to2, error_code=30005)
+        assert post_status_callback(surl, TOKEN, bad2) == 200
+        gone = delivery_row(inst, did2)
+        assert gone[0] == "undelivered" and "30005" in gone[1]
+        assert post_status_callback(surl, TOKEN, message_status_params(
+            sid2, "delivered", account_sid=ACCOUNT, to=to2)) == 200
+        assert delivery_row(inst, did2) == gone
+        # a call answered and ended: its voice delivery is delivered
+        assert post_status_callback(curl, TOKEN, call_status_params(
+            csid, "in-progress", account_sid=ACCOUNT, to=vto)) == 200
+        assert delivery_row(inst, vid)[0] == "sent"
+        assert post_status_callback(curl, TOKEN, call_status_params(
+            csid, "completed", account_sid=ACCOUNT, to=vto,
+            duration=31)) == 200
+        assert delivery_row(inst, vid)[0] == "delivered"
+        # a busy line, posted where calls placed before had theirs
+        assert post_status_callback(surl.replace("twilio-main",
+                                                 "twilio-voice"),
+                                    TOKEN, call_status_params(
+                                        csid2, "busy", account_sid=ACCOUNT,
+                                        to=vto2)) == 200
+        assert delivery_row(inst, vid2)[0] == "undelivered"
+        # a call's forged status (wrong signature) changes nothing
+        assert post_status_callback(curl, TOKEN, call_status_params(
+            csid, "failed", account_sid=ACCOUNT, to=vto),
+            signature="A" * 28) == 403
+        assert post_status_callback(curl, "not-the-token", call_status_params(
+            csid2, "completed", account_sid=ACCOUNT, to=vto2)) == 403
+        assert delivery_row(inst, vid)[0] == "delivered"
+        assert delivery_row(inst, vid2)[0] == "undelivered"
+        # no provider of that name on either channel
+        assert post_status_callback(f"{base}/call-status/nobody", TOKEN,
+                                    ok) == 404
+    finally:
+        serve.send_signal(signal.SIGTERM)
+        _, err = serve.communicate(timeout=30)
+    assert serve.returncode == 0, err
+    assert "its delivery is final already (1 such receipts" in err
+    assert "(4 such receipts" in err and "(3 such" not in err
 
 
 def test_check_wants_a_provider_for_every_channel_a_policy_uses(inst):

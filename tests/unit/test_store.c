@@ -1047,7 +1047,7 @@ test_receipts_and_segments(void **state)
 	struct store_delivery_row *r = NULL, *d = NULL;
 	struct store_result_item it[2];
 	size_t n, nd, lost;
-	int changed;
+	enum store_receipt_fate fate;
 
 	submit_plan(f, "A1", "ID-1", NULL, 0, tp, 1, dp, 3);
 	assert_int_equal(store_claim(f->s, "w", 1000, 60, "sms", 1, &r, &n,
@@ -1062,20 +1062,30 @@ test_receipts_and_segments(void **state)
 	assert_int_equal(lost, 0);
 	/* a receipt for a sent delivery moves it; an unknown ref nothing */
 	assert_int_equal(store_receipt(f->s, "tw:SM1", true, NULL, 1002,
-	    &changed, &e), 0);
-	assert_int_equal(changed, 1);
+	    &fate, &e), 0);
+	assert_int_equal(fate, STORE_RECEIPT_MOVED);
 	assert_int_equal(store_receipt(f->s, "tw:SM2", false, "tw: undelivered,"
-	    " error 30003", 1002, &changed, &e), 0);
-	assert_int_equal(changed, 1);
+	    " error 30003", 1002, &fate, &e), 0);
+	assert_int_equal(fate, STORE_RECEIPT_MOVED);
 	assert_int_equal(store_receipt(f->s, "tw:NOPE", true, NULL, 1002,
-	    &changed, &e), 0);
-	assert_int_equal(changed, 0);
+	    &fate, &e), 0);
+	assert_int_equal(fate, STORE_RECEIPT_UNKNOWN);
+	/* final states stay: a contrary or repeated receipt changes nothing */
+	assert_int_equal(store_receipt(f->s, "tw:SM1", false, "tw: undelivered",
+	    1003, &fate, &e), 0);
+	assert_int_equal(fate, STORE_RECEIPT_FINAL);
+	assert_int_equal(store_receipt(f->s, "tw:SM2", true, NULL, 1003,
+	    &fate, &e), 0);
+	assert_int_equal(fate, STORE_RECEIPT_FINAL);
+	assert_int_equal(store_receipt(f->s, "tw:SM1", true, NULL, 1003,
+	    &fate, &e), 0);
+	assert_int_equal(fate, STORE_RECEIPT_FINAL);
 	/* a delivery still being sent is not moved by a receipt */
 	raw(f, "UPDATE deliveries SET provider_ref = 'tw:SM3' WHERE contact "
 	    "= 'C'");
 	assert_int_equal(store_receipt(f->s, "tw:SM3", true, NULL, 1002,
-	    &changed, &e), 0);
-	assert_int_equal(changed, 0);
+	    &fate, &e), 0);
+	assert_int_equal(fate, STORE_RECEIPT_UNKNOWN);
 	assert_int_equal(store_deliveries(f->s, "A1", NULL, &d, &nd, &e), 0);
 	assert_int_equal(nd, 3);
 	assert_int_equal(d[0].state, STORE_D_DELIVERED);
@@ -1083,6 +1093,7 @@ test_receipts_and_segments(void **state)
 	assert_int_equal(d[1].state, STORE_D_UNDELIVERED);
 	assert_int_equal(d[1].segments, 1);
 	assert_string_equal(d[1].last_error, "tw: undelivered, error 30003");
+	assert_null(d[0].last_error);
 	assert_int_equal(d[2].state, STORE_D_SENDING);
 	assert_string_equal(store_dstate_name(STORE_D_DELIVERED), "delivered");
 	store_delivery_rows_free(d, nd);
