@@ -135,7 +135,7 @@ audit_checkpoint_parse(const char *text, size_t len,
 		return tocsin_fail(err, TOCSIN_EDATA, "the checkpoint's third "
 		    "line is not \"hash: \" and 64 lower-case hex digits");
 	if (cp_field(&p, end, "time", tm, sizeof(tm)) != 0 ||
-	    cap_datetime_parse(tm, &t) != 0)
+	    cap_datetime_parse(tm, &t) != 0 || t <= 0)
 		return tocsin_fail(err, TOCSIN_EDATA, "the checkpoint's fourth "
 		    "line is not \"time: \" and an RFC 3339 time");
 	ret->time = (int64_t)t;
