@@ -281,3 +281,29 @@ def test_audit_show_lists_filters_and_escapes(inst):
     assert "\x1b" not in p.stdout and "\r" not in p.stdout
     assert "?[2J??forged line" in p.stdout
     assert inst.run("audit", "show", "--since", "yesterday").returncode == 64
+
+
+def test_a_mailed_ack_is_the_matched_contacts_and_anchored(inst):
+    from test_ingestmail import contact, gpg_sign, ingest
+    inst.bin = BIN
+    team = inst.teams()[0]
+    alert = inst.submit_signed(inst.cap(addresses=team))
+    name, email, fpr = contact(inst, team)
+    body = gpg_sign(inst, "contacts_home", fpr,
+                    f"Received. ACK {inst.ack_code(alert, team)}\n".encode(),
+                    "--clearsign")
+    env = dict(os.environ, USER="mallory")
+    r = subprocess.run([str(BIN), "-c", str(inst.conf), "ingest-mail"],
+                       input=f"From: {email}\nSubject: ack\n\n".encode() +
+                       body, capture_output=True, env=env)
+    assert r.returncode == 0, r.stderr.decode()
+    seq, h = head(inst)
+    assert inst.sql("SELECT actor, action FROM audit WHERE seq = ?", seq) == \
+        [(f"contact:{team}/{name}", "ack")]
+    assert cp_fields(inst) == (seq, h)
+    # a forged reply is refused, audited and anchored too
+    r = ingest(inst, f"From: {email}\nSubject: ack\n\nACK 0000 0000\n".encode())
+    assert r.returncode != 0
+    assert inst.sql("SELECT action FROM audit WHERE seq = ?", seq + 1) == \
+        [("mail-refused",)]
+    assert cp_fields(inst)[0] == seq + 1
