@@ -307,3 +307,58 @@ def test_a_mailed_ack_is_the_matched_contacts_and_anchored(inst):
     assert inst.sql("SELECT action FROM audit WHERE seq = ?", seq + 1) == \
         [("mail-refused",)]
     assert cp_fields(inst)[0] == seq + 1
+
+
+def test_a_command_whose_signing_fails_still_counts_and_the_next_anchors(inst):
+    """The fault: the gateway key cannot sign (here: the configured key
+    has no secret part in the gateway's home).  The command's work stands,
+    it says its records are not anchored, and the next command that can
+    sign anchors them all."""
+    team = inst.teams()[0]
+    good = re.search(r'signing_key\s*=\s*"([0-9A-F]{40})"',
+                     inst.conf.read_text()).group(1)
+    inst.set_keys("gateway", signing_key=inst.pki["issuers"]["desk-2"])
+    a = inst.write("a.xml", inst.cap(addresses=team))
+    p = inst.run("submit", a, "--sig", inst.gpg_sign(a), check=0)
+    alert = p.stdout.strip()
+    assert "not anchored" in p.stderr
+    assert inst.sql("SELECT action FROM audit WHERE object = ?", alert) == \
+        [("submit",)]
+    assert not checkpoint(inst).exists()
+    p = inst.run("audit", "verify")
+    assert p.returncode == 66 and "no checkpoint" in p.stderr
+    inst.set_keys("gateway", signing_key=good)
+    inst.run("ack", alert, team, "--by", "Desk", "--via", "phone", check=0)
+    assert cp_fields(inst) == head(inst) and head(inst)[0] == 2
+    assert "checkpoint at 2" in inst.run("audit", "verify", check=0).stdout
+
+
+def test_a_serve_killed_before_its_checkpoint_anchors_at_restart(inst):
+    team = inst.teams()[0]
+    alert = inst.submit_signed(inst.cap(addresses=team))
+    before = cp_fields(inst)
+    proc = subprocess.Popen([str(BIN), "-c", str(inst.conf), "serve",
+                             "--quiet"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 10
+        while True:
+            try:
+                st, _, _ = request(inst, "POST",
+                                   f"/ack/{inst.ack_token(alert, team)}",
+                                   {"name": "N"})
+                break
+            except OSError:
+                assert time.time() < deadline, "no listener"
+                time.sleep(0.05)
+        assert st == 200
+    finally:
+        proc.kill()
+        proc.wait(timeout=60)
+    seq, h = head(inst)
+    assert inst.sql("SELECT action FROM audit WHERE seq = ?", seq) == \
+        [("ack",)]
+    # killed within its second: the ack may be unanchored, never lost
+    assert cp_fields(inst) in (before, (seq, h))
+    inst.serve("--quiet")
+    assert cp_fields(inst) == (seq, h)
