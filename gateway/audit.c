@@ -236,30 +236,71 @@ audit_checkpoint_load(const struct policy_repo *repo, struct certs_ctx *cx,
 	return rc;
 }
 
+/* Whether the log holds record seq with hash; who names what says so. */
+static int
+head_check(struct store *st, int64_t seq, const char *hash, const char *who,
+    struct tocsin_err *err)
+{
+	char have[65], head_hash[65];
+	int64_t ts, head = 0;
+	int rc;
+
+	rc = store_audit_at(st, seq, have, &ts, err);
+	if (rc == TOCSIN_ENOTFOUND) {
+		if ((rc = store_audit_head(st, &head, head_hash, err)) != 0)
+			return rc;
+		return tocsin_fail(err, TOCSIN_EDATA, "truncated: %s names "
+		    "record %lld, the log ends at %lld", who, (long long)seq,
+		    (long long)head);
+	}
+	if (rc != 0)
+		return rc;
+	if (strcmp(have, hash) != 0)
+		return tocsin_fail(err, TOCSIN_EDATA, "rewritten: record %lld's "
+		    "hash is %.16s..., %s says %.16s...", (long long)seq, have,
+		    who, hash);
+	return 0;
+}
+
 int
 audit_checkpoint_check(struct store *st, const struct audit_checkpoint *cp,
     struct tocsin_err *err)
 {
-	char hash[65], tb[32], head_hash[65];
-	int64_t ts, head = 0;
-	int rc;
+	char tb[32], who[64];
 
-	(void)jsonw_fmt_time(cp->time, tb, sizeof(tb));
-	rc = store_audit_at(st, cp->seq, hash, &ts, err);
-	if (rc == TOCSIN_ENOTFOUND) {
-		if ((rc = store_audit_head(st, &head, head_hash, err)) != 0)
-			return rc;
-		return tocsin_fail(err, TOCSIN_EDATA, "truncated: the "
-		    "checkpoint of %s names record %lld, the log ends at %lld",
-		    tb, (long long)cp->seq, (long long)head);
-	}
-	if (rc != 0)
-		return rc;
-	if (strcmp(hash, cp->hash) != 0)
-		return tocsin_fail(err, TOCSIN_EDATA, "rewritten: record %lld's "
-		    "hash is %.16s..., the checkpoint of %s says %.16s...",
-		    (long long)cp->seq, hash, tb, cp->hash);
-	return 0;
+	(void)snprintf(who, sizeof(who), "the checkpoint of %s",
+	    jsonw_fmt_time(cp->time, tb, sizeof(tb)));
+	return head_check(st, cp->seq, cp->hash, who, err);
+}
+
+int
+audit_witness_check(struct store *st, const char *line,
+    struct tocsin_err *err)
+{
+	static const char tag[] = "Audit-Head:";
+	char seq[32], hash[65];
+	const char *p = line, *sp;
+	int64_t n;
+
+	if (strlen(line) > 128)
+		return tocsin_fail(err, TOCSIN_EUSAGE, "a witness is one "
+		    "Audit-Head line, at most 128 bytes");
+	if (strncmp(p, tag, sizeof(tag) - 1) == 0)
+		p += sizeof(tag) - 1;
+	while (*p == ' ')
+		p++;
+	if ((sp = strchr(p, ' ')) == NULL || (size_t)(sp - p) >= sizeof(seq) ||
+	    strlen(sp + 1) >= sizeof(hash))
+		goto bad;
+	memcpy(seq, p, (size_t)(sp - p));
+	seq[sp - p] = '\0';
+	(void)snprintf(hash, sizeof(hash), "%s", sp + 1);
+	if (cp_seq(seq, &n) && cp_hash(hash))
+		return head_check(st, n, hash, "the witness", err);
+bad:
+	return tocsin_fail(err, TOCSIN_EUSAGE, "a witness is the line "
+	    "\"Audit-Head: SEQ HASH\" of a message the gateway signed, or "
+	    "\"SEQ HASH\"");
 }
 
 /* Write text to path through a temporary file in the same folder: mode

@@ -67,6 +67,12 @@ int audit_checkpoint_load(const struct policy_repo *repo,
 int audit_checkpoint_check(struct store *st, const struct audit_checkpoint *cp,
     struct tocsin_err *err);
 
+/* A witness: the line "Audit-Head: SEQ HASH" of a message the gateway
+   signed (or "SEQ HASH"), checked as a checkpoint is: 0, TOCSIN_EDATA
+   ("truncated" / "rewritten"), or TOCSIN_EUSAGE when it is no such line. */
+int audit_witness_check(struct store *st, const char *line,
+    struct tocsin_err *err);
+
 /*
  * Sign the log's head into the checkpoint (temporary file in the same
  * folder, fsync, rename, mode 0600), under a lock so that checkpoints of

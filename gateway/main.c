@@ -62,7 +62,8 @@ static const struct cmd cmds[] = {
 	  "verify, authorise, plan and queue a signed CAP alert", cmd_submit },
 	{ "status", "[ALERT] [--json]",
 	  "alerts; per team: step, deadline, deliveries, ack", cmd_status },
-	{ "audit", "verify [--no-checkpoint] | show [--since TIME] [--json]",
+	{ "audit", "verify [--no-checkpoint] [--witness LINE]... | show "
+	  "[--since TIME] [--json]",
 	  "check the audit log's hash chain against its signed checkpoint; "
 	  "or print its records", cmd_audit },
 	{ "help", "[COMMAND]", "show this help, or one command's", cmd_help },
@@ -605,13 +606,15 @@ out:
 	return rc;
 }
 
-/* audit verify: the chain, then the checkpoint.  Exit 65 when the log
-   was cut short or rewritten, 77 when the checkpoint's signature does not
-   hold, 66 when a log with records has no checkpoint (unless
-   --no-checkpoint). */
+#define AUDIT_MAX_WITNESSES 16
+
+/* audit verify: the chain, the checkpoint, then the witnesses.  Exit 65
+   when the log was cut short or rewritten, 77 when the checkpoint's
+   signature does not hold, 66 when a log with records has no checkpoint
+   (unless --no-checkpoint). */
 static int
 audit_verify_cmd(const struct policy_repo *repo, struct store *st,
-    bool no_cp)
+    bool no_cp, const char *const *wit, size_t nwit)
 {
 	struct audit_checkpoint cp;
 	struct certs_ctx *cx = NULL;
@@ -625,6 +628,14 @@ audit_verify_cmd(const struct policy_repo *repo, struct store *st,
 		return fail("audit verify", &e, rc);
 	rc = audit_checkpoint_load(repo, cx, &cp, &e);
 	certs_close(cx);
+	for (size_t i = 0; i < nwit; i++) {
+		int wrc = audit_witness_check(st, wit[i], &e);
+
+		if (wrc != 0)
+			return fail("audit verify", &e, wrc);
+	}
+	if (nwit > 0)
+		printf("%zu witness%s held\n", nwit, nwit > 1 ? "es" : "");
 	if (rc == TOCSIN_ENOINPUT && (count == 0 || no_cp)) {
 		printf("audit log intact: %lld records, hash chain verified; "
 		    "no checkpoint%s\n", (long long)count, count > 0 ?
@@ -657,10 +668,14 @@ cmd_audit(const char *conf, int argc, char **argv)
 		{ "no-checkpoint", no_argument, NULL, 'n' },
 		{ "since", required_argument, NULL, 's' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "witness", required_argument, NULL, 'w' },
 		{ NULL, 0, NULL, 0 },
 	};
 	static const char usage_line[] = "usage: tocsin audit verify "
-	    "[--no-checkpoint] | show [--since TIME] [--json]\n";
+	    "[--no-checkpoint] [--witness LINE]... | show [--since TIME] "
+	    "[--json]\n";
+	const char *wit[AUDIT_MAX_WITNESSES];
+	size_t nwit = 0;
 	struct policy_repo *repo = NULL;
 	struct store *st = NULL;
 	struct tocsin_err e;
@@ -678,6 +693,8 @@ cmd_audit(const char *conf, int argc, char **argv)
 	while ((ch = getopt_long(argc - 1, argv + 1, "", opts, NULL)) != -1) {
 		if (ch == 'n' && verify)
 			no_cp = true;
+		else if (ch == 'w' && verify && nwit < AUDIT_MAX_WITNESSES)
+			wit[nwit++] = optarg;
 		else if (ch == 'j' && !verify)
 			json = true;
 		else if (ch == 's' && !verify && audit_since_parse(optarg,
@@ -701,7 +718,7 @@ cmd_audit(const char *conf, int argc, char **argv)
 	if ((rc = store_open(repo->gateway.store, &st, &e)) != 0)
 		rc = fail("audit", &e, rc);
 	else if (verify)
-		rc = audit_verify_cmd(repo, st, no_cp);
+		rc = audit_verify_cmd(repo, st, no_cp, wit, nwit);
 	else if ((rc = audit_show(st, since, json, stdout, &e)) != 0)
 		rc = fail("audit show", &e, rc);
 	store_close(st);

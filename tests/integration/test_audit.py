@@ -362,3 +362,33 @@ def test_a_serve_killed_before_its_checkpoint_anchors_at_restart(inst):
     assert cp_fields(inst) in (before, (seq, h))
     inst.serve("--quiet")
     assert cp_fields(inst) == (seq, h)
+
+
+def test_an_old_checkpoint_put_back_is_caught_by_a_witness(inst, peer,  # noqa: F811
+                                                          verify_home):
+    """The attack the checkpoint alone cannot see: the log cut back to an
+    older checkpoint that was kept aside and put back.  The Audit-Head line
+    a recipient holds names the removed record."""
+    teams = inst.teams()[:1]
+    drop_configure(inst, peer, teams)
+    drop_submit(inst, teams)
+    kept = checkpoint(inst).read_bytes()            # names record 1
+    alert, _, _ = drop_submit(inst, teams)          # record 2
+    inst.serve()
+    msg = Path(peer.root) / teams[0] / f"alert-{alert}.{teams[0]}.s0.txt.asc"
+    line = re.search(r"^Audit-Head: .*$", msg.read_text(), re.M).group(0)
+    assert line == "Audit-Head: %d %s" % head(inst)
+    with sqlite3.connect(inst.db) as c:
+        c.execute("DELETE FROM audit WHERE seq = 2")
+    checkpoint(inst).write_bytes(kept)
+    assert "checkpoint at 1" in inst.run("audit", "verify", check=0).stdout
+    p = inst.run("audit", "verify", "--witness", line)
+    assert p.returncode == 65, p.stdout + p.stderr
+    assert "truncated: the witness names record 2, the log ends at 1" in \
+        p.stderr
+    # a witness of a record the log holds is held; a malformed one is
+    # a usage error
+    first = "%d %s" % head(inst)
+    assert "1 witness held" in inst.run("audit", "verify", "--witness",
+                                        first, check=0).stdout
+    assert inst.run("audit", "verify", "--witness", "2 zz").returncode == 64

@@ -183,6 +183,39 @@ test_check_against_a_store(void **state)
 }
 
 static void
+test_witness(void **state)
+{
+	struct store *st = NULL;
+	struct tocsin_err err;
+	char hash[65], line[160];
+	int64_t seq;
+	static const char *const bad[] = {
+		"", "Audit-Head:", "Audit-Head: 1", "1 " H64 " ", "1  " H64,
+		"01 " H64, "-1 " H64, "1 " H64 "0", "Audit-Head: 0 -",
+		"x 1 " H64, "Audit-Head: 1 " H64 H64 H64,
+	};
+
+	(void)state;
+	assert_int_equal(store_open(":memory:", &st, &err), 0);
+	assert_int_equal(store_audit(st, 100, "x", "a", "o", "d", &err), 0);
+	assert_int_equal(store_audit_head(st, &seq, hash, &err), 0);
+	(void)snprintf(line, sizeof(line), "Audit-Head: 1 %s", hash);
+	assert_int_equal(audit_witness_check(st, line, &err), 0);
+	assert_int_equal(audit_witness_check(st, line + 12, &err), 0);
+	(void)snprintf(line, sizeof(line), "Audit-Head: 2 %s", hash);
+	assert_int_equal(audit_witness_check(st, line, &err), TOCSIN_EDATA);
+	assert_non_null(strstr(err.msg, "truncated: the witness names record "
+	    "2, the log ends at 1"));
+	assert_int_equal(audit_witness_check(st, "1 " H64, &err),
+	    TOCSIN_EDATA);
+	assert_non_null(strstr(err.msg, "rewritten: record 1"));
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (audit_witness_check(st, bad[i], &err) != TOCSIN_EUSAGE)
+			fail_msg("witness %zu taken: %s", i, bad[i]);
+	store_close(st);
+}
+
+static void
 test_stamp(void **state)
 {
 	struct store *st = NULL;
@@ -239,6 +272,7 @@ main(void)
 		cmocka_unit_test(test_hostile),
 		cmocka_unit_test(test_nul_and_limit),
 		cmocka_unit_test(test_check_against_a_store),
+		cmocka_unit_test(test_witness),
 		cmocka_unit_test(test_stamp),
 		cmocka_unit_test(test_since),
 	};
