@@ -647,7 +647,6 @@ inbound(struct listen_ctx *l, struct MHD_Connection *c,
 			.recorded_only = !unsigned_counts(l, team),
 			.contact = contact[0] != '\0' ? contact : NULL,
 			.notice_channels = ack_notice_channels(l->repo, team) };
-
 		char actor[200];
 
 		/* the contact matched by the number, or the path it came by */

@@ -629,10 +629,11 @@ audit_verify_cmd(const struct policy_repo *repo, struct store *st,
 	rc = audit_checkpoint_load(repo, cx, &cp, &e);
 	certs_close(cx);
 	for (size_t i = 0; i < nwit; i++) {
-		int wrc = audit_witness_check(st, wit[i], &e);
+		struct tocsin_err we;
+		int wrc = audit_witness_check(st, wit[i], &we);
 
 		if (wrc != 0)
-			return fail("audit verify", &e, wrc);
+			return fail("audit verify", &we, wrc);
 	}
 	if (nwit > 0)
 		printf("%zu witness%s held\n", nwit, nwit > 1 ? "es" : "");
