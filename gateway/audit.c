@@ -312,13 +312,15 @@ cp_replace(const char *path, const char *text, size_t len,
 	char tmp[4300], dir[4200];
 	char *slash;
 	size_t off = 0;
-	int fd, dfd;
+	bool ok;
+	int fd, dfd, e;
 
 	(void)snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path);
 	if ((fd = mkostemp(tmp, O_CLOEXEC)) < 0)
 		return tocsin_fail(err, TOCSIN_EIO, "cannot write the audit "
 		    "checkpoint beside %s: %s", path, strerror(errno));
 	(void)fchmod(fd, 0600);
+	errno = 0;
 	while (off < len) {
 		ssize_t w = write(fd, text + off, len - off);
 
@@ -326,11 +328,19 @@ cp_replace(const char *path, const char *text, size_t len,
 			break;
 		off += (size_t)w;
 	}
-	if (off != len || fsync(fd) != 0 || close(fd) != 0 ||
-	    rename(tmp, path) != 0) {
-		int e = errno;
-
-		(void)close(fd);
+	/* fd is closed once whatever happens: serve's other threads open
+	   files too, and a second close could hit one of theirs */
+	ok = off == len && fsync(fd) == 0;
+	e = errno != 0 ? errno : EIO;
+	if (close(fd) != 0 && ok) {
+		ok = false;
+		e = errno;
+	}
+	if (ok && rename(tmp, path) != 0) {
+		ok = false;
+		e = errno;
+	}
+	if (!ok) {
 		(void)unlink(tmp);
 		return tocsin_fail(err, TOCSIN_EIO, "cannot write the audit "
 		    "checkpoint %s: %s", path, strerror(e));
