@@ -21,6 +21,7 @@
 #include <openssl/rand.h>
 
 #include "ack.h"
+#include "audit.h"
 #include "cap.h"
 #include "certs.h"
 #include "channel.h"
@@ -388,7 +389,8 @@ build_text(struct worker *w, const struct chan_ops *ops,
 			return tocsin_fail(err, TOCSIN_ENOTFOUND, "team %s has "
 			    "no ack to tell of", rows[lo].team);
 		if ((rc = render_notice(&in, ack, &pm->body, &pm->body_len,
-		    &pm->short_text, err)) != 0)
+		    &pm->short_text, err)) != 0 ||
+		    (rc = audit_stamp(w->st, &pm->body, &pm->body_len, err)) != 0)
 			return rc;
 		(void)snprintf(subject, sizeof(subject), "Acknowledged: %.*s",
 		    (int)sizeof(subject) - 15, pm->subject);
@@ -454,7 +456,8 @@ build_text(struct worker *w, const struct chan_ops *ops,
 		}
 		return 0;
 	}
-	if ((rc = render_body(&in, &pm->body, &pm->body_len, err)) != 0)
+	if ((rc = render_body(&in, &pm->body, &pm->body_len, err)) != 0 ||
+	    (rc = audit_stamp(w->st, &pm->body, &pm->body_len, err)) != 0)
 		return rc;
 	/* The identity of the message, not of a claim: alert, team and
 	   step, so that a retry of some of its recipients, or a repeat
@@ -1002,6 +1005,7 @@ dispatch_serve(const struct policy_repo *repo, const struct dispatch_opts *o,
 	int rc = 0, started = 0;
 	pthread_t poller;
 	bool polling = false;
+	struct audit_anchor anchor = { 0 };
 
 	pthread_mutex_init(&d.mu, NULL);
 	if (gethostname(d.host, sizeof(d.host)) != 0)
@@ -1096,6 +1100,9 @@ dispatch_serve(const struct policy_repo *repo, const struct dispatch_opts *o,
 		}
 		if (!d.stop)
 			escalate_tick(&d, st);
+		/* what escalations, the listener and the poller appended */
+		audit_anchor_tick(&anchor, repo, st, cx, false,
+		    escalate_log, &d);
 		progress_line(&d, st, &prog, false);
 		pthread_mutex_lock(&d.mu);
 		running = d.running;
@@ -1118,6 +1125,9 @@ out_sig:
 out:
 	free(ws);
 	listen_stop(lst);
+	if (st != NULL && cx != NULL)
+		audit_anchor_tick(&anchor, repo, st, cx, true,
+		    escalate_log, &d);
 	for (size_t k = 0; k < d.ndrivers; k++)
 		if (d.drivers[k]->fini != NULL)
 			d.drivers[k]->fini(d.shared[k]);

@@ -206,8 +206,15 @@ dropack_take(void *ctx, const struct chan_ackfile *f)
 			    !t->policy->unsigned_acks,
 			.contact = ack_contact_named(c->repo, team, by),
 			.notice_channels = ack_notice_channels(c->repo, team) };
+		char actor[256];
 
-		rc = store_ack(c->st, &a, c->now, "drop poller", &e);
+		/* a signed file: the contact whose pinned key signed it */
+		if (is_signed)
+			(void)snprintf(actor, sizeof(actor), "contact:%s/%s",
+			    team, by);
+		else
+			(void)snprintf(actor, sizeof(actor), "drop poller");
+		rc = store_ack(c->st, &a, c->now, actor, &e);
 		if (rc == TOCSIN_ENOTFOUND)
 			return dropack_refuse(c, f, "the alert has no such "
 			    "team");

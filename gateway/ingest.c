@@ -147,7 +147,12 @@ ingest_record(struct ingest_ctx *c, const char *alert, const char *team,
 		    tm->policy != NULL && !tm->policy->unsigned_acks,
 		.contact = by, .sig_digest = digest,
 		.notice_channels = ack_notice_channels(c->repo, team) };
-	int rc = store_ack(c->st, &a, c->now, "ingest-mail", err);
+	char actor[200];
+	int rc;
+
+	/* the contact matched by their key or address */
+	(void)snprintf(actor, sizeof(actor), "contact:%s/%s", team, by);
+	rc = store_ack(c->st, &a, c->now, actor, err);
 
 	if (rc < 0)
 		return rc;

@@ -742,9 +742,16 @@ inbound(struct listen_ctx *l, struct MHD_Connection *c,
 			.recorded_only = !unsigned_counts(l, team),
 			.contact = contact[0] != '\0' ? contact : NULL,
 			.notice_channels = ack_notice_channels(l->repo, team) };
+		char actor[200];
 
-		rc = store_ack(l->st, &a, now, in.keypress ? "voice keypress" :
-		    "sms reply", &err);
+		/* the contact matched by the number, or the path it came by */
+		if (contact[0] != '\0')
+			(void)snprintf(actor, sizeof(actor), "contact:%s/%s",
+			    team, contact);
+		else
+			(void)snprintf(actor, sizeof(actor), "%s", in.keypress ?
+			    "voice keypress" : "sms reply");
+		rc = store_ack(l->st, &a, now, actor, &err);
 	}
 	if (rc < 0) {
 		listen_log(l, "ack: %s%s", err.msg, "");

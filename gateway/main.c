@@ -27,6 +27,7 @@
 #include "jsonw.h"
 #include "mailack.h"
 #include "ack.h"
+#include "audit.h"
 #include "policy.h"
 #include "report.h"
 #include "status.h"
@@ -62,7 +63,10 @@ static const struct cmd cmds[] = {
 	  "verify, authorise, plan and queue a signed CAP alert", cmd_submit },
 	{ "status", "[ALERT] [--json]",
 	  "alerts; per team: step, deadline, deliveries, ack", cmd_status },
-	{ "audit", "verify", "check the audit log's hash chain", cmd_audit },
+	{ "audit", "verify [--no-checkpoint] [--witness LINE]... | show "
+	  "[--since TIME] [--json]",
+	  "check the audit log's hash chain against its signed checkpoint; "
+	  "or print its records", cmd_audit },
 	{ "help", "[COMMAND]", "show this help, or one command's", cmd_help },
 	{ "serve", "[--until-idle] [--quiet]",
 	  "run the dispatcher; --until-idle returns once nothing is due or in "
@@ -140,14 +144,39 @@ load_repo(const char *conf, struct policy_repo **repo)
 	return 0;
 }
 
+/* Who runs this command, as the system knows it: unix:NAME(uid) from the
+   process's real uid, never from the environment ($USER is whatever the
+   caller set). */
 static const char *
 actor_name(char *buf, size_t len)
 {
-	struct passwd *pw = getpwuid(getuid());
+	struct passwd pw, *res = NULL;
+	char pwbuf[4096];
+	uid_t uid = getuid();
 
-	(void)snprintf(buf, len, "cli:%s", pw != NULL && pw->pw_name != NULL ?
-	    pw->pw_name : "unknown");
+	if (getpwuid_r(uid, &pw, pwbuf, sizeof(pwbuf), &res) != 0 ||
+	    res == NULL || !arg_ok(res->pw_name, 64))
+		(void)snprintf(buf, len, "unix:?(%lu)", (unsigned long)uid);
+	else
+		(void)snprintf(buf, len, "unix:%s(%lu)", res->pw_name,
+		    (unsigned long)uid);
 	return buf;
+}
+
+/* After a command that may have appended to the audit log (even when it
+   failed: a refusal is audited): sign the log's head into the checkpoint
+   before the process ends.  A failure is said, not fatal: what the
+   command did is committed. */
+static void
+anchor(const struct policy_repo *repo, struct store *st,
+    struct certs_ctx *cx)
+{
+	struct tocsin_err e;
+
+	if (repo != NULL && st != NULL && audit_checkpoint_write(repo, st, cx,
+	    (int64_t)time(NULL), NULL, &e) != 0)
+		fprintf(stderr, "tocsin: warning: the audit log's head is not "
+		    "anchored: %s\n", e.msg);
 }
 
 /* Contacts not confirmed within gateway.verify_after, when the store is
@@ -280,6 +309,7 @@ cmd_submit(const char *conf, int argc, char **argv)
 		fprintf(stderr, "%s %s", i ? "," : "", res.issuers[i]);
 	fputc('\n', stderr);
 out:
+	anchor(repo, st, cx);
 	certs_close(cx);
 	store_close(st);
 	policy_free(repo);
@@ -569,33 +599,130 @@ cmd_verify(const char *conf, int argc, char **argv)
 out:
 	if (rc != 0)
 		rc = fail("verify-contacts", &e, rc);
+	if (!stale)
+		anchor(repo, st, cx);
 	certs_close(cx);
 	store_close(st);
 	policy_free(repo);
 	return rc;
 }
 
+#define AUDIT_MAX_WITNESSES 16
+
+/* audit verify: the chain, the checkpoint, then the witnesses.  Exit 65
+   when the log was cut short or rewritten, 77 when the checkpoint's
+   signature does not hold, 66 when a log with records has no checkpoint
+   (unless --no-checkpoint). */
+static int
+audit_verify_cmd(const struct policy_repo *repo, struct store *st,
+    bool no_cp, const char *const *wit, size_t nwit)
+{
+	struct audit_checkpoint cp;
+	struct certs_ctx *cx = NULL;
+	struct tocsin_err e;
+	int64_t bad = 0, count = 0;
+	char tb[32];
+	int rc;
+
+	if ((rc = store_audit_verify(st, &bad, &count, &e)) != 0 ||
+	    (rc = certs_open(repo->gateway.gnupg_home, &cx, &e)) != 0)
+		return fail("audit verify", &e, rc);
+	rc = audit_checkpoint_load(repo, cx, &cp, &e);
+	certs_close(cx);
+	for (size_t i = 0; i < nwit; i++) {
+		struct tocsin_err we;
+		int wrc = audit_witness_check(st, wit[i], &we);
+
+		if (wrc != 0)
+			return fail("audit verify", &we, wrc);
+	}
+	if (nwit > 0)
+		printf("%zu witness%s held\n", nwit, nwit > 1 ? "es" : "");
+	if (rc == TOCSIN_ENOINPUT && (count == 0 || no_cp)) {
+		printf("audit log intact: %lld records, hash chain verified; "
+		    "no checkpoint%s\n", (long long)count, count > 0 ?
+		    " (--no-checkpoint): records removed from its end would "
+		    "not be noticed" : "");
+		return 0;
+	}
+	if (rc == TOCSIN_ENOINPUT)
+		return fail("audit verify", &(struct tocsin_err){ .code = rc,
+		    .msg = "the audit log has records but no checkpoint: it "
+		    "was removed, or the log was never anchored; records "
+		    "removed from its end would not be noticed ('tocsin audit "
+		    "verify --no-checkpoint' checks the chain alone)" }, rc);
+	if (rc != 0 || (rc = audit_checkpoint_check(st, &cp, &e)) != 0)
+		return fail("audit verify", &e, rc);
+	printf("audit log intact: %lld records, hash chain verified, "
+	    "checkpoint at %lld of %s", (long long)count, (long long)cp.seq,
+	    jsonw_fmt_time(cp.time, tb, sizeof(tb)));
+	if (count > cp.seq)
+		printf("; %lld later records not yet anchored",
+		    (long long)(count - cp.seq));
+	putchar('\n');
+	return 0;
+}
+
 static int
 cmd_audit(const char *conf, int argc, char **argv)
 {
+	static const struct option opts[] = {
+		{ "no-checkpoint", no_argument, NULL, 'n' },
+		{ "since", required_argument, NULL, 's' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "witness", required_argument, NULL, 'w' },
+		{ NULL, 0, NULL, 0 },
+	};
+	static const char usage_line[] = "usage: tocsin audit verify "
+	    "[--no-checkpoint] [--witness LINE]... | show [--since TIME] "
+	    "[--json]\n";
+	const char *wit[AUDIT_MAX_WITNESSES];
+	size_t nwit = 0;
 	struct policy_repo *repo = NULL;
 	struct store *st = NULL;
 	struct tocsin_err e;
-	int64_t bad = 0, count = 0;
-	int rc;
+	bool verify, no_cp = false, json = false;
+	int64_t since = 0;
+	int ch, rc;
 
-	if (argc != 2 || strcmp(argv[1], "verify") != 0) {
-		fprintf(stderr, "usage: tocsin audit verify\n");
+	if (argc < 2 || (strcmp(argv[1], "verify") != 0 &&
+	    strcmp(argv[1], "show") != 0)) {
+		fputs(usage_line, stderr);
+		return EX_USAGE;
+	}
+	verify = strcmp(argv[1], "verify") == 0;
+	optind = 1;
+	while ((ch = getopt_long(argc - 1, argv + 1, "", opts, NULL)) != -1) {
+		if (ch == 'n' && verify)
+			no_cp = true;
+		else if (ch == 'w' && verify && nwit < AUDIT_MAX_WITNESSES)
+			wit[nwit++] = optarg;
+		else if (ch == 'j' && !verify)
+			json = true;
+		else if (ch == 's' && !verify && audit_since_parse(optarg,
+		    (int64_t)time(NULL), &since) == 0)
+			continue;
+		else {
+			if (ch == 's' && !verify)
+				fprintf(stderr, "tocsin audit show: --since "
+				    "takes an RFC 3339 time (2026-12-01T10:00:00Z)"
+				    " or a time back from now (-1h, -30m, -2d)\n");
+			fputs(usage_line, stderr);
+			return EX_USAGE;
+		}
+	}
+	if (optind != argc - 1) {
+		fputs(usage_line, stderr);
 		return EX_USAGE;
 	}
 	if ((rc = load_repo(conf, &repo)) != 0)
 		return rc;
-	if ((rc = store_open(repo->gateway.store, &st, &e)) == 0 &&
-	    (rc = store_audit_verify(st, &bad, &count, &e)) == 0)
-		printf("audit log intact: %lld records, hash chain verified\n",
-		    (long long)count);
-	if (rc != 0)
-		rc = fail("audit verify", &e, rc);
+	if ((rc = store_open(repo->gateway.store, &st, &e)) != 0)
+		rc = fail("audit", &e, rc);
+	else if (verify)
+		rc = audit_verify_cmd(repo, st, no_cp, wit, nwit);
+	else if ((rc = audit_show(st, since, json, stdout, &e)) != 0)
+		rc = fail("audit show", &e, rc);
 	store_close(st);
 	policy_free(repo);
 	return rc;
@@ -621,7 +748,7 @@ cmd_ack(const char *conf, int argc, char **argv)
 	struct store *st = NULL;
 	struct tocsin_err e = { 0 };
 	struct store_ack_in a = { 0 };
-	char via[96], actor[160];
+	char via[96], actor[128];
 	int rc;
 
 	if (argc < 3) {
@@ -655,12 +782,7 @@ cmd_ack(const char *conf, int argc, char **argv)
 	(void)snprintf(via, sizeof(via), "operator:%s", a.via);
 	a.via = via;
 	a.strength = "unsigned";
-	{
-		const char *user = getenv("USER");
-
-		(void)snprintf(actor, sizeof(actor), "operator %s",
-		    user != NULL && arg_ok(user, 64) ? user : "(unknown)");
-	}
+	(void)actor_name(actor, sizeof(actor));
 	if ((rc = load_repo(conf, &repo)) != 0)
 		return rc;
 	a.notice_channels = ack_notice_channels(repo, a.team);
@@ -676,6 +798,7 @@ cmd_ack(const char *conf, int argc, char **argv)
 		rc = 0;
 	} else
 		rc = fail("ack", &e, rc);
+	anchor(repo, st, NULL);
 	store_close(st);
 	policy_free(repo);
 	return rc;
@@ -752,6 +875,7 @@ cmd_ingest_mail(const char *conf, int argc, char **argv)
 			    res.sig_note);
 	} else
 		rc = fail("ingest-mail", &e, rc);
+	anchor(repo, st, cx);
 	OPENSSL_cleanse(secret, sizeof(secret));
 	free(raw);
 	certs_close(cx);

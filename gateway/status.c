@@ -20,8 +20,7 @@ status_sev(int s)
 	return s >= 0 && s < 5 ? sev_names[s] : "Unknown";
 }
 
-/* Print text with control characters shown as '?', at most max bytes. */
-static void
+void
 status_safe(FILE *out, const char *s, size_t max)
 {
 	size_t i;

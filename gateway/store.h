@@ -113,10 +113,23 @@ int store_audit_verify(struct store *s, int64_t *ret_bad_seq,
 struct store_audit_row {
 	int64_t seq, ts;
 	char *actor, *action, *details;
+	char *object, *hash;		/* filled by store_audit_since only */
 };
 int store_audit_rows(struct store *s, const char *object,
     struct store_audit_row **ret, size_t *n, struct tocsin_err *err);
+/* Every audit record with ts >= since, in order, every field filled. */
+int store_audit_since(struct store *s, int64_t since,
+    struct store_audit_row **ret, size_t *n, struct tocsin_err *err);
 void store_audit_rows_free(struct store_audit_row *rows, size_t n);
+
+/* The head of the audit log: its last record's seq and hash (64 hex);
+   *ret_seq 0 and ret_hash "" when the log is empty. */
+int store_audit_head(struct store *s, int64_t *ret_seq, char ret_hash[65],
+    struct tocsin_err *err);
+/* The hash and time of record seq: 0, or TOCSIN_ENOTFOUND when the log
+   holds no such record. */
+int store_audit_at(struct store *s, int64_t seq, char ret_hash[65],
+    int64_t *ret_ts, struct tocsin_err *err);
 
 /* Rows for status and reports; every string is owned by the row array,
    freed with the matching _free function. */

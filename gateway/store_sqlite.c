@@ -833,6 +833,35 @@ store_audit_rows(struct store *s, const char *object,
 	return rc;
 }
 
+static void
+fill_audit_all(sqlite3_stmt *st, void *p)
+{
+	struct store_audit_row *r = p;
+
+	fill_audit(st, p);
+	r->object = sq_dup(st, 5);
+	r->hash = sq_dup(st, 6);
+}
+
+int
+store_audit_since(struct store *s, int64_t since,
+    struct store_audit_row **ret, size_t *n, struct tocsin_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	*ret = NULL;
+	*n = 0;
+	if (sq_prepare(s, "SELECT seq, ts, actor, action, details, object, "
+	    "hash FROM audit WHERE ts >= ? ORDER BY seq", &st, err) != 0)
+		return TOCSIN_ESTORE;
+	(void)sqlite3_bind_int64(st, 1, since);
+	rc = sq_collect(s, st, (void **)ret, n, sizeof(**ret), fill_audit_all,
+	    err);
+	sqlite3_finalize(st);
+	return rc;
+}
+
 void
 store_audit_rows_free(struct store_audit_row *rows, size_t n)
 {
@@ -842,8 +871,67 @@ store_audit_rows_free(struct store_audit_row *rows, size_t n)
 		free(rows[i].actor);
 		free(rows[i].action);
 		free(rows[i].details);
+		free(rows[i].object);
+		free(rows[i].hash);
 	}
 	free(rows);
+}
+
+/* One row of seq and hash (seq < 0: the last record) into the outputs. */
+static int
+audit_one(struct store *s, int64_t seq, int64_t *ret_seq, char ret_hash[65],
+    int64_t *ret_ts, struct tocsin_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	int r;
+
+	ret_hash[0] = '\0';
+	if (sq_prepare(s, seq < 0 ? "SELECT seq, hash, ts FROM audit ORDER BY "
+	    "seq DESC LIMIT 1" : "SELECT seq, hash, ts FROM audit WHERE seq = ?",
+	    &st, err) != 0)
+		return TOCSIN_ESTORE;
+	if (seq >= 0)
+		(void)sqlite3_bind_int64(st, 1, seq);
+	if ((r = sqlite3_step(st)) == SQLITE_ROW) {
+		const unsigned char *h = sqlite3_column_text(st, 1);
+
+		*ret_seq = sqlite3_column_int64(st, 0);
+		*ret_ts = sqlite3_column_int64(st, 2);
+		(void)snprintf(ret_hash, 65, "%s", h != NULL ?
+		    (const char *)h : "");
+	}
+	sqlite3_finalize(st);
+	if (r == SQLITE_ROW)
+		return 0;
+	if (r != SQLITE_DONE)
+		return sq_fail(s, err, "audit read");
+	return TOCSIN_ENOTFOUND;
+}
+
+int
+store_audit_head(struct store *s, int64_t *ret_seq, char ret_hash[65],
+    struct tocsin_err *err)
+{
+	int64_t ts;
+	int rc;
+
+	*ret_seq = 0;
+	rc = audit_one(s, -1, ret_seq, ret_hash, &ts, err);
+	return rc == TOCSIN_ENOTFOUND ? 0 : rc;
+}
+
+int
+store_audit_at(struct store *s, int64_t seq, char ret_hash[65],
+    int64_t *ret_ts, struct tocsin_err *err)
+{
+	int64_t got;
+	int rc;
+
+	if ((rc = audit_one(s, seq < 0 ? 0 : seq, &got, ret_hash, ret_ts,
+	    err)) == TOCSIN_ENOTFOUND)
+		return tocsin_fail(err, rc, "the audit log holds no record %lld",
+		    (long long)seq);
+	return rc;
 }
 
 void
