@@ -21,6 +21,7 @@
 #include "tocsin.h"
 
 #define CERTS_MAX_SIGS 16
+#define CERTS_MAX_SCOPES 4
 #define CERTS_MAX_SIG_BYTES (256 * 1024)
 
 enum certs_kind { CERTS_OPENPGP, CERTS_CMS };
@@ -121,6 +122,26 @@ void certs_keyring_free(struct certs_keyring *kr);
 int certs_authorise(const struct policy_repo *repo, struct certs_sigs *sigs,
     const bool *teams, int severity, int status, const char **names,
     size_t *n, struct tocsin_err *err);
+
+/* What a signer must be authorised for: one alert's resolved audience
+   (marks over repo->teams), highest severity and status. */
+struct certs_scope {
+	const bool *teams;
+	int severity;
+	int status;
+	const char *what;	/* for messages: NULL for the alert in hand,
+				   else e.g. "the alert it cancels (ID)" */
+};
+
+/*
+ * certs_authorise over several scopes at once: a Cancel or an Update
+ * needs the authority of what it stops as well as its own.  An issuer
+ * counts only when it may send every scope, and the distinct issuers that
+ * count must meet the largest quorum of any scope.
+ */
+int certs_authorise_scopes(const struct policy_repo *repo,
+    struct certs_sigs *sigs, const struct certs_scope *scopes,
+    size_t nscopes, const char **names, size_t *n, struct tocsin_err *err);
 
 /*
  * The OpenPGP engine for outgoing mail.  Public keys are listed once per

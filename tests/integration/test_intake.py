@@ -1,6 +1,7 @@
 """Signed alert intake: every refusal exits with its code and queues nothing;
 good alerts signed each way are accepted and planned for every team."""
 import os
+import re
 import signal
 import subprocess
 import time
@@ -222,6 +223,105 @@ def test_quorum_rule_applies_only_to_its_audience(inst):
     teams = inst.teams()
     a = inst.write("a.xml", inst.cap(severity="Extreme", addresses=teams[0]))
     accepted(inst, [a, "--sig", inst.gpg_sign(a, "desk-1")])
+
+
+def set_quorum(inst, *rules):
+    """Replace the quorum section by rules (libconfig groups, as text)."""
+    conf = inst.conf.read_text()
+    conf, n = re.subn(r"^quorum = \(\n.*?^\);", "quorum = (\n  " +
+                      ",\n  ".join(rules) + "\n);", conf, flags=re.M | re.S)
+    assert n == 1
+    inst.conf.write_text(conf)
+    return inst.run("check", check=0).stdout
+
+
+def regions(inst):
+    """Team ids by region, from the generated teams.conf."""
+    out, team = {}, None
+    for line in (inst.dir / "teams.conf").read_text().splitlines():
+        m = re.search(r'\bid = "([^"]+)"', line)
+        if m:
+            team = m.group(1)
+        m = re.search(r'\bregion = "([^"]+)"', line)
+        if m and team:
+            out.setdefault(m.group(1), []).append(team)
+            team = None
+    return out
+
+
+def test_quorum_by_size_counts_all_but_one_team(inst):
+    teams = inst.teams()
+    # the rule of the generated repository (audience = "all") asks for two
+    # issuers only when every team is addressed: all but one slips by
+    a = inst.write("a.xml", inst.cap(severity="Extreme",
+                                     addresses=" ".join(teams[1:])))
+    accepted(inst, [a, "--sig", inst.gpg_sign(a, "desk-1")])
+    out = set_quorum(inst, '{ severities = [ "Extreme" ]; audience = "all"; '
+                     'issuers = 2; }', '{ severities = [ "Extreme" ]; '
+                     f'min_teams = {len(teams) - 1}; issuers = 2; }}')
+    assert (f"quorum rule 2 (line {line_of(inst, 'min_teams')}): 2 issuers "
+            f"for Extreme alerts to {len(teams) - 1} teams or more") in out
+    b = inst.write("b.xml", inst.cap(severity="Extreme",
+                                     addresses=" ".join(teams[1:])))
+    p = refused(inst, [b, "--sig", inst.gpg_sign(b, "desk-1")], EX_NOPERM,
+                "quorum not met")
+    assert f"quorum rule 2: 2 issuers for Extreme alerts to {len(teams) - 1} " \
+        "teams or more" in p.stderr
+    alert_id = accepted(inst, [b, "--sig", inst.gpg_sign(b, "desk-1"),
+                               "--sig", inst.gpg_sign(b, "desk-2")])
+    assert len(inst.sql("SELECT team FROM team_states WHERE alert_id=?",
+                        alert_id)) == len(teams) - 1
+    # one team fewer than the rule's size: one issuer suffices
+    c = inst.write("c.xml", inst.cap(severity="Extreme",
+                                     addresses=" ".join(teams[2:])))
+    accepted(inst, [c, "--sig", inst.gpg_sign(c, "desk-1")])
+    # the same size at a lower severity: one issuer
+    d = inst.write("d.xml", inst.cap(severity="Severe",
+                                     addresses=" ".join(teams[1:])))
+    accepted(inst, [d, "--sig", inst.gpg_sign(d, "desk-1")])
+
+
+def line_of(inst, text):
+    for n, line in enumerate(inst.conf.read_text().splitlines(), 1):
+        if text in line:
+            return n
+    raise AssertionError(text)
+
+
+def test_quorum_by_groups_any_listed_group_wholly_addressed(inst):
+    by = regions(inst)
+    reg = max(by, key=lambda r: len(by[r]))
+    other = next(r for r in by if r != reg)
+    members = by[reg]
+    assert len(members) >= 3
+    out = set_quorum(inst, '{ severities = [ "Severe", "Extreme" ]; groups = '
+                     f'[ "region:{reg}", "region:{other}" ]; issuers = 2; }}')
+    assert (f"quorum rule 1 (line {line_of(inst, 'groups =')}): 2 issuers for "
+            f'Severe or Extreme alerts to every team of "region:{reg}" '
+            f'({len(members)} teams) or of "region:{other}" '
+            f"({len(by[other])} team") in out
+    # the whole region, whichever way it is written, with one more team
+    for i, addr in enumerate([f"region:{reg}", " ".join(members),
+                              " ".join(members + by[other][:1])]):
+        a = inst.write(f"a{i}.xml", inst.cap(severity="Severe",
+                                             addresses=addr))
+        refused(inst, [a, "--sig", inst.gpg_sign(a, "desk-2")], EX_NOPERM,
+                "quorum not met")
+    # the other listed group alone is enough to need two
+    b = inst.write("b.xml", inst.cap(severity="Extreme",
+                                     addresses=f"region:{other}"))
+    refused(inst, [b, "--sig", inst.gpg_sign(b, "desk-2")], EX_NOPERM,
+            "quorum not met")
+    accepted(inst, [b, "--sig", inst.gpg_sign(b, "desk-1"), "--sig",
+                    inst.gpg_sign(b, "desk-2")])
+    # all but one team of the region is no whole group: one issuer
+    c = inst.write("c.xml", inst.cap(severity="Severe",
+                                     addresses=" ".join(members[1:])))
+    accepted(inst, [c, "--sig", inst.gpg_sign(c, "desk-2")])
+    # a Minor alert to the whole region: the rule's severities leave it out
+    d = inst.write("d.xml", inst.cap(severity="Minor",
+                                     addresses=f"region:{reg}"))
+    accepted(inst, [d, "--sig", inst.gpg_sign(d, "desk-2")])
 
 
 # --- refused: replay ------------------------------------------------------
