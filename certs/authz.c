@@ -186,7 +186,7 @@ certs_authorise_scopes(const struct policy_repo *repo,
 {
 	struct certs_scope sc[CERTS_MAX_SCOPES];
 	const struct policy_quorum *rule, *worst_rule = NULL;
-	const char *unknown = NULL;
+	const struct certs_sig *unknown = NULL;
 	char refused[TOCSIN_ERRLEN] = "";
 	size_t k = 0, worst = 0;
 	int need = 0, rc;
@@ -201,7 +201,7 @@ certs_authorise_scopes(const struct policy_repo *repo,
 
 		s->issuer = NULL;
 		if (is == NULL) {
-			unknown = s->signer;
+			unknown = s;
 			continue;
 		}
 		rc = 0;
@@ -223,8 +223,11 @@ certs_authorise_scopes(const struct policy_repo *repo,
 		if (refused[0] != '\0')
 			return tocsin_fail(err, TOCSIN_EPERM, "%s", refused);
 		return tocsin_fail(err, TOCSIN_EPERM,
-		    "signed by key %s, which is not a configured issuer",
-		    unknown != NULL ? unknown : "(unknown)");
+		    "signed by key %s%s%s%s, which is not a configured issuer",
+		    unknown != NULL ? unknown->signer : "(unknown)",
+		    unknown != NULL && unknown->subkey[0] ? " (with its subkey " :
+		    "", unknown != NULL ? unknown->subkey : "",
+		    unknown != NULL && unknown->subkey[0] ? ")" : "");
 	}
 	for (size_t j = 0; j < nscopes; j++) {
 		int q = authz_quorum(repo, &sc[j], &rule);

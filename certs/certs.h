@@ -7,6 +7,9 @@
  * counts when it is cryptographically good, made by a key that is neither
  * expired nor revoked, and its full fingerprint (or, for CMS, the signer
  * certificate's SHA-256) is pinned to an issuer in the configuration.
+ * An OpenPGP key may sign with a subkey (the usual smart-card layout); the
+ * signature then names the primary key that owns it, and counts only when
+ * that subkey is a valid, signing-capable subkey of it.
  * A struct certs_ctx owns one gpgme context on tocsin's private GnuPG home
  * and is used by one thread at a time.
  */
@@ -29,9 +32,12 @@ enum certs_kind { CERTS_OPENPGP, CERTS_CMS };
 /* One signature found on an alert, good or not. */
 struct certs_sig {
 	enum certs_kind kind;
-	char signer[65];	/* OpenPGP fingerprint (40 hex, or the 16-hex key
-				   id when the key is unknown); CMS: SHA-256 of
-				   the signer certificate (64 hex) */
+	char signer[65];	/* OpenPGP: the primary key's fingerprint (40
+				   hex; the 16-hex key id when the key is
+				   unknown), also when a subkey of it signed;
+				   CMS: SHA-256 of the signer certificate */
+	char subkey[41];	/* OpenPGP: the signing subkey's fingerprint
+				   when a subkey made it, else "" */
 	bool good;		/* valid, unexpired, unrevoked */
 	char reason[256];	/* why not good; "" when good */
 	int64_t created;	/* signature time, 0 when unknown */

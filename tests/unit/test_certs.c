@@ -309,6 +309,99 @@ test_keyring(void **state)
 	certs_close(cx);
 }
 
+/* The last fingerprint gpg lists for key in home (a subkey's, when it has
+   one), into out[41]. */
+static void
+last_fpr(const char *home, const char *key, char out[41])
+{
+	char cmd[512], line[512];
+	FILE *p;
+
+	(void)snprintf(cmd, sizeof(cmd), "gpg --homedir %s --with-colons "
+	    "--list-keys %s 2>/dev/null", home, key);
+	assert_non_null(p = popen(cmd, "r"));
+	out[0] = '\0';
+	while (fgets(line, sizeof(line), p) != NULL)
+		if (strncmp(line, "fpr:::::::::", 12) == 0) {
+			memcpy(out, line + 12, 40);
+			out[40] = '\0';
+		}
+	pclose(p);
+	assert_int_equal(strlen(out), 40);
+}
+
+/* A key that only certifies and signs with a subkey, as on a smart card:
+   a signature by the subkey names the primary key and the subkey; a
+   signature by an ordinary key names it alone; a revoked subkey's does
+   not count. */
+static void
+test_subkey_signature(void **state)
+{
+	static const char q[] = "--batch --yes --quiet --pinentry-mode "
+	    "loopback --passphrase ''";
+	char home[128], primary[41], sub[41], sub2[41], sigpath[160];
+	struct certs_ctx *cx;
+	struct certs_sigs sigs = { .n = 0 };
+	struct tocsin_err e;
+	size_t slen;
+	char *sig;
+
+	(void)state;
+	(void)snprintf(home, sizeof(home), "%s/card", dir);
+	(void)snprintf(sigpath, sizeof(sigpath), "%s/card.asc", dir);
+	assert_int_equal(sh("mkdir -m 700 %s && gpg --homedir %s %s "
+	    "--quick-gen-key 'Card <card@desk.example>' ed25519 cert 0", home,
+	    home, q), 0);
+	last_fpr(home, "card@desk.example", primary);
+	assert_int_equal(sh("gpg --homedir %s %s --quick-add-key %s ed25519 "
+	    "sign 0 && gpg --homedir %s --export %s | gpg --homedir %s/pki/gnupg "
+	    "%s --import", home, q, primary, home, primary, dir, q), 0);
+	last_fpr(home, primary, sub);
+	assert_string_not_equal(primary, sub);
+	assert_int_equal(sh("gpg --homedir %s %s --local-user %s --armor "
+	    "--detach-sign --output %s %s", home, q, primary, sigpath, alert),
+	    0);
+	sig = slurp(sigpath, &slen);
+	cx = ctx_open();
+	assert_int_equal(certs_verify_detached(cx, body, strlen(body), sig, slen,
+	    NULL, &sigs, &e), 0);
+	assert_true(sigs.sig[0].good);
+	assert_string_equal(sigs.sig[0].signer, primary);
+	assert_string_equal(sigs.sig[0].subkey, sub);
+	free(sig);
+	certs_close(cx);
+
+	/* a second signing subkey, used, then revoked */
+	assert_int_equal(sh("gpg --homedir %s %s --quick-add-key %s ed25519 "
+	    "sign 0", home, q, primary), 0);
+	last_fpr(home, primary, sub2);
+	assert_int_equal(sh("gpg --homedir %s %s --local-user %s! --armor "
+	    "--detach-sign --output %s %s && printf 'key %s\\nrevkey\\ny\\n0\\n"
+	    "\\ny\\nsave\\n' | gpg --homedir %s %s --command-fd 0 --edit-key %s "
+	    "&& gpg --homedir %s --export %s | gpg --homedir %s/pki/gnupg %s "
+	    "--import", home, q, sub2, sigpath, alert, sub2, home, q, primary,
+	    home, primary, dir, q), 0);
+	sig = slurp(sigpath, &slen);
+	cx = ctx_open();
+	sigs.n = 0;
+	assert_int_equal(certs_verify_detached(cx, body, strlen(body), sig, slen,
+	    NULL, &sigs, &e), 0);
+	assert_false(sigs.sig[0].good);
+	assert_non_null(strstr(sigs.sig[0].reason, "revoked"));
+	free(sig);
+	/* an ordinary key, in the same context: no subkey named */
+	sig = gpg_sign(fpr_desk1, "--armor --detach-sign", "asc", &slen);
+	sigs.n = 0;
+	assert_int_equal(certs_verify_detached(cx, body, strlen(body), sig, slen,
+	    NULL, &sigs, &e), 0);
+	assert_true(sigs.sig[0].good);
+	assert_string_equal(sigs.sig[0].signer, fpr_desk1);
+	assert_string_equal(sigs.sig[0].subkey, "");
+	free(sig);
+	certs_close(cx);
+	(void)sh("gpgconf --homedir %s --kill all", home);
+}
+
 /* --- authorisation and quorum, with signatures already verified ------- */
 
 #define FA "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
@@ -507,6 +600,7 @@ main(void)
 		cmocka_unit_test(test_cms_good),
 		cmocka_unit_test(test_cms_rogue),
 		cmocka_unit_test(test_keyring),
+		cmocka_unit_test(test_subkey_signature),
 		cmocka_unit_test(test_quorum_by_size_and_group),
 		cmocka_unit_test(test_cancel_needs_the_authority_of_what_it_stops),
 	};
