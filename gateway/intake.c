@@ -311,10 +311,14 @@ intake_ref_audience(const struct policy_repo *repo, struct store *st,
 
 	if ((rc = store_alert_cap(st, ref, &doc, &len, err)) != 0)
 		return rc;
-	/* it parsed when it was accepted; its own length is the limit now */
-	if ((rc = cap_parse(doc, len, len, &cap, err)) != 0) {
+	/* it parsed when it was accepted; its own length is the limit now.
+	   Should it no longer parse, its authority cannot be judged: the
+	   Cancel or Update is refused rather than let through. */
+	if (cap_parse(doc, len, len, &cap, &e) != 0) {
 		free(doc);
-		return rc;
+		return tocsin_fail(err, TOCSIN_EPERM, "the authority of alert "
+		    "%.64s cannot be judged: its stored CAP document does not "
+		    "parse (%.200s)", ref, e.msg);
 	}
 	if (cap->naddresses == 0)
 		(void)policy_resolve(repo, repo->gateway.default_audience ?
