@@ -7,12 +7,19 @@
  * for a bad signature; the verdict is taken from each signature's status
  * and summary, and trust comes from the pinned fingerprint, never from
  * GnuPG's validity (an imported, uncertified issuer key is "unknown" to gpg
- * and yet exactly the key the configuration pins).
+ * and yet exactly the key the configuration pins).  A signature made by a
+ * subkey names the subkey; it is traced to its primary key through one
+ * key look-up per signing key and context, and counts only when that
+ * subkey may sign and is neither revoked nor expired.
  */
+#include <ctype.h>
+#include <locale.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <locale.h>
+#include <strings.h>
+#include <time.h>
 
 #include <gpgme.h>
 
@@ -126,6 +133,57 @@ certs_is_inline_openpgp(const void *data, size_t len)
 	return false;
 }
 
+/* Keep what a VALIDSIG status line says: "FPR DATE TS EXPIRE VERSION
+   RESERVED PK-ALGO HASH-ALGO CLASS PRIMARY-FPR". */
+static gpgme_error_t
+certs_status(void *opaque, const char *keyword, const char *args)
+{
+	struct certs_ctx *ctx = opaque;
+	struct certs_validsig *v;
+	const char *p = args, *f[10];
+	size_t n = 0;
+
+	if (strcmp(keyword, "VALIDSIG") != 0 || args == NULL ||
+	    ctx->nvalidsig >= CERTS_VALIDSIG_MAX)
+		return 0;
+	while (*p != '\0' && n < 10) {
+		while (*p == ' ')
+			p++;
+		if (*p == '\0')
+			break;
+		f[n++] = p;
+		while (*p != '\0' && *p != ' ')
+			p++;
+	}
+	if (n == 0 || strcspn(f[0], " ") != 40)
+		return 0;
+	v = &ctx->validsig[ctx->nvalidsig++];
+	memset(v, 0, sizeof(*v));
+	for (size_t i = 0; i < 40; i++) {
+		v->fpr[i] = (char)toupper((unsigned char)f[0][i]);
+		if (n == 10 && strcspn(f[9], " ") == 40)
+			v->primary[i] = (char)toupper((unsigned char)f[9][i]);
+	}
+	return 0;
+}
+
+/* gpgme_op_verify, keeping gpg's VALIDSIG lines in ctx for
+   certs_sigs_to_primary; the status hook is on for this call only. */
+static gpgme_error_t
+certs_op_verify(struct certs_ctx *ctx, gpgme_data_t sig, gpgme_data_t text,
+    gpgme_data_t plain)
+{
+	gpgme_error_t ge;
+
+	ctx->nvalidsig = 0;
+	(void)gpgme_set_ctx_flag(ctx->gpg, "full-status", "1");
+	gpgme_set_status_cb(ctx->gpg, certs_status, ctx);
+	ge = gpgme_op_verify(ctx->gpg, sig, text, plain);
+	gpgme_set_status_cb(ctx->gpg, NULL, NULL);
+	(void)gpgme_set_ctx_flag(ctx->gpg, "full-status", "0");
+	return ge;
+}
+
 /* Copy the fingerprint in upper case; expand a key id to the full
    fingerprint through the key ring when the signature carried only that. */
 static void
@@ -147,11 +205,156 @@ certs_sig_signer(struct certs_ctx *ctx, const char *fpr, char out[65])
 		gpgme_key_unref(key);
 }
 
+/* Whether the key found for fpr makes it a usable signer, and of which
+   primary key: into k. */
+static void
+certs_signer_judge(gpgme_key_t key, const char *fpr,
+    struct certs_signer_key *k)
+{
+	gpgme_subkey_t pk = key->subkeys, sk;
+	const char *what = "subkey";
+
+	for (sk = pk; sk != NULL; sk = sk->next)
+		if (sk->fpr != NULL && strcasecmp(sk->fpr, fpr) == 0)
+			break;
+	if (pk == NULL || key->fpr == NULL || strlen(key->fpr) != 40 ||
+	    sk == NULL) {
+		(void)snprintf(k->why, sizeof(k->why), "the key ring's key for "
+		    "%s does not hold that key", fpr);
+		return;
+	}
+	if (sk == pk)
+		what = "key";
+	if (key->revoked || pk->revoked)
+		(void)snprintf(k->why, sizeof(k->why), "the signing key %s is "
+		    "revoked", key->fpr);
+	else if (key->expired || pk->expired)
+		(void)snprintf(k->why, sizeof(k->why), "the signing key %s has "
+		    "expired", key->fpr);
+	else if (key->disabled || key->invalid || pk->disabled || pk->invalid)
+		(void)snprintf(k->why, sizeof(k->why), "the signing key %s is "
+		    "disabled or invalid", key->fpr);
+	else if (sk->revoked || sk->expired || sk->disabled || sk->invalid)
+		(void)snprintf(k->why, sizeof(k->why), "the signing subkey %s of "
+		    "key %s is %s", fpr, key->fpr, sk->revoked ? "revoked" :
+		    sk->expired ? "expired" : "disabled or invalid");
+	else if (!sk->can_sign)
+		(void)snprintf(k->why, sizeof(k->why), "%s %s of key %s may not "
+		    "sign", what, fpr, key->fpr);
+	else
+		k->usable = true;
+	for (size_t i = 0; i < 40; i++)
+		k->primary[i] = (char)toupper((unsigned char)key->fpr[i]);
+	k->primary[40] = '\0';
+	k->expires = (int64_t)pk->expires;
+	if (sk->expires != 0 && (k->expires == 0 ||
+	    (int64_t)sk->expires < k->expires))
+		k->expires = (int64_t)sk->expires;
+}
+
+/*
+ * The key that signs as fpr (40 hex, upper case): looked up once per
+ * context and kept, as gpgme starts a gpg process per look-up.  gpg finds
+ * a key by a subkey's fingerprint too, so this is how a signature by a
+ * subkey is traced to the primary key that the configuration pins.
+ */
+static const struct certs_signer_key *
+certs_signer_key(struct certs_ctx *ctx, const char *fpr)
+{
+	struct certs_signer_key *k;
+	gpgme_key_t key = NULL;
+	gpgme_error_t ge;
+
+	for (size_t i = 0; i < ctx->nsigners; i++)
+		if (strcmp(ctx->signers[i].fpr, fpr) == 0)
+			return &ctx->signers[i];
+	if (ctx->nsigners < CERTS_SIGNER_CACHE)
+		k = &ctx->signers[ctx->nsigners++];
+	else {
+		k = &ctx->signers[ctx->next];
+		ctx->next = (ctx->next + 1) % CERTS_SIGNER_CACHE;
+	}
+	memset(k, 0, sizeof(*k));
+	(void)snprintf(k->fpr, sizeof(k->fpr), "%s", fpr);
+	ge = gpgme_get_key(ctx->gpg, fpr, &key, 0);
+	if (ge == 0 && key != NULL)
+		certs_signer_judge(key, fpr, k);
+	else if (gpgme_err_code(ge) == GPG_ERR_AMBIGUOUS_NAME)
+		(void)snprintf(k->why, sizeof(k->why), "the signing key %s is "
+		    "part of more than one key in tocsin's key ring; remove "
+		    "the one that is not the signer's", fpr);
+	else {
+		(void)snprintf(k->why, sizeof(k->why), "the signing key %s "
+		    "cannot be looked up in tocsin's key ring: %s", fpr,
+		    ge != 0 ? gpgme_strerror(ge) : "not found");
+		k->fpr[0] = '\0';	/* not kept: asked again next time */
+	}
+	if (key != NULL)
+		gpgme_key_unref(key);
+	return k;
+}
+
+/* The primary key gpg bound signing key fpr to in this verification; NULL
+   when it did not say. */
+static const char *
+certs_validsig_primary(const struct certs_ctx *ctx, const char *fpr)
+{
+	for (size_t i = 0; i < ctx->nvalidsig; i++)
+		if (strcmp(ctx->validsig[i].fpr, fpr) == 0)
+			return ctx->validsig[i].primary[0] != '\0' ?
+			    ctx->validsig[i].primary : NULL;
+	return NULL;
+}
+
+/*
+ * Every good signature from first on names the primary key that owns the
+ * (sub)key that made it, or becomes not good when that subkey may not sign
+ * now.  A signature by a primary key, as gpg's VALIDSIG says, costs
+ * nothing more; one by a subkey costs a key look-up, once per key and
+ * context, that checks what gpg said: the subkey is a signing subkey of
+ * that primary, neither revoked nor expired.
+ */
+static void
+certs_sigs_to_primary(struct certs_ctx *ctx, struct certs_sigs *sigs,
+    size_t first)
+{
+	for (size_t i = first; i < sigs->n; i++) {
+		struct certs_sig *o = &sigs->sig[i];
+		const struct certs_signer_key *k;
+		const char *vp;
+
+		if (!o->good)
+			continue;
+		vp = certs_validsig_primary(ctx, o->signer);
+		if (vp != NULL && strcmp(vp, o->signer) == 0)
+			continue;	/* the primary key signed */
+		k = certs_signer_key(ctx, o->signer);
+		if (k->usable && vp != NULL && strcmp(vp, k->primary) != 0) {
+			o->good = false;
+			(void)snprintf(o->reason, sizeof(o->reason), "gpg binds "
+			    "the signing subkey %s to key %s, the key ring to "
+			    "key %s; the signature is not counted", o->signer,
+			    vp, k->primary);
+		} else if (!k->usable) {
+			o->good = false;
+			(void)snprintf(o->reason, sizeof(o->reason), "%s", k->why);
+		} else if (k->expires != 0 && k->expires <= (int64_t)time(NULL)) {
+			o->good = false;
+			(void)snprintf(o->reason, sizeof(o->reason), "the signing "
+			    "key %s has expired", o->signer);
+		} else if (strcmp(k->primary, o->signer) != 0) {
+			memcpy(o->subkey, o->signer, sizeof(o->subkey));
+			memcpy(o->signer, k->primary, sizeof(k->primary));
+		}
+	}
+}
+
 static void
 certs_collect(struct certs_ctx *ctx, struct certs_sigs *sigs)
 {
 	gpgme_verify_result_t vr = gpgme_op_verify_result(ctx->gpg);
 	gpgme_signature_t s;
+	size_t first = sigs->n;
 
 	if (vr == NULL)
 		return;
@@ -195,6 +398,8 @@ certs_collect(struct certs_ctx *ctx, struct certs_sigs *sigs)
 		else
 			o->good = true;
 	}
+	/* after the loop: the verify result is not needed any more */
+	certs_sigs_to_primary(ctx, sigs, first);
 }
 
 int
@@ -225,7 +430,7 @@ certs_verify_detached(struct certs_ctx *ctx, const void *data, size_t len,
 		gpgme_data_release(dsig);
 		return tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
 	}
-	ge = gpgme_op_verify(ctx->gpg, dsig, dtext, NULL);
+	ge = certs_op_verify(ctx, dsig, dtext, NULL);
 	gpgme_data_release(dsig);
 	gpgme_data_release(dtext);
 	if (ge != 0 && gpgme_err_code(ge) != GPG_ERR_BAD_SIGNATURE)
@@ -255,7 +460,7 @@ certs_verify_inline(struct certs_ctx *ctx, const void *msg, size_t len,
 		gpgme_data_release(dmsg);
 		return tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
 	}
-	ge = gpgme_op_verify(ctx->gpg, dmsg, NULL, dplain);
+	ge = certs_op_verify(ctx, dmsg, NULL, dplain);
 	gpgme_data_release(dmsg);
 	mem = gpgme_data_release_and_get_mem(dplain, &mlen);
 	if (ge != 0 && gpgme_err_code(ge) != GPG_ERR_BAD_SIGNATURE) {

@@ -7,6 +7,9 @@
  * counts when it is cryptographically good, made by a key that is neither
  * expired nor revoked, and its full fingerprint (or, for CMS, the signer
  * certificate's SHA-256) is pinned to an issuer in the configuration.
+ * An OpenPGP key may sign with a subkey (the usual smart-card layout); the
+ * signature then names the primary key that owns it, and counts only when
+ * that subkey is a valid, signing-capable subkey of it.
  * A struct certs_ctx owns one gpgme context on tocsin's private GnuPG home
  * and is used by one thread at a time.
  */
@@ -21,6 +24,7 @@
 #include "tocsin.h"
 
 #define CERTS_MAX_SIGS 16
+#define CERTS_MAX_SCOPES 4
 #define CERTS_MAX_SIG_BYTES (256 * 1024)
 
 enum certs_kind { CERTS_OPENPGP, CERTS_CMS };
@@ -28,9 +32,12 @@ enum certs_kind { CERTS_OPENPGP, CERTS_CMS };
 /* One signature found on an alert, good or not. */
 struct certs_sig {
 	enum certs_kind kind;
-	char signer[65];	/* OpenPGP fingerprint (40 hex, or the 16-hex key
-				   id when the key is unknown); CMS: SHA-256 of
-				   the signer certificate (64 hex) */
+	char signer[65];	/* OpenPGP: the primary key's fingerprint (40
+				   hex; the 16-hex key id when the key is
+				   unknown), also when a subkey of it signed;
+				   CMS: SHA-256 of the signer certificate */
+	char subkey[41];	/* OpenPGP: the signing subkey's fingerprint
+				   when a subkey made it, else "" */
 	bool good;		/* valid, unexpired, unrevoked */
 	char reason[256];	/* why not good; "" when good */
 	int64_t created;	/* signature time, 0 when unknown */
@@ -121,6 +128,26 @@ void certs_keyring_free(struct certs_keyring *kr);
 int certs_authorise(const struct policy_repo *repo, struct certs_sigs *sigs,
     const bool *teams, int severity, int status, const char **names,
     size_t *n, struct tocsin_err *err);
+
+/* What a signer must be authorised for: one alert's resolved audience
+   (marks over repo->teams), highest severity and status. */
+struct certs_scope {
+	const bool *teams;
+	int severity;
+	int status;
+	const char *what;	/* for messages: NULL for the alert in hand,
+				   else e.g. "the alert it cancels (ID)" */
+};
+
+/*
+ * certs_authorise over several scopes at once: a Cancel or an Update
+ * needs the authority of what it stops as well as its own.  An issuer
+ * counts only when it may send every scope, and the distinct issuers that
+ * count must meet the largest quorum of any scope.
+ */
+int certs_authorise_scopes(const struct policy_repo *repo,
+    struct certs_sigs *sigs, const struct certs_scope *scopes,
+    size_t nscopes, const char **names, size_t *n, struct tocsin_err *err);
 
 /*
  * The OpenPGP engine for outgoing mail.  Public keys are listed once per

@@ -177,3 +177,32 @@ check_channels(const struct policy_repo *repo, struct policy_diag *d)
 			    repo->smtp->src.line, "providers.smtp: %s", e.msg);
 	}
 }
+
+void
+check_explain_quorum(FILE *out, const struct policy_repo *repo)
+{
+	char why[512];
+
+	if (repo->nquorum == 0) {
+		fprintf(out, "quorum: no rule; one authorised issuer suffices "
+		    "for every alert\n");
+		return;
+	}
+	for (size_t i = 0; i < repo->nquorum; i++) {
+		const struct policy_quorum *q = &repo->quorum[i];
+		bool main = q->src.file == NULL || (repo->main_file != NULL &&
+		    strcmp(q->src.file, repo->main_file) == 0);
+
+		policy_quorum_explain(repo, q, why, sizeof(why));
+		if (main)
+			fprintf(out, "quorum rule %zu (line %d): %s\n", i + 1,
+			    q->src.line, why);
+		else
+			fprintf(out, "quorum rule %zu (%s line %d): %s\n", i + 1,
+			    q->src.file, q->src.line, why);
+	}
+	fprintf(out, "quorum: an alert needs the largest number of issuers "
+	    "of the rules that apply to it, one when none does; a Cancel or "
+	    "an Update needs the larger of its own and that of the alert it "
+	    "references\n");
+}

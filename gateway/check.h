@@ -19,6 +19,10 @@ void check_trust(const struct policy_repo *repo, struct policy_diag *diag);
 /* Add the channel drivers' configuration problems (and templates). */
 void check_channels(const struct policy_repo *repo, struct policy_diag *diag);
 
+/* Print what each quorum rule applies to, one sentence a line, so that
+   the operator reads the meaning the gateway enforces. */
+void check_explain_quorum(FILE *out, const struct policy_repo *repo);
+
 /* Print diag items as "FILE:LINE: error: TEXT", one a line. */
 void check_print(FILE *out, const struct policy_diag *diag);
 

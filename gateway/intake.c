@@ -290,18 +290,111 @@ intake_check(const struct policy_repo *repo, struct store *st,
 }
 
 /*
+ * The audience of an accepted alert, as its authority is judged: the teams
+ * its stored CAP document resolves to now, and every team it has a ladder
+ * for (should a group have shrunk since), but not the desk's own team,
+ * whose page is the gateway's doing and not the issuer's.  Marks over
+ * repo->teams into aud.
+ */
+static int
+intake_ref_audience(const struct policy_repo *repo, struct store *st,
+    const char *ref, const struct store_team_row *rows, size_t nrows,
+    bool *aud, struct tocsin_err *err)
+{
+	const struct policy_team *desk = repo->gateway.desk_team != NULL ?
+	    policy_team_find(repo, repo->gateway.desk_team) : NULL;
+	struct cap_alert *cap = NULL;
+	struct tocsin_err e;
+	char *doc = NULL;
+	size_t len = 0;
+	int rc;
+
+	if ((rc = store_alert_cap(st, ref, &doc, &len, err)) != 0)
+		return rc;
+	/* it parsed when it was accepted; its own length is the limit now.
+	   Should it no longer parse, its authority cannot be judged: the
+	   Cancel or Update is refused rather than let through. */
+	if (cap_parse(doc, len, len, &cap, &e) != 0) {
+		free(doc);
+		return tocsin_fail(err, TOCSIN_EPERM, "the authority of alert "
+		    "%.64s cannot be judged: its stored CAP document does not "
+		    "parse (%.200s)", ref, e.msg);
+	}
+	if (cap->naddresses == 0)
+		(void)policy_resolve(repo, repo->gateway.default_audience ?
+		    repo->gateway.default_audience : "all", aud, &e);
+	for (size_t i = 0; i < cap->naddresses; i++)
+		(void)policy_resolve(repo, cap->addresses[i], aud, &e);
+	for (size_t i = 0; i < nrows; i++) {
+		const struct policy_team *t = policy_team_find(repo,
+		    rows[i].team);
+
+		if (t != NULL && t != desk)
+			aud[t - repo->teams] = true;
+	}
+	cap_free(cap);
+	free(doc);
+	return 0;
+}
+
+/*
+ * A Cancel or an Update needs the authority of the alert it stops as well
+ * as its own: each issuer that counts must be allowed that alert's
+ * audience, severity and status too, and the larger of the two quorums
+ * applies.  Otherwise one issuer would cancel, or replace with a Minor
+ * Update, an Extreme alert that took two.
+ */
+static int
+intake_refers_authorise(const struct policy_repo *repo, struct store *st,
+    struct intake_work *w, const struct store_team_row *rows, size_t nrows,
+    struct intake_result *res, struct tocsin_err *err)
+{
+	bool cancel = strcmp(w->cap->msg_type, "Cancel") == 0;
+	struct store_alert_row *ref = NULL;
+	bool *aud;
+	char what[128];
+	int rc;
+
+	if ((rc = store_alert_get(st, w->refers, &ref, err)) != 0)
+		return rc;
+	if ((aud = calloc(repo->nteams + 1, sizeof(bool))) == NULL) {
+		store_alert_rows_free(ref, 1);
+		return tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
+	}
+	(void)snprintf(what, sizeof(what), "the alert it %s, %.64s",
+	    cancel ? "cancels" : "updates", w->refers);
+	rc = intake_ref_audience(repo, st, w->refers, rows, nrows, aud, err);
+	if (rc == 0) {
+		struct certs_scope sc[2] = {
+			{ .teams = w->mark, .severity = w->cap->max_severity,
+			  .status = policy_status_parse(w->cap->status) },
+			{ .teams = aud, .severity = ref->severity,
+			  .status = ref->status != NULL ?
+			      policy_status_parse(ref->status) : -1,
+			  .what = what },
+		};
+
+		rc = certs_authorise_scopes(repo, &w->sigs, sc, 2, res->issuers,
+		    &res->nissuers, err);
+	}
+	free(aud);
+	store_alert_rows_free(ref, 1);
+	return rc;
+}
+
+/*
  * A Cancel or an Update acts on the earlier alert it references (the first
- * of its references this gateway accepted).  A Cancel stops that alert's
- * ladders and goes only to the teams it had reached (a delivery sent); an
- * Update stops them and goes to the same teams, with a ladder of its own.
- * Either acts only on teams of its own audience, which its issuers were
- * checked to be allowed to address, so an issuer cancels no more than it
- * could alert.
+ * of its references this gateway accepted), with the authority of both
+ * (intake_refers_authorise).  A Cancel stops that alert's ladders and goes
+ * only to the teams it had reached (a delivery sent); an Update stops them
+ * and goes to the same teams, with a ladder of its own.  Either acts only
+ * on teams of its own audience.
  */
 static int
 intake_refers(const struct policy_repo *repo, struct store *st,
-    struct intake_work *w, size_t *nteams, struct tocsin_err *err)
+    struct intake_work *w, struct intake_result *res, struct tocsin_err *err)
 {
+	size_t *nteams = &res->nteams;
 	const struct cap_alert *a = w->cap;
 	bool cancel = strcmp(a->msg_type, "Cancel") == 0;
 	struct store_team_row *rows = NULL;
@@ -338,6 +431,11 @@ intake_refers(const struct policy_repo *repo, struct store *st,
 		    a->references : "", cancel ? "cancelled" : "updated");
 	if ((rc = store_teams(st, w->refers, &rows, &nrows, err)) != 0)
 		return rc;
+	if ((rc = intake_refers_authorise(repo, st, w, rows, nrows, res,
+	    err)) != 0) {
+		store_team_rows_free(rows, nrows);
+		return rc;
+	}
 	if ((w->stops = calloc(nrows + 1, sizeof(*w->stops))) == NULL) {
 		store_team_rows_free(rows, nrows);
 		return tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
@@ -451,7 +549,7 @@ intake_submit(const struct policy_repo *repo, struct store *st,
 	memset(res, 0, sizeof(*res));
 	rc = intake_check(repo, st, cx, rq, &w, res, &doc, &doclen, err);
 	if (rc == 0)
-		rc = intake_refers(repo, st, &w, &res->nteams, err);
+		rc = intake_refers(repo, st, &w, res, err);
 	if (rc == 0)
 		rc = intake_plan(repo, rq->now, &w, &nteams, err);
 	if (rc == 0 && (rc = intake_new_id(rq->now, res->alert_id,

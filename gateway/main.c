@@ -239,6 +239,8 @@ cmd_check(const char *conf, int argc, char **argv)
 			contacts += repo->teams[t].ncontacts;
 	}
 	check_print(stdout, &diag);
+	if (repo != NULL && diag.errors == 0 && rc == 0)
+		check_explain_quorum(stdout, repo);
 	if (diag.errors == 0 && rc == 0)
 		printf("%s: ok: %zu teams, %zu contacts, %zu issuers, %zu "
 		    "warnings\n", conf, teams, contacts,

@@ -4,8 +4,9 @@
  *
  * - groups: members name something, no cycles, no chain deeper than
  *   POLICY_MAX_GROUP_DEPTH, no clash with a team id;
- * - addresses (default_audience, may_address, quorum audience) resolve to at
- *   least one team;
+ * - addresses (default_audience, may_address, quorum audience and groups)
+ *   resolve to at least one team; a quorum rule's min_teams is not above
+ *   the number of teams;
  * - every contact a policy target addresses has that target's channel;
  * - targets that nothing can carry yet (pgp-email without providers.smtp);
  * - fax, never encrypted: a policy that sends it sets fax_detail, and the
@@ -189,6 +190,17 @@ policy_check_addresses(struct policy_ctx *ctx)
 		if (qr->audience != NULL)
 			policy_check_address(ctx, qr->src, what, qr->audience,
 			    mark);
+		(void)snprintf(what, sizeof(what), "quorum rule %zu: groups",
+		    i + 1);
+		for (size_t k = 0; k < qr->ngroups; k++)
+			policy_check_address(ctx, qr->groups_src, what,
+			    qr->groups[k], mark);
+		/* a rule no alert can meet protects nothing: say so */
+		if (qr->min_teams > 0 && (size_t)qr->min_teams > repo->nteams)
+			policy_warn_at(ctx, qr->src, "quorum rule %zu: "
+			    "min_teams = %d but the repository has %zu teams, "
+			    "so the rule applies to no alert; lower min_teams",
+			    i + 1, qr->min_teams, repo->nteams);
 	}
 	free(mark);
 }

@@ -237,8 +237,11 @@ policy_free(struct policy_repo *repo)
 		    repo->issuers[i].nmay_address);
 	}
 	free(repo->issuers);
-	for (size_t i = 0; i < repo->nquorum; i++)
+	for (size_t i = 0; i < repo->nquorum; i++) {
 		free(repo->quorum[i].audience);
+		policy_free_strv(repo->quorum[i].groups,
+		    repo->quorum[i].ngroups);
+	}
 	free(repo->quorum);
 	if (repo->smtp != NULL) {
 		free(repo->smtp->host);

@@ -184,12 +184,27 @@ enum policy_status { POLICY_ST_ACTUAL, POLICY_ST_EXERCISE, POLICY_ST_SYSTEM,
 /* Parse a CAP value ("Extreme", "Exercise"); -1 when not one. */
 int policy_severity_parse(const char *s);
 int policy_status_parse(const char *s);
+/* The CAP spelling of a value; "?" when out of range. */
+const char *policy_severity_name(int severity);
+const char *policy_status_name(int status);
 
+/*
+ * A quorum rule applies to an alert when its highest severity is in
+ * severities and every condition given holds: audience, the alert's teams
+ * include every team of that address; groups, they include every team of
+ * at least one listed address; min_teams, there are at least that many.
+ * No condition: any audience.  audience is the older spelling of a groups
+ * list of one, kept so that existing configurations keep their meaning.
+ */
 struct policy_quorum {
 	unsigned severities;		/* bit set; all bits when not given */
 	char *audience;			/* NULL when not given */
+	char **groups;			/* addresses; NULL when not given */
+	size_t ngroups;
+	int min_teams;			/* 0 when not given */
 	int issuers;
 	struct policy_src src;
+	struct policy_src groups_src;	/* of the groups list */
 };
 
 struct policy_smtp {
@@ -390,6 +405,22 @@ const struct policy_policy *policy_find(const struct policy_repo *repo,
  */
 int policy_resolve(const struct policy_repo *repo, const char *address,
     bool *mark, struct tocsin_err *err);
+
+/*
+ * Whether quorum rule q applies to an alert of highest severity severity
+ * whose resolved audience is the marked teams (repo->nteams entries).
+ * Returns 1 or 0, or TOCSIN_ENOMEM.
+ */
+int policy_quorum_applies(const struct policy_repo *repo,
+    const struct policy_quorum *q, int severity, const bool *teams);
+
+/*
+ * What rule q applies to, as one sentence without a full stop, for `check`
+ * and refusals: "2 issuers for Extreme alerts to 50 teams or more".
+ * Written into out (always terminated, cut when it does not fit).
+ */
+void policy_quorum_explain(const struct policy_repo *repo,
+    const struct policy_quorum *q, char *out, size_t len);
 
 /* Parse "30s", "15m", "2h", "1d" or a bare number of seconds (max 400 days). */
 int policy_duration_parse(const char *s, int64_t *ret_seconds);

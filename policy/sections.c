@@ -844,11 +844,42 @@ policy_read_issuers(struct policy_ctx *ctx, const config_setting_t *root)
 	return 0;
 }
 
+/* A quorum rule's groups list: addresses, at least one. */
+static void
+policy_read_quorum_groups(struct policy_ctx *ctx, const config_setting_t *g,
+    const char *where, struct policy_quorum *qr)
+{
+	const config_setting_t *l;
+	int m;
+
+	if (policy_get_strlist(ctx, g, where, "groups", false,
+	    POLICY_MAX_ADDRESSES, &l) != 1)
+		return;
+	qr->groups_src = policy_src_of(ctx, l);
+	if ((m = config_setting_length(l)) == 0) {
+		policy_err(ctx, l, "%s: groups is empty, which matches no "
+		    "alert; list addresses (\"all\", \"region:AF\", a group) "
+		    "or remove groups", where);
+		return;
+	}
+	qr->groups = policy_xcalloc((size_t)m, sizeof(char *));
+	for (int k = 0; k < m; k++) {
+		const char *v = config_setting_get_string_elem(l, (unsigned)k);
+
+		if (v[0] == '\0') {
+			policy_err(ctx, config_setting_get_elem(l, (unsigned)k),
+			    "%s: groups holds an empty name; remove it", where);
+			continue;
+		}
+		qr->groups[qr->ngroups++] = policy_xstrdup(v);
+	}
+}
+
 int
 policy_read_quorum(struct policy_ctx *ctx, const config_setting_t *root)
 {
 	static const char *const keys[] = { "severities", "audience",
-		"issuers", NULL };
+		"groups", "min_teams", "issuers", NULL };
 	struct policy_repo *repo = ctx->repo;
 	const config_setting_t *list;
 	char where[32];
@@ -880,6 +911,16 @@ policy_read_quorum(struct policy_ctx *ctx, const config_setting_t *root)
 		    "severities", true);
 		(void)policy_get_dup(ctx, g, where, "audience", false,
 		    POLICY_MAX_VALUE, &qr->audience);
+		policy_read_quorum_groups(ctx, g, where, qr);
+		if (qr->audience != NULL && config_setting_get_member(g,
+		    "groups") != NULL)
+			policy_err(ctx, config_setting_get_member(g, "groups"),
+			    "%s: both audience and groups are given; audience "
+			    "is the older spelling of a groups list of one: "
+			    "move it into groups", where);
+		if (policy_get_int(ctx, g, where, "min_teams", false, 1,
+		    POLICY_MAX_TEAMS, &k) == 1)
+			qr->min_teams = (int)k;
 		if (policy_get_int(ctx, g, where, "issuers", true, 2, 16, &k)
 		    == 1)
 			qr->issuers = (int)k;

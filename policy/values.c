@@ -75,6 +75,22 @@ policy_severity_parse(const char *s)
 	return -1;
 }
 
+const char *
+policy_severity_name(int severity)
+{
+	if (severity < 0 || severity >= POLICY_SEV_COUNT)
+		return "?";
+	return severity_names[severity];
+}
+
+const char *
+policy_status_name(int status)
+{
+	if (status < 0 || status >= POLICY_ST_COUNT)
+		return "?";
+	return status_names[status];
+}
+
 int
 policy_status_parse(const char *s)
 {

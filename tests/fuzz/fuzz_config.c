@@ -47,6 +47,19 @@ fuzz_use(const struct policy_repo *repo)
 		(void)policy_resolve(repo, addrs[i], mark, NULL);
 	for (size_t i = 0; i < repo->ngroups; i++)
 		(void)policy_resolve(repo, repo->groups[i].name, mark, NULL);
+	/* every quorum rule against the audience marked so far, and in
+	   words: a sentence that fits its buffer, however long the names */
+	for (size_t q = 0; q < repo->nquorum; q++) {
+		char why[96];
+
+		for (int sev = -1; sev <= POLICY_SEV_COUNT; sev++)
+			if (policy_quorum_applies(repo, &repo->quorum[q], sev,
+			    mark) < 0)
+				abort();
+		policy_quorum_explain(repo, &repo->quorum[q], why, sizeof(why));
+		if (memchr(why, '\0', sizeof(why)) == NULL)
+			abort();
+	}
 	for (size_t i = 0; i < repo->nteams; i++) {
 		const struct policy_team *t = &repo->teams[i];
 

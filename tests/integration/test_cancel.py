@@ -2,6 +2,7 @@
 tells the teams already reached; an Update goes to the same teams and
 replaces the earlier ladders.  Against the real SMTP peer, with step
 delays of seconds."""
+import json
 import re
 import time
 
@@ -113,3 +114,141 @@ def test_cancel_of_an_unknown_alert_is_refused(inst):
     assert r.returncode == 65
     assert "references no alert this gateway accepted" in r.stderr
     assert inst.counts()["alerts"] == 0
+
+
+# --- a Cancel or an Update needs the authority of what it stops ----------
+
+EX_NOPERM = 77
+
+
+def refused(inst, doc, signers, *reasons, name="stop.xml"):
+    """Submit doc signed by signers; it must be refused with exit 77, audited,
+    and leave the store as it was."""
+    before, audit_before = inst.counts(), len(inst.audit())
+    a = inst.write(name, doc)
+    sigs = []
+    for s in signers:
+        sigs += ["--sig", inst.gpg_sign(a, s)]
+    p = inst.run("submit", a, *sigs)
+    assert p.returncode == EX_NOPERM, p.stderr
+    for r in reasons:
+        assert r in p.stderr, p.stderr
+    assert p.stdout == ""
+    assert inst.counts() == before, "a refused message changed the store"
+    audit = inst.audit()
+    assert len(audit) == audit_before + 1
+    assert audit[-1][2] == "refuse" and "exit=77" in audit[-1][4]
+    for r in reasons:
+        assert r in audit[-1][4]
+    return p
+
+
+def extreme_to_all(inst):
+    """An Extreme alert to every team, signed by its two issuers (the quorum
+    of the generated repository)."""
+    alert, ref = submit(inst, severity="Extreme", addresses="all")
+    assert sorted(states(inst, alert)) == sorted(inst.teams())
+    return alert, ref
+
+
+def all_active(inst, alert):
+    st = states(inst, alert)
+    assert sorted(st) == sorted(inst.teams())
+    assert {v[1] for v in st.values()} == {"active"}, \
+        "a ladder of the alert was stopped"
+    assert all(v[2] > 0 for v in st.values()), "a ladder lost its deadline"
+
+
+def test_one_issuer_cannot_cancel_what_took_two(inst, peer):
+    ladder(inst, [("0s", ["primary:pgp-email"]),
+                  ("10m", ["all:pgp-email"])], "60m")
+    alert, ref = extreme_to_all(inst)
+    # a Cancel without <info> is severity Unknown, which alone needs one
+    # issuer; the alert it cancels needed two
+    cancel = inst.cap(msg_type="Cancel", references=ref, addresses="all",
+                      infos=[])
+    p = refused(inst, cancel, ["desk-1"], "quorum not met",
+                f"the alert it cancels, {alert}", "of severity Extreme",
+                "quorum rule 1")
+    assert "needs 2 distinct issuers" in p.stderr
+    all_active(inst, alert)
+    # the teams hear of the alert and of nothing else
+    inst.serve()
+    msgs = peer.messages()
+    sent = inst.sql("SELECT count(*) FROM deliveries WHERE alert_id = ? AND "
+                    "state = 'sent'", alert)[0][0]
+    assert sent == len(inst.teams()) and len(msgs) == sent
+    assert all(m["message_id"].startswith(f"<tocsin.{alert}.") for m in msgs)
+    all_active(inst, alert)
+    st = json.loads(inst.run("status", alert, "--json", check=0).stdout)
+    assert len(st["teams"]) == len(inst.teams())
+    assert {t["state"] for t in st["teams"]} == {"active"}
+    # replaying the refused Cancel with the same single signature is no
+    # better the second time
+    refused(inst, cancel, ["desk-1"], "quorum not met", name="again.xml")
+    # two issuers may cancel it
+    a = inst.write("stop2.xml", cancel)
+    c = inst.run("submit", a, "--sig", inst.gpg_sign(a, "desk-1"), "--sig",
+                 inst.gpg_sign(a, "desk-2"), check=0).stdout.strip()
+    assert {v[1] for v in states(inst, alert).values()} == {"cancelled"}
+    assert sorted(states(inst, c)) == sorted(inst.teams())
+
+
+def test_one_issuer_cannot_replace_an_extreme_alert_by_a_minor_update(inst):
+    alert, ref = extreme_to_all(inst)
+    update = inst.cap(msg_type="Update", references=ref, addresses="all",
+                      severity="Minor")
+    refused(inst, update, ["desk-2"], "quorum not met",
+            f"the alert it updates, {alert}")
+    all_active(inst, alert)
+    a = inst.write("u2.xml", update)
+    u = inst.run("submit", a, "--sig", inst.gpg_sign(a, "desk-1"), "--sig",
+                 inst.gpg_sign(a, "desk-2"), check=0).stdout.strip()
+    assert {v[1] for v in states(inst, alert).values()} == {"updated"}
+    assert {v[1] for v in states(inst, u).values()} == {"active"}
+
+
+def narrow(inst, issuer, teams):
+    conf = inst.conf.read_text()
+    start = conf.index(f'name = "{issuer}"')
+    end = conf.index("}", start)
+    seg = re.sub(r'may_address\s*=\s*\[[^\]]*\]', "may_address = [ " +
+                 ", ".join(f'"{t}"' for t in teams) + " ]", conf[start:end])
+    inst.conf.write_text(conf[:start] + seg + conf[end:])
+    inst.run("check", check=0)
+
+
+def test_an_issuer_cannot_cancel_outside_its_scope(inst):
+    teams = inst.teams()
+    narrow(inst, "desk-2", [teams[0]])
+    a = inst.write("a.xml", inst.cap(addresses=f"{teams[0]} {teams[1]}"))
+    alert = inst.run("submit", a, "--sig", inst.gpg_sign(a, "desk-1"),
+                     check=0).stdout.strip()
+    ident = re.search(r"<identifier>([^<]+)", a.read_text()).group(1)
+    sent = re.search(r"<sent>([^<]+)", a.read_text()).group(1)
+    ref = f"desk@dns-cert.example,{ident},{sent}"
+    # desk-2 may address teams[0], which is all its Cancel names; but the
+    # alert it would stop reaches teams[1] too
+    cancel = inst.cap(msg_type="Cancel", references=ref, addresses=teams[0],
+                      infos=[])
+    refused(inst, cancel, ["desk-2"], f"issuer desk-2 may not address team "
+            f"'{teams[1]}' of the alert it cancels, {alert}")
+    assert {v[1] for v in states(inst, alert).values()} == {"active"}
+    # a signature by someone allowed lends desk-2 no authority (an
+    # Extreme alert to all: two issuers needed, one counts)
+    d = inst.write("big.xml", inst.cap(severity="Extreme", addresses="all"))
+    big = inst.run("submit", d, "--sig", inst.gpg_sign(d, "desk-1"), "--sig",
+                   inst.cms_sign(d), check=0).stdout.strip()
+    ident = re.search(r"<identifier>([^<]+)", d.read_text()).group(1)
+    sent = re.search(r"<sent>([^<]+)", d.read_text()).group(1)
+    bigref = f"desk@dns-cert.example,{ident},{sent}"
+    c2 = inst.cap(msg_type="Cancel", references=bigref, addresses=teams[0],
+                  infos=[])
+    refused(inst, c2, ["desk-1", "desk-2"], "quorum not met",
+            f"also: issuer desk-2 may not address team", name="c2.xml")
+    all_active(inst, big)
+    # desk-1, whose scope is all, cancels the first alert
+    b = inst.write("c.xml", cancel)
+    inst.run("submit", b, "--sig", inst.gpg_sign(b, "desk-1"), check=0)
+    st = states(inst, alert)
+    assert st[teams[0]][1] == "cancelled" and st[teams[1]][1] == "active"

@@ -153,3 +153,77 @@ def test_syntax_error_names_line(inst):
                        text=True)
     assert p.returncode == EX_CONFIG
     assert re.search(rf"{re.escape(str(bad))}:[23]:", p.stdout + p.stderr)
+
+
+def quorum_lines(out):
+    return [line for line in out.splitlines() if line.startswith("quorum")]
+
+
+def test_quorum_rules_explained(inst):
+    conf = inst.conf.read_text()
+    line = next(n for n, l in enumerate(conf.splitlines(), 1)
+                if 'audience = "all"; issuers = 2;' in l)
+    n = len(inst.teams())
+    out = inst.run("check", check=0).stdout
+    assert quorum_lines(out)[0] == (
+        f'quorum rule 1 (line {line}): 2 issuers for Extreme alerts to every '
+        f'team of "all" ({n} teams)')
+    assert "a Cancel or an Update needs the larger of its own and that of " \
+        "the alert it references" in out
+    # size and groups, several severities, any severity
+    conf = re.sub(r"^quorum = \(\n.*?^\);", "quorum = (\n"
+                  '  { severities = [ "Severe", "Extreme" ]; min_teams = 40; '
+                  'issuers = 3; },\n'
+                  '  { min_teams = 10; groups = [ "all" ]; issuers = 2; }\n);',
+                  conf, flags=re.M | re.S)
+    inst.conf.write_text(conf)
+    out = inst.run("check", check=0).stdout
+    assert quorum_lines(out)[:2] == [
+        f"quorum rule 1 (line {line}): 3 issuers for Severe or Extreme "
+        "alerts to 40 teams or more",
+        f"quorum rule 2 (line {line + 1}): 2 issuers for alerts of any "
+        f'severity to 10 teams or more and to every team of "all" ({n} teams)']
+    # without rules, one issuer suffices and check says so
+    inst.conf.write_text(re.sub(r"^quorum = \(\n.*?^\);\n", "", conf,
+                                flags=re.M | re.S))
+    out = inst.run("check", check=0).stdout
+    assert quorum_lines(out) == ["quorum: no rule; one authorised issuer "
+                                 "suffices for every alert"]
+
+
+def test_bad_quorum_rules_reported_with_file_and_line(inst):
+    conf = inst.conf.read_text()
+    rules = [
+        ('{ min_teams = 0; issuers = 2; }', "min_teams = 0 is out of range"),
+        ('{ min_teams = "5"; issuers = 2; }', "min_teams must be an integer"),
+        ('{ min_teams = 5000; issuers = 2; }', "out of range"),
+        ('{ groups = [ ]; issuers = 2; }', "groups is empty"),
+        ('{ groups = "all"; issuers = 2; }', "groups must be an array"),
+        ('{ groups = [ "all", "atlantis" ]; issuers = 2; }',
+         '"atlantis" names no team'),
+        ('{ groups = [ "all" ]; audience = "all"; issuers = 2; }',
+         "both audience and groups are given"),
+        ('{ groups = [ "all" ]; }', "issuers is missing"),
+    ]
+    conf = re.sub(r"^quorum = \(\n.*?^\);",
+                  "quorum = (\n" + ",\n".join(r for r, _ in rules) + "\n);",
+                  conf, flags=re.M | re.S)
+    inst.conf.write_text(conf)
+    first = next(n for n, l in enumerate(conf.splitlines(), 1)
+                 if "min_teams = 0;" in l)
+    p = inst.run("check", check=EX_CONFIG)
+    for i, (_, why) in enumerate(rules):
+        hit = [l for l in p.stdout.splitlines()
+               if l.startswith(f"{inst.conf}:{first + i}: error: "
+                               f"quorum rule {i + 1}")]
+        assert any(why in l for l in hit), (why, p.stdout)
+    # a configuration with errors is not explained: its rules do not hold
+    assert quorum_lines(p.stdout) == []
+    # a size larger than the repository is legal but protects nothing
+    conf = re.sub(r"^quorum = \(\n.*?^\);",
+                  "quorum = (\n{ min_teams = 4000; issuers = 2; }\n);", conf,
+                  flags=re.M | re.S)
+    inst.conf.write_text(conf)
+    out = inst.run("check", check=0).stdout
+    assert f"{inst.conf}:{first}: warning: quorum rule 1: min_teams = 4000 " \
+        f"but the repository has {len(inst.teams())} teams" in out

@@ -11,6 +11,7 @@ import pytest
 from conftest import BIN
 from sshpeer import SshPeer
 from test_ingestmail import contact, gpg_sign
+from test_intake import cards, gpg  # noqa: F401 (a fixture)
 from test_sshdrop import configure
 
 
@@ -126,3 +127,71 @@ def test_ack_files_signed_or_with_code_and_refusals(inst, peer):
     serve_log = (inst.dir / "serve.log").read_text()
     assert serve_log.count("refused") >= 5
     assert inst.run("audit", "verify", check=0)
+
+
+def pin_contact_key(inst, team, fpr):
+    """The team's primary contact now has the key fpr."""
+    old = contact(inst, team)[2]
+    tt = (inst.dir / "teams.conf").read_text()
+    head, rest = tt.split(f'{{ id = "{team}";', 1)
+    block, tail = rest.split("\n  },", 1)
+    assert block.count(old) == 1
+    (inst.dir / "teams.conf").write_text(
+        head + f'{{ id = "{team}";' + block.replace(old, fpr) + "\n  }," +
+        tail)
+
+
+def test_ack_file_signed_with_a_subkey(inst, peer, cards):
+    teams = inst.teams()[:3]
+    configure(inst, peer, teams, step0='[ "team:sshdrop" ]')
+    inst.conf.write_text(inst.conf.read_text().replace(
+        'timeout = "5s"; }', 'timeout = "5s"; ack_poll = 1; }'))
+    home, primary, sub = cards.make("Ann Card <ann@card.example>")
+    ohome, other, osub = cards.make("Eve Card <eve@card.example>")
+    pin_contact_key(inst, teams[0], primary)
+    pin_contact_key(inst, teams[1], other)
+    name0 = contact(inst, teams[0])[0]
+    alert = inst.submit_signed(inst.cap(addresses=" ".join(teams)))
+
+    def signed(h, key, text):
+        return gpg(h, "--local-user", key, "--armor", "--clearsign",
+                   input=text.encode())
+
+    files = {
+        # the contact's card signs with its subkey: a signed ack
+        teams[0]: (f"alert-{alert}.{teams[0]}.txt",
+                   signed(home, primary, f"Received alert {alert}.\n")),
+        # the same card in another team's folder: that team pins another
+        # key, so it is refused
+        teams[1]: (f"alert-{alert}.{teams[1]}.txt",
+                   signed(home, primary, f"Received alert {alert}.\n")),
+        # a subkey of a key no contact of the team pins
+        teams[2]: (f"alert-{alert}.{teams[2]}.txt",
+                   signed(ohome, other, f"Received alert {alert}.\n")),
+    }
+    log = open(inst.dir / "serve.log", "w")
+    proc = subprocess.Popen([str(BIN), "-c", str(inst.conf), "serve"],
+                            stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.time() + 15
+        while time.time() < deadline and not all(
+                (peer.root / t).is_dir() for t in teams):
+            time.sleep(0.1)
+        for t, (n, data) in files.items():
+            put(peer, t, n, data)
+        fates = {t: wait_moved(peer, t, n) for t, (n, _) in files.items()}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+        log.close()
+    assert fates == {teams[0]: "done", teams[1]: "refused",
+                     teams[2]: "refused"}
+    assert state(inst, alert, teams[0]) == ("acked", name0, "drop", "signed")
+    for t in teams[1:]:
+        assert state(inst, alert, t)[0] == "active", t
+    why = " | ".join(a[4] for a in inst.audit()
+                     if a[2] == "drop-ack-refused")
+    assert f"signed by {primary}, which is the pinned key of no contact of " \
+        f"team {teams[1]}" in why
+    assert f"signed by {other}, which is the pinned key of no contact of " \
+        f"team {teams[2]}" in why

@@ -309,6 +309,283 @@ test_keyring(void **state)
 	certs_close(cx);
 }
 
+/* The last fingerprint gpg lists for key in home (a subkey's, when it has
+   one), into out[41]. */
+static void
+last_fpr(const char *home, const char *key, char out[41])
+{
+	char cmd[512], line[512];
+	FILE *p;
+
+	(void)snprintf(cmd, sizeof(cmd), "gpg --homedir %s --with-colons "
+	    "--list-keys %s 2>/dev/null", home, key);
+	assert_non_null(p = popen(cmd, "r"));
+	out[0] = '\0';
+	while (fgets(line, sizeof(line), p) != NULL)
+		if (strncmp(line, "fpr:::::::::", 12) == 0) {
+			memcpy(out, line + 12, 40);
+			out[40] = '\0';
+		}
+	pclose(p);
+	assert_int_equal(strlen(out), 40);
+}
+
+/* A key that only certifies and signs with a subkey, as on a smart card:
+   a signature by the subkey names the primary key and the subkey; a
+   signature by an ordinary key names it alone; a revoked subkey's does
+   not count. */
+static void
+test_subkey_signature(void **state)
+{
+	static const char q[] = "--batch --yes --quiet --pinentry-mode "
+	    "loopback --passphrase ''";
+	char home[128], primary[41], sub[41], sub2[41], sigpath[160];
+	struct certs_ctx *cx;
+	struct certs_sigs sigs = { .n = 0 };
+	struct tocsin_err e;
+	size_t slen;
+	char *sig;
+
+	(void)state;
+	(void)snprintf(home, sizeof(home), "%s/card", dir);
+	(void)snprintf(sigpath, sizeof(sigpath), "%s/card.asc", dir);
+	assert_int_equal(sh("mkdir -m 700 %s && gpg --homedir %s %s "
+	    "--quick-gen-key 'Card <card@desk.example>' ed25519 cert 0", home,
+	    home, q), 0);
+	last_fpr(home, "card@desk.example", primary);
+	assert_int_equal(sh("gpg --homedir %s %s --quick-add-key %s ed25519 "
+	    "sign 0 && gpg --homedir %s --export %s | gpg --homedir %s/pki/gnupg "
+	    "%s --import", home, q, primary, home, primary, dir, q), 0);
+	last_fpr(home, primary, sub);
+	assert_string_not_equal(primary, sub);
+	assert_int_equal(sh("gpg --homedir %s %s --local-user %s --armor "
+	    "--detach-sign --output %s %s", home, q, primary, sigpath, alert),
+	    0);
+	sig = slurp(sigpath, &slen);
+	cx = ctx_open();
+	assert_int_equal(certs_verify_detached(cx, body, strlen(body), sig, slen,
+	    NULL, &sigs, &e), 0);
+	assert_true(sigs.sig[0].good);
+	assert_string_equal(sigs.sig[0].signer, primary);
+	assert_string_equal(sigs.sig[0].subkey, sub);
+	free(sig);
+	certs_close(cx);
+
+	/* a second signing subkey, used, then revoked */
+	assert_int_equal(sh("gpg --homedir %s %s --quick-add-key %s ed25519 "
+	    "sign 0", home, q, primary), 0);
+	last_fpr(home, primary, sub2);
+	assert_int_equal(sh("gpg --homedir %s %s --local-user %s! --armor "
+	    "--detach-sign --output %s %s && printf 'key %s\\nrevkey\\ny\\n0\\n"
+	    "\\ny\\nsave\\n' | gpg --homedir %s %s --command-fd 0 --edit-key %s "
+	    "&& gpg --homedir %s --export %s | gpg --homedir %s/pki/gnupg %s "
+	    "--import", home, q, sub2, sigpath, alert, sub2, home, q, primary,
+	    home, primary, dir, q), 0);
+	sig = slurp(sigpath, &slen);
+	cx = ctx_open();
+	sigs.n = 0;
+	assert_int_equal(certs_verify_detached(cx, body, strlen(body), sig, slen,
+	    NULL, &sigs, &e), 0);
+	assert_false(sigs.sig[0].good);
+	assert_non_null(strstr(sigs.sig[0].reason, "revoked"));
+	free(sig);
+	/* an ordinary key, in the same context: no subkey named */
+	sig = gpg_sign(fpr_desk1, "--armor --detach-sign", "asc", &slen);
+	sigs.n = 0;
+	assert_int_equal(certs_verify_detached(cx, body, strlen(body), sig, slen,
+	    NULL, &sigs, &e), 0);
+	assert_true(sigs.sig[0].good);
+	assert_string_equal(sigs.sig[0].signer, fpr_desk1);
+	assert_string_equal(sigs.sig[0].subkey, "");
+	free(sig);
+	certs_close(cx);
+	(void)sh("gpgconf --homedir %s --kill all", home);
+}
+
+/* --- authorisation and quorum, with signatures already verified ------- */
+
+#define FA "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+#define FB "BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB"
+#define FC "CCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCC"
+#define AZ_CONTACT "{ name = \"n\"; role = \"r\"; timezone = \"UTC\"; " \
+	"languages = [ \"en\" ]; mobile = \"+254700555101\"; }"
+#define AZ_TEAM(id, reg) "{ id = \"" id "\"; domain = \"x\"; " \
+	"cctld_operator = \"o\"; region = \"" reg "\"; policy = \"p\"; " \
+	"contacts = ( " AZ_CONTACT " ); }"
+
+static const char authz_conf[] =
+    "gateway = { store = \"s.db\"; gnupg_home = \"g\"; signing_key = \""
+    FC "\"; public_url = \"https://x.example/\"; };\n"
+    "issuers = (\n"
+    "{ name = \"a\"; openpgp = \"" FA "\"; may_address = [ \"all\" ]; },\n"
+    "{ name = \"b\"; openpgp = \"" FB "\"; may_address = [ \"all\" ];"
+    " statuses = [ \"Actual\" ]; },\n"
+    "{ name = \"c\"; openpgp = \"" FC "\"; may_address = [ \"region:AF\" ]; }"
+    " );\n"
+    "quorum = (\n"
+    "{ severities = [ \"Extreme\" ]; min_teams = 4; issuers = 2; },\n"
+    "{ severities = [ \"Severe\" ]; groups = [ \"region:EU\" ]; issuers = 3; }"
+    " );\n"
+    "policies = { p = { steps = ( { after = \"0s\"; notify = [ "
+    "\"primary:sms\" ]; } ); }; };\n"
+    "teams = ( " AZ_TEAM("ke", "AF") ", " AZ_TEAM("ug", "AF") ", "
+    AZ_TEAM("ae", "AS") ", " AZ_TEAM("de", "EU") ", " AZ_TEAM("fr", "EU")
+    " );\n";
+
+static struct policy_repo *
+authz_repo(void)
+{
+	struct policy_diag d;
+	struct policy_repo *r = NULL;
+	struct tocsin_err e;
+
+	policy_diag_init(&d);
+	assert_int_equal(policy_load_string(authz_conf, "t.conf", "/tmp", &r,
+	    &d, &e), 0);
+	policy_diag_free(&d);
+	return r;
+}
+
+/* Good OpenPGP signatures by the keys in fprs (space-separated). */
+static void
+authz_sigs(struct certs_sigs *sigs, const char *fprs)
+{
+	memset(sigs, 0, sizeof(*sigs));
+	for (const char *p = fprs; *p != '\0'; p += p[40] ? 41 : 40) {
+		struct certs_sig *s = &sigs->sig[sigs->n++];
+
+		s->kind = CERTS_OPENPGP;
+		memcpy(s->signer, p, 40);
+		s->good = true;
+	}
+}
+
+/* teams[] marks of "ke ug ae de fr" from a string of 0 and 1. */
+static void
+authz_marks(const char *bits, bool m[6])
+{
+	for (int i = 0; i < 5; i++)
+		m[i] = bits[i] == '1';
+	m[5] = false;
+}
+
+static int
+authz_one(const struct policy_repo *r, const char *fprs, const char *bits,
+    int sev, int st, struct tocsin_err *e)
+{
+	struct certs_sigs sigs;
+	const char *names[CERTS_MAX_SIGS];
+	size_t n = 0;
+	bool m[6];
+	int rc;
+
+	authz_sigs(&sigs, fprs);
+	authz_marks(bits, m);
+	rc = certs_authorise(r, &sigs, m, sev, st, names, &n, e);
+	return rc == 0 ? (int)n : rc;
+}
+
+static void
+test_quorum_by_size_and_group(void **state)
+{
+	struct policy_repo *r = authz_repo();
+	struct tocsin_err e;
+
+	(void)state;
+	/* Extreme to all but one team: four teams, two issuers */
+	assert_int_equal(authz_one(r, FA, "11110", POLICY_SEV_EXTREME,
+	    POLICY_ST_ACTUAL, &e), TOCSIN_EPERM);
+	assert_non_null(strstr(e.msg, "quorum not met"));
+	assert_non_null(strstr(e.msg, "quorum rule 1: 2 issuers for Extreme "
+	    "alerts to 4 teams or more"));
+	assert_int_equal(authz_one(r, FA " " FA, "11110", POLICY_SEV_EXTREME,
+	    POLICY_ST_ACTUAL, &e), TOCSIN_EPERM);
+	assert_int_equal(authz_one(r, FA " " FB, "11110", POLICY_SEV_EXTREME,
+	    POLICY_ST_ACTUAL, &e), 2);
+	assert_int_equal(authz_one(r, FA, "11100", POLICY_SEV_EXTREME,
+	    POLICY_ST_ACTUAL, &e), 1);
+	/* Severe to every team of region:EU (and more): three issuers */
+	assert_int_equal(authz_one(r, FA " " FB, "00011", POLICY_SEV_SEVERE,
+	    POLICY_ST_ACTUAL, &e), TOCSIN_EPERM);
+	assert_non_null(strstr(e.msg, "needs 3 distinct issuers"));
+	assert_int_equal(authz_one(r, FA " " FB, "10011", POLICY_SEV_SEVERE,
+	    POLICY_ST_ACTUAL, &e), TOCSIN_EPERM);
+	assert_int_equal(authz_one(r, FA " " FB, "10001", POLICY_SEV_SEVERE,
+	    POLICY_ST_ACTUAL, &e), 2);
+	/* c's scope is region:AF */
+	assert_int_equal(authz_one(r, FC, "11000", POLICY_SEV_SEVERE,
+	    POLICY_ST_ACTUAL, &e), 1);
+	assert_int_equal(authz_one(r, FC, "11100", POLICY_SEV_SEVERE,
+	    POLICY_ST_ACTUAL, &e), TOCSIN_EPERM);
+	assert_non_null(strstr(e.msg, "may not address team 'ae'"));
+	policy_free(r);
+}
+
+/* A Cancel (own scope) of the alert in ref (second scope). */
+static int
+authz_stop(const struct policy_repo *r, const char *fprs, const char *own,
+    int own_sev, const char *ref, int ref_sev, int ref_st,
+    struct tocsin_err *e)
+{
+	struct certs_sigs sigs;
+	const char *names[CERTS_MAX_SIGS];
+	size_t n = 0;
+	bool m1[6], m2[6];
+	struct certs_scope sc[2] = {
+		{ .teams = m1, .severity = own_sev, .status = POLICY_ST_ACTUAL },
+		{ .teams = m2, .severity = ref_sev, .status = ref_st,
+		  .what = "the alert it cancels, X1" },
+	};
+	int rc;
+
+	authz_sigs(&sigs, fprs);
+	authz_marks(own, m1);
+	authz_marks(ref, m2);
+	rc = certs_authorise_scopes(r, &sigs, sc, 2, names, &n, e);
+	return rc == 0 ? (int)n : rc;
+}
+
+static void
+test_cancel_needs_the_authority_of_what_it_stops(void **state)
+{
+	struct policy_repo *r = authz_repo();
+	struct tocsin_err e;
+
+	(void)state;
+	/* a Cancel without <info> (Unknown) to one team, of an Extreme alert
+	   to every team: the larger quorum, two */
+	assert_int_equal(authz_stop(r, FA, "10000", POLICY_SEV_UNKNOWN,
+	    "11111", POLICY_SEV_EXTREME, POLICY_ST_ACTUAL, &e), TOCSIN_EPERM);
+	assert_non_null(strstr(e.msg, "quorum not met: the alert it cancels, "
+	    "X1, of severity Extreme, needs 2 distinct issuers"));
+	assert_int_equal(authz_stop(r, FA " " FB, "10000", POLICY_SEV_UNKNOWN,
+	    "11111", POLICY_SEV_EXTREME, POLICY_ST_ACTUAL, &e), 2);
+	/* c may address ke, but not the rest of what it would stop */
+	assert_int_equal(authz_stop(r, FC, "10000", POLICY_SEV_UNKNOWN,
+	    "11100", POLICY_SEV_MINOR, POLICY_ST_ACTUAL, &e), TOCSIN_EPERM);
+	assert_non_null(strstr(e.msg, "issuer c may not address team 'ae' of "
+	    "the alert it cancels, X1"));
+	assert_int_equal(authz_stop(r, FC, "10000", POLICY_SEV_UNKNOWN,
+	    "11000", POLICY_SEV_MINOR, POLICY_ST_ACTUAL, &e), 1);
+	/* c's signature beside a's lends c nothing: one issuer counts */
+	assert_int_equal(authz_stop(r, FA " " FC, "10000", POLICY_SEV_UNKNOWN,
+	    "11111", POLICY_SEV_EXTREME, POLICY_ST_ACTUAL, &e), TOCSIN_EPERM);
+	assert_non_null(strstr(e.msg, "also: issuer c may not address"));
+	/* b may send Actual only: not stop an Exercise */
+	assert_int_equal(authz_stop(r, FA " " FB, "10000", POLICY_SEV_UNKNOWN,
+	    "11111", POLICY_SEV_EXTREME, POLICY_ST_EXERCISE, &e), TOCSIN_EPERM);
+	assert_non_null(strstr(e.msg, "issuer b may not issue alerts of status "
+	    "Exercise (the alert it cancels, X1)"));
+	/* the Cancel's own quorum still holds when it is the larger */
+	assert_int_equal(authz_stop(r, FA " " FB, "00011", POLICY_SEV_SEVERE,
+	    "10000", POLICY_SEV_MINOR, POLICY_ST_ACTUAL, &e), TOCSIN_EPERM);
+	assert_non_null(strstr(e.msg, "quorum not met: this alert"));
+	/* an unknown status of the stopped alert refuses */
+	assert_int_equal(authz_stop(r, FA " " FB, "10000", POLICY_SEV_UNKNOWN,
+	    "10000", POLICY_SEV_MINOR, -1, &e), TOCSIN_EPERM);
+	policy_free(r);
+}
+
 int
 main(void)
 {
@@ -323,6 +600,9 @@ main(void)
 		cmocka_unit_test(test_cms_good),
 		cmocka_unit_test(test_cms_rogue),
 		cmocka_unit_test(test_keyring),
+		cmocka_unit_test(test_subkey_signature),
+		cmocka_unit_test(test_quorum_by_size_and_group),
+		cmocka_unit_test(test_cancel_needs_the_authority_of_what_it_stops),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

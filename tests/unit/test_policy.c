@@ -887,6 +887,137 @@ test_resolve(void **state)
 	policy_free(r);
 }
 
+/* Five teams in three regions, a group, and the quorum rules given. */
+#define TEAMR(id, reg) "{ id = \"" id "\"; domain = \"x\"; " \
+	"cctld_operator = \"o\"; region = \"" reg "\"; policy = \"p\"; " \
+	"contacts = ( " CONTACT " ); }"
+#define TEAMS5 "teams = ( " TEAMR("ke", "AF") ", " TEAMR("ug", "AF") ", " \
+	TEAMR("ae", "AS") ", " TEAMR("de", "EU") ", " TEAMR("fr", "EU") " );\n" \
+	"groups = { gulf = [ \"ae\" ]; };\n"
+
+/* Marks of the teams named in ids (space-separated) over r->teams. */
+static void
+marks_of(const struct policy_repo *r, const char *ids, bool *m)
+{
+	char buf[128], *save = NULL;
+
+	memset(m, 0, (r->nteams + 1) * sizeof(bool));
+	(void)snprintf(buf, sizeof(buf), "%s", ids);
+	for (char *t = strtok_r(buf, " ", &save); t != NULL;
+	    t = strtok_r(NULL, " ", &save))
+		assert_int_equal(policy_resolve(r, t, m, NULL), 0);
+}
+
+static int
+applies(const struct policy_repo *r, size_t rule, int sev, const char *ids)
+{
+	bool m[8];
+
+	marks_of(r, ids, m);
+	return policy_quorum_applies(r, &r->quorum[rule], sev, m);
+}
+
+static void
+test_quorum_rules(void **state)
+{
+	struct policy_diag d;
+	struct policy_repo *r = NULL;
+	char why[256];
+
+	(void)state;
+	assert_int_equal(load_str(GW ISS POL TEAMS5 "quorum = (\n"
+	    "{ severities = [ \"Extreme\" ]; min_teams = 4; issuers = 2; },\n"
+	    "{ severities = [ \"Severe\", \"Extreme\" ];\n"
+	    "  groups = [ \"region:AF\", \"gulf\" ]; issuers = 3; },\n"
+	    "{ audience = \"all\"; issuers = 4; },\n"
+	    "{ min_teams = 3; groups = [ \"region:AF\" ]; issuers = 2; },\n"
+	    "{ severities = [ \"Minor\" ]; issuers = 2; }\n);\n", &d, &r), 0);
+	assert_int_equal(d.errors, 0);
+	policy_diag_free(&d);
+	assert_int_equal(r->nquorum, 5);
+	assert_int_equal(r->quorum[0].min_teams, 4);
+	assert_int_equal(r->quorum[0].ngroups, 0);
+	assert_int_equal(r->quorum[1].ngroups, 2);
+	assert_string_equal(r->quorum[1].groups[0], "region:AF");
+	assert_string_equal(r->quorum[1].groups[1], "gulf");
+	assert_int_equal(r->quorum[1].src.line, 8);
+	assert_int_equal(r->quorum[1].groups_src.line, 9);
+	assert_int_equal(r->quorum[2].min_teams, 0);
+	assert_string_equal(r->quorum[2].audience, "all");
+
+	/* by size: all but one team is four teams */
+	assert_int_equal(applies(r, 0, POLICY_SEV_EXTREME, "ke ug ae de"), 1);
+	assert_int_equal(applies(r, 0, POLICY_SEV_EXTREME, "all"), 1);
+	assert_int_equal(applies(r, 0, POLICY_SEV_EXTREME, "ke ae de"), 0);
+	assert_int_equal(applies(r, 0, POLICY_SEV_SEVERE, "all"), 0);
+	/* by group: any listed group wholly addressed */
+	assert_int_equal(applies(r, 1, POLICY_SEV_SEVERE, "region:AF"), 1);
+	assert_int_equal(applies(r, 1, POLICY_SEV_SEVERE, "ke ug"), 1);
+	assert_int_equal(applies(r, 1, POLICY_SEV_EXTREME, "ae"), 1);
+	assert_int_equal(applies(r, 1, POLICY_SEV_SEVERE, "ke de fr"), 0);
+	assert_int_equal(applies(r, 1, POLICY_SEV_MODERATE, "region:AF"), 0);
+	/* the older audience: every team of it */
+	assert_int_equal(applies(r, 2, POLICY_SEV_UNKNOWN, "all"), 1);
+	assert_int_equal(applies(r, 2, POLICY_SEV_UNKNOWN, "ke ug ae de"), 0);
+	/* both conditions together */
+	assert_int_equal(applies(r, 3, POLICY_SEV_MINOR, "ke ug"), 0);
+	assert_int_equal(applies(r, 3, POLICY_SEV_MINOR, "ke ug de"), 1);
+	assert_int_equal(applies(r, 3, POLICY_SEV_MINOR, "ke de fr"), 0);
+	/* no condition: any audience; an out-of-range severity: none */
+	assert_int_equal(applies(r, 4, POLICY_SEV_MINOR, "de"), 1);
+	assert_int_equal(applies(r, 4, POLICY_SEV_COUNT, "de"), 0);
+	assert_int_equal(applies(r, 4, -1, "de"), 0);
+
+	policy_quorum_explain(r, &r->quorum[0], why, sizeof(why));
+	assert_string_equal(why, "2 issuers for Extreme alerts to 4 teams or "
+	    "more");
+	policy_quorum_explain(r, &r->quorum[1], why, sizeof(why));
+	assert_string_equal(why, "3 issuers for Severe or Extreme alerts to "
+	    "every team of \"region:AF\" (2 teams) or of \"gulf\" (1 team)");
+	policy_quorum_explain(r, &r->quorum[2], why, sizeof(why));
+	assert_string_equal(why, "4 issuers for alerts of any severity to "
+	    "every team of \"all\" (5 teams)");
+	policy_quorum_explain(r, &r->quorum[3], why, sizeof(why));
+	assert_string_equal(why, "2 issuers for alerts of any severity to 3 "
+	    "teams or more and to every team of \"region:AF\" (2 teams)");
+	policy_quorum_explain(r, &r->quorum[4], why, sizeof(why));
+	assert_string_equal(why, "2 issuers for Minor alerts to any audience");
+	/* cut, never overrun */
+	policy_quorum_explain(r, &r->quorum[1], why, 20);
+	assert_int_equal(strlen(why), 19);
+	policy_free(r);
+
+	/* a size above the repository's: legal, and said to protect nothing */
+	r = load_warned(GW ISS POL TEAMS5 "quorum = (\n"
+	    "{ min_teams = 6; issuers = 2; } );\n", 7, "applies to no alert");
+	policy_free(r);
+}
+
+static void
+test_quorum_mistakes(void **state)
+{
+	static const struct mistake m[] = {
+		{ "min_teams = 0;", "min_teams = 0 is out of range" },
+		{ "min_teams = 4097;", "min_teams = 4097 is out of range" },
+		{ "min_teams = -3;", "out of range" },
+		{ "min_teams = \"3\";", "min_teams must be an integer" },
+		{ "min_teams = 2.5;", "min_teams must be an integer" },
+		{ "groups = [ ];", "groups is empty" },
+		{ "groups = \"all\";", "groups must be" },
+		{ "groups = [ 1 ];", "groups" },
+		{ "groups = [ \"\" ];", "empty name" },
+		{ "groups = [ \"all\", \"atlantis\" ];", "names no team" },
+		{ "groups = [ \"region:XX\" ];", "unknown region" },
+		{ "groups = [ \"all\" ]; audience = \"all\";",
+		  "both audience and groups" },
+		{ "min_team = 3;", "unknown key \"min_team\"" },
+	};
+
+	(void)state;
+	expect_mistakes(GW ISS POL TEAMS5 "quorum = (\n"
+	    "{ issuers = 2; %s } );\n", 7, m, NELEM(m));
+}
+
 static void
 test_group_problems(void **state)
 {
@@ -2556,6 +2687,8 @@ main(void)
 		cmocka_unit_test(test_fax_address),
 		cmocka_unit_test(test_fax_detail),
 		cmocka_unit_test(test_gateway_phones),
+		cmocka_unit_test(test_quorum_rules),
+		cmocka_unit_test(test_quorum_mistakes),
 		cmocka_unit_test_setup_teardown(test_drop_hosts, drop_setup,
 		    drop_teardown),
 		cmocka_unit_test_setup_teardown(test_drop_host_mistakes,
