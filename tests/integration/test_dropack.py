@@ -238,11 +238,17 @@ def test_a_signed_ack_file_acks_once(inst, peer):
     armoured anew, after it acked: refused ("signature already used"), one
     ack row.  A file that acked but could not be moved to ack/done/ (a
     fault of the drop host) is refused so on the next look instead of
-    acking again each second."""
+    acking again each second.  Put back under the name of an Update of the
+    alert (ids never repeat: an Update has its own), it names another
+    alert and acks nothing."""
     teams = inst.teams()[:2]
     t, u = teams
     configure(inst, peer, teams)
-    alert = inst.submit_signed(inst.cap(addresses=" ".join(teams)))
+    doc = inst.cap(addresses=" ".join(teams))
+    alert = inst.submit_signed(doc)
+    ref = ",".join(["desk@dns-cert.example"] + [
+        next(line.split(">")[1].split("<")[0] for line in doc.splitlines()
+             if f"<{k}>" in line) for k in ("identifier", "sent")])
     sig = {x: gpg_sign(inst, "contacts_home", contact(inst, x)[2],
                        f"Received alert {alert}; on it.\n".encode(),
                        "--clearsign") for x in teams}
@@ -265,14 +271,24 @@ def test_a_signed_ack_file_acks_once(inst, peer):
         put(peer, t, anew, armoured)
         assert wait_moved(peer, t, anew) == "refused"
         assert wait_moved(peer, u, f"alert-{alert}.{u}.txt") == "refused"
+        # an Update of the alert has an id of its own: the file put back
+        # under its name acks nothing
+        update = inst.submit_signed(inst.cap(
+            msg_type="Update", references=ref, addresses=" ".join(teams)))
+        assert update and update != alert
+        put(peer, t, f"alert-{update}.{t}.txt", sig[t])
+        assert wait_moved(peer, t, f"alert-{update}.{t}.txt") == "refused"
     for x in teams:
         name = contact(inst, x)[0]
         assert state(inst, alert, x) == ("acked", name, "drop", "signed")
         assert acks(inst, alert, x) == [(name, "drop", "signed")], x
         assert ladder(inst, alert, x)[0] == "acked"
+    assert acks(inst, update, t) == []
+    assert ladder(inst, update, t)[0] == "active"
     why = refusals(inst)
-    assert len(why) == 3, why
-    assert all("signature already used" in w for w in why), why
+    assert len(why) == 4, why
+    assert all("signature already used" in w for w in why[:3]), why
+    assert "names neither" in why[3], why
     assert inst.sql("SELECT count(*) FROM ack_signatures") == [(2,)]
     assert inst.run("audit", "verify", check=0)
 
