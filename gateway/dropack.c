@@ -157,6 +157,7 @@ dropack_signed(struct dropack_ctx *c, const struct chan_ackfile *f,
 	struct store_alert_row *row = NULL;
 	struct tocsin_err ve = { 0 };
 	char code[ACK_CODE_LEN + 1];
+	bool in_time;
 	int rc;
 
 	rc = certs_verify_inline(c->certs, f->data, f->len, CHAN_ACKFILE_MAX,
@@ -181,9 +182,9 @@ dropack_signed(struct dropack_ctx *c, const struct chan_ackfile *f,
 	if ((rc = store_alert_get(c->st, alert, &row, err)) != 0)
 		return rc == TOCSIN_ENOTFOUND ? tocsin_fail(err, TOCSIN_EPERM,
 		    "the alert has no such team") : rc;
-	rc = ack_sig_in_time(sig->created, row->received);
+	in_time = ack_sig_in_time(sig->created, row->received);
 	store_alert_rows_free(row, 1);
-	if (!rc) {
+	if (!in_time) {
 		/* a replayed file, or a clock that runs slow: the signature
 		   proves who wrote the text, not that it answers this alert */
 		(void)snprintf(a->note, sizeof(a->note), "the signature (made "
