@@ -234,3 +234,22 @@ ack_contact_named(const struct policy_repo *repo, const char *team,
 			return t->contacts[i].name;
 	return NULL;
 }
+
+void
+ack_sig_digest(const char *signer, int64_t created, char out[65])
+{
+	unsigned char h[SHA256_DIGEST_LENGTH];
+	char in[128];
+	int n = snprintf(in, sizeof(in), "openpgp\n%s\n%lld", signer,
+	    (long long)created);
+
+	(void)SHA256((const unsigned char *)in, n > 0 ? (size_t)n : 0, h);
+	for (int i = 0; i < SHA256_DIGEST_LENGTH; i++)
+		(void)snprintf(out + 2 * i, 3, "%02x", h[i]);
+}
+
+bool
+ack_sig_in_time(int64_t created, int64_t received)
+{
+	return created > 0 && created >= received;
+}

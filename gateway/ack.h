@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "policy.h"
 #include "tocsin.h"
@@ -52,6 +53,19 @@ const char *const *ack_notice_channels(const struct policy_repo *repo,
    spells it; NULL when none. */
 const char *ack_contact_named(const struct policy_repo *repo,
     const char *team, const char *name);
+
+/*
+ * The two rules every signed ack keeps (e-mail replies, drop files): what
+ * names a signature for "acks once" is SHA-256 (hex) of its key's
+ * fingerprint and its creation time.  Not of its bytes: armour, unhashed
+ * subpackets and (EC)DSA's second form of the same signature change the
+ * bytes but not what was signed by whom and when.  The store keeps it with
+ * the ack (store_ack_in.sig_digest).
+ */
+void ack_sig_digest(const char *signer, int64_t created, char out[65]);
+/* Whether a signature made at created may ack an alert accepted at
+   received: it is dated, and not before. */
+bool ack_sig_in_time(int64_t created, int64_t received);
 
 /* What the store keeps of a token: its SHA-256, in hex.  A stolen store
    gives no working link. */

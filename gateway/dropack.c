@@ -5,7 +5,9 @@
  * in to the drop host as the team, no more: whoever that is must still
  * sign with a contact's pinned key or know the team's code for the alert.
  * A signed text must name the alert, so that an old signed ack cannot be
- * copied under a new alert's name.
+ * copied under a new alert's name; its signature must be no older than the
+ * alert, and it acks once (the store keeps what names it), so that a
+ * signed file put back, renamed or armoured anew acks nothing more.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -128,17 +130,155 @@ dropack_signer(const struct policy_team *t, const struct certs_sig *sig)
 	return NULL;
 }
 
+/* What an ack file acks with. */
+struct dropack_ack {
+	char by[128];
+	bool is_signed;
+	char digest[65];	/* names its signature, when signed */
+	char note[256];		/* why a good signature made no signed ack */
+};
+
+/*
+ * The signed rules for a clear-signed f of (alert, team): a good signature
+ * of a contact's pinned key over text that names the alert, made no
+ * earlier than the alert was accepted.  0 a signed ack (a filled); 1 not
+ * one, a->note says why and *ret_plain (malloc'd, the caller's) is to be
+ * judged by the unsigned rules; TOCSIN_EPERM refused (err says why); a
+ * store error otherwise.
+ */
+static int
+dropack_signed(struct dropack_ctx *c, const struct chan_ackfile *f,
+    const struct policy_team *t, const char *alert, char **ret_plain,
+    size_t *ret_plen, struct dropack_ack *a, struct tocsin_err *err)
+{
+	const struct policy_contact *ct;
+	const struct certs_sig *sig;
+	struct certs_sigs sigs = { 0 };
+	struct store_alert_row *row = NULL;
+	struct tocsin_err ve = { 0 };
+	char code[ACK_CODE_LEN + 1];
+	bool in_time;
+	int rc;
+
+	rc = certs_verify_inline(c->certs, f->data, f->len, CHAN_ACKFILE_MAX,
+	    ret_plain, ret_plen, &sigs, &ve);
+	/* a signature that does not hold is never taken as an unsigned ack */
+	if (rc != 0 || sigs.n == 0 || !sigs.sig[0].good)
+		return tocsin_fail(err, TOCSIN_EPERM, "the signature does not "
+		    "verify: %.400s", rc != 0 ? ve.msg : sigs.n > 0 ?
+		    sigs.sig[0].reason : "none found");
+	sig = &sigs.sig[0];
+	if ((ct = dropack_signer(t, sig)) == NULL)
+		return tocsin_fail(err, TOCSIN_EPERM, "signed by %s, which is "
+		    "the pinned key of no contact of team %s", sig->signer,
+		    t->id);
+	/* the signed words must name this alert: its id or code */
+	if (memmem(*ret_plain, *ret_plen, alert, strlen(alert)) == NULL &&
+	    !(mailack_code(*ret_plain, *ret_plen, code) == 0 &&
+	    ack_code_is(c->secret, alert, t->id, code)))
+		return tocsin_fail(err, TOCSIN_EPERM, "the signed text names "
+		    "neither the alert's id nor its code (an old ack under a "
+		    "new name?)");
+	if ((rc = store_alert_get(c->st, alert, &row, err)) != 0)
+		return rc == TOCSIN_ENOTFOUND ? tocsin_fail(err, TOCSIN_EPERM,
+		    "the alert has no such team") : rc;
+	in_time = ack_sig_in_time(sig->created, row->received);
+	store_alert_rows_free(row, 1);
+	if (!in_time) {
+		/* a replayed file, or a clock that runs slow: the signature
+		   proves who wrote the text, not that it answers this alert */
+		(void)snprintf(a->note, sizeof(a->note), "the signature (made "
+		    "at %lld) is older than alert %s", (long long)sig->created,
+		    alert);
+		return 1;
+	}
+	a->is_signed = true;
+	ack_sig_digest(sig->signer, sig->created, a->digest);
+	(void)snprintf(a->by, sizeof(a->by), "%s", ct->name);
+	return 0;
+}
+
+/* The unsigned rules: the team's code for the alert in text.  0 (a->by
+   filled), or TOCSIN_EPERM with err saying why. */
+static int
+dropack_unsigned(struct dropack_ctx *c, const struct chan_ackfile *f,
+    const char *alert, const char *team, const char *text, size_t len,
+    struct dropack_ack *a, struct tocsin_err *err)
+{
+	char code[ACK_CODE_LEN + 1];
+
+	if (mailack_code(text, len, code) != 0)
+		return tocsin_fail(err, TOCSIN_EPERM, "unsigned, and no code "
+		    "(\"ACK 1234 5678\") in it");
+	if (!ack_code_is(c->secret, alert, team, code))
+		return tocsin_fail(err, TOCSIN_EPERM, "the code is not the "
+		    "team's code for this alert");
+	if (!dropack_by(text, len, a->by))
+		(void)snprintf(a->by, sizeof(a->by), "ack file %.100s",
+		    f->name);
+	return 0;
+}
+
+/* Record the ack a of (alert, team): done, refused (a signature that
+   acked before, a team the alert lacks) or kept for the next look. */
+static enum chan_ackfile_fate
+dropack_record(struct dropack_ctx *c, const struct chan_ackfile *f,
+    const struct policy_team *t, const char *alert,
+    const struct dropack_ack *a)
+{
+	struct store_ack_in in = { .alert_id = alert, .team = t->id,
+		.by = a->by, .via = "drop",
+		.strength = a->is_signed ? "signed" : "unsigned",
+		.recorded_only = !a->is_signed && t->policy != NULL &&
+		    !t->policy->unsigned_acks,
+		.contact = ack_contact_named(c->repo, t->id, a->by),
+		.sig_digest = a->is_signed ? a->digest : NULL,
+		.notice_channels = ack_notice_channels(c->repo, t->id) };
+	struct tocsin_err e = { 0 };
+	char why[512], actor[256];
+	int rc;
+
+	/* a signed file: the contact whose pinned key signed it */
+	if (a->is_signed)
+		(void)snprintf(actor, sizeof(actor), "contact:%s/%s", t->id,
+		    a->by);
+	else
+		(void)snprintf(actor, sizeof(actor), "drop poller");
+	rc = store_ack(c->st, &in, c->now, actor, &e);
+
+	if (rc == TOCSIN_ENOTFOUND)
+		return dropack_refuse(c, f, "the alert has no such team");
+	if (rc == TOCSIN_EPERM && a->is_signed) {
+		/* a copy put back, or this file again after a move that
+		   failed: either way its ack is in the store already */
+		(void)snprintf(why, sizeof(why), "signature already used: "
+		    "%.400s", e.msg);
+		return dropack_refuse(c, f, why);
+	}
+	if (rc < 0) {
+		tocsin_logf(c->log, c->log_arg, "ack file %s of team %s: kept "
+		    "for the next look: %s", f->name, t->id, e.msg);
+		return CHAN_ACKFILE_KEEP;
+	}
+	c->taken++;
+	tocsin_logf(c->log, c->log_arg, "team %s: %s ack of alert %s by %s "
+	    "(drop file %s)%s%s%s", t->id, in.strength, alert, a->by, f->name,
+	    in.recorded_only ? "; recorded only: the policy does not count "
+	    "unsigned acks" : rc == 1 ? "; a repeat" : "",
+	    a->note[0] != '\0' ? "; not signed: " : "", a->note);
+	return CHAN_ACKFILE_DONE;
+}
+
 enum chan_ackfile_fate
 dropack_take(void *ctx, const struct chan_ackfile *f)
 {
 	struct dropack_ctx *c = ctx;
 	const struct policy_team *t;
-	struct certs_sigs sigs = { 0 };
+	struct dropack_ack a = { 0 };
 	struct tocsin_err e = { 0 };
-	char alert[64], team[64], code[ACK_CODE_LEN + 1], by[128], why[512];
+	char alert[64], team[64], why[768];
 	char *plain = NULL;
 	size_t plen = 0;
-	bool is_signed = false;
 	enum chan_ackfile_fate fate;
 	int rc;
 
@@ -154,83 +294,25 @@ dropack_take(void *ctx, const struct chan_ackfile *f)
 		return dropack_refuse(c, f, "the team is not in the repository");
 	if (f->data == NULL)
 		return dropack_refuse(c, f, "the file is over 64 KiB");
-	if (mailack_clearsigned(f->data, f->len)) {
-		const struct policy_contact *ct;
-
-		is_signed = true;
-		rc = certs_verify_inline(c->certs, f->data, f->len,
-		    CHAN_ACKFILE_MAX, &plain, &plen, &sigs, &e);
-		if (rc != 0 || sigs.n == 0 || !sigs.sig[0].good) {
-			/* a signature that does not hold is never taken as
-			   an unsigned ack */
-			(void)snprintf(why, sizeof(why), "the signature does not "
-			    "verify: %.400s", rc != 0 ? e.msg : sigs.n > 0 ?
-			    sigs.sig[0].reason : "none found");
-			free(plain);
-			return dropack_refuse(c, f, why);
-		}
-		if ((ct = dropack_signer(t, &sigs.sig[0])) == NULL) {
-			(void)snprintf(why, sizeof(why), "signed by %s, which is "
-			    "the pinned key of no contact of team %s",
-			    sigs.sig[0].signer, team);
-			free(plain);
-			return dropack_refuse(c, f, why);
-		}
-		/* the signed words must name this alert: its id or code */
-		if (memmem(plain, plen, alert, strlen(alert)) == NULL &&
-		    !(mailack_code(plain, plen, code) == 0 &&
-		    ack_code_is(c->secret, alert, team, code))) {
-			free(plain);
-			return dropack_refuse(c, f, "the signed text names "
-			    "neither the alert's id nor its code (an old ack "
-			    "under a new name?)");
-		}
-		(void)snprintf(by, sizeof(by), "%s", ct->name);
-		free(plain);
+	rc = mailack_clearsigned(f->data, f->len) ? dropack_signed(c, f, t,
+	    alert, &plain, &plen, &a, &e) : 1;
+	if (rc == 1)
+		/* not a signed ack: at most an unsigned one, on the signed
+		   text when there is one */
+		rc = dropack_unsigned(c, f, alert, team, plain != NULL ? plain :
+		    f->data, plain != NULL ? plen : f->len, &a, &e);
+	if (rc == 0)
+		fate = dropack_record(c, f, t, alert, &a);
+	else if (rc == TOCSIN_EPERM) {
+		(void)snprintf(why, sizeof(why), "%s%s%.400s", a.note,
+		    a.note[0] != '\0' ? "; and as an unsigned file: " : "",
+		    e.msg);
+		fate = dropack_refuse(c, f, why);
 	} else {
-		if (mailack_code(f->data, f->len, code) != 0)
-			return dropack_refuse(c, f, "unsigned, and no code "
-			    "(\"ACK 1234 5678\") in it");
-		if (!ack_code_is(c->secret, alert, team, code))
-			return dropack_refuse(c, f, "the code is not the "
-			    "team's code for this alert");
-		if (!dropack_by(f->data, f->len, by))
-			(void)snprintf(by, sizeof(by), "ack file %.100s",
-			    f->name);
+		tocsin_logf(c->log, c->log_arg, "ack file %s of team %s: kept "
+		    "for the next look: %s", f->name, team, e.msg);
+		fate = CHAN_ACKFILE_KEEP;
 	}
-	{
-		struct store_ack_in a = { .alert_id = alert, .team = team,
-			.by = by, .via = "drop",
-			.strength = is_signed ? "signed" : "unsigned",
-			.recorded_only = !is_signed && t->policy != NULL &&
-			    !t->policy->unsigned_acks,
-			.contact = ack_contact_named(c->repo, team, by),
-			.notice_channels = ack_notice_channels(c->repo, team) };
-		char actor[256];
-
-		/* a signed file: the contact whose pinned key signed it */
-		if (is_signed)
-			(void)snprintf(actor, sizeof(actor), "contact:%s/%s",
-			    team, by);
-		else
-			(void)snprintf(actor, sizeof(actor), "drop poller");
-		rc = store_ack(c->st, &a, c->now, actor, &e);
-		if (rc == TOCSIN_ENOTFOUND)
-			return dropack_refuse(c, f, "the alert has no such "
-			    "team");
-		if (rc < 0) {
-			tocsin_logf(c->log, c->log_arg,
-			    "ack file %s of team %s: kept for the "
-			    "next look: %s", f->name, team, e.msg);
-			return CHAN_ACKFILE_KEEP;
-		}
-		c->taken++;
-		tocsin_logf(c->log, c->log_arg,
-		    "team %s: %s ack of alert %s by %s (drop file "
-		    "%s)%s", team, a.strength, alert, by, f->name,
-		    a.recorded_only ? "; recorded only: the policy does not "
-		    "count unsigned acks" : rc == 1 ? "; a repeat" : "");
-		fate = CHAN_ACKFILE_DONE;
-	}
+	free(plain);
 	return fate;
 }

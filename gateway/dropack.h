@@ -3,10 +3,15 @@
  *
  * The drop channel finds them (channels/sshdrop.c, serve's poller) and
  * hands each here, unverified.  A file is an ack only when its name names
- * an alert of the team whose folder holds it and its text either is
- * clear-signed by the pinned key of one of the team's contacts and names
- * the alert (its id or its code), or carries the team's code for it.
- * Anything else is refused, with an audit record, and moved aside.
+ * an alert of the team whose folder holds it, and then it is a signed ack
+ * when it is clear-signed by the pinned key of one of the team's contacts,
+ * its signed text names the alert (its id or its code), the signature was
+ * made no earlier than the alert was accepted, and that signature has
+ * acked nothing before (the rules of e-mail acks, ack.h); a file whose
+ * good signature is older than the alert is judged as unsigned.  An
+ * unsigned ack carries the team's code for the alert.  Anything else is
+ * refused, with an audit record, and moved aside; a signature used again
+ * is refused with the reason "signature already used".
  */
 #ifndef DROPACK_H
 #define DROPACK_H

@@ -15,8 +15,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include <openssl/sha.h>
-
 #include "ingest.h"
 #include "mailack.h"
 
@@ -56,25 +54,6 @@ ingest_names(const char *text, size_t len, const char *id)
 		    (i + n == len || !ingest_idchar(text[i + n])))
 			return true;
 	return false;
-}
-
-void
-ingest_sig_digest(const char *signer, int64_t created, char out[65])
-{
-	unsigned char h[SHA256_DIGEST_LENGTH];
-	char in[128];
-	int n = snprintf(in, sizeof(in), "openpgp\n%s\n%lld", signer,
-	    (long long)created);
-
-	(void)SHA256((const unsigned char *)in, n > 0 ? (size_t)n : 0, h);
-	for (int i = 0; i < SHA256_DIGEST_LENGTH; i++)
-		(void)snprintf(out + 2 * i, 3, "%02x", h[i]);
-}
-
-bool
-ingest_in_time(int64_t created, int64_t received)
-{
-	return created > 0 && created >= received;
 }
 
 /* LF line ends as CRLF (RFC 3156 signs the canonical form); *ret malloc'd,
@@ -194,7 +173,7 @@ ingest_signed_team(struct ingest_ctx *c, const struct ingest_mail *im,
 			continue;
 		if ((rc = store_alert_get(c->st, ids[i], &a, err)) != 0)
 			return rc;
-		in_time = ingest_in_time(sig->created, a->received);
+		in_time = ack_sig_in_time(sig->created, a->received);
 		store_alert_rows_free(a, 1);
 		if (!in_time) {
 			(void)snprintf(why, whylen, "the signature (made at %lld) "
@@ -202,7 +181,7 @@ ingest_signed_team(struct ingest_ctx *c, const struct ingest_mail *im,
 			    ids[i]);
 			continue;
 		}
-		ingest_sig_digest(sig->signer, sig->created, digest);
+		ack_sig_digest(sig->signer, sig->created, digest);
 		return ingest_record(c, ids[i], t->id, ct->name, digest, res,
 		    err);
 	}

@@ -63,16 +63,4 @@ int ingest_mail(struct ingest_ctx *c, const char *raw, size_t len,
    letters, digits and dashes (alert ids are made of those). */
 bool ingest_names(const char *text, size_t len, const char *id);
 
-/*
- * What names a signature for "acks once": SHA-256 (hex) of its key's
- * fingerprint and its creation time.  Not of its bytes: armour, unhashed
- * subpackets and (EC)DSA's second form of the same signature change the
- * bytes but not what was signed by whom and when.
- */
-void ingest_sig_digest(const char *signer, int64_t created, char out[65]);
-
-/* Whether a signature made at created may ack an alert accepted at
-   received: it is dated, and not before. */
-bool ingest_in_time(int64_t created, int64_t received);
-
 #endif

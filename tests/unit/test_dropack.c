@@ -6,6 +6,13 @@
  * unsigned ack file, found only at the start of a line, cleaned of
  * controls, trimmed, cut at 100 bytes, and never read past the length it
  * is given.
+ *
+ * dropack_take, against a real store and real gpg signatures (an issuer
+ * key of certs/mkpki.sh pinned as the contact's): a signature made before
+ * the alert was accepted makes no signed ack (refused without the code,
+ * an unsigned ack with it); a signature acks once, whether it acked by
+ * file or by e-mail; a store held by another writer keeps the file and
+ * nothing of it, and the next look acks once.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,7 +21,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <cmocka.h>
+
+#include <sqlite3.h>
 
 #include "dropack.h"
 #include "unit_util.h"
@@ -301,6 +311,372 @@ test_by_len(void **state)
 	}
 }
 
+/* ---- dropack_take ---- */
+
+#define OLD 1000		/* an alert accepted long ago */
+#define LATER 4102444800	/* one accepted after any signature (2100) */
+
+struct take_fx {
+	char dir[64], db[128];
+	char fpr[41];
+	struct policy_repo *repo;
+	struct store *st;
+	struct certs_ctx *cx;
+	unsigned char secret[ACK_SECRET_LEN];
+	struct dropack_ctx c;
+	time_t signed_at;		/* of the last signature made */
+};
+
+static int
+take_sh(const char *fmt, ...)
+{
+	char cmd[2048];
+	va_list ap;
+
+	va_start(ap, fmt);
+	(void)vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	return system(cmd);
+}
+
+static char *
+take_slurp(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *b;
+	long n;
+
+	assert_non_null(f);
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	b = malloc((size_t)n + 1);
+	assert_non_null(b);
+	assert_int_equal(fread(b, 1, (size_t)n, f), (size_t)n);
+	b[n] = '\0';
+	fclose(f);
+	*len = (size_t)n;
+	return b;
+}
+
+/* Teams ke and tz, each with one contact whose pinned key is desk-1. */
+static int
+take_setup(void **state)
+{
+	static char text[2048];
+	const char *src = getenv("TOCSIN_SRCDIR");
+	struct take_fx *f = calloc(1, sizeof(*f));
+	struct tocsin_err e;
+	char path[128], home[128], *json, *p;
+	size_t len;
+
+	if (f == NULL || src == NULL)
+		return -1;
+	(void)snprintf(f->dir, sizeof(f->dir), "/tmp/tdk-XXXXXX");
+	if (mkdtemp(f->dir) == NULL ||
+	    take_sh("sh %s/certs/mkpki.sh %s/pki >/dev/null 2>&1", src,
+	    f->dir) != 0)
+		return -1;
+	(void)snprintf(path, sizeof(path), "%s/pki/pki.json", f->dir);
+	json = take_slurp(path, &len);
+	if ((p = strstr(json, "\"desk-1\": \"")) == NULL)
+		return -1;
+	memcpy(f->fpr, p + 11, 40);
+	free(json);
+#define TAKE_TEAM(id) "{ id = \"" id "\"; domain = \"" id "\"; " \
+	"cctld_operator = \"o\"; region = \"AF\"; policy = \"p\"; contacts = " \
+	"( { name = \"Ann " id "\"; role = \"r\"; timezone = \"UTC\"; " \
+	"languages = [ \"en\" ]; email = \"a@" id ".example\"; pgp = \"%s\"; " \
+	"mobile = \"+254700555101\"; } ); }"
+	(void)snprintf(text, sizeof(text),
+	    "gateway = { store = \"s.db\"; gnupg_home = \"g\"; signing_key = "
+	    "\"%s\"; public_url = \"https://x.example/\"; };\n"
+	    "issuers = ( { name = \"d\"; openpgp = \"%s\"; may_address = "
+	    "[ \"all\" ]; } );\n"
+	    "policies = { p = { steps = ( { after = \"0s\"; notify = "
+	    "[ \"primary:pgp-email\" ]; } ); }; };\n"
+	    "teams = ( " TAKE_TEAM("ke") ", " TAKE_TEAM("tz") " );\n",
+	    f->fpr, f->fpr, f->fpr, f->fpr);
+	f->repo = unit_load_repo(text);
+	(void)snprintf(f->db, sizeof(f->db), "%s/t.db", f->dir);
+	(void)snprintf(home, sizeof(home), "%s/pki/gnupg", f->dir);
+	if (store_open(f->db, &f->st, &e) != 0 ||
+	    certs_open(home, &f->cx, &e) != 0)
+		return -1;
+	memset(f->secret, 7, sizeof(f->secret));
+	f->c = (struct dropack_ctx){ .repo = f->repo, .st = f->st,
+		.certs = f->cx, .secret = f->secret, .now = 2000 };
+	*state = f;
+	return 0;
+}
+
+static int
+take_teardown(void **state)
+{
+	struct take_fx *f = *state;
+
+	if (f == NULL)
+		return 0;
+	certs_close(f->cx);
+	store_close(f->st);
+	policy_free(f->repo);
+	(void)take_sh("gpgconf --homedir %s/pki/gnupg --kill all; gpgconf "
+	    "--homedir %s/pki/signers --kill all; rm -rf %s", f->dir, f->dir,
+	    f->dir);
+	free(f);
+	return 0;
+}
+
+/* Alert id for teams ke and tz, accepted at received. */
+static void
+take_alert(struct take_fx *f, const char *id, int64_t received)
+{
+	struct store_team_plan tp[] = { { "ke", 0, received + 900 },
+		{ "tz", 0, received + 900 } };
+	struct store_signature sig = { "d", "openpgp", f->fpr, "sig", 3 };
+	struct store_alert a = { .id = id, .identifier = id, .sender = "d@x",
+		.sent = "s", .sent_t = received, .status = "Actual",
+		.msg_type = "Alert", .scope = "Private", .severity = 3,
+		.headline = "h", .cap = "<alert/>", .cap_len = 8,
+		.received = received };
+	struct tocsin_err e;
+
+	assert_int_equal(store_submit(f->st, &a, &sig, 1, tp, 2, NULL, 0,
+	    "test", &e), 0);
+}
+
+/* text clear-signed by desk-1, now; malloc'd, the caller's.  Each in a
+   second of its own: two signatures by one key in one second are one
+   signature to the once rule (ack.h). */
+static char *
+take_sign(struct take_fx *f, const char *text, size_t *len)
+{
+	struct timespec ts = { 0, 50000000L };
+	char in[128], out[128];
+	FILE *fp;
+
+	while (time(NULL) <= f->signed_at)
+		nanosleep(&ts, NULL);
+	f->signed_at = time(NULL);
+	(void)snprintf(in, sizeof(in), "%s/ack.txt", f->dir);
+	(void)snprintf(out, sizeof(out), "%s/ack.txt.asc", f->dir);
+	fp = fopen(in, "w");
+	assert_non_null(fp);
+	fputs(text, fp);
+	fclose(fp);
+	assert_int_equal(take_sh("gpg --homedir %s/pki/signers --batch --yes "
+	    "--quiet --pinentry-mode loopback --passphrase '' --local-user %s "
+	    "--output %s --clearsign %s", f->dir, f->fpr, out, in), 0);
+	return take_slurp(out, len);
+}
+
+static enum chan_ackfile_fate
+take(struct take_fx *f, const char *team, const char *name, const char *data,
+    size_t len)
+{
+	struct chan_ackfile af = { .host = "h", .team = team, .name = name,
+		.data = data, .len = len };
+
+	return dropack_take(&f->c, &af);
+}
+
+static int
+take_count(struct take_fx *f, const char *sql)
+{
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	int n = -1;
+
+	assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return n;
+}
+
+/* The state of team of alert, and how strong its ack is ("" when none). */
+static void
+take_state(struct take_fx *f, const char *alert, const char *team,
+    char state[16], char strength[16])
+{
+	struct store_team_row *t = NULL;
+	struct tocsin_err e;
+	size_t n = 0;
+
+	assert_int_equal(store_teams(f->st, alert, &t, &n, &e), 0);
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(t[i].team, team) == 0) {
+			(void)snprintf(state, 16, "%s", t[i].state);
+			(void)snprintf(strength, 16, "%s", t[i].ack_strength !=
+			    NULL ? t[i].ack_strength : "");
+		}
+	store_team_rows_free(t, n);
+}
+
+/* The details of the last drop-ack-refused audit record. */
+static void
+take_refusal(struct take_fx *f, char *out, size_t outlen)
+{
+	sqlite3 *db;
+	sqlite3_stmt *st;
+
+	out[0] = '\0';
+	assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT details FROM audit "
+	    "WHERE action = 'drop-ack-refused' ORDER BY seq DESC LIMIT 1", -1,
+	    &st, NULL), SQLITE_OK);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		(void)snprintf(out, outlen, "%s", sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+}
+
+/* Signed now, naming an alert accepted before: a signed ack; the same
+   file again under another name, or in the other team's folder: refused,
+   one ack, one signature kept. */
+static void
+test_take_signed_once(void **state)
+{
+	struct take_fx *f = *state;
+	char st[16], sg[16], why[1024], text[128];
+	size_t len;
+	char *data;
+
+	take_alert(f, "A1", OLD);
+	(void)snprintf(text, sizeof(text), "Received alert A1; on it.\n");
+	data = take_sign(f, text, &len);
+	assert_int_equal(take(f, "ke", "alert-A1.ke.txt", data, len),
+	    CHAN_ACKFILE_DONE);
+	take_state(f, "A1", "ke", st, sg);
+	assert_string_equal(st, "acked");
+	assert_string_equal(sg, "signed");
+	assert_int_equal(take(f, "ke", "alert-A1.ke.again", data, len),
+	    CHAN_ACKFILE_REFUSED);
+	take_refusal(f, why, sizeof(why));
+	assert_non_null(strstr(why, "signature already used"));
+	assert_non_null(strstr(why, "alert A1 for team ke"));
+	/* the contact's key is pinned for tz too: still once */
+	assert_int_equal(take(f, "tz", "alert-A1.tz.txt", data, len),
+	    CHAN_ACKFILE_REFUSED);
+	take_state(f, "A1", "tz", st, sg);
+	assert_string_equal(st, "active");
+	assert_int_equal(take_count(f, "SELECT count(*) FROM acks WHERE "
+	    "alert_id = 'A1'"), 1);
+	assert_int_equal(take_count(f, "SELECT count(*) FROM ack_signatures"),
+	    1);
+	free(data);
+}
+
+/* Signed now, naming an alert accepted later (as a signature made before
+   it would be): without the code refused, the ladder untouched; with the
+   code an unsigned ack, by the file's name, and no signature kept. */
+static void
+test_take_older_than_the_alert(void **state)
+{
+	struct take_fx *f = *state;
+	char st[16], sg[16], why[1024], text[128], code[ACK_CODE_LEN + 1];
+	size_t len;
+	char *data;
+
+	take_alert(f, "A2", LATER);
+	data = take_sign(f, "Received alert A2; on it.\n", &len);
+	assert_int_equal(take(f, "ke", "alert-A2.ke.txt", data, len),
+	    CHAN_ACKFILE_REFUSED);
+	free(data);
+	take_refusal(f, why, sizeof(why));
+	assert_non_null(strstr(why, "is older than alert A2"));
+	assert_non_null(strstr(why, "no code"));
+	take_state(f, "A2", "ke", st, sg);
+	assert_string_equal(st, "active");
+	ack_code(f->secret, "A2", "ke", code);
+	(void)snprintf(text, sizeof(text), "Alert A2. ACK %s\n", code);
+	data = take_sign(f, text, &len);
+	assert_int_equal(take(f, "ke", "alert-A2.ke.code", data, len),
+	    CHAN_ACKFILE_DONE);
+	free(data);
+	take_state(f, "A2", "ke", st, sg);
+	assert_string_equal(st, "acked");
+	assert_string_equal(sg, "unsigned");
+	assert_int_equal(take_count(f, "SELECT count(*) FROM acks WHERE "
+	    "alert_id = 'A2' AND strength = 'unsigned' AND by_whom = "
+	    "'ack file alert-A2.ke.code'"), 1);
+	assert_int_equal(take_count(f, "SELECT count(*) FROM ack_signatures "
+	    "WHERE alert_id = 'A2'"), 0);
+}
+
+/* A signature that acked by e-mail (the same digest) acks no file. */
+static void
+test_take_after_mail(void **state)
+{
+	struct take_fx *f = *state;
+	struct certs_sigs sigs = { 0 };
+	struct tocsin_err e;
+	char digest[65], st[16], sg[16], why[1024], *plain = NULL;
+	size_t len, plen;
+	char *data;
+
+	take_alert(f, "A3", OLD);
+	data = take_sign(f, "Alert A3: on it.\n", &len);
+	assert_int_equal(certs_verify_inline(f->cx, data, len, len, &plain,
+	    &plen, &sigs, &e), 0);
+	assert_true(sigs.n > 0 && sigs.sig[0].good);
+	free(plain);
+	ack_sig_digest(sigs.sig[0].signer, sigs.sig[0].created, digest);
+	{
+		struct store_ack_in a = { .alert_id = "A3", .team = "tz",
+			.by = "Ann tz", .via = "mail", .strength = "signed",
+			.sig_digest = digest };
+
+		assert_int_equal(store_ack(f->st, &a, 2000, "test", &e), 0);
+	}
+	assert_int_equal(take(f, "ke", "alert-A3.ke.txt", data, len),
+	    CHAN_ACKFILE_REFUSED);
+	take_refusal(f, why, sizeof(why));
+	assert_non_null(strstr(why, "signature already used"));
+	take_state(f, "A3", "ke", st, sg);
+	assert_string_equal(st, "active");
+	free(data);
+}
+
+/* The store held by another writer: the file is kept, nothing of it is
+   (no ack, no signature); the next look acks once. */
+static void
+test_take_store_busy(void **state)
+{
+	struct take_fx *f = *state;
+	char st[16], sg[16];
+	sqlite3 *db;
+	size_t len;
+	char *data;
+
+	take_alert(f, "A4", OLD);
+	data = take_sign(f, "Alert A4: on it.\n", &len);
+	assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
+	{
+		char *msg = NULL;
+		int rc = sqlite3_exec(db, "BEGIN EXCLUSIVE", NULL, NULL, &msg);
+
+		if (rc != SQLITE_OK)
+			fail_msg("BEGIN EXCLUSIVE: %s", msg);
+	}
+	assert_int_equal(take(f, "ke", "alert-A4.ke.txt", data, len),
+	    CHAN_ACKFILE_KEEP);
+	assert_int_equal(sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL),
+	    SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(take_count(f, "SELECT count(*) FROM ack_signatures "
+	    "WHERE alert_id = 'A4'"), 0);
+	assert_int_equal(take(f, "ke", "alert-A4.ke.txt", data, len),
+	    CHAN_ACKFILE_DONE);
+	take_state(f, "A4", "ke", st, sg);
+	assert_string_equal(sg, "signed");
+	assert_int_equal(take_count(f, "SELECT count(*) FROM acks WHERE "
+	    "alert_id = 'A4'"), 1);
+	free(data);
+}
+
 int
 main(void)
 {
@@ -313,6 +689,14 @@ main(void)
 		cmocka_unit_test(test_by_cut_utf8),
 		cmocka_unit_test(test_by_len),
 	};
+	const struct CMUnitTest take_tests[] = {
+		cmocka_unit_test(test_take_signed_once),
+		cmocka_unit_test(test_take_older_than_the_alert),
+		cmocka_unit_test(test_take_after_mail),
+		cmocka_unit_test(test_take_store_busy),
+	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return cmocka_run_group_tests(tests, NULL, NULL) +
+	    cmocka_run_group_tests_name("take", take_tests, take_setup,
+	    take_teardown);
 }

@@ -3,10 +3,11 @@
  *
  * ingest_names: an alert id counts only as a word of its own, never
  * inside a longer id, and never read past the length given.
- * ingest_sig_digest: what names a signature for "acks once" depends on
- * the key and the creation time, on nothing else, and is 64 hex digits.
- * ingest_in_time: a signature older than the alert, or undated, never
- * acks it.
+ * ack_sig_digest (ack.c, shared with the drop host's ack files): what
+ * names a signature for "acks once" depends on the key and the creation
+ * time, on nothing else, and is 64 hex digits.
+ * ack_sig_in_time (ack.c): a signature older than the alert, or undated,
+ * never acks it.
  */
 #include <stdarg.h>
 #include <stdbool.h>
@@ -87,13 +88,13 @@ test_sig_digest(void **state)
 	char a[65], b[65], c[65], d[65];
 
 	(void)state;
-	ingest_sig_digest("06419B882080CCAF2A82F2DABEB58A988F6FE458", 1700000000,
+	ack_sig_digest("06419B882080CCAF2A82F2DABEB58A988F6FE458", 1700000000,
 	    a);
-	ingest_sig_digest("06419B882080CCAF2A82F2DABEB58A988F6FE458", 1700000000,
+	ack_sig_digest("06419B882080CCAF2A82F2DABEB58A988F6FE458", 1700000000,
 	    b);
-	ingest_sig_digest("06419B882080CCAF2A82F2DABEB58A988F6FE458", 1700000001,
+	ack_sig_digest("06419B882080CCAF2A82F2DABEB58A988F6FE458", 1700000001,
 	    c);
-	ingest_sig_digest("20B250F2E2491CBCAD96D7162ACFC712AFA4321F", 1700000000,
+	ack_sig_digest("20B250F2E2491CBCAD96D7162ACFC712AFA4321F", 1700000000,
 	    d);
 	assert_int_equal(strlen(a), 64);
 	assert_int_equal(strspn(a, "0123456789abcdef"), 64);
@@ -107,11 +108,11 @@ static void
 test_in_time(void **state)
 {
 	(void)state;
-	assert_true(ingest_in_time(1000, 1000));
-	assert_true(ingest_in_time(1001, 1000));
-	assert_false(ingest_in_time(999, 1000));
-	assert_false(ingest_in_time(0, 0));	/* undated */
-	assert_false(ingest_in_time(-5, -10));
+	assert_true(ack_sig_in_time(1000, 1000));
+	assert_true(ack_sig_in_time(1001, 1000));
+	assert_false(ack_sig_in_time(999, 1000));
+	assert_false(ack_sig_in_time(0, 0));	/* undated */
+	assert_false(ack_sig_in_time(-5, -10));
 }
 
 int
