@@ -204,7 +204,13 @@ dropack_take(void *ctx, const struct chan_ackfile *f)
 			.strength = is_signed ? "signed" : "unsigned",
 			.recorded_only = !is_signed && t->policy != NULL &&
 			    !t->policy->unsigned_acks,
-			.contact = ack_contact_named(c->repo, team, by),
+			/* the contact whose pinned key signed; an unsigned
+			   file's "by:" line is only what someone wrote */
+			.contact = is_signed ? by : NULL,
+			/* in a check, a signed file confirms that contact's
+			   drop */
+			.ep_channel = is_signed ? "sshdrop" : NULL,
+			.ep_address = is_signed ? t->drop_address : NULL,
 			.notice_channels = ack_notice_channels(c->repo, team) };
 
 		rc = store_ack(c->st, &a, c->now, "drop poller", &e);

@@ -78,10 +78,11 @@ static const struct cmd cmds[] = {
 	{ "drill", "SCENARIO [--format json|html|csv] [-o FILE] [--quiet]",
 	  "tabletop exercise on a simulated clock: no message leaves; "
 	  "writes the after-action report (default json)", cmd_drill },
-	{ "verify-contacts", "[TEAM|GROUP...] | --stale [--json]",
-	  "ask every contact to confirm through the usual ack paths (an "
-	  "alert of status System, no ladder); --stale lists the contacts "
-	  "not confirmed within gateway.verify_after", cmd_verify },
+	{ "verify-contacts", "[TEAM|GROUP|region:XX|all...] | --stale [--json]",
+	  "ask every contact to confirm each of their endpoints with its own "
+	  "link or code (an alert of status System, no ladder); --stale lists "
+	  "the endpoints not confirmed within gateway.verify_after",
+	  cmd_verify },
 };
 #define NCMDS (sizeof(cmds) / sizeof(cmds[0]))
 
@@ -166,19 +167,28 @@ check_stale(const struct policy_repo *repo, struct policy_diag *diag)
 	    &e) != 0)
 		goto out;
 	for (size_t i = 0; i < n; i++)
-		ever += v[i].verified > 0;
-	if (n == total && ever == 0) {
+		ever += v[i].contact_verified > 0;
+	if (verify_stale_contacts(v, n) == total && ever == 0) {
 		policy_diag_add(diag, POLICY_WARNING, NULL, 0, "no contact has confirmed a contact "
 		    "check yet: run 'tocsin verify-contacts'");
 		goto out;
 	}
 	for (size_t i = 0; i < n; i++)
-		policy_diag_add(diag, POLICY_WARNING, v[i].src.file, v[i].src.line,
-		    "contact %s of team %s is stale: %s%s; 'tocsin "
-		    "verify-contacts %s' asks again", v[i].contact, v[i].team,
-		    v[i].verified ? "last confirmed " : "never confirmed",
-		    v[i].verified ? jsonw_fmt_time(v[i].verified, tb,
-		    sizeof(tb)) : "", v[i].team);
+		if (v[i].whole && v[i].first)
+			policy_diag_add(diag, POLICY_WARNING, v[i].src.file,
+			    v[i].src.line, "contact %s of team %s is stale: "
+			    "%s%s; 'tocsin verify-contacts %s' asks again",
+			    v[i].contact, v[i].team, v[i].contact_verified ?
+			    "last confirmed " : "never confirmed",
+			    v[i].contact_verified ? jsonw_fmt_time(
+			    v[i].contact_verified, tb, sizeof(tb)) : "",
+			    v[i].team);
+		else if (!v[i].whole)
+			policy_diag_add(diag, POLICY_WARNING, v[i].src.file,
+			    v[i].src.line, "contact %s of team %s has an "
+			    "unconfirmed endpoint: %s %s", v[i].contact,
+			    v[i].team, v[i].what, v[i].address != NULL ?
+			    v[i].address : "");
 out:
 	free(v);
 	store_close(st);
@@ -364,9 +374,10 @@ cmd_status(const char *conf, int argc, char **argv)
 
 		if (verify_stale(repo, st, (int64_t)time(NULL), &v, &n, &total,
 		    &e) == 0 && n > 0)
-			printf("\n%zu of %zu contacts are stale (not confirmed "
-			    "within %lld days): 'tocsin verify-contacts --stale' "
-			    "lists them\n", n, total,
+			printf("\n%zu of %zu contacts are stale, and %zu "
+			    "endpoints (not confirmed within %lld days): 'tocsin "
+			    "verify-contacts --stale' lists them\n",
+			    verify_stale_contacts(v, n), total, n,
 			    (long long)(repo->gateway.verify_after / 86400));
 		free(v);
 	}
@@ -508,7 +519,7 @@ cmd_verify(const char *conf, int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	static const char usage_line[] = "usage: tocsin verify-contacts "
-	    "[TEAM|GROUP...] | --stale [--json]\n";
+	    "[TEAM|GROUP|region:XX|all...] | --stale [--json]\n";
 	struct policy_repo *repo = NULL;
 	struct store *st = NULL;
 	struct certs_ctx *cx = NULL;
@@ -712,6 +723,7 @@ cmd_ingest_mail(const char *conf, int argc, char **argv)
 	char *raw = NULL, *canon = NULL, *plain = NULL;
 	char alert[64] = "", team[64] = "", ralert[64], rteam[64], code[9];
 	const char *by = NULL, *text;
+	struct verify_endpoint ep = { 0 };
 	size_t len = 0, clen, plen = 0, tlen;
 	bool is_signed = false, found = false, code_ok;
 	int rc;
@@ -787,8 +799,9 @@ cmd_ingest_mail(const char *conf, int argc, char **argv)
 
 			if (!mine)
 				continue;
-			if (code_ok && ack_code_alert(st, secret, tm->id, code,
-			    alert))
+			if (code_ok && (ack_code_alert(st, secret, tm->id, code,
+			    alert) || verify_code_match(repo, st, secret,
+			    tm->id, ct, code, alert, &ep)))
 				found = true;
 			else if (is_signed && strcmp(rteam, tm->id) == 0) {
 				/* a signed reply to our message needs no code */
@@ -818,6 +831,8 @@ cmd_ingest_mail(const char *conf, int argc, char **argv)
 			.recorded_only = !is_signed && tm != NULL &&
 			    tm->policy != NULL && !tm->policy->unsigned_acks,
 			.contact = by,
+			/* in a check: the endpoint whose own code it was */
+			.ep_channel = ep.channel, .ep_address = ep.address,
 			.notice_channels = ack_notice_channels(repo, team) };
 
 		rc = store_ack(st, &a, (int64_t)time(NULL), "ingest-mail", &e);
