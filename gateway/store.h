@@ -320,9 +320,11 @@ struct store_ack_in {
 	bool recorded_only;		/* the policy does not count this kind
 					   of ack: kept, the ladder goes on */
 	/* The contact of the team who answered, when the way it came
-	   says so (their number, their key, their address); NULL when not
-	   known.  A check of contacts (an alert of status System) records
-	   only this: the contact's last-verified date. */
+	   says so (their number, their key, their address, their own
+	   link); NULL when not known.  A check of contacts (an alert of
+	   status System) records only this, with the endpoint below: the
+	   last-verified date of that endpoint of that contact, which is when
+	   the check was made, however late the answer. */
 	const char *contact;
 	/* The endpoint whose own link or code it was (a check of contacts
 	   records a contact only with it); NULL when none. */

@@ -1547,7 +1547,10 @@ ack_notices(struct store *s, const struct store_ack_in *a,
 	return rc;
 }
 
-/* A contact of a check campaign answered: its last-verified date. */
+/* A contact of a check campaign answered by an endpoint's own link or
+   code: the endpoint, and the contact, worked when the check was made
+   (sent), which is the date recorded, so that an old check's link kept
+   and used later never makes an endpoint look fresh. */
 static int
 contact_checked(struct store *s, const struct store_ack_in *a, int64_t now,
     struct tocsin_err *err)
@@ -1642,11 +1645,13 @@ store_ack(struct store *s, const struct store_ack_in *a, int64_t now,
 	sqlite3_stmt *st = NULL;
 	char details[512];
 	int rc, changed = 0;
+	int64_t sent;
 	bool campaign;
 
 	if ((rc = sq_exec(s, "BEGIN IMMEDIATE", err)) != 0)
 		return rc;
-	if (sq_prepare(s, "SELECT a.status FROM team_states t JOIN alerts a ON "
+	if (sq_prepare(s, "SELECT a.status, a.received FROM team_states t JOIN "
+	    "alerts a ON "
 	    "a.id = t.alert_id WHERE t.alert_id = ? AND t.team = ?", &st,
 	    err) != 0) {
 		sq_rollback(s);
@@ -1662,6 +1667,7 @@ store_ack(struct store *s, const struct store_ack_in *a, int64_t now,
 	}
 	campaign = sqlite3_column_text(st, 0) != NULL && strcmp((const char *)
 	    sqlite3_column_text(st, 0), "System") == 0;
+	sent = sqlite3_column_int64(st, 1);
 	sqlite3_finalize(st);
 	/* every ack is kept; the team's state takes the first */
 	if (sq_prepare(s, "INSERT INTO acks (alert_id, team, by_whom, via, "
@@ -1689,7 +1695,7 @@ store_ack(struct store *s, const struct store_ack_in *a, int64_t now,
 		    a->ep_address != NULL;
 
 		if (rc == 0 && known)
-			rc = contact_checked(s, a, now, err);
+			rc = contact_checked(s, a, sent, err);
 		changed = rc == 0 && known;
 		goto audit;
 	}

@@ -364,3 +364,53 @@ def test_a_check_that_cannot_be_rendered_is_dead_at_once(inst, peers):
     assert "dead" in json.dumps(st)
     # nothing reached a peer
     assert not smtp.messages() and not sms.requests()
+
+
+def test_a_peer_failing_for_a_while_is_retried_not_dead(inst, peers):
+    smtp, sms, ssh = peers
+    use_peers(inst, peers, [])
+    who = people(inst)
+    t = next(t for t in inst.teams() if full(who[t]))
+    mobile = full(who[t])[0]["mobile"]
+    # the provider's own tries (2) both fail: the attempt fails for now
+    sms.set_faults([{"match": "^" + re.escape(mobile) + "$",
+                     "action": "500", "count": 2}])
+    inst.set_keys("gateway", retry_base="1s")
+    alert = inst.run("verify-contacts", t, check=0).stdout.strip()
+    p = inst.serve(timeout=300)
+    assert p.returncode == 0, p.stderr
+    rows = inst.sql("SELECT address, state, attempts FROM deliveries WHERE "
+                    "alert_id = ? AND channel = 'sms'", alert)
+    assert (mobile, "sent", 2) in rows, rows
+    assert all(r[1:] == ("sent", 1) for r in rows if r[0] != mobile), rows
+    code = ep_code(inst, alert, t, full(who[t])[0]["name"], "sms", mobile)
+    got = [x for to, x in sms_sent([q for q in sms.requests()
+                                    if q.get("status") == 201]) if to == mobile]
+    assert len(got) == 1 and code in got[0], got
+
+
+def test_an_old_check_s_link_does_not_make_an_endpoint_fresh(inst, peers):
+    use_peers(inst, peers, [])
+    who = people(inst)
+    t = next(t for t in inst.teams() if full(who[t]))
+    a = full(who[t])[0]
+    alert = inst.run("verify-contacts", t, check=0).stdout.strip()
+    assert inst.serve(timeout=300).returncode == 0
+    # the check was made 200 days ago; its link was kept and is used now
+    old = inst.sql("SELECT received FROM alerts WHERE id = ?",
+                   alert)[0][0] - 200 * 86400
+    inst.sql("UPDATE alerts SET received = ? WHERE id = ?", old, alert)
+    proc = listening(inst)
+    try:
+        tok = ep_token(inst, alert, t, a["name"], "pgp-email", a["email"])
+        st, _, page = request(inst, "POST", f"/ack/{tok}")
+        assert st == 200 and "Confirmed" in page
+    finally:
+        stopped(proc)
+    assert inst.sql("SELECT verified FROM endpoint_checks WHERE team = ? AND "
+                    "contact = ? AND channel = 'pgp-email'", t,
+                    a["name"]) == [(old,)]
+    stale = json.loads(inst.run("verify-contacts", "--stale", "--json",
+                                check=0).stdout)["stale"]
+    assert [s for s in stale if (s["team"], s["contact"], s["endpoint"]) ==
+            (t, a["name"], "e-mail")], stale
