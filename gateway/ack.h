@@ -20,6 +20,9 @@
 #define ACK_TOKEN_LEN 32		/* hex digits */
 #define ACK_CODE_LEN 8
 #define ACK_HASH_LEN 64			/* hex digits of SHA-256 */
+/* Who acknowledged by a team's link when no name was typed: the
+   gateway's own words, never a quote. */
+#define ACK_BY_LINK "someone with the link"
 
 /*
  * Read the secret named by gateway.ack_secret, or by default ack.key beside

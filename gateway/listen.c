@@ -467,7 +467,7 @@ ack_link(struct listen_ctx *l, struct MHD_Connection *c, const char *token,
 		    form_parse(rq->body, rq->len, f) == 0)
 			name = form_get(f, "name");
 		(void)snprintf(by, sizeof(by), "%s%.100s", name != NULL &&
-		    name[0] != '\0' ? "" : "someone with the link",
+		    name[0] != '\0' ? "" : ACK_BY_LINK,
 		    name != NULL ? name : "");
 		for (char *p = by; *p != '\0'; p++)
 			if ((unsigned char)*p < 0x20 || *p == 0x7f)

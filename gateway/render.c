@@ -27,6 +27,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "ack.h"
 #include "render.h"
 #include "utf8.h"
 #include "tz.h"
@@ -946,7 +947,8 @@ render_notice(const struct render_in *in, const struct render_ack *ack,
 	/* who: the contact as the gateway knows them, an operator's entry,
 	   or else only a quote of what someone gave, marked unverified */
 	known = ack->contact != NULL || strncmp(ack->via, "operator", 8) == 0;
-	if (!known && render_quote(ack->by, RENDER_QUOTE_MAX, &quote, err) != 0)
+	if (!known && render_quote(strcmp(ack->by, ACK_BY_LINK) == 0 ? "" :
+	    ack->by, RENDER_QUOTE_MAX, &quote, err) != 0)
 		return TOCSIN_ENOMEM;
 	render_puts(&b, "ACKNOWLEDGED\n");
 	render_banner(&b, in->alert->status, true);
@@ -962,9 +964,12 @@ render_notice(const struct render_in *in, const struct render_ack *ack,
 		    "know by number, key or own link\n");
 		render_puts(&b, "Unverified: ");
 		render_puts(&b, render_given(ack->via));
-		render_puts(&b, ": \"");
-		render_puts(&b, quote);
-		render_puts(&b, "\"\n");
+		if (quote[0] != '\0') {
+			render_puts(&b, ": \"");
+			render_puts(&b, quote);
+			render_puts(&b, "\"\n");
+		} else
+			render_puts(&b, ": none\n");
 	}
 	render_line(&b, "How", ack->via, RENDER_SHORT_MAX);
 	render_line(&b, "Strength", ack->strength, RENDER_SHORT_MAX);
@@ -990,9 +995,12 @@ render_notice(const struct render_in *in, const struct render_ack *ack,
 		render_text(&sh, ack->strength, RENDER_LINE, 16);
 		render_puts(&sh, "); ");
 		render_puts(&sh, render_given(ack->via));
-		render_puts(&sh, ", unverified: \"");
-		render_puts(&sh, quote);
-		render_puts(&sh, "\"");
+		if (quote[0] != '\0') {
+			render_puts(&sh, ", unverified: \"");
+			render_puts(&sh, quote);
+			render_puts(&sh, "\"");
+		} else
+			render_puts(&sh, ": none");
 	}
 	free(quote);
 	render_puts(&sh, " at ");

@@ -117,7 +117,8 @@ int render_quote(const char *in, size_t max_chars, char **ret,
  * the caller.  Who acknowledged is named only from what the gateway
  * knows: ack->contact, or an operator's entry (via "operator:..."); else
  * the notice says that the gateway does not know who, and gives ack->by
- * only as an unverified quote made by render_quote.  No ack instructions: nothing more is asked.  0,
+ * only as an unverified quote made by render_quote ("none" when no name
+ * was typed: ack->by is ACK_BY_LINK).  No ack instructions: nothing more is asked.  0,
  * TOCSIN_EINTERNAL or TOCSIN_ENOMEM; the outputs untouched on failure.
  */
 int render_notice(const struct render_in *in, const struct render_ack *ack,

@@ -1498,6 +1498,21 @@ test_notice_unverified(void **state)
 	free(body);
 	free(sh);
 
+	/* no name typed: the gateway's words, no quote */
+	notice_by(a, "someone with the link", NULL, "link", &body, &sh);
+	assert_string_equal(line_of(body, "Unverified: "),
+	    "Unverified: name typed on the page: none");
+	must_start(sh, "ACKNOWLEDGED ke via link (unsigned); name typed on "
+	    "the page: none at 20");
+	free(body);
+	free(sh);
+	/* nothing but what is taken out: an empty quote says so */
+	notice_by(a, "+1 555 0100", NULL, "link", &body, &sh);
+	assert_string_equal(line_of(body, "Unverified: "),
+	    "Unverified: name typed on the page: \"[\xe2\x80\xa6]\"");
+	free(body);
+	free(sh);
+
 	/* an ack file's "by:" line is quoted as such */
 	notice_by(a, "Bo", NULL, "drop", &body, &sh);
 	assert_string_equal(line_of(body, "Unverified: "),
