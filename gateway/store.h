@@ -344,7 +344,9 @@ struct store_ack_in {
 int store_ack(struct store *s, const struct store_ack_in *a, int64_t now,
     const char *actor, struct tocsin_err *err);
 
-/* When each endpoint of each contact last answered a check of contacts. */
+/* When each endpoint of each contact last answered a check of contacts;
+   rows with channel and address "" say when the contact last answered
+   on any endpoint (the only record of stores before version 7). */
 struct store_contact_check {
 	char *team, *contact, *via, *channel, *address;
 	int64_t verified;

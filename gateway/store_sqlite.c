@@ -1614,8 +1614,12 @@ store_contact_checks(struct store *s, struct store_contact_check **ret,
 
 	*ret = NULL;
 	*n = 0;
+	/* a contact's confirmations from before endpoints were recorded
+	   (stores before version 7) still count for the contact, with no
+	   endpoint ("") */
 	if (sq_prepare(s, "SELECT team, contact, verified, via, channel, "
-	    "address FROM endpoint_checks ORDER BY team, contact", &st,
+	    "address FROM endpoint_checks UNION ALL SELECT team, contact, "
+	    "verified, via, '', '' FROM contact_checks ORDER BY 1, 2", &st,
 	    err) != 0)
 		return TOCSIN_ESTORE;
 	rc = sq_collect(s, st, (void **)ret, n, sizeof(**ret), fill_check, err);

@@ -996,6 +996,81 @@ test_receipts_and_segments(void **state)
 	store_delivery_rows_free(r, n);
 }
 
+/* A check of contacts: its links are kept hashed, per endpoint, and its
+   deliveries are of kind check; an answer confirms a contact's endpoint
+   only with that endpoint named, dated when the check was made, and moves
+   no ladder. */
+static void
+test_check_of_contacts(void **state)
+{
+	struct fx *f = *state;
+	struct tocsin_err e;
+	struct store_signature sig = { "gateway", "openpgp", "ABCD", "sig", 3 };
+	struct store_team_plan tp = { "t000", 0, 0, NULL };
+	struct store_delivery_plan dp[2] = {
+		{ "t000", 0, "pgp-email", "Ann", "ann@x.example", 1000 },
+		{ "t000", 0, "sms", "Bob", "+15550101", 1000 },
+	};
+	struct store_check_ep ep[2] = {
+		{ "t000", "Ann", "pgp-email", "ann@x.example", "h-ann" },
+		{ "t000", "Bob", "sms", "+15550101", "h-bob" },
+	};
+	struct store_alert a = {
+		.id = "C1", .identifier = "contact-check-C1", .sender = "gw",
+		.sent = "s", .sent_t = 1000, .status = "System",
+		.msg_type = "Alert", .scope = "Private", .severity = 1,
+		.cap = "<alert/>", .cap_len = 8, .received = 1000,
+		.check_eps = ep, .ncheck_eps = 2,
+	};
+	struct store_ack_in in = { .alert_id = "C1", .team = "t000",
+		.by = "Ann", .via = "link", .strength = "unsigned",
+		.contact = "Ann" };
+	struct store_check_token k;
+	struct store_contact_check *chk = NULL;
+	struct store_delivery_row *rows = NULL;
+	size_t n = 0;
+
+	assert_int_equal(store_submit(f->s, &a, &sig, 1, &tp, 1, dp, 2, "test",
+	    &e), 0);
+	assert_int_equal(store_check_token_find(f->s, "h-bob", &k, &e), 0);
+	assert_string_equal(k.alert_id, "C1");
+	assert_string_equal(k.contact, "Bob");
+	assert_string_equal(k.channel, "sms");
+	assert_string_equal(k.address, "+15550101");
+	assert_int_equal(store_check_token_find(f->s, "h-eve", &k, &e),
+	    TOCSIN_ENOTFOUND);
+	assert_int_equal(store_deliveries(f->s, "C1", NULL, &rows, &n, &e), 0);
+	assert_int_equal(n, 2);
+	assert_true(rows[0].check && rows[1].check);
+	assert_false(rows[0].notice);
+	store_delivery_rows_free(rows, n);
+	/* a contact without an endpoint's own link or code: nothing */
+	assert_int_equal(store_ack(f->s, &in, 5000, "test", &e), 1);
+	assert_int_equal(count(f, "endpoint_checks"), 0);
+	in.ep_channel = "pgp-email";
+	in.ep_address = "ann@x.example";
+	assert_int_equal(store_ack(f->s, &in, 5000, "test", &e), 0);
+	assert_int_equal(store_contact_checks(f->s, &chk, &n, &e), 0);
+	/* the endpoint, and the contact as a whole, dated at the check */
+	assert_int_equal(n, 2);
+	for (size_t i = 0; i < n; i++) {
+		assert_string_equal(chk[i].contact, "Ann");
+		assert_int_equal(chk[i].verified, 1000);
+	}
+	assert_true((strcmp(chk[0].channel, "pgp-email") == 0) !=
+	    (strcmp(chk[1].channel, "pgp-email") == 0));
+	store_contact_checks_free(chk, n);
+	assert_int_equal(count(f, "acks"), 2);
+	{
+		struct store_team_row *t = NULL;
+
+		assert_int_equal(store_teams(f->s, "C1", &t, &n, &e), 0);
+		assert_string_equal(t[0].state, "active");
+		assert_null(t[0].ack_contact);
+		store_team_rows_free(t, n);
+	}
+}
+
 int
 main(void)
 {
@@ -1030,6 +1105,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_ack_stops_the_ladder, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_next_due_by_channel, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_check_of_contacts, setup,
 		    teardown),
 	};
 
