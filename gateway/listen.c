@@ -371,14 +371,14 @@ check_link(struct listen_ctx *l, struct MHD_Connection *c,
 	page_text(&pg, a->id, 64);
 	page_raw(&pg, "</b> for team <b>");
 	page_text(&pg, k->team, 64);
+	/* the channel, not the address: a forwarded link shows no one's
+	   number or e-mail address */
 	page_raw(&pg, "</b>. This link was sent to ");
 	page_text(&pg, k->contact[0] != '\0' ? k->contact : "the team's drop",
 	    160);
-	page_raw(&pg, " at ");
-	page_text(&pg, k->address, 256);
-	page_raw(&pg, " (");
+	page_raw(&pg, " by ");
 	page_text(&pg, k->channel, 32);
-	page_raw(&pg, ") alone, and confirms that and nothing else.</p>\n");
+	page_raw(&pg, " alone, and confirms that and nothing else.</p>\n");
 	if (rc == 0)
 		page_raw(&pg, "<p class=\"done\"><b>Confirmed</b>, thank "
 		    "you.</p>\n");

@@ -281,8 +281,14 @@ def test_a_check_reaches_every_endpoint_with_its_own_link_and_code(
                           "--clearsign")
         (folder / ".x.tmp").write_bytes(signed)
         (folder / ".x.tmp").rename(folder / f"alert-{alert}.{t}.txt")
+        # and one signed by B with the drop's own code: B's drop
+        dcode = ep_code(inst, alert, t, "", "sshdrop", drop[0][0])
+        signed = gpg_sign(inst, "contacts_home", b["pgp"],
+                          f"Received. ACK {dcode}\n".encode(), "--clearsign")
+        (folder / ".y.tmp").write_bytes(signed)
+        (folder / ".y.tmp").rename(folder / f"alert-{alert}.{t}.b.txt")
         end = time.time() + 10
-        while time.time() < end and len(checked(inst)) < 5:
+        while time.time() < end and len(checked(inst)) < 6:
             time.sleep(0.1)
     finally:
         stopped(proc)
@@ -291,7 +297,8 @@ def test_a_check_reaches_every_endpoint_with_its_own_link_and_code(
         (t, a["name"], "sms", a["mobile"]),
         (t, a["name"], "voice", a["phone"]),
         (t, b["name"], "pgp-email", b["email"]),
-        (t, a["name"], "sshdrop", drop[0][0])}
+        (t, a["name"], "sshdrop", drop[0][0]),
+        (t, b["name"], "sshdrop", drop[0][0])}
     # a check moves no ladder
     assert inst.sql("SELECT DISTINCT state FROM team_states WHERE "
                     "alert_id = ?", alert) == [("active",)]
