@@ -109,33 +109,101 @@ ack_secret_load(const struct policy_repo *repo,
 }
 
 static void
-ack_mac(const unsigned char secret[ACK_SECRET_LEN], const char *label,
-    const char *alert_id, const char *team, unsigned char mac[32])
+ack_mac_fields(const unsigned char secret[ACK_SECRET_LEN],
+    const char *const *f, size_t nf, unsigned char mac[32])
 {
-	unsigned char msg[512];
+	unsigned char msg[1024];
 	size_t n = 0, l;
 	unsigned int maclen = 32;
 
 	/* Length-prefixed fields: "a"+"bc" never equals "ab"+"c". */
-	for (int i = 0; i < 3; i++) {
-		const char *f = i == 0 ? label : i == 1 ? alert_id : team;
-
+	for (size_t i = 0; i < nf; i++) {
 		/* Ids are short (alert ids 21 bytes, team ids at most 32).
 		   A longer field goes in as its SHA-256 behind a marker that
 		   no length byte can take, so nothing is ever cut off into a
 		   collision. */
-		l = strlen(f);
+		l = strlen(f[i]);
 		if (l > 150) {
 			msg[n++] = 0xff;
-			(void)SHA256((const unsigned char *)f, l, msg + n);
+			(void)SHA256((const unsigned char *)f[i], l, msg + n);
 			n += 32;
 			continue;
 		}
 		msg[n++] = (unsigned char)l;
-		memcpy(msg + n, f, l);
+		memcpy(msg + n, f[i], l);
 		n += l;
 	}
 	(void)HMAC(EVP_sha256(), secret, ACK_SECRET_LEN, msg, n, mac, &maclen);
+}
+
+static void
+ack_mac(const unsigned char secret[ACK_SECRET_LEN], const char *label,
+    const char *alert_id, const char *team, unsigned char mac[32])
+{
+	const char *f[] = { label, alert_id, team };
+
+	ack_mac_fields(secret, f, 3, mac);
+}
+
+/* A token or code of one endpoint of one contact: labels of their own,
+   so that no endpoint's value is ever a team's. */
+static void
+ack_ep_mac(const unsigned char secret[ACK_SECRET_LEN], const char *label,
+    const struct ack_endpoint *ep, unsigned char mac[32])
+{
+	const char *f[] = { label, ep->alert_id, ep->team, ep->contact,
+		ep->channel, ep->address };
+
+	ack_mac_fields(secret, f, 6, mac);
+}
+
+static void
+ack_hex_token(const unsigned char mac[32], char out[ACK_TOKEN_LEN + 1])
+{
+	for (int i = 0; i < ACK_TOKEN_LEN / 2; i++)
+		snprintf(out + i * 2, 3, "%02x", mac[i]);
+}
+
+static void
+ack_digits(const unsigned char mac[32], char out[ACK_CODE_LEN + 1])
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | mac[i];
+	snprintf(out, ACK_CODE_LEN + 1, "%08llu",
+	    (unsigned long long)(v % 100000000ULL));
+}
+
+void
+ack_ep_token(const unsigned char secret[ACK_SECRET_LEN],
+    const struct ack_endpoint *ep, char out[ACK_TOKEN_LEN + 1])
+{
+	unsigned char mac[32];
+
+	ack_ep_mac(secret, "tocsin check token", ep, mac);
+	ack_hex_token(mac, out);
+}
+
+void
+ack_ep_code(const unsigned char secret[ACK_SECRET_LEN],
+    const struct ack_endpoint *ep, char out[ACK_CODE_LEN + 1])
+{
+	unsigned char mac[32];
+
+	ack_ep_mac(secret, "tocsin check code", ep, mac);
+	ack_digits(mac, out);
+}
+
+bool
+ack_ep_code_is(const unsigned char secret[ACK_SECRET_LEN],
+    const struct ack_endpoint *ep, const char *code)
+{
+	char want[ACK_CODE_LEN + 1];
+
+	ack_ep_code(secret, ep, want);
+	return strlen(code) == ACK_CODE_LEN &&
+	    CRYPTO_memcmp(want, code, ACK_CODE_LEN) == 0;
 }
 
 void
@@ -145,8 +213,7 @@ ack_token(const unsigned char secret[ACK_SECRET_LEN], const char *alert_id,
 	unsigned char mac[32];
 
 	ack_mac(secret, "tocsin ack token", alert_id, team, mac);
-	for (int i = 0; i < ACK_TOKEN_LEN / 2; i++)
-		snprintf(out + i * 2, 3, "%02x", mac[i]);
+	ack_hex_token(mac, out);
 }
 
 void
@@ -154,13 +221,9 @@ ack_code(const unsigned char secret[ACK_SECRET_LEN], const char *alert_id,
     const char *team, char out[ACK_CODE_LEN + 1])
 {
 	unsigned char mac[32];
-	uint64_t v = 0;
 
 	ack_mac(secret, "tocsin ack code", alert_id, team, mac);
-	for (int i = 0; i < 8; i++)
-		v = v << 8 | mac[i];
-	snprintf(out, ACK_CODE_LEN + 1, "%08llu",
-	    (unsigned long long)(v % 100000000ULL));
+	ack_digits(mac, out);
 }
 
 void

@@ -21,6 +21,9 @@
 #define ACK_TOKEN_LEN 32		/* hex digits */
 #define ACK_CODE_LEN 8
 #define ACK_HASH_LEN 64			/* hex digits of SHA-256 */
+/* Who acknowledged by a team's link when no name was typed: the
+   gateway's own words, never a quote. */
+#define ACK_BY_LINK "someone with the link"
 
 /*
  * Read the secret named by gateway.ack_secret, or by default ack.key beside
@@ -34,6 +37,22 @@ void ack_token(const unsigned char secret[ACK_SECRET_LEN],
     const char *alert_id, const char *team, char out[ACK_TOKEN_LEN + 1]);
 void ack_code(const unsigned char secret[ACK_SECRET_LEN],
     const char *alert_id, const char *team, char out[ACK_CODE_LEN + 1]);
+/*
+ * One endpoint of one contact in a check of contacts: each gets a link
+ * and a code of its own, so that only that endpoint's own link or code
+ * (or the contact's number or key with it) confirms that contact.
+ */
+struct ack_endpoint {
+	const char *alert_id, *team, *contact, *channel, *address;
+};
+void ack_ep_token(const unsigned char secret[ACK_SECRET_LEN],
+    const struct ack_endpoint *ep, char out[ACK_TOKEN_LEN + 1]);
+void ack_ep_code(const unsigned char secret[ACK_SECRET_LEN],
+    const struct ack_endpoint *ep, char out[ACK_CODE_LEN + 1]);
+/* Whether code is ep's code, compared in constant time. */
+bool ack_ep_code_is(const unsigned char secret[ACK_SECRET_LEN],
+    const struct ack_endpoint *ep, const char *code);
+
 /* Whether code is the code of (alert, team), compared in constant time. */
 bool ack_code_is(const unsigned char secret[ACK_SECRET_LEN],
     const char *alert_id, const char *team, const char *code);

@@ -330,6 +330,7 @@ team_facts(struct worker *w, const char *alert, const char *team,
 			ack->strength = t->ack_strength != NULL ?
 			    t->ack_strength : "";
 			ack->at = t->ack_at;
+			ack->contact = t->ack_contact;
 		}
 		if (strcmp(t->state, "unreached") == 0 && used + 64 < ulen)
 			used += (size_t)snprintf(unreached + used, ulen - used,
@@ -354,8 +355,20 @@ build_text(struct worker *w, const struct chan_ops *ops,
 	struct render_in in = { 0 };
 	int rc;
 
-	ack_token(w->d->secret, rows[lo].alert_id, rows[lo].team, token);
-	ack_code(w->d->secret, rows[lo].alert_id, rows[lo].team, pm->code);
+	if (rows[lo].check) {
+		/* a check of contacts: the endpoint's own link and code, so
+		   that nobody else's answer can confirm it */
+		struct ack_endpoint ep = { rows[lo].alert_id, rows[lo].team,
+			rows[lo].contact, rows[lo].channel, rows[lo].address };
+
+		ack_ep_token(w->d->secret, &ep, token);
+		ack_ep_code(w->d->secret, &ep, pm->code);
+	} else {
+		ack_token(w->d->secret, rows[lo].alert_id, rows[lo].team,
+		    token);
+		ack_code(w->d->secret, rows[lo].alert_id, rows[lo].team,
+		    pm->code);
+	}
 	ack_url(repo->gateway.public_url, token, pm->url, sizeof(pm->url));
 	msg->alert_id = rows[lo].alert_id;
 	msg->team = rows[lo].team;
@@ -462,8 +475,15 @@ build_text(struct worker *w, const struct chan_ops *ops,
 	/* The identity of the message, not of a claim: alert, team and
 	   step, so that a retry of some of its recipients, or a repeat
 	   after a crash, carries the same Message-ID. */
-	snprintf(pm->message_id, sizeof(pm->message_id), "<tocsin.%s.%s.%d@%s>",
-	    rows[lo].alert_id, rows[lo].team, rows[lo].step, from_domain(repo));
+	if (rows[lo].check)	/* one message per contact */
+		snprintf(pm->message_id, sizeof(pm->message_id),
+		    "<tocsin.%s.%s.%d.%lld@%s>", rows[lo].alert_id,
+		    rows[lo].team, rows[lo].step, (long long)rows[lo].id,
+		    from_domain(repo));
+	else
+		snprintf(pm->message_id, sizeof(pm->message_id),
+		    "<tocsin.%s.%s.%d@%s>", rows[lo].alert_id, rows[lo].team,
+		    rows[lo].step, from_domain(repo));
 	if (!message_id_safe(pm->message_id))
 		snprintf(pm->message_id, sizeof(pm->message_id),
 		    "<tocsin.%lld@%s>", (long long)rows[lo].id,
@@ -569,7 +589,8 @@ same_group(const struct store_delivery_row *a,
 {
 	return strcmp(a->alert_id, b->alert_id) == 0 &&
 	    strcmp(a->team, b->team) == 0 && a->step == b->step &&
-	    a->notice == b->notice;
+	    a->notice == b->notice && a->check == b->check &&
+	    (!a->check || strcmp(a->contact, b->contact) == 0);
 }
 
 static size_t
@@ -579,6 +600,16 @@ driver_index(const struct disp *d, const struct chan_ops *ops)
 		if (d->drivers[k] == ops)
 			return k;
 	return 0;
+}
+
+/* Whether a failure to build a message is for good: all but the store's
+   and memory's, which a later attempt may not meet. */
+static bool
+dispatch_build_permanent(int code)
+{
+	return code != TOCSIN_ENOMEM && code != TOCSIN_ESTORE &&
+	    code != TOCSIN_ETEMP && code != TOCSIN_EUNAVAIL &&
+	    code != TOCSIN_EIO;
 }
 
 static void
@@ -622,6 +653,10 @@ work_batch(struct worker *w, const struct chan_ops *ops,
 			for (size_t i = lo; i < hi; i++) {
 				snprintf(why[i], sizeof(why[i]), "%s", err.msg);
 				items[i].error = why[i];
+				/* a message that cannot be rendered never
+				   will be: dead at once, with the reason */
+				if (dispatch_build_permanent(err.code))
+					items[i].result = STORE_R_PERMFAIL;
 			}
 			/* drop the recipients added for this group */
 			while (nrcpt > 0 && rcpt_row[nrcpt - 1] >= lo)

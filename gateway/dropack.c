@@ -55,6 +55,18 @@ dropack_printable(uint32_t cp)
 	    !(cp >= 0x2066 && cp <= 0x2069) && cp != 0x200e && cp != 0x200f;
 }
 
+/* The code of the team's drop in a check of contacts (ack.h), which the
+   check's file in the drop carries instead of a team's code. */
+static bool
+dropack_check_code(const struct dropack_ctx *c, const struct policy_team *t,
+    const char *alert, const char *code)
+{
+	struct ack_endpoint ep = { alert, t->id, "", "sshdrop",
+		t->drop_address };
+
+	return t->drop_address != NULL && ack_ep_code_is(c->secret, &ep, code);
+}
+
 bool
 dropack_by(const char *text, size_t len, char by[128])
 {
@@ -175,7 +187,8 @@ dropack_signed(struct dropack_ctx *c, const struct chan_ackfile *f,
 	/* the signed words must name this alert: its id or code */
 	if (memmem(*ret_plain, *ret_plen, alert, strlen(alert)) == NULL &&
 	    !(mailack_code(*ret_plain, *ret_plen, code) == 0 &&
-	    ack_code_is(c->secret, alert, t->id, code)))
+	    (ack_code_is(c->secret, alert, t->id, code) ||
+	    dropack_check_code(c, t, alert, code))))
 		return tocsin_fail(err, TOCSIN_EPERM, "the signed text names "
 		    "neither the alert's id nor its code (an old ack under a "
 		    "new name?)");
@@ -231,7 +244,12 @@ dropack_record(struct dropack_ctx *c, const struct chan_ackfile *f,
 		.strength = a->is_signed ? "signed" : "unsigned",
 		.recorded_only = !a->is_signed && t->policy != NULL &&
 		    !t->policy->unsigned_acks,
-		.contact = ack_contact_named(c->repo, t->id, a->by),
+		/* the contact whose pinned key signed; an unsigned file's
+		   "by:" line is only what someone wrote */
+		.contact = a->is_signed ? a->by : NULL,
+		/* in a check, a signed file confirms that contact's drop */
+		.ep_channel = a->is_signed ? "sshdrop" : NULL,
+		.ep_address = a->is_signed ? t->drop_address : NULL,
 		.sig_digest = a->is_signed ? a->digest : NULL,
 		.notice_channels = ack_notice_channels(c->repo, t->id) };
 	struct tocsin_err e = { 0 };

@@ -16,6 +16,7 @@
 #include <strings.h>
 
 #include "ingest.h"
+#include "verify.h"
 #include "mailack.h"
 
 /* The verified parts of one reply. */
@@ -31,7 +32,7 @@ struct ingest_mail {
 /* One (alert, team) a code may be for, and its counter's key. */
 struct ingest_pair {
 	char alert[64], team[64], key[144];
-	const char *contact;
+	const struct policy_contact *contact;
 };
 
 static bool
@@ -115,8 +116,8 @@ ingest_read(struct ingest_ctx *c, const char *raw, size_t len,
 /* Record the ack of (alert, team) by contact; rc of store_ack. */
 static int
 ingest_record(struct ingest_ctx *c, const char *alert, const char *team,
-    const char *by, const char *digest, struct ingest_result *res,
-    struct tocsin_err *err)
+    const char *by, const char *digest, const struct verify_endpoint *ep,
+    struct ingest_result *res, struct tocsin_err *err)
 {
 	const struct policy_team *tm = policy_team_find(c->repo, team);
 	struct store_ack_in a = { .alert_id = alert, .team = team, .by = by,
@@ -125,6 +126,9 @@ ingest_record(struct ingest_ctx *c, const char *alert, const char *team,
 		.recorded_only = digest == NULL && tm != NULL &&
 		    tm->policy != NULL && !tm->policy->unsigned_acks,
 		.contact = by, .sig_digest = digest,
+		/* in a check: the endpoint whose own code it was */
+		.ep_channel = ep != NULL ? ep->channel : NULL,
+		.ep_address = ep != NULL ? ep->address : NULL,
 		.notice_channels = ack_notice_channels(c->repo, team) };
 	char actor[200];
 	int rc;
@@ -158,6 +162,7 @@ ingest_signed_team(struct ingest_ctx *c, const struct ingest_mail *im,
 	const struct certs_sig *sig = &im->sigs.sig[0];
 	char ids[INGEST_ALERTS][64], code[ACK_CODE_LEN + 1], digest[65];
 	bool code_ok = mailack_code(im->text, im->tlen, code) == 0;
+	struct verify_endpoint ep;
 	size_t n = 0;
 	int rc;
 
@@ -166,10 +171,11 @@ ingest_signed_team(struct ingest_ctx *c, const struct ingest_mail *im,
 		return rc;
 	for (size_t i = 0; i < n; i++) {
 		struct store_alert_row *a = NULL;
-		bool in_time;
+		bool in_time, check = code_ok && verify_code_of(c->repo,
+		    c->secret, ids[i], t->id, ct, code, &ep);
 
-		if (!ingest_names(im->text, im->tlen, ids[i]) && !(code_ok &&
-		    ack_code_is(c->secret, ids[i], t->id, code)))
+		if (!check && !ingest_names(im->text, im->tlen, ids[i]) &&
+		    !(code_ok && ack_code_is(c->secret, ids[i], t->id, code)))
 			continue;
 		if ((rc = store_alert_get(c->st, ids[i], &a, err)) != 0)
 			return rc;
@@ -182,8 +188,8 @@ ingest_signed_team(struct ingest_ctx *c, const struct ingest_mail *im,
 			continue;
 		}
 		ack_sig_digest(sig->signer, sig->created, digest);
-		return ingest_record(c, ids[i], t->id, ct->name, digest, res,
-		    err);
+		return ingest_record(c, ids[i], t->id, ct->name, digest,
+		    check ? &ep : NULL, res, err);
 	}
 	return 1;
 }
@@ -260,7 +266,7 @@ ingest_pairs(struct ingest_ctx *c, const char *from,
 				(void)snprintf(p[n].team, 64, "%s", t->id);
 				(void)snprintf(p[n].key, sizeof(p[n].key),
 				    "mail-code:%s/%s", ids[j], t->id);
-				p[n].contact = ct->name;
+				p[n].contact = ct;
 			}
 			break;
 		}
@@ -278,7 +284,8 @@ ingest_pairs(struct ingest_ctx *c, const char *from,
    index of the pair it is right for, -1 wrong, -2 throttled. */
 static int
 ingest_try(struct ingest_ctx *c, const char *from, const char *code,
-    const struct ingest_pair *p, size_t n, struct tocsin_err *err)
+    const struct ingest_pair *p, size_t n, struct verify_endpoint *ep,
+    bool *ret_check, struct tocsin_err *err)
 {
 	struct store_guess *g = calloc(n + 1, sizeof(*g));
 	char fkey[300];
@@ -302,6 +309,12 @@ ingest_try(struct ingest_ctx *c, const char *from, const char *code,
 			some_over = true;
 		else if (ack_code_is(c->secret, p[i].alert, p[i].team, code))
 			hit = (int)i;
+		/* a check's code is the sender's own endpoint's */
+		else if (verify_code_of(c->repo, c->secret, p[i].alert,
+		    p[i].team, p[i].contact, code, ep)) {
+			*ret_check = true;
+			hit = (int)i;
+		}
 	}
 	/* a right code was no guess: its tries are given back */
 	if (hit >= 0 && (rc = store_guess_undo(c->st, g, n + 1, err)) != 0)
@@ -319,7 +332,9 @@ ingest_unsigned(struct ingest_ctx *c, const struct ingest_mail *im,
     struct ingest_result *res, bool *throttled, struct tocsin_err *err)
 {
 	struct ingest_pair *p = NULL;
+	struct verify_endpoint ep;
 	char code[ACK_CODE_LEN + 1];
+	bool check = false;
 	size_t n = 0;
 	int rc;
 
@@ -335,10 +350,10 @@ ingest_unsigned(struct ingest_ctx *c, const struct ingest_mail *im,
 		    "contact's address, or their teams have no alerts",
 		    im->m.from);
 	}
-	rc = ingest_try(c, im->m.from, code, p, n, err);
+	rc = ingest_try(c, im->m.from, code, p, n, &ep, &check, err);
 	if (rc >= 0)
-		rc = ingest_record(c, p[rc].alert, p[rc].team, p[rc].contact,
-		    NULL, res, err);
+		rc = ingest_record(c, p[rc].alert, p[rc].team,
+		    p[rc].contact->name, NULL, check ? &ep : NULL, res, err);
 	else if (rc == -2) {
 		*throttled = true;
 		rc = tocsin_fail(err, TOCSIN_EPERM, "too many wrong codes (at "

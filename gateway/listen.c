@@ -45,6 +45,7 @@
 #include "store.h"
 #include "tz.h"
 #include "xff.h"
+#include "verify.h"
 
 #define LISTEN_MAX_BODY FORM_MAX_BODY
 #define LISTEN_RATE_SLOTS 512		/* client addresses remembered */
@@ -421,6 +422,72 @@ rate_slot(struct listen_ctx *l, const char *addr, int64_t now)
 	return best;
 }
 
+/*
+ * The link of one endpoint of one contact in a check of contacts: the
+ * link alone says who (the contact it was sent to) and which endpoint;
+ * nothing typed on the page enters into it.  A GET shows a button, a POST
+ * confirms that endpoint of that contact and no one else.
+ */
+static enum MHD_Result
+check_link(struct listen_ctx *l, struct MHD_Connection *c,
+    const struct store_check_token *k, bool post)
+{
+	struct store_alert_row *a = NULL;
+	struct tocsin_err err = { 0 };
+	struct page pg = { 0 };
+	int rc = -1;
+
+	if (store_alert_get(l->st, k->alert_id, &a, &err) != 0) {
+		listen_log(l, "ack: %s%s", err.msg, "");
+		return reply(c, MHD_HTTP_SERVICE_UNAVAILABLE, "try again\n");
+	}
+	if (post) {
+		bool mine = k->contact[0] != '\0';
+		struct store_ack_in in = { .alert_id = k->alert_id,
+			.team = k->team, .by = mine ? k->contact :
+			"someone with the team's drop link", .via = "link",
+			.strength = "unsigned", .contact = mine ? k->contact :
+			NULL, .ep_channel = k->channel,
+			.ep_address = k->address };
+
+		if ((rc = store_ack(l->st, &in, (int64_t)time(NULL),
+		    "ack link", &err)) < 0) {
+			listen_log(l, "ack: %s%s", err.msg, "");
+			store_alert_rows_free(a, 1);
+			return reply(c, MHD_HTTP_SERVICE_UNAVAILABLE,
+			    "try again\n");
+		}
+		listen_log(l, "ack: a contact of team %s confirmed an endpoint "
+		    "by its link (%s)", k->team, rc == 0 ? "recorded" :
+		    "not a contact's");
+	}
+	page_head(&pg, "Contact check", strcmp(a->status, "Exercise") == 0);
+	page_raw(&pg, "<h1>Contact check</h1>\n<p>Check <b>");
+	page_text(&pg, a->id, 64);
+	page_raw(&pg, "</b> for team <b>");
+	page_text(&pg, k->team, 64);
+	/* the channel, not the address: a forwarded link shows no one's
+	   number or e-mail address */
+	page_raw(&pg, "</b>. This link was sent to ");
+	page_text(&pg, k->contact[0] != '\0' ? k->contact : "the team's drop",
+	    160);
+	page_raw(&pg, " by ");
+	page_text(&pg, k->channel, 32);
+	page_raw(&pg, " alone, and confirms that and nothing else.</p>\n");
+	if (rc == 0)
+		page_raw(&pg, "<p class=\"done\"><b>Confirmed</b>, thank "
+		    "you.</p>\n");
+	else if (rc == 1)
+		page_raw(&pg, "<p><b>Nothing was confirmed</b>: this link is "
+		    "no contact's own; sign an ack file instead.</p>\n");
+	else
+		page_raw(&pg, "<form method=\"post\" action=\"\"><p><button "
+		    "type=\"submit\">Confirm</button></p></form>\n");
+	page_raw(&pg, "</body></html>\n");
+	store_alert_rows_free(a, 1);
+	return page_reply(c, MHD_HTTP_OK, &pg);
+}
+
 static enum MHD_Result
 ack_link(struct listen_ctx *l, struct MHD_Connection *c, const char *token,
     bool post, const struct listen_req *rq)
@@ -435,7 +502,6 @@ ack_link(struct listen_ctx *l, struct MHD_Connection *c, const char *token,
 	int64_t now = (int64_t)time(NULL);
 	size_t nt = 0, n = strlen(token);
 	bool hex = n == ACK_TOKEN_LEN;
-	char check_by[160] = "";
 	int rc, check_rc = -1;
 
 	client_addr(l, c, addr, sizeof(addr));
@@ -453,9 +519,14 @@ ack_link(struct listen_ctx *l, struct MHD_Connection *c, const char *token,
 		hex = (token[i] >= '0' && token[i] <= '9') ||
 		    (token[i] >= 'a' && token[i] <= 'f');
 	if (hex) {
+		struct store_check_token k;
+
 		ack_token_hash(token, hash);
 		rc = store_token_find(l->st, hash, alert, sizeof(alert), team,
 		    sizeof(team), &err);
+		if (rc == TOCSIN_ENOTFOUND && (rc = store_check_token_find(l->st,
+		    hash, &k, &err)) == 0)
+			return check_link(l, c, &k, post);
 	} else
 		rc = TOCSIN_ENOTFOUND;
 	if (rc == TOCSIN_ENOTFOUND) {
@@ -491,13 +562,15 @@ ack_link(struct listen_ctx *l, struct MHD_Connection *c, const char *token,
 		    form_parse(rq->body, rq->len, f) == 0)
 			name = form_get(f, "name");
 		(void)snprintf(by, sizeof(by), "%s%.100s", name != NULL &&
-		    name[0] != '\0' ? "" : "someone with the link",
+		    name[0] != '\0' ? "" : ACK_BY_LINK,
 		    name != NULL ? name : "");
 		for (char *p = by; *p != '\0'; p++)
 			if ((unsigned char)*p < 0x20 || *p == 0x7f)
 				*p = ' ';
 		in.by = by;
-		in.contact = ack_contact_named(l->repo, team, by);
+		/* a team's link says no more than "someone of the team":
+		   the name is what they typed, never who the gateway knows
+		   (in.contact stays NULL) */
 		free(f);
 		rc = store_ack(l->st, &in, now, "ack link", &err);
 		if (rc < 0) {
@@ -510,7 +583,6 @@ ack_link(struct listen_ctx *l, struct MHD_Connection *c, const char *token,
 		listen_log(l, "ack: team %s acknowledged by link (%s)", team,
 		    rc == 0 ? "first" : "repeat");
 		check_rc = rc;
-		(void)snprintf(check_by, sizeof(check_by), "%s", by);
 		store_team_rows_free(teams, nt);
 		teams = NULL;
 		t = NULL;
@@ -533,23 +605,12 @@ ack_link(struct listen_ctx *l, struct MHD_Connection *c, const char *token,
 	page_text(&pg, a->sent, 64);
 	page_raw(&pg, ". The full text came in your encrypted message.</p>\n");
 	if (t != NULL && strcmp(a->status, "System") == 0) {
-		/* a check of contacts: each contact confirms for itself */
-		if (check_rc == 0) {
-			page_raw(&pg, "<p class=\"done\"><b>Confirmed</b>: ");
-			page_text(&pg, check_by, 200);
-			page_raw(&pg, ", thank you.</p>\n");
-		} else if (check_rc == 1) {
-			page_raw(&pg, "<p><b>Nothing was confirmed</b>: ");
-			page_text(&pg, check_by, 200);
-			page_raw(&pg, " is not the name of a contact of this team "
-			    "as the list has it.</p>\n");
-		}
-		page_raw(&pg, "<p>This is a check of the contact list. Give your "
-		    "name as the list has it and press the button.</p>\n"
-		    "<form method=\"post\" action=\"\"><p><label>Your name "
-		    "<input name=\"name\" maxlength=\"100\" autocomplete=\"name\">"
-		    "</label></p><p><button type=\"submit\">Confirm"
-		    "</button></p></form>\n");
+		/* a check of contacts: only a contact's own link confirms
+		   them, never a team's link with a name typed on it */
+		if (check_rc >= 0)
+			page_raw(&pg, "<p><b>Nothing was confirmed</b>: in a check "
+			    "each contact confirms with the link or code sent "
+			    "to them.</p>\n");
 	} else if (t != NULL && t->ack_by != NULL) {
 		char when[TZ_FORMAT_MAX];
 
@@ -646,6 +707,21 @@ twiml(struct MHD_Connection *c, const char *verb, const char *text)
 	return rc;
 }
 
+/* A keypress in a call of a check: one of the called contact's own
+   endpoint codes. */
+static bool
+check_code(struct listen_ctx *l, const char *team, const char *contact,
+    const char *code, char alert[64], struct verify_endpoint *ep)
+{
+	const struct policy_team *t = policy_team_find(l->repo, team);
+
+	for (size_t i = 0; t != NULL && i < t->ncontacts; i++)
+		if (strcmp(t->contacts[i].name, contact) == 0)
+			return verify_code_match(l->repo, l->st, l->secret,
+			    team, &t->contacts[i], code, alert, ep);
+	return false;
+}
+
 /* The contact of team whose phone numbers include number, or NULL. */
 static const struct policy_contact *
 contact_by_number(const struct policy_team *t, const char *number)
@@ -678,6 +754,7 @@ inbound(struct listen_ctx *l, struct MHD_Connection *c,
 	char full[1400], code[ACK_CODE_LEN + 1], who[220];
 	char alert[64] = "", team[64] = "", contact[160] = "";
 	struct listen_rate *r;
+	struct verify_endpoint ep = { 0 };
 	int64_t now = (int64_t)time(NULL);
 	bool found = false;
 	int rc;
@@ -708,7 +785,8 @@ inbound(struct listen_ctx *l, struct MHD_Connection *c,
 		if (store_delivery_by_ref(l->st, in.call_ref, alert,
 		    sizeof(alert), team, sizeof(team), contact, sizeof(contact),
 		    &err) == 0)
-			found = ack_code_is(l->secret, alert, team, code);
+			found = ack_code_is(l->secret, alert, team, code) ||
+			    check_code(l, team, contact, code, alert, &ep);
 	} else if (reply_code(in.text, code) == 0) {
 		/* every team with a contact of that number, every alert it has
 		   a state for, newest first */
@@ -717,8 +795,9 @@ inbound(struct listen_ctx *l, struct MHD_Connection *c,
 			const struct policy_contact *ct = contact_by_number(tm,
 			    in.from);
 
-			if (ct == NULL || !ack_code_alert(l->st, l->secret,
-			    tm->id, code, alert))
+			if (ct == NULL || (!ack_code_alert(l->st, l->secret,
+			    tm->id, code, alert) && !verify_code_match(l->repo,
+			    l->st, l->secret, tm->id, ct, code, alert, &ep)))
 				continue;
 			found = true;
 			(void)snprintf(team, sizeof(team), "%s", tm->id);
@@ -741,6 +820,8 @@ inbound(struct listen_ctx *l, struct MHD_Connection *c,
 			.strength = "unsigned",
 			.recorded_only = !unsigned_counts(l, team),
 			.contact = contact[0] != '\0' ? contact : NULL,
+			/* in a check: the endpoint whose own code it was */
+			.ep_channel = ep.channel, .ep_address = ep.address,
 			.notice_channels = ack_notice_channels(l->repo, team) };
 		char actor[200];
 

@@ -83,10 +83,11 @@ static const struct cmd cmds[] = {
 	{ "drill", "SCENARIO [--format json|html|csv] [-o FILE] [--quiet]",
 	  "tabletop exercise on a simulated clock: no message leaves; "
 	  "writes the after-action report (default json)", cmd_drill },
-	{ "verify-contacts", "[TEAM|GROUP...] | --stale [--json]",
-	  "ask every contact to confirm through the usual ack paths (an "
-	  "alert of status System, no ladder); --stale lists the contacts "
-	  "not confirmed within gateway.verify_after", cmd_verify },
+	{ "verify-contacts", "[TEAM|GROUP|region:XX|all...] | --stale [--json]",
+	  "ask every contact to confirm each of their endpoints with its own "
+	  "link or code (an alert of status System, no ladder); --stale lists "
+	  "the endpoints not confirmed within gateway.verify_after",
+	  cmd_verify },
 };
 #define NCMDS (sizeof(cmds) / sizeof(cmds[0]))
 
@@ -196,19 +197,28 @@ check_stale(const struct policy_repo *repo, struct policy_diag *diag)
 	    &e) != 0)
 		goto out;
 	for (size_t i = 0; i < n; i++)
-		ever += v[i].verified > 0;
-	if (n == total && ever == 0) {
+		ever += v[i].contact_verified > 0;
+	if (verify_stale_contacts(v, n) == total && ever == 0) {
 		policy_diag_add(diag, POLICY_WARNING, NULL, 0, "no contact has confirmed a contact "
 		    "check yet: run 'tocsin verify-contacts'");
 		goto out;
 	}
 	for (size_t i = 0; i < n; i++)
-		policy_diag_add(diag, POLICY_WARNING, v[i].src.file, v[i].src.line,
-		    "contact %s of team %s is stale: %s%s; 'tocsin "
-		    "verify-contacts %s' asks again", v[i].contact, v[i].team,
-		    v[i].verified ? "last confirmed " : "never confirmed",
-		    v[i].verified ? jsonw_fmt_time(v[i].verified, tb,
-		    sizeof(tb)) : "", v[i].team);
+		if (v[i].whole && v[i].first)
+			policy_diag_add(diag, POLICY_WARNING, v[i].src.file,
+			    v[i].src.line, "contact %s of team %s is stale: "
+			    "%s%s; 'tocsin verify-contacts %s' asks again",
+			    v[i].contact, v[i].team, v[i].contact_verified ?
+			    "last confirmed " : "never confirmed",
+			    v[i].contact_verified ? jsonw_fmt_time(
+			    v[i].contact_verified, tb, sizeof(tb)) : "",
+			    v[i].team);
+		else if (!v[i].whole)
+			policy_diag_add(diag, POLICY_WARNING, v[i].src.file,
+			    v[i].src.line, "contact %s of team %s has an "
+			    "unconfirmed endpoint: %s %s", v[i].contact,
+			    v[i].team, v[i].what, v[i].address != NULL ?
+			    v[i].address : "");
 out:
 	free(v);
 	store_close(st);
@@ -397,9 +407,10 @@ cmd_status(const char *conf, int argc, char **argv)
 
 		if (verify_stale(repo, st, (int64_t)time(NULL), &v, &n, &total,
 		    &e) == 0 && n > 0)
-			printf("\n%zu of %zu contacts are stale (not confirmed "
-			    "within %lld days): 'tocsin verify-contacts --stale' "
-			    "lists them\n", n, total,
+			printf("\n%zu of %zu contacts are stale, and %zu "
+			    "endpoints (not confirmed within %lld days): 'tocsin "
+			    "verify-contacts --stale' lists them\n",
+			    verify_stale_contacts(v, n), total, n,
 			    (long long)(repo->gateway.verify_after / 86400));
 		free(v);
 	}
@@ -541,7 +552,7 @@ cmd_verify(const char *conf, int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	static const char usage_line[] = "usage: tocsin verify-contacts "
-	    "[TEAM|GROUP...] | --stale [--json]\n";
+	    "[TEAM|GROUP|region:XX|all...] | --stale [--json]\n";
 	struct policy_repo *repo = NULL;
 	struct store *st = NULL;
 	struct certs_ctx *cx = NULL;

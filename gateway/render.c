@@ -20,12 +20,14 @@
  * RENDER_BODY_MAX.  The footer is rendered first and its room kept, so the
  * acknowledgement instructions survive any cut.  Labels are English.
  */
+#include <ctype.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "ack.h"
 #include "render.h"
 #include "utf8.h"
 #include "tz.h"
@@ -697,7 +699,225 @@ render_short(const struct cap_alert *a, const char *lang, char **ret,
 	return 0;
 }
 
+/* ---- what an outsider typed, quoted ---- */
+
+#define RENDER_CUT "[\xe2\x80\xa6]"	/* "[…]": something was taken out */
+
+/* A character that may not stand in a quote: controls, line and paragraph
+   separators, and the marks that reorder text (bidi embeddings,
+   overrides, isolates, LRM/RLM/ALM), which could make a quote read as
+   something else. */
+static bool
+render_quote_drop(uint32_t cp)
+{
+	return cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp <= 0x9f) ||
+	    cp == 0x061c || cp == 0x200e || cp == 0x200f || cp == 0x2028 ||
+	    cp == 0x2029 || (cp >= 0x202a && cp <= 0x202e) ||
+	    (cp >= 0x2066 && cp <= 0x2069) || cp == 0xfeff;
+}
+
+/* Whether word [w, w+n) looks like a link or an address: a scheme, www.,
+   an e-mail address or a dotted host name (a dot between two letters or
+   digits, and a letter after the last dot). */
+static bool
+render_urlish(const char *w, size_t n)
+{
+	const char *last = NULL;
+
+	if (n >= 4 && strncasecmp(w, "www.", 4) == 0)
+		return true;
+	for (size_t i = 0; i < n; i++) {
+		if (w[i] == '@' || (w[i] == ':' && i + 2 < n && w[i + 1] == '/'
+		    && w[i + 2] == '/'))
+			return true;
+		if (w[i] == '.' && i > 0 && i + 1 < n &&
+		    ((unsigned char)w[i - 1] >= 0x80 || isalnum((unsigned char)
+		    w[i - 1])) && ((unsigned char)w[i + 1] >= 0x80 ||
+		    isalnum((unsigned char)w[i + 1])))
+			last = w + i;
+	}
+	return last != NULL && ((unsigned char)last[1] >= 0x80 ||
+	    isalpha((unsigned char)last[1]));
+}
+
+/* The length of a phone-number-like run at p (a '+' or digit, then digits
+   and the separators people type between them) with at least
+   RENDER_QUOTE_DIGITS digits; 0 when there is none. */
+static size_t
+render_phoneish(const char *p)
+{
+	size_t i = 0, end = 0;
+	int digits = 0;
+
+	if (p[0] == '+')
+		i++;
+	if (!isdigit((unsigned char)p[i]))
+		return 0;
+	for (; p[i] != '\0' && strchr("0123456789 -.()/+", p[i]) != NULL; i++)
+		if (isdigit((unsigned char)p[i])) {
+			digits++;
+			end = i + 1;
+		}
+	return digits >= RENDER_QUOTE_DIGITS ? end : 0;
+}
+
+/* "[…]" at one[k], once for things taken out one after the other; the
+   new length. */
+static size_t
+render_quote_cut(char *one, size_t k)
+{
+	size_t m = strlen(RENDER_CUT);
+
+	while (k > 0 && one[k - 1] == ' ')
+		k--;
+	if (k >= m && memcmp(one + k - m, RENDER_CUT, m) == 0)
+		return k;
+	if (k > 0)
+		one[k++] = ' ';
+	memcpy(one + k, RENDER_CUT, m);
+	one[k + m] = '\0';
+	return k + m;
+}
+
+/* First pass: whole characters, none that may not stand in a quote,
+   whitespace as one space; *n bytes into out (room for in's length). */
+static void
+render_quote_chars(const char *in, char *out, size_t *n)
+{
+	const unsigned char *p = (const unsigned char *)in;
+	size_t k = 0;
+
+	while (*p != '\0') {
+		uint32_t cp = 0;
+		size_t skip = 1, l = utf8_next(p, strnlen((const char *)p, 4),
+		    &cp, &skip);
+
+		if (l == 0) {
+			p += skip;
+			continue;
+		}
+		if (cp == '\t' || cp == '\n' || cp == '\r' || cp == 0x85 ||
+		    cp == 0x2028 || cp == 0x2029 || cp == 0xa0) {
+			if (k > 0 && out[k - 1] != ' ')
+				out[k++] = ' ';
+		} else if (!render_quote_drop(cp)) {
+			/* a quote mark of the text would end our quote */
+			if (cp == '"')
+				out[k++] = '\'';
+			else {
+				memcpy(out + k, p, l);
+				k += l;
+			}
+		}
+		p += l;
+	}
+	out[k] = '\0';
+	*n = k;
+}
+
+int
+render_quote(const char *in, size_t max_chars, char **ret,
+    struct tocsin_err *err)
+{
+	struct render_buf b = { .limit = 4 * RENDER_QUOTE_IN + 64 };
+	size_t len = in != NULL ? strnlen(in, RENDER_QUOTE_IN) : 0, n, i = 0;
+	size_t chars = 0;
+	char *clean = malloc(len + 1), *cut = NULL, *one = NULL;
+	int rc = 0;
+
+	if (clean == NULL)
+		return tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
+	memcpy(clean, in != NULL ? in : "", len);
+	clean[len] = '\0';
+	/* whatever comes past RENDER_QUOTE_IN bytes is never looked at */
+	if ((cut = malloc(len + 1)) == NULL || (one = malloc(len * 5 + 16)) ==
+	    NULL) {
+		rc = tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
+		goto out;
+	}
+	one[0] = '\0';
+	render_quote_chars(clean, cut, &n);
+	/* numbers and links out, punctuation to spaces */
+	for (size_t k = 0; i < n;) {
+		size_t w, from = i;
+
+		if (cut[i] == ' ') {
+			i++;
+			continue;
+		}
+		for (w = i; w < n && cut[w] != ' '; w++)
+			;
+		if (render_urlish(cut + i, w - i)) {
+			k = render_quote_cut(one, k);
+			i = w;
+			continue;
+		}
+		if (k > 0 && one[k - 1] != ' ')
+			one[k++] = ' ';
+		while (i < w) {
+			unsigned char ch = (unsigned char)cut[i];
+			size_t pl = i == from || !isdigit((unsigned char)
+			    cut[i - 1]) ? render_phoneish(cut + i) : 0;
+
+			if (pl > 0) {
+				k = render_quote_cut(one, k);
+				i += pl;
+				break;
+			}
+			one[k++] = ch >= 0x80 || isalnum(ch) ||
+			    strchr(".-'", ch) != NULL ? (char)ch : ' ';
+			i++;
+		}
+		one[k] = '\0';
+	}
+	/* spaces once, none at the ends; cut at max_chars characters */
+	for (i = 0; one[i] != '\0'; ) {
+		uint32_t cp;
+		size_t skip = 1, l = utf8_next((const unsigned char *)one + i,
+		    strnlen(one + i, 4), &cp, &skip);
+
+		if (l == 0) {
+			i += skip;
+			continue;
+		}
+		if (one[i] == ' ' && (b.len == 0 || b.p[b.len - 1] == ' ')) {
+			i++;
+			continue;
+		}
+		if (chars == max_chars) {
+			render_puts(&b, "\xe2\x80\xa6");
+			break;
+		}
+		render_put(&b, one + i, l);
+		chars++;
+		i += l;
+	}
+	while (b.len > 0 && b.p[b.len - 1] == ' ')
+		b.p[--b.len] = '\0';
+	render_puts(&b, "");
+	if (b.rc != 0 || (b.p == NULL && (b.p = strdup("")) == NULL)) {
+		free(b.p);
+		rc = tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
+		goto out;
+	}
+	*ret = b.p;
+out:
+	free(clean);
+	free(cut);
+	free(one);
+	return rc;
+}
+
 /* ---- the notice that a team acknowledged ---- */
+
+/* How a name that the gateway cannot vouch for came. */
+static const char *
+render_given(const char *via)
+{
+	return strcmp(via, "link") == 0 ? "name typed on the page" :
+	    strcmp(via, "drop") == 0 ? "name written in the ack file" :
+	    "name given";
+}
 
 int
 render_notice(const struct render_in *in, const struct render_ack *ack,
@@ -708,7 +928,8 @@ render_notice(const struct render_in *in, const struct render_ack *ack,
 	struct render_zone z;
 	const struct cap_info *info;
 	const char *what;
-	char utc[TZ_FORMAT_MAX] = "";
+	char utc[TZ_FORMAT_MAX] = "", *quote = NULL;
+	bool known;
 
 	if (in == NULL || in->alert == NULL || in->team == NULL ||
 	    in->alert_id == NULL || ack == NULL || ack->by == NULL ||
@@ -723,13 +944,33 @@ render_notice(const struct render_in *in, const struct render_ack *ack,
 	if (tz_format_utc(ack->at, utc, sizeof(utc), NULL) != 0)
 		(void)snprintf(utc, sizeof(utc), "an unknown time");
 
+	/* who: the contact as the gateway knows them, an operator's entry,
+	   or else only a quote of what someone gave, marked unverified */
+	known = ack->contact != NULL || strncmp(ack->via, "operator", 8) == 0;
+	if (!known && render_quote(strcmp(ack->by, ACK_BY_LINK) == 0 ? "" :
+	    ack->by, RENDER_QUOTE_MAX, &quote, err) != 0)
+		return TOCSIN_ENOMEM;
 	render_puts(&b, "ACKNOWLEDGED\n");
 	render_banner(&b, in->alert->status, true);
 	render_puts(&b, "Team ");
 	render_puts(&b, in->team->id);
 	render_puts(&b, " has acknowledged this alert; nothing more is asked "
 	    "of you for it.\n\n");
-	render_line(&b, "Acknowledged by", ack->by, RENDER_SHORT_MAX);
+	if (known)
+		render_line(&b, "Acknowledged by", ack->contact != NULL ?
+		    ack->contact : ack->by, RENDER_SHORT_MAX);
+	else {
+		render_puts(&b, "Acknowledged by: someone the gateway does not "
+		    "know by number, key or own link\n");
+		render_puts(&b, "Unverified: ");
+		render_puts(&b, render_given(ack->via));
+		if (quote[0] != '\0') {
+			render_puts(&b, ": \"");
+			render_puts(&b, quote);
+			render_puts(&b, "\"\n");
+		} else
+			render_puts(&b, ": none\n");
+	}
 	render_line(&b, "How", ack->via, RENDER_SHORT_MAX);
 	render_line(&b, "Strength", ack->strength, RENDER_SHORT_MAX);
 	render_instant(&b, &z, "When", ack->at, NULL);
@@ -740,11 +981,29 @@ render_notice(const struct render_in *in, const struct render_ack *ack,
 
 	render_puts(&sh, "ACKNOWLEDGED ");
 	render_puts(&sh, in->team->id);
-	render_puts(&sh, " by ");
-	render_text(&sh, ack->by, RENDER_LINE, 100);
-	render_puts(&sh, " (");
-	render_text(&sh, ack->via, RENDER_LINE, 40);
-	render_puts(&sh, ") at ");
+	if (known) {
+		render_puts(&sh, " by ");
+		render_text(&sh, ack->contact != NULL ? ack->contact : ack->by,
+		    RENDER_LINE, 100);
+		render_puts(&sh, " (");
+		render_text(&sh, ack->via, RENDER_LINE, 40);
+		render_puts(&sh, ")");
+	} else {
+		render_puts(&sh, " via ");
+		render_text(&sh, ack->via, RENDER_LINE, 40);
+		render_puts(&sh, " (");
+		render_text(&sh, ack->strength, RENDER_LINE, 16);
+		render_puts(&sh, "); ");
+		render_puts(&sh, render_given(ack->via));
+		if (quote[0] != '\0') {
+			render_puts(&sh, ", unverified: \"");
+			render_puts(&sh, quote);
+			render_puts(&sh, "\"");
+		} else
+			render_puts(&sh, ": none");
+	}
+	free(quote);
+	render_puts(&sh, " at ");
 	render_puts(&sh, utc);
 	render_puts(&sh, ". No action needed: ");
 	render_text(&sh, what != NULL ? what : in->alert_id, RENDER_LINE, 400);

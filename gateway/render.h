@@ -85,13 +85,40 @@ int render_short(const struct cap_alert *alert, const char *lang, char **ret,
 /* Who acknowledged, for the notice to a team's other contacts. */
 struct render_ack {
 	const char *by, *via, *strength;	/* as recorded; by is cleaned */
+	const char *contact;		/* the contact as the gateway knows
+					   them (number, key, own link), or
+					   NULL: by is then only what someone
+					   gave */
 	int64_t at;
 };
+
+#define RENDER_QUOTE_IN 1024		/* bytes of outside text looked at */
+#define RENDER_QUOTE_MAX 40		/* characters of a quote */
+#define RENDER_QUOTE_DIGITS 5		/* digits that make a phone number */
+/*
+ * Text an outsider gave (a name typed on the ack page), made fit to be
+ * quoted as theirs and never read as the gateway's word: its first
+ * RENDER_QUOTE_IN bytes only; controls, C1, line separators, bidi marks,
+ * embeddings, overrides and isolates and invalid UTF-8 dropped; a double
+ * quote becomes an apostrophe; anything like a link or an address (a
+ * scheme "x://", "www.", an '@', a dotted host name) and any run of
+ * RENDER_QUOTE_DIGITS or more digits with '+', spaces, dashes, dots,
+ * slashes or brackets between them (a phone number) become one "[…]";
+ * other punctuation becomes a space; spaces once, none at the ends; at
+ * most max_chars characters, cut at a whole character and marked "…".
+ * *ret is malloc'd, owned by the caller.  0 or TOCSIN_ENOMEM.
+ */
+int render_quote(const char *in, size_t max_chars, char **ret,
+    struct tocsin_err *err);
 /*
  * The notice that in->team acknowledged the alert, for its other
  * contacts: *body (LF line ends, starting "ACKNOWLEDGED") and *short_text
  * (one line for SMS, starting "ACKNOWLEDGED"), both malloc'd and owned by
- * the caller.  No ack instructions: nothing more is asked.  0,
+ * the caller.  Who acknowledged is named only from what the gateway
+ * knows: ack->contact, or an operator's entry (via "operator:..."); else
+ * the notice says that the gateway does not know who, and gives ack->by
+ * only as an unverified quote made by render_quote ("none" when no name
+ * was typed: ack->by is ACK_BY_LINK).  No ack instructions: nothing more is asked.  0,
  * TOCSIN_EINTERNAL or TOCSIN_ENOMEM; the outputs untouched on failure.
  */
 int render_notice(const struct render_in *in, const struct render_ack *ack,

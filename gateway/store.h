@@ -51,6 +51,17 @@ struct store_alert {
 	const char *const *stop_teams;
 	size_t nstop_teams;
 	const char *stop_state;		/* "cancelled" or "updated" */
+	/* A check of contacts: the link of each endpoint of each contact
+	   (its deliveries are then of kind check: a message per contact).
+	   NULL: an alert. */
+	const struct store_check_ep *check_eps;
+	size_t ncheck_eps;
+};
+
+struct store_check_ep {
+	const char *team, *contact;	/* contact "" for a team endpoint */
+	const char *channel, *address;
+	const char *token_hash;		/* SHA-256 (hex) of its link token */
 };
 
 struct store_signature {
@@ -154,6 +165,10 @@ struct store_team_row {
 	char *state;			/* "active", "acked", "unreached", "cancelled" */
 	int counts[STORE_D_COUNT];	/* deliveries per state */
 	char *ack_by, *ack_via, *ack_strength;	/* NULL when no ack */
+	char *ack_contact;		/* the contact as the gateway knows
+					   them (number, key, own link); NULL
+					   when not known: ack_by is then
+					   what someone typed or claimed */
 	int64_t ack_at;
 };
 int store_teams(struct store *s, const char *alert_id,
@@ -172,6 +187,8 @@ struct store_delivery_row {
 	int segments;			/* SMS parts sent; 0 when not SMS */
 	bool notice;			/* tells that the team acknowledged,
 					   not the alert itself */
+	bool check;			/* a check of contacts: one message
+					   per contact, with its own link */
 	int64_t created, updated;	/* queued; last changed (sent, dead) */
 };
 /* Deliveries of an alert (team NULL: all teams), ordered by team, step, id. */
@@ -326,10 +343,15 @@ struct store_ack_in {
 	bool recorded_only;		/* the policy does not count this kind
 					   of ack: kept, the ladder goes on */
 	/* The contact of the team who answered, when the way it came
-	   says so (their number, their key, their address); NULL when not
-	   known.  A check of contacts (an alert of status System) records
-	   only this: the contact's last-verified date. */
+	   says so (their number, their key, their address, their own
+	   link); NULL when not known.  A check of contacts (an alert of
+	   status System) records only this, with the endpoint below: the
+	   last-verified date of that endpoint of that contact, which is when
+	   the check was made, however late the answer. */
 	const char *contact;
+	/* The endpoint whose own link or code it was (a check of contacts
+	   records a contact only with it); NULL when none. */
+	const char *ep_channel, *ep_address;
 	/* Channels (NULL-terminated) on which the team's other contacts who
 	   were sent the alert get a notice that it was acknowledged; NULL:
 	   none. */
@@ -376,9 +398,11 @@ int store_guess_try(struct store *s, struct store_guess *g, size_t n,
 int store_guess_undo(struct store *s, const struct store_guess *g, size_t n,
     struct tocsin_err *err);
 
-/* When each contact last answered a check of contacts. */
+/* When each endpoint of each contact last answered a check of contacts;
+   rows with channel and address "" say when the contact last answered
+   on any endpoint (the only record of stores before version 7). */
 struct store_contact_check {
-	char *team, *contact, *via;
+	char *team, *contact, *via, *channel, *address;
 	int64_t verified;
 };
 int store_contact_checks(struct store *s, struct store_contact_check **ret,
@@ -389,6 +413,14 @@ void store_contact_checks_free(struct store_contact_check *rows, size_t n);
    0, or TOCSIN_ENOTFOUND. */
 int store_token_find(struct store *s, const char *token_hash, char *alert_id,
     size_t alen, char *team, size_t tlen, struct tocsin_err *err);
+
+/* A check's link, by the SHA-256 (hex) of its token: 0, or
+   TOCSIN_ENOTFOUND. */
+struct store_check_token {
+	char alert_id[64], team[64], contact[160], channel[32], address[256];
+};
+int store_check_token_find(struct store *s, const char *token_hash,
+    struct store_check_token *ret, struct tocsin_err *err);
 
 /* The alerts a team has a state for (any), newest first, at most max ids
    of 64 bytes into ids. */

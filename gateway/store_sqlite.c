@@ -58,7 +58,7 @@ static const char schema[] =
     " alert_id TEXT NOT NULL REFERENCES alerts(id), team TEXT NOT NULL,"
     " step INTEGER NOT NULL, deadline INTEGER NOT NULL DEFAULT 0,"
     " state TEXT NOT NULL DEFAULT 'active', ack_by TEXT, ack_via TEXT,"
-    " ack_strength TEXT, ack_at INTEGER, token_hash TEXT,"
+    " ack_strength TEXT, ack_at INTEGER, token_hash TEXT, ack_contact TEXT,"
     " PRIMARY KEY (alert_id, team));"
     "CREATE TABLE IF NOT EXISTS deliveries ("
     " id INTEGER PRIMARY KEY, alert_id TEXT NOT NULL REFERENCES alerts(id),"
@@ -94,7 +94,17 @@ static const char schema[] =
     /* tries at ack codes of paths run once per message (ingest-mail) */
     "CREATE TABLE IF NOT EXISTS ack_guesses ("
     " guess_key TEXT PRIMARY KEY, start INTEGER NOT NULL,"
-    " tries INTEGER NOT NULL);";
+    " tries INTEGER NOT NULL);"
+    /* a check of contacts: one link per endpoint of each contact, known
+       by its SHA-256 only, and when each endpoint was last confirmed */
+    "CREATE TABLE IF NOT EXISTS check_tokens ("
+    " token_hash TEXT PRIMARY KEY, alert_id TEXT NOT NULL REFERENCES"
+    " alerts(id), team TEXT NOT NULL, contact TEXT NOT NULL,"
+    " channel TEXT NOT NULL, address TEXT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS endpoint_checks ("
+    " team TEXT NOT NULL, contact TEXT NOT NULL, channel TEXT NOT NULL,"
+    " address TEXT NOT NULL, verified INTEGER NOT NULL, via TEXT NOT NULL,"
+    " alert_id TEXT NOT NULL, PRIMARY KEY (team, contact, channel, address));";
 
 static int
 sq_fail(struct store *s, struct tocsin_err *err, const char *what)
@@ -174,9 +184,11 @@ store_mkdirs(const char *path)
  * Older stores, brought up to date before the schema's CREATE ... IF NOT
  * EXISTS statements run (an index of a new column needs the column):
  * version 1 lacks deliveries.segments, version 2 team_states.token_hash,
- * version 3 deliveries.kind; version 4 has no contact_checks table yet, and
- * version 5 neither ack_signatures nor ack_guesses, which the schema's
- * CREATE makes.
+ * version 3 deliveries.kind; version 4 has no contact_checks table yet,
+ * version 5 neither ack_signatures nor ack_guesses, and version 6 no
+ * check_tokens nor endpoint_checks, which the schema's CREATE makes;
+ * version 7 adds team_states.ack_contact (who acknowledged as the
+ * gateway knows them: by number, key or own link).
  * A new store has no schema_version table yet and nothing to migrate.
  */
 static int
@@ -216,6 +228,10 @@ store_migrate(struct store *s, struct tocsin_err *err)
 	if (version < 6 && (rc = sq_exec(s, "UPDATE schema_version SET "
 	    "version = 6", err)) != 0)
 		return rc;
+	if (version < 7 && (rc = sq_exec(s, "ALTER TABLE team_states ADD "
+	    "COLUMN ack_contact TEXT; UPDATE schema_version SET version = 7",
+	    err)) != 0)
+		return rc;
 	return 0;
 }
 
@@ -248,7 +264,7 @@ store_open(const char *path, struct store **ret, struct tocsin_err *err)
 	}
 	if ((rc = store_migrate(s, err)) != 0 ||
 	    (rc = sq_exec(s, schema, err)) != 0 ||
-	    (rc = sq_exec(s, "INSERT INTO schema_version SELECT 6 WHERE NOT "
+	    (rc = sq_exec(s, "INSERT INTO schema_version SELECT 7 WHERE NOT "
 	    "EXISTS (SELECT 1 FROM schema_version)", err)) != 0 ||
 	    (rc = sq_exec(s, "COMMIT", err)) != 0) {
 		sq_rollback(s);
@@ -451,7 +467,7 @@ store_seen(struct store *s, const char *identifier, const char *sender,
 static int
 insert_deliveries(struct store *s, const char *alert_id,
     const struct store_delivery_plan *dels, size_t ndels, int64_t now,
-    struct tocsin_err *err)
+    const char *kind, struct tocsin_err *err)
 {
 	sqlite3_stmt *st = NULL;
 	int rc = 0;
@@ -459,8 +475,8 @@ insert_deliveries(struct store *s, const char *alert_id,
 	if (ndels == 0)
 		return 0;
 	if (sq_prepare(s, "INSERT INTO deliveries (alert_id, team, step, "
-	    "channel, contact, address, next_attempt, created, updated) VALUES "
-	    "(?,?,?,?,?,?,?,?,?)", &st, err) != 0)
+	    "channel, contact, address, next_attempt, created, updated, kind) "
+	    "VALUES (?,?,?,?,?,?,?,?,?,?)", &st, err) != 0)
 		return TOCSIN_ESTORE;
 	for (size_t i = 0; i < ndels && rc == 0; i++) {
 		sqlite3_reset(st);
@@ -473,8 +489,41 @@ insert_deliveries(struct store *s, const char *alert_id,
 		(void)sqlite3_bind_int64(st, 7, dels[i].not_before);
 		(void)sqlite3_bind_int64(st, 8, now);
 		(void)sqlite3_bind_int64(st, 9, now);
+		sq_text(st, 10, kind);
 		if (sqlite3_step(st) != SQLITE_DONE)
 			rc = sq_fail(s, err, "insert delivery");
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* The hashed links of a check's endpoints, inside the caller's
+   transaction. */
+static int
+insert_check_tokens(struct store *s, const struct store_alert *a,
+    struct tocsin_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = 0;
+
+	if (a->ncheck_eps == 0)
+		return 0;
+	if (sq_prepare(s, "INSERT INTO check_tokens (token_hash, alert_id, "
+	    "team, contact, channel, address) VALUES (?,?,?,?,?,?)", &st,
+	    err) != 0)
+		return TOCSIN_ESTORE;
+	for (size_t i = 0; i < a->ncheck_eps && rc == 0; i++) {
+		const struct store_check_ep *e = &a->check_eps[i];
+
+		sqlite3_reset(st);
+		sq_text(st, 1, e->token_hash);
+		sq_text(st, 2, a->id);
+		sq_text(st, 3, e->team);
+		sq_text(st, 4, e->contact);
+		sq_text(st, 5, e->channel);
+		sq_text(st, 6, e->address);
+		if (sqlite3_step(st) != SQLITE_DONE)
+			rc = sq_fail(s, err, "insert a check's link");
 	}
 	sqlite3_finalize(st);
 	return rc;
@@ -600,7 +649,8 @@ submit_rows(struct store *s, const struct store_alert *a,
 	st = NULL;
 
 	if ((rc = insert_deliveries(s, a->id, dels, ndels, a->received,
-	    err)) != 0)
+	    a->ncheck_eps > 0 ? "check" : "alert", err)) != 0 ||
+	    (rc = insert_check_tokens(s, a, err)) != 0)
 		goto out;
 	rc = stop_ladders(s, a, err);
 out:
@@ -768,6 +818,7 @@ fill_team(sqlite3_stmt *st, void *p)
 	r->ack_via = sq_dup(st, 5);
 	r->ack_strength = sq_dup(st, 6);
 	r->ack_at = sqlite3_column_int64(st, 7);
+	r->ack_contact = sq_dup(st, 8);
 }
 
 int
@@ -778,7 +829,8 @@ store_teams(struct store *s, const char *alert_id, struct store_team_row **ret,
 	int rc;
 
 	if (sq_prepare(s, "SELECT team, step, deadline, state, ack_by, ack_via, "
-	    "ack_strength, ack_at FROM team_states WHERE alert_id = ? ORDER BY "
+	    "ack_strength, ack_at, ack_contact FROM team_states WHERE alert_id = ? "
+	    "ORDER BY "
 	    "team", &st, err) != 0)
 		return TOCSIN_ESTORE;
 	sq_text(st, 1, alert_id);
@@ -942,6 +994,7 @@ store_team_rows_free(struct store_team_row *rows, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		free(rows[i].team); free(rows[i].state); free(rows[i].ack_by);
 		free(rows[i].ack_via); free(rows[i].ack_strength);
+		free(rows[i].ack_contact);
 	}
 	free(rows);
 }
@@ -970,6 +1023,8 @@ fill_delivery(sqlite3_stmt *st, void *p)
 	r->segments = sqlite3_column_int(st, 12);
 	r->notice = sqlite3_column_text(st, 13) != NULL &&
 	    strcmp((const char *)sqlite3_column_text(st, 13), "notice") == 0;
+	r->check = sqlite3_column_text(st, 13) != NULL &&
+	    strcmp((const char *)sqlite3_column_text(st, 13), "check") == 0;
 	r->created = sqlite3_column_int64(st, 14);
 	r->updated = sqlite3_column_int64(st, 15);
 }
@@ -1516,7 +1571,7 @@ page_desk(struct store *s, const struct store_escalation *e, int64_t now,
 	(void)snprintf(details, sizeof(details), "desk=%.40s for team=%.40s "
 	    "deliveries=%zu", e->page_team, e->team, e->npage_dels);
 	if ((rc = insert_deliveries(s, e->alert_id, e->page_dels,
-	    e->npage_dels, now, err)) != 0)
+	    e->npage_dels, now, "alert", err)) != 0)
 		return rc;
 	return audit_append(s, now, actor, "page-desk", e->alert_id, details,
 	    err);
@@ -1565,7 +1620,7 @@ store_escalate(struct store *s, const struct store_escalation *e,
 	    "state=%.16s deliveries=%zu", e->team, e->from_step, e->to_step,
 	    e->state, ndels);
 	if ((rc = insert_deliveries(s, e->alert_id, dels, ndels, now,
-	    err)) != 0 || (rc = audit_append(s, now, actor, strcmp(e->state,
+	    "alert", err)) != 0 || (rc = audit_append(s, now, actor, strcmp(e->state,
 	    "active") == 0 ? "escalate" : e->state, e->alert_id, details,
 	    err)) != 0 || (rc = page_desk(s, e, now, actor, err)) != 0) {
 		sq_rollback(s);
@@ -1589,21 +1644,27 @@ ack_notices(struct store *s, const struct store_ack_in *a,
 	    "d.address, ?4, ?4, ?4, 'notice' FROM deliveries d JOIN team_states t "
 	    "ON t.alert_id = d.alert_id AND t.team = d.team WHERE d.alert_id = ?1 "
 	    "AND d.team = ?2 AND d.channel = ?3 AND d.kind = 'alert' AND "
-	    "d.state = 'sent' AND d.contact <> '' AND d.contact <> ?5 GROUP BY "
+	    "d.state = 'sent' AND d.contact <> '' AND (?5 IS NULL OR "
+	    "d.contact <> ?5) GROUP BY "
 	    "d.contact, d.address ORDER BY min(d.id)", &st, err) != 0)
 		return TOCSIN_ESTORE;
 	sq_text(st, 1, a->alert_id);
 	sq_text(st, 2, a->team);
 	sq_text(st, 3, channel);
 	(void)sqlite3_bind_int64(st, 4, now);
-	sq_text(st, 5, a->by);
+	/* the one who acknowledged, when the gateway knows who: a name
+	   someone typed keeps nobody from hearing of it */
+	sq_text(st, 5, a->contact);
 	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : sq_fail(s, err,
 	    "queue notices");
 	sqlite3_finalize(st);
 	return rc;
 }
 
-/* A contact of a check campaign answered: its last-verified date. */
+/* A contact of a check campaign answered by an endpoint's own link or
+   code: the endpoint, and the contact, worked when the check was made
+   (sent), which is the date recorded, so that an old check's link kept
+   and used later never makes an endpoint look fresh. */
 static int
 contact_checked(struct store *s, const struct store_ack_in *a, int64_t now,
     struct tocsin_err *err)
@@ -1624,6 +1685,24 @@ contact_checked(struct store *s, const struct store_ack_in *a, int64_t now,
 	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : sq_fail(s, err,
 	    "record a contact check");
 	sqlite3_finalize(st);
+	if (rc != 0)
+		return rc;
+	if (sq_prepare(s, "INSERT INTO endpoint_checks (team, contact, channel, "
+	    "address, verified, via, alert_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
+	    "?7) ON CONFLICT (team, contact, channel, address) DO UPDATE SET "
+	    "verified = max(verified, ?5), via = ?6, alert_id = ?7", &st,
+	    err) != 0)
+		return TOCSIN_ESTORE;
+	sq_text(st, 1, a->team);
+	sq_text(st, 2, a->contact);
+	sq_text(st, 3, a->ep_channel);
+	sq_text(st, 4, a->ep_address);
+	(void)sqlite3_bind_int64(st, 5, now);
+	sq_text(st, 6, a->via);
+	sq_text(st, 7, a->alert_id);
+	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : sq_fail(s, err,
+	    "record an endpoint check");
+	sqlite3_finalize(st);
 	return rc;
 }
 
@@ -1636,6 +1715,8 @@ fill_check(sqlite3_stmt *st, void *p)
 	r->contact = sq_dup(st, 1);
 	r->verified = sqlite3_column_int64(st, 2);
 	r->via = sq_dup(st, 3);
+	r->channel = sq_dup(st, 4);
+	r->address = sq_dup(st, 5);
 }
 
 int
@@ -1647,8 +1728,13 @@ store_contact_checks(struct store *s, struct store_contact_check **ret,
 
 	*ret = NULL;
 	*n = 0;
-	if (sq_prepare(s, "SELECT team, contact, verified, via FROM "
-	    "contact_checks ORDER BY team, contact", &st, err) != 0)
+	/* a contact's confirmations from before endpoints were recorded
+	   (stores before version 7) still count for the contact, with no
+	   endpoint ("") */
+	if (sq_prepare(s, "SELECT team, contact, verified, via, channel, "
+	    "address FROM endpoint_checks UNION ALL SELECT team, contact, "
+	    "verified, via, '', '' FROM contact_checks ORDER BY 1, 2", &st,
+	    err) != 0)
 		return TOCSIN_ESTORE;
 	rc = sq_collect(s, st, (void **)ret, n, sizeof(**ret), fill_check, err);
 	sqlite3_finalize(st);
@@ -1664,6 +1750,8 @@ store_contact_checks_free(struct store_contact_check *rows, size_t n)
 		free(rows[i].team);
 		free(rows[i].contact);
 		free(rows[i].via);
+		free(rows[i].channel);
+		free(rows[i].address);
 	}
 	free(rows);
 }
@@ -1711,11 +1799,13 @@ store_ack(struct store *s, const struct store_ack_in *a, int64_t now,
 	sqlite3_stmt *st = NULL;
 	char details[512];
 	int rc, changed = 0;
+	int64_t sent;
 	bool campaign;
 
 	if ((rc = sq_exec(s, "BEGIN IMMEDIATE", err)) != 0)
 		return rc;
-	if (sq_prepare(s, "SELECT a.status FROM team_states t JOIN alerts a ON "
+	if (sq_prepare(s, "SELECT a.status, a.received FROM team_states t JOIN "
+	    "alerts a ON "
 	    "a.id = t.alert_id WHERE t.alert_id = ? AND t.team = ?", &st,
 	    err) != 0) {
 		sq_rollback(s);
@@ -1731,6 +1821,7 @@ store_ack(struct store *s, const struct store_ack_in *a, int64_t now,
 	}
 	campaign = sqlite3_column_text(st, 0) != NULL && strcmp((const char *)
 	    sqlite3_column_text(st, 0), "System") == 0;
+	sent = sqlite3_column_int64(st, 1);
 	sqlite3_finalize(st);
 	if (a->sig_digest != NULL &&
 	    (rc = ack_signature_once(s, a, now, err)) != 0) {
@@ -1756,27 +1847,32 @@ store_ack(struct store *s, const struct store_ack_in *a, int64_t now,
 	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : sq_fail(s, err, "insert ack");
 	sqlite3_finalize(st);
 	if (campaign) {
-		/* a check of contacts: each contact answers for itself, and
-		   nobody's answer stops the others being asked */
-		if (rc == 0 && a->contact != NULL)
-			rc = contact_checked(s, a, now, err);
-		changed = rc == 0 && a->contact != NULL;
+		/* a check of contacts: each contact answers for itself, by
+		   an endpoint's own link or code, and nobody's answer stops
+		   the others being asked */
+		bool known = a->contact != NULL && a->ep_channel != NULL &&
+		    a->ep_address != NULL;
+
+		if (rc == 0 && known)
+			rc = contact_checked(s, a, sent, err);
+		changed = rc == 0 && known;
 		goto audit;
 	}
 	if (a->recorded_only)
 		goto audit;
 	if (rc == 0 && sq_prepare(s, "UPDATE team_states SET state = 'acked', "
 	    "deadline = 0, ack_by = ?, ack_via = ?, ack_strength = ?, ack_at = "
-	    "? WHERE alert_id = ? AND team = ? AND state IN ('active', "
-	    "'unreached')", &st, err) != 0)
+	    "?, ack_contact = ? WHERE alert_id = ? AND team = ? AND state IN "
+	    "('active', 'unreached')", &st, err) != 0)
 		rc = TOCSIN_ESTORE;
 	if (rc == 0) {
 		sq_text(st, 1, a->by);
 		sq_text(st, 2, a->via);
 		sq_text(st, 3, a->strength);
 		(void)sqlite3_bind_int64(st, 4, now);
-		sq_text(st, 5, a->alert_id);
-		sq_text(st, 6, a->team);
+		sq_text(st, 5, a->contact);
+		sq_text(st, 6, a->alert_id);
+		sq_text(st, 7, a->team);
 		rc = sqlite3_step(st) == SQLITE_DONE ? 0 :
 		    sq_fail(s, err, "ack");
 		sqlite3_finalize(st);
@@ -1840,6 +1936,36 @@ store_token_find(struct store *s, const char *token_hash, char *alert_id,
 		return 0;
 	if (rc != SQLITE_DONE)
 		return sq_fail(s, err, "token look-up");
+	return tocsin_fail(err, TOCSIN_ENOTFOUND, "no such token");
+}
+
+int
+store_check_token_find(struct store *s, const char *token_hash,
+    struct store_check_token *ret, struct tocsin_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (sq_prepare(s, "SELECT alert_id, team, contact, channel, address "
+	    "FROM check_tokens WHERE token_hash = ?", &st, err) != 0)
+		return TOCSIN_ESTORE;
+	sq_text(st, 1, token_hash);
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		char *f[] = { ret->alert_id, ret->team, ret->contact,
+			ret->channel, ret->address };
+		size_t len[] = { sizeof(ret->alert_id), sizeof(ret->team),
+			sizeof(ret->contact), sizeof(ret->channel),
+			sizeof(ret->address) };
+
+		for (int i = 0; i < 5; i++)
+			(void)snprintf(f[i], len[i], "%s",
+			    (const char *)sqlite3_column_text(st, i));
+	}
+	sqlite3_finalize(st);
+	if (rc == SQLITE_ROW)
+		return 0;
+	if (rc != SQLITE_DONE)
+		return sq_fail(s, err, "check link look-up");
 	return tocsin_fail(err, TOCSIN_ENOTFOUND, "no such token");
 }
 

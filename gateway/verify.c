@@ -2,13 +2,21 @@
  * verify.c: checking that the contact repository still reaches people.
  *
  * A campaign is an alert of CAP status System that the gateway makes
- * itself, at an operator's command: every contact of the chosen teams
- * gets it on their everyday channels (PGP e-mail, SMS to the mobile),
- * never an emergency number, with no ladder behind it.  Each contact who
- * answers through the usual ack paths (link with their name, SMS reply,
- * signed or unsigned e-mail reply, keys during a call, an ack file) gets
- * a last-verified date; one contact's answer never stands for another's.
- * A contact without a date within gateway.verify_after is stale.
+ * itself, at an operator's command, names its teams in <addresses> and
+ * signs with its own key.  It goes to every endpoint of every contact of
+ * the chosen teams (PGP e-mail, SMS to the mobile, a call to the phone and
+ * to the emergency phone, fax) and to each team's drop, with no ladder
+ * behind it: the emergency phone is reached as an endpoint to check, never
+ * as an escalation.  Each endpoint's message carries a link and a code of
+ * its own, derived from the ack secret over alert, team, contact, channel
+ * and address (ack.h); there is no team link.  What confirms an endpoint
+ * of a contact is only its own link, its own code from that contact's own
+ * number (SMS reply, keys during that contact's call) or under that
+ * contact's key or address (e-mail reply), or an ack file signed by that
+ * contact's key (their drop): one contact's answer never stands for
+ * another's, and nothing typed on a page enters into it.  An endpoint
+ * without a confirmation within gateway.verify_after is stale, and a
+ * contact none of whose endpoints is confirmed is stale as a whole.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,45 +34,131 @@
 #define VERIFY_HEADLINE "Contact check: please confirm you receive tocsin " \
     "alerts"
 
-static bool
-verify_wanted(const struct policy_repo *repo, const struct policy_team *t,
-    const char *const *only, size_t nonly)
+/* The teams that only[] names (team ids, groups, region:XX, all) into
+   mark[]; all teams when nonly is 0. */
+static int
+verify_mark(const struct policy_repo *repo, const char *const *only,
+    size_t nonly, bool *mark, struct tocsin_err *err)
 {
-	if (nonly == 0)
-		return true;
-	for (size_t i = 0; i < nonly; i++) {
-		if (strcmp(only[i], t->id) == 0)
-			return true;
-		for (size_t g = 0; g < repo->ngroups; g++)
-			if (strcmp(repo->groups[g].name, only[i]) == 0)
-				for (size_t m = 0; m < repo->groups[g].nmembers;
-				    m++)
-					if (strcmp(repo->groups[g].members[m],
-					    t->id) == 0)
-						return true;
-	}
-	return false;
+	for (size_t t = 0; t < repo->nteams; t++)
+		mark[t] = nonly == 0;
+	for (size_t i = 0; i < nonly; i++)
+		if (policy_resolve(repo, only[i], mark, err) != 0)
+			return tocsin_fail(err, TOCSIN_EUSAGE, "'%.64s' is no team, "
+			    "group, region:XX or all of the repository",
+			    only[i]);
+	return 0;
 }
 
 int
 verify_names_check(const struct policy_repo *repo, const char *const *only,
     size_t nonly, struct tocsin_err *err)
 {
-	for (size_t i = 0; i < nonly; i++) {
-		bool ok = policy_team_find(repo, only[i]) != NULL;
+	bool *mark = calloc(repo->nteams + 1, sizeof(*mark));
+	int rc;
 
-		for (size_t g = 0; g < repo->ngroups && !ok; g++)
-			ok = strcmp(repo->groups[g].name, only[i]) == 0;
-		if (!ok)
-			return tocsin_fail(err, TOCSIN_EUSAGE, "'%.64s' is no team "
-			    "or group of the repository", only[i]);
+	if (mark == NULL)
+		return tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
+	rc = verify_mark(repo, only, nonly, mark, err);
+	free(mark);
+	return rc;
+}
+
+size_t
+verify_endpoints(const struct policy_repo *repo,
+    const struct policy_contact *c, struct verify_endpoint out[VERIFY_EPS])
+{
+	/* every kind of endpoint a contact has: the emergency phone is
+	   reached as an endpoint to check, never as an escalation */
+	static const struct policy_target kinds[] = {
+		{ POLICY_WHO_ALL, POLICY_CH_PGP_EMAIL, false },
+		{ POLICY_WHO_ALL, POLICY_CH_SMS, false },
+		{ POLICY_WHO_ALL, POLICY_CH_VOICE, false },
+		{ POLICY_WHO_ALL, POLICY_CH_VOICE, true },
+		{ POLICY_WHO_ALL, POLICY_CH_FAX, false },
+	};
+	size_t n = 0;
+
+	for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+		const char *addr = policy_contact_endpoint(c, &kinds[k]);
+		const char *ch = policy_channel_name(kinds[k].channel);
+		bool dup = false;
+
+		/* a channel the gateway has no provider for would wait
+		   forever */
+		if (addr == NULL || (kinds[k].channel == POLICY_CH_PGP_EMAIL &&
+		    repo->smtp == NULL) || (kinds[k].channel == POLICY_CH_SMS &&
+		    repo->nsms == 0) || (kinds[k].channel == POLICY_CH_VOICE &&
+		    repo->nvoice == 0) || (kinds[k].channel == POLICY_CH_FAX &&
+		    repo->fax == NULL))
+			continue;
+		for (size_t i = 0; i < n && !dup; i++)
+			dup = strcmp(out[i].channel, ch) == 0 &&
+			    strcmp(out[i].address, addr) == 0;
+		if (dup)
+			continue;
+		out[n].channel = ch;
+		out[n].address = addr;
+		out[n].what = kinds[k].emergency ? "emergency phone" :
+		    kinds[k].channel == POLICY_CH_VOICE ? "phone" :
+		    kinds[k].channel == POLICY_CH_SMS ? "mobile" :
+		    kinds[k].channel == POLICY_CH_FAX ? "fax" : "e-mail";
+		n++;
 	}
-	return 0;
+	return n;
+}
+
+bool
+verify_code_of(const struct policy_repo *repo,
+    const unsigned char secret[ACK_SECRET_LEN], const char *alert,
+    const char *team, const struct policy_contact *c, const char *code,
+    struct verify_endpoint *ret)
+{
+	const struct policy_team *t = policy_team_find(repo, team);
+	struct verify_endpoint eps[VERIFY_EPS];
+	size_t ne;
+
+	if (t == NULL || c == NULL)
+		return false;
+	ne = verify_endpoints(repo, c, eps);
+	for (size_t k = 0; k <= ne; k++) {
+		struct ack_endpoint ep = { alert, team, k < ne ? c->name : "",
+			k < ne ? eps[k].channel : "sshdrop",
+			k < ne ? eps[k].address : t->drop_address };
+
+		if (ep.address == NULL || !ack_ep_code_is(secret, &ep, code))
+			continue;
+		*ret = k < ne ? eps[k] : (struct verify_endpoint){ "sshdrop",
+		    t->drop_address, "drop" };
+		return true;
+	}
+	return false;
+}
+
+bool
+verify_code_match(const struct policy_repo *repo, struct store *st,
+    const unsigned char secret[ACK_SECRET_LEN], const char *team,
+    const struct policy_contact *c, const char *code, char alert[64],
+    struct verify_endpoint *ret)
+{
+	char ids[32][64];
+	size_t n = 0;
+	struct tocsin_err e;
+
+	if (store_team_alerts(st, team, 32, ids, &n, &e) != 0)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (verify_code_of(repo, secret, ids[i], team, c, code, ret)) {
+			(void)snprintf(alert, 64, "%s", ids[i]);
+			return true;
+		}
+	return false;
 }
 
 /* The campaign's CAP document: status System, one English info. */
 static char *
-verify_cap(const char *identifier, const char *sender, int64_t now)
+verify_cap(const char *identifier, const char *sender, const char *addresses,
+    int64_t now)
 {
 	char sent[32], *doc = NULL;
 	time_t t = (time_t)now;
@@ -76,19 +170,110 @@ verify_cap(const char *identifier, const char *sender, int64_t now)
 	    "<alert xmlns=\"urn:oasis:names:tc:emergency:cap:1.2\">"
 	    "<identifier>%s</identifier><sender>%s</sender><sent>%s</sent>"
 	    "<status>System</status><msgType>Alert</msgType><scope>Private"
-	    "</scope><info><language>en</language><category>Other</category>"
+	    "</scope><addresses>%s</addresses><info><language>en</language><category>Other</category>"
 	    "<event>Contact check</event><urgency>Unknown</urgency>"
 	    "<severity>Minor</severity><certainty>Unknown</certainty>"
 	    "<headline>" VERIFY_HEADLINE "</headline><description>The "
 	    "coordination centre checks once in a while that its contact list "
 	    "still reaches every incident-response contact. Nothing has "
 	    "happened.</description><instruction>Please confirm, each of you "
-	    "for yourself, in one of the ways below: the link (give your name "
-	    "as the list has it), an SMS reply with the code, or a reply to "
-	    "this e-mail.</instruction></info></alert>\n", identifier, sender,
-	    sent) < 0)
+	    "for yourself, in one of the ways below: your own link, an SMS "
+	    "reply with your own code from your own number, or a signed reply "
+	    "to this e-mail.</instruction></info></alert>\n", identifier,
+	    sender, sent, addresses) < 0)
 		return NULL;
 	return doc;
+}
+
+/* What a campaign plans: deliveries, team states, links, addresses. */
+struct verify_plan {
+	struct store_team_plan *tp;
+	struct store_delivery_plan *dp;
+	struct store_check_ep *ep;
+	char (*hashes)[ACK_HASH_LEN + 1];	/* one per ep */
+	char *addresses;		/* the teams, space-separated */
+	size_t nt, nd, alen;
+};
+
+/* One delivery of the check with its own link. */
+static void
+verify_add(struct verify_plan *p, const unsigned char *secret,
+    const char *alert_id, const char *team, const char *contact,
+    const char *channel, const char *address, int64_t now)
+{
+	struct ack_endpoint ae = { alert_id, team, contact, channel, address };
+	char token[ACK_TOKEN_LEN + 1];
+
+	ack_ep_token(secret, &ae, token);
+	ack_token_hash(token, p->hashes[p->nd]);
+	OPENSSL_cleanse(token, sizeof(token));
+	p->ep[p->nd] = (struct store_check_ep){ team, contact, channel,
+	    address, p->hashes[p->nd] };
+	p->dp[p->nd++] = (struct store_delivery_plan){ team, 0, channel,
+	    contact, address, now };
+}
+
+static int
+verify_build(const struct policy_repo *repo, const bool *mark,
+    const unsigned char *secret, const char *alert_id, int64_t now,
+    struct verify_plan *p, struct tocsin_err *err)
+{
+	size_t maxd = 0;
+
+	for (size_t t = 0; t < repo->nteams; t++)
+		maxd += VERIFY_EPS * repo->teams[t].ncontacts + 1;
+	p->tp = calloc(repo->nteams + 1, sizeof(*p->tp));
+	p->dp = calloc(maxd + 1, sizeof(*p->dp));
+	p->ep = calloc(maxd + 1, sizeof(*p->ep));
+	p->hashes = calloc(maxd + 1, sizeof(*p->hashes));
+	p->addresses = calloc(repo->nteams + 1, 66);
+	if (p->tp == NULL || p->dp == NULL || p->ep == NULL ||
+	    p->hashes == NULL || p->addresses == NULL)
+		return tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
+	for (size_t t = 0; t < repo->nteams; t++) {
+		const struct policy_team *team = &repo->teams[t];
+		size_t before = p->nd;
+
+		if (!mark[t])
+			continue;
+		for (size_t c = 0; c < team->ncontacts; c++) {
+			const struct policy_contact *ct = &team->contacts[c];
+			struct verify_endpoint eps[VERIFY_EPS];
+			size_t ne = verify_endpoints(repo, ct, eps);
+
+			for (size_t k = 0; k < ne; k++)
+				verify_add(p, secret, alert_id, team->id,
+				    ct->name, eps[k].channel, eps[k].address,
+				    now);
+		}
+		/* the drop is the team's: an ack file signed by a contact's
+		   key confirms that contact's drop */
+		if (team->drop_address != NULL && repo->ndrops > 0)
+			verify_add(p, secret, alert_id, team->id, "",
+			    "sshdrop", team->drop_address, now);
+		if (p->nd == before)
+			continue;
+		/* no team link and no deadline: each contact confirms for
+		   itself, and a check has no ladder */
+		p->tp[p->nt++] = (struct store_team_plan){ team->id, 0, 0,
+		    NULL };
+		p->alen += (size_t)snprintf(p->addresses + p->alen, 66, "%s%.64s",
+		    p->alen > 0 ? " " : "", team->id);
+	}
+	if (p->nt == 0)
+		return tocsin_fail(err, TOCSIN_EUSAGE, "no contact of these teams "
+		    "has an endpoint the gateway can reach");
+	return 0;
+}
+
+static void
+verify_plan_free(struct verify_plan *p)
+{
+	free(p->tp);
+	free(p->dp);
+	free(p->ep);
+	free(p->hashes);
+	free(p->addresses);
 }
 
 int
@@ -98,70 +283,33 @@ verify_campaign(const struct policy_repo *repo, struct store *st,
 {
 	char *sig = NULL, micalg[32];
 	size_t siglen = 0;
-	struct store_team_plan *tp = NULL;
-	struct store_delivery_plan *dp = NULL;
-	char (*hashes)[ACK_HASH_LEN + 1] = NULL;
+	struct verify_plan p = { 0 };
 	unsigned char secret[ACK_SECRET_LEN];
-	char token[ACK_TOKEN_LEN + 1], ident[64], *cap = NULL;
+	char ident[64], *cap = NULL;
 	const char *sender = repo->smtp != NULL && repo->smtp->from != NULL ?
 	    repo->smtp->from : "tocsin";
-	size_t nt = 0, nd = 0, maxd = 0;
+	bool *mark = calloc(repo->nteams + 1, sizeof(*mark));
 	int rc;
 
 	memset(res, 0, sizeof(*res));
-	if ((rc = verify_names_check(repo, only, nonly, err)) != 0)
+	if (mark == NULL)
+		return tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
+	if ((rc = verify_mark(repo, only, nonly, mark, err)) != 0 ||
+	    (rc = ack_secret_load(repo, secret, err)) != 0) {
+		free(mark);
 		return rc;
-	if ((rc = ack_secret_load(repo, secret, err)) != 0)
-		return rc;
-	for (size_t t = 0; t < repo->nteams; t++)
-		maxd += 2 * repo->teams[t].ncontacts;
-	tp = calloc(repo->nteams + 1, sizeof(*tp));
-	dp = calloc(maxd + 1, sizeof(*dp));
-	hashes = calloc(repo->nteams + 1, sizeof(*hashes));
-	if (tp == NULL || dp == NULL || hashes == NULL) {
-		rc = tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
-		goto out;
 	}
 	if ((rc = intake_new_id(now, res->alert_id, sizeof(res->alert_id)))
 	    != 0) {
 		(void)tocsin_fail(err, rc, "cannot draw random bytes for an id");
 		goto out;
 	}
-	for (size_t t = 0; t < repo->nteams; t++) {
-		const struct policy_team *team = &repo->teams[t];
-		size_t before = nd;
-
-		if (!verify_wanted(repo, team, only, nonly))
-			continue;
-		/* everyday endpoints only: never an emergency number */
-		for (size_t c = 0; c < team->ncontacts; c++) {
-			const struct policy_contact *ct = &team->contacts[c];
-
-			if (ct->email != NULL && ct->pgp[0] != '\0')
-				dp[nd++] = (struct store_delivery_plan){
-				    team->id, 0, "pgp-email", ct->name,
-				    ct->email, now };
-			if (ct->mobile != NULL)
-				dp[nd++] = (struct store_delivery_plan){
-				    team->id, 0, "sms", ct->name, ct->mobile,
-				    now };
-		}
-		if (nd == before)
-			continue;
-		ack_token(secret, res->alert_id, team->id, token);
-		ack_token_hash(token, hashes[nt]);
-		/* no deadline: a campaign has no ladder */
-		tp[nt] = (struct store_team_plan){ team->id, 0, 0, hashes[nt] };
-		nt++;
-	}
-	if (nt == 0) {
-		rc = tocsin_fail(err, TOCSIN_EUSAGE, "no contact of these teams "
-		    "has an e-mail address with a key or a mobile number");
+	if ((rc = verify_build(repo, mark, secret, res->alert_id, now, &p,
+	    err)) != 0)
 		goto out;
-	}
 	(void)snprintf(ident, sizeof(ident), "contact-check-%.40s",
 	    res->alert_id);
-	if ((cap = verify_cap(ident, sender, now)) == NULL) {
+	if ((cap = verify_cap(ident, sender, p.addresses, now)) == NULL) {
 		rc = tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
 		goto out;
 	}
@@ -179,7 +327,8 @@ verify_campaign(const struct policy_repo *repo, struct store *st,
 			.sent_t = now, .status = "System", .msg_type = "Alert",
 			.scope = "Private", .severity = POLICY_SEV_MINOR,
 			.headline = VERIFY_HEADLINE, .cap = cap,
-			.cap_len = strlen(cap), .received = now };
+			.cap_len = strlen(cap), .received = now,
+			.check_eps = p.ep, .ncheck_eps = p.nd };
 
 		gmtime_r(&tt, &tm);
 		(void)strftime(sent, sizeof(sent), "%Y-%m-%dT%H:%M:%S-00:00",
@@ -188,20 +337,85 @@ verify_campaign(const struct policy_repo *repo, struct store *st,
 			.kind = "openpgp", .signer = repo->gateway.signing_key,
 			.sig = sig, .sig_len = siglen };
 
-		rc = store_submit(st, &a, &ss, 1, tp, nt, dp, nd, actor, err);
+		rc = store_submit(st, &a, &ss, 1, p.tp, p.nt, p.dp, p.nd, actor,
+		    err);
 	}
 	if (rc == 0) {
-		res->nteams = nt;
-		res->ndeliveries = nd;
+		res->nteams = p.nt;
+		res->ndeliveries = p.nd;
 	}
 out:
 	OPENSSL_cleanse(secret, sizeof(secret));
 	free(sig);
 	free(cap);
-	free(tp);
-	free(dp);
-	free(hashes);
+	free(mark);
+	verify_plan_free(&p);
 	return rc;
+}
+
+/* Room for one more entry in *ret. */
+static int
+verify_grow(struct verify_contact **ret, size_t n, size_t *cap,
+    struct tocsin_err *err)
+{
+	struct verify_contact *v;
+	size_t nc = *cap ? *cap * 2 : 64;
+
+	if (n < *cap)
+		return 0;
+	if ((v = realloc(*ret, nc * sizeof(*v))) == NULL)
+		return tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
+	*ret = v;
+	*cap = nc;
+	return 0;
+}
+
+/* The stale endpoints of one contact, appended to *ret. */
+static int
+verify_stale_contact(const struct policy_repo *repo,
+    const struct policy_team *team, const struct policy_contact *ct,
+    const struct store_contact_check *chk, size_t nchk, int64_t now,
+    struct verify_contact **ret, size_t *n, size_t *cap,
+    struct tocsin_err *err)
+{
+	struct verify_endpoint eps[VERIFY_EPS];
+	size_t ne = verify_endpoints(repo, ct, eps), first = *n;
+	int64_t last = 0, since = now - repo->gateway.verify_after;
+	int rc;
+
+	for (size_t i = 0; i < nchk; i++)
+		if (strcmp(chk[i].team, team->id) == 0 &&
+		    strcmp(chk[i].contact, ct->name) == 0 &&
+		    chk[i].verified > last)
+			last = chk[i].verified;
+	for (size_t k = 0; k < ne || (k == 0 && ne == 0); k++) {
+		int64_t when = 0;
+		struct verify_contact *v;
+
+		for (size_t i = 0; i < nchk && ne > 0; i++)
+			if (strcmp(chk[i].team, team->id) == 0 &&
+			    strcmp(chk[i].contact, ct->name) == 0 &&
+			    strcmp(chk[i].channel, eps[k].channel) == 0 &&
+			    strcmp(chk[i].address, eps[k].address) == 0 &&
+			    chk[i].verified > when)
+				when = chk[i].verified;
+		if (ne > 0 && when >= since)
+			continue;
+		if ((rc = verify_grow(ret, *n, cap, err)) != 0)
+			return rc;
+		v = &(*ret)[(*n)++];
+		v->team = team->id;
+		v->contact = ct->name;
+		v->what = ne > 0 ? eps[k].what : "no endpoint";
+		v->channel = ne > 0 ? eps[k].channel : NULL;
+		v->address = ne > 0 ? eps[k].address : NULL;
+		v->verified = when;
+		v->contact_verified = last;
+		v->whole = last < since;
+		v->first = *n - 1 == first;
+		v->src = ct->src;
+	}
+	return 0;
 }
 
 int
@@ -217,42 +431,16 @@ verify_stale(const struct policy_repo *repo, struct store *st, int64_t now,
 	*n = *total = 0;
 	if ((rc = store_contact_checks(st, &chk, &nchk, err)) != 0)
 		return rc;
-	for (size_t t = 0; t < repo->nteams; t++) {
+	for (size_t t = 0; t < repo->nteams && rc == 0; t++) {
 		const struct policy_team *team = &repo->teams[t];
 
-		for (size_t c = 0; c < team->ncontacts; c++) {
-			const struct policy_contact *ct = &team->contacts[c];
-			const struct store_contact_check *k = NULL;
-			struct verify_contact *v;
-
+		for (size_t c = 0; c < team->ncontacts && rc == 0; c++) {
 			(*total)++;
-			for (size_t i = 0; i < nchk && k == NULL; i++)
-				if (strcmp(chk[i].team, team->id) == 0 &&
-				    strcmp(chk[i].contact, ct->name) == 0)
-					k = &chk[i];
-			if (k != NULL && k->verified >= now -
-			    repo->gateway.verify_after)
-				continue;
-			if (*n == cap) {
-				size_t nc = cap ? cap * 2 : 64;
-
-				if ((v = realloc(*ret, nc * sizeof(*v))) ==
-				    NULL) {
-					rc = tocsin_fail(err, TOCSIN_ENOMEM,
-					    "out of memory");
-					goto out;
-				}
-				*ret = v;
-				cap = nc;
-			}
-			v = &(*ret)[(*n)++];
-			v->team = team->id;
-			v->contact = ct->name;
-			v->verified = k != NULL ? k->verified : 0;
-			v->src = ct->src;
+			rc = verify_stale_contact(repo, team,
+			    &team->contacts[c], chk, nchk, now, ret, n, &cap,
+			    err);
 		}
 	}
-out:
 	store_contact_checks_free(chk, nchk);
 	if (rc != 0) {
 		free(*ret);
@@ -262,6 +450,24 @@ out:
 	return rc;
 }
 
+size_t
+verify_stale_contacts(const struct verify_contact *v, size_t n)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < n; i++)
+		k += v[i].first && v[i].whole;
+	return k;
+}
+
+/* Text of the repository on a terminal: no controls. */
+static void
+verify_put(FILE *out, const char *s)
+{
+	for (const char *p = s; p != NULL && *p != '\0'; p++)
+		fputc((unsigned char)*p < 0x20 || *p == 0x7f ? '?' : *p, out);
+}
+
 void
 verify_print(FILE *out, const struct verify_contact *v, size_t n,
     size_t total, int64_t verify_after, bool json)
@@ -269,27 +475,38 @@ verify_print(FILE *out, const struct verify_contact *v, size_t n,
 	char tb[32];
 
 	if (json) {
-		fprintf(out, "{\"contacts\":%zu,\"verify_after_days\":%lld,"
-		    "\"stale\":[", total, (long long)(verify_after / 86400));
+		fprintf(out, "{\"contacts\":%zu,\"stale_contacts\":%zu,"
+		    "\"verify_after_days\":%lld,\"stale\":[", total,
+		    verify_stale_contacts(v, n),
+		    (long long)(verify_after / 86400));
 		for (size_t i = 0; i < n; i++) {
 			fputs(i ? ",{" : "{", out);
 			jsonw_key(out, "team"); jsonw_str(out, v[i].team);
 			fputc(',', out); jsonw_key(out, "contact");
 			jsonw_str(out, v[i].contact);
+			fputc(',', out); jsonw_key(out, "endpoint");
+			jsonw_str(out, v[i].what);
+			fputc(',', out); jsonw_key(out, "channel");
+			jsonw_str(out, v[i].channel);
+			fputc(',', out); jsonw_key(out, "address");
+			jsonw_str(out, v[i].address);
 			fputc(',', out); jsonw_key(out, "last_verified");
 			jsonw_time(out, v[i].verified);
+			fputc(',', out); jsonw_key(out, "contact_last_verified");
+			jsonw_time(out, v[i].contact_verified);
 			fputc('}', out);
 		}
 		fputs("]}\n", out);
 		return;
 	}
-	fprintf(out, "%zu of %zu contacts are stale (not confirmed within %lld "
-	    "days)\n", n, total, (long long)(verify_after / 86400));
+	fprintf(out, "%zu of %zu contacts are stale, and %zu endpoints (not "
+	    "confirmed within %lld days)\n", verify_stale_contacts(v, n),
+	    total, n, (long long)(verify_after / 86400));
 	for (size_t i = 0; i < n; i++) {
 		fprintf(out, "stale  %-12s ", v[i].team);
-		for (const char *p = v[i].contact; *p != '\0'; p++)
-			fputc((unsigned char)*p < 0x20 || *p == 0x7f ? '?' : *p,
-			    out);
+		verify_put(out, v[i].contact);
+		fprintf(out, "  %s ", v[i].what);
+		verify_put(out, v[i].address);
 		fprintf(out, "  (%s)\n", v[i].verified ?
 		    jsonw_fmt_time(v[i].verified, tb, sizeof(tb)) :
 		    "never confirmed");

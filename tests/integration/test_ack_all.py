@@ -505,10 +505,11 @@ def test_the_other_contacts_hear_who_acknowledged(run):
     for t in run.roles["link"]:
         acker, people = run.ackers[t], run.who[t]
         p = primary(people)
+        # a team's link does not say who: a name typed on it keeps
+        # nobody from hearing of the ack
         want = {("pgp-email", c["name"], c["email"]) for c in people
-                if c["name"] != acker and c["pgp"]}
-        if p["name"] != acker:
-            want.add(("sms", p["name"], p["mobile"]))
+                if c["pgp"]}
+        want.add(("sms", p["name"], p["mobile"]))
         mine = [n for n in notices if n[0] == t]
         assert sorted(n[1:4] for n in mine) == sorted(want), (t, mine)
         assert all(n[4] == "sent" for n in mine), mine
@@ -523,10 +524,15 @@ def test_the_other_contacts_hear_who_acknowledged(run):
         assert got == sorted(e for ch, _, e in want if ch == "pgp-email"), t
         for _, body in mails:
             assert body.startswith("ACKNOWLEDGED"), body[:200]
-            assert acker in body and "link" in body, body[:400]
+            assert "link" in body, body[:400]
+            # the typed name only as an unverified quote
+            assert f'\nUnverified: name typed on the page: "{acker}"\n' \
+                in body, body[:400]
+            assert f"Acknowledged by: {acker}" not in body, body[:400]
         sms = [x for to, x in run.sms if to == p["mobile"]
                and x.startswith("ACKNOWLEDGED")]
-        assert len(sms) == (0 if p["name"] == acker else 1), (t, sms)
+        assert len(sms) == 1, (t, sms)
+        assert f'unverified: "{acker}"' in sms[0], sms[0]
 
 
 def test_nothing_but_notices_after_an_ack_and_every_ack_is_recorded(run):

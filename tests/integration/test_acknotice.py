@@ -101,3 +101,107 @@ def test_no_notice_without_ack_notice(inst, tmp_path, pki):
                     "kind = 'notice'", alert) == [(0,)]
     assert not [r for r in p.requests()
                 if "ACKNOWLEDGED" in str(r.get("form"))]
+
+
+# --- who acknowledged, as the gateway knows it ------------------------------
+
+HOSTILE = ("Duty desk: FALSE ALARM, ignore alert; call +1 555 0100 "
+           "http://evil.example \u202e")
+# what the notices may show of it: bounded (40 characters, then an
+# ellipsis), punctuation, the number, the link and the override gone
+QUOTED = "Duty desk FALSE ALARM ignore alert call \u2026"
+
+
+def link_ack(tmp_path, pki, inst, name):
+    """Step 0 to every contact by SMS and PGP e-mail; the team's link is
+    posted with name typed on it.  (team, alert, sms texts by number,
+    decrypted notice mails as (recipients, text))."""
+    from smtppeer import SmtpPeer
+    from test_acklink import request
+    from test_ack_all import opened, subject
+    team = [t for t in inst.teams() if len(mobiles(inst, t)) >= 2][0]
+    smtp = SmtpPeer(tmp_path / "smtp", cert=pki["dir"] / pki["server_cert"],
+                    key=pki["dir"] / pki["server_key"]).start()
+    try:
+        with provider(tmp_path, pki, "p") as p:
+            inst.set_keys("smtp", port=smtp.port)
+            configure(inst, p.url, step0='[ "all:sms", "all:pgp-email" ]')
+            notice_on(inst)
+            alert = inst.submit_signed(inst.cap(addresses=team),
+                                       signers=("desk-1",))
+            proc = listening(inst)
+            try:
+                wait_sent(inst, alert, "alert", inst.sql(
+                    "SELECT count(*) FROM deliveries WHERE alert_id = ?",
+                    alert)[0][0])
+                st, _, page = request(inst, "POST",
+                                      f"/ack/{inst.ack_token(alert, team)}",
+                                      {"name": name})
+                assert st == 200
+                # a notice to every contact reached, on each channel
+                wait_sent(inst, alert, "notice", inst.sql(
+                    "SELECT count(*) FROM deliveries WHERE alert_id = ? "
+                    "AND kind = 'alert'", alert)[0][0])
+            finally:
+                stopped(proc)
+            sms = {m: [t for t in texts(p, m) if t.startswith("ACKNOWLEDGED")]
+                   for _, m in mobiles(inst, team)}
+        mails = [(m["rcpt_tos"], opened(pki, m)[1]) for m in smtp.messages()
+                 if subject(m).startswith("Acknowledged: ")]
+    finally:
+        smtp.stop()
+    return team, alert, sms, mails
+
+
+def test_a_typed_name_is_only_an_unverified_quote(inst, tmp_path, pki):
+    team, alert, sms, mails = link_ack(tmp_path, pki, inst, HOSTILE)
+    assert inst.sql("SELECT state, ack_via, ack_contact FROM team_states "
+                    "WHERE alert_id = ? AND team = ?", alert, team) == \
+        [("acked", "link", None)]
+    # every contact got one notice by SMS (nobody is known to have acked)
+    assert all(len(v) == 1 for v in sms.values()), sms
+    assert mails
+    got = [v[0] for v in sms.values()] + [text for _, text in mails]
+    for text in got:
+        for bad in ("555", "0100", "evil", "http", "\u202e", "ignore alert;"):
+            assert bad not in text, (bad, text)
+        # FALSE ALARM only inside the quote, the quote as the rules make it
+        assert text.count("FALSE ALARM") == 1, text
+        assert f'unverified: "{QUOTED}"' in text or \
+            f'name typed on the page: "{QUOTED}"' in text, text
+    for v in sms.values():
+        assert v[0].startswith(
+            f'ACKNOWLEDGED {team} via link (unsigned); name typed on the '
+            f'page, unverified: "{QUOTED}" at '), v[0]
+    for _, text in mails:
+        assert "\nAcknowledged by: someone the gateway does not know by " \
+            "number, key or own link\n" in text, text
+        assert "\nUnverified: name typed on the page: " \
+            f'"{QUOTED}"\n' in text, text
+
+
+def test_a_contact_s_name_typed_on_a_team_link_is_not_that_contact(
+        inst, tmp_path, pki):
+    team = [t for t in inst.teams() if len(mobiles(inst, t)) >= 2][0]
+    name, _ = primary(inst, team)
+    team, alert, sms, mails = link_ack(tmp_path, pki, inst, name)
+    assert inst.sql("SELECT ack_contact FROM team_states WHERE alert_id = ? "
+                    "AND team = ?", alert, team) == [(None,)]
+    got = [t for v in sms.values() for t in v] + [t for _, t in mails]
+    assert got
+    for text in got:
+        assert f"by {name}" not in text and \
+            f"Acknowledged by: {name}" not in text, text
+        assert f'"{name}"' in text, text
+
+
+def test_a_contact_acking_by_sms_is_named_from_the_repository(inst, tmp_path,
+                                                              pki):
+    teams, alert, name0, mob0, others, p = run(inst, tmp_path, pki, True)
+    assert inst.sql("SELECT ack_contact FROM team_states WHERE alert_id = ? "
+                    "AND team = ?", alert, teams[0]) == [(name0,)]
+    for m in others:
+        got = [t for t in texts(p, m) if t.startswith("ACKNOWLEDGED")]
+        assert got[0].startswith(f"ACKNOWLEDGED {teams[0]} by {name0} (sms) "
+                                 "at "), got
+        assert "unverified" not in got[0]

@@ -1129,10 +1129,11 @@ must_start(const char *s, const char *prefix)
 		fail_msg("\"%s\" does not start with \"%s\"", s, prefix);
 }
 
-/* The notice for a of team ke, acknowledged by by via via. */
+/* The notice for a of team ke, acknowledged by by via via; contact is
+   who the gateway knows it was (NULL: nobody it knows). */
 static void
-notice(const struct cap_alert *a, const char *by, const char *via,
-    char **body, char **short_text)
+notice_by(const struct cap_alert *a, const char *by, const char *contact,
+    const char *via, char **body, char **short_text)
 {
 	static const char *const en[] = { "en" };
 	struct render_in in = {
@@ -1142,6 +1143,7 @@ notice(const struct cap_alert *a, const char *by, const char *via,
 	};
 	struct render_ack ack = {
 		.by = by, .via = via, .strength = "unsigned",
+		.contact = contact,
 		.at = 1795600800,	/* 2026-11-25 10:00 UTC */
 	};
 	struct tocsin_err e = { 0 };
@@ -1157,6 +1159,14 @@ notice(const struct cap_alert *a, const char *by, const char *via,
 	must_be_clean_utf8(*body);
 	must_be_clean_utf8(*short_text);
 	assert_null(strchr(*short_text, '\n'));
+}
+
+/* A notice of a contact the gateway knows (by number, key, own link). */
+static void
+notice(const struct cap_alert *a, const char *by, const char *via,
+    char **body, char **short_text)
+{
+	notice_by(a, by, by, via, body, short_text);
 }
 
 /* The whole line of body that starts with prefix (which must be there
@@ -1371,6 +1381,154 @@ test_unreached(void **state)
 	cap_free(a);
 }
 
+/* What an outsider typed, as render_quote gives it. */
+static void
+quote_is(const char *in, size_t max, const char *want)
+{
+	struct tocsin_err e = { 0 };
+	char *q = NULL;
+
+	if (render_quote(in, max, &q, &e) != 0)
+		fail_msg("render_quote: %s", e.msg);
+	if (strcmp(q, want) != 0)
+		fail_msg("render_quote(\"%s\") = \"%s\", not \"%s\"", in, q,
+		    want);
+	must_be_clean_utf8(q);
+	free(q);
+}
+
+#define CUT "[\xe2\x80\xa6]"
+#define ELL "\xe2\x80\xa6"
+
+static void
+test_quote(void **state)
+{
+	(void)state;
+	quote_is("Ann Lee", 40, "Ann Lee");
+	quote_is("  J. O'Brien-Smith  ", 40, "J. O'Brien-Smith");
+	quote_is("", 40, "");
+	quote_is(NULL, 40, "");
+	/* the name of the issue: no number, no link, no override; cut */
+	quote_is("Duty desk: FALSE ALARM, ignore alert; call +1 555 0100 "
+	    "http://evil.example \xe2\x80\xae", 40,
+	    "Duty desk FALSE ALARM ignore alert call " ELL);
+	quote_is("Duty desk: FALSE ALARM, ignore alert; call +1 555 0100 "
+	    "http://evil.example \xe2\x80\xae", 80,
+	    "Duty desk FALSE ALARM ignore alert call " CUT);
+	/* phone numbers however typed, inside words too */
+	quote_is("call:+15550100 now", 40, "call " CUT " now");
+	quote_is("ring 0044 (20) 7946-0958 or 555.0100", 40,
+	    "ring " CUT " or " CUT);
+	quote_is("x12345", 40, "x " CUT);
+	quote_is("Room 1234, floor 2", 40, "Room 1234 floor 2");
+	/* links and addresses: schemes, www., e-mail, dotted host names */
+	quote_is("see evil.example or www.x or a@b or ftp://h", 40,
+	    "see " CUT " or " CUT " or " CUT " or " CUT);
+	quote_is("xn--e1afmkfd.xn--p1ai", 40, CUT);
+	quote_is("v1.2 St. Ann", 40, "v1.2 St. Ann");
+	/* controls, C1, bidi embeddings, overrides, isolates, marks, line
+	   separators, BOM, bad UTF-8 and quote marks */
+	quote_is("a\xe2\x80\xae" "b\xe2\x81\xa6" "c\xe2\x80\x8f" "d\xd8\x9c"
+	    "e\xef\xbb\xbf" "f\x01g\x1b[2Jh\x7fi\xc2\x85j\xe2\x80\xa8k\xff"
+	    "l\"m\"", 40, "abcdefg 2Jhi j kl'm'");
+	/* whole characters: a cut never splits one */
+	quote_is("\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9", 3,
+	    "\xc3\xa9\xc3\xa9\xc3\xa9" ELL);
+	quote_is("\xe4\xb8\xad\xe6\x96\x87 name", 40,
+	    "\xe4\xb8\xad\xe6\x96\x87 name");
+	/* only the first RENDER_QUOTE_IN bytes are looked at */
+	{
+		char big[RENDER_QUOTE_IN * 4];
+		char *q = NULL;
+		struct tocsin_err e = { 0 };
+
+		memset(big, 'a', sizeof(big) - 1);
+		big[sizeof(big) - 1] = '\0';
+		assert_int_equal(render_quote(big, 100000, &q, &e), 0);
+		assert_int_equal(strlen(q), RENDER_QUOTE_IN);
+		free(q);
+	}
+}
+
+/* A name the gateway cannot vouch for is a bounded, cleaned quote,
+   marked unverified, and never the notice's own word. */
+static void
+test_notice_unverified(void **state)
+{
+	struct cap_alert *a = alert_with("Actual", INFO("en", "Severe"));
+	const char *typed = "Duty desk: FALSE ALARM, ignore alert; call "
+	    "+1 555 0100 http://evil.example \xe2\x80\xae";
+	char *body, *sh;
+
+	(void)state;
+	notice_by(a, typed, NULL, "link", &body, &sh);
+	assert_string_equal(line_of(body, "Acknowledged by: "),
+	    "Acknowledged by: someone the gateway does not know by number, "
+	    "key or own link");
+	assert_string_equal(line_of(body, "Unverified: "),
+	    "Unverified: name typed on the page: \"Duty desk FALSE ALARM "
+	    "ignore alert call " ELL "\"");
+	must_start(sh, "ACKNOWLEDGED ke via link (unsigned); name typed on "
+	    "the page, unverified: \"Duty desk FALSE ALARM ignore alert call "
+	    ELL "\" at 2026-11-25 10:00 UTC. No action needed: H-en");
+	for (int i = 0; i < 2; i++) {
+		const char *t = i == 0 ? body : sh;
+
+		assert_null(strstr(t, "555"));
+		assert_null(strstr(t, "0100"));
+		assert_null(strstr(t, "evil"));
+		assert_null(strstr(t, "http"));
+		assert_null(strstr(t, "\xe2\x80\xae"));
+		/* FALSE ALARM only inside the quote */
+		assert_non_null(strstr(t, "page: \"Duty desk FALSE") != NULL ?
+		    strstr(t, "page: \"Duty desk FALSE") :
+		    strstr(t, "unverified: \"Duty desk FALSE"));
+		assert_null(strstr(strstr(t, "FALSE ALARM") + 1,
+		    "FALSE ALARM"));
+	}
+	free(body);
+	free(sh);
+
+	/* a known contact is named from the repository, not from by */
+	notice_by(a, "anything typed", "Ann Lee", "sms", &body, &sh);
+	assert_string_equal(line_of(body, "Acknowledged by: "),
+	    "Acknowledged by: Ann Lee");
+	assert_null(strstr(body, "anything typed"));
+	must_start(sh, "ACKNOWLEDGED ke by Ann Lee (sms) at 20");
+	free(body);
+	free(sh);
+
+	/* no name typed: the gateway's words, no quote */
+	notice_by(a, "someone with the link", NULL, "link", &body, &sh);
+	assert_string_equal(line_of(body, "Unverified: "),
+	    "Unverified: name typed on the page: none");
+	must_start(sh, "ACKNOWLEDGED ke via link (unsigned); name typed on "
+	    "the page: none at 20");
+	free(body);
+	free(sh);
+	/* nothing but what is taken out: an empty quote says so */
+	notice_by(a, "+1 555 0100", NULL, "link", &body, &sh);
+	assert_string_equal(line_of(body, "Unverified: "),
+	    "Unverified: name typed on the page: \"[\xe2\x80\xa6]\"");
+	free(body);
+	free(sh);
+
+	/* an ack file's "by:" line is quoted as such */
+	notice_by(a, "Bo", NULL, "drop", &body, &sh);
+	assert_string_equal(line_of(body, "Unverified: "),
+	    "Unverified: name written in the ack file: \"Bo\"");
+	free(body);
+	free(sh);
+
+	/* an operator's entry is the desk's own word */
+	notice_by(a, "Duty officer Ann", NULL, "operator:phone", &body, &sh);
+	assert_string_equal(line_of(body, "Acknowledged by: "),
+	    "Acknowledged by: Duty officer Ann");
+	free(body);
+	free(sh);
+	cap_free(a);
+}
+
 int
 main(void)
 {
@@ -1392,6 +1550,8 @@ main(void)
 		cmocka_unit_test(test_notice),
 		cmocka_unit_test(test_notice_hostile),
 		cmocka_unit_test(test_notice_errors),
+		cmocka_unit_test(test_quote),
+		cmocka_unit_test(test_notice_unverified),
 		cmocka_unit_test(test_unreached),
 	};
 

@@ -386,7 +386,8 @@ test_ack_stops_the_ladder(void **state)
 }
 
 /* The first ack queues one notice per other contact the alert was sent
-   to on the notice channels; a notice is claimed though the team is no
+   to on the notice channels (other than the contact the gateway knows
+   acknowledged, never one a name was typed for); a notice is claimed though the team is no
    longer active, in a group of its own; a repeat queues nothing. */
 static void
 test_ack_notices(void **state)
@@ -396,7 +397,7 @@ test_ack_notices(void **state)
 	static const char *const chans[] = { "sms", "pgp-email", NULL };
 	struct store_ack_in a = { .alert_id = "A1", .team = "t000",
 	    .by = "Ann", .via = "sms", .strength = "unsigned",
-	    .notice_channels = chans };
+	    .contact = "Ann", .notice_channels = chans };
 	struct store_delivery_row *rows = NULL;
 	size_t n;
 
@@ -435,6 +436,8 @@ test_migrate_old_store(void **state)
 	raw(f, "DROP INDEX team_states_token; ALTER TABLE team_states DROP "
 	    "COLUMN token_hash; ALTER TABLE deliveries DROP COLUMN segments; "
 	    "ALTER TABLE deliveries DROP COLUMN kind; "
+	    "ALTER TABLE team_states DROP COLUMN ack_contact; "
+	    "DROP TABLE check_tokens; DROP TABLE endpoint_checks; "
 	    "UPDATE schema_version SET version = 1");
 	assert_int_equal(store_open(f->path, &f->s, &e), 0);
 	assert_int_equal(submit(f, "A1", "ID-1", 1, &e), 0);
@@ -446,10 +449,15 @@ test_migrate_old_store(void **state)
 	assert_int_equal(store_token_find(f->s, "abd", alert, sizeof(alert),
 	    team, sizeof(team), &e), TOCSIN_ENOTFOUND);
 	assert_int_equal(count(f, "schema_version"), 1);
+	/* version 7: who acknowledged as the gateway knows them, and the
+	   links and confirmations of checks of contacts */
+	raw(f, "UPDATE team_states SET ack_contact = 'Ann'");
+	assert_int_equal(count(f, "check_tokens"), 0);
+	assert_int_equal(count(f, "endpoint_checks"), 0);
 }
 
 /* A store of version 5 gains the tables of signatures that acked and of
-   tries at codes, and says version 6. */
+   tries at codes, then those of version 7, and says version 7. */
 static void
 test_migrate_v5(void **state)
 {
@@ -459,12 +467,16 @@ test_migrate_v5(void **state)
 
 	store_close(f->s);
 	raw(f, "DROP TABLE ack_signatures; DROP TABLE ack_guesses; "
+	    "ALTER TABLE team_states DROP COLUMN ack_contact; "
+	    "DROP TABLE check_tokens; DROP TABLE endpoint_checks; "
 	    "UPDATE schema_version SET version = 5");
 	assert_int_equal(store_open(f->path, &f->s, &e), 0);
 	assert_int_equal(count(f, "ack_signatures"), 0);
 	assert_int_equal(store_guess_try(f->s, &g, 1, 1000, &e), 0);
 	assert_int_equal(count(f, "ack_guesses"), 1);
-	assert_int_equal(count(f, "schema_version WHERE version = 6"), 1);
+	assert_int_equal(count(f, "check_tokens"), 0);
+	raw(f, "UPDATE team_states SET ack_contact = 'Ann'");
+	assert_int_equal(count(f, "schema_version WHERE version = 7"), 1);
 }
 
 /* A signature acks once: a second ack by its digest, for this team or
@@ -1100,6 +1112,81 @@ test_receipts_and_segments(void **state)
 	store_delivery_rows_free(r, n);
 }
 
+/* A check of contacts: its links are kept hashed, per endpoint, and its
+   deliveries are of kind check; an answer confirms a contact's endpoint
+   only with that endpoint named, dated when the check was made, and moves
+   no ladder. */
+static void
+test_check_of_contacts(void **state)
+{
+	struct fx *f = *state;
+	struct tocsin_err e;
+	struct store_signature sig = { "gateway", "openpgp", "ABCD", "sig", 3 };
+	struct store_team_plan tp = { "t000", 0, 0, NULL };
+	struct store_delivery_plan dp[2] = {
+		{ "t000", 0, "pgp-email", "Ann", "ann@x.example", 1000 },
+		{ "t000", 0, "sms", "Bob", "+15550101", 1000 },
+	};
+	struct store_check_ep ep[2] = {
+		{ "t000", "Ann", "pgp-email", "ann@x.example", "h-ann" },
+		{ "t000", "Bob", "sms", "+15550101", "h-bob" },
+	};
+	struct store_alert a = {
+		.id = "C1", .identifier = "contact-check-C1", .sender = "gw",
+		.sent = "s", .sent_t = 1000, .status = "System",
+		.msg_type = "Alert", .scope = "Private", .severity = 1,
+		.cap = "<alert/>", .cap_len = 8, .received = 1000,
+		.check_eps = ep, .ncheck_eps = 2,
+	};
+	struct store_ack_in in = { .alert_id = "C1", .team = "t000",
+		.by = "Ann", .via = "link", .strength = "unsigned",
+		.contact = "Ann" };
+	struct store_check_token k;
+	struct store_contact_check *chk = NULL;
+	struct store_delivery_row *rows = NULL;
+	size_t n = 0;
+
+	assert_int_equal(store_submit(f->s, &a, &sig, 1, &tp, 1, dp, 2, "test",
+	    &e), 0);
+	assert_int_equal(store_check_token_find(f->s, "h-bob", &k, &e), 0);
+	assert_string_equal(k.alert_id, "C1");
+	assert_string_equal(k.contact, "Bob");
+	assert_string_equal(k.channel, "sms");
+	assert_string_equal(k.address, "+15550101");
+	assert_int_equal(store_check_token_find(f->s, "h-eve", &k, &e),
+	    TOCSIN_ENOTFOUND);
+	assert_int_equal(store_deliveries(f->s, "C1", NULL, &rows, &n, &e), 0);
+	assert_int_equal(n, 2);
+	assert_true(rows[0].check && rows[1].check);
+	assert_false(rows[0].notice);
+	store_delivery_rows_free(rows, n);
+	/* a contact without an endpoint's own link or code: nothing */
+	assert_int_equal(store_ack(f->s, &in, 5000, "test", &e), 1);
+	assert_int_equal(count(f, "endpoint_checks"), 0);
+	in.ep_channel = "pgp-email";
+	in.ep_address = "ann@x.example";
+	assert_int_equal(store_ack(f->s, &in, 5000, "test", &e), 0);
+	assert_int_equal(store_contact_checks(f->s, &chk, &n, &e), 0);
+	/* the endpoint, and the contact as a whole, dated at the check */
+	assert_int_equal(n, 2);
+	for (size_t i = 0; i < n; i++) {
+		assert_string_equal(chk[i].contact, "Ann");
+		assert_int_equal(chk[i].verified, 1000);
+	}
+	assert_true((strcmp(chk[0].channel, "pgp-email") == 0) !=
+	    (strcmp(chk[1].channel, "pgp-email") == 0));
+	store_contact_checks_free(chk, n);
+	assert_int_equal(count(f, "acks"), 2);
+	{
+		struct store_team_row *t = NULL;
+
+		assert_int_equal(store_teams(f->s, "C1", &t, &n, &e), 0);
+		assert_string_equal(t[0].state, "active");
+		assert_null(t[0].ack_contact);
+		store_team_rows_free(t, n);
+	}
+}
+
 int
 main(void)
 {
@@ -1140,6 +1227,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_ack_stops_the_ladder, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_next_due_by_channel, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_check_of_contacts, setup,
 		    teardown),
 	};
 
