@@ -578,35 +578,274 @@ driver_index(const struct disp *d, const struct chan_ops *ops)
 	return 0;
 }
 
+/*
+ * A batch in flight: the rows claimed, the messages handed to the driver,
+ * and the results waiting to be recorded.  Results are recorded as each
+ * message completes (the driver's report), in small groups, so that a
+ * crash repeats at most the messages in flight; a group the store cannot
+ * take now (a lock, a full disk) stays queued and is tried again, never
+ * dropped, until the lease ends.
+ */
+struct batch {
+	struct worker *w;
+	const struct chan_ops *ops;
+	struct store_delivery_row *rows;
+	size_t n;
+	struct store_result_item *items;
+	char (*why)[700];
+	struct chan_rcpt *rcpts;
+	size_t *rcpt_row;
+	size_t nrcpt;
+	bool *queued;			/* per row: its result is decided */
+	size_t *q;			/* rows decided, not yet recorded */
+	size_t nq;
+	struct store_result_item *tmp;	/* the group being recorded */
+	int64_t last_flush_ms, lease_end_ms;
+	bool store_down;		/* said once per batch */
+	bool started;			/* marked tried in the store */
+	struct chan_batch cb;
+};
+
+#define BATCH_FLUSH_MS 50		/* a group is recorded this often */
+#define BATCH_BACKLOG 64		/* results held before the driver waits */
+
+/* Record the queued results; wait_ms: how long one try may wait for
+   another writer's lock.  0 when all are recorded. */
+static int
+batch_flush(struct batch *b, int wait_ms)
+{
+	struct worker *w = b->w;
+	struct tocsin_err err = { 0 };
+	size_t lost = 0;
+	int64_t now = (int64_t)time(NULL);
+
+	if (b->nq == 0)
+		return 0;
+	for (size_t k = 0; k < b->nq; k++)
+		b->tmp[k] = b->items[b->q[k]];
+	store_set_busy_wait(w->st, wait_ms);
+	if (store_results(w->st, w->owner, now, b->tmp, b->nq, &lost,
+	    &err) != 0) {
+		store_set_busy_wait(w->st, 10000);
+		if (!b->store_down)
+			disp_log(w->d, "%s: cannot record %zu results yet (tried "
+			    "again until the lease ends): %s", w->owner, b->nq,
+			    err.msg);
+		b->store_down = true;
+		return err.code != 0 ? err.code : TOCSIN_ESTORE;
+	}
+	store_set_busy_wait(w->st, 10000);
+	b->last_flush_ms = chan_now_ms();
+	if (b->store_down)
+		disp_log(w->d, "%s: %zu results recorded after a wait", w->owner,
+		    b->nq);
+	b->store_down = false;
+	for (size_t k = 0; k < b->nq; k++) {
+		const struct store_delivery_row *r = &b->rows[b->q[k]];
+		const struct store_result_item *it = &b->items[b->q[k]];
+
+		if (it->result == STORE_R_PERMFAIL)
+			disp_log(w->d, "delivery %lld (%s, team %s, %s) is dead: "
+			    "%s", (long long)r->id, r->channel, r->team,
+			    r->address, it->error);
+		else if (it->result == STORE_R_TEMPFAIL)
+			disp_log(w->d, "delivery %lld (%s, team %s, %s) failed, "
+			    "retry in %llds: %s", (long long)r->id, r->channel,
+			    r->team, r->address, (long long)(it->next_attempt -
+			    now), it->error);
+	}
+	if (lost > 0)
+		disp_log(w->d, "%s: %zu results came after the lease ran out; "
+		    "those deliveries were taken back", w->owner, lost);
+	b->nq = 0;
+	return 0;
+}
+
+/* Row i's result is decided: queue it (once). */
+static void
+batch_queue(struct batch *b, size_t i)
+{
+	if (b->queued[i])
+		return;
+	b->queued[i] = true;
+	b->q[b->nq++] = i;
+}
+
+/* The result of row i from its recipient k, with its retry time. */
+static void
+batch_decide(struct batch *b, size_t k, int64_t now)
+{
+	const struct policy_gateway *gw = &b->w->d->repo->gateway;
+	size_t i = b->rcpt_row[k];
+	struct chan_rcpt *r = &b->rcpts[k];
+	struct store_result_item *it = &b->items[i];
+	int done = b->rows[i].attempts + (r->untried ? 0 : 1);
+
+	switch (r->status) {
+	case CHAN_SENT:
+		it->result = STORE_R_SENT;
+		it->error = NULL;
+		it->provider_ref = r->ref[0] ? r->ref : NULL;
+		it->segments = r->segments;
+		return;
+	case CHAN_PERMFAIL:
+		it->result = STORE_R_PERMFAIL;
+		it->error = r->reason;
+		return;
+	case CHAN_TEMPFAIL:
+		break;
+	}
+	it->result = STORE_R_TEMPFAIL;
+	it->error = r->reason;
+	it->untried = r->untried;
+	if (r->untried) {
+		/* never reached the peer: due again at once, no attempt */
+		it->next_attempt = now;
+		return;
+	}
+	if (done >= gw->max_attempts) {
+		snprintf(b->why[i], sizeof(b->why[i]), "gave up after %d "
+		    "attempts; last: %s", done, r->reason);
+		it->error = b->why[i];
+		it->result = STORE_R_PERMFAIL;
+		return;
+	}
+	it->next_attempt = now + dispatch_backoff(gw->retry_base,
+	    gw->retry_max, done, worker_rand(b->w));
+	/* A provider that said when to come back (Retry-After) is not
+	   asked sooner. */
+	if (r->retry_after > 0 && now + r->retry_after > it->next_attempt)
+		it->next_attempt = now + r->retry_after;
+}
+
+/* The driver's report: every recipient of m has its status. */
+static void
+batch_report(void *ctx, struct chan_msg *m)
+{
+	struct batch *b = ctx;
+	size_t first = (size_t)(m->rcpts - b->rcpts);
+	int64_t now = (int64_t)time(NULL), shared = 0;
+	bool anyq = false;
+
+	for (size_t k = first; k < first + m->nrcpts; k++) {
+		size_t i = b->rcpt_row[k];
+
+		if (b->queued[i])
+			continue;
+		batch_decide(b, k, now);
+		/* the recipients of one message who failed together are
+		   retried together, in one message */
+		if (b->ops->per_team && b->items[i].result == STORE_R_TEMPFAIL &&
+		    !b->items[i].untried) {
+			if (shared == 0)
+				shared = b->items[i].next_attempt;
+			b->items[i].next_attempt = shared;
+		}
+		batch_queue(b, i);
+		anyq = true;
+	}
+	/* a stop asked for (SIGTERM) ends the batch after this message */
+	if (disp_stopping(b->w->d))
+		b->cb.deadline_ms = chan_now_ms();
+	if (!anyq)
+		return;
+	if (chan_now_ms() - b->last_flush_ms >= BATCH_FLUSH_MS ||
+	    b->nq >= BATCH_BACKLOG)
+		(void)batch_flush(b, 0);
+	/* a store that stays locked holds the driver here, so that no more
+	   than the backlog waits to be recorded */
+	while (b->nq >= BATCH_BACKLOG && chan_now_ms() < b->lease_end_ms &&
+	    batch_flush(b, 1000) != 0) {
+		struct timespec ts = { 0, 200000000L };
+
+		nanosleep(&ts, NULL);
+	}
+}
+
+/* The driver is about to hand the first message to the peer: from now a
+   lost lease counts as an attempt (never before, so that a crash while
+   rendering or encrypting costs none). */
+static void
+batch_start(void *ctx)
+{
+	struct batch *b = ctx;
+	struct tocsin_err err = { 0 };
+
+	if (b->started)
+		return;
+	b->started = true;
+	store_set_busy_wait(b->w->st, 1000);
+	if (store_mark_tried(b->w->st, b->w->owner, &err) != 0)
+		disp_log(b->w->d, "%s: %s", b->w->owner, err.msg);
+	store_set_busy_wait(b->w->st, 10000);
+}
+
+/* After the driver: every row's result, recorded before the lease ends. */
+static void
+batch_finish(struct batch *b, struct chan_msg *msgs, size_t nmsgs)
+{
+	for (size_t m = 0; m < nmsgs; m++)
+		batch_report(b, &msgs[m]);
+	for (size_t i = 0; i < b->n; i++)
+		batch_queue(b, i);	/* rows with no message: preset */
+	while (batch_flush(b, 1000) != 0) {
+		struct timespec ts = { 0, 200000000L };
+
+		if (chan_now_ms() >= b->lease_end_ms) {
+			disp_log(b->w->d, "%s: %zu results could not be recorded "
+			    "before the lease ran out; those deliveries are "
+			    "taken back and sent again", b->w->owner, b->nq);
+			return;
+		}
+		nanosleep(&ts, NULL);
+	}
+}
+
 static void
 work_batch(struct worker *w, const struct chan_ops *ops,
-    struct store_delivery_row *rows, size_t n)
+    struct store_delivery_row *rows, size_t n, int64_t claimed_ms)
 {
 	struct disp *d = w->d;
-	const struct policy_gateway *gw = &d->repo->gateway;
 	struct chan_msg *msgs = calloc(n, sizeof(*msgs));
 	struct pending_msg *pms = calloc(n, sizeof(*pms));
-	struct chan_rcpt *rcpts = calloc(n, sizeof(*rcpts));
-	size_t *rcpt_row = calloc(n, sizeof(*rcpt_row));
-	struct store_result_item *items = calloc(n, sizeof(*items));
-	char (*why)[700] = calloc(n, sizeof(*why));
+	struct batch b = { .w = w, .ops = ops, .rows = rows, .n = n };
 	struct chan_env env;
 	struct tocsin_err err = { 0 };
-	size_t nmsgs = 0, nrcpt = 0, lost = 0, nsent = 0, nfail = 0, ndead = 0;
+	size_t nmsgs = 0;
 	void *sess = NULL;
 	int64_t now = (int64_t)time(NULL);
 
-	if (msgs == NULL || pms == NULL || rcpts == NULL || rcpt_row == NULL ||
-	    items == NULL || why == NULL) {
+	b.rcpts = calloc(n, sizeof(*b.rcpts));
+	b.rcpt_row = calloc(n, sizeof(*b.rcpt_row));
+	b.items = calloc(n, sizeof(*b.items));
+	b.why = calloc(n, sizeof(*b.why));
+	b.queued = calloc(n, sizeof(*b.queued));
+	b.q = calloc(n, sizeof(*b.q));
+	b.tmp = calloc(n, sizeof(*b.tmp));
+	if (msgs == NULL || pms == NULL || b.rcpts == NULL ||
+	    b.rcpt_row == NULL || b.items == NULL || b.why == NULL ||
+	    b.queued == NULL || b.q == NULL || b.tmp == NULL) {
 		disp_fail(d, TOCSIN_ENOMEM, "out of memory");
 		goto out;
 	}
+	/* the lease on the monotonic clock: a step of the wall clock does
+	   not shorten or lengthen it here */
+	b.lease_end_ms = claimed_ms + d->repo->gateway.lease * 1000;
+	/* finish well inside the lease, or the rows are taken back while
+	   they are being sent */
+	b.cb = (struct chan_batch){ .report = batch_report,
+	    .start = batch_start, .ctx = &b,
+	    .deadline_ms = claimed_ms + d->repo->gateway.lease * 1000 / 2 };
+	b.last_flush_ms = chan_now_ms();
 	/* Default: a temporary failure, so that a row nobody decided on is
 	   retried rather than lost. */
 	for (size_t i = 0; i < n; i++) {
-		items[i].id = rows[i].id;
-		items[i].result = STORE_R_TEMPFAIL;
-		items[i].error = "not attempted";
+		b.items[i].id = rows[i].id;
+		b.items[i].result = STORE_R_TEMPFAIL;
+		b.items[i].error = "not attempted";
+		b.items[i].next_attempt = now + dispatch_backoff(
+		    d->repo->gateway.retry_base, d->repo->gateway.retry_max,
+		    rows[i].attempts + 1, worker_rand(w));
 	}
 	for (size_t lo = 0; lo < n;) {
 		size_t hi = lo + 1;
@@ -615,112 +854,36 @@ work_batch(struct worker *w, const struct chan_ops *ops,
 			while (hi < n && same_group(&rows[lo], &rows[hi]))
 				hi++;
 		if (build_msg(w, ops, rows, lo, hi, &msgs[nmsgs], &pms[nmsgs],
-		    rcpts, rcpt_row, &nrcpt, items, &err) != 0) {
+		    b.rcpts, b.rcpt_row, &b.nrcpt, b.items, &err) != 0) {
 			for (size_t i = lo; i < hi; i++) {
-				snprintf(why[i], sizeof(why[i]), "%s", err.msg);
-				items[i].error = why[i];
+				snprintf(b.why[i], sizeof(b.why[i]), "%s",
+				    err.msg);
+				b.items[i].error = b.why[i];
 			}
 			/* drop the recipients added for this group */
-			while (nrcpt > 0 && rcpt_row[nrcpt - 1] >= lo)
-				nrcpt--;
-		} else if (msgs[nmsgs].nrcpts > 0)
+			while (b.nrcpt > 0 && b.rcpt_row[b.nrcpt - 1] >= lo)
+				b.nrcpt--;
+		} else if (msgs[nmsgs].nrcpts > 0) {
+			msgs[nmsgs].batch = &b.cb;
 			nmsgs++;
+		}
 		lo = hi;
 	}
 	if (nmsgs > 0) {
 		env = (struct chan_env){ .repo = d->repo, .certs = w->cx,
 		    .keys = d->keys, .now = now,
 		    .shared = d->shared[driver_index(d, ops)],
-		    /* finish well inside the lease, or another worker
-		       takes the rows over while they are being sent */
 		    .budget = d->repo->gateway.lease / 2 };
 		if (ops->open(&env, &sess, &err) != 0) {
-			for (size_t k = 0; k < nrcpt; k++) {
-				rcpts[k].status = CHAN_TEMPFAIL;
-				snprintf(rcpts[k].reason, sizeof(rcpts[k].reason),
-				    "%s", err.msg);
-			}
+			for (size_t k = 0; k < b.nrcpt; k++)
+				chan_rcpt_set(&b.rcpts[k], CHAN_TEMPFAIL, "%s",
+				    err.msg);
 		} else {
 			(void)ops->deliver(sess, msgs, nmsgs, &err);
 			ops->close(sess);
 		}
 	}
-	now = (int64_t)time(NULL);
-	for (size_t k = 0; k < nrcpt; k++) {
-		size_t i = rcpt_row[k];
-		struct chan_rcpt *r = &rcpts[k];
-
-		switch (r->status) {
-		case CHAN_SENT:
-			items[i].result = STORE_R_SENT;
-			items[i].error = NULL;
-			items[i].provider_ref = r->ref[0] ? r->ref : NULL;
-			items[i].segments = r->segments;
-			break;
-		case CHAN_PERMFAIL:
-			items[i].result = STORE_R_PERMFAIL;
-			items[i].error = r->reason;
-			break;
-		case CHAN_TEMPFAIL:
-			items[i].error = r->reason;
-			break;
-		}
-	}
-	for (size_t i = 0; i < n; i++) {
-		if (items[i].result != STORE_R_TEMPFAIL)
-			continue;
-		/* One retry time per message, so that the recipients who
-		   failed together are retried together, in one message. */
-		if (i > 0 && ops->per_team && same_group(&rows[i - 1], &rows[i])
-		    && items[i - 1].result == STORE_R_TEMPFAIL &&
-		    rows[i].attempts < gw->max_attempts) {
-			items[i].next_attempt = items[i - 1].next_attempt;
-			continue;
-		}
-		if (rows[i].attempts >= gw->max_attempts) {
-			snprintf(why[i], sizeof(why[i]), "gave up after %d "
-			    "attempts; last: %s", rows[i].attempts,
-			    items[i].error);
-			items[i].error = why[i];
-			items[i].result = STORE_R_PERMFAIL;
-			continue;
-		}
-		items[i].next_attempt = now + dispatch_backoff(gw->retry_base,
-		    gw->retry_max, rows[i].attempts, worker_rand(w));
-		/* A provider that said when to come back (Retry-After) is
-		   not asked sooner. */
-		for (size_t k = 0; k < nrcpt; k++)
-			if (rcpt_row[k] == i && rcpts[k].retry_after > 0 &&
-			    now + rcpts[k].retry_after > items[i].next_attempt)
-				items[i].next_attempt = now +
-				    rcpts[k].retry_after;
-	}
-	if (store_results(w->st, w->owner, now, items, n, &lost, &err) != 0) {
-		/* The leases run out and the rows are claimed again: at
-		   least once, never lost. */
-		disp_log(d, "%s: cannot record results: %s", w->owner, err.msg);
-		goto out;
-	}
-	for (size_t i = 0; i < n; i++) {
-		if (items[i].result == STORE_R_SENT)
-			nsent++;
-		else if (items[i].result == STORE_R_PERMFAIL) {
-			ndead++;
-			disp_log(d, "delivery %lld (%s, team %s, %s) is dead: %s",
-			    (long long)rows[i].id, rows[i].channel,
-			    rows[i].team, rows[i].address, items[i].error);
-		} else {
-			nfail++;
-			disp_log(d, "delivery %lld (%s, team %s, %s) failed, "
-			    "retry in %llds: %s", (long long)rows[i].id,
-			    rows[i].channel, rows[i].team, rows[i].address,
-			    (long long)(items[i].next_attempt - now),
-			    items[i].error);
-		}
-	}
-	if (lost > 0)
-		disp_log(d, "%s: %zu results came after the lease ran out; "
-		    "those deliveries were claimed again", w->owner, lost);
+	batch_finish(&b, msgs, nmsgs);
 out:
 	for (size_t i = 0; i < n && pms != NULL; i++) {
 		free(pms[i].body);
@@ -729,13 +892,13 @@ out:
 	}
 	free(msgs);
 	free(pms);
-	free(rcpts);
-	free(rcpt_row);
-	free(items);
-	free(why);
-	(void)nsent;
-	(void)nfail;
-	(void)ndead;
+	free(b.rcpts);
+	free(b.rcpt_row);
+	free(b.items);
+	free(b.why);
+	free(b.queued);
+	free(b.q);
+	free(b.tmp);
 }
 
 static void *
@@ -750,6 +913,7 @@ worker_main(void *arg)
 		disp_fail(d, err.code, "%s", err.msg);
 		goto out;
 	}
+	store_set_max_attempts(w->st, d->repo->gateway.max_attempts);
 	while (!disp_stopping(d)) {
 		bool worked = false, busy = false;
 		int64_t now = (int64_t)time(NULL), next = now + 1;
@@ -758,7 +922,7 @@ worker_main(void *arg)
 			const struct chan_ops *ops = d->drivers[k];
 			struct store_delivery_row *rows = NULL;
 			size_t n = 0;
-			int64_t due;
+			int64_t due, claimed_ms = chan_now_ms();
 
 			if (store_claim(w->st, w->owner, now,
 			    d->repo->gateway.lease, ops->name,
@@ -769,7 +933,7 @@ worker_main(void *arg)
 				continue;
 			}
 			if (n > 0) {
-				work_batch(w, ops, rows, n);
+				work_batch(w, ops, rows, n, claimed_ms);
 				worked = true;
 			}
 			store_delivery_rows_free(rows, n);
@@ -1039,6 +1203,7 @@ dispatch_serve(const struct policy_repo *repo, const struct dispatch_opts *o,
 	    (rc = certs_open(repo->gateway.gnupg_home, &cx, err)) != 0 ||
 	    (rc = certs_pubkeys_load(cx, &d.keys, err)) != 0)
 		goto out_sig;
+	store_set_max_attempts(st, repo->gateway.max_attempts);
 	release_dead(&d, st);
 	escalate_tick(&d, st);
 	warn_undriven(&d, st);
