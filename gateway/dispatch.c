@@ -1043,8 +1043,13 @@ release_dead(struct disp *d, struct store *st)
 {
 	struct tocsin_err err = { 0 };
 	char **owners = NULL;
-	size_t n = 0;
+	size_t n = 0, nmoot = 0;
 
+	if (store_cancel_moot(st, (int64_t)time(NULL), &nmoot, &err) != 0)
+		disp_log(d, "cannot cancel moot deliveries: %s", err.msg);
+	else if (nmoot > 0)
+		disp_log(d, "cancelled %zu deliveries whose team's ladder had "
+		    "stopped", nmoot);
 	if (store_lease_owners(st, &owners, &n, &err) != 0) {
 		disp_log(d, "cannot list leases: %s", err.msg);
 		return;
@@ -1149,6 +1154,27 @@ warn_undriven(struct disp *d, struct store *st)
 	}
 }
 
+/* --until-idle ends with success only when nothing is left that this
+   process could have done: deliveries still waiting (on a channel with no
+   driver in this build) make it fail, with the count. */
+static int
+idle_check(struct store *st, struct tocsin_err *err)
+{
+	int64_t c[STORE_D_COUNT];
+	int64_t left;
+	int rc;
+
+	if ((rc = store_channel_counts(st, NULL, c, err)) != 0)
+		return rc;
+	left = c[STORE_D_PENDING] + c[STORE_D_FAILED] + c[STORE_D_SENDING];
+	if (left > 0)
+		return tocsin_fail(err, TOCSIN_EUNAVAIL, "%lld deliveries are "
+		    "still waiting and this serve cannot make them (no driver "
+		    "for their channel, or held by another serve)",
+		    (long long)left);
+	return 0;
+}
+
 int
 dispatch_serve(const struct policy_repo *repo, const struct dispatch_opts *o,
     struct tocsin_err *err)
@@ -1165,7 +1191,7 @@ dispatch_serve(const struct policy_repo *repo, const struct dispatch_opts *o,
 	int nw = repo->gateway.workers > 0 ? repo->gateway.workers : 1;
 	int rc = 0, started = 0;
 	pthread_t poller;
-	bool polling = false;
+	bool polling = false, signalled = false;
 
 	pthread_mutex_init(&d.mu, NULL);
 	if (gethostname(d.host, sizeof(d.host)) != 0)
@@ -1253,6 +1279,7 @@ dispatch_serve(const struct policy_repo *repo, const struct dispatch_opts *o,
 
 		sig = sigtimedwait(&set, NULL, &ts);
 		if (sig > 0) {
+			signalled = true;
 			disp_log(&d, "signal %d: finishing the batches in hand, "
 			    "then stopping", sig);
 			pthread_mutex_lock(&d.mu);
@@ -1278,6 +1305,8 @@ dispatch_serve(const struct policy_repo *repo, const struct dispatch_opts *o,
 	progress_line(&d, st, &prog, true);
 	if (d.fatal_rc != 0)
 		rc = tocsin_fail(err, d.fatal_rc, "%s", d.fatal);
+	else if (o->until_idle && !signalled)
+		rc = idle_check(st, err);
 out_sig:
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 out:

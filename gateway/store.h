@@ -194,6 +194,12 @@ int store_claim(struct store *s, const char *owner, int64_t now,
     int64_t lease, const char *channel, size_t max,
     struct store_delivery_row **ret, size_t *n, struct tocsin_err *err);
 
+/* Deliveries still waiting (pending, failed) whose team's ladder stopped
+   (acked, cancelled, updated) become cancelled with the reason; a store
+   from before this rule may hold some.  *ret_n says how many. */
+int store_cancel_moot(struct store *s, int64_t now, size_t *ret_n,
+    struct tocsin_err *err);
+
 /* The deliveries this owner holds are about to be handed to a driver: a
    lease lost from now on counts as an attempt. */
 int store_mark_tried(struct store *s, const char *owner,

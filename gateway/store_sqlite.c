@@ -30,6 +30,21 @@ struct store {
    attempts the peer never saw. */
 #define STORE_RECLAIM_FACTOR 3
 
+/*
+ * Whether a delivery (the row being updated) still goes: a notice always;
+ * an alert's message while its team is active or unreached.  An unreached
+ * team's messages already queued are still worth sending (the ladder only
+ * stops adding steps); an acked, cancelled or updated team's are moot and
+ * end cancelled with the reason.
+ */
+#define ROW_LIVE "(deliveries.kind = 'notice' OR EXISTS (SELECT 1 FROM " \
+    "team_states t WHERE t.alert_id = deliveries.alert_id AND t.team = " \
+    "deliveries.team AND t.state IN ('active', 'unreached')))"
+#define ROW_MOOT_WHY "('cancelled: the team''s ladder stopped (' || " \
+    "coalesce((SELECT t.state FROM team_states t WHERE t.alert_id = " \
+    "deliveries.alert_id AND t.team = deliveries.team), 'no team') || " \
+    "') while it waited')"
+
 static const char *const dstate_names[STORE_D_COUNT] = {
 	"pending", "sending", "sent", "failed", "dead", "cancelled",
 	"delivered", "undelivered"
@@ -520,8 +535,9 @@ stop_ladders(struct store *s, const struct store_alert *a,
 	    "WHERE alert_id = ? AND team = ? AND state IN ('active', "
 	    "'unreached')", &ts, err) != 0 ||
 	    sq_prepare(s, "UPDATE deliveries SET state = 'cancelled', updated = "
-	    "? WHERE alert_id = ? AND team = ? AND state IN ('pending', "
-	    "'failed')", &ds, err) != 0) {
+	    "?1, last_error = 'cancelled: the alert was ' || ?4 || ' by a "
+	    "later one' WHERE alert_id = ?2 AND team = ?3 AND "
+	    "state IN ('pending', 'failed')", &ds, err) != 0) {
 		sqlite3_finalize(ts);
 		return TOCSIN_ESTORE;
 	}
@@ -534,6 +550,7 @@ stop_ladders(struct store *s, const struct store_alert *a,
 		(void)sqlite3_bind_int64(ds, 1, a->received);
 		sq_text(ds, 2, a->stops_alert);
 		sq_text(ds, 3, a->stop_teams[i]);
+		sq_text(ds, 4, a->stop_state);
 		if (sqlite3_step(ts) != SQLITE_DONE ||
 		    sqlite3_step(ds) != SQLITE_DONE)
 			rc = sq_fail(s, err, "stop the ladders of an earlier "
@@ -982,7 +999,7 @@ store_alert_cap(struct store *s, const char *alert_id, char **ret,
    acknowledged) goes because it is not. */
 #define LIVE_WHERE "(d.kind = 'notice' OR EXISTS (SELECT 1 FROM team_states" \
     " t WHERE t.alert_id = d.alert_id AND t.team = d.team" \
-    " AND t.state = 'active'))"
+    " AND t.state IN ('active', 'unreached')))"
 #define DUE_WHERE "d.state IN ('pending','failed') AND d.next_attempt <= ?1" \
     " AND " LIVE_WHERE
 
@@ -1030,12 +1047,13 @@ lease_take_back(struct store *s, const char *owner, int64_t now,
 
 	if (sq_prepare(s, "UPDATE deliveries SET "
 	    "state = CASE WHEN attempts + tried >= ?3 OR reclaims + 1 - tried "
-	    ">= ?4 THEN 'dead' ELSE 'failed' END, "
+	    ">= ?4 THEN 'dead' WHEN NOT " ROW_LIVE " THEN 'cancelled' ELSE "
+	    "'failed' END, "
 	    "last_error = CASE WHEN attempts + tried >= ?3 THEN 'gave up after "
 	    "' || (attempts + tried) || ' attempts; last: ' || ?5 "
 	    "WHEN reclaims + 1 - tried >= ?4 THEN 'gave up: its lease was lost "
 	    "' || (reclaims + 1 - tried) || ' times before it was tried; last: "
-	    "' || ?5 ELSE ?5 END, "
+	    "' || ?5 WHEN NOT " ROW_LIVE " THEN " ROW_MOOT_WHY " ELSE ?5 END, "
 	    "attempts = attempts + tried, reclaims = reclaims + 1 - tried, "
 	    "tried = 0, lease_owner = NULL, lease_until = NULL, next_attempt = "
 	    "?2, updated = ?2 WHERE state = 'sending' AND (CASE WHEN ?1 IS NULL "
@@ -1053,6 +1071,27 @@ lease_take_back(struct store *s, const char *owner, int64_t now,
 	sqlite3_finalize(st);
 	if (ret_n != NULL)
 		*ret_n = (size_t)sqlite3_changes(s->db);
+	return 0;
+}
+
+int
+store_cancel_moot(struct store *s, int64_t now, size_t *ret_n,
+    struct tocsin_err *err)
+{
+	sqlite3_stmt *st = NULL;
+
+	*ret_n = 0;
+	if (sq_prepare(s, "UPDATE deliveries SET state = 'cancelled', "
+	    "last_error = " ROW_MOOT_WHY ", updated = ?1 WHERE state IN "
+	    "('pending', 'failed') AND NOT " ROW_LIVE, &st, err) != 0)
+		return TOCSIN_ESTORE;
+	(void)sqlite3_bind_int64(st, 1, now);
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		sqlite3_finalize(st);
+		return sq_fail(s, err, "cancel moot deliveries");
+	}
+	sqlite3_finalize(st);
+	*ret_n = (size_t)sqlite3_changes(s->db);
 	return 0;
 }
 
@@ -1153,9 +1192,14 @@ result_one(struct store *s, int64_t delivery_id, const char *owner,
 		    "last_error = ?4, updated = ?5, attempts = attempts + ?7, "
 		    "tried = 0 WHERE id = ?1 AND ((lease_owner = ?2 AND state = "
 		    "'sending') OR state IN ('failed', 'sending'))",
-		[STORE_R_TEMPFAIL] = "UPDATE deliveries SET state = 'failed', "
+		/* a team that acked (or was cancelled) while this was in
+		   flight: nothing more goes to it */
+		[STORE_R_TEMPFAIL] = "UPDATE deliveries SET state = CASE WHEN "
+		    ROW_LIVE " THEN 'failed' ELSE 'cancelled' END, "
 		    "lease_owner = NULL, lease_until = NULL, provider_ref = "
-		    "coalesce(?3, provider_ref), last_error = ?4, updated = ?5, "
+		    "coalesce(?3, provider_ref), last_error = CASE WHEN "
+		    ROW_LIVE " THEN ?4 ELSE " ROW_MOOT_WHY " || '; last: ' || "
+		    "coalesce(?4, '') END, updated = ?5, "
 		    "next_attempt = ?6, attempts = attempts + ?7, tried = 0 "
 		    "WHERE id = ?1 AND lease_owner = ?2 AND state = 'sending'",
 		[STORE_R_PERMFAIL] = "UPDATE deliveries SET state = 'dead', "
@@ -1742,6 +1786,7 @@ store_ack(struct store *s, const struct store_ack_in *a, int64_t now,
 	/* what was still waiting to go is moot now */
 	if (rc == 0 && changed > 0) {
 		if (sq_prepare(s, "UPDATE deliveries SET state = 'cancelled', "
+		    "last_error = 'cancelled: the team acknowledged', "
 		    "updated = ? WHERE alert_id = ? AND team = ? AND state IN "
 		    "('pending', 'failed')", &st, err) != 0)
 			rc = TOCSIN_ESTORE;

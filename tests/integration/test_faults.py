@@ -288,3 +288,57 @@ def test_early_kills_cost_no_attempt(inst, relay):
     assert all(x[5] == "sent" for x in rows(inst, alert)), rows(inst, alert)
     assert {x[6] for x in rows(inst, alert)} == {1}
 
+
+# --- 5. the relay down during a short ladder: nothing orphaned --------------
+
+def test_relay_down_during_a_ladder_orphans_nothing(inst, relay):
+    """The relay refuses connections for the whole of a 3-step ladder of
+    seconds: teams end unreached while their mails wait to retry.  Those
+    mails are still made once the relay is back (an unreached team's
+    step-0 alert is still worth sending); an acked team's waiting mails
+    end cancelled with the reason; serve --until-idle does not end while
+    any of that is left."""
+    from conftest import free_port
+    port = free_port()
+    ladder(inst, [("0s", ["primary:pgp-email"]),
+                  ("2s", ["all:pgp-email"]),
+                  ("4s", ["primary:pgp-email"])], "2s")
+    inst.set_keys("gateway", retry_base="1s", retry_max="2s",
+                  max_attempts=100, workers=2)
+    inst.set_keys("smtp", port=port)        # nothing listens yet
+    teams = inst.teams()[:8]
+    alert = inst.submit_signed(inst.cap(addresses=" ".join(teams)))
+    proc = serve_bg(inst, "ladder", "--until-idle")
+    # every team unreached, its mails still waiting
+    assert wait_for(lambda: {r[0] for r in inst.sql(
+        "SELECT state FROM team_states WHERE alert_id = ? AND team IN "
+        "(%s)" % ",".join("?" * 7), alert, *teams[1:])} == {"unreached"},
+        40, 0.2)
+    # one team acks while its mails wait (it was reached another way)
+    inst.run("ack", alert, teams[0], "--by", "Duty officer", "--via",
+             "phone", check=0)
+    waiting = inst.sql("SELECT count(*) FROM deliveries WHERE alert_id = ? "
+                       "AND state IN ('pending', 'failed', 'sending')",
+                       alert)[0][0]
+    time.sleep(2)
+    assert proc.poll() is None, "serve --until-idle ended with work left"
+    peer = relay(port=port)
+    proc.wait(timeout=120)
+    assert proc.returncode == 0, serve_log(inst, "ladder")
+    all_rows = rows(inst, alert)
+    st = stuck(inst, alert)
+    lost, dup = mail_tally(inst, alert, peer)
+    record("relay down during a 3-step ladder (8 teams)", lost, dup,
+           len(st), f"{waiting} waiting when the ladders ended")
+    assert st == [], st
+    assert (lost, dup) == (0, 0)
+    for r in all_rows:
+        if r[1] == teams[0]:
+            assert r[5] in ("cancelled", "sent"), r
+            if r[5] == "cancelled":
+                assert "acknowledged" in r[7] or "stopped" in r[7], r
+        else:
+            assert r[5] == "sent", r
+    # the step-0 mail of every unreached team went
+    sent0 = {r[1] for r in all_rows if r[2] == 0 and r[5] == "sent"}
+    assert set(teams[1:]) <= sent0

@@ -1093,6 +1093,63 @@ test_lost_leases_are_bounded(void **state)
 	store_delivery_rows_free(d, nd);
 }
 
+/* No delivery is orphaned when its team's ladder stops: an unreached
+   team's waiting messages still go; an acked team's end cancelled with
+   the reason, and so does one in flight that fails after the ack. */
+static void
+test_no_orphans_when_a_ladder_stops(void **state)
+{
+	static const struct store_team_plan tp[] = { { "ke", 0, 0 },
+		{ "ng", 0, 0 } };
+	static const struct store_delivery_plan dp[] = {
+		{ "ke", 0, "sms", "Ann", "+254700000001", 1000 },
+		{ "ke", 0, "sms", "Bo", "+254700000002", 1000 },
+		{ "ng", 0, "sms", "Cy", "+234700000003", 1000 },
+	};
+	struct fx *f = *state;
+	struct tocsin_err e = { 0 };
+	struct store_delivery_row *r = NULL, *d = NULL;
+	size_t n, nd, moot;
+	const struct store_ack_in ack = { .alert_id = "A1", .team = "ke",
+		.by = "Ann", .via = "link", .strength = "signed" };
+
+	submit_plan(f, "A1", "ID-1", NULL, 0, tp, 2, dp, 3);
+	/* ke's first row is in flight when ke acks; its second waits */
+	assert_int_equal(store_claim(f->s, "w", 1000, 60, NULL, 1, &r, &n, &e),
+	    0);
+	assert_int_equal(n, 2);
+	assert_int_equal(store_result(f->s, r[1].id, "w", STORE_R_TEMPFAIL,
+	    1001, 1100, NULL, "busy", &e), 0);
+	assert_int_equal(store_ack(f->s, &ack, 1002, "test", &e), 0);
+	assert_int_equal(store_result(f->s, r[0].id, "w", STORE_R_TEMPFAIL,
+	    1003, 1100, NULL, "busy", &e), 0);
+	store_delivery_rows_free(r, n);
+	/* ng ends unreached: its message still goes */
+	raw(f, "UPDATE team_states SET state = 'unreached', deadline = 0 "
+	    "WHERE team = 'ng'");
+	assert_int_equal(store_claim(f->s, "w", 1200, 60, NULL, 5, &r, &n, &e),
+	    0);
+	assert_int_equal(n, 1);
+	assert_string_equal(r[0].team, "ng");
+	store_delivery_rows_free(r, n);
+	assert_int_equal(store_deliveries(f->s, "A1", "ke", &d, &nd, &e), 0);
+	assert_int_equal(nd, 2);
+	for (size_t i = 0; i < nd; i++) {
+		assert_int_equal(d[i].state, STORE_D_CANCELLED);
+		assert_non_null(d[i].last_error);
+		assert_non_null(strstr(d[i].last_error, "ack"));
+	}
+	store_delivery_rows_free(d, nd);
+	/* an old store's orphan (acked, still failed) is swept */
+	raw(f, "UPDATE deliveries SET state = 'failed', last_error = NULL "
+	    "WHERE team = 'ke'");
+	assert_int_equal(store_cancel_moot(f->s, 1300, &moot, &e), 0);
+	assert_int_equal(moot, 2);
+	assert_int_equal(store_deliveries(f->s, "A1", "ke", &d, &nd, &e), 0);
+	assert_non_null(strstr(d[0].last_error, "stopped (acked)"));
+	store_delivery_rows_free(d, nd);
+}
+
 int
 main(void)
 {
@@ -1129,6 +1186,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_attempts_are_real_and_bounded,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lost_leases_are_bounded,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_no_orphans_when_a_ladder_stops,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_next_due_by_channel, setup,
 		    teardown),
