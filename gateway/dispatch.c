@@ -24,6 +24,7 @@
 #include "cap.h"
 #include "certs.h"
 #include "channel.h"
+#include "clock.h"
 #include "dispatch.h"
 #include "dropack.h"
 #include "escalate.h"
@@ -42,6 +43,7 @@ struct disp {
 	struct certs_pubkeys *keys;
 	unsigned char secret[ACK_SECRET_LEN];
 	char host[64];
+	char boot[64];			/* the kernel's boot id */
 	const struct chan_ops *drivers[DISPATCH_MAX_DRIVERS];
 	void *shared[DISPATCH_MAX_DRIVERS];	/* each driver's init() */
 	size_t ndrivers;
@@ -547,15 +549,29 @@ escalate_log(void *arg, const char *line)
 	disp_log(arg, "%s", line);
 }
 
-/* The escalation scheduler's tick, in serve's main thread. */
+/*
+ * The escalation scheduler's tick, in serve's main thread.  First the
+ * check that the wall clock was not stepped (against the monotonic one):
+ * a step moves the store's deadlines with it, so that a forward step does
+ * not fire the ladders' steps at once and a backward one does not stop
+ * them.
+ */
 static void
 escalate_tick(struct disp *d, struct store *st)
 {
 	struct escalate_env env = { .repo = d->repo, .secret = d->secret,
-		.now = (int64_t)time(NULL), .actor = "tocsin serve",
+		.now = clock_wall(), .actor = "tocsin serve",
 		.log = escalate_log, .log_arg = d };
 	struct tocsin_err err = { 0 };
+	int64_t step = 0;
 
+	if (store_clock_check(st, d->boot, clock_wall_ms() - clock_mono_ms(),
+	    env.now, &step, &err) != 0)
+		disp_log(d, "clock check: %s", err.msg);
+	else if (step != 0)
+		disp_log(d, "the wall clock stepped by %+lld s; ladder deadlines, "
+		    "retry times and leases are moved with it, so that ladders "
+		    "keep their spacing", (long long)step);
 	if (escalate_due(st, &env, NULL, &err) != 0)
 		disp_log(d, "escalation: %s", err.msg);
 }
@@ -617,7 +633,7 @@ batch_flush(struct batch *b, int wait_ms)
 	struct worker *w = b->w;
 	struct tocsin_err err = { 0 };
 	size_t lost = 0;
-	int64_t now = (int64_t)time(NULL);
+	int64_t now = clock_wall();
 
 	if (b->nq == 0)
 		return 0;
@@ -724,7 +740,7 @@ batch_report(void *ctx, struct chan_msg *m)
 {
 	struct batch *b = ctx;
 	size_t first = (size_t)(m->rcpts - b->rcpts);
-	int64_t now = (int64_t)time(NULL), shared = 0;
+	int64_t now = clock_wall(), shared = 0;
 	bool anyq = false;
 
 	for (size_t k = first; k < first + m->nrcpts; k++) {
@@ -813,7 +829,7 @@ work_batch(struct worker *w, const struct chan_ops *ops,
 	struct tocsin_err err = { 0 };
 	size_t nmsgs = 0;
 	void *sess = NULL;
-	int64_t now = (int64_t)time(NULL);
+	int64_t now = clock_wall();
 
 	b.rcpts = calloc(n, sizeof(*b.rcpts));
 	b.rcpt_row = calloc(n, sizeof(*b.rcpt_row));
@@ -916,7 +932,7 @@ worker_main(void *arg)
 	store_set_max_attempts(w->st, d->repo->gateway.max_attempts);
 	while (!disp_stopping(d)) {
 		bool worked = false, busy = false;
-		int64_t now = (int64_t)time(NULL), next = now + 1;
+		int64_t now = clock_wall(), next = now + 1;
 
 		for (size_t k = 0; k < d->ndrivers && !disp_stopping(d); k++) {
 			const struct chan_ops *ops = d->drivers[k];
@@ -950,7 +966,7 @@ worker_main(void *arg)
 		/* Nothing due now: sleep until the next due time, at most a
 		   second, so that new alerts are picked up promptly. */
 		{
-			int64_t ms = (next - (int64_t)time(NULL)) * 1000;
+			int64_t ms = (next - clock_wall()) * 1000;
 			struct timespec ts;
 
 			/* --until-idle waits only for other workers' batches
@@ -1009,7 +1025,7 @@ poller_main(void *arg)
 			const struct chan_ops *ops = d->drivers[k];
 			struct chan_env env = { .repo = d->repo, .certs = cx,
 				.keys = d->keys, .shared = d->shared[k],
-				.now = (int64_t)time(NULL) };
+				.now = clock_wall() };
 			struct dropack_ctx c = { .repo = d->repo, .st = st,
 				.certs = cx, .secret = d->secret, .now = env.now,
 				.log = poll_log, .log_arg = d };
@@ -1045,7 +1061,7 @@ release_dead(struct disp *d, struct store *st)
 	char **owners = NULL;
 	size_t n = 0, nmoot = 0;
 
-	if (store_cancel_moot(st, (int64_t)time(NULL), &nmoot, &err) != 0)
+	if (store_cancel_moot(st, clock_wall(), &nmoot, &err) != 0)
 		disp_log(d, "cannot cancel moot deliveries: %s", err.msg);
 	else if (nmoot > 0)
 		disp_log(d, "cancelled %zu deliveries whose team's ladder had "
@@ -1067,7 +1083,7 @@ release_dead(struct disp *d, struct store *st)
 		if (pid != (long)getpid() && (kill((pid_t)pid, 0) == 0 ||
 		    errno != ESRCH))
 			goto next;
-		if (store_release_owner(st, owners[i], (int64_t)time(NULL),
+		if (store_release_owner(st, owners[i], clock_wall(),
 		    &nrel, &err) == 0 && nrel > 0)
 			disp_log(d, "released %zu deliveries held by %s, which "
 			    "is no longer running; they are sent again", nrel,
@@ -1122,10 +1138,10 @@ progress_line(struct disp *d, struct store *st, struct progress *p,
 	tty = isatty(fileno(d->o->progress));
 	if (strcmp(line, p->last) == 0 && (!final || !tty))
 		return;
-	if (!final && !tty && time(NULL) - p->last_t < 2)
+	if (!final && !tty && clock_wall() - p->last_t < 2)
 		return;
 	snprintf(p->last, sizeof(p->last), "%s", line);
-	p->last_t = time(NULL);
+	p->last_t = clock_wall();
 	pthread_mutex_lock(&d->mu);
 	fprintf(d->o->progress, tty ? "\r\033[Ktocsin serve: %s%s" :
 	    "tocsin serve: %s%s", line, tty && !final ? "" : "\n");
@@ -1197,6 +1213,7 @@ dispatch_serve(const struct policy_repo *repo, const struct dispatch_opts *o,
 	if (gethostname(d.host, sizeof(d.host)) != 0)
 		snprintf(d.host, sizeof(d.host), "localhost");
 	d.host[sizeof(d.host) - 1] = '\0';
+	clock_boot_id(d.boot, sizeof(d.boot));
 	for (char *c = d.host; *c != '\0'; c++)
 		if (*c == '/')
 			*c = '_';

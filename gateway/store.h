@@ -279,6 +279,17 @@ int store_receipt(struct store *s, const char *provider_ref, bool delivered,
 int store_channel_counts(struct store *s, const char *channel,
     int64_t counts[STORE_D_COUNT], struct tocsin_err *err);
 
+/*
+ * Check the wall clock against the monotonic one: offset is wall time less
+ * monotonic time, in milliseconds; boot the kernel's boot id.  When the offset moved by
+ * more than 2 s since the last check on this boot, the wall clock was
+ * stepped: every active ladder deadline, retry time and lease is moved by
+ * the step, with an audit record, in one transaction, once whatever the
+ * number of serve processes.  *ret_step says the step (0: none).
+ */
+int store_clock_check(struct store *s, const char *boot, int64_t offset,
+    int64_t now, int64_t *ret_step, struct tocsin_err *err);
+
 /* A team whose next step is due, for the escalation scheduler. */
 struct store_due_team {
 	char *alert_id, *team;

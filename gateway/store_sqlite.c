@@ -106,6 +106,11 @@ static const char schema[] =
     " seq INTEGER PRIMARY KEY, ts INTEGER NOT NULL, actor TEXT NOT NULL,"
     " action TEXT NOT NULL, object TEXT NOT NULL, details TEXT NOT NULL,"
     " prev_hash TEXT NOT NULL, hash TEXT NOT NULL);"
+    /* the wall clock less the monotonic one, as serve last saw it on
+       this boot: a change is a step of the wall clock (store_clock_check) */
+    "CREATE TABLE IF NOT EXISTS clock_base ("
+    " id INTEGER PRIMARY KEY, boot TEXT NOT NULL,"
+    " wall_minus_mono INTEGER NOT NULL);"	/* milliseconds */
     "CREATE TABLE IF NOT EXISTS contact_checks ("
     " team TEXT NOT NULL, contact TEXT NOT NULL, verified INTEGER NOT NULL,"
     " via TEXT NOT NULL, alert_id TEXT NOT NULL,"
@@ -1071,6 +1076,108 @@ lease_take_back(struct store *s, const char *owner, int64_t now,
 	sqlite3_finalize(st);
 	if (ret_n != NULL)
 		*ret_n = (size_t)sqlite3_changes(s->db);
+	return 0;
+}
+
+/* The stored base: 1 with boot and offset, 0 when none. */
+static int
+clock_base_get(struct store *s, char *boot, size_t blen, int64_t *off)
+{
+	sqlite3_stmt *st = NULL;
+	int found = 0;
+
+	if (sqlite3_prepare_v2(s->db, "SELECT boot, wall_minus_mono FROM "
+	    "clock_base WHERE id = 1", -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		(void)snprintf(boot, blen, "%s", sqlite3_column_text(st, 0) ?
+		    (const char *)sqlite3_column_text(st, 0) : "");
+		*off = sqlite3_column_int64(st, 1);
+		found = 1;
+	}
+	sqlite3_finalize(st);
+	return found;
+}
+
+/* Move every stored wall time that serve waits for by step seconds. */
+static int
+clock_shift(struct store *s, int64_t step, int64_t offset, const char *boot,
+    struct tocsin_err *err)
+{
+	static const char *const sql[] = {
+		"UPDATE team_states SET deadline = deadline + ?1 WHERE state = "
+		    "'active' AND deadline > 0",
+		"UPDATE deliveries SET next_attempt = next_attempt + ?1 WHERE "
+		    "state IN ('pending', 'failed')",
+		"UPDATE deliveries SET lease_until = lease_until + ?1 WHERE "
+		    "state = 'sending' AND lease_until IS NOT NULL",
+		"DELETE FROM clock_base",
+		"INSERT INTO clock_base (id, boot, wall_minus_mono) VALUES "
+		    "(1, ?2, ?3)",
+	};
+	for (size_t i = 0; i < sizeof(sql) / sizeof(sql[0]); i++) {
+		sqlite3_stmt *st = NULL;
+		int r;
+
+		if (sq_prepare(s, sql[i], &st, err) != 0)
+			return TOCSIN_ESTORE;
+		if (sqlite3_bind_parameter_count(st) >= 1)
+			(void)sqlite3_bind_int64(st, 1, step);
+		if (sqlite3_bind_parameter_count(st) >= 3) {
+			sq_text(st, 2, boot);
+			(void)sqlite3_bind_int64(st, 3, offset);
+		}
+		r = sqlite3_step(st);
+		sqlite3_finalize(st);
+		if (r != SQLITE_DONE)
+			return sq_fail(s, err, "move the stored times");
+	}
+	return 0;
+}
+
+int
+store_clock_check(struct store *s, const char *boot, int64_t offset,
+    int64_t now, int64_t *ret_step, struct tocsin_err *err)
+{
+	char sboot[64] = "", details[128];
+	int64_t soff = 0, step = 0;
+	int found, rc;
+
+	*ret_step = 0;
+	/* the usual case reads only */
+	found = clock_base_get(s, sboot, sizeof(sboot), &soff);
+	if (found == 1 && strcmp(sboot, boot) == 0 && (offset - soff <= 2000 &&
+	    soff - offset <= 2000))
+		return 0;
+	if ((rc = sq_exec(s, "BEGIN IMMEDIATE", err)) != 0)
+		return rc;
+	/* again under the lock: another serve may have moved them first */
+	found = clock_base_get(s, sboot, sizeof(sboot), &soff);
+	if (found == 1 && strcmp(sboot, boot) == 0)
+		step = offset - soff;
+	if (found == 1 && strcmp(sboot, boot) == 0 && step <= 2000 &&
+	    step >= -2000)
+		return sq_exec(s, "COMMIT", err);
+	/* whole seconds, as the store keeps them */
+	step = (step + (step < 0 ? -500 : 500)) / 1000;
+	if (found != 1 || strcmp(sboot, boot) != 0)
+		step = 0;		/* a new boot: a new base, nothing moved */
+	if ((rc = clock_shift(s, step, offset, boot, err)) != 0) {
+		sq_rollback(s);
+		return rc;
+	}
+	if (step != 0) {
+		(void)snprintf(details, sizeof(details), "step=%+llds",
+		    (long long)step);
+		if ((rc = audit_append(s, now, "tocsin serve", "clock-step",
+		    "clock", details, err)) != 0) {
+			sq_rollback(s);
+			return rc;
+		}
+	}
+	if ((rc = sq_exec(s, "COMMIT", err)) != 0)
+		return rc;
+	*ret_step = step;
 	return 0;
 }
 

@@ -20,6 +20,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -56,11 +57,17 @@ def relay(inst, tmp_path, pki):
     """A relay whose speed the test chooses: relay(delay=...)."""
     made = []
 
-    def start(delay=0.0, port=0, sub="relay"):
+    def start(delay=0.0, port=0, sub="relay", tls=True):
         d = pki["dir"]
-        p = SmtpPeer(tmp_path / sub, cert=d / pki["server_cert"],
-                     key=d / pki["server_key"], delay=delay, port=port).start()
-        inst.set_keys("smtp", port=p.port)
+        if tls:
+            p = SmtpPeer(tmp_path / sub, cert=d / pki["server_cert"],
+                         key=d / pki["server_key"], delay=delay,
+                         port=port).start()
+            inst.set_keys("smtp", port=p.port)
+        else:
+            p = SmtpPeer(tmp_path / sub, no_starttls=True, delay=delay,
+                         port=port).start()
+            inst.set_keys("smtp", port=p.port, starttls="none", local=True)
         made.append(p)
         return p
 
@@ -342,3 +349,76 @@ def test_relay_down_during_a_ladder_orphans_nothing(inst, relay):
     # the step-0 mail of every unreached team went
     sent0 = {r[1] for r in all_rows if r[2] == 0 and r[5] == "sent"}
     assert set(teams[1:]) <= sent0
+
+
+# --- 6. the wall clock stepped by +1 h and -1 h -----------------------------
+
+def clockshift(tmp_path):
+    """The preload that steps serve's wall clock (clockshift.c), built
+    here, and the file whose number of seconds is the step."""
+    so = tmp_path / "clockshift.so"
+    subprocess.run(["cc", "-shared", "-fPIC", "-o", str(so),
+                    str(Path(__file__).with_name("clockshift.c")), "-ldl"],
+                   check=True, capture_output=True)
+    f = tmp_path / "clockshift.txt"
+    f.write_text("0\n")
+    env = dict(os.environ, LD_PRELOAD=str(so), CLOCKSHIFT_FILE=str(f))
+    return env, f
+
+
+@pytest.mark.parametrize("step", [3600, -3600])
+def test_clock_step_keeps_the_ladder_spacing(inst, relay, tmp_path, step):
+    """Steps at 0, 6 and 12 s, unreached 6 s later.  Right after step 0
+    went, serve's wall clock is stepped: a forward step must not fire the
+    later steps at once, a backward one must not stop them; each step
+    comes about 6 s after the one before, on the real clock."""
+    # a relay on this host without TLS: the test certificates were made
+    # minutes ago, and an hour back they would not be valid yet, which is
+    # not the fault under test
+    peer = relay(tls=False)
+    ladder(inst, [("0s", ["primary:pgp-email"]),
+                  ("6s", ["primary:pgp-email"]),
+                  ("12s", ["primary:pgp-email"])], "6s")
+    env, shiftfile = clockshift(tmp_path)
+    teams = inst.teams()[:5]
+    t_submit = time.monotonic()
+    alert = inst.submit_signed(inst.cap(addresses=" ".join(teams)))
+    proc = serve_bg(inst, "clock", env=env)
+    seen = {}
+    try:
+        assert wait_for(lambda: len(peer.messages()) >= len(teams), 20, 0.05)
+        shiftfile.write_text(f"{step}\n")
+        t_step = time.monotonic()
+        end = t_submit + 30
+        while time.monotonic() < end:
+            for team, s, state in inst.sql(
+                    "SELECT team, step, state FROM team_states WHERE "
+                    "alert_id = ?", alert):
+                seen.setdefault((team, s), time.monotonic() - t_submit)
+                if state == "unreached":
+                    seen.setdefault((team, "unreached"),
+                                    time.monotonic() - t_submit)
+            if all((t, "unreached") in seen for t in teams):
+                break
+            time.sleep(0.1)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+    log = serve_log(inst, "clock")
+    at1 = [seen.get((t, 1)) for t in teams]
+    at2 = [seen.get((t, 2)) for t in teams]
+    done = [seen.get((t, "unreached")) for t in teams]
+    st = stuck(inst, alert)
+    lost, dup = mail_tally(inst, alert, peer)
+    record(f"wall clock stepped by {step:+d} s after step 0", lost, dup,
+           len(st), f"step 1 at {min(filter(None, at1), default=-1):.1f} s, "
+           f"step 2 at {min(filter(None, at2), default=-1):.1f} s "
+           f"(want ~6, ~12); stepped at {t_step - t_submit:.1f} s")
+    assert None not in at1 and None not in at2 and None not in done, seen
+    # spacing kept on the real clock (a second of slack for the ticks)
+    assert all(4.5 <= a <= 9 for a in at1), at1
+    assert all(10.5 <= a <= 15 for a in at2), at2
+    assert all(b - a >= 4.5 for a, b in zip(at1, at2)), (at1, at2)
+    assert all(16.5 <= a for a in done), done
+    assert (lost, dup, st) == (0, 0, [])
+    assert f"stepped by {step:+d} s" in log, log

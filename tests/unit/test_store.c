@@ -1150,6 +1150,59 @@ test_no_orphans_when_a_ladder_stops(void **state)
 	store_delivery_rows_free(d, nd);
 }
 
+/* A step of the wall clock moves the stored deadlines, retry times and
+   leases by it, once whatever the number of serves; a new boot only sets
+   a new base. */
+static void
+test_clock_step_moves_deadlines_once(void **state)
+{
+	struct fx *f = *state;
+	struct tocsin_err e = { 0 };
+	struct store_team_row *t = NULL;
+	struct store_delivery_row *d = NULL;
+	size_t nt, nd;
+	int64_t step = 99, before;
+
+	assert_int_equal(submit(f, "A1", "ID-1", 1, &e), 0);
+	assert_int_equal(store_teams(f->s, "A1", &t, &nt, &e), 0);
+	before = t[0].deadline;
+	store_team_rows_free(t, nt);
+	assert_true(before > 0);
+	/* the first look sets the base */
+	assert_int_equal(store_clock_check(f->s, "boot-1", 5000000, 1000, &step,
+	    &e), 0);
+	assert_int_equal(step, 0);
+	/* a second of jitter is no step */
+	assert_int_equal(store_clock_check(f->s, "boot-1", 5001500, 1001, &step,
+	    &e), 0);
+	assert_int_equal(step, 0);
+	/* +1 h: moved once, by the first serve to see it */
+	assert_int_equal(store_clock_check(f->s, "boot-1", 8600000, 4600, &step,
+	    &e), 0);
+	assert_int_equal(step, 3600);
+	assert_int_equal(store_clock_check(f->s, "boot-1", 8600200, 4600, &step,
+	    &e), 0);
+	assert_int_equal(step, 0);
+	assert_int_equal(store_teams(f->s, "A1", &t, &nt, &e), 0);
+	assert_int_equal(t[0].deadline, before + 3600);
+	store_team_rows_free(t, nt);
+	assert_int_equal(store_deliveries(f->s, "A1", NULL, &d, &nd, &e), 0);
+	assert_true(nd > 0);
+	assert_int_equal(d[0].next_attempt, 1000 + 3600);
+	store_delivery_rows_free(d, nd);
+	/* -1 h back */
+	assert_int_equal(store_clock_check(f->s, "boot-1", 5000000, 1000, &step,
+	    &e), 0);
+	assert_int_equal(step, -3600);
+	/* a reboot: a new base, nothing moved */
+	assert_int_equal(store_clock_check(f->s, "boot-2", 99000000, 1000,
+	    &step, &e), 0);
+	assert_int_equal(step, 0);
+	assert_int_equal(store_teams(f->s, "A1", &t, &nt, &e), 0);
+	assert_int_equal(t[0].deadline, before);
+	store_team_rows_free(t, nt);
+}
+
 int
 main(void)
 {
@@ -1189,6 +1242,8 @@ main(void)
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_orphans_when_a_ladder_stops,
 		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_clock_step_moves_deadlines_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_next_due_by_channel, setup,
 		    teardown),
 	};
