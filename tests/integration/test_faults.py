@@ -36,16 +36,14 @@ TABLE = []
 @pytest.fixture(scope="module", autouse=True)
 def fault_table(request):
     yield
-    tr = request.config.pluginmanager.get_plugin("terminalreporter")
     lines = ["", "fault matrix                                   lost  "
              "duplicated  stuck  note"]
     for fault, lost, dup, stuck, note in TABLE:
         lines.append(f"{fault:<46} {lost:>4}  {dup:>10}  {stuck:>5}  {note}")
-    for line in lines:
-        if tr is not None:
-            tr.write_line(line)
-        else:
-            print(line, file=sys.stderr)
+    # printed past pytest's capture, so that it shows in every run
+    cm = request.config.pluginmanager.getplugin("capturemanager")
+    with cm.global_and_fixture_disabled():
+        print("\n".join(lines), flush=True)
 
 
 def record(fault, lost, dup, stuck, note=""):
