@@ -77,6 +77,13 @@ chan_msg_start(const struct chan_msg *m)
 		m->batch->start(m->batch->ctx);
 }
 
+void
+chan_msg_idle(const struct chan_msg *m)
+{
+	if (m->batch != NULL && m->batch->idle != NULL)
+		m->batch->idle(m->batch->ctx);
+}
+
 int64_t
 chan_msg_left_ms(const struct chan_msg *m)
 {

@@ -50,6 +50,9 @@ struct chan_batch {
 	/* the batch's first message is about to reach the peer: from now a
 	   crash counts an attempt for what is still unreported */
 	void (*start)(void *ctx);
+	/* the driver is waiting on the peer: results held back for a group
+	   are committed now if they have waited 50 ms */
+	void (*idle)(void *ctx);
 	void *ctx;
 	int64_t deadline_ms;		/* chan_now_ms() scale; 0: none */
 };
@@ -253,6 +256,10 @@ void chan_msg_done(struct chan_msg *m);
    handed to the peer; called before the first byte of a message goes,
    any number of times. */
 void chan_msg_start(const struct chan_msg *m);
+/* Call while waiting on the peer (a poll loop, an SMTP reply), so that
+   the results already reported are not held back longer than a group's
+   50 ms. */
+void chan_msg_idle(const struct chan_msg *m);
 /* Whether the batch of m is past its deadline: a driver starts no new
    message then, and marks the rest untried temporary failures. */
 bool chan_msg_late(const struct chan_msg *m);

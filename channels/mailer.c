@@ -99,6 +99,9 @@ mailer_event(smtp_session_t session, int ev, void *arg, ...)
 	int *ok;
 	SSL *ssl;
 
+	/* each reply of the server: a chance to commit results held */
+	if (e->first != NULL)
+		chan_msg_idle(e->first);
 	va_start(ap, arg);
 	switch (ev) {
 	case SMTP_EV_STARTTLS_OK:

@@ -1006,6 +1006,8 @@ ph_deliver(void *session, struct chan_msg *msgs, size_t n,
 			}
 		}
 		ph_report(reqs, nreq);
+		if (nreq > 0)
+			chan_msg_idle(reqs[0].msg);
 		if (left == 0)
 			break;
 		(void)curl_multi_perform(multi, &running);

@@ -796,6 +796,16 @@ batch_start(void *ctx)
 	store_set_busy_wait(b->w->st, 10000);
 }
 
+/* The driver waits on the peer: commit what waited a group's time. */
+static void
+batch_idle(void *ctx)
+{
+	struct batch *b = ctx;
+
+	if (b->nq > 0 && chan_now_ms() - b->last_flush_ms >= BATCH_FLUSH_MS)
+		(void)batch_flush(b, 0);
+}
+
 /* After the driver: every row's result, recorded before the lease ends. */
 static void
 batch_finish(struct batch *b, struct chan_msg *msgs, size_t nmsgs)
@@ -850,7 +860,7 @@ work_batch(struct worker *w, const struct chan_ops *ops,
 	/* finish well inside the lease, or the rows are taken back while
 	   they are being sent */
 	b.cb = (struct chan_batch){ .report = batch_report,
-	    .start = batch_start, .ctx = &b,
+	    .start = batch_start, .idle = batch_idle, .ctx = &b,
 	    .deadline_ms = claimed_ms + d->repo->gateway.lease * 1000 / 2 };
 	b.last_flush_ms = chan_now_ms();
 	/* Default: a temporary failure, so that a row nobody decided on is
