@@ -810,10 +810,31 @@ batch_idle(void *ctx)
 static void
 batch_finish(struct batch *b, struct chan_msg *msgs, size_t nmsgs)
 {
+	const struct policy_gateway *gw = &b->w->d->repo->gateway;
+
 	for (size_t m = 0; m < nmsgs; m++)
 		batch_report(b, &msgs[m]);
-	for (size_t i = 0; i < b->n; i++)
-		batch_queue(b, i);	/* rows with no message: preset */
+	for (size_t i = 0; i < b->n; i++) {
+		struct store_result_item *it = &b->items[i];
+
+		if (b->queued[i])
+			continue;
+		/* no message could be made of it (rendering failed): an
+		   attempt, bounded like any other */
+		if (it->result == STORE_R_TEMPFAIL &&
+		    b->rows[i].attempts + 1 >= gw->max_attempts) {
+			char last[sizeof(b->why[i])];
+
+			/* the reason may live in why[i] itself */
+			(void)snprintf(last, sizeof(last), "%s", it->error);
+			snprintf(b->why[i], sizeof(b->why[i]), "gave up after "
+			    "%d attempts; last: %.600s", b->rows[i].attempts + 1,
+			    last);
+			it->error = b->why[i];
+			it->result = STORE_R_PERMFAIL;
+		}
+		batch_queue(b, i);
+	}
 	while (batch_flush(b, 1000) != 0) {
 		struct timespec ts = { 0, 200000000L };
 
