@@ -23,7 +23,7 @@ class SmtpPeer(PeerProcess):
 
     def __init__(self, workdir, cert=None, key=None, no_starttls=False,
                  reject=(), tempfail=(), tempfail_data=0, max_size=None,
-                 delay=0.0, port=0):
+                 delay=0.0, port=0, drop_after=0):
         """reject: regexes for --reject-rcpt; tempfail: "REGEX:N" strings or
         (regex, n) pairs for --tempfail-rcpt; tempfail_data: --tempfail-data."""
         self.workdir = Path(workdir)
@@ -39,6 +39,7 @@ class SmtpPeer(PeerProcess):
         self.tempfail_data = tempfail_data
         self.max_size = max_size
         self.delay = delay
+        self.drop_after = drop_after
         self.fixed_port = port
         self.proc = None
         self.port = None
@@ -60,6 +61,8 @@ class SmtpPeer(PeerProcess):
             cmd += ["--tempfail-data", str(self.tempfail_data)]
         if self.delay:
             cmd += ["--delay", str(self.delay)]
+        if self.drop_after:
+            cmd += ["--drop-after", str(self.drop_after)]
         if self.max_size is not None:
             cmd += ["--max-size", str(self.max_size)]
         return cmd

@@ -55,12 +55,12 @@ def relay(inst, tmp_path, pki):
     """A relay whose speed the test chooses: relay(delay=...)."""
     made = []
 
-    def start(delay=0.0, port=0, sub="relay", tls=True):
+    def start(delay=0.0, port=0, sub="relay", tls=True, drop_after=0):
         d = pki["dir"]
         if tls:
             p = SmtpPeer(tmp_path / sub, cert=d / pki["server_cert"],
                          key=d / pki["server_key"], delay=delay,
-                         port=port).start()
+                         port=port, drop_after=drop_after).start()
             inst.set_keys("smtp", port=p.port)
         else:
             p = SmtpPeer(tmp_path / sub, no_starttls=True, delay=delay,
@@ -294,6 +294,31 @@ def test_early_kills_cost_no_attempt(inst, relay):
     assert all(x[5] == "sent" for x in rows(inst, alert)), rows(inst, alert)
     assert {x[6] for x in rows(inst, alert)} == {1}
 
+
+
+# --- 4b. a dropped SMTP connection costs only what was begun ----------------
+
+def test_dropped_connection_costs_no_attempt_to_the_rest(inst, relay):
+    """The relay drops the connection after every second message of a
+    session: the messages left in the session were never handed over, so
+    they go again at once and cost no attempt; with max_attempts 2 none
+    ends dead."""
+    peer = relay(drop_after=2)
+    one_step(inst)
+    inst.set_keys("gateway", max_attempts=2, retry_base="1s",
+                  retry_max="2s", workers=1)
+    teams = inst.teams()[:7]
+    alert = inst.submit_signed(inst.cap(addresses=" ".join(teams)))
+    r = inst.serve(timeout=120)
+    assert r.returncode == 0, r.stderr
+    lost, dup = mail_tally(inst, alert, peer)
+    st = stuck(inst, alert)
+    got = rows(inst, alert)
+    record("relay drops the session after 2 mails", lost, dup, len(st),
+           f"attempts {sorted({x[6] for x in got})}")
+    assert [x for x in got if x[5] != "sent"] == [], got
+    assert {x[6] for x in got} == {1}
+    assert (lost, dup, st) == (0, 0, [])
 
 # --- 5. the relay down during a short ladder: nothing orphaned --------------
 
