@@ -120,6 +120,25 @@ dispatch_backoff(int64_t base, int64_t max, int attempts, uint32_t r)
 	return d / 2 + (int64_t)(r % (uint64_t)(d / 2 + 1));
 }
 
+int
+dispatch_retry(const struct policy_gateway *gw, int attempts, bool untried,
+    int64_t retry_after, int64_t now, uint32_t r, int64_t *ret_next)
+{
+	int done = attempts + 1;
+
+	*ret_next = now;
+	if (untried)
+		return 0;
+	if (done >= gw->max_attempts)
+		return 1;
+	*ret_next = now + dispatch_backoff(gw->retry_base, gw->retry_max, done,
+	    r);
+	/* a provider that said when to come back is not asked sooner */
+	if (retry_after > 0 && now + retry_after > *ret_next)
+		*ret_next = now + retry_after;
+	return 0;
+}
+
 static void
 disp_fail(struct disp *d, int rc, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -695,7 +714,6 @@ batch_decide(struct batch *b, size_t k, int64_t now)
 	size_t i = b->rcpt_row[k];
 	struct chan_rcpt *r = &b->rcpts[k];
 	struct store_result_item *it = &b->items[i];
-	int done = b->rows[i].attempts + (r->untried ? 0 : 1);
 
 	switch (r->status) {
 	case CHAN_SENT:
@@ -714,24 +732,13 @@ batch_decide(struct batch *b, size_t k, int64_t now)
 	it->result = STORE_R_TEMPFAIL;
 	it->error = r->reason;
 	it->untried = r->untried;
-	if (r->untried) {
-		/* never reached the peer: due again at once, no attempt */
-		it->next_attempt = now;
-		return;
-	}
-	if (done >= gw->max_attempts) {
+	if (dispatch_retry(gw, b->rows[i].attempts, r->untried, r->retry_after,
+	    now, worker_rand(b->w), &it->next_attempt) == 1) {
 		snprintf(b->why[i], sizeof(b->why[i]), "gave up after %d "
-		    "attempts; last: %s", done, r->reason);
+		    "attempts; last: %s", b->rows[i].attempts + 1, r->reason);
 		it->error = b->why[i];
 		it->result = STORE_R_PERMFAIL;
-		return;
 	}
-	it->next_attempt = now + dispatch_backoff(gw->retry_base,
-	    gw->retry_max, done, worker_rand(b->w));
-	/* A provider that said when to come back (Retry-After) is not
-	   asked sooner. */
-	if (r->retry_after > 0 && now + r->retry_after > it->next_attempt)
-		it->next_attempt = now + r->retry_after;
 }
 
 /* The driver's report: every recipient of m has its status. */
