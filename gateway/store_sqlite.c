@@ -1115,7 +1115,9 @@ clock_shift(struct store *s, int64_t step, int64_t offset, const char *boot,
 		"INSERT INTO clock_base (id, boot, wall_minus_mono) VALUES "
 		    "(1, ?2, ?3)",
 	};
-	for (size_t i = 0; i < sizeof(sql) / sizeof(sql[0]); i++) {
+	/* a new base alone (step 0) moves nothing */
+	for (size_t i = step == 0 ? 3 : 0; i < sizeof(sql) / sizeof(sql[0]);
+	    i++) {
 		sqlite3_stmt *st = NULL;
 		int r;
 
