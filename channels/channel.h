@@ -30,6 +30,31 @@ struct chan_rcpt {
 	int segments;			/* SMS parts sent, 0 when not SMS */
 	int64_t retry_after;		/* a temporary failure: not before this
 					   many seconds (0: the usual backoff) */
+	bool untried;			/* a temporary failure before anything
+					   of it reached the peer (the batch's
+					   time ran out, the session dropped
+					   before its turn): no attempt is
+					   counted */
+};
+
+struct chan_msg;
+/*
+ * What a batch shares with its messages: the dispatcher's callback, told
+ * as each message completes so that its result is recorded at once (a
+ * crash repeats only what was in flight, never a batch), and the batch's
+ * deadline on the monotonic clock, past which a driver starts no new
+ * message.  Owned by the dispatcher.
+ */
+struct chan_batch {
+	void (*report)(void *ctx, struct chan_msg *m);
+	/* the batch's first message is about to reach the peer: from now a
+	   crash counts an attempt for what is still unreported */
+	void (*start)(void *ctx);
+	/* the driver is waiting on the peer: results held back for a group
+	   are committed now if they have waited 50 ms */
+	void (*idle)(void *ctx);
+	void *ctx;
+	int64_t deadline_ms;		/* chan_now_ms() scale; 0: none */
 };
 
 /* A file carried with the message (the signed CAP document and its
@@ -92,6 +117,8 @@ struct chan_msg {
 	const struct chan_doc *doc;
 	struct chan_rcpt *rcpts;
 	size_t nrcpts;
+	/* The batch the message belongs to; NULL outside a dispatcher. */
+	const struct chan_batch *batch;
 };
 
 /* A delivery receipt a provider posted back to the gateway. */
@@ -220,6 +247,28 @@ int chan_global_init(struct tocsin_err *err);
 /* Set a recipient's status and its reason (printf format), for drivers. */
 void chan_rcpt_set(struct chan_rcpt *r, enum chan_status st, const char *fmt,
     ...) __attribute__((format(printf, 3, 4)));
+
+/* Milliseconds on the monotonic clock (never stepped). */
+int64_t chan_now_ms(void);
+/* Tell the dispatcher that every recipient of m has its final status in
+   this batch: called by a driver once per message, as it completes. */
+void chan_msg_done(struct chan_msg *m);
+/* Tell the dispatcher that m (and the rest of its batch) is about to be
+   handed to the peer; called before the first byte of a message goes,
+   any number of times. */
+void chan_msg_start(const struct chan_msg *m);
+/* Call while waiting on the peer (a poll loop, an SMTP reply), so that
+   the results already reported are not held back longer than a group's
+   50 ms. */
+void chan_msg_idle(const struct chan_msg *m);
+/* Whether the batch of m is past its deadline: a driver starts no new
+   message then, and marks the rest untried temporary failures. */
+bool chan_msg_late(const struct chan_msg *m);
+/* Milliseconds left before the batch's deadline (INT64_MAX: none). */
+int64_t chan_msg_left_ms(const struct chan_msg *m);
+/* Mark every recipient of m not yet decided (status CHAN_SENT with no
+   ref) a temporary failure that was never tried, with reason. */
+void chan_msg_untried(struct chan_msg *m, const char *reason);
 
 /* The driver for a channel name, or NULL when none is built. */
 const struct chan_ops *chan_find(const char *name);

@@ -32,8 +32,14 @@
 struct mailer_events {
 	const char *host;
 	bool tls_ok;
+	bool late;			/* the batch's deadline cut the session */
+	bool starttls;			/* required: messages go after it */
+	bool any_begun;			/* a message of the session began */
+	const struct chan_msg *first;	/* of the batch */
 	char reason[512];
 };
+
+static void mailer_msg_result(smtp_message_t msg, void *arg);
 
 /* libesmtp reads the message through this; it frees *ctx itself. */
 static const char *
@@ -93,11 +99,31 @@ mailer_event(smtp_session_t session, int ev, void *arg, ...)
 	int *ok;
 	SSL *ssl;
 
-	(void)session;
+	/* each reply of the server: a chance to commit results held */
+	if (e->first != NULL)
+		chan_msg_idle(e->first);
 	va_start(ap, arg);
 	switch (ev) {
 	case SMTP_EV_STARTTLS_OK:
 		e->tls_ok = true;
+		/* the messages go next: a crash from here is an attempt */
+		if (e->first != NULL)
+			chan_msg_start(e->first);
+		break;
+	case SMTP_EV_MAILSTATUS: {
+		smtp_message_t msg;
+		struct mailer_out *o;
+
+		(void)va_arg(ap, const char *);
+		msg = va_arg(ap, smtp_message_t);
+		if ((o = smtp_message_get_application_data(msg)) != NULL)
+			o->begun = true;
+		e->any_begun = true;
+		break;
+	}
+	case SMTP_EV_CONNECT:
+		if (!e->starttls && e->first != NULL)
+			chan_msg_start(e->first);
 		break;
 	case SMTP_EV_EXTNA_STARTTLS:
 		snprintf(e->reason, sizeof(e->reason), "the SMTP server %s "
@@ -131,6 +157,31 @@ mailer_event(smtp_session_t session, int ev, void *arg, ...)
 			    "server's certificate is not for %s: nothing was "
 			    "sent", e->host);
 		break;
+	case SMTP_EV_MESSAGESENT: {
+		/* Each message's result as it completes, so that a crash
+		   later in the session repeats only what was in flight. */
+		smtp_message_t msg = va_arg(ap, smtp_message_t);
+		struct mailer_out *o = smtp_message_get_application_data(msg);
+
+		mailer_msg_result(msg, e);
+		if (o != NULL)
+			chan_msg_done(o->msg);
+		if (o != NULL && chan_msg_late(o->msg) && !e->late) {
+			/* Past the batch's deadline: no new message.  The
+			   library has no way to stop between messages, so
+			   the next command is given no time; what it had not
+			   begun is untried and goes in the next batch. */
+			long ms = 1;
+			int w = Timeout_OVERRIDE_RFC2822_MINIMUM;
+
+			e->late = true;
+			(void)smtp_set_timeout(session, Timeout_ENVELOPE | w, ms);
+			(void)smtp_set_timeout(session, Timeout_DATA | w, ms);
+			(void)smtp_set_timeout(session, Timeout_TRANSFER | w, ms);
+			(void)smtp_set_timeout(session, Timeout_DATA2 | w, ms);
+		}
+		break;
+	}
 	case SMTP_EV_WEAK_CIPHER:
 		(void)va_arg(ap, int);
 		ok = va_arg(ap, int *);
@@ -237,6 +288,7 @@ mailer_tls_ctx(const struct policy_smtp *smtp, struct tocsin_err *err)
 struct mailer_rcpt_walk {
 	struct mailer_events *ev;
 	const smtp_status_t *msg_status;
+	const struct mailer_out *out;
 };
 
 static void
@@ -268,10 +320,19 @@ mailer_rcpt_result(smtp_recipient_t r, const char *mailbox, void *arg)
 	(void)mailbox;
 	if (cr == NULL)
 		return;
+	if (cr->status != CHAN_SENT || cr->ref[0] != '\0')
+		return;			/* told already, as its message ended */
 	if (rs == NULL || rs->code == 0) {
-		chan_rcpt_set(cr, CHAN_TEMPFAIL, "%s", w->ev->reason[0] ?
-		    w->ev->reason : "the SMTP session ended before the "
-		    "recipient was accepted");
+		chan_rcpt_set(cr, CHAN_TEMPFAIL, "%s", w->ev->late ? "not "
+		    "attempted: the batch's time ran out; it goes again" :
+		    w->ev->reason[0] ? w->ev->reason : "the SMTP session ended "
+		    "before the recipient was accepted");
+		/* Not begun while others of the session were (the batch's
+		   deadline, or a connection dropped after them): it was
+		   never handed over, and costs no attempt.  A session that
+		   began nothing (no TLS, refused) is the message's attempt. */
+		cr->untried = (w->out == NULL || !w->out->begun) &&
+		    (w->ev->late || w->ev->any_begun);
 		return;
 	}
 	if (rs->code >= 500) {
@@ -311,6 +372,8 @@ static void
 mailer_msg_result(smtp_message_t msg, void *arg)
 {
 	struct mailer_rcpt_walk w = { .ev = arg };
+
+	w.out = smtp_message_get_application_data(msg);
 
 	w.msg_status = smtp_message_transfer_status(msg);
 	(void)smtp_enumerate_recipients(msg, mailer_rcpt_result, &w);
@@ -360,6 +423,16 @@ mailer_send(const struct policy_smtp *smtp, struct mailer_out *outs,
 		nready += outs[i].ready;
 	if (nready == 0)
 		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (outs[i].ready && chan_msg_late(outs[i].msg)) {
+			/* the batch's time ran out before the session */
+			for (size_t k = 0; k < n; k++)
+				if (outs[k].ready)
+					chan_msg_untried(outs[k].msg, "not "
+					    "attempted: the batch's time ran "
+					    "out; it goes again");
+			return 0;
+		}
 	if (mailer_reachable(smtp->host, smtp->port, smtp->timeout, err) != 0) {
 		rc = err->code;
 		goto done;
@@ -372,6 +445,10 @@ mailer_send(const struct policy_smtp *smtp, struct mailer_out *outs,
 	snprintf(hostport, sizeof(hostport), strchr(smtp->host, ':') ?
 	    "[%.255s]:%d" : "%.255s:%d", smtp->host, smtp->port);
 	ev.host = smtp->host;
+	ev.starttls = smtp->starttls;
+	for (size_t i = 0; i < n && ev.first == NULL; i++)
+		if (outs[i].ready)
+			ev.first = outs[i].msg;
 	(void)smtp_set_server(ss, hostport);
 	(void)smtp_set_eventcb(ss, mailer_event, &ev);
 	{
@@ -403,6 +480,7 @@ mailer_send(const struct policy_smtp *smtp, struct mailer_out *outs,
 			goto done;
 		}
 		(void)smtp_set_reverse_path(msg, smtp->from);
+		smtp_message_set_application_data_release(msg, &outs[i], NULL);
 		(void)smtp_set_messagecb(msg, mailer_msgcb, &outs[i]);
 		for (size_t j = 0; j < outs[i].msg->nrcpts; j++) {
 			struct chan_rcpt *r = &outs[i].msg->rcpts[j];

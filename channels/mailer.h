@@ -22,6 +22,8 @@ struct mailer_out {
 	struct chan_msg *msg;
 	struct mime_buf data;		/* the whole message, CRLF */
 	bool ready;			/* false: not sent (nothing to send) */
+	bool begun;			/* set by mailer_send: its MAIL FROM
+					   was answered */
 };
 
 /*

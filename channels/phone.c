@@ -76,6 +76,7 @@ struct ph_req {
 	int tries;
 	int64_t not_before;		/* ms */
 	bool done, inflight;
+	bool told;			/* its message was reported */
 	CURL *easy;
 	struct curl_slist *hdrs;
 	char *body;
@@ -878,6 +879,28 @@ ph_close(void *session)
 	free(session);
 }
 
+/* Report each message whose requests are all done, so that its result
+   is recorded as it completes.  Requests are laid out message by message. */
+static void
+ph_report(struct ph_req *reqs, size_t nreq)
+{
+	for (size_t k = 0; k < nreq;) {
+		size_t end = k + 1;
+		bool all = reqs[k].done, told = reqs[k].told;
+
+		while (end < nreq && reqs[end].msg == reqs[k].msg) {
+			all = all && reqs[end].done;
+			end++;
+		}
+		if (all && !told) {
+			for (size_t j = k; j < end; j++)
+				reqs[j].told = true;
+			chan_msg_done(reqs[k].msg);
+		}
+		k = end;
+	}
+}
+
 static int
 ph_deliver(void *session, struct chan_msg *msgs, size_t n,
     struct tocsin_err *err)
@@ -953,10 +976,14 @@ ph_deliver(void *session, struct chan_msg *msgs, size_t n,
 			left++;
 			if (r->inflight)
 				continue;
-			if (now >= deadline) {
-				if (r->rcpt->reason[0] == '\0')
+			if (now >= deadline || chan_msg_late(r->msg)) {
+				if (r->rcpt->reason[0] == '\0') {
 					chan_rcpt_set(r->rcpt, CHAN_TEMPFAIL, "not "
 					    "attempted in time; it goes again");
+					/* not a retry after a failure: never
+					   handed to a provider */
+					r->rcpt->untried = r->pi == 0;
+				}
 				r->rcpt->status = CHAN_TEMPFAIL;
 				r->done = true;
 				left--;
@@ -972,6 +999,7 @@ ph_deliver(void *session, struct chan_msg *msgs, size_t n,
 					wait = w;
 				continue;
 			}
+			chan_msg_start(r->msg);
 			if (ph_start(s, multi, r, err) != 0) {
 				ph_release(s->sh, r->order[r->pi]);
 				chan_rcpt_set(r->rcpt, err->code == TOCSIN_ETOOBIG ?
@@ -981,6 +1009,9 @@ ph_deliver(void *session, struct chan_msg *msgs, size_t n,
 				left--;
 			}
 		}
+		ph_report(reqs, nreq);
+		if (nreq > 0)
+			chan_msg_idle(reqs[0].msg);
 		if (left == 0)
 			break;
 		(void)curl_multi_perform(multi, &running);

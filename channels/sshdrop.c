@@ -593,12 +593,19 @@ sd_deliver(void *session, struct chan_msg *msgs, size_t n,
 				continue;
 			dps[k].ready = false;
 			r = &dps[k].msg->rcpts[0];
+			if (chan_msg_late(dps[k].msg)) {
+				/* no new drop past the batch's deadline */
+				chan_msg_untried(dps[k].msg, "not attempted: "
+				    "the batch's time ran out; it goes again");
+				continue;
+			}
 			if (!connected) {
 				chan_rcpt_set(r, cerr.code == TOCSIN_ETEMP ?
 				    CHAN_TEMPFAIL : CHAN_PERMFAIL, "%s",
 				    cerr.msg);
 				continue;
 			}
+			chan_msg_start(dps[k].msg);
 			if (sd_drop_one(&c, &dps[k], &derr) != 0)
 				chan_rcpt_set(r, derr.code == TOCSIN_ETEMP ||
 				    derr.code == TOCSIN_ENOMEM ? CHAN_TEMPFAIL :
@@ -607,6 +614,7 @@ sd_deliver(void *session, struct chan_msg *msgs, size_t n,
 				(void)snprintf(r->ref, sizeof(r->ref), "%.40s: "
 				    "%.120s", h->name,
 				    dps[k].files[dps[k].nfiles - 1].name);
+			chan_msg_done(dps[k].msg);
 		}
 		if (connected)
 			sd_disconnect(&c);

@@ -25,6 +25,7 @@
 #include "cap.h"
 #include "certs.h"
 #include "channel.h"
+#include "clock.h"
 #include "dispatch.h"
 #include "dropack.h"
 #include "escalate.h"
@@ -43,6 +44,7 @@ struct disp {
 	struct certs_pubkeys *keys;
 	unsigned char secret[ACK_SECRET_LEN];
 	char host[64];
+	char boot[64];			/* the kernel's boot id */
 	const struct chan_ops *drivers[DISPATCH_MAX_DRIVERS];
 	void *shared[DISPATCH_MAX_DRIVERS];	/* each driver's init() */
 	size_t ndrivers;
@@ -117,6 +119,25 @@ dispatch_backoff(int64_t base, int64_t max, int attempts, uint32_t r)
 	   that is down is not hammered, yet spread so that many deliveries
 	   failed together do not come back together. */
 	return d / 2 + (int64_t)(r % (uint64_t)(d / 2 + 1));
+}
+
+int
+dispatch_retry(const struct policy_gateway *gw, int attempts, bool untried,
+    int64_t retry_after, int64_t now, uint32_t r, int64_t *ret_next)
+{
+	int done = attempts + 1;
+
+	*ret_next = now;
+	if (untried)
+		return 0;
+	if (done >= gw->max_attempts)
+		return 1;
+	*ret_next = now + dispatch_backoff(gw->retry_base, gw->retry_max, done,
+	    r);
+	/* a provider that said when to come back is not asked sooner */
+	if (retry_after > 0 && now + retry_after > *ret_next)
+		*ret_next = now + retry_after;
+	return 0;
 }
 
 static void
@@ -570,15 +591,29 @@ escalate_log(void *arg, const char *line)
 	disp_log(arg, "%s", line);
 }
 
-/* The escalation scheduler's tick, in serve's main thread. */
+/*
+ * The escalation scheduler's tick, in serve's main thread.  First the
+ * check that the wall clock was not stepped (against the monotonic one):
+ * a step moves the store's deadlines with it, so that a forward step does
+ * not fire the ladders' steps at once and a backward one does not stop
+ * them.
+ */
 static void
 escalate_tick(struct disp *d, struct store *st)
 {
 	struct escalate_env env = { .repo = d->repo, .secret = d->secret,
-		.now = (int64_t)time(NULL), .actor = "tocsin serve",
+		.now = clock_wall(), .actor = "tocsin serve",
 		.log = escalate_log, .log_arg = d };
 	struct tocsin_err err = { 0 };
+	int64_t step = 0;
 
+	if (store_clock_check(st, d->boot, clock_wall_ms() - clock_mono_ms(),
+	    env.now, &step, &err) != 0)
+		disp_log(d, "clock check: %s", err.msg);
+	else if (step != 0)
+		disp_log(d, "the wall clock stepped by %+lld s; ladder deadlines, "
+		    "retry times and leases are moved with it, so that ladders "
+		    "keep their spacing", (long long)step);
 	if (escalate_due(st, &env, NULL, &err) != 0)
 		disp_log(d, "escalation: %s", err.msg);
 }
@@ -612,35 +647,293 @@ dispatch_build_permanent(int code)
 	    code != TOCSIN_EIO;
 }
 
+/*
+ * A batch in flight: the rows claimed, the messages handed to the driver,
+ * and the results waiting to be recorded.  Results are recorded as each
+ * message completes (the driver's report), in small groups, so that a
+ * crash repeats at most the messages in flight; a group the store cannot
+ * take now (a lock, a full disk) stays queued and is tried again, never
+ * dropped, until the lease ends.
+ */
+struct batch {
+	struct worker *w;
+	const struct chan_ops *ops;
+	struct store_delivery_row *rows;
+	size_t n;
+	struct store_result_item *items;
+	char (*why)[700];
+	struct chan_rcpt *rcpts;
+	size_t *rcpt_row;
+	size_t nrcpt;
+	bool *queued;			/* per row: its result is decided */
+	size_t *q;			/* rows decided, not yet recorded */
+	size_t nq;
+	struct store_result_item *tmp;	/* the group being recorded */
+	int64_t last_flush_ms, lease_end_ms;
+	bool store_down;		/* said once per batch */
+	bool started;			/* marked tried in the store */
+	struct chan_batch cb;
+};
+
+#define BATCH_FLUSH_MS 50		/* a group is recorded this often */
+#define BATCH_BACKLOG 64		/* results held before the driver waits */
+
+/* Record the queued results; wait_ms: how long one try may wait for
+   another writer's lock.  0 when all are recorded. */
+static int
+batch_flush(struct batch *b, int wait_ms)
+{
+	struct worker *w = b->w;
+	struct tocsin_err err = { 0 };
+	size_t lost = 0;
+	int64_t now = clock_wall();
+
+	if (b->nq == 0)
+		return 0;
+	for (size_t k = 0; k < b->nq; k++)
+		b->tmp[k] = b->items[b->q[k]];
+	store_set_busy_wait(w->st, wait_ms);
+	if (store_results(w->st, w->owner, now, b->tmp, b->nq, &lost,
+	    &err) != 0) {
+		store_set_busy_wait(w->st, 10000);
+		if (!b->store_down)
+			disp_log(w->d, "%s: cannot record %zu results yet (tried "
+			    "again until the lease ends): %s", w->owner, b->nq,
+			    err.msg);
+		b->store_down = true;
+		return err.code != 0 ? err.code : TOCSIN_ESTORE;
+	}
+	store_set_busy_wait(w->st, 10000);
+	b->last_flush_ms = chan_now_ms();
+	if (b->store_down)
+		disp_log(w->d, "%s: %zu results recorded after a wait", w->owner,
+		    b->nq);
+	b->store_down = false;
+	for (size_t k = 0; k < b->nq; k++) {
+		const struct store_delivery_row *r = &b->rows[b->q[k]];
+		const struct store_result_item *it = &b->items[b->q[k]];
+
+		if (it->result == STORE_R_PERMFAIL)
+			disp_log(w->d, "delivery %lld (%s, team %s, %s) is dead: "
+			    "%s", (long long)r->id, r->channel, r->team,
+			    r->address, it->error);
+		else if (it->result == STORE_R_TEMPFAIL)
+			disp_log(w->d, "delivery %lld (%s, team %s, %s) failed, "
+			    "retry in %llds: %s", (long long)r->id, r->channel,
+			    r->team, r->address, (long long)(it->next_attempt -
+			    now), it->error);
+	}
+	if (lost > 0)
+		disp_log(w->d, "%s: %zu results came after the lease ran out; "
+		    "those deliveries were taken back", w->owner, lost);
+	b->nq = 0;
+	return 0;
+}
+
+/* Row i's result is decided: queue it (once). */
+static void
+batch_queue(struct batch *b, size_t i)
+{
+	if (b->queued[i])
+		return;
+	b->queued[i] = true;
+	b->q[b->nq++] = i;
+}
+
+/* The result of row i from its recipient k, with its retry time. */
+static void
+batch_decide(struct batch *b, size_t k, int64_t now)
+{
+	const struct policy_gateway *gw = &b->w->d->repo->gateway;
+	size_t i = b->rcpt_row[k];
+	struct chan_rcpt *r = &b->rcpts[k];
+	struct store_result_item *it = &b->items[i];
+
+	switch (r->status) {
+	case CHAN_SENT:
+		it->result = STORE_R_SENT;
+		it->error = NULL;
+		it->provider_ref = r->ref[0] ? r->ref : NULL;
+		it->segments = r->segments;
+		return;
+	case CHAN_PERMFAIL:
+		it->result = STORE_R_PERMFAIL;
+		it->error = r->reason;
+		return;
+	case CHAN_TEMPFAIL:
+		break;
+	}
+	it->result = STORE_R_TEMPFAIL;
+	it->error = r->reason;
+	it->untried = r->untried;
+	if (dispatch_retry(gw, b->rows[i].attempts, r->untried, r->retry_after,
+	    now, worker_rand(b->w), &it->next_attempt) == 1) {
+		snprintf(b->why[i], sizeof(b->why[i]), "gave up after %d "
+		    "attempts; last: %s", b->rows[i].attempts + 1, r->reason);
+		it->error = b->why[i];
+		it->result = STORE_R_PERMFAIL;
+	}
+}
+
+/* The driver's report: every recipient of m has its status. */
+static void
+batch_report(void *ctx, struct chan_msg *m)
+{
+	struct batch *b = ctx;
+	size_t first = (size_t)(m->rcpts - b->rcpts);
+	int64_t now = clock_wall(), shared = 0;
+	bool anyq = false;
+
+	for (size_t k = first; k < first + m->nrcpts; k++) {
+		size_t i = b->rcpt_row[k];
+
+		if (b->queued[i])
+			continue;
+		batch_decide(b, k, now);
+		/* the recipients of one message who failed together are
+		   retried together, in one message */
+		if (b->ops->per_team && b->items[i].result == STORE_R_TEMPFAIL &&
+		    !b->items[i].untried) {
+			if (shared == 0)
+				shared = b->items[i].next_attempt;
+			b->items[i].next_attempt = shared;
+		}
+		batch_queue(b, i);
+		anyq = true;
+	}
+	/* a stop asked for (SIGTERM) ends the batch after this message */
+	if (disp_stopping(b->w->d))
+		b->cb.deadline_ms = chan_now_ms();
+	if (!anyq)
+		return;
+	if (chan_now_ms() - b->last_flush_ms >= BATCH_FLUSH_MS ||
+	    b->nq >= BATCH_BACKLOG)
+		(void)batch_flush(b, 0);
+	/* a store that stays locked holds the driver here, so that no more
+	   than the backlog waits to be recorded */
+	while (b->nq >= BATCH_BACKLOG && chan_now_ms() < b->lease_end_ms &&
+	    batch_flush(b, 1000) != 0) {
+		struct timespec ts = { 0, 200000000L };
+
+		nanosleep(&ts, NULL);
+	}
+}
+
+/* The driver is about to hand the first message to the peer: from now a
+   lost lease counts as an attempt (never before, so that a crash while
+   rendering or encrypting costs none). */
+static void
+batch_start(void *ctx)
+{
+	struct batch *b = ctx;
+	struct tocsin_err err = { 0 };
+
+	if (b->started)
+		return;
+	b->started = true;
+	store_set_busy_wait(b->w->st, 1000);
+	if (store_mark_tried(b->w->st, b->w->owner, &err) != 0)
+		disp_log(b->w->d, "%s: %s", b->w->owner, err.msg);
+	store_set_busy_wait(b->w->st, 10000);
+}
+
+/* The driver waits on the peer: commit what waited a group's time. */
+static void
+batch_idle(void *ctx)
+{
+	struct batch *b = ctx;
+
+	if (b->nq > 0 && chan_now_ms() - b->last_flush_ms >= BATCH_FLUSH_MS)
+		(void)batch_flush(b, 0);
+}
+
+/* After the driver: every row's result, recorded before the lease ends. */
+static void
+batch_finish(struct batch *b, struct chan_msg *msgs, size_t nmsgs)
+{
+	const struct policy_gateway *gw = &b->w->d->repo->gateway;
+
+	for (size_t m = 0; m < nmsgs; m++)
+		batch_report(b, &msgs[m]);
+	for (size_t i = 0; i < b->n; i++) {
+		struct store_result_item *it = &b->items[i];
+
+		if (b->queued[i])
+			continue;
+		/* no message could be made of it (rendering failed): an
+		   attempt, bounded like any other */
+		if (it->result == STORE_R_TEMPFAIL &&
+		    b->rows[i].attempts + 1 >= gw->max_attempts) {
+			char last[sizeof(b->why[i])];
+
+			/* the reason may live in why[i] itself */
+			(void)snprintf(last, sizeof(last), "%s", it->error);
+			snprintf(b->why[i], sizeof(b->why[i]), "gave up after "
+			    "%d attempts; last: %.600s", b->rows[i].attempts + 1,
+			    last);
+			it->error = b->why[i];
+			it->result = STORE_R_PERMFAIL;
+		}
+		batch_queue(b, i);
+	}
+	while (batch_flush(b, 1000) != 0) {
+		struct timespec ts = { 0, 200000000L };
+
+		if (chan_now_ms() >= b->lease_end_ms) {
+			disp_log(b->w->d, "%s: %zu results could not be recorded "
+			    "before the lease ran out; those deliveries are "
+			    "taken back and sent again", b->w->owner, b->nq);
+			return;
+		}
+		nanosleep(&ts, NULL);
+	}
+}
+
 static void
 work_batch(struct worker *w, const struct chan_ops *ops,
-    struct store_delivery_row *rows, size_t n)
+    struct store_delivery_row *rows, size_t n, int64_t claimed_ms)
 {
 	struct disp *d = w->d;
-	const struct policy_gateway *gw = &d->repo->gateway;
 	struct chan_msg *msgs = calloc(n, sizeof(*msgs));
 	struct pending_msg *pms = calloc(n, sizeof(*pms));
-	struct chan_rcpt *rcpts = calloc(n, sizeof(*rcpts));
-	size_t *rcpt_row = calloc(n, sizeof(*rcpt_row));
-	struct store_result_item *items = calloc(n, sizeof(*items));
-	char (*why)[700] = calloc(n, sizeof(*why));
+	struct batch b = { .w = w, .ops = ops, .rows = rows, .n = n };
 	struct chan_env env;
 	struct tocsin_err err = { 0 };
-	size_t nmsgs = 0, nrcpt = 0, lost = 0, nsent = 0, nfail = 0, ndead = 0;
+	size_t nmsgs = 0;
 	void *sess = NULL;
-	int64_t now = (int64_t)time(NULL);
+	int64_t now = clock_wall();
 
-	if (msgs == NULL || pms == NULL || rcpts == NULL || rcpt_row == NULL ||
-	    items == NULL || why == NULL) {
+	b.rcpts = calloc(n, sizeof(*b.rcpts));
+	b.rcpt_row = calloc(n, sizeof(*b.rcpt_row));
+	b.items = calloc(n, sizeof(*b.items));
+	b.why = calloc(n, sizeof(*b.why));
+	b.queued = calloc(n, sizeof(*b.queued));
+	b.q = calloc(n, sizeof(*b.q));
+	b.tmp = calloc(n, sizeof(*b.tmp));
+	if (msgs == NULL || pms == NULL || b.rcpts == NULL ||
+	    b.rcpt_row == NULL || b.items == NULL || b.why == NULL ||
+	    b.queued == NULL || b.q == NULL || b.tmp == NULL) {
 		disp_fail(d, TOCSIN_ENOMEM, "out of memory");
 		goto out;
 	}
+	/* the lease on the monotonic clock: a step of the wall clock does
+	   not shorten or lengthen it here */
+	b.lease_end_ms = claimed_ms + d->repo->gateway.lease * 1000;
+	/* finish well inside the lease, or the rows are taken back while
+	   they are being sent */
+	b.cb = (struct chan_batch){ .report = batch_report,
+	    .start = batch_start, .idle = batch_idle, .ctx = &b,
+	    .deadline_ms = claimed_ms + d->repo->gateway.lease * 1000 / 2 };
+	b.last_flush_ms = chan_now_ms();
 	/* Default: a temporary failure, so that a row nobody decided on is
 	   retried rather than lost. */
 	for (size_t i = 0; i < n; i++) {
-		items[i].id = rows[i].id;
-		items[i].result = STORE_R_TEMPFAIL;
-		items[i].error = "not attempted";
+		b.items[i].id = rows[i].id;
+		b.items[i].result = STORE_R_TEMPFAIL;
+		b.items[i].error = "not attempted";
+		b.items[i].next_attempt = now + dispatch_backoff(
+		    d->repo->gateway.retry_base, d->repo->gateway.retry_max,
+		    rows[i].attempts + 1, worker_rand(w));
 	}
 	for (size_t lo = 0; lo < n;) {
 		size_t hi = lo + 1;
@@ -649,116 +942,40 @@ work_batch(struct worker *w, const struct chan_ops *ops,
 			while (hi < n && same_group(&rows[lo], &rows[hi]))
 				hi++;
 		if (build_msg(w, ops, rows, lo, hi, &msgs[nmsgs], &pms[nmsgs],
-		    rcpts, rcpt_row, &nrcpt, items, &err) != 0) {
+		    b.rcpts, b.rcpt_row, &b.nrcpt, b.items, &err) != 0) {
 			for (size_t i = lo; i < hi; i++) {
-				snprintf(why[i], sizeof(why[i]), "%s", err.msg);
-				items[i].error = why[i];
+				snprintf(b.why[i], sizeof(b.why[i]), "%s",
+				    err.msg);
+				b.items[i].error = b.why[i];
 				/* a message that cannot be rendered never
 				   will be: dead at once, with the reason */
 				if (dispatch_build_permanent(err.code))
-					items[i].result = STORE_R_PERMFAIL;
+					b.items[i].result = STORE_R_PERMFAIL;
 			}
 			/* drop the recipients added for this group */
-			while (nrcpt > 0 && rcpt_row[nrcpt - 1] >= lo)
-				nrcpt--;
-		} else if (msgs[nmsgs].nrcpts > 0)
+			while (b.nrcpt > 0 && b.rcpt_row[b.nrcpt - 1] >= lo)
+				b.nrcpt--;
+		} else if (msgs[nmsgs].nrcpts > 0) {
+			msgs[nmsgs].batch = &b.cb;
 			nmsgs++;
+		}
 		lo = hi;
 	}
 	if (nmsgs > 0) {
 		env = (struct chan_env){ .repo = d->repo, .certs = w->cx,
 		    .keys = d->keys, .now = now,
 		    .shared = d->shared[driver_index(d, ops)],
-		    /* finish well inside the lease, or another worker
-		       takes the rows over while they are being sent */
 		    .budget = d->repo->gateway.lease / 2 };
 		if (ops->open(&env, &sess, &err) != 0) {
-			for (size_t k = 0; k < nrcpt; k++) {
-				rcpts[k].status = CHAN_TEMPFAIL;
-				snprintf(rcpts[k].reason, sizeof(rcpts[k].reason),
-				    "%s", err.msg);
-			}
+			for (size_t k = 0; k < b.nrcpt; k++)
+				chan_rcpt_set(&b.rcpts[k], CHAN_TEMPFAIL, "%s",
+				    err.msg);
 		} else {
 			(void)ops->deliver(sess, msgs, nmsgs, &err);
 			ops->close(sess);
 		}
 	}
-	now = (int64_t)time(NULL);
-	for (size_t k = 0; k < nrcpt; k++) {
-		size_t i = rcpt_row[k];
-		struct chan_rcpt *r = &rcpts[k];
-
-		switch (r->status) {
-		case CHAN_SENT:
-			items[i].result = STORE_R_SENT;
-			items[i].error = NULL;
-			items[i].provider_ref = r->ref[0] ? r->ref : NULL;
-			items[i].segments = r->segments;
-			break;
-		case CHAN_PERMFAIL:
-			items[i].result = STORE_R_PERMFAIL;
-			items[i].error = r->reason;
-			break;
-		case CHAN_TEMPFAIL:
-			items[i].error = r->reason;
-			break;
-		}
-	}
-	for (size_t i = 0; i < n; i++) {
-		if (items[i].result != STORE_R_TEMPFAIL)
-			continue;
-		/* One retry time per message, so that the recipients who
-		   failed together are retried together, in one message. */
-		if (i > 0 && ops->per_team && same_group(&rows[i - 1], &rows[i])
-		    && items[i - 1].result == STORE_R_TEMPFAIL &&
-		    rows[i].attempts < gw->max_attempts) {
-			items[i].next_attempt = items[i - 1].next_attempt;
-			continue;
-		}
-		if (rows[i].attempts >= gw->max_attempts) {
-			snprintf(why[i], sizeof(why[i]), "gave up after %d "
-			    "attempts; last: %s", rows[i].attempts,
-			    items[i].error);
-			items[i].error = why[i];
-			items[i].result = STORE_R_PERMFAIL;
-			continue;
-		}
-		items[i].next_attempt = now + dispatch_backoff(gw->retry_base,
-		    gw->retry_max, rows[i].attempts, worker_rand(w));
-		/* A provider that said when to come back (Retry-After) is
-		   not asked sooner. */
-		for (size_t k = 0; k < nrcpt; k++)
-			if (rcpt_row[k] == i && rcpts[k].retry_after > 0 &&
-			    now + rcpts[k].retry_after > items[i].next_attempt)
-				items[i].next_attempt = now +
-				    rcpts[k].retry_after;
-	}
-	if (store_results(w->st, w->owner, now, items, n, &lost, &err) != 0) {
-		/* The leases run out and the rows are claimed again: at
-		   least once, never lost. */
-		disp_log(d, "%s: cannot record results: %s", w->owner, err.msg);
-		goto out;
-	}
-	for (size_t i = 0; i < n; i++) {
-		if (items[i].result == STORE_R_SENT)
-			nsent++;
-		else if (items[i].result == STORE_R_PERMFAIL) {
-			ndead++;
-			disp_log(d, "delivery %lld (%s, team %s, %s) is dead: %s",
-			    (long long)rows[i].id, rows[i].channel,
-			    rows[i].team, rows[i].address, items[i].error);
-		} else {
-			nfail++;
-			disp_log(d, "delivery %lld (%s, team %s, %s) failed, "
-			    "retry in %llds: %s", (long long)rows[i].id,
-			    rows[i].channel, rows[i].team, rows[i].address,
-			    (long long)(items[i].next_attempt - now),
-			    items[i].error);
-		}
-	}
-	if (lost > 0)
-		disp_log(d, "%s: %zu results came after the lease ran out; "
-		    "those deliveries were claimed again", w->owner, lost);
+	batch_finish(&b, msgs, nmsgs);
 out:
 	for (size_t i = 0; i < n && pms != NULL; i++) {
 		free(pms[i].body);
@@ -767,13 +984,13 @@ out:
 	}
 	free(msgs);
 	free(pms);
-	free(rcpts);
-	free(rcpt_row);
-	free(items);
-	free(why);
-	(void)nsent;
-	(void)nfail;
-	(void)ndead;
+	free(b.rcpts);
+	free(b.rcpt_row);
+	free(b.items);
+	free(b.why);
+	free(b.queued);
+	free(b.q);
+	free(b.tmp);
 }
 
 static void *
@@ -788,15 +1005,16 @@ worker_main(void *arg)
 		disp_fail(d, err.code, "%s", err.msg);
 		goto out;
 	}
+	store_set_max_attempts(w->st, d->repo->gateway.max_attempts);
 	while (!disp_stopping(d)) {
 		bool worked = false, busy = false;
-		int64_t now = (int64_t)time(NULL), next = now + 1;
+		int64_t now = clock_wall(), next = now + 1;
 
 		for (size_t k = 0; k < d->ndrivers && !disp_stopping(d); k++) {
 			const struct chan_ops *ops = d->drivers[k];
 			struct store_delivery_row *rows = NULL;
 			size_t n = 0;
-			int64_t due;
+			int64_t due, claimed_ms = chan_now_ms();
 
 			if (store_claim(w->st, w->owner, now,
 			    d->repo->gateway.lease, ops->name,
@@ -807,7 +1025,7 @@ worker_main(void *arg)
 				continue;
 			}
 			if (n > 0) {
-				work_batch(w, ops, rows, n);
+				work_batch(w, ops, rows, n, claimed_ms);
 				worked = true;
 			}
 			store_delivery_rows_free(rows, n);
@@ -824,7 +1042,7 @@ worker_main(void *arg)
 		/* Nothing due now: sleep until the next due time, at most a
 		   second, so that new alerts are picked up promptly. */
 		{
-			int64_t ms = (next - (int64_t)time(NULL)) * 1000;
+			int64_t ms = (next - clock_wall()) * 1000;
 			struct timespec ts;
 
 			/* --until-idle waits only for other workers' batches
@@ -883,7 +1101,7 @@ poller_main(void *arg)
 			const struct chan_ops *ops = d->drivers[k];
 			struct chan_env env = { .repo = d->repo, .certs = cx,
 				.keys = d->keys, .shared = d->shared[k],
-				.now = (int64_t)time(NULL) };
+				.now = clock_wall() };
 			struct dropack_ctx c = { .repo = d->repo, .st = st,
 				.certs = cx, .secret = d->secret, .now = env.now,
 				.log = poll_log, .log_arg = d };
@@ -917,8 +1135,13 @@ release_dead(struct disp *d, struct store *st)
 {
 	struct tocsin_err err = { 0 };
 	char **owners = NULL;
-	size_t n = 0;
+	size_t n = 0, nmoot = 0;
 
+	if (store_cancel_moot(st, clock_wall(), &nmoot, &err) != 0)
+		disp_log(d, "cannot cancel moot deliveries: %s", err.msg);
+	else if (nmoot > 0)
+		disp_log(d, "cancelled %zu deliveries whose team's ladder had "
+		    "stopped", nmoot);
 	if (store_lease_owners(st, &owners, &n, &err) != 0) {
 		disp_log(d, "cannot list leases: %s", err.msg);
 		return;
@@ -936,7 +1159,7 @@ release_dead(struct disp *d, struct store *st)
 		if (pid != (long)getpid() && (kill((pid_t)pid, 0) == 0 ||
 		    errno != ESRCH))
 			goto next;
-		if (store_release_owner(st, owners[i], (int64_t)time(NULL),
+		if (store_release_owner(st, owners[i], clock_wall(),
 		    &nrel, &err) == 0 && nrel > 0)
 			disp_log(d, "released %zu deliveries held by %s, which "
 			    "is no longer running; they are sent again", nrel,
@@ -991,10 +1214,10 @@ progress_line(struct disp *d, struct store *st, struct progress *p,
 	tty = isatty(fileno(d->o->progress));
 	if (strcmp(line, p->last) == 0 && (!final || !tty))
 		return;
-	if (!final && !tty && time(NULL) - p->last_t < 2)
+	if (!final && !tty && clock_wall() - p->last_t < 2)
 		return;
 	snprintf(p->last, sizeof(p->last), "%s", line);
-	p->last_t = time(NULL);
+	p->last_t = clock_wall();
 	pthread_mutex_lock(&d->mu);
 	fprintf(d->o->progress, tty ? "\r\033[Ktocsin serve: %s%s" :
 	    "tocsin serve: %s%s", line, tty && !final ? "" : "\n");
@@ -1023,6 +1246,27 @@ warn_undriven(struct disp *d, struct store *st)
 	}
 }
 
+/* --until-idle ends with success only when nothing is left that this
+   process could have done: deliveries still waiting (on a channel with no
+   driver in this build) make it fail, with the count. */
+static int
+idle_check(struct store *st, struct tocsin_err *err)
+{
+	int64_t c[STORE_D_COUNT];
+	int64_t left;
+	int rc;
+
+	if ((rc = store_channel_counts(st, NULL, c, err)) != 0)
+		return rc;
+	left = c[STORE_D_PENDING] + c[STORE_D_FAILED] + c[STORE_D_SENDING];
+	if (left > 0)
+		return tocsin_fail(err, TOCSIN_EUNAVAIL, "%lld deliveries are "
+		    "still waiting and this serve cannot make them (no driver "
+		    "for their channel, or held by another serve)",
+		    (long long)left);
+	return 0;
+}
+
 int
 dispatch_serve(const struct policy_repo *repo, const struct dispatch_opts *o,
     struct tocsin_err *err)
@@ -1039,13 +1283,14 @@ dispatch_serve(const struct policy_repo *repo, const struct dispatch_opts *o,
 	int nw = repo->gateway.workers > 0 ? repo->gateway.workers : 1;
 	int rc = 0, started = 0;
 	pthread_t poller;
-	bool polling = false;
+	bool polling = false, signalled = false;
 	struct audit_anchor anchor = { 0 };
 
 	pthread_mutex_init(&d.mu, NULL);
 	if (gethostname(d.host, sizeof(d.host)) != 0)
 		snprintf(d.host, sizeof(d.host), "localhost");
 	d.host[sizeof(d.host) - 1] = '\0';
+	clock_boot_id(d.boot, sizeof(d.boot));
 	for (char *c = d.host; *c != '\0'; c++)
 		if (*c == '/')
 			*c = '_';
@@ -1078,6 +1323,7 @@ dispatch_serve(const struct policy_repo *repo, const struct dispatch_opts *o,
 	    (rc = certs_open(repo->gateway.gnupg_home, &cx, err)) != 0 ||
 	    (rc = certs_pubkeys_load(cx, &d.keys, err)) != 0)
 		goto out_sig;
+	store_set_max_attempts(st, repo->gateway.max_attempts);
 	release_dead(&d, st);
 	escalate_tick(&d, st);
 	warn_undriven(&d, st);
@@ -1127,6 +1373,7 @@ dispatch_serve(const struct policy_repo *repo, const struct dispatch_opts *o,
 
 		sig = sigtimedwait(&set, NULL, &ts);
 		if (sig > 0) {
+			signalled = true;
 			disp_log(&d, "signal %d: finishing the batches in hand, "
 			    "then stopping", sig);
 			pthread_mutex_lock(&d.mu);
@@ -1155,6 +1402,8 @@ dispatch_serve(const struct policy_repo *repo, const struct dispatch_opts *o,
 	progress_line(&d, st, &prog, true);
 	if (d.fatal_rc != 0)
 		rc = tocsin_fail(err, d.fatal_rc, "%s", d.fatal);
+	else if (o->until_idle && !signalled)
+		rc = idle_check(st, err);
 out_sig:
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 out:

@@ -79,10 +79,11 @@ escalate_due(struct store *st, const struct escalate_env *env,
 				    r->team, r->alert_id, err.msg);
 				continue;
 			}
-			/* the ladder's start, from the deadline that just
-			   passed: the acceptance, or the end of quiet hours */
-			base = r->deadline - (plan_step_at(team,
-			    (size_t)e.to_step, 0));
+			/* the next step keeps its spacing from the moment
+			   this one is sent, not from when it was due: a late
+			   tick (a restart, a store that was busy) never
+			   bunches the steps that follow */
+			base = now - plan_step_at(team, (size_t)e.to_step, 0);
 			e.deadline = plan_next_deadline(team,
 			    (size_t)e.to_step, base);
 		}

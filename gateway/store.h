@@ -200,25 +200,49 @@ void store_delivery_rows_free(struct store_delivery_row *rows, size_t n);
 int store_alert_cap(struct store *s, const char *alert_id, char **ret,
     size_t *ret_len, struct tocsin_err *err);
 
+/* How many attempts a delivery is given (gateway.max_attempts; 10 unless
+   set): bounds the leases lost, as store_claim and store_release_owner
+   count them.  How long an operation waits for another writer's lock,
+   in milliseconds (10 s unless set; 0: not at all). */
+void store_set_max_attempts(struct store *s, int max_attempts);
+void store_set_busy_wait(struct store *s, int ms);
+
 /*
  * Claim the due deliveries of up to max (alert, team, step) groups for
  * owner, with a lease until now+lease, so that a group that makes one
  * message is never split between claims.
- * Due: pending or failed with next_attempt <= now, or sending whose lease
- * has run out (a crashed worker).  All claimed rows share one channel (the
- * channel of the earliest due row, or the given channel when not NULL), so
- * that a driver session serves the batch.  Claimed rows become sending,
- * attempts + 1.  Rows are returned in the store_delivery_row shape.
+ * Due: pending or failed with next_attempt <= now.  First, in the same
+ * transaction, every row sending whose lease has run out (a stuck or
+ * crashed worker) is taken back as store_release_owner does.  All claimed
+ * rows share one channel (the channel of the earliest due row, or the
+ * given channel when not NULL), so that a driver session serves the
+ * batch.  Claimed rows become sending; attempts count only attempts
+ * recorded (store_result, or a lease lost after store_mark_tried).  Rows
+ * are returned in the store_delivery_row shape.
  */
 int store_claim(struct store *s, const char *owner, int64_t now,
     int64_t lease, const char *channel, size_t max,
     struct store_delivery_row **ret, size_t *n, struct tocsin_err *err);
 
+/* Deliveries still waiting (pending, failed) whose team's ladder stopped
+   (acked, cancelled, updated) become cancelled with the reason; a store
+   from before this rule may hold some.  *ret_n says how many. */
+int store_cancel_moot(struct store *s, int64_t now, size_t *ret_n,
+    struct tocsin_err *err);
+
+/* The deliveries this owner holds are about to be handed to a driver: a
+   lease lost from now on counts as an attempt. */
+int store_mark_tried(struct store *s, const char *owner,
+    struct tocsin_err *err);
+
 enum store_result { STORE_R_SENT, STORE_R_TEMPFAIL, STORE_R_PERMFAIL };
 /*
  * Record a driver's result for a delivery this owner holds: sent, failed
- * (retry at next_attempt) or dead.  provider_ref and error may be NULL.
- * TOCSIN_ENOTFOUND when the owner no longer holds the lease.
+ * (retry at next_attempt) or dead, counting one attempt.  provider_ref and
+ * error may be NULL.  A sent is recorded even when the lease was lost
+ * meanwhile (the row is then failed or claimed again): the message went.
+ * TOCSIN_ENOTFOUND when the owner no longer holds the lease (or, for
+ * sent, the delivery already ended).
  */
 int store_result(struct store *s, int64_t delivery_id, const char *owner,
     enum store_result r, int64_t now, int64_t next_attempt,
@@ -240,6 +264,8 @@ struct store_result_item {
 	int64_t next_attempt;
 	const char *provider_ref, *error;
 	int segments;			/* recorded when > 0 */
+	bool untried;			/* a temporary failure before anything
+					   reached the peer: no attempt */
 };
 int store_results(struct store *s, const char *owner, int64_t now,
     const struct store_result_item *items, size_t n, size_t *ret_lost,
@@ -262,7 +288,10 @@ void store_signature_rows_free(struct store_signature_row *rows, size_t n);
 int store_lease_owners(struct store *s, char ***ret, size_t *n,
     struct tocsin_err *err);
 /* Give up the leases of an owner known to be gone (a dead process on this
-   host): its deliveries become due again at once. */
+   host): its deliveries become due again at once.  One marked tried
+   counts an attempt; one not tried counts a lost lease; either ends dead
+   with the reason when its bound is reached (max_attempts attempts, or
+   3 x max_attempts lost leases). */
 int store_release_owner(struct store *s, const char *owner, int64_t now,
     size_t *ret_n, struct tocsin_err *err);
 
@@ -289,6 +318,17 @@ int store_receipt(struct store *s, const char *provider_ref, bool delivered,
 /* Deliveries per state of a channel (NULL: all), for progress lines. */
 int store_channel_counts(struct store *s, const char *channel,
     int64_t counts[STORE_D_COUNT], struct tocsin_err *err);
+
+/*
+ * Check the wall clock against the monotonic one: offset is wall time less
+ * monotonic time, in milliseconds; boot the kernel's boot id.  When the offset moved by
+ * more than 2 s since the last check on this boot, the wall clock was
+ * stepped: every active ladder deadline, retry time and lease is moved by
+ * the step, with an audit record, in one transaction, once whatever the
+ * number of serve processes.  *ret_step says the step (0: none).
+ */
+int store_clock_check(struct store *s, const char *boot, int64_t offset,
+    int64_t now, int64_t *ret_step, struct tocsin_err *err);
 
 /* A team whose next step is due, for the escalation scheduler. */
 struct store_due_team {

@@ -21,7 +21,29 @@
 
 struct store {
 	sqlite3 *db;
+	int max_attempts;		/* store_set_max_attempts */
 };
+
+/* A delivery whose lease is lost this many times max_attempts without an
+   attempt (its worker died or overran before handing it over) ends dead:
+   a crash loop must not keep a delivery waiting for ever, nor spend the
+   attempts the peer never saw. */
+#define STORE_RECLAIM_FACTOR 3
+
+/*
+ * Whether a delivery (the row being updated) still goes: a notice always;
+ * an alert's message while its team is active or unreached.  An unreached
+ * team's messages already queued are still worth sending (the ladder only
+ * stops adding steps); an acked, cancelled or updated team's are moot and
+ * end cancelled with the reason.
+ */
+#define ROW_LIVE "(deliveries.kind = 'notice' OR EXISTS (SELECT 1 FROM " \
+    "team_states t WHERE t.alert_id = deliveries.alert_id AND t.team = " \
+    "deliveries.team AND t.state IN ('active', 'unreached')))"
+#define ROW_MOOT_WHY "('cancelled: the team''s ladder stopped (' || " \
+    "coalesce((SELECT t.state FROM team_states t WHERE t.alert_id = " \
+    "deliveries.alert_id AND t.team = deliveries.team), 'no team') || " \
+    "') while it waited')"
 
 static const char *const dstate_names[STORE_D_COUNT] = {
 	"pending", "sending", "sent", "failed", "dead", "cancelled",
@@ -68,7 +90,8 @@ static const char schema[] =
     " next_attempt INTEGER NOT NULL, lease_owner TEXT, lease_until INTEGER,"
     " provider_ref TEXT, last_error TEXT, created INTEGER NOT NULL,"
     " updated INTEGER NOT NULL, segments INTEGER NOT NULL DEFAULT 0,"
-    " kind TEXT NOT NULL DEFAULT 'alert');"
+    " kind TEXT NOT NULL DEFAULT 'alert', tried INTEGER NOT NULL DEFAULT 0,"
+    " reclaims INTEGER NOT NULL DEFAULT 0);"
     "CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (state, next_attempt);"
     "CREATE INDEX IF NOT EXISTS deliveries_alert ON deliveries (alert_id, team);"
     "CREATE INDEX IF NOT EXISTS deliveries_ref ON deliveries (provider_ref);"
@@ -83,6 +106,11 @@ static const char schema[] =
     " seq INTEGER PRIMARY KEY, ts INTEGER NOT NULL, actor TEXT NOT NULL,"
     " action TEXT NOT NULL, object TEXT NOT NULL, details TEXT NOT NULL,"
     " prev_hash TEXT NOT NULL, hash TEXT NOT NULL);"
+    /* the wall clock less the monotonic one, as serve last saw it on
+       this boot: a change is a step of the wall clock (store_clock_check) */
+    "CREATE TABLE IF NOT EXISTS clock_base ("
+    " id INTEGER PRIMARY KEY, boot TEXT NOT NULL,"
+    " wall_minus_mono INTEGER NOT NULL);"	/* milliseconds */
     "CREATE TABLE IF NOT EXISTS contact_checks ("
     " team TEXT NOT NULL, contact TEXT NOT NULL, verified INTEGER NOT NULL,"
     " via TEXT NOT NULL, alert_id TEXT NOT NULL,"
@@ -159,6 +187,24 @@ sq_dup(sqlite3_stmt *st, int i)
 	return t != NULL ? strdup((const char *)t) : NULL;
 }
 
+/* Whether table has the column (a migration that may have run). */
+static bool
+sq_has_column(struct store *s, const char *table, const char *column)
+{
+	sqlite3_stmt *st = NULL;
+	char sql[128];
+	bool found = false;
+
+	(void)snprintf(sql, sizeof(sql), "PRAGMA table_info(%s)", table);
+	if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
+		return false;
+	while (!found && sqlite3_step(st) == SQLITE_ROW)
+		found = sqlite3_column_text(st, 1) != NULL && strcmp((const char *)
+		    sqlite3_column_text(st, 1), column) == 0;
+	sqlite3_finalize(st);
+	return found;
+}
+
 /* Create the folder of the store (and its parents) when missing, private
    to the service: the store holds alerts and contact addresses. */
 static void
@@ -232,6 +278,17 @@ store_migrate(struct store *s, struct tocsin_err *err)
 	    "COLUMN ack_contact TEXT; UPDATE schema_version SET version = 7",
 	    err)) != 0)
 		return rc;
+	/* version 9: deliveries.tried (handed to the driver, attempt not yet
+	   recorded) and deliveries.reclaims (leases lost without a result);
+	   a store made new since has them from the schema already */
+	if (version < 9 && !sq_has_column(s, "deliveries", "tried") &&
+	    (rc = sq_exec(s, "ALTER TABLE deliveries ADD COLUMN tried INTEGER "
+	    "NOT NULL DEFAULT 0; ALTER TABLE deliveries ADD COLUMN reclaims "
+	    "INTEGER NOT NULL DEFAULT 0", err)) != 0)
+		return rc;
+	if (version < 9 && (rc = sq_exec(s, "UPDATE schema_version SET "
+	    "version = 9", err)) != 0)
+		return rc;
 	return 0;
 }
 
@@ -255,6 +312,7 @@ store_open(const char *path, struct store **ret, struct tocsin_err *err)
 		return rc;
 	}
 	(void)sqlite3_busy_timeout(s->db, 10000);
+	s->max_attempts = 10;
 	/* FULL even in WAL: an accepted alert or ack must survive power loss. */
 	if ((rc = sq_exec(s, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
 	    " PRAGMA foreign_keys=ON;", err)) != 0 ||
@@ -264,7 +322,7 @@ store_open(const char *path, struct store **ret, struct tocsin_err *err)
 	}
 	if ((rc = store_migrate(s, err)) != 0 ||
 	    (rc = sq_exec(s, schema, err)) != 0 ||
-	    (rc = sq_exec(s, "INSERT INTO schema_version SELECT 7 WHERE NOT "
+	    (rc = sq_exec(s, "INSERT INTO schema_version SELECT 9 WHERE NOT "
 	    "EXISTS (SELECT 1 FROM schema_version)", err)) != 0 ||
 	    (rc = sq_exec(s, "COMMIT", err)) != 0) {
 		sq_rollback(s);
@@ -543,8 +601,9 @@ stop_ladders(struct store *s, const struct store_alert *a,
 	    "WHERE alert_id = ? AND team = ? AND state IN ('active', "
 	    "'unreached')", &ts, err) != 0 ||
 	    sq_prepare(s, "UPDATE deliveries SET state = 'cancelled', updated = "
-	    "? WHERE alert_id = ? AND team = ? AND state IN ('pending', "
-	    "'failed')", &ds, err) != 0) {
+	    "?1, last_error = 'cancelled: the alert was ' || ?4 || ' by a "
+	    "later one' WHERE alert_id = ?2 AND team = ?3 AND "
+	    "state IN ('pending', 'failed')", &ds, err) != 0) {
 		sqlite3_finalize(ts);
 		return TOCSIN_ESTORE;
 	}
@@ -557,6 +616,7 @@ stop_ladders(struct store *s, const struct store_alert *a,
 		(void)sqlite3_bind_int64(ds, 1, a->received);
 		sq_text(ds, 2, a->stops_alert);
 		sq_text(ds, 3, a->stop_teams[i]);
+		sq_text(ds, 4, a->stop_state);
 		if (sqlite3_step(ts) != SQLITE_DONE ||
 		    sqlite3_step(ds) != SQLITE_DONE)
 			rc = sq_fail(s, err, "stop the ladders of an earlier "
@@ -1099,9 +1159,9 @@ store_alert_cap(struct store *s, const char *alert_id, char **ret,
    acknowledged) goes because it is not. */
 #define LIVE_WHERE "(d.kind = 'notice' OR EXISTS (SELECT 1 FROM team_states" \
     " t WHERE t.alert_id = d.alert_id AND t.team = d.team" \
-    " AND t.state = 'active'))"
-#define DUE_WHERE "((d.state IN ('pending','failed') AND d.next_attempt <= ?1)" \
-    " OR (d.state = 'sending' AND d.lease_until <= ?1)) AND " LIVE_WHERE
+    " AND t.state IN ('active', 'unreached')))"
+#define DUE_WHERE "d.state IN ('pending','failed') AND d.next_attempt <= ?1" \
+    " AND " LIVE_WHERE
 
 /* Batch order: by alert, team, step, id, so a driver sees a team's
    deliveries together. */
@@ -1121,6 +1181,200 @@ delivery_cmp(const void *a, const void *b)
 	return x->id < y->id ? -1 : x->id > y->id;
 }
 
+void
+store_set_max_attempts(struct store *s, int max_attempts)
+{
+	s->max_attempts = max_attempts > 0 ? max_attempts : 1;
+}
+
+void
+store_set_busy_wait(struct store *s, int ms)
+{
+	(void)sqlite3_busy_timeout(s->db, ms);
+}
+
+/*
+ * Take back the rows sending of owner (NULL: every row whose lease ran
+ * out at now): due again at once, or dead when a bound is reached.  A row
+ * that was handed to the driver (tried) counts an attempt; one that was
+ * not counts a lost lease.  *ret_n (may be NULL) says how many.
+ */
+static int
+lease_take_back(struct store *s, const char *owner, int64_t now,
+    const char *what, size_t *ret_n, struct tocsin_err *err)
+{
+	sqlite3_stmt *st = NULL;
+
+	if (sq_prepare(s, "UPDATE deliveries SET "
+	    "state = CASE WHEN attempts + tried >= ?3 OR reclaims + 1 - tried "
+	    ">= ?4 THEN 'dead' WHEN NOT " ROW_LIVE " THEN 'cancelled' ELSE "
+	    "'failed' END, "
+	    "last_error = CASE WHEN attempts + tried >= ?3 THEN 'gave up after "
+	    "' || (attempts + tried) || ' attempts; last: ' || ?5 "
+	    "WHEN reclaims + 1 - tried >= ?4 THEN 'gave up: its lease was lost "
+	    "' || (reclaims + 1 - tried) || ' times before it was tried; last: "
+	    "' || ?5 WHEN NOT " ROW_LIVE " THEN " ROW_MOOT_WHY " ELSE ?5 END, "
+	    "attempts = attempts + tried, reclaims = reclaims + 1 - tried, "
+	    "tried = 0, lease_owner = NULL, lease_until = NULL, next_attempt = "
+	    "?2, updated = ?2 WHERE state = 'sending' AND (CASE WHEN ?1 IS NULL "
+	    "THEN lease_until <= ?2 ELSE lease_owner = ?1 END)", &st, err) != 0)
+		return TOCSIN_ESTORE;
+	sq_text(st, 1, owner);
+	(void)sqlite3_bind_int64(st, 2, now);
+	(void)sqlite3_bind_int(st, 3, s->max_attempts);
+	(void)sqlite3_bind_int(st, 4, s->max_attempts * STORE_RECLAIM_FACTOR);
+	sq_text(st, 5, what);
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		sqlite3_finalize(st);
+		return sq_fail(s, err, "take back leases");
+	}
+	sqlite3_finalize(st);
+	if (ret_n != NULL)
+		*ret_n = (size_t)sqlite3_changes(s->db);
+	return 0;
+}
+
+/* The stored base: 1 with boot and offset, 0 when none. */
+static int
+clock_base_get(struct store *s, char *boot, size_t blen, int64_t *off)
+{
+	sqlite3_stmt *st = NULL;
+	int found = 0;
+
+	if (sqlite3_prepare_v2(s->db, "SELECT boot, wall_minus_mono FROM "
+	    "clock_base WHERE id = 1", -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		(void)snprintf(boot, blen, "%s", sqlite3_column_text(st, 0) ?
+		    (const char *)sqlite3_column_text(st, 0) : "");
+		*off = sqlite3_column_int64(st, 1);
+		found = 1;
+	}
+	sqlite3_finalize(st);
+	return found;
+}
+
+/* Move every stored wall time that serve waits for by step seconds. */
+static int
+clock_shift(struct store *s, int64_t step, int64_t offset, const char *boot,
+    struct tocsin_err *err)
+{
+	static const char *const sql[] = {
+		"UPDATE team_states SET deadline = deadline + ?1 WHERE state = "
+		    "'active' AND deadline > 0",
+		"UPDATE deliveries SET next_attempt = next_attempt + ?1 WHERE "
+		    "state IN ('pending', 'failed')",
+		"UPDATE deliveries SET lease_until = lease_until + ?1 WHERE "
+		    "state = 'sending' AND lease_until IS NOT NULL",
+		"DELETE FROM clock_base",
+		"INSERT INTO clock_base (id, boot, wall_minus_mono) VALUES "
+		    "(1, ?2, ?3)",
+	};
+	/* a new base alone (step 0) moves nothing */
+	for (size_t i = step == 0 ? 3 : 0; i < sizeof(sql) / sizeof(sql[0]);
+	    i++) {
+		sqlite3_stmt *st = NULL;
+		int r;
+
+		if (sq_prepare(s, sql[i], &st, err) != 0)
+			return TOCSIN_ESTORE;
+		if (sqlite3_bind_parameter_count(st) >= 1)
+			(void)sqlite3_bind_int64(st, 1, step);
+		if (sqlite3_bind_parameter_count(st) >= 3) {
+			sq_text(st, 2, boot);
+			(void)sqlite3_bind_int64(st, 3, offset);
+		}
+		r = sqlite3_step(st);
+		sqlite3_finalize(st);
+		if (r != SQLITE_DONE)
+			return sq_fail(s, err, "move the stored times");
+	}
+	return 0;
+}
+
+int
+store_clock_check(struct store *s, const char *boot, int64_t offset,
+    int64_t now, int64_t *ret_step, struct tocsin_err *err)
+{
+	char sboot[64] = "", details[128];
+	int64_t soff = 0, step = 0;
+	int found, rc;
+
+	*ret_step = 0;
+	/* the usual case reads only */
+	found = clock_base_get(s, sboot, sizeof(sboot), &soff);
+	if (found == 1 && strcmp(sboot, boot) == 0 && (offset - soff <= 2000 &&
+	    soff - offset <= 2000))
+		return 0;
+	if ((rc = sq_exec(s, "BEGIN IMMEDIATE", err)) != 0)
+		return rc;
+	/* again under the lock: another serve may have moved them first */
+	found = clock_base_get(s, sboot, sizeof(sboot), &soff);
+	if (found == 1 && strcmp(sboot, boot) == 0)
+		step = offset - soff;
+	if (found == 1 && strcmp(sboot, boot) == 0 && step <= 2000 &&
+	    step >= -2000)
+		return sq_exec(s, "COMMIT", err);
+	/* whole seconds, as the store keeps them */
+	step = (step + (step < 0 ? -500 : 500)) / 1000;
+	if (found != 1 || strcmp(sboot, boot) != 0)
+		step = 0;		/* a new boot: a new base, nothing moved */
+	if ((rc = clock_shift(s, step, offset, boot, err)) != 0) {
+		sq_rollback(s);
+		return rc;
+	}
+	if (step != 0) {
+		(void)snprintf(details, sizeof(details), "step=%+llds",
+		    (long long)step);
+		if ((rc = audit_append(s, now, "tocsin serve", "clock-step",
+		    "clock", details, err)) != 0) {
+			sq_rollback(s);
+			return rc;
+		}
+	}
+	if ((rc = sq_exec(s, "COMMIT", err)) != 0)
+		return rc;
+	*ret_step = step;
+	return 0;
+}
+
+int
+store_cancel_moot(struct store *s, int64_t now, size_t *ret_n,
+    struct tocsin_err *err)
+{
+	sqlite3_stmt *st = NULL;
+
+	*ret_n = 0;
+	if (sq_prepare(s, "UPDATE deliveries SET state = 'cancelled', "
+	    "last_error = " ROW_MOOT_WHY ", updated = ?1 WHERE state IN "
+	    "('pending', 'failed') AND NOT " ROW_LIVE, &st, err) != 0)
+		return TOCSIN_ESTORE;
+	(void)sqlite3_bind_int64(st, 1, now);
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		sqlite3_finalize(st);
+		return sq_fail(s, err, "cancel moot deliveries");
+	}
+	sqlite3_finalize(st);
+	*ret_n = (size_t)sqlite3_changes(s->db);
+	return 0;
+}
+
+int
+store_mark_tried(struct store *s, const char *owner, struct tocsin_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (sq_prepare(s, "UPDATE deliveries SET tried = 1 WHERE lease_owner = "
+	    "?1 AND state = 'sending'", &st, err) != 0)
+		return TOCSIN_ESTORE;
+	sq_text(st, 1, owner);
+	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : sq_fail(s, err, "mark "
+	    "deliveries tried");
+	sqlite3_finalize(st);
+	return rc;
+}
+
 int
 store_claim(struct store *s, const char *owner, int64_t now, int64_t lease,
     const char *channel, size_t max, struct store_delivery_row **ret,
@@ -1134,6 +1388,9 @@ store_claim(struct store *s, const char *owner, int64_t now, int64_t lease,
 	*n = 0;
 	if ((rc = sq_exec(s, "BEGIN IMMEDIATE", err)) != 0)
 		return rc;
+	if ((rc = lease_take_back(s, NULL, now, "its lease ran out before a "
+	    "result was recorded", NULL, err)) != 0)
+		goto fail;
 	if (sq_prepare(s, "SELECT d.channel FROM deliveries d WHERE " DUE_WHERE
 	    " AND (?2 IS NULL OR d.channel = ?2) ORDER BY d.next_attempt, d.id "
 	    "LIMIT 1", &st, err) != 0)
@@ -1149,7 +1406,7 @@ store_claim(struct store *s, const char *owner, int64_t now, int64_t lease,
 	/* RETURNING (SQLite >= 3.35, PostgreSQL) hands back exactly the rows
 	   this claim took, never those of an earlier claim by the same owner. */
 	if (sq_prepare(s, "UPDATE deliveries SET state = 'sending', lease_owner "
-	    "= ?3, lease_until = ?4, attempts = attempts + 1, updated = ?1 WHERE "
+	    "= ?3, lease_until = ?4, tried = 0, updated = ?1 WHERE "
 	    "id IN (SELECT d.id FROM deliveries d WHERE " DUE_WHERE " AND "
 	    "d.channel = ?2 AND (d.alert_id, d.team, d.step, d.kind) IN (SELECT "
 	    "d.alert_id, d.team, d.step, d.kind FROM deliveries d WHERE "
@@ -1183,24 +1440,36 @@ fail:
 	return rc != 0 ? rc : TOCSIN_ESTORE;
 }
 
-int
-store_result(struct store *s, int64_t delivery_id, const char *owner,
+/* store_result, with whether an attempt is counted. */
+static int
+result_one(struct store *s, int64_t delivery_id, const char *owner,
     enum store_result r, int64_t now, int64_t next_attempt,
-    const char *provider_ref, const char *error, struct tocsin_err *err)
+    const char *provider_ref, const char *error, bool attempted,
+    struct tocsin_err *err)
 {
+	/* a sent counts even when its lease was lost meanwhile: the row is
+	   then failed (taken back) or sending for another worker, which is
+	   spared a repeat if it has not started */
 	static const char *const sql[] = {
 		[STORE_R_SENT] = "UPDATE deliveries SET state = 'sent', "
 		    "lease_owner = NULL, lease_until = NULL, provider_ref = ?3, "
-		    "last_error = ?4, updated = ?5 WHERE id = ?1 AND lease_owner "
-		    "= ?2 AND state = 'sending'",
-		[STORE_R_TEMPFAIL] = "UPDATE deliveries SET state = 'failed', "
+		    "last_error = ?4, updated = ?5, attempts = attempts + ?7, "
+		    "tried = 0 WHERE id = ?1 AND ((lease_owner = ?2 AND state = "
+		    "'sending') OR state IN ('failed', 'sending'))",
+		/* a team that acked (or was cancelled) while this was in
+		   flight: nothing more goes to it */
+		[STORE_R_TEMPFAIL] = "UPDATE deliveries SET state = CASE WHEN "
+		    ROW_LIVE " THEN 'failed' ELSE 'cancelled' END, "
 		    "lease_owner = NULL, lease_until = NULL, provider_ref = "
-		    "coalesce(?3, provider_ref), last_error = ?4, updated = ?5, "
-		    "next_attempt = ?6 WHERE id = ?1 AND lease_owner = ?2 AND "
-		    "state = 'sending'",
+		    "coalesce(?3, provider_ref), last_error = CASE WHEN "
+		    ROW_LIVE " THEN ?4 ELSE " ROW_MOOT_WHY " || '; last: ' || "
+		    "coalesce(?4, '') END, updated = ?5, "
+		    "next_attempt = ?6, attempts = attempts + ?7, tried = 0 "
+		    "WHERE id = ?1 AND lease_owner = ?2 AND state = 'sending'",
 		[STORE_R_PERMFAIL] = "UPDATE deliveries SET state = 'dead', "
 		    "lease_owner = NULL, lease_until = NULL, provider_ref = "
-		    "coalesce(?3, provider_ref), last_error = ?4, updated = ?5 "
+		    "coalesce(?3, provider_ref), last_error = ?4, updated = ?5, "
+		    "attempts = attempts + ?7, tried = 0 "
 		    "WHERE id = ?1 AND lease_owner = ?2 AND state = 'sending'",
 	};
 	sqlite3_stmt *st = NULL;
@@ -1215,8 +1484,8 @@ store_result(struct store *s, int64_t delivery_id, const char *owner,
 	sq_text(st, 3, provider_ref);
 	sq_text(st, 4, error);
 	(void)sqlite3_bind_int64(st, 5, now);
-	if (r == STORE_R_TEMPFAIL)
-		(void)sqlite3_bind_int64(st, 6, next_attempt);
+	(void)sqlite3_bind_int64(st, 6, next_attempt);
+	(void)sqlite3_bind_int(st, 7, attempted ? 1 : 0);
 	if (sqlite3_step(st) != SQLITE_DONE) {
 		sqlite3_finalize(st);
 		return sq_fail(s, err, "record result");
@@ -1228,6 +1497,15 @@ store_result(struct store *s, int64_t delivery_id, const char *owner,
 		    "held by %s (its lease ran out and it was claimed again)",
 		    (long long)delivery_id, owner);
 	return 0;
+}
+
+int
+store_result(struct store *s, int64_t delivery_id, const char *owner,
+    enum store_result r, int64_t now, int64_t next_attempt,
+    const char *provider_ref, const char *error, struct tocsin_err *err)
+{
+	return result_one(s, delivery_id, owner, r, now, next_attempt,
+	    provider_ref, error, true, err);
 }
 
 int
@@ -1284,9 +1562,9 @@ store_results(struct store *s, const char *owner, int64_t now,
 	if ((rc = sq_exec(s, "BEGIN IMMEDIATE", err)) != 0)
 		return rc;
 	for (size_t i = 0; i < n; i++) {
-		rc = store_result(s, items[i].id, owner, items[i].result, now,
+		rc = result_one(s, items[i].id, owner, items[i].result, now,
 		    items[i].next_attempt, items[i].provider_ref,
-		    items[i].error, err);
+		    items[i].error, !items[i].untried, err);
 		if (rc == 0 && items[i].segments > 0)
 			rc = store_set_segments(s, items[i].id,
 			    items[i].segments, err);
@@ -1391,25 +1669,11 @@ int
 store_release_owner(struct store *s, const char *owner, int64_t now,
     size_t *ret_n, struct tocsin_err *err)
 {
-	sqlite3_stmt *st = NULL;
-
 	*ret_n = 0;
 	/* Back to failed, due now: the earlier attempt may or may not have
 	   reached the peer, and a retry repeats it with the same identity. */
-	if (sq_prepare(s, "UPDATE deliveries SET state = 'failed', lease_owner "
-	    "= NULL, lease_until = NULL, next_attempt = ?2, updated = ?2, "
-	    "last_error = 'its worker stopped before recording a result' "
-	    "WHERE state = 'sending' AND lease_owner = ?1", &st, err) != 0)
-		return TOCSIN_ESTORE;
-	sq_text(st, 1, owner);
-	(void)sqlite3_bind_int64(st, 2, now);
-	if (sqlite3_step(st) != SQLITE_DONE) {
-		sqlite3_finalize(st);
-		return sq_fail(s, err, "release leases");
-	}
-	sqlite3_finalize(st);
-	*ret_n = (size_t)sqlite3_changes(s->db);
-	return 0;
+	return lease_take_back(s, owner, now, "its worker stopped before "
+	    "recording a result", ret_n, err);
 }
 
 int
@@ -1882,6 +2146,7 @@ store_ack(struct store *s, const struct store_ack_in *a, int64_t now,
 	/* what was still waiting to go is moot now */
 	if (rc == 0 && changed > 0) {
 		if (sq_prepare(s, "UPDATE deliveries SET state = 'cancelled', "
+		    "last_error = 'cancelled: the team acknowledged', "
 		    "updated = ? WHERE alert_id = ? AND team = ? AND state IN "
 		    "('pending', 'failed')", &st, err) != 0)
 			rc = TOCSIN_ESTORE;

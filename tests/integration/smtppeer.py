@@ -22,7 +22,8 @@ class SmtpPeer(PeerProcess):
     what = "smtp_peer"
 
     def __init__(self, workdir, cert=None, key=None, no_starttls=False,
-                 reject=(), tempfail=(), tempfail_data=0, max_size=None):
+                 reject=(), tempfail=(), tempfail_data=0, max_size=None,
+                 delay=0.0, port=0, drop_after=0):
         """reject: regexes for --reject-rcpt; tempfail: "REGEX:N" strings or
         (regex, n) pairs for --tempfail-rcpt; tempfail_data: --tempfail-data."""
         self.workdir = Path(workdir)
@@ -37,12 +38,16 @@ class SmtpPeer(PeerProcess):
                          for t in tempfail]
         self.tempfail_data = tempfail_data
         self.max_size = max_size
+        self.delay = delay
+        self.drop_after = drop_after
+        self.fixed_port = port
         self.proc = None
         self.port = None
         self.host = "127.0.0.1"
 
     def command(self):
-        cmd = [PYTHON, str(PEER), "--host", self.host, "--port", "0",
+        cmd = [PYTHON, str(PEER), "--host", self.host, "--port",
+               str(self.fixed_port),
                "--out", str(self.out), "--ready-file", str(self.ready)]
         if self.cert:
             cmd += ["--cert", str(self.cert), "--key", str(self.key)]
@@ -54,6 +59,10 @@ class SmtpPeer(PeerProcess):
             cmd += ["--tempfail-rcpt", t]
         if self.tempfail_data:
             cmd += ["--tempfail-data", str(self.tempfail_data)]
+        if self.delay:
+            cmd += ["--delay", str(self.delay)]
+        if self.drop_after:
+            cmd += ["--drop-after", str(self.drop_after)]
         if self.max_size is not None:
             cmd += ["--max-size", str(self.max_size)]
         return cmd

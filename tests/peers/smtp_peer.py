@@ -166,11 +166,22 @@ class Handler:
     """aiosmtpd hooks.  A hook that exists replaces aiosmtpd's default
     action, so handle_MAIL and handle_RCPT fill the envelope themselves."""
 
-    def __init__(self, store, faults):
+    def __init__(self, store, faults, delay=0.0, drop_after=0):
         self.store = store
         self.faults = faults
+        self.delay = delay      # a slow relay: seconds before each answer
+        # a relay that drops the connection at the MAIL after this many
+        # messages of one session (0: never)
+        self.drop_after = drop_after
 
     async def handle_MAIL(self, server, session, envelope, address, options):
+        await asyncio.sleep(self.delay)
+        if self.drop_after and \
+                getattr(session, "stored", 0) >= self.drop_after:
+            log(f"{peer_str(session.peer)} MAIL FROM:<{address}> -> "
+                "connection dropped")
+            server.transport.abort()
+            return "421 4.4.2 connection dropped (test peer)"
         envelope.mail_from = address
         envelope.mail_options.extend(options)
         log(f"{peer_str(session.peer)} MAIL FROM:<{address}> "
@@ -178,6 +189,7 @@ class Handler:
         return "250 OK"
 
     async def handle_RCPT(self, server, session, envelope, address, options):
+        await asyncio.sleep(self.delay)
         refusal = self.faults.rcpt(address)
         if refusal:
             log(f"{peer_str(session.peer)} RCPT TO:<{address}> -> {refusal}")
@@ -192,6 +204,7 @@ class Handler:
         # a DATA tempfail is the reply to the final dot, like a relay whose
         # queue write failed: the client has sent everything and must still
         # not count the message as delivered.
+        await asyncio.sleep(self.delay)
         raw = bytes(envelope.original_content)
         refusal = self.faults.data()
         if refusal:
@@ -206,6 +219,7 @@ class Handler:
             "message_id": message_id(raw),
         }
         n = self.store.save(raw, meta)
+        session.stored = getattr(session, "stored", 0) + 1
         log(f"{peer_str(session.peer)} DATA {len(raw)} bytes accepted as "
             f"{n:06d} for {len(meta['rcpt_tos'])} recipient(s)"
             f"{' over TLS' if meta['tls'] else ''}")
@@ -307,6 +321,12 @@ def parse_args(argv):
                    "then accept (repeatable)")
     p.add_argument("--tempfail-data", type=int, default=0, metavar="N",
                    help="451 for the first N messages")
+    p.add_argument("--delay", type=float, default=0.0, metavar="SECONDS",
+                   help="wait this long before answering MAIL, RCPT and "
+                   "the end of DATA: a slow relay")
+    p.add_argument("--drop-after", type=int, default=0, metavar="N",
+                   help="drop the connection at the MAIL that follows N "
+                   "messages in one session")
     p.add_argument("--ready-file", help="written with the port once listening")
     p.add_argument("--max-size", type=int, default=10 * 1024 * 1024,
                    help="largest message in bytes (default 10 MiB)")
@@ -324,7 +344,8 @@ async def serve(a):
     if a.cert and not a.no_starttls:
         ctx = tls_context(a.cert, a.key)
     handler = Handler(Store(a.out),
-                      Faults(a.reject_rcpt, a.tempfail_rcpt, a.tempfail_data))
+                      Faults(a.reject_rcpt, a.tempfail_rcpt, a.tempfail_data),
+                      a.delay, a.drop_after)
 
     def factory():
         return PeerSMTP(handler, hostname=SERVER_NAME, loop=loop,

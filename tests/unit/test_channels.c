@@ -9,7 +9,8 @@
  * addresses that must never reach an SMTP envelope or header, which fail
  * for good without any connection (a listening socket of the test's own
  * shows that nothing connected).  No GnuPG home is needed: the address
- * and key checks both run before any OpenPGP work.
+ * and key checks both run before any OpenPGP work.  Batch helpers: a
+ * message's report, the batch's deadline, untried marks.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -756,6 +757,84 @@ test_form_parse(void **state)
 	assert_int_equal(f.n, 0);
 }
 
+/* ---- the batch a message belongs to ---- */
+
+struct batch_seen {
+	int reported, started, idled;
+	struct chan_msg *last;
+};
+
+static void
+seen_report(void *ctx, struct chan_msg *m)
+{
+	struct batch_seen *b = ctx;
+
+	b->reported++;
+	b->last = m;
+}
+
+static void
+seen_start(void *ctx)
+{
+	((struct batch_seen *)ctx)->started++;
+}
+
+static void
+seen_idle(void *ctx)
+{
+	((struct batch_seen *)ctx)->idled++;
+}
+
+/* A driver tells each message as it completes, asks whether the batch's
+   time ran out, and marks what it never began untried; outside a
+   dispatcher (no batch) all of it is harmless. */
+static void
+test_batch_helpers(void **state)
+{
+	struct batch_seen seen = { 0 };
+	struct chan_batch b = { .report = seen_report, .start = seen_start,
+		.idle = seen_idle, .ctx = &seen, .deadline_ms = 0 };
+	struct chan_rcpt r[3];
+	struct chan_msg m = { .rcpts = r, .nrcpts = 3, .batch = &b };
+	struct chan_msg lone = { .rcpts = r, .nrcpts = 3 };
+
+	(void)state;
+	memset(r, 0, sizeof(r));
+	/* r[0] went, r[1] was refused, r[2] was never begun */
+	r[0].status = CHAN_SENT;
+	(void)snprintf(r[0].ref, sizeof(r[0].ref), "250 ok");
+	chan_rcpt_set(&r[1], CHAN_TEMPFAIL, "451 later");
+	r[2].status = CHAN_SENT;
+	chan_msg_untried(&m, "not attempted: the batch's time ran out");
+	assert_int_equal(r[0].status, CHAN_SENT);
+	assert_false(r[0].untried);
+	assert_int_equal(r[1].status, CHAN_TEMPFAIL);
+	assert_false(r[1].untried);
+	assert_int_equal(r[2].status, CHAN_TEMPFAIL);
+	assert_true(r[2].untried);
+	assert_non_null(strstr(r[2].reason, "time ran out"));
+	/* no deadline, then one in the future, then one past */
+	assert_false(chan_msg_late(&m));
+	b.deadline_ms = chan_now_ms() + 60000;
+	assert_false(chan_msg_late(&m));
+	assert_true(chan_msg_left_ms(&m) > 50000);
+	b.deadline_ms = chan_now_ms() - 1;
+	assert_true(chan_msg_late(&m));
+	chan_msg_start(&m);
+	chan_msg_idle(&m);
+	chan_msg_done(&m);
+	assert_int_equal(seen.started, 1);
+	assert_int_equal(seen.idled, 1);
+	assert_int_equal(seen.reported, 1);
+	assert_ptr_equal(seen.last, &m);
+	/* no batch: nothing is called, nothing is late */
+	chan_msg_start(&lone);
+	chan_msg_idle(&lone);
+	chan_msg_done(&lone);
+	assert_false(chan_msg_late(&lone));
+	assert_int_equal(seen.reported, 1);
+}
+
 int
 main(void)
 {
@@ -775,6 +854,7 @@ main(void)
 		cmocka_unit_test(test_jsonget_members),
 		cmocka_unit_test(test_jsonget_refuses),
 		cmocka_unit_test(test_form_parse),
+		cmocka_unit_test(test_batch_helpers),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

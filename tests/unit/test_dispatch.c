@@ -1,5 +1,7 @@
 /*
- * test_dispatch.c: the retry backoff of the dispatcher, and ack tokens,
+ * test_dispatch.c: the retry backoff and attempt accounting of the
+ * dispatcher (an untried message costs no attempt; max_attempts ends a
+ * delivery), and ack tokens,
  * codes, URLs and the ack secret.
  *
  * Backoff: equal jitter between half and all of base * 2^(attempts-1),
@@ -439,11 +441,46 @@ test_secret_explicit(void **state)
 	assert_int_equal(stat(f->key, &st), -1);
 }
 
+/* ---- dispatch_retry: attempts are real, max_attempts bounds them ---- */
+
+static void
+test_retry_accounting(void **state)
+{
+	struct policy_gateway gw = { 0 };
+	int64_t next = 0;
+
+	(void)state;
+	gw.retry_base = 30;
+	gw.retry_max = 3600;
+	gw.max_attempts = 3;
+	/* never handed to the peer: due at once, whatever the count */
+	assert_int_equal(dispatch_retry(&gw, 2, true, 0, 1000, 7, &next), 0);
+	assert_int_equal(next, 1000);
+	assert_int_equal(dispatch_retry(&gw, 50, true, 0, 1000, 7, &next), 0);
+	assert_int_equal(next, 1000);
+	/* attempt 1 and 2 back off; attempt 3 is the last */
+	assert_int_equal(dispatch_retry(&gw, 0, false, 0, 1000, 0, &next), 0);
+	assert_int_equal(next, 1000 + 15);
+	assert_int_equal(dispatch_retry(&gw, 1, false, 0, 1000, 0, &next), 0);
+	assert_int_equal(next, 1000 + 30);
+	assert_int_equal(dispatch_retry(&gw, 2, false, 0, 1000, 0, &next), 1);
+	/* a provider's Retry-After is kept when later than the backoff */
+	assert_int_equal(dispatch_retry(&gw, 0, false, 600, 1000, 0, &next), 0);
+	assert_int_equal(next, 1600);
+	assert_int_equal(dispatch_retry(&gw, 0, false, 5, 1000, 0, &next), 0);
+	assert_int_equal(next, 1015);
+	/* max_attempts 1: the first real failure is the end */
+	gw.max_attempts = 1;
+	assert_int_equal(dispatch_retry(&gw, 0, false, 0, 1000, 0, &next), 1);
+	assert_int_equal(dispatch_retry(&gw, 0, true, 0, 1000, 0, &next), 0);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_backoff_bounds),
+		cmocka_unit_test(test_retry_accounting),
 		cmocka_unit_test(test_backoff_doubles),
 		cmocka_unit_test(test_backoff_base_zero),
 		cmocka_unit_test(test_token),

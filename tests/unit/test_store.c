@@ -231,7 +231,8 @@ test_claim_lease_result(void **state)
 	assert_int_equal(n, 3);
 	for (size_t i = 0; i < n; i++) {
 		assert_string_equal(r[i].channel, r[0].channel);
-		assert_int_equal(r[i].attempts, 1);
+		/* a claim is not an attempt */
+		assert_int_equal(r[i].attempts, 0);
 		assert_int_equal(r[i].state, STORE_D_SENDING);
 	}
 	/* another worker gets the other channel, never the leased rows */
@@ -248,12 +249,16 @@ test_claim_lease_result(void **state)
 	assert_int_equal(store_claim(f->s, "w3", 1061, 60, r[0].channel, 10,
 	    &r2, &n2, &e), 0);
 	assert_int_equal(n2, 3);
-	assert_int_equal(r2[0].attempts, 2);
-	/* the old owner can no longer record a result */
+	/* w1 never marked them tried: no attempt, one lost lease */
+	assert_int_equal(r2[0].attempts, 0);
+	/* the old owner can no longer record a failure, but a sent is
+	   kept (the message went); w3's own sent is then refused */
+	assert_int_equal(store_result(f->s, r[0].id, "w1", STORE_R_TEMPFAIL,
+	    1062, 1100, NULL, "late", &e), TOCSIN_ENOTFOUND);
 	assert_int_equal(store_result(f->s, r[0].id, "w1", STORE_R_SENT, 1062,
-	    0, "ref", NULL, &e), TOCSIN_ENOTFOUND);
+	    0, "ref", NULL, &e), 0);
 	assert_int_equal(store_result(f->s, r2[0].id, "w3", STORE_R_SENT, 1062,
-	    0, "msgid-1", NULL, &e), 0);
+	    0, "msgid-1", NULL, &e), TOCSIN_ENOTFOUND);
 	assert_int_equal(store_result(f->s, r2[1].id, "w3", STORE_R_TEMPFAIL,
 	    1062, 1200, NULL, "451 try later", &e), 0);
 	assert_int_equal(store_result(f->s, r2[2].id, "w3", STORE_R_PERMFAIL,
@@ -271,7 +276,9 @@ test_claim_lease_result(void **state)
 	store_delivery_rows_free(r, n);
 	store_delivery_rows_free(r2, n2);
 	assert_int_equal(store_next_due(f->s, NULL, &due, &e), 0);
-	assert_int_equal(due, 1060);	/* w2's lease on the other channel */
+	/* w2's rows on the other channel: its lease ran out at 1060, and
+	   the claim at 1061 took them back, due at once */
+	assert_int_equal(due, 1061);
 }
 
 static void
@@ -476,7 +483,7 @@ test_migrate_v5(void **state)
 	assert_int_equal(count(f, "ack_guesses"), 1);
 	assert_int_equal(count(f, "check_tokens"), 0);
 	raw(f, "UPDATE team_states SET ack_contact = 'Ann'");
-	assert_int_equal(count(f, "schema_version WHERE version = 7"), 1);
+	assert_int_equal(count(f, "schema_version WHERE version = 9"), 1);
 }
 
 /* A signature acks once: a second ack by its digest, for this team or
@@ -629,7 +636,7 @@ test_claim_whole_groups(void **state)
 		assert_string_equal(r[i].team, "ke");
 		assert_int_equal(r[i].step, 0);
 		assert_int_equal(r[i].state, STORE_D_SENDING);
-		assert_int_equal(r[i].attempts, 1);
+		assert_int_equal(r[i].attempts, 0);
 		if (i > 0)
 			assert_true(r[i].id > r[i - 1].id);
 		items[nitems++] = (struct store_result_item){ r[i].id,
@@ -682,7 +689,7 @@ test_claim_whole_groups(void **state)
 	    &e), 0);
 	assert_int_equal(n, 1);
 	assert_string_equal(r[0].channel, "sms");
-	assert_int_equal(r[0].attempts, 1);
+	assert_int_equal(r[0].attempts, 0);
 	store_delivery_rows_free(r, n);
 }
 
@@ -720,7 +727,7 @@ test_results_batch(void **state)
 	    &nagain, &e), 0);
 	assert_int_equal(nagain, 2);
 	assert_int_equal(again[0].id, ke[0].id);
-	assert_int_equal(again[0].attempts, 2);
+	assert_int_equal(again[0].attempts, 0);
 
 	items[0] = (struct store_result_item){ ke[0].id, STORE_R_SENT, 0,
 	    "late-1", NULL };
@@ -734,7 +741,8 @@ test_results_batch(void **state)
 	    NULL, "550 no such user" };
 	assert_int_equal(store_results(f->s, "w1", 1062, items, 5, &lost, &e),
 	    0);
-	assert_int_equal(lost, 2);
+	/* w1's late sent of ke[0] is kept; its late failure of ke[1] not */
+	assert_int_equal(lost, 1);
 
 	assert_int_equal(store_deliveries(f->s, "A1", NULL, &d, &nd, &e), 0);
 	assert_int_equal(nd, 5);
@@ -750,14 +758,17 @@ test_results_batch(void **state)
 	assert_int_equal(row_of(d, nd, ng[2].id)->state, STORE_D_DEAD);
 	assert_string_equal(row_of(d, nd, ng[2].id)->last_error,
 	    "550 no such user");
-	/* ke: still w2's, untouched by w1's late results. */
-	for (size_t i = 0; i < nke; i++) {
-		const struct store_delivery_row *k = row_of(d, nd, ke[i].id);
+	/* ke[0] went (w1 says so, late); ke[1] is still w2's. */
+	assert_int_equal(row_of(d, nd, ke[0].id)->state, STORE_D_SENT);
+	assert_int_equal(row_of(d, nd, ke[0].id)->attempts, 1);
+	assert_string_equal(row_of(d, nd, ke[0].id)->provider_ref, "late-1");
+	{
+		const struct store_delivery_row *k = row_of(d, nd, ke[1].id);
 
 		assert_int_equal(k->state, STORE_D_SENDING);
-		assert_int_equal(k->attempts, 2);
+		assert_int_equal(k->attempts, 0);
 		assert_null(k->provider_ref);
-		assert_null(k->last_error);
+		assert_non_null(k->last_error);	/* why it was taken back */
 	}
 	store_delivery_rows_free(d, nd);
 	/* w2 records its own; a NULL ret_lost is allowed; an empty batch
@@ -766,8 +777,9 @@ test_results_batch(void **state)
 	    "r1", NULL };
 	items[1] = (struct store_result_item){ again[1].id, STORE_R_SENT, 0,
 	    "r2", NULL };
-	assert_int_equal(store_results(f->s, "w2", 1070, items, 2, NULL, &e),
+	assert_int_equal(store_results(f->s, "w2", 1070, items, 2, &lost, &e),
 	    0);
+	assert_int_equal(lost, 1);	/* ke[0]: sent already */
 	lost = 99;
 	assert_int_equal(store_results(f->s, "w2", 1070, items, 0, &lost, &e),
 	    0);
@@ -779,7 +791,7 @@ test_results_batch(void **state)
 	assert_int_equal(store_deliveries(f->s, "A1", "ke", &d, &nd, &e), 0);
 	assert_int_equal(nd, 2);
 	assert_int_equal(d[0].state, STORE_D_SENT);
-	assert_string_equal(d[0].provider_ref, "r1");
+	assert_string_equal(d[0].provider_ref, "late-1");
 	assert_string_equal(d[1].provider_ref, "r2");
 	store_delivery_rows_free(d, nd);
 	store_delivery_rows_free(ke, nke);
@@ -892,7 +904,8 @@ test_lease_owners_release(void **state)
 
 		assert_int_equal(k->state, STORE_D_FAILED);
 		assert_int_equal(k->next_attempt, 1002);
-		assert_int_equal(k->attempts, 1);
+		/* never marked tried: the crash costs no attempt */
+		assert_int_equal(k->attempts, 0);
 		assert_non_null(k->last_error);
 	}
 	for (size_t i = 0; i < ny; i++) {
@@ -912,7 +925,7 @@ test_lease_owners_release(void **state)
 	assert_int_equal(nr, 2);
 	for (size_t i = 0; i < nr; i++) {
 		assert_int_equal(r[i].id, x[i + 1].id);
-		assert_int_equal(r[i].attempts, 2);
+		assert_int_equal(r[i].attempts, 0);
 	}
 	store_delivery_rows_free(r, nr);
 	/* Y can still record its results; an unknown owner releases none. */
@@ -1187,6 +1200,208 @@ test_check_of_contacts(void **state)
 	}
 }
 
+/* Attempts are what reached the driver, not claims: a lease lost before
+   the rows were handed over costs none, one lost after does, and both
+   are bounded (max_attempts attempts, 3 x max_attempts lost leases). */
+static void
+test_attempts_are_real_and_bounded(void **state)
+{
+	static const struct store_team_plan tp[] = { { "ke", 0, 0 } };
+	static const struct store_delivery_plan dp[] = {
+		{ "ke", 0, "sms", "Ann", "+254700000001", 1000 },
+	};
+	struct fx *f = *state;
+	struct tocsin_err e = { 0 };
+	struct store_delivery_row *r = NULL, *d = NULL;
+	size_t n, nd, rel;
+	int64_t t = 1000;
+	struct store_result_item it = { 0 };
+
+	submit_plan(f, "A1", "ID-1", NULL, 0, tp, 1, dp, 1);
+	store_set_max_attempts(f->s, 2);
+	/* five crashes before anything was handed over: no attempt */
+	for (int i = 0; i < 5; i++) {
+		assert_int_equal(store_claim(f->s, "w", t, 60, NULL, 5, &r, &n,
+		    &e), 0);
+		assert_int_equal(n, 1);
+		assert_int_equal(r[0].attempts, 0);
+		store_delivery_rows_free(r, n);
+		assert_int_equal(store_release_owner(f->s, "w", t, &rel, &e), 0);
+		assert_int_equal(rel, 1);
+	}
+	/* an untried temporary failure (deadline): no attempt either */
+	assert_int_equal(store_claim(f->s, "w", t, 60, NULL, 5, &r, &n, &e), 0);
+	it = (struct store_result_item){ .id = r[0].id, .result =
+	    STORE_R_TEMPFAIL, .next_attempt = t, .error = "not attempted",
+	    .untried = true };
+	store_delivery_rows_free(r, n);
+	assert_int_equal(store_results(f->s, "w", t, &it, 1, NULL, &e), 0);
+	/* handed over, then the lease ran out: one attempt */
+	assert_int_equal(store_claim(f->s, "w", t, 60, NULL, 5, &r, &n, &e), 0);
+	store_delivery_rows_free(r, n);
+	assert_int_equal(store_mark_tried(f->s, "w", &e), 0);
+	t += 61;
+	assert_int_equal(store_claim(f->s, "w2", t, 60, NULL, 5, &r, &n, &e), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(r[0].attempts, 1);
+	store_delivery_rows_free(r, n);
+	/* the second attempt reaches max_attempts: dead, with the reason */
+	assert_int_equal(store_mark_tried(f->s, "w2", &e), 0);
+	t += 61;
+	assert_int_equal(store_claim(f->s, "w3", t, 60, NULL, 5, &r, &n, &e), 0);
+	assert_int_equal(n, 0);
+	store_delivery_rows_free(r, n);
+	assert_int_equal(store_deliveries(f->s, "A1", NULL, &d, &nd, &e), 0);
+	assert_int_equal(d[0].state, STORE_D_DEAD);
+	assert_int_equal(d[0].attempts, 2);
+	assert_non_null(strstr(d[0].last_error, "gave up after 2 attempts"));
+	store_delivery_rows_free(d, nd);
+}
+
+/* A lease lost again and again before any attempt ends dead too. */
+static void
+test_lost_leases_are_bounded(void **state)
+{
+	static const struct store_team_plan tp[] = { { "ke", 0, 0 } };
+	static const struct store_delivery_plan dp[] = {
+		{ "ke", 0, "sms", "Ann", "+254700000001", 1000 },
+	};
+	struct fx *f = *state;
+	struct tocsin_err e = { 0 };
+	struct store_delivery_row *r = NULL, *d = NULL;
+	size_t n, nd, rel;
+
+	submit_plan(f, "A1", "ID-1", NULL, 0, tp, 1, dp, 1);
+	store_set_max_attempts(f->s, 2);
+	for (int i = 0; i < 6; i++) {
+		assert_int_equal(store_claim(f->s, "w", 1000, 60, NULL, 5, &r,
+		    &n, &e), 0);
+		assert_int_equal(n, 1);
+		store_delivery_rows_free(r, n);
+		assert_int_equal(store_release_owner(f->s, "w", 1000, &rel, &e),
+		    0);
+	}
+	assert_int_equal(store_claim(f->s, "w", 1000, 60, NULL, 5, &r, &n, &e),
+	    0);
+	assert_int_equal(n, 0);
+	store_delivery_rows_free(r, n);
+	assert_int_equal(store_deliveries(f->s, "A1", NULL, &d, &nd, &e), 0);
+	assert_int_equal(d[0].state, STORE_D_DEAD);
+	assert_int_equal(d[0].attempts, 0);
+	assert_non_null(strstr(d[0].last_error, "lost 6 times"));
+	store_delivery_rows_free(d, nd);
+}
+
+/* No delivery is orphaned when its team's ladder stops: an unreached
+   team's waiting messages still go; an acked team's end cancelled with
+   the reason, and so does one in flight that fails after the ack. */
+static void
+test_no_orphans_when_a_ladder_stops(void **state)
+{
+	static const struct store_team_plan tp[] = { { "ke", 0, 0 },
+		{ "ng", 0, 0 } };
+	static const struct store_delivery_plan dp[] = {
+		{ "ke", 0, "sms", "Ann", "+254700000001", 1000 },
+		{ "ke", 0, "sms", "Bo", "+254700000002", 1000 },
+		{ "ng", 0, "sms", "Cy", "+234700000003", 1000 },
+	};
+	struct fx *f = *state;
+	struct tocsin_err e = { 0 };
+	struct store_delivery_row *r = NULL, *d = NULL;
+	size_t n, nd, moot;
+	const struct store_ack_in ack = { .alert_id = "A1", .team = "ke",
+		.by = "Ann", .via = "link", .strength = "signed" };
+
+	submit_plan(f, "A1", "ID-1", NULL, 0, tp, 2, dp, 3);
+	/* ke's first row is in flight when ke acks; its second waits */
+	assert_int_equal(store_claim(f->s, "w", 1000, 60, NULL, 1, &r, &n, &e),
+	    0);
+	assert_int_equal(n, 2);
+	assert_int_equal(store_result(f->s, r[1].id, "w", STORE_R_TEMPFAIL,
+	    1001, 1100, NULL, "busy", &e), 0);
+	assert_int_equal(store_ack(f->s, &ack, 1002, "test", &e), 0);
+	assert_int_equal(store_result(f->s, r[0].id, "w", STORE_R_TEMPFAIL,
+	    1003, 1100, NULL, "busy", &e), 0);
+	store_delivery_rows_free(r, n);
+	/* ng ends unreached: its message still goes */
+	raw(f, "UPDATE team_states SET state = 'unreached', deadline = 0 "
+	    "WHERE team = 'ng'");
+	assert_int_equal(store_claim(f->s, "w", 1200, 60, NULL, 5, &r, &n, &e),
+	    0);
+	assert_int_equal(n, 1);
+	assert_string_equal(r[0].team, "ng");
+	store_delivery_rows_free(r, n);
+	assert_int_equal(store_deliveries(f->s, "A1", "ke", &d, &nd, &e), 0);
+	assert_int_equal(nd, 2);
+	for (size_t i = 0; i < nd; i++) {
+		assert_int_equal(d[i].state, STORE_D_CANCELLED);
+		assert_non_null(d[i].last_error);
+		assert_non_null(strstr(d[i].last_error, "ack"));
+	}
+	store_delivery_rows_free(d, nd);
+	/* an old store's orphan (acked, still failed) is swept */
+	raw(f, "UPDATE deliveries SET state = 'failed', last_error = NULL "
+	    "WHERE team = 'ke'");
+	assert_int_equal(store_cancel_moot(f->s, 1300, &moot, &e), 0);
+	assert_int_equal(moot, 2);
+	assert_int_equal(store_deliveries(f->s, "A1", "ke", &d, &nd, &e), 0);
+	assert_non_null(strstr(d[0].last_error, "stopped (acked)"));
+	store_delivery_rows_free(d, nd);
+}
+
+/* A step of the wall clock moves the stored deadlines, retry times and
+   leases by it, once whatever the number of serves; a new boot only sets
+   a new base. */
+static void
+test_clock_step_moves_deadlines_once(void **state)
+{
+	struct fx *f = *state;
+	struct tocsin_err e = { 0 };
+	struct store_team_row *t = NULL;
+	struct store_delivery_row *d = NULL;
+	size_t nt, nd;
+	int64_t step = 99, before;
+
+	assert_int_equal(submit(f, "A1", "ID-1", 1, &e), 0);
+	assert_int_equal(store_teams(f->s, "A1", &t, &nt, &e), 0);
+	before = t[0].deadline;
+	store_team_rows_free(t, nt);
+	assert_true(before > 0);
+	/* the first look sets the base */
+	assert_int_equal(store_clock_check(f->s, "boot-1", 5000000, 1000, &step,
+	    &e), 0);
+	assert_int_equal(step, 0);
+	/* a second of jitter is no step */
+	assert_int_equal(store_clock_check(f->s, "boot-1", 5001500, 1001, &step,
+	    &e), 0);
+	assert_int_equal(step, 0);
+	/* +1 h: moved once, by the first serve to see it */
+	assert_int_equal(store_clock_check(f->s, "boot-1", 8600000, 4600, &step,
+	    &e), 0);
+	assert_int_equal(step, 3600);
+	assert_int_equal(store_clock_check(f->s, "boot-1", 8600200, 4600, &step,
+	    &e), 0);
+	assert_int_equal(step, 0);
+	assert_int_equal(store_teams(f->s, "A1", &t, &nt, &e), 0);
+	assert_int_equal(t[0].deadline, before + 3600);
+	store_team_rows_free(t, nt);
+	assert_int_equal(store_deliveries(f->s, "A1", NULL, &d, &nd, &e), 0);
+	assert_true(nd > 0);
+	assert_int_equal(d[0].next_attempt, 1000 + 3600);
+	store_delivery_rows_free(d, nd);
+	/* -1 h back */
+	assert_int_equal(store_clock_check(f->s, "boot-1", 5000000, 1000, &step,
+	    &e), 0);
+	assert_int_equal(step, -3600);
+	/* a reboot: a new base, nothing moved */
+	assert_int_equal(store_clock_check(f->s, "boot-2", 99000000, 1000,
+	    &step, &e), 0);
+	assert_int_equal(step, 0);
+	assert_int_equal(store_teams(f->s, "A1", &t, &nt, &e), 0);
+	assert_int_equal(t[0].deadline, before);
+	store_team_rows_free(t, nt);
+}
+
 int
 main(void)
 {
@@ -1226,6 +1441,14 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_ack_stops_the_ladder, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(test_attempts_are_real_and_bounded,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lost_leases_are_bounded,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_no_orphans_when_a_ladder_stops,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_clock_step_moves_deadlines_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_next_due_by_channel, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_check_of_contacts, setup,
