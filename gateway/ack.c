@@ -274,6 +274,77 @@ ack_code_alert(struct store *st, const unsigned char secret[ACK_SECRET_LEN],
 	return false;
 }
 
+void
+ack_pair_init(struct ack_pair *p, const char *alert, const char *team,
+    const char *contact)
+{
+	(void)snprintf(p->alert, sizeof(p->alert), "%s", alert);
+	(void)snprintf(p->team, sizeof(p->team), "%s", team);
+	/* one counter per alert and team, whatever path a try takes */
+	(void)snprintf(p->key, sizeof(p->key), "code:%s/%s", alert, team);
+	p->contact = contact;
+}
+
+int
+ack_pairs_add(struct store *st, const char *team, const char *contact,
+    struct ack_pair **p, size_t *n, struct tocsin_err *err)
+{
+	char ids[ACK_TRY_ALERTS][64];
+	struct ack_pair *np;
+	size_t na = 0;
+	int rc;
+
+	if ((rc = store_team_alerts(st, team, ACK_TRY_ALERTS, ids, &na,
+	    err)) != 0 || na == 0)
+		return rc;
+	if ((np = realloc(*p, (*n + na) * sizeof(*np))) == NULL)
+		return tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
+	*p = np;
+	for (size_t j = 0; j < na; j++, (*n)++)
+		ack_pair_init(&np[*n], ids[j], team, contact);
+	return 0;
+}
+
+int
+ack_code_try(struct store *st, const unsigned char secret[ACK_SECRET_LEN],
+    const char *sender, const char *code, const struct ack_pair *p,
+    size_t n, const struct ack_code_also *also, int64_t now, int *hit,
+    bool *throttled, struct tocsin_err *err)
+{
+	struct store_guess *g = calloc(n + 1, sizeof(*g));
+	bool some_over = false;
+	int rc, found = -1;
+
+	if (g == NULL)
+		return tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
+	g[0] = (struct store_guess){ .key = sender, .limit = ACK_TRY_FROM_MAX,
+		.window = ACK_TRY_FROM_WINDOW };
+	for (size_t i = 0; i < n; i++)
+		g[i + 1] = (struct store_guess){ .key = p[i].key,
+			.limit = ACK_TRY_CODE_MAX, .window = ACK_TRY_CODE_WINDOW };
+	/* counted before the compare: tries made at once cannot all pass */
+	if ((rc = store_guess_try(st, g, n + 1, now, err)) != 0) {
+		free(g);
+		return rc;
+	}
+	for (size_t i = 0; !g[0].over && i < n && found < 0; i++) {
+		if (g[i + 1].over)
+			some_over = true;
+		else if (ack_code_is(secret, p[i].alert, p[i].team, code) ||
+		    (also != NULL && also->fn(also->arg, &p[i], code)))
+			found = (int)i;
+	}
+	/* a right code was no guess: its tries are given back */
+	if (found >= 0 && (rc = store_guess_undo(st, g, n + 1, err)) != 0) {
+		free(g);
+		return rc;
+	}
+	*hit = found;
+	*throttled = found < 0 && (g[0].over || some_over);
+	free(g);
+	return 0;
+}
+
 const char *const *
 ack_notice_channels(const struct policy_repo *repo, const char *team)
 {

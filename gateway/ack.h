@@ -63,6 +63,60 @@ bool ack_code_alert(struct store *st,
     const unsigned char secret[ACK_SECRET_LEN], const char *team,
     const char *code, char alert[64]);
 
+/*
+ * Wrong codes, bounded alike on every path that takes a code unsigned
+ * (e-mail reply, SMS reply, call keypress) and counted in the store, so
+ * that the bounds hold across processes (one ingest-mail per message,
+ * several serve) and restarts: at most ACK_TRY_FROM_MAX tries a minute
+ * per sender, and ACK_TRY_CODE_MAX an hour per alert and team whoever
+ * sends them and by whichever path, so that senders taken in turn cannot
+ * guess a team's code.  A try is counted before it is compared; a right
+ * code gives its try back.
+ */
+#define ACK_TRY_FROM_MAX 10
+#define ACK_TRY_FROM_WINDOW 60
+#define ACK_TRY_CODE_MAX 20
+#define ACK_TRY_CODE_WINDOW 3600
+#define ACK_TRY_ALERTS 32		/* a team's newest alerts a code may
+					   be for */
+
+/* One (alert, team) a code may be for, and its counter's key. */
+struct ack_pair {
+	char alert[64], team[64], key[144];
+	const char *contact;		/* who acks by it; not owned */
+};
+/* Fills p for (alert, team), by contact. */
+void ack_pair_init(struct ack_pair *p, const char *alert, const char *team,
+    const char *contact);
+/*
+ * Appends to *p (n of them) one pair per alert of team among its
+ * ACK_TRY_ALERTS newest, newest first.  *p is realloc'd, owned by the
+ * caller, who frees it also after an error.
+ */
+int ack_pairs_add(struct store *st, const char *team, const char *contact,
+    struct ack_pair **p, size_t *n, struct tocsin_err *err);
+/*
+ * Try code, sent by sender (a key naming the sender and its path, such as
+ * "sms-from:+41791234567"), at the pairs p: count the try against the
+ * sender and each pair, compare the code in constant time with the pairs
+ * not over their bound, and give the try back when it is right.  0 with
+ * *hit the index of the pair the code is right for, or -1 when it is not
+ * right for any compared; *throttled when it was not compared with every
+ * pair (the sender or a pair over its bound) and is not right for any
+ * other.  A store error leaves both unset.
+ */
+/* A second way a code may be right for a pair, the caller's own (the
+   own code of an endpoint in a check of contacts): fn says whether code
+   is right for p.  NULL: the team's code only. */
+struct ack_code_also {
+	bool (*fn)(void *arg, const struct ack_pair *p, const char *code);
+	void *arg;
+};
+int ack_code_try(struct store *st, const unsigned char secret[ACK_SECRET_LEN],
+    const char *sender, const char *code, const struct ack_pair *p,
+    size_t n, const struct ack_code_also *also, int64_t now, int *hit,
+    bool *throttled, struct tocsin_err *err);
+
 /* The channels on which the other contacts of team hear that it
    acknowledged (the policy's ack_notice), for store_ack_in; NULL: none. */
 const char *const *ack_notice_channels(const struct policy_repo *repo,

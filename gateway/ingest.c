@@ -29,12 +29,6 @@ struct ingest_mail {
 	char *canon, *plain;		/* owned */
 };
 
-/* One (alert, team) a code may be for, and its counter's key. */
-struct ingest_pair {
-	char alert[64], team[64], key[144];
-	const struct policy_contact *contact;
-};
-
 static bool
 ingest_idchar(char c)
 {
@@ -231,43 +225,25 @@ ingest_signed(struct ingest_ctx *c, const struct ingest_mail *im,
 	return 1;
 }
 
-/* The counters a code from this sender tries: the sender's, then one per
-   alert and team of the sender's teams.  *ret malloc'd, owned by caller. */
+/* The pairs a code from this sender may be for: one per alert and team
+   of the sender's teams.  *ret malloc'd, owned by the caller. */
 static int
 ingest_pairs(struct ingest_ctx *c, const char *from,
-    struct ingest_pair **ret, size_t *ret_n, struct tocsin_err *err)
+    struct ack_pair **ret, size_t *ret_n, struct tocsin_err *err)
 {
-	struct ingest_pair *p = NULL;
+	struct ack_pair *p = NULL;
 	size_t n = 0;
 	int rc = 0;
 
 	for (size_t i = 0; rc == 0 && i < c->repo->nteams; i++) {
 		const struct policy_team *t = &c->repo->teams[i];
-		char ids[INGEST_ALERTS][64];
-		size_t na = 0;
-		struct ingest_pair *np;
 
 		for (size_t k = 0; k < t->ncontacts; k++) {
 			const struct policy_contact *ct = &t->contacts[k];
 
 			if (ct->email == NULL || strcasecmp(ct->email, from) != 0)
 				continue;
-			if ((rc = store_team_alerts(c->st, t->id, INGEST_ALERTS,
-			    ids, &na, err)) != 0 || na == 0)
-				break;
-			if ((np = realloc(p, (n + na) * sizeof(*p))) == NULL) {
-				rc = tocsin_fail(err, TOCSIN_ENOMEM, "out of "
-				    "memory");
-				break;
-			}
-			p = np;
-			for (size_t j = 0; j < na; j++, n++) {
-				(void)snprintf(p[n].alert, 64, "%s", ids[j]);
-				(void)snprintf(p[n].team, 64, "%s", t->id);
-				(void)snprintf(p[n].key, sizeof(p[n].key),
-				    "mail-code:%s/%s", ids[j], t->id);
-				p[n].contact = ct;
-			}
+			rc = ack_pairs_add(c->st, t->id, ct->name, &p, &n, err);
 			break;
 		}
 	}
@@ -280,63 +256,19 @@ ingest_pairs(struct ingest_ctx *c, const char *from,
 	return 0;
 }
 
-/* Count the tries, compare the code with the alerts not throttled.  The
-   index of the pair it is right for, -1 wrong, -2 throttled. */
-static int
-ingest_try(struct ingest_ctx *c, const char *from, const char *code,
-    const struct ingest_pair *p, size_t n, struct verify_endpoint *ep,
-    bool *ret_check, struct tocsin_err *err)
-{
-	struct store_guess *g = calloc(n + 1, sizeof(*g));
-	char fkey[300];
-	bool some_over = false;
-	int rc, hit = -1;
-
-	if (g == NULL)
-		return tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
-	(void)snprintf(fkey, sizeof(fkey), "mail-from:%s", from);
-	g[0] = (struct store_guess){ .key = fkey, .limit = INGEST_FROM_MAX,
-		.window = INGEST_FROM_WINDOW };
-	for (size_t i = 0; i < n; i++)
-		g[i + 1] = (struct store_guess){ .key = p[i].key,
-			.limit = INGEST_CODE_MAX, .window = INGEST_CODE_WINDOW };
-	if ((rc = store_guess_try(c->st, g, n + 1, c->now, err)) != 0) {
-		free(g);
-		return rc;
-	}
-	for (size_t i = 0; !g[0].over && i < n && hit < 0; i++) {
-		if (g[i + 1].over)
-			some_over = true;
-		else if (ack_code_is(c->secret, p[i].alert, p[i].team, code))
-			hit = (int)i;
-		/* a check's code is the sender's own endpoint's */
-		else if (verify_code_of(c->repo, c->secret, p[i].alert,
-		    p[i].team, p[i].contact, code, ep)) {
-			*ret_check = true;
-			hit = (int)i;
-		}
-	}
-	/* a right code was no guess: its tries are given back */
-	if (hit >= 0 && (rc = store_guess_undo(c->st, g, n + 1, err)) != 0)
-		hit = rc;
-	else if (hit < 0 && (g[0].over || some_over))
-		hit = -2;
-	free(g);
-	return hit;
-}
-
 /* The unsigned rules: a contact's address, and the team's code for an
    alert, within the limits on wrong codes.  0 acked, or a refusal. */
 static int
 ingest_unsigned(struct ingest_ctx *c, const struct ingest_mail *im,
     struct ingest_result *res, bool *throttled, struct tocsin_err *err)
 {
-	struct ingest_pair *p = NULL;
-	struct verify_endpoint ep;
-	char code[ACK_CODE_LEN + 1];
-	bool check = false;
+	struct ack_pair *p = NULL;
+	/* a check's own code of the sender's endpoint counts too */
+	struct verify_also va = { .repo = c->repo, .secret = c->secret };
+	struct ack_code_also also = { verify_also_fn, &va };
+	char code[ACK_CODE_LEN + 1], fkey[300];
 	size_t n = 0;
-	int rc;
+	int rc, hit = -1;
 
 	if (im->m.from[0] == '\0' || im->text == NULL ||
 	    mailack_code(im->text, im->tlen, code) != 0)
@@ -350,17 +282,18 @@ ingest_unsigned(struct ingest_ctx *c, const struct ingest_mail *im,
 		    "contact's address, or their teams have no alerts",
 		    im->m.from);
 	}
-	rc = ingest_try(c, im->m.from, code, p, n, &ep, &check, err);
-	if (rc >= 0)
-		rc = ingest_record(c, p[rc].alert, p[rc].team,
-		    p[rc].contact->name, NULL, check ? &ep : NULL, res, err);
-	else if (rc == -2) {
-		*throttled = true;
+	(void)snprintf(fkey, sizeof(fkey), "mail-from:%s", im->m.from);
+	rc = ack_code_try(c->st, c->secret, fkey, code, p, n, &also, c->now,
+	    &hit, throttled, err);
+	if (rc == 0 && hit >= 0)
+		rc = ingest_record(c, p[hit].alert, p[hit].team,
+		    p[hit].contact, NULL, va.matched ? &va.ep : NULL, res, err);
+	else if (rc == 0 && *throttled)
 		rc = tocsin_fail(err, TOCSIN_EPERM, "too many wrong codes (at "
 		    "most %d a minute from one sender, %d an hour for an alert "
 		    "and team); this reply was not compared, try later or "
-		    "another way", INGEST_FROM_MAX, INGEST_CODE_MAX);
-	} else if (rc == -1)
+		    "another way", ACK_TRY_FROM_MAX, ACK_TRY_CODE_MAX);
+	else if (rc == 0)
 		rc = tocsin_fail(err, TOCSIN_EDATA, "the code is that of no "
 		    "alert of the teams of %s (a wrong code, counted)",
 		    im->m.from);

@@ -24,13 +24,9 @@
 #include "policy.h"
 #include "store.h"
 
-/* Wrong codes by e-mail: as many per sender a minute as an SMS sender
-   may make, and a bound per alert and team over an hour whoever sends. */
-#define INGEST_FROM_MAX 10
-#define INGEST_FROM_WINDOW 60
-#define INGEST_CODE_MAX 20
-#define INGEST_CODE_WINDOW 3600
-#define INGEST_ALERTS 32		/* a team's newest alerts looked at */
+/* Wrong codes by e-mail are bounded as on every path of codes
+   (ACK_TRY_* in ack.h, counted in the store). */
+#define INGEST_ALERTS ACK_TRY_ALERTS	/* a team's newest alerts looked at */
 
 struct ingest_ctx {
 	const struct policy_repo *repo;

@@ -413,9 +413,10 @@ int store_ack(struct store *s, const struct store_ack_in *a, int64_t now,
     const char *actor, struct tocsin_err *err);
 
 /*
- * Tries at an ack code on a path that runs one process per message
- * (ingest-mail), so that the count lives here, not in memory.  Each key
- * ("mail-from:x@y", "mail-code:ALERT/TEAM") counts tries in a window of
+ * Tries at an ack code (e-mail, SMS, call keypress; see ack_code_try),
+ * counted here rather than in memory so that the bounds hold across
+ * processes and restarts.  Each key ("mail-from:x@y",
+ * "sms-from:+41...", "code:ALERT/TEAM") counts tries in a window of
  * its own that starts with its first try; windows last at most
  * STORE_GUESS_WINDOW_MAX seconds.
  */

@@ -136,6 +136,21 @@ verify_code_of(const struct policy_repo *repo,
 }
 
 bool
+verify_also_fn(void *arg, const struct ack_pair *p, const char *code)
+{
+	struct verify_also *va = arg;
+	const struct policy_team *t = policy_team_find(va->repo, p->team);
+
+	for (size_t i = 0; t != NULL && p->contact != NULL &&
+	    i < t->ncontacts; i++)
+		if (strcmp(t->contacts[i].name, p->contact) == 0 &&
+		    verify_code_of(va->repo, va->secret, p->alert, p->team,
+		    &t->contacts[i], code, &va->ep))
+			return va->matched = true;
+	return false;
+}
+
+bool
 verify_code_match(const struct policy_repo *repo, struct store *st,
     const unsigned char secret[ACK_SECRET_LEN], const char *team,
     const struct policy_contact *c, const char *code, char alert[64],

@@ -43,6 +43,15 @@ bool verify_code_of(const struct policy_repo *repo,
 /* Whether code is the own code of one of contact c's endpoints (or of
    the team's drop, for c) in a check of team among its 32 newest alerts:
    its alert into alert[64] and the endpoint into *ret. */
+/* For ack_code_try: a check's own endpoint codes of the pair's contact;
+   the endpoint matched is left in ep. */
+struct verify_also {
+	const struct policy_repo *repo;
+	const unsigned char *secret;	/* ACK_SECRET_LEN bytes */
+	struct verify_endpoint ep;	/* out, when matched */
+	bool matched;			/* out */
+};
+bool verify_also_fn(void *arg, const struct ack_pair *p, const char *code);
 bool verify_code_match(const struct policy_repo *repo, struct store *st,
     const unsigned char secret[ACK_SECRET_LEN], const char *team,
     const struct policy_contact *c, const char *code, char alert[64],

@@ -1,14 +1,33 @@
 """Acks by SMS reply and by voice keypress, posted to serve's listener as
 Twilio posts them (signed), after real calls and messages through the
 Twilio-compatible test provider."""
+import http.client
 import re
 import signal
 import subprocess
+import time
+import sqlite3
+import urllib.error
+import urllib.parse
+import urllib.request
 import xml.etree.ElementTree as ET
 
 from conftest import BIN
-from smsprovider import post_status_callback
+from smsprovider import post_status_callback, twilio_signature
+from test_acklink import request
+from test_ingestmail import contact, gpg_sign, ingest
 from test_sms import ACCOUNT, TOKEN, configure, provider, sms_rows, wait_port
+
+TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response>{}</Response>'
+NO_MATCH = TWIML.format("<Message>tocsin: that code matched no alert of "
+                        "your team.</Message>")
+ACKED = TWIML.format("<Message>tocsin: your team&#39;s acknowledgement is "
+                     "recorded. Thank you.</Message>")
+THROTTLED = TWIML.format("")
+NOT_RIGHT = TWIML.format("<Say>That code is not right.</Say>")
+SAY_THROTTLED = TWIML.format("<Say>Too many tries.</Say>")
+SAY_ACKED = TWIML.format("<Say>Thank you. Your team&#39;s acknowledgement "
+                         "is recorded.</Say>")
 
 
 
@@ -29,10 +48,21 @@ def state(inst, alert, team):
 
 
 def listening(inst):
+    """serve in the background, once its listener answers HTTP (a port
+    that takes connections may not answer yet just after a restart)."""
     p = subprocess.Popen([str(BIN), "-c", str(inst.conf), "serve",
                           "--quiet"], stdout=subprocess.DEVNULL,
                          stderr=subprocess.PIPE, text=True)
     wait_port(inst.port)
+    for _ in range(100):
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", inst.port, timeout=10)
+            c.request("GET", "/")
+            c.getresponse().read()
+            c.close()
+            break
+        except OSError:
+            time.sleep(0.05)
     return p
 
 
@@ -125,3 +155,209 @@ def test_voice_keypress_acks_the_call_s_team(inst, tmp_path, pki):
     finally:
         err = stopped(p)
     assert "acknowledged by voice" in err
+
+
+# --- wrong codes, bounded in the store (shared with e-mail) ---------------
+
+def numbers_of(inst, team):
+    """[(name, mobile, phone)] of every contact of the team."""
+    block = (inst.dir / "teams.conf").read_text().split(
+        f'{{ id = "{team}";')[1].split("\n  },")[0]
+    return [(c.split('"')[1], re.search(r'mobile = "(\+\d+)"', c).group(1),
+             re.search(r' phone = "(\+\d+)"', c).group(1))
+            for c in block.split("{ name = ")[1:]]
+
+
+def team_with(inst, n, skip=()):
+    return next(t for t in inst.teams()
+                if len(numbers_of(inst, t)) >= n and t not in skip)
+
+
+def twilio(url, params):
+    """POST params signed as Twilio signs them: (status, TwiML text)."""
+    req = urllib.request.Request(url, method="POST", data=urllib.parse.
+                                 urlencode(params).encode(), headers={
+        "Content-Type": "application/x-www-form-urlencoded",
+        "X-Twilio-Signature": twilio_signature(TOKEN, url, params)})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def wrong(code, i):
+    """A code that is not code."""
+    return f"{(int(code) + 1 + i) % 100000000:08d}"
+
+
+def throttled_rows(inst, action):
+    return [(x[1], x[3]) for x in inst.audit() if x[2] == action]
+
+
+def killed(p):
+    """serve killed without warning, as by a crash."""
+    p.kill()
+    p.wait(timeout=30)
+
+
+def tries(inst, alert, team):
+    return inst.sql("SELECT tries FROM ack_guesses WHERE guess_key = ?",
+                    f"code:{alert}/{team}")[0][0]
+
+
+def test_sms_wrong_codes_are_bounded_in_the_store(inst):
+    """Ten wrong codes a minute per number, twenty an hour per alert and
+    team whatever numbers send them, kept across a kill of serve; the right
+    code past either bound acks nothing, is audited, and the ladder goes
+    on; signed mail and the link still ack, and other teams are not held
+    back."""
+    t = team_with(inst, 3)
+    u = team_with(inst, 1, skip=(t,))
+    a1 = inst.submit_signed(inst.cap(addresses=f"{t} {u}"))
+    a2 = inst.submit_signed(inst.cap(addresses=t))
+    (n0, m0, ph0), (_, m1, _), (_, m2, _) = numbers_of(inst, t)[:3]
+    code = inst.ack_code(a1, t)
+    url = f"http://127.0.0.1:{inst.port}/twilio/sms/twilio-main"
+
+    def sms(frm, body):
+        return twilio(url, {"MessageSid": "SM" + "1" * 32,
+                            "AccountSid": ACCOUNT, "From": frm,
+                            "To": "+15555550100", "Body": body})
+
+    p = listening(inst)
+    try:
+        for i in range(10):
+            assert sms(m0, f"ACK {wrong(code, i)}") == (200, NO_MATCH)
+        # the eleventh is not compared, nor the right one after it
+        assert sms(m0, f"ACK {wrong(code, 10)}") == (200, THROTTLED)
+        assert sms(m0, f"ACK {code}") == (200, THROTTLED)
+        assert state(inst, a1, t)[0] == "active"
+        assert throttled_rows(inst, "sms-throttled") == [("sms reply", m0)] * 2
+        assert tries(inst, a1, t) == 10
+    finally:
+        killed(p)
+    p = listening(inst)
+    try:
+        # the number's count outlives serve
+        assert sms(m0, f"ACK {code}") == (200, THROTTLED)
+        assert state(inst, a1, t)[0] == "active"
+        # the team's other contacts take the alert to twenty
+        for i in range(10):
+            assert sms(m1, f"ACK {wrong(code, 20 + i)}") == (200, NO_MATCH)
+        assert tries(inst, a1, t) == tries(inst, a2, t) == 20
+        # a third number, never wrong: the right code is not compared
+        assert sms(m2, f"ACK {code}") == (200, THROTTLED)
+        assert sms(ph0, f"ACK {inst.ack_code(a2, t)}") == (200, THROTTLED)
+        assert state(inst, a1, t)[0] == state(inst, a2, t)[0] == "active"
+        assert len(throttled_rows(inst, "sms-throttled")) == 5
+        # another team of the same alert is not held back
+        _, mu, _ = numbers_of(inst, u)[0]
+        assert sms(mu, f"ACK {inst.ack_code(a1, u)}") == (200, ACKED)
+        assert state(inst, a1, u)[0] == "acked"
+        # the bound is the code's, whatever path: by mail too
+        name, email, fpr = contact(inst, t)
+        r = ingest(inst, f"From: {email}\nSubject: ack\n\nACK {code}\n"
+                   .encode())
+        assert r.returncode == 77, r.stderr
+        assert state(inst, a1, t)[0] == "active"
+        # a signed mail and the link still ack
+        body = gpg_sign(inst, "contacts_home", fpr,
+                        f"We have alert {a1}.\n".encode(), "--clearsign")
+        r = ingest(inst, f"From: {email}\nSubject: ack\n\n".encode() + body)
+        assert r.returncode == 0, r.stderr
+        assert state(inst, a1, t)[:3] == ("acked", name, "mail")
+        st, _, _ = request(inst, "POST", f"/ack/{inst.ack_token(a2, t)}",
+                           {"name": n0})
+        assert st == 200
+        assert state(inst, a2, t) == ("acked", n0, "link")
+    finally:
+        err = stopped(p)
+    assert err.count("sent too many wrong codes") == 2
+
+
+def test_voice_wrong_digits_are_bounded_in_the_store(inst, tmp_path, pki):
+    """Keypresses: ten wrong codes a minute per call, twenty an hour per
+    alert and team over the team's calls (and its SMS replies), kept
+    across a kill of serve; past them the right digits are refused aloud
+    and audited, and the ladder goes on."""
+    t = team_with(inst, 3)
+    u = team_with(inst, 1, skip=(t,))
+    with provider(tmp_path, pki, "p") as prov:
+        configure(inst, prov.url, step0='[ "all:voice" ]')
+        alert = inst.submit_signed(inst.cap(addresses=f"{t} {u}"))
+        inst.serve(timeout=120)
+    calls, refs = {}, {}
+    for row in sms_rows(inst, alert, channel="voice"):
+        calls.setdefault(row[1], []).append(row[6].split(":", 1)[1])
+        refs[row[6].split(":", 1)[1]] = row[6]
+    assert len(calls[t]) >= 3
+    code = inst.ack_code(alert, t)
+    gather = f"http://127.0.0.1:{inst.port}/twilio/gather/twilio-voice"
+    sms_url = f"http://127.0.0.1:{inst.port}/twilio/sms/twilio-main"
+
+    def keys(sid, digits):
+        return twilio(gather, {"CallSid": sid, "AccountSid": ACCOUNT,
+                               "Digits": digits, "From": "+15555550100",
+                               "To": "+15555550101"})
+
+    p = listening(inst)
+    try:
+        for i in range(10):
+            assert keys(calls[t][0], wrong(code, i)) == (200, NOT_RIGHT)
+        assert keys(calls[t][0], code) == (200, SAY_THROTTLED)
+        assert state(inst, alert, t)[0] == "active"
+        assert throttled_rows(inst, "voice-throttled") == [
+            ("voice keypress", refs[calls[t][0]])]
+    finally:
+        killed(p)
+    p = listening(inst)
+    try:
+        assert keys(calls[t][0], code) == (200, SAY_THROTTLED)
+        # five on another call, five by SMS from a contact: twenty
+        for i in range(5):
+            assert keys(calls[t][1], wrong(code, 20 + i)) == (200, NOT_RIGHT)
+        _, m1, _ = numbers_of(inst, t)[1]
+        for i in range(5):
+            assert twilio(sms_url, {
+                "MessageSid": "SM" + "2" * 32, "AccountSid": ACCOUNT,
+                "From": m1, "To": "+15555550100",
+                "Body": f"ACK {wrong(code, 30 + i)}"}) == (200, NO_MATCH)
+        assert tries(inst, alert, t) == 20
+        assert keys(calls[t][2], code) == (200, SAY_THROTTLED)
+        assert state(inst, alert, t)[0] == "active"
+        assert len(throttled_rows(inst, "voice-throttled")) == 3
+        # the other team's call is not held back
+        assert keys(calls[u][0], inst.ack_code(alert, u)) == (200, SAY_ACKED)
+        assert state(inst, alert, u)[0::2] == ("acked", "voice")
+    finally:
+        stopped(p)
+
+
+def test_sms_code_while_the_store_is_busy(inst):
+    """A store held by another writer past its busy timeout: the reply is
+    neither counted nor compared (503, the provider may try again), and the
+    same right code acks once the store is free."""
+    t = inst.teams()[0]
+    a = inst.submit_signed(inst.cap(addresses=t))
+    name, mob = primary(inst, t)
+    url = f"http://127.0.0.1:{inst.port}/twilio/sms/twilio-main"
+    params = {"MessageSid": "SM" + "3" * 32, "AccountSid": ACCOUNT,
+              "From": mob, "To": "+15555550100",
+              "Body": f"ACK {inst.ack_code(a, t)}"}
+    p = listening(inst)
+    try:
+        db = sqlite3.connect(inst.db, timeout=0, isolation_level=None)
+        db.execute("BEGIN EXCLUSIVE")
+        try:
+            assert twilio(url, params)[0] == 503
+        finally:
+            db.execute("ROLLBACK")
+            db.close()
+        assert state(inst, a, t)[0] == "active"
+        assert inst.sql("SELECT count(*) FROM ack_guesses") == [(0,)]
+        assert twilio(url, params) == (200, ACKED)
+        assert state(inst, a, t) == ("acked", name, "sms")
+        assert inst.sql("SELECT sum(tries) FROM ack_guesses") == [(0,)]
+    finally:
+        stopped(p)

@@ -17,6 +17,7 @@
 #include <cmocka.h>
 #include <sqlite3.h>
 
+#include "ack.h"
 #include "store.h"
 
 struct fx {
@@ -566,6 +567,86 @@ test_guess_limits(void **state)
 	assert_false(g[1].over);
 	assert_int_equal(store_guess_try(f->s, g, 1, 1600 + 86401, &e), 0);
 	assert_int_equal(count(f, "ack_guesses"), 1);
+}
+
+/* One try at code by sender at the pairs p: *hit, *throttled. */
+static void
+code_try(struct fx *f, const char *sender, const char *code,
+    const struct ack_pair *p, size_t n, int64_t now, int *hit,
+    bool *throttled)
+{
+	static const unsigned char secret[ACK_SECRET_LEN] = { 7 };
+	struct tocsin_err e = { 0 };
+
+	*hit = -2;
+	*throttled = true;
+	if (ack_code_try(f->s, secret, sender, code, p, n, NULL, now, hit,
+	    throttled, &e) != 0)
+		fail_msg("ack_code_try: %s", e.msg);
+}
+
+/* The rule every path of codes shares: a try counted before the compare,
+   at most ACK_TRY_FROM_MAX a minute per sender and ACK_TRY_CODE_MAX an
+   hour per alert and team whoever sends; a right code gives its try back;
+   past a bound even the right code is not compared. */
+static void
+test_code_try(void **state)
+{
+	static const unsigned char secret[ACK_SECRET_LEN] = { 7 };
+	struct fx *f = *state;
+	struct tocsin_err e = { 0 };
+	struct ack_pair *p = NULL;
+	char right[ACK_CODE_LEN + 1], wrong[ACK_CODE_LEN + 1];
+	size_t n = 0;
+	bool thr;
+	int hit, a1;
+
+	assert_int_equal(submit(f, "A1", "ID-1", 2, &e), 0);
+	assert_int_equal(submit(f, "A2", "ID-2", 1, &e), 0);
+	assert_int_equal(ack_pairs_add(f->s, "t000", "Ann", &p, &n, &e), 0);
+	assert_int_equal(n, 2);
+	/* both accepted at once: either may come first */
+	a1 = strcmp(p[0].alert, "A1") == 0 ? 0 : 1;
+	assert_string_equal(p[a1].key, "code:A1/t000");
+	assert_string_equal(p[1 - a1].key, "code:A2/t000");
+	assert_string_equal(p[a1].team, "t000");
+	assert_string_equal(p[a1].contact, "Ann");
+	ack_code(secret, "A1", "t000", right);
+	/* the right code from a sender: its alert, and nothing kept */
+	code_try(f, "sms-from:+1", right, p, n, 1000, &hit, &thr);
+	assert_int_equal(hit, a1);
+	assert_false(thr);
+	assert_int_equal(count(f, "ack_guesses WHERE tries > 0"), 0);
+	/* another team's code for the same alert is wrong for this one */
+	ack_code(secret, "A1", "t001", wrong);
+	for (int i = 0; i < ACK_TRY_FROM_MAX; i++) {
+		code_try(f, "sms-from:+1", wrong, p, n, 1001, &hit, &thr);
+		assert_int_equal(hit, -1);
+		assert_false(thr);
+	}
+	/* the sender is at its bound: the right code is not compared */
+	code_try(f, "sms-from:+1", right, p, n, 1002, &hit, &thr);
+	assert_int_equal(hit, -1);
+	assert_true(thr);
+	/* another sender takes the pairs to their bound of the hour */
+	for (int i = 0; i < ACK_TRY_CODE_MAX - ACK_TRY_FROM_MAX; i++)
+		code_try(f, "sms-from:+2", wrong, p, n, 1003, &hit, &thr);
+	assert_int_equal(count(f, "ack_guesses WHERE guess_key = "
+	    "'code:A1/t000' AND tries = 20"), 1);
+	code_try(f, "voice-call:CA1", right, p, n, 1004, &hit, &thr);
+	assert_int_equal(hit, -1);
+	assert_true(thr);
+	/* a minute on, the senders' bounds are over, not the pairs' */
+	code_try(f, "sms-from:+1", right, p, n, 1070, &hit, &thr);
+	assert_true(thr);
+	/* an hour on, the right code acks again, its try given back */
+	code_try(f, "sms-from:+3", right, p, n, 1100 + ACK_TRY_CODE_WINDOW,
+	    &hit, &thr);
+	assert_int_equal(hit, a1);
+	assert_false(thr);
+	assert_int_equal(count(f, "ack_guesses WHERE guess_key = "
+	    "'sms-from:+3' AND tries = 0"), 1);
+	free(p);
 }
 
 /* ---- groups, batches of results, signatures, owners, counts ---- */
@@ -1432,6 +1513,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_ack_signature_once, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_guess_limits, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_code_try, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_migrate_old_store, setup,
 		    teardown),
