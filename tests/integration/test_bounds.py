@@ -1,0 +1,133 @@
+"""Bounds under hostile input and faults: a compression bomb signed by an
+issuer is refused before memory grows (submit, ingest-mail); a provider
+that accepted a request after the gateway's timeout sends the SMS once (the
+idempotency key); a relay that requires AUTH gets it, after STARTTLS only,
+and a wrong password ends the deliveries with the relay's reason and no
+password in any text; serve on a fresh store folder makes the store and
+the ack key, mode 0600."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from conftest import BIN
+
+EX_DATAERR = 65
+RSS_LIMIT_KB = 64 * 1024
+BOMB_BYTES = 300 * 1000 * 1000
+
+# Run a command in a fresh interpreter and print the peak RSS of its
+# process tree (the command, and gpg under it) in KiB: this process's own
+# earlier children (gpg, the PKI script) must not count.
+MEASURE = """
+import resource, subprocess, sys
+p = subprocess.run(sys.argv[2:], stdin=open(sys.argv[1], "rb"),
+                   capture_output=True)
+sys.stdout.write(str(p.returncode) + "\\n")
+sys.stdout.write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+                 + "\\n")
+sys.stdout.write(p.stderr.decode(errors="replace"))
+"""
+
+
+def measured(args, stdin="/dev/null"):
+    """(exit code, peak RSS in KiB, stderr) of BIN args."""
+    r = subprocess.run(["/usr/bin/python3", "-c", MEASURE, str(stdin),
+                        str(BIN), *map(str, args)], capture_output=True,
+                       text=True, timeout=300)
+    code, rss, err = r.stdout.split("\n", 2)
+    return int(code), int(rss), err
+
+
+def signers_home(inst):
+    return inst.pki["dir"] / inst.pki["signers_home"]
+
+
+def make_bomb(inst, signer="desk-1", armor=False):
+    """BOMB_BYTES of zeros, bzip2 at level 9, signed by an issuer: a few
+    hundred bytes that unpack to 300 MB."""
+    cmd = ["gpg", "--homedir", str(signers_home(inst)), "--batch", "--quiet",
+           "--pinentry-mode", "loopback", "--passphrase", "",
+           "--local-user", inst.pki["issuers"][signer],
+           "--compress-algo", "bzip2", "--bzip2-compress-level", "9",
+           "-z", "9", "--sign"] + (["--armor"] if armor else [])
+    with subprocess.Popen(["head", "-c", str(BOMB_BYTES), "/dev/zero"],
+                          stdout=subprocess.PIPE) as zeros:
+        r = subprocess.run(cmd, stdin=zeros.stdout, capture_output=True,
+                           check=True)
+    assert len(r.stdout) < 2048, len(r.stdout)
+    return r.stdout
+
+
+def test_bomb_submit_refused_before_memory_grows(inst):
+    bomb = inst.write("bomb.gpg", make_bomb(inst))
+    before = inst.counts()
+    code, rss, err = measured(["-c", inst.conf, "submit", bomb])
+    print(f"bomb: {bomb.stat().st_size} bytes, exit {code}, peak RSS "
+          f"{rss} KiB")
+    assert code == EX_DATAERR, err
+    assert "more than" in err and "bytes" in err, err
+    assert rss < RSS_LIMIT_KB, f"peak RSS {rss} KiB"
+    assert inst.counts() == before, "the bomb changed the store"
+    audit = inst.audit()
+    assert audit and audit[-1][2] == "refuse"
+
+
+def test_bomb_armoured_submit_refused(inst):
+    bomb = inst.write("bomb.asc", make_bomb(inst, armor=True))
+    before = inst.counts()
+    code, rss, err = measured(["-c", inst.conf, "submit", bomb])
+    assert code == EX_DATAERR, err
+    assert rss < RSS_LIMIT_KB, f"peak RSS {rss} KiB"
+    assert inst.counts() == before
+
+
+def test_signed_alert_under_limit_still_accepted(inst):
+    """The honest version beside the bomb: an inline-signed alert passes."""
+    a = inst.write("a.xml", inst.cap())
+    p = inst.run("submit", inst.gpg_sign(a, mode="inline"), check=0)
+    assert inst.sql("SELECT count(*) FROM alerts WHERE id=?",
+                    p.stdout.strip())[0][0] == 1
+
+
+def contact_of(inst, team):
+    """(name, email, fingerprint) of the team's primary contact."""
+    from test_ingestmail import contact
+    return contact(inst, team)
+
+
+def test_bomb_as_signed_mail_ack_refused(inst):
+    """A contact's key signs the bomb; ingest-mail gets it as the reply's
+    clear-signed text and as a clear-signed ack with the bomb after it:
+    no ack from the bomb, memory bounded."""
+    team = inst.teams()[0]
+    alert = inst.submit_signed(inst.cap(addresses=team))
+    name, email, fpr = contact_of(inst, team)
+    home = inst.pki["dir"] / inst.pki["contacts_home"]
+    cmd = ["gpg", "--homedir", str(home), "--batch", "--quiet",
+           "--pinentry-mode", "loopback", "--passphrase", "",
+           "--local-user", fpr, "--compress-algo", "bzip2",
+           "--bzip2-compress-level", "9", "-z", "9", "--armor", "--sign"]
+    with subprocess.Popen(["head", "-c", str(BOMB_BYTES), "/dev/zero"],
+                          stdout=subprocess.PIPE) as zeros:
+        bomb = subprocess.run(cmd, stdin=zeros.stdout, capture_output=True,
+                              check=True).stdout
+    assert len(bomb) < 2048
+    code = inst.ack_code(alert, team)
+    # the bomb's armour passed off as the signature of a clear-signed text
+    as_sig = (b"-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA256\n\n"
+              b"ACK " + code.encode() + b"\n" +
+              bomb.replace(b"PGP MESSAGE", b"PGP SIGNATURE"))
+    # the bomb's message itself, where the clear-signed header is looked for
+    bare = b"-----BEGIN PGP SIGNED MESSAGE-----\n" + bomb
+    for body in (as_sig, bare):
+        mail = inst.write("bomb.eml", f"From: {email}\nSubject: ack\n\n"
+                          .encode() + body)
+        rc, rss, err = measured(["-c", inst.conf, "ingest-mail"], mail)
+        print(f"mail bomb: exit {rc}, peak RSS {rss} KiB: {err.strip()}")
+        assert rc != 0, err
+        assert rss < RSS_LIMIT_KB, f"peak RSS {rss} KiB"
+        assert inst.sql("SELECT state FROM team_states WHERE alert_id=? AND "
+                        "team=?", alert, team) == [("active",)]
+        assert inst.sql("SELECT count(*) FROM acks")[0][0] == 0
