@@ -9,10 +9,12 @@
  * The audit log is append-only and hash-chained: each record's hash covers
  * its fields and the previous record's hash.
  */
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <openssl/evp.h>
 #include <sqlite3.h>
@@ -143,8 +145,8 @@ sq_dup(sqlite3_stmt *st, int i)
 
 /* Create the folder of the store (and its parents) when missing, private
    to the service: the store holds alerts and contact addresses. */
-static void
-store_mkdirs(const char *path)
+void
+store_make_folder(const char *path)
 {
 	char dir[4096];
 	char *slash;
@@ -214,7 +216,16 @@ store_open(const char *path, struct store **ret, struct tocsin_err *err)
 	int rc;
 
 	*ret = NULL;
-	store_mkdirs(path);
+	store_make_folder(path);
+	{
+		/* SQLite would make the file 0644 less the umask; the store
+		   holds alerts and contact addresses. */
+		int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
+		    0600);
+
+		if (fd >= 0)
+			close(fd);
+	}
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
 	if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE |

@@ -6,6 +6,8 @@ and a wrong password ends the deliveries with the relay's reason and no
 password in any text; serve on a fresh store folder makes the store and
 the ack key, mode 0600."""
 import json
+import os
+import stat
 import subprocess
 import sys
 
@@ -131,3 +133,50 @@ def test_bomb_as_signed_mail_ack_refused(inst):
         assert inst.sql("SELECT state FROM team_states WHERE alert_id=? AND "
                         "team=?", alert, team) == [("active",)]
         assert inst.sql("SELECT count(*) FROM acks")[0][0] == 0
+
+
+# --- a fresh install -------------------------------------------------------
+
+def run_umask(inst, *args, umask=0o022):
+    return subprocess.run([str(BIN), "-c", str(inst.conf), *map(str, args)],
+                          capture_output=True, text=True, timeout=120,
+                          preexec_fn=lambda: os.umask(umask))
+
+
+def test_serve_on_a_fresh_store_folder_makes_store_and_key(inst):
+    store = inst.dir / "fresh" / "var" / "tocsin.db"
+    inst.set_keys("gateway", store=str(store))
+    inst.db = store
+    assert not store.parent.exists()
+    p = run_umask(inst, "serve", "--until-idle")
+    assert p.returncode == 0, p.stderr
+    key = store.parent / "ack.key"
+    assert stat.S_IMODE(store.stat().st_mode) == 0o600
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    assert key.stat().st_size == 32
+    assert stat.S_IMODE(store.parent.stat().st_mode) == 0o700
+    # the store works: an alert is taken and planned, and a second serve
+    # keeps the key it made (the ack links of alerts already sent hold)
+    secret = key.read_bytes()
+    team = inst.teams()[0]
+    a = inst.submit_signed(inst.cap(addresses=team))
+    assert inst.sql("SELECT count(*) FROM team_states WHERE alert_id=?",
+                    a)[0][0] == 1
+    assert key.read_bytes() == secret
+    for f in store.parent.iterdir():
+        assert stat.S_IMODE(f.stat().st_mode) & 0o077 == 0, f
+
+
+def test_fresh_install_refuses_a_key_others_can_read(inst):
+    """The attacker's version: a key file left readable by others is not
+    taken as the secret, and not replaced either."""
+    store = inst.dir / "fresh2" / "tocsin.db"
+    inst.set_keys("gateway", store=str(store))
+    store.parent.mkdir()
+    key = store.parent / "ack.key"
+    key.write_bytes(b"k" * 32)
+    key.chmod(0o644)
+    p = run_umask(inst, "serve", "--until-idle")
+    assert p.returncode == 78, p.stderr
+    assert "mode 0600" in p.stderr
+    assert key.read_bytes() == b"k" * 32
