@@ -6,6 +6,7 @@ and a wrong password ends the deliveries with the relay's reason and no
 password in any text; serve on a fresh store folder makes the store and
 the ack key, mode 0600."""
 import json
+import re
 import os
 import stat
 import subprocess
@@ -180,3 +181,110 @@ def test_fresh_install_refuses_a_key_others_can_read(inst):
     assert p.returncode == 78, p.stderr
     assert "mode 0600" in p.stderr
     assert key.read_bytes() == b"k" * 32
+
+
+# --- a provider that answers after the gateway's timeout ----------------------
+
+def generic_first(inst, url, header=True, body_key=False):
+    """The generic provider (ke-gateway) serves every number, first, with a
+    1 s timeout, and carries the idempotency key in a header (or in the
+    body); step 0 is every contact's SMS."""
+    from test_sms import configure
+    configure(inst, url, step0='[ "all:sms" ]')
+    text = inst.conf.read_text()
+    headers = '"Authorization: Bearer {secret}"'
+    if header:
+        headers += ', "Idempotency-Key: {idempotency_key}"'
+    body = ('{\\"to\\":\\"{to}\\",\\"text\\":\\"{text}\\"'
+            + (',\\"key\\":\\"{idempotency_key}\\"' if body_key else '')
+            + '}')
+    text, n = re.subn(
+        r'(name = "ke-gateway";.*?)prefixes = \[ "\+254" \];(.*?)'
+        r'body = "[^\n]*";\n(\s*)headers = \[[^\]]*\];(.*?)timeout = "10s";',
+        lambda m: (m.group(1) + 'prefixes = [ "+" ];' + m.group(2) +
+                   f'body = "{body}";\n' + m.group(3) +
+                   f'headers = [ {headers} ];' + m.group(4) +
+                   'timeout = "1s";'), text, count=1, flags=re.S)
+    assert n == 1
+    inst.conf.write_text(text)
+
+
+def count_faults(name, rows, provider):
+    """Print and return (lost, duplicated, stuck) of the SMS rows as the
+    provider saw them."""
+    lost = dup = stuck = 0
+    for r in rows:
+        got = len(provider.messages(r[2]))
+        lost += got == 0
+        dup += max(0, got - 1)
+        stuck += r[3] not in ("sent", "dead", "cancelled")
+    print(f"fault: {name} lost={lost} duplicated={dup} stuck={stuck}")
+    return lost, dup, stuck
+
+
+def test_sms_accepted_after_the_timeout_is_sent_once(inst, tmp_path, pki):
+    from test_sms import provider, sms_rows
+    teams = inst.teams()[:2]
+    with provider(tmp_path, pki, "p") as p:
+        generic_first(inst, p.url)
+        alert = inst.submit_signed(inst.cap(addresses=" ".join(teams)),
+                                   signers=("desk-1",))
+        rows = sms_rows(inst, alert)
+        assert len(rows) >= 2
+        # every first request is taken and answered 3 s late: the gateway
+        # has given up after 1 s and asks again
+        p.set_faults([{"endpoint": "generic", "action": "late",
+                       "seconds": 3, "count": len(rows)}])
+        inst.serve(timeout=120)
+        rows = sms_rows(inst, alert)
+        reqs = p.requests()
+        assert count_faults("sms-late-answer", rows, p) == (0, 0, 0)
+        keys = {}
+        for r in reqs:
+            keys.setdefault(r["json"]["to"], set()).add(
+                r["headers"]["Idempotency-Key"])
+        # the retry carried the first request's key; each number its own
+        assert all(len(k) == 1 for k in keys.values())
+        assert len({next(iter(k)) for k in keys.values()}) == len(keys)
+        assert any(r.get("replay") for r in reqs), "no retry was made"
+        for r in rows:
+            assert r[3] == "sent", r
+            # the reference is the message the phone got
+            assert r[6] == "ke-gateway:" + p.messages(r[2])[0]["sid"]
+
+
+def test_sms_key_holds_across_a_crash(inst, tmp_path, pki):
+    """kill -9 while the provider holds the request: the next serve, after
+    the lease, sends the same key, and the phone still has one SMS."""
+    from test_sms import provider, sms_rows
+    team = inst.teams()[0]
+    inst.set_keys("gateway", lease="5s")
+    with provider(tmp_path, pki, "p") as p:
+        generic_first(inst, p.url, body_key=True)
+        alert = inst.submit_signed(inst.cap(addresses=team),
+                                   signers=("desk-1",))
+        rows = sms_rows(inst, alert)
+        p.set_faults([{"endpoint": "generic", "action": "late",
+                       "seconds": 30, "count": len(rows)}])
+        srv = subprocess.Popen([str(BIN), "-c", str(inst.conf), "serve"],
+                               stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+        try:
+            p.wait_requests(len(rows), timeout=30)
+        finally:
+            srv.kill()
+            srv.wait()
+        first = {r["json"]["to"]: r["headers"]["Idempotency-Key"]
+                 for r in p.requests()}
+        assert len(first) == len(rows)
+        inst.serve(timeout=120)
+        reqs = p.requests()
+        rows = sms_rows(inst, alert)
+        assert count_faults("sms-kill-9", rows, p) == (0, 0, 0)
+    assert len(reqs) > len(first), "nothing was asked again"
+    for r in reqs:
+        key = r["headers"]["Idempotency-Key"]
+        assert key == first[r["json"]["to"]] == r["json"]["key"], \
+            "a restart changed the idempotency key"
+        assert len(key) == 32 and set(key) <= set("0123456789abcdef")
+    assert all(r[3] == "sent" for r in rows)
