@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include <curl/curl.h>
+#include <auth-client.h>
 
 #include "channel.h"
 
@@ -38,6 +39,8 @@ chan_global_init(struct tocsin_err *err)
 {
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 		return tocsin_fail(err, TOCSIN_EUNAVAIL, "cannot start libcurl");
+	/* libesmtp's SASL client (SMTP AUTH) loads its plugins once */
+	auth_client_init();
 	return 0;
 }
 

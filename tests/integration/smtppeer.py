@@ -22,9 +22,11 @@ class SmtpPeer(PeerProcess):
     what = "smtp_peer"
 
     def __init__(self, workdir, cert=None, key=None, no_starttls=False,
-                 reject=(), tempfail=(), tempfail_data=0, max_size=None):
+                 reject=(), tempfail=(), tempfail_data=0, max_size=None,
+                 auth=None):
         """reject: regexes for --reject-rcpt; tempfail: "REGEX:N" strings or
-        (regex, n) pairs for --tempfail-rcpt; tempfail_data: --tempfail-data."""
+        (regex, n) pairs for --tempfail-rcpt; tempfail_data: --tempfail-data;
+        auth: "USER:PASSWORD" for --auth (AUTH required after STARTTLS)."""
         self.workdir = Path(workdir)
         self.out = self.workdir / "mail"
         self.ready = self.workdir / "smtp_peer.ready"
@@ -37,6 +39,7 @@ class SmtpPeer(PeerProcess):
                          for t in tempfail]
         self.tempfail_data = tempfail_data
         self.max_size = max_size
+        self.auth = auth
         self.proc = None
         self.port = None
         self.host = "127.0.0.1"
@@ -56,7 +59,17 @@ class SmtpPeer(PeerProcess):
             cmd += ["--tempfail-data", str(self.tempfail_data)]
         if self.max_size is not None:
             cmd += ["--max-size", str(self.max_size)]
+        if self.auth is not None:
+            cmd += ["--auth", self.auth]
         return cmd
+
+    def auth_attempts(self):
+        """Every AUTH the peer saw (see smtp_peer.py), oldest first."""
+        f = self.out / "auth.jsonl"
+        if not f.exists():
+            return []
+        return [json.loads(line) for line in f.read_text().splitlines()
+                if line]
 
     def messages(self):
         """Stored messages, oldest first: each the JSON sidecar plus "n"
