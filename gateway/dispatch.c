@@ -29,12 +29,17 @@
 #include "escalate.h"
 #include "listen.h"
 #include "plan.h"
+#include "ratelog.h"
 #include "render.h"
 #include "store.h"
 
 #define DISPATCH_MAX_DRIVERS 8
 #define DISPATCH_CACHE 16		/* alerts kept parsed per worker */
 #define DISPATCH_DEFAULT_SUBJECT "Alert %i (%s)"
+/* A store error of one kind (claim, escalation, leases) is logged once in
+   this many ms, then counted: a full disk fails them several times a
+   second. */
+#define DISPATCH_LOG_INTERVAL 30000
 
 struct disp {
 	const struct policy_repo *repo;
@@ -46,6 +51,7 @@ struct disp {
 	void *shared[DISPATCH_MAX_DRIVERS];	/* each driver's init() */
 	size_t ndrivers;
 
+	struct ratelog rlog;		/* repeated store errors */
 	pthread_mutex_t mu;
 	bool stop;
 	int running;			/* workers still going */
@@ -168,6 +174,13 @@ disp_log(struct disp *d, const char *fmt, ...)
 	fputc('\n', d->o->log);
 	fflush(d->o->log);
 	pthread_mutex_unlock(&d->mu);
+}
+
+/* A line of the rate-limited log, as ratelog writes it. */
+static void
+disp_log_line(void *arg, const char *line)
+{
+	disp_log(arg, "%s", line);
 }
 
 static void
@@ -557,7 +570,8 @@ escalate_tick(struct disp *d, struct store *st)
 	struct tocsin_err err = { 0 };
 
 	if (escalate_due(st, &env, NULL, &err) != 0)
-		disp_log(d, "escalation: %s", err.msg);
+		(void)ratelog_line(&d->rlog, "escalation", disp_log_line, d,
+		    "escalation: %s", err.msg);
 }
 
 static bool
@@ -763,8 +777,9 @@ worker_main(void *arg)
 			if (store_claim(w->st, w->owner, now,
 			    d->repo->gateway.lease, ops->name,
 			    ops->batch(d->repo), &rows, &n, &err) != 0) {
-				disp_log(d, "%s: claim failed: %s", w->owner,
-				    err.msg);
+				(void)ratelog_line(&d->rlog, "claim",
+				    disp_log_line, d, "%s: claim failed: %s",
+				    w->owner, err.msg);
 				busy = true;
 				continue;
 			}
@@ -882,7 +897,8 @@ release_dead(struct disp *d, struct store *st)
 	size_t n = 0;
 
 	if (store_lease_owners(st, &owners, &n, &err) != 0) {
-		disp_log(d, "cannot list leases: %s", err.msg);
+		(void)ratelog_line(&d->rlog, "leases", disp_log_line, d,
+		    "cannot list leases: %s", err.msg);
 		return;
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -1004,6 +1020,7 @@ dispatch_serve(const struct policy_repo *repo, const struct dispatch_opts *o,
 	bool polling = false;
 
 	pthread_mutex_init(&d.mu, NULL);
+	ratelog_init(&d.rlog, DISPATCH_LOG_INTERVAL, NULL, NULL);
 	if (gethostname(d.host, sizeof(d.host)) != 0)
 		snprintf(d.host, sizeof(d.host), "localhost");
 	d.host[sizeof(d.host) - 1] = '\0';
@@ -1096,6 +1113,7 @@ dispatch_serve(const struct policy_repo *repo, const struct dispatch_opts *o,
 		}
 		if (!d.stop)
 			escalate_tick(&d, st);
+		ratelog_flush(&d.rlog, disp_log_line, &d, false);
 		progress_line(&d, st, &prog, false);
 		pthread_mutex_lock(&d.mu);
 		running = d.running;
@@ -1110,6 +1128,7 @@ dispatch_serve(const struct policy_repo *repo, const struct dispatch_opts *o,
 	pthread_mutex_unlock(&d.mu);
 	if (polling)
 		pthread_join(poller, NULL);
+	ratelog_flush(&d.rlog, disp_log_line, &d, true);
 	progress_line(&d, st, &prog, true);
 	if (d.fatal_rc != 0)
 		rc = tocsin_fail(err, d.fatal_rc, "%s", d.fatal);
@@ -1125,6 +1144,7 @@ out:
 	certs_close(cx);
 	store_close(st);
 	OPENSSL_cleanse(d.secret, sizeof(d.secret));
+	ratelog_fini(&d.rlog);
 	pthread_mutex_destroy(&d.mu);
 	return rc;
 }

@@ -288,3 +288,66 @@ def test_sms_key_holds_across_a_crash(inst, tmp_path, pki):
             "a restart changed the idempotency key"
         assert len(key) == 32 and set(key) <= set("0123456789abcdef")
     assert all(r[3] == "sent" for r in rows)
+
+
+# --- a full disk: store errors logged once per kind, then counted -------------
+
+def test_full_disk_store_errors_are_rate_limited(inst):
+    """serve on a store that cannot grow (RLIMIT_FSIZE: every write past
+    32 KiB fails, as on a full disk): each kind of store error is logged
+    once and then counted when serve stops, not five times a second; and
+    nothing queued is lost."""
+    import resource
+    import signal
+    import time
+    team = inst.teams()[0]
+    alert = inst.submit_signed(inst.cap(addresses=team), signers=("desk-1",))
+    before = inst.sql("SELECT id, state FROM deliveries WHERE alert_id=? "
+                      "ORDER BY id", alert)
+    assert before
+
+    def limited():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (32768, 32768))
+
+    # The write-ahead log already past the limit, and held open so that it
+    # is not checkpointed away: every write of serve's fails, as on a disk
+    # that filled up.
+    import sqlite3
+    hold = sqlite3.connect(inst.db)
+    hold.execute("PRAGMA journal_mode=WAL")
+    hold.execute("PRAGMA wal_autocheckpoint=0")
+    hold.execute("CREATE TABLE IF NOT EXISTS test_fill (b BLOB)")
+    hold.executemany("INSERT INTO test_fill VALUES (randomblob(4000))",
+                     [()] * 40)
+    hold.commit()
+    try:
+        srv = subprocess.Popen([str(BIN), "-c", str(inst.conf), "serve"],
+                               preexec_fn=limited, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, text=True)
+        time.sleep(8)
+        srv.send_signal(signal.SIGTERM)
+        err = srv.communicate(timeout=60)[1]
+    finally:
+        hold.close()
+    lines = [x for x in err.splitlines() if "progress" not in x]
+    store_lines = [x for x in lines if "disk" in x or "full" in x or
+                   "I/O" in x or "database" in x]
+    print(f"full disk: {len(store_lines)} store error lines in 8 s")
+    print("\n".join(store_lines[:4]))
+    assert store_lines, err
+    kinds = {}
+    for x in store_lines:
+        k = "claim" if "claim failed" in x else "escalation" \
+            if "escalation:" in x else "leases" if "leases" in x else x
+        kinds.setdefault(k, []).append(x)
+    for k, xs in kinds.items():
+        # the first at once, and the count of the rest when serve stops
+        assert len(xs) <= 2, (k, xs)
+        if len(xs) == 2:
+            assert re.search(r"\d+ more like this in the last \d+ s", xs[1])
+    # nothing lost: every delivery is still there, none dead
+    after = inst.sql("SELECT id, state FROM deliveries WHERE alert_id=? "
+                     "ORDER BY id", alert)
+    assert [r[0] for r in after] == [r[0] for r in before]
+    assert all(r[1] in ("pending", "sending", "failed") for r in after)
