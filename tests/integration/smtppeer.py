@@ -23,10 +23,11 @@ class SmtpPeer(PeerProcess):
 
     def __init__(self, workdir, cert=None, key=None, no_starttls=False,
                  reject=(), tempfail=(), tempfail_data=0, max_size=None,
-                 auth=None):
+                 auth=None, auth_in_clear=False):
         """reject: regexes for --reject-rcpt; tempfail: "REGEX:N" strings or
         (regex, n) pairs for --tempfail-rcpt; tempfail_data: --tempfail-data;
-        auth: "USER:PASSWORD" for --auth (AUTH required after STARTTLS)."""
+        auth: "USER:PASSWORD" for --auth (AUTH required after STARTTLS);
+        auth_in_clear: --auth-in-clear (AUTH taken without TLS too)."""
         self.workdir = Path(workdir)
         self.out = self.workdir / "mail"
         self.ready = self.workdir / "smtp_peer.ready"
@@ -40,6 +41,7 @@ class SmtpPeer(PeerProcess):
         self.tempfail_data = tempfail_data
         self.max_size = max_size
         self.auth = auth
+        self.auth_in_clear = auth_in_clear
         self.proc = None
         self.port = None
         self.host = "127.0.0.1"
@@ -61,6 +63,8 @@ class SmtpPeer(PeerProcess):
             cmd += ["--max-size", str(self.max_size)]
         if self.auth is not None:
             cmd += ["--auth", self.auth]
+        if self.auth_in_clear:
+            cmd.append("--auth-in-clear")
         return cmd
 
     def auth_attempts(self):

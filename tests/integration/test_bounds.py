@@ -1,10 +1,10 @@
 """Bounds under hostile input and faults: a compression bomb signed by an
-issuer is refused before memory grows (submit, ingest-mail); a provider
+issuer is refused before memory grows (submit, ingest-mail); serve on a
+fresh store folder makes the store and the ack key, mode 0600; a provider
 that accepted a request after the gateway's timeout sends the SMS once (the
-idempotency key); a relay that requires AUTH gets it, after STARTTLS only,
-and a wrong password ends the deliveries with the relay's reason and no
-password in any text; serve on a fresh store folder makes the store and
-the ack key, mode 0600."""
+idempotency key), also across a kill -9; a store that cannot grow is
+logged once per kind of error, then counted.  The relay that requires
+AUTH is in test_email.py."""
 import json
 import re
 import os

@@ -694,3 +694,31 @@ def test_credentials_file_checked_at_start(inst, tmp_path, pki):
     p = inst.run("serve", "--until-idle")
     assert p.returncode == 78 and "user:password" in p.stderr
     assert "no-colon-here" not in p.stderr
+
+
+def test_local_relay_gets_auth_in_clear_only_when_marked_local(
+        inst, tmp_path, pki):
+    """A relay on this host marked local, without TLS: AUTH goes in clear
+    over the loopback (the one place it may), and the mail is taken."""
+    inst.email_all_first()
+    credentials(inst)
+    inst.set_keys("smtp", starttls="none", local=True)
+    peer = SmtpPeer(tmp_path, auth=f"{AUTH_USER}:{AUTH_PASSWORD}",
+                    auth_in_clear=True).start()
+    try:
+        inst.set_keys("smtp", port=peer.port)
+        team = inst.teams()[0]
+        alert = inst.submit_signed(inst.cap(addresses=team),
+                                   signers=("desk-1",))
+        res = inst.serve(timeout=120)
+        msgs = peer.messages()
+        attempts = peer.auth_attempts()
+    finally:
+        peer.stop()
+    rows = deliveries(inst, alert)
+    assert count_mail_faults("smtp-auth-local", rows, msgs) == (0, 0, 0)
+    assert all(r[4] == "sent" for r in rows)
+    assert msgs and all(not m["tls"] and m["auth_user"] == AUTH_USER
+                        for m in msgs)
+    assert attempts and all(a["ok"] and not a["tls"] for a in attempts)
+    no_password_anywhere(inst, [res.stdout, res.stderr])

@@ -36,7 +36,8 @@ What it writes:
 With --auth USER:PASSWORD the relay requires AUTH (PLAIN or LOGIN) before
 MAIL, and offers and takes it only after STARTTLS (aiosmtpd's
 auth_require_tls): an AUTH on a clear connection gets 538 (530 before
-STARTTLS when STARTTLS is required); a wrong user or password gets
+STARTTLS when STARTTLS is required), unless --auth-in-clear (a relay on
+the same host) takes it there too; a wrong user or password gets
 "535 5.7.8 Authentication credentials invalid".  Each stored message's
 .json then names the "auth_user" of its session.
 
@@ -273,8 +274,10 @@ class PeerSMTP(SMTP):
 
     async def smtp_AUTH(self, arg):
         # An AUTH the authenticator never sees (on a clear connection, or
-        # before STARTTLS) is recorded here, so a test sees every attempt.
-        if self.auth_log is not None and self._tls_protocol is None:
+        # before STARTTLS, when TLS is required for it) is recorded here,
+        # so a test sees every attempt.
+        if self.auth_log is not None and self._tls_protocol is None and \
+                self._auth_require_tls:
             self.auth_log.write({"peer": peer_str(self.session.peer),
                                  "tls": False,
                                  "mechanism": (arg or "").split(" ")[0],
@@ -366,6 +369,9 @@ def parse_args(argv):
     p.add_argument("--auth", metavar="USER:PASSWORD",
                    help="require AUTH with this user and password, after "
                    "STARTTLS only")
+    p.add_argument("--auth-in-clear", action="store_true",
+                   help="with --auth: take AUTH on a clear connection too "
+                   "(a relay on the same host)")
     p.add_argument("--ready-file", help="written with the port once listening")
     p.add_argument("--max-size", type=int, default=10 * 1024 * 1024,
                    help="largest message in bytes (default 10 MiB)")
@@ -395,7 +401,8 @@ async def serve(a):
     def factory():
         extra = {}
         if auth is not None:
-            extra = {"auth_required": True, "auth_require_tls": True,
+            extra = {"auth_required": True,
+                     "auth_require_tls": not a.auth_in_clear,
                      "authenticator": auth.check}
         return PeerSMTP(handler, hostname=SERVER_NAME, loop=loop,
                         data_size_limit=a.max_size, tls_context=ctx,
