@@ -71,6 +71,19 @@ pe_check(const struct policy_repo *repo, struct policy_diag *diag)
 		    "from = ...; ca = ...; }; };");
 		return 1;
 	}
+	if (repo->smtp != NULL && repo->smtp->credentials != NULL) {
+		/* read as serve will read it, so that check says what would
+		   stop serve; the sentence names the file, never its text */
+		struct mailer_auth *a = NULL;
+		struct tocsin_err e = { 0 };
+
+		if (mailer_auth_load(repo->smtp, &a, &e) != 0) {
+			policy_diag_add(diag, POLICY_ERROR, repo->smtp->src.file,
+			    repo->smtp->src.line, "providers.smtp: %s", e.msg);
+			return 1;
+		}
+		mailer_auth_free(a);
+	}
 	return 0;
 }
 

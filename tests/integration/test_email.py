@@ -694,6 +694,16 @@ def test_credentials_file_checked_at_start(inst, tmp_path, pki):
     p = inst.run("serve", "--until-idle")
     assert p.returncode == 78 and "user:password" in p.stderr
     assert "no-colon-here" not in p.stderr
+    # check says so too, naming the file and never its content
+    p = inst.run("check")
+    assert p.returncode == 78, p.stdout + p.stderr
+    assert "user:password" in p.stdout + p.stderr
+    assert str(f) in p.stdout + p.stderr
+    assert "no-colon-here" not in p.stdout + p.stderr
+    f.write_text(f"{AUTH_USER}:{AUTH_PASSWORD}\n")
+    p = inst.run("check")
+    assert "credentials" not in p.stdout + p.stderr
+    assert AUTH_PASSWORD not in p.stdout + p.stderr
 
 
 def test_local_relay_gets_auth_in_clear_only_when_marked_local(
