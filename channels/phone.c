@@ -469,55 +469,6 @@ ph_twiml(struct mime_buf *b, const struct chan_msg *m, const char *action)
 	mime_adds(b, "</Response>");
 }
 
-/*
- * The idempotency key of one message to one number: the first 32 hex
- * digits of SHA-256 over what makes the message (alert, team, ladder step,
- * channel, number, and whether it is the alert or the notice of an ack),
- * never over the attempt, so that a retry after a timeout, a retry by
- * the next worker after a crash and a restart all carry the same key, and
- * a provider that honours it sends the message once.  A later step, another
- * number or the notice gets a key of its own.
- */
-#define PH_IDEM_LEN 32
-static void
-ph_idem_key(const struct chan_msg *m, const char *address, enum ph_mode mode,
-    char out[PH_IDEM_LEN + 1])
-{
-	static const char hex[] = "0123456789abcdef";
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0;
-	char step[24];
-	const char *fields[7];
-	EVP_MD_CTX *c = EVP_MD_CTX_new();
-	bool ok = c != NULL && EVP_DigestInit_ex(c, EVP_sha256(), NULL) == 1;
-
-	snprintf(step, sizeof(step), "%d", m->step);
-	fields[0] = "tocsin idempotency 1";
-	fields[1] = m->alert_id != NULL ? m->alert_id : "";
-	fields[2] = m->team != NULL ? m->team : "";
-	fields[3] = step;
-	fields[4] = mode == PH_SMS ? "sms" : "voice";
-	fields[5] = address;
-	fields[6] = m->ack_code != NULL ? "alert" : "notice";
-	/* NUL-separated: no two field lists hash alike */
-	for (size_t i = 0; ok && i < 7; i++)
-		ok = EVP_DigestUpdate(c, fields[i], strlen(fields[i]) + 1) == 1;
-	ok = ok && EVP_DigestFinal_ex(c, md, &mdlen) == 1 && mdlen * 2 >=
-	    PH_IDEM_LEN;
-	EVP_MD_CTX_free(c);
-	if (!ok) {
-		/* no digest: the message id, unique per delivery, still
-		   holds across retries */
-		snprintf(out, PH_IDEM_LEN + 1, "%s", m->message_id);
-		return;
-	}
-	for (size_t i = 0; i < PH_IDEM_LEN / 2; i++) {
-		out[2 * i] = hex[md[i] >> 4];
-		out[2 * i + 1] = hex[md[i] & 15];
-	}
-	out[PH_IDEM_LEN] = '\0';
-}
-
 /* --- one request ------------------------------------------------------- */
 
 static size_t
@@ -646,12 +597,13 @@ ph_start(struct ph_session *s, CURLM *multi, struct ph_req *r,
 	} else {
 		static const char *const names[] = { "to", "from", "text",
 			"id", "idempotency_key" };
-		char key[PH_IDEM_LEN + 1];
+		char key[CHAN_IDEM_LEN + 1];
 		const char *values[] = { r->rcpt->address, pv->from, text, id,
 			key };
 		bool json = strcmp(pv->content_type, "application/json") == 0;
 
-		ph_idem_key(m, r->rcpt->address, s->sh->mode, key);
+		chan_idempotency_key(m, r->rcpt->address, s->sh->mode ==
+		    PH_SMS ? "sms" : "voice", key);
 		buf_template(&url, pv->url, names + 4, values + 4, 1, buf_form);
 		buf_template(&body, pv->body, names, values, 5, json ?
 		    buf_json : buf_form);
