@@ -52,6 +52,7 @@ struct mailer_events {
 	const char *host;
 	bool tls_ok;
 	bool auth_sent, auth_done;	/* AUTH went, its end was read */
+	bool mail_sent;			/* the first MAIL went */
 	const struct mailer_auth *auth;
 	char reason[512];
 };
@@ -261,7 +262,12 @@ mailer_monitor(const char *buf, int len, int writing, void *arg)
 	size_t n = 0;
 
 	if (writing == SMTP_CB_WRITING) {
-		if (len >= 5 && strncasecmp(buf, "AUTH ", 5) == 0)
+		/* AUTH comes before the first MAIL; after it, what we write
+		   is envelopes and messages, whose lines are not commands */
+		if (len >= 5 && strncasecmp(buf, "MAIL ", 5) == 0)
+			e->mail_sent = true;
+		else if (!e->mail_sent && len >= 5 &&
+		    strncasecmp(buf, "AUTH ", 5) == 0)
 			e->auth_sent = true;
 		return;
 	}
