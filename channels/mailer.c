@@ -294,6 +294,27 @@ mailer_monitor(const char *buf, int len, int writing, void *arg)
 	    e->auth->user : "", text);
 }
 
+/* AUTH for session ss with auth's user and password, its reply watched
+   into ev: the context (the caller destroys it after the session), or
+   NULL when out of memory. */
+static auth_context_t
+mailer_auth_start(smtp_session_t ss, struct mailer_auth *auth,
+    struct mailer_events *ev)
+{
+	auth_context_t actx = auth_create_context();
+
+	if (actx == NULL)
+		return NULL;
+	/* PLAIN and LOGIN send the password itself: fit only inside TLS, or
+	   to a local relay (see the top of this file). */
+	(void)auth_set_mechanism_flags(actx, AUTH_PLUGIN_PLAIN, 0);
+	(void)auth_set_interact_cb(actx, mailer_interact, auth);
+	(void)smtp_auth_set_context(ss, actx);
+	ev->auth = auth;
+	(void)smtp_set_monitorcb(ss, mailer_monitor, ev, 0);
+	return actx;
+}
+
 /* libesmtp has no connect timeout of its own: try the connection first. */
 static int
 mailer_reachable(const char *host, int port, int64_t timeout,
@@ -544,19 +565,11 @@ mailer_send(const struct policy_smtp *smtp, struct mailer_auth *auth,
 		(void)smtp_starttls_set_ctx(ss, tls);
 	} else
 		(void)smtp_starttls_enable(ss, Starttls_DISABLED);
-	if (auth != NULL) {
-		if ((actx = auth_create_context()) == NULL) {
-			rc = tocsin_fail(err, TOCSIN_ENOMEM, "cannot make an "
-			    "SMTP AUTH context");
-			goto done;
-		}
-		/* PLAIN and LOGIN send the password itself: fit only inside
-		   TLS, or to a local relay (see the top of this file). */
-		(void)auth_set_mechanism_flags(actx, AUTH_PLUGIN_PLAIN, 0);
-		(void)auth_set_interact_cb(actx, mailer_interact, auth);
-		(void)smtp_auth_set_context(ss, actx);
-		ev.auth = auth;
-		(void)smtp_set_monitorcb(ss, mailer_monitor, &ev, 0);
+	if (auth != NULL && (actx = mailer_auth_start(ss, auth, &ev)) ==
+	    NULL) {
+		rc = tocsin_fail(err, TOCSIN_ENOMEM, "cannot make an SMTP AUTH "
+		    "context");
+		goto done;
 	}
 	for (size_t i = 0; i < n; i++) {
 		smtp_message_t msg;
