@@ -219,9 +219,14 @@ store_open(const char *path, struct store **ret, struct tocsin_err *err)
 	store_make_folder(path);
 	{
 		/* SQLite would make the file 0644 less the umask; the store
-		   holds alerts and contact addresses. */
-		int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
-		    0600);
+		   holds alerts and contact addresses.  O_EXCL: only a file
+		   that did not exist is made and closed here; closing a
+		   descriptor of a store that is open would drop every lock
+		   this process holds on it (POSIX locks are per process),
+		   and another process could then reset the log under the
+		   open connections. */
+		int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC |
+		    O_NOFOLLOW, 0600);
 
 		if (fd >= 0)
 			close(fd);
