@@ -225,7 +225,8 @@ store_open(const char *path, struct store **ret, struct tocsin_err *err)
 		   this process holds on it (POSIX locks are per process),
 		   and another process could then reset the log under the
 		   open connections. */
-		int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC |
+		int fd = path[0] == '\0' || strcmp(path, ":memory:") == 0 ?
+		    -1 : open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC |
 		    O_NOFOLLOW, 0600);
 
 		if (fd >= 0)
