@@ -13,6 +13,7 @@
  * subkey may sign and is neither revoked nor expired.
  */
 #include <ctype.h>
+#include <errno.h>
 #include <locale.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -443,54 +444,96 @@ certs_verify_detached(struct certs_ctx *ctx, const void *data, size_t len,
 	return 0;
 }
 
+/*
+ * Where gpg's plaintext goes: a buffer that refuses to grow past max.  A
+ * signed message may be compressed (a few hundred bytes of bzip2 make
+ * hundreds of megabytes of text), so the limit must hold while gpg writes,
+ * not after: the write callback fails with EFBIG once max is passed, gpgme
+ * stops the operation and closes the pipe, and gpg dies on the broken pipe.
+ */
+struct certs_sink {
+	char *p;
+	size_t len, cap, max;
+	bool over;
+};
+
+static ssize_t
+certs_sink_write(void *handle, const void *buf, size_t size)
+{
+	struct certs_sink *s = handle;
+
+	if (size > s->max - s->len) {
+		s->over = true;
+		errno = EFBIG;
+		return -1;
+	}
+	if (s->len + size > s->cap) {
+		size_t ncap = s->cap ? s->cap : 4096;
+		char *np;
+
+		while (ncap < s->len + size)
+			ncap *= 2;
+		if (ncap > s->max)
+			ncap = s->max;
+		if ((np = realloc(s->p, ncap + 1)) == NULL) {
+			errno = ENOMEM;
+			return -1;
+		}
+		s->p = np;
+		s->cap = ncap;
+	}
+	memcpy(s->p + s->len, buf, size);
+	s->len += size;
+	return (ssize_t)size;
+}
+
 int
 certs_verify_inline(struct certs_ctx *ctx, const void *msg, size_t len,
     size_t max, char **ret_plain, size_t *ret_len, struct certs_sigs *sigs,
     struct tocsin_err *err)
 {
+	struct gpgme_data_cbs cbs = { .write = certs_sink_write };
+	struct certs_sink sink = { .max = max };
 	gpgme_data_t dmsg = NULL, dplain = NULL;
 	gpgme_error_t ge;
-	char *mem, *out;
-	size_t mlen, before = sigs->n;
+	size_t before = sigs->n;
 
 	*ret_plain = NULL;
 	*ret_len = 0;
 	if (gpgme_data_new_from_mem(&dmsg, msg, len, 0) != 0 ||
-	    gpgme_data_new(&dplain) != 0) {
+	    gpgme_data_new_from_cbs(&dplain, &cbs, &sink) != 0) {
 		gpgme_data_release(dmsg);
 		return tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
 	}
 	ge = certs_op_verify(ctx, dmsg, NULL, dplain);
 	gpgme_data_release(dmsg);
-	mem = gpgme_data_release_and_get_mem(dplain, &mlen);
+	gpgme_data_release(dplain);
+	if (sink.over) {
+		/* No verdict was reached, and none is needed: the message is
+		   refused whoever signed it. */
+		free(sink.p);
+		sigs->n = before;
+		return tocsin_fail(err, TOCSIN_ETOOBIG,
+		    "the signed message holds more than %zu bytes (compressed "
+		    "content is counted as it unpacks); refused unread", max);
+	}
 	if (ge != 0 && gpgme_err_code(ge) != GPG_ERR_BAD_SIGNATURE) {
-		gpgme_free(mem);
+		free(sink.p);
 		return tocsin_fail(err, TOCSIN_EPERM,
 		    "cannot read the signed OpenPGP message: %s",
 		    gpgme_strerror(ge));
 	}
 	certs_collect(ctx, sigs);
 	if (sigs->n == before) {
-		gpgme_free(mem);
+		free(sink.p);
 		return tocsin_fail(err, TOCSIN_EPERM,
 		    "the OpenPGP message carries no signature");
 	}
-	if (mlen > max) {
-		gpgme_free(mem);
-		return tocsin_fail(err, TOCSIN_ETOOBIG,
-		    "the signed alert is %zu bytes, over the limit of %zu",
-		    mlen, max);
-	}
-	if ((out = malloc(mlen + 1)) == NULL) {
-		gpgme_free(mem);
+	if (sink.p == NULL && (sink.p = malloc(1)) == NULL)
 		return tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
-	}
-	if (mlen > 0)
-		memcpy(out, mem, mlen);
-	out[mlen] = '\0';
-	gpgme_free(mem);
-	*ret_plain = out;
-	*ret_len = mlen;
+	sink.p[sink.len] = '\0';
+	*ret_plain = sink.p;
+	*ret_len = sink.len;
 	return 0;
 }
 

@@ -79,7 +79,10 @@ int certs_verify_detached(struct certs_ctx *ctx, const void *data, size_t len,
 
 /*
  * Verify an inline OpenPGP message and return what it signs in *ret_plain
- * (malloc'd, NUL-terminated, owned by the caller), at most max bytes.
+ * (malloc'd, NUL-terminated, owned by the caller), at most max bytes.  The
+ * limit holds while gpg unpacks: a compressed message whose content passes
+ * max is refused with TOCSIN_ETOOBIG as soon as it does, before memory
+ * grows, and no signature of it is reported.
  */
 int certs_verify_inline(struct certs_ctx *ctx, const void *msg, size_t len,
     size_t max, char **ret_plain, size_t *ret_len, struct certs_sigs *sigs,

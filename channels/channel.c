@@ -1,5 +1,6 @@
 /*
- * channel.c: the registry of channel drivers.
+ * channel.c: the registry of channel drivers, and what every driver shares
+ * (library start-up, a recipient's result, the idempotency key).
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -8,6 +9,8 @@
 #include <time.h>
 
 #include <curl/curl.h>
+#include <auth-client.h>
+#include <openssl/evp.h>
 
 #include "channel.h"
 
@@ -40,7 +43,49 @@ chan_global_init(struct tocsin_err *err)
 {
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 		return tocsin_fail(err, TOCSIN_EUNAVAIL, "cannot start libcurl");
+	/* libesmtp's SASL client (SMTP AUTH) loads its plugins once */
+	auth_client_init();
 	return 0;
+}
+
+void
+chan_idempotency_key(const struct chan_msg *m, const char *address,
+    const char *channel, char out[CHAN_IDEM_LEN + 1])
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	char step[24];
+	const char *fields[7];
+	EVP_MD_CTX *c = EVP_MD_CTX_new();
+	bool ok = c != NULL && EVP_DigestInit_ex(c, EVP_sha256(), NULL) == 1;
+
+	snprintf(step, sizeof(step), "%d", m->step);
+	fields[0] = "tocsin idempotency 1";
+	fields[1] = m->alert_id != NULL ? m->alert_id : "";
+	fields[2] = m->team != NULL ? m->team : "";
+	fields[3] = step;
+	fields[4] = channel != NULL ? channel : "";
+	fields[5] = address != NULL ? address : "";
+	fields[6] = m->ack_code != NULL ? "alert" : "notice";
+	/* NUL-separated: no two field lists hash alike */
+	for (size_t i = 0; ok && i < 7; i++)
+		ok = EVP_DigestUpdate(c, fields[i], strlen(fields[i]) + 1) == 1;
+	ok = ok && EVP_DigestFinal_ex(c, md, &mdlen) == 1 &&
+	    mdlen * 2 >= CHAN_IDEM_LEN;
+	EVP_MD_CTX_free(c);
+	if (!ok) {
+		/* no digest: the message id, one per delivery, still holds
+		   across retries */
+		snprintf(out, CHAN_IDEM_LEN + 1, "%s", m->message_id != NULL ?
+		    m->message_id : "");
+		return;
+	}
+	for (size_t i = 0; i < CHAN_IDEM_LEN / 2; i++) {
+		out[2 * i] = hex[md[i] >> 4];
+		out[2 * i + 1] = hex[md[i] & 15];
+	}
+	out[CHAN_IDEM_LEN] = '\0';
 }
 
 void

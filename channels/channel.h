@@ -244,6 +244,19 @@ struct chan_ops {
    from main before any thread starts.  0 or TOCSIN_EUNAVAIL. */
 int chan_global_init(struct tocsin_err *err);
 
+/*
+ * The idempotency key of one message to one address, for providers whose
+ * API takes one: CHAN_IDEM_LEN hex digits of SHA-256 over what makes the
+ * message (alert, team, ladder step, channel, address, and whether it is
+ * the alert or the notice of an ack: m->ack_code NULL), never over the
+ * attempt.  A retry after a timeout, the next worker's retry after a crash
+ * and a restart give the same key; a later step, another address or
+ * channel, or the notice give another.
+ */
+#define CHAN_IDEM_LEN 32
+void chan_idempotency_key(const struct chan_msg *m, const char *address,
+    const char *channel, char out[CHAN_IDEM_LEN + 1]);
+
 /* Set a recipient's status and its reason (printf format), for drivers. */
 void chan_rcpt_set(struct chan_rcpt *r, enum chan_status st, const char *fmt,
     ...) __attribute__((format(printf, 3, 4)));

@@ -22,8 +22,15 @@
 
 #define FAX_ADDR_MAX 256
 
+/* Per serve: whether fontconfig was started, the relay's credentials. */
+struct fax_shared {
+	bool fonts;
+	struct mailer_auth *auth;
+};
+
 struct fax_session {
 	const struct chan_env *env;
+	struct mailer_auth *auth;
 	const struct policy_smtp *smtp;
 	const struct policy_fax *fax;
 	struct faxpdf_fonts *fonts;
@@ -133,28 +140,42 @@ fax_check(const struct policy_repo *repo, struct policy_diag *diag)
 	return errors;
 }
 
-/* Fontconfig for the whole serve; nothing to share otherwise.  *ret is a
-   marker that fini has something to undo. */
+/* Fontconfig and the relay's credentials for the whole serve.  *ret is
+   NULL when no fax is configured, else a struct fax_shared that fax_fini
+   frees. */
 static int
 fax_init(const struct policy_repo *repo, void **ret, struct tocsin_err *err)
 {
-	static char loaded;
+	struct fax_shared *sh;
 	int rc;
 
 	*ret = NULL;
 	if (repo->fax == NULL)
 		return 0;
-	if ((rc = faxpdf_global_init(err)) != 0)
+	if ((sh = calloc(1, sizeof(*sh))) == NULL)
+		return tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
+	if ((rc = mailer_auth_load(repo->smtp, &sh->auth, err)) != 0 ||
+	    (rc = faxpdf_global_init(err)) != 0) {
+		mailer_auth_free(sh->auth);
+		free(sh);
 		return rc;
-	*ret = &loaded;
+	}
+	sh->fonts = true;
+	*ret = sh;
 	return 0;
 }
 
 static void
 fax_fini(void *shared)
 {
-	if (shared != NULL)
+	struct fax_shared *sh = shared;
+
+	if (sh == NULL)
+		return;
+	if (sh->fonts)
 		faxpdf_global_fini();
+	mailer_auth_free(sh->auth);
+	free(sh);
 }
 
 static int
@@ -176,6 +197,8 @@ fax_open(const struct chan_env *env, void **ret, struct tocsin_err *err)
 	s->env = env;
 	s->smtp = env->repo->smtp;
 	s->fax = env->repo->fax;
+	s->auth = env->shared != NULL ? ((struct fax_shared *)env->shared)->
+	    auth : NULL;
 	*ret = s;
 	return 0;
 }
@@ -317,7 +340,7 @@ fax_deliver(void *session, struct chan_msg *msgs, size_t n,
 		else
 			outs[i].ready = true;
 	}
-	rc = mailer_send(s->smtp, outs, n, err);
+	rc = mailer_send(s->smtp, s->auth, outs, n, err);
 	for (size_t i = 0; i < n; i++) {
 		struct chan_rcpt *r = msgs[i].nrcpts > 0 ? &msgs[i].rcpts[0] :
 		    NULL;

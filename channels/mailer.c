@@ -6,6 +6,15 @@
  * read from every message's and recipient's status, never from the return
  * of smtp_start_session(); a hung connect is guarded by a connect check
  * with a timeout before the session starts.
+ *
+ * AUTH (RFC 4954) with the user and password of providers.smtp.credentials
+ * through libesmtp's SASL client (PLAIN, LOGIN or CRAM-MD5, as the relay
+ * offers).  libesmtp sends STARTTLS before AUTH, and with STARTTLS
+ * required a session without TLS ends before any command after EHLO, so
+ * the password crosses the network only inside TLS; a relay marked local
+ * (starttls = "none") gets it in clear on this host.  libesmtp reports no
+ * AUTH result, so the protocol monitor reads the relay's reply to AUTH
+ * (only the relay's lines: ours carry the password).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -15,11 +24,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <arpa/inet.h>
 
 #include <auth-client.h>
+#include <openssl/crypto.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include <libesmtp.h>
@@ -27,6 +39,13 @@
 #include "mailer.h"
 
 #define MAILER_MAX_ADDR 254
+#define MAILER_MAX_CRED 1024		/* bytes of the credentials file */
+
+struct mailer_auth {
+	char *user;			/* both NUL-terminated, in one buffer */
+	char *password;
+	size_t len;			/* of the buffer, for the wipe */
+};
 
 /* What the event callback learnt about one SMTP session. */
 struct mailer_events {
@@ -36,6 +55,9 @@ struct mailer_events {
 	bool starttls;			/* required: messages go after it */
 	bool any_begun;			/* a message of the session began */
 	const struct chan_msg *first;	/* of the batch */
+	bool auth_sent, auth_done;	/* AUTH went, its end was read */
+	bool mail_sent;			/* the first MAIL went */
+	const struct mailer_auth *auth;
 	char reason[512];
 };
 
@@ -193,6 +215,155 @@ mailer_event(smtp_session_t session, int ev, void *arg, ...)
 		break;
 	}
 	va_end(ap);
+}
+
+int
+mailer_auth_load(const struct policy_smtp *smtp, struct mailer_auth **ret,
+    struct tocsin_err *err)
+{
+	char buf[MAILER_MAX_CRED + 1], *colon;
+	struct mailer_auth *a;
+	struct stat st;
+	ssize_t n;
+	int fd;
+
+	*ret = NULL;
+	if (smtp == NULL || smtp->credentials == NULL)
+		return 0;
+	if ((fd = open(smtp->credentials, O_RDONLY | O_CLOEXEC |
+	    O_NOFOLLOW)) < 0)
+		return tocsin_fail(err, TOCSIN_ECONFIG, "cannot read the SMTP "
+		    "credentials %s: %s", smtp->credentials, strerror(errno));
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+	    (st.st_mode & 077) != 0) {
+		close(fd);
+		return tocsin_fail(err, TOCSIN_ECONFIG, "the SMTP credentials "
+		    "%s are not a regular file of mode 0600; chmod 600 %s",
+		    smtp->credentials, smtp->credentials);
+	}
+	n = read(fd, buf, MAILER_MAX_CRED + 1);
+	close(fd);
+	if (n < 0 || n > MAILER_MAX_CRED)
+		n = 0;
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+		n--;
+	buf[n] = '\0';
+	colon = strchr(buf, ':');
+	if (n == 0 || colon == NULL || colon == buf || colon[1] == '\0' ||
+	    memchr(buf, '\0', (size_t)n) != NULL || strpbrk(buf, "\r\n") !=
+	    NULL) {
+		OPENSSL_cleanse(buf, sizeof(buf));
+		return tocsin_fail(err, TOCSIN_ECONFIG, "the SMTP credentials "
+		    "%s must be one line \"user:password\" of at most %d "
+		    "bytes", smtp->credentials, MAILER_MAX_CRED);
+	}
+	if ((a = calloc(1, sizeof(*a))) == NULL ||
+	    (a->user = malloc((size_t)n + 1)) == NULL) {
+		free(a);
+		OPENSSL_cleanse(buf, sizeof(buf));
+		return tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
+	}
+	memcpy(a->user, buf, (size_t)n + 1);
+	OPENSSL_cleanse(buf, sizeof(buf));
+	a->len = (size_t)n + 1;
+	a->password = a->user + (colon - buf) + 1;
+	a->user[colon - buf] = '\0';
+	*ret = a;
+	return 0;
+}
+
+void
+mailer_auth_free(struct mailer_auth *a)
+{
+	if (a == NULL)
+		return;
+	OPENSSL_cleanse(a->user, a->len);
+	free(a->user);
+	free(a);
+}
+
+/* libesmtp's SASL client asks for the user and the password. */
+static int
+mailer_interact(auth_client_request_t req, char **result, int fields,
+    void *arg)
+{
+	struct mailer_auth *a = arg;
+
+	for (int i = 0; i < fields; i++) {
+		if (req[i].flags & AUTH_USER)
+			result[i] = a->user;
+		else if (req[i].flags & AUTH_PASS)
+			result[i] = a->password;
+		else
+			return 0;	/* a realm: none is configured */
+	}
+	return 1;
+}
+
+/*
+ * The protocol as it goes: our AUTH command, then the relay's answer to
+ * it.  Only the start of our lines is looked at (the rest is the
+ * password, encoded); the relay's refusal becomes the session's reason.
+ */
+static void
+mailer_monitor(const char *buf, int len, int writing, void *arg)
+{
+	struct mailer_events *e = arg;
+	char text[300];
+	size_t n = 0;
+
+	if (writing == SMTP_CB_WRITING) {
+		/* AUTH comes before the first MAIL; after it, what we write
+		   is envelopes and messages, whose lines are not commands */
+		if (len >= 5 && strncasecmp(buf, "MAIL ", 5) == 0)
+			e->mail_sent = true;
+		else if (!e->mail_sent && len >= 5 &&
+		    strncasecmp(buf, "AUTH ", 5) == 0)
+			e->auth_sent = true;
+		return;
+	}
+	if (writing != SMTP_CB_READING || !e->auth_sent || e->auth_done ||
+	    len < 3 || buf[0] == '3')
+		return;
+	e->auth_done = true;
+	if (buf[0] == '2')
+		return;
+	while (n < (size_t)len && n + 1 < sizeof(text) && buf[n] != '\r' &&
+	    buf[n] != '\n') {
+		text[n] = (unsigned char)buf[n] < 0x20 ||
+		    (unsigned char)buf[n] > 0x7e ? ' ' : buf[n];
+		n++;
+	}
+	text[n] = '\0';
+	/* a relay that echoed the password would not get it into a reason */
+	if (e->auth != NULL && e->auth->password[0] != '\0' &&
+	    strstr(text, e->auth->password) != NULL)
+		snprintf(text, sizeof(text), "%.3s (reply withheld: it held the "
+		    "password)", buf);
+	snprintf(e->reason, sizeof(e->reason), "the SMTP server %s refused "
+	    "authentication as %.64s: %s", e->host, e->auth != NULL ?
+	    e->auth->user : "", text);
+}
+
+/* AUTH for session ss with auth's user and password, its reply watched
+   into ev: the context (the caller destroys it after the session), or
+   NULL when out of memory. */
+static auth_context_t
+mailer_auth_start(smtp_session_t ss, struct mailer_auth *auth,
+    struct mailer_events *ev)
+{
+	auth_context_t actx = auth_create_context();
+
+	if (actx == NULL)
+		return NULL;
+	/* PLAIN and LOGIN send the password itself: fit only inside TLS, or
+	   to a local relay (see the top of this file). */
+	(void)auth_set_mechanism_flags(actx, AUTH_PLUGIN_PLAIN, 0);
+	(void)auth_set_interact_cb(actx, mailer_interact, auth);
+	(void)smtp_auth_set_context(ss, actx);
+	ev->auth = auth;
+	(void)smtp_set_monitorcb(ss, mailer_monitor, ev, 0);
+	return actx;
 }
 
 /* libesmtp has no connect timeout of its own: try the connection first. */
@@ -409,9 +580,10 @@ mailer_headers(struct mime_buf *b, const struct policy_smtp *smtp,
 }
 
 int
-mailer_send(const struct policy_smtp *smtp, struct mailer_out *outs,
-    size_t n, struct tocsin_err *err)
+mailer_send(const struct policy_smtp *smtp, struct mailer_auth *auth,
+    struct mailer_out *outs, size_t n, struct tocsin_err *err)
 {
+	auth_context_t actx = NULL;
 	smtp_session_t ss = NULL;
 	SSL_CTX *tls = NULL;
 	struct mailer_events ev = { 0 };
@@ -470,6 +642,12 @@ mailer_send(const struct policy_smtp *smtp, struct mailer_out *outs,
 		(void)smtp_starttls_set_ctx(ss, tls);
 	} else
 		(void)smtp_starttls_enable(ss, Starttls_DISABLED);
+	if (auth != NULL && (actx = mailer_auth_start(ss, auth, &ev)) ==
+	    NULL) {
+		rc = tocsin_fail(err, TOCSIN_ENOMEM, "cannot make an SMTP AUTH "
+		    "context");
+		goto done;
+	}
 	for (size_t i = 0; i < n; i++) {
 		smtp_message_t msg;
 
@@ -510,6 +688,8 @@ mailer_send(const struct policy_smtp *smtp, struct mailer_out *outs,
 done:
 	if (ss != NULL)
 		smtp_destroy_session(ss);
+	if (actx != NULL)
+		auth_destroy_context(actx);
 	SSL_CTX_free(tls);
 	return rc;
 }

@@ -27,15 +27,32 @@ struct mailer_out {
 };
 
 /*
+ * The relay's user and password from providers.smtp.credentials: one line
+ * "user:password" (the password may hold colons) in a 0600 file, read once
+ * when serve starts.  They go to the relay's AUTH and nowhere else: never
+ * into a reason, a log line or the store.
+ */
+struct mailer_auth;
+/* *ret is NULL when smtp has no credentials; else owned by the caller:
+   mailer_auth_free() (which wipes it).  TOCSIN_ECONFIG with a sentence
+   that names the file, never its content. */
+int mailer_auth_load(const struct policy_smtp *smtp, struct mailer_auth **ret,
+    struct tocsin_err *err);
+void mailer_auth_free(struct mailer_auth *a);
+
+/*
  * Send every ready message of outs[] in one session.  Recipients of a
  * ready message whose status is CHAN_SENT with no reason are the envelope
  * recipients; each gets its status, reason and ref from the server's
- * answers.  Returns 0, or a negative code with err when the session could
- * not start (server unreachable, TLS context, memory); the recipients are
- * then left to the caller.
+ * answers.  With auth (may be NULL) the session authenticates: after
+ * STARTTLS, or in clear only to a relay marked local (the only one that
+ * may go without STARTTLS); a refused AUTH is every recipient's reason,
+ * with the relay's reply.  Returns 0, or a negative code with err when
+ * the session could not start (server unreachable, TLS context, memory);
+ * the recipients are then left to the caller.
  */
-int mailer_send(const struct policy_smtp *smtp, struct mailer_out *outs,
-    size_t n, struct tocsin_err *err);
+int mailer_send(const struct policy_smtp *smtp, struct mailer_auth *auth,
+    struct mailer_out *outs, size_t n, struct tocsin_err *err);
 
 /*
  * The header block every message of ours starts with: Date, From, To (the

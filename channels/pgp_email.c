@@ -23,7 +23,29 @@
 struct pe_session {
 	const struct chan_env *env;
 	const struct policy_smtp *smtp;
+	struct mailer_auth *auth;	/* the serve's, or NULL */
 };
+
+/* The relay's credentials, read once per serve: *ret is the driver's
+   shared state (NULL without credentials), freed by pe_fini. */
+static int
+pe_init(const struct policy_repo *repo, void **ret, struct tocsin_err *err)
+{
+	struct mailer_auth *a = NULL;
+	int rc;
+
+	*ret = NULL;
+	if ((rc = mailer_auth_load(repo->smtp, &a, err)) != 0)
+		return rc;
+	*ret = a;
+	return 0;
+}
+
+static void
+pe_fini(void *shared)
+{
+	mailer_auth_free(shared);
+}
 
 
 static size_t
@@ -49,6 +71,19 @@ pe_check(const struct policy_repo *repo, struct policy_diag *diag)
 		    "from = ...; ca = ...; }; };");
 		return 1;
 	}
+	if (repo->smtp != NULL && repo->smtp->credentials != NULL) {
+		/* read as serve will read it, so that check says what would
+		   stop serve; the sentence names the file, never its text */
+		struct mailer_auth *a = NULL;
+		struct tocsin_err e = { 0 };
+
+		if (mailer_auth_load(repo->smtp, &a, &e) != 0) {
+			policy_diag_add(diag, POLICY_ERROR, repo->smtp->src.file,
+			    repo->smtp->src.line, "providers.smtp: %s", e.msg);
+			return 1;
+		}
+		mailer_auth_free(a);
+	}
 	return 0;
 }
 
@@ -65,6 +100,7 @@ pe_open(const struct chan_env *env, void **ret, struct tocsin_err *err)
 		return tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
 	s->env = env;
 	s->smtp = env->repo->smtp;
+	s->auth = env->shared;
 	*ret = s;
 	return 0;
 }
@@ -248,7 +284,7 @@ pe_deliver(void *session, struct chan_msg *msgs, size_t n,
 		}
 		free(keys);
 	}
-	rc = mailer_send(smtp, outs, n, err);
+	rc = mailer_send(smtp, s->auth, outs, n, err);
 done:
 	if (rc != 0) {
 		for (size_t i = 0; i < n; i++)
@@ -271,6 +307,8 @@ const struct chan_ops chan_pgp_email = {
 	.per_team = true,
 	.batch = pe_batch,
 	.check = pe_check,
+	.init = pe_init,
+	.fini = pe_fini,
 	.open = pe_open,
 	.deliver = pe_deliver,
 	.close = pe_close,

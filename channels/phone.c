@@ -11,6 +11,13 @@
  * provider is asked; a 4xx that is not 408 or 429 is permanent, with the
  * provider's own reason.
  *
+ * A generic provider is sent an idempotency key ({idempotency_key} in its
+ * templates) made from the message, never from the attempt, so that a
+ * provider that accepted a request after our timeout sends the retry's
+ * SMS once.  Twilio's REST API reads no such key (its
+ * I-Twilio-Idempotency-Token is on the webhooks it sends), so a Twilio
+ * message that timed out after acceptance may go twice.
+ *
  * Auth tokens are read once from their 0600 files into the shared state;
  * they go to libcurl and nowhere else: never into a reason, a log line or
  * the store.
@@ -357,7 +364,8 @@ buf_xml(struct mime_buf *b, const char *s)
 	}
 }
 
-/* Expand a generic template: {to} {from} {text} {id} {secret}, each value
+/* Expand a generic template: {to} {from} {text} {id} {idempotency_key}
+   {secret}, each value
    escaped for where it goes (esc NULL: as is, for header values). */
 static void
 buf_template(struct mime_buf *b, const char *t, const char *const *names,
@@ -593,20 +601,25 @@ ph_start(struct ph_session *s, CURLM *multi, struct ph_req *r,
 		}
 	} else {
 		static const char *const names[] = { "to", "from", "text",
-			"id" };
-		const char *values[] = { r->rcpt->address, pv->from, text, id };
+			"id", "idempotency_key" };
+		char key[CHAN_IDEM_LEN + 1];
+		const char *values[] = { r->rcpt->address, pv->from, text, id,
+			key };
 		bool json = strcmp(pv->content_type, "application/json") == 0;
 
-		mime_adds(&url, pv->url);
-		buf_template(&body, pv->body, names, values, 4, json ?
+		chan_idempotency_key(m, r->rcpt->address, s->sh->mode ==
+		    PH_SMS ? "sms" : "voice", key);
+		buf_template(&url, pv->url, names + 4, values + 4, 1, buf_form);
+		buf_template(&body, pv->body, names, values, 5, json ?
 		    buf_json : buf_form);
 		for (size_t i = 0; i < pv->nheaders; i++) {
-			static const char *const hn[] = { "secret", "id" };
-			const char *hv[] = { secret, id };
+			static const char *const hn[] = { "secret", "id",
+				"idempotency_key" };
+			const char *hv[] = { secret, id, key };
 			struct mime_buf h = { 0 };
 			struct curl_slist *nl;
 
-			buf_template(&h, pv->headers[i], hn, hv, 2, NULL);
+			buf_template(&h, pv->headers[i], hn, hv, 3, NULL);
 			nl = h.oom ? NULL : curl_slist_append(r->hdrs, h.p);
 			if (h.p != NULL)
 				OPENSSL_cleanse(h.p, h.len);

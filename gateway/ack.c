@@ -73,6 +73,9 @@ ack_secret_load(const struct policy_repo *repo,
 	rc = ack_read(path, out, err);
 	if (rc != TOCSIN_ENOTFOUND)
 		return rc;
+	/* A fresh install: the key may be made before the store, which
+	   makes this folder on first open. */
+	store_make_folder(repo->gateway.store);
 	/* First use: write a whole file under a private name, then link it
 	   into place.  link() fails if another process got there first, and
 	   a crash never leaves a short file under the real name. */

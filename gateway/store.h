@@ -27,9 +27,16 @@ enum store_dstate { STORE_D_PENDING, STORE_D_SENDING, STORE_D_SENT,
 	STORE_D_DELIVERED, STORE_D_UNDELIVERED, STORE_D_COUNT };
 const char *store_dstate_name(enum store_dstate st);
 
-/* Open (creating the schema when new) the store at path.  *ret is owned by
-   the caller: store_close(). */
+/* Open (creating the schema when new) the store at path.  A new store's
+   folders are made 0700 and its file 0600 (SQLite gives its journal files
+   the file's mode), whatever the umask.  *ret is owned by the caller:
+   store_close(). */
 int store_open(const char *path, struct store **ret, struct tocsin_err *err);
+
+/* Make the folder of the store at path (and its parents) when missing,
+   mode 0700: for files kept beside the store (the ack secret) that may be
+   made before the store is first opened. */
+void store_make_folder(const char *path);
 void store_close(struct store *s);
 
 /* What submit writes.  Strings are borrowed for the call. */

@@ -9,10 +9,12 @@
  * The audit log is append-only and hash-chained: each record's hash covers
  * its fields and the previous record's hash.
  */
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <openssl/evp.h>
 #include <sqlite3.h>
@@ -207,8 +209,8 @@ sq_has_column(struct store *s, const char *table, const char *column)
 
 /* Create the folder of the store (and its parents) when missing, private
    to the service: the store holds alerts and contact addresses. */
-static void
-store_mkdirs(const char *path)
+void
+store_make_folder(const char *path)
 {
 	char dir[4096];
 	char *slash;
@@ -299,7 +301,22 @@ store_open(const char *path, struct store **ret, struct tocsin_err *err)
 	int rc;
 
 	*ret = NULL;
-	store_mkdirs(path);
+	store_make_folder(path);
+	{
+		/* SQLite would make the file 0644 less the umask; the store
+		   holds alerts and contact addresses.  O_EXCL: only a file
+		   that did not exist is made and closed here; closing a
+		   descriptor of a store that is open would drop every lock
+		   this process holds on it (POSIX locks are per process),
+		   and another process could then reset the log under the
+		   open connections. */
+		int fd = path[0] == '\0' || strcmp(path, ":memory:") == 0 ?
+		    -1 : open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC |
+		    O_NOFOLLOW, 0600);
+
+		if (fd >= 0)
+			close(fd);
+	}
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
 	if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE |

@@ -64,8 +64,10 @@ read_one(struct policy_ctx *ctx, const config_setting_t *g,
 		"parallel", "retries", "timeout", "segments", "method",
 		"content_type", "body", "headers", "id_field", "success", NULL };
 	static const char *const body_names[] = { "to", "from", "text", "id",
-		NULL };
-	static const char *const header_names[] = { "secret", "id", NULL };
+		"idempotency_key", NULL };
+	static const char *const header_names[] = { "secret", "id",
+		"idempotency_key", NULL };
+	static const char *const url_names[] = { "idempotency_key", NULL };
 	char where[POLICY_QUOTE_LEN + 32], q[POLICY_QUOTE_LEN], bad[40];
 	const config_setting_t *l;
 	const char *v;
@@ -120,6 +122,11 @@ read_one(struct policy_ctx *ctx, const config_setting_t *g,
 			policy_err(ctx, config_setting_get_member(g, "url"),
 			    "%s: url %s has spaces or quotes; write a plain URL",
 			    where, policy_quote(q, sizeof(q), pv->url));
+		else if (pv->kind == POLICY_PK_GENERIC && !template_valid(pv->url,
+		    url_names, bad, sizeof(bad)))
+			policy_err(ctx, config_setting_get_member(g, "url"),
+			    "%s: url has the unknown placeholder %s; a url may "
+			    "use {idempotency_key} only", where, bad);
 	}
 	(void)policy_get_path(ctx, g, where, "ca", false, &pv->ca);
 	if (policy_get_path(ctx, g, where, "secret", pv->kind ==
@@ -220,7 +227,7 @@ read_one(struct policy_ctx *ctx, const config_setting_t *g,
 	    && !template_valid(pv->body, body_names, bad, sizeof(bad)))
 		policy_err(ctx, config_setting_get_member(g, "body"),
 		    "%s: body has the unknown placeholder %s; use {to} {from} "
-		    "{text} {id}", where, bad);
+		    "{text} {id} {idempotency_key}", where, bad);
 	if (policy_get_strlist(ctx, g, where, "headers", false,
 	    POLICY_MAX_HEADERS, &l) == 1) {
 		int m = config_setting_length(l);
@@ -239,7 +246,8 @@ read_one(struct policy_ctx *ctx, const config_setting_t *g,
 			else if (!template_valid(h, header_names, bad,
 			    sizeof(bad)))
 				policy_err(ctx, l, "%s: header has the unknown "
-				    "placeholder %s; use {secret} {id}", where,
+				    "placeholder %s; use {secret} {id} "
+				    "{idempotency_key}", where,
 				    bad);
 			else
 				pv->headers[pv->nheaders++] =

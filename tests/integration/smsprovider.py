@@ -36,16 +36,20 @@ class SmsProvider(PeerProcess):
     what = "sms_provider"
 
     def __init__(self, workdir, accounts=None, cert=None, key=None, faults=(),
-                 max_rate=None, name="sms_provider"):
+                 max_rate=None, name="sms_provider",
+                 idempotency_header=None):
         """accounts: {SID: TOKEN}, by default {"AC1": "tok1"}; cert and key
         make it serve HTTPS; faults: rule dicts given with --fault;
-        max_rate: --max-rate (observed and flagged, never enforced)."""
+        max_rate: --max-rate (observed and flagged, never enforced);
+        idempotency_header: --idempotency-header (generic requests carrying
+        it happen once per key)."""
         self.workdir = Path(workdir)
         self.accounts = dict(accounts if accounts is not None
                              else {"AC1": "tok1"})
         self.cert, self.key = cert, key
         self.faults = list(faults)
         self.max_rate = max_rate
+        self.idempotency_header = idempotency_header
         self.name = name
         self.ready = self.workdir / f"{name}.ready"
         self.logfile = self.workdir / f"{name}.log"
@@ -81,6 +85,8 @@ class SmsProvider(PeerProcess):
             cmd += ["--fault", json.dumps(f)]
         if self.max_rate is not None:
             cmd += ["--max-rate", str(self.max_rate)]
+        if self.idempotency_header is not None:
+            cmd += ["--idempotency-header", self.idempotency_header]
         return cmd
 
     def requests(self):
@@ -91,6 +97,20 @@ class SmsProvider(PeerProcess):
         except FileNotFoundError:
             return []
         return [json.loads(line) for line in text.split("\n")[:-1] if line]
+
+    def messages(self, to=None):
+        """The messages the provider sent (a phone received): requests
+        answered 2xx that were not the repeat of an idempotency key, to
+        the number to (all when None)."""
+        out = []
+        for r in self.requests():
+            if r["status"] is None or not 200 <= r["status"] < 300 or \
+                    r.get("replay"):
+                continue
+            doc = r.get("form") or r.get("json") or {}
+            if to is None or doc.get("To", doc.get("to")) == to:
+                out.append(r)
+        return out
 
     def wait_requests(self, count, timeout=10):
         """Poll until at least count requests are recorded; return them all."""

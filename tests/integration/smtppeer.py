@@ -23,9 +23,12 @@ class SmtpPeer(PeerProcess):
 
     def __init__(self, workdir, cert=None, key=None, no_starttls=False,
                  reject=(), tempfail=(), tempfail_data=0, max_size=None,
-                 delay=0.0, port=0, drop_after=0):
+                 delay=0.0, port=0, drop_after=0, auth=None,
+                 auth_in_clear=False):
         """reject: regexes for --reject-rcpt; tempfail: "REGEX:N" strings or
-        (regex, n) pairs for --tempfail-rcpt; tempfail_data: --tempfail-data."""
+        (regex, n) pairs for --tempfail-rcpt; tempfail_data: --tempfail-data;
+        auth: "USER:PASSWORD" for --auth (AUTH required after STARTTLS);
+        auth_in_clear: --auth-in-clear (AUTH taken without TLS too)."""
         self.workdir = Path(workdir)
         self.out = self.workdir / "mail"
         self.ready = self.workdir / "smtp_peer.ready"
@@ -41,6 +44,8 @@ class SmtpPeer(PeerProcess):
         self.delay = delay
         self.drop_after = drop_after
         self.fixed_port = port
+        self.auth = auth
+        self.auth_in_clear = auth_in_clear
         self.proc = None
         self.port = None
         self.host = "127.0.0.1"
@@ -65,7 +70,19 @@ class SmtpPeer(PeerProcess):
             cmd += ["--drop-after", str(self.drop_after)]
         if self.max_size is not None:
             cmd += ["--max-size", str(self.max_size)]
+        if self.auth is not None:
+            cmd += ["--auth", self.auth]
+        if self.auth_in_clear:
+            cmd.append("--auth-in-clear")
         return cmd
+
+    def auth_attempts(self):
+        """Every AUTH the peer saw (see smtp_peer.py), oldest first."""
+        f = self.out / "auth.jsonl"
+        if not f.exists():
+            return []
+        return [json.loads(line) for line in f.read_text().splitlines()
+                if line]
 
     def messages(self):
         """Stored messages, oldest first: each the JSON sidecar plus "n"

@@ -568,3 +568,167 @@ def test_local_relay_without_tls_only_when_marked_local(inst, tmp_path, pki):
         peer.stop()
     assert len(msgs) == 2 and not any(m["tls"] for m in msgs)
     assert all(r[4] == "sent" for r in deliveries(inst, alert))
+
+
+# --- a relay that requires AUTH ----------------------------------------------
+
+AUTH_USER, AUTH_PASSWORD = "tocsin-relay", "s3cr:et-Pa55-not-in-logs"
+
+
+def credentials(inst, password=AUTH_PASSWORD, mode=0o600):
+    f = inst.dir / "smtp.credentials"
+    fd = os.open(f, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(f"{AUTH_USER}:{password}\n")
+    os.chmod(f, mode)
+    inst.set_keys("smtp", credentials=str(f))
+    return f
+
+
+def no_password_anywhere(inst, texts, password=AUTH_PASSWORD):
+    """The password (or its PLAIN encoding's parts) in no log, status,
+    report or store text."""
+    import base64
+    plain = base64.b64encode(f"\0{AUTH_USER}\0{password}".encode())
+    for t in texts:
+        b = t.encode() if isinstance(t, str) else t
+        assert password.encode() not in b
+        assert plain not in b
+    dump = subprocess.run(["sqlite3", str(inst.db), ".dump"],
+                          capture_output=True).stdout
+    assert password.encode() not in dump and plain not in dump
+
+
+def count_mail_faults(name, rows, msgs):
+    got = collections.Counter(a for m in msgs for a in m["rcpt_tos"])
+    lost = sum(1 for r in rows if got[r[3]] == 0)
+    dup = sum(max(0, got[r[3]] - 1) for r in rows)
+    stuck = sum(1 for r in rows if r[4] not in ("sent", "dead", "cancelled",
+                                                "failed"))
+    print(f"fault: {name} lost={lost} duplicated={dup} stuck={stuck}")
+    return lost, dup, stuck
+
+
+def test_relay_requiring_auth_gets_it_after_starttls(inst, tmp_path, pki):
+    inst.email_all_first()
+    credentials(inst)
+    peer = peer_for(inst, tmp_path, pki, auth=f"{AUTH_USER}:{AUTH_PASSWORD}")
+    try:
+        teams = inst.teams()[:3]
+        alert = inst.submit_signed(inst.cap(addresses=" ".join(teams)),
+                                   signers=("desk-1",))
+        res = inst.serve(timeout=120)
+        msgs = peer.messages()
+        attempts = peer.auth_attempts()
+        log = peer.logfile.read_text()
+    finally:
+        peer.stop()
+    rows = deliveries(inst, alert)
+    assert count_mail_faults("smtp-auth", rows, msgs) == (0, 0, 0)
+    assert all(r[4] == "sent" for r in rows)
+    assert len(msgs) == 3 and all(m["tls"] for m in msgs)
+    assert all(m["auth_user"] == AUTH_USER for m in msgs)
+    # every AUTH came inside TLS, with the right user, and worked
+    assert attempts and all(a["tls"] and a["ok"] and a["user"] == AUTH_USER
+                            for a in attempts)
+    status = inst.run("status", alert, check=0).stdout
+    no_password_anywhere(inst, [res.stdout, res.stderr, status, log])
+
+
+def test_wrong_password_fails_with_the_relays_reason(inst, tmp_path, pki):
+    inst.email_all_first()
+    inst.set_keys("gateway", max_attempts=2, retry_base="1s", retry_max="1s")
+    wrong = "wrong-Pa55word-also-secret"
+    credentials(inst, password=wrong)
+    peer = peer_for(inst, tmp_path, pki, auth=f"{AUTH_USER}:{AUTH_PASSWORD}")
+    try:
+        team = inst.teams()[0]
+        alert = inst.submit_signed(inst.cap(addresses=team),
+                                   signers=("desk-1",))
+        res = inst.serve(timeout=120)
+        msgs = peer.messages()
+        attempts = peer.auth_attempts()
+        log = peer.logfile.read_text()
+    finally:
+        peer.stop()
+    rows = deliveries(inst, alert)
+    assert msgs == []
+    assert rows and all(r[4] == "dead" for r in rows), rows
+    for r in rows:
+        assert "refused authentication as tocsin-relay" in r[6], r
+        assert "535" in r[6] and "Authentication credentials invalid" in r[6]
+    assert attempts and all(a["tls"] and not a["ok"] for a in attempts)
+    status = inst.run("status", alert, "--json", check=0).stdout
+    report = inst.run("report", alert, "--format", "json", check=0).stdout
+    no_password_anywhere(inst, [res.stdout, res.stderr, status, report, log],
+                         password=wrong)
+
+
+def test_auth_never_in_clear_to_a_relay_without_starttls(inst, tmp_path, pki):
+    """The attacker's version: a relay (or a man in the middle) that offers
+    no STARTTLS gets no AUTH and no mail."""
+    inst.email_all_first()
+    credentials(inst)
+    peer = peer_for(inst, tmp_path, pki, no_starttls=True,
+                    auth=f"{AUTH_USER}:{AUTH_PASSWORD}")
+    try:
+        team = inst.teams()[0]
+        alert = inst.submit_signed(inst.cap(addresses=team),
+                                   signers=("desk-1",))
+        inst.set_keys("gateway", max_attempts=1)
+        res = inst.serve(timeout=120)
+        msgs = peer.messages()
+        attempts = peer.auth_attempts()
+    finally:
+        peer.stop()
+    assert msgs == [] and attempts == []
+    rows = deliveries(inst, alert)
+    assert all(r[4] == "dead" and "STARTTLS" in r[6] for r in rows), rows
+    no_password_anywhere(inst, [res.stdout, res.stderr])
+
+
+def test_credentials_file_checked_at_start(inst, tmp_path, pki):
+    inst.email_all_first()
+    f = credentials(inst)
+    f.write_text("no-colon-here\n")
+    p = inst.run("serve", "--until-idle")
+    assert p.returncode == 78 and "user:password" in p.stderr
+    assert "no-colon-here" not in p.stderr
+    # check says so too, naming the file and never its content
+    p = inst.run("check")
+    assert p.returncode == 78, p.stdout + p.stderr
+    assert "user:password" in p.stdout + p.stderr
+    assert str(f) in p.stdout + p.stderr
+    assert "no-colon-here" not in p.stdout + p.stderr
+    f.write_text(f"{AUTH_USER}:{AUTH_PASSWORD}\n")
+    p = inst.run("check")
+    assert "credentials" not in p.stdout + p.stderr
+    assert AUTH_PASSWORD not in p.stdout + p.stderr
+
+
+def test_local_relay_gets_auth_in_clear_only_when_marked_local(
+        inst, tmp_path, pki):
+    """A relay on this host marked local, without TLS: AUTH goes in clear
+    over the loopback (the one place it may), and the mail is taken."""
+    inst.email_all_first()
+    credentials(inst)
+    inst.set_keys("smtp", starttls="none", local=True)
+    peer = SmtpPeer(tmp_path, auth=f"{AUTH_USER}:{AUTH_PASSWORD}",
+                    auth_in_clear=True).start()
+    try:
+        inst.set_keys("smtp", port=peer.port)
+        team = inst.teams()[0]
+        alert = inst.submit_signed(inst.cap(addresses=team),
+                                   signers=("desk-1",))
+        res = inst.serve(timeout=120)
+        msgs = peer.messages()
+        attempts = peer.auth_attempts()
+    finally:
+        peer.stop()
+    rows = deliveries(inst, alert)
+    assert count_mail_faults("smtp-auth-local", rows, msgs) == (0, 0, 0)
+    assert all(r[4] == "sent" for r in rows)
+    assert msgs and all(not m["tls"] and m["auth_user"] == AUTH_USER
+                        for m in msgs)
+    assert attempts and all(a["ok"] and not a["tls"] for a in attempts)
+    no_password_anywhere(inst, [res.stdout, res.stderr])

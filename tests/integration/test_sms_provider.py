@@ -42,9 +42,9 @@ def sms(tmp_path):
 
 
 def post(url, fields=None, auth=(SID, TOKEN), json_body=None, bearer=None,
-         context=None):
+         context=None, headers=None, timeout=TIMEOUT):
     """POST form fields (or a JSON body); returns (status, headers, body)."""
-    headers = {}
+    headers = dict(headers or {})
     if json_body is not None:
         data = json.dumps(json_body).encode()
         headers["Content-Type"] = "application/json"
@@ -58,7 +58,8 @@ def post(url, fields=None, auth=(SID, TOKEN), json_body=None, bearer=None,
         headers["Authorization"] = f"Bearer {bearer}"
     req = urllib.request.Request(url, data=data, headers=headers, method="POST")
     try:
-        with urllib.request.urlopen(req, timeout=TIMEOUT, context=context) as r:
+        with urllib.request.urlopen(req, timeout=timeout,
+                                    context=context) as r:
             return r.status, r.headers, json.load(r)
     except urllib.error.HTTPError as e:
         return e.code, e.headers, json.loads(e.read())
@@ -539,3 +540,59 @@ def test_post_status_callback():
     assert [ok for _, ok in seen] == [True, False, False, True]
     assert seen[0][0]["MessageStatus"] == "delivered"
     assert seen[0][0]["To"] == TO
+
+
+def test_generic_idempotency_key(sms):
+    """A repeat with the same key is answered with the first answer and is
+    no new message; another key, or a key after an error, is."""
+    url = sms.generic_url
+    doc = {"to": TO, "text": "Alert 7"}
+
+    def send(key, **kw):
+        return post(url, auth=None, bearer=TOKEN, json_body=doc,
+                    headers={"Idempotency-Key": key}, **kw)
+
+    s1, _, b1 = send("k1")
+    s2, _, b2 = send("k1")
+    assert s1 == s2 == 202 and b1 == b2
+    s3, _, b3 = send("k2")
+    assert s3 == 202 and b3["message_id"] != b1["message_id"]
+    assert [r["sid"] for r in sms.messages(TO)] == [b1["message_id"],
+                                                    b3["message_id"]]
+    assert [r.get("replay", False) for r in sms.requests()] == \
+        [False, True, False]
+    # an error is not kept: the same key goes through afterwards
+    sms.set_faults([{"endpoint": "generic", "action": "500", "count": 1}])
+    assert send("k3")[0] == 500
+    s4, _, b4 = send("k3")
+    assert s4 == 202 and len(sms.messages(TO)) == 3
+    assert sms.control()["replays"] == 1
+
+
+def test_generic_accepts_late(sms):
+    """"late": the message is sent at once, the answer comes after the
+    client gave up; the client's repeat with the same key gets the first
+    answer, and the phone has one message."""
+    sms.set_faults([{"endpoint": "generic", "action": "late", "seconds": 3,
+                     "count": 1}])
+    doc = {"to": TO, "text": "Alert 8"}
+    hdr = {"Idempotency-Key": "late-1"}
+    t0 = time.monotonic()
+    with pytest.raises((socket.timeout, urllib.error.URLError)):
+        post(sms.generic_url, auth=None, bearer=TOKEN, json_body=doc,
+             headers=hdr, timeout=1)
+    assert time.monotonic() - t0 < 2.5
+    status, _, body = post(sms.generic_url, auth=None, bearer=TOKEN,
+                           json_body=doc, headers=hdr)
+    assert status == 202
+    msgs = sms.messages(TO)
+    assert [m["sid"] for m in msgs] == [body["message_id"]]
+    assert msgs[0]["faults"] == ["late"]
+    # without the key, the late answer's repeat is a second message
+    sms.set_faults([{"endpoint": "generic", "action": "late", "seconds": 3,
+                     "count": 1}])
+    with pytest.raises((socket.timeout, urllib.error.URLError)):
+        post(sms.generic_url, auth=None, bearer=TOKEN, json_body=doc,
+             timeout=1)
+    post(sms.generic_url, auth=None, bearer=TOKEN, json_body=doc)
+    assert len(sms.messages(TO)) == 3

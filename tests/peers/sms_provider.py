@@ -53,6 +53,14 @@ Endpoints:
        {"message_id": "G" + 16 hex, "accepted": true}; 401 {"error":
        "unauthorized"}; 422 {"error": "invalid number"} or {"error": "missing
        text"}; 400 {"error": "bad request"} for a body it cannot read.
+       With --idempotency-header (default "Idempotency-Key"), a generic
+       request that carries the header is done once per account and key
+       within 24 hours: a repeat gets the first request's answer (the same
+       message_id) and is recorded with "replay": true, not as a new
+       message; a repeat that arrives while the first is still being
+       answered waits for it.  Only a 2xx answer is kept: after an error
+       the key may be used again.  Twilio's Messages and Calls take no such
+       key, and neither does this provider's Twilio side.
   GET  /_control        the rules with their counters, and request counters.
   POST /_control        JSON: {"reset": true} clears the rules, {"rules": [..]}
        replaces them, {"add": [..]} appends (applied in that order; any
@@ -66,18 +74,21 @@ are tried in order on every authenticated Messages, Calls or generic request:
                               means every number
    "endpoint": "messages" | "calls" | "generic" or a list of them; absent
                               means all three
-   "action": "429" | "500" | any status 400..599 | "delay" | "invalid" | "drop",
+   "action": "429" | "500" | any status 400..599 | "delay" | "invalid" | "drop"
+             | "late",
    "count": N,                how many times it fires; -1 (the default) always,
                               0 never
    "retry_after": 2,          with a status action: Retry-After header value
                               (a number, or a string sent as it is)
-   "seconds": 5,              with "delay": how long to wait
+   "seconds": 5,              with "delay" or "late": how long to wait
    "reset": true,             with "drop": close with a TCP RST, not a FIN
    "name": "any label"}
 A status action answers that status (Twilio body {"code": 20000 + status,
 ...}, generic body {"error": ...}); "invalid" answers 400 code 21211 (generic:
 422) even for a valid number; "drop" closes the connection without a byte of
-answer.  "delay" sleeps and then goes on to the next rules, so a delay rule
+answer; "late" accepts the request at once (the message is sent, recorded,
+and its idempotency key kept) and sends the answer only after "seconds",
+as a provider does that accepted a request after the client gave up.  "delay" sleeps and then goes on to the next rules, so a delay rule
 followed by a "500" rule gives a slow 500; without a later rule that fires,
 the request is answered normally.  At most one non-delay rule fires per
 request.  Faults are decided after authentication and before validation.
@@ -89,7 +100,7 @@ What it writes:
     /_control and not for requests too malformed to have a method and path),
     flushed, written just before the answer is sent so that a client holding
     an answer always finds its line: {"t": arrival (unix float), "t_end":
-    answer time, "method", "path", "account": the SID in a Twilio path or the
+    answer time (for "late": the acceptance), "method", "path", "account": the SID in a Twilio path or the
     account whose token a generic request carried (else null), "auth_ok",
     "form": dict (a field sent twice is a list) for any body that is not JSON,
     or "json": parsed JSON (null if unparseable) for a JSON body, "raw": body
@@ -147,7 +158,9 @@ GSM_BASIC = set(
 GSM_EXT = set("\f^{}\\[~]|€")
 assert len(GSM_BASIC) == 127 and len(GSM_EXT) == 10
 
-ACTIONS_OTHER = ("delay", "invalid", "drop")
+ACTIONS_OTHER = ("delay", "invalid", "drop", "late")
+IDEM_TTL = 24 * 3600            # seconds an idempotency key is kept
+IDEM_WAIT = 60                  # seconds a repeat waits for the first
 ENDPOINTS = ("messages", "calls", "generic")
 RULE_KEYS = {"match", "endpoint", "action", "count", "retry_after", "seconds",
              "reset", "name"}
@@ -266,12 +279,12 @@ class Rule:
                 raise RuleError("retry_after must be one line")
         self.retry_after = ra
         secs = spec.get("seconds")
-        if action == "delay":
+        if action in ("delay", "late"):
             if isinstance(secs, bool) or not isinstance(secs, (int, float)) \
                     or secs < 0:
-                raise RuleError("delay needs seconds >= 0")
+                raise RuleError(f"{action} needs seconds >= 0")
         elif secs is not None:
-            raise RuleError("seconds goes with the delay action")
+            raise RuleError("seconds goes with the delay or late action")
         self.seconds = secs
         self.reset = bool(spec.get("reset", False))
         if self.reset and action != "drop":
@@ -284,6 +297,16 @@ class Rule:
         return d
 
 
+class IdemEntry:
+    """The first request with an idempotency key, and its kept answer."""
+
+    def __init__(self, t):
+        self.t = t
+        self.done = False
+        self.answer = None
+        self.event = threading.Event()
+
+
 class State:
     """Accounts, rules, counters and the request log, shared by all threads."""
 
@@ -293,6 +316,9 @@ class State:
         self.lock = threading.Lock()
         self.logfile = logfile
         self.max_rate = max_rate
+        self.idem_header = "Idempotency-Key"
+        self.idem = {}          # (account, key) -> IdemEntry
+        self.replays = 0
         self.window = max(1.0, 1.0 / max_rate) if max_rate else None
         self.arrivals = collections.deque()
         self.over_rate = 0
@@ -318,6 +344,36 @@ class State:
                 if r.action != "delay":
                     break
         return fired
+
+    def idem_begin(self, account, key):
+        """(entry, True) when this request is the first with the key (the
+        caller finishes the entry), or (entry, False) with the kept answer
+        of the first; waits while the first is being answered."""
+        deadline = time.monotonic() + IDEM_WAIT
+        while True:
+            with self.lock:
+                now = time.time()
+                e = self.idem.get((account, key))
+                if e is None or (e.done and (e.answer is None or
+                                             now - e.t > IDEM_TTL)):
+                    e = IdemEntry(now)
+                    self.idem[(account, key)] = e
+                    return e, True
+                if e.done:
+                    self.replays += 1
+                    return e, False
+            if not e.event.wait(max(0.0, deadline - time.monotonic())):
+                raise ConnectionError("the first request with this "
+                                      "idempotency key never ended")
+
+    def idem_finish(self, entry, status, payload, sid):
+        """The first request's answer: kept when 2xx, else the key is free
+        again."""
+        with self.lock:
+            entry.answer = (status, payload, sid) if 200 <= status < 300 \
+                else None
+            entry.done = True
+        entry.event.set()
 
     def observe(self, t):
         """Note an arrival; True if it is over --max-rate."""
@@ -374,6 +430,7 @@ class State:
                     "requests": self.requests,
                     "statuses": dict(self.statuses),
                     "max_rate": self.max_rate,
+                    "replays": self.replays,
                     "over_rate": self.over_rate}
 
 
@@ -490,10 +547,19 @@ class Handler(BaseHTTPRequestHandler):
         self.server.state.record(rec)
         log(f"{self.peer()} {rec['method']} {rec['path']} -> {status}"
             f"{' ' + sid if sid else ''}"
-            f"{' faults ' + ','.join(rec['faults']) if rec['faults'] else ''}")
+            f"{' faults ' + ','.join(rec['faults']) if rec['faults'] else ''}"
+            f"{' (replay)' if rec.get('replay') else ''}")
+        entry, self.idem_entry = self.idem_entry, None
+        if entry is not None:
+            self.server.state.idem_finish(entry, status, payload, sid)
+        if self.late is not None:
+            # accepted and recorded; the answer comes after the client's
+            # timeout, or never reaches it
+            time.sleep(self.late)
         self.send_json(status, payload, headers, close)
 
     def drop(self, rec, rule):
+        self.idem_release()
         rec["status"] = None
         rec["t_end"] = time.time()
         self.server.state.record(rec)
@@ -516,6 +582,8 @@ class Handler(BaseHTTPRequestHandler):
     # --- dispatch ---------------------------------------------------------
     def dispatch(self):
         self.answered = False
+        self.late = None
+        self.idem_entry = None
         t = time.time()
         try:
             path = urllib.parse.urlsplit(self.path).path
@@ -558,16 +626,23 @@ class Handler(BaseHTTPRequestHandler):
                     404, 20404, f"The requested resource {path} was not found"))
         except (ConnectionError, socket.timeout, ssl.SSLError) as e:
             log(f"{self.peer()} connection lost: {type(e).__name__} {e}")
+            self.idem_release()
             self.close_connection = True
         except Exception:
             log(f"{self.peer()} error in the provider itself:\n"
                 + traceback.format_exc().rstrip())
+            self.idem_release()
             if not self.answered:
                 try:
                     self.send_json(500, {"error": "provider bug"}, close=True)
                 except OSError:
                     pass
             self.close_connection = True
+
+    def idem_release(self):
+        entry, self.idem_entry = getattr(self, "idem_entry", None), None
+        if entry is not None:
+            self.server.state.idem_finish(entry, 0, None, None)
 
     def new_record(self, t, body):
         headers = {}
@@ -630,6 +705,8 @@ class Handler(BaseHTTPRequestHandler):
             elif r.action == "invalid":
                 invalid()
                 return True
+            elif r.action == "late":
+                self.late = r.seconds
             else:
                 headers = []
                 if r.retry_after is not None:
@@ -780,6 +857,16 @@ class Handler(BaseHTTPRequestHandler):
             doc = {k: (v[0] if isinstance(v, list) else v)
                    for k, v in self.form.items()}
         to, text = doc.get("to"), doc.get("text")
+        key = self.headers.get(self.server.state.idem_header)
+        if key:
+            rec["idempotency_key"] = key
+            entry, first = self.server.state.idem_begin(account, key)
+            if not first:
+                status, payload, sid = entry.answer
+                rec["replay"] = True
+                self.answer(rec, status, payload, sid=sid)
+                return
+            self.idem_entry = entry
 
         def invalid():
             self.answer(rec, 422, {"error": "invalid number"})
@@ -883,6 +970,10 @@ def parse_args(argv):
     p.add_argument("--fault", action="append", default=[], type=fault_arg,
                    metavar="JSON", help="a fault rule, or a list of them "
                    "(repeatable, tried in order)")
+    p.add_argument("--idempotency-header", default="Idempotency-Key",
+                   metavar="NAME", help="the header whose value makes a "
+                   "generic request happen once per key (default "
+                   "Idempotency-Key)")
     p.add_argument("--max-rate", type=float, metavar="R",
                    help="requests per second to flag as over rate in the log "
                    "(observed only: nothing is throttled)")
@@ -909,6 +1000,7 @@ def main(argv=None):
 
     server = Server((a.host, a.port), Handler)
     server.state = State(accounts, rules, logfile, a.max_rate)
+    server.state.idem_header = a.idempotency_header
     scheme = "http"
     if a.cert:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)

@@ -25,8 +25,21 @@ What it writes:
     then DIR/<n>.json (envelope and session facts).  The .json is written
     last, so a reader that lists *.json only ever sees complete messages.
     Both are in place before the 250 reply to the final dot is sent;
-  * stderr: one line per event of interest (connect, STARTTLS, MAIL, RCPT
-    and its result, DATA and its result, disconnect).
+  * --out DIR/auth.jsonl, with --auth: one JSON line per AUTH command,
+    {"t", "peer", "tls": whether the connection was TLS when AUTH came,
+    "mechanism", "user" (null when none was read), "ok"}, never the
+    password;
+  * stderr: one line per event of interest (connect, STARTTLS, AUTH and
+    its result, MAIL, RCPT and its result, DATA and its result,
+    disconnect).
+
+With --auth USER:PASSWORD the relay requires AUTH (PLAIN or LOGIN) before
+MAIL, and offers and takes it only after STARTTLS (aiosmtpd's
+auth_require_tls): an AUTH on a clear connection gets 538 (530 before
+STARTTLS when STARTTLS is required), unless --auth-in-clear (a relay on
+the same host) takes it there too; a wrong user or password gets
+"535 5.7.8 Authentication credentials invalid".  Each stored message's
+.json then names the "auth_user" of its session.
 
 Use /usr/bin/python3: the python3 first on PATH may lack Debian's modules.
 """
@@ -47,7 +60,7 @@ import traceback
 from email.parser import BytesParser
 from email.policy import compat32
 
-from aiosmtpd.smtp import SMTP, TLSSetupException
+from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword, TLSSetupException
 
 from peerfiles import write_atomic
 
@@ -162,6 +175,36 @@ class Faults:
         return None
 
 
+class AuthLog:
+    """Every AUTH command: what it was and how it ended, without the
+    password."""
+
+    def __init__(self, folder, user, password):
+        self.path = os.path.join(folder, "auth.jsonl") if folder else None
+        self.user, self.password = user, password
+
+    def write(self, rec):
+        rec["t"] = time.time()
+        if self.path is not None:
+            with open(self.path, "a", encoding="utf-8") as f:
+                f.write(json.dumps(rec) + "\n")
+
+    def check(self, server, session, envelope, mechanism, auth_data):
+        """aiosmtpd's authenticator: the configured user and password."""
+        user = None
+        ok = False
+        if isinstance(auth_data, LoginPassword):
+            user = auth_data.login.decode("utf-8", "replace")
+            ok = (auth_data.login == self.user.encode() and
+                  auth_data.password == self.password.encode())
+        self.write({"peer": peer_str(session.peer),
+                    "tls": session.ssl is not None,
+                    "mechanism": mechanism, "user": user, "ok": ok})
+        log(f"{peer_str(session.peer)} AUTH {mechanism} as {user!r} -> "
+            f"{'235' if ok else '535'}")
+        return AuthResult(success=ok, handled=False, auth_data=user)
+
+
 class Handler:
     """aiosmtpd hooks.  A hook that exists replaces aiosmtpd's default
     action, so handle_MAIL and handle_RCPT fill the envelope themselves."""
@@ -217,6 +260,8 @@ class Handler:
             "peer": peer_str(session.peer),
             "received": time.time(),
             "message_id": message_id(raw),
+            "auth_user": session.auth_data if session.authenticated
+            else None,
         }
         n = self.store.save(raw, meta)
         session.stored = getattr(session, "stored", 0) + 1
@@ -239,6 +284,20 @@ class PeerSMTP(SMTP):
     registry of live connections, so shutdown can close them."""
 
     live = set()
+    auth_log = None
+
+    async def smtp_AUTH(self, arg):
+        # An AUTH the authenticator never sees (on a clear connection, or
+        # before STARTTLS, when TLS is required for it) is recorded here,
+        # so a test sees every attempt.
+        if self.auth_log is not None and self._tls_protocol is None and \
+                self._auth_require_tls:
+            self.auth_log.write({"peer": peer_str(self.session.peer),
+                                 "tls": False,
+                                 "mechanism": (arg or "").split(" ")[0],
+                                 "user": None, "ok": False})
+            log(f"{peer_str(self.session.peer)} AUTH on a clear connection")
+        return await super().smtp_AUTH(arg)
 
     def connection_made(self, transport):
         first = self.transport is None
@@ -327,6 +386,12 @@ def parse_args(argv):
     p.add_argument("--drop-after", type=int, default=0, metavar="N",
                    help="drop the connection at the MAIL that follows N "
                    "messages in one session")
+    p.add_argument("--auth", metavar="USER:PASSWORD",
+                   help="require AUTH with this user and password, after "
+                   "STARTTLS only")
+    p.add_argument("--auth-in-clear", action="store_true",
+                   help="with --auth: take AUTH on a clear connection too "
+                   "(a relay on the same host)")
     p.add_argument("--ready-file", help="written with the port once listening")
     p.add_argument("--max-size", type=int, default=10 * 1024 * 1024,
                    help="largest message in bytes (default 10 MiB)")
@@ -335,6 +400,8 @@ def parse_args(argv):
     a = p.parse_args(argv)
     if bool(a.cert) != bool(a.key):
         p.error("--cert and --key go together")
+    if a.auth is not None and ":" not in a.auth:
+        p.error("--auth is USER:PASSWORD")
     return a
 
 
@@ -346,11 +413,21 @@ async def serve(a):
     handler = Handler(Store(a.out),
                       Faults(a.reject_rcpt, a.tempfail_rcpt, a.tempfail_data),
                       a.delay, a.drop_after)
+    auth = None
+    if a.auth is not None:
+        user, _, password = a.auth.partition(":")
+        auth = AuthLog(a.out, user, password)
+        PeerSMTP.auth_log = auth
 
     def factory():
+        extra = {}
+        if auth is not None:
+            extra = {"auth_required": True,
+                     "auth_require_tls": not a.auth_in_clear,
+                     "authenticator": auth.check}
         return PeerSMTP(handler, hostname=SERVER_NAME, loop=loop,
                         data_size_limit=a.max_size, tls_context=ctx,
-                        require_starttls=ctx is not None)
+                        require_starttls=ctx is not None, **extra)
 
     # The server is run directly rather than through aiosmtpd's Controller:
     # Controller runs its own thread and, in 1.4.3, connects to itself on
@@ -368,6 +445,7 @@ async def serve(a):
     print(f"smtp_peer listening on {a.host}:{port}", flush=True)
     log(f"listening on {a.host}:{port}, STARTTLS "
         f"{'required' if ctx else 'not offered'}, "
+        f"{'AUTH required, ' if auth else ''}"
         f"{'storing in ' + a.out if a.out else 'not storing messages'}")
 
     await stop.wait()

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/resource.h>
 #include <cmocka.h>
 
 #include "certs.h"
@@ -220,6 +221,41 @@ test_inline_clearsigned(void **state)
 	assert_int_equal(certs_verify_inline(cx, msg, mlen, 4, &plain, &plen,
 	    &sigs, &e), TOCSIN_ETOOBIG);
 	assert_null(plain);
+	free(msg);
+	certs_close(cx);
+}
+
+/* A signed message of 200 MB of zeros, bzip2 at level 9: a few hundred
+   bytes.  Refused at the limit while gpg unpacks it: memory grows by the
+   limit, not by the 200 MB; no signature of it is reported. */
+static void
+test_inline_bomb_bounded(void **state)
+{
+	struct certs_ctx *cx = ctx_open();
+	struct certs_sigs sigs = { .n = 0 };
+	struct rusage before, after;
+	struct tocsin_err e;
+	char out[256], *msg, *plain = NULL;
+	size_t mlen, plen = 0;
+
+	(void)state;
+	(void)snprintf(out, sizeof(out), "%s/bomb.gpg", dir);
+	assert_int_equal(sh("head -c 200000000 /dev/zero | gpg --homedir "
+	    "%s/pki/signers --batch --yes --quiet --pinentry-mode loopback "
+	    "--passphrase '' --local-user %s --compress-algo bzip2 "
+	    "--bzip2-compress-level 9 -z 9 --sign --output %s", dir, fpr_desk1,
+	    out), 0);
+	msg = slurp(out, &mlen);
+	assert_true(mlen < 2048);
+	assert_int_equal(getrusage(RUSAGE_SELF, &before), 0);
+	assert_int_equal(certs_verify_inline(cx, msg, mlen, 256 * 1024, &plain,
+	    &plen, &sigs, &e), TOCSIN_ETOOBIG);
+	assert_int_equal(getrusage(RUSAGE_SELF, &after), 0);
+	assert_null(plain);
+	assert_int_equal(sigs.n, 0);
+	assert_non_null(strstr(e.msg, "more than 262144 bytes"));
+	/* ru_maxrss is in KiB: the peak grew by less than 16 MiB */
+	assert_true(after.ru_maxrss - before.ru_maxrss < 16 * 1024);
 	free(msg);
 	certs_close(cx);
 }
@@ -596,6 +632,7 @@ main(void)
 		cmocka_unit_test(test_detached_expired),
 		cmocka_unit_test(test_detached_revoked),
 		cmocka_unit_test(test_inline_clearsigned),
+		cmocka_unit_test(test_inline_bomb_bounded),
 		cmocka_unit_test(test_garbage_signature),
 		cmocka_unit_test(test_cms_good),
 		cmocka_unit_test(test_cms_rogue),

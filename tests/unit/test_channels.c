@@ -835,6 +835,51 @@ test_batch_helpers(void **state)
 	assert_int_equal(seen.reported, 1);
 }
 
+/* The idempotency key: the same for the same message and address, on
+   every call (a retry, a restart); another for every field that makes
+   another message; 32 lower-case hex digits. */
+static void
+test_idempotency_key(void **state)
+{
+	struct chan_msg m = { .alert_id = "20261202-0123456789ab",
+		.team = "ke", .step = 0, .ack_code = "12345678",
+		.message_id = "tocsin-20261202-0123456789ab-7" };
+	char k0[CHAN_IDEM_LEN + 1], k[CHAN_IDEM_LEN + 1];
+
+	(void)state;
+	chan_idempotency_key(&m, "+254700555101", "sms", k0);
+	assert_int_equal(strlen(k0), CHAN_IDEM_LEN);
+	assert_int_equal(strspn(k0, "0123456789abcdef"), CHAN_IDEM_LEN);
+	/* the attempt and the delivery's message id have no say */
+	m.message_id = "tocsin-20261202-0123456789ab-99";
+	chan_idempotency_key(&m, "+254700555101", "sms", k);
+	assert_string_equal(k, k0);
+	chan_idempotency_key(&m, "+254700555102", "sms", k);
+	assert_string_not_equal(k, k0);
+	chan_idempotency_key(&m, "+254700555101", "voice", k);
+	assert_string_not_equal(k, k0);
+	m.step = 1;
+	chan_idempotency_key(&m, "+254700555101", "sms", k);
+	assert_string_not_equal(k, k0);
+	m.step = 0;
+	m.team = "tz";
+	chan_idempotency_key(&m, "+254700555101", "sms", k);
+	assert_string_not_equal(k, k0);
+	m.team = "ke";
+	m.alert_id = "20261202-0123456789ac";
+	chan_idempotency_key(&m, "+254700555101", "sms", k);
+	assert_string_not_equal(k, k0);
+	m.alert_id = "20261202-0123456789ab";
+	m.ack_code = NULL;		/* the notice of an ack */
+	chan_idempotency_key(&m, "+254700555101", "sms", k);
+	assert_string_not_equal(k, k0);
+	/* fields do not run into each other: "ke"+"1" is not "k"+"e1" */
+	m.ack_code = "12345678";
+	m.team = "k";
+	chan_idempotency_key(&m, "e+254700555101", "sms", k);
+	assert_string_not_equal(k, k0);
+}
+
 int
 main(void)
 {
@@ -855,6 +900,7 @@ main(void)
 		cmocka_unit_test(test_jsonget_refuses),
 		cmocka_unit_test(test_form_parse),
 		cmocka_unit_test(test_batch_helpers),
+		cmocka_unit_test(test_idempotency_key),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -407,9 +407,24 @@ test_secret_refused(void **state)
 	assert_int_equal(symlink(link, f->key), 0);
 	assert_int_equal(ack_secret_load(&f->repo, out, &e), TOCSIN_ECONFIG);
 	assert_int_equal(unlink(f->key), 0);
-	/* No folder to make it in. */
+	/* No folder yet (a fresh install): made, 0700, with the key. */
 	assert_int_equal(rmdir(f->state), 0);
+	assert_int_equal(ack_secret_load(&f->repo, out, &e), 0);
+	{
+		struct stat st;
+
+		assert_int_equal(stat(f->state, &st), 0);
+		assert_int_equal(st.st_mode & 0777, 0700);
+		assert_int_equal(stat(f->key, &st), 0);
+		assert_int_equal(st.st_mode & 0777, 0600);
+	}
+	/* A folder that cannot be made (a file in its place): refused. */
+	assert_int_equal(unlink(f->key), 0);
+	assert_int_equal(rmdir(f->state), 0);
+	write_file(f->state, bytes, 1, 0600);
 	assert_int_equal(ack_secret_load(&f->repo, out, &e), TOCSIN_ECONFIG);
+	assert_int_equal(unlink(f->state), 0);
+	assert_int_equal(mkdir(f->state, 0700), 0);
 }
 
 static void

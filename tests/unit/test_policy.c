@@ -1758,6 +1758,20 @@ test_http_providers(void **state)
 	expect_one_error(GW ISS POL TEAMS "providers = { sms = ( { name = "
 	    "\"x\"; kind = \"generic\"; url = \"https://a\"; body = "
 	    "\"{nope}\"; } ); };\n", 0, "unknown placeholder {nope}");
+	/* the idempotency key goes where the provider's API takes it */
+	assert_int_equal(load_str(GW ISS POL TEAMS "providers = { sms = ( "
+	    "{ name = \"k\"; kind = \"generic\"; "
+	    "url = \"https://a/send/{idempotency_key}\"; "
+	    "body = \"{\\\"to\\\":\\\"{to}\\\",\\\"k\\\":"
+	    "\\\"{idempotency_key}\\\"}\"; "
+	    "headers = [ \"Idempotency-Key: {idempotency_key}\" ]; } ); };\n",
+	    &d, &r), 0);
+	assert_int_equal(r->sms[0].nheaders, 1);
+	policy_free(r);
+	policy_diag_free(&d);
+	expect_one_error(GW ISS POL TEAMS "providers = { sms = ( { name = "
+	    "\"x\"; kind = \"generic\"; url = \"https://a/{to}\"; body = "
+	    "\"b\"; } ); };\n", 0, "url has the unknown placeholder {to}");
 	expect_one_error(GW ISS POL TEAMS SMSP("prefixes = [ \"254\" ];"), 0,
 	    "is not \"+\" or an E.164");
 	expect_one_error(GW ISS POL TEAMS SMSP("body = \"x\";"), 0,
