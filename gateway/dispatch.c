@@ -622,7 +622,8 @@ escalate_tick(struct disp *d, struct store *st)
 
 	if (store_clock_check(st, d->boot, clock_wall_ms() - clock_mono_ms(),
 	    env.now, &step, &err) != 0)
-		disp_log(d, "clock check: %s", err.msg);
+		(void)ratelog_line(&d->rlog, "clock", disp_log_line, d,
+		    "clock check: %s", err.msg);
 	else if (step != 0)
 		disp_log(d, "the wall clock stepped by %+lld s; ladder deadlines, "
 		    "retry times and leases are moved with it, so that ladders "
@@ -1153,7 +1154,8 @@ release_dead(struct disp *d, struct store *st)
 	size_t n = 0, nmoot = 0;
 
 	if (store_cancel_moot(st, clock_wall(), &nmoot, &err) != 0)
-		disp_log(d, "cannot cancel moot deliveries: %s", err.msg);
+		(void)ratelog_line(&d->rlog, "moot", disp_log_line, d,
+		    "cannot cancel moot deliveries: %s", err.msg);
 	else if (nmoot > 0)
 		disp_log(d, "cancelled %zu deliveries whose team's ladder had "
 		    "stopped", nmoot);
