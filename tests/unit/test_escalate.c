@@ -13,8 +13,8 @@
  * is read back from the store (store_teams, store_deliveries), never from
  * logs: step 0 queued at acceptance; nothing moves a second before a
  * deadline; the next step's deliveries queued once at the deadline; an
- * unreached team and the desk paged once; an ack that stops a ladder and
- * cancels what waits; repeats with new step numbers; quiet hours across a
+ * unreached team and the desk paged once; an ack or a Cancel that stops
+ * a ladder and cancels what waits; repeats with new step numbers; quiet hours across a
  * day boundary and a DST change, Extreme at once; exercise_quiet_hours
  * and exercise_emergency; ack notices to the others once; a clock step
  * that keeps the spacing.
@@ -476,6 +476,37 @@ test_ack_stops(void **state)
 	assert_true(f->refused >= 1);
 }
 
+/* A Cancel of the alert for ch stops ch's ladder and cancels what waits,
+   in its own submit; li, not named, goes on. */
+static void
+test_cancel_stops(void **state)
+{
+	struct fx *f = *state;
+	struct tocsin_err e = { 0 };
+	static const char cap[] = "<alert/>";
+	static const char *const stop[] = { "ch" };
+	struct store_alert c = { .id = "K2", .identifier = "K2",
+		.sender = "s@example", .sent = "x", .sent_t = T0 + 300,
+		.status = "Actual", .msg_type = "Cancel", .scope = "Private",
+		.severity = POLICY_SEV_SEVERE, .cap = cap,
+		.cap_len = sizeof(cap) - 1, .received = T0 + 300,
+		.stops_alert = "K1", .stop_teams = stop, .nstop_teams = 1,
+		.stop_state = "cancelled" };
+
+	submit(f, "K1", POLICY_SEV_SEVERE, false, ch_li, T0);
+	assert_int_equal(store_submit(f->a, &c, NULL, 0, NULL, 0, NULL, 0,
+	    "test", &e), 0);
+	team_is(f, "K1", "ch", 0, 0, "cancelled");
+	assert_int_equal(ndel(f, "K1", "ch", 0, "ann", false,
+	    STORE_D_CANCELLED, NULL), 1);
+	assert_int_equal(tick(f, T0 + 600), 1);
+	assert_int_equal(tick(f, T0 + 1200), 1);
+	team_is(f, "K1", "ch", 0, 0, "cancelled");
+	assert_int_equal(nall(f, "K1", "ch"), 1);
+	team_is(f, "K1", "li", 2, T0 + 1500, "active");
+	assert_true(f->refused >= 1);
+}
+
 /* repeat = 1: the ladder runs again with new step numbers, spaced by the
    ladder and its time to answer, and the team is unreached after the
    second round. */
@@ -750,6 +781,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_late_tick, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_ack_stops, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_cancel_stops, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_repeat, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_quiet_day, setup,
