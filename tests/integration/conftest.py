@@ -190,6 +190,33 @@ class Instance:
         assert n >= 1
         self.conf.write_text(text)
 
+    def settled(self, alert, timeout=15):
+        """Wait until every delivery of alert that is due has an outcome
+        (none sending, none pending or failed and due), so that what the
+        store planned is all the peers will get until the next deadline;
+        the alert's deliveries, by state."""
+        end = time.monotonic() + timeout
+        while True:
+            busy = self.sql(
+                "SELECT count(*) FROM deliveries WHERE alert_id = ? AND "
+                "(state = 'sending' OR (state IN ('pending', 'failed') AND "
+                "next_attempt <= ?))", alert, int(time.time()))[0][0]
+            if busy == 0:
+                break
+            assert time.monotonic() < end, f"{busy} deliveries still due"
+            time.sleep(0.05)
+        return dict(self.sql("SELECT state, count(*) FROM deliveries WHERE "
+                             "alert_id = ? GROUP BY state", alert))
+
+    def planned(self, alert):
+        """What `tocsin status --json` says the store planned for each
+        team of alert: team -> (step, state, deadline or None)."""
+        r = self.run("status", alert, "--json", check=0)
+        doc = json.loads(r.stdout)
+        a = doc["alerts"][0] if "alerts" in doc else doc
+        return {t["team"]: (t["step"], t["state"], t["deadline"])
+                for t in a["teams"]}
+
     def serve(self, *args, check=0, timeout=600):
         return self.run("serve", "--until-idle", *args, check=check,
                         timeout=timeout)

@@ -225,13 +225,15 @@ def scenario(inst, pki, smtp, sms, ssh):
     try:
         got = act(inst, pki, alert, accepted, who, roles, ssh.root / folder)
         # past the last step: every silent team unreached, the desk paged
-        time.sleep(max(0.0, accepted + 3 * N + 0.5 - time.time()))
+        # and its page gone, and nothing the store planned still due
         end = accepted + 3 * N + 8
-        while time.time() < end and not inst.sql(
+        while time.time() < end and not (inst.sql(
                 "SELECT count(*) FROM deliveries WHERE alert_id = ? AND "
-                "team = ? AND state = 'sent'", alert, desk)[0][0]:
+                "team = ? AND state = 'sent'", alert, desk)[0][0] and
+                {s[1] for t, s in states(inst, alert).items()
+                 if t != desk} <= {"acked", "unreached"}):
             time.sleep(0.1)
-        time.sleep(0.5)
+        inst.settled(alert)
     finally:
         stop(proc)
     return SimpleNamespace(

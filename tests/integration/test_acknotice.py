@@ -67,7 +67,10 @@ def run(inst, tmp_path, pki, on):
             others = [m for n, m in mobiles(inst, teams[0]) if m != mob0]
             if on:
                 wait_sent(inst, alert, "notice", len(others))
-            time.sleep(1.5)     # anything more would show by now
+            # every notice the store planned went, in the ack's own
+            # transaction: nothing more is queued for the acked team
+            inst.settled(alert)
+            assert inst.planned(alert)[teams[0]][1:] == ("acked", None)
         finally:
             stopped(proc)
         return teams, alert, name0, mob0, others, p
