@@ -200,6 +200,17 @@ ma_judge(GMimeObject *top, GMimeObject *body, struct ma_parse *ps,
 	return ma_walk(body, 1, ps, err);
 }
 
+/* Add filter to the filter stream f, which then holds the only
+   reference (NULL, an unknown charset, adds nothing). */
+static void
+ma_filter(GMimeStream *f, GMimeFilter *filter)
+{
+	if (filter == NULL)
+		return;
+	g_mime_stream_filter_add(GMIME_STREAM_FILTER(f), filter);
+	g_object_unref(filter);
+}
+
 /* The bytes of a part's content with the transfer encoding undone and,
    when to_utf8, converted from its charset to UTF-8 (an unknown charset
    leaves the bytes as they are).  *ret malloc'd, NUL-terminated, owned by
@@ -230,15 +241,10 @@ ma_decode(GMimePart *part, bool to_utf8, char **ret, size_t *ret_len,
 	g_mime_stream_reset(src);
 	f = g_mime_stream_filter_new(src);
 	if (enc != GMIME_CONTENT_ENCODING_DEFAULT)
-		g_mime_stream_filter_add(GMIME_STREAM_FILTER(f),
-		    g_mime_filter_basic_new(enc, FALSE));
+		ma_filter(f, g_mime_filter_basic_new(enc, FALSE));
 	if (to_utf8 && cs != NULL && g_ascii_strcasecmp(cs, "utf-8") != 0 &&
-	    g_ascii_strcasecmp(cs, "us-ascii") != 0) {
-		GMimeFilter *cf = g_mime_filter_charset_new(cs, "UTF-8");
-
-		if (cf != NULL)
-			g_mime_stream_filter_add(GMIME_STREAM_FILTER(f), cf);
-	}
+	    g_ascii_strcasecmp(cs, "us-ascii") != 0)
+		ma_filter(f, g_mime_filter_charset_new(cs, "UTF-8"));
 	while ((r = g_mime_stream_read(f, chunk, sizeof(chunk))) > 0 &&
 	    !over) {
 		if ((size_t)r > MAILACK_TEXT_MAX - n)
