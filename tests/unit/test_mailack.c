@@ -2,7 +2,8 @@
  * test_mailack.c: reading an e-mail reply (mailack.c, GMime underneath)
  * with hostile and with honest input.
  *
- * Hostile: nesting past MAILACK_DEPTH_MAX, 10,000 parts and 100 parts,
+ * Hostile: nesting past MAILACK_DEPTH_MAX (multiparts, and forwarded
+ * messages that need no boundary), 10,000 parts and 100 parts,
  * a 2 MB header, one field over MAILACK_FIELD_MAX, 1,500 fields, an
  * encoded From that decodes to CR/LF, a From of two addresses or of a
  * group, two From fields, two Content-Types, a text that grows past
@@ -111,6 +112,26 @@ test_deep(void **state)
 		add(&m, "--b%d\nContent-Type: text/plain\n\nACK 12345678\n",
 		    MAILACK_DEPTH_MAX - 2 + extra);
 		refused(m.p, m.n, TOCSIN_EDATA, "nested over");
+		free(m.p);
+	}
+}
+
+/* Forwarded messages in forwarded messages: no boundary lines at all. */
+static void
+test_deep_messages(void **state)
+{
+	struct msg m;
+
+	(void)state;
+	for (int levels = 50; levels <= 1100; levels += 1050) {
+		m = (struct msg){ 0 };
+		add(&m, "From: a@b.example\n");
+		for (int i = 0; i < levels; i++)
+			add(&m, "Content-Type: message/rfc822\n\n");
+		add(&m, "From: c@d.example\n\nACK 12345678\n");
+		refused(m.p, m.n, levels < MAILACK_FIELDS_MAX ? TOCSIN_EDATA :
+		    TOCSIN_ETOOBIG, levels < MAILACK_FIELDS_MAX ? "nested over" :
+		    "header fields");
 		free(m.p);
 	}
 }
@@ -387,6 +408,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_deep),
+		cmocka_unit_test(test_deep_messages),
 		cmocka_unit_test(test_many_parts),
 		cmocka_unit_test(test_big_headers),
 		cmocka_unit_test(test_from_hostile),
