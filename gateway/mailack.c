@@ -245,8 +245,7 @@ ma_decode(GMimePart *part, bool to_utf8, char **ret, size_t *ret_len,
 	if (to_utf8 && cs != NULL && g_ascii_strcasecmp(cs, "utf-8") != 0 &&
 	    g_ascii_strcasecmp(cs, "us-ascii") != 0)
 		ma_filter(f, g_mime_filter_charset_new(cs, "UTF-8"));
-	while ((r = g_mime_stream_read(f, chunk, sizeof(chunk))) > 0 &&
-	    !over) {
+	while (!over && (r = g_mime_stream_read(f, chunk, sizeof(chunk))) > 0) {
 		if ((size_t)r > MAILACK_TEXT_MAX - n)
 			over = true;
 		else {
@@ -266,6 +265,7 @@ ma_decode(GMimePart *part, bool to_utf8, char **ret, size_t *ret_len,
 	*ret_len = n;
 	return 0;
 }
+
 /* The first part of the given subtype of text under o, not an
    attachment, looking into multiparts only (a forwarded message's text is
    not the reply's). */
