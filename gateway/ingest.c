@@ -92,9 +92,11 @@ ingest_read(struct ingest_ctx *c, const char *raw, size_t len,
 			return tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
 		rc = certs_verify_detached(c->certs, im->canon, clen, m->sig,
 		    m->sig_len, NULL, &im->sigs, err);
-	} else if (mailack_clearsigned(m->text, m->text_len)) {
+	} else if (m->octets != NULL &&
+	    mailack_clearsigned(m->octets, m->octets_len)) {
+		/* the bytes in the sender's charset: what gpg signed */
 		im->is_signed = true;
-		rc = certs_verify_inline(c->certs, m->text, m->text_len,
+		rc = certs_verify_inline(c->certs, m->octets, m->octets_len,
 		    MAILACK_MAX, &im->plain, &im->tlen, &im->sigs, err);
 		im->text = im->plain;
 	}
@@ -346,5 +348,6 @@ out:
 		rc = ingest_refuse(c, &im, throttled, rc, err);
 	free(im.canon);
 	free(im.plain);
+	mailack_msg_free(&im.m);
 	return rc;
 }

@@ -869,6 +869,7 @@ cmd_ingest_mail(const char *conf, int argc, char **argv)
 		free(raw);
 		return rc;
 	}
+	mailack_init();		/* start-up init of GMime, once */
 	if ((rc = ack_secret_load(repo, secret, &e)) == 0 &&
 	    (rc = store_open(repo->gateway.store, &st, &e)) == 0 &&
 	    (rc = certs_open(repo->gateway.gnupg_home, &cx, &e)) == 0) {
@@ -894,6 +895,7 @@ cmd_ingest_mail(const char *conf, int argc, char **argv)
 	certs_close(cx);
 	store_close(st);
 	policy_free(repo);
+	mailack_shutdown();
 	return rc;
 }
 

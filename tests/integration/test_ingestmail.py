@@ -415,3 +415,97 @@ def test_wrong_codes_for_one_alert_are_bounded_whoever_sends(inst):
     r = ingest(inst, f"From: {e3}\n\n".encode() + body)
     assert r.returncode == 0, r.stderr
     assert ladder(inst, a, t)[0] == "acked"
+
+
+# --- what GMime reads (mailack.c) --------------------------------------------
+
+def test_a_signed_multipart_reply_with_a_base64_text(inst, alert):
+    """The signed entity is a multipart/mixed whose text is base64, and the
+    boundaries carry padding (RFC 2046 allows it): a signed ack, with CRLF
+    and LF line ends, because the signed bytes are cut as they came and
+    the text is decoded.  The alert's id outside the signed entity (in the
+    preamble) is no part of the signed text: no ack."""
+    import base64
+    a, teams = alert
+    for team, lf in ((teams[0], False), (teams[1], True)):
+        name, email, fpr = contact(inst, team)
+        text = base64.encodebytes(f"Alert {a}: on it.\r\n".encode())
+        part = (b'Content-Type: multipart/mixed; boundary="in"\r\n\r\n'
+                b"--in \t\r\nContent-Type: text/plain; charset=utf-8\r\n"
+                b"Content-Transfer-Encoding: base64\r\n\r\n" +
+                text.replace(b"\n", b"\r\n") + b"--in--\r\n")
+        sig = gpg_sign(inst, "contacts_home", fpr, part, "--detach-sign")
+        msg = pgp_mime(email, f"<tocsin.{a}.{team}.0@alerts.example>", part,
+                       sig).replace(b"\r\n--=_reply_b0undary\r\n",
+                                    b"\r\n--=_reply_b0undary  \r\n")
+        if lf:
+            msg = msg.replace(b"\r\n", b"\n")
+        r = ingest(inst, msg)
+        assert r.returncode == 0, r.stderr.decode()
+        assert b"signed ack" in r.stdout
+        assert ladder(inst, a, team) == ("acked", 0)
+        assert acks(inst, a, team) == [(name, "mail", "signed")]
+    # the id in the preamble, the signed text about lunch
+    t = teams[2]
+    name, email, fpr = contact(inst, t)
+    part = b"Content-Type: text/plain\r\n\r\nLunch on Friday?\r\n"
+    sig = gpg_sign(inst, "contacts_home", fpr, part, "--detach-sign")
+    msg = pgp_mime(email, "<x@y>", part, sig).replace(
+        b"\r\n\r\n--=_reply_b0undary", f"\r\n\r\nAlert {a}\r\n"
+        "--=_reply_b0undary".encode(), 1)
+    assert f"Alert {a}".encode() in msg
+    r = ingest(inst, msg)
+    assert r.returncode == 65, r.stdout + r.stderr
+    assert b"names neither the id nor the code" in r.stderr
+    assert acks(inst, a, t) == [] and ladder(inst, a, t) == ("active", 2)
+
+
+def test_a_clearsigned_latin1_reply_in_quoted_printable(inst, alert):
+    """Clearsigned in ISO-8859-1 and sent quoted-printable: the signature
+    covers the Latin-1 bytes, so it is checked over those (transfer
+    encoding undone, charset kept): a signed ack.  One byte changed in
+    the quoted-printable text: refused, no ack."""
+    import quopri
+    a, teams = alert
+    t = teams[3]
+    name, email, fpr = contact(inst, t)
+    body = gpg_sign(inst, "contacts_home", fpr,
+                    f"Gr\xfc\xdfe, alert {a} is seen.\n".encode("latin-1"),
+                    "--clearsign")
+    assert b"\xfc" in body
+    head = (f"From: {email}\nSubject: ack\nMIME-Version: 1.0\n"
+            "Content-Type: text/plain; charset=iso-8859-1\n"
+            "Content-Transfer-Encoding: quoted-printable\n\n").encode()
+    qp = quopri.encodestring(body)
+    assert b"=FC" in qp
+    r = ingest(inst, head + qp.replace(b"=FC", b"=FD"))
+    assert r.returncode == 77 and b"does not verify" in r.stderr
+    assert acks(inst, a, t) == []
+    r = ingest(inst, head + qp)
+    assert r.returncode == 0, r.stderr.decode()
+    assert acks(inst, a, t) == [(name, "mail", "signed")]
+    assert ladder(inst, a, t) == ("acked", 0)
+
+
+def test_a_forged_from_with_the_right_code_acks_nothing(inst, alert):
+    """The right code, from a From that decodes to a line break and another
+    header, or that names the contact and someone else: refused before any
+    code is tried; no ack, no wrong code counted, the refusal audited."""
+    a, teams = alert
+    t = teams[4]
+    name, email, _ = contact(inst, t)
+    code = inst.ack_code(a, t)
+    for frm in (f"=?utf-8?q?{name.replace(' ', '_')}=0D=0ABcc=3A_x=40y?= "
+                f"<{email}>", f"{email}, eve@elsewhere.example",
+                f"{name} <{email}>, <eve@elsewhere.example>"):
+        r = ingest(inst, f"From: {frm}\nSubject: Re\n\nACK {code}\n"
+                   .encode())
+        assert r.returncode == 65, (frm, r.stdout + r.stderr)
+        assert b"From" in r.stderr
+    assert acks(inst, a, t) == [] and ladder(inst, a, t) == ("active", 2)
+    assert inst.sql("SELECT count(*) FROM ack_guesses") == [(0,)]
+    assert len(refusals(inst)) == 3
+    # the same reply from the contact's plain address is an ack
+    r = ingest(inst, f"From: {name} <{email}>\n\nACK {code}\n".encode())
+    assert r.returncode == 0, r.stderr.decode()
+    assert acks(inst, a, t) == [(name, "mail", "unsigned")]
