@@ -8,7 +8,7 @@
 #   3. each libFuzzer target, built with clang, for a bounded time.
 # The last line is "N passed, N failed", summed over all of it.
 #
-# Environment: FUZZ_SECONDS (default 60 per target), SKIP_ASAN=1 and
+# Environment: FUZZ_SECONDS (default 40 per target), SKIP_ASAN=1 and
 # SKIP_FUZZ=1 for a quicker local run (CI sets neither).
 set -u
 cd "$(dirname "$0")/.."
@@ -18,7 +18,7 @@ py=/usr/bin/python3
 out=$src/build-tests
 rm -rf "$out"
 mkdir -p "$out"
-fuzz_seconds=${FUZZ_SECONDS:-60}
+fuzz_seconds=${FUZZ_SECONDS:-40}
 status=0
 
 step() { printf '\n=== %s\n' "$*"; }
