@@ -31,12 +31,17 @@
 #include "escalate.h"
 #include "listen.h"
 #include "plan.h"
+#include "ratelog.h"
 #include "render.h"
 #include "store.h"
 
 #define DISPATCH_MAX_DRIVERS 8
 #define DISPATCH_CACHE 16		/* alerts kept parsed per worker */
 #define DISPATCH_DEFAULT_SUBJECT "Alert %i (%s)"
+/* A store error of one kind (claim, escalation, leases) is logged once in
+   this many ms, then counted: a full disk fails them several times a
+   second. */
+#define DISPATCH_LOG_INTERVAL 30000
 
 struct disp {
 	const struct policy_repo *repo;
@@ -49,6 +54,7 @@ struct disp {
 	void *shared[DISPATCH_MAX_DRIVERS];	/* each driver's init() */
 	size_t ndrivers;
 
+	struct ratelog rlog;		/* repeated store errors */
 	pthread_mutex_t mu;
 	bool stop;
 	int running;			/* workers still going */
@@ -190,6 +196,13 @@ disp_log(struct disp *d, const char *fmt, ...)
 	fputc('\n', d->o->log);
 	fflush(d->o->log);
 	pthread_mutex_unlock(&d->mu);
+}
+
+/* A line of the rate-limited log, as ratelog writes it. */
+static void
+disp_log_line(void *arg, const char *line)
+{
+	disp_log(arg, "%s", line);
 }
 
 static void
@@ -615,7 +628,8 @@ escalate_tick(struct disp *d, struct store *st)
 		    "retry times and leases are moved with it, so that ladders "
 		    "keep their spacing", (long long)step);
 	if (escalate_due(st, &env, NULL, &err) != 0)
-		disp_log(d, "escalation: %s", err.msg);
+		(void)ratelog_line(&d->rlog, "escalation", disp_log_line, d,
+		    "escalation: %s", err.msg);
 }
 
 static bool
@@ -1019,8 +1033,9 @@ worker_main(void *arg)
 			if (store_claim(w->st, w->owner, now,
 			    d->repo->gateway.lease, ops->name,
 			    ops->batch(d->repo), &rows, &n, &err) != 0) {
-				disp_log(d, "%s: claim failed: %s", w->owner,
-				    err.msg);
+				(void)ratelog_line(&d->rlog, "claim",
+				    disp_log_line, d, "%s: claim failed: %s",
+				    w->owner, err.msg);
 				busy = true;
 				continue;
 			}
@@ -1143,7 +1158,8 @@ release_dead(struct disp *d, struct store *st)
 		disp_log(d, "cancelled %zu deliveries whose team's ladder had "
 		    "stopped", nmoot);
 	if (store_lease_owners(st, &owners, &n, &err) != 0) {
-		disp_log(d, "cannot list leases: %s", err.msg);
+		(void)ratelog_line(&d->rlog, "leases", disp_log_line, d,
+		    "cannot list leases: %s", err.msg);
 		return;
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -1287,6 +1303,7 @@ dispatch_serve(const struct policy_repo *repo, const struct dispatch_opts *o,
 	struct audit_anchor anchor = { 0 };
 
 	pthread_mutex_init(&d.mu, NULL);
+	ratelog_init(&d.rlog, DISPATCH_LOG_INTERVAL, NULL, NULL);
 	if (gethostname(d.host, sizeof(d.host)) != 0)
 		snprintf(d.host, sizeof(d.host), "localhost");
 	d.host[sizeof(d.host) - 1] = '\0';
@@ -1385,6 +1402,7 @@ dispatch_serve(const struct policy_repo *repo, const struct dispatch_opts *o,
 		/* what escalations, the listener and the poller appended */
 		audit_anchor_tick(&anchor, repo, st, cx, false,
 		    escalate_log, &d);
+		ratelog_flush(&d.rlog, disp_log_line, &d, false);
 		progress_line(&d, st, &prog, false);
 		pthread_mutex_lock(&d.mu);
 		running = d.running;
@@ -1399,6 +1417,7 @@ dispatch_serve(const struct policy_repo *repo, const struct dispatch_opts *o,
 	pthread_mutex_unlock(&d.mu);
 	if (polling)
 		pthread_join(poller, NULL);
+	ratelog_flush(&d.rlog, disp_log_line, &d, true);
 	progress_line(&d, st, &prog, true);
 	if (d.fatal_rc != 0)
 		rc = tocsin_fail(err, d.fatal_rc, "%s", d.fatal);
@@ -1419,6 +1438,7 @@ out:
 	certs_close(cx);
 	store_close(st);
 	OPENSSL_cleanse(d.secret, sizeof(d.secret));
+	ratelog_fini(&d.rlog);
 	pthread_mutex_destroy(&d.mu);
 	return rc;
 }
