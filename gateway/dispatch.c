@@ -710,6 +710,7 @@ struct batch {
 	struct store_result_item *tmp;	/* the group being recorded */
 	int64_t last_flush_ms, lease_end_ms;
 	bool store_down;		/* said once per batch */
+	bool unavailable;		/* the store takes no write now */
 	bool started;			/* marked tried in the store */
 	struct chan_batch cb;
 };
@@ -734,6 +735,7 @@ batch_flush(struct batch *b, int wait_ms)
 	store_set_busy_wait(w->st, wait_ms);
 	if (store_results(w->st, w->owner, now, b->tmp, b->nq, &lost,
 	    &err) != 0) {
+		b->unavailable = store_unavailable(w->st);
 		store_set_busy_wait(w->st, 10000);
 		if (!b->store_down) {
 			disp_log(w->d, "%s: cannot record %zu results yet (tried "
@@ -931,7 +933,9 @@ batch_finish(struct batch *b, struct chan_msg *msgs, size_t nmsgs)
 			nanosleep(&ts, NULL);
 			continue;
 		}
-		if (disp_stopping(b->w->d)) {
+		/* a result the store refuses for itself would hold the
+		   worker for ever: given up at the lease's end, as a stop */
+		if (disp_stopping(b->w->d) || !b->unavailable) {
 			disp_log(b->w->d, "%s: %zu results could not be recorded "
 			    "before the lease ran out; those deliveries are "
 			    "taken back and sent again", b->w->owner, b->nq);

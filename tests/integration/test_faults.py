@@ -260,7 +260,7 @@ def test_store_locked_20s_results_are_kept_not_dropped(inst, relay):
     assert all(x[5] == "sent" for x in rows(inst, alert))
 
 
-# --- 3b. a full disk and a read-only store ------------------------------------
+# --- 3b. a full disk and a read-only store ----------------------------------
 
 # Log lines of serve about its store failing to take writes.
 STORE_ERR = re.compile(r"disk is full|read-only|readonly|disk I/O error|"
@@ -360,8 +360,8 @@ def test_full_disk_results_wait_and_nothing_repeats(inst, relay, tmp_path):
         assert proc.returncode == 0, log
         lost, dup, st, errs = unwritable_tally(inst, alert, peer, log)
         bound = 0    # unwritable for less than half the lease: no repeat
-        record("store's disk full 12 s (lease 30 s, 40 mails)", lost, dup,
-               len(st), f"{at_fault} mails before; duplicates bound {bound}; "
+        record(f"store's disk full 12 s (lease 30 s, {len(teams)} mails)",
+               lost, dup, len(st), f"{at_fault} mails before; duplicates bound {bound}; "
                f"{len(errs)} store error lines")
         print(f"full disk ({filled} bytes filler, {held:.1f} s): {dup} "
               f"duplicate mails, bound {bound}; {len(errs)} store error "
@@ -412,8 +412,8 @@ def test_full_disk_longer_than_the_lease_repeats_nothing(
         # one serve that is not stopped: nothing repeats (before, the
         # results were given up at the lease's end: 18 of 20 went again)
         bound = 0
-        record("store's disk full 25 s (lease 10 s, 60 mails)", lost, dup,
-               len(st), f"{at_fault} mails before, {at_clear} in it; "
+        record(f"store's disk full 25 s (lease 10 s, {len(teams)} mails)",
+               lost, dup, len(st), f"{at_fault} mails before, {at_clear} in it; "
                f"duplicates bound {bound}; {len(errs)} store error lines")
         print(f"full disk ({held:.1f} s, lease 10 s): {dup} duplicate "
               f"mails, bound {bound}; {len(errs)} store error lines:\n" +
@@ -486,8 +486,8 @@ def test_read_only_store_and_sigterm_repeat_nothing(inst, relay, tmp_path):
         assert r.returncode == 0, r.stderr
         lost, dup, st, errs = unwritable_tally(inst, alert, peer, log)
         bound = 0
-        record("store read-only 10 s, SIGTERM in it (60 mails)", lost, dup,
-               len(st), f"{at_fault} mails before, {at_stop} at the stop, "
+        record(f"store read-only 10 s, SIGTERM in it ({len(teams)} mails)",
+               lost, dup, len(st), f"{at_fault} mails before, {at_stop} at the stop, "
                f"SIGTERM obeyed in {took_term:.1f} s; duplicates bound "
                f"{bound}; {len(errs)} store error lines")
         print(f"read-only ({held:.1f} s): {dup} duplicate mails, bound "
