@@ -361,7 +361,8 @@ def test_full_disk_results_wait_and_nothing_repeats(inst, relay, tmp_path):
         lost, dup, st, errs = unwritable_tally(inst, alert, peer, log)
         bound = 0    # unwritable for less than half the lease: no repeat
         record(f"store's disk full 12 s (lease 30 s, {len(teams)} mails)",
-               lost, dup, len(st), f"{at_fault} mails before; duplicates bound {bound}; "
+               lost, dup, len(st),
+               f"{at_fault} mails before; duplicates bound {bound}; "
                f"{len(errs)} store error lines")
         print(f"full disk ({filled} bytes filler, {held:.1f} s): {dup} "
               f"duplicate mails, bound {bound}; {len(errs)} store error "
@@ -413,7 +414,8 @@ def test_full_disk_longer_than_the_lease_repeats_nothing(
         # results were given up at the lease's end: 18 of 20 went again)
         bound = 0
         record(f"store's disk full 25 s (lease 10 s, {len(teams)} mails)",
-               lost, dup, len(st), f"{at_fault} mails before, {at_clear} in it; "
+               lost, dup, len(st),
+               f"{at_fault} mails before, {at_clear} in it; "
                f"duplicates bound {bound}; {len(errs)} store error lines")
         print(f"full disk ({held:.1f} s, lease 10 s): {dup} duplicate "
               f"mails, bound {bound}; {len(errs)} store error lines:\n" +
@@ -487,7 +489,8 @@ def test_read_only_store_and_sigterm_repeat_nothing(inst, relay, tmp_path):
         lost, dup, st, errs = unwritable_tally(inst, alert, peer, log)
         bound = 0
         record(f"store read-only 10 s, SIGTERM in it ({len(teams)} mails)",
-               lost, dup, len(st), f"{at_fault} mails before, {at_stop} at the stop, "
+               lost, dup, len(st),
+               f"{at_fault} mails before, {at_stop} at the stop, "
                f"SIGTERM obeyed in {took_term:.1f} s; duplicates bound "
                f"{bound}; {len(errs)} store error lines")
         print(f"read-only ({held:.1f} s): {dup} duplicate mails, bound "
