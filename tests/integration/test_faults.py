@@ -10,7 +10,7 @@ move), duplicated (copies the peer received beyond the first) and stuck
 Faults: a slow SMTP relay (and SIGTERM during it), kill -9 of serve in
 the middle of an SMS batch, a write lock on the store held by another
 process for 20 s, the store's disk full (a tmpfs the test fills, inside
-and past the lease), the store read-only (every write EROFS, SIGTERM
+and past the lease, and SIGTERM past it), the store read-only (every write EROFS, SIGTERM
 meanwhile), early kills of serve, the relay down during a short ladder,
 and steps of the wall clock by +1 h and -1 h.
 """
@@ -426,6 +426,58 @@ def test_full_disk_longer_than_the_lease_repeats_nothing(
         assert all(x[5] == "sent" for x in rows(inst, alert)), rows(inst,
                                                                     alert)
         assert_store_log_bounded(errs, held)
+
+
+def test_full_disk_sigterm_past_the_lease_gives_up_at_most_a_batch(
+        inst, relay):
+    """SIGTERM while the disk stays full: serve ends by the end of the
+    10 s lease, giving up the results that waited (logged); started again
+    once the disk has room it sends those rows again (at most a batch per
+    worker, the documented bound) and the rest once; nothing lost or
+    stuck."""
+    workers, batch = 2, 10
+    with store_on_tmpfs(inst, "8m") as d:
+        peer = relay(delay=0.05)
+        one_step(inst)
+        inst.set_keys("gateway", workers=workers, lease="10s")
+        inst.set_keys("smtp", batch=batch)
+        teams = inst.teams()[:40]
+        alert = inst.submit_signed(inst.cap(addresses=" ".join(teams)))
+        proc = serve_bg(inst, "full-term")
+        try:
+            assert wait_for(lambda: len(peer.messages()) >= 2, 60, 0.02)
+            fill(d / "filler")
+            time.sleep(2)
+            t_term = time.monotonic()
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=60)
+            took_term = time.monotonic() - t_term
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        log = serve_log(inst, "full-term")
+        at_stop = len(peer.messages())
+        (d / "filler").unlink()
+        # within the lease (10 s from the claim), not held by the store
+        assert took_term < 12, (took_term, log)
+        r = inst.serve(timeout=240)
+        assert r.returncode == 0, r.stderr
+        lost, dup, st, errs = unwritable_tally(inst, alert, peer, log)
+        bound = workers * batch
+        record("disk full, SIGTERM, full past the lease", lost, dup,
+               len(st),
+               f"SIGTERM obeyed in {took_term:.1f} s, {at_stop} mails by "
+               f"then; duplicates bound {bound}; {len(errs)} error lines")
+        print(f"full disk and SIGTERM: obeyed in {took_term:.1f} s; {dup} "
+              f"duplicate mails, bound {bound}; {len(errs)} store error "
+              "lines:\n" + "\n".join(errs))
+        assert "taken back and sent again" in log, log
+        assert (lost, st) == (0, []), (lost, st)
+        assert dup <= bound, (dup, bound)
+        assert all(x[5] == "sent" for x in rows(inst, alert)), rows(inst,
+                                                                    alert)
+        assert_store_log_bounded(errs, took_term)
 
 
 def rofs(tmp_path, d):
