@@ -9,10 +9,11 @@ move), duplicated (copies the peer received beyond the first) and stuck
 
 Faults: a slow SMTP relay (and SIGTERM during it), kill -9 of serve in
 the middle of an SMS batch, a write lock on the store held by another
-process for 20 s, the store's disk full (a tmpfs the test fills, inside
-and past the lease, and SIGTERM past it), the store read-only (every write EROFS, SIGTERM
-meanwhile), early kills of serve, the relay down during a short ladder,
-and steps of the wall clock by +1 h and -1 h.
+process for 20 s, the store's disk full (a tmpfs the test fills: inside
+and past the lease, SIGTERM past it, serve started on it), the store
+read-only (every write EROFS, SIGTERM meanwhile), early kills of serve,
+the relay down during a short ladder, and steps of the wall clock by
++1 h and -1 h.
 """
 import collections
 import contextlib
@@ -478,6 +479,56 @@ def test_full_disk_sigterm_past_the_lease_gives_up_at_most_a_batch(
         assert all(x[5] == "sent" for x in rows(inst, alert)), rows(inst,
                                                                     alert)
         assert_store_log_bounded(errs, took_term)
+
+
+def test_serve_started_on_a_full_disk_logs_a_few_lines(inst, relay):
+    """serve started while the store's disk is full (its -wal and -shm
+    kept by a reader, so that it can open the store): each tick of the
+    scheduler, each claim and the clock check fail for 10 s; each kind is
+    logged once and then counted, nothing is sent or lost meanwhile, and
+    once there is room every mail goes once."""
+    with store_on_tmpfs(inst, "8m") as d:
+        peer = relay(delay=0.05)
+        one_step(inst)
+        inst.set_keys("gateway", workers=2)
+        teams = inst.teams()[:10]
+        alert = inst.submit_signed(inst.cap(addresses=" ".join(teams)))
+        hold = sqlite3.connect(inst.db)
+        hold.execute("SELECT count(*) FROM deliveries").fetchall()
+        proc = None
+        try:
+            fill(d / "filler")
+            proc = serve_bg(inst, "full-start")
+            time.sleep(10)
+            during = len(peer.messages())
+            left = inst.sql("SELECT count(*) FROM deliveries WHERE "
+                            "alert_id = ? AND state = 'pending'", alert)[0][0]
+            (d / "filler").unlink()
+            assert wait_for(lambda: all(x[5] == "sent" for x in rows(
+                inst, alert)), 60, 0.2), rows(inst, alert)
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=60)
+        finally:
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            hold.close()
+        log = serve_log(inst, "full-start")
+        lost, dup, st, errs = unwritable_tally(inst, alert, peer, log)
+        record("serve started on a full disk (10 s)", lost, dup, len(st),
+               f"{during} mails while full; {len(errs)} store error lines")
+        print(f"started on a full disk: {len(errs)} store error lines:\n" +
+              "\n".join(errs))
+        assert (during, left) == (0, len(teams))
+        assert errs, log
+        assert (lost, dup, st) == (0, 0, [])
+        kinds = collections.Counter(
+            "claim" if "claim failed" in x else "clock" if "clock check" in x
+            else "escalation" if "escalation:" in x else "other"
+            for x in errs)
+        # the first of each kind, and its count when serve stops
+        assert all(n <= 2 for n in kinds.values()), kinds
+        assert_store_log_bounded(errs, 10)
 
 
 def rofs(tmp_path, d):
