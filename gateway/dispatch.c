@@ -58,6 +58,8 @@ struct disp {
 	pthread_mutex_t mu;
 	bool stop;
 	int running;			/* workers still going */
+	int waiting;			/* batches whose results the store
+					   has not taken yet */
 	int fatal_rc;
 	char fatal[TOCSIN_ERRLEN];
 };
@@ -175,6 +177,29 @@ disp_stopping(struct disp *d)
 	s = d->stop;
 	pthread_mutex_unlock(&d->mu);
 	return s;
+}
+
+/* A batch's results start (+1) or stop (-1) waiting for the store. */
+static void
+disp_waiting(struct disp *d, int delta)
+{
+	pthread_mutex_lock(&d->mu);
+	d->waiting += delta;
+	pthread_mutex_unlock(&d->mu);
+}
+
+/* Whether some batch of this process has results the store did not take:
+   then no worker claims, so that none takes back those rows and sends
+   them again the moment the store is writable. */
+static bool
+disp_results_waiting(struct disp *d)
+{
+	bool w;
+
+	pthread_mutex_lock(&d->mu);
+	w = d->waiting > 0;
+	pthread_mutex_unlock(&d->mu);
+	return w;
 }
 
 static void
@@ -686,6 +711,7 @@ struct batch {
 	struct store_result_item *tmp;	/* the group being recorded */
 	int64_t last_flush_ms, lease_end_ms;
 	bool store_down;		/* said once per batch */
+	bool unavailable;		/* the store takes no write now */
 	bool started;			/* marked tried in the store */
 	struct chan_batch cb;
 };
@@ -710,19 +736,24 @@ batch_flush(struct batch *b, int wait_ms)
 	store_set_busy_wait(w->st, wait_ms);
 	if (store_results(w->st, w->owner, now, b->tmp, b->nq, &lost,
 	    &err) != 0) {
+		b->unavailable = store_unavailable(w->st);
 		store_set_busy_wait(w->st, 10000);
-		if (!b->store_down)
+		if (!b->store_down) {
 			disp_log(w->d, "%s: cannot record %zu results yet (tried "
-			    "again until the lease ends): %s", w->owner, b->nq,
-			    err.msg);
+			    "again until the store takes them): %s", w->owner,
+			    b->nq, err.msg);
+			disp_waiting(w->d, 1);
+		}
 		b->store_down = true;
 		return err.code != 0 ? err.code : TOCSIN_ESTORE;
 	}
 	store_set_busy_wait(w->st, 10000);
 	b->last_flush_ms = chan_now_ms();
-	if (b->store_down)
+	if (b->store_down) {
 		disp_log(w->d, "%s: %zu results recorded after a wait", w->owner,
 		    b->nq);
+		disp_waiting(w->d, -1);
+	}
 	b->store_down = false;
 	for (size_t k = 0; k < b->nq; k++) {
 		const struct store_delivery_row *r = &b->rows[b->q[k]];
@@ -862,11 +893,13 @@ batch_idle(void *ctx)
 		(void)batch_flush(b, 0);
 }
 
-/* After the driver: every row's result, recorded before the lease ends. */
+/* After the driver: every row's result, recorded before the lease ends,
+   or later if the store takes none till then (unless serve stops). */
 static void
 batch_finish(struct batch *b, struct chan_msg *msgs, size_t nmsgs)
 {
 	const struct policy_gateway *gw = &b->w->d->repo->gateway;
+	bool past = false;
 
 	for (size_t m = 0; m < nmsgs; m++)
 		batch_report(b, &msgs[m]);
@@ -891,14 +924,30 @@ batch_finish(struct batch *b, struct chan_msg *msgs, size_t nmsgs)
 		}
 		batch_queue(b, i);
 	}
+	/* Past the lease the results still wait: while the store takes no
+	   write, nobody can take these rows back either, and a "sent"
+	   recorded late still counts; only a stop gives them up. */
 	while (batch_flush(b, 1000) != 0) {
 		struct timespec ts = { 0, 200000000L };
 
-		if (chan_now_ms() >= b->lease_end_ms) {
+		if (chan_now_ms() < b->lease_end_ms) {
+			nanosleep(&ts, NULL);
+			continue;
+		}
+		/* a result the store refuses for itself would hold the
+		   worker for ever: given up at the lease's end, as a stop */
+		if (disp_stopping(b->w->d) || !b->unavailable) {
 			disp_log(b->w->d, "%s: %zu results could not be recorded "
 			    "before the lease ran out; those deliveries are "
 			    "taken back and sent again", b->w->owner, b->nq);
+			disp_waiting(b->w->d, -1);
 			return;
+		}
+		if (!past) {
+			disp_log(b->w->d, "%s: the lease ran out with %zu results "
+			    "not recorded; they wait for the store (until serve "
+			    "stops)", b->w->owner, b->nq);
+			past = true;
 		}
 		nanosleep(&ts, NULL);
 	}
@@ -1022,10 +1071,14 @@ worker_main(void *arg)
 	}
 	store_set_max_attempts(w->st, d->repo->gateway.max_attempts);
 	while (!disp_stopping(d)) {
-		bool worked = false, busy = false;
+		/* another batch's results wait for the store: claim nothing
+		   until they are recorded */
+		bool hold = disp_results_waiting(d);
+		bool worked = false, busy = hold;
 		int64_t now = clock_wall(), next = now + 1;
 
-		for (size_t k = 0; k < d->ndrivers && !disp_stopping(d); k++) {
+		for (size_t k = 0; k < d->ndrivers && !hold &&
+		    !disp_stopping(d); k++) {
 			const struct chan_ops *ops = d->drivers[k];
 			struct store_delivery_row *rows = NULL;
 			size_t n = 0;

@@ -214,6 +214,12 @@ int store_alert_cap(struct store *s, const char *alert_id, char **ret,
 void store_set_max_attempts(struct store *s, int max_attempts);
 void store_set_busy_wait(struct store *s, int ms);
 
+/* Whether the last failed operation failed because the store takes no
+   write now (a full disk, a read-only file system, I/O errors, another
+   writer's lock), so that the same operation may pass later; false when
+   the operation itself was refused. */
+bool store_unavailable(const struct store *s);
+
 /*
  * Claim the due deliveries of up to max (alert, team, step) groups for
  * owner, with a lease until now+lease, so that a group that makes one

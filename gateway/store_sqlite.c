@@ -24,6 +24,7 @@
 struct store {
 	sqlite3 *db;
 	int max_attempts;		/* store_set_max_attempts */
+	bool unavailable;		/* store_unavailable */
 };
 
 /* A delivery whose lease is lost this many times max_attempts without an
@@ -136,9 +137,33 @@ static const char schema[] =
     " address TEXT NOT NULL, verified INTEGER NOT NULL, via TEXT NOT NULL,"
     " alert_id TEXT NOT NULL, PRIMARY KEY (team, contact, channel, address));";
 
+/* Whether SQLite's result says the store takes no write now (a full
+   disk, a read-only or failing file system, another writer's lock), not
+   that the request itself is wrong: a later try of the same may pass. */
+static void
+sq_note_unavailable(struct store *s)
+{
+	switch (s != NULL && s->db != NULL ? sqlite3_errcode(s->db) & 0xff :
+	    SQLITE_OK) {
+	case SQLITE_FULL:
+	case SQLITE_IOERR:
+	case SQLITE_READONLY:
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+	case SQLITE_CANTOPEN:
+	case SQLITE_NOMEM:
+		s->unavailable = true;
+		break;
+	default:
+		if (s != NULL)
+			s->unavailable = false;
+	}
+}
+
 static int
 sq_fail(struct store *s, struct tocsin_err *err, const char *what)
 {
+	sq_note_unavailable(s);
 	return tocsin_fail(err, TOCSIN_ESTORE, "store: %s: %s", what,
 	    s != NULL && s->db != NULL ? sqlite3_errmsg(s->db) : "no database");
 }
@@ -149,6 +174,7 @@ sq_exec(struct store *s, const char *sql, struct tocsin_err *err)
 	char *msg = NULL;
 
 	if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		sq_note_unavailable(s);
 		(void)tocsin_fail(err, TOCSIN_ESTORE, "store: %s", msg ? msg :
 		    "error");
 		sqlite3_free(msg);
@@ -1210,6 +1236,12 @@ store_set_busy_wait(struct store *s, int ms)
 	(void)sqlite3_busy_timeout(s->db, ms);
 }
 
+bool
+store_unavailable(const struct store *s)
+{
+	return s->unavailable;
+}
+
 /*
  * Take back the rows sending of owner (NULL: every row whose lease ran
  * out at now): due again at once, or dead when a bound is reached.  A row
@@ -1576,6 +1608,7 @@ store_results(struct store *s, const char *owner, int64_t now,
 
 	if (ret_lost != NULL)
 		*ret_lost = 0;
+	s->unavailable = false;
 	if ((rc = sq_exec(s, "BEGIN IMMEDIATE", err)) != 0)
 		return rc;
 	for (size_t i = 0; i < n; i++) {

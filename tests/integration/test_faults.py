@@ -9,10 +9,15 @@ move), duplicated (copies the peer received beyond the first) and stuck
 
 Faults: a slow SMTP relay (and SIGTERM during it), kill -9 of serve in
 the middle of an SMS batch, a write lock on the store held by another
-process for 20 s, early kills of serve, the relay down during a short
-ladder, and steps of the wall clock by +1 h and -1 h.
+process for 20 s, the store's disk full (a tmpfs the test fills: inside
+and past the lease, SIGTERM past it, serve started on it), the store
+read-only (every write EROFS, SIGTERM meanwhile), early kills of serve,
+the relay down during a short ladder, and steps of the wall clock by
++1 h and -1 h.
 """
 import collections
+import contextlib
+import errno
 import os
 import re
 import signal
@@ -254,6 +259,352 @@ def test_store_locked_20s_results_are_kept_not_dropped(inst, relay):
            f"{len(peer.messages())} mails for {len(rows(inst, alert))} rows")
     assert (lost, dup, st) == (0, 0, [])
     assert all(x[5] == "sent" for x in rows(inst, alert))
+
+
+# --- 3b. a full disk and a read-only store ----------------------------------
+
+# Log lines of serve about its store failing to take writes.
+STORE_ERR = re.compile(r"disk is full|read-only|readonly|disk I/O error|"
+                       r"cannot record|claim failed|clock check:|escalation:|"
+                       r"cannot list leases|cannot cancel moot|recorded after|"
+                       r"could not be recorded|came after the lease|"
+                       r"lease ran out")
+
+
+@contextlib.contextmanager
+def store_on_tmpfs(inst, size="8m"):
+    """The store's folder (the store, its -wal and -shm, the ack key) on a
+    tmpfs of its own, so that the test can fill it; unmounted after."""
+    d = inst.db.parent
+    d.mkdir(mode=0o700, exist_ok=True)
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700",
+                        "tmpfs", str(d)], capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {r.stderr.strip()}")
+    try:
+        yield d
+    finally:
+        subprocess.run(["umount", "-l", str(d)], capture_output=True)
+
+
+def fill(path):
+    """Write path until the file system is full; returns the bytes."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    total = 0
+    try:
+        for size in (1 << 20, 1 << 12, 1):
+            while True:
+                try:
+                    total += os.write(fd, b"\0" * size)
+                except OSError as e:
+                    assert e.errno == errno.ENOSPC, e
+                    break
+    finally:
+        os.close(fd)
+    return total
+
+
+def store_error_lines(log):
+    return [x for x in log.splitlines() if STORE_ERR.search(x)]
+
+
+def unwritable_tally(inst, alert, peer, log):
+    lost, dup = mail_tally(inst, alert, peer)
+    st = stuck(inst, alert)
+    errs = store_error_lines(log)
+    return lost, dup, st, errs
+
+
+def assert_store_log_bounded(errs, seconds):
+    """Each kind of store error is said once, counted once per 30 s after
+    that, and each batch says its own results waited once and were
+    recorded once: a handful of lines, not one per try."""
+    kinds = collections.Counter()
+    for x in errs:
+        k = re.sub(r"\d+", "N", x.split(": ", 2)[1] if x.count(": ") >= 2
+                   else x)[:40]
+        kinds[k] += 1
+    bound = 12 + 4 * int(seconds // 30)
+    assert len(errs) <= bound, (len(errs), bound, kinds, errs[:20])
+    return bound
+
+
+def test_full_disk_results_wait_and_nothing_repeats(inst, relay, tmp_path):
+    """The store's file system fills up while mail goes out (12 s, inside
+    half of the 30 s lease): results wait in memory and are recorded once
+    there is room again; no mail is sent twice, no row stays failed or
+    sending, and the store's errors are logged a few times, not at every
+    try."""
+    with store_on_tmpfs(inst, "8m") as d:
+        peer = relay(delay=0.05)
+        one_step(inst)
+        inst.set_keys("gateway", workers=2, lease="30s")
+        # batches of 10: new claims meet the full disk too
+        inst.set_keys("smtp", batch=10)
+        teams = inst.teams()[:60]
+        alert = inst.submit_signed(inst.cap(addresses=" ".join(teams)))
+        proc = serve_bg(inst, "full", "--until-idle")
+        try:
+            assert wait_for(lambda: len(peer.messages()) >= 2, 60, 0.02)
+            filled = fill(d / "filler")
+            t_fault = time.monotonic()
+            at_fault = len(peer.messages())
+            time.sleep(12)
+            (d / "filler").unlink()
+            held = time.monotonic() - t_fault
+            proc.wait(timeout=120)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        log = serve_log(inst, "full")
+        assert proc.returncode == 0, log
+        lost, dup, st, errs = unwritable_tally(inst, alert, peer, log)
+        bound = 0    # unwritable for less than half the lease: no repeat
+        record(f"store's disk full 12 s (lease 30 s, {len(teams)} mails)",
+               lost, dup, len(st),
+               f"{at_fault} mails before; duplicates bound {bound}; "
+               f"{len(errs)} store error lines")
+        print(f"full disk ({filled} bytes filler, {held:.1f} s): {dup} "
+              f"duplicate mails, bound {bound}; {len(errs)} store error "
+              "lines:\n" + "\n".join(errs))
+        # the fault was real: serve met it
+        assert errs, log
+        assert (lost, st) == (0, []), (lost, st)
+        assert dup <= bound, (dup, bound)
+        assert all(x[5] == "sent" for x in rows(inst, alert)), rows(inst,
+                                                                    alert)
+        assert_store_log_bounded(errs, held)
+
+
+def test_full_disk_longer_than_the_lease_repeats_nothing(
+        inst, relay, tmp_path):
+    """The disk stays full for 25 s, longer than the 10 s lease: the
+    results still wait, and no worker of serve claims (and so takes back)
+    those rows meanwhile, so none goes again when the disk has room;
+    nothing is lost or left failed, and the store's errors are logged a
+    few times."""
+    workers, batch = 2, 10
+    with store_on_tmpfs(inst, "8m") as d:
+        peer = relay(delay=0.05)
+        one_step(inst)
+        inst.set_keys("gateway", workers=workers, lease="10s",
+                      retry_base="1s", retry_max="2s")
+        inst.set_keys("smtp", batch=batch)
+        teams = inst.teams()[:60]
+        alert = inst.submit_signed(inst.cap(addresses=" ".join(teams)))
+        proc = serve_bg(inst, "full-long", "--until-idle")
+        try:
+            assert wait_for(lambda: len(peer.messages()) >= 2, 60, 0.02)
+            fill(d / "filler")
+            t_fault = time.monotonic()
+            at_fault = len(peer.messages())
+            time.sleep(25)
+            at_clear = len(peer.messages())
+            (d / "filler").unlink()
+            held = time.monotonic() - t_fault
+            proc.wait(timeout=120)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        log = serve_log(inst, "full-long")
+        assert proc.returncode == 0, log
+        lost, dup, st, errs = unwritable_tally(inst, alert, peer, log)
+        # one serve that is not stopped: nothing repeats (before, the
+        # results were given up at the lease's end: 18 of 20 went again)
+        bound = 0
+        record(f"store's disk full 25 s (lease 10 s, {len(teams)} mails)",
+               lost, dup, len(st),
+               f"{at_fault} mails before, {at_clear} in it; "
+               f"duplicates bound {bound}; {len(errs)} store error lines")
+        print(f"full disk ({held:.1f} s, lease 10 s): {dup} duplicate "
+              f"mails, bound {bound}; {len(errs)} store error lines:\n" +
+              "\n".join(errs))
+        assert errs, log
+        assert (lost, st) == (0, []), (lost, st)
+        assert dup <= bound, (dup, bound)
+        assert all(x[5] == "sent" for x in rows(inst, alert)), rows(inst,
+                                                                    alert)
+        assert_store_log_bounded(errs, held)
+
+
+def test_full_disk_sigterm_past_the_lease_gives_up_at_most_a_batch(
+        inst, relay):
+    """SIGTERM while the disk stays full: serve ends by the end of the
+    10 s lease, giving up the results that waited (logged); started again
+    once the disk has room it sends those rows again (at most a batch per
+    worker, the documented bound) and the rest once; nothing lost or
+    stuck."""
+    workers, batch = 2, 10
+    with store_on_tmpfs(inst, "8m") as d:
+        peer = relay(delay=0.05)
+        one_step(inst)
+        inst.set_keys("gateway", workers=workers, lease="10s")
+        inst.set_keys("smtp", batch=batch)
+        teams = inst.teams()[:40]
+        alert = inst.submit_signed(inst.cap(addresses=" ".join(teams)))
+        proc = serve_bg(inst, "full-term")
+        try:
+            assert wait_for(lambda: len(peer.messages()) >= 2, 60, 0.02)
+            fill(d / "filler")
+            time.sleep(2)
+            t_term = time.monotonic()
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=60)
+            took_term = time.monotonic() - t_term
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        log = serve_log(inst, "full-term")
+        at_stop = len(peer.messages())
+        (d / "filler").unlink()
+        # within the lease (10 s from the claim), not held by the store
+        assert took_term < 12, (took_term, log)
+        r = inst.serve(timeout=240)
+        assert r.returncode == 0, r.stderr
+        lost, dup, st, errs = unwritable_tally(inst, alert, peer, log)
+        bound = workers * batch
+        record("disk full, SIGTERM, full past the lease", lost, dup,
+               len(st),
+               f"SIGTERM obeyed in {took_term:.1f} s, {at_stop} mails by "
+               f"then; duplicates bound {bound}; {len(errs)} error lines")
+        print(f"full disk and SIGTERM: obeyed in {took_term:.1f} s; {dup} "
+              f"duplicate mails, bound {bound}; {len(errs)} store error "
+              "lines:\n" + "\n".join(errs))
+        assert "taken back and sent again" in log, log
+        assert (lost, st) == (0, []), (lost, st)
+        assert dup <= bound, (dup, bound)
+        assert all(x[5] == "sent" for x in rows(inst, alert)), rows(inst,
+                                                                    alert)
+        assert_store_log_bounded(errs, took_term)
+
+
+def test_serve_started_on_a_full_disk_logs_a_few_lines(inst, relay):
+    """serve started while the store's disk is full (its -wal and -shm
+    kept by a reader, so that it can open the store): each tick of the
+    scheduler, each claim and the clock check fail for 10 s; each kind is
+    logged once and then counted, nothing is sent or lost meanwhile, and
+    once there is room every mail goes once."""
+    with store_on_tmpfs(inst, "8m") as d:
+        peer = relay(delay=0.05)
+        one_step(inst)
+        inst.set_keys("gateway", workers=2)
+        teams = inst.teams()[:10]
+        alert = inst.submit_signed(inst.cap(addresses=" ".join(teams)))
+        hold = sqlite3.connect(inst.db)
+        hold.execute("SELECT count(*) FROM deliveries").fetchall()
+        proc = None
+        try:
+            fill(d / "filler")
+            proc = serve_bg(inst, "full-start")
+            time.sleep(10)
+            during = len(peer.messages())
+            left = inst.sql("SELECT count(*) FROM deliveries WHERE "
+                            "alert_id = ? AND state = 'pending'", alert)[0][0]
+            (d / "filler").unlink()
+            assert wait_for(lambda: all(x[5] == "sent" for x in rows(
+                inst, alert)), 60, 0.2), rows(inst, alert)
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=60)
+        finally:
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            hold.close()
+        log = serve_log(inst, "full-start")
+        lost, dup, st, errs = unwritable_tally(inst, alert, peer, log)
+        record("serve started on a full disk (10 s)", lost, dup, len(st),
+               f"{during} mails while full; {len(errs)} store error lines")
+        print(f"started on a full disk: {len(errs)} store error lines:\n" +
+              "\n".join(errs))
+        assert (during, left) == (0, len(teams))
+        assert errs, log
+        assert (lost, dup, st) == (0, 0, [])
+        kinds = collections.Counter(
+            "claim" if "claim failed" in x else "clock" if "clock check" in x
+            else "escalation" if "escalation:" in x else "other"
+            for x in errs)
+        # the first of each kind, and its count when serve stops
+        assert all(n <= 2 for n in kinds.values()), kinds
+        assert_store_log_bounded(errs, 10)
+
+
+def rofs(tmp_path, d):
+    """The preload that makes d read-only for serve (rofs.c), built here,
+    and the file that switches it ("1" read-only, "0" writable)."""
+    so = tmp_path / "rofs.so"
+    subprocess.run(["cc", "-shared", "-fPIC", "-o", str(so),
+                    str(Path(__file__).with_name("rofs.c")), "-ldl"],
+                   check=True, capture_output=True)
+    f = tmp_path / "rofs.txt"
+    f.write_text("0\n")
+    env = dict(os.environ, LD_PRELOAD=str(so), ROFS_FILE=str(f),
+               ROFS_DIR=str(d.resolve()))
+    return env, f
+
+
+def test_read_only_store_and_sigterm_repeat_nothing(inst, relay, tmp_path):
+    """The store's file system turns read-only under serve (every write
+    fails with EROFS, as after a remount) while mail goes out; SIGTERM
+    comes during it.  serve stops starting messages, waits for the store
+    until it is writable again (10 s, inside the lease) and ends; started
+    again it sends the rest: no mail twice, none lost, none stuck, and the
+    store's errors are logged a few times."""
+    with store_on_tmpfs(inst, "8m") as d:
+        # `mount -o remount,ro` is refused ("busy") while serve holds the
+        # store open for writing, so the read-only file system is the
+        # preload's: the same EROFS from every write, unlink and create
+        env, switch = rofs(tmp_path, d)
+        peer = relay(delay=0.05)
+        one_step(inst)
+        inst.set_keys("gateway", workers=2, lease="30s")
+        inst.set_keys("smtp", batch=10)
+        teams = inst.teams()[:60]
+        alert = inst.submit_signed(inst.cap(addresses=" ".join(teams)))
+        proc = serve_bg(inst, "ro", env=env)
+        try:
+            assert wait_for(lambda: len(peer.messages()) >= 2, 60, 0.02)
+            switch.write_text("1\n")
+            t_fault = time.monotonic()
+            at_fault = len(peer.messages())
+            time.sleep(3)
+            proc.send_signal(signal.SIGTERM)
+            t_term = time.monotonic()
+            time.sleep(7)
+            switch.write_text("0\n")
+            held = time.monotonic() - t_fault
+            proc.wait(timeout=60)
+            took_term = time.monotonic() - t_term
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        log = serve_log(inst, "ro")
+        assert proc.returncode == 0, log
+        at_stop = len(peer.messages())
+        # SIGTERM is obeyed once the results are recorded: right after
+        # the store is writable again, within the lease
+        assert took_term < 30, took_term
+        r = inst.serve(timeout=240)
+        assert r.returncode == 0, r.stderr
+        lost, dup, st, errs = unwritable_tally(inst, alert, peer, log)
+        bound = 0
+        record(f"store read-only 10 s, SIGTERM in it ({len(teams)} mails)",
+               lost, dup, len(st),
+               f"{at_fault} mails before, {at_stop} at the stop, "
+               f"SIGTERM obeyed in {took_term:.1f} s; duplicates bound "
+               f"{bound}; {len(errs)} store error lines")
+        print(f"read-only ({held:.1f} s): {dup} duplicate mails, bound "
+              f"{bound}; SIGTERM obeyed in {took_term:.1f} s; {len(errs)} "
+              "store error lines:\n" + "\n".join(errs))
+        assert errs, log
+        assert (lost, st) == (0, []), (lost, st)
+        assert dup <= bound, (dup, bound)
+        assert all(x[5] == "sent" for x in rows(inst, alert)), rows(inst,
+                                                                    alert)
+        assert_store_log_bounded(errs, held)
 
 
 # --- 4. early kills do not use up the attempts ------------------------------

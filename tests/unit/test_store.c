@@ -880,6 +880,51 @@ test_results_batch(void **state)
 	store_delivery_rows_free(again, nagain);
 }
 
+/* A store whose write lock another process holds takes no result and
+   says it is unavailable (try again later); a result it refuses for
+   itself is not, so that a worker does not wait for ever on it. */
+static void
+test_results_unavailable(void **state)
+{
+	struct fx *f = *state;
+	struct tocsin_err e = { 0 };
+	struct store_delivery_row *rows = NULL, *d = NULL;
+	struct store_result_item it;
+	size_t n = 0, nd = 0, lost = 0;
+	sqlite3 *db;
+
+	assert_int_equal(submit(f, "A1", "ID-1", 1, &e), 0);
+	assert_int_equal(store_claim(f->s, "w1", 1000, 60, "pgp-email", 5,
+	    &rows, &n, &e), 0);
+	assert_int_equal(n, 1);
+	it = (struct store_result_item){ rows[0].id, STORE_R_SENT, 0, "r",
+	    NULL };
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL),
+	    SQLITE_OK);
+	store_set_busy_wait(f->s, 0);
+	assert_int_not_equal(store_results(f->s, "w1", 1001, &it, 1, &lost,
+	    &e), 0);
+	assert_true(store_unavailable(f->s));
+	assert_int_equal(sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL),
+	    SQLITE_OK);
+	sqlite3_close(db);
+	/* refused for itself: not a store that will take it later */
+	it.result = (enum store_result)42;
+	assert_int_not_equal(store_results(f->s, "w1", 1001, &it, 1, &lost,
+	    &e), 0);
+	assert_false(store_unavailable(f->s));
+	/* the same result, once the lock is gone, is recorded */
+	it.result = STORE_R_SENT;
+	assert_int_equal(store_results(f->s, "w1", 1002, &it, 1, &lost, &e),
+	    0);
+	assert_int_equal(lost, 0);
+	assert_int_equal(store_deliveries(f->s, "A1", "t000", &d, &nd, &e), 0);
+	assert_int_equal(row_of(d, nd, rows[0].id)->state, STORE_D_SENT);
+	store_delivery_rows_free(d, nd);
+	store_delivery_rows_free(rows, n);
+}
+
 static void
 test_signatures(void **state)
 {
@@ -1498,6 +1543,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_inactive_team_not_claimed,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_claim_whole_groups, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_results_unavailable, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_results_batch, setup,
 		    teardown),
