@@ -323,9 +323,12 @@ certs_sigs_to_primary(struct certs_ctx *ctx, struct certs_sigs *sigs,
 		struct certs_sig *o = &sigs->sig[i];
 		const struct certs_signer_key *k;
 		const char *vp;
+		char signer[sizeof(o->signer)];
 
 		if (!o->good)
 			continue;
+		/* a copy: the reason is written beside it in the same struct */
+		memcpy(signer, o->signer, sizeof(signer));
 		vp = certs_validsig_primary(ctx, o->signer);
 		if (vp != NULL && strcmp(vp, o->signer) == 0)
 			continue;	/* the primary key signed */
@@ -334,7 +337,7 @@ certs_sigs_to_primary(struct certs_ctx *ctx, struct certs_sigs *sigs,
 			o->good = false;
 			(void)snprintf(o->reason, sizeof(o->reason), "gpg binds "
 			    "the signing subkey %s to key %s, the key ring to "
-			    "key %s; the signature is not counted", o->signer,
+			    "key %s; the signature is not counted", signer,
 			    vp, k->primary);
 		} else if (!k->usable) {
 			o->good = false;
@@ -342,7 +345,7 @@ certs_sigs_to_primary(struct certs_ctx *ctx, struct certs_sigs *sigs,
 		} else if (k->expires != 0 && k->expires <= (int64_t)time(NULL)) {
 			o->good = false;
 			(void)snprintf(o->reason, sizeof(o->reason), "the signing "
-			    "key %s has expired", o->signer);
+			    "key %s has expired", signer);
 		} else if (strcmp(k->primary, o->signer) != 0) {
 			memcpy(o->subkey, o->signer, sizeof(o->subkey));
 			memcpy(o->signer, k->primary, sizeof(k->primary));
