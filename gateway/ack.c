@@ -373,16 +373,46 @@ ack_contact_named(const struct policy_repo *repo, const char *team,
 }
 
 void
-ack_sig_digest(const char *signer, int64_t created, char out[65])
+ack_sig_digest(const char *signer, int64_t created, const char *text,
+    size_t len, char out[65])
 {
 	unsigned char h[SHA256_DIGEST_LENGTH];
-	char in[128];
-	int n = snprintf(in, sizeof(in), "openpgp\n%s\n%lld", signer,
+	char head[128];
+	int n = snprintf(head, sizeof(head), "openpgp\n%s\n%lld\n", signer,
 	    (long long)created);
+	EVP_MD_CTX *c = EVP_MD_CTX_new();
+	size_t i = 0, blank = 0;
 
-	(void)SHA256((const unsigned char *)in, n > 0 ? (size_t)n : 0, h);
-	for (int i = 0; i < SHA256_DIGEST_LENGTH; i++)
-		(void)snprintf(out + 2 * i, 3, "%02x", h[i]);
+	/* out of memory: a digest of nothing that no signature can have */
+	if (c == NULL || EVP_DigestInit_ex(c, EVP_sha256(), NULL) != 1) {
+		EVP_MD_CTX_free(c);
+		(void)snprintf(out, 65, "%064d", 0);
+		return;
+	}
+	(void)EVP_DigestUpdate(c, head, n > 0 ? (size_t)n : 0);
+	while (text != NULL && i < len) {
+		size_t eol = i, end;
+
+		while (eol < len && text[eol] != '\n')
+			eol++;
+		end = eol;
+		while (end > i && (text[end - 1] == ' ' || text[end - 1] == '\t' ||
+		    text[end - 1] == '\r'))
+			end--;
+		if (end == i)
+			blank++;	/* held back: empty lines at the end drop */
+		else {
+			for (; blank > 0; blank--)
+				(void)EVP_DigestUpdate(c, "\n", 1);
+			(void)EVP_DigestUpdate(c, text + i, end - i);
+			(void)EVP_DigestUpdate(c, "\n", 1);
+		}
+		i = eol + 1;
+	}
+	(void)EVP_DigestFinal_ex(c, h, NULL);
+	EVP_MD_CTX_free(c);
+	for (int k = 0; k < SHA256_DIGEST_LENGTH; k++)
+		(void)snprintf(out + 2 * k, 3, "%02x", h[k]);
 }
 
 bool

@@ -130,12 +130,17 @@ const char *ack_contact_named(const struct policy_repo *repo,
 /*
  * The two rules every signed ack keeps (e-mail replies, drop files): what
  * names a signature for "acks once" is SHA-256 (hex) of its key's
- * fingerprint and its creation time.  Not of its bytes: armour, unhashed
- * subpackets and (EC)DSA's second form of the same signature change the
- * bytes but not what was signed by whom and when.  The store keeps it with
- * the ack (store_ack_in.sig_digest).
+ * fingerprint, its creation time and the text it signed (len bytes, as
+ * OpenPGP's text mode reads it: without the white space that ends a line,
+ * any line end as one, no empty lines at the end).  Not of its bytes:
+ * armour, unhashed subpackets and (EC)DSA's second form of the same
+ * signature change the bytes but not what was signed by whom and when;
+ * the text is in it so that two acks a contact signs within one second
+ * (a mail and a drop file) are two.  The store keeps it with the ack
+ * (store_ack_in.sig_digest).
  */
-void ack_sig_digest(const char *signer, int64_t created, char out[65]);
+void ack_sig_digest(const char *signer, int64_t created, const char *text,
+    size_t len, char out[65]);
 /* Whether a signature made at created may ack an alert accepted at
    received: it is dated, and not before. */
 bool ack_sig_in_time(int64_t created, int64_t received);

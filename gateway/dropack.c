@@ -206,7 +206,8 @@ dropack_signed(struct dropack_ctx *c, const struct chan_ackfile *f,
 		return 1;
 	}
 	a->is_signed = true;
-	ack_sig_digest(sig->signer, sig->created, a->digest);
+	ack_sig_digest(sig->signer, sig->created, *ret_plain, *ret_plen,
+	    a->digest);
 	(void)snprintf(a->by, sizeof(a->by), "%s", ct->name);
 	return 0;
 }

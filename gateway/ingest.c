@@ -183,7 +183,8 @@ ingest_signed_team(struct ingest_ctx *c, const struct ingest_mail *im,
 			    ids[i]);
 			continue;
 		}
-		ack_sig_digest(sig->signer, sig->created, digest);
+		ack_sig_digest(sig->signer, sig->created, im->text, im->tlen,
+		    digest);
 		return ingest_record(c, ids[i], t->id, ct->name, digest,
 		    check ? &ep : NULL, res, err);
 	}

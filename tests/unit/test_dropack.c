@@ -622,8 +622,9 @@ test_take_after_mail(void **state)
 	assert_int_equal(certs_verify_inline(f->cx, data, len, len, &plain,
 	    &plen, &sigs, &e), 0);
 	assert_true(sigs.n > 0 && sigs.sig[0].good);
+	ack_sig_digest(sigs.sig[0].signer, sigs.sig[0].created, plain, plen,
+	    digest);
 	free(plain);
-	ack_sig_digest(sigs.sig[0].signer, sigs.sig[0].created, digest);
 	{
 		struct store_ack_in a = { .alert_id = "A3", .team = "tz",
 			.by = "Ann tz", .via = "mail", .strength = "signed",

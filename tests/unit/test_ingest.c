@@ -5,7 +5,8 @@
  * inside a longer id, and never read past the length given.
  * ack_sig_digest (ack.c, shared with the drop host's ack files): what
  * names a signature for "acks once" depends on the key and the creation
- * time, on nothing else, and is 64 hex digits.
+ * time and the signed text as OpenPGP's text mode reads it, on nothing
+ * else, and is 64 hex digits.
  * ack_sig_in_time (ack.c): a signature older than the alert, or undated,
  * never acks it.
  */
@@ -85,23 +86,35 @@ test_names_bounded(void **state)
 static void
 test_sig_digest(void **state)
 {
-	char a[65], b[65], c[65], d[65];
+	static const char fa[] = "06419B882080CCAF2A82F2DABEB58A988F6FE458";
+	static const char fb[] = "20B250F2E2491CBCAD96D7162ACFC712AFA4321F";
+	static const char t1[] = "Alert A1: on it.\nAnn\n";
+	char a[65], b[65], c[65], d[65], e[65], f[65], g[65];
 
 	(void)state;
-	ack_sig_digest("06419B882080CCAF2A82F2DABEB58A988F6FE458", 1700000000,
-	    a);
-	ack_sig_digest("06419B882080CCAF2A82F2DABEB58A988F6FE458", 1700000000,
-	    b);
-	ack_sig_digest("06419B882080CCAF2A82F2DABEB58A988F6FE458", 1700000001,
-	    c);
-	ack_sig_digest("20B250F2E2491CBCAD96D7162ACFC712AFA4321F", 1700000000,
-	    d);
+	ack_sig_digest(fa, 1700000000, t1, strlen(t1), a);
+	ack_sig_digest(fa, 1700000000, t1, strlen(t1), b);
+	ack_sig_digest(fa, 1700000001, t1, strlen(t1), c);
+	ack_sig_digest(fb, 1700000000, t1, strlen(t1), d);
 	assert_int_equal(strlen(a), 64);
 	assert_int_equal(strspn(a, "0123456789abcdef"), 64);
 	assert_string_equal(a, b);
 	assert_string_not_equal(a, c);
 	assert_string_not_equal(a, d);
 	assert_string_not_equal(c, d);
+	/* the text as OpenPGP's text mode reads it: white space at a line's
+	   end, CRLF and empty lines at the end change nothing */
+	ack_sig_digest(fa, 1700000000, "Alert A1: on it.  \r\nAnn\t\r\n\n\n",
+	    strlen("Alert A1: on it.  \r\nAnn\t\r\n\n\n"), e);
+	assert_string_equal(a, e);
+	ack_sig_digest(fa, 1700000000, "Alert A1: on it.\nAnn", 20, f);
+	assert_string_equal(a, f);
+	/* another text signed in the same second by the same key: another */
+	ack_sig_digest(fa, 1700000000, "Drop A1: seen.\n", 15, g);
+	assert_string_not_equal(a, g);
+	/* an empty line inside the text counts */
+	ack_sig_digest(fa, 1700000000, "Alert A1: on it.\n\nAnn\n", 22, g);
+	assert_string_not_equal(a, g);
 }
 
 static void
