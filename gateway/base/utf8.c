@@ -49,3 +49,73 @@ utf8_next(const unsigned char *p, size_t len, uint32_t *cp, size_t *skip)
 	*cp = v;
 	return n;
 }
+
+/* See utf8.h. */
+size_t
+utf8_put(char *out, uint32_t cp)
+{
+	unsigned char *u = (unsigned char *)out;
+
+	if ((cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+		cp = 0xfffd;
+	if (cp < 0x80) {
+		u[0] = (unsigned char)cp;
+		return 1;
+	}
+	if (cp < 0x800) {
+		u[0] = (unsigned char)(0xc0 | cp >> 6);
+		u[1] = (unsigned char)(0x80 | (cp & 0x3f));
+		return 2;
+	}
+	if (cp < 0x10000) {
+		u[0] = (unsigned char)(0xe0 | cp >> 12);
+		u[1] = (unsigned char)(0x80 | (cp >> 6 & 0x3f));
+		u[2] = (unsigned char)(0x80 | (cp & 0x3f));
+		return 3;
+	}
+	u[0] = (unsigned char)(0xf0 | cp >> 18);
+	u[1] = (unsigned char)(0x80 | (cp >> 12 & 0x3f));
+	u[2] = (unsigned char)(0x80 | (cp >> 6 & 0x3f));
+	u[3] = (unsigned char)(0x80 | (cp & 0x3f));
+	return 4;
+}
+
+/* See utf8.h. */
+bool
+utf8_valid(const char *s, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = 0, skip;
+	uint32_t cp;
+
+	while (i < len) {
+		size_t n = utf8_next(p + i, len - i, &cp, &skip);
+
+		if (n == 0)
+			return false;
+		i += n;
+	}
+	return true;
+}
+
+/* See utf8.h. */
+size_t
+utf8_cut(const char *s, size_t len, size_t max)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = 0, skip = 1;
+	uint32_t cp;
+
+	if (len <= max)
+		return len;
+	while (i < len) {
+		size_t n = utf8_next(p + i, len - i, &cp, &skip);
+
+		if (n == 0)
+			n = skip;
+		if (i + n > max)
+			break;
+		i += n;
+	}
+	return i;
+}

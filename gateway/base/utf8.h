@@ -1,9 +1,10 @@
 /*
- * utf8.h: strict UTF-8 decoding.
+ * utf8.h: strict UTF-8: decode, encode, validate, cut at a character.
  */
 #ifndef UTF8_H
 #define UTF8_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -16,5 +17,16 @@
  */
 size_t utf8_next(const unsigned char *p, size_t len, uint32_t *cp,
     size_t *skip);
+
+/* cp as UTF-8 into out (room for 4); returns the bytes written.  A value
+   that is no Unicode scalar (a surrogate, over U+10FFFF) becomes U+FFFD. */
+size_t utf8_put(char *out, uint32_t cp);
+
+/* Whether the len bytes at s are well-formed UTF-8 throughout. */
+bool utf8_valid(const char *s, size_t len);
+
+/* The longest prefix of the len bytes at s of at most max bytes that ends
+   at a character boundary (an ill-formed part counts as one character). */
+size_t utf8_cut(const char *s, size_t len, size_t max);
 
 #endif
