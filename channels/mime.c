@@ -9,6 +9,7 @@
 
 #include <openssl/rand.h>
 
+#include "base.h"
 #include "mime.h"
 
 static bool
@@ -142,8 +143,7 @@ mime_boundary(char out[40], struct tocsin_err *err)
 		return tocsin_fail(err, TOCSIN_EINTERNAL, "no randomness for "
 		    "a MIME boundary");
 	memcpy(out, "=_tocsin_", 9);
-	for (size_t i = 0; i < sizeof(r); i++)
-		snprintf(out + 9 + i * 2, 3, "%02x", r[i]);
+	base_hex(out + 9, r, sizeof(r));
 	return 0;
 }
 

@@ -39,6 +39,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include "base.h"
 #include "channel.h"
 #include "form.h"
 #include "jsonget.h"
@@ -294,10 +295,8 @@ ph_release(struct ph_shared *sh, struct ph_prov *p)
 static void
 buf_form(struct mime_buf *b, const char *s)
 {
-	static const char hex[] = "0123456789ABCDEF";
-
 	for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
-		char e[3];
+		char e[4];
 
 		if ((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
 		    (*c >= '0' && *c <= '9') || *c == '-' || *c == '.' ||
@@ -307,8 +306,7 @@ buf_form(struct mime_buf *b, const char *s)
 			mime_add(b, "+", 1);
 		else {
 			e[0] = '%';
-			e[1] = hex[*c >> 4];
-			e[2] = hex[*c & 15];
+			base_hex_upper(e + 1, c, 1);
 			mime_add(b, e, 3);
 		}
 	}

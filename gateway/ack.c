@@ -17,6 +17,7 @@
 #include <openssl/sha.h>
 
 #include "ack.h"
+#include "base.h"
 #include "store.h"
 
 static int
@@ -163,8 +164,7 @@ ack_ep_mac(const unsigned char secret[ACK_SECRET_LEN], const char *label,
 static void
 ack_hex_token(const unsigned char mac[32], char out[ACK_TOKEN_LEN + 1])
 {
-	for (int i = 0; i < ACK_TOKEN_LEN / 2; i++)
-		snprintf(out + i * 2, 3, "%02x", mac[i]);
+	base_hex(out, mac, ACK_TOKEN_LEN / 2);
 }
 
 static void
@@ -244,8 +244,7 @@ ack_token_hash(const char *token, char out[ACK_HASH_LEN + 1])
 	unsigned char h[SHA256_DIGEST_LENGTH];
 
 	(void)SHA256((const unsigned char *)token, strlen(token), h);
-	for (int i = 0; i < SHA256_DIGEST_LENGTH; i++)
-		snprintf(out + i * 2, 3, "%02x", h[i]);
+	base_hex(out, h, SHA256_DIGEST_LENGTH);
 }
 
 bool
@@ -381,8 +380,7 @@ ack_sig_digest(const char *signer, int64_t created, char out[65])
 	    (long long)created);
 
 	(void)SHA256((const unsigned char *)in, n > 0 ? (size_t)n : 0, h);
-	for (int i = 0; i < SHA256_DIGEST_LENGTH; i++)
-		(void)snprintf(out + 2 * i, 3, "%02x", h[i]);
+	base_hex(out, h, SHA256_DIGEST_LENGTH);
 }
 
 bool
