@@ -78,7 +78,8 @@ void base_esc_term(struct base_buf *b, const char *s, size_t max);
  * [A-Za-z0-9_+-] and '/', not starting or ending with '/', no "//" (so no
  * '.' at all, hence no ".."): a relative path that stays inside the zone
  * folder it is joined to.  NULL when name keeps it, else what is wrong as
- * a phrase ("has a character that no time zone name has").
+ * a phrase ("has a character that no time zone name has") that never
+ * repeats the name, which is not known clean.
  */
 const char *base_tzname_check(const char *name);
 

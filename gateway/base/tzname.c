@@ -18,6 +18,12 @@ base_tzname_check(const char *name)
 		return "is empty";
 	if (n > BASE_TZNAME_MAX)
 		return "is longer than 64 characters";
+	/* these two first, as they are the likely attacks */
+	if (name[0] == '/')
+		return "is an absolute path; write a name like Africa/Nairobi";
+	if (strstr(name, "..") != NULL)
+		return "has \"..\"; it has a character ('.') that no time "
+		    "zone name has";
 	for (size_t i = 0; i < n; i++) {
 		char c = name[i];
 
@@ -26,7 +32,7 @@ base_tzname_check(const char *name)
 		    c == '-' || c == '/'))
 			return "has a character that no time zone name has";
 	}
-	if (name[0] == '/' || name[n - 1] == '/' || strstr(name, "//") != NULL)
+	if (name[n - 1] == '/' || strstr(name, "//") != NULL)
 		return "is not a relative name like Africa/Nairobi";
 	return NULL;
 }
