@@ -24,6 +24,7 @@
 
 #include <gpgme.h>
 
+#include "base.h"
 #include "certs.h"
 #include "certs_int.h"
 
@@ -605,19 +606,11 @@ certs_keyring_load(struct certs_ctx *ctx, bool secret,
 			gpgme_key_unref(key);
 			continue;
 		}
-		if (kr->n == kr->cap) {
-			size_t cap = kr->cap ? kr->cap * 2 : 256;
-			void *ne = realloc(kr->e, cap * sizeof(*kr->e));
-
-			if (ne == NULL) {
-				gpgme_key_unref(key);
-				(void)gpgme_op_keylist_end(ctx->gpg);
-				certs_keyring_free(kr);
-				return tocsin_fail(err, TOCSIN_ENOMEM,
-				    "out of memory");
-			}
-			kr->e = ne;
-			kr->cap = cap;
+		if (base_grow(&kr->e, &kr->cap, kr->n + 1, sizeof(*kr->e)) != 0) {
+			gpgme_key_unref(key);
+			(void)gpgme_op_keylist_end(ctx->gpg);
+			certs_keyring_free(kr);
+			return tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
 		}
 		en = &kr->e[kr->n++];
 		memset(en, 0, sizeof(*en));

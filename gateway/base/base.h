@@ -35,13 +35,14 @@ void base_buf_puts(struct base_buf *b, const char *s);
 void base_buf_free(struct base_buf *b);
 
 /*
- * Make room for need elements of elem bytes in the array at *p of *cap
- * elements (doubling, at least 8), or do nothing when there is room.
+ * Make room for need elements of elem bytes in the array of *cap elements
+ * whose pointer is at pp (a T ** for any T: base_grow(&v, &cap, n + 1,
+ * sizeof(*v))), doubling, at least 8, or do nothing when there is room.
  * Returns 0, or TOCSIN_ENOMEM when memory is short or need * elem does not
- * fit a size_t; then *p and *cap are untouched (and *p still owned by the
- * caller).
+ * fit a size_t; then the array and *cap are untouched (and the array still
+ * owned by the caller).
  */
-int base_grow(void **p, size_t *cap, size_t need, size_t elem);
+int base_grow(void *pp, size_t *cap, size_t need, size_t elem);
 
 /* The n bytes at in as 2n lowercase (or uppercase) hex digits and a NUL
    into out (room for 2n + 1). */

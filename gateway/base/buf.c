@@ -64,10 +64,10 @@ base_buf_free(struct base_buf *b)
 }
 
 int
-base_grow(void **p, size_t *cap, size_t need, size_t elem)
+base_grow(void *pp, size_t *cap, size_t need, size_t elem)
 {
 	size_t ncap;
-	void *np;
+	void *p, *np;
 
 	if (need <= *cap)
 		return 0;
@@ -78,9 +78,11 @@ base_grow(void **p, size_t *cap, size_t need, size_t elem)
 		ncap = ncap <= SIZE_MAX / 2 ? ncap * 2 : need;
 	if (ncap > SIZE_MAX / elem)
 		ncap = need;
-	if ((np = realloc(*p, ncap * elem)) == NULL)
+	/* through memcpy: pp is a T **, which is no void ** to write to */
+	memcpy(&p, pp, sizeof(p));
+	if ((np = realloc(p, ncap * elem)) == NULL)
 		return TOCSIN_ENOMEM;
-	*p = np;
+	memcpy(pp, &np, sizeof(np));
 	*cap = ncap;
 	return 0;
 }

@@ -107,31 +107,31 @@ test_grow(void **state)
 	void *keep;
 
 	(void)state;
-	assert_int_equal(base_grow((void **)&a, &cap, 1, sizeof(*a)), 0);
+	assert_int_equal(base_grow(&a, &cap, 1, sizeof(*a)), 0);
 	assert_non_null(a);
 	assert_true(cap >= 8);
 	a[0] = 7;
-	assert_int_equal(base_grow((void **)&a, &cap, 1000, sizeof(*a)), 0);
+	assert_int_equal(base_grow(&a, &cap, 1000, sizeof(*a)), 0);
 	assert_true(cap >= 1000);
 	a[999] = 9;
 	assert_int_equal(a[0], 7);
 	/* room already: nothing moves */
 	keep = a;
 	cap = 1000;
-	assert_int_equal(base_grow((void **)&a, &cap, 500, sizeof(*a)), 0);
+	assert_int_equal(base_grow(&a, &cap, 500, sizeof(*a)), 0);
 	assert_ptr_equal(a, keep);
 	assert_int_equal(cap, 1000);
 	/* need * elem past size_t: refused, the array untouched */
-	assert_int_equal(base_grow((void **)&a, &cap, SIZE_MAX / 2 + 1,
+	assert_int_equal(base_grow(&a, &cap, SIZE_MAX / 2 + 1,
 	    sizeof(*a)), TOCSIN_ENOMEM);
-	assert_int_equal(base_grow((void **)&a, &cap, SIZE_MAX, 2),
+	assert_int_equal(base_grow(&a, &cap, SIZE_MAX, 2),
 	    TOCSIN_ENOMEM);
-	assert_int_equal(base_grow((void **)&a, &cap, 2000, 0), TOCSIN_ENOMEM);
+	assert_int_equal(base_grow(&a, &cap, 2000, 0), TOCSIN_ENOMEM);
 	assert_ptr_equal(a, keep);
 	assert_int_equal(cap, 1000);
 	assert_int_equal(a[999], 9);
 	/* a need that fits size_t but not memory: refused, untouched */
-	assert_int_equal(base_grow((void **)&a, &cap, SIZE_MAX / 8,
+	assert_int_equal(base_grow(&a, &cap, SIZE_MAX / 8,
 	    sizeof(*a)), TOCSIN_ENOMEM);
 	assert_ptr_equal(a, keep);
 	assert_int_equal(cap, 1000);
