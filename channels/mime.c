@@ -15,22 +15,13 @@
 static bool
 mime_grow(struct mime_buf *b, size_t more)
 {
-	size_t ncap;
-	char *np;
-
 	if (b->oom)
 		return false;
-	if (b->len + more + 1 <= b->cap)
-		return true;
-	ncap = b->cap ? b->cap : 4096;
-	while (ncap < b->len + more + 1)
-		ncap *= 2;
-	if ((np = realloc(b->p, ncap)) == NULL) {
+	if (more > SIZE_MAX - 1 - b->len ||
+	    base_grow(&b->p, &b->cap, b->len + more + 1, 1) != 0) {
 		b->oom = true;
 		return false;
 	}
-	b->p = np;
-	b->cap = ncap;
 	return true;
 }
 
