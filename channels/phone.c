@@ -342,24 +342,23 @@ buf_field(struct mime_buf *b, const char *name, const char *value)
 	buf_form(b, value);
 }
 
-/* XML text: the five specials escaped, controls dropped. */
+/* XML text and attribute values: escaped as HTML is (base_esc_html:
+   the five specials as entities, controls as spaces, bidi overrides
+   dropped, ill-formed UTF-8 as U+FFFD), which XML reads alike. */
 static void
 buf_xml(struct mime_buf *b, const char *s)
 {
-	for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
-		switch (*c) {
-		case '<': mime_adds(b, "&lt;"); break;
-		case '>': mime_adds(b, "&gt;"); break;
-		case '&': mime_adds(b, "&amp;"); break;
-		case '"': mime_adds(b, "&quot;"); break;
-		case '\'': mime_adds(b, "&apos;"); break;
-		default:
-			if (*c >= 0x20 && *c != 0x7f)
-				mime_add(b, (const char *)c, 1);
-			else
-				mime_add(b, " ", 1);
-		}
-	}
+	size_t n = strlen(s);
+	/* an entity is at most 6 bytes for 1 */
+	struct base_buf e = { .limit = n < SIZE_MAX / 8 ? 6 * n + 8 :
+	    SIZE_MAX };
+
+	base_esc_html(&e, s, n);
+	if (e.rc != 0 || e.full)
+		b->oom = true;
+	else if (e.p != NULL)
+		mime_add(b, e.p, e.len);
+	free(e.p);
 }
 
 /* Expand a generic template: {to} {from} {text} {id} {idempotency_key}
