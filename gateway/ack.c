@@ -293,15 +293,15 @@ ack_pairs_add(struct store *st, const char *team, const char *contact,
 {
 	char ids[ACK_TRY_ALERTS][64];
 	struct ack_pair *np;
-	size_t na = 0;
+	size_t na = 0, cap = *n;	/* as allocated: grown as needed */
 	int rc;
 
 	if ((rc = store_team_alerts(st, team, ACK_TRY_ALERTS, ids, &na,
 	    err)) != 0 || na == 0)
 		return rc;
-	if ((np = realloc(*p, (*n + na) * sizeof(*np))) == NULL)
+	if (base_grow(p, &cap, *n + na, sizeof(**p)) != 0)
 		return tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
-	*p = np;
+	np = *p;
 	for (size_t j = 0; j < na; j++, (*n)++)
 		ack_pair_init(&np[*n], ids[j], team, contact);
 	return 0;
