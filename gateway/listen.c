@@ -96,9 +96,7 @@ struct listen_ctx {
 };
 
 struct listen_req {
-	char *body;
-	size_t len;
-	bool too_big;
+	struct base_buf body;	/* at most LISTEN_MAX_BODY; full: too big */
 };
 
 static enum MHD_Result
@@ -212,7 +210,8 @@ receipt(struct listen_ctx *l, struct MHD_Connection *c, const char *url,
 		sig = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
 		    "X-Twilio-Signature");
 		rc = ops->receipt(l->chans[i].shared, prov, full,
-		    rq->body != NULL ? rq->body : "", rq->len, sig, &rec, &err);
+		    rq->body.p != NULL ? rq->body.p : "", rq->body.len, sig, &rec,
+		    &err);
 		if (rc == TOCSIN_ENOTFOUND)
 			continue;
 		if (rc == TOCSIN_EPERM) {
@@ -512,8 +511,8 @@ ack_link(struct listen_ctx *l, struct MHD_Connection *c, const char *token,
 			.recorded_only = !unsigned_counts(l, team),
 			.notice_channels = ack_notice_channels(l->repo, team) };
 
-		if (f != NULL && rq->body != NULL &&
-		    form_parse(rq->body, rq->len, f) == 0)
+		if (f != NULL && rq->body.p != NULL &&
+		    form_parse(rq->body.p, rq->body.len, f) == 0)
 			name = form_get(f, "name");
 		(void)snprintf(by, sizeof(by), "%s%.100s", name != NULL &&
 		    name[0] != '\0' ? "" : ACK_BY_LINK,
@@ -813,8 +812,8 @@ inbound(struct listen_ctx *l, struct MHD_Connection *c,
 	int rc, hit = -1;
 
 	snprintf(full, sizeof(full), "%s%s", l->base, url + 1);
-	rc = lc->ops->inbound(lc->shared, provider, full, rq->body != NULL ?
-	    rq->body : "", rq->len, MHD_lookup_connection_value(c,
+	rc = lc->ops->inbound(lc->shared, provider, full, rq->body.p != NULL ?
+	    rq->body.p : "", rq->body.len, MHD_lookup_connection_value(c,
 	    MHD_HEADER_KIND, "X-Twilio-Signature"), &in, &err);
 	if (rc == TOCSIN_EPERM) {
 		listen_log(l, "refused a reply for %s: %s", url + 1, err.msg);
@@ -864,27 +863,18 @@ handler(void *cls, struct MHD_Connection *c, const char *url,
 	if (rq == NULL) {
 		if ((rq = calloc(1, sizeof(*rq))) == NULL)
 			return MHD_NO;
+		base_buf_init(&rq->body, LISTEN_MAX_BODY);
 		*con_cls = rq;
 		return MHD_YES;
 	}
 	if (*upload_size > 0) {
-		if (rq->len + *upload_size > LISTEN_MAX_BODY)
-			rq->too_big = true;
-		else {
-			char *nb = realloc(rq->body, rq->len + *upload_size +
-			    1);
-
-			if (nb == NULL)
-				return MHD_NO;
-			rq->body = nb;
-			memcpy(rq->body + rq->len, upload, *upload_size);
-			rq->len += *upload_size;
-			rq->body[rq->len] = '\0';
-		}
+		base_buf_put(&rq->body, upload, *upload_size);
+		if (rq->body.rc != 0)
+			return MHD_NO;
 		*upload_size = 0;
 		return MHD_YES;
 	}
-	if (rq->too_big)
+	if (rq->body.full)
 		return reply(c, MHD_HTTP_CONTENT_TOO_LARGE, "too large\n");
 	if (url == NULL || url[0] != '/' || strlen(url) > 256)
 		return reply(c, MHD_HTTP_NOT_FOUND, "not found\n");
@@ -920,7 +910,7 @@ completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	if (ci != NULL && ci->socket_context != NULL)
 		((struct listen_conn *)ci->socket_context)->since = mono_ms();
 	if (rq != NULL) {
-		free(rq->body);
+		base_buf_free(&rq->body);
 		free(rq);
 		*con_cls = NULL;
 	}
