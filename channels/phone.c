@@ -88,9 +88,7 @@ struct ph_req {
 	CURL *easy;
 	struct curl_slist *hdrs;
 	char *body;
-	char *reply;
-	size_t reply_len;
-	bool reply_cut;
+	struct base_buf reply;	/* at most PH_MAX_REPLY; full: cut */
 	long retry_after;
 	char errbuf[CURL_ERROR_SIZE];
 	int segments;
@@ -476,21 +474,9 @@ ph_write(char *data, size_t size, size_t nmemb, void *arg)
 	struct ph_req *r = arg;
 	size_t n = size * nmemb;
 
-	if (r->reply_len + n > PH_MAX_REPLY) {
-		r->reply_cut = true;
-		return n;		/* keep the connection; ignore the rest */
-	}
-	{
-		char *np = realloc(r->reply, r->reply_len + n + 1);
-
-		if (np == NULL)
-			return 0;
-		r->reply = np;
-	}
-	memcpy(r->reply + r->reply_len, data, n);
-	r->reply_len += n;
-	r->reply[r->reply_len] = '\0';
-	return n;
+	/* over the limit: keep the connection, ignore the rest */
+	base_buf_put(&r->reply, data, n);
+	return r->reply.rc != 0 ? 0 : n;
 }
 
 static size_t
@@ -522,10 +508,8 @@ ph_req_reset(struct ph_req *r)
 	r->hdrs = NULL;
 	free(r->body);
 	r->body = NULL;
-	free(r->reply);
-	r->reply = NULL;
-	r->reply_len = 0;
-	r->reply_cut = false;
+	base_buf_free(&r->reply);
+	base_buf_init(&r->reply, PH_MAX_REPLY);
 	r->retry_after = -1;
 	r->errbuf[0] = '\0';
 }
@@ -708,16 +692,16 @@ ph_reason(const struct ph_req *r, long status, char *out, size_t outlen)
 	size_t k;
 
 	msg[0] = code[0] = '\0';
-	if (r->reply != NULL && !r->reply_cut) {
-		if (jsonget(r->reply, r->reply_len, "message", msg,
+	if (r->reply.p != NULL && !r->reply.full) {
+		if (jsonget(r->reply.p, r->reply.len, "message", msg,
 		    sizeof(msg)) != 1)
-			(void)jsonget(r->reply, r->reply_len, "error", msg,
+			(void)jsonget(r->reply.p, r->reply.len, "error", msg,
 			    sizeof(msg));
-		(void)jsonget(r->reply, r->reply_len, "code", code,
+		(void)jsonget(r->reply.p, r->reply.len, "code", code,
 		    sizeof(code));
 	}
-	if (msg[0] == '\0' && r->reply != NULL)
-		snprintf(msg, sizeof(msg), "%.120s", r->reply);
+	if (msg[0] == '\0' && r->reply.p != NULL)
+		snprintf(msg, sizeof(msg), "%.120s", r->reply.p);
 	for (k = 0; msg[k] != '\0'; k++)
 		if ((unsigned char)msg[k] < 0x20 || msg[k] == 0x7f)
 			msg[k] = ' ';
@@ -747,8 +731,8 @@ ph_done(struct ph_session *s, struct ph_req *r, CURLcode cc, int64_t now)
 			const char *field = pv->kind == POLICY_PK_TWILIO ?
 			    "sid" : pv->id_field;
 
-			if (field != NULL && r->reply != NULL)
-				(void)jsonget(r->reply, r->reply_len, field,
+			if (field != NULL && r->reply.p != NULL)
+				(void)jsonget(r->reply.p, r->reply.len, field,
 				    ref, sizeof(ref));
 			r->rcpt->status = CHAN_SENT;
 			r->rcpt->reason[0] = '\0';
