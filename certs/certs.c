@@ -24,6 +24,7 @@
 
 #include <gpgme.h>
 
+#include "base.h"
 #include "certs.h"
 #include "certs_int.h"
 
@@ -454,39 +455,22 @@ certs_verify_detached(struct certs_ctx *ctx, const void *data, size_t len,
  * not after: the write callback fails with EFBIG once max is passed, gpgme
  * stops the operation and closes the pipe, and gpg dies on the broken pipe.
  */
-struct certs_sink {
-	char *p;
-	size_t len, cap, max;
-	bool over;
-};
-
+/* gpgme's writer into a base_buf: the buffer's limit is the most the
+   message may unpack to. */
 static ssize_t
 certs_sink_write(void *handle, const void *buf, size_t size)
 {
-	struct certs_sink *s = handle;
+	struct base_buf *s = handle;
 
-	if (size > s->max - s->len) {
-		s->over = true;
+	base_buf_put(s, buf, size);
+	if (s->full) {
 		errno = EFBIG;
 		return -1;
 	}
-	if (s->len + size > s->cap) {
-		size_t ncap = s->cap ? s->cap : 4096;
-		char *np;
-
-		while (ncap < s->len + size)
-			ncap *= 2;
-		if (ncap > s->max)
-			ncap = s->max;
-		if ((np = realloc(s->p, ncap + 1)) == NULL) {
-			errno = ENOMEM;
-			return -1;
-		}
-		s->p = np;
-		s->cap = ncap;
+	if (s->rc != 0) {
+		errno = ENOMEM;
+		return -1;
 	}
-	memcpy(s->p + s->len, buf, size);
-	s->len += size;
 	return (ssize_t)size;
 }
 
@@ -496,11 +480,12 @@ certs_verify_inline(struct certs_ctx *ctx, const void *msg, size_t len,
     struct tocsin_err *err)
 {
 	struct gpgme_data_cbs cbs = { .write = certs_sink_write };
-	struct certs_sink sink = { .max = max };
+	struct base_buf sink;
 	gpgme_data_t dmsg = NULL, dplain = NULL;
 	gpgme_error_t ge;
 	size_t before = sigs->n;
 
+	base_buf_init(&sink, max);
 	*ret_plain = NULL;
 	*ret_len = 0;
 	if (gpgme_data_new_from_mem(&dmsg, msg, len, 0) != 0 ||
@@ -511,7 +496,7 @@ certs_verify_inline(struct certs_ctx *ctx, const void *msg, size_t len,
 	ge = certs_op_verify(ctx, dmsg, NULL, dplain);
 	gpgme_data_release(dmsg);
 	gpgme_data_release(dplain);
-	if (sink.over) {
+	if (sink.full) {
 		/* No verdict was reached, and none is needed: the message is
 		   refused whoever signed it. */
 		free(sink.p);
@@ -608,19 +593,11 @@ certs_keyring_load(struct certs_ctx *ctx, bool secret,
 			gpgme_key_unref(key);
 			continue;
 		}
-		if (kr->n == kr->cap) {
-			size_t cap = kr->cap ? kr->cap * 2 : 256;
-			void *ne = realloc(kr->e, cap * sizeof(*kr->e));
-
-			if (ne == NULL) {
-				gpgme_key_unref(key);
-				(void)gpgme_op_keylist_end(ctx->gpg);
-				certs_keyring_free(kr);
-				return tocsin_fail(err, TOCSIN_ENOMEM,
-				    "out of memory");
-			}
-			kr->e = ne;
-			kr->cap = cap;
+		if (base_grow(&kr->e, &kr->cap, kr->n + 1, sizeof(*kr->e)) != 0) {
+			gpgme_key_unref(key);
+			(void)gpgme_op_keylist_end(ctx->gpg);
+			certs_keyring_free(kr);
+			return tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
 		}
 		en = &kr->e[kr->n++];
 		memset(en, 0, sizeof(*en));

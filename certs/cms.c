@@ -16,19 +16,13 @@
 #include <openssl/err.h>
 #include <openssl/x509.h>
 
+#include "base.h"
 #include "certs.h"
 
 static void
 cms_hex(const unsigned char *md, unsigned int n, char out[65])
 {
-	static const char hex[] = "0123456789ABCDEF";
-	unsigned int i;
-
-	for (i = 0; i < n && i < 32; i++) {
-		out[2 * i] = hex[md[i] >> 4];
-		out[2 * i + 1] = hex[md[i] & 15];
-	}
-	out[2 * i] = '\0';
+	base_hex_upper(out, md, n < 32 ? n : 32);
 }
 
 static void

@@ -12,6 +12,7 @@
 
 #include <gpgme.h>
 
+#include "base.h"
 #include "certs.h"
 #include "certs_int.h"
 
@@ -48,20 +49,12 @@ certs_pubkeys_load(struct certs_ctx *ctx, struct certs_pubkeys **ret,
 			gpgme_key_unref(key);
 			continue;
 		}
-		if (pk->n == cap) {
-			size_t ncap = cap ? cap * 2 : 256;
-			gpgme_key_t *nk = realloc(pk->keys,
-			    ncap * sizeof(*nk));
-
-			if (nk == NULL) {
-				gpgme_key_unref(key);
-				(void)gpgme_op_keylist_end(ctx->gpg);
-				certs_pubkeys_free(pk);
-				return tocsin_fail(err, TOCSIN_ENOMEM,
-				    "out of memory");
-			}
-			pk->keys = nk;
-			cap = ncap;
+		if (base_grow(&pk->keys, &cap, pk->n + 1,
+		    sizeof(*pk->keys)) != 0) {
+			gpgme_key_unref(key);
+			(void)gpgme_op_keylist_end(ctx->gpg);
+			certs_pubkeys_free(pk);
+			return tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
 		}
 		pk->keys[pk->n++] = key;
 	}

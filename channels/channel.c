@@ -12,6 +12,7 @@
 #include <auth-client.h>
 #include <openssl/evp.h>
 
+#include "base.h"
 #include "channel.h"
 
 static const struct chan_ops *const chan_table[] = {
@@ -52,7 +53,6 @@ void
 chan_idempotency_key(const struct chan_msg *m, const char *address,
     const char *channel, char out[CHAN_IDEM_LEN + 1])
 {
-	static const char hex[] = "0123456789abcdef";
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int mdlen = 0;
 	char step[24];
@@ -81,11 +81,7 @@ chan_idempotency_key(const struct chan_msg *m, const char *address,
 		    m->message_id : "");
 		return;
 	}
-	for (size_t i = 0; i < CHAN_IDEM_LEN / 2; i++) {
-		out[2 * i] = hex[md[i] >> 4];
-		out[2 * i + 1] = hex[md[i] & 15];
-	}
-	out[CHAN_IDEM_LEN] = '\0';
+	base_hex(out, md, CHAN_IDEM_LEN / 2);
 }
 
 void

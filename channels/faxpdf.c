@@ -28,6 +28,7 @@
 #include <fontconfig/fontconfig.h>
 #include <pango/pangocairo.h>
 
+#include "base.h"
 #include "faxpdf.h"
 
 #define FP_MM		(72.0 / 25.4)
@@ -127,18 +128,9 @@ fp_write(void *closure, const unsigned char *data, unsigned int length)
 		b->failed = true;
 		return CAIRO_STATUS_WRITE_ERROR;
 	}
-	if (b->len + length > b->cap) {
-		size_t cap = b->cap ? b->cap : 64 * 1024;
-		unsigned char *p;
-
-		while (cap < b->len + length)
-			cap *= 2;
-		if ((p = realloc(b->p, cap)) == NULL) {
-			b->failed = true;
-			return CAIRO_STATUS_NO_MEMORY;
-		}
-		b->p = p;
-		b->cap = cap;
+	if (base_grow(&b->p, &b->cap, b->len + length, 1) != 0) {
+		b->failed = true;
+		return CAIRO_STATUS_NO_MEMORY;
 	}
 	memcpy(b->p + b->len, data, length);
 	b->len += length;

@@ -3,19 +3,8 @@
  */
 #include <string.h>
 
+#include "base.h"
 #include "form.h"
-
-static int
-hexval(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 /* Decode [p, end) into out (max bytes, NUL-terminated). */
 static int
@@ -31,8 +20,8 @@ decode(const char *p, const char *end, char *out, size_t max)
 		else if (c == '%') {
 			int hi, lo;
 
-			if (end - p < 3 || (hi = hexval((unsigned char)p[1])) < 0 ||
-			    (lo = hexval((unsigned char)p[2])) < 0)
+			if (end - p < 3 || (hi = base_hexval((unsigned char)p[1])) < 0 ||
+			    (lo = base_hexval((unsigned char)p[2])) < 0)
 				return -1;
 			c = hi << 4 | lo;
 			p += 2;

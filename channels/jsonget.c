@@ -5,7 +5,9 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "base.h"
 #include "jsonget.h"
+#include "utf8.h"
 
 struct js {
 	const unsigned char *p, *end;
@@ -25,17 +27,11 @@ hex4(const unsigned char *p, uint32_t *v)
 {
 	*v = 0;
 	for (int i = 0; i < 4; i++) {
-		unsigned c = p[i];
+		int d = base_hexval(p[i]);
 
-		*v <<= 4;
-		if (c >= '0' && c <= '9')
-			*v |= c - '0';
-		else if (c >= 'a' && c <= 'f')
-			*v |= c - 'a' + 10;
-		else if (c >= 'A' && c <= 'F')
-			*v |= c - 'A' + 10;
-		else
+		if (d < 0)
 			return -1;
+		*v = *v << 4 | (uint32_t)d;
 	}
 	return 0;
 }
@@ -44,28 +40,9 @@ hex4(const unsigned char *p, uint32_t *v)
 static int
 put_cp(char *out, size_t outlen, size_t *n, uint32_t cp)
 {
-	unsigned char b[4];
-	size_t k;
+	char b[4];
+	size_t k = utf8_put(b, cp);
 
-	if (cp < 0x80) {
-		b[0] = (unsigned char)cp;
-		k = 1;
-	} else if (cp < 0x800) {
-		b[0] = (unsigned char)(0xc0 | cp >> 6);
-		b[1] = (unsigned char)(0x80 | (cp & 0x3f));
-		k = 2;
-	} else if (cp < 0x10000) {
-		b[0] = (unsigned char)(0xe0 | cp >> 12);
-		b[1] = (unsigned char)(0x80 | ((cp >> 6) & 0x3f));
-		b[2] = (unsigned char)(0x80 | (cp & 0x3f));
-		k = 3;
-	} else {
-		b[0] = (unsigned char)(0xf0 | cp >> 18);
-		b[1] = (unsigned char)(0x80 | ((cp >> 12) & 0x3f));
-		b[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3f));
-		b[3] = (unsigned char)(0x80 | (cp & 0x3f));
-		k = 4;
-	}
 	if (out == NULL)
 		return 0;
 	if (*n + k + 1 > outlen)

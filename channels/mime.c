@@ -9,27 +9,19 @@
 
 #include <openssl/rand.h>
 
+#include "base.h"
 #include "mime.h"
 
 static bool
 mime_grow(struct mime_buf *b, size_t more)
 {
-	size_t ncap;
-	char *np;
-
 	if (b->oom)
 		return false;
-	if (b->len + more + 1 <= b->cap)
-		return true;
-	ncap = b->cap ? b->cap : 4096;
-	while (ncap < b->len + more + 1)
-		ncap *= 2;
-	if ((np = realloc(b->p, ncap)) == NULL) {
+	if (more > SIZE_MAX - 1 - b->len ||
+	    base_grow(&b->p, &b->cap, b->len + more + 1, 1) != 0) {
 		b->oom = true;
 		return false;
 	}
-	b->p = np;
-	b->cap = ncap;
 	return true;
 }
 
@@ -142,8 +134,7 @@ mime_boundary(char out[40], struct tocsin_err *err)
 		return tocsin_fail(err, TOCSIN_EINTERNAL, "no randomness for "
 		    "a MIME boundary");
 	memcpy(out, "=_tocsin_", 9);
-	for (size_t i = 0; i < sizeof(r); i++)
-		snprintf(out + 9 + i * 2, 3, "%02x", r[i]);
+	base_hex(out + 9, r, sizeof(r));
 	return 0;
 }
 

@@ -39,6 +39,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include "base.h"
 #include "channel.h"
 #include "form.h"
 #include "jsonget.h"
@@ -87,9 +88,7 @@ struct ph_req {
 	CURL *easy;
 	struct curl_slist *hdrs;
 	char *body;
-	char *reply;
-	size_t reply_len;
-	bool reply_cut;
+	struct base_buf reply;	/* at most PH_MAX_REPLY; full: cut */
 	long retry_after;
 	char errbuf[CURL_ERROR_SIZE];
 	int segments;
@@ -294,10 +293,8 @@ ph_release(struct ph_shared *sh, struct ph_prov *p)
 static void
 buf_form(struct mime_buf *b, const char *s)
 {
-	static const char hex[] = "0123456789ABCDEF";
-
 	for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
-		char e[3];
+		char e[4];
 
 		if ((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
 		    (*c >= '0' && *c <= '9') || *c == '-' || *c == '.' ||
@@ -307,8 +304,7 @@ buf_form(struct mime_buf *b, const char *s)
 			mime_add(b, "+", 1);
 		else {
 			e[0] = '%';
-			e[1] = hex[*c >> 4];
-			e[2] = hex[*c & 15];
+			base_hex_upper(e + 1, c, 1);
 			mime_add(b, e, 3);
 		}
 	}
@@ -344,24 +340,23 @@ buf_field(struct mime_buf *b, const char *name, const char *value)
 	buf_form(b, value);
 }
 
-/* XML text: the five specials escaped, controls dropped. */
+/* XML text and attribute values: escaped as HTML is (base_esc_html:
+   the five specials as entities, controls as spaces, bidi overrides
+   dropped, ill-formed UTF-8 as U+FFFD), which XML reads alike. */
 static void
 buf_xml(struct mime_buf *b, const char *s)
 {
-	for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
-		switch (*c) {
-		case '<': mime_adds(b, "&lt;"); break;
-		case '>': mime_adds(b, "&gt;"); break;
-		case '&': mime_adds(b, "&amp;"); break;
-		case '"': mime_adds(b, "&quot;"); break;
-		case '\'': mime_adds(b, "&apos;"); break;
-		default:
-			if (*c >= 0x20 && *c != 0x7f)
-				mime_add(b, (const char *)c, 1);
-			else
-				mime_add(b, " ", 1);
-		}
-	}
+	size_t n = strlen(s);
+	/* an entity is at most 6 bytes for 1 */
+	struct base_buf e = { .limit = n < SIZE_MAX / 8 ? 6 * n + 8 :
+	    SIZE_MAX };
+
+	base_esc_html(&e, s, n);
+	if (e.rc != 0 || e.full)
+		b->oom = true;
+	else if (e.p != NULL)
+		mime_add(b, e.p, e.len);
+	free(e.p);
 }
 
 /* Expand a generic template: {to} {from} {text} {id} {idempotency_key}
@@ -479,21 +474,9 @@ ph_write(char *data, size_t size, size_t nmemb, void *arg)
 	struct ph_req *r = arg;
 	size_t n = size * nmemb;
 
-	if (r->reply_len + n > PH_MAX_REPLY) {
-		r->reply_cut = true;
-		return n;		/* keep the connection; ignore the rest */
-	}
-	{
-		char *np = realloc(r->reply, r->reply_len + n + 1);
-
-		if (np == NULL)
-			return 0;
-		r->reply = np;
-	}
-	memcpy(r->reply + r->reply_len, data, n);
-	r->reply_len += n;
-	r->reply[r->reply_len] = '\0';
-	return n;
+	/* over the limit: keep the connection, ignore the rest */
+	base_buf_put(&r->reply, data, n);
+	return r->reply.rc != 0 ? 0 : n;
 }
 
 static size_t
@@ -525,10 +508,8 @@ ph_req_reset(struct ph_req *r)
 	r->hdrs = NULL;
 	free(r->body);
 	r->body = NULL;
-	free(r->reply);
-	r->reply = NULL;
-	r->reply_len = 0;
-	r->reply_cut = false;
+	base_buf_free(&r->reply);
+	base_buf_init(&r->reply, PH_MAX_REPLY);
 	r->retry_after = -1;
 	r->errbuf[0] = '\0';
 }
@@ -711,16 +692,16 @@ ph_reason(const struct ph_req *r, long status, char *out, size_t outlen)
 	size_t k;
 
 	msg[0] = code[0] = '\0';
-	if (r->reply != NULL && !r->reply_cut) {
-		if (jsonget(r->reply, r->reply_len, "message", msg,
+	if (r->reply.p != NULL && !r->reply.full) {
+		if (jsonget(r->reply.p, r->reply.len, "message", msg,
 		    sizeof(msg)) != 1)
-			(void)jsonget(r->reply, r->reply_len, "error", msg,
+			(void)jsonget(r->reply.p, r->reply.len, "error", msg,
 			    sizeof(msg));
-		(void)jsonget(r->reply, r->reply_len, "code", code,
+		(void)jsonget(r->reply.p, r->reply.len, "code", code,
 		    sizeof(code));
 	}
-	if (msg[0] == '\0' && r->reply != NULL)
-		snprintf(msg, sizeof(msg), "%.120s", r->reply);
+	if (msg[0] == '\0' && r->reply.p != NULL)
+		snprintf(msg, sizeof(msg), "%.120s", r->reply.p);
 	for (k = 0; msg[k] != '\0'; k++)
 		if ((unsigned char)msg[k] < 0x20 || msg[k] == 0x7f)
 			msg[k] = ' ';
@@ -750,8 +731,8 @@ ph_done(struct ph_session *s, struct ph_req *r, CURLcode cc, int64_t now)
 			const char *field = pv->kind == POLICY_PK_TWILIO ?
 			    "sid" : pv->id_field;
 
-			if (field != NULL && r->reply != NULL)
-				(void)jsonget(r->reply, r->reply_len, field,
+			if (field != NULL && r->reply.p != NULL)
+				(void)jsonget(r->reply.p, r->reply.len, field,
 				    ref, sizeof(ref));
 			r->rcpt->status = CHAN_SENT;
 			r->rcpt->reason[0] = '\0';

@@ -86,34 +86,6 @@ smstext_septets(uint32_t cp)
 	return 0;
 }
 
-/* cp as UTF-8 into o (room for 4); returns the bytes written. */
-static size_t
-smstext_put_utf8(char *o, uint32_t cp)
-{
-	unsigned char *u = (unsigned char *)o;
-
-	if (cp < 0x80) {
-		u[0] = (unsigned char)cp;
-		return 1;
-	}
-	if (cp < 0x800) {
-		u[0] = (unsigned char)(0xc0 | cp >> 6);
-		u[1] = (unsigned char)(0x80 | (cp & 0x3f));
-		return 2;
-	}
-	if (cp < 0x10000) {
-		u[0] = (unsigned char)(0xe0 | cp >> 12);
-		u[1] = (unsigned char)(0x80 | (cp >> 6 & 0x3f));
-		u[2] = (unsigned char)(0x80 | (cp & 0x3f));
-		return 3;
-	}
-	u[0] = (unsigned char)(0xf0 | cp >> 18);
-	u[1] = (unsigned char)(0x80 | (cp >> 12 & 0x3f));
-	u[2] = (unsigned char)(0x80 | (cp >> 6 & 0x3f));
-	u[3] = (unsigned char)(0x80 | (cp & 0x3f));
-	return 4;
-}
-
 /* ---- counting ---- */
 
 /* Both codings' figures for the characters seen so far. */
@@ -459,7 +431,7 @@ smstext_compose(const char *marker, const char *text, const char *tail,
 	memcpy(o, job.marker, job.marker_len);
 	o += job.marker_len;
 	for (size_t i = 0; i < k; i++)
-		o += smstext_put_utf8(o, job.text[i]);
+		o += utf8_put(o, job.text[i]);
 	if (dots != NULL) {
 		memcpy(o, dots, strlen(dots));
 		o += strlen(dots);

@@ -42,6 +42,7 @@
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
+#include "base.h"
 #include "channel.h"
 
 #define SD_MAX_FILES	16		/* CAP, signatures, message, manifest */
@@ -150,18 +151,6 @@ static void
 sd_close(void *session)
 {
 	free(session);
-}
-
-static void
-sd_hex(const unsigned char *d, size_t n, char *out)
-{
-	static const char hx[] = "0123456789abcdef";
-
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = hx[d[i] >> 4];
-		out[2 * i + 1] = hx[d[i] & 15];
-	}
-	out[2 * n] = '\0';
 }
 
 /* Sort out the drop of message m: host, folder, file names, signed text. */
@@ -442,7 +431,7 @@ sd_put(struct sd_conn *c, const char *folder, struct sd_file *f,
 	SHA256(f->data, f->len, f->sha);
 	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
 		return tocsin_fail(err, TOCSIN_EINTERNAL, "no random bytes");
-	sd_hex(rnd, sizeof(rnd), rhex);
+	base_hex(rhex, rnd, sizeof(rnd));
 	(void)snprintf(tmp, sizeof(tmp), "%s/.%s.%s.tmp", folder, f->name,
 	    rhex);
 	if ((fh = sftp_open(c->sftp, tmp, O_WRONLY | O_CREAT | O_EXCL,
@@ -536,7 +525,7 @@ sd_drop_one(struct sd_conn *c, struct sd_drop *dp, struct tocsin_err *err)
 	for (size_t i = 0; i + 1 < dp->nfiles; i++) {
 		char hex[2 * SHA256_DIGEST_LENGTH + 1];
 
-		sd_hex(dp->files[i].sha, SHA256_DIGEST_LENGTH, hex);
+		base_hex(hex, dp->files[i].sha, SHA256_DIGEST_LENGTH);
 		len += (size_t)snprintf(dp->manifest + len, cap - len,
 		    "%s  %s\n", hex, dp->files[i].name);
 	}

@@ -17,6 +17,7 @@
 #include <openssl/sha.h>
 
 #include "ack.h"
+#include "base.h"
 #include "store.h"
 
 static int
@@ -163,8 +164,7 @@ ack_ep_mac(const unsigned char secret[ACK_SECRET_LEN], const char *label,
 static void
 ack_hex_token(const unsigned char mac[32], char out[ACK_TOKEN_LEN + 1])
 {
-	for (int i = 0; i < ACK_TOKEN_LEN / 2; i++)
-		snprintf(out + i * 2, 3, "%02x", mac[i]);
+	base_hex(out, mac, ACK_TOKEN_LEN / 2);
 }
 
 static void
@@ -244,8 +244,7 @@ ack_token_hash(const char *token, char out[ACK_HASH_LEN + 1])
 	unsigned char h[SHA256_DIGEST_LENGTH];
 
 	(void)SHA256((const unsigned char *)token, strlen(token), h);
-	for (int i = 0; i < SHA256_DIGEST_LENGTH; i++)
-		snprintf(out + i * 2, 3, "%02x", h[i]);
+	base_hex(out, h, SHA256_DIGEST_LENGTH);
 }
 
 bool
@@ -294,15 +293,15 @@ ack_pairs_add(struct store *st, const char *team, const char *contact,
 {
 	char ids[ACK_TRY_ALERTS][64];
 	struct ack_pair *np;
-	size_t na = 0;
+	size_t na = 0, cap = *n;	/* as allocated: grown as needed */
 	int rc;
 
 	if ((rc = store_team_alerts(st, team, ACK_TRY_ALERTS, ids, &na,
 	    err)) != 0 || na == 0)
 		return rc;
-	if ((np = realloc(*p, (*n + na) * sizeof(*np))) == NULL)
+	if (base_grow(p, &cap, *n + na, sizeof(**p)) != 0)
 		return tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
-	*p = np;
+	np = *p;
 	for (size_t j = 0; j < na; j++, (*n)++)
 		ack_pair_init(&np[*n], ids[j], team, contact);
 	return 0;
@@ -411,8 +410,7 @@ ack_sig_digest(const char *signer, int64_t created, const char *text,
 	}
 	(void)EVP_DigestFinal_ex(c, h, NULL);
 	EVP_MD_CTX_free(c);
-	for (int k = 0; k < SHA256_DIGEST_LENGTH; k++)
-		(void)snprintf(out + 2 * k, 3, "%02x", h[k]);
+	base_hex(out, h, SHA256_DIGEST_LENGTH);
 }
 
 bool

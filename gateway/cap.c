@@ -23,6 +23,7 @@
 #include <libxml/parser.h>
 #include <libxml/tree.h>
 
+#include "base.h"
 #include "cap.h"
 
 /* The order of enum policy_severity (policy/policy.h), kept apart so the
@@ -223,7 +224,6 @@ cap_split_addresses(struct cap_alert *a, const char *s, struct tocsin_err *err)
 
 	while (*s) {
 		const char *b, *e;
-		char **na;
 
 		while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r')
 			s++;
@@ -248,13 +248,9 @@ cap_split_addresses(struct cap_alert *a, const char *s, struct tocsin_err *err)
 		if (a->naddresses >= CAP_MAX_ADDRESSES)
 			return tocsin_fail(err, TOCSIN_EDATA, "<addresses> names "
 			    "more than %d addresses", CAP_MAX_ADDRESSES);
-		if (a->naddresses == cap) {
-			cap = cap ? cap * 2 : 8;
-			if ((na = realloc(a->addresses, cap * sizeof(*na))) == NULL)
-				return tocsin_fail(err, TOCSIN_ENOMEM,
-				    "out of memory");
-			a->addresses = na;
-		}
+		if (base_grow(&a->addresses, &cap, a->naddresses + 1,
+		    sizeof(*a->addresses)) != 0)
+			return tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
 		if ((a->addresses[a->naddresses] = strndup(b, (size_t)(e - b))) ==
 		    NULL)
 			return tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
@@ -267,15 +263,15 @@ static int
 cap_parse_area(const xmlNode *n, struct cap_info *in, struct tocsin_err *err)
 {
 	struct cap_area *ar;
+	size_t cap;
 	int rc;
 
 	if (in->nareas >= CAP_MAX_AREAS)
 		return tocsin_fail(err, TOCSIN_EDATA, "more than %d <area> in one "
 		    "<info>", CAP_MAX_AREAS);
-	ar = realloc(in->areas, (in->nareas + 1) * sizeof(*ar));
-	if (ar == NULL)
+	cap = in->nareas;
+	if (base_grow(&in->areas, &cap, in->nareas + 1, sizeof(*in->areas)) != 0)
 		return tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
-	in->areas = ar;
 	ar = &in->areas[in->nareas++];
 	memset(ar, 0, sizeof(*ar));
 	for (const xmlNode *c = n->children; c != NULL; c = c->next)
@@ -404,21 +400,21 @@ cap_parse_alert(const xmlNode *root, struct cap_alert *a, struct tocsin_err *err
 		if (c->type != XML_ELEMENT_NODE)
 			continue;
 		if (cap_is(c, "info")) {
-			struct cap_info *ni;
+			size_t cap;
 
 			if (a->ninfos >= CAP_MAX_INFOS) {
 				free(addresses);
 				return tocsin_fail(err, TOCSIN_EDATA, "more than "
 				    "%d <info> blocks", CAP_MAX_INFOS);
 			}
-			if ((ni = realloc(a->infos, (a->ninfos + 1) *
-			    sizeof(*ni))) == NULL) {
+			cap = a->ninfos;
+			if (base_grow(&a->infos, &cap, a->ninfos + 1,
+			    sizeof(*a->infos)) != 0) {
 				free(addresses);
 				return tocsin_fail(err, TOCSIN_ENOMEM,
 				    "out of memory");
 			}
-			a->infos = ni;
-			memset(&a->infos[a->ninfos], 0, sizeof(*ni));
+			memset(&a->infos[a->ninfos], 0, sizeof(*a->infos));
 			a->ninfos++;
 			if ((rc = cap_parse_info(c, &a->infos[a->ninfos - 1],
 			    err)) != 0) {

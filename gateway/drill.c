@@ -23,6 +23,7 @@
 #include <libconfig.h>
 
 #include "ack.h"
+#include "base.h"
 #include "cap.h"
 #include "dispatch.h"
 #include "drill.h"
@@ -495,15 +496,9 @@ drill_ack_push(struct drill *d, struct drill_ack a)
 {
 	size_t i;
 
-	if (d->nacks == d->capacks) {
-		size_t nc = d->capacks ? d->capacks * 2 : 256;
-		struct drill_ack *v = realloc(d->acks, nc * sizeof(*v));
-
-		if (v == NULL)
-			return TOCSIN_ENOMEM;
-		d->acks = v;
-		d->capacks = nc;
-	}
+	if (base_grow(&d->acks, &d->capacks, d->nacks + 1,
+	    sizeof(*d->acks)) != 0)
+		return TOCSIN_ENOMEM;
 	i = d->nacks++;
 	while (i > 0 && d->acks[(i - 1) / 2].at > a.at) {
 		d->acks[i] = d->acks[(i - 1) / 2];

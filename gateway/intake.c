@@ -19,6 +19,7 @@
 #include <openssl/crypto.h>
 
 #include "ack.h"
+#include "base.h"
 #include "cap.h"
 #include "intake.h"
 #include "plan.h"
@@ -123,8 +124,7 @@ intake_new_id(int64_t now, char *out, size_t len)
 	gmtime_r(&t, &tm);
 	if (len < 22 || strftime(out, len, "%Y%m%d-", &tm) != 9)
 		return TOCSIN_EINTERNAL;
-	for (size_t i = 0; i < sizeof(rnd); i++)
-		(void)snprintf(out + 9 + 2 * i, len - 9 - 2 * i, "%02x", rnd[i]);
+	base_hex(out + 9, rnd, sizeof(rnd));
 	return 0;
 }
 

@@ -27,6 +27,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,6 +41,7 @@
 #include <openssl/crypto.h>
 
 #include "ack.h"
+#include "base.h"
 #include "form.h"
 #include "listen.h"
 #include "store.h"
@@ -94,9 +96,7 @@ struct listen_ctx {
 };
 
 struct listen_req {
-	char *body;
-	size_t len;
-	bool too_big;
+	struct base_buf body;	/* at most LISTEN_MAX_BODY; full: too big */
 };
 
 static enum MHD_Result
@@ -115,16 +115,23 @@ reply(struct MHD_Connection *c, unsigned int status, const char *text)
 	return rc;
 }
 
+static void listen_log(struct listen_ctx *, const char *, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* One line to the log, written whole in one call (base_log_file), so
+   that the lines of the listener and the dispatcher never mix. */
 static void
-listen_log(struct listen_ctx *l, const char *fmt, const char *a,
-    const char *b)
+listen_log(struct listen_ctx *l, const char *fmt, ...)
 {
+	char msg[700];
+	va_list ap;
+
 	if (l->log == NULL)
 		return;
-	fprintf(l->log, "tocsin serve: ");
-	fprintf(l->log, fmt, a, b);
-	fputc('\n', l->log);
-	fflush(l->log);
+	va_start(ap, fmt);
+	(void)vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	tocsin_logf(base_log_file, l->log, "tocsin serve: %s", msg);
 }
 
 static enum MHD_Result inbound(struct listen_ctx *, struct MHD_Connection *,
@@ -203,7 +210,8 @@ receipt(struct listen_ctx *l, struct MHD_Connection *c, const char *url,
 		sig = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
 		    "X-Twilio-Signature");
 		rc = ops->receipt(l->chans[i].shared, prov, full,
-		    rq->body != NULL ? rq->body : "", rq->len, sig, &rec, &err);
+		    rq->body.p != NULL ? rq->body.p : "", rq->body.len, sig, &rec,
+		    &err);
 		if (rc == TOCSIN_ENOTFOUND)
 			continue;
 		if (rc == TOCSIN_EPERM) {
@@ -217,8 +225,7 @@ receipt(struct listen_ctx *l, struct MHD_Connection *c, const char *url,
 			return reply(c, MHD_HTTP_OK, "noted\n");
 		if (store_receipt(l->st, rec.ref, rec.delivered, rec.detail,
 		    (int64_t)time(NULL), &fate, &err) != 0) {
-			listen_log(l, "cannot record a receipt: %s%s", err.msg,
-			    "");
+			listen_log(l, "cannot record a receipt: %s", err.msg);
 			/* the provider tries again later */
 			return reply(c, MHD_HTTP_SERVICE_UNAVAILABLE,
 			    "try again\n");
@@ -237,72 +244,17 @@ receipt(struct listen_ctx *l, struct MHD_Connection *c, const char *url,
 
 static bool unsigned_counts(const struct listen_ctx *, const char *);
 
-/* A growable HTML page; text from outside goes through page_text. */
-struct page {
-	char *p;
-	size_t len, cap;
-	bool oom;
-};
-
-static void
-page_raw(struct page *pg, const char *s)
-{
-	size_t n = strlen(s);
-
-	if (pg->oom)
-		return;
-	if (pg->len + n + 1 > pg->cap) {
-		size_t cap = pg->cap ? pg->cap * 2 : 4096;
-		char *np;
-
-		while (cap < pg->len + n + 1)
-			cap *= 2;
-		if ((np = realloc(pg->p, cap)) == NULL) {
-			pg->oom = true;
-			return;
-		}
-		pg->p = np;
-		pg->cap = cap;
-	}
-	memcpy(pg->p + pg->len, s, n + 1);
-	pg->len += n;
-}
-
-/* Text escaped for HTML content and attribute values; controls dropped. */
-static void
-page_text(struct page *pg, const char *s, size_t max)
-{
-	char one[2] = { 0, 0 };
-
-	for (size_t i = 0; s != NULL && s[i] != '\0' && i < max; i++) {
-		unsigned char c = (unsigned char)s[i];
-
-		if (c == '<')
-			page_raw(pg, "&lt;");
-		else if (c == '>')
-			page_raw(pg, "&gt;");
-		else if (c == '&')
-			page_raw(pg, "&amp;");
-		else if (c == '"')
-			page_raw(pg, "&quot;");
-		else if (c == '\'')
-			page_raw(pg, "&#39;");
-		else if (c < 0x20 || c == 0x7f)
-			page_raw(pg, " ");
-		else {
-			one[0] = (char)c;
-			page_raw(pg, one);
-		}
-	}
-}
+/* An HTML page is a base_buf of at most LISTEN_PAGE_MAX bytes; text from
+   outside goes through base_esc_html. */
+#define LISTEN_PAGE_MAX (1024 * 1024)
 
 static enum MHD_Result
-page_reply(struct MHD_Connection *c, unsigned int status, struct page *pg)
+page_reply(struct MHD_Connection *c, unsigned int status, struct base_buf *pg)
 {
 	struct MHD_Response *r;
 	enum MHD_Result rc;
 
-	if (pg->oom || pg->p == NULL) {
+	if (pg->rc != 0 || pg->full || pg->p == NULL) {
 		free(pg->p);
 		return reply(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
 	}
@@ -327,18 +279,18 @@ page_reply(struct MHD_Connection *c, unsigned int status, struct page *pg)
 }
 
 static void
-page_head(struct page *pg, const char *title, bool exercise)
+page_head(struct base_buf *pg, const char *title, bool exercise)
 {
-	page_raw(pg, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta "
+	base_buf_puts(pg, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta "
 	    "charset=\"utf-8\"><meta name=\"viewport\" content=\"width="
 	    "device-width\"><title>");
-	page_text(pg, title, 200);
-	page_raw(pg, "</title><style>body{font-family:sans-serif;max-width:"
+	base_esc_html(pg, title, 200);
+	base_buf_puts(pg, "</title><style>body{font-family:sans-serif;max-width:"
 	    "40em;margin:2em auto;padding:0 1em;line-height:1.4}.band{"
 	    "padding:.5em;font-weight:bold;text-align:center;border:3px solid "
 	    "#000}.actual{background:#000;color:#fff}button{font-size:1.2em;"
 	    "padding:.5em 1em}</style></head><body>\n");
-	page_raw(pg, exercise ? "<div class=\"band\">EXERCISE &ndash; NO REAL "
+	base_buf_puts(pg, exercise ? "<div class=\"band\">EXERCISE &ndash; NO REAL "
 	    "INCIDENT</div>\n" : "<div class=\"band actual\">ACTUAL ALERT"
 	    "</div>\n");
 }
@@ -435,11 +387,11 @@ check_link(struct listen_ctx *l, struct MHD_Connection *c,
 {
 	struct store_alert_row *a = NULL;
 	struct tocsin_err err = { 0 };
-	struct page pg = { 0 };
+	struct base_buf pg = { .limit = LISTEN_PAGE_MAX };
 	int rc = -1;
 
 	if (store_alert_get(l->st, k->alert_id, &a, &err) != 0) {
-		listen_log(l, "ack: %s%s", err.msg, "");
+		listen_log(l, "ack: %s", err.msg);
 		return reply(c, MHD_HTTP_SERVICE_UNAVAILABLE, "try again\n");
 	}
 	if (post) {
@@ -453,7 +405,7 @@ check_link(struct listen_ctx *l, struct MHD_Connection *c,
 
 		if ((rc = store_ack(l->st, &in, (int64_t)time(NULL),
 		    "ack link", &err)) < 0) {
-			listen_log(l, "ack: %s%s", err.msg, "");
+			listen_log(l, "ack: %s", err.msg);
 			store_alert_rows_free(a, 1);
 			return reply(c, MHD_HTTP_SERVICE_UNAVAILABLE,
 			    "try again\n");
@@ -463,28 +415,28 @@ check_link(struct listen_ctx *l, struct MHD_Connection *c,
 		    "not a contact's");
 	}
 	page_head(&pg, "Contact check", strcmp(a->status, "Exercise") == 0);
-	page_raw(&pg, "<h1>Contact check</h1>\n<p>Check <b>");
-	page_text(&pg, a->id, 64);
-	page_raw(&pg, "</b> for team <b>");
-	page_text(&pg, k->team, 64);
+	base_buf_puts(&pg, "<h1>Contact check</h1>\n<p>Check <b>");
+	base_esc_html(&pg, a->id, 64);
+	base_buf_puts(&pg, "</b> for team <b>");
+	base_esc_html(&pg, k->team, 64);
 	/* the channel, not the address: a forwarded link shows no one's
 	   number or e-mail address */
-	page_raw(&pg, "</b>. This link was sent to ");
-	page_text(&pg, k->contact[0] != '\0' ? k->contact : "the team's drop",
+	base_buf_puts(&pg, "</b>. This link was sent to ");
+	base_esc_html(&pg, k->contact[0] != '\0' ? k->contact : "the team's drop",
 	    160);
-	page_raw(&pg, " by ");
-	page_text(&pg, k->channel, 32);
-	page_raw(&pg, " alone, and confirms that and nothing else.</p>\n");
+	base_buf_puts(&pg, " by ");
+	base_esc_html(&pg, k->channel, 32);
+	base_buf_puts(&pg, " alone, and confirms that and nothing else.</p>\n");
 	if (rc == 0)
-		page_raw(&pg, "<p class=\"done\"><b>Confirmed</b>, thank "
+		base_buf_puts(&pg, "<p class=\"done\"><b>Confirmed</b>, thank "
 		    "you.</p>\n");
 	else if (rc == 1)
-		page_raw(&pg, "<p><b>Nothing was confirmed</b>: this link is "
+		base_buf_puts(&pg, "<p><b>Nothing was confirmed</b>: this link is "
 		    "no contact's own; sign an ack file instead.</p>\n");
 	else
-		page_raw(&pg, "<form method=\"post\" action=\"\"><p><button "
+		base_buf_puts(&pg, "<form method=\"post\" action=\"\"><p><button "
 		    "type=\"submit\">Confirm</button></p></form>\n");
-	page_raw(&pg, "</body></html>\n");
+	base_buf_puts(&pg, "</body></html>\n");
 	store_alert_rows_free(a, 1);
 	return page_reply(c, MHD_HTTP_OK, &pg);
 }
@@ -498,7 +450,7 @@ ack_link(struct listen_ctx *l, struct MHD_Connection *c, const char *token,
 	struct store_team_row *teams = NULL;
 	const struct store_team_row *t = NULL;
 	struct tocsin_err err = { 0 };
-	struct page pg = { 0 };
+	struct base_buf pg = { .limit = LISTEN_PAGE_MAX };
 	struct listen_rate *r;
 	int64_t now = (int64_t)time(NULL);
 	size_t nt = 0, n = strlen(token);
@@ -536,14 +488,14 @@ ack_link(struct listen_ctx *l, struct MHD_Connection *c, const char *token,
 		    r->misses >= LISTEN_MAX_MISSES ? "its last try this "
 		    "minute" : "counted");
 		page_head(&pg, "Unknown link", false);
-		page_raw(&pg, "<h1>This link is not known</h1><p>Check that the "
+		base_buf_puts(&pg, "<h1>This link is not known</h1><p>Check that the "
 		    "whole address was copied, or use the code in the message "
 		    "with the duty desk.</p></body></html>\n");
 		return page_reply(c, MHD_HTTP_NOT_FOUND, &pg);
 	}
 	if (rc != 0 || store_alert_get(l->st, alert, &a, &err) != 0 ||
 	    store_teams(l->st, alert, &teams, &nt, &err) != 0) {
-		listen_log(l, "ack: %s%s", err.msg, "");
+		listen_log(l, "ack: %s", err.msg);
 		store_alert_rows_free(a, a != NULL ? 1 : 0);
 		return reply(c, MHD_HTTP_SERVICE_UNAVAILABLE, "try again\n");
 	}
@@ -559,8 +511,8 @@ ack_link(struct listen_ctx *l, struct MHD_Connection *c, const char *token,
 			.recorded_only = !unsigned_counts(l, team),
 			.notice_channels = ack_notice_channels(l->repo, team) };
 
-		if (f != NULL && rq->body != NULL &&
-		    form_parse(rq->body, rq->len, f) == 0)
+		if (f != NULL && rq->body.p != NULL &&
+		    form_parse(rq->body.p, rq->body.len, f) == 0)
 			name = form_get(f, "name");
 		(void)snprintf(by, sizeof(by), "%s%.100s", name != NULL &&
 		    name[0] != '\0' ? "" : ACK_BY_LINK,
@@ -575,7 +527,7 @@ ack_link(struct listen_ctx *l, struct MHD_Connection *c, const char *token,
 		free(f);
 		rc = store_ack(l->st, &in, now, "ack link", &err);
 		if (rc < 0) {
-			listen_log(l, "ack: %s%s", err.msg, "");
+			listen_log(l, "ack: %s", err.msg);
 			store_alert_rows_free(a, 1);
 			store_team_rows_free(teams, nt);
 			return reply(c, MHD_HTTP_SERVICE_UNAVAILABLE,
@@ -595,21 +547,21 @@ ack_link(struct listen_ctx *l, struct MHD_Connection *c, const char *token,
 	}
 	page_head(&pg, a->headline != NULL ? a->headline : "Alert",
 	    strcmp(a->status, "Exercise") == 0);
-	page_raw(&pg, "<h1>");
-	page_text(&pg, a->headline != NULL ? a->headline : "Security alert",
+	base_buf_puts(&pg, "<h1>");
+	base_esc_html(&pg, a->headline != NULL ? a->headline : "Security alert",
 	    1000);
-	page_raw(&pg, "</h1>\n<p>Alert <b>");
-	page_text(&pg, a->id, 64);
-	page_raw(&pg, "</b> for team <b>");
-	page_text(&pg, team, 64);
-	page_raw(&pg, "</b>, sent ");
-	page_text(&pg, a->sent, 64);
-	page_raw(&pg, ". The full text came in your encrypted message.</p>\n");
+	base_buf_puts(&pg, "</h1>\n<p>Alert <b>");
+	base_esc_html(&pg, a->id, 64);
+	base_buf_puts(&pg, "</b> for team <b>");
+	base_esc_html(&pg, team, 64);
+	base_buf_puts(&pg, "</b>, sent ");
+	base_esc_html(&pg, a->sent, 64);
+	base_buf_puts(&pg, ". The full text came in your encrypted message.</p>\n");
 	if (t != NULL && strcmp(a->status, "System") == 0) {
 		/* a check of contacts: only a contact's own link confirms
 		   them, never a team's link with a name typed on it */
 		if (check_rc >= 0)
-			page_raw(&pg, "<p><b>Nothing was confirmed</b>: in a check "
+			base_buf_puts(&pg, "<p><b>Nothing was confirmed</b>: in a check "
 			    "each contact confirms with the link or code sent "
 			    "to them.</p>\n");
 	} else if (t != NULL && t->ack_by != NULL) {
@@ -617,24 +569,24 @@ ack_link(struct listen_ctx *l, struct MHD_Connection *c, const char *token,
 
 		if (tz_format_utc(t->ack_at, when, sizeof(when), NULL) != 0)
 			(void)snprintf(when, sizeof(when), "?");
-		page_raw(&pg, "<p class=\"done\"><b>Acknowledged</b> by ");
-		page_text(&pg, t->ack_by, 200);
-		page_raw(&pg, " (");
-		page_text(&pg, t->ack_via, 64);
-		page_raw(&pg, ") at ");
-		page_text(&pg, when, 64);
-		page_raw(&pg, ". Thank you.</p>\n");
+		base_buf_puts(&pg, "<p class=\"done\"><b>Acknowledged</b> by ");
+		base_esc_html(&pg, t->ack_by, 200);
+		base_buf_puts(&pg, " (");
+		base_esc_html(&pg, t->ack_via, 64);
+		base_buf_puts(&pg, ") at ");
+		base_esc_html(&pg, when, 64);
+		base_buf_puts(&pg, ". Thank you.</p>\n");
 	} else if (t != NULL) {
-		page_raw(&pg, "<p>Your team has not acknowledged yet. Pressing "
+		base_buf_puts(&pg, "<p>Your team has not acknowledged yet. Pressing "
 		    "the button tells the duty desk that the team has the "
 		    "alert and stops further calls and messages.</p>\n"
 		    "<form method=\"post\" action=\"\"><p><label>Your name "
 		    "<input name=\"name\" maxlength=\"100\" autocomplete=\"name\">"
 		    "</label></p><p><button type=\"submit\">Acknowledge for team ");
-		page_text(&pg, team, 64);
-		page_raw(&pg, "</button></p></form>\n");
+		base_esc_html(&pg, team, 64);
+		base_buf_puts(&pg, "</button></p></form>\n");
 	}
-	page_raw(&pg, "</body></html>\n");
+	base_buf_puts(&pg, "</body></html>\n");
 	store_alert_rows_free(a, 1);
 	store_team_rows_free(teams, nt);
 	return page_reply(c, MHD_HTTP_OK, &pg);
@@ -677,22 +629,22 @@ reply_code(const char *text, char out[ACK_CODE_LEN + 1])
 static enum MHD_Result
 twiml(struct MHD_Connection *c, const char *verb, const char *text)
 {
-	struct page pg = { 0 };
+	struct base_buf pg = { .limit = LISTEN_PAGE_MAX };
 	struct MHD_Response *r;
 	enum MHD_Result rc;
 
-	page_raw(&pg, "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response>");
+	base_buf_puts(&pg, "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response>");
 	if (verb != NULL) {
-		page_raw(&pg, "<");
-		page_raw(&pg, verb);
-		page_raw(&pg, ">");
-		page_text(&pg, text, 300);
-		page_raw(&pg, "</");
-		page_raw(&pg, verb);
-		page_raw(&pg, ">");
+		base_buf_puts(&pg, "<");
+		base_buf_puts(&pg, verb);
+		base_buf_puts(&pg, ">");
+		base_esc_html(&pg, text, 300);
+		base_buf_puts(&pg, "</");
+		base_buf_puts(&pg, verb);
+		base_buf_puts(&pg, ">");
 	}
-	page_raw(&pg, "</Response>");
-	if (pg.oom) {
+	base_buf_puts(&pg, "</Response>");
+	if (pg.rc != 0 || pg.full) {
 		free(pg.p);
 		return MHD_NO;
 	}
@@ -788,7 +740,7 @@ inbound_throttled(struct listen_ctx *l, struct MHD_Connection *c,
 	if (store_audit(l->st, now, in->keypress ? "voice keypress" :
 	    "sms reply", in->keypress ? "voice-throttled" : "sms-throttled",
 	    in->keypress ? in->call_ref : in->from, why, &ae) != 0)
-		listen_log(l, "ack: cannot audit a refusal: %s%s", ae.msg, "");
+		listen_log(l, "ack: cannot audit a refusal: %s", ae.msg);
 	l->throttled++;
 	if ((l->throttled & (l->throttled - 1)) == 0)
 		listen_log(l, "ack: %s sent too many wrong codes; %s", who, why);
@@ -822,7 +774,7 @@ inbound_ack(struct listen_ctx *l, struct MHD_Connection *c,
 		(void)snprintf(actor, sizeof(actor), "%s", in->keypress ?
 		    "voice keypress" : "sms reply");
 	if (store_ack(l->st, &a, now, actor, &err) < 0) {
-		listen_log(l, "ack: %s%s", err.msg, "");
+		listen_log(l, "ack: %s", err.msg);
 		return reply(c, MHD_HTTP_SERVICE_UNAVAILABLE, "try again\n");
 	}
 	listen_log(l, "ack: team %s acknowledged by %s", p->team, in->keypress ?
@@ -860,8 +812,8 @@ inbound(struct listen_ctx *l, struct MHD_Connection *c,
 	int rc, hit = -1;
 
 	snprintf(full, sizeof(full), "%s%s", l->base, url + 1);
-	rc = lc->ops->inbound(lc->shared, provider, full, rq->body != NULL ?
-	    rq->body : "", rq->len, MHD_lookup_connection_value(c,
+	rc = lc->ops->inbound(lc->shared, provider, full, rq->body.p != NULL ?
+	    rq->body.p : "", rq->body.len, MHD_lookup_connection_value(c,
 	    MHD_HEADER_KIND, "X-Twilio-Signature"), &in, &err);
 	if (rc == TOCSIN_EPERM) {
 		listen_log(l, "refused a reply for %s: %s", url + 1, err.msg);
@@ -880,7 +832,7 @@ inbound(struct listen_ctx *l, struct MHD_Connection *c,
 		    &hit, &throttled, &err);
 	if (rc != 0) {
 		free(p);
-		listen_log(l, "ack: %s%s", err.msg, "");
+		listen_log(l, "ack: %s", err.msg);
 		return reply(c, MHD_HTTP_SERVICE_UNAVAILABLE, "try again\n");
 	}
 	if (throttled)
@@ -911,27 +863,18 @@ handler(void *cls, struct MHD_Connection *c, const char *url,
 	if (rq == NULL) {
 		if ((rq = calloc(1, sizeof(*rq))) == NULL)
 			return MHD_NO;
+		base_buf_init(&rq->body, LISTEN_MAX_BODY);
 		*con_cls = rq;
 		return MHD_YES;
 	}
 	if (*upload_size > 0) {
-		if (rq->len + *upload_size > LISTEN_MAX_BODY)
-			rq->too_big = true;
-		else {
-			char *nb = realloc(rq->body, rq->len + *upload_size +
-			    1);
-
-			if (nb == NULL)
-				return MHD_NO;
-			rq->body = nb;
-			memcpy(rq->body + rq->len, upload, *upload_size);
-			rq->len += *upload_size;
-			rq->body[rq->len] = '\0';
-		}
+		base_buf_put(&rq->body, upload, *upload_size);
+		if (rq->body.rc != 0)
+			return MHD_NO;
 		*upload_size = 0;
 		return MHD_YES;
 	}
-	if (rq->too_big)
+	if (rq->body.full)
 		return reply(c, MHD_HTTP_CONTENT_TOO_LARGE, "too large\n");
 	if (url == NULL || url[0] != '/' || strlen(url) > 256)
 		return reply(c, MHD_HTTP_NOT_FOUND, "not found\n");
@@ -967,24 +910,18 @@ completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	if (ci != NULL && ci->socket_context != NULL)
 		((struct listen_conn *)ci->socket_context)->since = mono_ms();
 	if (rq != NULL) {
-		free(rq->body);
+		base_buf_free(&rq->body);
 		free(rq);
 		*con_cls = NULL;
 	}
 }
 
-/* Logs the 1st, 2nd, 4th, 8th... of a count, so that a flood cannot fill
-   the log. */
-static void
-listen_log_count(struct listen_ctx *l, unsigned long n, const char *what,
-    const char *addr)
+/* Whether to log the nth of a count: the 1st, 2nd, 4th, 8th..., so that
+   a flood cannot fill the log. */
+static bool
+listen_log_due(unsigned long n)
 {
-	char text[64];
-
-	if ((n & (n - 1)) != 0)
-		return;
-	(void)snprintf(text, sizeof(text), "%lu", n);
-	listen_log(l, what, addr, text);
+	return (n & (n - 1)) == 0;
 }
 
 /* Before a connection is taken: under the cap of its address?  (The
@@ -1007,9 +944,10 @@ listen_admit(void *cls, const struct sockaddr *sa, socklen_t salen)
 	if (n < l->repo->gateway.listen_max_per_address)
 		return MHD_YES;
 	l->refused++;
-	listen_log_count(l, l->refused, "refused a connection from %s: it has "
-	    "gateway.listen_max_per_address open already (%s refused so far)",
-	    addr);
+	if (listen_log_due(l->refused))
+		listen_log(l, "refused a connection from %s: it has "
+		    "gateway.listen_max_per_address open already (%lu refused "
+		    "so far)", addr, l->refused);
 	return MHD_NO;
 }
 
@@ -1074,9 +1012,10 @@ listen_sweep(struct listen_ctx *l)
 		(void)shutdown(c->fd, SHUT_RDWR);
 		c->cut = true;
 		l->cut++;
-		listen_log_count(l, l->cut, "closed a connection from %s: its "
-		    "request took longer than gateway.listen_request_timeout "
-		    "(%s so far)", c->addr);
+		if (listen_log_due(l->cut))
+			listen_log(l, "closed a connection from %s: its request "
+			    "took longer than gateway.listen_request_timeout "
+			    "(%lu so far)", c->addr, l->cut);
 	}
 }
 

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base.h"
 #include "plan.h"
 
 static int
@@ -22,15 +23,8 @@ plan_push(struct plan_list *l, const struct store_delivery_plan *d)
 		    strcmp(l->d[i].channel, d->channel) == 0 &&
 		    strcmp(l->d[i].address, d->address) == 0)
 			return 0;
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 64;
-		struct store_delivery_plan *nd = realloc(l->d, cap * sizeof(*nd));
-
-		if (nd == NULL)
-			return TOCSIN_ENOMEM;
-		l->d = nd;
-		l->cap = cap;
-	}
+	if (base_grow(&l->d, &l->cap, l->n + 1, sizeof(*l->d)) != 0)
+		return TOCSIN_ENOMEM;
 	l->d[l->n++] = *d;
 	return 0;
 }

@@ -28,6 +28,7 @@
 #include <strings.h>
 
 #include "ack.h"
+#include "base.h"
 #include "render.h"
 #include "utf8.h"
 #include "tz.h"
@@ -42,17 +43,6 @@ static const char render_exercise_banner[] =
 static const char render_test_banner[] = "*** TEST - TEST - TEST ***\n";
 static const char render_draft_banner[] = "*** DRAFT - NOT ACTIONABLE ***\n";
 
-/* A growable text buffer that refuses to pass its limit.  Errors are
-   sticky so that the rendering code need not check every append: the first
-   one is kept and everything after it is ignored. */
-struct render_buf {
-	char *p;
-	size_t len, cap;
-	size_t limit;		/* most bytes the text may reach */
-	bool full;		/* something was dropped at the limit */
-	int rc;			/* first error (TOCSIN_ENOMEM), else 0 */
-};
-
 /* Where local times come from, decided once per body. */
 struct render_zone {
 	const char *zonedir;
@@ -66,43 +56,6 @@ enum render_mode {
 	RENDER_PARA		/* line breaks kept, nothing added (a page
 				   laid out by the channel) */
 };
-
-static void
-render_put(struct render_buf *b, const char *s, size_t n)
-{
-	if (b->rc != 0 || b->full)
-		return;
-	/* all or nothing: the callers hand over whole characters, so a cut
-	   never splits one */
-	if (n > b->limit - b->len) {
-		b->full = true;
-		return;
-	}
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap != 0 ? b->cap : 4096;
-		char *p;
-
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		if (cap > RENDER_BODY_MAX + 1)
-			cap = RENDER_BODY_MAX + 1;
-		if ((p = realloc(b->p, cap)) == NULL) {
-			b->rc = TOCSIN_ENOMEM;
-			return;
-		}
-		b->p = p;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-}
-
-static void
-render_puts(struct render_buf *b, const char *s)
-{
-	render_put(b, s, strlen(s));
-}
 
 /*
  * The length of the well-formed UTF-8 sequence at p, or 0 with *skip the
@@ -123,7 +76,7 @@ render_utf8(const unsigned char *p, size_t *skip)
  * cut.
  */
 static void
-render_text(struct render_buf *b, const char *s, enum render_mode mode,
+render_text(struct base_buf *b, const char *s, enum render_mode mode,
     size_t max)
 {
 	static const char fffd[] = "\xef\xbf\xbd";
@@ -163,89 +116,89 @@ render_text(struct render_buf *b, const char *s, enum render_mode mode,
 		}
 		if (used + n > max) {
 			if (mode != RENDER_LINE && line_start)
-				render_puts(b, "  " RENDER_TRUNCATED);
+				base_buf_puts(b, "  " RENDER_TRUNCATED);
 			else
-				render_puts(b, " " RENDER_TRUNCATED);
+				base_buf_puts(b, " " RENDER_TRUNCATED);
 			return;
 		}
 		used += n;
 		if (brk && mode != RENDER_LINE) {
 			/* indented lazily, so blank lines stay empty */
-			render_put(b, "\n", 1);
+			base_buf_put(b, "\n", 1);
 			line_start = true;
 			continue;
 		}
 		if (mode == RENDER_BLOCK && line_start)
-			render_put(b, "  ", 2);
+			base_buf_put(b, "  ", 2);
 		line_start = false;
-		render_put(b, c, n);
+		base_buf_put(b, c, n);
 	}
 }
 
 /* "Label: value" on one line; nothing when value is NULL. */
 static void
-render_line(struct render_buf *b, const char *label, const char *value,
+render_line(struct base_buf *b, const char *label, const char *value,
     size_t max)
 {
 	if (value == NULL)
 		return;
-	render_puts(b, label);
-	render_puts(b, ": ");
+	base_buf_puts(b, label);
+	base_buf_puts(b, ": ");
 	render_text(b, value, RENDER_LINE, max);
-	render_put(b, "\n", 1);
+	base_buf_put(b, "\n", 1);
 }
 
 /* "Label:" then the indented lines of value; nothing when it is NULL. */
 static void
-render_block(struct render_buf *b, const char *label, const char *value)
+render_block(struct base_buf *b, const char *label, const char *value)
 {
 	if (value == NULL)
 		return;
-	render_puts(b, label);
-	render_puts(b, ":\n");
+	base_buf_puts(b, label);
+	base_buf_puts(b, ":\n");
 	render_text(b, value, RENDER_BLOCK, RENDER_FIELD_MAX);
-	render_put(b, "\n", 1);
+	base_buf_put(b, "\n", 1);
 }
 
 /* ", local 2026-11-25 13:00 EAT (UTC+03:00)", or nothing. */
 static void
-render_local(struct render_buf *b, const struct render_zone *z, int64_t t)
+render_local(struct base_buf *b, const struct render_zone *z, int64_t t)
 {
 	char s[TZ_FORMAT_MAX];
 
 	if (z->zone == NULL ||
 	    tz_format(z->zonedir, z->zone, t, s, sizeof(s), NULL) != 0)
 		return;
-	render_puts(b, ", local ");
-	render_puts(b, s);
+	base_buf_puts(b, ", local ");
+	base_buf_puts(b, s);
 }
 
 /* "Label: <UTC>, local <local>[ (note)]" for an instant. */
 static void
-render_instant(struct render_buf *b, const struct render_zone *z,
+render_instant(struct base_buf *b, const struct render_zone *z,
     const char *label, int64_t t, const char *note)
 {
 	char s[TZ_FORMAT_MAX];
 
-	render_puts(b, label);
-	render_puts(b, ": ");
+	base_buf_puts(b, label);
+	base_buf_puts(b, ": ");
 	if (tz_format_utc(t, s, sizeof(s), NULL) != 0) {
-		render_puts(b, "(out of range)\n");
+		base_buf_puts(b, "(out of range)\n");
 		return;
 	}
-	render_puts(b, s);
+	base_buf_puts(b, s);
 	render_local(b, z, t);
 	if (note != NULL) {
-		render_puts(b, " ");
-		render_puts(b, note);
+		base_buf_puts(b, " ");
+		base_buf_puts(b, note);
 	}
-	render_put(b, "\n", 1);
+	base_buf_put(b, "\n", 1);
 }
 
 /* A CAP dateTime element: in UTC and local time; when absent, the
    fallback instant with a note, or "not given". */
 static void
-render_time(struct render_buf *b, const struct render_zone *z,
+render_time(struct base_buf *b, const struct render_zone *z,
     const char *label, const char *value, const time_t *fallback,
     const char *fallback_note)
 {
@@ -256,79 +209,79 @@ render_time(struct render_buf *b, const struct render_zone *z,
 			render_instant(b, z, label, (int64_t)*fallback,
 			    fallback_note);
 		} else {
-			render_puts(b, label);
-			render_puts(b, ": not given\n");
+			base_buf_puts(b, label);
+			base_buf_puts(b, ": not given\n");
 		}
 		return;
 	}
 	/* cap_parse checked it; this is only for a value it did not */
 	if (cap_datetime_parse(value, &t) != 0) {
-		render_puts(b, label);
-		render_puts(b, ": ");
+		base_buf_puts(b, label);
+		base_buf_puts(b, ": ");
 		render_text(b, value, RENDER_LINE, RENDER_SHORT_MAX);
-		render_puts(b, " (as written)\n");
+		base_buf_puts(b, " (as written)\n");
 		return;
 	}
 	render_instant(b, z, label, (int64_t)t, NULL);
 }
 
 static void
-render_banner(struct render_buf *b, const char *status, bool closing)
+render_banner(struct base_buf *b, const char *status, bool closing)
 {
 	if (status == NULL)
 		return;
 	if (strcmp(status, "Exercise") == 0) {
-		render_puts(b, render_exercise_banner);
+		base_buf_puts(b, render_exercise_banner);
 		if (!closing)
-			render_puts(b, "This is a drill. No real incident.\n");
+			base_buf_puts(b, "This is a drill. No real incident.\n");
 	} else if (strcmp(status, "Test") == 0) {
-		render_puts(b, render_test_banner);
+		base_buf_puts(b, render_test_banner);
 		if (!closing)
-			render_puts(b, "This is a test message. No real "
+			base_buf_puts(b, "This is a test message. No real "
 			    "incident.\n");
 	} else if (strcmp(status, "System") == 0) {
-		render_puts(b, render_test_banner);
+		base_buf_puts(b, render_test_banner);
 		if (!closing)
-			render_puts(b, "This is a system message, for example "
+			base_buf_puts(b, "This is a system message, for example "
 			    "a check of contacts. No real incident.\n");
 	} else if (strcmp(status, "Draft") == 0) {
-		render_puts(b, render_draft_banner);
+		base_buf_puts(b, render_draft_banner);
 		if (!closing)
-			render_puts(b, "This is a draft. Do not act on it.\n");
+			base_buf_puts(b, "This is a draft. Do not act on it.\n");
 	}
 }
 
 /* What the message does to earlier alerts, the note, the time zone. */
 static void
-render_head(struct render_buf *b, const struct cap_alert *a,
+render_head(struct base_buf *b, const struct cap_alert *a,
     const struct render_zone *z)
 {
 	const char *mt = a->msg_type != NULL ? a->msg_type : "";
 
 	if (strcmp(mt, "Update") == 0 || strcmp(mt, "Cancel") == 0) {
-		render_puts(b, mt[0] == 'U' ? "Update: this message replaces "
+		base_buf_puts(b, mt[0] == 'U' ? "Update: this message replaces "
 		    "an earlier alert" : "Cancel: this message cancels an "
 		    "earlier alert");
 		if (a->references != NULL) {
-			render_puts(b, " (");
+			base_buf_puts(b, " (");
 			render_text(b, a->references, RENDER_LINE,
 			    RENDER_FOOT_FIELD_MAX);
-			render_puts(b, ")");
+			base_buf_puts(b, ")");
 		}
-		render_puts(b, ".\n");
+		base_buf_puts(b, ".\n");
 	} else if (strcmp(mt, "Ack") == 0 || strcmp(mt, "Error") == 0) {
 		render_line(b, "Message type", mt, RENDER_SHORT_MAX);
 	}
 	render_block(b, "Note", a->note);
 	if (z->zone != NULL) {
-		render_puts(b, "Local times: ");
-		render_puts(b, z->zone);	/* checked by tz_name_check */
+		base_buf_puts(b, "Local times: ");
+		base_buf_puts(b, z->zone);	/* checked by tz_name_check */
 	} else {
-		render_puts(b, "Local times: unavailable (");
+		base_buf_puts(b, "Local times: unavailable (");
 		render_text(b, z->why, RENDER_LINE, RENDER_SHORT_MAX * 2);
-		render_puts(b, "); all times are UTC");
+		base_buf_puts(b, "); all times are UTC");
 	}
-	render_put(b, "\n", 1);
+	base_buf_put(b, "\n", 1);
 }
 
 /* Whether two language tags have the same primary subtag ("ru" ~ "ru-RU"). */
@@ -341,41 +294,41 @@ render_lang_match(const char *tag, const char *lang)
 }
 
 static void
-render_info(struct render_buf *b, const struct cap_alert *a,
+render_info(struct base_buf *b, const struct cap_alert *a,
     const struct cap_info *in, const char *wanted,
     const struct render_zone *z)
 {
 	const char *lang = in->language != NULL ? in->language : "";
 
-	render_puts(b, "\n== Language: ");
+	base_buf_puts(b, "\n== Language: ");
 	render_text(b, lang, RENDER_LINE, RENDER_SHORT_MAX);
-	render_puts(b, " ==\n");
+	base_buf_puts(b, " ==\n");
 	if (wanted != NULL && !render_lang_match(lang, wanted)) {
-		render_puts(b, "(The alert has no text in ");
+		base_buf_puts(b, "(The alert has no text in ");
 		render_text(b, wanted, RENDER_LINE, RENDER_SHORT_MAX);
-		render_puts(b, "; this is its ");
+		base_buf_puts(b, "; this is its ");
 		render_text(b, lang, RENDER_LINE, RENDER_SHORT_MAX);
-		render_puts(b, " text.)\n");
+		base_buf_puts(b, " text.)\n");
 	}
 	render_line(b, "Headline", in->headline, RENDER_FIELD_MAX);
 	render_line(b, "Event", in->event, RENDER_FIELD_MAX);
 	if (in->sender_name != NULL && a->sender != NULL) {
-		render_puts(b, "Sender: ");
+		base_buf_puts(b, "Sender: ");
 		render_text(b, in->sender_name, RENDER_LINE, RENDER_FIELD_MAX);
-		render_puts(b, " (");
+		base_buf_puts(b, " (");
 		render_text(b, a->sender, RENDER_LINE, RENDER_FIELD_MAX);
-		render_puts(b, ")\n");
+		base_buf_puts(b, ")\n");
 	} else {
 		render_line(b, "Sender", in->sender_name != NULL ?
 		    in->sender_name : a->sender, RENDER_FIELD_MAX);
 	}
-	render_puts(b, "Severity: ");
+	base_buf_puts(b, "Severity: ");
 	render_text(b, in->severity, RENDER_LINE, RENDER_SHORT_MAX);
-	render_puts(b, " / Urgency: ");
+	base_buf_puts(b, " / Urgency: ");
 	render_text(b, in->urgency, RENDER_LINE, RENDER_SHORT_MAX);
-	render_puts(b, " / Certainty: ");
+	base_buf_puts(b, " / Certainty: ");
 	render_text(b, in->certainty, RENDER_LINE, RENDER_SHORT_MAX);
-	render_put(b, "\n", 1);
+	base_buf_put(b, "\n", 1);
 	for (size_t i = 0; i < in->nareas; i++)
 		render_line(b, "Area", in->areas[i].area_desc,
 		    RENDER_FIELD_MAX);
@@ -392,7 +345,7 @@ render_info(struct render_buf *b, const struct cap_alert *a,
 /* One section per distinct language, in the order of the contacts; two
    languages that fall back to the same block show it once. */
 static int
-render_infos(struct render_buf *b, const struct render_in *in,
+render_infos(struct base_buf *b, const struct render_in *in,
     const struct render_zone *z)
 {
 	const struct cap_alert *a = in->alert;
@@ -400,7 +353,7 @@ render_infos(struct render_buf *b, const struct render_in *in,
 	size_t ndone = 0;
 
 	if (a->ninfos == 0) {
-		render_puts(b, "\nThis message carries no further details.\n");
+		base_buf_puts(b, "\nThis message carries no further details.\n");
 		return 0;
 	}
 	if (in->nlangs == 0 || in->langs == NULL) {
@@ -435,7 +388,7 @@ render_infos(struct render_buf *b, const struct render_in *in,
 }
 
 static void
-render_footer(struct render_buf *b, const struct render_in *in,
+render_footer(struct base_buf *b, const struct render_in *in,
     const struct render_zone *z)
 {
 	const struct cap_alert *a = in->alert;
@@ -446,41 +399,41 @@ render_footer(struct render_buf *b, const struct render_in *in,
 		url = NULL;
 	if (code != NULL && code[0] == '\0')
 		code = NULL;
-	render_puts(b, "\n----\n");
+	base_buf_puts(b, "\n----\n");
 	render_line(b, "Alert id", in->alert_id, RENDER_FOOT_FIELD_MAX);
 	render_line(b, "CAP identifier", a->identifier, RENDER_FOOT_FIELD_MAX);
 	render_line(b, "CAP sender", a->sender, RENDER_FOOT_FIELD_MAX);
 	render_instant(b, z, "Sent", (int64_t)a->sent_t, NULL);
-	render_puts(b, "Team: ");
+	base_buf_puts(b, "Team: ");
 	render_text(b, team->id, RENDER_LINE, RENDER_FOOT_FIELD_MAX);
 	if (team->domain != NULL) {
-		render_puts(b, ", domain ");
+		base_buf_puts(b, ", domain ");
 		render_text(b, team->domain, RENDER_LINE,
 		    RENDER_FOOT_FIELD_MAX);
 	}
 	if (team->cctld_operator != NULL) {
-		render_puts(b, " (");
+		base_buf_puts(b, " (");
 		render_text(b, team->cctld_operator, RENDER_LINE,
 		    RENDER_FOOT_FIELD_MAX);
-		render_puts(b, ")");
+		base_buf_puts(b, ")");
 	}
-	render_put(b, "\n", 1);
+	base_buf_put(b, "\n", 1);
 	if (url != NULL || code != NULL) {
-		render_puts(b, "To acknowledge for team ");
+		base_buf_puts(b, "To acknowledge for team ");
 		render_text(b, team->id, RENDER_LINE, RENDER_FOOT_FIELD_MAX);
-		render_puts(b, ": ");
+		base_buf_puts(b, ": ");
 		if (url != NULL) {
-			render_puts(b, "open ");
+			base_buf_puts(b, "open ");
 			render_text(b, url, RENDER_LINE, RENDER_FOOT_FIELD_MAX);
-			render_puts(b, " and press the button");
+			base_buf_puts(b, " and press the button");
 		}
 		if (url != NULL && code != NULL)
-			render_puts(b, ", or ");
+			base_buf_puts(b, ", or ");
 		if (code != NULL) {
-			render_puts(b, "reply with code ");
+			base_buf_puts(b, "reply with code ");
 			render_text(b, code, RENDER_LINE, RENDER_FOOT_FIELD_MAX);
 		}
-		render_put(b, "\n", 1);
+		base_buf_put(b, "\n", 1);
 	}
 	render_banner(b, a->status, true);
 }
@@ -515,8 +468,8 @@ int
 render_body(const struct render_in *in, char **ret, size_t *ret_len,
     struct tocsin_err *err)
 {
-	struct render_buf foot = { .limit = RENDER_BODY_MAX / 2 };
-	struct render_buf body = { 0 };
+	struct base_buf foot = { .limit = RENDER_BODY_MAX / 2 };
+	struct base_buf body = { 0 };
 	struct render_zone z;
 	int rc;
 
@@ -535,10 +488,10 @@ render_body(const struct render_in *in, char **ret, size_t *ret_len,
 	body.limit = RENDER_BODY_MAX - foot.len - strlen(RENDER_BODY_CUT);
 	if (in->unreached != NULL) {
 		/* the desk's page: why it gets the alert comes first */
-		render_puts(&body, "UNREACHED: ");
+		base_buf_puts(&body, "UNREACHED: ");
 		render_text(&body, in->unreached, RENDER_LINE,
 		    RENDER_FOOT_FIELD_MAX);
-		render_puts(&body, "\nThese teams did not acknowledge this "
+		base_buf_puts(&body, "\nThese teams did not acknowledge this "
 		    "alert after every step of their ladders.\nReach them by "
 		    "other means, then acknowledge this message.\n\n");
 	}
@@ -549,9 +502,9 @@ render_body(const struct render_in *in, char **ret, size_t *ret_len,
 	body.limit = RENDER_BODY_MAX;
 	if (body.full) {
 		body.full = false;
-		render_puts(&body, RENDER_BODY_CUT);
+		base_buf_puts(&body, RENDER_BODY_CUT);
 	}
-	render_put(&body, foot.p, foot.len);
+	base_buf_put(&body, foot.p, foot.len);
 	if (body.rc != 0 || body.full) {
 		rc = body.rc != 0 ? body.rc : TOCSIN_EINTERNAL;
 		goto fail;
@@ -675,7 +628,7 @@ int
 render_short(const struct cap_alert *a, const char *lang, char **ret,
     struct tocsin_err *err)
 {
-	struct render_buf b = { .limit = 4096 };
+	struct base_buf b = { .limit = 4096 };
 	const struct cap_info *info;
 	const char *what;
 
@@ -685,8 +638,8 @@ render_short(const struct cap_alert *a, const char *lang, char **ret,
 	info = cap_info_for(a, lang != NULL ? lang : "en");
 	what = info == NULL ? NULL : info->headline != NULL ? info->headline :
 	    info->event;
-	render_puts(&b, render_severity_name(a->max_severity));
-	render_puts(&b, ": ");
+	base_buf_puts(&b, render_severity_name(a->max_severity));
+	base_buf_puts(&b, ": ");
 	/* One line: the SMS layer keeps the marker and the ack code and
 	   shortens this text to fit. */
 	render_text(&b, what != NULL ? what : a->identifier, RENDER_LINE,
@@ -819,7 +772,7 @@ int
 render_quote(const char *in, size_t max_chars, char **ret,
     struct tocsin_err *err)
 {
-	struct render_buf b = { .limit = 4 * RENDER_QUOTE_IN + 64 };
+	struct base_buf b = { .limit = 4 * RENDER_QUOTE_IN + 64 };
 	size_t len = in != NULL ? strnlen(in, RENDER_QUOTE_IN) : 0, n, i = 0;
 	size_t chars = 0;
 	char *clean = malloc(len + 1), *cut = NULL, *one = NULL;
@@ -885,16 +838,16 @@ render_quote(const char *in, size_t max_chars, char **ret,
 			continue;
 		}
 		if (chars == max_chars) {
-			render_puts(&b, "\xe2\x80\xa6");
+			base_buf_puts(&b, "\xe2\x80\xa6");
 			break;
 		}
-		render_put(&b, one + i, l);
+		base_buf_put(&b, one + i, l);
 		chars++;
 		i += l;
 	}
 	while (b.len > 0 && b.p[b.len - 1] == ' ')
 		b.p[--b.len] = '\0';
-	render_puts(&b, "");
+	base_buf_puts(&b, "");
 	if (b.rc != 0 || (b.p == NULL && (b.p = strdup("")) == NULL)) {
 		free(b.p);
 		rc = tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
@@ -923,8 +876,8 @@ int
 render_notice(const struct render_in *in, const struct render_ack *ack,
     char **body, size_t *body_len, char **short_text, struct tocsin_err *err)
 {
-	struct render_buf b = { .limit = RENDER_BODY_MAX };
-	struct render_buf sh = { .limit = 1024 };
+	struct base_buf b = { .limit = RENDER_BODY_MAX };
+	struct base_buf sh = { .limit = 1024 };
 	struct render_zone z;
 	const struct cap_info *info;
 	const char *what;
@@ -950,62 +903,62 @@ render_notice(const struct render_in *in, const struct render_ack *ack,
 	if (!known && render_quote(strcmp(ack->by, ACK_BY_LINK) == 0 ? "" :
 	    ack->by, RENDER_QUOTE_MAX, &quote, err) != 0)
 		return TOCSIN_ENOMEM;
-	render_puts(&b, "ACKNOWLEDGED\n");
+	base_buf_puts(&b, "ACKNOWLEDGED\n");
 	render_banner(&b, in->alert->status, true);
-	render_puts(&b, "Team ");
-	render_puts(&b, in->team->id);
-	render_puts(&b, " has acknowledged this alert; nothing more is asked "
+	base_buf_puts(&b, "Team ");
+	base_buf_puts(&b, in->team->id);
+	base_buf_puts(&b, " has acknowledged this alert; nothing more is asked "
 	    "of you for it.\n\n");
 	if (known)
 		render_line(&b, "Acknowledged by", ack->contact != NULL ?
 		    ack->contact : ack->by, RENDER_SHORT_MAX);
 	else {
-		render_puts(&b, "Acknowledged by: someone the gateway does not "
+		base_buf_puts(&b, "Acknowledged by: someone the gateway does not "
 		    "know by number, key or own link\n");
-		render_puts(&b, "Unverified: ");
-		render_puts(&b, render_given(ack->via));
+		base_buf_puts(&b, "Unverified: ");
+		base_buf_puts(&b, render_given(ack->via));
 		if (quote[0] != '\0') {
-			render_puts(&b, ": \"");
-			render_puts(&b, quote);
-			render_puts(&b, "\"\n");
+			base_buf_puts(&b, ": \"");
+			base_buf_puts(&b, quote);
+			base_buf_puts(&b, "\"\n");
 		} else
-			render_puts(&b, ": none\n");
+			base_buf_puts(&b, ": none\n");
 	}
 	render_line(&b, "How", ack->via, RENDER_SHORT_MAX);
 	render_line(&b, "Strength", ack->strength, RENDER_SHORT_MAX);
 	render_instant(&b, &z, "When", ack->at, NULL);
-	render_puts(&b, "Alert: ");
-	render_puts(&b, in->alert_id);
-	render_put(&b, "\n", 1);
+	base_buf_puts(&b, "Alert: ");
+	base_buf_puts(&b, in->alert_id);
+	base_buf_put(&b, "\n", 1);
 	render_line(&b, "Headline", what, RENDER_SHORT_MAX);
 
-	render_puts(&sh, "ACKNOWLEDGED ");
-	render_puts(&sh, in->team->id);
+	base_buf_puts(&sh, "ACKNOWLEDGED ");
+	base_buf_puts(&sh, in->team->id);
 	if (known) {
-		render_puts(&sh, " by ");
+		base_buf_puts(&sh, " by ");
 		render_text(&sh, ack->contact != NULL ? ack->contact : ack->by,
 		    RENDER_LINE, 100);
-		render_puts(&sh, " (");
+		base_buf_puts(&sh, " (");
 		render_text(&sh, ack->via, RENDER_LINE, 40);
-		render_puts(&sh, ")");
+		base_buf_puts(&sh, ")");
 	} else {
-		render_puts(&sh, " via ");
+		base_buf_puts(&sh, " via ");
 		render_text(&sh, ack->via, RENDER_LINE, 40);
-		render_puts(&sh, " (");
+		base_buf_puts(&sh, " (");
 		render_text(&sh, ack->strength, RENDER_LINE, 16);
-		render_puts(&sh, "); ");
-		render_puts(&sh, render_given(ack->via));
+		base_buf_puts(&sh, "); ");
+		base_buf_puts(&sh, render_given(ack->via));
 		if (quote[0] != '\0') {
-			render_puts(&sh, ", unverified: \"");
-			render_puts(&sh, quote);
-			render_puts(&sh, "\"");
+			base_buf_puts(&sh, ", unverified: \"");
+			base_buf_puts(&sh, quote);
+			base_buf_puts(&sh, "\"");
 		} else
-			render_puts(&sh, ": none");
+			base_buf_puts(&sh, ": none");
 	}
 	free(quote);
-	render_puts(&sh, " at ");
-	render_puts(&sh, utc);
-	render_puts(&sh, ". No action needed: ");
+	base_buf_puts(&sh, " at ");
+	base_buf_puts(&sh, utc);
+	base_buf_puts(&sh, ". No action needed: ");
 	render_text(&sh, what != NULL ? what : in->alert_id, RENDER_LINE, 400);
 	if (b.rc != 0 || sh.rc != 0 || b.p == NULL || sh.p == NULL) {
 		free(b.p);
@@ -1026,12 +979,12 @@ render_notice(const struct render_in *in, const struct render_ack *ack,
 static char *
 render_dup(const char *value, enum render_mode mode, size_t max, int *rc)
 {
-	struct render_buf b = { .limit = max + 64 };
+	struct base_buf b = { .limit = max + 64 };
 
 	if (value == NULL || *rc != 0)
 		return NULL;
 	render_text(&b, value, mode, max);
-	render_put(&b, "", 0);
+	base_buf_put(&b, "", 0);
 	if (b.rc != 0 || b.p == NULL) {
 		free(b.p);
 		*rc = TOCSIN_ENOMEM;
@@ -1087,7 +1040,7 @@ render_doc(const struct render_in *in, const struct render_doc_in *di,
 	const struct cap_alert *a;
 	const struct cap_info *info;
 	struct render_zone z;
-	struct render_buf b = { .limit = 4 * RENDER_DOC_SHORT };
+	struct base_buf b = { .limit = 4 * RENDER_DOC_SHORT };
 	struct chan_doc d = { 0 };
 	char t[TZ_FORMAT_MAX];
 	int rc = 0;
@@ -1104,7 +1057,7 @@ render_doc(const struct render_in *in, const struct render_doc_in *di,
 	d.status = render_dup(a->status, RENDER_LINE, 32, &rc);
 	if (a->msg_type != NULL && (strcmp(a->msg_type, "Update") == 0 ||
 	    strcmp(a->msg_type, "Cancel") == 0)) {
-		struct render_buf m = { .limit = 2 * RENDER_DOC_SHORT };
+		struct base_buf m = { .limit = 2 * RENDER_DOC_SHORT };
 
 		render_head(&m, a, &z);
 		/* the first line only: what the message does */
@@ -1120,9 +1073,9 @@ render_doc(const struct render_in *in, const struct render_doc_in *di,
 	if (info != NULL && info->sender_name != NULL && a->sender != NULL) {
 		render_text(&b, info->sender_name, RENDER_LINE,
 		    RENDER_DOC_SHORT);
-		render_puts(&b, " (");
+		base_buf_puts(&b, " (");
 		render_text(&b, a->sender, RENDER_LINE, RENDER_DOC_SHORT);
-		render_puts(&b, ")");
+		base_buf_puts(&b, ")");
 		if (b.rc != 0)
 			rc = b.rc;
 		d.issuer = b.p;
@@ -1134,28 +1087,28 @@ render_doc(const struct render_in *in, const struct render_doc_in *di,
 		d.sent_utc = render_sdup(t, &rc);
 	if (z.zone != NULL && tz_format(z.zonedir, z.zone, (int64_t)a->sent_t,
 	    t, sizeof(t), NULL) == 0) {
-		struct render_buf l = { .limit = 256 };
+		struct base_buf l = { .limit = 256 };
 
-		render_puts(&l, t);
-		render_puts(&l, ", ");
-		render_puts(&l, z.zone);	/* checked by tz_name_check */
+		base_buf_puts(&l, t);
+		base_buf_puts(&l, ", ");
+		base_buf_puts(&l, z.zone);	/* checked by tz_name_check */
 		if (l.rc != 0)
 			rc = l.rc;
 		d.sent_local = l.p;
 	}
 	{
-		struct render_buf tb = { .limit = 3 * RENDER_DOC_SHORT };
+		struct base_buf tb = { .limit = 3 * RENDER_DOC_SHORT };
 
 		render_text(&tb, in->team->id, RENDER_LINE, 64);
 		if (in->team->domain != NULL) {
-			render_puts(&tb, ", domain ");
+			base_buf_puts(&tb, ", domain ");
 			render_text(&tb, in->team->domain, RENDER_LINE, 256);
 		}
 		if (in->team->cctld_operator != NULL) {
-			render_puts(&tb, " (");
+			base_buf_puts(&tb, " (");
 			render_text(&tb, in->team->cctld_operator, RENDER_LINE,
 			    RENDER_DOC_SHORT);
-			render_puts(&tb, ")");
+			base_buf_puts(&tb, ")");
 		}
 		if (tb.rc != 0)
 			rc = tb.rc;
@@ -1168,16 +1121,16 @@ render_doc(const struct render_in *in, const struct render_doc_in *di,
 	d.ack_phone = render_sdup(di->ack_phone, &rc);
 	d.full = di->full;
 	if (info != NULL) {
-		struct render_buf g = { .limit = 256 };
+		struct base_buf g = { .limit = 256 };
 
 		d.lang = render_dup(info->language, RENDER_LINE, 64, &rc);
 		d.headline = render_dup(info->headline, RENDER_LINE, 400, &rc);
 		d.event = render_dup(info->event, RENDER_LINE,
 		    RENDER_DOC_SHORT, &rc);
 		render_text(&g, info->severity, RENDER_LINE, 32);
-		render_puts(&g, " / ");
+		base_buf_puts(&g, " / ");
 		render_text(&g, info->urgency, RENDER_LINE, 32);
-		render_puts(&g, " / ");
+		base_buf_puts(&g, " / ");
 		render_text(&g, info->certainty, RENDER_LINE, 32);
 		if (g.rc != 0)
 			rc = g.rc;

@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base.h"
 #include "jsonw.h"
 #include "report.h"
 #include "utf8.h"
@@ -139,15 +140,8 @@ report_event_add(struct report *r, size_t *cap, int64_t at,
 	struct report_event *e;
 	int rc = 0;
 
-	if (r->nevents == *cap) {
-		size_t nc = *cap ? *cap * 2 : 64;
-		struct report_event *v = realloc(r->events, nc * sizeof(*v));
-
-		if (v == NULL)
-			return TOCSIN_ENOMEM;
-		r->events = v;
-		*cap = nc;
-	}
+	if (base_grow(&r->events, cap, r->nevents + 1, sizeof(*r->events)) != 0)
+		return TOCSIN_ENOMEM;
 	e = &r->events[r->nevents++];
 	memset(e, 0, sizeof(*e));
 	e->at = at;
@@ -183,16 +177,16 @@ static struct report_acc *
 report_acc_get(struct report_acc **v, size_t *n, const char *key, int *rc)
 {
 	struct report_acc *a;
+	size_t cap = *n;	/* as allocated: the array grows one at a time */
 
 	for (size_t i = 0; i < *n; i++)
 		if (strcmp((*v)[i].key, key) == 0)
 			return &(*v)[i];
-	if ((a = realloc(*v, (*n + 1) * sizeof(*a))) == NULL) {
+	if (base_grow(v, &cap, *n + 1, sizeof(**v)) != 0) {
 		*rc = TOCSIN_ENOMEM;
 		return NULL;
 	}
-	*v = a;
-	a = &a[(*n)++];
+	a = &(*v)[(*n)++];
 	memset(a, 0, sizeof(*a));
 	a->key = report_dup(key, rc);
 	return a;
@@ -371,6 +365,7 @@ report_failures(struct report *r, const struct store_delivery_row *d,
 
 	for (size_t i = 0; i < nd && rc == 0; i++) {
 		struct report_failure *f = NULL;
+		size_t cap;
 		char *reason;
 
 		if (d[i].state != STORE_D_DEAD)
@@ -386,13 +381,13 @@ report_failures(struct report *r, const struct store_delivery_row *d,
 			free(reason);
 			continue;
 		}
-		f = realloc(r->failures, (r->nfailures + 1) * sizeof(*f));
-		if (f == NULL) {
+		cap = r->nfailures;
+		if (base_grow(&r->failures, &cap, r->nfailures + 1,
+		    sizeof(*r->failures)) != 0) {
 			free(reason);
 			return TOCSIN_ENOMEM;
 		}
-		r->failures = f;
-		f = &f[r->nfailures++];
+		f = &r->failures[r->nfailures++];
 		f->reason = reason;
 		f->channel = report_dup(d[i].channel, &rc);
 		f->count = 1;
@@ -424,6 +419,7 @@ report_audit(struct report *r, const struct store_audit_row *a, size_t na,
 		char team[64], steps[32], desk[64], trig[128];
 		struct report_team *t;
 		struct report_escalation *e;
+		size_t cap;
 		int from = 0, to = 0;
 		int64_t at = a[i].ts - r->accepted;
 
@@ -447,13 +443,13 @@ report_audit(struct report *r, const struct store_audit_row *a, size_t na,
 		if (!report_detail(a[i].details, "step", steps, sizeof(steps)) ||
 		    sscanf(steps, "%d->%d", &from, &to) != 2)
 			continue;
-		if ((e = realloc(r->escalations, (r->nescalations + 1) *
-		    sizeof(*e))) == NULL) {
+		cap = r->nescalations;
+		if (base_grow(&r->escalations, &cap, r->nescalations + 1,
+		    sizeof(*r->escalations)) != 0) {
 			rc = TOCSIN_ENOMEM;
 			break;
 		}
-		r->escalations = e;
-		e = &e[r->nescalations++];
+		e = &r->escalations[r->nescalations++];
 		memset(e, 0, sizeof(*e));
 		e->team = report_dup(team, &rc);
 		e->from_step = from;

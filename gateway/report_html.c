@@ -20,12 +20,13 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
 
+#include "base.h"
 #include "report.h"
-#include "utf8.h"
 
 /* Longest text written from each kind of string, in bytes. */
 #define HTML_MAX_ID		128	/* alert and team ids, keys */
@@ -163,59 +164,19 @@ static const char html_css[] =
 
 /* ---- text ---- */
 
-/* A character that must not reach the page as itself: controls become
-   spaces (-1), bidirectional embeddings and overrides vanish (0), and
-   noncharacters become U+FFFD (1); otherwise 2. */
-static int
-html_char_class(uint32_t cp)
-{
-	if (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f))
-		return -1;
-	if ((cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069))
-		return 0;
-	if ((cp >= 0xfdd0 && cp <= 0xfdef) || (cp & 0xfffe) == 0xfffe)
-		return 1;
-	return 2;
-}
-
-/* s escaped for HTML text and attribute values alike, at most max bytes
-   of it, cut at a character with an ellipsis; "" for NULL. */
+/* s escaped for HTML text and attribute values alike (base_esc_html), at
+   most max bytes of it, cut at a character with an ellipsis; "" for NULL. */
 static void
 html_text(FILE *out, const char *s, size_t max)
 {
-	const unsigned char *p = (const unsigned char *)s;
-	size_t len, i = 0, n, skip;
-	uint32_t cp;
+	/* an entity is at most 6 bytes for 1, the ellipsis 3 */
+	struct base_buf b = { .limit = max < SIZE_MAX / 8 ? 6 * max + 8 :
+	    SIZE_MAX };
 
-	if (s == NULL)
-		return;
-	len = strlen(s);
-	while (i < len) {
-		if ((n = utf8_next(p + i, len - i, &cp, &skip)) == 0) {
-			n = skip;
-			cp = 0xfffd;
-		}
-		if (i + n > max) {
-			fputs("\xe2\x80\xa6", out);
-			return;
-		}
-		switch (cp) {
-		case '&':  fputs("&amp;", out); break;
-		case '<':  fputs("&lt;", out); break;
-		case '>':  fputs("&gt;", out); break;
-		case '"':  fputs("&quot;", out); break;
-		case '\'': fputs("&#39;", out); break;
-		case 0xfffd: fputs("\xef\xbf\xbd", out); break;
-		default:
-			switch (html_char_class(cp)) {
-			case -1: fputc(' ', out); break;
-			case 0:	break;
-			case 1: fputs("\xef\xbf\xbd", out); break;
-			default: fwrite(p + i, 1, n, out);
-			}
-		}
-		i += n;
-	}
+	base_esc_html(&b, s, max);
+	if (b.p != NULL)
+		fputs(b.p, out);
+	free(b.p);
 }
 
 /* s escaped, or a dash when it is NULL or empty. */

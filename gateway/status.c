@@ -3,11 +3,14 @@
  *
  * Never prints secrets: only what the store holds, and the store holds
  * no credentials.  Alert text (headline) is printed with control characters
- * replaced, so a hostile headline cannot drive the operator's terminal.
+ * and bidi overrides replaced (base_esc_term), so a hostile headline cannot
+ * drive the operator's terminal.
  */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "base.h"
 #include "jsonw.h"
 #include "status.h"
 
@@ -23,17 +26,14 @@ status_sev(int s)
 void
 status_safe(FILE *out, const char *s, size_t max)
 {
-	size_t i;
+	/* every byte is at most itself or one '?', then "..." */
+	struct base_buf b = { .limit = max < SIZE_MAX - 8 ? max + 8 :
+	    SIZE_MAX };
 
-	if (s == NULL) {
-		fputc('-', out);
-		return;
-	}
-	for (i = 0; s[i] != '\0' && i < max; i++)
-		fputc((unsigned char)s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i],
-		    out);
-	if (s[i] != '\0')
-		fputs("...", out);
+	base_esc_term(&b, s, max);
+	if (b.p != NULL)
+		fputs(b.p, out);
+	free(b.p);
 }
 
 int

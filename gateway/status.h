@@ -17,7 +17,8 @@ int status_alerts(struct store *st, FILE *out, bool json,
 int status_alert(struct store *st, const char *alert_id, FILE *out, bool json,
     struct tocsin_err *err);
 
-/* Print text with control characters shown as '?', at most max bytes
+/* Print text as base_esc_term makes it: controls, C1, bidi overrides and
+   ill-formed UTF-8 shown as '?', at most max bytes cut at a character
    (then "..."); "-" for NULL.  For a terminal or a log. */
 void status_safe(FILE *out, const char *s, size_t max);
 

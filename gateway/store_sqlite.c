@@ -19,6 +19,7 @@
 #include <openssl/evp.h>
 #include <sqlite3.h>
 
+#include "base.h"
 #include "store.h"
 
 struct store {
@@ -424,8 +425,7 @@ audit_hash(int64_t seq, int64_t ts, const char *actor, const char *action,
 	audit_field(md, prev);
 	(void)EVP_DigestFinal_ex(md, h, &n);
 	EVP_MD_CTX_free(md);
-	for (unsigned int i = 0; i < n && i < 32; i++)
-		(void)snprintf(out + 2 * i, 3, "%02x", h[i]);
+	base_hex(out, h, n < 32 ? n : 32);
 	return 0;
 }
 

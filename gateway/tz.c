@@ -628,29 +628,12 @@ tz_parse_buf(const unsigned char *buf, size_t len, int64_t t, int *off,
 int
 tz_name_check(const char *zone, struct tocsin_err *err)
 {
-	size_t n;
-
-	if (zone == NULL || (n = strlen(zone)) == 0)
-		return tocsin_fail(err, TOCSIN_EDATA, "time zone name is empty");
-	if (n > TZ_NAME_MAX)
-		return tocsin_fail(err, TOCSIN_EDATA, "time zone name is longer "
-		    "than %d characters", TZ_NAME_MAX);
-	/* The name becomes part of a path: these keep it in the folder.
+	/* The name becomes part of a path: the rule keeps it in the folder.
 	   The name is not repeated in messages until it is known clean. */
-	if (zone[0] == '/')
-		return tocsin_fail(err, TOCSIN_EDATA, "time zone name is an "
-		    "absolute path; write a name like Africa/Nairobi");
-	if (strstr(zone, "..") != NULL)
-		return tocsin_fail(err, TOCSIN_EDATA, "time zone name has \"..\"; "
-		    "write a name like Africa/Nairobi");
-	for (size_t i = 0; i < n; i++) {
-		char c = zone[i];
+	const char *why = base_tzname_check(zone);
 
-		if (!tz_isalpha(c) && !tz_isdigit(c) && c != '_' && c != '+' &&
-		    c != '-' && c != '/')
-			return tocsin_fail(err, TOCSIN_EDATA, "time zone name has "
-			    "a character that no zone name has");
-	}
+	if (why != NULL)
+		return tocsin_fail(err, TOCSIN_EDATA, "time zone name %s", why);
 	return 0;
 }
 

@@ -18,18 +18,19 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base.h"
 #include "tocsin.h"
 
 #define TZ_DEFAULT_DIR "/usr/share/zoneinfo"
-#define TZ_NAME_MAX 64			/* longest zone name accepted */
+#define TZ_NAME_MAX BASE_TZNAME_MAX	/* longest zone name accepted */
 #define TZ_FILE_MAX (256 * 1024)	/* largest zone file read */
 #define TZ_ABBR_MAX 16			/* abbreviation buffer, NUL included */
 #define TZ_FORMAT_MAX 64		/* tz_format / tz_format_utc buffer */
 
 /*
- * Check that zone is a plausible zone name: 1..TZ_NAME_MAX characters of
- * [A-Za-z0-9_+-] and '/', not starting with '/', no "..".  It is joined to
- * a folder to make a path, so this is what keeps it inside that folder.
+ * Check that zone is a plausible zone name by the one rule of
+ * base_tzname_check (gateway/base/base.h).  It is joined to a folder to
+ * make a path, so this is what keeps it inside that folder.
  * Returns 0 or TOCSIN_EDATA with err.
  */
 int tz_name_check(const char *zone, struct tocsin_err *err);

@@ -26,6 +26,7 @@
 #include <openssl/crypto.h>
 
 #include "ack.h"
+#include "base.h"
 #include "intake.h"
 #include "jsonw.h"
 #include "plan.h"
@@ -373,15 +374,8 @@ static int
 verify_grow(struct verify_contact **ret, size_t n, size_t *cap,
     struct tocsin_err *err)
 {
-	struct verify_contact *v;
-	size_t nc = *cap ? *cap * 2 : 64;
-
-	if (n < *cap)
-		return 0;
-	if ((v = realloc(*ret, nc * sizeof(*v))) == NULL)
+	if (base_grow(ret, cap, n + 1, sizeof(**ret)) != 0)
 		return tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
-	*ret = v;
-	*cap = nc;
 	return 0;
 }
 

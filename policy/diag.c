@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base.h"
 #include "policy_int.h"
 
 static void
@@ -72,16 +73,8 @@ policy_diag_vadd(struct policy_diag *d, enum policy_sev sev, const char *file,
 	char *text;
 	int len;
 
-	if (d->n == d->cap) {
-		size_t ncap = d->cap ? d->cap * 2 : 16;
-		struct policy_diag_item *p;
-
-		p = realloc(d->items, ncap * sizeof(*p));
-		if (p == NULL)
-			policy_oom();
-		d->items = p;
-		d->cap = ncap;
-	}
+	if (base_grow(&d->items, &d->cap, d->n + 1, sizeof(*d->items)) != 0)
+		policy_oom();
 	va_copy(ap2, ap);
 	len = vsnprintf(NULL, 0, fmt, ap2);
 	va_end(ap2);

@@ -23,6 +23,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base.h"
 #include "policy_int.h"
 
 static bool
@@ -70,8 +71,7 @@ policy_scan_number(struct policy_ctx *ctx, struct policy_src src,
 	if (p + 1 < end && p[0] == '0' && (p[1] == 'x' || p[1] == 'X')) {
 		hex = true;
 		for (p += 2; p < end && policy_is_hex(*p); p++) {
-			int d = policy_is_digit(*p) ? *p - '0' :
-			    (*p | 0x20) - 'a' + 10;
+			int d = base_hexval((unsigned char)*p);
 
 			v = v * 16 + (unsigned)d;
 			if (v > 0x7fffffff) {

@@ -18,21 +18,21 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base.h"
 #include "policy_int.h"
 
 const char *
 policy_intern_file(struct policy_ctx *ctx, const char *abs)
 {
 	struct policy_repo *repo = ctx->repo;
-	char **p;
+	size_t cap = repo->nfiles;	/* the list grows one at a time */
 
 	for (size_t i = 0; i < repo->nfiles; i++)
 		if (strcmp(repo->files[i], abs) == 0)
 			return repo->files[i];
-	p = realloc(repo->files, (repo->nfiles + 1) * sizeof(*p));
-	if (p == NULL)
+	if (base_grow(&repo->files, &cap, repo->nfiles + 1,
+	    sizeof(*repo->files)) != 0)
 		abort();
-	repo->files = p;
 	repo->files[repo->nfiles] = policy_xstrdup(abs);
 	return repo->files[repo->nfiles++];
 }

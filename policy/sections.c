@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 
 #include "policy_int.h"
+#include "utf8.h"
 
 /* Example values for "add KEY = ...;" remedies. */
 static const struct {
@@ -133,41 +134,24 @@ static bool
 policy_text_ok(const char *s, const char **why)
 {
 	const unsigned char *p = (const unsigned char *)s;
+	size_t i = 0, len = strlen(s), skip;
+	uint32_t cp;
 
-	while (*p != '\0') {
-		unsigned char c = *p;
-		int more;
+	while (i < len) {
+		size_t n = utf8_next(p + i, len - i, &cp, &skip);
 
-		if (c < 0x20 || c == 0x7f) {
+		if (n == 0) {
+			*why = "is not valid UTF-8; save the file as UTF-8";
+			return false;
+		}
+		if (cp < 0x20 || cp == 0x7f) {
 			*why = "holds a control character (a line break or "
 			    "tab); write it on one line without them";
 			return false;
 		}
-		if (c < 0x80) {
-			p++;
-			continue;
-		}
-		if (c >= 0xc2 && c <= 0xdf)
-			more = 1;
-		else if (c >= 0xe0 && c <= 0xef)
-			more = 2;
-		else if (c >= 0xf0 && c <= 0xf4)
-			more = 3;
-		else
-			goto bad;
-		for (int k = 1; k <= more; k++)
-			if ((p[k] & 0xc0) != 0x80)
-				goto bad;
-		/* Overlong forms, surrogates, beyond U+10FFFF. */
-		if ((c == 0xe0 && p[1] < 0xa0) || (c == 0xed && p[1] > 0x9f) ||
-		    (c == 0xf0 && p[1] < 0x90) || (c == 0xf4 && p[1] > 0x8f))
-			goto bad;
-		p += more + 1;
+		i += n;
 	}
 	return true;
-bad:
-	*why = "is not valid UTF-8; save the file as UTF-8";
-	return false;
 }
 
 /* Check one string setting: type, length, text.  Reports and returns false

@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base.h"
 #include "policy_int.h"
 
 #define POLICY_ZONEINFO "/usr/share/zoneinfo"
@@ -271,28 +272,13 @@ policy_timezone_check(const char *name, char *why, size_t whylen)
 	char path[sizeof(POLICY_ZONEINFO) + 130];
 	unsigned char magic[4];
 	struct stat st;
-	size_t n = strlen(name);
+	const char *bad = base_tzname_check(name);
 	ssize_t r;
 	int fd;
 
-	if (n == 0 || n > 128) {
-		snprintf(why, whylen, "is empty or too long");
-		return TOCSIN_EDATA;
-	}
 	/* A safe relative path: it is joined to the zoneinfo folder. */
-	for (size_t i = 0; i < n; i++) {
-		char c = name[i];
-
-		if (!isalnum((unsigned char)c) && c != '_' && c != '-' &&
-		    c != '+' && c != '/') {
-			snprintf(why, whylen, "has a character that no time "
-			    "zone name has");
-			return TOCSIN_EDATA;
-		}
-	}
-	if (name[0] == '/' || name[n - 1] == '/' || strstr(name, "//") != NULL) {
-		snprintf(why, whylen, "is not a relative name like "
-		    "Africa/Nairobi");
+	if (bad != NULL) {
+		snprintf(why, whylen, "%s", bad);
 		return TOCSIN_EDATA;
 	}
 	/* Files in zoneinfo that are not zones, or not civil time. */

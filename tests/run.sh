@@ -64,6 +64,13 @@ else
 	echo "banned-functions: FAILED" >>"$out/extra.txt"
 fi
 
+step "include walls"
+if sh .ci/walls; then
+	echo "walls: passed" >>"$out/extra.txt"
+else
+	echo "walls: FAILED" >>"$out/extra.txt"
+fi
+
 step "build"
 if build build; then
 	suite normal build

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <sysexits.h>
 
+#include "base.h"
 #include "tocsin.h"
 
 int
@@ -72,4 +73,15 @@ tocsin_logf(tocsin_log_fn log, void *arg, const char *fmt, ...)
 	(void)vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
 	log(arg, line);
+}
+
+void
+base_log_file(void *arg, const char *line)
+{
+	FILE *f = arg;
+
+	if (f == NULL)
+		return;
+	(void)fprintf(f, "%s\n", line);
+	(void)fflush(f);
 }

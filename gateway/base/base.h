@@ -1,0 +1,91 @@
+/*
+ * base.h: the small helpers every module may use, one of each: a bounded
+ * growable buffer, array growth, hex, escapers for HTML and for terminal
+ * or log text, the time-zone name rule and a line logger for a stdio
+ * stream.  The result type is in tocsin.h, UTF-8 in utf8.h.
+ */
+#ifndef BASE_H
+#define BASE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+/*
+ * A growable text buffer that refuses to pass its limit (in the manner of
+ * Redis's sds and curl's dynbuf).  Errors are sticky so that a writer need
+ * not check every append: the first one is kept and everything after it is
+ * ignored.  An append is all or nothing, so a writer that hands over whole
+ * characters never sees one split.  p is NUL-terminated once non-NULL and
+ * owned by the buffer until taken; base_buf_free releases it.
+ */
+struct base_buf {
+	char *p;
+	size_t len, cap;
+	size_t limit;		/* most bytes the text may reach */
+	bool full;		/* something was dropped at the limit */
+	int rc;			/* first error (TOCSIN_ENOMEM), else 0 */
+};
+
+/* An empty buffer that holds at most limit bytes (not counting the NUL). */
+void base_buf_init(struct base_buf *b, size_t limit);
+void base_buf_put(struct base_buf *b, const char *s, size_t n);
+void base_buf_puts(struct base_buf *b, const char *s);
+/* Frees the text and leaves the buffer empty with its limit. */
+void base_buf_free(struct base_buf *b);
+
+/*
+ * Make room for need elements of elem bytes in the array of *cap elements
+ * whose pointer is at pp (a T ** for any T: base_grow(&v, &cap, n + 1,
+ * sizeof(*v))), doubling, at least 8, or do nothing when there is room.
+ * Returns 0, or TOCSIN_ENOMEM when memory is short or need * elem does not
+ * fit a size_t; then the array and *cap are untouched (and the array still
+ * owned by the caller).
+ */
+int base_grow(void *pp, size_t *cap, size_t need, size_t elem);
+
+/* The n bytes at in as 2n lowercase (or uppercase) hex digits and a NUL
+   into out (room for 2n + 1). */
+void base_hex(char *out, const void *in, size_t n);
+void base_hex_upper(char *out, const void *in, size_t n);
+/* The value of one hex digit (either case), or -1. */
+int base_hexval(int c);
+/* Exactly 2 * outlen hex digits at s into out; 0, or -1 on a non-digit
+   (out then partly written). */
+int base_unhex(void *out, size_t outlen, const char *s);
+
+/*
+ * Text from outside escaped for HTML text and attribute values alike: the
+ * five specials as entities, ill-formed UTF-8 and noncharacters as U+FFFD,
+ * C0 and C1 controls as a space, bidi overrides and isolates (U+202A-202E,
+ * U+2066-2069) dropped.  At most max bytes of s are taken, cut at a
+ * character with an ellipsis.  Nothing for NULL.
+ */
+void base_esc_html(struct base_buf *b, const char *s, size_t max);
+
+/*
+ * Text from outside made safe for a terminal or a log line: C0 and C1
+ * controls, DEL, bidi overrides and isolates and ill-formed UTF-8 become
+ * '?'.  At most max bytes of s are taken, cut at a character with "...".
+ * A dash for NULL.
+ */
+void base_esc_term(struct base_buf *b, const char *s, size_t max);
+
+/* The longest time-zone name accepted. */
+#define BASE_TZNAME_MAX 64
+
+/*
+ * The one time-zone name rule: 1..BASE_TZNAME_MAX characters of
+ * [A-Za-z0-9_+-] and '/', not starting or ending with '/', no "//" (so no
+ * '.' at all, hence no ".."): a relative path that stays inside the zone
+ * folder it is joined to.  NULL when name keeps it, else what is wrong as
+ * a phrase ("has a character that no time zone name has") that never
+ * repeats the name, which is not known clean.
+ */
+const char *base_tzname_check(const char *name);
+
+/* A tocsin_log_fn for a stdio stream (arg, a FILE *): the line and a
+   newline in one call, then flushed, so lines of threads never mix. */
+void base_log_file(void *arg, const char *line);
+
+#endif
