@@ -622,7 +622,8 @@ escalate_tick(struct disp *d, struct store *st)
 
 	if (store_clock_check(st, d->boot, clock_wall_ms() - clock_mono_ms(),
 	    env.now, &step, &err) != 0)
-		disp_log(d, "clock check: %s", err.msg);
+		(void)ratelog_line(&d->rlog, "clock", disp_log_line, d,
+		    "clock check: %s", err.msg);
 	else if (step != 0)
 		disp_log(d, "the wall clock stepped by %+lld s; ladder deadlines, "
 		    "retry times and leases are moved with it, so that ladders "
