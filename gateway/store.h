@@ -231,7 +231,9 @@ bool store_unavailable(const struct store *s);
  * given channel when not NULL), so that a driver session serves the
  * batch.  Claimed rows become sending; attempts count only attempts
  * recorded (store_result, or a lease lost after store_mark_tried).  Rows
- * are returned in the store_delivery_row shape.
+ * are returned in the store_delivery_row shape, owned by the caller
+ * (store_delivery_rows_free); on failure, the commit's included, nothing
+ * was claimed and *ret is NULL, *n 0.
  */
 int store_claim(struct store *s, const char *owner, int64_t now,
     int64_t lease, const char *channel, size_t max,

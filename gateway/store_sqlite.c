@@ -1477,8 +1477,11 @@ store_claim(struct store *s, const char *owner, int64_t now, int64_t lease,
 		goto fail;
 	if (*n > 1)
 		qsort(*ret, *n, sizeof(**ret), delivery_cmp);
+	/* a claim that does not commit took nothing: no rows to hand out */
+	if ((rc = sq_exec(s, "COMMIT", err)) != 0)
+		goto fail;
 	free(ch);
-	return sq_exec(s, "COMMIT", err);
+	return 0;
 fail:
 	sqlite3_finalize(st);
 	sq_rollback(s);

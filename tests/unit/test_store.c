@@ -13,7 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <unistd.h>
+#include <sys/resource.h>
 #include <cmocka.h>
 #include <sqlite3.h>
 
@@ -214,6 +216,55 @@ test_audit_gap(void **state)
 	raw(f, "DELETE FROM audit WHERE seq = 3");
 	assert_int_equal(store_audit_verify(f->s, &bad, &n, &e), TOCSIN_EDATA);
 	assert_int_equal(bad, 4);
+}
+
+/*
+ * A claim whose COMMIT fails (here the write-ahead log cannot grow, as on
+ * a full disk) took nothing: it hands out no rows, which nobody would
+ * free or deliver, and the next claim, once the disk has room, gets them.
+ */
+static void
+test_claim_that_cannot_commit_hands_out_nothing(void **state)
+{
+	struct fx *f = *state;
+	struct tocsin_err e;
+	struct store_delivery_row *r = (void *)1;
+	struct rlimit was, lim;
+	size_t n = 99;
+	sqlite3 *hold;
+	void (*xfsz)(int);
+
+	assert_int_equal(submit(f, "A1", "ID-1", 3, &e), 0);
+	/* the log past 32 KiB, and a reader holding it so that it is not
+	   started again from its beginning: every new frame lands past it */
+	assert_int_equal(sqlite3_open(f->path, &hold), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(hold, "PRAGMA wal_autocheckpoint=0; "
+	    "CREATE TABLE fill (b BLOB); WITH RECURSIVE c(i) AS (SELECT 1 "
+	    "UNION ALL SELECT i + 1 FROM c WHERE i < 40) INSERT INTO fill "
+	    "SELECT randomblob(4000) FROM c; BEGIN; SELECT count(*) FROM "
+	    "fill;", NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &was), 0);
+	lim = was;
+	lim.rlim_cur = 32768;
+	xfsz = signal(SIGXFSZ, SIG_IGN);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	assert_int_not_equal(store_claim(f->s, "w1", 1000, 60, NULL, 10, &r,
+	    &n, &e), 0);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &was), 0);
+	(void)signal(SIGXFSZ, xfsz);
+	assert_null(r);
+	assert_int_equal(n, 0);
+	assert_int_equal(sqlite3_exec(hold, "COMMIT", NULL, NULL, NULL),
+	    SQLITE_OK);
+	sqlite3_close(hold);
+	assert_int_equal(store_claim(f->s, "w2", 1000, 60, NULL, 10, &r, &n,
+	    &e), 0);
+	assert_int_equal(n, 3);
+	for (size_t i = 0; i < n; i++) {
+		assert_int_equal(r[i].state, STORE_D_SENDING);
+		assert_int_equal(r[i].attempts, 0);
+	}
+	store_delivery_rows_free(r, n);
 }
 
 static void
@@ -1582,6 +1633,9 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_next_due_by_channel, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_check_of_contacts, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_claim_that_cannot_commit_hands_out_nothing, setup,
 		    teardown),
 	};
 
