@@ -38,6 +38,16 @@ from test_sms import ACCOUNT, TOKEN, configure as sms_configure
 TABLE = []
 
 
+def preload(so):
+    """LD_PRELOAD for a shim: in a sanitizer build the AddressSanitizer
+    runtime must come first in the list, or serve refuses to start."""
+    out = subprocess.run(["ldd", str(BIN)], capture_output=True,
+                         text=True).stdout
+    asan = [w for line in out.splitlines() for w in line.split()
+            if "libasan.so" in w and w.startswith("/")]
+    return ":".join(asan[:1] + [str(so)])
+
+
 @pytest.fixture(scope="module", autouse=True)
 def fault_table(request):
     yield
@@ -540,7 +550,7 @@ def rofs(tmp_path, d):
                    check=True, capture_output=True)
     f = tmp_path / "rofs.txt"
     f.write_text("0\n")
-    env = dict(os.environ, LD_PRELOAD=str(so), ROFS_FILE=str(f),
+    env = dict(os.environ, LD_PRELOAD=preload(so), ROFS_FILE=str(f),
                ROFS_DIR=str(d.resolve()))
     return env, f
 
@@ -737,7 +747,7 @@ def clockshift(tmp_path):
                    check=True, capture_output=True)
     f = tmp_path / "clockshift.txt"
     f.write_text("0\n")
-    env = dict(os.environ, LD_PRELOAD=str(so), CLOCKSHIFT_FILE=str(f))
+    env = dict(os.environ, LD_PRELOAD=preload(so), CLOCKSHIFT_FILE=str(f))
     return env, f
 
 
