@@ -258,24 +258,6 @@ ack_code_is(const unsigned char secret[ACK_SECRET_LEN], const char *alert_id,
 	    CRYPTO_memcmp(want, code, ACK_CODE_LEN) == 0;
 }
 
-bool
-ack_code_alert(struct store *st, const unsigned char secret[ACK_SECRET_LEN],
-    const char *team, const char *code, char alert[64])
-{
-	char ids[32][64];
-	size_t n = 0;
-	struct tocsin_err e;
-
-	if (store_team_alerts(st, team, 32, ids, &n, &e) != 0)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (ack_code_is(secret, ids[i], team, code)) {
-			(void)snprintf(alert, 64, "%s", ids[i]);
-			return true;
-		}
-	return false;
-}
-
 void
 ack_pair_init(struct ack_pair *p, const char *alert, const char *team,
     const char *contact)

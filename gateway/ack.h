@@ -56,12 +56,7 @@ bool ack_ep_code_is(const unsigned char secret[ACK_SECRET_LEN],
 /* Whether code is the code of (alert, team), compared in constant time. */
 bool ack_code_is(const unsigned char secret[ACK_SECRET_LEN],
     const char *alert_id, const char *team, const char *code);
-/* The alert of team, among its 32 newest in the store, whose code is code,
-   into alert[64]; false when none. */
 struct store;
-bool ack_code_alert(struct store *st,
-    const unsigned char secret[ACK_SECRET_LEN], const char *team,
-    const char *code, char alert[64]);
 
 /*
  * Wrong codes, bounded alike on every path that takes a code unsigned

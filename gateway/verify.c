@@ -151,26 +151,6 @@ verify_also_fn(void *arg, const struct ack_pair *p, const char *code)
 	return false;
 }
 
-bool
-verify_code_match(const struct policy_repo *repo, struct store *st,
-    const unsigned char secret[ACK_SECRET_LEN], const char *team,
-    const struct policy_contact *c, const char *code, char alert[64],
-    struct verify_endpoint *ret)
-{
-	char ids[32][64];
-	size_t n = 0;
-	struct tocsin_err e;
-
-	if (store_team_alerts(st, team, 32, ids, &n, &e) != 0)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (verify_code_of(repo, secret, ids[i], team, c, code, ret)) {
-			(void)snprintf(alert, 64, "%s", ids[i]);
-			return true;
-		}
-	return false;
-}
-
 /* The campaign's CAP document: status System, one English info. */
 static char *
 verify_cap(const char *identifier, const char *sender, const char *addresses,

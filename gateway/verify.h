@@ -40,9 +40,6 @@ bool verify_code_of(const struct policy_repo *repo,
     const unsigned char secret[ACK_SECRET_LEN], const char *alert,
     const char *team, const struct policy_contact *c, const char *code,
     struct verify_endpoint *ret);
-/* Whether code is the own code of one of contact c's endpoints (or of
-   the team's drop, for c) in a check of team among its 32 newest alerts:
-   its alert into alert[64] and the endpoint into *ret. */
 /* For ack_code_try: a check's own endpoint codes of the pair's contact;
    the endpoint matched is left in ep. */
 struct verify_also {
@@ -52,10 +49,6 @@ struct verify_also {
 	bool matched;			/* out */
 };
 bool verify_also_fn(void *arg, const struct ack_pair *p, const char *code);
-bool verify_code_match(const struct policy_repo *repo, struct store *st,
-    const unsigned char secret[ACK_SECRET_LEN], const char *team,
-    const struct policy_contact *c, const char *code, char alert[64],
-    struct verify_endpoint *ret);
 
 /* TOCSIN_EUSAGE when one of only[] is no team, group, region:XX or all. */
 int verify_names_check(const struct policy_repo *repo,
