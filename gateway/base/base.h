@@ -38,10 +38,13 @@ void base_buf_free(struct base_buf *b);
  * Make room for need elements of elem bytes in the array of *cap elements
  * whose pointer is at pp (a T ** for any T: base_grow(&v, &cap, n + 1,
  * sizeof(*v))), doubling, at least 8, or do nothing when there is room.
- * Returns 0, or TOCSIN_ENOMEM when memory is short or need * elem does not
- * fit a size_t; then the array and *cap are untouched (and the array still
+ * Returns 0, or TOCSIN_ENOMEM when memory is short or need * elem is over
+ * BASE_GROW_MAX bytes (no array of tocsin's comes near it: every input is
+ * bounded far below, so a larger one is a bug, never a reason to ask the
+ * allocator); then the array and *cap are untouched (and the array still
  * owned by the caller).
  */
+#define BASE_GROW_MAX ((size_t)1 << 30)
 int base_grow(void *pp, size_t *cap, size_t need, size_t elem);
 
 /* The n bytes at in as 2n lowercase (or uppercase) hex digits and a NUL

@@ -71,12 +71,12 @@ base_grow(void *pp, size_t *cap, size_t need, size_t elem)
 
 	if (need <= *cap)
 		return 0;
-	if (elem == 0 || need > SIZE_MAX / elem)
+	if (elem == 0 || need > BASE_GROW_MAX / elem)
 		return TOCSIN_ENOMEM;
 	ncap = *cap >= 8 ? *cap : 8;
 	while (ncap < need)
-		ncap = ncap <= SIZE_MAX / 2 ? ncap * 2 : need;
-	if (ncap > SIZE_MAX / elem)
+		ncap *= 2;
+	if (ncap > BASE_GROW_MAX / elem)
 		ncap = need;
 	/* through memcpy: pp is a T **, which is no void ** to write to */
 	memcpy(&p, pp, sizeof(p));

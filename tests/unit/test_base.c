@@ -130,8 +130,11 @@ test_grow(void **state)
 	assert_ptr_equal(a, keep);
 	assert_int_equal(cap, 1000);
 	assert_int_equal(a[999], 9);
-	/* a need that fits size_t but not memory: refused, untouched */
+	/* a need that fits size_t but is over BASE_GROW_MAX: refused before
+	   the allocator is asked, untouched */
 	assert_int_equal(base_grow(&a, &cap, SIZE_MAX / 8,
+	    sizeof(*a)), TOCSIN_ENOMEM);
+	assert_int_equal(base_grow(&a, &cap, BASE_GROW_MAX / sizeof(*a) + 1,
 	    sizeof(*a)), TOCSIN_ENOMEM);
 	assert_ptr_equal(a, keep);
 	assert_int_equal(cap, 1000);
