@@ -1994,6 +1994,91 @@ store_due_teams(struct store *s, int64_t now, size_t max,
 	return rc;
 }
 
+int
+store_team_ladder(struct store *s, const char *alert_id, const char *team,
+    struct store_due_team *row, char state[16], struct tocsin_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	int r;
+
+	memset(row, 0, sizeof(*row));
+	state[0] = '\0';
+	if (sq_prepare(s, "SELECT t.alert_id, t.team, t.step, t.deadline, "
+	    "a.received, a.status = 'Exercise', t.state FROM team_states t "
+	    "JOIN alerts a ON a.id = t.alert_id WHERE t.alert_id = ?1 AND "
+	    "t.team = ?2", &st, err) != 0)
+		return TOCSIN_ESTORE;
+	sq_text(st, 1, alert_id);
+	sq_text(st, 2, team);
+	if ((r = sqlite3_step(st)) == SQLITE_ROW) {
+		fill_due(st, row);
+		sq_col(st, 6, state, 16);
+	}
+	sqlite3_finalize(st);
+	if (r == SQLITE_DONE)
+		return tocsin_fail(err, TOCSIN_ENOTFOUND, "alert %s has no team "
+		    "%s", alert_id, team);
+	if (r != SQLITE_ROW)
+		return sq_fail(s, err, "read a team's ladder");
+	if (row->alert_id == NULL || row->team == NULL) {
+		free(row->alert_id);
+		free(row->team);
+		memset(row, 0, sizeof(*row));
+		return tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
+	}
+	return 0;
+}
+
+int
+store_retry_dead(struct store *s, const char *alert_id, const char *team,
+    int64_t id, int64_t now, const char *actor, size_t *ret_n,
+    struct tocsin_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	char object[160], details[96];
+	int rc, r;
+
+	*ret_n = 0;
+	if ((rc = sq_exec(s, "BEGIN IMMEDIATE", err)) != 0)
+		return rc;
+	if (sq_prepare(s, "UPDATE deliveries SET state = 'pending', "
+	    "next_attempt = ?4, attempts = 0, tried = 0, reclaims = 0, "
+	    "lease_owner = NULL, lease_until = NULL, updated = ?4 WHERE "
+	    "state = 'dead' AND (?3 > 0 AND id = ?3 OR ?3 <= 0 AND "
+	    "alert_id = ?1 AND (?2 IS NULL OR team = ?2))", &st, err) != 0) {
+		sq_rollback(s);
+		return TOCSIN_ESTORE;
+	}
+	sq_text(st, 1, alert_id);
+	sq_text(st, 2, team);
+	(void)sqlite3_bind_int64(st, 3, id);
+	(void)sqlite3_bind_int64(st, 4, now);
+	r = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (r != SQLITE_DONE) {
+		rc = sq_fail(s, err, "retry dead deliveries");
+		sq_rollback(s);
+		return rc;
+	}
+	*ret_n = (size_t)sqlite3_changes(s->db);
+	if (id > 0)
+		(void)snprintf(object, sizeof(object), "delivery %lld",
+		    (long long)id);
+	else
+		(void)snprintf(object, sizeof(object), "%.64s%s%.64s",
+		    alert_id != NULL ? alert_id : "", team != NULL ? "/" : "",
+		    team != NULL ? team : "");
+	(void)snprintf(details, sizeof(details), "%zu dead deliveries due "
+	    "again", *ret_n);
+	if ((rc = audit_append(s, now, actor, "retry", object, details,
+	    err)) != 0 || (rc = sq_exec(s, "COMMIT", err)) != 0) {
+		sq_rollback(s);
+		*ret_n = 0;
+		return rc;
+	}
+	return 0;
+}
+
 void
 store_due_teams_free(struct store_due_team *rows, size_t n)
 {
