@@ -9,6 +9,10 @@
  * else, and is 64 hex digits.
  * ack_sig_in_time (ack.c): a signature older than the alert, or undated,
  * never acks it.
+ * ack_unsigned_counts (ack.c, the one rule of the link, the e-mail reply,
+ * the SMS reply and the drop file): an unsigned ack stops a team's ladder
+ * unless its policy says unsigned_acks = false; a team without a policy,
+ * or not in the repository, counts it.
  */
 #include <stdarg.h>
 #include <stdbool.h>
@@ -128,6 +132,23 @@ test_in_time(void **state)
 	assert_false(ack_sig_in_time(-5, -10));
 }
 
+static void
+test_unsigned_counts(void **state)
+{
+	struct policy_policy on = { .unsigned_acks = true };
+	struct policy_policy off = { .unsigned_acks = false };
+	struct policy_team t = { .policy = NULL };
+
+	(void)state;
+	t.policy = &on;
+	assert_true(ack_unsigned_counts(&t));
+	t.policy = &off;
+	assert_false(ack_unsigned_counts(&t));
+	t.policy = NULL;
+	assert_true(ack_unsigned_counts(&t));
+	assert_true(ack_unsigned_counts(NULL));
+}
+
 int
 main(void)
 {
@@ -136,6 +157,7 @@ main(void)
 		cmocka_unit_test(test_names_bounded),
 		cmocka_unit_test(test_sig_digest),
 		cmocka_unit_test(test_in_time),
+		cmocka_unit_test(test_unsigned_counts),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
