@@ -1389,7 +1389,7 @@ dispatch_serve(const struct policy_repo *repo, const struct dispatch_opts *o,
 	sigaddset(&set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &set, &old);
 	signal(SIGPIPE, SIG_IGN);
-	if ((rc = listen_start(repo, lchans, nl, o->log, &lst, err)) != 0)
+	if ((rc = listen_start(repo, lchans, nl, o->log, NULL, &lst, err)) != 0)
 		goto out_sig;
 	if ((rc = store_open(repo->gateway.store, &st, err)) != 0 ||
 	    (rc = certs_open(repo->gateway.gnupg_home, &cx, err)) != 0 ||

@@ -44,6 +44,7 @@
 #include "base.h"
 #include "form.h"
 #include "listen.h"
+#include "metrics.h"
 #include "store.h"
 #include "tz.h"
 #include "xff.h"
@@ -93,6 +94,7 @@ struct listen_ctx {
 	int wake[2];			/* a pipe: listen_stop wakes the loop */
 	atomic_bool stop;
 	unsigned char secret[ACK_SECRET_LEN];	/* of tokens and codes */
+	struct metrics *metrics;	/* serve's; NULL: no /metrics */
 };
 
 struct listen_req {
@@ -931,6 +933,84 @@ inbound(struct listen_ctx *l, struct MHD_Connection *c,
 	return mr;
 }
 
+/* Milliseconds of the monotonic clock: deadlines ignore clock steps. */
+static int64_t mono_ms(void);
+
+/*
+ * /metrics and /healthz answer a client on this host alone, and never one
+ * the proxy forwards (its requests come from outside): the figures tell
+ * an outsider how an incident goes.  A scraper elsewhere reaches them
+ * through the host (an SSH tunnel, a local agent).
+ */
+static bool
+monitor_allowed(const struct listen_ctx *l, struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c,
+	    MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	char addr[INET6_ADDRSTRLEN];
+
+	addr_text(ci != NULL ? ci->client_addr : NULL, addr, sizeof(addr));
+	if (l->repo->gateway.trusted_proxy != NULL &&
+	    strcmp(addr, l->repo->gateway.trusted_proxy) == 0)
+		return false;
+	return strncmp(addr, "127.", 4) == 0 || strcmp(addr, "::1") == 0 ||
+	    strncmp(addr, "::ffff:127.", 11) == 0;
+}
+
+static enum MHD_Result
+monitor_reply(struct MHD_Connection *c, unsigned int status, char *text,
+    size_t len, const char *type)
+{
+	struct MHD_Response *r = MHD_create_response_from_buffer(len, text,
+	    MHD_RESPMEM_MUST_FREE);
+	enum MHD_Result rc;
+
+	if (r == NULL) {
+		free(text);
+		return MHD_NO;
+	}
+	(void)MHD_add_response_header(r, "Content-Type", type);
+	(void)MHD_add_response_header(r, "Cache-Control", "no-store");
+	rc = MHD_queue_response(c, status, r);
+	MHD_destroy_response(r);
+	return rc;
+}
+
+/* GET /metrics (Prometheus text) or /healthz ("ok", or 503 and why). */
+static enum MHD_Result
+monitor(struct listen_ctx *l, struct MHD_Connection *c, bool health)
+{
+	struct tocsin_err e = { 0 };
+	struct base_buf b;
+	int rc;
+
+	if (!monitor_allowed(l, c))
+		return reply(c, MHD_HTTP_FORBIDDEN, "from this host only\n");
+	if (l->metrics == NULL)
+		return reply(c, MHD_HTTP_NOT_FOUND, "not found\n");
+	base_buf_init(&b, METRICS_TEXT_MAX);
+	if (health) {
+		rc = metrics_health(l->metrics, l->st, mono_ms(), &e);
+		if (rc == 0)
+			return reply(c, MHD_HTTP_OK, "ok\n");
+		base_buf_puts(&b, e.msg);
+		base_buf_puts(&b, "\n");
+		if (b.p == NULL)
+			return MHD_NO;
+		return monitor_reply(c, MHD_HTTP_SERVICE_UNAVAILABLE, b.p, b.len,
+		    "text/plain; charset=utf-8");
+	}
+	if ((rc = metrics_render(l->metrics, l->st, (int64_t)time(NULL),
+	    mono_ms(), &b, &e)) != 0 || b.p == NULL) {
+		base_buf_free(&b);
+		listen_log(l, "metrics: %s", e.msg);
+		return reply(c, MHD_HTTP_SERVICE_UNAVAILABLE, "the store cannot "
+		    "be read now\n");
+	}
+	return monitor_reply(c, MHD_HTTP_OK, b.p, b.len,
+	    "text/plain; version=0.0.4; charset=utf-8");
+}
+
 static enum MHD_Result
 handler(void *cls, struct MHD_Connection *c, const char *url,
     const char *method, const char *version, const char *upload,
@@ -961,12 +1041,14 @@ handler(void *cls, struct MHD_Connection *c, const char *url,
 	if (strncmp(url, "/ack/", 5) == 0 && (strcmp(method, "GET") == 0 ||
 	    strcmp(method, "POST") == 0))
 		return ack_link(l, c, url + 5, strcmp(method, "POST") == 0, rq);
+	if ((strcmp(url, "/metrics") == 0 || strcmp(url, "/healthz") == 0) &&
+	    strcmp(method, "GET") == 0)
+		return monitor(l, c, url[1] == 'h');
 	if (strcmp(method, "POST") != 0)
 		return reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, "POST only\n");
 	return receipt(l, c, url, rq);
 }
 
-/* Milliseconds of the monotonic clock: deadlines ignore clock steps. */
 static int64_t
 mono_ms(void)
 {
@@ -1186,7 +1268,7 @@ parse_listen(const char *s, struct sockaddr_storage *ss, struct tocsin_err *err)
 int
 listen_start(const struct policy_repo *repo,
     const struct listen_channel *chans, size_t nchans, FILE *log,
-    struct listen_ctx **ret, struct tocsin_err *err)
+    struct metrics *metrics, struct listen_ctx **ret, struct tocsin_err *err)
 {
 	struct listen_ctx *l;
 	struct sockaddr_storage ss;
@@ -1203,6 +1285,7 @@ listen_start(const struct policy_repo *repo,
 	l->chans = chans;
 	l->nchans = nchans;
 	l->log = log;
+	l->metrics = metrics;
 	n = strlen(repo->gateway.public_url);
 	snprintf(l->base, sizeof(l->base), "%s%s", repo->gateway.public_url,
 	    n > 0 && repo->gateway.public_url[n - 1] == '/' ? "" : "/");
@@ -1216,7 +1299,9 @@ listen_start(const struct policy_repo *repo,
 		return tocsin_fail(err, TOCSIN_EUNAVAIL, "cannot start the "
 		    "listener: out of file descriptors");
 	}
-	l->d = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
+	/* without MHD_USE_ERROR_LOG: libmicrohttpd's own lines ("Failed to
+	   bind to port 0") say what the sentences here say better */
+	l->d = MHD_start_daemon(MHD_USE_EPOLL |
 	    (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),
 	    0, listen_admit, l, handler, l,
 	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
