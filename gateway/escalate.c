@@ -19,13 +19,14 @@
 
 /*
  * Move the team of row r one step (or make it unreached after its last
- * step, paging the desk), from the step r saw: a team another process
+ * step, paging the desk), from the step r saw, at its deadline or early
+ * (an operator's): a team another process
  * moved first is left alone (TOCSIN_ENOTFOUND).  The move is logged; 0
  * when it was made.
  */
 static int
 escalate_team(struct store *st, const struct escalate_env *env,
-    const struct store_due_team *r, struct tocsin_err *ret_err)
+    const struct store_due_team *r, bool early, struct tocsin_err *ret_err)
 {
 	const struct policy_repo *repo = env->repo;
 	int64_t now = env->now;
@@ -35,7 +36,7 @@ escalate_team(struct store *st, const struct escalate_env *env,
 	const struct policy_team *team = policy_team_find(repo, r->team);
 	struct store_escalation e = { .alert_id = r->alert_id,
 		.team = r->team, .from_step = r->step,
-		.to_step = r->step + 1, .state = "active" };
+		.to_step = r->step + 1, .state = "active", .early = early };
 	struct plan_list pl = { 0 }, page = { 0 };
 	size_t nsteps = team != NULL ? plan_ladder_len(team) : 0;
 	int64_t base;
@@ -123,7 +124,7 @@ escalate_due(struct store *st, const struct escalate_env *env,
 	if ((rc = store_due_teams(st, env->now, 256, &rows, &n, ret_err)) != 0)
 		return rc;
 	for (size_t i = 0; i < n; i++)
-		if (escalate_team(st, env, &rows[i], NULL) == 0)
+		if (escalate_team(st, env, &rows[i], false, NULL) == 0)
 			moved++;
 	store_due_teams_free(rows, n);
 	if (ret_moved != NULL)
@@ -146,7 +147,7 @@ escalate_now(struct store *st, const struct escalate_env *env,
 		rc = tocsin_fail(err, TOCSIN_EDATA, "team %s of alert %s is "
 		    "%s: its ladder has ended, nothing to escalate", team,
 		    alert_id, state);
-	else if ((rc = escalate_team(st, env, &row, err)) ==
+	else if ((rc = escalate_team(st, env, &row, true, err)) ==
 	    TOCSIN_ENOTFOUND)
 		rc = tocsin_fail(err, TOCSIN_ETEMP, "team %s of alert %s moved "
 		    "while this ran (serve, or an ack): look at its status and "

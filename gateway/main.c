@@ -21,6 +21,7 @@
 #include "check.h"
 #include "dispatch.h"
 #include "drill.h"
+#include "escalate.h"
 #include "ingest.h"
 #include "intake.h"
 #include "mailack.h"
@@ -52,6 +53,8 @@ static int cmd_audit(const char *, int, char **);
 static int cmd_serve(const char *, int, char **);
 static int cmd_help(const char *, int, char **);
 static int cmd_ack(const char *, int, char **);
+static int cmd_escalate(const char *, int, char **);
+static int cmd_retry(const char *, int, char **);
 static int cmd_ingest_mail(const char *, int, char **);
 
 static const struct cmd cmds[] = {
@@ -72,6 +75,11 @@ static const struct cmd cmds[] = {
 	{ "ack", "ALERT TEAM --by NAME --via HOW [--note TEXT]",
 	  "record an ack an operator took (a call, a fax back): it stops the "
 	  "team's ladder", cmd_ack },
+	{ "escalate", "ALERT TEAM", "move a team that has not acked to its "
+	  "ladder's next step now (audited with who ran it)", cmd_escalate },
+	{ "retry", "DELIVERY | ALERT [TEAM]", "make dead deliveries due again, "
+	  "their attempts forgotten: one, a team's or an alert's (audited)",
+	  cmd_retry },
 	{ "ingest-mail", "", "record an ack from an e-mail reply on standard "
 	  "input (an MTA pipe): signed by a contact's key, or with the code",
 	  cmd_ingest_mail },
@@ -671,6 +679,85 @@ cmd_ack(const char *conf, int argc, char **argv)
 		rc = 0;
 	} else
 		rc = fail("ack", &e, rc);
+	anchor(repo, st, NULL);
+	store_close(st);
+	policy_free(repo);
+	return rc;
+}
+
+static int
+cmd_escalate(const char *conf, int argc, char **argv)
+{
+	struct policy_repo *repo = NULL;
+	struct store *st = NULL;
+	struct tocsin_err e = { 0 };
+	unsigned char secret[ACK_SECRET_LEN];
+	char actor[128];
+	struct escalate_env env = { .log = base_log_file, .log_arg = stdout };
+	int rc;
+
+	if (argc != 3 || !base_text_ok(argv[1], 64) ||
+	    !base_text_ok(argv[2], 64)) {
+		fprintf(stderr, "usage: tocsin escalate ALERT TEAM\n");
+		return EX_USAGE;
+	}
+	if ((rc = load_repo(conf, &repo)) != 0)
+		return rc;
+	env.repo = repo;
+	env.secret = secret;
+	env.actor = audit_actor(actor, sizeof(actor));
+	env.now = (int64_t)time(NULL);
+	if ((rc = ack_secret_load(repo, secret, &e)) == 0 &&
+	    (rc = store_open(repo->gateway.store, &st, &e)) == 0)
+		rc = escalate_now(st, &env, argv[1], argv[2], &e);
+	if (rc != 0)
+		rc = fail("escalate", &e, rc);
+	anchor(repo, st, NULL);
+	OPENSSL_cleanse(secret, sizeof(secret));
+	store_close(st);
+	policy_free(repo);
+	return rc;
+}
+
+static int
+cmd_retry(const char *conf, int argc, char **argv)
+{
+	struct policy_repo *repo = NULL;
+	struct store *st = NULL;
+	struct tocsin_err e = { 0 };
+	char actor[128], *end = NULL;
+	long long id = 0;
+	size_t n = 0;
+	int rc;
+
+	if (argc < 2 || argc > 3 || !base_text_ok(argv[1], 64) ||
+	    (argc == 3 && !base_text_ok(argv[2], 64))) {
+		fprintf(stderr, "usage: tocsin retry DELIVERY | ALERT [TEAM]\n");
+		return EX_USAGE;
+	}
+	/* a number alone is a delivery's id (status --json shows them) */
+	if (argc == 2) {
+		id = strtoll(argv[1], &end, 10);
+		if (end == argv[1] || *end != '\0' || id <= 0)
+			id = 0;
+	}
+	if ((rc = load_repo(conf, &repo)) != 0)
+		return rc;
+	if ((rc = store_open(repo->gateway.store, &st, &e)) == 0)
+		rc = store_retry_dead(st, id > 0 ? NULL : argv[1], argc == 3 ?
+		    argv[2] : NULL, id, (int64_t)time(NULL),
+		    audit_actor(actor, sizeof(actor)), &n, &e);
+	if (rc == 0 && n == 0) {
+		fprintf(stderr, "tocsin retry: no dead delivery of %s%s%s; "
+		    "'tocsin status %s' shows what there is\n", argv[1],
+		    argc == 3 ? " for team " : "", argc == 3 ? argv[2] : "",
+		    id > 0 ? "" : argv[1]);
+		rc = EX_DATAERR;
+	} else if (rc == 0)
+		printf("%zu dead deliver%s due again now; serve sends %s\n", n,
+		    n == 1 ? "y is" : "ies are", n == 1 ? "it" : "them");
+	else
+		rc = fail("retry", &e, rc);
 	anchor(repo, st, NULL);
 	store_close(st);
 	policy_free(repo);

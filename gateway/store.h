@@ -441,13 +441,15 @@ struct store_escalation {
 	int64_t page_deadline;
 	const struct store_delivery_plan *page_dels;
 	size_t npage_dels;
+	bool early;			/* an operator's escalate: the deadline
+					   need not have come */
 };
 /*
  * Move the team from from_step to to_step and queue that step's
  * deliveries, with an audit record, in one transaction; only when the
- * team is still active at from_step with its deadline passed, so that a
- * step fires once whatever the number of serve processes, restarts and
- * crashes.  0, or TOCSIN_ENOTFOUND when it had moved on (nothing done).
+ * team is still active at from_step with its deadline passed (or early),
+ * so that a step fires once whatever the number of serve processes,
+ * restarts and crashes.  0, or TOCSIN_ENOTFOUND when it had moved on (nothing done).
  */
 int store_escalate(struct store *s, const struct store_escalation *e,
     const struct store_delivery_plan *dels, size_t ndels, int64_t now,

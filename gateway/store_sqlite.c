@@ -2149,8 +2149,8 @@ store_escalate(struct store *s, const struct store_escalation *e,
 	   one after a restart, finds it moved on and does nothing */
 	if (sq_prepare(s, "UPDATE team_states SET step = ?, deadline = ?, "
 	    "state = ? WHERE alert_id = ? AND team = ? AND step = ? AND "
-	    "state = 'active' AND deadline > 0 AND deadline <= ?", &st,
-	    err) != 0) {
+	    "state = 'active' AND (?8 OR deadline > 0 AND deadline <= ?7)",
+	    &st, err) != 0) {
 		sq_rollback(s);
 		return TOCSIN_ESTORE;
 	}
@@ -2161,6 +2161,7 @@ store_escalate(struct store *s, const struct store_escalation *e,
 	sq_text(st, 5, e->team);
 	(void)sqlite3_bind_int(st, 6, e->from_step);
 	(void)sqlite3_bind_int64(st, 7, now);
+	(void)sqlite3_bind_int(st, 8, e->early);
 	if (sqlite3_step(st) != SQLITE_DONE) {
 		rc = sq_fail(s, err, "escalate");
 		sqlite3_finalize(st);

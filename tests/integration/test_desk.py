@@ -1,0 +1,114 @@
+"""The desk's controls from the command line: `escalate ALERT TEAM` moves a
+silent team to its next step now (its deliveries planned, audited with who
+ran it), never a team whose ladder has ended; `retry` makes dead
+deliveries due again, and the peer then gets each once."""
+import re
+
+import pytest
+
+from smtppeer import SmtpPeer
+from test_escalation import ladder, states, step_rows
+
+
+def relay(inst, workdir, pki, **kw):
+    d = pki["dir"]
+    p = SmtpPeer(workdir, cert=d / pki["server_cert"],
+                 key=d / pki["server_key"], **kw).start()
+    inst.set_keys("smtp", port=p.port)
+    return p
+
+
+def test_escalate_moves_one_team_now_and_is_audited(inst):
+    ladder(inst, [("0s", ["primary:pgp-email"]),
+                  ("1h", ["all:pgp-email"])], "1h")
+    teams = inst.teams()[:3]
+    alert = inst.submit_signed(inst.cap(addresses=" ".join(teams)))
+    before = states(inst, alert)
+    assert {t: s[:2] for t, s in before.items()} == {
+        t: (0, "active") for t in teams}
+
+    r = inst.run("escalate", alert, teams[1], check=0)
+    assert f"team {teams[1]}, alert {alert}: no ack, step 2 now" in r.stdout
+    after = states(inst, alert)
+    # that team alone moved, its step's deliveries planned for now
+    assert after[teams[1]][:2] == (1, "active")
+    for t in (teams[0], teams[2]):
+        assert after[t] == before[t]
+    rows = {(t, s): n for t, s, n, _ in step_rows(inst, alert)}
+    assert rows.get((teams[1], 1), 0) >= 1
+    assert (teams[0], 1) not in rows and (teams[2], 1) not in rows
+    # audited with the operator the system knows, not the one $USER names
+    esc = [a for a in inst.audit() if a[2] == "escalate"]
+    assert len(esc) == 1 and esc[0][3] == alert
+    assert re.fullmatch(r"unix:[^()]+\(\d+\)", esc[0][1])
+    inst.run("audit", "verify", check=0)
+
+    # the last step done, the next escalate ends the ladder: unreached
+    r = inst.run("escalate", alert, teams[1], check=0)
+    assert "unreached" in r.stdout
+    assert states(inst, alert)[teams[1]][1] == "unreached"
+    # a ladder that has ended is not moved again
+    r = inst.run("escalate", alert, teams[1], check=65)
+    assert "its ladder has ended" in r.stderr
+    assert states(inst, alert)[teams[1]][1] == "unreached"
+
+
+def test_escalate_refuses_acked_unknown_and_hostile_names(inst):
+    teams = inst.teams()[:2]
+    alert = inst.submit_signed(inst.cap(addresses=" ".join(teams)))
+    inst.run("ack", alert, teams[0], "--by", "Desk", "--via", "phone",
+             check=0)
+    before = states(inst, alert)
+    r = inst.run("escalate", alert, teams[0], check=65)
+    assert "acked" in r.stderr
+    # a team of no alert, an alert that is not there
+    r = inst.run("escalate", alert, "zz-none", check=66)
+    assert "has no team zz-none" in r.stderr
+    inst.run("escalate", "no-such-alert", teams[1], check=66)
+    # control characters in a name never reach the store or the log
+    r = inst.run("escalate", alert, teams[1] + "\n\x1b[31m", check=64)
+    assert states(inst, alert) == before
+    assert not [a for a in inst.audit() if a[2] == "escalate"]
+
+
+def test_retry_makes_dead_deliveries_due_and_each_arrives_once(inst, pki,
+                                                               tmp_path,
+                                                               request):
+    ladder(inst, [("0s", ["primary:pgp-email"])], "1h")
+    inst.set_keys("gateway", max_attempts=1)
+    teams = inst.teams()[:3]
+    alert = inst.submit_signed(inst.cap(addresses=" ".join(teams)))
+    # the relay refuses every recipient for good: dead at the first try
+    bad = relay(inst, tmp_path / "bad", pki, reject=(".*",))
+    try:
+        inst.serve()
+    finally:
+        bad.stop()
+    assert inst.settled(alert) == {"dead": 3}
+    assert bad.messages() == []
+
+    # one team's, one delivery, then the rest; each arrives once
+    peer = relay(inst, tmp_path / "good", pki)
+    request.addfinalizer(peer.stop)
+    r = inst.run("retry", alert, teams[0], check=0)
+    assert "1 dead delivery is due again" in r.stdout
+    inst.serve()
+    assert inst.settled(alert) == {"dead": 2, "sent": 1}
+    assert len(peer.messages()) == 1
+    r = inst.run("retry", alert, teams[0], check=65)
+    assert "no dead delivery" in r.stderr
+
+    dead = inst.sql("SELECT id FROM deliveries WHERE alert_id = ? AND "
+                    "team = ? AND state = 'dead'", alert, teams[1])
+    r = inst.run("retry", str(dead[0][0]), check=0)
+    assert "1 dead delivery is due again" in r.stdout
+    r = inst.run("retry", alert, check=0)
+    assert "1 dead delivery is due again" in r.stdout
+    inst.serve()
+    assert inst.settled(alert) == {"sent": 3}
+    assert len(peer.messages()) == 3
+    retries = [a for a in inst.audit() if a[2] == "retry"]
+    # the one that found nothing is audited too: someone asked
+    assert [a[4] for a in retries] == [
+        f"{n} dead deliveries due again" for n in (1, 0, 1, 1)]
+    inst.run("audit", "verify", check=0)
