@@ -99,6 +99,11 @@ int policy_get_dup(struct policy_ctx *ctx, const config_setting_t *grp,
 int policy_get_int(struct policy_ctx *ctx, const config_setting_t *grp,
     const char *where, const char *key, bool required, long long min,
     long long max, long long *ret);
+/* policy_get_int into an int that holds its default: *ret is set only
+   when the setting is present and good. */
+int policy_get_int_field(struct policy_ctx *ctx, const config_setting_t *grp,
+    const char *where, const char *key, bool required, int min, int max,
+    int *ret);
 int policy_get_bool(struct policy_ctx *ctx, const config_setting_t *grp,
     const char *where, const char *key, bool *ret);
 int policy_get_duration(struct policy_ctx *ctx, const config_setting_t *grp,

@@ -269,6 +269,20 @@ policy_get_int(struct policy_ctx *ctx, const config_setting_t *grp,
 }
 
 int
+policy_get_int_field(struct policy_ctx *ctx, const config_setting_t *grp,
+    const char *where, const char *key, bool required, int min, int max,
+    int *ret)
+{
+	long long v;
+	int rc;
+
+	if ((rc = policy_get_int(ctx, grp, where, key, required, min, max,
+	    &v)) == 1)
+		*ret = (int)v;
+	return rc;
+}
+
+int
 policy_get_bool(struct policy_ctx *ctx, const config_setting_t *grp,
     const char *where, const char *key, bool *ret)
 {
