@@ -91,6 +91,34 @@ policy_read_languages(struct policy_ctx *ctx, const config_setting_t *g,
 	}
 }
 
+/* A team's or a contact's country, stored upper-case. */
+static void
+policy_read_country(struct policy_ctx *ctx, const config_setting_t *g,
+    const char *where, char **ret)
+{
+	char q[POLICY_QUOTE_LEN], cc[3];
+	const char *v;
+
+	if (policy_get_string(ctx, g, where, "country", false, 16, &v) != 1)
+		return;
+	if (policy_country_parse(v, cc) != 0)
+		policy_err(ctx, config_setting_get_member(g, "country"),
+		    "%s: country %s is not an ISO 3166-1 alpha-2 code; "
+		    "write two letters, e.g. \"KE\"", where,
+		    policy_quote(q, sizeof(q), v));
+	else
+		*ret = policy_xstrdup(cc);
+}
+
+/* A list, or an empty array: libconfig reads [] as an array. */
+static bool
+policy_is_list(const config_setting_t *l)
+{
+	return config_setting_type(l) == CONFIG_TYPE_LIST ||
+	    (config_setting_type(l) == CONFIG_TYPE_ARRAY &&
+	    config_setting_length(l) == 0);
+}
+
 static void
 policy_read_messengers(struct policy_ctx *ctx, const config_setting_t *g,
     struct policy_contact *c, const char *where)
@@ -101,9 +129,7 @@ policy_read_messengers(struct policy_ctx *ctx, const config_setting_t *g,
 
 	if (l == NULL)
 		return;
-	if (config_setting_type(l) != CONFIG_TYPE_LIST &&
-	    !(config_setting_type(l) == CONFIG_TYPE_ARRAY &&
-	    config_setting_length(l) == 0)) {
+	if (!policy_is_list(l)) {
 		policy_err(ctx, l, "%s: messengers must be a list ( { service = "
 		    "...; id = ...; } ), not %s", where,
 		    policy_type_name(config_setting_type(l)));
@@ -151,7 +177,7 @@ policy_read_contact(struct policy_ctx *ctx, const config_setting_t *g,
 		"languages", "email", "pgp", "phone", "mobile",
 		"emergency_phone", "fax", "messengers", "other_telecom", NULL };
 	char where[2 * POLICY_QUOTE_LEN + 32], q[POLICY_QUOTE_LEN];
-	char why[128], cc[3];
+	char why[128];
 	const char *v;
 	bool has_email = false;
 	int rc;
@@ -185,15 +211,7 @@ policy_read_contact(struct policy_ctx *ctx, const config_setting_t *g,
 	if (c->primary && c->substitute)
 		policy_warn(ctx, g, "%s: both primary and substitute; the "
 		    "contact is paged as both: unset one of them", where);
-	if (policy_get_string(ctx, g, where, "country", false, 16, &v) == 1) {
-		if (policy_country_parse(v, cc) != 0)
-			policy_err(ctx, config_setting_get_member(g, "country"),
-			    "%s: country %s is not an ISO 3166-1 alpha-2 code; "
-			    "write two letters, e.g. \"KE\"", where,
-			    policy_quote(q, sizeof(q), v));
-		else
-			c->country = policy_xstrdup(cc);
-	}
+	policy_read_country(ctx, g, where, &c->country);
 	if (policy_get_string(ctx, g, where, "timezone", true, 128, &v) == 1) {
 		if (policy_timezone_check(v, why, sizeof(why)) != 0)
 			policy_err(ctx, config_setting_get_member(g, "timezone"),
@@ -255,9 +273,7 @@ policy_read_contacts(struct policy_ctx *ctx, const config_setting_t *g,
 		    "( { name = ...; role = ...; ... } );", where);
 		return;
 	}
-	if (config_setting_type(l) != CONFIG_TYPE_LIST &&
-	    !(config_setting_type(l) == CONFIG_TYPE_ARRAY &&
-	    config_setting_length(l) == 0)) {
+	if (!policy_is_list(l)) {
 		policy_err(ctx, l, "%s: contacts must be a list ( { ... }, ... ), "
 		    "not %s", where, policy_type_name(config_setting_type(l)));
 		return;
@@ -293,6 +309,117 @@ policy_read_contacts(struct policy_ctx *ctx, const config_setting_t *g,
 	}
 }
 
+/* The id, which also names the team in where (of wlen bytes) for the
+   messages that follow. */
+static void
+policy_read_team_id(struct policy_ctx *ctx, const config_setting_t *g,
+    struct policy_team *team, char *where, size_t wlen)
+{
+	struct policy_repo *repo = ctx->repo;
+	char q[POLICY_QUOTE_LEN];
+	const char *v;
+
+	if (policy_get_string(ctx, g, where, "id", true, 64, &v) != 1)
+		return;
+	if (!policy_team_id_valid(v)) {
+		policy_err(ctx, config_setting_get_member(g, "id"),
+		    "%s: id %s is not a team id; use 2 to 32 lowercase "
+		    "letters, digits or '-', starting with a letter or "
+		    "digit (ids become parts of file names)", where,
+		    policy_quote(q, sizeof(q), v));
+		return;
+	}
+	(void)snprintf(where, wlen, "team %s", policy_quote(q, sizeof(q), v));
+	for (size_t k = 0; team->id == NULL && k + 1 < repo->nteams; k++) {
+		const struct policy_team *o = &repo->teams[k];
+
+		if (o->id != NULL && strcasecmp(o->id, v) == 0) {
+			policy_err(ctx, config_setting_get_member(g, "id"),
+			    "%s: duplicate team id (the first is at %s:%d); "
+			    "remove or rename one", where, o->src.file,
+			    o->src.line);
+			break;
+		}
+	}
+	team->id = policy_xstrdup(v);
+}
+
+/* The ccTLD, in ASCII (A-labels). */
+static void
+policy_read_domain(struct policy_ctx *ctx, const config_setting_t *g,
+    struct policy_team *team, const char *where)
+{
+	char q[POLICY_QUOTE_LEN];
+	const char *v;
+	bool ok = true;
+
+	if (policy_get_string(ctx, g, where, "domain", true, 253, &v) != 1)
+		return;
+	for (const char *p = v; *p != '\0'; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		    (*p >= '0' && *p <= '9') || *p == '-' || *p == '.'))
+			ok = false;
+	if (!ok || v[0] == '.' || v[0] == '-')
+		policy_err(ctx, config_setting_get_member(g, "domain"),
+		    "%s: domain %s is not a domain name; write the "
+		    "ccTLD in ASCII, e.g. \"ke\" or \"xn--fiqs8s\"",
+		    where, policy_quote(q, sizeof(q), v));
+	else
+		team->domain = policy_xstrdup(v);
+}
+
+static void
+policy_read_region(struct policy_ctx *ctx, const config_setting_t *g,
+    struct policy_team *team, const char *where)
+{
+	char q[POLICY_QUOTE_LEN], cc[3];
+	const char *v;
+
+	if (policy_get_string(ctx, g, where, "region", true, 16, &v) != 1)
+		return;
+	if (policy_region_parse(v, cc) != 0)
+		policy_err(ctx, config_setting_get_member(g, "region"),
+		    "%s: region %s is unknown; use one of AF, AN, AS, "
+		    "EU, NA, OC, SA", where, policy_quote(q, sizeof(q), v));
+	else
+		team->region = policy_xstrdup(cc);
+}
+
+/* The team's policy, read before the teams; a name close to a policy's
+   gets "did you mean". */
+static void
+policy_read_team_policy(struct policy_ctx *ctx, const config_setting_t *g,
+    struct policy_team *team, const char *where)
+{
+	struct policy_repo *repo = ctx->repo;
+	char q[POLICY_QUOTE_LEN];
+	const char *v, *best = NULL;
+	size_t bestd = 3;
+
+	if (policy_get_string(ctx, g, where, "policy", true, POLICY_MAX_NAME,
+	    &v) != 1)
+		return;
+	if ((team->policy = policy_find(repo, v)) != NULL)
+		return;
+	for (size_t k = 0; k < repo->npolicies; k++) {
+		size_t d = policy_distance(v, repo->policies[k].name);
+
+		if (d < bestd) {
+			bestd = d;
+			best = repo->policies[k].name;
+		}
+	}
+	if (best != NULL)
+		policy_err(ctx, config_setting_get_member(g, "policy"),
+		    "%s: policy %s does not exist; did you mean \"%s\"? fix "
+		    "the name or define it under policies", where,
+		    policy_quote(q, sizeof(q), v), best);
+	else
+		policy_err(ctx, config_setting_get_member(g, "policy"),
+		    "%s: policy %s does not exist; define it under policies "
+		    "or fix the name", where, policy_quote(q, sizeof(q), v));
+}
+
 static void
 policy_read_team(struct policy_ctx *ctx, const config_setting_t *g,
     struct policy_team *team, int index)
@@ -300,108 +427,22 @@ policy_read_team(struct policy_ctx *ctx, const config_setting_t *g,
 	static const char *const keys[] = { "id", "domain", "cctld_operator",
 		"host_organisation", "registry_operator", "country", "region",
 		"policy", "contacts", "sshdrop", NULL };
-	struct policy_repo *repo = ctx->repo;
-	char where[POLICY_QUOTE_LEN + 16], q[POLICY_QUOTE_LEN], cc[3];
-	const char *v;
+	char where[POLICY_QUOTE_LEN + 16];
 
 	team->src = policy_src_of(ctx, g);
 	(void)snprintf(where, sizeof(where), "team %d", index);
-	if (policy_get_string(ctx, g, where, "id", true, 64, &v) == 1) {
-		if (!policy_team_id_valid(v)) {
-			policy_err(ctx, config_setting_get_member(g, "id"),
-			    "%s: id %s is not a team id; use 2 to 32 lowercase "
-			    "letters, digits or '-', starting with a letter or "
-			    "digit (ids become parts of file names)", where,
-			    policy_quote(q, sizeof(q), v));
-		} else {
-			(void)snprintf(where, sizeof(where), "team %s",
-			    policy_quote(q, sizeof(q), v));
-			for (size_t k = 0; team->id == NULL &&
-			    k + 1 < repo->nteams; k++) {
-				const struct policy_team *o = &repo->teams[k];
-
-				if (o->id != NULL && strcasecmp(o->id, v) == 0) {
-					policy_err(ctx, config_setting_get_member(
-					    g, "id"), "%s: duplicate team id (the "
-					    "first is at %s:%d); remove or "
-					    "rename one", where, o->src.file,
-					    o->src.line);
-					break;
-				}
-			}
-			team->id = policy_xstrdup(v);
-		}
-	}
+	policy_read_team_id(ctx, g, team, where, sizeof(where));
 	(void)policy_check_keys(ctx, g, where, keys);
-	if (policy_get_string(ctx, g, where, "domain", true, 253, &v) == 1) {
-		bool ok = true;
-
-		for (const char *p = v; *p != '\0'; p++)
-			if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' &&
-			    *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-			    *p == '-' || *p == '.'))
-				ok = false;
-		if (!ok || v[0] == '.' || v[0] == '-')
-			policy_err(ctx, config_setting_get_member(g, "domain"),
-			    "%s: domain %s is not a domain name; write the "
-			    "ccTLD in ASCII, e.g. \"ke\" or \"xn--fiqs8s\"",
-			    where, policy_quote(q, sizeof(q), v));
-		else
-			team->domain = policy_xstrdup(v);
-	}
+	policy_read_domain(ctx, g, team, where);
 	(void)policy_get_dup(ctx, g, where, "cctld_operator", true,
 	    POLICY_MAX_NAME, &team->cctld_operator);
 	(void)policy_get_dup(ctx, g, where, "host_organisation", false,
 	    POLICY_MAX_NAME, &team->host_organisation);
 	(void)policy_get_dup(ctx, g, where, "registry_operator", false,
 	    POLICY_MAX_NAME, &team->registry_operator);
-	if (policy_get_string(ctx, g, where, "country", false, 16, &v) == 1) {
-		if (policy_country_parse(v, cc) != 0)
-			policy_err(ctx, config_setting_get_member(g, "country"),
-			    "%s: country %s is not an ISO 3166-1 alpha-2 code; "
-			    "write two letters, e.g. \"KE\"", where,
-			    policy_quote(q, sizeof(q), v));
-		else
-			team->country = policy_xstrdup(cc);
-	}
-	if (policy_get_string(ctx, g, where, "region", true, 16, &v) == 1) {
-		if (policy_region_parse(v, cc) != 0)
-			policy_err(ctx, config_setting_get_member(g, "region"),
-			    "%s: region %s is unknown; use one of AF, AN, AS, "
-			    "EU, NA, OC, SA", where, policy_quote(q, sizeof(q),
-			    v));
-		else
-			team->region = policy_xstrdup(cc);
-	}
-	if (policy_get_string(ctx, g, where, "policy", true, POLICY_MAX_NAME,
-	    &v) == 1) {
-		team->policy = policy_find(repo, v);
-		if (team->policy == NULL) {
-			const char *best = NULL;
-			size_t bestd = 3;
-
-			for (size_t k = 0; k < repo->npolicies; k++) {
-				size_t d = policy_distance(v,
-				    repo->policies[k].name);
-
-				if (d < bestd) {
-					bestd = d;
-					best = repo->policies[k].name;
-				}
-			}
-			if (best != NULL)
-				policy_err(ctx, config_setting_get_member(g,
-				    "policy"), "%s: policy %s does not exist; "
-				    "did you mean \"%s\"? fix the name or define "
-				    "it under policies", where, policy_quote(q,
-				    sizeof(q), v), best);
-			else
-				policy_err(ctx, config_setting_get_member(g,
-				    "policy"), "%s: policy %s does not exist; "
-				    "define it under policies or fix the name",
-				    where, policy_quote(q, sizeof(q), v));
-		}
-	}
+	policy_read_country(ctx, g, where, &team->country);
+	policy_read_region(ctx, g, team, where);
+	policy_read_team_policy(ctx, g, team, where);
 	policy_read_team_drop(ctx, g, team, where);
 	policy_read_contacts(ctx, g, team, where);
 }
@@ -418,9 +459,7 @@ policy_read_teams(struct policy_ctx *ctx, const config_setting_t *root)
 		    "is no one to alert; add teams = ( { id = ...; ... } );");
 		return 0;
 	}
-	if (config_setting_type(list) != CONFIG_TYPE_LIST &&
-	    !(config_setting_type(list) == CONFIG_TYPE_ARRAY &&
-	    config_setting_length(list) == 0)) {
+	if (!policy_is_list(list)) {
 		policy_err(ctx, list, "teams must be a list ( { ... }, ... ), "
 		    "not %s", policy_type_name(config_setting_type(list)));
 		return 0;
