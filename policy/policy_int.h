@@ -99,6 +99,12 @@ int policy_get_dup(struct policy_ctx *ctx, const config_setting_t *grp,
 int policy_get_int(struct policy_ctx *ctx, const config_setting_t *grp,
     const char *where, const char *key, bool required, long long min,
     long long max, long long *ret);
+/* A string that valid accepts, copied into *ret (an older value freed);
+   otherwise the error "WHERE: KEY "VALUE" remedy".  Returns as
+   policy_get_string: 1 when present, whether valid or not. */
+int policy_get_valid(struct policy_ctx *ctx, const config_setting_t *grp,
+    const char *where, const char *key, bool required, size_t maxlen,
+    bool (*valid)(const char *), const char *remedy, char **ret);
 /* policy_get_int into an int that holds its default: *ret is set only
    when the setting is present and good. */
 int policy_get_int_field(struct policy_ctx *ctx, const config_setting_t *grp,

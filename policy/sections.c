@@ -240,6 +240,29 @@ policy_get_dup(struct policy_ctx *ctx, const config_setting_t *grp,
 }
 
 int
+policy_get_valid(struct policy_ctx *ctx, const config_setting_t *grp,
+    const char *where, const char *key, bool required, size_t maxlen,
+    bool (*valid)(const char *), const char *remedy, char **ret)
+{
+	char q[POLICY_QUOTE_LEN];
+	const char *v;
+	int rc;
+
+	if ((rc = policy_get_string(ctx, grp, where, key, required, maxlen,
+	    &v)) != 1)
+		return rc;
+	if (!valid(v))
+		policy_err(ctx, config_setting_get_member(grp, key),
+		    "%s: %s %s %s", where, key, policy_quote(q, sizeof(q), v),
+		    remedy);
+	else {
+		free(*ret);
+		*ret = policy_xstrdup(v);
+	}
+	return rc;
+}
+
+int
 policy_get_int(struct policy_ctx *ctx, const config_setting_t *grp,
     const char *where, const char *key, bool required, long long min,
     long long max, long long *ret)
@@ -602,18 +625,9 @@ policy_read_gateway_http(struct policy_ctx *ctx, const config_setting_t *g)
 
 	(void)policy_get_int_field(ctx, g, "gateway", "workers", false, 1, 64,
 	    &gw->workers);
-	if (policy_get_string(ctx, g, "gateway", "listen", false, 256, &v)
-	    == 1) {
-		if (!policy_listen_valid(v))
-			policy_err(ctx, config_setting_get_member(g, "listen"),
-			    "gateway: listen %s is not HOST:PORT; write e.g. "
-			    "\"127.0.0.1:8025\" or \"[::1]:8025\"",
-			    policy_quote(q, sizeof(q), v));
-		else {
-			free(gw->listen);
-			gw->listen = policy_xstrdup(v);
-		}
-	}
+	(void)policy_get_valid(ctx, g, "gateway", "listen", false, 256,
+	    policy_listen_valid, "is not HOST:PORT; write e.g. "
+	    "\"127.0.0.1:8025\" or \"[::1]:8025\"", &gw->listen);
 	switch (policy_get_string(ctx, g, "gateway", "public_url", false,
 	    POLICY_MAX_VALUE, &v)) {
 	case 1:
@@ -1003,6 +1017,13 @@ policy_check_secret_as(struct policy_ctx *ctx, const config_setting_t *s,
 		    path, (unsigned)(st.st_mode & 07777), path);
 }
 
+/* The relay's name or address, without a port or a path. */
+static bool
+policy_smtp_host_valid(const char *v)
+{
+	return strpbrk(v, " /") == NULL;
+}
+
 static void
 policy_read_smtp(struct policy_ctx *ctx, const config_setting_t *g)
 {
@@ -1023,26 +1044,15 @@ policy_read_smtp(struct policy_ctx *ctx, const config_setting_t *g)
 	smtp->timeout = 30;
 	smtp->batch = 50;
 	(void)policy_check_keys(ctx, g, where, keys);
-	if (policy_get_string(ctx, g, where, "host", true, 255, &v) == 1) {
-		if (strpbrk(v, " /") != NULL)
-			policy_err(ctx, config_setting_get_member(g, "host"),
-			    "%s: host %s is not a host name or address; write "
-			    "e.g. \"mail.example.net\" (the port goes in port)",
-			    where, policy_quote(q, sizeof(q), v));
-		else
-			smtp->host = policy_xstrdup(v);
-	}
+	(void)policy_get_valid(ctx, g, where, "host", true, 255,
+	    policy_smtp_host_valid, "is not a host name or address; write "
+	    "e.g. \"mail.example.net\" (the port goes in port)", &smtp->host);
 	if (policy_get_int(ctx, g, where, "port", false, 1, 65535, &n) == 1)
 		smtp->port = (int)n;
-	if (policy_get_string(ctx, g, where, "from", true, 254, &v) == 1) {
-		if (!policy_email_valid(v))
-			policy_err(ctx, config_setting_get_member(g, "from"),
-			    "%s: from %s is not a plain e-mail address; write "
-			    "e.g. \"tocsin@alerts.example.net\" (no name, no "
-			    "brackets)", where, policy_quote(q, sizeof(q), v));
-		else
-			smtp->from = policy_xstrdup(v);
-	}
+	(void)policy_get_valid(ctx, g, where, "from", true, 254,
+	    policy_email_valid, "is not a plain e-mail address; write e.g. "
+	    "\"tocsin@alerts.example.net\" (no name, no brackets)",
+	    &smtp->from);
 	(void)policy_get_bool(ctx, g, where, "local", &smtp->local);
 	if (policy_get_string(ctx, g, where, "starttls", false, 32, &v) == 1) {
 		if (strcmp(v, "none") == 0)

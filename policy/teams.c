@@ -91,23 +91,33 @@ policy_read_languages(struct policy_ctx *ctx, const config_setting_t *g,
 	}
 }
 
+/* A two-letter code (country, region) that parse accepts, stored as
+   parse writes it; otherwise "WHERE: KEY "VALUE" remedy". */
+static void
+policy_read_code(struct policy_ctx *ctx, const config_setting_t *g,
+    const char *where, const char *key, bool required,
+    int (*parse)(const char *, char *), const char *remedy, char **ret)
+{
+	char q[POLICY_QUOTE_LEN], cc[3];
+	const char *v;
+
+	if (policy_get_string(ctx, g, where, key, required, 16, &v) != 1)
+		return;
+	if (parse(v, cc) != 0)
+		policy_err(ctx, config_setting_get_member(g, key), "%s: %s %s %s",
+		    where, key, policy_quote(q, sizeof(q), v), remedy);
+	else
+		*ret = policy_xstrdup(cc);
+}
+
 /* A team's or a contact's country, stored upper-case. */
 static void
 policy_read_country(struct policy_ctx *ctx, const config_setting_t *g,
     const char *where, char **ret)
 {
-	char q[POLICY_QUOTE_LEN], cc[3];
-	const char *v;
-
-	if (policy_get_string(ctx, g, where, "country", false, 16, &v) != 1)
-		return;
-	if (policy_country_parse(v, cc) != 0)
-		policy_err(ctx, config_setting_get_member(g, "country"),
-		    "%s: country %s is not an ISO 3166-1 alpha-2 code; "
-		    "write two letters, e.g. \"KE\"", where,
-		    policy_quote(q, sizeof(q), v));
-	else
-		*ret = policy_xstrdup(cc);
+	policy_read_code(ctx, g, where, "country", false, policy_country_parse,
+	    "is not an ISO 3166-1 alpha-2 code; write two letters, e.g. "
+	    "\"KE\"", ret);
 }
 
 /* A list, or an empty array: libconfig reads [] as an array. */
@@ -230,16 +240,10 @@ policy_read_contact(struct policy_ctx *ctx, const config_setting_t *g,
 		    "differ)", where, policy_quote(q, sizeof(q), v));
 	}
 	policy_read_languages(ctx, g, c, where);
-	if (policy_get_string(ctx, g, where, "email", false, 254, &v) == 1) {
-		has_email = true;
-		if (!policy_email_valid(v))
-			policy_err(ctx, config_setting_get_member(g, "email"),
-			    "%s: email %s is not a plain e-mail address; write "
-			    "e.g. \"name@example.org\" (no display name, no "
-			    "brackets)", where, policy_quote(q, sizeof(q), v));
-		else
-			c->email = policy_xstrdup(v);
-	}
+	has_email = policy_get_valid(ctx, g, where, "email", false, 254,
+	    policy_email_valid, "is not a plain e-mail address; write e.g. "
+	    "\"name@example.org\" (no display name, no brackets)",
+	    &c->email) == 1;
 	rc = policy_get_fpr(ctx, g, where, "pgp", false, c->pgp);
 	c->pgp_src = policy_src_of(ctx, config_setting_get_member(g, "pgp") ?
 	    config_setting_get_member(g, "pgp") : g);
@@ -344,45 +348,16 @@ policy_read_team_id(struct policy_ctx *ctx, const config_setting_t *g,
 	team->id = policy_xstrdup(v);
 }
 
-/* The ccTLD, in ASCII (A-labels). */
-static void
-policy_read_domain(struct policy_ctx *ctx, const config_setting_t *g,
-    struct policy_team *team, const char *where)
+/* A ccTLD in ASCII (A-labels): letters, digits, '-' and '.', not
+   starting with '.' or '-'. */
+static bool
+policy_domain_valid(const char *v)
 {
-	char q[POLICY_QUOTE_LEN];
-	const char *v;
-	bool ok = true;
-
-	if (policy_get_string(ctx, g, where, "domain", true, 253, &v) != 1)
-		return;
 	for (const char *p = v; *p != '\0'; p++)
 		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
 		    (*p >= '0' && *p <= '9') || *p == '-' || *p == '.'))
-			ok = false;
-	if (!ok || v[0] == '.' || v[0] == '-')
-		policy_err(ctx, config_setting_get_member(g, "domain"),
-		    "%s: domain %s is not a domain name; write the "
-		    "ccTLD in ASCII, e.g. \"ke\" or \"xn--fiqs8s\"",
-		    where, policy_quote(q, sizeof(q), v));
-	else
-		team->domain = policy_xstrdup(v);
-}
-
-static void
-policy_read_region(struct policy_ctx *ctx, const config_setting_t *g,
-    struct policy_team *team, const char *where)
-{
-	char q[POLICY_QUOTE_LEN], cc[3];
-	const char *v;
-
-	if (policy_get_string(ctx, g, where, "region", true, 16, &v) != 1)
-		return;
-	if (policy_region_parse(v, cc) != 0)
-		policy_err(ctx, config_setting_get_member(g, "region"),
-		    "%s: region %s is unknown; use one of AF, AN, AS, "
-		    "EU, NA, OC, SA", where, policy_quote(q, sizeof(q), v));
-	else
-		team->region = policy_xstrdup(cc);
+			return false;
+	return v[0] != '.' && v[0] != '-';
 }
 
 /* The team's policy, read before the teams; a name close to a policy's
@@ -433,7 +408,9 @@ policy_read_team(struct policy_ctx *ctx, const config_setting_t *g,
 	(void)snprintf(where, sizeof(where), "team %d", index);
 	policy_read_team_id(ctx, g, team, where, sizeof(where));
 	(void)policy_check_keys(ctx, g, where, keys);
-	policy_read_domain(ctx, g, team, where);
+	(void)policy_get_valid(ctx, g, where, "domain", true, 253,
+	    policy_domain_valid, "is not a domain name; write the ccTLD in "
+	    "ASCII, e.g. \"ke\" or \"xn--fiqs8s\"", &team->domain);
 	(void)policy_get_dup(ctx, g, where, "cctld_operator", true,
 	    POLICY_MAX_NAME, &team->cctld_operator);
 	(void)policy_get_dup(ctx, g, where, "host_organisation", false,
@@ -441,7 +418,9 @@ policy_read_team(struct policy_ctx *ctx, const config_setting_t *g,
 	(void)policy_get_dup(ctx, g, where, "registry_operator", false,
 	    POLICY_MAX_NAME, &team->registry_operator);
 	policy_read_country(ctx, g, where, &team->country);
-	policy_read_region(ctx, g, team, where);
+	policy_read_code(ctx, g, where, "region", true, policy_region_parse,
+	    "is unknown; use one of AF, AN, AS, EU, NA, OC, SA",
+	    &team->region);
 	policy_read_team_policy(ctx, g, team, where);
 	policy_read_team_drop(ctx, g, team, where);
 	policy_read_contacts(ctx, g, team, where);
