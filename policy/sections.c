@@ -462,6 +462,51 @@ policy_get_strlist(struct policy_ctx *ctx, const config_setting_t *grp,
 	return rc;
 }
 
+bool
+policy_is_list(const config_setting_t *s)
+{
+	return config_setting_type(s) == CONFIG_TYPE_LIST ||
+	    (config_setting_type(s) == CONFIG_TYPE_ARRAY &&
+	    config_setting_length(s) == 0);
+}
+
+int
+policy_get_group_list(struct policy_ctx *ctx, const config_setting_t *grp,
+    const char *where, const struct policy_group_list *d,
+    const config_setting_t **ret, int *ret_n)
+{
+	const config_setting_t *l = policy_member(grp, d->key);
+	int n;
+
+	if (l == NULL) {
+		if (d->required)
+			policy_err(ctx, grp, "%s: %s is missing; add %s = %s;",
+			    where, d->key, d->key, d->example != NULL ?
+			    d->example : policy_example(d->key));
+		return 0;
+	}
+	if (d->strict ? config_setting_type(l) != CONFIG_TYPE_LIST :
+	    !policy_is_list(l)) {
+		policy_err(ctx, l, "%s: %s must be a list %s, not %s%s", where,
+		    d->key, d->shape, policy_type_name(config_setting_type(l)),
+		    d->write);
+		return -1;
+	}
+	n = config_setting_length(l);
+	if (n == 0 && d->empty != NULL) {
+		policy_err(ctx, l, "%s: %s is empty%s", where, d->key, d->empty);
+		return -1;
+	}
+	if (n > d->max) {
+		policy_err(ctx, l, "%s: %d %s, more than the %d allowed; %s",
+		    where, n, d->key, d->max, d->remedy);
+		n = d->max;
+	}
+	*ret = l;
+	*ret_n = n;
+	return 1;
+}
+
 /* A section that must be a group; returns it, or NULL. */
 static const config_setting_t *
 policy_section(struct policy_ctx *ctx, const config_setting_t *root,
@@ -1256,6 +1301,17 @@ policy_read_fax_detail(struct policy_ctx *ctx, const config_setting_t *g,
 }
 
 /* The ladder: a list of at most POLICY_MAX_STEPS step groups. */
+static const struct policy_group_list steps_list = {
+	.key = "steps",
+	.max = POLICY_MAX_STEPS,
+	.required = true,
+	.strict = true,
+	.shape = "( { ... }, ... )",
+	.write = "; write steps = ( { after = \"0s\"; notify = [ ... ]; } );",
+	.empty = ", so the policy reaches no one; add at least one step",
+	.remedy = "shorten the ladder (repeat can restart it)",
+};
+
 static void
 policy_read_steps(struct policy_ctx *ctx, const config_setting_t *g,
     struct policy_policy *pol, const char *where)
@@ -1265,29 +1321,9 @@ policy_read_steps(struct policy_ctx *ctx, const config_setting_t *g,
 	int64_t prev = 0;
 	int n;
 
-	steps = config_setting_get_member(g, "steps");
-	if (steps == NULL) {
-		policy_missing(ctx, g, where, "steps");
+	if (policy_get_group_list(ctx, g, where, &steps_list, &steps, &n)
+	    != 1)
 		return;
-	}
-	if (config_setting_type(steps) != CONFIG_TYPE_LIST) {
-		policy_err(ctx, steps, "%s: steps must be a list ( { ... }, ... ), "
-		    "not %s; write steps = ( { after = \"0s\"; notify = [ ... ]; "
-		    "} );", where, policy_type_name(config_setting_type(steps)));
-		return;
-	}
-	n = config_setting_length(steps);
-	if (n == 0) {
-		policy_err(ctx, steps, "%s: steps is empty, so the policy "
-		    "reaches no one; add at least one step", where);
-		return;
-	}
-	if (n > POLICY_MAX_STEPS) {
-		policy_err(ctx, steps, "%s: %d steps, more than the %d allowed; "
-		    "shorten the ladder (repeat can restart it)", where, n,
-		    POLICY_MAX_STEPS);
-		n = POLICY_MAX_STEPS;
-	}
 	pol->steps = policy_xcalloc((size_t)n, sizeof(*pol->steps));
 	for (int i = 0; i < n; i++) {
 		const config_setting_t *sg = config_setting_get_elem(steps,

@@ -120,37 +120,25 @@ policy_read_country(struct policy_ctx *ctx, const config_setting_t *g,
 	    "\"KE\"", ret);
 }
 
-/* A list, or an empty array: libconfig reads [] as an array. */
-static bool
-policy_is_list(const config_setting_t *l)
-{
-	return config_setting_type(l) == CONFIG_TYPE_LIST ||
-	    (config_setting_type(l) == CONFIG_TYPE_ARRAY &&
-	    config_setting_length(l) == 0);
-}
+static const struct policy_group_list messengers_list = {
+	.key = "messengers",
+	.max = POLICY_MAX_MESSENGERS,
+	.shape = "( { service = ...; id = ...; } )",
+	.write = "",
+	.remedy = "remove some",
+};
 
 static void
 policy_read_messengers(struct policy_ctx *ctx, const config_setting_t *g,
     struct policy_contact *c, const char *where)
 {
 	static const char *const keys[] = { "service", "id", NULL };
-	const config_setting_t *l = config_setting_get_member(g, "messengers");
+	const config_setting_t *l;
 	int n;
 
-	if (l == NULL)
+	if (policy_get_group_list(ctx, g, where, &messengers_list, &l, &n)
+	    != 1)
 		return;
-	if (!policy_is_list(l)) {
-		policy_err(ctx, l, "%s: messengers must be a list ( { service = "
-		    "...; id = ...; } ), not %s", where,
-		    policy_type_name(config_setting_type(l)));
-		return;
-	}
-	n = config_setting_length(l);
-	if (n > POLICY_MAX_MESSENGERS) {
-		policy_err(ctx, l, "%s: %d messengers, more than the %d "
-		    "allowed; remove some", where, n, POLICY_MAX_MESSENGERS);
-		n = POLICY_MAX_MESSENGERS;
-	}
 	c->messengers = policy_xcalloc((size_t)n, sizeof(*c->messengers));
 	for (int i = 0; i < n; i++) {
 		const config_setting_t *e = config_setting_get_elem(l,
@@ -265,35 +253,26 @@ policy_read_contact(struct policy_ctx *ctx, const config_setting_t *g,
 		    "pgp, mobile, phone, emergency_phone or fax", where);
 }
 
+static const struct policy_group_list contacts_list = {
+	.key = "contacts",
+	.max = POLICY_MAX_CONTACTS,
+	.required = true,
+	.example = "( { name = ...; role = ...; ... } )",
+	.shape = "( { ... }, ... )",
+	.write = "",
+	.empty = "; a team needs at least one contact",
+	.remedy = "keep the people who are paged",
+};
+
 static void
 policy_read_contacts(struct policy_ctx *ctx, const config_setting_t *g,
     struct policy_team *team, const char *where)
 {
-	const config_setting_t *l = config_setting_get_member(g, "contacts");
+	const config_setting_t *l;
 	int n;
 
-	if (l == NULL) {
-		policy_err(ctx, g, "%s: contacts is missing; add contacts = "
-		    "( { name = ...; role = ...; ... } );", where);
+	if (policy_get_group_list(ctx, g, where, &contacts_list, &l, &n) != 1)
 		return;
-	}
-	if (!policy_is_list(l)) {
-		policy_err(ctx, l, "%s: contacts must be a list ( { ... }, ... ), "
-		    "not %s", where, policy_type_name(config_setting_type(l)));
-		return;
-	}
-	n = config_setting_length(l);
-	if (n == 0) {
-		policy_err(ctx, l, "%s: contacts is empty; a team needs at "
-		    "least one contact", where);
-		return;
-	}
-	if (n > POLICY_MAX_CONTACTS) {
-		policy_err(ctx, l, "%s: %d contacts, more than the %d allowed; "
-		    "keep the people who are paged", where, n,
-		    POLICY_MAX_CONTACTS);
-		n = POLICY_MAX_CONTACTS;
-	}
 	team->contacts = policy_xcalloc((size_t)n, sizeof(*team->contacts));
 	for (int i = 0; i < n; i++) {
 		const config_setting_t *e = config_setting_get_elem(l,
