@@ -1585,6 +1585,101 @@ test_section_limits(void **state)
 	free(text);
 }
 
+/*
+ * Members that are lists of groups (a policy's steps, a team's contacts, a
+ * contact's messengers), and strings checked by a rule (a team's domain,
+ * country and region, a contact's email): each mistake's whole message.
+ */
+#define TEAM_WITH(rest) GW ISS POL "teams = ( { id = \"ke\"; domain = " \
+	"\"x\"; cctld_operator = \"o\"; region = \"AF\"; policy = \"p\";\n" \
+	rest " } );\n"
+#define CONTACT_WITH(rest) TEAM_WITH("contacts = ( { name = \"n\"; " \
+	"role = \"r\"; timezone = \"UTC\"; languages = [ \"en\" ]; " \
+	"mobile = \"+254700555101\";\n" rest " } );")
+
+static void
+test_list_members(void **state)
+{
+	static const struct exact team[] = {
+		{ "", 4, "team \"ke\": contacts is missing; add contacts = "
+		  "( { name = ...; role = ...; ... } );" },
+		{ "contacts = \"n\";", 5, "team \"ke\": contacts must be a "
+		  "list ( { ... }, ... ), not a string" },
+		{ "contacts = [ ];", 5, "team \"ke\": contacts is empty; a "
+		  "team needs at least one contact" },
+	};
+	static const struct exact contact[] = {
+		{ "messengers = \"signal\";", 6, "team \"ke\" contact \"n\": "
+		  "messengers must be a list ( { service = ...; id = ...; } ), "
+		  "not a string" },
+		{ "messengers = ( 1 );", 6, "team \"ke\" contact \"n\": "
+		  "messenger 1 must be a group { service = ...; id = ...; }, "
+		  "not an integer" },
+		{ "email = \"<a@example.org>\"; pgp = \"" FPR_A "\";", 6,
+		  "team \"ke\" contact \"n\": email \"<a@example.org>\" is not "
+		  "a plain e-mail address; write e.g. \"name@example.org\" (no "
+		  "display name, no brackets)" },
+		{ "country = \"KEN\";", 6, "team \"ke\" contact \"n\": country "
+		  "\"KEN\" is not an ISO 3166-1 alpha-2 code; write two "
+		  "letters, e.g. \"KE\"" },
+	};
+	static const struct exact steps[] = {
+		{ "", 3, "policy \"p\": steps is missing; add steps = ( { after "
+		  "= \"0s\"; notify = [ \"primary:pgp-email\" ]; } );" },
+		{ "steps = [ ];", 4, "policy \"p\": steps must be a list ( { "
+		  "... }, ... ), not an array [ ... ]; write steps = ( { after "
+		  "= \"0s\"; notify = [ ... ]; } );" },
+		{ "steps = ( );", 4, "policy \"p\": steps is empty, so the "
+		  "policy reaches no one; add at least one step" },
+	};
+	static const struct exact fields[] = {
+		{ "domain = \"-x\";", 4, "team \"ke\": domain \"-x\" is not a "
+		  "domain name; write the ccTLD in ASCII, e.g. \"ke\" or "
+		  "\"xn--fiqs8s\"" },
+		{ "region = \"AFR\";", 4, "team \"ke\": region \"AFR\" is "
+		  "unknown; use one of AF, AN, AS, EU, NA, OC, SA" },
+		{ "country = \"k\";", 4, "team \"ke\": country \"k\" is not an "
+		  "ISO 3166-1 alpha-2 code; write two letters, e.g. \"KE\"" },
+	};
+	char text[8192];
+	struct exact many = { text, 6, "team \"ke\" contact \"n\": 17 "
+	    "messengers, more than the 16 allowed; remove some" };
+	struct policy_diag d;
+	struct policy_repo *r = NULL;
+
+	(void)state;
+	expect_exact(TEAM_WITH("%s"), team, NELEM(team));
+	expect_exact(CONTACT_WITH("%s"), contact, NELEM(contact));
+	expect_exact(GW ISS "policies = { p = {\n%s\n}; };\n" TEAMS, steps,
+	    NELEM(steps));
+	/* The team's own fields: each mistake on the team's first line,
+	   in place of the good value. */
+	for (size_t i = 0; i < NELEM(fields); i++) {
+		struct exact one = fields[i];
+
+		(void)snprintf(text, sizeof(text), GW ISS POL "teams = ( { "
+		    "id = \"ke\"; cctld_operator = \"o\"; policy = \"p\"; "
+		    "%s%s%s%%s\ncontacts = ( " CONTACT " ); } );\n",
+		    strncmp(one.text, "domain", 6) ? "domain = \"x\"; " : "",
+		    strncmp(one.text, "region", 6) ? "region = \"AF\"; " : "",
+		    strncmp(one.text, "country", 7) ? "country = \"KE\"; " : "");
+		expect_exact(text, &one, 1);
+	}
+	/* 17 messengers: the first 16 are read. */
+	(void)snprintf(text, sizeof(text), "%s", "messengers = ( ");
+	for (int i = 0; i <= POLICY_MAX_MESSENGERS; i++)
+		(void)snprintf(text + strlen(text), sizeof(text) - strlen(text),
+		    "%s{ service = \"s\"; id = \"%d\"; }", i ? ", " : "", i);
+	(void)snprintf(text + strlen(text), sizeof(text) - strlen(text), " );");
+	expect_exact(CONTACT_WITH("%s"), &many, 1);
+	/* An empty messengers list, [ ] or ( ), is allowed. */
+	assert_int_equal(load_str(CONTACT_WITH("messengers = [ ];"), &d, &r),
+	    0);
+	assert_int_equal(r->teams[0].contacts[0].nmessengers, 0);
+	policy_free(r);
+	policy_diag_free(&d);
+}
+
 static void
 test_duration(void **state)
 {
@@ -2972,6 +3067,7 @@ main(void)
 		cmocka_unit_test(test_team_and_contact_mistakes),
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_section_limits),
+		cmocka_unit_test(test_list_members),
 		cmocka_unit_test(test_duration),
 		cmocka_unit_test(test_e164),
 		cmocka_unit_test(test_fpr_and_names),
