@@ -242,13 +242,160 @@ policy_scan_token(struct policy_scan *sc, enum policy_tok t, const char *tok,
 	return 0;
 }
 
+/*
+ * A line that starts with @include (after blanks): its path goes to fn.
+ * Returns where the scan goes on, or NULL when the line at p is not an
+ * @include line.
+ */
+static const char *
+policy_scan_include(struct policy_scan *sc, const char *p, const char *end,
+    int line, policy_include_fn fn, void *arg)
+{
+	struct policy_src src = { sc->file, line };
+	const char *q = p, *s, *e;
+
+	while (q < end && (*q == ' ' || *q == '\t'))
+		q++;
+	if ((size_t)(end - q) <= 8 || memcmp(q, "@include", 8) != 0 ||
+	    (q[8] != ' ' && q[8] != '\t'))
+		return NULL;
+	(void)policy_scan_token(sc, TOK_INCLUDE, q, 8, line);
+	q += 8;
+	while (q < end && (*q == ' ' || *q == '\t'))
+		q++;
+	if (q >= end || *q != '"')
+		return q;	/* libconfig reports the syntax. */
+	s = ++q;
+	while (q < end && *q != '"' && *q != '\n' && *q != '\\' && *q != '\0')
+		q++;
+	e = q;
+	if (q >= end || *q != '"') {
+		policy_err_at(sc->ctx, src, "@include path is not one plain "
+		    "quoted string; write @include \"file\" without escapes");
+		sc->rc = -1;
+	} else if (e - s > POLICY_MAX_VALUE) {
+		policy_err_at(sc->ctx, src, "@include path is too long; "
+		    "shorten it");
+		sc->rc = -1;
+	} else if (fn == NULL) {
+		policy_err_at(sc->ctx, src, "@include is not allowed here; load "
+		    "the configuration from a file");
+		sc->rc = -1;
+	} else {
+		char *path = policy_xstrndup(s, (size_t)(e - s));
+
+		if (fn(sc->ctx, sc->file, line, path, arg) != 0)
+			sc->rc = -1;
+		free(path);
+	}
+	return q < end ? q + 1 : q;
+}
+
+/* Past the comment at p ('#', "//" or a block comment), counting the
+   lines of a block comment in *line; NULL when p starts no comment. */
+static const char *
+policy_scan_comment(const char *p, const char *end, int *line)
+{
+	if (*p == '#' || (*p == '/' && p + 1 < end && p[1] == '/')) {
+		while (p < end && *p != '\n')
+			p++;
+		return p;
+	}
+	if (*p != '/' || p + 1 >= end || p[1] != '*')
+		return NULL;
+	for (p += 2; p < end; p++) {
+		if (*p == '\n')
+			(*line)++;
+		else if (*p == '*' && p + 1 < end && p[1] == '/')
+			break;
+	}
+	return p < end ? p + 2 : end;
+}
+
+/* Past the string that starts at p, counting its lines in *line: strings
+   may span lines in libconfig 1.5. */
+static const char *
+policy_scan_string(const char *p, const char *end, int *line)
+{
+	for (p++; p < end && *p != '"'; p++) {
+		if (*p == '\\' && p + 1 < end)
+			p++;
+		if (*p == '\n')
+			(*line)++;
+	}
+	return p < end ? p + 1 : p;
+}
+
+/* The token of a one-character bracket or separator; false for others. */
+static bool
+policy_scan_punct(char c, enum policy_tok *ret)
+{
+	switch (c) {
+	case '{':
+		*ret = TOK_OPEN_GROUP;
+		return true;
+	case '(':
+	case '[':
+		*ret = TOK_OPEN_LIST;
+		return true;
+	case '}':
+	case ')':
+	case ']':
+		*ret = TOK_CLOSE;
+		return true;
+	case '=':
+	case ':':
+		*ret = TOK_ASSIGN;
+		return true;
+	case ';':
+	case ',':
+		*ret = TOK_SEP;
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* A name, a number or another character at *pp, which moves past it. */
+static int
+policy_scan_word(struct policy_scan *sc, const char **pp, const char *end,
+    int line)
+{
+	struct policy_src src = { sc->file, line };
+	const char *p = *pp, *tok = *pp;
+	char c = *p;
+	int rc;
+
+	if (policy_is_name_start(c)) {
+		/* A setting name may hold digits: skip it whole so they are
+		   not read as a number. */
+		while (p < end && policy_is_name_char(*p))
+			p++;
+		rc = policy_scan_token(sc, TOK_NAME, tok, (size_t)(p - tok),
+		    line);
+	} else if (policy_is_digit(c) || ((c == '-' || c == '+' ||
+	    c == '.') && p + 1 < end && policy_is_digit(p[1]))) {
+		/* Out of range is reported, not fatal: the parse goes on
+		   and finds more. */
+		(void)policy_scan_number(sc->ctx, src, &p, end);
+		if (p == tok)	/* cannot happen; never stall */
+			p++;
+		rc = policy_scan_token(sc, TOK_SCALAR, tok, 1, line);
+	} else {
+		rc = policy_scan_token(sc, TOK_OTHER, p, 1, line);
+		p++;
+	}
+	*pp = p;
+	return rc;
+}
+
 int
 policy_prescan(struct policy_ctx *ctx, const char *file, const char *text,
     size_t len, policy_include_fn fn, void *arg)
 {
-	const char *p = text, *end = text + len;
-	struct policy_src src = { file, 0 };
+	const char *p = text, *end = text + len, *next;
 	struct policy_scan *sc;
+	enum policy_tok t;
 	bool line_start = true;
 	int line = 1, rc = 0;
 
@@ -259,160 +406,32 @@ policy_prescan(struct policy_ctx *ctx, const char *file, const char *text,
 	sc->lvl[0].st = ST_NAME;
 	while (p < end && rc == 0) {
 		const char *tok = p;
-		char c = *p;
 
 		if (line_start) {
-			const char *q = p;
-
 			line_start = false;
-			while (q < end && (*q == ' ' || *q == '\t'))
-				q++;
-			if ((size_t)(end - q) > 8 &&
-			    memcmp(q, "@include", 8) == 0 &&
-			    (q[8] == ' ' || q[8] == '\t')) {
-				const char *s, *e;
-
-				(void)policy_scan_token(sc, TOK_INCLUDE, q, 8,
-				    line);
-				q += 8;
-				while (q < end && (*q == ' ' || *q == '\t'))
-					q++;
-				if (q >= end || *q != '"') {
-					/* libconfig reports the syntax. */
-					p = q;
-					continue;
-				}
-				s = ++q;
-				while (q < end && *q != '"' && *q != '\n' &&
-				    *q != '\\' && *q != '\0')
-					q++;
-				e = q;
-				src.line = line;
-				if (q >= end || *q != '"') {
-					policy_err_at(ctx, src, "@include path "
-					    "is not one plain quoted string; "
-					    "write @include \"file\" without "
-					    "escapes");
-					sc->rc = -1;
-				} else if (e - s > POLICY_MAX_VALUE) {
-					policy_err_at(ctx, src, "@include path "
-					    "is too long; shorten it");
-					sc->rc = -1;
-				} else if (fn == NULL) {
-					policy_err_at(ctx, src, "@include is "
-					    "not allowed here; load the "
-					    "configuration from a file");
-					sc->rc = -1;
-				} else {
-					char *path = policy_xstrndup(s,
-					    (size_t)(e - s));
-
-					if (fn(ctx, file, line, path, arg) != 0)
-						sc->rc = -1;
-					free(path);
-				}
-				p = q < end ? q + 1 : q;
+			next = policy_scan_include(sc, p, end, line, fn, arg);
+			if (next != NULL) {
+				p = next;
 				continue;
 			}
 		}
-		switch (c) {
-		case '\n':
+		if (*p == '\n') {
 			line++;
 			line_start = true;
 			p++;
-			break;
-		case '#':
-			while (p < end && *p != '\n')
-				p++;
-			break;
-		case '/':
-			if (p + 1 < end && p[1] == '/') {
-				while (p < end && *p != '\n')
-					p++;
-			} else if (p + 1 < end && p[1] == '*') {
-				for (p += 2; p < end; p++) {
-					if (*p == '\n')
-						line++;
-					else if (*p == '*' && p + 1 < end &&
-					    p[1] == '/')
-						break;
-				}
-				p = p < end ? p + 2 : end;
-			} else {
-				rc = policy_scan_token(sc, TOK_OTHER, p, 1, line);
-				p++;
-			}
-			break;
-		case '"':
-			/* Strings may span lines in libconfig 1.5. */
-			for (p++; p < end && *p != '"'; p++) {
-				if (*p == '\\' && p + 1 < end)
-					p++;
-				if (*p == '\n')
-					line++;
-			}
-			if (p < end)
-				p++;
+		} else if ((next = policy_scan_comment(p, end, &line)) != NULL)
+			p = next;
+		else if (*p == '"') {
+			p = policy_scan_string(p, end, &line);
 			rc = policy_scan_token(sc, TOK_STRING, tok, 1, line);
-			break;
-		case '{':
-			rc = policy_scan_token(sc, TOK_OPEN_GROUP, p, 1, line);
+		} else if (policy_scan_punct(*p, &t)) {
+			rc = policy_scan_token(sc, t, p, 1, line);
 			p++;
-			break;
-		case '(':
-		case '[':
-			rc = policy_scan_token(sc, TOK_OPEN_LIST, p, 1, line);
+		} else if (*p == ' ' || *p == '\t' || *p == '\r' ||
+		    *p == '\f' || *p == '\v')
 			p++;
-			break;
-		case '}':
-		case ')':
-		case ']':
-			rc = policy_scan_token(sc, TOK_CLOSE, p, 1, line);
-			p++;
-			break;
-		case '=':
-		case ':':
-			rc = policy_scan_token(sc, TOK_ASSIGN, p, 1, line);
-			p++;
-			break;
-		case ';':
-		case ',':
-			rc = policy_scan_token(sc, TOK_SEP, p, 1, line);
-			p++;
-			break;
-		case ' ':
-		case '\t':
-		case '\r':
-		case '\f':
-		case '\v':
-			p++;
-			break;
-		default:
-			if (policy_is_name_start(c)) {
-				/* A setting name may hold digits: skip it
-				   whole so they are not read as a number. */
-				while (p < end && policy_is_name_char(*p))
-					p++;
-				rc = policy_scan_token(sc, TOK_NAME, tok,
-				    (size_t)(p - tok), line);
-			} else if (policy_is_digit(c) || ((c == '-' ||
-			    c == '+' || c == '.') && p + 1 < end &&
-			    policy_is_digit(p[1]))) {
-				src.line = line;
-				/* Out of range is reported, not fatal: the
-				   parse goes on and finds more. */
-				(void)policy_scan_number(ctx, src, &p, end);
-				if (p == tok)	/* cannot happen; never stall */
-					p++;
-				rc = policy_scan_token(sc, TOK_SCALAR, tok, 1,
-				    line);
-			} else {
-				rc = policy_scan_token(sc, TOK_OTHER, p, 1,
-				    line);
-				p++;
-			}
-			break;
-		}
+		else
+			rc = policy_scan_word(sc, &p, end, line);
 	}
 	if (rc == 0)
 		rc = sc->rc;

@@ -98,6 +98,17 @@ int policy_get_dup(struct policy_ctx *ctx, const config_setting_t *grp,
 int policy_get_int(struct policy_ctx *ctx, const config_setting_t *grp,
     const char *where, const char *key, bool required, long long min,
     long long max, long long *ret);
+/* A string that valid accepts, copied into *ret (an older value freed);
+   otherwise the error "WHERE: KEY "VALUE" remedy".  Returns as
+   policy_get_string: 1 when present, whether valid or not. */
+int policy_get_valid(struct policy_ctx *ctx, const config_setting_t *grp,
+    const char *where, const char *key, bool required, size_t maxlen,
+    bool (*valid)(const char *), const char *remedy, char **ret);
+/* policy_get_int into an int that holds its default: *ret is set only
+   when the setting is present and good. */
+int policy_get_int_field(struct policy_ctx *ctx, const config_setting_t *grp,
+    const char *where, const char *key, bool required, int min, int max,
+    int *ret);
 int policy_get_bool(struct policy_ctx *ctx, const config_setting_t *grp,
     const char *where, const char *key, bool *ret);
 int policy_get_duration(struct policy_ctx *ctx, const config_setting_t *grp,
@@ -111,6 +122,26 @@ int policy_get_strlist(struct policy_ctx *ctx, const config_setting_t *grp,
     const char *where, const char *key, bool required, size_t maxn,
     const config_setting_t **ret);
 const char *policy_type_name(int type);
+/* A list, or an empty array: libconfig reads [] as an array. */
+bool policy_is_list(const config_setting_t *s);
+/* A member that is a list of groups, and what its messages say: each text
+   follows the fixed part of its message, given in the comment. */
+struct policy_group_list {
+	const char *key;
+	int max;		/* "N KEY, more than the MAX allowed; " remedy */
+	bool required;		/* "KEY is missing; add KEY = " example ";" */
+	const char *example;	/* NULL: the usual example for key */
+	bool strict;		/* [] (an empty array) is not a list */
+	const char *shape;	/* "KEY must be a list " shape ", not TYPE" */
+	const char *write;	/* after that: "" or "; write ..." */
+	const char *empty;	/* "KEY is empty" empty; NULL: allowed */
+	const char *remedy;
+};
+/* *ret is the list and *ret_n how many of its entries to read (at most
+   d->max).  Returns 1, 0 when absent, -1 when bad or refused as empty. */
+int policy_get_group_list(struct policy_ctx *ctx, const config_setting_t *grp,
+    const char *where, const struct policy_group_list *d,
+    const config_setting_t **ret, int *ret_n);
 /* Element i of a list, which must be a group (reported when not). */
 const config_setting_t *policy_list_elem_group(struct policy_ctx *ctx,
     const config_setting_t *list, int i, const char *what);

@@ -55,97 +55,122 @@ template_valid(const char *t, const char *const *names, char *bad,
 	return true;
 }
 
-static void
-read_one(struct policy_ctx *ctx, const config_setting_t *g,
-    struct policy_provider *pv, const char *list)
-{
-	static const char *const keys[] = { "name", "kind", "url", "local",
-		"ca", "account", "secret", "from", "prefixes", "rate", "burst",
-		"parallel", "retries", "timeout", "segments", "method",
-		"content_type", "body", "headers", "id_field", "success", NULL };
-	static const char *const body_names[] = { "to", "from", "text", "id",
-		"idempotency_key", NULL };
-	static const char *const header_names[] = { "secret", "id",
-		"idempotency_key", NULL };
-	static const char *const url_names[] = { "idempotency_key", NULL };
-	char where[POLICY_QUOTE_LEN + 32], q[POLICY_QUOTE_LEN], bad[40];
-	const config_setting_t *l;
-	const char *v;
-	long long n;
+/* Placeholders each template may use. */
+static const char *const body_names[] = { "to", "from", "text", "id",
+	"idempotency_key", NULL };
+static const char *const header_names[] = { "secret", "id",
+	"idempotency_key", NULL };
+static const char *const url_names[] = { "idempotency_key", NULL };
 
-	pv->src = policy_src_of(ctx, g);
-	pv->rate = 10;
-	pv->parallel = 4;
-	pv->retries = 2;
-	pv->timeout = 10;
-	pv->segments = 3;
-	snprintf(where, sizeof(where), "providers.%s", list);
+/* The name, which also names the entry in where (of wlen bytes) for the
+   messages that follow. */
+static void
+read_name(struct policy_ctx *ctx, const config_setting_t *g,
+    struct policy_provider *pv, const char *list, char *where, size_t wlen)
+{
+	char q[POLICY_QUOTE_LEN];
+
+	snprintf(where, wlen, "providers.%s", list);
 	if (policy_get_dup(ctx, g, where, "name", true, POLICY_MAX_NAME,
-	    &pv->name) == 1) {
-		snprintf(where, sizeof(where), "providers.%s %s", list,
-		    policy_quote(q, sizeof(q), pv->name));
-		/* The name goes into receipt URLs and delivery references. */
-		if (strlen(pv->name) > 40 || pv->name[0] == '\0' ||
-		    strspn(pv->name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMN"
-		    "OPQRSTUVWXYZ0123456789-_") != strlen(pv->name))
-			policy_err(ctx, config_setting_get_member(g, "name"),
-			    "%s: a provider name is 1 to 40 letters, digits, "
-			    "'-' or '_' (it is part of receipt URLs)", where);
-	}
-	(void)policy_check_keys(ctx, g, where, keys);
-	if (policy_get_string(ctx, g, where, "kind", true, 32, &v) == 1) {
-		if (strcmp(v, "twilio") == 0)
-			pv->kind = POLICY_PK_TWILIO;
-		else if (strcmp(v, "generic") == 0)
-			pv->kind = POLICY_PK_GENERIC;
-		else {
-			/* What else is required depends on the kind: say
-			   this one thing rather than guess. */
-			policy_err(ctx, config_setting_get_member(g, "kind"),
-			    "%s: kind %s is not \"twilio\" or \"generic\"",
-			    where, policy_quote(q, sizeof(q), v));
-			return;
-		}
-	} else
+	    &pv->name) != 1)
 		return;
-	(void)policy_get_bool(ctx, g, where, "local", &pv->local);
-	if (policy_get_dup(ctx, g, where, "url", true, POLICY_MAX_VALUE,
-	    &pv->url) == 1) {
-		if (strncmp(pv->url, "https://", 8) != 0 &&
-		    !(pv->local && strncmp(pv->url, "http://", 7) == 0))
-			policy_err(ctx, config_setting_get_member(g, "url"),
-			    "%s: url %s is not https://; alerts and auth tokens "
-			    "must not cross the network in clear (http:// only "
-			    "with local = true, for a gateway on this host)",
-			    where, policy_quote(q, sizeof(q), pv->url));
-		else if (strpbrk(pv->url, " \r\n\"") != NULL)
-			policy_err(ctx, config_setting_get_member(g, "url"),
-			    "%s: url %s has spaces or quotes; write a plain URL",
-			    where, policy_quote(q, sizeof(q), pv->url));
-		else if (pv->kind == POLICY_PK_GENERIC && !template_valid(pv->url,
-		    url_names, bad, sizeof(bad)))
-			policy_err(ctx, config_setting_get_member(g, "url"),
-			    "%s: url has the unknown placeholder %s; a url may "
-			    "use {idempotency_key} only", where, bad);
+	snprintf(where, wlen, "providers.%s %s", list,
+	    policy_quote(q, sizeof(q), pv->name));
+	/* The name goes into receipt URLs and delivery references. */
+	if (strlen(pv->name) > 40 || pv->name[0] == '\0' ||
+	    strspn(pv->name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMN"
+	    "OPQRSTUVWXYZ0123456789-_") != strlen(pv->name))
+		policy_err(ctx, config_setting_get_member(g, "name"),
+		    "%s: a provider name is 1 to 40 letters, digits, "
+		    "'-' or '_' (it is part of receipt URLs)", where);
+}
+
+/* Returns 0, or -1 when the kind is missing or unknown: what else is
+   required depends on it, so the entry is read no further. */
+static int
+read_kind(struct policy_ctx *ctx, const config_setting_t *g,
+    struct policy_provider *pv, const char *where)
+{
+	char q[POLICY_QUOTE_LEN];
+	const char *v;
+
+	if (policy_get_string(ctx, g, where, "kind", true, 32, &v) != 1)
+		return -1;
+	if (strcmp(v, "twilio") == 0)
+		pv->kind = POLICY_PK_TWILIO;
+	else if (strcmp(v, "generic") == 0)
+		pv->kind = POLICY_PK_GENERIC;
+	else {
+		/* Say this one thing rather than guess. */
+		policy_err(ctx, config_setting_get_member(g, "kind"),
+		    "%s: kind %s is not \"twilio\" or \"generic\"",
+		    where, policy_quote(q, sizeof(q), v));
+		return -1;
 	}
+	return 0;
+}
+
+static void
+read_url(struct policy_ctx *ctx, const config_setting_t *g,
+    struct policy_provider *pv, const char *where)
+{
+	char q[POLICY_QUOTE_LEN], bad[40];
+
+	if (policy_get_dup(ctx, g, where, "url", true, POLICY_MAX_VALUE,
+	    &pv->url) != 1)
+		return;
+	if (strncmp(pv->url, "https://", 8) != 0 &&
+	    !(pv->local && strncmp(pv->url, "http://", 7) == 0))
+		policy_err(ctx, config_setting_get_member(g, "url"),
+		    "%s: url %s is not https://; alerts and auth tokens "
+		    "must not cross the network in clear (http:// only "
+		    "with local = true, for a gateway on this host)",
+		    where, policy_quote(q, sizeof(q), pv->url));
+	else if (strpbrk(pv->url, " \r\n\"") != NULL)
+		policy_err(ctx, config_setting_get_member(g, "url"),
+		    "%s: url %s has spaces or quotes; write a plain URL",
+		    where, policy_quote(q, sizeof(q), pv->url));
+	else if (pv->kind == POLICY_PK_GENERIC && !template_valid(pv->url,
+	    url_names, bad, sizeof(bad)))
+		policy_err(ctx, config_setting_get_member(g, "url"),
+		    "%s: url has the unknown placeholder %s; a url may "
+		    "use {idempotency_key} only", where, bad);
+}
+
+/* ca, secret, account and from; twilio requires the last three. */
+static void
+read_credentials(struct policy_ctx *ctx, const config_setting_t *g,
+    struct policy_provider *pv, const char *where)
+{
+	bool twilio = pv->kind == POLICY_PK_TWILIO;
+	char q[POLICY_QUOTE_LEN];
+
 	(void)policy_get_path(ctx, g, where, "ca", false, &pv->ca);
-	if (policy_get_path(ctx, g, where, "secret", pv->kind ==
-	    POLICY_PK_TWILIO, &pv->secret) == 1)
+	if (policy_get_path(ctx, g, where, "secret", twilio, &pv->secret) == 1)
 		policy_check_secret(ctx, config_setting_get_member(g, "secret"),
 		    where, "secret", pv->secret);
-	if (policy_get_dup(ctx, g, where, "account", pv->kind ==
-	    POLICY_PK_TWILIO, 64, &pv->account) == 1 &&
+	if (policy_get_dup(ctx, g, where, "account", twilio, 64,
+	    &pv->account) == 1 &&
 	    strspn(pv->account, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnop"
 	    "qrstuvwxyz0123456789") != strlen(pv->account))
 		policy_err(ctx, config_setting_get_member(g, "account"),
 		    "%s: account must be letters and digits (e.g. AC...)",
 		    where);
-	if (policy_get_dup(ctx, g, where, "from", pv->kind ==
-	    POLICY_PK_TWILIO, 64, &pv->from) == 1 &&
+	if (policy_get_dup(ctx, g, where, "from", twilio, 64, &pv->from) == 1 &&
 	    strpbrk(pv->from, " \r\n\"{}") != NULL)
 		policy_err(ctx, config_setting_get_member(g, "from"),
 		    "%s: from %s must be a number or a sender id without "
 		    "spaces", where, policy_quote(q, sizeof(q), pv->from));
+}
+
+/* The prefixes served; "+" (every number) when none is given or good. */
+static void
+read_prefixes(struct policy_ctx *ctx, const config_setting_t *g,
+    struct policy_provider *pv, const char *where)
+{
+	const config_setting_t *l;
+	char q[POLICY_QUOTE_LEN];
+
 	if (policy_get_strlist(ctx, g, where, "prefixes", false,
 	    POLICY_MAX_PREFIXES, &l) == 1) {
 		int m = config_setting_length(l);
@@ -169,93 +194,106 @@ read_one(struct policy_ctx *ctx, const config_setting_t *g,
 		pv->prefixes = policy_xcalloc(1, sizeof(char *));
 		pv->prefixes[pv->nprefixes++] = policy_xstrdup("+");
 	}
-	if (policy_get_int(ctx, g, where, "rate", false, 1, 10000, &n) == 1)
-		pv->rate = (int)n;
+}
+
+/* Rates and limits, over their defaults; burst is the rate unless given. */
+static void
+read_limits(struct policy_ctx *ctx, const config_setting_t *g,
+    struct policy_provider *pv, const char *where)
+{
+	(void)policy_get_int_field(ctx, g, where, "rate", false, 1, 10000,
+	    &pv->rate);
 	pv->burst = pv->rate;
-	if (policy_get_int(ctx, g, where, "burst", false, 1, 10000, &n) == 1)
-		pv->burst = (int)n;
-	if (policy_get_int(ctx, g, where, "parallel", false, 1, 256, &n) == 1)
-		pv->parallel = (int)n;
-	if (policy_get_int(ctx, g, where, "retries", false, 1, 10, &n) == 1)
-		pv->retries = (int)n;
+	(void)policy_get_int_field(ctx, g, where, "burst", false, 1, 10000,
+	    &pv->burst);
+	(void)policy_get_int_field(ctx, g, where, "parallel", false, 1, 256,
+	    &pv->parallel);
+	(void)policy_get_int_field(ctx, g, where, "retries", false, 1, 10,
+	    &pv->retries);
 	if (policy_get_duration(ctx, g, where, "timeout", false,
 	    &pv->timeout) == 1 && (pv->timeout < 1 || pv->timeout > 300))
 		policy_err(ctx, config_setting_get_member(g, "timeout"),
 		    "%s: timeout must be between 1s and 5m", where);
-	if (policy_get_int(ctx, g, where, "segments", false, 1, 10, &n) == 1)
-		pv->segments = (int)n;
+	(void)policy_get_int_field(ctx, g, where, "segments", false, 1, 10,
+	    &pv->segments);
+}
 
-	if (pv->kind != POLICY_PK_GENERIC) {
-		static const char *const only_generic[] = { "method",
-			"content_type", "body", "headers", "id_field",
-			"success", NULL };
+/* The settings of kind = "generic" are refused on another kind. */
+static void
+refuse_generic_only(struct policy_ctx *ctx, const config_setting_t *g,
+    const char *where)
+{
+	static const char *const only_generic[] = { "method",
+		"content_type", "body", "headers", "id_field", "success",
+		NULL };
 
-		for (size_t i = 0; only_generic[i] != NULL; i++)
-			if (config_setting_get_member(g, only_generic[i]))
-				policy_err(ctx, config_setting_get_member(g,
-				    only_generic[i]), "%s: %s is for kind = "
-				    "\"generic\" only; remove it", where,
-				    only_generic[i]);
-		return;
-	}
-	pv->method = policy_xstrdup("POST");
-	pv->content_type = policy_xstrdup("application/json");
-	if (policy_get_string(ctx, g, where, "method", false, 8, &v) == 1) {
-		if (strcmp(v, "POST") != 0 && strcmp(v, "PUT") != 0)
-			policy_err(ctx, config_setting_get_member(g, "method"),
-			    "%s: method must be \"POST\" or \"PUT\"", where);
-		else {
-			free(pv->method);
-			pv->method = policy_xstrdup(v);
-		}
-	}
-	if (policy_get_string(ctx, g, where, "content_type", false, 64, &v)
-	    == 1) {
-		if (strcmp(v, "application/json") != 0 &&
-		    strcmp(v, "application/x-www-form-urlencoded") != 0)
+	for (size_t i = 0; only_generic[i] != NULL; i++)
+		if (config_setting_get_member(g, only_generic[i]))
 			policy_err(ctx, config_setting_get_member(g,
-			    "content_type"), "%s: content_type must be "
-			    "\"application/json\" or "
-			    "\"application/x-www-form-urlencoded\" (values are "
-			    "escaped for it)", where);
-		else {
-			free(pv->content_type);
-			pv->content_type = policy_xstrdup(v);
+			    only_generic[i]), "%s: %s is for kind = "
+			    "\"generic\" only; remove it", where,
+			    only_generic[i]);
+}
+
+/* A string that must be one of allowed (NULL-ended), replacing *ret, its
+   default; otherwise "KEY must be " and remedy. */
+static void
+read_choice(struct policy_ctx *ctx, const config_setting_t *g,
+    const char *where, const char *key, size_t maxlen,
+    const char *const *allowed, const char *remedy, char **ret)
+{
+	const char *v;
+
+	if (policy_get_string(ctx, g, where, key, false, maxlen, &v) != 1)
+		return;
+	for (size_t i = 0; allowed[i] != NULL; i++)
+		if (strcmp(v, allowed[i]) == 0) {
+			free(*ret);
+			*ret = policy_xstrdup(v);
+			return;
 		}
-	}
-	if (policy_get_dup(ctx, g, where, "body", true, 4096, &pv->body) == 1
-	    && !template_valid(pv->body, body_names, bad, sizeof(bad)))
-		policy_err(ctx, config_setting_get_member(g, "body"),
-		    "%s: body has the unknown placeholder %s; use {to} {from} "
-		    "{text} {id} {idempotency_key}", where, bad);
+	policy_err(ctx, config_setting_get_member(g, key), "%s: %s must be %s",
+	    where, key, remedy);
+}
+
+static void
+read_headers(struct policy_ctx *ctx, const config_setting_t *g,
+    struct policy_provider *pv, const char *where)
+{
+	const config_setting_t *l;
+	char q[POLICY_QUOTE_LEN], bad[40];
+	int m;
+
 	if (policy_get_strlist(ctx, g, where, "headers", false,
-	    POLICY_MAX_HEADERS, &l) == 1) {
-		int m = config_setting_length(l);
+	    POLICY_MAX_HEADERS, &l) != 1)
+		return;
+	m = config_setting_length(l);
+	pv->headers = policy_xcalloc((size_t)m + 1, sizeof(char *));
+	for (int k = 0; k < m; k++) {
+		const char *h = config_setting_get_string_elem(l, (unsigned)k);
+		const char *colon = strchr(h, ':');
 
-		pv->headers = policy_xcalloc((size_t)m + 1, sizeof(char *));
-		for (int k = 0; k < m; k++) {
-			const char *h = config_setting_get_string_elem(l,
-			    (unsigned)k);
-			const char *colon = strchr(h, ':');
-
-			if (colon == NULL || colon == h ||
-			    strpbrk(h, "\r\n") != NULL || strlen(h) > 512)
-				policy_err(ctx, l, "%s: header %s is not "
-				    "\"Name: value\" on one line", where,
-				    policy_quote(q, sizeof(q), h));
-			else if (!template_valid(h, header_names, bad,
-			    sizeof(bad)))
-				policy_err(ctx, l, "%s: header has the unknown "
-				    "placeholder %s; use {secret} {id} "
-				    "{idempotency_key}", where,
-				    bad);
-			else
-				pv->headers[pv->nheaders++] =
-				    policy_xstrdup(h);
-		}
+		if (colon == NULL || colon == h ||
+		    strpbrk(h, "\r\n") != NULL || strlen(h) > 512)
+			policy_err(ctx, l, "%s: header %s is not "
+			    "\"Name: value\" on one line", where,
+			    policy_quote(q, sizeof(q), h));
+		else if (!template_valid(h, header_names, bad, sizeof(bad)))
+			policy_err(ctx, l, "%s: header has the unknown "
+			    "placeholder %s; use {secret} {id} "
+			    "{idempotency_key}", where, bad);
+		else
+			pv->headers[pv->nheaders++] = policy_xstrdup(h);
 	}
-	(void)policy_get_dup(ctx, g, where, "id_field", false, 64,
-	    &pv->id_field);
+}
+
+/* The HTTP statuses that mean accepted; 200, 201 and 202 by default. */
+static void
+read_success(struct policy_ctx *ctx, const config_setting_t *g,
+    struct policy_provider *pv, const char *where)
+{
+	const config_setting_t *l;
+
 	if ((l = config_setting_get_member(g, "success")) != NULL) {
 		int m = config_setting_length(l);
 
@@ -285,6 +323,66 @@ read_one(struct policy_ctx *ctx, const config_setting_t *g,
 		pv->success[2] = 202;
 		pv->nsuccess = 3;
 	}
+}
+
+/* The request of kind = "generic": method, body and the rest. */
+static void
+read_generic(struct policy_ctx *ctx, const config_setting_t *g,
+    struct policy_provider *pv, const char *where)
+{
+	static const char *const methods[] = { "POST", "PUT", NULL };
+	static const char *const types[] = { "application/json",
+		"application/x-www-form-urlencoded", NULL };
+	char bad[40];
+
+	pv->method = policy_xstrdup("POST");
+	pv->content_type = policy_xstrdup("application/json");
+	read_choice(ctx, g, where, "method", 8, methods,
+	    "\"POST\" or \"PUT\"", &pv->method);
+	read_choice(ctx, g, where, "content_type", 64, types,
+	    "\"application/json\" or \"application/x-www-form-urlencoded\" "
+	    "(values are escaped for it)", &pv->content_type);
+	if (policy_get_dup(ctx, g, where, "body", true, 4096, &pv->body) == 1
+	    && !template_valid(pv->body, body_names, bad, sizeof(bad)))
+		policy_err(ctx, config_setting_get_member(g, "body"),
+		    "%s: body has the unknown placeholder %s; use {to} {from} "
+		    "{text} {id} {idempotency_key}", where, bad);
+	read_headers(ctx, g, pv, where);
+	(void)policy_get_dup(ctx, g, where, "id_field", false, 64,
+	    &pv->id_field);
+	read_success(ctx, g, pv, where);
+}
+
+/* One entry of a providers.sms or providers.voice list, into pv. */
+static void
+read_one(struct policy_ctx *ctx, const config_setting_t *g,
+    struct policy_provider *pv, const char *list)
+{
+	static const char *const keys[] = { "name", "kind", "url", "local",
+		"ca", "account", "secret", "from", "prefixes", "rate", "burst",
+		"parallel", "retries", "timeout", "segments", "method",
+		"content_type", "body", "headers", "id_field", "success", NULL };
+	char where[POLICY_QUOTE_LEN + 32];
+
+	pv->src = policy_src_of(ctx, g);
+	pv->rate = 10;
+	pv->parallel = 4;
+	pv->retries = 2;
+	pv->timeout = 10;
+	pv->segments = 3;
+	read_name(ctx, g, pv, list, where, sizeof(where));
+	(void)policy_check_keys(ctx, g, where, keys);
+	if (read_kind(ctx, g, pv, where) != 0)
+		return;
+	(void)policy_get_bool(ctx, g, where, "local", &pv->local);
+	read_url(ctx, g, pv, where);
+	read_credentials(ctx, g, pv, where);
+	read_prefixes(ctx, g, pv, where);
+	read_limits(ctx, g, pv, where);
+	if (pv->kind == POLICY_PK_GENERIC)
+		read_generic(ctx, g, pv, where);
+	else
+		refuse_generic_only(ctx, g, where);
 }
 
 void

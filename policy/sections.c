@@ -11,6 +11,7 @@
  */
 #include <errno.h>
 #include <arpa/inet.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -239,6 +240,29 @@ policy_get_dup(struct policy_ctx *ctx, const config_setting_t *grp,
 }
 
 int
+policy_get_valid(struct policy_ctx *ctx, const config_setting_t *grp,
+    const char *where, const char *key, bool required, size_t maxlen,
+    bool (*valid)(const char *), const char *remedy, char **ret)
+{
+	char q[POLICY_QUOTE_LEN];
+	const char *v;
+	int rc;
+
+	if ((rc = policy_get_string(ctx, grp, where, key, required, maxlen,
+	    &v)) != 1)
+		return rc;
+	if (!valid(v))
+		policy_err(ctx, config_setting_get_member(grp, key),
+		    "%s: %s %s %s", where, key, policy_quote(q, sizeof(q), v),
+		    remedy);
+	else {
+		free(*ret);
+		*ret = policy_xstrdup(v);
+	}
+	return rc;
+}
+
+int
 policy_get_int(struct policy_ctx *ctx, const config_setting_t *grp,
     const char *where, const char *key, bool required, long long min,
     long long max, long long *ret)
@@ -266,6 +290,20 @@ policy_get_int(struct policy_ctx *ctx, const config_setting_t *grp,
 	}
 	*ret = v;
 	return 1;
+}
+
+int
+policy_get_int_field(struct policy_ctx *ctx, const config_setting_t *grp,
+    const char *where, const char *key, bool required, int min, int max,
+    int *ret)
+{
+	long long v;
+	int rc;
+
+	if ((rc = policy_get_int(ctx, grp, where, key, required, min, max,
+	    &v)) == 1)
+		*ret = (int)v;
+	return rc;
 }
 
 int
@@ -424,6 +462,51 @@ policy_get_strlist(struct policy_ctx *ctx, const config_setting_t *grp,
 	return rc;
 }
 
+bool
+policy_is_list(const config_setting_t *s)
+{
+	return config_setting_type(s) == CONFIG_TYPE_LIST ||
+	    (config_setting_type(s) == CONFIG_TYPE_ARRAY &&
+	    config_setting_length(s) == 0);
+}
+
+int
+policy_get_group_list(struct policy_ctx *ctx, const config_setting_t *grp,
+    const char *where, const struct policy_group_list *d,
+    const config_setting_t **ret, int *ret_n)
+{
+	const config_setting_t *l = policy_member(grp, d->key);
+	int n;
+
+	if (l == NULL) {
+		if (d->required)
+			policy_err(ctx, grp, "%s: %s is missing; add %s = %s;",
+			    where, d->key, d->key, d->example != NULL ?
+			    d->example : policy_example(d->key));
+		return 0;
+	}
+	if (d->strict ? config_setting_type(l) != CONFIG_TYPE_LIST :
+	    !policy_is_list(l)) {
+		policy_err(ctx, l, "%s: %s must be a list %s, not %s%s", where,
+		    d->key, d->shape, policy_type_name(config_setting_type(l)),
+		    d->write);
+		return -1;
+	}
+	n = config_setting_length(l);
+	if (n == 0 && d->empty != NULL) {
+		policy_err(ctx, l, "%s: %s is empty%s", where, d->key, d->empty);
+		return -1;
+	}
+	if (n > d->max) {
+		policy_err(ctx, l, "%s: %d %s, more than the %d allowed; %s",
+		    where, n, d->key, d->max, d->remedy);
+		n = d->max;
+	}
+	*ret = l;
+	*ret_n = n;
+	return 1;
+}
+
 /* A section that must be a group; returns it, or NULL. */
 static const config_setting_t *
 policy_section(struct policy_ctx *ctx, const config_setting_t *root,
@@ -443,6 +526,28 @@ policy_section(struct policy_ctx *ctx, const config_setting_t *root,
 	    "for its shape", name, policy_type_name(type),
 	    policy_type_name(config_setting_type(s)));
 	return NULL;
+}
+
+/* A section read entry by entry: the section (NULL when absent or not of
+   type, reported) and in *ret_n how many entries to read, at most max;
+   more are reported as "NAME has N NOUN, more than the MAX allowed". */
+static const config_setting_t *
+policy_section_entries(struct policy_ctx *ctx, const config_setting_t *root,
+    const char *name, int type, const char *noun, int max, int *ret_n)
+{
+	const config_setting_t *s = policy_section(ctx, root, name, type);
+	int n;
+
+	if (s == NULL)
+		return NULL;
+	n = config_setting_length(s);
+	if (n > max) {
+		policy_err(ctx, s, "%s has %d %s, more than the %d allowed; "
+		    "remove some", name, n, noun, max);
+		n = max;
+	}
+	*ret_n = n;
+	return s;
 }
 
 /* The src of a group's member, or of the group when the member is absent. */
@@ -477,19 +582,29 @@ policy_read_gateway_phone(struct policy_ctx *ctx, const config_setting_t *g,
 	*ret = policy_xstrdup(num);
 }
 
+/* A duration of the gateway's over its default, which must be from min to
+   max: otherwise the error is "gateway: KEY " and why. */
+static void
+policy_read_gateway_duration(struct policy_ctx *ctx,
+    const config_setting_t *g, const char *key, int64_t min, int64_t max,
+    const char *why, int64_t *ret)
+{
+	if (policy_get_duration(ctx, g, "gateway", key, false, ret) == 1 &&
+	    (*ret < min || *ret > max))
+		policy_err(ctx, config_setting_get_member(g, key),
+		    "gateway: %s %s", key, why);
+}
+
 /* The listener's limits: how many connections, how long each may take. */
 static void
 policy_read_gateway_listen(struct policy_ctx *ctx, const config_setting_t *g)
 {
 	struct policy_gateway *gw = &ctx->repo->gateway;
-	long long n;
 
-	if (policy_get_int(ctx, g, "gateway", "listen_max_connections", false,
-	    4, 4096, &n) == 1)
-		gw->listen_max_connections = (int)n;
-	if (policy_get_int(ctx, g, "gateway", "listen_max_per_address", false,
-	    1, 4096, &n) == 1)
-		gw->listen_max_per_address = (int)n;
+	(void)policy_get_int_field(ctx, g, "gateway", "listen_max_connections",
+	    false, 4, 4096, &gw->listen_max_connections);
+	(void)policy_get_int_field(ctx, g, "gateway", "listen_max_per_address",
+	    false, 1, 4096, &gw->listen_max_per_address);
 	/* one address holding every slot is the flood the cap is for */
 	if (gw->listen_max_per_address >= gw->listen_max_connections)
 		policy_err(ctx, config_setting_get_member(g,
@@ -500,41 +615,18 @@ policy_read_gateway_listen(struct policy_ctx *ctx, const config_setting_t *g)
 		    "listen_max_connections (%d), or one address can take every "
 		    "connection; e.g. 16 and 256", gw->listen_max_per_address,
 		    gw->listen_max_connections);
-	if (policy_get_duration(ctx, g, "gateway", "listen_idle_timeout", false,
-	    &gw->listen_idle_timeout) == 1 && (gw->listen_idle_timeout < 1 ||
-	    gw->listen_idle_timeout > 3600))
-		policy_err(ctx, config_setting_get_member(g,
-		    "listen_idle_timeout"), "gateway: listen_idle_timeout must "
-		    "be from 1s to 1h; e.g. \"10s\"");
-	if (policy_get_duration(ctx, g, "gateway", "listen_request_timeout",
-	    false, &gw->listen_request_timeout) == 1 &&
-	    (gw->listen_request_timeout < 1 ||
-	    gw->listen_request_timeout > 3600))
-		policy_err(ctx, config_setting_get_member(g,
-		    "listen_request_timeout"), "gateway: listen_request_timeout "
-		    "must be from 1s to 1h; a request of a provider or a person "
-		    "takes well under a second, e.g. \"30s\"");
+	policy_read_gateway_duration(ctx, g, "listen_idle_timeout", 1, 3600,
+	    "must be from 1s to 1h; e.g. \"10s\"", &gw->listen_idle_timeout);
+	policy_read_gateway_duration(ctx, g, "listen_request_timeout", 1, 3600,
+	    "must be from 1s to 1h; a request of a provider or a person takes "
+	    "well under a second, e.g. \"30s\"", &gw->listen_request_timeout);
 }
 
-int
-policy_read_gateway(struct policy_ctx *ctx, const config_setting_t *root)
+/* Defaults first, so that a missing section still leaves a whole
+   structure for the checks that follow. */
+static void
+policy_gateway_defaults(struct policy_gateway *gw)
 {
-	static const char *const keys[] = { "store", "gnupg_home",
-		"signing_key", "issuer_ca", "workers", "listen", "public_url",
-		"replay_window", "max_alert_bytes", "default_audience", "lease",
-		"retry_base", "retry_max", "max_attempts", "ack_secret",
-		"duty_phone", "ack_phone", "desk_team", "trusted_proxy",
-		"verify_after", "listen_max_connections",
-		"listen_max_per_address", "listen_idle_timeout",
-		"listen_request_timeout", NULL };
-	struct policy_gateway *gw = &ctx->repo->gateway;
-	const config_setting_t *g;
-	const char *v;
-	long long n;
-	char q[POLICY_QUOTE_LEN];
-
-	/* Defaults first, so that a missing section still leaves a whole
-	   structure for the checks that follow. */
 	gw->workers = 4;
 	gw->listen = policy_xstrdup("127.0.0.1:8025");
 	gw->public_url = policy_xstrdup("https://alerts.example.net/");
@@ -550,18 +642,14 @@ policy_read_gateway(struct policy_ctx *ctx, const config_setting_t *root)
 	gw->listen_max_per_address = 16;
 	gw->listen_idle_timeout = 10;
 	gw->listen_request_timeout = 30;
+}
 
-	g = policy_section(ctx, root, "gateway", CONFIG_TYPE_GROUP);
-	if (g == NULL) {
-		if (config_setting_get_member(root, "gateway") == NULL)
-			policy_err(ctx, root, "the gateway section is missing; "
-			    "add gateway = { store = ...; gnupg_home = ...; "
-			    "signing_key = ...; };");
-		gw->src = policy_src_of(ctx, root);
-		return -1;
-	}
-	gw->src = policy_src_of(ctx, g);
-	(void)policy_check_keys(ctx, g, "gateway", keys);
+/* The store, the gateway's GnuPG home and key, the issuers' CA. */
+static void
+policy_read_gateway_files(struct policy_ctx *ctx, const config_setting_t *g)
+{
+	struct policy_gateway *gw = &ctx->repo->gateway;
+
 	(void)policy_get_path(ctx, g, "gateway", "store", true, &gw->store);
 	(void)policy_get_path(ctx, g, "gateway", "gnupg_home", true,
 	    &gw->gnupg_home);
@@ -570,20 +658,21 @@ policy_read_gateway(struct policy_ctx *ctx, const config_setting_t *root)
 	gw->signing_key_src = policy_src_key(ctx, g, "signing_key");
 	(void)policy_get_path(ctx, g, "gateway", "issuer_ca", false,
 	    &gw->issuer_ca);
-	if (policy_get_int(ctx, g, "gateway", "workers", false, 1, 64, &n) == 1)
-		gw->workers = (int)n;
-	if (policy_get_string(ctx, g, "gateway", "listen", false, 256, &v)
-	    == 1) {
-		if (!policy_listen_valid(v))
-			policy_err(ctx, config_setting_get_member(g, "listen"),
-			    "gateway: listen %s is not HOST:PORT; write e.g. "
-			    "\"127.0.0.1:8025\" or \"[::1]:8025\"",
-			    policy_quote(q, sizeof(q), v));
-		else {
-			free(gw->listen);
-			gw->listen = policy_xstrdup(v);
-		}
-	}
+}
+
+/* What the gateway listens on, and the base of its ack links. */
+static void
+policy_read_gateway_http(struct policy_ctx *ctx, const config_setting_t *g)
+{
+	struct policy_gateway *gw = &ctx->repo->gateway;
+	char q[POLICY_QUOTE_LEN];
+	const char *v;
+
+	(void)policy_get_int_field(ctx, g, "gateway", "workers", false, 1, 64,
+	    &gw->workers);
+	(void)policy_get_valid(ctx, g, "gateway", "listen", false, 256,
+	    policy_listen_valid, "is not HOST:PORT; write e.g. "
+	    "\"127.0.0.1:8025\" or \"[::1]:8025\"", &gw->listen);
 	switch (policy_get_string(ctx, g, "gateway", "public_url", false,
 	    POLICY_MAX_VALUE, &v)) {
 	case 1:
@@ -608,21 +697,26 @@ policy_read_gateway(struct policy_ctx *ctx, const config_setting_t *root)
 	default:
 		break;
 	}
-	if (policy_get_duration(ctx, g, "gateway", "replay_window", false,
-	    &gw->replay_window) == 1 && gw->replay_window == 0)
-		policy_err(ctx, config_setting_get_member(g, "replay_window"),
-		    "gateway: replay_window is 0, which refuses every alert; "
-		    "use e.g. \"24h\"");
+}
+
+/* What alerts are taken, and how deliveries are claimed and retried. */
+static void
+policy_read_gateway_timing(struct policy_ctx *ctx, const config_setting_t *g)
+{
+	struct policy_gateway *gw = &ctx->repo->gateway;
+	long long n;
+
+	policy_read_gateway_duration(ctx, g, "replay_window", 1, INT64_MAX,
+	    "is 0, which refuses every alert; use e.g. \"24h\"",
+	    &gw->replay_window);
 	if (policy_get_int(ctx, g, "gateway", "max_alert_bytes", false, 1024,
 	    16LL * 1024 * 1024, &n) == 1)
 		gw->max_alert_bytes = (size_t)n;
 	(void)policy_get_dup(ctx, g, "gateway", "default_audience", false,
 	    POLICY_MAX_VALUE, &gw->default_audience);
-	if (policy_get_duration(ctx, g, "gateway", "verify_after", false,
-	    &gw->verify_after) == 1 && gw->verify_after < 86400)
-		policy_err(ctx, config_setting_get_member(g, "verify_after"),
-		    "gateway: verify_after must be at least a day (\"1d\"); "
-		    "a contact not confirmed within it is stale");
+	policy_read_gateway_duration(ctx, g, "verify_after", 86400, INT64_MAX,
+	    "must be at least a day (\"1d\"); a contact not confirmed within "
+	    "it is stale", &gw->verify_after);
 	/* A lease shorter than one SMTP session would let a second worker
 	   take over work that is still being sent. */
 	if (policy_get_duration(ctx, g, "gateway", "lease", false, &gw->lease)
@@ -630,19 +724,24 @@ policy_read_gateway(struct policy_ctx *ctx, const config_setting_t *root)
 		policy_err(ctx, config_setting_get_member(g, "lease"),
 		    "gateway: lease %llds is shorter than a delivery can take; "
 		    "use at least \"5s\", e.g. \"2m\"", (long long)gw->lease);
-	if (policy_get_duration(ctx, g, "gateway", "retry_base", false,
-	    &gw->retry_base) == 1 && gw->retry_base == 0)
-		policy_err(ctx, config_setting_get_member(g, "retry_base"),
-		    "gateway: retry_base is 0, which retries in a tight loop; "
-		    "use e.g. \"30s\"");
-	if (policy_get_duration(ctx, g, "gateway", "retry_max", false,
-	    &gw->retry_max) == 1 && gw->retry_max < gw->retry_base)
-		policy_err(ctx, config_setting_get_member(g, "retry_max"),
-		    "gateway: retry_max is shorter than retry_base; make it "
-		    "longer, e.g. \"1h\"");
-	if (policy_get_int(ctx, g, "gateway", "max_attempts", false, 1, 1000,
-	    &n) == 1)
-		gw->max_attempts = (int)n;
+	policy_read_gateway_duration(ctx, g, "retry_base", 1, INT64_MAX,
+	    "is 0, which retries in a tight loop; use e.g. \"30s\"",
+	    &gw->retry_base);
+	policy_read_gateway_duration(ctx, g, "retry_max", gw->retry_base,
+	    INT64_MAX, "is shorter than retry_base; make it longer, e.g. "
+	    "\"1h\"", &gw->retry_max);
+	(void)policy_get_int_field(ctx, g, "gateway", "max_attempts", false, 1,
+	    1000, &gw->max_attempts);
+}
+
+/* The ack key, the desk's numbers, the proxy whose X-Forwarded-For is
+   believed. */
+static void
+policy_read_gateway_acks(struct policy_ctx *ctx, const config_setting_t *g)
+{
+	struct policy_gateway *gw = &ctx->repo->gateway;
+	unsigned char ip[16];
+
 	if (policy_get_path(ctx, g, "gateway", "ack_secret", false,
 	    &gw->ack_secret) == 1)
 		policy_check_secret(ctx, config_setting_get_member(g,
@@ -650,20 +749,48 @@ policy_read_gateway(struct policy_ctx *ctx, const config_setting_t *root)
 	policy_read_gateway_phone(ctx, g, "duty_phone", &gw->duty_phone);
 	policy_read_gateway_phone(ctx, g, "ack_phone", &gw->ack_phone);
 	if (policy_get_dup(ctx, g, "gateway", "trusted_proxy", false, 64,
-	    &gw->trusted_proxy) == 1) {
-		unsigned char ip[16];
-
-		if (inet_pton(AF_INET, gw->trusted_proxy, ip) != 1 &&
-		    inet_pton(AF_INET6, gw->trusted_proxy, ip) != 1) {
-			policy_err(ctx, config_setting_get_member(g,
-			    "trusted_proxy"), "gateway: trusted_proxy %.64s is "
-			    "not an IP address; give the address the TLS proxy "
-			    "connects from, e.g. \"127.0.0.1\"",
-			    gw->trusted_proxy);
-			free(gw->trusted_proxy);
-			gw->trusted_proxy = NULL;
-		}
+	    &gw->trusted_proxy) == 1 &&
+	    inet_pton(AF_INET, gw->trusted_proxy, ip) != 1 &&
+	    inet_pton(AF_INET6, gw->trusted_proxy, ip) != 1) {
+		policy_err(ctx, config_setting_get_member(g, "trusted_proxy"),
+		    "gateway: trusted_proxy %.64s is not an IP address; give "
+		    "the address the TLS proxy connects from, e.g. "
+		    "\"127.0.0.1\"", gw->trusted_proxy);
+		free(gw->trusted_proxy);
+		gw->trusted_proxy = NULL;
 	}
+}
+
+int
+policy_read_gateway(struct policy_ctx *ctx, const config_setting_t *root)
+{
+	static const char *const keys[] = { "store", "gnupg_home",
+		"signing_key", "issuer_ca", "workers", "listen", "public_url",
+		"replay_window", "max_alert_bytes", "default_audience", "lease",
+		"retry_base", "retry_max", "max_attempts", "ack_secret",
+		"duty_phone", "ack_phone", "desk_team", "trusted_proxy",
+		"verify_after", "listen_max_connections",
+		"listen_max_per_address", "listen_idle_timeout",
+		"listen_request_timeout", NULL };
+	struct policy_gateway *gw = &ctx->repo->gateway;
+	const config_setting_t *g;
+
+	policy_gateway_defaults(gw);
+	g = policy_section(ctx, root, "gateway", CONFIG_TYPE_GROUP);
+	if (g == NULL) {
+		if (config_setting_get_member(root, "gateway") == NULL)
+			policy_err(ctx, root, "the gateway section is missing; "
+			    "add gateway = { store = ...; gnupg_home = ...; "
+			    "signing_key = ...; };");
+		gw->src = policy_src_of(ctx, root);
+		return -1;
+	}
+	gw->src = policy_src_of(ctx, g);
+	(void)policy_check_keys(ctx, g, "gateway", keys);
+	policy_read_gateway_files(ctx, g);
+	policy_read_gateway_http(ctx, g);
+	policy_read_gateway_timing(ctx, g);
+	policy_read_gateway_acks(ctx, g);
 	policy_read_gateway_listen(ctx, g);
 	/* checked against the teams once they are read (check.c) */
 	gw->desk_team_src = policy_src_key(ctx, g, "desk_team");
@@ -741,15 +868,10 @@ policy_read_issuers(struct policy_ctx *ctx, const config_setting_t *root)
 	char where[POLICY_QUOTE_LEN + 16], q[POLICY_QUOTE_LEN];
 	int n;
 
-	list = policy_section(ctx, root, "issuers", CONFIG_TYPE_LIST);
+	list = policy_section_entries(ctx, root, "issuers", CONFIG_TYPE_LIST,
+	    "entries", POLICY_MAX_ISSUERS, &n);
 	if (list == NULL)
 		return 0;
-	n = config_setting_length(list);
-	if (n > POLICY_MAX_ISSUERS) {
-		policy_err(ctx, list, "issuers has %d entries, more than the %d "
-		    "allowed; remove some", n, POLICY_MAX_ISSUERS);
-		n = POLICY_MAX_ISSUERS;
-	}
 	repo->issuers = policy_xcalloc((size_t)n, sizeof(*repo->issuers));
 	for (int i = 0; i < n; i++) {
 		const config_setting_t *g, *l;
@@ -869,15 +991,10 @@ policy_read_quorum(struct policy_ctx *ctx, const config_setting_t *root)
 	char where[32];
 	int n;
 
-	list = policy_section(ctx, root, "quorum", CONFIG_TYPE_LIST);
+	list = policy_section_entries(ctx, root, "quorum", CONFIG_TYPE_LIST,
+	    "rules", POLICY_MAX_QUORUM, &n);
 	if (list == NULL)
 		return 0;
-	n = config_setting_length(list);
-	if (n > POLICY_MAX_QUORUM) {
-		policy_err(ctx, list, "quorum has %d rules, more than the %d "
-		    "allowed; remove some", n, POLICY_MAX_QUORUM);
-		n = POLICY_MAX_QUORUM;
-	}
 	repo->quorum = policy_xcalloc((size_t)n, sizeof(*repo->quorum));
 	for (int i = 0; i < n; i++) {
 		const config_setting_t *g;
@@ -945,6 +1062,13 @@ policy_check_secret_as(struct policy_ctx *ctx, const config_setting_t *s,
 		    path, (unsigned)(st.st_mode & 07777), path);
 }
 
+/* The relay's name or address, without a port or a path. */
+static bool
+policy_smtp_host_valid(const char *v)
+{
+	return strpbrk(v, " /") == NULL;
+}
+
 static void
 policy_read_smtp(struct policy_ctx *ctx, const config_setting_t *g)
 {
@@ -965,26 +1089,15 @@ policy_read_smtp(struct policy_ctx *ctx, const config_setting_t *g)
 	smtp->timeout = 30;
 	smtp->batch = 50;
 	(void)policy_check_keys(ctx, g, where, keys);
-	if (policy_get_string(ctx, g, where, "host", true, 255, &v) == 1) {
-		if (strpbrk(v, " /") != NULL)
-			policy_err(ctx, config_setting_get_member(g, "host"),
-			    "%s: host %s is not a host name or address; write "
-			    "e.g. \"mail.example.net\" (the port goes in port)",
-			    where, policy_quote(q, sizeof(q), v));
-		else
-			smtp->host = policy_xstrdup(v);
-	}
+	(void)policy_get_valid(ctx, g, where, "host", true, 255,
+	    policy_smtp_host_valid, "is not a host name or address; write "
+	    "e.g. \"mail.example.net\" (the port goes in port)", &smtp->host);
 	if (policy_get_int(ctx, g, where, "port", false, 1, 65535, &n) == 1)
 		smtp->port = (int)n;
-	if (policy_get_string(ctx, g, where, "from", true, 254, &v) == 1) {
-		if (!policy_email_valid(v))
-			policy_err(ctx, config_setting_get_member(g, "from"),
-			    "%s: from %s is not a plain e-mail address; write "
-			    "e.g. \"tocsin@alerts.example.net\" (no name, no "
-			    "brackets)", where, policy_quote(q, sizeof(q), v));
-		else
-			smtp->from = policy_xstrdup(v);
-	}
+	(void)policy_get_valid(ctx, g, where, "from", true, 254,
+	    policy_email_valid, "is not a plain e-mail address; write e.g. "
+	    "\"tocsin@alerts.example.net\" (no name, no brackets)",
+	    &smtp->from);
 	(void)policy_get_bool(ctx, g, where, "local", &smtp->local);
 	if (policy_get_string(ctx, g, where, "starttls", false, 32, &v) == 1) {
 		if (strcmp(v, "none") == 0)
@@ -1138,99 +1251,79 @@ policy_read_step(struct policy_ctx *ctx, const config_setting_t *g,
 	}
 }
 
+/* Quiet hours: below this severity an alert waits for the team's
+   business hours; Extreme never waits, so "Extreme" at most. */
 static void
-policy_read_policy(struct policy_ctx *ctx, const config_setting_t *g,
-    struct policy_policy *pol)
+policy_read_hold_below(struct policy_ctx *ctx, const config_setting_t *g,
+    struct policy_policy *pol, const char *where)
 {
-	static const char *const keys[] = { "steps", "repeat",
-		"unsigned_acks", "fax_detail", "unreached_after", "hold_below",
-		"ack_notice", "exercise_emergency", "exercise_quiet_hours",
-		NULL };
-	const config_setting_t *steps, *prev_s = NULL;
-	char where[POLICY_QUOTE_LEN + 16], swhere[POLICY_QUOTE_LEN + 32];
 	char q[POLICY_QUOTE_LEN];
 	const char *v;
+	int sev;
+
+	if (policy_get_string(ctx, g, where, "hold_below", false, 16, &v) != 1)
+		return;
+	sev = policy_severity_parse(v);
+	if (sev < POLICY_SEV_MINOR || sev > POLICY_SEV_EXTREME)
+		policy_err(ctx, config_setting_get_member(g, "hold_below"),
+		    "%s: hold_below %s is not a severity that can wait; use "
+		    "\"Moderate\", \"Severe\" or \"Extreme\" (alerts below it "
+		    "wait for the team's business hours; Extreme ones never "
+		    "wait)", where, policy_quote(q, sizeof(q), v));
+	else
+		pol->hold_below = sev;
+}
+
+/* A fax is never encrypted: what it may carry is said here, and check.c
+   requires it of a policy that sends fax.  The src is the setting's even
+   when its value is refused, so that check.c can tell "refused" (reported
+   here) from "absent". */
+static void
+policy_read_fax_detail(struct policy_ctx *ctx, const config_setting_t *g,
+    struct policy_policy *pol, const char *where)
+{
+	char q[POLICY_QUOTE_LEN];
+	const char *v;
+
+	pol->fax_detail_src = policy_src_key(ctx, g, "fax_detail");
+	if (policy_get_string(ctx, g, where, "fax_detail", false, 32, &v) != 1)
+		return;
+	if (strcmp(v, "summary") == 0)
+		pol->fax_detail = POLICY_FAX_SUMMARY;
+	else if (strcmp(v, "full") == 0)
+		pol->fax_detail = POLICY_FAX_FULL;
+	else
+		policy_err(ctx, config_setting_get_member(g, "fax_detail"),
+		    "%s: fax_detail %s is not known; use \"summary\" (the "
+		    "headline and how to reach the duty desk) or \"full\" (the "
+		    "whole alert, unencrypted)", where,
+		    policy_quote(q, sizeof(q), v));
+}
+
+/* The ladder: a list of at most POLICY_MAX_STEPS step groups. */
+static const struct policy_group_list steps_list = {
+	.key = "steps",
+	.max = POLICY_MAX_STEPS,
+	.required = true,
+	.strict = true,
+	.shape = "( { ... }, ... )",
+	.write = "; write steps = ( { after = \"0s\"; notify = [ ... ]; } );",
+	.empty = ", so the policy reaches no one; add at least one step",
+	.remedy = "shorten the ladder (repeat can restart it)",
+};
+
+static void
+policy_read_steps(struct policy_ctx *ctx, const config_setting_t *g,
+    struct policy_policy *pol, const char *where)
+{
+	const config_setting_t *steps, *prev_s = NULL;
+	char swhere[POLICY_QUOTE_LEN + 32];
 	int64_t prev = 0;
-	long long r;
 	int n;
 
-	pol->src = policy_src_of(ctx, g);
-	pol->name = policy_xstrdup(g->name);
-	pol->unsigned_acks = true;
-	(void)snprintf(where, sizeof(where), "policy %s",
-	    policy_quote(q, sizeof(q), g->name));
-	(void)policy_check_keys(ctx, g, where, keys);
-	if (policy_get_int(ctx, g, where, "repeat", false, 0, POLICY_MAX_REPEAT,
-	    &r) == 1)
-		pol->repeat = (int)r;
-	(void)policy_get_bool(ctx, g, where, "unsigned_acks",
-	    &pol->unsigned_acks);
-	(void)policy_get_bool(ctx, g, where, "ack_notice", &pol->ack_notice);
-	(void)policy_get_bool(ctx, g, where, "exercise_emergency",
-	    &pol->exercise_emergency);
-	(void)policy_get_bool(ctx, g, where, "exercise_quiet_hours",
-	    &pol->exercise_quiet_hours);
-	/* 0: the ladder's last gap, see policy.h */
-	(void)policy_get_duration(ctx, g, where, "unreached_after", false,
-	    &pol->unreached_after);
-	/* Quiet hours: below this severity an alert waits for the team's
-	   business hours; Extreme never waits, so "Extreme" at most. */
-	if (policy_get_string(ctx, g, where, "hold_below", false, 16, &v)
-	    == 1) {
-		int sev = policy_severity_parse(v);
-
-		if (sev < POLICY_SEV_MINOR || sev > POLICY_SEV_EXTREME)
-			policy_err(ctx, config_setting_get_member(g,
-			    "hold_below"), "%s: hold_below %s is not a "
-			    "severity that can wait; use \"Moderate\", "
-			    "\"Severe\" or \"Extreme\" (alerts below it wait "
-			    "for the team's business hours; Extreme ones never "
-			    "wait)", where, policy_quote(q, sizeof(q), v));
-		else
-			pol->hold_below = sev;
-	}
-	/* A fax is never encrypted: what it may carry is said here, and
-	   check.c requires it of a policy that sends fax.  The src is the
-	   setting's even when its value is refused, so that check.c can
-	   tell "refused" (reported here) from "absent". */
-	pol->fax_detail_src = policy_src_key(ctx, g, "fax_detail");
-	if (policy_get_string(ctx, g, where, "fax_detail", false, 32, &v)
-	    == 1) {
-		if (strcmp(v, "summary") == 0)
-			pol->fax_detail = POLICY_FAX_SUMMARY;
-		else if (strcmp(v, "full") == 0)
-			pol->fax_detail = POLICY_FAX_FULL;
-		else
-			policy_err(ctx, config_setting_get_member(g,
-			    "fax_detail"), "%s: fax_detail %s is not known; "
-			    "use \"summary\" (the headline and how to reach "
-			    "the duty desk) or \"full\" (the whole alert, "
-			    "unencrypted)", where, policy_quote(q, sizeof(q),
-			    v));
-	}
-	steps = config_setting_get_member(g, "steps");
-	if (steps == NULL) {
-		policy_missing(ctx, g, where, "steps");
+	if (policy_get_group_list(ctx, g, where, &steps_list, &steps, &n)
+	    != 1)
 		return;
-	}
-	if (config_setting_type(steps) != CONFIG_TYPE_LIST) {
-		policy_err(ctx, steps, "%s: steps must be a list ( { ... }, ... ), "
-		    "not %s; write steps = ( { after = \"0s\"; notify = [ ... ]; "
-		    "} );", where, policy_type_name(config_setting_type(steps)));
-		return;
-	}
-	n = config_setting_length(steps);
-	if (n == 0) {
-		policy_err(ctx, steps, "%s: steps is empty, so the policy "
-		    "reaches no one; add at least one step", where);
-		return;
-	}
-	if (n > POLICY_MAX_STEPS) {
-		policy_err(ctx, steps, "%s: %d steps, more than the %d allowed; "
-		    "shorten the ladder (repeat can restart it)", where, n,
-		    POLICY_MAX_STEPS);
-		n = POLICY_MAX_STEPS;
-	}
 	pol->steps = policy_xcalloc((size_t)n, sizeof(*pol->steps));
 	for (int i = 0; i < n; i++) {
 		const config_setting_t *sg = config_setting_get_elem(steps,
@@ -1248,6 +1341,39 @@ policy_read_policy(struct policy_ctx *ctx, const config_setting_t *g,
 	}
 }
 
+static void
+policy_read_policy(struct policy_ctx *ctx, const config_setting_t *g,
+    struct policy_policy *pol)
+{
+	static const char *const keys[] = { "steps", "repeat",
+		"unsigned_acks", "fax_detail", "unreached_after", "hold_below",
+		"ack_notice", "exercise_emergency", "exercise_quiet_hours",
+		NULL };
+	char where[POLICY_QUOTE_LEN + 16], q[POLICY_QUOTE_LEN];
+
+	pol->src = policy_src_of(ctx, g);
+	pol->name = policy_xstrdup(g->name);
+	pol->unsigned_acks = true;
+	(void)snprintf(where, sizeof(where), "policy %s",
+	    policy_quote(q, sizeof(q), g->name));
+	(void)policy_check_keys(ctx, g, where, keys);
+	(void)policy_get_int_field(ctx, g, where, "repeat", false, 0,
+	    POLICY_MAX_REPEAT, &pol->repeat);
+	(void)policy_get_bool(ctx, g, where, "unsigned_acks",
+	    &pol->unsigned_acks);
+	(void)policy_get_bool(ctx, g, where, "ack_notice", &pol->ack_notice);
+	(void)policy_get_bool(ctx, g, where, "exercise_emergency",
+	    &pol->exercise_emergency);
+	(void)policy_get_bool(ctx, g, where, "exercise_quiet_hours",
+	    &pol->exercise_quiet_hours);
+	/* 0: the ladder's last gap, see policy.h */
+	(void)policy_get_duration(ctx, g, where, "unreached_after", false,
+	    &pol->unreached_after);
+	policy_read_hold_below(ctx, g, pol, where);
+	policy_read_fax_detail(ctx, g, pol, where);
+	policy_read_steps(ctx, g, pol, where);
+}
+
 int
 policy_read_policies(struct policy_ctx *ctx, const config_setting_t *root)
 {
@@ -1255,15 +1381,10 @@ policy_read_policies(struct policy_ctx *ctx, const config_setting_t *root)
 	const config_setting_t *p;
 	int n;
 
-	p = policy_section(ctx, root, "policies", CONFIG_TYPE_GROUP);
+	p = policy_section_entries(ctx, root, "policies", CONFIG_TYPE_GROUP,
+	    "entries", POLICY_MAX_POLICIES, &n);
 	if (p == NULL)
 		return 0;
-	n = config_setting_length(p);
-	if (n > POLICY_MAX_POLICIES) {
-		policy_err(ctx, p, "policies has %d entries, more than the %d "
-		    "allowed; remove some", n, POLICY_MAX_POLICIES);
-		n = POLICY_MAX_POLICIES;
-	}
 	repo->policies = policy_xcalloc((size_t)n, sizeof(*repo->policies));
 	for (int i = 0; i < n; i++) {
 		const config_setting_t *g = config_setting_get_elem(p,
@@ -1295,15 +1416,10 @@ policy_read_groups(struct policy_ctx *ctx, const config_setting_t *root)
 	char where[POLICY_QUOTE_LEN + 16], q[POLICY_QUOTE_LEN];
 	int n;
 
-	p = policy_section(ctx, root, "groups", CONFIG_TYPE_GROUP);
+	p = policy_section_entries(ctx, root, "groups", CONFIG_TYPE_GROUP,
+	    "entries", POLICY_MAX_GROUPS, &n);
 	if (p == NULL)
 		return 0;
-	n = config_setting_length(p);
-	if (n > POLICY_MAX_GROUPS) {
-		policy_err(ctx, p, "groups has %d entries, more than the %d "
-		    "allowed; remove some", n, POLICY_MAX_GROUPS);
-		n = POLICY_MAX_GROUPS;
-	}
 	repo->groups = policy_xcalloc((size_t)n, sizeof(*repo->groups));
 	for (int i = 0; i < n; i++) {
 		const config_setting_t *l, *g = config_setting_get_elem(p,

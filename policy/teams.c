@@ -91,30 +91,54 @@ policy_read_languages(struct policy_ctx *ctx, const config_setting_t *g,
 	}
 }
 
+/* A two-letter code (country, region) that parse accepts, stored as
+   parse writes it; otherwise "WHERE: KEY "VALUE" remedy". */
+static void
+policy_read_code(struct policy_ctx *ctx, const config_setting_t *g,
+    const char *where, const char *key, bool required,
+    int (*parse)(const char *, char *), const char *remedy, char **ret)
+{
+	char q[POLICY_QUOTE_LEN], cc[3];
+	const char *v;
+
+	if (policy_get_string(ctx, g, where, key, required, 16, &v) != 1)
+		return;
+	if (parse(v, cc) != 0)
+		policy_err(ctx, config_setting_get_member(g, key), "%s: %s %s %s",
+		    where, key, policy_quote(q, sizeof(q), v), remedy);
+	else
+		*ret = policy_xstrdup(cc);
+}
+
+/* A team's or a contact's country, stored upper-case. */
+static void
+policy_read_country(struct policy_ctx *ctx, const config_setting_t *g,
+    const char *where, char **ret)
+{
+	policy_read_code(ctx, g, where, "country", false, policy_country_parse,
+	    "is not an ISO 3166-1 alpha-2 code; write two letters, e.g. "
+	    "\"KE\"", ret);
+}
+
+static const struct policy_group_list messengers_list = {
+	.key = "messengers",
+	.max = POLICY_MAX_MESSENGERS,
+	.shape = "( { service = ...; id = ...; } )",
+	.write = "",
+	.remedy = "remove some",
+};
+
 static void
 policy_read_messengers(struct policy_ctx *ctx, const config_setting_t *g,
     struct policy_contact *c, const char *where)
 {
 	static const char *const keys[] = { "service", "id", NULL };
-	const config_setting_t *l = config_setting_get_member(g, "messengers");
+	const config_setting_t *l;
 	int n;
 
-	if (l == NULL)
+	if (policy_get_group_list(ctx, g, where, &messengers_list, &l, &n)
+	    != 1)
 		return;
-	if (config_setting_type(l) != CONFIG_TYPE_LIST &&
-	    !(config_setting_type(l) == CONFIG_TYPE_ARRAY &&
-	    config_setting_length(l) == 0)) {
-		policy_err(ctx, l, "%s: messengers must be a list ( { service = "
-		    "...; id = ...; } ), not %s", where,
-		    policy_type_name(config_setting_type(l)));
-		return;
-	}
-	n = config_setting_length(l);
-	if (n > POLICY_MAX_MESSENGERS) {
-		policy_err(ctx, l, "%s: %d messengers, more than the %d "
-		    "allowed; remove some", where, n, POLICY_MAX_MESSENGERS);
-		n = POLICY_MAX_MESSENGERS;
-	}
 	c->messengers = policy_xcalloc((size_t)n, sizeof(*c->messengers));
 	for (int i = 0; i < n; i++) {
 		const config_setting_t *e = config_setting_get_elem(l,
@@ -151,7 +175,7 @@ policy_read_contact(struct policy_ctx *ctx, const config_setting_t *g,
 		"languages", "email", "pgp", "phone", "mobile",
 		"emergency_phone", "fax", "messengers", "other_telecom", NULL };
 	char where[2 * POLICY_QUOTE_LEN + 32], q[POLICY_QUOTE_LEN];
-	char why[128], cc[3];
+	char why[128];
 	const char *v;
 	bool has_email = false;
 	int rc;
@@ -185,15 +209,7 @@ policy_read_contact(struct policy_ctx *ctx, const config_setting_t *g,
 	if (c->primary && c->substitute)
 		policy_warn(ctx, g, "%s: both primary and substitute; the "
 		    "contact is paged as both: unset one of them", where);
-	if (policy_get_string(ctx, g, where, "country", false, 16, &v) == 1) {
-		if (policy_country_parse(v, cc) != 0)
-			policy_err(ctx, config_setting_get_member(g, "country"),
-			    "%s: country %s is not an ISO 3166-1 alpha-2 code; "
-			    "write two letters, e.g. \"KE\"", where,
-			    policy_quote(q, sizeof(q), v));
-		else
-			c->country = policy_xstrdup(cc);
-	}
+	policy_read_country(ctx, g, where, &c->country);
 	if (policy_get_string(ctx, g, where, "timezone", true, 128, &v) == 1) {
 		if (policy_timezone_check(v, why, sizeof(why)) != 0)
 			policy_err(ctx, config_setting_get_member(g, "timezone"),
@@ -212,16 +228,10 @@ policy_read_contact(struct policy_ctx *ctx, const config_setting_t *g,
 		    "differ)", where, policy_quote(q, sizeof(q), v));
 	}
 	policy_read_languages(ctx, g, c, where);
-	if (policy_get_string(ctx, g, where, "email", false, 254, &v) == 1) {
-		has_email = true;
-		if (!policy_email_valid(v))
-			policy_err(ctx, config_setting_get_member(g, "email"),
-			    "%s: email %s is not a plain e-mail address; write "
-			    "e.g. \"name@example.org\" (no display name, no "
-			    "brackets)", where, policy_quote(q, sizeof(q), v));
-		else
-			c->email = policy_xstrdup(v);
-	}
+	has_email = policy_get_valid(ctx, g, where, "email", false, 254,
+	    policy_email_valid, "is not a plain e-mail address; write e.g. "
+	    "\"name@example.org\" (no display name, no brackets)",
+	    &c->email) == 1;
 	rc = policy_get_fpr(ctx, g, where, "pgp", false, c->pgp);
 	c->pgp_src = policy_src_of(ctx, config_setting_get_member(g, "pgp") ?
 	    config_setting_get_member(g, "pgp") : g);
@@ -243,37 +253,26 @@ policy_read_contact(struct policy_ctx *ctx, const config_setting_t *g,
 		    "pgp, mobile, phone, emergency_phone or fax", where);
 }
 
+static const struct policy_group_list contacts_list = {
+	.key = "contacts",
+	.max = POLICY_MAX_CONTACTS,
+	.required = true,
+	.example = "( { name = ...; role = ...; ... } )",
+	.shape = "( { ... }, ... )",
+	.write = "",
+	.empty = "; a team needs at least one contact",
+	.remedy = "keep the people who are paged",
+};
+
 static void
 policy_read_contacts(struct policy_ctx *ctx, const config_setting_t *g,
     struct policy_team *team, const char *where)
 {
-	const config_setting_t *l = config_setting_get_member(g, "contacts");
+	const config_setting_t *l;
 	int n;
 
-	if (l == NULL) {
-		policy_err(ctx, g, "%s: contacts is missing; add contacts = "
-		    "( { name = ...; role = ...; ... } );", where);
+	if (policy_get_group_list(ctx, g, where, &contacts_list, &l, &n) != 1)
 		return;
-	}
-	if (config_setting_type(l) != CONFIG_TYPE_LIST &&
-	    !(config_setting_type(l) == CONFIG_TYPE_ARRAY &&
-	    config_setting_length(l) == 0)) {
-		policy_err(ctx, l, "%s: contacts must be a list ( { ... }, ... ), "
-		    "not %s", where, policy_type_name(config_setting_type(l)));
-		return;
-	}
-	n = config_setting_length(l);
-	if (n == 0) {
-		policy_err(ctx, l, "%s: contacts is empty; a team needs at "
-		    "least one contact", where);
-		return;
-	}
-	if (n > POLICY_MAX_CONTACTS) {
-		policy_err(ctx, l, "%s: %d contacts, more than the %d allowed; "
-		    "keep the people who are paged", where, n,
-		    POLICY_MAX_CONTACTS);
-		n = POLICY_MAX_CONTACTS;
-	}
 	team->contacts = policy_xcalloc((size_t)n, sizeof(*team->contacts));
 	for (int i = 0; i < n; i++) {
 		const config_setting_t *e = config_setting_get_elem(l,
@@ -293,6 +292,88 @@ policy_read_contacts(struct policy_ctx *ctx, const config_setting_t *g,
 	}
 }
 
+/* The id, which also names the team in where (of wlen bytes) for the
+   messages that follow. */
+static void
+policy_read_team_id(struct policy_ctx *ctx, const config_setting_t *g,
+    struct policy_team *team, char *where, size_t wlen)
+{
+	struct policy_repo *repo = ctx->repo;
+	char q[POLICY_QUOTE_LEN];
+	const char *v;
+
+	if (policy_get_string(ctx, g, where, "id", true, 64, &v) != 1)
+		return;
+	if (!policy_team_id_valid(v)) {
+		policy_err(ctx, config_setting_get_member(g, "id"),
+		    "%s: id %s is not a team id; use 2 to 32 lowercase "
+		    "letters, digits or '-', starting with a letter or "
+		    "digit (ids become parts of file names)", where,
+		    policy_quote(q, sizeof(q), v));
+		return;
+	}
+	(void)snprintf(where, wlen, "team %s", policy_quote(q, sizeof(q), v));
+	for (size_t k = 0; team->id == NULL && k + 1 < repo->nteams; k++) {
+		const struct policy_team *o = &repo->teams[k];
+
+		if (o->id != NULL && strcasecmp(o->id, v) == 0) {
+			policy_err(ctx, config_setting_get_member(g, "id"),
+			    "%s: duplicate team id (the first is at %s:%d); "
+			    "remove or rename one", where, o->src.file,
+			    o->src.line);
+			break;
+		}
+	}
+	team->id = policy_xstrdup(v);
+}
+
+/* A ccTLD in ASCII (A-labels): letters, digits, '-' and '.', not
+   starting with '.' or '-'. */
+static bool
+policy_domain_valid(const char *v)
+{
+	for (const char *p = v; *p != '\0'; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		    (*p >= '0' && *p <= '9') || *p == '-' || *p == '.'))
+			return false;
+	return v[0] != '.' && v[0] != '-';
+}
+
+/* The team's policy, read before the teams; a name close to a policy's
+   gets "did you mean". */
+static void
+policy_read_team_policy(struct policy_ctx *ctx, const config_setting_t *g,
+    struct policy_team *team, const char *where)
+{
+	struct policy_repo *repo = ctx->repo;
+	char q[POLICY_QUOTE_LEN];
+	const char *v, *best = NULL;
+	size_t bestd = 3;
+
+	if (policy_get_string(ctx, g, where, "policy", true, POLICY_MAX_NAME,
+	    &v) != 1)
+		return;
+	if ((team->policy = policy_find(repo, v)) != NULL)
+		return;
+	for (size_t k = 0; k < repo->npolicies; k++) {
+		size_t d = policy_distance(v, repo->policies[k].name);
+
+		if (d < bestd) {
+			bestd = d;
+			best = repo->policies[k].name;
+		}
+	}
+	if (best != NULL)
+		policy_err(ctx, config_setting_get_member(g, "policy"),
+		    "%s: policy %s does not exist; did you mean \"%s\"? fix "
+		    "the name or define it under policies", where,
+		    policy_quote(q, sizeof(q), v), best);
+	else
+		policy_err(ctx, config_setting_get_member(g, "policy"),
+		    "%s: policy %s does not exist; define it under policies "
+		    "or fix the name", where, policy_quote(q, sizeof(q), v));
+}
+
 static void
 policy_read_team(struct policy_ctx *ctx, const config_setting_t *g,
     struct policy_team *team, int index)
@@ -300,108 +381,26 @@ policy_read_team(struct policy_ctx *ctx, const config_setting_t *g,
 	static const char *const keys[] = { "id", "domain", "cctld_operator",
 		"host_organisation", "registry_operator", "country", "region",
 		"policy", "contacts", "sshdrop", NULL };
-	struct policy_repo *repo = ctx->repo;
-	char where[POLICY_QUOTE_LEN + 16], q[POLICY_QUOTE_LEN], cc[3];
-	const char *v;
+	char where[POLICY_QUOTE_LEN + 16];
 
 	team->src = policy_src_of(ctx, g);
 	(void)snprintf(where, sizeof(where), "team %d", index);
-	if (policy_get_string(ctx, g, where, "id", true, 64, &v) == 1) {
-		if (!policy_team_id_valid(v)) {
-			policy_err(ctx, config_setting_get_member(g, "id"),
-			    "%s: id %s is not a team id; use 2 to 32 lowercase "
-			    "letters, digits or '-', starting with a letter or "
-			    "digit (ids become parts of file names)", where,
-			    policy_quote(q, sizeof(q), v));
-		} else {
-			(void)snprintf(where, sizeof(where), "team %s",
-			    policy_quote(q, sizeof(q), v));
-			for (size_t k = 0; team->id == NULL &&
-			    k + 1 < repo->nteams; k++) {
-				const struct policy_team *o = &repo->teams[k];
-
-				if (o->id != NULL && strcasecmp(o->id, v) == 0) {
-					policy_err(ctx, config_setting_get_member(
-					    g, "id"), "%s: duplicate team id (the "
-					    "first is at %s:%d); remove or "
-					    "rename one", where, o->src.file,
-					    o->src.line);
-					break;
-				}
-			}
-			team->id = policy_xstrdup(v);
-		}
-	}
+	policy_read_team_id(ctx, g, team, where, sizeof(where));
 	(void)policy_check_keys(ctx, g, where, keys);
-	if (policy_get_string(ctx, g, where, "domain", true, 253, &v) == 1) {
-		bool ok = true;
-
-		for (const char *p = v; *p != '\0'; p++)
-			if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' &&
-			    *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-			    *p == '-' || *p == '.'))
-				ok = false;
-		if (!ok || v[0] == '.' || v[0] == '-')
-			policy_err(ctx, config_setting_get_member(g, "domain"),
-			    "%s: domain %s is not a domain name; write the "
-			    "ccTLD in ASCII, e.g. \"ke\" or \"xn--fiqs8s\"",
-			    where, policy_quote(q, sizeof(q), v));
-		else
-			team->domain = policy_xstrdup(v);
-	}
+	(void)policy_get_valid(ctx, g, where, "domain", true, 253,
+	    policy_domain_valid, "is not a domain name; write the ccTLD in "
+	    "ASCII, e.g. \"ke\" or \"xn--fiqs8s\"", &team->domain);
 	(void)policy_get_dup(ctx, g, where, "cctld_operator", true,
 	    POLICY_MAX_NAME, &team->cctld_operator);
 	(void)policy_get_dup(ctx, g, where, "host_organisation", false,
 	    POLICY_MAX_NAME, &team->host_organisation);
 	(void)policy_get_dup(ctx, g, where, "registry_operator", false,
 	    POLICY_MAX_NAME, &team->registry_operator);
-	if (policy_get_string(ctx, g, where, "country", false, 16, &v) == 1) {
-		if (policy_country_parse(v, cc) != 0)
-			policy_err(ctx, config_setting_get_member(g, "country"),
-			    "%s: country %s is not an ISO 3166-1 alpha-2 code; "
-			    "write two letters, e.g. \"KE\"", where,
-			    policy_quote(q, sizeof(q), v));
-		else
-			team->country = policy_xstrdup(cc);
-	}
-	if (policy_get_string(ctx, g, where, "region", true, 16, &v) == 1) {
-		if (policy_region_parse(v, cc) != 0)
-			policy_err(ctx, config_setting_get_member(g, "region"),
-			    "%s: region %s is unknown; use one of AF, AN, AS, "
-			    "EU, NA, OC, SA", where, policy_quote(q, sizeof(q),
-			    v));
-		else
-			team->region = policy_xstrdup(cc);
-	}
-	if (policy_get_string(ctx, g, where, "policy", true, POLICY_MAX_NAME,
-	    &v) == 1) {
-		team->policy = policy_find(repo, v);
-		if (team->policy == NULL) {
-			const char *best = NULL;
-			size_t bestd = 3;
-
-			for (size_t k = 0; k < repo->npolicies; k++) {
-				size_t d = policy_distance(v,
-				    repo->policies[k].name);
-
-				if (d < bestd) {
-					bestd = d;
-					best = repo->policies[k].name;
-				}
-			}
-			if (best != NULL)
-				policy_err(ctx, config_setting_get_member(g,
-				    "policy"), "%s: policy %s does not exist; "
-				    "did you mean \"%s\"? fix the name or define "
-				    "it under policies", where, policy_quote(q,
-				    sizeof(q), v), best);
-			else
-				policy_err(ctx, config_setting_get_member(g,
-				    "policy"), "%s: policy %s does not exist; "
-				    "define it under policies or fix the name",
-				    where, policy_quote(q, sizeof(q), v));
-		}
-	}
+	policy_read_country(ctx, g, where, &team->country);
+	policy_read_code(ctx, g, where, "region", true, policy_region_parse,
+	    "is unknown; use one of AF, AN, AS, EU, NA, OC, SA",
+	    &team->region);
+	policy_read_team_policy(ctx, g, team, where);
 	policy_read_team_drop(ctx, g, team, where);
 	policy_read_contacts(ctx, g, team, where);
 }
@@ -418,9 +417,7 @@ policy_read_teams(struct policy_ctx *ctx, const config_setting_t *root)
 		    "is no one to alert; add teams = ( { id = ...; ... } );");
 		return 0;
 	}
-	if (config_setting_type(list) != CONFIG_TYPE_LIST &&
-	    !(config_setting_type(list) == CONFIG_TYPE_ARRAY &&
-	    config_setting_length(list) == 0)) {
+	if (!policy_is_list(list)) {
 		policy_err(ctx, list, "teams must be a list ( { ... }, ... ), "
 		    "not %s", policy_type_name(config_setting_type(list)));
 		return 0;

@@ -199,6 +199,46 @@ expect_ok_each(const char *tmpl, const char *const *values, size_t n)
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
+/* A configuration refused with one error whose text is known to the byte:
+   the text for a template's %s, the error's line and its whole text. */
+struct exact {
+	const char *text;
+	int line;
+	const char *msg;
+};
+
+/* Each of the n cases, tmpl with its text for the %s, must be refused
+   with exactly one error, at its line of t.conf, saying its msg. */
+static void
+expect_exact(const char *tmpl, const struct exact *x, size_t n)
+{
+	char text[8192];
+
+	for (size_t i = 0; i < n; i++) {
+		struct policy_diag d;
+		struct policy_repo *r = NULL;
+		const struct policy_diag_item *it = NULL;
+		int rc;
+
+		fill(text, sizeof(text), tmpl, x[i].text);
+		rc = load_str(text, &d, &r);
+		for (size_t k = 0; k < d.n; k++)
+			if (d.items[k].sev == POLICY_ERROR)
+				it = &d.items[k];
+		if (rc != TOCSIN_ECONFIG || r != NULL || d.errors != 1 ||
+		    it == NULL || it->file == NULL ||
+		    !ends_with(it->file, "t.conf") || it->line != x[i].line ||
+		    strcmp(it->text, x[i].msg) != 0) {
+			print_message("case %zu: expected t.conf:%d: %s\n", i,
+			    x[i].line, x[i].msg);
+			dump(&d);
+			policy_diag_free(&d);
+			fail();
+		}
+		policy_diag_free(&d);
+	}
+}
+
 /* Load text, which must load with no error and exactly one warning, at
    line of t.conf, holding frag; the caller frees the repository. */
 static struct policy_repo *
@@ -1482,6 +1522,165 @@ test_limits(void **state)
 	free(text);
 }
 
+/* Sections read entry by entry stop at their limit, said at the section. */
+static void
+test_section_limits(void **state)
+{
+	size_t cap = 1u << 20, o;
+	char *text = malloc(cap);
+	struct policy_diag d;
+	struct policy_repo *r = NULL;
+
+	(void)state;
+	assert_non_null(text);
+	o = (size_t)snprintf(text, cap, GW ISS POL TEAMS "quorum = (\n");
+	for (int i = 0; i <= POLICY_MAX_QUORUM; i++)
+		o += (size_t)snprintf(text + o, cap - o, "%s{ issuers = 2; }\n",
+		    i ? "," : "");
+	(void)snprintf(text + o, cap - o, ");\n");
+	expect_one_error(text, 5, "quorum has 65 rules, more than the 64 "
+	    "allowed; remove some");
+
+	o = (size_t)snprintf(text, cap, GW POL TEAMS "issuers = (\n");
+	for (int i = 0; i <= POLICY_MAX_ISSUERS; i++)
+		o += (size_t)snprintf(text + o, cap - o, "%s{ name = \"i%d\"; "
+		    "certificate = \"c.pem\"; may_address = [ \"all\" ]; }\n",
+		    i ? "," : "", i);
+	(void)snprintf(text + o, cap - o, ");\n");
+	expect_one_error(text, 4, "issuers has 257 entries, more than the "
+	    "256 allowed; remove some");
+
+	/* TEAMS names policy p, the first; the others are p1, p2 ... */
+	o = (size_t)snprintf(text, cap, GW ISS TEAMS "policies = {\n");
+	for (int i = 0; i <= POLICY_MAX_POLICIES; i++) {
+		char name[16] = "p";
+
+		if (i > 0)
+			(void)snprintf(name, sizeof(name), "p%d", i);
+		o += (size_t)snprintf(text + o, cap - o, "%s = { steps = ( { "
+		    "after = 0; notify = [ \"all:sms\" ]; } ); };\n", name);
+	}
+	(void)snprintf(text + o, cap - o, "};\n");
+	expect_one_error(text, 4, "policies has 257 entries, more than the "
+	    "256 allowed; remove some");
+
+	o = (size_t)snprintf(text, cap, GW ISS POL TEAMS "groups = {\n");
+	for (int i = 0; i <= POLICY_MAX_GROUPS; i++)
+		o += (size_t)snprintf(text + o, cap - o, "g%d = [ \"ke\" ];\n",
+		    i);
+	(void)snprintf(text + o, cap - o, "};\n");
+	expect_one_error(text, 5, "groups has 4097 entries, more than the "
+	    "4096 allowed; remove some");
+
+	/* At the limit, every entry is read. */
+	o = (size_t)snprintf(text, cap, GW ISS POL TEAMS "quorum = (\n");
+	for (int i = 0; i < POLICY_MAX_QUORUM; i++)
+		o += (size_t)snprintf(text + o, cap - o, "%s{ issuers = 2; }\n",
+		    i ? "," : "");
+	(void)snprintf(text + o, cap - o, ");\n");
+	assert_int_equal(load_str(text, &d, &r), 0);
+	assert_int_equal(r->nquorum, POLICY_MAX_QUORUM);
+	assert_int_equal(r->quorum[POLICY_MAX_QUORUM - 1].issuers, 2);
+	policy_free(r);
+	policy_diag_free(&d);
+	free(text);
+}
+
+/*
+ * Members that are lists of groups (a policy's steps, a team's contacts, a
+ * contact's messengers), and strings checked by a rule (a team's domain,
+ * country and region, a contact's email): each mistake's whole message.
+ */
+#define TEAM_WITH(rest) GW ISS POL "teams = ( { id = \"ke\"; domain = " \
+	"\"x\"; cctld_operator = \"o\"; region = \"AF\"; policy = \"p\";\n" \
+	rest " } );\n"
+#define CONTACT_WITH(rest) TEAM_WITH("contacts = ( { name = \"n\"; " \
+	"role = \"r\"; timezone = \"UTC\"; languages = [ \"en\" ]; " \
+	"mobile = \"+254700555101\";\n" rest " } );")
+
+static void
+test_list_members(void **state)
+{
+	static const struct exact team[] = {
+		{ "", 4, "team \"ke\": contacts is missing; add contacts = "
+		  "( { name = ...; role = ...; ... } );" },
+		{ "contacts = \"n\";", 5, "team \"ke\": contacts must be a "
+		  "list ( { ... }, ... ), not a string" },
+		{ "contacts = [ ];", 5, "team \"ke\": contacts is empty; a "
+		  "team needs at least one contact" },
+	};
+	static const struct exact contact[] = {
+		{ "messengers = \"signal\";", 6, "team \"ke\" contact \"n\": "
+		  "messengers must be a list ( { service = ...; id = ...; } ), "
+		  "not a string" },
+		{ "messengers = ( 1 );", 6, "team \"ke\" contact \"n\": "
+		  "messenger 1 must be a group { service = ...; id = ...; }, "
+		  "not an integer" },
+		{ "email = \"<a@example.org>\"; pgp = \"" FPR_A "\";", 6,
+		  "team \"ke\" contact \"n\": email \"<a@example.org>\" is not "
+		  "a plain e-mail address; write e.g. \"name@example.org\" (no "
+		  "display name, no brackets)" },
+		{ "country = \"KEN\";", 6, "team \"ke\" contact \"n\": country "
+		  "\"KEN\" is not an ISO 3166-1 alpha-2 code; write two "
+		  "letters, e.g. \"KE\"" },
+	};
+	static const struct exact steps[] = {
+		{ "", 3, "policy \"p\": steps is missing; add steps = ( { after "
+		  "= \"0s\"; notify = [ \"primary:pgp-email\" ]; } );" },
+		{ "steps = [ ];", 4, "policy \"p\": steps must be a list ( { "
+		  "... }, ... ), not an array [ ... ]; write steps = ( { after "
+		  "= \"0s\"; notify = [ ... ]; } );" },
+		{ "steps = ( );", 4, "policy \"p\": steps is empty, so the "
+		  "policy reaches no one; add at least one step" },
+	};
+	static const struct exact fields[] = {
+		{ "domain = \"-x\";", 4, "team \"ke\": domain \"-x\" is not a "
+		  "domain name; write the ccTLD in ASCII, e.g. \"ke\" or "
+		  "\"xn--fiqs8s\"" },
+		{ "region = \"AFR\";", 4, "team \"ke\": region \"AFR\" is "
+		  "unknown; use one of AF, AN, AS, EU, NA, OC, SA" },
+		{ "country = \"k\";", 4, "team \"ke\": country \"k\" is not an "
+		  "ISO 3166-1 alpha-2 code; write two letters, e.g. \"KE\"" },
+	};
+	char text[8192];
+	struct exact many = { text, 6, "team \"ke\" contact \"n\": 17 "
+	    "messengers, more than the 16 allowed; remove some" };
+	struct policy_diag d;
+	struct policy_repo *r = NULL;
+
+	(void)state;
+	expect_exact(TEAM_WITH("%s"), team, NELEM(team));
+	expect_exact(CONTACT_WITH("%s"), contact, NELEM(contact));
+	expect_exact(GW ISS "policies = { p = {\n%s\n}; };\n" TEAMS, steps,
+	    NELEM(steps));
+	/* The team's own fields: each mistake on the team's first line,
+	   in place of the good value. */
+	for (size_t i = 0; i < NELEM(fields); i++) {
+		struct exact one = fields[i];
+
+		(void)snprintf(text, sizeof(text), GW ISS POL "teams = ( { "
+		    "id = \"ke\"; cctld_operator = \"o\"; policy = \"p\"; "
+		    "%s%s%s%%s\ncontacts = ( " CONTACT " ); } );\n",
+		    strncmp(one.text, "domain", 6) ? "domain = \"x\"; " : "",
+		    strncmp(one.text, "region", 6) ? "region = \"AF\"; " : "",
+		    strncmp(one.text, "country", 7) ? "country = \"KE\"; " : "");
+		expect_exact(text, &one, 1);
+	}
+	/* 17 messengers: the first 16 are read. */
+	(void)snprintf(text, sizeof(text), "%s", "messengers = ( ");
+	for (int i = 0; i <= POLICY_MAX_MESSENGERS; i++)
+		(void)snprintf(text + strlen(text), sizeof(text) - strlen(text),
+		    "%s{ service = \"s\"; id = \"%d\"; }", i ? ", " : "", i);
+	(void)snprintf(text + strlen(text), sizeof(text) - strlen(text), " );");
+	expect_exact(CONTACT_WITH("%s"), &many, 1);
+	/* An empty messengers list, [ ] or ( ), is allowed. */
+	assert_int_equal(load_str(CONTACT_WITH("messengers = [ ];"), &d, &r),
+	    0);
+	assert_int_equal(r->teams[0].contacts[0].nmessengers, 0);
+	policy_free(r);
+	policy_diag_free(&d);
+}
+
 static void
 test_duration(void **state)
 {
@@ -1782,6 +1981,120 @@ test_http_providers(void **state)
 	assert_int_equal(chmod("/tmp/tocsin-test-token", 0644), 0);
 	expect_one_error(GW ISS POL TEAMS SMSP(""), 0, "0600");
 	unlink("/tmp/tocsin-test-token");
+}
+
+/*
+ * Each setting of a generic provider entry (its own line, 6) with a bad
+ * value: the whole message, at the setting's line.  The entry is the
+ * only provider, so nothing else is reported.
+ */
+#define GENERIC(extra) "name = \"gw\"; kind = \"generic\"; " extra
+#define GEN_URL "url = \"https://a\"; "
+#define GEN_BODY "body = \"b\"; "
+
+static void
+test_provider_values(void **state)
+{
+	static const struct exact bad[] = {
+		{ "name = \"a b\"; kind = \"generic\"; " GEN_URL GEN_BODY, 6,
+		  "providers.sms \"a b\": a provider name is 1 to 40 letters, "
+		  "digits, '-' or '_' (it is part of receipt URLs)" },
+		{ "name = \"gw\"; kind = \"smoke\"; " GEN_URL GEN_BODY, 6,
+		  "providers.sms \"gw\": kind \"smoke\" is not \"twilio\" or "
+		  "\"generic\"" },
+		{ GENERIC("url = \"http://a\"; " GEN_BODY), 6,
+		  "providers.sms \"gw\": url \"http://a\" is not https://; "
+		  "alerts and auth tokens must not cross the network in clear "
+		  "(http:// only with local = true, for a gateway on this "
+		  "host)" },
+		{ GENERIC("url = \"https://a b\"; " GEN_BODY), 6,
+		  "providers.sms \"gw\": url \"https://a b\" has spaces or "
+		  "quotes; write a plain URL" },
+		{ GENERIC("url = \"https://a/{to}\"; " GEN_BODY), 6,
+		  "providers.sms \"gw\": url has the unknown placeholder {to}; "
+		  "a url may use {idempotency_key} only" },
+		{ GENERIC(GEN_URL GEN_BODY "account = \"AC-1\";"), 6,
+		  "providers.sms \"gw\": account must be letters and digits "
+		  "(e.g. AC...)" },
+		{ GENERIC(GEN_URL GEN_BODY "from = \"a b\";"), 6,
+		  "providers.sms \"gw\": from \"a b\" must be a number or a "
+		  "sender id without spaces" },
+		{ GENERIC(GEN_URL GEN_BODY "prefixes = [ \"+254\", \"254\" ];"),
+		  6, "providers.sms \"gw\": prefix \"254\" is not \"+\" or an "
+		  "E.164 country or area prefix such as \"+254\"" },
+		{ GENERIC(GEN_URL GEN_BODY "rate = 0;"), 6,
+		  "providers.sms \"gw\": rate = 0 is out of range; use a value "
+		  "from 1 to 10000" },
+		{ GENERIC(GEN_URL GEN_BODY "burst = 10001;"), 6,
+		  "providers.sms \"gw\": burst = 10001 is out of range; use a "
+		  "value from 1 to 10000" },
+		{ GENERIC(GEN_URL GEN_BODY "parallel = 257;"), 6,
+		  "providers.sms \"gw\": parallel = 257 is out of range; use a "
+		  "value from 1 to 256" },
+		{ GENERIC(GEN_URL GEN_BODY "retries = \"3\";"), 6,
+		  "providers.sms \"gw\": retries must be an integer, not a "
+		  "string; write it without quotes, e.g. retries = 1;" },
+		{ GENERIC(GEN_URL GEN_BODY "timeout = \"6m\";"), 6,
+		  "providers.sms \"gw\": timeout must be between 1s and 5m" },
+		{ GENERIC(GEN_URL GEN_BODY "segments = 11;"), 6,
+		  "providers.sms \"gw\": segments = 11 is out of range; use a "
+		  "value from 1 to 10" },
+		{ GENERIC(GEN_URL GEN_BODY "method = \"GET\";"), 6,
+		  "providers.sms \"gw\": method must be \"POST\" or \"PUT\"" },
+		{ GENERIC(GEN_URL GEN_BODY "content_type = \"text/plain\";"), 6,
+		  "providers.sms \"gw\": content_type must be "
+		  "\"application/json\" or \"application/x-www-form-urlencoded\""
+		  " (values are escaped for it)" },
+		{ GENERIC(GEN_URL "body = \"{nope}\";"), 6,
+		  "providers.sms \"gw\": body has the unknown placeholder "
+		  "{nope}; use {to} {from} {text} {id} {idempotency_key}" },
+		{ GENERIC(GEN_URL), 5,
+		  "providers.sms \"gw\": body is missing; add body = ...;" },
+		{ GENERIC(GEN_URL GEN_BODY "headers = [ \"NoColon\" ];"), 6,
+		  "providers.sms \"gw\": header \"NoColon\" is not \"Name: "
+		  "value\" on one line" },
+		{ GENERIC(GEN_URL GEN_BODY "headers = [ \"X: {to}\" ];"), 6,
+		  "providers.sms \"gw\": header has the unknown placeholder "
+		  "{to}; use {secret} {id} {idempotency_key}" },
+		{ GENERIC(GEN_URL GEN_BODY "success = [ 200, 404 ];"), 6,
+		  "providers.sms \"gw\": success status 404 is not a 2xx "
+		  "status" },
+		{ GENERIC(GEN_URL GEN_BODY "success = \"200\";"), 6,
+		  "providers.sms \"gw\": success must be a list of at most 8 "
+		  "numbers, e.g. [ 200, 201, 202 ]" },
+	};
+	struct policy_diag d;
+	struct policy_repo *r = NULL;
+
+	(void)state;
+	expect_exact(GW ISS POL TEAMS "providers = { sms = ( {\n%s\n} ); };\n",
+	    bad, NELEM(bad));
+	/* The defaults, and burst following the rate unless given. */
+	assert_int_equal(load_str(GW ISS POL TEAMS "providers = { sms = ( {\n"
+	    GENERIC(GEN_URL GEN_BODY "rate = 5;") "\n}, {\n"
+	    "name = \"g2\"; kind = \"generic\"; " GEN_URL GEN_BODY
+	    "burst = 3; method = \"PUT\"; headers = [ \"X-Id: {id}\" ];\n"
+	    "} ); };\n", &d, &r), 0);
+	assert_int_equal(r->nsms, 2);
+	assert_int_equal(r->sms[0].rate, 5);
+	assert_int_equal(r->sms[0].burst, 5);
+	assert_int_equal(r->sms[0].parallel, 4);
+	assert_int_equal(r->sms[0].retries, 2);
+	assert_int_equal(r->sms[0].timeout, 10);
+	assert_int_equal(r->sms[0].segments, 3);
+	assert_string_equal(r->sms[0].method, "POST");
+	assert_string_equal(r->sms[0].content_type, "application/json");
+	assert_int_equal(r->sms[0].nsuccess, 3);
+	assert_int_equal(r->sms[0].success[2], 202);
+	assert_int_equal(r->sms[0].nprefixes, 1);
+	assert_string_equal(r->sms[0].prefixes[0], "+");
+	assert_int_equal(r->sms[1].rate, 10);
+	assert_int_equal(r->sms[1].burst, 3);
+	assert_string_equal(r->sms[1].method, "PUT");
+	assert_int_equal(r->sms[1].nheaders, 1);
+	assert_string_equal(r->sms[1].headers[0], "X-Id: {id}");
+	policy_free(r);
+	policy_diag_free(&d);
 }
 
 /* providers.fax, fax_detail, gateway.duty_phone and ack_phone */
@@ -2158,6 +2471,70 @@ test_gateway_phones(void **state)
 	policy_free(r);
 	policy_diag_free(&d);
 	expect_mistakes(GWX("%s") ISS POL TEAMS, 2, bad, NELEM(bad));
+}
+
+/* The gateway's bounded settings: each bad value's whole message, at its
+   line (2); a value at its bound passes. */
+static void
+test_gateway_values(void **state)
+{
+	static const struct exact bad[] = {
+		{ "replay_window = 0;", 2, "gateway: replay_window is 0, which "
+		  "refuses every alert; use e.g. \"24h\"" },
+		{ "verify_after = \"23h\";", 2, "gateway: verify_after must be "
+		  "at least a day (\"1d\"); a contact not confirmed within it "
+		  "is stale" },
+		{ "lease = \"4s\";", 2, "gateway: lease 4s is shorter than a "
+		  "delivery can take; use at least \"5s\", e.g. \"2m\"" },
+		{ "retry_base = 0;", 2, "gateway: retry_base is 0, which "
+		  "retries in a tight loop; use e.g. \"30s\"" },
+		{ "retry_base = \"2m\"; retry_max = \"119s\";", 2,
+		  "gateway: retry_max is shorter than retry_base; make it "
+		  "longer, e.g. \"1h\"" },
+		{ "listen_idle_timeout = \"61m\";", 2, "gateway: "
+		  "listen_idle_timeout must be from 1s to 1h; e.g. \"10s\"" },
+		{ "listen_request_timeout = 0;", 2, "gateway: "
+		  "listen_request_timeout must be from 1s to 1h; a request of "
+		  "a provider or a person takes well under a second, e.g. "
+		  "\"30s\"" },
+		{ "workers = 65;", 2, "gateway: workers = 65 is out of range; "
+		  "use a value from 1 to 64" },
+		{ "max_attempts = 0;", 2, "gateway: max_attempts = 0 is out of "
+		  "range; use a value from 1 to 1000" },
+		{ "listen_max_per_address = 256;", 2, "gateway: "
+		  "listen_max_per_address (256) must be less than "
+		  "listen_max_connections (256), or one address can take every "
+		  "connection; e.g. 16 and 256" },
+		{ "trusted_proxy = \"proxy\";", 2, "gateway: trusted_proxy "
+		  "proxy is not an IP address; give the address the TLS proxy "
+		  "connects from, e.g. \"127.0.0.1\"" },
+		{ "listen = \"8025\";", 2, "gateway: listen \"8025\" is not "
+		  "HOST:PORT; write e.g. \"127.0.0.1:8025\" or \"[::1]:8025\"" },
+	};
+	struct policy_diag d;
+	struct policy_repo *r = NULL;
+
+	(void)state;
+	expect_exact(GWX("%s") ISS POL TEAMS, bad, NELEM(bad));
+	assert_int_equal(load_str(GWX("retry_base = \"2m\"; retry_max = "
+	    "\"120s\"; verify_after = \"1d\"; lease = \"5s\"; "
+	    "listen_idle_timeout = \"1h\"; listen_request_timeout = \"1s\"; "
+	    "workers = 64; max_attempts = 1; listen_max_connections = 4; "
+	    "listen_max_per_address = 3; trusted_proxy = \"::1\";")
+	    ISS POL TEAMS, &d, &r), 0);
+	assert_int_equal(r->gateway.retry_base, 120);
+	assert_int_equal(r->gateway.retry_max, 120);
+	assert_int_equal(r->gateway.verify_after, 86400);
+	assert_int_equal(r->gateway.lease, 5);
+	assert_int_equal(r->gateway.listen_idle_timeout, 3600);
+	assert_int_equal(r->gateway.listen_request_timeout, 1);
+	assert_int_equal(r->gateway.workers, 64);
+	assert_int_equal(r->gateway.max_attempts, 1);
+	assert_int_equal(r->gateway.listen_max_connections, 4);
+	assert_int_equal(r->gateway.listen_max_per_address, 3);
+	assert_string_equal(r->gateway.trusted_proxy, "::1");
+	policy_free(r);
+	policy_diag_free(&d);
 }
 
 /*
@@ -2689,6 +3066,8 @@ main(void)
 		cmocka_unit_test(test_value_mistakes),
 		cmocka_unit_test(test_team_and_contact_mistakes),
 		cmocka_unit_test(test_limits),
+		cmocka_unit_test(test_section_limits),
+		cmocka_unit_test(test_list_members),
 		cmocka_unit_test(test_duration),
 		cmocka_unit_test(test_e164),
 		cmocka_unit_test(test_fpr_and_names),
@@ -2696,11 +3075,13 @@ main(void)
 		cmocka_unit_test(test_small_parsers),
 		cmocka_unit_test(test_diag),
 		cmocka_unit_test(test_http_providers),
+		cmocka_unit_test(test_provider_values),
 		cmocka_unit_test(test_fax_provider),
 		cmocka_unit_test(test_fax_addresses),
 		cmocka_unit_test(test_fax_address),
 		cmocka_unit_test(test_fax_detail),
 		cmocka_unit_test(test_gateway_phones),
+		cmocka_unit_test(test_gateway_values),
 		cmocka_unit_test(test_quorum_rules),
 		cmocka_unit_test(test_quorum_mistakes),
 		cmocka_unit_test_setup_teardown(test_drop_hosts, drop_setup,
