@@ -62,7 +62,7 @@ static const struct cmd cmds[] = {
 	  cmd_check },
 	{ "submit", "ALERT [--sig SIG]...",
 	  "verify, authorise, plan and queue a signed CAP alert", cmd_submit },
-	{ "status", "[ALERT] [--json]",
+	{ "status", "[ALERT [--unacked] [--state STATE]] [--json]",
 	  "alerts; per team: step, deadline, deliveries, ack", cmd_status },
 	{ "audit", "verify [--no-checkpoint] [--witness LINE]... | show "
 	  "[--since TIME] [--json]",
@@ -310,31 +310,47 @@ cmd_status(const char *conf, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "json", no_argument, NULL, 'j' },
+		{ "unacked", no_argument, NULL, 'u' },
+		{ "state", required_argument, NULL, 's' },
 		{ NULL, 0, NULL, 0 },
 	};
+	static const char usage_line[] = "usage: tocsin status [ALERT "
+	    "[--unacked] [--state STATE]] [--json]\n";
 	struct policy_repo *repo = NULL;
 	struct store *st = NULL;
 	struct tocsin_err e;
+	struct status_filter f = { 0 };
 	bool json = false;
 	int ch, rc;
 
 	optind = 1;
-	while ((ch = getopt_long(argc, argv, "j", opts, NULL)) != -1) {
-		if (ch != 'j') {
-			fprintf(stderr, "usage: tocsin status [ALERT] [--json]\n");
+	while ((ch = getopt_long(argc, argv, "jus:", opts, NULL)) != -1) {
+		if (ch == 'j')
+			json = true;
+		else if (ch == 'u')
+			f.unacked = true;
+		else if (ch == 's' && status_state_ok(optarg))
+			f.state = optarg;
+		else {
+			if (ch == 's')
+				fprintf(stderr, "tocsin status: --state is one "
+				    "of active, held, acked, unreached, "
+				    "cancelled, updated\n");
+			fputs(usage_line, stderr);
 			return EX_USAGE;
 		}
-		json = true;
 	}
-	if (argc - optind > 1) {
-		fprintf(stderr, "usage: tocsin status [ALERT] [--json]\n");
+	if (argc - optind > 1 || ((f.unacked || f.state != NULL) &&
+	    argc - optind != 1)) {
+		fputs(usage_line, stderr);
 		return EX_USAGE;
 	}
 	if ((rc = load_repo(conf, &repo)) != 0)
 		return rc;
 	if ((rc = store_open(repo->gateway.store, &st, &e)) == 0) {
 		if (optind < argc)
-			rc = status_alert(st, argv[optind], stdout, json, &e);
+			rc = status_alert(st, argv[optind], &f, stdout, json,
+			    &e);
 		else
 			rc = status_alerts(st, stdout, json, &e);
 	}

@@ -36,6 +36,47 @@ status_safe(FILE *out, const char *s, size_t max)
 	free(b.p);
 }
 
+static const char *const status_states[] = { "active", "held", "acked",
+	"unreached", "cancelled", "updated", NULL };
+
+bool
+status_state_ok(const char *s)
+{
+	for (size_t i = 0; status_states[i] != NULL; i++)
+		if (strcmp(s, status_states[i]) == 0)
+			return true;
+	return false;
+}
+
+/* A team's state as shown: an active team whose first step is held for
+   quiet hours (step -1) is "held". */
+static const char *
+status_team_state(const struct store_team_row *t)
+{
+	return t->step < 0 && strcmp(t->state, "active") == 0 ? "held" :
+	    t->state;
+}
+
+static bool
+status_shown(const struct store_team_row *t, const struct status_filter *f)
+{
+	if (f == NULL)
+		return true;
+	if (f->unacked && strcmp(t->state, "acked") == 0)
+		return false;
+	return f->state == NULL || strcmp(status_team_state(t), f->state) == 0;
+}
+
+/* The teams of an alert by state, as JSON members of an object. */
+static void
+status_json_states(FILE *out, const struct store_alert_row *a)
+{
+	fprintf(out, ",\"team_states\":{\"acked\":%d,\"active\":%d,"
+	    "\"held\":%d,\"unreached\":%d,\"other\":%d}", a->nacked,
+	    a->nactive, a->nheld, a->nunreached, a->nteams - a->nacked -
+	    a->nactive - a->nheld - a->nunreached);
+}
+
 /*
  * The members that head an alert's object in JSON, for the list of alerts
  * (full false) and for one alert (full: with sent, scope and headline
@@ -79,19 +120,24 @@ status_alerts(struct store *st, FILE *out, bool json, struct tocsin_err *err)
 
 			fputs(i ? ",{" : "{", out);
 			status_json_head(out, a, false);
-			fprintf(out, ",\"teams\":%d}", a->nteams);
+			fprintf(out, ",\"teams\":%d", a->nteams);
+			status_json_states(out, a);
+			fputc('}', out);
 		}
 		fputs("]}\n", out);
 	} else if (n == 0) {
 		fputs("no alerts\n", out);
 	} else {
-		fprintf(out, "%-22s %-20s %-8s %-8s %5s  %s\n", "ALERT",
-		    "RECEIVED", "SEVERITY", "STATUS", "TEAMS", "HEADLINE");
+		fprintf(out, "%-22s %-20s %-8s %-8s %5s %5s %6s %5s %5s  %s\n",
+		    "ALERT", "RECEIVED", "SEVERITY", "STATUS", "TEAMS", "ACKED",
+		    "ACTIVE", "HELD", "UNREA", "HEADLINE");
 		for (size_t i = 0; i < n; i++) {
-			fprintf(out, "%-22s %-20s %-8s %-8s %5d  ", rows[i].id,
-			    jsonw_fmt_time(rows[i].received, tb, sizeof(tb)),
+			fprintf(out, "%-22s %-20s %-8s %-8s %5d %5d %6d %5d "
+			    "%5d  ", rows[i].id, jsonw_fmt_time(
+			    rows[i].received, tb, sizeof(tb)),
 			    status_sev(rows[i].severity), rows[i].status,
-			    rows[i].nteams);
+			    rows[i].nteams, rows[i].nacked, rows[i].nactive,
+			    rows[i].nheld, rows[i].nunreached);
 			status_safe(out, rows[i].headline, 60);
 			fputc('\n', out);
 		}
@@ -126,17 +172,23 @@ status_json_delivery(FILE *out, const struct store_delivery_row *d, bool first)
 static void
 status_json(FILE *out, const struct store_alert_row *a,
     const struct store_team_row *t, size_t nt,
-    const struct store_delivery_row *d, size_t nd)
+    const struct store_delivery_row *d, size_t nd,
+    const struct status_filter *f)
 {
 	size_t j = 0;
+	bool any = false;
 
 	fputc('{', out);
 	status_json_head(out, a, true);
+	status_json_states(out, a);
 	fputs(",\"teams\":[", out);
 	for (size_t i = 0; i < nt; i++) {
 		bool first = true;
 
-		fputs(i ? ",{" : "{", out);
+		if (!status_shown(&t[i], f))
+			continue;
+		fputs(any ? ",{" : "{", out);
+		any = true;
 		jsonw_key(out, "team"); jsonw_str(out, t[i].team);
 		fprintf(out, ",\"step\":%d,", t[i].step);
 		jsonw_key(out, "state"); jsonw_str(out, t[i].state);
@@ -179,10 +231,11 @@ status_json(FILE *out, const struct store_alert_row *a,
 static void
 status_text(FILE *out, const struct store_alert_row *a,
     const struct store_team_row *t, size_t nt,
-    const struct store_delivery_row *d, size_t nd)
+    const struct store_delivery_row *d, size_t nd,
+    const struct status_filter *f)
 {
 	char tb[32];
-	size_t j = 0, total[STORE_D_COUNT] = { 0 };
+	size_t j = 0, shown = 0, total[STORE_D_COUNT] = { 0 };
 
 	fprintf(out, "alert %s  %s %s %s, received %s\n", a->id, a->status,
 	    a->msg_type, status_sev(a->severity),
@@ -196,16 +249,18 @@ status_text(FILE *out, const struct store_alert_row *a,
 	for (size_t i = 0; i < nt; i++) {
 		const struct store_team_row *r = &t[i];
 
+		for (int s = 0; s < STORE_D_COUNT; s++)
+			total[s] += (size_t)r->counts[s];
+		if (!status_shown(r, f))
+			continue;
+		shown++;
 		/* step -1: held for quiet hours until the deadline */
 		fprintf(out, "%-10s %4d %-10s %-20s %7d %7d %5d %6d %4d  ",
-		    r->team, r->step, r->step < 0 && strcmp(r->state,
-		    "active") == 0 ? "held" : r->state,
+		    r->team, r->step, status_team_state(r),
 		    jsonw_fmt_time(r->deadline, tb, sizeof(tb)),
 		    r->counts[STORE_D_PENDING], r->counts[STORE_D_SENDING],
 		    r->counts[STORE_D_SENT], r->counts[STORE_D_FAILED],
 		    r->counts[STORE_D_DEAD]);
-		for (int s = 0; s < STORE_D_COUNT; s++)
-			total[s] += (size_t)r->counts[s];
 		while (j < nd && strcmp(d[j].team, r->team) < 0)
 			j++;
 		for (bool first = true; j < nd && strcmp(d[j].team, r->team) == 0;
@@ -221,7 +276,13 @@ status_text(FILE *out, const struct store_alert_row *a,
 		}
 		fputc('\n', out);
 	}
-	fprintf(out, "\n%zu teams; deliveries: %zu pending, %zu sending, %zu "
+	if (shown < nt)
+		fprintf(out, "(%zu of %zu teams shown)\n", shown, nt);
+	fprintf(out, "\nteams: %d acked, %d active, %d held, %d unreached, "
+	    "%d cancelled or updated\n", a->nacked, a->nactive, a->nheld,
+	    a->nunreached, a->nteams - a->nacked - a->nactive - a->nheld -
+	    a->nunreached);
+	fprintf(out, "%zu teams; deliveries: %zu pending, %zu sending, %zu "
 	    "sent, %zu failed, %zu dead, %zu cancelled", nt,
 	    total[STORE_D_PENDING], total[STORE_D_SENDING], total[STORE_D_SENT],
 	    total[STORE_D_FAILED], total[STORE_D_DEAD], total[STORE_D_CANCELLED]);
@@ -232,7 +293,8 @@ status_text(FILE *out, const struct store_alert_row *a,
 }
 
 int
-status_alert(struct store *st, const char *alert_id, FILE *out, bool json,
+status_alert(struct store *st, const char *alert_id,
+    const struct status_filter *filter, FILE *out, bool json,
     struct tocsin_err *err)
 {
 	struct store_alert_row *a = NULL;
@@ -246,9 +308,9 @@ status_alert(struct store *st, const char *alert_id, FILE *out, bool json,
 	if ((rc = store_teams(st, alert_id, &t, &nt, err)) == 0 &&
 	    (rc = store_deliveries(st, alert_id, NULL, &d, &nd, err)) == 0) {
 		if (json)
-			status_json(out, a, t, nt, d, nd);
+			status_json(out, a, t, nt, d, nd, filter);
 		else
-			status_text(out, a, t, nt, d, nd);
+			status_text(out, a, t, nt, d, nd, filter);
 	}
 	store_delivery_rows_free(d, nd);
 	store_team_rows_free(t, nt);

@@ -13,8 +13,20 @@
 /* All alerts, newest first. */
 int status_alerts(struct store *st, FILE *out, bool json,
     struct tocsin_err *err);
-/* One alert in detail. TOCSIN_ENOTFOUND when there is no such alert. */
-int status_alert(struct store *st, const char *alert_id, FILE *out, bool json,
+/* Which teams of one alert to show: all (both NULL/false), those whose
+   ladder is in one state ("active", "held", "acked", "unreached",
+   "cancelled", "updated"), or those that have not acked. */
+struct status_filter {
+	const char *state;
+	bool unacked;
+};
+/* Whether s is a state status_filter takes. */
+bool status_state_ok(const char *s);
+/* One alert in detail, its teams as filter says (NULL: all); the counts
+   of its teams by state are always of all of them.  TOCSIN_ENOTFOUND
+   when there is no such alert. */
+int status_alert(struct store *st, const char *alert_id,
+    const struct status_filter *filter, FILE *out, bool json,
     struct tocsin_err *err);
 
 /* Print text as base_esc_term makes it: controls, C1, bidi overrides and

@@ -157,6 +157,10 @@ struct store_alert_row {
 	int severity;
 	int64_t received;
 	int nteams;
+	/* its teams by where their ladders are: acked; active (a step
+	   sent); held (active, its first step held for quiet hours);
+	   unreached; the rest are cancelled or updated */
+	int nacked, nactive, nheld, nunreached;
 };
 int store_alerts(struct store *s, struct store_alert_row **ret, size_t *n,
     struct tocsin_err *err);

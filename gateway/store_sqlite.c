@@ -797,7 +797,13 @@ store_submit(struct store *s, const struct store_alert *a,
 
 #define ALERT_COLS "a.id, a.identifier, a.sender, a.sent, a.status, " \
     "a.msg_type, a.scope, a.headline, a.severity, a.received, " \
-    "(SELECT count(*) FROM team_states t WHERE t.alert_id = a.id)"
+    "(SELECT count(*) FROM team_states t WHERE t.alert_id = a.id), " \
+    ALERT_TEAMS("t.state = 'acked'") ", " \
+    ALERT_TEAMS("t.state = 'active' AND t.step >= 0") ", " \
+    ALERT_TEAMS("t.state = 'active' AND t.step < 0") ", " \
+    ALERT_TEAMS("t.state = 'unreached'")
+#define ALERT_TEAMS(cond) "(SELECT count(*) FROM team_states t WHERE " \
+    "t.alert_id = a.id AND " cond ")"
 
 static void
 alert_row(sqlite3_stmt *st, struct store_alert_row *r)
@@ -813,6 +819,10 @@ alert_row(sqlite3_stmt *st, struct store_alert_row *r)
 	r->severity = sqlite3_column_int(st, 8);
 	r->received = sqlite3_column_int64(st, 9);
 	r->nteams = sqlite3_column_int(st, 10);
+	r->nacked = sqlite3_column_int(st, 11);
+	r->nactive = sqlite3_column_int(st, 12);
+	r->nheld = sqlite3_column_int(st, 13);
+	r->nunreached = sqlite3_column_int(st, 14);
 }
 
 /* Run a prepared query, growing *rows by one element of size sz per row

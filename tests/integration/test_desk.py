@@ -1,7 +1,9 @@
 """The desk's controls from the command line: `escalate ALERT TEAM` moves a
 silent team to its next step now (its deliveries planned, audited with who
 ran it), never a team whose ladder has ended; `retry` makes dead
-deliveries due again, and the peer then gets each once."""
+deliveries due again, and the peer then gets each once; `status` counts an
+alert's teams by state and shows only those asked for."""
+import json
 import re
 
 import pytest
@@ -112,3 +114,42 @@ def test_retry_makes_dead_deliveries_due_and_each_arrives_once(inst, pki,
     assert [a[4] for a in retries] == [
         f"{n} dead deliveries due again" for n in (1, 0, 1, 1)]
     inst.run("audit", "verify", check=0)
+
+
+def test_status_counts_teams_by_state_and_filters_them(inst):
+    ladder(inst, [("0s", ["primary:pgp-email"])], "1h")
+    teams = inst.teams()[:4]
+    alert = inst.submit_signed(inst.cap(addresses=" ".join(teams)))
+    inst.run("ack", alert, teams[0], "--by", "Desk", "--via", "phone",
+             check=0)
+    inst.run("escalate", alert, teams[1], check=0)      # the last step
+    want = {"acked": 1, "active": 2, "held": 0, "unreached": 1, "other": 0}
+
+    doc = json.loads(inst.run("status", "--json", check=0).stdout)
+    assert [a["team_states"] for a in doc["alerts"]
+            if a["id"] == alert] == [want]
+    text = inst.run("status", check=0).stdout
+    row = [line for line in text.splitlines() if line.startswith(alert)]
+    assert re.search(r"\s4\s+1\s+2\s+0\s+1\s", row[0]), row
+
+    one = json.loads(inst.run("status", alert, "--json", check=0).stdout)
+    assert one["team_states"] == want
+    assert {t["team"] for t in one["teams"]} == set(teams)
+    unacked = json.loads(inst.run("status", alert, "--unacked", "--json",
+                                  check=0).stdout)
+    assert {t["team"] for t in unacked["teams"]} == set(teams[1:])
+    assert unacked["team_states"] == want       # counts of all teams
+    gone = json.loads(inst.run("status", alert, "--state", "unreached",
+                               "--json", check=0).stdout)
+    assert [t["team"] for t in gone["teams"]] == [teams[1]]
+    text = inst.run("status", alert, "--unacked", "--state", "active",
+                    check=0).stdout
+    shown = [line.split()[0] for line in text.splitlines()
+             if line.split() and line.split()[0] in teams]
+    assert sorted(shown) == sorted(teams[2:])
+    assert "(2 of 4 teams shown)" in text
+    assert "teams: 1 acked, 2 active, 0 held, 1 unreached" in text
+    # a state that is none, or a filter without an alert: usage
+    r = inst.run("status", alert, "--state", "gone\x1b[2J", check=64)
+    assert "--state is one of" in r.stderr
+    inst.run("status", "--unacked", check=64)
