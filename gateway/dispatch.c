@@ -22,6 +22,7 @@
 
 #include "ack.h"
 #include "audit.h"
+#include "base.h"
 #include "cap.h"
 #include "certs.h"
 #include "channel.h"
@@ -645,7 +646,7 @@ escalate_tick(struct disp *d, struct store *st)
 	struct tocsin_err err = { 0 };
 	int64_t step = 0;
 
-	if (store_clock_check(st, d->boot, clock_wall_ms() - clock_mono_ms(),
+	if (store_clock_check(st, d->boot, clock_wall_ms() - base_mono_ms(),
 	    env.now, &step, &err) != 0)
 		(void)ratelog_line(&d->rlog, "clock", disp_log_line, d,
 		    "clock check: %s", err.msg);
@@ -748,7 +749,7 @@ batch_flush(struct batch *b, int wait_ms)
 		return err.code != 0 ? err.code : TOCSIN_ESTORE;
 	}
 	store_set_busy_wait(w->st, 10000);
-	b->last_flush_ms = chan_now_ms();
+	b->last_flush_ms = base_mono_ms();
 	if (b->store_down) {
 		disp_log(w->d, "%s: %zu results recorded after a wait", w->owner,
 		    b->nq);
@@ -849,15 +850,15 @@ batch_report(void *ctx, struct chan_msg *m)
 	}
 	/* a stop asked for (SIGTERM) ends the batch after this message */
 	if (disp_stopping(b->w->d))
-		b->cb.deadline_ms = chan_now_ms();
+		b->cb.deadline_ms = base_mono_ms();
 	if (!anyq)
 		return;
-	if (chan_now_ms() - b->last_flush_ms >= BATCH_FLUSH_MS ||
+	if (base_mono_ms() - b->last_flush_ms >= BATCH_FLUSH_MS ||
 	    b->nq >= BATCH_BACKLOG)
 		(void)batch_flush(b, 0);
 	/* a store that stays locked holds the driver here, so that no more
 	   than the backlog waits to be recorded */
-	while (b->nq >= BATCH_BACKLOG && chan_now_ms() < b->lease_end_ms &&
+	while (b->nq >= BATCH_BACKLOG && base_mono_ms() < b->lease_end_ms &&
 	    batch_flush(b, 1000) != 0) {
 		struct timespec ts = { 0, 200000000L };
 
@@ -889,7 +890,7 @@ batch_idle(void *ctx)
 {
 	struct batch *b = ctx;
 
-	if (b->nq > 0 && chan_now_ms() - b->last_flush_ms >= BATCH_FLUSH_MS)
+	if (b->nq > 0 && base_mono_ms() - b->last_flush_ms >= BATCH_FLUSH_MS)
 		(void)batch_flush(b, 0);
 }
 
@@ -930,7 +931,7 @@ batch_finish(struct batch *b, struct chan_msg *msgs, size_t nmsgs)
 	while (batch_flush(b, 1000) != 0) {
 		struct timespec ts = { 0, 200000000L };
 
-		if (chan_now_ms() < b->lease_end_ms) {
+		if (base_mono_ms() < b->lease_end_ms) {
 			nanosleep(&ts, NULL);
 			continue;
 		}
@@ -988,7 +989,7 @@ work_batch(struct worker *w, const struct chan_ops *ops,
 	b.cb = (struct chan_batch){ .report = batch_report,
 	    .start = batch_start, .idle = batch_idle, .ctx = &b,
 	    .deadline_ms = claimed_ms + d->repo->gateway.lease * 1000 / 2 };
-	b.last_flush_ms = chan_now_ms();
+	b.last_flush_ms = base_mono_ms();
 	/* Default: a temporary failure, so that a row nobody decided on is
 	   retried rather than lost. */
 	for (size_t i = 0; i < n; i++) {
@@ -1082,7 +1083,7 @@ worker_main(void *arg)
 			const struct chan_ops *ops = d->drivers[k];
 			struct store_delivery_row *rows = NULL;
 			size_t n = 0;
-			int64_t due, claimed_ms = chan_now_ms();
+			int64_t due, claimed_ms = base_mono_ms();
 
 			if (store_claim(w->st, w->owner, now,
 			    d->repo->gateway.lease, ops->name,
