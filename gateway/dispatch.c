@@ -224,7 +224,9 @@ disp_log(struct disp *d, const char *fmt, ...)
 	pthread_mutex_unlock(&d->mu);
 }
 
-/* A line of the rate-limited log, as ratelog writes it. */
+/* A line from a module that logs through a callback (ratelog, the
+   escalation scheduler, the audit anchor, the ack poller's dropack): arg
+   is the struct disp. */
 static void
 disp_log_line(void *arg, const char *line)
 {
@@ -624,12 +626,6 @@ build_msg(struct worker *w, const struct chan_ops *ops,
 	    *nrcpt, langs, nlangs, tz, NULL, NULL, err);
 }
 
-static void
-escalate_log(void *arg, const char *line)
-{
-	disp_log(arg, "%s", line);
-}
-
 /*
  * The escalation scheduler's tick, in serve's main thread.  First the
  * check that the wall clock was not stepped (against the monotonic one):
@@ -642,7 +638,7 @@ escalate_tick(struct disp *d, struct store *st)
 {
 	struct escalate_env env = { .repo = d->repo, .secret = d->secret,
 		.now = clock_wall(), .actor = "tocsin serve",
-		.log = escalate_log, .log_arg = d };
+		.log = disp_log_line, .log_arg = d };
 	struct tocsin_err err = { 0 };
 	int64_t step = 0;
 
@@ -1140,12 +1136,6 @@ out:
 	return NULL;
 }
 
-static void
-poll_log(void *arg, const char *line)
-{
-	disp_log(arg, "%s", line);
-}
-
 /*
  * The ack poller: a thread of its own, since a drop host that does not
  * answer may hold a look for its whole timeout, which the scheduler's
@@ -1174,7 +1164,7 @@ poller_main(void *arg)
 				.now = clock_wall() };
 			struct dropack_ctx c = { .repo = d->repo, .st = st,
 				.certs = cx, .secret = d->secret, .now = env.now,
-				.log = poll_log, .log_arg = d };
+				.log = disp_log_line, .log_arg = d };
 
 			if (ops->poll == NULL)
 				continue;
@@ -1457,7 +1447,7 @@ dispatch_serve(const struct policy_repo *repo, const struct dispatch_opts *o,
 			escalate_tick(&d, st);
 		/* what escalations, the listener and the poller appended */
 		audit_anchor_tick(&anchor, repo, st, cx, false,
-		    escalate_log, &d);
+		    disp_log_line, &d);
 		ratelog_flush(&d.rlog, disp_log_line, &d, false);
 		progress_line(&d, st, &prog, false);
 		pthread_mutex_lock(&d.mu);
@@ -1486,7 +1476,7 @@ out:
 	listen_stop(lst);
 	if (st != NULL && cx != NULL)
 		audit_anchor_tick(&anchor, repo, st, cx, true,
-		    escalate_log, &d);
+		    disp_log_line, &d);
 	for (size_t k = 0; k < d.ndrivers; k++)
 		if (d.drivers[k]->fini != NULL)
 			d.drivers[k]->fini(d.shared[k]);
