@@ -401,161 +401,222 @@ team_facts(struct worker *w, const char *alert, const char *team,
 	return 0;
 }
 
-/* The text of the message built by build_msg: the alert's, with the
-   unreached teams first for the desk, or a notice of ack. */
-static int
-build_text(struct worker *w, const struct chan_ops *ops,
-    struct cached_alert *ca, const struct policy_team *team,
-    struct store_delivery_row *rows, size_t lo, struct chan_msg *msg,
-    struct pending_msg *pm, struct chan_rcpt *rcpts, size_t first,
-    size_t nrcpt, const char **langs, size_t nlangs, const char *tz,
-    const struct render_ack *ack, const char *unreached,
-    struct tocsin_err *err)
-{
-	const struct policy_repo *repo = w->d->repo;
-	char token[ACK_TOKEN_LEN + 1];
-	struct render_in in = { 0 };
-	int rc;
+/* What the text of a message is built from (build_text's input), all
+   borrowed from build_msg. */
+struct text_src {
+	const struct cached_alert *ca;
+	const struct policy_team *team;
+	const struct store_delivery_row *row;	/* the group's first */
+	struct chan_rcpt *rcpts;	/* the message's recipients */
+	size_t nrcpts;
+	const char **langs;		/* the contacts' languages, in order */
+	size_t nlangs;
+	const char *tz;			/* the first contact's time zone */
+	const struct render_ack *ack;	/* a notice's ack, else NULL */
+	const char *unreached;		/* for the desk ("" or NULL: none) */
+};
 
-	if (rows[lo].check) {
+/* The ack link and short code of the message for row into pm. */
+static void
+build_ack_link(struct worker *w, const struct store_delivery_row *row,
+    struct pending_msg *pm)
+{
+	char token[ACK_TOKEN_LEN + 1];
+
+	if (row->check) {
 		/* a check of contacts: the endpoint's own link and code, so
 		   that nobody else's answer can confirm it */
-		struct ack_endpoint ep = { rows[lo].alert_id, rows[lo].team,
-			rows[lo].contact, rows[lo].channel, rows[lo].address };
+		struct ack_endpoint ep = { row->alert_id, row->team,
+			row->contact, row->channel, row->address };
 
 		ack_ep_token(w->d->secret, &ep, token);
 		ack_ep_code(w->d->secret, &ep, pm->code);
 	} else {
-		ack_token(w->d->secret, rows[lo].alert_id, rows[lo].team,
-		    token);
-		ack_code(w->d->secret, rows[lo].alert_id, rows[lo].team,
-		    pm->code);
+		ack_token(w->d->secret, row->alert_id, row->team, token);
+		ack_code(w->d->secret, row->alert_id, row->team, pm->code);
 	}
-	ack_url(repo->gateway.public_url, token, pm->url, sizeof(pm->url));
-	msg->alert_id = rows[lo].alert_id;
-	msg->team = rows[lo].team;
-	msg->step = rows[lo].step;
-	msg->ack_code = pm->code;
-	msg->ack_url = pm->url;
-	msg->lang = nlangs > 0 ? langs[0] : "en";
-	msg->exercise = strcmp(ca->cap->status, "Exercise") == 0;
-	msg->rcpts = &rcpts[first];
-	msg->nrcpts = nrcpt - first;
-	if ((rc = render_subject(repo->smtp != NULL &&
-	    repo->smtp->subject != NULL ? repo->smtp->subject :
-	    DISPATCH_DEFAULT_SUBJECT, ca->cap, rows[lo].alert_id, pm->subject,
-	    sizeof(pm->subject), err)) != 0)
-		return rc;
-	msg->subject = pm->subject;
-	in.alert = ca->cap;
-	in.alert_id = rows[lo].alert_id;
-	in.team = team;
-	in.langs = langs;
-	in.nlangs = nlangs;
-	in.timezone = tz;
-	in.ack_url = pm->url;
-	in.ack_code = pm->code;
-	in.unreached = unreached != NULL && unreached[0] != '\0' ? unreached :
-	    NULL;
-	if (rows[lo].notice) {
-		char subject[sizeof(pm->subject)];
+	ack_url(w->d->repo->gateway.public_url, token, pm->url,
+	    sizeof(pm->url));
+}
 
-		if (ack == NULL || ack->by == NULL)
-			return tocsin_fail(err, TOCSIN_ENOTFOUND, "team %s has "
-			    "no ack to tell of", rows[lo].team);
-		if ((rc = render_notice(&in, ack, &pm->body, &pm->body_len,
-		    &pm->short_text, err)) != 0 ||
-		    (rc = audit_stamp(w->st, &pm->body, &pm->body_len, err)) != 0)
-			return rc;
-		(void)snprintf(subject, sizeof(subject), "Acknowledged: %.*s",
-		    (int)sizeof(subject) - 15, pm->subject);
-		memcpy(pm->subject, subject, sizeof(subject));
-		/* nothing more is asked: no code, no link, no attachments */
-		msg->ack_code = NULL;
-		msg->ack_url = NULL;
-		msg->short_text = pm->short_text;
-		msg->body = pm->body;
-		msg->body_len = pm->body_len;
-		if (ops->per_team)
-			snprintf(pm->message_id, sizeof(pm->message_id),
-			    "<tocsin.%s.%s.ack@%s>", rows[lo].alert_id,
-			    rows[lo].team, from_domain(repo));
-		else
-			snprintf(pm->message_id, sizeof(pm->message_id),
-			    "tocsin-%s-%lld", rows[lo].alert_id,
-			    (long long)rows[lo].id);
-		if (!message_id_safe(pm->message_id))
-			snprintf(pm->message_id, sizeof(pm->message_id),
-			    "<tocsin.%lld@%s>", (long long)rows[lo].id,
-			    from_domain(repo));
-		msg->message_id = pm->message_id;
-		return 0;
-	}
-	if (!ops->per_team) {
-		/* SMS, voice, fax: one message per endpoint, in the contact's
-		   language; the delivery is the message, so its id is the
-		   identity. */
-		if ((rc = render_short(ca->cap, msg->lang, &pm->short_text,
-		    err)) != 0)
-			return rc;
-		if (in.unreached != NULL) {
-			char *t = NULL;
-
-			if (asprintf(&t, "UNREACHED %s: %s", in.unreached,
-			    pm->short_text) < 0)
-				return tocsin_fail(err, TOCSIN_ENOMEM,
-				    "out of memory");
-			free(pm->short_text);
-			pm->short_text = t;
-		}
-		msg->short_text = pm->short_text;
+/* pm's Message-ID as the message's, or, when it is not safe inside <...>,
+   one made of the delivery id alone. */
+static void
+build_id_safe(const struct policy_repo *repo,
+    const struct store_delivery_row *row, struct pending_msg *pm,
+    struct chan_msg *msg)
+{
+	if (!message_id_safe(pm->message_id))
 		snprintf(pm->message_id, sizeof(pm->message_id),
-		    "tocsin-%s-%lld", rows[lo].alert_id, (long long)rows[lo].id);
-		msg->message_id = pm->message_id;
-		if (ops->needs_doc) {
-			const struct policy_contact *c = team_contact(team,
-			    rows[lo].contact);
-			struct render_doc_in di = { 0 };
+		    "<tocsin.%lld@%s>", (long long)row->id, from_domain(repo));
+	msg->message_id = pm->message_id;
+}
 
-			di.recipient = c != NULL ? c->name : NULL;
-			di.number = rows[lo].address;
-			di.duty_phone = repo->gateway.duty_phone;
-			di.ack_phone = repo->gateway.ack_phone;
-			/* a policy changed since planning falls back to the
-			   least: a summary */
-			di.full = team->policy != NULL &&
-			    team->policy->fax_detail == POLICY_FAX_FULL;
-			if ((rc = render_doc(&in, &di, &pm->doc, err)) != 0)
-				return rc;
-			msg->doc = &pm->doc;
-		}
-		return 0;
+/* The notice that the team acknowledged, on any channel. */
+static int
+build_notice(struct worker *w, const struct chan_ops *ops,
+    const struct text_src *src, const struct render_in *in,
+    struct chan_msg *msg, struct pending_msg *pm, struct tocsin_err *err)
+{
+	const struct policy_repo *repo = w->d->repo;
+	const struct store_delivery_row *row = src->row;
+	char subject[sizeof(pm->subject)];
+	int rc;
+
+	if (src->ack == NULL || src->ack->by == NULL)
+		return tocsin_fail(err, TOCSIN_ENOTFOUND, "team %s has "
+		    "no ack to tell of", row->team);
+	if ((rc = render_notice(in, src->ack, &pm->body, &pm->body_len,
+	    &pm->short_text, err)) != 0 ||
+	    (rc = audit_stamp(w->st, &pm->body, &pm->body_len, err)) != 0)
+		return rc;
+	(void)snprintf(subject, sizeof(subject), "Acknowledged: %.*s",
+	    (int)sizeof(subject) - 15, pm->subject);
+	memcpy(pm->subject, subject, sizeof(subject));
+	/* nothing more is asked: no code, no link, no attachments */
+	msg->ack_code = NULL;
+	msg->ack_url = NULL;
+	msg->short_text = pm->short_text;
+	msg->body = pm->body;
+	msg->body_len = pm->body_len;
+	if (ops->per_team)
+		snprintf(pm->message_id, sizeof(pm->message_id),
+		    "<tocsin.%s.%s.ack@%s>", row->alert_id, row->team,
+		    from_domain(repo));
+	else
+		snprintf(pm->message_id, sizeof(pm->message_id),
+		    "tocsin-%s-%lld", row->alert_id, (long long)row->id);
+	build_id_safe(repo, row, pm, msg);
+	return 0;
+}
+
+/*
+ * SMS, voice, fax: one message per endpoint, in the contact's language;
+ * the delivery is the message, so its id is the identity.  A channel that
+ * lays out a page gets the page's fields too.
+ */
+static int
+build_endpoint_text(const struct policy_repo *repo,
+    const struct chan_ops *ops, const struct text_src *src,
+    const struct render_in *in, struct chan_msg *msg,
+    struct pending_msg *pm, struct tocsin_err *err)
+{
+	const struct store_delivery_row *row = src->row;
+	int rc;
+
+	if ((rc = render_short(src->ca->cap, msg->lang, &pm->short_text,
+	    err)) != 0)
+		return rc;
+	if (in->unreached != NULL) {
+		char *t = NULL;
+
+		if (asprintf(&t, "UNREACHED %s: %s", in->unreached,
+		    pm->short_text) < 0)
+			return tocsin_fail(err, TOCSIN_ENOMEM,
+			    "out of memory");
+		free(pm->short_text);
+		pm->short_text = t;
 	}
-	if ((rc = render_body(&in, &pm->body, &pm->body_len, err)) != 0 ||
+	msg->short_text = pm->short_text;
+	snprintf(pm->message_id, sizeof(pm->message_id), "tocsin-%s-%lld",
+	    row->alert_id, (long long)row->id);
+	msg->message_id = pm->message_id;
+	if (ops->needs_doc) {
+		const struct policy_contact *c = team_contact(src->team,
+		    row->contact);
+		struct render_doc_in di = { 0 };
+
+		di.recipient = c != NULL ? c->name : NULL;
+		di.number = row->address;
+		di.duty_phone = repo->gateway.duty_phone;
+		di.ack_phone = repo->gateway.ack_phone;
+		/* a policy changed since planning falls back to the least: a
+		   summary */
+		di.full = src->team->policy != NULL &&
+		    src->team->policy->fax_detail == POLICY_FAX_FULL;
+		if ((rc = render_doc(in, &di, &pm->doc, err)) != 0)
+			return rc;
+		msg->doc = &pm->doc;
+	}
+	return 0;
+}
+
+/* One message per team and step (ops->per_team): the body, stamped, with
+   the CAP document and its signatures attached. */
+static int
+build_team_text(struct worker *w, const struct text_src *src,
+    const struct render_in *in, struct chan_msg *msg, struct pending_msg *pm,
+    struct tocsin_err *err)
+{
+	const struct policy_repo *repo = w->d->repo;
+	const struct store_delivery_row *row = src->row;
+	int rc;
+
+	if ((rc = render_body(in, &pm->body, &pm->body_len, err)) != 0 ||
 	    (rc = audit_stamp(w->st, &pm->body, &pm->body_len, err)) != 0)
 		return rc;
 	/* The identity of the message, not of a claim: alert, team and
 	   step, so that a retry of some of its recipients, or a repeat
 	   after a crash, carries the same Message-ID. */
-	if (rows[lo].check)	/* one message per contact */
+	if (row->check)		/* one message per contact */
 		snprintf(pm->message_id, sizeof(pm->message_id),
-		    "<tocsin.%s.%s.%d.%lld@%s>", rows[lo].alert_id,
-		    rows[lo].team, rows[lo].step, (long long)rows[lo].id,
-		    from_domain(repo));
+		    "<tocsin.%s.%s.%d.%lld@%s>", row->alert_id, row->team,
+		    row->step, (long long)row->id, from_domain(repo));
 	else
 		snprintf(pm->message_id, sizeof(pm->message_id),
-		    "<tocsin.%s.%s.%d@%s>", rows[lo].alert_id, rows[lo].team,
-		    rows[lo].step, from_domain(repo));
-	if (!message_id_safe(pm->message_id))
-		snprintf(pm->message_id, sizeof(pm->message_id),
-		    "<tocsin.%lld@%s>", (long long)rows[lo].id,
-		    from_domain(repo));
-	msg->message_id = pm->message_id;
+		    "<tocsin.%s.%s.%d@%s>", row->alert_id, row->team,
+		    row->step, from_domain(repo));
+	build_id_safe(repo, row, pm, msg);
 	msg->body = pm->body;
 	msg->body_len = pm->body_len;
-	msg->parts = ca->parts;
-	msg->nparts = ca->nparts;
+	msg->parts = src->ca->parts;
+	msg->nparts = src->ca->nparts;
 	return 0;
+}
+
+/* The text of the message built by build_msg: the alert's, with the
+   unreached teams first for the desk, or a notice of ack. */
+static int
+build_text(struct worker *w, const struct chan_ops *ops,
+    const struct text_src *src, struct chan_msg *msg, struct pending_msg *pm,
+    struct tocsin_err *err)
+{
+	const struct policy_repo *repo = w->d->repo;
+	const struct store_delivery_row *row = src->row;
+	struct render_in in = { 0 };
+	int rc;
+
+	build_ack_link(w, row, pm);
+	msg->alert_id = row->alert_id;
+	msg->team = row->team;
+	msg->step = row->step;
+	msg->ack_code = pm->code;
+	msg->ack_url = pm->url;
+	msg->lang = src->nlangs > 0 ? src->langs[0] : "en";
+	msg->exercise = strcmp(src->ca->cap->status, "Exercise") == 0;
+	msg->rcpts = src->rcpts;
+	msg->nrcpts = src->nrcpts;
+	if ((rc = render_subject(repo->smtp != NULL &&
+	    repo->smtp->subject != NULL ? repo->smtp->subject :
+	    DISPATCH_DEFAULT_SUBJECT, src->ca->cap, row->alert_id,
+	    pm->subject, sizeof(pm->subject), err)) != 0)
+		return rc;
+	msg->subject = pm->subject;
+	in.alert = src->ca->cap;
+	in.alert_id = row->alert_id;
+	in.team = src->team;
+	in.langs = src->langs;
+	in.nlangs = src->nlangs;
+	in.timezone = src->tz;
+	in.ack_url = pm->url;
+	in.ack_code = pm->code;
+	in.unreached = src->unreached != NULL && src->unreached[0] != '\0' ?
+	    src->unreached : NULL;
+	if (row->notice)
+		return build_notice(w, ops, src, &in, msg, pm, err);
+	if (!ops->per_team)
+		return build_endpoint_text(repo, ops, src, &in, msg, pm, err);
+	return build_team_text(w, src, &in, msg, pm, err);
 }
 
 /*
@@ -580,6 +641,7 @@ build_msg(struct worker *w, const struct chan_ops *ops,
 	struct render_ack ack = { 0 };
 	struct store_team_row *trows = NULL;
 	size_t ntrows = 0;
+	struct text_src src;
 	int rc;
 
 	if ((rc = cache_get(w, rows[lo].alert_id, &ca, err)) != 0)
@@ -611,19 +673,22 @@ build_msg(struct worker *w, const struct chan_ops *ops,
 	}
 	if (*nrcpt == first)
 		return 0;
+	src = (struct text_src){ .ca = ca, .team = team, .row = &rows[lo],
+		.rcpts = &rcpts[first], .nrcpts = *nrcpt - first,
+		.langs = langs, .nlangs = nlangs, .tz = tz };
 	if (rows[lo].notice || (repo->gateway.desk_team != NULL &&
 	    strcmp(repo->gateway.desk_team, rows[lo].team) == 0)) {
 		if ((rc = team_facts(w, rows[lo].alert_id, rows[lo].team,
 		    &trows, &ntrows, &ack, unreached, sizeof(unreached),
 		    err)) != 0)
 			return rc;
-		rc = build_text(w, ops, ca, team, rows, lo, msg, pm, rcpts,
-		    first, *nrcpt, langs, nlangs, tz, &ack, unreached, err);
+		src.ack = &ack;
+		src.unreached = unreached;
+		rc = build_text(w, ops, &src, msg, pm, err);
 		store_team_rows_free(trows, ntrows);
 		return rc;
 	}
-	return build_text(w, ops, ca, team, rows, lo, msg, pm, rcpts, first,
-	    *nrcpt, langs, nlangs, tz, NULL, NULL, err);
+	return build_text(w, ops, &src, msg, pm, err);
 }
 
 /*
