@@ -1394,83 +1394,108 @@ idle_check(struct store *st, struct tocsin_err *err)
 	return 0;
 }
 
-int
-dispatch_serve(const struct policy_repo *repo, const struct dispatch_opts *o,
-    struct tocsin_err *err)
-{
-	struct disp d = { .repo = repo, .o = o };
-	struct worker *ws = NULL;
-	struct store *st = NULL;
-	struct certs_ctx *cx = NULL;
-	struct progress prog = { 0 };
+/* One run of serve: what dispatch_serve's start-up, loop and shut-down
+   share.  It lives on dispatch_serve's stack for the whole run: the
+   workers point at d, the listener at lchans. */
+struct serve_run {
+	struct disp d;
 	struct listen_channel lchans[DISPATCH_MAX_DRIVERS];
-	struct listen_ctx *lst = NULL;
-	size_t nl = 0;
-	sigset_t set, old;
-	int nw = repo->gateway.workers > 0 ? repo->gateway.workers : 1;
-	int rc = 0, started = 0;
+	size_t nl;
+	struct listen_ctx *lst;
+	struct store *st;		/* the main thread's connection */
+	struct certs_ctx *cx;
+	struct worker *ws;		/* nw of them, the first started
+					   running */
+	int nw, started;
 	pthread_t poller;
-	bool polling = false, signalled = false;
-	struct audit_anchor anchor = { 0 };
+	bool polling;
+	sigset_t set, old;		/* the signals taken; the mask before */
+	bool masked;			/* set is blocked: old is restored */
+	bool signalled;
+	struct progress prog;
+	struct audit_anchor anchor;
+};
 
-	pthread_mutex_init(&d.mu, NULL);
-	ratelog_init(&d.rlog, DISPATCH_LOG_INTERVAL, NULL, NULL);
-	if (gethostname(d.host, sizeof(d.host)) != 0)
-		snprintf(d.host, sizeof(d.host), "localhost");
-	d.host[sizeof(d.host) - 1] = '\0';
-	clock_boot_id(d.boot, sizeof(d.boot));
-	for (char *c = d.host; *c != '\0'; c++)
+/*
+ * Start-up: the host name, the drivers and their shared state, the ack
+ * secret, the listener and the main thread's store, then what a start
+ * does once (leases of dead workers, a first tick, the undriven warning,
+ * the progress baseline).  What it made is undone by serve_release, also
+ * on failure.
+ */
+static int
+serve_start(struct serve_run *s, struct tocsin_err *err)
+{
+	struct disp *d = &s->d;
+	const struct policy_repo *repo = d->repo;
+	int rc;
+
+	if (gethostname(d->host, sizeof(d->host)) != 0)
+		snprintf(d->host, sizeof(d->host), "localhost");
+	d->host[sizeof(d->host) - 1] = '\0';
+	clock_boot_id(d->boot, sizeof(d->boot));
+	for (char *c = d->host; *c != '\0'; c++)
 		if (*c == '/')
 			*c = '_';
 	for (const struct chan_ops *const *p = chan_all(); *p != NULL &&
-	    d.ndrivers < DISPATCH_MAX_DRIVERS; p++)
-		d.drivers[d.ndrivers++] = *p;
-	if ((rc = ack_secret_load(repo, d.secret, err)) != 0)
-		goto out;
-	for (size_t k = 0; k < d.ndrivers; k++)
-		if (d.drivers[k]->init != NULL && (rc = d.drivers[k]->init(repo,
-		    &d.shared[k], err)) != 0)
-			goto out;
-	for (size_t k = 0; k < d.ndrivers; k++)
-		if (d.drivers[k]->receipt != NULL)
-			lchans[nl++] = (struct listen_channel){ d.drivers[k],
-			    d.shared[k] };
+	    d->ndrivers < DISPATCH_MAX_DRIVERS; p++)
+		d->drivers[d->ndrivers++] = *p;
+	if ((rc = ack_secret_load(repo, d->secret, err)) != 0)
+		return rc;
+	for (size_t k = 0; k < d->ndrivers; k++)
+		if (d->drivers[k]->init != NULL && (rc = d->drivers[k]->init(
+		    repo, &d->shared[k], err)) != 0)
+			return rc;
+	for (size_t k = 0; k < d->ndrivers; k++)
+		if (d->drivers[k]->receipt != NULL)
+			s->lchans[s->nl++] = (struct listen_channel){
+			    d->drivers[k], d->shared[k] };
 	/* Signals are taken by the main thread alone with sigtimedwait, so
 	   they are blocked before any other thread (the listener's, the
 	   workers') starts; a peer closing a socket must not kill the
 	   process. */
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &set, &old);
+	sigemptyset(&s->set);
+	sigaddset(&s->set, SIGINT);
+	sigaddset(&s->set, SIGTERM);
+	sigaddset(&s->set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &s->set, &s->old);
+	s->masked = true;
 	signal(SIGPIPE, SIG_IGN);
-	if ((rc = listen_start(repo, lchans, nl, o->log, &lst, err)) != 0)
-		goto out_sig;
-	if ((rc = store_open(repo->gateway.store, &st, err)) != 0 ||
-	    (rc = certs_open(repo->gateway.gnupg_home, &cx, err)) != 0 ||
-	    (rc = certs_pubkeys_load(cx, &d.keys, err)) != 0)
-		goto out_sig;
-	store_set_max_attempts(st, repo->gateway.max_attempts);
-	release_dead(&d, st);
-	escalate_tick(&d, st);
-	warn_undriven(&d, st);
-	for (size_t k = 0; k < d.ndrivers; k++)
-		(void)store_channel_counts(st, d.drivers[k]->name,
-		    prog.base[k], err);
+	if ((rc = listen_start(repo, s->lchans, s->nl, d->o->log, &s->lst,
+	    err)) != 0)
+		return rc;
+	if ((rc = store_open(repo->gateway.store, &s->st, err)) != 0 ||
+	    (rc = certs_open(repo->gateway.gnupg_home, &s->cx, err)) != 0 ||
+	    (rc = certs_pubkeys_load(s->cx, &d->keys, err)) != 0)
+		return rc;
+	store_set_max_attempts(s->st, repo->gateway.max_attempts);
+	release_dead(d, s->st);
+	escalate_tick(d, s->st);
+	warn_undriven(d, s->st);
+	for (size_t k = 0; k < d->ndrivers; k++)
+		(void)store_channel_counts(s->st, d->drivers[k]->name,
+		    s->prog.base[k], err);
+	return 0;
+}
 
-	if ((ws = calloc((size_t)nw, sizeof(*ws))) == NULL) {
-		rc = tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
-		goto out_sig;
-	}
-	d.running = nw;
-	for (int i = 0; i < nw; i++) {
+/* The workers, then the ack poller when a driver polls.  A worker that
+   cannot start stops the run (disp_fail) after those started finish. */
+static int
+serve_spawn(struct serve_run *s, struct tocsin_err *err)
+{
+	struct disp *d = &s->d;
+	struct worker *ws;
+
+	if ((ws = s->ws = calloc((size_t)s->nw, sizeof(*ws))) == NULL)
+		return tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
+	d->running = s->nw;
+	for (int i = 0; i < s->nw; i++) {
 		unsigned char seed[8];
 
-		ws[i].d = &d;
+		ws[i].d = d;
 		ws[i].index = i;
 		snprintf(ws[i].owner, sizeof(ws[i].owner), "tocsin/%s/%ld/%d",
-		    d.host, (long)getpid(), i);
+		    d->host, (long)getpid(), i);
 		if (RAND_bytes(seed, sizeof(seed)) != 1)
 			memcpy(seed, &ws, sizeof(seed) < sizeof(ws) ?
 			    sizeof(seed) : sizeof(ws));
@@ -1478,78 +1503,127 @@ dispatch_serve(const struct policy_repo *repo, const struct dispatch_opts *o,
 		ws[i].rng |= 1;
 		if (pthread_create(&ws[i].thread, NULL, worker_main, &ws[i])
 		    != 0) {
-			pthread_mutex_lock(&d.mu);
-			d.running -= nw - i;
-			pthread_mutex_unlock(&d.mu);
-			disp_fail(&d, TOCSIN_EUNAVAIL, "cannot start worker %d",
+			pthread_mutex_lock(&d->mu);
+			d->running -= s->nw - i;
+			pthread_mutex_unlock(&d->mu);
+			disp_fail(d, TOCSIN_EUNAVAIL, "cannot start worker %d",
 			    i);
 			break;
 		}
-		started++;
+		s->started++;
 	}
-	for (size_t k = 0; k < d.ndrivers && !polling; k++)
-		if (d.drivers[k]->poll != NULL) {
-			polling = pthread_create(&poller, NULL, poller_main, &d)
-			    == 0;
-			if (!polling)
-				disp_log(&d, "cannot start the ack poller; ack "
+	for (size_t k = 0; k < d->ndrivers && !s->polling; k++)
+		if (d->drivers[k]->poll != NULL) {
+			s->polling = pthread_create(&s->poller, NULL,
+			    poller_main, d) == 0;
+			if (!s->polling)
+				disp_log(d, "cannot start the ack poller; ack "
 				    "files are not read");
 		}
+	return 0;
+}
+
+/* The main thread's loop, five times a second until no worker runs: a
+   signal asks the workers to stop; else the escalation tick, the audit
+   anchor, the rate-limited log and the progress line. */
+static void
+serve_loop(struct serve_run *s)
+{
+	struct disp *d = &s->d;
+
 	for (;;) {
 		struct timespec ts = { .tv_sec = 0, .tv_nsec = 200000000L };
 		int sig, running;
 
-		sig = sigtimedwait(&set, NULL, &ts);
+		sig = sigtimedwait(&s->set, NULL, &ts);
 		if (sig > 0) {
-			signalled = true;
-			disp_log(&d, "signal %d: finishing the batches in hand, "
+			s->signalled = true;
+			disp_log(d, "signal %d: finishing the batches in hand, "
 			    "then stopping", sig);
-			pthread_mutex_lock(&d.mu);
-			d.stop = true;
-			pthread_mutex_unlock(&d.mu);
+			pthread_mutex_lock(&d->mu);
+			d->stop = true;
+			pthread_mutex_unlock(&d->mu);
 		}
-		if (!d.stop)
-			escalate_tick(&d, st);
+		if (!d->stop)
+			escalate_tick(d, s->st);
 		/* what escalations, the listener and the poller appended */
-		audit_anchor_tick(&anchor, repo, st, cx, false,
-		    disp_log_line, &d);
-		ratelog_flush(&d.rlog, disp_log_line, &d, false);
-		progress_line(&d, st, &prog, false);
-		pthread_mutex_lock(&d.mu);
-		running = d.running;
-		pthread_mutex_unlock(&d.mu);
+		audit_anchor_tick(&s->anchor, d->repo, s->st, s->cx, false,
+		    disp_log_line, d);
+		ratelog_flush(&d->rlog, disp_log_line, d, false);
+		progress_line(d, s->st, &s->prog, false);
+		pthread_mutex_lock(&d->mu);
+		running = d->running;
+		pthread_mutex_unlock(&d->mu);
 		if (running == 0)
 			break;
 	}
-	for (int i = 0; i < started; i++)
-		pthread_join(ws[i].thread, NULL);
-	pthread_mutex_lock(&d.mu);
-	d.stop = true;
-	pthread_mutex_unlock(&d.mu);
-	if (polling)
-		pthread_join(poller, NULL);
-	ratelog_flush(&d.rlog, disp_log_line, &d, true);
-	progress_line(&d, st, &prog, true);
-	if (d.fatal_rc != 0)
-		rc = tocsin_fail(err, d.fatal_rc, "%s", d.fatal);
-	else if (o->until_idle && !signalled)
-		rc = idle_check(st, err);
-out_sig:
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-out:
-	free(ws);
-	listen_stop(lst);
-	if (st != NULL && cx != NULL)
-		audit_anchor_tick(&anchor, repo, st, cx, true,
-		    disp_log_line, &d);
-	for (size_t k = 0; k < d.ndrivers; k++)
-		if (d.drivers[k]->fini != NULL)
-			d.drivers[k]->fini(d.shared[k]);
-	certs_pubkeys_free(d.keys);
-	certs_close(cx);
-	store_close(st);
-	OPENSSL_cleanse(d.secret, sizeof(d.secret));
-	ratelog_fini(&d.rlog);
-	pthread_mutex_destroy(&d.mu);
+}
+
+/* Shut-down once the workers ended: join them and the poller, the last
+   log and progress lines, and the run's result (a worker's fatal error,
+   or with --until-idle what is left undone). */
+static int
+serve_finish(struct serve_run *s, struct tocsin_err *err)
+{
+	struct disp *d = &s->d;
+
+	for (int i = 0; i < s->started; i++)
+		pthread_join(s->ws[i].thread, NULL);
+	pthread_mutex_lock(&d->mu);
+	d->stop = true;
+	pthread_mutex_unlock(&d->mu);
+	if (s->polling)
+		pthread_join(s->poller, NULL);
+	ratelog_flush(&d->rlog, disp_log_line, d, true);
+	progress_line(d, s->st, &s->prog, true);
+	if (d->fatal_rc != 0)
+		return tocsin_fail(err, d->fatal_rc, "%s", d->fatal);
+	if (d->o->until_idle && !s->signalled)
+		return idle_check(s->st, err);
+	return 0;
+}
+
+/* Everything serve_start and serve_spawn made, whatever they got to: the
+   signal mask back, the listener stopped, the audit anchor's last
+   checkpoint, the drivers' shared state, keys, store, secret. */
+static void
+serve_release(struct serve_run *s)
+{
+	struct disp *d = &s->d;
+
+	if (s->masked)
+		pthread_sigmask(SIG_SETMASK, &s->old, NULL);
+	free(s->ws);
+	listen_stop(s->lst);
+	if (s->st != NULL && s->cx != NULL)
+		audit_anchor_tick(&s->anchor, d->repo, s->st, s->cx, true,
+		    disp_log_line, d);
+	for (size_t k = 0; k < d->ndrivers; k++)
+		if (d->drivers[k]->fini != NULL)
+			d->drivers[k]->fini(d->shared[k]);
+	certs_pubkeys_free(d->keys);
+	certs_close(s->cx);
+	store_close(s->st);
+	OPENSSL_cleanse(d->secret, sizeof(d->secret));
+	ratelog_fini(&d->rlog);
+	pthread_mutex_destroy(&d->mu);
+}
+
+int
+dispatch_serve(const struct policy_repo *repo, const struct dispatch_opts *o,
+    struct tocsin_err *err)
+{
+	struct serve_run s = { .d = { .repo = repo, .o = o },
+		.nw = repo->gateway.workers > 0 ? repo->gateway.workers : 1 };
+	int rc;
+
+	pthread_mutex_init(&s.d.mu, NULL);
+	ratelog_init(&s.d.rlog, DISPATCH_LOG_INTERVAL, NULL, NULL);
+	if ((rc = serve_start(&s, err)) == 0 &&
+	    (rc = serve_spawn(&s, err)) == 0) {
+		serve_loop(&s);
+		rc = serve_finish(&s, err);
+	}
+	serve_release(&s);
 	return rc;
 }
