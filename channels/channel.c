@@ -14,7 +14,12 @@
 #include "base.h"
 #include "channel.h"
 
-static const struct chan_ops *const chan_table[] = {
+/*
+ * The channels, one line each; the order is the order messages list them
+ * ("CHANNEL is pgp-email, sms, ...") and the check of contacts reaches
+ * them.  Start-up may add more (chan_register()); read-only after.
+ */
+static const struct chan_ops *chan_table[CHAN_MAX + 1] = {
 	&chan_pgp_email,
 	&chan_sms,
 	&chan_voice,
@@ -22,12 +27,14 @@ static const struct chan_ops *const chan_table[] = {
 	&chan_sshdrop,
 	NULL
 };
+/* Their kinds, as the repository reader is given them. */
+static const struct policy_kind *chan_kinds[CHAN_MAX + 1];
 
 const struct chan_ops *
 chan_find(const char *name)
 {
 	for (size_t i = 0; chan_table[i] != NULL; i++)
-		if (strcmp(chan_table[i]->name, name) == 0)
+		if (strcmp(chan_table[i]->kind.name, name) == 0)
 			return chan_table[i];
 	return NULL;
 }
@@ -38,9 +45,59 @@ chan_all(void)
 	return chan_table;
 }
 
+const struct chan_ops *
+chan_of(const struct policy_kind *kind)
+{
+	for (size_t i = 0; chan_table[i] != NULL; i++)
+		if (&chan_table[i]->kind == kind)
+			return chan_table[i];
+	return NULL;
+}
+
+size_t
+chan_index(const struct chan_ops *ops)
+{
+	size_t i;
+
+	for (i = 0; chan_table[i] != NULL && chan_table[i] != ops; i++)
+		continue;
+	return i;
+}
+
+void
+chan_kinds_publish(void)
+{
+	size_t i;
+
+	for (i = 0; chan_table[i] != NULL; i++)
+		chan_kinds[i] = &chan_table[i]->kind;
+	chan_kinds[i] = NULL;
+	policy_kinds_set(chan_kinds);
+}
+
+int
+chan_register(const struct chan_ops *ops, struct tocsin_err *err)
+{
+	size_t n;
+
+	if (chan_find(ops->kind.name) != NULL)
+		return tocsin_fail(err, TOCSIN_ECONFIG, "channel %s is "
+		    "already in the table", ops->kind.name);
+	for (n = 0; chan_table[n] != NULL; n++)
+		continue;
+	if (n >= CHAN_MAX)
+		return tocsin_fail(err, TOCSIN_ECONFIG, "no room for channel "
+		    "%s: the table holds %d", ops->kind.name, CHAN_MAX);
+	chan_table[n] = ops;
+	chan_table[n + 1] = NULL;
+	chan_kinds_publish();
+	return 0;
+}
+
 int
 chan_global_init(struct tocsin_err *err)
 {
+	chan_kinds_publish();
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 		return tocsin_fail(err, TOCSIN_EUNAVAIL, "cannot start libcurl");
 	/* libesmtp's SASL client (SMTP AUTH) loads its plugins once */

@@ -171,9 +171,34 @@ struct chan_env {
 	int64_t budget;			/* seconds a deliver() may take */
 };
 
+/*
+ * A channel: what the rest of tocsin knows of it and its driver, in the
+ * channel's own file, listed once in channel.c's table.  The repository
+ * reads targets and checks policies from .kind; the dispatcher, the drill
+ * and the check of contacts read the flags below and never a channel's
+ * name.
+ */
 struct chan_ops {
-	const char *name;		/* "pgp-email" */
-	enum policy_channel channel;
+	/* name, contact field, :emergency, and what a repository using it
+	   must say (policy.h) */
+	struct policy_kind kind;
+	/* The gateway has what the channel needs to send at all (a relay, a
+	   provider): a check of contacts passes a channel without it by.
+	   NULL: always. */
+	bool (*configured)(const struct policy_repo *repo);
+	/* The providers that may carry a message to number, in the order
+	   they are tried, at most max into out; NULL for a channel without
+	   providers (drills take them down one by one). */
+	size_t (*providers)(const struct policy_repo *repo, const char *number,
+	    const struct policy_provider **out, size_t max);
+	/* A check of contacts also reaches the emergency phone this way
+	   (voice: once, as an endpoint to check, never as an escalation). */
+	bool check_emergency;
+	/* Drills: simulated seconds the channel takes to hand a message
+	   over, and how the ack of someone reached this way comes back
+	   ("link", "sms", "voice", "operator:phone", "drop"). */
+	int64_t drill_latency;
+	const char *drill_via;
 	/* One message per team and step to all its recipients (pgp-email),
 	   or one message per endpoint (sms, voice). */
 	bool per_team;
@@ -283,8 +308,25 @@ void chan_msg_untried(struct chan_msg *m, const char *reason);
 
 /* The driver for a channel name, or NULL when none is built. */
 const struct chan_ops *chan_find(const char *name);
-/* Every driver, NULL-terminated. */
+/* Every driver, NULL-terminated, in the table's order. */
 const struct chan_ops *const *chan_all(void);
+/* The driver of a repository's kind (a target's channel), or NULL. */
+const struct chan_ops *chan_of(const struct policy_kind *kind);
+/* The place of a driver in chan_all() (below CHAN_MAX). */
+size_t chan_index(const struct chan_ops *ops);
+
+/* Drivers at most, those built in and those added. */
+#define CHAN_MAX 16
+/*
+ * Add a driver to the table after those built in (a channel built apart,
+ * or a test's), and hand the kinds to the repository reader.  Start-up
+ * only, before any repository is read and before threads start.
+ * TOCSIN_ECONFIG for a name taken or a table full (CHAN_MAX).
+ */
+int chan_register(const struct chan_ops *ops, struct tocsin_err *err);
+/* Hand the kinds of the table to the repository reader
+   (policy_kinds_set()); chan_global_init() and chan_register() do it. */
+void chan_kinds_publish(void);
 
 extern const struct chan_ops chan_pgp_email;
 extern const struct chan_ops chan_sms;

@@ -56,11 +56,49 @@ fax_batch(const struct policy_repo *repo)
 static bool
 fax_policy_sends(const struct policy_policy *pol)
 {
-	for (size_t s = 0; s < pol->nsteps; s++)
-		for (size_t k = 0; k < pol->steps[s].ntargets; k++)
-			if (pol->steps[s].targets[k].channel == POLICY_CH_FAX)
-				return true;
-	return false;
+	return policy_sends(pol, &chan_fax.kind);
+}
+
+/* A fax cannot be encrypted: a policy that sends one must say what it may
+   carry, and the team that reads it must be able to call the duty desk.
+   Checked whenever a repository is read. */
+static void
+fax_repo_check(const struct policy_repo *repo, struct policy_diag *diag)
+{
+	char q[POLICY_QUOTE_LEN];
+
+	for (size_t p = 0; p < repo->npolicies; p++) {
+		const struct policy_policy *pol = &repo->policies[p];
+		const char *f = pol->src.file;
+		int l = pol->src.line;
+
+		if (!fax_policy_sends(pol))
+			continue;
+		(void)policy_quote(q, sizeof(q), pol->name);
+		/* A fax_detail that was given but refused has its own error
+		   at its line; its src is then not the policy's. */
+		if (pol->fax_detail == POLICY_FAX_UNSET &&
+		    pol->fax_detail_src.file == f &&
+		    pol->fax_detail_src.line == l)
+			policy_diag_add(diag, POLICY_ERROR, f, l, "policy %s "
+			    "sends fax, which cannot be encrypted, so the "
+			    "policy must allow fax explicitly; add fax_detail "
+			    "= \"summary\" (the headline and how to reach the "
+			    "duty desk) or \"full\" (the whole alert, "
+			    "unencrypted)", q);
+		if (pol->fax_detail == POLICY_FAX_FULL)
+			policy_diag_add(diag, POLICY_WARNING,
+			    pol->fax_detail_src.file, pol->fax_detail_src.line,
+			    "policy %s: fax_detail = \"full\" sends the whole "
+			    "alert unencrypted over the phone network; use "
+			    "\"summary\" unless the team needs the details on "
+			    "paper", q);
+		if (repo->gateway.duty_phone == NULL)
+			policy_diag_add(diag, POLICY_WARNING, f, l, "policy %s "
+			    "sends fax but gateway.duty_phone is not set, so a "
+			    "faxed team cannot reach the duty desk; set "
+			    "gateway.duty_phone to the desk's number", q);
+	}
 }
 
 static size_t
@@ -113,7 +151,7 @@ fax_check(const struct policy_repo *repo, struct policy_diag *diag)
 				    &pol->steps[s].targets[k];
 				size_t n;
 
-				if (tg->channel != POLICY_CH_FAX)
+				if (tg->channel != &chan_fax.kind)
 					continue;
 				policy_target_contacts(tm, tg, idx, &n);
 				for (size_t i = 0; i < n; i++) {
@@ -364,9 +402,21 @@ fax_deliver(void *session, struct chan_msg *msgs, size_t n,
 	return rc;
 }
 
+static bool
+fax_configured(const struct policy_repo *repo)
+{
+	return repo->fax != NULL;
+}
+
 const struct chan_ops chan_fax = {
-	.name = "fax",
-	.channel = POLICY_CH_FAX,
+	.kind = {
+		.name = "fax",
+		.field = POLICY_FIELD_FAX,
+		.check = fax_repo_check,
+	},
+	.configured = fax_configured,
+	.drill_latency = 90,
+	.drill_via = "operator:phone",
 	.per_team = false,
 	.needs_doc = true,
 	.batch = fax_batch,

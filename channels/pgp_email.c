@@ -55,6 +55,32 @@ pe_batch(const struct policy_repo *repo)
 	    (size_t)repo->smtp->batch : 50;
 }
 
+/* Checked whenever a repository is read: mail needs a relay. */
+static void
+pe_repo_check(const struct policy_repo *repo, struct policy_diag *diag)
+{
+	char q[POLICY_QUOTE_LEN];
+
+	if (repo->smtp != NULL)
+		return;
+	for (size_t p = 0; p < repo->npolicies; p++) {
+		const struct policy_policy *pol = &repo->policies[p];
+
+		if (policy_sends(pol, &chan_pgp_email.kind))
+			policy_diag_add(diag, POLICY_WARNING, pol->src.file,
+			    pol->src.line, "policy %s sends pgp-email but "
+			    "providers.smtp is not configured, so those "
+			    "deliveries fail; add providers.smtp",
+			    policy_quote(q, sizeof(q), pol->name));
+	}
+}
+
+static bool
+pe_configured(const struct policy_repo *repo)
+{
+	return repo->smtp != NULL;
+}
+
 static size_t
 pe_check(const struct policy_repo *repo, struct policy_diag *diag)
 {
@@ -302,8 +328,14 @@ done:
 }
 
 const struct chan_ops chan_pgp_email = {
-	.name = "pgp-email",
-	.channel = POLICY_CH_PGP_EMAIL,
+	.kind = {
+		.name = "pgp-email",
+		.field = POLICY_FIELD_EMAIL,
+		.check = pe_repo_check,
+	},
+	.configured = pe_configured,
+	.drill_latency = 20,
+	.drill_via = "link",
 	.per_team = true,
 	.batch = pe_batch,
 	.check = pe_check,

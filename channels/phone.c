@@ -815,39 +815,58 @@ voice_batch(const struct policy_repo *repo)
 
 static size_t
 ph_check(const struct policy_repo *repo, struct policy_diag *diag,
-    enum policy_channel ch)
+    const struct policy_kind *kind, size_t nproviders)
 {
-	size_t n = ch == POLICY_CH_SMS ? repo->nsms : repo->nvoice;
-	const char *name = policy_channel_name(ch);
-
-	for (size_t p = 0; p < repo->npolicies; p++)
-		for (size_t st = 0; st < repo->policies[p].nsteps; st++)
-			for (size_t t = 0; t < repo->policies[p].steps[st].
-			    ntargets; t++)
-				if (repo->policies[p].steps[st].targets[t].
-				    channel == ch && n == 0) {
-					policy_diag_add(diag, POLICY_ERROR,
-					    repo->policies[p].src.file,
-					    repo->policies[p].src.line,
-					    "policy %s sends %s, but providers.%s "
-					    "is empty; add a provider (see "
-					    "docs/configuration.md)",
-					    repo->policies[p].name, name, name);
-					return 1;
-				}
+	for (size_t p = 0; p < repo->npolicies && nproviders == 0; p++)
+		if (policy_sends(&repo->policies[p], kind)) {
+			policy_diag_add(diag, POLICY_ERROR,
+			    repo->policies[p].src.file,
+			    repo->policies[p].src.line, "policy %s sends %s, "
+			    "but providers.%s is empty; add a provider (see "
+			    "docs/configuration.md)", repo->policies[p].name,
+			    kind->name, kind->name);
+			return 1;
+		}
 	return 0;
 }
 
 static size_t
 sms_check(const struct policy_repo *repo, struct policy_diag *diag)
 {
-	return ph_check(repo, diag, POLICY_CH_SMS);
+	return ph_check(repo, diag, &chan_sms.kind, repo->nsms);
 }
 
 static size_t
 voice_check(const struct policy_repo *repo, struct policy_diag *diag)
 {
-	return ph_check(repo, diag, POLICY_CH_VOICE);
+	return ph_check(repo, diag, &chan_voice.kind, repo->nvoice);
+}
+
+static bool
+sms_configured(const struct policy_repo *repo)
+{
+	return repo->nsms > 0;
+}
+
+static bool
+voice_configured(const struct policy_repo *repo)
+{
+	return repo->nvoice > 0;
+}
+
+static size_t
+sms_providers(const struct policy_repo *repo, const char *number,
+    const struct policy_provider **out, size_t max)
+{
+	return policy_providers_for(repo->sms, repo->nsms, number, out, max);
+}
+
+static size_t
+voice_providers(const struct policy_repo *repo, const char *number,
+    const struct policy_provider **out, size_t max)
+{
+	return policy_providers_for(repo->voice, repo->nvoice, number, out,
+	    max);
 }
 
 static int
@@ -1228,8 +1247,15 @@ out:
 }
 
 const struct chan_ops chan_sms = {
-	.name = "sms",
-	.channel = POLICY_CH_SMS,
+	.kind = {
+		.name = "sms",
+		.field = POLICY_FIELD_MOBILE,
+		.emergency = true,
+	},
+	.configured = sms_configured,
+	.providers = sms_providers,
+	.drill_latency = 5,
+	.drill_via = "sms",
 	.per_team = false,
 	.batch = sms_batch,
 	.check = sms_check,
@@ -1245,8 +1271,16 @@ const struct chan_ops chan_sms = {
 };
 
 const struct chan_ops chan_voice = {
-	.name = "voice",
-	.channel = POLICY_CH_VOICE,
+	.kind = {
+		.name = "voice",
+		.field = POLICY_FIELD_PHONE,
+		.emergency = true,
+	},
+	.configured = voice_configured,
+	.providers = voice_providers,
+	.check_emergency = true,
+	.drill_latency = 40,
+	.drill_via = "voice",
 	.per_team = false,
 	.batch = voice_batch,
 	.check = voice_check,

@@ -110,6 +110,48 @@ sd_name_ok(const char *s, size_t max)
 	return n < max;
 }
 
+/* team:sshdrop needs the team's sshdrop = { host = ...; }.  A team whose
+   sshdrop was given but refused has its own error there.  Checked
+   whenever a repository is read. */
+static void
+sd_repo_check(const struct policy_repo *repo, struct policy_diag *diag)
+{
+	char q[POLICY_QUOTE_LEN], q2[POLICY_QUOTE_LEN];
+
+	for (size_t i = 0; i < repo->nteams; i++) {
+		const struct policy_team *tm = &repo->teams[i];
+		const struct policy_policy *pol = tm->policy;
+		size_t step = 0;
+
+		if (pol == NULL || tm->drop_src.file != NULL)
+			continue;
+		for (size_t s = 0; s < pol->nsteps && step == 0; s++)
+			for (size_t k = 0; k < pol->steps[s].ntargets; k++)
+				if (pol->steps[s].targets[k].channel ==
+				    &chan_sshdrop.kind)
+					step = s + 1;
+		if (step == 0)
+			continue;
+		/* A team whose id was refused is named by its place. */
+		if (tm->id != NULL)
+			(void)policy_quote(q, sizeof(q), tm->id);
+		else
+			(void)snprintf(q, sizeof(q), "%zu", i + 1);
+		policy_diag_add(diag, POLICY_WARNING, tm->src.file,
+		    tm->src.line, "team %s's policy %s sends team:sshdrop at "
+		    "step %zu but the team has no sshdrop; add sshdrop = { "
+		    "host = \"NAME\"; }; to the team (NAME from "
+		    "providers.sshdrop), or no drop is written for it", q,
+		    policy_quote(q2, sizeof(q2), pol->name), step);
+	}
+}
+
+static bool
+sd_configured(const struct policy_repo *repo)
+{
+	return repo->ndrops > 0;
+}
+
 static size_t
 sd_check(const struct policy_repo *repo, struct policy_diag *diag)
 {
@@ -805,8 +847,14 @@ sd_poll(const struct chan_env *env, chan_ackfile_cb cb, void *ctx,
 }
 
 const struct chan_ops chan_sshdrop = {
-	.name = "sshdrop",
-	.channel = POLICY_CH_SSHDROP,
+	.kind = {
+		.name = "sshdrop",
+		.field = POLICY_FIELD_TEAM,
+		.check = sd_repo_check,
+	},
+	.configured = sd_configured,
+	.drill_latency = 30,
+	.drill_via = "drop",
 	.per_team = true,
 	.batch = sd_batch,
 	.check = sd_check,

@@ -1147,7 +1147,7 @@ worker_main(void *arg)
 			int64_t due, claimed_ms = base_mono_ms();
 
 			if (store_claim(w->st, w->owner, now,
-			    d->repo->gateway.lease, ops->name,
+			    d->repo->gateway.lease, ops->kind.name,
 			    ops->batch(d->repo), &rows, &n, &err) != 0) {
 				(void)ratelog_line(&d->rlog, "claim",
 				    disp_log_line, d, "%s: claim failed: %s",
@@ -1160,7 +1160,7 @@ worker_main(void *arg)
 				worked = true;
 			}
 			store_delivery_rows_free(rows, n);
-			if (store_next_due(w->st, ops->name, &due, &err) == 0) {
+			if (store_next_due(w->st, ops->kind.name, &due, &err) == 0) {
 				busy = true;
 				if (due < next)
 					next = due;
@@ -1318,7 +1318,7 @@ progress_line(struct disp *d, struct store *st, struct progress *p,
 		int64_t c[STORE_D_COUNT];
 		struct tocsin_err err;
 
-		if (store_channel_counts(st, d->drivers[k]->name, c, &err) != 0)
+		if (store_channel_counts(st, d->drivers[k]->kind.name, c, &err) != 0)
 			return;
 		/* A channel with nothing to do in this run says nothing. */
 		if (c[STORE_D_SENT] == p->base[k][STORE_D_SENT] &&
@@ -1329,7 +1329,7 @@ progress_line(struct disp *d, struct store *st, struct progress *p,
 		off += (size_t)snprintf(line + off, sizeof(line) - off,
 		    "%s%s: %lld sent, %lld dead, %lld to go (%lld sending, "
 		    "%lld waiting to retry)", off ? "; " : "",
-		    d->drivers[k]->name,
+		    d->drivers[k]->kind.name,
 		    (long long)(c[STORE_D_SENT] - p->base[k][STORE_D_SENT]),
 		    (long long)(c[STORE_D_DEAD] - p->base[k][STORE_D_DEAD]),
 		    (long long)(c[STORE_D_PENDING] + c[STORE_D_SENDING] +
@@ -1352,25 +1352,25 @@ progress_line(struct disp *d, struct store *st, struct progress *p,
 	pthread_mutex_unlock(&d->mu);
 }
 
-/* Deliveries queued on channels this build has no driver for: say so
-   once; they stay queued, never dropped. */
+/* Deliveries queued on channels this build has no driver for (a store
+   written by another build): say so once; they stay queued, never
+   dropped. */
 static void
 warn_undriven(struct disp *d, struct store *st)
 {
-	for (int ch = 0; ch < POLICY_CH_COUNT; ch++) {
-		const char *name = policy_channel_name((enum policy_channel)ch);
-		int64_t c[STORE_D_COUNT];
-		struct tocsin_err err;
+	int64_t all[STORE_D_COUNT], c[STORE_D_COUNT], left;
+	struct tocsin_err err;
 
-		if (chan_find(name) != NULL ||
-		    store_channel_counts(st, name, c, &err) != 0)
-			continue;
-		if (c[STORE_D_PENDING] + c[STORE_D_FAILED] > 0)
-			disp_log(d, "%lld %s deliveries stay queued: this "
-			    "release has no %s driver yet",
-			    (long long)(c[STORE_D_PENDING] + c[STORE_D_FAILED]),
-			    name, name);
-	}
+	if (store_channel_counts(st, NULL, all, &err) != 0)
+		return;
+	left = all[STORE_D_PENDING] + all[STORE_D_FAILED];
+	for (const struct chan_ops *const *p = chan_all(); *p != NULL &&
+	    left > 0; p++)
+		if (store_channel_counts(st, (*p)->kind.name, c, &err) == 0)
+			left -= c[STORE_D_PENDING] + c[STORE_D_FAILED];
+	if (left > 0)
+		disp_log(d, "%lld deliveries stay queued: this release has no "
+		    "driver for their channel", (long long)left);
 }
 
 /* --until-idle ends with success only when nothing is left that this
@@ -1473,7 +1473,7 @@ serve_start(struct serve_run *s, struct tocsin_err *err)
 	escalate_tick(d, s->st);
 	warn_undriven(d, s->st);
 	for (size_t k = 0; k < d->ndrivers; k++)
-		(void)store_channel_counts(s->st, d->drivers[k]->name,
+		(void)store_channel_counts(s->st, d->drivers[k]->kind.name,
 		    s->prog.base[k], err);
 	return 0;
 }

@@ -38,13 +38,6 @@
 #define DRILL_DEFAULT_START 1767607200	/* 2026-01-05T10:00:00Z */
 #define DRILL_DEFAULT_LENGTH (24 * 3600)
 
-/* How long a channel takes to hand a message over, in the simulation. */
-static const int64_t drill_latency[POLICY_CH_COUNT] = {
-	[POLICY_CH_PGP_EMAIL] = 20, [POLICY_CH_SMS] = 5,
-	[POLICY_CH_VOICE] = 40, [POLICY_CH_FAX] = 90,
-	[POLICY_CH_SSHDROP] = 30,
-};
-
 /* ---- the scenario ---- */
 
 static int
@@ -138,16 +131,20 @@ static int
 drill_answers(struct drill_scenario *sc, const config_setting_t *g,
     struct tocsin_err *err)
 {
-	static const char *const keys[] = { "pgp-email", "sms", "voice", "fax",
-		"sshdrop", NULL };
 	static const char *const akeys[] = { "chance", "median", "p90", NULL };
+	const struct chan_ops *const *all = chan_all();
+	const char *keys[CHAN_MAX + 1];
+	size_t nk = 0;
 	int rc;
 
+	for (; all[nk] != NULL; nk++)
+		keys[nk] = all[nk]->kind.name;
+	keys[nk] = NULL;
 	if ((rc = drill_keys(sc->path, g, keys, err)) != 0)
 		return rc;
-	for (int ch = 0; ch < POLICY_CH_COUNT; ch++) {
+	for (size_t ch = 0; all[ch] != NULL; ch++) {
 		const config_setting_t *a = config_setting_get_member(g,
-		    policy_channel_name((enum policy_channel)ch));
+		    all[ch]->kind.name);
 		struct drill_answer *an = &sc->answer[ch];
 		const config_setting_t *s;
 		double chance;
@@ -224,16 +221,12 @@ drill_faults(struct drill_scenario *sc, const struct policy_repo *repo,
 		f->never_answers = nev != 0;
 		f->from = from;
 		f->until = len > 0 ? from + len : 0;
-		if (f->channel != NULL) {
-			bool ok = false;
+		if (f->channel != NULL && chan_find(f->channel) == NULL) {
+			char names[POLICY_KINDS_LEN];
 
-			for (int ch = 0; ch < POLICY_CH_COUNT && !ok; ch++)
-				ok = strcmp(f->channel, policy_channel_name(
-				    (enum policy_channel)ch)) == 0;
-			if (!ok)
-				return drill_err(err, sc->path, g, "channel "
-				    "'%s' is none of pgp-email, sms, voice, fax, "
-				    "sshdrop", f->channel);
+			return drill_err(err, sc->path, g, "channel '%s' is "
+			    "none of %s", f->channel, policy_kinds_join(names,
+			    sizeof(names), NULL, ", "));
 		}
 		if (f->team != NULL) {
 			const struct policy_team *t = policy_team_find(repo,
@@ -340,7 +333,7 @@ drill_scenario_load(const char *path, const struct policy_repo *repo,
 	sc->start = DRILL_DEFAULT_START;
 	sc->length = DRILL_DEFAULT_LENGTH;
 	sc->severity = POLICY_SEV_SEVERE;
-	for (int ch = 0; ch < POLICY_CH_COUNT; ch++)
+	for (size_t ch = 0; ch < CHAN_MAX; ch++)
 		sc->answer[ch] = (struct drill_answer){ 0.5, 600, 1800 };
 	config_init(&cfg);
 	if (config_read_file(&cfg, path) != CONFIG_TRUE) {
@@ -531,14 +524,14 @@ drill_ack_pop(struct drill *d)
 	return top;
 }
 
-static enum policy_channel
+/* The driver a delivery's channel names; a row of a channel this build
+   does not know takes the first driver's answers. */
+static const struct chan_ops *
 drill_channel(const char *name)
 {
-	for (int ch = 0; ch < POLICY_CH_COUNT; ch++)
-		if (strcmp(name, policy_channel_name((enum policy_channel)ch))
-		    == 0)
-			return (enum policy_channel)ch;
-	return POLICY_CH_PGP_EMAIL;
+	const struct chan_ops *ops = chan_find(name);
+
+	return ops != NULL ? ops : chan_all()[0];
 }
 
 static bool
@@ -558,15 +551,14 @@ drill_fault_team(const struct drill_fault *f, const struct policy_team *t)
 	    strcasecmp(f->region, t->region) == 0));
 }
 
-/* A provider of an SMS or voice number that is up: is there one? */
+/* A provider of a number on a channel with providers (SMS, voice) that
+   is up: is there one? */
 static bool
-drill_provider_up(const struct drill *d, enum policy_channel ch,
+drill_provider_up(const struct drill *d, const struct chan_ops *ch,
     const char *number, const struct policy_team *t)
 {
 	const struct policy_provider *order[16];
-	size_t n = ch == POLICY_CH_SMS ? policy_providers_for(d->repo->sms,
-	    d->repo->nsms, number, order, 16) : policy_providers_for(
-	    d->repo->voice, d->repo->nvoice, number, order, 16);
+	size_t n = ch->providers(d->repo, number, order, 16);
 
 	for (size_t i = 0; i < n; i++) {
 		bool down = false;
@@ -586,7 +578,7 @@ drill_provider_up(const struct drill *d, enum policy_channel ch,
 
 /* Whether a delivery on ch to team t at the drill's now fails. */
 static bool
-drill_down(const struct drill *d, enum policy_channel ch,
+drill_down(const struct drill *d, const struct chan_ops *ch,
     const struct policy_team *t, const char *address)
 {
 	for (size_t k = 0; k < d->sc->nfaults; k++) {
@@ -594,11 +586,11 @@ drill_down(const struct drill *d, enum policy_channel ch,
 
 		if (f->channel != NULL && f->provider == NULL &&
 		    !f->never_answers && strcmp(f->channel,
-		    policy_channel_name(ch)) == 0 && drill_fault_now(d, f) &&
+		    ch->kind.name) == 0 && drill_fault_now(d, f) &&
 		    drill_fault_team(f, t))
 			return true;
 	}
-	if (ch == POLICY_CH_SMS || ch == POLICY_CH_VOICE)
+	if (ch->providers != NULL)
 		return !drill_provider_up(d, ch, address, t);
 	return false;
 }
@@ -613,19 +605,6 @@ drill_silent(const struct drill *d, const struct policy_team *t)
 	return false;
 }
 
-/* How the ack of someone reached on ch comes back. */
-static const char *
-drill_via(enum policy_channel ch)
-{
-	static const char *const via[POLICY_CH_COUNT] = {
-		[POLICY_CH_PGP_EMAIL] = "link", [POLICY_CH_SMS] = "sms",
-		[POLICY_CH_VOICE] = "voice", [POLICY_CH_FAX] = "operator:phone",
-		[POLICY_CH_SSHDROP] = "drop",
-	};
-
-	return via[ch];
-}
-
 /* Hand the claimed deliveries to the simulated channels. */
 static int
 drill_deliver(struct drill *d, const struct store_delivery_row *rows,
@@ -637,10 +616,10 @@ drill_deliver(struct drill *d, const struct store_delivery_row *rows,
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		const struct store_delivery_row *r = &rows[i];
 		const struct policy_team *t = policy_team_find(d->repo, r->team);
-		enum policy_channel ch = drill_channel(r->channel);
-		const struct drill_answer *an = &d->sc->answer[ch];
+		const struct chan_ops *ch = drill_channel(r->channel);
+		const struct drill_answer *an = &d->sc->answer[chan_index(ch)];
 		enum store_result res = STORE_R_SENT;
-		int64_t at = d->now + drill_latency[ch], next = 0;
+		int64_t at = d->now + ch->drill_latency, next = 0;
 		const char *why = NULL;
 
 		if (t == NULL) {
@@ -676,7 +655,7 @@ drill_deliver(struct drill *d, const struct store_delivery_row *rows,
 			rc = drill_ack_push(d, (struct drill_ack){
 			    .at = at + drill_delay(d, an), .team = t->id,
 			    .by = by != NULL ? by : t->id,
-			    .via = drill_via(ch) });
+			    .via = ch->drill_via });
 			if (rc != 0)
 				(void)tocsin_fail(err, rc, "out of memory");
 		}

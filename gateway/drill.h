@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "channel.h"
 #include "policy.h"
 #include "report.h"
 #include "tocsin.h"
@@ -48,7 +49,7 @@ struct drill_scenario {
 	size_t naudience;
 	int64_t start;			/* Unix time of the simulated start */
 	int64_t length;			/* simulated seconds at most */
-	struct drill_answer answer[POLICY_CH_COUNT];
+	struct drill_answer answer[CHAN_MAX];	/* by chan_index() */
 	struct drill_fault faults[DRILL_MAX_FAULTS];
 	size_t nfaults;
 };

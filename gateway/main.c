@@ -938,7 +938,8 @@ main(int argc, char **argv)
 			{
 				struct tocsin_err e;
 
-				/* Start-up, before any thread: libcurl. */
+				/* Start-up, before any thread: libcurl, and the
+				   channels' kinds for the repository reader. */
 				if (chan_global_init(&e) != 0) {
 					fprintf(stderr, "tocsin: %s\n", e.msg);
 					return EX_UNAVAILABLE;

@@ -29,19 +29,21 @@ plan_push(struct plan_list *l, const struct store_delivery_plan *d)
 	return 0;
 }
 
-/* The team's own delivery for a team target: only sshdrop, to its drop. */
+/* The team's own delivery for a team target (a kind that reaches the
+   team, sshdrop): to its drop. */
 static int
 plan_team(const struct policy_team *team, const struct policy_target *tg,
     size_t step, int64_t not_before, struct plan_list *out)
 {
 	struct store_delivery_plan d = {
 		.team = team->id, .step = (int)step,
-		.channel = policy_channel_name(tg->channel),
+		.channel = tg->channel->name,
 		.contact = "", .address = team->drop_address,
 		.not_before = not_before,
 	};
 
-	if (tg->channel != POLICY_CH_SSHDROP || team->drop_address == NULL)
+	if (tg->channel->field != POLICY_FIELD_TEAM ||
+	    team->drop_address == NULL)
 		return 0;
 	return plan_push(out, &d);
 }
@@ -88,7 +90,7 @@ plan_step_ex(const struct policy_team *team, size_t step, int64_t not_before,
 			const char *addr = policy_contact_endpoint(c, tg);
 			struct store_delivery_plan d = {
 				.team = team->id, .step = (int)step,
-				.channel = policy_channel_name(tg->channel),
+				.channel = tg->channel->name,
 				.contact = c->name, .address = addr,
 				.not_before = not_before,
 			};

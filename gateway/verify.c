@@ -65,46 +65,65 @@ verify_names_check(const struct policy_repo *repo, const char *const *only,
 	return rc;
 }
 
+/* What an endpoint is to the person checking it. */
+static const char *
+verify_what(const struct policy_target *t)
+{
+	if (t->emergency)
+		return "emergency phone";
+	switch (t->channel->field) {
+	case POLICY_FIELD_PHONE:
+		return "phone";
+	case POLICY_FIELD_MOBILE:
+		return "mobile";
+	case POLICY_FIELD_FAX:
+		return "fax";
+	default:
+		return "e-mail";
+	}
+}
+
+/* One endpoint of c by t into out[*n], unless the contact lacks it, the
+   gateway cannot send that way (it would wait forever), or it is there
+   already. */
+static void
+verify_endpoint_add(const struct policy_repo *repo, const struct policy_contact *c,
+    const struct chan_ops *ops, const struct policy_target *t,
+    struct verify_endpoint out[VERIFY_EPS], size_t *n)
+{
+	const char *addr = policy_contact_endpoint(c, t);
+
+	if (addr == NULL || *n >= VERIFY_EPS || (ops->configured != NULL &&
+	    !ops->configured(repo)))
+		return;
+	for (size_t i = 0; i < *n; i++)
+		if (strcmp(out[i].channel, ops->kind.name) == 0 &&
+		    strcmp(out[i].address, addr) == 0)
+			return;
+	out[*n].channel = ops->kind.name;
+	out[*n].address = addr;
+	out[*n].what = verify_what(t);
+	(*n)++;
+}
+
 size_t
 verify_endpoints(const struct policy_repo *repo,
     const struct policy_contact *c, struct verify_endpoint out[VERIFY_EPS])
 {
-	/* every kind of endpoint a contact has: the emergency phone is
-	   reached as an endpoint to check, never as an escalation */
-	static const struct policy_target kinds[] = {
-		{ POLICY_WHO_ALL, POLICY_CH_PGP_EMAIL, false },
-		{ POLICY_WHO_ALL, POLICY_CH_SMS, false },
-		{ POLICY_WHO_ALL, POLICY_CH_VOICE, false },
-		{ POLICY_WHO_ALL, POLICY_CH_VOICE, true },
-		{ POLICY_WHO_ALL, POLICY_CH_FAX, false },
-	};
 	size_t n = 0;
 
-	for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
-		const char *addr = policy_contact_endpoint(c, &kinds[k]);
-		const char *ch = policy_channel_name(kinds[k].channel);
-		bool dup = false;
+	/* every kind of endpoint a contact has: the emergency phone is
+	   reached as an endpoint to check, never as an escalation */
+	for (const struct chan_ops *const *p = chan_all(); *p != NULL; p++) {
+		struct policy_target t = { POLICY_WHO_ALL, &(*p)->kind, false };
 
-		/* a channel the gateway has no provider for would wait
-		   forever */
-		if (addr == NULL || (kinds[k].channel == POLICY_CH_PGP_EMAIL &&
-		    repo->smtp == NULL) || (kinds[k].channel == POLICY_CH_SMS &&
-		    repo->nsms == 0) || (kinds[k].channel == POLICY_CH_VOICE &&
-		    repo->nvoice == 0) || (kinds[k].channel == POLICY_CH_FAX &&
-		    repo->fax == NULL))
+		if ((*p)->kind.field == POLICY_FIELD_TEAM)
 			continue;
-		for (size_t i = 0; i < n && !dup; i++)
-			dup = strcmp(out[i].channel, ch) == 0 &&
-			    strcmp(out[i].address, addr) == 0;
-		if (dup)
-			continue;
-		out[n].channel = ch;
-		out[n].address = addr;
-		out[n].what = kinds[k].emergency ? "emergency phone" :
-		    kinds[k].channel == POLICY_CH_VOICE ? "phone" :
-		    kinds[k].channel == POLICY_CH_SMS ? "mobile" :
-		    kinds[k].channel == POLICY_CH_FAX ? "fax" : "e-mail";
-		n++;
+		verify_endpoint_add(repo, c, *p, &t, out, &n);
+		if ((*p)->check_emergency) {
+			t.emergency = true;
+			verify_endpoint_add(repo, c, *p, &t, out, &n);
+		}
 	}
 	return n;
 }

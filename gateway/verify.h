@@ -9,6 +9,7 @@
 #include <stdio.h>
 
 #include "certs.h"
+#include "channel.h"
 #include "policy.h"
 #include "store.h"
 #include "tocsin.h"
@@ -21,7 +22,7 @@ struct verify_result {
 #include "ack.h"
 
 /* One endpoint of a contact that a check reaches. */
-#define VERIFY_EPS 6
+#define VERIFY_EPS (2 * CHAN_MAX)	/* each channel, and its emergency phone */
 struct verify_endpoint {
 	const char *channel, *address;	/* borrowed from the repository */
 	const char *what;		/* "e-mail", "mobile", "phone",

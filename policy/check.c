@@ -209,14 +209,14 @@ policy_check_addresses(struct policy_ctx *ctx)
 static const char *
 policy_needs(const struct policy_target *t)
 {
-	switch (t->channel) {
-	case POLICY_CH_PGP_EMAIL:
+	switch (t->channel->field) {
+	case POLICY_FIELD_EMAIL:
 		return "email and pgp";
-	case POLICY_CH_SMS:
+	case POLICY_FIELD_MOBILE:
 		return t->emergency ? "emergency_phone" : "mobile";
-	case POLICY_CH_VOICE:
+	case POLICY_FIELD_PHONE:
 		return t->emergency ? "emergency_phone" : "phone";
-	case POLICY_CH_FAX:
+	case POLICY_FIELD_FAX:
 		return "fax";
 	default:
 		return "nothing";
@@ -245,7 +245,8 @@ policy_check_team_targets(struct policy_ctx *ctx, const struct policy_team *tm,
 		for (size_t k = 0; k < st->ntargets; k++) {
 			const struct policy_target *t = &st->targets[k];
 			/* One bit per channel and emergency flag. */
-			unsigned bit = 1u << (t->channel * 2 + t->emergency);
+			unsigned bit = 1u << (policy_kind_index(t->channel) %
+			    16 * 2 + t->emergency);
 			size_t n;
 
 			if (t->who == POLICY_WHO_TEAM)
@@ -260,7 +261,7 @@ policy_check_team_targets(struct policy_ctx *ctx, const struct policy_team *tm,
 				    policy_who_name(t->who),
 				    policy_quote(q2, sizeof(q2), pol->name),
 				    s + 1, policy_who_name(t->who),
-				    policy_channel_name(t->channel),
+				    t->channel->name,
 				    policy_who_name(t->who));
 			}
 			for (size_t i = 0; i < n; i++) {
@@ -285,7 +286,7 @@ policy_check_team_targets(struct policy_ctx *ctx, const struct policy_team *tm,
 				    policy_needs(t),
 				    policy_quote(q3, sizeof(q3), pol->name),
 				    s + 1, policy_who_name(t->who),
-				    policy_channel_name(t->channel),
+				    t->channel->name,
 				    t->emergency ? ":emergency" : "",
 				    policy_needs(t));
 			}
@@ -300,7 +301,6 @@ policy_check_targets(struct policy_ctx *ctx)
 	size_t *idx = policy_xcalloc(POLICY_MAX_CONTACTS, sizeof(size_t));
 	unsigned *reported = policy_xcalloc(POLICY_MAX_CONTACTS,
 	    sizeof(unsigned));
-	char q[POLICY_QUOTE_LEN];
 
 	for (size_t i = 0; i < repo->nteams; i++) {
 		const struct policy_team *tm = &repo->teams[i];
@@ -310,110 +310,6 @@ policy_check_targets(struct policy_ctx *ctx)
 	}
 	free(idx);
 	free(reported);
-	if (repo->smtp != NULL)
-		return;
-	for (size_t p = 0; p < repo->npolicies; p++) {
-		const struct policy_policy *pol = &repo->policies[p];
-		bool mail = false;
-
-		for (size_t s = 0; s < pol->nsteps && !mail; s++)
-			for (size_t k = 0; k < pol->steps[s].ntargets; k++)
-				if (pol->steps[s].targets[k].channel ==
-				    POLICY_CH_PGP_EMAIL)
-					mail = true;
-		if (mail)
-			policy_warn_at(ctx, pol->src, "policy %s sends "
-			    "pgp-email but providers.smtp is not configured, "
-			    "so those deliveries fail; add providers.smtp",
-			    policy_quote(q, sizeof(q), pol->name));
-	}
-}
-
-/* Whether a policy has a step with a fax target. */
-static bool
-policy_sends_fax(const struct policy_policy *pol)
-{
-	for (size_t s = 0; s < pol->nsteps; s++)
-		for (size_t k = 0; k < pol->steps[s].ntargets; k++)
-			if (pol->steps[s].targets[k].channel == POLICY_CH_FAX)
-				return true;
-	return false;
-}
-
-/* A fax cannot be encrypted: a policy that sends one must say what it may
-   carry, and the team that reads it must be able to call the duty desk. */
-static void
-policy_check_fax(struct policy_ctx *ctx)
-{
-	struct policy_repo *repo = ctx->repo;
-	char q[POLICY_QUOTE_LEN];
-
-	for (size_t p = 0; p < repo->npolicies; p++) {
-		const struct policy_policy *pol = &repo->policies[p];
-
-		if (!policy_sends_fax(pol))
-			continue;
-		(void)policy_quote(q, sizeof(q), pol->name);
-		/* A fax_detail that was given but refused has its own error
-		   at its line; its src is then not the policy's. */
-		if (pol->fax_detail == POLICY_FAX_UNSET &&
-		    pol->fax_detail_src.file == pol->src.file &&
-		    pol->fax_detail_src.line == pol->src.line)
-			policy_err_at(ctx, pol->src, "policy %s sends fax, "
-			    "which cannot be encrypted, so the policy must "
-			    "allow fax explicitly; add fax_detail = "
-			    "\"summary\" (the headline and how to reach the "
-			    "duty desk) or \"full\" (the whole alert, "
-			    "unencrypted)", q);
-		if (pol->fax_detail == POLICY_FAX_FULL)
-			policy_warn_at(ctx, pol->fax_detail_src, "policy %s: "
-			    "fax_detail = \"full\" sends the whole alert "
-			    "unencrypted over the phone network; use "
-			    "\"summary\" unless the team needs the details on "
-			    "paper", q);
-		if (repo->gateway.duty_phone == NULL)
-			policy_warn_at(ctx, pol->src, "policy %s sends fax but "
-			    "gateway.duty_phone is not set, so a faxed team "
-			    "cannot reach the duty desk; set gateway.duty_phone "
-			    "to the desk's number", q);
-	}
-}
-
-/* team:sshdrop needs the team's sshdrop = { host = ...; }.  A team whose
-   sshdrop was given but refused has its own error there. */
-static void
-policy_check_drops(struct policy_ctx *ctx)
-{
-	struct policy_repo *repo = ctx->repo;
-	char q[POLICY_QUOTE_LEN], q2[POLICY_QUOTE_LEN];
-
-	for (size_t i = 0; i < repo->nteams; i++) {
-		const struct policy_team *tm = &repo->teams[i];
-		const struct policy_policy *pol = tm->policy;
-		size_t step = 0;
-
-		if (pol == NULL || tm->drop_src.file != NULL)
-			continue;
-		for (size_t s = 0; s < pol->nsteps && step == 0; s++)
-			for (size_t k = 0; k < pol->steps[s].ntargets; k++)
-				if (pol->steps[s].targets[k].who ==
-				    POLICY_WHO_TEAM &&
-				    pol->steps[s].targets[k].channel ==
-				    POLICY_CH_SSHDROP)
-					step = s + 1;
-		if (step == 0)
-			continue;
-		/* A team whose id was refused is named by its place. */
-		if (tm->id != NULL)
-			(void)policy_quote(q, sizeof(q), tm->id);
-		else
-			(void)snprintf(q, sizeof(q), "%zu", i + 1);
-		policy_warn_at(ctx, tm->src, "team %s's policy %s sends "
-		    "team:sshdrop at step %zu but the team has no sshdrop; "
-		    "add sshdrop = { host = \"NAME\"; }; to the team (NAME "
-		    "from providers.sshdrop), or no drop is written for it",
-		    q, policy_quote(q2, sizeof(q2), pol->name), step);
-	}
 }
 
 void
@@ -425,8 +321,11 @@ policy_check_all(struct policy_ctx *ctx)
 	policy_check_groups(ctx);
 	policy_check_addresses(ctx);
 	policy_check_targets(ctx);
-	policy_check_fax(ctx);
-	policy_check_drops(ctx);
+	/* what each channel in use needs besides its contacts' fields */
+	for (const struct policy_kind *const *k = policy_kinds(); *k != NULL;
+	    k++)
+		if ((*k)->check != NULL)
+			(*k)->check(repo, ctx->diag);
 	if (repo->gateway.desk_team != NULL &&
 	    policy_team_find(repo, repo->gateway.desk_team) == NULL)
 		policy_err_at(ctx, repo->gateway.desk_team_src, "gateway: "

@@ -49,11 +49,64 @@ void policy_diag_add(struct policy_diag *d, enum policy_sev sev,
     __attribute__((format(printf, 5, 6)));
 void policy_diag_free(struct policy_diag *d);
 
-enum policy_channel {
-	POLICY_CH_PGP_EMAIL, POLICY_CH_SMS, POLICY_CH_VOICE, POLICY_CH_FAX,
-	POLICY_CH_SSHDROP, POLICY_CH_COUNT
+struct policy_repo;
+
+/* The contact field a channel reaches people by. */
+enum policy_field {
+	POLICY_FIELD_TEAM,		/* no contact: the team's own drop */
+	POLICY_FIELD_EMAIL,		/* email, and only with a pgp key */
+	POLICY_FIELD_MOBILE,
+	POLICY_FIELD_PHONE,
+	POLICY_FIELD_FAX
 };
-const char *policy_channel_name(enum policy_channel ch);
+
+/*
+ * A channel kind as the repository sees it.  It is written in the channel's
+ * own file (channels/) and handed over once at start-up with
+ * policy_kinds_set(), so that policy/ reads "primary:sms:emergency", finds
+ * a contact's endpoint and checks what a policy using the channel must say
+ * without a list of channels of its own.
+ */
+struct policy_kind {
+	const char *name;		/* "sms": the CHANNEL of WHO:CHANNEL */
+	enum policy_field field;	/* POLICY_FIELD_TEAM: team:NAME only,
+					   else people (primary, ...) only */
+	bool emergency;			/* NAME:emergency reaches the
+					   contact's emergency_phone */
+	/*
+	 * What a repository that uses the channel must also say (a setting
+	 * of the policy, a provider, a team's host), checked whenever a
+	 * repository is read: errors refuse it as any other.  Adds to diag;
+	 * may be NULL.
+	 */
+	void (*check)(const struct policy_repo *repo,
+	    struct policy_diag *diag);
+};
+
+/*
+ * The channel kinds known, NULL-terminated and in the order messages list
+ * them; kept (not copied) until the process ends.  Start-up only: call
+ * before any repository is read and before threads start.
+ */
+void policy_kinds_set(const struct policy_kind *const *kinds);
+/* The kinds set, NULL-terminated (empty before policy_kinds_set()). */
+const struct policy_kind *const *policy_kinds(void);
+/* The kind of that name, or NULL. */
+const struct policy_kind *policy_kind_find(const char *name);
+/* The names of the kinds set (those pick() accepts when it is not NULL)
+   as "a, b, c" with last between the last two (" or ", " and "), in buf;
+   "(none built in)" when there are none.  Returns buf. */
+const char *policy_kinds_join(char *buf, size_t len,
+    bool (*pick)(const struct policy_kind *), const char *last);
+#define POLICY_KINDS_LEN 256
+/* Whether some step of a policy sends that kind. */
+struct policy_policy;
+bool policy_sends(const struct policy_policy *pol,
+    const struct policy_kind *kind);
+/* A value shown safely in a message: quoted, control bytes replaced, long
+   values cut.  Returns buf. */
+const char *policy_quote(char *buf, size_t size, const char *s);
+#define POLICY_QUOTE_LEN 80
 
 enum policy_who { POLICY_WHO_PRIMARY, POLICY_WHO_SUBSTITUTE, POLICY_WHO_ALL,
 	POLICY_WHO_TEAM };
@@ -85,7 +138,7 @@ struct policy_contact {
 
 struct policy_target {
 	enum policy_who who;
-	enum policy_channel channel;
+	const struct policy_kind *channel;	/* never NULL */
 	bool emergency;
 };
 
@@ -441,9 +494,10 @@ void policy_target_contacts(const struct policy_team *team,
     const struct policy_target *t, size_t *idx, size_t *n);
 
 /*
- * The endpoint address of one contact for one target: the e-mail for
- * pgp-email, the E.164 number for sms/voice/fax.  NULL when the contact lacks
- * that channel.
+ * The endpoint address of one contact for one target: the contact field
+ * the target's kind names (the e-mail only with an OpenPGP key, the
+ * emergency phone for NAME:emergency).  NULL when the contact lacks it, or
+ * for a kind that reaches the team.
  */
 const char *policy_contact_endpoint(const struct policy_contact *c,
     const struct policy_target *t);

@@ -67,10 +67,9 @@ void policy_diag_vadd(struct policy_diag *d, enum policy_sev sev,
 /* Stable sort of items[from..n) by file (in the order of files) and line. */
 void policy_diag_sort(struct policy_diag *d, size_t from, char *const *files,
     size_t nfiles);
-/* A value shown safely in a message: quoted, control bytes replaced, long
-   values cut.  Returns buf. */
-const char *policy_quote(char *buf, size_t size, const char *s);
-#define POLICY_QUOTE_LEN 80
+
+/* The place of k in the kinds set (their number when it is none). */
+size_t policy_kind_index(const struct policy_kind *k);
 
 /* policy.c: file names and messages at a setting's place. */
 const char *policy_intern_file(struct policy_ctx *ctx, const char *abs);

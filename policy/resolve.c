@@ -196,17 +196,17 @@ const char *
 policy_contact_endpoint(const struct policy_contact *c,
     const struct policy_target *t)
 {
-	switch (t->channel) {
-	case POLICY_CH_PGP_EMAIL:
+	switch (t->channel->field) {
+	case POLICY_FIELD_EMAIL:
 		/* Mail goes out encrypted only: no key, no endpoint. */
 		return c->pgp[0] != '\0' ? c->email : NULL;
-	case POLICY_CH_SMS:
+	case POLICY_FIELD_MOBILE:
 		return t->emergency ? c->emergency_phone : c->mobile;
-	case POLICY_CH_VOICE:
+	case POLICY_FIELD_PHONE:
 		return t->emergency ? c->emergency_phone : c->phone;
-	case POLICY_CH_FAX:
+	case POLICY_FIELD_FAX:
 		return t->emergency ? NULL : c->fax;
-	case POLICY_CH_SSHDROP:
+	case POLICY_FIELD_TEAM:
 	default:
 		return NULL;
 	}

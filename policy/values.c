@@ -22,14 +22,6 @@
 
 #define POLICY_ZONEINFO "/usr/share/zoneinfo"
 
-static const char *const channel_names[POLICY_CH_COUNT] = {
-	[POLICY_CH_PGP_EMAIL] = "pgp-email",
-	[POLICY_CH_SMS] = "sms",
-	[POLICY_CH_VOICE] = "voice",
-	[POLICY_CH_FAX] = "fax",
-	[POLICY_CH_SSHDROP] = "sshdrop",
-};
-
 static const char *const who_names[] = {
 	[POLICY_WHO_PRIMARY] = "primary",
 	[POLICY_WHO_SUBSTITUTE] = "substitute",
@@ -49,14 +41,6 @@ static const char *const status_names[POLICY_ST_COUNT] = {
 static const char *const region_names[] = {
 	"AF", "AN", "AS", "EU", "NA", "OC", "SA",
 };
-
-const char *
-policy_channel_name(enum policy_channel ch)
-{
-	if ((unsigned)ch >= POLICY_CH_COUNT)
-		return "?";
-	return channel_names[ch];
-}
 
 const char *
 policy_who_name(enum policy_who who)
@@ -444,6 +428,65 @@ policy_listen_valid(const char *s)
 	return true;
 }
 
+static bool
+kind_emergency(const struct policy_kind *k)
+{
+	return k->emergency;
+}
+
+static bool
+kind_team(const struct policy_kind *k)
+{
+	return k->field == POLICY_FIELD_TEAM;
+}
+
+/* The channel part of a target and its :emergency, against the kinds the
+   channels described (policy_kinds_set()). */
+static int
+policy_target_kind(const char *ch, const char *extra, enum policy_who w,
+    struct policy_target *t, char *why, size_t whylen)
+{
+	const struct policy_kind *k = policy_kind_find(ch);
+	char names[POLICY_KINDS_LEN];
+
+	if (k == NULL) {
+		snprintf(why, whylen, "names no channel; CHANNEL is %s",
+		    policy_kinds_join(names, sizeof(names), NULL, " or "));
+		return TOCSIN_EDATA;
+	}
+	t->who = w;
+	t->channel = k;
+	t->emergency = false;
+	if (extra != NULL) {
+		if (strcmp(extra, "emergency") != 0) {
+			snprintf(why, whylen, "has an unknown suffix; only "
+			    ":emergency may follow the channel");
+			return TOCSIN_EDATA;
+		}
+		if (!k->emergency) {
+			snprintf(why, whylen, "uses :emergency with %s; "
+			    ":emergency applies only to %s: remove it",
+			    k->name, policy_kinds_join(names, sizeof(names),
+			    kind_emergency, " and "));
+			return TOCSIN_EDATA;
+		}
+		t->emergency = true;
+	}
+	if (w == POLICY_WHO_TEAM && k->field != POLICY_FIELD_TEAM) {
+		snprintf(why, whylen, "sends %s to the team; only %s "
+		    "goes to the team: name primary, substitute or all",
+		    k->name, policy_kinds_join(names, sizeof(names), kind_team,
+		    " and "));
+		return TOCSIN_EDATA;
+	}
+	if (w != POLICY_WHO_TEAM && k->field == POLICY_FIELD_TEAM) {
+		snprintf(why, whylen, "sends %s to people; the drop "
+		    "belongs to the team: write team:%s", k->name, k->name);
+		return TOCSIN_EDATA;
+	}
+	return 0;
+}
+
 int
 policy_target_parse(const char *s, struct policy_target *t, char *why,
     size_t whylen)
@@ -451,7 +494,7 @@ policy_target_parse(const char *s, struct policy_target *t, char *why,
 	char buf[64];
 	char *who, *ch, *extra;
 	size_t n = strlen(s);
-	int w = -1, c = -1;
+	int w = -1;
 
 	if (n >= sizeof(buf)) {
 		snprintf(why, whylen, "is too long; a target is "
@@ -476,43 +519,8 @@ policy_target_parse(const char *s, struct policy_target *t, char *why,
 		    "substitute, all or team");
 		return TOCSIN_EDATA;
 	}
-	for (int i = 0; i < POLICY_CH_COUNT; i++)
-		if (strcmp(ch, channel_names[i]) == 0)
-			c = i;
-	if (c < 0) {
-		snprintf(why, whylen, "names no channel; CHANNEL is "
-		    "pgp-email, sms, voice, fax or sshdrop");
-		return TOCSIN_EDATA;
-	}
-	t->who = (enum policy_who)w;
-	t->channel = (enum policy_channel)c;
-	t->emergency = false;
-	if (extra != NULL) {
-		if (strcmp(extra, "emergency") != 0) {
-			snprintf(why, whylen, "has an unknown suffix; only "
-			    ":emergency may follow the channel");
-			return TOCSIN_EDATA;
-		}
-		if (c != POLICY_CH_SMS && c != POLICY_CH_VOICE) {
-			snprintf(why, whylen, "uses :emergency with %s; "
-			    ":emergency applies only to sms and voice: remove "
-			    "it", channel_names[c]);
-			return TOCSIN_EDATA;
-		}
-		t->emergency = true;
-	}
-	if (w == POLICY_WHO_TEAM && c != POLICY_CH_SSHDROP) {
-		snprintf(why, whylen, "sends %s to the team; only sshdrop "
-		    "goes to the team: name primary, substitute or all",
-		    channel_names[c]);
-		return TOCSIN_EDATA;
-	}
-	if (w != POLICY_WHO_TEAM && c == POLICY_CH_SSHDROP) {
-		snprintf(why, whylen, "sends sshdrop to people; the drop "
-		    "belongs to the team: write team:sshdrop");
-		return TOCSIN_EDATA;
-	}
-	return 0;
+	return policy_target_kind(ch, extra, (enum policy_who)w, t, why,
+	    whylen);
 }
 
 size_t

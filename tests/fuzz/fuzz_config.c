@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "channel.h"
 #include "policy.h"
 
 #define FUZZ_MAX_LEN (64 * 1024)
@@ -32,6 +33,7 @@ __lsan_default_suppressions(void)
 	return "leak:libconfig.so\n";
 }
 
+	chan_kinds_publish();
 /* Ask a loaded repository what the gateway will ask it. */
 static void
 fuzz_use(const struct policy_repo *repo)

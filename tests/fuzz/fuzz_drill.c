@@ -19,6 +19,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "channel.h"
 #include "drill.h"
 #include "policy.h"
 #include "report.h"
@@ -38,6 +39,7 @@ __lsan_default_suppressions(void)
 	return "leak:libconfig.so\n";
 }
 
+	chan_kinds_publish();
 #define FPR_A "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
 #define FPR_B "BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB"
 #define FPR_C "CCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCC"
@@ -198,7 +200,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if (s == NULL || s->naudience == 0 || s->nfaults > DRILL_MAX_FAULTS)
 		abort();
-	for (size_t i = 0; i < POLICY_CH_COUNT; i++)
+	for (size_t i = 0; chan_all()[i] != NULL; i++)
 		if (!(s->answer[i].chance >= 0 && s->answer[i].chance <= 1) ||
 		    s->answer[i].median < 1 ||
 		    s->answer[i].p90 < s->answer[i].median)

@@ -13,6 +13,7 @@
 #include <sys/resource.h>
 #include <cmocka.h>
 
+#include "channel.h"
 #include "certs.h"
 
 static char dir[64];
@@ -642,5 +643,7 @@ main(void)
 		cmocka_unit_test(test_cancel_needs_the_authority_of_what_it_stops),
 	};
 
+	/* the channels as serve knows them: a repository names them */
+	chan_kinds_publish();
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

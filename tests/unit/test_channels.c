@@ -432,8 +432,10 @@ test_registry(void **state)
 	(void)state;
 	assert_ptr_equal(pe, &chan_pgp_email);
 	assert_true(pe->per_team);
-	assert_int_equal(pe->channel, POLICY_CH_PGP_EMAIL);
-	assert_string_equal(pe->name, "pgp-email");
+	assert_string_equal(pe->kind.name, "pgp-email");
+	assert_int_equal(pe->kind.field, POLICY_FIELD_EMAIL);
+	assert_false(pe->kind.emergency);
+	assert_ptr_equal(chan_of(&pe->kind), pe);
 	assert_non_null(pe->check);
 	assert_non_null(pe->open);
 	assert_non_null(pe->deliver);
@@ -445,18 +447,24 @@ test_registry(void **state)
 	assert_non_null(chan_sms.init);
 	assert_non_null(chan_sms.fini);
 	assert_ptr_equal(chan_find("fax"), &chan_fax);
-	assert_int_equal(chan_fax.channel, POLICY_CH_FAX);
+	assert_int_equal(chan_fax.kind.field, POLICY_FIELD_FAX);
 	assert_false(chan_fax.per_team);
 	assert_true(chan_fax.needs_doc);
 	assert_ptr_equal(chan_find("sshdrop"), &chan_sshdrop);
 	assert_true(chan_sshdrop.per_team);
-	assert_int_equal(chan_sshdrop.channel, POLICY_CH_SSHDROP);
+	assert_int_equal(chan_sshdrop.kind.field, POLICY_FIELD_TEAM);
+	assert_true(chan_sms.kind.emergency && chan_voice.kind.emergency);
+	assert_true(chan_voice.check_emergency && !chan_sms.check_emergency);
 	assert_null(chan_find(""));
 	assert_null(chan_find("PGP-EMAIL"));
 	assert_null(chan_find("pgp-email "));
 	assert_non_null(all);
 	for (; all[n] != NULL && n < 64; n++) {
-		assert_ptr_equal(chan_find(all[n]->name), all[n]);
+		assert_ptr_equal(chan_find(all[n]->kind.name), all[n]);
+		assert_int_equal(chan_index(all[n]), n);
+		/* what the drill and the check of contacts read */
+		assert_true(all[n]->drill_latency > 0);
+		assert_non_null(all[n]->drill_via);
 		if (all[n] == &chan_pgp_email)
 			listed = true;
 	}

@@ -191,16 +191,16 @@ test_load_good(void **state)
 	assert_string_equal(s->audience[1], "west");
 	assert_int_equal(s->start, 1772443800);
 	assert_int_equal(s->length, 6 * 3600);
-	assert_true(s->answer[POLICY_CH_PGP_EMAIL].chance == 0.25);
-	assert_int_equal(s->answer[POLICY_CH_PGP_EMAIL].median, 600);
-	assert_int_equal(s->answer[POLICY_CH_PGP_EMAIL].p90, 2400);
-	assert_true(s->answer[POLICY_CH_SMS].chance == 0.75);
-	assert_int_equal(s->answer[POLICY_CH_SMS].median, 240);
-	assert_int_equal(s->answer[POLICY_CH_SMS].p90, 900);
+	assert_true(s->answer[chan_index(&chan_pgp_email)].chance == 0.25);
+	assert_int_equal(s->answer[chan_index(&chan_pgp_email)].median, 600);
+	assert_int_equal(s->answer[chan_index(&chan_pgp_email)].p90, 2400);
+	assert_true(s->answer[chan_index(&chan_sms)].chance == 0.75);
+	assert_int_equal(s->answer[chan_index(&chan_sms)].median, 240);
+	assert_int_equal(s->answer[chan_index(&chan_sms)].p90, 900);
 	/* not given: the defaults */
-	assert_true(s->answer[POLICY_CH_VOICE].chance == 0.5);
-	assert_int_equal(s->answer[POLICY_CH_VOICE].median, 600);
-	assert_int_equal(s->answer[POLICY_CH_VOICE].p90, 1800);
+	assert_true(s->answer[chan_index(&chan_voice)].chance == 0.5);
+	assert_int_equal(s->answer[chan_index(&chan_voice)].median, 600);
+	assert_int_equal(s->answer[chan_index(&chan_voice)].p90, 1800);
 
 	assert_int_equal(s->nfaults, 3);
 	assert_string_equal(s->faults[0].channel, "sms");
@@ -238,7 +238,7 @@ test_load_defaults(void **state)
 	assert_int_equal(s->start, 1767607200);
 	assert_int_equal(s->length, 24 * 3600);
 	assert_int_equal(s->nfaults, 0);
-	for (int ch = 0; ch < POLICY_CH_COUNT; ch++)
+	for (size_t ch = 0; chan_all()[ch] != NULL; ch++)
 		assert_true(s->answer[ch].chance == 0.5);
 	drill_scenario_free(s);
 }

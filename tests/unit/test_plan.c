@@ -21,6 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "channel.h"
 #include "plan.h"
 #include "policy.h"
 
@@ -276,5 +277,7 @@ main(void)
 		cmocka_unit_test(test_plan_repeat),
 	};
 
+	/* the channels as serve knows them: a repository names them */
+	chan_kinds_publish();
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -2,7 +2,8 @@
  * unit_util.h: small helpers shared by the cmocka unit tests.
  *
  * Include it after <cmocka.h> (and its prerequisites) and, for
- * unit_load_repo, after "policy.h".  Each helper is static, so every test
+ * unit_load_repo, after "policy.h" (it publishes the built-in channels'
+ * kinds, so the test links the channels library).  Each helper is static, so every test
  * executable has its own copy, and marked unused, so that a test that does
  * not call one still builds without a warning.
  */
@@ -29,6 +30,8 @@ unit_rep(const char *s, size_t n)
 }
 
 #ifdef POLICY_H	/* "policy.h" was included */
+#include "channel.h"
+
 static struct policy_repo *unit_load_repo(const char *)
     __attribute__((unused));
 
@@ -42,6 +45,8 @@ unit_load_repo(const char *text)
 	struct policy_diag d;
 	struct tocsin_err e = { 0 };
 
+	/* the channels as serve knows them: a repository names them */
+	chan_kinds_publish();
 	policy_diag_init(&d);
 	if (policy_load_string(text, "t.conf", "/tmp", &r, &d, &e) != 0) {
 		for (size_t i = 0; i < d.n; i++)
