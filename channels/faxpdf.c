@@ -414,6 +414,15 @@ fp_field(struct fp *fp, const char *label, const char *value)
 	g_object_unref(val);
 }
 
+/* Label and value pairs, one fp_field each, in order (an empty value is
+   skipped there). */
+static void
+fp_fields(struct fp *fp, const char *const f[][2], size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		fp_field(fp, f[i][0], f[i][1]);
+}
+
 /* "12345678" as "1234 5678": easier to read out over a phone. */
 static void
 fp_spaced(const char *code, char *out, size_t outlen)
@@ -496,6 +505,10 @@ static void
 fp_cover(struct fp *fp)
 {
 	const struct chan_doc *d = fp->doc;
+	const char *const fields[][2] = { { "To", d->recipient },
+		{ "Fax number", d->number }, { "Team", d->team },
+		{ "From", d->issuer }, { "Sent", d->sent_utc },
+		{ "Local time", d->sent_local }, { "Alert id", d->alert_id } };
 	char pages[64];
 	gchar *who;
 
@@ -512,13 +525,7 @@ fp_cover(struct fp *fp)
 	    d->team != NULL ? d->team : "");
 	fp_para(fp, who, FP_SECTION, FP_NORMAL, 2 * FP_GAP);
 	g_free(who);
-	fp_field(fp, "To", d->recipient);
-	fp_field(fp, "Fax number", d->number);
-	fp_field(fp, "Team", d->team);
-	fp_field(fp, "From", d->issuer);
-	fp_field(fp, "Sent", d->sent_utc);
-	fp_field(fp, "Local time", d->sent_local);
-	fp_field(fp, "Alert id", d->alert_id);
+	fp_fields(fp, fields, sizeof(fields) / sizeof(fields[0]));
 	(void)snprintf(pages, sizeof(pages), "%d, this cover included",
 	    fp->total);
 	fp_field(fp, "Pages", fp->cr != NULL ? pages : "0");
@@ -541,23 +548,20 @@ fp_body(struct fp *fp)
 	   description is what is cut */
 	const char *const texts[][2] = { { "Instruction", d->instruction },
 		{ "Description", d->description }, { "Note", d->note } };
+	/* the event is a field of its own only under a headline */
+	const char *const fields[][2] = { { "Alert id", d->alert_id },
+		{ "Issued by", d->issuer }, { "Sent", d->sent_utc },
+		{ "Local time", d->sent_local }, { "Team", d->team },
+		{ "For", d->recipient }, { "Severity", d->grading },
+		{ "Event", d->headline != NULL ? d->event : NULL },
+		{ "Area", d->area }, { "CAP id", d->cap_identifier } };
 	gchar *sum;
 
 	fp_new_page(fp);
 	fp_para(fp, d->msg_type_line, FP_SECTION, FP_BOLD, 4);
 	fp_para(fp, title, FP_HEAD, FP_BOLD, FP_GAP);
 	fp_ack_box(fp);
-	fp_field(fp, "Alert id", d->alert_id);
-	fp_field(fp, "Issued by", d->issuer);
-	fp_field(fp, "Sent", d->sent_utc);
-	fp_field(fp, "Local time", d->sent_local);
-	fp_field(fp, "Team", d->team);
-	fp_field(fp, "For", d->recipient);
-	fp_field(fp, "Severity", d->grading);
-	if (d->headline != NULL)
-		fp_field(fp, "Event", d->event);
-	fp_field(fp, "Area", d->area);
-	fp_field(fp, "CAP id", d->cap_identifier);
+	fp_fields(fp, fields, sizeof(fields) / sizeof(fields[0]));
 	fp->y += FP_GAP;
 	if (!d->full) {
 		sum = g_strdup_printf("This fax is a summary. The full alert "

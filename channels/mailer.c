@@ -112,14 +112,101 @@ mailer_name_ok(SSL *ssl, const char *host)
 	return X509_check_host(cert, host, 0, 0, NULL) == 1;
 }
 
+/* The four timeouts of a session's exchanges after the greeting, each to
+   ms (the greeting's too when greeting). */
+static void
+mailer_timeouts(smtp_session_t ss, long ms, bool greeting)
+{
+	int w = Timeout_OVERRIDE_RFC2822_MINIMUM;
+
+	if (greeting)
+		(void)smtp_set_timeout(ss, Timeout_GREETING | w, ms);
+	(void)smtp_set_timeout(ss, Timeout_ENVELOPE | w, ms);
+	(void)smtp_set_timeout(ss, Timeout_DATA | w, ms);
+	(void)smtp_set_timeout(ss, Timeout_TRANSFER | w, ms);
+	(void)smtp_set_timeout(ss, Timeout_DATA2 | w, ms);
+}
+
+/* The events by which TLS is refused: e->reason says why, and the
+   library is told not to go on.  False for any other event. */
+static bool
+mailer_ev_tls(struct mailer_events *e, int ev, va_list ap)
+{
+	long vr;
+	int *ok;
+	SSL *ssl;
+
+	switch (ev) {
+	case SMTP_EV_EXTNA_STARTTLS:
+		snprintf(e->reason, sizeof(e->reason), "the SMTP server %s "
+		    "does not offer STARTTLS, which is required: nothing was "
+		    "sent in clear", e->host);
+		return true;
+	case SMTP_EV_INVALID_PEER_CERTIFICATE:
+		vr = va_arg(ap, long);
+		ok = va_arg(ap, int *);
+		*ok = 0;
+		snprintf(e->reason, sizeof(e->reason), "the SMTP server %s "
+		    "presented a certificate that is not trusted (%s): nothing "
+		    "was sent", e->host, X509_verify_cert_error_string(vr));
+		return true;
+	case SMTP_EV_NO_PEER_CERTIFICATE:
+		ok = va_arg(ap, int *);
+		*ok = 0;
+		snprintf(e->reason, sizeof(e->reason), "the SMTP server %s "
+		    "presented no certificate: nothing was sent", e->host);
+		return true;
+	case SMTP_EV_WRONG_PEER_CERTIFICATE:
+		/* libesmtp matches DNS names only; the name or address was
+		   already part of OpenSSL's verification (the verify
+		   parameters of the SSL_CTX), so check it again here. */
+		ok = va_arg(ap, int *);
+		(void)va_arg(ap, const char *);
+		ssl = va_arg(ap, SSL *);
+		*ok = mailer_name_ok(ssl, e->host) ? 1 : 0;
+		if (!*ok)
+			snprintf(e->reason, sizeof(e->reason), "the SMTP "
+			    "server's certificate is not for %s: nothing was "
+			    "sent", e->host);
+		return true;
+	case SMTP_EV_WEAK_CIPHER:
+		(void)va_arg(ap, int);
+		ok = va_arg(ap, int *);
+		*ok = 0;
+		snprintf(e->reason, sizeof(e->reason), "the SMTP server %s "
+		    "offered only a weak cipher: nothing was sent", e->host);
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* SMTP_EV_MESSAGESENT: each message's result as it completes, so that a
+   crash later in the session repeats only what was in flight. */
+static void
+mailer_ev_sent(smtp_session_t session, struct mailer_events *e,
+    smtp_message_t msg)
+{
+	struct mailer_out *o = smtp_message_get_application_data(msg);
+
+	mailer_msg_result(msg, e);
+	if (o != NULL)
+		chan_msg_done(o->msg);
+	if (o != NULL && chan_msg_late(o->msg) && !e->late) {
+		/* Past the batch's deadline: no new message.  The library
+		   has no way to stop between messages, so the next command
+		   is given no time; what it had not begun is untried and
+		   goes in the next batch. */
+		e->late = true;
+		mailer_timeouts(session, 1, false);
+	}
+}
+
 static void
 mailer_event(smtp_session_t session, int ev, void *arg, ...)
 {
 	struct mailer_events *e = arg;
 	va_list ap;
-	long vr;
-	int *ok;
-	SSL *ssl;
 
 	/* each reply of the server: a chance to commit results held */
 	if (e->first != NULL)
@@ -147,71 +234,11 @@ mailer_event(smtp_session_t session, int ev, void *arg, ...)
 		if (!e->starttls && e->first != NULL)
 			chan_msg_start(e->first);
 		break;
-	case SMTP_EV_EXTNA_STARTTLS:
-		snprintf(e->reason, sizeof(e->reason), "the SMTP server %s "
-		    "does not offer STARTTLS, which is required: nothing was "
-		    "sent in clear", e->host);
-		break;
-	case SMTP_EV_INVALID_PEER_CERTIFICATE:
-		vr = va_arg(ap, long);
-		ok = va_arg(ap, int *);
-		*ok = 0;
-		snprintf(e->reason, sizeof(e->reason), "the SMTP server %s "
-		    "presented a certificate that is not trusted (%s): nothing "
-		    "was sent", e->host, X509_verify_cert_error_string(vr));
-		break;
-	case SMTP_EV_NO_PEER_CERTIFICATE:
-		ok = va_arg(ap, int *);
-		*ok = 0;
-		snprintf(e->reason, sizeof(e->reason), "the SMTP server %s "
-		    "presented no certificate: nothing was sent", e->host);
-		break;
-	case SMTP_EV_WRONG_PEER_CERTIFICATE:
-		/* libesmtp matches DNS names only; the name or address was
-		   already part of OpenSSL's verification (the verify
-		   parameters of the SSL_CTX), so check it again here. */
-		ok = va_arg(ap, int *);
-		(void)va_arg(ap, const char *);
-		ssl = va_arg(ap, SSL *);
-		*ok = mailer_name_ok(ssl, e->host) ? 1 : 0;
-		if (!*ok)
-			snprintf(e->reason, sizeof(e->reason), "the SMTP "
-			    "server's certificate is not for %s: nothing was "
-			    "sent", e->host);
-		break;
-	case SMTP_EV_MESSAGESENT: {
-		/* Each message's result as it completes, so that a crash
-		   later in the session repeats only what was in flight. */
-		smtp_message_t msg = va_arg(ap, smtp_message_t);
-		struct mailer_out *o = smtp_message_get_application_data(msg);
-
-		mailer_msg_result(msg, e);
-		if (o != NULL)
-			chan_msg_done(o->msg);
-		if (o != NULL && chan_msg_late(o->msg) && !e->late) {
-			/* Past the batch's deadline: no new message.  The
-			   library has no way to stop between messages, so
-			   the next command is given no time; what it had not
-			   begun is untried and goes in the next batch. */
-			long ms = 1;
-			int w = Timeout_OVERRIDE_RFC2822_MINIMUM;
-
-			e->late = true;
-			(void)smtp_set_timeout(session, Timeout_ENVELOPE | w, ms);
-			(void)smtp_set_timeout(session, Timeout_DATA | w, ms);
-			(void)smtp_set_timeout(session, Timeout_TRANSFER | w, ms);
-			(void)smtp_set_timeout(session, Timeout_DATA2 | w, ms);
-		}
-		break;
-	}
-	case SMTP_EV_WEAK_CIPHER:
-		(void)va_arg(ap, int);
-		ok = va_arg(ap, int *);
-		*ok = 0;
-		snprintf(e->reason, sizeof(e->reason), "the SMTP server %s "
-		    "offered only a weak cipher: nothing was sent", e->host);
+	case SMTP_EV_MESSAGESENT:
+		mailer_ev_sent(session, e, va_arg(ap, smtp_message_t));
 		break;
 	default:
+		(void)mailer_ev_tls(e, ev, ap);
 		break;
 	}
 	va_end(ap);
@@ -579,84 +606,59 @@ mailer_headers(struct mime_buf *b, const struct policy_smtp *smtp,
 	    m->subject, m->message_id);
 }
 
-int
-mailer_send(const struct policy_smtp *smtp, struct mailer_auth *auth,
-    struct mailer_out *outs, size_t n, struct tocsin_err *err)
+/* When the batch's time ran out before its session: every message ready
+   is untried (it goes again), and true. */
+static bool
+mailer_batch_late(struct mailer_out *outs, size_t n)
 {
-	auth_context_t actx = NULL;
-	smtp_session_t ss = NULL;
-	SSL_CTX *tls = NULL;
-	struct mailer_events ev = { 0 };
-	char hostport[280];
-	size_t nready = 0;
-	int rc = 0;
-
-	for (size_t i = 0; i < n; i++)
-		nready += outs[i].ready;
-	if (nready == 0)
-		return 0;
 	for (size_t i = 0; i < n; i++)
 		if (outs[i].ready && chan_msg_late(outs[i].msg)) {
-			/* the batch's time ran out before the session */
 			for (size_t k = 0; k < n; k++)
 				if (outs[k].ready)
 					chan_msg_untried(outs[k].msg, "not "
 					    "attempted: the batch's time ran "
 					    "out; it goes again");
-			return 0;
+			return true;
 		}
-	if (mailer_reachable(smtp->host, smtp->port, smtp->timeout, err) != 0) {
-		rc = err->code;
-		goto done;
-	}
-	if ((ss = smtp_create_session()) == NULL) {
-		rc = tocsin_fail(err, TOCSIN_ENOMEM, "cannot make an SMTP "
-		    "session");
-		goto done;
-	}
-	snprintf(hostport, sizeof(hostport), strchr(smtp->host, ':') ?
-	    "[%.255s]:%d" : "%.255s:%d", smtp->host, smtp->port);
-	ev.host = smtp->host;
-	ev.starttls = smtp->starttls;
-	for (size_t i = 0; i < n && ev.first == NULL; i++)
-		if (outs[i].ready)
-			ev.first = outs[i].msg;
-	(void)smtp_set_server(ss, hostport);
-	(void)smtp_set_eventcb(ss, mailer_event, &ev);
-	{
-		long ms = (long)smtp->timeout * 1000;
-		int w = Timeout_OVERRIDE_RFC2822_MINIMUM;
+	return false;
+}
 
-		(void)smtp_set_timeout(ss, Timeout_GREETING | w, ms);
-		(void)smtp_set_timeout(ss, Timeout_ENVELOPE | w, ms);
-		(void)smtp_set_timeout(ss, Timeout_DATA | w, ms);
-		(void)smtp_set_timeout(ss, Timeout_TRANSFER | w, ms);
-		(void)smtp_set_timeout(ss, Timeout_DATA2 | w, ms);
-	}
+/* Set up the session ss for smtp: server, events into ev, timeouts,
+   STARTTLS (*tls, the caller's to free) and AUTH (*actx, likewise). */
+static int
+mailer_session_setup(smtp_session_t ss, const struct policy_smtp *smtp,
+    struct mailer_auth *auth, struct mailer_events *ev, const char *hostport,
+    SSL_CTX **tls, auth_context_t *actx, struct tocsin_err *err)
+{
+	(void)smtp_set_server(ss, hostport);
+	(void)smtp_set_eventcb(ss, mailer_event, ev);
+	mailer_timeouts(ss, (long)smtp->timeout * 1000, true);
 	if (smtp->starttls) {
-		if ((tls = mailer_tls_ctx(smtp, err)) == NULL) {
-			rc = err->code;
-			goto done;
-		}
+		if ((*tls = mailer_tls_ctx(smtp, err)) == NULL)
+			return err->code;
 		(void)smtp_starttls_enable(ss, Starttls_REQUIRED);
-		(void)smtp_starttls_set_ctx(ss, tls);
+		(void)smtp_starttls_set_ctx(ss, *tls);
 	} else
 		(void)smtp_starttls_enable(ss, Starttls_DISABLED);
-	if (auth != NULL && (actx = mailer_auth_start(ss, auth, &ev)) ==
-	    NULL) {
-		rc = tocsin_fail(err, TOCSIN_ENOMEM, "cannot make an SMTP AUTH "
-		    "context");
-		goto done;
-	}
+	if (auth != NULL && (*actx = mailer_auth_start(ss, auth, ev)) == NULL)
+		return tocsin_fail(err, TOCSIN_ENOMEM, "cannot make an SMTP "
+		    "AUTH context");
+	return 0;
+}
+
+/* Each message ready into the session, with its recipients not failed
+   yet (one the library refuses fails for now). */
+static int
+mailer_add_messages(smtp_session_t ss, const struct policy_smtp *smtp,
+    struct mailer_out *outs, size_t n, struct tocsin_err *err)
+{
 	for (size_t i = 0; i < n; i++) {
 		smtp_message_t msg;
 
 		if (!outs[i].ready)
 			continue;
-		if ((msg = smtp_add_message(ss)) == NULL) {
-			rc = tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
-			goto done;
-		}
+		if ((msg = smtp_add_message(ss)) == NULL)
+			return tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
 		(void)smtp_set_reverse_path(msg, smtp->from);
 		smtp_message_set_application_data_release(msg, &outs[i], NULL);
 		(void)smtp_set_messagecb(msg, mailer_msgcb, &outs[i]);
@@ -673,17 +675,64 @@ mailer_send(const struct policy_smtp *smtp, struct mailer_auth *auth,
 				    sr, r, NULL);
 		}
 	}
-	(void)smtp_start_session(ss);
-	if (ev.reason[0] == '\0' && smtp_errno() != 0) {
+	return 0;
+}
+
+/* After the session: why it failed as a whole, when no event said. */
+static void
+mailer_session_reason(const struct policy_smtp *smtp,
+    struct mailer_events *ev, const char *hostport)
+{
+	if (ev->reason[0] == '\0' && smtp_errno() != 0) {
 		char eb[160];
 
-		snprintf(ev.reason, sizeof(ev.reason), "SMTP session with %s "
+		snprintf(ev->reason, sizeof(ev->reason), "SMTP session with %s "
 		    "failed: %s", hostport, smtp_strerror(smtp_errno(), eb,
 		    sizeof(eb)) != NULL ? eb : "unknown error");
 	}
-	if (smtp->starttls && !ev.tls_ok && ev.reason[0] == '\0')
-		snprintf(ev.reason, sizeof(ev.reason), "no TLS session with %s "
+	if (smtp->starttls && !ev->tls_ok && ev->reason[0] == '\0')
+		snprintf(ev->reason, sizeof(ev->reason), "no TLS session with %s "
 		    "could be set up: nothing was sent", hostport);
+}
+
+int
+mailer_send(const struct policy_smtp *smtp, struct mailer_auth *auth,
+    struct mailer_out *outs, size_t n, struct tocsin_err *err)
+{
+	auth_context_t actx = NULL;
+	smtp_session_t ss = NULL;
+	SSL_CTX *tls = NULL;
+	struct mailer_events ev = { 0 };
+	char hostport[280];
+	size_t nready = 0;
+	int rc = 0;
+
+	for (size_t i = 0; i < n; i++)
+		nready += outs[i].ready;
+	if (nready == 0 || mailer_batch_late(outs, n))
+		return 0;
+	if (mailer_reachable(smtp->host, smtp->port, smtp->timeout, err) != 0) {
+		rc = err->code;
+		goto done;
+	}
+	if ((ss = smtp_create_session()) == NULL) {
+		rc = tocsin_fail(err, TOCSIN_ENOMEM, "cannot make an SMTP "
+		    "session");
+		goto done;
+	}
+	snprintf(hostport, sizeof(hostport), strchr(smtp->host, ':') ?
+	    "[%.255s]:%d" : "%.255s:%d", smtp->host, smtp->port);
+	ev.host = smtp->host;
+	ev.starttls = smtp->starttls;
+	for (size_t i = 0; i < n && ev.first == NULL; i++)
+		if (outs[i].ready)
+			ev.first = outs[i].msg;
+	if ((rc = mailer_session_setup(ss, smtp, auth, &ev, hostport, &tls,
+	    &actx, err)) != 0 ||
+	    (rc = mailer_add_messages(ss, smtp, outs, n, err)) != 0)
+		goto done;
+	(void)smtp_start_session(ss);
+	mailer_session_reason(smtp, &ev, hostport);
 	(void)smtp_enumerate_messages(ss, mailer_msg_result, &ev);
 done:
 	if (ss != NULL)

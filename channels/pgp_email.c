@@ -137,96 +137,91 @@ pe_close(void *session)
 	free(session);
 }
 
-/* Build the signed inner entity, encrypt it, and wrap it as the whole
-   RFC 3156 message.  keys[] are the usable recipients' fingerprints. */
+/* The inner entity into *inner: text, then the CAP document and its
+   issuer signatures, all base64 so that no alert text is ever a line of
+   its own in the message.  b1 is its boundary.  On failure *inner is
+   freed. */
 static int
-pe_build(struct pe_session *s, struct mailer_out *o, const char *const *keys,
-    size_t nkeys, struct tocsin_err *err)
+pe_inner(const struct chan_msg *m, const char *b1, struct mime_buf *inner,
+    struct tocsin_err *err)
 {
-	const struct chan_env *env = s->env;
-	struct chan_msg *m = o->msg;
-	struct mime_buf inner = { 0 }, signd = { 0 };
-	char b1[40], b2[40], b3[40], micalg[32];
-	char *sig = NULL, *enc = NULL;
-	size_t siglen = 0, enclen = 0;
-	int rc;
-
-	if ((rc = mime_boundary(b1, err)) != 0 ||
-	    (rc = mime_boundary(b2, err)) != 0 ||
-	    (rc = mime_boundary(b3, err)) != 0)
-		return rc;
-	/* The inner entity: text, then the CAP document and its issuer
-	   signatures, all base64 so that no alert text is ever a line of
-	   its own in the message. */
-	mime_addf(&inner, "Content-Type: multipart/mixed;\r\n boundary=\"%s\"\r\n"
+	mime_addf(inner, "Content-Type: multipart/mixed;\r\n boundary=\"%s\"\r\n"
 	    "\r\n", b1);
-	mime_addf(&inner, "--%s\r\nContent-Type: text/plain; charset=utf-8\r\n"
+	mime_addf(inner, "--%s\r\nContent-Type: text/plain; charset=utf-8\r\n"
 	    "Content-Transfer-Encoding: base64\r\nContent-Disposition: "
 	    "inline\r\n\r\n", b1);
-	mime_add_base64(&inner, m->body, m->body_len);
+	mime_add_base64(inner, m->body, m->body_len);
 	for (size_t i = 0; i < m->nparts; i++) {
 		const struct chan_part *p = &m->parts[i];
 
 		if (!mime_header_safe(p->filename, 128) ||
 		    !mime_header_safe(p->content_type, 128) ||
 		    strpbrk(p->filename, "\"\\/") != NULL) {
-			mime_buf_free(&inner);
+			mime_buf_free(inner);
 			return tocsin_fail(err, TOCSIN_EINTERNAL, "attachment "
 			    "name or type not fit for a header");
 		}
-		mime_addf(&inner, "--%s\r\nContent-Type: %s;\r\n name=\"%s\"\r\n"
+		mime_addf(inner, "--%s\r\nContent-Type: %s;\r\n name=\"%s\"\r\n"
 		    "Content-Transfer-Encoding: base64\r\nContent-Disposition: "
 		    "attachment;\r\n filename=\"%s\"\r\n\r\n", b1, p->content_type,
 		    p->filename, p->filename);
-		mime_add_base64(&inner, p->data, p->len);
+		mime_add_base64(inner, p->data, p->len);
 	}
 	/* No CRLF after the close delimiter: the CRLF before the next
 	   boundary of multipart/signed belongs to that boundary, and the
 	   signature covers exactly these bytes (RFC 3156 section 5). */
-	mime_addf(&inner, "--%s--", b1);
-	if (inner.oom) {
-		mime_buf_free(&inner);
+	mime_addf(inner, "--%s--", b1);
+	if (inner->oom) {
+		mime_buf_free(inner);
 		return tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
 	}
-	if (s->smtp->pgp_combined) {
-		/* RFC 3156 6.2: the entity itself, signed and encrypted in
-		   one OpenPGP message (one gpg run instead of two). */
-		rc = certs_encrypt_sign(env->certs, env->keys,
-		    env->repo->gateway.signing_key, keys, nkeys, inner.p,
-		    inner.len, &enc, &enclen, err);
-		mime_buf_free(&inner);
-		if (rc != 0)
-			return rc;
-		goto wrap;
-	}
+	return 0;
+}
+
+/* The inner entity signed apart (multipart/signed, boundary b2), then
+   that encrypted: *enc (malloc'd, the caller's) of *enclen bytes. */
+static int
+pe_sign_then_encrypt(struct pe_session *s, const struct mime_buf *inner,
+    const char *b2, const char *const *keys, size_t nkeys, char **enc,
+    size_t *enclen, struct tocsin_err *err)
+{
+	const struct chan_env *env = s->env;
+	struct mime_buf signd = { 0 };
+	char micalg[32], *sig = NULL;
+	size_t siglen = 0;
+	int rc;
+
 	rc = certs_sign_detached(env->certs, env->repo->gateway.signing_key,
-	    inner.p, inner.len, &sig, &siglen, micalg, err);
-	if (rc != 0) {
-		mime_buf_free(&inner);
+	    inner->p, inner->len, &sig, &siglen, micalg, err);
+	if (rc != 0)
 		return rc;
-	}
 	mime_addf(&signd, "Content-Type: multipart/signed; micalg=%s;\r\n "
 	    "protocol=\"application/pgp-signature\";\r\n boundary=\"%s\"\r\n\r\n"
 	    "--%s\r\n", micalg, b2, b2);
-	mime_add(&signd, inner.p, inner.len);
+	mime_add(&signd, inner->p, inner->len);
 	mime_addf(&signd, "\r\n--%s\r\nContent-Type: application/pgp-signature;"
 	    " name=\"signature.asc\"\r\nContent-Description: OpenPGP signature "
 	    "of the gateway\r\n\r\n", b2);
 	mime_add_crlf(&signd, sig, siglen);
 	mime_addf(&signd, "\r\n--%s--\r\n", b2);
-	mime_buf_free(&inner);
 	free(sig);
 	if (signd.oom) {
 		mime_buf_free(&signd);
 		return tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
 	}
 	rc = certs_encrypt(env->certs, env->keys, keys, nkeys, signd.p,
-	    signd.len, &enc, &enclen, err);
+	    signd.len, enc, enclen, err);
 	mime_buf_free(&signd);
-	if (rc != 0)
-		return rc;
-wrap:
-	mailer_headers(&o->data, s->smtp, m, env->now);
+	return rc;
+}
+
+/* The whole message into o->data: headers, then the encrypted part enc
+   as multipart/encrypted with boundary b3. */
+static int
+pe_wrap(struct pe_session *s, struct mailer_out *o, const char *b3,
+    const char *enc, size_t enclen, struct tocsin_err *err)
+{
+	mailer_headers(&o->data, s->smtp, o->msg, s->env->now);
 	mime_addf(&o->data,
 	    "Content-Type: multipart/encrypted;\r\n "
 	    "protocol=\"application/pgp-encrypted\";\r\n boundary=\"%s\"\r\n\r\n"
@@ -239,12 +234,47 @@ wrap:
 	    "\r\n\r\n", b3, b3, b3);
 	mime_add_crlf(&o->data, enc, enclen);
 	mime_addf(&o->data, "\r\n--%s--\r\n", b3);
-	free(enc);
 	if (o->data.oom) {
 		mime_buf_free(&o->data);
 		return tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
 	}
 	return 0;
+}
+
+/* Build the signed inner entity, encrypt it, and wrap it as the whole
+   RFC 3156 message.  keys[] are the usable recipients' fingerprints. */
+static int
+pe_build(struct pe_session *s, struct mailer_out *o, const char *const *keys,
+    size_t nkeys, struct tocsin_err *err)
+{
+	const struct chan_env *env = s->env;
+	struct mime_buf inner = { 0 };
+	char b1[40], b2[40], b3[40];
+	char *enc = NULL;
+	size_t enclen = 0;
+	int rc;
+
+	if ((rc = mime_boundary(b1, err)) != 0 ||
+	    (rc = mime_boundary(b2, err)) != 0 ||
+	    (rc = mime_boundary(b3, err)) != 0)
+		return rc;
+	if ((rc = pe_inner(o->msg, b1, &inner, err)) != 0)
+		return rc;
+	if (s->smtp->pgp_combined)
+		/* RFC 3156 6.2: the entity itself, signed and encrypted in
+		   one OpenPGP message (one gpg run instead of two). */
+		rc = certs_encrypt_sign(env->certs, env->keys,
+		    env->repo->gateway.signing_key, keys, nkeys, inner.p,
+		    inner.len, &enc, &enclen, err);
+	else
+		rc = pe_sign_then_encrypt(s, &inner, b2, keys, nkeys, &enc,
+		    &enclen, err);
+	mime_buf_free(&inner);
+	if (rc != 0)
+		return rc;
+	rc = pe_wrap(s, o, b3, enc, enclen, err);
+	free(enc);
+	return rc;
 }
 
 static int

@@ -514,135 +514,149 @@ ph_req_reset(struct ph_req *r)
 	r->errbuf[0] = '\0';
 }
 
-/* Build and start the request of r on its current provider. */
+/* The SMS text of r's message for provider pv into *ret (malloc'd, the
+   caller's), and r's count of segments. */
 static int
-ph_start(struct ph_session *s, CURLM *multi, struct ph_req *r,
+ph_sms_text(struct ph_req *r, const struct policy_provider *pv, char **ret,
     struct tocsin_err *err)
 {
-	const struct policy_provider *pv = r->order[r->pi]->cfg;
-	const char *secret = r->order[r->pi]->secret;
 	const struct chan_msg *m = r->msg;
-	struct mime_buf url = { 0 }, body = { 0 };
-	char *text = NULL, tail[600], id[32];
 	struct smstext_info info = { 0 };
-	CURL *e;
+	char tail[600];
 	int rc;
 
-	ph_req_reset(r);
-	snprintf(id, sizeof(id), "%s", m->message_id);
-	if (s->sh->mode == PH_SMS) {
-		/* a notice that the team acknowledged asks for nothing */
-		if (m->ack_code != NULL)
-			snprintf(tail, sizeof(tail), " Ack code %s%s%s",
-			    m->ack_code, m->ack_url != NULL ? " " : "",
-			    m->ack_url != NULL ? m->ack_url : "");
-		else
-			tail[0] = '\0';
-		rc = smstext_compose(m->exercise ? "[EXERCISE] " : "",
-		    m->short_text != NULL ? m->short_text : "", tail,
-		    (unsigned)pv->segments, &text, &info, err);
-		if (rc != 0)
-			return rc;
-		r->segments = (int)info.segments;
+	/* a notice that the team acknowledged asks for nothing */
+	if (m->ack_code != NULL)
+		snprintf(tail, sizeof(tail), " Ack code %s%s%s",
+		    m->ack_code, m->ack_url != NULL ? " " : "",
+		    m->ack_url != NULL ? m->ack_url : "");
+	else
+		tail[0] = '\0';
+	rc = smstext_compose(m->exercise ? "[EXERCISE] " : "",
+	    m->short_text != NULL ? m->short_text : "", tail,
+	    (unsigned)pv->segments, ret, &info, err);
+	if (rc != 0)
+		return rc;
+	r->segments = (int)info.segments;
+	return 0;
+}
+
+/* Twilio's URL and form for r: the message (SMS) or the TwiML of the
+   call (voice), with receipts asked for when there is a public URL. */
+static void
+ph_twilio(const struct ph_session *s, const struct policy_provider *pv,
+    const struct ph_req *r, const char *text, struct mime_buf *url,
+    struct mime_buf *body)
+{
+	const char *public_url = s->env->repo->gateway.public_url;
+
+	mime_adds(url, pv->url);
+	if (url->len > 0 && url->p[url->len - 1] == '/')
+		url->p[--url->len] = '\0';
+	mime_adds(url, "/2010-04-01/Accounts/");
+	buf_form(url, pv->account);
+	mime_adds(url, s->sh->mode == PH_SMS ? "/Messages.json" :
+	    "/Calls.json");
+	buf_field(body, "To", r->rcpt->address);
+	buf_field(body, "From", pv->from);
+	if (public_url != NULL) {
+		struct mime_buf cb = { 0 };
+
+		/* each channel its own path: the listener hands a receipt
+		   to the channel that knows the provider */
+		ph_receipt_url(&cb, public_url, s->sh->mode == PH_SMS ?
+		    chan_sms.receipt_path : chan_voice.receipt_path, pv->name);
+		buf_field(body, "StatusCallback", cb.oom ? "" : cb.p);
+		free(cb.p);
 	}
-	if (pv->kind == POLICY_PK_TWILIO) {
-		mime_adds(&url, pv->url);
-		if (url.len > 0 && url.p[url.len - 1] == '/')
-			url.p[--url.len] = '\0';
-		mime_adds(&url, "/2010-04-01/Accounts/");
-		buf_form(&url, pv->account);
-		mime_adds(&url, s->sh->mode == PH_SMS ? "/Messages.json" :
-		    "/Calls.json");
-		buf_field(&body, "To", r->rcpt->address);
-		buf_field(&body, "From", pv->from);
-		if (s->env->repo->gateway.public_url != NULL) {
-			struct mime_buf cb = { 0 };
+	if (s->sh->mode == PH_SMS)
+		buf_field(body, "Body", text);
+	else {
+		struct mime_buf tw = { 0 }, act = { 0 };
 
-			/* each channel its own path: the listener hands a
-			   receipt to the channel that knows the provider */
-			ph_receipt_url(&cb, s->env->repo->gateway.public_url,
-			    s->sh->mode == PH_SMS ? chan_sms.receipt_path :
-			    chan_voice.receipt_path, pv->name);
-			buf_field(&body, "StatusCallback", cb.oom ? "" : cb.p);
-			free(cb.p);
-		}
-		if (s->sh->mode == PH_SMS)
-			buf_field(&body, "Body", text);
-		else {
-			struct mime_buf tw = { 0 }, act = { 0 };
-
-			if (s->env->repo->gateway.public_url != NULL)
-				ph_receipt_url(&act,
-				    s->env->repo->gateway.public_url,
-				    "twilio/gather/", pv->name);
-			ph_twiml(&tw, m, act.oom ? NULL : act.p);
-			buf_field(&body, "Twiml", tw.oom ? "" : tw.p);
-			free(tw.p);
-			free(act.p);
-		}
-	} else {
-		static const char *const names[] = { "to", "from", "text",
-			"id", "idempotency_key" };
-		char key[CHAN_IDEM_LEN + 1];
-		const char *values[] = { r->rcpt->address, pv->from, text, id,
-			key };
-		bool json = strcmp(pv->content_type, "application/json") == 0;
-
-		chan_idempotency_key(m, r->rcpt->address, s->sh->mode ==
-		    PH_SMS ? "sms" : "voice", key);
-		buf_template(&url, pv->url, names + 4, values + 4, 1, buf_form);
-		buf_template(&body, pv->body, names, values, 5, json ?
-		    buf_json : buf_form);
-		for (size_t i = 0; i < pv->nheaders; i++) {
-			static const char *const hn[] = { "secret", "id",
-				"idempotency_key" };
-			const char *hv[] = { secret, id, key };
-			struct mime_buf h = { 0 };
-			struct curl_slist *nl;
-
-			buf_template(&h, pv->headers[i], hn, hv, 3, NULL);
-			nl = h.oom ? NULL : curl_slist_append(r->hdrs, h.p);
-			if (h.p != NULL)
-				OPENSSL_cleanse(h.p, h.len);
-			free(h.p);
-			if (nl == NULL) {
-				free(text);
-				free(url.p);
-				free(body.p);
-				return tocsin_fail(err, TOCSIN_ENOMEM,
-				    "out of memory");
-			}
-			r->hdrs = nl;
-		}
+		if (public_url != NULL)
+			ph_receipt_url(&act, public_url, "twilio/gather/",
+			    pv->name);
+		ph_twiml(&tw, r->msg, act.oom ? NULL : act.p);
+		buf_field(body, "Twiml", tw.oom ? "" : tw.p);
+		free(tw.p);
+		free(act.p);
 	}
-	free(text);
-	{
-		char ct[80];
+}
+
+/* A generic gateway's URL, body and headers for r, from the provider's
+   templates: to, from, text, id and idempotency_key; the headers also
+   take the secret. */
+static int
+ph_generic(const struct ph_session *s, const struct policy_provider *pv,
+    struct ph_req *r, const char *secret, const char *text,
+    struct mime_buf *url, struct mime_buf *body, struct tocsin_err *err)
+{
+	static const char *const names[] = { "to", "from", "text", "id",
+		"idempotency_key" };
+	static const char *const hn[] = { "secret", "id", "idempotency_key" };
+	char key[CHAN_IDEM_LEN + 1], id[32];
+	const char *values[] = { r->rcpt->address, pv->from, text, id, key };
+	const char *hv[] = { secret, id, key };
+	bool json = strcmp(pv->content_type, "application/json") == 0;
+
+	snprintf(id, sizeof(id), "%s", r->msg->message_id);
+	chan_idempotency_key(r->msg, r->rcpt->address, s->sh->mode == PH_SMS ?
+	    "sms" : "voice", key);
+	buf_template(url, pv->url, names + 4, values + 4, 1, buf_form);
+	buf_template(body, pv->body, names, values, 5, json ? buf_json :
+	    buf_form);
+	for (size_t i = 0; i < pv->nheaders; i++) {
+		struct mime_buf h = { 0 };
 		struct curl_slist *nl;
 
-		snprintf(ct, sizeof(ct), "Content-Type: %s",
-		    pv->kind == POLICY_PK_TWILIO ?
-		    "application/x-www-form-urlencoded" : pv->content_type);
-		nl = curl_slist_append(r->hdrs, ct);
-		if (nl != NULL) {
-			r->hdrs = nl;
-			nl = curl_slist_append(r->hdrs, "Expect:");
-		}
-		if (nl == NULL || url.oom || body.oom) {
-			free(url.p);
-			free(body.p);
+		buf_template(&h, pv->headers[i], hn, hv, 3, NULL);
+		nl = h.oom ? NULL : curl_slist_append(r->hdrs, h.p);
+		if (h.p != NULL)
+			OPENSSL_cleanse(h.p, h.len);
+		free(h.p);
+		if (nl == NULL)
 			return tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
-		}
 		r->hdrs = nl;
 	}
-	r->body = body.p;
-	if ((e = r->easy) == NULL && (e = r->easy = curl_easy_init()) == NULL) {
-		free(url.p);
-		return tocsin_fail(err, TOCSIN_ENOMEM, "cannot make a request");
+	return 0;
+}
+
+/* The headers every request has: its Content-Type, and no
+   "Expect: 100-continue". */
+static int
+ph_common_headers(struct ph_req *r, const struct policy_provider *pv)
+{
+	char ct[80];
+	struct curl_slist *nl;
+
+	snprintf(ct, sizeof(ct), "Content-Type: %s",
+	    pv->kind == POLICY_PK_TWILIO ?
+	    "application/x-www-form-urlencoded" : pv->content_type);
+	nl = curl_slist_append(r->hdrs, ct);
+	if (nl != NULL) {
+		r->hdrs = nl;
+		nl = curl_slist_append(r->hdrs, "Expect:");
 	}
+	if (nl == NULL)
+		return TOCSIN_ENOMEM;
+	r->hdrs = nl;
+	return 0;
+}
+
+/* r's easy handle (made once, reused) set for url and r's body and
+   headers: TLS verified, no redirect, the provider's timeout. */
+static CURL *
+ph_easy(const struct ph_session *s, struct ph_req *r,
+    const struct policy_provider *pv, const char *secret, const char *url)
+{
+	CURL *e;
+
+	if ((e = r->easy) == NULL && (e = r->easy = curl_easy_init()) == NULL)
+		return NULL;
 	curl_easy_reset(e);
 	(void)curl_easy_setopt(e, CURLOPT_SHARE, s->sh->share);
-	(void)curl_easy_setopt(e, CURLOPT_URL, url.p);
+	(void)curl_easy_setopt(e, CURLOPT_URL, url);
 	(void)curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, pv->local ?
 	    "https,http" : "https");
 	(void)curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
@@ -675,7 +689,44 @@ ph_start(struct ph_session *s, CURLM *multi, struct ph_req *r,
 	(void)curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf);
 	(void)curl_easy_setopt(e, CURLOPT_PRIVATE, r);
 	(void)curl_easy_setopt(e, CURLOPT_USERAGENT, "tocsin");
+	return e;
+}
+
+/* Build and start the request of r on its current provider. */
+static int
+ph_start(struct ph_session *s, CURLM *multi, struct ph_req *r,
+    struct tocsin_err *err)
+{
+	const struct policy_provider *pv = r->order[r->pi]->cfg;
+	const char *secret = r->order[r->pi]->secret;
+	struct mime_buf url = { 0 }, body = { 0 };
+	char *text = NULL;
+	CURL *e;
+	int rc;
+
+	ph_req_reset(r);
+	if (s->sh->mode == PH_SMS && (rc = ph_sms_text(r, pv, &text, err)) != 0)
+		return rc;
+	if (pv->kind == POLICY_PK_TWILIO)
+		ph_twilio(s, pv, r, text, &url, &body);
+	else if ((rc = ph_generic(s, pv, r, secret, text, &url, &body,
+	    err)) != 0) {
+		free(text);
+		free(url.p);
+		free(body.p);
+		return rc;
+	}
+	free(text);
+	if (ph_common_headers(r, pv) != 0 || url.oom || body.oom) {
+		free(url.p);
+		free(body.p);
+		return tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
+	}
+	r->body = body.p;
+	e = ph_easy(s, r, pv, secret, url.p);
 	free(url.p);
+	if (e == NULL)
+		return tocsin_fail(err, TOCSIN_ENOMEM, "cannot make a request");
 	if (curl_multi_add_handle(multi, e) != CURLM_OK)
 		return tocsin_fail(err, TOCSIN_EINTERNAL, "cannot start a "
 		    "request");
@@ -914,13 +965,140 @@ ph_report(struct ph_req *reqs, size_t nreq)
 	}
 }
 
+/* A multi handle that keeps as many idle connections as may be in
+   flight, or it closes the shared cache's connections at the end of each
+   batch and the next pays new TLS handshakes. */
+static CURLM *
+ph_multi(const struct ph_shared *sh)
+{
+	CURLM *multi;
+	long keep = 4;
+
+	if ((multi = curl_multi_init()) == NULL)
+		return NULL;
+	for (size_t i = 0; i < sh->nprovs; i++)
+		keep += sh->provs[i].cfg->parallel;
+	(void)curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, keep);
+	return multi;
+}
+
+/* r for recipient rc of message m: its providers in order, or done
+   already when the number is no E.164 number or no provider serves it. */
+static void
+ph_req_init(const struct ph_session *s, struct ph_req *r,
+    struct chan_msg *m, struct chan_rcpt *rc)
+{
+	const struct policy_provider *order[PH_MAX_PROVIDERS];
+	const struct policy_provider *list = s->sh->mode == PH_SMS ?
+	    s->env->repo->sms : s->env->repo->voice;
+
+	r->msg = m;
+	r->rcpt = rc;
+	r->retry_after = -1;
+	rc->status = CHAN_TEMPFAIL;
+	rc->reason[0] = rc->ref[0] = '\0';
+	rc->segments = 0;
+	rc->retry_after = 0;
+	r->nprov = policy_providers_for(list, s->sh->nprovs, rc->address,
+	    order, PH_MAX_PROVIDERS);
+	for (size_t k = 0; k < r->nprov; k++)
+		r->order[k] = &s->sh->provs[order[k] - list];
+	if (rc->address[0] != '+' || strlen(rc->address) > 16) {
+		chan_rcpt_set(rc, CHAN_PERMFAIL, "%s is not an E.164 number",
+		    rc->address);
+		r->done = true;
+	} else if (r->nprov == 0) {
+		chan_rcpt_set(rc, CHAN_PERMFAIL, "no provider in providers.%s "
+		    "serves %s", s->sh->mode == PH_SMS ? "sms" : "voice",
+		    rc->address);
+		r->done = true;
+	}
+}
+
+/* One pass over the requests at now: give up those out of time, start
+   those due whose provider has room, and lower *wait (ms) to the next
+   one due.  Returns how many are not done. */
+static size_t
+ph_pass(struct ph_session *s, CURLM *multi, struct ph_req *reqs,
+    size_t nreq, int64_t now, int64_t deadline, int64_t *wait,
+    struct tocsin_err *err)
+{
+	size_t left = 0;
+
+	for (size_t i = 0; i < nreq; i++) {
+		struct ph_req *r = &reqs[i];
+		int64_t w;
+
+		if (r->done)
+			continue;
+		left++;
+		if (r->inflight)
+			continue;
+		if (now >= deadline || chan_msg_late(r->msg)) {
+			if (r->rcpt->reason[0] == '\0') {
+				chan_rcpt_set(r->rcpt, CHAN_TEMPFAIL, "not "
+				    "attempted in time; it goes again");
+				/* not a retry after a failure: never handed
+				   to a provider */
+				r->rcpt->untried = r->pi == 0;
+			}
+			r->rcpt->status = CHAN_TEMPFAIL;
+			r->done = true;
+			left--;
+			continue;
+		}
+		if (r->not_before > now) {
+			if (r->not_before - now < *wait)
+				*wait = r->not_before - now;
+			continue;
+		}
+		if ((w = ph_take(s->sh, r->order[r->pi], now)) != 0) {
+			if (w < *wait)
+				*wait = w;
+			continue;
+		}
+		chan_msg_start(r->msg);
+		if (ph_start(s, multi, r, err) != 0) {
+			ph_release(s->sh, r->order[r->pi]);
+			chan_rcpt_set(r->rcpt, err->code == TOCSIN_ETOOBIG ?
+			    CHAN_PERMFAIL : CHAN_TEMPFAIL, "%s", err->msg);
+			r->done = true;
+			left--;
+		}
+	}
+	return left;
+}
+
+/* The requests that ended, each decided.  True when there was one. */
+static bool
+ph_collect(struct ph_session *s, CURLM *multi)
+{
+	CURLMsg *cm;
+	bool any = false;
+	int q;
+
+	while ((cm = curl_multi_info_read(multi, &q)) != NULL) {
+		struct ph_req *r = NULL;
+
+		if (cm->msg != CURLMSG_DONE)
+			continue;
+		(void)curl_easy_getinfo(cm->easy_handle, CURLINFO_PRIVATE,
+		    (char **)&r);
+		(void)curl_multi_remove_handle(multi, cm->easy_handle);
+		if (r != NULL)
+			ph_done(s, r, cm->data.result, ph_now_ms());
+		any = true;
+	}
+	return any;
+}
+
 static int
 ph_deliver(void *session, struct chan_msg *msgs, size_t n,
     struct tocsin_err *err)
 {
 	struct ph_session *s = session;
 	struct ph_req *reqs;
-	size_t nreq = 0, left;
+	size_t nreq = 0;
 	CURLM *multi;
 	int64_t deadline = ph_now_ms() + (s->env->budget > 0 ?
 	    s->env->budget : 60) * 1000;
@@ -929,117 +1107,29 @@ ph_deliver(void *session, struct chan_msg *msgs, size_t n,
 		nreq += msgs[i].nrcpts;
 	if ((reqs = calloc(nreq ? nreq : 1, sizeof(*reqs))) == NULL)
 		return tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
-	if ((multi = curl_multi_init()) == NULL) {
+	if ((multi = ph_multi(s->sh)) == NULL) {
 		free(reqs);
 		return tocsin_fail(err, TOCSIN_EINTERNAL, "cannot start libcurl");
 	}
-	{
-		/* Keep as many idle connections as may be in flight, or the
-		   multi handle closes the shared cache's connections at the
-		   end of each batch and the next pays new TLS handshakes. */
-		long keep = 4;
-
-		for (size_t i = 0; i < s->sh->nprovs; i++)
-			keep += s->sh->provs[i].cfg->parallel;
-		(void)curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, keep);
-	}
 	nreq = 0;
 	for (size_t i = 0; i < n; i++)
-		for (size_t j = 0; j < msgs[i].nrcpts; j++) {
-			struct ph_req *r = &reqs[nreq++];
-			const struct policy_provider *order[PH_MAX_PROVIDERS];
-			struct chan_rcpt *rc = &msgs[i].rcpts[j];
-			const struct policy_provider *list = s->sh->mode ==
-			    PH_SMS ? s->env->repo->sms : s->env->repo->voice;
-
-			r->msg = &msgs[i];
-			r->rcpt = rc;
-			r->retry_after = -1;
-			rc->status = CHAN_TEMPFAIL;
-			rc->reason[0] = rc->ref[0] = '\0';
-			rc->segments = 0;
-			rc->retry_after = 0;
-			r->nprov = policy_providers_for(list, s->sh->nprovs,
-			    rc->address, order, PH_MAX_PROVIDERS);
-			for (size_t k = 0; k < r->nprov; k++)
-				r->order[k] = &s->sh->provs[order[k] - list];
-			if (rc->address[0] != '+' || strlen(rc->address) > 16) {
-				chan_rcpt_set(rc, CHAN_PERMFAIL, "%s is not an E.164 "
-				    "number", rc->address);
-				r->done = true;
-			} else if (r->nprov == 0) {
-				chan_rcpt_set(rc, CHAN_PERMFAIL, "no provider in "
-				    "providers.%s serves %s", s->sh->mode ==
-				    PH_SMS ? "sms" : "voice", rc->address);
-				r->done = true;
-			}
-		}
+		for (size_t j = 0; j < msgs[i].nrcpts; j++)
+			ph_req_init(s, &reqs[nreq++], &msgs[i],
+			    &msgs[i].rcpts[j]);
 	for (;;) {
-		int64_t now = ph_now_ms(), wait = 200;
-		int running = 0, q;
-		CURLMsg *cm;
+		int64_t wait = 200;
+		int running = 0;
+		size_t left = ph_pass(s, multi, reqs, nreq, ph_now_ms(),
+		    deadline, &wait, err);
 
-		left = 0;
-		for (size_t i = 0; i < nreq; i++) {
-			struct ph_req *r = &reqs[i];
-			int64_t w;
-
-			if (r->done)
-				continue;
-			left++;
-			if (r->inflight)
-				continue;
-			if (now >= deadline || chan_msg_late(r->msg)) {
-				if (r->rcpt->reason[0] == '\0') {
-					chan_rcpt_set(r->rcpt, CHAN_TEMPFAIL, "not "
-					    "attempted in time; it goes again");
-					/* not a retry after a failure: never
-					   handed to a provider */
-					r->rcpt->untried = r->pi == 0;
-				}
-				r->rcpt->status = CHAN_TEMPFAIL;
-				r->done = true;
-				left--;
-				continue;
-			}
-			if (r->not_before > now) {
-				if (r->not_before - now < wait)
-					wait = r->not_before - now;
-				continue;
-			}
-			if ((w = ph_take(s->sh, r->order[r->pi], now)) != 0) {
-				if (w < wait)
-					wait = w;
-				continue;
-			}
-			chan_msg_start(r->msg);
-			if (ph_start(s, multi, r, err) != 0) {
-				ph_release(s->sh, r->order[r->pi]);
-				chan_rcpt_set(r->rcpt, err->code == TOCSIN_ETOOBIG ?
-				    CHAN_PERMFAIL : CHAN_TEMPFAIL, "%s",
-				    err->msg);
-				r->done = true;
-				left--;
-			}
-		}
 		ph_report(reqs, nreq);
 		if (nreq > 0)
 			chan_msg_idle(reqs[0].msg);
 		if (left == 0)
 			break;
 		(void)curl_multi_perform(multi, &running);
-		while ((cm = curl_multi_info_read(multi, &q)) != NULL) {
-			struct ph_req *r = NULL;
-
-			if (cm->msg != CURLMSG_DONE)
-				continue;
-			(void)curl_easy_getinfo(cm->easy_handle,
-			    CURLINFO_PRIVATE, (char **)&r);
-			(void)curl_multi_remove_handle(multi, cm->easy_handle);
-			if (r != NULL)
-				ph_done(s, r, cm->data.result, ph_now_ms());
+		if (ph_collect(s, multi))
 			wait = 0;
-		}
 		if (wait > 0)
 			(void)curl_multi_poll(multi, NULL, 0, (int)wait, NULL);
 	}

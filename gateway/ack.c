@@ -400,3 +400,16 @@ ack_sig_in_time(int64_t created, int64_t received)
 {
 	return created > 0 && created >= received;
 }
+
+int
+ack_by_operator(const struct policy_repo *repo, struct store *st,
+    struct store_ack_in *a, char *via_buf, size_t via_len,
+    const char *actor, int64_t now, struct tocsin_err *err)
+{
+	(void)snprintf(via_buf, via_len, "operator:%s", a->via);
+	a->via = via_buf;
+	a->strength = "unsigned";
+	a->notice_channels = ack_notice_channels(repo, a->team);
+	a->contact = ack_contact_named(repo, a->team, a->by);
+	return store_ack(st, a, now, actor, err);
+}

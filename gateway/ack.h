@@ -147,4 +147,19 @@ void ack_token_hash(const char *token, char out[ACK_HASH_LEN + 1]);
 void ack_url(const char *public_url, const char *token, char *out,
     size_t outlen);
 
+struct store_ack_in;
+
+/*
+ * An ack an operator took and vouches for (tocsin ack; not a signature):
+ * a holds alert_id, team, by, via (how: "phone") and note as the operator
+ * gave them.  It is recorded unsigned at now by actor, via "operator:HOW"
+ * (written into via_buf of via_len bytes, and a->via then points there),
+ * with the team's notice channels and the contact named by, if any.  0;
+ * 1 when the team had acknowledged already (this ack is recorded too);
+ * or negative with err.
+ */
+int ack_by_operator(const struct policy_repo *repo, struct store *st,
+    struct store_ack_in *a, char *via_buf, size_t via_len,
+    const char *actor, int64_t now, struct tocsin_err *err);
+
 #endif

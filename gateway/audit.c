@@ -1,5 +1,6 @@
 /*
- * audit.c: the audit log's checkpoint, its witnesses and `audit show`.
+ * audit.c: the audit log's checkpoint, its witnesses, `audit verify` and
+ * `audit show`, and the name a command is audited under.
  *
  * The checkpoint is a text of four lines (magic, seq, hash, time),
  * clear-signed by the gateway key and kept beside the store as
@@ -15,6 +16,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -24,6 +26,7 @@
 #include <unistd.h>
 
 #include "audit.h"
+#include "base.h"
 #include "cap.h"
 #include "jsonw.h"
 #include "status.h"
@@ -554,5 +557,92 @@ audit_show(struct store *st, int64_t since, bool json, FILE *out,
 	if (json)
 		fputs("]\n", out);
 	store_audit_rows_free(rows, n);
+	return 0;
+}
+
+const char *
+audit_actor(char *buf, size_t len)
+{
+	struct passwd pw, *res = NULL;
+	char pwbuf[4096];
+	uid_t uid = getuid();
+
+	if (getpwuid_r(uid, &pw, pwbuf, sizeof(pwbuf), &res) != 0 ||
+	    res == NULL || !base_text_ok(res->pw_name, 64))
+		(void)snprintf(buf, len, "unix:?(%lu)", (unsigned long)uid);
+	else
+		(void)snprintf(buf, len, "unix:%s(%lu)", res->pw_name,
+		    (unsigned long)uid);
+	return buf;
+}
+
+void
+audit_anchor_exit(const struct policy_repo *repo, struct store *st,
+    struct certs_ctx *cx, int64_t now, tocsin_log_fn log, void *log_arg)
+{
+	struct tocsin_err e;
+
+	if (repo != NULL && st != NULL && audit_checkpoint_write(repo, st, cx,
+	    now, NULL, &e) != 0)
+		tocsin_logf(log, log_arg, "tocsin: warning: the audit log's "
+		    "head is not anchored: %s", e.msg);
+}
+
+/* The checkpoint is missing: fine for an empty log or with no_cp (what
+   that leaves unchecked is said), else TOCSIN_ENOINPUT. */
+static int
+audit_verify_no_cp(int64_t count, bool no_cp, FILE *out,
+    struct tocsin_err *err)
+{
+	if (count == 0 || no_cp) {
+		fprintf(out, "audit log intact: %lld records, hash chain "
+		    "verified; no checkpoint%s\n", (long long)count, count > 0 ?
+		    " (--no-checkpoint): records removed from its end would "
+		    "not be noticed" : "");
+		return 0;
+	}
+	return tocsin_fail(err, TOCSIN_ENOINPUT, "the audit log has records "
+	    "but no checkpoint: it was removed, or the log was never "
+	    "anchored; records removed from its end would not be noticed "
+	    "('tocsin audit verify --no-checkpoint' checks the chain alone)");
+}
+
+int
+audit_verify(const struct policy_repo *repo, struct store *st, bool no_cp,
+    const char *const *wit, size_t nwit, FILE *out, struct tocsin_err *err)
+{
+	struct audit_checkpoint cp;
+	struct certs_ctx *cx = NULL;
+	int64_t bad = 0, count = 0;
+	char tb[32];
+	int rc;
+
+	if ((rc = store_audit_verify(st, &bad, &count, err)) != 0 ||
+	    (rc = certs_open(repo->gateway.gnupg_home, &cx, err)) != 0)
+		return rc;
+	rc = audit_checkpoint_load(repo, cx, &cp, err);
+	certs_close(cx);
+	for (size_t i = 0; i < nwit; i++) {
+		struct tocsin_err we;
+		int wrc = audit_witness_check(st, wit[i], &we);
+
+		if (wrc != 0) {
+			*err = we;
+			return wrc;
+		}
+	}
+	if (nwit > 0)
+		fprintf(out, "%zu witness%s held\n", nwit, nwit > 1 ? "es" : "");
+	if (rc == TOCSIN_ENOINPUT)
+		return audit_verify_no_cp(count, no_cp, out, err);
+	if (rc != 0 || (rc = audit_checkpoint_check(st, &cp, err)) != 0)
+		return rc;
+	fprintf(out, "audit log intact: %lld records, hash chain verified, "
+	    "checkpoint at %lld of %s", (long long)count, (long long)cp.seq,
+	    jsonw_fmt_time(cp.time, tb, sizeof(tb)));
+	if (count > cp.seq)
+		fprintf(out, "; %lld later records not yet anchored",
+		    (long long)(count - cp.seq));
+	fputc('\n', out);
 	return 0;
 }

@@ -113,4 +113,30 @@ int audit_since_parse(const char *s, int64_t now, int64_t *ret);
 int audit_show(struct store *st, int64_t since, bool json, FILE *out,
     struct tocsin_err *err);
 
+/* Who runs this process, as the system knows it: "unix:NAME(uid)" from
+   the process's real uid, never from the environment ($USER is whatever
+   the caller set); "unix:?(uid)" when the name is unknown or not
+   printable.  Written into buf (len bytes, cut there); returns buf. */
+const char *audit_actor(char *buf, size_t len);
+
+/* After a command that may have appended to the audit log (even when it
+   failed: a refusal is audited): sign the log's head into the checkpoint
+   before the process ends.  A failure is logged as a warning, not
+   returned: what the command did is committed.  Nothing when repo or st
+   is NULL. */
+void audit_anchor_exit(const struct policy_repo *repo, struct store *st,
+    struct certs_ctx *cx, int64_t now, tocsin_log_fn log, void *log_arg);
+
+/*
+ * audit verify: the chain, the checkpoint, then the witnesses (nwit
+ * "Audit-Head:" lines), each line of the result to out.  0 when all
+ * hold, or when there is no checkpoint and the log is empty or no_cp;
+ * TOCSIN_EDATA when the log was cut short or rewritten, TOCSIN_EPERM
+ * when the checkpoint's signature does not hold, TOCSIN_ENOINPUT when a
+ * log with records has no checkpoint; err says which.
+ */
+int audit_verify(const struct policy_repo *repo, struct store *st,
+    bool no_cp, const char *const *wit, size_t nwit, FILE *out,
+    struct tocsin_err *err);
+
 #endif

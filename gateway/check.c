@@ -1,10 +1,12 @@
 /*
- * check.c: key and certificate checks for `tocsin check`.
+ * check.c: key and certificate checks for `tocsin check`, and the
+ * contacts not confirmed lately, when there is a store to say.
  *
  * Keys are listed once from the GnuPG home and looked up in memory: a
  * repository of a thousand contacts must not start a thousand gpg runs.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -14,7 +16,10 @@
 #include "channel.h"
 #include "cap.h"
 #include "check.h"
+#include "jsonw.h"
 #include "render.h"
+#include "store.h"
+#include "verify.h"
 
 static void
 check_contact_key(const struct certs_keyring *kr, const struct policy_team *t,
@@ -176,6 +181,48 @@ check_channels(const struct policy_repo *repo, struct policy_diag *d)
 			policy_diag_add(d, POLICY_ERROR, repo->smtp->src.file,
 			    repo->smtp->src.line, "providers.smtp: %s", e.msg);
 	}
+}
+
+void
+check_stale(const struct policy_repo *repo, int64_t now,
+    struct policy_diag *diag)
+{
+	struct verify_contact *v = NULL;
+	struct store *st = NULL;
+	struct tocsin_err e;
+	size_t n = 0, total = 0, ever = 0;
+	char tb[32];
+
+	if (access(repo->gateway.store, F_OK) != 0 ||
+	    store_open(repo->gateway.store, &st, &e) != 0 ||
+	    verify_stale(repo, st, now, &v, &n, &total, &e) != 0)
+		goto out;
+	for (size_t i = 0; i < n; i++)
+		ever += v[i].contact_verified > 0;
+	if (verify_stale_contacts(v, n) == total && ever == 0) {
+		policy_diag_add(diag, POLICY_WARNING, NULL, 0, "no contact has confirmed a contact "
+		    "check yet: run 'tocsin verify-contacts'");
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (v[i].whole && v[i].first)
+			policy_diag_add(diag, POLICY_WARNING, v[i].src.file,
+			    v[i].src.line, "contact %s of team %s is stale: "
+			    "%s%s; 'tocsin verify-contacts %s' asks again",
+			    v[i].contact, v[i].team, v[i].contact_verified ?
+			    "last confirmed " : "never confirmed",
+			    v[i].contact_verified ? jsonw_fmt_time(
+			    v[i].contact_verified, tb, sizeof(tb)) : "",
+			    v[i].team);
+		else if (!v[i].whole)
+			policy_diag_add(diag, POLICY_WARNING, v[i].src.file,
+			    v[i].src.line, "contact %s of team %s has an "
+			    "unconfirmed endpoint: %s %s", v[i].contact,
+			    v[i].team, v[i].what, v[i].address != NULL ?
+			    v[i].address : "");
+out:
+	free(v);
+	store_close(st);
 }
 
 void

@@ -6,6 +6,7 @@
 #ifndef CHECK_H
 #define CHECK_H
 
+#include <stdint.h>
 #include <stdio.h>
 
 #include "policy.h"
@@ -18,6 +19,15 @@ void check_trust(const struct policy_repo *repo, struct policy_diag *diag);
 
 /* Add the channel drivers' configuration problems (and templates). */
 void check_channels(const struct policy_repo *repo, struct policy_diag *diag);
+
+/*
+ * Add a warning for each contact not confirmed within
+ * gateway.verify_after at now (or one warning when no contact ever
+ * confirmed), when the store is there to say: check never makes one, and
+ * a store it cannot read adds nothing.
+ */
+void check_stale(const struct policy_repo *repo, int64_t now,
+    struct policy_diag *diag);
 
 /* Print what each quorum rule applies to, one sentence a line, so that
    the operator reads the meaning the gateway enforces. */

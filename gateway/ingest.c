@@ -1,5 +1,6 @@
 /*
- * ingest.c: the ack an e-mail reply carries (see ingest.h for the rules).
+ * ingest.c: the ack an e-mail reply carries (see ingest.h for the rules),
+ * and the message read from the MTA's pipe under its size limit.
  *
  * Trust model: everything of a mail but the text under a good signature
  * can be written by anyone, so a signed ack is decided by the signed text
@@ -10,10 +11,12 @@
  * Because ingest-mail is one process per message, the counts of wrong
  * codes that keep the code from being guessed live in the store.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "ingest.h"
 #include "verify.h"
@@ -351,4 +354,32 @@ out:
 	free(im.plain);
 	mailack_msg_free(&im.m);
 	return rc;
+}
+
+int
+ingest_read_fd(int fd, char **ret, size_t *ret_len, struct tocsin_err *err)
+{
+	char *raw = malloc(MAILACK_MAX + 1);
+	size_t len = 0;
+
+	if (raw == NULL)
+		return tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
+	/* one byte over the limit says that the message is too long */
+	while (len <= MAILACK_MAX) {
+		ssize_t r = read(fd, raw + len, MAILACK_MAX + 1 - len);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		len += (size_t)r;
+	}
+	if (len > MAILACK_MAX) {
+		free(raw);
+		return tocsin_fail(err, TOCSIN_ETOOBIG, "the message is over %d "
+		    "bytes; no ack taken", MAILACK_MAX);
+	}
+	*ret = raw;
+	*ret_len = len;
+	return 0;
 }

@@ -47,6 +47,15 @@ struct ingest_result {
 };
 
 /*
+ * Read one message from fd to its end into *ret (malloc'd, NUL not
+ * added, owned by the caller) of *ret_len bytes: 0; TOCSIN_ETOOBIG with
+ * err's sentence when it is over MAILACK_MAX bytes (nothing returned);
+ * TOCSIN_ENOMEM.  A read error ends the message as its end would.
+ */
+int ingest_read_fd(int fd, char **ret, size_t *ret_len,
+    struct tocsin_err *err);
+
+/*
  * Take one message of len bytes: 0 with res filled when an ack was
  * recorded; otherwise a negative code with err saying why, the refusal
  * audited ("mail-refused", or "mail-throttled" when a limit on wrong codes

@@ -6,7 +6,6 @@
  * what it did or why it could not, naming file, line and remedy.
  */
 #include <getopt.h>
-#include <pwd.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,10 +23,10 @@
 #include "drill.h"
 #include "ingest.h"
 #include "intake.h"
-#include "jsonw.h"
 #include "mailack.h"
 #include "ack.h"
 #include "audit.h"
+#include "base.h"
 #include "policy.h"
 #include "report.h"
 #include "status.h"
@@ -49,7 +48,6 @@ static int cmd_status(const char *, int, char **);
 static int cmd_report(const char *, int, char **);
 static int cmd_drill(const char *, int, char **);
 static int cmd_verify(const char *, int, char **);
-static bool arg_ok(const char *, size_t);
 static int cmd_audit(const char *, int, char **);
 static int cmd_serve(const char *, int, char **);
 static int cmd_help(const char *, int, char **);
@@ -145,83 +143,14 @@ load_repo(const char *conf, struct policy_repo **repo)
 	return 0;
 }
 
-/* Who runs this command, as the system knows it: unix:NAME(uid) from the
-   process's real uid, never from the environment ($USER is whatever the
-   caller set). */
-static const char *
-actor_name(char *buf, size_t len)
-{
-	struct passwd pw, *res = NULL;
-	char pwbuf[4096];
-	uid_t uid = getuid();
-
-	if (getpwuid_r(uid, &pw, pwbuf, sizeof(pwbuf), &res) != 0 ||
-	    res == NULL || !arg_ok(res->pw_name, 64))
-		(void)snprintf(buf, len, "unix:?(%lu)", (unsigned long)uid);
-	else
-		(void)snprintf(buf, len, "unix:%s(%lu)", res->pw_name,
-		    (unsigned long)uid);
-	return buf;
-}
-
-/* After a command that may have appended to the audit log (even when it
-   failed: a refusal is audited): sign the log's head into the checkpoint
-   before the process ends.  A failure is said, not fatal: what the
-   command did is committed. */
+/* After a command that may have appended to the audit log: its head
+   signed, a failure said as a warning (audit_anchor_exit). */
 static void
 anchor(const struct policy_repo *repo, struct store *st,
     struct certs_ctx *cx)
 {
-	struct tocsin_err e;
-
-	if (repo != NULL && st != NULL && audit_checkpoint_write(repo, st, cx,
-	    (int64_t)time(NULL), NULL, &e) != 0)
-		fprintf(stderr, "tocsin: warning: the audit log's head is not "
-		    "anchored: %s\n", e.msg);
-}
-
-/* Contacts not confirmed within gateway.verify_after, when the store is
-   there to say (check never makes one). */
-static void
-check_stale(const struct policy_repo *repo, struct policy_diag *diag)
-{
-	struct verify_contact *v = NULL;
-	struct store *st = NULL;
-	struct tocsin_err e;
-	size_t n = 0, total = 0, ever = 0;
-	char tb[32];
-
-	if (access(repo->gateway.store, F_OK) != 0 ||
-	    store_open(repo->gateway.store, &st, &e) != 0 ||
-	    verify_stale(repo, st, (int64_t)time(NULL), &v, &n, &total,
-	    &e) != 0)
-		goto out;
-	for (size_t i = 0; i < n; i++)
-		ever += v[i].contact_verified > 0;
-	if (verify_stale_contacts(v, n) == total && ever == 0) {
-		policy_diag_add(diag, POLICY_WARNING, NULL, 0, "no contact has confirmed a contact "
-		    "check yet: run 'tocsin verify-contacts'");
-		goto out;
-	}
-	for (size_t i = 0; i < n; i++)
-		if (v[i].whole && v[i].first)
-			policy_diag_add(diag, POLICY_WARNING, v[i].src.file,
-			    v[i].src.line, "contact %s of team %s is stale: "
-			    "%s%s; 'tocsin verify-contacts %s' asks again",
-			    v[i].contact, v[i].team, v[i].contact_verified ?
-			    "last confirmed " : "never confirmed",
-			    v[i].contact_verified ? jsonw_fmt_time(
-			    v[i].contact_verified, tb, sizeof(tb)) : "",
-			    v[i].team);
-		else if (!v[i].whole)
-			policy_diag_add(diag, POLICY_WARNING, v[i].src.file,
-			    v[i].src.line, "contact %s of team %s has an "
-			    "unconfirmed endpoint: %s %s", v[i].contact,
-			    v[i].team, v[i].what, v[i].address != NULL ?
-			    v[i].address : "");
-out:
-	free(v);
-	store_close(st);
+	audit_anchor_exit(repo, st, cx, (int64_t)time(NULL), base_log_file,
+	    stderr);
 }
 
 static int
@@ -243,7 +172,7 @@ cmd_check(const char *conf, int argc, char **argv)
 	if (repo != NULL) {
 		check_trust(repo, &diag);
 		check_channels(repo, &diag);
-		check_stale(repo, &diag);
+		check_stale(repo, (int64_t)time(NULL), &diag);
 		teams = repo->nteams;
 		for (size_t t = 0; t < repo->nteams; t++)
 			contacts += repo->teams[t].ncontacts;
@@ -302,7 +231,7 @@ cmd_submit(const char *conf, int argc, char **argv)
 		return rc;
 	rq.alert_path = argv[optind];
 	rq.sig_paths = sigs;
-	rq.actor = actor_name(actor, sizeof(actor));
+	rq.actor = audit_actor(actor, sizeof(actor));
 	rq.now = (int64_t)time(NULL);
 	if ((rc = store_open(repo->gateway.store, &st, &e)) != 0 ||
 	    (rc = certs_open(repo->gateway.gnupg_home, &cx, &e)) != 0) {
@@ -577,7 +506,7 @@ cmd_verify(const char *conf, int argc, char **argv)
 		return EX_USAGE;
 	}
 	for (int i = optind; i < argc; i++)
-		if (!arg_ok(argv[i], 64)) {
+		if (!base_text_ok(argv[i], 64)) {
 			fputs(usage_line, stderr);
 			return EX_USAGE;
 		}
@@ -601,7 +530,7 @@ cmd_verify(const char *conf, int argc, char **argv)
 
 		if ((rc = verify_campaign(repo, st, cx, (const char *const *)argv +
 		    optind, (size_t)(argc - optind), (int64_t)time(NULL),
-		    actor_name(actor, sizeof(actor)), &res, &e)) == 0) {
+		    audit_actor(actor, sizeof(actor)), &res, &e)) == 0) {
 			printf("%s\n", res.alert_id);
 			fprintf(stderr, "tocsin verify-contacts: check %s queued: "
 			    "%zu teams, %zu messages; serve sends them, and each "
@@ -621,60 +550,6 @@ out:
 }
 
 #define AUDIT_MAX_WITNESSES 16
-
-/* audit verify: the chain, the checkpoint, then the witnesses.  Exit 65
-   when the log was cut short or rewritten, 77 when the checkpoint's
-   signature does not hold, 66 when a log with records has no checkpoint
-   (unless --no-checkpoint). */
-static int
-audit_verify_cmd(const struct policy_repo *repo, struct store *st,
-    bool no_cp, const char *const *wit, size_t nwit)
-{
-	struct audit_checkpoint cp;
-	struct certs_ctx *cx = NULL;
-	struct tocsin_err e;
-	int64_t bad = 0, count = 0;
-	char tb[32];
-	int rc;
-
-	if ((rc = store_audit_verify(st, &bad, &count, &e)) != 0 ||
-	    (rc = certs_open(repo->gateway.gnupg_home, &cx, &e)) != 0)
-		return fail("audit verify", &e, rc);
-	rc = audit_checkpoint_load(repo, cx, &cp, &e);
-	certs_close(cx);
-	for (size_t i = 0; i < nwit; i++) {
-		struct tocsin_err we;
-		int wrc = audit_witness_check(st, wit[i], &we);
-
-		if (wrc != 0)
-			return fail("audit verify", &we, wrc);
-	}
-	if (nwit > 0)
-		printf("%zu witness%s held\n", nwit, nwit > 1 ? "es" : "");
-	if (rc == TOCSIN_ENOINPUT && (count == 0 || no_cp)) {
-		printf("audit log intact: %lld records, hash chain verified; "
-		    "no checkpoint%s\n", (long long)count, count > 0 ?
-		    " (--no-checkpoint): records removed from its end would "
-		    "not be noticed" : "");
-		return 0;
-	}
-	if (rc == TOCSIN_ENOINPUT)
-		return fail("audit verify", &(struct tocsin_err){ .code = rc,
-		    .msg = "the audit log has records but no checkpoint: it "
-		    "was removed, or the log was never anchored; records "
-		    "removed from its end would not be noticed ('tocsin audit "
-		    "verify --no-checkpoint' checks the chain alone)" }, rc);
-	if (rc != 0 || (rc = audit_checkpoint_check(st, &cp, &e)) != 0)
-		return fail("audit verify", &e, rc);
-	printf("audit log intact: %lld records, hash chain verified, "
-	    "checkpoint at %lld of %s", (long long)count, (long long)cp.seq,
-	    jsonw_fmt_time(cp.time, tb, sizeof(tb)));
-	if (count > cp.seq)
-		printf("; %lld later records not yet anchored",
-		    (long long)(count - cp.seq));
-	putchar('\n');
-	return 0;
-}
 
 static int
 cmd_audit(const char *conf, int argc, char **argv)
@@ -732,26 +607,15 @@ cmd_audit(const char *conf, int argc, char **argv)
 		return rc;
 	if ((rc = store_open(repo->gateway.store, &st, &e)) != 0)
 		rc = fail("audit", &e, rc);
-	else if (verify)
-		rc = audit_verify_cmd(repo, st, no_cp, wit, nwit);
-	else if ((rc = audit_show(st, since, json, stdout, &e)) != 0)
+	else if (verify && (rc = audit_verify(repo, st, no_cp, wit, nwit,
+	    stdout, &e)) != 0)
+		rc = fail("audit verify", &e, rc);
+	else if (!verify && (rc = audit_show(st, since, json, stdout,
+	    &e)) != 0)
 		rc = fail("audit show", &e, rc);
 	store_close(st);
 	policy_free(repo);
 	return rc;
-}
-
-/* Printable text of at most max bytes, for names and notes typed by an
-   operator that go into the store and the audit log. */
-static bool
-arg_ok(const char *s, size_t max)
-{
-	size_t n = 0;
-
-	for (; s[n] != '\0'; n++)
-		if ((unsigned char)s[n] < 0x20 || s[n] == 0x7f)
-			return false;
-	return n > 0 && n <= max;
 }
 
 static int
@@ -783,25 +647,21 @@ cmd_ack(const char *conf, int argc, char **argv)
 		}
 		*slot = argv[i + 1];
 	}
-	if (a.by == NULL || a.via == NULL || !arg_ok(a.by, 200) ||
-	    !arg_ok(a.via, 64) || (a.note != NULL && !arg_ok(a.note, 1000)) ||
-	    !arg_ok(a.alert_id, 64) || !arg_ok(a.team, 64)) {
+	if (a.by == NULL || a.via == NULL || !base_text_ok(a.by, 200) ||
+	    !base_text_ok(a.via, 64) || (a.note != NULL &&
+	    !base_text_ok(a.note, 1000)) || !base_text_ok(a.alert_id, 64) ||
+	    !base_text_ok(a.team, 64)) {
 		fprintf(stderr, "tocsin ack: --by NAME and --via HOW are needed "
 		    "(e.g. --via phone), printable, NAME at most 200 bytes, "
 		    "HOW 64, the note 1000\n");
 		return EX_USAGE;
 	}
-	/* an operator vouches for the caller: not a signature */
-	(void)snprintf(via, sizeof(via), "operator:%s", a.via);
-	a.via = via;
-	a.strength = "unsigned";
-	(void)actor_name(actor, sizeof(actor));
+	(void)audit_actor(actor, sizeof(actor));
 	if ((rc = load_repo(conf, &repo)) != 0)
 		return rc;
-	a.notice_channels = ack_notice_channels(repo, a.team);
-	a.contact = ack_contact_named(repo, a.team, a.by);
 	if ((rc = store_open(repo->gateway.store, &st, &e)) == 0)
-		rc = store_ack(st, &a, (int64_t)time(NULL), actor, &e);
+		rc = ack_by_operator(repo, st, &a, via, sizeof(via), actor,
+		    (int64_t)time(NULL), &e);
 	if (rc == 0)
 		printf("team %s acknowledged alert %s (by %s, %s): its ladder "
 		    "stops\n", a.team, a.alert_id, a.by, a.via);
@@ -815,34 +675,6 @@ cmd_ack(const char *conf, int argc, char **argv)
 	store_close(st);
 	policy_free(repo);
 	return rc;
-}
-
-/* One message from standard input into *ret (malloc'd, owned by the
-   caller): 0, or EX_DATAERR / EX_OSERR with the reason said. */
-static int
-read_mail(char **ret, size_t *ret_len)
-{
-	char *raw = malloc(MAILACK_MAX + 1);
-	size_t len = 0;
-
-	if (raw == NULL)
-		return EX_OSERR;
-	while (len <= MAILACK_MAX) {
-		size_t r = fread(raw + len, 1, MAILACK_MAX + 1 - len, stdin);
-
-		if (r == 0)
-			break;
-		len += r;
-	}
-	if (len > MAILACK_MAX) {
-		fprintf(stderr, "tocsin ingest-mail: the message is over %d "
-		    "bytes; no ack taken\n", MAILACK_MAX);
-		free(raw);
-		return EX_DATAERR;
-	}
-	*ret = raw;
-	*ret_len = len;
-	return 0;
 }
 
 static int
@@ -863,8 +695,12 @@ cmd_ingest_mail(const char *conf, int argc, char **argv)
 		fprintf(stderr, "usage: tocsin ingest-mail < MESSAGE\n");
 		return EX_USAGE;
 	}
-	if ((rc = read_mail(&raw, &len)) != 0)
-		return rc;
+	if ((rc = ingest_read_fd(STDIN_FILENO, &raw, &len, &e)) != 0) {
+		/* the limit is said; out of memory only exits EX_OSERR */
+		if (rc == TOCSIN_ETOOBIG)
+			fprintf(stderr, "tocsin ingest-mail: %s\n", e.msg);
+		return tocsin_exit_code(rc);
+	}
 	if ((rc = load_repo(conf, &repo)) != 0) {
 		free(raw);
 		return rc;

@@ -330,6 +330,52 @@ int store_receipt(struct store *s, const char *provider_ref, bool delivered,
     const char *detail, int64_t now, enum store_receipt_fate *ret,
     struct tocsin_err *err);
 
+/*
+ * What /metrics shows of the store, read in one read transaction (one
+ * snapshot).  Each list is cut at its size; *_cut says how many rows
+ * were left out (the channels, ack paths and providers are few and come
+ * from the configuration and the code, so a cut means something is odd).
+ */
+#define STORE_METRICS_CHANNELS 16
+#define STORE_METRICS_ACKS 32
+#define STORE_METRICS_PROVIDERS 32
+struct store_metrics {
+	struct store_metrics_channel {
+		char channel[32];
+		int64_t n[STORE_D_COUNT];	/* deliveries by state */
+		int64_t due;			/* pending or failed, due now */
+		int64_t oldest_due;		/* its earliest next_attempt;
+						   0 when none is due */
+		int64_t last_sent;		/* time of the last sent; 0 */
+	} channels[STORE_METRICS_CHANNELS];
+	size_t nchannels, channels_cut;
+	struct store_metrics_ack {
+		char via[32], strength[16];
+		int64_t n;
+	} acks[STORE_METRICS_ACKS];
+	size_t nacks, acks_cut;
+	/* providers named in provider references ("NAME:ref": SMS, voice) */
+	struct store_metrics_provider {
+		char channel[32], provider[48];
+		int64_t sent;			/* sent, delivered or undelivered */
+		int64_t last_sent;
+	} providers[STORE_METRICS_PROVIDERS];
+	size_t nproviders, providers_cut;
+	int64_t escalations;			/* ladder steps taken */
+	int64_t unreached;			/* ladders that ended unacked */
+	int64_t desk_pages;			/* the desk paged for a team */
+	int64_t alerts_active;			/* alerts with a ladder running */
+};
+int store_metrics(struct store *s, int64_t now, struct store_metrics *out,
+    struct tocsin_err *err);
+/*
+ * Whether the store takes a write now: a write transaction opened and
+ * rolled back (nothing changes).  0, or TOCSIN_ESTORE with the reason (a
+ * full disk, a read-only file, another writer holding it past the busy
+ * timeout).
+ */
+int store_probe_write(struct store *s, struct tocsin_err *err);
+
 /* Deliveries per state of a channel (NULL: all), for progress lines. */
 int store_channel_counts(struct store *s, const char *channel,
     int64_t counts[STORE_D_COUNT], struct tocsin_err *err);

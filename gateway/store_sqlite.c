@@ -1754,6 +1754,169 @@ store_channel_counts(struct store *s, const char *channel,
 	return 0;
 }
 
+/* Copy at most len - 1 bytes of a column (NULL: "") into buf. */
+static void
+sq_col(sqlite3_stmt *st, int i, char *buf, size_t len)
+{
+	const unsigned char *v = sqlite3_column_text(st, i);
+
+	(void)snprintf(buf, len, "%s", v != NULL ? (const char *)v : "");
+}
+
+static struct store_metrics_channel *
+sq_metrics_channel(struct store_metrics *m, const char *channel)
+{
+	for (size_t i = 0; i < m->nchannels; i++)
+		if (strcmp(m->channels[i].channel, channel) == 0)
+			return &m->channels[i];
+	if (m->nchannels >= STORE_METRICS_CHANNELS) {
+		m->channels_cut++;
+		return NULL;
+	}
+	(void)snprintf(m->channels[m->nchannels].channel,
+	    sizeof(m->channels[0].channel), "%s", channel);
+	return &m->channels[m->nchannels++];
+}
+
+/* The deliveries' part of store_metrics: by channel and state, what is
+   due and since when, the last send per channel and per provider. */
+static int
+sq_metrics_deliveries(struct store *s, int64_t now, struct store_metrics *m,
+    struct tocsin_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	int r;
+
+	if (sq_prepare(s, "SELECT channel, state, count(*), "
+	    "sum(state IN ('pending', 'failed') AND next_attempt <= ?1), "
+	    "min(CASE WHEN state IN ('pending', 'failed') AND next_attempt <= "
+	    "?1 THEN next_attempt END), max(CASE WHEN state IN ('sent', "
+	    "'delivered', 'undelivered') THEN updated END) FROM deliveries "
+	    "GROUP BY channel, state", &st, err) != 0)
+		return TOCSIN_ESTORE;
+	(void)sqlite3_bind_int64(st, 1, now);
+	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+		char ch[32];
+		struct store_metrics_channel *c;
+		int k = store_dstate_parse((const char *)
+		    sqlite3_column_text(st, 1));
+		int64_t oldest = sqlite3_column_int64(st, 4);
+
+		sq_col(st, 0, ch, sizeof(ch));
+		if ((c = sq_metrics_channel(m, ch)) == NULL)
+			continue;
+		if (k >= 0 && k < STORE_D_COUNT)
+			c->n[k] += sqlite3_column_int64(st, 2);
+		c->due += sqlite3_column_int64(st, 3);
+		if (sqlite3_column_type(st, 4) != SQLITE_NULL &&
+		    (c->oldest_due == 0 || oldest < c->oldest_due))
+			c->oldest_due = oldest;
+		if (sqlite3_column_int64(st, 5) > c->last_sent)
+			c->last_sent = sqlite3_column_int64(st, 5);
+	}
+	sqlite3_finalize(st);
+	if (r != SQLITE_DONE)
+		return sq_fail(s, err, "count deliveries");
+	if (sq_prepare(s, "SELECT channel, substr(provider_ref, 1, "
+	    "instr(provider_ref, ':') - 1) AS p, count(*), max(updated) FROM "
+	    "deliveries WHERE state IN ('sent', 'delivered', 'undelivered') "
+	    "AND instr(provider_ref, ':') > 1 GROUP BY channel, p", &st,
+	    err) != 0)
+		return TOCSIN_ESTORE;
+	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+		struct store_metrics_provider *p;
+
+		if (m->nproviders >= STORE_METRICS_PROVIDERS) {
+			m->providers_cut++;
+			continue;
+		}
+		p = &m->providers[m->nproviders++];
+		sq_col(st, 0, p->channel, sizeof(p->channel));
+		sq_col(st, 1, p->provider, sizeof(p->provider));
+		p->sent = sqlite3_column_int64(st, 2);
+		p->last_sent = sqlite3_column_int64(st, 3);
+	}
+	sqlite3_finalize(st);
+	if (r != SQLITE_DONE)
+		return sq_fail(s, err, "count deliveries by provider");
+	return 0;
+}
+
+/* The acks' and the ladders' part of store_metrics. */
+static int
+sq_metrics_ladders(struct store *s, struct store_metrics *m,
+    struct tocsin_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	int r;
+
+	if (sq_prepare(s, "SELECT via, strength, count(*) FROM acks GROUP BY "
+	    "via, strength", &st, err) != 0)
+		return TOCSIN_ESTORE;
+	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+		struct store_metrics_ack *a;
+
+		if (m->nacks >= STORE_METRICS_ACKS) {
+			m->acks_cut++;
+			continue;
+		}
+		a = &m->acks[m->nacks++];
+		sq_col(st, 0, a->via, sizeof(a->via));
+		sq_col(st, 1, a->strength, sizeof(a->strength));
+		a->n = sqlite3_column_int64(st, 2);
+	}
+	sqlite3_finalize(st);
+	if (r != SQLITE_DONE)
+		return sq_fail(s, err, "count acks");
+	if (sq_prepare(s, "SELECT sum(action = 'escalate'), "
+	    "sum(action = 'unreached'), sum(action = 'page-desk'), "
+	    "(SELECT count(DISTINCT alert_id) FROM team_states WHERE state = "
+	    "'active') FROM audit WHERE action IN ('escalate', 'unreached', "
+	    "'page-desk')", &st, err) != 0)
+		return TOCSIN_ESTORE;
+	if ((r = sqlite3_step(st)) == SQLITE_ROW) {
+		m->escalations = sqlite3_column_int64(st, 0);
+		m->unreached = sqlite3_column_int64(st, 1);
+		m->desk_pages = sqlite3_column_int64(st, 2);
+		m->alerts_active = sqlite3_column_int64(st, 3);
+		r = SQLITE_DONE;
+	}
+	sqlite3_finalize(st);
+	if (r != SQLITE_DONE)
+		return sq_fail(s, err, "count escalations");
+	return 0;
+}
+
+int
+store_metrics(struct store *s, int64_t now, struct store_metrics *out,
+    struct tocsin_err *err)
+{
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	/* one snapshot: the counts agree with each other */
+	if ((rc = sq_exec(s, "BEGIN", err)) != 0)
+		return rc;
+	if ((rc = sq_metrics_deliveries(s, now, out, err)) == 0)
+		rc = sq_metrics_ladders(s, out, err);
+	(void)sq_exec(s, "COMMIT", NULL);
+	return rc;
+}
+
+int
+store_probe_write(struct store *s, struct tocsin_err *err)
+{
+	int rc;
+
+	if ((rc = sq_exec(s, "BEGIN IMMEDIATE", err)) != 0)
+		return rc;
+	/* a write that the rollback takes back: a full disk or a read-only
+	   file refuses it, where the lock alone could pass */
+	rc = sq_exec(s, "UPDATE schema_version SET version = version", err);
+	sq_rollback(s);
+	return rc;
+}
+
 int
 store_receipt(struct store *s, const char *provider_ref, bool delivered,
     const char *detail, int64_t now, enum store_receipt_fate *ret,

@@ -76,6 +76,11 @@ void base_esc_html(struct base_buf *b, const char *s, size_t max);
  */
 void base_esc_term(struct base_buf *b, const char *s, size_t max);
 
+/* Whether s is printable text of 1..max bytes: no C0 control and no
+   DEL (names and notes an operator types, which go into the store and
+   the audit log). */
+bool base_text_ok(const char *s, size_t max);
+
 /* The longest time-zone name accepted. */
 #define BASE_TZNAME_MAX 64
 

@@ -1,7 +1,8 @@
 /*
  * esc.c: outside text made safe for an HTML page and for a terminal or a
  * log line (base.h).  One of each, so that every page and every listing
- * treats a hostile string the same way.
+ * treats a hostile string the same way; and the one test of what an
+ * operator types on the command line (base_text_ok).
  */
 #include <stdint.h>
 #include <string.h>
@@ -100,4 +101,15 @@ base_esc_term(struct base_buf *b, const char *s, size_t max)
 			base_buf_put(b, s + i, n);
 		i += n;
 	}
+}
+
+bool
+base_text_ok(const char *s, size_t max)
+{
+	size_t n = 0;
+
+	for (; s[n] != '\0'; n++)
+		if ((unsigned char)s[n] < 0x20 || s[n] == 0x7f)
+			return false;
+	return n > 0 && n <= max;
 }

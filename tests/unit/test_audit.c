@@ -9,6 +9,10 @@
  * memory: the record named with its hash is intact, a seq past the end is
  * "truncated", another hash "rewritten".  audit_stamp adds the head as the
  * body's last line; audit_since_parse takes RFC 3339 and "-1h".
+ * audit_actor names the real uid whatever $USER and $LOGNAME claim.
+ * audit_verify on a store in a temporary folder: an empty log with no
+ * checkpoint is intact, a log with records and none is not unless
+ * --no-checkpoint, and a witness that does not hold fails it.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,6 +22,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
+#include <pwd.h>
+#include <unistd.h>
 
 #include "audit.h"
 #include "unit_util.h"
@@ -263,6 +269,91 @@ test_since(void **state)
 	assert_int_not_equal(audit_since_parse(NULL, 0, &t), 0);
 }
 
+/* $USER is the caller's to set: the actor is the real uid's name. */
+static void
+test_actor(void **state)
+{
+	struct passwd *pw = getpwuid(getuid());
+	char buf[128], want[128];
+
+	(void)state;
+	if (pw != NULL)
+		(void)snprintf(want, sizeof(want), "unix:%s(%lu)", pw->pw_name,
+		    (unsigned long)getuid());
+	else
+		(void)snprintf(want, sizeof(want), "unix:?(%lu)",
+		    (unsigned long)getuid());
+	assert_int_equal(setenv("USER", "root-by-say-so", 1), 0);
+	assert_int_equal(setenv("LOGNAME", "root-by-say-so", 1), 0);
+	assert_ptr_equal(audit_actor(buf, sizeof(buf)), buf);
+	assert_string_equal(buf, want);
+	assert_null(strstr(buf, "say-so"));
+	/* a short buffer is cut, never overrun */
+	assert_ptr_equal(audit_actor(buf, 6), buf);
+	assert_string_equal(buf, "unix:");
+}
+
+/* What audit verify printed to a memory stream. */
+static int
+verify_into(const struct policy_repo *repo, struct store *st, bool no_cp,
+    const char *const *wit, size_t nwit, char *out, size_t outlen,
+    struct tocsin_err *err)
+{
+	FILE *f = fmemopen(out, outlen, "w");
+	int rc;
+
+	assert_non_null(f);
+	rc = audit_verify(repo, st, no_cp, wit, nwit, f, err);
+	assert_int_equal(fclose(f), 0);
+	return rc;
+}
+
+static void
+test_verify(void **state)
+{
+	struct policy_repo repo = { 0 };
+	struct store *st = NULL;
+	struct tocsin_err err;
+	char dir[] = "/tmp/taudit-XXXXXX", path[64], hash[65], line[160];
+	char out[512];
+	const char *wit[1];
+	int64_t seq;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	(void)snprintf(path, sizeof(path), "%s/s.db", dir);
+	repo.gateway.store = path;
+	repo.gateway.gnupg_home = dir;
+	assert_int_equal(store_open(path, &st, &err), 0);
+	assert_int_equal(verify_into(&repo, st, false, NULL, 0, out,
+	    sizeof(out), &err), 0);
+	assert_string_equal(out, "audit log intact: 0 records, hash chain "
+	    "verified; no checkpoint\n");
+	assert_int_equal(store_audit(st, 100, "x", "a", "o", "d", &err), 0);
+	assert_int_equal(verify_into(&repo, st, false, NULL, 0, out,
+	    sizeof(out), &err), TOCSIN_ENOINPUT);
+	assert_non_null(strstr(err.msg, "the audit log has records but no "
+	    "checkpoint"));
+	assert_int_equal(verify_into(&repo, st, true, NULL, 0, out,
+	    sizeof(out), &err), 0);
+	assert_string_equal(out, "audit log intact: 1 records, hash chain "
+	    "verified; no checkpoint (--no-checkpoint): records removed from "
+	    "its end would not be noticed\n");
+	/* a witness that holds is counted; one past the end fails it */
+	assert_int_equal(store_audit_head(st, &seq, hash, &err), 0);
+	(void)snprintf(line, sizeof(line), "Audit-Head: 1 %s", hash);
+	wit[0] = line;
+	assert_int_equal(verify_into(&repo, st, true, wit, 1, out,
+	    sizeof(out), &err), 0);
+	assert_non_null(strstr(out, "1 witness held\naudit log intact: 1 "));
+	(void)snprintf(line, sizeof(line), "Audit-Head: 2 %s", hash);
+	assert_int_equal(verify_into(&repo, st, true, wit, 1, out,
+	    sizeof(out), &err), TOCSIN_EDATA);
+	assert_non_null(strstr(err.msg, "truncated"));
+	store_close(st);
+	unit_store_remove(dir, path);
+}
+
 int
 main(void)
 {
@@ -275,6 +366,8 @@ main(void)
 		cmocka_unit_test(test_witness),
 		cmocka_unit_test(test_stamp),
 		cmocka_unit_test(test_since),
+		cmocka_unit_test(test_actor),
+		cmocka_unit_test(test_verify),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

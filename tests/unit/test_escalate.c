@@ -17,7 +17,8 @@
  * a ladder and cancels what waits; repeats with new step numbers; quiet hours across a
  * day boundary and a DST change, Extreme at once; exercise_quiet_hours
  * and exercise_emergency; ack notices to the others once; a clock step
- * that keeps the spacing.
+ * that keeps the spacing; an operator's ack (tocsin ack), recorded
+ * unsigned by way of "operator:HOW" under the contact's own name.
  */
 #include <stdarg.h>
 #include <stdbool.h>
@@ -773,12 +774,44 @@ test_stale_after_step_back(void **state)
 	assert_int_equal(nall(f, "C2", "li"), 2);
 }
 
+/* tocsin ack: an operator's ack is unsigned, "operator:HOW", names the
+   contact as the repository spells it, and stops only that team's
+   ladder; a second is recorded too and says so. */
+static void
+test_operator_ack(void **state)
+{
+	struct fx *f = *state;
+	struct tocsin_err e = { 0 };
+	struct store_ack_in a = { .alert_id = "O1", .team = "ch",
+		.by = "ANN", .via = "phone" };
+	char via[96];
+
+	submit(f, "O1", POLICY_SEV_SEVERE, false, ch_li, T0);
+	assert_int_equal(ack_by_operator(f->repo, f->a, &a, via, sizeof(via),
+	    "unix:op(1000)", T0 + 60, &e), 0);
+	assert_string_equal(a.via, "operator:phone");
+	assert_ptr_equal(a.via, via);
+	assert_string_equal(a.strength, "unsigned");
+	assert_non_null(a.contact);
+	assert_string_equal(a.contact, "ann");
+	team_is(f, "O1", "ch", 0, 0, "acked");
+	team_is(f, "O1", "li", 0, T0 + 600, "active");
+	a = (struct store_ack_in){ .alert_id = "O1", .team = "ch",
+		.by = "the duty desk", .via = "fax" };
+	assert_int_equal(ack_by_operator(f->repo, f->a, &a, via, sizeof(via),
+	    "unix:op(1000)", T0 + 120, &e), 1);
+	assert_null(a.contact);
+	assert_string_equal(a.via, "operator:fax");
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_ladder, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_late_tick, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_operator_ack, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_ack_stops, setup,
 		    teardown),

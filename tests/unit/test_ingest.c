@@ -9,6 +9,9 @@
  * else, and is 64 hex digits.
  * ack_sig_in_time (ack.c): a signature older than the alert, or undated,
  * never acks it.
+ * ingest_read_fd: a message from a pipe is read whole; one of exactly
+ * MAILACK_MAX bytes is taken, one byte more is refused with the limit
+ * named.
  */
 #include <stdarg.h>
 #include <stdbool.h>
@@ -19,8 +22,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
+#include <unistd.h>
 
 #include "ingest.h"
+#include "mailack.h"
 #include "unit_util.h"
 
 #define ID "20261202-a1b2c3d4e5f6"
@@ -128,6 +133,70 @@ test_in_time(void **state)
 	assert_false(ack_sig_in_time(-5, -10));
 }
 
+/* A message from a pipe, read to its end. */
+static void
+test_read_pipe(void **state)
+{
+	static const char msg[] = "From: a@example.org\r\n\r\nAck " ID "\r\n";
+	struct tocsin_err err = { 0 };
+	char *raw = NULL;
+	size_t len = 0;
+	int fd[2];
+
+	(void)state;
+	assert_int_equal(pipe(fd), 0);
+	assert_int_equal(write(fd[1], msg, sizeof(msg) - 1),
+	    (ssize_t)(sizeof(msg) - 1));
+	assert_int_equal(close(fd[1]), 0);
+	assert_int_equal(ingest_read_fd(fd[0], &raw, &len, &err), 0);
+	assert_int_equal(len, sizeof(msg) - 1);
+	assert_memory_equal(raw, msg, len);
+	free(raw);
+	assert_int_equal(close(fd[0]), 0);
+}
+
+/* A file of n bytes of 'x', open for reading at its start. */
+static int
+file_of(size_t n)
+{
+	char path[] = "/tmp/tingest-XXXXXX";
+	char *x = malloc(n);
+	int fd = mkstemp(path);
+
+	assert_non_null(x);
+	assert_true(fd >= 0);
+	assert_int_equal(unlink(path), 0);
+	memset(x, 'x', n);
+	assert_int_equal(write(fd, x, n), (ssize_t)n);
+	assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+	free(x);
+	return fd;
+}
+
+/* The limit: MAILACK_MAX bytes are taken, one more is refused. */
+static void
+test_read_limit(void **state)
+{
+	struct tocsin_err err = { 0 };
+	char *raw = NULL;
+	size_t len = 0;
+	int fd;
+
+	(void)state;
+	fd = file_of(MAILACK_MAX);
+	assert_int_equal(ingest_read_fd(fd, &raw, &len, &err), 0);
+	assert_int_equal(len, MAILACK_MAX);
+	free(raw);
+	(void)close(fd);
+	raw = NULL;
+	fd = file_of(MAILACK_MAX + 1);
+	assert_int_equal(ingest_read_fd(fd, &raw, &len, &err), TOCSIN_ETOOBIG);
+	assert_null(raw);
+	assert_string_equal(err.msg, "the message is over 1048576 bytes; no "
+	    "ack taken");
+	(void)close(fd);
+}
+
 int
 main(void)
 {
@@ -136,6 +205,8 @@ main(void)
 		cmocka_unit_test(test_names_bounded),
 		cmocka_unit_test(test_sig_digest),
 		cmocka_unit_test(test_in_time),
+		cmocka_unit_test(test_read_pipe),
+		cmocka_unit_test(test_read_limit),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

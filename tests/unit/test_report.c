@@ -35,6 +35,7 @@
 #include "policy.h"
 #include "report.h"
 #include "store.h"
+#include "unit_store.h"
 #include "unit_util.h"
 
 #define FPR_A "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
@@ -165,68 +166,6 @@ test_stats(void **state)
 
 /* ---- the scripted store ---- */
 
-/* Claim what is due on channel at now; every row claimed must be one of
-   want (its team), and want of them must come. */
-static struct store_delivery_row *
-claim(struct fx *f, const char *channel, int64_t now, size_t want,
-    size_t *n)
-{
-	struct store_delivery_row *r = NULL;
-	struct tocsin_err e;
-
-	assert_int_equal(store_claim(f->st, "w", now, 60, channel, 16, &r, n,
-	    &e), 0);
-	assert_int_equal(*n, want);
-	for (size_t i = 0; i < *n; i++)
-		assert_string_equal(r[i].channel, channel);
-	return r;
-}
-
-static int64_t
-row_of(const struct store_delivery_row *r, size_t n, const char *team)
-{
-	for (size_t i = 0; i < n; i++)
-		if (strcmp(r[i].team, team) == 0)
-			return r[i].id;
-	fail_msg("no delivery claimed for team %s", team);
-	return -1;
-}
-
-static void
-result(struct fx *f, int64_t id, enum store_result res, int64_t at,
-    const char *why)
-{
-	struct tocsin_err e;
-
-	assert_int_equal(store_result(f->st, id, "w", res, at, 0, NULL, why,
-	    &e), 0);
-}
-
-static void
-escalate(struct fx *f, const char *team, int from, int to, const char *st,
-    int64_t deadline, const struct store_delivery_plan *d, size_t nd,
-    int64_t now)
-{
-	struct store_escalation esc = { .alert_id = "A1", .team = team,
-		.from_step = from, .to_step = to, .deadline = deadline,
-		.state = st };
-	struct tocsin_err e;
-
-	assert_int_equal(store_escalate(f->st, &esc, d, nd, now, "test", &e),
-	    0);
-}
-
-static void
-ack(struct fx *f, const char *team, const char *by, const char *via,
-    const char *strength, int64_t now)
-{
-	struct store_ack_in a = { .alert_id = "A1", .team = team, .by = by,
-		.via = via, .strength = strength };
-	struct tocsin_err e;
-
-	assert_int_equal(store_ack(f->st, &a, now, "test", &e), 0);
-}
-
 /*
  * The story, seconds after T0:
  *   0     submit: ka kb kc with pgp-email and sms, kd pgp-email only
@@ -269,35 +208,35 @@ script(struct fx *f, const char *headline, const char *by)
 
 	assert_int_equal(store_submit(f->st, &a, NULL, 0, tp, 4, dp, 7,
 	    "test", &e), 0);
-	r = claim(f, "pgp-email", T0, 4, &n);
-	result(f, row_of(r, n, "ka"), STORE_R_SENT, T0 + 20, NULL);
-	result(f, row_of(r, n, "kb"), STORE_R_SENT, T0 + 30, NULL);
-	result(f, row_of(r, n, "kc"), STORE_R_PERMFAIL, T0 + 25, f->reason);
-	result(f, row_of(r, n, "kd"), STORE_R_SENT, T0 + 50, NULL);
+	r = unit_claim(f->st, "pgp-email", T0, 4, &n);
+	unit_result(f->st, unit_row_of(r, n, "ka"), STORE_R_SENT, T0 + 20, NULL);
+	unit_result(f->st, unit_row_of(r, n, "kb"), STORE_R_SENT, T0 + 30, NULL);
+	unit_result(f->st, unit_row_of(r, n, "kc"), STORE_R_PERMFAIL, T0 + 25, f->reason);
+	unit_result(f->st, unit_row_of(r, n, "kd"), STORE_R_SENT, T0 + 50, NULL);
 	store_delivery_rows_free(r, n);
-	r = claim(f, "sms", T0, 3, &n);
-	result(f, row_of(r, n, "kb"), STORE_R_SENT, T0 + 8, NULL);
-	result(f, row_of(r, n, "kc"), STORE_R_SENT, T0 + 12, NULL);
-	result(f, row_of(r, n, "ka"), STORE_R_SENT, T0 + 40, NULL);
+	r = unit_claim(f->st, "sms", T0, 3, &n);
+	unit_result(f->st, unit_row_of(r, n, "kb"), STORE_R_SENT, T0 + 8, NULL);
+	unit_result(f->st, unit_row_of(r, n, "kc"), STORE_R_SENT, T0 + 12, NULL);
+	unit_result(f->st, unit_row_of(r, n, "ka"), STORE_R_SENT, T0 + 40, NULL);
 	store_delivery_rows_free(r, n);
 
-	ack(f, "ka", by, "link", "unsigned", T0 + 120);
+	unit_ack(f->st, "A1", "ka", by, "link", "unsigned", T0 + 120);
 
-	escalate(f, "kb", 0, 1, "active", T0 + 1800, kb1, 2, T0 + 900);
-	escalate(f, "kc", 0, 1, "active", T0 + 1800, NULL, 0, T0 + 900);
-	escalate(f, "kd", 0, 1, "active", T0 + 1800, NULL, 0, T0 + 900);
-	r = claim(f, "sms", T0 + 900, 1, &n);
-	result(f, row_of(r, n, "kb"), STORE_R_PERMFAIL, T0 + 905,
+	unit_escalate(f->st, "A1", "kb", 0, 1, "active", T0 + 1800, kb1, 2, T0 + 900);
+	unit_escalate(f->st, "A1", "kc", 0, 1, "active", T0 + 1800, NULL, 0, T0 + 900);
+	unit_escalate(f->st, "A1", "kd", 0, 1, "active", T0 + 1800, NULL, 0, T0 + 900);
+	r = unit_claim(f->st, "sms", T0 + 900, 1, &n);
+	unit_result(f->st, unit_row_of(r, n, "kb"), STORE_R_PERMFAIL, T0 + 905,
 	    "no route\tx \xff refus\xc3\xa9");
 	store_delivery_rows_free(r, n);
-	r = claim(f, "pgp-email", T0 + 900, 1, &n);
-	result(f, row_of(r, n, "kb"), STORE_R_PERMFAIL, T0 + 910, f->reason);
+	r = unit_claim(f->st, "pgp-email", T0 + 900, 1, &n);
+	unit_result(f->st, unit_row_of(r, n, "kb"), STORE_R_PERMFAIL, T0 + 910, f->reason);
 	store_delivery_rows_free(r, n);
 
-	ack(f, "kb", "Ann", "mail", "signed", T0 + 1000);
+	unit_ack(f->st, "A1", "kb", "Ann", "mail", "signed", T0 + 1000);
 
-	escalate(f, "kc", 1, 1, "unreached", 0, NULL, 0, T0 + 1800);
-	escalate(f, "kd", 1, 2, "active", T0 + 2700, NULL, 0, T0 + 1800);
+	unit_escalate(f->st, "A1", "kc", 1, 1, "unreached", 0, NULL, 0, T0 + 1800);
+	unit_escalate(f->st, "A1", "kd", 1, 2, "active", T0 + 2700, NULL, 0, T0 + 1800);
 }
 
 static struct report *

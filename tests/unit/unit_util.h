@@ -10,8 +10,10 @@
 #ifndef TOCSIN_UNIT_UTIL_H
 #define TOCSIN_UNIT_UTIL_H
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static char *unit_rep(const char *, size_t) __attribute__((unused));
 
@@ -27,6 +29,24 @@ unit_rep(const char *s, size_t n)
 		memcpy(r + i * k, s, k);
 	r[k * n] = '\0';
 	return r;
+}
+
+static void unit_store_remove(const char *, const char *)
+    __attribute__((unused));
+
+/* A SQLite store at path (closed) removed with its WAL and shared-memory
+   files, then its temporary folder dir, which must then be empty. */
+static void
+unit_store_remove(const char *dir, const char *path)
+{
+	char p[512];
+
+	(void)unlink(path);
+	(void)snprintf(p, sizeof(p), "%s-wal", path);
+	(void)unlink(p);
+	(void)snprintf(p, sizeof(p), "%s-shm", path);
+	(void)unlink(p);
+	assert_int_equal(rmdir(dir), 0);
 }
 
 #ifdef POLICY_H	/* "policy.h" was included */

@@ -1,0 +1,87 @@
+/*
+ * unit_store.h: a store scripted step by step, for the tests of what is
+ * read back from it (report, metrics).  Include after <cmocka.h> and
+ * "store.h".  Each helper asserts that the store took the step.
+ */
+#ifndef TOCSIN_UNIT_STORE_H
+#define TOCSIN_UNIT_STORE_H
+
+#include <string.h>
+
+static struct store_delivery_row *unit_claim(struct store *, const char *,
+    int64_t, size_t, size_t *) __attribute__((unused));
+static int64_t unit_row_of(const struct store_delivery_row *, size_t,
+    const char *) __attribute__((unused));
+static void unit_result(struct store *, int64_t, enum store_result, int64_t,
+    const char *) __attribute__((unused));
+static void unit_escalate(struct store *, const char *, const char *, int,
+    int, const char *, int64_t, const struct store_delivery_plan *, size_t,
+    int64_t) __attribute__((unused));
+static void unit_ack(struct store *, const char *, const char *,
+    const char *, const char *, const char *, int64_t)
+    __attribute__((unused));
+
+/* Claim what is due on channel at now; every row claimed must be of the
+   channel, and want of them must come.  Free with
+   store_delivery_rows_free. */
+static struct store_delivery_row *
+unit_claim(struct store *st, const char *channel, int64_t now, size_t want,
+    size_t *n)
+{
+	struct store_delivery_row *r = NULL;
+	struct tocsin_err e;
+
+	assert_int_equal(store_claim(st, "w", now, 60, channel, 16, &r, n,
+	    &e), 0);
+	assert_int_equal(*n, want);
+	for (size_t i = 0; i < *n; i++)
+		assert_string_equal(r[i].channel, channel);
+	return r;
+}
+
+/* The id of the row claimed for team. */
+static int64_t
+unit_row_of(const struct store_delivery_row *r, size_t n, const char *team)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(r[i].team, team) == 0)
+			return r[i].id;
+	fail_msg("no delivery claimed for team %s", team);
+	return -1;
+}
+
+static void
+unit_result(struct store *st, int64_t id, enum store_result res, int64_t at,
+    const char *why)
+{
+	struct tocsin_err e;
+
+	assert_int_equal(store_result(st, id, "w", res, at, 0, NULL, why, &e),
+	    0);
+}
+
+static void
+unit_escalate(struct store *st, const char *alert, const char *team,
+    int from, int to, const char *state, int64_t deadline,
+    const struct store_delivery_plan *d, size_t nd, int64_t now)
+{
+	struct store_escalation esc = { .alert_id = alert, .team = team,
+		.from_step = from, .to_step = to, .deadline = deadline,
+		.state = state };
+	struct tocsin_err e;
+
+	assert_int_equal(store_escalate(st, &esc, d, nd, now, "test", &e), 0);
+}
+
+static void
+unit_ack(struct store *st, const char *alert, const char *team,
+    const char *by, const char *via, const char *strength, int64_t now)
+{
+	struct store_ack_in a = { .alert_id = alert, .team = team, .by = by,
+		.via = via, .strength = strength };
+	struct tocsin_err e;
+
+	assert_int_equal(store_ack(st, &a, now, "test", &e), 0);
+}
+
+#endif
