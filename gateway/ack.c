@@ -178,6 +178,15 @@ ack_digits(const unsigned char mac[32], char out[ACK_CODE_LEN + 1])
 	    (unsigned long long)(v % 100000000ULL));
 }
 
+/* Whether code is the code want, compared in constant time: how long it
+   takes says nothing of how many digits were right. */
+static bool
+ack_code_eq(const char want[ACK_CODE_LEN + 1], const char *code)
+{
+	return strlen(code) == ACK_CODE_LEN &&
+	    CRYPTO_memcmp(want, code, ACK_CODE_LEN) == 0;
+}
+
 void
 ack_ep_token(const unsigned char secret[ACK_SECRET_LEN],
     const struct ack_endpoint *ep, char out[ACK_TOKEN_LEN + 1])
@@ -205,8 +214,7 @@ ack_ep_code_is(const unsigned char secret[ACK_SECRET_LEN],
 	char want[ACK_CODE_LEN + 1];
 
 	ack_ep_code(secret, ep, want);
-	return strlen(code) == ACK_CODE_LEN &&
-	    CRYPTO_memcmp(want, code, ACK_CODE_LEN) == 0;
+	return ack_code_eq(want, code);
 }
 
 void
@@ -254,8 +262,7 @@ ack_code_is(const unsigned char secret[ACK_SECRET_LEN], const char *alert_id,
 	char want[ACK_CODE_LEN + 1];
 
 	ack_code(secret, alert_id, team, want);
-	return strlen(code) == ACK_CODE_LEN &&
-	    CRYPTO_memcmp(want, code, ACK_CODE_LEN) == 0;
+	return ack_code_eq(want, code);
 }
 
 void
@@ -339,6 +346,12 @@ ack_notice_channels(const struct policy_repo *repo, const char *team)
 
 	return t != NULL && t->policy != NULL && t->policy->ack_notice ?
 	    text : NULL;
+}
+
+bool
+ack_unsigned_counts(const struct policy_team *t)
+{
+	return t == NULL || t->policy == NULL || t->policy->unsigned_acks;
 }
 
 const char *

@@ -117,6 +117,15 @@ int ack_code_try(struct store *st, const unsigned char secret[ACK_SECRET_LEN],
 const char *const *ack_notice_channels(const struct policy_repo *repo,
     const char *team);
 
+/*
+ * Whether an unsigned ack (a link, a code, an unsigned file) stops the
+ * ladder of team t: its policy says unsigned_acks.  A team with no
+ * policy, or no team (NULL), counts it, as every ack path always has;
+ * when it does not count, the ack is recorded only
+ * (store_ack_in.recorded_only).
+ */
+bool ack_unsigned_counts(const struct policy_team *t);
+
 /* The contact of team whose name is name (any case), as the repository
    spells it; NULL when none. */
 const char *ack_contact_named(const struct policy_repo *repo,

@@ -511,13 +511,18 @@ audit_since_parse(const char *s, int64_t now, int64_t *ret)
 static void
 show_json_row(FILE *out, const struct store_audit_row *r, bool first)
 {
+	const struct jsonw_member m[] = {
+		{ "actor", r->actor },
+		{ "action", r->action },
+		{ "object", r->object },
+		{ "details", r->details },
+		{ "hash", r->hash },
+	};
+
 	fprintf(out, "%s{\"seq\":%lld,", first ? "" : ",", (long long)r->seq);
 	jsonw_key(out, "time"); jsonw_time(out, r->ts);
-	fputc(',', out); jsonw_key(out, "actor"); jsonw_str(out, r->actor);
-	fputc(',', out); jsonw_key(out, "action"); jsonw_str(out, r->action);
-	fputc(',', out); jsonw_key(out, "object"); jsonw_str(out, r->object);
-	fputc(',', out); jsonw_key(out, "details"); jsonw_str(out, r->details);
-	fputc(',', out); jsonw_key(out, "hash"); jsonw_str(out, r->hash);
+	fputc(',', out);
+	jsonw_members(out, m, sizeof(m) / sizeof(m[0]));
 	fputs("}\n", out);
 }
 

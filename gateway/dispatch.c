@@ -1461,8 +1461,8 @@ serve_start(struct serve_run *s, struct tocsin_err *err)
 	pthread_sigmask(SIG_BLOCK, &s->set, &s->old);
 	s->masked = true;
 	signal(SIGPIPE, SIG_IGN);
-	if ((rc = listen_start(repo, s->lchans, s->nl, d->o->log, &s->lst,
-	    err)) != 0)
+	if ((rc = listen_start(repo, s->lchans, s->nl, d->o->log, NULL,
+	    &s->lst, err)) != 0)
 		return rc;
 	if ((rc = store_open(repo->gateway.store, &s->st, err)) != 0 ||
 	    (rc = certs_open(repo->gateway.gnupg_home, &s->cx, err)) != 0 ||

@@ -243,8 +243,7 @@ dropack_record(struct dropack_ctx *c, const struct chan_ackfile *f,
 	struct store_ack_in in = { .alert_id = alert, .team = t->id,
 		.by = a->by, .via = "drop",
 		.strength = a->is_signed ? "signed" : "unsigned",
-		.recorded_only = !a->is_signed && t->policy != NULL &&
-		    !t->policy->unsigned_acks,
+		.recorded_only = !a->is_signed && !ack_unsigned_counts(t),
 		/* the contact whose pinned key signed; an unsigned file's
 		   "by:" line is only what someone wrote */
 		.contact = a->is_signed ? a->by : NULL,

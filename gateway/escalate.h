@@ -37,4 +37,15 @@ struct escalate_env {
 int escalate_due(struct store *st, const struct escalate_env *env,
     size_t *ret_moved, struct tocsin_err *err);
 
+/*
+ * Move one team of an alert to its next step now (an operator's
+ * `escalate`), as escalate_due would at its deadline: its deliveries
+ * planned, or unreached and the desk paged after the last step; audited
+ * with env->actor.  0; TOCSIN_ENOTFOUND (no such team), TOCSIN_EDATA (its
+ * ladder has ended: acked, unreached, ...), TOCSIN_ETEMP (another process
+ * moved it first), or the store's error.
+ */
+int escalate_now(struct store *st, const struct escalate_env *env,
+    const char *alert_id, const char *team, struct tocsin_err *err);
+
 #endif

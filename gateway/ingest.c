@@ -122,8 +122,7 @@ ingest_record(struct ingest_ctx *c, const char *alert, const char *team,
 	struct store_ack_in a = { .alert_id = alert, .team = team, .by = by,
 		.via = "mail", .strength = digest != NULL ? "signed" :
 		    "unsigned",
-		.recorded_only = digest == NULL && tm != NULL &&
-		    tm->policy != NULL && !tm->policy->unsigned_acks,
+		.recorded_only = digest == NULL && !ack_unsigned_counts(tm),
 		.contact = by, .sig_digest = digest,
 		/* in a check: the endpoint whose own code it was */
 		.ep_channel = ep != NULL ? ep->channel : NULL,

@@ -1,6 +1,7 @@
 /*
  * jsonw.c: escaped JSON strings and UTC timestamps.
  */
+#include <stdbool.h>
 #include <string.h>
 #include <time.h>
 
@@ -53,6 +54,22 @@ jsonw_key(FILE *f, const char *key)
 {
 	jsonw_str(f, key);
 	fputc(':', f);
+}
+
+void
+jsonw_members(FILE *f, const struct jsonw_member *m, size_t n)
+{
+	bool first = true;
+
+	for (size_t i = 0; i < n; i++) {
+		if (m[i].key == NULL)
+			continue;
+		if (!first)
+			fputc(',', f);
+		jsonw_key(f, m[i].key);
+		jsonw_str(f, m[i].val);
+		first = false;
+	}
 }
 
 const char *

@@ -44,6 +44,7 @@
 #include "base.h"
 #include "form.h"
 #include "listen.h"
+#include "metrics.h"
 #include "store.h"
 #include "tz.h"
 #include "xff.h"
@@ -93,6 +94,7 @@ struct listen_ctx {
 	int wake[2];			/* a pipe: listen_stop wakes the loop */
 	atomic_bool stop;
 	unsigned char secret[ACK_SECRET_LEN];	/* of tokens and codes */
+	struct metrics *metrics;	/* serve's; NULL: no /metrics */
 };
 
 struct listen_req {
@@ -241,8 +243,6 @@ receipt(struct listen_ctx *l, struct MHD_Connection *c, const char *url,
 }
 
 /* ---- the ack link ---- */
-
-static bool unsigned_counts(const struct listen_ctx *, const char *);
 
 /* An HTML page is a base_buf of at most LISTEN_PAGE_MAX bytes; text from
    outside goes through base_esc_html. */
@@ -441,127 +441,161 @@ check_link(struct listen_ctx *l, struct MHD_Connection *c,
 	return page_reply(c, MHD_HTTP_OK, &pg);
 }
 
-static enum MHD_Result
-ack_link(struct listen_ctx *l, struct MHD_Connection *c, const char *token,
-    bool post, const struct listen_req *rq)
+/* The client's rate slot, or NULL when it made too many requests or
+   guessed too many tokens this minute (logged once a minute). */
+static struct listen_rate *
+link_rate(struct listen_ctx *l, const char *addr, int64_t now)
 {
-	char addr[64], hash[ACK_HASH_LEN + 1], alert[64], team[64];
-	struct store_alert_row *a = NULL;
-	struct store_team_row *teams = NULL;
-	const struct store_team_row *t = NULL;
-	struct tocsin_err err = { 0 };
-	struct base_buf pg = { .limit = LISTEN_PAGE_MAX };
-	struct listen_rate *r;
-	int64_t now = (int64_t)time(NULL);
-	size_t nt = 0, n = strlen(token);
-	bool hex = n == ACK_TOKEN_LEN;
-	int rc, check_rc = -1;
+	struct listen_rate *r = rate_slot(l, addr, now);
 
-	client_addr(l, c, addr, sizeof(addr));
-	r = rate_slot(l, addr, now);
 	if (r->misses >= LISTEN_MAX_MISSES || ++r->hits > LISTEN_MAX_HITS) {
 		if (!r->told)
 			listen_log(l, "ack: %s made too many requests or guessed "
 			    "tokens; refused until the minute is over%s", addr,
 			    "");
 		r->told = true;
-		return reply(c, MHD_HTTP_TOO_MANY_REQUESTS, "too many requests; "
-		    "wait a minute\n");
+		return NULL;
 	}
+	return r;
+}
+
+/* Whether token has the shape of a token: ACK_TOKEN_LEN lowercase hex
+   digits. */
+static bool
+link_token_shape(const char *token)
+{
+	size_t n = strlen(token);
+	bool hex = n == ACK_TOKEN_LEN;
+
 	for (size_t i = 0; i < n && hex; i++)
 		hex = (token[i] >= '0' && token[i] <= '9') ||
 		    (token[i] >= 'a' && token[i] <= 'f');
-	if (hex) {
-		struct store_check_token k;
+	return hex;
+}
 
-		ack_token_hash(token, hash);
-		rc = store_token_find(l->st, hash, alert, sizeof(alert), team,
-		    sizeof(team), &err);
-		if (rc == TOCSIN_ENOTFOUND && (rc = store_check_token_find(l->st,
-		    hash, &k, &err)) == 0)
-			return check_link(l, c, &k, post);
-	} else
-		rc = TOCSIN_ENOTFOUND;
-	if (rc == TOCSIN_ENOTFOUND) {
-		r->misses++;
-		listen_log(l, "ack: unknown link from %s (%s)", addr,
-		    r->misses >= LISTEN_MAX_MISSES ? "its last try this "
-		    "minute" : "counted");
-		page_head(&pg, "Unknown link", false);
-		base_buf_puts(&pg, "<h1>This link is not known</h1><p>Check that the "
-		    "whole address was copied, or use the code in the message "
-		    "with the duty desk.</p></body></html>\n");
-		return page_reply(c, MHD_HTTP_NOT_FOUND, &pg);
-	}
-	if (rc != 0 || store_alert_get(l->st, alert, &a, &err) != 0 ||
-	    store_teams(l->st, alert, &teams, &nt, &err) != 0) {
-		listen_log(l, "ack: %s", err.msg);
-		store_alert_rows_free(a, a != NULL ? 1 : 0);
-		return reply(c, MHD_HTTP_SERVICE_UNAVAILABLE, "try again\n");
-	}
-	for (size_t i = 0; i < nt && t == NULL; i++)
+/*
+ * What token is a link of: 0, a team's link ((alert, team) filled); 1, an
+ * endpoint's link in a check of contacts (*k filled); TOCSIN_ENOTFOUND,
+ * none (or no token's shape); another error of the store.
+ */
+static int
+link_token_lookup(struct listen_ctx *l, const char *token,
+    char alert[64], char team[64], struct store_check_token *k,
+    struct tocsin_err *err)
+{
+	char hash[ACK_HASH_LEN + 1];
+	int rc;
+
+	if (!link_token_shape(token))
+		return TOCSIN_ENOTFOUND;
+	ack_token_hash(token, hash);
+	rc = store_token_find(l->st, hash, alert, 64, team, 64, err);
+	if (rc == TOCSIN_ENOTFOUND && (rc = store_check_token_find(l->st,
+	    hash, k, err)) == 0)
+		return 1;
+	return rc;
+}
+
+/* The page of a link nobody knows; the miss counts against addr. */
+static enum MHD_Result
+link_unknown(struct listen_ctx *l, struct MHD_Connection *c,
+    struct listen_rate *r, const char *addr)
+{
+	struct base_buf pg = { .limit = LISTEN_PAGE_MAX };
+
+	r->misses++;
+	listen_log(l, "ack: unknown link from %s (%s)", addr,
+	    r->misses >= LISTEN_MAX_MISSES ? "its last try this "
+	    "minute" : "counted");
+	page_head(&pg, "Unknown link", false);
+	base_buf_puts(&pg, "<h1>This link is not known</h1><p>Check that the "
+	    "whole address was copied, or use the code in the message "
+	    "with the duty desk.</p></body></html>\n");
+	return page_reply(c, MHD_HTTP_NOT_FOUND, &pg);
+}
+
+/* The row of team among the n teams of an alert, or NULL. */
+static const struct store_team_row *
+link_team_row(const struct store_team_row *teams, size_t n, const char *team)
+{
+	for (size_t i = 0; i < n; i++)
 		if (strcmp(teams[i].team, team) == 0)
-			t = &teams[i];
-	if (post && t != NULL) {
-		struct form *f = calloc(1, sizeof(*f));
-		const char *name = NULL;
-		char by[160];
-		struct store_ack_in in = { .alert_id = alert, .team = team,
-			.via = "link", .strength = "unsigned",
-			.recorded_only = !unsigned_counts(l, team),
-			.notice_channels = ack_notice_channels(l->repo, team) };
+			return &teams[i];
+	return NULL;
+}
 
-		if (f != NULL && rq->body.p != NULL &&
-		    form_parse(rq->body.p, rq->body.len, f) == 0)
-			name = form_get(f, "name");
-		(void)snprintf(by, sizeof(by), "%s%.100s", name != NULL &&
-		    name[0] != '\0' ? "" : ACK_BY_LINK,
-		    name != NULL ? name : "");
-		for (char *p = by; *p != '\0'; p++)
-			if ((unsigned char)*p < 0x20 || *p == 0x7f)
-				*p = ' ';
-		in.by = by;
-		/* a team's link says no more than "someone of the team":
-		   the name is what they typed, never who the gateway knows
-		   (in.contact stays NULL) */
-		free(f);
-		rc = store_ack(l->st, &in, now, "ack link", &err);
-		if (rc < 0) {
-			listen_log(l, "ack: %s", err.msg);
-			store_alert_rows_free(a, 1);
-			store_team_rows_free(teams, nt);
-			return reply(c, MHD_HTTP_SERVICE_UNAVAILABLE,
-			    "try again\n");
-		}
+/* Who acks by a team's link: the name typed in the form body (controls
+   made spaces), or ACK_BY_LINK when none was. */
+static void
+link_by(const struct listen_req *rq, char by[160])
+{
+	struct form *f = calloc(1, sizeof(*f));
+	const char *name = NULL;
+
+	if (f != NULL && rq->body.p != NULL &&
+	    form_parse(rq->body.p, rq->body.len, f) == 0)
+		name = form_get(f, "name");
+	(void)snprintf(by, 160, "%s%.100s", name != NULL &&
+	    name[0] != '\0' ? "" : ACK_BY_LINK,
+	    name != NULL ? name : "");
+	for (char *p = by; *p != '\0'; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = ' ';
+	free(f);
+}
+
+/* The ack of (alert, team) by its link's form: rc of store_ack, logged. */
+static int
+link_post(struct listen_ctx *l, const struct listen_req *rq,
+    const char *alert, const char *team, int64_t now, struct tocsin_err *err)
+{
+	char by[160];
+	struct store_ack_in in = { .alert_id = alert, .team = team,
+		.by = by, .via = "link", .strength = "unsigned",
+		.recorded_only = !ack_unsigned_counts(policy_team_find(l->repo,
+		    team)),
+		.notice_channels = ack_notice_channels(l->repo, team) };
+	int rc;
+
+	/* a team's link says no more than "someone of the team": the name
+	   is what they typed, never who the gateway knows (in.contact stays
+	   NULL) */
+	link_by(rq, by);
+	rc = store_ack(l->st, &in, now, "ack link", err);
+	if (rc < 0)
+		listen_log(l, "ack: %s", err->msg);
+	else
 		listen_log(l, "ack: team %s acknowledged by link (%s)", team,
 		    rc == 0 ? "first" : "repeat");
-		check_rc = rc;
-		store_team_rows_free(teams, nt);
-		teams = NULL;
-		t = NULL;
-		nt = 0;
-		if (store_teams(l->st, alert, &teams, &nt, &err) == 0)
-			for (size_t i = 0; i < nt && t == NULL; i++)
-				if (strcmp(teams[i].team, team) == 0)
-					t = &teams[i];
-	}
-	page_head(&pg, a->headline != NULL ? a->headline : "Alert",
+	return rc;
+}
+
+/*
+ * The page of a team's link for alert a: the team's ack when it has one,
+ * or the form that acks.  t is the team's row (NULL: the alert has no such
+ * team any more); check_rc >= 0 when this request acked.
+ */
+static void
+link_page(struct base_buf *pg, const struct store_alert_row *a,
+    const char *team, const struct store_team_row *t, int check_rc)
+{
+	page_head(pg, a->headline != NULL ? a->headline : "Alert",
 	    strcmp(a->status, "Exercise") == 0);
-	base_buf_puts(&pg, "<h1>");
-	base_esc_html(&pg, a->headline != NULL ? a->headline : "Security alert",
+	base_buf_puts(pg, "<h1>");
+	base_esc_html(pg, a->headline != NULL ? a->headline : "Security alert",
 	    1000);
-	base_buf_puts(&pg, "</h1>\n<p>Alert <b>");
-	base_esc_html(&pg, a->id, 64);
-	base_buf_puts(&pg, "</b> for team <b>");
-	base_esc_html(&pg, team, 64);
-	base_buf_puts(&pg, "</b>, sent ");
-	base_esc_html(&pg, a->sent, 64);
-	base_buf_puts(&pg, ". The full text came in your encrypted message.</p>\n");
+	base_buf_puts(pg, "</h1>\n<p>Alert <b>");
+	base_esc_html(pg, a->id, 64);
+	base_buf_puts(pg, "</b> for team <b>");
+	base_esc_html(pg, team, 64);
+	base_buf_puts(pg, "</b>, sent ");
+	base_esc_html(pg, a->sent, 64);
+	base_buf_puts(pg, ". The full text came in your encrypted message.</p>\n");
 	if (t != NULL && strcmp(a->status, "System") == 0) {
 		/* a check of contacts: only a contact's own link confirms
 		   them, never a team's link with a name typed on it */
 		if (check_rc >= 0)
-			base_buf_puts(&pg, "<p><b>Nothing was confirmed</b>: in a check "
+			base_buf_puts(pg, "<p><b>Nothing was confirmed</b>: in a check "
 			    "each contact confirms with the link or code sent "
 			    "to them.</p>\n");
 	} else if (t != NULL && t->ack_by != NULL) {
@@ -569,36 +603,83 @@ ack_link(struct listen_ctx *l, struct MHD_Connection *c, const char *token,
 
 		if (tz_format_utc(t->ack_at, when, sizeof(when), NULL) != 0)
 			(void)snprintf(when, sizeof(when), "?");
-		base_buf_puts(&pg, "<p class=\"done\"><b>Acknowledged</b> by ");
-		base_esc_html(&pg, t->ack_by, 200);
-		base_buf_puts(&pg, " (");
-		base_esc_html(&pg, t->ack_via, 64);
-		base_buf_puts(&pg, ") at ");
-		base_esc_html(&pg, when, 64);
-		base_buf_puts(&pg, ". Thank you.</p>\n");
+		base_buf_puts(pg, "<p class=\"done\"><b>Acknowledged</b> by ");
+		base_esc_html(pg, t->ack_by, 200);
+		base_buf_puts(pg, " (");
+		base_esc_html(pg, t->ack_via, 64);
+		base_buf_puts(pg, ") at ");
+		base_esc_html(pg, when, 64);
+		base_buf_puts(pg, ". Thank you.</p>\n");
 	} else if (t != NULL) {
-		base_buf_puts(&pg, "<p>Your team has not acknowledged yet. Pressing "
+		base_buf_puts(pg, "<p>Your team has not acknowledged yet. Pressing "
 		    "the button tells the duty desk that the team has the "
 		    "alert and stops further calls and messages.</p>\n"
 		    "<form method=\"post\" action=\"\"><p><label>Your name "
 		    "<input name=\"name\" maxlength=\"100\" autocomplete=\"name\">"
 		    "</label></p><p><button type=\"submit\">Acknowledge for team ");
-		base_esc_html(&pg, team, 64);
-		base_buf_puts(&pg, "</button></p></form>\n");
+		base_esc_html(pg, team, 64);
+		base_buf_puts(pg, "</button></p></form>\n");
 	}
-	base_buf_puts(&pg, "</body></html>\n");
+	base_buf_puts(pg, "</body></html>\n");
+}
+
+/*
+ * A request for /ack/<token>: a team's link (a GET shows the alert and the
+ * form, a POST acks for the team), or an endpoint's link in a check of
+ * contacts (check_link).  Requests and misses are bounded per client.
+ */
+static enum MHD_Result
+ack_link(struct listen_ctx *l, struct MHD_Connection *c, const char *token,
+    bool post, const struct listen_req *rq)
+{
+	char addr[64], alert[64], team[64];
+	struct store_alert_row *a = NULL;
+	struct store_team_row *teams = NULL;
+	const struct store_team_row *t;
+	struct store_check_token k;
+	struct tocsin_err err = { 0 };
+	struct base_buf pg = { .limit = LISTEN_PAGE_MAX };
+	struct listen_rate *r;
+	int64_t now = (int64_t)time(NULL);
+	size_t nt = 0;
+	int rc, check_rc = -1;
+
+	client_addr(l, c, addr, sizeof(addr));
+	if ((r = link_rate(l, addr, now)) == NULL)
+		return reply(c, MHD_HTTP_TOO_MANY_REQUESTS, "too many requests; "
+		    "wait a minute\n");
+	rc = link_token_lookup(l, token, alert, team, &k, &err);
+	if (rc == 1)
+		return check_link(l, c, &k, post);
+	if (rc == TOCSIN_ENOTFOUND)
+		return link_unknown(l, c, r, addr);
+	if (rc != 0 || store_alert_get(l->st, alert, &a, &err) != 0 ||
+	    store_teams(l->st, alert, &teams, &nt, &err) != 0) {
+		listen_log(l, "ack: %s", err.msg);
+		store_alert_rows_free(a, a != NULL ? 1 : 0);
+		return reply(c, MHD_HTTP_SERVICE_UNAVAILABLE, "try again\n");
+	}
+	t = link_team_row(teams, nt, team);
+	if (post && t != NULL) {
+		if ((rc = link_post(l, rq, alert, team, now, &err)) < 0) {
+			store_alert_rows_free(a, 1);
+			store_team_rows_free(teams, nt);
+			return reply(c, MHD_HTTP_SERVICE_UNAVAILABLE,
+			    "try again\n");
+		}
+		check_rc = rc;
+		/* the page shows the team as the ack left it */
+		store_team_rows_free(teams, nt);
+		teams = NULL;
+		t = NULL;
+		nt = 0;
+		if (store_teams(l->st, alert, &teams, &nt, &err) == 0)
+			t = link_team_row(teams, nt, team);
+	}
+	link_page(&pg, a, team, t, check_rc);
 	store_alert_rows_free(a, 1);
 	store_team_rows_free(teams, nt);
 	return page_reply(c, MHD_HTTP_OK, &pg);
-}
-
-/* Whether the team's policy lets an unsigned ack stop its ladder. */
-static bool
-unsigned_counts(const struct listen_ctx *l, const char *team)
-{
-	const struct policy_team *t = policy_team_find(l->repo, team);
-
-	return t == NULL || t->policy == NULL || t->policy->unsigned_acks;
 }
 
 /* The 8 digits of a reply such as "ACK 1234 5678", "ack12345678" or
@@ -757,7 +838,8 @@ inbound_ack(struct listen_ctx *l, struct MHD_Connection *c,
 		.by = p->contact != NULL ? p->contact : in->from,
 		.via = in->keypress ? "voice" : "sms",
 		.strength = "unsigned",
-		.recorded_only = !unsigned_counts(l, p->team),
+		.recorded_only = !ack_unsigned_counts(policy_team_find(l->repo,
+		    p->team)),
 		.contact = p->contact,
 		/* in a check: the endpoint whose own code it was */
 		.ep_channel = ep != NULL ? ep->channel : NULL,
@@ -851,6 +933,84 @@ inbound(struct listen_ctx *l, struct MHD_Connection *c,
 	return mr;
 }
 
+/* Milliseconds of the monotonic clock: deadlines ignore clock steps. */
+static int64_t mono_ms(void);
+
+/*
+ * /metrics and /healthz answer a client on this host alone, and never one
+ * the proxy forwards (its requests come from outside): the figures tell
+ * an outsider how an incident goes.  A scraper elsewhere reaches them
+ * through the host (an SSH tunnel, a local agent).
+ */
+static bool
+monitor_allowed(const struct listen_ctx *l, struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c,
+	    MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	char addr[INET6_ADDRSTRLEN];
+
+	addr_text(ci != NULL ? ci->client_addr : NULL, addr, sizeof(addr));
+	if (l->repo->gateway.trusted_proxy != NULL &&
+	    strcmp(addr, l->repo->gateway.trusted_proxy) == 0)
+		return false;
+	return strncmp(addr, "127.", 4) == 0 || strcmp(addr, "::1") == 0 ||
+	    strncmp(addr, "::ffff:127.", 11) == 0;
+}
+
+static enum MHD_Result
+monitor_reply(struct MHD_Connection *c, unsigned int status, char *text,
+    size_t len, const char *type)
+{
+	struct MHD_Response *r = MHD_create_response_from_buffer(len, text,
+	    MHD_RESPMEM_MUST_FREE);
+	enum MHD_Result rc;
+
+	if (r == NULL) {
+		free(text);
+		return MHD_NO;
+	}
+	(void)MHD_add_response_header(r, "Content-Type", type);
+	(void)MHD_add_response_header(r, "Cache-Control", "no-store");
+	rc = MHD_queue_response(c, status, r);
+	MHD_destroy_response(r);
+	return rc;
+}
+
+/* GET /metrics (Prometheus text) or /healthz ("ok", or 503 and why). */
+static enum MHD_Result
+monitor(struct listen_ctx *l, struct MHD_Connection *c, bool health)
+{
+	struct tocsin_err e = { 0 };
+	struct base_buf b;
+	int rc;
+
+	if (!monitor_allowed(l, c))
+		return reply(c, MHD_HTTP_FORBIDDEN, "from this host only\n");
+	if (l->metrics == NULL)
+		return reply(c, MHD_HTTP_NOT_FOUND, "not found\n");
+	base_buf_init(&b, METRICS_TEXT_MAX);
+	if (health) {
+		rc = metrics_health(l->metrics, l->st, mono_ms(), &e);
+		if (rc == 0)
+			return reply(c, MHD_HTTP_OK, "ok\n");
+		base_buf_puts(&b, e.msg);
+		base_buf_puts(&b, "\n");
+		if (b.p == NULL)
+			return MHD_NO;
+		return monitor_reply(c, MHD_HTTP_SERVICE_UNAVAILABLE, b.p, b.len,
+		    "text/plain; charset=utf-8");
+	}
+	if ((rc = metrics_render(l->metrics, l->st, (int64_t)time(NULL),
+	    mono_ms(), &b, &e)) != 0 || b.p == NULL) {
+		base_buf_free(&b);
+		listen_log(l, "metrics: %s", e.msg);
+		return reply(c, MHD_HTTP_SERVICE_UNAVAILABLE, "the store cannot "
+		    "be read now\n");
+	}
+	return monitor_reply(c, MHD_HTTP_OK, b.p, b.len,
+	    "text/plain; version=0.0.4; charset=utf-8");
+}
+
 static enum MHD_Result
 handler(void *cls, struct MHD_Connection *c, const char *url,
     const char *method, const char *version, const char *upload,
@@ -881,12 +1041,14 @@ handler(void *cls, struct MHD_Connection *c, const char *url,
 	if (strncmp(url, "/ack/", 5) == 0 && (strcmp(method, "GET") == 0 ||
 	    strcmp(method, "POST") == 0))
 		return ack_link(l, c, url + 5, strcmp(method, "POST") == 0, rq);
+	if ((strcmp(url, "/metrics") == 0 || strcmp(url, "/healthz") == 0) &&
+	    strcmp(method, "GET") == 0)
+		return monitor(l, c, url[1] == 'h');
 	if (strcmp(method, "POST") != 0)
 		return reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, "POST only\n");
 	return receipt(l, c, url, rq);
 }
 
-/* Milliseconds of the monotonic clock: deadlines ignore clock steps. */
 static int64_t
 mono_ms(void)
 {
@@ -1106,7 +1268,7 @@ parse_listen(const char *s, struct sockaddr_storage *ss, struct tocsin_err *err)
 int
 listen_start(const struct policy_repo *repo,
     const struct listen_channel *chans, size_t nchans, FILE *log,
-    struct listen_ctx **ret, struct tocsin_err *err)
+    struct metrics *metrics, struct listen_ctx **ret, struct tocsin_err *err)
 {
 	struct listen_ctx *l;
 	struct sockaddr_storage ss;
@@ -1123,6 +1285,7 @@ listen_start(const struct policy_repo *repo,
 	l->chans = chans;
 	l->nchans = nchans;
 	l->log = log;
+	l->metrics = metrics;
 	n = strlen(repo->gateway.public_url);
 	snprintf(l->base, sizeof(l->base), "%s%s", repo->gateway.public_url,
 	    n > 0 && repo->gateway.public_url[n - 1] == '/' ? "" : "/");
@@ -1136,7 +1299,9 @@ listen_start(const struct policy_repo *repo,
 		return tocsin_fail(err, TOCSIN_EUNAVAIL, "cannot start the "
 		    "listener: out of file descriptors");
 	}
-	l->d = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
+	/* without MHD_USE_ERROR_LOG: libmicrohttpd's own lines ("Failed to
+	   bind to port 0") say what the sentences here say better */
+	l->d = MHD_start_daemon(MHD_USE_EPOLL |
 	    (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),
 	    0, listen_admit, l, handler, l,
 	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,

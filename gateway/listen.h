@@ -1,8 +1,9 @@
 /*
  * listen.h: the HTTP listener of `tocsin serve` (gateway.listen).
  *
- * Today it takes providers' delivery receipts (Twilio status callbacks);
- * acknowledgement pages come with the ack issue.  It speaks plain HTTP on
+ * It takes providers' delivery receipts and replies, serves the ack
+ * links (GET shows, POST acknowledges) and, to this host alone, /metrics
+ * and /healthz.  It speaks plain HTTP on
  * the configured address: Debian's libmicrohttpd is built on GnuTLS, and
  * TLS is meant to end in front of it (a reverse proxy holding the
  * certificate of gateway.public_url), as the README says.
@@ -22,14 +23,19 @@ struct listen_channel {
 	void *shared;
 };
 
+struct metrics;
+
 /*
  * Start listening on repo->gateway.listen in a thread of its own, with a
- * store connection of its own.  *ret is owned by the caller:
- * listen_stop().  TOCSIN_EUNAVAIL when the address cannot be bound.
+ * store connection of its own.  metrics (serve's, may be NULL) is served
+ * at /metrics and /healthz to clients on this host.  *ret is owned by the
+ * caller: listen_stop().  TOCSIN_EUNAVAIL when the address cannot be
+ * bound.
  */
 int listen_start(const struct policy_repo *repo,
     const struct listen_channel *chans, size_t nchans, FILE *log,
-    struct listen_ctx **ret, struct tocsin_err *err);
+    struct metrics *metrics, struct listen_ctx **ret,
+    struct tocsin_err *err);
 void listen_stop(struct listen_ctx *l);
 
 #endif

@@ -725,13 +725,17 @@ report_json_i64(FILE *f, const char *key, int64_t v)
 int
 report_json(const struct report *r, FILE *f, struct tocsin_err *err)
 {
+	const struct jsonw_member head[] = {
+		{ "alert", r->alert_id },
+		{ "identifier", r->identifier },
+		{ "sender", r->sender },
+		{ "status", r->status },
+		{ "msg_type", r->msg_type },
+		{ "headline", r->headline },
+	};
+
 	fputc('{', f);
-	jsonw_key(f, "alert"); jsonw_str(f, r->alert_id);
-	fputc(',', f); jsonw_key(f, "identifier"); jsonw_str(f, r->identifier);
-	fputc(',', f); jsonw_key(f, "sender"); jsonw_str(f, r->sender);
-	fputc(',', f); jsonw_key(f, "status"); jsonw_str(f, r->status);
-	fputc(',', f); jsonw_key(f, "msg_type"); jsonw_str(f, r->msg_type);
-	fputc(',', f); jsonw_key(f, "headline"); jsonw_str(f, r->headline);
+	jsonw_members(f, head, sizeof(head) / sizeof(head[0]));
 	fprintf(f, ",\"severity\":%d,", r->severity);
 	jsonw_key(f, "accepted"); jsonw_time(f, r->accepted);
 	fprintf(f, ",\"drill\":%s,\"teams\":%zu,\"acked\":%zu,"

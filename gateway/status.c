@@ -36,6 +36,32 @@ status_safe(FILE *out, const char *s, size_t max)
 	free(b.p);
 }
 
+/*
+ * The members that head an alert's object in JSON, for the list of alerts
+ * (full false) and for one alert (full: with sent, scope and headline
+ * too), in one order so that both read alike.
+ */
+static void
+status_json_head(FILE *out, const struct store_alert_row *a, bool full)
+{
+	const struct jsonw_member m[] = {
+		{ "id", a->id },
+		{ "identifier", a->identifier },
+		{ "sender", a->sender },
+		{ full ? "sent" : NULL, a->sent },
+		{ "status", a->status },
+		{ "msg_type", a->msg_type },
+		{ full ? "scope" : NULL, a->scope },
+		{ "severity", status_sev(a->severity) },
+		{ full ? "headline" : NULL, a->headline },
+	};
+
+	jsonw_members(out, m, sizeof(m) / sizeof(m[0]));
+	fputc(',', out);
+	jsonw_key(out, "received");
+	jsonw_time(out, a->received);
+}
+
 int
 status_alerts(struct store *st, FILE *out, bool json, struct tocsin_err *err)
 {
@@ -52,19 +78,7 @@ status_alerts(struct store *st, FILE *out, bool json, struct tocsin_err *err)
 			struct store_alert_row *a = &rows[i];
 
 			fputs(i ? ",{" : "{", out);
-			jsonw_key(out, "id"); jsonw_str(out, a->id);
-			fputc(',', out); jsonw_key(out, "identifier");
-			jsonw_str(out, a->identifier);
-			fputc(',', out); jsonw_key(out, "sender");
-			jsonw_str(out, a->sender);
-			fputc(',', out); jsonw_key(out, "status");
-			jsonw_str(out, a->status);
-			fputc(',', out); jsonw_key(out, "msg_type");
-			jsonw_str(out, a->msg_type);
-			fputc(',', out); jsonw_key(out, "severity");
-			jsonw_str(out, status_sev(a->severity));
-			fputc(',', out); jsonw_key(out, "received");
-			jsonw_time(out, a->received);
+			status_json_head(out, a, false);
 			fprintf(out, ",\"teams\":%d}", a->nteams);
 		}
 		fputs("]}\n", out);
@@ -89,19 +103,23 @@ status_alerts(struct store *st, FILE *out, bool json, struct tocsin_err *err)
 static void
 status_json_delivery(FILE *out, const struct store_delivery_row *d, bool first)
 {
+	const struct jsonw_member where[] = {
+		{ "channel", d->channel },
+		{ "contact", d->contact },
+		{ "address", d->address },
+		{ "state", store_dstate_name(d->state) },
+	}, outcome[] = {
+		{ "provider_ref", d->provider_ref },
+		{ "last_error", d->last_error },
+	};
+
 	fputs(first ? "{" : ",{", out);
 	fprintf(out, "\"id\":%lld,\"step\":%d,", (long long)d->id, d->step);
-	jsonw_key(out, "channel"); jsonw_str(out, d->channel);
-	fputc(',', out); jsonw_key(out, "contact"); jsonw_str(out, d->contact);
-	fputc(',', out); jsonw_key(out, "address"); jsonw_str(out, d->address);
-	fputc(',', out); jsonw_key(out, "state");
-	jsonw_str(out, store_dstate_name(d->state));
+	jsonw_members(out, where, sizeof(where) / sizeof(where[0]));
 	fprintf(out, ",\"attempts\":%d,", d->attempts);
 	jsonw_key(out, "next_attempt"); jsonw_time(out, d->next_attempt);
-	fputc(',', out); jsonw_key(out, "provider_ref");
-	jsonw_str(out, d->provider_ref);
-	fputc(',', out); jsonw_key(out, "last_error");
-	jsonw_str(out, d->last_error);
+	fputc(',', out);
+	jsonw_members(out, outcome, sizeof(outcome) / sizeof(outcome[0]));
 	fputc('}', out);
 }
 
@@ -113,17 +131,7 @@ status_json(FILE *out, const struct store_alert_row *a,
 	size_t j = 0;
 
 	fputc('{', out);
-	jsonw_key(out, "id"); jsonw_str(out, a->id);
-	fputc(',', out); jsonw_key(out, "identifier"); jsonw_str(out, a->identifier);
-	fputc(',', out); jsonw_key(out, "sender"); jsonw_str(out, a->sender);
-	fputc(',', out); jsonw_key(out, "sent"); jsonw_str(out, a->sent);
-	fputc(',', out); jsonw_key(out, "status"); jsonw_str(out, a->status);
-	fputc(',', out); jsonw_key(out, "msg_type"); jsonw_str(out, a->msg_type);
-	fputc(',', out); jsonw_key(out, "scope"); jsonw_str(out, a->scope);
-	fputc(',', out); jsonw_key(out, "severity");
-	jsonw_str(out, status_sev(a->severity));
-	fputc(',', out); jsonw_key(out, "headline"); jsonw_str(out, a->headline);
-	fputc(',', out); jsonw_key(out, "received"); jsonw_time(out, a->received);
+	status_json_head(out, a, true);
 	fputs(",\"teams\":[", out);
 	for (size_t i = 0; i < nt; i++) {
 		bool first = true;
@@ -143,12 +151,14 @@ status_json(FILE *out, const struct store_alert_row *a,
 		if (t[i].ack_by == NULL) {
 			fputs("null", out);
 		} else {
+			const struct jsonw_member m[] = {
+				{ "by", t[i].ack_by },
+				{ "via", t[i].ack_via },
+				{ "strength", t[i].ack_strength },
+			};
+
 			fputc('{', out);
-			jsonw_key(out, "by"); jsonw_str(out, t[i].ack_by);
-			fputc(',', out); jsonw_key(out, "via");
-			jsonw_str(out, t[i].ack_via);
-			fputc(',', out); jsonw_key(out, "strength");
-			jsonw_str(out, t[i].ack_strength);
+			jsonw_members(out, m, sizeof(m) / sizeof(m[0]));
 			fputc(',', out); jsonw_key(out, "at");
 			jsonw_time(out, t[i].ack_at);
 			fputc('}', out);

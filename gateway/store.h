@@ -404,6 +404,25 @@ struct store_due_team {
 int store_due_teams(struct store *s, int64_t now, size_t max,
     struct store_due_team **ret, size_t *n, struct tocsin_err *err);
 void store_due_teams_free(struct store_due_team *rows, size_t n);
+/*
+ * One team's place in an alert's ladder, whatever its deadline, for an
+ * operator's `escalate`: *row filled (free its strings with
+ * store_due_teams_free(row, 1) semantics: free(alert_id), free(team)) and
+ * its state ("active", "acked", ...) in state.  TOCSIN_ENOTFOUND when the
+ * alert has no such team.
+ */
+int store_team_ladder(struct store *s, const char *alert_id,
+    const char *team, struct store_due_team *row, char state[16],
+    struct tocsin_err *err);
+/*
+ * Dead deliveries due again at now, with their attempts forgotten: the one
+ * delivery id (when > 0), else those of alert_id (and of team, when not
+ * NULL).  Audited ("retry") with actor, in the same transaction.
+ * *ret_n is how many; 0 is no error.
+ */
+int store_retry_dead(struct store *s, const char *alert_id, const char *team,
+    int64_t id, int64_t now, const char *actor, size_t *ret_n,
+    struct tocsin_err *err);
 /* The earliest deadline of an active team, 0 when none. */
 int store_next_deadline(struct store *s, int64_t *ret_when,
     struct tocsin_err *err);

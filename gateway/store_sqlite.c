@@ -828,17 +828,9 @@ sq_collect(struct store *s, sqlite3_stmt *st, void **rows, size_t *n,
 	*rows = NULL;
 	*n = 0;
 	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-		if (*n == cap) {
-			size_t nc = cap ? cap * 2 : 16;
-			char *nv = realloc(v, nc * sz);
-
-			if (nv == NULL) {
-				*rows = v;
-				return tocsin_fail(err, TOCSIN_ENOMEM,
-				    "out of memory");
-			}
-			v = nv;
-			cap = nc;
+		if (base_grow(&v, &cap, *n + 1, sz) != 0) {
+			*rows = v;
+			return tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
 		}
 		memset(v + *n * sz, 0, sz);
 		fill(st, v + *n * sz);
@@ -1994,6 +1986,91 @@ store_due_teams(struct store *s, int64_t now, size_t max,
 	return rc;
 }
 
+int
+store_team_ladder(struct store *s, const char *alert_id, const char *team,
+    struct store_due_team *row, char state[16], struct tocsin_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	int r;
+
+	memset(row, 0, sizeof(*row));
+	state[0] = '\0';
+	if (sq_prepare(s, "SELECT t.alert_id, t.team, t.step, t.deadline, "
+	    "a.received, a.status = 'Exercise', t.state FROM team_states t "
+	    "JOIN alerts a ON a.id = t.alert_id WHERE t.alert_id = ?1 AND "
+	    "t.team = ?2", &st, err) != 0)
+		return TOCSIN_ESTORE;
+	sq_text(st, 1, alert_id);
+	sq_text(st, 2, team);
+	if ((r = sqlite3_step(st)) == SQLITE_ROW) {
+		fill_due(st, row);
+		sq_col(st, 6, state, 16);
+	}
+	sqlite3_finalize(st);
+	if (r == SQLITE_DONE)
+		return tocsin_fail(err, TOCSIN_ENOTFOUND, "alert %s has no team "
+		    "%s", alert_id, team);
+	if (r != SQLITE_ROW)
+		return sq_fail(s, err, "read a team's ladder");
+	if (row->alert_id == NULL || row->team == NULL) {
+		free(row->alert_id);
+		free(row->team);
+		memset(row, 0, sizeof(*row));
+		return tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
+	}
+	return 0;
+}
+
+int
+store_retry_dead(struct store *s, const char *alert_id, const char *team,
+    int64_t id, int64_t now, const char *actor, size_t *ret_n,
+    struct tocsin_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	char object[160], details[96];
+	int rc, r;
+
+	*ret_n = 0;
+	if ((rc = sq_exec(s, "BEGIN IMMEDIATE", err)) != 0)
+		return rc;
+	if (sq_prepare(s, "UPDATE deliveries SET state = 'pending', "
+	    "next_attempt = ?4, attempts = 0, tried = 0, reclaims = 0, "
+	    "lease_owner = NULL, lease_until = NULL, updated = ?4 WHERE "
+	    "state = 'dead' AND (?3 > 0 AND id = ?3 OR ?3 <= 0 AND "
+	    "alert_id = ?1 AND (?2 IS NULL OR team = ?2))", &st, err) != 0) {
+		sq_rollback(s);
+		return TOCSIN_ESTORE;
+	}
+	sq_text(st, 1, alert_id);
+	sq_text(st, 2, team);
+	(void)sqlite3_bind_int64(st, 3, id);
+	(void)sqlite3_bind_int64(st, 4, now);
+	r = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (r != SQLITE_DONE) {
+		rc = sq_fail(s, err, "retry dead deliveries");
+		sq_rollback(s);
+		return rc;
+	}
+	*ret_n = (size_t)sqlite3_changes(s->db);
+	if (id > 0)
+		(void)snprintf(object, sizeof(object), "delivery %lld",
+		    (long long)id);
+	else
+		(void)snprintf(object, sizeof(object), "%.64s%s%.64s",
+		    alert_id != NULL ? alert_id : "", team != NULL ? "/" : "",
+		    team != NULL ? team : "");
+	(void)snprintf(details, sizeof(details), "%zu dead deliveries due "
+	    "again", *ret_n);
+	if ((rc = audit_append(s, now, actor, "retry", object, details,
+	    err)) != 0 || (rc = sq_exec(s, "COMMIT", err)) != 0) {
+		sq_rollback(s);
+		*ret_n = 0;
+		return rc;
+	}
+	return 0;
+}
+
 void
 store_due_teams_free(struct store_due_team *rows, size_t n)
 {
@@ -2272,48 +2349,45 @@ ack_signature_once(struct store *s, const struct store_ack_in *a,
 	return rc;
 }
 
-int
-store_ack(struct store *s, const struct store_ack_in *a, int64_t now,
-    const char *actor, struct tocsin_err *err)
+/* Whether (alert, team) is in the store: 0 with *campaign (the alert is a
+   check of contacts) and *sent (when it was accepted), TOCSIN_ENOTFOUND,
+   or TOCSIN_ESTORE. */
+static int
+ack_team_alert(struct store *s, const struct store_ack_in *a, bool *campaign,
+    int64_t *sent, struct tocsin_err *err)
 {
 	sqlite3_stmt *st = NULL;
-	char details[512];
-	int rc, changed = 0;
-	int64_t sent;
-	bool campaign;
 
-	if ((rc = sq_exec(s, "BEGIN IMMEDIATE", err)) != 0)
-		return rc;
 	if (sq_prepare(s, "SELECT a.status, a.received FROM team_states t JOIN "
 	    "alerts a ON "
 	    "a.id = t.alert_id WHERE t.alert_id = ? AND t.team = ?", &st,
-	    err) != 0) {
-		sq_rollback(s);
+	    err) != 0)
 		return TOCSIN_ESTORE;
-	}
 	sq_text(st, 1, a->alert_id);
 	sq_text(st, 2, a->team);
 	if (sqlite3_step(st) != SQLITE_ROW) {
 		sqlite3_finalize(st);
-		sq_rollback(s);
 		return tocsin_fail(err, TOCSIN_ENOTFOUND, "alert %s has no team "
 		    "%s", a->alert_id, a->team);
 	}
-	campaign = sqlite3_column_text(st, 0) != NULL && strcmp((const char *)
+	*campaign = sqlite3_column_text(st, 0) != NULL && strcmp((const char *)
 	    sqlite3_column_text(st, 0), "System") == 0;
-	sent = sqlite3_column_int64(st, 1);
+	*sent = sqlite3_column_int64(st, 1);
 	sqlite3_finalize(st);
-	if (a->sig_digest != NULL &&
-	    (rc = ack_signature_once(s, a, now, err)) != 0) {
-		sq_rollback(s);
-		return rc;
-	}
-	/* every ack is kept; the team's state takes the first */
+	return 0;
+}
+
+/* Keep the ack a among every ack of the alert, counted or not. */
+static int
+ack_insert(struct store *s, const struct store_ack_in *a, int64_t now,
+    struct tocsin_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
 	if (sq_prepare(s, "INSERT INTO acks (alert_id, team, by_whom, via, "
-	    "strength, at, note) VALUES (?,?,?,?,?,?,?)", &st, err) != 0) {
-		sq_rollback(s);
+	    "strength, at, note) VALUES (?,?,?,?,?,?,?)", &st, err) != 0)
 		return TOCSIN_ESTORE;
-	}
 	sq_text(st, 1, a->alert_id);
 	sq_text(st, 2, a->team);
 	sq_text(st, 3, a->by);
@@ -2326,6 +2400,73 @@ store_ack(struct store *s, const struct store_ack_in *a, int64_t now,
 		(void)sqlite3_bind_null(st, 7);
 	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : sq_fail(s, err, "insert ack");
 	sqlite3_finalize(st);
+	return rc;
+}
+
+/* The team's first counted ack: its state becomes acked (*changed > 0
+   when it was not before), and then what was still waiting to go is
+   cancelled and the other contacts hear of it. */
+static int
+ack_team_state(struct store *s, const struct store_ack_in *a, int64_t now,
+    int *changed, struct tocsin_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (sq_prepare(s, "UPDATE team_states SET state = 'acked', "
+	    "deadline = 0, ack_by = ?, ack_via = ?, ack_strength = ?, ack_at = "
+	    "?, ack_contact = ? WHERE alert_id = ? AND team = ? AND state IN "
+	    "('active', 'unreached')", &st, err) != 0)
+		return TOCSIN_ESTORE;
+	sq_text(st, 1, a->by);
+	sq_text(st, 2, a->via);
+	sq_text(st, 3, a->strength);
+	(void)sqlite3_bind_int64(st, 4, now);
+	sq_text(st, 5, a->contact);
+	sq_text(st, 6, a->alert_id);
+	sq_text(st, 7, a->team);
+	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : sq_fail(s, err, "ack");
+	sqlite3_finalize(st);
+	if (rc != 0)
+		return rc;
+	if ((*changed = sqlite3_changes(s->db)) == 0)
+		return 0;
+	/* what was still waiting to go is moot now */
+	if (sq_prepare(s, "UPDATE deliveries SET state = 'cancelled', "
+	    "last_error = 'cancelled: the team acknowledged', "
+	    "updated = ? WHERE alert_id = ? AND team = ? AND state IN "
+	    "('pending', 'failed')", &st, err) != 0)
+		return TOCSIN_ESTORE;
+	(void)sqlite3_bind_int64(st, 1, now);
+	sq_text(st, 2, a->alert_id);
+	sq_text(st, 3, a->team);
+	rc = sqlite3_step(st) == SQLITE_DONE ? 0 :
+	    sq_fail(s, err, "cancel deliveries");
+	sqlite3_finalize(st);
+	for (size_t i = 0; rc == 0 && a->notice_channels != NULL &&
+	    a->notice_channels[i] != NULL; i++)
+		rc = ack_notices(s, a, a->notice_channels[i], now, err);
+	return rc;
+}
+
+int
+store_ack(struct store *s, const struct store_ack_in *a, int64_t now,
+    const char *actor, struct tocsin_err *err)
+{
+	char details[512];
+	int rc, changed = 0;
+	int64_t sent = 0;
+	bool campaign = false;
+
+	if ((rc = sq_exec(s, "BEGIN IMMEDIATE", err)) != 0)
+		return rc;
+	if ((rc = ack_team_alert(s, a, &campaign, &sent, err)) != 0 ||
+	    (a->sig_digest != NULL &&
+	    (rc = ack_signature_once(s, a, now, err)) != 0) ||
+	    (rc = ack_insert(s, a, now, err)) != 0) {
+		sq_rollback(s);
+		return rc;
+	}
 	if (campaign) {
 		/* a check of contacts: each contact answers for itself, by
 		   an endpoint's own link or code, and nobody's answer stops
@@ -2333,52 +2474,11 @@ store_ack(struct store *s, const struct store_ack_in *a, int64_t now,
 		bool known = a->contact != NULL && a->ep_channel != NULL &&
 		    a->ep_address != NULL;
 
-		if (rc == 0 && known)
+		if (known)
 			rc = contact_checked(s, a, sent, err);
 		changed = rc == 0 && known;
-		goto audit;
-	}
-	if (a->recorded_only)
-		goto audit;
-	if (rc == 0 && sq_prepare(s, "UPDATE team_states SET state = 'acked', "
-	    "deadline = 0, ack_by = ?, ack_via = ?, ack_strength = ?, ack_at = "
-	    "?, ack_contact = ? WHERE alert_id = ? AND team = ? AND state IN "
-	    "('active', 'unreached')", &st, err) != 0)
-		rc = TOCSIN_ESTORE;
-	if (rc == 0) {
-		sq_text(st, 1, a->by);
-		sq_text(st, 2, a->via);
-		sq_text(st, 3, a->strength);
-		(void)sqlite3_bind_int64(st, 4, now);
-		sq_text(st, 5, a->contact);
-		sq_text(st, 6, a->alert_id);
-		sq_text(st, 7, a->team);
-		rc = sqlite3_step(st) == SQLITE_DONE ? 0 :
-		    sq_fail(s, err, "ack");
-		sqlite3_finalize(st);
-	}
-	if (rc == 0)
-		changed = sqlite3_changes(s->db);
-	/* what was still waiting to go is moot now */
-	if (rc == 0 && changed > 0) {
-		if (sq_prepare(s, "UPDATE deliveries SET state = 'cancelled', "
-		    "last_error = 'cancelled: the team acknowledged', "
-		    "updated = ? WHERE alert_id = ? AND team = ? AND state IN "
-		    "('pending', 'failed')", &st, err) != 0)
-			rc = TOCSIN_ESTORE;
-		else {
-			(void)sqlite3_bind_int64(st, 1, now);
-			sq_text(st, 2, a->alert_id);
-			sq_text(st, 3, a->team);
-			rc = sqlite3_step(st) == SQLITE_DONE ? 0 :
-			    sq_fail(s, err, "cancel deliveries");
-			sqlite3_finalize(st);
-		}
-	}
-	for (size_t i = 0; rc == 0 && changed > 0 && a->notice_channels != NULL &&
-	    a->notice_channels[i] != NULL; i++)
-		rc = ack_notices(s, a, a->notice_channels[i], now, err);
-audit:
+	} else if (!a->recorded_only)
+		rc = ack_team_state(s, a, now, &changed, err);
 	(void)snprintf(details, sizeof(details), "team=%.40s by=%.100s "
 	    "via=%.60s strength=%.16s%s", a->team, a->by, a->via, a->strength,
 	    campaign ? (changed > 0 ? " contact-verified" : " no-contact") :

@@ -488,16 +488,16 @@ verify_print(FILE *out, const struct verify_contact *v, size_t n,
 		    verify_stale_contacts(v, n),
 		    (long long)(verify_after / 86400));
 		for (size_t i = 0; i < n; i++) {
+			const struct jsonw_member m[] = {
+				{ "team", v[i].team },
+				{ "contact", v[i].contact },
+				{ "endpoint", v[i].what },
+				{ "channel", v[i].channel },
+				{ "address", v[i].address },
+			};
+
 			fputs(i ? ",{" : "{", out);
-			jsonw_key(out, "team"); jsonw_str(out, v[i].team);
-			fputc(',', out); jsonw_key(out, "contact");
-			jsonw_str(out, v[i].contact);
-			fputc(',', out); jsonw_key(out, "endpoint");
-			jsonw_str(out, v[i].what);
-			fputc(',', out); jsonw_key(out, "channel");
-			jsonw_str(out, v[i].channel);
-			fputc(',', out); jsonw_key(out, "address");
-			jsonw_str(out, v[i].address);
+			jsonw_members(out, m, sizeof(m) / sizeof(m[0]));
 			fputc(',', out); jsonw_key(out, "last_verified");
 			jsonw_time(out, v[i].verified);
 			fputc(',', out); jsonw_key(out, "contact_last_verified");

@@ -12,6 +12,10 @@
  * ingest_read_fd: a message from a pipe is read whole; one of exactly
  * MAILACK_MAX bytes is taken, one byte more is refused with the limit
  * named.
+ * ack_unsigned_counts (ack.c, the one rule of the link, the e-mail reply,
+ * the SMS reply and the drop file): an unsigned ack stops a team's ladder
+ * unless its policy says unsigned_acks = false; a team without a policy,
+ * or not in the repository, counts it.
  */
 #include <stdarg.h>
 #include <stdbool.h>
@@ -197,6 +201,24 @@ test_read_limit(void **state)
 	(void)close(fd);
 }
 
+/* The one rule of whether an unsigned ack stops a ladder. */
+static void
+test_unsigned_counts(void **state)
+{
+	struct policy_policy on = { .unsigned_acks = true };
+	struct policy_policy off = { .unsigned_acks = false };
+	struct policy_team t = { .policy = NULL };
+
+	(void)state;
+	t.policy = &on;
+	assert_true(ack_unsigned_counts(&t));
+	t.policy = &off;
+	assert_false(ack_unsigned_counts(&t));
+	t.policy = NULL;
+	assert_true(ack_unsigned_counts(&t));
+	assert_true(ack_unsigned_counts(NULL));
+}
+
 int
 main(void)
 {
@@ -207,6 +229,7 @@ main(void)
 		cmocka_unit_test(test_in_time),
 		cmocka_unit_test(test_read_pipe),
 		cmocka_unit_test(test_read_limit),
+		cmocka_unit_test(test_unsigned_counts),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

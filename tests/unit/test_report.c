@@ -14,6 +14,9 @@
  * outside strings, no raw control byte, nothing after it) with a hostile
  * headline; the CSV keeps a spreadsheet from running a cell as a formula.
  * report_write: mode 0640, no temporary file left, unknown formats.
+ * jsonw_members (jsonw.c, the heads of report, status, audit and verify
+ * objects): members in the order given, a comma only between two, a NULL
+ * key left out, a NULL value as null, a value escaped.
  */
 #include <stdarg.h>
 #include <stdbool.h>
@@ -32,6 +35,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "jsonw.h"
 #include "policy.h"
 #include "report.h"
 #include "store.h"
@@ -677,6 +681,10 @@ test_json_empty(void **state)
 	assert_null(r->headline);
 	j = to_text(report_json, r, &len);
 	json_one_object(j, len);
+	/* the head, byte for byte */
+	assert_true(strncmp(j, "{\"alert\":\"A2\",\"identifier\":\"ID-2\","
+	    "\"sender\":\"desk@x\",\"status\":\"Actual\",\"msg_type\":"
+	    "\"Alert\",\"headline\":null,\"severity\":", 116) == 0);
 	assert_non_null(strstr(j, "\"headline\":null"));
 	assert_non_null(strstr(j, "\"ack\":{\"n\":0,\"median\":null"));
 	assert_non_null(strstr(j, "\"per_team\":[],\"events\":[]}"));
@@ -866,11 +874,57 @@ test_write(void **state)
 	report_free(r);
 }
 
+/* What jsonw_members writes for members m, as a string to free. */
+static char *
+members_text(const struct jsonw_member *m, size_t n)
+{
+	char *buf = NULL;
+	size_t len;
+	FILE *f = open_memstream(&buf, &len);
+
+	assert_non_null(f);
+	jsonw_members(f, m, n);
+	assert_int_equal(fclose(f), 0);
+	assert_non_null(buf);
+	return buf;
+}
+
+static void
+test_members(void **state)
+{
+	const struct jsonw_member m[] = {
+		{ NULL, "left out" },
+		{ "id", "A1" },
+		{ NULL, "left out" },
+		{ "by", NULL },
+		{ "say", "\"q\"\n" },
+		{ NULL, "left out" },
+	};
+	char *t;
+
+	(void)state;
+	t = members_text(m, 6);
+	assert_string_equal(t, "\"id\":\"A1\",\"by\":null,"
+	    "\"say\":\"\\\"q\\\"\\n\"");
+	free(t);
+	t = members_text(m + 1, 1);
+	assert_string_equal(t, "\"id\":\"A1\"");
+	free(t);
+	/* no member with a key: nothing at all, not even a comma */
+	t = members_text(m, 1);
+	assert_string_equal(t, "");
+	free(t);
+	t = members_text(m, 0);
+	assert_string_equal(t, "");
+	free(t);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_stats),
+		cmocka_unit_test(test_members),
 		cmocka_unit_test_setup_teardown(test_build_not_found, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_build_teams, setup,

@@ -444,6 +444,44 @@ test_ack_stops_the_ladder(void **state)
 	store_due_teams_free(due, n);
 }
 
+/* An ack the team's policy does not count (unsigned, unsigned_acks
+   off) is kept and audited as "not-counted", and answers 0 each time,
+   but the ladder goes on: nothing acked, nothing cancelled; an ack that
+   counts then stops it as the first. */
+static void
+test_ack_recorded_only(void **state)
+{
+	struct fx *f = *state;
+	struct tocsin_err e;
+	struct store_ack_in a = { .alert_id = "A1", .team = "t000",
+	    .by = "Ann", .via = "link", .strength = "unsigned",
+	    .recorded_only = true };
+	struct store_team_row *t = NULL;
+	size_t n;
+
+	assert_int_equal(submit(f, "A1", "ID-1", 2, &e), 0);
+	assert_int_equal(store_ack(f->s, &a, 1500, "test", &e), 0);
+	assert_int_equal(store_ack(f->s, &a, 1501, "test", &e), 0);
+	assert_int_equal(count(f, "acks"), 2);
+	assert_int_equal(count(f, "audit WHERE action = 'ack' AND details "
+	    "LIKE '% not-counted'"), 2);
+	assert_int_equal(store_teams(f->s, "A1", &t, &n, &e), 0);
+	assert_string_equal(t[0].state, "active");
+	assert_null(t[0].ack_by);
+	assert_int_equal(t[0].counts[STORE_D_PENDING], 2);
+	assert_int_equal(t[0].counts[STORE_D_CANCELLED], 0);
+	store_team_rows_free(t, n);
+	a.recorded_only = false;
+	a.by = "Bob";
+	assert_int_equal(store_ack(f->s, &a, 1600, "test", &e), 0);
+	assert_int_equal(store_ack(f->s, &a, 1601, "test", &e), 1);
+	assert_int_equal(store_teams(f->s, "A1", &t, &n, &e), 0);
+	assert_string_equal(t[0].state, "acked");
+	assert_string_equal(t[0].ack_by, "Bob");
+	assert_int_equal(t[0].counts[STORE_D_CANCELLED], 2);
+	store_team_rows_free(t, n);
+}
+
 /* The first ack queues one notice per other contact the alert was sent
    to on the notice channels (other than the contact the gateway knows
    acknowledged, never one a name was typed for); a notice is claimed though the team is no
@@ -1619,6 +1657,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_escalate_once, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_ack_notices, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_ack_recorded_only, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_ack_stops_the_ladder, setup,
 		    teardown),
