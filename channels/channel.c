@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdint.h>
 #include <string.h>
-#include <time.h>
 
 #include <curl/curl.h>
 #include <auth-client.h>
@@ -152,15 +151,6 @@ chan_rcpt_set(struct chan_rcpt *r, enum chan_status st, const char *fmt, ...)
 	va_end(ap);
 }
 
-int64_t
-chan_now_ms(void)
-{
-	struct timespec ts;
-
-	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 void
 chan_msg_done(struct chan_msg *m)
 {
@@ -187,7 +177,7 @@ chan_msg_left_ms(const struct chan_msg *m)
 {
 	if (m->batch == NULL || m->batch->deadline_ms == 0)
 		return INT64_MAX;
-	return m->batch->deadline_ms - chan_now_ms();
+	return m->batch->deadline_ms - base_mono_ms();
 }
 
 bool

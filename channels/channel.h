@@ -54,7 +54,7 @@ struct chan_batch {
 	   are committed now if they have waited 50 ms */
 	void (*idle)(void *ctx);
 	void *ctx;
-	int64_t deadline_ms;		/* chan_now_ms() scale; 0: none */
+	int64_t deadline_ms;		/* base_mono_ms() scale; 0: none */
 };
 
 /* A file carried with the message (the signed CAP document and its
@@ -286,8 +286,6 @@ void chan_idempotency_key(const struct chan_msg *m, const char *address,
 void chan_rcpt_set(struct chan_rcpt *r, enum chan_status st, const char *fmt,
     ...) __attribute__((format(printf, 3, 4)));
 
-/* Milliseconds on the monotonic clock (never stepped). */
-int64_t chan_now_ms(void);
 /* Tell the dispatcher that every recipient of m has its final status in
    this batch: called by a driver once per message, as it completes. */
 void chan_msg_done(struct chan_msg *m);

@@ -1,5 +1,6 @@
 /*
- * clock.c: the wall and monotonic clocks of serve (see clock.h).
+ * clock.c: the wall clock of serve and the boot id that names the monotonic
+ * clock's epoch (see clock.h; the monotonic clock is base_mono_ms).
  */
 #include <stdio.h>
 #include <string.h>
@@ -22,15 +23,6 @@ clock_wall_ms(void)
 	struct timespec ts;
 
 	(void)clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-int64_t
-clock_mono_ms(void)
-{
-	struct timespec ts;
-
-	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 

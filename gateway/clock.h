@@ -20,8 +20,7 @@
 /* UTC seconds; UTC milliseconds. */
 int64_t clock_wall(void);
 int64_t clock_wall_ms(void);
-/* Milliseconds on CLOCK_MONOTONIC. */
-int64_t clock_mono_ms(void);
+/* Milliseconds on CLOCK_MONOTONIC: base_mono_ms() (base.h). */
 /* The kernel's boot id (the monotonic clock's epoch), "" when unknown. */
 void clock_boot_id(char *out, size_t len);
 

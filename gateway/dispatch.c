@@ -22,6 +22,7 @@
 
 #include "ack.h"
 #include "audit.h"
+#include "base.h"
 #include "cap.h"
 #include "certs.h"
 #include "channel.h"
@@ -223,7 +224,9 @@ disp_log(struct disp *d, const char *fmt, ...)
 	pthread_mutex_unlock(&d->mu);
 }
 
-/* A line of the rate-limited log, as ratelog writes it. */
+/* A line from a module that logs through a callback (ratelog, the
+   escalation scheduler, the audit anchor, the ack poller's dropack): arg
+   is the struct disp. */
 static void
 disp_log_line(void *arg, const char *line)
 {
@@ -398,161 +401,222 @@ team_facts(struct worker *w, const char *alert, const char *team,
 	return 0;
 }
 
-/* The text of the message built by build_msg: the alert's, with the
-   unreached teams first for the desk, or a notice of ack. */
-static int
-build_text(struct worker *w, const struct chan_ops *ops,
-    struct cached_alert *ca, const struct policy_team *team,
-    struct store_delivery_row *rows, size_t lo, struct chan_msg *msg,
-    struct pending_msg *pm, struct chan_rcpt *rcpts, size_t first,
-    size_t nrcpt, const char **langs, size_t nlangs, const char *tz,
-    const struct render_ack *ack, const char *unreached,
-    struct tocsin_err *err)
-{
-	const struct policy_repo *repo = w->d->repo;
-	char token[ACK_TOKEN_LEN + 1];
-	struct render_in in = { 0 };
-	int rc;
+/* What the text of a message is built from (build_text's input), all
+   borrowed from build_msg. */
+struct text_src {
+	const struct cached_alert *ca;
+	const struct policy_team *team;
+	const struct store_delivery_row *row;	/* the group's first */
+	struct chan_rcpt *rcpts;	/* the message's recipients */
+	size_t nrcpts;
+	const char **langs;		/* the contacts' languages, in order */
+	size_t nlangs;
+	const char *tz;			/* the first contact's time zone */
+	const struct render_ack *ack;	/* a notice's ack, else NULL */
+	const char *unreached;		/* for the desk ("" or NULL: none) */
+};
 
-	if (rows[lo].check) {
+/* The ack link and short code of the message for row into pm. */
+static void
+build_ack_link(struct worker *w, const struct store_delivery_row *row,
+    struct pending_msg *pm)
+{
+	char token[ACK_TOKEN_LEN + 1];
+
+	if (row->check) {
 		/* a check of contacts: the endpoint's own link and code, so
 		   that nobody else's answer can confirm it */
-		struct ack_endpoint ep = { rows[lo].alert_id, rows[lo].team,
-			rows[lo].contact, rows[lo].channel, rows[lo].address };
+		struct ack_endpoint ep = { row->alert_id, row->team,
+			row->contact, row->channel, row->address };
 
 		ack_ep_token(w->d->secret, &ep, token);
 		ack_ep_code(w->d->secret, &ep, pm->code);
 	} else {
-		ack_token(w->d->secret, rows[lo].alert_id, rows[lo].team,
-		    token);
-		ack_code(w->d->secret, rows[lo].alert_id, rows[lo].team,
-		    pm->code);
+		ack_token(w->d->secret, row->alert_id, row->team, token);
+		ack_code(w->d->secret, row->alert_id, row->team, pm->code);
 	}
-	ack_url(repo->gateway.public_url, token, pm->url, sizeof(pm->url));
-	msg->alert_id = rows[lo].alert_id;
-	msg->team = rows[lo].team;
-	msg->step = rows[lo].step;
-	msg->ack_code = pm->code;
-	msg->ack_url = pm->url;
-	msg->lang = nlangs > 0 ? langs[0] : "en";
-	msg->exercise = strcmp(ca->cap->status, "Exercise") == 0;
-	msg->rcpts = &rcpts[first];
-	msg->nrcpts = nrcpt - first;
-	if ((rc = render_subject(repo->smtp != NULL &&
-	    repo->smtp->subject != NULL ? repo->smtp->subject :
-	    DISPATCH_DEFAULT_SUBJECT, ca->cap, rows[lo].alert_id, pm->subject,
-	    sizeof(pm->subject), err)) != 0)
-		return rc;
-	msg->subject = pm->subject;
-	in.alert = ca->cap;
-	in.alert_id = rows[lo].alert_id;
-	in.team = team;
-	in.langs = langs;
-	in.nlangs = nlangs;
-	in.timezone = tz;
-	in.ack_url = pm->url;
-	in.ack_code = pm->code;
-	in.unreached = unreached != NULL && unreached[0] != '\0' ? unreached :
-	    NULL;
-	if (rows[lo].notice) {
-		char subject[sizeof(pm->subject)];
+	ack_url(w->d->repo->gateway.public_url, token, pm->url,
+	    sizeof(pm->url));
+}
 
-		if (ack == NULL || ack->by == NULL)
-			return tocsin_fail(err, TOCSIN_ENOTFOUND, "team %s has "
-			    "no ack to tell of", rows[lo].team);
-		if ((rc = render_notice(&in, ack, &pm->body, &pm->body_len,
-		    &pm->short_text, err)) != 0 ||
-		    (rc = audit_stamp(w->st, &pm->body, &pm->body_len, err)) != 0)
-			return rc;
-		(void)snprintf(subject, sizeof(subject), "Acknowledged: %.*s",
-		    (int)sizeof(subject) - 15, pm->subject);
-		memcpy(pm->subject, subject, sizeof(subject));
-		/* nothing more is asked: no code, no link, no attachments */
-		msg->ack_code = NULL;
-		msg->ack_url = NULL;
-		msg->short_text = pm->short_text;
-		msg->body = pm->body;
-		msg->body_len = pm->body_len;
-		if (ops->per_team)
-			snprintf(pm->message_id, sizeof(pm->message_id),
-			    "<tocsin.%s.%s.ack@%s>", rows[lo].alert_id,
-			    rows[lo].team, from_domain(repo));
-		else
-			snprintf(pm->message_id, sizeof(pm->message_id),
-			    "tocsin-%s-%lld", rows[lo].alert_id,
-			    (long long)rows[lo].id);
-		if (!message_id_safe(pm->message_id))
-			snprintf(pm->message_id, sizeof(pm->message_id),
-			    "<tocsin.%lld@%s>", (long long)rows[lo].id,
-			    from_domain(repo));
-		msg->message_id = pm->message_id;
-		return 0;
-	}
-	if (!ops->per_team) {
-		/* SMS, voice, fax: one message per endpoint, in the contact's
-		   language; the delivery is the message, so its id is the
-		   identity. */
-		if ((rc = render_short(ca->cap, msg->lang, &pm->short_text,
-		    err)) != 0)
-			return rc;
-		if (in.unreached != NULL) {
-			char *t = NULL;
-
-			if (asprintf(&t, "UNREACHED %s: %s", in.unreached,
-			    pm->short_text) < 0)
-				return tocsin_fail(err, TOCSIN_ENOMEM,
-				    "out of memory");
-			free(pm->short_text);
-			pm->short_text = t;
-		}
-		msg->short_text = pm->short_text;
+/* pm's Message-ID as the message's, or, when it is not safe inside <...>,
+   one made of the delivery id alone. */
+static void
+build_id_safe(const struct policy_repo *repo,
+    const struct store_delivery_row *row, struct pending_msg *pm,
+    struct chan_msg *msg)
+{
+	if (!message_id_safe(pm->message_id))
 		snprintf(pm->message_id, sizeof(pm->message_id),
-		    "tocsin-%s-%lld", rows[lo].alert_id, (long long)rows[lo].id);
-		msg->message_id = pm->message_id;
-		if (ops->needs_doc) {
-			const struct policy_contact *c = team_contact(team,
-			    rows[lo].contact);
-			struct render_doc_in di = { 0 };
+		    "<tocsin.%lld@%s>", (long long)row->id, from_domain(repo));
+	msg->message_id = pm->message_id;
+}
 
-			di.recipient = c != NULL ? c->name : NULL;
-			di.number = rows[lo].address;
-			di.duty_phone = repo->gateway.duty_phone;
-			di.ack_phone = repo->gateway.ack_phone;
-			/* a policy changed since planning falls back to the
-			   least: a summary */
-			di.full = team->policy != NULL &&
-			    team->policy->fax_detail == POLICY_FAX_FULL;
-			if ((rc = render_doc(&in, &di, &pm->doc, err)) != 0)
-				return rc;
-			msg->doc = &pm->doc;
-		}
-		return 0;
+/* The notice that the team acknowledged, on any channel. */
+static int
+build_notice(struct worker *w, const struct chan_ops *ops,
+    const struct text_src *src, const struct render_in *in,
+    struct chan_msg *msg, struct pending_msg *pm, struct tocsin_err *err)
+{
+	const struct policy_repo *repo = w->d->repo;
+	const struct store_delivery_row *row = src->row;
+	char subject[sizeof(pm->subject)];
+	int rc;
+
+	if (src->ack == NULL || src->ack->by == NULL)
+		return tocsin_fail(err, TOCSIN_ENOTFOUND, "team %s has "
+		    "no ack to tell of", row->team);
+	if ((rc = render_notice(in, src->ack, &pm->body, &pm->body_len,
+	    &pm->short_text, err)) != 0 ||
+	    (rc = audit_stamp(w->st, &pm->body, &pm->body_len, err)) != 0)
+		return rc;
+	(void)snprintf(subject, sizeof(subject), "Acknowledged: %.*s",
+	    (int)sizeof(subject) - 15, pm->subject);
+	memcpy(pm->subject, subject, sizeof(subject));
+	/* nothing more is asked: no code, no link, no attachments */
+	msg->ack_code = NULL;
+	msg->ack_url = NULL;
+	msg->short_text = pm->short_text;
+	msg->body = pm->body;
+	msg->body_len = pm->body_len;
+	if (ops->per_team)
+		snprintf(pm->message_id, sizeof(pm->message_id),
+		    "<tocsin.%s.%s.ack@%s>", row->alert_id, row->team,
+		    from_domain(repo));
+	else
+		snprintf(pm->message_id, sizeof(pm->message_id),
+		    "tocsin-%s-%lld", row->alert_id, (long long)row->id);
+	build_id_safe(repo, row, pm, msg);
+	return 0;
+}
+
+/*
+ * SMS, voice, fax: one message per endpoint, in the contact's language;
+ * the delivery is the message, so its id is the identity.  A channel that
+ * lays out a page gets the page's fields too.
+ */
+static int
+build_endpoint_text(const struct policy_repo *repo,
+    const struct chan_ops *ops, const struct text_src *src,
+    const struct render_in *in, struct chan_msg *msg,
+    struct pending_msg *pm, struct tocsin_err *err)
+{
+	const struct store_delivery_row *row = src->row;
+	int rc;
+
+	if ((rc = render_short(src->ca->cap, msg->lang, &pm->short_text,
+	    err)) != 0)
+		return rc;
+	if (in->unreached != NULL) {
+		char *t = NULL;
+
+		if (asprintf(&t, "UNREACHED %s: %s", in->unreached,
+		    pm->short_text) < 0)
+			return tocsin_fail(err, TOCSIN_ENOMEM,
+			    "out of memory");
+		free(pm->short_text);
+		pm->short_text = t;
 	}
-	if ((rc = render_body(&in, &pm->body, &pm->body_len, err)) != 0 ||
+	msg->short_text = pm->short_text;
+	snprintf(pm->message_id, sizeof(pm->message_id), "tocsin-%s-%lld",
+	    row->alert_id, (long long)row->id);
+	msg->message_id = pm->message_id;
+	if (ops->needs_doc) {
+		const struct policy_contact *c = team_contact(src->team,
+		    row->contact);
+		struct render_doc_in di = { 0 };
+
+		di.recipient = c != NULL ? c->name : NULL;
+		di.number = row->address;
+		di.duty_phone = repo->gateway.duty_phone;
+		di.ack_phone = repo->gateway.ack_phone;
+		/* a policy changed since planning falls back to the least: a
+		   summary */
+		di.full = src->team->policy != NULL &&
+		    src->team->policy->fax_detail == POLICY_FAX_FULL;
+		if ((rc = render_doc(in, &di, &pm->doc, err)) != 0)
+			return rc;
+		msg->doc = &pm->doc;
+	}
+	return 0;
+}
+
+/* One message per team and step (ops->per_team): the body, stamped, with
+   the CAP document and its signatures attached. */
+static int
+build_team_text(struct worker *w, const struct text_src *src,
+    const struct render_in *in, struct chan_msg *msg, struct pending_msg *pm,
+    struct tocsin_err *err)
+{
+	const struct policy_repo *repo = w->d->repo;
+	const struct store_delivery_row *row = src->row;
+	int rc;
+
+	if ((rc = render_body(in, &pm->body, &pm->body_len, err)) != 0 ||
 	    (rc = audit_stamp(w->st, &pm->body, &pm->body_len, err)) != 0)
 		return rc;
 	/* The identity of the message, not of a claim: alert, team and
 	   step, so that a retry of some of its recipients, or a repeat
 	   after a crash, carries the same Message-ID. */
-	if (rows[lo].check)	/* one message per contact */
+	if (row->check)		/* one message per contact */
 		snprintf(pm->message_id, sizeof(pm->message_id),
-		    "<tocsin.%s.%s.%d.%lld@%s>", rows[lo].alert_id,
-		    rows[lo].team, rows[lo].step, (long long)rows[lo].id,
-		    from_domain(repo));
+		    "<tocsin.%s.%s.%d.%lld@%s>", row->alert_id, row->team,
+		    row->step, (long long)row->id, from_domain(repo));
 	else
 		snprintf(pm->message_id, sizeof(pm->message_id),
-		    "<tocsin.%s.%s.%d@%s>", rows[lo].alert_id, rows[lo].team,
-		    rows[lo].step, from_domain(repo));
-	if (!message_id_safe(pm->message_id))
-		snprintf(pm->message_id, sizeof(pm->message_id),
-		    "<tocsin.%lld@%s>", (long long)rows[lo].id,
-		    from_domain(repo));
-	msg->message_id = pm->message_id;
+		    "<tocsin.%s.%s.%d@%s>", row->alert_id, row->team,
+		    row->step, from_domain(repo));
+	build_id_safe(repo, row, pm, msg);
 	msg->body = pm->body;
 	msg->body_len = pm->body_len;
-	msg->parts = ca->parts;
-	msg->nparts = ca->nparts;
+	msg->parts = src->ca->parts;
+	msg->nparts = src->ca->nparts;
 	return 0;
+}
+
+/* The text of the message built by build_msg: the alert's, with the
+   unreached teams first for the desk, or a notice of ack. */
+static int
+build_text(struct worker *w, const struct chan_ops *ops,
+    const struct text_src *src, struct chan_msg *msg, struct pending_msg *pm,
+    struct tocsin_err *err)
+{
+	const struct policy_repo *repo = w->d->repo;
+	const struct store_delivery_row *row = src->row;
+	struct render_in in = { 0 };
+	int rc;
+
+	build_ack_link(w, row, pm);
+	msg->alert_id = row->alert_id;
+	msg->team = row->team;
+	msg->step = row->step;
+	msg->ack_code = pm->code;
+	msg->ack_url = pm->url;
+	msg->lang = src->nlangs > 0 ? src->langs[0] : "en";
+	msg->exercise = strcmp(src->ca->cap->status, "Exercise") == 0;
+	msg->rcpts = src->rcpts;
+	msg->nrcpts = src->nrcpts;
+	if ((rc = render_subject(repo->smtp != NULL &&
+	    repo->smtp->subject != NULL ? repo->smtp->subject :
+	    DISPATCH_DEFAULT_SUBJECT, src->ca->cap, row->alert_id,
+	    pm->subject, sizeof(pm->subject), err)) != 0)
+		return rc;
+	msg->subject = pm->subject;
+	in.alert = src->ca->cap;
+	in.alert_id = row->alert_id;
+	in.team = src->team;
+	in.langs = src->langs;
+	in.nlangs = src->nlangs;
+	in.timezone = src->tz;
+	in.ack_url = pm->url;
+	in.ack_code = pm->code;
+	in.unreached = src->unreached != NULL && src->unreached[0] != '\0' ?
+	    src->unreached : NULL;
+	if (row->notice)
+		return build_notice(w, ops, src, &in, msg, pm, err);
+	if (!ops->per_team)
+		return build_endpoint_text(repo, ops, src, &in, msg, pm, err);
+	return build_team_text(w, src, &in, msg, pm, err);
 }
 
 /*
@@ -577,6 +641,7 @@ build_msg(struct worker *w, const struct chan_ops *ops,
 	struct render_ack ack = { 0 };
 	struct store_team_row *trows = NULL;
 	size_t ntrows = 0;
+	struct text_src src;
 	int rc;
 
 	if ((rc = cache_get(w, rows[lo].alert_id, &ca, err)) != 0)
@@ -608,25 +673,22 @@ build_msg(struct worker *w, const struct chan_ops *ops,
 	}
 	if (*nrcpt == first)
 		return 0;
+	src = (struct text_src){ .ca = ca, .team = team, .row = &rows[lo],
+		.rcpts = &rcpts[first], .nrcpts = *nrcpt - first,
+		.langs = langs, .nlangs = nlangs, .tz = tz };
 	if (rows[lo].notice || (repo->gateway.desk_team != NULL &&
 	    strcmp(repo->gateway.desk_team, rows[lo].team) == 0)) {
 		if ((rc = team_facts(w, rows[lo].alert_id, rows[lo].team,
 		    &trows, &ntrows, &ack, unreached, sizeof(unreached),
 		    err)) != 0)
 			return rc;
-		rc = build_text(w, ops, ca, team, rows, lo, msg, pm, rcpts,
-		    first, *nrcpt, langs, nlangs, tz, &ack, unreached, err);
+		src.ack = &ack;
+		src.unreached = unreached;
+		rc = build_text(w, ops, &src, msg, pm, err);
 		store_team_rows_free(trows, ntrows);
 		return rc;
 	}
-	return build_text(w, ops, ca, team, rows, lo, msg, pm, rcpts, first,
-	    *nrcpt, langs, nlangs, tz, NULL, NULL, err);
-}
-
-static void
-escalate_log(void *arg, const char *line)
-{
-	disp_log(arg, "%s", line);
+	return build_text(w, ops, &src, msg, pm, err);
 }
 
 /*
@@ -641,11 +703,11 @@ escalate_tick(struct disp *d, struct store *st)
 {
 	struct escalate_env env = { .repo = d->repo, .secret = d->secret,
 		.now = clock_wall(), .actor = "tocsin serve",
-		.log = escalate_log, .log_arg = d };
+		.log = disp_log_line, .log_arg = d };
 	struct tocsin_err err = { 0 };
 	int64_t step = 0;
 
-	if (store_clock_check(st, d->boot, clock_wall_ms() - clock_mono_ms(),
+	if (store_clock_check(st, d->boot, clock_wall_ms() - base_mono_ms(),
 	    env.now, &step, &err) != 0)
 		(void)ratelog_line(&d->rlog, "clock", disp_log_line, d,
 		    "clock check: %s", err.msg);
@@ -748,7 +810,7 @@ batch_flush(struct batch *b, int wait_ms)
 		return err.code != 0 ? err.code : TOCSIN_ESTORE;
 	}
 	store_set_busy_wait(w->st, 10000);
-	b->last_flush_ms = chan_now_ms();
+	b->last_flush_ms = base_mono_ms();
 	if (b->store_down) {
 		disp_log(w->d, "%s: %zu results recorded after a wait", w->owner,
 		    b->nq);
@@ -849,15 +911,15 @@ batch_report(void *ctx, struct chan_msg *m)
 	}
 	/* a stop asked for (SIGTERM) ends the batch after this message */
 	if (disp_stopping(b->w->d))
-		b->cb.deadline_ms = chan_now_ms();
+		b->cb.deadline_ms = base_mono_ms();
 	if (!anyq)
 		return;
-	if (chan_now_ms() - b->last_flush_ms >= BATCH_FLUSH_MS ||
+	if (base_mono_ms() - b->last_flush_ms >= BATCH_FLUSH_MS ||
 	    b->nq >= BATCH_BACKLOG)
 		(void)batch_flush(b, 0);
 	/* a store that stays locked holds the driver here, so that no more
 	   than the backlog waits to be recorded */
-	while (b->nq >= BATCH_BACKLOG && chan_now_ms() < b->lease_end_ms &&
+	while (b->nq >= BATCH_BACKLOG && base_mono_ms() < b->lease_end_ms &&
 	    batch_flush(b, 1000) != 0) {
 		struct timespec ts = { 0, 200000000L };
 
@@ -889,7 +951,7 @@ batch_idle(void *ctx)
 {
 	struct batch *b = ctx;
 
-	if (b->nq > 0 && chan_now_ms() - b->last_flush_ms >= BATCH_FLUSH_MS)
+	if (b->nq > 0 && base_mono_ms() - b->last_flush_ms >= BATCH_FLUSH_MS)
 		(void)batch_flush(b, 0);
 }
 
@@ -930,7 +992,7 @@ batch_finish(struct batch *b, struct chan_msg *msgs, size_t nmsgs)
 	while (batch_flush(b, 1000) != 0) {
 		struct timespec ts = { 0, 200000000L };
 
-		if (chan_now_ms() < b->lease_end_ms) {
+		if (base_mono_ms() < b->lease_end_ms) {
 			nanosleep(&ts, NULL);
 			continue;
 		}
@@ -988,7 +1050,7 @@ work_batch(struct worker *w, const struct chan_ops *ops,
 	b.cb = (struct chan_batch){ .report = batch_report,
 	    .start = batch_start, .idle = batch_idle, .ctx = &b,
 	    .deadline_ms = claimed_ms + d->repo->gateway.lease * 1000 / 2 };
-	b.last_flush_ms = chan_now_ms();
+	b.last_flush_ms = base_mono_ms();
 	/* Default: a temporary failure, so that a row nobody decided on is
 	   retried rather than lost. */
 	for (size_t i = 0; i < n; i++) {
@@ -1082,7 +1144,7 @@ worker_main(void *arg)
 			const struct chan_ops *ops = d->drivers[k];
 			struct store_delivery_row *rows = NULL;
 			size_t n = 0;
-			int64_t due, claimed_ms = chan_now_ms();
+			int64_t due, claimed_ms = base_mono_ms();
 
 			if (store_claim(w->st, w->owner, now,
 			    d->repo->gateway.lease, ops->kind.name,
@@ -1139,12 +1201,6 @@ out:
 	return NULL;
 }
 
-static void
-poll_log(void *arg, const char *line)
-{
-	disp_log(arg, "%s", line);
-}
-
 /*
  * The ack poller: a thread of its own, since a drop host that does not
  * answer may hold a look for its whole timeout, which the scheduler's
@@ -1173,7 +1229,7 @@ poller_main(void *arg)
 				.now = clock_wall() };
 			struct dropack_ctx c = { .repo = d->repo, .st = st,
 				.certs = cx, .secret = d->secret, .now = env.now,
-				.log = poll_log, .log_arg = d };
+				.log = disp_log_line, .log_arg = d };
 
 			if (ops->poll == NULL)
 				continue;
@@ -1338,83 +1394,108 @@ idle_check(struct store *st, struct tocsin_err *err)
 	return 0;
 }
 
-int
-dispatch_serve(const struct policy_repo *repo, const struct dispatch_opts *o,
-    struct tocsin_err *err)
-{
-	struct disp d = { .repo = repo, .o = o };
-	struct worker *ws = NULL;
-	struct store *st = NULL;
-	struct certs_ctx *cx = NULL;
-	struct progress prog = { 0 };
+/* One run of serve: what dispatch_serve's start-up, loop and shut-down
+   share.  It lives on dispatch_serve's stack for the whole run: the
+   workers point at d, the listener at lchans. */
+struct serve_run {
+	struct disp d;
 	struct listen_channel lchans[DISPATCH_MAX_DRIVERS];
-	struct listen_ctx *lst = NULL;
-	size_t nl = 0;
-	sigset_t set, old;
-	int nw = repo->gateway.workers > 0 ? repo->gateway.workers : 1;
-	int rc = 0, started = 0;
+	size_t nl;
+	struct listen_ctx *lst;
+	struct store *st;		/* the main thread's connection */
+	struct certs_ctx *cx;
+	struct worker *ws;		/* nw of them, the first started
+					   running */
+	int nw, started;
 	pthread_t poller;
-	bool polling = false, signalled = false;
-	struct audit_anchor anchor = { 0 };
+	bool polling;
+	sigset_t set, old;		/* the signals taken; the mask before */
+	bool masked;			/* set is blocked: old is restored */
+	bool signalled;
+	struct progress prog;
+	struct audit_anchor anchor;
+};
 
-	pthread_mutex_init(&d.mu, NULL);
-	ratelog_init(&d.rlog, DISPATCH_LOG_INTERVAL, NULL, NULL);
-	if (gethostname(d.host, sizeof(d.host)) != 0)
-		snprintf(d.host, sizeof(d.host), "localhost");
-	d.host[sizeof(d.host) - 1] = '\0';
-	clock_boot_id(d.boot, sizeof(d.boot));
-	for (char *c = d.host; *c != '\0'; c++)
+/*
+ * Start-up: the host name, the drivers and their shared state, the ack
+ * secret, the listener and the main thread's store, then what a start
+ * does once (leases of dead workers, a first tick, the undriven warning,
+ * the progress baseline).  What it made is undone by serve_release, also
+ * on failure.
+ */
+static int
+serve_start(struct serve_run *s, struct tocsin_err *err)
+{
+	struct disp *d = &s->d;
+	const struct policy_repo *repo = d->repo;
+	int rc;
+
+	if (gethostname(d->host, sizeof(d->host)) != 0)
+		snprintf(d->host, sizeof(d->host), "localhost");
+	d->host[sizeof(d->host) - 1] = '\0';
+	clock_boot_id(d->boot, sizeof(d->boot));
+	for (char *c = d->host; *c != '\0'; c++)
 		if (*c == '/')
 			*c = '_';
 	for (const struct chan_ops *const *p = chan_all(); *p != NULL &&
-	    d.ndrivers < DISPATCH_MAX_DRIVERS; p++)
-		d.drivers[d.ndrivers++] = *p;
-	if ((rc = ack_secret_load(repo, d.secret, err)) != 0)
-		goto out;
-	for (size_t k = 0; k < d.ndrivers; k++)
-		if (d.drivers[k]->init != NULL && (rc = d.drivers[k]->init(repo,
-		    &d.shared[k], err)) != 0)
-			goto out;
-	for (size_t k = 0; k < d.ndrivers; k++)
-		if (d.drivers[k]->receipt != NULL)
-			lchans[nl++] = (struct listen_channel){ d.drivers[k],
-			    d.shared[k] };
+	    d->ndrivers < DISPATCH_MAX_DRIVERS; p++)
+		d->drivers[d->ndrivers++] = *p;
+	if ((rc = ack_secret_load(repo, d->secret, err)) != 0)
+		return rc;
+	for (size_t k = 0; k < d->ndrivers; k++)
+		if (d->drivers[k]->init != NULL && (rc = d->drivers[k]->init(
+		    repo, &d->shared[k], err)) != 0)
+			return rc;
+	for (size_t k = 0; k < d->ndrivers; k++)
+		if (d->drivers[k]->receipt != NULL)
+			s->lchans[s->nl++] = (struct listen_channel){
+			    d->drivers[k], d->shared[k] };
 	/* Signals are taken by the main thread alone with sigtimedwait, so
 	   they are blocked before any other thread (the listener's, the
 	   workers') starts; a peer closing a socket must not kill the
 	   process. */
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &set, &old);
+	sigemptyset(&s->set);
+	sigaddset(&s->set, SIGINT);
+	sigaddset(&s->set, SIGTERM);
+	sigaddset(&s->set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &s->set, &s->old);
+	s->masked = true;
 	signal(SIGPIPE, SIG_IGN);
-	if ((rc = listen_start(repo, lchans, nl, o->log, NULL, &lst, err)) != 0)
-		goto out_sig;
-	if ((rc = store_open(repo->gateway.store, &st, err)) != 0 ||
-	    (rc = certs_open(repo->gateway.gnupg_home, &cx, err)) != 0 ||
-	    (rc = certs_pubkeys_load(cx, &d.keys, err)) != 0)
-		goto out_sig;
-	store_set_max_attempts(st, repo->gateway.max_attempts);
-	release_dead(&d, st);
-	escalate_tick(&d, st);
-	warn_undriven(&d, st);
-	for (size_t k = 0; k < d.ndrivers; k++)
-		(void)store_channel_counts(st, d.drivers[k]->kind.name,
-		    prog.base[k], err);
+	if ((rc = listen_start(repo, s->lchans, s->nl, d->o->log, NULL,
+	    &s->lst, err)) != 0)
+		return rc;
+	if ((rc = store_open(repo->gateway.store, &s->st, err)) != 0 ||
+	    (rc = certs_open(repo->gateway.gnupg_home, &s->cx, err)) != 0 ||
+	    (rc = certs_pubkeys_load(s->cx, &d->keys, err)) != 0)
+		return rc;
+	store_set_max_attempts(s->st, repo->gateway.max_attempts);
+	release_dead(d, s->st);
+	escalate_tick(d, s->st);
+	warn_undriven(d, s->st);
+	for (size_t k = 0; k < d->ndrivers; k++)
+		(void)store_channel_counts(s->st, d->drivers[k]->kind.name,
+		    s->prog.base[k], err);
+	return 0;
+}
 
-	if ((ws = calloc((size_t)nw, sizeof(*ws))) == NULL) {
-		rc = tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
-		goto out_sig;
-	}
-	d.running = nw;
-	for (int i = 0; i < nw; i++) {
+/* The workers, then the ack poller when a driver polls.  A worker that
+   cannot start stops the run (disp_fail) after those started finish. */
+static int
+serve_spawn(struct serve_run *s, struct tocsin_err *err)
+{
+	struct disp *d = &s->d;
+	struct worker *ws;
+
+	if ((ws = s->ws = calloc((size_t)s->nw, sizeof(*ws))) == NULL)
+		return tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
+	d->running = s->nw;
+	for (int i = 0; i < s->nw; i++) {
 		unsigned char seed[8];
 
-		ws[i].d = &d;
+		ws[i].d = d;
 		ws[i].index = i;
 		snprintf(ws[i].owner, sizeof(ws[i].owner), "tocsin/%s/%ld/%d",
-		    d.host, (long)getpid(), i);
+		    d->host, (long)getpid(), i);
 		if (RAND_bytes(seed, sizeof(seed)) != 1)
 			memcpy(seed, &ws, sizeof(seed) < sizeof(ws) ?
 			    sizeof(seed) : sizeof(ws));
@@ -1422,78 +1503,127 @@ dispatch_serve(const struct policy_repo *repo, const struct dispatch_opts *o,
 		ws[i].rng |= 1;
 		if (pthread_create(&ws[i].thread, NULL, worker_main, &ws[i])
 		    != 0) {
-			pthread_mutex_lock(&d.mu);
-			d.running -= nw - i;
-			pthread_mutex_unlock(&d.mu);
-			disp_fail(&d, TOCSIN_EUNAVAIL, "cannot start worker %d",
+			pthread_mutex_lock(&d->mu);
+			d->running -= s->nw - i;
+			pthread_mutex_unlock(&d->mu);
+			disp_fail(d, TOCSIN_EUNAVAIL, "cannot start worker %d",
 			    i);
 			break;
 		}
-		started++;
+		s->started++;
 	}
-	for (size_t k = 0; k < d.ndrivers && !polling; k++)
-		if (d.drivers[k]->poll != NULL) {
-			polling = pthread_create(&poller, NULL, poller_main, &d)
-			    == 0;
-			if (!polling)
-				disp_log(&d, "cannot start the ack poller; ack "
+	for (size_t k = 0; k < d->ndrivers && !s->polling; k++)
+		if (d->drivers[k]->poll != NULL) {
+			s->polling = pthread_create(&s->poller, NULL,
+			    poller_main, d) == 0;
+			if (!s->polling)
+				disp_log(d, "cannot start the ack poller; ack "
 				    "files are not read");
 		}
+	return 0;
+}
+
+/* The main thread's loop, five times a second until no worker runs: a
+   signal asks the workers to stop; else the escalation tick, the audit
+   anchor, the rate-limited log and the progress line. */
+static void
+serve_loop(struct serve_run *s)
+{
+	struct disp *d = &s->d;
+
 	for (;;) {
 		struct timespec ts = { .tv_sec = 0, .tv_nsec = 200000000L };
 		int sig, running;
 
-		sig = sigtimedwait(&set, NULL, &ts);
+		sig = sigtimedwait(&s->set, NULL, &ts);
 		if (sig > 0) {
-			signalled = true;
-			disp_log(&d, "signal %d: finishing the batches in hand, "
+			s->signalled = true;
+			disp_log(d, "signal %d: finishing the batches in hand, "
 			    "then stopping", sig);
-			pthread_mutex_lock(&d.mu);
-			d.stop = true;
-			pthread_mutex_unlock(&d.mu);
+			pthread_mutex_lock(&d->mu);
+			d->stop = true;
+			pthread_mutex_unlock(&d->mu);
 		}
-		if (!d.stop)
-			escalate_tick(&d, st);
+		if (!d->stop)
+			escalate_tick(d, s->st);
 		/* what escalations, the listener and the poller appended */
-		audit_anchor_tick(&anchor, repo, st, cx, false,
-		    escalate_log, &d);
-		ratelog_flush(&d.rlog, disp_log_line, &d, false);
-		progress_line(&d, st, &prog, false);
-		pthread_mutex_lock(&d.mu);
-		running = d.running;
-		pthread_mutex_unlock(&d.mu);
+		audit_anchor_tick(&s->anchor, d->repo, s->st, s->cx, false,
+		    disp_log_line, d);
+		ratelog_flush(&d->rlog, disp_log_line, d, false);
+		progress_line(d, s->st, &s->prog, false);
+		pthread_mutex_lock(&d->mu);
+		running = d->running;
+		pthread_mutex_unlock(&d->mu);
 		if (running == 0)
 			break;
 	}
-	for (int i = 0; i < started; i++)
-		pthread_join(ws[i].thread, NULL);
-	pthread_mutex_lock(&d.mu);
-	d.stop = true;
-	pthread_mutex_unlock(&d.mu);
-	if (polling)
-		pthread_join(poller, NULL);
-	ratelog_flush(&d.rlog, disp_log_line, &d, true);
-	progress_line(&d, st, &prog, true);
-	if (d.fatal_rc != 0)
-		rc = tocsin_fail(err, d.fatal_rc, "%s", d.fatal);
-	else if (o->until_idle && !signalled)
-		rc = idle_check(st, err);
-out_sig:
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-out:
-	free(ws);
-	listen_stop(lst);
-	if (st != NULL && cx != NULL)
-		audit_anchor_tick(&anchor, repo, st, cx, true,
-		    escalate_log, &d);
-	for (size_t k = 0; k < d.ndrivers; k++)
-		if (d.drivers[k]->fini != NULL)
-			d.drivers[k]->fini(d.shared[k]);
-	certs_pubkeys_free(d.keys);
-	certs_close(cx);
-	store_close(st);
-	OPENSSL_cleanse(d.secret, sizeof(d.secret));
-	ratelog_fini(&d.rlog);
-	pthread_mutex_destroy(&d.mu);
+}
+
+/* Shut-down once the workers ended: join them and the poller, the last
+   log and progress lines, and the run's result (a worker's fatal error,
+   or with --until-idle what is left undone). */
+static int
+serve_finish(struct serve_run *s, struct tocsin_err *err)
+{
+	struct disp *d = &s->d;
+
+	for (int i = 0; i < s->started; i++)
+		pthread_join(s->ws[i].thread, NULL);
+	pthread_mutex_lock(&d->mu);
+	d->stop = true;
+	pthread_mutex_unlock(&d->mu);
+	if (s->polling)
+		pthread_join(s->poller, NULL);
+	ratelog_flush(&d->rlog, disp_log_line, d, true);
+	progress_line(d, s->st, &s->prog, true);
+	if (d->fatal_rc != 0)
+		return tocsin_fail(err, d->fatal_rc, "%s", d->fatal);
+	if (d->o->until_idle && !s->signalled)
+		return idle_check(s->st, err);
+	return 0;
+}
+
+/* Everything serve_start and serve_spawn made, whatever they got to: the
+   signal mask back, the listener stopped, the audit anchor's last
+   checkpoint, the drivers' shared state, keys, store, secret. */
+static void
+serve_release(struct serve_run *s)
+{
+	struct disp *d = &s->d;
+
+	if (s->masked)
+		pthread_sigmask(SIG_SETMASK, &s->old, NULL);
+	free(s->ws);
+	listen_stop(s->lst);
+	if (s->st != NULL && s->cx != NULL)
+		audit_anchor_tick(&s->anchor, d->repo, s->st, s->cx, true,
+		    disp_log_line, d);
+	for (size_t k = 0; k < d->ndrivers; k++)
+		if (d->drivers[k]->fini != NULL)
+			d->drivers[k]->fini(d->shared[k]);
+	certs_pubkeys_free(d->keys);
+	certs_close(s->cx);
+	store_close(s->st);
+	OPENSSL_cleanse(d->secret, sizeof(d->secret));
+	ratelog_fini(&d->rlog);
+	pthread_mutex_destroy(&d->mu);
+}
+
+int
+dispatch_serve(const struct policy_repo *repo, const struct dispatch_opts *o,
+    struct tocsin_err *err)
+{
+	struct serve_run s = { .d = { .repo = repo, .o = o },
+		.nw = repo->gateway.workers > 0 ? repo->gateway.workers : 1 };
+	int rc;
+
+	pthread_mutex_init(&s.d.mu, NULL);
+	ratelog_init(&s.d.rlog, DISPATCH_LOG_INTERVAL, NULL, NULL);
+	if ((rc = serve_start(&s, err)) == 0 &&
+	    (rc = serve_spawn(&s, err)) == 0) {
+		serve_loop(&s);
+		rc = serve_finish(&s, err);
+	}
+	serve_release(&s);
 	return rc;
 }

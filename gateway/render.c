@@ -1033,6 +1033,121 @@ render_doc_free(struct chan_doc *d)
 	memset(d, 0, sizeof(*d));
 }
 
+/* For an Update or a Cancel, the first line of the head (what the message
+   does), else NULL; *rc keeps the first error. */
+static char *
+render_doc_msg_type(const struct cap_alert *a, const struct render_zone *z,
+    int *rc)
+{
+	struct base_buf m = { .limit = 2 * RENDER_DOC_SHORT };
+
+	if (a->msg_type == NULL || (strcmp(a->msg_type, "Update") != 0 &&
+	    strcmp(a->msg_type, "Cancel") != 0))
+		return NULL;
+	render_head(&m, a, z);
+	/* the first line only: what the message does */
+	if (m.p != NULL)
+		m.p[strcspn(m.p, "\n")] = '\0';
+	if (m.rc != 0)
+		*rc = m.rc;
+	return m.p;
+}
+
+/* The issuer: "sender name (sender)" when the info names it, else the
+   sender alone; *rc keeps the first error. */
+static char *
+render_doc_issuer(const struct cap_alert *a, const struct cap_info *info,
+    int *rc)
+{
+	struct base_buf b = { .limit = 4 * RENDER_DOC_SHORT };
+
+	if (info == NULL || info->sender_name == NULL || a->sender == NULL)
+		return render_dup(a->sender, RENDER_LINE, RENDER_DOC_SHORT, rc);
+	render_text(&b, info->sender_name, RENDER_LINE, RENDER_DOC_SHORT);
+	base_buf_puts(&b, " (");
+	render_text(&b, a->sender, RENDER_LINE, RENDER_DOC_SHORT);
+	base_buf_puts(&b, ")");
+	if (b.rc != 0)
+		*rc = b.rc;
+	return b.p;
+}
+
+/* When the alert was sent, in UTC and in the zone of z when there is
+   one ("<time>, <zone>"), into d; *rc keeps the first error. */
+static void
+render_doc_sent(const struct cap_alert *a, const struct render_zone *z,
+    struct chan_doc *d, int *rc)
+{
+	char t[TZ_FORMAT_MAX];
+	struct base_buf l = { .limit = 256 };
+
+	if (tz_format_utc((int64_t)a->sent_t, t, sizeof(t), NULL) == 0)
+		d->sent_utc = render_sdup(t, rc);
+	if (z->zone == NULL || tz_format(z->zonedir, z->zone,
+	    (int64_t)a->sent_t, t, sizeof(t), NULL) != 0)
+		return;
+	base_buf_puts(&l, t);
+	base_buf_puts(&l, ", ");
+	base_buf_puts(&l, z->zone);	/* checked by tz_name_check */
+	if (l.rc != 0)
+		*rc = l.rc;
+	d->sent_local = l.p;
+}
+
+/* The team: "id, domain D (operator)", each part when known; *rc keeps
+   the first error. */
+static char *
+render_doc_team(const struct policy_team *team, int *rc)
+{
+	struct base_buf tb = { .limit = 3 * RENDER_DOC_SHORT };
+
+	render_text(&tb, team->id, RENDER_LINE, 64);
+	if (team->domain != NULL) {
+		base_buf_puts(&tb, ", domain ");
+		render_text(&tb, team->domain, RENDER_LINE, 256);
+	}
+	if (team->cctld_operator != NULL) {
+		base_buf_puts(&tb, " (");
+		render_text(&tb, team->cctld_operator, RENDER_LINE,
+		    RENDER_DOC_SHORT);
+		base_buf_puts(&tb, ")");
+	}
+	if (tb.rc != 0)
+		*rc = tb.rc;
+	return tb.p;
+}
+
+/* The fields of the info into d: language, headline, event, grading
+   ("severity / urgency / certainty"), the first area, and with full the
+   long texts; *rc keeps the first error. */
+static void
+render_doc_info(const struct cap_info *info, bool full, struct chan_doc *d,
+    int *rc)
+{
+	struct base_buf g = { .limit = 256 };
+
+	d->lang = render_dup(info->language, RENDER_LINE, 64, rc);
+	d->headline = render_dup(info->headline, RENDER_LINE, 400, rc);
+	d->event = render_dup(info->event, RENDER_LINE, RENDER_DOC_SHORT, rc);
+	render_text(&g, info->severity, RENDER_LINE, 32);
+	base_buf_puts(&g, " / ");
+	render_text(&g, info->urgency, RENDER_LINE, 32);
+	base_buf_puts(&g, " / ");
+	render_text(&g, info->certainty, RENDER_LINE, 32);
+	if (g.rc != 0)
+		*rc = g.rc;
+	d->grading = g.p;
+	if (info->nareas > 0)
+		d->area = render_dup(info->areas[0].area_desc, RENDER_LINE,
+		    RENDER_DOC_SHORT, rc);
+	if (full) {
+		d->description = render_dup(info->description, RENDER_PARA,
+		    RENDER_FIELD_MAX, rc);
+		d->instruction = render_dup(info->instruction, RENDER_PARA,
+		    RENDER_FIELD_MAX, rc);
+	}
+}
+
 int
 render_doc(const struct render_in *in, const struct render_doc_in *di,
     struct chan_doc *out, struct tocsin_err *err)
@@ -1040,9 +1155,7 @@ render_doc(const struct render_in *in, const struct render_doc_in *di,
 	const struct cap_alert *a;
 	const struct cap_info *info;
 	struct render_zone z;
-	struct base_buf b = { .limit = 4 * RENDER_DOC_SHORT };
 	struct chan_doc d = { 0 };
-	char t[TZ_FORMAT_MAX];
 	int rc = 0;
 
 	if (in == NULL || in->alert == NULL || in->team == NULL ||
@@ -1055,100 +1168,24 @@ render_doc(const struct render_in *in, const struct render_doc_in *di,
 	    in->langs[0] : NULL);
 
 	d.status = render_dup(a->status, RENDER_LINE, 32, &rc);
-	if (a->msg_type != NULL && (strcmp(a->msg_type, "Update") == 0 ||
-	    strcmp(a->msg_type, "Cancel") == 0)) {
-		struct base_buf m = { .limit = 2 * RENDER_DOC_SHORT };
-
-		render_head(&m, a, &z);
-		/* the first line only: what the message does */
-		if (m.p != NULL)
-			m.p[strcspn(m.p, "\n")] = '\0';
-		if (m.rc != 0)
-			rc = m.rc;
-		d.msg_type_line = m.p;
-	}
+	d.msg_type_line = render_doc_msg_type(a, &z, &rc);
 	d.alert_id = render_dup(in->alert_id, RENDER_LINE, 128, &rc);
 	d.cap_identifier = render_dup(a->identifier, RENDER_LINE,
 	    RENDER_DOC_SHORT, &rc);
-	if (info != NULL && info->sender_name != NULL && a->sender != NULL) {
-		render_text(&b, info->sender_name, RENDER_LINE,
-		    RENDER_DOC_SHORT);
-		base_buf_puts(&b, " (");
-		render_text(&b, a->sender, RENDER_LINE, RENDER_DOC_SHORT);
-		base_buf_puts(&b, ")");
-		if (b.rc != 0)
-			rc = b.rc;
-		d.issuer = b.p;
-		b.p = NULL;
-	} else
-		d.issuer = render_dup(a->sender, RENDER_LINE, RENDER_DOC_SHORT,
-		    &rc);
-	if (tz_format_utc((int64_t)a->sent_t, t, sizeof(t), NULL) == 0)
-		d.sent_utc = render_sdup(t, &rc);
-	if (z.zone != NULL && tz_format(z.zonedir, z.zone, (int64_t)a->sent_t,
-	    t, sizeof(t), NULL) == 0) {
-		struct base_buf l = { .limit = 256 };
-
-		base_buf_puts(&l, t);
-		base_buf_puts(&l, ", ");
-		base_buf_puts(&l, z.zone);	/* checked by tz_name_check */
-		if (l.rc != 0)
-			rc = l.rc;
-		d.sent_local = l.p;
-	}
-	{
-		struct base_buf tb = { .limit = 3 * RENDER_DOC_SHORT };
-
-		render_text(&tb, in->team->id, RENDER_LINE, 64);
-		if (in->team->domain != NULL) {
-			base_buf_puts(&tb, ", domain ");
-			render_text(&tb, in->team->domain, RENDER_LINE, 256);
-		}
-		if (in->team->cctld_operator != NULL) {
-			base_buf_puts(&tb, " (");
-			render_text(&tb, in->team->cctld_operator, RENDER_LINE,
-			    RENDER_DOC_SHORT);
-			base_buf_puts(&tb, ")");
-		}
-		if (tb.rc != 0)
-			rc = tb.rc;
-		d.team = tb.p;
-	}
+	d.issuer = render_doc_issuer(a, info, &rc);
+	render_doc_sent(a, &z, &d, &rc);
+	d.team = render_doc_team(in->team, &rc);
 	d.recipient = render_dup(di->recipient, RENDER_LINE, RENDER_DOC_SHORT,
 	    &rc);
 	d.number = render_dup(di->number, RENDER_LINE, 32, &rc);
 	d.duty_phone = render_sdup(di->duty_phone, &rc);
 	d.ack_phone = render_sdup(di->ack_phone, &rc);
 	d.full = di->full;
-	if (info != NULL) {
-		struct base_buf g = { .limit = 256 };
-
-		d.lang = render_dup(info->language, RENDER_LINE, 64, &rc);
-		d.headline = render_dup(info->headline, RENDER_LINE, 400, &rc);
-		d.event = render_dup(info->event, RENDER_LINE,
-		    RENDER_DOC_SHORT, &rc);
-		render_text(&g, info->severity, RENDER_LINE, 32);
-		base_buf_puts(&g, " / ");
-		render_text(&g, info->urgency, RENDER_LINE, 32);
-		base_buf_puts(&g, " / ");
-		render_text(&g, info->certainty, RENDER_LINE, 32);
-		if (g.rc != 0)
-			rc = g.rc;
-		d.grading = g.p;
-		if (info->nareas > 0)
-			d.area = render_dup(info->areas[0].area_desc,
-			    RENDER_LINE, RENDER_DOC_SHORT, &rc);
-		if (di->full) {
-			d.description = render_dup(info->description,
-			    RENDER_PARA, RENDER_FIELD_MAX, &rc);
-			d.instruction = render_dup(info->instruction,
-			    RENDER_PARA, RENDER_FIELD_MAX, &rc);
-		}
-	}
+	if (info != NULL)
+		render_doc_info(info, di->full, &d, &rc);
 	if (di->full)
 		d.note = render_dup(a->note, RENDER_PARA, RENDER_FIELD_MAX,
 		    &rc);
-	free(b.p);
 	if (rc != 0) {
 		render_doc_free(&d);
 		return tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");

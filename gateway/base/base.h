@@ -1,14 +1,16 @@
 /*
  * base.h: the small helpers every module may use, one of each: a bounded
  * growable buffer, array growth, hex, escapers for HTML and for terminal
- * or log text, the time-zone name rule and a line logger for a stdio
- * stream.  The result type is in tocsin.h, UTF-8 in utf8.h.
+ * or log text, the time-zone name rule, a line logger for a stdio
+ * stream and the monotonic clock in milliseconds.  The result type is in
+ * tocsin.h, UTF-8 in utf8.h.
  */
 #ifndef BASE_H
 #define BASE_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 /*
@@ -95,5 +97,13 @@ const char *base_tzname_check(const char *name);
 /* A tocsin_log_fn for a stdio stream (arg, a FILE *): the line and a
    newline in one call, then flushed, so lines of threads never mix. */
 void base_log_file(void *arg, const char *line);
+
+/*
+ * Milliseconds on CLOCK_MONOTONIC: never steps back, and a step of the
+ * wall clock does not move it, so it is what deadlines, leases' local ends
+ * and intervals are measured with.  Its epoch is unspecified (the boot, on
+ * Linux): only differences of two readings in one boot mean anything.
+ */
+int64_t base_mono_ms(void);
 
 #endif

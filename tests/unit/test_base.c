@@ -4,7 +4,8 @@
  * ways, UTF-8 read, written, checked and cut on hostile bytes (overlong
  * forms, surrogates, values over U+10FFFF, truncated sequences), the HTML
  * and terminal escapers on markup, controls and bidi overrides, the
- * time-zone name rule on paths out of the zone folder, and the line logger.
+ * time-zone name rule on paths out of the zone folder, the line logger,
+ * and the monotonic clock's source and scale.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <cmocka.h>
 
 #include "base.h"
@@ -428,6 +430,43 @@ test_err_log(void **state)
 	free(text);
 }
 
+/* ---- the monotonic clock ---- */
+
+static int64_t
+mono_ms_direct(void)
+{
+	struct timespec ts;
+
+	assert_int_equal(clock_gettime(CLOCK_MONOTONIC, &ts), 0);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* CLOCK_MONOTONIC in milliseconds: a reading of that clock taken between
+   two calls lies between them (a wall clock, or seconds or microseconds,
+   would not), two calls never go back, and a 20 ms sleep shows as at
+   least 20. */
+static void
+test_mono_ms(void **state)
+{
+	struct timespec nap = { 0, 20 * 1000000L };
+	int64_t a, mid, b, c;
+
+	(void)state;
+	a = base_mono_ms();
+	mid = mono_ms_direct();
+	b = base_mono_ms();
+	assert_true(a > 0);
+	assert_true(a <= mid);
+	assert_true(mid <= b);
+	assert_true(a <= b);
+	assert_int_equal(nanosleep(&nap, NULL), 0);
+	c = base_mono_ms();
+	assert_true(c - b >= 20);
+	/* milliseconds, not microseconds: a loaded machine is slow, but not
+	   a minute slow */
+	assert_true(c - b < 60000);
+}
+
 int
 main(void)
 {
@@ -443,6 +482,7 @@ main(void)
 		cmocka_unit_test(test_esc_term),
 		cmocka_unit_test(test_tzname),
 		cmocka_unit_test(test_err_log),
+		cmocka_unit_test(test_mono_ms),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

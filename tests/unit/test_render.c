@@ -8,6 +8,9 @@
  * Time zones: known offsets in zones with odd rules, times after the last
  * transition of the file (the footer rule), a comparison with the C
  * library's own reading of the same files, bad names and broken files.
+ * Pages (render_doc): each field as the fax lays it out, the issuer with
+ * and without a sender name, local time only from a readable zone, the
+ * long texts only when full, what a Cancel does, and bad input.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -1120,6 +1123,113 @@ test_render_errors(void **state)
 	cap_free(a);
 }
 
+/* ---- the fields of a page (render_doc) ---- */
+
+static struct chan_doc
+doc_of(const struct cap_alert *a, const char *zone, bool full)
+{
+	static const char *const en[] = { "en" };
+	struct render_in in = { .alert = a, .alert_id = "A-1", .team = &team,
+		.langs = en, .nlangs = 1, .timezone = zone };
+	struct render_doc_in di = { .recipient = "Amani",
+		.number = "+254700000001", .duty_phone = "+41 22 555 0100",
+		.full = full };
+	struct chan_doc d = { 0 };
+	struct tocsin_err e = { 0 };
+
+	if (render_doc(&in, &di, &d, &e) != 0)
+		fail_msg("render_doc: %s", e.msg);
+	return d;
+}
+
+static void
+test_doc(void **state)
+{
+	struct cap_alert *a = alert_with("Exercise", INFO("en", "Severe"));
+	struct render_in in = { .alert = a, .alert_id = "A-1", .team = &team };
+	struct render_doc_in di = { 0 };
+	struct chan_doc d, untouched = { .status = (char *)"untouched" };
+	struct tocsin_err e = { 0 };
+
+	(void)state;
+	replace(&a->infos[0].sender_name, "DNS desk");
+	replace(&a->infos[0].instruction, "Freeze\nchanges.");
+	/* a summary: the one-line fields, local time in the contact's zone */
+	d = doc_of(a, NULL, false);
+	assert_string_equal(d.status, "Exercise");
+	assert_null(d.msg_type_line);
+	assert_string_equal(d.alert_id, "A-1");
+	assert_string_equal(d.cap_identifier, "ID-1");
+	assert_string_equal(d.issuer, "DNS desk (desk@x.example)");
+	assert_string_equal(d.sent_utc, "2026-11-25 10:00 UTC");
+	assert_string_equal(d.sent_local, "2026-11-25 13:00 EAT (UTC+03:00), "
+	    "Africa/Nairobi");
+	assert_string_equal(d.team, "ke, domain ke (Kenya Network "
+	    "Information Centre)");
+	assert_string_equal(d.recipient, "Amani");
+	assert_string_equal(d.number, "+254700000001");
+	assert_string_equal(d.duty_phone, "+41 22 555 0100");
+	assert_null(d.ack_phone);
+	assert_string_equal(d.lang, "en");
+	assert_string_equal(d.headline, "H-en");
+	assert_string_equal(d.event, "E-en");
+	assert_string_equal(d.grading, "Severe / Immediate / Observed");
+	assert_string_equal(d.area, "Global");
+	assert_false(d.full);
+	assert_null(d.description);
+	assert_null(d.instruction);
+	assert_null(d.note);
+	render_doc_free(&d);
+	assert_null(d.status);
+
+	/* full: the long texts; no sender name: the sender alone; a zone
+	   that cannot be read: UTC only */
+	replace(&a->infos[0].sender_name, NULL);
+	d = doc_of(a, "Nowhere/Zone", true);
+	assert_true(d.full);
+	assert_string_equal(d.issuer, "desk@x.example");
+	assert_string_equal(d.sent_utc, "2026-11-25 10:00 UTC");
+	assert_null(d.sent_local);
+	assert_string_equal(d.description, "D-en");
+	assert_string_equal(d.instruction, "Freeze\nchanges.");
+	assert_null(d.note);
+	render_doc_free(&d);
+	cap_free(a);
+
+	/* a Cancel without info: what it does, its note, no info fields */
+	a = parse("<alert xmlns=\"urn:oasis:names:tc:emergency:cap:1.2\">"
+	    "<identifier>ID-2</identifier><sender>desk@x.example</sender>"
+	    "<sent>2026-11-25T11:00:00-00:00</sent><status>Actual</status>"
+	    "<msgType>Cancel</msgType><scope>Private</scope>"
+	    "<addresses>ke</addresses><note>Sent in error.</note>"
+	    "<references>desk@x.example,ID-1,2026-11-25T10:00:00-00:00"
+	    "</references></alert>");
+	d = doc_of(a, "Europe/Paris", true);
+	assert_string_equal(d.msg_type_line, "Cancel: this message cancels "
+	    "an earlier alert (desk@x.example,ID-1,2026-11-25T10:00:00-00:00).");
+	assert_string_equal(d.issuer, "desk@x.example");
+	assert_string_equal(d.sent_local, "2026-11-25 12:00 CET (UTC+01:00), "
+	    "Europe/Paris");
+	assert_string_equal(d.note, "Sent in error.");
+	assert_null(d.lang);
+	assert_null(d.headline);
+	assert_null(d.grading);
+	assert_null(d.area);
+	render_doc_free(&d);
+	render_doc_free(NULL);
+
+	/* what a page cannot be made without; *out untouched */
+	d = untouched;
+	assert_int_equal(render_doc(NULL, &di, &d, &e), TOCSIN_EINTERNAL);
+	in.team = NULL;
+	assert_int_equal(render_doc(&in, &di, &d, &e), TOCSIN_EINTERNAL);
+	in.team = &team;
+	assert_int_equal(render_doc(&in, NULL, &d, &e), TOCSIN_EINTERNAL);
+	assert_ptr_equal(d.status, untouched.status);
+	assert_null(d.issuer);
+	cap_free(a);
+}
+
 /* ---- the notice that a team acknowledged ---- */
 
 static void
@@ -1547,6 +1657,7 @@ main(void)
 		cmocka_unit_test(test_tzif_corrupt),
 		cmocka_unit_test(test_tz_zonedir),
 		cmocka_unit_test(test_render_errors),
+		cmocka_unit_test(test_doc),
 		cmocka_unit_test(test_notice),
 		cmocka_unit_test(test_notice_hostile),
 		cmocka_unit_test(test_notice_errors),
