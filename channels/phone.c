@@ -94,15 +94,6 @@ struct ph_req {
 	int segments;
 };
 
-static int64_t
-ph_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* --- shared state ---------------------------------------------------- */
 
 static int
@@ -215,7 +206,7 @@ ph_init(const struct policy_repo *repo, enum ph_mode mode, void **ret,
 	for (size_t i = 0; i < n; i++) {
 		sh->provs[i].cfg = &list[i];
 		sh->provs[i].tokens = list[i].burst;
-		sh->provs[i].last_ms = ph_now_ms();
+		sh->provs[i].last_ms = base_mono_ms();
 		if (list[i].secret != NULL && (rc = ph_read_secret(
 		    list[i].secret, &sh->provs[i].secret, err)) != 0) {
 			ph_fini(sh);
@@ -1086,7 +1077,7 @@ ph_collect(struct ph_session *s, CURLM *multi)
 		    (char **)&r);
 		(void)curl_multi_remove_handle(multi, cm->easy_handle);
 		if (r != NULL)
-			ph_done(s, r, cm->data.result, ph_now_ms());
+			ph_done(s, r, cm->data.result, base_mono_ms());
 		any = true;
 	}
 	return any;
@@ -1100,7 +1091,7 @@ ph_deliver(void *session, struct chan_msg *msgs, size_t n,
 	struct ph_req *reqs;
 	size_t nreq = 0;
 	CURLM *multi;
-	int64_t deadline = ph_now_ms() + (s->env->budget > 0 ?
+	int64_t deadline = base_mono_ms() + (s->env->budget > 0 ?
 	    s->env->budget : 60) * 1000;
 
 	for (size_t i = 0; i < n; i++)
@@ -1119,7 +1110,7 @@ ph_deliver(void *session, struct chan_msg *msgs, size_t n,
 	for (;;) {
 		int64_t wait = 200;
 		int running = 0;
-		size_t left = ph_pass(s, multi, reqs, nreq, ph_now_ms(),
+		size_t left = ph_pass(s, multi, reqs, nreq, base_mono_ms(),
 		    deadline, &wait, err);
 
 		ph_report(reqs, nreq);

@@ -439,12 +439,10 @@ audit_anchor_tick(struct audit_anchor *a, const struct policy_repo *repo,
     void *log_arg)
 {
 	struct tocsin_err err = { 0 };
-	struct timespec ts;
 	char hash[65];
 	int64_t head = 0, now_ms;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	now_ms = base_mono_ms();
 	if (!force && a->last_ms != 0 && now_ms - a->last_ms <
 	    AUDIT_CP_EVERY_MS)
 		return;

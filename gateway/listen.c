@@ -933,9 +933,6 @@ inbound(struct listen_ctx *l, struct MHD_Connection *c,
 	return mr;
 }
 
-/* Milliseconds of the monotonic clock: deadlines ignore clock steps. */
-static int64_t mono_ms(void);
-
 /*
  * /metrics and /healthz answer a client on this host alone, and never one
  * the proxy forwards (its requests come from outside): the figures tell
@@ -990,7 +987,7 @@ monitor(struct listen_ctx *l, struct MHD_Connection *c, bool health)
 		return reply(c, MHD_HTTP_NOT_FOUND, "not found\n");
 	base_buf_init(&b, METRICS_TEXT_MAX);
 	if (health) {
-		rc = metrics_health(l->metrics, l->st, mono_ms(), &e);
+		rc = metrics_health(l->metrics, l->st, base_mono_ms(), &e);
 		if (rc == 0)
 			return reply(c, MHD_HTTP_OK, "ok\n");
 		base_buf_puts(&b, e.msg);
@@ -1001,7 +998,7 @@ monitor(struct listen_ctx *l, struct MHD_Connection *c, bool health)
 		    "text/plain; charset=utf-8");
 	}
 	if ((rc = metrics_render(l->metrics, l->st, (int64_t)time(NULL),
-	    mono_ms(), &b, &e)) != 0 || b.p == NULL) {
+	    base_mono_ms(), &b, &e)) != 0 || b.p == NULL) {
 		base_buf_free(&b);
 		listen_log(l, "metrics: %s", e.msg);
 		return reply(c, MHD_HTTP_SERVICE_UNAVAILABLE, "the store cannot "
@@ -1049,15 +1046,6 @@ handler(void *cls, struct MHD_Connection *c, const char *url,
 	return receipt(l, c, url, rq);
 }
 
-static int64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void
 completed(void *cls, struct MHD_Connection *c, void **con_cls,
     enum MHD_RequestTerminationCode toe)
@@ -1070,7 +1058,7 @@ completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	(void)toe;
 	/* the next request on this connection has its own time */
 	if (ci != NULL && ci->socket_context != NULL)
-		((struct listen_conn *)ci->socket_context)->since = mono_ms();
+		((struct listen_conn *)ci->socket_context)->since = base_mono_ms();
 	if (rq != NULL) {
 		base_buf_free(&rq->body);
 		free(rq);
@@ -1137,7 +1125,7 @@ listen_notify(void *cls, struct MHD_Connection *c, void **socket_context,
 		addr_text(ci != NULL ? ci->client_addr : NULL, lc->addr,
 		    sizeof(lc->addr));
 		lc->fd = fi->connect_fd;
-		lc->since = mono_ms();
+		lc->since = base_mono_ms();
 		lc->next = l->conns;
 		if (l->conns != NULL)
 			l->conns->prev = lc;
@@ -1162,7 +1150,7 @@ listen_notify(void *cls, struct MHD_Connection *c, void **socket_context,
 static void
 listen_sweep(struct listen_ctx *l)
 {
-	int64_t now = mono_ms();
+	int64_t now = base_mono_ms();
 	int64_t limit = l->repo->gateway.listen_request_timeout * 1000;
 
 	if (now - l->swept < LISTEN_TICK_MS)

@@ -11,16 +11,14 @@
 #include <string.h>
 #include <time.h>
 
+#include "base.h"
 #include "ratelog.h"
 
 static int64_t
 ratelog_monotonic(void *arg)
 {
-	struct timespec ts;
-
 	(void)arg;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return base_mono_ms();
 }
 
 void
