@@ -172,6 +172,14 @@ chan_msg_idle(const struct chan_msg *m)
 		m->batch->idle(m->batch->ctx);
 }
 
+void
+chan_msg_peer(const struct chan_msg *m, const char *provider, bool ok,
+    int64_t ms)
+{
+	if (m->batch != NULL && m->batch->peer != NULL)
+		m->batch->peer(m->batch->ctx, provider, ok, ms);
+}
+
 int64_t
 chan_msg_left_ms(const struct chan_msg *m)
 {

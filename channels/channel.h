@@ -53,6 +53,9 @@ struct chan_batch {
 	/* the driver is waiting on the peer: results held back for a group
 	   are committed now if they have waited 50 ms */
 	void (*idle)(void *ctx);
+	/* a provider answered one request (ok: it took it), ms after the
+	   request went; may be NULL */
+	void (*peer)(void *ctx, const char *provider, bool ok, int64_t ms);
 	void *ctx;
 	int64_t deadline_ms;		/* base_mono_ms() scale; 0: none */
 };
@@ -297,6 +300,12 @@ void chan_msg_start(const struct chan_msg *m);
    the results already reported are not held back longer than a group's
    50 ms. */
 void chan_msg_idle(const struct chan_msg *m);
+/* Tell the dispatcher that a provider answered one request for m (ok: it
+   took it), ms after the request went: for a channel that spreads its
+   messages over providers, so that each provider's errors and latency
+   are seen. */
+void chan_msg_peer(const struct chan_msg *m, const char *provider, bool ok,
+    int64_t ms);
 /* Whether the batch of m is past its deadline: a driver starts no new
    message then, and marks the rest untried temporary failures. */
 bool chan_msg_late(const struct chan_msg *m);

@@ -83,6 +83,7 @@ struct ph_req {
 	size_t nprov, pi;
 	int tries;
 	int64_t not_before;		/* ms */
+	int64_t sent_ms;		/* when the request in flight went */
 	bool done, inflight;
 	bool told;			/* its message was reported */
 	CURL *easy;
@@ -722,6 +723,7 @@ ph_start(struct ph_session *s, CURLM *multi, struct ph_req *r,
 		return tocsin_fail(err, TOCSIN_EINTERNAL, "cannot start a "
 		    "request");
 	r->inflight = true;
+	r->sent_ms = base_mono_ms();
 	return 0;
 }
 
@@ -757,39 +759,39 @@ ph_done(struct ph_session *s, struct ph_req *r, CURLcode cc, int64_t now)
 {
 	const struct policy_provider *pv = r->order[r->pi]->cfg;
 	long status = 0;
-	bool temp;
+	bool temp, ok = false;
 	char reason[512];
 
 	(void)curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
 	r->inflight = false;
 	ph_release(s->sh, r->order[r->pi]);
 	if (cc == CURLE_OK && status >= 200 && status < 300) {
-		bool ok = pv->kind == POLICY_PK_TWILIO;
-		char ref[128] = "";
-
+		ok = pv->kind == POLICY_PK_TWILIO;
 		for (size_t i = 0; !ok && i < pv->nsuccess; i++)
 			ok = pv->success[i] == status;
-		if (ok) {
-			const char *field = pv->kind == POLICY_PK_TWILIO ?
-			    "sid" : pv->id_field;
+	}
+	chan_msg_peer(r->msg, pv->name, ok, now - r->sent_ms);
+	if (ok) {
+		const char *field = pv->kind == POLICY_PK_TWILIO ? "sid" :
+		    pv->id_field;
+		char ref[128] = "";
 
-			if (field != NULL && r->reply.p != NULL)
-				(void)jsonget(r->reply.p, r->reply.len, field,
-				    ref, sizeof(ref));
-			r->rcpt->status = CHAN_SENT;
-			r->rcpt->reason[0] = '\0';
-			/* Provider names are at most 40 characters (policy),
-			   ids at most 127: the reference is never cut, so a
-			   receipt finds it again. */
-			snprintf(r->rcpt->ref, sizeof(r->rcpt->ref), "%.40s:%.127s",
-			    pv->name, ref[0] ? ref : "accepted");
-			for (char *c = r->rcpt->ref; *c; c++)
-				if ((unsigned char)*c < 0x20)
-					*c = ' ';
-			r->rcpt->segments = r->segments;
-			r->done = true;
-			return;
-		}
+		if (field != NULL && r->reply.p != NULL)
+			(void)jsonget(r->reply.p, r->reply.len, field, ref,
+			    sizeof(ref));
+		r->rcpt->status = CHAN_SENT;
+		r->rcpt->reason[0] = '\0';
+		/* Provider names are at most 40 characters (policy), ids at
+		   most 127: the reference is never cut, so a receipt finds it
+		   again. */
+		snprintf(r->rcpt->ref, sizeof(r->rcpt->ref), "%.40s:%.127s",
+		    pv->name, ref[0] ? ref : "accepted");
+		for (char *c = r->rcpt->ref; *c; c++)
+			if ((unsigned char)*c < 0x20)
+				*c = ' ';
+		r->rcpt->segments = r->segments;
+		r->done = true;
+		return;
 	}
 	if (cc != CURLE_OK) {
 		/* curl's message names host and port, never credentials

@@ -31,6 +31,7 @@
 #include "dropack.h"
 #include "escalate.h"
 #include "listen.h"
+#include "metrics.h"
 #include "plan.h"
 #include "ratelog.h"
 #include "render.h"
@@ -56,6 +57,7 @@ struct disp {
 	size_t ndrivers;
 
 	struct ratelog rlog;		/* repeated store errors */
+	struct metrics *metrics;	/* /metrics: results, latency */
 	pthread_mutex_t mu;
 	bool stop;
 	int running;			/* workers still going */
@@ -775,6 +777,7 @@ struct batch {
 	bool store_down;		/* said once per batch */
 	bool unavailable;		/* the store takes no write now */
 	bool started;			/* marked tried in the store */
+	int64_t started_ms;		/* when the first message went */
 	struct chan_batch cb;
 };
 
@@ -883,6 +886,26 @@ batch_decide(struct batch *b, size_t k, int64_t now)
 	}
 }
 
+/* A recipient's result into /metrics: by channel and, for a channel that
+   spreads its messages over providers, the provider that took it (the
+   reference's "NAME:" part); latency from the batch's first hand-over. */
+static void
+batch_count(struct batch *b, size_t k)
+{
+	const struct chan_rcpt *r = &b->rcpts[k];
+	char provider[48] = "";
+	const char *colon = strchr(r->ref, ':');
+
+	if (b->ops->providers != NULL && r->status == CHAN_SENT &&
+	    colon != NULL && (size_t)(colon - r->ref) < sizeof(provider))
+		(void)snprintf(provider, sizeof(provider), "%.*s",
+		    (int)(colon - r->ref), r->ref);
+	metrics_send(b->w->d->metrics, b->ops->kind.name, provider,
+	    r->status == CHAN_SENT ? METRICS_SENT : r->status ==
+	    CHAN_PERMFAIL ? METRICS_PERMFAIL : METRICS_TEMPFAIL,
+	    b->started ? base_mono_ms() - b->started_ms : 0);
+}
+
 /* The driver's report: every recipient of m has its status. */
 static void
 batch_report(void *ctx, struct chan_msg *m)
@@ -898,6 +921,7 @@ batch_report(void *ctx, struct chan_msg *m)
 		if (b->queued[i])
 			continue;
 		batch_decide(b, k, now);
+		batch_count(b, k);
 		/* the recipients of one message who failed together are
 		   retried together, in one message */
 		if (b->ops->per_team && b->items[i].result == STORE_R_TEMPFAIL &&
@@ -939,10 +963,20 @@ batch_start(void *ctx)
 	if (b->started)
 		return;
 	b->started = true;
+	b->started_ms = base_mono_ms();
 	store_set_busy_wait(b->w->st, 1000);
 	if (store_mark_tried(b->w->st, b->w->owner, &err) != 0)
 		disp_log(b->w->d, "%s: %s", b->w->owner, err.msg);
 	store_set_busy_wait(b->w->st, 10000);
+}
+
+/* A provider answered a request of this batch. */
+static void
+batch_peer(void *ctx, const char *provider, bool ok, int64_t ms)
+{
+	struct batch *b = ctx;
+
+	metrics_peer(b->w->d->metrics, b->ops->kind.name, provider, ok, ms);
 }
 
 /* The driver waits on the peer: commit what waited a group's time. */
@@ -1048,7 +1082,8 @@ work_batch(struct worker *w, const struct chan_ops *ops,
 	/* finish well inside the lease, or the rows are taken back while
 	   they are being sent */
 	b.cb = (struct chan_batch){ .report = batch_report,
-	    .start = batch_start, .idle = batch_idle, .ctx = &b,
+	    .start = batch_start, .idle = batch_idle, .peer = batch_peer,
+	    .ctx = &b,
 	    .deadline_ms = claimed_ms + d->repo->gateway.lease * 1000 / 2 };
 	b.last_flush_ms = base_mono_ms();
 	/* Default: a temporary failure, so that a row nobody decided on is
@@ -1461,7 +1496,8 @@ serve_start(struct serve_run *s, struct tocsin_err *err)
 	pthread_sigmask(SIG_BLOCK, &s->set, &s->old);
 	s->masked = true;
 	signal(SIGPIPE, SIG_IGN);
-	if ((rc = listen_start(repo, s->lchans, s->nl, d->o->log, NULL,
+	if ((rc = metrics_new((int64_t)time(NULL), &d->metrics, err)) != 0 ||
+	    (rc = listen_start(repo, s->lchans, s->nl, d->o->log, d->metrics,
 	    &s->lst, err)) != 0)
 		return rc;
 	if ((rc = store_open(repo->gateway.store, &s->st, err)) != 0 ||
@@ -1535,6 +1571,9 @@ serve_loop(struct serve_run *s)
 		struct timespec ts = { .tv_sec = 0, .tv_nsec = 200000000L };
 		int sig, running;
 
+		/* the scheduler goes round: /healthz asks that it did
+		   within 2 s */
+		metrics_tick(d->metrics, base_mono_ms());
 		sig = sigtimedwait(&s->set, NULL, &ts);
 		if (sig > 0) {
 			s->signalled = true;
@@ -1595,6 +1634,7 @@ serve_release(struct serve_run *s)
 		pthread_sigmask(SIG_SETMASK, &s->old, NULL);
 	free(s->ws);
 	listen_stop(s->lst);
+	metrics_free(d->metrics);
 	if (s->st != NULL && s->cx != NULL)
 		audit_anchor_tick(&s->anchor, d->repo, s->st, s->cx, true,
 		    disp_log_line, d);

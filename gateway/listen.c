@@ -1038,9 +1038,9 @@ handler(void *cls, struct MHD_Connection *c, const char *url,
 	if (strncmp(url, "/ack/", 5) == 0 && (strcmp(method, "GET") == 0 ||
 	    strcmp(method, "POST") == 0))
 		return ack_link(l, c, url + 5, strcmp(method, "POST") == 0, rq);
-	if ((strcmp(url, "/metrics") == 0 || strcmp(url, "/healthz") == 0) &&
-	    strcmp(method, "GET") == 0)
-		return monitor(l, c, url[1] == 'h');
+	if (strcmp(url, "/metrics") == 0 || strcmp(url, "/healthz") == 0)
+		return strcmp(method, "GET") == 0 ? monitor(l, c, url[1] ==
+		    'h') : reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, "GET only\n");
 	if (strcmp(method, "POST") != 0)
 		return reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, "POST only\n");
 	return receipt(l, c, url, rq);

@@ -32,12 +32,19 @@ struct metrics_pair {
 	int64_t count, sum_ms;
 };
 
+/* Pairs of channel and provider, the last slot taking the rest. */
+struct metrics_table {
+	struct metrics_pair pairs[METRICS_PAIRS];
+	size_t npairs;
+};
+
 struct metrics {
 	pthread_mutex_t mu;
 	int64_t started;
 	int64_t tick_ms;			/* 0: never */
-	struct metrics_pair pairs[METRICS_PAIRS];
-	size_t npairs;
+	struct metrics_table sends;		/* messages' results */
+	struct metrics_table peers;		/* providers' answers:
+						   results[0] ok, [1] not */
 };
 
 static const char *const metrics_result_names[METRICS_RESULTS] = {
@@ -78,7 +85,8 @@ metrics_tick(struct metrics *m, int64_t mono_ms)
 /* The pair of channel and provider, made when new; the last slot takes
    whatever does not fit.  Called with the mutex held. */
 static struct metrics_pair *
-metrics_pair(struct metrics *m, const char *channel, const char *provider)
+metrics_pair(struct metrics_table *m, const char *channel,
+    const char *provider)
 {
 	struct metrics_pair *p;
 
@@ -99,18 +107,16 @@ metrics_pair(struct metrics *m, const char *channel, const char *provider)
 	return p;
 }
 
-void
-metrics_send(struct metrics *m, const char *channel, const char *provider,
-    enum metrics_result r, int64_t latency_ms)
+/* One observation into a table: result r, latency_ms.  Mutex held. */
+static void
+metrics_count(struct metrics_table *t, const char *channel,
+    const char *provider, int r, int64_t latency_ms)
 {
 	struct metrics_pair *p;
 
-	if (m == NULL || (unsigned)r >= METRICS_RESULTS)
-		return;
 	if (latency_ms < 0)
 		latency_ms = 0;
-	pthread_mutex_lock(&m->mu);
-	p = metrics_pair(m, channel != NULL ? channel : "",
+	p = metrics_pair(t, channel != NULL ? channel : "",
 	    provider != NULL ? provider : "");
 	p->results[r]++;
 	p->count++;
@@ -118,6 +124,27 @@ metrics_send(struct metrics *m, const char *channel, const char *provider,
 	for (size_t b = 0; b < METRICS_BUCKETS; b++)
 		if (latency_ms <= metrics_le_ms[b])
 			p->bucket[b]++;
+}
+
+void
+metrics_send(struct metrics *m, const char *channel, const char *provider,
+    enum metrics_result r, int64_t latency_ms)
+{
+	if (m == NULL || (unsigned)r >= METRICS_RESULTS)
+		return;
+	pthread_mutex_lock(&m->mu);
+	metrics_count(&m->sends, channel, provider, (int)r, latency_ms);
+	pthread_mutex_unlock(&m->mu);
+}
+
+void
+metrics_peer(struct metrics *m, const char *channel, const char *provider,
+    bool ok, int64_t ms)
+{
+	if (m == NULL)
+		return;
+	pthread_mutex_lock(&m->mu);
+	metrics_count(&m->peers, channel, provider, ok ? 0 : 1, ms);
 	pthread_mutex_unlock(&m->mu);
 }
 
@@ -248,27 +275,19 @@ metrics_store_rest(struct base_buf *b, const struct store_metrics *sm)
 	    (double)sm->alerts_active);
 }
 
-/* This process's send results and latency histogram.  Mutex held. */
+/* A latency histogram per pair of a table, as family name. */
 static void
-metrics_live(struct base_buf *b, const struct metrics *m)
+metrics_histogram(struct base_buf *b, const struct metrics_table *t,
+    const char *name, const char *help)
 {
-	metrics_help(b, "tocsin_send_results_total", "counter",
-	    "Messages handed to a channel since start, by channel, provider "
-	    "and result.");
-	for (size_t i = 0; i < m->npairs; i++)
-		for (int r = 0; r < METRICS_RESULTS; r++) {
-			const struct metrics_pair *p = &m->pairs[i];
-			const char *kv[] = { "channel", p->channel, "provider",
-				p->provider, "result", metrics_result_names[r] };
+	char bucket[96], sum[96], count[96];
 
-			metrics_sample(b, "tocsin_send_results_total", kv, 3,
-			    (double)p->results[r]);
-		}
-	metrics_help(b, "tocsin_send_latency_seconds", "histogram",
-	    "From a message's hand-over to its result, by channel and "
-	    "provider.");
-	for (size_t i = 0; i < m->npairs; i++) {
-		const struct metrics_pair *p = &m->pairs[i];
+	(void)snprintf(bucket, sizeof(bucket), "%s_bucket", name);
+	(void)snprintf(sum, sizeof(sum), "%s_sum", name);
+	(void)snprintf(count, sizeof(count), "%s_count", name);
+	metrics_help(b, name, "histogram", help);
+	for (size_t i = 0; i < t->npairs; i++) {
+		const struct metrics_pair *p = &t->pairs[i];
 		const char *kv[] = { "channel", p->channel, "provider",
 			p->provider, "le", "" };
 		char le[32];
@@ -280,15 +299,48 @@ metrics_live(struct base_buf *b, const struct metrics *m)
 			else
 				(void)snprintf(le, sizeof(le), "+Inf");
 			kv[5] = le;
-			metrics_sample(b, "tocsin_send_latency_seconds_bucket",
-			    kv, 3, (double)(k < METRICS_BUCKETS ?
-			    p->bucket[k] : p->count));
+			metrics_sample(b, bucket, kv, 3, (double)(k <
+			    METRICS_BUCKETS ? p->bucket[k] : p->count));
 		}
-		metrics_sample(b, "tocsin_send_latency_seconds_sum", kv, 2,
-		    (double)p->sum_ms / 1000);
-		metrics_sample(b, "tocsin_send_latency_seconds_count", kv, 2,
-		    (double)p->count);
+		metrics_sample(b, sum, kv, 2, (double)p->sum_ms / 1000);
+		metrics_sample(b, count, kv, 2, (double)p->count);
 	}
+}
+
+/* Counters per pair of a table and result (names[nres]). */
+static void
+metrics_counters(struct base_buf *b, const struct metrics_table *t,
+    const char *name, const char *label, const char *const *names,
+    int nres, const char *help)
+{
+	metrics_help(b, name, "counter", help);
+	for (size_t i = 0; i < t->npairs; i++)
+		for (int r = 0; r < nres; r++) {
+			const struct metrics_pair *p = &t->pairs[i];
+			const char *kv[] = { "channel", p->channel, "provider",
+				p->provider, label, names[r] };
+
+			metrics_sample(b, name, kv, 3, (double)p->results[r]);
+		}
+}
+
+/* What this process saw since it started.  Mutex held. */
+static void
+metrics_live(struct base_buf *b, const struct metrics *m)
+{
+	static const char *const peer_names[] = { "ok", "error" };
+
+	metrics_counters(b, &m->sends, "tocsin_send_results_total", "result",
+	    metrics_result_names, METRICS_RESULTS, "Messages handed to a "
+	    "channel since start, by channel, provider and result.");
+	metrics_histogram(b, &m->sends, "tocsin_send_latency_seconds",
+	    "From a batch's hand-over to a message's result, by channel and "
+	    "provider.");
+	metrics_counters(b, &m->peers, "tocsin_provider_requests_total",
+	    "outcome", peer_names, 2, "Requests a provider answered since "
+	    "start: ok (it took the message) or error.");
+	metrics_histogram(b, &m->peers, "tocsin_provider_latency_seconds",
+	    "From a request to a provider to its answer.");
 }
 
 int
@@ -342,7 +394,7 @@ metrics_health(struct metrics *m, struct store *st, int64_t mono_ms,
 		return tocsin_fail(err, TOCSIN_EUNAVAIL, "the scheduler has not "
 		    "gone round for %lld ms (at most %d)", tick == 0 ? -1LL :
 		    (long long)(mono_ms - tick), METRICS_TICK_MAX_MS);
-	if (store_probe_write(st, &e) != 0)
+	if (store_probe_write(st, METRICS_STORE_WAIT_MS, &e) != 0)
 		return tocsin_fail(err, TOCSIN_EUNAVAIL, "the store takes no "
 		    "write: %s", e.msg);
 	return 0;

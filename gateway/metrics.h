@@ -7,11 +7,13 @@
  * channel and provider), read in one snapshot per scrape, and what this
  * process saw since it started (results and hand-over latency per channel
  * and provider).  /healthz says whether the process can page: the store
- * takes a write and the scheduler went round within the last 2 seconds.
+ * takes a write (within 2 s) and the scheduler went round within the last
+ * 2 seconds.
  */
 #ifndef METRICS_H
 #define METRICS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "base.h"
@@ -20,6 +22,8 @@
 
 /* The scheduler must have gone round within this for /healthz. */
 #define METRICS_TICK_MAX_MS 2000
+/* /healthz waits this long for another writer's lock on the store. */
+#define METRICS_STORE_WAIT_MS 2000
 /* A scrape's text at most. */
 #define METRICS_TEXT_MAX (256 * 1024)
 
@@ -45,6 +49,12 @@ void metrics_tick(struct metrics *m, int64_t mono_ms);
  */
 void metrics_send(struct metrics *m, const char *channel,
     const char *provider, enum metrics_result r, int64_t latency_ms);
+
+/* A provider answered one request on channel (ok: it took it), ms after
+   the request went.  Thread-safe; pairs beyond the table's size as
+   metrics_send. */
+void metrics_peer(struct metrics *m, const char *channel,
+    const char *provider, bool ok, int64_t ms);
 
 /*
  * The scrape: the text into out (a buffer of METRICS_TEXT_MAX or more).

@@ -374,11 +374,11 @@ int store_metrics(struct store *s, int64_t now, struct store_metrics *out,
     struct tocsin_err *err);
 /*
  * Whether the store takes a write now: a write transaction opened and
- * rolled back (nothing changes).  0, or TOCSIN_ESTORE with the reason (a
- * full disk, a read-only file, another writer holding it past the busy
- * timeout).
+ * rolled back (nothing changes), waiting at most wait_ms for another
+ * writer's lock.  0, or TOCSIN_ESTORE with the reason (a full disk, a
+ * read-only file, another writer holding it past wait_ms).
  */
-int store_probe_write(struct store *s, struct tocsin_err *err);
+int store_probe_write(struct store *s, int wait_ms, struct tocsin_err *err);
 
 /* Deliveries per state of a channel (NULL: all), for progress lines. */
 int store_channel_counts(struct store *s, const char *channel,

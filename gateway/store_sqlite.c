@@ -138,6 +138,9 @@ static const char schema[] =
     " address TEXT NOT NULL, verified INTEGER NOT NULL, via TEXT NOT NULL,"
     " alert_id TEXT NOT NULL, PRIMARY KEY (team, contact, channel, address));";
 
+/* How long a statement waits for another writer's lock, unless told. */
+#define SQ_BUSY_MS 10000
+
 /* Whether SQLite's result says the store takes no write now (a full
    disk, a read-only or failing file system, another writer's lock), not
    that the request itself is wrong: a later try of the same may pass. */
@@ -355,7 +358,7 @@ store_open(const char *path, struct store **ret, struct tocsin_err *err)
 		free(s);
 		return rc;
 	}
-	(void)sqlite3_busy_timeout(s->db, 10000);
+	(void)sqlite3_busy_timeout(s->db, SQ_BUSY_MS);
 	s->max_attempts = 10;
 	/* FULL even in WAL: an accepted alert or ack must survive power loss. */
 	if ((rc = sq_exec(s, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
@@ -1906,11 +1909,14 @@ store_metrics(struct store *s, int64_t now, struct store_metrics *out,
 }
 
 int
-store_probe_write(struct store *s, struct tocsin_err *err)
+store_probe_write(struct store *s, int wait_ms, struct tocsin_err *err)
 {
 	int rc;
 
-	if ((rc = sq_exec(s, "BEGIN IMMEDIATE", err)) != 0)
+	(void)sqlite3_busy_timeout(s->db, wait_ms);
+	rc = sq_exec(s, "BEGIN IMMEDIATE", err);
+	(void)sqlite3_busy_timeout(s->db, SQ_BUSY_MS);
+	if (rc != 0)
 		return rc;
 	/* a write that the rollback takes back: a full disk or a read-only
 	   file refuses it, where the lock alone could pass */

@@ -1,0 +1,155 @@
+"""/metrics and /healthz of a running serve, scraped and parsed as a
+Prometheus server would: the figures match what the peers received and
+what the store holds; a provider that fails shows as errors before the
+fail-over; both answer this host alone, never an outside address or a
+request through the proxy; /healthz says 503 when the store takes no
+write."""
+import http.client
+import re
+import signal
+import sqlite3
+import subprocess
+import time
+
+from conftest import BIN
+from test_sms import configure, provider, sms_rows
+
+SAMPLE = re.compile(r'^([a-z_]+)(?:\{(.*)\})? (\S+)$')
+LABEL = re.compile(r'([a-z_]+)="((?:[^"\\]|\\.)*)"')
+
+
+def parse(text):
+    """{(name, frozenset(labels)): value}; every sample of a family
+    announced by # HELP and # TYPE."""
+    out, typed = {}, set()
+    for line in text.splitlines():
+        if line.startswith("# TYPE "):
+            typed.add(line.split()[2])
+            continue
+        if line.startswith("#"):
+            continue
+        m = SAMPLE.match(line)
+        assert m, f"not a sample: {line!r}"
+        name = m.group(1)
+        fam = re.sub(r"_(bucket|sum|count)$", "", name)
+        assert name in typed or fam in typed, f"untyped: {line!r}"
+        labels = frozenset(LABEL.findall(m.group(2) or ""))
+        out[(name, labels)] = float(m.group(3))
+    return out
+
+
+def get(port, path, source="127.0.0.1", headers=None):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=10,
+                                   source_address=(source, 0))
+    c.request("GET", path, headers=headers or {})
+    r = c.getresponse()
+    body = r.read().decode()
+    c.close()
+    return r.status, r.getheader("Content-Type"), body
+
+
+def wait_healthy(port, timeout=20):
+    end = time.monotonic() + timeout
+    while True:
+        try:
+            st, _, body = get(port, "/healthz")
+            if st == 200:
+                return body
+        except OSError:
+            pass
+        assert time.monotonic() < end, "serve never became healthy"
+        time.sleep(0.1)
+
+
+def test_a_scrape_matches_what_the_peers_got(inst, tmp_path, pki):
+    teams = inst.teams()[:4]
+    with provider(tmp_path, pki, "a") as a, provider(tmp_path, pki, "b") as b:
+        # the first provider for every number answers 500: each message
+        # is taken by the second after the first's retries
+        configure(inst, b.url, url_ke=a.url, step0='[ "primary:sms" ]')
+        text = inst.conf.read_text().replace('prefixes = [ "+254" ];',
+                                             'prefixes = [ "+" ];', 1)
+        inst.conf.write_text(text)
+        a.set_faults([{"action": "500", "count": -1}])
+        alert = inst.submit_signed(inst.cap(addresses=" ".join(teams)),
+                                   signers=("desk-1",))
+        log = open(inst.dir / "serve.log", "w")
+        proc = subprocess.Popen([str(BIN), "-c", str(inst.conf), "serve"],
+                                stdout=log, stderr=subprocess.STDOUT)
+        try:
+            assert wait_healthy(inst.port) == "ok\n"
+            end = time.monotonic() + 60
+            while any(r[3] != "sent" for r in sms_rows(inst, alert)):
+                assert time.monotonic() < end
+                time.sleep(0.1)
+            st, ctype, body = get(inst.port, "/metrics")
+            got_a = len(a.requests())
+            got_b = len([r for r in b.requests() if r["status"] == 201])
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=60)
+    assert st == 200 and ctype.startswith("text/plain; version=0.0.4")
+    m = parse(body)
+    n = len(sms_rows(inst, alert))
+    assert got_b == n and got_a >= n
+    lab = frozenset
+    assert m[("tocsin_deliveries", lab({("channel", "sms"),
+                                        ("state", "sent")}))] == n
+    assert m[("tocsin_queue_due", lab({("channel", "sms")}))] == 0
+    assert m[("tocsin_alerts_active", lab())] == 1
+    # this process's results: every message sent by twilio-main ...
+    assert m[("tocsin_send_results_total", lab({
+        ("channel", "sms"), ("provider", "twilio-main"),
+        ("result", "sent")}))] == n
+    # ... each provider's answers as the peers saw them
+    assert m[("tocsin_provider_requests_total", lab({
+        ("channel", "sms"), ("provider", "ke-gateway"),
+        ("outcome", "error")}))] == got_a
+    assert m[("tocsin_provider_requests_total", lab({
+        ("channel", "sms"), ("provider", "twilio-main"),
+        ("outcome", "ok")}))] == n
+    assert m[("tocsin_provider_latency_seconds_count", lab({
+        ("channel", "sms"), ("provider", "twilio-main")}))] == n
+    last = m[("tocsin_provider_last_sent_timestamp_seconds", lab({
+        ("channel", "sms"), ("provider", "twilio-main")}))]
+    assert abs(last - time.time()) < 120
+    assert m[("tocsin_scheduler_last_round_age_seconds", lab())] < 2
+
+
+def test_only_this_host_and_never_through_the_proxy(inst):
+    inst.set_keys("gateway", trusted_proxy="127.0.0.3")
+    log = open(inst.dir / "serve.log", "w")
+    proc = subprocess.Popen([str(BIN), "-c", str(inst.conf), "serve"],
+                            stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_healthy(inst.port)
+        # another address (the host's own, but not loopback's first) ...
+        for path in ("/metrics", "/healthz"):
+            st, _, body = get(inst.port, path, source="127.0.0.3")
+            assert st == 403 and "tocsin_" not in body
+            # ... and one that says it is local through a header
+            st, _, body = get(inst.port, path, source="127.0.0.3",
+                              headers={"X-Forwarded-For": "127.0.0.1"})
+            assert st == 403 and "tocsin_" not in body
+        # a POST acknowledges nothing and shows nothing
+        c = http.client.HTTPConnection("127.0.0.1", inst.port, timeout=10)
+        c.request("POST", "/metrics", body="x")
+        assert c.getresponse().status == 405
+        c.close()
+
+        # the store held by another writer: /healthz says so, in time
+        db = sqlite3.connect(inst.db, timeout=5)
+        db.execute("BEGIN EXCLUSIVE")
+        try:
+            t0 = time.monotonic()
+            st, _, body = get(inst.port, "/healthz")
+            took = time.monotonic() - t0
+        finally:
+            db.rollback()
+            db.close()
+        assert st == 503 and "the store takes no write" in body
+        assert took < 15
+        assert wait_healthy(inst.port) == "ok\n"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
