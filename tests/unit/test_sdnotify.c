@@ -109,19 +109,33 @@ static void
 test_each_message(void **state)
 {
 	struct fake_systemd *f = *state;
+	static const struct {
+		int (*fn)(const char *);
+		const char *status, *want;
+	} with[] = {
+		{ sdnotify_ready, "serving 3 teams",
+		    "READY=1\nSTATUS=serving 3 teams" },
+		{ sdnotify_ready, NULL, "READY=1" },
+		{ sdnotify_status, "12 deliveries pending",
+		    "STATUS=12 deliveries pending" },
+		{ sdnotify_status, NULL, "STATUS=" },
+	};
+	static const struct {
+		int (*fn)(void);
+		const char *want;
+	} without[] = {
+		{ sdnotify_stopping, "STOPPING=1" },
+		{ sdnotify_watchdog, "WATCHDOG=1" },
+	};
 
-	assert_int_equal(sdnotify_ready("serving 3 teams"), 0);
-	expect_msg(f, "READY=1\nSTATUS=serving 3 teams");
-	assert_int_equal(sdnotify_ready(NULL), 0);
-	expect_msg(f, "READY=1");
-	assert_int_equal(sdnotify_stopping(), 0);
-	expect_msg(f, "STOPPING=1");
-	assert_int_equal(sdnotify_status("12 deliveries pending"), 0);
-	expect_msg(f, "STATUS=12 deliveries pending");
-	assert_int_equal(sdnotify_status(NULL), 0);
-	expect_msg(f, "STATUS=");
-	assert_int_equal(sdnotify_watchdog(), 0);
-	expect_msg(f, "WATCHDOG=1");
+	for (size_t i = 0; i < sizeof(with) / sizeof(with[0]); i++) {
+		assert_int_equal(with[i].fn(with[i].status), 0);
+		expect_msg(f, with[i].want);
+	}
+	for (size_t i = 0; i < sizeof(without) / sizeof(without[0]); i++) {
+		assert_int_equal(without[i].fn(), 0);
+		expect_msg(f, without[i].want);
+	}
 	expect_none(f);
 }
 
