@@ -11,6 +11,7 @@
  * (a "\nREADY=1" inside it).  Without NOTIFY_SOCKET nothing is built or
  * sent: serve run by hand pays nothing.
  */
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,7 +26,7 @@
 /* The longest message: "READY=1\nSTATUS=" and an escaped status. */
 #define SDNOTIFY_MSG_MAX (SDNOTIFY_STATUS_MAX + 64)
 
-static int
+static bool
 sdnotify_wanted(void)
 {
 	const char *e = getenv("NOTIFY_SOCKET");
@@ -51,7 +52,7 @@ sdnotify_send(struct base_buf *b)
 
 /* head, then "\nSTATUS=" and the status made one line when with_status. */
 static int
-sdnotify_with_status(const char *head, int with_status, const char *status)
+sdnotify_with_status(const char *head, bool with_status, const char *status)
 {
 	struct base_buf b;
 
@@ -86,25 +87,25 @@ sdnotify_reloading(void)
 	snprintf(line, sizeof(line), "RELOADING=1\nMONOTONIC_USEC=%llu",
 	    (unsigned long long)ts.tv_sec * 1000000ULL +
 	    (unsigned long long)ts.tv_nsec / 1000ULL);
-	return sdnotify_with_status(line, 0, NULL);
+	return sdnotify_with_status(line, false, NULL);
 }
 
 int
 sdnotify_stopping(void)
 {
-	return sdnotify_with_status("STOPPING=1", 0, NULL);
+	return sdnotify_with_status("STOPPING=1", false, NULL);
 }
 
 int
 sdnotify_status(const char *status)
 {
-	return sdnotify_with_status("", 1, status == NULL ? "" : status);
+	return sdnotify_with_status("", true, status == NULL ? "" : status);
 }
 
 int
 sdnotify_watchdog(void)
 {
-	return sdnotify_with_status("WATCHDOG=1", 0, NULL);
+	return sdnotify_with_status("WATCHDOG=1", false, NULL);
 }
 
 int
