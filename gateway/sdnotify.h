@@ -5,10 +5,10 @@
  * Each function sends one datagram to the socket that systemd names in
  * NOTIFY_SOCKET, through libsystemd, and is a no-op returning 0 when
  * NOTIFY_SOCKET is unset or empty (serve run by hand, by a test, by
- * another supervisor).  They return 0 when the message was sent, or
- * TOCSIN_EUNAVAIL when the socket named refused it (a supervisor gone):
- * the caller may log that once and go on, since nothing serve does
- * depends on systemd hearing it.  No state is kept here; libsystemd
+ * another supervisor).  They return 0 when the message was sent,
+ * TOCSIN_EUNAVAIL when the socket named refused it (a supervisor gone),
+ * or TOCSIN_ENOMEM: the caller may log that once and go on, since
+ * nothing serve does depends on systemd hearing it.  No state is kept here; libsystemd
  * keeps none that matters either (it reads the environment each call),
  * so the functions may be called from any thread.
  */
