@@ -148,6 +148,42 @@ out:
 	certs_close(cx);
 }
 
+int
+check_reload(const char *conf, struct tocsin_err *err)
+{
+	struct policy_diag diag;
+	struct policy_repo *repo = NULL;
+	struct tocsin_err e = { 0 };
+	int rc;
+
+	policy_diag_init(&diag);
+	rc = policy_load_check(conf, &repo, &diag, &e);
+	if (repo != NULL) {
+		check_trust(repo, &diag);
+		check_channels(repo, &diag);
+	}
+	if (rc == 0 && diag.errors == 0)
+		rc = 0;
+	else {
+		const struct policy_diag_item *it = NULL;
+
+		for (size_t i = 0; i < diag.n && it == NULL; i++)
+			if (diag.items[i].sev == POLICY_ERROR)
+				it = &diag.items[i];
+		if (it != NULL)
+			rc = tocsin_fail(err, TOCSIN_ECONFIG, "%s:%d: %s (%zu "
+			    "error%s)", it->file != NULL ? it->file : conf,
+			    it->line, it->text, diag.errors, diag.errors == 1 ?
+			    "" : "s");
+		else
+			rc = tocsin_fail(err, TOCSIN_ECONFIG, "%s", e.msg[0] ?
+			    e.msg : "the configuration cannot be read");
+	}
+	policy_diag_free(&diag);
+	policy_free(repo);
+	return rc;
+}
+
 void
 check_print(FILE *out, const struct policy_diag *d)
 {

@@ -36,4 +36,12 @@ void check_explain_quorum(FILE *out, const struct policy_repo *repo);
 /* Print diag items as "FILE:LINE: error: TEXT", one a line. */
 void check_print(FILE *out, const struct policy_diag *diag);
 
+/*
+ * What serve asks on SIGHUP: whether the configuration at conf (and its
+ * repository) is one `tocsin check` takes, errors only (the same checks:
+ * the repository, trust, the channels).  0, or TOCSIN_ECONFIG with the
+ * first error as "FILE:LINE: text (N errors)" in err.
+ */
+int check_reload(const char *conf, struct tocsin_err *err);
+
 #endif

@@ -35,6 +35,7 @@
 #include "plan.h"
 #include "ratelog.h"
 #include "render.h"
+#include "sdnotify.h"
 #include "store.h"
 
 #define DISPATCH_MAX_DRIVERS 8
@@ -1447,9 +1448,71 @@ struct serve_run {
 	sigset_t set, old;		/* the signals taken; the mask before */
 	bool masked;			/* set is blocked: old is restored */
 	bool signalled;
+	bool reexec;			/* stopping to start again (SIGHUP) */
+	int64_t watchdog_ms;		/* last WATCHDOG=1 */
 	struct progress prog;
 	struct audit_anchor anchor;
 };
+
+/* The start-up line (version, store, listener, channels, workers), and
+   READY=1 for systemd. */
+static void
+serve_ready(struct serve_run *s)
+{
+	struct disp *d = &s->d;
+	char chans[256], status[320];
+	size_t off = 0;
+
+	chans[0] = '\0';
+	for (size_t k = 0; k < d->ndrivers && off < sizeof(chans); k++)
+		off += (size_t)snprintf(chans + off, sizeof(chans) - off, "%s%s",
+		    k ? " " : "", d->drivers[k]->kind.name);
+	disp_log(d, "tocsin %s serving: store %s, listening on %s, %d "
+	    "workers, channels %s", TOCSIN_VERSION, d->repo->gateway.store,
+	    d->repo->gateway.listen, s->nw, chans);
+	(void)snprintf(status, sizeof(status), "serving %s with %d workers",
+	    d->repo->gateway.listen, s->nw);
+	(void)sdnotify_ready(status);
+}
+
+/*
+ * SIGHUP: the configuration is read and checked again; a broken one is
+ * refused (logged and audited with its first error) and serve goes on
+ * with the one it has.  One that checks ends this run as SIGTERM would
+ * (the batches in hand are finished, nothing is given up) and the caller
+ * executes serve anew with it: the drivers' shared state, the listener
+ * and every worker then start from the new configuration together, never
+ * half of them from the old one.
+ */
+static void
+serve_reload(struct serve_run *s)
+{
+	struct disp *d = &s->d;
+	struct tocsin_err e = { 0 }, ae;
+	int64_t now = (int64_t)time(NULL);
+	int rc = d->o->reload_check(d->o->reload_arg, &e);
+
+	if (rc != 0) {
+		disp_log(d, "reload refused, the running configuration stays: "
+		    "%s", e.msg);
+		if (store_audit(s->st, now, "tocsin serve", "reload-refused",
+		    "configuration", e.msg, &ae) != 0)
+			disp_log(d, "reload refused: not audited: %s", ae.msg);
+		(void)sdnotify_status("reload refused; serving the running "
+		    "configuration");
+		(void)sdnotify_ready(NULL);
+		return;
+	}
+	disp_log(d, "reload: the configuration checks; finishing the batches "
+	    "in hand, then starting again with it");
+	if (store_audit(s->st, now, "tocsin serve", "reload", "configuration",
+	    "checked; serve starts again with it", &ae) != 0)
+		disp_log(d, "reload: not audited: %s", ae.msg);
+	s->reexec = true;
+	pthread_mutex_lock(&d->mu);
+	d->stop = true;
+	pthread_mutex_unlock(&d->mu);
+}
 
 /*
  * Start-up: the host name, the drivers and their shared state, the ack
@@ -1511,6 +1574,7 @@ serve_start(struct serve_run *s, struct tocsin_err *err)
 	for (size_t k = 0; k < d->ndrivers; k++)
 		(void)store_channel_counts(s->st, d->drivers[k]->kind.name,
 		    s->prog.base[k], err);
+	serve_ready(s);
 	return 0;
 }
 
@@ -1574,9 +1638,17 @@ serve_loop(struct serve_run *s)
 		/* the scheduler goes round: /healthz asks that it did
 		   within 2 s */
 		metrics_tick(d->metrics, base_mono_ms());
+		if (base_mono_ms() - s->watchdog_ms >= 1000) {
+			(void)sdnotify_watchdog();
+			s->watchdog_ms = base_mono_ms();
+		}
 		sig = sigtimedwait(&s->set, NULL, &ts);
-		if (sig > 0) {
+		if (sig == SIGHUP && d->o->reload_check != NULL && !d->stop) {
+			(void)sdnotify_reloading();
+			serve_reload(s);
+		} else if (sig > 0) {
 			s->signalled = true;
+			(void)sdnotify_stopping();
 			disp_log(d, "signal %d: finishing the batches in hand, "
 			    "then stopping", sig);
 			pthread_mutex_lock(&d->mu);
@@ -1617,7 +1689,9 @@ serve_finish(struct serve_run *s, struct tocsin_err *err)
 	progress_line(d, s->st, &s->prog, true);
 	if (d->fatal_rc != 0)
 		return tocsin_fail(err, d->fatal_rc, "%s", d->fatal);
-	if (d->o->until_idle && !s->signalled)
+	if (s->reexec && d->o->reexec != NULL)
+		*d->o->reexec = true;
+	if (d->o->until_idle && !s->signalled && !s->reexec)
 		return idle_check(s->st, err);
 	return 0;
 }

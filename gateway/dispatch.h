@@ -23,9 +23,17 @@ struct dispatch_opts {
 	bool until_idle;	/* return once nothing is due or in flight */
 	FILE *progress;		/* progress lines, or NULL for none */
 	FILE *log;		/* one line per notable event, or NULL */
+	/* SIGHUP: whether the configuration may be taken (0), else why in
+	   err; NULL: SIGHUP stops serve as SIGTERM does */
+	int (*reload_check)(void *arg, struct tocsin_err *err);
+	void *reload_arg;
+	/* set when serve ended to start again with a configuration that
+	   reload_check took (the caller executes serve anew) */
+	bool *reexec;
 };
 
-/* Run until a signal (SIGINT, SIGTERM) or, with until_idle, until idle.
+/* Run until a signal (SIGINT, SIGTERM; SIGHUP with a configuration that
+   reload_check takes, see dispatch_opts) or, with until_idle, until idle.
    Returns 0, or an error code with err naming what stopped it. */
 int dispatch_serve(const struct policy_repo *repo,
     const struct dispatch_opts *o, struct tocsin_err *err);

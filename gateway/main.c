@@ -5,6 +5,7 @@
  * tocsin(1)).  Each command loads the configuration, does one job and says
  * what it did or why it could not, naming file, line and remedy.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -266,6 +267,33 @@ out:
 }
 
 static int
+serve_reload_check(void *arg, struct tocsin_err *err)
+{
+	return check_reload(arg, err);
+}
+
+/* After a reload: this program again, with the same configuration path
+   and serve's arguments, in this process (systemd's main PID stays). */
+static int
+serve_again(const char *conf, int argc, char **argv)
+{
+	char *av[16];
+	int n = 0;
+
+	av[n++] = (char *)"tocsin";
+	av[n++] = (char *)"-c";
+	av[n++] = (char *)conf;
+	for (int i = 0; i < argc && n < 15; i++)
+		av[n++] = argv[i];
+	av[n] = NULL;
+	fflush(NULL);
+	execv("/proc/self/exe", av);
+	fprintf(stderr, "tocsin serve: cannot start again after the reload "
+	    "(%s); start serve again by hand\n", strerror(errno));
+	return EX_OSERR;
+}
+
+static int
 cmd_serve(const char *conf, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -276,6 +304,7 @@ cmd_serve(const char *conf, int argc, char **argv)
 	struct dispatch_opts o = { .progress = stderr, .log = stderr };
 	struct policy_repo *repo = NULL;
 	struct tocsin_err e;
+	bool reexec = false;
 	int ch, rc;
 
 	optind = 1;
@@ -299,9 +328,14 @@ cmd_serve(const char *conf, int argc, char **argv)
 	}
 	if ((rc = load_repo(conf, &repo)) != 0)
 		return rc;
+	o.reload_check = serve_reload_check;
+	o.reload_arg = (void *)conf;
+	o.reexec = &reexec;
 	if ((rc = dispatch_serve(repo, &o, &e)) != 0)
 		rc = fail("serve", &e, rc);
 	policy_free(repo);
+	if (rc == 0 && reexec)
+		rc = serve_again(conf, argc, argv);
 	return rc;
 }
 
