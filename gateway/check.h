@@ -19,6 +19,11 @@ void check_trust(const struct policy_repo *repo, struct policy_diag *diag);
 /* Add the channel drivers' configuration problems (and templates). */
 void check_channels(const struct policy_repo *repo, struct policy_diag *diag);
 
+/* Warn about the store, its folder, the ack secret and the GnuPG home
+   when their group or others can read them (those that exist), naming
+   the file, its mode and the chmod that closes it. */
+void check_modes(const struct policy_repo *repo, struct policy_diag *diag);
+
 /* Print what each quorum rule applies to, one sentence a line, so that
    the operator reads the meaning the gateway enforces. */
 void check_explain_quorum(FILE *out, const struct policy_repo *repo);
