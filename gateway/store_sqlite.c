@@ -2671,10 +2671,18 @@ store_prune(struct store *s, int64_t before, bool dry_run, int64_t now,
 {
 	struct store_prune p = { 0 };
 	struct tocsin_err scrub;
-	int rc;
+	sqlite3_stmt *st = NULL;
+	char sql[40];
+	int rc, was = 0;
 
 	*ret = p;
-	/* freed cells and pages are zeroed, not left in the file */
+	/* freed cells and pages are zeroed, not left in the file; the
+	   connection's own setting (the build's default) is put back after */
+	if (sq_prepare(s, "PRAGMA secure_delete", &st, err) != 0)
+		return TOCSIN_ESTORE;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		was = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
 	if ((rc = sq_exec(s, "PRAGMA secure_delete = ON", err)) != 0)
 		return rc;
 	rc = prune_tx(s, before, dry_run, now, actor, &p, err);
@@ -2687,7 +2695,8 @@ store_prune(struct store *s, int64_t before, bool dry_run, int64_t now,
 		p.scrub_failed = sq_exec(s, "VACUUM", &scrub) != 0 ||
 		    sqlite3_wal_checkpoint_v2(s->db, NULL,
 		    SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL) != SQLITE_OK;
-	(void)sq_exec(s, "PRAGMA secure_delete = OFF", &scrub);
+	(void)snprintf(sql, sizeof(sql), "PRAGMA secure_delete = %d", was);
+	(void)sq_exec(s, sql, &scrub);
 	if (rc != 0) {
 		store_prune_free(&p);
 		return rc;

@@ -50,7 +50,7 @@ def serving(inst, tmp_path, pki):
     teams = inst.teams()[:3]
     alert = inst.submit_signed(inst.cap(addresses=" ".join(teams)),
                                signers=("desk-1",))
-    peer = peer_for(inst, tmp_path, pki, delay=0.05)
+    peer = peer_for(inst, tmp_path, pki, delay=0.2)
     log = open(inst.dir / "serve.log", "w")
     proc = subprocess.Popen([str(BIN), "-c", str(inst.conf), "serve",
                              "--quiet"], stdout=log, stderr=subprocess.STDOUT)
