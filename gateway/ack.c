@@ -54,23 +54,34 @@ ack_read(const char *path, unsigned char out[ACK_SECRET_LEN],
 	return 0;
 }
 
+void
+ack_secret_path(const struct policy_repo *repo, char *buf, size_t len)
+{
+	const char *slash;
+
+	if (repo->gateway.ack_secret != NULL) {
+		snprintf(buf, len, "%s", repo->gateway.ack_secret);
+		return;
+	}
+	slash = strrchr(repo->gateway.store, '/');
+	if (slash == NULL)
+		snprintf(buf, len, "ack.key");
+	else
+		snprintf(buf, len, "%.*s/ack.key",
+		    (int)(slash - repo->gateway.store), repo->gateway.store);
+}
+
 int
 ack_secret_load(const struct policy_repo *repo,
     unsigned char out[ACK_SECRET_LEN], struct tocsin_err *err)
 {
 	char path[4096], tmp[4200];
 	unsigned char fresh[ACK_SECRET_LEN];
-	const char *slash;
 	int fd, rc;
 
 	if (repo->gateway.ack_secret != NULL)
 		return ack_read(repo->gateway.ack_secret, out, err);
-	slash = strrchr(repo->gateway.store, '/');
-	if (slash == NULL)
-		snprintf(path, sizeof(path), "ack.key");
-	else
-		snprintf(path, sizeof(path), "%.*s/ack.key",
-		    (int)(slash - repo->gateway.store), repo->gateway.store);
+	ack_secret_path(repo, path, sizeof(path));
 	rc = ack_read(path, out, err);
 	if (rc != TOCSIN_ENOTFOUND)
 		return rc;

@@ -32,6 +32,9 @@
  */
 int ack_secret_load(const struct policy_repo *repo,
     unsigned char out[ACK_SECRET_LEN], struct tocsin_err *err);
+/* The path of that secret (gateway.ack_secret, or ack.key beside the
+   store), into buf of len bytes. */
+void ack_secret_path(const struct policy_repo *repo, char *buf, size_t len);
 
 void ack_token(const unsigned char secret[ACK_SECRET_LEN],
     const char *alert_id, const char *team, char out[ACK_TOKEN_LEN + 1]);

@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include <time.h>
 
+#include "ack.h"
 #include "certs.h"
 #include "channel.h"
 #include "cap.h"
@@ -288,4 +289,36 @@ check_explain_quorum(FILE *out, const struct policy_repo *repo)
 	    "of the rules that apply to it, one when none does; a Cancel or "
 	    "an Update needs the larger of its own and that of the alert it "
 	    "references\n");
+}
+
+/* A warning when path (when it exists) is open to its group or others;
+   what is missing is left to the checks that need it. */
+static void
+check_mode_of(const char *what, const char *path, struct policy_diag *d)
+{
+	struct stat sb;
+
+	if (path == NULL || stat(path, &sb) != 0 || (sb.st_mode & 077) == 0)
+		return;
+	policy_diag_add(d, POLICY_WARNING, NULL, 0, "%s %s has mode %04o: it is "
+	    "open to its group or others; chmod %s %s", what, path,
+	    (unsigned)(sb.st_mode & 07777), S_ISDIR(sb.st_mode) ? "700" :
+	    "600", path);
+}
+
+void
+check_modes(const struct policy_repo *repo, struct policy_diag *diag)
+{
+	char buf[4200];
+	char *slash;
+
+	check_mode_of("the store", repo->gateway.store, diag);
+	(void)snprintf(buf, sizeof(buf), "%s", repo->gateway.store);
+	if ((slash = strrchr(buf, '/')) != NULL && slash != buf) {
+		*slash = '\0';
+		check_mode_of("the store's folder", buf, diag);
+	}
+	ack_secret_path(repo, buf, sizeof(buf));
+	check_mode_of("the ack secret", buf, diag);
+	check_mode_of("the GnuPG home", repo->gateway.gnupg_home, diag);
 }

@@ -28,6 +28,10 @@ void check_channels(const struct policy_repo *repo, struct policy_diag *diag);
  */
 void check_stale(const struct policy_repo *repo, int64_t now,
     struct policy_diag *diag);
+/* Warn about the store, its folder, the ack secret and the GnuPG home
+   when their group or others can read them (those that exist), naming
+   the file, its mode and the chmod that closes it. */
+void check_modes(const struct policy_repo *repo, struct policy_diag *diag);
 
 /* Print what each quorum rule applies to, one sentence a line, so that
    the operator reads the meaning the gateway enforces. */

@@ -32,6 +32,7 @@
 #include "policy.h"
 #include "report.h"
 #include "status.h"
+#include "storeadm.h"
 #include "verify.h"
 #include "store.h"
 
@@ -57,6 +58,7 @@ static int cmd_ack(const char *, int, char **);
 static int cmd_escalate(const char *, int, char **);
 static int cmd_retry(const char *, int, char **);
 static int cmd_ingest_mail(const char *, int, char **);
+static int cmd_store(const char *, int, char **);
 
 static const struct cmd cmds[] = {
 	{ "check", "", "validate the configuration and the contact repository",
@@ -95,6 +97,10 @@ static const struct cmd cmds[] = {
 	  "link or code (an alert of status System, no ladder); --stale lists "
 	  "the endpoints not confirmed within gateway.verify_after",
 	  cmd_verify },
+	{ "store", "backup FILE | prune --before DATE [--dry-run]",
+	  "a consistent copy of the store (and its audit checkpoint) taken "
+	  "while serve runs; or remove the personal data of the alerts "
+	  "accepted before DATE", cmd_store },
 };
 #define NCMDS (sizeof(cmds) / sizeof(cmds[0]))
 
@@ -182,6 +188,7 @@ cmd_check(const char *conf, int argc, char **argv)
 		check_trust(repo, &diag);
 		check_channels(repo, &diag);
 		check_stale(repo, (int64_t)time(NULL), &diag);
+		check_modes(repo, &diag);
 		teams = repo->nteams;
 		for (size_t t = 0; t < repo->nteams; t++)
 			contacts += repo->teams[t].ncontacts;
@@ -869,6 +876,53 @@ cmd_ingest_mail(const char *conf, int argc, char **argv)
 	store_close(st);
 	policy_free(repo);
 	mailack_shutdown();
+	return rc;
+}
+
+/* store backup FILE | store prune --before DATE [--dry-run]: the
+   arguments; storeadm.c does the work. */
+static int
+cmd_store(const char *conf, int argc, char **argv)
+{
+	static const char usage_line[] = "usage: tocsin store backup FILE | "
+	    "prune --before DATE [--dry-run]\n";
+	struct policy_repo *repo = NULL;
+	struct tocsin_err e;
+	const char *before = NULL;
+	bool prune = argc >= 2 && strcmp(argv[1], "prune") == 0;
+	bool dry_run = false, bad = false;
+	int64_t t = 0;
+	char actor[128];
+	int rc;
+
+	for (int i = 2; prune && !bad && i < argc; i++)
+		if (strcmp(argv[i], "--dry-run") == 0)
+			dry_run = true;
+		else if (strcmp(argv[i], "--before") == 0 && i + 1 < argc)
+			before = argv[++i];
+		else
+			bad = true;
+	if (prune ? bad || before == NULL : argc != 3 ||
+	    strcmp(argv[1], "backup") != 0 || argv[2][0] == '\0') {
+		fputs(usage_line, stderr);
+		return EX_USAGE;
+	}
+	if (prune && storeadm_date_parse(before, &t) != 0) {
+		fprintf(stderr, "tocsin store prune: --before takes an ISO 8601 "
+		    "date (2026-01-31) or date-time in UTC "
+		    "(2026-01-31T12:00:00Z)\n");
+		return EX_USAGE;
+	}
+	if ((rc = load_repo(conf, &repo)) != 0)
+		return rc;
+	if (prune)
+		rc = storeadm_prune(repo, t, dry_run, audit_actor(actor,
+		    sizeof(actor)), stdout, stderr, &e);
+	else
+		rc = storeadm_backup(repo, argv[2], stdout, stderr, &e);
+	if (rc != 0)
+		rc = fail(prune ? "store prune" : "store backup", &e, rc);
+	policy_free(repo);
 	return rc;
 }
 

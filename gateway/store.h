@@ -560,4 +560,69 @@ int store_delivery_by_ref(struct store *s, const char *ref, char *alert,
     size_t alen, char *team, size_t tlen, char *contact, size_t clen,
     struct tocsin_err *err);
 
+/* --- backup and retention ------------------------------------------------ */
+
+/* Progress of a long operation: done of total pages; arg is the
+   caller's. */
+typedef void (*store_progress_fn)(void *arg, int64_t done, int64_t total);
+
+/* Pages copied per step of a backup, and the pause when the store is
+   locked, so that serve's writes are never held long. */
+#define STORE_BACKUP_STEP 256
+#define STORE_BACKUP_NAP_MS 20
+
+/*
+ * Copy the store, as it stood at one moment, into path: an empty file the
+ * caller made (its mode is kept: SQLite gives the copy's journal the
+ * same).  The copy is made in steps while the store stays in use; a
+ * write by another process between steps starts the copy again, and after
+ * a few such restarts the rest is copied in one step (under WAL a reader
+ * never blocks a writer).  progress (may be NULL) is told after each
+ * step.  The copy is not synced: the caller syncs it before it puts it in
+ * place.
+ */
+int store_backup(struct store *s, const char *path, store_progress_fn progress,
+    void *arg, struct tocsin_err *err);
+
+/* What a prune found: per alert accepted before the date, whether it was
+   skipped as still live, and what was blanked in it. */
+struct store_prune_alert {
+	char id[64];
+	bool live;			/* a ladder active or a delivery not
+					   ended: left untouched */
+	size_t deliveries, acks, teams;	/* rows blanked */
+};
+struct store_prune {
+	struct store_prune_alert *alerts;	/* owned: store_prune_free */
+	size_t nalerts;
+	size_t deliveries, acks, teams;	/* rows blanked in all */
+	size_t guesses;			/* tries at codes forgotten */
+	bool scrub_failed;		/* pruned, but the file could not be
+					   rewritten (see store_prune) */
+};
+/* The text that replaces what a prune removes. */
+#define STORE_PRUNED "pruned"
+
+/*
+ * Remove the personal data of the alerts accepted before `before` (UTC
+ * seconds), in one transaction with an audit record ("prune", object
+ * "store", by actor): the contact names, addresses and last errors of
+ * their deliveries, the names and notes of their acks, who acknowledged
+ * for each team, and the names and addresses of a check's links, all
+ * replaced by STORE_PRUNED; and the tries at codes whose window ended
+ * before that date.  An alert still live (a team's ladder active, or a
+ * delivery pending, sending or failed) is never pruned: it is listed with
+ * live set.  Alerts in which nothing was left to blank are not listed.
+ * The audit log is kept as recorded (its records hash what they say).
+ * With dry_run, the same is done and rolled back: *ret says what would
+ * be pruned.  Otherwise the bytes are made unrecoverable: the
+ * transaction runs with SQLite's secure_delete, then the file is
+ * rewritten (VACUUM) and the write-ahead log emptied; when that cannot be
+ * done now (another process holds the store), the prune stands and
+ * scrub_failed is set.  *ret is filled on success, owned by the caller.
+ */
+int store_prune(struct store *s, int64_t before, bool dry_run, int64_t now,
+    const char *actor, struct store_prune *ret, struct tocsin_err *err);
+void store_prune_free(struct store_prune *p);
+
 #endif

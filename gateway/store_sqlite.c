@@ -2718,3 +2718,279 @@ store_guess_undo(struct store *s, const struct store_guess *g, size_t n,
 	}
 	return 0;
 }
+
+/* --- backup and retention ------------------------------------------------- */
+
+/* Restarts of a stepped backup (another process wrote between steps)
+   before the rest is copied in one step. */
+#define STORE_BACKUP_RESTARTS 3
+/* Naps on a locked store before a backup gives up: 10 s in all. */
+#define STORE_BACKUP_NAPS (10000 / STORE_BACKUP_NAP_MS)
+
+/* The stepping of store_backup, once the copy's connection is open. */
+static int
+backup_steps(struct store *s, sqlite3 *dst, store_progress_fn progress,
+    void *arg, struct tocsin_err *err)
+{
+	sqlite3_backup *b;
+	int pages = STORE_BACKUP_STEP, restarts = 0, naps = 0, last = -1, rc;
+
+	if ((b = sqlite3_backup_init(dst, "main", s->db, "main")) == NULL)
+		return tocsin_fail(err, TOCSIN_ESTORE, "store: backup: %s",
+		    sqlite3_errmsg(dst));
+	while ((rc = sqlite3_backup_step(b, pages)) != SQLITE_DONE) {
+		int left = sqlite3_backup_remaining(b);
+
+		if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED) {
+			if (++naps > STORE_BACKUP_NAPS)
+				break;
+			(void)sqlite3_sleep(STORE_BACKUP_NAP_MS);
+			continue;
+		}
+		if (rc != SQLITE_OK)
+			break;
+		/* the pages left only go down, unless the copy started over */
+		if (last >= 0 && left >= last &&
+		    ++restarts >= STORE_BACKUP_RESTARTS)
+			pages = -1;
+		last = left;
+		if (progress != NULL)
+			progress(arg, sqlite3_backup_pagecount(b) - left,
+			    sqlite3_backup_pagecount(b));
+	}
+	if (rc == SQLITE_DONE && progress != NULL)
+		progress(arg, sqlite3_backup_pagecount(b),
+		    sqlite3_backup_pagecount(b));
+	(void)sqlite3_backup_finish(b);
+	if (rc == SQLITE_DONE && (rc = sqlite3_errcode(dst)) == SQLITE_OK)
+		return 0;
+	return tocsin_fail(err, TOCSIN_ESTORE, "store: backup: %s",
+	    rc == SQLITE_BUSY || rc == SQLITE_LOCKED ? "the store stayed "
+	    "locked for 10 s" : sqlite3_errstr(rc));
+}
+
+int
+store_backup(struct store *s, const char *path, store_progress_fn progress,
+    void *arg, struct tocsin_err *err)
+{
+	sqlite3 *dst = NULL;
+	int rc;
+
+	/* no CREATE: the caller made the file, with its mode */
+	if (sqlite3_open_v2(path, &dst, SQLITE_OPEN_READWRITE |
+	    SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+		rc = tocsin_fail(err, TOCSIN_EIO, "cannot open the copy %s: %s",
+		    path, dst != NULL ? sqlite3_errmsg(dst) : "out of memory");
+		sqlite3_close(dst);
+		return rc;
+	}
+	rc = backup_steps(s, dst, progress, arg, err);
+	if (sqlite3_close(dst) != SQLITE_OK && rc == 0)
+		rc = tocsin_fail(err, TOCSIN_EIO, "cannot close the copy %s",
+		    path);
+	return rc;
+}
+
+/* An alert still live: a team's ladder active, or a delivery not ended
+   (blanking its address would send it nowhere). */
+#define PRUNE_LIVE "(EXISTS (SELECT 1 FROM team_states t WHERE " \
+    "t.alert_id = a.id AND t.state = 'active') OR EXISTS (SELECT 1 FROM " \
+    "deliveries d WHERE d.alert_id = a.id AND d.state IN ('pending', " \
+    "'sending', 'failed')))"
+/* A value blanked, or NULL kept NULL. */
+#define PRUNE_SET(col) col " = CASE WHEN " col " IS NULL THEN NULL ELSE '" \
+    STORE_PRUNED "' END"
+#define PRUNE_LEFT(col) "coalesce(" col ", '" STORE_PRUNED "') <> '" \
+    STORE_PRUNED "'"
+
+/* What a prune blanks in one alert, each statement bound to its id;
+   rows already blanked are not counted again. */
+static const char *const prune_sql[] = {
+	"UPDATE deliveries SET " PRUNE_SET("contact") ", " PRUNE_SET("address")
+	", " PRUNE_SET("last_error") " WHERE alert_id = ?1 AND ("
+	PRUNE_LEFT("contact") " OR " PRUNE_LEFT("address") " OR "
+	PRUNE_LEFT("last_error") ")",
+	"UPDATE acks SET " PRUNE_SET("by_whom") ", " PRUNE_SET("note")
+	" WHERE alert_id = ?1 AND (" PRUNE_LEFT("by_whom") " OR "
+	PRUNE_LEFT("note") ")",
+	"UPDATE team_states SET " PRUNE_SET("ack_by") ", "
+	PRUNE_SET("ack_contact") " WHERE alert_id = ?1 AND ("
+	PRUNE_LEFT("ack_by") " OR " PRUNE_LEFT("ack_contact") ")",
+	"UPDATE check_tokens SET " PRUNE_SET("contact") ", "
+	PRUNE_SET("address") " WHERE alert_id = ?1 AND ("
+	PRUNE_LEFT("contact") " OR " PRUNE_LEFT("address") ")",
+};
+
+/* Blank one alert inside the caller's transaction; counts into *pa. */
+static int
+prune_alert(struct store *s, struct store_prune_alert *pa,
+    struct tocsin_err *err)
+{
+	size_t counts[4] = { 0 };
+	sqlite3_stmt *st = NULL;
+
+	for (size_t i = 0; i < sizeof(prune_sql) / sizeof(prune_sql[0]); i++) {
+		if (sq_prepare(s, prune_sql[i], &st, err) != 0)
+			return TOCSIN_ESTORE;
+		sq_text(st, 1, pa->id);
+		if (sqlite3_step(st) != SQLITE_DONE) {
+			sqlite3_finalize(st);
+			return sq_fail(s, err, "prune");
+		}
+		counts[i] = (size_t)sqlite3_changes(s->db);
+		sqlite3_finalize(st);
+	}
+	pa->deliveries = counts[0];
+	pa->acks = counts[1];
+	/* a check's links count with its deliveries: both name endpoints */
+	pa->teams = counts[2];
+	pa->deliveries += counts[3];
+	return 0;
+}
+
+/* Append an alert to the result; 0 or TOCSIN_ENOMEM. */
+static int
+prune_keep(struct store_prune *p, const struct store_prune_alert *pa,
+    size_t *cap, struct tocsin_err *err)
+{
+	if (base_grow(&p->alerts, cap, p->nalerts + 1,
+	    sizeof(*p->alerts)) != 0)
+		return tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
+	p->alerts[p->nalerts++] = *pa;
+	p->deliveries += pa->deliveries;
+	p->acks += pa->acks;
+	p->teams += pa->teams;
+	return 0;
+}
+
+/* The alerts accepted before the date, blanked unless live, inside the
+   caller's transaction. */
+static int
+prune_alerts(struct store *s, int64_t before, struct store_prune *p,
+    struct tocsin_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	size_t cap = 0;
+	int rc = 0, r = SQLITE_DONE;
+
+	if (sq_prepare(s, "SELECT a.id, " PRUNE_LIVE " FROM alerts a WHERE "
+	    "a.received < ? ORDER BY a.received, a.id", &st, err) != 0)
+		return TOCSIN_ESTORE;
+	(void)sqlite3_bind_int64(st, 1, before);
+	while (rc == 0 && (r = sqlite3_step(st)) == SQLITE_ROW) {
+		struct store_prune_alert pa = { .live =
+		    sqlite3_column_int(st, 1) != 0 };
+
+		(void)snprintf(pa.id, sizeof(pa.id), "%s",
+		    (const char *)sqlite3_column_text(st, 0));
+		if (!pa.live && (rc = prune_alert(s, &pa, err)) != 0)
+			break;
+		if (pa.live || pa.deliveries + pa.acks + pa.teams > 0)
+			rc = prune_keep(p, &pa, &cap, err);
+	}
+	if (rc == 0 && r != SQLITE_DONE)
+		rc = sq_fail(s, err, "prune");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* Tries at codes whose window ended before the date: their keys name
+   senders (mail-from:ADDRESS, sms-from:NUMBER). */
+static int
+prune_guesses(struct store *s, int64_t before, struct store_prune *p,
+    struct tocsin_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (sq_prepare(s, "DELETE FROM ack_guesses WHERE start < ?", &st,
+	    err) != 0)
+		return TOCSIN_ESTORE;
+	(void)sqlite3_bind_int64(st, 1, before - STORE_GUESS_WINDOW_MAX);
+	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : sq_fail(s, err, "prune");
+	p->guesses = rc == 0 ? (size_t)sqlite3_changes(s->db) : 0;
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* The prune's transaction: blank, audit, then commit (or roll back for a
+   dry run). */
+static int
+prune_tx(struct store *s, int64_t before, bool dry_run, int64_t now,
+    const char *actor, struct store_prune *p, struct tocsin_err *err)
+{
+	size_t live = 0, pruned;
+	char details[192];
+	int rc;
+
+	if ((rc = sq_exec(s, "BEGIN IMMEDIATE", err)) != 0)
+		return rc;
+	if ((rc = prune_alerts(s, before, p, err)) != 0 ||
+	    (rc = prune_guesses(s, before, p, err)) != 0) {
+		sq_rollback(s);
+		return rc;
+	}
+	for (size_t i = 0; i < p->nalerts; i++)
+		live += p->alerts[i].live;
+	pruned = p->nalerts - live;
+	(void)snprintf(details, sizeof(details), "before=%lld alerts=%zu "
+	    "deliveries=%zu acks=%zu teams=%zu guesses=%zu live-kept=%zu",
+	    (long long)before, pruned, p->deliveries, p->acks, p->teams,
+	    p->guesses, live);
+	if ((rc = audit_append(s, now, actor, "prune", "store", details,
+	    err)) != 0 || dry_run) {
+		sq_rollback(s);
+		return rc;
+	}
+	return sq_exec(s, "COMMIT", err);
+}
+
+int
+store_prune(struct store *s, int64_t before, bool dry_run, int64_t now,
+    const char *actor, struct store_prune *ret, struct tocsin_err *err)
+{
+	struct store_prune p = { 0 };
+	struct tocsin_err scrub;
+	sqlite3_stmt *st = NULL;
+	char sql[40];
+	int rc, was = 0;
+
+	*ret = p;
+	/* freed cells and pages are zeroed, not left in the file; the
+	   connection's own setting (the build's default) is put back after */
+	if (sq_prepare(s, "PRAGMA secure_delete", &st, err) != 0)
+		return TOCSIN_ESTORE;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		was = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	if ((rc = sq_exec(s, "PRAGMA secure_delete = ON", err)) != 0)
+		return rc;
+	rc = prune_tx(s, before, dry_run, now, actor, &p, err);
+	/* Rows rewritten before this prune (a delivery's state changed)
+	   left copies in the pages' free space: VACUUM rewrites every page
+	   (with secure_delete, as the connection has it), and the log that
+	   holds the old pages is emptied; every time, so that a prune run
+	   again with serve stopped scrubs what an earlier one could not. */
+	if (rc == 0 && !dry_run)
+		p.scrub_failed = sq_exec(s, "VACUUM", &scrub) != 0 ||
+		    sqlite3_wal_checkpoint_v2(s->db, NULL,
+		    SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL) != SQLITE_OK;
+	(void)snprintf(sql, sizeof(sql), "PRAGMA secure_delete = %d", was);
+	(void)sq_exec(s, sql, &scrub);
+	if (rc != 0) {
+		store_prune_free(&p);
+		return rc;
+	}
+	*ret = p;
+	return 0;
+}
+
+void
+store_prune_free(struct store_prune *p)
+{
+	if (p == NULL)
+		return;
+	free(p->alerts);
+	p->alerts = NULL;
+	p->nalerts = 0;
+}

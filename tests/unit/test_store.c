@@ -16,6 +16,8 @@
 #include <signal.h>
 #include <unistd.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
+#include <fcntl.h>
 #include <cmocka.h>
 #include <sqlite3.h>
 
@@ -1620,6 +1622,125 @@ test_clock_step_moves_deadlines_once(void **state)
 	store_team_rows_free(t, nt);
 }
 
+/* Pages told to a backup's progress. */
+static void
+backup_progress(void *arg, int64_t done, int64_t total)
+{
+	int64_t *last = arg;
+
+	assert_true(done <= total);
+	*last = done;
+}
+
+/* A backup fills the empty file it is given, its mode kept, with a store
+   that holds the same alerts and a chain that verifies; a file that is
+   not there is not made. */
+static void
+test_backup_copy(void **state)
+{
+	struct fx *f = *state;
+	struct tocsin_err e;
+	struct store *c = NULL;
+	struct store_alert_row *a = NULL;
+	struct stat sb;
+	char copy[160], none[160];
+	int64_t pages = 0, bad, n1, n2;
+	int fd;
+
+	assert_int_equal(submit(f, "A1", "ID-1", 50, &e), 0);
+	(void)snprintf(copy, sizeof(copy), "%s/copy.db", f->dir);
+	(void)snprintf(none, sizeof(none), "%s/none/copy.db", f->dir);
+	assert_true((fd = open(copy, O_WRONLY | O_CREAT | O_EXCL, 0600)) >= 0);
+	close(fd);
+	assert_int_equal(store_backup(f->s, copy, backup_progress, &pages, &e),
+	    0);
+	assert_true(pages > 0);
+	assert_int_equal(stat(copy, &sb), 0);
+	assert_int_equal(sb.st_mode & 0777, 0600);
+	assert_int_equal(store_open(copy, &c, &e), 0);
+	assert_int_equal(store_alert_get(c, "A1", &a, &e), 0);
+	assert_int_equal(a->nteams, 50);
+	store_alert_rows_free(a, 1);
+	assert_int_equal(store_audit_verify(c, &bad, &n2, &e), 0);
+	assert_int_equal(store_audit_verify(f->s, &bad, &n1, &e), 0);
+	assert_int_equal(n1, n2);
+	store_close(c);
+	assert_int_equal(store_backup(f->s, none, NULL, NULL, &e), TOCSIN_EIO);
+	assert_int_equal(access(none, F_OK), -1);
+}
+
+/* A prune blanks what names people in an old alert whose ladders ended,
+   keeps an active alert whole, audits itself, and lists nothing twice;
+   a dry run says the same and changes nothing. */
+static void
+test_prune(void **state)
+{
+	struct fx *f = *state;
+	struct tocsin_err e;
+	struct store_ack_in a = { "A1", "t000", "Ann", "operator:phone",
+	    "unsigned", "call her on +15550100" };
+	struct store_delivery_row *d = NULL;
+	struct store_audit_row *r = NULL;
+	struct store_team_row *t = NULL;
+	struct store_prune p;
+	size_t n;
+	int64_t bad, cnt;
+
+	assert_int_equal(submit(f, "A1", "ID-1", 2, &e), 0);
+	assert_int_equal(submit(f, "A2", "ID-2", 1, &e), 0);
+	assert_int_equal(store_ack(f->s, &a, 1500, "test", &e), 0);
+	a.team = "t001";
+	assert_int_equal(store_ack(f->s, &a, 1500, "test", &e), 0);
+	assert_int_equal(store_prune(f->s, 2000, true, 3000, "op", &p, &e), 0);
+	assert_int_equal(p.nalerts, 2);
+	assert_string_equal(p.alerts[0].id, "A1");
+	assert_false(p.alerts[0].live);
+	assert_int_equal(p.alerts[0].deliveries, 4);
+	assert_int_equal(p.alerts[0].acks, 2);
+	assert_int_equal(p.alerts[0].teams, 2);
+	assert_string_equal(p.alerts[1].id, "A2");
+	assert_true(p.alerts[1].live);
+	store_prune_free(&p);
+	assert_int_equal(store_deliveries(f->s, "A1", NULL, &d, &n, &e), 0);
+	assert_string_equal(d[0].address, "ann@x.example");
+	store_delivery_rows_free(d, n);
+	/* nothing accepted before 500 */
+	assert_int_equal(store_prune(f->s, 500, false, 3000, "op", &p, &e), 0);
+	assert_int_equal(p.nalerts, 0);
+	store_prune_free(&p);
+	assert_int_equal(store_prune(f->s, 2000, false, 3000, "op", &p, &e), 0);
+	assert_int_equal(p.nalerts, 2);
+	assert_int_equal(p.deliveries, 4);
+	assert_false(p.scrub_failed);
+	store_prune_free(&p);
+	assert_int_equal(store_deliveries(f->s, "A1", NULL, &d, &n, &e), 0);
+	assert_int_equal(n, 4);
+	for (size_t i = 0; i < n; i++) {
+		assert_string_equal(d[i].address, STORE_PRUNED);
+		assert_string_equal(d[i].contact, STORE_PRUNED);
+		assert_string_equal(d[i].last_error, STORE_PRUNED);
+	}
+	store_delivery_rows_free(d, n);
+	assert_int_equal(store_teams(f->s, "A1", &t, &n, &e), 0);
+	assert_string_equal(t[0].ack_by, STORE_PRUNED);
+	store_team_rows_free(t, n);
+	assert_int_equal(store_deliveries(f->s, "A2", NULL, &d, &n, &e), 0);
+	assert_string_equal(d[0].address, "ann@x.example");
+	store_delivery_rows_free(d, n);
+	assert_int_equal(store_audit_verify(f->s, &bad, &cnt, &e), 0);
+	assert_int_equal(store_audit_rows(f->s, "store", &r, &n, &e), 0);
+	/* the two prunes run, not the dry one */
+	assert_int_equal(n, 2);
+	assert_string_equal(r[1].action, "prune");
+	assert_string_equal(r[1].actor, "op");
+	store_audit_rows_free(r, n);
+	/* blanked already: only the active alert is listed */
+	assert_int_equal(store_prune(f->s, 2000, false, 3000, "op", &p, &e), 0);
+	assert_int_equal(p.nalerts, 1);
+	assert_string_equal(p.alerts[0].id, "A2");
+	store_prune_free(&p);
+}
+
 int
 main(void)
 {
@@ -1680,6 +1801,9 @@ main(void)
 		cmocka_unit_test_setup_teardown(
 		    test_claim_that_cannot_commit_hands_out_nothing, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(test_backup_copy, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_prune, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
