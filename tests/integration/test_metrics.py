@@ -153,3 +153,28 @@ def test_only_this_host_and_never_through_the_proxy(inst):
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=60)
+
+
+def test_the_example_alerting_rules_name_what_a_scrape_has(inst):
+    """examples/tocsin-alerts.yml: well-formed rules whose tocsin_ metrics
+    are all in a real scrape (a renamed metric would silence a rule)."""
+    import yaml
+    from conftest import SRC
+    doc = yaml.safe_load((SRC / "examples" / "tocsin-alerts.yml").read_text())
+    rules = [r for g in doc["groups"] for r in g["rules"]]
+    assert {r["alert"] for r in rules} >= {
+        "TocsinDown", "TocsinDeliveriesDead", "TocsinChannelSilent"}
+    log = open(inst.dir / "serve.log", "w")
+    proc = subprocess.Popen([str(BIN), "-c", str(inst.conf), "serve"],
+                            stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_healthy(inst.port)
+        _, _, body = get(inst.port, "/metrics")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+    families = {line.split()[2] for line in body.splitlines()
+                if line.startswith("# TYPE ")}
+    for r in rules:
+        for name in re.findall(r"\btocsin_[a-z_]+", r["expr"]):
+            assert name in families, (r["alert"], name)
