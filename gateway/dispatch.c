@@ -31,6 +31,7 @@
 #include "dropack.h"
 #include "escalate.h"
 #include "listen.h"
+#include "log.h"
 #include "metrics.h"
 #include "plan.h"
 #include "ratelog.h"
@@ -207,33 +208,39 @@ disp_results_waiting(struct disp *d)
 }
 
 static void
-disp_log(struct disp *d, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+disp_log(struct disp *d, int level, const struct log_fields *fl,
+    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 static void
-disp_log(struct disp *d, const char *fmt, ...)
+disp_log(struct disp *d, int level, const struct log_fields *fl,
+    const char *fmt, ...)
 {
+	char msg[1024];
 	va_list ap;
 
 	if (d->o->log == NULL)
 		return;
-	pthread_mutex_lock(&d->mu);
-	fputs("tocsin serve: ", d->o->log);
 	va_start(ap, fmt);
-	vfprintf(d->o->log, fmt, ap);
+	(void)vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	fputc('\n', d->o->log);
-	fflush(d->o->log);
-	pthread_mutex_unlock(&d->mu);
+	log_put(d->o->log, level, fl, "%s", msg);
 }
 
-/* A line from a module that logs through a callback (ratelog, the
-   escalation scheduler, the audit anchor, the ack poller's dropack): arg
-   is the struct disp. */
+/* A line from a module that logs through a callback (the escalation
+   scheduler, the audit anchor, the ack poller's dropack): arg is the
+   struct disp. */
 static void
 disp_log_line(void *arg, const char *line)
 {
-	disp_log(arg, "%s", line);
+	disp_log(arg, TLOG_NOTICE, NULL, "%s", line);
+}
+
+/* The same for what is logged because something failed (the repeated
+   store errors of ratelog). */
+static void
+disp_log_warning(void *arg, const char *line)
+{
+	disp_log(arg, TLOG_WARNING, NULL, "%s", line);
 }
 
 static void
@@ -715,9 +722,10 @@ escalate_tick(struct disp *d, struct store *st)
 		(void)ratelog_line(&d->rlog, "clock", disp_log_line, d,
 		    "clock check: %s", err.msg);
 	else if (step != 0)
-		disp_log(d, "the wall clock stepped by %+lld s; ladder deadlines, "
-		    "retry times and leases are moved with it, so that ladders "
-		    "keep their spacing", (long long)step);
+		disp_log(d, TLOG_WARNING, NULL, "the wall clock stepped by "
+		    "%+lld s; ladder deadlines, retry times and leases are "
+		    "moved with it, so that ladders keep their spacing",
+		    (long long)step);
 	if (escalate_due(st, &env, NULL, &err) != 0)
 		(void)ratelog_line(&d->rlog, "escalation", disp_log_line, d,
 		    "escalation: %s", err.msg);
@@ -805,9 +813,9 @@ batch_flush(struct batch *b, int wait_ms)
 		b->unavailable = store_unavailable(w->st);
 		store_set_busy_wait(w->st, 10000);
 		if (!b->store_down) {
-			disp_log(w->d, "%s: cannot record %zu results yet (tried "
-			    "again until the store takes them): %s", w->owner,
-			    b->nq, err.msg);
+			disp_log(w->d, TLOG_WARNING, NULL, "%s: cannot record "
+			    "%zu results yet (tried again until the store takes "
+			    "them): %s", w->owner, b->nq, err.msg);
 			disp_waiting(w->d, 1);
 		}
 		b->store_down = true;
@@ -816,28 +824,32 @@ batch_flush(struct batch *b, int wait_ms)
 	store_set_busy_wait(w->st, 10000);
 	b->last_flush_ms = base_mono_ms();
 	if (b->store_down) {
-		disp_log(w->d, "%s: %zu results recorded after a wait", w->owner,
-		    b->nq);
+		disp_log(w->d, TLOG_NOTICE, NULL, "%s: %zu results recorded "
+		    "after a wait", w->owner, b->nq);
 		disp_waiting(w->d, -1);
 	}
 	b->store_down = false;
 	for (size_t k = 0; k < b->nq; k++) {
 		const struct store_delivery_row *r = &b->rows[b->q[k]];
 		const struct store_result_item *it = &b->items[b->q[k]];
+		const struct log_fields fl = { .alert = r->alert_id,
+			.team = r->team, .channel = r->channel,
+			.delivery = r->id };
 
 		if (it->result == STORE_R_PERMFAIL)
-			disp_log(w->d, "delivery %lld (%s, team %s, %s) is dead: "
-			    "%s", (long long)r->id, r->channel, r->team,
-			    r->address, it->error);
+			disp_log(w->d, TLOG_WARNING, &fl, "delivery %lld (%s, "
+			    "team %s, %s) is dead: %s", (long long)r->id,
+			    r->channel, r->team, r->address, it->error);
 		else if (it->result == STORE_R_TEMPFAIL)
-			disp_log(w->d, "delivery %lld (%s, team %s, %s) failed, "
-			    "retry in %llds: %s", (long long)r->id, r->channel,
-			    r->team, r->address, (long long)(it->next_attempt -
-			    now), it->error);
+			disp_log(w->d, TLOG_INFO, &fl, "delivery %lld (%s, team "
+			    "%s, %s) failed, retry in %llds: %s",
+			    (long long)r->id, r->channel, r->team, r->address,
+			    (long long)(it->next_attempt - now), it->error);
 	}
 	if (lost > 0)
-		disp_log(w->d, "%s: %zu results came after the lease ran out; "
-		    "those deliveries were taken back", w->owner, lost);
+		disp_log(w->d, TLOG_WARNING, NULL, "%s: %zu results came after "
+		    "the lease ran out; those deliveries were taken back",
+		    w->owner, lost);
 	b->nq = 0;
 	return 0;
 }
@@ -967,7 +979,8 @@ batch_start(void *ctx)
 	b->started_ms = base_mono_ms();
 	store_set_busy_wait(b->w->st, 1000);
 	if (store_mark_tried(b->w->st, b->w->owner, &err) != 0)
-		disp_log(b->w->d, "%s: %s", b->w->owner, err.msg);
+		disp_log(b->w->d, TLOG_WARNING, NULL, "%s: %s", b->w->owner,
+		    err.msg);
 	store_set_busy_wait(b->w->st, 10000);
 }
 
@@ -1034,16 +1047,17 @@ batch_finish(struct batch *b, struct chan_msg *msgs, size_t nmsgs)
 		/* a result the store refuses for itself would hold the
 		   worker for ever: given up at the lease's end, as a stop */
 		if (disp_stopping(b->w->d) || !b->unavailable) {
-			disp_log(b->w->d, "%s: %zu results could not be recorded "
-			    "before the lease ran out; those deliveries are "
-			    "taken back and sent again", b->w->owner, b->nq);
+			disp_log(b->w->d, TLOG_WARNING, NULL, "%s: %zu results "
+			    "could not be recorded before the lease ran out; "
+			    "those deliveries are taken back and sent again",
+			    b->w->owner, b->nq);
 			disp_waiting(b->w->d, -1);
 			return;
 		}
 		if (!past) {
-			disp_log(b->w->d, "%s: the lease ran out with %zu results "
-			    "not recorded; they wait for the store (until serve "
-			    "stops)", b->w->owner, b->nq);
+			disp_log(b->w->d, TLOG_WARNING, NULL, "%s: the lease ran "
+			    "out with %zu results not recorded; they wait for "
+			    "the store (until serve stops)", b->w->owner, b->nq);
 			past = true;
 		}
 		nanosleep(&ts, NULL);
@@ -1254,7 +1268,8 @@ poller_main(void *arg)
 
 	if (store_open(d->repo->gateway.store, &st, &err) != 0 ||
 	    certs_open(d->repo->gateway.gnupg_home, &cx, &err) != 0) {
-		disp_log(d, "ack poller: %s; ack files are not read", err.msg);
+		disp_log(d, TLOG_ERR, NULL, "ack poller: %s; ack files are not "
+		    "read", err.msg);
 		goto out;
 	}
 	while (!disp_stopping(d)) {
@@ -1272,7 +1287,8 @@ poller_main(void *arg)
 			/* a host that stays down is said once, not each look */
 			if (ops->poll(&env, dropack_take, &c, &err) != 0) {
 				if (strcmp(err.msg, last) != 0)
-					disp_log(d, "ack files: %s", err.msg);
+					disp_log(d, TLOG_WARNING, NULL,
+					    "ack files: %s", err.msg);
 				(void)snprintf(last, sizeof(last), "%s",
 				    err.msg);
 			} else
@@ -1302,8 +1318,8 @@ release_dead(struct disp *d, struct store *st)
 		(void)ratelog_line(&d->rlog, "moot", disp_log_line, d,
 		    "cannot cancel moot deliveries: %s", err.msg);
 	else if (nmoot > 0)
-		disp_log(d, "cancelled %zu deliveries whose team's ladder had "
-		    "stopped", nmoot);
+		disp_log(d, TLOG_NOTICE, NULL, "cancelled %zu deliveries whose "
+		    "team's ladder had stopped", nmoot);
 	if (store_lease_owners(st, &owners, &n, &err) != 0) {
 		(void)ratelog_line(&d->rlog, "leases", disp_log_line, d,
 		    "cannot list leases: %s", err.msg);
@@ -1324,9 +1340,9 @@ release_dead(struct disp *d, struct store *st)
 			goto next;
 		if (store_release_owner(st, owners[i], clock_wall(),
 		    &nrel, &err) == 0 && nrel > 0)
-			disp_log(d, "released %zu deliveries held by %s, which "
-			    "is no longer running; they are sent again", nrel,
-			    owners[i]);
+			disp_log(d, TLOG_WARNING, NULL, "released %zu deliveries "
+			    "held by %s, which is no longer running; they are "
+			    "sent again", nrel, owners[i]);
 next:
 		free(owners[i]);
 	}
@@ -1405,8 +1421,9 @@ warn_undriven(struct disp *d, struct store *st)
 		if (store_channel_counts(st, (*p)->kind.name, c, &err) == 0)
 			left -= c[STORE_D_PENDING] + c[STORE_D_FAILED];
 	if (left > 0)
-		disp_log(d, "%lld deliveries stay queued: this release has no "
-		    "driver for their channel", (long long)left);
+		disp_log(d, TLOG_WARNING, NULL, "%lld deliveries stay queued: "
+		    "this release has no driver for their channel",
+		    (long long)left);
 }
 
 /* --until-idle ends with success only when nothing is left that this
@@ -1467,9 +1484,9 @@ serve_ready(struct serve_run *s)
 	for (size_t k = 0; k < d->ndrivers && off < sizeof(chans); k++)
 		off += (size_t)snprintf(chans + off, sizeof(chans) - off, "%s%s",
 		    k ? " " : "", d->drivers[k]->kind.name);
-	disp_log(d, "tocsin %s serving: store %s, listening on %s, %d "
-	    "workers, channels %s", TOCSIN_VERSION, d->repo->gateway.store,
-	    d->repo->gateway.listen, s->nw, chans);
+	disp_log(d, TLOG_NOTICE, NULL, "tocsin %s serving: store %s, "
+	    "listening on %s, %d workers, channels %s", TOCSIN_VERSION,
+	    d->repo->gateway.store, d->repo->gateway.listen, s->nw, chans);
 	(void)snprintf(status, sizeof(status), "serving %s with %d workers",
 	    d->repo->gateway.listen, s->nw);
 	(void)sdnotify_ready(status);
@@ -1493,21 +1510,23 @@ serve_reload(struct serve_run *s)
 	int rc = d->o->reload_check(d->o->reload_arg, &e);
 
 	if (rc != 0) {
-		disp_log(d, "reload refused, the running configuration stays: "
-		    "%s", e.msg);
+		disp_log(d, TLOG_ERR, NULL, "reload refused, the running "
+		    "configuration stays: %s", e.msg);
 		if (store_audit(s->st, now, "tocsin serve", "reload-refused",
 		    "configuration", e.msg, &ae) != 0)
-			disp_log(d, "reload refused: not audited: %s", ae.msg);
+			disp_log(d, TLOG_WARNING, NULL, "reload refused: not "
+			    "audited: %s", ae.msg);
 		(void)sdnotify_status("reload refused; serving the running "
 		    "configuration");
 		(void)sdnotify_ready(NULL);
 		return;
 	}
-	disp_log(d, "reload: the configuration checks; finishing the batches "
-	    "in hand, then starting again with it");
+	disp_log(d, TLOG_NOTICE, NULL, "reload: the configuration checks; "
+	    "finishing the batches in hand, then starting again with it");
 	if (store_audit(s->st, now, "tocsin serve", "reload", "configuration",
 	    "checked; serve starts again with it", &ae) != 0)
-		disp_log(d, "reload: not audited: %s", ae.msg);
+		disp_log(d, TLOG_WARNING, NULL, "reload: not audited: %s",
+		    ae.msg);
 	s->reexec = true;
 	pthread_mutex_lock(&d->mu);
 	d->stop = true;
@@ -1617,8 +1636,8 @@ serve_spawn(struct serve_run *s, struct tocsin_err *err)
 			s->polling = pthread_create(&s->poller, NULL,
 			    poller_main, d) == 0;
 			if (!s->polling)
-				disp_log(d, "cannot start the ack poller; ack "
-				    "files are not read");
+				disp_log(d, TLOG_ERR, NULL, "cannot start the ack "
+				    "poller; ack files are not read");
 		}
 	return 0;
 }
@@ -1649,8 +1668,8 @@ serve_loop(struct serve_run *s)
 		} else if (sig > 0) {
 			s->signalled = true;
 			(void)sdnotify_stopping();
-			disp_log(d, "signal %d: finishing the batches in hand, "
-			    "then stopping", sig);
+			disp_log(d, TLOG_NOTICE, NULL, "signal %d: finishing "
+			    "the batches in hand, then stopping", sig);
 			pthread_mutex_lock(&d->mu);
 			d->stop = true;
 			pthread_mutex_unlock(&d->mu);
@@ -1660,7 +1679,7 @@ serve_loop(struct serve_run *s)
 		/* what escalations, the listener and the poller appended */
 		audit_anchor_tick(&s->anchor, d->repo, s->st, s->cx, false,
 		    disp_log_line, d);
-		ratelog_flush(&d->rlog, disp_log_line, d, false);
+		ratelog_flush(&d->rlog, disp_log_warning, d, false);
 		progress_line(d, s->st, &s->prog, false);
 		pthread_mutex_lock(&d->mu);
 		running = d->running;
@@ -1685,7 +1704,7 @@ serve_finish(struct serve_run *s, struct tocsin_err *err)
 	pthread_mutex_unlock(&d->mu);
 	if (s->polling)
 		pthread_join(s->poller, NULL);
-	ratelog_flush(&d->rlog, disp_log_line, d, true);
+	ratelog_flush(&d->rlog, disp_log_warning, d, true);
 	progress_line(d, s->st, &s->prog, true);
 	if (d->fatal_rc != 0)
 		return tocsin_fail(err, d->fatal_rc, "%s", d->fatal);

@@ -16,13 +16,14 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+#include "log.h"
 #include "policy.h"
 #include "tocsin.h"
 
 struct dispatch_opts {
 	bool until_idle;	/* return once nothing is due or in flight */
 	FILE *progress;		/* progress lines, or NULL for none */
-	FILE *log;		/* one line per notable event, or NULL */
+	struct log_sink *log;	/* one line per notable event, or NULL */
 	/* SIGHUP: whether the configuration may be taken (0), else why in
 	   err; NULL: SIGHUP stops serve as SIGTERM does */
 	int (*reload_check)(void *arg, struct tocsin_err *err);

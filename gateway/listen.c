@@ -44,6 +44,7 @@
 #include "base.h"
 #include "form.h"
 #include "listen.h"
+#include "log.h"
 #include "metrics.h"
 #include "store.h"
 #include "tz.h"
@@ -79,7 +80,7 @@ struct listen_ctx {
 	const struct policy_repo *repo;
 	const struct listen_channel *chans;
 	size_t nchans;
-	FILE *log;
+	struct log_sink *log;		/* NULL: none */
 	struct store *st;
 	struct MHD_Daemon *d;
 	char base[1024];		/* public_url, ending in "/" */
@@ -133,7 +134,7 @@ listen_log(struct listen_ctx *l, const char *fmt, ...)
 	va_start(ap, fmt);
 	(void)vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	tocsin_logf(base_log_file, l->log, "tocsin serve: %s", msg);
+	log_put(l->log, TLOG_NOTICE, NULL, "%s", msg);
 }
 
 static enum MHD_Result inbound(struct listen_ctx *, struct MHD_Connection *,
@@ -1255,7 +1256,7 @@ parse_listen(const char *s, struct sockaddr_storage *ss, struct tocsin_err *err)
 
 int
 listen_start(const struct policy_repo *repo,
-    const struct listen_channel *chans, size_t nchans, FILE *log,
+    const struct listen_channel *chans, size_t nchans, struct log_sink *log,
     struct metrics *metrics, struct listen_ctx **ret, struct tocsin_err *err)
 {
 	struct listen_ctx *l;

@@ -23,6 +23,7 @@ struct listen_channel {
 	void *shared;
 };
 
+struct log_sink;
 struct metrics;
 
 /*
@@ -33,7 +34,7 @@ struct metrics;
  * bound.
  */
 int listen_start(const struct policy_repo *repo,
-    const struct listen_channel *chans, size_t nchans, FILE *log,
+    const struct listen_channel *chans, size_t nchans, struct log_sink *log,
     struct metrics *metrics, struct listen_ctx **ret,
     struct tocsin_err *err);
 void listen_stop(struct listen_ctx *l);

@@ -24,6 +24,7 @@
 #include "drill.h"
 #include "escalate.h"
 #include "ingest.h"
+#include "log.h"
 #include "intake.h"
 #include "mailack.h"
 #include "ack.h"
@@ -72,7 +73,7 @@ static const struct cmd cmds[] = {
 	  "check the audit log's hash chain against its signed checkpoint; "
 	  "or print its records", cmd_audit },
 	{ "help", "[COMMAND]", "show this help, or one command's", cmd_help },
-	{ "serve", "[--until-idle] [--quiet]",
+	{ "serve", "[--until-idle] [--quiet] [--log-level LEVEL]",
 	  "run the dispatcher; --until-idle returns once nothing is due or in "
 	  "flight", cmd_serve },
 	{ "ack", "ALERT TEAM --by NAME --via HOW [--note TEXT]",
@@ -306,16 +307,21 @@ cmd_serve(const char *conf, int argc, char **argv)
 	static const struct option opts[] = {
 		{ "until-idle", no_argument, NULL, 'u' },
 		{ "quiet", no_argument, NULL, 'q' },
+		{ "log-level", required_argument, NULL, 'l' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct dispatch_opts o = { .progress = stderr, .log = stderr };
+	static const char usage_line[] = "usage: tocsin serve [--until-idle] "
+	    "[--quiet] [--log-level LEVEL]\n";
+	struct dispatch_opts o = { .progress = stderr };
+	struct log_sink sink;
+	int level = TLOG_NOTICE;
 	struct policy_repo *repo = NULL;
 	struct tocsin_err e;
 	bool reexec = false;
 	int ch, rc;
 
 	optind = 1;
-	while ((ch = getopt_long(argc, argv, "uq", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "uql:", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'u':
 			o.until_idle = true;
@@ -323,24 +329,32 @@ cmd_serve(const char *conf, int argc, char **argv)
 		case 'q':
 			o.progress = NULL;
 			break;
+		case 'l':
+			if ((level = log_level_parse(optarg)) >= 0)
+				break;
+			fprintf(stderr, "tocsin serve: --log-level is one of "
+			    "err, warning, notice, info, debug\n");
+			/* FALLTHROUGH */
 		default:
-			fprintf(stderr, "usage: tocsin serve [--until-idle] "
-			    "[--quiet]\n");
+			fputs(usage_line, stderr);
 			return EX_USAGE;
 		}
 	}
 	if (optind != argc) {
-		fprintf(stderr, "usage: tocsin serve [--until-idle] [--quiet]\n");
+		fputs(usage_line, stderr);
 		return EX_USAGE;
 	}
 	if ((rc = load_repo(conf, &repo)) != 0)
 		return rc;
+	log_sink_init(&sink, stderr, level, "tocsin serve");
+	o.log = &sink;
 	o.reload_check = serve_reload_check;
 	o.reload_arg = (void *)conf;
 	o.reexec = &reexec;
 	if ((rc = dispatch_serve(repo, &o, &e)) != 0)
 		rc = fail("serve", &e, rc);
 	policy_free(repo);
+	log_sink_fini(&sink);
 	if (rc == 0 && reexec)
 		rc = serve_again(conf, argc, argv);
 	return rc;
