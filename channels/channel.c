@@ -27,8 +27,10 @@ static const struct chan_ops *chan_table[CHAN_MAX + 1] = {
 	&chan_sshdrop,
 	NULL
 };
-/* Their kinds, as the repository reader is given them. */
+/* Their kinds, as the repository reader is given them, and the names of
+   those that carry notices; made at start-up with the table. */
 static const struct policy_kind *chan_kinds[CHAN_MAX + 1];
+static const char *chan_notices[CHAN_MAX + 1];
 
 const struct chan_ops *
 chan_find(const char *name)
@@ -67,12 +69,41 @@ chan_index(const struct chan_ops *ops)
 void
 chan_kinds_publish(void)
 {
-	size_t i;
+	size_t i, n = 0;
 
-	for (i = 0; chan_table[i] != NULL; i++)
+	for (i = 0; chan_table[i] != NULL; i++) {
 		chan_kinds[i] = &chan_table[i]->kind;
+		if (chan_table[i]->notices)
+			chan_notices[n++] = chan_table[i]->kind.name;
+	}
 	chan_kinds[i] = NULL;
+	chan_notices[n] = NULL;
 	policy_kinds_set(chan_kinds);
+}
+
+const char *const *
+chan_notice_names(void)
+{
+	return chan_notices;
+}
+
+const struct chan_ops *
+chan_team_channel(void)
+{
+	for (size_t i = 0; chan_table[i] != NULL; i++)
+		if (chan_table[i]->kind.field == POLICY_FIELD_TEAM)
+			return chan_table[i];
+	return NULL;
+}
+
+const struct chan_ops *
+chan_of_ack_via(const char *via)
+{
+	for (size_t i = 0; via != NULL && chan_table[i] != NULL; i++)
+		if (chan_table[i]->ack_via != NULL &&
+		    strcmp(chan_table[i]->ack_via, via) == 0)
+			return chan_table[i];
+	return NULL;
 }
 
 int

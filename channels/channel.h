@@ -202,6 +202,13 @@ struct chan_ops {
 	   ("link", "sms", "voice", "operator:phone", "drop"). */
 	int64_t drill_latency;
 	const char *drill_via;
+	/* The via of an ack that comes back through this channel ("mail",
+	   "sms", "voice", "drop"), for the report's figures; NULL: none. */
+	const char *ack_via;
+	/* Carries the notice of who acknowledged to a team's other contacts
+	   (a text: a call or a fax saying nothing more is needed would be a
+	   page of its own). */
+	bool notices;
 	/* One message per team and step to all its recipients (pgp-email),
 	   or one message per endpoint (sms, voice). */
 	bool per_team;
@@ -323,6 +330,15 @@ const struct chan_ops *const *chan_all(void);
 const struct chan_ops *chan_of(const struct policy_kind *kind);
 /* The place of a driver in chan_all() (below CHAN_MAX). */
 size_t chan_index(const struct chan_ops *ops);
+
+/* The names of the channels that carry notices (notices set),
+   NULL-terminated; filled at start-up with the kinds. */
+const char *const *chan_notice_names(void);
+/* The channel whose kind reaches a team's own drop (POLICY_FIELD_TEAM),
+   or NULL when none is built. */
+const struct chan_ops *chan_team_channel(void);
+/* The channel acks of that via come back through, or NULL. */
+const struct chan_ops *chan_of_ack_via(const char *via);
 
 /* Drivers at most, those built in and those added. */
 #define CHAN_MAX 16

@@ -855,6 +855,7 @@ const struct chan_ops chan_sshdrop = {
 	.configured = sd_configured,
 	.drill_latency = 30,
 	.drill_via = "drop",
+	.ack_via = "drop",
 	.per_team = true,
 	.batch = sd_batch,
 	.check = sd_check,

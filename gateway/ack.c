@@ -18,6 +18,7 @@
 
 #include "ack.h"
 #include "base.h"
+#include "channel.h"
 #include "store.h"
 
 static int
@@ -350,13 +351,11 @@ ack_code_try(struct store *st, const unsigned char secret[ACK_SECRET_LEN],
 const char *const *
 ack_notice_channels(const struct policy_repo *repo, const char *team)
 {
-	/* Text channels only: a call or a fax to say that nothing more is
-	   needed would be a page of its own. */
-	static const char *const text[] = { "pgp-email", "sms", NULL };
+	/* the channels that say they carry notices: text, not a call */
 	const struct policy_team *t = policy_team_find(repo, team);
 
 	return t != NULL && t->policy != NULL && t->policy->ack_notice ?
-	    text : NULL;
+	    chan_notice_names() : NULL;
 }
 
 bool

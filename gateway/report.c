@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "base.h"
+#include "channel.h"
 #include "jsonw.h"
 #include "report.h"
 #include "utf8.h"
@@ -256,16 +257,14 @@ report_sent(const struct store_delivery_row *d)
 static const char *
 report_ack_path(const char *via)
 {
-	static const struct { const char *via, *channel; } map[] = {
-		{ "mail", "pgp-email" }, { "sms", "sms" }, { "voice", "voice" },
-		{ "drop", "sshdrop" }, { "link", "link" },
-	};
+	const struct chan_ops *ops = chan_of_ack_via(via);
 
 	if (via == NULL)
 		return NULL;
-	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
-		if (strcmp(via, map[i].via) == 0)
-			return map[i].channel;
+	if (ops != NULL)
+		return ops->kind.name;
+	if (strcmp(via, "link") == 0)
+		return "link";
 	return strncmp(via, "operator:", 9) == 0 ? "operator" : "other";
 }
 

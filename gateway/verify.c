@@ -135,20 +135,22 @@ verify_code_of(const struct policy_repo *repo,
     struct verify_endpoint *ret)
 {
 	const struct policy_team *t = policy_team_find(repo, team);
+	const struct chan_ops *drop = chan_team_channel();
 	struct verify_endpoint eps[VERIFY_EPS];
 	size_t ne;
 
 	if (t == NULL || c == NULL)
 		return false;
 	ne = verify_endpoints(repo, c, eps);
-	for (size_t k = 0; k <= ne; k++) {
+	/* its endpoints, then the team's drop */
+	for (size_t k = 0; k <= ne && (k < ne || drop != NULL); k++) {
+		const char *ch = k < ne ? eps[k].channel : drop->kind.name;
 		struct ack_endpoint ep = { alert, team, k < ne ? c->name : "",
-			k < ne ? eps[k].channel : "sshdrop",
-			k < ne ? eps[k].address : t->drop_address };
+			ch, k < ne ? eps[k].address : t->drop_address };
 
 		if (ep.address == NULL || !ack_ep_code_is(secret, &ep, code))
 			continue;
-		*ret = k < ne ? eps[k] : (struct verify_endpoint){ "sshdrop",
+		*ret = k < ne ? eps[k] : (struct verify_endpoint){ ch,
 		    t->drop_address, "drop" };
 		return true;
 	}
@@ -263,9 +265,11 @@ verify_build(const struct policy_repo *repo, const bool *mark,
 		}
 		/* the drop is the team's: an ack file signed by a contact's
 		   key confirms that contact's drop */
-		if (team->drop_address != NULL && repo->ndrops > 0)
+		if (team->drop_address != NULL && chan_team_channel() != NULL &&
+		    chan_team_channel()->configured(repo))
 			verify_add(p, secret, alert_id, team->id, "",
-			    "sshdrop", team->drop_address, now);
+			    chan_team_channel()->kind.name, team->drop_address,
+			    now);
 		if (p->nd == before)
 			continue;
 		/* no team link and no deadline: each contact confirms for

@@ -5,11 +5,13 @@
 #   1. the normal build: cmocka unit tests, then pytest integration tests
 #      against the real binary and real peers on 127.0.0.1;
 #   2. the same suite built with -Db_sanitize=address,undefined;
-#   3. each libFuzzer target, built with clang, for a bounded time.
+#   3. each libFuzzer target, built with clang, for a bounded time;
+#   4. the Debian package built, installed, checked and removed
+#      (.ci/package).
 # The last line is "N passed, N failed", summed over all of it.
 #
-# Environment: FUZZ_SECONDS (default 40 per target), SKIP_ASAN=1 and
-# SKIP_FUZZ=1 for a quicker local run (CI sets neither).
+# Environment: FUZZ_SECONDS (default 40 per target), SKIP_ASAN=1,
+# SKIP_FUZZ=1 and SKIP_PACKAGE=1 for a quicker local run (CI sets none).
 set -u
 cd "$(dirname "$0")/.."
 src=$(pwd)
@@ -115,6 +117,16 @@ if [ "${SKIP_FUZZ:-}" != 1 ]; then
 	else
 		echo "build-fuzz: FAILED" >>"$out/extra.txt"
 	fi
+fi
+
+if [ "${SKIP_PACKAGE:-}" != 1 ]; then
+	step "Debian package: build, install, check, remove"
+	if sh .ci/package >"$out/package.log" 2>&1; then
+		echo "debian-package: passed" >>"$out/extra.txt"
+	else
+		echo "debian-package: FAILED" >>"$out/extra.txt"
+	fi
+	tail -n 25 "$out/package.log"
 fi
 
 $py tests/summarise.py "$out"

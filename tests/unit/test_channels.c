@@ -455,6 +455,16 @@ test_registry(void **state)
 	assert_int_equal(chan_sshdrop.kind.field, POLICY_FIELD_TEAM);
 	assert_true(chan_sms.kind.emergency && chan_voice.kind.emergency);
 	assert_true(chan_voice.check_emergency && !chan_sms.check_emergency);
+	/* what the report, the notices and the check of contacts read */
+	assert_ptr_equal(chan_of_ack_via("mail"), &chan_pgp_email);
+	assert_ptr_equal(chan_of_ack_via("drop"), &chan_sshdrop);
+	assert_null(chan_of_ack_via("link"));
+	assert_null(chan_of_ack_via(NULL));
+	assert_ptr_equal(chan_team_channel(), &chan_sshdrop);
+	chan_kinds_publish();
+	assert_string_equal(chan_notice_names()[0], "pgp-email");
+	assert_string_equal(chan_notice_names()[1], "sms");
+	assert_null(chan_notice_names()[2]);
 	assert_null(chan_find(""));
 	assert_null(chan_find("PGP-EMAIL"));
 	assert_null(chan_find("pgp-email "));
