@@ -1064,6 +1064,76 @@ batch_finish(struct batch *b, struct chan_msg *msgs, size_t nmsgs)
 	}
 }
 
+/* The batch's arrays for n rows; false when memory is short (what was
+   made is freed by batch_free). */
+static bool
+batch_alloc(struct batch *b, size_t n)
+{
+	b->rcpts = calloc(n, sizeof(*b->rcpts));
+	b->rcpt_row = calloc(n, sizeof(*b->rcpt_row));
+	b->items = calloc(n, sizeof(*b->items));
+	b->why = calloc(n, sizeof(*b->why));
+	b->queued = calloc(n, sizeof(*b->queued));
+	b->q = calloc(n, sizeof(*b->q));
+	b->tmp = calloc(n, sizeof(*b->tmp));
+	return b->rcpts != NULL && b->rcpt_row != NULL && b->items != NULL &&
+	    b->why != NULL && b->queued != NULL && b->q != NULL &&
+	    b->tmp != NULL;
+}
+
+static void
+batch_free(struct batch *b)
+{
+	free(b->rcpts);
+	free(b->rcpt_row);
+	free(b->items);
+	free(b->why);
+	free(b->queued);
+	free(b->q);
+	free(b->tmp);
+}
+
+/* The messages of the batch's rows (one per team and step when the
+   channel says so) into msgs; a group whose message cannot be built is
+   decided here, dead at once when it never can be.  Returns how many. */
+static size_t
+batch_build(struct batch *b, struct chan_msg *msgs, struct pending_msg *pms)
+{
+	const struct chan_ops *ops = b->ops;
+	struct tocsin_err err = { 0 };
+	size_t nmsgs = 0;
+
+	for (size_t lo = 0; lo < b->n;) {
+		size_t hi = lo + 1;
+
+		if (ops->per_team)
+			while (hi < b->n && same_group(&b->rows[lo],
+			    &b->rows[hi]))
+				hi++;
+		if (build_msg(b->w, ops, b->rows, lo, hi, &msgs[nmsgs],
+		    &pms[nmsgs], b->rcpts, b->rcpt_row, &b->nrcpt, b->items,
+		    &err) != 0) {
+			for (size_t i = lo; i < hi; i++) {
+				snprintf(b->why[i], sizeof(b->why[i]), "%s",
+				    err.msg);
+				b->items[i].error = b->why[i];
+				/* a message that cannot be rendered never
+				   will be: dead at once, with the reason */
+				if (dispatch_build_permanent(err.code))
+					b->items[i].result = STORE_R_PERMFAIL;
+			}
+			/* drop the recipients added for this group */
+			while (b->nrcpt > 0 && b->rcpt_row[b->nrcpt - 1] >= lo)
+				b->nrcpt--;
+		} else if (msgs[nmsgs].nrcpts > 0) {
+			msgs[nmsgs].batch = &b->cb;
+			nmsgs++;
+		}
+		lo = hi;
+	}
+	return nmsgs;
+}
+
 static void
 work_batch(struct worker *w, const struct chan_ops *ops,
     struct store_delivery_row *rows, size_t n, int64_t claimed_ms)
@@ -1074,20 +1144,11 @@ work_batch(struct worker *w, const struct chan_ops *ops,
 	struct batch b = { .w = w, .ops = ops, .rows = rows, .n = n };
 	struct chan_env env;
 	struct tocsin_err err = { 0 };
-	size_t nmsgs = 0;
+	size_t nmsgs;
 	void *sess = NULL;
 	int64_t now = clock_wall();
 
-	b.rcpts = calloc(n, sizeof(*b.rcpts));
-	b.rcpt_row = calloc(n, sizeof(*b.rcpt_row));
-	b.items = calloc(n, sizeof(*b.items));
-	b.why = calloc(n, sizeof(*b.why));
-	b.queued = calloc(n, sizeof(*b.queued));
-	b.q = calloc(n, sizeof(*b.q));
-	b.tmp = calloc(n, sizeof(*b.tmp));
-	if (msgs == NULL || pms == NULL || b.rcpts == NULL ||
-	    b.rcpt_row == NULL || b.items == NULL || b.why == NULL ||
-	    b.queued == NULL || b.q == NULL || b.tmp == NULL) {
+	if (!batch_alloc(&b, n) || msgs == NULL || pms == NULL) {
 		disp_fail(d, TOCSIN_ENOMEM, "out of memory");
 		goto out;
 	}
@@ -1111,33 +1172,7 @@ work_batch(struct worker *w, const struct chan_ops *ops,
 		    d->repo->gateway.retry_base, d->repo->gateway.retry_max,
 		    rows[i].attempts + 1, worker_rand(w));
 	}
-	for (size_t lo = 0; lo < n;) {
-		size_t hi = lo + 1;
-
-		if (ops->per_team)
-			while (hi < n && same_group(&rows[lo], &rows[hi]))
-				hi++;
-		if (build_msg(w, ops, rows, lo, hi, &msgs[nmsgs], &pms[nmsgs],
-		    b.rcpts, b.rcpt_row, &b.nrcpt, b.items, &err) != 0) {
-			for (size_t i = lo; i < hi; i++) {
-				snprintf(b.why[i], sizeof(b.why[i]), "%s",
-				    err.msg);
-				b.items[i].error = b.why[i];
-				/* a message that cannot be rendered never
-				   will be: dead at once, with the reason */
-				if (dispatch_build_permanent(err.code))
-					b.items[i].result = STORE_R_PERMFAIL;
-			}
-			/* drop the recipients added for this group */
-			while (b.nrcpt > 0 && b.rcpt_row[b.nrcpt - 1] >= lo)
-				b.nrcpt--;
-		} else if (msgs[nmsgs].nrcpts > 0) {
-			msgs[nmsgs].batch = &b.cb;
-			nmsgs++;
-		}
-		lo = hi;
-	}
-	if (nmsgs > 0) {
+	if ((nmsgs = batch_build(&b, msgs, pms)) > 0) {
 		env = (struct chan_env){ .repo = d->repo, .certs = w->cx,
 		    .keys = d->keys, .now = now,
 		    .shared = d->shared[driver_index(d, ops)],
@@ -1160,13 +1195,7 @@ out:
 	}
 	free(msgs);
 	free(pms);
-	free(b.rcpts);
-	free(b.rcpt_row);
-	free(b.items);
-	free(b.why);
-	free(b.queued);
-	free(b.q);
-	free(b.tmp);
+	batch_free(&b);
 }
 
 static void *
