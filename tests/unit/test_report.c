@@ -39,8 +39,8 @@
 #include "policy.h"
 #include "report.h"
 #include "store.h"
-#include "unit_store.h"
 #include "unit_util.h"
+#include "unit_store.h"
 
 #define FPR_A "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
 #define FPR_B "BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB"
@@ -68,9 +68,7 @@ static const char repo_text[] =
 #define HOSTILE "\"}],{\"x\":[\n\\u0000<script>\x01\x1f\x7f'"
 
 struct fx {
-	char dir[64];
-	char path[128];
-	struct store *st;
+	struct unit_store db;
 	struct policy_repo *repo;
 	char reason[301];	/* a dead delivery's 300-byte reason */
 };
@@ -79,18 +77,9 @@ static int
 setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof(*f));
-	struct tocsin_err e;
 
-	if (f == NULL)
+	if (f == NULL || unit_store_open(&f->db, "/tmp/trep", "t.db") != 0)
 		return -1;
-	(void)snprintf(f->dir, sizeof(f->dir), "/tmp/trep-XXXXXX");
-	if (mkdtemp(f->dir) == NULL)
-		return -1;
-	(void)snprintf(f->path, sizeof(f->path), "%s/t.db", f->dir);
-	if (store_open(f->path, &f->st, &e) != 0) {
-		fprintf(stderr, "%s\n", e.msg);
-		return -1;
-	}
 	f->repo = unit_load_repo(repo_text);
 	/* "550 ...\n" then x up to 300 bytes */
 	memset(f->reason, 'x', 300);
@@ -104,12 +93,9 @@ static int
 teardown(void **state)
 {
 	struct fx *f = *state;
-	char cmd[128];
 
-	store_close(f->st);
+	unit_store_close(&f->db);
 	policy_free(f->repo);
-	(void)snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
-	(void)system(cmd);
 	free(f);
 	return 0;
 }
@@ -206,41 +192,42 @@ script(struct fx *f, const char *headline, const char *by)
 		{ "kb", 1, "sms", "Ann", "+254700555101", T0 + 900 },
 		{ "kb", 1, "pgp-email", "Ann", "a@x.example", T0 + 900 },
 	};
+	struct store *st = f->db.st;
 	struct store_delivery_row *r;
 	struct tocsin_err e;
 	size_t n;
 
-	assert_int_equal(store_submit(f->st, &a, NULL, 0, tp, 4, dp, 7,
+	assert_int_equal(store_submit(st, &a, NULL, 0, tp, 4, dp, 7,
 	    "test", &e), 0);
-	r = unit_claim(f->st, "pgp-email", T0, 4, &n);
-	unit_result(f->st, unit_row_of(r, n, "ka"), STORE_R_SENT, T0 + 20, NULL);
-	unit_result(f->st, unit_row_of(r, n, "kb"), STORE_R_SENT, T0 + 30, NULL);
-	unit_result(f->st, unit_row_of(r, n, "kc"), STORE_R_PERMFAIL, T0 + 25, f->reason);
-	unit_result(f->st, unit_row_of(r, n, "kd"), STORE_R_SENT, T0 + 50, NULL);
+	r = unit_claim(st, "pgp-email", T0, 4, &n);
+	unit_result(st, unit_row_of(r, n, "ka"), STORE_R_SENT, T0 + 20, NULL);
+	unit_result(st, unit_row_of(r, n, "kb"), STORE_R_SENT, T0 + 30, NULL);
+	unit_result(st, unit_row_of(r, n, "kc"), STORE_R_PERMFAIL, T0 + 25, f->reason);
+	unit_result(st, unit_row_of(r, n, "kd"), STORE_R_SENT, T0 + 50, NULL);
 	store_delivery_rows_free(r, n);
-	r = unit_claim(f->st, "sms", T0, 3, &n);
-	unit_result(f->st, unit_row_of(r, n, "kb"), STORE_R_SENT, T0 + 8, NULL);
-	unit_result(f->st, unit_row_of(r, n, "kc"), STORE_R_SENT, T0 + 12, NULL);
-	unit_result(f->st, unit_row_of(r, n, "ka"), STORE_R_SENT, T0 + 40, NULL);
+	r = unit_claim(st, "sms", T0, 3, &n);
+	unit_result(st, unit_row_of(r, n, "kb"), STORE_R_SENT, T0 + 8, NULL);
+	unit_result(st, unit_row_of(r, n, "kc"), STORE_R_SENT, T0 + 12, NULL);
+	unit_result(st, unit_row_of(r, n, "ka"), STORE_R_SENT, T0 + 40, NULL);
 	store_delivery_rows_free(r, n);
 
-	unit_ack(f->st, "A1", "ka", by, "link", "unsigned", T0 + 120);
+	unit_ack(st, "A1", "ka", by, "link", "unsigned", T0 + 120);
 
-	unit_escalate(f->st, "A1", "kb", 0, 1, "active", T0 + 1800, kb1, 2, T0 + 900);
-	unit_escalate(f->st, "A1", "kc", 0, 1, "active", T0 + 1800, NULL, 0, T0 + 900);
-	unit_escalate(f->st, "A1", "kd", 0, 1, "active", T0 + 1800, NULL, 0, T0 + 900);
-	r = unit_claim(f->st, "sms", T0 + 900, 1, &n);
-	unit_result(f->st, unit_row_of(r, n, "kb"), STORE_R_PERMFAIL, T0 + 905,
+	unit_escalate(st, "A1", "kb", 0, 1, "active", T0 + 1800, kb1, 2, T0 + 900);
+	unit_escalate(st, "A1", "kc", 0, 1, "active", T0 + 1800, NULL, 0, T0 + 900);
+	unit_escalate(st, "A1", "kd", 0, 1, "active", T0 + 1800, NULL, 0, T0 + 900);
+	r = unit_claim(st, "sms", T0 + 900, 1, &n);
+	unit_result(st, unit_row_of(r, n, "kb"), STORE_R_PERMFAIL, T0 + 905,
 	    "no route\tx \xff refus\xc3\xa9");
 	store_delivery_rows_free(r, n);
-	r = unit_claim(f->st, "pgp-email", T0 + 900, 1, &n);
-	unit_result(f->st, unit_row_of(r, n, "kb"), STORE_R_PERMFAIL, T0 + 910, f->reason);
+	r = unit_claim(st, "pgp-email", T0 + 900, 1, &n);
+	unit_result(st, unit_row_of(r, n, "kb"), STORE_R_PERMFAIL, T0 + 910, f->reason);
 	store_delivery_rows_free(r, n);
 
-	unit_ack(f->st, "A1", "kb", "Ann", "mail", "signed", T0 + 1000);
+	unit_ack(st, "A1", "kb", "Ann", "mail", "signed", T0 + 1000);
 
-	unit_escalate(f->st, "A1", "kc", 1, 1, "unreached", 0, NULL, 0, T0 + 1800);
-	unit_escalate(f->st, "A1", "kd", 1, 2, "active", T0 + 2700, NULL, 0, T0 + 1800);
+	unit_escalate(st, "A1", "kc", 1, 1, "unreached", 0, NULL, 0, T0 + 1800);
+	unit_escalate(st, "A1", "kd", 1, 2, "active", T0 + 2700, NULL, 0, T0 + 1800);
 }
 
 static struct report *
@@ -249,7 +236,7 @@ build(struct fx *f)
 	struct report *r = NULL;
 	struct tocsin_err e = { 0 };
 
-	if (report_build(f->st, f->repo, "A1", &r, &e) != 0)
+	if (report_build(f->db.st, f->repo, "A1", &r, &e) != 0)
 		fail_msg("report_build: %s", e.msg);
 	assert_non_null(r);
 	return r;
@@ -292,7 +279,7 @@ test_build_not_found(void **state)
 	struct report *r = (struct report *)1;
 	struct tocsin_err e;
 
-	assert_int_equal(report_build(f->st, f->repo, "nope", &r, &e),
+	assert_int_equal(report_build(f->db.st, f->repo, "nope", &r, &e),
 	    TOCSIN_ENOTFOUND);
 	assert_null(r);
 }
@@ -550,7 +537,7 @@ test_build_without_repo(void **state)
 	struct tocsin_err e;
 
 	script(f, "h", "Ann");
-	assert_int_equal(report_build(f->st, NULL, "A1", &r, &e), 0);
+	assert_int_equal(report_build(f->db.st, NULL, "A1", &r, &e), 0);
 	assert_int_equal(r->nregion, 1);
 	assert_string_equal(r->by_region[0].key, "");
 	assert_int_equal(r->by_region[0].teams, 4);
@@ -674,9 +661,9 @@ test_json_empty(void **state)
 	size_t len;
 	char *j;
 
-	assert_int_equal(store_submit(f->st, &a, NULL, 0, NULL, 0, NULL, 0,
+	assert_int_equal(store_submit(f->db.st, &a, NULL, 0, NULL, 0, NULL, 0,
 	    "test", &e), 0);
-	assert_int_equal(report_build(f->st, f->repo, "A2", &r, &e), 0);
+	assert_int_equal(report_build(f->db.st, f->repo, "A2", &r, &e), 0);
 	assert_int_equal(r->nteams, 0);
 	assert_null(r->headline);
 	j = to_text(report_json, r, &len);
@@ -800,7 +787,7 @@ test_write(void **state)
 
 	script(f, "h", "Ann");
 	r = build(f);
-	(void)snprintf(dir, sizeof(dir), "%s/out", f->dir);
+	(void)snprintf(dir, sizeof(dir), "%s/out", f->db.dir);
 	assert_int_equal(mkdir(dir, 0700), 0);
 	for (size_t i = 0; i < 3; i++) {
 		(void)snprintf(path, sizeof(path), "%s/r.%s", dir, formats[i]);
@@ -872,6 +859,12 @@ test_write(void **state)
 		(void)unlink(path);
 	}
 	report_free(r);
+	/* the folder emptied: the store's folder must hold nothing else */
+	for (size_t i = 0; i < 3; i++) {
+		(void)snprintf(path, sizeof(path), "%s/r.%s", dir, formats[i]);
+		assert_int_equal(unlink(path), 0);
+	}
+	assert_int_equal(rmdir(dir), 0);
 }
 
 /* What jsonw_members writes for members m, as a string to free. */

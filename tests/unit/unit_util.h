@@ -35,17 +35,23 @@ static void unit_store_remove(const char *, const char *)
     __attribute__((unused));
 
 /* A SQLite store at path (closed) removed with its WAL and shared-memory
-   files, then its temporary folder dir, which must then be empty. */
+   files, then the folders between it and its temporary folder dir (those
+   store_open made), then dir; each must then be empty. */
 static void
 unit_store_remove(const char *dir, const char *path)
 {
-	char p[512];
+	char p[512], *s;
 
 	(void)unlink(path);
 	(void)snprintf(p, sizeof(p), "%s-wal", path);
 	(void)unlink(p);
 	(void)snprintf(p, sizeof(p), "%s-shm", path);
 	(void)unlink(p);
+	(void)snprintf(p, sizeof(p), "%s", path);
+	while ((s = strrchr(p, '/')) != NULL && (size_t)(s - p) > strlen(dir)) {
+		*s = '\0';
+		assert_int_equal(rmdir(p), 0);
+	}
 	assert_int_equal(rmdir(dir), 0);
 }
 
