@@ -1401,27 +1401,30 @@ test_check_of_contacts(void **state)
 	}
 }
 
-/* Attempts are what reached the driver, not claims: a lease lost before
-   the rows were handed over costs none, one lost after does, and both
-   are bounded (max_attempts attempts, 3 x max_attempts lost leases). */
+/* Alert A1 for team ke alone, one SMS due at 1000; a delivery is given
+   up after max_attempts attempts. */
 static void
-test_attempts_are_real_and_bounded(void **state)
+submit_one_sms(struct unit_store *f, int max_attempts)
 {
 	static const struct store_team_plan tp[] = { { "ke", 0, 0 } };
 	static const struct store_delivery_plan dp[] = {
 		{ "ke", 0, "sms", "Ann", "+254700000001", 1000 },
 	};
-	struct unit_store *f = *state;
-	struct tocsin_err e = { 0 };
-	struct store_delivery_row *r = NULL, *d = NULL;
-	size_t n, nd, rel;
-	int64_t t = 1000;
-	struct store_result_item it = { 0 };
 
 	submit_plan(f, "A1", "ID-1", NULL, 0, tp, 1, dp, 1);
-	store_set_max_attempts(f->st, 2);
-	/* five crashes before anything was handed over: no attempt */
-	for (int i = 0; i < 5; i++) {
+	store_set_max_attempts(f->st, max_attempts);
+}
+
+/* The SMS of submit_one_sms claimed by w at t and its lease lost, times
+   times, before it was handed over: no attempt counted. */
+static void
+lose_leases(struct unit_store *f, int64_t t, int times)
+{
+	struct tocsin_err e = { 0 };
+	struct store_delivery_row *r = NULL;
+	size_t n, rel;
+
+	for (int i = 0; i < times; i++) {
 		assert_int_equal(store_claim(f->st, "w", t, 60, NULL, 5, &r, &n,
 		    &e), 0);
 		assert_int_equal(n, 1);
@@ -1430,6 +1433,46 @@ test_attempts_are_real_and_bounded(void **state)
 		assert_int_equal(store_release_owner(f->st, "w", t, &rel, &e), 0);
 		assert_int_equal(rel, 1);
 	}
+}
+
+/* Nothing left for owner to claim at t: the SMS of submit_one_sms is
+   dead after attempts attempts, its last error saying why. */
+static void
+given_up(struct unit_store *f, const char *owner, int64_t t, int attempts,
+    const char *why)
+{
+	struct tocsin_err e = { 0 };
+	struct store_delivery_row *r = NULL, *d = NULL;
+	size_t n, nd;
+
+	assert_int_equal(store_claim(f->st, owner, t, 60, NULL, 5, &r, &n, &e),
+	    0);
+	assert_int_equal(n, 0);
+	store_delivery_rows_free(r, n);
+	assert_int_equal(store_deliveries(f->st, "A1", NULL, &d, &nd, &e), 0);
+	assert_int_equal(nd, 1);
+	assert_int_equal(d[0].state, STORE_D_DEAD);
+	assert_int_equal(d[0].attempts, attempts);
+	assert_non_null(strstr(d[0].last_error, why));
+	store_delivery_rows_free(d, nd);
+}
+
+/* Attempts are what reached the driver, not claims: a lease lost before
+   the rows were handed over costs none, one lost after does, and both
+   are bounded (max_attempts attempts, 3 x max_attempts lost leases). */
+static void
+test_attempts_are_real_and_bounded(void **state)
+{
+	struct unit_store *f = *state;
+	struct tocsin_err e = { 0 };
+	struct store_delivery_row *r = NULL;
+	size_t n;
+	int64_t t = 1000;
+	struct store_result_item it = { 0 };
+
+	submit_one_sms(f, 2);
+	/* five crashes before anything was handed over: no attempt */
+	lose_leases(f, t, 5);
 	/* an untried temporary failure (deadline): no attempt either */
 	assert_int_equal(store_claim(f->st, "w", t, 60, NULL, 5, &r, &n, &e),
 	    0);
@@ -1450,49 +1493,18 @@ test_attempts_are_real_and_bounded(void **state)
 	store_delivery_rows_free(r, n);
 	/* the second attempt reaches max_attempts: dead, with the reason */
 	assert_int_equal(store_mark_tried(f->st, "w2", &e), 0);
-	t += 61;
-	assert_int_equal(store_claim(f->st, "w3", t, 60, NULL, 5, &r, &n, &e), 0);
-	assert_int_equal(n, 0);
-	store_delivery_rows_free(r, n);
-	assert_int_equal(store_deliveries(f->st, "A1", NULL, &d, &nd, &e), 0);
-	assert_int_equal(d[0].state, STORE_D_DEAD);
-	assert_int_equal(d[0].attempts, 2);
-	assert_non_null(strstr(d[0].last_error, "gave up after 2 attempts"));
-	store_delivery_rows_free(d, nd);
+	given_up(f, "w3", t + 61, 2, "gave up after 2 attempts");
 }
 
 /* A lease lost again and again before any attempt ends dead too. */
 static void
 test_lost_leases_are_bounded(void **state)
 {
-	static const struct store_team_plan tp[] = { { "ke", 0, 0 } };
-	static const struct store_delivery_plan dp[] = {
-		{ "ke", 0, "sms", "Ann", "+254700000001", 1000 },
-	};
 	struct unit_store *f = *state;
-	struct tocsin_err e = { 0 };
-	struct store_delivery_row *r = NULL, *d = NULL;
-	size_t n, nd, rel;
 
-	submit_plan(f, "A1", "ID-1", NULL, 0, tp, 1, dp, 1);
-	store_set_max_attempts(f->st, 2);
-	for (int i = 0; i < 6; i++) {
-		assert_int_equal(store_claim(f->st, "w", 1000, 60, NULL, 5, &r,
-		    &n, &e), 0);
-		assert_int_equal(n, 1);
-		store_delivery_rows_free(r, n);
-		assert_int_equal(store_release_owner(f->st, "w", 1000, &rel,
-		    &e), 0);
-	}
-	assert_int_equal(store_claim(f->st, "w", 1000, 60, NULL, 5, &r, &n, &e),
-	    0);
-	assert_int_equal(n, 0);
-	store_delivery_rows_free(r, n);
-	assert_int_equal(store_deliveries(f->st, "A1", NULL, &d, &nd, &e), 0);
-	assert_int_equal(d[0].state, STORE_D_DEAD);
-	assert_int_equal(d[0].attempts, 0);
-	assert_non_null(strstr(d[0].last_error, "lost 6 times"));
-	store_delivery_rows_free(d, nd);
+	submit_one_sms(f, 2);
+	lose_leases(f, 1000, 6);
+	given_up(f, "w", 1000, 0, "lost 6 times");
 }
 
 /* No delivery is orphaned when its team's ladder stops: an unreached
