@@ -39,7 +39,6 @@ __lsan_default_suppressions(void)
 	return "leak:libconfig.so\n";
 }
 
-	chan_kinds_publish();
 #define FPR_A "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
 #define FPR_B "BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB"
 #define FPR_C "CCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCC"
@@ -98,6 +97,9 @@ init(void)
 
 	if (repo != NULL)
 		return;
+	/* the built-in channels' kinds, as serve hands them over at
+	   start-up: the repository names them */
+	chan_kinds_publish();
 	if (policy_load_string(repo_text, "fuzz.conf", "/tmp", &repo, NULL,
 	    &e) != 0) {
 		fprintf(stderr, "fuzz_drill: the fixed repository: %s\n", e.msg);
