@@ -242,16 +242,6 @@ build(struct fx *f)
 	return r;
 }
 
-static const struct report_team *
-team(const struct report *r, const char *id)
-{
-	for (size_t i = 0; i < r->nteams; i++)
-		if (strcmp(r->teams[i].id, id) == 0)
-			return &r->teams[i];
-	fail_msg("no team %s in the report", id);
-	return NULL;
-}
-
 static void
 stats_are(const struct report_stats *s, size_t n, int64_t median,
     int64_t p90, int64_t max)
@@ -303,7 +293,7 @@ test_build_teams(void **state)
 	for (size_t i = 1; i < r->nteams; i++)
 		assert_true(strcmp(r->teams[i - 1].id, r->teams[i].id) < 0);
 
-	t = team(r, "ka");
+	t = unit_report_team(r, "ka");
 	assert_int_equal(t->outcome, REPORT_ACKED);
 	assert_string_equal(t->state, "acked");
 	assert_string_equal(t->region, "AF");
@@ -318,7 +308,7 @@ test_build_teams(void **state)
 	assert_int_equal(t->sent, 2);
 	assert_int_equal(t->failed, 0);
 
-	t = team(r, "kb");
+	t = unit_report_team(r, "kb");
 	assert_int_equal(t->outcome, REPORT_ACKED_ESCALATED);
 	assert_string_equal(t->region, "AF");
 	assert_int_equal(t->step, 1);
@@ -331,7 +321,7 @@ test_build_teams(void **state)
 	assert_int_equal(t->sent, 2);
 	assert_int_equal(t->failed, 2);
 
-	t = team(r, "kc");
+	t = unit_report_team(r, "kc");
 	assert_int_equal(t->outcome, REPORT_UNREACHED);
 	assert_string_equal(t->state, "unreached");
 	assert_string_equal(t->region, "EU");
@@ -346,7 +336,7 @@ test_build_teams(void **state)
 	assert_int_equal(t->sent, 1);
 	assert_int_equal(t->failed, 1);
 
-	t = team(r, "kd");
+	t = unit_report_team(r, "kd");
 	assert_int_equal(t->outcome, REPORT_PENDING);
 	assert_string_equal(t->state, "active");
 	assert_string_equal(t->region, "AS");
@@ -600,21 +590,6 @@ json_one_object(const char *s, size_t len)
 		assert_true(s[i] == '\n' || s[i] == ' ');
 }
 
-static char *
-to_text(int (*fn)(const struct report *, FILE *, struct tocsin_err *),
-    const struct report *r, size_t *len)
-{
-	char *buf = NULL;
-	FILE *m = open_memstream(&buf, len);
-	struct tocsin_err e;
-
-	assert_non_null(m);
-	assert_int_equal(fn(r, m, &e), 0);
-	assert_int_equal(fclose(m), 0);
-	assert_non_null(buf);
-	return buf;
-}
-
 static void
 test_json(void **state)
 {
@@ -625,7 +600,7 @@ test_json(void **state)
 
 	script(f, HOSTILE, "@SUM(1)\"");
 	r = build(f);
-	j = to_text(report_json, r, &len);
+	j = unit_report_text(report_json, r, &len);
 	assert_int_equal(strlen(j), len);
 	json_one_object(j, len);
 	/* the headline escaped, every control byte as \u00XX */
@@ -666,7 +641,7 @@ test_json_empty(void **state)
 	assert_int_equal(report_build(f->db.st, f->repo, "A2", &r, &e), 0);
 	assert_int_equal(r->nteams, 0);
 	assert_null(r->headline);
-	j = to_text(report_json, r, &len);
+	j = unit_report_text(report_json, r, &len);
 	json_one_object(j, len);
 	/* the head, byte for byte */
 	assert_true(strncmp(j, "{\"alert\":\"A2\",\"identifier\":\"ID-2\","
@@ -676,7 +651,7 @@ test_json_empty(void **state)
 	assert_non_null(strstr(j, "\"ack\":{\"n\":0,\"median\":null"));
 	assert_non_null(strstr(j, "\"per_team\":[],\"events\":[]}"));
 	free(j);
-	free(to_text(report_csv, r, &len));
+	free(unit_report_text(report_csv, r, &len));
 	report_free(r);
 }
 
@@ -727,7 +702,7 @@ test_csv(void **state)
 	set(&r->teams[2].id, "@SUM(A1)");
 	set(&r->teams[3].id, "-2+3");
 	set(&r->teams[3].ack_by, "line\none\r\x01");
-	c = to_text(report_csv, r, &len);
+	c = unit_report_text(report_csv, r, &len);
 	assert_int_equal(strlen(c), len);
 	n = csv_lines(c, lines, 64);
 	assert_string_equal(lines[0], "team,region,outcome,state,step,"

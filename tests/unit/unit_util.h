@@ -1,8 +1,8 @@
 /*
  * unit_util.h: small helpers shared by the cmocka unit tests.
  *
- * Include it after <cmocka.h> (and its prerequisites) and, for
- * unit_load_repo, after "policy.h" (it publishes the built-in channels'
+ * Include it after <cmocka.h> (and its prerequisites), for the report
+ * helpers after "report.h" and, for unit_load_repo, after "policy.h" (it publishes the built-in channels'
  * kinds, so the test links the channels library).  Each helper is static, so every test
  * executable has its own copy, and marked unused, so that a test that does
  * not call one still builds without a warning.
@@ -157,6 +157,43 @@ unit_pki_remove(const char *dir)
 	(void)unit_sh("gpgconf --homedir %s/pki/gnupg --kill all; gpgconf "
 	    "--homedir %s/pki/signers --kill all; rm -rf %s", dir, dir, dir);
 }
+
+#ifdef REPORT_H	/* "report.h" was included */
+static const struct report_team *unit_report_team(const struct report *,
+    const char *) __attribute__((unused));
+static char *unit_report_text(int (*)(const struct report *, FILE *,
+    struct tocsin_err *), const struct report *, size_t *)
+    __attribute__((unused));
+
+/* The report's team id, which must be in it. */
+static const struct report_team *
+unit_report_team(const struct report *r, const char *id)
+{
+	for (size_t i = 0; i < r->nteams; i++)
+		if (strcmp(r->teams[i].id, id) == 0)
+			return &r->teams[i];
+	fail_msg("no team %s in the report", id);
+	return NULL;
+}
+
+/* The report as fn writes it (report_json, report_csv...), which must
+   succeed, in a string of malloc's that the caller frees; its length in
+   *len. */
+static char *
+unit_report_text(int (*fn)(const struct report *, FILE *,
+    struct tocsin_err *), const struct report *r, size_t *len)
+{
+	char *buf = NULL;
+	FILE *m = open_memstream(&buf, len);
+	struct tocsin_err e;
+
+	assert_non_null(m);
+	assert_int_equal(fn(r, m, &e), 0);
+	assert_int_equal(fclose(m), 0);
+	assert_non_null(buf);
+	return buf;
+}
+#endif
 
 #ifdef POLICY_H	/* "policy.h" was included */
 #include "channel.h"
