@@ -388,6 +388,26 @@ def assert_store_log_bounded(errs, seconds):
     return bound
 
 
+def full_while_serving(inst, d, peer, tag, seconds):
+    """serve --until-idle (its log serve-tag.log) through the relay peer,
+    with the store's folder d (store_on_tmpfs) filled once two mails went
+    and full for seconds; serve must end well.  (bytes of filler, mails
+    before the fault, mails by its end, seconds it lasted, serve's log)"""
+    with serving(inst, tag, "--until-idle") as proc:
+        assert wait_for(lambda: len(peer.messages()) >= 2, 60, 0.02)
+        filled = fill(d / "filler")
+        t_fault = time.monotonic()
+        at_fault = len(peer.messages())
+        time.sleep(seconds)
+        at_clear = len(peer.messages())
+        (d / "filler").unlink()
+        held = time.monotonic() - t_fault
+        proc.wait(timeout=120)
+    log = serve_log(inst, tag)
+    assert proc.returncode == 0, log
+    return filled, at_fault, at_clear, held, log
+
+
 def test_full_disk_results_wait_and_nothing_repeats(inst, relay, tmp_path):
     """The store's file system fills up while mail goes out (12 s, inside
     half of the 30 s lease): results wait in memory and are recorded once
@@ -398,17 +418,8 @@ def test_full_disk_results_wait_and_nothing_repeats(inst, relay, tmp_path):
         # batches of 10: new claims meet the full disk too
         peer, teams, alert = mail_out(inst, relay, 60, batch=10, workers=2,
                                       lease="30s")
-        with serving(inst, "full", "--until-idle") as proc:
-            assert wait_for(lambda: len(peer.messages()) >= 2, 60, 0.02)
-            filled = fill(d / "filler")
-            t_fault = time.monotonic()
-            at_fault = len(peer.messages())
-            time.sleep(12)
-            (d / "filler").unlink()
-            held = time.monotonic() - t_fault
-            proc.wait(timeout=120)
-        log = serve_log(inst, "full")
-        assert proc.returncode == 0, log
+        filled, at_fault, _, held, log = full_while_serving(inst, d, peer,
+                                                           "full", 12)
         # unwritable for less than half the lease: no repeat
         unwritable_verdict(
             inst, alert, peer, log,
@@ -429,18 +440,8 @@ def test_full_disk_longer_than_the_lease_repeats_nothing(
         peer, teams, alert = mail_out(inst, relay, 60, batch=batch,
                                       workers=workers, lease="10s",
                                       retry_base="1s", retry_max="2s")
-        with serving(inst, "full-long", "--until-idle") as proc:
-            assert wait_for(lambda: len(peer.messages()) >= 2, 60, 0.02)
-            fill(d / "filler")
-            t_fault = time.monotonic()
-            at_fault = len(peer.messages())
-            time.sleep(25)
-            at_clear = len(peer.messages())
-            (d / "filler").unlink()
-            held = time.monotonic() - t_fault
-            proc.wait(timeout=120)
-        log = serve_log(inst, "full-long")
-        assert proc.returncode == 0, log
+        _, at_fault, at_clear, held, log = full_while_serving(
+            inst, d, peer, "full-long", 25)
         # one serve that is not stopped: nothing repeats (before, the
         # results were given up at the lease's end: 18 of 20 went again)
         unwritable_verdict(
