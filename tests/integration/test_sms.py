@@ -4,7 +4,6 @@ import collections
 import contextlib
 import re
 import xml.etree.ElementTree as ET
-from pathlib import Path
 
 import pytest
 
@@ -120,14 +119,9 @@ def fault_on_first(inst, tmp_path, pki, fault, nteams=3, wait_extra=0, **conf):
 @pytest.fixture
 def big_inst(repo200, pki, tmp_path):
     """The 200-team repository (from test_email's fixture file)."""
-    import shutil
-    import tempfile
-    from conftest import Instance
-    d = Path(tempfile.mkdtemp(prefix="s-", dir=str(repo200.parent)))
-    for f in ("tocsin.conf", "teams.conf"):
-        shutil.copy(repo200 / f, d / f)
-    yield Instance(d, pki)
-    shutil.rmtree(d, ignore_errors=True)
+    from conftest import instance_of
+    with instance_of(repo200, pki, "s-") as i:
+        yield i
 
 
 def test_parallel_sms_within_the_rate_limit(big_inst, tmp_path, pki):
