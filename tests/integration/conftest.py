@@ -4,6 +4,7 @@ Session fixtures build a throwaway PKI (certs/mkpki.sh) and a generated
 repository (examples/gen-repo.py) once; each test gets its own copy of the
 configuration with its own store, so tests never see each other's alerts.
 """
+import contextlib
 import hashlib
 import hmac
 import json
@@ -266,13 +267,23 @@ class Instance:
         return out
 
 
+@contextlib.contextmanager
+def instance_of(template, pki, prefix="i-"):
+    """An Instance of the made repository template (its tocsin.conf and
+    teams.conf copied) in a folder of its own beside it, removed after."""
+    d = Path(tempfile.mkdtemp(prefix=prefix, dir=str(template.parent)))
+    for f in ("tocsin.conf", "teams.conf"):
+        shutil.copy(template / f, d / f)
+    try:
+        yield Instance(d, pki)
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
 @pytest.fixture
 def inst(tmp_path_factory, repo_template, pki):
-    d = Path(tempfile.mkdtemp(prefix="i-", dir=str(repo_template.parent)))
-    for f in ("tocsin.conf", "teams.conf"):
-        shutil.copy(repo_template / f, d / f)
-    yield Instance(d, pki)
-    shutil.rmtree(d, ignore_errors=True)
+    with instance_of(repo_template, pki) as i:
+        yield i
 
 
 def cap_time(dt):

@@ -186,38 +186,26 @@ rofs_open_denied(const char *p, int flags)
 	    rofs_name_under(p);
 }
 
-int
-open(const char *p, int flags, ...)
-{
-	REAL(open);
-	mode_t mode = 0;
-	va_list ap;
-
-	va_start(ap, flags);
-	if (flags & O_CREAT)
-		mode = (mode_t)va_arg(ap, int);
-	va_end(ap);
-	if (rofs_open_denied(p, flags)) {
-		errno = EROFS;
-		return -1;
-	}
-	return real_open(p, flags, mode);
+/* open and open64, alike but for the call they make; the mode is there
+   only with O_CREAT. */
+#define ROFS_OPEN(name) \
+int \
+name(const char *p, int flags, ...) \
+{ \
+	REAL(name); \
+	mode_t mode = 0; \
+	va_list ap; \
+ \
+	va_start(ap, flags); \
+	if (flags & O_CREAT) \
+		mode = (mode_t)va_arg(ap, int); \
+	va_end(ap); \
+	if (rofs_open_denied(p, flags)) { \
+		errno = EROFS; \
+		return -1; \
+	} \
+	return real_##name(p, flags, mode); \
 }
 
-int
-open64(const char *p, int flags, ...)
-{
-	REAL(open64);
-	mode_t mode = 0;
-	va_list ap;
-
-	va_start(ap, flags);
-	if (flags & O_CREAT)
-		mode = (mode_t)va_arg(ap, int);
-	va_end(ap);
-	if (rofs_open_denied(p, flags)) {
-		errno = EROFS;
-		return -1;
-	}
-	return real_open64(p, flags, mode);
-}
+ROFS_OPEN(open)
+ROFS_OPEN(open64)

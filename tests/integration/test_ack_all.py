@@ -26,19 +26,16 @@ One scenario for the module, then one test per thing it shows:
 """
 import email
 import re
-import shutil
 import subprocess
-import tempfile
 import time
 from email import policy as email_policy
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
 import test_sms
 import test_sshdrop
-from conftest import BIN, Instance
+from conftest import BIN, instance_of
 from smsprovider import post_status_callback
 from smtppeer import SmtpPeer
 from sshpeer import SshPeer
@@ -171,21 +168,17 @@ def words(text):
 @pytest.fixture(scope="module")
 def run(tmp_path_factory, repo_template, pki):
     work = tmp_path_factory.mktemp("ackall")
-    d = Path(tempfile.mkdtemp(prefix="i-", dir=str(repo_template.parent)))
-    for f in ("tocsin.conf", "teams.conf"):
-        shutil.copy(repo_template / f, d / f)
-    inst = Instance(d, pki)
-    smtp = SmtpPeer(work / "smtp", cert=pki["dir"] / pki["server_cert"],
-                    key=pki["dir"] / pki["server_key"]).start()
-    sms = test_sms.provider(work, pki, "sms").start()
-    ssh = SshPeer(work / "sshd").start()
-    try:
-        yield scenario(inst, pki, smtp, sms, ssh)
-    finally:
-        ssh.stop()
-        sms.stop()
-        smtp.stop()
-        shutil.rmtree(d, ignore_errors=True)
+    with instance_of(repo_template, pki) as inst:
+        smtp = SmtpPeer(work / "smtp", cert=pki["dir"] / pki["server_cert"],
+                        key=pki["dir"] / pki["server_key"]).start()
+        sms = test_sms.provider(work, pki, "sms").start()
+        ssh = SshPeer(work / "sshd").start()
+        try:
+            yield scenario(inst, pki, smtp, sms, ssh)
+        finally:
+            ssh.stop()
+            sms.stop()
+            smtp.stop()
 
 
 def scenario(inst, pki, smtp, sms, ssh):

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from smtppeer import SmtpPeer
+from test_email import peer_for
 from test_escalation import ladder, peer, serve_bg, states, stop  # noqa: F401
 
 
@@ -32,11 +32,8 @@ def primary_email(inst, team):
 @pytest.fixture
 def refusing_peer(inst, tmp_path, pki):
     """The SMTP peer, refusing the fourth team's primary contact."""
-    d = pki["dir"]
     who = primary_email(inst, inst.teams()[3])
-    p = SmtpPeer(tmp_path, cert=d / pki["server_cert"],
-                 key=d / pki["server_key"], reject=[re.escape(who)]).start()
-    inst.set_keys("smtp", port=p.port)
+    p = peer_for(inst, tmp_path, pki, reject=[re.escape(who)])
     yield p
     p.stop()
 

@@ -8,16 +8,8 @@ import re
 
 import pytest
 
-from smtppeer import SmtpPeer
+from test_email import peer_for
 from test_escalation import ladder, states, step_rows
-
-
-def relay(inst, workdir, pki, **kw):
-    d = pki["dir"]
-    p = SmtpPeer(workdir, cert=d / pki["server_cert"],
-                 key=d / pki["server_key"], **kw).start()
-    inst.set_keys("smtp", port=p.port)
-    return p
 
 
 def test_escalate_moves_one_team_now_and_is_audited(inst):
@@ -81,7 +73,7 @@ def test_retry_makes_dead_deliveries_due_and_each_arrives_once(inst, pki,
     teams = inst.teams()[:3]
     alert = inst.submit_signed(inst.cap(addresses=" ".join(teams)))
     # the relay refuses every recipient for good: dead at the first try
-    bad = relay(inst, tmp_path / "bad", pki, reject=(".*",))
+    bad = peer_for(inst, tmp_path / "bad", pki, reject=(".*",))
     try:
         inst.serve()
     finally:
@@ -90,7 +82,7 @@ def test_retry_makes_dead_deliveries_due_and_each_arrives_once(inst, pki,
     assert bad.messages() == []
 
     # one team's, one delivery, then the rest; each arrives once
-    peer = relay(inst, tmp_path / "good", pki)
+    peer = peer_for(inst, tmp_path / "good", pki)
     request.addfinalizer(peer.stop)
     r = inst.run("retry", alert, teams[0], check=0)
     assert "1 dead delivery is due again" in r.stdout

@@ -49,26 +49,38 @@ def wait_moved(peer, team, name, timeout=10):
     raise AssertionError(f"{team}/ack/{name} was not moved")
 
 
+@contextlib.contextmanager
+def serving(inst, peer, teams):
+    """serve, looking for ack files every second, once the drops of step
+    0 have made the team folders."""
+    text = inst.conf.read_text()
+    inst.conf.write_text(text.replace('timeout = "5s"; }',
+                                      'timeout = "5s"; ack_poll = 1; }'))
+    log = open(inst.dir / "serve.log", "w")
+    proc = subprocess.Popen([str(BIN), "-c", str(inst.conf), "serve"],
+                            stdout=log, stderr=subprocess.STDOUT)
+    try:
+        # the drops themselves make the team folders
+        deadline = time.time() + 15
+        while time.time() < deadline and not all(
+                (peer.root / t).is_dir() for t in teams):
+            time.sleep(0.1)
+        yield proc
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+        log.close()
+
+
 def test_ack_files_signed_or_with_code_and_refusals(inst, peer):
     teams = inst.teams()[:8]
     configure(inst, peer, teams, step0='[ "team:sshdrop" ]')
-    text = inst.conf.read_text()
-    text = text.replace('timeout = "5s"; }', 'timeout = "5s"; ack_poll = 1; }')
-    inst.conf.write_text(text)
     alert = inst.submit_signed(inst.cap(addresses=" ".join(teams)))
     other = inst.submit_signed(inst.cap(addresses=teams[0]))
     code = {t: inst.ack_code(alert, t) for t in teams}
     name0, _, fpr0 = contact(inst, teams[0])
     name6, _, fpr6 = contact(inst, teams[6])
-    log = open(inst.dir / "serve.log", "w")
-    proc = subprocess.Popen([str(BIN), "-c", str(inst.conf), "serve"],
-                            stdout=log, stderr=subprocess.STDOUT)
-    try:
-        # the drops themselves made the team folders
-        deadline = time.time() + 15
-        while time.time() < deadline and not all(
-                (peer.root / t).is_dir() for t in teams):
-            time.sleep(0.1)
+    with serving(inst, peer, teams):
         files = {
             # signed by the team's contact, naming the alert: signed ack
             teams[0]: (f"alert-{alert}.{teams[0]}.txt", gpg_sign(
@@ -107,10 +119,6 @@ def test_ack_files_signed_or_with_code_and_refusals(inst, peer):
             f"ACK {code[teams[7]]}\n".encode())
         fates = {t: wait_moved(peer, t, n) for t, (n, _) in files.items()}
         time.sleep(1.5)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=60)
-        log.close()
     assert fates == {teams[0]: "done", teams[1]: "done",
                      **{t: "refused" for t in teams[2:7]}}
     assert state(inst, alert, teams[0]) == ("acked", name0, "drop", "signed")
@@ -148,28 +156,6 @@ def acks(inst, alert, team):
 
 def refusals(inst):
     return [a[4] for a in inst.audit() if a[2] == "drop-ack-refused"]
-
-
-@contextlib.contextmanager
-def serving(inst, peer, teams):
-    """serve, looking for ack files every second, once the drops of step
-    0 have made the team folders."""
-    text = inst.conf.read_text()
-    inst.conf.write_text(text.replace('timeout = "5s"; }',
-                                      'timeout = "5s"; ack_poll = 1; }'))
-    log = open(inst.dir / "serve.log", "w")
-    proc = subprocess.Popen([str(BIN), "-c", str(inst.conf), "serve"],
-                            stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.time() + 15
-        while time.time() < deadline and not all(
-                (peer.root / t).is_dir() for t in teams):
-            time.sleep(0.1)
-        yield proc
-    finally:
-        proc.terminate()
-        proc.wait(timeout=60)
-        log.close()
 
 
 def test_a_signature_older_than_the_alert_is_no_signed_ack(inst, peer):
@@ -309,8 +295,6 @@ def pin_contact_key(inst, team, fpr):
 def test_ack_file_signed_with_a_subkey(inst, peer, cards):
     teams = inst.teams()[:3]
     configure(inst, peer, teams, step0='[ "team:sshdrop" ]')
-    inst.conf.write_text(inst.conf.read_text().replace(
-        'timeout = "5s"; }', 'timeout = "5s"; ack_poll = 1; }'))
     home, primary, sub = cards.make("Ann Card <ann@card.example>")
     ohome, other, osub = cards.make("Eve Card <eve@card.example>")
     pin_contact_key(inst, teams[0], primary)
@@ -334,21 +318,10 @@ def test_ack_file_signed_with_a_subkey(inst, peer, cards):
         teams[2]: (f"alert-{alert}.{teams[2]}.txt",
                    signed(ohome, other, f"Received alert {alert}.\n")),
     }
-    log = open(inst.dir / "serve.log", "w")
-    proc = subprocess.Popen([str(BIN), "-c", str(inst.conf), "serve"],
-                            stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.time() + 15
-        while time.time() < deadline and not all(
-                (peer.root / t).is_dir() for t in teams):
-            time.sleep(0.1)
+    with serving(inst, peer, teams):
         for t, (n, data) in files.items():
             put(peer, t, n, data)
         fates = {t: wait_moved(peer, t, n) for t, (n, _) in files.items()}
-    finally:
-        proc.terminate()
-        proc.wait(timeout=60)
-        log.close()
     assert fates == {teams[0]: "done", teams[1]: "refused",
                      teams[2]: "refused"}
     assert state(inst, alert, teams[0]) == ("acked", name0, "drop", "signed")

@@ -609,20 +609,26 @@ def count_mail_faults(name, rows, msgs):
     return lost, dup, stuck
 
 
+def served_by(inst, peer, teams):
+    """An alert for teams signed by desk-1, served through the relay peer,
+    which is stopped after: (alert, serve's result, the messages the relay
+    took, the AUTH it was offered, its log)."""
+    try:
+        alert = inst.submit_signed(inst.cap(addresses=" ".join(teams)),
+                                   signers=("desk-1",))
+        res = inst.serve(timeout=120)
+        return (alert, res, peer.messages(), peer.auth_attempts(),
+                peer.logfile.read_text())
+    finally:
+        peer.stop()
+
+
 def test_relay_requiring_auth_gets_it_after_starttls(inst, tmp_path, pki):
     inst.email_all_first()
     credentials(inst)
     peer = peer_for(inst, tmp_path, pki, auth=f"{AUTH_USER}:{AUTH_PASSWORD}")
-    try:
-        teams = inst.teams()[:3]
-        alert = inst.submit_signed(inst.cap(addresses=" ".join(teams)),
-                                   signers=("desk-1",))
-        res = inst.serve(timeout=120)
-        msgs = peer.messages()
-        attempts = peer.auth_attempts()
-        log = peer.logfile.read_text()
-    finally:
-        peer.stop()
+    alert, res, msgs, attempts, log = served_by(inst, peer,
+                                                inst.teams()[:3])
     rows = deliveries(inst, alert)
     assert count_mail_faults("smtp-auth", rows, msgs) == (0, 0, 0)
     assert all(r[4] == "sent" for r in rows)
@@ -641,16 +647,8 @@ def test_wrong_password_fails_with_the_relays_reason(inst, tmp_path, pki):
     wrong = "wrong-Pa55word-also-secret"
     credentials(inst, password=wrong)
     peer = peer_for(inst, tmp_path, pki, auth=f"{AUTH_USER}:{AUTH_PASSWORD}")
-    try:
-        team = inst.teams()[0]
-        alert = inst.submit_signed(inst.cap(addresses=team),
-                                   signers=("desk-1",))
-        res = inst.serve(timeout=120)
-        msgs = peer.messages()
-        attempts = peer.auth_attempts()
-        log = peer.logfile.read_text()
-    finally:
-        peer.stop()
+    alert, res, msgs, attempts, log = served_by(inst, peer,
+                                                inst.teams()[:1])
     rows = deliveries(inst, alert)
     assert msgs == []
     assert rows and all(r[4] == "dead" for r in rows), rows
@@ -669,18 +667,10 @@ def test_auth_never_in_clear_to_a_relay_without_starttls(inst, tmp_path, pki):
     no STARTTLS gets no AUTH and no mail."""
     inst.email_all_first()
     credentials(inst)
+    inst.set_keys("gateway", max_attempts=1)
     peer = peer_for(inst, tmp_path, pki, no_starttls=True,
                     auth=f"{AUTH_USER}:{AUTH_PASSWORD}")
-    try:
-        team = inst.teams()[0]
-        alert = inst.submit_signed(inst.cap(addresses=team),
-                                   signers=("desk-1",))
-        inst.set_keys("gateway", max_attempts=1)
-        res = inst.serve(timeout=120)
-        msgs = peer.messages()
-        attempts = peer.auth_attempts()
-    finally:
-        peer.stop()
+    alert, res, msgs, attempts, _ = served_by(inst, peer, inst.teams()[:1])
     assert msgs == [] and attempts == []
     rows = deliveries(inst, alert)
     assert all(r[4] == "dead" and "STARTTLS" in r[6] for r in rows), rows
@@ -715,16 +705,8 @@ def test_local_relay_gets_auth_in_clear_only_when_marked_local(
     inst.set_keys("smtp", starttls="none", local=True)
     peer = SmtpPeer(tmp_path, auth=f"{AUTH_USER}:{AUTH_PASSWORD}",
                     auth_in_clear=True).start()
-    try:
-        inst.set_keys("smtp", port=peer.port)
-        team = inst.teams()[0]
-        alert = inst.submit_signed(inst.cap(addresses=team),
-                                   signers=("desk-1",))
-        res = inst.serve(timeout=120)
-        msgs = peer.messages()
-        attempts = peer.auth_attempts()
-    finally:
-        peer.stop()
+    inst.set_keys("smtp", port=peer.port)
+    alert, res, msgs, attempts, _ = served_by(inst, peer, inst.teams()[:1])
     rows = deliveries(inst, alert)
     assert count_mail_faults("smtp-auth-local", rows, msgs) == (0, 0, 0)
     assert all(r[4] == "sent" for r in rows)

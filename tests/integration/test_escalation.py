@@ -11,7 +11,7 @@ import time
 import pytest
 
 from conftest import BIN
-from smtppeer import SmtpPeer
+from test_email import peer_for
 
 
 def ladder(inst, steps, unreached_after, repeat=0):
@@ -32,10 +32,7 @@ def ladder(inst, steps, unreached_after, repeat=0):
 
 @pytest.fixture
 def peer(inst, tmp_path, pki):
-    d = pki["dir"]
-    p = SmtpPeer(tmp_path, cert=d / pki["server_cert"],
-                 key=d / pki["server_key"]).start()
-    inst.set_keys("smtp", port=p.port)
+    p = peer_for(inst, tmp_path, pki)
     yield p
     p.stop()
 

@@ -11,19 +11,11 @@ from pathlib import Path
 import pytest
 
 from conftest import BIN
-from smtppeer import SmtpPeer
+from test_email import peer_for
 
 # Where a page is kept for a human to look at: the build folder of the
 # binary under test (build/ or build-asan/), never the source tree.
 ARTEFACTS = BIN.parent.parent / "test-artefacts"
-
-
-def peer_for(inst, tmp_path, pki, **kw):
-    d = pki["dir"]
-    peer = SmtpPeer(tmp_path, cert=d / pki["server_cert"],
-                    key=d / pki["server_key"], **kw).start()
-    inst.set_keys("smtp", port=peer.port)
-    return peer
 
 
 def val(v):

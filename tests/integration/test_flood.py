@@ -17,7 +17,7 @@ import pytest
 
 from smsprovider import message_status_params, twilio_signature
 from test_ackreply import listening, stopped
-from test_sms import ACCOUNT, TOKEN, configure, provider, sms_rows
+from test_sms import ACCOUNT, TOKEN, sent_through, sms_rows
 
 
 class Flood:
@@ -122,11 +122,7 @@ def sent(inst, tmp_path, pki):
     """An alert whose SMS went out through the test provider: (alert,
     teams, the sms rows)."""
     teams = inst.teams()[:2]
-    with provider(tmp_path, pki, "p") as p:
-        configure(inst, p.url, step0='[ "primary:sms" ]')
-        alert = inst.submit_signed(inst.cap(addresses=" ".join(teams)),
-                                   signers=("desk-1",))
-        inst.serve(timeout=120)
+    alert, _ = sent_through(inst, tmp_path, pki, teams)
     rows = sms_rows(inst, alert)
     assert len(rows) == 2 and all(r[3] == "sent" for r in rows)
     return alert, teams, rows

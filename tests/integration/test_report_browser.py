@@ -9,7 +9,7 @@ import re
 
 from conftest import BIN
 from report_browser import render
-from smtppeer import SmtpPeer
+from test_email import peer_for
 
 # Where a page is kept for a human to look at: the build folder of the
 # binary under test (build/ or build-asan/), never the source tree.
@@ -20,10 +20,7 @@ OUTCOMES = {"acked", "acked-escalated", "unreached", "pending", "cancelled"}
 
 def test_report_html_renders_in_chromium(inst, tmp_path, pki):
     inst.email_all_first()
-    d = pki["dir"]
-    peer = SmtpPeer(tmp_path, cert=d / pki["server_cert"],
-                    key=d / pki["server_key"]).start()
-    inst.set_keys("smtp", port=peer.port)
+    peer = peer_for(inst, tmp_path, pki)
     teams = inst.teams()[:24]
     try:
         doc = inst.cap(addresses=" ".join(teams), infos=[

@@ -1,9 +1,9 @@
 """SMS and voice end to end: tocsin serve against the Twilio-compatible test
 provider (tests/peers/sms_provider.py) over HTTPS with the test PKI."""
 import collections
+import contextlib
 import re
 import xml.etree.ElementTree as ET
-from pathlib import Path
 
 import pytest
 
@@ -69,6 +69,17 @@ def configure(inst, url_main, url_ke=None, step0='[ "all:sms" ]', **kw):
     inst.conf.write_text(text)
 
 
+def sent_through(inst, tmp_path, pki, teams, step0='[ "primary:sms" ]'):
+    """An alert for teams signed by desk-1, with step 0 step0, served
+    through a test provider: (alert, the requests the provider got)."""
+    with provider(tmp_path, pki, "p") as p:
+        configure(inst, p.url, step0=step0)
+        alert = inst.submit_signed(inst.cap(addresses=" ".join(teams)),
+                                   signers=("desk-1",))
+        inst.serve(timeout=120)
+        return alert, p.requests()
+
+
 def sms_rows(inst, alert, channel="sms"):
     return inst.sql("SELECT id, team, address, state, attempts, last_error, "
                     "provider_ref, segments FROM deliveries WHERE alert_id = ? "
@@ -108,14 +119,9 @@ def fault_on_first(inst, tmp_path, pki, fault, nteams=3, wait_extra=0, **conf):
 @pytest.fixture
 def big_inst(repo200, pki, tmp_path):
     """The 200-team repository (from test_email's fixture file)."""
-    import shutil
-    import tempfile
-    from conftest import Instance
-    d = Path(tempfile.mkdtemp(prefix="s-", dir=str(repo200.parent)))
-    for f in ("tocsin.conf", "teams.conf"):
-        shutil.copy(repo200 / f, d / f)
-    yield Instance(d, pki)
-    shutil.rmtree(d, ignore_errors=True)
+    from conftest import instance_of
+    with instance_of(repo200, pki, "s-") as i:
+        yield i
 
 
 def test_parallel_sms_within_the_rate_limit(big_inst, tmp_path, pki):
@@ -314,14 +320,27 @@ def wait_port(port, timeout=10):
     raise RuntimeError(f"nothing listens on {port}")
 
 
+@contextlib.contextmanager
+def receiving(inst):
+    """serve --quiet, once its port takes connections, for the test to
+    post receipts to; stopped by SIGTERM on the way out.  Yields a dict
+    that then holds serve's exit status ("rc") and its stderr ("err")."""
+    serve = subprocess.Popen([str(BIN), "-c", str(inst.conf), "serve",
+                              "--quiet"], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, text=True)
+    out = {}
+    try:
+        wait_port(inst.port)
+        yield out
+    finally:
+        serve.send_signal(signal.SIGTERM)
+        _, out["err"] = serve.communicate(timeout=30)
+        out["rc"] = serve.returncode
+
+
 def test_status_callbacks_need_the_right_signature(inst, tmp_path, pki):
     teams = inst.teams()[:2]
-    with provider(tmp_path, pki, "p") as p:
-        configure(inst, p.url, step0='[ "primary:sms" ]')
-        alert = inst.submit_signed(inst.cap(addresses=" ".join(teams)),
-                                   signers=("desk-1",))
-        inst.serve(timeout=120)
-        reqs = p.requests()
+    alert, reqs = sent_through(inst, tmp_path, pki, teams)
     url = f"http://127.0.0.1:{inst.port}/twilio/status/twilio-main"
     # Twilio was told where to post the receipts
     assert all(r["form"]["StatusCallback"] == url for r in reqs)
@@ -329,11 +348,7 @@ def test_status_callbacks_need_the_right_signature(inst, tmp_path, pki):
     assert len(rows) == 2 and all(r[3] == "sent" for r in rows)
     (did, _, to, _, _, _, ref, _), (did2, _, to2, _, _, _, ref2, _) = rows
     sid, sid2 = ref.split(":", 1)[1], ref2.split(":", 1)[1]
-    serve = subprocess.Popen([str(BIN), "-c", str(inst.conf), "serve",
-                              "--quiet"], stdout=subprocess.DEVNULL,
-                             stderr=subprocess.PIPE, text=True)
-    try:
-        wait_port(inst.port)
+    with receiving(inst) as serve:
         ok = message_status_params(sid, "delivered", account_sid=ACCOUNT,
                                    to=to)
         # a wrong signature, or none, changes nothing
@@ -357,11 +372,8 @@ def test_status_callbacks_need_the_right_signature(inst, tmp_path, pki):
         # another path, or a GET, is refused
         assert post_status_callback(url.replace("twilio-main", "nobody"),
                                     TOKEN, ok) == 404
-    finally:
-        serve.send_signal(signal.SIGTERM)
-        _, err = serve.communicate(timeout=30)
-    assert serve.returncode == 0, err
-    assert "refused a receipt" in err
+    assert serve["rc"] == 0, serve["err"]
+    assert "refused a receipt" in serve["err"]
     after = {r[0]: r for r in sms_rows(inst, alert)}
     assert after[did][3] == "delivered"
     assert after[did2][3] == "undelivered" and "30003" in after[did2][5]
@@ -380,12 +392,8 @@ def test_receipts_only_move_forward_and_calls_get_theirs(inst, tmp_path,
     callback is a no-op.  Call status callbacks reach the voice channel,
     at the path calls were given and at the shared SMS one."""
     teams = inst.teams()[:2]
-    with provider(tmp_path, pki, "p") as p:
-        configure(inst, p.url, step0='[ "primary:sms", "primary:voice" ]')
-        alert = inst.submit_signed(inst.cap(addresses=" ".join(teams)),
-                                   signers=("desk-1",))
-        inst.serve(timeout=120)
-        reqs = p.requests()
+    alert, reqs = sent_through(inst, tmp_path, pki, teams,
+                               '[ "primary:sms", "primary:voice" ]')
     base = f"http://127.0.0.1:{inst.port}/twilio"
     surl, curl = f"{base}/status/twilio-main", \
         f"{base}/call-status/twilio-voice"
@@ -402,11 +410,7 @@ def test_receipts_only_move_forward_and_calls_get_theirs(inst, tmp_path,
     (vid, _, vto, _, _, _, vref, _), (vid2, _, vto2, _, _, _, vref2, _) = \
         voice
     csid, csid2 = vref.split(":", 1)[1], vref2.split(":", 1)[1]
-    serve = subprocess.Popen([str(BIN), "-c", str(inst.conf), "serve",
-                              "--quiet"], stdout=subprocess.DEVNULL,
-                             stderr=subprocess.PIPE, text=True)
-    try:
-        wait_port(inst.port)
+    with receiving(inst) as serve:
         ok = message_status_params(sid, "delivered", account_sid=ACCOUNT,
                                    to=to)
         bad = message_status_params(sid, "undelivered", account_sid=ACCOUNT,
@@ -455,10 +459,8 @@ def test_receipts_only_move_forward_and_calls_get_theirs(inst, tmp_path,
         # no provider of that name on either channel
         assert post_status_callback(f"{base}/call-status/nobody", TOKEN,
                                     ok) == 404
-    finally:
-        serve.send_signal(signal.SIGTERM)
-        _, err = serve.communicate(timeout=30)
-    assert serve.returncode == 0, err
+    err = serve["err"]
+    assert serve["rc"] == 0, err
     assert "its delivery is final already (1 such receipts" in err
     assert "(4 such receipts" in err and "(3 such" not in err
 

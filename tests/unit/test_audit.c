@@ -27,6 +27,7 @@
 
 #include "audit.h"
 #include "unit_util.h"
+#include "unit_store.h"
 
 #define H64 "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
@@ -312,19 +313,18 @@ static void
 test_verify(void **state)
 {
 	struct policy_repo repo = { 0 };
-	struct store *st = NULL;
+	struct unit_store u;
+	struct store *st;
 	struct tocsin_err err;
-	char dir[] = "/tmp/taudit-XXXXXX", path[64], hash[65], line[160];
-	char out[512];
+	char hash[65], line[160], out[512];
 	const char *wit[1];
 	int64_t seq;
 
 	(void)state;
-	assert_non_null(mkdtemp(dir));
-	(void)snprintf(path, sizeof(path), "%s/s.db", dir);
-	repo.gateway.store = path;
-	repo.gateway.gnupg_home = dir;
-	assert_int_equal(store_open(path, &st, &err), 0);
+	assert_int_equal(unit_store_open(&u, "/tmp/taudit", "s.db"), 0);
+	st = u.st;
+	repo.gateway.store = u.path;
+	repo.gateway.gnupg_home = u.dir;
 	assert_int_equal(verify_into(&repo, st, false, NULL, 0, out,
 	    sizeof(out), &err), 0);
 	assert_string_equal(out, "audit log intact: 0 records, hash chain "
@@ -350,8 +350,7 @@ test_verify(void **state)
 	assert_int_equal(verify_into(&repo, st, true, wit, 1, out,
 	    sizeof(out), &err), TOCSIN_EDATA);
 	assert_non_null(strstr(err.msg, "truncated"));
-	store_close(st);
-	unit_store_remove(dir, path);
+	unit_store_close(&u);
 }
 
 int

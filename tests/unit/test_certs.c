@@ -15,6 +15,7 @@
 
 #include "channel.h"
 #include "certs.h"
+#include "unit_util.h"
 
 static char dir[64];
 static char fpr_desk1[41], fpr_expired[41], fpr_revoked[41], fpr_gw[41];
@@ -22,70 +23,18 @@ static char alert[128];
 static const char body[] = "<alert>certs unit test</alert>\n";
 
 static int
-sh(const char *fmt, ...)
-{
-	char cmd[2048];
-	va_list ap;
-
-	va_start(ap, fmt);
-	(void)vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	return system(cmd);
-}
-
-static void
-json_fpr(const char *json, const char *key, char out[41])
-{
-	char pat[64];
-	const char *p;
-
-	(void)snprintf(pat, sizeof(pat), "\"%s\": \"", key);
-	p = strstr(json, pat);
-	assert_non_null(p);
-	memcpy(out, p + strlen(pat), 40);
-	out[40] = '\0';
-}
-
-static char *
-slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	char *b;
-	long n;
-
-	assert_non_null(f);
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	b = malloc((size_t)n + 1);
-	assert_int_equal(fread(b, 1, (size_t)n, f), (size_t)n);
-	b[n] = '\0';
-	fclose(f);
-	*len = (size_t)n;
-	return b;
-}
-
-static int
 setup(void **state)
 {
-	const char *src = getenv("TOCSIN_SRCDIR");
-	char path[256], *json;
-	size_t len;
 	FILE *f;
 
 	(void)state;
 	(void)snprintf(dir, sizeof(dir), "/tmp/tcu-XXXXXX");
-	if (src == NULL || mkdtemp(dir) == NULL)
+	if (mkdtemp(dir) == NULL || unit_pki_make(dir) != 0)
 		return -1;
-	if (sh("sh %s/certs/mkpki.sh %s/pki 2>/dev/null", src, dir) != 0)
-		return -1;
-	(void)snprintf(path, sizeof(path), "%s/pki/pki.json", dir);
-	json = slurp(path, &len);
-	json_fpr(json, "desk-1", fpr_desk1);
-	json_fpr(json, "expired", fpr_expired);
-	json_fpr(json, "revoked", fpr_revoked);
-	json_fpr(json, "gateway", fpr_gw);
-	free(json);
+	unit_pki_fpr(dir, "desk-1", fpr_desk1);
+	unit_pki_fpr(dir, "expired", fpr_expired);
+	unit_pki_fpr(dir, "revoked", fpr_revoked);
+	unit_pki_fpr(dir, "gateway", fpr_gw);
 	(void)snprintf(alert, sizeof(alert), "%s/alert.xml", dir);
 	f = fopen(alert, "w");
 	fputs(body, f);
@@ -97,8 +46,7 @@ static int
 teardown(void **state)
 {
 	(void)state;
-	(void)sh("gpgconf --homedir %s/pki/gnupg --kill all; gpgconf --homedir "
-	    "%s/pki/signers --kill all; rm -rf %s", dir, dir, dir);
+	unit_pki_remove(dir);
 	return 0;
 }
 
@@ -109,10 +57,7 @@ gpg_sign(const char *fpr, const char *opts, const char *suffix, size_t *len)
 	char out[256];
 
 	(void)snprintf(out, sizeof(out), "%s.%s", alert, suffix);
-	assert_int_equal(sh("gpg --homedir %s/pki/signers --batch --yes --quiet "
-	    "--pinentry-mode loopback --passphrase '' --local-user %s %s "
-	    "--output %s %s", dir, fpr, opts, out, alert), 0);
-	return slurp(out, len);
+	return unit_pki_sign(dir, fpr, opts, alert, out, len);
 }
 
 static struct certs_ctx *
@@ -241,12 +186,12 @@ test_inline_bomb_bounded(void **state)
 
 	(void)state;
 	(void)snprintf(out, sizeof(out), "%s/bomb.gpg", dir);
-	assert_int_equal(sh("head -c 200000000 /dev/zero | gpg --homedir "
+	assert_int_equal(unit_sh("head -c 200000000 /dev/zero | gpg --homedir "
 	    "%s/pki/signers --batch --yes --quiet --pinentry-mode loopback "
 	    "--passphrase '' --local-user %s --compress-algo bzip2 "
 	    "--bzip2-compress-level 9 -z 9 --sign --output %s", dir, fpr_desk1,
 	    out), 0);
-	msg = slurp(out, &mlen);
+	msg = unit_slurp(out, &mlen);
 	assert_true(mlen < 2048);
 	assert_int_equal(getrusage(RUSAGE_SELF, &before), 0);
 	assert_int_equal(certs_verify_inline(cx, msg, mlen, 256 * 1024, &plain,
@@ -285,10 +230,10 @@ cms_one(const char *cert, const char *key, bool good)
 	char *sig;
 
 	(void)snprintf(out, sizeof(out), "%s.p7s", alert);
-	assert_int_equal(sh("openssl cms -sign -binary -in %s -signer %s/pki/%s "
+	assert_int_equal(unit_sh("openssl cms -sign -binary -in %s -signer %s/pki/%s "
 	    "-inkey %s/pki/%s -outform PEM -out %s", alert, dir, cert, dir, key,
 	    out), 0);
-	sig = slurp(out, &slen);
+	sig = unit_slurp(out, &slen);
 	(void)snprintf(ca, sizeof(ca), "%s/pki/issuer-ca.pem", dir);
 	assert_int_equal(certs_cms_verify(body, strlen(body), sig, slen, ca,
 	    &sigs, &e), 0);
@@ -386,19 +331,19 @@ test_subkey_signature(void **state)
 	(void)state;
 	(void)snprintf(home, sizeof(home), "%s/card", dir);
 	(void)snprintf(sigpath, sizeof(sigpath), "%s/card.asc", dir);
-	assert_int_equal(sh("mkdir -m 700 %s && gpg --homedir %s %s "
+	assert_int_equal(unit_sh("mkdir -m 700 %s && gpg --homedir %s %s "
 	    "--quick-gen-key 'Card <card@desk.example>' ed25519 cert 0", home,
 	    home, q), 0);
 	last_fpr(home, "card@desk.example", primary);
-	assert_int_equal(sh("gpg --homedir %s %s --quick-add-key %s ed25519 "
+	assert_int_equal(unit_sh("gpg --homedir %s %s --quick-add-key %s ed25519 "
 	    "sign 0 && gpg --homedir %s --export %s | gpg --homedir %s/pki/gnupg "
 	    "%s --import", home, q, primary, home, primary, dir, q), 0);
 	last_fpr(home, primary, sub);
 	assert_string_not_equal(primary, sub);
-	assert_int_equal(sh("gpg --homedir %s %s --local-user %s --armor "
+	assert_int_equal(unit_sh("gpg --homedir %s %s --local-user %s --armor "
 	    "--detach-sign --output %s %s", home, q, primary, sigpath, alert),
 	    0);
-	sig = slurp(sigpath, &slen);
+	sig = unit_slurp(sigpath, &slen);
 	cx = ctx_open();
 	assert_int_equal(certs_verify_detached(cx, body, strlen(body), sig, slen,
 	    NULL, &sigs, &e), 0);
@@ -409,16 +354,16 @@ test_subkey_signature(void **state)
 	certs_close(cx);
 
 	/* a second signing subkey, used, then revoked */
-	assert_int_equal(sh("gpg --homedir %s %s --quick-add-key %s ed25519 "
+	assert_int_equal(unit_sh("gpg --homedir %s %s --quick-add-key %s ed25519 "
 	    "sign 0", home, q, primary), 0);
 	last_fpr(home, primary, sub2);
-	assert_int_equal(sh("gpg --homedir %s %s --local-user %s! --armor "
+	assert_int_equal(unit_sh("gpg --homedir %s %s --local-user %s! --armor "
 	    "--detach-sign --output %s %s && printf 'key %s\\nrevkey\\ny\\n0\\n"
 	    "\\ny\\nsave\\n' | gpg --homedir %s %s --command-fd 0 --edit-key %s "
 	    "&& gpg --homedir %s --export %s | gpg --homedir %s/pki/gnupg %s "
 	    "--import", home, q, sub2, sigpath, alert, sub2, home, q, primary,
 	    home, primary, dir, q), 0);
-	sig = slurp(sigpath, &slen);
+	sig = unit_slurp(sigpath, &slen);
 	cx = ctx_open();
 	sigs.n = 0;
 	assert_int_equal(certs_verify_detached(cx, body, strlen(body), sig, slen,
@@ -436,7 +381,7 @@ test_subkey_signature(void **state)
 	assert_string_equal(sigs.sig[0].subkey, "");
 	free(sig);
 	certs_close(cx);
-	(void)sh("gpgconf --homedir %s --kill all", home);
+	(void)unit_sh("gpgconf --homedir %s --kill all", home);
 }
 
 /* --- authorisation and quorum, with signatures already verified ------- */

@@ -405,27 +405,11 @@ run(struct fx *f, const struct drill_scenario *s)
 static char *
 json(const struct report *r)
 {
-	char *buf = NULL;
 	size_t len = 0;
-	FILE *m = open_memstream(&buf, &len);
-	struct tocsin_err e;
+	char *buf = unit_report_text(report_json, r, &len);
 
-	assert_non_null(m);
-	assert_int_equal(report_json(r, m, &e), 0);
-	assert_int_equal(fclose(m), 0);
-	assert_non_null(buf);
 	assert_int_equal(strlen(buf), len);
 	return buf;
-}
-
-static const struct report_team *
-team(const struct report *r, const char *id)
-{
-	for (size_t i = 0; i < r->nteams; i++)
-		if (strcmp(r->teams[i].id, id) == 0)
-			return &r->teams[i];
-	fail_msg("no team %s in the report", id);
-	return NULL;
 }
 
 /* Whether a delivery to team on channel went out (an event says so). */
@@ -517,7 +501,7 @@ test_run_never_answers(void **state)
 	struct drill_scenario *s = load(f, SCENARIO("9", EVERYONE,
 	    "{ team = \"br\"; never_answers = true; }"));
 	struct report *r = run(f, s);
-	const struct report_team *t = team(r, "br");
+	const struct report_team *t = unit_report_team(r, "br");
 
 	assert_int_equal(t->outcome, REPORT_UNREACHED);
 	assert_int_equal(t->ack, -1);
@@ -536,8 +520,8 @@ test_run_never_answers(void **state)
 	s = load(f, SCENARIO("9", EVERYONE,
 	    "{ region = \"eu\"; never_answers = true; }"));
 	r = run(f, s);
-	assert_int_equal(team(r, "de")->outcome, REPORT_UNREACHED);
-	assert_int_equal(team(r, "fr")->outcome, REPORT_UNREACHED);
+	assert_int_equal(unit_report_team(r, "de")->outcome, REPORT_UNREACHED);
+	assert_int_equal(unit_report_team(r, "fr")->outcome, REPORT_UNREACHED);
 	assert_int_equal(r->nacked, 3);
 	report_free(r);
 	drill_scenario_free(s);
@@ -569,14 +553,14 @@ test_run_region_outage(void **state)
 		    strcmp(t->first_channel, "pgp-email") != 0);
 		assert_true(t->failed >= 1);
 	}
-	t = team(r, "de");
+	t = unit_report_team(r, "de");
 	assert_string_equal(t->first_channel, "sms");
 	assert_true(t->first < 60);
-	t = team(r, "fr");
+	t = unit_report_team(r, "fr");
 	assert_string_equal(t->first_channel, "sms");
 	assert_true(t->first >= 900);
 	assert_int_equal(t->escalations, 1);
-	t = team(r, "ng");
+	t = unit_report_team(r, "ng");
 	assert_string_equal(t->first_channel, "pgp-email");
 	assert_true(t->first < 60);
 	for (size_t i = 0; i < r->nfailures; i++)
@@ -595,7 +579,7 @@ test_run_region_outage(void **state)
 	s = load(f, SCENARIO("3", NOBODY, "{ channel = \"pgp-email\"; "
 	    "team = \"fr\"; from = \"0m\"; for = \"10s\"; }"));
 	r = run(f, s);
-	t = team(r, "fr");
+	t = unit_report_team(r, "fr");
 	assert_true(sent_on(r, "fr", "pgp-email"));
 	assert_string_equal(t->first_channel, "pgp-email");
 	assert_true(t->first >= 15 + 20 && t->first <= 30 + 20);
@@ -615,7 +599,7 @@ test_run_provider_outage(void **state)
 	struct report *r = run(f, s);
 
 	assert_true(sent_on(r, "ke", "sms"));
-	assert_int_equal(team(r, "ke")->failed, 0);
+	assert_int_equal(unit_report_team(r, "ke")->failed, 0);
 	report_free(r);
 	drill_scenario_free(s);
 
@@ -624,8 +608,10 @@ test_run_provider_outage(void **state)
 	r = run(f, s);
 	assert_false(sent_on(r, "ke", "sms"));
 	assert_true(sent_on(r, "ke", "pgp-email"));
-	assert_true(team(r, "ke")->failed >= 2);	/* both SMS steps */
-	assert_string_equal(team(r, "ke")->first_channel, "pgp-email");
+	/* both SMS steps */
+	assert_true(unit_report_team(r, "ke")->failed >= 2);
+	assert_string_equal(unit_report_team(r, "ke")->first_channel,
+	    "pgp-email");
 	/* world is down for ke only */
 	assert_true(sent_on(r, "de", "sms"));
 	report_free(r);
@@ -672,7 +658,7 @@ test_run_spellings(void **state)
 	    "0; };", "{ team = \"KE\"; never_answers = true; }"));
 	struct report *r = run(f, s);
 
-	assert_int_equal(team(r, "ke")->outcome, REPORT_UNREACHED);
+	assert_int_equal(unit_report_team(r, "ke")->outcome, REPORT_UNREACHED);
 	for (size_t i = 0; i < r->nteams; i++)
 		if (r->teams[i].ack_via != NULL)
 			assert_string_equal(r->teams[i].ack_via, "link");

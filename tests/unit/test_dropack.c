@@ -327,62 +327,21 @@ struct take_fx {
 	time_t signed_at;		/* of the last signature made */
 };
 
-static int
-take_sh(const char *fmt, ...)
-{
-	char cmd[2048];
-	va_list ap;
-
-	va_start(ap, fmt);
-	(void)vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	return system(cmd);
-}
-
-static char *
-take_slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	char *b;
-	long n;
-
-	assert_non_null(f);
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	b = malloc((size_t)n + 1);
-	assert_non_null(b);
-	assert_int_equal(fread(b, 1, (size_t)n, f), (size_t)n);
-	b[n] = '\0';
-	fclose(f);
-	*len = (size_t)n;
-	return b;
-}
-
 /* Teams ke and tz, each with one contact whose pinned key is desk-1. */
 static int
 take_setup(void **state)
 {
 	static char text[2048];
-	const char *src = getenv("TOCSIN_SRCDIR");
 	struct take_fx *f = calloc(1, sizeof(*f));
 	struct tocsin_err e;
-	char path[128], home[128], *json, *p;
-	size_t len;
+	char home[128];
 
-	if (f == NULL || src == NULL)
+	if (f == NULL)
 		return -1;
 	(void)snprintf(f->dir, sizeof(f->dir), "/tmp/tdk-XXXXXX");
-	if (mkdtemp(f->dir) == NULL ||
-	    take_sh("sh %s/certs/mkpki.sh %s/pki >/dev/null 2>&1", src,
-	    f->dir) != 0)
+	if (mkdtemp(f->dir) == NULL || unit_pki_make(f->dir) != 0)
 		return -1;
-	(void)snprintf(path, sizeof(path), "%s/pki/pki.json", f->dir);
-	json = take_slurp(path, &len);
-	if ((p = strstr(json, "\"desk-1\": \"")) == NULL)
-		return -1;
-	memcpy(f->fpr, p + 11, 40);
-	free(json);
+	unit_pki_fpr(f->dir, "desk-1", f->fpr);
 #define TAKE_TEAM(id) "{ id = \"" id "\"; domain = \"" id "\"; " \
 	"cctld_operator = \"o\"; region = \"AF\"; policy = \"p\"; contacts = " \
 	"( { name = \"Ann " id "\"; role = \"r\"; timezone = \"UTC\"; " \
@@ -420,9 +379,7 @@ take_teardown(void **state)
 	certs_close(f->cx);
 	store_close(f->st);
 	policy_free(f->repo);
-	(void)take_sh("gpgconf --homedir %s/pki/gnupg --kill all; gpgconf "
-	    "--homedir %s/pki/signers --kill all; rm -rf %s", f->dir, f->dir,
-	    f->dir);
+	unit_pki_remove(f->dir);
 	free(f);
 	return 0;
 }
@@ -464,10 +421,7 @@ take_sign(struct take_fx *f, const char *text, size_t *len)
 	assert_non_null(fp);
 	fputs(text, fp);
 	fclose(fp);
-	assert_int_equal(take_sh("gpg --homedir %s/pki/signers --batch --yes "
-	    "--quiet --pinentry-mode loopback --passphrase '' --local-user %s "
-	    "--output %s --clearsign %s", f->dir, f->fpr, out, in), 0);
-	return take_slurp(out, len);
+	return unit_pki_sign(f->dir, f->fpr, "--clearsign", in, out, len);
 }
 
 static enum chan_ackfile_fate

@@ -38,6 +38,7 @@
 #include "policy.h"
 #include "store.h"
 #include "unit_util.h"
+#include "unit_store.h"
 
 #define FPR_A "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
 #define FPR_B "BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB"
@@ -108,10 +109,9 @@ static const char repo_text[] =
 	");\n";
 
 struct fx {
-	char dir[64];
-	char path[128];
+	struct unit_store db;
 	struct policy_repo *repo;
-	struct store *a, *b;		/* two connections: two serve processes */
+	struct store *b;	/* db.st and b: two serve processes */
 	unsigned char secret[ACK_SECRET_LEN];
 	/* what a slow serve process saw due at an earlier tick */
 	struct store_due_team *stale;
@@ -125,14 +125,9 @@ setup(void **state)
 	struct fx *f = calloc(1, sizeof(*f));
 	struct tocsin_err e;
 
-	if (f == NULL)
+	if (f == NULL || unit_store_open(&f->db, "/tmp/tesc", "t.db") != 0)
 		return -1;
-	(void)snprintf(f->dir, sizeof(f->dir), "/tmp/tesc-XXXXXX");
-	if (mkdtemp(f->dir) == NULL)
-		return -1;
-	(void)snprintf(f->path, sizeof(f->path), "%s/t.db", f->dir);
-	if (store_open(f->path, &f->a, &e) != 0 ||
-	    store_open(f->path, &f->b, &e) != 0) {
+	if (store_open(f->db.path, &f->b, &e) != 0) {
 		fprintf(stderr, "%s\n", e.msg);
 		return -1;
 	}
@@ -146,18 +141,11 @@ static int
 teardown(void **state)
 {
 	struct fx *f = *state;
-	char p[160];
 
-	store_close(f->a);
 	store_close(f->b);
+	unit_store_close(&f->db);
 	policy_free(f->repo);
 	store_due_teams_free(f->stale, f->nstale);
-	(void)unlink(f->path);
-	(void)snprintf(p, sizeof(p), "%s-wal", f->path);
-	(void)unlink(p);
-	(void)snprintf(p, sizeof(p), "%s-shm", f->path);
-	(void)unlink(p);
-	(void)rmdir(f->dir);
 	free(f);
 	return 0;
 }
@@ -208,8 +196,8 @@ submit(struct fx *f, const char *id, int severity, bool exercise,
 			.severity = severity, .cap = cap,
 			.cap_len = sizeof(cap) - 1, .received = now };
 
-		assert_int_equal(store_submit(f->a, &a, NULL, 0, tp, nt, pl.d,
-		    pl.n, "test", &e), 0);
+		assert_int_equal(store_submit(f->db.st, &a, NULL, 0, tp, nt,
+		    pl.d, pl.n, "test", &e), 0);
 	}
 	plan_list_free(&pl);
 }
@@ -238,7 +226,7 @@ replay_stale(struct fx *f, int64_t now)
 			e.deadline = plan_next_deadline(t, (size_t)e.to_step,
 			    now - plan_step_at(t, (size_t)e.to_step, 0));
 		}
-		assert_int_equal(store_escalate(f->a, &e, pl.d, pl.n, now,
+		assert_int_equal(store_escalate(f->db.st, &e, pl.d, pl.n, now,
 		    "slow", &err), TOCSIN_ENOTFOUND);
 		f->refused++;
 		plan_list_free(&pl);
@@ -264,8 +252,8 @@ tick(struct fx *f, int64_t now)
 		f->nstale = n;
 	} else
 		store_due_teams_free(rows, n);
-	assert_int_equal(escalate_due(f->a, &env, &m1, &e), 0);
-	assert_int_equal(escalate_due(f->a, &env, &m2, &e), 0);
+	assert_int_equal(escalate_due(f->db.st, &env, &m1, &e), 0);
+	assert_int_equal(escalate_due(f->db.st, &env, &m2, &e), 0);
 	assert_int_equal(escalate_due(f->b, &env, &m3, &e), 0);
 	assert_int_equal(m2, 0);
 	assert_int_equal(m3, 0);
@@ -359,13 +347,14 @@ send_all(struct fx *f, int64_t now)
 	struct tocsin_err e = { 0 };
 	size_t n = 0;
 
-	assert_int_equal(store_claim(f->a, "w", now, 60, NULL, 32, &rows, &n,
+	assert_int_equal(store_claim(f->db.st, "w", now, 60, NULL, 32, &rows, &n,
 	    &e), 0);
 	assert_true(n > 0 && n <= 32);
 	for (size_t i = 0; i < n; i++)
 		items[i] = (struct store_result_item){ .id = rows[i].id,
 			.result = STORE_R_SENT };
-	assert_int_equal(store_results(f->a, "w", now, items, n, NULL, &e), 0);
+	assert_int_equal(store_results(f->db.st, "w", now, items, n, NULL, &e),
+	    0);
 	store_delivery_rows_free(rows, n);
 }
 
@@ -459,7 +448,7 @@ test_ack_stops(void **state)
 	submit(f, "A3", POLICY_SEV_SEVERE, false, ch_li, T0);
 	assert_int_equal(tick(f, T0 + 600), 2);
 	/* step 1's delivery waits (nobody sent it yet) when ch acks */
-	assert_int_equal(store_ack(f->a, &ack, T0 + 700, "test", &e), 0);
+	assert_int_equal(store_ack(f->db.st, &ack, T0 + 700, "test", &e), 0);
 	team_is(f, "A3", "ch", 1, 0, "acked");
 	assert_int_equal(ndel(f, "A3", "ch", 1, "bob", false,
 	    STORE_D_CANCELLED, NULL), 1);
@@ -495,7 +484,7 @@ test_cancel_stops(void **state)
 		.stop_state = "cancelled" };
 
 	submit(f, "K1", POLICY_SEV_SEVERE, false, ch_li, T0);
-	assert_int_equal(store_submit(f->a, &c, NULL, 0, NULL, 0, NULL, 0,
+	assert_int_equal(store_submit(f->db.st, &c, NULL, 0, NULL, 0, NULL, 0,
 	    "test", &e), 0);
 	team_is(f, "K1", "ch", 0, 0, "cancelled");
 	assert_int_equal(ndel(f, "K1", "ch", 0, "ann", false,
@@ -681,7 +670,7 @@ test_notice(void **state)
 	assert_int_equal(tick(f, T0 + 1200), 1);
 	team_is(f, "N1", "no", 2, T0 + 1800, "active");
 	send_all(f, T0 + 1200);
-	assert_int_equal(store_ack(f->a, &ack, T0 + 1300, "test", &e), 0);
+	assert_int_equal(store_ack(f->db.st, &ack, T0 + 1300, "test", &e), 0);
 	team_is(f, "N1", "no", 2, 0, "acked");
 	assert_int_equal(ndel(f, "N1", "no", 2, "bob", true, STORE_D_PENDING,
 	    NULL), 1);
@@ -690,7 +679,7 @@ test_notice(void **state)
 	assert_int_equal(ndel(f, "N1", "no", 2, "ann", true, -1, NULL), 0);
 	ack.by = "bob";
 	ack.contact = "bob";
-	assert_int_equal(store_ack(f->a, &ack, T0 + 1400, "test", &e), 1);
+	assert_int_equal(store_ack(f->db.st, &ack, T0 + 1400, "test", &e), 1);
 	assert_int_equal(ndel(f, "N1", "no", 2, NULL, true, -1, NULL), 2);
 	assert_int_equal(tick(f, T0 + 1800), 0);
 	assert_int_equal(ndel(f, "N1", "no", 2, NULL, true, -1, NULL), 2);
@@ -710,7 +699,7 @@ test_clock_step(void **state)
 
 	submit(f, "C1", POLICY_SEV_SEVERE, false, ch_li, T0);
 	/* the base, at acceptance: nothing moved */
-	assert_int_equal(store_clock_check(f->a, "boot", off, T0, &step, &e),
+	assert_int_equal(store_clock_check(f->db.st, "boot", off, T0, &step, &e),
 	    0);
 	assert_int_equal(step, 0);
 	/* at T0+300 the wall clock says T0+3900 */
@@ -718,7 +707,7 @@ test_clock_step(void **state)
 	    T0 + 3900, &step, &e), 0);
 	assert_int_equal(step, 3600);
 	/* the other process sees the same offset: moved once */
-	assert_int_equal(store_clock_check(f->a, "boot", off + 3600000,
+	assert_int_equal(store_clock_check(f->db.st, "boot", off + 3600000,
 	    T0 + 3900, &step, &e), 0);
 	assert_int_equal(step, 0);
 	team_is(f, "C1", "ch", 0, T0 + 4200, "active");
@@ -729,7 +718,7 @@ test_clock_step(void **state)
 	team_is(f, "C1", "ch", 1, T0 + 4800, "active");
 
 	/* at T0+4500 the clock steps back two hours: T0-2700 */
-	assert_int_equal(store_clock_check(f->a, "boot", off - 3600000,
+	assert_int_equal(store_clock_check(f->db.st, "boot", off - 3600000,
 	    T0 - 2700, &step, &e), 0);
 	assert_int_equal(step, -7200);
 	team_is(f, "C1", "ch", 1, T0 + 4800 - 7200, "active");
@@ -755,16 +744,16 @@ test_stale_after_step_back(void **state)
 	size_t moved = 0;
 
 	submit(f, "C2", POLICY_SEV_SEVERE, false, ch_li, T0);
-	assert_int_equal(store_clock_check(f->a, "boot", off, T0, &step, &e),
+	assert_int_equal(store_clock_check(f->db.st, "boot", off, T0, &step, &e),
 	    0);
 	/* the slow process reads ch and li due at step 0 */
 	assert_int_equal(store_due_teams(f->b, T0 + 600, 256, &f->stale,
 	    &f->nstale, &e), 0);
 	assert_int_equal(f->nstale, 2);
-	assert_int_equal(escalate_due(f->a, &env, &moved, &e), 0);
+	assert_int_equal(escalate_due(f->db.st, &env, &moved, &e), 0);
 	assert_int_equal(moved, 2);
 	team_is(f, "C2", "ch", 1, T0 + 1200, "active");
-	assert_int_equal(store_clock_check(f->a, "boot", off - 3600000,
+	assert_int_equal(store_clock_check(f->db.st, "boot", off - 3600000,
 	    T0 - 2900, &step, &e), 0);
 	assert_int_equal(step, -3600);
 	team_is(f, "C2", "ch", 1, T0 + 1200 - 3600, "active");
@@ -787,7 +776,7 @@ test_operator_ack(void **state)
 	char via[96];
 
 	submit(f, "O1", POLICY_SEV_SEVERE, false, ch_li, T0);
-	assert_int_equal(ack_by_operator(f->repo, f->a, &a, via, sizeof(via),
+	assert_int_equal(ack_by_operator(f->repo, f->db.st, &a, via, sizeof(via),
 	    "unix:op(1000)", T0 + 60, &e), 0);
 	assert_string_equal(a.via, "operator:phone");
 	assert_ptr_equal(a.via, via);
@@ -798,7 +787,7 @@ test_operator_ack(void **state)
 	team_is(f, "O1", "li", 0, T0 + 600, "active");
 	a = (struct store_ack_in){ .alert_id = "O1", .team = "ch",
 		.by = "the duty desk", .via = "fax" };
-	assert_int_equal(ack_by_operator(f->repo, f->a, &a, via, sizeof(via),
+	assert_int_equal(ack_by_operator(f->repo, f->db.st, &a, via, sizeof(via),
 	    "unix:op(1000)", T0 + 120, &e), 1);
 	assert_null(a.contact);
 	assert_string_equal(a.via, "operator:fax");

@@ -25,15 +25,13 @@
 
 #include "metrics.h"
 #include "store.h"
-#include "unit_store.h"
 #include "unit_util.h"
+#include "unit_store.h"
 
 #define T0 INT64_C(1767607200)
 
 struct fx {
-	char dir[64];
-	char path[128];
-	struct store *st;
+	struct unit_store db;
 	struct metrics *m;
 };
 
@@ -43,14 +41,9 @@ setup(void **state)
 	struct fx *f = calloc(1, sizeof(*f));
 	struct tocsin_err e;
 
-	if (f == NULL)
+	if (f == NULL || unit_store_open(&f->db, "/tmp/tmet", "t.db") != 0)
 		return -1;
-	(void)snprintf(f->dir, sizeof(f->dir), "/tmp/tmet-XXXXXX");
-	if (mkdtemp(f->dir) == NULL)
-		return -1;
-	(void)snprintf(f->path, sizeof(f->path), "%s/t.db", f->dir);
-	if (store_open(f->path, &f->st, &e) != 0 ||
-	    metrics_new(T0 - 60, &f->m, &e) != 0) {
+	if (metrics_new(T0 - 60, &f->m, &e) != 0) {
 		fprintf(stderr, "%s\n", e.msg);
 		return -1;
 	}
@@ -62,12 +55,9 @@ static int
 teardown(void **state)
 {
 	struct fx *f = *state;
-	char cmd[128];
 
-	store_close(f->st);
+	unit_store_close(&f->db);
 	metrics_free(f->m);
-	(void)snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
-	(void)system(cmd);
 	free(f);
 	return 0;
 }
@@ -97,16 +87,16 @@ script(struct fx *f)
 	struct tocsin_err e;
 	size_t n;
 
-	assert_int_equal(store_submit(f->st, &a, NULL, 0, tp, 2, dp, 3,
+	assert_int_equal(store_submit(f->db.st, &a, NULL, 0, tp, 2, dp, 3,
 	    "test", &e), 0);
-	r = unit_claim(f->st, "sms", T0, 2, &n);
-	assert_int_equal(store_result(f->st, unit_row_of(r, n, "ka"), "w",
+	r = unit_claim(f->db.st, "sms", T0, 2, &n);
+	assert_int_equal(store_result(f->db.st, unit_row_of(r, n, "ka"), "w",
 	    STORE_R_SENT, T0 + 5, 0, "world:SM1", NULL, &e), 0);
-	assert_int_equal(store_result(f->st, unit_row_of(r, n, "kb"), "w",
+	assert_int_equal(store_result(f->db.st, unit_row_of(r, n, "kb"), "w",
 	    STORE_R_TEMPFAIL, T0 + 6, T0 + 100, NULL, "busy", &e), 0);
 	store_delivery_rows_free(r, n);
-	unit_ack(f->st, "A1", "ka", "Ann", "link", "unsigned", T0 + 30);
-	unit_escalate(f->st, "A1", "kb", 0, 1, "active", T0 + 1800, NULL, 0,
+	unit_ack(f->db.st, "A1", "ka", "Ann", "link", "unsigned", T0 + 30);
+	unit_escalate(f->db.st, "A1", "kb", 0, 1, "active", T0 + 1800, NULL, 0,
 	    T0 + 900);
 }
 
@@ -118,7 +108,7 @@ scrape(struct fx *f, int64_t now, int64_t mono_ms)
 	struct tocsin_err e = { 0 };
 
 	base_buf_init(&b, METRICS_TEXT_MAX);
-	if (metrics_render(f->m, f->st, now, mono_ms, &b, &e) != 0)
+	if (metrics_render(f->m, f->db.st, now, mono_ms, &b, &e) != 0)
 		fail_msg("metrics_render: %s", e.msg);
 	assert_non_null(b.p);
 	return b.p;
@@ -286,24 +276,24 @@ test_health(void **state)
 	sqlite3 *other = NULL;
 
 	/* never went round */
-	assert_int_equal(metrics_health(f->m, f->st, 1000, &e),
+	assert_int_equal(metrics_health(f->m, f->db.st, 1000, &e),
 	    TOCSIN_EUNAVAIL);
 	assert_non_null(strstr(e.msg, "scheduler"));
 	metrics_tick(f->m, 1000);
-	assert_int_equal(metrics_health(f->m, f->st, 3000, &e), 0);
-	assert_int_equal(metrics_health(f->m, f->st, 3001, &e),
+	assert_int_equal(metrics_health(f->m, f->db.st, 3000, &e), 0);
+	assert_int_equal(metrics_health(f->m, f->db.st, 3001, &e),
 	    TOCSIN_EUNAVAIL);
 	assert_non_null(strstr(e.msg, "2001 ms"));
 	/* another writer holds the store past the busy wait */
-	assert_int_equal(sqlite3_open(f->path, &other), SQLITE_OK);
+	assert_int_equal(sqlite3_open(f->db.path, &other), SQLITE_OK);
 	assert_int_equal(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL,
 	    NULL), SQLITE_OK);
-	assert_int_equal(metrics_health(f->m, f->st, 1500, &e),
+	assert_int_equal(metrics_health(f->m, f->db.st, 1500, &e),
 	    TOCSIN_EUNAVAIL);
 	assert_non_null(strstr(e.msg, "the store takes no write"));
 	(void)sqlite3_exec(other, "ROLLBACK", NULL, NULL, NULL);
 	sqlite3_close(other);
-	assert_int_equal(metrics_health(f->m, f->st, 1500, &e), 0);
+	assert_int_equal(metrics_health(f->m, f->db.st, 1500, &e), 0);
 }
 
 int

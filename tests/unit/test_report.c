@@ -39,8 +39,8 @@
 #include "policy.h"
 #include "report.h"
 #include "store.h"
-#include "unit_store.h"
 #include "unit_util.h"
+#include "unit_store.h"
 
 #define FPR_A "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
 #define FPR_B "BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB"
@@ -68,9 +68,7 @@ static const char repo_text[] =
 #define HOSTILE "\"}],{\"x\":[\n\\u0000<script>\x01\x1f\x7f'"
 
 struct fx {
-	char dir[64];
-	char path[128];
-	struct store *st;
+	struct unit_store db;
 	struct policy_repo *repo;
 	char reason[301];	/* a dead delivery's 300-byte reason */
 };
@@ -79,18 +77,9 @@ static int
 setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof(*f));
-	struct tocsin_err e;
 
-	if (f == NULL)
+	if (f == NULL || unit_store_open(&f->db, "/tmp/trep", "t.db") != 0)
 		return -1;
-	(void)snprintf(f->dir, sizeof(f->dir), "/tmp/trep-XXXXXX");
-	if (mkdtemp(f->dir) == NULL)
-		return -1;
-	(void)snprintf(f->path, sizeof(f->path), "%s/t.db", f->dir);
-	if (store_open(f->path, &f->st, &e) != 0) {
-		fprintf(stderr, "%s\n", e.msg);
-		return -1;
-	}
 	f->repo = unit_load_repo(repo_text);
 	/* "550 ...\n" then x up to 300 bytes */
 	memset(f->reason, 'x', 300);
@@ -104,15 +93,9 @@ static int
 teardown(void **state)
 {
 	struct fx *f = *state;
-	char cmd[128];
 
-	store_close(f->st);
+	unit_store_close(&f->db);
 	policy_free(f->repo);
-	(void)snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
-	/* a teardown that cannot clean up leaves a folder in /tmp, no more;
-	   the result is read because glibc's fortified system() must be */
-	if (system(cmd) != 0)
-		print_message("could not remove %s\n", f->dir);
 	free(f);
 	return 0;
 }
@@ -209,41 +192,42 @@ script(struct fx *f, const char *headline, const char *by)
 		{ "kb", 1, "sms", "Ann", "+254700555101", T0 + 900 },
 		{ "kb", 1, "pgp-email", "Ann", "a@x.example", T0 + 900 },
 	};
+	struct store *st = f->db.st;
 	struct store_delivery_row *r;
 	struct tocsin_err e;
 	size_t n;
 
-	assert_int_equal(store_submit(f->st, &a, NULL, 0, tp, 4, dp, 7,
+	assert_int_equal(store_submit(st, &a, NULL, 0, tp, 4, dp, 7,
 	    "test", &e), 0);
-	r = unit_claim(f->st, "pgp-email", T0, 4, &n);
-	unit_result(f->st, unit_row_of(r, n, "ka"), STORE_R_SENT, T0 + 20, NULL);
-	unit_result(f->st, unit_row_of(r, n, "kb"), STORE_R_SENT, T0 + 30, NULL);
-	unit_result(f->st, unit_row_of(r, n, "kc"), STORE_R_PERMFAIL, T0 + 25, f->reason);
-	unit_result(f->st, unit_row_of(r, n, "kd"), STORE_R_SENT, T0 + 50, NULL);
+	r = unit_claim(st, "pgp-email", T0, 4, &n);
+	unit_result(st, unit_row_of(r, n, "ka"), STORE_R_SENT, T0 + 20, NULL);
+	unit_result(st, unit_row_of(r, n, "kb"), STORE_R_SENT, T0 + 30, NULL);
+	unit_result(st, unit_row_of(r, n, "kc"), STORE_R_PERMFAIL, T0 + 25, f->reason);
+	unit_result(st, unit_row_of(r, n, "kd"), STORE_R_SENT, T0 + 50, NULL);
 	store_delivery_rows_free(r, n);
-	r = unit_claim(f->st, "sms", T0, 3, &n);
-	unit_result(f->st, unit_row_of(r, n, "kb"), STORE_R_SENT, T0 + 8, NULL);
-	unit_result(f->st, unit_row_of(r, n, "kc"), STORE_R_SENT, T0 + 12, NULL);
-	unit_result(f->st, unit_row_of(r, n, "ka"), STORE_R_SENT, T0 + 40, NULL);
+	r = unit_claim(st, "sms", T0, 3, &n);
+	unit_result(st, unit_row_of(r, n, "kb"), STORE_R_SENT, T0 + 8, NULL);
+	unit_result(st, unit_row_of(r, n, "kc"), STORE_R_SENT, T0 + 12, NULL);
+	unit_result(st, unit_row_of(r, n, "ka"), STORE_R_SENT, T0 + 40, NULL);
 	store_delivery_rows_free(r, n);
 
-	unit_ack(f->st, "A1", "ka", by, "link", "unsigned", T0 + 120);
+	unit_ack(st, "A1", "ka", by, "link", "unsigned", T0 + 120);
 
-	unit_escalate(f->st, "A1", "kb", 0, 1, "active", T0 + 1800, kb1, 2, T0 + 900);
-	unit_escalate(f->st, "A1", "kc", 0, 1, "active", T0 + 1800, NULL, 0, T0 + 900);
-	unit_escalate(f->st, "A1", "kd", 0, 1, "active", T0 + 1800, NULL, 0, T0 + 900);
-	r = unit_claim(f->st, "sms", T0 + 900, 1, &n);
-	unit_result(f->st, unit_row_of(r, n, "kb"), STORE_R_PERMFAIL, T0 + 905,
+	unit_escalate(st, "A1", "kb", 0, 1, "active", T0 + 1800, kb1, 2, T0 + 900);
+	unit_escalate(st, "A1", "kc", 0, 1, "active", T0 + 1800, NULL, 0, T0 + 900);
+	unit_escalate(st, "A1", "kd", 0, 1, "active", T0 + 1800, NULL, 0, T0 + 900);
+	r = unit_claim(st, "sms", T0 + 900, 1, &n);
+	unit_result(st, unit_row_of(r, n, "kb"), STORE_R_PERMFAIL, T0 + 905,
 	    "no route\tx \xff refus\xc3\xa9");
 	store_delivery_rows_free(r, n);
-	r = unit_claim(f->st, "pgp-email", T0 + 900, 1, &n);
-	unit_result(f->st, unit_row_of(r, n, "kb"), STORE_R_PERMFAIL, T0 + 910, f->reason);
+	r = unit_claim(st, "pgp-email", T0 + 900, 1, &n);
+	unit_result(st, unit_row_of(r, n, "kb"), STORE_R_PERMFAIL, T0 + 910, f->reason);
 	store_delivery_rows_free(r, n);
 
-	unit_ack(f->st, "A1", "kb", "Ann", "mail", "signed", T0 + 1000);
+	unit_ack(st, "A1", "kb", "Ann", "mail", "signed", T0 + 1000);
 
-	unit_escalate(f->st, "A1", "kc", 1, 1, "unreached", 0, NULL, 0, T0 + 1800);
-	unit_escalate(f->st, "A1", "kd", 1, 2, "active", T0 + 2700, NULL, 0, T0 + 1800);
+	unit_escalate(st, "A1", "kc", 1, 1, "unreached", 0, NULL, 0, T0 + 1800);
+	unit_escalate(st, "A1", "kd", 1, 2, "active", T0 + 2700, NULL, 0, T0 + 1800);
 }
 
 static struct report *
@@ -252,20 +236,10 @@ build(struct fx *f)
 	struct report *r = NULL;
 	struct tocsin_err e = { 0 };
 
-	if (report_build(f->st, f->repo, "A1", &r, &e) != 0)
+	if (report_build(f->db.st, f->repo, "A1", &r, &e) != 0)
 		fail_msg("report_build: %s", e.msg);
 	assert_non_null(r);
 	return r;
-}
-
-static const struct report_team *
-team(const struct report *r, const char *id)
-{
-	for (size_t i = 0; i < r->nteams; i++)
-		if (strcmp(r->teams[i].id, id) == 0)
-			return &r->teams[i];
-	fail_msg("no team %s in the report", id);
-	return NULL;
 }
 
 static void
@@ -295,7 +269,7 @@ test_build_not_found(void **state)
 	struct report *r = (struct report *)1;
 	struct tocsin_err e;
 
-	assert_int_equal(report_build(f->st, f->repo, "nope", &r, &e),
+	assert_int_equal(report_build(f->db.st, f->repo, "nope", &r, &e),
 	    TOCSIN_ENOTFOUND);
 	assert_null(r);
 }
@@ -319,7 +293,7 @@ test_build_teams(void **state)
 	for (size_t i = 1; i < r->nteams; i++)
 		assert_true(strcmp(r->teams[i - 1].id, r->teams[i].id) < 0);
 
-	t = team(r, "ka");
+	t = unit_report_team(r, "ka");
 	assert_int_equal(t->outcome, REPORT_ACKED);
 	assert_string_equal(t->state, "acked");
 	assert_string_equal(t->region, "AF");
@@ -334,7 +308,7 @@ test_build_teams(void **state)
 	assert_int_equal(t->sent, 2);
 	assert_int_equal(t->failed, 0);
 
-	t = team(r, "kb");
+	t = unit_report_team(r, "kb");
 	assert_int_equal(t->outcome, REPORT_ACKED_ESCALATED);
 	assert_string_equal(t->region, "AF");
 	assert_int_equal(t->step, 1);
@@ -347,7 +321,7 @@ test_build_teams(void **state)
 	assert_int_equal(t->sent, 2);
 	assert_int_equal(t->failed, 2);
 
-	t = team(r, "kc");
+	t = unit_report_team(r, "kc");
 	assert_int_equal(t->outcome, REPORT_UNREACHED);
 	assert_string_equal(t->state, "unreached");
 	assert_string_equal(t->region, "EU");
@@ -362,7 +336,7 @@ test_build_teams(void **state)
 	assert_int_equal(t->sent, 1);
 	assert_int_equal(t->failed, 1);
 
-	t = team(r, "kd");
+	t = unit_report_team(r, "kd");
 	assert_int_equal(t->outcome, REPORT_PENDING);
 	assert_string_equal(t->state, "active");
 	assert_string_equal(t->region, "AS");
@@ -553,7 +527,7 @@ test_build_without_repo(void **state)
 	struct tocsin_err e;
 
 	script(f, "h", "Ann");
-	assert_int_equal(report_build(f->st, NULL, "A1", &r, &e), 0);
+	assert_int_equal(report_build(f->db.st, NULL, "A1", &r, &e), 0);
 	assert_int_equal(r->nregion, 1);
 	assert_string_equal(r->by_region[0].key, "");
 	assert_int_equal(r->by_region[0].teams, 4);
@@ -616,21 +590,6 @@ json_one_object(const char *s, size_t len)
 		assert_true(s[i] == '\n' || s[i] == ' ');
 }
 
-static char *
-to_text(int (*fn)(const struct report *, FILE *, struct tocsin_err *),
-    const struct report *r, size_t *len)
-{
-	char *buf = NULL;
-	FILE *m = open_memstream(&buf, len);
-	struct tocsin_err e;
-
-	assert_non_null(m);
-	assert_int_equal(fn(r, m, &e), 0);
-	assert_int_equal(fclose(m), 0);
-	assert_non_null(buf);
-	return buf;
-}
-
 static void
 test_json(void **state)
 {
@@ -641,7 +600,7 @@ test_json(void **state)
 
 	script(f, HOSTILE, "@SUM(1)\"");
 	r = build(f);
-	j = to_text(report_json, r, &len);
+	j = unit_report_text(report_json, r, &len);
 	assert_int_equal(strlen(j), len);
 	json_one_object(j, len);
 	/* the headline escaped, every control byte as \u00XX */
@@ -677,12 +636,12 @@ test_json_empty(void **state)
 	size_t len;
 	char *j;
 
-	assert_int_equal(store_submit(f->st, &a, NULL, 0, NULL, 0, NULL, 0,
+	assert_int_equal(store_submit(f->db.st, &a, NULL, 0, NULL, 0, NULL, 0,
 	    "test", &e), 0);
-	assert_int_equal(report_build(f->st, f->repo, "A2", &r, &e), 0);
+	assert_int_equal(report_build(f->db.st, f->repo, "A2", &r, &e), 0);
 	assert_int_equal(r->nteams, 0);
 	assert_null(r->headline);
-	j = to_text(report_json, r, &len);
+	j = unit_report_text(report_json, r, &len);
 	json_one_object(j, len);
 	/* the head, byte for byte */
 	assert_true(strncmp(j, "{\"alert\":\"A2\",\"identifier\":\"ID-2\","
@@ -692,7 +651,7 @@ test_json_empty(void **state)
 	assert_non_null(strstr(j, "\"ack\":{\"n\":0,\"median\":null"));
 	assert_non_null(strstr(j, "\"per_team\":[],\"events\":[]}"));
 	free(j);
-	free(to_text(report_csv, r, &len));
+	free(unit_report_text(report_csv, r, &len));
 	report_free(r);
 }
 
@@ -743,7 +702,7 @@ test_csv(void **state)
 	set(&r->teams[2].id, "@SUM(A1)");
 	set(&r->teams[3].id, "-2+3");
 	set(&r->teams[3].ack_by, "line\none\r\x01");
-	c = to_text(report_csv, r, &len);
+	c = unit_report_text(report_csv, r, &len);
 	assert_int_equal(strlen(c), len);
 	n = csv_lines(c, lines, 64);
 	assert_string_equal(lines[0], "team,region,outcome,state,step,"
@@ -803,7 +762,7 @@ test_write(void **state)
 
 	script(f, "h", "Ann");
 	r = build(f);
-	(void)snprintf(dir, sizeof(dir), "%s/out", f->dir);
+	(void)snprintf(dir, sizeof(dir), "%s/out", f->db.dir);
 	assert_int_equal(mkdir(dir, 0700), 0);
 	for (size_t i = 0; i < 3; i++) {
 		(void)snprintf(path, sizeof(path), "%s/r.%s", dir, formats[i]);
@@ -875,6 +834,12 @@ test_write(void **state)
 		(void)unlink(path);
 	}
 	report_free(r);
+	/* the folder emptied: the store's folder must hold nothing else */
+	for (size_t i = 0; i < 3; i++) {
+		(void)snprintf(path, sizeof(path), "%s/r.%s", dir, formats[i]);
+		assert_int_equal(unlink(path), 0);
+	}
+	assert_int_equal(rmdir(dir), 0);
 }
 
 /* What jsonw_members writes for members m, as a string to free. */

@@ -23,28 +23,17 @@
 
 #include "ack.h"
 #include "store.h"
-
-struct fx {
-	char dir[64];
-	char path[128];
-	struct store *s;
-};
+#include "unit_util.h"
+#include "unit_store.h"
 
 static int
 setup(void **state)
 {
-	struct fx *f = calloc(1, sizeof(*f));
-	struct tocsin_err e;
+	struct unit_store *f = calloc(1, sizeof(*f));
 
-	(void)snprintf(f->dir, sizeof(f->dir), "/tmp/tst-XXXXXX");
-	if (mkdtemp(f->dir) == NULL)
-		return -1;
 	/* a folder that does not exist yet: store_open makes it */
-	(void)snprintf(f->path, sizeof(f->path), "%s/state/t.db", f->dir);
-	if (store_open(f->path, &f->s, &e) != 0) {
-		fprintf(stderr, "%s\n", e.msg);
+	if (f == NULL || unit_store_open(f, "/tmp/tst", "state/t.db") != 0)
 		return -1;
-	}
 	*state = f;
 	return 0;
 }
@@ -52,21 +41,15 @@ setup(void **state)
 static int
 teardown(void **state)
 {
-	struct fx *f = *state;
-	char cmd[160];
+	struct unit_store *f = *state;
 
-	store_close(f->s);
-	(void)snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
-	/* a teardown that cannot clean up leaves a folder in /tmp, no more;
-	   the result is read because glibc's fortified system() must be */
-	if (system(cmd) != 0)
-		print_message("could not remove %s\n", f->dir);
+	unit_store_close(f);
 	free(f);
 	return 0;
 }
 
 static void
-raw(struct fx *f, const char *sql)
+raw(struct unit_store *f, const char *sql)
 {
 	sqlite3 *db;
 
@@ -76,7 +59,7 @@ raw(struct fx *f, const char *sql)
 }
 
 static int64_t
-count(struct fx *f, const char *table)
+count(struct unit_store *f, const char *table)
 {
 	sqlite3 *db;
 	sqlite3_stmt *st;
@@ -95,7 +78,7 @@ count(struct fx *f, const char *table)
 
 /* Submit alert `id` for teams t0..t(n-1), two deliveries each. */
 static int
-submit(struct fx *f, const char *id, const char *ident, int nteams,
+submit(struct unit_store *f, const char *id, const char *ident, int nteams,
     struct tocsin_err *e)
 {
 	static char names[300][16];
@@ -117,14 +100,14 @@ submit(struct fx *f, const char *id, const char *ident, int nteams,
 		dp[2 * i + 1] = (struct store_delivery_plan){ names[i], 0, "sms",
 		    "Ann", "+15550100", 1000 };
 	}
-	return store_submit(f->s, &a, &sig, 1, tp, (size_t)nteams, dp,
+	return store_submit(f->st, &a, &sig, 1, tp, (size_t)nteams, dp,
 	    (size_t)nteams * 2, "test", e);
 }
 
 static void
 test_schema_and_wal(void **state)
 {
-	struct fx *f = *state;
+	struct unit_store *f = *state;
 	sqlite3 *db;
 	sqlite3_stmt *st;
 
@@ -141,7 +124,7 @@ test_schema_and_wal(void **state)
 static void
 test_submit_and_read(void **state)
 {
-	struct fx *f = *state;
+	struct unit_store *f = *state;
 	struct tocsin_err e;
 	struct store_team_row *t = NULL;
 	struct store_delivery_row *d = NULL;
@@ -150,33 +133,33 @@ test_submit_and_read(void **state)
 	char seen[64];
 
 	assert_int_equal(submit(f, "A1", "ID-1", 300, &e), 0);
-	assert_int_equal(store_alert_get(f->s, "A1", &a, &e), 0);
+	assert_int_equal(store_alert_get(f->st, "A1", &a, &e), 0);
 	assert_int_equal(a->nteams, 300);
 	assert_string_equal(a->identifier, "ID-1");
 	store_alert_rows_free(a, 1);
-	assert_int_equal(store_teams(f->s, "A1", &t, &nt, &e), 0);
+	assert_int_equal(store_teams(f->st, "A1", &t, &nt, &e), 0);
 	assert_int_equal(nt, 300);
 	assert_string_equal(t[0].team, "t000");
 	assert_int_equal(t[0].counts[STORE_D_PENDING], 2);
 	assert_string_equal(t[0].state, "active");
 	store_team_rows_free(t, nt);
-	assert_int_equal(store_deliveries(f->s, "A1", "t007", &d, &nd, &e), 0);
+	assert_int_equal(store_deliveries(f->st, "A1", "t007", &d, &nd, &e), 0);
 	assert_int_equal(nd, 2);
 	assert_int_equal(d[0].state, STORE_D_PENDING);
 	store_delivery_rows_free(d, nd);
-	assert_int_equal(store_seen(f->s, "ID-1", "desk@x", seen, sizeof(seen),
+	assert_int_equal(store_seen(f->st, "ID-1", "desk@x", seen, sizeof(seen),
 	    &e), 1);
 	assert_string_equal(seen, "A1");
-	assert_int_equal(store_seen(f->s, "ID-2", "desk@x", seen, sizeof(seen),
+	assert_int_equal(store_seen(f->st, "ID-2", "desk@x", seen, sizeof(seen),
 	    &e), 0);
-	assert_int_equal(store_alert_get(f->s, "nope", &a, &e),
+	assert_int_equal(store_alert_get(f->st, "nope", &a, &e),
 	    TOCSIN_ENOTFOUND);
 }
 
 static void
 test_replay_writes_nothing(void **state)
 {
-	struct fx *f = *state;
+	struct unit_store *f = *state;
 	struct tocsin_err e;
 
 	assert_int_equal(submit(f, "A1", "ID-1", 3, &e), 0);
@@ -192,18 +175,18 @@ test_replay_writes_nothing(void **state)
 static void
 test_audit_chain(void **state)
 {
-	struct fx *f = *state;
+	struct unit_store *f = *state;
 	struct tocsin_err e;
 	int64_t bad, n;
 
 	assert_int_equal(submit(f, "A1", "ID-1", 2, &e), 0);
-	assert_int_equal(store_audit(f->s, 1001, "cli", "refuse", "ID-9",
+	assert_int_equal(store_audit(f->st, 1001, "cli", "refuse", "ID-9",
 	    "exit=77 unsigned", &e), 0);
 	assert_int_equal(submit(f, "A3", "ID-3", 2, &e), 0);
-	assert_int_equal(store_audit_verify(f->s, &bad, &n, &e), 0);
+	assert_int_equal(store_audit_verify(f->st, &bad, &n, &e), 0);
 	assert_int_equal(n, 3);
 	raw(f, "UPDATE audit SET details = 'exit=0 fine' WHERE seq = 2");
-	assert_int_equal(store_audit_verify(f->s, &bad, &n, &e), TOCSIN_EDATA);
+	assert_int_equal(store_audit_verify(f->st, &bad, &n, &e), TOCSIN_EDATA);
 	assert_int_equal(bad, 2);
 	assert_non_null(strstr(e.msg, "record 2"));
 }
@@ -211,15 +194,15 @@ test_audit_chain(void **state)
 static void
 test_audit_gap(void **state)
 {
-	struct fx *f = *state;
+	struct unit_store *f = *state;
 	struct tocsin_err e;
 	int64_t bad, n;
 
 	for (int i = 0; i < 4; i++)
-		assert_int_equal(store_audit(f->s, 1000 + i, "cli", "x", "o",
+		assert_int_equal(store_audit(f->st, 1000 + i, "cli", "x", "o",
 		    "d", &e), 0);
 	raw(f, "DELETE FROM audit WHERE seq = 3");
-	assert_int_equal(store_audit_verify(f->s, &bad, &n, &e), TOCSIN_EDATA);
+	assert_int_equal(store_audit_verify(f->st, &bad, &n, &e), TOCSIN_EDATA);
 	assert_int_equal(bad, 4);
 }
 
@@ -231,7 +214,7 @@ test_audit_gap(void **state)
 static void
 test_claim_that_cannot_commit_hands_out_nothing(void **state)
 {
-	struct fx *f = *state;
+	struct unit_store *f = *state;
 	struct tocsin_err e;
 	struct store_delivery_row *r = (void *)1;
 	struct rlimit was, lim;
@@ -253,7 +236,7 @@ test_claim_that_cannot_commit_hands_out_nothing(void **state)
 	lim.rlim_cur = 32768;
 	xfsz = signal(SIGXFSZ, SIG_IGN);
 	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
-	assert_int_not_equal(store_claim(f->s, "w1", 1000, 60, NULL, 10, &r,
+	assert_int_not_equal(store_claim(f->st, "w1", 1000, 60, NULL, 10, &r,
 	    &n, &e), 0);
 	assert_int_equal(setrlimit(RLIMIT_FSIZE, &was), 0);
 	(void)signal(SIGXFSZ, xfsz);
@@ -262,7 +245,7 @@ test_claim_that_cannot_commit_hands_out_nothing(void **state)
 	assert_int_equal(sqlite3_exec(hold, "COMMIT", NULL, NULL, NULL),
 	    SQLITE_OK);
 	sqlite3_close(hold);
-	assert_int_equal(store_claim(f->s, "w2", 1000, 60, NULL, 10, &r, &n,
+	assert_int_equal(store_claim(f->st, "w2", 1000, 60, NULL, 10, &r, &n,
 	    &e), 0);
 	assert_int_equal(n, 3);
 	for (size_t i = 0; i < n; i++) {
@@ -275,7 +258,7 @@ test_claim_that_cannot_commit_hands_out_nothing(void **state)
 static void
 test_claim_lease_result(void **state)
 {
-	struct fx *f = *state;
+	struct unit_store *f = *state;
 	struct tocsin_err e;
 	struct store_delivery_row *r = NULL, *r2 = NULL;
 	size_t n, n2;
@@ -283,7 +266,7 @@ test_claim_lease_result(void **state)
 
 	assert_int_equal(submit(f, "A1", "ID-1", 3, &e), 0);
 	/* one channel per batch */
-	assert_int_equal(store_claim(f->s, "w1", 1000, 60, NULL, 10, &r, &n,
+	assert_int_equal(store_claim(f->st, "w1", 1000, 60, NULL, 10, &r, &n,
 	    &e), 0);
 	assert_int_equal(n, 3);
 	for (size_t i = 0; i < n; i++) {
@@ -293,46 +276,46 @@ test_claim_lease_result(void **state)
 		assert_int_equal(r[i].state, STORE_D_SENDING);
 	}
 	/* another worker gets the other channel, never the leased rows */
-	assert_int_equal(store_claim(f->s, "w2", 1000, 60, NULL, 10, &r2, &n2,
+	assert_int_equal(store_claim(f->st, "w2", 1000, 60, NULL, 10, &r2, &n2,
 	    &e), 0);
 	assert_int_equal(n2, 3);
 	assert_string_not_equal(r2[0].channel, r[0].channel);
 	store_delivery_rows_free(r2, n2);
-	assert_int_equal(store_claim(f->s, "w2", 1030, 60, NULL, 10, &r2, &n2,
+	assert_int_equal(store_claim(f->st, "w2", 1030, 60, NULL, 10, &r2, &n2,
 	    &e), 0);
 	assert_int_equal(n2, 0);
 	store_delivery_rows_free(r2, n2);
 	/* w1 crashed: after its lease, w3 claims the rows again */
-	assert_int_equal(store_claim(f->s, "w3", 1061, 60, r[0].channel, 10,
+	assert_int_equal(store_claim(f->st, "w3", 1061, 60, r[0].channel, 10,
 	    &r2, &n2, &e), 0);
 	assert_int_equal(n2, 3);
 	/* w1 never marked them tried: no attempt, one lost lease */
 	assert_int_equal(r2[0].attempts, 0);
 	/* the old owner can no longer record a failure, but a sent is
 	   kept (the message went); w3's own sent is then refused */
-	assert_int_equal(store_result(f->s, r[0].id, "w1", STORE_R_TEMPFAIL,
+	assert_int_equal(store_result(f->st, r[0].id, "w1", STORE_R_TEMPFAIL,
 	    1062, 1100, NULL, "late", &e), TOCSIN_ENOTFOUND);
-	assert_int_equal(store_result(f->s, r[0].id, "w1", STORE_R_SENT, 1062,
+	assert_int_equal(store_result(f->st, r[0].id, "w1", STORE_R_SENT, 1062,
 	    0, "ref", NULL, &e), 0);
-	assert_int_equal(store_result(f->s, r2[0].id, "w3", STORE_R_SENT, 1062,
+	assert_int_equal(store_result(f->st, r2[0].id, "w3", STORE_R_SENT, 1062,
 	    0, "msgid-1", NULL, &e), TOCSIN_ENOTFOUND);
-	assert_int_equal(store_result(f->s, r2[1].id, "w3", STORE_R_TEMPFAIL,
+	assert_int_equal(store_result(f->st, r2[1].id, "w3", STORE_R_TEMPFAIL,
 	    1062, 1200, NULL, "451 try later", &e), 0);
-	assert_int_equal(store_result(f->s, r2[2].id, "w3", STORE_R_PERMFAIL,
+	assert_int_equal(store_result(f->st, r2[2].id, "w3", STORE_R_PERMFAIL,
 	    1062, 0, NULL, "550 no such user", &e), 0);
 	store_delivery_rows_free(r, n);
 	/* the temp failure is due again only at its next attempt */
-	assert_int_equal(store_claim(f->s, "w4", 1100, 60, r2[0].channel, 10,
+	assert_int_equal(store_claim(f->st, "w4", 1100, 60, r2[0].channel, 10,
 	    &r, &n, &e), 0);
 	assert_int_equal(n, 0);
 	store_delivery_rows_free(r, n);
-	assert_int_equal(store_claim(f->s, "w4", 1200, 60, r2[0].channel, 10,
+	assert_int_equal(store_claim(f->st, "w4", 1200, 60, r2[0].channel, 10,
 	    &r, &n, &e), 0);
 	assert_int_equal(n, 1);
 	assert_int_equal(r[0].id, r2[1].id);
 	store_delivery_rows_free(r, n);
 	store_delivery_rows_free(r2, n2);
-	assert_int_equal(store_next_due(f->s, NULL, &due, &e), 0);
+	assert_int_equal(store_next_due(f->st, NULL, &due, &e), 0);
 	/* w2's rows on the other channel: its lease ran out at 1060, and
 	   the claim at 1061 took them back, due at once */
 	assert_int_equal(due, 1061);
@@ -341,7 +324,7 @@ test_claim_lease_result(void **state)
 static void
 test_inactive_team_not_claimed(void **state)
 {
-	struct fx *f = *state;
+	struct unit_store *f = *state;
 	struct tocsin_err e;
 	struct store_delivery_row *r = NULL;
 	size_t n;
@@ -349,11 +332,11 @@ test_inactive_team_not_claimed(void **state)
 
 	assert_int_equal(submit(f, "A1", "ID-1", 2, &e), 0);
 	raw(f, "UPDATE team_states SET state = 'acked'");
-	assert_int_equal(store_claim(f->s, "w1", 5000, 60, NULL, 10, &r, &n,
+	assert_int_equal(store_claim(f->st, "w1", 5000, 60, NULL, 10, &r, &n,
 	    &e), 0);
 	assert_int_equal(n, 0);
 	store_delivery_rows_free(r, n);
-	assert_int_equal(store_next_due(f->s, NULL, &due, &e), TOCSIN_ENOTFOUND);
+	assert_int_equal(store_next_due(f->st, NULL, &due, &e), TOCSIN_ENOTFOUND);
 }
 
 
@@ -362,7 +345,7 @@ test_inactive_team_not_claimed(void **state)
 static void
 test_escalate_once(void **state)
 {
-	struct fx *f = *state;
+	struct unit_store *f = *state;
 	struct tocsin_err e;
 	struct store_due_team *due = NULL;
 	struct store_delivery_plan dp = { "t000", 1, "pgp-email", "Bo",
@@ -375,35 +358,35 @@ test_escalate_once(void **state)
 
 	assert_int_equal(submit(f, "A1", "ID-1", 2, &e), 0);
 	/* not yet due */
-	assert_int_equal(store_due_teams(f->s, 1899, 10, &due, &n, &e), 0);
+	assert_int_equal(store_due_teams(f->st, 1899, 10, &due, &n, &e), 0);
 	assert_int_equal(n, 0);
 	store_due_teams_free(due, n);
-	assert_int_equal(store_escalate(f->s, &esc, &dp, 1, 1899, "test", &e),
+	assert_int_equal(store_escalate(f->st, &esc, &dp, 1, 1899, "test", &e),
 	    TOCSIN_ENOTFOUND);
-	assert_int_equal(store_next_deadline(f->s, &when, &e), 0);
+	assert_int_equal(store_next_deadline(f->st, &when, &e), 0);
 	assert_int_equal(when, 1900);
-	assert_int_equal(store_due_teams(f->s, 2000, 10, &due, &n, &e), 0);
+	assert_int_equal(store_due_teams(f->st, 2000, 10, &due, &n, &e), 0);
 	assert_int_equal(n, 2);
 	assert_string_equal(due[0].alert_id, "A1");
 	assert_int_equal(due[0].step, 0);
 	assert_int_equal(due[0].accepted, 1000);
 	store_due_teams_free(due, n);
-	assert_int_equal(store_escalate(f->s, &esc, &dp, 1, 2000, "test", &e),
+	assert_int_equal(store_escalate(f->st, &esc, &dp, 1, 2000, "test", &e),
 	    0);
 	/* a second try from the same step, as another serve would: nothing */
-	assert_int_equal(store_escalate(f->s, &esc, &dp, 1, 2001, "test", &e),
+	assert_int_equal(store_escalate(f->st, &esc, &dp, 1, 2001, "test", &e),
 	    TOCSIN_ENOTFOUND);
 	assert_int_equal(count(f, "deliveries"), 5);
-	assert_int_equal(store_due_teams(f->s, 2000, 10, &due, &n, &e), 0);
+	assert_int_equal(store_due_teams(f->st, 2000, 10, &due, &n, &e), 0);
 	assert_int_equal(n, 1);		/* t001 only; t000 waits for 2600 */
 	store_due_teams_free(due, n);
 	/* the end of the ladder */
 	esc.from_step = 1;
 	esc.deadline = 0;
 	esc.state = "unreached";
-	assert_int_equal(store_escalate(f->s, &esc, NULL, 0, 2700, "test", &e),
+	assert_int_equal(store_escalate(f->st, &esc, NULL, 0, 2700, "test", &e),
 	    0);
-	assert_int_equal(store_due_teams(f->s, 9999, 10, &due, &n, &e), 0);
+	assert_int_equal(store_due_teams(f->st, 9999, 10, &due, &n, &e), 0);
 	assert_int_equal(n, 1);
 	store_due_teams_free(due, n);
 	assert_int_equal(count(f, "audit"), 3);
@@ -414,7 +397,7 @@ test_escalate_once(void **state)
 static void
 test_ack_stops_the_ladder(void **state)
 {
-	struct fx *f = *state;
+	struct unit_store *f = *state;
 	struct tocsin_err e;
 	struct store_ack_in a = { "A1", "t000", "Ann", "operator:phone",
 	    "unsigned", NULL };
@@ -425,14 +408,14 @@ test_ack_stops_the_ladder(void **state)
 	size_t n;
 
 	assert_int_equal(submit(f, "A1", "ID-1", 2, &e), 0);
-	assert_int_equal(store_ack(f->s, &bad, 1500, "test", &e),
+	assert_int_equal(store_ack(f->st, &bad, 1500, "test", &e),
 	    TOCSIN_ENOTFOUND);
 	assert_int_equal(count(f, "acks"), 0);
-	assert_int_equal(store_ack(f->s, &a, 1500, "test", &e), 0);
+	assert_int_equal(store_ack(f->st, &a, 1500, "test", &e), 0);
 	a.by = "Bob";
-	assert_int_equal(store_ack(f->s, &a, 1600, "test", &e), 1);
+	assert_int_equal(store_ack(f->st, &a, 1600, "test", &e), 1);
 	assert_int_equal(count(f, "acks"), 2);
-	assert_int_equal(store_teams(f->s, "A1", &t, &n, &e), 0);
+	assert_int_equal(store_teams(f->st, "A1", &t, &n, &e), 0);
 	assert_int_equal(n, 2);
 	assert_string_equal(t[0].state, "acked");
 	assert_string_equal(t[0].ack_by, "Ann");
@@ -443,7 +426,7 @@ test_ack_stops_the_ladder(void **state)
 	assert_string_equal(t[1].state, "active");
 	assert_int_equal(t[1].counts[STORE_D_PENDING], 2);
 	store_team_rows_free(t, n);
-	assert_int_equal(store_due_teams(f->s, 5000, 10, &due, &n, &e), 0);
+	assert_int_equal(store_due_teams(f->st, 5000, 10, &due, &n, &e), 0);
 	assert_int_equal(n, 1);
 	assert_string_equal(due[0].team, "t001");
 	store_due_teams_free(due, n);
@@ -456,7 +439,7 @@ test_ack_stops_the_ladder(void **state)
 static void
 test_ack_recorded_only(void **state)
 {
-	struct fx *f = *state;
+	struct unit_store *f = *state;
 	struct tocsin_err e;
 	struct store_ack_in a = { .alert_id = "A1", .team = "t000",
 	    .by = "Ann", .via = "link", .strength = "unsigned",
@@ -465,12 +448,12 @@ test_ack_recorded_only(void **state)
 	size_t n;
 
 	assert_int_equal(submit(f, "A1", "ID-1", 2, &e), 0);
-	assert_int_equal(store_ack(f->s, &a, 1500, "test", &e), 0);
-	assert_int_equal(store_ack(f->s, &a, 1501, "test", &e), 0);
+	assert_int_equal(store_ack(f->st, &a, 1500, "test", &e), 0);
+	assert_int_equal(store_ack(f->st, &a, 1501, "test", &e), 0);
 	assert_int_equal(count(f, "acks"), 2);
 	assert_int_equal(count(f, "audit WHERE action = 'ack' AND details "
 	    "LIKE '% not-counted'"), 2);
-	assert_int_equal(store_teams(f->s, "A1", &t, &n, &e), 0);
+	assert_int_equal(store_teams(f->st, "A1", &t, &n, &e), 0);
 	assert_string_equal(t[0].state, "active");
 	assert_null(t[0].ack_by);
 	assert_int_equal(t[0].counts[STORE_D_PENDING], 2);
@@ -478,9 +461,9 @@ test_ack_recorded_only(void **state)
 	store_team_rows_free(t, n);
 	a.recorded_only = false;
 	a.by = "Bob";
-	assert_int_equal(store_ack(f->s, &a, 1600, "test", &e), 0);
-	assert_int_equal(store_ack(f->s, &a, 1601, "test", &e), 1);
-	assert_int_equal(store_teams(f->s, "A1", &t, &n, &e), 0);
+	assert_int_equal(store_ack(f->st, &a, 1600, "test", &e), 0);
+	assert_int_equal(store_ack(f->st, &a, 1601, "test", &e), 1);
+	assert_int_equal(store_teams(f->st, "A1", &t, &n, &e), 0);
 	assert_string_equal(t[0].state, "acked");
 	assert_string_equal(t[0].ack_by, "Bob");
 	assert_int_equal(t[0].counts[STORE_D_CANCELLED], 2);
@@ -494,7 +477,7 @@ test_ack_recorded_only(void **state)
 static void
 test_ack_notices(void **state)
 {
-	struct fx *f = *state;
+	struct unit_store *f = *state;
 	struct tocsin_err e;
 	static const char *const chans[] = { "sms", "pgp-email", NULL };
 	struct store_ack_in a = { .alert_id = "A1", .team = "t000",
@@ -510,13 +493,13 @@ test_ack_notices(void **state)
 	    "'Bob', '+15550101', 'sent', 1000, 1000, 1000), ('A1', 't000', 0, "
 	    "'voice', 'Cy', '+15550102', 'sent', 1000, 1000, 1000), ('A1', "
 	    "'t000', 0, 'sms', 'Di', '+15550103', 'dead', 1000, 1000, 1000)");
-	assert_int_equal(store_ack(f->s, &a, 1500, "test", &e), 0);
+	assert_int_equal(store_ack(f->st, &a, 1500, "test", &e), 0);
 	a.by = "Bob";
-	assert_int_equal(store_ack(f->s, &a, 1600, "test", &e), 1);
+	assert_int_equal(store_ack(f->st, &a, 1600, "test", &e), 1);
 	/* Bob only: Ann acked, Cy was called (no notices by voice), Di was
 	   never reached */
 	assert_int_equal(count(f, "deliveries"), 6);
-	assert_int_equal(store_claim(f->s, "w1", 1500, 60, NULL, 10, &rows, &n,
+	assert_int_equal(store_claim(f->st, "w1", 1500, 60, NULL, 10, &rows, &n,
 	    &e), 0);
 	assert_int_equal(n, 1);
 	assert_true(rows[0].notice);
@@ -530,25 +513,25 @@ test_ack_notices(void **state)
 static void
 test_migrate_old_store(void **state)
 {
-	struct fx *f = *state;
+	struct unit_store *f = *state;
 	struct tocsin_err e;
 	char alert[64], team[64];
 
-	store_close(f->s);
+	store_close(f->st);
 	raw(f, "DROP INDEX team_states_token; ALTER TABLE team_states DROP "
 	    "COLUMN token_hash; ALTER TABLE deliveries DROP COLUMN segments; "
 	    "ALTER TABLE deliveries DROP COLUMN kind; "
 	    "ALTER TABLE team_states DROP COLUMN ack_contact; "
 	    "DROP TABLE check_tokens; DROP TABLE endpoint_checks; "
 	    "UPDATE schema_version SET version = 1");
-	assert_int_equal(store_open(f->path, &f->s, &e), 0);
+	assert_int_equal(store_open(f->path, &f->st, &e), 0);
 	assert_int_equal(submit(f, "A1", "ID-1", 1, &e), 0);
 	raw(f, "UPDATE team_states SET token_hash = 'abc'");
-	assert_int_equal(store_token_find(f->s, "abc", alert, sizeof(alert),
+	assert_int_equal(store_token_find(f->st, "abc", alert, sizeof(alert),
 	    team, sizeof(team), &e), 0);
 	assert_string_equal(alert, "A1");
 	assert_string_equal(team, "t000");
-	assert_int_equal(store_token_find(f->s, "abd", alert, sizeof(alert),
+	assert_int_equal(store_token_find(f->st, "abd", alert, sizeof(alert),
 	    team, sizeof(team), &e), TOCSIN_ENOTFOUND);
 	assert_int_equal(count(f, "schema_version"), 1);
 	/* version 7: who acknowledged as the gateway knows them, and the
@@ -563,18 +546,18 @@ test_migrate_old_store(void **state)
 static void
 test_migrate_v5(void **state)
 {
-	struct fx *f = *state;
+	struct unit_store *f = *state;
 	struct store_guess g = { "k", 1, 60, false };
 	struct tocsin_err e;
 
-	store_close(f->s);
+	store_close(f->st);
 	raw(f, "DROP TABLE ack_signatures; DROP TABLE ack_guesses; "
 	    "ALTER TABLE team_states DROP COLUMN ack_contact; "
 	    "DROP TABLE check_tokens; DROP TABLE endpoint_checks; "
 	    "UPDATE schema_version SET version = 5");
-	assert_int_equal(store_open(f->path, &f->s, &e), 0);
+	assert_int_equal(store_open(f->path, &f->st, &e), 0);
 	assert_int_equal(count(f, "ack_signatures"), 0);
-	assert_int_equal(store_guess_try(f->s, &g, 1, 1000, &e), 0);
+	assert_int_equal(store_guess_try(f->st, &g, 1, 1000, &e), 0);
 	assert_int_equal(count(f, "ack_guesses"), 1);
 	assert_int_equal(count(f, "check_tokens"), 0);
 	raw(f, "UPDATE team_states SET ack_contact = 'Ann'");
@@ -587,7 +570,7 @@ test_migrate_v5(void **state)
 static void
 test_ack_signature_once(void **state)
 {
-	struct fx *f = *state;
+	struct unit_store *f = *state;
 	struct tocsin_err e;
 	struct store_ack_in a = { .alert_id = "A1", .team = "t000",
 	    .by = "Ann", .via = "mail", .strength = "signed",
@@ -596,21 +579,21 @@ test_ack_signature_once(void **state)
 	size_t n;
 
 	assert_int_equal(submit(f, "A1", "ID-1", 2, &e), 0);
-	assert_int_equal(store_ack(f->s, &a, 1500, "test", &e), 0);
-	assert_int_equal(store_ack(f->s, &a, 1501, "test", &e), TOCSIN_EPERM);
+	assert_int_equal(store_ack(f->st, &a, 1500, "test", &e), 0);
+	assert_int_equal(store_ack(f->st, &a, 1501, "test", &e), TOCSIN_EPERM);
 	assert_non_null(strstr(e.msg, "already acknowledged alert A1 for "
 	    "team t000"));
 	a.team = "t001";
-	assert_int_equal(store_ack(f->s, &a, 1502, "test", &e), TOCSIN_EPERM);
+	assert_int_equal(store_ack(f->st, &a, 1502, "test", &e), TOCSIN_EPERM);
 	assert_int_equal(count(f, "acks"), 1);
 	assert_int_equal(count(f, "ack_signatures"), 1);
-	assert_int_equal(store_teams(f->s, "A1", &t, &n, &e), 0);
+	assert_int_equal(store_teams(f->st, "A1", &t, &n, &e), 0);
 	assert_string_equal(t[1].state, "active");
 	store_team_rows_free(t, n);
 	a.sig_digest = "d2";
-	assert_int_equal(store_ack(f->s, &a, 1503, "test", &e), 0);
+	assert_int_equal(store_ack(f->st, &a, 1503, "test", &e), 0);
 	a.sig_digest = NULL;
-	assert_int_equal(store_ack(f->s, &a, 1504, "test", &e), 1);
+	assert_int_equal(store_ack(f->st, &a, 1504, "test", &e), 1);
 	assert_int_equal(count(f, "acks"), 3);
 	assert_int_equal(count(f, "ack_signatures"), 2);
 }
@@ -621,7 +604,7 @@ test_ack_signature_once(void **state)
 static void
 test_guess_limits(void **state)
 {
-	struct fx *f = *state;
+	struct unit_store *f = *state;
 	struct tocsin_err e;
 	struct store_guess g[2] = { { "from", 3, 60, false },
 	    { "pair", 4, 600, false } };
@@ -629,43 +612,43 @@ test_guess_limits(void **state)
 	    { "pair", 4, 600, false } };
 
 	for (int i = 0; i < 3; i++) {
-		assert_int_equal(store_guess_try(f->s, g, 2, 1000 + i, &e), 0);
+		assert_int_equal(store_guess_try(f->st, g, 2, 1000 + i, &e), 0);
 		assert_false(g[0].over);
 		assert_false(g[1].over);
 	}
 	/* the sender is at its limit: nothing counts, not even the pair */
-	assert_int_equal(store_guess_try(f->s, g, 2, 1010, &e), 0);
+	assert_int_equal(store_guess_try(f->st, g, 2, 1010, &e), 0);
 	assert_true(g[0].over);
 	assert_true(g[1].over);
 	/* another sender: one more for the pair, then the pair is over */
-	assert_int_equal(store_guess_try(f->s, other, 2, 1011, &e), 0);
+	assert_int_equal(store_guess_try(f->st, other, 2, 1011, &e), 0);
 	assert_false(other[0].over);
 	assert_false(other[1].over);
-	assert_int_equal(store_guess_try(f->s, other, 2, 1012, &e), 0);
+	assert_int_equal(store_guess_try(f->st, other, 2, 1012, &e), 0);
 	assert_false(other[0].over);
 	assert_true(other[1].over);
 	/* a right code gives back what it counted: the sender's try only */
-	assert_int_equal(store_guess_undo(f->s, other, 2, &e), 0);
+	assert_int_equal(store_guess_undo(f->st, other, 2, &e), 0);
 	assert_int_equal(count(f, "ack_guesses WHERE guess_key = 'from2' AND "
 	    "tries = 1"), 1);
 	assert_int_equal(count(f, "ack_guesses WHERE guess_key = 'pair' AND "
 	    "tries = 4"), 1);
 	/* a minute on, the sender may try again; the pair stays over */
-	assert_int_equal(store_guess_try(f->s, g, 2, 1060, &e), 0);
+	assert_int_equal(store_guess_try(f->st, g, 2, 1060, &e), 0);
 	assert_false(g[0].over);
 	assert_true(g[1].over);
 	assert_int_equal(count(f, "ack_guesses WHERE guess_key = 'from' AND "
 	    "tries = 1 AND start = 1060"), 1);
 	/* ten minutes on, the pair too; a day on, old counters are gone */
-	assert_int_equal(store_guess_try(f->s, g, 2, 1600, &e), 0);
+	assert_int_equal(store_guess_try(f->st, g, 2, 1600, &e), 0);
 	assert_false(g[1].over);
-	assert_int_equal(store_guess_try(f->s, g, 1, 1600 + 86401, &e), 0);
+	assert_int_equal(store_guess_try(f->st, g, 1, 1600 + 86401, &e), 0);
 	assert_int_equal(count(f, "ack_guesses"), 1);
 }
 
 /* One try at code by sender at the pairs p: *hit, *throttled. */
 static void
-code_try(struct fx *f, const char *sender, const char *code,
+code_try(struct unit_store *f, const char *sender, const char *code,
     const struct ack_pair *p, size_t n, int64_t now, int *hit,
     bool *throttled)
 {
@@ -674,7 +657,7 @@ code_try(struct fx *f, const char *sender, const char *code,
 
 	*hit = -2;
 	*throttled = true;
-	if (ack_code_try(f->s, secret, sender, code, p, n, NULL, now, hit,
+	if (ack_code_try(f->st, secret, sender, code, p, n, NULL, now, hit,
 	    throttled, &e) != 0)
 		fail_msg("ack_code_try: %s", e.msg);
 }
@@ -687,7 +670,7 @@ static void
 test_code_try(void **state)
 {
 	static const unsigned char secret[ACK_SECRET_LEN] = { 7 };
-	struct fx *f = *state;
+	struct unit_store *f = *state;
 	struct tocsin_err e = { 0 };
 	struct ack_pair *p = NULL;
 	char right[ACK_CODE_LEN + 1], wrong[ACK_CODE_LEN + 1];
@@ -697,7 +680,7 @@ test_code_try(void **state)
 
 	assert_int_equal(submit(f, "A1", "ID-1", 2, &e), 0);
 	assert_int_equal(submit(f, "A2", "ID-2", 1, &e), 0);
-	assert_int_equal(ack_pairs_add(f->s, "t000", "Ann", &p, &n, &e), 0);
+	assert_int_equal(ack_pairs_add(f->st, "t000", "Ann", &p, &n, &e), 0);
 	assert_int_equal(n, 2);
 	/* both accepted at once: either may come first */
 	a1 = strcmp(p[0].alert, "A1") == 0 ? 0 : 1;
@@ -747,7 +730,7 @@ test_code_try(void **state)
 
 /* Submit alert id with the given signatures, teams and deliveries. */
 static void
-submit_plan(struct fx *f, const char *id, const char *ident,
+submit_plan(struct unit_store *f, const char *id, const char *ident,
     const struct store_signature *sigs, size_t nsigs,
     const struct store_team_plan *tp, size_t ntp,
     const struct store_delivery_plan *dp, size_t ndp)
@@ -760,7 +743,7 @@ submit_plan(struct fx *f, const char *id, const char *ident,
 		.cap = "<alert/>", .cap_len = 8, .received = 1000,
 	};
 
-	if (store_submit(f->s, &a, sigs, nsigs, tp, ntp, dp, ndp, "test",
+	if (store_submit(f->st, &a, sigs, nsigs, tp, ntp, dp, ndp, "test",
 	    &e) != 0)
 		fail_msg("store_submit: %s", e.msg);
 }
@@ -794,7 +777,7 @@ test_claim_whole_groups(void **state)
 		{ "ng", 0, "pgp-email", "Eve", "eve@x", 1000 },
 		{ "ng", 0, "pgp-email", "Fay", "fay@x", 1000 },
 	};
-	struct fx *f = *state;
+	struct unit_store *f = *state;
 	struct tocsin_err e = { 0 };
 	struct store_delivery_row *r = NULL;
 	struct store_result_item items[8];
@@ -802,7 +785,7 @@ test_claim_whole_groups(void **state)
 
 	submit_plan(f, "A1", "ID-1", NULL, 0, tp, 2, dp, 8);
 	/* max = 1: the whole due part of one group, in id order. */
-	assert_int_equal(store_claim(f->s, "w1", 1000, 60, NULL, 1, &r, &n,
+	assert_int_equal(store_claim(f->st, "w1", 1000, 60, NULL, 1, &r, &n,
 	    &e), 0);
 	assert_int_equal(n, 3);
 	for (size_t i = 0; i < n; i++) {
@@ -822,7 +805,7 @@ test_claim_whole_groups(void **state)
 	assert_string_equal(r[2].contact, "Cy");
 	store_delivery_rows_free(r, n);
 	/* The next group: ke step 1, a group of its own; never the sms. */
-	assert_int_equal(store_claim(f->s, "w1", 1000, 60, "pgp-email", 1, &r,
+	assert_int_equal(store_claim(f->st, "w1", 1000, 60, "pgp-email", 1, &r,
 	    &n, &e), 0);
 	assert_int_equal(n, 1);
 	assert_string_equal(r[0].team, "ke");
@@ -830,7 +813,7 @@ test_claim_whole_groups(void **state)
 	items[nitems++] = (struct store_result_item){ r[0].id, STORE_R_SENT,
 	    0, "ok", NULL };
 	store_delivery_rows_free(r, n);
-	assert_int_equal(store_claim(f->s, "w1", 1000, 60, "pgp-email", 5, &r,
+	assert_int_equal(store_claim(f->st, "w1", 1000, 60, "pgp-email", 5, &r,
 	    &n, &e), 0);
 	assert_int_equal(n, 2);
 	assert_string_equal(r[0].team, "ng");
@@ -841,26 +824,26 @@ test_claim_whole_groups(void **state)
 		items[nitems++] = (struct store_result_item){ r[i].id,
 		    STORE_R_SENT, 0, "ok", NULL };
 	store_delivery_rows_free(r, n);
-	assert_int_equal(store_claim(f->s, "w2", 1000, 60, "pgp-email", 5, &r,
+	assert_int_equal(store_claim(f->st, "w2", 1000, 60, "pgp-email", 5, &r,
 	    &n, &e), 0);
 	assert_int_equal(n, 0);
 	store_delivery_rows_free(r, n);
-	assert_int_equal(store_results(f->s, "w1", 1001, items, nitems, &lost,
+	assert_int_equal(store_results(f->st, "w1", 1001, items, nitems, &lost,
 	    &e), 0);
 	assert_int_equal(lost, 0);
 	/* The late row of ke step 0 is due on its own, at its time. */
-	assert_int_equal(store_claim(f->s, "w3", 4999, 60, "pgp-email", 5, &r,
+	assert_int_equal(store_claim(f->st, "w3", 4999, 60, "pgp-email", 5, &r,
 	    &n, &e), 0);
 	assert_int_equal(n, 0);
 	store_delivery_rows_free(r, n);
-	assert_int_equal(store_claim(f->s, "w3", 5000, 60, "pgp-email", 5, &r,
+	assert_int_equal(store_claim(f->st, "w3", 5000, 60, "pgp-email", 5, &r,
 	    &n, &e), 0);
 	assert_int_equal(n, 1);
 	assert_string_equal(r[0].contact, "Di");
 	assert_int_equal(r[0].step, 0);
 	store_delivery_rows_free(r, n);
 	/* The sms row was left alone throughout. */
-	assert_int_equal(store_claim(f->s, "w4", 5000, 60, NULL, 5, &r, &n,
+	assert_int_equal(store_claim(f->st, "w4", 5000, 60, NULL, 5, &r, &n,
 	    &e), 0);
 	assert_int_equal(n, 1);
 	assert_string_equal(r[0].channel, "sms");
@@ -881,7 +864,7 @@ test_results_batch(void **state)
 		{ "ng", 0, "pgp-email", "Fay", "fay@x", 1000 },
 		{ "ng", 0, "pgp-email", "Gus", "gus@x", 1000 },
 	};
-	struct fx *f = *state;
+	struct unit_store *f = *state;
 	struct tocsin_err e = { 0 };
 	struct store_delivery_row *ke = NULL, *ng = NULL, *again = NULL, *d;
 	struct store_result_item items[5];
@@ -890,15 +873,15 @@ test_results_batch(void **state)
 	submit_plan(f, "A1", "ID-1", NULL, 0, tp, 2, dp, 5);
 	/* w1 claims ke at 1000 and ng at 1030, each with a 60 s lease; at
 	   1061 w2 takes ke over, so w1 holds only ng. */
-	assert_int_equal(store_claim(f->s, "w1", 1000, 60, NULL, 1, &ke, &nke,
+	assert_int_equal(store_claim(f->st, "w1", 1000, 60, NULL, 1, &ke, &nke,
 	    &e), 0);
 	assert_int_equal(nke, 2);
 	assert_string_equal(ke[0].team, "ke");
-	assert_int_equal(store_claim(f->s, "w1", 1030, 60, NULL, 1, &ng, &nng,
+	assert_int_equal(store_claim(f->st, "w1", 1030, 60, NULL, 1, &ng, &nng,
 	    &e), 0);
 	assert_int_equal(nng, 3);
 	assert_string_equal(ng[0].team, "ng");
-	assert_int_equal(store_claim(f->s, "w2", 1061, 60, NULL, 5, &again,
+	assert_int_equal(store_claim(f->st, "w2", 1061, 60, NULL, 5, &again,
 	    &nagain, &e), 0);
 	assert_int_equal(nagain, 2);
 	assert_int_equal(again[0].id, ke[0].id);
@@ -914,12 +897,12 @@ test_results_batch(void **state)
 	    NULL, "late" };
 	items[4] = (struct store_result_item){ ng[2].id, STORE_R_PERMFAIL, 0,
 	    NULL, "550 no such user" };
-	assert_int_equal(store_results(f->s, "w1", 1062, items, 5, &lost, &e),
+	assert_int_equal(store_results(f->st, "w1", 1062, items, 5, &lost, &e),
 	    0);
 	/* w1's late sent of ke[0] is kept; its late failure of ke[1] not */
 	assert_int_equal(lost, 1);
 
-	assert_int_equal(store_deliveries(f->s, "A1", NULL, &d, &nd, &e), 0);
+	assert_int_equal(store_deliveries(f->st, "A1", NULL, &d, &nd, &e), 0);
 	assert_int_equal(nd, 5);
 	/* ng: recorded. */
 	assert_int_equal(row_of(d, nd, ng[0].id)->state, STORE_D_SENT);
@@ -952,18 +935,18 @@ test_results_batch(void **state)
 	    "r1", NULL };
 	items[1] = (struct store_result_item){ again[1].id, STORE_R_SENT, 0,
 	    "r2", NULL };
-	assert_int_equal(store_results(f->s, "w2", 1070, items, 2, &lost, &e),
+	assert_int_equal(store_results(f->st, "w2", 1070, items, 2, &lost, &e),
 	    0);
 	assert_int_equal(lost, 1);	/* ke[0]: sent already */
 	lost = 99;
-	assert_int_equal(store_results(f->s, "w2", 1070, items, 0, &lost, &e),
+	assert_int_equal(store_results(f->st, "w2", 1070, items, 0, &lost, &e),
 	    0);
 	assert_int_equal(lost, 0);
 	/* Recorded already: a second time counts as lost, changes nothing. */
-	assert_int_equal(store_results(f->s, "w2", 1071, items, 2, &lost, &e),
+	assert_int_equal(store_results(f->st, "w2", 1071, items, 2, &lost, &e),
 	    0);
 	assert_int_equal(lost, 2);
-	assert_int_equal(store_deliveries(f->s, "A1", "ke", &d, &nd, &e), 0);
+	assert_int_equal(store_deliveries(f->st, "A1", "ke", &d, &nd, &e), 0);
 	assert_int_equal(nd, 2);
 	assert_int_equal(d[0].state, STORE_D_SENT);
 	assert_string_equal(d[0].provider_ref, "late-1");
@@ -980,7 +963,7 @@ test_results_batch(void **state)
 static void
 test_results_unavailable(void **state)
 {
-	struct fx *f = *state;
+	struct unit_store *f = *state;
 	struct tocsin_err e = { 0 };
 	struct store_delivery_row *rows = NULL, *d = NULL;
 	struct store_result_item it;
@@ -988,7 +971,7 @@ test_results_unavailable(void **state)
 	sqlite3 *db;
 
 	assert_int_equal(submit(f, "A1", "ID-1", 1, &e), 0);
-	assert_int_equal(store_claim(f->s, "w1", 1000, 60, "pgp-email", 5,
+	assert_int_equal(store_claim(f->st, "w1", 1000, 60, "pgp-email", 5,
 	    &rows, &n, &e), 0);
 	assert_int_equal(n, 1);
 	it = (struct store_result_item){ rows[0].id, STORE_R_SENT, 0, "r",
@@ -996,24 +979,24 @@ test_results_unavailable(void **state)
 	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
 	assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL),
 	    SQLITE_OK);
-	store_set_busy_wait(f->s, 0);
-	assert_int_not_equal(store_results(f->s, "w1", 1001, &it, 1, &lost,
+	store_set_busy_wait(f->st, 0);
+	assert_int_not_equal(store_results(f->st, "w1", 1001, &it, 1, &lost,
 	    &e), 0);
-	assert_true(store_unavailable(f->s));
+	assert_true(store_unavailable(f->st));
 	assert_int_equal(sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL),
 	    SQLITE_OK);
 	sqlite3_close(db);
 	/* refused for itself: not a store that will take it later */
 	it.result = (enum store_result)42;
-	assert_int_not_equal(store_results(f->s, "w1", 1001, &it, 1, &lost,
+	assert_int_not_equal(store_results(f->st, "w1", 1001, &it, 1, &lost,
 	    &e), 0);
-	assert_false(store_unavailable(f->s));
+	assert_false(store_unavailable(f->st));
 	/* the same result, once the lock is gone, is recorded */
 	it.result = STORE_R_SENT;
-	assert_int_equal(store_results(f->s, "w1", 1002, &it, 1, &lost, &e),
+	assert_int_equal(store_results(f->st, "w1", 1002, &it, 1, &lost, &e),
 	    0);
 	assert_int_equal(lost, 0);
-	assert_int_equal(store_deliveries(f->s, "A1", "t000", &d, &nd, &e), 0);
+	assert_int_equal(store_deliveries(f->st, "A1", "t000", &d, &nd, &e), 0);
 	assert_int_equal(row_of(d, nd, rows[0].id)->state, STORE_D_SENT);
 	store_delivery_rows_free(d, nd);
 	store_delivery_rows_free(rows, n);
@@ -1030,14 +1013,14 @@ test_signatures(void **state)
 	};
 	const struct store_signature other = { "desk-9", "cms", "X", "y", 1 };
 	static const struct store_team_plan tp[] = { { "ke", 0, 0 } };
-	struct fx *f = *state;
+	struct unit_store *f = *state;
 	struct tocsin_err e = { 0 };
 	struct store_signature_row *r = NULL;
 	size_t n = 99;
 
 	submit_plan(f, "A1", "ID-1", sigs, 3, tp, 1, NULL, 0);
 	submit_plan(f, "A2", "ID-2", &other, 1, tp, 1, NULL, 0);
-	assert_int_equal(store_signatures(f->s, "A1", &r, &n, &e), 0);
+	assert_int_equal(store_signatures(f->st, "A1", &r, &n, &e), 0);
 	assert_int_equal(n, 3);
 	for (size_t i = 0; i < n; i++) {
 		assert_string_equal(r[i].issuer, sigs[i].issuer);
@@ -1051,11 +1034,11 @@ test_signatures(void **state)
 			    sigs[i].sig_len);
 	}
 	store_signature_rows_free(r, n);
-	assert_int_equal(store_signatures(f->s, "A2", &r, &n, &e), 0);
+	assert_int_equal(store_signatures(f->st, "A2", &r, &n, &e), 0);
 	assert_int_equal(n, 1);
 	assert_string_equal(r[0].issuer, "desk-9");
 	store_signature_rows_free(r, n);
-	assert_int_equal(store_signatures(f->s, "nope", &r, &n, &e), 0);
+	assert_int_equal(store_signatures(f->st, "nope", &r, &n, &e), 0);
 	assert_int_equal(n, 0);
 	store_signature_rows_free(r, n);
 	store_signature_rows_free(NULL, 0);
@@ -1081,7 +1064,7 @@ free_owners(char **owners, size_t n)
 static void
 test_lease_owners_release(void **state)
 {
-	struct fx *f = *state;
+	struct unit_store *f = *state;
 	struct tocsin_err e = { 0 };
 	struct store_delivery_row *x = NULL, *y = NULL, *d = NULL, *r = NULL;
 	size_t nx, ny, nd, nr, released = 99;
@@ -1089,28 +1072,28 @@ test_lease_owners_release(void **state)
 	size_t nowners = 99;
 
 	assert_int_equal(submit(f, "A1", "ID-1", 3, &e), 0);
-	assert_int_equal(store_lease_owners(f->s, &owners, &nowners, &e), 0);
+	assert_int_equal(store_lease_owners(f->st, &owners, &nowners, &e), 0);
 	assert_int_equal(nowners, 0);
 	free_owners(owners, nowners);
 	/* X holds one channel's three rows, Y the other's. */
-	assert_int_equal(store_claim(f->s, "X", 1000, 600, NULL, 10, &x, &nx,
+	assert_int_equal(store_claim(f->st, "X", 1000, 600, NULL, 10, &x, &nx,
 	    &e), 0);
 	assert_int_equal(nx, 3);
-	assert_int_equal(store_claim(f->s, "Y", 1000, 600, NULL, 10, &y, &ny,
+	assert_int_equal(store_claim(f->st, "Y", 1000, 600, NULL, 10, &y, &ny,
 	    &e), 0);
 	assert_int_equal(ny, 3);
-	assert_int_equal(store_lease_owners(f->s, &owners, &nowners, &e), 0);
+	assert_int_equal(store_lease_owners(f->st, &owners, &nowners, &e), 0);
 	assert_int_equal(nowners, 2);
 	assert_true(has_owner(owners, nowners, "X"));
 	assert_true(has_owner(owners, nowners, "Y"));
 	free_owners(owners, nowners);
 	/* X finished one row before it stopped. */
-	assert_int_equal(store_result(f->s, x[0].id, "X", STORE_R_SENT, 1001, 0,
-	    "ref-0", NULL, &e), 0);
-	assert_int_equal(store_release_owner(f->s, "X", 1002, &released, &e),
+	assert_int_equal(store_result(f->st, x[0].id, "X", STORE_R_SENT, 1001,
+	    0, "ref-0", NULL, &e), 0);
+	assert_int_equal(store_release_owner(f->st, "X", 1002, &released, &e),
 	    0);
 	assert_int_equal(released, 2);
-	assert_int_equal(store_deliveries(f->s, "A1", NULL, &d, &nd, &e), 0);
+	assert_int_equal(store_deliveries(f->st, "A1", NULL, &d, &nd, &e), 0);
 	assert_int_equal(nd, 6);
 	{
 		const struct store_delivery_row *s0 = row_of(d, nd, x[0].id);
@@ -1135,12 +1118,12 @@ test_lease_owners_release(void **state)
 		assert_null(k->last_error);
 	}
 	store_delivery_rows_free(d, nd);
-	assert_int_equal(store_lease_owners(f->s, &owners, &nowners, &e), 0);
+	assert_int_equal(store_lease_owners(f->st, &owners, &nowners, &e), 0);
 	assert_int_equal(nowners, 1);
 	assert_string_equal(owners[0], "Y");
 	free_owners(owners, nowners);
 	/* Due at once: claimed again at the same second, never Y's rows. */
-	assert_int_equal(store_claim(f->s, "Z", 1002, 60, NULL, 10, &r, &nr,
+	assert_int_equal(store_claim(f->st, "Z", 1002, 60, NULL, 10, &r, &nr,
 	    &e), 0);
 	assert_int_equal(nr, 2);
 	for (size_t i = 0; i < nr; i++) {
@@ -1149,12 +1132,12 @@ test_lease_owners_release(void **state)
 	}
 	store_delivery_rows_free(r, nr);
 	/* Y can still record its results; an unknown owner releases none. */
-	assert_int_equal(store_result(f->s, y[0].id, "Y", STORE_R_SENT, 1003, 0,
-	    NULL, NULL, &e), 0);
-	assert_int_equal(store_release_owner(f->s, "nobody", 1004, &released,
+	assert_int_equal(store_result(f->st, y[0].id, "Y", STORE_R_SENT, 1003,
+	    0, NULL, NULL, &e), 0);
+	assert_int_equal(store_release_owner(f->st, "nobody", 1004, &released,
 	    &e), 0);
 	assert_int_equal(released, 0);
-	assert_int_equal(store_release_owner(f->s, "X", 1004, &released, &e),
+	assert_int_equal(store_release_owner(f->st, "X", 1004, &released, &e),
 	    0);
 	assert_int_equal(released, 0);
 	store_delivery_rows_free(x, nx);
@@ -1177,7 +1160,7 @@ test_channel_counts(void **state)
 		{ "ke", 0, "sms", "A", "+15550100", 1000 },
 		{ "ke", 0, "sms", "B", "+15550101", 9000 },
 	};
-	struct fx *f = *state;
+	struct unit_store *f = *state;
 	struct tocsin_err e = { 0 };
 	struct store_delivery_row *r = NULL;
 	int64_t c[STORE_D_COUNT];
@@ -1186,39 +1169,39 @@ test_channel_counts(void **state)
 	submit_plan(f, "A1", "ID-1", NULL, 0, tp, 2, dp, 9);
 	/* pgp-email: A sent, B failed, C dead, D sending (claimed again
 	   below), E, F pending; G cancelled. sms: A sending, B pending. */
-	assert_int_equal(store_claim(f->s, "w", 1000, 60, "pgp-email", 1, &r,
+	assert_int_equal(store_claim(f->st, "w", 1000, 60, "pgp-email", 1, &r,
 	    &n, &e), 0);
 	assert_int_equal(n, 4);
 	assert_string_equal(r[0].contact, "A");
-	assert_int_equal(store_result(f->s, r[0].id, "w", STORE_R_SENT, 1001, 0,
-	    NULL, NULL, &e), 0);
-	assert_int_equal(store_result(f->s, r[1].id, "w", STORE_R_TEMPFAIL,
+	assert_int_equal(store_result(f->st, r[0].id, "w", STORE_R_SENT, 1001,
+	    0, NULL, NULL, &e), 0);
+	assert_int_equal(store_result(f->st, r[1].id, "w", STORE_R_TEMPFAIL,
 	    1001, 2000, NULL, "451", &e), 0);
-	assert_int_equal(store_result(f->s, r[2].id, "w", STORE_R_PERMFAIL,
+	assert_int_equal(store_result(f->st, r[2].id, "w", STORE_R_PERMFAIL,
 	    1001, 0, NULL, "550", &e), 0);
 	store_delivery_rows_free(r, n);
 	raw(f, "UPDATE deliveries SET state = 'cancelled' WHERE contact = 'G'");
-	assert_int_equal(store_claim(f->s, "w", 1000, 60, "sms", 1, &r, &n,
+	assert_int_equal(store_claim(f->st, "w", 1000, 60, "sms", 1, &r, &n,
 	    &e), 0);
 	assert_int_equal(n, 1);
 	store_delivery_rows_free(r, n);
 
 	memset(c, 0x55, sizeof(c));
-	assert_int_equal(store_channel_counts(f->s, "pgp-email", c, &e), 0);
+	assert_int_equal(store_channel_counts(f->st, "pgp-email", c, &e), 0);
 	assert_int_equal(c[STORE_D_PENDING], 2);
 	assert_int_equal(c[STORE_D_SENDING], 1);
 	assert_int_equal(c[STORE_D_SENT], 1);
 	assert_int_equal(c[STORE_D_FAILED], 1);
 	assert_int_equal(c[STORE_D_DEAD], 1);
 	assert_int_equal(c[STORE_D_CANCELLED], 1);
-	assert_int_equal(store_channel_counts(f->s, "sms", c, &e), 0);
+	assert_int_equal(store_channel_counts(f->st, "sms", c, &e), 0);
 	assert_int_equal(c[STORE_D_PENDING], 1);
 	assert_int_equal(c[STORE_D_SENDING], 1);
 	assert_int_equal(c[STORE_D_SENT], 0);
 	assert_int_equal(c[STORE_D_FAILED], 0);
 	assert_int_equal(c[STORE_D_DEAD], 0);
 	assert_int_equal(c[STORE_D_CANCELLED], 0);
-	assert_int_equal(store_channel_counts(f->s, NULL, c, &e), 0);
+	assert_int_equal(store_channel_counts(f->st, NULL, c, &e), 0);
 	assert_int_equal(c[STORE_D_PENDING], 3);
 	assert_int_equal(c[STORE_D_SENDING], 2);
 	assert_int_equal(c[STORE_D_SENT], 1);
@@ -1226,7 +1209,7 @@ test_channel_counts(void **state)
 	assert_int_equal(c[STORE_D_DEAD], 1);
 	assert_int_equal(c[STORE_D_CANCELLED], 1);
 	memset(c, 0x55, sizeof(c));
-	assert_int_equal(store_channel_counts(f->s, "fax", c, &e), 0);
+	assert_int_equal(store_channel_counts(f->st, "fax", c, &e), 0);
 	for (int i = 0; i < STORE_D_COUNT; i++)
 		assert_int_equal(c[i], 0);
 }
@@ -1240,40 +1223,40 @@ test_next_due_by_channel(void **state)
 		{ "ke", 0, "pgp-email", "B", "b@x", 1700 },
 		{ "ke", 0, "sms", "A", "+15550100", 1200 },
 	};
-	struct fx *f = *state;
+	struct unit_store *f = *state;
 	struct tocsin_err e = { 0 };
 	struct store_delivery_row *r = NULL;
 	int64_t due = -1;
 	size_t n;
 
 	submit_plan(f, "A1", "ID-1", NULL, 0, tp, 1, dp, 3);
-	assert_int_equal(store_next_due(f->s, NULL, &due, &e), 0);
+	assert_int_equal(store_next_due(f->st, NULL, &due, &e), 0);
 	assert_int_equal(due, 1200);
-	assert_int_equal(store_next_due(f->s, "sms", &due, &e), 0);
+	assert_int_equal(store_next_due(f->st, "sms", &due, &e), 0);
 	assert_int_equal(due, 1200);
-	assert_int_equal(store_next_due(f->s, "pgp-email", &due, &e), 0);
+	assert_int_equal(store_next_due(f->st, "pgp-email", &due, &e), 0);
 	assert_int_equal(due, 1500);
 	due = -1;
-	assert_int_equal(store_next_due(f->s, "fax", &due, &e),
+	assert_int_equal(store_next_due(f->st, "fax", &due, &e),
 	    TOCSIN_ENOTFOUND);
 	assert_int_equal(due, -1);
 	/* In flight: the lease end counts. */
-	assert_int_equal(store_claim(f->s, "w", 1200, 60, "sms", 5, &r, &n,
+	assert_int_equal(store_claim(f->st, "w", 1200, 60, "sms", 5, &r, &n,
 	    &e), 0);
 	assert_int_equal(n, 1);
-	assert_int_equal(store_next_due(f->s, "sms", &due, &e), 0);
+	assert_int_equal(store_next_due(f->st, "sms", &due, &e), 0);
 	assert_int_equal(due, 1260);
-	assert_int_equal(store_next_due(f->s, NULL, &due, &e), 0);
+	assert_int_equal(store_next_due(f->st, NULL, &due, &e), 0);
 	assert_int_equal(due, 1260);
-	assert_int_equal(store_result(f->s, r[0].id, "w", STORE_R_SENT, 1201, 0,
-	    NULL, NULL, &e), 0);
+	assert_int_equal(store_result(f->st, r[0].id, "w", STORE_R_SENT, 1201,
+	    0, NULL, NULL, &e), 0);
 	store_delivery_rows_free(r, n);
 	/* Done: nothing more of sms; the e-mail is unchanged. */
-	assert_int_equal(store_next_due(f->s, "sms", &due, &e),
+	assert_int_equal(store_next_due(f->st, "sms", &due, &e),
 	    TOCSIN_ENOTFOUND);
-	assert_int_equal(store_next_due(f->s, NULL, &due, &e), 0);
+	assert_int_equal(store_next_due(f->st, NULL, &due, &e), 0);
 	assert_int_equal(due, 1500);
-	assert_int_equal(store_next_due(f->s, "pgp-email", &due, &e), 0);
+	assert_int_equal(store_next_due(f->st, "pgp-email", &due, &e), 0);
 	assert_int_equal(due, 1500);
 }
 
@@ -1287,7 +1270,7 @@ test_receipts_and_segments(void **state)
 		{ "ke", 0, "sms", "B", "+15550101", 1000 },
 		{ "ke", 0, "sms", "C", "+15550102", 1000 },
 	};
-	struct fx *f = *state;
+	struct unit_store *f = *state;
 	struct tocsin_err e = { 0 };
 	struct store_delivery_row *r = NULL, *d = NULL;
 	struct store_result_item it[2];
@@ -1295,7 +1278,7 @@ test_receipts_and_segments(void **state)
 	enum store_receipt_fate fate;
 
 	submit_plan(f, "A1", "ID-1", NULL, 0, tp, 1, dp, 3);
-	assert_int_equal(store_claim(f->s, "w", 1000, 60, "sms", 1, &r, &n,
+	assert_int_equal(store_claim(f->st, "w", 1000, 60, "sms", 1, &r, &n,
 	    &e), 0);
 	assert_int_equal(n, 3);
 	memset(it, 0, sizeof(it));
@@ -1303,35 +1286,35 @@ test_receipts_and_segments(void **state)
 	    STORE_R_SENT, .provider_ref = "tw:SM1", .segments = 2 };
 	it[1] = (struct store_result_item){ .id = r[1].id, .result =
 	    STORE_R_SENT, .provider_ref = "tw:SM2", .segments = 1 };
-	assert_int_equal(store_results(f->s, "w", 1001, it, 2, &lost, &e), 0);
+	assert_int_equal(store_results(f->st, "w", 1001, it, 2, &lost, &e), 0);
 	assert_int_equal(lost, 0);
 	/* a receipt for a sent delivery moves it; an unknown ref nothing */
-	assert_int_equal(store_receipt(f->s, "tw:SM1", true, NULL, 1002,
+	assert_int_equal(store_receipt(f->st, "tw:SM1", true, NULL, 1002,
 	    &fate, &e), 0);
 	assert_int_equal(fate, STORE_RECEIPT_MOVED);
-	assert_int_equal(store_receipt(f->s, "tw:SM2", false, "tw: undelivered,"
-	    " error 30003", 1002, &fate, &e), 0);
+	assert_int_equal(store_receipt(f->st, "tw:SM2", false,
+	    "tw: undelivered, error 30003", 1002, &fate, &e), 0);
 	assert_int_equal(fate, STORE_RECEIPT_MOVED);
-	assert_int_equal(store_receipt(f->s, "tw:NOPE", true, NULL, 1002,
+	assert_int_equal(store_receipt(f->st, "tw:NOPE", true, NULL, 1002,
 	    &fate, &e), 0);
 	assert_int_equal(fate, STORE_RECEIPT_UNKNOWN);
 	/* final states stay: a contrary or repeated receipt changes nothing */
-	assert_int_equal(store_receipt(f->s, "tw:SM1", false, "tw: undelivered",
-	    1003, &fate, &e), 0);
+	assert_int_equal(store_receipt(f->st, "tw:SM1", false,
+	    "tw: undelivered", 1003, &fate, &e), 0);
 	assert_int_equal(fate, STORE_RECEIPT_FINAL);
-	assert_int_equal(store_receipt(f->s, "tw:SM2", true, NULL, 1003,
+	assert_int_equal(store_receipt(f->st, "tw:SM2", true, NULL, 1003,
 	    &fate, &e), 0);
 	assert_int_equal(fate, STORE_RECEIPT_FINAL);
-	assert_int_equal(store_receipt(f->s, "tw:SM1", true, NULL, 1003,
+	assert_int_equal(store_receipt(f->st, "tw:SM1", true, NULL, 1003,
 	    &fate, &e), 0);
 	assert_int_equal(fate, STORE_RECEIPT_FINAL);
 	/* a delivery still being sent is not moved by a receipt */
 	raw(f, "UPDATE deliveries SET provider_ref = 'tw:SM3' WHERE contact "
 	    "= 'C'");
-	assert_int_equal(store_receipt(f->s, "tw:SM3", true, NULL, 1002,
+	assert_int_equal(store_receipt(f->st, "tw:SM3", true, NULL, 1002,
 	    &fate, &e), 0);
 	assert_int_equal(fate, STORE_RECEIPT_UNKNOWN);
-	assert_int_equal(store_deliveries(f->s, "A1", NULL, &d, &nd, &e), 0);
+	assert_int_equal(store_deliveries(f->st, "A1", NULL, &d, &nd, &e), 0);
 	assert_int_equal(nd, 3);
 	assert_int_equal(d[0].state, STORE_D_DELIVERED);
 	assert_int_equal(d[0].segments, 2);
@@ -1352,7 +1335,7 @@ test_receipts_and_segments(void **state)
 static void
 test_check_of_contacts(void **state)
 {
-	struct fx *f = *state;
+	struct unit_store *f = *state;
 	struct tocsin_err e;
 	struct store_signature sig = { "gateway", "openpgp", "ABCD", "sig", 3 };
 	struct store_team_plan tp = { "t000", 0, 0, NULL };
@@ -1379,27 +1362,27 @@ test_check_of_contacts(void **state)
 	struct store_delivery_row *rows = NULL;
 	size_t n = 0;
 
-	assert_int_equal(store_submit(f->s, &a, &sig, 1, &tp, 1, dp, 2, "test",
+	assert_int_equal(store_submit(f->st, &a, &sig, 1, &tp, 1, dp, 2, "test",
 	    &e), 0);
-	assert_int_equal(store_check_token_find(f->s, "h-bob", &k, &e), 0);
+	assert_int_equal(store_check_token_find(f->st, "h-bob", &k, &e), 0);
 	assert_string_equal(k.alert_id, "C1");
 	assert_string_equal(k.contact, "Bob");
 	assert_string_equal(k.channel, "sms");
 	assert_string_equal(k.address, "+15550101");
-	assert_int_equal(store_check_token_find(f->s, "h-eve", &k, &e),
+	assert_int_equal(store_check_token_find(f->st, "h-eve", &k, &e),
 	    TOCSIN_ENOTFOUND);
-	assert_int_equal(store_deliveries(f->s, "C1", NULL, &rows, &n, &e), 0);
+	assert_int_equal(store_deliveries(f->st, "C1", NULL, &rows, &n, &e), 0);
 	assert_int_equal(n, 2);
 	assert_true(rows[0].check && rows[1].check);
 	assert_false(rows[0].notice);
 	store_delivery_rows_free(rows, n);
 	/* a contact without an endpoint's own link or code: nothing */
-	assert_int_equal(store_ack(f->s, &in, 5000, "test", &e), 1);
+	assert_int_equal(store_ack(f->st, &in, 5000, "test", &e), 1);
 	assert_int_equal(count(f, "endpoint_checks"), 0);
 	in.ep_channel = "pgp-email";
 	in.ep_address = "ann@x.example";
-	assert_int_equal(store_ack(f->s, &in, 5000, "test", &e), 0);
-	assert_int_equal(store_contact_checks(f->s, &chk, &n, &e), 0);
+	assert_int_equal(store_ack(f->st, &in, 5000, "test", &e), 0);
+	assert_int_equal(store_contact_checks(f->st, &chk, &n, &e), 0);
 	/* the endpoint, and the contact as a whole, dated at the check */
 	assert_int_equal(n, 2);
 	for (size_t i = 0; i < n; i++) {
@@ -1413,11 +1396,67 @@ test_check_of_contacts(void **state)
 	{
 		struct store_team_row *t = NULL;
 
-		assert_int_equal(store_teams(f->s, "C1", &t, &n, &e), 0);
+		assert_int_equal(store_teams(f->st, "C1", &t, &n, &e), 0);
 		assert_string_equal(t[0].state, "active");
 		assert_null(t[0].ack_contact);
 		store_team_rows_free(t, n);
 	}
+}
+
+/* Alert A1 for team ke alone, one SMS due at 1000; a delivery is given
+   up after max_attempts attempts. */
+static void
+submit_one_sms(struct unit_store *f, int max_attempts)
+{
+	static const struct store_team_plan tp[] = { { "ke", 0, 0 } };
+	static const struct store_delivery_plan dp[] = {
+		{ "ke", 0, "sms", "Ann", "+254700000001", 1000 },
+	};
+
+	submit_plan(f, "A1", "ID-1", NULL, 0, tp, 1, dp, 1);
+	store_set_max_attempts(f->st, max_attempts);
+}
+
+/* The SMS of submit_one_sms claimed by w at t and its lease lost, times
+   times, before it was handed over: no attempt counted. */
+static void
+lose_leases(struct unit_store *f, int64_t t, int times)
+{
+	struct tocsin_err e = { 0 };
+	struct store_delivery_row *r = NULL;
+	size_t n, rel;
+
+	for (int i = 0; i < times; i++) {
+		assert_int_equal(store_claim(f->st, "w", t, 60, NULL, 5, &r, &n,
+		    &e), 0);
+		assert_int_equal(n, 1);
+		assert_int_equal(r[0].attempts, 0);
+		store_delivery_rows_free(r, n);
+		assert_int_equal(store_release_owner(f->st, "w", t, &rel, &e), 0);
+		assert_int_equal(rel, 1);
+	}
+}
+
+/* Nothing left for owner to claim at t: the SMS of submit_one_sms is
+   dead after attempts attempts, its last error saying why. */
+static void
+given_up(struct unit_store *f, const char *owner, int64_t t, int attempts,
+    const char *why)
+{
+	struct tocsin_err e = { 0 };
+	struct store_delivery_row *r = NULL, *d = NULL;
+	size_t n, nd;
+
+	assert_int_equal(store_claim(f->st, owner, t, 60, NULL, 5, &r, &n, &e),
+	    0);
+	assert_int_equal(n, 0);
+	store_delivery_rows_free(r, n);
+	assert_int_equal(store_deliveries(f->st, "A1", NULL, &d, &nd, &e), 0);
+	assert_int_equal(nd, 1);
+	assert_int_equal(d[0].state, STORE_D_DEAD);
+	assert_int_equal(d[0].attempts, attempts);
+	assert_non_null(strstr(d[0].last_error, why));
+	store_delivery_rows_free(d, nd);
 }
 
 /* Attempts are what reached the driver, not claims: a lease lost before
@@ -1426,90 +1465,48 @@ test_check_of_contacts(void **state)
 static void
 test_attempts_are_real_and_bounded(void **state)
 {
-	static const struct store_team_plan tp[] = { { "ke", 0, 0 } };
-	static const struct store_delivery_plan dp[] = {
-		{ "ke", 0, "sms", "Ann", "+254700000001", 1000 },
-	};
-	struct fx *f = *state;
+	struct unit_store *f = *state;
 	struct tocsin_err e = { 0 };
-	struct store_delivery_row *r = NULL, *d = NULL;
-	size_t n, nd, rel;
+	struct store_delivery_row *r = NULL;
+	size_t n;
 	int64_t t = 1000;
 	struct store_result_item it = { 0 };
 
-	submit_plan(f, "A1", "ID-1", NULL, 0, tp, 1, dp, 1);
-	store_set_max_attempts(f->s, 2);
+	submit_one_sms(f, 2);
 	/* five crashes before anything was handed over: no attempt */
-	for (int i = 0; i < 5; i++) {
-		assert_int_equal(store_claim(f->s, "w", t, 60, NULL, 5, &r, &n,
-		    &e), 0);
-		assert_int_equal(n, 1);
-		assert_int_equal(r[0].attempts, 0);
-		store_delivery_rows_free(r, n);
-		assert_int_equal(store_release_owner(f->s, "w", t, &rel, &e), 0);
-		assert_int_equal(rel, 1);
-	}
+	lose_leases(f, t, 5);
 	/* an untried temporary failure (deadline): no attempt either */
-	assert_int_equal(store_claim(f->s, "w", t, 60, NULL, 5, &r, &n, &e), 0);
+	assert_int_equal(store_claim(f->st, "w", t, 60, NULL, 5, &r, &n, &e),
+	    0);
 	it = (struct store_result_item){ .id = r[0].id, .result =
 	    STORE_R_TEMPFAIL, .next_attempt = t, .error = "not attempted",
 	    .untried = true };
 	store_delivery_rows_free(r, n);
-	assert_int_equal(store_results(f->s, "w", t, &it, 1, NULL, &e), 0);
+	assert_int_equal(store_results(f->st, "w", t, &it, 1, NULL, &e), 0);
 	/* handed over, then the lease ran out: one attempt */
-	assert_int_equal(store_claim(f->s, "w", t, 60, NULL, 5, &r, &n, &e), 0);
+	assert_int_equal(store_claim(f->st, "w", t, 60, NULL, 5, &r, &n, &e),
+	    0);
 	store_delivery_rows_free(r, n);
-	assert_int_equal(store_mark_tried(f->s, "w", &e), 0);
+	assert_int_equal(store_mark_tried(f->st, "w", &e), 0);
 	t += 61;
-	assert_int_equal(store_claim(f->s, "w2", t, 60, NULL, 5, &r, &n, &e), 0);
+	assert_int_equal(store_claim(f->st, "w2", t, 60, NULL, 5, &r, &n, &e), 0);
 	assert_int_equal(n, 1);
 	assert_int_equal(r[0].attempts, 1);
 	store_delivery_rows_free(r, n);
 	/* the second attempt reaches max_attempts: dead, with the reason */
-	assert_int_equal(store_mark_tried(f->s, "w2", &e), 0);
-	t += 61;
-	assert_int_equal(store_claim(f->s, "w3", t, 60, NULL, 5, &r, &n, &e), 0);
-	assert_int_equal(n, 0);
-	store_delivery_rows_free(r, n);
-	assert_int_equal(store_deliveries(f->s, "A1", NULL, &d, &nd, &e), 0);
-	assert_int_equal(d[0].state, STORE_D_DEAD);
-	assert_int_equal(d[0].attempts, 2);
-	assert_non_null(strstr(d[0].last_error, "gave up after 2 attempts"));
-	store_delivery_rows_free(d, nd);
+	assert_int_equal(store_mark_tried(f->st, "w2", &e), 0);
+	given_up(f, "w3", t + 61, 2, "gave up after 2 attempts");
 }
 
 /* A lease lost again and again before any attempt ends dead too. */
 static void
 test_lost_leases_are_bounded(void **state)
 {
-	static const struct store_team_plan tp[] = { { "ke", 0, 0 } };
-	static const struct store_delivery_plan dp[] = {
-		{ "ke", 0, "sms", "Ann", "+254700000001", 1000 },
-	};
-	struct fx *f = *state;
-	struct tocsin_err e = { 0 };
-	struct store_delivery_row *r = NULL, *d = NULL;
-	size_t n, nd, rel;
+	struct unit_store *f = *state;
 
-	submit_plan(f, "A1", "ID-1", NULL, 0, tp, 1, dp, 1);
-	store_set_max_attempts(f->s, 2);
-	for (int i = 0; i < 6; i++) {
-		assert_int_equal(store_claim(f->s, "w", 1000, 60, NULL, 5, &r,
-		    &n, &e), 0);
-		assert_int_equal(n, 1);
-		store_delivery_rows_free(r, n);
-		assert_int_equal(store_release_owner(f->s, "w", 1000, &rel, &e),
-		    0);
-	}
-	assert_int_equal(store_claim(f->s, "w", 1000, 60, NULL, 5, &r, &n, &e),
-	    0);
-	assert_int_equal(n, 0);
-	store_delivery_rows_free(r, n);
-	assert_int_equal(store_deliveries(f->s, "A1", NULL, &d, &nd, &e), 0);
-	assert_int_equal(d[0].state, STORE_D_DEAD);
-	assert_int_equal(d[0].attempts, 0);
-	assert_non_null(strstr(d[0].last_error, "lost 6 times"));
-	store_delivery_rows_free(d, nd);
+	submit_one_sms(f, 2);
+	lose_leases(f, 1000, 6);
+	given_up(f, "w", 1000, 0, "lost 6 times");
 }
 
 /* No delivery is orphaned when its team's ladder stops: an unreached
@@ -1525,7 +1522,7 @@ test_no_orphans_when_a_ladder_stops(void **state)
 		{ "ke", 0, "sms", "Bo", "+254700000002", 1000 },
 		{ "ng", 0, "sms", "Cy", "+234700000003", 1000 },
 	};
-	struct fx *f = *state;
+	struct unit_store *f = *state;
 	struct tocsin_err e = { 0 };
 	struct store_delivery_row *r = NULL, *d = NULL;
 	size_t n, nd, moot;
@@ -1534,24 +1531,24 @@ test_no_orphans_when_a_ladder_stops(void **state)
 
 	submit_plan(f, "A1", "ID-1", NULL, 0, tp, 2, dp, 3);
 	/* ke's first row is in flight when ke acks; its second waits */
-	assert_int_equal(store_claim(f->s, "w", 1000, 60, NULL, 1, &r, &n, &e),
+	assert_int_equal(store_claim(f->st, "w", 1000, 60, NULL, 1, &r, &n, &e),
 	    0);
 	assert_int_equal(n, 2);
-	assert_int_equal(store_result(f->s, r[1].id, "w", STORE_R_TEMPFAIL,
+	assert_int_equal(store_result(f->st, r[1].id, "w", STORE_R_TEMPFAIL,
 	    1001, 1100, NULL, "busy", &e), 0);
-	assert_int_equal(store_ack(f->s, &ack, 1002, "test", &e), 0);
-	assert_int_equal(store_result(f->s, r[0].id, "w", STORE_R_TEMPFAIL,
+	assert_int_equal(store_ack(f->st, &ack, 1002, "test", &e), 0);
+	assert_int_equal(store_result(f->st, r[0].id, "w", STORE_R_TEMPFAIL,
 	    1003, 1100, NULL, "busy", &e), 0);
 	store_delivery_rows_free(r, n);
 	/* ng ends unreached: its message still goes */
 	raw(f, "UPDATE team_states SET state = 'unreached', deadline = 0 "
 	    "WHERE team = 'ng'");
-	assert_int_equal(store_claim(f->s, "w", 1200, 60, NULL, 5, &r, &n, &e),
+	assert_int_equal(store_claim(f->st, "w", 1200, 60, NULL, 5, &r, &n, &e),
 	    0);
 	assert_int_equal(n, 1);
 	assert_string_equal(r[0].team, "ng");
 	store_delivery_rows_free(r, n);
-	assert_int_equal(store_deliveries(f->s, "A1", "ke", &d, &nd, &e), 0);
+	assert_int_equal(store_deliveries(f->st, "A1", "ke", &d, &nd, &e), 0);
 	assert_int_equal(nd, 2);
 	for (size_t i = 0; i < nd; i++) {
 		assert_int_equal(d[i].state, STORE_D_CANCELLED);
@@ -1562,9 +1559,9 @@ test_no_orphans_when_a_ladder_stops(void **state)
 	/* an old store's orphan (acked, still failed) is swept */
 	raw(f, "UPDATE deliveries SET state = 'failed', last_error = NULL "
 	    "WHERE team = 'ke'");
-	assert_int_equal(store_cancel_moot(f->s, 1300, &moot, &e), 0);
+	assert_int_equal(store_cancel_moot(f->st, 1300, &moot, &e), 0);
 	assert_int_equal(moot, 2);
-	assert_int_equal(store_deliveries(f->s, "A1", "ke", &d, &nd, &e), 0);
+	assert_int_equal(store_deliveries(f->st, "A1", "ke", &d, &nd, &e), 0);
 	assert_non_null(strstr(d[0].last_error, "stopped (acked)"));
 	store_delivery_rows_free(d, nd);
 }
@@ -1575,7 +1572,7 @@ test_no_orphans_when_a_ladder_stops(void **state)
 static void
 test_clock_step_moves_deadlines_once(void **state)
 {
-	struct fx *f = *state;
+	struct unit_store *f = *state;
 	struct tocsin_err e = { 0 };
 	struct store_team_row *t = NULL;
 	struct store_delivery_row *d = NULL;
@@ -1583,41 +1580,41 @@ test_clock_step_moves_deadlines_once(void **state)
 	int64_t step = 99, before;
 
 	assert_int_equal(submit(f, "A1", "ID-1", 1, &e), 0);
-	assert_int_equal(store_teams(f->s, "A1", &t, &nt, &e), 0);
+	assert_int_equal(store_teams(f->st, "A1", &t, &nt, &e), 0);
 	before = t[0].deadline;
 	store_team_rows_free(t, nt);
 	assert_true(before > 0);
 	/* the first look sets the base */
-	assert_int_equal(store_clock_check(f->s, "boot-1", 5000000, 1000, &step,
-	    &e), 0);
+	assert_int_equal(store_clock_check(f->st, "boot-1", 5000000, 1000,
+	    &step, &e), 0);
 	assert_int_equal(step, 0);
 	/* a second of jitter is no step */
-	assert_int_equal(store_clock_check(f->s, "boot-1", 5001500, 1001, &step,
-	    &e), 0);
+	assert_int_equal(store_clock_check(f->st, "boot-1", 5001500, 1001,
+	    &step, &e), 0);
 	assert_int_equal(step, 0);
 	/* +1 h: moved once, by the first serve to see it */
-	assert_int_equal(store_clock_check(f->s, "boot-1", 8600000, 4600, &step,
-	    &e), 0);
+	assert_int_equal(store_clock_check(f->st, "boot-1", 8600000, 4600,
+	    &step, &e), 0);
 	assert_int_equal(step, 3600);
-	assert_int_equal(store_clock_check(f->s, "boot-1", 8600200, 4600, &step,
-	    &e), 0);
+	assert_int_equal(store_clock_check(f->st, "boot-1", 8600200, 4600,
+	    &step, &e), 0);
 	assert_int_equal(step, 0);
-	assert_int_equal(store_teams(f->s, "A1", &t, &nt, &e), 0);
+	assert_int_equal(store_teams(f->st, "A1", &t, &nt, &e), 0);
 	assert_int_equal(t[0].deadline, before + 3600);
 	store_team_rows_free(t, nt);
-	assert_int_equal(store_deliveries(f->s, "A1", NULL, &d, &nd, &e), 0);
+	assert_int_equal(store_deliveries(f->st, "A1", NULL, &d, &nd, &e), 0);
 	assert_true(nd > 0);
 	assert_int_equal(d[0].next_attempt, 1000 + 3600);
 	store_delivery_rows_free(d, nd);
 	/* -1 h back */
-	assert_int_equal(store_clock_check(f->s, "boot-1", 5000000, 1000, &step,
-	    &e), 0);
+	assert_int_equal(store_clock_check(f->st, "boot-1", 5000000, 1000,
+	    &step, &e), 0);
 	assert_int_equal(step, -3600);
 	/* a reboot: a new base, nothing moved */
-	assert_int_equal(store_clock_check(f->s, "boot-2", 99000000, 1000,
+	assert_int_equal(store_clock_check(f->st, "boot-2", 99000000, 1000,
 	    &step, &e), 0);
 	assert_int_equal(step, 0);
-	assert_int_equal(store_teams(f->s, "A1", &t, &nt, &e), 0);
+	assert_int_equal(store_teams(f->st, "A1", &t, &nt, &e), 0);
 	assert_int_equal(t[0].deadline, before);
 	store_team_rows_free(t, nt);
 }
@@ -1638,7 +1635,7 @@ backup_progress(void *arg, int64_t done, int64_t total)
 static void
 test_backup_copy(void **state)
 {
-	struct fx *f = *state;
+	struct unit_store *f = *state;
 	struct tocsin_err e;
 	struct store *c = NULL;
 	struct store_alert_row *a = NULL;
@@ -1652,7 +1649,7 @@ test_backup_copy(void **state)
 	(void)snprintf(none, sizeof(none), "%s/none/copy.db", f->dir);
 	assert_true((fd = open(copy, O_WRONLY | O_CREAT | O_EXCL, 0600)) >= 0);
 	close(fd);
-	assert_int_equal(store_backup(f->s, copy, backup_progress, &pages, &e),
+	assert_int_equal(store_backup(f->st, copy, backup_progress, &pages, &e),
 	    0);
 	assert_true(pages > 0);
 	assert_int_equal(stat(copy, &sb), 0);
@@ -1662,10 +1659,10 @@ test_backup_copy(void **state)
 	assert_int_equal(a->nteams, 50);
 	store_alert_rows_free(a, 1);
 	assert_int_equal(store_audit_verify(c, &bad, &n2, &e), 0);
-	assert_int_equal(store_audit_verify(f->s, &bad, &n1, &e), 0);
+	assert_int_equal(store_audit_verify(f->st, &bad, &n1, &e), 0);
 	assert_int_equal(n1, n2);
 	store_close(c);
-	assert_int_equal(store_backup(f->s, none, NULL, NULL, &e), TOCSIN_EIO);
+	assert_int_equal(store_backup(f->st, none, NULL, NULL, &e), TOCSIN_EIO);
 	assert_int_equal(access(none, F_OK), -1);
 }
 
@@ -1675,7 +1672,7 @@ test_backup_copy(void **state)
 static void
 test_prune(void **state)
 {
-	struct fx *f = *state;
+	struct unit_store *f = *state;
 	struct tocsin_err e;
 	struct store_ack_in a = { "A1", "t000", "Ann", "operator:phone",
 	    "unsigned", "call her on +15550100" };
@@ -1688,10 +1685,10 @@ test_prune(void **state)
 
 	assert_int_equal(submit(f, "A1", "ID-1", 2, &e), 0);
 	assert_int_equal(submit(f, "A2", "ID-2", 1, &e), 0);
-	assert_int_equal(store_ack(f->s, &a, 1500, "test", &e), 0);
+	assert_int_equal(store_ack(f->st, &a, 1500, "test", &e), 0);
 	a.team = "t001";
-	assert_int_equal(store_ack(f->s, &a, 1500, "test", &e), 0);
-	assert_int_equal(store_prune(f->s, 2000, true, 3000, "op", &p, &e), 0);
+	assert_int_equal(store_ack(f->st, &a, 1500, "test", &e), 0);
+	assert_int_equal(store_prune(f->st, 2000, true, 3000, "op", &p, &e), 0);
 	assert_int_equal(p.nalerts, 2);
 	assert_string_equal(p.alerts[0].id, "A1");
 	assert_false(p.alerts[0].live);
@@ -1701,19 +1698,19 @@ test_prune(void **state)
 	assert_string_equal(p.alerts[1].id, "A2");
 	assert_true(p.alerts[1].live);
 	store_prune_free(&p);
-	assert_int_equal(store_deliveries(f->s, "A1", NULL, &d, &n, &e), 0);
+	assert_int_equal(store_deliveries(f->st, "A1", NULL, &d, &n, &e), 0);
 	assert_string_equal(d[0].address, "ann@x.example");
 	store_delivery_rows_free(d, n);
 	/* nothing accepted before 500 */
-	assert_int_equal(store_prune(f->s, 500, false, 3000, "op", &p, &e), 0);
+	assert_int_equal(store_prune(f->st, 500, false, 3000, "op", &p, &e), 0);
 	assert_int_equal(p.nalerts, 0);
 	store_prune_free(&p);
-	assert_int_equal(store_prune(f->s, 2000, false, 3000, "op", &p, &e), 0);
+	assert_int_equal(store_prune(f->st, 2000, false, 3000, "op", &p, &e), 0);
 	assert_int_equal(p.nalerts, 2);
 	assert_int_equal(p.deliveries, 4);
 	assert_false(p.scrub_failed);
 	store_prune_free(&p);
-	assert_int_equal(store_deliveries(f->s, "A1", NULL, &d, &n, &e), 0);
+	assert_int_equal(store_deliveries(f->st, "A1", NULL, &d, &n, &e), 0);
 	assert_int_equal(n, 4);
 	for (size_t i = 0; i < n; i++) {
 		assert_string_equal(d[i].address, STORE_PRUNED);
@@ -1721,21 +1718,21 @@ test_prune(void **state)
 		assert_string_equal(d[i].last_error, STORE_PRUNED);
 	}
 	store_delivery_rows_free(d, n);
-	assert_int_equal(store_teams(f->s, "A1", &t, &n, &e), 0);
+	assert_int_equal(store_teams(f->st, "A1", &t, &n, &e), 0);
 	assert_string_equal(t[0].ack_by, STORE_PRUNED);
 	store_team_rows_free(t, n);
-	assert_int_equal(store_deliveries(f->s, "A2", NULL, &d, &n, &e), 0);
+	assert_int_equal(store_deliveries(f->st, "A2", NULL, &d, &n, &e), 0);
 	assert_string_equal(d[0].address, "ann@x.example");
 	store_delivery_rows_free(d, n);
-	assert_int_equal(store_audit_verify(f->s, &bad, &cnt, &e), 0);
-	assert_int_equal(store_audit_rows(f->s, "store", &r, &n, &e), 0);
+	assert_int_equal(store_audit_verify(f->st, &bad, &cnt, &e), 0);
+	assert_int_equal(store_audit_rows(f->st, "store", &r, &n, &e), 0);
 	/* the two prunes run, not the dry one */
 	assert_int_equal(n, 2);
 	assert_string_equal(r[1].action, "prune");
 	assert_string_equal(r[1].actor, "op");
 	store_audit_rows_free(r, n);
 	/* blanked already: only the active alert is listed */
-	assert_int_equal(store_prune(f->s, 2000, false, 3000, "op", &p, &e), 0);
+	assert_int_equal(store_prune(f->st, 2000, false, 3000, "op", &p, &e), 0);
 	assert_int_equal(p.nalerts, 1);
 	assert_string_equal(p.alerts[0].id, "A2");
 	store_prune_free(&p);

@@ -1,12 +1,57 @@
 /*
- * unit_store.h: a store scripted step by step, for the tests of what is
- * read back from it (report, metrics).  Include after <cmocka.h> and
- * "store.h".  Each helper asserts that the store took the step.
+ * unit_store.h: a store in a folder of its own that a test opens and
+ * removes, and a store scripted step by step, for the tests of what is
+ * read back from it (report, metrics).  Include after <cmocka.h>,
+ * "store.h" and "unit_util.h".  Each scripting helper asserts that the
+ * store took the step.
  */
 #ifndef TOCSIN_UNIT_STORE_H
 #define TOCSIN_UNIT_STORE_H
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+/* A store at path, in the temporary folder dir, that holds nothing else
+   when it is closed. */
+struct unit_store {
+	char dir[64];
+	char path[128];
+	struct store *st;
+};
+
+static int unit_store_open(struct unit_store *, const char *, const char *)
+    __attribute__((unused));
+static void unit_store_close(struct unit_store *) __attribute__((unused));
+
+/* A new folder prefix-XXXXXX and the store name in it (name may have
+   folders that store_open makes); 0, or -1 with the reason on stderr, so
+   that a setup can return it.  Close with unit_store_close. */
+static int
+unit_store_open(struct unit_store *u, const char *prefix, const char *name)
+{
+	struct tocsin_err e;
+
+	(void)snprintf(u->dir, sizeof(u->dir), "%s-XXXXXX", prefix);
+	if (mkdtemp(u->dir) == NULL)
+		return -1;
+	(void)snprintf(u->path, sizeof(u->path), "%s/%s", u->dir, name);
+	if (store_open(u->path, &u->st, &e) != 0) {
+		fprintf(stderr, "%s\n", e.msg);
+		return -1;
+	}
+	return 0;
+}
+
+/* The store closed and removed with its folders, which must hold nothing
+   else by now. */
+static void
+unit_store_close(struct unit_store *u)
+{
+	store_close(u->st);
+	u->st = NULL;
+	unit_store_remove(u->dir, u->path);
+}
 
 static struct store_delivery_row *unit_claim(struct store *, const char *,
     int64_t, size_t, size_t *) __attribute__((unused));
