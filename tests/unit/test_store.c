@@ -1664,6 +1664,15 @@ test_backup_copy(void **state)
 	store_close(c);
 	assert_int_equal(store_backup(f->st, none, NULL, NULL, &e), TOCSIN_EIO);
 	assert_int_equal(access(none, F_OK), -1);
+	/* the copy and what SQLite made beside it: the fixture's folder is
+	   left empty */
+	for (size_t i = 0; i < 3; i++) {
+		char p[200];
+
+		(void)snprintf(p, sizeof(p), "%s%s", copy, (const char *[]){
+		    "", "-wal", "-shm" }[i]);
+		(void)unlink(p);
+	}
 }
 
 /* A prune blanks what names people in an old alert whose ladders ended,
