@@ -193,6 +193,21 @@ sq_rollback(struct store *s)
 	(void)sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
+/* End the caller's transaction.  A COMMIT that fails (the disk full, the
+   file gone read-only, a reader holding the WAL) can leave the
+   transaction open, and every later BEGIN on this connection would then
+   fail: it is rolled back, so that what failed is undone whole and the
+   connection stays usable. */
+static int
+sq_commit(struct store *s, struct tocsin_err *err)
+{
+	int rc = sq_exec(s, "COMMIT", err);
+
+	if (rc != 0 && !sqlite3_get_autocommit(s->db))
+		sq_rollback(s);
+	return rc;
+}
+
 static int
 sq_prepare(struct store *s, const char *sql, sqlite3_stmt **st,
     struct tocsin_err *err)
@@ -371,7 +386,7 @@ store_open(const char *path, struct store **ret, struct tocsin_err *err)
 	    (rc = sq_exec(s, schema, err)) != 0 ||
 	    (rc = sq_exec(s, "INSERT INTO schema_version SELECT 9 WHERE NOT "
 	    "EXISTS (SELECT 1 FROM schema_version)", err)) != 0 ||
-	    (rc = sq_exec(s, "COMMIT", err)) != 0) {
+	    (rc = sq_commit(s, err)) != 0) {
 		sq_rollback(s);
 		store_close(s);
 		return rc;
@@ -487,7 +502,7 @@ store_audit(struct store *s, int64_t now, const char *actor,
 		sq_rollback(s);
 		return rc;
 	}
-	return sq_exec(s, "COMMIT", err);
+	return sq_commit(s, err);
 }
 
 int
@@ -793,7 +808,7 @@ store_submit(struct store *s, const struct store_alert *a,
 		sq_rollback(s);
 		return rc;
 	}
-	return sq_exec(s, "COMMIT", err);
+	return sq_commit(s, err);
 }
 
 /* --- reading -------------------------------------------------------------- */
@@ -1368,7 +1383,7 @@ store_clock_check(struct store *s, const char *boot, int64_t offset,
 		step = offset - soff;
 	if (found == 1 && strcmp(sboot, boot) == 0 && step <= 2000 &&
 	    step >= -2000)
-		return sq_exec(s, "COMMIT", err);
+		return sq_commit(s, err);
 	/* whole seconds, as the store keeps them */
 	step = (step + (step < 0 ? -500 : 500)) / 1000;
 	if (found != 1 || strcmp(sboot, boot) != 0)
@@ -1386,7 +1401,7 @@ store_clock_check(struct store *s, const char *boot, int64_t offset,
 			return rc;
 		}
 	}
-	if ((rc = sq_exec(s, "COMMIT", err)) != 0)
+	if ((rc = sq_commit(s, err)) != 0)
 		return rc;
 	*ret_step = step;
 	return 0;
@@ -1456,7 +1471,7 @@ store_claim(struct store *s, const char *owner, int64_t now, int64_t lease,
 	sqlite3_finalize(st);
 	st = NULL;
 	if (ch == NULL)
-		return sq_exec(s, "COMMIT", err);
+		return sq_commit(s, err);
 	/* RETURNING (SQLite >= 3.35, PostgreSQL) hands back exactly the rows
 	   this claim took, never those of an earlier claim by the same owner. */
 	if (sq_prepare(s, "UPDATE deliveries SET state = 'sending', lease_owner "
@@ -1483,7 +1498,7 @@ store_claim(struct store *s, const char *owner, int64_t now, int64_t lease,
 	if (*n > 1)
 		qsort(*ret, *n, sizeof(**ret), delivery_cmp);
 	/* a claim that does not commit took nothing: no rows to hand out */
-	if ((rc = sq_exec(s, "COMMIT", err)) != 0)
+	if ((rc = sq_commit(s, err)) != 0)
 		goto fail;
 	free(ch);
 	return 0;
@@ -1635,7 +1650,7 @@ store_results(struct store *s, const char *owner, int64_t now,
 			return rc;
 		}
 	}
-	if ((rc = sq_exec(s, "COMMIT", err)) != 0) {
+	if ((rc = sq_commit(s, err)) != 0) {
 		sq_rollback(s);
 		return rc;
 	}
@@ -1904,7 +1919,7 @@ store_metrics(struct store *s, int64_t now, struct store_metrics *out,
 		return rc;
 	if ((rc = sq_metrics_deliveries(s, now, out, err)) == 0)
 		rc = sq_metrics_ladders(s, out, err);
-	(void)sq_exec(s, "COMMIT", NULL);
+	(void)sq_commit(s, NULL);
 	return rc;
 }
 
@@ -2079,7 +2094,7 @@ store_retry_dead(struct store *s, const char *alert_id, const char *team,
 	(void)snprintf(details, sizeof(details), "%zu dead deliveries due "
 	    "again", *ret_n);
 	if ((rc = audit_append(s, now, actor, "retry", object, details,
-	    err)) != 0 || (rc = sq_exec(s, "COMMIT", err)) != 0) {
+	    err)) != 0 || (rc = sq_commit(s, err)) != 0) {
 		sq_rollback(s);
 		*ret_n = 0;
 		return rc;
@@ -2200,7 +2215,7 @@ store_escalate(struct store *s, const struct store_escalation *e,
 		sq_rollback(s);
 		return rc;
 	}
-	return sq_exec(s, "COMMIT", err);
+	return sq_commit(s, err);
 }
 
 /* One notice per address of channel that the team's alert was sent to,
@@ -2505,7 +2520,7 @@ store_ack(struct store *s, const struct store_ack_in *a, int64_t now,
 		sq_rollback(s);
 		return rc;
 	}
-	if ((rc = sq_exec(s, "COMMIT", err)) != 0)
+	if ((rc = sq_commit(s, err)) != 0)
 		return rc;
 	if (campaign)
 		return changed > 0 ? 0 : 1;
@@ -2682,7 +2697,7 @@ store_guess_try(struct store *s, struct store_guess *g, size_t n,
 		if (!g[i].over)
 			rc = guess_add(s, &g[i], now, tries, err);
 	}
-	if (rc != 0 || (rc = sq_exec(s, "COMMIT", err)) != 0) {
+	if (rc != 0 || (rc = sq_commit(s, err)) != 0) {
 		sq_rollback(s);
 		return rc;
 	}
@@ -2712,7 +2727,7 @@ store_guess_undo(struct store *s, const struct store_guess *g, size_t n,
 		    "take back a try at a code");
 	}
 	sqlite3_finalize(st);
-	if (rc != 0 || (rc = sq_exec(s, "COMMIT", err)) != 0) {
+	if (rc != 0 || (rc = sq_commit(s, err)) != 0) {
 		sq_rollback(s);
 		return rc;
 	}
@@ -2942,7 +2957,7 @@ prune_tx(struct store *s, int64_t before, bool dry_run, int64_t now,
 		sq_rollback(s);
 		return rc;
 	}
-	return sq_exec(s, "COMMIT", err);
+	return sq_commit(s, err);
 }
 
 int
