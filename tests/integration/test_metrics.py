@@ -8,11 +8,10 @@ import http.client
 import re
 import signal
 import sqlite3
-import subprocess
 import time
 
-from conftest import BIN
-from test_sms import configure, provider, sms_rows
+from test_escalation import serve_bg
+from test_sms import first_provider_fails, provider, sms_rows
 
 SAMPLE = re.compile(r'^([a-z_]+)(?:\{(.*)\})? (\S+)$')
 LABEL = re.compile(r'([a-z_]+)="((?:[^"\\]|\\.)*)"')
@@ -62,20 +61,11 @@ def wait_healthy(port, timeout=20):
 
 
 def test_a_scrape_matches_what_the_peers_got(inst, tmp_path, pki):
-    teams = inst.teams()[:4]
     with provider(tmp_path, pki, "a") as a, provider(tmp_path, pki, "b") as b:
         # the first provider for every number answers 500: each message
         # is taken by the second after the first's retries
-        configure(inst, b.url, url_ke=a.url, step0='[ "primary:sms" ]')
-        text = inst.conf.read_text().replace('prefixes = [ "+254" ];',
-                                             'prefixes = [ "+" ];', 1)
-        inst.conf.write_text(text)
-        a.set_faults([{"action": "500", "count": -1}])
-        alert = inst.submit_signed(inst.cap(addresses=" ".join(teams)),
-                                   signers=("desk-1",))
-        log = open(inst.dir / "serve.log", "w")
-        proc = subprocess.Popen([str(BIN), "-c", str(inst.conf), "serve"],
-                                stdout=log, stderr=subprocess.STDOUT)
+        alert = first_provider_fails(inst, a, b)
+        proc = serve_bg(inst, "scrape")
         try:
             assert wait_healthy(inst.port) == "ok\n"
             end = time.monotonic() + 60
@@ -118,9 +108,7 @@ def test_a_scrape_matches_what_the_peers_got(inst, tmp_path, pki):
 
 def test_only_this_host_and_never_through_the_proxy(inst):
     inst.set_keys("gateway", trusted_proxy="127.0.0.3")
-    log = open(inst.dir / "serve.log", "w")
-    proc = subprocess.Popen([str(BIN), "-c", str(inst.conf), "serve"],
-                            stdout=log, stderr=subprocess.STDOUT)
+    proc = serve_bg(inst, "proxy")
     try:
         wait_healthy(inst.port)
         # another address (the host's own, but not loopback's first) ...
@@ -164,9 +152,7 @@ def test_the_example_alerting_rules_name_what_a_scrape_has(inst):
     rules = [r for g in doc["groups"] for r in g["rules"]]
     assert {r["alert"] for r in rules} >= {
         "TocsinDown", "TocsinDeliveriesDead", "TocsinChannelSilent"}
-    log = open(inst.dir / "serve.log", "w")
-    proc = subprocess.Popen([str(BIN), "-c", str(inst.conf), "serve"],
-                            stdout=log, stderr=subprocess.STDOUT)
+    proc = serve_bg(inst, "rules")
     try:
         wait_healthy(inst.port)
         _, _, body = get(inst.port, "/metrics")

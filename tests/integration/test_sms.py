@@ -178,18 +178,23 @@ def test_retry_after_then_success(inst, tmp_path, pki):
     assert times[1] - times[0] >= 1.9
 
 
+def first_provider_fails(inst, a, b, nteams=4):
+    """Primary SMS to nteams teams, where provider a comes first for every
+    number and answers 500 to all, and b takes what a failed; the alert."""
+    # the national gateway (generic, first for +254) answers 500; here it
+    # serves every number so that every delivery shows it
+    configure(inst, b.url, url_ke=a.url, step0='[ "primary:sms" ]')
+    text = inst.conf.read_text().replace('prefixes = [ "+254" ];',
+                                         'prefixes = [ "+" ];', 1)
+    inst.conf.write_text(text)
+    a.set_faults([{"action": "500", "count": -1}])
+    return inst.submit_signed(inst.cap(addresses=" ".join(
+        inst.teams()[:nteams])), signers=("desk-1",))
+
+
 def test_500_fails_over_to_the_second_provider(inst, tmp_path, pki):
-    teams = inst.teams()[:4]
     with provider(tmp_path, pki, "a") as a, provider(tmp_path, pki, "b") as b:
-        # the national gateway (generic, first for +254) answers 500;
-        # here it serves every number so that every delivery shows it
-        configure(inst, b.url, url_ke=a.url, step0='[ "primary:sms" ]')
-        text = inst.conf.read_text().replace('prefixes = [ "+254" ];',
-                                             'prefixes = [ "+" ];', 1)
-        inst.conf.write_text(text)
-        a.set_faults([{"action": "500", "count": -1}])
-        alert = inst.submit_signed(inst.cap(addresses=" ".join(teams)),
-                                   signers=("desk-1",))
+        alert = first_provider_fails(inst, a, b)
         inst.serve(timeout=120)
         ra, rb = a.requests(), b.requests()
     rows = sms_rows(inst, alert)

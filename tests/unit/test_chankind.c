@@ -201,14 +201,9 @@ static int
 teardown(void **state)
 {
 	struct fx *f = *state;
-	char cmd[128];
 
 	policy_free(f->repo);
-	(void)snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
-	/* a teardown that cannot clean up leaves a folder in /tmp, no more;
-	   the result is read because glibc's fortified system() must be */
-	if (system(cmd) != 0)
-		print_message("could not remove %s\n", f->dir);
+	unit_rm_rf(f->dir);
 	free(f);
 	return 0;
 }

@@ -19,6 +19,7 @@
 #include "check.h"
 #include "store.h"
 #include "storeadm.h"
+#include "unit_util.h"
 
 struct fx {
 	char dir[64];
@@ -52,14 +53,9 @@ static int
 teardown(void **state)
 {
 	struct fx *f = *state;
-	char cmd[160];
 
 	fclose(f->out);
-	(void)snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
-	/* a teardown that cannot clean up leaves a folder in /tmp, no more;
-	   the result is read because glibc's fortified system() must be */
-	if (system(cmd) != 0)
-		print_message("could not remove %s\n", f->dir);
+	unit_rm_rf(f->dir);
 	free(f);
 	return 0;
 }

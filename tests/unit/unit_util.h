@@ -80,6 +80,17 @@ unit_sh(const char *fmt, ...)
 	return system(cmd);
 }
 
+static void unit_rm_rf(const char *) __attribute__((unused));
+
+/* A test's temporary folder removed with what is in it; one that cannot
+   be removed leaves a folder in /tmp, no more, and is said. */
+static void
+unit_rm_rf(const char *dir)
+{
+	if (unit_sh("rm -rf '%s'", dir) != 0)
+		print_message("could not remove %s\n", dir);
+}
+
 /* The whole file at path, NUL-terminated, in a string of malloc's that
    the caller frees; its length in *len.  The file must be there. */
 static char *
