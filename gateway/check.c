@@ -150,6 +150,19 @@ out:
 }
 
 int
+check_load(const char *conf, struct policy_repo **repo,
+    struct policy_diag *diag, struct tocsin_err *err)
+{
+	int rc = policy_load_check(conf, repo, diag, err);
+
+	if (*repo != NULL) {
+		check_trust(*repo, diag);
+		check_channels(*repo, diag);
+	}
+	return rc;
+}
+
+int
 check_reload(const char *conf, struct tocsin_err *err)
 {
 	struct policy_diag diag;
@@ -158,11 +171,7 @@ check_reload(const char *conf, struct tocsin_err *err)
 	int rc;
 
 	policy_diag_init(&diag);
-	rc = policy_load_check(conf, &repo, &diag, &e);
-	if (repo != NULL) {
-		check_trust(repo, &diag);
-		check_channels(repo, &diag);
-	}
+	rc = check_load(conf, &repo, &diag, &e);
 	if (rc == 0 && diag.errors == 0)
 		rc = 0;
 	else {

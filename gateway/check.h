@@ -41,6 +41,14 @@ void check_explain_quorum(FILE *out, const struct policy_repo *repo);
 void check_print(FILE *out, const struct policy_diag *diag);
 
 /*
+ * The configuration at conf read and checked as `tocsin check` does
+ * (the repository, then trust and the channels when it was read):
+ * policy_load_check's result, *repo (policy_free) and diag filled.
+ */
+int check_load(const char *conf, struct policy_repo **repo,
+    struct policy_diag *diag, struct tocsin_err *err);
+
+/*
  * What serve asks on SIGHUP: whether the configuration at conf (and its
  * repository) is one `tocsin check` takes, errors only (the same checks:
  * the repository, trust, the channels).  0, or TOCSIN_ECONFIG with the

@@ -184,10 +184,8 @@ cmd_check(const char *conf, int argc, char **argv)
 		return EX_USAGE;
 	}
 	policy_diag_init(&diag);
-	rc = policy_load_check(conf, &repo, &diag, &e);
+	rc = check_load(conf, &repo, &diag, &e);
 	if (repo != NULL) {
-		check_trust(repo, &diag);
-		check_channels(repo, &diag);
 		check_stale(repo, (int64_t)time(NULL), &diag);
 		check_modes(repo, &diag);
 		teams = repo->nteams;
