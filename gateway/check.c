@@ -239,8 +239,15 @@ check_stale(const struct policy_repo *repo, int64_t now,
 	size_t n = 0, total = 0, ever = 0;
 	char tb[32];
 
-	if (access(repo->gateway.store, F_OK) != 0 ||
-	    store_open(repo->gateway.store, &st, &e) != 0 ||
+	if (policy_store_is_pg(repo->gateway.store) &&
+	    store_open(repo->gateway.store, &st, &e) != 0) {
+		/* a database that does not answer now is worth knowing */
+		policy_diag_add(diag, POLICY_WARNING, repo->gateway.src.file,
+		    repo->gateway.src.line, "%s", e.msg);
+		goto out;
+	}
+	if ((st == NULL && access(repo->gateway.store, F_OK) != 0) ||
+	    (st == NULL && store_open(repo->gateway.store, &st, &e) != 0) ||
 	    verify_stale(repo, st, now, &v, &n, &total, &e) != 0)
 		goto out;
 	for (size_t i = 0; i < n; i++)
@@ -321,9 +328,19 @@ check_modes(const struct policy_repo *repo, struct policy_diag *diag)
 	char buf[4200];
 	char *slash;
 
-	check_mode_of("the store", repo->gateway.store, diag);
+	if (policy_store_is_pg(repo->gateway.store)) {
+		struct tocsin_err e;
+
+		/* no password in it, its password file private */
+		if (store_pg_check(repo->gateway.store, &e) != 0)
+			policy_diag_add(diag, POLICY_ERROR,
+			    repo->gateway.src.file, repo->gateway.src.line,
+			    "%s", e.msg);
+	} else
+		check_mode_of("the store", repo->gateway.store, diag);
 	(void)snprintf(buf, sizeof(buf), "%s", repo->gateway.store);
-	if ((slash = strrchr(buf, '/')) != NULL && slash != buf) {
+	if (!policy_store_is_pg(repo->gateway.store) &&
+	    (slash = strrchr(buf, '/')) != NULL && slash != buf) {
 		*slash = '\0';
 		check_mode_of("the store's folder", buf, diag);
 	}

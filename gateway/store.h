@@ -27,11 +27,19 @@ enum store_dstate { STORE_D_PENDING, STORE_D_SENDING, STORE_D_SENT,
 	STORE_D_DELIVERED, STORE_D_UNDELIVERED, STORE_D_COUNT };
 const char *store_dstate_name(enum store_dstate st);
 
-/* Open (creating the schema when new) the store at path.  A new store's
-   folders are made 0700 and its file 0600 (SQLite gives its journal files
-   the file's mode), whatever the umask.  *ret is owned by the caller:
+/* Open (creating the schema when new) the store at path: a SQLite file,
+   or a PostgreSQL database when path is a conninfo (policy_store_is_pg).
+   A new SQLite store's folders are made 0700 and its file 0600 (SQLite
+   gives its journal files the file's mode), whatever the umask.  *ret is owned by the caller:
    store_close(). */
 int store_open(const char *path, struct store **ret, struct tocsin_err *err);
+
+/* Whether a PostgreSQL store's conninfo (gateway.store) is one the store
+   takes: no password in it (secrets come from 0600 files only), and its
+   password file (passfile=), when named, a regular file of mode 0600.
+   0, or TOCSIN_ECONFIG saying what is wrong, never with the conninfo's
+   values. */
+int store_pg_check(const char *conninfo, struct tocsin_err *err);
 
 /* Make the folder of the store at path (and its parents) when missing,
    mode 0700: for files kept beside the store (the ack secret) that may be

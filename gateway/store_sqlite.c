@@ -1,13 +1,11 @@
 /*
- * store_sqlite.c: the SQLite back end of store.h.  The store is the queue.
+ * store_sqlite.c: the SQLite engine of the store (store_sql.h), the
+ * embedded default.
  *
  * WAL mode; synchronous=FULL set explicitly, because an accepted alert or an
- * ack must survive a power cut.  Every write that belongs together is one
- * transaction (BEGIN IMMEDIATE, so that claims never deadlock on upgrade).
- * SQL is kept portable (no AUTOINCREMENT, no SQLite-only functions in
- * queries) so that a PostgreSQL back end can implement the same operations.
- * The audit log is append-only and hash-chained: each record's hash covers
- * its fields and the previous record's hash.
+ * ack must survive a power cut.  A write transaction is BEGIN IMMEDIATE, so
+ * that claims never deadlock on upgrade.  Here too: the file's mode, the
+ * migrations of stores made by earlier versions, and the stepped backup.
  */
 #include <fcntl.h>
 #include <stdio.h>
@@ -16,139 +14,175 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
 #include <sqlite3.h>
 
 #include "base.h"
 #include "store.h"
+#include "store_sql.h"
 
-struct store {
+struct sq_db {
+	struct sql_db base;
 	sqlite3 *db;
-	int max_attempts;		/* store_set_max_attempts */
-	bool unavailable;		/* store_unavailable */
+	int secure_was;		/* secure_delete before a prune's scrub */
 };
 
-/* A delivery whose lease is lost this many times max_attempts without an
-   attempt (its worker died or overran before handing it over) ends dead:
-   a crash loop must not keep a delivery waiting for ever, nor spend the
-   attempts the peer never saw. */
-#define STORE_RECLAIM_FACTOR 3
-
-/*
- * Whether a delivery (the row being updated) still goes: a notice always;
- * an alert's message while its team is active or unreached.  An unreached
- * team's messages already queued are still worth sending (the ladder only
- * stops adding steps); an acked, cancelled or updated team's are moot and
- * end cancelled with the reason.
- */
-#define ROW_LIVE "(deliveries.kind = 'notice' OR EXISTS (SELECT 1 FROM " \
-    "team_states t WHERE t.alert_id = deliveries.alert_id AND t.team = " \
-    "deliveries.team AND t.state IN ('active', 'unreached')))"
-#define ROW_MOOT_WHY "('cancelled: the team''s ladder stopped (' || " \
-    "coalesce((SELECT t.state FROM team_states t WHERE t.alert_id = " \
-    "deliveries.alert_id AND t.team = deliveries.team), 'no team') || " \
-    "') while it waited')"
-
-static const char *const dstate_names[STORE_D_COUNT] = {
-	"pending", "sending", "sent", "failed", "dead", "cancelled",
-	"delivered", "undelivered"
+struct sq_stmt {
+	struct sql_stmt base;
+	sqlite3_stmt *st;
 };
 
-const char *
-store_dstate_name(enum store_dstate st)
+#define SQ(d) (((struct sq_db *)(d))->db)
+#define ST(s) (((struct sq_stmt *)(s))->st)
+
+static int
+sq_exec(struct sql_db *d, const char *sql)
 {
-	return (unsigned)st < STORE_D_COUNT ? dstate_names[st] : "unknown";
+	return sqlite3_exec(SQ(d), sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
 }
 
-static enum store_dstate
-store_dstate_parse(const char *s)
+static int
+sq_begin(struct sql_db *d, bool write)
 {
-	for (int i = 0; i < STORE_D_COUNT; i++)
-		if (s != NULL && strcmp(s, dstate_names[i]) == 0)
-			return (enum store_dstate)i;
-	return STORE_D_PENDING;
+	return sq_exec(d, write ? "BEGIN IMMEDIATE" : "BEGIN");
 }
 
-static const char schema[] =
-    "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);"
-    "CREATE TABLE IF NOT EXISTS alerts ("
-    " id TEXT PRIMARY KEY, identifier TEXT NOT NULL, sender TEXT NOT NULL,"
-    " sent TEXT NOT NULL, sent_t INTEGER NOT NULL, status TEXT NOT NULL,"
-    " msg_type TEXT NOT NULL, scope TEXT NOT NULL, severity INTEGER NOT NULL,"
-    " headline TEXT, refs TEXT, cap BLOB NOT NULL, received INTEGER NOT NULL,"
-    " UNIQUE (identifier, sender));"
-    "CREATE TABLE IF NOT EXISTS signatures ("
-    " alert_id TEXT NOT NULL REFERENCES alerts(id), issuer TEXT NOT NULL,"
-    " kind TEXT NOT NULL, signer TEXT NOT NULL, sig BLOB);"
-    "CREATE TABLE IF NOT EXISTS team_states ("
-    " alert_id TEXT NOT NULL REFERENCES alerts(id), team TEXT NOT NULL,"
-    " step INTEGER NOT NULL, deadline INTEGER NOT NULL DEFAULT 0,"
-    " state TEXT NOT NULL DEFAULT 'active', ack_by TEXT, ack_via TEXT,"
-    " ack_strength TEXT, ack_at INTEGER, token_hash TEXT, ack_contact TEXT,"
-    " PRIMARY KEY (alert_id, team));"
-    "CREATE TABLE IF NOT EXISTS deliveries ("
-    " id INTEGER PRIMARY KEY, alert_id TEXT NOT NULL REFERENCES alerts(id),"
-    " team TEXT NOT NULL, step INTEGER NOT NULL, channel TEXT NOT NULL,"
-    " contact TEXT NOT NULL, address TEXT NOT NULL,"
-    " state TEXT NOT NULL DEFAULT 'pending', attempts INTEGER NOT NULL DEFAULT 0,"
-    " next_attempt INTEGER NOT NULL, lease_owner TEXT, lease_until INTEGER,"
-    " provider_ref TEXT, last_error TEXT, created INTEGER NOT NULL,"
-    " updated INTEGER NOT NULL, segments INTEGER NOT NULL DEFAULT 0,"
-    " kind TEXT NOT NULL DEFAULT 'alert', tried INTEGER NOT NULL DEFAULT 0,"
-    " reclaims INTEGER NOT NULL DEFAULT 0);"
-    "CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (state, next_attempt);"
-    "CREATE INDEX IF NOT EXISTS deliveries_alert ON deliveries (alert_id, team);"
-    "CREATE INDEX IF NOT EXISTS deliveries_ref ON deliveries (provider_ref);"
-    "CREATE INDEX IF NOT EXISTS team_states_token ON team_states (token_hash);"
-    /* the scheduler looks for due teams five times a second */
-    "CREATE INDEX IF NOT EXISTS team_states_due ON team_states (state, deadline);"
-    "CREATE TABLE IF NOT EXISTS acks ("
-    " id INTEGER PRIMARY KEY, alert_id TEXT NOT NULL REFERENCES alerts(id),"
-    " team TEXT NOT NULL, by_whom TEXT NOT NULL, via TEXT NOT NULL,"
-    " strength TEXT NOT NULL, at INTEGER NOT NULL, note TEXT);"
-    "CREATE TABLE IF NOT EXISTS audit ("
-    " seq INTEGER PRIMARY KEY, ts INTEGER NOT NULL, actor TEXT NOT NULL,"
-    " action TEXT NOT NULL, object TEXT NOT NULL, details TEXT NOT NULL,"
-    " prev_hash TEXT NOT NULL, hash TEXT NOT NULL);"
-    /* the wall clock less the monotonic one, as serve last saw it on
-       this boot: a change is a step of the wall clock (store_clock_check) */
-    "CREATE TABLE IF NOT EXISTS clock_base ("
-    " id INTEGER PRIMARY KEY, boot TEXT NOT NULL,"
-    " wall_minus_mono INTEGER NOT NULL);"	/* milliseconds */
-    "CREATE TABLE IF NOT EXISTS contact_checks ("
-    " team TEXT NOT NULL, contact TEXT NOT NULL, verified INTEGER NOT NULL,"
-    " via TEXT NOT NULL, alert_id TEXT NOT NULL,"
-    " PRIMARY KEY (team, contact));"
-    /* the signatures that made signed acks: each acks once */
-    "CREATE TABLE IF NOT EXISTS ack_signatures ("
-    " digest TEXT PRIMARY KEY, alert_id TEXT NOT NULL, team TEXT NOT NULL,"
-    " at INTEGER NOT NULL);"
-    /* tries at ack codes of paths run once per message (ingest-mail) */
-    "CREATE TABLE IF NOT EXISTS ack_guesses ("
-    " guess_key TEXT PRIMARY KEY, start INTEGER NOT NULL,"
-    " tries INTEGER NOT NULL);"
-    /* a check of contacts: one link per endpoint of each contact, known
-       by its SHA-256 only, and when each endpoint was last confirmed */
-    "CREATE TABLE IF NOT EXISTS check_tokens ("
-    " token_hash TEXT PRIMARY KEY, alert_id TEXT NOT NULL REFERENCES"
-    " alerts(id), team TEXT NOT NULL, contact TEXT NOT NULL,"
-    " channel TEXT NOT NULL, address TEXT NOT NULL);"
-    "CREATE TABLE IF NOT EXISTS endpoint_checks ("
-    " team TEXT NOT NULL, contact TEXT NOT NULL, channel TEXT NOT NULL,"
-    " address TEXT NOT NULL, verified INTEGER NOT NULL, via TEXT NOT NULL,"
-    " alert_id TEXT NOT NULL, PRIMARY KEY (team, contact, channel, address));";
-
-/* How long a statement waits for another writer's lock, unless told. */
-#define SQ_BUSY_MS 10000
-
-/* Whether SQLite's result says the store takes no write now (a full
-   disk, a read-only or failing file system, another writer's lock), not
-   that the request itself is wrong: a later try of the same may pass. */
 static void
-sq_note_unavailable(struct store *s)
+sq_rollback(struct sql_db *d)
 {
-	switch (s != NULL && s->db != NULL ? sqlite3_errcode(s->db) & 0xff :
-	    SQLITE_OK) {
+	if (!sqlite3_get_autocommit(SQ(d)))
+		(void)sqlite3_exec(SQ(d), "ROLLBACK", NULL, NULL, NULL);
+}
+
+/* A COMMIT that fails can leave the transaction open: the caller rolls
+   back once it has read the error. */
+static int
+sq_commit(struct sql_db *d)
+{
+	return sq_exec(d, "COMMIT");
+}
+
+static int
+sq_prepare(struct sql_db *d, const char *sql, struct sql_stmt **ret)
+{
+	struct sq_stmt *s;
+
+	*ret = NULL;
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return -1;
+	s->base.db = d;
+	if (sqlite3_prepare_v2(SQ(d), sql, -1, &s->st, NULL) != SQLITE_OK) {
+		free(s);
+		return -1;
+	}
+	*ret = &s->base;
+	return 0;
+}
+
+static void
+sq_bind_int64(struct sql_stmt *s, int i, int64_t v)
+{
+	(void)sqlite3_bind_int64(ST(s), i, v);
+}
+
+static void
+sq_bind_text(struct sql_stmt *s, int i, const char *v)
+{
+	if (v == NULL)
+		(void)sqlite3_bind_null(ST(s), i);
+	else
+		(void)sqlite3_bind_text(ST(s), i, v, (int)strlen(v),
+		    SQLITE_TRANSIENT);
+}
+
+static void
+sq_bind_blob(struct sql_stmt *s, int i, const void *v, size_t n)
+{
+	(void)sqlite3_bind_blob(ST(s), i, v, (int)n, SQLITE_TRANSIENT);
+}
+
+static void
+sq_bind_null(struct sql_stmt *s, int i)
+{
+	(void)sqlite3_bind_null(ST(s), i);
+}
+
+static enum sql_step
+sq_step(struct sql_stmt *s)
+{
+	switch (sqlite3_step(ST(s))) {
+	case SQLITE_ROW:
+		return SQL_ROW;
+	case SQLITE_DONE:
+		return SQL_DONE;
+	default:
+		return SQL_ERR;
+	}
+}
+
+static void
+sq_reset(struct sql_stmt *s)
+{
+	(void)sqlite3_reset(ST(s));
+}
+
+static void
+sq_finalize(struct sql_stmt *s)
+{
+	(void)sqlite3_finalize(ST(s));
+	free(s);
+}
+
+static bool
+sq_column_null(struct sql_stmt *s, int i)
+{
+	return sqlite3_column_type(ST(s), i) == SQLITE_NULL;
+}
+
+static int64_t
+sq_column_int64(struct sql_stmt *s, int i)
+{
+	return sqlite3_column_int64(ST(s), i);
+}
+
+static const char *
+sq_column_text(struct sql_stmt *s, int i)
+{
+	return (const char *)sqlite3_column_text(ST(s), i);
+}
+
+static const void *
+sq_column_blob(struct sql_stmt *s, int i, size_t *len)
+{
+	const void *p = sqlite3_column_blob(ST(s), i);
+
+	*len = (size_t)sqlite3_column_bytes(ST(s), i);
+	return p;
+}
+
+static int64_t
+sq_changes(struct sql_db *d)
+{
+	return sqlite3_changes(SQ(d));
+}
+
+static const char *
+sq_errmsg(struct sql_db *d)
+{
+	return SQ(d) != NULL ? sqlite3_errmsg(SQ(d)) : "no database";
+}
+
+/* A full disk, a read-only or failing file system, another writer's lock:
+   a later try of the same may pass. */
+static enum sql_fail
+sq_fail_kind(struct sql_db *d)
+{
+	int ext = sqlite3_extended_errcode(SQ(d));
+
+	switch (ext & 0xff) {
+	case SQLITE_OK:
+	case SQLITE_ROW:
+	case SQLITE_DONE:
+		return SQL_F_NONE;
 	case SQLITE_FULL:
 	case SQLITE_IOERR:
 	case SQLITE_READONLY:
@@ -156,94 +190,104 @@ sq_note_unavailable(struct store *s)
 	case SQLITE_LOCKED:
 	case SQLITE_CANTOPEN:
 	case SQLITE_NOMEM:
-		s->unavailable = true;
-		break;
+		return SQL_F_UNAVAILABLE;
 	default:
-		if (s != NULL)
-			s->unavailable = false;
+		return ext == SQLITE_CONSTRAINT_UNIQUE ? SQL_F_UNIQUE :
+		    SQL_F_OTHER;
 	}
-}
-
-static int
-sq_fail(struct store *s, struct tocsin_err *err, const char *what)
-{
-	sq_note_unavailable(s);
-	return tocsin_fail(err, TOCSIN_ESTORE, "store: %s: %s", what,
-	    s != NULL && s->db != NULL ? sqlite3_errmsg(s->db) : "no database");
-}
-
-static int
-sq_exec(struct store *s, const char *sql, struct tocsin_err *err)
-{
-	char *msg = NULL;
-
-	if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-		sq_note_unavailable(s);
-		(void)tocsin_fail(err, TOCSIN_ESTORE, "store: %s", msg ? msg :
-		    "error");
-		sqlite3_free(msg);
-		return TOCSIN_ESTORE;
-	}
-	return 0;
 }
 
 static void
-sq_rollback(struct store *s)
+sq_busy_wait(struct sql_db *d, int ms)
 {
-	(void)sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+	(void)sqlite3_busy_timeout(SQ(d), ms);
 }
 
-/* End the caller's transaction.  A COMMIT that fails (the disk full, the
-   file gone read-only, a reader holding the WAL) can leave the
-   transaction open, and every later BEGIN on this connection would then
-   fail: it is rolled back, so that what failed is undone whole and the
-   connection stays usable. */
+/* secure_delete on for the prune's transaction: freed cells and pages
+   are zeroed, not left in the file; the connection's own setting (the
+   build's default) is put back after. */
 static int
-sq_commit(struct store *s, struct tocsin_err *err)
+sq_scrub_begin(struct sql_db *d)
 {
-	int rc = sq_exec(s, "COMMIT", err);
+	struct sq_db *q = (struct sq_db *)d;
+	sqlite3_stmt *st = NULL;
 
-	if (rc != 0 && !sqlite3_get_autocommit(s->db))
-		sq_rollback(s);
+	if (sqlite3_prepare_v2(q->db, "PRAGMA secure_delete", -1, &st,
+	    NULL) != SQLITE_OK)
+		return -1;
+	q->secure_was = sqlite3_step(st) == SQLITE_ROW ?
+	    sqlite3_column_int(st, 0) : 0;
+	(void)sqlite3_finalize(st);
+	return sq_exec(d, "PRAGMA secure_delete = ON");
+}
+
+/* VACUUM rewrites every page (with secure_delete, as the connection has
+   it), and the log that holds the old pages is emptied. */
+static int
+sq_scrub_end(struct sql_db *d, bool pruned)
+{
+	struct sq_db *q = (struct sq_db *)d;
+	char sql[40];
+	int rc = 0;
+
+	if (pruned)
+		rc = sq_exec(d, "VACUUM") != 0 || sqlite3_wal_checkpoint_v2(q->db,
+		    NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL) != SQLITE_OK ?
+		    -1 : 0;
+	(void)snprintf(sql, sizeof(sql), "PRAGMA secure_delete = %d",
+	    q->secure_was);
+	(void)sq_exec(d, sql);
 	return rc;
 }
 
-static int
-sq_prepare(struct store *s, const char *sql, sqlite3_stmt **st,
-    struct tocsin_err *err)
-{
-	if (sqlite3_prepare_v2(s->db, sql, -1, st, NULL) != SQLITE_OK)
-		return sq_fail(s, err, "prepare");
-	return 0;
-}
-
 static void
-sq_text(sqlite3_stmt *st, int i, const char *v)
+sq_close(struct sql_db *d)
 {
-	if (v == NULL)
-		(void)sqlite3_bind_null(st, i);
-	else
-		(void)sqlite3_bind_text(st, i, v, (int)strlen(v), SQLITE_TRANSIENT);
+	if (d == NULL)
+		return;
+	sqlite3_close(SQ(d));
+	free(d);
 }
 
-static char *
-sq_dup(sqlite3_stmt *st, int i)
-{
-	const unsigned char *t = sqlite3_column_text(st, i);
+static const struct sql_ops sq_ops = {
+	.dialect = SQL_SQLITE,
+	.exec = sq_exec,
+	.begin = sq_begin,
+	.commit = sq_commit,
+	.rollback = sq_rollback,
+	.prepare = sq_prepare,
+	.bind_int64 = sq_bind_int64,
+	.bind_text = sq_bind_text,
+	.bind_blob = sq_bind_blob,
+	.bind_null = sq_bind_null,
+	.step = sq_step,
+	.reset = sq_reset,
+	.finalize = sq_finalize,
+	.column_null = sq_column_null,
+	.column_int64 = sq_column_int64,
+	.column_text = sq_column_text,
+	.column_blob = sq_column_blob,
+	.changes = sq_changes,
+	.errmsg = sq_errmsg,
+	.fail_kind = sq_fail_kind,
+	.busy_wait = sq_busy_wait,
+	.scrub_begin = sq_scrub_begin,
+	.scrub_end = sq_scrub_end,
+	.close = sq_close,
+};
 
-	return t != NULL ? strdup((const char *)t) : NULL;
-}
+/* --- opening ---------------------------------------------------------------- */
 
 /* Whether table has the column (a migration that may have run). */
 static bool
-sq_has_column(struct store *s, const char *table, const char *column)
+sq_has_column(sqlite3 *db, const char *table, const char *column)
 {
 	sqlite3_stmt *st = NULL;
 	char sql[128];
 	bool found = false;
 
 	(void)snprintf(sql, sizeof(sql), "PRAGMA table_info(%s)", table);
-	if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
 		return false;
 	while (!found && sqlite3_step(st) == SQLITE_ROW)
 		found = sqlite3_column_text(st, 1) != NULL && strcmp((const char *)
@@ -273,6 +317,43 @@ store_make_folder(const char *path)
 	(void)mkdir(dir, 0700);
 }
 
+static int
+sq_exec_err(sqlite3 *db, const char *sql, struct tocsin_err *err)
+{
+	char *msg = NULL;
+
+	if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		(void)tocsin_fail(err, TOCSIN_ESTORE, "store: %s", msg ? msg :
+		    "error");
+		sqlite3_free(msg);
+		return TOCSIN_ESTORE;
+	}
+	return 0;
+}
+
+/* The schema_version of a store made before: 0 when it has none. */
+static int
+sq_version(sqlite3 *db)
+{
+	sqlite3_stmt *st = NULL;
+	int version = 0, rc;
+
+	if (sqlite3_prepare_v2(db, "SELECT name FROM sqlite_master WHERE type "
+	    "= 'table' AND name = 'schema_version'", -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW)
+		return 0;
+	if (sqlite3_prepare_v2(db, "SELECT max(version) FROM schema_version",
+	    -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		version = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	return version;
+}
+
 /*
  * Older stores, brought up to date before the schema's CREATE ... IF NOT
  * EXISTS statements run (an index of a new column needs the column):
@@ -285,64 +366,74 @@ store_make_folder(const char *path)
  * A new store has no schema_version table yet and nothing to migrate.
  */
 static int
-store_migrate(struct store *s, struct tocsin_err *err)
+store_migrate(sqlite3 *db, struct tocsin_err *err)
 {
-	sqlite3_stmt *st = NULL;
-	int version = 0, rc;
+	static const struct {
+		int below;
+		const char *sql;
+	} steps[] = {
+		{ 2, "ALTER TABLE deliveries ADD COLUMN segments INTEGER NOT "
+		    "NULL DEFAULT 0; UPDATE schema_version SET version = 2" },
+		{ 3, "ALTER TABLE team_states ADD COLUMN token_hash TEXT; "
+		    "UPDATE schema_version SET version = 3" },
+		{ 4, "ALTER TABLE deliveries ADD COLUMN kind TEXT NOT NULL "
+		    "DEFAULT 'alert'; UPDATE schema_version SET version = 4" },
+		{ 5, "UPDATE schema_version SET version = 5" },
+		{ 6, "UPDATE schema_version SET version = 6" },
+		{ 7, "ALTER TABLE team_states ADD COLUMN ack_contact TEXT; "
+		    "UPDATE schema_version SET version = 7" },
+	};
+	int version = sq_version(db), rc;
 
-	if (sq_prepare(s, "SELECT name FROM sqlite_master WHERE type = 'table' "
-	    "AND name = 'schema_version'", &st, err) != 0)
-		return TOCSIN_ESTORE;
-	rc = sqlite3_step(st);
-	sqlite3_finalize(st);
-	if (rc != SQLITE_ROW)
+	if (version < 0)
+		return tocsin_fail(err, TOCSIN_ESTORE, "store: %s",
+		    sqlite3_errmsg(db));
+	if (version == 0)
 		return 0;
-	if (sq_prepare(s, "SELECT max(version) FROM schema_version", &st,
-	    err) != 0)
-		return TOCSIN_ESTORE;
-	if (sqlite3_step(st) == SQLITE_ROW)
-		version = sqlite3_column_int(st, 0);
-	sqlite3_finalize(st);
-	if (version < 2 && (rc = sq_exec(s, "ALTER TABLE deliveries ADD COLUMN "
-	    "segments INTEGER NOT NULL DEFAULT 0; UPDATE schema_version SET "
-	    "version = 2", err)) != 0)
-		return rc;
-	if (version < 3 && (rc = sq_exec(s, "ALTER TABLE team_states ADD "
-	    "COLUMN token_hash TEXT; UPDATE schema_version SET version = 3",
-	    err)) != 0)
-		return rc;
-	if (version < 4 && (rc = sq_exec(s, "ALTER TABLE deliveries ADD "
-	    "COLUMN kind TEXT NOT NULL DEFAULT 'alert'; UPDATE schema_version "
-	    "SET version = 4", err)) != 0)
-		return rc;
-	if (version < 5 && (rc = sq_exec(s, "UPDATE schema_version SET "
-	    "version = 5", err)) != 0)
-		return rc;
-	if (version < 6 && (rc = sq_exec(s, "UPDATE schema_version SET "
-	    "version = 6", err)) != 0)
-		return rc;
-	if (version < 7 && (rc = sq_exec(s, "ALTER TABLE team_states ADD "
-	    "COLUMN ack_contact TEXT; UPDATE schema_version SET version = 7",
-	    err)) != 0)
-		return rc;
+	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++)
+		if (version < steps[i].below &&
+		    (rc = sq_exec_err(db, steps[i].sql, err)) != 0)
+			return rc;
 	/* version 9: deliveries.tried (handed to the driver, attempt not yet
 	   recorded) and deliveries.reclaims (leases lost without a result);
 	   a store made new since has them from the schema already */
-	if (version < 9 && !sq_has_column(s, "deliveries", "tried") &&
-	    (rc = sq_exec(s, "ALTER TABLE deliveries ADD COLUMN tried INTEGER "
-	    "NOT NULL DEFAULT 0; ALTER TABLE deliveries ADD COLUMN reclaims "
-	    "INTEGER NOT NULL DEFAULT 0", err)) != 0)
+	if (version < 9 && !sq_has_column(db, "deliveries", "tried") &&
+	    (rc = sq_exec_err(db, "ALTER TABLE deliveries ADD COLUMN tried "
+	    "INTEGER NOT NULL DEFAULT 0; ALTER TABLE deliveries ADD COLUMN "
+	    "reclaims INTEGER NOT NULL DEFAULT 0", err)) != 0)
 		return rc;
-	if (version < 9 && (rc = sq_exec(s, "UPDATE schema_version SET "
+	if (version < 9 && (rc = sq_exec_err(db, "UPDATE schema_version SET "
 	    "version = 9", err)) != 0)
 		return rc;
 	return 0;
 }
 
-int
-store_open(const char *path, struct store **ret, struct tocsin_err *err)
+/* The schema made or brought up to date, in one transaction. */
+static int
+sq_schema(sqlite3 *db, struct tocsin_err *err)
 {
-	struct store *s;
+	char sql[96];
+	int rc;
+
+	(void)snprintf(sql, sizeof(sql), "INSERT INTO schema_version SELECT %d "
+	    "WHERE NOT EXISTS (SELECT 1 FROM schema_version)",
+	    STORE_SCHEMA_VERSION);
+	if ((rc = sq_exec_err(db, "BEGIN IMMEDIATE", err)) != 0)
+		return rc;
+	if ((rc = store_migrate(db, err)) != 0 ||
+	    (rc = sq_exec_err(db, store_schema, err)) != 0 ||
+	    (rc = sq_exec_err(db, sql, err)) != 0 ||
+	    (rc = sq_exec_err(db, "COMMIT", err)) != 0) {
+		(void)sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+		return rc;
+	}
+	return 0;
+}
+
+int
+sql_sqlite_open(const char *path, struct sql_db **ret, struct tocsin_err *err)
+{
+	struct sq_db *q;
 	int rc;
 
 	*ret = NULL;
@@ -362,2379 +453,30 @@ store_open(const char *path, struct store **ret, struct tocsin_err *err)
 		if (fd >= 0)
 			close(fd);
 	}
-	if ((s = calloc(1, sizeof(*s))) == NULL)
+	if ((q = calloc(1, sizeof(*q))) == NULL)
 		return tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
-	if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE |
+	q->base.ops = &sq_ops;
+	if (sqlite3_open_v2(path, &q->db, SQLITE_OPEN_READWRITE |
 	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
 		rc = tocsin_fail(err, TOCSIN_ESTORE, "cannot open the store %s: "
 		    "%s; check that its folder exists and is writable", path,
-		    s->db ? sqlite3_errmsg(s->db) : "out of memory");
-		sqlite3_close(s->db);
-		free(s);
+		    q->db ? sqlite3_errmsg(q->db) : "out of memory");
+		sq_close(&q->base);
 		return rc;
 	}
-	(void)sqlite3_busy_timeout(s->db, SQ_BUSY_MS);
-	s->max_attempts = 10;
+	(void)sqlite3_busy_timeout(q->db, 10000);
 	/* FULL even in WAL: an accepted alert or ack must survive power loss. */
-	if ((rc = sq_exec(s, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
-	    " PRAGMA foreign_keys=ON;", err)) != 0 ||
-	    (rc = sq_exec(s, "BEGIN IMMEDIATE", err)) != 0) {
-		store_close(s);
+	if ((rc = sq_exec_err(q->db, "PRAGMA journal_mode=WAL; PRAGMA "
+	    "synchronous=FULL; PRAGMA foreign_keys=ON;", err)) != 0 ||
+	    (rc = sq_schema(q->db, err)) != 0) {
+		sq_close(&q->base);
 		return rc;
 	}
-	if ((rc = store_migrate(s, err)) != 0 ||
-	    (rc = sq_exec(s, schema, err)) != 0 ||
-	    (rc = sq_exec(s, "INSERT INTO schema_version SELECT 9 WHERE NOT "
-	    "EXISTS (SELECT 1 FROM schema_version)", err)) != 0 ||
-	    (rc = sq_commit(s, err)) != 0) {
-		sq_rollback(s);
-		store_close(s);
-		return rc;
-	}
-	*ret = s;
+	*ret = &q->base;
 	return 0;
 }
 
-void
-store_close(struct store *s)
-{
-	if (s == NULL)
-		return;
-	sqlite3_close(s->db);
-	free(s);
-}
-
-/* --- audit chain ---------------------------------------------------------- */
-
-static void
-audit_field(EVP_MD_CTX *md, const char *v)
-{
-	char len[24];
-	size_t n = v ? strlen(v) : 0;
-
-	/* length-prefixed, so no two field lists hash alike */
-	(void)snprintf(len, sizeof(len), "%zu:", n);
-	(void)EVP_DigestUpdate(md, len, strlen(len));
-	if (n > 0)
-		(void)EVP_DigestUpdate(md, v, n);
-}
-
-static int
-audit_hash(int64_t seq, int64_t ts, const char *actor, const char *action,
-    const char *object, const char *details, const char *prev, char out[65])
-{
-	EVP_MD_CTX *md = EVP_MD_CTX_new();
-	unsigned char h[EVP_MAX_MD_SIZE];
-	unsigned int n = 0;
-	char num[48];
-
-	if (md == NULL || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
-		EVP_MD_CTX_free(md);
-		return TOCSIN_ENOMEM;
-	}
-	(void)snprintf(num, sizeof(num), "%lld", (long long)seq);
-	audit_field(md, num);
-	(void)snprintf(num, sizeof(num), "%lld", (long long)ts);
-	audit_field(md, num);
-	audit_field(md, actor);
-	audit_field(md, action);
-	audit_field(md, object);
-	audit_field(md, details);
-	audit_field(md, prev);
-	(void)EVP_DigestFinal_ex(md, h, &n);
-	EVP_MD_CTX_free(md);
-	base_hex(out, h, n < 32 ? n : 32);
-	return 0;
-}
-
-/* Append one record inside the caller's transaction. */
-static int
-audit_append(struct store *s, int64_t ts, const char *actor,
-    const char *action, const char *object, const char *details,
-    struct tocsin_err *err)
-{
-	sqlite3_stmt *st = NULL;
-	char prev[65], hash[65];
-	int64_t seq = 1;
-
-	(void)snprintf(prev, sizeof(prev), "%064d", 0);
-	if (sq_prepare(s, "SELECT seq, hash FROM audit ORDER BY seq DESC "
-	    "LIMIT 1", &st, err) != 0)
-		return TOCSIN_ESTORE;
-	if (sqlite3_step(st) == SQLITE_ROW) {
-		seq = sqlite3_column_int64(st, 0) + 1;
-		(void)snprintf(prev, sizeof(prev), "%s",
-		    (const char *)sqlite3_column_text(st, 1));
-	}
-	sqlite3_finalize(st);
-	if (audit_hash(seq, ts, actor, action, object, details, prev, hash) != 0)
-		return tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
-	if (sq_prepare(s, "INSERT INTO audit (seq, ts, actor, action, object, "
-	    "details, prev_hash, hash) VALUES (?,?,?,?,?,?,?,?)", &st, err) != 0)
-		return TOCSIN_ESTORE;
-	(void)sqlite3_bind_int64(st, 1, seq);
-	(void)sqlite3_bind_int64(st, 2, ts);
-	sq_text(st, 3, actor);
-	sq_text(st, 4, action);
-	sq_text(st, 5, object);
-	sq_text(st, 6, details ? details : "");
-	sq_text(st, 7, prev);
-	sq_text(st, 8, hash);
-	if (sqlite3_step(st) != SQLITE_DONE) {
-		sqlite3_finalize(st);
-		return sq_fail(s, err, "audit append");
-	}
-	sqlite3_finalize(st);
-	return 0;
-}
-
-int
-store_audit(struct store *s, int64_t now, const char *actor,
-    const char *action, const char *object, const char *details,
-    struct tocsin_err *err)
-{
-	int rc;
-
-	if ((rc = sq_exec(s, "BEGIN IMMEDIATE", err)) != 0)
-		return rc;
-	if ((rc = audit_append(s, now, actor, action, object, details,
-	    err)) != 0) {
-		sq_rollback(s);
-		return rc;
-	}
-	return sq_commit(s, err);
-}
-
-int
-store_audit_verify(struct store *s, int64_t *ret_bad_seq, int64_t *ret_count,
-    struct tocsin_err *err)
-{
-	sqlite3_stmt *st = NULL;
-	char prev[65], hash[65];
-	int64_t expect = 1, count = 0;
-	int rc = 0, r;
-
-	*ret_bad_seq = 0;
-	*ret_count = 0;
-	(void)snprintf(prev, sizeof(prev), "%064d", 0);
-	if (sq_prepare(s, "SELECT seq, ts, actor, action, object, details, "
-	    "prev_hash, hash FROM audit ORDER BY seq", &st, err) != 0)
-		return TOCSIN_ESTORE;
-	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-		int64_t seq = sqlite3_column_int64(st, 0);
-		int64_t ts = sqlite3_column_int64(st, 1);
-		const char *sp = (const char *)sqlite3_column_text(st, 6);
-		const char *sh = (const char *)sqlite3_column_text(st, 7);
-		const char *what = NULL;
-
-		(void)audit_hash(seq, ts, (const char *)sqlite3_column_text(st, 2),
-		    (const char *)sqlite3_column_text(st, 3),
-		    (const char *)sqlite3_column_text(st, 4),
-		    (const char *)sqlite3_column_text(st, 5), prev, hash);
-		if (seq != expect)
-			what = "follows a gap in the sequence (a record was "
-			    "removed before it)";
-		else if (sp == NULL || strcmp(sp, prev) != 0)
-			what = "does not link to the record before it";
-		else if (sh == NULL || strcmp(sh, hash) != 0)
-			what = "does not match its hash";
-		if (what != NULL) {
-			*ret_bad_seq = seq;
-			rc = tocsin_fail(err, TOCSIN_EDATA, "audit record %lld "
-			    "(%s %s) %s: the log was altered at or before this "
-			    "record", (long long)seq,
-			    (const char *)sqlite3_column_text(st, 3),
-			    (const char *)sqlite3_column_text(st, 4), what);
-			break;
-		}
-		(void)snprintf(prev, sizeof(prev), "%s", sh);
-		expect = seq + 1;
-		count++;
-	}
-	if (rc == 0 && r != SQLITE_DONE)
-		rc = sq_fail(s, err, "audit read");
-	sqlite3_finalize(st);
-	*ret_count = count;
-	return rc;
-}
-
-/* --- submit --------------------------------------------------------------- */
-
-int
-store_seen(struct store *s, const char *identifier, const char *sender,
-    char *ret_id, size_t idlen, struct tocsin_err *err)
-{
-	sqlite3_stmt *st = NULL;
-	int found = 0;
-
-	if (sq_prepare(s, "SELECT id FROM alerts WHERE identifier = ? AND "
-	    "sender = ?", &st, err) != 0)
-		return TOCSIN_ESTORE;
-	sq_text(st, 1, identifier);
-	sq_text(st, 2, sender);
-	if (sqlite3_step(st) == SQLITE_ROW) {
-		found = 1;
-		if (ret_id != NULL && idlen > 0)
-			(void)snprintf(ret_id, idlen, "%s",
-			    (const char *)sqlite3_column_text(st, 0));
-	}
-	sqlite3_finalize(st);
-	return found;
-}
-
-/* Planned deliveries of one alert, inside the caller's transaction. */
-static int
-insert_deliveries(struct store *s, const char *alert_id,
-    const struct store_delivery_plan *dels, size_t ndels, int64_t now,
-    const char *kind, struct tocsin_err *err)
-{
-	sqlite3_stmt *st = NULL;
-	int rc = 0;
-
-	if (ndels == 0)
-		return 0;
-	if (sq_prepare(s, "INSERT INTO deliveries (alert_id, team, step, "
-	    "channel, contact, address, next_attempt, created, updated, kind) "
-	    "VALUES (?,?,?,?,?,?,?,?,?,?)", &st, err) != 0)
-		return TOCSIN_ESTORE;
-	for (size_t i = 0; i < ndels && rc == 0; i++) {
-		sqlite3_reset(st);
-		sq_text(st, 1, alert_id);
-		sq_text(st, 2, dels[i].team);
-		(void)sqlite3_bind_int(st, 3, dels[i].step);
-		sq_text(st, 4, dels[i].channel);
-		sq_text(st, 5, dels[i].contact ? dels[i].contact : "");
-		sq_text(st, 6, dels[i].address);
-		(void)sqlite3_bind_int64(st, 7, dels[i].not_before);
-		(void)sqlite3_bind_int64(st, 8, now);
-		(void)sqlite3_bind_int64(st, 9, now);
-		sq_text(st, 10, kind);
-		if (sqlite3_step(st) != SQLITE_DONE)
-			rc = sq_fail(s, err, "insert delivery");
-	}
-	sqlite3_finalize(st);
-	return rc;
-}
-
-/* The hashed links of a check's endpoints, inside the caller's
-   transaction. */
-static int
-insert_check_tokens(struct store *s, const struct store_alert *a,
-    struct tocsin_err *err)
-{
-	sqlite3_stmt *st = NULL;
-	int rc = 0;
-
-	if (a->ncheck_eps == 0)
-		return 0;
-	if (sq_prepare(s, "INSERT INTO check_tokens (token_hash, alert_id, "
-	    "team, contact, channel, address) VALUES (?,?,?,?,?,?)", &st,
-	    err) != 0)
-		return TOCSIN_ESTORE;
-	for (size_t i = 0; i < a->ncheck_eps && rc == 0; i++) {
-		const struct store_check_ep *e = &a->check_eps[i];
-
-		sqlite3_reset(st);
-		sq_text(st, 1, e->token_hash);
-		sq_text(st, 2, a->id);
-		sq_text(st, 3, e->team);
-		sq_text(st, 4, e->contact);
-		sq_text(st, 5, e->channel);
-		sq_text(st, 6, e->address);
-		if (sqlite3_step(st) != SQLITE_DONE)
-			rc = sq_fail(s, err, "insert a check's link");
-	}
-	sqlite3_finalize(st);
-	return rc;
-}
-
-/* What a Cancel or an Update does to the alert it references. */
-static int
-stop_ladders(struct store *s, const struct store_alert *a,
-    struct tocsin_err *err)
-{
-	sqlite3_stmt *ts = NULL, *ds = NULL;
-	int rc = 0;
-
-	if (a->stops_alert == NULL || a->nstop_teams == 0)
-		return 0;
-	if (sq_prepare(s, "UPDATE team_states SET state = ?, deadline = 0 "
-	    "WHERE alert_id = ? AND team = ? AND state IN ('active', "
-	    "'unreached')", &ts, err) != 0 ||
-	    sq_prepare(s, "UPDATE deliveries SET state = 'cancelled', updated = "
-	    "?1, last_error = 'cancelled: the alert was ' || ?4 || ' by a "
-	    "later one' WHERE alert_id = ?2 AND team = ?3 AND "
-	    "state IN ('pending', 'failed')", &ds, err) != 0) {
-		sqlite3_finalize(ts);
-		return TOCSIN_ESTORE;
-	}
-	for (size_t i = 0; i < a->nstop_teams && rc == 0; i++) {
-		sqlite3_reset(ts);
-		sqlite3_reset(ds);
-		sq_text(ts, 1, a->stop_state);
-		sq_text(ts, 2, a->stops_alert);
-		sq_text(ts, 3, a->stop_teams[i]);
-		(void)sqlite3_bind_int64(ds, 1, a->received);
-		sq_text(ds, 2, a->stops_alert);
-		sq_text(ds, 3, a->stop_teams[i]);
-		sq_text(ds, 4, a->stop_state);
-		if (sqlite3_step(ts) != SQLITE_DONE ||
-		    sqlite3_step(ds) != SQLITE_DONE)
-			rc = sq_fail(s, err, "stop the ladders of an earlier "
-			    "alert");
-	}
-	sqlite3_finalize(ts);
-	sqlite3_finalize(ds);
-	return rc;
-}
-
-static int
-submit_rows(struct store *s, const struct store_alert *a,
-    const struct store_signature *sigs, size_t nsigs,
-    const struct store_team_plan *teams, size_t nteams,
-    const struct store_delivery_plan *dels, size_t ndels,
-    struct tocsin_err *err)
-{
-	sqlite3_stmt *st = NULL;
-	int rc = TOCSIN_ESTORE;
-
-	if (sq_prepare(s, "INSERT INTO alerts (id, identifier, sender, sent, "
-	    "sent_t, status, msg_type, scope, severity, headline, refs, cap, "
-	    "received) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", &st, err) != 0)
-		return TOCSIN_ESTORE;
-	sq_text(st, 1, a->id);
-	sq_text(st, 2, a->identifier);
-	sq_text(st, 3, a->sender);
-	sq_text(st, 4, a->sent);
-	(void)sqlite3_bind_int64(st, 5, a->sent_t);
-	sq_text(st, 6, a->status);
-	sq_text(st, 7, a->msg_type);
-	sq_text(st, 8, a->scope);
-	(void)sqlite3_bind_int(st, 9, a->severity);
-	sq_text(st, 10, a->headline);
-	sq_text(st, 11, a->references);
-	(void)sqlite3_bind_blob(st, 12, a->cap, (int)a->cap_len, SQLITE_STATIC);
-	(void)sqlite3_bind_int64(st, 13, a->received);
-	if (sqlite3_step(st) != SQLITE_DONE) {
-		rc = sqlite3_extended_errcode(s->db) ==
-		    SQLITE_CONSTRAINT_UNIQUE ? tocsin_fail(err, TOCSIN_EPERM,
-		    "alert identifier %s from sender %s was already accepted; a "
-		    "replay is refused", a->identifier, a->sender) :
-		    sq_fail(s, err, "insert alert");
-		goto out;
-	}
-	sqlite3_finalize(st);
-	st = NULL;
-
-	if (sq_prepare(s, "INSERT INTO signatures (alert_id, issuer, kind, "
-	    "signer, sig) VALUES (?,?,?,?,?)", &st, err) != 0)
-		goto out;
-	for (size_t i = 0; i < nsigs; i++) {
-		sqlite3_reset(st);
-		sq_text(st, 1, a->id);
-		sq_text(st, 2, sigs[i].issuer);
-		sq_text(st, 3, sigs[i].kind);
-		sq_text(st, 4, sigs[i].signer);
-		if (sigs[i].sig != NULL)
-			(void)sqlite3_bind_blob(st, 5, sigs[i].sig,
-			    (int)sigs[i].sig_len, SQLITE_STATIC);
-		else
-			(void)sqlite3_bind_null(st, 5);
-		if (sqlite3_step(st) != SQLITE_DONE) {
-			rc = sq_fail(s, err, "insert signature");
-			goto out;
-		}
-	}
-	sqlite3_finalize(st);
-	st = NULL;
-
-	if (sq_prepare(s, "INSERT INTO team_states (alert_id, team, step, "
-	    "deadline, token_hash) VALUES (?,?,?,?,?)", &st, err) != 0)
-		goto out;
-	for (size_t i = 0; i < nteams; i++) {
-		sqlite3_reset(st);
-		sq_text(st, 1, a->id);
-		sq_text(st, 2, teams[i].team);
-		(void)sqlite3_bind_int(st, 3, teams[i].step);
-		(void)sqlite3_bind_int64(st, 4, teams[i].deadline);
-		if (teams[i].token_hash != NULL)
-			sq_text(st, 5, teams[i].token_hash);
-		else
-			(void)sqlite3_bind_null(st, 5);
-		if (sqlite3_step(st) != SQLITE_DONE) {
-			rc = sq_fail(s, err, "insert team state");
-			goto out;
-		}
-	}
-	sqlite3_finalize(st);
-	st = NULL;
-
-	if ((rc = insert_deliveries(s, a->id, dels, ndels, a->received,
-	    a->ncheck_eps > 0 ? "check" : "alert", err)) != 0 ||
-	    (rc = insert_check_tokens(s, a, err)) != 0)
-		goto out;
-	rc = stop_ladders(s, a, err);
-out:
-	sqlite3_finalize(st);
-	return rc;
-}
-
-int
-store_submit(struct store *s, const struct store_alert *a,
-    const struct store_signature *sigs, size_t nsigs,
-    const struct store_team_plan *teams, size_t nteams,
-    const struct store_delivery_plan *dels, size_t ndels,
-    const char *actor, struct tocsin_err *err)
-{
-	char details[512];
-	int rc;
-
-	if ((rc = sq_exec(s, "BEGIN IMMEDIATE", err)) != 0)
-		return rc;
-	(void)snprintf(details, sizeof(details), "identifier=%.200s "
-	    "sender=%.200s teams=%zu deliveries=%zu%s%.32s%s", a->identifier,
-	    a->sender, nteams, ndels, a->stops_alert != NULL ? " " : "",
-	    a->stops_alert != NULL ? a->stop_state : "",
-	    a->stops_alert != NULL ? "=" : "");
-	if (a->stops_alert != NULL) {
-		size_t l = strlen(details);
-
-		(void)snprintf(details + l, sizeof(details) - l, "%.40s",
-		    a->stops_alert);
-	}
-	if ((rc = submit_rows(s, a, sigs, nsigs, teams, nteams, dels, ndels,
-	    err)) != 0 || (rc = audit_append(s, a->received, actor, "submit",
-	    a->id, details, err)) != 0) {
-		sq_rollback(s);
-		return rc;
-	}
-	return sq_commit(s, err);
-}
-
-/* --- reading -------------------------------------------------------------- */
-
-#define ALERT_COLS "a.id, a.identifier, a.sender, a.sent, a.status, " \
-    "a.msg_type, a.scope, a.headline, a.severity, a.received, " \
-    "(SELECT count(*) FROM team_states t WHERE t.alert_id = a.id), " \
-    ALERT_TEAMS("t.state = 'acked'") ", " \
-    ALERT_TEAMS("t.state = 'active' AND t.step >= 0") ", " \
-    ALERT_TEAMS("t.state = 'active' AND t.step < 0") ", " \
-    ALERT_TEAMS("t.state = 'unreached'")
-#define ALERT_TEAMS(cond) "(SELECT count(*) FROM team_states t WHERE " \
-    "t.alert_id = a.id AND " cond ")"
-
-static void
-alert_row(sqlite3_stmt *st, struct store_alert_row *r)
-{
-	r->id = sq_dup(st, 0);
-	r->identifier = sq_dup(st, 1);
-	r->sender = sq_dup(st, 2);
-	r->sent = sq_dup(st, 3);
-	r->status = sq_dup(st, 4);
-	r->msg_type = sq_dup(st, 5);
-	r->scope = sq_dup(st, 6);
-	r->headline = sq_dup(st, 7);
-	r->severity = sqlite3_column_int(st, 8);
-	r->received = sqlite3_column_int64(st, 9);
-	r->nteams = sqlite3_column_int(st, 10);
-	r->nacked = sqlite3_column_int(st, 11);
-	r->nactive = sqlite3_column_int(st, 12);
-	r->nheld = sqlite3_column_int(st, 13);
-	r->nunreached = sqlite3_column_int(st, 14);
-}
-
-/* Run a prepared query, growing *rows by one element of size sz per row
-   and filling it with fill(). */
-static int
-sq_collect(struct store *s, sqlite3_stmt *st, void **rows, size_t *n,
-    size_t sz, void (*fill)(sqlite3_stmt *, void *), struct tocsin_err *err)
-{
-	size_t cap = 0;
-	char *v = NULL;
-	int r;
-
-	*rows = NULL;
-	*n = 0;
-	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-		if (base_grow(&v, &cap, *n + 1, sz) != 0) {
-			*rows = v;
-			return tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
-		}
-		memset(v + *n * sz, 0, sz);
-		fill(st, v + *n * sz);
-		(*n)++;
-	}
-	*rows = v;
-	if (r != SQLITE_DONE)
-		return sq_fail(s, err, "read");
-	return 0;
-}
-
-static void
-fill_alert(sqlite3_stmt *st, void *p)
-{
-	alert_row(st, p);
-}
-
-int
-store_alerts(struct store *s, struct store_alert_row **ret, size_t *n,
-    struct tocsin_err *err)
-{
-	sqlite3_stmt *st = NULL;
-	int rc;
-
-	if (sq_prepare(s, "SELECT " ALERT_COLS " FROM alerts a ORDER BY "
-	    "a.received DESC, a.id", &st, err) != 0)
-		return TOCSIN_ESTORE;
-	rc = sq_collect(s, st, (void **)ret, n, sizeof(**ret), fill_alert, err);
-	sqlite3_finalize(st);
-	return rc;
-}
-
-int
-store_alert_get(struct store *s, const char *id, struct store_alert_row **ret,
-    struct tocsin_err *err)
-{
-	sqlite3_stmt *st = NULL;
-	size_t n = 0;
-	int rc;
-
-	*ret = NULL;
-	if (sq_prepare(s, "SELECT " ALERT_COLS " FROM alerts a WHERE a.id = ?",
-	    &st, err) != 0)
-		return TOCSIN_ESTORE;
-	sq_text(st, 1, id);
-	rc = sq_collect(s, st, (void **)ret, &n, sizeof(**ret), fill_alert, err);
-	sqlite3_finalize(st);
-	if (rc == 0 && n == 0) {
-		free(*ret);
-		*ret = NULL;
-		return tocsin_fail(err, TOCSIN_ENOTFOUND, "no alert %.64s in "
-		    "the store; 'tocsin status' lists the alerts", id);
-	}
-	return rc;
-}
-
-void
-store_alert_rows_free(struct store_alert_row *rows, size_t n)
-{
-	if (rows == NULL)
-		return;
-	for (size_t i = 0; i < n; i++) {
-		free(rows[i].id); free(rows[i].identifier); free(rows[i].sender);
-		free(rows[i].sent); free(rows[i].status); free(rows[i].msg_type);
-		free(rows[i].scope); free(rows[i].headline);
-	}
-	free(rows);
-}
-
-static void
-fill_team(sqlite3_stmt *st, void *p)
-{
-	struct store_team_row *r = p;
-
-	r->team = sq_dup(st, 0);
-	r->step = sqlite3_column_int(st, 1);
-	r->deadline = sqlite3_column_int64(st, 2);
-	r->state = sq_dup(st, 3);
-	r->ack_by = sq_dup(st, 4);
-	r->ack_via = sq_dup(st, 5);
-	r->ack_strength = sq_dup(st, 6);
-	r->ack_at = sqlite3_column_int64(st, 7);
-	r->ack_contact = sq_dup(st, 8);
-}
-
-int
-store_teams(struct store *s, const char *alert_id, struct store_team_row **ret,
-    size_t *n, struct tocsin_err *err)
-{
-	sqlite3_stmt *st = NULL;
-	int rc;
-
-	if (sq_prepare(s, "SELECT team, step, deadline, state, ack_by, ack_via, "
-	    "ack_strength, ack_at, ack_contact FROM team_states WHERE alert_id = ? "
-	    "ORDER BY "
-	    "team", &st, err) != 0)
-		return TOCSIN_ESTORE;
-	sq_text(st, 1, alert_id);
-	rc = sq_collect(s, st, (void **)ret, n, sizeof(**ret), fill_team, err);
-	sqlite3_finalize(st);
-	if (rc != 0)
-		return rc;
-	if (sq_prepare(s, "SELECT team, state, count(*) FROM deliveries WHERE "
-	    "alert_id = ? GROUP BY team, state", &st, err) != 0)
-		return TOCSIN_ESTORE;
-	sq_text(st, 1, alert_id);
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		const char *team = (const char *)sqlite3_column_text(st, 0);
-		enum store_dstate ds = store_dstate_parse(
-		    (const char *)sqlite3_column_text(st, 1));
-
-		for (size_t i = 0; i < *n; i++)
-			if (strcmp((*ret)[i].team, team) == 0)
-				(*ret)[i].counts[ds] = sqlite3_column_int(st, 2);
-	}
-	sqlite3_finalize(st);
-	return 0;
-}
-
-static void
-fill_audit(sqlite3_stmt *st, void *p)
-{
-	struct store_audit_row *r = p;
-
-	r->seq = sqlite3_column_int64(st, 0);
-	r->ts = sqlite3_column_int64(st, 1);
-	r->actor = sq_dup(st, 2);
-	r->action = sq_dup(st, 3);
-	r->details = sq_dup(st, 4);
-}
-
-int
-store_audit_rows(struct store *s, const char *object,
-    struct store_audit_row **ret, size_t *n, struct tocsin_err *err)
-{
-	sqlite3_stmt *st = NULL;
-	int rc;
-
-	*ret = NULL;
-	*n = 0;
-	if (sq_prepare(s, "SELECT seq, ts, actor, action, details FROM audit "
-	    "WHERE object = ? ORDER BY seq", &st, err) != 0)
-		return TOCSIN_ESTORE;
-	sq_text(st, 1, object);
-	rc = sq_collect(s, st, (void **)ret, n, sizeof(**ret), fill_audit, err);
-	sqlite3_finalize(st);
-	return rc;
-}
-
-static void
-fill_audit_all(sqlite3_stmt *st, void *p)
-{
-	struct store_audit_row *r = p;
-
-	fill_audit(st, p);
-	r->object = sq_dup(st, 5);
-	r->hash = sq_dup(st, 6);
-}
-
-int
-store_audit_since(struct store *s, int64_t since,
-    struct store_audit_row **ret, size_t *n, struct tocsin_err *err)
-{
-	sqlite3_stmt *st = NULL;
-	int rc;
-
-	*ret = NULL;
-	*n = 0;
-	if (sq_prepare(s, "SELECT seq, ts, actor, action, details, object, "
-	    "hash FROM audit WHERE ts >= ? ORDER BY seq", &st, err) != 0)
-		return TOCSIN_ESTORE;
-	(void)sqlite3_bind_int64(st, 1, since);
-	rc = sq_collect(s, st, (void **)ret, n, sizeof(**ret), fill_audit_all,
-	    err);
-	sqlite3_finalize(st);
-	return rc;
-}
-
-void
-store_audit_rows_free(struct store_audit_row *rows, size_t n)
-{
-	if (rows == NULL)
-		return;
-	for (size_t i = 0; i < n; i++) {
-		free(rows[i].actor);
-		free(rows[i].action);
-		free(rows[i].details);
-		free(rows[i].object);
-		free(rows[i].hash);
-	}
-	free(rows);
-}
-
-/* One row of seq and hash (seq < 0: the last record) into the outputs. */
-static int
-audit_one(struct store *s, int64_t seq, int64_t *ret_seq, char ret_hash[65],
-    int64_t *ret_ts, struct tocsin_err *err)
-{
-	sqlite3_stmt *st = NULL;
-	int r;
-
-	ret_hash[0] = '\0';
-	if (sq_prepare(s, seq < 0 ? "SELECT seq, hash, ts FROM audit ORDER BY "
-	    "seq DESC LIMIT 1" : "SELECT seq, hash, ts FROM audit WHERE seq = ?",
-	    &st, err) != 0)
-		return TOCSIN_ESTORE;
-	if (seq >= 0)
-		(void)sqlite3_bind_int64(st, 1, seq);
-	if ((r = sqlite3_step(st)) == SQLITE_ROW) {
-		const unsigned char *h = sqlite3_column_text(st, 1);
-
-		*ret_seq = sqlite3_column_int64(st, 0);
-		*ret_ts = sqlite3_column_int64(st, 2);
-		(void)snprintf(ret_hash, 65, "%s", h != NULL ?
-		    (const char *)h : "");
-	}
-	sqlite3_finalize(st);
-	if (r == SQLITE_ROW)
-		return 0;
-	if (r != SQLITE_DONE)
-		return sq_fail(s, err, "audit read");
-	return TOCSIN_ENOTFOUND;
-}
-
-int
-store_audit_head(struct store *s, int64_t *ret_seq, char ret_hash[65],
-    struct tocsin_err *err)
-{
-	int64_t ts;
-	int rc;
-
-	*ret_seq = 0;
-	rc = audit_one(s, -1, ret_seq, ret_hash, &ts, err);
-	return rc == TOCSIN_ENOTFOUND ? 0 : rc;
-}
-
-int
-store_audit_at(struct store *s, int64_t seq, char ret_hash[65],
-    int64_t *ret_ts, struct tocsin_err *err)
-{
-	int64_t got;
-	int rc;
-
-	if ((rc = audit_one(s, seq < 0 ? 0 : seq, &got, ret_hash, ret_ts,
-	    err)) == TOCSIN_ENOTFOUND)
-		return tocsin_fail(err, rc, "the audit log holds no record %lld",
-		    (long long)seq);
-	return rc;
-}
-
-void
-store_team_rows_free(struct store_team_row *rows, size_t n)
-{
-	if (rows == NULL)
-		return;
-	for (size_t i = 0; i < n; i++) {
-		free(rows[i].team); free(rows[i].state); free(rows[i].ack_by);
-		free(rows[i].ack_via); free(rows[i].ack_strength);
-		free(rows[i].ack_contact);
-	}
-	free(rows);
-}
-
-#define DEL_COLS "id, alert_id, team, step, channel, contact, address, " \
-    "state, attempts, next_attempt, provider_ref, last_error, segments, " \
-    "kind, created, updated"
-
-static void
-fill_delivery(sqlite3_stmt *st, void *p)
-{
-	struct store_delivery_row *r = p;
-
-	r->id = sqlite3_column_int64(st, 0);
-	r->alert_id = sq_dup(st, 1);
-	r->team = sq_dup(st, 2);
-	r->step = sqlite3_column_int(st, 3);
-	r->channel = sq_dup(st, 4);
-	r->contact = sq_dup(st, 5);
-	r->address = sq_dup(st, 6);
-	r->state = store_dstate_parse((const char *)sqlite3_column_text(st, 7));
-	r->attempts = sqlite3_column_int(st, 8);
-	r->next_attempt = sqlite3_column_int64(st, 9);
-	r->provider_ref = sq_dup(st, 10);
-	r->last_error = sq_dup(st, 11);
-	r->segments = sqlite3_column_int(st, 12);
-	r->notice = sqlite3_column_text(st, 13) != NULL &&
-	    strcmp((const char *)sqlite3_column_text(st, 13), "notice") == 0;
-	r->check = sqlite3_column_text(st, 13) != NULL &&
-	    strcmp((const char *)sqlite3_column_text(st, 13), "check") == 0;
-	r->created = sqlite3_column_int64(st, 14);
-	r->updated = sqlite3_column_int64(st, 15);
-}
-
-int
-store_deliveries(struct store *s, const char *alert_id, const char *team,
-    struct store_delivery_row **ret, size_t *n, struct tocsin_err *err)
-{
-	sqlite3_stmt *st = NULL;
-	int rc;
-
-	if (sq_prepare(s, "SELECT " DEL_COLS " FROM deliveries WHERE alert_id = ?"
-	    " AND (? IS NULL OR team = ?) ORDER BY team, step, id", &st,
-	    err) != 0)
-		return TOCSIN_ESTORE;
-	sq_text(st, 1, alert_id);
-	sq_text(st, 2, team);
-	sq_text(st, 3, team);
-	rc = sq_collect(s, st, (void **)ret, n, sizeof(**ret), fill_delivery,
-	    err);
-	sqlite3_finalize(st);
-	return rc;
-}
-
-void
-store_delivery_rows_free(struct store_delivery_row *rows, size_t n)
-{
-	if (rows == NULL)
-		return;
-	for (size_t i = 0; i < n; i++) {
-		free(rows[i].alert_id); free(rows[i].team); free(rows[i].channel);
-		free(rows[i].contact); free(rows[i].address);
-		free(rows[i].provider_ref); free(rows[i].last_error);
-	}
-	free(rows);
-}
-
-int
-store_alert_cap(struct store *s, const char *alert_id, char **ret,
-    size_t *ret_len, struct tocsin_err *err)
-{
-	sqlite3_stmt *st = NULL;
-	int rc = 0;
-
-	*ret = NULL;
-	*ret_len = 0;
-	if (sq_prepare(s, "SELECT cap FROM alerts WHERE id = ?", &st, err) != 0)
-		return TOCSIN_ESTORE;
-	sq_text(st, 1, alert_id);
-	if (sqlite3_step(st) == SQLITE_ROW) {
-		size_t n = (size_t)sqlite3_column_bytes(st, 0);
-		const void *b = sqlite3_column_blob(st, 0);
-
-		if ((*ret = malloc(n + 1)) == NULL) {
-			rc = tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
-		} else {
-			if (n > 0)
-				memcpy(*ret, b, n);
-			(*ret)[n] = '\0';
-			*ret_len = n;
-		}
-	} else {
-		rc = tocsin_fail(err, TOCSIN_ENOTFOUND, "no alert %.64s", alert_id);
-	}
-	sqlite3_finalize(st);
-	return rc;
-}
-
-/* --- the queue -------------------------------------------------------------- */
-
-/* A delivery goes while its team is active; a notice (that the team
-   acknowledged) goes because it is not. */
-#define LIVE_WHERE "(d.kind = 'notice' OR EXISTS (SELECT 1 FROM team_states" \
-    " t WHERE t.alert_id = d.alert_id AND t.team = d.team" \
-    " AND t.state IN ('active', 'unreached')))"
-#define DUE_WHERE "d.state IN ('pending','failed') AND d.next_attempt <= ?1" \
-    " AND " LIVE_WHERE
-
-/* Batch order: by alert, team, step, id, so a driver sees a team's
-   deliveries together. */
-static int
-delivery_cmp(const void *a, const void *b)
-{
-	const struct store_delivery_row *x = a, *y = b;
-	int c;
-
-	if ((c = strcmp(x->alert_id, y->alert_id)) != 0 ||
-	    (c = strcmp(x->team, y->team)) != 0)
-		return c;
-	if (x->step != y->step)
-		return x->step < y->step ? -1 : 1;
-	if (x->notice != y->notice)
-		return x->notice ? 1 : -1;
-	return x->id < y->id ? -1 : x->id > y->id;
-}
-
-void
-store_set_max_attempts(struct store *s, int max_attempts)
-{
-	s->max_attempts = max_attempts > 0 ? max_attempts : 1;
-}
-
-void
-store_set_busy_wait(struct store *s, int ms)
-{
-	(void)sqlite3_busy_timeout(s->db, ms);
-}
-
-bool
-store_unavailable(const struct store *s)
-{
-	return s->unavailable;
-}
-
-/*
- * Take back the rows sending of owner (NULL: every row whose lease ran
- * out at now): due again at once, or dead when a bound is reached.  A row
- * that was handed to the driver (tried) counts an attempt; one that was
- * not counts a lost lease.  *ret_n (may be NULL) says how many.
- */
-static int
-lease_take_back(struct store *s, const char *owner, int64_t now,
-    const char *what, size_t *ret_n, struct tocsin_err *err)
-{
-	sqlite3_stmt *st = NULL;
-
-	if (sq_prepare(s, "UPDATE deliveries SET "
-	    "state = CASE WHEN attempts + tried >= ?3 OR reclaims + 1 - tried "
-	    ">= ?4 THEN 'dead' WHEN NOT " ROW_LIVE " THEN 'cancelled' ELSE "
-	    "'failed' END, "
-	    "last_error = CASE WHEN attempts + tried >= ?3 THEN 'gave up after "
-	    "' || (attempts + tried) || ' attempts; last: ' || ?5 "
-	    "WHEN reclaims + 1 - tried >= ?4 THEN 'gave up: its lease was lost "
-	    "' || (reclaims + 1 - tried) || ' times before it was tried; last: "
-	    "' || ?5 WHEN NOT " ROW_LIVE " THEN " ROW_MOOT_WHY " ELSE ?5 END, "
-	    "attempts = attempts + tried, reclaims = reclaims + 1 - tried, "
-	    "tried = 0, lease_owner = NULL, lease_until = NULL, next_attempt = "
-	    "?2, updated = ?2 WHERE state = 'sending' AND (CASE WHEN ?1 IS NULL "
-	    "THEN lease_until <= ?2 ELSE lease_owner = ?1 END)", &st, err) != 0)
-		return TOCSIN_ESTORE;
-	sq_text(st, 1, owner);
-	(void)sqlite3_bind_int64(st, 2, now);
-	(void)sqlite3_bind_int(st, 3, s->max_attempts);
-	(void)sqlite3_bind_int(st, 4, s->max_attempts * STORE_RECLAIM_FACTOR);
-	sq_text(st, 5, what);
-	if (sqlite3_step(st) != SQLITE_DONE) {
-		sqlite3_finalize(st);
-		return sq_fail(s, err, "take back leases");
-	}
-	sqlite3_finalize(st);
-	if (ret_n != NULL)
-		*ret_n = (size_t)sqlite3_changes(s->db);
-	return 0;
-}
-
-/* The stored base: 1 with boot and offset, 0 when none. */
-static int
-clock_base_get(struct store *s, char *boot, size_t blen, int64_t *off)
-{
-	sqlite3_stmt *st = NULL;
-	int found = 0;
-
-	if (sqlite3_prepare_v2(s->db, "SELECT boot, wall_minus_mono FROM "
-	    "clock_base WHERE id = 1", -1, &st, NULL) != SQLITE_OK)
-		return -1;
-	if (sqlite3_step(st) == SQLITE_ROW) {
-		(void)snprintf(boot, blen, "%s", sqlite3_column_text(st, 0) ?
-		    (const char *)sqlite3_column_text(st, 0) : "");
-		*off = sqlite3_column_int64(st, 1);
-		found = 1;
-	}
-	sqlite3_finalize(st);
-	return found;
-}
-
-/* Move every stored wall time that serve waits for by step seconds. */
-static int
-clock_shift(struct store *s, int64_t step, int64_t offset, const char *boot,
-    struct tocsin_err *err)
-{
-	static const char *const sql[] = {
-		"UPDATE team_states SET deadline = deadline + ?1 WHERE state = "
-		    "'active' AND deadline > 0",
-		"UPDATE deliveries SET next_attempt = next_attempt + ?1 WHERE "
-		    "state IN ('pending', 'failed')",
-		"UPDATE deliveries SET lease_until = lease_until + ?1 WHERE "
-		    "state = 'sending' AND lease_until IS NOT NULL",
-		"DELETE FROM clock_base",
-		"INSERT INTO clock_base (id, boot, wall_minus_mono) VALUES "
-		    "(1, ?2, ?3)",
-	};
-	/* a new base alone (step 0) moves nothing */
-	for (size_t i = step == 0 ? 3 : 0; i < sizeof(sql) / sizeof(sql[0]);
-	    i++) {
-		sqlite3_stmt *st = NULL;
-		int r;
-
-		if (sq_prepare(s, sql[i], &st, err) != 0)
-			return TOCSIN_ESTORE;
-		if (sqlite3_bind_parameter_count(st) >= 1)
-			(void)sqlite3_bind_int64(st, 1, step);
-		if (sqlite3_bind_parameter_count(st) >= 3) {
-			sq_text(st, 2, boot);
-			(void)sqlite3_bind_int64(st, 3, offset);
-		}
-		r = sqlite3_step(st);
-		sqlite3_finalize(st);
-		if (r != SQLITE_DONE)
-			return sq_fail(s, err, "move the stored times");
-	}
-	return 0;
-}
-
-int
-store_clock_check(struct store *s, const char *boot, int64_t offset,
-    int64_t now, int64_t *ret_step, struct tocsin_err *err)
-{
-	char sboot[64] = "", details[128];
-	int64_t soff = 0, step = 0;
-	int found, rc;
-
-	*ret_step = 0;
-	/* the usual case reads only */
-	found = clock_base_get(s, sboot, sizeof(sboot), &soff);
-	if (found == 1 && strcmp(sboot, boot) == 0 && (offset - soff <= 2000 &&
-	    soff - offset <= 2000))
-		return 0;
-	if ((rc = sq_exec(s, "BEGIN IMMEDIATE", err)) != 0)
-		return rc;
-	/* again under the lock: another serve may have moved them first */
-	found = clock_base_get(s, sboot, sizeof(sboot), &soff);
-	if (found == 1 && strcmp(sboot, boot) == 0)
-		step = offset - soff;
-	if (found == 1 && strcmp(sboot, boot) == 0 && step <= 2000 &&
-	    step >= -2000)
-		return sq_commit(s, err);
-	/* whole seconds, as the store keeps them */
-	step = (step + (step < 0 ? -500 : 500)) / 1000;
-	if (found != 1 || strcmp(sboot, boot) != 0)
-		step = 0;		/* a new boot: a new base, nothing moved */
-	if ((rc = clock_shift(s, step, offset, boot, err)) != 0) {
-		sq_rollback(s);
-		return rc;
-	}
-	if (step != 0) {
-		(void)snprintf(details, sizeof(details), "step=%+llds",
-		    (long long)step);
-		if ((rc = audit_append(s, now, "tocsin serve", "clock-step",
-		    "clock", details, err)) != 0) {
-			sq_rollback(s);
-			return rc;
-		}
-	}
-	if ((rc = sq_commit(s, err)) != 0)
-		return rc;
-	*ret_step = step;
-	return 0;
-}
-
-int
-store_cancel_moot(struct store *s, int64_t now, size_t *ret_n,
-    struct tocsin_err *err)
-{
-	sqlite3_stmt *st = NULL;
-
-	*ret_n = 0;
-	if (sq_prepare(s, "UPDATE deliveries SET state = 'cancelled', "
-	    "last_error = " ROW_MOOT_WHY ", updated = ?1 WHERE state IN "
-	    "('pending', 'failed') AND NOT " ROW_LIVE, &st, err) != 0)
-		return TOCSIN_ESTORE;
-	(void)sqlite3_bind_int64(st, 1, now);
-	if (sqlite3_step(st) != SQLITE_DONE) {
-		sqlite3_finalize(st);
-		return sq_fail(s, err, "cancel moot deliveries");
-	}
-	sqlite3_finalize(st);
-	*ret_n = (size_t)sqlite3_changes(s->db);
-	return 0;
-}
-
-int
-store_mark_tried(struct store *s, const char *owner, struct tocsin_err *err)
-{
-	sqlite3_stmt *st = NULL;
-	int rc;
-
-	if (sq_prepare(s, "UPDATE deliveries SET tried = 1 WHERE lease_owner = "
-	    "?1 AND state = 'sending'", &st, err) != 0)
-		return TOCSIN_ESTORE;
-	sq_text(st, 1, owner);
-	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : sq_fail(s, err, "mark "
-	    "deliveries tried");
-	sqlite3_finalize(st);
-	return rc;
-}
-
-int
-store_claim(struct store *s, const char *owner, int64_t now, int64_t lease,
-    const char *channel, size_t max, struct store_delivery_row **ret,
-    size_t *n, struct tocsin_err *err)
-{
-	sqlite3_stmt *st = NULL;
-	char *ch = NULL;
-	int rc;
-
-	*ret = NULL;
-	*n = 0;
-	if ((rc = sq_exec(s, "BEGIN IMMEDIATE", err)) != 0)
-		return rc;
-	if ((rc = lease_take_back(s, NULL, now, "its lease ran out before a "
-	    "result was recorded", NULL, err)) != 0)
-		goto fail;
-	if (sq_prepare(s, "SELECT d.channel FROM deliveries d WHERE " DUE_WHERE
-	    " AND (?2 IS NULL OR d.channel = ?2) ORDER BY d.next_attempt, d.id "
-	    "LIMIT 1", &st, err) != 0)
-		goto fail;
-	(void)sqlite3_bind_int64(st, 1, now);
-	sq_text(st, 2, channel);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		ch = sq_dup(st, 0);
-	sqlite3_finalize(st);
-	st = NULL;
-	if (ch == NULL)
-		return sq_commit(s, err);
-	/* RETURNING (SQLite >= 3.35, PostgreSQL) hands back exactly the rows
-	   this claim took, never those of an earlier claim by the same owner. */
-	if (sq_prepare(s, "UPDATE deliveries SET state = 'sending', lease_owner "
-	    "= ?3, lease_until = ?4, tried = 0, updated = ?1 WHERE "
-	    "id IN (SELECT d.id FROM deliveries d WHERE " DUE_WHERE " AND "
-	    "d.channel = ?2 AND (d.alert_id, d.team, d.step, d.kind) IN (SELECT "
-	    "d.alert_id, d.team, d.step, d.kind FROM deliveries d WHERE "
-	    DUE_WHERE " AND d.channel = ?2 GROUP BY d.alert_id, d.team, d.step, "
-	    "d.kind ORDER BY min(d.next_attempt), d.alert_id, d.team, d.step, "
-	    "d.kind LIMIT ?5)) "
-	    "RETURNING " DEL_COLS, &st, err) != 0)
-		goto fail;
-	(void)sqlite3_bind_int64(st, 1, now);
-	sq_text(st, 2, ch);
-	sq_text(st, 3, owner);
-	(void)sqlite3_bind_int64(st, 4, now + lease);
-	(void)sqlite3_bind_int64(st, 5, (sqlite3_int64)max);
-	rc = sq_collect(s, st, (void **)ret, n, sizeof(**ret), fill_delivery,
-	    err);
-	sqlite3_finalize(st);
-	st = NULL;
-	if (rc != 0)
-		goto fail;
-	if (*n > 1)
-		qsort(*ret, *n, sizeof(**ret), delivery_cmp);
-	/* a claim that does not commit took nothing: no rows to hand out */
-	if ((rc = sq_commit(s, err)) != 0)
-		goto fail;
-	free(ch);
-	return 0;
-fail:
-	sqlite3_finalize(st);
-	sq_rollback(s);
-	free(ch);
-	store_delivery_rows_free(*ret, *n);
-	*ret = NULL;
-	*n = 0;
-	return rc != 0 ? rc : TOCSIN_ESTORE;
-}
-
-/* store_result, with whether an attempt is counted. */
-static int
-result_one(struct store *s, int64_t delivery_id, const char *owner,
-    enum store_result r, int64_t now, int64_t next_attempt,
-    const char *provider_ref, const char *error, bool attempted,
-    struct tocsin_err *err)
-{
-	/* a sent counts even when its lease was lost meanwhile: the row is
-	   then failed (taken back) or sending for another worker, which is
-	   spared a repeat if it has not started */
-	static const char *const sql[] = {
-		[STORE_R_SENT] = "UPDATE deliveries SET state = 'sent', "
-		    "lease_owner = NULL, lease_until = NULL, provider_ref = ?3, "
-		    "last_error = ?4, updated = ?5, attempts = attempts + ?7, "
-		    "tried = 0 WHERE id = ?1 AND ((lease_owner = ?2 AND state = "
-		    "'sending') OR state IN ('failed', 'sending'))",
-		/* a team that acked (or was cancelled) while this was in
-		   flight: nothing more goes to it */
-		[STORE_R_TEMPFAIL] = "UPDATE deliveries SET state = CASE WHEN "
-		    ROW_LIVE " THEN 'failed' ELSE 'cancelled' END, "
-		    "lease_owner = NULL, lease_until = NULL, provider_ref = "
-		    "coalesce(?3, provider_ref), last_error = CASE WHEN "
-		    ROW_LIVE " THEN ?4 ELSE " ROW_MOOT_WHY " || '; last: ' || "
-		    "coalesce(?4, '') END, updated = ?5, "
-		    "next_attempt = ?6, attempts = attempts + ?7, tried = 0 "
-		    "WHERE id = ?1 AND lease_owner = ?2 AND state = 'sending'",
-		[STORE_R_PERMFAIL] = "UPDATE deliveries SET state = 'dead', "
-		    "lease_owner = NULL, lease_until = NULL, provider_ref = "
-		    "coalesce(?3, provider_ref), last_error = ?4, updated = ?5, "
-		    "attempts = attempts + ?7, tried = 0 "
-		    "WHERE id = ?1 AND lease_owner = ?2 AND state = 'sending'",
-	};
-	sqlite3_stmt *st = NULL;
-	int changed;
-
-	if ((unsigned)r > STORE_R_PERMFAIL)
-		return tocsin_fail(err, TOCSIN_EINTERNAL, "bad result");
-	if (sq_prepare(s, sql[r], &st, err) != 0)
-		return TOCSIN_ESTORE;
-	(void)sqlite3_bind_int64(st, 1, delivery_id);
-	sq_text(st, 2, owner);
-	sq_text(st, 3, provider_ref);
-	sq_text(st, 4, error);
-	(void)sqlite3_bind_int64(st, 5, now);
-	(void)sqlite3_bind_int64(st, 6, next_attempt);
-	(void)sqlite3_bind_int(st, 7, attempted ? 1 : 0);
-	if (sqlite3_step(st) != SQLITE_DONE) {
-		sqlite3_finalize(st);
-		return sq_fail(s, err, "record result");
-	}
-	sqlite3_finalize(st);
-	changed = sqlite3_changes(s->db);
-	if (changed == 0)
-		return tocsin_fail(err, TOCSIN_ENOTFOUND, "delivery %lld is not "
-		    "held by %s (its lease ran out and it was claimed again)",
-		    (long long)delivery_id, owner);
-	return 0;
-}
-
-int
-store_result(struct store *s, int64_t delivery_id, const char *owner,
-    enum store_result r, int64_t now, int64_t next_attempt,
-    const char *provider_ref, const char *error, struct tocsin_err *err)
-{
-	return result_one(s, delivery_id, owner, r, now, next_attempt,
-	    provider_ref, error, true, err);
-}
-
-int
-store_next_due(struct store *s, const char *channel, int64_t *ret_when,
-    struct tocsin_err *err)
-{
-	sqlite3_stmt *st = NULL;
-	int rc = TOCSIN_ENOTFOUND;
-
-	if (sq_prepare(s, "SELECT min(CASE WHEN d.state = 'sending' THEN "
-	    "d.lease_until ELSE d.next_attempt END) FROM deliveries d WHERE "
-	    "d.state IN ('pending','failed','sending') AND (?1 IS NULL OR "
-	    "d.channel = ?1) AND " LIVE_WHERE, &st, err) != 0)
-		return TOCSIN_ESTORE;
-	sq_text(st, 1, channel);
-	if (sqlite3_step(st) == SQLITE_ROW &&
-	    sqlite3_column_type(st, 0) != SQLITE_NULL) {
-		*ret_when = sqlite3_column_int64(st, 0);
-		rc = 0;
-	}
-	sqlite3_finalize(st);
-	if (rc != 0)
-		(void)tocsin_fail(err, rc, "nothing is pending or in flight");
-	return rc;
-}
-
-static int
-store_set_segments(struct store *s, int64_t id, int segments,
-    struct tocsin_err *err)
-{
-	sqlite3_stmt *st = NULL;
-	int r;
-
-	if (sq_prepare(s, "UPDATE deliveries SET segments = ?2 WHERE id = ?1",
-	    &st, err) != 0)
-		return TOCSIN_ESTORE;
-	(void)sqlite3_bind_int64(st, 1, id);
-	(void)sqlite3_bind_int(st, 2, segments);
-	r = sqlite3_step(st);
-	sqlite3_finalize(st);
-	return r == SQLITE_DONE ? 0 : sq_fail(s, err, "record segments");
-}
-
-int
-store_results(struct store *s, const char *owner, int64_t now,
-    const struct store_result_item *items, size_t n, size_t *ret_lost,
-    struct tocsin_err *err)
-{
-	size_t lost = 0;
-	int rc;
-
-	if (ret_lost != NULL)
-		*ret_lost = 0;
-	s->unavailable = false;
-	if ((rc = sq_exec(s, "BEGIN IMMEDIATE", err)) != 0)
-		return rc;
-	for (size_t i = 0; i < n; i++) {
-		rc = result_one(s, items[i].id, owner, items[i].result, now,
-		    items[i].next_attempt, items[i].provider_ref,
-		    items[i].error, !items[i].untried, err);
-		if (rc == 0 && items[i].segments > 0)
-			rc = store_set_segments(s, items[i].id,
-			    items[i].segments, err);
-		if (rc == TOCSIN_ENOTFOUND) {
-			lost++;
-			continue;
-		}
-		if (rc != 0) {
-			sq_rollback(s);
-			return rc;
-		}
-	}
-	if ((rc = sq_commit(s, err)) != 0) {
-		sq_rollback(s);
-		return rc;
-	}
-	if (ret_lost != NULL)
-		*ret_lost = lost;
-	return 0;
-}
-
-static void
-fill_sig(sqlite3_stmt *st, void *v)
-{
-	struct store_signature_row *r = v;
-
-	r->issuer = sq_dup(st, 0);
-	r->kind = sq_dup(st, 1);
-	r->signer = sq_dup(st, 2);
-	if (sqlite3_column_type(st, 3) == SQLITE_BLOB) {
-		int len = sqlite3_column_bytes(st, 3);
-		const void *p = sqlite3_column_blob(st, 3);
-
-		if (len > 0 && p != NULL && (r->sig = malloc((size_t)len)) !=
-		    NULL) {
-			memcpy(r->sig, p, (size_t)len);
-			r->sig_len = (size_t)len;
-		}
-	}
-}
-
-int
-store_signatures(struct store *s, const char *alert_id,
-    struct store_signature_row **ret, size_t *n, struct tocsin_err *err)
-{
-	sqlite3_stmt *st = NULL;
-	int rc;
-
-	*ret = NULL;
-	*n = 0;
-	if (sq_prepare(s, "SELECT issuer, kind, signer, sig FROM signatures "
-	    "WHERE alert_id = ? ORDER BY rowid", &st, err) != 0)
-		return TOCSIN_ESTORE;
-	sq_text(st, 1, alert_id);
-	rc = sq_collect(s, st, (void **)ret, n, sizeof(**ret), fill_sig, err);
-	sqlite3_finalize(st);
-	if (rc != 0) {
-		store_signature_rows_free(*ret, *n);
-		*ret = NULL;
-		*n = 0;
-	}
-	return rc;
-}
-
-void
-store_signature_rows_free(struct store_signature_row *rows, size_t n)
-{
-	for (size_t i = 0; i < n && rows != NULL; i++) {
-		free(rows[i].issuer);
-		free(rows[i].kind);
-		free(rows[i].signer);
-		free(rows[i].sig);
-	}
-	free(rows);
-}
-
-static void
-fill_owner(sqlite3_stmt *st, void *v)
-{
-	*(char **)v = sq_dup(st, 0);
-}
-
-int
-store_lease_owners(struct store *s, char ***ret, size_t *n,
-    struct tocsin_err *err)
-{
-	sqlite3_stmt *st = NULL;
-	int rc;
-
-	*ret = NULL;
-	*n = 0;
-	if (sq_prepare(s, "SELECT DISTINCT lease_owner FROM deliveries WHERE "
-	    "state = 'sending' AND lease_owner IS NOT NULL", &st, err) != 0)
-		return TOCSIN_ESTORE;
-	rc = sq_collect(s, st, (void **)ret, n, sizeof(char *), fill_owner,
-	    err);
-	sqlite3_finalize(st);
-	return rc;
-}
-
-int
-store_release_owner(struct store *s, const char *owner, int64_t now,
-    size_t *ret_n, struct tocsin_err *err)
-{
-	*ret_n = 0;
-	/* Back to failed, due now: the earlier attempt may or may not have
-	   reached the peer, and a retry repeats it with the same identity. */
-	return lease_take_back(s, owner, now, "its worker stopped before "
-	    "recording a result", ret_n, err);
-}
-
-int
-store_channel_counts(struct store *s, const char *channel,
-    int64_t counts[STORE_D_COUNT], struct tocsin_err *err)
-{
-	sqlite3_stmt *st = NULL;
-	int r;
-
-	memset(counts, 0, sizeof(int64_t) * STORE_D_COUNT);
-	if (sq_prepare(s, "SELECT state, count(*) FROM deliveries WHERE "
-	    "(?1 IS NULL OR channel = ?1) GROUP BY state", &st, err) != 0)
-		return TOCSIN_ESTORE;
-	sq_text(st, 1, channel);
-	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-		int k = store_dstate_parse((const char *)
-		    sqlite3_column_text(st, 0));
-
-		if (k >= 0 && k < STORE_D_COUNT)
-			counts[k] = sqlite3_column_int64(st, 1);
-	}
-	sqlite3_finalize(st);
-	if (r != SQLITE_DONE)
-		return sq_fail(s, err, "count deliveries");
-	return 0;
-}
-
-/* Copy at most len - 1 bytes of a column (NULL: "") into buf. */
-static void
-sq_col(sqlite3_stmt *st, int i, char *buf, size_t len)
-{
-	const unsigned char *v = sqlite3_column_text(st, i);
-
-	(void)snprintf(buf, len, "%s", v != NULL ? (const char *)v : "");
-}
-
-static struct store_metrics_channel *
-sq_metrics_channel(struct store_metrics *m, const char *channel)
-{
-	for (size_t i = 0; i < m->nchannels; i++)
-		if (strcmp(m->channels[i].channel, channel) == 0)
-			return &m->channels[i];
-	if (m->nchannels >= STORE_METRICS_CHANNELS) {
-		m->channels_cut++;
-		return NULL;
-	}
-	(void)snprintf(m->channels[m->nchannels].channel,
-	    sizeof(m->channels[0].channel), "%s", channel);
-	return &m->channels[m->nchannels++];
-}
-
-/* The deliveries' part of store_metrics: by channel and state, what is
-   due and since when, the last send per channel and per provider. */
-static int
-sq_metrics_deliveries(struct store *s, int64_t now, struct store_metrics *m,
-    struct tocsin_err *err)
-{
-	sqlite3_stmt *st = NULL;
-	int r;
-
-	if (sq_prepare(s, "SELECT channel, state, count(*), "
-	    "sum(state IN ('pending', 'failed') AND next_attempt <= ?1), "
-	    "min(CASE WHEN state IN ('pending', 'failed') AND next_attempt <= "
-	    "?1 THEN next_attempt END), max(CASE WHEN state IN ('sent', "
-	    "'delivered', 'undelivered') THEN updated END) FROM deliveries "
-	    "GROUP BY channel, state", &st, err) != 0)
-		return TOCSIN_ESTORE;
-	(void)sqlite3_bind_int64(st, 1, now);
-	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-		char ch[32];
-		struct store_metrics_channel *c;
-		int k = store_dstate_parse((const char *)
-		    sqlite3_column_text(st, 1));
-		int64_t oldest = sqlite3_column_int64(st, 4);
-
-		sq_col(st, 0, ch, sizeof(ch));
-		if ((c = sq_metrics_channel(m, ch)) == NULL)
-			continue;
-		if (k >= 0 && k < STORE_D_COUNT)
-			c->n[k] += sqlite3_column_int64(st, 2);
-		c->due += sqlite3_column_int64(st, 3);
-		if (sqlite3_column_type(st, 4) != SQLITE_NULL &&
-		    (c->oldest_due == 0 || oldest < c->oldest_due))
-			c->oldest_due = oldest;
-		if (sqlite3_column_int64(st, 5) > c->last_sent)
-			c->last_sent = sqlite3_column_int64(st, 5);
-	}
-	sqlite3_finalize(st);
-	if (r != SQLITE_DONE)
-		return sq_fail(s, err, "count deliveries");
-	if (sq_prepare(s, "SELECT channel, substr(provider_ref, 1, "
-	    "instr(provider_ref, ':') - 1) AS p, count(*), max(updated) FROM "
-	    "deliveries WHERE state IN ('sent', 'delivered', 'undelivered') "
-	    "AND instr(provider_ref, ':') > 1 GROUP BY channel, p", &st,
-	    err) != 0)
-		return TOCSIN_ESTORE;
-	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-		struct store_metrics_provider *p;
-
-		if (m->nproviders >= STORE_METRICS_PROVIDERS) {
-			m->providers_cut++;
-			continue;
-		}
-		p = &m->providers[m->nproviders++];
-		sq_col(st, 0, p->channel, sizeof(p->channel));
-		sq_col(st, 1, p->provider, sizeof(p->provider));
-		p->sent = sqlite3_column_int64(st, 2);
-		p->last_sent = sqlite3_column_int64(st, 3);
-	}
-	sqlite3_finalize(st);
-	if (r != SQLITE_DONE)
-		return sq_fail(s, err, "count deliveries by provider");
-	return 0;
-}
-
-/* The acks' and the ladders' part of store_metrics. */
-static int
-sq_metrics_ladders(struct store *s, struct store_metrics *m,
-    struct tocsin_err *err)
-{
-	sqlite3_stmt *st = NULL;
-	int r;
-
-	if (sq_prepare(s, "SELECT via, strength, count(*) FROM acks GROUP BY "
-	    "via, strength", &st, err) != 0)
-		return TOCSIN_ESTORE;
-	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-		struct store_metrics_ack *a;
-
-		if (m->nacks >= STORE_METRICS_ACKS) {
-			m->acks_cut++;
-			continue;
-		}
-		a = &m->acks[m->nacks++];
-		sq_col(st, 0, a->via, sizeof(a->via));
-		sq_col(st, 1, a->strength, sizeof(a->strength));
-		a->n = sqlite3_column_int64(st, 2);
-	}
-	sqlite3_finalize(st);
-	if (r != SQLITE_DONE)
-		return sq_fail(s, err, "count acks");
-	if (sq_prepare(s, "SELECT sum(action = 'escalate'), "
-	    "sum(action = 'unreached'), sum(action = 'page-desk'), "
-	    "(SELECT count(DISTINCT alert_id) FROM team_states WHERE state = "
-	    "'active') FROM audit WHERE action IN ('escalate', 'unreached', "
-	    "'page-desk')", &st, err) != 0)
-		return TOCSIN_ESTORE;
-	if ((r = sqlite3_step(st)) == SQLITE_ROW) {
-		m->escalations = sqlite3_column_int64(st, 0);
-		m->unreached = sqlite3_column_int64(st, 1);
-		m->desk_pages = sqlite3_column_int64(st, 2);
-		m->alerts_active = sqlite3_column_int64(st, 3);
-		r = SQLITE_DONE;
-	}
-	sqlite3_finalize(st);
-	if (r != SQLITE_DONE)
-		return sq_fail(s, err, "count escalations");
-	return 0;
-}
-
-int
-store_metrics(struct store *s, int64_t now, struct store_metrics *out,
-    struct tocsin_err *err)
-{
-	int rc;
-
-	memset(out, 0, sizeof(*out));
-	/* one snapshot: the counts agree with each other */
-	if ((rc = sq_exec(s, "BEGIN", err)) != 0)
-		return rc;
-	if ((rc = sq_metrics_deliveries(s, now, out, err)) == 0)
-		rc = sq_metrics_ladders(s, out, err);
-	(void)sq_commit(s, NULL);
-	return rc;
-}
-
-int
-store_probe_write(struct store *s, int wait_ms, struct tocsin_err *err)
-{
-	int rc;
-
-	(void)sqlite3_busy_timeout(s->db, wait_ms);
-	rc = sq_exec(s, "BEGIN IMMEDIATE", err);
-	(void)sqlite3_busy_timeout(s->db, SQ_BUSY_MS);
-	if (rc != 0)
-		return rc;
-	/* a write that the rollback takes back: a full disk or a read-only
-	   file refuses it, where the lock alone could pass */
-	rc = sq_exec(s, "UPDATE schema_version SET version = version", err);
-	sq_rollback(s);
-	return rc;
-}
-
-int
-store_receipt(struct store *s, const char *provider_ref, bool delivered,
-    const char *detail, int64_t now, enum store_receipt_fate *ret,
-    struct tocsin_err *err)
-{
-	sqlite3_stmt *st = NULL;
-	int r;
-
-	*ret = STORE_RECEIPT_UNKNOWN;
-	/* Only a sent delivery moves: delivered and undelivered are final,
-	   so a receipt replayed or arriving late never turns one back. */
-	if (sq_prepare(s, "UPDATE deliveries SET state = ?2, updated = ?4, "
-	    "last_error = CASE WHEN ?2 = 'undelivered' THEN ?3 ELSE last_error "
-	    "END WHERE provider_ref = ?1 AND state = 'sent'", &st, err) != 0)
-		return TOCSIN_ESTORE;
-	sq_text(st, 1, provider_ref);
-	sq_text(st, 2, delivered ? "delivered" : "undelivered");
-	sq_text(st, 3, detail);
-	(void)sqlite3_bind_int64(st, 4, now);
-	r = sqlite3_step(st);
-	sqlite3_finalize(st);
-	if (r != SQLITE_DONE)
-		return sq_fail(s, err, "record a receipt");
-	if (sqlite3_changes(s->db) > 0) {
-		*ret = STORE_RECEIPT_MOVED;
-		return 0;
-	}
-	if (sq_prepare(s, "SELECT count(*) FROM deliveries WHERE provider_ref "
-	    "= ?1 AND state IN ('delivered', 'undelivered')", &st, err) != 0)
-		return TOCSIN_ESTORE;
-	sq_text(st, 1, provider_ref);
-	r = sqlite3_step(st);
-	if (r == SQLITE_ROW && sqlite3_column_int64(st, 0) > 0)
-		*ret = STORE_RECEIPT_FINAL;
-	sqlite3_finalize(st);
-	if (r != SQLITE_ROW)
-		return sq_fail(s, err, "look up a receipt's delivery");
-	return 0;
-}
-
-/* --- escalation and acknowledgements -------------------------------------- */
-
-static void
-fill_due(sqlite3_stmt *st, void *p)
-{
-	struct store_due_team *r = p;
-
-	r->alert_id = sq_dup(st, 0);
-	r->team = sq_dup(st, 1);
-	r->step = sqlite3_column_int(st, 2);
-	r->deadline = sqlite3_column_int64(st, 3);
-	r->accepted = sqlite3_column_int64(st, 4);
-	r->exercise = sqlite3_column_int(st, 5) != 0;
-}
-
-int
-store_due_teams(struct store *s, int64_t now, size_t max,
-    struct store_due_team **ret, size_t *n, struct tocsin_err *err)
-{
-	sqlite3_stmt *st = NULL;
-	int rc;
-
-	*ret = NULL;
-	*n = 0;
-	if (sq_prepare(s, "SELECT t.alert_id, t.team, t.step, t.deadline, "
-	    "a.received, a.status = 'Exercise' FROM team_states t JOIN alerts a "
-	    "ON a.id = t.alert_id "
-	    "WHERE t.state = 'active' AND t.deadline > 0 AND t.deadline <= ? "
-	    "ORDER BY t.deadline LIMIT ?", &st, err) != 0)
-		return TOCSIN_ESTORE;
-	(void)sqlite3_bind_int64(st, 1, now);
-	(void)sqlite3_bind_int64(st, 2, (sqlite3_int64)max);
-	rc = sq_collect(s, st, (void **)ret, n, sizeof(**ret), fill_due, err);
-	sqlite3_finalize(st);
-	return rc;
-}
-
-int
-store_team_ladder(struct store *s, const char *alert_id, const char *team,
-    struct store_due_team *row, char state[16], struct tocsin_err *err)
-{
-	sqlite3_stmt *st = NULL;
-	int r;
-
-	memset(row, 0, sizeof(*row));
-	state[0] = '\0';
-	if (sq_prepare(s, "SELECT t.alert_id, t.team, t.step, t.deadline, "
-	    "a.received, a.status = 'Exercise', t.state FROM team_states t "
-	    "JOIN alerts a ON a.id = t.alert_id WHERE t.alert_id = ?1 AND "
-	    "t.team = ?2", &st, err) != 0)
-		return TOCSIN_ESTORE;
-	sq_text(st, 1, alert_id);
-	sq_text(st, 2, team);
-	if ((r = sqlite3_step(st)) == SQLITE_ROW) {
-		fill_due(st, row);
-		sq_col(st, 6, state, 16);
-	}
-	sqlite3_finalize(st);
-	if (r == SQLITE_DONE)
-		return tocsin_fail(err, TOCSIN_ENOTFOUND, "alert %s has no team "
-		    "%s", alert_id, team);
-	if (r != SQLITE_ROW)
-		return sq_fail(s, err, "read a team's ladder");
-	if (row->alert_id == NULL || row->team == NULL) {
-		free(row->alert_id);
-		free(row->team);
-		memset(row, 0, sizeof(*row));
-		return tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
-	}
-	return 0;
-}
-
-int
-store_retry_dead(struct store *s, const char *alert_id, const char *team,
-    int64_t id, int64_t now, const char *actor, size_t *ret_n,
-    struct tocsin_err *err)
-{
-	sqlite3_stmt *st = NULL;
-	char object[160], details[96];
-	int rc, r;
-
-	*ret_n = 0;
-	if ((rc = sq_exec(s, "BEGIN IMMEDIATE", err)) != 0)
-		return rc;
-	if (sq_prepare(s, "UPDATE deliveries SET state = 'pending', "
-	    "next_attempt = ?4, attempts = 0, tried = 0, reclaims = 0, "
-	    "lease_owner = NULL, lease_until = NULL, updated = ?4 WHERE "
-	    "state = 'dead' AND (?3 > 0 AND id = ?3 OR ?3 <= 0 AND "
-	    "alert_id = ?1 AND (?2 IS NULL OR team = ?2))", &st, err) != 0) {
-		sq_rollback(s);
-		return TOCSIN_ESTORE;
-	}
-	sq_text(st, 1, alert_id);
-	sq_text(st, 2, team);
-	(void)sqlite3_bind_int64(st, 3, id);
-	(void)sqlite3_bind_int64(st, 4, now);
-	r = sqlite3_step(st);
-	sqlite3_finalize(st);
-	if (r != SQLITE_DONE) {
-		rc = sq_fail(s, err, "retry dead deliveries");
-		sq_rollback(s);
-		return rc;
-	}
-	*ret_n = (size_t)sqlite3_changes(s->db);
-	if (id > 0)
-		(void)snprintf(object, sizeof(object), "delivery %lld",
-		    (long long)id);
-	else
-		(void)snprintf(object, sizeof(object), "%.64s%s%.64s",
-		    alert_id != NULL ? alert_id : "", team != NULL ? "/" : "",
-		    team != NULL ? team : "");
-	(void)snprintf(details, sizeof(details), "%zu dead deliveries due "
-	    "again", *ret_n);
-	if ((rc = audit_append(s, now, actor, "retry", object, details,
-	    err)) != 0 || (rc = sq_commit(s, err)) != 0) {
-		sq_rollback(s);
-		*ret_n = 0;
-		return rc;
-	}
-	return 0;
-}
-
-void
-store_due_teams_free(struct store_due_team *rows, size_t n)
-{
-	if (rows == NULL)
-		return;
-	for (size_t i = 0; i < n; i++) {
-		free(rows[i].alert_id);
-		free(rows[i].team);
-	}
-	free(rows);
-}
-
-int
-store_next_deadline(struct store *s, int64_t *ret_when, struct tocsin_err *err)
-{
-	sqlite3_stmt *st = NULL;
-
-	*ret_when = 0;
-	if (sq_prepare(s, "SELECT min(deadline) FROM team_states WHERE state = "
-	    "'active' AND deadline > 0", &st, err) != 0)
-		return TOCSIN_ESTORE;
-	if (sqlite3_step(st) == SQLITE_ROW)
-		*ret_when = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	return 0;
-}
-
-/* The desk's own on-call, paged once per alert when a team is unreached:
-   a state for the desk's team and its first step's deliveries. */
-static int
-page_desk(struct store *s, const struct store_escalation *e, int64_t now,
-    const char *actor, struct tocsin_err *err)
-{
-	sqlite3_stmt *st = NULL;
-	char details[160];
-	int rc;
-
-	if (e->page_team == NULL)
-		return 0;
-	if (sq_prepare(s, "INSERT OR IGNORE INTO team_states (alert_id, team, "
-	    "step, deadline, token_hash) VALUES (?,?,0,?,?)", &st, err) != 0)
-		return TOCSIN_ESTORE;
-	sq_text(st, 1, e->alert_id);
-	sq_text(st, 2, e->page_team);
-	(void)sqlite3_bind_int64(st, 3, e->page_deadline);
-	if (e->page_token_hash != NULL)
-		sq_text(st, 4, e->page_token_hash);
-	else
-		(void)sqlite3_bind_null(st, 4);
-	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : sq_fail(s, err, "page the "
-	    "desk");
-	sqlite3_finalize(st);
-	if (rc != 0 || sqlite3_changes(s->db) == 0)
-		return rc;		/* paged already for this alert */
-	(void)snprintf(details, sizeof(details), "desk=%.40s for team=%.40s "
-	    "deliveries=%zu", e->page_team, e->team, e->npage_dels);
-	if ((rc = insert_deliveries(s, e->alert_id, e->page_dels,
-	    e->npage_dels, now, "alert", err)) != 0)
-		return rc;
-	return audit_append(s, now, actor, "page-desk", e->alert_id, details,
-	    err);
-}
-
-int
-store_escalate(struct store *s, const struct store_escalation *e,
-    const struct store_delivery_plan *dels, size_t ndels, int64_t now,
-    const char *actor, struct tocsin_err *err)
-{
-	sqlite3_stmt *st = NULL;
-	char details[256];
-	int rc;
-
-	if ((rc = sq_exec(s, "BEGIN IMMEDIATE", err)) != 0)
-		return rc;
-	/* only from where the caller saw the team: a second serve, or this
-	   one after a restart, finds it moved on and does nothing */
-	if (sq_prepare(s, "UPDATE team_states SET step = ?, deadline = ?, "
-	    "state = ? WHERE alert_id = ? AND team = ? AND step = ? AND "
-	    "state = 'active' AND (?8 OR deadline > 0 AND deadline <= ?7)",
-	    &st, err) != 0) {
-		sq_rollback(s);
-		return TOCSIN_ESTORE;
-	}
-	(void)sqlite3_bind_int(st, 1, e->to_step);
-	(void)sqlite3_bind_int64(st, 2, e->deadline);
-	sq_text(st, 3, e->state);
-	sq_text(st, 4, e->alert_id);
-	sq_text(st, 5, e->team);
-	(void)sqlite3_bind_int(st, 6, e->from_step);
-	(void)sqlite3_bind_int64(st, 7, now);
-	(void)sqlite3_bind_int(st, 8, e->early);
-	if (sqlite3_step(st) != SQLITE_DONE) {
-		rc = sq_fail(s, err, "escalate");
-		sqlite3_finalize(st);
-		sq_rollback(s);
-		return rc;
-	}
-	sqlite3_finalize(st);
-	if (sqlite3_changes(s->db) == 0) {
-		sq_rollback(s);
-		return tocsin_fail(err, TOCSIN_ENOTFOUND, "team %s of alert %s "
-		    "moved on already", e->team, e->alert_id);
-	}
-	(void)snprintf(details, sizeof(details), "team=%.40s step=%d->%d "
-	    "state=%.16s deliveries=%zu", e->team, e->from_step, e->to_step,
-	    e->state, ndels);
-	if ((rc = insert_deliveries(s, e->alert_id, dels, ndels, now,
-	    "alert", err)) != 0 || (rc = audit_append(s, now, actor, strcmp(e->state,
-	    "active") == 0 ? "escalate" : e->state, e->alert_id, details,
-	    err)) != 0 || (rc = page_desk(s, e, now, actor, err)) != 0) {
-		sq_rollback(s);
-		return rc;
-	}
-	return sq_commit(s, err);
-}
-
-/* One notice per address of channel that the team's alert was sent to,
-   but not to the contact who acknowledged. */
-static int
-ack_notices(struct store *s, const struct store_ack_in *a,
-    const char *channel, int64_t now, struct tocsin_err *err)
-{
-	sqlite3_stmt *st = NULL;
-	int rc;
-
-	if (sq_prepare(s, "INSERT INTO deliveries (alert_id, team, step, "
-	    "channel, contact, address, next_attempt, created, updated, kind) "
-	    "SELECT d.alert_id, d.team, max(t.step, 0), d.channel, d.contact, "
-	    "d.address, ?4, ?4, ?4, 'notice' FROM deliveries d JOIN team_states t "
-	    "ON t.alert_id = d.alert_id AND t.team = d.team WHERE d.alert_id = ?1 "
-	    "AND d.team = ?2 AND d.channel = ?3 AND d.kind = 'alert' AND "
-	    "d.state = 'sent' AND d.contact <> '' AND (?5 IS NULL OR "
-	    "d.contact <> ?5) GROUP BY "
-	    "d.contact, d.address ORDER BY min(d.id)", &st, err) != 0)
-		return TOCSIN_ESTORE;
-	sq_text(st, 1, a->alert_id);
-	sq_text(st, 2, a->team);
-	sq_text(st, 3, channel);
-	(void)sqlite3_bind_int64(st, 4, now);
-	/* the one who acknowledged, when the gateway knows who: a name
-	   someone typed keeps nobody from hearing of it */
-	sq_text(st, 5, a->contact);
-	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : sq_fail(s, err,
-	    "queue notices");
-	sqlite3_finalize(st);
-	return rc;
-}
-
-/* A contact of a check campaign answered by an endpoint's own link or
-   code: the endpoint, and the contact, worked when the check was made
-   (sent), which is the date recorded, so that an old check's link kept
-   and used later never makes an endpoint look fresh. */
-static int
-contact_checked(struct store *s, const struct store_ack_in *a, int64_t now,
-    struct tocsin_err *err)
-{
-	sqlite3_stmt *st = NULL;
-	int rc;
-
-	if (sq_prepare(s, "INSERT INTO contact_checks (team, contact, verified, "
-	    "via, alert_id) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (team, "
-	    "contact) DO UPDATE SET verified = max(verified, ?3), via = ?4, "
-	    "alert_id = ?5", &st, err) != 0)
-		return TOCSIN_ESTORE;
-	sq_text(st, 1, a->team);
-	sq_text(st, 2, a->contact);
-	(void)sqlite3_bind_int64(st, 3, now);
-	sq_text(st, 4, a->via);
-	sq_text(st, 5, a->alert_id);
-	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : sq_fail(s, err,
-	    "record a contact check");
-	sqlite3_finalize(st);
-	if (rc != 0)
-		return rc;
-	if (sq_prepare(s, "INSERT INTO endpoint_checks (team, contact, channel, "
-	    "address, verified, via, alert_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
-	    "?7) ON CONFLICT (team, contact, channel, address) DO UPDATE SET "
-	    "verified = max(verified, ?5), via = ?6, alert_id = ?7", &st,
-	    err) != 0)
-		return TOCSIN_ESTORE;
-	sq_text(st, 1, a->team);
-	sq_text(st, 2, a->contact);
-	sq_text(st, 3, a->ep_channel);
-	sq_text(st, 4, a->ep_address);
-	(void)sqlite3_bind_int64(st, 5, now);
-	sq_text(st, 6, a->via);
-	sq_text(st, 7, a->alert_id);
-	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : sq_fail(s, err,
-	    "record an endpoint check");
-	sqlite3_finalize(st);
-	return rc;
-}
-
-static void
-fill_check(sqlite3_stmt *st, void *p)
-{
-	struct store_contact_check *r = p;
-
-	r->team = sq_dup(st, 0);
-	r->contact = sq_dup(st, 1);
-	r->verified = sqlite3_column_int64(st, 2);
-	r->via = sq_dup(st, 3);
-	r->channel = sq_dup(st, 4);
-	r->address = sq_dup(st, 5);
-}
-
-int
-store_contact_checks(struct store *s, struct store_contact_check **ret,
-    size_t *n, struct tocsin_err *err)
-{
-	sqlite3_stmt *st = NULL;
-	int rc;
-
-	*ret = NULL;
-	*n = 0;
-	/* a contact's confirmations from before endpoints were recorded
-	   (stores before version 7) still count for the contact, with no
-	   endpoint ("") */
-	if (sq_prepare(s, "SELECT team, contact, verified, via, channel, "
-	    "address FROM endpoint_checks UNION ALL SELECT team, contact, "
-	    "verified, via, '', '' FROM contact_checks ORDER BY 1, 2", &st,
-	    err) != 0)
-		return TOCSIN_ESTORE;
-	rc = sq_collect(s, st, (void **)ret, n, sizeof(**ret), fill_check, err);
-	sqlite3_finalize(st);
-	return rc;
-}
-
-void
-store_contact_checks_free(struct store_contact_check *rows, size_t n)
-{
-	if (rows == NULL)
-		return;
-	for (size_t i = 0; i < n; i++) {
-		free(rows[i].team);
-		free(rows[i].contact);
-		free(rows[i].via);
-		free(rows[i].channel);
-		free(rows[i].address);
-	}
-	free(rows);
-}
-
-/* The signature that made a signed ack acks once: its digest is kept
-   with the ack, and a second ack by it is refused (TOCSIN_EPERM, naming
-   what it acked first). */
-static int
-ack_signature_once(struct store *s, const struct store_ack_in *a,
-    int64_t now, struct tocsin_err *err)
-{
-	sqlite3_stmt *st = NULL;
-	int rc;
-
-	if (sq_prepare(s, "SELECT alert_id, team FROM ack_signatures WHERE "
-	    "digest = ?", &st, err) != 0)
-		return TOCSIN_ESTORE;
-	sq_text(st, 1, a->sig_digest);
-	if (sqlite3_step(st) == SQLITE_ROW) {
-		rc = tocsin_fail(err, TOCSIN_EPERM, "this signature already "
-		    "acknowledged alert %.64s for team %.64s; a signature acks "
-		    "once", (const char *)sqlite3_column_text(st, 0),
-		    (const char *)sqlite3_column_text(st, 1));
-		sqlite3_finalize(st);
-		return rc;
-	}
-	sqlite3_finalize(st);
-	if (sq_prepare(s, "INSERT INTO ack_signatures (digest, alert_id, team, "
-	    "at) VALUES (?, ?, ?, ?)", &st, err) != 0)
-		return TOCSIN_ESTORE;
-	sq_text(st, 1, a->sig_digest);
-	sq_text(st, 2, a->alert_id);
-	sq_text(st, 3, a->team);
-	(void)sqlite3_bind_int64(st, 4, now);
-	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : sq_fail(s, err,
-	    "keep the signature of an ack");
-	sqlite3_finalize(st);
-	return rc;
-}
-
-/* Whether (alert, team) is in the store: 0 with *campaign (the alert is a
-   check of contacts) and *sent (when it was accepted), TOCSIN_ENOTFOUND,
-   or TOCSIN_ESTORE. */
-static int
-ack_team_alert(struct store *s, const struct store_ack_in *a, bool *campaign,
-    int64_t *sent, struct tocsin_err *err)
-{
-	sqlite3_stmt *st = NULL;
-
-	if (sq_prepare(s, "SELECT a.status, a.received FROM team_states t JOIN "
-	    "alerts a ON "
-	    "a.id = t.alert_id WHERE t.alert_id = ? AND t.team = ?", &st,
-	    err) != 0)
-		return TOCSIN_ESTORE;
-	sq_text(st, 1, a->alert_id);
-	sq_text(st, 2, a->team);
-	if (sqlite3_step(st) != SQLITE_ROW) {
-		sqlite3_finalize(st);
-		return tocsin_fail(err, TOCSIN_ENOTFOUND, "alert %s has no team "
-		    "%s", a->alert_id, a->team);
-	}
-	*campaign = sqlite3_column_text(st, 0) != NULL && strcmp((const char *)
-	    sqlite3_column_text(st, 0), "System") == 0;
-	*sent = sqlite3_column_int64(st, 1);
-	sqlite3_finalize(st);
-	return 0;
-}
-
-/* Keep the ack a among every ack of the alert, counted or not. */
-static int
-ack_insert(struct store *s, const struct store_ack_in *a, int64_t now,
-    struct tocsin_err *err)
-{
-	sqlite3_stmt *st = NULL;
-	int rc;
-
-	if (sq_prepare(s, "INSERT INTO acks (alert_id, team, by_whom, via, "
-	    "strength, at, note) VALUES (?,?,?,?,?,?,?)", &st, err) != 0)
-		return TOCSIN_ESTORE;
-	sq_text(st, 1, a->alert_id);
-	sq_text(st, 2, a->team);
-	sq_text(st, 3, a->by);
-	sq_text(st, 4, a->via);
-	sq_text(st, 5, a->strength);
-	(void)sqlite3_bind_int64(st, 6, now);
-	if (a->note != NULL)
-		sq_text(st, 7, a->note);
-	else
-		(void)sqlite3_bind_null(st, 7);
-	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : sq_fail(s, err, "insert ack");
-	sqlite3_finalize(st);
-	return rc;
-}
-
-/* The team's first counted ack: its state becomes acked (*changed > 0
-   when it was not before), and then what was still waiting to go is
-   cancelled and the other contacts hear of it. */
-static int
-ack_team_state(struct store *s, const struct store_ack_in *a, int64_t now,
-    int *changed, struct tocsin_err *err)
-{
-	sqlite3_stmt *st = NULL;
-	int rc;
-
-	if (sq_prepare(s, "UPDATE team_states SET state = 'acked', "
-	    "deadline = 0, ack_by = ?, ack_via = ?, ack_strength = ?, ack_at = "
-	    "?, ack_contact = ? WHERE alert_id = ? AND team = ? AND state IN "
-	    "('active', 'unreached')", &st, err) != 0)
-		return TOCSIN_ESTORE;
-	sq_text(st, 1, a->by);
-	sq_text(st, 2, a->via);
-	sq_text(st, 3, a->strength);
-	(void)sqlite3_bind_int64(st, 4, now);
-	sq_text(st, 5, a->contact);
-	sq_text(st, 6, a->alert_id);
-	sq_text(st, 7, a->team);
-	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : sq_fail(s, err, "ack");
-	sqlite3_finalize(st);
-	if (rc != 0)
-		return rc;
-	if ((*changed = sqlite3_changes(s->db)) == 0)
-		return 0;
-	/* what was still waiting to go is moot now */
-	if (sq_prepare(s, "UPDATE deliveries SET state = 'cancelled', "
-	    "last_error = 'cancelled: the team acknowledged', "
-	    "updated = ? WHERE alert_id = ? AND team = ? AND state IN "
-	    "('pending', 'failed')", &st, err) != 0)
-		return TOCSIN_ESTORE;
-	(void)sqlite3_bind_int64(st, 1, now);
-	sq_text(st, 2, a->alert_id);
-	sq_text(st, 3, a->team);
-	rc = sqlite3_step(st) == SQLITE_DONE ? 0 :
-	    sq_fail(s, err, "cancel deliveries");
-	sqlite3_finalize(st);
-	for (size_t i = 0; rc == 0 && a->notice_channels != NULL &&
-	    a->notice_channels[i] != NULL; i++)
-		rc = ack_notices(s, a, a->notice_channels[i], now, err);
-	return rc;
-}
-
-int
-store_ack(struct store *s, const struct store_ack_in *a, int64_t now,
-    const char *actor, struct tocsin_err *err)
-{
-	char details[512];
-	int rc, changed = 0;
-	int64_t sent = 0;
-	bool campaign = false;
-
-	if ((rc = sq_exec(s, "BEGIN IMMEDIATE", err)) != 0)
-		return rc;
-	if ((rc = ack_team_alert(s, a, &campaign, &sent, err)) != 0 ||
-	    (a->sig_digest != NULL &&
-	    (rc = ack_signature_once(s, a, now, err)) != 0) ||
-	    (rc = ack_insert(s, a, now, err)) != 0) {
-		sq_rollback(s);
-		return rc;
-	}
-	if (campaign) {
-		/* a check of contacts: each contact answers for itself, by
-		   an endpoint's own link or code, and nobody's answer stops
-		   the others being asked */
-		bool known = a->contact != NULL && a->ep_channel != NULL &&
-		    a->ep_address != NULL;
-
-		if (known)
-			rc = contact_checked(s, a, sent, err);
-		changed = rc == 0 && known;
-	} else if (!a->recorded_only)
-		rc = ack_team_state(s, a, now, &changed, err);
-	(void)snprintf(details, sizeof(details), "team=%.40s by=%.100s "
-	    "via=%.60s strength=%.16s%s", a->team, a->by, a->via, a->strength,
-	    campaign ? (changed > 0 ? " contact-verified" : " no-contact") :
-	    a->recorded_only ? " not-counted" : changed > 0 ? "" : " repeat");
-	if (rc != 0 || (rc = audit_append(s, now, actor, campaign ? "verify" :
-	    "ack", a->alert_id, details, err)) != 0) {
-		sq_rollback(s);
-		return rc;
-	}
-	if ((rc = sq_commit(s, err)) != 0)
-		return rc;
-	if (campaign)
-		return changed > 0 ? 0 : 1;
-	return changed > 0 || a->recorded_only ? 0 : 1;
-}
-
-int
-store_token_find(struct store *s, const char *token_hash, char *alert_id,
-    size_t alen, char *team, size_t tlen, struct tocsin_err *err)
-{
-	sqlite3_stmt *st = NULL;
-	int rc;
-
-	if (sq_prepare(s, "SELECT alert_id, team FROM team_states WHERE "
-	    "token_hash = ?", &st, err) != 0)
-		return TOCSIN_ESTORE;
-	sq_text(st, 1, token_hash);
-	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		(void)snprintf(alert_id, alen, "%s",
-		    (const char *)sqlite3_column_text(st, 0));
-		(void)snprintf(team, tlen, "%s",
-		    (const char *)sqlite3_column_text(st, 1));
-	}
-	sqlite3_finalize(st);
-	if (rc == SQLITE_ROW)
-		return 0;
-	if (rc != SQLITE_DONE)
-		return sq_fail(s, err, "token look-up");
-	return tocsin_fail(err, TOCSIN_ENOTFOUND, "no such token");
-}
-
-int
-store_check_token_find(struct store *s, const char *token_hash,
-    struct store_check_token *ret, struct tocsin_err *err)
-{
-	sqlite3_stmt *st = NULL;
-	int rc;
-
-	if (sq_prepare(s, "SELECT alert_id, team, contact, channel, address "
-	    "FROM check_tokens WHERE token_hash = ?", &st, err) != 0)
-		return TOCSIN_ESTORE;
-	sq_text(st, 1, token_hash);
-	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		char *f[] = { ret->alert_id, ret->team, ret->contact,
-			ret->channel, ret->address };
-		size_t len[] = { sizeof(ret->alert_id), sizeof(ret->team),
-			sizeof(ret->contact), sizeof(ret->channel),
-			sizeof(ret->address) };
-
-		for (int i = 0; i < 5; i++)
-			(void)snprintf(f[i], len[i], "%s",
-			    (const char *)sqlite3_column_text(st, i));
-	}
-	sqlite3_finalize(st);
-	if (rc == SQLITE_ROW)
-		return 0;
-	if (rc != SQLITE_DONE)
-		return sq_fail(s, err, "check link look-up");
-	return tocsin_fail(err, TOCSIN_ENOTFOUND, "no such token");
-}
-
-int
-store_team_alerts(struct store *s, const char *team, size_t max,
-    char (*ids)[64], size_t *n, struct tocsin_err *err)
-{
-	sqlite3_stmt *st = NULL;
-
-	*n = 0;
-	if (sq_prepare(s, "SELECT t.alert_id FROM team_states t JOIN alerts a "
-	    "ON a.id = t.alert_id WHERE t.team = ? ORDER BY a.received DESC "
-	    "LIMIT ?", &st, err) != 0)
-		return TOCSIN_ESTORE;
-	sq_text(st, 1, team);
-	(void)sqlite3_bind_int64(st, 2, (sqlite3_int64)max);
-	while (sqlite3_step(st) == SQLITE_ROW && *n < max)
-		(void)snprintf(ids[(*n)++], 64, "%s",
-		    (const char *)sqlite3_column_text(st, 0));
-	sqlite3_finalize(st);
-	return 0;
-}
-
-int
-store_delivery_by_ref(struct store *s, const char *ref, char *alert,
-    size_t alen, char *team, size_t tlen, char *contact, size_t clen,
-    struct tocsin_err *err)
-{
-	sqlite3_stmt *st = NULL;
-	int rc;
-
-	if (sq_prepare(s, "SELECT alert_id, team, contact FROM deliveries "
-	    "WHERE provider_ref = ? LIMIT 1", &st, err) != 0)
-		return TOCSIN_ESTORE;
-	sq_text(st, 1, ref);
-	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		(void)snprintf(alert, alen, "%s",
-		    (const char *)sqlite3_column_text(st, 0));
-		(void)snprintf(team, tlen, "%s",
-		    (const char *)sqlite3_column_text(st, 1));
-		(void)snprintf(contact, clen, "%s",
-		    (const char *)sqlite3_column_text(st, 2));
-	}
-	sqlite3_finalize(st);
-	return rc == SQLITE_ROW ? 0 : tocsin_fail(err, TOCSIN_ENOTFOUND,
-	    "no delivery with that reference");
-}
-
-/* --- tries at ack codes ---------------------------------------------------- */
-
-/* The tries counted for key in its window now (0 when none or the window
-   is over). */
-static int
-guess_count(struct store *s, const struct store_guess *g, int64_t now,
-    int *ret_tries, struct tocsin_err *err)
-{
-	sqlite3_stmt *st = NULL;
-
-	*ret_tries = 0;
-	if (sq_prepare(s, "SELECT start, tries FROM ack_guesses WHERE "
-	    "guess_key = ?", &st, err) != 0)
-		return TOCSIN_ESTORE;
-	sq_text(st, 1, g->key);
-	if (sqlite3_step(st) == SQLITE_ROW &&
-	    now - sqlite3_column_int64(st, 0) < g->window)
-		*ret_tries = sqlite3_column_int(st, 1);
-	sqlite3_finalize(st);
-	return 0;
-}
-
-/* One more try for key: the window starts again when it was over. */
-static int
-guess_add(struct store *s, const struct store_guess *g, int64_t now,
-    int tries, struct tocsin_err *err)
-{
-	sqlite3_stmt *st = NULL;
-	int rc;
-
-	if (sq_prepare(s, "INSERT INTO ack_guesses (guess_key, start, tries) "
-	    "VALUES (?1, ?2, 1) ON CONFLICT (guess_key) DO UPDATE SET tries = "
-	    "?3, start = CASE WHEN ?3 = 1 THEN ?2 ELSE ack_guesses.start END",
-	    &st, err) != 0)
-		return TOCSIN_ESTORE;
-	sq_text(st, 1, g->key);
-	(void)sqlite3_bind_int64(st, 2, now);
-	(void)sqlite3_bind_int(st, 3, tries + 1);
-	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : sq_fail(s, err,
-	    "count a try at a code");
-	sqlite3_finalize(st);
-	return rc;
-}
-
-int
-store_guess_try(struct store *s, struct store_guess *g, size_t n,
-    int64_t now, struct tocsin_err *err)
-{
-	sqlite3_stmt *st = NULL;
-	int rc, tries;
-
-	if ((rc = sq_exec(s, "BEGIN IMMEDIATE", err)) != 0)
-		return rc;
-	/* windows last at most a day: older counters are gone */
-	if (sq_prepare(s, "DELETE FROM ack_guesses WHERE start < ?", &st,
-	    err) != 0) {
-		sq_rollback(s);
-		return TOCSIN_ESTORE;
-	}
-	(void)sqlite3_bind_int64(st, 1, now - STORE_GUESS_WINDOW_MAX);
-	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : sq_fail(s, err,
-	    "forget old tries at codes");
-	sqlite3_finalize(st);
-	for (size_t i = 0; rc == 0 && i < n; i++) {
-		if ((rc = guess_count(s, &g[i], now, &tries, err)) != 0)
-			break;
-		g[i].over = tries >= g[i].limit || (i > 0 && g[0].over);
-		if (!g[i].over)
-			rc = guess_add(s, &g[i], now, tries, err);
-	}
-	if (rc != 0 || (rc = sq_commit(s, err)) != 0) {
-		sq_rollback(s);
-		return rc;
-	}
-	return 0;
-}
-
-int
-store_guess_undo(struct store *s, const struct store_guess *g, size_t n,
-    struct tocsin_err *err)
-{
-	sqlite3_stmt *st = NULL;
-	int rc;
-
-	if ((rc = sq_exec(s, "BEGIN IMMEDIATE", err)) != 0)
-		return rc;
-	if (sq_prepare(s, "UPDATE ack_guesses SET tries = tries - 1 WHERE "
-	    "guess_key = ? AND tries > 0", &st, err) != 0) {
-		sq_rollback(s);
-		return TOCSIN_ESTORE;
-	}
-	for (size_t i = 0; rc == 0 && i < n; i++) {
-		if (g[i].over)
-			continue;
-		(void)sqlite3_reset(st);
-		sq_text(st, 1, g[i].key);
-		rc = sqlite3_step(st) == SQLITE_DONE ? 0 : sq_fail(s, err,
-		    "take back a try at a code");
-	}
-	sqlite3_finalize(st);
-	if (rc != 0 || (rc = sq_commit(s, err)) != 0) {
-		sq_rollback(s);
-		return rc;
-	}
-	return 0;
-}
-
-/* --- backup and retention ------------------------------------------------- */
+/* --- backup ----------------------------------------------------------------- */
 
 /* Restarts of a stepped backup (another process wrote between steps)
    before the rest is copied in one step. */
@@ -2744,13 +486,13 @@ store_guess_undo(struct store *s, const struct store_guess *g, size_t n,
 
 /* The stepping of store_backup, once the copy's connection is open. */
 static int
-backup_steps(struct store *s, sqlite3 *dst, store_progress_fn progress,
+backup_steps(sqlite3 *src, sqlite3 *dst, store_progress_fn progress,
     void *arg, struct tocsin_err *err)
 {
 	sqlite3_backup *b;
 	int pages = STORE_BACKUP_STEP, restarts = 0, naps = 0, last = -1, rc;
 
-	if ((b = sqlite3_backup_init(dst, "main", s->db, "main")) == NULL)
+	if ((b = sqlite3_backup_init(dst, "main", src, "main")) == NULL)
 		return tocsin_fail(err, TOCSIN_ESTORE, "store: backup: %s",
 		    sqlite3_errmsg(dst));
 	while ((rc = sqlite3_backup_step(b, pages)) != SQLITE_DONE) {
@@ -2785,7 +527,7 @@ backup_steps(struct store *s, sqlite3 *dst, store_progress_fn progress,
 }
 
 int
-store_backup(struct store *s, const char *path, store_progress_fn progress,
+sql_sqlite_backup(struct sql_db *d, const char *path, store_progress_fn progress,
     void *arg, struct tocsin_err *err)
 {
 	sqlite3 *dst = NULL;
@@ -2799,213 +541,10 @@ store_backup(struct store *s, const char *path, store_progress_fn progress,
 		sqlite3_close(dst);
 		return rc;
 	}
-	rc = backup_steps(s, dst, progress, arg, err);
+	rc = backup_steps(SQ(d), dst, progress, arg, err);
 	if (sqlite3_close(dst) != SQLITE_OK && rc == 0)
 		rc = tocsin_fail(err, TOCSIN_EIO, "cannot close the copy %s",
 		    path);
 	return rc;
 }
 
-/* An alert still live: a team's ladder active, or a delivery not ended
-   (blanking its address would send it nowhere). */
-#define PRUNE_LIVE "(EXISTS (SELECT 1 FROM team_states t WHERE " \
-    "t.alert_id = a.id AND t.state = 'active') OR EXISTS (SELECT 1 FROM " \
-    "deliveries d WHERE d.alert_id = a.id AND d.state IN ('pending', " \
-    "'sending', 'failed')))"
-/* A value blanked, or NULL kept NULL. */
-#define PRUNE_SET(col) col " = CASE WHEN " col " IS NULL THEN NULL ELSE '" \
-    STORE_PRUNED "' END"
-#define PRUNE_LEFT(col) "coalesce(" col ", '" STORE_PRUNED "') <> '" \
-    STORE_PRUNED "'"
-
-/* What a prune blanks in one alert, each statement bound to its id;
-   rows already blanked are not counted again. */
-static const char *const prune_sql[] = {
-	"UPDATE deliveries SET " PRUNE_SET("contact") ", " PRUNE_SET("address")
-	", " PRUNE_SET("last_error") " WHERE alert_id = ?1 AND ("
-	PRUNE_LEFT("contact") " OR " PRUNE_LEFT("address") " OR "
-	PRUNE_LEFT("last_error") ")",
-	"UPDATE acks SET " PRUNE_SET("by_whom") ", " PRUNE_SET("note")
-	" WHERE alert_id = ?1 AND (" PRUNE_LEFT("by_whom") " OR "
-	PRUNE_LEFT("note") ")",
-	"UPDATE team_states SET " PRUNE_SET("ack_by") ", "
-	PRUNE_SET("ack_contact") " WHERE alert_id = ?1 AND ("
-	PRUNE_LEFT("ack_by") " OR " PRUNE_LEFT("ack_contact") ")",
-	"UPDATE check_tokens SET " PRUNE_SET("contact") ", "
-	PRUNE_SET("address") " WHERE alert_id = ?1 AND ("
-	PRUNE_LEFT("contact") " OR " PRUNE_LEFT("address") ")",
-};
-
-/* Blank one alert inside the caller's transaction; counts into *pa. */
-static int
-prune_alert(struct store *s, struct store_prune_alert *pa,
-    struct tocsin_err *err)
-{
-	size_t counts[4] = { 0 };
-	sqlite3_stmt *st = NULL;
-
-	for (size_t i = 0; i < sizeof(prune_sql) / sizeof(prune_sql[0]); i++) {
-		if (sq_prepare(s, prune_sql[i], &st, err) != 0)
-			return TOCSIN_ESTORE;
-		sq_text(st, 1, pa->id);
-		if (sqlite3_step(st) != SQLITE_DONE) {
-			sqlite3_finalize(st);
-			return sq_fail(s, err, "prune");
-		}
-		counts[i] = (size_t)sqlite3_changes(s->db);
-		sqlite3_finalize(st);
-	}
-	pa->deliveries = counts[0];
-	pa->acks = counts[1];
-	/* a check's links count with its deliveries: both name endpoints */
-	pa->teams = counts[2];
-	pa->deliveries += counts[3];
-	return 0;
-}
-
-/* Append an alert to the result; 0 or TOCSIN_ENOMEM. */
-static int
-prune_keep(struct store_prune *p, const struct store_prune_alert *pa,
-    size_t *cap, struct tocsin_err *err)
-{
-	if (base_grow(&p->alerts, cap, p->nalerts + 1,
-	    sizeof(*p->alerts)) != 0)
-		return tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
-	p->alerts[p->nalerts++] = *pa;
-	p->deliveries += pa->deliveries;
-	p->acks += pa->acks;
-	p->teams += pa->teams;
-	return 0;
-}
-
-/* The alerts accepted before the date, blanked unless live, inside the
-   caller's transaction. */
-static int
-prune_alerts(struct store *s, int64_t before, struct store_prune *p,
-    struct tocsin_err *err)
-{
-	sqlite3_stmt *st = NULL;
-	size_t cap = 0;
-	int rc = 0, r = SQLITE_DONE;
-
-	if (sq_prepare(s, "SELECT a.id, " PRUNE_LIVE " FROM alerts a WHERE "
-	    "a.received < ? ORDER BY a.received, a.id", &st, err) != 0)
-		return TOCSIN_ESTORE;
-	(void)sqlite3_bind_int64(st, 1, before);
-	while (rc == 0 && (r = sqlite3_step(st)) == SQLITE_ROW) {
-		struct store_prune_alert pa = { .live =
-		    sqlite3_column_int(st, 1) != 0 };
-
-		(void)snprintf(pa.id, sizeof(pa.id), "%s",
-		    (const char *)sqlite3_column_text(st, 0));
-		if (!pa.live && (rc = prune_alert(s, &pa, err)) != 0)
-			break;
-		if (pa.live || pa.deliveries + pa.acks + pa.teams > 0)
-			rc = prune_keep(p, &pa, &cap, err);
-	}
-	if (rc == 0 && r != SQLITE_DONE)
-		rc = sq_fail(s, err, "prune");
-	sqlite3_finalize(st);
-	return rc;
-}
-
-/* Tries at codes whose window ended before the date: their keys name
-   senders (mail-from:ADDRESS, sms-from:NUMBER). */
-static int
-prune_guesses(struct store *s, int64_t before, struct store_prune *p,
-    struct tocsin_err *err)
-{
-	sqlite3_stmt *st = NULL;
-	int rc;
-
-	if (sq_prepare(s, "DELETE FROM ack_guesses WHERE start < ?", &st,
-	    err) != 0)
-		return TOCSIN_ESTORE;
-	(void)sqlite3_bind_int64(st, 1, before - STORE_GUESS_WINDOW_MAX);
-	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : sq_fail(s, err, "prune");
-	p->guesses = rc == 0 ? (size_t)sqlite3_changes(s->db) : 0;
-	sqlite3_finalize(st);
-	return rc;
-}
-
-/* The prune's transaction: blank, audit, then commit (or roll back for a
-   dry run). */
-static int
-prune_tx(struct store *s, int64_t before, bool dry_run, int64_t now,
-    const char *actor, struct store_prune *p, struct tocsin_err *err)
-{
-	size_t live = 0, pruned;
-	char details[192];
-	int rc;
-
-	if ((rc = sq_exec(s, "BEGIN IMMEDIATE", err)) != 0)
-		return rc;
-	if ((rc = prune_alerts(s, before, p, err)) != 0 ||
-	    (rc = prune_guesses(s, before, p, err)) != 0) {
-		sq_rollback(s);
-		return rc;
-	}
-	for (size_t i = 0; i < p->nalerts; i++)
-		live += p->alerts[i].live;
-	pruned = p->nalerts - live;
-	(void)snprintf(details, sizeof(details), "before=%lld alerts=%zu "
-	    "deliveries=%zu acks=%zu teams=%zu guesses=%zu live-kept=%zu",
-	    (long long)before, pruned, p->deliveries, p->acks, p->teams,
-	    p->guesses, live);
-	if ((rc = audit_append(s, now, actor, "prune", "store", details,
-	    err)) != 0 || dry_run) {
-		sq_rollback(s);
-		return rc;
-	}
-	return sq_commit(s, err);
-}
-
-int
-store_prune(struct store *s, int64_t before, bool dry_run, int64_t now,
-    const char *actor, struct store_prune *ret, struct tocsin_err *err)
-{
-	struct store_prune p = { 0 };
-	struct tocsin_err scrub;
-	sqlite3_stmt *st = NULL;
-	char sql[40];
-	int rc, was = 0;
-
-	*ret = p;
-	/* freed cells and pages are zeroed, not left in the file; the
-	   connection's own setting (the build's default) is put back after */
-	if (sq_prepare(s, "PRAGMA secure_delete", &st, err) != 0)
-		return TOCSIN_ESTORE;
-	if (sqlite3_step(st) == SQLITE_ROW)
-		was = sqlite3_column_int(st, 0);
-	sqlite3_finalize(st);
-	if ((rc = sq_exec(s, "PRAGMA secure_delete = ON", err)) != 0)
-		return rc;
-	rc = prune_tx(s, before, dry_run, now, actor, &p, err);
-	/* Rows rewritten before this prune (a delivery's state changed)
-	   left copies in the pages' free space: VACUUM rewrites every page
-	   (with secure_delete, as the connection has it), and the log that
-	   holds the old pages is emptied; every time, so that a prune run
-	   again with serve stopped scrubs what an earlier one could not. */
-	if (rc == 0 && !dry_run)
-		p.scrub_failed = sq_exec(s, "VACUUM", &scrub) != 0 ||
-		    sqlite3_wal_checkpoint_v2(s->db, NULL,
-		    SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL) != SQLITE_OK;
-	(void)snprintf(sql, sizeof(sql), "PRAGMA secure_delete = %d", was);
-	(void)sq_exec(s, sql, &scrub);
-	if (rc != 0) {
-		store_prune_free(&p);
-		return rc;
-	}
-	*ret = p;
-	return 0;
-}
-
-void
-store_prune_free(struct store_prune *p)
-{
-	if (p == NULL)
-		return;
-	free(p->alerts);
-	p->alerts = NULL;
-	p->nalerts = 0;
-}

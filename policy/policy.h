@@ -89,6 +89,10 @@ struct policy_kind {
  * before any repository is read and before threads start.
  */
 void policy_kinds_set(const struct policy_kind *const *kinds);
+
+/* Whether gateway.store names a PostgreSQL database rather than a file:
+   "postgresql://", "postgres://", or key=value conninfo. */
+bool policy_store_is_pg(const char *store);
 /* The kinds set, NULL-terminated (empty before policy_kinds_set()). */
 const struct policy_kind *const *policy_kinds(void);
 /* The kind of that name, or NULL. */
@@ -333,7 +337,8 @@ struct policy_group {
 };
 
 struct policy_gateway {
-	char *store;			/* absolute path */
+	char *store;			/* absolute path, or a PostgreSQL
+					   conninfo (policy_store_is_pg) */
 	char *gnupg_home;		/* absolute path */
 	char signing_key[POLICY_FPR_LEN + 1];
 	char *issuer_ca;		/* absolute path or NULL */

@@ -650,7 +650,16 @@ policy_read_gateway_files(struct policy_ctx *ctx, const config_setting_t *g)
 {
 	struct policy_gateway *gw = &ctx->repo->gateway;
 
-	(void)policy_get_path(ctx, g, "gateway", "store", true, &gw->store);
+	const char *v = NULL;
+
+	/* a PostgreSQL database is named, not a file: no path made of it */
+	if (config_setting_lookup_string(g, "store", &v) == CONFIG_TRUE &&
+	    policy_store_is_pg(v))
+		(void)policy_get_dup(ctx, g, "gateway", "store", true,
+		    POLICY_MAX_VALUE, &gw->store);
+	else
+		(void)policy_get_path(ctx, g, "gateway", "store", true,
+		    &gw->store);
 	(void)policy_get_path(ctx, g, "gateway", "gnupg_home", true,
 	    &gw->gnupg_home);
 	(void)policy_get_fpr(ctx, g, "gateway", "signing_key", true,
@@ -761,6 +770,14 @@ policy_read_gateway_acks(struct policy_ctx *ctx, const config_setting_t *g)
 	}
 }
 
+bool
+policy_store_is_pg(const char *store)
+{
+	return store != NULL && (strncmp(store, "postgresql://", 13) == 0 ||
+	    strncmp(store, "postgres://", 11) == 0 || strchr(store, '=') !=
+	    NULL);
+}
+
 int
 policy_read_gateway(struct policy_ctx *ctx, const config_setting_t *root)
 {
@@ -791,6 +808,14 @@ policy_read_gateway(struct policy_ctx *ctx, const config_setting_t *root)
 	policy_read_gateway_http(ctx, g);
 	policy_read_gateway_timing(ctx, g);
 	policy_read_gateway_acks(ctx, g);
+	/* nodes on one database answer each other's ack links and codes:
+	   one secret, named, on every node (not beside a file store) */
+	if (gw->store != NULL && policy_store_is_pg(gw->store) &&
+	    gw->ack_secret == NULL)
+		policy_err(ctx, config_setting_get_member(g, "store"), "gateway: "
+		    "a PostgreSQL store needs gateway.ack_secret: the ack "
+		    "secret shared by every serve node on the database (a 0600 "
+		    "file of 32 random bytes: head -c 32 /dev/urandom > FILE)");
 	policy_read_gateway_listen(ctx, g);
 	/* checked against the teams once they are read (check.c) */
 	gw->desk_team_src = policy_src_key(ctx, g, "desk_team");

@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <fcntl.h>
 #include <cmocka.h>
+#include <libpq-fe.h>
 #include <sqlite3.h>
 
 #include "ack.h"
@@ -51,29 +52,52 @@ teardown(void **state)
 static void
 raw(struct unit_store *f, const char *sql)
 {
-	sqlite3 *db;
-
-	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
-	sqlite3_close(db);
+	unit_store_sql(f, sql);
 }
 
 static int64_t
 count(struct unit_store *f, const char *table)
 {
-	sqlite3 *db;
-	sqlite3_stmt *st;
 	char sql[128];
-	int64_t n;
 
 	(void)snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s", table);
+	return unit_store_int(f, sql);
+}
+
+/* The store's write lock taken by another connection, as another serve
+   would hold it: SQLite's reserved lock, or PostgreSQL's advisory lock
+   that every write transaction of the store takes first. */
+static void *
+hold_write_lock(struct unit_store *f)
+{
+	sqlite3 *db;
+
+	if (f->pgdb[0] != '\0') {
+		PGconn *c = PQconnectdb(f->path);
+		PGresult *r = PQexec(c, "BEGIN; SELECT "
+		    "pg_advisory_xact_lock(1953457011)");
+
+		assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+		PQclear(r);
+		return c;
+	}
 	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
-	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-	n = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	sqlite3_close(db);
-	return n;
+	assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL),
+	    SQLITE_OK);
+	return db;
+}
+
+static void
+release_write_lock(struct unit_store *f, void *hold)
+{
+	if (f->pgdb[0] != '\0') {
+		PQclear(PQexec(hold, "ROLLBACK"));
+		PQfinish(hold);
+		return;
+	}
+	assert_int_equal(sqlite3_exec(hold, "ROLLBACK", NULL, NULL, NULL),
+	    SQLITE_OK);
+	sqlite3_close(hold);
 }
 
 /* Submit alert `id` for teams t0..t(n-1), two deliveries each. */
@@ -968,7 +992,7 @@ test_results_unavailable(void **state)
 	struct store_delivery_row *rows = NULL, *d = NULL;
 	struct store_result_item it;
 	size_t n = 0, nd = 0, lost = 0;
-	sqlite3 *db;
+	void *hold;
 
 	assert_int_equal(submit(f, "A1", "ID-1", 1, &e), 0);
 	assert_int_equal(store_claim(f->st, "w1", 1000, 60, "pgp-email", 5,
@@ -976,16 +1000,12 @@ test_results_unavailable(void **state)
 	assert_int_equal(n, 1);
 	it = (struct store_result_item){ rows[0].id, STORE_R_SENT, 0, "r",
 	    NULL };
-	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL),
-	    SQLITE_OK);
+	hold = hold_write_lock(f);
 	store_set_busy_wait(f->st, 0);
 	assert_int_not_equal(store_results(f->st, "w1", 1001, &it, 1, &lost,
 	    &e), 0);
 	assert_true(store_unavailable(f->st));
-	assert_int_equal(sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL),
-	    SQLITE_OK);
-	sqlite3_close(db);
+	release_write_lock(f, hold);
 	/* refused for itself: not a store that will take it later */
 	it.result = (enum store_result)42;
 	assert_int_not_equal(store_results(f->st, "w1", 1001, &it, 1, &lost,
@@ -1747,70 +1767,166 @@ test_prune(void **state)
 	store_prune_free(&p);
 }
 
+
+/* --- PostgreSQL's own ------------------------------------------------------ */
+
+/* The schema made once, whatever the number of nodes that open the
+   store; text compared by bytes as SQLite does; a later version refused. */
+static void
+test_pg_schema(void **state)
+{
+	struct unit_store *f = *state;
+	struct store *second = NULL;
+	struct tocsin_err e;
+	char ci[768];
+
+	assert_int_equal(store_open(f->path, &second, &e), 0);
+	store_close(second);
+	assert_int_equal(count(f, "schema_version"), 1);
+	assert_int_equal(unit_store_int(f, "SELECT version FROM "
+	    "schema_version"), 9);
+	assert_int_equal(unit_store_int(f, "SELECT count(*) FROM "
+	    "information_schema.columns WHERE table_name = 'team_states' AND "
+	    "column_name = 'team' AND collation_name = 'C'"), 1);
+	raw(f, "UPDATE schema_version SET version = 99");
+	assert_int_not_equal(store_open(f->path, &second, &e), 0);
+	assert_non_null(strstr(e.msg, "version 99"));
+	raw(f, "UPDATE schema_version SET version = 9");
+	/* a UTF8 database would refuse or change text the store keeps */
+	unit_pg_admin("CREATE DATABASE tst_utf8 ENCODING 'UTF8' TEMPLATE "
+	    "template0");
+	(void)snprintf(ci, sizeof(ci), "%s dbname=tst_utf8",
+	    getenv("TOCSIN_TEST_PG"));
+	assert_int_equal(store_open(ci, &second, &e), TOCSIN_ECONFIG);
+	assert_non_null(strstr(e.msg, "SQL_ASCII"));
+	unit_pg_admin("DROP DATABASE tst_utf8");
+}
+
+/* A password in the configuration is refused, and so is a password file
+   that others may read; the error never shows the secret. */
+static void
+test_pg_conninfo_checked(void **state)
+{
+	struct unit_store *f = *state;
+	struct store *s = NULL;
+	struct tocsin_err e;
+	char pass[128], ci[512];
+	FILE *fp;
+
+	assert_int_not_equal(store_open("host=127.0.0.1 dbname=x "
+	    "password=s3cr3t", &s, &e), 0);
+	assert_int_equal(e.code, TOCSIN_ECONFIG);
+	assert_non_null(strstr(e.msg, "0600"));
+	assert_null(strstr(e.msg, "s3cr3t"));
+	assert_int_not_equal(store_open("postgresql://u:s3cr3t@127.0.0.1/x",
+	    &s, &e), 0);
+	assert_int_equal(e.code, TOCSIN_ECONFIG);
+	assert_null(strstr(e.msg, "s3cr3t"));
+	(void)snprintf(pass, sizeof(pass), "%s/pass", f->dir);
+	(void)snprintf(ci, sizeof(ci), "host=127.0.0.1 dbname=x passfile=%s",
+	    pass);
+	assert_int_not_equal(store_open(ci, &s, &e), 0);
+	assert_non_null(strstr(e.msg, "cannot be read"));
+	assert_non_null(fp = fopen(pass, "w"));
+	(void)fputs("*:*:*:*:s3cr3t\n", fp);
+	(void)fclose(fp);
+	assert_int_equal(chmod(pass, 0644), 0);
+	assert_int_not_equal(store_open(ci, &s, &e), 0);
+	assert_non_null(strstr(e.msg, "chmod 600"));
+	assert_null(strstr(e.msg, "s3cr3t"));
+	assert_null(s);
+	assert_int_equal(unlink(pass), 0);
+}
+
+static void
+test_pg_backup_refused(void **state)
+{
+	struct unit_store *f = *state;
+	struct tocsin_err e;
+	char copy[128];
+
+	(void)snprintf(copy, sizeof(copy), "%s/copy.db", f->dir);
+	assert_int_not_equal(store_backup(f->st, copy, NULL, NULL, &e), 0);
+	assert_non_null(strstr(e.msg, "pg_dump"));
+}
+
+/* The server ends the store's connection (a restart, a failover): the
+   next operation connects again and is done; nothing before it is lost. */
+static void
+test_pg_server_restart(void **state)
+{
+	struct unit_store *f = *state;
+	struct tocsin_err e;
+	int64_t bad, n;
+	char sql[256];
+
+	assert_int_equal(submit(f, "A1", "ID-1", 2, &e), 0);
+	(void)snprintf(sql, sizeof(sql), "SELECT count(pg_terminate_backend("
+	    "pid)) FROM pg_stat_activity WHERE datname = '%s' AND "
+	    "application_name = 'tocsin'", f->pgdb);
+	assert_int_equal(unit_store_int(f, sql), 1);
+	assert_int_equal(store_audit(f->st, 2000, "op", "note", "x", "after",
+	    &e), 0);
+	assert_int_equal(store_audit_verify(f->st, &bad, &n, &e), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(count(f, "deliveries"), 4);
+}
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+
 int
 main(void)
 {
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_schema_and_wal, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_submit_and_read, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_replay_writes_nothing, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_audit_chain, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_audit_gap, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_claim_lease_result, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_inactive_team_not_claimed,
-		    setup, teardown),
-		cmocka_unit_test_setup_teardown(test_claim_whole_groups, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_results_unavailable, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_results_batch, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_signatures, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_lease_owners_release, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_channel_counts, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_receipts_and_segments,
-		    setup, teardown),
-		cmocka_unit_test_setup_teardown(test_migrate_v5, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_ack_signature_once, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_guess_limits, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_code_try, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_migrate_old_store, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_escalate_once, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_ack_notices, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_ack_recorded_only, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_ack_stops_the_ladder, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_attempts_are_real_and_bounded,
-		    setup, teardown),
-		cmocka_unit_test_setup_teardown(test_lost_leases_are_bounded,
-		    setup, teardown),
-		cmocka_unit_test_setup_teardown(test_no_orphans_when_a_ladder_stops,
-		    setup, teardown),
-		cmocka_unit_test_setup_teardown(
-		    test_clock_step_moves_deadlines_once, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_next_due_by_channel, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_check_of_contacts, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(
-		    test_claim_that_cannot_commit_hands_out_nothing, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_backup_copy, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_prune, setup, teardown),
+	/* what every engine must do alike */
+	const struct CMUnitTest common[] = {
+		T(test_submit_and_read),
+		T(test_replay_writes_nothing),
+		T(test_audit_chain),
+		T(test_audit_gap),
+		T(test_claim_lease_result),
+		T(test_inactive_team_not_claimed),
+		T(test_claim_whole_groups),
+		T(test_results_unavailable),
+		T(test_results_batch),
+		T(test_signatures),
+		T(test_lease_owners_release),
+		T(test_channel_counts),
+		T(test_receipts_and_segments),
+		T(test_ack_signature_once),
+		T(test_guess_limits),
+		T(test_code_try),
+		T(test_escalate_once),
+		T(test_ack_notices),
+		T(test_ack_recorded_only),
+		T(test_ack_stops_the_ladder),
+		T(test_attempts_are_real_and_bounded),
+		T(test_lost_leases_are_bounded),
+		T(test_no_orphans_when_a_ladder_stops),
+		T(test_clock_step_moves_deadlines_once),
+		T(test_next_due_by_channel),
+		T(test_check_of_contacts),
+		T(test_prune),
 	};
+	/* a file's mode, its log, its migrations, its backup */
+	const struct CMUnitTest sqlite_only[] = {
+		T(test_schema_and_wal),
+		T(test_migrate_v5),
+		T(test_migrate_old_store),
+		T(test_claim_that_cannot_commit_hands_out_nothing),
+		T(test_backup_copy),
+	};
+	const struct CMUnitTest pg_only[] = {
+		T(test_pg_schema),
+		T(test_pg_conninfo_checked),
+		T(test_pg_backup_refused),
+		T(test_pg_server_restart),
+	};
+	int failed = cmocka_run_group_tests_name(unit_store_pg() ?
+	    "store (PostgreSQL)" : "store (SQLite)", common, NULL, NULL);
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	if (unit_store_pg())
+		return failed + cmocka_run_group_tests_name("store, PostgreSQL's "
+		    "own", pg_only, NULL, NULL);
+	return failed + cmocka_run_group_tests_name("store, SQLite's own",
+	    sqlite_only, NULL, NULL);
 }

@@ -11,31 +11,83 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#include <libpq-fe.h>
+#include <sqlite3.h>
 
 /* A store at path, in the temporary folder dir, that holds nothing else
-   when it is closed. */
+   when it is closed.  With TOCSIN_TEST_PG set (the conninfo of a test
+   server's maintenance database, tests/pg/pgcluster.py), the store is a
+   PostgreSQL database of its own instead, dropped when it is closed, and
+   path is its conninfo. */
 struct unit_store {
 	char dir[64];
-	char path[128];
+	char path[768];
+	char pgdb[64];			/* the database made; "" for SQLite */
 	struct store *st;
 };
 
 static int unit_store_open(struct unit_store *, const char *, const char *)
     __attribute__((unused));
 static void unit_store_close(struct unit_store *) __attribute__((unused));
+static void unit_store_sql(struct unit_store *, const char *)
+    __attribute__((unused));
+static int64_t unit_store_int(struct unit_store *, const char *)
+    __attribute__((unused));
+static bool unit_store_pg(void) __attribute__((unused));
+
+static bool
+unit_store_pg(void)
+{
+	const char *pg = getenv("TOCSIN_TEST_PG");
+
+	return pg != NULL && pg[0] != '\0';
+}
+
+/* A statement run on the test server's maintenance database. */
+static void
+unit_pg_admin(const char *sql)
+{
+	PGconn *c = PQconnectdb(getenv("TOCSIN_TEST_PG"));
+	PGresult *r;
+
+	if (PQstatus(c) != CONNECTION_OK)
+		fail_msg("test server: %s", PQerrorMessage(c));
+	r = PQexec(c, sql);
+	if (PQresultStatus(r) != PGRES_COMMAND_OK)
+		fail_msg("test server: %s: %s", sql, PQresultErrorMessage(r));
+	PQclear(r);
+	PQfinish(c);
+}
 
 /* A new folder prefix-XXXXXX and the store name in it (name may have
-   folders that store_open makes); 0, or -1 with the reason on stderr, so
-   that a setup can return it.  Close with unit_store_close. */
+   folders that store_open makes), or a new PostgreSQL database; 0, or
+   -1 with the reason on stderr, so that a setup can return it.  Close
+   with unit_store_close. */
 static int
 unit_store_open(struct unit_store *u, const char *prefix, const char *name)
 {
+	static unsigned serial;
 	struct tocsin_err e;
+	char sql[256];
 
 	(void)snprintf(u->dir, sizeof(u->dir), "%s-XXXXXX", prefix);
 	if (mkdtemp(u->dir) == NULL)
 		return -1;
 	(void)snprintf(u->path, sizeof(u->path), "%s/%s", u->dir, name);
+	u->pgdb[0] = '\0';
+	if (unit_store_pg()) {
+		(void)snprintf(u->pgdb, sizeof(u->pgdb), "tst_%ld_%u",
+		    (long)getpid(), serial++);
+		(void)snprintf(sql, sizeof(sql), "CREATE DATABASE %s ENCODING "
+		    "'SQL_ASCII' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0",
+		    u->pgdb);
+		unit_pg_admin(sql);
+		/* the last dbname of a conninfo is the one used */
+		(void)snprintf(u->path, sizeof(u->path), "%s dbname=%s",
+		    getenv("TOCSIN_TEST_PG"), u->pgdb);
+	}
 	if (store_open(u->path, &u->st, &e) != 0) {
 		fprintf(stderr, "%s\n", e.msg);
 		return -1;
@@ -48,9 +100,68 @@ unit_store_open(struct unit_store *u, const char *prefix, const char *name)
 static void
 unit_store_close(struct unit_store *u)
 {
+	char sql[256];
+
 	store_close(u->st);
 	u->st = NULL;
+	if (u->pgdb[0] != '\0') {
+		(void)snprintf(sql, sizeof(sql), "DROP DATABASE %s WITH (FORCE)",
+		    u->pgdb);
+		unit_pg_admin(sql);
+		assert_int_equal(rmdir(u->dir), 0);
+		return;
+	}
 	unit_store_remove(u->dir, u->path);
+}
+
+/* Statements run on the store by a connection of their own (another
+   process, as far as the store can tell); the first column of the first
+   row of a query as an integer. */
+static void
+unit_store_sql(struct unit_store *u, const char *sql)
+{
+	sqlite3 *db;
+
+	if (u->pgdb[0] != '\0') {
+		PGconn *c = PQconnectdb(u->path);
+		PGresult *r = PQexec(c, sql);
+
+		assert_true(PQresultStatus(r) == PGRES_COMMAND_OK ||
+		    PQresultStatus(r) == PGRES_TUPLES_OK);
+		PQclear(r);
+		PQfinish(c);
+		return;
+	}
+	assert_int_equal(sqlite3_open(u->path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+}
+
+static int64_t
+unit_store_int(struct unit_store *u, const char *sql)
+{
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	int64_t n;
+
+	if (u->pgdb[0] != '\0') {
+		PGconn *c = PQconnectdb(u->path);
+		PGresult *r = PQexec(c, sql);
+
+		assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+		assert_true(PQntuples(r) >= 1);
+		n = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+		PQclear(r);
+		PQfinish(c);
+		return n;
+	}
+	assert_int_equal(sqlite3_open(u->path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	n = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return n;
 }
 
 static struct store_delivery_row *unit_claim(struct store *, const char *,

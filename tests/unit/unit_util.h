@@ -41,7 +41,7 @@ static void unit_store_remove(const char *, const char *)
 static void
 unit_store_remove(const char *dir, const char *path)
 {
-	char p[512], *s;
+	char p[1024], *s;
 
 	(void)unlink(path);
 	(void)snprintf(p, sizeof(p), "%s-wal", path);
