@@ -4,9 +4,10 @@
  *
  * The checkpoint is a text of four lines (magic, seq, hash, time),
  * clear-signed by the gateway key and kept beside the store as
- * STORE.checkpoint.  Trust model: whoever can write the store can also
- * write that folder, but cannot sign with the gateway key (held by
- * gpg-agent under the gateway's GnuPG home).  They can remove the file
+ * STORE.checkpoint (for a PostgreSQL store, by each node as
+ * audit.checkpoint beside its ack secret).  Trust model: whoever can
+ * write the store can also write that folder, but cannot sign with the
+ * gateway key (held by gpg-agent under the gateway's GnuPG home).  They can remove the file
  * (verify then says there is none), or put back an older checkpoint
  * together with a log cut back to it: that is found only by the
  * witnesses, the "Audit-Head:" lines of the signed messages recipients
@@ -153,7 +154,19 @@ int
 audit_checkpoint_path(const struct policy_repo *repo, char *buf, size_t len,
     struct tocsin_err *err)
 {
-	int n = snprintf(buf, len, "%s.checkpoint", repo->gateway.store);
+	const char *key = repo->gateway.ack_secret, *slash;
+	int n;
+
+	/* a PostgreSQL store is no file: each node keeps its checkpoint in
+	   the folder of the ack secret it must have (policy/sections.c) */
+	if (policy_store_is_pg(repo->gateway.store) && key != NULL &&
+	    (slash = strrchr(key, '/')) != NULL)
+		n = snprintf(buf, len, "%.*s/audit.checkpoint",
+		    (int)(slash - key), key);
+	else if (policy_store_is_pg(repo->gateway.store))
+		n = snprintf(buf, len, "audit.checkpoint");
+	else
+		n = snprintf(buf, len, "%s.checkpoint", repo->gateway.store);
 
 	if (n < 0 || (size_t)n >= len)
 		return tocsin_fail(err, TOCSIN_ECONFIG, "the store's path is "

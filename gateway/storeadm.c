@@ -186,7 +186,8 @@ static int
 adm_open(const struct policy_repo *repo, struct store **st,
     struct tocsin_err *err)
 {
-	if (access(repo->gateway.store, F_OK) != 0)
+	if (!policy_store_is_pg(repo->gateway.store) &&
+	    access(repo->gateway.store, F_OK) != 0)
 		return tocsin_fail(err, TOCSIN_ENOINPUT, "there is no store at "
 		    "%s (gateway.store): nothing to do", repo->gateway.store);
 	return store_open(repo->gateway.store, st, err);

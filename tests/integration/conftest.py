@@ -13,7 +13,9 @@ import re
 import shutil
 import socket
 import sqlite3
+import secrets
 import subprocess
+import sys
 import tempfile
 import time
 from datetime import datetime, timezone, timedelta
@@ -23,8 +25,29 @@ from xml.sax.saxutils import escape
 import pytest
 
 SRC = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(SRC / "tests" / "pg"))
+import pgcluster  # noqa: E402
 BIN = Path(os.environ.get("TOCSIN_BIN", SRC / "build" / "gateway" / "tocsin"))
 TEAMS = int(os.environ.get("TOCSIN_TEST_TEAMS", "80"))
+# TOCSIN_TEST_STORE=pg: every instance's store is a PostgreSQL database of
+# its own, on one server the session starts (tests/pg/pgcluster.py)
+ON_PG = os.environ.get("TOCSIN_TEST_STORE", "sqlite") == "pg"
+PG = {}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def pg_server():
+    """The PostgreSQL server of the session when ON_PG, else None."""
+    if not ON_PG:
+        yield None
+        return
+    base = Path(tempfile.mkdtemp(prefix="tpg-", dir="/tmp"))
+    c = pgcluster.Cluster(base, "primary").init().start()
+    PG["server"] = c
+    yield c
+    PG.clear()
+    c.cleanup()
+    shutil.rmtree(base, ignore_errors=True)
 
 
 def pytest_configure(config):
@@ -104,6 +127,9 @@ class Instance:
         self.conf = path / "tocsin.conf"
         self.pki = pki
         self.db = path / "state" / "tocsin.db"
+        self.pg = None
+        if ON_PG:
+            self.use_pg(PG["server"])
         self.seq = 0
         # serve listens (receipts, later acks): a port of its own
         self.port = free_port()
@@ -129,19 +155,51 @@ class Instance:
                 ids.append(s.split('"')[1])
         return ids
 
+    def use_pg(self, server, dbname=None):
+        """The store a PostgreSQL database of server (made here, dropped
+        by drop_pg), with the ack secret the nodes share."""
+        self.pg = (server, dbname or "i_" + secrets.token_hex(6))
+        server.create_store_db(self.pg[1])
+        key = self.db.parent / "ack.key"
+        key.parent.mkdir(mode=0o700, exist_ok=True)
+        key.write_bytes(secrets.token_bytes(32))
+        key.chmod(0o600)
+        self.set_keys("gateway", store=server.conninfo(self.pg[1]),
+                      ack_secret=str(key))
+
+    def drop_pg(self):
+        if self.pg is not None:
+            self.pg[0].dropdb(self.pg[1])
+            self.pg = None
+
+    def has_store(self):
+        return self.pg is not None or self.db.exists()
+
     def sql(self, query, *params):
+        if self.pg is not None:
+            conn = self.pg[0].connect(self.pg[1])
+            # the store's bytes are UTF-8 text (a SQL_ASCII database
+            # passes them as they are)
+            conn.set_client_encoding("UTF8")
+            try:
+                with conn.cursor() as cur:
+                    cur.execute(query.replace("?", "%s"), params or None)
+                    return ([tuple(r) for r in cur.fetchall()]
+                            if cur.description else [])
+            finally:
+                conn.close()
         with sqlite3.connect(self.db) as c:
             return c.execute(query, params).fetchall()
 
     def counts(self):
-        if not self.db.exists():
+        if not self.has_store():
             return {"alerts": 0, "team_states": 0, "deliveries": 0,
                     "signatures": 0}
         return {t: self.sql(f"SELECT count(*) FROM {t}")[0][0]
                 for t in ("alerts", "team_states", "deliveries", "signatures")}
 
     def audit(self):
-        if not self.db.exists():
+        if not self.has_store():
             return []
         return self.sql("SELECT seq, actor, action, object, details FROM audit "
                         "ORDER BY seq")
@@ -274,9 +332,13 @@ def instance_of(template, pki, prefix="i-"):
     d = Path(tempfile.mkdtemp(prefix=prefix, dir=str(template.parent)))
     for f in ("tocsin.conf", "teams.conf"):
         shutil.copy(template / f, d / f)
+    i = None
     try:
-        yield Instance(d, pki)
+        i = Instance(d, pki)
+        yield i
     finally:
+        if i is not None:
+            i.drop_pg()
         shutil.rmtree(d, ignore_errors=True)
 
 

@@ -178,6 +178,14 @@ class Cluster:
         self.sql("postgres", sql.SQL("CREATE DATABASE {}").format(
             sql.Identifier(name)))
 
+    def create_store_db(self, name):
+        """A database as tocsin's store needs it: SQL_ASCII (text kept
+        byte for byte), C collation."""
+        from psycopg2 import sql
+        self.sql("postgres", sql.SQL(
+            "CREATE DATABASE {} ENCODING 'SQL_ASCII' LC_COLLATE 'C' "
+            "LC_CTYPE 'C' TEMPLATE template0").format(sql.Identifier(name)))
+
     def dropdb(self, name):
         from psycopg2 import sql
         self.sql("postgres", sql.SQL("DROP DATABASE {} WITH (FORCE)").format(
