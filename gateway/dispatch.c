@@ -46,6 +46,9 @@
    this many ms, then counted: a full disk fails them several times a
    second. */
 #define DISPATCH_LOG_INTERVAL 30000
+/* Seconds another serve node waits for the ack poller's turn after its
+   holder stopped renewing it (died, lost the store). */
+#define DISP_POLL_TURN 30
 
 struct disp {
 	const struct policy_repo *repo;
@@ -1284,7 +1287,10 @@ out:
  * The ack poller: a thread of its own, since a drop host that does not
  * answer may hold a look for its whole timeout, which the scheduler's
  * one-second promise cannot wait for.  Each driver with a poll hook says
- * which of its hosts are due.
+ * which of its hosts are due.  Of several serve nodes on one store, one
+ * reads the ack files at a time: the one holding the store's turn
+ * "ack-poll", which it renews each second; another takes it over
+ * DISP_POLL_TURN seconds after the holder stopped renewing it.
  */
 static void *
 poller_main(void *arg)
@@ -1293,8 +1299,10 @@ poller_main(void *arg)
 	struct store *st = NULL;
 	struct certs_ctx *cx = NULL;
 	struct tocsin_err err = { 0 };
-	char last[TOCSIN_ERRLEN] = "";
+	char last[TOCSIN_ERRLEN] = "", owner[128];
 
+	(void)snprintf(owner, sizeof(owner), "tocsin/%s/%ld/poll", d->host,
+	    (long)getpid());
 	if (store_open(d->repo->gateway.store, &st, &err) != 0 ||
 	    certs_open(d->repo->gateway.gnupg_home, &cx, &err) != 0) {
 		disp_log(d, TLOG_ERR, NULL, "ack poller: %s; ack files are not "
@@ -1302,7 +1310,14 @@ poller_main(void *arg)
 		goto out;
 	}
 	while (!disp_stopping(d)) {
-		for (size_t k = 0; k < d->ndrivers && !disp_stopping(d); k++) {
+		int turn = store_turn(st, "ack-poll", owner, clock_wall(),
+		    DISP_POLL_TURN, &err);
+
+		if (turn < 0)
+			(void)ratelog_line(&d->rlog, "turn", disp_log_line, d,
+			    "ack poller: %s", err.msg);
+		for (size_t k = 0; k < d->ndrivers && turn == 1 &&
+		    !disp_stopping(d); k++) {
 			const struct chan_ops *ops = d->drivers[k];
 			struct chan_env env = { .repo = d->repo, .certs = cx,
 				.keys = d->keys, .shared = d->shared[k],

@@ -98,10 +98,13 @@ static const struct cmd cmds[] = {
 	  "link or code (an alert of status System, no ladder); --stale lists "
 	  "the endpoints not confirmed within gateway.verify_after",
 	  cmd_verify },
-	{ "store", "backup FILE | prune --before DATE [--dry-run]",
+	{ "store", "backup FILE | prune --before DATE [--dry-run] | copy "
+	  "--from STORE --to STORE",
 	  "a consistent copy of the store (and its audit checkpoint) taken "
-	  "while serve runs; or remove the personal data of the alerts "
-	  "accepted before DATE", cmd_store },
+	  "while serve runs; remove the personal data of the alerts "
+	  "accepted before DATE; or copy a store into a new one of another "
+	  "engine (a SQLite file into PostgreSQL), its audit chain verified",
+	  cmd_store },
 };
 #define NCMDS (sizeof(cmds) / sizeof(cmds[0]))
 
@@ -893,11 +896,37 @@ cmd_ingest_mail(const char *conf, int argc, char **argv)
 
 /* store backup FILE | store prune --before DATE [--dry-run]: the
    arguments; storeadm.c does the work. */
+/* tocsin store copy: no configuration needed, both stores are named. */
+static int
+cmd_store_copy(int argc, char **argv, const char *usage_line)
+{
+	const char *from = NULL, *to = NULL;
+	struct tocsin_err e;
+	char actor[128];
+	int rc;
+
+	for (int i = 2; i < argc; i++)
+		if (strcmp(argv[i], "--from") == 0 && i + 1 < argc)
+			from = argv[++i];
+		else if (strcmp(argv[i], "--to") == 0 && i + 1 < argc)
+			to = argv[++i];
+		else
+			from = to = NULL, i = argc;
+	if (from == NULL || to == NULL || from[0] == '\0' || to[0] == '\0') {
+		fputs(usage_line, stderr);
+		return EX_USAGE;
+	}
+	if ((rc = storeadm_copy(from, to, audit_actor(actor, sizeof(actor)),
+	    stdout, stderr, &e)) != 0)
+		return fail("store copy", &e, rc);
+	return 0;
+}
+
 static int
 cmd_store(const char *conf, int argc, char **argv)
 {
 	static const char usage_line[] = "usage: tocsin store backup FILE | "
-	    "prune --before DATE [--dry-run]\n";
+	    "prune --before DATE [--dry-run] | copy --from STORE --to STORE\n";
 	struct policy_repo *repo = NULL;
 	struct tocsin_err e;
 	const char *before = NULL;
@@ -907,6 +936,8 @@ cmd_store(const char *conf, int argc, char **argv)
 	char actor[128];
 	int rc;
 
+	if (argc >= 2 && strcmp(argv[1], "copy") == 0)
+		return cmd_store_copy(argc, argv, usage_line);
 	for (int i = 2; prune && !bad && i < argc; i++)
 		if (strcmp(argv[i], "--dry-run") == 0)
 			dry_run = true;

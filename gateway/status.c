@@ -103,9 +103,53 @@ status_json_head(FILE *out, const struct store_alert_row *a, bool full)
 	jsonw_time(out, a->received);
 }
 
+/* Which serve node holds what: the deliveries being sent, by owner
+   (tocsin/HOST/PID/WORKER) and channel, and the turns at the jobs one
+   node does at a time.  Nothing when nothing is held. */
+static void
+status_holders(FILE *out, const struct store_holder_row *h, size_t n,
+    bool json)
+{
+	char tb[32];
+
+	if (json) {
+		fputs(",\"holders\":[", out);
+		for (size_t i = 0; i < n; i++) {
+			fputs(i ? ",{" : "{", out);
+			jsonw_key(out, h[i].turn ? "turn" : "channel");
+			jsonw_str(out, h[i].channel);
+			fputc(',', out);
+			jsonw_key(out, "owner");
+			jsonw_str(out, h[i].owner);
+			fprintf(out, ",\"deliveries\":%lld,", (long long)h[i].n);
+			jsonw_key(out, "until");
+			jsonw_time(out, h[i].until);
+			fputc('}', out);
+		}
+		fputc(']', out);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		fputs(i == 0 ? "\nheld by serve nodes:\n  " : "  ", out);
+		status_safe(out, h[i].owner, 100);
+		if (h[i].turn) {
+			fputs(" has the turn at ", out);
+			status_safe(out, h[i].channel, 40);
+		} else {
+			fprintf(out, " sends %lld ", (long long)h[i].n);
+			status_safe(out, h[i].channel, 40);
+			fputs(h[i].n == 1 ? " delivery" : " deliveries", out);
+		}
+		fprintf(out, ", until %s\n", jsonw_fmt_time(h[i].until, tb,
+		    sizeof(tb)));
+	}
+}
+
 int
 status_alerts(struct store *st, FILE *out, bool json, struct tocsin_err *err)
 {
+	struct store_holder_row *h = NULL;
+	size_t nh = 0;
 	struct store_alert_row *rows = NULL;
 	size_t n = 0;
 	char tb[32];
@@ -113,6 +157,10 @@ status_alerts(struct store *st, FILE *out, bool json, struct tocsin_err *err)
 
 	if ((rc = store_alerts(st, &rows, &n, err)) != 0)
 		return rc;
+	if ((rc = store_holders(st, &h, &nh, err)) != 0) {
+		store_alert_rows_free(rows, n);
+		return rc;
+	}
 	if (json) {
 		fputs("{\"alerts\":[", out);
 		for (size_t i = 0; i < n; i++) {
@@ -124,9 +172,12 @@ status_alerts(struct store *st, FILE *out, bool json, struct tocsin_err *err)
 			status_json_states(out, a);
 			fputc('}', out);
 		}
-		fputs("]}\n", out);
+		fputc(']', out);
+		status_holders(out, h, nh, true);
+		fputs("}\n", out);
 	} else if (n == 0) {
 		fputs("no alerts\n", out);
+		status_holders(out, h, nh, false);
 	} else {
 		fprintf(out, "%-22s %-20s %-8s %-8s %5s %5s %6s %5s %5s  %s\n",
 		    "ALERT", "RECEIVED", "SEVERITY", "STATUS", "TEAMS", "ACKED",
@@ -141,7 +192,9 @@ status_alerts(struct store *st, FILE *out, bool json, struct tocsin_err *err)
 			status_safe(out, rows[i].headline, 60);
 			fputc('\n', out);
 		}
+		status_holders(out, h, nh, false);
 	}
+	store_holder_rows_free(h, nh);
 	store_alert_rows_free(rows, n);
 	return 0;
 }

@@ -136,7 +136,10 @@ const char store_schema[] =
     "CREATE TABLE IF NOT EXISTS endpoint_checks ("
     " team TEXT NOT NULL, contact TEXT NOT NULL, channel TEXT NOT NULL,"
     " address TEXT NOT NULL, verified INTEGER NOT NULL, via TEXT NOT NULL,"
-    " alert_id TEXT NOT NULL, PRIMARY KEY (team, contact, channel, address));";
+    " alert_id TEXT NOT NULL, PRIMARY KEY (team, contact, channel, address));"
+    /* version 10: a job one node of several does at a time (store_turn) */
+    "CREATE TABLE IF NOT EXISTS turns ("
+    " job TEXT PRIMARY KEY, owner TEXT NOT NULL, until INTEGER NOT NULL);";
 
 /* How long a statement waits for another writer's lock, unless told. */
 #define SQ_BUSY_MS 10000
@@ -1610,6 +1613,78 @@ store_lease_owners(struct store *s, char ***ret, size_t *n,
 }
 
 int
+store_turn(struct store *s, const char *job, const char *owner, int64_t now,
+    int64_t ttl, struct tocsin_err *err)
+{
+	struct sql_stmt *st = NULL;
+	int rc, mine;
+
+	if ((rc = sq_begin(s, true, err)) != 0)
+		return rc;
+	if (sq_prepare(s, "INSERT INTO turns (job, owner, until) VALUES (?1, "
+	    "?2, ?3) ON CONFLICT (job) DO UPDATE SET owner = ?2, until = ?3 "
+	    "WHERE turns.owner = ?2 OR turns.until <= ?4", &st, err) != 0) {
+		sq_rollback(s);
+		return TOCSIN_ESTORE;
+	}
+	sq_text(st, 1, job);
+	sq_text(st, 2, owner);
+	sql_bind_int64(st, 3, now + ttl);
+	sql_bind_int64(st, 4, now);
+	rc = sql_step(st) == SQL_DONE ? 0 : sq_fail(s, err, "take a turn");
+	sql_finalize(st);
+	mine = rc == 0 && sql_changes(s->db) > 0;
+	if (rc != 0 || (rc = sq_commit(s, err)) != 0) {
+		sq_rollback(s);
+		return rc;
+	}
+	return mine ? 1 : 0;
+}
+
+static void
+fill_holder(struct sql_stmt *st, void *v)
+{
+	struct store_holder_row *r = v;
+
+	r->turn = sql_column_int(st, 0) != 0;
+	r->owner = sq_dup(st, 1);
+	r->channel = sq_dup(st, 2);
+	r->n = sql_column_int64(st, 3);
+	r->until = sql_column_int64(st, 4);
+}
+
+int
+store_holders(struct store *s, struct store_holder_row **ret, size_t *n,
+    struct tocsin_err *err)
+{
+	struct sql_stmt *st = NULL;
+	int rc;
+
+	*ret = NULL;
+	*n = 0;
+	if (sq_prepare(s, "SELECT 0, lease_owner, channel, count(*), "
+	    "max(lease_until) FROM deliveries WHERE state = 'sending' AND "
+	    "lease_owner IS NOT NULL GROUP BY lease_owner, channel UNION ALL "
+	    "SELECT 1, owner, job, 0, until FROM turns ORDER BY 1, 2, 3", &st,
+	    err) != 0)
+		return TOCSIN_ESTORE;
+	rc = sq_collect(s, st, (void **)ret, n, sizeof(**ret), fill_holder,
+	    err);
+	sql_finalize(st);
+	return rc;
+}
+
+void
+store_holder_rows_free(struct store_holder_row *rows, size_t n)
+{
+	for (size_t i = 0; i < n && rows != NULL; i++) {
+		free(rows[i].owner);
+		free(rows[i].channel);
+	}
+	free(rows);
+}
+
+int
 store_release_owner(struct store *s, const char *owner, int64_t now,
     size_t *ret_n, struct tocsin_err *err)
 {
@@ -2821,4 +2896,187 @@ store_prune_free(struct store_prune *p)
 	free(p->alerts);
 	p->alerts = NULL;
 	p->nalerts = 0;
+}
+
+/* --- copying a store --------------------------------------------------------- */
+
+/* What store_copy copies, parents first (the foreign keys), with each
+   column's kind: T text, I integer, B bytes.  A table's rows keep their
+   order (signatures are read back in the order they were received). */
+static const struct copy_table {
+	const char *name, *cols, *kinds, *order;
+} copy_tables[] = {
+	{ "alerts", "id, identifier, sender, sent, sent_t, status, msg_type, "
+	    "scope, severity, headline, refs, cap, received", "TTTTITTTITTBI",
+	    "received, id" },
+	{ "signatures", "alert_id, issuer, kind, signer, sig", "TTTTB", NULL },
+	{ "team_states", "alert_id, team, step, deadline, state, ack_by, "
+	    "ack_via, ack_strength, ack_at, token_hash, ack_contact",
+	    "TTIITTTTITT", "alert_id, team" },
+	{ "deliveries", "id, alert_id, team, step, channel, contact, address, "
+	    "state, attempts, next_attempt, lease_owner, lease_until, "
+	    "provider_ref, last_error, created, updated, segments, kind, "
+	    "tried, reclaims", "ITTITTTTIITITTIIITII", "id" },
+	{ "acks", "id, alert_id, team, by_whom, via, strength, at, note",
+	    "ITTTTTIT", "id" },
+	{ "audit", "seq, ts, actor, action, object, details, prev_hash, hash",
+	    "IITTTTTT", "seq" },
+	{ "clock_base", "id, boot, wall_minus_mono", "ITI", "id" },
+	{ "contact_checks", "team, contact, verified, via, alert_id", "TTITT",
+	    "team, contact" },
+	{ "ack_signatures", "digest, alert_id, team, at", "TTTI", "digest" },
+	{ "ack_guesses", "guess_key, start, tries", "TII", "guess_key" },
+	{ "check_tokens", "token_hash, alert_id, team, contact, channel, "
+	    "address", "TTTTTT", "token_hash" },
+	{ "endpoint_checks", "team, contact, channel, address, verified, via, "
+	    "alert_id", "TTTTITT", "team, contact, channel, address" },
+};
+
+/* One table's rows from one store into the other, inside to's write
+   transaction (and from's read one). */
+static int
+copy_table(struct store *from, struct store *to, const struct copy_table *t,
+    int64_t *ret_rows, struct tocsin_err *err)
+{
+	struct sql_stmt *in = NULL, *out = NULL;
+	char sel[512], ins[512], marks[64] = "";
+	size_t ncol = strlen(t->kinds);
+	enum sql_step r;
+	int rc = 0;
+
+	for (size_t i = 0; i < ncol; i++)
+		(void)strcat(marks, i ? ",?" : "?");
+	(void)snprintf(sel, sizeof(sel), "SELECT %s FROM %s ORDER BY %s",
+	    t->cols, t->name, t->order != NULL ? t->order : sq_pg(from) ?
+	    "ord" : "rowid");
+	(void)snprintf(ins, sizeof(ins), "INSERT INTO %s (%s) VALUES (%s)",
+	    t->name, t->cols, marks);
+	if (sq_prepare(from, sel, &in, err) != 0 ||
+	    sq_prepare(to, ins, &out, err) != 0) {
+		sql_finalize(in);
+		return TOCSIN_ESTORE;
+	}
+	*ret_rows = 0;
+	while (rc == 0 && (r = sql_step(in)) == SQL_ROW) {
+		sql_reset(out);
+		for (int i = 0; i < (int)ncol; i++) {
+			size_t len = 0;
+			const void *b;
+
+			if (sql_column_null(in, i))
+				sql_bind_null(out, i + 1);
+			else if (t->kinds[i] == 'I')
+				sql_bind_int64(out, i + 1, sql_column_int64(in, i));
+			else if (t->kinds[i] == 'T')
+				sq_text(out, i + 1, sql_column_text(in, i));
+			else if ((b = sql_column_blob(in, i, &len)) != NULL)
+				sql_bind_blob(out, i + 1, b, len);
+			else
+				sql_bind_blob(out, i + 1, "", 0);
+		}
+		if (sql_step(out) != SQL_DONE)
+			rc = sq_fail(to, err, t->name);
+		else
+			(*ret_rows)++;
+	}
+	if (rc == 0 && r != SQL_DONE)
+		rc = sq_fail(from, err, t->name);
+	sql_finalize(in);
+	sql_finalize(out);
+	return rc;
+}
+
+/* The copy's identity columns go on after the ids copied. */
+static int
+copy_sequences(struct store *to, struct tocsin_err *err)
+{
+	static const char *const seqs[][2] = {
+		{ "deliveries", "id" }, { "acks", "id" }, { "audit", "seq" },
+		{ "clock_base", "id" }, { "signatures", "ord" },
+	};
+	char sql[256];
+	int rc = 0;
+
+	for (size_t i = 0; i < sizeof(seqs) / sizeof(seqs[0]) && rc == 0 &&
+	    sq_pg(to); i++) {
+		(void)snprintf(sql, sizeof(sql), "SELECT setval("
+		    "pg_get_serial_sequence('%s', '%s'), coalesce(max(%s), 0) + "
+		    "1, false) FROM %s", seqs[i][0], seqs[i][1], seqs[i][1],
+		    seqs[i][0]);
+		rc = sq_exec(to, sql, err);
+	}
+	return rc;
+}
+
+/* The copy's chain verified and its head the source's. */
+static int
+copy_verify(struct store *from, struct store *to, struct tocsin_err *err)
+{
+	char h1[65], h2[65];
+	int64_t s1, s2, bad, n;
+	int rc;
+
+	if ((rc = store_audit_head(from, &s1, h1, err)) != 0 ||
+	    (rc = store_audit_head(to, &s2, h2, err)) != 0 ||
+	    (rc = store_audit_verify(to, &bad, &n, err)) != 0)
+		return rc;
+	if (s1 != s2 || strcmp(h1, h2) != 0)
+		return tocsin_fail(err, TOCSIN_EDATA, "the copy's audit log ends "
+		    "at record %lld, the store's at %lld: the copy is not whole",
+		    (long long)s2, (long long)s1);
+	return 0;
+}
+
+int
+store_copy(struct store *from, struct store *to, store_copy_fn told,
+    void *arg, int64_t *ret_rows, struct tocsin_err *err)
+{
+	int64_t all = 0, rows;
+	int rc;
+
+	if (ret_rows != NULL)
+		*ret_rows = 0;
+	if ((rc = sq_begin(to, true, err)) != 0)
+		return rc;
+	{
+		struct sql_stmt *st = NULL;
+		int64_t held = -1;
+
+		if (sq_prepare(to, "SELECT (SELECT count(*) FROM alerts) + "
+		    "(SELECT count(*) FROM audit)", &st, err) == 0 &&
+		    sql_step(st) == SQL_ROW)
+			held = sql_column_int64(st, 0);
+		sql_finalize(st);
+		if (held != 0) {
+			sq_rollback(to);
+			return held < 0 ? sq_fail(to, err, "read the copy") :
+			    tocsin_fail(err, TOCSIN_EUSAGE, "the store to copy "
+			    "into holds alerts or audit records already; copy "
+			    "into a new, empty store");
+		}
+	}
+	if ((rc = sq_begin(from, false, err)) != 0) {
+		sq_rollback(to);
+		return rc;
+	}
+	for (size_t i = 0; i < sizeof(copy_tables) / sizeof(copy_tables[0]) &&
+	    rc == 0; i++) {
+		if ((rc = copy_table(from, to, &copy_tables[i], &rows,
+		    err)) == 0) {
+			all += rows;
+			if (told != NULL)
+				told(arg, copy_tables[i].name, rows);
+		}
+	}
+	sq_rollback(from);
+	if (rc != 0 || (rc = copy_sequences(to, err)) != 0 ||
+	    (rc = sq_commit(to, err)) != 0) {
+		sq_rollback(to);
+		return rc;
+	}
+	if ((rc = copy_verify(from, to, err)) != 0)
+		return rc;
+	if (ret_rows != NULL)
+		*ret_rows = all;
+	return 0;
 }

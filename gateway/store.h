@@ -314,6 +314,27 @@ void store_signature_rows_free(struct store_signature_row *rows, size_t n);
    each, then the array). */
 int store_lease_owners(struct store *s, char ***ret, size_t *n,
     struct tocsin_err *err);
+/*
+ * A turn at a job that one node of several does at a time (reading the
+ * drop hosts' ack files): owner takes it until now+ttl when it is free,
+ * already owner's, or its holder's time ran out (a node that died), in
+ * one write transaction.  1: owner holds it now; 0: another node does.
+ */
+int store_turn(struct store *s, const char *job, const char *owner,
+    int64_t now, int64_t ttl, struct tocsin_err *err);
+
+/* Who holds what, for status: the leases of deliveries being sent, per
+   owner and channel (n of them, the latest lease end), and the turns
+   (job in channel, n 0).  Owned by the caller: store_holder_rows_free. */
+struct store_holder_row {
+	bool turn;
+	char *owner, *channel;		/* channel: the job of a turn */
+	int64_t n, until;
+};
+int store_holders(struct store *s, struct store_holder_row **ret, size_t *n,
+    struct tocsin_err *err);
+void store_holder_rows_free(struct store_holder_row *rows, size_t n);
+
 /* Give up the leases of an owner known to be gone (a dead process on this
    host): its deliveries become due again at once.  One marked tried
    counts an attempt; one not tried counts a lost lease; either ends dead
@@ -632,5 +653,21 @@ struct store_prune {
 int store_prune(struct store *s, int64_t before, bool dry_run, int64_t now,
     const char *actor, struct store_prune *ret, struct tocsin_err *err);
 void store_prune_free(struct store_prune *p);
+
+/* Told after each table a copy filled: its name and its rows. */
+typedef void (*store_copy_fn)(void *arg, const char *table, int64_t rows);
+
+/*
+ * Copy every row of the store from (read in one snapshot) into the store
+ * to, which must hold nothing yet (no alert, no audit record), in one
+ * write transaction of to: SQLite into PostgreSQL when moving to several
+ * nodes, or any engine into any other.  Ids and the audit log are copied
+ * as they are, so the chain verifies in the copy; the copy's identity
+ * sequences go on after the copied ids.  Then the copy's audit chain is
+ * verified and its head compared with the source's: TOCSIN_EDATA when
+ * they differ.  *ret_rows (may be NULL) says how many rows in all.
+ */
+int store_copy(struct store *from, struct store *to, store_copy_fn told,
+    void *arg, int64_t *ret_rows, struct tocsin_err *err);
 
 #endif

@@ -405,6 +405,10 @@ store_migrate(sqlite3 *db, struct tocsin_err *err)
 	if (version < 9 && (rc = sq_exec_err(db, "UPDATE schema_version SET "
 	    "version = 9", err)) != 0)
 		return rc;
+	/* version 10: the turns table, which the schema's CREATE makes */
+	if (version < 10 && (rc = sq_exec_err(db, "UPDATE schema_version SET "
+	    "version = 10", err)) != 0)
+		return rc;
 	return 0;
 }
 

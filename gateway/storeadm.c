@@ -15,6 +15,10 @@
  * its audit record.  What it never touches: alerts still active, the
  * audit log (its records hash what they say), and the contacts' current
  * confirmation dates (the repository still names those contacts).
+ *
+ * A copy moves a store to another engine (a SQLite file into PostgreSQL,
+ * for several serve nodes): every row, then the copy's audit chain is
+ * verified and its head compared with the source's.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -329,4 +333,59 @@ storeadm_prune(const struct policy_repo *repo, int64_t before, bool dry_run,
 	store_prune_free(&p);
 	store_close(st);
 	return 0;
+}
+
+static void
+adm_copy_told(void *arg, const char *table, int64_t rows)
+{
+	if (arg != NULL)
+		fprintf(arg, "tocsin store copy: %s: %lld rows\n", table,
+		    (long long)rows);
+}
+
+/* A store named for a message: a file's path, or what a conninfo is. */
+static const char *
+adm_name(const char *target)
+{
+	return policy_store_is_pg(target) ? "the PostgreSQL database" : target;
+}
+
+int
+storeadm_copy(const char *from, const char *to, const char *actor,
+    FILE *out, FILE *progress, struct tocsin_err *err)
+{
+	struct store *src = NULL, *dst = NULL;
+	char details[256], hash[65];
+	int64_t rows = 0, seq = 0;
+	int rc;
+
+	if (strcmp(from, to) == 0)
+		return tocsin_fail(err, TOCSIN_EUSAGE, "--from and --to name "
+		    "the same store");
+	/* a copy never makes the store it reads */
+	if (!policy_store_is_pg(from) && access(from, R_OK) != 0)
+		return tocsin_fail(err, TOCSIN_ENOINPUT, "there is no store at "
+		    "%s to copy: %s", from, strerror(errno));
+	if ((rc = store_open(from, &src, err)) != 0)
+		return rc;
+	if ((rc = store_open(to, &dst, err)) != 0) {
+		store_close(src);
+		return rc;
+	}
+	if ((rc = store_copy(src, dst, adm_copy_told, progress, &rows,
+	    err)) == 0 && (rc = store_audit_head(dst, &seq, hash, err)) == 0) {
+		(void)snprintf(details, sizeof(details), "from=%.160s rows=%lld "
+		    "head=%lld", adm_name(from), (long long)rows,
+		    (long long)seq);
+		rc = store_audit(dst, (int64_t)time(NULL), actor, "store-copy",
+		    "store", details, err);
+	}
+	if (rc == 0)
+		fprintf(out, "copied %lld rows from %s to %s; the copy's audit "
+		    "chain verifies and ends at record %lld, as the store's "
+		    "does\n", (long long)rows, adm_name(from), adm_name(to),
+		    (long long)seq);
+	store_close(dst);
+	store_close(src);
+	return rc;
 }

@@ -45,6 +45,18 @@ int storeadm_date_parse(const char *s, int64_t *ret);
  * checkpoint before this returns; a failure to anchor or to rewrite the
  * file is a warning on warn, the prune stands.
  */
+/*
+ * `tocsin store copy --from FROM --to TO`: every row of the store FROM (a
+ * SQLite file that must exist, or a PostgreSQL conninfo) into the new,
+ * empty store TO (made when it is a file or a database without the
+ * schema), the copy's audit chain verified against FROM's head, then a
+ * "store-copy" record appended to TO's log by actor.  A line per table on
+ * progress (may be NULL), the result on out.  serve must not be running
+ * on FROM: what it writes meanwhile is not in the copy.
+ */
+int storeadm_copy(const char *from, const char *to, const char *actor,
+    FILE *out, FILE *progress, struct tocsin_err *err);
+
 int storeadm_prune(const struct policy_repo *repo, int64_t before,
     bool dry_run, const char *actor, FILE *out, FILE *warn,
     struct tocsin_err *err);

@@ -172,6 +172,20 @@ class Instance:
             self.pg[0].dropdb(self.pg[1])
             self.pg = None
 
+    def conf_store(self):
+        """What gateway.store says: the database's conninfo, or the
+        file."""
+        return (self.pg[0].conninfo(self.pg[1]) if self.pg is not None
+                else str(self.db))
+
+    def switch_store(self, target, pg=None):
+        """The instance's store is now target (its config already says
+        so): a PostgreSQL database pg = (server, name), or a file."""
+        if pg is None:
+            self.pg, self.db = None, Path(target)
+        else:
+            self.pg = pg
+
     def has_store(self):
         return self.pg is not None or self.db.exists()
 

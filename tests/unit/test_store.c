@@ -585,7 +585,7 @@ test_migrate_v5(void **state)
 	assert_int_equal(count(f, "ack_guesses"), 1);
 	assert_int_equal(count(f, "check_tokens"), 0);
 	raw(f, "UPDATE team_states SET ack_contact = 'Ann'");
-	assert_int_equal(count(f, "schema_version WHERE version = 9"), 1);
+	assert_int_equal(count(f, "schema_version WHERE version = 10"), 1);
 }
 
 /* A signature acks once: a second ack by its digest, for this team or
@@ -1768,6 +1768,48 @@ test_prune(void **state)
 }
 
 
+/* One node of several takes a job at a time: the holder keeps it while
+   it renews it, another takes it once its time ran out; status sees who
+   holds the turn and who holds which deliveries. */
+static void
+test_turns_and_holders(void **state)
+{
+	struct unit_store *f = *state;
+	struct store_holder_row *h = NULL;
+	struct store_delivery_row *r = NULL;
+	struct tocsin_err e;
+	size_t n = 0;
+
+	assert_int_equal(store_turn(f->st, "ack-poll", "A", 1000, 30, &e), 1);
+	assert_int_equal(store_turn(f->st, "ack-poll", "B", 1010, 30, &e), 0);
+	assert_int_equal(store_turn(f->st, "ack-poll", "A", 1020, 30, &e), 1);
+	/* A's time ran out at 1050: it died */
+	assert_int_equal(store_turn(f->st, "ack-poll", "B", 1049, 30, &e), 0);
+	assert_int_equal(store_turn(f->st, "ack-poll", "B", 1050, 30, &e), 1);
+	assert_int_equal(store_turn(f->st, "ack-poll", "A", 1060, 30, &e), 0);
+	assert_int_equal(store_turn(f->st, "other", "A", 1060, 30, &e), 1);
+	assert_int_equal(submit(f, "A1", "ID-1", 2, &e), 0);
+	assert_int_equal(store_claim(f->st, "tocsin/h1/7/0", 1000, 60, "sms",
+	    10, &r, &n, &e), 0);
+	assert_int_equal(n, 2);
+	store_delivery_rows_free(r, n);
+	assert_int_equal(store_holders(f->st, &h, &n, &e), 0);
+	assert_int_equal(n, 3);
+	assert_false(h[0].turn);
+	assert_string_equal(h[0].owner, "tocsin/h1/7/0");
+	assert_string_equal(h[0].channel, "sms");
+	assert_int_equal(h[0].n, 2);
+	assert_int_equal(h[0].until, 1060);
+	assert_true(h[1].turn);
+	assert_string_equal(h[1].owner, "A");
+	assert_string_equal(h[1].channel, "other");
+	assert_true(h[2].turn);
+	assert_string_equal(h[2].owner, "B");
+	assert_string_equal(h[2].channel, "ack-poll");
+	assert_int_equal(h[2].until, 1080);
+	store_holder_rows_free(h, n);
+}
+
 /* --- PostgreSQL's own ------------------------------------------------------ */
 
 /* The schema made once, whatever the number of nodes that open the
@@ -1784,14 +1826,19 @@ test_pg_schema(void **state)
 	store_close(second);
 	assert_int_equal(count(f, "schema_version"), 1);
 	assert_int_equal(unit_store_int(f, "SELECT version FROM "
-	    "schema_version"), 9);
+	    "schema_version"), 10);
 	assert_int_equal(unit_store_int(f, "SELECT count(*) FROM "
 	    "information_schema.columns WHERE table_name = 'team_states' AND "
 	    "column_name = 'team' AND collation_name = 'C'"), 1);
 	raw(f, "UPDATE schema_version SET version = 99");
 	assert_int_not_equal(store_open(f->path, &second, &e), 0);
 	assert_non_null(strstr(e.msg, "version 99"));
-	raw(f, "UPDATE schema_version SET version = 9");
+	/* a store of version 9 gains the turns of version 10 */
+	raw(f, "DROP TABLE turns; UPDATE schema_version SET version = 9");
+	assert_int_equal(store_open(f->path, &second, &e), 0);
+	store_close(second);
+	assert_int_equal(count(f, "turns"), 0);
+	assert_int_equal(count(f, "schema_version WHERE version = 10"), 1);
 	/* a UTF8 database would refuse or change text the store keeps */
 	unit_pg_admin("CREATE DATABASE tst_utf8 ENCODING 'UTF8' TEMPLATE "
 	    "template0");
@@ -1906,6 +1953,7 @@ main(void)
 		T(test_next_due_by_channel),
 		T(test_check_of_contacts),
 		T(test_prune),
+		T(test_turns_and_holders),
 	};
 	/* a file's mode, its log, its migrations, its backup */
 	const struct CMUnitTest sqlite_only[] = {
