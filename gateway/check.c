@@ -239,11 +239,17 @@ check_stale(const struct policy_repo *repo, int64_t now,
 	size_t n = 0, total = 0, ever = 0;
 	char tb[32];
 
+	/* a database that does not answer now is worth knowing (one whose
+	   conninfo is wrong is an error of check_modes already) */
+	if (policy_store_is_pg(repo->gateway.store) &&
+	    store_pg_check(repo->gateway.store, &e) != 0)
+		goto out;
+	/* a database not made as the store needs it is an error */
 	if (policy_store_is_pg(repo->gateway.store) &&
 	    store_open(repo->gateway.store, &st, &e) != 0) {
-		/* a database that does not answer now is worth knowing */
-		policy_diag_add(diag, POLICY_WARNING, repo->gateway.src.file,
-		    repo->gateway.src.line, "%s", e.msg);
+		policy_diag_add(diag, e.code == TOCSIN_ECONFIG ? POLICY_ERROR :
+		    POLICY_WARNING, repo->gateway.store_src.file,
+		    repo->gateway.store_src.line, "%s", e.msg);
 		goto out;
 	}
 	if ((st == NULL && access(repo->gateway.store, F_OK) != 0) ||
@@ -334,8 +340,8 @@ check_modes(const struct policy_repo *repo, struct policy_diag *diag)
 		/* no password in it, its password file private */
 		if (store_pg_check(repo->gateway.store, &e) != 0)
 			policy_diag_add(diag, POLICY_ERROR,
-			    repo->gateway.src.file, repo->gateway.src.line,
-			    "%s", e.msg);
+			    repo->gateway.store_src.file,
+			    repo->gateway.store_src.line, "%s", e.msg);
 	} else
 		check_mode_of("the store", repo->gateway.store, diag);
 	(void)snprintf(buf, sizeof(buf), "%s", repo->gateway.store);

@@ -374,6 +374,7 @@ struct policy_gateway {
 	struct policy_src desk_team_src;
 	struct policy_src src;
 	struct policy_src signing_key_src;
+	struct policy_src store_src;	/* the store key's line */
 };
 
 struct policy_repo {

@@ -665,6 +665,7 @@ policy_read_gateway_files(struct policy_ctx *ctx, const config_setting_t *g)
 	(void)policy_get_fpr(ctx, g, "gateway", "signing_key", true,
 	    gw->signing_key);
 	gw->signing_key_src = policy_src_key(ctx, g, "signing_key");
+	gw->store_src = policy_src_key(ctx, g, "store");
 	(void)policy_get_path(ctx, g, "gateway", "issuer_ca", false,
 	    &gw->issuer_ca);
 }

@@ -227,3 +227,63 @@ def test_bad_quorum_rules_reported_with_file_and_line(inst):
     out = inst.run("check", check=0).stdout
     assert f"{inst.conf}:{first}: warning: quorum rule 1: min_teams = 4000 " \
         f"but the repository has {len(inst.teams())} teams" in out
+
+
+# --- a PostgreSQL store ------------------------------------------------------
+
+def pg_store(inst, tmp_path, conninfo, ack_secret=True):
+    """inst's configuration with gateway.store set to conninfo (a server
+    that need not exist), with or without an ack secret."""
+    key = tmp_path / "ack.key"
+    key.write_bytes(os.urandom(32))
+    key.chmod(0o600)
+    inst.set_keys("gateway", store=conninfo)
+    text = inst.conf.read_text()
+    text = re.sub(r"^\s*ack_secret = [^;]*;\n", "", text, flags=re.M)
+    inst.conf.write_text(text)
+    if ack_secret:
+        inst.set_keys("gateway", ack_secret=str(key))
+
+
+def store_line(inst):
+    for n, line in enumerate(inst.conf.read_text().splitlines(), 1):
+        if re.match(r"\s*store = ", line):
+            return n
+    raise AssertionError("no store line")
+
+
+def test_pg_store_with_a_password_is_refused_without_showing_it(inst,
+                                                                tmp_path):
+    pg_store(inst, tmp_path, "postgresql://tocsin:Hunter2secret@127.0.0.1:1/x")
+    p = inst.run("check")
+    assert p.returncode == EX_CONFIG
+    out = p.stdout + p.stderr
+    assert "0600" in out and "passfile" in out
+    assert "Hunter2secret" not in out
+    assert f"tocsin.conf:{store_line(inst)}" in out
+
+
+def test_pg_store_password_file_must_be_private(inst, tmp_path):
+    pw = tmp_path / "pgpass"
+    pw.write_text("127.0.0.1:1:*:tocsin:Hunter2secret\n")
+    pw.chmod(0o644)
+    pg_store(inst, tmp_path, f"host=127.0.0.1 port=1 dbname=x passfile={pw}")
+    p = inst.run("check")
+    assert p.returncode == EX_CONFIG
+    out = p.stdout + p.stderr
+    assert "chmod 600" in out and str(pw) in out
+    assert "Hunter2secret" not in out
+    pw.chmod(0o600)
+    # private now: what is left is a database that does not answer, a
+    # warning, and the rest of the repository passes
+    p = inst.run("check", check=0)
+    assert "warning" in p.stdout and "PostgreSQL store" in p.stdout
+
+
+def test_pg_store_needs_a_shared_ack_secret(inst, tmp_path):
+    pg_store(inst, tmp_path, "host=127.0.0.1 port=1 dbname=x",
+             ack_secret=False)
+    p = inst.run("check")
+    assert p.returncode == EX_CONFIG
+    assert "gateway.ack_secret" in p.stdout + p.stderr
+    assert f"tocsin.conf:{store_line(inst)}" in p.stdout + p.stderr
