@@ -652,8 +652,9 @@ out:
 	return rc;
 }
 
-int
-store_submit(struct store *s, const struct store_alert *a,
+/* store_submit's transaction. */
+static int
+submit_tx(struct store *s, const struct store_alert *a,
     const struct store_signature *sigs, size_t nsigs,
     const struct store_team_plan *teams, size_t nteams,
     const struct store_delivery_plan *dels, size_t ndels,
@@ -682,6 +683,34 @@ store_submit(struct store *s, const struct store_alert *a,
 		return rc;
 	}
 	return sq_commit(s, err);
+}
+
+/*
+ * A PostgreSQL server that goes away in the middle (its primary failed
+ * over) leaves it unknown whether the COMMIT went through: the submit is
+ * tried once more on a new connection, and an alert found stored under
+ * this very id was this submit's, committed before the loss.
+ */
+int
+store_submit(struct store *s, const struct store_alert *a,
+    const struct store_signature *sigs, size_t nsigs,
+    const struct store_team_plan *teams, size_t nteams,
+    const struct store_delivery_plan *dels, size_t ndels,
+    const char *actor, struct tocsin_err *err)
+{
+	char id[64];
+	int rc = submit_tx(s, a, sigs, nsigs, teams, nteams, dels, ndels,
+	    actor, err);
+
+	if (rc == 0 || !s->unavailable || !sq_pg(s))
+		return rc;
+	if (store_seen(s, a->identifier, a->sender, id, sizeof(id), NULL) == 1)
+		return strcmp(id, a->id) == 0 ? 0 : tocsin_fail(err,
+		    TOCSIN_EPERM, "alert identifier %s from sender %s was "
+		    "already accepted; a replay is refused", a->identifier,
+		    a->sender);
+	return submit_tx(s, a, sigs, nsigs, teams, nteams, dels, ndels, actor,
+	    err);
 }
 
 /* --- reading -------------------------------------------------------------- */

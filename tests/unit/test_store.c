@@ -1919,6 +1919,35 @@ test_pg_server_restart(void **state)
 	assert_int_equal(count(f, "deliveries"), 4);
 }
 
+/* The server ends the connection in the middle of a submit (a failover
+   while the transaction was open): the submit is done once more on a new
+   connection, and the alert is stored once with its audit record. */
+static void
+test_pg_submit_retried_after_a_lost_connection(void **state)
+{
+	struct unit_store *f = *state;
+	struct tocsin_err e;
+	int64_t bad, n;
+
+	/* the first audit insert ends its own session; a sequence, since it
+	   is not rolled back with the transaction */
+	raw(f, "CREATE SEQUENCE kill_once; CREATE FUNCTION kill_once() "
+	    "RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN IF nextval("
+	    "'kill_once') = 1 THEN PERFORM pg_terminate_backend("
+	    "pg_backend_pid()); END IF; RETURN NEW; END $$; CREATE TRIGGER "
+	    "kill_once BEFORE INSERT ON audit FOR EACH ROW EXECUTE FUNCTION "
+	    "kill_once()");
+	assert_int_equal(submit(f, "A1", "ID-1", 2, &e), 0);
+	assert_int_equal(count(f, "alerts"), 1);
+	assert_int_equal(count(f, "deliveries"), 4);
+	assert_int_equal(unit_store_int(f, "SELECT last_value FROM kill_once"),
+	    2);
+	assert_int_equal(store_audit_verify(f->st, &bad, &n, &e), 0);
+	assert_int_equal(n, 1);
+	/* a replay of it is still refused */
+	assert_int_equal(submit(f, "A2", "ID-1", 2, &e), TOCSIN_EPERM);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int
@@ -1968,6 +1997,7 @@ main(void)
 		T(test_pg_conninfo_checked),
 		T(test_pg_backup_refused),
 		T(test_pg_server_restart),
+		T(test_pg_submit_retried_after_a_lost_connection),
 	};
 	int failed = cmocka_run_group_tests_name(unit_store_pg() ?
 	    "store (PostgreSQL)" : "store (SQLite)", common, NULL, NULL);
