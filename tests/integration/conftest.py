@@ -186,8 +186,41 @@ class Instance:
         else:
             self.pg = pg
 
+    @contextlib.contextmanager
+    def connect(self):
+        """A connection of the test's own to the store, for statements
+        with ? marks (c.execute(sql, params) -> cursor), committed as
+        they run (PostgreSQL) or on the way out (SQLite)."""
+        if self.pg is None:
+            with sqlite3.connect(self.db) as c:
+                yield c
+            return
+        conn = self.pg[0].connect(self.pg[1])
+        conn.set_client_encoding("UTF8")
+
+        class Conn:
+            def execute(self, query, params=()):
+                cur = conn.cursor()
+                cur.execute(query.replace("?", "%s"), tuple(params) or None)
+                return cur
+        try:
+            yield Conn()
+        finally:
+            conn.close()
+
+    def checkpoint(self):
+        """The audit checkpoint: beside the store file, or beside the ack
+        secret for a PostgreSQL store."""
+        if self.pg is not None:
+            return self.db.parent / "audit.checkpoint"
+        return self.db.parent / (self.db.name + ".checkpoint")
+
     def has_store(self):
-        return self.pg is not None or self.db.exists()
+        """Whether a tocsin command made the store yet (its tables)."""
+        if self.pg is not None:
+            return self.sql("SELECT to_regclass('alerts') IS NOT NULL"
+                            )[0][0]
+        return self.db.exists()
 
     def sql(self, query, *params):
         if self.pg is not None:

@@ -8,7 +8,6 @@ import json
 import os
 import re
 import signal
-import sqlite3
 import subprocess
 import time
 from datetime import datetime, timedelta, timezone
@@ -36,7 +35,7 @@ def test_audit_verify_passes_untouched(inst):
 
 def test_audit_verify_fails_after_edit(inst):
     submit_two(inst)
-    with sqlite3.connect(inst.db) as c:
+    with inst.connect() as c:
         c.execute("UPDATE audit SET details = details || ' (edited)' WHERE seq = 2")
     p = inst.run("audit", "verify")
     assert p.returncode == 65
@@ -45,7 +44,7 @@ def test_audit_verify_fails_after_edit(inst):
 
 def test_audit_verify_fails_after_delete(inst):
     submit_two(inst)
-    with sqlite3.connect(inst.db) as c:
+    with inst.connect() as c:
         c.execute("DELETE FROM audit WHERE seq = 2")
     p = inst.run("audit", "verify")
     assert p.returncode == 65
@@ -56,7 +55,7 @@ def test_audit_verify_fails_after_delete(inst):
 
 
 def checkpoint(inst):
-    return inst.db.parent / (inst.db.name + ".checkpoint")
+    return inst.checkpoint()
 
 
 def cp_fields(inst):
@@ -85,7 +84,7 @@ def rewrite_chain(inst, seq, details):
     """What someone with write access to the database does to hide an
     edit: change a record, then recompute every hash from it on, so that
     the chain holds again."""
-    with sqlite3.connect(inst.db) as c:
+    with inst.connect() as c:
         c.execute("UPDATE audit SET details = ? WHERE seq = ?", (details, seq))
         rows = c.execute("SELECT seq, ts, actor, action, object, details, "
                          "prev_hash FROM audit ORDER BY seq").fetchall()
@@ -108,7 +107,7 @@ def test_honest_run_is_intact_with_the_checkpoint_at_the_head(inst):
 
 def test_deleting_the_last_record_is_noticed(inst):
     submit_two(inst)
-    with sqlite3.connect(inst.db) as c:
+    with inst.connect() as c:
         c.execute("DELETE FROM audit WHERE seq = 3")
     p = inst.run("audit", "verify")
     assert p.returncode == 65, p.stdout + p.stderr
@@ -140,7 +139,7 @@ def test_a_forged_checkpoint_is_refused(inst, pki):
     assert p.returncode == 77 and "not trusted" in p.stderr, p.stderr
     # a well-formed checkpoint signed by another key (an issuer's)
     seq, h = head(inst)
-    with sqlite3.connect(inst.db) as c:
+    with inst.connect() as c:
         c.execute("DELETE FROM audit WHERE seq = 3")
     seq, h = head(inst)
     text = inst.write("cp.txt", "tocsin audit checkpoint 1\nseq: %d\n"
@@ -161,7 +160,7 @@ def test_a_cut_log_is_never_signed_over(inst):
     the checkpoint naming the old record 3 stays, and verify says so."""
     submit_two(inst)
     old = checkpoint(inst).read_bytes()
-    with sqlite3.connect(inst.db) as c:
+    with inst.connect() as c:
         c.execute("DELETE FROM audit WHERE seq = 3")
     a = inst.write("v.xml", inst.cap())
     p = inst.run("submit", a, "--sig", inst.gpg_sign(a), check=0)
@@ -186,7 +185,7 @@ def test_an_operator_ack_is_anchored_before_the_command_ends(inst):
         [("unix:root(0)",)]
     # the command's window is nil: the checkpoint names its record
     assert cp_fields(inst) == (seq, h)
-    with sqlite3.connect(inst.db) as c:
+    with inst.connect() as c:
         c.execute("DELETE FROM audit WHERE seq = ?", (seq,))
     p = inst.run("audit", "verify")
     assert p.returncode == 65 and "truncated" in p.stderr
@@ -226,7 +225,7 @@ def test_serve_anchors_a_listener_ack_within_its_bound(inst):
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=60)
         log.close()
-    with sqlite3.connect(inst.db) as c:
+    with inst.connect() as c:
         c.execute("DELETE FROM audit WHERE seq = ?", (seq,))
     p = inst.run("audit", "verify")
     assert p.returncode == 65 and "truncated" in p.stderr
@@ -255,7 +254,7 @@ def test_a_signed_drop_message_carries_the_head(inst, peer, verify_home):  # noq
 def test_audit_show_lists_filters_and_escapes(inst):
     submit_two(inst)
     hour_ago = int(time.time()) - 3600
-    with sqlite3.connect(inst.db) as c:
+    with inst.connect() as c:
         c.execute("UPDATE audit SET ts = ? WHERE seq = 1", (hour_ago,))
         c.execute("UPDATE audit SET details = details || ? WHERE seq = 3",
                   ("\x1b[2J\r\nforged line",))
@@ -378,7 +377,7 @@ def test_an_old_checkpoint_put_back_is_caught_by_a_witness(inst, peer,  # noqa: 
     msg = Path(peer.root) / teams[0] / f"alert-{alert}.{teams[0]}.s0.txt.asc"
     line = re.search(r"^Audit-Head: .*$", msg.read_text(), re.M).group(0)
     assert line == "Audit-Head: %d %s" % head(inst)
-    with sqlite3.connect(inst.db) as c:
+    with inst.connect() as c:
         c.execute("DELETE FROM audit WHERE seq = 2")
     checkpoint(inst).write_bytes(kept)
     assert "checkpoint at 1" in inst.run("audit", "verify", check=0).stdout
