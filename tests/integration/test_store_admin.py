@@ -223,3 +223,26 @@ def test_check_warns_about_a_store_others_can_read(inst):
     assert f"chmod 600 {inst.db}" in p.stdout
     assert f"the store's folder {inst.db.parent} has mode 0755" in p.stdout
     assert f"chmod 700 {inst.db.parent}" in p.stdout
+
+
+def test_status_names_the_node_that_holds_deliveries(inst, serving):
+    """While serve sends, status says which node (host, process, worker)
+    holds which deliveries, and which holds the turn at the ack poll."""
+    import socket
+    alert, proc = serving
+    end = time.monotonic() + 20
+    while not inst.sql("SELECT 1 FROM deliveries WHERE alert_id = ? AND "
+                       "state = 'sending'", alert):
+        assert time.monotonic() < end, "serve claimed nothing"
+        time.sleep(0.02)
+    owner = f"tocsin/{socket.gethostname()}/{proc.pid}/"
+    text = inst.run("status", check=0).stdout
+    assert "held by serve nodes:" in text
+    line = [x for x in text.splitlines() if owner in x and "sends" in x]
+    assert line and "pgp-email deliver" in line[0], text
+    doc = json.loads(inst.run("status", "--json", check=0).stdout)
+    held = [h for h in doc["holders"] if "channel" in h]
+    assert held and all(h["owner"].startswith(owner) for h in held)
+    assert sum(h["deliveries"] for h in held) >= 1
+    turns = [h for h in doc["holders"] if h.get("turn") == "ack-poll"]
+    assert [h["owner"] for h in turns] == [f"{owner}poll"]
