@@ -114,8 +114,12 @@ def edit_conf(conf, parallel, unused):
 # the body until the client acknowledges the headers, and a client's delayed
 # ACK makes that about 40 ms per request.
 NODELAY = """\
-import importlib.util, socket, sys
-spec = importlib.util.spec_from_file_location("sms_provider", sys.argv.pop(1))
+import importlib.util, os, socket, sys
+path = sys.argv.pop(1)
+# the provider imports peerfiles from its own folder, which python -c does
+# not put on sys.path
+sys.path.insert(0, os.path.dirname(os.path.abspath(path)))
+spec = importlib.util.spec_from_file_location("sms_provider", path)
 m = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(m)
 _setup = m.Handler.setup
