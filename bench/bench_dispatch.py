@@ -31,13 +31,12 @@ import re
 import shutil
 import sqlite3
 import subprocess
-import sys
 import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from benchlib import die, run, stop, timed
+from benchlib import die, end_work, run, stop, timed
 
 SRC = Path(__file__).resolve().parents[1]
 PY = "/usr/bin/python3"
@@ -498,13 +497,7 @@ def main():
         row("one message per team, to all contacts", "yes" if clean else "NO")
     finally:
         stop(peer)
-        for h in ("gnupg", "signers", "contacts"):
-            subprocess.run(["gpgconf", "--homedir", str(pki / h), "--kill",
-                            "all"], capture_output=True)
-        if a.keep:
-            print(f"kept {work}", file=sys.stderr)
-        else:
-            shutil.rmtree(work, ignore_errors=True)
+        end_work(work, pki, a.keep)
 
 
 if __name__ == "__main__":

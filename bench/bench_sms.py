@@ -29,19 +29,17 @@ import os
 import re
 import secrets
 import shlex
-import shutil
 import socket
 import sqlite3
 import ssl
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.request
 from datetime import datetime, timezone
 from pathlib import Path
 
-from benchlib import die, run, stop, timed
+from benchlib import die, end_work, run, serve_options, stop, timed
 
 SRC = Path(__file__).resolve().parents[1]
 PY = "/usr/bin/python3"
@@ -108,14 +106,32 @@ def edit_conf(conf, parallel, unused):
     return n_step0, rate
 
 
+def sms_only_conf(tocsin, conf, parallel):
+    """edit_conf on the repository's tocsin.conf, with a prefix for
+    ke-gateway that no number of its teams.conf has; `tocsin check` must
+    accept the result.  Returns (that prefix, policies changed, rate)."""
+    unused = unused_prefix((conf.parent / "teams.conf").read_text())
+    n_step0, rate = edit_conf(conf, parallel, unused)
+    chk = subprocess.run([tocsin, "-c", conf, "check"],
+                         capture_output=True, text=True)
+    if chk.returncode != 0:
+        die(f"tocsin check failed ({chk.returncode}):\n{chk.stdout}"
+            f"{chk.stderr}")
+    return unused, n_step0, rate
+
+
 # --provider-nodelay: run the unchanged test provider with TCP_NODELAY on
 # its accepted connections (a diagnostic, see bench/README.md).  It answers
 # with two writes (headers, then body); without it, Nagle's algorithm holds
 # the body until the client acknowledges the headers, and a client's delayed
 # ACK makes that about 40 ms per request.
 NODELAY = """\
-import importlib.util, socket, sys
-spec = importlib.util.spec_from_file_location("sms_provider", sys.argv.pop(1))
+import importlib.util, os, socket, sys
+path = sys.argv.pop(1)
+# the provider imports peerfiles from its own folder, which python -c does
+# not put on sys.path
+sys.path.insert(0, os.path.dirname(os.path.abspath(path)))
+spec = importlib.util.spec_from_file_location("sms_provider", path)
 m = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(m)
 _setup = m.Handler.setup
@@ -301,11 +317,7 @@ def main():
     ap.add_argument("--messages", type=int, default=TARGET_MESSAGES,
                     help="SMS deliveries to make at least (alerts are added "
                     "until there are this many)")
-    ap.add_argument("--keep", action="store_true",
-                    help="keep the work folder (printed at the end)")
-    ap.add_argument("--bin", default=str(SRC / "build" / "gateway" / "tocsin"))
-    ap.add_argument("--serve-timeout", type=float, default=600,
-                    help="stop `tocsin serve` after this many seconds")
+    serve_options(ap, SRC)
     ap.add_argument("--provider-nodelay", action="store_true",
                     help="diagnostic: the test provider sets TCP_NODELAY "
                     "(without it, each answer waits about 40 ms for the "
@@ -346,13 +358,7 @@ def main():
         gen = run(gen_cmd, text=True)
         setup_s = time.monotonic() - t
         conf = work / "repo" / "tocsin.conf"
-        unused = unused_prefix((work / "repo" / "teams.conf").read_text())
-        n_step0, rate = edit_conf(conf, a.parallel, unused)
-        chk = subprocess.run([tocsin, "-c", conf, "check"],
-                             capture_output=True, text=True)
-        if chk.returncode != 0:
-            die(f"tocsin check failed ({chk.returncode}):\n{chk.stdout}"
-                f"{chk.stderr}")
+        unused, n_step0, rate = sms_only_conf(tocsin, conf, a.parallel)
 
         m = re.search(r'^\s*store\s*=\s*"([^"]+)";', conf.read_text(), re.M)
         store = Path(m.group(1))
@@ -560,13 +566,7 @@ def main():
                   f"{TARGET_MESSAGES}")
     finally:
         stop(prov)
-        for h in ("gnupg", "signers", "contacts"):
-            subprocess.run(["gpgconf", "--homedir", str(pki / h), "--kill",
-                            "all"], capture_output=True)
-        if a.keep:
-            print(f"kept {work}", file=sys.stderr)
-        else:
-            shutil.rmtree(work, ignore_errors=True)
+        end_work(work, pki, a.keep)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,8 @@
 """benchlib: what the bench programs share: running a command, stopping a
-child, and timing one child with its own peak memory."""
+child, timing one child with its own peak memory, the options and the
+clean-up of the programs that time `tocsin serve` in a work folder."""
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -85,3 +87,25 @@ def timed(cmd, errfile, timeout, stdout=subprocess.DEVNULL, sample=False):
         th.join()
     timed.cpu = ru.ru_utime + ru.ru_stime
     return wall, ru.ru_maxrss, hwm[0], p.returncode, killed.is_set()
+
+
+def serve_options(ap, src):
+    """--keep, --bin and --serve-timeout, for a program that times
+    `tocsin serve` in a work folder; src is the source tree."""
+    ap.add_argument("--keep", action="store_true",
+                    help="keep the work folder (printed at the end)")
+    ap.add_argument("--bin", default=str(src / "build" / "gateway" / "tocsin"))
+    ap.add_argument("--serve-timeout", type=float, default=600,
+                    help="stop `tocsin serve` after this many seconds")
+
+
+def end_work(work, pki, keep):
+    """Stop the gpg-agents of the test PKI's GnuPG homes, then remove the
+    work folder, or with keep say where it is."""
+    for h in ("gnupg", "signers", "contacts"):
+        subprocess.run(["gpgconf", "--homedir", str(pki / h), "--kill",
+                        "all"], capture_output=True)
+    if keep:
+        print(f"kept {work}", file=sys.stderr)
+    else:
+        shutil.rmtree(work, ignore_errors=True)
