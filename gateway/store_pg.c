@@ -31,6 +31,9 @@
 #define PG_WRITE_LOCK 0x746f6373
 /* Parameters a statement may have. */
 #define PG_MAXP 32
+/* Statements kept prepared per connection: the store's statements are a
+   few dozen fixed texts, run over and over. */
+#define PG_PREPARED 128
 /* Type oids of the parameters sent (pg_type.h is not a client header). */
 #define PG_OID_BYTEA 17
 #define PG_OID_INT8 20
@@ -45,6 +48,13 @@ struct pg_db {
 	int64_t changes;
 	char sqlstate[6];		/* of the last failure; "" none */
 	char msg[512];
+	/* statement texts prepared on this connection as "tN", N the index;
+	   forgotten when the connection is made again */
+	struct pg_prepared {
+		char *sql;
+		uint32_t hash;
+	} prepared[PG_PREPARED];
+	int nprepared;
 };
 
 struct pg_stmt {
@@ -117,6 +127,14 @@ pg_apply_wait(struct pg_db *p)
 	(void)pg_simple(p, sql);
 }
 
+static void
+pg_forget_prepared(struct pg_db *p)
+{
+	for (int i = 0; i < p->nprepared; i++)
+		free(p->prepared[i].sql);
+	p->nprepared = 0;
+}
+
 /* Outside a transaction, a connection that broke is made again. */
 static int
 pg_ready(struct pg_db *p)
@@ -126,6 +144,7 @@ pg_ready(struct pg_db *p)
 	if (!p->lost && PQstatus(p->conn) == CONNECTION_OK)
 		return 0;
 	PQreset(p->conn);
+	pg_forget_prepared(p);
 	if (PQstatus(p->conn) != CONNECTION_OK) {
 		pg_note(p, NULL);
 		return -1;
@@ -157,19 +176,23 @@ pg_begin(struct sql_db *d, bool write)
 
 	if (pg_ready(p) != 0)
 		return -1;
+	/* the lock in the same round trip as the BEGIN */
+	if (write) {
+		(void)snprintf(lock, sizeof(lock), "BEGIN; SELECT "
+		    "pg_advisory_xact_lock(%d)", PG_WRITE_LOCK);
+		begin = lock;
+	}
 	/* a connection found broken here had nothing of this transaction
 	   yet: made again and tried once more (a restart, a failover) */
 	if (pg_simple(p, begin) != 0 && (!p->lost || pg_ready(p) != 0 ||
-	    pg_simple(p, begin) != 0))
-		return -1;
-	p->in_tx = true;
-	(void)snprintf(lock, sizeof(lock), "SELECT pg_advisory_xact_lock(%d)",
-	    PG_WRITE_LOCK);
-	if (write && pg_simple(p, lock) != 0) {
-		(void)pg_simple(p, "ROLLBACK");
-		p->in_tx = false;
+	    pg_simple(p, begin) != 0)) {
+		/* a lock not had in time leaves the BEGIN open */
+		if (PQstatus(p->conn) == CONNECTION_OK &&
+		    PQtransactionStatus(p->conn) != PQTRANS_IDLE)
+			PQclear(PQexec(p->conn, "ROLLBACK"));
 		return -1;
 	}
+	p->in_tx = true;
 	return 0;
 }
 
@@ -331,6 +354,51 @@ pg_reset(struct sql_stmt *st)
 	s->blob = NULL;
 }
 
+static uint32_t
+pg_hash(const char *t)
+{
+	uint32_t h = 2166136261u;
+
+	while (*t != '\0')
+		h = (h ^ (unsigned char)*t++) * 16777619u;
+	return h;
+}
+
+/* Run s as a statement prepared on this connection (prepared now when it
+   is new and there is room), so that the server parses and plans each
+   of the store's statements once per connection, not once per run. */
+static PGresult *
+pg_exec_cached(struct pg_db *p, struct pg_stmt *s)
+{
+	const char *const *vals = (const char *const *)s->values;
+	uint32_t h = pg_hash(s->sql);
+	char name[16];
+	PGresult *r;
+	int i;
+
+	for (i = 0; i < p->nprepared; i++)
+		if (p->prepared[i].hash == h && p->prepared[i].sql != NULL &&
+		    strcmp(p->prepared[i].sql, s->sql) == 0)
+			break;
+	if (i == p->nprepared) {
+		if (i >= PG_PREPARED)
+			return PQexecParams(p->conn, s->sql, s->nparams,
+			    s->types, vals, s->lengths, s->formats, 0);
+		(void)snprintf(name, sizeof(name), "t%d", i);
+		r = PQprepare(p->conn, name, s->sql, s->nparams, s->types);
+		if (PQresultStatus(r) != PGRES_COMMAND_OK)
+			return r;
+		PQclear(r);
+		/* out of memory: the name stays taken, never found again */
+		p->prepared[i].sql = strdup(s->sql);
+		p->prepared[i].hash = h;
+		p->nprepared++;
+	}
+	(void)snprintf(name, sizeof(name), "t%d", i);
+	return PQexecPrepared(p->conn, name, s->nparams, vals, s->lengths,
+	    s->formats, 0);
+}
+
 /* Run the statement: its rows are then read one step at a time. */
 static enum sql_step
 pg_run(struct pg_stmt *s)
@@ -339,8 +407,7 @@ pg_run(struct pg_stmt *s)
 	ExecStatusType st;
 	const char *cmd;
 
-	s->res = PQexecParams(p->conn, s->sql, s->nparams, s->types,
-	    (const char *const *)s->values, s->lengths, s->formats, 0);
+	s->res = pg_exec_cached(p, s);
 	st = PQresultStatus(s->res);
 	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
 		pg_note(p, s->res);
@@ -507,6 +574,7 @@ pg_close(struct sql_db *d)
 	if (d == NULL)
 		return;
 	PQfinish(PG(d)->conn);
+	pg_forget_prepared(PG(d));
 	free(d);
 }
 
