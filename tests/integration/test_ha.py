@@ -28,9 +28,10 @@ many deliveries were lost (the store says sent, the peer has nothing),
 duplicated (copies the peers received beyond the first) and how many
 escalation steps or first acks happened twice.
 
-The SSH drop is left out: a drop sent again replaces the same files
-(posix-rename), so a duplicate is not visible at the peer, and its session
-set-up would cost seconds of the module's budget.
+The SSH drop is counted from the drop host's sftp-server log: each
+copy of a drop is a temporary file written whole (its close) before the
+rename into place, so a drop sent twice shows two closes of the step's
+manifest even though the file in place is the first.
 """
 import collections
 import contextlib
@@ -50,12 +51,14 @@ from pathlib import Path
 import pytest
 
 from conftest import Instance, free_port, instance_of, pgcluster
+from sshpeer import SshPeer
 from smsprovider import post_status_callback
 from test_ackreply import primary
 from test_email import peer_for
 from test_escalation import ladder
 from test_faults import mail_copies, rows, serve_bg, stuck, wait_for
 from test_sms import ACCOUNT, TOKEN, configure as sms_configure, provider
+from test_sshdrop import configure as drop_configure
 
 TABLE = []
 WORKERS = 2
@@ -68,10 +71,10 @@ LEASE = 10
 @pytest.fixture(scope="module", autouse=True)
 def ha_table(request):
     yield
-    lines = ["", "HA matrix                                           lost  "
+    lines = ["", "HA matrix                                                lost  "
              "duplicated  fired twice  note"]
     for fault, lost, dup, twice, note in TABLE:
-        lines.append(f"{fault:<51} {lost:>4}  {dup:>10}  {twice:>11}  "
+        lines.append(f"{fault:<56} {lost:>4}  {dup:>10}  {twice:>11}  "
                      f"{note}")
     cm = request.config.pluginmanager.getplugin("capturemanager")
     with cm.global_and_fixture_disabled():
@@ -202,12 +205,25 @@ def tally(inst, alerts, mail, sms):
         for r in rows(inst, a):
             if r[5] != "sent":
                 continue
+            if r[3] not in ("pgp-email", "sms"):
+                continue            # drops: drop_copies
             got = by_rcpt[r[4].lower()] if r[3] == "pgp-email" else \
                 by_number[r[4]]
             lost += got == 0
     dmail = sum(n - 1 for n in mc.values() if n > 1)
     dsms = sum(n - 1 for n in sc.values() if n > 1)
     return lost, dmail, dsms
+
+
+def drop_copies(peer, alert):
+    """(team, step) -> whole copies of the step's drop the host got: the
+    closes of its manifest's temporary file in the sftp-server's log."""
+    seen = collections.Counter()
+    for m in re.finditer(r'close "[^"]*/([^/"]+)/\.alert-' + re.escape(alert)
+                         + r'\.\1\.s(\d+)\.sha256\.[0-9a-f]+\.tmp" bytes '
+                         r'read 0 written [1-9]', peer.sftp_text()):
+        seen[(m.group(1), int(m.group(2)))] += 1
+    return seen
 
 
 def fast_sms(inst, url):
@@ -250,27 +266,36 @@ def wait_serving(node, tag, timeout=20):
 
 # --- 1. two nodes, kill -9 of one mid-broadcast ------------------------------
 
-def short_ladder(inst, teams):
-    """Every policy: e-mail and SMS at once, then nothing for 30 min; the
-    policy "short" of teams: the same at once, e-mail again 4 s later,
-    unreached 3 s after that."""
-    ladder(inst, [("0s", ["primary:pgp-email", "primary:sms"]),
-                  ("30m", ["primary:pgp-email"])], "60m")
+def add_policy(inst, name, steps, unreached_after, teams):
+    """A policy of its own for teams: steps [(after, [targets])]."""
+    body = ",\n".join(f'      {{ after = "{a}"; notify = [ '
+                      + ", ".join(f'"{t}"' for t in ts) + " ]; }"
+                      for a, ts in steps)
     text = inst.conf.read_text()
-    text = text.replace("policies = {\n", "policies = {\n  short = {\n"
-                        "    steps = (\n"
-                        '      { after = "0s"; notify = [ "primary:pgp-email"'
-                        ', "primary:sms" ]; },\n'
-                        '      { after = "4s"; notify = [ "primary:pgp-email"'
-                        " ]; }\n    );\n"
-                        '    unreached_after = "3s";\n  };\n', 1)
-    inst.conf.write_text(text)
+    assert "policies = {\n" in text
+    inst.conf.write_text(text.replace(
+        "policies = {\n", f"policies = {{\n  {name} = {{\n    steps = (\n"
+        f'{body}\n    );\n    unreached_after = "{unreached_after}";\n'
+        "  };\n", 1))
     tt = (inst.dir / "teams.conf").read_text()
     for t in teams:
         tt, n = re.subn(rf'(\{{ id = "{t}";\n(?:.*\n)*?    policy = )"[^"]+";',
-                        r'\g<1>"short";', tt, count=1)
+                        rf'\g<1>"{name}";', tt, count=1)
         assert n == 1, t
     (inst.dir / "teams.conf").write_text(tt)
+
+
+def short_ladder(inst, teams, drops):
+    """Every policy: e-mail and SMS at once, then nothing for 30 min; the
+    policy "short" of teams: the same at once, e-mail again 4 s later,
+    unreached 3 s after that; the policy "drops" of drops: e-mail, SMS
+    and the SSH drop at once."""
+    now = ["primary:pgp-email", "primary:sms"]
+    ladder(inst, [("0s", now), ("30m", ["primary:pgp-email"])], "60m")
+    add_policy(inst, "short", [("0s", now), ("4s", ["primary:pgp-email"])],
+               "3s", teams)
+    add_policy(inst, "drops", [("0s", now + ["team:sshdrop"]),
+                               ("30m", ["primary:pgp-email"])], "60m", drops)
 
 
 def test_two_nodes_kill_9_of_one_mid_broadcast(repo249, pki, pg, tmp_path):
@@ -279,6 +304,7 @@ def test_two_nodes_kill_9_of_one_mid_broadcast(repo249, pki, pg, tmp_path):
     with on_pg(repo249, pki, pg) as inst, \
             provider(tmp_path, pki, "sms") as sms:
         mail = peer_for(inst, tmp_path / "smtp", pki, delay=0.02)
+        ssh = SshPeer(tmp_path / "sshd").start()
         try:
             fast_sms(inst, sms.url)
             # each SMS answered after 0.1 s, so that some are in flight
@@ -286,7 +312,10 @@ def test_two_nodes_kill_9_of_one_mid_broadcast(repo249, pki, pg, tmp_path):
                              "count": -1, "endpoint": "messages"}])
             teams = inst.teams()
             short = rng.sample(teams, 12)
-            short_ladder(inst, short)
+            drops = rng.sample([t for t in teams if t not in short], 12)
+            drop_configure(inst, ssh, drops,
+                           step0='[ "primary:pgp-email", "primary:sms" ]')
+            short_ladder(inst, short, drops)
             inst.set_keys("gateway", workers=WORKERS, lease=f"{LEASE}s")
             inst.set_keys("smtp", batch=SMTP_BATCH)
             assert inst.run("check").returncode == 0
@@ -331,8 +360,10 @@ def test_two_nodes_kill_9_of_one_mid_broadcast(repo249, pki, pg, tmp_path):
             r = inst.run("audit", "verify", "--no-checkpoint")
             waits = sum(serving_log(n, t).count("cannot record")
                         for n, t in ((inst, "a"), (b, "b")))
+            dc = drop_copies(ssh, alert)
         finally:
             mail.stop()
+            ssh.stop()
     # who recorded each send, and what the killed node held at the kill
     sent_by = collections.Counter(owner_pid(o) for _, o, w, _ in log
                                   if w == "sent")
@@ -351,24 +382,31 @@ def test_two_nodes_kill_9_of_one_mid_broadcast(repo249, pki, pg, tmp_path):
     # plus those answered within the last group commit (as test_faults)
     mail_bound = WORKERS * SMTP_BATCH
     sms_bound = WORKERS * (SMS_PARALLEL + KE_PARALLEL + 2)
+    drop_bound = WORKERS * 20           # sshdrop.c's batch
+    drop_rows = [x for x in all_rows if x[3] == "sshdrop"]
+    dlost = sum(1 for x in drop_rows if x[5] == "sent" and
+                dc[(x[1], x[2])] == 0)
+    ddup = sum(n - 1 for n in dc.values() if n > 1)
     twice = sum(n - 1 for n in esc.values() if n > 1)
     short_steps = collections.Counter(
         (r[1], r[2]) for r in all_rows if r[1] in short and r[3] ==
         "pgp-email")
-    record(f"kill -9 of 1 of 2 nodes, {len(teams)} teams e-mail+SMS",
-           lost, dmail + dsms, twice,
+    record(f"kill -9 of 1 of 2 nodes, {len(teams)} teams e-mail+SMS"
+           f"+{len(drops)} drops", lost + dlost, dmail + dsms + ddup, twice,
            f"seed {seed}, kill at +{delay:.2f} s; sent by node a "
            f"{sent_by[pa.pid]}, node b {sent_by[pb.pid]}; a held "
            f"{len(in_flight)} unrecorded ({dict(by_channel)}), "
            f"{len(taken_back)} taken back; dup mail {dmail} <= "
-           f"{mail_bound}, SMS {dsms} <= {sms_bound}; done "
+           f"{mail_bound}, SMS {dsms} <= {sms_bound}, drops {ddup} <= "
+           f"{drop_bound}; done "
            f"{t_done - t_kill:.1f} s after the kill; {waits} 'cannot "
            "record yet' warnings")
     assert r.returncode == 0 and "verified" in (r.stdout + r.stderr).lower(), \
         r.stdout + r.stderr
     assert [x for x in all_rows if x[5] != "sent"] == []
     assert st == []
-    assert lost == 0
+    assert lost == 0 and dlost == 0, (lost, dlost, dc)
+    assert sorted(x[1] for x in drop_rows) == sorted(drops), drop_rows
     # both nodes recorded deliveries, and nobody else did
     assert sent_by[pa.pid] > 0 and sent_by[pb.pid] > 0, sent_by
     assert set(sent_by) == {pa.pid, pb.pid}, sent_by
@@ -376,8 +414,10 @@ def test_two_nodes_kill_9_of_one_mid_broadcast(repo249, pki, pg, tmp_path):
     assert collections.Counter(d for d, _, w, _ in log if w == "sent") == \
         collections.Counter(r[0] for r in all_rows)
     # duplicates only of what node a held unrecorded, within the bound
-    assert dmail + dsms <= len(in_flight), (dmail, dsms, in_flight)
-    assert dmail <= mail_bound and dsms <= sms_bound, (dmail, dsms)
+    assert dmail + dsms + ddup <= len(in_flight), (dmail, dsms, ddup,
+                                                   in_flight)
+    assert dmail <= mail_bound and dsms <= sms_bound and \
+        ddup <= drop_bound, (dmail, dsms, ddup)
     # the short ladder: step 1 once, unreached once, for each of its teams
     for t in short:
         assert esc[(t, "escalate", "0->1")] == 1, (t, esc)
