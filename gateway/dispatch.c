@@ -815,6 +815,11 @@ batch_flush(struct batch *b, int wait_ms)
 	    &err) != 0) {
 		b->unavailable = store_unavailable(w->st);
 		store_set_busy_wait(w->st, 10000);
+		/* a quick try that found another writer (another serve node,
+		   a submit) is the usual case on a busy store: the results
+		   wait for the next try, which waits and, failing, says so */
+		if (wait_ms == 0 && !b->store_down)
+			return err.code != 0 ? err.code : TOCSIN_ESTORE;
 		if (!b->store_down) {
 			disp_log(w->d, TLOG_WARNING, NULL, "%s: cannot record "
 			    "%zu results yet (tried again until the store takes "
