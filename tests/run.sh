@@ -2,15 +2,22 @@
 # run.sh: every test of tocsin, as CI runs them, on a fresh Debian 12 machine
 # (as root: missing packages are installed first).
 #
-#   1. the normal build: cmocka unit tests, then pytest integration tests
-#      against the real binary and real peers on 127.0.0.1;
-#   2. the same suite built with -Db_sanitize=address,undefined;
+#   1. the normal build: cmocka unit tests (those of the store, the audit
+#      log, escalation and reports twice: on SQLite and on a PostgreSQL
+#      server of their own), then pytest integration tests against the
+#      real binary and real peers on 127.0.0.1; then the integration tests
+#      of the store's rules again with every store on PostgreSQL
+#      (PG_INTEGRATION below), and the tests of the PostgreSQL test
+#      clusters themselves (tests/pg);
+#   2. the same suite built with -Db_sanitize=address,undefined (without
+#      the PostgreSQL pass and the high-availability tests, which run in
+#      the normal build: they test the engine and the nodes, not memory);
 #   3. each libFuzzer target, built with clang, for a bounded time;
 #   4. the Debian package built, installed, checked and removed
 #      (.ci/package).
 # The last line is "N passed, N failed", summed over all of it.
 #
-# Environment: FUZZ_SECONDS (default 30 per target), SKIP_ASAN=1,
+# Environment: FUZZ_SECONDS (default 20 per target), SKIP_ASAN=1,
 # SKIP_FUZZ=1 and SKIP_PACKAGE=1 for a quicker local run (CI sets none).
 set -u
 cd "$(dirname "$0")/.."
@@ -20,7 +27,13 @@ py=/usr/bin/python3
 out=$src/build-tests
 rm -rf "$out"
 mkdir -p "$out"
-fuzz_seconds=${FUZZ_SECONDS:-30}
+fuzz_seconds=${FUZZ_SECONDS:-20}
+# What runs again on PostgreSQL: the files whose tests are about the
+# store's rules (acks once, ladders, cancels, intake and replay, the audit
+# chain, the fault matrix's rows that are not about SQLite's file).
+PG_INTEGRATION="test_ack_all.py test_acklink.py test_ackreply.py
+test_cancel.py test_escalation.py test_intake.py test_audit.py
+test_sms.py"
 status=0
 
 step() { printf '\n=== %s\n' "$*"; }
@@ -54,9 +67,23 @@ suite() {	# name builddir
 	tail -n 15 "$out/unit-$name.log"
 	cp "$dir/meson-logs/testlog.txt" "$out/unit-$name.testlog" 2>/dev/null
 	step "$name: integration tests"
+	ignore=
+	[ "$name" = normal ] || ignore=--ignore=tests/integration/test_ha.py
 	TOCSIN_BIN=$dir/gateway/tocsin $py -m pytest -q -p no:cacheprovider \
-	    --junitxml="$out/integration-$name.xml" tests/integration \
+	    --junitxml="$out/integration-$name.xml" $ignore tests/integration \
 	    2>&1 | tee "$out/integration-$name.log" | tail -n 30
+	[ "$name" = normal ] || return 0
+	step "$name: integration tests with the store on PostgreSQL"
+	# shellcheck disable=SC2086
+	(cd tests/integration && TOCSIN_TEST_STORE=pg \
+	    TOCSIN_BIN=$src/$dir/gateway/tocsin $py -m pytest -q \
+	    -p no:cacheprovider --junitxml="$out/integration-$name-pg.xml" \
+	    $PG_INTEGRATION) 2>&1 | tee "$out/integration-$name-pg.log" |
+	    tail -n 30
+	step "PostgreSQL test clusters"
+	$py -m pytest -q -p no:cacheprovider \
+	    --junitxml="$out/integration-pgcluster.xml" tests/pg 2>&1 |
+	    tail -n 5
 }
 
 step "banned functions"
