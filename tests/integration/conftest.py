@@ -208,6 +208,42 @@ class Instance:
         finally:
             conn.close()
 
+    @contextlib.contextmanager
+    def write_locked(self):
+        """The store's write lock held by a connection of the test's own,
+        as another writer holds it: SQLite's exclusive lock, or the
+        PostgreSQL advisory lock every write transaction of the store
+        takes first."""
+        if self.pg is None:
+            db = sqlite3.connect(self.db, timeout=10, isolation_level=None)
+            db.execute("BEGIN EXCLUSIVE")
+            try:
+                yield
+            finally:
+                db.execute("ROLLBACK")
+                db.close()
+            return
+        conn = self.pg[0].connect(self.pg[1])
+        try:
+            with conn.cursor() as cur:
+                cur.execute("BEGIN; SELECT pg_advisory_xact_lock(1953457011)")
+            yield
+        finally:
+            conn.close()
+
+    def store_text(self):
+        """Everything the store holds, as text: the file and its log, or
+        a dump of the database's rows."""
+        if self.pg is None:
+            wal = self.db.parent / (self.db.name + "-wal")
+            data = self.db.read_bytes() + (wal.read_bytes() if wal.exists()
+                                           else b"")
+            return data.decode("latin-1")
+        return subprocess.run(
+            ["/usr/lib/postgresql/15/bin/pg_dump", "--data-only", "-d",
+             self.pg[0].conninfo(self.pg[1])], capture_output=True,
+            check=True).stdout.decode("latin-1")
+
     def checkpoint(self):
         """The audit checkpoint: beside the store file, or beside the ack
         secret for a PostgreSQL store."""

@@ -6,7 +6,6 @@ import re
 import signal
 import subprocess
 import time
-import sqlite3
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -349,13 +348,8 @@ def test_sms_code_while_the_store_is_busy(inst):
     try:
         # serve writes now and then itself (the audit checkpoint, the clock
         # check): wait for such a moment to pass, then hold the lock
-        db = sqlite3.connect(inst.db, timeout=10, isolation_level=None)
-        db.execute("BEGIN EXCLUSIVE")
-        try:
+        with inst.write_locked():
             assert twilio(url, params)[0] == 503
-        finally:
-            db.execute("ROLLBACK")
-            db.close()
         assert state(inst, a, t)[0] == "active"
         assert inst.sql("SELECT count(*) FROM ack_guesses") == [(0,)]
         assert twilio(url, params) == (200, ACKED)
