@@ -2973,8 +2973,9 @@ copy_table(struct store *from, struct store *to, const struct copy_table *t,
 	enum sql_step r;
 	int rc = 0;
 
-	for (size_t i = 0; i < ncol; i++)
-		(void)strcat(marks, i ? ",?" : "?");
+	for (size_t i = 0, o = 0; i < ncol && o + 3 < sizeof(marks); i++)
+		o += (size_t)snprintf(marks + o, sizeof(marks) - o, "%s",
+		    i ? ",?" : "?");
 	(void)snprintf(sel, sizeof(sel), "SELECT %s FROM %s ORDER BY %s",
 	    t->cols, t->name, t->order != NULL ? t->order : sq_pg(from) ?
 	    "ord" : "rowid");

@@ -710,7 +710,7 @@ pg_schema(struct pg_db *p, struct tocsin_err *err)
 		PQclear(res);
 		res = PQexec(p->conn, "SELECT max(version) FROM schema_version");
 		if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
-			version = atoi(PQgetvalue(res, 0, 0));
+			version = (int)strtol(PQgetvalue(res, 0, 0), NULL, 10);
 	}
 	PQclear(res);
 	if (version > STORE_SCHEMA_VERSION) {

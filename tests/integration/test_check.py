@@ -287,3 +287,14 @@ def test_pg_store_needs_a_shared_ack_secret(inst, tmp_path):
     assert p.returncode == EX_CONFIG
     assert "gateway.ack_secret" in p.stdout + p.stderr
     assert f"tocsin.conf:{store_line(inst)}" in p.stdout + p.stderr
+
+
+def test_serve_without_its_database_exits_with_the_reason(inst, tmp_path):
+    """A node started while its database does not answer stops at once
+    with the reason (its unit starts it again), and nothing is made."""
+    pg_store(inst, tmp_path, "host=127.0.0.1 port=1 dbname=x "
+             "connect_timeout=2")
+    p = inst.run("serve", "--until-idle", timeout=60)
+    assert p.returncode != 0
+    assert "cannot connect to the PostgreSQL store" in p.stderr
+    assert not (inst.dir / "x").exists()
