@@ -44,7 +44,8 @@ struct pg_db {
 	PGconn *conn;
 	bool in_tx;
 	bool lost;			/* the connection broke: reconnect */
-	int busy_ms;
+	int busy_ms;			/* lock_timeout wanted */
+	int applied_ms;			/* lock_timeout the session has; -1 */
 	int64_t changes;
 	char sqlstate[6];		/* of the last failure; "" none */
 	char msg[512];
@@ -121,10 +122,14 @@ pg_apply_wait(struct pg_db *p)
 {
 	char sql[64];
 
-	/* lock_timeout 0 would wait for ever; SQLite's 0 waits not at all */
+	/* lock_timeout 0 would wait for ever; SQLite's 0 waits not at all.
+	   Set between transactions only: a SET inside one is undone by its
+	   rollback. */
+	if (p->in_tx || p->applied_ms == p->busy_ms)
+		return;
 	(void)snprintf(sql, sizeof(sql), "SET lock_timeout = %d",
 	    p->busy_ms > 0 ? p->busy_ms : 1);
-	(void)pg_simple(p, sql);
+	p->applied_ms = pg_simple(p, sql) == 0 ? p->busy_ms : -1;
 }
 
 static void
@@ -145,6 +150,7 @@ pg_ready(struct pg_db *p)
 		return 0;
 	PQreset(p->conn);
 	pg_forget_prepared(p);
+	p->applied_ms = -1;
 	if (PQstatus(p->conn) != CONNECTION_OK) {
 		pg_note(p, NULL);
 		return -1;
@@ -176,6 +182,7 @@ pg_begin(struct sql_db *d, bool write)
 
 	if (pg_ready(p) != 0)
 		return -1;
+	pg_apply_wait(p);
 	/* the lock in the same round trip as the BEGIN */
 	if (write) {
 		(void)snprintf(lock, sizeof(lock), "BEGIN; SELECT "
@@ -280,6 +287,7 @@ pg_prepare(struct sql_db *d, const char *sql, struct sql_stmt **ret)
 	*ret = NULL;
 	if (pg_ready(PG(d)) != 0)
 		return -1;
+	pg_apply_wait(PG(d));
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return -1;
 	s->base.db = d;
@@ -547,7 +555,7 @@ pg_busy_wait(struct sql_db *d, int ms)
 {
 	PG(d)->busy_ms = ms;
 	if (PQstatus(PG(d)->conn) == CONNECTION_OK)
-		pg_apply_wait(PG(d));
+		pg_apply_wait(PG(d));	/* or at the next BEGIN */
 }
 
 static int
@@ -776,6 +784,7 @@ sql_pg_open(const char *target, struct sql_db **ret, struct tocsin_err *err)
 		return tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
 	p->base.ops = &pg_ops;
 	p->busy_ms = 10000;
+	p->applied_ms = -1;
 	p->conn = PQconnectdbParams(keys, vals, 1);
 	if (p->conn == NULL || PQstatus(p->conn) != CONNECTION_OK ||
 	    PQsetClientEncoding(p->conn, "SQL_ASCII") != 0) {

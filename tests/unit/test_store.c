@@ -1948,6 +1948,31 @@ test_pg_submit_retried_after_a_lost_connection(void **state)
 	assert_int_equal(submit(f, "A2", "ID-1", 2, &e), TOCSIN_EPERM);
 }
 
+/* A short wait asked for one write (the health probe's) is not left
+   behind: the next write waits the usual 10 s for a lock another node
+   holds 1.5 s, and is done. */
+static void
+test_pg_short_wait_is_not_left_behind(void **state)
+{
+	struct unit_store *f = *state;
+	struct tocsin_err e;
+	PGconn *c = PQconnectdb(f->path);
+	PGresult *r;
+
+	assert_int_equal(store_probe_write(f->st, 100, &e), 0);
+	assert_int_equal(PQsendQuery(c, "BEGIN; SELECT "
+	    "pg_advisory_xact_lock(1953457011); SELECT pg_sleep(1.5); "
+	    "COMMIT"), 1);
+	/* the other connection holds the lock before this one asks */
+	(void)usleep(300000);
+	assert_int_equal(store_audit(f->st, 2000, "op", "note", "x", "late",
+	    &e), 0);
+	while ((r = PQgetResult(c)) != NULL)
+		PQclear(r);
+	PQfinish(c);
+	assert_int_equal(count(f, "audit"), 1);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int
@@ -1998,6 +2023,7 @@ main(void)
 		T(test_pg_backup_refused),
 		T(test_pg_server_restart),
 		T(test_pg_submit_retried_after_a_lost_connection),
+		T(test_pg_short_wait_is_not_left_behind),
 	};
 	int failed = cmocka_run_group_tests_name(unit_store_pg() ?
 	    "store (PostgreSQL)" : "store (SQLite)", common, NULL, NULL);
