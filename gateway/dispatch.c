@@ -1294,8 +1294,9 @@ out:
  * one-second promise cannot wait for.  Each driver with a poll hook says
  * which of its hosts are due.  Of several serve nodes on one store, one
  * reads the ack files at a time: the one holding the store's turn
- * "ack-poll", which it renews each second; another takes it over
- * DISP_POLL_TURN seconds after the holder stopped renewing it.
+ * "ack-poll", which it renews once half of its time is gone (a write
+ * transaction, with SQLite's fsync, not one each second); another takes
+ * it over DISP_POLL_TURN seconds after the holder stopped renewing it.
  */
 static void *
 poller_main(void *arg)
@@ -1305,6 +1306,7 @@ poller_main(void *arg)
 	struct certs_ctx *cx = NULL;
 	struct tocsin_err err = { 0 };
 	char last[TOCSIN_ERRLEN] = "", owner[128];
+	int64_t held_until = 0;		/* the turn is ours till then */
 
 	(void)snprintf(owner, sizeof(owner), "tocsin/%s/%ld/poll", d->host,
 	    (long)getpid());
@@ -1315,9 +1317,18 @@ poller_main(void *arg)
 		goto out;
 	}
 	while (!disp_stopping(d)) {
-		int turn = store_turn(st, "ack-poll", owner, clock_wall(),
-		    DISP_POLL_TURN, &err);
+		int64_t now = clock_wall();
+		int turn = 1;
 
+		/* nobody else takes it before held_until; renewed in the
+		   second half of its time, or at once when the wall clock
+		   went back (the store's end of it would stay ahead) */
+		if (now >= held_until - DISP_POLL_TURN / 2 ||
+		    now < held_until - DISP_POLL_TURN) {
+			turn = store_turn(st, "ack-poll", owner, now,
+			    DISP_POLL_TURN, &err);
+			held_until = turn == 1 ? now + DISP_POLL_TURN : 0;
+		}
 		if (turn < 0)
 			(void)ratelog_line(&d->rlog, "turn", disp_log_line, d,
 			    "ack poller: %s", err.msg);
