@@ -64,14 +64,20 @@ def serving(inst, tmp_path, pki):
         peer.stop()
 
 
+def wait_for_state(inst, alert, states, why):
+    """Wait up to 20 s for a delivery of alert in one of states (SQL
+    literals); fails with why."""
+    end = time.monotonic() + 20
+    while not inst.sql("SELECT 1 FROM deliveries WHERE alert_id = ? AND "
+                       f"state IN ({states})", alert):
+        assert time.monotonic() < end, why
+        time.sleep(0.02)
+
+
 def test_backup_while_serving_restores_to_the_same_alert(inst, serving,
                                                          tmp_path):
     alert, proc = serving
-    end = time.monotonic() + 20
-    while not inst.sql("SELECT 1 FROM deliveries WHERE alert_id = ? AND "
-                       "state IN ('sending', 'sent')", alert):
-        assert time.monotonic() < end, "serve sent nothing"
-        time.sleep(0.02)
+    wait_for_state(inst, alert, "'sending', 'sent'", "serve sent nothing")
     copy = tmp_path / "backup" / "tocsin.db"
     copy.parent.mkdir()
     p = inst.run("store", "backup", copy, check=0)
@@ -230,11 +236,7 @@ def test_status_names_the_node_that_holds_deliveries(inst, serving):
     holds which deliveries, and which holds the turn at the ack poll."""
     import socket
     alert, proc = serving
-    end = time.monotonic() + 20
-    while not inst.sql("SELECT 1 FROM deliveries WHERE alert_id = ? AND "
-                       "state = 'sending'", alert):
-        assert time.monotonic() < end, "serve claimed nothing"
-        time.sleep(0.02)
+    wait_for_state(inst, alert, "'sending'", "serve claimed nothing")
     owner = f"tocsin/{socket.gethostname()}/{proc.pid}/"
     text = inst.run("status", check=0).stdout
     assert "held by serve nodes:" in text
