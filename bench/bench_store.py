@@ -4,23 +4,32 @@
 The same signed Extreme alerts to every team of a generated repository
 (300 teams with the internationalised ccTLDs; step 0 `all:sms`, about 1,500
 SMS in all) dispatched by `tocsin serve --until-idle` with 2 workers to the
-Twilio-compatible test provider (HTTPS, test PKI, TCP_NODELAY set so that it
-answers at once), on three stores, each run on a fresh store with a fresh
-submit of the same alerts:
+Twilio-compatible test provider (HTTPS, test PKI, TCP_NODELAY set), on
+three stores, each run on a fresh store with a fresh submit of the same
+alerts:
   * SQLite (the baseline): one serve;
   * PostgreSQL 15, one node: one serve, the same settings;
   * PostgreSQL, two nodes: two serve processes on one database, each with
-    the same settings (2 workers), started at the same moment, timed until
-    both have exited.
+    the same settings (2 workers, the provider's parallel and rate are per
+    node), started at the same moment, timed until both have exited.
+In two phases:
+  * prompt: the provider answers at once, so the store and the machine's
+    CPUs set the pace; PostgreSQL's cost against SQLite is judged here;
+  * latency: each request waits a time drawn between 100 and 300 ms
+    (--latency), as a real provider's API answers, so the providers'
+    round trips set the pace; what a second node buys is judged here (with
+    a prompt provider on one 2-core machine, both nodes, PostgreSQL and
+    the provider share two CPUs: that ratio is printed as a diagnostic).
 The configurations run interleaved (SQLite, PG1, PG2, SQLite, ...), --runs
-times each, and the medians are compared.  Every run is checked: each sms
-delivery ended `sent`, and the provider got exactly one request per
-delivery (duplicates are counted and printed).  It prints figures and
+times each per phase, and the medians are compared.  Every run is checked:
+each sms delivery ended `sent`, and the provider got exactly one request
+per delivery (duplicates are counted and printed).  It prints figures and
 targets beside them; it never asserts timings, and exits non-zero only when
 a check fails.
 
 usage: bench/bench_store.py [--teams N] [--runs N] [--messages N]
-                            [--parallel P] [--keep] [--bin PATH]
+                            [--parallel P] [--phases prompt,latency]
+                            [--latency LO-HI] [--keep] [--bin PATH]
                             [--serve-timeout SECONDS] [--provider-nagle]
 Targets: PostgreSQL with one node within 1.3x of SQLite; two nodes no
 slower than one.
@@ -43,9 +52,9 @@ import time
 from pathlib import Path
 
 from benchlib import die, end_work, run, serve_options, stop
-from bench_sms import (PROVIDER, SERVE_WORKERS, ProviderLog, free_port,
-                       make_alert, proc_cpu, sms_only_conf, start_provider,
-                       summarise)
+from bench_sms import (PROVIDER, SERVE_WORKERS, ProviderLog, control,
+                       free_port, make_alert, proc_cpu, sms_only_conf,
+                       start_provider, summarise)
 
 SRC = Path(__file__).resolve().parents[1]
 PY = "/usr/bin/python3"
@@ -54,6 +63,13 @@ import pgcluster  # noqa: E402
 
 TARGET_PG1 = 1.3        # PG one node / SQLite
 TARGET_PG2 = 1.0        # PG two nodes / PG one node
+PHASES = ("prompt", "latency")
+# The phase each target is judged in: the store's own cost shows where the
+# provider answers at once; what a second node buys shows where requests
+# take a real provider's time (on one 2-core machine, with a prompt
+# provider, the two nodes, PostgreSQL and the provider share two CPUs and
+# a second node adds only work: that ratio is printed, as a diagnostic).
+JUDGED = {"pg1": "prompt", "pg2": "latency"}
 CONFIGS = ("sqlite", "pg1", "pg2")
 LABEL = {"sqlite": "SQLite, 1 node", "pg1": "PostgreSQL, 1 node",
          "pg2": "PostgreSQL, 2 nodes"}
@@ -270,6 +286,81 @@ def median(xs):
     return statistics.median(xs) if xs else float("nan")
 
 
+def summary(a, phases, results, failed):
+    """Print the medians and the targets' verdicts; True if a check of the
+    summary itself failed (duplicates)."""
+    print()
+    print(f"medians over {a.runs} runs each (CPU: tocsin's, all nodes; "
+          f"provider CPU beside it)")
+    med = {}
+    for ph in phases:
+        med[ph] = {c: median([r["wall"] for r in results[ph][c]])
+                   for c in CONFIGS}
+        print(f"  -- {ph}")
+        for c in CONFIGS:
+            rs = results[ph][c]
+            print(f"  {LABEL[c]:<22} wall {med[ph][c]:.3f} s, "
+                  f"{median([r['ok'] / r['wall'] for r in rs]):.1f} "
+                  f"requests/s, first request after "
+                  f"{median([r['first'] for r in rs]):.3f} s, CPU tocsin "
+                  f"{median([r['cpu'] for r in rs]):.2f} s, "
+                  + ("" if c == "sqlite" else "PostgreSQL server "
+                     f"{median([r['scpu'] for r in rs]):.2f} s, ")
+                  + f"provider {median([r['pcpu'] for r in rs]):.2f} s, "
+                  f"peak RSS "
+                  f"{median([r['rss'] for r in rs]):.1f} MiB")
+        pg2 = results[ph]["pg2"]
+        print("  two nodes, SMS sent by node 1 / node 2 (from the "
+              "StatusCallback of each request): " + ", ".join(
+                  "/".join(str(x) for x in r["per_node"]) for r in pg2))
+        print("  two nodes, exit of node 1 / node 2 after: " + ", ".join(
+            "/".join(f"{w:.2f}" for w in r["node_walls"]) for r in pg2)
+              + " s")
+    every = [r for ph in phases for c in CONFIGS for r in results[ph][c]]
+    ndup = sum(r["dup"] for r in every)
+    nwarn = sum(r["warn"] for r in every)
+    if nwarn:
+        print(f"  serve logged {nwarn} warnings in all (column warn; "
+              f"rerun with --keep to read serve-*.err in the work "
+              f"folder)")
+    print()
+
+    def row(what, measured, target="", judged=""):
+        print(f"  {what:<40} {measured:>10}   {target:<16} "
+              f"{judged}".rstrip())
+
+    def verdict(ok):
+        if failed:
+            return "NOT judged (a check failed)"
+        return "met" if ok else "NOT met"
+
+    print("summary")
+    row("", "measured", "target", "verdict")
+    for ph in phases:
+        m = med[ph]
+        r1 = m["pg1"] / m["sqlite"]
+        r2 = m["pg2"] / m["pg1"]
+        row(f"{ph}: SQLite wall (median)", f"{m['sqlite']:.3f} s")
+        row(f"{ph}: PostgreSQL 1 node wall", f"{m['pg1']:.3f} s")
+        row(f"{ph}: PostgreSQL 2 nodes wall", f"{m['pg2']:.3f} s")
+        for what, ratio, cfg, limit, words, note in (
+                ("PG 1 node / SQLite", r1, "pg1", TARGET_PG1,
+                 f"within {TARGET_PG1}x", "(diagnostic)"),
+                ("PG 2 nodes / PG 1 node", r2, "pg2", TARGET_PG2,
+                 f"not above {TARGET_PG2}",
+                 "(diagnostic: one machine's CPUs)")):
+            if JUDGED[cfg] == ph:
+                row(f"{ph}: {what}", f"{ratio:.2f} x", words,
+                    verdict(ratio <= limit))
+            else:
+                row(f"{ph}: {what}", f"{ratio:.2f} x", "", note)
+    row("every sms delivery sent, 1 request each",
+        "no" if failed else "yes", "", "" if not failed else "FAILED")
+    row("duplicate requests (all runs)", f"{ndup}", "0",
+        "met" if ndup == 0 else "FAILED")
+    return ndup != 0
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--teams", type=int, default=300,
@@ -284,6 +375,12 @@ def main():
                     "until there are this many; default 1500)")
     ap.add_argument("--parallel", type=int, default=16,
                     help="providers.sms twilio-main parallel (default 16)")
+    ap.add_argument("--phases", default=",".join(PHASES),
+                    help="comma-separated, of prompt and latency (default "
+                    "both)")
+    ap.add_argument("--latency", default="100-300",
+                    help="LO-HI: in the latency phase each request waits a "
+                    "time drawn between LO and HI ms (default 100-300)")
     serve_options(ap, SRC)
     ap.add_argument("--provider-nagle", action="store_true",
                     help="diagnostic: the test provider without "
@@ -291,6 +388,13 @@ def main():
     a = ap.parse_args()
     if a.runs < 1 or a.teams < 1:
         die("--runs and --teams must be at least 1")
+    phases = [x for x in a.phases.split(",") if x]
+    if not phases or any(x not in PHASES for x in phases):
+        die(f"--phases: a list of {', '.join(PHASES)}")
+    m = re.fullmatch(r"(\d+)-(\d+)", a.latency)
+    if not m or int(m.group(1)) > int(m.group(2)):
+        die("--latency: LO-HI in ms, LO <= HI, e.g. 100-300")
+    lat = (int(m.group(1)), int(m.group(2)))
     tocsin = Path(a.bin)
     if not os.access(tocsin, os.X_OK):
         die(f"{tocsin} is missing: run `ninja -C build` first")
@@ -306,6 +410,7 @@ def main():
         t = time.monotonic()
         run(["sh", SRC / "certs" / "mkpki.sh", pki])
         info = json.loads((pki / "pki.json").read_text())
+        ca = pki / info["ca"]
         account = "AC" + secrets.token_hex(16)
         token = secrets.token_hex(16)
         prov, port = start_provider(work, pki, account, token,
@@ -326,7 +431,7 @@ def main():
         secret = secrets.token_bytes(32)
 
         alerts = []         # (alert, sigs), made on the first run's need
-        results = {c: [] for c in CONFIGS}
+        results = {ph: {c: [] for c in CONFIGS} for ph in phases}
         print(f"bench_store: {SERVE_WORKERS} workers per node, provider "
               f"{PROVIDER} (rate {rate}/s, parallel {a.parallel}), "
               f"{'provider without TCP_NODELAY (diagnostic)' if a.provider_nagle else 'provider with TCP_NODELAY'}, "
@@ -335,141 +440,98 @@ def main():
         print(f"  setup (mkpki + gen-repo + initdb, untimed) {setup_s:.1f} s: "
               f"{gen.stdout.strip().split(' -> ')[0]}; step 0 = all:sms in "
               f"{n_step0} policies; ke-gateway given [ \"{unused}\" ]")
+        print(f"  phases: prompt (the provider answers at once: the store "
+              f"and the CPUs set the pace), latency (each request waits "
+              f"{lat[0]}-{lat[1]} ms, drawn per request, as a real "
+              f"provider's API does: the providers' round trips set the "
+              f"pace)")
         print()
         print(f"  {'run':<26} {'SMS':>5} {'wall s':>7} {'req/s':>7} "
               f"{'1st req s':>9} {'CPU s':>6} {'PG CPU':>6} {'RSS MiB':>7}  "
               f"{'dup':>3} {'warn':>4}  per node  checks")
         sys.stdout.flush()
 
-        for k in range(a.runs):
-            for c in CONFIGS:
-                tag = f"{k + 1}-{c}"
-                store = Store("sqlite" if c == "sqlite" else "pg", repo, tag,
-                              cluster)
-                confs = node_confs(base_text, repo, tag, store,
-                                   2 if c == "pg2" else 1, secret)
-                # -- a fresh submit of the same alerts -------------------
-                i = 0
-                while i < len(alerts) or len(store.sms_rows()) < a.messages:
-                    if i == len(alerts):
-                        if alerts and not store.sms_rows():
-                            die("a submitted alert made no sms delivery")
-                        if len(alerts) >= 100:
-                            die("100 alerts and still not enough deliveries")
-                        alerts.append(make_alert(work, pki, info, i))
-                    cmd = [tocsin, "-c", confs[0][0], "submit", alerts[i][0]]
-                    for s in alerts[i][1]:
-                        cmd += ["--sig", s]
-                    run(cmd, text=True)
-                    i += 1
-                ndeliv = len(store.sms_rows())
-                # -- the timed serve run(s) ------------------------------
-                plog.mark()
-                pm = None if c == "sqlite" else postmaster_pid(cluster)
-                pc0, t_start = proc_cpu(prov.pid), time.time()
-                sc0 = tree_cpu(pm)
-                wall, nodes = serve_nodes(tocsin, [x[0] for x in confs],
-                                          work, tag, a.serve_timeout)
-                pcpu = proc_cpu(prov.pid) - pc0
-                # the backends of the nodes' connections end just after
-                # the nodes do: their CPU counts once the postmaster
-                # has waited for them
-                time.sleep(0.2)
-                scpu = tree_cpu(pm) - sc0
-                recs, _ = plog.since()
-                got, problems = check_run(store.sms_rows(), recs,
-                                          [x[1] for x in confs])
-                for j, nd in enumerate(nodes):
-                    if nd["rc"] != 0 or nd["killed"]:
-                        problems.append(
-                            f"node {j + 1} exited {nd['rc']}"
-                            + (" (stopped by --serve-timeout)"
-                               if nd["killed"] else "") + ": " +
-                            Path(nd["err"]).read_text(errors="replace")
-                            .strip()[-300:])
-                store.drop()
-                first = (got["first"] - t_start) if got["first"] else 0
-                r = {"wall": wall, "n": ndeliv, "ok": got["ok"],
-                     "cpu": sum(x["cpu"] for x in nodes), "pcpu": pcpu,
-                     "scpu": scpu,
-                     "rss": max(x["maxrss"] for x in nodes) / 1024,
-                     "first": first, "per_node": got["per_node"],
-                     "node_walls": [x["wall"] for x in nodes],
-                     "dup": got["dup_text"] + got["orphan"],
-                     "warn": sum(Path(x["err"]).read_text(errors="replace")
-                                 .count(": warning: ") for x in nodes),
-                     "problems": problems}
-                results[c].append(r)
-                failed |= bool(problems)
-                pgc = f"{scpu:.2f}" if pm else "-"
-                pn = "/".join(str(x) for x in r["per_node"]) \
-                    if c == "pg2" else "-"
-                print(f"  {tag + ' ' + LABEL[c]:<26} {ndeliv:>5} "
-                      f"{wall:>7.3f} {got['ok'] / wall:>7.1f} "
-                      f"{first:>9.3f} {r['cpu']:>6.2f} "
-                      f"{pgc:>6} {r['rss']:>7.1f}  "
-                      f"{r['dup']:>3} {r['warn']:>4}  {pn:<9} "
-                      f"{'ok' if not problems else 'FAILED'}")
-                for p in problems:
-                    print(f"    FAILED: {p}")
-                sys.stdout.flush()
+        for ph in phases:
+            rules = [] if ph == "prompt" else [
+                {"action": "delay", "seconds": lat[0] / 1000,
+                 "seconds_max": lat[1] / 1000, "name": "latency"}]
+            control(port, ca, {"reset": True, "rules": rules})
+            print(f"  -- {ph}")
+            for k in range(a.runs):
+                for c in CONFIGS:
+                    tag = f"{ph[0]}{k + 1}-{c}"
+                    store = Store("sqlite" if c == "sqlite" else "pg", repo, tag,
+                                  cluster)
+                    confs = node_confs(base_text, repo, tag, store,
+                                       2 if c == "pg2" else 1, secret)
+                    # -- a fresh submit of the same alerts -------------------
+                    i = 0
+                    while i < len(alerts) or len(store.sms_rows()) < a.messages:
+                        if i == len(alerts):
+                            if alerts and not store.sms_rows():
+                                die("a submitted alert made no sms delivery")
+                            if len(alerts) >= 100:
+                                die("100 alerts and still not enough deliveries")
+                            alerts.append(make_alert(work, pki, info, i))
+                        cmd = [tocsin, "-c", confs[0][0], "submit", alerts[i][0]]
+                        for s in alerts[i][1]:
+                            cmd += ["--sig", s]
+                        run(cmd, text=True)
+                        i += 1
+                    ndeliv = len(store.sms_rows())
+                    # -- the timed serve run(s) ------------------------------
+                    plog.mark()
+                    pm = None if c == "sqlite" else postmaster_pid(cluster)
+                    pc0, t_start = proc_cpu(prov.pid), time.time()
+                    sc0 = tree_cpu(pm)
+                    wall, nodes = serve_nodes(tocsin, [x[0] for x in confs],
+                                              work, tag, a.serve_timeout)
+                    pcpu = proc_cpu(prov.pid) - pc0
+                    # the backends of the nodes' connections end just after
+                    # the nodes do: their CPU counts once the postmaster
+                    # has waited for them
+                    time.sleep(0.2)
+                    scpu = tree_cpu(pm) - sc0
+                    recs, _ = plog.since()
+                    got, problems = check_run(store.sms_rows(), recs,
+                                              [x[1] for x in confs])
+                    for j, nd in enumerate(nodes):
+                        if nd["rc"] != 0 or nd["killed"]:
+                            problems.append(
+                                f"node {j + 1} exited {nd['rc']}"
+                                + (" (stopped by --serve-timeout)"
+                                   if nd["killed"] else "") + ": " +
+                                Path(nd["err"]).read_text(errors="replace")
+                                .strip()[-300:])
+                    store.drop()
+                    first = (got["first"] - t_start) if got["first"] else 0
+                    r = {"wall": wall, "n": ndeliv, "ok": got["ok"],
+                         "cpu": sum(x["cpu"] for x in nodes), "pcpu": pcpu,
+                         "scpu": scpu,
+                         "rss": max(x["maxrss"] for x in nodes) / 1024,
+                         "first": first, "per_node": got["per_node"],
+                         "node_walls": [x["wall"] for x in nodes],
+                         "dup": got["dup_text"] + got["orphan"],
+                         "warn": sum(Path(x["err"]).read_text(errors="replace")
+                                     .count(": warning: ") for x in nodes),
+                         "problems": problems}
+                    results[ph][c].append(r)
+                    failed |= bool(problems)
+                    pgc = f"{scpu:.2f}" if pm else "-"
+                    pn = "/".join(str(x) for x in r["per_node"]) \
+                        if c == "pg2" else "-"
+                    print(f"  {tag + ' ' + LABEL[c]:<26} {ndeliv:>5} "
+                          f"{wall:>7.3f} {got['ok'] / wall:>7.1f} "
+                          f"{first:>9.3f} {r['cpu']:>6.2f} "
+                          f"{pgc:>6} {r['rss']:>7.1f}  "
+                          f"{r['dup']:>3} {r['warn']:>4}  {pn:<9} "
+                          f"{'ok' if not problems else 'FAILED'}")
+                    for p in problems:
+                        print(f"    FAILED: {p}")
+                    sys.stdout.flush()
 
         # -- summary ---------------------------------------------------------
-        med = {c: median([r["wall"] for r in results[c]]) for c in CONFIGS}
-        r1 = med["pg1"] / med["sqlite"]
-        r2 = med["pg2"] / med["pg1"]
-        print()
-        print(f"medians over {a.runs} runs each (CPU: tocsin's, all nodes; "
-              f"provider CPU beside it)")
-        for c in CONFIGS:
-            rs = results[c]
-            print(f"  {LABEL[c]:<22} wall {med[c]:.3f} s, "
-                  f"{median([r['ok'] / r['wall'] for r in rs]):.1f} "
-                  f"requests/s, first request after "
-                  f"{median([r['first'] for r in rs]):.3f} s, CPU tocsin "
-                  f"{median([r['cpu'] for r in rs]):.2f} s, "
-                  + ("" if c == "sqlite" else "PostgreSQL server "
-                     f"{median([r['scpu'] for r in rs]):.2f} s, ")
-                  + f"provider {median([r['pcpu'] for r in rs]):.2f} s, "
-                  f"peak RSS "
-                  f"{median([r['rss'] for r in rs]):.1f} MiB")
-        pg2 = results["pg2"]
-        print("  two nodes, SMS sent by node 1 / node 2 (from the "
-              "StatusCallback of each request): " + ", ".join(
-                  "/".join(str(x) for x in r["per_node"]) for r in pg2))
-        print("  two nodes, exit of node 1 / node 2 after: " + ", ".join(
-            "/".join(f"{w:.2f}" for w in r["node_walls"]) for r in pg2)
-              + " s")
-        ndup = sum(r["dup"] for c in CONFIGS for r in results[c])
-        nwarn = sum(r["warn"] for c in CONFIGS for r in results[c])
-        if nwarn:
-            print(f"  serve logged {nwarn} warnings in all (column warn; "
-                  f"rerun with --keep to read serve-*.err in the work "
-                  f"folder)")
-        print()
-
-        def row(what, measured, target="", judged=""):
-            print(f"  {what:<38} {measured:>10}   {target:<16} "
-                  f"{judged}".rstrip())
-
-        def verdict(ok):
-            if failed:
-                return "NOT judged (a check failed)"
-            return "met" if ok else "NOT met"
-
-        print("summary")
-        row("", "measured", "target", "verdict")
-        row("SQLite wall (median)", f"{med['sqlite']:.3f} s")
-        row("PostgreSQL 1 node wall (median)", f"{med['pg1']:.3f} s")
-        row("PostgreSQL 2 nodes wall (median)", f"{med['pg2']:.3f} s")
-        row("PG 1 node / SQLite", f"{r1:.2f} x", f"within {TARGET_PG1}x",
-            verdict(r1 <= TARGET_PG1))
-        row("PG 2 nodes / PG 1 node", f"{r2:.2f} x",
-            f"not above {TARGET_PG2}", verdict(r2 <= TARGET_PG2))
-        row("every sms delivery sent, 1 request each",
-            "no" if failed else "yes", "", "" if not failed else "FAILED")
-        row("duplicate requests (all runs)", f"{ndup}", "0",
-            "met" if ndup == 0 else "FAILED")
+        failed |= summary(a, phases, results, failed)
         print(f"  run time of the whole bench {time.monotonic() - t_all:.0f} s")
     finally:
         stop(prov)

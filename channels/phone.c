@@ -831,18 +831,27 @@ ph_done(struct ph_session *s, struct ph_req *r, CURLcode cc, int64_t now)
 
 /* --- the driver ----------------------------------------------------------- */
 
-/* A batch a worker can send in about 20 s at the providers' rates, so
-   that a slow provider never leaves claimed deliveries unattempted when
-   the batch's time is up (each such one costs an attempt). */
+/* A claim (in teams' groups of messages) that a worker can send in about
+   20 s at the providers' rates, so that a slow provider never leaves
+   claimed deliveries unattempted when the batch's time is up (each such
+   one costs an attempt); and at most twice what the providers take in
+   flight, so that a broadcast spreads over every worker of every node
+   instead of the first claims taking it all while others idle (a
+   provider answering in 200 ms made one node with 200 groups in hand the
+   whole broadcast's time). */
 static size_t
 ph_batch_of(const struct policy_provider *p, size_t n)
 {
-	size_t rate = 0;
+	size_t rate = 0, par = 0, b;
 
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
 		rate += (size_t)p[i].rate;
-	rate *= 20;
-	return rate < 1 ? 1 : rate > 200 ? 200 : rate;
+		par += (size_t)p[i].parallel;
+	}
+	b = rate * 20;
+	if (b > par * 2)
+		b = par * 2;
+	return b < 1 ? 1 : b > 200 ? 200 : b;
 }
 
 static size_t

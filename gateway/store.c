@@ -1414,12 +1414,14 @@ fail:
 	return rc != 0 ? rc : TOCSIN_ESTORE;
 }
 
-/* store_result, with whether an attempt is counted. */
+/* store_result, with whether an attempt is counted and the message's
+   segments (0: not known, the row's stays), in one statement: one round
+   trip per result on a database server. */
 static int
 result_one(struct store *s, int64_t delivery_id, const char *owner,
     enum store_result r, int64_t now, int64_t next_attempt,
     const char *provider_ref, const char *error, bool attempted,
-    struct tocsin_err *err)
+    int segments, struct tocsin_err *err)
 {
 	/* a sent counts even when its lease was lost meanwhile: the row is
 	   then failed (taken back) or sending for another worker, which is
@@ -1428,8 +1430,9 @@ result_one(struct store *s, int64_t delivery_id, const char *owner,
 		[STORE_R_SENT] = "UPDATE deliveries SET state = 'sent', "
 		    "lease_owner = NULL, lease_until = NULL, provider_ref = ?3, "
 		    "last_error = ?4, updated = ?5, attempts = attempts + ?7, "
-		    "tried = 0 WHERE id = ?1 AND ((lease_owner = ?2 AND state = "
-		    "'sending') OR state IN ('failed', 'sending'))",
+		    "tried = 0, segments = coalesce(?8, segments) WHERE id = ?1 "
+		    "AND ((lease_owner = ?2 AND state = 'sending') OR state IN "
+		    "('failed', 'sending'))",
 		/* a team that acked (or was cancelled) while this was in
 		   flight: nothing more goes to it */
 		[STORE_R_TEMPFAIL] = "UPDATE deliveries SET state = CASE WHEN "
@@ -1438,12 +1441,14 @@ result_one(struct store *s, int64_t delivery_id, const char *owner,
 		    "coalesce(?3, provider_ref), last_error = CASE WHEN "
 		    ROW_LIVE " THEN ?4 ELSE " ROW_MOOT_WHY " || '; last: ' || "
 		    "coalesce(?4, '') END, updated = ?5, "
-		    "next_attempt = ?6, attempts = attempts + ?7, tried = 0 "
+		    "next_attempt = ?6, attempts = attempts + ?7, tried = 0, "
+		    "segments = coalesce(?8, segments) "
 		    "WHERE id = ?1 AND lease_owner = ?2 AND state = 'sending'",
 		[STORE_R_PERMFAIL] = "UPDATE deliveries SET state = 'dead', "
 		    "lease_owner = NULL, lease_until = NULL, provider_ref = "
 		    "coalesce(?3, provider_ref), last_error = ?4, updated = ?5, "
-		    "attempts = attempts + ?7, tried = 0 "
+		    "attempts = attempts + ?7, tried = 0, "
+		    "segments = coalesce(?8, segments) "
 		    "WHERE id = ?1 AND lease_owner = ?2 AND state = 'sending'",
 	};
 	struct sql_stmt *st = NULL;
@@ -1460,6 +1465,10 @@ result_one(struct store *s, int64_t delivery_id, const char *owner,
 	sql_bind_int64(st, 5, now);
 	sql_bind_int64(st, 6, next_attempt);
 	sql_bind_int64(st, 7, attempted ? 1 : 0);
+	if (segments > 0)
+		sql_bind_int64(st, 8, segments);
+	else
+		sql_bind_null(st, 8);
 	if (sql_step(st) != SQL_DONE) {
 		sql_finalize(st);
 		return sq_fail(s, err, "record result");
@@ -1479,7 +1488,7 @@ store_result(struct store *s, int64_t delivery_id, const char *owner,
     const char *provider_ref, const char *error, struct tocsin_err *err)
 {
 	return result_one(s, delivery_id, owner, r, now, next_attempt,
-	    provider_ref, error, true, err);
+	    provider_ref, error, true, 0, err);
 }
 
 int
@@ -1506,23 +1515,6 @@ store_next_due(struct store *s, const char *channel, int64_t *ret_when,
 	return rc;
 }
 
-static int
-store_set_segments(struct store *s, int64_t id, int segments,
-    struct tocsin_err *err)
-{
-	struct sql_stmt *st = NULL;
-	int r;
-
-	if (sq_prepare(s, "UPDATE deliveries SET segments = ?2 WHERE id = ?1",
-	    &st, err) != 0)
-		return TOCSIN_ESTORE;
-	sql_bind_int64(st, 1, id);
-	sql_bind_int64(st, 2, segments);
-	r = sql_step(st);
-	sql_finalize(st);
-	return r == SQL_DONE ? 0 : sq_fail(s, err, "record segments");
-}
-
 int
 store_results(struct store *s, const char *owner, int64_t now,
     const struct store_result_item *items, size_t n, size_t *ret_lost,
@@ -1539,10 +1531,7 @@ store_results(struct store *s, const char *owner, int64_t now,
 	for (size_t i = 0; i < n; i++) {
 		rc = result_one(s, items[i].id, owner, items[i].result, now,
 		    items[i].next_attempt, items[i].provider_ref,
-		    items[i].error, !items[i].untried, err);
-		if (rc == 0 && items[i].segments > 0)
-			rc = store_set_segments(s, items[i].id,
-			    items[i].segments, err);
+		    items[i].error, !items[i].untried, items[i].segments, err);
 		if (rc == TOCSIN_ENOTFOUND) {
 			lost++;
 			continue;

@@ -5,13 +5,15 @@
 #   1. the normal build: cmocka unit tests (those of the store, the audit
 #      log, escalation and reports twice: on SQLite and on a PostgreSQL
 #      server of their own), then pytest integration tests against the
-#      real binary and real peers on 127.0.0.1; and (beside step 3) the
-#      integration tests of the store's rules again with every store on
-#      PostgreSQL (PG_INTEGRATION below), and the tests of the PostgreSQL
-#      test clusters themselves (tests/pg);
-#   2. the same suite built with -Db_sanitize=address,undefined (without
-#      the PostgreSQL pass and the high-availability tests, which run in
-#      the normal build: they test the engine and the nodes, not memory);
+#      real binary and real peers on 127.0.0.1, every store on SQLite;
+#      and (beside step 3) the tests of the PostgreSQL test clusters
+#      themselves (tests/pg);
+#   2. the same suite built with -Db_sanitize=address,undefined, its
+#      integration tests with every store on PostgreSQL (a server the
+#      session starts), so that each integration test runs on both
+#      engines; the tests of SQLite's file itself (marker sqlite_file)
+#      run again on SQLite, and the high-availability tests (test_ha.py:
+#      the engine and the nodes, not memory) only in the normal build;
 #   3. each libFuzzer target, built with clang, for a bounded time;
 #   4. the Debian package built, installed, checked and removed
 #      (.ci/package).
@@ -28,12 +30,6 @@ out=$src/build-tests
 rm -rf "$out"
 mkdir -p "$out"
 fuzz_seconds=${FUZZ_SECONDS:-15}
-# What runs again on PostgreSQL: the files whose tests are about the
-# store's rules (acks once, ladders, cancels, intake and replay, the audit
-# chain, the fault matrix's rows that are not about SQLite's file).
-PG_INTEGRATION="test_ack_all.py test_acklink.py test_ackreply.py
-test_cancel.py test_escalation.py test_audit.py test_dropack.py
-test_acknotice.py"
 status=0
 
 step() { printf '\n=== %s\n' "$*"; }
@@ -66,33 +62,35 @@ suite() {	# name builddir
 	    >"$out/unit-$name.log" 2>&1 || status=1
 	tail -n 15 "$out/unit-$name.log"
 	cp "$dir/meson-logs/testlog.txt" "$out/unit-$name.testlog" 2>/dev/null
-	step "$name: integration tests"
-	ignore=
-	[ "$name" = normal ] || ignore=--ignore=tests/integration/test_ha.py
+	if [ "$name" = normal ]; then
+		step "$name: integration tests (stores on SQLite)"
+		TOCSIN_BIN=$dir/gateway/tocsin $py -m pytest -q \
+		    -p no:cacheprovider --junitxml="$out/integration-$name.xml" \
+		    tests/integration 2>&1 | tee "$out/integration-$name.log" |
+		    tail -n 30
+		return
+	fi
+	step "$name: integration tests (stores on PostgreSQL)"
+	TOCSIN_TEST_STORE=pg TOCSIN_BIN=$dir/gateway/tocsin $py -m pytest -q \
+	    -p no:cacheprovider --junitxml="$out/integration-$name-pg.xml" \
+	    --ignore=tests/integration/test_ha.py tests/integration 2>&1 |
+	    tee "$out/integration-$name-pg.log" | tail -n 30
+	step "$name: integration tests of SQLite's file (stores on SQLite)"
 	TOCSIN_BIN=$dir/gateway/tocsin $py -m pytest -q -p no:cacheprovider \
-	    --junitxml="$out/integration-$name.xml" $ignore tests/integration \
-	    2>&1 | tee "$out/integration-$name.log" | tail -n 30
+	    --junitxml="$out/integration-$name-sqlite-file.xml" -m sqlite_file \
+	    --ignore=tests/integration/test_ha.py tests/integration 2>&1 |
+	    tee "$out/integration-$name-sqlite-file.log" | tail -n 30
 }
 
-# The normal build's integration tests of the store's rules with every
-# store on PostgreSQL, and the tests of the test clusters; output in
-# $out/integration-normal-pg.log and integration-pgcluster.log.  Run
-# beside the fuzz targets, which keep one core busy while these mostly
-# wait on the peers' and the ladders' timers.
+# The tests of the PostgreSQL test clusters, beside the fuzz targets,
+# which keep one core busy while these mostly wait on the servers.
 pg_pass() {
-	# shellcheck disable=SC2086
-	(cd tests/integration && TOCSIN_TEST_STORE=pg \
-	    TOCSIN_BIN=$src/build/gateway/tocsin $py -m pytest -q \
-	    -p no:cacheprovider --junitxml="$out/integration-normal-pg.xml" \
-	    $PG_INTEGRATION) >"$out/integration-normal-pg.log" 2>&1
 	$py -m pytest -q -p no:cacheprovider \
 	    --junitxml="$out/integration-pgcluster.xml" tests/pg \
 	    >"$out/integration-pgcluster.log" 2>&1
 }
 
 pg_said() {
-	step "normal: integration tests with the store on PostgreSQL"
-	tail -n 30 "$out/integration-normal-pg.log"
 	step "PostgreSQL test clusters"
 	tail -n 5 "$out/integration-pgcluster.log"
 }

@@ -54,6 +54,23 @@ def pytest_configure(config):
     if not BIN.exists():
         raise pytest.UsageError(f"tocsin binary not found at {BIN}; build first "
                                 "or set TOCSIN_BIN")
+    config.addinivalue_line(
+        "markers", "sqlite_file: a test of the SQLite store's file itself "
+        "(its modes, its disk, its lock, `store backup`); not collected "
+        "when TOCSIN_TEST_STORE=pg, since a PostgreSQL store has no such "
+        "file, and run on SQLite in every pass")
+
+
+def pytest_collection_modifyitems(config, items):
+    """On PostgreSQL, the tests of SQLite's file are deselected (pytest
+    reports how many), neither run nor counted: they run in the SQLite
+    passes."""
+    if not ON_PG:
+        return
+    gone = [i for i in items if i.get_closest_marker("sqlite_file")]
+    if gone:
+        items[:] = [i for i in items if not i.get_closest_marker("sqlite_file")]
+        config.hook.pytest_deselected(items=gone)
 
 
 @pytest.fixture(scope="session")
@@ -171,6 +188,17 @@ class Instance:
         if self.pg is not None:
             self.pg[0].dropdb(self.pg[1])
             self.pg = None
+
+    def empty_store(self):
+        """The store emptied, as if no command had run: the file and its
+        log removed, or the database dropped and made again."""
+        if self.pg is not None:
+            self.pg[0].dropdb(self.pg[1])
+            self.pg[0].create_store_db(self.pg[1])
+            return
+        self.db.unlink()
+        for f in self.db.parent.glob(self.db.name + "-*"):
+            f.unlink()
 
     def conf_store(self):
         """What gateway.store says: the database's conninfo, or the

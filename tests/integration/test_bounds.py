@@ -144,6 +144,7 @@ def run_umask(inst, *args, umask=0o022):
                           preexec_fn=lambda: os.umask(umask))
 
 
+@pytest.mark.sqlite_file
 def test_serve_on_a_fresh_store_folder_makes_store_and_key(inst):
     store = inst.dir / "fresh" / "var" / "tocsin.db"
     inst.set_keys("gateway", store=str(store))
@@ -168,6 +169,7 @@ def test_serve_on_a_fresh_store_folder_makes_store_and_key(inst):
         assert stat.S_IMODE(f.stat().st_mode) & 0o077 == 0, f
 
 
+@pytest.mark.sqlite_file
 def test_fresh_install_refuses_a_key_others_can_read(inst):
     """The attacker's version: a key file left readable by others is not
     taken as the secret, and not replaced either."""
@@ -292,6 +294,7 @@ def test_sms_key_holds_across_a_crash(inst, tmp_path, pki):
 
 # --- a full disk: store errors logged once per kind, then counted -------------
 
+@pytest.mark.sqlite_file
 def test_full_disk_store_errors_are_rate_limited(inst):
     """serve on a store that cannot grow (RLIMIT_FSIZE: every write past
     32 KiB fails, as on a full disk): each kind of store error is logged

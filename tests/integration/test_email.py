@@ -389,9 +389,7 @@ def test_refused_recipient_is_dead_others_sent_and_4xx_retried(
     refused_team, deferred_team = multi[0], multi[1]
     refused = per_team[refused_team][0]
     deferred = per_team[deferred_team][0]
-    inst.db.unlink()
-    for f in inst.db.parent.glob("tocsin.db-*"):
-        f.unlink()
+    inst.empty_store()
     peer = peer_for(inst, tmp_path, pki, reject=[re.escape(refused) + "$"],
                     tempfail=[(re.escape(deferred) + "$", 1)])
     try:
@@ -594,8 +592,7 @@ def no_password_anywhere(inst, texts, password=AUTH_PASSWORD):
         b = t.encode() if isinstance(t, str) else t
         assert password.encode() not in b
         assert plain not in b
-    dump = subprocess.run(["sqlite3", str(inst.db), ".dump"],
-                          capture_output=True).stdout
+    dump = inst.store_text().encode("latin-1")
     assert password.encode() not in dump and plain not in dump
 
 

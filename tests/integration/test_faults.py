@@ -408,6 +408,7 @@ def full_while_serving(inst, d, peer, tag, seconds):
     return filled, at_fault, at_clear, held, log
 
 
+@pytest.mark.sqlite_file
 def test_full_disk_results_wait_and_nothing_repeats(inst, relay, tmp_path):
     """The store's file system fills up while mail goes out (12 s, inside
     half of the 30 s lease): results wait in memory and are recorded once
@@ -428,6 +429,7 @@ def test_full_disk_results_wait_and_nothing_repeats(inst, relay, tmp_path):
             f"full disk ({filled} bytes filler, {held:.1f} s)", 0, held)
 
 
+@pytest.mark.sqlite_file
 def test_full_disk_longer_than_the_lease_repeats_nothing(
         inst, relay, tmp_path):
     """The disk stays full for 25 s, longer than the 10 s lease: the
@@ -451,6 +453,7 @@ def test_full_disk_longer_than_the_lease_repeats_nothing(
             f"full disk ({held:.1f} s, lease 10 s)", 0, held)
 
 
+@pytest.mark.sqlite_file
 def test_full_disk_sigterm_past_the_lease_gives_up_at_most_a_batch(
         inst, relay):
     """SIGTERM while the disk stays full: serve ends by the end of the
@@ -484,6 +487,7 @@ def test_full_disk_sigterm_past_the_lease_gives_up_at_most_a_batch(
             workers * batch, took_term, sign="taken back and sent again")
 
 
+@pytest.mark.sqlite_file
 def test_serve_started_on_a_full_disk_logs_a_few_lines(inst, relay):
     """serve started while the store's disk is full (its -wal and -shm
     kept by a reader, so that it can open the store): each tick of the
@@ -548,6 +552,7 @@ def rofs(tmp_path, d):
     return shim(tmp_path, "rofs", ROFS_DIR=str(d.resolve()))
 
 
+@pytest.mark.sqlite_file
 def test_read_only_store_and_sigterm_repeat_nothing(inst, relay, tmp_path):
     """The store's file system turns read-only under serve (every write
     fails with EROFS, as after a remount) while mail goes out; SIGTERM

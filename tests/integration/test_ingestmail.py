@@ -249,16 +249,13 @@ def test_a_busy_store_keeps_nothing_and_the_retry_acks_once(inst, alert):
     """The store held by another writer past the busy timeout: 75 (the MTA
     tries again later), no ack, no signature kept, no try at a code
     counted; the retry of the same signed mail acks once."""
-    import sqlite3
     a, teams = alert
     t = teams[4]
     name, email, fpr = contact(inst, t)
     body = gpg_sign(inst, "contacts_home", fpr, f"Alert {a}: on it.\n"
                     .encode(), "--clearsign")
     msg = f"From: {email}\n\n".encode() + body
-    db = sqlite3.connect(inst.db, isolation_level=None)
-    db.execute("BEGIN EXCLUSIVE")
-    try:        # both at once: each waits out the busy timeout
+    with inst.write_locked():   # both at once: each waits out the busy timeout
         from conftest import BIN
         ps = [subprocess.Popen([str(BIN), "-c", str(inst.conf),
                                 "ingest-mail"], stdin=subprocess.PIPE,
@@ -266,9 +263,6 @@ def test_a_busy_store_keeps_nothing_and_the_retry_acks_once(inst, alert):
               for _ in range(2)]
         outs = [p.communicate(m, timeout=60) for p, m in
                 zip(ps, (msg, mail(email, "00000001")))]
-    finally:
-        db.execute("ROLLBACK")
-        db.close()
     assert [p.returncode for p in ps] == [75, 75], outs
     assert acks(inst, a, t) == []
     assert inst.sql("SELECT count(*) FROM ack_signatures") == [(0,)]

@@ -42,7 +42,7 @@ def test_lines_have_time_and_level_and_the_level_filters(inst, pki,
             assert LINE.match(x), x
         start = [x for x in lines if " serving: " in x]
         assert len(start) == 1 and ": notice: tocsin 0." in start[0]
-        assert f"store {inst.db}" in start[0]
+        assert f"store {inst.conf_store()}" in start[0]
         assert f"listening on 127.0.0.1:{inst.port}" in start[0]
         assert "channels pgp-email sms voice fax sshdrop" in start[0]
         dead = [x for x in lines if ") is dead: " in x]

@@ -7,7 +7,6 @@ write."""
 import http.client
 import re
 import signal
-import sqlite3
 import time
 
 from test_escalation import serve_bg
@@ -126,15 +125,10 @@ def test_only_this_host_and_never_through_the_proxy(inst):
         c.close()
 
         # the store held by another writer: /healthz says so, in time
-        db = sqlite3.connect(inst.db, timeout=5)
-        db.execute("BEGIN EXCLUSIVE")
-        try:
+        with inst.write_locked():
             t0 = time.monotonic()
             st, _, body = get(inst.port, "/healthz")
             took = time.monotonic() - t0
-        finally:
-            db.rollback()
-            db.close()
         assert st == 503 and "the store takes no write" in body
         assert took < 15
         assert wait_healthy(inst.port) == "ok\n"

@@ -252,6 +252,26 @@ def test_delay_rule(sms):
     assert r["t_end"] - r["t"] >= 1.0 and r["faults"] == ["delay"]
 
 
+def test_delay_range_draws_each_wait(sms):
+    sms.set_faults([{"action": "delay", "seconds": 0.1,
+                     "seconds_max": 0.3}])
+    took = []
+    for _ in range(6):
+        t0 = time.monotonic()
+        assert send_sms(sms)[0] == 201
+        took.append(time.monotonic() - t0)
+    assert min(took) >= 0.1 and max(took) < 1.0
+    waits = [r["t_end"] - r["t"] for r in sms.requests()]
+    assert all(0.1 <= w < 0.35 for w in waits), waits
+    # drawn, not one fixed wait
+    assert max(waits) - min(waits) > 0.005, waits
+    for bad in ({"action": "delay", "seconds": 0.3, "seconds_max": 0.1},
+                {"action": "late", "seconds": 1, "seconds_max": 2},
+                {"action": "delay", "seconds": 0, "seconds_max": "1"}):
+        with pytest.raises(RuntimeError, match="400"):
+            sms.set_faults([bad])
+
+
 def test_delay_then_status(sms):
     sms.set_faults([{"action": "delay", "seconds": 0.3, "count": 1},
                     {"action": "500", "count": 1}])

@@ -74,6 +74,7 @@ def wait_for_state(inst, alert, states, why):
         time.sleep(0.02)
 
 
+@pytest.mark.sqlite_file
 def test_backup_while_serving_restores_to_the_same_alert(inst, serving,
                                                          tmp_path):
     alert, proc = serving
@@ -124,6 +125,7 @@ def test_backup_refuses_an_existing_file_and_leaves_it(inst, tmp_path):
     assert (tmp_path / "new.db.checkpoint").read_text() == "keep"
 
 
+@pytest.mark.sqlite_file
 def test_prune_blanks_an_old_alert_and_keeps_an_active_one(inst, tmp_path,
                                                            pki):
     inst.email_all_first()
@@ -185,6 +187,7 @@ def test_prune_refuses_a_bad_date(inst):
     inst.run("store", "prune", check=64)
 
 
+@pytest.mark.sqlite_file
 @pytest.mark.parametrize("umask", [0o000, 0o022])
 def test_every_file_is_private_whatever_the_umask(inst, tmp_path, pki,
                                                   umask):
@@ -220,6 +223,7 @@ def test_every_file_is_private_whatever_the_umask(inst, tmp_path, pki,
     assert "open to its group or others" not in p.stdout
 
 
+@pytest.mark.sqlite_file
 def test_check_warns_about_a_store_others_can_read(inst):
     inst.submit_signed(inst.cap(addresses=inst.teams()[0]))
     os.chmod(inst.db, 0o644)

@@ -81,6 +81,9 @@ are tried in order on every authenticated Messages, Calls or generic request:
    "retry_after": 2,          with a status action: Retry-After header value
                               (a number, or a string sent as it is)
    "seconds": 5,              with "delay" or "late": how long to wait
+   "seconds_max": 0.3,        with "delay": wait a time drawn uniformly
+                              between seconds and seconds_max (a provider's
+                              varying latency)
    "reset": true,             with "drop": close with a TCP RST, not a FIN
    "name": "any label"}
 A status action answers that status (Twilio body {"code": 20000 + status,
@@ -123,6 +126,7 @@ import hmac
 import http
 import json
 import os
+import random
 import re
 import secrets
 import signal
@@ -163,7 +167,7 @@ IDEM_TTL = 24 * 3600            # seconds an idempotency key is kept
 IDEM_WAIT = 60                  # seconds a repeat waits for the first
 ENDPOINTS = ("messages", "calls", "generic")
 RULE_KEYS = {"match", "endpoint", "action", "count", "retry_after", "seconds",
-             "reset", "name"}
+             "seconds_max", "reset", "name"}
 
 
 def log(msg):
@@ -286,6 +290,14 @@ class Rule:
         elif secs is not None:
             raise RuleError("seconds goes with the delay or late action")
         self.seconds = secs
+        smax = spec.get("seconds_max")
+        if smax is not None:
+            if action != "delay":
+                raise RuleError("seconds_max goes with the delay action")
+            if isinstance(smax, bool) or not isinstance(smax, (int, float)) \
+                    or smax < secs:
+                raise RuleError("delay needs seconds_max >= seconds")
+        self.seconds_max = smax
         self.reset = bool(spec.get("reset", False))
         if self.reset and action != "drop":
             raise RuleError("reset goes with the drop action")
@@ -698,7 +710,8 @@ class Handler(BaseHTTPRequestHandler):
         rec["faults"] = [r.action for r in fired]
         for r in fired:
             if r.action == "delay":
-                time.sleep(r.seconds)
+                time.sleep(r.seconds if r.seconds_max is None else
+                           random.uniform(r.seconds, r.seconds_max))
             elif r.action == "drop":
                 self.drop(rec, r)
                 return True

@@ -529,6 +529,38 @@ test_pe_check(void **state)
 	policy_free(r);
 }
 
+/* A phone claim: 20 s at the providers' summed rates, at most twice what
+   they take in flight (so that other workers and nodes get a share of a
+   broadcast), 1 .. 200 groups. */
+static void
+test_phone_batch(void **state)
+{
+	struct policy_provider p[2];
+	struct policy_repo r;
+
+	(void)state;
+	memset(&r, 0, sizeof(r));
+	memset(p, 0, sizeof(p));
+	r.sms = p;
+	r.voice = p;
+	p[0].rate = 5000;
+	p[0].parallel = 16;
+	r.nsms = r.nvoice = 1;
+	assert_int_equal(chan_sms.batch(&r), 32);
+	assert_int_equal(chan_voice.batch(&r), 32);
+	p[1].rate = 5000;
+	p[1].parallel = 256;
+	r.nsms = 2;
+	assert_int_equal(chan_sms.batch(&r), 200);
+	p[0].rate = 1;			/* 20 s at one a second */
+	r.nsms = 1;
+	assert_int_equal(chan_sms.batch(&r), 20);
+	p[0].parallel = 4;
+	assert_int_equal(chan_sms.batch(&r), 8);
+	r.nsms = 0;
+	assert_int_equal(chan_sms.batch(&r), 1);
+}
+
 static void
 test_pe_open_needs_smtp(void **state)
 {
@@ -913,6 +945,7 @@ main(void)
 		cmocka_unit_test(test_buf_growth),
 		cmocka_unit_test(test_registry),
 		cmocka_unit_test(test_pe_check),
+		cmocka_unit_test(test_phone_batch),
 		cmocka_unit_test(test_pe_open_needs_smtp),
 		cmocka_unit_test(test_pe_bad_addresses),
 		cmocka_unit_test(test_jsonget_members),
