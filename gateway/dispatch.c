@@ -1255,6 +1255,17 @@ worker_main(void *arg)
 		}
 		if (worked)
 			continue;
+		/* a team's step that fell due in the last seconds (its last
+		   one just failed on every channel, or its time came) brings
+		   deliveries at the scheduler's next look: --until-idle waits
+		   for them, but not for ever for one it cannot move */
+		if (!busy && d->o->until_idle) {
+			int64_t dl = 0, t = clock_wall();
+
+			if (store_next_deadline(w->st, &dl, &err) == 0 &&
+			    dl > 0 && dl <= t && t - dl < 5)
+				busy = true;
+		}
 		if (!busy && d->o->until_idle)
 			break;
 		/* Nothing due now: sleep until the next due time, at most a

@@ -691,6 +691,8 @@ drill_submit(struct drill *d, struct tocsin_err *err)
 		if (!mark[t])
 			continue;
 		tp[nt].team = team->id;
+		tp[nt].wait_on_failure = team->policy != NULL &&
+		    team->policy->wait_on_failure;
 		hold = plan_hold_until(team, sc->severity, d->now);
 		if (hold > 0) {
 			tp[nt].step = -1;

@@ -36,7 +36,8 @@ escalate_team(struct store *st, const struct escalate_env *env,
 	const struct policy_team *team = policy_team_find(repo, r->team);
 	struct store_escalation e = { .alert_id = r->alert_id,
 		.team = r->team, .from_step = r->step,
-		.to_step = r->step + 1, .state = "active", .early = early };
+		.to_step = r->step + 1, .state = "active", .early = early,
+		.why = early ? "operator" : r->failed ? "failed" : NULL };
 	struct plan_list pl = { 0 }, page = { 0 };
 	size_t nsteps = team != NULL ? plan_ladder_len(team) : 0;
 	int64_t base;
@@ -70,6 +71,8 @@ escalate_team(struct store *st, const struct escalate_env *env,
 			   team gets nothing more */
 			e.page_dels = page.d;
 			e.npage_dels = page.n;
+			e.page_wait_on_failure = desk->policy != NULL &&
+			    desk->policy->wait_on_failure;
 		}
 	} else {
 		if (plan_step_ex(team, (size_t)e.to_step, now,
@@ -91,9 +94,15 @@ escalate_team(struct store *st, const struct escalate_env *env,
 	if (rc == 0 && strcmp(e.state, "unreached") == 0)
 		tocsin_logf(env->log, env->log_arg,
 		    "team %s did not acknowledge alert %s: "
-		    "unreached after step %d%s", r->team, r->alert_id,
-		    r->step + 1, e.page_team != NULL ? "; the desk is "
+		    "unreached after step %d%s%s", r->team, r->alert_id,
+		    r->step + 1, r->failed && !early ? " (it failed on every "
+		    "channel)" : "", e.page_team != NULL ? "; the desk is "
 		    "paged" : "");
+	else if (rc == 0 && r->failed && !early)
+		tocsin_logf(env->log, env->log_arg,
+		    "team %s, alert %s: step %d failed on every channel, "
+		    "step %d now (%zu deliveries)", r->team, r->alert_id,
+		    r->step + 1, e.to_step + 1, pl.n);
 	else if (rc == 0)
 		tocsin_logf(env->log, env->log_arg,
 		    "team %s, alert %s: no ack, step %d now "

@@ -484,6 +484,8 @@ intake_plan(const struct policy_repo *repo, int64_t now, struct intake_work *w,
 		if (!w->mark[t])
 			continue;
 		w->teams[k].team = team->id;
+		w->teams[k].wait_on_failure = team->policy != NULL &&
+		    team->policy->wait_on_failure;
 		hold = plan_hold_until_ex(team, w->cap->max_severity,
 		    exercise, now);
 		if (hold > 0 && !w->no_ladder) {

@@ -356,6 +356,37 @@ report_figures(struct report *r, const struct store_delivery_row *d,
 
 /* ---- failures ---- */
 
+/* The failure a delivery met, for the failure table: its reason (owned
+   by the caller) and which of the kinds of report_failure it is; NULL
+   when it met none.  A cancelled one carries its last failure after
+   "; last: " (store.c keeps it there). */
+static char *
+report_failure_of(const struct store_delivery_row *d, int *kind, int *rc)
+{
+	static const char last[] = "; last: ";
+	const char *e = d->last_error, *p;
+
+	switch (d->state) {
+	case STORE_D_DEAD:
+	case STORE_D_UNDELIVERED:
+		*kind = 0;
+		return report_reason(e, rc);
+	case STORE_D_CANCELLED:
+		if (e == NULL || (p = strstr(e, last)) == NULL ||
+		    p[sizeof(last) - 1] == '\0')
+			return NULL;
+		*kind = 1;
+		return report_reason(p + sizeof(last) - 1, rc);
+	case STORE_D_FAILED:
+		if (e == NULL)
+			return NULL;
+		*kind = 2;
+		return report_reason(e, rc);
+	default:
+		return NULL;
+	}
+}
+
 static int
 report_failures(struct report *r, const struct store_delivery_row *d,
     size_t nd)
@@ -364,32 +395,45 @@ report_failures(struct report *r, const struct store_delivery_row *d,
 
 	for (size_t i = 0; i < nd && rc == 0; i++) {
 		struct report_failure *f = NULL;
-		size_t cap;
+		const struct report_team *t = report_team_of(r, d[i].team);
+		const char *region = t != NULL && t->region != NULL ?
+		    t->region : "";
+		size_t cap, tried;
+		int kind = 0;
 		char *reason;
 
-		if (d[i].state != STORE_D_DEAD)
+		if ((reason = report_failure_of(&d[i], &kind, &rc)) == NULL)
 			continue;
-		if ((reason = report_reason(d[i].last_error, &rc)) == NULL)
-			break;
 		for (size_t k = 0; k < r->nfailures && f == NULL; k++)
 			if (strcmp(r->failures[k].reason, reason) == 0 &&
-			    strcmp(r->failures[k].channel, d[i].channel) == 0)
+			    strcmp(r->failures[k].channel, d[i].channel) == 0 &&
+			    strcmp(r->failures[k].region, region) == 0)
 				f = &r->failures[k];
 		if (f != NULL) {
-			f->count++;
 			free(reason);
-			continue;
+		} else {
+			cap = r->nfailures;
+			if (base_grow(&r->failures, &cap, r->nfailures + 1,
+			    sizeof(*r->failures)) != 0) {
+				free(reason);
+				return TOCSIN_ENOMEM;
+			}
+			f = &r->failures[r->nfailures++];
+			memset(f, 0, sizeof(*f));
+			f->reason = reason;
+			f->channel = report_dup(d[i].channel, &rc);
+			f->region = report_dup(region, &rc);
 		}
-		cap = r->nfailures;
-		if (base_grow(&r->failures, &cap, r->nfailures + 1,
-		    sizeof(*r->failures)) != 0) {
-			free(reason);
-			return TOCSIN_ENOMEM;
-		}
-		f = &r->failures[r->nfailures++];
-		f->reason = reason;
-		f->channel = report_dup(d[i].channel, &rc);
-		f->count = 1;
+		f->count++;
+		if (kind == 0)
+			f->dead++;
+		else if (kind == 1)
+			f->cancelled++;
+		else
+			f->retrying++;
+		/* an undelivered one was accepted by its attempt */
+		tried = d[i].attempts > 0 ? (size_t)d[i].attempts : 1;
+		f->attempts += d[i].state == STORE_D_UNDELIVERED ? 1 : tried;
 	}
 	/* most frequent first: a few rows, a simple sort */
 	for (size_t i = 1; i < r->nfailures; i++)
@@ -415,7 +459,7 @@ report_audit(struct report *r, const struct store_audit_row *a, size_t na,
 	if (since == NULL)
 		return TOCSIN_ENOMEM;
 	for (size_t i = 0; i < na && rc == 0; i++) {
-		char team[64], steps[32], desk[64], trig[128];
+		char team[64], steps[32], desk[64], trig[128], why[16];
 		struct report_team *t;
 		struct report_escalation *e;
 		size_t cap;
@@ -454,9 +498,19 @@ report_audit(struct report *r, const struct store_audit_row *a, size_t na,
 		e->from_step = from;
 		e->to_step = to;
 		e->at = at;
+		if (!report_detail(a[i].details, "why", why, sizeof(why)))
+			why[0] = '\0';
 		if (from < 0)
 			(void)snprintf(trig, sizeof(trig), "business hours "
 			    "opened (held for quiet hours)");
+		else if (strcmp(why, "failed") == 0)
+			(void)snprintf(trig, sizeof(trig), "step %d failed on "
+			    "every channel %lld s after it was sent", from,
+			    (long long)(at - since[t - r->teams]));
+		else if (strcmp(why, "operator") == 0)
+			(void)snprintf(trig, sizeof(trig), "moved on by an "
+			    "operator %lld s after step %d", (long long)(at -
+			    since[t - r->teams]), from);
 		else
 			(void)snprintf(trig, sizeof(trig), "no ack %lld s after "
 			    "step %d", (long long)(at - since[t - r->teams]),
@@ -539,8 +593,14 @@ report_teams(struct report *r, const struct policy_repo *repo,
 			if (rc == 0)
 				rc = report_event_add(r, ecap, at, REPORT_EV_SENT,
 				    t->id, d[i].channel, d[i].step);
-		} else if (d[i].state == STORE_D_DEAD) {
-			t->failed++;
+		} else if (d[i].state == STORE_D_DEAD ||
+		    (d[i].state == STORE_D_FAILED && d[i].last_error != NULL) ||
+		    (d[i].state == STORE_D_CANCELLED && d[i].last_error != NULL
+		    && strstr(d[i].last_error, "; last: ") != NULL)) {
+			/* given up, still failing, or cut short while failing:
+			   the timeline shows each where it last stood */
+			if (d[i].state == STORE_D_DEAD)
+				t->failed++;
 			rc = report_event_add(r, ecap, at, REPORT_EV_FAILED,
 			    t->id, d[i].channel, d[i].step);
 		}
@@ -656,6 +716,7 @@ report_free(struct report *r)
 	for (size_t i = 0; i < r->nfailures; i++) {
 		free(r->failures[i].reason);
 		free(r->failures[i].channel);
+		free(r->failures[i].region);
 	}
 	free(r->failures);
 	for (size_t i = 0; i < r->nevents; i++) {
@@ -769,11 +830,17 @@ report_json(const struct report *r, FILE *f, struct tocsin_err *err)
 	}
 	fputs("],\"failures\":[", f);
 	for (size_t i = 0; i < r->nfailures; i++) {
+		const struct report_failure *x = &r->failures[i];
+
 		fputs(i ? ",{" : "{", f);
-		jsonw_key(f, "reason"); jsonw_str(f, r->failures[i].reason);
+		jsonw_key(f, "reason"); jsonw_str(f, x->reason);
 		fputc(',', f); jsonw_key(f, "channel");
-		jsonw_str(f, r->failures[i].channel);
-		fprintf(f, ",\"count\":%zu}", r->failures[i].count);
+		jsonw_str(f, x->channel);
+		fputc(',', f); jsonw_key(f, "region");
+		jsonw_str(f, x->region);
+		fprintf(f, ",\"count\":%zu,\"dead\":%zu,\"cancelled\":%zu,"
+		    "\"retrying\":%zu,\"attempts\":%zu}", x->count, x->dead,
+		    x->cancelled, x->retrying, x->attempts);
 	}
 	fputs("],\"per_team\":[", f);
 	for (size_t i = 0; i < r->nteams; i++) {

@@ -82,10 +82,19 @@ struct report_escalation {
 	char *trigger;			/* "no ack 900 s after step 0" */
 };
 
+/* Deliveries that failed at least once, by reason, channel and region of
+   their team, whatever became of them: given up (dead, or a receipt said
+   undelivered), cancelled while failing (the team acked or went
+   unreached, the alert was cancelled: before this count they were not
+   counted at all), or still to be tried again. */
 struct report_failure {
 	char *reason;			/* the last error, cleaned, cut */
 	char *channel;
-	size_t count;
+	char *region;			/* the team's, "" when unknown */
+	size_t count;			/* deliveries: dead + cancelled +
+					   retrying */
+	size_t dead, cancelled, retrying;
+	size_t attempts;		/* failed attempts of these */
 };
 
 struct report {

@@ -924,14 +924,24 @@ report_html_failures(FILE *out, const struct report *r)
 		return;
 	}
 	fputs("<table>\n<thead><tr><th>reason</th><th>channel</th>"
-	    "<th class=\"n\">count</th></tr></thead>\n<tbody>\n", out);
+	    "<th>region</th><th class=\"n\">deliveries</th>"
+	    "<th class=\"n\">given up</th><th class=\"n\">cancelled while "
+	    "failing</th><th class=\"n\">still retrying</th>"
+	    "<th class=\"n\">failed attempts</th></tr></thead>\n<tbody>\n",
+	    out);
 	for (size_t i = 0; i < r->nfailures; i++) {
+		const struct report_failure *x = &r->failures[i];
+
 		fputs("<tr><td>", out);
-		html_text_or_dash(out, r->failures[i].reason, HTML_MAX_REASON);
+		html_text_or_dash(out, x->reason, HTML_MAX_REASON);
 		fputs("</td><td>", out);
-		html_text_or_dash(out, r->failures[i].channel, HTML_MAX_ID);
-		fprintf(out, "</td><td class=\"n\">%zu</td></tr>\n",
-		    r->failures[i].count);
+		html_text_or_dash(out, x->channel, HTML_MAX_ID);
+		fputs("</td><td>", out);
+		html_text_or_dash(out, x->region, HTML_MAX_ID);
+		fprintf(out, "</td><td class=\"n\">%zu</td><td class=\"n\">%zu"
+		    "</td><td class=\"n\">%zu</td><td class=\"n\">%zu</td>"
+		    "<td class=\"n\">%zu</td></tr>\n", x->count, x->dead,
+		    x->cancelled, x->retrying, x->attempts);
 	}
 	fputs("</tbody>\n</table>\n</section>\n", out);
 }

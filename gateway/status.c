@@ -222,6 +222,29 @@ status_json_delivery(FILE *out, const struct store_delivery_row *d, bool first)
 	fputc('}', out);
 }
 
+/* Why a team is at its step, in words; NULL when its time ran out (or it
+   is at step 0). */
+static const char *
+status_why(const struct store_team_row *t, char *buf, size_t len)
+{
+	if (t->why == NULL)
+		return NULL;
+	if (strcmp(t->why, "failed") == 0) {
+		/* an unreached team stays at the step that failed */
+		int step = strcmp(t->state, "unreached") == 0 ? t->step :
+		    t->step - 1;
+
+		if (step < 0)
+			return NULL;
+		(void)snprintf(buf, len, "step %d failed on every channel",
+		    step);
+		return buf;
+	}
+	if (strcmp(t->why, "operator") == 0)
+		return "moved on by an operator";
+	return NULL;
+}
+
 static void
 status_json(FILE *out, const struct store_alert_row *a,
     const struct store_team_row *t, size_t nt,
@@ -247,6 +270,16 @@ status_json(FILE *out, const struct store_alert_row *a,
 		jsonw_key(out, "state"); jsonw_str(out, t[i].state);
 		fputc(',', out); jsonw_key(out, "deadline");
 		jsonw_time(out, t[i].deadline);
+		{
+			char wb[64];
+			const char *why = status_why(&t[i], wb, sizeof(wb));
+
+			fputc(',', out); jsonw_key(out, "why");
+			if (why != NULL)
+				jsonw_str(out, why);
+			else
+				fputs("null", out);
+		}
 		fputs(",\"counts\":{", out);
 		for (int s = 0; s < STORE_D_COUNT; s++)
 			fprintf(out, "%s\"%s\":%d", s ? "," : "",
@@ -320,6 +353,13 @@ status_text(FILE *out, const struct store_alert_row *a,
 		    j++, first = false) {
 			fprintf(out, "%s%s ", first ? "" : ", ", d[j].channel);
 			status_safe(out, d[j].address, 64);
+		}
+		{
+			char wb[64];
+			const char *why = status_why(r, wb, sizeof(wb));
+
+			if (why != NULL)
+				fprintf(out, "  (%s)", why);
 		}
 		if (r->ack_by != NULL) {
 			fputs("  acked by ", out);

@@ -48,6 +48,11 @@ struct store {
     "coalesce((SELECT t.state FROM team_states t WHERE t.alert_id = " \
     "deliveries.alert_id AND t.team = deliveries.team), 'no team') || " \
     "') while it waited')"
+/* A delivery cancelled while it was failing keeps its last failure after
+   "; last: ", so that reports count it (report.c reads it there). */
+#define ROW_KEEP_LAST "(CASE WHEN deliveries.state = 'failed' AND " \
+    "deliveries.last_error IS NOT NULL THEN '; last: ' || " \
+    "deliveries.last_error ELSE '' END)"
 
 static const char *const dstate_names[STORE_D_COUNT] = {
 	"pending", "sending", "sent", "failed", "dead", "cancelled",
@@ -85,6 +90,11 @@ const char store_schema[] =
     " step INTEGER NOT NULL, deadline INTEGER NOT NULL DEFAULT 0,"
     " state TEXT NOT NULL DEFAULT 'active', ack_by TEXT, ack_via TEXT,"
     " ack_strength TEXT, ack_at INTEGER, token_hash TEXT, ack_contact TEXT,"
+    /* version 11: what a step whose every delivery died does ('next' or
+       'wait'); why the deadline was brought forward ('failed'), and why
+       the team is at its step (NULL: its time ran out) */
+    " on_failure TEXT NOT NULL DEFAULT 'next', early_why TEXT,"
+    " moved_why TEXT,"
     " PRIMARY KEY (alert_id, team));"
     "CREATE TABLE IF NOT EXISTS deliveries ("
     " id INTEGER PRIMARY KEY, alert_id TEXT NOT NULL REFERENCES alerts(id),"
@@ -536,8 +546,8 @@ stop_ladders(struct store *s, const struct store_alert *a,
 	    "'unreached')", &ts, err) != 0 ||
 	    sq_prepare(s, "UPDATE deliveries SET state = 'cancelled', updated = "
 	    "?1, last_error = 'cancelled: the alert was ' || ?4 || ' by a "
-	    "later one' WHERE alert_id = ?2 AND team = ?3 AND "
-	    "state IN ('pending', 'failed')", &ds, err) != 0) {
+	    "later one' || " ROW_KEEP_LAST " WHERE alert_id = ?2 AND team = ?3 "
+	    "AND state IN ('pending', 'failed')", &ds, err) != 0) {
 		sql_finalize(ts);
 		return TOCSIN_ESTORE;
 	}
@@ -622,7 +632,8 @@ submit_rows(struct store *s, const struct store_alert *a,
 	st = NULL;
 
 	if (sq_prepare(s, "INSERT INTO team_states (alert_id, team, step, "
-	    "deadline, token_hash) VALUES (?,?,?,?,?)", &st, err) != 0)
+	    "deadline, token_hash, on_failure) VALUES (?,?,?,?,?,?)", &st,
+	    err) != 0)
 		goto out;
 	for (size_t i = 0; i < nteams; i++) {
 		sql_reset(st);
@@ -634,6 +645,7 @@ submit_rows(struct store *s, const struct store_alert *a,
 			sq_text(st, 5, teams[i].token_hash);
 		else
 			sql_bind_null(st, 5);
+		sq_text(st, 6, teams[i].wait_on_failure ? "wait" : "next");
 		if (sql_step(st) != SQL_DONE) {
 			rc = sq_fail(s, err, "insert team state");
 			goto out;
@@ -844,6 +856,7 @@ fill_team(struct sql_stmt *st, void *p)
 	r->ack_strength = sq_dup(st, 6);
 	r->ack_at = sql_column_int64(st, 7);
 	r->ack_contact = sq_dup(st, 8);
+	r->why = sq_dup(st, 9);
 }
 
 int
@@ -854,7 +867,8 @@ store_teams(struct store *s, const char *alert_id, struct store_team_row **ret,
 	int rc;
 
 	if (sq_prepare(s, "SELECT team, step, deadline, state, ack_by, ack_via, "
-	    "ack_strength, ack_at, ack_contact FROM team_states WHERE alert_id = ? "
+	    "ack_strength, ack_at, ack_contact, moved_why FROM team_states WHERE "
+	    "alert_id = ? "
 	    "ORDER BY "
 	    "team", &st, err) != 0)
 		return TOCSIN_ESTORE;
@@ -1019,7 +1033,7 @@ store_team_rows_free(struct store_team_row *rows, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		free(rows[i].team); free(rows[i].state); free(rows[i].ack_by);
 		free(rows[i].ack_via); free(rows[i].ack_strength);
-		free(rows[i].ack_contact);
+		free(rows[i].ack_contact); free(rows[i].why);
 	}
 	free(rows);
 }
@@ -1165,6 +1179,42 @@ store_unavailable(const struct store *s)
 }
 
 /*
+ * A step that failed on every channel: the active teams whose current
+ * step's every delivery of the alert is dead or undelivered, and whose
+ * policy says on_failure = "next", get their deadline now, so that the
+ * scheduler moves them on at its next look instead of waiting out the
+ * step's time for nobody.  Only the teams of delivery id (> 0), or with
+ * id 0 of the deliveries that died at now, are looked at.  Runs in the
+ * caller's transaction.
+ */
+static int
+step_failed_mark(struct store *s, int64_t now, int64_t id,
+    struct tocsin_err *err)
+{
+	struct sql_stmt *st = NULL;
+	int r;
+
+	if (sq_prepare(s, "UPDATE team_states SET deadline = ?1, early_why = "
+	    "'failed' WHERE state = 'active' AND on_failure = 'next' AND step "
+	    ">= 0 AND deadline > ?1 AND early_why IS NULL AND (alert_id, team) "
+	    "IN (SELECT d.alert_id, d.team FROM deliveries d WHERE (?2 > 0 AND "
+	    "d.id = ?2) OR (?2 <= 0 AND d.state IN ('dead', 'undelivered') AND "
+	    "d.updated = ?1)) AND EXISTS (SELECT 1 FROM deliveries d WHERE "
+	    "d.alert_id = team_states.alert_id AND d.team = team_states.team "
+	    "AND d.step = team_states.step AND d.kind = 'alert') AND NOT EXISTS "
+	    "(SELECT 1 FROM deliveries d WHERE d.alert_id = team_states.alert_id "
+	    "AND d.team = team_states.team AND d.step = team_states.step AND "
+	    "d.kind = 'alert' AND d.state NOT IN ('dead', 'undelivered'))", &st,
+	    err) != 0)
+		return TOCSIN_ESTORE;
+	sql_bind_int64(st, 1, now);
+	sql_bind_int64(st, 2, id);
+	r = sql_step(st);
+	sql_finalize(st);
+	return r == SQL_DONE ? 0 : sq_fail(s, err, "move a failed step on");
+}
+
+/*
  * Take back the rows sending of owner (NULL: every row whose lease ran
  * out at now): due again at once, or dead when a bound is reached.  A row
  * that was handed to the driver (tried) counts an attempt; one that was
@@ -1175,6 +1225,7 @@ lease_take_back(struct store *s, const char *owner, int64_t now,
     const char *what, size_t *ret_n, struct tocsin_err *err)
 {
 	struct sql_stmt *st = NULL;
+	int changed;
 
 	if (sq_prepare(s, "UPDATE deliveries SET "
 	    "state = CASE WHEN attempts + tried >= ?3 OR reclaims + 1 - tried "
@@ -1200,9 +1251,11 @@ lease_take_back(struct store *s, const char *owner, int64_t now,
 		return sq_fail(s, err, "take back leases");
 	}
 	sql_finalize(st);
+	changed = sql_changes(s->db);
 	if (ret_n != NULL)
-		*ret_n = (size_t)sql_changes(s->db);
-	return 0;
+		*ret_n = (size_t)changed;
+	/* some may have died: their teams' steps may have failed whole */
+	return changed > 0 ? step_failed_mark(s, now, 0, err) : 0;
 }
 
 /* The stored base: 1 with boot and offset, 0 when none. */
@@ -1317,8 +1370,9 @@ store_cancel_moot(struct store *s, int64_t now, size_t *ret_n,
 
 	*ret_n = 0;
 	if (sq_prepare(s, "UPDATE deliveries SET state = 'cancelled', "
-	    "last_error = " ROW_MOOT_WHY ", updated = ?1 WHERE state IN "
-	    "('pending', 'failed') AND NOT " ROW_LIVE, &st, err) != 0)
+	    "last_error = " ROW_MOOT_WHY " || " ROW_KEEP_LAST ", updated = ?1 "
+	    "WHERE state IN ('pending', 'failed') AND NOT " ROW_LIVE, &st,
+	    err) != 0)
 		return TOCSIN_ESTORE;
 	sql_bind_int64(st, 1, now);
 	if (sql_step(st) != SQL_DONE) {
@@ -1479,7 +1533,8 @@ result_one(struct store *s, int64_t delivery_id, const char *owner,
 		return tocsin_fail(err, TOCSIN_ENOTFOUND, "delivery %lld is not "
 		    "held by %s (its lease ran out and it was claimed again)",
 		    (long long)delivery_id, owner);
-	return 0;
+	return r == STORE_R_PERMFAIL ? step_failed_mark(s, now, delivery_id,
+	    err) : 0;
 }
 
 int
@@ -1487,8 +1542,21 @@ store_result(struct store *s, int64_t delivery_id, const char *owner,
     enum store_result r, int64_t now, int64_t next_attempt,
     const char *provider_ref, const char *error, struct tocsin_err *err)
 {
-	return result_one(s, delivery_id, owner, r, now, next_attempt,
-	    provider_ref, error, true, 0, err);
+	/* in a transaction of its own: a dead result may move the team's
+	   ladder on in the same write */
+	struct store_result_item it = { .id = delivery_id, .result = r,
+		.next_attempt = next_attempt, .provider_ref = provider_ref,
+		.error = error };
+	size_t lost = 0;
+	int rc;
+
+	if ((rc = store_results(s, owner, now, &it, 1, &lost, err)) != 0)
+		return rc;
+	if (lost > 0)
+		return tocsin_fail(err, TOCSIN_ENOTFOUND, "delivery %lld is not "
+		    "held by %s (its lease ran out and it was claimed again)",
+		    (long long)delivery_id, owner);
+	return 0;
 }
 
 int
@@ -1911,44 +1979,88 @@ store_probe_write(struct store *s, int wait_ms, struct tocsin_err *err)
 	return rc;
 }
 
+/* An undelivered receipt may be the last live delivery of its team's
+   step: step_failed_mark for the delivery of provider_ref. */
+static int
+receipt_step_failed(struct store *s, const char *provider_ref, int64_t now,
+    struct tocsin_err *err)
+{
+	struct sql_stmt *st = NULL;
+	int64_t id = 0;
+	int r;
+
+	if (sq_prepare(s, "SELECT id FROM deliveries WHERE provider_ref = ?1 "
+	    "AND state = 'undelivered' AND updated = ?2", &st, err) != 0)
+		return TOCSIN_ESTORE;
+	sq_text(st, 1, provider_ref);
+	sql_bind_int64(st, 2, now);
+	while ((r = sql_step(st)) == SQL_ROW) {
+		id = sql_column_int64(st, 0);
+		if (id > 0)
+			break;
+	}
+	sql_finalize(st);
+	if (r != SQL_ROW && r != SQL_DONE)
+		return sq_fail(s, err, "look up a receipt's delivery");
+	return id > 0 ? step_failed_mark(s, now, id, err) : 0;
+}
+
 int
 store_receipt(struct store *s, const char *provider_ref, bool delivered,
     const char *detail, int64_t now, enum store_receipt_fate *ret,
     struct tocsin_err *err)
 {
 	struct sql_stmt *st = NULL;
-	int r;
+	int r, rc = 0;
 
 	*ret = STORE_RECEIPT_UNKNOWN;
+	if ((rc = sq_begin(s, true, err)) != 0)
+		return rc;
 	/* Only a sent delivery moves: delivered and undelivered are final,
 	   so a receipt replayed or arriving late never turns one back. */
 	if (sq_prepare(s, "UPDATE deliveries SET state = ?2, updated = ?4, "
 	    "last_error = CASE WHEN ?2 = 'undelivered' THEN ?3 ELSE last_error "
-	    "END WHERE provider_ref = ?1 AND state = 'sent'", &st, err) != 0)
+	    "END WHERE provider_ref = ?1 AND state = 'sent'", &st, err) != 0) {
+		sq_rollback(s);
 		return TOCSIN_ESTORE;
+	}
 	sq_text(st, 1, provider_ref);
 	sq_text(st, 2, delivered ? "delivered" : "undelivered");
 	sq_text(st, 3, detail);
 	sql_bind_int64(st, 4, now);
 	r = sql_step(st);
 	sql_finalize(st);
-	if (r != SQL_DONE)
-		return sq_fail(s, err, "record a receipt");
+	if (r != SQL_DONE) {
+		rc = sq_fail(s, err, "record a receipt");
+		sq_rollback(s);
+		return rc;
+	}
 	if (sql_changes(s->db) > 0) {
-		*ret = STORE_RECEIPT_MOVED;
-		return 0;
+		if (!delivered && (rc = receipt_step_failed(s, provider_ref, now,
+		    err)) != 0) {
+			sq_rollback(s);
+			return rc;
+		}
+		if ((rc = sq_commit(s, err)) == 0)
+			*ret = STORE_RECEIPT_MOVED;
+		return rc;
 	}
 	if (sq_prepare(s, "SELECT count(*) FROM deliveries WHERE provider_ref "
-	    "= ?1 AND state IN ('delivered', 'undelivered')", &st, err) != 0)
+	    "= ?1 AND state IN ('delivered', 'undelivered')", &st, err) != 0) {
+		sq_rollback(s);
 		return TOCSIN_ESTORE;
+	}
 	sq_text(st, 1, provider_ref);
 	r = sql_step(st);
 	if (r == SQL_ROW && sql_column_int64(st, 0) > 0)
 		*ret = STORE_RECEIPT_FINAL;
 	sql_finalize(st);
-	if (r != SQL_ROW)
-		return sq_fail(s, err, "look up a receipt's delivery");
-	return 0;
+	if (r != SQL_ROW) {
+		rc = sq_fail(s, err, "look up a receipt's delivery");
+		sq_rollback(s);
+		return rc;
+	}
+	return sq_commit(s, err);
 }
 
 /* --- escalation and acknowledgements -------------------------------------- */
@@ -1964,6 +2076,7 @@ fill_due(struct sql_stmt *st, void *p)
 	r->deadline = sql_column_int64(st, 3);
 	r->accepted = sql_column_int64(st, 4);
 	r->exercise = sql_column_int(st, 5) != 0;
+	r->failed = !sql_column_null(st, 6);
 }
 
 int
@@ -1976,8 +2089,8 @@ store_due_teams(struct store *s, int64_t now, size_t max,
 	*ret = NULL;
 	*n = 0;
 	if (sq_prepare(s, "SELECT t.alert_id, t.team, t.step, t.deadline, "
-	    "a.received, a.status = 'Exercise' FROM team_states t JOIN alerts a "
-	    "ON a.id = t.alert_id "
+	    "a.received, a.status = 'Exercise', t.early_why FROM team_states t "
+	    "JOIN alerts a ON a.id = t.alert_id "
 	    "WHERE t.state = 'active' AND t.deadline > 0 AND t.deadline <= ? "
 	    "ORDER BY t.deadline LIMIT ?", &st, err) != 0)
 		return TOCSIN_ESTORE;
@@ -1998,15 +2111,15 @@ store_team_ladder(struct store *s, const char *alert_id, const char *team,
 	memset(row, 0, sizeof(*row));
 	state[0] = '\0';
 	if (sq_prepare(s, "SELECT t.alert_id, t.team, t.step, t.deadline, "
-	    "a.received, a.status = 'Exercise', t.state FROM team_states t "
-	    "JOIN alerts a ON a.id = t.alert_id WHERE t.alert_id = ?1 AND "
-	    "t.team = ?2", &st, err) != 0)
+	    "a.received, a.status = 'Exercise', t.early_why, t.state FROM "
+	    "team_states t JOIN alerts a ON a.id = t.alert_id WHERE t.alert_id "
+	    "= ?1 AND t.team = ?2", &st, err) != 0)
 		return TOCSIN_ESTORE;
 	sq_text(st, 1, alert_id);
 	sq_text(st, 2, team);
 	if ((r = sql_step(st)) == SQL_ROW) {
 		fill_due(st, row);
-		sq_col(st, 6, state, 16);
+		sq_col(st, 7, state, 16);
 	}
 	sql_finalize(st);
 	if (r == SQL_DONE)
@@ -2113,7 +2226,8 @@ page_desk(struct store *s, const struct store_escalation *e, int64_t now,
 	if (e->page_team == NULL)
 		return 0;
 	if (sq_prepare(s, "INSERT INTO team_states (alert_id, team, step, deadline, "
-	    "token_hash) VALUES (?,?,0,?,?) ON CONFLICT DO NOTHING", &st, err) != 0)
+	    "token_hash, on_failure) VALUES (?,?,0,?,?,?) ON CONFLICT DO NOTHING",
+	    &st, err) != 0)
 		return TOCSIN_ESTORE;
 	sq_text(st, 1, e->alert_id);
 	sq_text(st, 2, e->page_team);
@@ -2122,6 +2236,7 @@ page_desk(struct store *s, const struct store_escalation *e, int64_t now,
 		sq_text(st, 4, e->page_token_hash);
 	else
 		sql_bind_null(st, 4);
+	sq_text(st, 5, e->page_wait_on_failure ? "wait" : "next");
 	rc = sql_step(st) == SQL_DONE ? 0 : sq_fail(s, err, "page the "
 	    "desk");
 	sql_finalize(st);
@@ -2149,10 +2264,10 @@ store_escalate(struct store *s, const struct store_escalation *e,
 		return rc;
 	/* only from where the caller saw the team: a second serve, or this
 	   one after a restart, finds it moved on and does nothing */
-	if (sq_prepare(s, "UPDATE team_states SET step = ?, deadline = ?, "
-	    "state = ? WHERE alert_id = ? AND team = ? AND step = ? AND "
-	    "state = 'active' AND (?8 <> 0 OR deadline > 0 AND deadline <= ?7)",
-	    &st, err) != 0) {
+	if (sq_prepare(s, "UPDATE team_states SET step = ?1, deadline = ?2, "
+	    "state = ?3, moved_why = ?9, early_why = NULL WHERE alert_id = ?4 "
+	    "AND team = ?5 AND step = ?6 AND state = 'active' AND (?8 <> 0 OR "
+	    "deadline > 0 AND deadline <= ?7)", &st, err) != 0) {
 		sq_rollback(s);
 		return TOCSIN_ESTORE;
 	}
@@ -2164,6 +2279,7 @@ store_escalate(struct store *s, const struct store_escalation *e,
 	sql_bind_int64(st, 6, e->from_step);
 	sql_bind_int64(st, 7, now);
 	sql_bind_int64(st, 8, e->early);
+	sq_text(st, 9, e->why);
 	if (sql_step(st) != SQL_DONE) {
 		rc = sq_fail(s, err, "escalate");
 		sql_finalize(st);
@@ -2177,8 +2293,9 @@ store_escalate(struct store *s, const struct store_escalation *e,
 		    "moved on already", e->team, e->alert_id);
 	}
 	(void)snprintf(details, sizeof(details), "team=%.40s step=%d->%d "
-	    "state=%.16s deliveries=%zu", e->team, e->from_step, e->to_step,
-	    e->state, ndels);
+	    "state=%.16s deliveries=%zu%s%.16s", e->team, e->from_step,
+	    e->to_step, e->state, ndels, e->why != NULL ? " why=" : "",
+	    e->why != NULL ? e->why : "");
 	if ((rc = insert_deliveries(s, e->alert_id, dels, ndels, now,
 	    "alert", err)) != 0 || (rc = audit_append(s, now, actor, strcmp(e->state,
 	    "active") == 0 ? "escalate" : e->state, e->alert_id, details,
@@ -2439,8 +2556,8 @@ ack_team_state(struct store *s, const struct store_ack_in *a, int64_t now,
 		return 0;
 	/* what was still waiting to go is moot now */
 	if (sq_prepare(s, "UPDATE deliveries SET state = 'cancelled', "
-	    "last_error = 'cancelled: the team acknowledged', "
-	    "updated = ? WHERE alert_id = ? AND team = ? AND state IN "
+	    "last_error = 'cancelled: the team acknowledged' || " ROW_KEEP_LAST
+	    ", updated = ? WHERE alert_id = ? AND team = ? AND state IN "
 	    "('pending', 'failed')", &st, err) != 0)
 		return TOCSIN_ESTORE;
 	sql_bind_int64(st, 1, now);
@@ -2929,8 +3046,9 @@ static const struct copy_table {
 	    "received, id" },
 	{ "signatures", "alert_id, issuer, kind, signer, sig", "TTTTB", NULL },
 	{ "team_states", "alert_id, team, step, deadline, state, ack_by, "
-	    "ack_via, ack_strength, ack_at, token_hash, ack_contact",
-	    "TTIITTTTITT", "alert_id, team" },
+	    "ack_via, ack_strength, ack_at, token_hash, ack_contact, "
+	    "on_failure, early_why, moved_why", "TTIITTTTITTTTT",
+	    "alert_id, team" },
 	{ "deliveries", "id, alert_id, team, step, channel, contact, address, "
 	    "state, attempts, next_attempt, lease_owner, lease_until, "
 	    "provider_ref, last_error, created, updated, segments, kind, "

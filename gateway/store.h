@@ -94,6 +94,9 @@ struct store_team_plan {
 	int64_t deadline;		/* next step due; 0 when none */
 	const char *token_hash;		/* SHA-256 (hex) of the team's ack
 					   link token; NULL when none */
+	bool wait_on_failure;		/* its policy's on_failure = "wait":
+					   a step whose every delivery died
+					   waits out its time all the same */
 };
 
 struct store_delivery_plan {
@@ -189,6 +192,11 @@ struct store_team_row {
 					   when not known: ack_by is then
 					   what someone typed or claimed */
 	int64_t ack_at;
+	char *why;			/* why the team is at its step (or
+					   unreached): "failed" (every
+					   delivery of the step before died),
+					   "operator"; NULL: its time ran out,
+					   or step 0 */
 };
 int store_teams(struct store *s, const char *alert_id,
     struct store_team_row **ret, size_t *n, struct tocsin_err *err);
@@ -269,7 +277,10 @@ enum store_result { STORE_R_SENT, STORE_R_TEMPFAIL, STORE_R_PERMFAIL };
  * error may be NULL.  A sent is recorded even when the lease was lost
  * meanwhile (the row is then failed or claimed again): the message went.
  * TOCSIN_ENOTFOUND when the owner no longer holds the lease (or, for
- * sent, the delivery already ended).
+ * sent, the delivery already ended).  A dead one that leaves its team's
+ * current step without a live delivery, with on_failure "next", brings
+ * the team's deadline to now (store_due_teams' why "failed"); so do
+ * store_results, a lease taken back as dead and an undelivered receipt.
  */
 int store_result(struct store *s, int64_t delivery_id, const char *owner,
     enum store_result r, int64_t now, int64_t next_attempt,
@@ -431,6 +442,9 @@ struct store_due_team {
 	int64_t deadline;		/* when the next one was due */
 	int64_t accepted;		/* the alert's acceptance: ladder base */
 	bool exercise;			/* the alert's status is Exercise */
+	bool failed;			/* due because every delivery of its
+					   step died, not because its time
+					   ran out */
 };
 /* Active teams whose deadline has passed (0 < deadline <= now), earliest
    first, at most max.  Rows freed with store_due_teams_free. */
@@ -476,6 +490,12 @@ struct store_escalation {
 	size_t npage_dels;
 	bool early;			/* an operator's escalate: the deadline
 					   need not have come */
+	bool page_wait_on_failure;	/* the desk's policy says on_failure
+					   = "wait" */
+	/* why, recorded with the team (store_team_row.why) and in the
+	   audit record (why=...): "failed" (every delivery of from_step
+	   died), "operator", or NULL (the step's time ran out) */
+	const char *why;
 };
 /*
  * Move the team from from_step to to_step and queue that step's

@@ -409,6 +409,17 @@ store_migrate(sqlite3 *db, struct tocsin_err *err)
 	if (version < 10 && (rc = sq_exec_err(db, "UPDATE schema_version SET "
 	    "version = 10", err)) != 0)
 		return rc;
+	/* version 11: what a step that failed on every channel does, and
+	   why a team moved (existing teams move on, as new ones do) */
+	if (version < 11 && !sq_has_column(db, "team_states", "on_failure") &&
+	    (rc = sq_exec_err(db, "ALTER TABLE team_states ADD COLUMN "
+	    "on_failure TEXT NOT NULL DEFAULT 'next'; ALTER TABLE team_states "
+	    "ADD COLUMN early_why TEXT; ALTER TABLE team_states ADD COLUMN "
+	    "moved_why TEXT", err)) != 0)
+		return rc;
+	if (version < 11 && (rc = sq_exec_err(db, "UPDATE schema_version SET "
+	    "version = 11", err)) != 0)
+		return rc;
 	return 0;
 }
 

@@ -179,6 +179,10 @@ struct policy_policy {
 					   ack before the team is unreached;
 					   0: the gap between the last two
 					   steps (15 minutes for one step) */
+	bool wait_on_failure;		/* on_failure = "wait": a step whose
+					   every delivery died still waits out
+					   its time; else the next step goes
+					   at once */
 	struct policy_src src;
 };
 

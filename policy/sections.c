@@ -1326,6 +1326,31 @@ policy_read_fax_detail(struct policy_ctx *ctx, const config_setting_t *g,
 		    policy_quote(q, sizeof(q), v));
 }
 
+/* What a step whose every delivery died does: "next" (the default) moves
+   the team on at once, "wait" waits out the step's time as if it had
+   been delivered. */
+static void
+policy_read_on_failure(struct policy_ctx *ctx, const config_setting_t *g,
+    struct policy_policy *pol, const char *where)
+{
+	char q[POLICY_QUOTE_LEN];
+	const char *v;
+
+	if (policy_get_string(ctx, g, where, "on_failure", false, 32, &v) != 1)
+		return;
+	if (strcmp(v, "next") == 0)
+		pol->wait_on_failure = false;
+	else if (strcmp(v, "wait") == 0)
+		pol->wait_on_failure = true;
+	else
+		policy_err(ctx, config_setting_get_member(g, "on_failure"),
+		    "%s: on_failure %s is not known; use \"next\" (a step "
+		    "whose every delivery failed moves the team to its next "
+		    "step at once, the default) or \"wait\" (the step's time "
+		    "is waited out all the same)", where,
+		    policy_quote(q, sizeof(q), v));
+}
+
 /* The ladder: a list of at most POLICY_MAX_STEPS step groups. */
 static const struct policy_group_list steps_list = {
 	.key = "steps",
@@ -1374,7 +1399,7 @@ policy_read_policy(struct policy_ctx *ctx, const config_setting_t *g,
 	static const char *const keys[] = { "steps", "repeat",
 		"unsigned_acks", "fax_detail", "unreached_after", "hold_below",
 		"ack_notice", "exercise_emergency", "exercise_quiet_hours",
-		NULL };
+		"on_failure", NULL };
 	char where[POLICY_QUOTE_LEN + 16], q[POLICY_QUOTE_LEN];
 
 	pol->src = policy_src_of(ctx, g);
@@ -1397,6 +1422,7 @@ policy_read_policy(struct policy_ctx *ctx, const config_setting_t *g,
 	    &pol->unreached_after);
 	policy_read_hold_below(ctx, g, pol, where);
 	policy_read_fax_detail(ctx, g, pol, where);
+	policy_read_on_failure(ctx, g, pol, where);
 	policy_read_steps(ctx, g, pol, where);
 }
 

@@ -3,6 +3,7 @@ the store fired by serve within a second, an operator's ack that stops a
 team's ladder, unreached teams at the end, and a step that fires once
 across kill -9 and two serve processes."""
 import http.client
+import json
 import re
 import signal
 import subprocess
@@ -26,6 +27,16 @@ def ladder(inst, steps, unreached_after, repeat=0):
                       f'    unreached_after = "{unreached_after}";'
                       + (f"\n    repeat = {repeat};" if repeat else ""),
                       text, flags=re.S)
+    assert n >= 2
+    inst.conf.write_text(text)
+
+
+def on_failure(inst, value):
+    """Every policy's on_failure set (after ladder(), which writes
+    unreached_after in each)."""
+    text, n = re.subn(r'(    unreached_after = "[^"]*";)',
+                      r'\1' + f'\n    on_failure = "{value}";',
+                      inst.conf.read_text())
     assert n >= 2
     inst.conf.write_text(text)
 
@@ -250,3 +261,113 @@ def test_an_unreached_team_pages_the_desk_once(inst, peer):
     inst.set_keys("gateway", desk_team="zz-none")
     r = inst.run("check")
     assert r.returncode != 0 and "desk_team" in r.stdout + r.stderr
+
+
+def test_a_step_that_fails_on_every_channel_moves_on_at_once(
+        inst, tmp_path, pki):
+    """Every delivery of a team's step dead (the relay refuses its
+    addresses): the team moves to its next step at once, not after the
+    step's minute, and on to unreached when that step fails too, with the
+    trigger in status, report and audit.  A team whose mail went, and the
+    attacker's version of the same outage (one address refused, another
+    accepted), keep their step's time."""
+    ladder(inst, [("0s", ["all:pgp-email"]), ("60s", ["all:pgp-email"])],
+           "60s")
+    teams = inst.teams()[:8]
+    alert = inst.submit_signed(inst.cap(addresses=" ".join(teams)))
+    accepted = inst.sql("SELECT received FROM alerts WHERE id = ?",
+                        alert)[0][0]
+    addrs = {}
+    for team, addr in inst.sql("SELECT team, address FROM deliveries WHERE "
+                               "alert_id = ? ORDER BY id", alert):
+        addrs.setdefault(team, []).append(addr)
+    bad = teams[0]
+    partial = next(t for t in teams[1:] if len(addrs[t]) >= 2)
+    good = next(t for t in teams[1:] if t != partial)
+    # bad: every address refused; partial: only its first contact's
+    peer = peer_for(inst, tmp_path, pki,
+                    reject=[re.escape(a) + "$" for a in addrs[bad]] +
+                    [re.escape(addrs[partial][0]) + "$"])
+    try:
+        proc = serve_bg(inst, "failed")
+        try:
+            end = time.monotonic() + 20
+            while states(inst, alert)[bad][1] != "unreached":
+                assert time.monotonic() < end, states(inst, alert)
+                time.sleep(0.1)
+            took = time.time() - accepted
+            inst.settled(alert)
+        finally:
+            stop(proc)
+        got = {a for m in peer.messages() for a in m["rcpt_tos"]}
+    finally:
+        peer.stop()
+    # the peer got the others' mail, and none of the refused addresses
+    assert set(addrs[good]) <= got and set(addrs[partial][1:]) <= got
+    assert not (set(addrs[bad]) | {addrs[partial][0]}) & got
+    st = states(inst, alert)
+    # two steps of a minute each passed in seconds
+    assert took < 20
+    assert st[bad][:2] == (1, "unreached")
+    assert st[good][:2] == (0, "active") and st[partial][:2] == (0, "active")
+    assert st[good][2] >= accepted + 60 and st[partial][2] >= accepted + 60
+    # the refused team's two steps were both tried and both died
+    dead = inst.sql("SELECT step, state FROM deliveries WHERE alert_id = ? "
+                    "AND team = ?", alert, bad)
+    assert {s for s, _ in dead} == {0, 1}, dead
+    assert {d for _, d in dead} == {"dead"}
+    acts = [(a[2], a[4]) for a in inst.audit() if a[3] == alert]
+    mine = [(a, d) for a, d in acts if f"team={bad} " in d]
+    assert [a for a, _ in mine] == ["escalate", "unreached"], mine
+    assert all(" why=failed" in d for _, d in mine), mine
+    assert not [d for a, d in acts if a == "escalate" and
+                f"team={bad} " not in d]
+    # status says why, in words and in JSON
+    text = inst.run("status", alert, check=0).stdout
+    line = [x for x in text.splitlines() if x.startswith(bad + " ")]
+    assert line and "(step 1 failed on every channel)" in line[0], text
+    j = json.loads(inst.run("status", alert, "--json", check=0).stdout)
+    why = {t["team"]: t["why"] for t in j["teams"]}
+    assert why[bad] == "step 1 failed on every channel"
+    assert why[partial] is None and why[good] is None
+    rep = json.loads(inst.run("report", alert, "--format", "json",
+                              check=0).stdout)
+    trig = [e for e in rep["escalations"] if e["team"] == bad]
+    assert len(trig) == 1 and trig[0]["trigger"].startswith(
+        "step 0 failed on every channel"), trig
+    assert inst.run("audit", "verify", check=0)
+
+
+def test_on_failure_wait_keeps_the_steps_time(inst, tmp_path, pki):
+    """on_failure = "wait": the same refused team waits out its step."""
+    ladder(inst, [("0s", ["all:pgp-email"]), ("60s", ["all:pgp-email"])],
+           "60s")
+    on_failure(inst, "wait")
+    assert inst.run("check").returncode == 0
+    bad = inst.teams()[0]
+    peer = peer_for(inst, tmp_path, pki,
+                    reject=[re.escape(f"@irt.{bad}.example") + "$"])
+    try:
+        alert = inst.submit_signed(inst.cap(addresses=bad))
+        accepted = inst.sql("SELECT received FROM alerts WHERE id = ?",
+                            alert)[0][0]
+        proc = serve_bg(inst, "wait")
+        try:
+            end = time.monotonic() + 20
+            while inst.sql("SELECT count(*) FROM deliveries WHERE "
+                           "alert_id = ? AND state <> 'dead'", alert)[0][0]:
+                assert time.monotonic() < end
+                time.sleep(0.1)
+            time.sleep(3)
+        finally:
+            stop(proc)
+    finally:
+        peer.stop()
+    assert states(inst, alert)[bad][:3] == (0, "active", accepted + 60)
+    assert not [a for a in inst.audit() if a[3] == alert and
+                a[2] in ("escalate", "unreached")]
+    # a value that is not known is refused, naming the remedy
+    inst.conf.write_text(inst.conf.read_text().replace(
+        'on_failure = "wait";', 'on_failure = "later";', 1))
+    r = inst.run("check")
+    assert r.returncode != 0 and 'use "next"' in r.stdout + r.stderr

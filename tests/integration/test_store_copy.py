@@ -75,7 +75,16 @@ def other_store(inst, server, tmp_path):
 def test_copy_holds_the_same_store_and_the_gateway_goes_on(
         inst, broadcast, server, tmp_path):
     alert, teams = broadcast
+    # what a failed step leaves (why a team moved, what its policy does)
+    with inst.connect() as c:
+        c.execute("UPDATE team_states SET step = 1, moved_why = 'failed', "
+                  "on_failure = 'wait', early_why = 'failed' WHERE alert_id "
+                  "= ? AND team = ?", (alert, teams[2]))
+    ladder_cols = ("SELECT team, on_failure, early_why, moved_why FROM "
+                   "team_states WHERE alert_id = ? ORDER BY team")
+    before_cols = inst.sql(ladder_cols, alert)
     before_list, before_teams = status(inst), teams_doc(inst, alert)
+    assert before_teams[teams[2]]["why"] == "step 0 failed on every channel"
     before_rows = inst.counts()
     head = inst.audit()[-1]
     target, keys, pg = other_store(inst, server, tmp_path)
@@ -88,6 +97,7 @@ def test_copy_holds_the_same_store_and_the_gateway_goes_on(
     # what the operator sees is the same, the copy's own record after
     assert status(inst) == before_list
     assert teams_doc(inst, alert) == before_teams
+    assert inst.sql(ladder_cols, alert) == before_cols
     assert inst.counts() == before_rows
     audit = inst.audit()
     assert audit[len(audit) - 2] == head

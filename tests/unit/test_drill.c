@@ -527,9 +527,42 @@ test_run_never_answers(void **state)
 	drill_scenario_free(s);
 }
 
+/* SMS down in Africa for two hours while everyone answers by e-mail:
+   the SMS that were failing when their teams acked are counted (cut
+   short, their reason kept), not an empty failure table. */
+static void
+test_run_failures_cut_short_are_counted(void **state)
+{
+	struct fx *f = *state;
+	struct drill_scenario *s = load(f, SCENARIO("5", "pgp-email = { "
+	    "chance = 1.0; median = \"30s\"; p90 = \"1m\"; }; sms = { "
+	    "chance = 0.0; };", "{ channel = \"sms\"; region = \"AF\"; "
+	    "from = \"0m\"; for = \"2h\"; }"));
+	struct report *r = run(f, s);
+	size_t cut = 0, attempts = 0;
+
+	assert_true(r->nacked >= 1);
+	assert_true(r->nfailures >= 1);
+	for (size_t i = 0; i < r->nfailures; i++) {
+		const struct report_failure *x = &r->failures[i];
+
+		assert_string_equal(x->channel, "sms");
+		assert_string_equal(x->region, "AF");
+		assert_string_equal(x->reason, "simulated outage");
+		assert_int_equal(x->count, x->dead + x->cancelled + x->retrying);
+		cut += x->cancelled;
+		attempts += x->attempts;
+	}
+	assert_true(cut >= 1);
+	assert_true(attempts >= cut);
+	report_free(r);
+	drill_scenario_free(s);
+}
+
 /* E-mail down in EU for the whole drill: de is reached by SMS at once,
-   fr (e-mail first) by SMS when its ladder moves on; elsewhere e-mail
-   goes out. */
+   fr (e-mail first) by SMS as soon as its e-mail is given up (its step
+   failed on every channel), not 15 minutes later; elsewhere e-mail goes
+   out.  With on_failure = "wait", fr waits out its step. */
 static void
 test_run_region_outage(void **state)
 {
@@ -558,8 +591,12 @@ test_run_region_outage(void **state)
 	assert_true(t->first < 60);
 	t = unit_report_team(r, "fr");
 	assert_string_equal(t->first_channel, "sms");
-	assert_true(t->first >= 900);
+	assert_true(t->first < 900);
 	assert_int_equal(t->escalations, 1);
+	for (size_t i = 0; i < r->nescalations; i++)
+		if (strcmp(r->escalations[i].team, "fr") == 0)
+			assert_non_null(strstr(r->escalations[i].trigger,
+			    "step 0 failed on every channel"));
 	t = unit_report_team(r, "ng");
 	assert_string_equal(t->first_channel, "pgp-email");
 	assert_true(t->first < 60);
@@ -571,6 +608,21 @@ test_run_region_outage(void **state)
 	for (size_t i = 0; i < r->nregion; i++)
 		if (strcmp(r->by_region[i].key, "EU") == 0)
 			assert_true(r->by_region[i].first.median < 60);
+	report_free(r);
+
+	((struct policy_policy *)policy_find(f->repo, "m"))->wait_on_failure =
+	    true;
+	r = run(f, s);
+	((struct policy_policy *)policy_find(f->repo, "m"))->wait_on_failure =
+	    false;
+	t = unit_report_team(r, "fr");
+	assert_string_equal(t->first_channel, "sms");
+	assert_true(t->first >= 900);
+	assert_int_equal(t->escalations, 1);
+	for (size_t i = 0; i < r->nescalations; i++)
+		if (strcmp(r->escalations[i].team, "fr") == 0)
+			assert_string_equal(r->escalations[i].trigger,
+			    "no ack 900 s after step 0");
 	report_free(r);
 	drill_scenario_free(s);
 
@@ -721,6 +773,8 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_run_never_answers, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_run_failures_cut_short_are_counted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_run_region_outage, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_run_provider_outage,

@@ -449,24 +449,115 @@ test_build_failures(void **state)
 
 	script(f, "h", "Ann");
 	r = build(f);
-	/* kb's "no route" comes first in the rows; the reason twice on
-	   pgp-email is the most frequent */
-	assert_int_equal(r->nfailures, 2);
-	assert_int_equal(r->failures[0].count, 2);
-	assert_string_equal(r->failures[0].channel, "pgp-email");
-	reason = r->failures[0].reason;
+	/* by reason, channel and region: the reason on pgp-email in region
+	   AF (kb) and EU (kc), kb's "no route" on sms; each given up once */
+	assert_int_equal(r->nfailures, 3);
+	for (size_t i = 0; i < 3; i++) {
+		assert_int_equal(r->failures[i].count, 1);
+		assert_int_equal(r->failures[i].dead, 1);
+		assert_int_equal(r->failures[i].cancelled, 0);
+		assert_int_equal(r->failures[i].retrying, 0);
+		assert_int_equal(r->failures[i].attempts, 1);
+	}
+	{
+		const struct report_failure *eu = NULL, *af = NULL, *sms = NULL;
+
+		for (size_t i = 0; i < 3; i++) {
+			const struct report_failure *x = &r->failures[i];
+
+			if (strcmp(x->channel, "sms") == 0)
+				sms = x;
+			else if (strcmp(x->region, "EU") == 0)
+				eu = x;
+			else if (strcmp(x->region, "AF") == 0)
+				af = x;
+		}
+		assert_non_null(eu);
+		assert_non_null(af);
+		assert_non_null(sms);
+		assert_string_equal(sms->region, "AF");
+		assert_string_equal(af->reason, eu->reason);
+		reason = eu->reason;
+		/* a bad byte is shown as '?', a last letter kept whole */
+		assert_string_equal(sms->reason, "no route x ? refus\xc3\xa9");
+	}
 	assert_int_equal(strlen(reason), 160);
 	assert_null(strchr(reason, '\n'));
 	assert_true(strncmp(reason, "550 5.7.1 rejected by policy xxx", 32)
 	    == 0);
 	for (const char *p = reason; *p != '\0'; p++)
 		assert_true((unsigned char)*p >= 0x20 && *p != 0x7f);
-	assert_int_equal(r->failures[1].count, 1);
-	assert_string_equal(r->failures[1].channel, "sms");
-	/* a bad byte is shown as '?', a last letter kept whole */
-	assert_string_equal(r->failures[1].reason,
-	    "no route x ? refus\xc3\xa9");
 	report_free(r);
+}
+
+/* Failures cut short count too: an SMS failing when its team acked
+   (cancelled while failing, its reason kept), one still retrying, and
+   one given up, each in its row by reason, channel and region. */
+static void
+test_build_failures_cut_short(void **state)
+{
+	struct fx *f = *state;
+	struct store_alert a = { .id = "A1", .identifier = "ID-1",
+		.sender = "desk@x", .sent = "s", .sent_t = T0,
+		.status = "Actual", .msg_type = "Alert", .scope = "Private",
+		.severity = 3, .headline = "h", .cap = "<alert/>",
+		.cap_len = 8, .received = T0 };
+	struct store_team_plan tp[] = {
+		{ "ka", 0, T0 + 900, NULL }, { "kb", 0, T0 + 900, NULL },
+		{ "kc", 0, T0 + 900, NULL },
+	};
+	struct store_delivery_plan dp[] = {
+		{ "ka", 0, "sms", "Ann", "+254700555101", T0 },
+		{ "kb", 0, "sms", "Ann", "+254700555101", T0 },
+		{ "kc", 0, "sms", "Ann", "+254700555101", T0 },
+	};
+	struct store *st = f->db.st;
+	struct store_delivery_row *r;
+	struct tocsin_err e;
+	struct report *rep;
+	size_t n, seen = 0;
+
+	assert_int_equal(store_submit(st, &a, NULL, 0, tp, 3, dp, 3, "test",
+	    &e), 0);
+	r = unit_claim(st, "sms", T0, 3, &n);
+	for (size_t i = 0; i < n; i++)
+		assert_int_equal(store_result(st, r[i].id, "w",
+		    STORE_R_TEMPFAIL, T0 + 5, T0 + 60, NULL, "503 provider down",
+		    &e), 0);
+	store_delivery_rows_free(r, n);
+	/* kc's second try fails too and is given up */
+	r = unit_claim(st, "sms", T0 + 60, 3, &n);
+	for (size_t i = 0; i < n; i++)
+		assert_int_equal(store_result(st, r[i].id, "w", strcmp(r[i].team,
+		    "kc") == 0 ? STORE_R_PERMFAIL : STORE_R_TEMPFAIL, T0 + 65,
+		    T0 + 120, NULL, "503 provider down", &e), 0);
+	store_delivery_rows_free(r, n);
+	/* ka acks by e-mail while its SMS is failing */
+	unit_ack(st, "A1", "ka", "Ann", "mail", "signed", T0 + 70);
+	rep = build(f);
+	for (size_t i = 0; i < rep->nfailures; i++) {
+		const struct report_failure *x = &rep->failures[i];
+
+		if (strcmp(x->reason, "503 provider down") != 0)
+			continue;
+		seen++;
+		assert_string_equal(x->channel, "sms");
+		if (strcmp(x->region, "EU") == 0) {		/* kc */
+			assert_int_equal(x->count, 1);
+			assert_int_equal(x->dead, 1);
+			assert_int_equal(x->attempts, 2);
+			continue;
+		}
+		assert_string_equal(x->region, "AF");	/* ka, kb */
+		assert_int_equal(x->count, 2);
+		assert_int_equal(x->cancelled, 1);
+		assert_int_equal(x->retrying, 1);
+		assert_int_equal(x->dead, 0);
+		assert_int_equal(x->attempts, 4);
+	}
+	assert_int_equal(seen, 2);
+	assert_int_equal(rep->nfailures, 2);
+	report_free(rep);
 }
 
 static void
@@ -903,6 +994,8 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_build_failures, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(test_build_failures_cut_short,
+		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_build_events, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_build_without_repo, setup,

@@ -77,12 +77,16 @@ fill_groups(struct fixture *f)
 static void
 fill_failures(struct fixture *f)
 {
-	f->failures[0] = (struct report_failure){ SCRIPT " 550 refused",
-	    "pgp-email", 7 };
-	f->failures[1] = (struct report_failure){ QUOTES IMG, "sms", 2 };
+	f->failures[0] = (struct report_failure){ .reason = SCRIPT
+	    " 550 refused", .channel = "pgp-email", .region = "EU",
+	    .count = 7, .dead = 7, .attempts = 7 };
+	f->failures[1] = (struct report_failure){ .reason = QUOTES IMG,
+	    .channel = "sms", .region = QUOTES, .count = 2, .cancelled = 2,
+	    .attempts = 5 };
 	/* ill-formed UTF-8, a control, a right-to-left override */
-	f->failures[2] = (struct report_failure){
-	    "bad\xff\x01utf8 \xe2\x80\xae" "desrever", "fax", 1 };
+	f->failures[2] = (struct report_failure){ .reason =
+	    "bad\xff\x01utf8 \xe2\x80\xae" "desrever", .channel = "fax",
+	    .region = "", .count = 1, .retrying = 1, .attempts = 1 };
 	f->r.failures = f->failures;
 	f->r.nfailures = 3;
 }
@@ -671,9 +675,15 @@ test_figures(void **state)
 	    "10:15:00Z</small></td>"));
 	assert_non_null(strstr(doc, "<b>5</b>teams"));
 	assert_non_null(strstr(doc, "Extreme"));
-	/* a failure row: reason, channel, count */
+	/* a failure row: reason, channel, region, deliveries, given up,
+	   cancelled while failing, retrying, failed attempts */
 	assert_non_null(strstr(doc, "<td>" SCRIPT_ESC " 550 refused</td>"
-	    "<td>pgp-email</td><td class=\"n\">7</td>"));
+	    "<td>pgp-email</td><td>EU</td><td class=\"n\">7</td><td "
+	    "class=\"n\">7</td><td class=\"n\">0</td><td class=\"n\">0</td>"
+	    "<td class=\"n\">7</td>"));
+	assert_non_null(strstr(doc, "<td>sms</td><td>" QUOTES_ESC "</td><td "
+	    "class=\"n\">2</td><td class=\"n\">0</td><td class=\"n\">2</td>"
+	    "<td class=\"n\">0</td><td class=\"n\">5</td>"));
 	free(doc);
 	free(f);
 }

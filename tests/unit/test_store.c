@@ -585,7 +585,26 @@ test_migrate_v5(void **state)
 	assert_int_equal(count(f, "ack_guesses"), 1);
 	assert_int_equal(count(f, "check_tokens"), 0);
 	raw(f, "UPDATE team_states SET ack_contact = 'Ann'");
-	assert_int_equal(count(f, "schema_version WHERE version = 10"), 1);
+	assert_int_equal(count(f, "schema_version WHERE version = 11"), 1);
+}
+
+/* A store of version 10 gains what a failed step does and why a team
+   moved; its teams move on (on_failure 'next'), as new ones do. */
+static void
+test_migrate_v10(void **state)
+{
+	struct unit_store *f = *state;
+	struct tocsin_err e;
+
+	assert_int_equal(submit(f, "A1", "ID-1", 1, &e), 0);
+	store_close(f->st);
+	raw(f, "ALTER TABLE team_states DROP COLUMN on_failure; ALTER TABLE "
+	    "team_states DROP COLUMN early_why; ALTER TABLE team_states DROP "
+	    "COLUMN moved_why; UPDATE schema_version SET version = 10");
+	assert_int_equal(store_open(f->path, &f->st, &e), 0);
+	assert_int_equal(count(f, "schema_version WHERE version = 11"), 1);
+	assert_int_equal(count(f, "team_states WHERE on_failure = 'next' AND "
+	    "early_why IS NULL AND moved_why IS NULL"), 1);
 }
 
 /* A signature acks once: a second ack by its digest, for this team or
@@ -1281,6 +1300,115 @@ test_next_due_by_channel(void **state)
 }
 
 
+/* A step whose every delivery died moves its team on at once (deadline
+   now, why "failed"), unless its policy says on_failure = "wait"; one
+   live delivery left, or a temporary failure, keeps the step's time; an
+   undelivered receipt and a lease given up count as dead. */
+static void
+test_failed_step_moves_on(void **state)
+{
+	struct unit_store *f = *state;
+	struct tocsin_err e;
+	struct store_delivery_row *m, *s;
+	struct store_due_team *due = NULL;
+	struct store_team_row *t = NULL;
+	struct store_audit_row *au = NULL;
+	enum store_receipt_fate fate;
+	size_t nm, ns, n, na;
+	bool found = false;
+
+	assert_int_equal(submit(f, "A1", "ID-1", 3, &e), 0);
+	unit_store_sql(f, "UPDATE team_states SET on_failure = 'wait' WHERE "
+	    "team = 't001'");
+	m = unit_claim(f->st, "pgp-email", 1000, 3, &nm);
+	s = unit_claim(f->st, "sms", 1000, 3, &ns);
+	/* t000: the mail dies, the SMS fails for now: the step still runs */
+	unit_result(f->st, unit_row_of(m, nm, "t000"), STORE_R_PERMFAIL, 1010,
+	    "550 no such user");
+	assert_int_equal(store_result(f->st, unit_row_of(s, ns, "t000"), "w",
+	    STORE_R_TEMPFAIL, 1010, 1015, NULL, "503", &e), 0);
+	assert_int_equal(unit_store_int(f, "SELECT deadline FROM team_states "
+	    "WHERE team = 't000'"), 1900);
+	/* t001 (wait) and t002: every delivery dies */
+	unit_result(f->st, unit_row_of(m, nm, "t001"), STORE_R_PERMFAIL, 1011,
+	    "550");
+	unit_result(f->st, unit_row_of(s, ns, "t001"), STORE_R_PERMFAIL, 1011,
+	    "21211 invalid number");
+	unit_result(f->st, unit_row_of(m, nm, "t002"), STORE_R_PERMFAIL, 1012,
+	    "550");
+	assert_int_equal(unit_store_int(f, "SELECT deadline FROM team_states "
+	    "WHERE team = 't002'"), 1900);
+	unit_result(f->st, unit_row_of(s, ns, "t002"), STORE_R_PERMFAIL, 1013,
+	    "21211 invalid number");
+	assert_int_equal(unit_store_int(f, "SELECT deadline FROM team_states "
+	    "WHERE team = 't002'"), 1013);
+	assert_int_equal(unit_store_int(f, "SELECT deadline FROM team_states "
+	    "WHERE team = 't001'"), 1900);
+	store_delivery_rows_free(m, nm);
+	store_delivery_rows_free(s, ns);
+	assert_int_equal(store_due_teams(f->st, 1014, 10, &due, &n, &e), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(due[0].team, "t002");
+	assert_true(due[0].failed);
+	store_due_teams_free(due, n);
+	{
+		struct store_escalation esc = { .alert_id = "A1",
+			.team = "t002", .from_step = 0, .to_step = 1,
+			.deadline = 2500, .state = "active", .why = "failed" };
+
+		assert_int_equal(store_escalate(f->st, &esc, NULL, 0, 1014,
+		    "test", &e), 0);
+	}
+	assert_int_equal(store_teams(f->st, "A1", &t, &n, &e), 0);
+	assert_int_equal(n, 3);
+	assert_null(t[0].why);
+	assert_null(t[1].why);
+	assert_string_equal(t[2].why, "failed");
+	assert_int_equal(t[2].step, 1);
+	store_team_rows_free(t, n);
+	assert_int_equal(unit_store_int(f, "SELECT count(*) FROM team_states "
+	    "WHERE early_why IS NOT NULL"), 0);
+	assert_int_equal(store_audit_rows(f->st, "A1", &au, &na, &e), 0);
+	for (size_t i = 0; i < na; i++)
+		found |= strcmp(au[i].action, "escalate") == 0 &&
+		    strstr(au[i].details, "team=t002 step=0->1") != NULL &&
+		    strstr(au[i].details, " why=failed") != NULL;
+	store_audit_rows_free(au, na);
+	assert_true(found);
+
+	/* t000: its SMS is sent, then the provider says undelivered */
+	s = unit_claim(f->st, "sms", 1015, 1, &ns);
+	assert_int_equal(store_result(f->st, s[0].id, "w", STORE_R_SENT, 1016,
+	    0, "tw:SMX", NULL, &e), 0);
+	store_delivery_rows_free(s, ns);
+	assert_int_equal(unit_store_int(f, "SELECT deadline FROM team_states "
+	    "WHERE team = 't000'"), 1900);
+	assert_int_equal(store_receipt(f->st, "tw:SMX", false, "30005 unknown "
+	    "destination", 1020, &fate, &e), 0);
+	assert_int_equal(fate, STORE_RECEIPT_MOVED);
+	assert_int_equal(unit_store_int(f, "SELECT deadline FROM team_states "
+	    "WHERE team = 't000'"), 1020);
+
+	/* a lease given up as dead (one attempt allowed, handed to the
+	   driver, its worker gone) is a death too */
+	assert_int_equal(submit(f, "A2", "ID-2", 1, &e), 0);
+	store_set_max_attempts(f->st, 1);
+	m = unit_claim(f->st, "pgp-email", 1000, 1, &nm);
+	unit_result(f->st, m[0].id, STORE_R_PERMFAIL, 1001, "550");
+	store_delivery_rows_free(m, nm);
+	s = unit_claim(f->st, "sms", 1000, 1, &ns);
+	assert_int_equal(store_mark_tried(f->st, "w", &e), 0);
+	store_delivery_rows_free(s, ns);
+	assert_int_equal(unit_store_int(f, "SELECT deadline FROM team_states "
+	    "WHERE alert_id = 'A2'"), 1900);
+	s = unit_claim(f->st, "pgp-email", 1061, 0, &ns);	/* takes back */
+	store_delivery_rows_free(s, ns);
+	assert_int_equal(unit_store_int(f, "SELECT count(*) FROM deliveries "
+	    "WHERE alert_id = 'A2' AND state = 'dead'"), 2);
+	assert_int_equal(unit_store_int(f, "SELECT deadline FROM team_states "
+	    "WHERE alert_id = 'A2'"), 1061);
+}
+
 static void
 test_receipts_and_segments(void **state)
 {
@@ -1826,7 +1954,7 @@ test_pg_schema(void **state)
 	store_close(second);
 	assert_int_equal(count(f, "schema_version"), 1);
 	assert_int_equal(unit_store_int(f, "SELECT version FROM "
-	    "schema_version"), 10);
+	    "schema_version"), 11);
 	assert_int_equal(unit_store_int(f, "SELECT count(*) FROM "
 	    "information_schema.columns WHERE table_name = 'team_states' AND "
 	    "column_name = 'team' AND collation_name = 'C'"), 1);
@@ -1838,7 +1966,15 @@ test_pg_schema(void **state)
 	assert_int_equal(store_open(f->path, &second, &e), 0);
 	store_close(second);
 	assert_int_equal(count(f, "turns"), 0);
-	assert_int_equal(count(f, "schema_version WHERE version = 10"), 1);
+	assert_int_equal(count(f, "schema_version WHERE version = 11"), 1);
+	/* one of version 10 gains the columns of version 11 */
+	raw(f, "ALTER TABLE team_states DROP COLUMN on_failure, DROP COLUMN "
+	    "early_why, DROP COLUMN moved_why; UPDATE schema_version SET "
+	    "version = 10");
+	assert_int_equal(store_open(f->path, &second, &e), 0);
+	store_close(second);
+	assert_int_equal(count(f, "team_states WHERE on_failure <> 'next'"), 0);
+	assert_int_equal(count(f, "schema_version WHERE version = 11"), 1);
 	/* a UTF8 database would refuse or change text the store keeps */
 	unit_pg_admin("CREATE DATABASE tst_utf8 ENCODING 'UTF8' TEMPLATE "
 	    "template0");
@@ -1993,6 +2129,7 @@ main(void)
 		T(test_lease_owners_release),
 		T(test_channel_counts),
 		T(test_receipts_and_segments),
+		T(test_failed_step_moves_on),
 		T(test_ack_signature_once),
 		T(test_guess_limits),
 		T(test_code_try),
@@ -2013,6 +2150,7 @@ main(void)
 	const struct CMUnitTest sqlite_only[] = {
 		T(test_schema_and_wal),
 		T(test_migrate_v5),
+		T(test_migrate_v10),
 		T(test_migrate_old_store),
 		T(test_claim_that_cannot_commit_hands_out_nothing),
 		T(test_backup_copy),
