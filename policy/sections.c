@@ -1100,7 +1100,7 @@ policy_read_smtp(struct policy_ctx *ctx, const config_setting_t *g)
 {
 	static const char *const keys[] = { "host", "port", "from",
 		"starttls", "local", "ca", "credentials", "timeout", "subject",
-		"batch", "pgp_mime", NULL };
+		"batch", "pgp_mime", "addresses", NULL };
 	static const char where[] = "providers.smtp";
 	struct policy_smtp *smtp;
 	const char *v;
@@ -1178,6 +1178,8 @@ policy_read_smtp(struct policy_ctx *ctx, const config_setting_t *g)
 			    "OpenPGP message, one gpg run)", where,
 			    policy_quote(q, sizeof(q), v));
 	}
+	(void)policy_read_addresses(ctx, g, where, &smtp->addresses,
+	    &smtp->naddresses);
 }
 
 int
