@@ -18,6 +18,18 @@
  * I-Twilio-Idempotency-Token is on the webhooks it sends), so a Twilio
  * message that timed out after acceptance may go twice.
  *
+ * Pinned addresses (a provider's `addresses`): DNS is always asked
+ * first; a request that ends in "could not resolve host" is started again
+ * at once (not counted as a try) with CURLOPT_RESOLVE sending the url's
+ * host to the pinned addresses, and keeps them for its later tries on
+ * that provider.  The URL, the Host header, SNI and the certificate check
+ * stay the configured name.  CURLOPT_RESOLVE puts its entry, which never
+ * expires, into the DNS cache of the handle; through the share handle it
+ * would steer every later request of the process away from DNS.  So a
+ * pinned request is taken off the share handle and uses the batch's multi
+ * handle's own DNS and connection caches, which end with the batch: the
+ * next batch asks DNS again.
+ *
  * Auth tokens are read once from their 0600 files into the shared state;
  * they go to libcurl and nowhere else: never into a reason, a log line or
  * the store.
@@ -86,6 +98,10 @@ struct ph_req {
 	int64_t sent_ms;		/* when the request in flight went */
 	bool done, inflight;
 	bool told;			/* its message was reported */
+	bool pinned;			/* the provider's name did not resolve:
+					   its pinned addresses are used */
+	struct curl_slist *resolve;	/* CURLOPT_RESOLVE of a pinned request;
+					   kept until it ends */
 	CURL *easy;
 	struct curl_slist *hdrs;
 	char *body;
@@ -498,6 +514,8 @@ ph_req_reset(struct ph_req *r)
 {
 	curl_slist_free_all(r->hdrs);
 	r->hdrs = NULL;
+	curl_slist_free_all(r->resolve);
+	r->resolve = NULL;
 	free(r->body);
 	r->body = NULL;
 	base_buf_free(&r->reply);
@@ -636,6 +654,38 @@ ph_common_headers(struct ph_req *r, const struct policy_provider *pv)
 	return 0;
 }
 
+/* The CURLOPT_RESOLVE entry "HOST:PORT:ADDR,[ADDR6]" that sends url's
+   host to pv's pinned addresses (the caller's to free); NULL when the url
+   has no host name or out of memory. */
+static struct curl_slist *
+ph_pinned_list(const struct policy_provider *pv, const char *url)
+{
+	struct curl_slist *l = NULL;
+	struct mime_buf b = { 0 };
+	char *host = NULL, *port = NULL;
+	CURLU *u;
+
+	if ((u = curl_url()) == NULL)
+		return NULL;
+	if (curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) ==
+	    CURLUE_OK && host[0] != '[') {
+		mime_addf(&b, "%s:%s:", host, port);
+		for (size_t i = 0; i < pv->naddresses; i++)
+			mime_addf(&b, strchr(pv->addresses[i], ':') != NULL ?
+			    "%s[%s]" : "%s%s", i > 0 ? "," : "",
+			    pv->addresses[i]);
+		if (!b.oom)
+			l = curl_slist_append(NULL, b.p);
+	}
+	mime_buf_free(&b);
+	curl_free(host);
+	curl_free(port);
+	curl_url_cleanup(u);
+	return l;
+}
+
 /* r's easy handle (made once, reused) set for url and r's body and
    headers: TLS verified, no redirect, the provider's timeout. */
 static CURL *
@@ -647,7 +697,15 @@ ph_easy(const struct ph_session *s, struct ph_req *r,
 	if ((e = r->easy) == NULL && (e = r->easy = curl_easy_init()) == NULL)
 		return NULL;
 	curl_easy_reset(e);
-	(void)curl_easy_setopt(e, CURLOPT_SHARE, s->sh->share);
+	if (r->pinned) {
+		/* off the share handle: the entry stays in this batch's
+		   caches (the file's head says why) */
+		if ((r->resolve = ph_pinned_list(pv, url)) == NULL)
+			return NULL;
+		(void)curl_easy_setopt(e, CURLOPT_SHARE, NULL);
+		(void)curl_easy_setopt(e, CURLOPT_RESOLVE, r->resolve);
+	} else
+		(void)curl_easy_setopt(e, CURLOPT_SHARE, s->sh->share);
 	(void)curl_easy_setopt(e, CURLOPT_URL, url);
 	(void)curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, pv->local ?
 	    "https,http" : "https");
@@ -793,11 +851,24 @@ ph_done(struct ph_session *s, struct ph_req *r, CURLcode cc, int64_t now)
 		r->done = true;
 		return;
 	}
+	if (cc == CURLE_COULDNT_RESOLVE_HOST && pv->naddresses > 0 &&
+	    !r->pinned) {
+		/* not a try: the name did not resolve; the pinned addresses
+		   are asked at once */
+		r->pinned = true;
+		r->not_before = now;
+		snprintf(r->rcpt->reason, sizeof(r->rcpt->reason), "%s: %s",
+		    pv->name, r->errbuf[0] ? r->errbuf :
+		    curl_easy_strerror(cc));
+		return;
+	}
 	if (cc != CURLE_OK) {
 		/* curl's message names host and port, never credentials
 		   (they are options, not part of the URL). */
-		snprintf(reason, sizeof(reason), "%s: %s", pv->name,
-		    r->errbuf[0] ? r->errbuf : curl_easy_strerror(cc));
+		snprintf(reason, sizeof(reason), "%s: %s%s", pv->name,
+		    r->errbuf[0] ? r->errbuf : curl_easy_strerror(cc),
+		    r->pinned ? " (at a pinned address: the name did not "
+		    "resolve)" : "");
 		temp = true;
 	} else {
 		ph_reason(r, status, reason, sizeof(reason));
@@ -817,6 +888,7 @@ ph_done(struct ph_session *s, struct ph_req *r, CURLcode cc, int64_t now)
 	} else {
 		r->pi++;
 		r->tries = 0;
+		r->pinned = false;	/* the next provider: DNS first */
 		r->not_before = now;
 	}
 	if (r->pi >= r->nprov) {
