@@ -22,13 +22,14 @@
  * first; a request that ends in "could not resolve host" is started again
  * at once (not counted as a try) with CURLOPT_RESOLVE sending the url's
  * host to the pinned addresses, and keeps them for its later tries on
- * that provider.  The URL, the Host header, SNI and the certificate check
- * stay the configured name.  CURLOPT_RESOLVE puts its entry, which never
- * expires, into the DNS cache of the handle; through the share handle it
- * would steer every later request of the process away from DNS.  So a
- * pinned request is taken off the share handle and uses the batch's multi
- * handle's own DNS and connection caches, which end with the batch: the
- * next batch asks DNS again.
+ * that provider; the batch's later requests to that provider go to the
+ * pinned addresses at once.  The URL, the Host header, SNI and the
+ * certificate check stay the configured name.  CURLOPT_RESOLVE puts its
+ * entry, which never expires, into the DNS cache of the handle; through
+ * the share handle it would steer every later request of the process away
+ * from DNS.  So a pinned request is taken off the share handle and uses
+ * the batch's multi handle's own DNS and connection caches, which end with
+ * the batch: the next batch asks DNS again.
  *
  * Auth tokens are read once from their 0600 files into the shared state;
  * they go to libcurl and nowhere else: never into a reason, a log line or
@@ -62,6 +63,7 @@
 #define PH_MAX_REPLY (64 * 1024)
 #define PH_MAX_SECRET 4096
 #define PH_MAX_RETRY_AFTER 120		/* longer: ask the next provider */
+#define PH_MAX_LIST 32			/* providers in a list (policy's limit) */
 
 enum ph_mode { PH_SMS, PH_VOICE };
 
@@ -86,6 +88,10 @@ struct ph_shared {
 struct ph_session {
 	const struct chan_env *env;
 	struct ph_shared *sh;
+	/* providers whose name did not resolve in this batch: their later
+	   requests of the batch go to the pinned addresses at once rather
+	   than each waiting for the resolver again */
+	bool unresolved[PH_MAX_LIST];
 };
 
 struct ph_req {
@@ -742,6 +748,15 @@ ph_easy(const struct ph_session *s, struct ph_req *r,
 	return e;
 }
 
+/* The place of r's current provider in its list. */
+static size_t
+ph_index(const struct ph_session *s, const struct ph_req *r)
+{
+	size_t i = (size_t)(r->order[r->pi] - s->sh->provs);
+
+	return i < PH_MAX_LIST ? i : PH_MAX_LIST - 1;
+}
+
 /* Build and start the request of r on its current provider. */
 static int
 ph_start(struct ph_session *s, CURLM *multi, struct ph_req *r,
@@ -755,6 +770,8 @@ ph_start(struct ph_session *s, CURLM *multi, struct ph_req *r,
 	int rc;
 
 	ph_req_reset(r);
+	if (pv->naddresses > 0 && s->unresolved[ph_index(s, r)])
+		r->pinned = true;
 	if (s->sh->mode == PH_SMS && (rc = ph_sms_text(r, pv, &text, err)) != 0)
 		return rc;
 	if (pv->kind == POLICY_PK_TWILIO)
@@ -856,6 +873,7 @@ ph_done(struct ph_session *s, struct ph_req *r, CURLcode cc, int64_t now)
 		/* not a try: the name did not resolve; the pinned addresses
 		   are asked at once */
 		r->pinned = true;
+		s->unresolved[ph_index(s, r)] = true;
 		r->not_before = now;
 		snprintf(r->rcpt->reason, sizeof(r->rcpt->reason), "%s: %s",
 		    pv->name, r->errbuf[0] ? r->errbuf :
@@ -1168,6 +1186,7 @@ ph_deliver(void *session, struct chan_msg *msgs, size_t n,
 	int64_t deadline = base_mono_ms() + (s->env->budget > 0 ?
 	    s->env->budget : 60) * 1000;
 
+	memset(s->unresolved, 0, sizeof(s->unresolved));
 	for (size_t i = 0; i < n; i++)
 		nreq += msgs[i].nrcpts;
 	if ((reqs = calloc(nreq ? nreq : 1, sizeof(*reqs))) == NULL)
