@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from sshpeer import SshPeer, keygen
+from test_dropack import put, serving, state, wait_moved
 from test_email import deliveries as mail_rows, peer_for
 from test_sms import by_number, configure as sms_configure, provider, sms_rows
 from test_sshdrop import configure as drop_configure, drop_rows, submit
@@ -225,6 +226,25 @@ def test_drop_known_hosts_entry_for_the_address_only_is_not_enough(
     (row,) = drop_rows(inst, alert)
     assert row[3] == "dead" and "never trusted on first use" in row[5], row
     assert list(Path(sshd.root).iterdir()) == []
+
+
+def test_ack_files_are_fetched_from_the_pinned_address(inst, sshd):
+    """The ack poller connects the same way as the drops: an ack file left
+    on a drop host whose name does not resolve is taken, once."""
+    teams = inst.teams()[:1]
+    pinned_drop(inst, sshd, teams)
+    alert, _, _ = submit(inst, teams)
+    code = inst.ack_code(alert, teams[0])
+    name = f"alert-{alert}.{teams[0]}"
+    with serving(inst, sshd, teams):
+        put(sshd, teams[0], name, f"By: Night shift\nACK {code}\n".encode())
+        assert wait_moved(sshd, teams[0], name) == "done"
+    assert state(inst, alert, teams[0]) == ("acked", "Night shift", "drop",
+                                            "unsigned")
+    # one ack file, taken once: nothing left in ack/ but done/
+    ack = Path(sshd.root) / teams[0] / "ack"
+    assert sorted(p.name for p in ack.iterdir()) == ["done"]
+    assert [p.name for p in (ack / "done").iterdir()] == [name]
 
 
 def test_check_names_a_pinned_host_name(inst):
