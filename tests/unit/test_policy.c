@@ -2801,15 +2801,22 @@ test_pinned_addresses(void **state)
 	/* the relay */
 	assert_int_equal(load_str(GW ISS POL TEAMS "providers = { smtp = { "
 	    "host = \"smtp.example\"; from = \"t@example.net\"; addresses = "
-	    "[ \"::1\" ]; }; };\n", &d, &r), 0);
-	assert_int_equal(r->smtp->naddresses, 1);
-	assert_string_equal(r->smtp->addresses[0], "::1");
+	    "[ \"192.0.2.25\", \"127.0.0.1\" ]; }; };\n", &d, &r), 0);
+	assert_int_equal(r->smtp->naddresses, 2);
+	assert_string_equal(r->smtp->addresses[1], "127.0.0.1");
 	policy_free(r);
 	policy_diag_free(&d);
 	expect_one_error(GW ISS POL TEAMS "providers = { smtp = { host = "
 	    "\"smtp.example\"; from = \"t@example.net\";\naddresses = "
 	    "[ \"smtp.example\" ]; }; };\n", 6, "providers.smtp: address "
 	    "\"smtp.example\" is not an IP address");
+	/* libesmtp takes no IPv6 literal in its "host:port" */
+	expect_one_error(GW ISS POL TEAMS "providers = { smtp = { host = "
+	    "\"smtp.example\"; from = \"t@example.net\";\naddresses = "
+	    "[ \"192.0.2.25\", \"2001:db8::25\" ]; }; };\n", 6,
+	    "providers.smtp: address \"2001:db8::25\" is an IPv6 address, "
+	    "which the SMTP library (libesmtp) cannot connect to by address; "
+	    "pin the relay's IPv4 addresses");
 	/* a drop host */
 	assert_int_equal(load_str(GW ISS POL TEAMS SDP(SDE("x", "h.example",
 	    "t", "id_ed25519", SDPIN, "/d") " addresses = [ \"127.0.0.1\", "
