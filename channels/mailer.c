@@ -689,7 +689,9 @@ mailer_send(const struct policy_smtp *smtp, struct mailer_auth *auth,
 	}
 	/* At a pinned address the session connects to it; the certificate
 	   is still checked against the configured name (mailer_tls_ctx and
-	   the events use smtp->host, never the address). */
+	   the events use smtp->host, never the address).  Pinned addresses
+	   are IPv4 (policy): libesmtp 1.1.0 splits "host:port" at the first
+	   ':', so the bracketed form below does not reach an IPv6 host. */
 	to = pinned != NULL ? pinned : smtp->host;
 	snprintf(hostport, sizeof(hostport), strchr(to, ':') ?
 	    "[%.255s]:%d" : "%.255s:%d", to, smtp->port);
