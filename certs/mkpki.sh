@@ -2,7 +2,8 @@
 # mkpki.sh: make a throwaway PKI for tests and the demo in the folder DIR.
 #
 # Never use its keys for anything real: private keys are unprotected.  It
-# makes a TLS CA with a server certificate for 127.0.0.1/localhost, a CA for
+# makes a TLS CA with a server certificate for 127.0.0.1/localhost (and the
+# *.tocsin.invalid names of the pinned-address tests), a CA for
 # CMS (S/MIME) issuers with one issuer certificate and a rogue one outside it,
 # and OpenPGP keys: the gateway's (secret, in tocsin's own GnuPG home) and the
 # issuers' (secret in DIR/signers, public in tocsin's home), including an
@@ -51,7 +52,7 @@ leaf server localhost ca \
     "basicConstraints=critical,CA:FALSE" \
     "keyUsage=critical,digitalSignature,keyEncipherment" \
     "extendedKeyUsage=serverAuth" \
-    "subjectAltName=DNS:localhost,IP:127.0.0.1"
+    "subjectAltName=DNS:localhost,IP:127.0.0.1,DNS:sms.tocsin.invalid,DNS:smtp.tocsin.invalid,DNS:drop.tocsin.invalid"
 ca issuer-ca "tocsin test issuer CA"
 leaf cms-issuer "cms-desk" issuer-ca \
     "basicConstraints=critical,CA:FALSE" \

@@ -37,6 +37,7 @@
 #include <libesmtp.h>
 
 #include "mailer.h"
+#include "pinned.h"
 
 #define MAILER_MAX_ADDR 254
 #define MAILER_MAX_CRED 1024		/* bytes of the credentials file */
@@ -393,53 +394,20 @@ mailer_auth_start(smtp_session_t ss, struct mailer_auth *auth,
 	return actx;
 }
 
-/* libesmtp has no connect timeout of its own: try the connection first. */
+/* libesmtp has no connect timeout of its own: try the connection first.
+   When the relay's name does not resolve, *ret_pinned is the first of its
+   pinned addresses that answered, which the session then connects to;
+   NULL while the name resolves. */
 static int
-mailer_reachable(const char *host, int port, int64_t timeout,
+mailer_reachable(const struct policy_smtp *smtp, const char **ret_pinned,
     struct tocsin_err *err)
 {
-	struct addrinfo hints = { 0 }, *res = NULL, *ai;
-	char svc[8];
-	int rc, fd = -1, last = 0;
+	int fd;
 
-	hints.ai_socktype = SOCK_STREAM;
-	snprintf(svc, sizeof(svc), "%d", port);
-	if ((rc = getaddrinfo(host, svc, &hints, &res)) != 0)
-		return tocsin_fail(err, TOCSIN_ETEMP, "cannot resolve the SMTP "
-		    "server %s: %s", host, gai_strerror(rc));
-	for (ai = res; ai != NULL; ai = ai->ai_next) {
-		struct pollfd pfd;
-		socklen_t sl = sizeof(last);
-
-		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK |
-		    SOCK_CLOEXEC, ai->ai_protocol);
-		if (fd < 0) {
-			last = errno;
-			continue;
-		}
-		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
-			break;
-		if (errno != EINPROGRESS) {
-			last = errno;
-			close(fd);
-			fd = -1;
-			continue;
-		}
-		pfd.fd = fd;
-		pfd.events = POLLOUT;
-		rc = poll(&pfd, 1, (int)(timeout * 1000));
-		if (rc == 1 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &last,
-		    &sl) == 0 && last == 0)
-			break;
-		if (rc == 0)
-			last = ETIMEDOUT;
-		close(fd);
-		fd = -1;
-	}
-	freeaddrinfo(res);
-	if (fd < 0)
-		return tocsin_fail(err, TOCSIN_ETEMP, "cannot connect to the "
-		    "SMTP server %s port %d: %s", host, port, strerror(last));
+	if (pinned_connect("the SMTP server", smtp->host, smtp->port,
+	    smtp->addresses, smtp->naddresses, smtp->timeout, &fd, ret_pinned,
+	    err) != 0)
+		return err->code;
 	close(fd);
 	return 0;
 }
@@ -703,7 +671,8 @@ mailer_send(const struct policy_smtp *smtp, struct mailer_auth *auth,
 	smtp_session_t ss = NULL;
 	SSL_CTX *tls = NULL;
 	struct mailer_events ev = { 0 };
-	char hostport[280];
+	char hostport[280], label[300];
+	const char *pinned = NULL, *to;
 	size_t nready = 0;
 	int rc = 0;
 
@@ -711,17 +680,26 @@ mailer_send(const struct policy_smtp *smtp, struct mailer_auth *auth,
 		nready += outs[i].ready;
 	if (nready == 0 || mailer_batch_late(outs, n))
 		return 0;
-	if (mailer_reachable(smtp->host, smtp->port, smtp->timeout, err) != 0) {
-		rc = err->code;
+	if ((rc = mailer_reachable(smtp, &pinned, err)) != 0)
 		goto done;
-	}
 	if ((ss = smtp_create_session()) == NULL) {
 		rc = tocsin_fail(err, TOCSIN_ENOMEM, "cannot make an SMTP "
 		    "session");
 		goto done;
 	}
-	snprintf(hostport, sizeof(hostport), strchr(smtp->host, ':') ?
-	    "[%.255s]:%d" : "%.255s:%d", smtp->host, smtp->port);
+	/* At a pinned address the session connects to it; the certificate
+	   is still checked against the configured name (mailer_tls_ctx and
+	   the events use smtp->host, never the address).  Pinned addresses
+	   are IPv4 (policy): libesmtp 1.1.0 splits "host:port" at the first
+	   ':', so the bracketed form below does not reach an IPv6 host. */
+	to = pinned != NULL ? pinned : smtp->host;
+	snprintf(hostport, sizeof(hostport), strchr(to, ':') ?
+	    "[%.255s]:%d" : "%.255s:%d", to, smtp->port);
+	if (pinned != NULL)
+		snprintf(label, sizeof(label), "%.200s at its pinned address "
+		    "%.60s", smtp->host, hostport);
+	else
+		snprintf(label, sizeof(label), "%s", hostport);
 	ev.host = smtp->host;
 	ev.starttls = smtp->starttls;
 	for (size_t i = 0; i < n && ev.first == NULL; i++)
@@ -732,7 +710,7 @@ mailer_send(const struct policy_smtp *smtp, struct mailer_auth *auth,
 	    (rc = mailer_add_messages(ss, smtp, outs, n, err)) != 0)
 		goto done;
 	(void)smtp_start_session(ss);
-	mailer_session_reason(smtp, &ev, hostport);
+	mailer_session_reason(smtp, &ev, label);
 	(void)smtp_enumerate_messages(ss, mailer_msg_result, &ev);
 done:
 	if (ss != NULL)

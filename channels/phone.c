@@ -18,6 +18,19 @@
  * I-Twilio-Idempotency-Token is on the webhooks it sends), so a Twilio
  * message that timed out after acceptance may go twice.
  *
+ * Pinned addresses (a provider's `addresses`): DNS is always asked
+ * first; a request that ends in "could not resolve host" is started again
+ * at once (not counted as a try) with CURLOPT_RESOLVE sending the url's
+ * host to the pinned addresses, and keeps them for its later tries on
+ * that provider; the batch's later requests to that provider go to the
+ * pinned addresses at once.  The URL, the Host header, SNI and the
+ * certificate check stay the configured name.  CURLOPT_RESOLVE puts its
+ * entry, which never expires, into the DNS cache of the handle; through
+ * the share handle it would steer every later request of the process away
+ * from DNS.  So a pinned request is taken off the share handle and uses
+ * the batch's multi handle's own DNS and connection caches, which end with
+ * the batch: the next batch asks DNS again.
+ *
  * Auth tokens are read once from their 0600 files into the shared state;
  * they go to libcurl and nowhere else: never into a reason, a log line or
  * the store.
@@ -50,6 +63,7 @@
 #define PH_MAX_REPLY (64 * 1024)
 #define PH_MAX_SECRET 4096
 #define PH_MAX_RETRY_AFTER 120		/* longer: ask the next provider */
+#define PH_MAX_LIST 32			/* providers in a list (policy's limit) */
 
 enum ph_mode { PH_SMS, PH_VOICE };
 
@@ -74,6 +88,10 @@ struct ph_shared {
 struct ph_session {
 	const struct chan_env *env;
 	struct ph_shared *sh;
+	/* providers whose name did not resolve in this batch: their later
+	   requests of the batch go to the pinned addresses at once rather
+	   than each waiting for the resolver again */
+	bool unresolved[PH_MAX_LIST];
 };
 
 struct ph_req {
@@ -86,6 +104,10 @@ struct ph_req {
 	int64_t sent_ms;		/* when the request in flight went */
 	bool done, inflight;
 	bool told;			/* its message was reported */
+	bool pinned;			/* the provider's name did not resolve:
+					   its pinned addresses are used */
+	struct curl_slist *resolve;	/* CURLOPT_RESOLVE of a pinned request;
+					   kept until it ends */
 	CURL *easy;
 	struct curl_slist *hdrs;
 	char *body;
@@ -498,6 +520,8 @@ ph_req_reset(struct ph_req *r)
 {
 	curl_slist_free_all(r->hdrs);
 	r->hdrs = NULL;
+	curl_slist_free_all(r->resolve);
+	r->resolve = NULL;
 	free(r->body);
 	r->body = NULL;
 	base_buf_free(&r->reply);
@@ -636,6 +660,38 @@ ph_common_headers(struct ph_req *r, const struct policy_provider *pv)
 	return 0;
 }
 
+/* The CURLOPT_RESOLVE entry "HOST:PORT:ADDR,[ADDR6]" that sends url's
+   host to pv's pinned addresses (the caller's to free); NULL when the url
+   has no host name or out of memory. */
+static struct curl_slist *
+ph_pinned_list(const struct policy_provider *pv, const char *url)
+{
+	struct curl_slist *l = NULL;
+	struct mime_buf b = { 0 };
+	char *host = NULL, *port = NULL;
+	CURLU *u;
+
+	if ((u = curl_url()) == NULL)
+		return NULL;
+	if (curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) ==
+	    CURLUE_OK && host[0] != '[') {
+		mime_addf(&b, "%s:%s:", host, port);
+		for (size_t i = 0; i < pv->naddresses; i++)
+			mime_addf(&b, strchr(pv->addresses[i], ':') != NULL ?
+			    "%s[%s]" : "%s%s", i > 0 ? "," : "",
+			    pv->addresses[i]);
+		if (!b.oom)
+			l = curl_slist_append(NULL, b.p);
+	}
+	mime_buf_free(&b);
+	curl_free(host);
+	curl_free(port);
+	curl_url_cleanup(u);
+	return l;
+}
+
 /* r's easy handle (made once, reused) set for url and r's body and
    headers: TLS verified, no redirect, the provider's timeout. */
 static CURL *
@@ -647,7 +703,15 @@ ph_easy(const struct ph_session *s, struct ph_req *r,
 	if ((e = r->easy) == NULL && (e = r->easy = curl_easy_init()) == NULL)
 		return NULL;
 	curl_easy_reset(e);
-	(void)curl_easy_setopt(e, CURLOPT_SHARE, s->sh->share);
+	if (r->pinned) {
+		/* off the share handle: the entry stays in this batch's
+		   caches (the file's head says why) */
+		if ((r->resolve = ph_pinned_list(pv, url)) == NULL)
+			return NULL;
+		(void)curl_easy_setopt(e, CURLOPT_SHARE, NULL);
+		(void)curl_easy_setopt(e, CURLOPT_RESOLVE, r->resolve);
+	} else
+		(void)curl_easy_setopt(e, CURLOPT_SHARE, s->sh->share);
 	(void)curl_easy_setopt(e, CURLOPT_URL, url);
 	(void)curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, pv->local ?
 	    "https,http" : "https");
@@ -684,6 +748,15 @@ ph_easy(const struct ph_session *s, struct ph_req *r,
 	return e;
 }
 
+/* The place of r's current provider in its list. */
+static size_t
+ph_index(const struct ph_session *s, const struct ph_req *r)
+{
+	size_t i = (size_t)(r->order[r->pi] - s->sh->provs);
+
+	return i < PH_MAX_LIST ? i : PH_MAX_LIST - 1;
+}
+
 /* Build and start the request of r on its current provider. */
 static int
 ph_start(struct ph_session *s, CURLM *multi, struct ph_req *r,
@@ -697,6 +770,8 @@ ph_start(struct ph_session *s, CURLM *multi, struct ph_req *r,
 	int rc;
 
 	ph_req_reset(r);
+	if (pv->naddresses > 0 && s->unresolved[ph_index(s, r)])
+		r->pinned = true;
 	if (s->sh->mode == PH_SMS && (rc = ph_sms_text(r, pv, &text, err)) != 0)
 		return rc;
 	if (pv->kind == POLICY_PK_TWILIO)
@@ -793,11 +868,25 @@ ph_done(struct ph_session *s, struct ph_req *r, CURLcode cc, int64_t now)
 		r->done = true;
 		return;
 	}
+	if (cc == CURLE_COULDNT_RESOLVE_HOST && pv->naddresses > 0 &&
+	    !r->pinned) {
+		/* not a try: the name did not resolve; the pinned addresses
+		   are asked at once */
+		r->pinned = true;
+		s->unresolved[ph_index(s, r)] = true;
+		r->not_before = now;
+		snprintf(r->rcpt->reason, sizeof(r->rcpt->reason), "%s: %s",
+		    pv->name, r->errbuf[0] ? r->errbuf :
+		    curl_easy_strerror(cc));
+		return;
+	}
 	if (cc != CURLE_OK) {
 		/* curl's message names host and port, never credentials
 		   (they are options, not part of the URL). */
-		snprintf(reason, sizeof(reason), "%s: %s", pv->name,
-		    r->errbuf[0] ? r->errbuf : curl_easy_strerror(cc));
+		snprintf(reason, sizeof(reason), "%s: %s%s", pv->name,
+		    r->errbuf[0] ? r->errbuf : curl_easy_strerror(cc),
+		    r->pinned ? " (at a pinned address: the name did not "
+		    "resolve)" : "");
 		temp = true;
 	} else {
 		ph_reason(r, status, reason, sizeof(reason));
@@ -817,6 +906,7 @@ ph_done(struct ph_session *s, struct ph_req *r, CURLcode cc, int64_t now)
 	} else {
 		r->pi++;
 		r->tries = 0;
+		r->pinned = false;	/* the next provider: DNS first */
 		r->not_before = now;
 	}
 	if (r->pi >= r->nprov) {
@@ -1105,6 +1195,7 @@ ph_deliver(void *session, struct chan_msg *msgs, size_t n,
 	int64_t deadline = base_mono_ms() + (s->env->budget > 0 ?
 	    s->env->budget : 60) * 1000;
 
+	memset(s->unresolved, 0, sizeof(s->unresolved));
 	for (size_t i = 0; i < n; i++)
 		nreq += msgs[i].nrcpts;
 	if ((reqs = calloc(nreq ? nreq : 1, sizeof(*reqs))) == NULL)

@@ -35,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <libssh/libssh.h>
 #include <libssh/sftp.h>
@@ -44,6 +45,7 @@
 
 #include "base.h"
 #include "channel.h"
+#include "pinned.h"
 
 #define SD_MAX_FILES	16		/* CAP, signatures, message, manifest */
 #define SD_MAX_NAME	128
@@ -268,6 +270,8 @@ struct sd_conn {
 	ssh_session ssh;
 	sftp_session sftp;
 	bool fsync;
+	const char *pinned;		/* the pinned address connected to,
+					   NULL: by the name */
 };
 
 static void
@@ -335,6 +339,36 @@ out:
 	return rc;
 }
 
+/*
+ * A drop host with pinned addresses is connected to here, and libssh is
+ * given the socket (SSH_OPTIONS_FD): SSH_OPTIONS_HOST stays the
+ * configured name, so known_hosts is looked up by the name (and the host
+ * key algorithms asked for are those it holds), whichever address
+ * answered.  libssh closes a socket it was given when the session ends.
+ */
+static int
+sd_connect_fd(struct sd_conn *c, const struct policy_drop_host *h,
+    struct tocsin_err *err)
+{
+	struct tocsin_err e = { 0 };
+	socket_t fd;
+	int s;
+
+	if (h->naddresses == 0)
+		return 0;
+	if (pinned_connect("drop host", h->host, h->port, h->addresses,
+	    h->naddresses, h->timeout, &s, &c->pinned, &e) != 0)
+		return tocsin_fail(err, e.code, "drop host %s: %s", h->name,
+		    e.msg);
+	fd = s;
+	if (ssh_options_set(c->ssh, SSH_OPTIONS_FD, &fd) != 0) {
+		close(s);
+		return tocsin_fail(err, TOCSIN_ECONFIG, "drop host %s: %s",
+		    h->name, ssh_get_error(c->ssh));
+	}
+	return 0;
+}
+
 static int
 sd_connect(struct sd_conn *c, const struct policy_drop_host *h,
     struct tocsin_err *err)
@@ -363,10 +397,13 @@ sd_connect(struct sd_conn *c, const struct policy_drop_host *h,
 		    h->name, ssh_get_error(c->ssh));
 		goto fail;
 	}
+	if ((rc = sd_connect_fd(c, h, err)) != 0)
+		goto fail;
 	if (ssh_connect(c->ssh) != SSH_OK) {
 		rc = tocsin_fail(err, TOCSIN_ETEMP, "cannot connect to drop "
-		    "host %s (%s port %d): %s", h->name, h->host, h->port,
-		    ssh_get_error(c->ssh));
+		    "host %s (%s port %d%s%s): %s", h->name, h->host, h->port,
+		    c->pinned != NULL ? ", pinned address " : "",
+		    c->pinned != NULL ? c->pinned : "", ssh_get_error(c->ssh));
 		goto fail;
 	}
 	if ((rc = sd_host_key(c, h, err)) != 0)

@@ -291,7 +291,7 @@ policy_drop_read_one(struct policy_ctx *ctx, const config_setting_t *g,
 {
 	static const char *const keys[] = { "name", "host", "port", "user",
 		"key", "fingerprint", "known_hosts", "path", "timeout",
-		"ack_poll", NULL };
+		"ack_poll", "addresses", NULL };
 	char where[POLICY_QUOTE_LEN + 32], q[POLICY_QUOTE_LEN];
 	const char *v, *why;
 	long long n;
@@ -370,6 +370,8 @@ policy_drop_read_one(struct policy_ctx *ctx, const config_setting_t *g,
 		else
 			dh->ack_poll = t;
 	}
+	(void)policy_read_addresses(ctx, g, where, &dh->addresses,
+	    &dh->naddresses);
 }
 
 void
@@ -434,6 +436,7 @@ policy_drops_free(struct policy_drop_host *d, size_t n)
 		free(d[i].key);
 		free(d[i].known_hosts);
 		free(d[i].path);
+		policy_addresses_free(d[i].addresses, d[i].naddresses);
 	}
 	free(d);
 }

@@ -249,6 +249,8 @@ policy_free(struct policy_repo *repo)
 		free(repo->smtp->ca);
 		free(repo->smtp->subject);
 		free(repo->smtp->credentials);
+		policy_addresses_free(repo->smtp->addresses,
+		    repo->smtp->naddresses);
 		free(repo->smtp);
 	}
 	if (repo->fax != NULL) {

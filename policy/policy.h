@@ -202,6 +202,9 @@ struct policy_drop_host {
 	int64_t timeout;		/* connect, and each operation, seconds */
 	int64_t ack_poll;		/* seconds between looks for ack files;
 					   0: never */
+	char **addresses;		/* pinned IP literals, used when host
+					   does not resolve; NULL: none */
+	size_t naddresses;
 	struct policy_src src;
 };
 
@@ -281,6 +284,9 @@ struct policy_smtp {
 					   for the default */
 	int batch;			/* messages per SMTP session */
 	bool pgp_combined;		/* RFC 3156 6.2 instead of 6.1 */
+	char **addresses;		/* pinned IP literals, used when host
+					   does not resolve; NULL: none */
+	size_t naddresses;
 	struct policy_src src;
 };
 
@@ -321,6 +327,9 @@ struct policy_provider {
 	int retries;			/* tries on this provider before the next */
 	int64_t timeout;		/* per request, seconds */
 	int segments;			/* SMS: at most this many parts */
+	char **addresses;		/* pinned IP literals, used when the
+					   url's host does not resolve */
+	size_t naddresses;
 	/* generic only */
 	char *method;			/* "POST" or "GET" */
 	char *content_type;		/* body encoding: form or JSON */

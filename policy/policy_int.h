@@ -152,6 +152,14 @@ void policy_check_secret(struct policy_ctx *ctx, const config_setting_t *s,
    with ..."); policy_check_secret says "create it (user:password)". */
 void policy_check_secret_as(struct policy_ctx *ctx, const config_setting_t *s,
     const char *where, const char *key, const char *path, const char *create);
+/* providers.c: a provider's, the relay's or a drop host's addresses, the
+   IP literals (1 to 8) it is connected to when its name does not resolve.
+   *ret (malloc'd, *ret_n entries, the caller's to free with
+   policy_addresses_free) holds the good ones.  Returns 1, 0 when absent,
+   -1 when refused (reported). */
+int policy_read_addresses(struct policy_ctx *ctx, const config_setting_t *g,
+    const char *where, char ***ret, size_t *ret_n);
+void policy_addresses_free(char **v, size_t n);
 /* providers.c: providers.sms and providers.voice lists. */
 void policy_read_http_providers(struct policy_ctx *ctx,
     const config_setting_t *providers, const char *key,

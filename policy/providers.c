@@ -7,6 +7,7 @@
  * national gateway serves its own country and the others take over when it
  * fails.  Rates and limits are configuration, never constants.
  */
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,8 @@
 #define POLICY_MAX_PROVIDERS 32
 #define POLICY_MAX_PREFIXES 64
 #define POLICY_MAX_HEADERS 16
+#define POLICY_MAX_PINNED 8
+#define POLICY_ADDRESS_LEN 45		/* INET6_ADDRSTRLEN - 1 */
 
 static bool
 prefix_valid(const char *p)
@@ -196,6 +199,90 @@ read_prefixes(struct policy_ctx *ctx, const config_setting_t *g,
 	}
 }
 
+/* Why a that is not an IPv4 or IPv6 literal is refused, for the message
+   that follows "address \"a\" ". */
+static const char *
+address_why(const char *a)
+{
+	unsigned char ip[sizeof(struct in6_addr)];
+	const char *colon = strrchr(a, ':');
+	char v4[POLICY_ADDRESS_LEN + 1];
+
+	if (a[0] == '[')
+		return "is in brackets; write an IPv6 address without them, "
+		    "e.g. \"2001:db8::10\" (the port comes from the provider's "
+		    "url or port)";
+	if (strchr(a, '%') != NULL)
+		return "has a scope id (%...), which is only meaningful on "
+		    "one link; pin a global address, e.g. \"2001:db8::10\"";
+	if (colon != NULL && strchr(a, ':') == colon && colon[1] != '\0' &&
+	    strspn(colon + 1, "0123456789") == strlen(colon + 1) &&
+	    (size_t)(colon - a) < sizeof(v4)) {
+		memcpy(v4, a, (size_t)(colon - a));
+		v4[colon - a] = '\0';
+		if (inet_pton(AF_INET, v4, ip) == 1)
+			return "has a port; write the address alone, e.g. "
+			    "\"192.0.2.10\" (the port comes from the "
+			    "provider's url or port)";
+	}
+	if (strchr(a, ':') != NULL)
+		return "is not an IPv6 address; write e.g. \"2001:db8::10\"";
+	return "is not an IP address; addresses are for when the name does "
+	    "not resolve, so write IPv4 or IPv6 addresses such as "
+	    "\"192.0.2.10\" or \"2001:db8::10\", never a host name";
+}
+
+int
+policy_read_addresses(struct policy_ctx *ctx, const config_setting_t *g,
+    const char *where, char ***ret, size_t *ret_n)
+{
+	unsigned char ip[sizeof(struct in6_addr)];
+	const config_setting_t *l;
+	char q[POLICY_QUOTE_LEN];
+	int m, rc;
+
+	*ret = NULL;
+	*ret_n = 0;
+	if ((rc = policy_get_strlist(ctx, g, where, "addresses", false,
+	    POLICY_MAX_PINNED, &l)) != 1)
+		return rc;
+	if ((m = config_setting_length(l)) == 0) {
+		policy_err(ctx, l, "%s: addresses is empty; give 1 to %d IP "
+		    "addresses to connect to when the name does not resolve, "
+		    "e.g. addresses = [ \"192.0.2.10\" ];, or remove it", where,
+		    POLICY_MAX_PINNED);
+		return -1;
+	}
+	*ret = policy_xcalloc((size_t)m, sizeof(char *));
+	rc = 1;
+	for (int k = 0; k < m; k++) {
+		const char *a = config_setting_get_string_elem(l, (unsigned)k);
+
+		if (strlen(a) > POLICY_ADDRESS_LEN) {
+			policy_err(ctx, l, "%s: address %s is longer than the "
+			    "%d characters of an IP address; write an IPv4 or "
+			    "IPv6 address such as \"2001:db8::10\"", where,
+			    policy_quote(q, sizeof(q), a), POLICY_ADDRESS_LEN);
+			rc = -1;
+		} else if (inet_pton(AF_INET, a, ip) != 1 &&
+		    inet_pton(AF_INET6, a, ip) != 1) {
+			policy_err(ctx, l, "%s: address %s %s", where,
+			    policy_quote(q, sizeof(q), a), address_why(a));
+			rc = -1;
+		} else
+			(*ret)[(*ret_n)++] = policy_xstrdup(a);
+	}
+	return rc;
+}
+
+void
+policy_addresses_free(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
 /* Rates and limits, over their defaults; burst is the rate unless given. */
 static void
 read_limits(struct policy_ctx *ctx, const config_setting_t *g,
@@ -361,7 +448,8 @@ read_one(struct policy_ctx *ctx, const config_setting_t *g,
 	static const char *const keys[] = { "name", "kind", "url", "local",
 		"ca", "account", "secret", "from", "prefixes", "rate", "burst",
 		"parallel", "retries", "timeout", "segments", "method",
-		"content_type", "body", "headers", "id_field", "success", NULL };
+		"content_type", "body", "headers", "id_field", "success",
+		"addresses", NULL };
 	char where[POLICY_QUOTE_LEN + 32];
 
 	pv->src = policy_src_of(ctx, g);
@@ -379,6 +467,8 @@ read_one(struct policy_ctx *ctx, const config_setting_t *g,
 	read_credentials(ctx, g, pv, where);
 	read_prefixes(ctx, g, pv, where);
 	read_limits(ctx, g, pv, where);
+	(void)policy_read_addresses(ctx, g, where, &pv->addresses,
+	    &pv->naddresses);
 	if (pv->kind == POLICY_PK_GENERIC)
 		read_generic(ctx, g, pv, where);
 	else
@@ -449,6 +539,7 @@ free_one(struct policy_provider *pv)
 		free(pv->headers[i]);
 	free(pv->headers);
 	free(pv->id_field);
+	policy_addresses_free(pv->addresses, pv->naddresses);
 }
 
 void

@@ -1095,12 +1095,31 @@ policy_smtp_host_valid(const char *v)
 	return strpbrk(v, " /") == NULL;
 }
 
+/* libesmtp 1.1.0's smtp_set_server() splits "host:port" at the first ':',
+   so the relay can be reached at an IPv4 address only (an IPv6 literal
+   fails as "Servname not supported"); tried with Debian 12's library. */
+static void
+policy_smtp_ipv4_only(struct policy_ctx *ctx, const config_setting_t *g,
+    const struct policy_smtp *smtp)
+{
+	char q[POLICY_QUOTE_LEN];
+
+	for (size_t i = 0; i < smtp->naddresses; i++)
+		if (strchr(smtp->addresses[i], ':') != NULL)
+			policy_err(ctx, config_setting_get_member(g,
+			    "addresses"), "providers.smtp: address %s is an "
+			    "IPv6 address, which the SMTP library (libesmtp) "
+			    "cannot connect to by address; pin the relay's "
+			    "IPv4 addresses", policy_quote(q, sizeof(q),
+			    smtp->addresses[i]));
+}
+
 static void
 policy_read_smtp(struct policy_ctx *ctx, const config_setting_t *g)
 {
 	static const char *const keys[] = { "host", "port", "from",
 		"starttls", "local", "ca", "credentials", "timeout", "subject",
-		"batch", "pgp_mime", NULL };
+		"batch", "pgp_mime", "addresses", NULL };
 	static const char where[] = "providers.smtp";
 	struct policy_smtp *smtp;
 	const char *v;
@@ -1178,6 +1197,9 @@ policy_read_smtp(struct policy_ctx *ctx, const config_setting_t *g)
 			    "OpenPGP message, one gpg run)", where,
 			    policy_quote(q, sizeof(q), v));
 	}
+	if (policy_read_addresses(ctx, g, where, &smtp->addresses,
+	    &smtp->naddresses) == 1)
+		policy_smtp_ipv4_only(ctx, g, smtp);
 }
 
 int

@@ -2744,6 +2744,93 @@ test_drop_hosts(void **state)
 	expect_ok(GW ISS POL TEAMS "providers = { sshdrop = [ ]; };\n");
 }
 
+/*
+ * addresses, the pinned IP literals of a provider, the relay and a drop
+ * host, connected to when the name does not resolve.  The setting is on
+ * its own line, 6.
+ */
+#define PIN_SMS GW ISS POL TEAMS "providers = { sms = ( { name = \"g\"; " \
+	"kind = \"generic\"; url = \"https://sms.example\"; body = \"b\";\n" \
+	"addresses = %s; } ); };\n"
+
+static void
+test_pinned_addresses(void **state)
+{
+	static const struct mistake bad[] = {
+		{ "[ \"sms.example.net\" ]", "providers.sms \"g\": address "
+		  "\"sms.example.net\" is not an IP address; addresses are for "
+		  "when the name does not resolve" },
+		{ "[ \"192.0.2.10:443\" ]", "address \"192.0.2.10:443\" has a "
+		  "port; write the address alone" },
+		{ "[ \"[2001:db8::10]\" ]", "address \"[2001:db8::10]\" is in "
+		  "brackets; write an IPv6 address without them" },
+		{ "[ \"fe80::1%eth0\" ]", "has a scope id" },
+		{ "[ \"2001:db8::10::1\" ]", "is not an IPv6 address" },
+		{ "[ \"1111:2222:3333:4444:5555:6666:7777:8888:9999:0\" ]",
+		  "is longer than the 45 characters of an IP address" },
+		{ "[ ]", "providers.sms \"g\": addresses is empty; give 1 to 8 "
+		  "IP addresses" },
+		{ "[ \"192.0.2.1\", \"192.0.2.2\", \"192.0.2.3\", \"192.0.2.4\", "
+		  "\"192.0.2.5\", \"192.0.2.6\", \"192.0.2.7\", \"192.0.2.8\", "
+		  "\"192.0.2.9\" ]", "addresses has 9 entries, more than the 8 "
+		  "allowed" },
+		{ "\"192.0.2.10\"", "addresses must be an array of strings, not a "
+		  "string" },
+		{ "( \"192.0.2.10\", 7 )", "addresses must be a string" },
+	};
+	struct policy_diag d;
+	struct policy_repo *r = NULL;
+	char text[8192];
+
+	(void)state;
+	fill(text, sizeof(text), PIN_SMS, "[ \"192.0.2.10\", \"2001:db8::10\" ]");
+	assert_int_equal(load_str(text, &d, &r), 0);
+	assert_int_equal(r->sms[0].naddresses, 2);
+	assert_string_equal(r->sms[0].addresses[0], "192.0.2.10");
+	assert_string_equal(r->sms[0].addresses[1], "2001:db8::10");
+	policy_free(r);
+	policy_diag_free(&d);
+	/* none given: none */
+	assert_int_equal(load_str(GW ISS POL TEAMS "providers = { voice = ( { "
+	    "name = \"g\"; kind = \"generic\"; url = \"https://v.example\"; "
+	    "body = \"b\"; } ); };\n", &d, &r), 0);
+	assert_int_equal(r->voice[0].naddresses, 0);
+	assert_null(r->voice[0].addresses);
+	policy_free(r);
+	policy_diag_free(&d);
+	/* the relay */
+	assert_int_equal(load_str(GW ISS POL TEAMS "providers = { smtp = { "
+	    "host = \"smtp.example\"; from = \"t@example.net\"; addresses = "
+	    "[ \"192.0.2.25\", \"127.0.0.1\" ]; }; };\n", &d, &r), 0);
+	assert_int_equal(r->smtp->naddresses, 2);
+	assert_string_equal(r->smtp->addresses[1], "127.0.0.1");
+	policy_free(r);
+	policy_diag_free(&d);
+	expect_one_error(GW ISS POL TEAMS "providers = { smtp = { host = "
+	    "\"smtp.example\"; from = \"t@example.net\";\naddresses = "
+	    "[ \"smtp.example\" ]; }; };\n", 6, "providers.smtp: address "
+	    "\"smtp.example\" is not an IP address");
+	/* libesmtp takes no IPv6 literal in its "host:port" */
+	expect_one_error(GW ISS POL TEAMS "providers = { smtp = { host = "
+	    "\"smtp.example\"; from = \"t@example.net\";\naddresses = "
+	    "[ \"192.0.2.25\", \"2001:db8::25\" ]; }; };\n", 6,
+	    "providers.smtp: address \"2001:db8::25\" is an IPv6 address, "
+	    "which the SMTP library (libesmtp) cannot connect to by address; "
+	    "pin the relay's IPv4 addresses");
+	/* a drop host */
+	assert_int_equal(load_str(GW ISS POL TEAMS SDP(SDE("x", "h.example",
+	    "t", "id_ed25519", SDPIN, "/d") " addresses = [ \"127.0.0.1\", "
+	    "\"192.0.2.7\" ];"), &d, &r), 0);
+	assert_int_equal(r->drops[0].naddresses, 2);
+	assert_string_equal(r->drops[0].addresses[1], "192.0.2.7");
+	policy_free(r);
+	policy_diag_free(&d);
+	expect_one_error(GW ISS POL TEAMS SDP(SDE("x", "h.example", "t",
+	    "id_ed25519", SDPIN, "/d") "\naddresses = [ \"10.0.0.1:22\" ];"), 7,
+	    "providers.sshdrop \"x\": address \"10.0.0.1:22\" has a port");
+	expect_mistakes(PIN_SMS, 6, bad, NELEM(bad));
+}
+
 /* One drop host (its entry at line 6) with one setting for %s. */
 #define SD_NAME GW ISS POL TEAMS SDP(SDE("%s", "h.example", "t", \
 	"id_ed25519", SDPIN, "/d"))
@@ -3091,6 +3178,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_team_drop, drop_setup,
 		    drop_teardown),
 		cmocka_unit_test_setup_teardown(test_team_drop_warning,
+		    drop_setup, drop_teardown),
+		cmocka_unit_test_setup_teardown(test_pinned_addresses,
 		    drop_setup, drop_teardown),
 	};
 	const char *s = getenv("TOCSIN_SRCDIR");
