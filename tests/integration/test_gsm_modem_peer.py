@@ -10,9 +10,11 @@ the exact text; the SIM PIN, the registration, the fault rules, inbound
 messages read back and deleted, malformed input, and a client that closes
 and reopens the device.  They do not need the tocsin binary.
 """
+import json
 import os
 import re
 import select
+import stat
 import termios
 import time
 import tty
@@ -262,6 +264,12 @@ def sent(modem, count):
 # --- tests -----------------------------------------------------------------
 
 def test_handshake(modem):
+    info = json.loads(modem.ready.read_text())
+    assert info["device"] == str(modem.link) and info["pid"] == modem.proc.pid
+    assert os.readlink(modem.link) == info["pty"]
+    assert info["pty"].startswith("/dev/pts/")
+    mode = os.stat(info["control"]).st_mode
+    assert stat.S_ISSOCK(mode) and mode & 0o077 == 0
     c = Client(modem.device)
     # Echo is on at first, as in a real modem: the command comes back.
     c.send("AT\r")
@@ -314,11 +322,19 @@ def test_single_gsm7_message(modem, client):
     assert s1["mrs"] == [1] and s1["warnings"] == []
     assert s2["text"] == "second" and s2["mrs"] == [2]
     [p1, p2] = modem.events("part")
-    assert p1["pdu"] == hexpdu and p1["mr"] == 1
+    assert p1["pdu"] == hexpdu and p1["mr"] == 1 and p1["smsc"] is None
     assert (p1["ref"], p1["total"], p1["seq"]) == (None, 1, 1)
     assert p1["vp"] == {"format": "relative", "octets": "A7",
                         "seconds": 86400}
     assert p2["vp"] is None
+
+
+def test_smsc_given_in_the_pdu(modem, client):
+    smsc = "07" + address("+254700099999")[2:]
+    hexpdu, n = gsm_pdu(TO, "via SMSC", smsc=smsc)
+    assert client.send_pdu(hexpdu, n)[-1] == "OK"
+    [p] = modem.wait_events("part", 1)
+    assert (p["smsc"], p["text"]) == ("+254700099999", "via SMSC")
 
 
 def test_extension_characters(modem, client):
@@ -455,6 +471,14 @@ def test_sim_pin(tmp_path):
             assert c.at('AT+CPIN="0000"') == ([], "+CME ERROR: 16")
         assert c.at("AT+CPIN?") == (["+CPIN: SIM PUK"], "OK")
         assert c.at('AT+CPIN="4321"') == ([], "+CME ERROR: 12")
+        assert c.at("AT+CIMI") == ([], "+CME ERROR: 12")
+        assert c.at('AT+CPIN="87654321","5678"') == ([], "+CME ERROR: 16")
+        assert c.at('AT+CPIN="12345678","5678"') == ([], "OK")
+        assert c.at("AT+CPIN?") == (["+CPIN: READY"], "OK")
+        assert c.at("AT+CIMI") == (["639020000000001"], "OK")
+        m.set_state(pin="SIM PIN")
+        assert c.at('AT+CPIN="4321"') == ([], "+CME ERROR: 16")
+        assert c.at('AT+CPIN="5678"') == ([], "OK")
         c.close()
 
 
@@ -685,6 +709,17 @@ def test_reopen_device(modem):
     c = Client(modem.device)
     c.send("AT\r")
     assert c.final() == b"\r\nOK\r\n"      # echo stays off: no ATZ
+    assert c.at("AT+CNMI=2,1,0,0,0") == ([], "OK")
+    c.close()
+    # A URC while no client has the device open waits in the pty; a client
+    # that flushes on opening does not see it.
+    assert modem.inbound(KE, "while closed") == [1]
+    time.sleep(0.2)
+    c = Client(modem.device)
+    info, res = c.at("AT+CMGL=4")
+    assert res == "OK" and info[0].startswith("+CMGL: 1,0,,")
+    assert not any("CMTI" in x for x in info)
+    assert c.buf == b"" and c.quiet(0.2) == b""
     assert c.send_pdu(*gsm_pdu(TO, "second")) == ["+CMGS: 2", "OK"]
     c.close()
     assert [s["text"] for s in sent(modem, 2)] == ["first", "second"]

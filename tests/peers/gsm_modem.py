@@ -51,9 +51,11 @@ Commands:
   +GMR, +GSN), AT+CIMI,
   AT+CPIN? -> +CPIN: READY | SIM PIN | SIM PUK;  AT+CPIN="<pin>": right ->
       OK and READY; wrong -> +CME ERROR: 16, the third wrong one leaves the
-      SIM in SIM PUK (then +CME ERROR: 12); when no PIN is asked: +CME
-      ERROR: 3.  While the SIM is locked the SMS commands answer +CMS
-      ERROR: 311 (AT+CIMI: +CME ERROR: 11) and the modem is not registered.
+      SIM in SIM PUK (then +CME ERROR: 12, and AT+CPIN="<puk>","<new pin>"
+      unlocks it with a new PIN; --puk, default 12345678); when no PIN is
+      asked: +CME ERROR: 3.  While the SIM is locked the SMS commands
+      answer +CMS ERROR: 311 (SIM PUK: 316), AT+CIMI +CME ERROR: 11 (12),
+      and the modem is not registered.
   AT+CREG? -> +CREG: <n>,<stat> (stat 1 home, 5 roaming, 0 not registered,
       2 searching, 3 denied); AT+CREG=0|1|2 (1 and 2: a "+CREG: <stat>" URC
       when the state changes by the control channel).
@@ -138,13 +140,14 @@ What it writes:
     (unix time):
       at       a command line: "cmd" (a PIN shown as ****), "result" (the
                final result code sent, or null when none was)
-      part     an accepted SMS-SUBMIT: "to", "ref" (null without
-               concatenation), "ref16" (true for IE 0x08), "total", "seq",
-               "dcs" (0 or 8), "text" (this part alone), "pdu" (the hex as
-               received), "mr", "vp" (null, or {"format": "relative"|
-               "absolute"|"enhanced", "octets": hex, "seconds" for relative}),
-               "pid", "srr" (status report asked), "rd", "udh" (list of
-               {"iei", "data"} in hex), "warnings" (list)
+      part     an accepted SMS-SUBMIT: "to", "smsc" (the SMSC the PDU
+               named, null for 00), "ref" (null without concatenation),
+               "ref16" (true for IE 0x08), "total", "seq", "dcs" (0 or 8),
+               "text" (this part alone), "pdu" (the hex as received), "mr",
+               "vp" (null, or {"format": "relative"|"absolute"|"enhanced",
+               "octets": hex, "seconds" for relative}), "pid", "srr"
+               (status report asked), "rd", "udh" (list of {"iei", "data"}
+               in hex), "warnings" (list)
       sms      a whole message, once its last part came: "to", "text",
                "parts", "dcs", "ref", "mrs", "warnings" (a split escape or
                surrogate pair is joined, as a phone does, and not warned)
@@ -304,6 +307,19 @@ def decode_address(b, pos, what):
     return num, pos + 2 + nbytes
 
 
+def smsc_of(part):
+    """The SMSC number of the PDU's SMSC part (type, BCD), None when it is
+    empty, its hex when it is not a number."""
+    if not part:
+        return None
+    digits = "".join(f"{o & 15:X}{o >> 4:X}" for o in part[1:])
+    if digits.endswith("F"):
+        digits = digits[:-1]
+    if not digits.isdigit():
+        return part.hex().upper()
+    return ("+" if (part[0] >> 4) & 7 == 1 else "") + digits
+
+
 def relative_vp_seconds(v):
     if v <= 143:
         return (v + 1) * 300
@@ -418,7 +434,8 @@ def decode_submit(hexpdu, length):
             raise PduError(f"{len(ud)} octets of user data, UDL {udl}")
         units = ud[udhl + 1:] if udhi else ud
         text = ucs2_text(bytes(units), warnings)
-    return {"to": to, "dcs": dcs, "pid": pid, "vp": vp,
+    return {"to": to, "smsc": smsc_of(b[1:1 + sl]), "dcs": dcs, "pid": pid,
+            "vp": vp,
             "srr": bool(fo & 0x20), "rd": bool(fo & 0x04), "udh": ies,
             "concat": concat, "units": units, "text": text,
             "warnings": warnings}
@@ -519,7 +536,9 @@ def deliver_pdus(smsc, frm, text, dcs_name, pid, ref):
         if dcs_name == "gsm7":
             fill = (7 - (len(udh) * 8) % 7) % 7 if udh else 0
             ud = udh + pack_septets(chunk, fill)
-            udl = (len(udh) * 8 + fill) // 7 + len(chunk) if udh else len(chunk)
+            udl = len(chunk)
+            if udh:
+                udl += (len(udh) * 8 + fill) // 7
             dcs = 0x00
         else:
             ud = udh + b"".join(u.to_bytes(2, "big") for u in chunk)
@@ -884,7 +903,14 @@ class Modem:
         if self.pin_state == "READY":
             return self.cme(cmd, 3, "no PIN asked")
         if self.pin_state == "SIM PUK":
-            return self.cme(cmd, 12, "SIM PUK required")
+            if m.group(2) is None:
+                return self.cme(cmd, 12, "SIM PUK required")
+            if m.group(1) != self.a.puk:
+                return self.cme(cmd, 16, "wrong PUK")
+            self.pin = m.group(2)
+            self.pin_state = "READY"
+            self.pin_tries = 3
+            return self.final(cmd, "OK")
         if m.group(1) != self.pin:
             self.pin_tries -= 1
             if self.pin_tries <= 0:
@@ -1020,8 +1046,8 @@ class Modem:
         c = p["concat"]
         ref, total, seq, ref16 = c if c else (None, 1, 1, False)
         self.counters["parts"] += 1
-        self.event("part", to=p["to"], ref=ref, ref16=ref16, total=total,
-                   seq=seq, dcs=p["dcs"], text=p["text"], pdu=hexpdu, mr=mr,
+        self.event("part", to=p["to"], smsc=p["smsc"], ref=ref, ref16=ref16,
+                   total=total, seq=seq, dcs=p["dcs"], text=p["text"], pdu=hexpdu, mr=mr,
                    vp=p["vp"], pid=p["pid"], srr=p["srr"], rd=p["rd"],
                    udh=p["udh"], warnings=p["warnings"])
         key = (p["to"], ref, total, ref16)
@@ -1119,7 +1145,7 @@ class Modem:
             self.event("delete", index=k)
         self.final(cmd, "OK")
 
-    # --- control ---------------------------------------------------------------
+    # --- control -----------------------------------------------------------
     def snapshot(self):
         return {"device": self.device, "pty": self.slave_path,
                 "state": {"registration": self.registration,
@@ -1330,6 +1356,8 @@ def parse_args(argv):
     p.add_argument("--log", help="JSON lines, one per event")
     p.add_argument("--pin", help="the SIM asks this PIN (4 to 8 digits) "
                    "before it serves; default: no PIN")
+    p.add_argument("--puk", default="12345678",
+                   help="the PUK (default 12345678)")
     p.add_argument("--registration", type=int, default=1, choices=REG_STATES,
                    help="+CREG stat at start (default 1, home)")
     p.add_argument("--csq", type=int, default=20)
@@ -1373,7 +1401,11 @@ def main(argv=None):
     if a.link:
         if os.path.islink(a.link):
             os.unlink(a.link)
-        os.symlink(slave_path, a.link)
+        try:
+            os.symlink(slave_path, a.link)
+        except OSError as e:
+            log(f"cannot make the link {a.link}: {e}")
+            return 2
         device = a.link
 
     tmpdir = None
