@@ -14,6 +14,7 @@ import json
 import os
 import re
 import select
+import socket
 import stat
 import termios
 import time
@@ -300,15 +301,28 @@ def test_handshake(modem):
     assert c.at("AT+FOO") == ([], "ERROR")
     assert c.at("ATX") == ([], "ERROR")
     assert c.at("hello") == ([], "ERROR")
+    assert c.at("ATQ0V1E0") == ([], "OK")
+    assert c.at("ATV0") == ([], "ERROR")
+    assert c.at("ATE0X") == ([], "ERROR")
+    assert c.at("ATI") == (["TOCSIN", "GSM-EMU", "Revision: 1.0"], "OK")
+    assert c.at('AT+CSCS="GSM"') == ([], "OK")
+    assert c.at("AT+CSCS?") == (['+CSCS: "GSM"'], "OK")
+    assert c.at("AT+CSMS?") == (["+CSMS: 0,1,1,1"], "OK")
+    assert c.at("at+cmgf?") == (["+CMGF: 0"], "OK")
     # ATZ restores echo on (for the lines after it).
     assert c.at("ATZ") == ([], "OK")
+    c.send("AT\r")
+    assert c.final() == b"AT\r\r\nOK\r\n"
+    c.send("ATE0\r")
+    assert c.final() == b"ATE0\r\r\nOK\r\n"
+    assert c.at("AT&F") == ([], "OK")
     c.send("AT\r")
     assert c.final() == b"AT\r\r\nOK\r\n"
     c.close()
     # Every command line is in the log, in order.
     cmds = [e["cmd"] for e in modem.events("at")]
     assert cmds[:4] == ["AT", "ATE0", "AT", "AT+CMEE=1"]
-    assert cmds[-2:] == ["ATZ", "AT"]
+    assert cmds[-5:] == ["ATZ", "AT", "ATE0", "AT&F", "AT"]
 
 
 def test_single_gsm7_message(modem, client):
@@ -725,3 +739,45 @@ def test_reopen_device(modem):
     assert [s["text"] for s in sent(modem, 2)] == ["first", "second"]
     assert modem.proc.poll() is None
     assert modem.stop() == 0
+    # It cleans up after itself.
+    assert not os.path.lexists(modem.link)
+    assert not os.path.exists(modem.info["control"])
+
+
+def test_split_writes_and_echo(modem):
+    # Echo left on, a CRLF line end, and bytes dribbled in small pieces: the
+    # modem echoes every byte, the PDU too, and answers once the Ctrl-Z is in.
+    c = Client(modem.device)
+    text = "split €"
+    hexpdu, n = gsm_pdu(TO, text)
+    # A LF after the CR is ignored (and echoed).
+    c.send("ATE1\r\n")
+    assert c.final() == b"ATE1\r\r\nOK\r\n"
+    assert c.read_until(rb"\n") == b"\n"
+    for piece in ("AT+C", "MGS=", f"{n}\r"):
+        c.send(piece)
+        time.sleep(0.02)
+    assert c.read_until(rb"\r\n> ") == f"AT+CMGS={n}\r\r\n> ".encode()
+    data = hexpdu + "\x1a"
+    for k in range(0, len(data), 7):
+        c.send(data[k:k + 7])
+        time.sleep(0.005)
+    out = c.final()
+    assert out == (data + "\r\n+CMGS: 1\r\n\r\nOK\r\n").encode()
+    assert [s["text"] for s in sent(modem, 1)] == [text]
+    c.close()
+
+
+def test_control_socket_garbage(modem):
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as so:
+        so.settimeout(5)
+        so.connect(modem.info["control"])
+        so.sendall(b"{not json\n[1, 2]\n{\"get\": true}\n")
+        buf = b""
+        while buf.count(b"\n") < 3:
+            chunk = so.recv(65536)
+            assert chunk, buf
+            buf += chunk
+    a1, a2, a3 = [json.loads(x) for x in buf.split(b"\n")[:3]]
+    assert a1["ok"] is False and a2["ok"] is False
+    assert a3["ok"] is True and a3["state"]["registration"] == 1

@@ -43,10 +43,13 @@ then "\\r\\nOK\\r\\n", "\\r\\nERROR\\r\\n", "\\r\\n+CME ERROR: <n>\\r\\n" or
 "\\r\\n+CMS ERROR: <n>\\r\\n".  +CME ERROR follows AT+CMEE (0, the default:
 plain ERROR; 1: numeric; 2: words); +CMS ERROR is always numeric (27.005).
 A line that does not begin with AT, or longer than 1024 characters, or an
-unknown command gets ERROR.  One command per line (no ';' chains).
+unknown command gets ERROR.  One extended (+) command per line (no ';'
+chains).
 
 Commands:
-  AT, ATZ (echo on, CMEE 0, PDU mode, indications off), ATE0/ATE1, ATI,
+  AT, ATZ and AT&F (echo on, CMEE 0, PDU mode, indications off),
+  ATE0/ATE1, ATI, ATQ0, ATV1 (chained as ATE0Q0V1 too; ATV0 and ATQ1 are
+  refused), AT+CSCS="GSM"|"IRA"|"UCS2" and ?, AT+CSMS? and =0|1,
   AT+CMEE=0|1|2 and ?, AT+CGMI, AT+CGMM, AT+CGMR, AT+CGSN (and +GMI, +GMM,
   +GMR, +GSN), AT+CIMI,
   AT+CPIN? -> +CPIN: READY | SIM PIN | SIM PUK;  AT+CPIN="<pin>": right ->
@@ -657,6 +660,7 @@ class Modem:
         self.cmgf = 0
         self.cnmi = [0, 0, 0, 0, 0]
         self.creg_n = 0
+        self.cscs = "GSM"
 
     # --- output ------------------------------------------------------------
     def write(self, data):
@@ -777,18 +781,37 @@ class Modem:
         if line[:2].upper() != "AT":
             return self.final(shown, "ERROR", why="not an AT command")
         body = line[2:]
-        up = body.upper()
-        m = re.fullmatch(r"(\+?[A-Z]*)(.*)", up, re.S)
-        name, rest = m.group(1), body[len(m.group(1)):]
-        # ATE0, ATZ, ATI: one letter and a digit
-        if not name.startswith("+") and len(name) > 1:
-            name, rest = name[0], body[1:]
-        h = getattr(self, "cmd_" + (name[1:] if name.startswith("+")
-                                    else "basic_" + name), None)
-        if h is None or (not name.startswith("+") and name not in
-                         ("", "E", "Z", "I")):
+        if not body.startswith("+"):
+            return self.basic(shown, body.upper())
+        m = re.fullmatch(r"\+([A-Za-z]+)(.*)", body, re.S)
+        h = getattr(self, "cmd_" + m.group(1).upper(), None) if m else None
+        if h is None:
             return self.final(shown, "ERROR", why="unknown command")
-        h(shown, rest)
+        h(shown, m.group(2))
+
+    def basic(self, cmd, body):
+        """A chain of basic commands (ATE0Q0V1): each a letter, or & and a
+        letter, and an optional number.  All are checked before any is
+        done."""
+        toks = re.findall(r"(&?[A-Z])(\d*)", body)
+        if "".join(a + n for a, n in toks) != body:
+            return self.final(cmd, "ERROR", why="unknown command")
+        allowed = {"E": ("0", "1"), "Q": ("0",), "V": ("1",), "Z": ("0",),
+                   "I": ("0",), "&F": ("0",)}
+        for a, n in toks:
+            if a not in allowed or (n or "0") not in allowed[a]:
+                return self.final(cmd, "ERROR",
+                                  why=f"unknown or unsupported {a}{n}")
+        info = []
+        for a, n in toks:
+            if a == "E":
+                self.echo = (n or "0") == "1"
+            elif a in ("Z", "&F"):
+                self.reset_settings()
+            elif a == "I":
+                info += [self.a.manufacturer, self.a.model,
+                         f"Revision: {self.a.revision}"]
+        self.final(cmd, "OK", info)
 
     def sim_ready_cms(self, cmd):
         if self.pin_state == "SIM PIN":
@@ -798,29 +821,6 @@ class Modem:
             self.cms(cmd, 316, "SIM PUK required")
             return False
         return True
-
-    def cmd_basic_(self, cmd, rest):
-        if rest.strip():
-            return self.final(cmd, "ERROR", why="unknown command")
-        self.final(cmd, "OK")
-
-    def cmd_basic_E(self, cmd, rest):
-        if rest not in ("", "0", "1"):
-            return self.final(cmd, "ERROR")
-        self.echo = rest == "1"
-        self.final(cmd, "OK")
-
-    def cmd_basic_Z(self, cmd, rest):
-        if rest not in ("", "0"):
-            return self.final(cmd, "ERROR")
-        self.reset_settings()
-        self.final(cmd, "OK")
-
-    def cmd_basic_I(self, cmd, rest):
-        if rest not in ("", "0"):
-            return self.final(cmd, "ERROR")
-        self.final(cmd, "OK", [self.a.manufacturer, self.a.model,
-                               f"Revision: {self.a.revision}"])
 
     def simple(self, cmd, rest, value):
         if rest not in ("", "=?"):
@@ -858,6 +858,27 @@ class Modem:
             setter(int(rest[1:]))
             return self.final(cmd, "OK")
         return self.final(cmd, "ERROR", why="bad parameter")
+
+    def cmd_CSCS(self, cmd, rest):
+        # The TE character set matters in text mode only; kept and shown.
+        if rest == "?":
+            return self.final(cmd, "OK", [f'+CSCS: "{self.cscs}"'])
+        if rest == "=?":
+            return self.final(cmd, "OK", ['+CSCS: ("GSM","IRA","UCS2")'])
+        m = re.fullmatch(r'="(GSM|IRA|UCS2)"', rest.upper())
+        if not m:
+            return self.cme(cmd, 4, "unsupported character set")
+        self.cscs = m.group(1)
+        self.final(cmd, "OK")
+
+    def cmd_CSMS(self, cmd, rest):
+        if rest == "?":
+            return self.final(cmd, "OK", ["+CSMS: 0,1,1,1"])
+        if rest == "=?":
+            return self.final(cmd, "OK", ["+CSMS: (0,1)"])
+        if rest in ("=0", "=1"):
+            return self.final(cmd, "OK", ["+CSMS: 1,1,1"])
+        self.cms(cmd, 304, "bad parameter")
 
     def cmd_CMEE(self, cmd, rest):
         self.setting(cmd, rest, (0, 1, 2), self.cmee,
