@@ -16,13 +16,14 @@ import re
 import select
 import socket
 import stat
+import subprocess
 import termios
 import time
 import tty
 
 import pytest
 
-from gsmmodem import GsmModem
+from gsmmodem import PEER, PYTHON, GsmModem
 
 TIMEOUT = 5
 TO = "+41790000001"
@@ -781,3 +782,14 @@ def test_control_socket_garbage(modem):
     a1, a2, a3 = [json.loads(x) for x in buf.split(b"\n")[:3]]
     assert a1["ok"] is False and a2["ok"] is False
     assert a3["ok"] is True and a3["state"]["registration"] == 1
+    # The peer is its own control client too.
+    r = subprocess.run([PYTHON, str(PEER), "--send", str(modem.ready),
+                        '{"state": {"registration": 5}}'],
+                       capture_output=True, timeout=10)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["state"]["registration"] == 5
+    assert modem.control()["state"]["registration"] == 5
+    r = subprocess.run([PYTHON, str(PEER), "--send", str(modem.ready),
+                        '{"state": {"registration": 4}}'],
+                       capture_output=True, timeout=10)
+    assert r.returncode == 1 and json.loads(r.stdout)["ok"] is False

@@ -21,9 +21,12 @@ Run it by hand, for example:
         --fault '{"match": "^\\\\+254", "action": "cms_error", "code": 38}'
 
 then talk to it with a terminal program (picocom -c /tmp/m/ttyGSM0, echo
-on by default as in a real modem), and drive it through its control socket:
+on by default as in a real modem), and drive it through its control socket,
+for which the peer is its own client (--send READY_FILE JSON prints the
+answer and exits):
 
-    echo '{"get": true}' | socat - UNIX-CONNECT:$(jq -r .control /tmp/m/ready)
+    /usr/bin/python3 tests/peers/gsm_modem.py --send /tmp/m/ready \
+        '{"inbound": {"from": "+254700000001", "text": "ACK 12345678"}}'
 
 Stop it with Ctrl-C or SIGTERM; it exits 0.
 
@@ -141,8 +144,13 @@ What it writes:
     atomically, with a newline;
   * --log FILE: JSON lines, flushed each; every one has "event" and "t"
     (unix time):
-      at       a command line: "cmd" (a PIN shown as ****), "result" (the
-               final result code sent, or null when none was)
+      at       a command line: "cmd" (a PIN shown as ****; "<PDU n>" for
+               the PDU after AT+CMGS=n, "<ESC>" for a cancel), "result"
+               (the final result code sent, or null when none was: AT+CMGS
+               has "prompt": true, its PDU line the result), "why" for an
+               error or a fault
+      internal_error  a fault of the modem itself (its stderr has the
+               traceback); it answered ERROR and serves on
       part     an accepted SMS-SUBMIT: "to", "smsc" (the SMSC the PDU
                named, null for 00), "ref" (null without concatenation),
                "ref16" (true for IE 0x08), "total", "seq", "dcs" (0 or 8),
@@ -1402,8 +1410,33 @@ def parse_args(argv):
     return a
 
 
+def send_control(ready_file, text):
+    """--send: one command to a running modem found by its ready file."""
+    with open(ready_file, encoding="utf-8") as f:
+        path = json.load(f)["control"]
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as so:
+        so.settimeout(10)
+        so.connect(path)
+        so.sendall(text.strip().encode("utf-8") + b"\n")
+        buf = b""
+        while not buf.endswith(b"\n"):
+            chunk = so.recv(65536)
+            if not chunk:
+                break
+            buf += chunk
+    ans = json.loads(buf)
+    print(json.dumps(ans, indent=1, ensure_ascii=False))
+    return 0 if ans.get("ok") else 1
+
+
 def main(argv=None):
-    a = parse_args(sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--send"]:
+        if len(argv) != 3:
+            sys.stderr.write("usage: gsm_modem.py --send READY_FILE JSON\n")
+            return 2
+        return send_control(argv[1], argv[2])
+    a = parse_args(argv)
     rules = [r for group in a.fault for r in group]
     logfile = open(a.log, "a", encoding="utf-8") if a.log else None
 
