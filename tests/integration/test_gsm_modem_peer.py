@@ -12,6 +12,7 @@ and reopens the device.  They do not need the tocsin binary.
 """
 import json
 import os
+import random
 import re
 import select
 import socket
@@ -161,9 +162,11 @@ def address(number):
 
 
 def submit(to, units, ucs2=False, concat=None, vp="A7", smsc="00",
-           first=None):
+           first=None, vpf=2):
     """(hex PDU with the SMSC part, TPDU length) of an SMS-SUBMIT.  units:
-    septets, or UCS-2 bytes when ucs2.  concat: (ref, total, seq, wide)."""
+    septets, or UCS-2 bytes when ucs2.  concat: (ref, total, seq, wide).
+    vp: the validity period's hex, in the format vpf (2 relative, 3
+    absolute, 1 enhanced)."""
     udh = b""
     if concat:
         ref, total, seq, wide = concat
@@ -178,7 +181,7 @@ def submit(to, units, ucs2=False, concat=None, vp="A7", smsc="00",
         pad = (7 - len(udh) * 8 % 7) % 7 if udh else 0
         ud = udh + pack7(units, pad)
         udl = (len(udh) * 8 + pad) // 7 + len(units)
-    fo = 0x01 | (0x10 if vp else 0) | (0x40 if udh else 0)
+    fo = 0x01 | (vpf << 3 if vp else 0) | (0x40 if udh else 0)
     if first is not None:
         fo = first
     tpdu = (f"{fo:02X}00" + address(to) + "00" + ("08" if ucs2 else "00")
@@ -455,6 +458,69 @@ def test_surrogate_pair_split_across_parts_is_joined(modem, client):
         assert client.send_pdu(hexpdu, n)[-1] == "OK"
     [s] = sent(modem, 1)
     assert s["text"] == "a" * 66 + "😀b"
+
+
+def test_random_messages_decode_exactly(modem, client):
+    rnd = random.Random(2026)
+    gsm_chars = [c for c in BASIC if c != "\x1b"] + [c for c, _ in EXTENSION]
+    wide = [chr(c) for c in (0x41, 0x6F22, 0x0627, 0x0416, 0x20AC, 0x00E9)] \
+        + ["\U0001F600", "\U00020BB7", "\U0001F1F0"]
+    expect = []
+    for k in range(24):
+        ucs2 = k % 2 == 1
+        to = rnd.choice([TO, KE, "0791234567", "+1415555012"])
+        if ucs2:
+            text = "".join(rnd.choice(wide) for _ in range(rnd.randint(1,
+                                                                       90)))
+            units = text.encode("utf-16-be")
+            size = 132 if k % 4 == 1 else 134
+            # Cut between units, a surrogate pair never split.
+            chunks, cur = [], b""
+            for ch in text:
+                u = ch.encode("utf-16-be")
+                if len(cur) + len(u) > size:
+                    chunks.append(cur)
+                    cur = b""
+                cur += u
+            chunks.append(cur)
+            if len(units) <= 140:
+                chunks = [units]
+        else:
+            text = "".join(rnd.choice(gsm_chars)
+                           for _ in range(rnd.randint(1, 200)))
+            sept = to_septets(text)
+            size = 152 if k % 4 == 2 else 153
+            chunks, cur = [], []
+            for ch in text:
+                u = to_septets(ch)
+                if len(cur) + len(u) > size:
+                    chunks.append(cur)
+                    cur = []
+                cur += u
+            chunks.append(cur)
+            if len(sept) <= 160:
+                chunks = [sept]
+        vpf, vp = rnd.choice([(2, "A7"), (0, None), (3, "62103141000000"),
+                              (1, "01020000000000")])
+        wide16 = size in (132, 152)
+        for seq, chunk in enumerate(chunks, 1):
+            concat = (k + 1, len(chunks), seq, wide16) \
+                if len(chunks) > 1 else None
+            hexpdu, n = submit(to, chunk, ucs2=ucs2, concat=concat, vp=vp,
+                               vpf=vpf)
+            assert client.send_pdu(hexpdu, n)[-1] == "OK", (k, seq)
+        expect.append((to, text, len(chunks), 8 if ucs2 else 0))
+    got = sent(modem, len(expect))
+    assert [(s["to"], s["text"], s["parts"], s["dcs"]) for s in got] == \
+        expect
+    assert all(s["warnings"] == [] for s in got)
+    # Both alphabets were split, with either reference size.
+    assert {(e[3], e[2] > 1) for e in expect} == {(0, True), (0, False),
+                                                  (8, True), (8, False)}
+    assert {p["ref16"] for p in modem.events("part") if p["ref"]} == \
+        {True, False}
+    assert {p["vp"]["format"] for p in modem.events("part") if p["vp"]} \
+        == {"relative", "absolute", "enhanced"}
 
 
 def test_sim_pin(tmp_path):
