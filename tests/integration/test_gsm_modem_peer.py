@@ -811,6 +811,28 @@ def test_reopen_device(modem):
     assert not os.path.exists(modem.info["control"])
 
 
+def test_unread_modem_does_not_stall(modem):
+    # A client that writes and never reads: the pty fills, the modem drops
+    # what it cannot write (a serial line without a reader loses bytes) and
+    # is still there for the next client, without minutes of stall.
+    c = Client(modem.device)
+    t0 = time.monotonic()
+    c.send("ATI\r" * 3000)
+    c.close()
+    deadline = time.monotonic() + 30
+    while modem.control()["counters"]["commands"] < 3000:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert time.monotonic() - t0 < 30
+    assert modem.control()["counters"]["dropped_bytes"] > 0
+    c = Client(modem.device)
+    termios.tcflush(c.fd, termios.TCIFLUSH)
+    c.send("ATE0\r")
+    assert c.final() == b"ATE0\r\r\nOK\r\n"
+    assert c.at("AT") == ([], "OK")
+    c.close()
+
+
 def test_split_writes_and_echo(modem):
     # Echo left on, a CRLF line end, and bytes dribbled in small pieces: the
     # modem echoes every byte, the PDU too, and answers once the Ctrl-Z is in.

@@ -653,7 +653,8 @@ class Modem:
         self.inbound_ref = 0
         self.concat = {}           # (to, ref, total, ref16) -> {seq: part}
         self.counters = {"commands": 0, "parts": 0, "sms": 0, "inbound": 0,
-                         "errors": 0, "faults": 0}
+                         "errors": 0, "faults": 0, "dropped_bytes": 0}
+        self.dropping = False
         # input state
         self.line = bytearray()
         self.overlong = False
@@ -672,19 +673,27 @@ class Modem:
 
     # --- output ------------------------------------------------------------
     def write(self, data):
-        """Write to the master; a pty whose reader is gone fills up, so a
-        write that cannot go within WRITE_WAIT is dropped (and said)."""
+        """Write to the master.  A pty nobody reads fills up, so a write
+        that cannot go within WRITE_WAIT is dropped (and said), as a serial
+        line without a reader loses bytes; until a write goes again later
+        writes do not wait at all, so that an unread modem does not stall."""
         if isinstance(data, str):
             data = data.encode("utf-8")
         with self.wlock:
-            deadline = time.monotonic() + WRITE_WAIT
+            wait = 0 if self.dropping else WRITE_WAIT
+            deadline = time.monotonic() + wait
             while data:
                 try:
                     n = os.write(self.master, data)
                     data = data[n:]
+                    self.dropping = False
                 except BlockingIOError:
                     if time.monotonic() > deadline:
-                        log(f"pty full: {len(data)} bytes dropped")
+                        if not self.dropping:
+                            log(f"pty full: {len(data)} bytes dropped, and "
+                                "more until it is read")
+                        self.dropping = True
+                        self.counters["dropped_bytes"] += len(data)
                         return
                     select.select([], [self.master], [], 0.05)
                 except OSError as e:
@@ -1076,7 +1085,8 @@ class Modem:
         ref, total, seq, ref16 = c if c else (None, 1, 1, False)
         self.counters["parts"] += 1
         self.event("part", to=p["to"], smsc=p["smsc"], ref=ref, ref16=ref16,
-                   total=total, seq=seq, dcs=p["dcs"], text=p["text"], pdu=hexpdu, mr=mr,
+                   total=total, seq=seq, dcs=p["dcs"], text=p["text"],
+                   pdu=hexpdu, mr=mr,
                    vp=p["vp"], pid=p["pid"], srr=p["srr"], rd=p["rd"],
                    udh=p["udh"], warnings=p["warnings"])
         key = (p["to"], ref, total, ref16)
