@@ -6,9 +6,12 @@ handshake, SMS-SUBMIT PDUs in GSM 7-bit (with the extension table), UCS-2
 (Arabic, Chinese, a character outside the BMP) and concatenated with 8-bit
 and 16-bit references, each built by the small encoder below (written apart
 from the peer's decoder, sharing no code with it) and checked to come out as
-the exact text; the SIM PIN, the registration, the fault rules, inbound
-messages read back and deleted, malformed input, and a client that closes
-and reopens the device.  They do not need the tocsin binary.
+the exact text (24 random messages too); the SIM PIN and PUK, the
+registration, the fault rules, inbound messages read back (by the test's
+own SMS-DELIVER decoder) and deleted, malformed input, bytes dribbled in
+pieces, a client that closes and reopens the device and one that never
+reads.  They do not need the tocsin binary (the conftest beside them asks
+for it all the same).
 """
 import json
 import os
