@@ -1509,7 +1509,7 @@ def main(argv=None):
     log("stopping")
     modem.stop.set()
     for t in threads:
-        t.join(timeout=5)
+        t.join(timeout=1)
     sock.close()
     try:
         os.unlink(control_path)
