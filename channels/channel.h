@@ -163,6 +163,12 @@ enum chan_ackfile_fate {
 typedef enum chan_ackfile_fate (*chan_ackfile_cb)(void *ctx,
     const struct chan_ackfile *f);
 
+/* A reply read from a device of this host (a modem's SMS), as
+   chan_inbound: CHAN_ACKFILE_KEEP leaves it for the next look (the store
+   was busy), anything else lets the driver delete it. */
+typedef enum chan_ackfile_fate (*chan_inbound_cb)(void *ctx,
+    const struct chan_inbound *in);
+
 /* What a driver may use: read-only repository, this worker's OpenPGP
    context, the keys listed once per run. */
 struct chan_env {
@@ -273,6 +279,15 @@ struct chan_ops {
 	 */
 	int (*poll)(const struct chan_env *env, chan_ackfile_cb cb, void *ctx,
 	    struct tocsin_err *err);
+	/*
+	 * Read what people sent back to a device of this host (the SMS a
+	 * modem received), hand each to cb, and delete it unless cb keeps
+	 * it.  Called about once a second from one thread, on every serve
+	 * node (a device belongs to its host, not to the store's turn).  0,
+	 * or the last device's error.  May be NULL.
+	 */
+	int (*receive)(const struct chan_env *env, chan_inbound_cb cb,
+	    void *ctx, struct tocsin_err *err);
 };
 
 /* Process-wide start-up of the drivers' libraries (libcurl); call once

@@ -31,6 +31,16 @@
  * the batch's multi handle's own DNS and connection caches, which end with
  * the batch: the next batch asks DNS again.
  *
+ * A GSM modem (kind "modem", modem.c) is a provider like the others: in
+ * the order of prefixes, or last with fallback = true.  A request for it
+ * waits until none of the batch's HTTP requests is in flight and then
+ * holds the worker while the modem answers (a serial dialogue cannot be
+ * multiplexed), so that a slow modem never stretches an HTTP request past
+ * its timeout.  Its messages are composed as for any provider, encoded
+ * into PDUs there; their concatenation reference comes from the
+ * idempotency key, so that a retry of a message reuses it and a phone
+ * that keeps the parts it has may join them.
+ *
  * Auth tokens are read once from their 0600 files into the shared state;
  * they go to libcurl and nowhere else: never into a reason, a log line or
  * the store.
@@ -57,6 +67,7 @@
 #include "form.h"
 #include "jsonget.h"
 #include "mime.h"
+#include "modem.h"
 #include "smstext.h"
 
 #define PH_MAX_PROVIDERS 8
@@ -70,6 +81,7 @@ enum ph_mode { PH_SMS, PH_VOICE };
 struct ph_prov {
 	const struct policy_provider *cfg;
 	char *secret;			/* NUL-terminated, cleansed at fini */
+	struct modem *modem;		/* kind modem: its device */
 	double tokens;
 	int64_t last_ms;
 	int inflight;
@@ -103,6 +115,8 @@ struct ph_req {
 	int64_t not_before;		/* ms */
 	int64_t sent_ms;		/* when the request in flight went */
 	bool done, inflight;
+	bool modem_due;			/* its modem's turn came: sent when no
+					   HTTP request is in flight */
 	bool told;			/* its message was reported */
 	bool pinned;			/* the provider's name did not resolve:
 					   its pinned addresses are used */
@@ -189,12 +203,14 @@ ph_fini(void *shared)
 
 	if (sh == NULL)
 		return;
-	for (size_t i = 0; i < sh->nprovs; i++)
+	for (size_t i = 0; sh->provs != NULL && i < sh->nprovs; i++) {
+		modem_free(sh->provs[i].modem);
 		if (sh->provs[i].secret != NULL) {
 			OPENSSL_cleanse(sh->provs[i].secret,
 			    strlen(sh->provs[i].secret));
 			free(sh->provs[i].secret);
 		}
+	}
 	free(sh->provs);
 	if (sh->share != NULL)
 		curl_share_cleanup(sh->share);
@@ -202,6 +218,26 @@ ph_fini(void *shared)
 		pthread_mutex_destroy(&sh->share_mu[i]);
 	pthread_mutex_destroy(&sh->mu);
 	free(sh);
+}
+
+/* A SIM's PIN: 4 to 8 digits (TS 31.101). */
+static bool
+ph_pin_ok(const char *pin)
+{
+	size_t n = strlen(pin);
+
+	return n >= 4 && n <= 8 && strspn(pin, "0123456789") == n;
+}
+
+/* The modem of p, its PIN from its secret file checked. */
+static int
+ph_modem_new(struct ph_prov *p, struct tocsin_err *err)
+{
+	if (p->secret != NULL && !ph_pin_ok(p->secret))
+		return tocsin_fail(err, TOCSIN_ECONFIG, "providers.sms %s: the "
+		    "secret file %s does not hold a SIM PIN (4 to 8 digits)",
+		    p->cfg->name, p->cfg->secret);
+	return modem_new(p->cfg, p->secret, &p->modem, err);
 }
 
 static int
@@ -232,6 +268,11 @@ ph_init(const struct policy_repo *repo, enum ph_mode mode, void **ret,
 		sh->provs[i].last_ms = base_mono_ms();
 		if (list[i].secret != NULL && (rc = ph_read_secret(
 		    list[i].secret, &sh->provs[i].secret, err)) != 0) {
+			ph_fini(sh);
+			return rc;
+		}
+		if (list[i].kind == POLICY_PK_MODEM && (rc = ph_modem_new(
+		    &sh->provs[i], err)) != 0) {
 			ph_fini(sh);
 			return rc;
 		}
@@ -973,10 +1014,77 @@ ph_check(const struct policy_repo *repo, struct policy_diag *diag,
 	return 0;
 }
 
+/*
+ * A modem's device and PIN, and how the modem stands when it can be asked
+ * now: errors for what cannot work (no such device, not a serial device,
+ * a PIN file without a PIN), a warning for what the modem says (no SIM
+ * PIN, not registered, in use by a running serve: it may be only now).
+ */
+static size_t
+ph_check_modem(const struct policy_provider *pv, struct policy_diag *diag)
+{
+	struct tocsin_err err = { 0 };
+	struct stat st;
+	struct modem *m = NULL;
+	char *pin = NULL, state[160];
+	size_t errors = 0;
+
+	if (stat(pv->device, &st) != 0 || !S_ISCHR(st.st_mode)) {
+		bool missing = stat(pv->device, &st) != 0;
+
+		policy_diag_add(diag, POLICY_ERROR, pv->src.file, pv->src.line,
+		    "providers.sms %s: the modem's device %s %s; plug the modem "
+		    "in, or name its device (ls -l /dev/serial/by-id/)",
+		    pv->name, pv->device, missing ? "does not exist" :
+		    "is not a character device");
+		return 1;
+	}
+	if (access(pv->device, R_OK | W_OK) != 0) {
+		policy_diag_add(diag, POLICY_ERROR, pv->src.file, pv->src.line,
+		    "providers.sms %s: this user cannot read and write %s; add "
+		    "the user to the device's group (usually dialout)",
+		    pv->name, pv->device);
+		return 1;
+	}
+	if (pv->secret != NULL) {
+		if (ph_read_secret(pv->secret, &pin, &err) != 0) {
+			policy_diag_add(diag, POLICY_ERROR, pv->src.file,
+			    pv->src.line, "providers.sms %s: %s", pv->name,
+			    err.msg);
+			return 1;
+		}
+		if (!ph_pin_ok(pin)) {
+			policy_diag_add(diag, POLICY_ERROR, pv->src.file,
+			    pv->src.line, "providers.sms %s: the secret file %s "
+			    "does not hold a SIM PIN (4 to 8 digits)", pv->name,
+			    pv->secret);
+			errors++;
+		}
+	}
+	/* a modem that answers well says nothing: check is quiet when all
+	   is well */
+	if (errors == 0 && modem_new(pv, pin, &m, &err) == 0 &&
+	    modem_probe(m, base_mono_ms() + 10000, state, sizeof(state),
+	    &err) != 0)
+		policy_diag_add(diag, POLICY_WARNING, pv->src.file,
+		    pv->src.line, "%s", err.msg);
+	modem_free(m);
+	if (pin != NULL) {
+		OPENSSL_cleanse(pin, strlen(pin));
+		free(pin);
+	}
+	return errors;
+}
+
 static size_t
 sms_check(const struct policy_repo *repo, struct policy_diag *diag)
 {
-	return ph_check(repo, diag, &chan_sms.kind, repo->nsms);
+	size_t errors = ph_check(repo, diag, &chan_sms.kind, repo->nsms);
+
+	for (size_t i = 0; i < repo->nsms; i++)
+		if (repo->sms[i].kind == POLICY_PK_MODEM)
+			errors += ph_check_modem(&repo->sms[i], diag);
+	return errors;
 }
 
 static size_t
@@ -1149,6 +1257,11 @@ ph_pass(struct ph_session *s, CURLM *multi, struct ph_req *reqs,
 				*wait = w;
 			continue;
 		}
+		if (r->order[r->pi]->modem != NULL) {
+			/* its slot is held until ph_modem_send */
+			r->modem_due = r->inflight = true;
+			continue;
+		}
 		chan_msg_start(r->msg);
 		if (ph_start(s, multi, r, err) != 0) {
 			ph_release(s->sh, r->order[r->pi]);
@@ -1182,6 +1295,93 @@ ph_collect(struct ph_session *s, CURLM *multi)
 		any = true;
 	}
 	return any;
+}
+
+/* Whether an HTTP request of the batch is in flight. */
+static bool
+ph_http_busy(const struct ph_req *reqs, size_t nreq)
+{
+	for (size_t i = 0; i < nreq; i++)
+		if (reqs[i].inflight && !reqs[i].modem_due)
+			return true;
+	return false;
+}
+
+/*
+ * The message of r through its modem, now that no HTTP request waits on
+ * the worker, and what follows from the modem's answer, as ph_done
+ * decides for an HTTP provider: taken, refused for good, or for now (the
+ * next try, or the next provider).
+ */
+static void
+ph_modem_send(struct ph_session *s, struct ph_req *r, int64_t deadline)
+{
+	struct ph_prov *p = r->order[r->pi];
+	const struct policy_provider *pv = p->cfg;
+	char key[CHAN_IDEM_LEN + 1], mrs[100];
+	struct tocsin_err err = { 0 };
+	char *text = NULL;
+	int64_t t0 = base_mono_ms();
+	bool reached = false;
+	int rc, parts = 0;
+	unsigned ref = 0;
+
+	r->modem_due = false;
+	if (t0 >= deadline || chan_msg_late(r->msg)) {
+		r->inflight = false;
+		ph_release(s->sh, p);
+		if (r->rcpt->reason[0] == '\0') {
+			chan_rcpt_set(r->rcpt, CHAN_TEMPFAIL, "not attempted in "
+			    "time; it goes again");
+			r->rcpt->untried = r->pi == 0;
+		}
+		r->rcpt->status = CHAN_TEMPFAIL;
+		r->done = true;
+		return;
+	}
+	if (chan_msg_left_ms(r->msg) < deadline - t0)
+		deadline = t0 + chan_msg_left_ms(r->msg);
+	chan_msg_start(r->msg);
+	chan_idempotency_key(r->msg, r->rcpt->address, "sms", key);
+	for (int i = 0; i < 2; i++)
+		ref = ref * 16 + (unsigned)(key[i] <= '9' ? key[i] - '0' :
+		    (key[i] | 0x20) - 'a' + 10);
+	if ((rc = ph_sms_text(r, pv, &text, &err)) == 0)
+		rc = modem_send(p->modem, r->rcpt->address, text, strlen(text),
+		    (uint8_t)ref, (unsigned)pv->segments, deadline, mrs,
+		    sizeof(mrs), &parts, &reached, &err);
+	free(text);
+	r->inflight = false;
+	ph_release(s->sh, p);
+	chan_msg_peer(r->msg, pv->name, rc == 0, base_mono_ms() - t0);
+	if (rc == 0) {
+		r->rcpt->status = CHAN_SENT;
+		r->rcpt->reason[0] = '\0';
+		snprintf(r->rcpt->ref, sizeof(r->rcpt->ref), "%.40s:%.127s",
+		    pv->name, mrs[0] ? mrs : "accepted");
+		r->rcpt->segments = parts;
+		r->done = true;
+		return;
+	}
+	if (rc == TOCSIN_EPERM || rc == TOCSIN_ETOOBIG) {
+		chan_rcpt_set(r->rcpt, CHAN_PERMFAIL, "%s", err.msg);
+		r->done = true;
+		return;
+	}
+	r->tries++;
+	if (r->tries < pv->retries)
+		r->not_before = base_mono_ms() + 1000;
+	else {
+		r->pi++;
+		r->tries = 0;
+		r->not_before = base_mono_ms();
+	}
+	if (r->pi >= r->nprov) {
+		chan_rcpt_set(r->rcpt, CHAN_TEMPFAIL, "%s", err.msg);
+		r->done = true;
+		return;
+	}
+	snprintf(r->rcpt->reason, sizeof(r->rcpt->reason), "%s", err.msg);
 }
 
 static int
@@ -1220,6 +1420,16 @@ ph_deliver(void *session, struct chan_msg *msgs, size_t n,
 			chan_msg_idle(reqs[0].msg);
 		if (left == 0)
 			break;
+		if (!ph_http_busy(reqs, nreq)) {
+			size_t i = 0;
+
+			while (i < nreq && !reqs[i].modem_due)
+				i++;
+			if (i < nreq) {
+				ph_modem_send(s, &reqs[i], deadline);
+				continue;
+			}
+		}
 		(void)curl_multi_perform(multi, &running);
 		if (ph_collect(s, multi))
 			wait = 0;
@@ -1238,6 +1448,74 @@ ph_deliver(void *session, struct chan_msg *msgs, size_t n,
 	return 0;
 }
 
+
+/* --- what modems received ------------------------------------------------ */
+
+struct ph_rx {
+	chan_inbound_cb cb;
+	void *ctx;
+	size_t bad;
+	char why[200];
+};
+
+static enum modem_fate
+ph_rx_one(void *arg, const struct gsmpdu_deliver *d, const char *why)
+{
+	struct ph_rx *x = arg;
+	struct chan_inbound in;
+
+	if (d == NULL) {
+		x->bad++;
+		snprintf(x->why, sizeof(x->why), "%s", why);
+		return MODEM_TAKE;
+	}
+	memset(&in, 0, sizeof(in));
+	/* an alphanumeric sender or a national number matches no contact:
+	   contacts' numbers are E.164 */
+	if (d->from[0] != '+' || policy_e164_normalise(d->from, in.from,
+	    sizeof(in.from)) != 0)
+		in.from[0] = '\0';
+	{
+		/* a longer text is no ack code: cut at a character */
+		size_t n = strlen(d->text);
+
+		if (n >= sizeof(in.text)) {
+			n = sizeof(in.text) - 1;
+			while (n > 0 && ((unsigned char)d->text[n] & 0xC0) == 0x80)
+				n--;
+		}
+		memcpy(in.text, d->text, n);
+		in.text[n] = '\0';
+	}
+	return x->cb(x->ctx, &in) == CHAN_ACKFILE_KEEP ? MODEM_KEEP :
+	    MODEM_TAKE;
+}
+
+/* The SMS each modem of this serve received: replies like those a
+   provider posts, matched by the gateway as they are. */
+static int
+sms_receive(const struct chan_env *env, chan_inbound_cb cb, void *ctx,
+    struct tocsin_err *err)
+{
+	struct ph_shared *sh = env->shared;
+	int rc = 0;
+
+	for (size_t i = 0; sh != NULL && i < sh->nprovs; i++) {
+		struct ph_rx x = { .cb = cb, .ctx = ctx };
+		struct tocsin_err e = { 0 };
+
+		if (sh->provs[i].modem == NULL)
+			continue;
+		if (modem_receive(sh->provs[i].modem, base_mono_ms() + 10000,
+		    ph_rx_one, &x, &e) != 0)
+			rc = tocsin_fail(err, e.code, "%s", e.msg);
+		else if (x.bad > 0)
+			rc = tocsin_fail(err, TOCSIN_EDATA, "%s: deleted %zu "
+			    "message(s) the modem received that are no readable "
+			    "SMS (%s)", sh->provs[i].cfg->name, x.bad, x.why);
+	}
+	return rc;
+}
 
 /* --- receipts ---------------------------------------------------------- */
 
@@ -1453,6 +1731,7 @@ const struct chan_ops chan_sms = {
 	.receipt_path = "twilio/status/",
 	.inbound = ph_inbound,
 	.inbound_path = "twilio/sms/",
+	.receive = sms_receive,
 };
 
 const struct chan_ops chan_voice = {

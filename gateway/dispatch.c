@@ -36,6 +36,7 @@
 #include "plan.h"
 #include "ratelog.h"
 #include "render.h"
+#include "reply.h"
 #include "sdnotify.h"
 #include "store.h"
 
@@ -1308,6 +1309,8 @@ out:
  * "ack-poll", which it renews once half of its time is gone (a write
  * transaction, with SQLite's fsync, not one each second); another takes
  * it over DISP_POLL_TURN seconds after the holder stopped renewing it.
+ * The SMS a modem of this host received are read on every node, turn or
+ * not: the modem is this host's alone.
  */
 static void *
 poller_main(void *arg)
@@ -1316,8 +1319,9 @@ poller_main(void *arg)
 	struct store *st = NULL;
 	struct certs_ctx *cx = NULL;
 	struct tocsin_err err = { 0 };
-	char last[TOCSIN_ERRLEN] = "", owner[128];
+	char last[TOCSIN_ERRLEN] = "", rlast[TOCSIN_ERRLEN] = "", owner[128];
 	int64_t held_until = 0;		/* the turn is ours till then */
+	unsigned long throttled = 0;
 
 	(void)snprintf(owner, sizeof(owner), "tocsin/%s/%ld/poll", d->host,
 	    (long)getpid());
@@ -1364,6 +1368,29 @@ poller_main(void *arg)
 				    err.msg);
 			} else
 				last[0] = '\0';
+		}
+		/* a modem is this host's: read whoever holds the turn */
+		for (size_t k = 0; k < d->ndrivers && !disp_stopping(d); k++) {
+			const struct chan_ops *ops = d->drivers[k];
+			struct chan_env env = { .repo = d->repo, .certs = cx,
+				.keys = d->keys, .shared = d->shared[k],
+				.now = clock_wall() };
+			struct reply_ctx rc = { .st = st, .repo = d->repo,
+				.secret = d->secret, .log = disp_log_line,
+				.log_arg = d, .throttled = throttled,
+				.now = env.now };
+
+			if (ops->receive == NULL)
+				continue;
+			if (ops->receive(&env, reply_take_cb, &rc, &err) != 0) {
+				if (strcmp(err.msg, rlast) != 0)
+					disp_log(d, TLOG_WARNING, NULL,
+					    "replies: %s", err.msg);
+				(void)snprintf(rlast, sizeof(rlast), "%s",
+				    err.msg);
+			} else
+				rlast[0] = '\0';
+			throttled = rc.throttled;
 		}
 		for (int i = 0; i < 5 && !disp_stopping(d); i++) {
 			struct timespec ts = { 0, 200000000L };
@@ -1703,7 +1730,8 @@ serve_spawn(struct serve_run *s, struct tocsin_err *err)
 		s->started++;
 	}
 	for (size_t k = 0; k < d->ndrivers && !s->polling; k++)
-		if (d->drivers[k]->poll != NULL) {
+		if (d->drivers[k]->poll != NULL ||
+		    d->drivers[k]->receive != NULL) {
 			s->polling = pthread_create(&s->poller, NULL,
 			    poller_main, d) == 0;
 			if (!s->polling)

@@ -187,7 +187,7 @@ drill_faults(struct drill_scenario *sc, const struct policy_repo *repo,
     const config_setting_t *l, struct tocsin_err *err)
 {
 	static const char *const keys[] = { "channel", "region", "team",
-		"provider", "from", "for", "never_answers", NULL };
+		"provider", "from", "for", "never_answers", "internet", NULL };
 	int rc;
 
 	if (!config_setting_is_list(l))
@@ -198,6 +198,7 @@ drill_faults(struct drill_scenario *sc, const struct policy_repo *repo,
 		    (unsigned)i);
 		struct drill_fault *f;
 		int64_t from = 0, len = 0;
+		char *net = NULL;
 		int nev = 0;
 
 		if (sc->nfaults == DRILL_MAX_FAULTS)
@@ -219,6 +220,23 @@ drill_faults(struct drill_scenario *sc, const struct policy_repo *repo,
 			return rc;
 		(void)config_setting_lookup_bool(g, "never_answers", &nev);
 		f->never_answers = nev != 0;
+		if ((rc = drill_string(sc->path, g, "internet", &net, err)) < 0)
+			return rc;
+		if (net != NULL) {
+			bool down = strcmp(net, "down") == 0;
+
+			free(net);
+			if (!down)
+				return drill_err(err, sc->path, g, "internet can "
+				    "only be \"down\": every channel and provider "
+				    "that needs IP (HTTP, SMTP, SSH) fails; a GSM "
+				    "modem still sends");
+			if (f->channel != NULL || f->provider != NULL)
+				return drill_err(err, sc->path, g, "internet = "
+				    "\"down\" takes every channel that needs IP "
+				    "down; give no channel or provider with it");
+			f->internet_down = true;
+		}
 		f->from = from;
 		f->until = len > 0 ? from + len : 0;
 		if (f->channel != NULL && chan_find(f->channel) == NULL) {
@@ -267,9 +285,10 @@ drill_faults(struct drill_scenario *sc, const struct policy_repo *repo,
 				    "configuration", f->provider);
 		}
 		if (!f->never_answers && f->channel == NULL &&
-		    f->provider == NULL)
+		    f->provider == NULL && !f->internet_down)
 			return drill_err(err, sc->path, g, "a fault needs a "
-			    "channel, a provider, or never_answers = true");
+			    "channel, a provider, internet = \"down\", or "
+			    "never_answers = true");
 		if (f->never_answers && f->team == NULL && f->region == NULL)
 			return drill_err(err, sc->path, g, "never_answers needs "
 			    "a team or a region");
@@ -452,6 +471,9 @@ struct drill {
 	const char *alert_id;
 	struct drill_ack *acks;		/* a min-heap by time */
 	size_t nacks, capacks;
+	/* when each SMS provider that is a modem is free again (ms): a
+	   modem sends one message after the other, at its rate */
+	int64_t modem_free[32];
 	unsigned char secret[32];
 };
 
@@ -551,17 +573,33 @@ drill_fault_team(const struct drill_fault *f, const struct policy_team *t)
 	    strcasecmp(f->region, t->region) == 0));
 }
 
+/* Whether the internet is down for team t at the drill's now. */
+static bool
+drill_offline(const struct drill *d, const struct policy_team *t)
+{
+	for (size_t k = 0; k < d->sc->nfaults; k++)
+		if (d->sc->faults[k].internet_down &&
+		    drill_fault_now(d, &d->sc->faults[k]) &&
+		    drill_fault_team(&d->sc->faults[k], t))
+			return true;
+	return false;
+}
+
 /* A provider of a number on a channel with providers (SMS, voice) that
-   is up: is there one? */
+   is up: is there one?  *via is the first that is (NULL when none). */
 static bool
 drill_provider_up(const struct drill *d, const struct chan_ops *ch,
-    const char *number, const struct policy_team *t)
+    const char *number, const struct policy_team *t,
+    const struct policy_provider **via)
 {
 	const struct policy_provider *order[16];
 	size_t n = ch->providers(d->repo, number, order, 16);
+	bool offline = drill_offline(d, t);
 
+	*via = NULL;
 	for (size_t i = 0; i < n; i++) {
-		bool down = false;
+		/* without the internet, only a modem's radio path is left */
+		bool down = offline && order[i]->kind != POLICY_PK_MODEM;
 
 		for (size_t k = 0; k < d->sc->nfaults && !down; k++) {
 			const struct drill_fault *f = &d->sc->faults[k];
@@ -570,17 +608,22 @@ drill_provider_up(const struct drill *d, const struct chan_ops *ch,
 			    strcmp(f->provider, order[i]->name) == 0 &&
 			    drill_fault_now(d, f) && drill_fault_team(f, t);
 		}
-		if (!down)
+		if (!down) {
+			*via = order[i];
 			return true;	/* fail-over to the next provider */
+		}
 	}
-	return n == 0;
+	return n == 0 && !offline;
 }
 
-/* Whether a delivery on ch to team t at the drill's now fails. */
+/* Whether a delivery on ch to team t at the drill's now fails; *via is
+   the provider that takes it, on a channel with providers. */
 static bool
 drill_down(const struct drill *d, const struct chan_ops *ch,
-    const struct policy_team *t, const char *address)
+    const struct policy_team *t, const char *address,
+    const struct policy_provider **via)
 {
+	*via = NULL;
 	for (size_t k = 0; k < d->sc->nfaults; k++) {
 		const struct drill_fault *f = &d->sc->faults[k];
 
@@ -591,8 +634,9 @@ drill_down(const struct drill *d, const struct chan_ops *ch,
 			return true;
 	}
 	if (ch->providers != NULL)
-		return !drill_provider_up(d, ch, address, t);
-	return false;
+		return !drill_provider_up(d, ch, address, t, via);
+	/* e-mail, fax by e-mail and the drops all go over IP */
+	return drill_offline(d, t);
 }
 
 static bool
@@ -603,6 +647,23 @@ drill_silent(const struct drill *d, const struct policy_team *t)
 		    drill_fault_team(&d->sc->faults[k], t))
 			return true;
 	return false;
+}
+
+/* When a message handed to modem pv now is on its way: a modem sends one
+   message after the other, each taking 1/rate seconds (kept in ms, the
+   drill's clock being in seconds). */
+static int64_t
+drill_modem_slot(struct drill *d, const struct policy_provider *pv)
+{
+	size_t i = (size_t)(pv - d->repo->sms);
+	int64_t start;
+
+	if (i >= sizeof(d->modem_free) / sizeof(d->modem_free[0]))
+		return d->now;
+	start = d->modem_free[i] > d->now * 1000 ? d->modem_free[i] :
+	    d->now * 1000;
+	d->modem_free[i] = start + 1000 / (pv->rate > 0 ? pv->rate : 1);
+	return (d->modem_free[i] + 999) / 1000;
 }
 
 /* Hand the claimed deliveries to the simulated channels. */
@@ -620,14 +681,16 @@ drill_deliver(struct drill *d, const struct store_delivery_row *rows,
 		const struct drill_answer *an = &d->sc->answer[chan_index(ch)];
 		enum store_result res = STORE_R_SENT;
 		int64_t at = d->now + ch->drill_latency, next = 0;
+		const struct policy_provider *via = NULL;
 		const char *why = NULL;
 
 		if (t == NULL) {
 			res = STORE_R_PERMFAIL;
 			why = "the team is not in the repository";
-		} else if (drill_down(d, ch, t, r->address)) {
+		} else if (drill_down(d, ch, t, r->address, &via)) {
 			at = d->now;
-			why = "simulated outage";
+			why = drill_offline(d, t) ? "simulated outage (internet "
+			    "down)" : "simulated outage";
 			if (r->attempts >= (gw->max_attempts > 0 ?
 			    gw->max_attempts : 10))
 				res = STORE_R_PERMFAIL;
@@ -639,8 +702,10 @@ drill_deliver(struct drill *d, const struct store_delivery_row *rows,
 				    (uint32_t)drill_rand(d));
 			}
 		}
+		if (via != NULL && via->kind == POLICY_PK_MODEM)
+			at = drill_modem_slot(d, via) + ch->drill_latency;
 		if ((rc = store_result(d->st, r->id, DRILL_OWNER, res, at, next,
-		    NULL, why, err)) != 0)
+		    via != NULL ? via->name : NULL, why, err)) != 0)
 			break;
 		/* who answers, and when: a notice asks for nothing */
 		if (res != STORE_R_SENT || r->notice || drill_silent(d, t) ||

@@ -3,8 +3,8 @@
  *
  * A scenario (a libconfig file) names an alert, the teams it goes to, how
  * people answer on each channel (a chance and a delay, drawn from a seed)
- * and faults (a channel down for a region or a team, a provider down, a
- * team that never answers).  The drill runs the real planner and the real
+ * and faults (a channel down for a region or a team, a provider down, the
+ * internet down, a team that never answers).  The drill runs the real planner and the real
  * escalation step against a store of its own in memory, with simulated
  * channels and clock: no message leaves, and the same scenario and seed
  * give the same report.
@@ -37,6 +37,9 @@ struct drill_fault {
 	int64_t from, until;		/* seconds of the drill; until 0: to
 					   the end */
 	bool never_answers;		/* the team (or region) never acks */
+	bool internet_down;		/* internet = "down": every channel
+					   and provider that needs IP fails;
+					   a GSM modem still sends */
 	int line;			/* in the scenario, for messages */
 };
 

@@ -307,8 +307,10 @@ struct policy_fax {
 	struct policy_src src;
 };
 
-/* An HTTP provider for SMS or voice (providers.sms, providers.voice). */
-enum policy_provider_kind { POLICY_PK_TWILIO, POLICY_PK_GENERIC };
+/* A provider for SMS or voice (providers.sms, providers.voice): an HTTP
+   gateway, or (SMS only) a GSM modem on a serial port of this host. */
+enum policy_provider_kind { POLICY_PK_TWILIO, POLICY_PK_GENERIC,
+	POLICY_PK_MODEM };
 
 struct policy_provider {
 	char *name;
@@ -330,6 +332,11 @@ struct policy_provider {
 	char **addresses;		/* pinned IP literals, used when the
 					   url's host does not resolve */
 	size_t naddresses;
+	/* modem only (secret: a 0600 file holding the SIM's PIN, or NULL) */
+	char *device;			/* absolute path of the serial device */
+	int baud;			/* line speed */
+	bool fallback;			/* tried only after every other
+					   provider serving the number */
 	/* generic only */
 	char *method;			/* "POST" or "GET" */
 	char *content_type;		/* body encoding: form or JSON */

@@ -92,7 +92,7 @@ read_name(struct policy_ctx *ctx, const config_setting_t *g,
    required depends on it, so the entry is read no further. */
 static int
 read_kind(struct policy_ctx *ctx, const config_setting_t *g,
-    struct policy_provider *pv, const char *where)
+    struct policy_provider *pv, const char *where, const char *list)
 {
 	char q[POLICY_QUOTE_LEN];
 	const char *v;
@@ -103,11 +103,20 @@ read_kind(struct policy_ctx *ctx, const config_setting_t *g,
 		pv->kind = POLICY_PK_TWILIO;
 	else if (strcmp(v, "generic") == 0)
 		pv->kind = POLICY_PK_GENERIC;
-	else {
+	else if (strcmp(v, "modem") == 0 && strcmp(list, "sms") == 0)
+		pv->kind = POLICY_PK_MODEM;
+	else if (strcmp(v, "modem") == 0) {
+		policy_err(ctx, config_setting_get_member(g, "kind"),
+		    "%s: a modem sends SMS only; list it in providers.sms",
+		    where);
+		return -1;
+	} else {
 		/* Say this one thing rather than guess. */
 		policy_err(ctx, config_setting_get_member(g, "kind"),
-		    "%s: kind %s is not \"twilio\" or \"generic\"",
-		    where, policy_quote(q, sizeof(q), v));
+		    "%s: kind %s is not \"twilio\"%s \"generic\"%s", where,
+		    policy_quote(q, sizeof(q), v), strcmp(list, "sms") == 0 ?
+		    "," : " or", strcmp(list, "sms") == 0 ? " or \"modem\"" :
+		    "");
 		return -1;
 	}
 	return 0;
@@ -440,6 +449,62 @@ read_generic(struct policy_ctx *ctx, const config_setting_t *g,
 	read_success(ctx, g, pv, where);
 }
 
+/*
+ * kind = "modem": the device, its speed, the PIN's file, and whether it is
+ * the last resort.  A modem has no URL, account, sender or pinned
+ * addresses (its SIM is the sender); one dialogue at a time, so parallel
+ * is 1.  The device is checked here as a path only: that it is there and
+ * answers is for `check` and the driver, since a USB modem may come after
+ * the configuration is read.
+ */
+static void
+read_modem(struct policy_ctx *ctx, const config_setting_t *g,
+    struct policy_provider *pv, const char *where)
+{
+	static const char *const http_only[] = { "url", "local", "ca",
+		"account", "from", "addresses", "method", "content_type",
+		"body", "headers", "id_field", "success", NULL };
+	static const int bauds[] = { 9600, 19200, 38400, 57600, 115200,
+		230400, 460800, 921600 };
+	const config_setting_t *s;
+	bool ok = false;
+
+	for (size_t i = 0; http_only[i] != NULL; i++)
+		if ((s = config_setting_get_member(g, http_only[i])) != NULL)
+			policy_err(ctx, s, "%s: %s is for an HTTP provider; a "
+			    "modem sends from its SIM over its serial device: "
+			    "remove it", where, http_only[i]);
+	if (policy_get_path(ctx, g, where, "device", true, &pv->device) == 1 &&
+	    (strncmp(pv->device, "/dev/", 5) != 0 &&
+	    strncmp(pv->device, "/run/", 5) != 0 &&
+	    strncmp(pv->device, "/tmp/", 5) != 0))
+		policy_err(ctx, config_setting_get_member(g, "device"),
+		    "%s: device must be the modem's serial device under /dev "
+		    "(e.g. \"/dev/serial/by-id/usb-...-if00\", which stays "
+		    "the same across reboots; /run and /tmp for a test modem)",
+		    where);
+	if (policy_get_path(ctx, g, where, "secret", false, &pv->secret) == 1)
+		policy_check_secret(ctx, config_setting_get_member(g, "secret"),
+		    where, "secret", pv->secret);
+	pv->baud = 115200;
+	if (policy_get_int_field(ctx, g, where, "baud", false, 1, 921600,
+	    &pv->baud) == 1) {
+		for (size_t i = 0; i < sizeof(bauds) / sizeof(bauds[0]); i++)
+			ok = ok || bauds[i] == pv->baud;
+		if (!ok)
+			policy_err(ctx, config_setting_get_member(g, "baud"),
+			    "%s: baud %d is not a serial line speed; use 9600, "
+			    "19200, 38400, 57600, 115200 (the default), 230400, "
+			    "460800 or 921600", where, pv->baud);
+	}
+	(void)policy_get_bool(ctx, g, where, "fallback", &pv->fallback);
+	if ((s = config_setting_get_member(g, "parallel")) != NULL &&
+	    pv->parallel != 1)
+		policy_err(ctx, s, "%s: a modem has one dialogue at a time; "
+		    "remove parallel (it is 1)", where);
+	pv->parallel = 1;
+}
+
 /* One entry of a providers.sms or providers.voice list, into pv. */
 static void
 read_one(struct policy_ctx *ctx, const config_setting_t *g,
@@ -449,8 +514,9 @@ read_one(struct policy_ctx *ctx, const config_setting_t *g,
 		"ca", "account", "secret", "from", "prefixes", "rate", "burst",
 		"parallel", "retries", "timeout", "segments", "method",
 		"content_type", "body", "headers", "id_field", "success",
-		"addresses", NULL };
+		"addresses", "device", "baud", "fallback", NULL };
 	char where[POLICY_QUOTE_LEN + 32];
+	const config_setting_t *s;
 
 	pv->src = policy_src_of(ctx, g);
 	pv->rate = 10;
@@ -460,8 +526,22 @@ read_one(struct policy_ctx *ctx, const config_setting_t *g,
 	pv->segments = 3;
 	read_name(ctx, g, pv, list, where, sizeof(where));
 	(void)policy_check_keys(ctx, g, where, keys);
-	if (read_kind(ctx, g, pv, where) != 0)
+	if (read_kind(ctx, g, pv, where, list) != 0)
 		return;
+	if (pv->kind == POLICY_PK_MODEM) {
+		/* a modem waits for the network's answer to each part */
+		pv->rate = 1;
+		pv->timeout = 60;
+		read_prefixes(ctx, g, pv, where);
+		read_limits(ctx, g, pv, where);
+		read_modem(ctx, g, pv, where);
+		return;
+	}
+	if ((s = config_setting_get_member(g, "device")) != NULL ||
+	    (s = config_setting_get_member(g, "baud")) != NULL ||
+	    (s = config_setting_get_member(g, "fallback")) != NULL)
+		policy_err(ctx, s, "%s: %s is for kind = \"modem\" only; "
+		    "remove it", where, config_setting_name(s));
 	(void)policy_get_bool(ctx, g, where, "local", &pv->local);
 	read_url(ctx, g, pv, where);
 	read_credentials(ctx, g, pv, where);
@@ -540,6 +620,7 @@ free_one(struct policy_provider *pv)
 	free(pv->headers);
 	free(pv->id_field);
 	policy_addresses_free(pv->addresses, pv->naddresses);
+	free(pv->device);
 }
 
 void
@@ -557,20 +638,26 @@ policy_providers_for(const struct policy_provider *p, size_t n,
 	size_t k = 0;
 
 	/* Longest matching prefix first; the configuration's order among
-	   equal lengths (a stable selection by length, 8 down to 1). */
-	for (size_t len = 8; len >= 1 && k < max; len--)
-		for (size_t i = 0; i < n && k < max; i++) {
-			size_t best = 0;
+	   equal lengths (a stable selection by length, 8 down to 1); a
+	   fallback after all the others, in the same order among them. */
+	for (int last = 0; last <= 1; last++) {
+		for (size_t len = 8; len >= 1 && k < max; len--) {
+			for (size_t i = 0; i < n && k < max; i++) {
+				size_t best = 0;
 
-			for (size_t j = 0; j < p[i].nprefixes; j++) {
-				size_t l = strlen(p[i].prefixes[j]);
+				if (p[i].fallback != (last == 1))
+					continue;
+				for (size_t j = 0; j < p[i].nprefixes; j++) {
+					size_t l = strlen(p[i].prefixes[j]);
 
-				if (strncmp(number, p[i].prefixes[j], l) == 0 &&
-				    l > best)
-					best = l;
+					if (strncmp(number, p[i].prefixes[j],
+					    l) == 0 && l > best)
+						best = l;
+				}
+				if (best == len)
+					out[k++] = &p[i];
 			}
-			if (best == len)
-				out[k++] = &p[i];
 		}
+	}
 	return k;
 }

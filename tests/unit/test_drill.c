@@ -53,30 +53,36 @@
  * m: e-mail only, then SMS to both at 15 minutes.  ke's numbers go to
  * ke-gw first, then world; everyone else's to world alone.
  */
-static const char repo_text[] =
-	"gateway = { store = \"s.db\"; gnupg_home = \"g\"; "
-	"signing_key = \"" FPR_A "\"; public_url = \"https://x.example/\"; "
-	"max_attempts = 3; };\n"
-	"issuers = ( { name = \"d\"; openpgp = \"" FPR_B "\"; "
-	"may_address = [ \"all\" ]; } );\n"
-	"providers = { sms = ( " PROVIDER("ke-gw", "prefixes = [ \"+254\" ];")
-	", " PROVIDER("world", "") " ); };\n"
-	"policies = {\n"
-	"  p = { steps = ( { after = \"0s\"; notify = [ \"primary:pgp-email\", "
-	"\"primary:sms\" ]; }, { after = \"15m\"; notify = "
-	"[ \"substitute:sms\" ]; } ); };\n"
-	"  m = { steps = ( { after = \"0s\"; notify = [ \"primary:pgp-email\" "
-	"]; }, { after = \"15m\"; notify = [ \"primary:sms\", "
-	"\"substitute:sms\" ]; } ); };\n"
-	"};\n"
-	"groups = { west = [ \"ng\", \"fr\" ]; };\n"
-	"teams = (\n"
-	TEAM("ke", "AF", "p", "+254700555101", "+254700555102") ",\n"
-	TEAM("ng", "AF", "m", "+2348035550101", "+2348035550102") ",\n"
-	TEAM("de", "EU", "p", "+4915155501010", "+4915155501011") ",\n"
-	TEAM("fr", "EU", "m", "+33612345678", "+33612345679") ",\n"
-	TEAM("br", "SA", "m", "+5511955501010", "+5511955501011") "\n"
-	");\n";
+#define REPO_TEXT(extra) \
+	"gateway = { store = \"s.db\"; gnupg_home = \"g\"; " \
+	"signing_key = \"" FPR_A "\"; public_url = \"https://x.example/\"; " \
+	"max_attempts = 3; };\n" \
+	"issuers = ( { name = \"d\"; openpgp = \"" FPR_B "\"; " \
+	"may_address = [ \"all\" ]; } );\n" \
+	"providers = { sms = ( " PROVIDER("ke-gw", "prefixes = [ \"+254\" ];") \
+	", " PROVIDER("world", "") extra " ); };\n" \
+	"policies = {\n" \
+	"  p = { steps = ( { after = \"0s\"; notify = [ \"primary:pgp-email\", " \
+	"\"primary:sms\" ]; }, { after = \"15m\"; notify = " \
+	"[ \"substitute:sms\" ]; } ); };\n" \
+	"  m = { steps = ( { after = \"0s\"; notify = [ \"primary:pgp-email\" " \
+	"]; }, { after = \"15m\"; notify = [ \"primary:sms\", " \
+	"\"substitute:sms\" ]; } ); };\n" \
+	"};\n" \
+	"groups = { west = [ \"ng\", \"fr\" ]; };\n" \
+	"teams = (\n" \
+	TEAM("ke", "AF", "p", "+254700555101", "+254700555102") ",\n" \
+	TEAM("ng", "AF", "m", "+2348035550101", "+2348035550102") ",\n" \
+	TEAM("de", "EU", "p", "+4915155501010", "+4915155501011") ",\n" \
+	TEAM("fr", "EU", "m", "+33612345678", "+33612345679") ",\n" \
+	TEAM("br", "SA", "m", "+5511955501010", "+5511955501011") "\n" \
+	");\n"
+
+static const char repo_text[] = REPO_TEXT("");
+/* the same, and a GSM modem that serves Kenya when no HTTP provider can */
+static const char repo_modem_text[] = REPO_TEXT(", { name = \"gsm\"; "
+	"kind = \"modem\"; device = \"/dev/ttyUSB9\"; fallback = true; "
+	"prefixes = [ \"+254\" ]; rate = 1; }");
 
 struct fx {
 	char dir[64];
@@ -357,7 +363,17 @@ test_load_errors(void **state)
 	refused(f, "drill = {\n  alert = { headline = \"x\"; };\n"
 	    "  teams = [ \"all\" ];\n  faults = (\n"
 	    "    { region = \"EU\"; }\n  );\n};\n", 5,
-	    "a fault needs a channel, a provider, or never_answers = true");
+	    "a fault needs a channel, a provider, internet = \"down\", or "
+	    "never_answers = true");
+	/* the internet is only ever "down", and takes every channel */
+	refused(f, "drill = {\n  alert = { headline = \"x\"; };\n"
+	    "  teams = [ \"all\" ];\n  faults = (\n"
+	    "    { internet = \"slow\"; }\n  );\n};\n", 5,
+	    "internet can only be \"down\"");
+	refused(f, "drill = {\n  alert = { headline = \"x\"; };\n"
+	    "  teams = [ \"all\" ];\n  faults = (\n"
+	    "    { internet = \"down\"; channel = \"sms\"; }\n  );\n};\n", 5,
+	    "give no channel or provider with it");
 
 	/* a bad start time, a bad length */
 	refused(f, "drill = {\n  alert = { headline = \"x\"; };\n"
@@ -670,6 +686,92 @@ test_run_provider_outage(void **state)
 	drill_scenario_free(s);
 }
 
+/* The internet down in AF: e-mail and the HTTP providers fail there; ke
+   is still reached, by SMS through the modem (its e-mail failing), and ng,
+   whose numbers the modem does not serve, is not reached at all.  The
+   other regions are untouched.  Without the modem ke is not reached
+   either. */
+static void
+test_run_internet_down(void **state)
+{
+	struct fx *f = *state;
+	struct policy_repo *plain = f->repo;
+	struct drill_scenario *s;
+	struct report *r;
+	const struct report_team *t;
+	bool counted = false;
+
+	f->repo = unit_load_repo(repo_modem_text);
+	s = load(f, SCENARIO("5", NOBODY, "{ internet = \"down\"; "
+	    "region = \"AF\"; }"));
+	r = run(f, s);
+	t = unit_report_team(r, "ke");
+	assert_true(sent_on(r, "ke", "sms"));
+	assert_false(sent_on(r, "ke", "pgp-email"));
+	assert_string_equal(t->first_channel, "sms");
+	assert_true(t->first <= 10);
+	t = unit_report_team(r, "ng");
+	assert_false(sent_on(r, "ng", "sms"));
+	assert_false(sent_on(r, "ng", "pgp-email"));
+	assert_null(t->first_channel);
+	for (size_t i = 0; i < r->nteams; i++)
+		if (strcmp(r->teams[i].region, "AF") != 0)
+			assert_true(sent_on(r, r->teams[i].id, "pgp-email"));
+	for (size_t i = 0; i < r->nfailures; i++)
+		if (strcmp(r->failures[i].reason, "simulated outage (internet "
+		    "down)") == 0 && strcmp(r->failures[i].channel, "sms") == 0)
+			counted = r->failures[i].count >= 2;
+	assert_true(counted);
+	report_free(r);
+	drill_scenario_free(s);
+	policy_free(f->repo);
+	f->repo = plain;
+
+	/* no modem: nobody in AF is reached */
+	s = load(f, SCENARIO("5", NOBODY, "{ internet = \"down\"; "
+	    "region = \"AF\"; }"));
+	r = run(f, s);
+	assert_false(sent_on(r, "ke", "sms"));
+	assert_null(unit_report_team(r, "ke")->first_channel);
+	report_free(r);
+	drill_scenario_free(s);
+}
+
+/* A modem sends one message after the other, at its rate: with the
+   internet down everywhere and a modem for every number at 1 a second,
+   every team is reached by SMS, each first message a second or more after
+   the one before. */
+static void
+test_run_modem_one_at_a_time(void **state)
+{
+	static const char text[] = REPO_TEXT(", { name = \"gsm\"; kind = "
+	    "\"modem\"; device = \"/dev/ttyUSB9\"; fallback = true; "
+	    "rate = 1; }");
+	struct fx *f = *state;
+	struct policy_repo *plain = f->repo;
+	struct drill_scenario *s;
+	struct report *r;
+	int64_t firsts[8];
+	size_t n = 0;
+
+	f->repo = unit_load_repo(text);
+	s = load(f, SCENARIO("5", NOBODY, "{ internet = \"down\"; }"));
+	r = run(f, s);
+	for (size_t i = 0; i < r->nteams; i++) {
+		assert_string_equal(r->teams[i].first_channel, "sms");
+		assert_false(sent_on(r, r->teams[i].id, "pgp-email"));
+		firsts[n++] = r->teams[i].first;
+	}
+	assert_int_equal(n, 5);
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = i + 1; j < n; j++)
+			assert_true(firsts[i] != firsts[j]);
+	report_free(r);
+	drill_scenario_free(s);
+	policy_free(f->repo);
+	f->repo = plain;
+}
+
 /* The audience: a group, a team; the others are not in the report. */
 static void
 test_run_audience(void **state)
@@ -775,6 +877,10 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_run_failures_cut_short_are_counted, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_run_internet_down, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_run_modem_one_at_a_time,
+		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_run_region_outage, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_run_provider_outage,

@@ -1977,6 +1977,9 @@ test_http_providers(void **state)
 	    "for kind = \"generic\" only");
 	expect_one_error(GW ISS POL TEAMS "providers = { sms = ( { name = "
 	    "\"x\"; kind = \"smoke\"; url = \"https://a\"; } ); };\n", 0,
+	    "not \"twilio\", \"generic\" or \"modem\"");
+	expect_one_error(GW ISS POL TEAMS "providers = { voice = ( { name = "
+	    "\"x\"; kind = \"smoke\"; url = \"https://a\"; } ); };\n", 0,
 	    "not \"twilio\" or \"generic\"");
 	assert_int_equal(chmod("/tmp/tocsin-test-token", 0644), 0);
 	expect_one_error(GW ISS POL TEAMS SMSP(""), 0, "0600");
@@ -2000,8 +2003,8 @@ test_provider_values(void **state)
 		  "providers.sms \"a b\": a provider name is 1 to 40 letters, "
 		  "digits, '-' or '_' (it is part of receipt URLs)" },
 		{ "name = \"gw\"; kind = \"smoke\"; " GEN_URL GEN_BODY, 6,
-		  "providers.sms \"gw\": kind \"smoke\" is not \"twilio\" or "
-		  "\"generic\"" },
+		  "providers.sms \"gw\": kind \"smoke\" is not \"twilio\", "
+		  "\"generic\" or \"modem\"" },
 		{ GENERIC("url = \"http://a\"; " GEN_BODY), 6,
 		  "providers.sms \"gw\": url \"http://a\" is not https://; "
 		  "alerts and auth tokens must not cross the network in clear "
@@ -2831,6 +2834,76 @@ test_pinned_addresses(void **state)
 	expect_mistakes(PIN_SMS, 6, bad, NELEM(bad));
 }
 
+/*
+ * kind = "modem" in providers.sms: a device, a PIN file, a speed, and
+ * fallback; none of an HTTP provider's settings.  The setting under test
+ * is on its own line, 6.
+ */
+#define MODEM_SMS GW ISS POL TEAMS "providers = { sms = ( { name = \"m\"; " \
+	"kind = \"modem\"; device = \"/dev/ttyUSB0\";\n%s } ); };\n"
+
+static void
+test_modem_provider(void **state)
+{
+	static const struct mistake bad[] = {
+		{ "url = \"https://x.example\";", "providers.sms \"m\": url is "
+		  "for an HTTP provider; a modem sends from its SIM" },
+		{ "addresses = [ \"192.0.2.1\" ];", "addresses is for an HTTP "
+		  "provider" },
+		{ "baud = 12345;", "baud 12345 is not a serial line speed" },
+		{ "parallel = 4;", "a modem has one dialogue at a time; remove "
+		  "parallel" },
+		{ "devices = \"/dev/ttyUSB1\";", "devices" },
+	};
+	const struct policy_provider *order[4];
+	struct policy_diag d;
+	struct policy_repo *r = NULL;
+	char text[8192];
+
+	(void)state;
+	fill(text, sizeof(text), MODEM_SMS, "baud = 9600; fallback = true;");
+	assert_int_equal(load_str(text, &d, &r), 0);
+	assert_int_equal(r->sms[0].kind, POLICY_PK_MODEM);
+	assert_string_equal(r->sms[0].device, "/dev/ttyUSB0");
+	assert_int_equal(r->sms[0].baud, 9600);
+	assert_int_equal(r->sms[0].parallel, 1);
+	assert_int_equal(r->sms[0].rate, 1);
+	assert_true(r->sms[0].fallback);
+	policy_free(r);
+	policy_diag_free(&d);
+	expect_mistakes(MODEM_SMS, 6, bad, NELEM(bad));
+	/* a device that is no device path; a modem for calls */
+	expect_one_error(GW ISS POL TEAMS "providers = { sms = ( { name = "
+	    "\"m\"; kind = \"modem\";\ndevice = \"/home/x/tty\"; } ); };\n",
+	    6, "providers.sms \"m\": device must be the modem's serial device "
+	    "under /dev");
+	expect_one_error(GW ISS POL TEAMS "providers = { voice = ( { name = "
+	    "\"m\";\nkind = \"modem\"; device = \"/dev/ttyUSB0\"; } ); };\n",
+	    6, "a modem sends SMS only; list it in providers.sms");
+	expect_one_error(GW ISS POL TEAMS "providers = { sms = ( { name = "
+	    "\"g\"; kind = \"generic\"; url = \"https://s.example\"; "
+	    "body = \"b\";\ndevice = \"/dev/ttyUSB0\"; } ); };\n", 6,
+	    "device is for kind = \"modem\" only");
+	/* the order: the modem with its prefix first; a fallback last, even
+	   with the longer prefix */
+	assert_int_equal(load_str(GW ISS POL TEAMS "providers = { sms = ( "
+	    "{ name = \"h\"; kind = \"generic\"; url = \"https://s.example\"; "
+	    "body = \"b\"; }, { name = \"m\"; kind = \"modem\"; device = "
+	    "\"/dev/ttyUSB0\"; prefixes = [ \"+254\" ]; }, { name = \"f\"; "
+	    "kind = \"modem\"; device = \"/dev/ttyUSB1\"; prefixes = "
+	    "[ \"+2547\" ]; fallback = true; } ); };\n", &d, &r), 0);
+	assert_int_equal(policy_providers_for(r->sms, r->nsms, "+254700000001",
+	    order, 4), 3);
+	assert_string_equal(order[0]->name, "m");
+	assert_string_equal(order[1]->name, "h");
+	assert_string_equal(order[2]->name, "f");
+	assert_int_equal(policy_providers_for(r->sms, r->nsms, "+33612345678",
+	    order, 4), 1);
+	assert_string_equal(order[0]->name, "h");
+	policy_free(r);
+	policy_diag_free(&d);
+}
+
 /* One drop host (its entry at line 6) with one setting for %s. */
 #define SD_NAME GW ISS POL TEAMS SDP(SDE("%s", "h.example", "t", \
 	"id_ed25519", SDPIN, "/d"))
@@ -3180,6 +3253,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_team_drop_warning,
 		    drop_setup, drop_teardown),
 		cmocka_unit_test_setup_teardown(test_pinned_addresses,
+		    drop_setup, drop_teardown),
+		cmocka_unit_test_setup_teardown(test_modem_provider,
 		    drop_setup, drop_teardown),
 	};
 	const char *s = getenv("TOCSIN_SRCDIR");
