@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gsm7.h"
 #include "smstext.h"
 #include "utf8.h"
 
@@ -38,52 +39,12 @@ _Static_assert(TEXT_MAX > SMSTEXT_MAX_SEGMENTS * GSM7_PART,
 
 #define FFFD		0xfffdu
 
-/* The default alphabet outside printable ASCII, sorted.  ESC (0x1b) is not
-   here: a lone U+001B would join the next character into an escape pair. */
-static const uint16_t gsm_default_more[] = {
-	0x00a1, 0x00a3, 0x00a4, 0x00a5, 0x00a7, 0x00bf,	/* ¡ £ ¤ ¥ § ¿ */
-	0x00c4, 0x00c5, 0x00c6, 0x00c7, 0x00c9, 0x00d1,	/* Ä Å Æ Ç É Ñ */
-	0x00d6, 0x00d8, 0x00dc, 0x00df,			/* Ö Ø Ü ß */
-	0x00e0, 0x00e4, 0x00e5, 0x00e6, 0x00e8, 0x00e9,	/* à ä å æ è é */
-	0x00ec, 0x00f1, 0x00f2, 0x00f6, 0x00f8, 0x00f9,	/* ì ñ ò ö ø ù */
-	0x00fc,						/* ü */
-	0x0393, 0x0394, 0x0398, 0x039b, 0x039e, 0x03a0,	/* Γ Δ Θ Λ Ξ Π */
-	0x03a3, 0x03a6, 0x03a8, 0x03a9,			/* Σ Φ Ψ Ω */
-};
-
 /* Septets cp takes in GSM7: 1 in the default alphabet, 2 in the extension
-   table (escape + character), 0 if GSM7 cannot carry it. */
+   table (escape + character), 0 if GSM7 cannot carry it (gsm7.h). */
 static unsigned
 smstext_septets(uint32_t cp)
 {
-	size_t lo = 0, hi = sizeof(gsm_default_more) / sizeof(gsm_default_more[0]);
-
-	if (cp >= 0x20 && cp < 0x7f) {
-		switch (cp) {
-		case '`':
-			return 0;
-		case '[': case '\\': case ']': case '^':
-		case '{': case '|': case '}': case '~':
-			return 2;
-		default:
-			return 1;
-		}
-	}
-	if (cp == '\n' || cp == '\r')
-		return 1;
-	if (cp == '\f' || cp == 0x20ac)		/* form feed, euro sign */
-		return 2;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (gsm_default_more[mid] == cp)
-			return 1;
-		if (gsm_default_more[mid] < cp)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return 0;
+	return gsm7_encode(cp, NULL);
 }
 
 /* ---- counting ---- */
