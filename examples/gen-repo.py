@@ -28,6 +28,11 @@ policy (e-mail and an SSH drop at once) and a drop folder on the SSH drop
 host "sat-hub" on 127.0.0.1:P (providers.sshdrop; the --drop-* values come
 from the peer's ready file, tests/integration/sshpeer.py).  Without any
 --drop-* option the output is what it always was.
+
+--modem DEVICE adds a GSM modem on that serial device to providers.sms as
+the last resort (kind "modem", fallback = true, 1 message a second), for
+drills of the internet down and for the modem emulator
+(tests/peers/gsm_modem.py).
 """
 import argparse
 import json
@@ -431,7 +436,7 @@ providers = {{
       content_type = "application/json";
       body = "{{\\"to\\":\\"{{to}}\\",\\"text\\":\\"{{text}}\\"}}";
       headers = [ "Authorization: Bearer {{secret}}" ];
-      id_field = "message_id"; rate = 50; parallel = 8; timeout = "10s"; }},
+      id_field = "message_id"; rate = 50; parallel = 8; timeout = "10s"; }},{modem}
     {{ name = "twilio-main"; kind = "twilio";
       url = "https://127.0.0.1:{sms_port}"; ca = "{ca}";
       account = "{account}"; secret = "{out}/secrets/twilio.token";
@@ -480,6 +485,12 @@ policies = {{
 {groups}
 @include "teams.conf"
 """
+
+# With --modem: a GSM modem, tried when every HTTP provider of a number
+# failed (no IP needed: the internet and DNS may be down).
+MODEM = """
+    {{ name = "gsm"; kind = "modem"; device = "{device}";
+      fallback = true; rate = 1; timeout = "60s"; }},"""
 
 # With --drop-teams: the drop host (in providers) and the policy of the
 # teams that use it.
@@ -530,6 +541,8 @@ def main():
     ap.add_argument("--sms-account", default=DEMO_ACCOUNT)
     ap.add_argument("--sms-token", default=DEMO_TOKEN)
     ap.add_argument("--only", default="")
+    ap.add_argument("--modem", help="serial device of a GSM modem, the SMS "
+                    "providers' last resort")
     ap.add_argument("--fax-first", default="",
                     help="comma-separated team ids that get the fax_first "
                     "policy (e-mail and a fax at once)")
@@ -616,7 +629,8 @@ def main():
         expired=info["issuers"]["expired"], revoked=info["issuers"]["revoked"],
         smtp_port=a.smtp_port, ca=pki / info["ca"], groups=gtext,
         sms_port=a.sms_port, out=out, account=a.sms_account,
-        listen_port=a.listen_port, sshdrop=sshdrop, offline=offline))
+        listen_port=a.listen_port, sshdrop=sshdrop, offline=offline,
+        modem=MODEM.format(device=esc(a.modem)) if a.modem else ""))
     ncontacts = sum(len(t["contacts"]) for t in teams)
     print(f"gen-repo: {len(teams)} teams, {ncontacts} contacts, keys "
           f"{made} generated, {reused} reused, "

@@ -590,6 +590,16 @@ policy_read_http_providers(struct policy_ctx *ctx,
 			continue;
 		(*ret_n)++;
 		read_one(ctx, g, pv, key);
+		/* serve holds a modem's device: a second entry could never
+		   open it */
+		for (size_t k = 0; pv->device != NULL && k + 1 < *ret_n; k++)
+			if ((*ret)[k].device != NULL &&
+			    strcmp((*ret)[k].device, pv->device) == 0)
+				policy_err(ctx, g, "providers.%s: the device %s is "
+				    "already the modem of %s at %s:%d; a modem is "
+				    "one provider (give it the prefixes of both)",
+				    key, pv->device, (*ret)[k].name,
+				    (*ret)[k].src.file, (*ret)[k].src.line);
 		for (size_t k = 0; pv->name != NULL && k + 1 < *ret_n; k++)
 			if ((*ret)[k].name != NULL &&
 			    strcmp((*ret)[k].name, pv->name) == 0)

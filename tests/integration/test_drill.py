@@ -132,6 +132,49 @@ def test_an_e_mail_outage_in_a_region_shows_as_escalation(repo300,
     assert trig and all(e["trigger"].startswith("no ack") for e in trig)
 
 
+def test_internet_down_in_a_region_the_modem_still_reaches_it(repo300,
+                                                              tmp_path):
+    """examples/drills/internet-down-af.conf on 300 teams, with and without
+    a GSM modem as the SMS providers' last resort: with it every team of
+    AF is reached by SMS within a few seconds per team the modem sends
+    before it; without it nobody there is reached before the internet
+    comes back two hours in."""
+    d = tmp_path / "repo"
+    shutil.copytree(repo300, d, ignore=shutil.ignore_patterns("state"))
+    conf = d / "tocsin.conf"
+    plain = conf.read_text()
+    assert "  sms = (\n" in plain
+    conf.write_text(plain.replace("  sms = (\n", '  sms = (\n    { name = '
+                                  '"gsm"; kind = "modem"; device = '
+                                  '"/dev/ttyUSB0"; fallback = true; rate = '
+                                  '1; },\n', 1))
+    sc = SRC / "examples" / "drills" / "internet-down-af.conf"
+    out = tmp_path / "modem.json"
+    drill(conf, sc, "-o", out, "--quiet")
+    r = json.loads(out.read_text())
+    af = [t for t in r["per_team"] if t["region"] == "AF"]
+    assert len(af) > 40
+    assert all(t["first_channel"] == "sms" for t in af)
+    # one message a second through the one modem: the last of the region's
+    # primaries a second per team after the first
+    firsts = sorted(t["first_delivery"] for t in af)
+    assert firsts[-1] <= 5 + 2 * len(af)
+    assert len(set(firsts)) >= len(af) - 1
+    rest = [t for t in r["per_team"] if t["region"] != "AF"]
+    assert all(t["first_delivery"] <= 5 for t in rest)
+    fails = {(f["channel"], f["region"]) for f in r["failures"]
+             if f["reason"] == "simulated outage (internet down)"}
+    assert ("pgp-email", "AF") in fails
+    assert all(region == "AF" for _, region in fails)
+    # the same drill without the modem
+    conf.write_text(plain)
+    drill(conf, sc, "-o", out, "--quiet")
+    r = json.loads(out.read_text())
+    af = [t for t in r["per_team"] if t["region"] == "AF"]
+    assert all(t["first_delivery"] is None or t["first_delivery"] >= 7200
+               for t in af)
+
+
 def test_scenario_errors_name_file_and_line(repo300, tmp_path):
     bad = tmp_path / "bad.conf"
     bad.write_text('drill = {\n  seed = 1;\n  alert = { headline = "x"; };\n'

@@ -319,3 +319,53 @@ def test_serve_keeps_the_modem_to_itself(inst, tmp_path):
         finally:
             stopped(p)
     assert "in use by another process" in r.stdout + r.stderr
+
+
+def test_example_modem_conf_loads_and_sends(inst, tmp_path):
+    """examples/modem.conf, its devices and secrets pointed at two modem
+    emulators and the instance's files: check accepts it, and a Kenyan
+    number goes through gsm-ke, another through gsm-fallback once the HTTP
+    provider fails."""
+    from conftest import SRC
+    example = (SRC / "examples" / "modem.conf").read_text()
+    pin = tmp_path / "sim.pin"
+    pin.write_text("4321\n")
+    pin.chmod(0o600)
+    with GsmModem(tmp_path / "ke", pin="4321", name="ke") as ke, \
+            GsmModem(tmp_path / "fb", name="fb") as fb:
+        conf = inst.conf.read_text()
+        token = re.search(r'secret = "([^"]*twilio\.token)"', conf).group(1)
+        # the example's "+254" stands for the country of the first team
+        ke_team = inst.teams()[0]
+        cc = primary(inst, ke_team)[1][:4]
+        other = next(t for t in inst.teams()
+                     if not primary(inst, t)[1].startswith(cc))
+        text = example[example.index("providers = {"):]
+        for old, new in (
+                ("/dev/serial/by-id/usb-Quectel_EC25-if02-port0", ke.device),
+                ("/dev/serial/by-id/usb-Huawei_E3372-if00-port0", fb.device),
+                ("/etc/tocsin/secrets/sim.pin", str(pin)),
+                ("/etc/tocsin/secrets/twilio.token", token),
+                ("https://api.twilio.com", "https://127.0.0.1:9"),
+                ("relay.alerts.example.net", "127.0.0.1"),
+                ('prefixes = [ "+254" ]', f'prefixes = [ "{cc}" ]')):
+            assert old in text
+            text = text.replace(old, new)
+        start = conf.index("providers = {")
+        end = conf.index("\n};\n", start) + 4
+        inst.conf.write_text(conf[:start] + text + conf[end:])
+        r = inst.run("check", check=None)
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert "modem" not in r.stdout + r.stderr
+        inst.on_failure("wait")
+        text = inst.conf.read_text()
+        text = re.sub(r'notify = \[ "primary:pgp-email", "primary:sms" \]',
+                      'notify = [ "primary:sms" ]', text)
+        inst.conf.write_text(text)
+        alert = inst.submit_signed(inst.cap(addresses=f"{ke_team} {other}"))
+        inst.serve(timeout=300)
+        rows = {r[1]: r for r in sms_rows(inst, alert)}
+        assert [e["to"] for e in ke.events("sms")] == [rows[ke_team][2]]
+        assert [e["to"] for e in fb.events("sms")] == [rows[other][2]]
+    assert rows[ke_team][6].startswith("gsm-ke:")
+    assert rows[other][6].startswith("gsm-fallback:")

@@ -2884,6 +2884,11 @@ test_modem_provider(void **state)
 	    "\"g\"; kind = \"generic\"; url = \"https://s.example\"; "
 	    "body = \"b\";\ndevice = \"/dev/ttyUSB0\"; } ); };\n", 6,
 	    "device is for kind = \"modem\" only");
+	/* one device, one provider */
+	expect_one_error(GW ISS POL TEAMS "providers = { sms = ( { name = "
+	    "\"a\"; kind = \"modem\"; device = \"/dev/ttyUSB0\"; },\n{ name = "
+	    "\"b\"; kind = \"modem\"; device = \"/dev/ttyUSB0\"; } ); };\n", 6,
+	    "the device /dev/ttyUSB0 is already the modem of a at");
 	/* the order: the modem with its prefix first; a fallback last, even
 	   with the longer prefix */
 	assert_int_equal(load_str(GW ISS POL TEAMS "providers = { sms = ( "
