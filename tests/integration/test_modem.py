@@ -168,7 +168,7 @@ def test_reply_through_the_modem_acks_its_own_team_only(inst, tmp_path):
 
 
 def test_modem_errors_are_clear_delivery_failures(inst, tmp_path):
-    teams = inst.teams()[:4]
+    teams = inst.teams()[:6]
     with GsmModem(tmp_path / "m") as modem:
         add_modem(inst, modem, fallback="true", retries=2)
         providers_down(inst)
@@ -181,9 +181,18 @@ def test_modem_errors_are_clear_delivery_failures(inst, tmp_path):
             # network out of order once: tried again, sent once
             {"match": "^" + re.escape(nums[1]) + "$", "action": "cms_error",
              "code": 38, "count": 1},
-            # the answer never comes, once: the part may have gone
+            # no answer to the command, once (the network lost): nothing
+            # went, the retry sends it
             {"match": "^" + re.escape(nums[2]) + "$", "action": "silent",
              "count": 1},
+            # the message went but its answer was lost: the retry repeats
+            # it, once, as the man page says
+            {"match": "^" + re.escape(nums[4]) + "$",
+             "action": "lost_answer", "count": 1},
+            # the modem stays at its prompt and swallows the PDU: ESC gets
+            # it back, and the retry sends the message once
+            {"match": "^" + re.escape(nums[5]) + "$",
+             "action": "drop_after_prompt", "count": 1},
         ])
         inst.serve(timeout=300)
         got = by_to(modem.events("sms"))
@@ -195,6 +204,11 @@ def test_modem_errors_are_clear_delivery_failures(inst, tmp_path):
     assert rows[nums[1]][3] == "sent" and len(got[nums[1]]) == 1
     assert rows[nums[2]][3] == "sent" and len(got[nums[2]]) == 1
     assert rows[nums[3]][3] == "sent" and len(got[nums[3]]) == 1
+    assert rows[nums[4]][3] == "sent" and len(got[nums[4]]) == 2
+    assert got[nums[4]][0]["text"] == got[nums[4]][1]["text"]
+    assert rows[nums[5]][3] == "sent" and len(got[nums[5]]) == 1
+    # every number the modem took was reached, none more than the bound
+    assert all(len(v) <= 2 for v in got.values())
 
 
 def by_to(events):
