@@ -169,6 +169,20 @@ typedef enum chan_ackfile_fate (*chan_ackfile_cb)(void *ctx,
 typedef enum chan_ackfile_fate (*chan_inbound_cb)(void *ctx,
     const struct chan_inbound *in);
 
+/* What a driver would send for a message, without sending it (tocsin
+   compose --preview): a text (the SMS, the TwiML of a call) or a document
+   (the fax's PDF).  data is malloc'd, the caller's. */
+struct chan_preview {
+	char *data;
+	size_t len;
+	const char *type;		/* "text/plain", "application/xml",
+					   "application/pdf" */
+	char provider[48];		/* the provider that would take it, or
+					   "" */
+	int segments;			/* SMS parts, else 0 */
+	int pages;			/* fax pages, else 0 */
+};
+
 /* What a driver may use: read-only repository, this worker's OpenPGP
    context, the keys listed once per run. */
 struct chan_env {
@@ -288,6 +302,14 @@ struct chan_ops {
 	 */
 	int (*receive)(const struct chan_env *env, chan_inbound_cb cb,
 	    void *ctx, struct tocsin_err *err);
+	/*
+	 * What the driver would send for m to its first recipient, into
+	 * *out, without sending (compose --preview).  NULL: the channel
+	 * sends m->body as it is (the e-mail's text before encryption, the
+	 * drop's message).
+	 */
+	int (*preview)(const struct policy_repo *repo, const struct chan_msg *m,
+	    struct chan_preview *out, struct tocsin_err *err);
 };
 
 /* Process-wide start-up of the drivers' libraries (libcurl); call once

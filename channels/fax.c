@@ -266,6 +266,20 @@ fax_filename(const char *id, char *out, size_t outlen)
 	(void)snprintf(out + j, outlen - j, ".pdf");
 }
 
+/* How the fax of m is laid out. */
+static void
+fax_opts(const struct policy_fax *fax, const struct chan_msg *m,
+    struct faxpdf_opts *opts)
+{
+	opts->paper = fax->paper;
+	opts->cover = fax->cover;
+	opts->pages = fax->pages > 0 ? fax->pages : 3;
+	opts->font = fax->font;
+	opts->ack_code = m->ack_code;
+	opts->ack_url = m->ack_url;
+	opts->exercise = m->exercise;
+}
+
 /* The whole e-mail of one fax, into o->data. */
 static int
 fax_build(struct fax_session *s, struct mailer_out *o, struct fax_out *fo,
@@ -280,13 +294,7 @@ fax_build(struct fax_session *s, struct mailer_out *o, struct fax_out *fo,
 	struct chan_msg hm;
 	int rc;
 
-	opts.paper = fax->paper;
-	opts.cover = fax->cover;
-	opts.pages = fax->pages > 0 ? fax->pages : 3;
-	opts.font = fax->font;
-	opts.ack_code = m->ack_code;
-	opts.ack_url = m->ack_url;
-	opts.exercise = m->exercise;
+	fax_opts(fax, m, &opts);
 	if ((rc = faxpdf_render(s->fonts, m->doc, &opts, &pdf, err)) != 0)
 		return rc;
 	fo->pages = pdf.pages;
@@ -408,6 +416,35 @@ fax_configured(const struct policy_repo *repo)
 	return repo->fax != NULL;
 }
 
+/* The fax's PDF as it would go, laid out with the fonts of this host. */
+static int
+fax_preview(const struct policy_repo *repo, const struct chan_msg *m,
+    struct chan_preview *out, struct tocsin_err *err)
+{
+	const struct policy_fax *fax = repo->fax;
+	struct faxpdf_fonts *fonts = NULL;
+	struct faxpdf_opts opts = { 0 };
+	struct faxpdf_out pdf = { 0 };
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (fax == NULL || m->doc == NULL)
+		return tocsin_fail(err, TOCSIN_ENOTFOUND, "providers.fax is not "
+		    "configured");
+	fax_opts(fax, m, &opts);
+	if ((rc = faxpdf_fonts_new(&fonts, err)) != 0)
+		return rc;
+	rc = faxpdf_render(fonts, m->doc, &opts, &pdf, err);
+	faxpdf_fonts_free(fonts);
+	if (rc != 0)
+		return rc;
+	out->data = (char *)pdf.pdf;
+	out->len = pdf.len;
+	out->type = "application/pdf";
+	out->pages = pdf.pages;
+	return 0;
+}
+
 const struct chan_ops chan_fax = {
 	.kind = {
 		.name = "fax",
@@ -426,4 +463,5 @@ const struct chan_ops chan_fax = {
 	.open = fax_open,
 	.deliver = fax_deliver,
 	.close = fax_close,
+	.preview = fax_preview,
 };

@@ -1449,6 +1449,65 @@ ph_deliver(void *session, struct chan_msg *msgs, size_t n,
 }
 
 
+/* --- previews ------------------------------------------------------------ */
+
+/* The SMS the first provider serving m's first number would get. */
+static int
+sms_preview(const struct policy_repo *repo, const struct chan_msg *m,
+    struct chan_preview *out, struct tocsin_err *err)
+{
+	const struct policy_provider *order[PH_MAX_PROVIDERS];
+	struct ph_req r = { .msg = (struct chan_msg *)m };
+	size_t n;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (m->nrcpts == 0 || (n = policy_providers_for(repo->sms, repo->nsms,
+	    m->rcpts[0].address, order, PH_MAX_PROVIDERS)) == 0)
+		return tocsin_fail(err, TOCSIN_ENOTFOUND, "no provider in "
+		    "providers.sms serves %s", m->nrcpts > 0 ?
+		    m->rcpts[0].address : "the number");
+	if ((rc = ph_sms_text(&r, order[0], &out->data, err)) != 0)
+		return rc;
+	out->len = strlen(out->data);
+	out->type = "text/plain";
+	out->segments = r.segments;
+	snprintf(out->provider, sizeof(out->provider), "%s", order[0]->name);
+	return 0;
+}
+
+/* The TwiML of the call the first provider serving the number would
+   place. */
+static int
+voice_preview(const struct policy_repo *repo, const struct chan_msg *m,
+    struct chan_preview *out, struct tocsin_err *err)
+{
+	const struct policy_provider *order[PH_MAX_PROVIDERS];
+	struct mime_buf tw = { 0 }, act = { 0 };
+	size_t n;
+
+	memset(out, 0, sizeof(*out));
+	if (m->nrcpts == 0 || (n = policy_providers_for(repo->voice,
+	    repo->nvoice, m->rcpts[0].address, order, PH_MAX_PROVIDERS)) == 0)
+		return tocsin_fail(err, TOCSIN_ENOTFOUND, "no provider in "
+		    "providers.voice serves %s", m->nrcpts > 0 ?
+		    m->rcpts[0].address : "the number");
+	if (repo->gateway.public_url != NULL)
+		ph_receipt_url(&act, repo->gateway.public_url,
+		    "twilio/gather/", order[0]->name);
+	ph_twiml(&tw, m, act.oom ? NULL : act.p);
+	free(act.p);
+	if (tw.oom) {
+		free(tw.p);
+		return tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
+	}
+	out->data = tw.p;
+	out->len = tw.len;
+	out->type = "application/xml";
+	snprintf(out->provider, sizeof(out->provider), "%s", order[0]->name);
+	return 0;
+}
+
 /* --- what modems received ------------------------------------------------ */
 
 struct ph_rx {
@@ -1732,6 +1791,7 @@ const struct chan_ops chan_sms = {
 	.inbound = ph_inbound,
 	.inbound_path = "twilio/sms/",
 	.receive = sms_receive,
+	.preview = sms_preview,
 };
 
 const struct chan_ops chan_voice = {
@@ -1758,4 +1818,5 @@ const struct chan_ops chan_voice = {
 	.receipt_path = "twilio/call-status/",
 	.inbound = ph_inbound,
 	.inbound_path = "twilio/gather/",
+	.preview = voice_preview,
 };

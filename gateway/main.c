@@ -20,6 +20,7 @@
 #include "certs.h"
 #include "channel.h"
 #include "check.h"
+#include "compose.h"
 #include "dispatch.h"
 #include "drill.h"
 #include "escalate.h"
@@ -60,10 +61,17 @@ static int cmd_escalate(const char *, int, char **);
 static int cmd_retry(const char *, int, char **);
 static int cmd_ingest_mail(const char *, int, char **);
 static int cmd_store(const char *, int, char **);
+static int cmd_compose(const char *, int, char **);
 
 static const struct cmd cmds[] = {
 	{ "check", "", "validate the configuration and the contact repository",
 	  cmd_check },
+	{ "compose", "TEMPLATE [--to ADDRESS]... [--severity S] [--status "
+	  "Actual|Exercise] [--set NAME=VALUE]... [--sender ID] [-o FILE] "
+	  "[--preview [--team TEAM] [--pdf-dir DIR]] [--sign KEY "
+	  "[--gnupg-home DIR]]",
+	  "make a CAP alert from a template of the repository, checked as "
+	  "submit would; preview who gets what; sign it", cmd_compose },
 	{ "submit", "ALERT [--sig SIG]...",
 	  "verify, authorise, plan and queue a signed CAP alert", cmd_submit },
 	{ "status", "[ALERT [--unacked] [--state STATE]] [--json]",
@@ -211,6 +219,253 @@ cmd_check(const char *conf, int argc, char **argv)
 	return rc;
 }
 
+/* The teams whose language an accepted alert has no text in, said on
+   stderr: they get it in another language. */
+static void
+submit_language_warning(const struct policy_repo *repo, const char *path)
+{
+	struct cap_alert *a = NULL;
+	struct base_buf b;
+	struct tocsin_err e;
+	bool *mark = calloc(repo->nteams + 1, sizeof(*mark));
+	char *xml = NULL;
+	size_t len = 0, nt = 0, n;
+
+	base_buf_init(&b, 64 * 1024);
+	if (mark != NULL && intake_read_file(path, repo->gateway.max_alert_bytes
+	    > 0 ? repo->gateway.max_alert_bytes : 256 * 1024, &xml, &len,
+	    &e) == 0 && compose_check(repo, xml, len, &a, mark, &nt, &e) == 0 &&
+	    (n = compose_language_gaps(repo, a, mark, &b)) > 0 && b.p != NULL)
+		fprintf(stderr, "tocsin submit: warning: %zu team%s will read a "
+		    "text that is not in their primary contact's first "
+		    "language:\n%s", n, n == 1 ? "" : "s", b.p);
+	base_buf_free(&b);
+	cap_free(a);
+	free(xml);
+	free(mark);
+}
+
+/* A file written whole: aside, then renamed, mode 0644 (an alert and its
+   signature are for issuers to pass around). */
+static int
+write_whole(const char *path, const char *data, size_t len,
+    struct tocsin_err *e)
+{
+	char tmp[4096];
+	FILE *f;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
+		return tocsin_fail(e, TOCSIN_EUSAGE, "the path %s is too long",
+		    path);
+	if ((f = fopen(tmp, "wx")) == NULL)
+		return tocsin_fail(e, TOCSIN_EIO, "cannot write %s: %s", tmp,
+		    strerror(errno));
+	if (fwrite(data, 1, len, f) != len || fflush(f) != 0 ||
+	    fsync(fileno(f)) != 0) {
+		(void)fclose(f);
+		(void)unlink(tmp);
+		return tocsin_fail(e, TOCSIN_EIO, "cannot write %s: %s", tmp,
+		    strerror(errno));
+	}
+	if (fclose(f) != 0 || rename(tmp, path) != 0) {
+		(void)unlink(tmp);
+		return tocsin_fail(e, TOCSIN_EIO, "cannot write %s: %s", path,
+		    strerror(errno));
+	}
+	return 0;
+}
+
+/* The signing key of --sign: an issuer's name (its OpenPGP key) or a
+   fingerprint, into fpr; the issuer's name into who. */
+static int
+compose_signer(const struct policy_repo *repo, const char *key,
+    char fpr[POLICY_FPR_LEN + 1], const char **who, struct tocsin_err *e)
+{
+	for (size_t i = 0; i < repo->nissuers; i++) {
+		const struct policy_issuer *is = &repo->issuers[i];
+
+		if (is->openpgp[0] != '\0' && (strcmp(is->name, key) == 0 ||
+		    strcasecmp(is->openpgp, key) == 0)) {
+			memcpy(fpr, is->openpgp, POLICY_FPR_LEN + 1);
+			*who = is->name;
+			return 0;
+		}
+	}
+	return tocsin_fail(e, TOCSIN_EUSAGE, "--sign %.60s is no issuer of the "
+	    "configuration with an OpenPGP key (give its name or its key's "
+	    "fingerprint)", key);
+}
+
+static int
+cmd_compose(const char *conf, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "to", required_argument, NULL, 't' },
+		{ "severity", required_argument, NULL, 'v' },
+		{ "status", required_argument, NULL, 'S' },
+		{ "set", required_argument, NULL, 's' },
+		{ "sender", required_argument, NULL, 'n' },
+		{ "output", required_argument, NULL, 'o' },
+		{ "preview", no_argument, NULL, 'p' },
+		{ "team", required_argument, NULL, 'T' },
+		{ "pdf-dir", required_argument, NULL, 'd' },
+		{ "sign", required_argument, NULL, 'k' },
+		{ "gnupg-home", required_argument, NULL, 'g' },
+		{ NULL, 0, NULL, 0 },
+	};
+	static const char use[] = "usage: tocsin compose TEMPLATE [--to "
+	    "ADDRESS]... [--severity S] [--status Actual|Exercise] [--set "
+	    "NAME=VALUE]... [--sender ID] [-o FILE] [--preview [--team TEAM] "
+	    "[--pdf-dir DIR]] [--sign KEY [--gnupg-home DIR]]\n";
+	const char *to[64], *set[COMPOSE_MAX_SET + 1];
+	const char *out = NULL, *team = NULL, *dir = NULL, *key = NULL;
+	const char *home = NULL, *sender = NULL, *who = NULL;
+	struct compose_req rq = { 0 };
+	struct policy_repo *repo = NULL;
+	struct cap_alert *alert = NULL;
+	struct certs_ctx *cx = NULL;
+	struct tocsin_err e = { 0 };
+	struct base_buf pv;
+	bool preview = false, *mark = NULL;
+	char *xml = NULL, *sig = NULL, fpr[POLICY_FPR_LEN + 1], micalg[32];
+	char sender_buf[300];
+	size_t len = 0, siglen = 0, nt = 0;
+	int ch, rc;
+
+	optind = 1;
+	base_buf_init(&pv, 8 * 1024 * 1024);
+	while ((ch = getopt_long(argc, argv, "o:", opts, NULL)) != -1) {
+		switch (ch) {
+		case 't':
+			if (rq.nto == sizeof(to) / sizeof(to[0])) {
+				fprintf(stderr, "tocsin compose: at most 64 --to\n");
+				return EX_USAGE;
+			}
+			to[rq.nto++] = optarg;
+			break;
+		case 'v':
+			if ((rq.severity = policy_severity_parse(optarg)) ==
+			    POLICY_SEV_UNKNOWN) {
+				fprintf(stderr, "tocsin compose: --severity is "
+				    "Extreme, Severe, Moderate or Minor\n");
+				return EX_USAGE;
+			}
+			break;
+		case 'S': rq.status = optarg; break;
+		case 's':
+			if (rq.nset == COMPOSE_MAX_SET) {
+				fprintf(stderr, "tocsin compose: at most %d "
+				    "--set\n", COMPOSE_MAX_SET);
+				return EX_USAGE;
+			}
+			set[rq.nset++] = optarg;
+			break;
+		case 'n': sender = optarg; break;
+		case 'o': out = optarg; break;
+		case 'p': preview = true; break;
+		case 'T': team = optarg; break;
+		case 'd': dir = optarg; break;
+		case 'k': key = optarg; break;
+		case 'g': home = optarg; break;
+		default:
+			fputs(use, stderr);
+			return EX_USAGE;
+		}
+	}
+	if (optind != argc - 1 || ((team != NULL || dir != NULL) && !preview) ||
+	    (home != NULL && key == NULL)) {
+		fputs(use, stderr);
+		return EX_USAGE;
+	}
+	if (key != NULL && out == NULL) {
+		fprintf(stderr, "tocsin compose: --sign needs -o FILE: the "
+		    "signature goes beside it\n");
+		return EX_USAGE;
+	}
+	if ((rc = load_repo(conf, &repo)) != 0)
+		return rc;
+	if ((rq.tmpl = policy_template_find(repo, argv[optind])) == NULL) {
+		fprintf(stderr, "tocsin compose: no template %.60s in the "
+		    "configuration's templates section%s\n", argv[optind],
+		    repo->ntemplates == 0 ? " (it has none; see "
+		    "examples/templates.conf)" : "");
+		rc = EX_USAGE;
+		goto done;
+	}
+	if (sender == NULL) {
+		/* the desk, at the gateway's own host */
+		const char *u = repo->gateway.public_url, *h;
+		size_t n;
+
+		h = u != NULL && strstr(u, "://") != NULL ? strstr(u, "://") + 3 :
+		    "tocsin.invalid";
+		n = strcspn(h, ":/");
+		(void)snprintf(sender_buf, sizeof(sender_buf), "desk@%.*s",
+		    (int)(n < 200 ? n : 200), h);
+		sender = sender_buf;
+	}
+	rq.to = to;
+	rq.set = set;
+	rq.sender = sender;
+	rq.now = (int64_t)time(NULL);
+	if ((mark = calloc(repo->nteams + 1, sizeof(*mark))) == NULL) {
+		rc = EX_OSERR;
+		goto done;
+	}
+	if ((rc = compose_build(&rq, &xml, &len, &e)) != 0 ||
+	    (rc = compose_check(repo, xml, len, &alert, mark, &nt, &e)) != 0) {
+		rc = fail("compose", &e, rc);
+		goto done;
+	}
+	if (preview) {
+		if ((rc = chan_global_init(&e)) != 0 ||
+		    (rc = compose_preview(repo, alert, mark, team, dir, &pv,
+		    &e)) != 0) {
+			rc = fail("compose", &e, rc);
+			goto done;
+		}
+		fwrite(pv.p, 1, pv.len, stdout);
+	}
+	if (out == NULL && !preview)
+		fwrite(xml, 1, len, stdout);
+	if (out != NULL && (rc = write_whole(out, xml, len, &e)) != 0) {
+		rc = fail("compose", &e, rc);
+		goto done;
+	}
+	if (key != NULL) {
+		char path[4096];
+
+		if ((rc = compose_signer(repo, key, fpr, &who, &e)) != 0 ||
+		    (rc = certs_open(home, &cx, &e)) != 0 ||
+		    (rc = certs_sign_detached(cx, fpr, xml, len, &sig, &siglen,
+		    micalg, &e)) != 0) {
+			rc = fail("compose", &e, rc);
+			goto done;
+		}
+		(void)snprintf(path, sizeof(path), "%s.%s.asc", out, who);
+		if ((rc = write_whole(path, sig, siglen, &e)) != 0) {
+			rc = fail("compose", &e, rc);
+			goto done;
+		}
+		fprintf(stderr, "tocsin compose: signed by %s into %s\n", who,
+		    path);
+	}
+	if (out != NULL)
+		fprintf(stderr, "tocsin compose: %s: %zu team%s; submit it with "
+		    "each issuer's signature: tocsin submit %s --sig ...\n",
+		    out, nt, nt == 1 ? "" : "s", out);
+	rc = 0;
+done:
+	base_buf_free(&pv);
+	certs_close(cx);
+	cap_free(alert);
+	free(xml);
+	free(sig);
+	free(mark);
+	policy_free(repo);
+	return rc;
+}
+
 static int
 cmd_submit(const char *conf, int argc, char **argv)
 {
@@ -261,6 +516,7 @@ cmd_submit(const char *conf, int argc, char **argv)
 		goto out;
 	}
 	printf("%s\n", res.alert_id);
+	submit_language_warning(repo, rq.alert_path);
 	fprintf(stderr, "tocsin submit: accepted %s as alert %s: %zu teams, "
 	    "%zu deliveries planned; signed by", res.identifier, res.alert_id,
 	    res.nteams, res.ndeliveries);

@@ -276,6 +276,7 @@ policy_free(struct policy_repo *repo)
 		    repo->groups[i].nmembers);
 	}
 	free(repo->groups);
+	policy_templates_free(repo->templates, repo->ntemplates);
 	for (size_t i = 0; i < repo->nteams; i++) {
 		struct policy_team *t = &repo->teams[i];
 
@@ -330,7 +331,7 @@ static void
 policy_read_all(struct policy_ctx *ctx, const config_t *cf)
 {
 	static const char *const keys[] = { "gateway", "issuers", "quorum",
-		"providers", "policies", "groups", "teams", NULL };
+		"providers", "policies", "groups", "templates", "teams", NULL };
 	const config_setting_t *root = config_root_setting(cf);
 
 	ctx->parsed = true;
@@ -342,6 +343,7 @@ policy_read_all(struct policy_ctx *ctx, const config_t *cf)
 	/* Policies before teams, which point at them. */
 	(void)policy_read_policies(ctx, root);
 	(void)policy_read_groups(ctx, root);
+	(void)policy_read_templates(ctx, root);
 	(void)policy_read_teams(ctx, root);
 	policy_check_all(ctx);
 }

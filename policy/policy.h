@@ -349,6 +349,29 @@ struct policy_provider {
 	struct policy_src src;
 };
 
+/* An alert the desk sends often (templates section), which `tocsin
+   compose` fills in: its fixed CAP fields and a text per language, with
+   {placeholders} for what changes. */
+#define POLICY_PLACEHOLDER_MAX 31	/* letters of a placeholder's name */
+struct policy_template_text {
+	char *language;
+	char *headline;
+	char *description;		/* NULL when not given */
+	char *instruction;		/* NULL when not given */
+};
+
+struct policy_template {
+	char *name;
+	char *event;
+	char *category, *urgency, *certainty;	/* CAP values */
+	int severity;			/* enum policy_severity */
+	char **audience;		/* addresses; none: --to is needed */
+	size_t naudience;
+	struct policy_template_text *texts;
+	size_t ntexts;
+	struct policy_src src;
+};
+
 struct policy_group {
 	char *name;
 	char **members;
@@ -415,6 +438,8 @@ struct policy_repo {
 	size_t npolicies;
 	struct policy_group *groups;
 	size_t ngroups;
+	struct policy_template *templates;
+	size_t ntemplates;
 	struct policy_team *teams;
 	size_t nteams;
 	char **files;			/* every file read, for policy_src.file */
@@ -473,6 +498,13 @@ const struct policy_drop_host *policy_drop_find(const struct policy_repo *repo,
 
 const struct policy_team *policy_team_find(const struct policy_repo *repo,
     const char *id);
+/* The template of that name, or NULL. */
+const struct policy_template *policy_template_find(
+    const struct policy_repo *repo, const char *name);
+/* Whether every "{...}" in t is a placeholder ({name}: a lower-case
+   letter, then letters, digits, '_', at most POLICY_PLACEHOLDER_MAX); when
+   not, bad gets the first offender. */
+bool policy_placeholder_ok(const char *t, char *bad, size_t badlen);
 const struct policy_policy *policy_find(const struct policy_repo *repo,
     const char *name);
 

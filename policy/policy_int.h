@@ -180,6 +180,14 @@ int policy_read_quorum(struct policy_ctx *ctx, const config_setting_t *root);
 int policy_read_providers(struct policy_ctx *ctx, const config_setting_t *root);
 int policy_read_policies(struct policy_ctx *ctx, const config_setting_t *root);
 int policy_read_groups(struct policy_ctx *ctx, const config_setting_t *root);
+int policy_read_templates(struct policy_ctx *ctx, const config_setting_t *root);
+void policy_templates_free(struct policy_template *t, size_t n);
+/* A section read entry by entry: the section (NULL when absent or not of
+   type, reported) and in *ret_n how many entries to read, at most max;
+   more are reported as "NAME has N NOUN, more than the MAX allowed". */
+const config_setting_t *policy_section_entries(struct policy_ctx *ctx,
+    const config_setting_t *root, const char *name, int type,
+    const char *noun, int max, int *ret_n);
 
 /* teams.c */
 int policy_read_teams(struct policy_ctx *ctx, const config_setting_t *root);

@@ -528,10 +528,7 @@ policy_section(struct policy_ctx *ctx, const config_setting_t *root,
 	return NULL;
 }
 
-/* A section read entry by entry: the section (NULL when absent or not of
-   type, reported) and in *ret_n how many entries to read, at most max;
-   more are reported as "NAME has N NOUN, more than the MAX allowed". */
-static const config_setting_t *
+const config_setting_t *
 policy_section_entries(struct policy_ctx *ctx, const config_setting_t *root,
     const char *name, int type, const char *noun, int max, int *ret_n)
 {
