@@ -9,24 +9,32 @@
  * before any dialogue; bit 3: the receive callback keeps every second
  * message instead of taking it).  The rest is the modem's answers,
  * chunks separated by the byte 0xFF: each time the driver ends a command
- * (CR) or a PDU (Ctrl-Z) the thread writes the next chunk, whole; ESC is
- * no command.  With the chunks used up the modem falls silent.  0xFF
- * never occurs in an answer the driver understands (they are ASCII), and
- * NUL stays available inside the answers.  Then, on one struct modem:
- * modem_probe, modem_send of the chosen text to +254700000001 and
- * modem_receive, in this order, as serve and `check` use it.
+ * (CR) or a PDU (Ctrl-Z) the thread writes the next chunk, whole (an
+ * empty chunk: no answer to that command); ESC is no command.  With the
+ * chunks used up the modem falls silent.  0xFF never occurs in an answer
+ * the driver understands (they are ASCII), and NUL stays available
+ * inside the answers.  Then, on one struct modem: modem_probe,
+ * modem_send of the chosen text to +254700000001 and modem_receive, in
+ * this order, as serve and `check` use it.  The seeds in
+ * tests/fuzz/corpus/modem are such dialogues; FUZZ_MODEM_TRACE=1 in the
+ * environment prints what each call returned.
  *
- * Waiting is virtual, so that a silent modem costs no real time and each
- * run is deterministic: the binary is linked with --wrap for poll, read,
- * write, tcflush and base_mono_ms.  On the pty's slave (the driver's
- * device) they count the bytes each way; a poll for input that finds
- * nothing readable waits until the modem thread has read every byte the
- * driver wrote and has written all it will, and every byte it wrote has
- * reached the driver's side; only then is there surely nothing to come
- * before the driver writes again, and the poll returns 0 with the
- * virtual clock (base_mono_ms) moved on by its timeout.  tcflush waits
- * the same way, so that what it discards is always the same.  Every
- * other descriptor and the clock outside a run pass through unchanged.
+ * Waiting is virtual, so that a silent modem costs no real time (with
+ * real deadlines most inputs, which lack a final result, would each wait
+ * them out) and each run goes the same way whatever the scheduler does:
+ * the binary is linked with --wrap for poll, read, write, tcflush and
+ * base_mono_ms.  On the pty's slave (the driver's device) they count the
+ * bytes each way.  The driver's poll for input returns only once the
+ * line has settled (the modem thread has read every byte the driver
+ * wrote and written all it will until the driver writes again, and every
+ * such byte is read or waits in the driver's queue), or once more bytes
+ * wait than md_line reads at a time: so each read gets the same bytes.
+ * Nothing readable then, nothing can come: the poll returns 0 with the
+ * virtual clock (base_mono_ms) moved on by its timeout.  tcflush reads
+ * and counts what it would discard, once the line has settled.  Every
+ * other descriptor, and the clock outside a run, pass through unchanged.
+ * This target holds the slave open for the whole run, so that the pty's
+ * number is not given to another process while the driver reopens it.
  *
  * Checked: the return codes are those modem.h documents; the sentences
  * and the outputs are NUL-terminated; no call waits past its deadline
@@ -71,6 +79,8 @@ int64_t __wrap_base_mono_ms(void);
 
 #define FZ_SEP		0xFF		/* between two answers */
 #define FZ_READ_MAX	1024		/* modem.c's MD_LINE_MAX */
+#define FZ_WAIT_MS	5000		/* real time a quiet line may take to
+					   settle; past it the harness is wrong */
 
 /* The harness's own code is kept out of the coverage libFuzzer measures:
    how often it loops waiting depends on the scheduler. */
@@ -79,8 +89,6 @@ int64_t __wrap_base_mono_ms(void);
 #else
 #define HARNESS
 #endif
-#define FZ_WAIT_MS	5000		/* real time a quiet line may take to
-					   settle; past it the harness is wrong */
 
 /* One run's state, shared by the driver (this thread) and the modem
    thread under mu. */
@@ -148,7 +156,9 @@ settled(int fd, int *inq)
 }
 
 /* Until the modem thread's state changes or fd becomes readable, at most
-   a millisecond. */
+   a millisecond.  With fd readable already the rest of a delivery under
+   way gives no wake-up: a short sleep, rather than a spin that keeps the
+   delivery from the CPU. */
 HARNESS static void
 wait_change(int fd)
 {
@@ -156,7 +166,12 @@ wait_change(int fd)
 		{ .fd = fz.kick[0], .events = POLLIN } };
 	char buf[64];
 
-	(void)__real_poll(p, 2, 1);
+	if (__real_poll(p, 1, 0) > 0) {
+		struct timespec ts = { 0, 20000 };
+
+		(void)nanosleep(&ts, NULL);
+	} else
+		(void)__real_poll(p, 2, 1);
 	while (__real_read(fz.kick[0], buf, sizeof(buf)) > 0)
 		;
 }
