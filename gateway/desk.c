@@ -103,11 +103,14 @@ desk_tokens_parse(const char *text, size_t len, const char *path,
 			}
 			for (size_t i = 0; i < nops; i++)
 				if (strcmp(ops[i].name, o->name) == 0) {
+					char dup[DESK_NAME_MAX + 1];
+
+					memcpy(dup, o->name, sizeof(dup));
 					free(ops);
 					return tocsin_fail(err, TOCSIN_ECONFIG,
 					    "%s:%zu: operator %s is named "
 					    "twice; keep one line each", path,
-					    lineno, ops[i].name);
+					    lineno, dup);
 				}
 			if (++nops > DESK_MAX_OPERATORS) {
 				free(ops);
