@@ -282,6 +282,7 @@ desk_group_of(const struct store_team_row *t)
 		return DESK_ACKED;
 	if (strcmp(t->state, "unreached") == 0)
 		return DESK_UNREACHED;
+	/* step < 0: active, its first step held for quiet hours */
 	if (strcmp(t->state, "active") == 0)
 		return t->step > 0 ? DESK_ESCALATED : DESK_UNACKED;
 	return DESK_STOPPED;
@@ -502,6 +503,9 @@ desk_team_html(struct base_buf *pg, const struct policy_repo *repo,
 	(void)snprintf(num, sizeof(num), ", step %d", t->step + 1);
 	if (t->step >= 0)
 		base_buf_puts(pg, num);
+	else if (g == DESK_UNACKED)
+		/* its first step waits for the team's business hours */
+		base_buf_puts(pg, ", held for business hours");
 	base_buf_puts(pg, "</span></h3>");
 	if (t->why != NULL) {
 		base_buf_puts(pg, "<p class=\"why\">moved on: ");

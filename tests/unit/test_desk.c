@@ -187,6 +187,13 @@ test_group_order(void **state)
 	assert_int_equal(desk_group_of(&t[6]), DESK_ACKED);
 	assert_int_equal(desk_group_of(&t[3]), DESK_ESCALATED);
 	assert_int_equal(desk_group_of(&t[4]), DESK_STOPPED);
+	{
+		struct store_team_row held = { .team = "h", .state = "active",
+			.step = -1 }, none = { .team = "n" };
+
+		assert_int_equal(desk_group_of(&held), DESK_UNACKED);
+		assert_int_equal(desk_group_of(&none), DESK_STOPPED);
+	}
 	desk_order(t, 7, order);
 	for (size_t i = 0; i < 7; i++)
 		assert_string_equal(t[order[i]].team, want[i]);
