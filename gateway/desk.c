@@ -600,14 +600,23 @@ desk_alert_html(struct base_buf *pg, const struct policy_repo *repo,
     size_t n, const struct store_delivery_row *d, size_t nd, int64_t now)
 {
 	size_t *order = calloc(n > 0 ? n : 1, sizeof(*order));
+	size_t *runs = calloc(nd > 0 ? nd : 1, sizeof(*runs));
+	size_t nruns = 0;
 	int count[DESK_NGROUPS] = { 0 };
 	char num[160], when[40];
 	int shown = -1;
 
-	if (order == NULL) {
+	if (order == NULL || runs == NULL) {
+		free(order);
+		free(runs);
 		pg->rc = TOCSIN_ENOMEM;
 		return;
 	}
+	/* where each team's deliveries start (the store keeps them
+	   together) */
+	for (size_t i = 0; i < nd; i++)
+		if (i == 0 || strcmp(d[i].team, d[i - 1].team) != 0)
+			runs[nruns++] = i;
 	desk_head(pg, a->id, strcmp(a->status, "Exercise") == 0);
 	base_buf_puts(pg, "<p><a href=\"../desk\">All active alerts</a></p>"
 	    "<h1>Alert ");
@@ -646,12 +655,26 @@ desk_alert_html(struct base_buf *pg, const struct policy_repo *repo,
 			base_buf_puts(pg, num);
 			shown = g;
 		}
-		desk_team_html(pg, repo, r, d, nd, now);
+		/* the store returns a team's deliveries together (ordered
+		   by team): only its own run is looked at */
+		{
+			size_t from = 0, len = 0;
+
+			for (size_t j = 0; j < nruns; j++)
+				if (strcmp(d[runs[j]].team, r->team) == 0) {
+					from = runs[j];
+					len = (j + 1 < nruns ? runs[j + 1] : nd)
+					    - from;
+					break;
+				}
+			desk_team_html(pg, repo, r, d + from, len, now);
+		}
 	}
 	desk_utc(when, sizeof(when), now);
 	base_buf_puts(pg, "<p>As of ");
 	base_buf_puts(pg, when);
 	base_buf_puts(pg, "; this page reloads every 30 s.</p></body></html>\n");
+	free(runs);
 	free(order);
 }
 

@@ -95,9 +95,9 @@ void desk_contact_html(struct base_buf *b, const struct policy_contact *c);
 /* "3 min", "2 h 05 min", "1 d 4 h": how long secs is, for the board. */
 void desk_span(char *out, size_t outlen, int64_t secs);
 
-/* The page of one alert, at now: teams (with their deliveries d, any
-   order) in the board's order, each with its team's attributes and
-   contacts from repo. */
+/* The page of one alert, at now: teams (with their deliveries d, each
+   team's together, as store_deliveries returns them) in the board's
+   order, each with its team's attributes and contacts from repo. */
 void desk_alert_html(struct base_buf *pg, const struct policy_repo *repo,
     const struct store_alert_row *a, const struct store_team_row *t,
     size_t n, const struct store_delivery_row *d, size_t nd, int64_t now);
