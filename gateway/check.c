@@ -17,6 +17,7 @@
 #include "channel.h"
 #include "cap.h"
 #include "check.h"
+#include "desk.h"
 #include "jsonw.h"
 #include "render.h"
 #include "store.h"
@@ -353,4 +354,19 @@ check_modes(const struct policy_repo *repo, struct policy_diag *diag)
 	ack_secret_path(repo, buf, sizeof(buf));
 	check_mode_of("the ack secret", buf, diag);
 	check_mode_of("the GnuPG home", repo->gateway.gnupg_home, diag);
+	/* its mode was checked with the configuration; here its lines */
+	if (repo->gateway.desk_tokens != NULL) {
+		struct desk_operator *ops = NULL;
+		struct tocsin_err e;
+		size_t n = 0;
+		struct stat sb;
+
+		if (stat(repo->gateway.desk_tokens, &sb) == 0 &&
+		    S_ISREG(sb.st_mode) && (sb.st_mode & 077) == 0 &&
+		    desk_tokens_load(repo->gateway.desk_tokens, &ops, &n, &e)
+		    != 0)
+			policy_diag_add(diag, POLICY_ERROR, NULL, 0, "%s",
+			    e.msg);
+		free(ops);
+	}
 }

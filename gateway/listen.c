@@ -42,6 +42,7 @@
 
 #include "ack.h"
 #include "base.h"
+#include "desk.h"
 #include "form.h"
 #include "listen.h"
 #include "log.h"
@@ -97,6 +98,7 @@ struct listen_ctx {
 	atomic_bool stop;
 	unsigned char secret[ACK_SECRET_LEN];	/* of tokens and codes */
 	struct metrics *metrics;	/* serve's; NULL: no /metrics */
+	struct desk *desk;		/* NULL: no gateway.desk_tokens */
 };
 
 struct listen_req {
@@ -872,6 +874,14 @@ handler(void *cls, struct MHD_Connection *c, const char *url,
 		return reply(c, MHD_HTTP_CONTENT_TOO_LARGE, "too large\n");
 	if (url == NULL || url[0] != '/' || strlen(url) > 256)
 		return reply(c, MHD_HTTP_NOT_FOUND, "not found\n");
+	if (strncmp(url, "/desk", 5) == 0 && (url[5] == '\0' ||
+	    url[5] == '/')) {
+		char addr[96];
+
+		client_addr(l, c, addr, sizeof(addr));
+		return (enum MHD_Result)desk_serve(l->desk, c, url, method,
+		    addr);
+	}
 	if (strncmp(url, "/ack/", 5) == 0 && (strcmp(method, "GET") == 0 ||
 	    strcmp(method, "POST") == 0))
 		return ack_link(l, c, url + 5, strcmp(method, "POST") == 0, rq);
@@ -1045,6 +1055,7 @@ listen_free(struct listen_ctx *l)
 		(void)close(l->wake[0]);
 	if (l->wake[1] >= 0)
 		(void)close(l->wake[1]);
+	desk_free(l->desk);
 	store_close(l->st);
 	OPENSSL_cleanse(l->secret, sizeof(l->secret));
 	free(l);
@@ -1115,7 +1126,9 @@ listen_start(const struct policy_repo *repo,
 	snprintf(l->base, sizeof(l->base), "%s%s", repo->gateway.public_url,
 	    n > 0 && repo->gateway.public_url[n - 1] == '/' ? "" : "/");
 	if ((rc = ack_secret_load(repo, l->secret, err)) != 0 ||
-	    (rc = store_open(repo->gateway.store, &l->st, err)) != 0) {
+	    (rc = store_open(repo->gateway.store, &l->st, err)) != 0 ||
+	    (rc = desk_new(repo, l->st, listen_log_line, l, &l->desk,
+	    err)) != 0) {
 		listen_free(l);
 		return rc;
 	}

@@ -2,8 +2,9 @@
  * listen.h: the HTTP listener of `tocsin serve` (gateway.listen).
  *
  * It takes providers' delivery receipts and replies, serves the ack
- * links (GET shows, POST acknowledges) and, to this host alone, /metrics
- * and /healthz.  It speaks plain HTTP on
+ * links (GET shows, POST acknowledges), the desk board at /desk to the
+ * operators of gateway.desk_tokens (desk.h) and, to this host alone,
+ * /metrics and /healthz.  It speaks plain HTTP on
  * the configured address: Debian's libmicrohttpd is built on GnuTLS, and
  * TLS is meant to end in front of it (a reverse proxy holding the
  * certificate of gateway.public_url), as the README says.

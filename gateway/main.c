@@ -35,6 +35,7 @@
 #include "report.h"
 #include "status.h"
 #include "storeadm.h"
+#include "desk.h"
 #include "verify.h"
 #include "store.h"
 
@@ -62,6 +63,7 @@ static int cmd_retry(const char *, int, char **);
 static int cmd_ingest_mail(const char *, int, char **);
 static int cmd_store(const char *, int, char **);
 static int cmd_compose(const char *, int, char **);
+static int cmd_desk_token(const char *, int, char **);
 
 static const struct cmd cmds[] = {
 	{ "check", "", "validate the configuration and the contact repository",
@@ -113,6 +115,9 @@ static const struct cmd cmds[] = {
 	  "accepted before DATE; or copy a store into a new one of another "
 	  "engine (a SQLite file into PostgreSQL), its audit chain verified",
 	  cmd_store },
+	{ "desk-token", "NAME", "make a fresh token for an operator of the "
+	  "desk board (/desk): prints it once, and the line for "
+	  "gateway.desk_tokens", cmd_desk_token },
 };
 #define NCMDS (sizeof(cmds) / sizeof(cmds[0]))
 
@@ -952,6 +957,32 @@ cmd_audit(const char *conf, int argc, char **argv)
 	store_close(st);
 	policy_free(repo);
 	return rc;
+}
+
+/* Needs no configuration: the token is printed once and only its hash
+   goes into the file, which the operator edits by hand. */
+static int
+cmd_desk_token(const char *conf, int argc, char **argv)
+{
+	char token[DESK_TOKEN_LEN + 1], line[DESK_NAME_MAX + 80];
+	struct tocsin_err e = { 0 };
+	int rc;
+
+	(void)conf;
+	if (argc != 2) {
+		fprintf(stderr, "usage: tocsin desk-token NAME\n");
+		return EX_USAGE;
+	}
+	if ((rc = desk_token_make(argv[1], token, line, sizeof(line),
+	    &e)) != 0) {
+		fprintf(stderr, "tocsin desk-token: %s\n", e.msg);
+		return rc == TOCSIN_EDATA ? EX_USAGE : EX_UNAVAILABLE;
+	}
+	printf("token for %s (give it to them; it is not shown again):\n%s\n\n"
+	    "line for the file named by gateway.desk_tokens (mode 0600):\n"
+	    "%s\n", argv[1], token, line);
+	OPENSSL_cleanse(token, sizeof(token));
+	return 0;
 }
 
 static int

@@ -229,6 +229,7 @@ policy_free(struct policy_repo *repo)
 	free(repo->gateway.duty_phone);
 	free(repo->gateway.ack_phone);
 	free(repo->gateway.desk_team);
+	free(repo->gateway.desk_tokens);
 	free(repo->gateway.trusted_proxy);
 	for (size_t i = 0; i < repo->nissuers; i++) {
 		free(repo->issuers[i].name);

@@ -415,6 +415,10 @@ struct policy_gateway {
 					   paged when a team is unreached;
 					   NULL: none */
 	struct policy_src desk_team_src;
+	char *desk_tokens;		/* 0600 file of the desk board's
+					   operators, "NAME SHA256HEX" a line
+					   (gateway/desk.h); NULL: no /desk */
+	struct policy_src desk_tokens_src;
 	struct policy_src src;
 	struct policy_src signing_key_src;
 	struct policy_src store_src;	/* the store key's line */

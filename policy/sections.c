@@ -753,6 +753,13 @@ policy_read_gateway_acks(struct policy_ctx *ctx, const config_setting_t *g)
 	    &gw->ack_secret) == 1)
 		policy_check_secret(ctx, config_setting_get_member(g,
 		    "ack_secret"), "gateway", "ack_secret", gw->ack_secret);
+	if (policy_get_path(ctx, g, "gateway", "desk_tokens", false,
+	    &gw->desk_tokens) == 1) {
+		gw->desk_tokens_src = policy_src_key(ctx, g, "desk_tokens");
+		policy_check_secret_as(ctx, config_setting_get_member(g,
+		    "desk_tokens"), "gateway", "desk_tokens", gw->desk_tokens,
+		    "make a line for it with `tocsin desk-token NAME`");
+	}
 	policy_read_gateway_phone(ctx, g, "duty_phone", &gw->duty_phone);
 	policy_read_gateway_phone(ctx, g, "ack_phone", &gw->ack_phone);
 	if (policy_get_dup(ctx, g, "gateway", "trusted_proxy", false, 64,
@@ -783,7 +790,8 @@ policy_read_gateway(struct policy_ctx *ctx, const config_setting_t *root)
 		"signing_key", "issuer_ca", "workers", "listen", "public_url",
 		"replay_window", "max_alert_bytes", "default_audience", "lease",
 		"retry_base", "retry_max", "max_attempts", "ack_secret",
-		"duty_phone", "ack_phone", "desk_team", "trusted_proxy",
+		"duty_phone", "ack_phone", "desk_team", "desk_tokens",
+		"trusted_proxy",
 		"verify_after", "listen_max_connections",
 		"listen_max_per_address", "listen_idle_timeout",
 		"listen_request_timeout", NULL };
