@@ -574,22 +574,29 @@ ph_req_reset(struct ph_req *r)
 /* The SMS text of r's message for provider pv into *ret (malloc'd, the
    caller's), and r's count of segments. */
 static int
-ph_sms_text(struct ph_req *r, const struct policy_provider *pv, char **ret,
-    struct tocsin_err *err)
+ph_sms_text(const struct ph_session *s, struct ph_req *r,
+    const struct policy_provider *pv, char **ret, struct tocsin_err *err)
 {
 	const struct chan_msg *m = r->msg;
+	const char *name = s->env->repo->gateway.short_name;
 	struct smstext_info info = { 0 };
-	char tail[600];
+	char tail[600], marker[POLICY_SHORT_NAME_MAX + 32];
 	int rc;
 
-	/* a notice that the team acknowledged asks for nothing */
+	/* who sends, first: the name the recipients know the desk by
+	   (checked printable ASCII, so it cannot reorder or break the
+	   text), then the exercise marker */
+	snprintf(marker, sizeof(marker), "%.*s: %s", POLICY_SHORT_NAME_MAX,
+	    name != NULL ? name : "tocsin", m->exercise ? "[EXERCISE] " : "");
+	/* what to do, last and never cut: the reply that acks, and the
+	   link; a notice that the team acknowledged asks for nothing */
 	if (m->ack_code != NULL)
-		snprintf(tail, sizeof(tail), " Ack code %s%s%s",
-		    m->ack_code, m->ack_url != NULL ? " " : "",
+		snprintf(tail, sizeof(tail), " - reply ACK %s%s%s",
+		    m->ack_code, m->ack_url != NULL ? " or open " : "",
 		    m->ack_url != NULL ? m->ack_url : "");
 	else
 		tail[0] = '\0';
-	rc = smstext_compose(m->exercise ? "[EXERCISE] " : "",
+	rc = smstext_compose(marker,
 	    m->short_text != NULL ? m->short_text : "", tail,
 	    (unsigned)pv->segments, ret, &info, err);
 	if (rc != 0)
@@ -813,7 +820,7 @@ ph_start(struct ph_session *s, CURLM *multi, struct ph_req *r,
 	ph_req_reset(r);
 	if (pv->naddresses > 0 && s->unresolved[ph_index(s, r)])
 		r->pinned = true;
-	if (s->sh->mode == PH_SMS && (rc = ph_sms_text(r, pv, &text, err)) != 0)
+	if (s->sh->mode == PH_SMS && (rc = ph_sms_text(s, r, pv, &text, err)) != 0)
 		return rc;
 	if (pv->kind == POLICY_PK_TWILIO)
 		ph_twilio(s, pv, r, text, &url, &body);
@@ -1346,7 +1353,7 @@ ph_modem_send(struct ph_session *s, struct ph_req *r, int64_t deadline)
 	for (int i = 0; i < 2; i++)
 		ref = ref * 16 + (unsigned)(key[i] <= '9' ? key[i] - '0' :
 		    (key[i] | 0x20) - 'a' + 10);
-	if ((rc = ph_sms_text(r, pv, &text, &err)) == 0)
+	if ((rc = ph_sms_text(s, r, pv, &text, &err)) == 0)
 		rc = modem_send(p->modem, r->rcpt->address, text, strlen(text),
 		    (uint8_t)ref, (unsigned)pv->segments, deadline, mrs,
 		    sizeof(mrs), &parts, &reached, &err);

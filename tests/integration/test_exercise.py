@@ -186,7 +186,7 @@ def test_a_drill_is_marked_on_every_channel_a_real_alert_is_not(
     for r in sms:
         text = sms_text(r)
         if drill:
-            assert text.startswith("[EXERCISE]"), text
+            assert text.startswith("tocsin: [EXERCISE]"), text
         else:
             assert "EXERCISE" not in text.upper(), text
     for c in calls:
@@ -246,7 +246,7 @@ def test_a_drill_skips_emergency_phones_unless_the_policy_allows(
     sent = [sms_to(r) for r in reqs]
     # step 0 went to the primary contacts' mobiles, as a drill
     assert set(sent) >= mobiles
-    assert all(sms_text(r).startswith("[EXERCISE]") for r in reqs)
+    assert all(sms_text(r).startswith("tocsin: [EXERCISE]") for r in reqs)
     # every team moved to step 1 all the same, and it was audited
     st = states(inst, alert)
     assert set(st) == set(teams)

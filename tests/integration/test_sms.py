@@ -247,8 +247,10 @@ def test_sms_text_coding_and_segments(inst, tmp_path, pki, lang, headline):
         form = r.get("form") or {}
         body = form.get("Body") or (r.get("json") or {}).get("text")
         to = form.get("To") or (r.get("json") or {}).get("to")
-        assert body.startswith("[EXERCISE] ")
-        m = re.search(r"Ack code (\d{8}) https?://\S+/ack/[0-9a-f]{32}$", body)
+        # who sends first, then the marker; what to do last, whole
+        assert body.startswith("tocsin: [EXERCISE] "), body
+        m = re.search(r" - reply ACK (\d{8}) or open "
+                      r"https?://\S+/ack/[0-9a-f]{32}$", body)
         assert m, body                      # the ack code survives whole
         codes[to] = m.group(1)
         assert rows[to][7] == segments(body) <= 3
