@@ -261,6 +261,43 @@ def test_sms_text_coding_and_segments(inst, tmp_path, pki, lang, headline):
     assert len(set(codes.values())) == len(teams)
 
 
+def test_sms_starts_with_the_short_name_and_ends_with_what_to_do(
+        inst, tmp_path, pki):
+    """A long Arabic alert from a desk with its own short name: the name
+    first, the ack reply and link last and whole, the alert cut between,
+    within the provider's segments."""
+    teams = inst.teams()[:2]
+    inst.set_keys("gateway", short_name="DNS-CERT")
+    headline = "تحذير أمني عاجل بشأن بيانات اعتماد السجلات " * 12
+    with provider(tmp_path, pki, "p") as p:
+        configure(inst, p.url, step0='[ "primary:sms" ]')
+        alert = inst.submit_signed(
+            inst.cap(addresses=" ".join(teams),
+                     infos=[("en-US", headline, "d", "i")]),
+            signers=("desk-1",))
+        inst.serve(timeout=120)
+        reqs = [r for r in p.requests() if "/Messages.json" in r["path"]]
+    assert len(reqs) >= len(teams)
+    rows = {r[2]: r for r in sms_rows(inst, alert)}
+    seen = set()
+    for r in reqs:
+        body, to = r["form"]["Body"], r["form"]["To"]
+        team = rows[to][1]
+        code = inst.ack_code(alert, team)
+        token = inst.ack_token(alert, team)
+        assert body.startswith("DNS-CERT: "), body
+        assert "[EXERCISE]" not in body
+        assert body.endswith(f" - reply ACK {code} or open "
+                             f"http://127.0.0.1:{inst.port}/ack/{token}") \
+            or re.search(rf" - reply ACK {code} or open https?://\S+/ack/"
+                         rf"{token}$", body), body
+        assert "تحذير أمني" in body         # the alert's text, cut
+        assert len(body) < len(headline)
+        assert segments(body) <= 3 and rows[to][7] == segments(body)
+        seen.add(team)
+    assert seen == set(teams)
+
+
 HEADLINES = {"en": "Registry credentials phished",
              "fr": "Identifiants de registre hameçonnés",
              "es": "Credenciales del registro robadas",
