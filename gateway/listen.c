@@ -42,6 +42,7 @@
 
 #include "ack.h"
 #include "base.h"
+#include "cap.h"
 #include "form.h"
 #include "listen.h"
 #include "log.h"
@@ -572,15 +573,57 @@ link_post(struct listen_ctx *l, const struct listen_req *rq,
 	return rc;
 }
 
+/* The zone the team's page gives local times in: its first contact's
+   with one (as its messages do), or NULL. */
+static const char *
+link_zone(const struct listen_ctx *l, const char *team)
+{
+	const struct policy_team *pt = policy_team_find(l->repo, team);
+
+	for (size_t i = 0; pt != NULL && i < pt->ncontacts; i++)
+		if (pt->contacts[i].timezone != NULL)
+			return pt->contacts[i].timezone;
+	return NULL;
+}
+
+/*
+ * Instant t for a person: "2026-03-02 09:30 UTC", then, when the zone can
+ * be read, " (your time, Africa/Nairobi: 2026-03-02 12:30 EAT
+ * (UTC+03:00))".  Never the raw ISO string of the alert.
+ */
+static void
+link_when(struct base_buf *pg, const char *zone, int64_t t)
+{
+	char utc[TZ_FORMAT_MAX], local[TZ_FORMAT_MAX];
+
+	if (tz_format_utc(t, utc, sizeof(utc), NULL) != 0) {
+		base_buf_puts(pg, "at an unknown time");
+		return;
+	}
+	base_esc_html(pg, utc, sizeof(utc));
+	if (zone == NULL || tz_format(NULL, zone, t, local, sizeof(local),
+	    NULL) != 0)
+		return;
+	base_buf_puts(pg, " (your time, <span class=\"zone\">");
+	base_esc_html(pg, zone, TZ_NAME_MAX);
+	base_buf_puts(pg, "</span>: <b>");
+	base_esc_html(pg, local, sizeof(local));
+	base_buf_puts(pg, "</b>)");
+}
+
 /*
  * The page of a team's link for alert a: the team's ack when it has one,
  * or the form that acks.  t is the team's row (NULL: the alert has no such
- * team any more); check_rc >= 0 when this request acked.
+ * team any more); check_rc >= 0 when this request acked.  Times are given
+ * in UTC and in zone (the team's contacts' local time; NULL: UTC only).
  */
 static void
 link_page(struct base_buf *pg, const struct store_alert_row *a,
-    const char *team, const struct store_team_row *t, int check_rc)
+    const char *team, const struct store_team_row *t, int check_rc,
+    const char *zone)
 {
+	time_t sent;
+
 	page_head(pg, a->headline != NULL ? a->headline : "Alert",
 	    strcmp(a->status, "Exercise") == 0);
 	base_buf_puts(pg, "<h1>");
@@ -591,7 +634,10 @@ link_page(struct base_buf *pg, const struct store_alert_row *a,
 	base_buf_puts(pg, "</b> for team <b>");
 	base_esc_html(pg, team, 64);
 	base_buf_puts(pg, "</b>, sent ");
-	base_esc_html(pg, a->sent, 64);
+	if (a->sent != NULL && cap_datetime_parse(a->sent, &sent) == 0)
+		link_when(pg, zone, (int64_t)sent);
+	else
+		base_buf_puts(pg, "at an unknown time");
 	base_buf_puts(pg, ". The full text came in your encrypted message.</p>\n");
 	if (t != NULL && strcmp(a->status, "System") == 0) {
 		/* a check of contacts: only a contact's own link confirms
@@ -601,16 +647,12 @@ link_page(struct base_buf *pg, const struct store_alert_row *a,
 			    "each contact confirms with the link or code sent "
 			    "to them.</p>\n");
 	} else if (t != NULL && t->ack_by != NULL) {
-		char when[TZ_FORMAT_MAX];
-
-		if (tz_format_utc(t->ack_at, when, sizeof(when), NULL) != 0)
-			(void)snprintf(when, sizeof(when), "?");
 		base_buf_puts(pg, "<p class=\"done\"><b>Acknowledged</b> by ");
 		base_esc_html(pg, t->ack_by, 200);
 		base_buf_puts(pg, " (");
 		base_esc_html(pg, t->ack_via, 64);
 		base_buf_puts(pg, ") at ");
-		base_esc_html(pg, when, 64);
+		link_when(pg, zone, t->ack_at);
 		base_buf_puts(pg, ". Thank you.</p>\n");
 	} else if (t != NULL) {
 		base_buf_puts(pg, "<p>Your team has not acknowledged yet. Pressing "
@@ -678,7 +720,7 @@ ack_link(struct listen_ctx *l, struct MHD_Connection *c, const char *token,
 		if (store_teams(l->st, alert, &teams, &nt, &err) == 0)
 			t = link_team_row(teams, nt, team);
 	}
-	link_page(&pg, a, team, t, check_rc);
+	link_page(&pg, a, team, t, check_rc, link_zone(l, team));
 	store_alert_rows_free(a, 1);
 	store_team_rows_free(teams, nt);
 	return page_reply(c, MHD_HTTP_OK, &pg);
