@@ -766,11 +766,91 @@ listen_log_line(void *arg, const char *line)
 	listen_log(arg, "%s", line);
 }
 
+/*
+ * The try of a call's keys, from the tail of its Gather's action path:
+ * "twilio-voice" is the call's first, "twilio-voice/2" its second (the
+ * answer to a wrong code points there).  The provider's name goes to
+ * prov.  Only the wording of the answer depends on it: a caller keys
+ * digits and cannot choose the URL, Twilio signs it, and whatever it
+ * says, the store's bounds on wrong codes are what limits tries.
+ */
+static int
+inbound_try(const char *tail, char *prov, size_t provlen)
+{
+	const char *slash = strrchr(tail, '/');
+	int n = 1;
+
+	if (slash != NULL && slash[1] >= '2' && slash[1] <= '0' +
+	    CHAN_VOICE_TRIES && slash[2] == '\0')
+		n = slash[1] - '0';
+	else
+		slash = NULL;
+	(void)snprintf(prov, provlen, "%.*s", slash != NULL ? (int)(slash -
+	    tail) : (int)strnlen(tail, provlen), tail);
+	return n;
+}
+
+/*
+ * The answer to a call's keys: thanks and goodbye when they acked; when
+ * the code was wrong, "not right" and the menu again with the next try's
+ * action (lc's inbound path, the provider, "/N"), or goodbye after
+ * CHAN_VOICE_TRIES; goodbye when the store refused to compare.  Every
+ * answer ends the call or gathers again: none leaves a caller in
+ * silence.
+ */
+static enum MHD_Result
+twiml_keys(struct listen_ctx *l, struct MHD_Connection *c,
+    const struct listen_channel *lc, const char *prov, int try,
+    enum reply_outcome out)
+{
+	struct base_buf pg = { .limit = LISTEN_PAGE_MAX };
+	struct MHD_Response *r;
+	enum MHD_Result rc;
+	char next[16];
+
+	base_buf_puts(&pg, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>"
+	    "<Response><Say>");
+	if (out == REPLY_ACKED)
+		base_esc_html(&pg, CHAN_VOICE_ACKED, 300);
+	else if (out == REPLY_THROTTLED)
+		base_esc_html(&pg, CHAN_VOICE_THROTTLED, 300);
+	else if (try >= CHAN_VOICE_TRIES)
+		base_esc_html(&pg, CHAN_VOICE_WRONG " " CHAN_VOICE_BYE, 300);
+	else {
+		base_esc_html(&pg, CHAN_VOICE_WRONG, 300);
+		(void)snprintf(next, sizeof(next), "/%d", try + 1);
+		base_buf_puts(&pg, "</Say>" CHAN_VOICE_GATHER " method=\"POST\" "
+		    "action=\"");
+		base_esc_html(&pg, l->base, sizeof(l->base));
+		base_esc_html(&pg, lc->ops->inbound_path, 256);
+		base_esc_html(&pg, prov, 256);
+		base_buf_puts(&pg, next);
+		base_buf_puts(&pg, "\"><Say>" CHAN_VOICE_MENU "</Say></Gather>"
+		    "<Say>" CHAN_VOICE_BYE);
+	}
+	base_buf_puts(&pg, "</Say><Hangup/></Response>");
+	if (pg.rc != 0 || pg.full) {
+		free(pg.p);
+		return MHD_NO;
+	}
+	r = MHD_create_response_from_buffer(pg.len, pg.p,
+	    MHD_RESPMEM_MUST_FREE);
+	if (r == NULL) {
+		free(pg.p);
+		return MHD_NO;
+	}
+	(void)MHD_add_response_header(r, "Content-Type", "text/xml");
+	rc = MHD_queue_response(c, MHD_HTTP_OK, r);
+	MHD_destroy_response(r);
+	return rc;
+}
+
 /* What a person sent back through a provider (reply.c matches it), and
-   the provider's answer: TwiML that thanks, or says the code is wrong. */
+   the provider's answer: TwiML that thanks, or says the code is wrong
+   (for a call, twiml_keys). */
 static enum MHD_Result
 inbound(struct listen_ctx *l, struct MHD_Connection *c,
-    const struct listen_channel *lc, const char *provider, const char *url,
+    const struct listen_channel *lc, const char *tail, const char *url,
     const struct listen_req *rq)
 {
 	struct chan_inbound in;
@@ -779,9 +859,11 @@ inbound(struct listen_ctx *l, struct MHD_Connection *c,
 		.secret = l->secret, .log = listen_log_line, .log_arg = l,
 		.throttled = l->throttled };
 	enum reply_outcome out;
-	char full[1400];
-	int rc;
+	char full[1400], provider[257];
+	int rc, try;
 
+	/* the provider signed the whole URL, the try's "/N" included */
+	try = inbound_try(tail, provider, sizeof(provider));
 	snprintf(full, sizeof(full), "%s%s", l->base, url + 1);
 	rc = lc->ops->inbound(lc->shared, provider, full, rq->body.p != NULL ?
 	    rq->body.p : "", rq->body.len, MHD_lookup_connection_value(c,
@@ -794,22 +876,23 @@ inbound(struct listen_ctx *l, struct MHD_Connection *c,
 		return reply(c, MHD_HTTP_NOT_FOUND, "no such provider\n");
 	if (rc != 0)
 		return reply(c, MHD_HTTP_BAD_REQUEST, "bad reply\n");
+	if (!in.keypress && try != 1)	/* an SMS has no tries */
+		return reply(c, MHD_HTTP_NOT_FOUND, "no such provider\n");
 	rc = reply_take(&rc_, &in, (int64_t)time(NULL), &out, &err);
 	l->throttled = rc_.throttled;
 	if (rc != 0) {
 		listen_log(l, "ack: %s", err.msg);
 		return reply(c, MHD_HTTP_SERVICE_UNAVAILABLE, "try again\n");
 	}
+	if (in.keypress)
+		return twiml_keys(l, c, lc, provider, try, out);
 	if (out == REPLY_THROTTLED)
-		return twiml(c, in.keypress ? "Say" : NULL, "Too many tries.");
+		return twiml(c, NULL, NULL);
 	if (out == REPLY_ACKED)
-		return twiml(c, in.keypress ? "Say" : "Message", in.keypress ?
-		    "Thank you. Your team's acknowledgement is recorded." :
-		    "tocsin: your team's acknowledgement is recorded. Thank "
-		    "you.");
-	return twiml(c, in.keypress ? "Say" : "Message", in.keypress ?
-	    "That code is not right." : "tocsin: that code matched no "
-	    "alert of your team.");
+		return twiml(c, "Message", "tocsin: your team's acknowledgement "
+		    "is recorded. Thank you.");
+	return twiml(c, "Message", "tocsin: that code matched no alert of "
+	    "your team.");
 }
 
 /*

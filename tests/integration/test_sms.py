@@ -329,11 +329,18 @@ def test_voice_twiml_says_the_headline_in_the_language(inst, tmp_path, pki):
         # the contact's language where the alert has it, else English
         want = HEADLINES.get(lang.split("-")[0], HEADLINES["en"])
         assert want in says[0].text, (lang, says[0].text)
-        g = root.find("Gather")
-        assert g is not None and g.get("input") == "dtmf"
-        assert g.get("numDigits") == "8"
-        said = g.find("Say").text
-        assert re.search(r"code is (\d ){8}\. To acknowledge", said), said
+        # who calls and the alert, then the menu, again if nothing is
+        # keyed, then goodbye
+        assert says[0].text.startswith("tocsin alert. "), says[0].text
+        assert [e.tag for e in root] == ["Say", "Gather", "Gather", "Say",
+                                         "Hangup"], r["form"]["Twiml"]
+        for g in root.findall("Gather"):
+            assert g.get("input") == "dtmf" and g.get("finishOnKey") == "#"
+            said = g.find("Say").text
+            assert re.fullmatch(r"Your code is (\d ){8}\. To acknowledge, "
+                                r"enter your 8-digit code followed by the "
+                                r"hash key\.", said), said
+        assert says[-1].text == "Goodbye."
     # the test means something only if several languages were spoken
     assert len([k for k in langs if k.split("-")[0] in HEADLINES]) >= 3, langs
 
