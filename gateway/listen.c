@@ -888,11 +888,13 @@ inbound(struct listen_ctx *l, struct MHD_Connection *c,
 		return twiml_keys(l, c, lc, provider, try, out);
 	if (out == REPLY_THROTTLED)
 		return twiml(c, NULL, NULL);
-	if (out == REPLY_ACKED)
-		return twiml(c, "Message", "tocsin: your team's acknowledgement "
-		    "is recorded. Thank you.");
-	return twiml(c, "Message", "tocsin: that code matched no alert of "
-	    "your team.");
+	/* signed with the name the alert's SMS began with */
+	(void)snprintf(full, sizeof(full), "%.*s: %s", POLICY_SHORT_NAME_MAX,
+	    l->repo->gateway.short_name != NULL ?
+	    l->repo->gateway.short_name : "tocsin", out == REPLY_ACKED ?
+	    "your team's acknowledgement is recorded. Thank you." :
+	    "that code matched no alert of your team.");
+	return twiml(c, "Message", full);
 }
 
 /*
