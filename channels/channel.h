@@ -325,6 +325,27 @@ int chan_global_init(struct tocsin_err *err);
  * and a restart give the same key; a later step, another address or
  * channel, or the notice give another.
  */
+/*
+ * What a call says, in the call's TwiML (phone.c) and in the gateway's
+ * answers to its keys (the listener), so both speak alike.  A call: who
+ * calls and "alert" or "exercise", the alert's line, then the menu, and
+ * the menu once more when nothing is keyed.  Each wrong code: "not right"
+ * and the menu again, up to CHAN_VOICE_TRIES tries on the call (the
+ * number of the try travels in the Gather's action path, ".../2", only
+ * for this wording: the store's bounds on wrong codes are the limit).
+ */
+#define CHAN_VOICE_TRIES 3
+#define CHAN_VOICE_MENU "To acknowledge, enter your 8-digit code " \
+	"followed by the hash key."
+#define CHAN_VOICE_WRONG "That code is not right."
+#define CHAN_VOICE_ACKED "Thank you. Your team's acknowledgement is " \
+	"recorded. Goodbye."
+#define CHAN_VOICE_THROTTLED "Too many tries. Goodbye."
+#define CHAN_VOICE_BYE "Goodbye."
+/* The Gather of a menu: keys until '#', or 15 s of silence. */
+#define CHAN_VOICE_GATHER "<Gather input=\"dtmf\" finishOnKey=\"#\" " \
+	"timeout=\"15\""
+
 #define CHAN_IDEM_LEN 32
 void chan_idempotency_key(const struct chan_msg *m, const char *address,
     const char *channel, char out[CHAN_IDEM_LEN + 1]);

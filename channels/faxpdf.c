@@ -74,7 +74,22 @@ struct fp {
 	int unknown;
 	bool cut;
 	bool on_cover;
+	/* the doc's numbers grouped for reading ("+254 20 555 0101"), or
+	   NULL when the doc has none */
+	const char *duty, *ackp, *number;
+	char duty_b[BASE_PHONE_MAX], ackp_b[BASE_PHONE_MAX];
+	char number_b[BASE_PHONE_MAX];
 };
+
+/* A number of the doc as it is printed: grouped into buf, or NULL. */
+static const char *
+fp_phone(const char *e164, char buf[BASE_PHONE_MAX])
+{
+	if (e164 == NULL)
+		return NULL;
+	(void)base_phone_group(e164, buf, BASE_PHONE_MAX);
+	return buf;
+}
 
 int
 faxpdf_fonts_new(struct faxpdf_fonts **ret, struct tocsin_err *err)
@@ -267,8 +282,8 @@ fp_decorate(struct fp *fp)
 
 	l = fp_layoutf(fp, FP_SMALL, FP_NORMAL, fp->cw - 90, PANGO_ALIGN_LEFT,
 	    "Alert %s \xc2\xb7 %s%s%s", d->alert_id != NULL ? d->alert_id :
-	    "?", d->number != NULL ? "fax to " : "",
-	    d->number != NULL ? d->number : "",
+	    "?", fp->number != NULL ? "fax to " : "",
+	    fp->number != NULL ? fp->number : "",
 	    fp->o->exercise ? " \xc2\xb7 EXERCISE" : "");
 	pango_layout_set_ellipsize(l, PANGO_ELLIPSIZE_END);
 	fp_show(fp, l, fp->x0, fp->h - FP_MARGIN - FP_FOOT_H + 4);
@@ -310,10 +325,10 @@ fp_cut(struct fp *fp)
 	else
 		l = fp_layoutf(fp, FP_LABEL, FP_BOLD, 0, PANGO_ALIGN_LEFT,
 		    "[The alert is longer than this fax may be; the rest is "
-		    "not printed.%s%s%s]", fp->doc->duty_phone != NULL ?
+		    "not printed.%s%s%s]", fp->duty != NULL ?
 		    " Ask the duty desk for it: " : "",
-		    fp->doc->duty_phone != NULL ? fp->doc->duty_phone : "",
-		    fp->doc->duty_phone != NULL ? "." : "");
+		    fp->duty != NULL ? fp->duty : "",
+		    fp->duty != NULL ? "." : "");
 	fp_show(fp, l, fp->x0, fp->y + 4);
 	g_object_unref(l);
 }
@@ -441,7 +456,6 @@ fp_spaced(const char *code, char *out, size_t outlen)
 static void
 fp_ack_box(struct fp *fp)
 {
-	const struct chan_doc *d = fp->doc;
 	const char *code = fp->o->ack_code, *url = fp->o->ack_url;
 	char spaced[64];
 	PangoLayout *ls[6];
@@ -459,16 +473,16 @@ fp_ack_box(struct fp *fp)
 		ls[n] = fp_layoutf(fp, 30, FP_MONO, inner, PANGO_ALIGN_LEFT,
 		    "Code  %s", spaced);
 		pad[n++] = 6;
-		if (d->duty_phone != NULL) {
+		if (fp->duty != NULL) {
 			ls[n] = fp_layoutf(fp, FP_TEXT, FP_BOLD, inner,
 			    PANGO_ALIGN_LEFT, "Call the duty desk at %s and "
-			    "give this code.", d->duty_phone);
+			    "give this code.", fp->duty);
 			pad[n++] = 3;
 		}
-		if (d->ack_phone != NULL) {
+		if (fp->ackp != NULL) {
 			ls[n] = fp_layoutf(fp, FP_TEXT, FP_NORMAL, inner,
 			    PANGO_ALIGN_LEFT, "Or send \"ACK %s\" by SMS to %s.",
-			    code, d->ack_phone);
+			    code, fp->ackp);
 			pad[n++] = 3;
 		}
 	}
@@ -506,7 +520,7 @@ fp_cover(struct fp *fp)
 {
 	const struct chan_doc *d = fp->doc;
 	const char *const fields[][2] = { { "To", d->recipient },
-		{ "Fax number", d->number }, { "Team", d->team },
+		{ "Fax number", fp->number }, { "Team", d->team },
 		{ "From", d->issuer }, { "Sent", d->sent_utc },
 		{ "Local time", d->sent_local }, { "Alert id", d->alert_id } };
 	char pages[64];
@@ -529,7 +543,7 @@ fp_cover(struct fp *fp)
 	(void)snprintf(pages, sizeof(pages), "%d, this cover included",
 	    fp->total);
 	fp_field(fp, "Pages", fp->cr != NULL ? pages : "0");
-	fp_field(fp, "Duty desk", d->duty_phone);
+	fp_field(fp, "Duty desk", fp->duty);
 	fp->y += FP_GAP;
 	fp_para(fp, "If this fax reached you by mistake, call the duty desk "
 	    "and tell them; do not act on it.", FP_TEXT, FP_NORMAL, 0);
@@ -566,9 +580,9 @@ fp_body(struct fp *fp)
 	if (!d->full) {
 		sum = g_strdup_printf("This fax is a summary. The full alert "
 		    "went to your team by encrypted e-mail.%s%s%s",
-		    d->duty_phone != NULL ? " For details, call the duty desk "
-		    "at " : "", d->duty_phone != NULL ? d->duty_phone : "",
-		    d->duty_phone != NULL ? "." : "");
+		    fp->duty != NULL ? " For details, call the duty desk "
+		    "at " : "", fp->duty != NULL ? fp->duty : "",
+		    fp->duty != NULL ? "." : "");
 		fp_para(fp, sum, FP_TEXT, FP_NORMAL, 0);
 		g_free(sum);
 		return;
@@ -621,6 +635,9 @@ faxpdf_render(struct faxpdf_fonts *fonts, const struct chan_doc *doc,
 		    "fonts, a document and at least one page are needed");
 	fp.doc = doc;
 	fp.o = opts;
+	fp.duty = fp_phone(doc->duty_phone, fp.duty_b);
+	fp.ackp = fp_phone(doc->ack_phone, fp.ackp_b);
+	fp.number = fp_phone(doc->number, fp.number_b);
 	fp.family = opts->font != NULL && opts->font[0] != '\0' ? opts->font :
 	    "Sans";
 	if (opts->paper == POLICY_PAPER_LETTER) {

@@ -469,56 +469,76 @@ ph_receipt_url(struct mime_buf *b, const char *public_url, const char *path,
 	buf_form(b, name);
 }
 
-/* The TwiML of a call: the alert line in the contact's language where the
-   alert has it, then a Gather for the ack code. */
+/* A <Say> in the contact's language where the tag is plain, of text
+   (escaped). */
 static void
-ph_twiml(struct mime_buf *b, const struct chan_msg *m, const char *action)
+ph_say(struct mime_buf *b, const struct chan_msg *m, const char *text)
 {
-	mime_adds(b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response>");
-	for (int i = 0; i < 2; i++) {
-		mime_adds(b, "<Say");
-		if (m->lang != NULL && m->lang[0] != '\0' &&
-		    strspn(m->lang, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMN"
-		    "OPQRSTUVWXYZ-") == strlen(m->lang) && strlen(m->lang) < 16) {
-			mime_adds(b, " language=\"");
-			mime_adds(b, m->lang);
-			mime_adds(b, "\"");
-		}
-		mime_adds(b, ">");
-		if (m->exercise)
-			mime_adds(b, "Exercise. This is a drill. ");
-		buf_xml(b, m->short_text != NULL ? m->short_text : "");
-		mime_adds(b, "</Say>");
-		if (i == 0) {
-			char digits[8];
-			size_t nd = m->ack_code != NULL ?
-			    strlen(m->ack_code) : 0;
-
-			/* As many keys as the ack code has digits. */
-			snprintf(digits, sizeof(digits), "%zu", nd >= 4 &&
-			    nd <= 16 ? nd : (size_t)8);
-			mime_adds(b, "<Gather input=\"dtmf\" numDigits=\"");
-			mime_adds(b, digits);
-			mime_adds(b, "\" timeout=\"15\"");
-			if (action != NULL) {
-				/* where the keys go: the gateway's listener */
-				mime_adds(b, " method=\"POST\" action=\"");
-				buf_xml(b, action);
-				mime_adds(b, "\"");
-			}
-			mime_adds(b, "><Say>The acknowledgement code is ");
-			/* digit by digit, so that it is read out as digits */
-			for (size_t k = 0; k < nd && k < 16; k++) {
-				char dg[3] = { m->ack_code[k], ' ', '\0' };
-
-				if (dg[0] >= '0' && dg[0] <= '9')
-					mime_adds(b, dg);
-			}
-			mime_adds(b, ". To acknowledge, key it in now.</Say>"
-			    "</Gather>");
-		}
+	mime_adds(b, "<Say");
+	if (m->lang != NULL && m->lang[0] != '\0' &&
+	    strspn(m->lang, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMN"
+	    "OPQRSTUVWXYZ-") == strlen(m->lang) && strlen(m->lang) < 16) {
+		mime_adds(b, " language=\"");
+		mime_adds(b, m->lang);
+		mime_adds(b, "\"");
 	}
-	mime_adds(b, "</Response>");
+	mime_adds(b, ">");
+	buf_xml(b, text);
+	mime_adds(b, "</Say>");
+}
+
+/* The menu: a Gather whose keys go to action (the gateway's listener),
+   saying the code digit by digit, then what to key. */
+static void
+ph_menu(struct mime_buf *b, const struct chan_msg *m, const char *action)
+{
+	size_t nd = m->ack_code != NULL ? strlen(m->ack_code) : 0;
+
+	mime_adds(b, CHAN_VOICE_GATHER);
+	if (action != NULL) {
+		mime_adds(b, " method=\"POST\" action=\"");
+		buf_xml(b, action);
+		mime_adds(b, "\"");
+	}
+	mime_adds(b, "><Say>");
+	if (nd > 0) {
+		mime_adds(b, "Your code is ");
+		/* digit by digit, so that it is read out as digits */
+		for (size_t k = 0; k < nd && k < 16; k++) {
+			char dg[3] = { m->ack_code[k], ' ', '\0' };
+
+			if (dg[0] >= '0' && dg[0] <= '9')
+				mime_adds(b, dg);
+		}
+		mime_adds(b, ". ");
+	}
+	mime_adds(b, CHAN_VOICE_MENU "</Say></Gather>");
+}
+
+/*
+ * The TwiML of a call: who calls ("DNS-CERT alert", or "exercise" and
+ * that it is a drill), the alert line in the contact's language where the
+ * alert has it, then the menu, once more if nothing was keyed, and a
+ * goodbye.  A notice of an ack (no code) asks for nothing.
+ */
+static void
+ph_twiml(struct mime_buf *b, const struct chan_msg *m, const char *name,
+    const char *action)
+{
+	struct mime_buf intro = { 0 };
+
+	mime_adds(&intro, name != NULL ? name : "tocsin");
+	mime_adds(&intro, m->exercise ? " exercise. This is a drill, not a "
+	    "real incident. " : " alert. ");
+	mime_adds(&intro, m->short_text != NULL ? m->short_text : "");
+	mime_adds(b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response>");
+	ph_say(b, m, intro.oom ? "" : intro.p);
+	free(intro.p);
+	if (m->ack_code != NULL) {
+		ph_menu(b, m, action);
+		ph_menu(b, m, action);
+	}
+	mime_adds(b, "<Say>" CHAN_VOICE_BYE "</Say><Hangup/></Response>");
 }
 
 /* --- one request ------------------------------------------------------- */
@@ -574,22 +594,29 @@ ph_req_reset(struct ph_req *r)
 /* The SMS text of r's message for provider pv into *ret (malloc'd, the
    caller's), and r's count of segments. */
 static int
-ph_sms_text(struct ph_req *r, const struct policy_provider *pv, char **ret,
-    struct tocsin_err *err)
+ph_sms_text(const struct ph_session *s, struct ph_req *r,
+    const struct policy_provider *pv, char **ret, struct tocsin_err *err)
 {
 	const struct chan_msg *m = r->msg;
+	const char *name = s->env->repo->gateway.short_name;
 	struct smstext_info info = { 0 };
-	char tail[600];
+	char tail[600], marker[POLICY_SHORT_NAME_MAX + 32];
 	int rc;
 
-	/* a notice that the team acknowledged asks for nothing */
+	/* who sends, first: the name the recipients know the desk by
+	   (checked printable ASCII, so it cannot reorder or break the
+	   text), then the exercise marker */
+	snprintf(marker, sizeof(marker), "%.*s: %s", POLICY_SHORT_NAME_MAX,
+	    name != NULL ? name : "tocsin", m->exercise ? "[EXERCISE] " : "");
+	/* what to do, last and never cut: the reply that acks, and the
+	   link; a notice that the team acknowledged asks for nothing */
 	if (m->ack_code != NULL)
-		snprintf(tail, sizeof(tail), " Ack code %s%s%s",
-		    m->ack_code, m->ack_url != NULL ? " " : "",
+		snprintf(tail, sizeof(tail), " - reply ACK %s%s%s",
+		    m->ack_code, m->ack_url != NULL ? " or open " : "",
 		    m->ack_url != NULL ? m->ack_url : "");
 	else
 		tail[0] = '\0';
-	rc = smstext_compose(m->exercise ? "[EXERCISE] " : "",
+	rc = smstext_compose(marker,
 	    m->short_text != NULL ? m->short_text : "", tail,
 	    (unsigned)pv->segments, ret, &info, err);
 	if (rc != 0)
@@ -634,7 +661,8 @@ ph_twilio(const struct ph_session *s, const struct policy_provider *pv,
 		if (public_url != NULL)
 			ph_receipt_url(&act, public_url, "twilio/gather/",
 			    pv->name);
-		ph_twiml(&tw, r->msg, act.oom ? NULL : act.p);
+		ph_twiml(&tw, r->msg, s->env->repo->gateway.short_name,
+		    act.oom ? NULL : act.p);
 		buf_field(body, "Twiml", tw.oom ? "" : tw.p);
 		free(tw.p);
 		free(act.p);
@@ -813,7 +841,7 @@ ph_start(struct ph_session *s, CURLM *multi, struct ph_req *r,
 	ph_req_reset(r);
 	if (pv->naddresses > 0 && s->unresolved[ph_index(s, r)])
 		r->pinned = true;
-	if (s->sh->mode == PH_SMS && (rc = ph_sms_text(r, pv, &text, err)) != 0)
+	if (s->sh->mode == PH_SMS && (rc = ph_sms_text(s, r, pv, &text, err)) != 0)
 		return rc;
 	if (pv->kind == POLICY_PK_TWILIO)
 		ph_twilio(s, pv, r, text, &url, &body);
@@ -1346,7 +1374,7 @@ ph_modem_send(struct ph_session *s, struct ph_req *r, int64_t deadline)
 	for (int i = 0; i < 2; i++)
 		ref = ref * 16 + (unsigned)(key[i] <= '9' ? key[i] - '0' :
 		    (key[i] | 0x20) - 'a' + 10);
-	if ((rc = ph_sms_text(r, pv, &text, &err)) == 0)
+	if ((rc = ph_sms_text(s, r, pv, &text, &err)) == 0)
 		rc = modem_send(p->modem, r->rcpt->address, text, strlen(text),
 		    (uint8_t)ref, (unsigned)pv->segments, deadline, mrs,
 		    sizeof(mrs), &parts, &reached, &err);
@@ -1458,6 +1486,8 @@ sms_preview(const struct policy_repo *repo, const struct chan_msg *m,
 {
 	const struct policy_provider *order[PH_MAX_PROVIDERS];
 	struct ph_req r = { .msg = (struct chan_msg *)m };
+	struct chan_env env = { .repo = repo };
+	struct ph_session ss = { .env = &env };
 	size_t n;
 	int rc;
 
@@ -1467,7 +1497,7 @@ sms_preview(const struct policy_repo *repo, const struct chan_msg *m,
 		return tocsin_fail(err, TOCSIN_ENOTFOUND, "no provider in "
 		    "providers.sms serves %s", m->nrcpts > 0 ?
 		    m->rcpts[0].address : "the number");
-	if ((rc = ph_sms_text(&r, order[0], &out->data, err)) != 0)
+	if ((rc = ph_sms_text(&ss, &r, order[0], &out->data, err)) != 0)
 		return rc;
 	out->len = strlen(out->data);
 	out->type = "text/plain";
@@ -1495,7 +1525,7 @@ voice_preview(const struct policy_repo *repo, const struct chan_msg *m,
 	if (repo->gateway.public_url != NULL)
 		ph_receipt_url(&act, repo->gateway.public_url,
 		    "twilio/gather/", order[0]->name);
-	ph_twiml(&tw, m, act.oom ? NULL : act.p);
+	ph_twiml(&tw, m, repo->gateway.short_name, act.oom ? NULL : act.p);
 	free(act.p);
 	if (tw.oom) {
 		free(tw.p);

@@ -624,6 +624,7 @@ build_text(struct worker *w, const struct chan_ops *ops,
 	in.timezone = src->tz;
 	in.ack_url = pm->url;
 	in.ack_code = pm->code;
+	in.duty_phone = repo->gateway.duty_phone;
 	in.unreached = src->unreached != NULL && src->unreached[0] != '\0' ?
 	    src->unreached : NULL;
 	if (row->notice)

@@ -42,6 +42,7 @@
 
 #include "ack.h"
 #include "base.h"
+#include "cap.h"
 #include "desk.h"
 #include "form.h"
 #include "listen.h"
@@ -574,15 +575,57 @@ link_post(struct listen_ctx *l, const struct listen_req *rq,
 	return rc;
 }
 
+/* The zone the team's page gives local times in: its first contact's
+   with one (as its messages do), or NULL. */
+static const char *
+link_zone(const struct listen_ctx *l, const char *team)
+{
+	const struct policy_team *pt = policy_team_find(l->repo, team);
+
+	for (size_t i = 0; pt != NULL && i < pt->ncontacts; i++)
+		if (pt->contacts[i].timezone != NULL)
+			return pt->contacts[i].timezone;
+	return NULL;
+}
+
+/*
+ * Instant t for a person: "2026-03-02 09:30 UTC", then, when the zone can
+ * be read, " (your time, Africa/Nairobi: 2026-03-02 12:30 EAT
+ * (UTC+03:00))".  Never the raw ISO string of the alert.
+ */
+static void
+link_when(struct base_buf *pg, const char *zone, int64_t t)
+{
+	char utc[TZ_FORMAT_MAX], local[TZ_FORMAT_MAX];
+
+	if (tz_format_utc(t, utc, sizeof(utc), NULL) != 0) {
+		base_buf_puts(pg, "at an unknown time");
+		return;
+	}
+	base_esc_html(pg, utc, sizeof(utc));
+	if (zone == NULL || tz_format(NULL, zone, t, local, sizeof(local),
+	    NULL) != 0)
+		return;
+	base_buf_puts(pg, " (your time, <span class=\"zone\">");
+	base_esc_html(pg, zone, TZ_NAME_MAX);
+	base_buf_puts(pg, "</span>: <b>");
+	base_esc_html(pg, local, sizeof(local));
+	base_buf_puts(pg, "</b>)");
+}
+
 /*
  * The page of a team's link for alert a: the team's ack when it has one,
  * or the form that acks.  t is the team's row (NULL: the alert has no such
- * team any more); check_rc >= 0 when this request acked.
+ * team any more); check_rc >= 0 when this request acked.  Times are given
+ * in UTC and in zone (the team's contacts' local time; NULL: UTC only).
  */
 static void
 link_page(struct base_buf *pg, const struct store_alert_row *a,
-    const char *team, const struct store_team_row *t, int check_rc)
+    const char *team, const struct store_team_row *t, int check_rc,
+    const char *zone)
 {
+	time_t sent;
+
 	page_head(pg, a->headline != NULL ? a->headline : "Alert",
 	    strcmp(a->status, "Exercise") == 0);
 	base_buf_puts(pg, "<h1>");
@@ -593,7 +636,10 @@ link_page(struct base_buf *pg, const struct store_alert_row *a,
 	base_buf_puts(pg, "</b> for team <b>");
 	base_esc_html(pg, team, 64);
 	base_buf_puts(pg, "</b>, sent ");
-	base_esc_html(pg, a->sent, 64);
+	if (a->sent != NULL && cap_datetime_parse(a->sent, &sent) == 0)
+		link_when(pg, zone, (int64_t)sent);
+	else
+		base_buf_puts(pg, "at an unknown time");
 	base_buf_puts(pg, ". The full text came in your encrypted message.</p>\n");
 	if (t != NULL && strcmp(a->status, "System") == 0) {
 		/* a check of contacts: only a contact's own link confirms
@@ -603,16 +649,12 @@ link_page(struct base_buf *pg, const struct store_alert_row *a,
 			    "each contact confirms with the link or code sent "
 			    "to them.</p>\n");
 	} else if (t != NULL && t->ack_by != NULL) {
-		char when[TZ_FORMAT_MAX];
-
-		if (tz_format_utc(t->ack_at, when, sizeof(when), NULL) != 0)
-			(void)snprintf(when, sizeof(when), "?");
 		base_buf_puts(pg, "<p class=\"done\"><b>Acknowledged</b> by ");
 		base_esc_html(pg, t->ack_by, 200);
 		base_buf_puts(pg, " (");
 		base_esc_html(pg, t->ack_via, 64);
 		base_buf_puts(pg, ") at ");
-		base_esc_html(pg, when, 64);
+		link_when(pg, zone, t->ack_at);
 		base_buf_puts(pg, ". Thank you.</p>\n");
 	} else if (t != NULL) {
 		base_buf_puts(pg, "<p>Your team has not acknowledged yet. Pressing "
@@ -680,7 +722,7 @@ ack_link(struct listen_ctx *l, struct MHD_Connection *c, const char *token,
 		if (store_teams(l->st, alert, &teams, &nt, &err) == 0)
 			t = link_team_row(teams, nt, team);
 	}
-	link_page(&pg, a, team, t, check_rc);
+	link_page(&pg, a, team, t, check_rc, link_zone(l, team));
 	store_alert_rows_free(a, 1);
 	store_team_rows_free(teams, nt);
 	return page_reply(c, MHD_HTTP_OK, &pg);
@@ -726,11 +768,91 @@ listen_log_line(void *arg, const char *line)
 	listen_log(arg, "%s", line);
 }
 
+/*
+ * The try of a call's keys, from the tail of its Gather's action path:
+ * "twilio-voice" is the call's first, "twilio-voice/2" its second (the
+ * answer to a wrong code points there).  The provider's name goes to
+ * prov.  Only the wording of the answer depends on it: a caller keys
+ * digits and cannot choose the URL, Twilio signs it, and whatever it
+ * says, the store's bounds on wrong codes are what limits tries.
+ */
+static int
+inbound_try(const char *tail, char *prov, size_t provlen)
+{
+	const char *slash = strrchr(tail, '/');
+	int n = 1;
+
+	if (slash != NULL && slash[1] >= '2' && slash[1] <= '0' +
+	    CHAN_VOICE_TRIES && slash[2] == '\0')
+		n = slash[1] - '0';
+	else
+		slash = NULL;
+	(void)snprintf(prov, provlen, "%.*s", slash != NULL ? (int)(slash -
+	    tail) : (int)strnlen(tail, provlen), tail);
+	return n;
+}
+
+/*
+ * The answer to a call's keys: thanks and goodbye when they acked; when
+ * the code was wrong, "not right" and the menu again with the next try's
+ * action (lc's inbound path, the provider, "/N"), or goodbye after
+ * CHAN_VOICE_TRIES; goodbye when the store refused to compare.  Every
+ * answer ends the call or gathers again: none leaves a caller in
+ * silence.
+ */
+static enum MHD_Result
+twiml_keys(struct listen_ctx *l, struct MHD_Connection *c,
+    const struct listen_channel *lc, const char *prov, int try,
+    enum reply_outcome out)
+{
+	struct base_buf pg = { .limit = LISTEN_PAGE_MAX };
+	struct MHD_Response *r;
+	enum MHD_Result rc;
+	char next[16];
+
+	base_buf_puts(&pg, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>"
+	    "<Response><Say>");
+	if (out == REPLY_ACKED)
+		base_esc_html(&pg, CHAN_VOICE_ACKED, 300);
+	else if (out == REPLY_THROTTLED)
+		base_esc_html(&pg, CHAN_VOICE_THROTTLED, 300);
+	else if (try >= CHAN_VOICE_TRIES)
+		base_esc_html(&pg, CHAN_VOICE_WRONG " " CHAN_VOICE_BYE, 300);
+	else {
+		base_esc_html(&pg, CHAN_VOICE_WRONG, 300);
+		(void)snprintf(next, sizeof(next), "/%d", try + 1);
+		base_buf_puts(&pg, "</Say>" CHAN_VOICE_GATHER " method=\"POST\" "
+		    "action=\"");
+		base_esc_html(&pg, l->base, sizeof(l->base));
+		base_esc_html(&pg, lc->ops->inbound_path, 256);
+		base_esc_html(&pg, prov, 256);
+		base_buf_puts(&pg, next);
+		base_buf_puts(&pg, "\"><Say>" CHAN_VOICE_MENU "</Say></Gather>"
+		    "<Say>" CHAN_VOICE_BYE);
+	}
+	base_buf_puts(&pg, "</Say><Hangup/></Response>");
+	if (pg.rc != 0 || pg.full) {
+		free(pg.p);
+		return MHD_NO;
+	}
+	r = MHD_create_response_from_buffer(pg.len, pg.p,
+	    MHD_RESPMEM_MUST_FREE);
+	if (r == NULL) {
+		free(pg.p);
+		return MHD_NO;
+	}
+	(void)MHD_add_response_header(r, "Content-Type", "text/xml");
+	rc = MHD_queue_response(c, MHD_HTTP_OK, r);
+	MHD_destroy_response(r);
+	return rc;
+}
+
 /* What a person sent back through a provider (reply.c matches it), and
-   the provider's answer: TwiML that thanks, or says the code is wrong. */
+   the provider's answer: TwiML that thanks, or says the code is wrong
+   (for a call, twiml_keys). */
 static enum MHD_Result
 inbound(struct listen_ctx *l, struct MHD_Connection *c,
-    const struct listen_channel *lc, const char *provider, const char *url,
+    const struct listen_channel *lc, const char *tail, const char *url,
     const struct listen_req *rq)
 {
 	struct chan_inbound in;
@@ -739,9 +861,11 @@ inbound(struct listen_ctx *l, struct MHD_Connection *c,
 		.secret = l->secret, .log = listen_log_line, .log_arg = l,
 		.throttled = l->throttled };
 	enum reply_outcome out;
-	char full[1400];
-	int rc;
+	char full[1400], provider[257];
+	int rc, try;
 
+	/* the provider signed the whole URL, the try's "/N" included */
+	try = inbound_try(tail, provider, sizeof(provider));
 	snprintf(full, sizeof(full), "%s%s", l->base, url + 1);
 	rc = lc->ops->inbound(lc->shared, provider, full, rq->body.p != NULL ?
 	    rq->body.p : "", rq->body.len, MHD_lookup_connection_value(c,
@@ -754,22 +878,25 @@ inbound(struct listen_ctx *l, struct MHD_Connection *c,
 		return reply(c, MHD_HTTP_NOT_FOUND, "no such provider\n");
 	if (rc != 0)
 		return reply(c, MHD_HTTP_BAD_REQUEST, "bad reply\n");
+	if (!in.keypress && try != 1)	/* an SMS has no tries */
+		return reply(c, MHD_HTTP_NOT_FOUND, "no such provider\n");
 	rc = reply_take(&rc_, &in, (int64_t)time(NULL), &out, &err);
 	l->throttled = rc_.throttled;
 	if (rc != 0) {
 		listen_log(l, "ack: %s", err.msg);
 		return reply(c, MHD_HTTP_SERVICE_UNAVAILABLE, "try again\n");
 	}
+	if (in.keypress)
+		return twiml_keys(l, c, lc, provider, try, out);
 	if (out == REPLY_THROTTLED)
-		return twiml(c, in.keypress ? "Say" : NULL, "Too many tries.");
-	if (out == REPLY_ACKED)
-		return twiml(c, in.keypress ? "Say" : "Message", in.keypress ?
-		    "Thank you. Your team's acknowledgement is recorded." :
-		    "tocsin: your team's acknowledgement is recorded. Thank "
-		    "you.");
-	return twiml(c, in.keypress ? "Say" : "Message", in.keypress ?
-	    "That code is not right." : "tocsin: that code matched no "
-	    "alert of your team.");
+		return twiml(c, NULL, NULL);
+	/* signed with the name the alert's SMS began with */
+	(void)snprintf(full, sizeof(full), "%.*s: %s", POLICY_SHORT_NAME_MAX,
+	    l->repo->gateway.short_name != NULL ?
+	    l->repo->gateway.short_name : "tocsin", out == REPLY_ACKED ?
+	    "your team's acknowledgement is recorded. Thank you." :
+	    "that code matched no alert of your team.");
+	return twiml(c, "Message", full);
 }
 
 /*

@@ -2,11 +2,13 @@
  * render.c: the plain-text body and the subject of a message for one team
  * and step, from a verified CAP alert.
  *
- * Layout, top to bottom: a banner for anything that is not a real incident
- * (Exercise, Test, System, Draft); what the message does to earlier alerts
- * (Update, Cancel) and the CAP note; one section per language of the step's
- * contacts; a footer with the identities and the acknowledgement
- * instructions, and the banner again.
+ * Layout, top to bottom, the action first: "ACTUAL ALERT" or the banner of
+ * anything that is not a real incident (Exercise, Test, System, Draft), the
+ * highest severity, the headline and how to acknowledge (link, code, duty
+ * desk); then what the message does to earlier alerts (Update, Cancel) and
+ * the CAP note; one section per language of the step's contacts (a time
+ * the alert does not give has no line); a footer with the identities, and
+ * the banner again.
  *
  * Alert text is outside input even when signed: it is cleaned character by
  * character (CR LF and lone CR are line breaks, other C0 controls, DEL and
@@ -17,8 +19,8 @@
  * (U+0085) is a line break to some readers.
  *
  * Sizes: each field is cut at RENDER_FIELD_MAX, the whole at
- * RENDER_BODY_MAX.  The footer is rendered first and its room kept, so the
- * acknowledgement instructions survive any cut.  Labels are English.
+ * RENDER_BODY_MAX.  The action lines come first and are short, and the
+ * footer is rendered first and its room kept, so neither is ever cut.  Labels are English.
  */
 #include <ctype.h>
 #include <stdbool.h>
@@ -35,6 +37,7 @@
 
 #define RENDER_FOOT_FIELD_MAX 1024	/* ids and names in the footer */
 #define RENDER_SHORT_MAX 256		/* value-set words, language tags */
+#define RENDER_ACTION_MAX 400		/* the headline at the top */
 #define RENDER_TRUNCATED "[truncated]"
 #define RENDER_BODY_CUT "\n" RENDER_TRUNCATED "\n"
 
@@ -42,6 +45,17 @@ static const char render_exercise_banner[] =
     "*** EXERCISE - EXERCISE - EXERCISE ***\n";
 static const char render_test_banner[] = "*** TEST - TEST - TEST ***\n";
 static const char render_draft_banner[] = "*** DRAFT - NOT ACTIONABLE ***\n";
+
+static const char *
+render_severity_name(int sev)
+{
+	static const char *const names[] = { "Unknown", "Minor", "Moderate",
+		"Severe", "Extreme" };
+
+	if (sev < 0 || sev >= (int)(sizeof(names) / sizeof(names[0])))
+		return "Unknown";
+	return names[sev];
+}
 
 /* Where local times come from, decided once per body. */
 struct render_zone {
@@ -196,7 +210,7 @@ render_instant(struct base_buf *b, const struct render_zone *z,
 }
 
 /* A CAP dateTime element: in UTC and local time; when absent, the
-   fallback instant with a note, or "not given". */
+   fallback instant with a note, or no line at all. */
 static void
 render_time(struct base_buf *b, const struct render_zone *z,
     const char *label, const char *value, const time_t *fallback,
@@ -205,13 +219,11 @@ render_time(struct base_buf *b, const struct render_zone *z,
 	time_t t;
 
 	if (value == NULL) {
-		if (fallback != NULL) {
+		/* a time the alert does not give is left out: a line that
+		   says nothing is one more to read past */
+		if (fallback != NULL)
 			render_instant(b, z, label, (int64_t)*fallback,
 			    fallback_note);
-		} else {
-			base_buf_puts(b, label);
-			base_buf_puts(b, ": not given\n");
-		}
 		return;
 	}
 	/* cap_parse checked it; this is only for a value it did not */
@@ -230,7 +242,11 @@ render_banner(struct base_buf *b, const char *status, bool closing)
 {
 	if (status == NULL)
 		return;
-	if (strcmp(status, "Exercise") == 0) {
+	if (strcmp(status, "Actual") == 0) {
+		/* said first, so a real alert is never taken for a drill */
+		if (!closing)
+			base_buf_puts(b, "ACTUAL ALERT\n");
+	} else if (strcmp(status, "Exercise") == 0) {
 		base_buf_puts(b, render_exercise_banner);
 		if (!closing)
 			base_buf_puts(b, "This is a drill. No real incident.\n");
@@ -393,12 +409,7 @@ render_footer(struct base_buf *b, const struct render_in *in,
 {
 	const struct cap_alert *a = in->alert;
 	const struct policy_team *team = in->team;
-	const char *url = in->ack_url, *code = in->ack_code;
 
-	if (url != NULL && url[0] == '\0')
-		url = NULL;
-	if (code != NULL && code[0] == '\0')
-		code = NULL;
 	base_buf_puts(b, "\n----\n");
 	render_line(b, "Alert id", in->alert_id, RENDER_FOOT_FIELD_MAX);
 	render_line(b, "CAP identifier", a->identifier, RENDER_FOOT_FIELD_MAX);
@@ -418,24 +429,79 @@ render_footer(struct base_buf *b, const struct render_in *in,
 		base_buf_puts(b, ")");
 	}
 	base_buf_put(b, "\n", 1);
-	if (url != NULL || code != NULL) {
-		base_buf_puts(b, "To acknowledge for team ");
-		render_text(b, team->id, RENDER_LINE, RENDER_FOOT_FIELD_MAX);
-		base_buf_puts(b, ": ");
-		if (url != NULL) {
-			base_buf_puts(b, "open ");
-			render_text(b, url, RENDER_LINE, RENDER_FOOT_FIELD_MAX);
-			base_buf_puts(b, " and press the button");
-		}
-		if (url != NULL && code != NULL)
-			base_buf_puts(b, ", or ");
-		if (code != NULL) {
-			base_buf_puts(b, "reply with code ");
-			render_text(b, code, RENDER_LINE, RENDER_FOOT_FIELD_MAX);
-		}
+	render_banner(b, a->status, true);
+}
+
+/* The acknowledgement instructions: the team's link and code, and the
+   duty desk to call; nothing when there is neither link nor code. */
+static void
+render_ack_lines(struct base_buf *b, const struct render_in *in)
+{
+	const char *url = in->ack_url, *code = in->ack_code;
+	char phone[BASE_PHONE_MAX];
+
+	if (url != NULL && url[0] == '\0')
+		url = NULL;
+	if (code != NULL && code[0] == '\0')
+		code = NULL;
+	if (url == NULL && code == NULL)
+		return;
+	base_buf_puts(b, "To acknowledge for team ");
+	render_text(b, in->team->id, RENDER_LINE, RENDER_FOOT_FIELD_MAX);
+	base_buf_puts(b, ": ");
+	if (url != NULL) {
+		base_buf_puts(b, "open ");
+		render_text(b, url, RENDER_LINE, RENDER_FOOT_FIELD_MAX);
+		base_buf_puts(b, " and press the button");
+	}
+	if (url != NULL && code != NULL)
+		base_buf_puts(b, ", or ");
+	if (code != NULL) {
+		base_buf_puts(b, "reply with code ");
+		render_text(b, code, RENDER_LINE, RENDER_FOOT_FIELD_MAX);
+	}
+	base_buf_put(b, "\n", 1);
+	if (in->duty_phone != NULL && in->duty_phone[0] != '\0') {
+		(void)base_phone_group(in->duty_phone, phone, sizeof(phone));
+		base_buf_puts(b, "Or call the duty desk: ");
+		render_text(b, phone, RENDER_LINE, sizeof(phone));
+		base_buf_puts(b, code != NULL ? " and give the code\n" : "\n");
+	}
+}
+
+/*
+ * What the reader must see first, before any detail: whether this is a
+ * real alert or an exercise (the banner), the highest severity, the
+ * headline (of the first contact's language), and how to acknowledge.
+ * The same lines come again in the detail below, whole.
+ */
+static void
+render_action(struct base_buf *b, const struct render_in *in)
+{
+	const struct cap_alert *a = in->alert;
+	const struct cap_info *info = cap_info_for(a, in->nlangs > 0 &&
+	    in->langs != NULL ? in->langs[0] : NULL);
+	const char *what = info == NULL ? NULL : info->headline != NULL ?
+	    info->headline : info->event;
+
+	render_banner(b, a->status, false);
+	if (in->unreached != NULL) {
+		/* the desk's page: why it gets the alert comes next */
+		base_buf_puts(b, "UNREACHED: ");
+		render_text(b, in->unreached, RENDER_LINE,
+		    RENDER_FOOT_FIELD_MAX);
+		base_buf_puts(b, "\nThese teams did not acknowledge this "
+		    "alert after every step of their ladders.\nReach them by "
+		    "other means, then acknowledge this message.\n");
+	}
+	if (a->ninfos > 0) {
+		base_buf_puts(b, "Severity: ");
+		base_buf_puts(b, render_severity_name(a->max_severity));
 		base_buf_put(b, "\n", 1);
 	}
-	render_banner(b, a->status, true);
+	render_line(b, "Headline", what, RENDER_ACTION_MAX);
+	render_ack_lines(b, in);
+	base_buf_put(b, "\n", 1);
 }
 
 /* The zone for local times, tried once so that each time line need not
@@ -486,16 +552,8 @@ render_body(const struct render_in *in, char **ret, size_t *ret_len,
 		goto fail;
 	}
 	body.limit = RENDER_BODY_MAX - foot.len - strlen(RENDER_BODY_CUT);
-	if (in->unreached != NULL) {
-		/* the desk's page: why it gets the alert comes first */
-		base_buf_puts(&body, "UNREACHED: ");
-		render_text(&body, in->unreached, RENDER_LINE,
-		    RENDER_FOOT_FIELD_MAX);
-		base_buf_puts(&body, "\nThese teams did not acknowledge this "
-		    "alert after every step of their ladders.\nReach them by "
-		    "other means, then acknowledge this message.\n\n");
-	}
-	render_banner(&body, in->alert->status, false);
+	/* a few short lines, so always within the limit */
+	render_action(&body, in);
 	render_head(&body, in->alert, &z);
 	if ((rc = render_infos(&body, in, &z)) != 0)
 		goto fail;
@@ -524,16 +582,6 @@ fail:
 
 /* ---- subject ---- */
 
-static const char *
-render_severity_name(int sev)
-{
-	static const char *const names[] = { "Unknown", "Minor", "Moderate",
-		"Severe", "Extreme" };
-
-	if (sev < 0 || sev >= (int)(sizeof(names) / sizeof(names[0])))
-		return "Unknown";
-	return names[sev];
-}
 
 /* Subject output: printable ASCII, one space at a time, cut at the end. */
 struct render_line_out {

@@ -38,6 +38,8 @@ struct render_in {
 					   team's first contact's */
 	const char *ack_url;		/* per-team link, may be NULL */
 	const char *ack_code;		/* per-team short code, may be NULL */
+	const char *duty_phone;		/* E.164 of the duty desk, said with
+					   the ack instructions; may be NULL */
 	const char *zonedir;		/* NULL: TZ_DEFAULT_DIR */
 	const char *unreached;		/* for the desk: the ids of the teams
 					   that ended unreached ("ke, br"), or
@@ -49,7 +51,8 @@ struct render_in {
  * with LF line ends, owned by the caller, and *ret_len its length (at most
  * RENDER_BODY_MAX).  Each field is cut at RENDER_FIELD_MAX and the whole at
  * RENDER_BODY_MAX, at a character boundary, with a "[truncated]" marker; the
- * acknowledgement instructions at the end are never cut.  A time zone that
+ * action lines at the top (status, severity, headline, acknowledgement
+ * instructions) and the footer are never cut.  A time zone that
  * cannot be read does not stop the message: its times are then given in
  * UTC only, with the reason.  Returns 0, TOCSIN_EINTERNAL for missing
  * inputs or TOCSIN_ENOMEM; the outputs are untouched on failure.

@@ -227,6 +227,7 @@ policy_free(struct policy_repo *repo)
 	free(repo->gateway.default_audience);
 	free(repo->gateway.ack_secret);
 	free(repo->gateway.duty_phone);
+	free(repo->gateway.short_name);
 	free(repo->gateway.ack_phone);
 	free(repo->gateway.desk_team);
 	free(repo->gateway.desk_tokens);

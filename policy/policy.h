@@ -398,6 +398,10 @@ struct policy_gateway {
 	int max_attempts;		/* then a delivery is dead */
 	char *ack_secret;		/* 0600 key file of ack tokens, or NULL */
 	char *duty_phone;		/* E.164 of the duty desk, or NULL */
+	char *short_name;		/* who sends, first in an SMS and said
+					   first in a call: 1 to
+					   POLICY_SHORT_NAME_MAX printable
+					   ASCII; "tocsin" unless set */
 	char *ack_phone;		/* E.164 that takes "ACK code" by SMS
 					   or call, or NULL */
 	char *trusted_proxy;		/* IP address of the TLS proxy in front
@@ -423,6 +427,8 @@ struct policy_gateway {
 	struct policy_src signing_key_src;
 	struct policy_src store_src;	/* the store key's line */
 };
+
+#define POLICY_SHORT_NAME_MAX 20
 
 struct policy_repo {
 	char *main_file;		/* absolute path of the main file */

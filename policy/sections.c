@@ -630,6 +630,7 @@ policy_gateway_defaults(struct policy_gateway *gw)
 	gw->replay_window = 24 * 3600;
 	gw->max_alert_bytes = 262144;
 	gw->default_audience = policy_xstrdup("all");
+	gw->short_name = policy_xstrdup("tocsin");
 	gw->lease = 120;
 	gw->verify_after = 180 * 86400;
 	gw->retry_base = 30;
@@ -741,6 +742,22 @@ policy_read_gateway_timing(struct policy_ctx *ctx, const config_setting_t *g)
 	    1000, &gw->max_attempts);
 }
 
+/* Whether s may stand as the sender's name in front of an SMS and in a
+   call: 1 to POLICY_SHORT_NAME_MAX printable ASCII characters (so no CR,
+   LF or other control, and one GSM 03.38 septet each but for a few). */
+static bool
+policy_short_name_valid(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > POLICY_SHORT_NAME_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] > 0x7e)
+			return false;
+	return true;
+}
+
 /* The ack key, the desk's numbers, the proxy whose X-Forwarded-For is
    believed. */
 static void
@@ -762,6 +779,10 @@ policy_read_gateway_acks(struct policy_ctx *ctx, const config_setting_t *g)
 	}
 	policy_read_gateway_phone(ctx, g, "duty_phone", &gw->duty_phone);
 	policy_read_gateway_phone(ctx, g, "ack_phone", &gw->ack_phone);
+	(void)policy_get_valid(ctx, g, "gateway", "short_name", false,
+	    POLICY_MAX_VALUE, policy_short_name_valid, "is not 1 to 20 "
+	    "printable ASCII characters (no line break); write the name "
+	    "recipients know the desk by, e.g. \"DNS-CERT\"", &gw->short_name);
 	if (policy_get_dup(ctx, g, "gateway", "trusted_proxy", false, 64,
 	    &gw->trusted_proxy) == 1 &&
 	    inet_pton(AF_INET, gw->trusted_proxy, ip) != 1 &&
@@ -794,7 +815,7 @@ policy_read_gateway(struct policy_ctx *ctx, const config_setting_t *root)
 		"trusted_proxy",
 		"verify_after", "listen_max_connections",
 		"listen_max_per_address", "listen_idle_timeout",
-		"listen_request_timeout", NULL };
+		"listen_request_timeout", "short_name", NULL };
 	struct policy_gateway *gw = &ctx->repo->gateway;
 	const config_setting_t *g;
 

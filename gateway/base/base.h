@@ -106,4 +106,20 @@ void base_log_file(void *arg, const char *line);
  */
 int64_t base_mono_ms(void);
 
+#define BASE_PHONE_MAX 48		/* bytes of a grouped number, NUL
+					   included, for any E.164 number */
+/*
+ * An E.164 number grouped for reading aloud or on paper:
+ * "+254205550101" becomes "+254 20 555 0101", "+12025550123"
+ * "+1 202 555 0123".  The country calling code is set apart by the ITU
+ * rule that makes the codes prefix-free (1 and 7 are one digit, a fixed
+ * list of two-digit codes, every other code three); the national number
+ * ends with a group of four digits, the rest in threes from the right,
+ * and a lone digit left over joins the group after it.  Anything that is
+ * not "+" and 4 to 15 digits is copied unchanged (cut to fit).  out holds
+ * outlen bytes (BASE_PHONE_MAX is always enough for E.164).  0, or
+ * TOCSIN_ETOOBIG when the result was cut.
+ */
+int base_phone_group(const char *e164, char *out, size_t outlen);
+
 #endif

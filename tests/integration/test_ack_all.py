@@ -486,7 +486,7 @@ def test_the_desk_page_names_the_unreached_teams(run):
         assert len(lines) == 1, body[:400]
         assert gone <= words(lines[0]) and not acked & words(lines[0]), lines
     for text in texts:
-        assert text.startswith("UNREACHED"), text
+        assert text.startswith("tocsin: UNREACHED"), text
         assert gone <= words(text.lower()), text
 
 
@@ -525,7 +525,7 @@ def test_the_other_contacts_hear_who_acknowledged(run):
                 in body, body[:400]
             assert f"Acknowledged by: {acker}" not in body, body[:400]
         sms = [x for to, x in run.sms if to == p["mobile"]
-               and x.startswith("ACKNOWLEDGED")]
+               and x.startswith("tocsin: ACKNOWLEDGED")]
         assert len(sms) == 1, (t, sms)
         assert f'unverified: "{acker}"' in sms[0], sms[0]
 

@@ -217,3 +217,51 @@ def test_behind_a_trusted_proxy_each_client_counts_alone(inst, served):
     inst.set_keys("gateway", trusted_proxy="not-an-address")
     r = inst.run("check")
     assert r.returncode != 0 and "trusted_proxy" in r.stdout + r.stderr
+
+
+def first_zone(inst, team):
+    """The time zone of team's first contact that has one, as the
+    repository gives it."""
+    text = (inst.dir / "teams.conf").read_text()
+    start = text.index(f'{{ id = "{team}";')
+    return re.search(r'timezone = "([^"]+)";', text[start:]).group(1)
+
+
+def test_the_page_in_a_browser_shows_local_and_utc_times(inst, served):
+    """What a person sees: the alert's sent time in UTC and in their own
+    zone, named; after the ack, its time the same way; never an ISO
+    string."""
+    from datetime import datetime, timezone
+    from zoneinfo import ZoneInfo
+    from report_browser import _driver
+
+    team = inst.teams()[0]
+    zone = first_zone(inst, team)
+    # within the replay window; whole minutes as the page shows them
+    sent = datetime.now(timezone.utc).replace(second=0, microsecond=0)
+    alert = inst.submit_signed(inst.cap(addresses=team, sent=sent))
+    served()
+    tok = inst.ack_token(alert, team)
+    local = sent.astimezone(ZoneInfo(zone))
+    want_local = local.strftime("%Y-%m-%d %H:%M")
+    d = _driver()
+    try:
+        d.get(f"http://127.0.0.1:{inst.port}/ack/{tok}")
+        text = d.find_element("tag name", "body").text
+        assert f"sent {sent:%Y-%m-%d %H:%M} UTC" in text, text
+        assert f"(your time, {zone}: {want_local} " in text, text
+        assert f"{sent:%Y-%m-%dT%H:%M}" not in text and "-00:00" not in text
+        d.find_element("name", "name").send_keys("Amina O.")
+        d.find_element("tag name", "button").click()
+        text = d.find_element("tag name", "body").text
+        at = inst.sql("SELECT ack_at FROM team_states WHERE alert_id = ? "
+                      "AND team = ?", alert, team)[0][0]
+        at_utc = datetime.fromtimestamp(at, timezone.utc)
+        at_local = at_utc.astimezone(ZoneInfo(zone))
+        # seconds are shown when they are not zero
+        fmt = "%Y-%m-%d %H:%M" + (":%S" if at_utc.second else "")
+        assert f"at {at_utc.strftime(fmt)} UTC (your time, {zone}: " \
+            f"{at_local.strftime(fmt)} " in text, text
+    finally:
+        d.quit()
+    assert team_state(inst, alert, team)[0] == "acked"

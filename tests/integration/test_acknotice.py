@@ -83,9 +83,9 @@ def test_other_contacts_hear_who_acknowledged(inst, tmp_path, pki):
     assert sorted(r[1] for r in rows) == sorted(others)
     assert {(r[0], r[2], r[3]) for r in rows} == {(teams[0], "sms", "sent")}
     for m in others:
-        got = [t for t in texts(p, m) if t.startswith("ACKNOWLEDGED")]
+        got = [t for t in texts(p, m) if t.startswith("tocsin: ACKNOWLEDGED")]
         assert len(got) == 1, (m, texts(p, m))
-        assert got[0].startswith(f"ACKNOWLEDGED {teams[0]} by {name0} (sms)")
+        assert got[0].startswith(f"tocsin: ACKNOWLEDGED {teams[0]} by {name0} (sms)")
         # a notice asks for nothing: no code, no link
         assert inst.ack_code(alert, teams[0]) not in got[0]
         assert "/ack/" not in got[0]
@@ -147,7 +147,7 @@ def link_ack(tmp_path, pki, inst, name):
                     "AND kind = 'alert'", alert)[0][0])
             finally:
                 stopped(proc)
-            sms = {m: [t for t in texts(p, m) if t.startswith("ACKNOWLEDGED")]
+            sms = {m: [t for t in texts(p, m) if t.startswith("tocsin: ACKNOWLEDGED")]
                    for _, m in mobiles(inst, team)}
         mails = [(m["rcpt_tos"], opened(pki, m)[1]) for m in smtp.messages()
                  if subject(m).startswith("Acknowledged: ")]
@@ -174,7 +174,7 @@ def test_a_typed_name_is_only_an_unverified_quote(inst, tmp_path, pki):
             f'name typed on the page: "{QUOTED}"' in text, text
     for v in sms.values():
         assert v[0].startswith(
-            f'ACKNOWLEDGED {team} via link (unsigned); name typed on the '
+            f'tocsin: ACKNOWLEDGED {team} via link (unsigned); name typed on the '
             f'page, unverified: "{QUOTED}" at '), v[0]
     for _, text in mails:
         assert "\nAcknowledged by: someone the gateway does not know by " \
@@ -204,7 +204,7 @@ def test_a_contact_acking_by_sms_is_named_from_the_repository(inst, tmp_path,
     assert inst.sql("SELECT ack_contact FROM team_states WHERE alert_id = ? "
                     "AND team = ?", alert, teams[0]) == [(name0,)]
     for m in others:
-        got = [t for t in texts(p, m) if t.startswith("ACKNOWLEDGED")]
-        assert got[0].startswith(f"ACKNOWLEDGED {teams[0]} by {name0} (sms) "
+        got = [t for t in texts(p, m) if t.startswith("tocsin: ACKNOWLEDGED")]
+        assert got[0].startswith(f"tocsin: ACKNOWLEDGED {teams[0]} by {name0} (sms) "
                                  "at "), got
         assert "unverified" not in got[0]

@@ -23,10 +23,22 @@ NO_MATCH = TWIML.format("<Message>tocsin: that code matched no alert of "
 ACKED = TWIML.format("<Message>tocsin: your team&#39;s acknowledgement is "
                      "recorded. Thank you.</Message>")
 THROTTLED = TWIML.format("")
-NOT_RIGHT = TWIML.format("<Say>That code is not right.</Say>")
-SAY_THROTTLED = TWIML.format("<Say>Too many tries.</Say>")
+MENU = ("To acknowledge, enter your 8-digit code followed by the hash "
+        "key.")
+SAY_THROTTLED = TWIML.format("<Say>Too many tries. Goodbye.</Say><Hangup/>")
 SAY_ACKED = TWIML.format("<Say>Thank you. Your team&#39;s acknowledgement "
-                         "is recorded.</Say>")
+                         "is recorded. Goodbye.</Say><Hangup/>")
+SAY_LAST_WRONG = TWIML.format("<Say>That code is not right. Goodbye.</Say>"
+                              "<Hangup/>")
+
+
+def not_right(gather, n):
+    """What a call hears after wrong code number n (1, 2) keyed at its
+    Gather: the menu again, whose keys go to the next try's URL."""
+    return TWIML.format(
+        '<Say>That code is not right.</Say><Gather input="dtmf" '
+        f'finishOnKey="#" timeout="15" method="POST" action="{gather}/{n + 1}">'
+        f"<Say>{MENU}</Say></Gather><Say>Goodbye.</Say><Hangup/>")
 
 
 
@@ -303,7 +315,11 @@ def test_voice_wrong_digits_are_bounded_in_the_store(inst, tmp_path, pki):
     p = listening(inst)
     try:
         for i in range(10):
-            assert keys(calls[t][0], wrong(code, i)) == (200, NOT_RIGHT)
+            # the first try's URL every time (as only the provider, who
+            # signs, could post it): the wording says "try again", the
+            # store's bound still stops the eleventh
+            assert keys(calls[t][0], wrong(code, i)) == \
+                (200, not_right(gather, 1))
         assert keys(calls[t][0], code) == (200, SAY_THROTTLED)
         assert state(inst, alert, t)[0] == "active"
         assert throttled_rows(inst, "voice-throttled") == [
@@ -315,7 +331,8 @@ def test_voice_wrong_digits_are_bounded_in_the_store(inst, tmp_path, pki):
         assert keys(calls[t][0], code) == (200, SAY_THROTTLED)
         # five on another call, five by SMS from a contact: twenty
         for i in range(5):
-            assert keys(calls[t][1], wrong(code, 20 + i)) == (200, NOT_RIGHT)
+            assert keys(calls[t][1], wrong(code, 20 + i)) == \
+                (200, not_right(gather, 1))
         _, m1, _ = numbers_of(inst, t)[1]
         for i in range(5):
             assert twilio(sms_url, {
@@ -355,5 +372,70 @@ def test_sms_code_while_the_store_is_busy(inst):
         assert twilio(url, params) == (200, ACKED)
         assert state(inst, a, t) == ("acked", name, "sms")
         assert inst.sql("SELECT sum(tries) FROM ack_guesses") == [(0,)]
+    finally:
+        stopped(p)
+
+
+def test_a_call_gives_three_tries_then_goodbye(inst, tmp_path, pki):
+    """As a person on the phone keys: two wrong codes, then the right one,
+    acks the call's team, each wrong one answered with the menu again at
+    the next try's URL; three wrong codes on another team's call end it
+    with goodbye and ack nothing, and that team's right code keyed on the
+    first team's call acks nothing either."""
+    teams = inst.teams()[:3]
+    with provider(tmp_path, pki, "p") as prov:
+        configure(inst, prov.url, step0='[ "primary:voice" ]')
+        alert = inst.submit_signed(inst.cap(addresses=" ".join(teams)))
+        inst.serve(timeout=120)
+        reqs = [r for r in prov.requests() if r["path"].endswith(
+            "/Calls.json")]
+    gather = f"http://127.0.0.1:{inst.port}/twilio/gather/twilio-voice"
+    calls = {row[1]: row[6].split(":", 1)[1]
+             for row in sms_rows(inst, alert, channel="voice")}
+    assert set(calls) == set(teams) and len(reqs) == len(teams)
+    # the call as placed: who calls, the alert, the menu twice, goodbye
+    tw = ET.fromstring(reqs[0]["form"]["Twiml"])
+    assert tw[0].text.startswith("tocsin alert. "), tw[0].text
+    assert [g.get("action") for g in tw.findall("Gather")] == [gather] * 2
+
+    def keys(url, team, digits):
+        return twilio(url, {"CallSid": calls[team], "AccountSid": ACCOUNT,
+                            "Digits": digits, "From": "+15555550100",
+                            "To": "+15555550101"})
+
+    def next_url(twiml):
+        g = ET.fromstring(twiml).find("Gather")
+        return None if g is None else g.get("action")
+
+    a, b, c = teams
+    p = listening(inst)
+    try:
+        # team a: wrong, wrong, right, each at the URL the answer gave
+        url = gather
+        for n in (1, 2):
+            st, said = keys(url, a, wrong(inst.ack_code(alert, a), n))
+            assert (st, said) == (200, not_right(gather, n)), said
+            url = next_url(said)
+        assert url == f"{gather}/3"
+        assert keys(url, a, inst.ack_code(alert, a)) == (200, SAY_ACKED)
+        assert state(inst, alert, a)[0::2] == ("acked", "voice")
+        # team b: three wrong codes, then goodbye and no menu
+        url = gather
+        for n in (1, 2, 3):
+            st, said = keys(url, b, wrong(inst.ack_code(alert, b), n))
+            assert st == 200
+            url = next_url(said)
+        assert said == SAY_LAST_WRONG and url is None
+        assert state(inst, alert, b)[0] == "active"
+        # the attacker's version: team b's right code on team c's call
+        assert keys(gather, c, inst.ack_code(alert, b)) == \
+            (200, not_right(gather, 1))
+        assert state(inst, alert, b)[0] == state(inst, alert, c)[0] == \
+            "active"
+        # a try number the gateway never gave (a forged URL): refused
+        assert keys(f"{gather}/9", c, inst.ack_code(alert, c))[0] == 404
+        assert state(inst, alert, c)[0] == "active"
+        # every try was counted in the store, per call and per alert
+        assert tries(inst, alert, b) == 3
     finally:
         stopped(p)

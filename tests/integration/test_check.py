@@ -2,6 +2,7 @@
 one of each mistake reports every one, each with file:line, and exits 78."""
 import os
 import re
+import pytest
 
 EX_CONFIG = 78
 
@@ -298,3 +299,29 @@ def test_serve_without_its_database_exits_with_the_reason(inst, tmp_path):
     assert p.returncode != 0
     assert "cannot connect to the PostgreSQL store" in p.stderr
     assert not (inst.dir / "x").exists()
+
+
+@pytest.mark.parametrize("value,why", [
+    # a line break: an SMS header trick
+    ("DESK\\r\\nBcc: x", "holds a control character"),
+    ("A" * 21, "1 to 20 printable ASCII"),      # over 20 characters
+    ("", "is empty"),
+    ("Dési", "1 to 20 printable ASCII"),        # not ASCII
+])
+def test_short_name_refused_with_file_and_line(inst, value, why):
+    inst.set_keys("gateway", short_name=value)
+    conf = inst.conf.read_text()
+    line = next(n for n, l in enumerate(conf.splitlines(), 1)
+                if l.strip().startswith("short_name = "))
+    p = inst.run("check", check=EX_CONFIG)
+    hit = [l for l in p.stdout.splitlines()
+           if l.startswith(f"{inst.conf}:{line}: error: gateway: short_name")]
+    assert hit and why in hit[0], p.stdout
+    # never echoed raw: no line of the output starts with the injected text
+    assert not any(l.startswith("Bcc:") for l in p.stdout.splitlines())
+
+
+def test_short_name_accepted(inst):
+    inst.set_keys("gateway", short_name="DNS-CERT desk")
+    p = inst.run("check", check=0)
+    assert "short_name" not in p.stdout + p.stderr

@@ -193,6 +193,26 @@ def test_fanout_reaches_every_contact_encrypted_and_signed(
         assert types[2:] == ["application/pgp-signature"] * 2
         body = parts[0].get_content()
         assert headline in body and desc in body
+        # what to do first: real or drill, severity, headline, how to ack
+        (t,) = team
+        token, code = inst.ack_token(alert, t), inst.ack_code(alert, t)
+        assert body.splitlines()[:5] == [
+            "ACTUAL ALERT",
+            "Severity: Severe",
+            f"Headline: {headline}",
+            f"To acknowledge for team {t}: open http://127.0.0.1:{inst.port}"
+            f"/ack/{token} and press the button, or reply with code {code}",
+            "Or call the duty desk: +41 22 555 0100 and give the code"], \
+            body[:600]
+        # the alert gives no onset or expiry: no line says so
+        assert "not given" not in body
+        assert "\nOnset:" not in body and "\nExpires:" not in body
+        # the rest still there, after the action: ids, issuer, witness
+        for line in (f"Alert id: {alert}", "CAP sender: ", f"Team: {t}",
+                     "Sender: ", "Effective: "):
+            assert f"\n{line}" in body, (line, body[-800:])
+        assert re.search(r"\nAudit-Head: \d+ [0-9a-f]{64}\n?$", body), \
+            body[-300:]
         assert parts[1].get_payload(decode=True) == doc.encode()
         if len(m["rcpt_tos"]) > 1:
             multi.append((m, enc))
@@ -544,7 +564,13 @@ def test_exercise_is_marked_in_subject_and_first_line(inst, tmp_path, pki):
         inner = email.message_from_bytes(r.stdout, policy=policy.default)
         signed = inner.get_payload()[0]
         body = next(signed.iter_parts()).get_content()
-        assert "EXERCISE" in body.splitlines()[0]
+        lines = body.splitlines()
+        assert "EXERCISE" in lines[0]
+        assert "ACTUAL ALERT" not in body
+        # then, still before any detail, the severity, headline and link
+        assert lines[2].startswith("Severity: ") and \
+            lines[3].startswith("Headline: ") and \
+            lines[4].startswith("To acknowledge for team "), lines[:6]
 
 
 def test_local_relay_without_tls_only_when_marked_local(inst, tmp_path, pki):

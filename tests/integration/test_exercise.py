@@ -3,7 +3,8 @@
 An Exercise goes out like a real alert but is marked on every channel: the
 PGP e-mail's Subject starts with "[EXERCISE] " and its decrypted, signed
 text with the exercise banner before any alert text; an SMS starts with
-"[EXERCISE]"; a call's first <Say> with "Exercise. This is a drill.".  An
+"tocsin: [EXERCISE]"; a call's first <Say> with "tocsin exercise. This is a
+drill".  An
 Actual alert sent the same way carries none of these marks.  Two policy
 switches change how a drill travels: without `exercise_emergency` the
 ladder's :emergency targets are skipped (the team still moves along the
@@ -26,7 +27,7 @@ from test_quiet import hhmm, hours
 from test_sms import configure, provider
 
 BANNER = "*** EXERCISE - EXERCISE - EXERCISE ***"
-SAY_MARK = "Exercise. This is a drill."
+SAY_MARK = "tocsin exercise. This is a drill, not a real incident."
 HEADLINE = "HEADLINE-7d41 registry EPP credentials phished"
 DESC = "DESCRIPTION-51c9 several registrars lost their credentials"
 
@@ -186,7 +187,7 @@ def test_a_drill_is_marked_on_every_channel_a_real_alert_is_not(
     for r in sms:
         text = sms_text(r)
         if drill:
-            assert text.startswith("[EXERCISE]"), text
+            assert text.startswith("tocsin: [EXERCISE]"), text
         else:
             assert "EXERCISE" not in text.upper(), text
     for c in calls:
@@ -194,6 +195,7 @@ def test_a_drill_is_marked_on_every_channel_a_real_alert_is_not(
         if drill:
             assert said.startswith(SAY_MARK), said
         else:
+            assert said.startswith("tocsin alert. "), said
             assert "exercise" not in said.lower() and \
                 "drill" not in said.lower(), said
 
@@ -246,7 +248,7 @@ def test_a_drill_skips_emergency_phones_unless_the_policy_allows(
     sent = [sms_to(r) for r in reqs]
     # step 0 went to the primary contacts' mobiles, as a drill
     assert set(sent) >= mobiles
-    assert all(sms_text(r).startswith("[EXERCISE]") for r in reqs)
+    assert all(sms_text(r).startswith("tocsin: [EXERCISE]") for r in reqs)
     # every team moved to step 1 all the same, and it was audited
     st = states(inst, alert)
     assert set(st) == set(teams)

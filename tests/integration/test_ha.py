@@ -184,7 +184,7 @@ def sms_copies(p):
         f = r.get("form") or r.get("json") or {}
         to = f.get("To", f.get("to"))
         if to:
-            m = re.search(r"Ack code (\d+)", f.get("Body", f.get("text")) or
+            m = re.search(r"reply ACK (\d+)", f.get("Body", f.get("text")) or
                           "")
             seen[(to, m.group(1) if m else None)] += 1
     return seen

@@ -247,8 +247,10 @@ def test_sms_text_coding_and_segments(inst, tmp_path, pki, lang, headline):
         form = r.get("form") or {}
         body = form.get("Body") or (r.get("json") or {}).get("text")
         to = form.get("To") or (r.get("json") or {}).get("to")
-        assert body.startswith("[EXERCISE] ")
-        m = re.search(r"Ack code (\d{8}) https?://\S+/ack/[0-9a-f]{32}$", body)
+        # who sends first, then the marker; what to do last, whole
+        assert body.startswith("tocsin: [EXERCISE] "), body
+        m = re.search(r" - reply ACK (\d{8}) or open "
+                      r"https?://\S+/ack/[0-9a-f]{32}$", body)
         assert m, body                      # the ack code survives whole
         codes[to] = m.group(1)
         assert rows[to][7] == segments(body) <= 3
@@ -257,6 +259,43 @@ def test_sms_text_coding_and_segments(inst, tmp_path, pki, lang, headline):
         else:                       # GSM 7-bit, [ ] and € counted twice
             assert all(c in GSM or c in GSM_EXT for c in body)
     assert len(set(codes.values())) == len(teams)
+
+
+def test_sms_starts_with_the_short_name_and_ends_with_what_to_do(
+        inst, tmp_path, pki):
+    """A long Arabic alert from a desk with its own short name: the name
+    first, the ack reply and link last and whole, the alert cut between,
+    within the provider's segments."""
+    teams = inst.teams()[:2]
+    inst.set_keys("gateway", short_name="DNS-CERT")
+    headline = "تحذير أمني عاجل بشأن بيانات اعتماد السجلات " * 12
+    with provider(tmp_path, pki, "p") as p:
+        configure(inst, p.url, step0='[ "primary:sms" ]')
+        alert = inst.submit_signed(
+            inst.cap(addresses=" ".join(teams),
+                     infos=[("en-US", headline, "d", "i")]),
+            signers=("desk-1",))
+        inst.serve(timeout=120)
+        reqs = [r for r in p.requests() if "/Messages.json" in r["path"]]
+    assert len(reqs) >= len(teams)
+    rows = {r[2]: r for r in sms_rows(inst, alert)}
+    seen = set()
+    for r in reqs:
+        body, to = r["form"]["Body"], r["form"]["To"]
+        team = rows[to][1]
+        code = inst.ack_code(alert, team)
+        token = inst.ack_token(alert, team)
+        assert body.startswith("DNS-CERT: "), body
+        assert "[EXERCISE]" not in body
+        assert body.endswith(f" - reply ACK {code} or open "
+                             f"http://127.0.0.1:{inst.port}/ack/{token}") \
+            or re.search(rf" - reply ACK {code} or open https?://\S+/ack/"
+                         rf"{token}$", body), body
+        assert "تحذير أمني" in body         # the alert's text, cut
+        assert len(body) < len(headline)
+        assert segments(body) <= 3 and rows[to][7] == segments(body)
+        seen.add(team)
+    assert seen == set(teams)
 
 
 HEADLINES = {"en": "Registry credentials phished",
@@ -290,11 +329,18 @@ def test_voice_twiml_says_the_headline_in_the_language(inst, tmp_path, pki):
         # the contact's language where the alert has it, else English
         want = HEADLINES.get(lang.split("-")[0], HEADLINES["en"])
         assert want in says[0].text, (lang, says[0].text)
-        g = root.find("Gather")
-        assert g is not None and g.get("input") == "dtmf"
-        assert g.get("numDigits") == "8"
-        said = g.find("Say").text
-        assert re.search(r"code is (\d ){8}\. To acknowledge", said), said
+        # who calls and the alert, then the menu, again if nothing is
+        # keyed, then goodbye
+        assert says[0].text.startswith("tocsin alert. "), says[0].text
+        assert [e.tag for e in root] == ["Say", "Gather", "Gather", "Say",
+                                         "Hangup"], r["form"]["Twiml"]
+        for g in root.findall("Gather"):
+            assert g.get("input") == "dtmf" and g.get("finishOnKey") == "#"
+            said = g.find("Say").text
+            assert re.fullmatch(r"Your code is (\d ){8}\. To acknowledge, "
+                                r"enter your 8-digit code followed by the "
+                                r"hash key\.", said), said
+        assert says[-1].text == "Goodbye."
     # the test means something only if several languages were spoken
     assert len([k for k in langs if k.split("-")[0] in HEADLINES]) >= 3, langs
 

@@ -467,6 +467,49 @@ test_mono_ms(void **state)
 	assert_true(c - b < 60000);
 }
 
+/* ---- phone numbers grouped for people ---- */
+
+static void
+test_phone_group(void **state)
+{
+	static const char *const cases[][2] = {
+		{ "+254205550101", "+254 20 555 0101" },	/* 3-digit cc */
+		{ "+12025550123", "+1 202 555 0123" },		/* NANP */
+		{ "+74951234567", "+7 495 123 4567" },
+		{ "+442079460000", "+44 207 946 0000" },	/* 2-digit */
+		{ "+5511987654321", "+55 1198 765 4321" },
+		{ "+4930123456", "+49 3012 3456" },		/* lone digit */
+		{ "+35312345", "+353 12345" },
+		{ "+2971234", "+297 1234" },
+		{ "+99912345678901", "+999 1234 567 8901" },
+	};
+	char out[BASE_PHONE_MAX];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		assert_int_equal(base_phone_group(cases[i][0], out,
+		    sizeof(out)), 0);
+		assert_string_equal(out, cases[i][1]);
+	}
+	/* not E.164: as it is, never "improved" */
+	assert_int_equal(base_phone_group("0800 123", out, sizeof(out)), 0);
+	assert_string_equal(out, "0800 123");
+	assert_int_equal(base_phone_group("+25420555x101", out, sizeof(out)),
+	    0);
+	assert_string_equal(out, "+25420555x101");
+	assert_int_equal(base_phone_group("+1234567890123456789", out,
+	    sizeof(out)), 0);
+	assert_string_equal(out, "+1234567890123456789");
+	assert_int_equal(base_phone_group(NULL, out, sizeof(out)), 0);
+	assert_string_equal(out, "");
+	/* too small a buffer: cut, said, and still terminated */
+	assert_int_equal(base_phone_group("+254205550101", out, 8),
+	    TOCSIN_ETOOBIG);
+	assert_string_equal(out, "+254 20");
+	assert_int_equal(base_phone_group("+254205550101", out, 0),
+	    TOCSIN_ETOOBIG);
+}
+
 int
 main(void)
 {
@@ -483,6 +526,7 @@ main(void)
 		cmocka_unit_test(test_tzname),
 		cmocka_unit_test(test_err_log),
 		cmocka_unit_test(test_mono_ms),
+		cmocka_unit_test(test_phone_group),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -2476,6 +2476,39 @@ test_gateway_phones(void **state)
 	expect_mistakes(GWX("%s") ISS POL TEAMS, 2, bad, NELEM(bad));
 }
 
+/* gateway.short_name: "tocsin" by default; 1 to 20 printable ASCII, no
+   line break (an SMS starts with it, a call says it). */
+static void
+test_gateway_short_name(void **state)
+{
+	static const struct mistake bad[] = {
+		{ "short_name = \"DESK\\r\\nBcc: x\";",
+		  "gateway: short_name holds a control character" },
+		{ "short_name = \"ABCDEFGHIJKLMNOPQRSTU\";",
+		  "gateway: short_name \"ABCDEFGHIJKLMNOPQRSTU\" is not 1 to 20 "
+		  "printable ASCII characters" },
+		{ "short_name = \"D\xc3\xa9si\";", "is not 1 to 20 printable "
+		  "ASCII characters" },
+		{ "short_name = \"\";", "gateway: short_name is empty" },
+		{ "short_name = 7;", "short_name must be a string" },
+	};
+	struct policy_diag d;
+	struct policy_repo *r = NULL;
+
+	(void)state;
+	assert_int_equal(load_str(GW ISS POL TEAMS, &d, &r), 0);
+	assert_string_equal(r->gateway.short_name, "tocsin");
+	policy_free(r);
+	policy_diag_free(&d);
+	assert_int_equal(load_str(GWX("short_name = \"ABCDEFGHIJ KLMNOPQRS\";")
+	    ISS POL TEAMS, &d, &r), 0);
+	assert_int_equal(d.errors, 0);
+	assert_string_equal(r->gateway.short_name, "ABCDEFGHIJ KLMNOPQRS");
+	policy_free(r);
+	policy_diag_free(&d);
+	expect_mistakes(GWX("%s") ISS POL TEAMS, 2, bad, NELEM(bad));
+}
+
 /* The gateway's bounded settings: each bad value's whole message, at its
    line (2); a value at its bound passes. */
 static void
@@ -3246,6 +3279,7 @@ main(void)
 		cmocka_unit_test(test_fax_address),
 		cmocka_unit_test(test_fax_detail),
 		cmocka_unit_test(test_gateway_phones),
+		cmocka_unit_test(test_gateway_short_name),
 		cmocka_unit_test(test_gateway_values),
 		cmocka_unit_test(test_quorum_rules),
 		cmocka_unit_test(test_quorum_mistakes),

@@ -314,14 +314,52 @@ test_fields_and_footer(void **state)
 	    "Instruction:\n  Freeze changes.\n"
 	    "Web: https://desk.example/a/1\n"
 	    "Contact: +41 22 555 0100\n");
+	/* the action first: exercise, severity, headline, how to ack */
+	{
+		static const char top[] = EXERCISE_BANNER
+		    "This is a drill. No real incident.\n"
+		    "Severity: Severe\n"
+		    "Headline: H-en\n"
+		    "To acknowledge for team ke: open https://a.example/k/T and "
+		    "press the button, or reply with code 4711\n\n";
+
+		assert_memory_equal(body, top, strlen(top));
+	}
+	assert_int_equal(lines_starting(body, "To acknowledge"), 1);
+	/* the identities after it, all kept */
 	must_contain(body, "\n----\nAlert id: A-1\nCAP identifier: ID-1\n"
 	    "CAP sender: desk@x.example\n"
 	    "Sent: 2026-11-25 10:00 UTC, local 2026-11-25 13:00 EAT "
 	    "(UTC+03:00)\n"
 	    "Team: ke, domain ke (Kenya Network Information Centre)\n"
-	    "To acknowledge for team ke: open https://a.example/k/T and press "
-	    "the button, or reply with code 4711\n" EXERCISE_BANNER);
+	    EXERCISE_BANNER);
 	free(body);
+
+	/* a real alert says so first; the duty desk grouped for reading */
+	replace(&a->status, "Actual");
+	{
+		static const char *const en1[] = { "en" };
+		struct render_in in = {
+			.alert = a, .alert_id = "A-1", .team = &team,
+			.langs = en1, .nlangs = 1, .ack_url = "https://a/k/T",
+			.ack_code = "4711", .duty_phone = "+41225550100",
+		};
+		struct tocsin_err e = { 0 };
+		size_t len;
+		static const char top[] = "ACTUAL ALERT\n"
+		    "Severity: Severe\n"
+		    "Headline: H-en\n"
+		    "To acknowledge for team ke: open https://a/k/T and press "
+		    "the button, or reply with code 4711\n"
+		    "Or call the duty desk: +41 22 555 0100 and give the code\n"
+		    "\n";
+
+		assert_int_equal(render_body(&in, &body, &len, &e), 0);
+		assert_memory_equal(body, top, strlen(top));
+		assert_null(strstr(body, "EXERCISE"));
+		free(body);
+	}
+	replace(&a->status, "Exercise");
 
 	/* absent times; only a link; only a code; neither */
 	replace(&a->infos[0].onset, NULL);
@@ -329,9 +367,13 @@ test_fields_and_footer(void **state)
 	body = render_langs(a, en, 1, "Europe/Paris", "https://a.example/x",
 	    NULL);
 	must_contain(body, "Local times: Europe/Paris\n");
+	/* times the alert does not give are left out, not "not given" */
 	must_contain(body, "Effective: 2026-11-25 10:00 UTC, local 2026-11-25 "
 	    "11:00 CET (UTC+01:00) (when sent; no effective time was given)\n"
-	    "Onset: not given\nExpires: not given\n");
+	    "Description:\n");
+	assert_null(strstr(body, "not given"));
+	assert_int_equal(lines_starting(body, "Onset"), 0);
+	assert_int_equal(lines_starting(body, "Expires"), 0);
 	must_contain(body, "\nTo acknowledge for team ke: open "
 	    "https://a.example/x and press the button\n");
 	free(body);
@@ -363,7 +405,10 @@ test_fields_and_footer(void **state)
 	    "<references>desk@x.example,ID-1,2026-11-25T10:00:00-00:00"
 	    "</references></alert>");
 	body = render1(a);
-#define CANCEL_HEAD "Cancel: this message cancels an earlier alert " \
+#define CANCEL_HEAD "ACTUAL ALERT\nTo acknowledge for team ke: open " \
+	"https://a.example/k/T and press the button, or reply with code " \
+	"4711\n\n" \
+	"Cancel: this message cancels an earlier alert " \
 	"(desk@x.example,ID-1,2026-11-25T10:00:00-00:00).\n" \
 	"Note:\n  Sent in error.\n  Sorry.\n"
 	assert_memory_equal(body, CANCEL_HEAD, strlen(CANCEL_HEAD));
@@ -518,9 +563,12 @@ test_limits(void **state)
 		assert_true(strlen(body) <= RENDER_BODY_MAX);
 		assert_true(strlen(body) > RENDER_BODY_MAX - 4096);
 		assert_int_equal(count(body, "\n[truncated]\n"), 1);
-		must_contain(body, "\nTo acknowledge for team ke: open "
-		    "https://a.example/k/T and press the button, or reply with "
-		    "code 4711\n" EXERCISE_BANNER);
+		/* the ack line at the top, never cut; the banner closes */
+		must_contain(body, "\nHeadline: H-aa\nTo acknowledge for team "
+		    "ke: open https://a.example/k/T and press the button, or "
+		    "reply with code 4711\n\n");
+		assert_true(strstr(body, "To acknowledge") <
+		    strstr(body, "\n[truncated]\n"));
 		assert_string_equal(body + strlen(body) -
 		    strlen(EXERCISE_BANNER), EXERCISE_BANNER);
 		must_be_clean_utf8(body);
@@ -1456,7 +1504,7 @@ test_unreached(void **state)
 	(void)state;
 	assert_int_equal(render_body(&in, &body, &len, &e), 0);
 	assert_int_equal(strlen(body), len);
-	assert_memory_equal(body, "UNREACHED: ke, br\n", 18);
+	assert_memory_equal(body, "ACTUAL ALERT\nUNREACHED: ke, br\n", 31);
 	assert_int_equal(lines_starting(body, "UNREACHED"), 1);
 	/* the alert and the ack instructions still follow */
 	must_contain(body, "\nHeadline: H-en\n");
@@ -1478,8 +1526,8 @@ test_unreached(void **state)
 	in.alert = a;
 	in.unreached = "br";
 	assert_int_equal(render_body(&in, &body, &len, &e), 0);
-	assert_memory_equal(body, "UNREACHED: br\n", 14);
-	must_contain(body, "\n\n" EXERCISE_BANNER);
+	assert_memory_equal(body, EXERCISE_BANNER "This is a drill. No real "
+	    "incident.\nUNREACHED: br\n", strlen(EXERCISE_BANNER) + 49);
 	free(body);
 
 	/* without it: not a word */
