@@ -29,9 +29,10 @@
 #include "render.h"
 #include "utf8.h"
 
-/* The stand-ins shown where a message carries its ack code and link. */
+/* The stand-ins shown where a message carries its ack code and link, as
+   long as the real ones, so that an SMS counts the parts it will take. */
 #define COMPOSE_CODE "00000000"
-#define COMPOSE_TOKEN "PREVIEW"
+#define COMPOSE_TOKEN "PREVIEW0000000000000000000000000"
 
 struct cp_value {
 	char name[POLICY_PLACEHOLDER_MAX + 1];
@@ -442,6 +443,8 @@ cp_render(const struct policy_repo *repo, const struct cap_alert *alert,
 		c = cp_primary(t);
 	for (size_t i = 0; c != NULL && i < c->nlanguages; i++)
 		langs[nl++] = c->languages[i];
+	_Static_assert(sizeof(COMPOSE_TOKEN) == ACK_TOKEN_LEN + 1,
+	    "the stand-in token is as long as a real one");
 	ack_url(repo->gateway.public_url != NULL ? repo->gateway.public_url :
 	    "https://tocsin.invalid/", COMPOSE_TOKEN, url, sizeof(url));
 	in.alert = alert;
