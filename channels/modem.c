@@ -160,7 +160,16 @@ md_line(struct modem *m, int64_t deadline, char *line, bool *prompt)
 	for (;;) {
 		size_t i = 0;
 
-		/* lines end with CR or LF; the prompt has neither */
+		/* the prompt has no line end, and a result that follows it
+		   in the same read must not hide it */
+		if (m->rlen >= 2 && m->rbuf[0] == '>' && m->rbuf[1] == ' ') {
+			memmove(m->rbuf, m->rbuf + 2, m->rlen - 2);
+			m->rlen -= 2;
+			line[0] = '\0';
+			*prompt = true;
+			return 0;
+		}
+		/* lines end with CR or LF */
 		while (i < m->rlen && m->rbuf[i] != '\r' && m->rbuf[i] != '\n')
 			i++;
 		if (i < m->rlen) {
@@ -171,13 +180,6 @@ md_line(struct modem *m, int64_t deadline, char *line, bool *prompt)
 			if (i > 0)
 				return 0;
 			continue;
-		}
-		if (m->rlen >= 2 && m->rbuf[0] == '>' && m->rbuf[1] == ' ') {
-			memmove(m->rbuf, m->rbuf + 2, m->rlen - 2);
-			m->rlen -= 2;
-			line[0] = '\0';
-			*prompt = true;
-			return 0;
 		}
 		if (m->rlen >= MD_LINE_MAX)
 			return -1;
@@ -725,9 +727,19 @@ modem_probe(struct modem *m, int64_t deadline_ms, char *out, size_t outlen,
 	pthread_mutex_lock(&m->mu);
 	if ((rc = md_open(m, deadline_ms, err)) != 0)
 		goto out;
+	/* "+CREG: n,stat" or, with AT+CREG=2 kept in the modem's profile,
+	   "+CREG: n,stat,lac,ci": stat is the field after the first comma */
 	if (md_cmd(m, "AT+CREG?", "+CREG:", false, deadline_ms, a) == MD_OK &&
-	    a->ninfo > 0 && (c = strchr(a->info[0], ',')) != NULL)
-		stat = md_code(c + 1);
+	    a->ninfo > 0 && (c = strchr(a->info[0], ',')) != NULL) {
+		char v[8];
+		size_t l = strcspn(c + 1, ",");
+
+		if (l > 0 && l < sizeof(v)) {
+			memcpy(v, c + 1, l);
+			v[l] = '\0';
+			stat = md_code(v);
+		}
+	}
 	if (md_cmd(m, "AT+CSQ", "+CSQ:", false, deadline_ms, a) == MD_OK &&
 	    a->ninfo > 0 && (c = strchr(a->info[0], ',')) != NULL) {
 		char v[8];

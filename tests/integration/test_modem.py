@@ -387,3 +387,50 @@ def test_example_modem_conf_loads_and_sends(inst, tmp_path):
         assert [e["to"] for e in fb.events("sms")] == [rows[other][2]]
     assert rows[ke_team][6].startswith("gsm-ke:")
     assert rows[other][6].startswith("gsm-fallback:")
+
+
+def test_a_result_right_behind_the_prompt_does_not_hide_it(inst, tmp_path):
+    """A network event that the modem writes right behind the "> " prompt,
+    in the same read, must not make the driver miss the prompt (it would
+    wait out the part's timeout and retry)."""
+    teams = inst.teams()[:3]
+    with GsmModem(tmp_path / "m") as modem:
+        add_modem(inst, modem, fallback="true", timeout='"30s"')
+        providers_down(inst)
+        modem.set_state(urc_after_prompt=3)
+        alert = inst.submit_signed(inst.cap(addresses=" ".join(teams)))
+        t0 = time.monotonic()
+        inst.serve(timeout=300)
+        took = time.monotonic() - t0
+        got = by_to(modem.events("sms"))
+    rows = sms_rows(inst, alert)
+    assert [r[3] for r in rows] == ["sent"] * 3
+    assert sorted(got) == sorted(r[2] for r in rows)
+    assert all(len(v) == 1 for v in got.values())
+    assert took < 20, took
+
+
+def test_check_reads_registration_in_its_long_form(inst, tmp_path):
+    """A modem whose profile keeps AT+CREG=2 answers "+CREG: 2,1,lac,ci":
+    registered, not a warning."""
+    import os
+    import termios
+    import tty
+    with GsmModem(tmp_path / "m") as modem:
+        add_modem(inst, modem, fallback="true")
+        fd = os.open(modem.device, os.O_RDWR | os.O_NOCTTY)
+        try:
+            tty.setraw(fd)
+            termios.tcflush(fd, termios.TCIFLUSH)
+            os.write(fd, b"AT+CREG=2\r")
+            buf = b""
+            deadline = time.monotonic() + 5
+            while b"OK" not in buf and time.monotonic() < deadline:
+                buf += os.read(fd, 100)
+        finally:
+            os.close(fd)
+        r = inst.run("check", check=None)
+        creg = [e for e in modem.events("at") if e["cmd"] == "AT+CREG?"]
+    assert creg, "check did not ask the modem"
+    assert "not registered" not in r.stdout + r.stderr
+    assert "gsm" not in r.stdout + r.stderr

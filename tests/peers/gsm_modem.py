@@ -62,7 +62,7 @@ Commands:
       asked: +CME ERROR: 3.  While the SIM is locked the SMS commands
       answer +CMS ERROR: 311 (SIM PUK: 316), AT+CIMI +CME ERROR: 11 (12),
       and the modem is not registered.
-  AT+CREG? -> +CREG: <n>,<stat> (stat 1 home, 5 roaming, 0 not registered,
+  AT+CREG? -> +CREG: <n>,<stat>[,"1A2B","0C3D" when n is 2] (stat 1 home, 5 roaming, 0 not registered,
       2 searching, 3 denied); AT+CREG=0|1|2 (1 and 2: a "+CREG: <stat>" URC
       when the state changes by the control channel).
   AT+CSQ -> +CSQ: <rssi>,99 (0 while not registered);  AT+COPS? ->
@@ -105,7 +105,10 @@ a line, one JSON line answered for each, several on one connection:
   {"rules": [..]}               replaces the rules (fresh counters)
   {"add": [..]}                 appends rules
   {"state": {"registration": 0|1|2|3|5, "pin": "READY"|"SIM PIN"|"SIM PUK",
-             "csq": 0..31|99, "operator": "name"}}
+             "csq": 0..31|99, "operator": "name",
+             "urc_after_prompt": N}}  (the next N AT+CMGS prompts are
+                                followed at once, in the same write, by an
+                                unsolicited "+CREG: <stat>" line)
   {"inbound": {"from": "+254700000001", "text": "ACK 12345678",
                "dcs": "gsm7"|"ucs2" (default: gsm7 when the text fits the
                alphabet), "pid": 0}}
@@ -669,6 +672,7 @@ class Modem:
         self.cmgf = 0
         self.cnmi = [0, 0, 0, 0, 0]
         self.creg_n = 0
+        self.urc_after_prompt = 0
         self.cscs = "GSM"
 
     # --- output ------------------------------------------------------------
@@ -907,8 +911,10 @@ class Modem:
 
     def cmd_CREG(self, cmd, rest):
         if rest == "?":
+            # with n=2 the location (lac, ci) follows, as TS 27.007 says
+            loc = ',"1A2B","0C3D"' if self.creg_n == 2 else ""
             return self.final(cmd, "OK", [f"+CREG: {self.creg_n},"
-                                          f"{self.reg_stat()}"])
+                                          f"{self.reg_stat()}{loc}"])
         self.setting(cmd, rest, (0, 1, 2), self.creg_n,
                      lambda v: setattr(self, "creg_n", v), "CREG")
 
@@ -1027,7 +1033,12 @@ class Modem:
         self.pdu_overlong = False
         self.mode = "pdu"
         self.event("at", cmd=cmd, result=None, prompt=True)
-        self.write("\r\n> ")
+        if self.urc_after_prompt > 0:
+            # a network event right behind the prompt, in the same write
+            self.urc_after_prompt -= 1
+            self.write(f"\r\n> \r\n+CREG: {self.reg_stat()}\r\n")
+        else:
+            self.write("\r\n> ")
 
     def end_pdu(self):
         cmd = f"<PDU {self.pdu_len}>"
@@ -1212,10 +1223,15 @@ class Modem:
         add = rules_of(cmd["add"]) if "add" in cmd else None
         st = cmd.get("state")
         if st is not None:
-            if not isinstance(st, dict) or set(st) - {"registration", "pin",
-                                                      "csq", "operator"}:
+            if not isinstance(st, dict) or set(st) - {
+                    "registration", "pin", "csq", "operator",
+                    "urc_after_prompt"}:
                 raise RuleError("state takes registration, pin, csq, "
-                                "operator")
+                                "operator, urc_after_prompt")
+            if "urc_after_prompt" in st and (
+                    not isinstance(st["urc_after_prompt"], int) or
+                    not 0 <= st["urc_after_prompt"] <= 1000):
+                raise RuleError("urc_after_prompt must be 0..1000")
             if "registration" in st and st["registration"] not in REG_STATES:
                 raise RuleError(f"registration must be one of {REG_STATES}")
             if "pin" in st and st["pin"] not in PIN_STATES:
@@ -1265,7 +1281,8 @@ class Modem:
                 if "pin" in st:
                     self.pin_state = st["pin"]
                     self.pin_tries = 3
-                for k in ("registration", "csq", "operator"):
+                for k in ("registration", "csq", "operator",
+                          "urc_after_prompt"):
                     if k in st:
                         setattr(self, k, st[k])
                 self.event("state", **st)
