@@ -635,7 +635,11 @@ drill_down(const struct drill *d, const struct chan_ops *ch,
 	}
 	if (ch->providers != NULL)
 		return !drill_provider_up(d, ch, address, t, via);
-	/* e-mail, fax by e-mail and the drops all go over IP */
+	/* e-mail, fax by e-mail and the drops go over IP, but for a drop
+	   host reached over a path of its own (internet = false) */
+	if (ch == chan_team_channel() && t->drop != NULL &&
+	    t->drop->private_path)
+		return false;
 	return drill_offline(d, t);
 }
 

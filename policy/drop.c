@@ -291,7 +291,7 @@ policy_drop_read_one(struct policy_ctx *ctx, const config_setting_t *g,
 {
 	static const char *const keys[] = { "name", "host", "port", "user",
 		"key", "fingerprint", "known_hosts", "path", "timeout",
-		"ack_poll", "addresses", NULL };
+		"ack_poll", "addresses", "internet", NULL };
 	char where[POLICY_QUOTE_LEN + 32], q[POLICY_QUOTE_LEN];
 	const char *v, *why;
 	long long n;
@@ -313,6 +313,12 @@ policy_drop_read_one(struct policy_ctx *ctx, const config_setting_t *g,
 			    "name it); rename it", where);
 	}
 	(void)policy_check_keys(ctx, g, where, keys);
+	{
+		bool internet = true;
+
+		(void)policy_get_bool(ctx, g, where, "internet", &internet);
+		dh->private_path = !internet;
+	}
 	switch (policy_get_string(ctx, g, where, "host", false, 253, &v)) {
 	case 0:
 		policy_err(ctx, g, "%s: host is missing; add host = "

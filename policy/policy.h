@@ -205,6 +205,10 @@ struct policy_drop_host {
 	char **addresses;		/* pinned IP literals, used when host
 					   does not resolve; NULL: none */
 	size_t naddresses;
+	bool private_path;		/* internet = false: reached over a
+					   path of its own (a leased line, a
+					   satellite link), so a drill's
+					   internet = "down" leaves it up */
 	struct policy_src src;
 };
 

@@ -175,6 +175,49 @@ def test_internet_down_in_a_region_the_modem_still_reaches_it(repo300,
                for t in af)
 
 
+def test_internet_down_a_drop_host_on_its_own_path_still_reaches(
+        workdir, pki, tmp_path):
+    """Teams ke and ng fetch alerts from a drop host: reached over the
+    internet it is down with the rest in AF; marked internet = false (a
+    leased line, a satellite link) the drill still delivers there at once,
+    and only there."""
+    key = tmp_path / "id"
+    key.write_text("not a key: the drill connects to nothing\n")
+    key.chmod(0o600)
+    out = tmp_path / "repo"
+    subprocess.run(["/usr/bin/python3", str(SRC / "examples" / "gen-repo.py"),
+                    "--pki", str(pki["dir"]), "--out", str(out), "--teams",
+                    "300", "--idn", "--seed", "11", "--drop-teams", "ke,ng",
+                    "--drop-port", "2222", "--drop-key", str(key),
+                    "--drop-fingerprint", "SHA256:" + "A" * 43,
+                    "--drop-path", "/srv/drop"], check=True,
+                   capture_output=True)
+    conf = out / "tocsin.conf"
+    sc = SRC / "examples" / "drills" / "internet-down-af.conf"
+    res = tmp_path / "r.json"
+    drill(conf, sc, "-o", res, "--quiet")
+    r = json.loads(res.read_text())
+    teams = {t["team"]: t for t in r["per_team"]}
+    for tid in ("ke", "ng"):
+        assert teams[tid]["first_delivery"] is None or \
+            teams[tid]["first_delivery"] >= 7200, teams[tid]
+    text = conf.read_text()
+    assert 'path = "/srv/drop"; timeout = "10s"; }' in text
+    conf.write_text(text.replace('path = "/srv/drop"; timeout = "10s"; }',
+                                 'path = "/srv/drop"; timeout = "10s"; '
+                                 'internet = false; }'))
+    drill(conf, sc, "-o", res, "--quiet")
+    r = json.loads(res.read_text())
+    teams = {t["team"]: t for t in r["per_team"]}
+    for tid in ("ke", "ng"):
+        assert teams[tid]["first_channel"] == "sshdrop", teams[tid]
+        assert teams[tid]["first_delivery"] <= 60, teams[tid]
+    others = [t for t in r["per_team"] if t["region"] == "AF" and
+              t["team"] not in ("ke", "ng")]
+    assert others and all(t["first_delivery"] is None or
+                          t["first_delivery"] >= 7200 for t in others)
+
+
 def test_scenario_errors_name_file_and_line(repo300, tmp_path):
     bad = tmp_path / "bad.conf"
     bad.write_text('drill = {\n  seed = 1;\n  alert = { headline = "x"; };\n'
