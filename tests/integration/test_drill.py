@@ -218,6 +218,28 @@ def test_internet_down_a_drop_host_on_its_own_path_still_reaches(
                           t["first_delivery"] >= 7200 for t in others)
 
 
+def test_every_example_scenario_runs(repo300, tmp_path):
+    """examples/drills/ load against a 300-team repository and show what
+    each says it shows."""
+    got = {}
+    for sc in sorted((SRC / "examples" / "drills").glob("*.conf")):
+        out = tmp_path / (sc.stem + ".json")
+        drill(repo300 / "tocsin.conf", sc, "-o", out, "--quiet")
+        got[sc.stem] = json.loads(out.read_text())
+    assert set(got) == {"internet-down-af", "regional-email-outage",
+                        "sms-provider-down", "silent-teams"}
+    for r in got.values():
+        assert r["teams"] == 300 and r["drill"] is True
+    silent = got["silent-teams"]
+    assert {"br", "ke"} <= set(silent["unreached_teams"])
+    email = got["regional-email-outage"]
+    assert any(f["channel"] == "pgp-email" and f["region"] == "EU"
+               for f in email["failures"])
+    sms = got["sms-provider-down"]
+    assert any(f["reason"] == "simulated outage" and f["channel"] == "sms"
+               for f in sms["failures"]) or sms["first_delivery"]["max"] > 5
+
+
 def test_scenario_errors_name_file_and_line(repo300, tmp_path):
     bad = tmp_path / "bad.conf"
     bad.write_text('drill = {\n  seed = 1;\n  alert = { headline = "x"; };\n'
