@@ -304,7 +304,8 @@ struct chan_ops {
 	    void *ctx, struct tocsin_err *err);
 	/*
 	 * What the driver would send for m to its first recipient, into
-	 * *out, without sending (compose --preview).  NULL: the channel
+	 * *out, without sending (compose --preview; never inside serve: it
+	 * may load and unload the libraries it needs).  NULL: the channel
 	 * sends m->body as it is (the e-mail's text before encryption, the
 	 * drop's message).
 	 */

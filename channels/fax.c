@@ -432,10 +432,15 @@ fax_preview(const struct policy_repo *repo, const struct chan_msg *m,
 		return tocsin_fail(err, TOCSIN_ENOTFOUND, "providers.fax is not "
 		    "configured");
 	fax_opts(fax, m, &opts);
-	if ((rc = faxpdf_fonts_new(&fonts, err)) != 0)
+	/* a preview is a command of its own, outside serve: fontconfig is
+	   loaded for it and unloaded after, as serve does around its run */
+	if ((rc = faxpdf_global_init(err)) != 0)
 		return rc;
-	rc = faxpdf_render(fonts, m->doc, &opts, &pdf, err);
-	faxpdf_fonts_free(fonts);
+	if ((rc = faxpdf_fonts_new(&fonts, err)) == 0) {
+		rc = faxpdf_render(fonts, m->doc, &opts, &pdf, err);
+		faxpdf_fonts_free(fonts);
+	}
+	faxpdf_global_fini();
 	if (rc != 0)
 		return rc;
 	out->data = (char *)pdf.pdf;

@@ -85,8 +85,10 @@ static void
 md_close(struct modem *m)
 {
 	if (m->fd >= 0) {
-		/* ESC: a modem left at the prompt drops the PDU it holds */
-		(void)write(m->fd, "\x1b", 1);
+		/* ESC: a modem left at the prompt drops the PDU it holds; a
+		   device that cannot take it is closed all the same */
+		if (write(m->fd, "\x1b", 1) != 1)
+			m->rlen = 0;
 		(void)close(m->fd);
 	}
 	m->fd = -1;

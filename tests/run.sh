@@ -19,7 +19,7 @@
 #      (.ci/package).
 # The last line is "N passed, N failed", summed over all of it.
 #
-# Environment: FUZZ_SECONDS (default 15 per target), SKIP_ASAN=1,
+# Environment: FUZZ_SECONDS (default 10 per target), SKIP_ASAN=1,
 # SKIP_FUZZ=1 and SKIP_PACKAGE=1 for a quicker local run (CI sets none).
 set -u
 cd "$(dirname "$0")/.."
@@ -29,7 +29,7 @@ py=/usr/bin/python3
 out=$src/build-tests
 rm -rf "$out"
 mkdir -p "$out"
-fuzz_seconds=${FUZZ_SECONDS:-15}
+fuzz_seconds=${FUZZ_SECONDS:-10}
 status=0
 
 step() { printf '\n=== %s\n' "$*"; }
