@@ -226,6 +226,21 @@ md_code(const char *s)
 	return *s == '\0' ? v : -1;
 }
 
+/* A number that is one field of an information line: digits up to a
+   comma or the end ("1" of "2,1,\"1A2B\""), or -1. */
+static int
+md_field(const char *s)
+{
+	char v[8];
+	size_t l = strcspn(s, ",");
+
+	if (l == 0 || l >= sizeof(v))
+		return -1;
+	memcpy(v, s, l);
+	v[l] = '\0';
+	return md_code(v);
+}
+
 /*
  * Send cmd (without its CR) and read its answer until its final result:
  * information lines starting with want (e.g. "+CPIN:"; NULL keeps none)
@@ -616,7 +631,6 @@ int
 modem_receive(struct modem *m, int64_t deadline_ms, modem_sms_fn fn,
     void *ctx, struct tocsin_err *err)
 {
-	struct md_answer *a = calloc(1, sizeof(*a));
 	struct md_answer *d = calloc(1, sizeof(*d));
 	int idx[MD_LIST_MAX];
 	char *pdu[MD_LIST_MAX];
@@ -625,11 +639,8 @@ modem_receive(struct modem *m, int64_t deadline_ms, modem_sms_fn fn,
 	bool prompt;
 	int rc = 0;
 
-	if (a == NULL || d == NULL) {
-		free(a);
-		free(d);
+	if (d == NULL)
 		return tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
-	}
 	pthread_mutex_lock(&m->mu);
 	if ((rc = md_open(m, deadline_ms, err)) != 0)
 		goto out;
@@ -708,7 +719,6 @@ out:
 	pthread_mutex_unlock(&m->mu);
 	for (size_t k = 0; k < n; k++)
 		free(pdu[k]);
-	free(a);
 	free(d);
 	return rc;
 }
@@ -732,27 +742,12 @@ modem_probe(struct modem *m, int64_t deadline_ms, char *out, size_t outlen,
 	/* "+CREG: n,stat" or, with AT+CREG=2 kept in the modem's profile,
 	   "+CREG: n,stat,lac,ci": stat is the field after the first comma */
 	if (md_cmd(m, "AT+CREG?", "+CREG:", false, deadline_ms, a) == MD_OK &&
-	    a->ninfo > 0 && (c = strchr(a->info[0], ',')) != NULL) {
-		char v[8];
-		size_t l = strcspn(c + 1, ",");
-
-		if (l > 0 && l < sizeof(v)) {
-			memcpy(v, c + 1, l);
-			v[l] = '\0';
-			stat = md_code(v);
-		}
-	}
+	    a->ninfo > 0 && (c = strchr(a->info[0], ',')) != NULL)
+		stat = md_field(c + 1);
+	/* "+CSQ: rssi,ber" */
 	if (md_cmd(m, "AT+CSQ", "+CSQ:", false, deadline_ms, a) == MD_OK &&
-	    a->ninfo > 0 && (c = strchr(a->info[0], ',')) != NULL) {
-		char v[8];
-		size_t l = (size_t)(c - a->info[0] - 5);
-
-		if (l > 0 && l < sizeof(v)) {
-			memcpy(v, a->info[0] + 5, l);
-			v[l] = '\0';
-			rssi = md_code(v);
-		}
-	}
+	    a->ninfo > 0)
+		rssi = md_field(a->info[0] + 5);
 	if (stat != 1 && stat != 5) {
 		rc = tocsin_fail(err, TOCSIN_EUNAVAIL, "%s: the SIM is ready but "
 		    "the modem is %s; no SMS can go: check its antenna, the "

@@ -9,7 +9,6 @@
  * which this file never reads.
  */
 #include <errno.h>
-#include <stdarg.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -723,23 +722,6 @@ desk_free(struct desk *d)
 	free(d);
 }
 
-static void desk_log(struct desk *, const char *, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void
-desk_log(struct desk *d, const char *fmt, ...)
-{
-	char line[600];
-	va_list ap;
-
-	if (d->log == NULL)
-		return;
-	va_start(ap, fmt);
-	(void)vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	d->log(d->log_arg, line);
-}
-
 static enum MHD_Result
 desk_text(struct MHD_Connection *c, unsigned int status, const char *text,
     bool challenge)
@@ -838,7 +820,7 @@ desk_fail_log(struct desk *d, int64_t now, const char *addr, const char *why)
 	base_buf_free(&b);
 	if (now / 60 != d->log_minute) {
 		if (d->dropped > 0)
-			desk_log(d, "desk: %lu more refusals not logged in the "
+			tocsin_logf(d->log, d->log_arg, "desk: %lu more refusals not logged in the "
 			    "last minute", d->dropped);
 		d->log_minute = now / 60;
 		d->logged = d->dropped = 0;
@@ -848,7 +830,7 @@ desk_fail_log(struct desk *d, int64_t now, const char *addr, const char *why)
 		return;
 	}
 	d->logged++;
-	desk_log(d, "desk: refused %s: %s", a, why);
+	tocsin_logf(d->log, d->log_arg, "desk: refused %s: %s", a, why);
 }
 
 static bool
@@ -920,7 +902,7 @@ desk_index(struct desk *d, struct MHD_Connection *c, int64_t now,
 	char num[200], when[40];
 
 	if (store_alerts(d->st, &a, &n, &e) != 0) {
-		desk_log(d, "desk: %s", e.msg);
+		tocsin_logf(d->log, d->log_arg, "desk: %s", e.msg);
 		return desk_text(c, MHD_HTTP_SERVICE_UNAVAILABLE, "the store "
 		    "cannot be read now; try again\n", false);
 	}
@@ -938,7 +920,7 @@ desk_index(struct desk *d, struct MHD_Connection *c, int64_t now,
 		if (!desk_active(&a[i]) || desk_expired(d, a[i].id, now))
 			continue;
 		if (store_teams(d->st, a[i].id, &t, &nt, &e) != 0) {
-			desk_log(d, "desk: %s", e.msg);
+			tocsin_logf(d->log, d->log_arg, "desk: %s", e.msg);
 			continue;
 		}
 		for (size_t k = 0; k < nt; k++)
@@ -992,13 +974,13 @@ desk_alert(struct desk *d, struct MHD_Connection *c, const char *id,
 		if (rc == TOCSIN_ENOTFOUND)
 			return desk_text(c, MHD_HTTP_NOT_FOUND, "no such "
 			    "alert\n", false);
-		desk_log(d, "desk: %s", e.msg);
+		tocsin_logf(d->log, d->log_arg, "desk: %s", e.msg);
 		return desk_text(c, MHD_HTTP_SERVICE_UNAVAILABLE, "the store "
 		    "cannot be read now; try again\n", false);
 	}
 	if (store_teams(d->st, id, &t, &nt, &e) != 0 ||
 	    store_deliveries(d->st, id, NULL, &dl, &nd, &e) != 0) {
-		desk_log(d, "desk: %s", e.msg);
+		tocsin_logf(d->log, d->log_arg, "desk: %s", e.msg);
 		store_team_rows_free(t, nt);
 		store_alert_rows_free(a, 1);
 		return desk_text(c, MHD_HTTP_SERVICE_UNAVAILABLE, "the store "
@@ -1046,7 +1028,7 @@ desk_serve(struct desk *d, struct MHD_Connection *c, const char *url,
 		why = "credentials that are not HTTP Basic";
 	else if (desk_tokens_load(d->repo->gateway.desk_tokens, &ops, &nops,
 	    &e) != 0) {
-		desk_log(d, "desk: %s", e.msg);
+		tocsin_logf(d->log, d->log_arg, "desk: %s", e.msg);
 		OPENSSL_cleanse(token, sizeof(token));
 		return desk_text(c, MHD_HTTP_SERVICE_UNAVAILABLE, "the desk's "
 		    "token file cannot be read; see the log\n", false);
@@ -1065,7 +1047,7 @@ desk_serve(struct desk *d, struct MHD_Connection *c, const char *url,
 			if (r->fails >= DESK_MAX_FAILS && !r->told) {
 				r->blocked_until = now + DESK_BLOCK_SECONDS;
 				r->told = true;
-				desk_log(d, "desk: %d failed sign-ins from one "
+				tocsin_logf(d->log, d->log_arg, "desk: %d failed sign-ins from one "
 				    "address in a minute; it is refused for "
 				    "%d s", r->fails, DESK_BLOCK_SECONDS);
 			}
@@ -1073,7 +1055,7 @@ desk_serve(struct desk *d, struct MHD_Connection *c, const char *url,
 			    "minute", why, r->fails);
 			if (store_audit(d->st, now, "desk", "desk-refused",
 			    r->addr, det, &e) != 0)
-				desk_log(d, "desk: %s", e.msg);
+				tocsin_logf(d->log, d->log_arg, "desk: %s", e.msg);
 		}
 		return desk_text(c, MHD_HTTP_UNAUTHORIZED, "sign in with your "
 		    "operator name and desk token\n", true);

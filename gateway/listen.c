@@ -728,12 +728,33 @@ ack_link(struct listen_ctx *l, struct MHD_Connection *c, const char *token,
 	return page_reply(c, MHD_HTTP_OK, &pg);
 }
 
+/* Send the TwiML document in pg (its buffer is taken). */
+static enum MHD_Result
+twiml_reply(struct MHD_Connection *c, struct base_buf *pg)
+{
+	struct MHD_Response *r;
+	enum MHD_Result rc;
+
+	if (pg->rc != 0 || pg->full) {
+		free(pg->p);
+		return MHD_NO;
+	}
+	r = MHD_create_response_from_buffer(pg->len, pg->p,
+	    MHD_RESPMEM_MUST_FREE);
+	if (r == NULL) {
+		free(pg->p);
+		return MHD_NO;
+	}
+	(void)MHD_add_response_header(r, "Content-Type", "text/xml");
+	rc = MHD_queue_response(c, MHD_HTTP_OK, r);
+	MHD_destroy_response(r);
+	return rc;
+}
+
 static enum MHD_Result
 twiml(struct MHD_Connection *c, const char *verb, const char *text)
 {
 	struct base_buf pg = { .limit = LISTEN_PAGE_MAX };
-	struct MHD_Response *r;
-	enum MHD_Result rc;
 
 	base_buf_puts(&pg, "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response>");
 	if (verb != NULL) {
@@ -746,20 +767,7 @@ twiml(struct MHD_Connection *c, const char *verb, const char *text)
 		base_buf_puts(&pg, ">");
 	}
 	base_buf_puts(&pg, "</Response>");
-	if (pg.rc != 0 || pg.full) {
-		free(pg.p);
-		return MHD_NO;
-	}
-	r = MHD_create_response_from_buffer(pg.len, pg.p,
-	    MHD_RESPMEM_MUST_FREE);
-	if (r == NULL) {
-		free(pg.p);
-		return MHD_NO;
-	}
-	(void)MHD_add_response_header(r, "Content-Type", "text/xml");
-	rc = MHD_queue_response(c, MHD_HTTP_OK, r);
-	MHD_destroy_response(r);
-	return rc;
+	return twiml_reply(c, &pg);
 }
 
 static void
@@ -806,8 +814,6 @@ twiml_keys(struct listen_ctx *l, struct MHD_Connection *c,
     enum reply_outcome out)
 {
 	struct base_buf pg = { .limit = LISTEN_PAGE_MAX };
-	struct MHD_Response *r;
-	enum MHD_Result rc;
 	char next[16];
 
 	base_buf_puts(&pg, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>"
@@ -831,20 +837,7 @@ twiml_keys(struct listen_ctx *l, struct MHD_Connection *c,
 		    "<Say>" CHAN_VOICE_BYE);
 	}
 	base_buf_puts(&pg, "</Say><Hangup/></Response>");
-	if (pg.rc != 0 || pg.full) {
-		free(pg.p);
-		return MHD_NO;
-	}
-	r = MHD_create_response_from_buffer(pg.len, pg.p,
-	    MHD_RESPMEM_MUST_FREE);
-	if (r == NULL) {
-		free(pg.p);
-		return MHD_NO;
-	}
-	(void)MHD_add_response_header(r, "Content-Type", "text/xml");
-	rc = MHD_queue_response(c, MHD_HTTP_OK, r);
-	MHD_destroy_response(r);
-	return rc;
+	return twiml_reply(c, &pg);
 }
 
 /* What a person sent back through a provider (reply.c matches it), and

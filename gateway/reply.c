@@ -10,7 +10,6 @@
  * the store as on every path of codes (ack_code_try): per sender, and per
  * alert and team whoever sends.
  */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,23 +42,6 @@ reply_code(const char *text, char out[ACK_CODE_LEN + 1])
 	}
 	out[n] = '\0';
 	return n == ACK_CODE_LEN ? 0 : -1;
-}
-
-static void reply_log(const struct reply_ctx *c, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void
-reply_log(const struct reply_ctx *c, const char *fmt, ...)
-{
-	char msg[700];
-	va_list ap;
-
-	if (c->log == NULL)
-		return;
-	va_start(ap, fmt);
-	(void)vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	c->log(c->log_arg, msg);
 }
 
 /* The contact of team whose phone numbers include number, or NULL. */
@@ -144,10 +126,10 @@ inbound_throttled(struct reply_ctx *l, const struct chan_inbound *in,
 	if (store_audit(l->st, now, in->keypress ? "voice keypress" :
 	    "sms reply", in->keypress ? "voice-throttled" : "sms-throttled",
 	    in->keypress ? in->call_ref : in->from, why, &ae) != 0)
-		reply_log(l, "ack: cannot audit a refusal: %s", ae.msg);
+		tocsin_logf(l->log, l->log_arg, "ack: cannot audit a refusal: %s", ae.msg);
 	l->throttled++;
 	if ((l->throttled & (l->throttled - 1)) == 0)
-		reply_log(l, "ack: %s sent too many wrong codes; %s", who, why);
+		tocsin_logf(l->log, l->log_arg, "ack: %s sent too many wrong codes; %s", who, why);
 }
 
 /* Record the ack of pair p, which in's code is right for. */
@@ -178,7 +160,7 @@ inbound_ack(struct reply_ctx *l, const struct chan_inbound *in,
 		    "voice keypress" : "sms reply");
 	if (store_ack(l->st, &a, now, actor, err) < 0)
 		return err->code != 0 ? err->code : TOCSIN_ESTORE;
-	reply_log(l, "ack: team %s acknowledged by %s", p->team, in->keypress ?
+	tocsin_logf(l->log, l->log_arg, "ack: team %s acknowledged by %s", p->team, in->keypress ?
 	    "voice" : "sms");
 	return 0;
 }
@@ -218,7 +200,7 @@ reply_take(struct reply_ctx *l, const struct chan_inbound *in, int64_t now,
 		if (rc == 0)
 			*out = REPLY_ACKED;
 	} else
-		reply_log(l, "ack: a code from %s matched no alert of its "
+		tocsin_logf(l->log, l->log_arg, "ack: a code from %s matched no alert of its "
 		    "teams (%s)", who, n > 0 ? "counted" : "not counted");
 	free(p);
 	return rc;
@@ -232,7 +214,7 @@ reply_take_cb(void *ctx, const struct chan_inbound *in)
 	enum reply_outcome out;
 
 	if (reply_take(c, in, c->now, &out, &err) != 0) {
-		reply_log(c, "ack: a reply from %s waits for the store: %s",
+		tocsin_logf(c->log, c->log_arg, "ack: a reply from %s waits for the store: %s",
 		    in->from[0] != '\0' ? in->from : "an unknown sender",
 		    err.msg);
 		return CHAN_ACKFILE_KEEP;

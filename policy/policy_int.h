@@ -180,6 +180,11 @@ int policy_read_quorum(struct policy_ctx *ctx, const config_setting_t *root);
 int policy_read_providers(struct policy_ctx *ctx, const config_setting_t *root);
 int policy_read_policies(struct policy_ctx *ctx, const config_setting_t *root);
 int policy_read_groups(struct policy_ctx *ctx, const config_setting_t *root);
+/* A string that must be one of allowed (NULL-ended), replacing *ret, its
+   default; otherwise "KEY must be " and remedy. */
+void policy_read_choice(struct policy_ctx *ctx, const config_setting_t *g,
+    const char *where, const char *key, size_t maxlen,
+    const char *const *allowed, const char *remedy, char **ret);
 int policy_read_templates(struct policy_ctx *ctx, const config_setting_t *root);
 void policy_templates_free(struct policy_template *t, size_t n);
 /* A section read entry by entry: the section (NULL when absent or not of

@@ -331,10 +331,8 @@ refuse_generic_only(struct policy_ctx *ctx, const config_setting_t *g,
 			    only_generic[i]);
 }
 
-/* A string that must be one of allowed (NULL-ended), replacing *ret, its
-   default; otherwise "KEY must be " and remedy. */
-static void
-read_choice(struct policy_ctx *ctx, const config_setting_t *g,
+void
+policy_read_choice(struct policy_ctx *ctx, const config_setting_t *g,
     const char *where, const char *key, size_t maxlen,
     const char *const *allowed, const char *remedy, char **ret)
 {
@@ -433,9 +431,9 @@ read_generic(struct policy_ctx *ctx, const config_setting_t *g,
 
 	pv->method = policy_xstrdup("POST");
 	pv->content_type = policy_xstrdup("application/json");
-	read_choice(ctx, g, where, "method", 8, methods,
+	policy_read_choice(ctx, g, where, "method", 8, methods,
 	    "\"POST\" or \"PUT\"", &pv->method);
-	read_choice(ctx, g, where, "content_type", 64, types,
+	policy_read_choice(ctx, g, where, "content_type", 64, types,
 	    "\"application/json\" or \"application/x-www-form-urlencoded\" "
 	    "(values are escaped for it)", &pv->content_type);
 	if (policy_get_dup(ctx, g, where, "body", true, 4096, &pv->body) == 1

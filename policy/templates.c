@@ -50,33 +50,6 @@ policy_placeholder_ok(const char *t, char *bad, size_t badlen)
 	return true;
 }
 
-/* A CAP value of one of allowed into *ret (default def). */
-static void
-read_enum(struct policy_ctx *ctx, const config_setting_t *g, const char *where,
-    const char *key, const char *const *allowed, const char *def, char **ret)
-{
-	const char *v = NULL;
-	char list[200] = "";
-	size_t off = 0;
-
-	*ret = policy_xstrdup(def);
-	if (policy_get_string(ctx, g, where, key, false, 32, &v) != 1)
-		return;
-	for (size_t i = 0; allowed[i] != NULL; i++) {
-		if (strcmp(v, allowed[i]) == 0) {
-			free(*ret);
-			*ret = policy_xstrdup(v);
-			return;
-		}
-		off += (size_t)snprintf(list + off, sizeof(list) - off, "%s%s",
-		    i > 0 ? ", " : "", allowed[i]);
-		if (off >= sizeof(list))
-			off = sizeof(list) - 1;
-	}
-	policy_err(ctx, config_setting_get_member(g, key), "%s: %s \"%s\" is "
-	    "not a CAP %s; use one of %s", where, key, v, key, list);
-}
-
 /* A text of the template, its placeholders checked. */
 static void
 read_text_field(struct policy_ctx *ctx, const config_setting_t *g,
@@ -180,12 +153,19 @@ policy_read_templates(struct policy_ctx *ctx, const config_setting_t *root)
 		t->src = policy_src_of(ctx, g);
 		(void)policy_check_keys(ctx, g, where, keys);
 		read_text_field(ctx, g, where, "event", true, 160, &t->event);
-		read_enum(ctx, g, where, "category", cap_categories,
-		    "Security", &t->category);
-		read_enum(ctx, g, where, "urgency", cap_urgencies,
-		    "Immediate", &t->urgency);
-		read_enum(ctx, g, where, "certainty", cap_certainties,
-		    "Observed", &t->certainty);
+		t->category = policy_xstrdup("Security");
+		t->urgency = policy_xstrdup("Immediate");
+		t->certainty = policy_xstrdup("Observed");
+		policy_read_choice(ctx, g, where, "category", 32,
+		    cap_categories, "a CAP category: Geo, Met, Safety, "
+		    "Security, Rescue, Fire, Health, Env, Transport, Infra, "
+		    "CBRNE or Other", &t->category);
+		policy_read_choice(ctx, g, where, "urgency", 32, cap_urgencies,
+		    "a CAP urgency: Immediate, Expected, Future, Past or "
+		    "Unknown", &t->urgency);
+		policy_read_choice(ctx, g, where, "certainty", 32,
+		    cap_certainties, "a CAP certainty: Observed, Likely, "
+		    "Possible, Unlikely or Unknown", &t->certainty);
 		t->severity = POLICY_SEV_SEVERE;
 		if (policy_get_string(ctx, g, where, "severity", false, 16,
 		    &sev) == 1 && (t->severity = policy_severity_parse(sev)) ==

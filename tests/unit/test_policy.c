@@ -2867,6 +2867,56 @@ test_pinned_addresses(void **state)
 	expect_mistakes(PIN_SMS, 6, bad, NELEM(bad));
 }
 
+/* templates: a template's fields and placeholders; the mistake under
+   test on line 6. */
+static void
+test_templates(void **state)
+{
+	struct policy_diag d;
+	struct policy_repo *r = NULL;
+	const struct policy_template *t;
+	char bad[64];
+
+	(void)state;
+	assert_int_equal(load_str(GW ISS POL TEAMS "templates = { hijack = { "
+	    "event = \"DNS hijack\"; severity = \"Extreme\"; audience = "
+	    "[ \"all\" ]; texts = ( { language = \"en\"; headline = \"{tld} "
+	    "hijacked\"; }, { language = \"fr\"; headline = \"{tld} "
+	    "détourné\"; instruction = \"Vérifiez {tld}\"; } ); }; };\n", &d,
+	    &r), 0);
+	assert_non_null(t = policy_template_find(r, "hijack"));
+	assert_null(policy_template_find(r, "hijacked"));
+	assert_string_equal(t->category, "Security");
+	assert_string_equal(t->urgency, "Immediate");
+	assert_int_equal(t->severity, POLICY_SEV_EXTREME);
+	assert_int_equal(t->ntexts, 2);
+	assert_string_equal(t->texts[1].instruction, "Vérifiez {tld}");
+	assert_null(t->texts[0].description);
+	policy_free(r);
+	policy_diag_free(&d);
+	expect_one_error(GW ISS POL TEAMS "templates = { x = { event = \"e\"; "
+	    "texts = ( { language = \"en\"; headline = \"h\"; } );\n"
+	    "category = \"Cyber\"; }; };\n", 6, "template \"x\": category "
+	    "must be a CAP category: Geo, Met");
+	expect_one_error(GW ISS POL TEAMS "templates = { x = { event = \"e\";\n"
+	    "texts = ( { language = \"en\"; headline = \"{Tld} down\"; } ); "
+	    "}; };\n", 6, "headline has {Tld}, which is no placeholder");
+	expect_one_error(GW ISS POL TEAMS "templates = { x = { event = \"e\";\n"
+	    "texts = ( { language = \"en\"; headline = \"{tld down\"; } ); "
+	    "}; };\n", 6, "headline has a '{' without its '}'");
+	expect_one_error(GW ISS POL TEAMS "templates = { x = { event = \"e\";\n"
+	    "texts = ( { language = \"en\"; } ); }; };\n", 6,
+	    "headline is missing");
+	expect_one_error(GW ISS POL TEAMS "templates = { x = { event = \"e\";\n"
+	    "texts = ( { language = \"en\"; headline = \"a\"; }, { language "
+	    "= \"EN\"; headline = \"b\"; } ); }; };\n", 6,
+	    "language EN is given twice");
+	assert_false(policy_placeholder_ok("{a_b1} {c", bad, sizeof(bad)));
+	assert_true(policy_placeholder_ok("{a_b1} and {c2}", bad, sizeof(bad)));
+	assert_false(policy_placeholder_ok("{1a}", bad, sizeof(bad)));
+	assert_string_equal(bad, "{1a}");
+}
+
 /*
  * kind = "modem" in providers.sms: a device, a PIN file, a speed, and
  * fallback; none of an HTTP provider's settings.  The setting under test
@@ -3292,6 +3342,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_team_drop_warning,
 		    drop_setup, drop_teardown),
 		cmocka_unit_test_setup_teardown(test_pinned_addresses,
+		    drop_setup, drop_teardown),
+		cmocka_unit_test_setup_teardown(test_templates,
 		    drop_setup, drop_teardown),
 		cmocka_unit_test_setup_teardown(test_modem_provider,
 		    drop_setup, drop_teardown),
