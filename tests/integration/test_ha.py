@@ -531,6 +531,10 @@ def test_failover_to_a_synchronous_standby(repo_template, pki, pgbase,
                     th.start()
                     assert wait_for(lambda: len(mail.messages()) +
                                     len(sms.messages()) >= 5, 30, 0.02)
+                    # a submit accepted before the stop, however slow the
+                    # machine: the "before" case must be there to judge
+                    assert wait_for(lambda: any(x[2] == 0 for x in subs),
+                                    30, 0.02), subs
                     time.sleep(rng.uniform(0.2, 1.5))
                     at_stop = sent_count(inst)
                     t_stop = time.time()
