@@ -72,22 +72,35 @@ suite() {	# name builddir
 	cp "$dir/meson-logs/testlog.txt" "$out/unit-$name.testlog" 2>/dev/null
 	if [ "$name" = normal ]; then
 		step "$name: integration tests (stores on SQLite)"
-		TOCSIN_BIN=$dir/gateway/tocsin $py -m pytest -q $xdist \
-		    -p no:cacheprovider --junitxml="$out/integration-$name.xml" \
-		    tests/integration 2>&1 | tee "$out/integration-$name.log" |
-		    tail -n 30
+		integration "$name" "$dir" sqlite
 		return
 	fi
 	step "$name: integration tests (stores on PostgreSQL)"
-	TOCSIN_TEST_STORE=pg TOCSIN_BIN=$dir/gateway/tocsin $py -m pytest -q \
-	    $xdist -p no:cacheprovider --junitxml="$out/integration-$name-pg.xml" \
-	    --ignore=tests/integration/test_ha.py tests/integration 2>&1 |
-	    tee "$out/integration-$name-pg.log" | tail -n 30
+	integration "$name-pg" "$dir" pg \
+	    --ignore=tests/integration/test_ha.py
 	step "$name: integration tests of SQLite's file (stores on SQLite)"
 	TOCSIN_BIN=$dir/gateway/tocsin $py -m pytest -q -p no:cacheprovider \
 	    --junitxml="$out/integration-$name-sqlite-file.xml" -m sqlite_file \
 	    --ignore=tests/integration/test_ha.py tests/integration 2>&1 |
 	    tee "$out/integration-$name-sqlite-file.log" | tail -n 30
+}
+
+# integration NAME BUILDDIR STORE [pytest options...]: the tests but those
+# marked timing in $xdist's workers, then those alone in one process, every
+# store on STORE (sqlite or pg).
+integration() {
+	iname=$1
+	idir=$2
+	istore=$3
+	shift 3
+	TOCSIN_TEST_STORE=$istore TOCSIN_BIN=$idir/gateway/tocsin $py -m pytest -q $xdist \
+	    -p no:cacheprovider --junitxml="$out/integration-$iname.xml" \
+	    -m "not timing" "$@" tests/integration 2>&1 |
+	    tee "$out/integration-$iname.log" | tail -n 30
+	TOCSIN_TEST_STORE=$istore TOCSIN_BIN=$idir/gateway/tocsin $py -m pytest -q \
+	    -p no:cacheprovider --junitxml="$out/integration-$iname-timing.xml" \
+	    -m timing "$@" tests/integration 2>&1 |
+	    tee "$out/integration-$iname-timing.log" | tail -n 30
 }
 
 # The tests of the PostgreSQL test clusters, beside the fuzz targets,

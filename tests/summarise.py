@@ -43,7 +43,8 @@ for xml in sorted(out.glob("integration-*.xml")):
                  f"({s} skipped) (pytest)")
     passed += t - f - s
     failed += f + s
-for name in ("normal", "asan-pg", "asan-sqlite-file", "pgcluster"):
+for name in ("normal", "normal-timing", "asan-pg", "asan-pg-timing",
+             "asan-sqlite-file", "pgcluster"):
     if (out / f"integration-{name}.log").exists() and \
             not (out / f"integration-{name}.xml").exists():
         lines.append(f"integration-{name}: no result file")

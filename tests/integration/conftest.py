@@ -59,12 +59,27 @@ def pytest_configure(config):
         "(its modes, its disk, its lock, `store backup`); not collected "
         "when TOCSIN_TEST_STORE=pg, since a PostgreSQL store has no such "
         "file, and run on SQLite in every pass")
+    config.addinivalue_line(
+        "markers", "timing: a test that bounds wall-clock time, given to "
+        "the files of TIMING_FILES; tests/run.sh runs these in one process "
+        "after the others")
+
+
+# Files whose tests bound wall-clock time (a step within a second of its
+# deadline, a store held busy for so many seconds, a node killed at a
+# moment): tests/run.sh runs them alone, after the others have run in
+# parallel workers, so that another test's load does not move their clock.
+TIMING_FILES = {"test_faults.py", "test_escalation.py", "test_ack_all.py",
+                "test_ackreply.py", "test_ha.py"}
 
 
 def pytest_collection_modifyitems(config, items):
-    """On PostgreSQL, the tests of SQLite's file are deselected (pytest
-    reports how many), neither run nor counted: they run in the SQLite
-    passes."""
+    """Files of TIMING_FILES get the marker timing.  On PostgreSQL, the
+    tests of SQLite's file are deselected (pytest reports how many),
+    neither run nor counted: they run in the SQLite passes."""
+    for i in items:
+        if i.path.name in TIMING_FILES:
+            i.add_marker(pytest.mark.timing)
     if not ON_PG:
         return
     gone = [i for i in items if i.get_closest_marker("sqlite_file")]
