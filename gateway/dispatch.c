@@ -65,6 +65,11 @@ struct disp {
 	struct ratelog rlog;		/* repeated store errors */
 	struct metrics *metrics;	/* /metrics: results, latency */
 	pthread_mutex_t mu;
+	/* workers with nothing to do wait on wake (with mu) until the
+	   next due time, at most a second, or until wakes changes: the
+	   scheduler queued deliveries, or serve stops */
+	pthread_cond_t wake;
+	uint64_t wakes;
 	bool stop;
 	int running;			/* workers still going */
 	int waiting;			/* batches whose results the store
@@ -157,6 +162,55 @@ dispatch_retry(const struct policy_gateway *gw, int attempts, bool untried,
 	return 0;
 }
 
+/* Wake the workers waiting for work (mu held). */
+static void
+disp_wake_locked(struct disp *d)
+{
+	d->wakes++;
+	(void)pthread_cond_broadcast(&d->wake);
+}
+
+static void
+disp_wake(struct disp *d)
+{
+	pthread_mutex_lock(&d->mu);
+	disp_wake_locked(d);
+	pthread_mutex_unlock(&d->mu);
+}
+
+/* The wake-ups so far: a worker reads it before it looks for work, so
+   that a wake-up while it looked is not lost. */
+static uint64_t
+disp_wakes(struct disp *d)
+{
+	uint64_t n;
+
+	pthread_mutex_lock(&d->mu);
+	n = d->wakes;
+	pthread_mutex_unlock(&d->mu);
+	return n;
+}
+
+/* Wait ms at most, less when woken after seen (disp_wakes) or stopping. */
+static void
+disp_wait(struct disp *d, int64_t ms, uint64_t seen)
+{
+	struct timespec ts;
+
+	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += (time_t)(ms / 1000);
+	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&d->mu);
+	while (!d->stop && d->wakes == seen)
+		if (pthread_cond_timedwait(&d->wake, &d->mu, &ts) != 0)
+			break;
+	pthread_mutex_unlock(&d->mu);
+}
+
 static void
 disp_fail(struct disp *d, int rc, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -174,6 +228,7 @@ disp_fail(struct disp *d, int rc, const char *fmt, ...)
 		va_end(ap);
 	}
 	d->stop = true;
+	disp_wake_locked(d);
 	pthread_mutex_unlock(&d->mu);
 }
 
@@ -721,6 +776,7 @@ escalate_tick(struct disp *d, struct store *st)
 		.log = disp_log_line, .log_arg = d };
 	struct tocsin_err err = { 0 };
 	int64_t step = 0;
+	size_t moved = 0;
 
 	if (store_clock_check(st, d->boot, clock_wall_ms() - base_mono_ms(),
 	    env.now, &step, &err) != 0)
@@ -731,9 +787,12 @@ escalate_tick(struct disp *d, struct store *st)
 		    "%+lld s; ladder deadlines, retry times and leases are "
 		    "moved with it, so that ladders keep their spacing",
 		    (long long)step);
-	if (escalate_due(st, &env, NULL, &err) != 0)
+	if (escalate_due(st, &env, &moved, &err) != 0)
 		(void)ratelog_line(&d->rlog, "escalation", disp_log_line, d,
 		    "escalation: %s", err.msg);
+	/* the steps' deliveries go now, not at the workers' next look */
+	if (moved > 0)
+		disp_wake(d);
 }
 
 static bool
@@ -1224,6 +1283,7 @@ worker_main(void *arg)
 	while (!disp_stopping(d)) {
 		/* another batch's results wait for the store: claim nothing
 		   until they are recorded */
+		uint64_t seen = disp_wakes(d);
 		bool hold = disp_results_waiting(d);
 		bool worked = false, busy = hold;
 		int64_t now = clock_wall(), next = now + 1;
@@ -1270,11 +1330,12 @@ worker_main(void *arg)
 		}
 		if (!busy && d->o->until_idle)
 			break;
-		/* Nothing due now: sleep until the next due time, at most a
-		   second, so that new alerts are picked up promptly. */
+		/* Nothing due now: wait until the next due time, at most a
+		   second, so that alerts another process accepted are
+		   picked up promptly; the scheduler's moves wake the
+		   workers at once. */
 		{
 			int64_t ms = (next - clock_wall()) * 1000;
-			struct timespec ts;
 
 			/* --until-idle waits only for other workers' batches
 			   and near retries: look again soon, so that it ends
@@ -1283,9 +1344,7 @@ worker_main(void *arg)
 				ms = d->o->until_idle ? 100 : 1000;
 			if (ms < 50)
 				ms = 50;
-			ts.tv_sec = ms / 1000;
-			ts.tv_nsec = (ms % 1000) * 1000000L;
-			nanosleep(&ts, NULL);
+			disp_wait(d, ms, seen);
 		}
 	}
 out:
@@ -1629,6 +1688,7 @@ serve_reload(struct serve_run *s)
 	s->reexec = true;
 	pthread_mutex_lock(&d->mu);
 	d->stop = true;
+	disp_wake_locked(d);
 	pthread_mutex_unlock(&d->mu);
 }
 
@@ -1772,6 +1832,7 @@ serve_loop(struct serve_run *s)
 			    "the batches in hand, then stopping", sig);
 			pthread_mutex_lock(&d->mu);
 			d->stop = true;
+			disp_wake_locked(d);
 			pthread_mutex_unlock(&d->mu);
 		}
 		if (!d->stop)
@@ -1839,6 +1900,7 @@ serve_release(struct serve_run *s)
 	store_close(s->st);
 	OPENSSL_cleanse(d->secret, sizeof(d->secret));
 	ratelog_fini(&d->rlog);
+	pthread_cond_destroy(&d->wake);
 	pthread_mutex_destroy(&d->mu);
 }
 
@@ -1851,6 +1913,15 @@ dispatch_serve(const struct policy_repo *repo, const struct dispatch_opts *o,
 	int rc;
 
 	pthread_mutex_init(&s.d.mu, NULL);
+	{
+		pthread_condattr_t ca;
+
+		/* waits measured on the monotonic clock, as leases are */
+		(void)pthread_condattr_init(&ca);
+		(void)pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		(void)pthread_cond_init(&s.d.wake, &ca);
+		(void)pthread_condattr_destroy(&ca);
+	}
 	ratelog_init(&s.d.rlog, DISPATCH_LOG_INTERVAL, NULL, NULL);
 	if ((rc = serve_start(&s, err)) == 0 &&
 	    (rc = serve_spawn(&s, err)) == 0) {

@@ -2251,26 +2251,25 @@ page_desk(struct store *s, const struct store_escalation *e, int64_t now,
 	    err);
 }
 
-int
-store_escalate(struct store *s, const struct store_escalation *e,
-    const struct store_delivery_plan *dels, size_t ndels, int64_t now,
-    const char *actor, struct tocsin_err *err)
+/* One move of store_escalate_batch, inside its transaction: *ret_moved
+   false when the team moved on since it was read (nothing done). */
+static int
+escalate_one(struct store *s, const struct store_escalation *e, int64_t now,
+    const char *actor, bool *ret_moved, struct tocsin_err *err)
 {
 	struct sql_stmt *st = NULL;
 	char details[256];
 	int rc;
 
-	if ((rc = sq_begin(s, true, err)) != 0)
-		return rc;
+	*ret_moved = false;
 	/* only from where the caller saw the team: a second serve, or this
-	   one after a restart, finds it moved on and does nothing */
+	   one after a restart, finds it moved on and does nothing; so does
+	   a team whose ack was recorded since it was read */
 	if (sq_prepare(s, "UPDATE team_states SET step = ?1, deadline = ?2, "
 	    "state = ?3, moved_why = ?9, early_why = NULL WHERE alert_id = ?4 "
 	    "AND team = ?5 AND step = ?6 AND state = 'active' AND (?8 <> 0 OR "
-	    "deadline > 0 AND deadline <= ?7)", &st, err) != 0) {
-		sq_rollback(s);
+	    "deadline > 0 AND deadline <= ?7)", &st, err) != 0)
 		return TOCSIN_ESTORE;
-	}
 	sql_bind_int64(st, 1, e->to_step);
 	sql_bind_int64(st, 2, e->deadline);
 	sq_text(st, 3, e->state);
@@ -2283,27 +2282,70 @@ store_escalate(struct store *s, const struct store_escalation *e,
 	if (sql_step(st) != SQL_DONE) {
 		rc = sq_fail(s, err, "escalate");
 		sql_finalize(st);
-		sq_rollback(s);
 		return rc;
 	}
 	sql_finalize(st);
-	if (sql_changes(s->db) == 0) {
-		sq_rollback(s);
-		return tocsin_fail(err, TOCSIN_ENOTFOUND, "team %s of alert %s "
-		    "moved on already", e->team, e->alert_id);
-	}
+	if (sql_changes(s->db) == 0)
+		return 0;
 	(void)snprintf(details, sizeof(details), "team=%.40s step=%d->%d "
 	    "state=%.16s deliveries=%zu%s%.16s", e->team, e->from_step,
-	    e->to_step, e->state, ndels, e->why != NULL ? " why=" : "",
+	    e->to_step, e->state, e->ndels, e->why != NULL ? " why=" : "",
 	    e->why != NULL ? e->why : "");
-	if ((rc = insert_deliveries(s, e->alert_id, dels, ndels, now,
-	    "alert", err)) != 0 || (rc = audit_append(s, now, actor, strcmp(e->state,
-	    "active") == 0 ? "escalate" : e->state, e->alert_id, details,
-	    err)) != 0 || (rc = page_desk(s, e, now, actor, err)) != 0) {
-		sq_rollback(s);
+	if ((rc = insert_deliveries(s, e->alert_id, e->dels, e->ndels, now,
+	    "alert", err)) != 0 || (rc = audit_append(s, now, actor,
+	    strcmp(e->state, "active") == 0 ? "escalate" : e->state,
+	    e->alert_id, details, err)) != 0 || (rc = page_desk(s, e, now,
+	    actor, err)) != 0)
 		return rc;
-	}
-	return sq_commit(s, err);
+	*ret_moved = true;
+	return 0;
+}
+
+int
+store_escalate_batch(struct store *s, const struct store_escalation *es,
+    size_t n, int64_t now, const char *actor, bool *ret_moved,
+    struct tocsin_err *err)
+{
+	int rc;
+
+	for (size_t i = 0; i < n; i++)
+		ret_moved[i] = false;
+	if (n == 0)
+		return 0;
+	s->unavailable = false;
+	if ((rc = sq_begin(s, true, err)) != 0)
+		return rc;
+	for (size_t i = 0; i < n; i++)
+		if ((rc = escalate_one(s, &es[i], now, actor, &ret_moved[i],
+		    err)) != 0)
+			break;
+	/* all or nothing: a batch that does not commit moved no team */
+	if (rc == 0 && (rc = sq_commit(s, err)) == 0)
+		return 0;
+	sq_rollback(s);
+	for (size_t i = 0; i < n; i++)
+		ret_moved[i] = false;
+	return rc;
+}
+
+int
+store_escalate(struct store *s, const struct store_escalation *e,
+    const struct store_delivery_plan *dels, size_t ndels, int64_t now,
+    const char *actor, struct tocsin_err *err)
+{
+	struct store_escalation one = *e;
+	bool moved = false;
+	int rc;
+
+	one.dels = dels;
+	one.ndels = ndels;
+	if ((rc = store_escalate_batch(s, &one, 1, now, actor, &moved,
+	    err)) != 0)
+		return rc;
+	if (!moved)
+		return tocsin_fail(err, TOCSIN_ENOTFOUND, "team %s of alert %s "
+		    "moved on already", e->team, e->alert_id);
+	return 0;
 }
 
 /* One notice per address of channel that the team's alert was sent to,
