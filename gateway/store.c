@@ -224,12 +224,16 @@ sq_commit(struct store *s, struct tocsin_err *err)
 	return rc;
 }
 
+/* Every statement of the store is one of a few dozen fixed texts, run
+   over and over (a claim, a result, a move per team): each is compiled
+   once per connection and kept (store_sql.h, prepare_kept), so that a
+   drill or a burst spends its time running them, not compiling them. */
 static int
 sq_prepare(struct store *s, const char *sql, struct sql_stmt **st,
     struct tocsin_err *err)
 {
 	*st = NULL;
-	if (s->db->ops->prepare(s->db, sql, st) != 0)
+	if (s->db->ops->prepare_kept(s->db, sql, st) != 0)
 		return sq_fail(s, err, "prepare");
 	return 0;
 }
