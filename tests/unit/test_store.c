@@ -706,7 +706,7 @@ test_migrate_v5(void **state)
 	assert_int_equal(count(f, "ack_guesses"), 1);
 	assert_int_equal(count(f, "check_tokens"), 0);
 	raw(f, "UPDATE team_states SET ack_contact = 'Ann'");
-	assert_int_equal(count(f, "schema_version WHERE version = 11"), 1);
+	assert_int_equal(count(f, "schema_version WHERE version = 12"), 1);
 }
 
 /* A store of version 10 gains what a failed step does and why a team
@@ -723,9 +723,12 @@ test_migrate_v10(void **state)
 	    "team_states DROP COLUMN early_why; ALTER TABLE team_states DROP "
 	    "COLUMN moved_why; UPDATE schema_version SET version = 10");
 	assert_int_equal(store_open(f->path, &f->st, &e), 0);
-	assert_int_equal(count(f, "schema_version WHERE version = 11"), 1);
+	assert_int_equal(count(f, "schema_version WHERE version = 12"), 1);
 	assert_int_equal(count(f, "team_states WHERE on_failure = 'next' AND "
 	    "early_why IS NULL AND moved_why IS NULL"), 1);
+	/* and, as one of version 11, the index of what waits per channel */
+	assert_int_equal(count(f, "sqlite_master WHERE type = 'index' AND "
+	    "name = 'deliveries_waiting'"), 1);
 }
 
 /* A signature acks once: a second ack by its digest, for this team or
@@ -2075,7 +2078,7 @@ test_pg_schema(void **state)
 	store_close(second);
 	assert_int_equal(count(f, "schema_version"), 1);
 	assert_int_equal(unit_store_int(f, "SELECT version FROM "
-	    "schema_version"), 11);
+	    "schema_version"), 12);
 	assert_int_equal(unit_store_int(f, "SELECT count(*) FROM "
 	    "information_schema.columns WHERE table_name = 'team_states' AND "
 	    "column_name = 'team' AND collation_name = 'C'"), 1);
@@ -2087,7 +2090,7 @@ test_pg_schema(void **state)
 	assert_int_equal(store_open(f->path, &second, &e), 0);
 	store_close(second);
 	assert_int_equal(count(f, "turns"), 0);
-	assert_int_equal(count(f, "schema_version WHERE version = 11"), 1);
+	assert_int_equal(count(f, "schema_version WHERE version = 12"), 1);
 	/* one of version 10 gains the columns of version 11 */
 	raw(f, "ALTER TABLE team_states DROP COLUMN on_failure, DROP COLUMN "
 	    "early_why, DROP COLUMN moved_why; UPDATE schema_version SET "
@@ -2095,7 +2098,15 @@ test_pg_schema(void **state)
 	assert_int_equal(store_open(f->path, &second, &e), 0);
 	store_close(second);
 	assert_int_equal(count(f, "team_states WHERE on_failure <> 'next'"), 0);
-	assert_int_equal(count(f, "schema_version WHERE version = 11"), 1);
+	assert_int_equal(count(f, "schema_version WHERE version = 12"), 1);
+	/* one of version 11 gains the index of what waits per channel */
+	raw(f, "DROP INDEX deliveries_waiting; UPDATE schema_version SET "
+	    "version = 11");
+	assert_int_equal(store_open(f->path, &second, &e), 0);
+	store_close(second);
+	assert_int_equal(count(f, "pg_indexes WHERE indexname = "
+	    "'deliveries_waiting'"), 1);
+	assert_int_equal(count(f, "schema_version WHERE version = 12"), 1);
 	/* a UTF8 database would refuse or change text the store keeps */
 	unit_pg_admin("CREATE DATABASE tst_utf8 ENCODING 'UTF8' TEMPLATE "
 	    "template0");
