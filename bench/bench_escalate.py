@@ -73,9 +73,19 @@ def prepare_burst(store):
 
 
 def restore(base, store):
+    """The burst's store, its ladders due a second ago (an older serve
+    with --until-idle stops waiting for deadlines more than 5 s old)."""
     for suffix in ("-wal", "-shm"):
         Path(str(store) + suffix).unlink(missing_ok=True)
     shutil.copyfile(base, store)
+    db = sqlite3.connect(store)
+    try:
+        db.execute("UPDATE team_states SET deadline = ? WHERE deadline = "
+                   "1000", (int(time.time()) - 1,))
+        db.commit()
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        db.close()
 
 
 def step1(store):
@@ -94,7 +104,7 @@ def step1(store):
 def run_tocsin(tocsin, conf, base, store, plog, work, tag, timeout):
     restore(base, store)
     plog.mark()
-    wall, rss, _, code, killed = timed(
+    wall, _, _, code, killed = timed(
         [tocsin, "-c", conf, "serve", "--until-idle", "--quiet"],
         work / f"serve-{tag}.err", timeout)
     recs, ports = plog.since()
@@ -107,7 +117,7 @@ def run_tocsin(tocsin, conf, base, store, plog, work, tag, timeout):
     n = sum(states.values())
     ok = (not killed and code == 0 and states.get("sent", 0) == n
           and ts["ok"] == n and ts["requests"] == n and dups == 0)
-    return {"wall": wall, "rss": rss, "n": n, "moved": moved, "ok": ok,
+    return {"wall": wall, "n": n, "moved": moved, "ok": ok,
             "dups": dups, "requests": ts["requests"], "code": code,
             "recs": recs, "first": ts["first"]}
 
@@ -194,7 +204,6 @@ def main():
                 print(f"  run {i + 1} {name:7s} {r['wall']:6.2f} s "
                       f"{r['n']} SMS of step 1, {r['moved']} teams moved, "
                       f"{r['requests']} requests, {r['dups']} twice, "
-                      f"{r['rss'] / 1024:.0f} MiB "
                       f"{'ok' if r['ok'] else 'CHECK FAILED'}", flush=True)
                 if reqs is None and name == "tocsin" and r["ok"]:
                     reqs = replay_requests(
@@ -219,7 +228,10 @@ def main():
 
         med = {k: statistics.median(x["wall"] for x in v)
                for k, v in results.items()}
-        allok = all(x["ok"] for v in results.values() for x in v)
+        # an older binary's failed check is its own figure, not a failure
+        # of this one (before the batches, --until-idle stopped waiting
+        # for ladders due more than 5 s before, and left some unmoved)
+        allok = all(x["ok"] for k in ("tocsin", "curl") for x in results[k])
         print(f"bench_escalate: {burst} ladders due at once ({nalerts} signed "
               f"Extreme alerts to {a.teams} teams), step 1 = primary:sms, "
               f"one provider (parallel {a.parallel}, TCP_NODELAY), "
@@ -233,6 +245,12 @@ def main():
               f"{TARGET_RATIO}x: "
               f"{'met' if allok and ratio <= TARGET_RATIO else 'NOT met'})")
         if a.before:
+            bad = sum(1 for x in results["before"] if not x["ok"])
+            if bad:
+                print(f"  before: {bad} of {a.runs} runs ended with ladders "
+                      f"unmoved or SMS unsent (its --until-idle gives up on "
+                      f"deadlines more than 5 s old): its median is a "
+                      f"lower bound")
             print(f"  before / tocsin: {med['before'] / med['tocsin']:.2f}x; "
                   f"before / curl --parallel: "
                   f"{med['before'] / med['curl']:.2f}x")

@@ -70,6 +70,9 @@ struct disp {
 	   scheduler queued deliveries, or serve stops */
 	pthread_cond_t wake;
 	uint64_t wakes;
+	bool ticked;			/* the scheduler's first tick is done:
+					   until then --until-idle waits for
+					   what it will queue */
 	bool stop;
 	int running;			/* workers still going */
 	int waiting;			/* batches whose results the store
@@ -761,6 +764,15 @@ build_msg(struct worker *w, const struct chan_ops *ops,
 	return build_text(w, ops, &src, msg, pm, err);
 }
 
+/* A batch of escalations committed: its deliveries go now, not at the
+   workers' next look. */
+static void
+disp_moved(void *arg, size_t n)
+{
+	(void)n;
+	disp_wake(arg);
+}
+
 /*
  * The escalation scheduler's tick, in serve's main thread.  First the
  * check that the wall clock was not stepped (against the monotonic one):
@@ -773,10 +785,11 @@ escalate_tick(struct disp *d, struct store *st)
 {
 	struct escalate_env env = { .repo = d->repo, .secret = d->secret,
 		.now = clock_wall(), .actor = "tocsin serve",
-		.log = disp_log_line, .log_arg = d };
+		.log = disp_log_line, .log_arg = d,
+		/* a batch's deliveries go while the next one is written */
+		.moved = disp_moved, .moved_arg = d };
 	struct tocsin_err err = { 0 };
 	int64_t step = 0;
-	size_t moved = 0;
 
 	if (store_clock_check(st, d->boot, clock_wall_ms() - base_mono_ms(),
 	    env.now, &step, &err) != 0)
@@ -787,12 +800,9 @@ escalate_tick(struct disp *d, struct store *st)
 		    "%+lld s; ladder deadlines, retry times and leases are "
 		    "moved with it, so that ladders keep their spacing",
 		    (long long)step);
-	if (escalate_due(st, &env, &moved, &err) != 0)
+	if (escalate_due(st, &env, NULL, &err) != 0)
 		(void)ratelog_line(&d->rlog, "escalation", disp_log_line, d,
 		    "escalation: %s", err.msg);
-	/* the steps' deliveries go now, not at the workers' next look */
-	if (moved > 0)
-		disp_wake(d);
 }
 
 static bool
@@ -1324,6 +1334,10 @@ worker_main(void *arg)
 		if (!busy && d->o->until_idle) {
 			int64_t dl = 0, t = clock_wall();
 
+			pthread_mutex_lock(&d->mu);
+			busy = !d->ticked;
+			pthread_mutex_unlock(&d->mu);
+
 			if (store_next_deadline(w->st, &dl, &err) == 0 &&
 			    dl > 0 && dl <= t && t - dl < 5)
 				busy = true;
@@ -1747,7 +1761,6 @@ serve_start(struct serve_run *s, struct tocsin_err *err)
 		return rc;
 	store_set_max_attempts(s->st, repo->gateway.max_attempts);
 	release_dead(d, s->st);
-	escalate_tick(d, s->st);
 	warn_undriven(d, s->st);
 	for (size_t k = 0; k < d->ndrivers; k++)
 		(void)store_channel_counts(s->st, d->drivers[k]->kind.name,
@@ -1925,6 +1938,13 @@ dispatch_serve(const struct policy_repo *repo, const struct dispatch_opts *o,
 	ratelog_init(&s.d.rlog, DISPATCH_LOG_INTERVAL, NULL, NULL);
 	if ((rc = serve_start(&s, err)) == 0 &&
 	    (rc = serve_spawn(&s, err)) == 0) {
+		/* the first tick once the workers run: a burst that fell due
+		   while serve was down goes out batch by batch as it is
+		   moved, not after the whole of it */
+		escalate_tick(&s.d, s.st);
+		pthread_mutex_lock(&s.d.mu);
+		s.d.ticked = true;
+		pthread_mutex_unlock(&s.d.mu);
 		serve_loop(&s);
 		rc = serve_finish(&s, err);
 	}

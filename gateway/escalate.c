@@ -249,6 +249,8 @@ escalate_due(struct store *st, const struct escalate_env *env,
 		rc = escalate_batch(st, env, rows, n, &k, ret_err);
 		store_due_teams_free(rows, n);
 		moved += k;
+		if (k > 0 && env->moved != NULL)
+			env->moved(env->moved_arg, k);
 		/* a batch that moved nothing (every team's plan failed, or
 		   another process moves them) would be read again as it
 		   is: the next tick looks again */

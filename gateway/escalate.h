@@ -24,6 +24,11 @@ struct escalate_env {
 	/* one line per move; may be NULL */
 	tocsin_log_fn log;
 	void *log_arg;
+	/* told after each batch that committed moves (n of them), so that
+	   their deliveries can go while the next batch is written; may be
+	   NULL */
+	void (*moved)(void *arg, size_t n);
+	void *moved_arg;
 };
 
 /*
