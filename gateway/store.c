@@ -1708,15 +1708,19 @@ store_next_due(struct store *s, const char *channel, int64_t *ret_when,
 	    "'failed') AND " LIVE_WHERE " ORDER BY d.next_attempt LIMIT 1), "
 	    "(SELECT min(d.lease_until) FROM deliveries d WHERE d.state = "
 	    "'sending' AND d.channel = ?1 AND " LIVE_WHERE ")" :
-	    "SELECT (SELECT min(d.next_attempt) FROM deliveries d WHERE "
-	    "d.state IN ('pending', 'failed') AND " LIVE_WHERE "), (SELECT "
-	    "min(d.lease_until) FROM deliveries d WHERE d.state = 'sending' AND "
-	    LIVE_WHERE ")", &st, err) != 0)
+	    /* any channel (a drill): each state's earliest by the index
+	       deliveries_due (state, next_attempt) */
+	    "SELECT (SELECT d.next_attempt FROM deliveries d WHERE d.state = "
+	    "'pending' AND " LIVE_WHERE " ORDER BY d.next_attempt LIMIT 1), "
+	    "(SELECT min(d.lease_until) FROM deliveries d WHERE d.state = "
+	    "'sending' AND " LIVE_WHERE "), (SELECT d.next_attempt FROM "
+	    "deliveries d WHERE d.state = 'failed' AND " LIVE_WHERE " ORDER BY "
+	    "d.next_attempt LIMIT 1)", &st, err) != 0)
 		return TOCSIN_ESTORE;
 	if (channel != NULL)
 		sq_text(st, 1, channel);
 	if (sql_step(st) == SQL_ROW) {
-		for (int i = 0; i < 2; i++) {
+		for (int i = 0; i < (channel != NULL ? 2 : 3); i++) {
 			int64_t v;
 
 			if (sql_column_null(st, i))
