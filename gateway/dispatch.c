@@ -65,6 +65,14 @@ struct disp {
 	struct ratelog rlog;		/* repeated store errors */
 	struct metrics *metrics;	/* /metrics: results, latency */
 	pthread_mutex_t mu;
+	/* workers with nothing to do wait on wake (with mu) until the
+	   next due time, at most a second, or until wakes changes: the
+	   scheduler queued deliveries, or serve stops */
+	pthread_cond_t wake;
+	uint64_t wakes;
+	bool ticked;			/* the scheduler's first tick is done:
+					   until then --until-idle waits for
+					   what it will queue */
 	bool stop;
 	int running;			/* workers still going */
 	int waiting;			/* batches whose results the store
@@ -157,6 +165,55 @@ dispatch_retry(const struct policy_gateway *gw, int attempts, bool untried,
 	return 0;
 }
 
+/* Wake the workers waiting for work (mu held). */
+static void
+disp_wake_locked(struct disp *d)
+{
+	d->wakes++;
+	(void)pthread_cond_broadcast(&d->wake);
+}
+
+static void
+disp_wake(struct disp *d)
+{
+	pthread_mutex_lock(&d->mu);
+	disp_wake_locked(d);
+	pthread_mutex_unlock(&d->mu);
+}
+
+/* The wake-ups so far: a worker reads it before it looks for work, so
+   that a wake-up while it looked is not lost. */
+static uint64_t
+disp_wakes(struct disp *d)
+{
+	uint64_t n;
+
+	pthread_mutex_lock(&d->mu);
+	n = d->wakes;
+	pthread_mutex_unlock(&d->mu);
+	return n;
+}
+
+/* Wait ms at most, less when woken after seen (disp_wakes) or stopping. */
+static void
+disp_wait(struct disp *d, int64_t ms, uint64_t seen)
+{
+	struct timespec ts;
+
+	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += (time_t)(ms / 1000);
+	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&d->mu);
+	while (!d->stop && d->wakes == seen)
+		if (pthread_cond_timedwait(&d->wake, &d->mu, &ts) != 0)
+			break;
+	pthread_mutex_unlock(&d->mu);
+}
+
 static void
 disp_fail(struct disp *d, int rc, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -174,6 +231,7 @@ disp_fail(struct disp *d, int rc, const char *fmt, ...)
 		va_end(ap);
 	}
 	d->stop = true;
+	disp_wake_locked(d);
 	pthread_mutex_unlock(&d->mu);
 }
 
@@ -706,6 +764,15 @@ build_msg(struct worker *w, const struct chan_ops *ops,
 	return build_text(w, ops, &src, msg, pm, err);
 }
 
+/* A batch of escalations committed: its deliveries go now, not at the
+   workers' next look. */
+static void
+disp_moved(void *arg, size_t n)
+{
+	(void)n;
+	disp_wake(arg);
+}
+
 /*
  * The escalation scheduler's tick, in serve's main thread.  First the
  * check that the wall clock was not stepped (against the monotonic one):
@@ -718,7 +785,9 @@ escalate_tick(struct disp *d, struct store *st)
 {
 	struct escalate_env env = { .repo = d->repo, .secret = d->secret,
 		.now = clock_wall(), .actor = "tocsin serve",
-		.log = disp_log_line, .log_arg = d };
+		.log = disp_log_line, .log_arg = d,
+		/* a batch's deliveries go while the next one is written */
+		.moved = disp_moved, .moved_arg = d };
 	struct tocsin_err err = { 0 };
 	int64_t step = 0;
 
@@ -1224,6 +1293,7 @@ worker_main(void *arg)
 	while (!disp_stopping(d)) {
 		/* another batch's results wait for the store: claim nothing
 		   until they are recorded */
+		uint64_t seen = disp_wakes(d);
 		bool hold = disp_results_waiting(d);
 		bool worked = false, busy = hold;
 		int64_t now = clock_wall(), next = now + 1;
@@ -1264,17 +1334,22 @@ worker_main(void *arg)
 		if (!busy && d->o->until_idle) {
 			int64_t dl = 0, t = clock_wall();
 
+			pthread_mutex_lock(&d->mu);
+			busy = !d->ticked;
+			pthread_mutex_unlock(&d->mu);
+
 			if (store_next_deadline(w->st, &dl, &err) == 0 &&
 			    dl > 0 && dl <= t && t - dl < 5)
 				busy = true;
 		}
 		if (!busy && d->o->until_idle)
 			break;
-		/* Nothing due now: sleep until the next due time, at most a
-		   second, so that new alerts are picked up promptly. */
+		/* Nothing due now: wait until the next due time, at most a
+		   second, so that alerts another process accepted are
+		   picked up promptly; the scheduler's moves wake the
+		   workers at once. */
 		{
 			int64_t ms = (next - clock_wall()) * 1000;
-			struct timespec ts;
 
 			/* --until-idle waits only for other workers' batches
 			   and near retries: look again soon, so that it ends
@@ -1283,9 +1358,7 @@ worker_main(void *arg)
 				ms = d->o->until_idle ? 100 : 1000;
 			if (ms < 50)
 				ms = 50;
-			ts.tv_sec = ms / 1000;
-			ts.tv_nsec = (ms % 1000) * 1000000L;
-			nanosleep(&ts, NULL);
+			disp_wait(d, ms, seen);
 		}
 	}
 out:
@@ -1629,6 +1702,7 @@ serve_reload(struct serve_run *s)
 	s->reexec = true;
 	pthread_mutex_lock(&d->mu);
 	d->stop = true;
+	disp_wake_locked(d);
 	pthread_mutex_unlock(&d->mu);
 }
 
@@ -1687,7 +1761,6 @@ serve_start(struct serve_run *s, struct tocsin_err *err)
 		return rc;
 	store_set_max_attempts(s->st, repo->gateway.max_attempts);
 	release_dead(d, s->st);
-	escalate_tick(d, s->st);
 	warn_undriven(d, s->st);
 	for (size_t k = 0; k < d->ndrivers; k++)
 		(void)store_channel_counts(s->st, d->drivers[k]->kind.name,
@@ -1772,6 +1845,7 @@ serve_loop(struct serve_run *s)
 			    "the batches in hand, then stopping", sig);
 			pthread_mutex_lock(&d->mu);
 			d->stop = true;
+			disp_wake_locked(d);
 			pthread_mutex_unlock(&d->mu);
 		}
 		if (!d->stop)
@@ -1839,6 +1913,7 @@ serve_release(struct serve_run *s)
 	store_close(s->st);
 	OPENSSL_cleanse(d->secret, sizeof(d->secret));
 	ratelog_fini(&d->rlog);
+	pthread_cond_destroy(&d->wake);
 	pthread_mutex_destroy(&d->mu);
 }
 
@@ -1851,9 +1926,25 @@ dispatch_serve(const struct policy_repo *repo, const struct dispatch_opts *o,
 	int rc;
 
 	pthread_mutex_init(&s.d.mu, NULL);
+	{
+		pthread_condattr_t ca;
+
+		/* waits measured on the monotonic clock, as leases are */
+		(void)pthread_condattr_init(&ca);
+		(void)pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		(void)pthread_cond_init(&s.d.wake, &ca);
+		(void)pthread_condattr_destroy(&ca);
+	}
 	ratelog_init(&s.d.rlog, DISPATCH_LOG_INTERVAL, NULL, NULL);
 	if ((rc = serve_start(&s, err)) == 0 &&
 	    (rc = serve_spawn(&s, err)) == 0) {
+		/* the first tick once the workers run: a burst that fell due
+		   while serve was down goes out batch by batch as it is
+		   moved, not after the whole of it */
+		escalate_tick(&s.d, s.st);
+		pthread_mutex_lock(&s.d.mu);
+		s.d.ticked = true;
+		pthread_mutex_unlock(&s.d.mu);
 		serve_loop(&s);
 		rc = serve_finish(&s, err);
 	}

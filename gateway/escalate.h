@@ -24,15 +24,24 @@ struct escalate_env {
 	/* one line per move; may be NULL */
 	tocsin_log_fn log;
 	void *log_arg;
+	/* told after each batch that committed moves (n of them), so that
+	   their deliveries can go while the next batch is written; may be
+	   NULL */
+	void (*moved)(void *arg, size_t n);
+	void *moved_arg;
 };
 
 /*
- * Move every team whose deadline is at or before env->now one step (at
- * most 256 per call), or make it unreached after its last step and page
- * the desk (gateway.desk_team).  A team another process moved first is
- * skipped.  *ret_moved (may be NULL) counts the moves.  0, or the store's
- * error when the due teams cannot be read; a failed move is logged and
- * the others go on.
+ * Move every team whose deadline is at or before env->now one step, or
+ * make it unreached after its last step and page the desk
+ * (gateway.desk_team).  The due teams are moved in batches of up to 500,
+ * each batch one store transaction (one commit), batch after batch while
+ * the last was full, so that a burst is moved in this one call.  A team
+ * another process moved first, or acked since it was read, is skipped.
+ * *ret_moved (may be NULL) counts the moves.  0, or the store's error
+ * when the due teams cannot be read or the store takes no write now (the
+ * batch in hand then moved nothing); a team whose move fails otherwise
+ * is logged and the others go on.
  */
 int escalate_due(struct store *st, const struct escalate_env *env,
     size_t *ret_moved, struct tocsin_err *err);

@@ -107,6 +107,11 @@ const char store_schema[] =
     " kind TEXT NOT NULL DEFAULT 'alert', tried INTEGER NOT NULL DEFAULT 0,"
     " reclaims INTEGER NOT NULL DEFAULT 0);"
     "CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (state, next_attempt);"
+    /* version 12: what waits, per channel, in the order claims take it,
+       so that a claim or a look for the next due time reads what it
+       needs, not every row waiting on every channel (a burst) */
+    "CREATE INDEX IF NOT EXISTS deliveries_waiting ON deliveries (channel, "
+    "next_attempt) WHERE state IN ('pending', 'failed');"
     "CREATE INDEX IF NOT EXISTS deliveries_alert ON deliveries (alert_id, team);"
     "CREATE INDEX IF NOT EXISTS deliveries_ref ON deliveries (provider_ref);"
     "CREATE INDEX IF NOT EXISTS team_states_token ON team_states (token_hash);"
@@ -224,12 +229,16 @@ sq_commit(struct store *s, struct tocsin_err *err)
 	return rc;
 }
 
+/* Every statement of the store is one of a few dozen fixed texts, run
+   over and over (a claim, a result, a move per team): each is compiled
+   once per connection and kept (store_sql.h, prepare_kept), so that a
+   drill or a burst spends its time running them, not compiling them. */
 static int
 sq_prepare(struct store *s, const char *sql, struct sql_stmt **st,
     struct tocsin_err *err)
 {
 	*st = NULL;
-	if (s->db->ops->prepare(s->db, sql, st) != 0)
+	if (s->db->ops->prepare_kept(s->db, sql, st) != 0)
 		return sq_fail(s, err, "prepare");
 	return 0;
 }
@@ -1400,12 +1409,146 @@ store_mark_tried(struct store *s, const char *owner, struct tocsin_err *err)
 	return rc;
 }
 
+/* The due rows of a channel, earliest first, as (alert, team, step,
+   kind) groups: read through the partial index deliveries_waiting, so
+   that a claim costs what it takes, not what else is waiting. */
+#define CLAIM_GROUPS "SELECT d.alert_id, d.team, d.step, d.kind FROM " \
+    "deliveries d WHERE d.channel = ?2 AND d.state IN ('pending', " \
+    "'failed') AND d.next_attempt <= ?1 AND " LIVE_WHERE " ORDER BY " \
+    "d.next_attempt, d.id LIMIT ?3"
+/* One group's rows taken, by the (alert_id, team) index: SQLite, without
+   statistics, would otherwise walk the channel's waiting rows. */
+#define CLAIM_GROUP(idx) "UPDATE deliveries " idx "SET state = 'sending', " \
+    "lease_owner = ?3, lease_until = ?4, tried = 0, updated = ?1 WHERE " \
+    "alert_id = ?5 AND team = ?6 AND step = ?7 AND kind = ?8 AND channel " \
+    "= ?2 AND state IN ('pending', 'failed') AND next_attempt <= ?1 " \
+    "RETURNING " DEL_COLS
+
+struct claim_group {
+	char *alert_id, *team, *kind;
+	int step;
+};
+
+static void
+claim_groups_free(struct claim_group *g, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(g[i].alert_id);
+		free(g[i].team);
+		free(g[i].kind);
+	}
+	free(g);
+}
+
+/* Up to max distinct due groups of channel ch, earliest first. */
+static int
+claim_groups(struct store *s, int64_t now, const char *ch, size_t max,
+    struct claim_group **ret, size_t *ret_n, struct tocsin_err *err)
+{
+	struct claim_group *g = calloc(max > 0 ? max : 1, sizeof(*g));
+	struct sql_stmt *st = NULL;
+	size_t n = 0;
+	int r = SQL_DONE;
+
+	*ret = NULL;
+	*ret_n = 0;
+	if (g == NULL)
+		return tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
+	if (sq_prepare(s, CLAIM_GROUPS, &st, err) != 0) {
+		free(g);
+		return TOCSIN_ESTORE;
+	}
+	sql_bind_int64(st, 1, now);
+	sq_text(st, 2, ch);
+	/* a group is a few rows (the contacts of one team's step): enough
+	   rows for max groups, read lazily where the engine can */
+	sql_bind_int64(st, 3, (int64_t)max * 4 + 16);
+	while (n < max && (r = sql_step(st)) == SQL_ROW) {
+		const char *a = sql_column_text(st, 0), *t = sql_column_text(st,
+		    1), *k = sql_column_text(st, 3);
+		int step = sql_column_int(st, 2);
+		size_t i;
+
+		for (i = 0; i < n; i++)
+			if (g[i].step == step && strcmp(g[i].alert_id, a) == 0 &&
+			    strcmp(g[i].team, t) == 0 && strcmp(g[i].kind, k) == 0)
+				break;
+		if (i < n)
+			continue;
+		g[n] = (struct claim_group){ strdup(a), strdup(t), strdup(k),
+		    step };
+		if (g[n].alert_id == NULL || g[n].team == NULL ||
+		    g[n].kind == NULL) {
+			sql_finalize(st);
+			claim_groups_free(g, n + 1);
+			return tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
+		}
+		n++;
+	}
+	if (r != SQL_ROW && r != SQL_DONE) {
+		int rc = sq_fail(s, err, "read due deliveries");
+
+		sql_finalize(st);
+		claim_groups_free(g, n);
+		return rc;
+	}
+	sql_finalize(st);
+	*ret = g;
+	*ret_n = n;
+	return 0;
+}
+
+/* The rows of each group taken for owner, appended to *ret. */
+static int
+claim_take(struct store *s, const char *owner, int64_t now, int64_t lease,
+    const char *ch, const struct claim_group *g, size_t ng,
+    struct store_delivery_row **ret, size_t *n, struct tocsin_err *err)
+{
+	size_t cap = 0;
+	int r = SQL_DONE;
+
+	for (size_t i = 0; i < ng; i++) {
+		struct sql_stmt *st = NULL;
+		char *v = (char *)*ret;
+
+		if (sq_prepare(s, sq_pg(s) ? CLAIM_GROUP("") :
+		    CLAIM_GROUP("INDEXED BY deliveries_alert "), &st, err) != 0)
+			return TOCSIN_ESTORE;
+		sql_bind_int64(st, 1, now);
+		sq_text(st, 2, ch);
+		sq_text(st, 3, owner);
+		sql_bind_int64(st, 4, now + lease);
+		sq_text(st, 5, g[i].alert_id);
+		sq_text(st, 6, g[i].team);
+		sql_bind_int64(st, 7, g[i].step);
+		sq_text(st, 8, g[i].kind);
+		while ((r = sql_step(st)) == SQL_ROW) {
+			if (base_grow(&v, &cap, *n + 1, sizeof(**ret)) != 0) {
+				*ret = (struct store_delivery_row *)v;
+				sql_finalize(st);
+				return tocsin_fail(err, TOCSIN_ENOMEM,
+				    "out of memory");
+			}
+			*ret = (struct store_delivery_row *)v;
+			memset(&(*ret)[*n], 0, sizeof(**ret));
+			fill_delivery(st, &(*ret)[*n]);
+			(*n)++;
+		}
+		sql_finalize(st);
+		if (r != SQL_DONE)
+			return sq_fail(s, err, "claim");
+	}
+	return 0;
+}
+
 int
 store_claim(struct store *s, const char *owner, int64_t now, int64_t lease,
     const char *channel, size_t max, struct store_delivery_row **ret,
     size_t *n, struct tocsin_err *err)
 {
 	struct sql_stmt *st = NULL;
+	struct claim_group *g = NULL;
+	size_t ng = 0;
 	char *ch = NULL;
 	int rc;
 
@@ -1416,51 +1559,41 @@ store_claim(struct store *s, const char *owner, int64_t now, int64_t lease,
 	if ((rc = lease_take_back(s, NULL, now, "its lease ran out before a "
 	    "result was recorded", NULL, err)) != 0)
 		goto fail;
-	if (sq_prepare(s, "SELECT d.channel FROM deliveries d WHERE " DUE_WHERE
-	    " AND (?2 IS NULL OR d.channel = ?2) ORDER BY d.next_attempt, d.id "
-	    "LIMIT 1", &st, err) != 0)
+	if (channel == NULL) {
+		/* the channel of the earliest due row */
+		if (sq_prepare(s, "SELECT d.channel FROM deliveries d WHERE "
+		    DUE_WHERE " ORDER BY d.next_attempt, d.id LIMIT 1", &st,
+		    err) != 0)
+			goto fail;
+		sql_bind_int64(st, 1, now);
+		if (sql_step(st) == SQL_ROW)
+			ch = sq_dup(st, 0);
+		sql_finalize(st);
+		st = NULL;
+		if (ch == NULL)
+			return sq_commit(s, err);
+	} else if ((ch = strdup(channel)) == NULL) {
+		rc = tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
 		goto fail;
-	sql_bind_int64(st, 1, now);
-	sq_text(st, 2, channel);
-	if (sql_step(st) == SQL_ROW)
-		ch = sq_dup(st, 0);
-	sql_finalize(st);
-	st = NULL;
-	if (ch == NULL)
-		return sq_commit(s, err);
+	}
 	/* RETURNING (SQLite >= 3.35, PostgreSQL) hands back exactly the rows
-	   this claim took, never those of an earlier claim by the same owner. */
-	if (sq_prepare(s, "UPDATE deliveries SET state = 'sending', lease_owner "
-	    "= ?3, lease_until = ?4, tried = 0, updated = ?1 WHERE "
-	    "id IN (SELECT d.id FROM deliveries d WHERE " DUE_WHERE " AND "
-	    "d.channel = ?2 AND (d.alert_id, d.team, d.step, d.kind) IN (SELECT "
-	    "d.alert_id, d.team, d.step, d.kind FROM deliveries d WHERE "
-	    DUE_WHERE " AND d.channel = ?2 GROUP BY d.alert_id, d.team, d.step, "
-	    "d.kind ORDER BY min(d.next_attempt), d.alert_id, d.team, d.step, "
-	    "d.kind LIMIT ?5)) "
-	    "RETURNING " DEL_COLS, &st, err) != 0)
-		goto fail;
-	sql_bind_int64(st, 1, now);
-	sq_text(st, 2, ch);
-	sq_text(st, 3, owner);
-	sql_bind_int64(st, 4, now + lease);
-	sql_bind_int64(st, 5, (int64_t)max);
-	rc = sq_collect(s, st, (void **)ret, n, sizeof(**ret), fill_delivery,
-	    err);
-	sql_finalize(st);
-	st = NULL;
-	if (rc != 0)
+	   this claim took, never those of an earlier claim by the same owner */
+	if ((rc = claim_groups(s, now, ch, max, &g, &ng, err)) != 0 ||
+	    (rc = claim_take(s, owner, now, lease, ch, g, ng, ret, n,
+	    err)) != 0)
 		goto fail;
 	if (*n > 1)
 		qsort(*ret, *n, sizeof(**ret), delivery_cmp);
 	/* a claim that does not commit took nothing: no rows to hand out */
 	if ((rc = sq_commit(s, err)) != 0)
 		goto fail;
+	claim_groups_free(g, ng);
 	free(ch);
 	return 0;
 fail:
 	sql_finalize(st);
 	sq_rollback(s);
+	claim_groups_free(g, ng);
 	free(ch);
 	store_delivery_rows_free(*ret, *n);
 	*ret = NULL;
@@ -1566,16 +1699,37 @@ store_next_due(struct store *s, const char *channel, int64_t *ret_when,
 	struct sql_stmt *st = NULL;
 	int rc = TOCSIN_ENOTFOUND;
 
-	if (sq_prepare(s, "SELECT min(CASE WHEN d.state = 'sending' THEN "
-	    "d.lease_until ELSE d.next_attempt END) FROM deliveries d WHERE "
-	    "d.state IN ('pending','failed','sending') AND (?1 IS NULL OR "
-	    "d.channel = ?1) AND " LIVE_WHERE, &st, err) != 0)
+	/* the earliest waiting row by the partial index (the first live one
+	   ends the walk), and the leases in flight, which are few: a worker
+	   asks this for every channel after every batch, whatever is
+	   waiting */
+	if (sq_prepare(s, channel != NULL ? "SELECT (SELECT d.next_attempt "
+	    "FROM deliveries d WHERE d.channel = ?1 AND d.state IN ('pending', "
+	    "'failed') AND " LIVE_WHERE " ORDER BY d.next_attempt LIMIT 1), "
+	    "(SELECT min(d.lease_until) FROM deliveries d WHERE d.state = "
+	    "'sending' AND d.channel = ?1 AND " LIVE_WHERE ")" :
+	    /* any channel (a drill): each state's earliest by the index
+	       deliveries_due (state, next_attempt) */
+	    "SELECT (SELECT d.next_attempt FROM deliveries d WHERE d.state = "
+	    "'pending' AND " LIVE_WHERE " ORDER BY d.next_attempt LIMIT 1), "
+	    "(SELECT min(d.lease_until) FROM deliveries d WHERE d.state = "
+	    "'sending' AND " LIVE_WHERE "), (SELECT d.next_attempt FROM "
+	    "deliveries d WHERE d.state = 'failed' AND " LIVE_WHERE " ORDER BY "
+	    "d.next_attempt LIMIT 1)", &st, err) != 0)
 		return TOCSIN_ESTORE;
-	sq_text(st, 1, channel);
-	if (sql_step(st) == SQL_ROW &&
-	    !sql_column_null(st, 0)) {
-		*ret_when = sql_column_int64(st, 0);
-		rc = 0;
+	if (channel != NULL)
+		sq_text(st, 1, channel);
+	if (sql_step(st) == SQL_ROW) {
+		for (int i = 0; i < (channel != NULL ? 2 : 3); i++) {
+			int64_t v;
+
+			if (sql_column_null(st, i))
+				continue;
+			v = sql_column_int64(st, i);
+			if (rc != 0 || v < *ret_when)
+				*ret_when = v;
+			rc = 0;
+		}
 	}
 	sql_finalize(st);
 	if (rc != 0)
@@ -2251,26 +2405,25 @@ page_desk(struct store *s, const struct store_escalation *e, int64_t now,
 	    err);
 }
 
-int
-store_escalate(struct store *s, const struct store_escalation *e,
-    const struct store_delivery_plan *dels, size_t ndels, int64_t now,
-    const char *actor, struct tocsin_err *err)
+/* One move of store_escalate_batch, inside its transaction: *ret_moved
+   false when the team moved on since it was read (nothing done). */
+static int
+escalate_one(struct store *s, const struct store_escalation *e, int64_t now,
+    const char *actor, bool *ret_moved, struct tocsin_err *err)
 {
 	struct sql_stmt *st = NULL;
 	char details[256];
 	int rc;
 
-	if ((rc = sq_begin(s, true, err)) != 0)
-		return rc;
+	*ret_moved = false;
 	/* only from where the caller saw the team: a second serve, or this
-	   one after a restart, finds it moved on and does nothing */
+	   one after a restart, finds it moved on and does nothing; so does
+	   a team whose ack was recorded since it was read */
 	if (sq_prepare(s, "UPDATE team_states SET step = ?1, deadline = ?2, "
 	    "state = ?3, moved_why = ?9, early_why = NULL WHERE alert_id = ?4 "
 	    "AND team = ?5 AND step = ?6 AND state = 'active' AND (?8 <> 0 OR "
-	    "deadline > 0 AND deadline <= ?7)", &st, err) != 0) {
-		sq_rollback(s);
+	    "deadline > 0 AND deadline <= ?7)", &st, err) != 0)
 		return TOCSIN_ESTORE;
-	}
 	sql_bind_int64(st, 1, e->to_step);
 	sql_bind_int64(st, 2, e->deadline);
 	sq_text(st, 3, e->state);
@@ -2283,27 +2436,70 @@ store_escalate(struct store *s, const struct store_escalation *e,
 	if (sql_step(st) != SQL_DONE) {
 		rc = sq_fail(s, err, "escalate");
 		sql_finalize(st);
-		sq_rollback(s);
 		return rc;
 	}
 	sql_finalize(st);
-	if (sql_changes(s->db) == 0) {
-		sq_rollback(s);
-		return tocsin_fail(err, TOCSIN_ENOTFOUND, "team %s of alert %s "
-		    "moved on already", e->team, e->alert_id);
-	}
+	if (sql_changes(s->db) == 0)
+		return 0;
 	(void)snprintf(details, sizeof(details), "team=%.40s step=%d->%d "
 	    "state=%.16s deliveries=%zu%s%.16s", e->team, e->from_step,
-	    e->to_step, e->state, ndels, e->why != NULL ? " why=" : "",
+	    e->to_step, e->state, e->ndels, e->why != NULL ? " why=" : "",
 	    e->why != NULL ? e->why : "");
-	if ((rc = insert_deliveries(s, e->alert_id, dels, ndels, now,
-	    "alert", err)) != 0 || (rc = audit_append(s, now, actor, strcmp(e->state,
-	    "active") == 0 ? "escalate" : e->state, e->alert_id, details,
-	    err)) != 0 || (rc = page_desk(s, e, now, actor, err)) != 0) {
-		sq_rollback(s);
+	if ((rc = insert_deliveries(s, e->alert_id, e->dels, e->ndels, now,
+	    "alert", err)) != 0 || (rc = audit_append(s, now, actor,
+	    strcmp(e->state, "active") == 0 ? "escalate" : e->state,
+	    e->alert_id, details, err)) != 0 || (rc = page_desk(s, e, now,
+	    actor, err)) != 0)
 		return rc;
-	}
-	return sq_commit(s, err);
+	*ret_moved = true;
+	return 0;
+}
+
+int
+store_escalate_batch(struct store *s, const struct store_escalation *es,
+    size_t n, int64_t now, const char *actor, bool *ret_moved,
+    struct tocsin_err *err)
+{
+	int rc;
+
+	for (size_t i = 0; i < n; i++)
+		ret_moved[i] = false;
+	if (n == 0)
+		return 0;
+	s->unavailable = false;
+	if ((rc = sq_begin(s, true, err)) != 0)
+		return rc;
+	for (size_t i = 0; i < n; i++)
+		if ((rc = escalate_one(s, &es[i], now, actor, &ret_moved[i],
+		    err)) != 0)
+			break;
+	/* all or nothing: a batch that does not commit moved no team */
+	if (rc == 0 && (rc = sq_commit(s, err)) == 0)
+		return 0;
+	sq_rollback(s);
+	for (size_t i = 0; i < n; i++)
+		ret_moved[i] = false;
+	return rc;
+}
+
+int
+store_escalate(struct store *s, const struct store_escalation *e,
+    const struct store_delivery_plan *dels, size_t ndels, int64_t now,
+    const char *actor, struct tocsin_err *err)
+{
+	struct store_escalation one = *e;
+	bool moved = false;
+	int rc;
+
+	one.dels = dels;
+	one.ndels = ndels;
+	if ((rc = store_escalate_batch(s, &one, 1, now, actor, &moved,
+	    err)) != 0)
+		return rc;
+	if (!moved)
+		return tocsin_fail(err, TOCSIN_ENOTFOUND, "team %s of alert %s "
+		    "moved on already", e->team, e->alert_id);
+	return 0;
 }
 
 /* One notice per address of channel that the team's alert was sent to,

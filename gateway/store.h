@@ -496,6 +496,10 @@ struct store_escalation {
 	   audit record (why=...): "failed" (every delivery of from_step
 	   died), "operator", or NULL (the step's time ran out) */
 	const char *why;
+	/* the deliveries of to_step (store_escalate_batch; store_escalate
+	   takes them as arguments) */
+	const struct store_delivery_plan *dels;
+	size_t ndels;
 };
 /*
  * Move the team from from_step to to_step and queue that step's
@@ -507,6 +511,18 @@ struct store_escalation {
 int store_escalate(struct store *s, const struct store_escalation *e,
     const struct store_delivery_plan *dels, size_t ndels, int64_t now,
     const char *actor, struct tocsin_err *err);
+/*
+ * n moves as store_escalate makes them (each with its dels), in one write
+ * transaction: one commit, so one fsync, for the whole batch, and all or
+ * nothing across a crash.  A team that moved on since it was read (an ack
+ * recorded meanwhile, another process) is skipped: ret_moved[i] false
+ * (an array of n, filled by the call).  0 when the batch committed, else
+ * the store's error, with nothing of the batch done (every ret_moved[i]
+ * false).
+ */
+int store_escalate_batch(struct store *s, const struct store_escalation *es,
+    size_t n, int64_t now, const char *actor, bool *ret_moved,
+    struct tocsin_err *err);
 
 struct store_ack_in {
 	const char *alert_id, *team;

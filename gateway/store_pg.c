@@ -56,6 +56,17 @@ struct pg_db {
 		uint32_t hash;
 	} prepared[PG_PREPARED];
 	int nprepared;
+	/* the server said a name is unknown or its plan stale (another
+	   node changed the schema, a pooler reset the session): every
+	   name is dropped before the next transaction */
+	bool stale;
+	/* statements kept with their text translated (prepare_kept) */
+	struct pg_kept {
+		char *sql;		/* as the store wrote it */
+		uint32_t hash;
+		struct pg_stmt *st;
+	} kept[PG_PREPARED];
+	int nkept;
 };
 
 struct pg_stmt {
@@ -68,6 +79,7 @@ struct pg_stmt {
 	PGresult *res;
 	int row, nrows;
 	unsigned char *blob;		/* a bytea column decoded */
+	bool kept, busy;		/* as struct sq_stmt's */
 };
 
 #define PG(d) ((struct pg_db *)(d))
@@ -92,6 +104,11 @@ pg_note(struct pg_db *p, const PGresult *res)
 		p->msg[--n] = '\0';
 	if (PQstatus(p->conn) != CONNECTION_OK)
 		p->lost = true;
+	/* 26000: no prepared statement of that name; 0A000 with a kept
+	   plan: "cached plan must not change result type" */
+	if (strcmp(p->sqlstate, "26000") == 0 || (strcmp(p->sqlstate,
+	    "0A000") == 0 && strstr(p->msg, "cached plan") != NULL))
+		p->stale = true;
 }
 
 static void
@@ -140,14 +157,22 @@ pg_forget_prepared(struct pg_db *p)
 	p->nprepared = 0;
 }
 
-/* Outside a transaction, a connection that broke is made again. */
+/* Outside a transaction, a connection that broke is made again (its
+   prepared names are gone with the old session), and names the server
+   no longer takes are dropped. */
 static int
 pg_ready(struct pg_db *p)
 {
 	if (p->in_tx)
 		return 0;
+	if (p->stale && !p->lost && PQstatus(p->conn) == CONNECTION_OK) {
+		PQclear(PQexec(p->conn, "DEALLOCATE ALL"));
+		pg_forget_prepared(p);
+		p->stale = false;
+	}
 	if (!p->lost && PQstatus(p->conn) == CONNECTION_OK)
 		return 0;
+	p->stale = false;
 	PQreset(p->conn);
 	pg_forget_prepared(p);
 	p->applied_ms = -1;
@@ -452,15 +477,65 @@ pg_step(struct sql_stmt *st)
 }
 
 static void
+pg_clear_bindings(struct pg_stmt *s)
+{
+	for (int i = 0; i < PG_MAXP; i++) {
+		free(s->values[i]);
+		s->values[i] = NULL;
+		s->lengths[i] = s->formats[i] = 0;
+		s->types[i] = 0;
+	}
+}
+
+static void
 pg_finalize(struct sql_stmt *st)
 {
 	struct pg_stmt *s = PST(st);
 
 	pg_reset(st);
-	for (int i = 0; i < PG_MAXP; i++)
-		free(s->values[i]);
+	pg_clear_bindings(s);
+	if (s->kept) {
+		s->busy = false;
+		return;
+	}
 	free(s->sql);
 	free(s);
+}
+
+/* The text translated once per connection and kept with its parameter
+   arrays; the server's side (PQprepare under a name) is pg_exec_cached's,
+   made again after a reconnect. */
+static int
+pg_prepare_kept(struct sql_db *d, const char *sql, struct sql_stmt **ret)
+{
+	struct pg_db *p = PG(d);
+	uint32_t h = pg_hash(sql);
+	struct sql_stmt *st = NULL;
+	char *copy;
+
+	*ret = NULL;
+	for (int i = 0; i < p->nkept; i++) {
+		struct pg_kept *k = &p->kept[i];
+
+		if (k->hash != h || strcmp(k->sql, sql) != 0)
+			continue;
+		if (k->st->busy)
+			return pg_prepare(d, sql, ret);
+		if (pg_ready(p) != 0)
+			return -1;
+		pg_apply_wait(p);
+		k->st->busy = true;
+		*ret = &k->st->base;
+		return 0;
+	}
+	if (pg_prepare(d, sql, &st) != 0)
+		return -1;
+	if (p->nkept < PG_PREPARED && (copy = strdup(sql)) != NULL) {
+		PST(st)->kept = PST(st)->busy = true;
+		p->kept[p->nkept++] = (struct pg_kept){ copy, h, PST(st) };
+	}
+	*ret = st;
+	return 0;
 }
 
 static bool
@@ -583,6 +658,13 @@ pg_close(struct sql_db *d)
 		return;
 	PQfinish(PG(d)->conn);
 	pg_forget_prepared(PG(d));
+	for (int i = 0; i < PG(d)->nkept; i++) {
+		struct pg_stmt *s = PG(d)->kept[i].st;
+
+		s->kept = false;
+		pg_finalize(&s->base);
+		free(PG(d)->kept[i].sql);
+	}
 	free(d);
 }
 
@@ -593,6 +675,7 @@ static const struct sql_ops pg_ops = {
 	.commit = pg_commit,
 	.rollback = pg_rollback,
 	.prepare = pg_prepare,
+	.prepare_kept = pg_prepare_kept,
 	.bind_int64 = pg_bind_int64,
 	.bind_text = pg_bind_text,
 	.bind_blob = pg_bind_blob,

@@ -50,6 +50,16 @@ struct sql_ops {
 	void (*rollback)(struct sql_db *);
 	/* 0, or -1 with the reason in errmsg */
 	int (*prepare)(struct sql_db *, const char *sql, struct sql_stmt **);
+	/* as prepare, but the statement is kept on the connection (a few
+	   dozen texts at most; the store's statements are fixed texts run
+	   over and over): the next prepare_kept of the same text gets it
+	   back without compiling it again, and finalize hands it back
+	   (reset, bindings cleared) instead of freeing it.  A text in use
+	   already, or one past the engine's room, gets a statement of its
+	   own.  The engine makes a kept statement again when the
+	   connection is made again or the schema changed. */
+	int (*prepare_kept)(struct sql_db *, const char *sql,
+	    struct sql_stmt **);
 	void (*bind_int64)(struct sql_stmt *, int i, int64_t v);
 	void (*bind_text)(struct sql_stmt *, int i, const char *v); /* copied */
 	void (*bind_blob)(struct sql_stmt *, int i, const void *v, size_t n);
@@ -57,6 +67,7 @@ struct sql_ops {
 	enum sql_step (*step)(struct sql_stmt *);
 	/* run again with the same bindings, or new ones */
 	void (*reset)(struct sql_stmt *);
+	/* freed, or handed back to the connection when kept */
 	void (*finalize)(struct sql_stmt *);
 	bool (*column_null)(struct sql_stmt *, int i);
 	int64_t (*column_int64)(struct sql_stmt *, int i);
@@ -99,7 +110,7 @@ int sql_sqlite_backup(struct sql_db *db, const char *path,
    engine translates its types. */
 extern const char store_schema[];
 /* The schema version store_schema is. */
-#define STORE_SCHEMA_VERSION 11
+#define STORE_SCHEMA_VERSION 12
 
 static inline enum sql_step sql_step(struct sql_stmt *st)
 { return st->db->ops->step(st); }

@@ -20,15 +20,27 @@
 #include "store.h"
 #include "store_sql.h"
 
-struct sq_db {
-	struct sql_db base;
-	sqlite3 *db;
-	int secure_was;		/* secure_delete before a prune's scrub */
-};
+/* Statements kept per connection (prepare_kept): more than the store's
+   fixed texts. */
+#define SQ_KEPT 128
 
 struct sq_stmt {
 	struct sql_stmt base;
 	sqlite3_stmt *st;
+	bool kept;		/* owned by the connection's kept list */
+	bool busy;		/* kept, and handed out now */
+};
+
+struct sq_db {
+	struct sql_db base;
+	sqlite3 *db;
+	int secure_was;		/* secure_delete before a prune's scrub */
+	struct sq_kept {
+		char *sql;
+		uint32_t hash;
+		struct sq_stmt *st;
+	} kept[SQ_KEPT];
+	int nkept;
 };
 
 #define SQ(d) (((struct sq_db *)(d))->db)
@@ -74,6 +86,60 @@ sq_prepare(struct sql_db *d, const char *sql, struct sql_stmt **ret)
 		free(s);
 		return -1;
 	}
+	*ret = &s->base;
+	return 0;
+}
+
+static uint32_t
+sq_hash(const char *t)
+{
+	uint32_t h = 2166136261u;
+
+	while (*t != '\0')
+		h = (h ^ (unsigned char)*t++) * 16777619u;
+	return h;
+}
+
+/* A kept statement of this text, compiled once per connection with
+   SQLITE_PREPARE_PERSISTENT (it is used many times); SQLite compiles it
+   again by itself when the schema changed. */
+static int
+sq_prepare_kept(struct sql_db *d, const char *sql, struct sql_stmt **ret)
+{
+	struct sq_db *q = (struct sq_db *)d;
+	uint32_t h = sq_hash(sql);
+	struct sq_stmt *s;
+	char *copy;
+
+	*ret = NULL;
+	for (int i = 0; i < q->nkept; i++) {
+		struct sq_kept *k = &q->kept[i];
+
+		if (k->hash != h || strcmp(k->sql, sql) != 0)
+			continue;
+		if (k->st->busy)
+			return sq_prepare(d, sql, ret);
+		k->st->busy = true;
+		*ret = &k->st->base;
+		return 0;
+	}
+	if (q->nkept >= SQ_KEPT)
+		return sq_prepare(d, sql, ret);
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return -1;
+	if ((copy = strdup(sql)) == NULL) {
+		free(s);
+		return -1;
+	}
+	s->base.db = d;
+	if (sqlite3_prepare_v3(q->db, sql, -1, SQLITE_PREPARE_PERSISTENT,
+	    &s->st, NULL) != SQLITE_OK) {
+		free(copy);
+		free(s);
+		return -1;
+	}
+	s->kept = s->busy = true;
+	q->kept[q->nkept++] = (struct sq_kept){ copy, h, s };
 	*ret = &s->base;
 	return 0;
 }
@@ -128,8 +194,28 @@ sq_reset(struct sql_stmt *s)
 static void
 sq_finalize(struct sql_stmt *s)
 {
-	(void)sqlite3_finalize(ST(s));
+	struct sq_stmt *q = (struct sq_stmt *)s;
+
+	if (q->kept) {
+		/* its read ends here, as a finalize would end it */
+		(void)sqlite3_reset(q->st);
+		(void)sqlite3_clear_bindings(q->st);
+		q->busy = false;
+		return;
+	}
+	(void)sqlite3_finalize(q->st);
 	free(s);
+}
+
+static void
+sq_forget_kept(struct sq_db *q)
+{
+	for (int i = 0; i < q->nkept; i++) {
+		(void)sqlite3_finalize(q->kept[i].st->st);
+		free(q->kept[i].st);
+		free(q->kept[i].sql);
+	}
+	q->nkept = 0;
 }
 
 static bool
@@ -245,6 +331,7 @@ sq_close(struct sql_db *d)
 {
 	if (d == NULL)
 		return;
+	sq_forget_kept((struct sq_db *)d);
 	sqlite3_close(SQ(d));
 	free(d);
 }
@@ -256,6 +343,7 @@ static const struct sql_ops sq_ops = {
 	.commit = sq_commit,
 	.rollback = sq_rollback,
 	.prepare = sq_prepare,
+	.prepare_kept = sq_prepare_kept,
 	.bind_int64 = sq_bind_int64,
 	.bind_text = sq_bind_text,
 	.bind_blob = sq_bind_blob,
@@ -419,6 +507,11 @@ store_migrate(sqlite3 *db, struct tocsin_err *err)
 		return rc;
 	if (version < 11 && (rc = sq_exec_err(db, "UPDATE schema_version SET "
 	    "version = 11", err)) != 0)
+		return rc;
+	/* version 12: the index deliveries_waiting, which the schema's
+	   CREATE makes */
+	if (version < 12 && (rc = sq_exec_err(db, "UPDATE schema_version SET "
+	    "version = 12", err)) != 0)
 		return rc;
 	return 0;
 }

@@ -100,22 +100,21 @@ policy_check_keys(struct policy_ctx *ctx, const config_setting_t *grp,
 		bool known = false;
 		char q[POLICY_QUOTE_LEN];
 
+		for (size_t k = 0; allowed[k] != NULL && !known; k++)
+			known = strcmp(name, allowed[k]) == 0;
+		if (known)
+			continue;
+		/* Suggest a key only when it is close (a typo); the distance
+		   is worked out for unknown keys only, since a repository of
+		   thousands of contacts has tens of thousands of known ones. */
 		for (size_t k = 0; allowed[k] != NULL; k++) {
-			size_t d;
+			size_t d = policy_distance(name, allowed[k]);
 
-			if (strcmp(name, allowed[k]) == 0) {
-				known = true;
-				break;
-			}
-			/* Suggest a key only when it is close (a typo). */
-			d = policy_distance(name, allowed[k]);
 			if (d < bestd) {
 				bestd = d;
 				best = allowed[k];
 			}
 		}
-		if (known)
-			continue;
 		rc = -1;
 		if (best != NULL)
 			policy_err(ctx, s, "%s: unknown key %s; did you mean "

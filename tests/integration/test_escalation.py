@@ -2,6 +2,7 @@
 the store fired by serve within a second, an operator's ack that stops a
 team's ladder, unreached teams at the end, and a step that fires once
 across kill -9 and two serve processes."""
+import collections
 import http.client
 import json
 import re
@@ -367,3 +368,108 @@ def test_on_failure_wait_keeps_the_steps_time(inst, tmp_path, pki):
         'on_failure = "wait";', 'on_failure = "later";', 1))
     r = inst.run("check")
     assert r.returncode != 0 and 'use "next"' in r.stdout + r.stderr
+
+
+# --- a burst: more teams due at once than one store batch (500) ------------
+
+# 7 alerts to every team: 560 ladders at 80 teams, more than a batch
+BURST_ALERTS = 7
+
+
+def burst_setup(inst, p, step1_after=8, parallel=16):
+    """Alerts to every team whose step 0 (primary:sms) and step 1
+    (primary:sms again, step1_after seconds on) go through the provider p,
+    and a step 2 an hour on; returns (alerts, the time every step 1 is
+    due by)."""
+    from test_sms import configure as sms_configure
+    sms_configure(inst, p.url, step0='[ "primary:sms" ]', parallel=parallel,
+                  rate=5000, burst=5000)
+    ladder(inst, [("0s", ["primary:sms"]),
+                  (f"{step1_after}s", ["primary:sms"]),
+                  ("1h", ["primary:sms"])], "1h")
+    teams = inst.teams()
+    alerts = [inst.submit_signed(inst.cap(addresses=" ".join(teams)),
+                                 signers=("desk-1",))
+              for _ in range(BURST_ALERTS)]
+    last = inst.sql("SELECT max(received) FROM alerts")[0][0]
+    return alerts, last + step1_after
+
+
+def sms_sids(p):
+    """How many accepted requests the provider holds per message sid."""
+    return collections.Counter(r["sid"] for r in p.requests()
+                               if r.get("status") == 201 and r.get("sid"))
+
+
+def burst_rows(inst):
+    return inst.sql("SELECT alert_id, team, step, state, provider_ref FROM "
+                    "deliveries WHERE step = 1 ORDER BY id")
+
+
+def test_a_burst_moves_every_team_once_and_an_ack_stops_its_team(
+        inst, tmp_path, pki):
+    """560 ladders due at the same second: each team is moved once and
+    its step's SMS reaches the provider once; five teams acked while the
+    burst is sent end acked, get nothing of the step after, and nothing
+    of step 1 that was not sent before their ack."""
+    from smsprovider import SmsProvider
+    from test_sms import ACCOUNT, TOKEN
+    d = pki["dir"]
+    with SmsProvider(tmp_path / "sms", accounts={ACCOUNT: TOKEN},
+                     cert=d / pki["server_cert"],
+                     key=d / pki["server_key"]) as p:
+        alerts, due = burst_setup(inst, p)
+        ladders = len(alerts) * len(inst.teams())
+        assert ladders > 500
+        # every answer takes a little, so that the burst is still being
+        # sent when the acks come
+        p.set_faults([{"action": "delay", "seconds": 0.02, "count": -1,
+                       "endpoint": "messages"}])
+        time.sleep(max(0.0, due + 1.2 - time.time()))
+        acked = inst.teams()[-5:]
+        proc = serve_bg(inst, "burst")
+        try:
+            for t in acked:
+                inst.run("ack", alerts[-1], t, "--by", "Duty officer Ann",
+                         "--via", "phone", check=0)
+            for a in alerts:
+                inst.settled(a, timeout=120)
+        finally:
+            stop(proc)
+        sids = sms_sids(p)
+        nreq = sum(sids.values())
+    rows = burst_rows(inst)
+    moved = {(r[0], r[1]) for r in rows}
+    esc = collections.Counter((a[3], a[4].split()[0]) for a in inst.audit()
+                              if a[2] == "escalate")
+    # every team moved once: one step-1 delivery and one escalate record
+    # each, the acked teams excepted when their ack came first
+    assert len(rows) == len(moved)
+    assert ladders - len(acked) <= len(moved) <= ladders
+    assert all(n == 1 for n in esc.values()), esc.most_common(3)
+    assert len(esc) == len(moved)
+    # every step-1 SMS of a team not acked reached the provider once
+    for a, t, _, state, ref in rows:
+        if a == alerts[-1] and t in acked:
+            continue
+        assert state == "sent", (a, t, state)
+        assert sids[ref.split(":", 1)[1]] == 1, (a, t, ref)
+    # an acked team: acked, nothing of step 2, and a step-1 SMS only if it
+    # was recorded sent (never one cancelled and sent all the same)
+    st = states(inst, alerts[-1])
+    for t in acked:
+        assert st[t][1] == "acked", (t, st[t])
+        mine = [r for r in rows if r[0] == alerts[-1] and r[1] == t]
+        for _, _, _, state, ref in mine:
+            assert state in ("sent", "cancelled"), (t, state)
+            assert (ref is not None and sids[ref.split(":", 1)[1]] == 1) \
+                == (state == "sent"), (t, state, ref)
+    assert inst.sql("SELECT count(*) FROM deliveries WHERE step = 2")[0][0] \
+        == 0
+    # no request the store does not hold as sent: nothing went twice
+    sent = inst.sql("SELECT count(*) FROM deliveries WHERE state = 'sent'")
+    assert nreq == sent[0][0]
+    # the burst was moved at its deadline, not spread over later ticks
+    first, last = inst.sql("SELECT min(created), max(created) FROM "
+                           "deliveries WHERE step = 1")[0]
+    assert last - first <= 1, (first, last)

@@ -266,6 +266,62 @@ def test_kill_9_mid_sms_repeats_only_what_was_in_flight(inst, tmp_path, pki):
     assert all(x[5] == "sent" for x in all_rows)
 
 
+def test_kill_9_mid_burst_moves_each_team_once(inst, tmp_path, pki):
+    """560 ladders due at once; serve killed (-9) just after it started
+    (while it moves the burst, in batches of 500 teams, each one
+    transaction), started again and killed while the burst's SMS go out,
+    then started to the end: every team moved once (one step-1 delivery,
+    one escalate record), every SMS sent, none lost, and at most the
+    requests in flight at each kill sent twice."""
+    from test_escalation import burst_rows, burst_setup, sms_sids
+    d = pki["dir"]
+    parallel = 8
+    with SmsProvider(tmp_path / "sms", accounts={ACCOUNT: TOKEN},
+                     cert=d / pki["server_cert"],
+                     key=d / pki["server_key"]) as p:
+        alerts, due = burst_setup(inst, p, parallel=parallel)
+        ladders = len(alerts) * len(inst.teams())
+        p.set_faults([{"action": "delay", "seconds": 0.02, "count": -1,
+                       "endpoint": "messages"}])
+        time.sleep(max(0.0, due + 1.2 - time.time()))
+        kills = []
+        proc = serve_bg(inst, "burst-kill-1")
+        time.sleep(0.15)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+        kills.append(len(p.requests()))
+        proc = serve_bg(inst, "burst-kill-2")
+        # the step-0 SMS go first (due earlier), then step 1's
+        assert wait_for(lambda: len(p.requests()) >= ladders + 100, 120,
+                        0.01)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+        kills.append(len(p.requests()))
+        r = inst.serve(timeout=300)
+        assert r.returncode == 0, r.stderr
+        sids = sms_sids(p)
+    rows = burst_rows(inst)
+    esc = collections.Counter((a[3], a[4].split()[0]) for a in inst.audit()
+                              if a[2] == "escalate")
+    assert len(rows) == ladders
+    assert len({(x[0], x[1]) for x in rows}) == ladders
+    assert len(esc) == ladders and set(esc.values()) == {1}
+    sent = inst.sql("SELECT provider_ref FROM deliveries WHERE state = "
+                    "'sent'")
+    assert len(sent) == 2 * ladders
+    lost = sum(1 for (ref,) in sent if sids[ref.split(":", 1)[1]] == 0)
+    dup = sum(sids.values()) - len(sent)
+    st = [x for a in alerts for x in stuck(inst, a)]
+    # In flight at each kill: at most `parallel` requests plus those
+    # answered within the last group commit, as for the mid-SMS kill.
+    bound = 2 * (parallel + 2)
+    record("kill -9 of serve twice in an escalation burst (560 teams)",
+           lost, dup, len(st), f"requests at the kills {kills}; "
+           f"duplicates bound {bound}")
+    assert (lost, st) == (0, [])
+    assert 0 <= dup <= bound, (dup, bound)
+
+
 # --- 3. a write lock on the store held by another process -------------------
 
 def test_store_locked_20s_results_are_kept_not_dropped(inst, relay):

@@ -435,6 +435,47 @@ test_late_tick(void **state)
 	assert_true(f->refused >= 2);
 }
 
+/*
+ * A burst: 1,300 teams (260 alerts of five teams) whose next step falls
+ * due at the same second all move in one tick, each once, with one
+ * delivery of that step each, whatever the batches they were written in;
+ * the next tick finds nothing more to move.
+ */
+static void
+test_burst_in_one_tick(void **state)
+{
+	static const char *const five[] = { "ch", "li", "rp", "ye", "no",
+	    NULL };
+	struct fx *f = *state;
+	struct escalate_env env = { .repo = f->repo, .secret = f->secret,
+		.now = T0 + 600, .actor = "test" };
+	struct tocsin_err e = { 0 };
+	size_t moved = 0;
+	char id[16];
+
+	for (int i = 0; i < 260; i++) {
+		(void)snprintf(id, sizeof(id), "B%03d", i);
+		submit(f, id, POLICY_SEV_SEVERE, false, five, T0);
+	}
+	assert_int_equal(escalate_due(f->db.st, &env, &moved, &e), 0);
+	assert_int_equal(moved, 1300);
+	assert_int_equal(unit_store_int(&f->db, "SELECT count(*) FROM "
+	    "team_states WHERE step = 1 AND state = 'active'"), 1300);
+	/* step 1 is one SMS, two for ye (the emergency number too) */
+	assert_int_equal(unit_store_int(&f->db, "SELECT count(*) FROM "
+	    "deliveries WHERE step = 1"), 260 * 6);
+	assert_int_equal(unit_store_int(&f->db, "SELECT count(*) FROM (SELECT "
+	    "alert_id, team FROM deliveries WHERE step = 1 GROUP BY alert_id, "
+	    "team) x"), 1300);
+	assert_int_equal(unit_store_int(&f->db, "SELECT count(*) FROM (SELECT "
+	    "alert_id, team, address FROM deliveries WHERE step = 1 GROUP BY "
+	    "alert_id, team, address HAVING count(*) > 1) x"), 0);
+	assert_int_equal(unit_store_int(&f->db, "SELECT count(*) FROM audit "
+	    "WHERE action = 'escalate'"), 1300);
+	assert_int_equal(escalate_due(f->b, &env, &moved, &e), 0);
+	assert_int_equal(moved, 0);
+}
+
 /* An ack before the deadline stops that team's ladder and cancels what
    still waits; the other team's ladder goes on. */
 static void
@@ -798,6 +839,8 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_ladder, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_burst_in_one_tick, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_late_tick, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_operator_ack, setup,

@@ -416,6 +416,127 @@ test_escalate_once(void **state)
 	assert_int_equal(count(f, "audit"), 3);
 }
 
+/* The moves of teams t000..t(n-1) from step 0 to 1, each with one SMS of
+   step 1 (to "+1555010" and the team's number), as the scheduler plans
+   them from the due teams it read. */
+static void
+batch_moves(int n, struct store_escalation *es,
+    struct store_delivery_plan *dp, char (*names)[16], char (*addrs)[24])
+{
+	for (int i = 0; i < n; i++) {
+		(void)snprintf(names[i], sizeof(names[i]), "t%03d", i);
+		(void)snprintf(addrs[i], sizeof(addrs[i]), "+1555010%03d", i);
+		dp[i] = (struct store_delivery_plan){ names[i], 1, "sms", "Bo",
+		    addrs[i], 2000 };
+		es[i] = (struct store_escalation){ .alert_id = "A1",
+			.team = names[i], .from_step = 0, .to_step = 1,
+			.deadline = 2600, .state = "active", .dels = &dp[i],
+			.ndels = 1 };
+	}
+}
+
+static int64_t
+step1_deliveries(struct unit_store *f, const char *team)
+{
+	char sql[160];
+
+	(void)snprintf(sql, sizeof(sql), "SELECT count(*) FROM deliveries "
+	    "WHERE step = 1 AND team = '%s'", team);
+	return unit_store_int(f, sql);
+}
+
+/*
+ * A batch of moves is one transaction: the teams read as due move
+ * together, each with its step's delivery and audit record; a team whose
+ * ack was recorded after it was read (between batches) is skipped and
+ * gets nothing of its next step; the same batch again (another serve,
+ * or this one after a restart) moves nothing and queues nothing twice.
+ */
+static void
+test_escalate_batch_skips_an_ack_between(void **state)
+{
+	struct unit_store *f = *state;
+	struct tocsin_err e;
+	struct store_due_team *due = NULL;
+	struct store_escalation es[3];
+	struct store_delivery_plan dp[3];
+	struct store_ack_in a = { "A1", "t001", "Ann", "link", "unsigned",
+	    NULL };
+	char names[3][16], addrs[3][24];
+	bool moved[3] = { true, true, true };
+	int64_t audit0;
+	size_t n;
+
+	assert_int_equal(submit(f, "A1", "ID-1", 3, &e), 0);
+	assert_int_equal(store_due_teams(f->st, 2000, 500, &due, &n, &e), 0);
+	assert_int_equal(n, 3);
+	store_due_teams_free(due, n);
+	/* the ack comes after the scheduler read the teams */
+	assert_int_equal(store_ack(f->st, &a, 1950, "test", &e), 0);
+	audit0 = count(f, "audit");
+	batch_moves(3, es, dp, names, addrs);
+	assert_int_equal(store_escalate_batch(f->st, es, 3, 2000, "test",
+	    moved, &e), 0);
+	assert_true(moved[0]);
+	assert_false(moved[1]);
+	assert_true(moved[2]);
+	assert_int_equal(step1_deliveries(f, "t000"), 1);
+	assert_int_equal(step1_deliveries(f, "t001"), 0);
+	assert_int_equal(step1_deliveries(f, "t002"), 1);
+	assert_int_equal(unit_store_int(f, "SELECT count(*) FROM team_states "
+	    "WHERE step = 1 AND state = 'active' AND deadline = 2600"), 2);
+	assert_int_equal(unit_store_int(f, "SELECT count(*) FROM team_states "
+	    "WHERE team = 't001' AND state = 'acked'"), 1);
+	assert_int_equal(count(f, "audit"), audit0 + 2);
+	/* the same batch once more: every team moved on already */
+	assert_int_equal(store_escalate_batch(f->st, es, 3, 2001, "test",
+	    moved, &e), 0);
+	assert_false(moved[0] || moved[1] || moved[2]);
+	assert_int_equal(unit_store_int(f, "SELECT count(*) FROM deliveries "
+	    "WHERE step = 1"), 2);
+	assert_int_equal(count(f, "audit"), audit0 + 2);
+}
+
+/*
+ * A batch that cannot be written whole is not written at all: the third
+ * move's delivery is refused by the store (no channel), and the first
+ * two teams stay where they were, with no delivery and no audit record,
+ * as after a crash before the batch's commit.  Done again right, it
+ * moves all three, each once.
+ */
+static void
+test_escalate_batch_all_or_nothing(void **state)
+{
+	struct unit_store *f = *state;
+	struct tocsin_err e;
+	struct store_escalation es[3];
+	struct store_delivery_plan dp[3];
+	char names[3][16], addrs[3][24];
+	bool moved[3] = { true, true, true };
+	int64_t audit0, dels0;
+	int64_t bad, nrec;
+
+	assert_int_equal(submit(f, "A1", "ID-1", 3, &e), 0);
+	audit0 = count(f, "audit");
+	dels0 = count(f, "deliveries");
+	batch_moves(3, es, dp, names, addrs);
+	dp[2].channel = NULL;
+	assert_int_not_equal(store_escalate_batch(f->st, es, 3, 2000, "test",
+	    moved, &e), 0);
+	assert_false(moved[0] || moved[1] || moved[2]);
+	assert_int_equal(unit_store_int(f, "SELECT count(*) FROM team_states "
+	    "WHERE step = 0 AND deadline = 1900 AND state = 'active'"), 3);
+	assert_int_equal(count(f, "deliveries"), dels0);
+	assert_int_equal(count(f, "audit"), audit0);
+	dp[2].channel = "sms";
+	assert_int_equal(store_escalate_batch(f->st, es, 3, 2000, "test",
+	    moved, &e), 0);
+	assert_true(moved[0] && moved[1] && moved[2]);
+	assert_int_equal(count(f, "deliveries"), dels0 + 3);
+	assert_int_equal(count(f, "audit"), audit0 + 3);
+	assert_int_equal(store_audit_verify(f->st, &bad, &nrec, &e), 0);
+}
+
 /* The first ack stops the ladder and cancels what waits; a repeat is kept
    as a record only; an unknown team is refused with nothing written. */
 static void
@@ -585,7 +706,7 @@ test_migrate_v5(void **state)
 	assert_int_equal(count(f, "ack_guesses"), 1);
 	assert_int_equal(count(f, "check_tokens"), 0);
 	raw(f, "UPDATE team_states SET ack_contact = 'Ann'");
-	assert_int_equal(count(f, "schema_version WHERE version = 11"), 1);
+	assert_int_equal(count(f, "schema_version WHERE version = 12"), 1);
 }
 
 /* A store of version 10 gains what a failed step does and why a team
@@ -602,9 +723,12 @@ test_migrate_v10(void **state)
 	    "team_states DROP COLUMN early_why; ALTER TABLE team_states DROP "
 	    "COLUMN moved_why; UPDATE schema_version SET version = 10");
 	assert_int_equal(store_open(f->path, &f->st, &e), 0);
-	assert_int_equal(count(f, "schema_version WHERE version = 11"), 1);
+	assert_int_equal(count(f, "schema_version WHERE version = 12"), 1);
 	assert_int_equal(count(f, "team_states WHERE on_failure = 'next' AND "
 	    "early_why IS NULL AND moved_why IS NULL"), 1);
+	/* and, as one of version 11, the index of what waits per channel */
+	assert_int_equal(count(f, "sqlite_master WHERE type = 'index' AND "
+	    "name = 'deliveries_waiting'"), 1);
 }
 
 /* A signature acks once: a second ack by its digest, for this team or
@@ -1954,7 +2078,7 @@ test_pg_schema(void **state)
 	store_close(second);
 	assert_int_equal(count(f, "schema_version"), 1);
 	assert_int_equal(unit_store_int(f, "SELECT version FROM "
-	    "schema_version"), 11);
+	    "schema_version"), 12);
 	assert_int_equal(unit_store_int(f, "SELECT count(*) FROM "
 	    "information_schema.columns WHERE table_name = 'team_states' AND "
 	    "column_name = 'team' AND collation_name = 'C'"), 1);
@@ -1966,7 +2090,7 @@ test_pg_schema(void **state)
 	assert_int_equal(store_open(f->path, &second, &e), 0);
 	store_close(second);
 	assert_int_equal(count(f, "turns"), 0);
-	assert_int_equal(count(f, "schema_version WHERE version = 11"), 1);
+	assert_int_equal(count(f, "schema_version WHERE version = 12"), 1);
 	/* one of version 10 gains the columns of version 11 */
 	raw(f, "ALTER TABLE team_states DROP COLUMN on_failure, DROP COLUMN "
 	    "early_why, DROP COLUMN moved_why; UPDATE schema_version SET "
@@ -1974,7 +2098,15 @@ test_pg_schema(void **state)
 	assert_int_equal(store_open(f->path, &second, &e), 0);
 	store_close(second);
 	assert_int_equal(count(f, "team_states WHERE on_failure <> 'next'"), 0);
-	assert_int_equal(count(f, "schema_version WHERE version = 11"), 1);
+	assert_int_equal(count(f, "schema_version WHERE version = 12"), 1);
+	/* one of version 11 gains the index of what waits per channel */
+	raw(f, "DROP INDEX deliveries_waiting; UPDATE schema_version SET "
+	    "version = 11");
+	assert_int_equal(store_open(f->path, &second, &e), 0);
+	store_close(second);
+	assert_int_equal(count(f, "pg_indexes WHERE indexname = "
+	    "'deliveries_waiting'"), 1);
+	assert_int_equal(count(f, "schema_version WHERE version = 12"), 1);
 	/* a UTF8 database would refuse or change text the store keeps */
 	unit_pg_admin("CREATE DATABASE tst_utf8 ENCODING 'UTF8' TEMPLATE "
 	    "template0");
@@ -2053,6 +2185,51 @@ test_pg_server_restart(void **state)
 	assert_int_equal(store_audit_verify(f->st, &bad, &n, &e), 0);
 	assert_int_equal(n, 2);
 	assert_int_equal(count(f, "deliveries"), 4);
+}
+
+/* Statements the store keeps prepared on its connection (a claim, a
+   result, an escalation) are made again on the new connection after the
+   server ended the old one: the same operations then succeed, and what
+   they wrote is there once. */
+static void
+test_pg_kept_statements_after_restart(void **state)
+{
+	struct unit_store *f = *state;
+	struct tocsin_err e;
+	struct store_escalation es[2];
+	struct store_delivery_plan dp[2];
+	struct store_delivery_row *rows = NULL;
+	char names[2][16], addrs[2][24], sql[256];
+	bool moved[2];
+	size_t n;
+
+	assert_int_equal(submit(f, "A1", "ID-1", 2, &e), 0);
+	batch_moves(2, es, dp, names, addrs);
+	/* each statement run once, so kept, before the server goes */
+	assert_int_equal(store_escalate_batch(f->st, es, 1, 2000, "test",
+	    moved, &e), 0);
+	assert_true(moved[0]);
+	assert_int_equal(store_claim(f->st, "w1", 2000, 60, "sms", 1, &rows,
+	    &n, &e), 0);
+	assert_int_equal(n, 1);
+	store_delivery_rows_free(rows, n);
+	(void)snprintf(sql, sizeof(sql), "SELECT count(pg_terminate_backend("
+	    "pid)) FROM pg_stat_activity WHERE datname = '%s' AND "
+	    "application_name = 'tocsin'", f->pgdb);
+	assert_int_equal(unit_store_int(f, sql), 1);
+	assert_int_equal(store_escalate_batch(f->st, &es[1], 1, 2000, "test",
+	    moved, &e), 0);
+	assert_true(moved[0]);
+	assert_int_equal(store_claim(f->st, "w1", 2000, 60, "sms", 1, &rows,
+	    &n, &e), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(store_result(f->st, rows[0].id, "w1", STORE_R_SENT,
+	    2001, 0, "p:1", NULL, &e), 0);
+	store_delivery_rows_free(rows, n);
+	assert_int_equal(unit_store_int(f, "SELECT count(*) FROM deliveries "
+	    "WHERE step = 1"), 2);
+	assert_int_equal(unit_store_int(f, "SELECT count(*) FROM deliveries "
+	    "WHERE state = 'sent'"), 1);
 }
 
 /* The server ends the connection in the middle of a submit (a failover
@@ -2134,6 +2311,8 @@ main(void)
 		T(test_guess_limits),
 		T(test_code_try),
 		T(test_escalate_once),
+		T(test_escalate_batch_skips_an_ack_between),
+		T(test_escalate_batch_all_or_nothing),
 		T(test_ack_notices),
 		T(test_ack_recorded_only),
 		T(test_ack_stops_the_ladder),
@@ -2160,6 +2339,7 @@ main(void)
 		T(test_pg_conninfo_checked),
 		T(test_pg_backup_refused),
 		T(test_pg_server_restart),
+		T(test_pg_kept_statements_after_restart),
 		T(test_pg_submit_retried_after_a_lost_connection),
 		T(test_pg_short_wait_is_not_left_behind),
 	};
