@@ -33,6 +33,7 @@
 #include "base.h"
 #include "policy.h"
 #include "report.h"
+#include "request.h"
 #include "status.h"
 #include "storeadm.h"
 #include "desk.h"
@@ -64,6 +65,7 @@ static int cmd_ingest_mail(const char *, int, char **);
 static int cmd_store(const char *, int, char **);
 static int cmd_compose(const char *, int, char **);
 static int cmd_desk_token(const char *, int, char **);
+static int cmd_requests(const char *, int, char **);
 
 static const struct cmd cmds[] = {
 	{ "check", "", "validate the configuration and the contact repository",
@@ -95,7 +97,9 @@ static const struct cmd cmds[] = {
 	  "their attempts forgotten: one, a team's or an alert's (audited)",
 	  cmd_retry },
 	{ "ingest-mail", "", "record an ack from an e-mail reply on standard "
-	  "input (an MTA pipe): signed by a contact's key, or with the code",
+	  "input (an MTA pipe): signed by a contact's key, or with the code; "
+	  "or a team's request for help (a signed text with a line "
+	  "\"Request:\")",
 	  cmd_ingest_mail },
 	{ "report", "ALERT [--format html|json|csv] [-o FILE]",
 	  "after-action report: times to first delivery and to ack, "
@@ -115,6 +119,9 @@ static const struct cmd cmds[] = {
 	  "accepted before DATE; or copy a store into a new one of another "
 	  "engine (a SQLite file into PostgreSQL), its audit chain verified",
 	  cmd_store },
+	{ "requests", "[--all] [--json]", "the teams' requests for help not "
+	  "relayed yet (--all: every one), with their text, escaped",
+	  cmd_requests },
 	{ "desk-token", "NAME", "make a fresh token for an operator of the "
 	  "desk board (/desk): prints it once, and the line for "
 	  "gateway.desk_tokens", cmd_desk_token },
@@ -672,6 +679,16 @@ cmd_status(const char *conf, int argc, char **argv)
 			rc = status_alerts(st, stdout, json, &e);
 	}
 	if (rc == 0 && optind == argc && !json) {
+		struct store_request_row *rq = NULL;
+		size_t nrq = 0;
+
+		if (store_requests(st, true, &rq, &nrq, &e) == 0 && nrq > 0)
+			printf("\n%zu open request%s for help from teams: "
+			    "'tocsin requests' lists them\n", nrq, nrq == 1 ?
+			    "" : "s");
+		store_request_rows_free(rq, nrq);
+	}
+	if (rc == 0 && optind == argc && !json) {
 		struct verify_contact *v = NULL;
 		size_t n = 0, total = 0;
 
@@ -686,6 +703,47 @@ cmd_status(const char *conf, int argc, char **argv)
 	}
 	if (rc != 0)
 		rc = fail("status", &e, rc);
+	store_close(st);
+	policy_free(repo);
+	return rc;
+}
+
+static int
+cmd_requests(const char *conf, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "all", no_argument, NULL, 'a' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct policy_repo *repo = NULL;
+	struct store *st = NULL;
+	struct tocsin_err e = { 0 };
+	bool json = false, all = false;
+	int ch, rc;
+
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "ja", opts, NULL)) != -1) {
+		if (ch == 'j')
+			json = true;
+		else if (ch == 'a')
+			all = true;
+		else {
+			fputs("usage: tocsin requests [--all] [--json]\n",
+			    stderr);
+			return EX_USAGE;
+		}
+	}
+	if (optind != argc) {
+		fputs("usage: tocsin requests [--all] [--json]\n", stderr);
+		return EX_USAGE;
+	}
+	if ((rc = load_repo(conf, &repo)) != 0)
+		return rc;
+	if ((rc = store_open(repo->gateway.store, &st, &e)) == 0)
+		rc = request_list(st, stdout, json, all, NULL, &e);
+	if (rc != 0)
+		rc = fail("requests", &e, rc);
 	store_close(st);
 	policy_free(repo);
 	return rc;
@@ -1160,7 +1218,12 @@ cmd_ingest_mail(const char *conf, int argc, char **argv)
 
 		rc = ingest_mail(&c, raw, len, &res, &e);
 	}
-	if (rc == 0) {
+	if (rc == 0 && res.is_request)
+		printf("team %s: %s request %s by %s (e-mail)%s\n", res.team,
+		    res.strength, res.request, res.by, res.page_alert[0] !=
+		    '\0' ? "; the desk is paged" : "; the desk was not paged "
+		    "(no gateway.desk_team?)");
+	else if (rc == 0) {
 		printf("team %s: %s ack of alert %s by %s (e-mail)%s\n",
 		    res.team, res.strength, res.alert, res.by,
 		    res.recorded_only ? "; recorded only: the team's policy "

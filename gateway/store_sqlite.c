@@ -420,6 +420,10 @@ store_migrate(sqlite3 *db, struct tocsin_err *err)
 	if (version < 11 && (rc = sq_exec_err(db, "UPDATE schema_version SET "
 	    "version = 11", err)) != 0)
 		return rc;
+	/* version 12: the requests table, which the schema's CREATE makes */
+	if (version < 12 && (rc = sq_exec_err(db, "UPDATE schema_version SET "
+	    "version = 12", err)) != 0)
+		return rc;
 	return 0;
 }
 
