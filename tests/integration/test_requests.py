@@ -290,3 +290,30 @@ def test_drop_request_file_signed_by_the_team_s_contact(inst, desk, tmp_path):
     assert any(f"no contact of team {b}" in x[4] for x in ref)
     assert any("not signed" in x[4] for x in ref)
     assert fpb  # b's own key was not used: b never asked
+
+
+# --- the desk board -----------------------------------------------------------
+
+def test_desk_board_shows_open_requests_escaped(inst, desk):
+    from test_desk_board import get, serving, stop, token_for, write_tokens
+
+    team = inst.teams()[0]
+    evil = "<script>alert(1)</script> & \u202eevil"
+    assert ingest(inst, clearsigned_mail(
+        inst, team, f"Request: {evil}\n")).returncode == 0
+    rid = requests_rows(inst)[0][0]
+    alice, la = token_for("alice")
+    path = write_tokens(inst, [la])
+    inst.set_keys("gateway", desk_tokens=str(path))
+    p = serving(inst)
+    try:
+        st, _, page = get(inst, "/desk", "alice", alice)
+    finally:
+        stop(p)
+    assert st == 200
+    assert "Requests from teams" in page and rid in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; evil" in page
+    assert "<script>alert" not in page and "\u202e" not in page
+    assert "(not to be named)" in page
+    # the desk's page is among the active alerts, with its headline
+    assert f"REQUEST: team {team} asks the desk for help ({rid})" in page
