@@ -66,6 +66,7 @@ static int cmd_store(const char *, int, char **);
 static int cmd_compose(const char *, int, char **);
 static int cmd_desk_token(const char *, int, char **);
 static int cmd_requests(const char *, int, char **);
+static int cmd_relay(const char *, int, char **);
 
 static const struct cmd cmds[] = {
 	{ "check", "", "validate the configuration and the contact repository",
@@ -122,6 +123,10 @@ static const struct cmd cmds[] = {
 	{ "requests", "[--all] [--json]", "the teams' requests for help not "
 	  "relayed yet (--all: every one), with their text, escaped",
 	  cmd_requests },
+	{ "relay", "REQUEST --to GROUP|TEAM... [--template NAME] [-o FILE]",
+	  "make a team's request into a CAP draft from the desk, unsigned: "
+	  "issuers sign and submit it like any alert; the team is told",
+	  cmd_relay },
 	{ "desk-token", "NAME", "make a fresh token for an operator of the "
 	  "desk board (/desk): prints it once, and the line for "
 	  "gateway.desk_tokens", cmd_desk_token },
@@ -308,6 +313,20 @@ compose_signer(const struct policy_repo *repo, const char *key,
 	    "fingerprint)", key);
 }
 
+/* The desk as a CAP sender, at the gateway's own host: into buf. */
+static const char *
+desk_sender(const struct policy_repo *repo, char *buf, size_t len)
+{
+	const char *u = repo->gateway.public_url, *h;
+	size_t n;
+
+	h = u != NULL && strstr(u, "://") != NULL ? strstr(u, "://") + 3 :
+	    "tocsin.invalid";
+	n = strcspn(h, ":/");
+	(void)snprintf(buf, len, "desk@%.*s", (int)(n < 200 ? n : 200), h);
+	return buf;
+}
+
 static int
 cmd_compose(const char *conf, int argc, char **argv)
 {
@@ -404,18 +423,8 @@ cmd_compose(const char *conf, int argc, char **argv)
 		rc = EX_USAGE;
 		goto done;
 	}
-	if (sender == NULL) {
-		/* the desk, at the gateway's own host */
-		const char *u = repo->gateway.public_url, *h;
-		size_t n;
-
-		h = u != NULL && strstr(u, "://") != NULL ? strstr(u, "://") + 3 :
-		    "tocsin.invalid";
-		n = strcspn(h, ":/");
-		(void)snprintf(sender_buf, sizeof(sender_buf), "desk@%.*s",
-		    (int)(n < 200 ? n : 200), h);
-		sender = sender_buf;
-	}
+	if (sender == NULL)
+		sender = desk_sender(repo, sender_buf, sizeof(sender_buf));
 	rq.to = to;
 	rq.set = set;
 	rq.sender = sender;
@@ -703,6 +712,83 @@ cmd_status(const char *conf, int argc, char **argv)
 	}
 	if (rc != 0)
 		rc = fail("status", &e, rc);
+	store_close(st);
+	policy_free(repo);
+	return rc;
+}
+
+static int
+cmd_relay(const char *conf, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "to", required_argument, NULL, 't' },
+		{ "template", required_argument, NULL, 'T' },
+		{ "output", required_argument, NULL, 'o' },
+		{ NULL, 0, NULL, 0 },
+	};
+	static const char usage_line[] = "usage: tocsin relay REQUEST --to "
+	    "GROUP|TEAM... [--template NAME] [-o FILE]\n";
+	const char *to[COMPOSE_MAX_SET], *tname = NULL, *out = NULL;
+	struct policy_repo *repo = NULL;
+	struct store *st = NULL;
+	struct tocsin_err e = { 0 };
+	char sender_buf[256], ident[96], *xml = NULL;
+	size_t nto = 0, len = 0;
+	int ch, rc;
+
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "t:T:o:", opts, NULL)) != -1) {
+		if (ch == 't' && nto < COMPOSE_MAX_SET)
+			to[nto++] = optarg;
+		else if (ch == 'T')
+			tname = optarg;
+		else if (ch == 'o')
+			out = optarg;
+		else {
+			fputs(usage_line, stderr);
+			return EX_USAGE;
+		}
+	}
+	/* "--to a b c": the words after the request are addresses too */
+	for (int i = optind + 1; i < argc && nto > 0 && nto < COMPOSE_MAX_SET;
+	    i++)
+		to[nto++] = argv[i];
+	if (argc - optind < 1 || nto == 0 || (int)nto < argc - optind - 1) {
+		fputs(usage_line, stderr);
+		return EX_USAGE;
+	}
+	if ((rc = load_repo(conf, &repo)) != 0)
+		return rc;
+	{
+		struct request_relay_in rin = { .id = argv[optind], .to = to,
+			.nto = nto, .sender = desk_sender(repo, sender_buf,
+			    sizeof(sender_buf)) };
+		struct request_ctx c = { .repo = repo, .now = (int64_t)time(NULL),
+			.actor = "operator", .log = base_log_file,
+			.log_arg = stderr };
+
+		if (tname != NULL && (rin.tmpl = policy_template_find(repo,
+		    tname)) == NULL)
+			rc = tocsin_fail(&e, TOCSIN_EUSAGE, "no template %.60s in "
+			    "the configuration's templates section", tname);
+		else if ((rc = store_open(repo->gateway.store, &st, &e)) == 0) {
+			c.st = st;
+			rc = request_relay(&c, &rin, &xml, &len, ident, &e);
+		}
+	}
+	if (rc == 0 && out != NULL)
+		rc = write_whole(out, xml, len, &e);
+	else if (rc == 0)
+		fwrite(xml, 1, len, stdout);
+	if (rc == 0)
+		fprintf(stderr, "tocsin relay: request %s is draft %s%s%s, not "
+		    "signed: issuers sign it and submit it like any alert "
+		    "(tocsin submit FILE --sig ...); the team is told\n",
+		    argv[optind], ident, out != NULL ? " in " : "",
+		    out != NULL ? out : "");
+	else
+		rc = fail("relay", &e, rc);
+	free(xml);
 	store_close(st);
 	policy_free(repo);
 	return rc;

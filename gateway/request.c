@@ -31,6 +31,8 @@
 
 #include "ack.h"
 #include "base.h"
+#include "cap.h"
+#include "compose.h"
 #include "intake.h"
 #include "jsonw.h"
 #include "plan.h"
@@ -626,5 +628,156 @@ request_list(struct store *st, FILE *out, bool json, bool all,
 		}
 	}
 	store_request_rows_free(r, n);
+	return 0;
+}
+
+/* The relay's draft of request r into b (see request_relay). */
+static void
+request_relay_cap(struct base_buf *b, const struct store_request_row *r,
+    const struct request_relay_in *rin, const char *ident, int64_t now)
+{
+	const struct policy_template *t = rin->tmpl;
+	const char *hl = NULL, *lang = "en";
+	char sent[32], intro[300];
+	time_t tt = (time_t)now;
+	struct tm tm;
+
+	if (t != NULL && t->ntexts > 0 && t->texts[0].headline != NULL &&
+	    strchr(t->texts[0].headline, '{') == NULL) {
+		hl = t->texts[0].headline;
+		lang = t->texts[0].language;
+	}
+	gmtime_r(&tt, &tm);
+	(void)strftime(sent, sizeof(sent), "%Y-%m-%dT%H:%M:%S-00:00", &tm);
+	base_buf_puts(b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+	    "<alert xmlns=\"urn:oasis:names:tc:emergency:cap:1.2\">"
+	    "<identifier>");
+	base_esc_html(b, ident, 96);
+	base_buf_puts(b, "</identifier><sender>");
+	base_esc_html(b, rin->sender, 200);
+	base_buf_puts(b, "</sender><sent>");
+	base_buf_puts(b, sent);
+	base_buf_puts(b, "</sent><status>Actual</status><msgType>Alert"
+	    "</msgType><scope>Private</scope><addresses>");
+	for (size_t i = 0; i < rin->nto; i++) {
+		if (i > 0)
+			base_buf_puts(b, " ");
+		base_esc_html(b, rin->to[i], 200);
+	}
+	base_buf_puts(b, "</addresses><info><language>");
+	base_esc_html(b, lang, 16);
+	base_buf_puts(b, "</language><category>");
+	base_esc_html(b, t != NULL && t->category != NULL ? t->category :
+	    "Other", 32);
+	base_buf_puts(b, "</category><event>");
+	base_esc_html(b, t != NULL && t->event != NULL ? t->event :
+	    "Request for help", 200);
+	base_buf_puts(b, "</event><urgency>");
+	base_esc_html(b, t != NULL && t->urgency != NULL ? t->urgency :
+	    "Expected", 32);
+	base_buf_puts(b, "</urgency><severity>");
+	base_buf_puts(b, t != NULL ? policy_severity_name(t->severity) :
+	    "Moderate");
+	base_buf_puts(b, "</severity><certainty>");
+	base_esc_html(b, t != NULL && t->certainty != NULL ? t->certainty :
+	    "Likely", 32);
+	base_buf_puts(b, "</certainty><headline>");
+	if (hl != NULL)
+		base_esc_html(b, hl, 400);
+	else if (r->name_us) {
+		base_buf_puts(b, "Team ");
+		base_esc_html(b, r->team, 64);
+		base_buf_puts(b, " asks the community for help");
+	} else
+		base_buf_puts(b, "A team asks the community for help");
+	base_buf_puts(b, "</headline><description>");
+	if (r->name_us)
+		(void)snprintf(intro, sizeof(intro), "Team %.64s asks for help, "
+		    "through the coordination centre's desk (request %.40s):",
+		    r->team, r->id);
+	else
+		(void)snprintf(intro, sizeof(intro), "A team asks for help, "
+		    "through the coordination centre's desk (request %.40s):",
+		    r->id);
+	base_esc_html(b, intro, sizeof(intro));
+	base_buf_puts(b, "\n\n");
+	base_esc_html(b, r->text, REQUEST_TEXT_MAX + 16);
+	base_buf_puts(b, "</description><instruction>");
+	base_buf_puts(b, "Answer through the coordination centre's desk, "
+	    "quoting ");
+	base_esc_html(b, r->id, 40);
+	base_buf_puts(b, ".</instruction></info></alert>\n");
+}
+
+int
+request_relay(struct request_ctx *c, const struct request_relay_in *rin,
+    char **ret, size_t *ret_len, char ident[96], struct tocsin_err *err)
+{
+	struct store_request_row *r = NULL;
+	struct cap_alert *alert = NULL;
+	struct base_buf b;
+	bool *mark = NULL;
+	size_t nt = 0;
+	char rnd[32], details[400], notice[40] = "";
+	int rc;
+
+	*ret = NULL;
+	if (rin->nto == 0)
+		return tocsin_fail(err, TOCSIN_EUSAGE, "name the audience: "
+		    "--to GROUP|TEAM (a group, region:XX, a team, all)");
+	if ((rc = store_request_get(c->st, rin->id, &r, err)) != 0)
+		return rc;
+	if ((rc = intake_new_id(c->now, rnd, sizeof(rnd))) != 0) {
+		store_request_rows_free(r, 1);
+		return tocsin_fail(err, rc, "cannot draw random bytes");
+	}
+	(void)snprintf(ident, 96, "relay-%s-%s", r->id, rnd);
+	base_buf_init(&b, 256 * 1024);
+	request_relay_cap(&b, r, rin, ident, c->now);
+	if (b.rc != 0 || b.full)
+		rc = tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
+	else if ((mark = calloc(c->repo->nteams + 1, sizeof(*mark))) == NULL)
+		rc = tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
+	else
+		rc = compose_check(c->repo, b.p, b.len, &alert, mark, &nt, err);
+	cap_free(alert);
+	free(mark);
+	if (rc == 0) {
+		const struct policy_team *t = policy_team_find(c->repo, r->team);
+		char headline[200], desc[400];
+		struct request_words w = { .identifier = details,
+			.msg_type = "Ack", .event = "Request relayed",
+			.urgency = "Unknown", .severity = "Minor",
+			.sev = POLICY_SEV_MINOR, .headline = headline,
+			.description = desc, .instruction = "Nothing reaches the "
+			    "community until issuers sign the draft and submit "
+			    "it.", .ladder = false };
+		struct tocsin_err ne = { 0 };
+
+		(void)snprintf(details, sizeof(details), "relayed-%.40s-%.30s",
+		    r->id, rnd);
+		(void)snprintf(headline, sizeof(headline), "RELAYED: your "
+		    "request %.40s", r->id);
+		(void)snprintf(desc, sizeof(desc), "The desk made your request "
+		    "%.40s into a draft alert (%.90s) for %zu team%s%s. It goes "
+		    "out once the issuers sign it.", r->id, ident, nt,
+		    nt == 1 ? "" : "s", r->name_us ? ", naming your team" :
+		    ", without naming your team");
+		if (t != NULL && request_alert(c, t, &w, notice, &ne) != 0)
+			tocsin_logf(c->log, c->log_arg, "request %s: its team "
+			    "was not told of the relay: %s", r->id, ne.msg);
+		(void)snprintf(details, sizeof(details), "draft=%.96s teams=%zu "
+		    "named=%s notice=%s", ident, nt, r->name_us ? "yes" : "no",
+		    notice[0] != '\0' ? notice : "none");
+		rc = store_request_note(c->st, r->id, NULL, NULL, ident, c->now,
+		    c->actor, "request-relayed", details, err);
+	}
+	store_request_rows_free(r, 1);
+	if (rc != 0) {
+		base_buf_free(&b);
+		return rc;
+	}
+	*ret = b.p;
+	*ret_len = b.len;
 	return 0;
 }

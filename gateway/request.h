@@ -135,6 +135,31 @@ bool request_sig_in_time(int64_t created, int64_t now);
 void request_refuse(struct request_ctx *c, const char *via, const char *who,
     const char *why);
 
+/* What tocsin relay makes of a request. */
+struct request_relay_in {
+	const char *id;			/* the request's reference */
+	const char *const *to;		/* addresses: teams, groups, all */
+	size_t nto;
+	const struct policy_template *tmpl;	/* NULL: the default words */
+	const char *sender;		/* the CAP sender: the desk */
+};
+
+/*
+ * The CAP draft of request rin->id for the addresses rin->to into *ret
+ * (malloc'd, the caller's; *ret_len bytes), checked as submit checks a
+ * document before its signatures (compose_check): sender the desk, the
+ * request's text as the description, the requesting team named only when
+ * the request said "Name-us: yes"; a template gives the event, category,
+ * urgency, certainty, severity and (when it has no placeholder) the
+ * headline.  The draft is not signed and nothing is queued for the
+ * community: issuers sign and submit it like any alert.  The request is
+ * marked relayed (audited "request-relayed") and its team is told (an
+ * alert of msgType Ack, its first step only), with the draft's
+ * identifier.  The draft's identifier into ident (size 96).
+ */
+int request_relay(struct request_ctx *c, const struct request_relay_in *rin,
+    char **ret, size_t *ret_len, char ident[96], struct tocsin_err *err);
+
 /*
  * The requests in the store (all, or the open ones: not relayed yet),
  * newest first, to out: a table with each text below its line, every

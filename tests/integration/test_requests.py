@@ -317,3 +317,77 @@ def test_desk_board_shows_open_requests_escaped(inst, desk):
     assert "(not to be named)" in page
     # the desk's page is among the active alerts, with its headline
     assert f"REQUEST: team {team} asks the desk for help ({rid})" in page
+
+
+# --- relay with consent ---------------------------------------------------------
+
+def region_of(inst, team):
+    block = (inst.dir / "teams.conf").read_text().split(
+        f'{{ id = "{team}";')[1].split("\n  },")[0]
+    return re.search(r'region = "([A-Z]+)"', block).group(1)
+
+
+def test_relay_is_a_draft_until_issuers_sign_and_submit(inst, desk, peer):
+    team = inst.teams()[0]
+    name, email, _ = contact(inst, team)
+    text = "Phishing mails in our name ask registrars for auth codes."
+    assert ingest(inst, clearsigned_mail(
+        inst, team, f"Request: {text}\n")).returncode == 0
+    rid = requests_rows(inst)[0][0]
+    region = region_of(inst, inst.teams()[2])
+    receivers = [t for t in inst.teams() if region_of(inst, t) == region]
+    before = inst.sql("SELECT count(*) FROM alerts")[0][0]
+    draft = inst.dir / "relay.xml"
+    r = inst.run("relay", rid, "--to", f"region:{region}", "-o", str(draft))
+    assert r.returncode == 0, r.stderr
+    doc = draft.read_text()
+    assert text in doc and "<sender>desk@" in doc
+    # the request did not say Name-us: yes, so the team is not named
+    assert f"Team {team}" not in doc and "A team asks" in doc
+    assert f"<addresses>region:{region}</addresses>" in doc
+    # nothing for the community yet: only the team's notice was queued
+    alerts = inst.sql("SELECT id, identifier FROM alerts")
+    assert len(alerts) == before + 1
+    assert any(i.startswith("relayed-") for _, i in alerts)
+    assert not any(i.startswith("relay-") for _, i in alerts)
+    js = json.loads(inst.run("requests", "--all", "--json", check=0).stdout)
+    assert js["requests"][0]["state"] == "relayed"
+    assert js["requests"][0]["relay"] in doc
+    assert "no open requests" in inst.run("requests", check=0).stdout
+    assert [a for a in inst.audit() if a[2] == "request-relayed"]
+    # unsigned, or with one issuer where the quorum is two: refused
+    assert inst.run("submit", str(draft)).returncode == 77
+    # signed by the issuers: an alert like any other
+    alert = inst.submit_signed(doc, name="relay-signed.xml")
+    assert re.fullmatch(r"\d{8}-[0-9a-f]{12}", alert), alert
+    got = {t for (t,) in inst.sql("SELECT team FROM team_states WHERE "
+                                  "alert_id = ?", alert)}
+    assert got == set(receivers)
+    proc = serve_bg(inst, "relay")
+    try:
+        end = time.monotonic() + 30
+        while not any(f"tocsin.{alert}.".encode() in m["raw"]
+                      for m in peer.messages()):
+            assert time.monotonic() < end
+            time.sleep(0.1)
+        inst.settled(alert)
+    finally:
+        stop(proc)
+    recv = {t for t in receivers for m in peer.messages()
+            if f"tocsin.{alert}.{t}.".encode() in m["raw"]}
+    assert recv == set(receivers)
+
+
+def test_relay_names_the_team_only_with_its_consent(inst, desk):
+    team = inst.teams()[0]
+    assert ingest(inst, clearsigned_mail(
+        inst, team, "Request: name us\nName-us: yes\n")).returncode == 0
+    rid = requests_rows(inst)[0][0]
+    r = inst.run("relay", rid, "--to", inst.teams()[3], inst.teams()[4])
+    assert r.returncode == 0, r.stderr
+    assert f"Team {team} asks" in r.stdout
+    assert f"<addresses>{inst.teams()[3]} {inst.teams()[4]}</addresses>" \
+        in r.stdout
+    # an unknown request, or no audience
+    assert inst.run("relay", "R-none", "--to", "all").returncode != 0
+    assert inst.run("relay", rid).returncode == 64
