@@ -1987,7 +1987,7 @@ test_pg_schema(void **state)
 	store_close(second);
 	assert_int_equal(count(f, "schema_version"), 1);
 	assert_int_equal(unit_store_int(f, "SELECT version FROM "
-	    "schema_version"), 11);
+	    "schema_version"), 12);
 	assert_int_equal(unit_store_int(f, "SELECT count(*) FROM "
 	    "information_schema.columns WHERE table_name = 'team_states' AND "
 	    "column_name = 'team' AND collation_name = 'C'"), 1);
@@ -1999,7 +1999,7 @@ test_pg_schema(void **state)
 	assert_int_equal(store_open(f->path, &second, &e), 0);
 	store_close(second);
 	assert_int_equal(count(f, "turns"), 0);
-	assert_int_equal(count(f, "schema_version WHERE version = 11"), 1);
+	assert_int_equal(count(f, "schema_version WHERE version = 12"), 1);
 	/* one of version 10 gains the columns of version 11 */
 	raw(f, "ALTER TABLE team_states DROP COLUMN on_failure, DROP COLUMN "
 	    "early_why, DROP COLUMN moved_why; UPDATE schema_version SET "
@@ -2007,7 +2007,13 @@ test_pg_schema(void **state)
 	assert_int_equal(store_open(f->path, &second, &e), 0);
 	store_close(second);
 	assert_int_equal(count(f, "team_states WHERE on_failure <> 'next'"), 0);
-	assert_int_equal(count(f, "schema_version WHERE version = 11"), 1);
+	assert_int_equal(count(f, "schema_version WHERE version = 12"), 1);
+	/* one of version 11 gains the requests table of version 12 */
+	raw(f, "DROP TABLE requests; UPDATE schema_version SET version = 11");
+	assert_int_equal(store_open(f->path, &second, &e), 0);
+	store_close(second);
+	assert_int_equal(count(f, "requests"), 0);
+	assert_int_equal(count(f, "schema_version WHERE version = 12"), 1);
 	/* a UTF8 database would refuse or change text the store keeps */
 	unit_pg_admin("CREATE DATABASE tst_utf8 ENCODING 'UTF8' TEMPLATE "
 	    "template0");
