@@ -391,3 +391,39 @@ def test_relay_names_the_team_only_with_its_consent(inst, desk):
     # an unknown request, or no audience
     assert inst.run("relay", "R-none", "--to", "all").returncode != 0
     assert inst.run("relay", rid).returncode == 64
+
+
+# --- drills -----------------------------------------------------------------------
+
+def test_a_drill_can_include_a_request(inst, desk, tmp_path):
+    team = inst.teams()[0]
+    sc = tmp_path / "help.conf"
+    sc.write_text(f"""drill = {{
+  seed = 7;
+  alert = {{ headline = "Exercise"; event = "Exercise"; severity = "Minor"; }};
+  teams = [ "{team}" ];
+  start = "2026-03-05T08:00:00Z";
+  length = "2h";
+  answers = {{ pgp-email = {{ chance = 1.0; median = "5m"; p90 = "10m"; }};
+              sms = {{ chance = 1.0; median = "2m"; p90 = "4m"; }}; }};
+  requests = ( {{ team = "{team}"; at = "20m"; via = "mail";
+                 text = "help us"; }} );
+}};
+""")
+    out = tmp_path / "help.json"
+    r = inst.run("drill", str(sc), "-o", str(out), "--quiet")
+    assert r.returncode == 0, r.stderr
+    rep = json.loads(out.read_text())
+    assert len(rep["requests"]) == 1
+    q = rep["requests"][0]
+    assert q["team"] == team and q["via"] == "mail" and q["at"] == 1200
+    # the desk's simulated on-call answered its page, after it came
+    assert q["desk_ack"] is not None and q["desk_ack"] > 1200
+    # nothing of the drill reached the real store
+    assert not inst.has_store() or requests_rows(inst) == []
+    # a request for a team that is not in the repository names its line
+    bad = tmp_path / "bad.conf"
+    bad.write_text(sc.read_text().replace(f'team = "{team}"; at',
+                                          'team = "zz-none"; at'))
+    r = inst.run("drill", str(bad), "-o", str(out), "--quiet")
+    assert r.returncode == 78 and "bad.conf" in r.stderr
