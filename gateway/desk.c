@@ -26,6 +26,7 @@
 #include "cap.h"
 #include "desk.h"
 
+#define DESK_REQUEST_TEXT_MAX 2100	/* bytes of a request's text shown */
 #define DESK_PAGE_MAX (8 * 1024 * 1024)
 #define DESK_RATE_SLOTS 256
 #define DESK_AUTH_MAX 512		/* the Authorization header, bytes */
@@ -891,6 +892,54 @@ desk_expired(struct desk *d, const char *id, int64_t now)
 	return expired;
 }
 
+/* The open requests for help from teams (request.h): who asked, how and
+   how strongly, the desk's page and its state, and the text, escaped: it
+   is the team's, shown as theirs. */
+static void
+desk_requests_html(struct desk *d, struct base_buf *pg)
+{
+	struct store_request_row *r = NULL;
+	struct tocsin_err e = { 0 };
+	size_t n = 0;
+	char when[40];
+
+	if (store_requests(d->st, true, &r, &n, &e) != 0) {
+		tocsin_logf(d->log, d->log_arg, "desk: %s", e.msg);
+		return;
+	}
+	if (n > 0) {
+		base_buf_puts(pg, "<h1>Requests from teams</h1>\n<table "
+		    "class=\"requests\"><thead><tr><th>Request</th><th>Team"
+		    "</th><th>From</th><th>Received</th><th>Page</th><th>Text"
+		    "</th></tr></thead><tbody>\n");
+		for (size_t i = 0; i < n; i++) {
+			desk_utc(when, sizeof(when), r[i].at);
+			base_buf_puts(pg, "<tr><td>");
+			base_esc_html(pg, r[i].id, 64);
+			base_buf_puts(pg, "</td><td>");
+			base_esc_html(pg, r[i].team, 64);
+			base_buf_puts(pg, r[i].name_us ? "" : " (not to be "
+			    "named)");
+			base_buf_puts(pg, "</td><td>");
+			base_esc_html(pg, r[i].contact, 128);
+			base_buf_puts(pg, " (");
+			base_esc_html(pg, r[i].via, 16);
+			base_buf_puts(pg, ", ");
+			base_esc_html(pg, r[i].strength, 16);
+			base_buf_puts(pg, ")</td><td>");
+			base_buf_puts(pg, when);
+			base_buf_puts(pg, "</td><td>");
+			base_esc_html(pg, r[i].page_state != NULL ?
+			    r[i].page_state : "not paged", 32);
+			base_buf_puts(pg, "</td><td class=\"text\">");
+			base_esc_html(pg, r[i].text, DESK_REQUEST_TEXT_MAX);
+			base_buf_puts(pg, "</td></tr>\n");
+		}
+		base_buf_puts(pg, "</tbody></table>\n");
+	}
+	store_request_rows_free(r, n);
+}
+
 static enum MHD_Result
 desk_index(struct desk *d, struct MHD_Connection *c, int64_t now,
     const char *who, bool slash)
@@ -947,6 +996,7 @@ desk_index(struct desk *d, struct MHD_Connection *c, int64_t now,
 	base_buf_puts(&pg, "</tbody></table>\n");
 	if (shown == 0)
 		base_buf_puts(&pg, "<p>No active alert.</p>\n");
+	desk_requests_html(d, &pg);
 	desk_utc(when, sizeof(when), now);
 	base_buf_puts(&pg, "<p>As of ");
 	base_buf_puts(&pg, when);

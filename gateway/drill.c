@@ -27,6 +27,7 @@
 #include "cap.h"
 #include "dispatch.h"
 #include "drill.h"
+#include "request.h"
 #include "escalate.h"
 #include "plan.h"
 #include "store.h"
@@ -182,6 +183,51 @@ drill_answers(struct drill_scenario *sc, const config_setting_t *g,
 	return 0;
 }
 
+/* requests = ( { team = "ke"; at = "30m"; via = "mail"; text = "..."; } ) */
+static int
+drill_requests(struct drill_scenario *sc, const struct policy_repo *repo,
+    const config_setting_t *l, struct tocsin_err *err)
+{
+	static const char *const keys[] = { "team", "at", "via", "text",
+		NULL };
+	int rc;
+
+	if (!config_setting_is_list(l))
+		return drill_err(err, sc->path, l, "requests must be a list: "
+		    "( { team = \"ke\"; at = \"30m\"; via = \"mail\"; } )");
+	for (int i = 0; i < config_setting_length(l); i++) {
+		const config_setting_t *g = config_setting_get_elem(l,
+		    (unsigned)i);
+		struct drill_request *q;
+
+		if (sc->nrequests == DRILL_MAX_REQUESTS)
+			return drill_err(err, sc->path, g, "at most %d requests",
+			    DRILL_MAX_REQUESTS);
+		q = &sc->requests[sc->nrequests++];
+		q->line = config_setting_source_line(g);
+		if (!config_setting_is_group(g))
+			return drill_err(err, sc->path, g, "a request is a group "
+			    "{ team = \"ke\"; at = \"30m\"; }");
+		if ((rc = drill_keys(sc->path, g, keys, err)) != 0 ||
+		    (rc = drill_string(sc->path, g, "team", &q->team, err)) < 0 ||
+		    (rc = drill_string(sc->path, g, "via", &q->via, err)) < 0 ||
+		    (rc = drill_string(sc->path, g, "text", &q->text, err)) < 0 ||
+		    (rc = drill_duration(sc->path, g, "at", &q->at, err)) < 0)
+			return rc;
+		if (q->team == NULL || policy_team_find(repo, q->team) == NULL)
+			return drill_err(err, sc->path, g, "a request needs the "
+			    "team = of a team of the repository");
+		if (q->via != NULL && strcmp(q->via, "mail") != 0 &&
+		    strcmp(q->via, "sms") != 0 && strcmp(q->via, "drop") != 0)
+			return drill_err(err, sc->path, g, "via is \"mail\", "
+			    "\"sms\" or \"drop\"");
+		if (q->text != NULL && strlen(q->text) > REQUEST_TEXT_MAX)
+			return drill_err(err, sc->path, g, "text is at most %d "
+			    "bytes", REQUEST_TEXT_MAX);
+	}
+	return 0;
+}
+
 static int
 drill_faults(struct drill_scenario *sc, const struct policy_repo *repo,
     const config_setting_t *l, struct tocsin_err *err)
@@ -333,7 +379,7 @@ drill_scenario_load(const char *path, const struct policy_repo *repo,
     struct drill_scenario **ret, struct tocsin_err *err)
 {
 	static const char *const keys[] = { "seed", "alert", "teams", "start",
-		"length", "answers", "faults", NULL };
+		"length", "answers", "faults", "requests", NULL };
 	static const char *const alert_keys[] = { "headline", "event",
 		"severity", NULL };
 	struct drill_scenario *sc;
@@ -422,6 +468,9 @@ drill_scenario_load(const char *path, const struct policy_repo *repo,
 	if ((s = config_setting_get_member(d, "faults")) != NULL &&
 	    (rc = drill_faults(sc, repo, s, err)) != 0)
 		goto out;
+	if ((s = config_setting_get_member(d, "requests")) != NULL &&
+	    (rc = drill_requests(sc, repo, s, err)) != 0)
+		goto out;
 out:
 	config_destroy(&cfg);
 	if (rc < 0) {
@@ -443,6 +492,11 @@ drill_scenario_free(struct drill_scenario *s)
 	for (size_t i = 0; i < s->naudience; i++)
 		free(s->audience[i]);
 	free(s->audience);
+	for (size_t i = 0; i < s->nrequests; i++) {
+		free(s->requests[i].team);
+		free(s->requests[i].via);
+		free(s->requests[i].text);
+	}
 	for (size_t i = 0; i < s->nfaults; i++) {
 		free(s->faults[i].channel);
 		free(s->faults[i].region);
@@ -457,6 +511,8 @@ drill_scenario_free(struct drill_scenario *s)
 /* An ack someone will give, at a simulated time. */
 struct drill_ack {
 	int64_t at;
+	const char *alert;		/* NULL: the drill's alert; else a
+					   desk page's id (struct drill) */
 	const char *team;		/* borrowed from the repository */
 	const char *by;			/* a contact name, borrowed */
 	const char *via;
@@ -475,6 +531,10 @@ struct drill {
 	   modem sends one message after the other, at its rate */
 	int64_t modem_free[32];
 	unsigned char secret[32];
+	/* the requests taken so far, and the desk's page of each */
+	bool taken[DRILL_MAX_REQUESTS];
+	char rids[DRILL_MAX_REQUESTS][40], pages[DRILL_MAX_REQUESTS][40];
+	int64_t rat[DRILL_MAX_REQUESTS];
 };
 
 static uint64_t
@@ -671,6 +731,116 @@ drill_modem_slot(struct drill *d, const struct policy_provider *pv)
 }
 
 /* Hand the claimed deliveries to the simulated channels. */
+/* Which alert a delivery of alert id is answered for: NULL the drill's,
+   a desk page's id kept in d, or DRILL_NONE (a receipt: nobody answers). */
+static const char drill_none[] = "";
+#define DRILL_NONE drill_none
+static const char *
+drill_alert_of(const struct drill *d, const char *id)
+{
+	if (strcmp(id, d->alert_id) == 0)
+		return NULL;
+	for (size_t k = 0; k < d->sc->nrequests; k++)
+		if (d->taken[k] && strcmp(d->pages[k], id) == 0)
+			return d->pages[k];
+	return DRILL_NONE;
+}
+
+/* The requests whose time has come, taken as their path would take them
+   (request_take): stored, audited, the desk paged, a receipt queued. */
+static int
+drill_take_requests(struct drill *d, struct tocsin_err *err)
+{
+	for (size_t k = 0; k < d->sc->nrequests; k++) {
+		const struct drill_request *q = &d->sc->requests[k];
+		const struct policy_team *t = policy_team_find(d->repo, q->team);
+		const char *via = q->via != NULL ? q->via : "mail";
+		struct request_ctx c = { .repo = d->repo, .st = d->st,
+			.now = d->now, .actor = "drill" };
+		struct request_text *rt;
+		struct request_result rr;
+		int rc;
+
+		if (d->taken[k] || d->sc->start + q->at > d->now || t == NULL)
+			continue;
+		if ((rt = calloc(1, sizeof(*rt))) == NULL)
+			return tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
+		rt->len = request_clean(q->text != NULL ? q->text : "", q->text !=
+		    NULL ? strlen(q->text) : 0, rt->text, sizeof(rt->text),
+		    &rt->cut, &rt->removed);
+		{
+			struct request_in in = { .team = t->id,
+				.contact = t->ncontacts > 0 ?
+				    t->contacts[0].name : t->id, .via = via,
+				.strength = strcmp(via, "sms") == 0 ?
+				    "unsigned" : "signed", .text = rt };
+
+			rc = request_take(&c, &in, &rr, err);
+		}
+		free(rt);
+		if (rc != 0)
+			return rc;
+		d->taken[k] = true;
+		d->rat[k] = d->now;
+		(void)snprintf(d->rids[k], sizeof(d->rids[k]), "%s", rr.id);
+		(void)snprintf(d->pages[k], sizeof(d->pages[k]), "%s",
+		    rr.page_alert);
+	}
+	return 0;
+}
+
+/* When the next request not taken yet comes; INT64_MAX when none. */
+static int64_t
+drill_next_request(const struct drill *d)
+{
+	int64_t t = INT64_MAX;
+
+	for (size_t k = 0; k < d->sc->nrequests; k++)
+		if (!d->taken[k] && d->sc->start + d->sc->requests[k].at < t)
+			t = d->sc->start + d->sc->requests[k].at;
+	return t;
+}
+
+/* The drill's requests into its report: when each came and when the
+   desk acknowledged its page. */
+static int
+drill_report_requests(struct drill *d, struct report *r,
+    struct tocsin_err *err)
+{
+	size_t n = 0;
+
+	if (d->sc->nrequests == 0)
+		return 0;
+	if ((r->requests = calloc(d->sc->nrequests, sizeof(*r->requests))) ==
+	    NULL)
+		return tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
+	for (size_t k = 0; k < d->sc->nrequests; k++) {
+		struct report_request *q = &r->requests[n];
+		struct store_team_row *t = NULL;
+		size_t nt = 0;
+
+		if (!d->taken[k])
+			continue;
+		q->id = strdup(d->rids[k]);
+		q->team = strdup(d->sc->requests[k].team);
+		q->via = strdup(d->sc->requests[k].via != NULL ?
+		    d->sc->requests[k].via : "mail");
+		q->at = d->rat[k] - r->accepted;
+		q->desk_ack = -1;
+		n++;
+		if (d->pages[k][0] != '\0' && store_teams(d->st, d->pages[k], &t,
+		    &nt, err) == 0 && nt > 0 && t[0].ack_at > 0)
+			q->desk_ack = t[0].ack_at - r->accepted;
+		store_team_rows_free(t, nt);
+		if (q->id == NULL || q->team == NULL || q->via == NULL) {
+			r->nrequests = n;
+			return tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
+		}
+	}
+	r->nrequests = n;
+	return 0;
+}
+
 static int
 drill_deliver(struct drill *d, const struct store_delivery_row *rows,
     size_t n, struct tocsin_err *err)
@@ -686,7 +856,7 @@ drill_deliver(struct drill *d, const struct store_delivery_row *rows,
 		enum store_result res = STORE_R_SENT;
 		int64_t at = d->now + ch->drill_latency, next = 0;
 		const struct policy_provider *via = NULL;
-		const char *why = NULL;
+		const char *why = NULL, *alert;
 
 		if (t == NULL) {
 			res = STORE_R_PERMFAIL;
@@ -711,9 +881,13 @@ drill_deliver(struct drill *d, const struct store_delivery_row *rows,
 		if ((rc = store_result(d->st, r->id, DRILL_OWNER, res, at, next,
 		    via != NULL ? via->name : NULL, why, err)) != 0)
 			break;
-		/* who answers, and when: a notice asks for nothing */
+		/* who answers, and when: a notice asks for nothing, nor
+		   does a request's receipt (only the drill's alert and the
+		   desk's pages are answered) */
 		if (res != STORE_R_SENT || r->notice || drill_silent(d, t) ||
 		    drill_unit(d) >= an->chance)
+			continue;
+		if ((alert = drill_alert_of(d, r->alert_id)) == DRILL_NONE)
 			continue;
 		{
 			const char *by = r->contact[0] != '\0' ? NULL : t->id;
@@ -722,7 +896,8 @@ drill_deliver(struct drill *d, const struct store_delivery_row *rows,
 				if (strcmp(t->contacts[c].name, r->contact) == 0)
 					by = t->contacts[c].name;
 			rc = drill_ack_push(d, (struct drill_ack){
-			    .at = at + drill_delay(d, an), .team = t->id,
+			    .at = at + drill_delay(d, an), .alert = alert,
+			    .team = t->id,
 			    .by = by != NULL ? by : t->id,
 			    .via = ch->drill_via });
 			if (rc != 0)
@@ -847,9 +1022,12 @@ drill_run(const struct policy_repo *repo, const struct drill_scenario *sc,
 		int64_t due = 0, deadline = 0, t = INT64_MAX;
 
 		/* everything due now: acks, escalations, deliveries */
+		if ((rc = drill_take_requests(&d, err)) != 0)
+			goto out;
 		while (d.nacks > 0 && d.acks[0].at <= d.now) {
 			struct drill_ack a = drill_ack_pop(&d);
-			struct store_ack_in in = { .alert_id = d.alert_id,
+			struct store_ack_in in = { .alert_id = a.alert != NULL ?
+				a.alert : d.alert_id,
 				.team = a.team, .by = a.by, .via = a.via,
 				.strength = "unsigned",
 				.notice_channels = ack_notice_channels(repo,
@@ -879,6 +1057,8 @@ drill_run(const struct policy_repo *repo, const struct drill_scenario *sc,
 			t = deadline;
 		if (d.nacks > 0 && d.acks[0].at < t)
 			t = d.acks[0].at;
+		if (drill_next_request(&d) < t)
+			t = drill_next_request(&d);
 		if (t == INT64_MAX || t > end)
 			break;
 		/* more due at this second (escalations go 256 at a time);
@@ -898,8 +1078,10 @@ drill_run(const struct policy_repo *repo, const struct drill_scenario *sc,
 			next_progress += 3600;
 		}
 	}
-	if ((rc = report_build(d.st, repo, d.alert_id, ret, err)) == 0)
+	if ((rc = report_build(d.st, repo, d.alert_id, ret, err)) == 0) {
 		(*ret)->drill = true;
+		rc = drill_report_requests(&d, *ret, err);
+	}
 out:
 	free(d.acks);
 	store_close(d.st);

@@ -43,6 +43,19 @@ struct drill_fault {
 	int line;			/* in the scenario, for messages */
 };
 
+/* A team's request for help at a time of the drill (request.h): taken
+   as its path would take it, paging the desk, whose simulated people
+   answer as on any alert. */
+#define DRILL_MAX_REQUESTS 16
+struct drill_request {
+	char *team;
+	char *via;			/* "mail" (signed), "drop" (signed),
+					   "sms" (unsigned) */
+	char *text;
+	int64_t at;			/* seconds of the drill */
+	int line;
+};
+
 struct drill_scenario {
 	char *path;
 	uint64_t seed;
@@ -55,6 +68,8 @@ struct drill_scenario {
 	struct drill_answer answer[CHAN_MAX];	/* by chan_index() */
 	struct drill_fault faults[DRILL_MAX_FAULTS];
 	size_t nfaults;
+	struct drill_request requests[DRILL_MAX_REQUESTS];
+	size_t nrequests;
 };
 
 /*

@@ -17,6 +17,7 @@
 
 #include "dropack.h"
 #include "mailack.h"
+#include "request.h"
 #include "utf8.h"
 
 int
@@ -287,6 +288,120 @@ dropack_record(struct dropack_ctx *c, const struct chan_ackfile *f,
 	return CHAN_ACKFILE_DONE;
 }
 
+bool
+dropack_request_name(const char *name)
+{
+	size_t n = name != NULL ? strlen(name) : 0;
+
+	return n > 12 && strncmp(name, "request-", 8) == 0 &&
+	    (strcmp(name + n - 4, ".txt") == 0 ||
+	    strcmp(name + n - 4, ".asc") == 0);
+}
+
+/*
+ * A request for help left in team t's folder: clear-signed by the pinned
+ * key of a contact of t (the folder's team, whatever its text says), made
+ * lately, its signature used once.  0 taken; TOCSIN_EPERM refused (err
+ * says why); a store error.
+ */
+static int
+dropack_request(struct dropack_ctx *c, const struct chan_ackfile *f,
+    const struct policy_team *t, struct request_text *rt,
+    struct tocsin_err *err)
+{
+	struct request_ctx rq = { .repo = c->repo, .st = c->st, .now = c->now,
+		.actor = "drop poller", .log = c->log, .log_arg = c->log_arg };
+	const struct policy_contact *ct;
+	const struct certs_sig *sig;
+	struct certs_sigs sigs = { 0 };
+	struct request_result rr;
+	struct tocsin_err ve = { 0 };
+	char *plain = NULL, digest[65];
+	size_t plen = 0;
+	int rc;
+
+	if (!mailack_clearsigned(f->data, f->len))
+		return tocsin_fail(err, TOCSIN_EPERM, "a request must be "
+		    "clear-signed by a contact's pinned key; this one is not "
+		    "signed");
+	rc = certs_verify_inline(c->certs, f->data, f->len, CHAN_ACKFILE_MAX,
+	    &plain, &plen, &sigs, &ve);
+	if (rc != 0 || sigs.n == 0 || !sigs.sig[0].good) {
+		free(plain);
+		return tocsin_fail(err, TOCSIN_EPERM, "the signature does not "
+		    "verify: %.400s", rc != 0 ? ve.msg : sigs.n > 0 ?
+		    sigs.sig[0].reason : "none found");
+	}
+	sig = &sigs.sig[0];
+	if ((ct = dropack_signer(t, sig)) == NULL)
+		rc = tocsin_fail(err, TOCSIN_EPERM, "signed by %s, which is "
+		    "the pinned key of no contact of team %s", sig->signer,
+		    t->id);
+	else if (!request_sig_in_time(sig->created, c->now))
+		rc = tocsin_fail(err, TOCSIN_EPERM, "the signature (made at "
+		    "%lld) is not within the last %d hours",
+		    (long long)sig->created, REQUEST_SIG_MAX_AGE / 3600);
+	/* the file's name says it is a request: a text without a
+	   "Request:" line is the request whole */
+	else if (request_parse(plain, plen, rt) != 0) {
+		memset(rt, 0, sizeof(*rt));
+		rt->len = request_clean(plain, plen, rt->text,
+		    sizeof(rt->text), &rt->cut, &rt->removed);
+	}
+	if (rc == 0 && rt->team[0] != '\0' && strcmp(rt->team, t->id) != 0)
+		rc = tocsin_fail(err, TOCSIN_EPERM, "the text is for team %s "
+		    "but the file is in the folder of team %s", rt->team,
+		    t->id);
+	if (rc == 0) {
+		struct request_in in = { .team = t->id, .contact = ct->name,
+			.via = "drop", .strength = "signed",
+			.sig_digest = digest, .text = rt };
+
+		ack_sig_digest(sig->signer, sig->created, plain, plen, digest);
+		rc = request_take(&rq, &in, &rr, err);
+	}
+	free(plain);
+	return rc;
+}
+
+/* A file request-*.txt: a request for help, never an ack. */
+static enum chan_ackfile_fate
+dropack_take_request(struct dropack_ctx *c, const struct chan_ackfile *f)
+{
+	const struct policy_team *t = policy_team_find(c->repo, f->team);
+	struct request_text *rt;
+	struct tocsin_err e = { 0 };
+	int rc;
+
+	if (t == NULL)
+		return dropack_refuse(c, f, "the team is not in the repository");
+	if (f->data == NULL)
+		return dropack_refuse(c, f, "the file is over 64 KiB");
+	if ((rt = malloc(sizeof(*rt))) == NULL)
+		return CHAN_ACKFILE_KEEP;
+	rc = dropack_request(c, f, t, rt, &e);
+	free(rt);
+	if (rc == 0) {
+		c->taken++;
+		return CHAN_ACKFILE_DONE;
+	}
+	if (rc == TOCSIN_EPERM) {
+		struct request_ctx rq = { .repo = c->repo, .st = c->st,
+			.now = c->now, .actor = "drop poller" };
+		char who[256];
+
+		(void)snprintf(who, sizeof(who), "%.40s:%.60s/ack/%.128s",
+		    f->host, f->team, f->name);
+		/* a replay was audited by request_take already */
+		if (strstr(e.msg, "replay") == NULL)
+			request_refuse(&rq, "drop", who, e.msg);
+		return dropack_refuse(c, f, e.msg);
+	}
+	tocsin_logf(c->log, c->log_arg, "request file %s of team %s: kept for "
+	    "the next look: %s", f->name, f->team, e.msg);
+	return CHAN_ACKFILE_KEEP;
+}
+
 enum chan_ackfile_fate
 dropack_take(void *ctx, const struct chan_ackfile *f)
 {
@@ -300,6 +415,8 @@ dropack_take(void *ctx, const struct chan_ackfile *f)
 	enum chan_ackfile_fate fate;
 	int rc;
 
+	if (dropack_request_name(f->name))
+		return dropack_take_request(c, f);
 	if (dropack_name(f->name, alert, team) != 0)
 		return dropack_refuse(c, f, "the name is not "
 		    "alert-ALERT.TEAM[.anything]");

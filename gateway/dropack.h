@@ -48,7 +48,13 @@ struct dropack_ctx {
 	size_t taken, refused;
 };
 
-/* A chan_ackfile_cb: verify f and record its ack (via "drop"). */
+/* Whether a file's name is that of a request for help: "request-*.txt"
+   (or ".asc"); such a file is judged by request.h's rules, never as an
+   ack. */
+bool dropack_request_name(const char *name);
+
+/* A chan_ackfile_cb: verify f and record its ack (via "drop"), or the
+   request for help it is. */
 enum chan_ackfile_fate dropack_take(void *ctx, const struct chan_ackfile *f);
 
 #endif

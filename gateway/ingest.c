@@ -21,6 +21,7 @@
 #include "ingest.h"
 #include "verify.h"
 #include "mailack.h"
+#include "request.h"
 
 /* The verified parts of one reply. */
 struct ingest_mail {
@@ -319,6 +320,75 @@ ingest_refuse(struct ingest_ctx *c, const struct ingest_mail *im,
 	return rc;
 }
 
+/*
+ * A request for help in im (its text parsed into rt): taken only under a
+ * good signature of a contact's pinned key of the team it is for, made
+ * lately, used once.  Headers are never believed: From, Subject and the
+ * rest are outside the signature.  0 taken; a refusal, audited.
+ */
+static int
+ingest_request(struct ingest_ctx *c, const struct ingest_mail *im,
+    const struct request_text *rt, struct ingest_result *res,
+    struct tocsin_err *err)
+{
+	struct request_ctx rc_ = { .repo = c->repo, .st = c->st, .now = c->now,
+		.actor = "ingest-mail" };
+	const char *who = im->m.from[0] != '\0' ? im->m.from : NULL;
+	const struct policy_team *t = NULL;
+	const struct policy_contact *ct = NULL;
+	const struct certs_sig *sig;
+	struct request_result rr;
+	char digest[65];
+	int rc;
+
+	if (!im->is_signed) {
+		(void)tocsin_fail(err, TOCSIN_EPERM, "a request must be signed "
+		    "by a contact's pinned key; this one is not signed (its "
+		    "From %s is not believed)", who != NULL ? who : "(none)");
+		goto refused;
+	}
+	sig = &im->sigs.sig[0];
+	if (request_signer(c->repo, rt->team[0] != '\0' ? rt->team : NULL,
+	    sig->signer, &t, &ct) != 0) {
+		if (rt->team[0] != '\0')
+			(void)tocsin_fail(err, TOCSIN_EPERM, "signed by %s, which "
+			    "is the pinned key of no contact of team %s",
+			    sig->signer, rt->team);
+		else
+			(void)tocsin_fail(err, TOCSIN_EPERM, "signed by %s, which "
+			    "is no contact's pinned key", sig->signer);
+		goto refused;
+	}
+	who = ct->name;
+	if (!request_sig_in_time(sig->created, c->now)) {
+		(void)tocsin_fail(err, TOCSIN_EPERM, "the signature (made at "
+		    "%lld) is not within the last %d hours", (long long)
+		    sig->created, REQUEST_SIG_MAX_AGE / 3600);
+		goto refused;
+	}
+	ack_sig_digest(sig->signer, sig->created, im->text, im->tlen, digest);
+	{
+		struct request_in in = { .team = t->id, .contact = ct->name,
+			.via = "mail", .strength = "signed",
+			.sig_digest = digest, .text = rt };
+
+		/* a replay is refused and audited by request_take */
+		if ((rc = request_take(&rc_, &in, &rr, err)) != 0)
+			return rc;
+	}
+	res->is_request = true;
+	(void)snprintf(res->request, sizeof(res->request), "%s", rr.id);
+	(void)snprintf(res->page_alert, sizeof(res->page_alert), "%s",
+	    rr.page_alert);
+	(void)snprintf(res->team, sizeof(res->team), "%s", t->id);
+	(void)snprintf(res->by, sizeof(res->by), "%s", ct->name);
+	res->strength = "signed";
+	return 0;
+refused:
+	request_refuse(&rc_, "mail", who, err->msg);
+	return err->code;
+}
+
 int
 ingest_mail(struct ingest_ctx *c, const char *raw, size_t len,
     struct ingest_result *res, struct tocsin_err *err)
@@ -332,6 +402,21 @@ ingest_mail(struct ingest_ctx *c, const char *raw, size_t len,
 	memset(res, 0, sizeof(*res));
 	if ((rc = ingest_read(c, raw, len, &im, err)) != 0)
 		goto out;
+	{
+		struct request_text *rt = malloc(sizeof(*rt));
+
+		if (rt == NULL) {
+			rc = tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
+			goto out;
+		}
+		if (request_parse(im.text, im.tlen, rt) == 0) {
+			/* refused requests are audited as such */
+			rc = ingest_request(c, &im, rt, res, err);
+			free(rt);
+			goto done;
+		}
+		free(rt);
+	}
 	if (im.is_signed) {
 		/* a signature that acked before is refused outright: its
 		   mail is a replay, whatever else it carries */
@@ -349,6 +434,7 @@ ingest_mail(struct ingest_ctx *c, const char *raw, size_t len,
 out:
 	if (rc != 0)
 		rc = ingest_refuse(c, &im, throttled, rc, err);
+done:
 	free(im.canon);
 	free(im.plain);
 	mailack_msg_free(&im.m);

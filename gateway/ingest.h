@@ -44,6 +44,11 @@ struct ingest_result {
 	bool repeat;			/* the team had acked already */
 	/* when a signature was there but did not make a signed ack: why */
 	char sig_note[256];
+	/* a request for help (request.h) rather than an ack: its reference
+	   and the desk's page; alert, by and strength as above are then
+	   those of the request's team, contact and strength */
+	bool is_request;
+	char request[40], page_alert[40];
 };
 
 /*
@@ -56,8 +61,13 @@ int ingest_read_fd(int fd, char **ret, size_t *ret_len,
     struct tocsin_err *err);
 
 /*
- * Take one message of len bytes: 0 with res filled when an ack was
- * recorded; otherwise a negative code with err saying why, the refusal
+ * Take one message of len bytes.  A message whose text has a line
+ * "Request:" is a request for help (request.h), never an ack: it is taken
+ * only under a good signature of a contact's pinned key of the team it is
+ * for (its "Team:" line, else the signer's team), made within
+ * REQUEST_SIG_MAX_AGE and used once; anything else is refused and
+ * audited ("request-refused").  Otherwise: 0 with res filled when an ack
+ * was recorded; otherwise a negative code with err saying why, the refusal
  * audited ("mail-refused", or "mail-throttled" when a limit on wrong codes
  * stopped it).
  */

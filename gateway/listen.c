@@ -881,8 +881,16 @@ inbound(struct listen_ctx *l, struct MHD_Connection *c,
 	}
 	if (in.keypress)
 		return twiml_keys(l, c, lc, provider, try, out);
-	if (out == REPLY_THROTTLED)
+	if (out == REPLY_THROTTLED || out == REPLY_REFUSED)
 		return twiml(c, NULL, NULL);
+	if (out == REPLY_REQUEST) {
+		/* ids only: the request's own words are never echoed */
+		(void)snprintf(full, sizeof(full), "%.*s: your team's request "
+		    "%s is recorded; the desk is told.", POLICY_SHORT_NAME_MAX,
+		    l->repo->gateway.short_name != NULL ?
+		    l->repo->gateway.short_name : "tocsin", rc_.request);
+		return twiml(c, "Message", full);
+	}
 	/* signed with the name the alert's SMS began with */
 	(void)snprintf(full, sizeof(full), "%.*s: %s", POLICY_SHORT_NAME_MAX,
 	    l->repo->gateway.short_name != NULL ?

@@ -33,6 +33,7 @@
 #include "base.h"
 #include "policy.h"
 #include "report.h"
+#include "request.h"
 #include "status.h"
 #include "storeadm.h"
 #include "desk.h"
@@ -64,6 +65,8 @@ static int cmd_ingest_mail(const char *, int, char **);
 static int cmd_store(const char *, int, char **);
 static int cmd_compose(const char *, int, char **);
 static int cmd_desk_token(const char *, int, char **);
+static int cmd_requests(const char *, int, char **);
+static int cmd_relay(const char *, int, char **);
 
 static const struct cmd cmds[] = {
 	{ "check", "", "validate the configuration and the contact repository",
@@ -95,7 +98,9 @@ static const struct cmd cmds[] = {
 	  "their attempts forgotten: one, a team's or an alert's (audited)",
 	  cmd_retry },
 	{ "ingest-mail", "", "record an ack from an e-mail reply on standard "
-	  "input (an MTA pipe): signed by a contact's key, or with the code",
+	  "input (an MTA pipe): signed by a contact's key, or with the code; "
+	  "or a team's request for help (a signed text with a line "
+	  "\"Request:\")",
 	  cmd_ingest_mail },
 	{ "report", "ALERT [--format html|json|csv] [-o FILE]",
 	  "after-action report: times to first delivery and to ack, "
@@ -115,6 +120,13 @@ static const struct cmd cmds[] = {
 	  "accepted before DATE; or copy a store into a new one of another "
 	  "engine (a SQLite file into PostgreSQL), its audit chain verified",
 	  cmd_store },
+	{ "requests", "[--all] [--json]", "the teams' requests for help not "
+	  "relayed yet (--all: every one), with their text, escaped",
+	  cmd_requests },
+	{ "relay", "REQUEST --to GROUP|TEAM... [--template NAME] [-o FILE]",
+	  "make a team's request into a CAP draft from the desk, unsigned: "
+	  "issuers sign and submit it like any alert; the team is told",
+	  cmd_relay },
 	{ "desk-token", "NAME", "make a fresh token for an operator of the "
 	  "desk board (/desk): prints it once, and the line for "
 	  "gateway.desk_tokens", cmd_desk_token },
@@ -301,6 +313,20 @@ compose_signer(const struct policy_repo *repo, const char *key,
 	    "fingerprint)", key);
 }
 
+/* The desk as a CAP sender, at the gateway's own host: into buf. */
+static const char *
+desk_sender(const struct policy_repo *repo, char *buf, size_t len)
+{
+	const char *u = repo->gateway.public_url, *h;
+	size_t n;
+
+	h = u != NULL && strstr(u, "://") != NULL ? strstr(u, "://") + 3 :
+	    "tocsin.invalid";
+	n = strcspn(h, ":/");
+	(void)snprintf(buf, len, "desk@%.*s", (int)(n < 200 ? n : 200), h);
+	return buf;
+}
+
 static int
 cmd_compose(const char *conf, int argc, char **argv)
 {
@@ -397,18 +423,8 @@ cmd_compose(const char *conf, int argc, char **argv)
 		rc = EX_USAGE;
 		goto done;
 	}
-	if (sender == NULL) {
-		/* the desk, at the gateway's own host */
-		const char *u = repo->gateway.public_url, *h;
-		size_t n;
-
-		h = u != NULL && strstr(u, "://") != NULL ? strstr(u, "://") + 3 :
-		    "tocsin.invalid";
-		n = strcspn(h, ":/");
-		(void)snprintf(sender_buf, sizeof(sender_buf), "desk@%.*s",
-		    (int)(n < 200 ? n : 200), h);
-		sender = sender_buf;
-	}
+	if (sender == NULL)
+		sender = desk_sender(repo, sender_buf, sizeof(sender_buf));
 	rq.to = to;
 	rq.set = set;
 	rq.sender = sender;
@@ -672,6 +688,16 @@ cmd_status(const char *conf, int argc, char **argv)
 			rc = status_alerts(st, stdout, json, &e);
 	}
 	if (rc == 0 && optind == argc && !json) {
+		struct store_request_row *rq = NULL;
+		size_t nrq = 0;
+
+		if (store_requests(st, true, &rq, &nrq, &e) == 0 && nrq > 0)
+			printf("\n%zu open request%s for help from teams: "
+			    "'tocsin requests' lists them\n", nrq, nrq == 1 ?
+			    "" : "s");
+		store_request_rows_free(rq, nrq);
+	}
+	if (rc == 0 && optind == argc && !json) {
 		struct verify_contact *v = NULL;
 		size_t n = 0, total = 0;
 
@@ -686,6 +712,124 @@ cmd_status(const char *conf, int argc, char **argv)
 	}
 	if (rc != 0)
 		rc = fail("status", &e, rc);
+	store_close(st);
+	policy_free(repo);
+	return rc;
+}
+
+static int
+cmd_relay(const char *conf, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "to", required_argument, NULL, 't' },
+		{ "template", required_argument, NULL, 'T' },
+		{ "output", required_argument, NULL, 'o' },
+		{ NULL, 0, NULL, 0 },
+	};
+	static const char usage_line[] = "usage: tocsin relay REQUEST --to "
+	    "GROUP|TEAM... [--template NAME] [-o FILE]\n";
+	const char *to[COMPOSE_MAX_SET], *tname = NULL, *out = NULL;
+	struct policy_repo *repo = NULL;
+	struct store *st = NULL;
+	struct tocsin_err e = { 0 };
+	char sender_buf[256], ident[96], *xml = NULL;
+	size_t nto = 0, len = 0;
+	int ch, rc;
+
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "t:T:o:", opts, NULL)) != -1) {
+		if (ch == 't' && nto < COMPOSE_MAX_SET)
+			to[nto++] = optarg;
+		else if (ch == 'T')
+			tname = optarg;
+		else if (ch == 'o')
+			out = optarg;
+		else {
+			fputs(usage_line, stderr);
+			return EX_USAGE;
+		}
+	}
+	/* "--to a b c": the words after the request are addresses too */
+	for (int i = optind + 1; i < argc && nto > 0 && nto < COMPOSE_MAX_SET;
+	    i++)
+		to[nto++] = argv[i];
+	if (argc - optind < 1 || nto == 0 || (int)nto < argc - optind - 1) {
+		fputs(usage_line, stderr);
+		return EX_USAGE;
+	}
+	if ((rc = load_repo(conf, &repo)) != 0)
+		return rc;
+	{
+		struct request_relay_in rin = { .id = argv[optind], .to = to,
+			.nto = nto, .sender = desk_sender(repo, sender_buf,
+			    sizeof(sender_buf)) };
+		struct request_ctx c = { .repo = repo, .now = (int64_t)time(NULL),
+			.actor = "operator", .log = base_log_file,
+			.log_arg = stderr };
+
+		if (tname != NULL && (rin.tmpl = policy_template_find(repo,
+		    tname)) == NULL)
+			rc = tocsin_fail(&e, TOCSIN_EUSAGE, "no template %.60s in "
+			    "the configuration's templates section", tname);
+		else if ((rc = store_open(repo->gateway.store, &st, &e)) == 0) {
+			c.st = st;
+			rc = request_relay(&c, &rin, &xml, &len, ident, &e);
+		}
+	}
+	if (rc == 0 && out != NULL)
+		rc = write_whole(out, xml, len, &e);
+	else if (rc == 0)
+		fwrite(xml, 1, len, stdout);
+	if (rc == 0)
+		fprintf(stderr, "tocsin relay: request %s is draft %s%s%s, not "
+		    "signed: issuers sign it and submit it like any alert "
+		    "(tocsin submit FILE --sig ...); the team is told\n",
+		    argv[optind], ident, out != NULL ? " in " : "",
+		    out != NULL ? out : "");
+	else
+		rc = fail("relay", &e, rc);
+	free(xml);
+	store_close(st);
+	policy_free(repo);
+	return rc;
+}
+
+static int
+cmd_requests(const char *conf, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "all", no_argument, NULL, 'a' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct policy_repo *repo = NULL;
+	struct store *st = NULL;
+	struct tocsin_err e = { 0 };
+	bool json = false, all = false;
+	int ch, rc;
+
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "ja", opts, NULL)) != -1) {
+		if (ch == 'j')
+			json = true;
+		else if (ch == 'a')
+			all = true;
+		else {
+			fputs("usage: tocsin requests [--all] [--json]\n",
+			    stderr);
+			return EX_USAGE;
+		}
+	}
+	if (optind != argc) {
+		fputs("usage: tocsin requests [--all] [--json]\n", stderr);
+		return EX_USAGE;
+	}
+	if ((rc = load_repo(conf, &repo)) != 0)
+		return rc;
+	if ((rc = store_open(repo->gateway.store, &st, &e)) == 0)
+		rc = request_list(st, stdout, json, all, NULL, &e);
+	if (rc != 0)
+		rc = fail("requests", &e, rc);
 	store_close(st);
 	policy_free(repo);
 	return rc;
@@ -1160,7 +1304,12 @@ cmd_ingest_mail(const char *conf, int argc, char **argv)
 
 		rc = ingest_mail(&c, raw, len, &res, &e);
 	}
-	if (rc == 0) {
+	if (rc == 0 && res.is_request)
+		printf("team %s: %s request %s by %s (e-mail)%s\n", res.team,
+		    res.strength, res.request, res.by, res.page_alert[0] !=
+		    '\0' ? "; the desk is paged" : "; the desk was not paged "
+		    "(no gateway.desk_team?)");
+	else if (rc == 0) {
 		printf("team %s: %s ack of alert %s by %s (e-mail)%s\n",
 		    res.team, res.strength, res.alert, res.by,
 		    res.recorded_only ? "; recorded only: the team's policy "

@@ -17,6 +17,7 @@
 
 #include "ack.h"
 #include "reply.h"
+#include "request.h"
 #include "verify.h"
 
 /* The 8 digits of a reply such as "ACK 1234 5678", "ack12345678" or
@@ -165,6 +166,46 @@ inbound_ack(struct reply_ctx *l, const struct chan_inbound *in,
 	return 0;
 }
 
+/*
+ * An SMS "HELP ...": a request of the team of the contact whose registered
+ * mobile sent it (the first such team in the repository), unsigned as SMS
+ * acks are; a number that is no contact's mobile is refused and audited.
+ */
+static int
+reply_request(struct reply_ctx *l, const struct chan_inbound *in,
+    const struct request_text *rt, int64_t now, enum reply_outcome *out,
+    struct tocsin_err *err)
+{
+	struct request_ctx rc_ = { .repo = l->repo, .st = l->st, .now = now,
+		.actor = "sms reply", .log = l->log, .log_arg = l->log_arg };
+	struct request_result rr;
+
+	for (size_t t = 0; in->from[0] != '\0' && t < l->repo->nteams; t++) {
+		const struct policy_team *tm = &l->repo->teams[t];
+
+		for (size_t k = 0; k < tm->ncontacts; k++) {
+			const struct policy_contact *ct = &tm->contacts[k];
+			struct request_in rq = { .team = tm->id,
+				.contact = ct->name, .via = "sms",
+				.strength = "unsigned", .text = rt };
+			int rc;
+
+			if (ct->mobile == NULL || strcmp(ct->mobile, in->from) != 0)
+				continue;
+			if ((rc = request_take(&rc_, &rq, &rr, err)) != 0)
+				return rc;
+			(void)snprintf(l->request, sizeof(l->request), "%s",
+			    rr.id);
+			*out = REPLY_REQUEST;
+			return 0;
+		}
+	}
+	request_refuse(&rc_, "sms", in->from, "the sender's number is no "
+	    "contact's registered mobile");
+	*out = REPLY_REFUSED;
+	return 0;
+}
+
 int
 reply_take(struct reply_ctx *l, const struct chan_inbound *in, int64_t now,
     enum reply_outcome *out, struct tocsin_err *err)
@@ -180,6 +221,19 @@ reply_take(struct reply_ctx *l, const struct chan_inbound *in, int64_t now,
 	int rc = 0, hit = -1;
 
 	*out = REPLY_WRONG;
+	if (!in->keypress) {
+		struct request_text *rt = malloc(sizeof(*rt));
+
+		if (rt == NULL)
+			return tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
+		if (request_parse_sms(in->text, strnlen(in->text,
+		    sizeof(in->text)), rt) == 0) {
+			rc = reply_request(l, in, rt, now, out, err);
+			free(rt);
+			return rc;
+		}
+		free(rt);
+	}
 	(void)snprintf(who, sizeof(who), "%s %s", in->keypress ? "call" : "sms",
 	    in->keypress ? in->call_ref : in->from);
 	/* no code, or no alert it could be for: nothing to guess at */

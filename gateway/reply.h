@@ -18,7 +18,12 @@
 enum reply_outcome {
 	REPLY_ACKED,			/* the code was right: recorded */
 	REPLY_WRONG,			/* no code, or none of its teams' */
-	REPLY_THROTTLED			/* too many wrong codes: not compared */
+	REPLY_THROTTLED,		/* too many wrong codes: not compared */
+	REPLY_REQUEST,			/* "HELP ...": a request for help taken
+					   (request.h), its reference in
+					   reply_ctx.request */
+	REPLY_REFUSED			/* "HELP ..." from a number that is no
+					   contact's mobile: refused, audited */
 };
 
 struct reply_ctx {
@@ -32,9 +37,14 @@ struct reply_ctx {
 					   1st, 2nd, 4th... */
 	int64_t now;			/* for reply_take_cb */
 	size_t taken, acked;		/* counted by reply_take_cb */
+	char request[40];		/* REPLY_REQUEST: its reference */
 };
 
 /*
+ * An SMS that starts "HELP" is a request for help (request.h), never an
+ * ack: taken (unsigned) when its sender's number is the registered mobile
+ * of a contact, for that contact's team; refused and audited otherwise.
+ *
  * Match in (its sender's number to the contacts that have it and the code
  * to one of their teams' alerts; a keypress by its call's delivery) and
  * record the ack, as its path says (via "sms" or "voice", strength

@@ -724,6 +724,12 @@ report_free(struct report *r)
 		free(r->events[i].channel);
 	}
 	free(r->events);
+	for (size_t i = 0; i < r->nrequests; i++) {
+		free(r->requests[i].id);
+		free(r->requests[i].team);
+		free(r->requests[i].via);
+	}
+	free(r->requests);
 	free(r);
 }
 
@@ -864,6 +870,21 @@ report_json(const struct report *r, FILE *f, struct tocsin_err *err)
 		fputc(',', f); jsonw_key(f, "ack_strength");
 		jsonw_str(f, t->ack_strength);
 		fputc('}', f);
+	}
+	if (r->nrequests > 0) {
+		fputs("],\"requests\":[", f);
+		for (size_t i = 0; i < r->nrequests; i++) {
+			const struct report_request *q = &r->requests[i];
+
+			fprintf(f, "%s{\"at\":%lld,", i ? "," : "",
+			    (long long)q->at);
+			jsonw_key(f, "id"); jsonw_str(f, q->id);
+			fputc(',', f); jsonw_key(f, "team"); jsonw_str(f, q->team);
+			fputc(',', f); jsonw_key(f, "via"); jsonw_str(f, q->via);
+			fputc(',', f); report_json_i64(f, "desk_ack",
+			    q->desk_ack);
+			fputc('}', f);
+		}
 	}
 	fputs("],\"events\":[", f);
 	for (size_t i = 0; i < r->nevents; i++) {

@@ -97,6 +97,12 @@ struct report_failure {
 	size_t attempts;		/* failed attempts of these */
 };
 
+struct report_request {
+	char *id, *team, *via;
+	int64_t at, desk_ack;		/* seconds after the alert's
+					   acceptance; desk_ack -1: none */
+};
+
 struct report {
 	/* the alert */
 	char *alert_id, *identifier, *sender, *status, *msg_type;
@@ -117,6 +123,10 @@ struct report {
 	size_t nfailures;
 	struct report_event *events;	/* in time order */
 	size_t nevents;
+	/* a drill's requests for help from teams: when each came, and when
+	   the desk acknowledged its page (0: not in the drill) */
+	struct report_request *requests;
+	size_t nrequests;
 };
 
 /* Median (lower middle), p90 (nearest rank) and max of v[0..n); sorts v. */

@@ -154,7 +154,15 @@ const char store_schema[] =
     " alert_id TEXT NOT NULL, PRIMARY KEY (team, contact, channel, address));"
     /* version 10: a job one node of several does at a time (store_turn) */
     "CREATE TABLE IF NOT EXISTS turns ("
-    " job TEXT PRIMARY KEY, owner TEXT NOT NULL, until INTEGER NOT NULL);";
+    " job TEXT PRIMARY KEY, owner TEXT NOT NULL, until INTEGER NOT NULL);"
+    /* version 12: requests for help from teams (request.h); a signature
+       makes one request */
+    "CREATE TABLE IF NOT EXISTS requests ("
+    " id TEXT PRIMARY KEY, team TEXT NOT NULL, contact TEXT NOT NULL,"
+    " via TEXT NOT NULL, strength TEXT NOT NULL, body TEXT NOT NULL,"
+    " name_us INTEGER NOT NULL DEFAULT 0, at INTEGER NOT NULL,"
+    " sig_digest TEXT UNIQUE, state TEXT NOT NULL DEFAULT 'open',"
+    " page_alert TEXT, receipt_alert TEXT, relay TEXT, relayed_at INTEGER);";
 
 /* How long a statement waits for another writer's lock, unless told. */
 #define SQ_BUSY_MS 10000
@@ -3262,6 +3270,9 @@ static const struct copy_table {
 	    "address", "TTTTTT", "token_hash" },
 	{ "endpoint_checks", "team, contact, channel, address, verified, via, "
 	    "alert_id", "TTTTITT", "team, contact, channel, address" },
+	{ "requests", "id, team, contact, via, strength, body, name_us, at, "
+	    "sig_digest, state, page_alert, receipt_alert, relay, relayed_at",
+	    "TTTTTTIITTTTTI", "at, id" },
 };
 
 /* One table's rows from one store into the other, inside to's write
@@ -3412,4 +3423,193 @@ store_copy(struct store *from, struct store *to, store_copy_fn told,
 	if (ret_rows != NULL)
 		*ret_rows = all;
 	return 0;
+}
+
+/* --- requests for help (issue 22) ------------------------------------------ */
+
+int
+store_request_add(struct store *s, const struct store_request_in *r,
+    const char *actor, struct tocsin_err *err)
+{
+	struct sql_stmt *st = NULL;
+	char details[160];
+	int rc;
+
+	if ((rc = sq_begin(s, true, err)) != 0)
+		return rc;
+	if (sq_prepare(s, "INSERT INTO requests (id, team, contact, via, "
+	    "strength, body, name_us, at, sig_digest) VALUES "
+	    "(?,?,?,?,?,?,?,?,?)", &st, err) != 0) {
+		sq_rollback(s);
+		return TOCSIN_ESTORE;
+	}
+	sq_text(st, 1, r->id);
+	sq_text(st, 2, r->team);
+	sq_text(st, 3, r->contact);
+	sq_text(st, 4, r->via);
+	sq_text(st, 5, r->strength);
+	sq_text(st, 6, r->text);
+	sql_bind_int64(st, 7, r->name_us ? 1 : 0);
+	sql_bind_int64(st, 8, r->at);
+	if (r->sig_digest != NULL)
+		sq_text(st, 9, r->sig_digest);
+	else
+		sql_bind_null(st, 9);
+	if (sql_step(st) != SQL_DONE) {
+		rc = s->db->ops->fail_kind(s->db) == SQL_F_UNIQUE ?
+		    tocsin_fail(err, TOCSIN_EPERM, "this signature made a "
+		    "request before; a replay is refused") :
+		    sq_fail(s, err, "insert request");
+		sql_finalize(st);
+		sq_rollback(s);
+		return rc;
+	}
+	sql_finalize(st);
+	/* the text itself is the team's, not the gateway's word: the audit
+	   record says who, how and how long, not what */
+	(void)snprintf(details, sizeof(details), "team=%.64s via=%.16s "
+	    "strength=%.16s bytes=%zu", r->team, r->via, r->strength,
+	    strlen(r->text));
+	if ((rc = audit_append(s, r->at, actor, "request", r->id, details,
+	    err)) != 0) {
+		sq_rollback(s);
+		return rc;
+	}
+	return sq_commit(s, err);
+}
+
+int
+store_request_note(struct store *s, const char *id, const char *page_alert,
+    const char *receipt_alert, const char *relay, int64_t now,
+    const char *actor, const char *action, const char *details,
+    struct tocsin_err *err)
+{
+	struct sql_stmt *st = NULL;
+	int rc;
+
+	if ((rc = sq_begin(s, true, err)) != 0)
+		return rc;
+	if (sq_prepare(s, "UPDATE requests SET page_alert = coalesce(?, "
+	    "page_alert), receipt_alert = coalesce(?, receipt_alert), relay = "
+	    "coalesce(?, relay), state = CASE WHEN ? IS NULL THEN state ELSE "
+	    "'relayed' END, relayed_at = CASE WHEN ? IS NULL THEN relayed_at "
+	    "ELSE ? END WHERE id = ?", &st, err) != 0) {
+		sq_rollback(s);
+		return TOCSIN_ESTORE;
+	}
+	sq_text(st, 1, page_alert);
+	sq_text(st, 2, receipt_alert);
+	sq_text(st, 3, relay);
+	sq_text(st, 4, relay);
+	sq_text(st, 5, relay);
+	sql_bind_int64(st, 6, now);
+	sq_text(st, 7, id);
+	if (sql_step(st) != SQL_DONE) {
+		rc = sq_fail(s, err, "update request");
+		sql_finalize(st);
+		sq_rollback(s);
+		return rc;
+	}
+	sql_finalize(st);
+	if (sql_changes(s->db) != 1) {
+		sq_rollback(s);
+		return tocsin_fail(err, TOCSIN_ENOTFOUND, "no request %.64s in "
+		    "the store; 'tocsin requests' lists the open ones", id);
+	}
+	if (action != NULL && (rc = audit_append(s, now, actor, action, id,
+	    details != NULL ? details : "", err)) != 0) {
+		sq_rollback(s);
+		return rc;
+	}
+	return sq_commit(s, err);
+}
+
+#define REQUEST_COLS "r.id, r.team, r.contact, r.via, r.strength, r.body, " \
+    "r.state, r.page_alert, r.receipt_alert, r.relay, r.name_us, r.at, " \
+    "coalesce(r.relayed_at, 0), (SELECT t.state FROM team_states t WHERE " \
+    "t.alert_id = r.page_alert ORDER BY t.team LIMIT 1)"
+
+static void
+fill_request(struct sql_stmt *st, void *p)
+{
+	struct store_request_row *r = p;
+
+	r->id = sq_dup(st, 0);
+	r->team = sq_dup(st, 1);
+	r->contact = sq_dup(st, 2);
+	r->via = sq_dup(st, 3);
+	r->strength = sq_dup(st, 4);
+	r->text = sq_dup(st, 5);
+	r->state = sq_dup(st, 6);
+	r->page_alert = sq_dup(st, 7);
+	r->receipt_alert = sq_dup(st, 8);
+	r->relay = sq_dup(st, 9);
+	r->name_us = sql_column_int64(st, 10) != 0;
+	r->at = sql_column_int64(st, 11);
+	r->relayed_at = sql_column_int64(st, 12);
+	r->page_state = sq_dup(st, 13);
+}
+
+int
+store_requests(struct store *s, bool open_only,
+    struct store_request_row **ret, size_t *n, struct tocsin_err *err)
+{
+	struct sql_stmt *st = NULL;
+	int rc;
+
+	if (sq_prepare(s, open_only ? "SELECT " REQUEST_COLS " FROM requests r "
+	    "WHERE r.state = 'open' ORDER BY r.at DESC, r.id" : "SELECT "
+	    REQUEST_COLS " FROM requests r ORDER BY r.at DESC, r.id", &st,
+	    err) != 0)
+		return TOCSIN_ESTORE;
+	rc = sq_collect(s, st, (void **)ret, n, sizeof(**ret), fill_request,
+	    err);
+	sql_finalize(st);
+	return rc;
+}
+
+int
+store_request_get(struct store *s, const char *id,
+    struct store_request_row **ret, struct tocsin_err *err)
+{
+	struct sql_stmt *st = NULL;
+	size_t n = 0;
+	int rc;
+
+	*ret = NULL;
+	if (sq_prepare(s, "SELECT " REQUEST_COLS " FROM requests r WHERE "
+	    "r.id = ?", &st, err) != 0)
+		return TOCSIN_ESTORE;
+	sq_text(st, 1, id);
+	rc = sq_collect(s, st, (void **)ret, &n, sizeof(**ret), fill_request,
+	    err);
+	sql_finalize(st);
+	if (rc == 0 && n == 0) {
+		free(*ret);
+		*ret = NULL;
+		return tocsin_fail(err, TOCSIN_ENOTFOUND, "no request %.64s in "
+		    "the store; 'tocsin requests' lists the open ones", id);
+	}
+	return rc;
+}
+
+void
+store_request_rows_free(struct store_request_row *rows, size_t n)
+{
+	if (rows == NULL)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		free(rows[i].id);
+		free(rows[i].team);
+		free(rows[i].contact);
+		free(rows[i].via);
+		free(rows[i].strength);
+		free(rows[i].text);
+		free(rows[i].state);
+		free(rows[i].page_alert);
+		free(rows[i].receipt_alert);
+		free(rows[i].relay);
+		free(rows[i].page_state);
+	}
+	free(rows);
 }

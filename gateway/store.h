@@ -706,4 +706,53 @@ typedef void (*store_copy_fn)(void *arg, const char *table, int64_t rows);
 int store_copy(struct store *from, struct store *to, store_copy_fn told,
     void *arg, int64_t *ret_rows, struct tocsin_err *err);
 
+/* --- requests for help (issue 22) ------------------------------------------ */
+
+/* A request as its path authenticated it.  Strings are borrowed. */
+struct store_request_in {
+	const char *id;			/* the reference, chosen by the caller */
+	const char *team, *contact, *via, *strength;
+	const char *text;		/* cleaned and bounded by request.c */
+	bool name_us;
+	const char *sig_digest;		/* NULL when unsigned */
+	int64_t at;
+};
+
+/*
+ * Store a request with its audit record ("request"), in one transaction.
+ * TOCSIN_EPERM when its signature made a request before (nothing
+ * written).
+ */
+int store_request_add(struct store *s, const struct store_request_in *r,
+    const char *actor, struct tocsin_err *err);
+
+/*
+ * Note what was done for request id, with an audit record (action, details)
+ * in the same transaction: the desk's page, the team's receipt, a relay
+ * (its draft's identifier; the state becomes "relayed").  A NULL field is
+ * left as it is.  TOCSIN_ENOTFOUND when there is no such request.
+ */
+int store_request_note(struct store *s, const char *id,
+    const char *page_alert, const char *receipt_alert, const char *relay,
+    int64_t now, const char *actor, const char *action, const char *details,
+    struct tocsin_err *err);
+
+/* A stored request; every string owned by the row array. */
+struct store_request_row {
+	char *id, *team, *contact, *via, *strength, *text, *state;
+	char *page_alert, *receipt_alert, *relay;	/* NULL when none */
+	char *page_state;		/* the desk's page: its team state
+					   ("active", "acked", ...), or NULL */
+	bool name_us;
+	int64_t at, relayed_at;
+};
+
+/* Requests, newest first; open_only: those not relayed yet. */
+int store_requests(struct store *s, bool open_only,
+    struct store_request_row **ret, size_t *n, struct tocsin_err *err);
+/* One request; TOCSIN_ENOTFOUND when there is none with that id. */
+int store_request_get(struct store *s, const char *id,
+    struct store_request_row **ret, struct tocsin_err *err);
+void store_request_rows_free(struct store_request_row *rows, size_t n);
+
 #endif

@@ -110,7 +110,7 @@ int sql_sqlite_backup(struct sql_db *db, const char *path,
    engine translates its types. */
 extern const char store_schema[];
 /* The schema version store_schema is. */
-#define STORE_SCHEMA_VERSION 12
+#define STORE_SCHEMA_VERSION 13
 
 static inline enum sql_step sql_step(struct sql_stmt *st)
 { return st->db->ops->step(st); }

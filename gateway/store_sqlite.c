@@ -513,6 +513,10 @@ store_migrate(sqlite3 *db, struct tocsin_err *err)
 	if (version < 12 && (rc = sq_exec_err(db, "UPDATE schema_version SET "
 	    "version = 12", err)) != 0)
 		return rc;
+	/* version 13: the requests table, which the schema's CREATE makes */
+	if (version < 13 && (rc = sq_exec_err(db, "UPDATE schema_version SET "
+	    "version = 13", err)) != 0)
+		return rc;
 	return 0;
 }
 

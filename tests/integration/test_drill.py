@@ -227,7 +227,8 @@ def test_every_example_scenario_runs(repo300, tmp_path):
         drill(repo300 / "tocsin.conf", sc, "-o", out, "--quiet")
         got[sc.stem] = json.loads(out.read_text())
     assert set(got) == {"internet-down-af", "regional-email-outage",
-                        "sms-provider-down", "silent-teams"}
+                        "sms-provider-down", "silent-teams",
+                        "team-asks-for-help"}
     for r in got.values():
         assert r["teams"] == 300 and r["drill"] is True
     silent = got["silent-teams"]
@@ -235,6 +236,9 @@ def test_every_example_scenario_runs(repo300, tmp_path):
     email = got["regional-email-outage"]
     assert any(f["channel"] == "pgp-email" and f["region"] == "EU"
                for f in email["failures"])
+    helped = got["team-asks-for-help"]
+    assert [(q["team"], q["via"], q["at"]) for q in helped["requests"]] == \
+        [("ke", "mail", 1200), ("br", "sms", 2700)]
     sms = got["sms-provider-down"]
     assert any(f["reason"] == "simulated outage" and f["channel"] == "sms"
                for f in sms["failures"]) or sms["first_delivery"]["max"] > 5

@@ -706,7 +706,7 @@ test_migrate_v5(void **state)
 	assert_int_equal(count(f, "ack_guesses"), 1);
 	assert_int_equal(count(f, "check_tokens"), 0);
 	raw(f, "UPDATE team_states SET ack_contact = 'Ann'");
-	assert_int_equal(count(f, "schema_version WHERE version = 12"), 1);
+	assert_int_equal(count(f, "schema_version WHERE version = 13"), 1);
 }
 
 /* A store of version 10 gains what a failed step does and why a team
@@ -723,12 +723,45 @@ test_migrate_v10(void **state)
 	    "team_states DROP COLUMN early_why; ALTER TABLE team_states DROP "
 	    "COLUMN moved_why; UPDATE schema_version SET version = 10");
 	assert_int_equal(store_open(f->path, &f->st, &e), 0);
-	assert_int_equal(count(f, "schema_version WHERE version = 12"), 1);
+	assert_int_equal(count(f, "schema_version WHERE version = 13"), 1);
 	assert_int_equal(count(f, "team_states WHERE on_failure = 'next' AND "
 	    "early_why IS NULL AND moved_why IS NULL"), 1);
 	/* and, as one of version 11, the index of what waits per channel */
 	assert_int_equal(count(f, "sqlite_master WHERE type = 'index' AND "
 	    "name = 'deliveries_waiting'"), 1);
+}
+
+/* A store of version 12 gains the requests table; a request is stored
+   once per signature. */
+static void
+test_migrate_v12(void **state)
+{
+	struct unit_store *f = *state;
+	struct store_request_in r = { .id = "R-1", .team = "ke",
+		.contact = "Ann", .via = "mail", .strength = "signed",
+		.text = "help", .sig_digest = "d1", .at = 1000 };
+	struct store_request_row *rows = NULL;
+	struct tocsin_err e;
+	size_t n = 0;
+
+	store_close(f->st);
+	raw(f, "DROP TABLE requests; UPDATE schema_version SET version = 12");
+	assert_int_equal(store_open(f->path, &f->st, &e), 0);
+	assert_int_equal(count(f, "schema_version WHERE version = 13"), 1);
+	assert_int_equal(store_request_add(f->st, &r, "t", &e), 0);
+	r.id = "R-2";
+	assert_int_equal(store_request_add(f->st, &r, "t", &e), TOCSIN_EPERM);
+	assert_int_equal(store_requests(f->st, true, &rows, &n, &e), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(rows[0].text, "help");
+	store_request_rows_free(rows, n);
+	assert_int_equal(store_request_note(f->st, "R-1", NULL, NULL, "D",
+	    1001, "t", "request-relayed", "x", &e), 0);
+	assert_int_equal(store_requests(f->st, true, &rows, &n, &e), 0);
+	assert_int_equal(n, 0);
+	free(rows);
+	assert_int_equal(store_request_note(f->st, "R-9", NULL, NULL, "D",
+	    1001, "t", "request-relayed", "x", &e), TOCSIN_ENOTFOUND);
 }
 
 /* A signature acks once: a second ack by its digest, for this team or
@@ -2078,7 +2111,7 @@ test_pg_schema(void **state)
 	store_close(second);
 	assert_int_equal(count(f, "schema_version"), 1);
 	assert_int_equal(unit_store_int(f, "SELECT version FROM "
-	    "schema_version"), 12);
+	    "schema_version"), 13);
 	assert_int_equal(unit_store_int(f, "SELECT count(*) FROM "
 	    "information_schema.columns WHERE table_name = 'team_states' AND "
 	    "column_name = 'team' AND collation_name = 'C'"), 1);
@@ -2090,7 +2123,7 @@ test_pg_schema(void **state)
 	assert_int_equal(store_open(f->path, &second, &e), 0);
 	store_close(second);
 	assert_int_equal(count(f, "turns"), 0);
-	assert_int_equal(count(f, "schema_version WHERE version = 12"), 1);
+	assert_int_equal(count(f, "schema_version WHERE version = 13"), 1);
 	/* one of version 10 gains the columns of version 11 */
 	raw(f, "ALTER TABLE team_states DROP COLUMN on_failure, DROP COLUMN "
 	    "early_why, DROP COLUMN moved_why; UPDATE schema_version SET "
@@ -2098,7 +2131,7 @@ test_pg_schema(void **state)
 	assert_int_equal(store_open(f->path, &second, &e), 0);
 	store_close(second);
 	assert_int_equal(count(f, "team_states WHERE on_failure <> 'next'"), 0);
-	assert_int_equal(count(f, "schema_version WHERE version = 12"), 1);
+	assert_int_equal(count(f, "schema_version WHERE version = 13"), 1);
 	/* one of version 11 gains the index of what waits per channel */
 	raw(f, "DROP INDEX deliveries_waiting; UPDATE schema_version SET "
 	    "version = 11");
@@ -2106,7 +2139,12 @@ test_pg_schema(void **state)
 	store_close(second);
 	assert_int_equal(count(f, "pg_indexes WHERE indexname = "
 	    "'deliveries_waiting'"), 1);
-	assert_int_equal(count(f, "schema_version WHERE version = 12"), 1);
+	/* one of version 11 gains the requests table of version 13 */
+	raw(f, "DROP TABLE requests; UPDATE schema_version SET version = 12");
+	assert_int_equal(store_open(f->path, &second, &e), 0);
+	store_close(second);
+	assert_int_equal(count(f, "requests"), 0);
+	assert_int_equal(count(f, "schema_version WHERE version = 13"), 1);
 	/* a UTF8 database would refuse or change text the store keeps */
 	unit_pg_admin("CREATE DATABASE tst_utf8 ENCODING 'UTF8' TEMPLATE "
 	    "template0");
@@ -2330,6 +2368,7 @@ main(void)
 		T(test_schema_and_wal),
 		T(test_migrate_v5),
 		T(test_migrate_v10),
+		T(test_migrate_v12),
 		T(test_migrate_old_store),
 		T(test_claim_that_cannot_commit_hands_out_nothing),
 		T(test_backup_copy),
