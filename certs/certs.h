@@ -192,9 +192,11 @@ int certs_attach(struct certs_ctx *ctx, const struct certs_pubkeys *pk,
     struct tocsin_err *err);
 /* Whether the key fpr can be encrypted to now: 0, or TOCSIN_ENOTFOUND /
    TOCSIN_EPERM with a sentence saying why not (absent, expired, revoked,
-   disabled, no encryption subkey). */
-int certs_pubkey_usable(const struct certs_pubkeys *pk, const char *fpr,
-    int64_t now, struct tocsin_err *err);
+   disabled, no encryption subkey).  With librnp the key is read into
+   ctx's own librnp here, for the certs_encrypt that follows; ctx is this
+   thread's (it may be NULL when fpr is empty). */
+int certs_pubkey_usable(struct certs_ctx *ctx, const struct certs_pubkeys *pk,
+    const char *fpr, int64_t now, struct tocsin_err *err);
 
 /*
  * Sign data with the secret key signer_fpr, detached and armoured.  *ret is

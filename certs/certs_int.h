@@ -33,23 +33,21 @@ struct certs_validsig {
 	char primary[41];	/* "" when gpg did not say */
 };
 
-/* One public key as the in-process engine (rnp.c) knows it: the facts
-   certs_pubkey_usable needs, decided once at load, and where its
-   transferable public key lies in the shared blob. */
+/* One public key as the in-process engine (rnp.c) finds it: where its
+   keyblock lies in the shared copy of pubring.kbx, and GnuPG's disabled
+   flag (trustdb.gpg), which librnp does not know. */
 struct certs_rnp_key {
 	char fpr[41];		/* primary key, upper-case hex */
-	bool revoked, disabled;
-	bool invalid;		/* never valid (bad self-signatures) */
-	int64_t valid_till;	/* of the primary; INT64_MAX: never expires */
-	int64_t enc_till;	/* latest end of validity of an encryption
-				   (sub)key; 0: none */
+	bool disabled;
 	size_t off, len;	/* in certs_pubkeys.blob */
 };
 
 /*
  * The keys of one run, shared read-only by every worker.  With the gpgme
  * engine (or when librnp could not read the public keyring) keys holds
- * gpgme's listing; with librnp, rkeys and blob hold the public keys and
+ * gpgme's listing; with librnp, blob is pubring.kbx and rkeys an index of
+ * its keyblocks (a worker's librnp imports and validates a key when it
+ * first needs it, and lets it go after the message), and
  * seckey the gateway's transferable secret key (binary, cleansed on free),
  * which every worker's own rnp_ffi_t imports.  sign_gpgme: the secret key
  * could not be read in process, so signing goes through gpgme.
@@ -62,7 +60,7 @@ struct certs_pubkeys {
 	size_t n;
 	struct certs_rnp_key *rkeys;	/* sorted by fpr */
 	size_t nrkeys;
-	unsigned char *blob;
+	unsigned char *blob;		/* pubring.kbx as read */
 	size_t bloblen;
 	unsigned char *seckey;
 	size_t seclen;
@@ -75,9 +73,10 @@ struct certs_rnp;
 /* rnp.c: load the public keys (and the gateway's secret key) into pk. */
 int certs_rnp_load(struct certs_ctx *ctx, const char *home,
     const char *signer_fpr, struct certs_pubkeys *pk, struct tocsin_err *err);
-/* rnp.c: facts of a key loaded by certs_rnp_load, or NULL. */
-const struct certs_rnp_key *certs_rnp_find(const struct certs_pubkeys *pk,
-    const char *fpr);
+/* rnp.c: certs_pubkey_usable for this worker's librnp; the key stays
+   imported for the certs_rnp_encrypt that follows. */
+int certs_rnp_usable(struct certs_rnp *r, const char *fpr, int64_t now,
+    struct tocsin_err *err);
 /* rnp.c: a worker's own librnp state on pk; *ret owned by the caller. */
 int certs_rnp_open(const struct certs_pubkeys *pk, struct certs_rnp **ret,
     struct tocsin_err *err);

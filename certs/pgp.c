@@ -184,37 +184,9 @@ pk_find(const struct certs_pubkeys *pk, const char *fpr)
 	return NULL;
 }
 
-/* certs_pubkey_usable on librnp's facts, in gpgme's sentences. */
-static int
-pgp_rnp_usable(const struct certs_pubkeys *pk, const char *fpr, int64_t now,
-    struct tocsin_err *err)
-{
-	const struct certs_rnp_key *k = certs_rnp_find(pk, fpr);
-
-	if (k == NULL)
-		return tocsin_fail(err, TOCSIN_ENOTFOUND, "key %s is not in "
-		    "the gateway's keyring; import it (tocsin check lists "
-		    "every missing key)", fpr);
-	if (k->revoked)
-		return tocsin_fail(err, TOCSIN_EPERM, "key %s is revoked", fpr);
-	if (k->disabled)
-		return tocsin_fail(err, TOCSIN_EPERM, "key %s is disabled",
-		    fpr);
-	if (k->invalid)
-		return tocsin_fail(err, TOCSIN_EPERM, "key %s is invalid",
-		    fpr);
-	if (k->valid_till <= now)
-		return tocsin_fail(err, TOCSIN_EPERM, "key %s has expired",
-		    fpr);
-	if (k->enc_till <= now)
-		return tocsin_fail(err, TOCSIN_EPERM, "key %s has no usable "
-		    "encryption subkey (expired, revoked or missing)", fpr);
-	return 0;
-}
-
 int
-certs_pubkey_usable(const struct certs_pubkeys *pk, const char *fpr,
-    int64_t now, struct tocsin_err *err)
+certs_pubkey_usable(struct certs_ctx *ctx, const struct certs_pubkeys *pk,
+    const char *fpr, int64_t now, struct tocsin_err *err)
 {
 	gpgme_key_t key;
 	gpgme_subkey_t sk;
@@ -222,8 +194,13 @@ certs_pubkey_usable(const struct certs_pubkeys *pk, const char *fpr,
 	if (fpr == NULL || fpr[0] == '\0')
 		return tocsin_fail(err, TOCSIN_ENOTFOUND, "the contact has no "
 		    "OpenPGP key in the repository");
-	if (pk != NULL && pk->pub_rnp)
-		return pgp_rnp_usable(pk, fpr, now, err);
+	if (pk != NULL && pk->pub_rnp) {
+		int rc;
+
+		if (ctx->pk != pk && (rc = certs_attach(ctx, pk, err)) != 0)
+			return rc;
+		return certs_rnp_usable(ctx->rnp, fpr, now, err);
+	}
 	if ((key = pk_find(pk, fpr)) == NULL)
 		return tocsin_fail(err, TOCSIN_ENOTFOUND, "key %s is not in "
 		    "the gateway's keyring; import it (tocsin check lists "

@@ -6,11 +6,14 @@
  * gateway forks itself twice to do it; that, not the cryptography, was
  * most of a broadcast's CPU.  Here the same operations run in the process.
  *
- * Keys.  The public keys are read once per run from the GnuPG home's
- * pubring.kbx (format "KBX") by one rnp_ffi_t that lives only during the
- * load: for every primary key it decides what certs_pubkey_usable needs
- * (revoked, never valid, end of validity, end of the last encryption
- * subkey) and exports its transferable public key into one shared blob.
+ * Keys.  pubring.kbx is read once per run into memory and indexed by the
+ * fingerprint of each keyblock's primary key (GnuPG's keybox format, read
+ * here: librnp's own "KBX" loader parses and validates every key at once,
+ * about 0.8 ms and 60 KiB a key on the 2-core machine, which at 15,000
+ * contacts would be seconds and most of a gigabyte).  A worker imports a
+ * contact's keyblock into its own librnp when it first encrypts to it,
+ * decides there whether the key is usable (revoked, expired, no encryption
+ * subkey), and removes it after the message, so memory stays flat.
  * GnuPG's "disabled" flag lives in trustdb.gpg, which librnp does not read:
  * it is read here (trust records, 40 bytes each, see GnuPG's doc/DETAILS).
  * Keys are pinned by fingerprint in the repository; GnuPG's web of trust
@@ -29,12 +32,12 @@
  * works (it caches key validity, it owns a random generator), so it is
  * never shared: every certs_ctx attached to the keys has an ffi of its own
  * (one per worker), into which a public key is imported from the shared,
- * read-only blob the first time that worker encrypts to it.  The shared
- * struct certs_pubkeys is never written after certs_rnp_load returns.
+ * read-only copy of the keybox.  The shared struct certs_pubkeys is never
+ * written after certs_rnp_load returns.
  *
- * Output: armoured, SHA-256 unless the key needs more, no compression
- * (every OpenPGP implementation reads uncompressed data, and the bodies
- * are small), CFB with MDC as GnuPG 2.2 makes and reads.
+ * Output: armoured, SHA-256, compressed with ZLIB as GnuPG 2.2 does by
+ * default (the MIME bodies are base64 and halve), AES-256 in CFB with MDC,
+ * which GnuPG 2.2 makes and reads.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -57,13 +60,18 @@
 #include "certs_int.h"
 
 #define RNP_MAX_TRUSTDB (64L * 1024 * 1024)
+#define RNP_MAX_KBX (512L * 1024 * 1024)
 #define RNP_MAX_SECKEY (64 * 1024)
 
 struct certs_rnp {
 	rnp_ffi_t ffi;
 	const struct certs_pubkeys *pk;
 	bool signer;		/* the secret key is imported */
+	size_t nimported;	/* contacts' keys held since the last message */
 };
+
+/* Contacts' keys a worker holds at most between two messages. */
+#define RNP_MAX_HELD 256
 
 /* Never ask anyone for a passphrase: a protected key fails. */
 static bool
@@ -139,16 +147,23 @@ rnp_enc_till(rnp_key_handle_t k)
 	return rnp_till(k);
 }
 
-/* The facts of one primary key. */
+/* What certs_pubkey_usable needs of one primary key. */
+struct rnp_facts {
+	bool revoked, invalid;
+	int64_t valid_till;	/* INT64_MAX: never expires */
+	int64_t enc_till;	/* latest end of an encryption (sub)key; 0:
+				   none */
+};
+
 static void
-rnp_facts(rnp_key_handle_t k, struct certs_rnp_key *rk)
+rnp_facts(rnp_key_handle_t k, struct rnp_facts *f)
 {
 	size_t nsub = 0;
 
-	rk->revoked = rnp_flag(rnp_key_is_revoked, k);
-	rk->valid_till = rnp_till(k);
-	rk->invalid = !rk->revoked && rk->valid_till == 0;
-	rk->enc_till = rnp_enc_till(k);
+	f->revoked = rnp_flag(rnp_key_is_revoked, k);
+	f->valid_till = rnp_till(k);
+	f->invalid = !f->revoked && f->valid_till == 0;
+	f->enc_till = rnp_enc_till(k);
 	if (rnp_key_get_subkey_count(k, &nsub) != RNP_SUCCESS)
 		nsub = 0;
 	for (size_t i = 0; i < nsub; i++) {
@@ -159,8 +174,8 @@ rnp_facts(rnp_key_handle_t k, struct certs_rnp_key *rk)
 		    sk == NULL)
 			continue;
 		/* a subkey's validity already ends with its primary's */
-		if ((t = rnp_enc_till(sk)) > rk->enc_till)
-			rk->enc_till = t;
+		if ((t = rnp_enc_till(sk)) > f->enc_till)
+			f->enc_till = t;
 		(void)rnp_key_handle_destroy(sk);
 	}
 }
@@ -173,92 +188,126 @@ rk_cmp(const void *a, const void *b)
 	return strcmp(x->fpr, y->fpr);
 }
 
-/* Append k's transferable public key to pk->blob. */
-static int
-rnp_export_pub(rnp_key_handle_t k, struct certs_pubkeys *pk, size_t *cap,
-    struct certs_rnp_key *rk)
+static uint32_t
+be32(const unsigned char *p)
 {
-	rnp_output_t out = NULL;
-	uint8_t *buf = NULL;
-	size_t len = 0;
-	int rc = -1;
-
-	if (rnp_output_to_memory(&out, 0) != RNP_SUCCESS)
-		return -1;
-	if (rnp_key_export(k, out, RNP_KEY_EXPORT_PUBLIC |
-	    RNP_KEY_EXPORT_SUBKEYS) == RNP_SUCCESS &&
-	    rnp_output_memory_get_buf(out, &buf, &len, false) == RNP_SUCCESS &&
-	    base_grow(&pk->blob, cap, pk->bloblen + len, 1) == 0) {
-		memcpy(pk->blob + pk->bloblen, buf, len);
-		rk->off = pk->bloblen;
-		rk->len = len;
-		pk->bloblen += len;
-		rc = 0;
-	}
-	(void)rnp_output_destroy(out);
-	return rc;
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	    (uint32_t)p[2] << 8 | p[3];
 }
 
-/* Every primary key of ffi into pk->rkeys and pk->blob. */
-static int
-rnp_collect(rnp_ffi_t ffi, struct certs_pubkeys *pk, struct tocsin_err *err)
+static uint16_t
+be16(const unsigned char *p)
 {
-	rnp_identifier_iterator_t it = NULL;
-	const char *id;
-	size_t cap = 0, bcap = 0;
-	int rc = 0;
+	return (uint16_t)(p[0] << 8 | p[1]);
+}
 
-	if (rnp_identifier_iterator_create(ffi, &it, "fingerprint") !=
-	    RNP_SUCCESS)
-		return tocsin_fail(err, TOCSIN_EUNAVAIL, "librnp cannot list "
-		    "its keys");
-	while (rc == 0 && rnp_identifier_iterator_next(it, &id) ==
-	    RNP_SUCCESS && id != NULL) {
-		rnp_key_handle_t k = NULL;
+/*
+ * Index the keybox in pk->blob (GnuPG's kbx/keybox-blob.c): blobs one
+ * after another, each: u32 length (itself included), u8 type (2 =
+ * OpenPGP), u8 version (1), u16 flags (bit 1: ephemeral), u32 offset and
+ * u32 length of the keyblock, u16 number of keys, u16 size of a key entry
+ * (at least 28), then per key its 20-byte fingerprint first; the first key
+ * is the primary.  Anything that does not fit is refused as a whole.
+ */
+static int
+rnp_index_kbx(struct certs_pubkeys *pk, const char *path,
+    struct tocsin_err *err)
+{
+	const unsigned char *b = pk->blob;
+	size_t off = 0, cap = 0;
+
+	while (off < pk->bloblen) {
+		uint32_t len, koff, klen;
+		uint16_t nkeys, ksize;
 		struct certs_rnp_key *rk;
 
-		if (rnp_locate_key(ffi, "fingerprint", id, &k) != RNP_SUCCESS ||
-		    k == NULL)
-			continue;
-		if (!rnp_flag(rnp_key_is_primary, k) || strlen(id) != 40) {
-			(void)rnp_key_handle_destroy(k);
+		if (pk->bloblen - off < 5 || (len = be32(b + off)) < 5 ||
+		    len > pk->bloblen - off)
+			return tocsin_fail(err, TOCSIN_EDATA, "%s: a keybox "
+			    "record at byte %zu does not fit", path, off);
+		if (b[off + 4] != 2 || len < 20 || b[off + 5] != 1 ||
+		    (be16(b + off + 6) & 2) != 0) {
+			off += len;	/* the header, or not an OpenPGP key */
 			continue;
 		}
+		koff = be32(b + off + 8);
+		klen = be32(b + off + 12);
+		nkeys = be16(b + off + 16);
+		ksize = be16(b + off + 18);
+		if (nkeys < 1 || ksize < 28 || len - 20 < (size_t)ksize ||
+		    koff > len || klen > len - koff || klen == 0)
+			return tocsin_fail(err, TOCSIN_EDATA, "%s: the keybox "
+			    "record at byte %zu is not one GnuPG 2.2 writes",
+			    path, off);
 		if (base_grow(&pk->rkeys, &cap, pk->nrkeys + 1,
-		    sizeof(*pk->rkeys)) != 0) {
-			(void)rnp_key_handle_destroy(k);
-			rc = tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
-			break;
-		}
-		rk = &pk->rkeys[pk->nrkeys];
+		    sizeof(*pk->rkeys)) != 0)
+			return tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
+		rk = &pk->rkeys[pk->nrkeys++];
 		memset(rk, 0, sizeof(*rk));
-		(void)snprintf(rk->fpr, sizeof(rk->fpr), "%s", id);
-		rnp_upper(rk->fpr);
-		rnp_facts(k, rk);
-		if (rnp_export_pub(k, pk, &bcap, rk) != 0)
-			rc = tocsin_fail(err, TOCSIN_ENOMEM, "cannot copy key "
-			    "%s out of librnp", rk->fpr);
-		else
-			pk->nrkeys++;
-		(void)rnp_key_handle_destroy(k);
+		base_hex_upper(rk->fpr, b + off + 20, 20);
+		rk->off = off + koff;
+		rk->len = klen;
+		off += len;
 	}
-	(void)rnp_identifier_iterator_destroy(it);
-	if (rc == 0 && pk->nrkeys > 1)
+	if (pk->nrkeys > 1)
 		qsort(pk->rkeys, pk->nrkeys, sizeof(*pk->rkeys), rk_cmp);
-	return rc;
+	return 0;
 }
 
-const struct certs_rnp_key *
-certs_rnp_find(const struct certs_pubkeys *pk, const char *fpr)
+static const struct certs_rnp_key *
+rnp_find(const struct certs_pubkeys *pk, const char *fpr)
 {
 	struct certs_rnp_key key;
 
-	if (pk == NULL || pk->nrkeys == 0 || strlen(fpr) != 40)
+	if (pk == NULL || pk->nrkeys == 0 || fpr == NULL || strlen(fpr) != 40)
 		return NULL;
 	(void)snprintf(key.fpr, sizeof(key.fpr), "%s", fpr);
 	rnp_upper(key.fpr);
 	return bsearch(&key, pk->rkeys, pk->nrkeys, sizeof(*pk->rkeys),
 	    rk_cmp);
+}
+
+/* pubring.kbx into pk->blob, at most RNP_MAX_KBX bytes. */
+static int
+rnp_read_kbx(const char *path, struct certs_pubkeys *pk,
+    struct tocsin_err *err)
+{
+	struct stat sb;
+	size_t got = 0;
+	int fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return tocsin_fail(err, TOCSIN_ENOINPUT, "cannot read %s: %s",
+		    path, strerror(errno));
+	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_size < 32 ||
+	    sb.st_size > RNP_MAX_KBX) {
+		(void)close(fd);
+		return tocsin_fail(err, TOCSIN_ETOOBIG, "%s is not a keybox "
+		    "of up to %ld MiB", path, RNP_MAX_KBX >> 20);
+	}
+	if ((pk->blob = malloc((size_t)sb.st_size)) == NULL) {
+		(void)close(fd);
+		return tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
+	}
+	while (got < (size_t)sb.st_size) {
+		ssize_t n = read(fd, pk->blob + got, (size_t)sb.st_size - got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			(void)close(fd);
+			return tocsin_fail(err, TOCSIN_EIO, "cannot read %s: %s",
+			    path, n < 0 ? strerror(errno) : "it shrank");
+		}
+		got += (size_t)n;
+	}
+	(void)close(fd);
+	pk->bloblen = got;
+	/* the first record is the header, "KBXf" at byte 8 */
+	if (memcmp(pk->blob + 8, "KBXf", 4) != 0)
+		return tocsin_fail(err, TOCSIN_EDATA, "%s is not a GnuPG "
+		    "keybox", path);
+	return 0;
 }
 
 /*
@@ -292,8 +341,7 @@ rnp_read_disabled(const char *home, struct certs_pubkeys *pk,
 		if (rec[0] != 12 || (rec[22] & 128) == 0)
 			continue;
 		base_hex_upper(fpr, rec + 2, 20);
-		if ((rk = (struct certs_rnp_key *)certs_rnp_find(pk, fpr)) !=
-		    NULL)
+		if ((rk = (struct certs_rnp_key *)rnp_find(pk, fpr)) != NULL)
 			rk->disabled = true;
 	}
 	(void)fclose(f);
@@ -473,45 +521,32 @@ certs_rnp_load(struct certs_ctx *ctx, const char *home,
 {
 	char path[4200], why[400] = "";
 	rnp_ffi_t ffi = NULL;
-	rnp_input_t in = NULL;
-	rnp_result_t r;
 	int rc;
 
-	if ((rc = rnp_new_ffi(RNP_KEYSTORE_KBX, RNP_KEYSTORE_G10, &ffi, err))
+	(void)snprintf(path, sizeof(path), "%s/pubring.kbx", home);
+	if ((rc = rnp_read_kbx(path, pk, err)) != 0 ||
+	    (rc = rnp_index_kbx(pk, path, err)) != 0 ||
+	    (rc = rnp_read_disabled(home, pk, err)) != 0)
+		return rc;
+	pk->pub_rnp = true;
+	if (signer_fpr == NULL || signer_fpr[0] == '\0')
+		return 0;
+	(void)snprintf(pk->signer_fpr, sizeof(pk->signer_fpr), "%s",
+	    signer_fpr);
+	if ((rc = rnp_new_ffi(RNP_KEYSTORE_GPG, RNP_KEYSTORE_G10, &ffi, err))
 	    != 0)
 		return rc;
-	(void)snprintf(path, sizeof(path), "%s/pubring.kbx", home);
-	if ((r = rnp_input_from_path(&in, path)) != RNP_SUCCESS ||
-	    (r = rnp_load_keys(ffi, RNP_KEYSTORE_KBX, in,
-	    RNP_LOAD_SAVE_PUBLIC_KEYS)) != RNP_SUCCESS) {
-		(void)rnp_input_destroy(in);
-		(void)rnp_ffi_destroy(ffi);
-		return tocsin_fail(err, TOCSIN_EUNAVAIL, "librnp cannot read "
-		    "%s (%s)", path, rnp_result_to_string(r));
-	}
-	(void)rnp_input_destroy(in);
-	if ((rc = rnp_collect(ffi, pk, err)) != 0 ||
-	    (rc = rnp_read_disabled(home, pk, err)) != 0) {
-		(void)rnp_ffi_destroy(ffi);
-		return rc;
-	}
-	pk->pub_rnp = true;
-	if (signer_fpr != NULL && signer_fpr[0] != '\0') {
-		(void)snprintf(pk->signer_fpr, sizeof(pk->signer_fpr), "%s",
-		    signer_fpr);
-		if (rnp_load_secret(ctx, ffi, home, signer_fpr, pk, why,
-		    sizeof(why)) != 0 || rnp_check_secret(ffi, pk, why,
-		    sizeof(why)) != 0) {
-			if (pk->seckey != NULL)
-				OPENSSL_cleanse(pk->seckey, pk->seclen);
-			free(pk->seckey);
-			pk->seckey = NULL;
-			pk->seclen = 0;
-			pk->sign_gpgme = true;
-			(void)snprintf(pk->note, sizeof(pk->note), "signing "
-			    "goes through gpgme (a gpg process each time): %s",
-			    why);
-		}
+	if (rnp_load_secret(ctx, ffi, home, signer_fpr, pk, why,
+	    sizeof(why)) != 0 || rnp_check_secret(ffi, pk, why,
+	    sizeof(why)) != 0) {
+		if (pk->seckey != NULL)
+			OPENSSL_cleanse(pk->seckey, pk->seclen);
+		free(pk->seckey);
+		pk->seckey = NULL;
+		pk->seclen = 0;
+		pk->sign_gpgme = true;
+		(void)snprintf(pk->note, sizeof(pk->note), "signing goes "
+		    "through gpgme (a gpg process each time): %s", why);
 	}
 	(void)rnp_ffi_destroy(ffi);
 	return 0;
@@ -546,8 +581,8 @@ certs_rnp_close(struct certs_rnp *r)
 	free(r);
 }
 
-/* fpr's key in this worker's ffi, imported from the shared blob the
-   first time.  *ret is the caller's (rnp_key_handle_destroy). */
+/* fpr's key in this worker's ffi, imported from the shared keybox copy
+   if it is not there yet.  *ret is the caller's (rnp_key_handle_destroy). */
 static int
 rnp_key(struct certs_rnp *r, const char *fpr, rnp_key_handle_t *ret,
     struct tocsin_err *err)
@@ -559,15 +594,69 @@ rnp_key(struct certs_rnp *r, const char *fpr, rnp_key_handle_t *ret,
 	if (rnp_locate_key(r->ffi, "fingerprint", fpr, ret) == RNP_SUCCESS &&
 	    *ret != NULL)
 		return 0;
-	if ((rk = certs_rnp_find(r->pk, fpr)) == NULL)
+	if ((rk = rnp_find(r->pk, fpr)) == NULL)
 		return tocsin_fail(err, TOCSIN_ENOTFOUND, "key %s is not in "
-		    "the gateway's keyring", fpr);
+		    "the gateway's keyring; import it (tocsin check lists "
+		    "every missing key)", fpr);
+	/* a keyblock whose every packet librnp cannot read is refused; one
+	   packet it does not know (GnuPG's trust packets) is passed over */
 	if ((res = rnp_import(r->ffi, r->pk->blob + rk->off, rk->len,
-	    RNP_LOAD_SAVE_PUBLIC_KEYS)) != RNP_SUCCESS ||
-	    rnp_locate_key(r->ffi, "fingerprint", fpr, ret) != RNP_SUCCESS ||
-	    *ret == NULL)
-		return tocsin_fail(err, TOCSIN_EUNAVAIL, "librnp cannot take "
-		    "key %s: %s", fpr, rnp_result_to_string(res));
+	    RNP_LOAD_SAVE_PUBLIC_KEYS | RNP_LOAD_SAVE_PERMISSIVE)) !=
+	    RNP_SUCCESS || rnp_locate_key(r->ffi, "fingerprint", fpr, ret) !=
+	    RNP_SUCCESS || *ret == NULL)
+		return tocsin_fail(err, TOCSIN_EPERM, "key %s cannot be read "
+		    "by librnp (%s); set gateway.pgp_engine = \"gpgme\"",
+		    fpr, rnp_result_to_string(res));
+	r->nimported++;
+	return 0;
+}
+
+/* Let the contacts' public keys go after a message (the gateway's own
+   stays): a worker's memory does not grow with the keys it used. */
+static void
+rnp_forget(struct certs_rnp *r)
+{
+	if (r->nimported == 0)
+		return;
+	(void)rnp_unload_keys(r->ffi, RNP_KEY_UNLOAD_PUBLIC);
+	r->nimported = 0;
+}
+
+int
+certs_rnp_usable(struct certs_rnp *r, const char *fpr, int64_t now,
+    struct tocsin_err *err)
+{
+	const struct certs_rnp_key *rk = rnp_find(r->pk, fpr);
+	rnp_key_handle_t k = NULL;
+	struct rnp_facts f;
+	int rc;
+
+	if (rk == NULL)
+		return tocsin_fail(err, TOCSIN_ENOTFOUND, "key %s is not in "
+		    "the gateway's keyring; import it (tocsin check lists "
+		    "every missing key)", fpr);
+	/* a worker that used many keys without a message (every contact
+	   refused) lets them go before they pile up */
+	if (r->nimported >= RNP_MAX_HELD)
+		rnp_forget(r);
+	if ((rc = rnp_key(r, fpr, &k, err)) != 0)
+		return rc;
+	rnp_facts(k, &f);
+	(void)rnp_key_handle_destroy(k);
+	if (f.revoked)
+		return tocsin_fail(err, TOCSIN_EPERM, "key %s is revoked", fpr);
+	if (rk->disabled)
+		return tocsin_fail(err, TOCSIN_EPERM, "key %s is disabled",
+		    fpr);
+	if (f.invalid)
+		return tocsin_fail(err, TOCSIN_EPERM, "key %s is invalid",
+		    fpr);
+	if (f.valid_till <= now)
+		return tocsin_fail(err, TOCSIN_EPERM, "key %s has expired",
+		    fpr);
+	if (f.enc_till <= now)
+		return tocsin_fail(err, TOCSIN_EPERM, "key %s has no usable "
+		    "encryption subkey (expired, revoked or missing)", fpr);
 	return 0;
 }
 
@@ -764,7 +853,7 @@ certs_rnp_encrypt(struct certs_rnp *r, const char *signer_fpr,
 	if (res == RNP_SUCCESS)
 		res = rnp_op_encrypt_set_cipher(op, "AES256");
 	if (res == RNP_SUCCESS)
-		res = rnp_op_encrypt_set_compression(op, "Uncompressed", 0);
+		res = rnp_op_encrypt_set_compression(op, "ZLIB", 6);
 	if (res == RNP_SUCCESS && sk != NULL) {
 		res = rnp_op_encrypt_add_signature(op, sk, NULL);
 		if (res == RNP_SUCCESS)
@@ -782,5 +871,6 @@ out:
 	(void)rnp_input_destroy(in);
 	(void)rnp_output_destroy(out);
 	(void)rnp_key_handle_destroy(sk);
+	rnp_forget(r);
 	return rc;
 }
