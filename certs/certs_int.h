@@ -73,6 +73,10 @@ struct certs_rnp;
 /* rnp.c: load the public keys (and the gateway's secret key) into pk. */
 int certs_rnp_load(struct certs_ctx *ctx, const char *home,
     const char *signer_fpr, struct certs_pubkeys *pk, struct tocsin_err *err);
+/* rnp.c: index the keybox in pk->blob (pk->bloblen bytes) into
+   pk->rkeys; path names it in errors.  Exposed for fuzz_kbx. */
+int certs_rnp_index_kbx(struct certs_pubkeys *pk, const char *path,
+    struct tocsin_err *err);
 /* rnp.c: certs_pubkey_usable for this worker's librnp; the key stays
    imported for the certs_rnp_encrypt that follows. */
 int certs_rnp_usable(struct certs_rnp *r, const char *fpr, int64_t now,

@@ -209,8 +209,8 @@ be16(const unsigned char *p)
  * (at least 28), then per key its 20-byte fingerprint first; the first key
  * is the primary.  Anything that does not fit is refused as a whole.
  */
-static int
-rnp_index_kbx(struct certs_pubkeys *pk, const char *path,
+int
+certs_rnp_index_kbx(struct certs_pubkeys *pk, const char *path,
     struct tocsin_err *err)
 {
 	const unsigned char *b = pk->blob;
@@ -525,7 +525,7 @@ certs_rnp_load(struct certs_ctx *ctx, const char *home,
 
 	(void)snprintf(path, sizeof(path), "%s/pubring.kbx", home);
 	if ((rc = rnp_read_kbx(path, pk, err)) != 0 ||
-	    (rc = rnp_index_kbx(pk, path, err)) != 0 ||
+	    (rc = certs_rnp_index_kbx(pk, path, err)) != 0 ||
 	    (rc = rnp_read_disabled(home, pk, err)) != 0)
 		return rc;
 	pk->pub_rnp = true;

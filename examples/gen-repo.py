@@ -266,9 +266,14 @@ def make_teams(rng, idn=False, per_team=0, total=0):
                 g, f = SCRIPT_NAMES[langs[0]]
             else:
                 g, f = rng.choice(given), rng.choice(family)
-                # names are unique within a team (check insists)
+                # names are unique within a team (check insists); with
+                # --contacts-per-team a region may have too few names
+                tries = 0
                 while any(c["name"] == f"{g} {f}" for c in contacts):
                     g, f = rng.choice(given), rng.choice(family)
+                    tries += 1
+                    if tries > 50:
+                        f = f"{f}-{serial}"
             local = ascii_fold(g).replace(" ", "") or f"contact{serial}"
             fam = ascii_fold(f) or f"irt{serial}"
             c = {

@@ -5,9 +5,10 @@ key that cannot be used fails that contact alone, with the reason."""
 import email
 import re
 import shutil
+import signal
 import subprocess
+import time
 from email import policy
-from pathlib import Path
 
 import pytest
 
@@ -347,3 +348,67 @@ def test_passphrase_key_fails_signing_never_prompts(inst, tmp_path, pki):
         assert "signing goes through gpgme" in p.stderr, p.stderr
     finally:
         kill_agent(gh)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_reload_takes_the_keys_imported_since(inst, tmp_path, pki, engine):
+    """SIGHUP reads the keys again: a contact's new key, imported and
+    pinned while serve runs, is used after the reload."""
+    from test_reload import Notify, serve_notified
+    inst.email_all_first()
+    inst.set_keys("gateway", pgp_engine=engine)
+    gh = own_home(inst, pki)
+    contacts = team_contacts(inst)
+    team = next(t for t in inst.teams() if contacts.get(t))
+    addr, old = contacts[team][0]
+    home, fpr = make_key(tmp_path, "renewed <renewed@x.example>",
+                         "future-default", "default", "0")
+    peer = peer_for(inst, tmp_path, pki)
+    notify = Notify(tmp_path / "notify")
+    proc = serve_notified(inst, notify)
+    try:
+        notify.wait("READY=1")
+        log = (inst.dir / "serve.log").read_text()
+        n0 = int(re.search(rf"OpenPGP engine {engine} \((\d+) public keys",
+                           log).group(1))
+        exp = subprocess.run(["gpg", "--homedir", str(home), "--batch",
+                              "--export", fpr], capture_output=True).stdout
+        assert gpg(gh, "--import", data=exp).returncode == 0
+        conf = inst.dir / "teams.conf"
+        text, n = re.subn(rf'(email = "{re.escape(addr)}";\s*pgp = ")'
+                          rf'{old}"', rf'\g<1>{fpr}"', conf.read_text())
+        assert n == 1
+        conf.write_text(text)
+        proc.send_signal(signal.SIGHUP)
+        notify.wait("RELOADING=1")
+        notify.wait("READY=1")
+        end = time.monotonic() + 20
+        while (inst.dir / "serve.log").read_text().count(
+                "serving: store") < 2:
+            assert time.monotonic() < end, \
+                (inst.dir / "serve.log").read_text()[-2000:]
+            time.sleep(0.1)
+        log = (inst.dir / "serve.log").read_text()
+        counts = re.findall(rf"OpenPGP engine {engine} \((\d+) public keys",
+                            log)
+        assert [int(c) for c in counts] == [n0, n0 + 1], log[-2000:]
+        alert = inst.submit_signed(
+            inst.cap(addresses=team, infos=[("en-US", "RENEWED-SECRET", "d",
+                                             "i")]), signers=("desk-1",))
+        states = inst.settled(alert, timeout=60)
+        assert set(states) == {"sent"}, (states, deliveries(inst, alert))
+        msgs = [m for m in peer.messages() if addr in m["rcpt_tos"]]
+        assert len(msgs) == 1
+        _, enc = encrypted_part(msgs[0]["raw"])
+        # the new key opens it
+        r = gpg(home, "--decrypt", data=enc)
+        assert r.returncode == 0 and b"DECRYPTION_OKAY" in r.stderr, r.stderr
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        notify.close()
+        peer.stop()
+        kill_agent(gh)
+        kill_agent(home)
