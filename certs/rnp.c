@@ -520,6 +520,7 @@ certs_rnp_load(struct certs_ctx *ctx, const char *home,
     const char *signer_fpr, struct certs_pubkeys *pk, struct tocsin_err *err)
 {
 	char path[4200], why[400] = "";
+	const struct certs_rnp_key *sk;
 	rnp_ffi_t ffi = NULL;
 	int rc;
 
@@ -536,6 +537,10 @@ certs_rnp_load(struct certs_ctx *ctx, const char *home,
 	if ((rc = rnp_new_ffi(RNP_KEYSTORE_GPG, RNP_KEYSTORE_G10, &ffi, err))
 	    != 0)
 		return rc;
+	/* G10 files hold the secret half: the public key goes in first */
+	if ((sk = rnp_find(pk, signer_fpr)) != NULL)
+		(void)rnp_import(ffi, pk->blob + sk->off, sk->len,
+		    RNP_LOAD_SAVE_PUBLIC_KEYS | RNP_LOAD_SAVE_PERMISSIVE);
 	if (rnp_load_secret(ctx, ffi, home, signer_fpr, pk, why,
 	    sizeof(why)) != 0 || rnp_check_secret(ffi, pk, why,
 	    sizeof(why)) != 0) {
