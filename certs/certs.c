@@ -64,6 +64,7 @@ certs_open(const char *gnupg_home, struct certs_ctx **ret,
 	}
 	/* Never fetch keys from anywhere: trust is what the home holds. */
 	gpgme_set_offline(c->gpg, 1);
+	(void)snprintf(c->home, sizeof(c->home), "%s", gnupg_home);
 	*ret = c;
 	return 0;
 }
@@ -75,6 +76,7 @@ certs_close(struct certs_ctx *ctx)
 		return;
 	if (ctx->signer != NULL)
 		gpgme_key_unref(ctx->signer);
+	certs_rnp_close(ctx->rnp);
 	gpgme_release(ctx->gpg);
 	free(ctx);
 }

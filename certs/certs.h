@@ -11,7 +11,8 @@
  * signature then names the primary key that owns it, and counts only when
  * that subkey is a valid, signing-capable subkey of it.
  * A struct certs_ctx owns one gpgme context on tocsin's private GnuPG home
- * and is used by one thread at a time.
+ * (and, once attached to the run's keys, one librnp context) and is used
+ * by one thread at a time.
  */
 #ifndef CERTS_H
 #define CERTS_H
@@ -153,27 +154,56 @@ int certs_authorise_scopes(const struct policy_repo *repo,
     size_t nscopes, const char **names, size_t *n, struct tocsin_err *err);
 
 /*
- * The OpenPGP engine for outgoing mail.  Public keys are listed once per
- * run (one gpg process for the whole keyring) and shared read-only by every
- * worker; each worker signs and encrypts through its own certs_ctx.
+ * The OpenPGP engine for outgoing mail (signatures of every channel that
+ * signs, encryption of PGP e-mail).  gateway.pgp_engine chooses it:
+ *   POLICY_PGP_RNP (default): librnp in process.  The public keys are read
+ *     once per run from the home's pubring.kbx into one read-only
+ *     structure shared by every worker; the gateway's secret key is read
+ *     from private-keys-v1.d or, when librnp cannot parse GnuPG 2.2's
+ *     files, exported once by gpg.  An rnp_ffi_t is not safe to share
+ *     between threads while it works, so every context attached to the
+ *     keys (certs_attach: one per worker) has its own and imports a key
+ *     from the shared structure the first time it uses it.
+ *   POLICY_PGP_GPGME: a gpg process per operation; the public keys are
+ *     listed once per run (one gpg process) and shared the same way.
+ * What librnp cannot read is done by gpgme, never skipped: the
+ * certs_pubkeys_note() sentence says what, for the caller to log once.
+ * Verification of alerts, key facts and `check` stay with gpgme.
  */
 struct certs_pubkeys;
-/* *ret is owned by the caller: certs_pubkeys_free(). */
-int certs_pubkeys_load(struct certs_ctx *ctx, struct certs_pubkeys **ret,
+/* Load the keys of ctx's GnuPG home for engine; signer_fpr is the
+   gateway's signing key (may be NULL: no signing).  *ret is owned by the
+   caller: certs_pubkeys_free(). */
+int certs_pubkeys_load(struct certs_ctx *ctx, enum policy_pgp_engine engine,
+    const char *signer_fpr, struct certs_pubkeys **ret,
     struct tocsin_err *err);
 size_t certs_pubkeys_count(const struct certs_pubkeys *pk);
+/* Which engine does the work: "rnp", "rnp (signing by gpgme)" or
+   "gpgme" (static string). */
+const char *certs_pubkeys_engine(const struct certs_pubkeys *pk);
+/* Why part of the work goes through gpgme although librnp was asked for;
+   NULL when nothing does.  Borrowed from pk. */
+const char *certs_pubkeys_note(const struct certs_pubkeys *pk);
 void certs_pubkeys_free(struct certs_pubkeys *pk);
+/* Sign and encrypt through ctx with pk's engine from now on (pk must
+   outlive that use; ctx stays one thread's).  A context never attached
+   signs with gpgme, as `compose` and the audit checkpoint do. */
+int certs_attach(struct certs_ctx *ctx, const struct certs_pubkeys *pk,
+    struct tocsin_err *err);
 /* Whether the key fpr can be encrypted to now: 0, or TOCSIN_ENOTFOUND /
    TOCSIN_EPERM with a sentence saying why not (absent, expired, revoked,
-   disabled, no encryption subkey). */
-int certs_pubkey_usable(const struct certs_pubkeys *pk, const char *fpr,
-    int64_t now, struct tocsin_err *err);
+   disabled, no encryption subkey).  With librnp the key is read into
+   ctx's own librnp here, for the certs_encrypt that follows; ctx is this
+   thread's (it may be NULL when fpr is empty). */
+int certs_pubkey_usable(struct certs_ctx *ctx, const struct certs_pubkeys *pk,
+    const char *fpr, int64_t now, struct tocsin_err *err);
 
 /*
  * Sign data with the secret key signer_fpr, detached and armoured.  *ret is
  * malloc'd (owned by the caller); micalg receives the RFC 3156 name of the
- * hash in lower case ("pgp-sha256").  The key is looked up on first use and
- * kept in ctx.  A key that needs a passphrase fails rather than prompting.
+ * hash in lower case ("pgp-sha256"), read from the signature made.  The
+ * key is looked up on first use and kept in ctx.  A key that needs a
+ * passphrase fails rather than prompting, with either engine.
  */
 int certs_sign_detached(struct certs_ctx *ctx, const char *signer_fpr,
     const void *data, size_t len, char **ret, size_t *ret_len,

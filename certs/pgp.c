@@ -1,25 +1,25 @@
 /*
- * pgp.c: the OpenPGP engine for outgoing mail (sign, encrypt, key cache).
+ * pgp.c: the OpenPGP engine for outgoing mail (sign, encrypt, key cache),
+ * and the choice between its two back ends.
  *
- * Every gpgme operation starts a gpg process, and so does every key
- * look-up; the public keys are therefore listed once, in one gpg run, into
- * a sorted array that all workers share read-only (gpgme's key reference
- * counts are locked, so handing a key to several contexts is safe).
+ * gateway.pgp_engine = "rnp" (the default) does the work in process
+ * (rnp.c); "gpgme" does it here, where every operation starts a gpg
+ * process, and so does every key look-up; the public keys are therefore
+ * listed once, in one gpg run, into a sorted array that all workers share
+ * read-only (gpgme's key reference counts are locked, so handing a key to
+ * several contexts is safe).  What librnp cannot read (a keyring format, a
+ * secret key) is done by gpgme, and certs_pubkeys_note() says so.
  */
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include <gpgme.h>
+#include <openssl/crypto.h>
 
 #include "base.h"
 #include "certs.h"
 #include "certs_int.h"
-
-struct certs_pubkeys {
-	gpgme_key_t *keys;	/* sorted by primary fingerprint */
-	size_t n;
-};
 
 static int
 pk_cmp(const void *a, const void *b)
@@ -29,18 +29,15 @@ pk_cmp(const void *a, const void *b)
 	return strcmp((*x)->fpr, (*y)->fpr);
 }
 
-int
-certs_pubkeys_load(struct certs_ctx *ctx, struct certs_pubkeys **ret,
+/* gpgme's listing of every public key into pk->keys (one gpg run). */
+static int
+pk_list_gpgme(struct certs_ctx *ctx, struct certs_pubkeys *pk,
     struct tocsin_err *err)
 {
-	struct certs_pubkeys *pk;
 	gpgme_key_t key;
 	gpgme_error_t ge;
 	size_t cap = 0;
 
-	*ret = NULL;
-	if ((pk = calloc(1, sizeof(*pk))) == NULL)
-		return tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
 	gpgme_set_keylist_mode(ctx->gpg, GPGME_KEYLIST_MODE_LOCAL);
 	if ((ge = gpgme_op_keylist_start(ctx->gpg, NULL, 0)) != 0)
 		goto fail;
@@ -53,7 +50,6 @@ certs_pubkeys_load(struct certs_ctx *ctx, struct certs_pubkeys **ret,
 		    sizeof(*pk->keys)) != 0) {
 			gpgme_key_unref(key);
 			(void)gpgme_op_keylist_end(ctx->gpg);
-			certs_pubkeys_free(pk);
 			return tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
 		}
 		pk->keys[pk->n++] = key;
@@ -62,19 +58,74 @@ certs_pubkeys_load(struct certs_ctx *ctx, struct certs_pubkeys **ret,
 		goto fail;
 	if (pk->n > 1)
 		qsort(pk->keys, pk->n, sizeof(*pk->keys), pk_cmp);
-	*ret = pk;
 	return 0;
 fail:
 	(void)gpgme_op_keylist_end(ctx->gpg);
-	certs_pubkeys_free(pk);
 	return tocsin_fail(err, TOCSIN_EUNAVAIL, "cannot list the public keys "
 	    "of the GnuPG home: %s", gpgme_strerror(ge));
+}
+
+int
+certs_pubkeys_load(struct certs_ctx *ctx, enum policy_pgp_engine engine,
+    const char *signer_fpr, struct certs_pubkeys **ret,
+    struct tocsin_err *err)
+{
+	struct certs_pubkeys *pk;
+	struct tocsin_err e = { 0 };
+	int rc = 0;
+
+	*ret = NULL;
+	if ((pk = calloc(1, sizeof(*pk))) == NULL)
+		return tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
+	pk->engine = engine;
+	if (engine == POLICY_PGP_RNP && certs_rnp_load(ctx, ctx->home,
+	    signer_fpr, pk, &e) != 0) {
+		/* nothing half-loaded stays: gpgme does it all */
+		free(pk->rkeys);
+		free(pk->blob);
+		pk->rkeys = NULL;
+		pk->blob = NULL;
+		pk->nrkeys = pk->bloblen = 0;
+		pk->pub_rnp = false;
+		if (e.code == TOCSIN_ENOMEM)
+			rc = tocsin_fail(err, e.code, "%s", e.msg);
+		else
+			(void)snprintf(pk->note, sizeof(pk->note), "signing and "
+			    "encryption go through gpgme (a gpg process each "
+			    "time): %.400s", e.msg);
+	}
+	/* gpgme's listing when it encrypts, or signs in one message with
+	   encryption (RFC 3156 6.2) */
+	if (rc == 0 && (!pk->pub_rnp || pk->sign_gpgme))
+		rc = pk_list_gpgme(ctx, pk, err);
+	if (rc != 0) {
+		certs_pubkeys_free(pk);
+		return rc;
+	}
+	*ret = pk;
+	return 0;
 }
 
 size_t
 certs_pubkeys_count(const struct certs_pubkeys *pk)
 {
-	return pk != NULL ? pk->n : 0;
+	if (pk == NULL)
+		return 0;
+	return pk->pub_rnp ? pk->nrkeys : pk->n;
+}
+
+const char *
+certs_pubkeys_engine(const struct certs_pubkeys *pk)
+{
+	if (pk == NULL || !pk->pub_rnp)
+		return "gpgme";
+	return pk->sign_gpgme ? "rnp (signing by gpgme)" : "rnp";
+}
+
+const char *
+certs_pubkeys_note(const struct certs_pubkeys *pk)
+{
+	return pk != NULL && pk->note[0] != '\0' ? pk->note : NULL;
 }
 
 void
@@ -85,13 +136,39 @@ certs_pubkeys_free(struct certs_pubkeys *pk)
 	for (size_t i = 0; i < pk->n; i++)
 		gpgme_key_unref(pk->keys[i]);
 	free(pk->keys);
+	free(pk->rkeys);
+	free(pk->blob);
+	if (pk->seckey != NULL)
+		OPENSSL_cleanse(pk->seckey, pk->seclen);
+	free(pk->seckey);
 	free(pk);
+}
+
+int
+certs_attach(struct certs_ctx *ctx, const struct certs_pubkeys *pk,
+    struct tocsin_err *err)
+{
+	if (ctx->rnp != NULL) {
+		certs_rnp_close(ctx->rnp);
+		ctx->rnp = NULL;
+	}
+	ctx->pk = pk;
+	if (pk != NULL && pk->pub_rnp)
+		return certs_rnp_open(pk, &ctx->rnp, err);
+	return 0;
+}
+
+/* Whether this context signs in process. */
+static bool
+pgp_rnp_signs(const struct certs_ctx *ctx)
+{
+	return ctx->rnp != NULL && !ctx->pk->sign_gpgme;
 }
 
 static gpgme_key_t
 pk_find(const struct certs_pubkeys *pk, const char *fpr)
 {
-	size_t lo = 0, hi = pk->n;
+	size_t lo = 0, hi = pk != NULL ? pk->n : 0;
 
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
@@ -108,8 +185,8 @@ pk_find(const struct certs_pubkeys *pk, const char *fpr)
 }
 
 int
-certs_pubkey_usable(const struct certs_pubkeys *pk, const char *fpr,
-    int64_t now, struct tocsin_err *err)
+certs_pubkey_usable(struct certs_ctx *ctx, const struct certs_pubkeys *pk,
+    const char *fpr, int64_t now, struct tocsin_err *err)
 {
 	gpgme_key_t key;
 	gpgme_subkey_t sk;
@@ -117,6 +194,13 @@ certs_pubkey_usable(const struct certs_pubkeys *pk, const char *fpr,
 	if (fpr == NULL || fpr[0] == '\0')
 		return tocsin_fail(err, TOCSIN_ENOTFOUND, "the contact has no "
 		    "OpenPGP key in the repository");
+	if (pk != NULL && pk->pub_rnp) {
+		int rc;
+
+		if (ctx->pk != pk && (rc = certs_attach(ctx, pk, err)) != 0)
+			return rc;
+		return certs_rnp_usable(ctx->rnp, fpr, now, err);
+	}
 	if ((key = pk_find(pk, fpr)) == NULL)
 		return tocsin_fail(err, TOCSIN_ENOTFOUND, "key %s is not in "
 		    "the gateway's keyring; import it (tocsin check lists "
@@ -209,6 +293,10 @@ pgp_sign(struct certs_ctx *ctx, const char *signer_fpr, const void *data,
 
 	*ret = NULL;
 	*ret_len = 0;
+	if (pgp_rnp_signs(ctx))
+		return certs_rnp_sign(ctx->rnp, signer_fpr, data, len,
+		    mode == GPGME_SIG_MODE_CLEAR ? 'c' : 'd', ret, ret_len,
+		    micalg, err);
 	if ((rc = pgp_use_signer(ctx, signer_fpr, err)) != 0)
 		return rc;
 	gpgme_set_armor(ctx->gpg, 1);
@@ -279,6 +367,14 @@ pgp_encrypt(struct certs_ctx *ctx, const struct certs_pubkeys *pk,
 
 	*ret = NULL;
 	*ret_len = 0;
+	/* keys loaded by librnp are encrypted to by librnp: a context not
+	   attached yet takes them now (it is this thread's alone) */
+	if (pk != NULL && pk->pub_rnp && ctx->pk != pk &&
+	    (rc = certs_attach(ctx, pk, err)) != 0)
+		return rc;
+	if (ctx->rnp != NULL && (signer_fpr == NULL || pgp_rnp_signs(ctx)))
+		return certs_rnp_encrypt(ctx->rnp, signer_fpr, fprs, nfprs,
+		    data, len, ret, ret_len, err);
 	if (signer_fpr != NULL && (rc = pgp_use_signer(ctx, signer_fpr, err))
 	    != 0)
 		return rc;

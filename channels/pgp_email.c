@@ -312,8 +312,8 @@ pe_deliver(void *session, struct chan_msg *msgs, size_t n,
 				    "plain e-mail address fit for a header");
 				continue;
 			}
-			if (certs_pubkey_usable(s->env->keys, r->key,
-			    s->env->now, &kerr) != 0) {
+			if (certs_pubkey_usable(s->env->certs, s->env->keys,
+			    r->key, s->env->now, &kerr) != 0) {
 				chan_rcpt_set(r, CHAN_PERMFAIL, "cannot encrypt to "
 				    "this contact: %s", kerr.msg);
 				continue;

@@ -226,7 +226,10 @@ IDN_CCTLDS = [
 ]
 
 
-def make_teams(rng, idn=False):
+def make_teams(rng, idn=False, per_team=0, total=0):
+    """Teams with their contacts.  per_team: that many contacts each
+    (0: 1 to 4, as a seed always gave); total: more teams than ISO codes
+    are numbered copies of them ("ke-2", "ke-3", ...), for benchmarks."""
     teams = []
     for code, cname, tz in countries():
         reg = region(code, tz)
@@ -234,6 +237,12 @@ def make_teams(rng, idn=False):
         teams.append({"code": code, "id": tid, "name": cname, "tz": tz,
                       "region": reg})
     teams = order_for_small_sets(teams, rng)
+    niso = len(teams)
+    for k in range(max(0, total - niso)):
+        b = teams[k % niso]
+        teams.append({"code": b["code"], "id": f"{b['id']}-{k // niso + 2}",
+                      "name": b["name"], "tz": b["tz"],
+                      "region": b["region"]})
     if idn:
         by_code = {t["code"]: t for t in teams}
         for tid, code in IDN_CCTLDS:
@@ -248,6 +257,8 @@ def make_teams(rng, idn=False):
         langs = langs + (["en"] if "en" not in langs else [])
         given, family = NAMES[t["region"]]
         n = rng.choice([1, 2, 2, 3, 3, 4])
+        if per_team:
+            n = per_team
         contacts = []
         for i in range(n):
             serial += 1
@@ -255,9 +266,14 @@ def make_teams(rng, idn=False):
                 g, f = SCRIPT_NAMES[langs[0]]
             else:
                 g, f = rng.choice(given), rng.choice(family)
-                # names are unique within a team (check insists)
+                # names are unique within a team (check insists); with
+                # --contacts-per-team a region may have too few names
+                tries = 0
                 while any(c["name"] == f"{g} {f}" for c in contacts):
                     g, f = rng.choice(given), rng.choice(family)
+                    tries += 1
+                    if tries > 50:
+                        f = f"{f}-{serial}"
             local = ascii_fold(g).replace(" ", "") or f"contact{serial}"
             fam = ascii_fold(f) or f"irt{serial}"
             c = {
@@ -531,7 +547,12 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--pki", required=True)
     ap.add_argument("--out", required=True)
-    ap.add_argument("--teams", type=int, default=0)
+    ap.add_argument("--teams", type=int, default=0,
+                    help="at most this many teams; beyond the ISO 3166 "
+                    "codes, numbered copies of them (ke-2, ...)")
+    ap.add_argument("--contacts-per-team", type=int, default=0,
+                    help="exactly N contacts a team, a key each (default: "
+                    "1 to 4)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--idn", action="store_true",
                     help="add the internationalised ccTLDs as teams")
@@ -579,7 +600,9 @@ def main():
     out = Path(a.out).resolve()
     info = json.loads((pki / "pki.json").read_text())
     rng = random.Random(a.seed)
-    teams = make_teams(rng, a.idn)
+    if not 0 <= a.contacts_per_team <= 50:
+        ap.error("--contacts-per-team must be from 1 to 50")
+    teams = make_teams(rng, a.idn, a.contacts_per_team, a.teams)
     unknown = set(drop_teams) - {t["id"] for t in teams}
     if unknown:
         ap.error(f"--drop-teams: no such team: {','.join(sorted(unknown))}")

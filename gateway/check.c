@@ -286,6 +286,41 @@ out:
 }
 
 void
+check_engine(const struct policy_repo *repo, struct policy_diag *diag,
+    char *line, size_t linelen)
+{
+	const struct policy_gateway *gw = &repo->gateway;
+	struct certs_ctx *cx = NULL;
+	struct certs_pubkeys *pk = NULL;
+	struct tocsin_err e = { 0 };
+	struct stat sb;
+
+	line[0] = '\0';
+	if (gw->gnupg_home == NULL || stat(gw->gnupg_home, &sb) != 0)
+		return;		/* check_trust said so */
+	if (certs_open(gw->gnupg_home, &cx, &e) != 0 ||
+	    certs_pubkeys_load(cx, gw->pgp_engine, gw->signing_key, &pk,
+	    &e) != 0) {
+		policy_diag_add(diag, POLICY_ERROR, gw->src.file, gw->src.line,
+		    "the OpenPGP engine %s cannot load the keys of %s: %s",
+		    gw->pgp_engine == POLICY_PGP_RNP ? "rnp" : "gpgme",
+		    gw->gnupg_home, e.msg);
+		certs_close(cx);
+		return;
+	}
+	if (certs_pubkeys_note(pk) != NULL)
+		policy_diag_add(diag, POLICY_WARNING, gw->src.file,
+		    gw->src.line, "pgp_engine \"rnp\": %s",
+		    certs_pubkeys_note(pk));
+	(void)snprintf(line, linelen, "OpenPGP engine %s: %zu public keys "
+	    "loaded from %s%s", certs_pubkeys_engine(pk),
+	    certs_pubkeys_count(pk), gw->gnupg_home, gw->signing_key[0] != '\0'
+	    ? ", the gateway's signing key ready" : "");
+	certs_pubkeys_free(pk);
+	certs_close(cx);
+}
+
+void
 check_explain_quorum(FILE *out, const struct policy_repo *repo)
 {
 	char why[512];

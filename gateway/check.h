@@ -33,6 +33,13 @@ void check_stale(const struct policy_repo *repo, int64_t now,
    the file, its mode and the chmod that closes it. */
 void check_modes(const struct policy_repo *repo, struct policy_diag *diag);
 
+/* Load the keys as serve will, with gateway.pgp_engine: an error when
+   they cannot be loaded, a warning when part of the work would go through
+   gpgme although librnp was asked for; line (when it loaded) says which
+   engine and how many keys, for the operator. */
+void check_engine(const struct policy_repo *repo, struct policy_diag *diag,
+    char *line, size_t linelen);
+
 /* Print what each quorum rule applies to, one sentence a line, so that
    the operator reads the meaning the gateway enforces. */
 void check_explain_quorum(FILE *out, const struct policy_repo *repo);

@@ -1285,7 +1285,8 @@ worker_main(void *arg)
 	struct tocsin_err err = { 0 };
 
 	if (store_open(d->repo->gateway.store, &w->st, &err) != 0 ||
-	    certs_open(d->repo->gateway.gnupg_home, &w->cx, &err) != 0) {
+	    certs_open(d->repo->gateway.gnupg_home, &w->cx, &err) != 0 ||
+	    certs_attach(w->cx, d->keys, &err) != 0) {
 		disp_fail(d, err.code, "%s", err.msg);
 		goto out;
 	}
@@ -1400,7 +1401,8 @@ poller_main(void *arg)
 	(void)snprintf(owner, sizeof(owner), "tocsin/%s/%ld/poll", d->host,
 	    (long)getpid());
 	if (store_open(d->repo->gateway.store, &st, &err) != 0 ||
-	    certs_open(d->repo->gateway.gnupg_home, &cx, &err) != 0) {
+	    certs_open(d->repo->gateway.gnupg_home, &cx, &err) != 0 ||
+	    certs_attach(cx, d->keys, &err) != 0) {
 		disp_log(d, TLOG_ERR, NULL, "ack poller: %s; ack files are not "
 		    "read", err.msg);
 		goto out;
@@ -1657,8 +1659,10 @@ serve_ready(struct serve_run *s)
 		off += (size_t)snprintf(chans + off, sizeof(chans) - off, "%s%s",
 		    k ? " " : "", d->drivers[k]->kind.name);
 	disp_log(d, TLOG_NOTICE, NULL, "tocsin %s serving: store %s, "
-	    "listening on %s, %d workers, channels %s", TOCSIN_VERSION,
-	    d->repo->gateway.store, d->repo->gateway.listen, s->nw, chans);
+	    "listening on %s, %d workers, channels %s, OpenPGP engine %s "
+	    "(%zu public keys)", TOCSIN_VERSION, d->repo->gateway.store,
+	    d->repo->gateway.listen, s->nw, chans,
+	    certs_pubkeys_engine(d->keys), certs_pubkeys_count(d->keys));
 	(void)snprintf(status, sizeof(status), "serving %s with %d workers",
 	    d->repo->gateway.listen, s->nw);
 	(void)sdnotify_ready(status);
@@ -1757,8 +1761,14 @@ serve_start(struct serve_run *s, struct tocsin_err *err)
 		return rc;
 	if ((rc = store_open(repo->gateway.store, &s->st, err)) != 0 ||
 	    (rc = certs_open(repo->gateway.gnupg_home, &s->cx, err)) != 0 ||
-	    (rc = certs_pubkeys_load(s->cx, &d->keys, err)) != 0)
+	    (rc = certs_pubkeys_load(s->cx, repo->gateway.pgp_engine,
+	    repo->gateway.signing_key, &d->keys, err)) != 0 ||
+	    (rc = certs_attach(s->cx, d->keys, err)) != 0)
 		return rc;
+	/* said once per run: what librnp could not read goes through gpgme */
+	if (certs_pubkeys_note(d->keys) != NULL)
+		disp_log(d, TLOG_WARNING, NULL, "OpenPGP engine: %s",
+		    certs_pubkeys_note(d->keys));
 	store_set_max_attempts(s->st, repo->gateway.max_attempts);
 	release_dead(d, s->st);
 	warn_undriven(d, s->st);

@@ -203,6 +203,7 @@ cmd_check(const char *conf, int argc, char **argv)
 	struct policy_diag diag;
 	struct policy_repo *repo = NULL;
 	struct tocsin_err e;
+	char engine[512] = "";
 	size_t teams = 0, contacts = 0;
 	int rc;
 
@@ -216,11 +217,14 @@ cmd_check(const char *conf, int argc, char **argv)
 	if (repo != NULL) {
 		check_stale(repo, (int64_t)time(NULL), &diag);
 		check_modes(repo, &diag);
+		check_engine(repo, &diag, engine, sizeof(engine));
 		teams = repo->nteams;
 		for (size_t t = 0; t < repo->nteams; t++)
 			contacts += repo->teams[t].ncontacts;
 	}
 	check_print(stdout, &diag);
+	if (engine[0] != '\0')
+		printf("%s\n", engine);
 	if (repo != NULL && diag.errors == 0 && rc == 0)
 		check_explain_quorum(stdout, repo);
 	if (diag.errors == 0 && rc == 0)

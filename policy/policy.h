@@ -383,11 +383,17 @@ struct policy_group {
 	struct policy_src src;
 };
 
+/* Which OpenPGP engine signs and encrypts outgoing messages
+   (gateway.pgp_engine): librnp in process, or gpgme (a gpg process per
+   operation).  Intake verification and `check` use gpgme either way. */
+enum policy_pgp_engine { POLICY_PGP_RNP, POLICY_PGP_GPGME };
+
 struct policy_gateway {
 	char *store;			/* absolute path, or a PostgreSQL
 					   conninfo (policy_store_is_pg) */
 	char *gnupg_home;		/* absolute path */
 	char signing_key[POLICY_FPR_LEN + 1];
+	enum policy_pgp_engine pgp_engine;	/* default POLICY_PGP_RNP */
 	char *issuer_ca;		/* absolute path or NULL */
 	int workers;
 	char *listen;

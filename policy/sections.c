@@ -29,6 +29,7 @@ static const struct {
 	{ "store", "\"state/tocsin.db\"" },
 	{ "gnupg_home", "\"state/gnupg\"" },
 	{ "signing_key", "\"40-hex fingerprint\"" },
+	{ "pgp_engine", "\"rnp\"" },
 	{ "openpgp", "\"40-hex fingerprint\"" },
 	{ "pgp", "\"40-hex fingerprint\"" },
 	{ "name", "\"...\"" },
@@ -662,6 +663,22 @@ policy_read_gateway_files(struct policy_ctx *ctx, const config_setting_t *g)
 	(void)policy_get_fpr(ctx, g, "gateway", "signing_key", true,
 	    gw->signing_key);
 	gw->signing_key_src = policy_src_key(ctx, g, "signing_key");
+	if (policy_get_string(ctx, g, "gateway", "pgp_engine", false, 32, &v)
+	    == 1) {
+		if (strcmp(v, "gpgme") == 0)
+			gw->pgp_engine = POLICY_PGP_GPGME;
+		else if (strcmp(v, "rnp") == 0)
+			gw->pgp_engine = POLICY_PGP_RNP;
+		else {
+			char q[POLICY_QUOTE_LEN];
+
+			policy_err(ctx, config_setting_get_member(g,
+			    "pgp_engine"), "gateway: pgp_engine %s is not "
+			    "\"rnp\" (librnp in process, the default) or "
+			    "\"gpgme\" (a gpg process per operation)",
+			    policy_quote(q, sizeof(q), v));
+		}
+	}
 	gw->store_src = policy_src_key(ctx, g, "store");
 	(void)policy_get_path(ctx, g, "gateway", "issuer_ca", false,
 	    &gw->issuer_ca);
@@ -814,7 +831,7 @@ policy_read_gateway(struct policy_ctx *ctx, const config_setting_t *root)
 		"trusted_proxy",
 		"verify_after", "listen_max_connections",
 		"listen_max_per_address", "listen_idle_timeout",
-		"listen_request_timeout", "short_name", NULL };
+		"listen_request_timeout", "short_name", "pgp_engine", NULL };
 	struct policy_gateway *gw = &ctx->repo->gateway;
 	const config_setting_t *g;
 

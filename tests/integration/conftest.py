@@ -167,6 +167,10 @@ class Instance:
         self.port = free_port()
         self.set_keys("gateway", listen=f"127.0.0.1:{self.port}",
                       public_url=f"http://127.0.0.1:{self.port}/")
+        # TOCSIN_TEST_PGP_ENGINE=gpgme runs a suite on the other engine
+        if os.environ.get("TOCSIN_TEST_PGP_ENGINE"):
+            self.set_keys("gateway",
+                          pgp_engine=os.environ["TOCSIN_TEST_PGP_ENGINE"])
 
     def run(self, *args, check=None, timeout=120, env=None):
         p = subprocess.run([str(BIN), "-c", str(self.conf), *map(str, args)],

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <sys/resource.h>
 #include <cmocka.h>
@@ -568,6 +569,194 @@ test_cancel_needs_the_authority_of_what_it_stops(void **state)
 	policy_free(r);
 }
 
+/* --- the outgoing engines (certs/pgp.c, certs/rnp.c) -------------------- */
+
+/* Keys of the unit PKI's home loaded for engine, a context attached. */
+static struct certs_pubkeys *
+engine_load(enum policy_pgp_engine engine, struct certs_ctx **cx)
+{
+	struct certs_pubkeys *pk = NULL;
+	struct tocsin_err e = { 0 };
+
+	*cx = ctx_open();
+	if (certs_pubkeys_load(*cx, engine, fpr_gw, &pk, &e) != 0)
+		fail_msg("load: %s", e.msg);
+	assert_int_equal(certs_attach(*cx, pk, &e), 0);
+	/* the mkpki home: gateway, desk-1, desk-2, outsider, revoked,
+	   expired; all readable in process, the secret key by export */
+	assert_int_equal(certs_pubkeys_count(pk), 6);
+	assert_null(certs_pubkeys_note(pk));
+	assert_string_equal(certs_pubkeys_engine(pk),
+	    engine == POLICY_PGP_RNP ? "rnp" : "gpgme");
+	return pk;
+}
+
+static void
+test_engines_sign_detached(void **state)
+{
+	(void)state;
+	for (int en = 0; en < 2; en++) {
+		struct certs_ctx *cx = NULL;
+		struct certs_pubkeys *pk = engine_load(en == 0 ?
+		    POLICY_PGP_RNP : POLICY_PGP_GPGME, &cx);
+		struct certs_ctx *vx = ctx_open();
+		struct certs_sigs sigs = { .n = 0 };
+		struct tocsin_err e = { 0 };
+		char micalg[32] = "", *sig = NULL;
+		size_t slen = 0;
+
+		assert_int_equal(certs_sign_detached(cx, fpr_gw, body,
+		    strlen(body), &sig, &slen, micalg, &e), 0);
+		assert_string_equal(micalg, "pgp-sha256");
+		assert_non_null(strstr(sig, "-----BEGIN PGP SIGNATURE-----"));
+		assert_int_equal(certs_verify_detached(vx, body, strlen(body),
+		    sig, slen, NULL, &sigs, &e), 0);
+		assert_int_equal(sigs.n, 1);
+		assert_true(sigs.sig[0].good);
+		assert_string_equal(sigs.sig[0].signer, fpr_gw);
+		/* the attacker's version: one byte changed */
+		sigs.n = 0;
+		assert_int_equal(certs_verify_detached(vx, "<alert>certs unit "
+		    "test</alerT>\n", strlen(body), sig, slen, NULL, &sigs,
+		    &e), 0);
+		assert_int_equal(sigs.n, 1);
+		assert_false(sigs.sig[0].good);
+		free(sig);
+		/* a key that is not the gateway's is not used to sign */
+		sig = NULL;
+		assert_int_not_equal(certs_sign_detached(cx, fpr_desk1, body,
+		    strlen(body), &sig, &slen, micalg, &e), 0);
+		assert_null(sig);
+		certs_close(vx);
+		certs_close(cx);
+		certs_pubkeys_free(pk);
+	}
+}
+
+static void
+test_engines_clearsign(void **state)
+{
+	(void)state;
+	for (int en = 0; en < 2; en++) {
+		struct certs_ctx *cx = NULL;
+		struct certs_pubkeys *pk = engine_load(en == 0 ?
+		    POLICY_PGP_RNP : POLICY_PGP_GPGME, &cx);
+		struct certs_ctx *vx = ctx_open();
+		struct certs_sigs sigs = { .n = 0 };
+		struct tocsin_err e = { 0 };
+		const char text[] = "Alert for team ke\nline two  \n-- dash\n";
+		char *msg = NULL, *plain = NULL;
+		size_t mlen = 0, plen = 0;
+
+		assert_int_equal(certs_clearsign(cx, fpr_gw, text,
+		    strlen(text), &msg, &mlen, &e), 0);
+		assert_non_null(strstr(msg,
+		    "-----BEGIN PGP SIGNED MESSAGE-----"));
+		assert_non_null(strstr(msg, "Alert for team ke"));
+		assert_int_equal(certs_verify_inline(vx, msg, mlen, 4096,
+		    &plain, &plen, &sigs, &e), 0);
+		assert_int_equal(sigs.n, 1);
+		assert_true(sigs.sig[0].good);
+		assert_string_equal(sigs.sig[0].signer, fpr_gw);
+		assert_non_null(strstr(plain, "Alert for team ke"));
+		free(plain);
+		free(msg);
+		certs_close(vx);
+		certs_close(cx);
+		certs_pubkeys_free(pk);
+	}
+}
+
+/* The same sentence from either engine for every unusable key. */
+static void
+test_engines_usable(void **state)
+{
+	int64_t now = (int64_t)time(NULL);
+
+	(void)state;
+	for (int en = 0; en < 2; en++) {
+		struct certs_ctx *cx = NULL;
+		struct certs_pubkeys *pk = engine_load(en == 0 ?
+		    POLICY_PGP_RNP : POLICY_PGP_GPGME, &cx);
+		struct tocsin_err e = { 0 };
+		char want[160];
+		const char *fprs[1] = { fpr_revoked };
+		char *out = NULL;
+		size_t olen = 0;
+
+		assert_int_equal(certs_pubkey_usable(cx, pk, fpr_revoked, now,
+		    &e), TOCSIN_EPERM);
+		(void)snprintf(want, sizeof(want), "key %s is revoked",
+		    fpr_revoked);
+		assert_string_equal(e.msg, want);
+		assert_int_equal(certs_pubkey_usable(cx, pk, fpr_expired, now,
+		    &e), TOCSIN_EPERM);
+		(void)snprintf(want, sizeof(want), "key %s has expired",
+		    fpr_expired);
+		assert_string_equal(e.msg, want);
+		/* sign-only keys: nothing to encrypt to */
+		assert_int_equal(certs_pubkey_usable(cx, pk, fpr_desk1, now,
+		    &e), TOCSIN_EPERM);
+		assert_non_null(strstr(e.msg, "has no usable encryption "
+		    "subkey"));
+		assert_int_equal(certs_pubkey_usable(cx, pk,
+		    "0000000000000000000000000000000000000000", now, &e),
+		    TOCSIN_ENOTFOUND);
+		assert_non_null(strstr(e.msg, "is not in the gateway's "
+		    "keyring"));
+		assert_int_equal(certs_pubkey_usable(cx, pk, "", now, &e),
+		    TOCSIN_ENOTFOUND);
+		/* and encryption to one of them is refused, never sent to
+		   nobody */
+		assert_int_not_equal(certs_encrypt(cx, pk, fprs, 1, body,
+		    strlen(body), &out, &olen, &e), 0);
+		assert_null(out);
+		certs_close(cx);
+		certs_pubkeys_free(pk);
+	}
+}
+
+/* A home librnp's engine cannot read (the legacy pubring.gpg instead of
+   pubring.kbx): gpgme does the work, and the note says so (the caller
+   logs it once). */
+static void
+test_engine_falls_back_without_a_keybox(void **state)
+{
+	char home[80], cmd[1024];
+	struct certs_ctx *cx = NULL;
+	struct certs_pubkeys *pk = NULL;
+	struct tocsin_err e = { 0 };
+	char micalg[32], *sig = NULL;
+	size_t slen = 0;
+
+	(void)state;
+	(void)snprintf(home, sizeof(home), "%s/gh2", dir);
+	(void)snprintf(cmd, sizeof(cmd), "cp -r %s/pki/gnupg %s && rm -f "
+	    "%s/S.* && gpg --homedir %s --batch --quiet --export > "
+	    "%s/pubring.gpg && rm %s/pubring.kbx", dir, home, home, home, home,
+	    home);
+	assert_int_equal(system(cmd), 0);
+	assert_int_equal(certs_open(home, &cx, &e), 0);
+	if (certs_pubkeys_load(cx, POLICY_PGP_RNP, fpr_gw, &pk, &e) != 0)
+		fail_msg("load: %s", e.msg);
+	assert_string_equal(certs_pubkeys_engine(pk), "gpgme");
+	assert_int_equal(certs_pubkeys_count(pk), 6);
+	assert_non_null(certs_pubkeys_note(pk));
+	assert_non_null(strstr(certs_pubkeys_note(pk), "go through gpgme"));
+	assert_non_null(strstr(certs_pubkeys_note(pk), "pubring.kbx"));
+	/* and it still signs */
+	assert_int_equal(certs_attach(cx, pk, &e), 0);
+	assert_int_equal(certs_sign_detached(cx, fpr_gw, body, strlen(body),
+	    &sig, &slen, micalg, &e), 0);
+	assert_string_equal(micalg, "pgp-sha256");
+	free(sig);
+	certs_pubkeys_free(pk);
+	certs_close(cx);
+	(void)snprintf(cmd, sizeof(cmd), "gpgconf --homedir %s --kill all; "
+	    "rm -rf %s", home, home);
+	assert_int_equal(system(cmd), 0);
+}
+
 int
 main(void)
 {
@@ -583,6 +772,10 @@ main(void)
 		cmocka_unit_test(test_cms_good),
 		cmocka_unit_test(test_cms_rogue),
 		cmocka_unit_test(test_keyring),
+		cmocka_unit_test(test_engines_sign_detached),
+		cmocka_unit_test(test_engines_clearsign),
+		cmocka_unit_test(test_engines_usable),
+		cmocka_unit_test(test_engine_falls_back_without_a_keybox),
 		cmocka_unit_test(test_subkey_signature),
 		cmocka_unit_test(test_quorum_by_size_and_group),
 		cmocka_unit_test(test_cancel_needs_the_authority_of_what_it_stops),
