@@ -625,6 +625,7 @@ build_text(struct worker *w, const struct chan_ops *ops,
 	in.ack_url = pm->url;
 	in.ack_code = pm->code;
 	in.duty_phone = repo->gateway.duty_phone;
+	in.cat = repo->gateway.catalog;
 	in.unreached = src->unreached != NULL && src->unreached[0] != '\0' ?
 	    src->unreached : NULL;
 	if (row->notice)

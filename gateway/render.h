@@ -19,6 +19,7 @@
 #include <stddef.h>
 
 #include "cap.h"
+#include "i18n.h"
 #include "channel.h"
 #include "policy.h"
 #include "tocsin.h"
@@ -44,6 +45,8 @@ struct render_in {
 	const char *unreached;		/* for the desk: the ids of the teams
 					   that ended unreached ("ke, br"), or
 					   NULL; said before the alert */
+	const struct i18n_cat *cat;	/* the gateway's texts in langs[0]
+					   (i18n.h); NULL: English */
 };
 
 /*

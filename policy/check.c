@@ -21,6 +21,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "i18n.h"
 #include "policy_int.h"
 
 enum { GRP_NEW, GRP_ACTIVE, GRP_DONE };
@@ -312,6 +313,47 @@ policy_check_targets(struct policy_ctx *ctx)
 	free(reported);
 }
 
+/*
+ * A contact's first language is the one the gateway writes to them in;
+ * one without a catalog gets the gateway's own texts in English.  Once
+ * per team and language, at the first contact that reads it.
+ */
+static void
+policy_check_languages(struct policy_ctx *ctx)
+{
+	const struct policy_repo *repo = ctx->repo;
+	const struct i18n_cat *cat = repo->gateway.catalog;
+
+	for (size_t t = 0; t < repo->nteams; t++) {
+		const struct policy_team *team = &repo->teams[t];
+
+		for (size_t c = 0; c < team->ncontacts; c++) {
+			const struct policy_contact *ct = &team->contacts[c];
+			const char *lang = ct->nlanguages > 0 ?
+			    ct->languages[0] : NULL;
+			bool told = false;
+
+			if (lang == NULL || i18n_has(cat, lang))
+				continue;
+			for (size_t k = 0; k < c && !told; k++)
+				told = team->contacts[k].nlanguages > 0 &&
+				    strcasecmp(team->contacts[k].languages[0],
+				    lang) == 0;
+			if (told)
+				continue;
+			policy_warn_at(ctx, ct->src, "team %s: language %.16s "
+			    "(of %s and any other contact who reads it first) "
+			    "has no catalog in %s, so the gateway's own texts "
+			    "(labels, ack instructions, call prompts, the ack "
+			    "page) reach them in English; add po/%.16s.po and "
+			    "rebuild (README, \"Languages\"), or set "
+			    "gateway.locale_dir to the folder that has it",
+			    team->id, lang, ct->name != NULL ? ct->name :
+			    "a contact", i18n_dir(cat), lang);
+		}
+	}
+}
+
 void
 policy_check_all(struct policy_ctx *ctx)
 {
@@ -321,6 +363,7 @@ policy_check_all(struct policy_ctx *ctx)
 	policy_check_groups(ctx);
 	policy_check_addresses(ctx);
 	policy_check_targets(ctx);
+	policy_check_languages(ctx);
 	/* what each channel in use needs besides its contacts' fields */
 	for (const struct policy_kind *const *k = policy_kinds(); *k != NULL;
 	    k++)
