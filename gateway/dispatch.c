@@ -518,8 +518,8 @@ build_endpoint_text(const struct policy_repo *repo,
 	const struct store_delivery_row *row = src->row;
 	int rc;
 
-	if ((rc = render_short(src->ca->cap, msg->lang, &pm->short_text,
-	    err)) != 0)
+	if ((rc = render_short(src->ca->cap, msg->lang, in->cat,
+	    &pm->short_text, err)) != 0)
 		return rc;
 	if (in->unreached != NULL) {
 		char *t = NULL;

@@ -743,8 +743,8 @@ render_subject(const char *tmpl, const struct cap_alert *alert,
 }
 
 int
-render_short(const struct cap_alert *a, const char *lang, char **ret,
-    struct tocsin_err *err)
+render_short(const struct cap_alert *a, const char *lang,
+    const struct i18n_cat *cat, char **ret, struct tocsin_err *err)
 {
 	struct base_buf b = { .limit = 4096 };
 	const struct cap_info *info;
@@ -756,7 +756,8 @@ render_short(const struct cap_alert *a, const char *lang, char **ret,
 	info = cap_info_for(a, lang != NULL ? lang : "en");
 	what = info == NULL ? NULL : info->headline != NULL ? info->headline :
 	    info->event;
-	base_buf_puts(&b, render_severity_name(a->max_severity));
+	base_buf_puts(&b, i18n_text(cat, lang,
+	    render_severity_word(a->max_severity)));
 	base_buf_puts(&b, ": ");
 	/* One line: the SMS layer keeps the marker and the ack code and
 	   shortens this text to fit. */

@@ -21,6 +21,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "base.h"
 #include "i18n.h"
 #include "policy_int.h"
 
@@ -313,45 +314,75 @@ policy_check_targets(struct policy_ctx *ctx)
 	free(reported);
 }
 
+/* The first language of contact c of team, when it has one. */
+static const char *
+policy_first_lang(const struct policy_team *team, size_t c)
+{
+	return team->contacts[c].nlanguages > 0 ?
+	    team->contacts[c].languages[0] : NULL;
+}
+
 /*
  * A contact's first language is the one the gateway writes to them in;
- * one without a catalog gets the gateway's own texts in English.  Once
- * per team and language, at the first contact that reads it.
+ * one without a catalog gets the gateway's own texts in English.  One
+ * warning per such language, naming its teams, at the first contact who
+ * reads it.
  */
+#define POLICY_LANG_TEAMS_SHOWN 12
 static void
 policy_check_languages(struct policy_ctx *ctx)
 {
 	const struct policy_repo *repo = ctx->repo;
 	const struct i18n_cat *cat = repo->gateway.catalog;
 
-	for (size_t t = 0; t < repo->nteams; t++) {
-		const struct policy_team *team = &repo->teams[t];
-
-		for (size_t c = 0; c < team->ncontacts; c++) {
-			const struct policy_contact *ct = &team->contacts[c];
-			const char *lang = ct->nlanguages > 0 ?
-			    ct->languages[0] : NULL;
-			bool told = false;
+	for (size_t t = 0; t < repo->nteams; t++)
+		for (size_t c = 0; c < repo->teams[t].ncontacts; c++) {
+			const char *lang = policy_first_lang(&repo->teams[t], c);
+			struct base_buf ids = { .limit = 1024 };
+			bool seen = false;
+			size_t nteams = 0;
 
 			if (lang == NULL || i18n_has(cat, lang))
 				continue;
-			for (size_t k = 0; k < c && !told; k++)
-				told = team->contacts[k].nlanguages > 0 &&
-				    strcasecmp(team->contacts[k].languages[0],
-				    lang) == 0;
-			if (told)
+			/* told already, at an earlier contact? */
+			for (size_t u = 0; u <= t && !seen; u++)
+				for (size_t k = 0; k < repo->teams[u].ncontacts &&
+				    (u < t || k < c) && !seen; k++)
+					seen = policy_first_lang(&repo->teams[u],
+					    k) != NULL && strcasecmp(
+					    policy_first_lang(&repo->teams[u],
+					    k), lang) == 0;
+			if (seen)
 				continue;
-			policy_warn_at(ctx, ct->src, "team %s: language %.16s "
-			    "(of %s and any other contact who reads it first) "
-			    "has no catalog in %s, so the gateway's own texts "
-			    "(labels, ack instructions, call prompts, the ack "
-			    "page) reach them in English; add po/%.16s.po and "
-			    "rebuild (README, \"Languages\"), or set "
-			    "gateway.locale_dir to the folder that has it",
-			    team->id, lang, ct->name != NULL ? ct->name :
-			    "a contact", i18n_dir(cat), lang);
+			for (size_t u = t; u < repo->nteams; u++) {
+				bool reads = false;
+
+				for (size_t k = 0; k < repo->teams[u].ncontacts &&
+				    !reads; k++)
+					reads = policy_first_lang(&repo->teams[u],
+					    k) != NULL && strcasecmp(
+					    policy_first_lang(&repo->teams[u],
+					    k), lang) == 0;
+				if (!reads)
+					continue;
+				if (nteams++ < POLICY_LANG_TEAMS_SHOWN) {
+					base_buf_puts(&ids, nteams > 1 ? ", " : "");
+					base_buf_puts(&ids, repo->teams[u].id);
+				}
+			}
+			if (nteams > POLICY_LANG_TEAMS_SHOWN)
+				base_buf_puts(&ids, " and others");
+			policy_warn_at(ctx, repo->teams[t].contacts[c].src,
+			    "language %.16s has no catalog in %s, so the "
+			    "gateway's own texts (labels, ack instructions, call "
+			    "prompts, the ack page) reach team%s %s in English "
+			    "(%zu team%s); add po/%.16s.po and rebuild (README, "
+			    "\"Languages\"), or set gateway.locale_dir to the "
+			    "folder that has it", lang, i18n_dir(cat),
+			    nteams > 1 ? "s" : "", ids.p != NULL ? ids.p : "",
+			    nteams, nteams > 1 ? "s" : "", lang);
+			base_buf_free(&ids);
 		}
-	}
 }
 
 void

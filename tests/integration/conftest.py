@@ -28,6 +28,12 @@ SRC = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(SRC / "tests" / "pg"))
 import pgcluster  # noqa: E402
 BIN = Path(os.environ.get("TOCSIN_BIN", SRC / "build" / "gateway" / "tocsin"))
+# The catalogs the build compiled from po/ (LANG/LC_MESSAGES/tocsin.mo):
+# an instance that calls languages() reads them.  Every other instance
+# has none (the gateway's texts in English, as its assertions were
+# written), whatever may be installed on the host.
+LOCALE_DIR = Path(os.environ.get("TOCSIN_LOCALE_BUILD", BIN.parents[1] / "po"))
+os.environ["TOCSIN_LOCALEDIR"] = "/nonexistent/tocsin-no-catalogs"
 TEAMS = int(os.environ.get("TOCSIN_TEST_TEAMS", "80"))
 # TOCSIN_TEST_STORE=pg: every instance's store is a PostgreSQL database of
 # its own, on one server the session starts (tests/pg/pgcluster.py)
@@ -334,6 +340,24 @@ class Instance:
         return self.ack_mac("tocsin ack token", alert, team)[:16].hex()
 
     # --- configuration edits for one test ---------------------------------
+    def languages(self):
+        """The gateway's own texts in each contact's language, from the
+        build's catalogs (gateway.locale_dir)."""
+        assert (LOCALE_DIR / "fr" / "LC_MESSAGES" / "tocsin.mo").is_file(), \
+            f"no catalogs in {LOCALE_DIR}: build first (ninja -C build)"
+        self.set_keys("gateway", locale_dir=str(LOCALE_DIR))
+
+    def set_contact_langs(self, team, langs):
+        """Every contact of team reads langs (first preferred)."""
+        text = (self.dir / "teams.conf").read_text()
+        m = re.search(r'^  \{ id = "%s";.*?^  \}' % re.escape(team), text,
+                      re.M | re.S)
+        assert m, team
+        block = re.sub(r"languages = \[[^\]]*\];", "languages = [ %s ];" %
+                       ", ".join(f'"{x}"' for x in langs), m.group(0))
+        (self.dir / "teams.conf").write_text(text[:m.start()] + block +
+                                            text[m.end():])
+
     def set_keys(self, section, **kw):
         """Set keys of a top-level section (gateway) or of providers.smtp
         (section="smtp") in this instance's tocsin.conf."""
