@@ -34,6 +34,48 @@ BIN = Path(os.environ.get("TOCSIN_BIN", SRC / "build" / "gateway" / "tocsin"))
 # written), whatever may be installed on the host.
 LOCALE_DIR = Path(os.environ.get("TOCSIN_LOCALE_BUILD", BIN.parents[1] / "po"))
 os.environ["TOCSIN_LOCALEDIR"] = "/nonexistent/tocsin-no-catalogs"
+VOICES = {"en": "en-US", "fr": "fr-FR", "es": "es-ES", "pt": "pt-BR",
+          "ru": "ru-RU", "zh": "zh-CN", "ar": "arb"}
+
+
+def po_entries(lang):
+    """{msgid: msgstr} of po/LANG.po (the source the catalogs are built
+    from), fuzzy entries included with their flag: {msgid: (msgstr,
+    fuzzy)}."""
+    out, cur, fuzzy = {}, None, False
+    key = val = None
+
+    def unq(s):
+        return json.loads(s)
+
+    def flush():
+        if key is not None:
+            out[key] = (val, fuzzy)
+
+    for line in (SRC / "po" / f"{lang}.po").read_text().splitlines() + [""]:
+        if line.startswith("#,"):
+            fuzzy = "fuzzy" in line
+        elif line.startswith("msgid "):
+            key, cur = unq(line[6:]), "id"
+        elif line.startswith("msgstr "):
+            val, cur = unq(line[7:]), "str"
+        elif line.startswith('"') and cur == "id":
+            key += unq(line)
+        elif line.startswith('"') and cur == "str":
+            val += unq(line)
+        elif not line.strip():
+            flush()
+            key = val = cur = None
+            fuzzy = False
+    return out
+
+
+def tr(lang, msgid, **values):
+    """msgid in lang as the catalogs give it, placeholders filled."""
+    text = msgid if lang == "en" else po_entries(lang)[msgid][0]
+    for k, v in values.items():
+        text = text.replace("{" + k + "}", v)
+    return text
 TEAMS = int(os.environ.get("TOCSIN_TEST_TEAMS", "80"))
 # TOCSIN_TEST_STORE=pg: every instance's store is a PostgreSQL database of
 # its own, on one server the session starts (tests/pg/pgcluster.py)
