@@ -763,11 +763,13 @@ link_page(struct base_buf *pg, const struct page_lang *pl,
 	} else if (t != NULL && t->ack_by != NULL) {
 		base_buf_free(&t3);
 		link_when(&t3, pl, zone, t->ack_at);
-		base_buf_puts(pg, "<p class=\"done\">");
-		i18n_put(pg, page_tr(pl, N_("Acknowledged by {who} ({via}) at "
-		    "{time}. Thank you."), &t0), "who", page_plain(t->ack_by,
-		    200, &t1), "via", page_plain(t->ack_via, 64, &t2), "time",
-		    t3.p != NULL ? t3.p : "", NULL);
+		base_buf_puts(pg, "<p class=\"done\"><b>");
+		page_put(pg, pl, N_("Acknowledged"));
+		base_buf_puts(pg, "</b> ");
+		i18n_put(pg, page_tr(pl, N_("by {who} ({via}) at {time}. Thank "
+		    "you."), &t0), "who", page_plain(t->ack_by, 200, &t1), "via",
+		    page_plain(t->ack_via, 64, &t2), "time", t3.p != NULL ? t3.p :
+		    "", NULL);
 		base_buf_puts(pg, "</p>\n");
 	} else if (t != NULL) {
 		base_buf_puts(pg, "<p>");

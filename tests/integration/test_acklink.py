@@ -95,7 +95,7 @@ def test_get_shows_post_acknowledges(inst, served):
 
     st, _, page = request(inst, "POST", f"/ack/{tok}",
                           {"name": "Amina O."})
-    assert st == 200 and "Acknowledged by Amina O. (link)" in page
+    assert st == 200 and "Acknowledged</b> by Amina O. (link)" in page
     assert team_state(inst, alert, teams[0]) == ("acked", "Amina O.",
                                                  "link", "unsigned")
     # the other team's ladder goes on
@@ -107,7 +107,7 @@ def test_get_shows_post_acknowledges(inst, served):
     assert team_state(inst, alert, teams[0])[1] == "Amina O."
     # and a GET afterwards says so, with no button
     st, _, page = request(inst, "GET", f"/ack/{tok}")
-    assert "Acknowledged by" in page and "<form" not in page
+    assert "Acknowledged</b>" in page and "<form" not in page
     acts = [a for a in inst.audit() if a[2] == "ack"]
     assert len(acts) == 2 and acts[0][1] == "ack link"
 
