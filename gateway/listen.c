@@ -513,9 +513,9 @@ check_link(struct listen_ctx *l, struct MHD_Connection *c,
 	    &t3), "channel", page_plain(k->channel, 32, &t4), NULL);
 	base_buf_puts(&pg, "</p>\n");
 	if (rc == 0) {
-		base_buf_puts(&pg, "<p class=\"done\">");
+		base_buf_puts(&pg, "<p class=\"done\"><b>");
 		page_put(&pg, &pl, N_("Confirmed, thank you."));
-		base_buf_puts(&pg, "</p>\n");
+		base_buf_puts(&pg, "</b></p>\n");
 	} else if (rc == 1) {
 		base_buf_puts(&pg, "<p>");
 		page_put(&pg, &pl, N_("Nothing was confirmed: this link is no "
