@@ -419,18 +419,20 @@ static int
 i18n_load_one(struct i18n_cat *cat, const char *name,
     struct tocsin_err *err)
 {
-	struct i18n_lang *l = &cat->langs[cat->nlangs];
+	struct i18n_lang *l;
 	struct tocsin_err e = { 0 };
-	char *path = NULL, *data = NULL;
+	char *path = NULL, *data = NULL, key[I18N_LANG_MAX + 1];
 	size_t len = 0;
 	int rc;
 
-	if (!i18n_key(name, strlen(name), l->name))
+	if (!i18n_key(name, strlen(name), key))
 		return 0;
 	if (cat->nlangs == I18N_LANGS_MAX) {
 		i18n_note(cat, name, "more catalogs than the limit; left out");
 		return 0;
 	}
+	l = &cat->langs[cat->nlangs];
+	memcpy(l->name, key, sizeof(l->name));
 	if (asprintf(&path, "%s/%s/LC_MESSAGES/" I18N_DOMAIN ".mo", cat->dir,
 	    name) < 0)
 		return tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");

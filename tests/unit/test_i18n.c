@@ -314,6 +314,55 @@ test_lookup(void **state)
 	free(dir);
 }
 
+/* More catalogs than I18N_LANGS_MAX: the first ones in name order are
+   read, the rest left out and said so, never written past the table. */
+static void
+test_too_many_languages(void **state)
+{
+	char tmpl[] = "/tmp/test_i18n.XXXXXX", path[600], cmd[600], name[8];
+	char *dir = mkdtemp(tmpl);
+	struct tocsin_err err = { 0 };
+	struct i18n_cat *cat = NULL;
+	unsigned char *p;
+	size_t len;
+	int n = I18N_LANGS_MAX + 2;
+	FILE *f;
+
+	(void)state;
+	assert_non_null(dir);
+	p = mo_build(fr_msgs, FR_N, false, &len);
+	for (int i = 0; i < n; i++) {
+		snprintf(name, sizeof(name), "x%c%c", 'a' + i / 26, 'a' + i % 26);
+		snprintf(path, sizeof(path), "%s/%s", dir, name);
+		assert_int_equal(mkdir(path, 0700), 0);
+		snprintf(path, sizeof(path), "%s/%s/LC_MESSAGES", dir, name);
+		assert_int_equal(mkdir(path, 0700), 0);
+		snprintf(path, sizeof(path), "%s/%s/LC_MESSAGES/tocsin.mo", dir,
+		    name);
+		assert_non_null(f = fopen(path, "wb"));
+		assert_int_equal(fwrite(p, 1, len, f), len);
+		fclose(f);
+	}
+	free(p);
+	assert_int_equal(i18n_load(dir, &cat, &err), 0);
+	assert_true(i18n_has(cat, "xaa"));
+	snprintf(name, sizeof(name), "x%c%c", 'a' + (I18N_LANGS_MAX - 1) / 26,
+	    'a' + (I18N_LANGS_MAX - 1) % 26);
+	assert_true(i18n_has(cat, name));
+	assert_string_equal(i18n_text(cat, name, "Goodbye."), "Au revoir.");
+	snprintf(name, sizeof(name), "x%c%c", 'a' + I18N_LANGS_MAX / 26,
+	    'a' + I18N_LANGS_MAX % 26);
+	assert_false(i18n_has(cat, name));
+	assert_non_null(i18n_problem(cat, 0));
+	assert_non_null(strstr(i18n_problem(cat, 0), "more catalogs than the "
+	    "limit"));
+	assert_non_null(i18n_problem(cat, 1));
+	assert_null(i18n_problem(cat, 2));
+	i18n_free(cat);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
 static void
 test_placeholders(void **state)
 {
@@ -368,6 +417,7 @@ main(void)
 		cmocka_unit_test(test_both_byte_orders),
 		cmocka_unit_test(test_corrupt),
 		cmocka_unit_test(test_lookup),
+		cmocka_unit_test(test_too_many_languages),
 		cmocka_unit_test(test_placeholders),
 		cmocka_unit_test(test_built_catalogs),
 	};
