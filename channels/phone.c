@@ -637,24 +637,21 @@ ph_req_reset(struct ph_req *r)
 	r->errbuf[0] = '\0';
 }
 
-/* The SMS text of r's message for provider pv into *ret (malloc'd, the
-   caller's), and r's count of segments. */
-static int
-ph_sms_text(const struct ph_session *s, struct ph_req *r,
-    const struct policy_provider *pv, char **ret, struct tocsin_err *err)
+/* The fixed parts of an SMS, the marker and the tail, in m's language or,
+   with english, in English. */
+static void
+ph_sms_frame(const struct policy_repo *repo, const struct chan_msg *m,
+    bool english, char *marker, size_t mlen, char *tail, size_t tlen)
 {
-	const struct chan_msg *m = r->msg;
-	const struct policy_repo *repo = s->env->repo;
 	const char *name = repo->gateway.short_name;
-	struct smstext_info info = { 0 };
-	char tail[600], marker[POLICY_SHORT_NAME_MAX + 64];
-	int rc;
+	const struct chan_msg en = { .lang = "en" };
+	const struct chan_msg *l = english ? &en : m;
 
 	/* who sends, first: the name the recipients know the desk by
 	   (checked printable ASCII, so it cannot reorder or break the
 	   text), then the exercise marker in the contact's language */
-	snprintf(marker, sizeof(marker), "%.*s: %s%s", POLICY_SHORT_NAME_MAX,
-	    name != NULL ? name : "tocsin", m->exercise ? ph_text(repo, m,
+	snprintf(marker, mlen, "%.*s: %s%s", POLICY_SHORT_NAME_MAX,
+	    name != NULL ? name : "tocsin", m->exercise ? ph_text(repo, l,
 	    N_("[EXERCISE]")) : "", m->exercise ? " " : "");
 	/* what to do, last and never cut: the reply that acks, and the
 	   link; a notice that the team acknowledged asks for nothing.
@@ -662,14 +659,40 @@ ph_sms_text(const struct ph_session *s, struct ph_req *r,
 	tail[0] = '\0';
 	if (m->ack_code != NULL) {
 		tail[0] = ' ';
-		(void)i18n_fmt(tail + 1, sizeof(tail) - 1, m->ack_url != NULL ?
-		    ph_text(repo, m, N_("- reply ACK {code} or open {link}")) :
-		    ph_text(repo, m, N_("- reply ACK {code}")), "code",
+		(void)i18n_fmt(tail + 1, tlen - 1, m->ack_url != NULL ?
+		    ph_text(repo, l, N_("- reply ACK {code} or open {link}")) :
+		    ph_text(repo, l, N_("- reply ACK {code}")), "code",
 		    m->ack_code, "link", m->ack_url, NULL);
 	}
+}
+
+/* The SMS text of r's message for provider pv into *ret (malloc'd, the
+   caller's), and r's count of segments.  Fixed parts that do not fit the
+   provider's segments in the contact's language (UCS-2 holds 70
+   characters a part, not 160) go in English rather than not at all. */
+static int
+ph_sms_text(const struct ph_session *s, struct ph_req *r,
+    const struct policy_provider *pv, char **ret, struct tocsin_err *err)
+{
+	const struct chan_msg *m = r->msg;
+	const struct policy_repo *repo = s->env->repo;
+	struct smstext_info info = { 0 };
+	char tail[600], marker[POLICY_SHORT_NAME_MAX + 64];
+	int rc;
+
+	ph_sms_frame(repo, m, false, marker, sizeof(marker), tail,
+	    sizeof(tail));
 	rc = smstext_compose(marker,
 	    m->short_text != NULL ? m->short_text : "", tail,
 	    (unsigned)pv->segments, ret, &info, err);
+	if (rc == TOCSIN_ETOOBIG && strcmp(i18n_lang(repo->gateway.catalog,
+	    m->lang), "en") != 0) {
+		ph_sms_frame(repo, m, true, marker, sizeof(marker), tail,
+		    sizeof(tail));
+		rc = smstext_compose(marker, m->short_text != NULL ?
+		    m->short_text : "", tail, (unsigned)pv->segments, ret,
+		    &info, err);
+	}
 	if (rc != 0)
 		return rc;
 	r->segments = (int)info.segments;

@@ -301,6 +301,29 @@ def test_sms_in_the_team_s_language(inst, tmp_path, pki):
     assert " - reply ACK " in bodies[sw] and "[EXERCISE]" in bodies[sw]
 
 
+def test_fixed_parts_that_do_not_fit_go_in_english(inst, tmp_path, pki):
+    """The fault's version: a provider of one part, and an Arabic team,
+    whose fixed parts in Arabic (UCS-2, 70 characters a part) cannot fit
+    it: the SMS still goes, with the English ones, rather than dead."""
+    ar = inst.teams()[0]
+    inst.set_contact_langs(ar, ["ar"])
+    inst.languages()
+    with provider(tmp_path, pki, "p") as p:
+        configure(inst, p.url, step0='[ "primary:sms" ]', segments=1)
+        alert = inst.submit_signed(inst.cap(addresses=ar),
+                                   signers=("desk-1",))
+        inst.serve(timeout=120)
+        reqs = [r for r in p.requests() if "/Messages.json" in r["path"]]
+    rows = sms_rows(inst, alert)
+    assert [r[3] for r in rows] == ["sent"], rows
+    body = reqs[0]["form"]["Body"]
+    code = inst.ack_code(alert, ar)
+    assert body.startswith("tocsin: ") and body.endswith(
+        f" - reply ACK {code} or open http://127.0.0.1:{inst.port}/ack/"
+        f"{inst.ack_token(alert, ar)}"), body
+    assert segments(body) == 1 and rows[0][7] == 1
+
+
 def test_sms_starts_with_the_short_name_and_ends_with_what_to_do(
         inst, tmp_path, pki):
     """A long Arabic alert from a desk with its own short name: the name
