@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "certs.h"
+#include "i18n.h"
 #include "policy.h"
 #include "tocsin.h"
 
@@ -336,13 +337,16 @@ int chan_global_init(struct tocsin_err *err);
  * for this wording: the store's bounds on wrong codes are the limit).
  */
 #define CHAN_VOICE_TRIES 3
-#define CHAN_VOICE_MENU "To acknowledge, enter your 8-digit code " \
-	"followed by the hash key."
-#define CHAN_VOICE_WRONG "That code is not right."
-#define CHAN_VOICE_ACKED "Thank you. Your team's acknowledgement is " \
-	"recorded. Goodbye."
-#define CHAN_VOICE_THROTTLED "Too many tries. Goodbye."
-#define CHAN_VOICE_BYE "Goodbye."
+/* English msgids of the gateway's catalogs (i18n.h): said through
+   i18n_text in the call's language. */
+#define CHAN_VOICE_MENU N_("To acknowledge, enter your 8-digit code " \
+	"followed by the hash key.")
+#define CHAN_VOICE_WRONG N_("That code is not right.")
+#define CHAN_VOICE_WRONG_BYE N_("That code is not right. Goodbye.")
+#define CHAN_VOICE_ACKED N_("Thank you. Your team's acknowledgement is " \
+	"recorded. Goodbye.")
+#define CHAN_VOICE_THROTTLED N_("Too many tries. Goodbye.")
+#define CHAN_VOICE_BYE N_("Goodbye.")
 /* The Gather of a menu: keys until '#', or 15 s of silence. */
 #define CHAN_VOICE_GATHER "<Gather input=\"dtmf\" finishOnKey=\"#\" " \
 	"timeout=\"15\""

@@ -268,9 +268,12 @@ fax_filename(const char *id, char *out, size_t outlen)
 
 /* How the fax of m is laid out. */
 static void
-fax_opts(const struct policy_fax *fax, const struct chan_msg *m,
-    struct faxpdf_opts *opts)
+fax_opts(const struct policy_repo *repo, const struct policy_fax *fax,
+    const struct chan_msg *m, struct faxpdf_opts *opts)
 {
+	/* the page's own words in the contact's language */
+	opts->cat = repo->gateway.catalog;
+	opts->lang = m->lang;
 	opts->paper = fax->paper;
 	opts->cover = fax->cover;
 	opts->pages = fax->pages > 0 ? fax->pages : 3;
@@ -294,7 +297,7 @@ fax_build(struct fax_session *s, struct mailer_out *o, struct fax_out *fo,
 	struct chan_msg hm;
 	int rc;
 
-	fax_opts(fax, m, &opts);
+	fax_opts(s->env->repo, fax, m, &opts);
 	if ((rc = faxpdf_render(s->fonts, m->doc, &opts, &pdf, err)) != 0)
 		return rc;
 	fo->pages = pdf.pages;
@@ -431,7 +434,7 @@ fax_preview(const struct policy_repo *repo, const struct chan_msg *m,
 	if (fax == NULL || m->doc == NULL)
 		return tocsin_fail(err, TOCSIN_ENOTFOUND, "providers.fax is not "
 		    "configured");
-	fax_opts(fax, m, &opts);
+	fax_opts(repo, fax, m, &opts);
 	/* a preview is a command of its own, outside serve: fontconfig is
 	   loaded for it and unloaded after, as serve does around its run */
 	if ((rc = faxpdf_global_init(err)) != 0)

@@ -30,6 +30,7 @@
 
 #include "base.h"
 #include "faxpdf.h"
+#include "i18n.h"
 
 #define FP_MM		(72.0 / 25.4)
 #define FP_MARGIN	(14.0 * FP_MM)
@@ -189,29 +190,6 @@ fp_layout(struct fp *fp, const char *text, double size, enum fp_style st,
 	return l;
 }
 
-/* As fp_layout, of a formatted text: never cut, so never cut inside a
-   character. */
-static PangoLayout *
-fp_layoutf(struct fp *fp, double size, enum fp_style st, double width,
-    PangoAlignment align, const char *fmt, ...)
-    __attribute__((format(printf, 6, 7)));
-
-static PangoLayout *
-fp_layoutf(struct fp *fp, double size, enum fp_style st, double width,
-    PangoAlignment align, const char *fmt, ...)
-{
-	PangoLayout *l;
-	va_list ap;
-	gchar *text;
-
-	va_start(ap, fmt);
-	text = g_strdup_vprintf(fmt, ap);
-	va_end(ap);
-	l = fp_layout(fp, text, size, st, width, align);
-	g_free(text);
-	return l;
-}
-
 static double
 fp_height(PangoLayout *l)
 {
@@ -230,6 +208,9 @@ fp_show(struct fp *fp, PangoLayout *l, double x, double y)
 	pango_cairo_show_layout(fp->cr, l);
 }
 
+/* A text of the page's in the reader's language. */
+#define FT(fp, s) i18n_text((fp)->o->cat, (fp)->o->lang, (s))
+
 static const char *
 fp_band_text(const struct fp *fp, bool *solid)
 {
@@ -237,13 +218,13 @@ fp_band_text(const struct fp *fp, bool *solid)
 
 	*solid = false;
 	if (strcmp(st, "Exercise") == 0 || fp->o->exercise)
-		return "EXERCISE \xe2\x80\x93 NO REAL INCIDENT";
+		return FT(fp, N_("EXERCISE \xe2\x80\x93 NO REAL INCIDENT"));
 	if (strcmp(st, "Test") == 0 || strcmp(st, "System") == 0)
-		return "TEST \xe2\x80\x93 NO REAL INCIDENT";
+		return FT(fp, N_("TEST \xe2\x80\x93 NO REAL INCIDENT"));
 	if (strcmp(st, "Draft") == 0)
-		return "DRAFT \xe2\x80\x93 DO NOT ACT";
+		return FT(fp, N_("DRAFT \xe2\x80\x93 DO NOT ACT"));
 	*solid = true;
-	return "ACTUAL ALERT";
+	return FT(fp, N_("ACTUAL ALERT"));
 }
 
 /* The band and the footer of the page just begun. */
@@ -255,6 +236,7 @@ fp_decorate(struct fp *fp)
 	PangoLayout *l;
 	bool solid;
 	const char *band = fp_band_text(fp, &solid);
+	char t[512], n1[16], n2[16];
 
 	if (cr == NULL)
 		return;
@@ -280,16 +262,32 @@ fp_decorate(struct fp *fp)
 	g_object_unref(l);
 	cairo_set_source_rgb(cr, 0, 0, 0);
 
-	l = fp_layoutf(fp, FP_SMALL, FP_NORMAL, fp->cw - 90, PANGO_ALIGN_LEFT,
-	    "Alert %s \xc2\xb7 %s%s%s", d->alert_id != NULL ? d->alert_id :
-	    "?", fp->number != NULL ? "fax to " : "",
-	    fp->number != NULL ? fp->number : "",
-	    fp->o->exercise ? " \xc2\xb7 EXERCISE" : "");
+	(void)i18n_fmt(t, sizeof(t), FT(fp, N_("Alert {alert}")), "alert",
+	    d->alert_id != NULL ? d->alert_id : "?", NULL);
+	if (fp->number != NULL) {
+		size_t k = strlen(t);
+
+		(void)snprintf(t + k, sizeof(t) - k, " \xc2\xb7 ");
+		k = strlen(t);
+		(void)i18n_fmt(t + k, sizeof(t) - k, FT(fp, N_("fax to "
+		    "{number}")), "number", fp->number, NULL);
+	}
+	if (fp->o->exercise) {
+		size_t k = strlen(t);
+
+		(void)snprintf(t + k, sizeof(t) - k, " \xc2\xb7 %s", FT(fp,
+		    N_("EXERCISE")));
+	}
+	l = fp_layout(fp, t, FP_SMALL, FP_NORMAL, fp->cw - 90,
+	    PANGO_ALIGN_LEFT);
 	pango_layout_set_ellipsize(l, PANGO_ELLIPSIZE_END);
 	fp_show(fp, l, fp->x0, fp->h - FP_MARGIN - FP_FOOT_H + 4);
 	g_object_unref(l);
-	l = fp_layoutf(fp, FP_SMALL, FP_BOLD, 0, PANGO_ALIGN_RIGHT,
-	    "Page %d of %d", fp->page, fp->total);
+	(void)snprintf(n1, sizeof(n1), "%d", fp->page);
+	(void)snprintf(n2, sizeof(n2), "%d", fp->total);
+	(void)i18n_fmt(t, sizeof(t), FT(fp, N_("Page {page} of {pages}")),
+	    "page", n1, "pages", n2, NULL);
+	l = fp_layout(fp, t, FP_SMALL, FP_BOLD, 0, PANGO_ALIGN_RIGHT);
 	fp_show(fp, l, fp->x0, fp->h - FP_MARGIN - FP_FOOT_H + 4);
 	g_object_unref(l);
 }
@@ -320,15 +318,18 @@ fp_cut(struct fp *fp)
 		return;
 	fp->cut = true;
 	if (fp->on_cover)
-		l = fp_layout(fp, "[cut: the names are longer than a cover "
-		    "page]", FP_LABEL, FP_BOLD, 0, PANGO_ALIGN_LEFT);
-	else
-		l = fp_layoutf(fp, FP_LABEL, FP_BOLD, 0, PANGO_ALIGN_LEFT,
-		    "[The alert is longer than this fax may be; the rest is "
-		    "not printed.%s%s%s]", fp->duty != NULL ?
-		    " Ask the duty desk for it: " : "",
-		    fp->duty != NULL ? fp->duty : "",
-		    fp->duty != NULL ? "." : "");
+		l = fp_layout(fp, FT(fp, N_("[cut: the names are longer than a "
+		    "cover page]")), FP_LABEL, FP_BOLD, 0, PANGO_ALIGN_LEFT);
+	else {
+		char t[1024];
+
+		(void)i18n_fmt(t, sizeof(t), fp->duty != NULL ? FT(fp,
+		    N_("[The alert is longer than this fax may be; the rest is "
+		    "not printed. Ask the duty desk for it: {phone}.]")) :
+		    FT(fp, N_("[The alert is longer than this fax may be; the "
+		    "rest is not printed.]")), "phone", fp->duty, NULL);
+		l = fp_layout(fp, t, FP_LABEL, FP_BOLD, 0, PANGO_ALIGN_LEFT);
+	}
 	fp_show(fp, l, fp->x0, fp->y + 4);
 	g_object_unref(l);
 }
@@ -412,7 +413,7 @@ fp_field(struct fp *fp, const char *label, const char *value)
 
 	if (value == NULL || value[0] == '\0' || fp->cut)
 		return;
-	lab = fp_layout(fp, label, FP_LABEL, FP_BOLD, FP_LABEL_W - 6,
+	lab = fp_layout(fp, FT(fp, label), FP_LABEL, FP_BOLD, FP_LABEL_W - 6,
 	    PANGO_ALIGN_LEFT);
 	val = fp_layout(fp, value, FP_TEXT, FP_NORMAL, fp->cw - FP_LABEL_W,
 	    PANGO_ALIGN_LEFT);
@@ -457,7 +458,7 @@ static void
 fp_ack_box(struct fp *fp)
 {
 	const char *code = fp->o->ack_code, *url = fp->o->ack_url;
-	char spaced[64];
+	char spaced[64], t[1024];
 	PangoLayout *ls[6];
 	double pad[6];
 	size_t n = 0;
@@ -465,30 +466,37 @@ fp_ack_box(struct fp *fp)
 
 	if ((code == NULL || code[0] == '\0') && (url == NULL || url[0] == '\0'))
 		return;
-	ls[n] = fp_layout(fp, "TO ACKNOWLEDGE", FP_SECTION, FP_BOLD, inner,
-	    PANGO_ALIGN_LEFT);
+	ls[n] = fp_layout(fp, FT(fp, N_("TO ACKNOWLEDGE")), FP_SECTION,
+	    FP_BOLD, inner, PANGO_ALIGN_LEFT);
 	pad[n++] = 4;
 	if (code != NULL && code[0] != '\0') {
 		fp_spaced(code, spaced, sizeof(spaced));
-		ls[n] = fp_layoutf(fp, 30, FP_MONO, inner, PANGO_ALIGN_LEFT,
-		    "Code  %s", spaced);
+		(void)i18n_fmt(t, sizeof(t), FT(fp, N_("Code  {code}")),
+		    "code", spaced, NULL);
+		ls[n] = fp_layout(fp, t, 30, FP_MONO, inner, PANGO_ALIGN_LEFT);
 		pad[n++] = 6;
 		if (fp->duty != NULL) {
-			ls[n] = fp_layoutf(fp, FP_TEXT, FP_BOLD, inner,
-			    PANGO_ALIGN_LEFT, "Call the duty desk at %s and "
-			    "give this code.", fp->duty);
+			(void)i18n_fmt(t, sizeof(t), FT(fp, N_("Call the duty "
+			    "desk at {phone} and give this code.")), "phone",
+			    fp->duty, NULL);
+			ls[n] = fp_layout(fp, t, FP_TEXT, FP_BOLD, inner,
+			    PANGO_ALIGN_LEFT);
 			pad[n++] = 3;
 		}
 		if (fp->ackp != NULL) {
-			ls[n] = fp_layoutf(fp, FP_TEXT, FP_NORMAL, inner,
-			    PANGO_ALIGN_LEFT, "Or send \"ACK %s\" by SMS to %s.",
-			    code, fp->ackp);
+			/* "ACK" stays: the word the reply is read for */
+			(void)i18n_fmt(t, sizeof(t), FT(fp, N_("Or send \"ACK "
+			    "{code}\" by SMS to {phone}.")), "code", code,
+			    "phone", fp->ackp, NULL);
+			ls[n] = fp_layout(fp, t, FP_TEXT, FP_NORMAL, inner,
+			    PANGO_ALIGN_LEFT);
 			pad[n++] = 3;
 		}
 	}
 	if (url != NULL && url[0] != '\0') {
-		ls[n] = fp_layout(fp, "Or open this address and press the "
-		    "button:", FP_TEXT, FP_NORMAL, inner, PANGO_ALIGN_LEFT);
+		ls[n] = fp_layout(fp, FT(fp, N_("Or open this address and press "
+		    "the button:")), FP_TEXT, FP_NORMAL, inner,
+		    PANGO_ALIGN_LEFT);
 		pad[n++] = 1;
 		ls[n] = fp_layout(fp, url, 11, FP_MONO, inner,
 		    PANGO_ALIGN_LEFT);
@@ -519,12 +527,12 @@ static void
 fp_cover(struct fp *fp)
 {
 	const struct chan_doc *d = fp->doc;
-	const char *const fields[][2] = { { "To", d->recipient },
-		{ "Fax number", fp->number }, { "Team", d->team },
-		{ "From", d->issuer }, { "Sent", d->sent_utc },
-		{ "Local time", d->sent_local }, { "Alert id", d->alert_id } };
-	char pages[64];
-	gchar *who;
+	const char *const fields[][2] = { { N_("To"), d->recipient },
+		{ N_("Fax number"), fp->number }, { N_("Team"), d->team },
+		{ N_("From"), d->issuer }, { N_("Sent"), d->sent_utc },
+		{ N_("Local time"), d->sent_local },
+		{ N_("Alert id"), d->alert_id } };
+	char pages[64], n1[16], who[1024];
 
 	int last = fp->last;
 
@@ -533,20 +541,22 @@ fp_cover(struct fp *fp)
 	fp_new_page(fp);
 	fp->last = fp->page;
 	fp->on_cover = true;
-	fp_para(fp, "FAX \xe2\x80\x93 URGENT", 30, FP_BOLD, FP_GAP);
-	who = g_strdup_printf("Security alert for the incident response team "
-	    "%s. Hand it to the contact named below at once.",
-	    d->team != NULL ? d->team : "");
+	fp_para(fp, FT(fp, N_("FAX \xe2\x80\x93 URGENT")), 30, FP_BOLD,
+	    FP_GAP);
+	(void)i18n_fmt(who, sizeof(who), FT(fp, N_("Security alert for the "
+	    "incident response team {team}. Hand it to the contact named "
+	    "below at once.")), "team", d->team != NULL ? d->team : "", NULL);
 	fp_para(fp, who, FP_SECTION, FP_NORMAL, 2 * FP_GAP);
-	g_free(who);
 	fp_fields(fp, fields, sizeof(fields) / sizeof(fields[0]));
-	(void)snprintf(pages, sizeof(pages), "%d, this cover included",
-	    fp->total);
-	fp_field(fp, "Pages", fp->cr != NULL ? pages : "0");
-	fp_field(fp, "Duty desk", fp->duty);
+	(void)snprintf(n1, sizeof(n1), "%d", fp->total);
+	(void)i18n_fmt(pages, sizeof(pages), FT(fp, N_("{pages}, this cover "
+	    "included")), "pages", n1, NULL);
+	fp_field(fp, N_("Pages"), fp->cr != NULL ? pages : "0");
+	fp_field(fp, N_("Duty desk"), fp->duty);
 	fp->y += FP_GAP;
-	fp_para(fp, "If this fax reached you by mistake, call the duty desk "
-	    "and tell them; do not act on it.", FP_TEXT, FP_NORMAL, 0);
+	fp_para(fp, FT(fp, N_("If this fax reached you by mistake, call the "
+	    "duty desk and tell them; do not act on it.")), FP_TEXT, FP_NORMAL,
+	    0);
 	fp->last = last;
 	fp->cut = false;
 	fp->on_cover = false;
@@ -557,19 +567,19 @@ fp_body(struct fp *fp)
 {
 	const struct chan_doc *d = fp->doc;
 	const char *title = d->headline != NULL ? d->headline :
-	    d->event != NULL ? d->event : "Security alert";
+	    d->event != NULL ? d->event : FT(fp, N_("Security alert"));
 	/* what to do before what happened: when the pages run out, the
 	   description is what is cut */
-	const char *const texts[][2] = { { "Instruction", d->instruction },
-		{ "Description", d->description }, { "Note", d->note } };
+	const char *const texts[][2] = { { N_("Instruction"), d->instruction },
+		{ N_("Description"), d->description }, { N_("Note"), d->note } };
 	/* the event is a field of its own only under a headline */
-	const char *const fields[][2] = { { "Alert id", d->alert_id },
-		{ "Issued by", d->issuer }, { "Sent", d->sent_utc },
-		{ "Local time", d->sent_local }, { "Team", d->team },
-		{ "For", d->recipient }, { "Severity", d->grading },
-		{ "Event", d->headline != NULL ? d->event : NULL },
-		{ "Area", d->area }, { "CAP id", d->cap_identifier } };
-	gchar *sum;
+	const char *const fields[][2] = { { N_("Alert id"), d->alert_id },
+		{ N_("Issued by"), d->issuer }, { N_("Sent"), d->sent_utc },
+		{ N_("Local time"), d->sent_local }, { N_("Team"), d->team },
+		{ N_("For"), d->recipient }, { N_("Severity"), d->grading },
+		{ N_("Event"), d->headline != NULL ? d->event : NULL },
+		{ N_("Area"), d->area }, { N_("CAP id"), d->cap_identifier } };
+	char sum[1024];
 
 	fp_new_page(fp);
 	fp_para(fp, d->msg_type_line, FP_SECTION, FP_BOLD, 4);
@@ -578,19 +588,19 @@ fp_body(struct fp *fp)
 	fp_fields(fp, fields, sizeof(fields) / sizeof(fields[0]));
 	fp->y += FP_GAP;
 	if (!d->full) {
-		sum = g_strdup_printf("This fax is a summary. The full alert "
-		    "went to your team by encrypted e-mail.%s%s%s",
-		    fp->duty != NULL ? " For details, call the duty desk "
-		    "at " : "", fp->duty != NULL ? fp->duty : "",
-		    fp->duty != NULL ? "." : "");
+		(void)i18n_fmt(sum, sizeof(sum), fp->duty != NULL ? FT(fp,
+		    N_("This fax is a summary. The full alert went to your team "
+		    "by encrypted e-mail. For details, call the duty desk at "
+		    "{phone}.")) : FT(fp, N_("This fax is a summary. The full "
+		    "alert went to your team by encrypted e-mail.")), "phone",
+		    fp->duty, NULL);
 		fp_para(fp, sum, FP_TEXT, FP_NORMAL, 0);
-		g_free(sum);
 		return;
 	}
 	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
 		if (texts[i][1] == NULL)
 			continue;
-		fp_para(fp, texts[i][0], FP_SECTION, FP_BOLD, 3);
+		fp_para(fp, FT(fp, texts[i][0]), FP_SECTION, FP_BOLD, 3);
 		fp_para(fp, texts[i][1], FP_TEXT, FP_NORMAL, FP_GAP);
 	}
 }
@@ -600,14 +610,16 @@ static void
 fp_pass(struct fp *fp)
 {
 	PangoLayout *l;
+	char t[1024];
 
 	fp->page = 0;
 	fp->cut = false;
 	fp->last = fp->o->pages + (fp->o->cover ? 1 : 0);
 	/* the cut note's room: its height with a duty phone, the longest */
-	l = fp_layout(fp, "[The alert is longer than this fax may be; the "
-	    "rest is not printed. Ask the duty desk for it: +000000000000000.]",
-	    FP_LABEL, FP_BOLD, 0, PANGO_ALIGN_LEFT);
+	(void)i18n_fmt(t, sizeof(t), FT(fp, N_("[The alert is longer than "
+	    "this fax may be; the rest is not printed. Ask the duty desk for "
+	    "it: {phone}.]")), "phone", "+000000000000000", NULL);
+	l = fp_layout(fp, t, FP_LABEL, FP_BOLD, 0, PANGO_ALIGN_LEFT);
 	fp->reserve = fp_height(l) + 8;
 	g_object_unref(l);
 	if (fp->o->cover)

@@ -35,6 +35,9 @@ struct faxpdf_opts {
 	const char *ack_code;	/* may be NULL */
 	const char *ack_url;	/* may be NULL */
 	bool exercise;
+	const struct i18n_cat *cat;	/* the page's words in lang (i18n.h);
+					   NULL: English */
+	const char *lang;
 };
 
 struct faxpdf_out {

@@ -65,6 +65,7 @@
 #include "base.h"
 #include "channel.h"
 #include "form.h"
+#include "i18n.h"
 #include "jsonget.h"
 #include "mime.h"
 #include "modem.h"
@@ -469,20 +470,32 @@ ph_receipt_url(struct mime_buf *b, const char *public_url, const char *path,
 	buf_form(b, name);
 }
 
-/* A <Say> in the contact's language where the tag is plain, of text
-   (escaped). */
-static void
-ph_say(struct mime_buf *b, const struct chan_msg *m, const char *text)
+/* The gateway's text msgid in the language of m's contact. */
+static const char *
+ph_text(const struct policy_repo *repo, const struct chan_msg *m,
+    const char *msgid)
 {
-	mime_adds(b, "<Say");
-	if (m->lang != NULL && m->lang[0] != '\0' &&
-	    strspn(m->lang, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMN"
-	    "OPQRSTUVWXYZ-") == strlen(m->lang) && strlen(m->lang) < 16) {
-		mime_adds(b, " language=\"");
-		mime_adds(b, m->lang);
-		mime_adds(b, "\"");
-	}
-	mime_adds(b, ">");
+	return i18n_text(repo->gateway.catalog, m->lang, msgid);
+}
+
+/* "<Say language="...">": the voice of the language the call's words are
+   in (the contact's when it has a catalog, else English), so that the
+   whole call is spoken in one language. */
+static void
+ph_say_open(struct mime_buf *b, const struct policy_repo *repo,
+    const struct chan_msg *m)
+{
+	mime_adds(b, "<Say language=\"");
+	mime_adds(b, i18n_voice(i18n_lang(repo->gateway.catalog, m->lang)));
+	mime_adds(b, "\">");
+}
+
+/* A <Say> of text (escaped). */
+static void
+ph_say(struct mime_buf *b, const struct policy_repo *repo,
+    const struct chan_msg *m, const char *text)
+{
+	ph_say_open(b, repo, m);
 	buf_xml(b, text);
 	mime_adds(b, "</Say>");
 }
@@ -490,9 +503,12 @@ ph_say(struct mime_buf *b, const struct chan_msg *m, const char *text)
 /* The menu: a Gather whose keys go to action (the gateway's listener),
    saying the code digit by digit, then what to key. */
 static void
-ph_menu(struct mime_buf *b, const struct chan_msg *m, const char *action)
+ph_menu(struct mime_buf *b, const struct policy_repo *repo,
+    const struct chan_msg *m, const char *action)
 {
 	size_t nd = m->ack_code != NULL ? strlen(m->ack_code) : 0;
+	char digits[40] = "", line[600];
+	size_t k = 0;
 
 	mime_adds(b, CHAN_VOICE_GATHER);
 	if (action != NULL) {
@@ -500,45 +516,75 @@ ph_menu(struct mime_buf *b, const struct chan_msg *m, const char *action)
 		buf_xml(b, action);
 		mime_adds(b, "\"");
 	}
-	mime_adds(b, "><Say>");
+	mime_adds(b, ">");
+	ph_say_open(b, repo, m);
 	if (nd > 0) {
-		mime_adds(b, "Your code is ");
 		/* digit by digit, so that it is read out as digits */
-		for (size_t k = 0; k < nd && k < 16; k++) {
-			char dg[3] = { m->ack_code[k], ' ', '\0' };
-
-			if (dg[0] >= '0' && dg[0] <= '9')
-				mime_adds(b, dg);
-		}
-		mime_adds(b, ". ");
+		for (size_t i = 0; i < nd && i < 16; i++)
+			if (m->ack_code[i] >= '0' && m->ack_code[i] <= '9') {
+				digits[k++] = m->ack_code[i];
+				digits[k++] = ' ';
+			}
+		while (k > 0 && digits[k - 1] == ' ')
+			k--;
+		digits[k] = '\0';
+		(void)i18n_fmt(line, sizeof(line), ph_text(repo, m,
+		    N_("Your code is {digits}.")), "digits", digits, NULL);
+		buf_xml(b, line);
+		mime_adds(b, " ");
 	}
-	mime_adds(b, CHAN_VOICE_MENU "</Say></Gather>");
+	buf_xml(b, ph_text(repo, m, CHAN_VOICE_MENU));
+	mime_adds(b, "</Say></Gather>");
 }
 
 /*
  * The TwiML of a call: who calls ("DNS-CERT alert", or "exercise" and
  * that it is a drill), the alert line in the contact's language where the
  * alert has it, then the menu, once more if nothing was keyed, and a
- * goodbye.  A notice of an ack (no code) asks for nothing.
+ * goodbye, every word of the gateway's in the contact's language.  A
+ * notice of an ack (no code) asks for nothing.
  */
 static void
-ph_twiml(struct mime_buf *b, const struct chan_msg *m, const char *name,
-    const char *action)
+ph_twiml(struct mime_buf *b, const struct policy_repo *repo,
+    const struct chan_msg *m, const char *action)
 {
-	struct mime_buf intro = { 0 };
+	const char *name = repo->gateway.short_name;
+	char intro[200];
+	struct mime_buf all = { 0 };
 
-	mime_adds(&intro, name != NULL ? name : "tocsin");
-	mime_adds(&intro, m->exercise ? " exercise. This is a drill, not a "
-	    "real incident. " : " alert. ");
-	mime_adds(&intro, m->short_text != NULL ? m->short_text : "");
+	(void)i18n_fmt(intro, sizeof(intro), ph_text(repo, m, m->exercise ?
+	    N_("{name} exercise. This is a drill, not a real incident.") :
+	    N_("{name} alert.")), "name", name != NULL ? name : "tocsin",
+	    NULL);
+	mime_adds(&all, intro);
+	mime_adds(&all, " ");
+	mime_adds(&all, m->short_text != NULL ? m->short_text : "");
 	mime_adds(b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response>");
-	ph_say(b, m, intro.oom ? "" : intro.p);
-	free(intro.p);
+	ph_say(b, repo, m, all.oom ? "" : all.p);
+	free(all.p);
 	if (m->ack_code != NULL) {
-		ph_menu(b, m, action);
-		ph_menu(b, m, action);
+		ph_menu(b, repo, m, action);
+		ph_menu(b, repo, m, action);
 	}
-	mime_adds(b, "<Say>" CHAN_VOICE_BYE "</Say><Hangup/></Response>");
+	ph_say(b, repo, m, ph_text(repo, m, CHAN_VOICE_BYE));
+	mime_adds(b, "<Hangup/></Response>");
+}
+
+/* Where the keys of a call to m's contact go: the listener's
+   "twilio/gather/PROVIDER", then "/LANG" when the call is not in English,
+   so that its answers (a wrong code, thanks) speak the call's language. */
+static void
+ph_gather_url(struct mime_buf *b, const struct policy_repo *repo,
+    const char *provider, const struct chan_msg *m)
+{
+	const char *lang = i18n_lang(repo->gateway.catalog, m->lang);
+
+	ph_receipt_url(b, repo->gateway.public_url, "twilio/gather/",
+	    provider);
+	if (strcmp(lang, "en") != 0) {
+		mime_adds(b, "/");
+		mime_adds(b, lang);	/* letters and '_' (i18n_lang) */
+	}
 }
 
 /* --- one request ------------------------------------------------------- */
@@ -591,34 +637,62 @@ ph_req_reset(struct ph_req *r)
 	r->errbuf[0] = '\0';
 }
 
+/* The fixed parts of an SMS, the marker and the tail, in m's language or,
+   with english, in English. */
+static void
+ph_sms_frame(const struct policy_repo *repo, const struct chan_msg *m,
+    bool english, char *marker, size_t mlen, char *tail, size_t tlen)
+{
+	const char *name = repo->gateway.short_name;
+	const struct chan_msg en = { .lang = "en" };
+	const struct chan_msg *l = english ? &en : m;
+
+	/* who sends, first: the name the recipients know the desk by
+	   (checked printable ASCII, so it cannot reorder or break the
+	   text), then the exercise marker in the contact's language */
+	snprintf(marker, mlen, "%.*s: %s%s", POLICY_SHORT_NAME_MAX,
+	    name != NULL ? name : "tocsin", m->exercise ? ph_text(repo, l,
+	    N_("[EXERCISE]")) : "", m->exercise ? " " : "");
+	/* what to do, last and never cut: the reply that acks, and the
+	   link; a notice that the team acknowledged asks for nothing.
+	   "ACK" stays as it is: the word the reply is read for */
+	tail[0] = '\0';
+	if (m->ack_code != NULL) {
+		tail[0] = ' ';
+		(void)i18n_fmt(tail + 1, tlen - 1, m->ack_url != NULL ?
+		    ph_text(repo, l, N_("- reply ACK {code} or open {link}")) :
+		    ph_text(repo, l, N_("- reply ACK {code}")), "code",
+		    m->ack_code, "link", m->ack_url, NULL);
+	}
+}
+
 /* The SMS text of r's message for provider pv into *ret (malloc'd, the
-   caller's), and r's count of segments. */
+   caller's), and r's count of segments.  Fixed parts that do not fit the
+   provider's segments in the contact's language (UCS-2 holds 70
+   characters a part, not 160) go in English rather than not at all. */
 static int
 ph_sms_text(const struct ph_session *s, struct ph_req *r,
     const struct policy_provider *pv, char **ret, struct tocsin_err *err)
 {
 	const struct chan_msg *m = r->msg;
-	const char *name = s->env->repo->gateway.short_name;
+	const struct policy_repo *repo = s->env->repo;
 	struct smstext_info info = { 0 };
-	char tail[600], marker[POLICY_SHORT_NAME_MAX + 32];
+	char tail[600], marker[POLICY_SHORT_NAME_MAX + 64];
 	int rc;
 
-	/* who sends, first: the name the recipients know the desk by
-	   (checked printable ASCII, so it cannot reorder or break the
-	   text), then the exercise marker */
-	snprintf(marker, sizeof(marker), "%.*s: %s", POLICY_SHORT_NAME_MAX,
-	    name != NULL ? name : "tocsin", m->exercise ? "[EXERCISE] " : "");
-	/* what to do, last and never cut: the reply that acks, and the
-	   link; a notice that the team acknowledged asks for nothing */
-	if (m->ack_code != NULL)
-		snprintf(tail, sizeof(tail), " - reply ACK %s%s%s",
-		    m->ack_code, m->ack_url != NULL ? " or open " : "",
-		    m->ack_url != NULL ? m->ack_url : "");
-	else
-		tail[0] = '\0';
+	ph_sms_frame(repo, m, false, marker, sizeof(marker), tail,
+	    sizeof(tail));
 	rc = smstext_compose(marker,
 	    m->short_text != NULL ? m->short_text : "", tail,
 	    (unsigned)pv->segments, ret, &info, err);
+	if (rc == TOCSIN_ETOOBIG && strcmp(i18n_lang(repo->gateway.catalog,
+	    m->lang), "en") != 0) {
+		ph_sms_frame(repo, m, true, marker, sizeof(marker), tail,
+		    sizeof(tail));
+		rc = smstext_compose(marker, m->short_text != NULL ?
+		    m->short_text : "", tail, (unsigned)pv->segments, ret,
+		    &info, err);
+	}
 	if (rc != 0)
 		return rc;
 	r->segments = (int)info.segments;
@@ -659,10 +733,8 @@ ph_twilio(const struct ph_session *s, const struct policy_provider *pv,
 		struct mime_buf tw = { 0 }, act = { 0 };
 
 		if (public_url != NULL)
-			ph_receipt_url(&act, public_url, "twilio/gather/",
-			    pv->name);
-		ph_twiml(&tw, r->msg, s->env->repo->gateway.short_name,
-		    act.oom ? NULL : act.p);
+			ph_gather_url(&act, s->env->repo, pv->name, r->msg);
+		ph_twiml(&tw, s->env->repo, r->msg, act.oom ? NULL : act.p);
 		buf_field(body, "Twiml", tw.oom ? "" : tw.p);
 		free(tw.p);
 		free(act.p);
@@ -1523,9 +1595,8 @@ voice_preview(const struct policy_repo *repo, const struct chan_msg *m,
 		    "providers.voice serves %s", m->nrcpts > 0 ?
 		    m->rcpts[0].address : "the number");
 	if (repo->gateway.public_url != NULL)
-		ph_receipt_url(&act, repo->gateway.public_url,
-		    "twilio/gather/", order[0]->name);
-	ph_twiml(&tw, m, repo->gateway.short_name, act.oom ? NULL : act.p);
+		ph_gather_url(&act, repo, order[0]->name, m);
+	ph_twiml(&tw, repo, m, act.oom ? NULL : act.p);
 	free(act.p);
 	if (tw.oom) {
 		free(tw.p);

@@ -455,6 +455,7 @@ cp_render(const struct policy_repo *repo, const struct cap_alert *alert,
 	in.timezone = c != NULL ? c->timezone : NULL;
 	in.ack_url = url;
 	in.ack_code = COMPOSE_CODE;
+	in.cat = repo->gateway.catalog;
 	m.alert_id = "PREVIEW";
 	m.team = t->id;
 	m.step = d->step;
@@ -472,7 +473,7 @@ cp_render(const struct policy_repo *repo, const struct cap_alert *alert,
 		free(text);
 		return rc;
 	}
-	if ((rc = render_short(alert, m.lang, &text, err)) != 0)
+	if ((rc = render_short(alert, m.lang, in.cat, &text, err)) != 0)
 		return rc;
 	m.short_text = text;
 	if (ops->needs_doc) {

@@ -576,8 +576,8 @@ build_endpoint_text(const struct policy_repo *repo,
 	const struct store_delivery_row *row = src->row;
 	int rc;
 
-	if ((rc = render_short(src->ca->cap, msg->lang, &pm->short_text,
-	    err)) != 0)
+	if ((rc = render_short(src->ca->cap, msg->lang, in->cat,
+	    &pm->short_text, err)) != 0)
 		return rc;
 	if (in->unreached != NULL) {
 		char *t = NULL;
@@ -683,6 +683,7 @@ build_text(struct worker *w, const struct chan_ops *ops,
 	in.ack_url = pm->url;
 	in.ack_code = pm->code;
 	in.duty_phone = repo->gateway.duty_phone;
+	in.cat = repo->gateway.catalog;
 	in.unreached = src->unreached != NULL && src->unreached[0] != '\0' ?
 	    src->unreached : NULL;
 	if (row->notice)

@@ -283,10 +283,50 @@ page_reply(struct MHD_Connection *c, unsigned int status, struct base_buf *pg)
 	return rc;
 }
 
-static void
-page_head(struct base_buf *pg, const char *title, bool exercise)
+/* The reader's language on a page: the catalogs and a language. */
+struct page_lang {
+	const struct i18n_cat *cat;
+	const char *lang;		/* NULL: English */
+};
+
+/* msgid in the page's language, HTML-escaped, into tmp (emptied first):
+   a template whose placeholders i18n_put fills with HTML made here. */
+static const char *
+page_tr(const struct page_lang *pl, const char *msgid, struct base_buf *tmp)
 {
-	base_buf_puts(pg, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta "
+	base_buf_free(tmp);
+	base_esc_html(tmp, i18n_text(pl->cat, pl->lang, msgid), 4096);
+	return tmp->p != NULL && tmp->rc == 0 ? tmp->p : "";
+}
+
+/* msgid, escaped, with no placeholder. */
+static void
+page_put(struct base_buf *pg, const struct page_lang *pl, const char *msgid)
+{
+	base_esc_html(pg, i18n_text(pl->cat, pl->lang, msgid), 4096);
+}
+
+/* "<b>value</b>", value escaped, into tmp (emptied first). */
+static const char *
+page_bold(const char *value, size_t max, struct base_buf *tmp)
+{
+	base_buf_free(tmp);
+	base_buf_puts(tmp, "<b>");
+	base_esc_html(tmp, value, max);
+	base_buf_puts(tmp, "</b>");
+	return tmp->p != NULL && tmp->rc == 0 ? tmp->p : "";
+}
+
+static void
+page_head(struct base_buf *pg, const struct page_lang *pl, const char *title,
+    bool exercise)
+{
+	base_buf_puts(pg, "<!DOCTYPE html>\n<html lang=\"");
+	base_buf_puts(pg, i18n_lang(pl->cat, pl->lang));
+	base_buf_puts(pg, "\"");
+	if (strcmp(i18n_lang(pl->cat, pl->lang), "ar") == 0)
+		base_buf_puts(pg, " dir=\"rtl\"");
+	base_buf_puts(pg, "><head><meta "
 	    "charset=\"utf-8\"><meta name=\"viewport\" content=\"width="
 	    "device-width\"><title>");
 	base_esc_html(pg, title, 200);
@@ -295,9 +335,40 @@ page_head(struct base_buf *pg, const char *title, bool exercise)
 	    "padding:.5em;font-weight:bold;text-align:center;border:3px solid "
 	    "#000}.actual{background:#000;color:#fff}button{font-size:1.2em;"
 	    "padding:.5em 1em}</style></head><body>\n");
-	base_buf_puts(pg, exercise ? "<div class=\"band\">EXERCISE &ndash; NO REAL "
-	    "INCIDENT</div>\n" : "<div class=\"band actual\">ACTUAL ALERT"
-	    "</div>\n");
+	base_buf_puts(pg, exercise ? "<div class=\"band\">" :
+	    "<div class=\"band actual\">");
+	page_put(pg, pl, exercise ? N_("EXERCISE \xe2\x80\x93 NO REAL INCIDENT") :
+	    N_("ACTUAL ALERT"));
+	base_buf_puts(pg, "</div>\n");
+}
+
+/* value escaped, into tmp (emptied first). */
+static const char *
+page_plain(const char *value, size_t max, struct base_buf *tmp)
+{
+	base_buf_free(tmp);
+	base_esc_html(tmp, value, max);
+	base_buf_puts(tmp, "");
+	return tmp->p != NULL && tmp->rc == 0 ? tmp->p : "";
+}
+
+/* The first language of contact (by name) of team, else of the team's
+   first contact with one; NULL when none is known. */
+static const char *
+link_contact_lang(const struct listen_ctx *l, const char *team,
+    const char *contact)
+{
+	const struct policy_team *pt = policy_team_find(l->repo, team);
+
+	for (size_t i = 0; pt != NULL && contact != NULL && i < pt->ncontacts;
+	    i++)
+		if (pt->contacts[i].name != NULL && strcmp(pt->contacts[i].name,
+		    contact) == 0 && pt->contacts[i].nlanguages > 0)
+			return pt->contacts[i].languages[0];
+	for (size_t i = 0; pt != NULL && i < pt->ncontacts; i++)
+		if (pt->contacts[i].nlanguages > 0)
+			return pt->contacts[i].languages[0];
+	return NULL;
 }
 
 /* A peer's address as text, "unknown" for another family. */
@@ -393,6 +464,11 @@ check_link(struct listen_ctx *l, struct MHD_Connection *c,
 	struct store_alert_row *a = NULL;
 	struct tocsin_err err = { 0 };
 	struct base_buf pg = { .limit = LISTEN_PAGE_MAX };
+	struct base_buf t0 = { .limit = 8192 }, t1 = { .limit = 1024 },
+	    t2 = { .limit = 1024 }, t3 = { .limit = 1024 }, t4 = { .limit =
+	    1024 };
+	struct page_lang pl;
+	const char *who;
 	int rc = -1;
 
 	if (store_alert_get(l->st, k->alert_id, &a, &err) != 0) {
@@ -419,29 +495,44 @@ check_link(struct listen_ctx *l, struct MHD_Connection *c,
 		    "by its link (%s)", k->team, rc == 0 ? "recorded" :
 		    "not a contact's");
 	}
-	page_head(&pg, "Contact check", strcmp(a->status, "Exercise") == 0);
-	base_buf_puts(&pg, "<h1>Contact check</h1>\n<p>Check <b>");
-	base_esc_html(&pg, a->id, 64);
-	base_buf_puts(&pg, "</b> for team <b>");
-	base_esc_html(&pg, k->team, 64);
+	pl.cat = l->repo->gateway.catalog;
+	pl.lang = link_contact_lang(l, k->team, k->contact);
+	page_head(&pg, &pl, i18n_text(pl.cat, pl.lang, N_("Contact check")),
+	    strcmp(a->status, "Exercise") == 0);
+	base_buf_puts(&pg, "<h1>");
+	page_put(&pg, &pl, N_("Contact check"));
+	base_buf_puts(&pg, "</h1>\n<p>");
 	/* the channel, not the address: a forwarded link shows no one's
 	   number or e-mail address */
-	base_buf_puts(&pg, "</b>. This link was sent to ");
-	base_esc_html(&pg, k->contact[0] != '\0' ? k->contact : "the team's drop",
-	    160);
-	base_buf_puts(&pg, " by ");
-	base_esc_html(&pg, k->channel, 32);
-	base_buf_puts(&pg, " alone, and confirms that and nothing else.</p>\n");
-	if (rc == 0)
-		base_buf_puts(&pg, "<p class=\"done\"><b>Confirmed</b>, thank "
-		    "you.</p>\n");
-	else if (rc == 1)
-		base_buf_puts(&pg, "<p><b>Nothing was confirmed</b>: this link is "
-		    "no contact's own; sign an ack file instead.</p>\n");
-	else
+	who = k->contact[0] != '\0' ? k->contact : i18n_text(pl.cat, pl.lang,
+	    N_("the team's drop"));
+	i18n_put(&pg, page_tr(&pl, N_("Check {check} for team {team}. This "
+	    "link was sent to {who} by {channel} alone, and confirms that and "
+	    "nothing else."), &t0), "check", page_bold(a->id, 64, &t1),
+	    "team", page_bold(k->team, 64, &t2), "who", page_plain(who, 160,
+	    &t3), "channel", page_plain(k->channel, 32, &t4), NULL);
+	base_buf_puts(&pg, "</p>\n");
+	if (rc == 0) {
+		base_buf_puts(&pg, "<p class=\"done\"><b>");
+		page_put(&pg, &pl, N_("Confirmed, thank you."));
+		base_buf_puts(&pg, "</b></p>\n");
+	} else if (rc == 1) {
+		base_buf_puts(&pg, "<p>");
+		page_put(&pg, &pl, N_("Nothing was confirmed: this link is no "
+		    "contact's own; sign an ack file instead."));
+		base_buf_puts(&pg, "</p>\n");
+	} else {
 		base_buf_puts(&pg, "<form method=\"post\" action=\"\"><p><button "
-		    "type=\"submit\">Confirm</button></p></form>\n");
+		    "type=\"submit\">");
+		page_put(&pg, &pl, N_("Confirm"));
+		base_buf_puts(&pg, "</button></p></form>\n");
+	}
 	base_buf_puts(&pg, "</body></html>\n");
+	base_buf_free(&t0);
+	base_buf_free(&t1);
+	base_buf_free(&t2);
+	base_buf_free(&t3);
+	base_buf_free(&t4);
 	store_alert_rows_free(a, 1);
 	return page_reply(c, MHD_HTTP_OK, &pg);
 }
@@ -512,7 +603,9 @@ link_unknown(struct listen_ctx *l, struct MHD_Connection *c,
 	listen_log(l, "ack: unknown link from %s (%s)", addr,
 	    r->misses >= LISTEN_MAX_MISSES ? "its last try this "
 	    "minute" : "counted");
-	page_head(&pg, "Unknown link", false);
+	/* nobody is known by it: English */
+	page_head(&pg, &(struct page_lang){ NULL, NULL }, "Unknown link",
+	    false);
 	base_buf_puts(&pg, "<h1>This link is not known</h1><p>Check that the "
 	    "whole address was copied, or use the code in the message "
 	    "with the duty desk.</p></body></html>\n");
@@ -594,23 +687,32 @@ link_zone(const struct listen_ctx *l, const char *team)
  * (UTC+03:00))".  Never the raw ISO string of the alert.
  */
 static void
-link_when(struct base_buf *pg, const char *zone, int64_t t)
+link_when(struct base_buf *pg, const struct page_lang *pl, const char *zone,
+    int64_t t)
 {
 	char utc[TZ_FORMAT_MAX], local[TZ_FORMAT_MAX];
+	struct base_buf t0 = { .limit = 8192 }, t1 = { .limit = 1024 },
+	    t2 = { .limit = 1024 };
 
 	if (tz_format_utc(t, utc, sizeof(utc), NULL) != 0) {
-		base_buf_puts(pg, "at an unknown time");
+		page_put(pg, pl, N_("at an unknown time"));
 		return;
 	}
 	base_esc_html(pg, utc, sizeof(utc));
 	if (zone == NULL || tz_format(NULL, zone, t, local, sizeof(local),
 	    NULL) != 0)
 		return;
-	base_buf_puts(pg, " (your time, <span class=\"zone\">");
-	base_esc_html(pg, zone, TZ_NAME_MAX);
-	base_buf_puts(pg, "</span>: <b>");
-	base_esc_html(pg, local, sizeof(local));
-	base_buf_puts(pg, "</b>)");
+	base_buf_free(&t1);
+	base_buf_puts(&t1, "<span class=\"zone\">");
+	base_esc_html(&t1, zone, TZ_NAME_MAX);
+	base_buf_puts(&t1, "</span>");
+	base_buf_puts(pg, " ");
+	i18n_put(pg, page_tr(pl, N_("(your time, {zone}: {time})"), &t0),
+	    "zone", t1.p != NULL ? t1.p : "", "time", page_bold(local,
+	    sizeof(local), &t2), NULL);
+	base_buf_free(&t0);
+	base_buf_free(&t1);
+	base_buf_free(&t2);
 }
 
 /*
@@ -620,53 +722,76 @@ link_when(struct base_buf *pg, const char *zone, int64_t t)
  * in UTC and in zone (the team's contacts' local time; NULL: UTC only).
  */
 static void
-link_page(struct base_buf *pg, const struct store_alert_row *a,
-    const char *team, const struct store_team_row *t, int check_rc,
-    const char *zone)
+link_page(struct base_buf *pg, const struct page_lang *pl,
+    const struct store_alert_row *a, const char *team,
+    const struct store_team_row *t, int check_rc, const char *zone)
 {
+	struct base_buf t0 = { .limit = 8192 }, t1 = { .limit = 1024 },
+	    t2 = { .limit = 1024 }, t3 = { .limit = 4096 },
+	    t4 = { .limit = 1024 };
 	time_t sent;
 
-	page_head(pg, a->headline != NULL ? a->headline : "Alert",
+	page_head(pg, pl, a->headline != NULL ? a->headline :
+	    i18n_text(pl->cat, pl->lang, N_("Alert")),
 	    strcmp(a->status, "Exercise") == 0);
 	base_buf_puts(pg, "<h1>");
-	base_esc_html(pg, a->headline != NULL ? a->headline : "Security alert",
-	    1000);
-	base_buf_puts(pg, "</h1>\n<p>Alert <b>");
-	base_esc_html(pg, a->id, 64);
-	base_buf_puts(pg, "</b> for team <b>");
-	base_esc_html(pg, team, 64);
-	base_buf_puts(pg, "</b>, sent ");
-	if (a->sent != NULL && cap_datetime_parse(a->sent, &sent) == 0)
-		link_when(pg, zone, (int64_t)sent);
+	if (a->headline != NULL)
+		base_esc_html(pg, a->headline, 1000);
 	else
-		base_buf_puts(pg, "at an unknown time");
-	base_buf_puts(pg, ". The full text came in your encrypted message.</p>\n");
+		page_put(pg, pl, N_("Security alert"));
+	base_buf_puts(pg, "</h1>\n<p>");
+	/* when, with its own words, as the sentence's last placeholder */
+	if (a->sent != NULL && cap_datetime_parse(a->sent, &sent) == 0)
+		link_when(&t3, pl, zone, (int64_t)sent);
+	else
+		page_put(&t3, pl, N_("at an unknown time"));
+	i18n_put(pg, page_tr(pl, N_("Alert {alert} for team {team}, sent "
+	    "{time}. The full text came in your encrypted message."), &t0),
+	    "alert", page_bold(a->id, 64, &t1), "team", page_bold(team, 64,
+	    &t2), "time", t3.p != NULL ? t3.p : "", NULL);
+	base_buf_puts(pg, "</p>\n");
 	if (t != NULL && strcmp(a->status, "System") == 0) {
 		/* a check of contacts: only a contact's own link confirms
 		   them, never a team's link with a name typed on it */
-		if (check_rc >= 0)
-			base_buf_puts(pg, "<p><b>Nothing was confirmed</b>: in a check "
+		if (check_rc >= 0) {
+			base_buf_puts(pg, "<p>");
+			page_put(pg, pl, N_("Nothing was confirmed: in a check "
 			    "each contact confirms with the link or code sent "
-			    "to them.</p>\n");
+			    "to them."));
+			base_buf_puts(pg, "</p>\n");
+		}
 	} else if (t != NULL && t->ack_by != NULL) {
-		base_buf_puts(pg, "<p class=\"done\"><b>Acknowledged</b> by ");
-		base_esc_html(pg, t->ack_by, 200);
-		base_buf_puts(pg, " (");
-		base_esc_html(pg, t->ack_via, 64);
-		base_buf_puts(pg, ") at ");
-		link_when(pg, zone, t->ack_at);
-		base_buf_puts(pg, ". Thank you.</p>\n");
+		base_buf_free(&t3);
+		link_when(&t3, pl, zone, t->ack_at);
+		base_buf_puts(pg, "<p class=\"done\"><b>");
+		page_put(pg, pl, N_("Acknowledged"));
+		base_buf_puts(pg, "</b> ");
+		i18n_put(pg, page_tr(pl, N_("by {who} ({via}) at {time}. Thank "
+		    "you."), &t0), "who", page_plain(t->ack_by, 200, &t1), "via",
+		    page_plain(t->ack_via, 64, &t2), "time", t3.p != NULL ? t3.p :
+		    "", NULL);
+		base_buf_puts(pg, "</p>\n");
 	} else if (t != NULL) {
-		base_buf_puts(pg, "<p>Your team has not acknowledged yet. Pressing "
-		    "the button tells the duty desk that the team has the "
-		    "alert and stops further calls and messages.</p>\n"
-		    "<form method=\"post\" action=\"\"><p><label>Your name "
-		    "<input name=\"name\" maxlength=\"100\" autocomplete=\"name\">"
-		    "</label></p><p><button type=\"submit\">Acknowledge for team ");
-		base_esc_html(pg, team, 64);
+		base_buf_puts(pg, "<p>");
+		page_put(pg, pl, N_("Your team has not acknowledged yet. "
+		    "Pressing the button tells the duty desk that the team has "
+		    "the alert and stops further calls and messages."));
+		base_buf_puts(pg, "</p>\n<form method=\"post\" action=\"\"><p>"
+		    "<label>");
+		page_put(pg, pl, N_("Your name"));
+		base_buf_puts(pg, " <input name=\"name\" maxlength=\"100\" "
+		    "autocomplete=\"name\"></label></p><p><button "
+		    "type=\"submit\">");
+		i18n_put(pg, page_tr(pl, N_("Acknowledge for team {team}"), &t0),
+		    "team", page_plain(team, 64, &t4), NULL);
 		base_buf_puts(pg, "</button></p></form>\n");
 	}
 	base_buf_puts(pg, "</body></html>\n");
+	base_buf_free(&t0);
+	base_buf_free(&t1);
+	base_buf_free(&t2);
+	base_buf_free(&t3);
+	base_buf_free(&t4);
 }
 
 /*
@@ -722,7 +847,9 @@ ack_link(struct listen_ctx *l, struct MHD_Connection *c, const char *token,
 		if (store_teams(l->st, alert, &teams, &nt, &err) == 0)
 			t = link_team_row(teams, nt, team);
 	}
-	link_page(&pg, a, team, t, check_rc, link_zone(l, team));
+	link_page(&pg, &(struct page_lang){ l->repo->gateway.catalog,
+	    link_contact_lang(l, team, NULL) }, a, team, t, check_rc,
+	    link_zone(l, team));
 	store_alert_rows_free(a, 1);
 	store_team_rows_free(teams, nt);
 	return page_reply(c, MHD_HTTP_OK, &pg);
@@ -785,9 +912,11 @@ listen_log_line(void *arg, const char *line)
  * says, the store's bounds on wrong codes are what limits tries.
  */
 static int
-inbound_try(const char *tail, char *prov, size_t provlen)
+inbound_try(const char *tail, char *prov, size_t provlen, char *lang,
+    size_t langlen)
 {
 	const char *slash = strrchr(tail, '/');
+	size_t end;
 	int n = 1;
 
 	if (slash != NULL && slash[1] >= '2' && slash[1] <= '0' +
@@ -795,9 +924,42 @@ inbound_try(const char *tail, char *prov, size_t provlen)
 		n = slash[1] - '0';
 	else
 		slash = NULL;
-	(void)snprintf(prov, provlen, "%.*s", slash != NULL ? (int)(slash -
-	    tail) : (int)strnlen(tail, provlen), tail);
+	end = slash != NULL ? (size_t)(slash - tail) : strlen(tail);
+	/* then the call's language, "PROVIDER/fr[/N]" (phone.c's
+	   ph_gather_url): letters and '_' only, never a provider's name
+	   (those need no '/') */
+	lang[0] = '\0';
+	for (size_t i = end; i > 0; i--) {
+		if (tail[i - 1] != '/')
+			continue;
+		if (end - i >= 2 && end - i < langlen &&
+		    strspn(tail + i, "abcdefghijklmnopqrstuvwxyz_") >= end - i) {
+			(void)snprintf(lang, langlen, "%.*s", (int)(end - i),
+			    tail + i);
+			end = i - 1;
+		}
+		break;
+	}
+	(void)snprintf(prov, provlen, "%.*s", (int)(end < provlen ? end :
+	    provlen - 1), tail);
 	return n;
+}
+
+/* A text of the gateway's in lang. */
+static const char *
+listen_text(const struct listen_ctx *l, const char *lang, const char *msgid)
+{
+	return i18n_text(l->repo->gateway.catalog, lang, msgid);
+}
+
+/* "<Say language=...>" in lang's voice. */
+static void
+listen_say(struct base_buf *pg, const struct listen_ctx *l, const char *lang)
+{
+	base_buf_puts(pg, "<Say language=\"");
+	base_buf_puts(pg, i18n_voice(i18n_lang(l->repo->gateway.catalog,
+	    lang)));
+	base_buf_puts(pg, "\">");
 }
 
 /*
@@ -810,34 +972,65 @@ inbound_try(const char *tail, char *prov, size_t provlen)
  */
 static enum MHD_Result
 twiml_keys(struct listen_ctx *l, struct MHD_Connection *c,
-    const struct listen_channel *lc, const char *prov, int try,
-    enum reply_outcome out)
+    const struct listen_channel *lc, const char *prov, const char *lang,
+    int try, enum reply_outcome out)
 {
 	struct base_buf pg = { .limit = LISTEN_PAGE_MAX };
 	char next[16];
 
 	base_buf_puts(&pg, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>"
-	    "<Response><Say>");
+	    "<Response>");
+	listen_say(&pg, l, lang);
 	if (out == REPLY_ACKED)
-		base_esc_html(&pg, CHAN_VOICE_ACKED, 300);
+		base_esc_html(&pg, listen_text(l, lang, CHAN_VOICE_ACKED), 600);
 	else if (out == REPLY_THROTTLED)
-		base_esc_html(&pg, CHAN_VOICE_THROTTLED, 300);
+		base_esc_html(&pg, listen_text(l, lang, CHAN_VOICE_THROTTLED),
+		    600);
 	else if (try >= CHAN_VOICE_TRIES)
-		base_esc_html(&pg, CHAN_VOICE_WRONG " " CHAN_VOICE_BYE, 300);
+		base_esc_html(&pg, listen_text(l, lang, CHAN_VOICE_WRONG_BYE),
+		    600);
 	else {
-		base_esc_html(&pg, CHAN_VOICE_WRONG, 300);
+		base_esc_html(&pg, listen_text(l, lang, CHAN_VOICE_WRONG), 600);
 		(void)snprintf(next, sizeof(next), "/%d", try + 1);
 		base_buf_puts(&pg, "</Say>" CHAN_VOICE_GATHER " method=\"POST\" "
 		    "action=\"");
 		base_esc_html(&pg, l->base, sizeof(l->base));
 		base_esc_html(&pg, lc->ops->inbound_path, 256);
 		base_esc_html(&pg, prov, 256);
+		if (lang[0] != '\0') {
+			base_buf_puts(&pg, "/");
+			base_buf_puts(&pg, lang);
+		}
 		base_buf_puts(&pg, next);
-		base_buf_puts(&pg, "\"><Say>" CHAN_VOICE_MENU "</Say></Gather>"
-		    "<Say>" CHAN_VOICE_BYE);
+		base_buf_puts(&pg, "\">");
+		listen_say(&pg, l, lang);
+		base_esc_html(&pg, listen_text(l, lang, CHAN_VOICE_MENU), 600);
+		base_buf_puts(&pg, "</Say></Gather>");
+		listen_say(&pg, l, lang);
+		base_esc_html(&pg, listen_text(l, lang, CHAN_VOICE_BYE), 600);
 	}
 	base_buf_puts(&pg, "</Say><Hangup/></Response>");
 	return twiml_reply(c, &pg);
+}
+
+/* The first language of the contact whose mobile or phone is number (an
+   SMS reply's sender), or NULL. */
+static const char *
+listen_lang_of(const struct listen_ctx *l, const char *number)
+{
+	const struct policy_repo *repo = l->repo;
+
+	for (size_t t = 0; number[0] != '\0' && t < repo->nteams; t++)
+		for (size_t k = 0; k < repo->teams[t].ncontacts; k++) {
+			const struct policy_contact *ct =
+			    &repo->teams[t].contacts[k];
+
+			if (ct->nlanguages > 0 && ((ct->mobile != NULL &&
+			    strcmp(ct->mobile, number) == 0) || (ct->phone !=
+			    NULL && strcmp(ct->phone, number) == 0)))
+				return ct->languages[0];
+		}
+	return NULL;
 }
 
 /* What a person sent back through a provider (reply.c matches it), and
@@ -854,11 +1047,12 @@ inbound(struct listen_ctx *l, struct MHD_Connection *c,
 		.secret = l->secret, .log = listen_log_line, .log_arg = l,
 		.throttled = l->throttled };
 	enum reply_outcome out;
-	char full[1400], provider[257];
+	char full[1400], provider[257], lang[I18N_LANG_MAX + 1], ans[600];
+	const char *sl;
 	int rc, try;
 
 	/* the provider signed the whole URL, the try's "/N" included */
-	try = inbound_try(tail, provider, sizeof(provider));
+	try = inbound_try(tail, provider, sizeof(provider), lang, sizeof(lang));
 	snprintf(full, sizeof(full), "%s%s", l->base, url + 1);
 	rc = lc->ops->inbound(lc->shared, provider, full, rq->body.p != NULL ?
 	    rq->body.p : "", rq->body.len, MHD_lookup_connection_value(c,
@@ -880,23 +1074,25 @@ inbound(struct listen_ctx *l, struct MHD_Connection *c,
 		return reply(c, MHD_HTTP_SERVICE_UNAVAILABLE, "try again\n");
 	}
 	if (in.keypress)
-		return twiml_keys(l, c, lc, provider, try, out);
+		return twiml_keys(l, c, lc, provider, lang, try, out);
 	if (out == REPLY_THROTTLED || out == REPLY_REFUSED)
 		return twiml(c, NULL, NULL);
-	if (out == REPLY_REQUEST) {
+	/* signed with the name the alert's SMS began with, in the language
+	   of the contact the number is */
+	sl = listen_lang_of(l, in.from);
+	if (out == REPLY_REQUEST)
 		/* ids only: the request's own words are never echoed */
-		(void)snprintf(full, sizeof(full), "%.*s: your team's request "
-		    "%s is recorded; the desk is told.", POLICY_SHORT_NAME_MAX,
-		    l->repo->gateway.short_name != NULL ?
-		    l->repo->gateway.short_name : "tocsin", rc_.request);
-		return twiml(c, "Message", full);
-	}
-	/* signed with the name the alert's SMS began with */
+		(void)snprintf(ans, sizeof(ans), "%s %s", listen_text(l, sl,
+		    N_("your team's request is recorded and the desk is told. "
+		    "Reference:")), rc_.request);
+	else
+		(void)snprintf(ans, sizeof(ans), "%s", listen_text(l, sl,
+		    out == REPLY_ACKED ? N_("your team's acknowledgement is "
+		    "recorded. Thank you.") : N_("that code matched no alert of "
+		    "your team.")));
 	(void)snprintf(full, sizeof(full), "%.*s: %s", POLICY_SHORT_NAME_MAX,
 	    l->repo->gateway.short_name != NULL ?
-	    l->repo->gateway.short_name : "tocsin", out == REPLY_ACKED ?
-	    "your team's acknowledgement is recorded. Thank you." :
-	    "that code matched no alert of your team.");
+	    l->repo->gateway.short_name : "tocsin", ans);
 	return twiml(c, "Message", full);
 }
 

@@ -20,7 +20,11 @@
  *
  * Sizes: each field is cut at RENDER_FIELD_MAX, the whole at
  * RENDER_BODY_MAX.  The action lines come first and are short, and the
- * footer is rendered first and its room kept, so neither is ever cut.  Labels are English.
+ * footer is rendered first and its room kept, so neither is ever cut.
+ *
+ * The gateway's own words (labels, banners, the ack instructions) are in
+ * the language of the step's first contact when a catalog has it
+ * (i18n.h), else English; the alert's own text is never translated.
  */
 #include <ctype.h>
 #include <stdbool.h>
@@ -31,6 +35,7 @@
 
 #include "ack.h"
 #include "base.h"
+#include "i18n.h"
 #include "render.h"
 #include "utf8.h"
 #include "tz.h"
@@ -42,10 +47,12 @@
 #define RENDER_BODY_CUT "\n" RENDER_TRUNCATED "\n"
 
 static const char render_exercise_banner[] =
-    "*** EXERCISE - EXERCISE - EXERCISE ***\n";
-static const char render_test_banner[] = "*** TEST - TEST - TEST ***\n";
-static const char render_draft_banner[] = "*** DRAFT - NOT ACTIONABLE ***\n";
+    N_("*** EXERCISE - EXERCISE - EXERCISE ***");
+static const char render_test_banner[] = N_("*** TEST - TEST - TEST ***");
+static const char render_draft_banner[] =
+    N_("*** DRAFT - NOT ACTIONABLE ***");
 
+/* The CAP name of a severity (subjects: ASCII, never translated). */
 static const char *
 render_severity_name(int sev)
 {
@@ -57,12 +64,30 @@ render_severity_name(int sev)
 	return names[sev];
 }
 
-/* Where local times come from, decided once per body. */
+/* The same for a reader (the action line of a body). */
+static const char *
+render_severity_word(int sev)
+{
+	static const char *const names[] = { N_("Unknown"), N_("Minor"),
+		N_("Moderate"), N_("Severe"), N_("Extreme") };
+
+	if (sev < 0 || sev >= (int)(sizeof(names) / sizeof(names[0])))
+		return names[0];
+	return names[sev];
+}
+
+/* Where local times come from, decided once per body, and the language
+   of the gateway's own words. */
 struct render_zone {
 	const char *zonedir;
 	const char *zone;	/* NULL when local times are unavailable */
 	char why[TOCSIN_ERRLEN];	/* then, the reason */
+	const struct i18n_cat *cat;
+	const char *lang;	/* of the step's first contact, or NULL */
 };
+
+/* A text of the gateway's in the reader's language. */
+#define RT(z, s) i18n_text((z)->cat, (z)->lang, (s))
 
 enum render_mode {
 	RENDER_LINE,		/* line breaks become spaces */
@@ -183,8 +208,8 @@ render_local(struct base_buf *b, const struct render_zone *z, int64_t t)
 	if (z->zone == NULL ||
 	    tz_format(z->zonedir, z->zone, t, s, sizeof(s), NULL) != 0)
 		return;
-	base_buf_puts(b, ", local ");
-	base_buf_puts(b, s);
+	base_buf_puts(b, ", ");
+	i18n_put(b, RT(z, N_("local {time}")), "time", s, NULL);
 }
 
 /* "Label: <UTC>, local <local>[ (note)]" for an instant. */
@@ -197,7 +222,8 @@ render_instant(struct base_buf *b, const struct render_zone *z,
 	base_buf_puts(b, label);
 	base_buf_puts(b, ": ");
 	if (tz_format_utc(t, s, sizeof(s), NULL) != 0) {
-		base_buf_puts(b, "(out of range)\n");
+		base_buf_puts(b, RT(z, N_("(out of range)")));
+		base_buf_puts(b, "\n");
 		return;
 	}
 	base_buf_puts(b, s);
@@ -231,39 +257,53 @@ render_time(struct base_buf *b, const struct render_zone *z,
 		base_buf_puts(b, label);
 		base_buf_puts(b, ": ");
 		render_text(b, value, RENDER_LINE, RENDER_SHORT_MAX);
-		base_buf_puts(b, " (as written)\n");
+		base_buf_puts(b, " ");
+		base_buf_puts(b, RT(z, N_("(as written)")));
+		base_buf_puts(b, "\n");
 		return;
 	}
 	render_instant(b, z, label, (int64_t)t, NULL);
 }
 
+/* s, then a line feed. */
 static void
-render_banner(struct base_buf *b, const char *status, bool closing)
+render_ln(struct base_buf *b, const char *s)
+{
+	base_buf_puts(b, s);
+	base_buf_put(b, "\n", 1);
+}
+
+static void
+render_banner(struct base_buf *b, const struct render_zone *z,
+    const char *status, bool closing)
 {
 	if (status == NULL)
 		return;
 	if (strcmp(status, "Actual") == 0) {
 		/* said first, so a real alert is never taken for a drill */
 		if (!closing)
-			base_buf_puts(b, "ACTUAL ALERT\n");
+			render_ln(b, RT(z, N_("ACTUAL ALERT")));
 	} else if (strcmp(status, "Exercise") == 0) {
-		base_buf_puts(b, render_exercise_banner);
+		render_ln(b, RT(z, render_exercise_banner));
 		if (!closing)
-			base_buf_puts(b, "This is a drill. No real incident.\n");
+			render_ln(b, RT(z, N_("This is a drill. No real "
+			    "incident.")));
 	} else if (strcmp(status, "Test") == 0) {
-		base_buf_puts(b, render_test_banner);
+		render_ln(b, RT(z, render_test_banner));
 		if (!closing)
-			base_buf_puts(b, "This is a test message. No real "
-			    "incident.\n");
+			render_ln(b, RT(z, N_("This is a test message. No "
+			    "real incident.")));
 	} else if (strcmp(status, "System") == 0) {
-		base_buf_puts(b, render_test_banner);
+		render_ln(b, RT(z, render_test_banner));
 		if (!closing)
-			base_buf_puts(b, "This is a system message, for example "
-			    "a check of contacts. No real incident.\n");
+			render_ln(b, RT(z, N_("This is a system message, for "
+			    "example a check of contacts. No real "
+			    "incident.")));
 	} else if (strcmp(status, "Draft") == 0) {
-		base_buf_puts(b, render_draft_banner);
+		render_ln(b, RT(z, render_draft_banner));
 		if (!closing)
-			base_buf_puts(b, "This is a draft. Do not act on it.\n");
+			render_ln(b, RT(z, N_("This is a draft. Do not act on "
+			    "it.")));
 	}
 }
 
@@ -275,9 +315,9 @@ render_head(struct base_buf *b, const struct cap_alert *a,
 	const char *mt = a->msg_type != NULL ? a->msg_type : "";
 
 	if (strcmp(mt, "Update") == 0 || strcmp(mt, "Cancel") == 0) {
-		base_buf_puts(b, mt[0] == 'U' ? "Update: this message replaces "
-		    "an earlier alert" : "Cancel: this message cancels an "
-		    "earlier alert");
+		base_buf_puts(b, mt[0] == 'U' ? RT(z, N_("Update: this message "
+		    "replaces an earlier alert")) : RT(z, N_("Cancel: this "
+		    "message cancels an earlier alert")));
 		if (a->references != NULL) {
 			base_buf_puts(b, " (");
 			render_text(b, a->references, RENDER_LINE,
@@ -286,16 +326,20 @@ render_head(struct base_buf *b, const struct cap_alert *a,
 		}
 		base_buf_puts(b, ".\n");
 	} else if (strcmp(mt, "Ack") == 0 || strcmp(mt, "Error") == 0) {
-		render_line(b, "Message type", mt, RENDER_SHORT_MAX);
+		render_line(b, RT(z, N_("Message type")), mt,
+		    RENDER_SHORT_MAX);
 	}
-	render_block(b, "Note", a->note);
+	render_block(b, RT(z, N_("Note")), a->note);
+	base_buf_puts(b, RT(z, N_("Local times")));
+	base_buf_puts(b, ": ");
 	if (z->zone != NULL) {
-		base_buf_puts(b, "Local times: ");
 		base_buf_puts(b, z->zone);	/* checked by tz_name_check */
 	} else {
-		base_buf_puts(b, "Local times: unavailable (");
+		base_buf_puts(b, RT(z, N_("unavailable")));
+		base_buf_puts(b, " (");
 		render_text(b, z->why, RENDER_LINE, RENDER_SHORT_MAX * 2);
-		base_buf_puts(b, "); all times are UTC");
+		base_buf_puts(b, "); ");
+		base_buf_puts(b, RT(z, N_("all times are UTC")));
 	}
 	base_buf_put(b, "\n", 1);
 }
@@ -316,46 +360,61 @@ render_info(struct base_buf *b, const struct cap_alert *a,
 {
 	const char *lang = in->language != NULL ? in->language : "";
 
-	base_buf_puts(b, "\n== Language: ");
+	base_buf_puts(b, "\n== ");
+	base_buf_puts(b, RT(z, N_("Language")));
+	base_buf_puts(b, ": ");
 	render_text(b, lang, RENDER_LINE, RENDER_SHORT_MAX);
 	base_buf_puts(b, " ==\n");
 	if (wanted != NULL && !render_lang_match(lang, wanted)) {
-		base_buf_puts(b, "(The alert has no text in ");
-		render_text(b, wanted, RENDER_LINE, RENDER_SHORT_MAX);
-		base_buf_puts(b, "; this is its ");
-		render_text(b, lang, RENDER_LINE, RENDER_SHORT_MAX);
-		base_buf_puts(b, " text.)\n");
+		struct base_buf w = { .limit = RENDER_SHORT_MAX * 4 };
+		struct base_buf h = { .limit = RENDER_SHORT_MAX * 4 };
+
+		render_text(&w, wanted, RENDER_LINE, RENDER_SHORT_MAX);
+		render_text(&h, lang, RENDER_LINE, RENDER_SHORT_MAX);
+		base_buf_puts(b, "(");
+		i18n_put(b, RT(z, N_("The alert has no text in {wanted}; this "
+		    "is its {lang} text.")), "wanted", w.p != NULL ? w.p : "",
+		    "lang", h.p != NULL ? h.p : "", NULL);
+		base_buf_puts(b, ")\n");
+		base_buf_free(&w);
+		base_buf_free(&h);
 	}
-	render_line(b, "Headline", in->headline, RENDER_FIELD_MAX);
-	render_line(b, "Event", in->event, RENDER_FIELD_MAX);
+	render_line(b, RT(z, N_("Headline")), in->headline, RENDER_FIELD_MAX);
+	render_line(b, RT(z, N_("Event")), in->event, RENDER_FIELD_MAX);
 	if (in->sender_name != NULL && a->sender != NULL) {
-		base_buf_puts(b, "Sender: ");
+		base_buf_puts(b, RT(z, N_("Sender")));
+		base_buf_puts(b, ": ");
 		render_text(b, in->sender_name, RENDER_LINE, RENDER_FIELD_MAX);
 		base_buf_puts(b, " (");
 		render_text(b, a->sender, RENDER_LINE, RENDER_FIELD_MAX);
 		base_buf_puts(b, ")\n");
 	} else {
-		render_line(b, "Sender", in->sender_name != NULL ?
+		render_line(b, RT(z, N_("Sender")), in->sender_name != NULL ?
 		    in->sender_name : a->sender, RENDER_FIELD_MAX);
 	}
-	base_buf_puts(b, "Severity: ");
+	base_buf_puts(b, RT(z, N_("Severity")));
+	base_buf_puts(b, ": ");
 	render_text(b, in->severity, RENDER_LINE, RENDER_SHORT_MAX);
-	base_buf_puts(b, " / Urgency: ");
+	base_buf_puts(b, " / ");
+	base_buf_puts(b, RT(z, N_("Urgency")));
+	base_buf_puts(b, ": ");
 	render_text(b, in->urgency, RENDER_LINE, RENDER_SHORT_MAX);
-	base_buf_puts(b, " / Certainty: ");
+	base_buf_puts(b, " / ");
+	base_buf_puts(b, RT(z, N_("Certainty")));
+	base_buf_puts(b, ": ");
 	render_text(b, in->certainty, RENDER_LINE, RENDER_SHORT_MAX);
 	base_buf_put(b, "\n", 1);
 	for (size_t i = 0; i < in->nareas; i++)
-		render_line(b, "Area", in->areas[i].area_desc,
+		render_line(b, RT(z, N_("Area")), in->areas[i].area_desc,
 		    RENDER_FIELD_MAX);
-	render_time(b, z, "Effective", in->effective, &a->sent_t,
-	    "(when sent; no effective time was given)");
-	render_time(b, z, "Onset", in->onset, NULL, NULL);
-	render_time(b, z, "Expires", in->expires, NULL, NULL);
-	render_block(b, "Description", in->description);
-	render_block(b, "Instruction", in->instruction);
-	render_line(b, "Web", in->web, RENDER_FIELD_MAX);
-	render_line(b, "Contact", in->contact, RENDER_FIELD_MAX);
+	render_time(b, z, RT(z, N_("Effective")), in->effective, &a->sent_t,
+	    RT(z, N_("(when sent; no effective time was given)")));
+	render_time(b, z, RT(z, N_("Onset")), in->onset, NULL, NULL);
+	render_time(b, z, RT(z, N_("Expires")), in->expires, NULL, NULL);
+	render_block(b, RT(z, N_("Description")), in->description);
+	render_block(b, RT(z, N_("Instruction")), in->instruction);
+	render_line(b, RT(z, N_("Web")), in->web, RENDER_FIELD_MAX);
+	render_line(b, RT(z, N_("Contact")), in->contact, RENDER_FIELD_MAX);
 }
 
 /* One section per distinct language, in the order of the contacts; two
@@ -369,7 +428,9 @@ render_infos(struct base_buf *b, const struct render_in *in,
 	size_t ndone = 0;
 
 	if (a->ninfos == 0) {
-		base_buf_puts(b, "\nThis message carries no further details.\n");
+		base_buf_puts(b, "\n");
+		render_ln(b, RT(z, N_("This message carries no further "
+		    "details.")));
 		return 0;
 	}
 	if (in->nlangs == 0 || in->langs == NULL) {
@@ -411,14 +472,20 @@ render_footer(struct base_buf *b, const struct render_in *in,
 	const struct policy_team *team = in->team;
 
 	base_buf_puts(b, "\n----\n");
-	render_line(b, "Alert id", in->alert_id, RENDER_FOOT_FIELD_MAX);
-	render_line(b, "CAP identifier", a->identifier, RENDER_FOOT_FIELD_MAX);
-	render_line(b, "CAP sender", a->sender, RENDER_FOOT_FIELD_MAX);
-	render_instant(b, z, "Sent", (int64_t)a->sent_t, NULL);
-	base_buf_puts(b, "Team: ");
+	render_line(b, RT(z, N_("Alert id")), in->alert_id,
+	    RENDER_FOOT_FIELD_MAX);
+	render_line(b, RT(z, N_("CAP identifier")), a->identifier,
+	    RENDER_FOOT_FIELD_MAX);
+	render_line(b, RT(z, N_("CAP sender")), a->sender,
+	    RENDER_FOOT_FIELD_MAX);
+	render_instant(b, z, RT(z, N_("Sent")), (int64_t)a->sent_t, NULL);
+	base_buf_puts(b, RT(z, N_("Team")));
+	base_buf_puts(b, ": ");
 	render_text(b, team->id, RENDER_LINE, RENDER_FOOT_FIELD_MAX);
 	if (team->domain != NULL) {
-		base_buf_puts(b, ", domain ");
+		base_buf_puts(b, ", ");
+		base_buf_puts(b, RT(z, N_("domain")));
+		base_buf_puts(b, " ");
 		render_text(b, team->domain, RENDER_LINE,
 		    RENDER_FOOT_FIELD_MAX);
 	}
@@ -429,13 +496,14 @@ render_footer(struct base_buf *b, const struct render_in *in,
 		base_buf_puts(b, ")");
 	}
 	base_buf_put(b, "\n", 1);
-	render_banner(b, a->status, true);
+	render_banner(b, z, a->status, true);
 }
 
 /* The acknowledgement instructions: the team's link and code, and the
    duty desk to call; nothing when there is neither link nor code. */
 static void
-render_ack_lines(struct base_buf *b, const struct render_in *in)
+render_ack_lines(struct base_buf *b, const struct render_in *in,
+    const struct render_zone *z)
 {
 	const char *url = in->ack_url, *code = in->ack_code;
 	char phone[BASE_PHONE_MAX];
@@ -446,26 +514,22 @@ render_ack_lines(struct base_buf *b, const struct render_in *in)
 		code = NULL;
 	if (url == NULL && code == NULL)
 		return;
-	base_buf_puts(b, "To acknowledge for team ");
-	render_text(b, in->team->id, RENDER_LINE, RENDER_FOOT_FIELD_MAX);
-	base_buf_puts(b, ": ");
-	if (url != NULL) {
-		base_buf_puts(b, "open ");
-		render_text(b, url, RENDER_LINE, RENDER_FOOT_FIELD_MAX);
-		base_buf_puts(b, " and press the button");
-	}
-	if (url != NULL && code != NULL)
-		base_buf_puts(b, ", or ");
-	if (code != NULL) {
-		base_buf_puts(b, "reply with code ");
-		render_text(b, code, RENDER_LINE, RENDER_FOOT_FIELD_MAX);
-	}
+	/* whole sentences, so that a translation can order them its way;
+	   the values are the gateway's own (a team id the repository
+	   checked, the link made of public_url and a hex token, digits) */
+	i18n_put(b, url != NULL && code != NULL ? RT(z, N_("To acknowledge "
+	    "for team {team}: open {link} and press the button, or reply "
+	    "with code {code}")) : url != NULL ? RT(z, N_("To acknowledge for "
+	    "team {team}: open {link} and press the button")) : RT(z,
+	    N_("To acknowledge for team {team}: reply with code {code}")),
+	    "team", in->team->id, "link", url, "code", code, NULL);
 	base_buf_put(b, "\n", 1);
 	if (in->duty_phone != NULL && in->duty_phone[0] != '\0') {
 		(void)base_phone_group(in->duty_phone, phone, sizeof(phone));
-		base_buf_puts(b, "Or call the duty desk: ");
-		render_text(b, phone, RENDER_LINE, sizeof(phone));
-		base_buf_puts(b, code != NULL ? " and give the code\n" : "\n");
+		i18n_put(b, code != NULL ? RT(z, N_("Or call the duty desk: "
+		    "{phone} and give the code")) : RT(z, N_("Or call the duty "
+		    "desk: {phone}")), "phone", phone, NULL);
+		base_buf_put(b, "\n", 1);
 	}
 }
 
@@ -476,7 +540,8 @@ render_ack_lines(struct base_buf *b, const struct render_in *in)
  * The same lines come again in the detail below, whole.
  */
 static void
-render_action(struct base_buf *b, const struct render_in *in)
+render_action(struct base_buf *b, const struct render_in *in,
+    const struct render_zone *z)
 {
 	const struct cap_alert *a = in->alert;
 	const struct cap_info *info = cap_info_for(a, in->nlangs > 0 &&
@@ -484,23 +549,26 @@ render_action(struct base_buf *b, const struct render_in *in)
 	const char *what = info == NULL ? NULL : info->headline != NULL ?
 	    info->headline : info->event;
 
-	render_banner(b, a->status, false);
+	render_banner(b, z, a->status, false);
 	if (in->unreached != NULL) {
-		/* the desk's page: why it gets the alert comes next */
+		/* the desk's page: why it gets the alert comes next; the
+		   marker stays as it is, for the desk's filters */
 		base_buf_puts(b, "UNREACHED: ");
 		render_text(b, in->unreached, RENDER_LINE,
 		    RENDER_FOOT_FIELD_MAX);
-		base_buf_puts(b, "\nThese teams did not acknowledge this "
-		    "alert after every step of their ladders.\nReach them by "
-		    "other means, then acknowledge this message.\n");
+		base_buf_puts(b, "\n");
+		render_ln(b, RT(z, N_("These teams did not acknowledge this "
+		    "alert after every step of their ladders.")));
+		render_ln(b, RT(z, N_("Reach them by other means, then "
+		    "acknowledge this message.")));
 	}
 	if (a->ninfos > 0) {
-		base_buf_puts(b, "Severity: ");
-		base_buf_puts(b, render_severity_name(a->max_severity));
-		base_buf_put(b, "\n", 1);
+		base_buf_puts(b, RT(z, N_("Severity")));
+		base_buf_puts(b, ": ");
+		render_ln(b, RT(z, render_severity_word(a->max_severity)));
 	}
-	render_line(b, "Headline", what, RENDER_ACTION_MAX);
-	render_ack_lines(b, in);
+	render_line(b, RT(z, N_("Headline")), what, RENDER_ACTION_MAX);
+	render_ack_lines(b, in, z);
 	base_buf_put(b, "\n", 1);
 }
 
@@ -514,12 +582,14 @@ render_zone_pick(const struct render_in *in, struct render_zone *z)
 
 	z->zonedir = in->zonedir;
 	z->zone = NULL;
+	z->cat = in->cat;
+	z->lang = in->nlangs > 0 && in->langs != NULL ? in->langs[0] : NULL;
 	if (zone == NULL && in->team->ncontacts > 0 &&
 	    in->team->contacts != NULL)
 		zone = in->team->contacts[0].timezone;
 	if (zone == NULL) {
-		(void)snprintf(z->why, sizeof(z->why), "no time zone is known "
-		    "for the team");
+		(void)snprintf(z->why, sizeof(z->why), "%s", RT(z,
+		    N_("no time zone is known for the team")));
 		return;
 	}
 	if (tz_offset(in->zonedir, zone, (int64_t)in->alert->sent_t, NULL,
@@ -553,7 +623,7 @@ render_body(const struct render_in *in, char **ret, size_t *ret_len,
 	}
 	body.limit = RENDER_BODY_MAX - foot.len - strlen(RENDER_BODY_CUT);
 	/* a few short lines, so always within the limit */
-	render_action(&body, in);
+	render_action(&body, in, &z);
 	render_head(&body, in->alert, &z);
 	if ((rc = render_infos(&body, in, &z)) != 0)
 		goto fail;
@@ -673,8 +743,8 @@ render_subject(const char *tmpl, const struct cap_alert *alert,
 }
 
 int
-render_short(const struct cap_alert *a, const char *lang, char **ret,
-    struct tocsin_err *err)
+render_short(const struct cap_alert *a, const char *lang,
+    const struct i18n_cat *cat, char **ret, struct tocsin_err *err)
 {
 	struct base_buf b = { .limit = 4096 };
 	const struct cap_info *info;
@@ -686,7 +756,8 @@ render_short(const struct cap_alert *a, const char *lang, char **ret,
 	info = cap_info_for(a, lang != NULL ? lang : "en");
 	what = info == NULL ? NULL : info->headline != NULL ? info->headline :
 	    info->event;
-	base_buf_puts(&b, render_severity_name(a->max_severity));
+	base_buf_puts(&b, i18n_text(cat, lang,
+	    render_severity_word(a->max_severity)));
 	base_buf_puts(&b, ": ");
 	/* One line: the SMS layer keeps the marker and the ack code and
 	   shortens this text to fit. */
@@ -913,11 +984,11 @@ out:
 
 /* How a name that the gateway cannot vouch for came. */
 static const char *
-render_given(const char *via)
+render_given(const struct render_zone *z, const char *via)
 {
-	return strcmp(via, "link") == 0 ? "name typed on the page" :
-	    strcmp(via, "drop") == 0 ? "name written in the ack file" :
-	    "name given";
+	return strcmp(via, "link") == 0 ? RT(z, N_("name typed on the page")) :
+	    strcmp(via, "drop") == 0 ? RT(z, N_("name written in the ack "
+	    "file")) : RT(z, N_("name given"));
 }
 
 int
@@ -943,7 +1014,8 @@ render_notice(const struct render_in *in, const struct render_ack *ack,
 	what = info == NULL ? NULL : info->headline != NULL ? info->headline :
 	    info->event;
 	if (tz_format_utc(ack->at, utc, sizeof(utc), NULL) != 0)
-		(void)snprintf(utc, sizeof(utc), "an unknown time");
+		(void)snprintf(utc, sizeof(utc), "%s", RT(&z, N_("an unknown "
+		    "time")));
 
 	/* who: the contact as the gateway knows them, an operator's entry,
 	   or else only a quote of what someone gave, marked unverified */
@@ -951,62 +1023,82 @@ render_notice(const struct render_in *in, const struct render_ack *ack,
 	if (!known && render_quote(strcmp(ack->by, ACK_BY_LINK) == 0 ? "" :
 	    ack->by, RENDER_QUOTE_MAX, &quote, err) != 0)
 		return TOCSIN_ENOMEM;
+	/* "ACKNOWLEDGED" stays first in every language: the word a reader
+	   and a filter look for; what follows is in theirs */
 	base_buf_puts(&b, "ACKNOWLEDGED\n");
-	render_banner(&b, in->alert->status, true);
-	base_buf_puts(&b, "Team ");
-	base_buf_puts(&b, in->team->id);
-	base_buf_puts(&b, " has acknowledged this alert; nothing more is asked "
-	    "of you for it.\n\n");
+	render_banner(&b, &z, in->alert->status, true);
+	i18n_put(&b, RT(&z, N_("Team {team} has acknowledged this alert; "
+	    "nothing more is asked of you for it.")), "team", in->team->id,
+	    NULL);
+	base_buf_puts(&b, "\n\n");
 	if (known)
-		render_line(&b, "Acknowledged by", ack->contact != NULL ?
-		    ack->contact : ack->by, RENDER_SHORT_MAX);
+		render_line(&b, RT(&z, N_("Acknowledged by")), ack->contact !=
+		    NULL ? ack->contact : ack->by, RENDER_SHORT_MAX);
 	else {
-		base_buf_puts(&b, "Acknowledged by: someone the gateway does not "
-		    "know by number, key or own link\n");
-		base_buf_puts(&b, "Unverified: ");
-		base_buf_puts(&b, render_given(ack->via));
+		base_buf_puts(&b, RT(&z, N_("Acknowledged by")));
+		base_buf_puts(&b, ": ");
+		render_ln(&b, RT(&z, N_("someone the gateway does not know by "
+		    "number, key or own link")));
+		base_buf_puts(&b, RT(&z, N_("Unverified")));
+		base_buf_puts(&b, ": ");
+		base_buf_puts(&b, render_given(&z, ack->via));
 		if (quote[0] != '\0') {
 			base_buf_puts(&b, ": \"");
 			base_buf_puts(&b, quote);
 			base_buf_puts(&b, "\"\n");
-		} else
-			base_buf_puts(&b, ": none\n");
+		} else {
+			base_buf_puts(&b, ": ");
+			render_ln(&b, RT(&z, N_("none")));
+		}
 	}
-	render_line(&b, "How", ack->via, RENDER_SHORT_MAX);
-	render_line(&b, "Strength", ack->strength, RENDER_SHORT_MAX);
-	render_instant(&b, &z, "When", ack->at, NULL);
-	base_buf_puts(&b, "Alert: ");
-	base_buf_puts(&b, in->alert_id);
-	base_buf_put(&b, "\n", 1);
-	render_line(&b, "Headline", what, RENDER_SHORT_MAX);
+	render_line(&b, RT(&z, N_("How")), ack->via, RENDER_SHORT_MAX);
+	render_line(&b, RT(&z, N_("Strength")), ack->strength,
+	    RENDER_SHORT_MAX);
+	render_instant(&b, &z, RT(&z, N_("When")), ack->at, NULL);
+	render_line(&b, RT(&z, N_("Alert")), in->alert_id, RENDER_SHORT_MAX);
+	render_line(&b, RT(&z, N_("Headline")), what, RENDER_SHORT_MAX);
 
 	base_buf_puts(&sh, "ACKNOWLEDGED ");
 	base_buf_puts(&sh, in->team->id);
+	base_buf_puts(&sh, " ");
 	if (known) {
-		base_buf_puts(&sh, " by ");
-		render_text(&sh, ack->contact != NULL ? ack->contact : ack->by,
+		struct base_buf w = { .limit = 1024 }, v = { .limit = 256 };
+
+		render_text(&w, ack->contact != NULL ? ack->contact : ack->by,
 		    RENDER_LINE, 100);
-		base_buf_puts(&sh, " (");
-		render_text(&sh, ack->via, RENDER_LINE, 40);
-		base_buf_puts(&sh, ")");
+		render_text(&v, ack->via, RENDER_LINE, 40);
+		i18n_put(&sh, RT(&z, N_("by {who} ({via})")), "who", w.p !=
+		    NULL ? w.p : "", "via", v.p != NULL ? v.p : "", NULL);
+		base_buf_free(&w);
+		base_buf_free(&v);
 	} else {
-		base_buf_puts(&sh, " via ");
-		render_text(&sh, ack->via, RENDER_LINE, 40);
-		base_buf_puts(&sh, " (");
-		render_text(&sh, ack->strength, RENDER_LINE, 16);
-		base_buf_puts(&sh, "); ");
-		base_buf_puts(&sh, render_given(ack->via));
+		struct base_buf v = { .limit = 256 }, g = { .limit = 256 };
+
+		render_text(&v, ack->via, RENDER_LINE, 40);
+		render_text(&g, ack->strength, RENDER_LINE, 16);
+		i18n_put(&sh, RT(&z, N_("via {via} ({strength})")), "via",
+		    v.p != NULL ? v.p : "", "strength", g.p != NULL ? g.p : "",
+		    NULL);
+		base_buf_free(&v);
+		base_buf_free(&g);
+		base_buf_puts(&sh, "; ");
+		base_buf_puts(&sh, render_given(&z, ack->via));
 		if (quote[0] != '\0') {
-			base_buf_puts(&sh, ", unverified: \"");
+			base_buf_puts(&sh, ", ");
+			base_buf_puts(&sh, RT(&z, N_("unverified")));
+			base_buf_puts(&sh, ": \"");
 			base_buf_puts(&sh, quote);
 			base_buf_puts(&sh, "\"");
-		} else
-			base_buf_puts(&sh, ": none");
+		} else {
+			base_buf_puts(&sh, ": ");
+			base_buf_puts(&sh, RT(&z, N_("none")));
+		}
 	}
 	free(quote);
-	base_buf_puts(&sh, " at ");
-	base_buf_puts(&sh, utc);
-	base_buf_puts(&sh, ". No action needed: ");
+	base_buf_puts(&sh, " ");
+	i18n_put(&sh, RT(&z, N_("at {time}. No action needed:")), "time", utc,
+	    NULL);
+	base_buf_puts(&sh, " ");
 	render_text(&sh, what != NULL ? what : in->alert_id, RENDER_LINE, 400);
 	if (b.rc != 0 || sh.rc != 0 || b.p == NULL || sh.p == NULL) {
 		free(b.p);
@@ -1145,13 +1237,16 @@ render_doc_sent(const struct cap_alert *a, const struct render_zone *z,
 /* The team: "id, domain D (operator)", each part when known; *rc keeps
    the first error. */
 static char *
-render_doc_team(const struct policy_team *team, int *rc)
+render_doc_team(const struct policy_team *team, const struct render_zone *z,
+    int *rc)
 {
 	struct base_buf tb = { .limit = 3 * RENDER_DOC_SHORT };
 
 	render_text(&tb, team->id, RENDER_LINE, 64);
 	if (team->domain != NULL) {
-		base_buf_puts(&tb, ", domain ");
+		base_buf_puts(&tb, ", ");
+		base_buf_puts(&tb, RT(z, N_("domain")));
+		base_buf_puts(&tb, " ");
 		render_text(&tb, team->domain, RENDER_LINE, 256);
 	}
 	if (team->cctld_operator != NULL) {
@@ -1222,7 +1317,7 @@ render_doc(const struct render_in *in, const struct render_doc_in *di,
 	    RENDER_DOC_SHORT, &rc);
 	d.issuer = render_doc_issuer(a, info, &rc);
 	render_doc_sent(a, &z, &d, &rc);
-	d.team = render_doc_team(in->team, &rc);
+	d.team = render_doc_team(in->team, &z, &rc);
 	d.recipient = render_dup(di->recipient, RENDER_LINE, RENDER_DOC_SHORT,
 	    &rc);
 	d.number = render_dup(di->number, RENDER_LINE, 32, &rc);

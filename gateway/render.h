@@ -19,6 +19,7 @@
 #include <stddef.h>
 
 #include "cap.h"
+#include "i18n.h"
 #include "channel.h"
 #include "policy.h"
 #include "tocsin.h"
@@ -44,6 +45,8 @@ struct render_in {
 	const char *unreached;		/* for the desk: the ids of the teams
 					   that ended unreached ("ke, br"), or
 					   NULL; said before the alert */
+	const struct i18n_cat *cat;	/* the gateway's texts in langs[0]
+					   (i18n.h); NULL: English */
 };
 
 /*
@@ -79,11 +82,12 @@ int render_subject(const char *tmpl, const struct cap_alert *alert,
 /*
  * One line for SMS and voice: "Severity: headline" (the event when there
  * is no headline) from the alert's info in lang, falling back to en.  The
- * text is cleaned as in the body (no controls, no line breaks).  *ret is
- * malloc'd, owned by the caller.
+ * text is cleaned as in the body (no controls, no line breaks); the
+ * severity is said in lang when cat has it.  *ret is malloc'd, owned by
+ * the caller.
  */
-int render_short(const struct cap_alert *alert, const char *lang, char **ret,
-    struct tocsin_err *err);
+int render_short(const struct cap_alert *alert, const char *lang,
+    const struct i18n_cat *cat, char **ret, struct tocsin_err *err);
 
 /* Who acknowledged, for the notice to a team's other contacts. */
 struct render_ack {

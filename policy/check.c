@@ -21,6 +21,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "base.h"
+#include "i18n.h"
 #include "policy_int.h"
 
 enum { GRP_NEW, GRP_ACTIVE, GRP_DONE };
@@ -312,6 +314,77 @@ policy_check_targets(struct policy_ctx *ctx)
 	free(reported);
 }
 
+/* The first language of contact c of team, when it has one. */
+static const char *
+policy_first_lang(const struct policy_team *team, size_t c)
+{
+	return team->contacts[c].nlanguages > 0 ?
+	    team->contacts[c].languages[0] : NULL;
+}
+
+/*
+ * A contact's first language is the one the gateway writes to them in;
+ * one without a catalog gets the gateway's own texts in English.  One
+ * warning per such language, naming its teams, at the first contact who
+ * reads it.
+ */
+#define POLICY_LANG_TEAMS_SHOWN 12
+static void
+policy_check_languages(struct policy_ctx *ctx)
+{
+	const struct policy_repo *repo = ctx->repo;
+	const struct i18n_cat *cat = repo->gateway.catalog;
+
+	for (size_t t = 0; t < repo->nteams; t++)
+		for (size_t c = 0; c < repo->teams[t].ncontacts; c++) {
+			const char *lang = policy_first_lang(&repo->teams[t], c);
+			struct base_buf ids = { .limit = 1024 };
+			bool seen = false;
+			size_t nteams = 0;
+
+			if (lang == NULL || i18n_has(cat, lang))
+				continue;
+			/* told already, at an earlier contact? */
+			for (size_t u = 0; u <= t && !seen; u++)
+				for (size_t k = 0; k < repo->teams[u].ncontacts &&
+				    (u < t || k < c) && !seen; k++)
+					seen = policy_first_lang(&repo->teams[u],
+					    k) != NULL && strcasecmp(
+					    policy_first_lang(&repo->teams[u],
+					    k), lang) == 0;
+			if (seen)
+				continue;
+			for (size_t u = t; u < repo->nteams; u++) {
+				bool reads = false;
+
+				for (size_t k = 0; k < repo->teams[u].ncontacts &&
+				    !reads; k++)
+					reads = policy_first_lang(&repo->teams[u],
+					    k) != NULL && strcasecmp(
+					    policy_first_lang(&repo->teams[u],
+					    k), lang) == 0;
+				if (!reads)
+					continue;
+				if (nteams++ < POLICY_LANG_TEAMS_SHOWN) {
+					base_buf_puts(&ids, nteams > 1 ? ", " : "");
+					base_buf_puts(&ids, repo->teams[u].id);
+				}
+			}
+			if (nteams > POLICY_LANG_TEAMS_SHOWN)
+				base_buf_puts(&ids, " and others");
+			policy_warn_at(ctx, repo->teams[t].contacts[c].src,
+			    "language %.16s has no catalog in %s, so the "
+			    "gateway's own texts (labels, ack instructions, call "
+			    "prompts, the ack page) reach team%s %s in English "
+			    "(%zu team%s); add po/%.16s.po and rebuild (README, "
+			    "\"Languages\"), or set gateway.locale_dir to the "
+			    "folder that has it", lang, i18n_dir(cat),
+			    nteams > 1 ? "s" : "", ids.p != NULL ? ids.p : "",
+			    nteams, nteams > 1 ? "s" : "", lang);
+			base_buf_free(&ids);
+		}
+}
+
 void
 policy_check_all(struct policy_ctx *ctx)
 {
@@ -321,6 +394,7 @@ policy_check_all(struct policy_ctx *ctx)
 	policy_check_groups(ctx);
 	policy_check_addresses(ctx);
 	policy_check_targets(ctx);
+	policy_check_languages(ctx);
 	/* what each channel in use needs besides its contacts' fields */
 	for (const struct policy_kind *const *k = policy_kinds(); *k != NULL;
 	    k++)

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "base.h"
+#include "i18n.h"
 #include "policy_int.h"
 
 const char *
@@ -228,6 +229,8 @@ policy_free(struct policy_repo *repo)
 	free(repo->gateway.ack_secret);
 	free(repo->gateway.duty_phone);
 	free(repo->gateway.short_name);
+	free(repo->gateway.locale_dir);
+	i18n_free(repo->gateway.catalog);
 	free(repo->gateway.ack_phone);
 	free(repo->gateway.desk_team);
 	free(repo->gateway.desk_tokens);

@@ -388,6 +388,8 @@ struct policy_group {
    operation).  Intake verification and `check` use gpgme either way. */
 enum policy_pgp_engine { POLICY_PGP_RNP, POLICY_PGP_GPGME };
 
+struct i18n_cat;
+
 struct policy_gateway {
 	char *store;			/* absolute path, or a PostgreSQL
 					   conninfo (policy_store_is_pg) */
@@ -433,6 +435,13 @@ struct policy_gateway {
 					   operators, "NAME SHA256HEX" a line
 					   (gateway/desk.h); NULL: no /desk */
 	struct policy_src desk_tokens_src;
+	char *locale_dir;		/* where the compiled catalogs are:
+					   gateway.locale_dir, else
+					   $TOCSIN_LOCALEDIR, else the
+					   installed share/locale */
+	struct i18n_cat *catalog;	/* the gateway's texts in every
+					   language found there (i18n.h);
+					   never NULL once loaded, read-only */
 	struct policy_src src;
 	struct policy_src signing_key_src;
 	struct policy_src store_src;	/* the store key's line */

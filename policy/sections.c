@@ -18,6 +18,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 
+#include "i18n.h"
 #include "policy_int.h"
 #include "utf8.h"
 
@@ -812,6 +813,37 @@ policy_read_gateway_acks(struct policy_ctx *ctx, const config_setting_t *g)
 	}
 }
 
+#ifndef TOCSIN_LOCALEDIR
+#define TOCSIN_LOCALEDIR "/usr/share/locale"
+#endif
+
+/* The catalogs of the gateway's own texts: gateway.locale_dir, else
+   $TOCSIN_LOCALEDIR (a build tree's po folder, for its tests), else the
+   installed folder.  One that cannot be read costs its language only:
+   a warning, and that language's readers get English. */
+static void
+policy_read_gateway_locale(struct policy_ctx *ctx, const config_setting_t *g)
+{
+	struct policy_gateway *gw = &ctx->repo->gateway;
+	struct tocsin_err e = { 0 };
+	const char *env = getenv("TOCSIN_LOCALEDIR");
+	const char *why;
+
+	if (policy_get_path(ctx, g, "gateway", "locale_dir", false,
+	    &gw->locale_dir) != 1)
+		gw->locale_dir = policy_xstrdup(env != NULL && env[0] == '/' ?
+		    env : TOCSIN_LOCALEDIR);
+	if (i18n_load(gw->locale_dir, &gw->catalog, &e) != 0) {
+		policy_err(ctx, g, "gateway: %s", e.msg);
+		return;
+	}
+	for (size_t i = 0; (why = i18n_problem(gw->catalog, i)) != NULL; i++)
+		policy_warn(ctx, config_setting_get_member(g, "locale_dir") !=
+		    NULL ? config_setting_get_member(g, "locale_dir") : g,
+		    "gateway: the catalog of language %s; its readers get "
+		    "English until it is rebuilt (msgfmt --check)", why);
+}
+
 bool
 policy_store_is_pg(const char *store)
 {
@@ -831,7 +863,8 @@ policy_read_gateway(struct policy_ctx *ctx, const config_setting_t *root)
 		"trusted_proxy",
 		"verify_after", "listen_max_connections",
 		"listen_max_per_address", "listen_idle_timeout",
-		"listen_request_timeout", "short_name", "pgp_engine", NULL };
+		"listen_request_timeout", "short_name", "pgp_engine",
+		"locale_dir", NULL };
 	struct policy_gateway *gw = &ctx->repo->gateway;
 	const config_setting_t *g;
 
@@ -860,6 +893,7 @@ policy_read_gateway(struct policy_ctx *ctx, const config_setting_t *root)
 		    "secret shared by every serve node on the database (a 0600 "
 		    "file of 32 random bytes: head -c 32 /dev/urandom > FILE)");
 	policy_read_gateway_listen(ctx, g);
+	policy_read_gateway_locale(ctx, g);
 	/* checked against the teams once they are read (check.c) */
 	gw->desk_team_src = policy_src_key(ctx, g, "desk_team");
 	(void)policy_get_dup(ctx, g, "gateway", "desk_team", false, 64,

@@ -28,6 +28,54 @@ SRC = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(SRC / "tests" / "pg"))
 import pgcluster  # noqa: E402
 BIN = Path(os.environ.get("TOCSIN_BIN", SRC / "build" / "gateway" / "tocsin"))
+# The catalogs the build compiled from po/ (LANG/LC_MESSAGES/tocsin.mo):
+# an instance that calls languages() reads them.  Every other instance
+# has none (the gateway's texts in English, as its assertions were
+# written), whatever may be installed on the host.
+LOCALE_DIR = Path(os.environ.get("TOCSIN_LOCALE_BUILD", BIN.parents[1] / "po"))
+os.environ["TOCSIN_LOCALEDIR"] = "/nonexistent/tocsin-no-catalogs"
+VOICES = {"en": "en-US", "fr": "fr-FR", "es": "es-ES", "pt": "pt-BR",
+          "ru": "ru-RU", "zh": "zh-CN", "ar": "arb"}
+
+
+def po_entries(lang):
+    """{msgid: msgstr} of po/LANG.po (the source the catalogs are built
+    from), fuzzy entries included with their flag: {msgid: (msgstr,
+    fuzzy)}."""
+    out, cur, fuzzy = {}, None, False
+    key = val = None
+
+    def unq(s):
+        return json.loads(s)
+
+    def flush():
+        if key is not None:
+            out[key] = (val, fuzzy)
+
+    for line in (SRC / "po" / f"{lang}.po").read_text().splitlines() + [""]:
+        if line.startswith("#,"):
+            fuzzy = "fuzzy" in line
+        elif line.startswith("msgid "):
+            key, cur = unq(line[6:]), "id"
+        elif line.startswith("msgstr "):
+            val, cur = unq(line[7:]), "str"
+        elif line.startswith('"') and cur == "id":
+            key += unq(line)
+        elif line.startswith('"') and cur == "str":
+            val += unq(line)
+        elif not line.strip():
+            flush()
+            key = val = cur = None
+            fuzzy = False
+    return out
+
+
+def tr(lang, msgid, **values):
+    """msgid in lang as the catalogs give it, placeholders filled."""
+    text = msgid if lang == "en" else po_entries(lang)[msgid][0]
+    for k, v in values.items():
+        text = text.replace("{" + k + "}", v)
+    return text
 TEAMS = int(os.environ.get("TOCSIN_TEST_TEAMS", "80"))
 # TOCSIN_TEST_STORE=pg: every instance's store is a PostgreSQL database of
 # its own, on one server the session starts (tests/pg/pgcluster.py)
@@ -353,6 +401,24 @@ class Instance:
         return self.ack_mac("tocsin ack token", alert, team)[:16].hex()
 
     # --- configuration edits for one test ---------------------------------
+    def languages(self):
+        """The gateway's own texts in each contact's language, from the
+        build's catalogs (gateway.locale_dir)."""
+        assert (LOCALE_DIR / "fr" / "LC_MESSAGES" / "tocsin.mo").is_file(), \
+            f"no catalogs in {LOCALE_DIR}: build first (ninja -C build)"
+        self.set_keys("gateway", locale_dir=str(LOCALE_DIR))
+
+    def set_contact_langs(self, team, langs):
+        """Every contact of team reads langs (first preferred)."""
+        text = (self.dir / "teams.conf").read_text()
+        m = re.search(r'^  \{ id = "%s";.*?^  \}' % re.escape(team), text,
+                      re.M | re.S)
+        assert m, team
+        block = re.sub(r"languages = \[[^\]]*\];", "languages = [ %s ];" %
+                       ", ".join(f'"{x}"' for x in langs), m.group(0))
+        (self.dir / "teams.conf").write_text(text[:m.start()] + block +
+                                            text[m.end():])
+
     def set_keys(self, section, **kw):
         """Set keys of a top-level section (gateway) or of providers.smtp
         (section="smtp") in this instance's tocsin.conf."""

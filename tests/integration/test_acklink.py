@@ -12,7 +12,7 @@ import urllib.parse
 
 import pytest
 
-from conftest import BIN
+from conftest import BIN, tr
 
 
 
@@ -265,3 +265,71 @@ def test_the_page_in_a_browser_shows_local_and_utc_times(inst, served):
     finally:
         d.quit()
     assert team_state(inst, alert, team)[0] == "acked"
+
+
+def test_the_page_in_the_team_s_language(inst, served):
+    """A French team's page in a browser: every word of the gateway's in
+    French (the band, the sentence with the UTC and local times, the
+    label, the button, the thanks with the ack's time), none in English;
+    an Arabic team's page runs right to left; a team whose language has
+    no catalog (sw) reads English."""
+    from datetime import datetime, timezone
+    from zoneinfo import ZoneInfo
+    from report_browser import _driver
+
+    fr, ar, sw = inst.teams()[:3]
+    inst.set_contact_langs(fr, ["fr"])
+    inst.set_contact_langs(ar, ["ar", "en"])
+    inst.set_contact_langs(sw, ["sw"])
+    inst.languages()
+    zone = first_zone(inst, fr)
+    sent = datetime.now(timezone.utc).replace(second=0, microsecond=0)
+    alert = inst.submit_signed(inst.cap(addresses=f"{fr} {ar} {sw}",
+                                        sent=sent, status="Exercise"))
+    served()
+    local = sent.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M")
+    d = _driver()
+    try:
+        d.get(f"http://127.0.0.1:{inst.port}/ack/{inst.ack_token(alert, fr)}")
+        assert d.find_element("tag name", "html").get_attribute("lang") == \
+            "fr"
+        text = d.find_element("tag name", "body").text
+        assert tr("fr", "EXERCISE \u2013 NO REAL INCIDENT") in text, text
+        assert f"envoyée {sent:%Y-%m-%d %H:%M} UTC (votre heure, {zone} : " \
+            f"{local} " in text, text
+        assert "Votre équipe n'a pas encore accusé réception." in text, text
+        assert "Votre nom" in text
+        button = d.find_element("tag name", "button")
+        assert button.text == f"Accuser réception pour l'équipe {fr}"
+        for english in ("EXERCISE", "sent ", "your time", "Your name",
+                        "Acknowledge for team", "has not acknowledged"):
+            assert english not in text, (english, text)
+        d.find_element("name", "name").send_keys("Amina O.")
+        button.click()
+        text = d.find_element("tag name", "body").text
+        at = inst.sql("SELECT ack_at FROM team_states WHERE alert_id = ? "
+                      "AND team = ?", alert, fr)[0][0]
+        at_utc = datetime.fromtimestamp(at, timezone.utc)
+        fmt = "%Y-%m-%d %H:%M" + (":%S" if at_utc.second else "")
+        assert f"Accusé par Amina O. (link) à {at_utc.strftime(fmt)} UTC " \
+            "(votre heure, " in text, text
+        assert "Merci." in text and "Thank you" not in text
+        # Arabic: right to left, its own words
+        d.get(f"http://127.0.0.1:{inst.port}/ack/{inst.ack_token(alert, ar)}")
+        html = d.find_element("tag name", "html")
+        assert html.get_attribute("lang") == "ar"
+        assert html.get_attribute("dir") == "rtl"
+        text = d.find_element("tag name", "body").text
+        assert f"تأكيد الاستلام عن الفريق {ar}" in text, text
+        assert "Acknowledge" not in text
+        # no catalog: English
+        d.get(f"http://127.0.0.1:{inst.port}/ack/{inst.ack_token(alert, sw)}")
+        assert d.find_element("tag name", "html").get_attribute("lang") == \
+            "en"
+        text = d.find_element("tag name", "body").text
+        assert f"Acknowledge for team {sw}" in text
+        assert "EXERCISE" in text
+    finally:
+        d.quit()
+    assert [team_state(inst, alert, t)[0] for t in (fr, ar, sw)] == \
+        ["acked", "active", "active"]

@@ -208,3 +208,22 @@ def test_a_contact_acking_by_sms_is_named_from_the_repository(inst, tmp_path,
         assert got[0].startswith(f"tocsin: ACKNOWLEDGED {teams[0]} by {name0} (sms) "
                                  "at "), got
         assert "unverified" not in got[0]
+
+
+def test_the_notice_speaks_the_team_s_language(inst, tmp_path, pki):
+    """A French team's other contacts read who acknowledged in French (the
+    word ACKNOWLEDGED kept first, for the eye and for filters); nothing
+    English but that word."""
+    for t in [t for t in inst.teams() if len(mobiles(inst, t)) >= 2][:2]:
+        inst.set_contact_langs(t, ["fr"])
+    inst.languages()
+    teams, alert, name0, mob0, others, p = run(inst, tmp_path, pki, True)
+    assert others
+    for m in others:
+        got = [t for t in texts(p, m) if t.startswith("tocsin: ACKNOWLEDGED")]
+        assert len(got) == 1, (m, texts(p, m))
+        assert got[0].startswith(f"tocsin: ACKNOWLEDGED {teams[0]} par "
+                                 f"{name0} (sms) à "), got[0]
+        assert re.search(r" UTC\. Aucune action requise : ", got[0]), got[0]
+        for english in (" by ", " at ", "No action needed"):
+            assert english not in got[0], (english, got[0])

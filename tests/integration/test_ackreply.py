@@ -25,10 +25,11 @@ ACKED = TWIML.format("<Message>tocsin: your team&#39;s acknowledgement is "
 THROTTLED = TWIML.format("")
 MENU = ("To acknowledge, enter your 8-digit code followed by the hash "
         "key.")
-SAY_THROTTLED = TWIML.format("<Say>Too many tries. Goodbye.</Say><Hangup/>")
-SAY_ACKED = TWIML.format("<Say>Thank you. Your team&#39;s acknowledgement "
+SAY = '<Say language="en-US">'
+SAY_THROTTLED = TWIML.format(SAY + "Too many tries. Goodbye.</Say><Hangup/>")
+SAY_ACKED = TWIML.format(SAY + "Thank you. Your team&#39;s acknowledgement "
                          "is recorded. Goodbye.</Say><Hangup/>")
-SAY_LAST_WRONG = TWIML.format("<Say>That code is not right. Goodbye.</Say>"
+SAY_LAST_WRONG = TWIML.format(SAY + "That code is not right. Goodbye.</Say>"
                               "<Hangup/>")
 
 
@@ -36,9 +37,9 @@ def not_right(gather, n):
     """What a call hears after wrong code number n (1, 2) keyed at its
     Gather: the menu again, whose keys go to the next try's URL."""
     return TWIML.format(
-        '<Say>That code is not right.</Say><Gather input="dtmf" '
+        SAY + 'That code is not right.</Say><Gather input="dtmf" '
         f'finishOnKey="#" timeout="15" method="POST" action="{gather}/{n + 1}">'
-        f"<Say>{MENU}</Say></Gather><Say>Goodbye.</Say><Hangup/>")
+        f"{SAY}{MENU}</Say></Gather>{SAY}Goodbye.</Say><Hangup/>")
 
 
 
@@ -437,5 +438,121 @@ def test_a_call_gives_three_tries_then_goodbye(inst, tmp_path, pki):
         assert state(inst, alert, c)[0] == "active"
         # every try was counted in the store, per call and per alert
         assert tries(inst, alert, b) == 3
+    finally:
+        stopped(p)
+
+
+# --- the call and the reply in the team's language -------------------------
+
+FR_SAY = '<Say language="fr-FR">'
+FR_MENU = ("Pour accuser réception, saisissez votre code à 8 chiffres "
+           "suivi de la touche dièse.")
+
+
+def test_a_call_in_french_from_first_word_to_goodbye(inst, tmp_path, pki):
+    """A French team's call is French throughout: who calls, the code, the
+    menu, a wrong code and the menu again at the next try's URL (which
+    keeps the language), the last wrong code's goodbye and the thanks;
+    never a word of the English prompts.  A forged language in the URL
+    gets English, a forged try none."""
+    teams = inst.teams()[:3]
+    for t in teams:
+        inst.set_contact_langs(t, ["fr", "en"])
+    inst.languages()
+    with provider(tmp_path, pki, "p") as prov:
+        configure(inst, prov.url, step0='[ "primary:voice" ]')
+        alert = inst.submit_signed(inst.cap(addresses=" ".join(teams)))
+        inst.serve(timeout=120)
+        reqs = [r for r in prov.requests() if r["path"].endswith(
+            "/Calls.json")]
+    base = f"http://127.0.0.1:{inst.port}/twilio/gather/twilio-voice"
+    gather = base + "/fr"
+    calls = {row[1]: row[6].split(":", 1)[1]
+             for row in sms_rows(inst, alert, channel="voice")}
+    assert set(calls) == set(teams) and len(reqs) == len(teams)
+    twiml = reqs[0]["form"]["Twiml"]
+    tw = ET.fromstring(twiml)
+    says = list(tw.iter("Say"))
+    assert says and all(s.get("language") == "fr-FR" for s in says), twiml
+    assert says[0].text.startswith("Alerte tocsin. "), says[0].text
+    assert [g.get("action") for g in tw.findall("Gather")] == [gather] * 2
+    menu = tw.find("Gather").find("Say").text
+    assert menu.startswith("Votre code est ") and menu.endswith(FR_MENU)
+    assert says[-1].text == "Au revoir."
+    for english in ("To acknowledge", "Your code is", "Goodbye", " alert."):
+        assert english not in twiml, (english, twiml)
+
+    def keys(url, team, digits):
+        return twilio(url, {"CallSid": calls[team], "AccountSid": ACCOUNT,
+                            "Digits": digits, "From": "+15555550100",
+                            "To": "+15555550101"})
+
+    a, b, c = teams
+    p = listening(inst)
+    try:
+        url = gather
+        for n in (1, 2):
+            st, said = keys(url, a, wrong(inst.ack_code(alert, a), n))
+            assert st == 200
+            assert said == TWIML.format(
+                FR_SAY + "Ce code n&#39;est pas correct.</Say><Gather "
+                'input="dtmf" finishOnKey="#" timeout="15" method="POST" '
+                f'action="{gather}/{n + 1}">{FR_SAY}{FR_MENU}</Say></Gather>'
+                f"{FR_SAY}Au revoir.</Say><Hangup/>"), said
+            url = ET.fromstring(said).find("Gather").get("action")
+        st, said = keys(url, a, inst.ack_code(alert, a))
+        assert said == TWIML.format(
+            FR_SAY + "Merci. L&#39;accusé de réception de votre équipe est "
+            "enregistré. Au revoir.</Say><Hangup/>"), said
+        assert state(inst, alert, a)[0::2] == ("acked", "voice")
+        url = gather
+        for n in (1, 2, 3):
+            st, said = keys(url, b, wrong(inst.ack_code(alert, b), n))
+            g = ET.fromstring(said).find("Gather")
+            url = g.get("action") if g is not None else None
+        assert said == TWIML.format(FR_SAY + "Ce code n&#39;est pas correct. "
+                                    "Au revoir.</Say><Hangup/>"), said
+        assert url is None and state(inst, alert, b)[0] == "active"
+        # a language the gateway never gave: English, and nothing more
+        st, said = keys(base + "/xx", c, wrong(inst.ack_code(alert, c), 1))
+        assert st == 200 and said == not_right(base + "/xx", 1), said
+        # a try the gateway never gave after the language: refused
+        assert keys(gather + "/9", c, inst.ack_code(alert, c))[0] == 404
+        assert state(inst, alert, c)[0] == "active"
+    finally:
+        stopped(p)
+
+
+def test_sms_reply_answered_in_the_sender_s_language(inst, tmp_path, pki):
+    """The answer to an SMS reply speaks the language of the contact whose
+    number sent it; a number the gateway does not know gets English."""
+    team = inst.teams()[0]
+    inst.set_contact_langs(team, ["ar"])
+    inst.languages()
+    name, mobile = primary(inst, team)
+    with provider(tmp_path, pki, "p") as prov:
+        configure(inst, prov.url, step0='[ "primary:sms" ]')
+        alert = inst.submit_signed(inst.cap(addresses=team))
+        inst.serve(timeout=120)
+    url = f"http://127.0.0.1:{inst.port}/twilio/sms/twilio-main"
+
+    def reply(frm, body):
+        return twilio(url, {"MessageSid": "SM" + "1" * 32, "AccountSid":
+                            ACCOUNT, "From": frm, "To": "+15555550101",
+                            "Body": body})
+
+    p = listening(inst)
+    try:
+        code = inst.ack_code(alert, team)
+        st, said = reply("+15555550199", "ACK " + wrong(code, 1))
+        assert (st, said) == (200, NO_MATCH), said
+        st, said = reply(mobile, "ACK " + wrong(code, 2))
+        assert st == 200 and said == TWIML.format(
+            "<Message>tocsin: هذا الرمز لا يطابق أي إنذار لفريقك."
+            "</Message>"), said
+        st, said = reply(mobile, "ACK " + code)
+        assert said == TWIML.format("<Message>tocsin: تم تسجيل تأكيد فريقك. "
+                                    "شكرًا.</Message>"), said
+        assert state(inst, alert, team)[0] == "acked"
     finally:
         stopped(p)

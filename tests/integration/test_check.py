@@ -1,6 +1,7 @@
 """`tocsin check`: the generated repository passes; a repository seeded with
 one of each mistake reports every one, each with file:line, and exits 78."""
 import os
+import shutil
 import re
 import pytest
 
@@ -325,3 +326,40 @@ def test_short_name_accepted(inst):
     inst.set_keys("gateway", short_name="DNS-CERT desk")
     p = inst.run("check", check=0)
     assert "short_name" not in p.stdout + p.stderr
+
+
+def test_a_language_without_catalog_is_named_with_its_teams(inst, tmp_path):
+    """check names each language of a contact that has no catalog, with
+    its teams and the remedy; a language with one is not named; a catalog
+    that cannot be read is named with its reason, and its readers are then
+    told they get English."""
+    from conftest import LOCALE_DIR
+    fr, sw1, sw2 = inst.teams()[:3]
+    inst.set_contact_langs(fr, ["fr", "en"])
+    inst.set_contact_langs(sw1, ["sw", "en"])
+    inst.set_contact_langs(sw2, ["sw"])
+    inst.languages()
+    out = inst.run("check", check=0).stdout
+    line = [x for x in out.splitlines() if "language sw " in x]
+    assert len(line) == 1, out
+    assert re.search(r"teams\.conf:\d+: warning: language sw has no catalog "
+                     rf"in {re.escape(str(LOCALE_DIR))}, .* reach teams "
+                     rf"{sw1}, {sw2} in English \(2 teams\); add po/sw\.po "
+                     r"and rebuild", line[0]), line[0]
+    assert "gateway.locale_dir" in line[0]
+    assert "language fr " not in out and "language en " not in out
+    # the fault's version: a French catalog that is not one
+    bad = tmp_path / "locale"
+    shutil.copytree(LOCALE_DIR, bad, ignore=shutil.ignore_patterns(
+        "*.pot", "*.po", "meson*", "*.json"))
+    (bad / "fr" / "LC_MESSAGES" / "tocsin.mo").write_bytes(b"\xde\x12\x04"
+                                                          b"\x95" + b"\0" * 8)
+    inst.set_keys("gateway", locale_dir=str(bad))
+    out = inst.run("check", check=0).stdout
+    assert re.search(r"warning: gateway: the catalog of language fr: catalog "
+                     r"of 12 bytes is too short for its header in "
+                     rf"{re.escape(str(bad))}/fr/LC_MESSAGES/tocsin\.mo", out), \
+        out
+    assert re.search(rf"language fr has no catalog .* reach teams {fr}, .* "
+                     r"in English \(\d+ teams\)", out), out
+    assert "language ar " not in out      # the other catalogs still count

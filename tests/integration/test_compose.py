@@ -6,7 +6,7 @@ import shutil
 import subprocess
 import xml.etree.ElementTree as ET
 
-from conftest import BIN, SRC
+from conftest import BIN, SRC, tr
 from test_fax import configure as fax_configure, primaries
 from test_sms import configure as sms_configure, provider, sms_rows
 
@@ -195,3 +195,50 @@ def test_exercise_template_and_status(inst, tmp_path):
     doc = ET.fromstring(r.stdout)
     assert doc.find(CAP + "status").text == "Exercise"
     assert doc.find(CAP + "addresses").text == "all"
+
+
+def test_preview_in_the_team_s_language(inst, tmp_path):
+    """compose --preview shows a French team every channel as it will
+    read it: the e-mail's labels and ack instructions, the SMS's fixed
+    parts, every prompt of the call in the French voice, the fax's words;
+    the alert's French text where the template has it."""
+    with_templates(inst)
+    fax_configure(inst, step0='[ "primary:pgp-email", "primary:sms", '
+                  '"primary:voice", "primary:fax" ]')
+    prim = primaries(inst)
+    team = next(t for t, (_, fax, _) in prim.items() if fax)
+    inst.set_contact_langs(team, ["fr", "en"])
+    inst.languages()
+    pv = compose(inst, "registry-outage", "--set", "service=EPP", "--set",
+                 "since=10:00 UTC", "--to", team, "--preview", "--team", team,
+                 "--pdf-dir", str(tmp_path)).stdout
+    mail = pv.split("--- pgp-email to ", 1)[1].split("\n--- ", 1)[0]
+    assert "\nALERTE RÉELLE\n" in mail, mail
+    assert "Titre: Panne de EPP depuis 10:00 UTC" in mail, mail
+    assert f"Pour accuser réception pour l'équipe {team} : ouvrez " in mail
+    assert "ou répondez avec le code 00000000" in mail
+    assert "\n== Langue: fr ==\n" in mail and "Heures locales: " in mail
+    for english in ("ACTUAL ALERT", "To acknowledge", "Headline:",
+                    "Local times:", "Alert id:"):
+        assert english not in mail, english
+    sms = pv.split("--- sms to ", 1)[1].split("\n--- ", 1)[0]
+    assert re.search(r"tocsin: Modérée: Panne de EPP depuis 10:00 UTC - "
+                     r"répondez ACK 00000000 ou ouvrez https?://\S+/ack/\w+$",
+                     sms.strip()), sms
+    call = pv.split("--- voice to ", 1)[1].split("\n--- ", 1)[0]
+    tw = ET.fromstring(call[call.index("<?xml"):].strip().encode())
+    assert {s.get("language") for s in tw.iter("Say")} == {"fr-FR"}, call
+    assert tw.find("Say").text.startswith("Alerte tocsin. Modérée: Panne")
+    assert tw.find("Gather").find("Say").text == (
+        "Votre code est 0 0 0 0 0 0 0 0. " + tr(
+            "fr", "To acknowledge, enter your 8-digit code followed by the "
+            "hash key."))
+    assert tw.find("Gather").get("action").endswith("/twilio-voice/fr")
+    assert list(tw.iter("Say"))[-1].text == "Au revoir."
+    m = re.search(r"--- fax to .*\n(\d+) pages? of PDF, written to (\S+)\n",
+                  pv)
+    assert m, pv
+    text = subprocess.run(["pdftotext", "-enc", "UTF-8", m.group(2), "-"],
+                          capture_output=True, check=True).stdout.decode()
+    assert "ALERTE RÉELLE" in text and "POUR ACCUSER RÉCEPTION" in text
+    assert "TO ACKNOWLEDGE" not in text

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BIN, SRC, Instance
+from conftest import tr, BIN, SRC, Instance
 from smtppeer import SmtpPeer
 
 OUTER_HEADERS = {"date", "from", "to", "subject", "message-id", "mime-version",
@@ -571,6 +571,72 @@ def test_exercise_is_marked_in_subject_and_first_line(inst, tmp_path, pki):
         assert lines[2].startswith("Severity: ") and \
             lines[3].startswith("Headline: ") and \
             lines[4].startswith("To acknowledge for team "), lines[:6]
+
+
+def test_email_in_the_team_s_language(inst, tmp_path, pki):
+    """The decrypted e-mail of a French and of an Arabic team: the
+    gateway's labels, banner and ack instructions in the team's language,
+    none of the English ones; the alert's own text as the alert gives it
+    and times still in UTC and local time.  A team whose language has no
+    catalog (sw) reads English."""
+    inst.email_all_first()
+    fr, ar, sw = inst.teams()[:3]
+    inst.set_contact_langs(fr, ["fr", "en"])
+    inst.set_contact_langs(ar, ["ar"])
+    inst.set_contact_langs(sw, ["sw"])
+    inst.languages()
+    peer = peer_for(inst, tmp_path, pki)
+    try:
+        alert = inst.submit_signed(inst.cap(addresses=f"{fr} {ar} {sw}",
+                                            status="Exercise"),
+                                   signers=("desk-1",))
+        inst.serve()
+        msgs = peer.messages()
+    finally:
+        peer.stop()
+    bodies = {}
+    for m in msgs:
+        outer, enc = encrypted_part(m["raw"])
+        # the subject stays ASCII: its marker is not translated
+        assert outer["Subject"].startswith("[EXERCISE] ")
+        r = gpg(pki["dir"] / pki["contacts_home"], "--decrypt", data=enc)
+        assert r.returncode == 0
+        inner = email.message_from_bytes(r.stdout, policy=policy.default)
+        body = next(inner.get_payload()[0].iter_parts()).get_content()
+        team = re.search(r"/ack/([0-9a-f]{32})", body).group(1)
+        for t in (fr, ar, sw):
+            if inst.ack_token(alert, t) == team:
+                bodies.setdefault(t, body)
+    assert set(bodies) == {fr, ar, sw}, list(bodies)
+    for team, lang in ((fr, "fr"), (ar, "ar"), (sw, "en")):
+        body = bodies[team]
+        lines = body.splitlines()
+        code = inst.ack_code(alert, team)
+        link = f"http://127.0.0.1:{inst.port}/ack/{inst.ack_token(alert, team)}"
+        assert lines[0] == tr(lang, "*** EXERCISE - EXERCISE - EXERCISE ***")
+        assert lines[1] == tr(lang, "This is a drill. No real incident.")
+        assert lines[2] == tr(lang, "Severity") + ": " + tr(lang, "Severe")
+        assert lines[3] == tr(lang, "Headline") + \
+            ": Compromise of registry EPP credentials"
+        assert lines[4] == tr(
+            lang, "To acknowledge for team {team}: open {link} and press "
+            "the button, or reply with code {code}", team=team, link=link,
+            code=code), lines[4]
+        # times: UTC, then local, each labelled in the language
+        sent = next(x for x in lines if x.startswith(tr(lang, "Sent") +
+                                                     ": "))
+        assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d(:\d\d)? UTC", sent), sent
+        assert tr(lang, "local {time}", time="") in sent, sent
+        assert tr(lang, "Team") + ": " + team in body
+        # the alert's own text, untouched
+        assert "Rotate EPP passwords" in body
+    for english in ("To acknowledge", "Headline:", "Severity:", "EXERCISE",
+                    "Local times:", "This is a drill"):
+        assert english not in bodies[fr], english
+        assert english not in bodies[ar], english
+        assert english in bodies[sw], english
+    assert "Pour accuser réception pour l'équipe" in bodies[fr]
+    assert "لتأكيد الاستلام عن الفريق" in bodies[ar]
 
 
 def test_local_relay_without_tls_only_when_marked_local(inst, tmp_path, pki):

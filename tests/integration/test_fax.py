@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BIN
+from conftest import BIN, tr
 from test_email import peer_for
 
 # Where a page is kept for a human to look at: the build folder of the
@@ -203,6 +203,49 @@ def test_the_pdf_says_the_headline_and_the_teams_code(inst, tmp_path, pki,
         if lang == "ar" and team == teams[0]:
             keep_page(tmp_path, data, "fax-arabic")
     assert len(codes) == 3                           # each team its own
+
+
+def test_the_fax_page_in_the_team_s_language(inst, tmp_path, pki):
+    """A French team's fax reads French: the band, the ack box (the code,
+    the duty desk, the SMS reply with ACK kept, the link), the labels, the
+    summary note and the page footer; none of the English words.  A team
+    whose language has no catalog (sw) gets the English page."""
+    configure(inst, detail="summary")
+    inst.set_keys("gateway", ack_phone="+41 22 555 0199")
+    fr, sw = inst.teams()[:2]
+    inst.set_contact_langs(fr, ["fr", "en"])
+    inst.set_contact_langs(sw, ["sw"])
+    inst.languages()
+    alert, p, msgs = send(inst, tmp_path, pki, [fr, sw])
+    assert p.returncode == 0, p.stderr
+    prim = primaries(inst)
+    by_addr = {f"FAX={prim[t][1]}@fax.example": t for t in (fr, sw)}
+    texts = {}
+    for m in msgs:
+        _, _, data = pdf_of(m["raw"])
+        texts[by_addr[m["rcpt_tos"][0]]] = pdftext(tmp_path, data)
+    assert set(texts) == {fr, sw}
+    for team, lang in ((fr, "fr"), (sw, "en")):
+        text = texts[team]
+        code = inst.ack_code(alert, team)
+        for want in (tr(lang, "ACTUAL ALERT"), tr(lang, "TO ACKNOWLEDGE"),
+                     tr(lang, "Call the duty desk at {phone} and give this "
+                        "code.", phone="+41 22 555 0100"),
+                     tr(lang, "Or send \"ACK {code}\" by SMS to {phone}.",
+                        code=code, phone="+41 22 555 0199"),
+                     tr(lang, "Or open this address and press the button:"),
+                     tr(lang, "Page {page} of {pages}", page="1", pages="1"),
+                     tr(lang, "Alert id"), tr(lang, "Severity"),
+                     "Compromise of registry EPP credentials"):
+            assert want in text, (team, want, text)
+        assert " ".join(tr(lang, "This fax is a summary. The full alert went "
+                           "to your team by encrypted e-mail. For details, "
+                           "call the duty desk at {phone}.",
+                           phone="+41 22 555 0100").split()) in text, text
+    for english in ("ACTUAL ALERT", "TO ACKNOWLEDGE", "Call the duty desk",
+                    "Page 1 of", "This fax is a summary", "Issued by"):
+        assert english not in texts[fr], (english, texts[fr])
+        assert english in texts[sw], english
 
 
 def keep_page(tmp_path, data, stem):

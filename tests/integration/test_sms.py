@@ -12,7 +12,7 @@ import socket
 import subprocess
 import time
 
-from conftest import BIN
+from conftest import VOICES, tr, BIN
 from smsprovider import (SmsProvider, call_status_params,
                          message_status_params, post_status_callback,
                          twilio_signature)
@@ -261,6 +261,69 @@ def test_sms_text_coding_and_segments(inst, tmp_path, pki, lang, headline):
     assert len(set(codes.values())) == len(teams)
 
 
+def test_sms_in_the_team_s_language(inst, tmp_path, pki):
+    """The SMS's fixed parts in the team's language: the exercise marker,
+    the severity and what to do (ACK kept, the word a reply is read for);
+    French in GSM 7-bit, Chinese in UCS-2; a team whose language has no
+    catalog (sw) gets the English parts."""
+    fr, zh, sw = inst.teams()[:3]
+    inst.set_contact_langs(fr, ["fr"])
+    inst.set_contact_langs(zh, ["zh", "en"])
+    inst.set_contact_langs(sw, ["sw"])
+    inst.languages()
+    with provider(tmp_path, pki, "p") as p:
+        configure(inst, p.url, step0='[ "primary:sms" ]')
+        alert = inst.submit_signed(
+            inst.cap(addresses=f"{fr} {zh} {sw}", status="Exercise",
+                     severity="Severe",
+                     infos=[("en", "Registry credentials phished", "d",
+                             "i")]),
+            signers=("desk-1",))
+        inst.serve(timeout=120)
+        reqs = [r for r in p.requests() if "/Messages.json" in r["path"]]
+    rows = {r[2]: r for r in sms_rows(inst, alert)}
+    bodies = {rows[r["form"]["To"]][1]: r["form"]["Body"] for r in reqs}
+    assert set(bodies) == {fr, zh, sw}, bodies
+    for team, lang in ((fr, "fr"), (zh, "zh"), (sw, "en")):
+        body = bodies[team]
+        code = inst.ack_code(alert, team)
+        link = f"http://127.0.0.1:{inst.port}/ack/{inst.ack_token(alert, team)}"
+        want = ("tocsin: " + tr(lang, "[EXERCISE]") + " " +
+                tr(lang, "Severe") + ": Registry credentials phished " +
+                tr(lang, "- reply ACK {code} or open {link}", code=code,
+                   link=link))
+        assert body == want, (team, body)
+    assert "répondez ACK" in bodies[fr] and "[EXERCICE]" in bodies[fr]
+    assert "reply" not in bodies[fr] and "[EXERCISE]" not in bodies[fr]
+    assert "回复 ACK" in bodies[zh] and "reply" not in bodies[zh]
+    assert all(c in GSM or c in GSM_EXT for c in bodies[fr])
+    assert any(c not in GSM and c not in GSM_EXT for c in bodies[zh])
+    assert " - reply ACK " in bodies[sw] and "[EXERCISE]" in bodies[sw]
+
+
+def test_fixed_parts_that_do_not_fit_go_in_english(inst, tmp_path, pki):
+    """The fault's version: a provider of one part, and an Arabic team,
+    whose fixed parts in Arabic (UCS-2, 70 characters a part) cannot fit
+    it: the SMS still goes, with the English ones, rather than dead."""
+    ar = inst.teams()[0]
+    inst.set_contact_langs(ar, ["ar"])
+    inst.languages()
+    with provider(tmp_path, pki, "p") as p:
+        configure(inst, p.url, step0='[ "primary:sms" ]', segments=1)
+        alert = inst.submit_signed(inst.cap(addresses=ar),
+                                   signers=("desk-1",))
+        inst.serve(timeout=120)
+        reqs = [r for r in p.requests() if "/Messages.json" in r["path"]]
+    rows = sms_rows(inst, alert)
+    assert [r[3] for r in rows] == ["sent"], rows
+    body = reqs[0]["form"]["Body"]
+    code = inst.ack_code(alert, ar)
+    assert body.startswith("tocsin: ") and body.endswith(
+        f" - reply ACK {code} or open http://127.0.0.1:{inst.port}/ack/"
+        f"{inst.ack_token(alert, ar)}"), body
+    assert segments(body) == 1 and rows[0][7] == 1
+
+
 def test_sms_starts_with_the_short_name_and_ends_with_what_to_do(
         inst, tmp_path, pki):
     """A long Arabic alert from a desk with its own short name: the name
@@ -306,7 +369,12 @@ HEADLINES = {"en": "Registry credentials phished",
 
 
 def test_voice_twiml_says_the_headline_in_the_language(inst, tmp_path, pki):
+    """Each call in its contact's language: the alert's headline where the
+    alert has it (else English), and the gateway's own words (who calls,
+    the code, the menu, goodbye) from the catalogs, in the voice of the
+    language they are in; a language without catalog hears English."""
     teams = inst.teams()
+    inst.languages()
     with provider(tmp_path, pki, "p") as p:
         configure(inst, p.url, step0='[ "primary:voice" ]')
         alert = inst.submit_signed(
@@ -320,29 +388,49 @@ def test_voice_twiml_says_the_headline_in_the_language(inst, tmp_path, pki):
     assert rows and all(r[3] == "sent" for r in rows)
     assert len(reqs) == len(rows)
     langs = collections.Counter()
+    first = {}
+    for t in teams:
+        block = (inst.dir / "teams.conf").read_text().split(
+            f'{{ id = "{t}";')[1].split("\n  },")[0]
+        for c in block.split("{ name = ")[1:]:
+            first[re.search(r' phone = "(\+\d+)"', c).group(1)] = \
+                re.search(r'languages = \[ "([^"]+)"', c).group(1)
+    by_voice = {v: k for k, v in VOICES.items()}
     for r in reqs:
         root = ET.fromstring(r["form"]["Twiml"])
         assert root.tag == "Response"
         says = root.findall("Say")
-        lang = says[0].get("language")
-        langs[lang] += 1
+        contact = first[r["form"]["To"]]
+        voice = says[0].get("language")
+        # one voice for the whole call: the catalog's language, or
+        # English for a language without one
+        lang = contact if contact in VOICES else "en"
+        assert voice == VOICES[lang], (contact, voice)
+        assert all(x.get("language") == voice for x in root.iter("Say"))
+        langs[by_voice[voice]] += 1
         # the contact's language where the alert has it, else English
-        want = HEADLINES.get(lang.split("-")[0], HEADLINES["en"])
-        assert want in says[0].text, (lang, says[0].text)
+        want = HEADLINES.get(contact, HEADLINES["en"])
+        assert want in says[0].text, (contact, says[0].text)
         # who calls and the alert, then the menu, again if nothing is
         # keyed, then goodbye
-        assert says[0].text.startswith("tocsin alert. "), says[0].text
+        assert says[0].text.startswith(tr(lang, "{name} alert.",
+                                          name="tocsin") + " "), says[0].text
         assert [e.tag for e in root] == ["Say", "Gather", "Gather", "Say",
                                          "Hangup"], r["form"]["Twiml"]
+        menu = tr(lang, "To acknowledge, enter your 8-digit code followed "
+                  "by the hash key.")
         for g in root.findall("Gather"):
             assert g.get("input") == "dtmf" and g.get("finishOnKey") == "#"
             said = g.find("Say").text
-            assert re.fullmatch(r"Your code is (\d ){8}\. To acknowledge, "
-                                r"enter your 8-digit code followed by the "
-                                r"hash key\.", said), said
-        assert says[-1].text == "Goodbye."
+            assert re.fullmatch(re.escape(tr(lang, "Your code is {digits}.",
+                                             digits="DIGITS")).replace(
+                "DIGITS", r"\d( \d){7}") + " " + re.escape(menu), said), said
+            if lang != "en":
+                assert "To acknowledge" not in said
+        assert says[-1].text == tr(lang, "Goodbye.")
     # the test means something only if several languages were spoken
-    assert len([k for k in langs if k.split("-")[0] in HEADLINES]) >= 3, langs
+    assert len([k for k in langs if k != "en"]) >= 3, langs
+    assert langs["en"] > 0, langs
 
 
 def test_no_auth_token_is_written_anywhere(inst, tmp_path, pki):

@@ -285,10 +285,16 @@ test_good_config(void **state)
 	(void)state;
 	fixture(base, sizeof(base), "good");
 	assert_int_equal(d.errors, 0);
-	assert_int_equal(d.warnings, 1);	/* team:sshdrop, no sshdrop */
+	/* team:sshdrop, no sshdrop; two first languages without catalog
+	   (the build's, TOCSIN_LOCALEDIR: ar and ru have theirs) */
+	assert_int_equal(d.warnings, 3);
 	assert_diag(&d, POLICY_WARNING, "good/repo/teams.conf", 3,
 	    "team \"ke\"'s policy \"standard\" sends team:sshdrop at step 4 "
 	    "but the team has no sshdrop");
+	assert_diag(&d, POLICY_WARNING, "good/repo/teams.conf", 28,
+	    "language sw has no catalog in ");
+	assert_diag(&d, POLICY_WARNING, "good/repo/teams.conf", 76,
+	    "language de has no catalog in ");
 	assert_string_equal(r->base_dir, base);
 	(void)snprintf(exp, sizeof(exp), "%s/tocsin.conf", base);
 	assert_string_equal(r->main_file, exp);
