@@ -237,12 +237,6 @@ def make_teams(rng, idn=False, per_team=0, total=0):
         teams.append({"code": code, "id": tid, "name": cname, "tz": tz,
                       "region": reg})
     teams = order_for_small_sets(teams, rng)
-    niso = len(teams)
-    for k in range(max(0, total - niso)):
-        b = teams[k % niso]
-        teams.append({"code": b["code"], "id": f"{b['id']}-{k // niso + 2}",
-                      "name": b["name"], "tz": b["tz"],
-                      "region": b["region"]})
     if idn:
         by_code = {t["code"]: t for t in teams}
         for tid, code in IDN_CCTLDS:
@@ -250,6 +244,14 @@ def make_teams(rng, idn=False, per_team=0, total=0):
                 t = by_code[code]
                 teams.append({"code": code, "id": tid, "name": t["name"],
                               "tz": t["tz"], "region": t["region"]})
+    # the numbered copies come after the IDN teams, so that --teams with
+    # --idn keeps them, as it did before there were copies
+    iso = [t for t in teams if not t["id"].startswith("xn--")]
+    for k in range(max(0, total - len(teams))):
+        b = iso[k % len(iso)]
+        teams.append({"code": b["code"], "id": f"{b['id']}-{k // len(iso) + 2}",
+                      "name": b["name"], "tz": b["tz"],
+                      "region": b["region"]})
     serial = 0
     for t in teams:
         cc = CALLING.get(t["code"], "999")
