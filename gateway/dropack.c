@@ -392,8 +392,10 @@ dropack_take_request(struct dropack_ctx *c, const struct chan_ackfile *f)
 
 		(void)snprintf(who, sizeof(who), "%.40s:%.60s/ack/%.128s",
 		    f->host, f->team, f->name);
-		/* a replay was audited by request_take already */
-		if (strstr(e.msg, "replay") == NULL)
+		/* a replay or a team past its bound was audited by
+		   request_take already */
+		if (strstr(e.msg, "replay") == NULL &&
+		    strstr(e.msg, "in the last hour") == NULL)
 			request_refuse(&rq, "drop", who, e.msg);
 		return dropack_refuse(c, f, e.msg);
 	}

@@ -192,7 +192,13 @@ reply_request(struct reply_ctx *l, const struct chan_inbound *in,
 
 			if (ct->mobile == NULL || strcmp(ct->mobile, in->from) != 0)
 				continue;
-			if ((rc = request_take(&rc_, &rq, &rr, err)) != 0)
+			rc = request_take(&rc_, &rq, &rr, err);
+			if (rc == TOCSIN_EPERM) {
+				/* refused and audited: no retry asked */
+				*out = REPLY_REFUSED;
+				return 0;
+			}
+			if (rc != 0)
 				return rc;
 			(void)snprintf(l->request, sizeof(l->request), "%s",
 			    rr.id);

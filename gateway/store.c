@@ -3437,6 +3437,32 @@ store_request_add(struct store *s, const struct store_request_in *r,
 
 	if ((rc = sq_begin(s, true, err)) != 0)
 		return rc;
+	/* a team's requests in the last hour are bounded, whoever of it
+	   sends them and however: each one pages the desk, and a phone or a
+	   key in the wrong hands must not page it all night */
+	if (sq_prepare(s, "SELECT count(*) FROM requests WHERE team = ?1 AND "
+	    "at > ?2", &st, err) != 0) {
+		sq_rollback(s);
+		return TOCSIN_ESTORE;
+	}
+	sq_text(st, 1, r->team);
+	sql_bind_int64(st, 2, r->at - 3600);
+	rc = sql_step(st);
+	if (rc != SQL_ROW) {
+		rc = sq_fail(s, err, "count a team's requests");
+		sql_finalize(st);
+		sq_rollback(s);
+		return rc;
+	}
+	if (sql_column_int64(st, 0) >= STORE_REQUESTS_PER_HOUR) {
+		sql_finalize(st);
+		sq_rollback(s);
+		return tocsin_fail(err, TOCSIN_EPERM, "team %s made %d requests "
+		    "in the last hour, the most it may; this one is refused "
+		    "(call the desk)", r->team, STORE_REQUESTS_PER_HOUR);
+	}
+	sql_finalize(st);
+	st = NULL;
 	if (sq_prepare(s, "INSERT INTO requests (id, team, contact, via, "
 	    "strength, body, name_us, at, sig_digest) VALUES "
 	    "(?,?,?,?,?,?,?,?,?)", &st, err) != 0) {

@@ -718,9 +718,13 @@ struct store_request_in {
 	int64_t at;
 };
 
+/* A team's requests for help stored within any hour, at most. */
+#define STORE_REQUESTS_PER_HOUR 6
+
 /*
  * Store a request with its audit record ("request"), in one transaction.
- * TOCSIN_EPERM when its signature made a request before (nothing
+ * TOCSIN_EPERM when its signature made a request before, or when the team
+ * made STORE_REQUESTS_PER_HOUR requests in the hour before r->at (nothing
  * written).
  */
 int store_request_add(struct store *s, const struct store_request_in *r,

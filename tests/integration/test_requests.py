@@ -251,6 +251,41 @@ def test_sms_help_from_a_registered_mobile_only(inst, desk, tmp_path, pki):
     assert other not in {r[1] for r in rows}
 
 
+def test_a_flood_of_help_sms_is_bounded_per_team_and_hour(inst, desk):
+    """A registered mobile in the wrong hands (or a stuck script) sends
+    HELP again and again: the team's first STORE_REQUESTS_PER_HOUR (6)
+    requests of the hour page the desk, the rest are refused and audited,
+    and the provider is answered 200 (no retry asked), not 503."""
+    from smsprovider import post_status_callback
+    from test_ackreply import listening, primary, stopped
+    from test_sms import ACCOUNT, TOKEN
+
+    team = inst.teams()[0]
+    name, mob = primary(inst, team)
+    url = f"http://127.0.0.1:{inst.port}/twilio/sms/twilio-main"
+    p = listening(inst)
+    codes = []
+    try:
+        for i in range(9):
+            codes.append(post_status_callback(url, TOKEN, {
+                "MessageSid": f"SM{i:032d}", "AccountSid": ACCOUNT,
+                "From": mob, "To": "+15555550100",
+                "Body": f"HELP registry down, message {i}"}))
+    finally:
+        stopped(p)
+    assert codes == [200] * 9
+    rows = requests_rows(inst)
+    assert len(rows) == 6
+    assert sorted(r[5] for r in rows) == \
+        [f"registry down, message {i}" for i in range(6)]
+    assert all(r[7] is not None for r in rows)      # six desk pages
+    pages = {r[7] for r in rows}
+    assert len(pages) == 6
+    assert inst.sql("SELECT count(*) FROM alerts")[0][0] == 12  # + receipts
+    ref = refusals(inst)
+    assert len(ref) == 3 and all("in the last hour" in a[4] for a in ref), ref
+
+
 # --- the drop ---------------------------------------------------------------
 
 def test_drop_request_file_signed_by_the_team_s_contact(inst, desk, tmp_path):

@@ -764,6 +764,38 @@ test_migrate_v12(void **state)
 	    1001, "t", "request-relayed", "x", &e), TOCSIN_ENOTFOUND);
 }
 
+/* A team's requests are bounded per hour, whoever sends them: past
+   STORE_REQUESTS_PER_HOUR one is refused and nothing is stored; an hour on, the team may ask again; another team is not
+   held back by it. */
+static void
+test_requests_bounded_per_team_and_hour(void **state)
+{
+	struct unit_store *f = *state;
+	struct store_request_in r = { .team = "ke", .contact = "Ann",
+		.via = "sms", .strength = "unsigned", .text = "help" };
+	struct tocsin_err e;
+	char id[16];
+	int i;
+
+	for (i = 0; i < STORE_REQUESTS_PER_HOUR + 2; i++) {
+		(void)snprintf(id, sizeof(id), "R-%d", i);
+		r.id = id;
+		r.at = 10000 + i * 60;
+		assert_int_equal(store_request_add(f->st, &r, "t", &e),
+		    i < STORE_REQUESTS_PER_HOUR ? 0 : TOCSIN_EPERM);
+	}
+	assert_non_null(strstr(e.msg, "in the last hour"));
+	assert_int_equal(count(f, "requests"), STORE_REQUESTS_PER_HOUR);
+	r.team = "tz";
+	r.id = "R-tz";
+	assert_int_equal(store_request_add(f->st, &r, "t", &e), 0);
+	r.team = "ke";
+	r.id = "R-later";
+	r.at = 10000 + 3600 + 1;
+	assert_int_equal(store_request_add(f->st, &r, "t", &e), 0);
+	assert_int_equal(count(f, "requests"), STORE_REQUESTS_PER_HOUR + 2);
+}
+
 /* A signature acks once: a second ack by its digest, for this team or
    another, is refused and writes nothing; an ack without one is as
    before. */
@@ -2362,6 +2394,7 @@ main(void)
 		T(test_check_of_contacts),
 		T(test_prune),
 		T(test_turns_and_holders),
+		T(test_requests_bounded_per_team_and_hour),
 	};
 	/* a file's mode, its log, its migrations, its backup */
 	const struct CMUnitTest sqlite_only[] = {
