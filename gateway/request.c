@@ -39,6 +39,10 @@
 #include "request.h"
 #include "utf8.h"
 
+/* a pruned request's signature must be too old to make it again */
+_Static_assert(REQUEST_SIG_MAX_AGE <= STORE_REQUEST_SIG_WINDOW,
+    "the store keeps requests for less than a signature may make one");
+
 /* Whether cp is kept in a request's text. */
 static bool
 request_keep(uint32_t cp)

@@ -3165,6 +3165,29 @@ prune_guesses(struct store *s, int64_t before, struct store_prune *p,
 	return rc;
 }
 
+/* Requests for help received before the date: who asked and what they
+   wrote.  Kept while the desk's page of one is still live, and for the
+   window in which a signature may make a request (a pruned one's
+   signature would make it again). */
+static int
+prune_requests(struct store *s, int64_t before, int64_t now,
+    struct store_prune *p, struct tocsin_err *err)
+{
+	struct sql_stmt *st = NULL;
+	int rc;
+
+	if (sq_prepare(s, "DELETE FROM requests WHERE at < ?1 AND at < ?2 AND "
+	    "NOT EXISTS (SELECT 1 FROM team_states t WHERE t.alert_id = "
+	    "requests.page_alert AND t.state = 'active')", &st, err) != 0)
+		return TOCSIN_ESTORE;
+	sql_bind_int64(st, 1, before);
+	sql_bind_int64(st, 2, now - STORE_REQUEST_SIG_WINDOW);
+	rc = sql_step(st) == SQL_DONE ? 0 : sq_fail(s, err, "prune");
+	p->requests = rc == 0 ? (size_t)sql_changes(s->db) : 0;
+	sql_finalize(st);
+	return rc;
+}
+
 /* The prune's transaction: blank, audit, then commit (or roll back for a
    dry run). */
 static int
@@ -3172,13 +3195,14 @@ prune_tx(struct store *s, int64_t before, bool dry_run, int64_t now,
     const char *actor, struct store_prune *p, struct tocsin_err *err)
 {
 	size_t live = 0, pruned;
-	char details[192];
+	char details[224];
 	int rc;
 
 	if ((rc = sq_begin(s, true, err)) != 0)
 		return rc;
 	if ((rc = prune_alerts(s, before, p, err)) != 0 ||
-	    (rc = prune_guesses(s, before, p, err)) != 0) {
+	    (rc = prune_guesses(s, before, p, err)) != 0 ||
+	    (rc = prune_requests(s, before, now, p, err)) != 0) {
 		sq_rollback(s);
 		return rc;
 	}
@@ -3186,9 +3210,9 @@ prune_tx(struct store *s, int64_t before, bool dry_run, int64_t now,
 		live += p->alerts[i].live;
 	pruned = p->nalerts - live;
 	(void)snprintf(details, sizeof(details), "before=%lld alerts=%zu "
-	    "deliveries=%zu acks=%zu teams=%zu guesses=%zu live-kept=%zu",
-	    (long long)before, pruned, p->deliveries, p->acks, p->teams,
-	    p->guesses, live);
+	    "deliveries=%zu acks=%zu teams=%zu guesses=%zu requests=%zu "
+	    "live-kept=%zu", (long long)before, pruned, p->deliveries, p->acks,
+	    p->teams, p->guesses, p->requests, live);
 	if ((rc = audit_append(s, now, actor, "prune", "store", details,
 	    err)) != 0 || dry_run) {
 		sq_rollback(s);

@@ -662,6 +662,7 @@ struct store_prune {
 	size_t nalerts;
 	size_t deliveries, acks, teams;	/* rows blanked in all */
 	size_t guesses;			/* tries at codes forgotten */
+	size_t requests;		/* requests for help removed */
 	bool scrub_failed;		/* pruned, but the file could not be
 					   rewritten (see store_prune) */
 };
@@ -674,8 +675,10 @@ struct store_prune {
  * "store", by actor): the contact names, addresses and last errors of
  * their deliveries, the names and notes of their acks, who acknowledged
  * for each team, and the names and addresses of a check's links, all
- * replaced by STORE_PRUNED; and the tries at codes whose window ended
- * before that date.  An alert still live (a team's ladder active, or a
+ * replaced by STORE_PRUNED; the tries at codes whose window ended
+ * before that date; and the requests for help received before it and
+ * before the last STORE_REQUEST_SIG_WINDOW, but those whose desk page is
+ * still live.  An alert still live (a team's ladder active, or a
  * delivery pending, sending or failed) is never pruned: it is listed with
  * live set.  Alerts in which nothing was left to blank are not listed.
  * The audit log is kept as recorded (its records hash what they say).
@@ -718,6 +721,9 @@ struct store_request_in {
 	int64_t at;
 };
 
+/* How long a signature may make a request (request.c's limit): a
+   request's row, which holds its signature's digest, is kept that long. */
+#define STORE_REQUEST_SIG_WINDOW (3 * 86400)
 /* A team's requests for help stored within any hour, at most. */
 #define STORE_REQUESTS_PER_HOUR 6
 

@@ -298,10 +298,11 @@ adm_prune_say(FILE *out, const struct store_prune *p, int64_t before,
 			    a->teams);
 	}
 	fprintf(out, "%s %zu alerts accepted before %s: %zu deliveries, %zu "
-	    "acks, %zu teams' ack names, %zu tries at codes; %zu active alerts "
-	    "kept%s\n", dry_run ? "would prune" : "pruned", p->nalerts - live,
-	    jsonw_fmt_time(before, tb, sizeof(tb)), p->deliveries, p->acks,
-	    p->teams, p->guesses, live, dry_run ? " (dry run: nothing changed)" :
+	    "acks, %zu teams' ack names, %zu tries at codes, %zu requests for "
+	    "help; %zu active alerts kept%s\n", dry_run ? "would prune" :
+	    "pruned", p->nalerts - live, jsonw_fmt_time(before, tb,
+	    sizeof(tb)), p->deliveries, p->acks, p->teams, p->guesses,
+	    p->requests, live, dry_run ? " (dry run: nothing changed)" :
 	    "");
 }
 

@@ -796,6 +796,41 @@ test_requests_bounded_per_team_and_hour(void **state)
 	assert_int_equal(count(f, "requests"), STORE_REQUESTS_PER_HOUR + 2);
 }
 
+/* A prune removes the requests received before its date and before the
+   signature window, but one whose desk page is still live. */
+static void
+test_prune_requests(void **state)
+{
+	struct unit_store *f = *state;
+	struct store_request_in r = { .team = "ke", .contact = "Ann",
+		.via = "mail", .strength = "signed", .text = "help" };
+	struct store_prune p;
+	struct tocsin_err e;
+	int64_t now = 10 * 86400;
+
+	assert_int_equal(submit(f, "A1", "ID-1", 1, &e), 0);
+	r.id = "R-old";
+	r.at = 1000;
+	assert_int_equal(store_request_add(f->st, &r, "t", &e), 0);
+	r.id = "R-paged";
+	r.at = 2000;
+	assert_int_equal(store_request_add(f->st, &r, "t", &e), 0);
+	assert_int_equal(store_request_note(f->st, "R-paged", "A1", NULL, NULL,
+	    2001, "t", "request-paged", "x", &e), 0);
+	r.id = "R-recent";
+	r.at = now - 86400;
+	assert_int_equal(store_request_add(f->st, &r, "t", &e), 0);
+	assert_int_equal(store_prune(f->st, now, true, now, "t", &p, &e), 0);
+	assert_int_equal(p.requests, 1);
+	store_prune_free(&p);
+	assert_int_equal(count(f, "requests"), 3);
+	assert_int_equal(store_prune(f->st, now, false, now, "t", &p, &e), 0);
+	assert_int_equal(p.requests, 1);
+	store_prune_free(&p);
+	assert_int_equal(count(f, "requests WHERE id = 'R-old'"), 0);
+	assert_int_equal(count(f, "requests"), 2);
+}
+
 /* A signature acks once: a second ack by its digest, for this team or
    another, is refused and writes nothing; an ack without one is as
    before. */
@@ -2395,6 +2430,7 @@ main(void)
 		T(test_prune),
 		T(test_turns_and_holders),
 		T(test_requests_bounded_per_team_and_hour),
+		T(test_prune_requests),
 	};
 	/* a file's mode, its log, its migrations, its backup */
 	const struct CMUnitTest sqlite_only[] = {
