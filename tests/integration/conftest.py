@@ -32,7 +32,8 @@ BIN = Path(os.environ.get("TOCSIN_BIN", SRC / "build" / "gateway" / "tocsin"))
 # an instance that calls languages() reads them.  Every other instance
 # has none (the gateway's texts in English, as its assertions were
 # written), whatever may be installed on the host.
-LOCALE_DIR = Path(os.environ.get("TOCSIN_LOCALE_BUILD", BIN.parents[1] / "po"))
+LOCALE_DIR = Path(os.environ.get("TOCSIN_LOCALE_BUILD",
+                               BIN.parents[1] / "po")).resolve()
 os.environ["TOCSIN_LOCALEDIR"] = "/nonexistent/tocsin-no-catalogs"
 VOICES = {"en": "en-US", "fr": "fr-FR", "es": "es-ES", "pt": "pt-BR",
           "ru": "ru-RU", "zh": "zh-CN", "ar": "arb"}
