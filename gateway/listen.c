@@ -306,14 +306,17 @@ page_put(struct base_buf *pg, const struct page_lang *pl, const char *msgid)
 	base_esc_html(pg, i18n_text(pl->cat, pl->lang, msgid), 4096);
 }
 
-/* "<b>value</b>", value escaped, into tmp (emptied first). */
+/* "<b><bdi>value</bdi></b>", value escaped, into tmp (emptied first).
+   bdi: an id, a date or a name keeps its own direction inside a right to
+   left sentence (unisolated, "20261203-2fa3916bcf5d" reads
+   "2fa3916bcf5d-20261203" on an Arabic page and a date turns day first). */
 static const char *
 page_bold(const char *value, size_t max, struct base_buf *tmp)
 {
 	base_buf_free(tmp);
-	base_buf_puts(tmp, "<b>");
+	base_buf_puts(tmp, "<b><bdi>");
 	base_esc_html(tmp, value, max);
-	base_buf_puts(tmp, "</b>");
+	base_buf_puts(tmp, "</bdi></b>");
 	return tmp->p != NULL && tmp->rc == 0 ? tmp->p : "";
 }
 
@@ -347,8 +350,9 @@ static const char *
 page_plain(const char *value, size_t max, struct base_buf *tmp)
 {
 	base_buf_free(tmp);
+	base_buf_puts(tmp, "<bdi>");
 	base_esc_html(tmp, value, max);
-	base_buf_puts(tmp, "");
+	base_buf_puts(tmp, "</bdi>");
 	return tmp->p != NULL && tmp->rc == 0 ? tmp->p : "";
 }
 
@@ -698,14 +702,16 @@ link_when(struct base_buf *pg, const struct page_lang *pl, const char *zone,
 		page_put(pg, pl, N_("at an unknown time"));
 		return;
 	}
+	base_buf_puts(pg, "<bdi>");
 	base_esc_html(pg, utc, sizeof(utc));
+	base_buf_puts(pg, "</bdi>");
 	if (zone == NULL || tz_format(NULL, zone, t, local, sizeof(local),
 	    NULL) != 0)
 		return;
 	base_buf_free(&t1);
-	base_buf_puts(&t1, "<span class=\"zone\">");
+	base_buf_puts(&t1, "<bdi class=\"zone\">");
 	base_esc_html(&t1, zone, TZ_NAME_MAX);
-	base_buf_puts(&t1, "</span>");
+	base_buf_puts(&t1, "</bdi>");
 	base_buf_puts(pg, " ");
 	i18n_put(pg, page_tr(pl, N_("(your time, {zone}: {time})"), &t0),
 	    "zone", t1.p != NULL ? t1.p : "", "time", page_bold(local,
@@ -782,8 +788,10 @@ link_page(struct base_buf *pg, const struct page_lang *pl,
 		base_buf_puts(pg, " <input name=\"name\" maxlength=\"100\" "
 		    "autocomplete=\"name\"></label></p><p><button "
 		    "type=\"submit\">");
+		/* a button's label is one run of text: no isolate in it */
+		base_esc_html(&t4, team, 64);
 		i18n_put(pg, page_tr(pl, N_("Acknowledge for team {team}"), &t0),
-		    "team", page_plain(team, 64, &t4), NULL);
+		    "team", t4.p != NULL && t4.rc == 0 ? t4.p : "", NULL);
 		base_buf_puts(pg, "</button></p></form>\n");
 	}
 	base_buf_puts(pg, "</body></html>\n");

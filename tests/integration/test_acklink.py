@@ -95,14 +95,14 @@ def test_get_shows_post_acknowledges(inst, served):
 
     st, _, page = request(inst, "POST", f"/ack/{tok}",
                           {"name": "Amina O."})
-    assert st == 200 and "Acknowledged</b> by Amina O. (link)" in page
+    assert st == 200 and "Acknowledged</b> by <bdi>Amina O.</bdi> (<bdi>link</bdi>)" in page
     assert team_state(inst, alert, teams[0]) == ("acked", "Amina O.",
                                                  "link", "unsigned")
     # the other team's ladder goes on
     assert team_state(inst, alert, teams[1])[0] == "active"
     # a repeat is kept as a record and changes nothing
     st, _, page = request(inst, "POST", f"/ack/{tok}", {"name": "Bob"})
-    assert st == 200 and "by Amina O." in page
+    assert st == 200 and "by <bdi>Amina O.</bdi>" in page
     assert inst.sql("SELECT count(*) FROM acks")[0][0] == 2
     assert team_state(inst, alert, teams[0])[1] == "Amina O."
     # and a GET afterwards says so, with no button
@@ -322,6 +322,13 @@ def test_the_page_in_the_team_s_language(inst, served):
         text = d.find_element("tag name", "body").text
         assert f"تأكيد الاستلام عن الفريق {ar}" in text, text
         assert "Acknowledge" not in text
+        # the alert id, the team and the times keep their left-to-right
+        # order inside the Arabic sentence (isolated), where unisolated
+        # the id read backwards around its hyphen and dates day first
+        isolated = [e.text for e in d.find_elements("tag name", "bdi")]
+        assert alert in isolated and ar in isolated, isolated
+        assert any(re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d(:\d\d)? UTC", x)
+                   for x in isolated), isolated
         # no catalog: English
         d.get(f"http://127.0.0.1:{inst.port}/ack/{inst.ack_token(alert, sw)}")
         assert d.find_element("tag name", "html").get_attribute("lang") == \
