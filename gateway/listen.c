@@ -306,17 +306,18 @@ page_put(struct base_buf *pg, const struct page_lang *pl, const char *msgid)
 	base_esc_html(pg, i18n_text(pl->cat, pl->lang, msgid), 4096);
 }
 
-/* "<b><bdi>value</bdi></b>", value escaped, into tmp (emptied first).
-   bdi: an id, a date or a name keeps its own direction inside a right to
-   left sentence (unisolated, "20261203-2fa3916bcf5d" reads
-   "2fa3916bcf5d-20261203" on an Arabic page and a date turns day first). */
+/* value escaped, isolated ("<bdi>value</bdi>", in "<b>" when bold), into
+   tmp (emptied first).  bdi: an id, a date or a name keeps its own
+   direction inside a right to left sentence (unisolated,
+   "20261203-2fa3916bcf5d" reads "2fa3916bcf5d-20261203" on an Arabic page
+   and a date turns day first). */
 static const char *
-page_bold(const char *value, size_t max, struct base_buf *tmp)
+page_isolate(const char *value, size_t max, bool bold, struct base_buf *tmp)
 {
 	base_buf_free(tmp);
-	base_buf_puts(tmp, "<b><bdi>");
+	base_buf_puts(tmp, bold ? "<b><bdi>" : "<bdi>");
 	base_esc_html(tmp, value, max);
-	base_buf_puts(tmp, "</bdi></b>");
+	base_buf_puts(tmp, bold ? "</bdi></b>" : "</bdi>");
 	return tmp->p != NULL && tmp->rc == 0 ? tmp->p : "";
 }
 
@@ -343,17 +344,6 @@ page_head(struct base_buf *pg, const struct page_lang *pl, const char *title,
 	page_put(pg, pl, exercise ? N_("EXERCISE \xe2\x80\x93 NO REAL INCIDENT") :
 	    N_("ACTUAL ALERT"));
 	base_buf_puts(pg, "</div>\n");
-}
-
-/* value escaped, into tmp (emptied first). */
-static const char *
-page_plain(const char *value, size_t max, struct base_buf *tmp)
-{
-	base_buf_free(tmp);
-	base_buf_puts(tmp, "<bdi>");
-	base_esc_html(tmp, value, max);
-	base_buf_puts(tmp, "</bdi>");
-	return tmp->p != NULL && tmp->rc == 0 ? tmp->p : "";
 }
 
 /* The first language of contact (by name) of team, else of the team's
@@ -512,9 +502,10 @@ check_link(struct listen_ctx *l, struct MHD_Connection *c,
 	    N_("the team's drop"));
 	i18n_put(&pg, page_tr(&pl, N_("Check {check} for team {team}. This "
 	    "link was sent to {who} by {channel} alone, and confirms that and "
-	    "nothing else."), &t0), "check", page_bold(a->id, 64, &t1),
-	    "team", page_bold(k->team, 64, &t2), "who", page_plain(who, 160,
-	    &t3), "channel", page_plain(k->channel, 32, &t4), NULL);
+	    "nothing else."), &t0), "check", page_isolate(a->id, 64, true,
+	    &t1), "team", page_isolate(k->team, 64, true, &t2), "who",
+	    page_isolate(who, 160, false, &t3), "channel",
+	    page_isolate(k->channel, 32, false, &t4), NULL);
 	base_buf_puts(&pg, "</p>\n");
 	if (rc == 0) {
 		base_buf_puts(&pg, "<p class=\"done\"><b>");
@@ -714,8 +705,8 @@ link_when(struct base_buf *pg, const struct page_lang *pl, const char *zone,
 	base_buf_puts(&t1, "</bdi>");
 	base_buf_puts(pg, " ");
 	i18n_put(pg, page_tr(pl, N_("(your time, {zone}: {time})"), &t0),
-	    "zone", t1.p != NULL ? t1.p : "", "time", page_bold(local,
-	    sizeof(local), &t2), NULL);
+	    "zone", t1.p != NULL ? t1.p : "", "time", page_isolate(local,
+	    sizeof(local), true, &t2), NULL);
 	base_buf_free(&t0);
 	base_buf_free(&t1);
 	base_buf_free(&t2);
@@ -753,8 +744,9 @@ link_page(struct base_buf *pg, const struct page_lang *pl,
 		page_put(&t3, pl, N_("at an unknown time"));
 	i18n_put(pg, page_tr(pl, N_("Alert {alert} for team {team}, sent "
 	    "{time}. The full text came in your encrypted message."), &t0),
-	    "alert", page_bold(a->id, 64, &t1), "team", page_bold(team, 64,
-	    &t2), "time", t3.p != NULL ? t3.p : "", NULL);
+	    "alert", page_isolate(a->id, 64, true, &t1), "team",
+	    page_isolate(team, 64, true, &t2), "time", t3.p != NULL ? t3.p :
+	    "", NULL);
 	base_buf_puts(pg, "</p>\n");
 	if (t != NULL && strcmp(a->status, "System") == 0) {
 		/* a check of contacts: only a contact's own link confirms
@@ -773,8 +765,9 @@ link_page(struct base_buf *pg, const struct page_lang *pl,
 		page_put(pg, pl, N_("Acknowledged"));
 		base_buf_puts(pg, "</b> ");
 		i18n_put(pg, page_tr(pl, N_("by {who} ({via}) at {time}. Thank "
-		    "you."), &t0), "who", page_plain(t->ack_by, 200, &t1), "via",
-		    page_plain(t->ack_via, 64, &t2), "time", t3.p != NULL ? t3.p :
+		    "you."), &t0), "who", page_isolate(t->ack_by, 200, false,
+		    &t1), "via", page_isolate(t->ack_via, 64, false, &t2),
+		    "time", t3.p != NULL ? t3.p :
 		    "", NULL);
 		base_buf_puts(pg, "</p>\n");
 	} else if (t != NULL) {
