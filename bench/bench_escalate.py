@@ -25,11 +25,8 @@ within 1.3x of one `curl --parallel` of the same requests.
 """
 import argparse
 import collections
-import json
-import math
 import os
 import re
-import secrets
 import shutil
 import sqlite3
 import statistics
@@ -39,8 +36,8 @@ from pathlib import Path
 
 from benchlib import die, end_work, run, serve_options, stop, timed
 from bench_sms import (CURL, PY, ProviderLog, curl_parallel_config,
-                       free_port, make_alert, replay_requests, sms_only_conf,
-                       start_provider, summarise)
+                       free_port, make_alert, pki_and_provider,
+                       replay_requests, sms_only_conf, summarise)
 
 SRC = Path(__file__).resolve().parents[1]
 TARGET_RATIO = 1.3
@@ -149,12 +146,8 @@ def main():
     prov = None
     try:
         t = time.monotonic()
-        run(["sh", SRC / "certs" / "mkpki.sh", pki])
-        info = json.loads((pki / "pki.json").read_text())
-        ca = pki / info["ca"]
-        account = "AC" + secrets.token_hex(16)
-        token = secrets.token_hex(16)
-        prov, port = start_provider(work, pki, account, token, True)
+        info, ca, account, token, prov, port = pki_and_provider(
+            work, pki, True)
         plog = ProviderLog(work / "sms.jsonl", work / "sms.err")
         run([PY, SRC / "examples" / "gen-repo.py", "--pki", pki, "--out",
              work / "repo", "--teams", a.teams, "--idn", "--seed", a.seed,

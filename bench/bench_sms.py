@@ -143,6 +143,18 @@ sys.exit(m.main())
 """
 
 
+def pki_and_provider(work, pki, nodelay):
+    """A throwaway PKI made in pki and the test provider started with
+    fresh credentials: (info, ca, account, token, provider process, port).
+    """
+    run(["sh", SRC / "certs" / "mkpki.sh", pki])
+    info = json.loads((pki / "pki.json").read_text())
+    account = "AC" + secrets.token_hex(16)
+    token = secrets.token_hex(16)
+    prov, port = start_provider(work, pki, account, token, nodelay)
+    return info, pki / info["ca"], account, token, prov, port
+
+
 def start_provider(work, pki, account, token, nodelay):
     ready = work / "sms.ready"
     err = open(work / "sms.err", "wb")
@@ -339,13 +351,8 @@ def main():
     try:
         # -- 1. PKI, provider, repository ----------------------------------
         t = time.monotonic()
-        run(["sh", SRC / "certs" / "mkpki.sh", pki])
-        info = json.loads((pki / "pki.json").read_text())
-        ca = pki / info["ca"]
-        account = "AC" + secrets.token_hex(16)
-        token = secrets.token_hex(16)
-        prov, port = start_provider(work, pki, account, token,
-                                    a.provider_nodelay)
+        info, ca, account, token, prov, port = pki_and_provider(
+            work, pki, a.provider_nodelay)
         plog = ProviderLog(work / "sms.jsonl", work / "sms.err")
         gen_py = SRC / "examples" / "gen-repo.py"
         gen_cmd = [PY, gen_py, "--pki", pki, "--out", work / "repo",

@@ -36,7 +36,6 @@ slower than one.
 """
 import argparse
 import collections
-import json
 import os
 import re
 import secrets
@@ -53,8 +52,8 @@ from pathlib import Path
 
 from benchlib import die, end_work, run, serve_options, stop
 from bench_sms import (PROVIDER, SERVE_WORKERS, ProviderLog, control,
-                       free_port, make_alert, proc_cpu, sms_only_conf,
-                       start_provider, summarise)
+                       free_port, make_alert, pki_and_provider, proc_cpu,
+                       sms_only_conf, summarise)
 
 SRC = Path(__file__).resolve().parents[1]
 PY = "/usr/bin/python3"
@@ -408,13 +407,8 @@ def main():
     try:
         # -- setup: PKI, provider, repository, PostgreSQL -----------------
         t = time.monotonic()
-        run(["sh", SRC / "certs" / "mkpki.sh", pki])
-        info = json.loads((pki / "pki.json").read_text())
-        ca = pki / info["ca"]
-        account = "AC" + secrets.token_hex(16)
-        token = secrets.token_hex(16)
-        prov, port = start_provider(work, pki, account, token,
-                                    not a.provider_nagle)
+        info, ca, account, token, prov, port = pki_and_provider(
+            work, pki, not a.provider_nagle)
         plog = ProviderLog(work / "sms.jsonl", work / "sms.err")
         repo = work / "repo"
         gen = run([PY, SRC / "examples" / "gen-repo.py", "--pki", pki,
