@@ -302,11 +302,12 @@ dropack_request_name(const char *name)
  * A request for help left in team t's folder: clear-signed by the pinned
  * key of a contact of t (the folder's team, whatever its text says), made
  * lately, its signature used once.  0 taken; TOCSIN_EPERM refused (err
- * says why); a store error.
+ * says why; *audited when request_take refused it and audited it
+ * already); a store error.
  */
 static int
 dropack_request(struct dropack_ctx *c, const struct chan_ackfile *f,
-    const struct policy_team *t, struct request_text *rt,
+    const struct policy_team *t, struct request_text *rt, bool *audited,
     struct tocsin_err *err)
 {
 	struct request_ctx rq = { .repo = c->repo, .st = c->st, .now = c->now,
@@ -359,6 +360,7 @@ dropack_request(struct dropack_ctx *c, const struct chan_ackfile *f,
 
 		ack_sig_digest(sig->signer, sig->created, plain, plen, digest);
 		rc = request_take(&rq, &in, &rr, err);
+		*audited = rc == TOCSIN_EPERM;
 	}
 	free(plain);
 	return rc;
@@ -371,6 +373,7 @@ dropack_take_request(struct dropack_ctx *c, const struct chan_ackfile *f)
 	const struct policy_team *t = policy_team_find(c->repo, f->team);
 	struct request_text *rt;
 	struct tocsin_err e = { 0 };
+	bool audited = false;
 	int rc;
 
 	if (t == NULL)
@@ -379,7 +382,7 @@ dropack_take_request(struct dropack_ctx *c, const struct chan_ackfile *f)
 		return dropack_refuse(c, f, "the file is over 64 KiB");
 	if ((rt = malloc(sizeof(*rt))) == NULL)
 		return CHAN_ACKFILE_KEEP;
-	rc = dropack_request(c, f, t, rt, &e);
+	rc = dropack_request(c, f, t, rt, &audited, &e);
 	free(rt);
 	if (rc == 0) {
 		c->taken++;
@@ -392,10 +395,7 @@ dropack_take_request(struct dropack_ctx *c, const struct chan_ackfile *f)
 
 		(void)snprintf(who, sizeof(who), "%.40s:%.60s/ack/%.128s",
 		    f->host, f->team, f->name);
-		/* a replay or a team past its bound was audited by
-		   request_take already */
-		if (strstr(e.msg, "replay") == NULL &&
-		    strstr(e.msg, "in the last hour") == NULL)
+		if (!audited)
 			request_refuse(&rq, "drop", who, e.msg);
 		return dropack_refuse(c, f, e.msg);
 	}
