@@ -230,7 +230,7 @@ def test_an_unreached_team_pages_the_desk_once(inst, peer):
         c = http.client.HTTPConnection("127.0.0.1", inst.port, timeout=10)
         c.request("GET", f"/ack/{inst.ack_token(alert, desk)}")
         r = c.getresponse()
-        assert r.status == 200 and f"team <b>{desk}</b>" in r.read().decode()
+        assert r.status == 200 and f"team <b><bdi>{desk}</bdi></b>" in r.read().decode()
         c.close()
     finally:
         stop(proc)
