@@ -831,7 +831,7 @@ def main():
               f"tocsin / floor {r_floor_e:.2f}")
         print()
         print("loop: /bin/sh, per team gpg --sign --encrypt (all its keys) "
-              f"| msmtp (all its contacts)"
+              "| msmtp (all its contacts)"
               + (" + one curl per SMS" if sms_spec else "")
               + f", {len(lsample)} teams ({sum(len(c) for _, c in lsample)} "
               f"contacts, {tl_sms} SMS)")
