@@ -177,6 +177,13 @@ class PostfixSink:
             return ""
 
     def start(self):
+        # Postfix's daemons run as the postfix user: every folder above
+        # the instance must let others through (mkdtemp makes 0700).
+        for up in self.dir.parents:
+            if up.exists() and not os.stat(up).st_mode & 0o001:
+                raise RuntimeError(
+                    f"{up} is not searchable by others: Postfix's daemons "
+                    f"(user postfix) could not reach {self.dir}")
         if self.dir.exists():
             shutil.rmtree(self.dir)
         for d in ("conf", "queue", "data"):
@@ -343,3 +350,48 @@ def smtp_source(port, messages, sessions, size, rcpts):
         raise RuntimeError(f"smtp-source failed ({p.returncode}): "
                            f"{p.stderr.strip()[-1500:]}")
     return wall
+
+
+def pipelined_wait(port, messages=30, quickack=False):
+    """Median milliseconds a client waits for the sink's reply to the end
+    of a message when it pipelines MAIL, RCPT, DATA and the message in one
+    go, as libesmtp does (plain SMTP, TCP_NODELAY set).  Postfix answers
+    the commands in one segment and the message in a second: without an
+    ACK for the first, which a client that has nothing more to send
+    delays (about 40 ms on Linux), Nagle's algorithm on the server's side
+    holds the second.  quickack: TCP_QUICKACK after reading the first."""
+    body = b"Subject: probe\r\n\r\n" + (b"x" * 76 + b"\r\n") * 100
+    cmds = (b"MAIL FROM:<probe@alerts.example>\r\n"
+            + b"".join(b"RCPT TO:<c%d@sink.example>\r\n" % k
+                       for k in range(5)) + b"DATA\r\n")
+    waits = []
+    with socket.create_connection(("127.0.0.1", port), 10) as c:
+        c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        f = c.makefile("rb")
+
+        def reply():
+            while True:
+                line = f.readline()
+                if not line:
+                    raise RuntimeError("the sink closed the probe session")
+                if line[3:4] != b"-":
+                    return line
+
+        reply()
+        c.sendall(b"EHLO probe.invalid\r\n")
+        reply()
+        for _ in range(messages):
+            c.sendall(cmds)
+            c.sendall(body + b".\r\n")
+            for _ in range(7):
+                if not reply().startswith((b"250", b"354")):
+                    raise RuntimeError("the sink refused a probe message")
+            if quickack:
+                c.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
+            t = time.monotonic()
+            if not reply().startswith(b"250"):
+                raise RuntimeError("the sink refused a probe message")
+            waits.append(time.monotonic() - t)
+        c.sendall(b"QUIT\r\n")
+    waits.sort()
+    return waits[len(waits) // 2] * 1000
