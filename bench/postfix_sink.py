@@ -184,6 +184,15 @@ class PostfixSink:
                 raise RuntimeError(
                     f"{up} is not searchable by others: Postfix's daemons "
                     f"(user postfix) could not reach {self.dir}")
+        pidf = self.dir / "queue" / "pid" / "master.pid"
+        if (self.conf / "main.cf").exists() and pidf.exists():
+            # a run that was killed outright (SIGKILL) may have left its
+            # instance running in a --reuse folder
+            try:
+                self.master = int(pidf.read_text().split()[0])
+            except (OSError, ValueError, IndexError):
+                self.master = None
+            self.stop()
         if self.dir.exists():
             shutil.rmtree(self.dir)
         for d in ("conf", "queue", "data"):
@@ -198,7 +207,6 @@ class PostfixSink:
         # check makes the queue's subfolders with their owners and modes
         self.postfix("check")
         self.postfix("start")
-        pidf = self.dir / "queue" / "pid" / "master.pid"
         deadline = time.monotonic() + 20
         while True:
             try:
@@ -216,6 +224,14 @@ class PostfixSink:
         """Stop this instance and wait for its master to end; kill it by
         its pid if it has not gone after 10 s."""
         if self.master is None:
+            return
+        try:
+            with open(f"/proc/{self.master}/comm") as f:
+                if f.read().strip() != "master":
+                    self.master = None  # gone; the pid is someone else's
+                    return
+        except OSError:
+            self.master = None
             return
         self.postfix("stop", check=False)
         deadline = time.monotonic() + 10
