@@ -85,7 +85,15 @@ def edit_conf(conf, parallel, unused):
                       text)
     if n != 1:
         die(f"{conf}: expected one gateway workers key, found {n}")
+    text, rate = sms_limits(text, conf, parallel, unused)
+    conf.write_text(text)
+    return n_step0, rate
 
+
+def sms_limits(text, conf, parallel, unused):
+    """The SMS providers of tocsin.conf's text as the SMS benches set them:
+    twilio-main with a high rate and burst and `parallel`, ke-gateway
+    serving only the prefix unused.  Returns (new text, rate)."""
     s, e = provider_block(text, PROVIDER)
     block = text[s:e]
     rate = max(5000, 100 * parallel)
@@ -102,8 +110,7 @@ def edit_conf(conf, parallel, unused):
     if n != 1:
         die(f"{conf}: ke-gateway has no prefixes to set")
     text = text[:s] + block + text[e:]
-    conf.write_text(text)
-    return n_step0, rate
+    return text, rate
 
 
 def sms_only_conf(tocsin, conf, parallel):

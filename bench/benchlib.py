@@ -78,7 +78,15 @@ def timed(cmd, errfile, timeout, stdout=subprocess.DEVNULL, sample=False):
     timer = threading.Timer(timeout, expire)
     timer.daemon = True
     timer.start()
-    _, status, ru = os.wait4(p.pid, 0)
+    try:
+        _, status, ru = os.wait4(p.pid, 0)
+    except BaseException:
+        # Ctrl-C (or SIGTERM made one) while waiting: leave no child.
+        done.set()
+        timer.cancel()
+        p.kill()
+        p.wait()
+        raise
     wall = time.monotonic() - t0
     done.set()
     timer.cancel()
