@@ -29,6 +29,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 
 #include <auth-client.h>
 #include <openssl/crypto.h>
@@ -58,11 +60,43 @@ struct mailer_events {
 	const struct chan_msg *first;	/* of the batch */
 	bool auth_sent, auth_done;	/* AUTH went, its end was read */
 	bool mail_sent;			/* the first MAIL went */
+	int fd;				/* the session's socket, or -1 */
 	const struct mailer_auth *auth;
 	char reason[512];
 };
 
 static void mailer_msg_result(smtp_message_t msg, void *arg);
+
+/*
+ * Quick ACKs.  A relay answers a pipelined envelope (MAIL, RCPT..., DATA)
+ * in more than one write; with Nagle's algorithm on its side (Postfix
+ * keeps it) the later part waits for our ACK of the first, and Linux
+ * delays that ACK by 40 ms, since we have nothing to send while we wait
+ * for the rest: 40 ms a message (bench/README.md, bench_dispatch).  So
+ * after each reply we read, the pending ACK goes at once (TCP_QUICKACK
+ * sends it and lasts only a while, hence every time).  libesmtp makes its
+ * socket itself and never tells it; nodelay.c's connect() notes the last
+ * TCP socket each thread connected, and a session takes it when libesmtp
+ * says it connected (it does so in the same thread, right after).
+ * Thread-local: each worker runs its own sessions.
+ */
+static _Thread_local int mailer_last_fd = -1;
+
+void
+mailer_note_connect(int fd)
+{
+	mailer_last_fd = fd;
+}
+
+static void
+mailer_quickack(const struct mailer_events *e)
+{
+	int one = 1;
+
+	if (e->fd >= 0)
+		(void)setsockopt(e->fd, IPPROTO_TCP, TCP_QUICKACK, &one,
+		    sizeof(one));
+}
 
 /* libesmtp reads the message through this; it frees *ctx itself. */
 static const char *
@@ -209,7 +243,9 @@ mailer_event(smtp_session_t session, int ev, void *arg, ...)
 	struct mailer_events *e = arg;
 	va_list ap;
 
-	/* each reply of the server: a chance to commit results held */
+	/* each reply of the server: a chance to commit results held, and
+	   our ACK of it goes now (see "quick ACKs") */
+	mailer_quickack(e);
 	if (e->first != NULL)
 		chan_msg_idle(e->first);
 	va_start(ap, arg);
@@ -232,6 +268,7 @@ mailer_event(smtp_session_t session, int ev, void *arg, ...)
 		break;
 	}
 	case SMTP_EV_CONNECT:
+		e->fd = mailer_last_fd;
 		if (!e->starttls && e->first != NULL)
 			chan_msg_start(e->first);
 		break;
@@ -670,7 +707,7 @@ mailer_send(const struct policy_smtp *smtp, struct mailer_auth *auth,
 	auth_context_t actx = NULL;
 	smtp_session_t ss = NULL;
 	SSL_CTX *tls = NULL;
-	struct mailer_events ev = { 0 };
+	struct mailer_events ev = { .fd = -1 };
 	char hostport[280], label[300];
 	const char *pinned = NULL, *to;
 	size_t nready = 0;

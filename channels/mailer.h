@@ -51,6 +51,11 @@ void mailer_auth_free(struct mailer_auth *a);
  * the session could not start (server unreachable, TLS context, memory);
  * the recipients are then left to the caller.
  */
+/* nodelay.c's connect() notes each TCP socket the calling thread connects:
+   libesmtp never tells its socket, and the session needs it (see
+   mailer.c, "quick ACKs"). */
+void mailer_note_connect(int fd);
+
 int mailer_send(const struct policy_smtp *smtp, struct mailer_auth *auth,
     struct mailer_out *outs, size_t n, struct tocsin_err *err);
 

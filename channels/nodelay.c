@@ -10,7 +10,8 @@
  * library's for the shared libraries too (ELF symbol interposition); this
  * one calls the C library's and sets TCP_NODELAY on TCP sockets.  Every
  * TCP peer of tocsin speaks a request/response protocol, where Nagle only
- * ever adds latency.
+ * ever adds latency.  The SMTP client is also told the socket (its
+ * "quick ACKs", mailer.c).
  */
 #include <dlfcn.h>
 #include <stddef.h>
@@ -18,6 +19,8 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+
+#include "mailer.h"
 
 int connect(int fd, const struct sockaddr *addr, socklen_t len);
 
@@ -39,8 +42,10 @@ connect(int fd, const struct sockaddr *addr, socklen_t len)
 	if (addr != NULL && (addr->sa_family == AF_INET ||
 	    addr->sa_family == AF_INET6) &&
 	    getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) == 0 &&
-	    type == SOCK_STREAM)
+	    type == SOCK_STREAM) {
 		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one,
 		    sizeof(one));
+		mailer_note_connect(fd);
+	}
 	return real(fd, addr, len);
 }
