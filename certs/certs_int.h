@@ -45,9 +45,10 @@ struct certs_rnp_key {
 /*
  * The keys of one run, shared read-only by every worker.  With the gpgme
  * engine (or when librnp could not read the public keyring) keys holds
- * gpgme's listing; with librnp, blob is pubring.kbx and rkeys an index of
- * its keyblocks (a worker's librnp imports and validates a key when it
- * first needs it, and lets it go after the message), and
+ * gpgme's listing; with librnp, rkeys is an index of pubring.kbx's
+ * keyblocks, read from kbx_fd one at a time (a worker's librnp imports
+ * and validates a key when it first needs it, and lets it go after the
+ * message; the file is not held in memory), and
  * seckey the gateway's transferable secret key (binary, cleansed on free),
  * which every worker's own rnp_ffi_t imports.  sign_gpgme: the secret key
  * could not be read in process, so signing goes through gpgme.
@@ -60,8 +61,10 @@ struct certs_pubkeys {
 	size_t n;
 	struct certs_rnp_key *rkeys;	/* sorted by fpr */
 	size_t nrkeys;
-	unsigned char *blob;		/* pubring.kbx as read */
+	unsigned char *blob;		/* pubring.kbx while it is indexed */
 	size_t bloblen;
+	int kbx_fd;			/* pubring.kbx, read a keyblock at a
+					   time by rkeys' offsets; -1: none */
 	unsigned char *seckey;
 	size_t seclen;
 	char signer_fpr[41];

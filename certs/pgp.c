@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include <gpgme.h>
 #include <openssl/crypto.h>
@@ -78,11 +79,15 @@ certs_pubkeys_load(struct certs_ctx *ctx, enum policy_pgp_engine engine,
 	if ((pk = calloc(1, sizeof(*pk))) == NULL)
 		return tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
 	pk->engine = engine;
+	pk->kbx_fd = -1;
 	if (engine == POLICY_PGP_RNP && certs_rnp_load(ctx, ctx->home,
 	    signer_fpr, pk, &e) != 0) {
 		/* nothing half-loaded stays: gpgme does it all */
 		free(pk->rkeys);
 		free(pk->blob);
+		if (pk->kbx_fd >= 0)
+			(void)close(pk->kbx_fd);
+		pk->kbx_fd = -1;
 		pk->rkeys = NULL;
 		pk->blob = NULL;
 		pk->nrkeys = pk->bloblen = 0;
@@ -138,6 +143,8 @@ certs_pubkeys_free(struct certs_pubkeys *pk)
 	free(pk->keys);
 	free(pk->rkeys);
 	free(pk->blob);
+	if (pk->kbx_fd >= 0)
+		(void)close(pk->kbx_fd);
 	if (pk->seckey != NULL)
 		OPENSSL_cleanse(pk->seckey, pk->seclen);
 	free(pk->seckey);

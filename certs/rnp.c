@@ -6,11 +6,17 @@
  * gateway forks itself twice to do it; that, not the cryptography, was
  * most of a broadcast's CPU.  Here the same operations run in the process.
  *
- * Keys.  pubring.kbx is read once per run into memory and indexed by the
- * fingerprint of each keyblock's primary key (GnuPG's keybox format, read
- * here: librnp's own "KBX" loader parses and validates every key at once,
- * about 0.8 ms and 60 KiB a key on the 2-core machine, which at 15,000
- * contacts would be seconds and most of a gigabyte).  A worker imports a
+ * Keys.  pubring.kbx is read once per run and indexed by the fingerprint
+ * of each keyblock's primary key (GnuPG's keybox format, read here:
+ * librnp's own "KBX" loader parses and validates every key at once, about
+ * 1.5 ms and 30 KiB a contact's key on the 2-core machine, which at 15,000
+ * contacts would be seconds and half a gigabyte).  Then only the index
+ * stays in memory and the file open: a keyblock is read (pread) by its
+ * offset when a worker needs it, so memory does not grow with the keyring
+ * (about 620 bytes a contact).  GnuPG rewrites the keybox into a new file
+ * when it changes or deletes a key and appends when it adds one, so the
+ * open file keeps the offsets of the run; a key read is found by its
+ * fingerprint or refused.  A worker imports a
  * contact's keyblock into its own librnp when it first encrypts to it,
  * decides there whether the key is usable (revoked, expired, no encryption
  * subkey), and removes it after the message, so memory stays flat.
@@ -267,7 +273,8 @@ rnp_find(const struct certs_pubkeys *pk, const char *fpr)
 	    rk_cmp);
 }
 
-/* pubring.kbx into pk->blob, at most RNP_MAX_KBX bytes. */
+/* pubring.kbx into pk->blob, at most RNP_MAX_KBX bytes; the file stays
+   open in pk->kbx_fd (closed by certs_pubkeys_free). */
 static int
 rnp_read_kbx(const char *path, struct certs_pubkeys *pk,
     struct tocsin_err *err)
@@ -289,19 +296,17 @@ rnp_read_kbx(const char *path, struct certs_pubkeys *pk,
 		(void)close(fd);
 		return tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
 	}
+	pk->kbx_fd = fd;
 	while (got < (size_t)sb.st_size) {
 		ssize_t n = read(fd, pk->blob + got, (size_t)sb.st_size - got);
 
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n <= 0) {
-			(void)close(fd);
+		if (n <= 0)
 			return tocsin_fail(err, TOCSIN_EIO, "cannot read %s: %s",
 			    path, n < 0 ? strerror(errno) : "it shrank");
-		}
 		got += (size_t)n;
 	}
-	(void)close(fd);
 	pk->bloblen = got;
 	/* the first record is the header, "KBXf" at byte 8 */
 	if (memcmp(pk->blob + 8, "KBXf", 4) != 0)
@@ -515,32 +520,15 @@ rnp_check_secret(rnp_ffi_t ffi, const struct certs_pubkeys *pk, char *why,
 	return 0;
 }
 
-int
-certs_rnp_load(struct certs_ctx *ctx, const char *home,
-    const char *signer_fpr, struct certs_pubkeys *pk, struct tocsin_err *err)
+/* The gateway's secret key into pk (librnp's G10 reader, else gpgme's
+   export), checked in ffi; when neither works, signing goes through
+   gpgme and pk->note says why. */
+static void
+rnp_signer_load(struct certs_ctx *ctx, rnp_ffi_t ffi, const char *home,
+    const char *signer_fpr, struct certs_pubkeys *pk)
 {
-	char path[4200], why[400] = "";
-	const struct certs_rnp_key *sk;
-	rnp_ffi_t ffi = NULL;
-	int rc;
+	char why[400] = "";
 
-	(void)snprintf(path, sizeof(path), "%s/pubring.kbx", home);
-	if ((rc = rnp_read_kbx(path, pk, err)) != 0 ||
-	    (rc = certs_rnp_index_kbx(pk, path, err)) != 0 ||
-	    (rc = rnp_read_disabled(home, pk, err)) != 0)
-		return rc;
-	pk->pub_rnp = true;
-	if (signer_fpr == NULL || signer_fpr[0] == '\0')
-		return 0;
-	(void)snprintf(pk->signer_fpr, sizeof(pk->signer_fpr), "%s",
-	    signer_fpr);
-	if ((rc = rnp_new_ffi(RNP_KEYSTORE_GPG, RNP_KEYSTORE_G10, &ffi, err))
-	    != 0)
-		return rc;
-	/* G10 files hold the secret half: the public key goes in first */
-	if ((sk = rnp_find(pk, signer_fpr)) != NULL)
-		(void)rnp_import(ffi, pk->blob + sk->off, sk->len,
-		    RNP_LOAD_SAVE_PUBLIC_KEYS | RNP_LOAD_SAVE_PERMISSIVE);
 	if (rnp_load_secret(ctx, ffi, home, signer_fpr, pk, why,
 	    sizeof(why)) != 0 || rnp_check_secret(ffi, pk, why,
 	    sizeof(why)) != 0) {
@@ -553,7 +541,42 @@ certs_rnp_load(struct certs_ctx *ctx, const char *home,
 		(void)snprintf(pk->note, sizeof(pk->note), "signing goes "
 		    "through gpgme (a gpg process each time): %s", why);
 	}
-	(void)rnp_ffi_destroy(ffi);
+}
+
+int
+certs_rnp_load(struct certs_ctx *ctx, const char *home,
+    const char *signer_fpr, struct certs_pubkeys *pk, struct tocsin_err *err)
+{
+	char path[4200];
+	const struct certs_rnp_key *sk;
+	rnp_ffi_t ffi = NULL;
+	int rc;
+
+	(void)snprintf(path, sizeof(path), "%s/pubring.kbx", home);
+	if ((rc = rnp_read_kbx(path, pk, err)) != 0 ||
+	    (rc = certs_rnp_index_kbx(pk, path, err)) != 0 ||
+	    (rc = rnp_read_disabled(home, pk, err)) != 0)
+		return rc;
+	pk->pub_rnp = true;
+	if (signer_fpr != NULL && signer_fpr[0] != '\0') {
+		(void)snprintf(pk->signer_fpr, sizeof(pk->signer_fpr), "%s",
+		    signer_fpr);
+		if ((rc = rnp_new_ffi(RNP_KEYSTORE_GPG, RNP_KEYSTORE_G10, &ffi,
+		    err)) != 0)
+			return rc;
+		/* G10 files hold the secret half: the public key goes in
+		   first */
+		if ((sk = rnp_find(pk, signer_fpr)) != NULL)
+			(void)rnp_import(ffi, pk->blob + sk->off, sk->len,
+			    RNP_LOAD_SAVE_PUBLIC_KEYS |
+			    RNP_LOAD_SAVE_PERMISSIVE);
+		rnp_signer_load(ctx, ffi, home, signer_fpr, pk);
+		(void)rnp_ffi_destroy(ffi);
+	}
+	/* from here a keyblock is read from the file when needed */
+	free(pk->blob);
+	pk->blob = NULL;
+	pk->bloblen = 0;
 	return 0;
 }
 
@@ -586,14 +609,45 @@ certs_rnp_close(struct certs_rnp *r)
 	free(r);
 }
 
-/* fpr's key in this worker's ffi, imported from the shared keybox copy
-   if it is not there yet.  *ret is the caller's (rnp_key_handle_destroy). */
+/* rk's keyblock read from the keybox into *ret (malloc'd, the caller's). */
+static int
+rnp_keyblock(const struct certs_pubkeys *pk, const struct certs_rnp_key *rk,
+    unsigned char **ret, struct tocsin_err *err)
+{
+	size_t got = 0;
+
+	if ((*ret = malloc(rk->len)) == NULL)
+		return tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
+	while (got < rk->len) {
+		ssize_t n = pread(pk->kbx_fd, *ret + got, rk->len - got,
+		    (off_t)(rk->off + got));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			free(*ret);
+			*ret = NULL;
+			return tocsin_fail(err, TOCSIN_EIO, "cannot read key %s "
+			    "from the gateway's keybox: %s (restart tocsin "
+			    "serve if the keybox was replaced)", rk->fpr,
+			    n < 0 ? strerror(errno) : "it is shorter than when "
+			    "it was indexed");
+		}
+		got += (size_t)n;
+	}
+	return 0;
+}
+
+/* fpr's key in this worker's ffi, read from the keybox if it is not there
+   yet.  *ret is the caller's (rnp_key_handle_destroy). */
 static int
 rnp_key(struct certs_rnp *r, const char *fpr, rnp_key_handle_t *ret,
     struct tocsin_err *err)
 {
 	const struct certs_rnp_key *rk;
+	unsigned char *kb = NULL;
 	rnp_result_t res;
+	int rc;
 
 	*ret = NULL;
 	if (rnp_locate_key(r->ffi, "fingerprint", fpr, ret) == RNP_SUCCESS &&
@@ -603,12 +657,17 @@ rnp_key(struct certs_rnp *r, const char *fpr, rnp_key_handle_t *ret,
 		return tocsin_fail(err, TOCSIN_ENOTFOUND, "key %s is not in "
 		    "the gateway's keyring; import it (tocsin check lists "
 		    "every missing key)", fpr);
+	if ((rc = rnp_keyblock(r->pk, rk, &kb, err)) != 0)
+		return rc;
 	/* a keyblock whose every packet librnp cannot read is refused; one
-	   packet it does not know (GnuPG's trust packets) is passed over */
-	if ((res = rnp_import(r->ffi, r->pk->blob + rk->off, rk->len,
-	    RNP_LOAD_SAVE_PUBLIC_KEYS | RNP_LOAD_SAVE_PERMISSIVE)) !=
-	    RNP_SUCCESS || rnp_locate_key(r->ffi, "fingerprint", fpr, ret) !=
-	    RNP_SUCCESS || *ret == NULL)
+	   packet it does not know (GnuPG's trust packets) is passed over.
+	   Found by its fingerprint or refused: a keybox changed under the
+	   run cannot hand over another key. */
+	res = rnp_import(r->ffi, kb, rk->len, RNP_LOAD_SAVE_PUBLIC_KEYS |
+	    RNP_LOAD_SAVE_PERMISSIVE);
+	free(kb);
+	if (res != RNP_SUCCESS || rnp_locate_key(r->ffi, "fingerprint", fpr,
+	    ret) != RNP_SUCCESS || *ret == NULL)
 		return tocsin_fail(err, TOCSIN_EPERM, "key %s cannot be read "
 		    "by librnp (%s); set gateway.pgp_engine = \"gpgme\"",
 		    fpr, rnp_result_to_string(res));

@@ -719,6 +719,56 @@ test_engines_usable(void **state)
 /* A home librnp's engine cannot read (the legacy pubring.gpg instead of
    pubring.kbx): gpgme does the work, and the note says so (the caller
    logs it once). */
+/* librnp reads a contact's keyblock from the keybox when it needs it,
+   not from a copy in memory: a keybox cut short under the run refuses
+   the key with the remedy, and never hands over other bytes as it. */
+static void
+test_engine_reads_keys_from_the_keybox(void **state)
+{
+	char home[80], cmd[1024], *out = NULL;
+	struct certs_ctx *cx = NULL;
+	struct certs_pubkeys *pk = NULL;
+	struct tocsin_err e = { 0 };
+	const char *to[] = { fpr_desk1 };
+	size_t olen = 0;
+	int64_t now = (int64_t)time(NULL);
+
+	(void)state;
+	(void)snprintf(home, sizeof(home), "%s/gh3", dir);
+	(void)snprintf(cmd, sizeof(cmd), "cp -r %s/pki/gnupg %s && rm -f "
+	    "%s/S.*", dir, home, home);
+	assert_int_equal(system(cmd), 0);
+	assert_int_equal(certs_open(home, &cx, &e), 0);
+	if (certs_pubkeys_load(cx, POLICY_PGP_RNP, fpr_gw, &pk, &e) != 0)
+		fail_msg("load: %s", e.msg);
+	assert_string_equal(certs_pubkeys_engine(pk), "rnp");
+	assert_int_equal(certs_attach(cx, pk, &e), 0);
+	/* the honest run: the key read and judged (desk-1's signs only),
+	   then let go as after a message */
+	assert_int_equal(certs_pubkey_usable(cx, pk, fpr_desk1, now, &e),
+	    TOCSIN_EPERM);
+	assert_non_null(strstr(e.msg, "has no usable encryption subkey"));
+	assert_int_not_equal(certs_encrypt(cx, pk, to, 1, body, strlen(body),
+	    &out, &olen, &e), 0);
+	assert_null(out);
+	/* the keybox cut short in place (the same file, still open) */
+	(void)snprintf(cmd, sizeof(cmd), "truncate -s 32 %s/pubring.kbx",
+	    home);
+	assert_int_equal(system(cmd), 0);
+	assert_int_not_equal(certs_pubkey_usable(cx, pk, fpr_desk1, now, &e),
+	    0);
+	assert_non_null(strstr(e.msg, "cannot read key"));
+	assert_non_null(strstr(e.msg, "restart tocsin serve"));
+	assert_int_not_equal(certs_encrypt(cx, pk, to, 1, body, strlen(body),
+	    &out, &olen, &e), 0);
+	assert_null(out);
+	certs_pubkeys_free(pk);
+	certs_close(cx);
+	(void)snprintf(cmd, sizeof(cmd), "gpgconf --homedir %s --kill all; "
+	    "rm -rf %s", home, home);
+	assert_int_equal(system(cmd), 0);
+}
+
 static void
 test_engine_falls_back_without_a_keybox(void **state)
 {
@@ -776,6 +826,7 @@ main(void)
 		cmocka_unit_test(test_engines_clearsign),
 		cmocka_unit_test(test_engines_usable),
 		cmocka_unit_test(test_engine_falls_back_without_a_keybox),
+		cmocka_unit_test(test_engine_reads_keys_from_the_keybox),
 		cmocka_unit_test(test_subkey_signature),
 		cmocka_unit_test(test_quorum_by_size_and_group),
 		cmocka_unit_test(test_cancel_needs_the_authority_of_what_it_stops),
