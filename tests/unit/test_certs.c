@@ -719,6 +719,19 @@ test_engines_usable(void **state)
 /* A home librnp's engine cannot read (the legacy pubring.gpg instead of
    pubring.kbx): gpgme does the work, and the note says so (the caller
    logs it once). */
+/* The end of a test on a copied GnuPG home: keys, context and home go. */
+static void
+home_done(const char *home, struct certs_pubkeys *pk, struct certs_ctx *cx)
+{
+	char cmd[400];
+
+	certs_pubkeys_free(pk);
+	certs_close(cx);
+	(void)snprintf(cmd, sizeof(cmd), "gpgconf --homedir %s --kill all; "
+	    "rm -rf %s", home, home);
+	assert_int_equal(system(cmd), 0);
+}
+
 /* librnp reads a contact's keyblock from the keybox when it needs it,
    not from a copy in memory: a keybox cut short under the run refuses
    the key with the remedy, and never hands over other bytes as it. */
@@ -762,11 +775,7 @@ test_engine_reads_keys_from_the_keybox(void **state)
 	assert_int_not_equal(certs_encrypt(cx, pk, to, 1, body, strlen(body),
 	    &out, &olen, &e), 0);
 	assert_null(out);
-	certs_pubkeys_free(pk);
-	certs_close(cx);
-	(void)snprintf(cmd, sizeof(cmd), "gpgconf --homedir %s --kill all; "
-	    "rm -rf %s", home, home);
-	assert_int_equal(system(cmd), 0);
+	home_done(home, pk, cx);
 }
 
 static void
@@ -800,11 +809,7 @@ test_engine_falls_back_without_a_keybox(void **state)
 	    &sig, &slen, micalg, &e), 0);
 	assert_string_equal(micalg, "pgp-sha256");
 	free(sig);
-	certs_pubkeys_free(pk);
-	certs_close(cx);
-	(void)snprintf(cmd, sizeof(cmd), "gpgconf --homedir %s --kill all; "
-	    "rm -rf %s", home, home);
-	assert_int_equal(system(cmd), 0);
+	home_done(home, pk, cx);
 }
 
 int
