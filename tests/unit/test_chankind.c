@@ -21,6 +21,9 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include "channel.h"
 #include "dispatch.h"
@@ -267,6 +270,27 @@ test_repository_knows_it(void **state)
 }
 
 /* Planned, dispatched by the real dispatcher, recorded, reported. */
+/* serve listens: on a port of its own, not the default 8025 that another
+   gateway on this host may hold. */
+static void
+own_port(struct policy_repo *repo)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	socklen_t len = sizeof(sa);
+	char hostport[32];
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	assert_true(fd >= 0);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+	(void)snprintf(hostport, sizeof(hostport), "127.0.0.1:%u",
+	    (unsigned)ntohs(sa.sin_port));
+	(void)close(fd);
+	free(repo->gateway.listen);
+	assert_non_null(repo->gateway.listen = strdup(hostport));
+}
+
 static void
 test_planned_dispatched_reported(void **state)
 {
@@ -297,6 +321,7 @@ test_planned_dispatched_reported(void **state)
 	plan_list_free(&pl);
 	store_close(st);
 
+	own_port(f->repo);
 	if (dispatch_serve(f->repo, &o, &e) != 0)
 		fail_msg("dispatch_serve: %s", e.msg);
 	/* each contact's mobile got its message once */
