@@ -2,9 +2,10 @@
 """bench_deadlines: escalation lateness with 100,000 pending deadlines.
 
 DESIGN.md: "an escalation fires within 1 s of its deadline with 100,000
-pending deadlines".  A store (SQLite) holds --pending active escalation
-ladders (signed Extreme alerts to every team of a generated repository, 300
-ladders an alert) whose deadlines lie spread over the coming hours, and
+pending deadlines".  A store (SQLite, or PostgreSQL) holds --pending active
+escalation ladders (signed Extreme alerts to every team of a generated
+repository, 300 ladders an alert) whose deadlines lie spread over the
+coming hours, and
 --due more (one per team) whose deadlines fall, spread over --window
 seconds, while `tocsin serve` runs.  Step 1 is one SMS to the team's
 primary contact, sent to the Twilio-compatible test provider (HTTPS,
@@ -26,7 +27,12 @@ asserts timings.  Setup (alerts, deadlines moved by SQL) is untimed.
 
 usage: bench/bench_deadlines.py [--pending 100000] [--baseline 1000]
                                 [--due 300] [--window 20] [--runs 3]
-                                [--teams 300] [--keep] [--bin PATH]
+                                [--teams 300] [--store sqlite|pg] [--keep]
+                                [--bin PATH]
+--store pg runs the same on PostgreSQL 15 (a cluster of its own, as
+bench_store.py runs it): the stores are made on SQLite, then moved into
+it by `tocsin store copy`; each run's database is made from them as a
+template.
 """
 import argparse
 import collections
@@ -49,6 +55,7 @@ from benchlib import die, end_work, run, serve_options, stop  # noqa: E402
 from bench_escalate import STEP1_NEW, STEP1_OLD, store_of  # noqa: E402
 from bench_sms import (PY, ProviderLog, free_port, make_alert,  # noqa: E402
                        pki_and_provider, sms_only_conf)
+from bench_store import pgcluster, set_gateway_keys  # noqa: E402
 
 SRC = Path(__file__).resolve().parents[1]
 LEAD = 15            # s from the deadlines' setting to the first due one
@@ -143,34 +150,105 @@ def shrink(src, dst, keep, seed):
     return n
 
 
-def set_deadlines(base, store, ndue, window):
-    """A fresh copy of base with the pending ladders due in the coming
-    hours and the due ones from LEAD s on, spread over window s.  Returns
-    {(alert_id, team): deadline} of the due ones."""
-    for suffix in ("-wal", "-shm"):
-        Path(str(store) + suffix).unlink(missing_ok=True)
-    shutil.copyfile(base, store)
-    db = sqlite3.connect(store)
-    try:
-        t0 = int(time.time())
-        db.execute("UPDATE team_states SET deadline = ? + (rowid * "
-                   "2654435761) % ? WHERE state = 'active'",
-                   (t0 + FAR_FROM, FAR_SPAN))
-        t0 = int(time.time()) + LEAD
-        db.execute("UPDATE team_states SET deadline = ? + (SELECT b.i FROM "
-                   "bench_due b WHERE b.alert_id = team_states.alert_id AND "
-                   "b.team = team_states.team) * ? / ? WHERE EXISTS (SELECT "
-                   "1 FROM bench_due b WHERE b.alert_id = "
-                   "team_states.alert_id AND b.team = team_states.team)",
-                   (t0, window, ndue))
-        db.commit()
-        due = {(a, t): d for a, t, d in db.execute(
-            "SELECT t.alert_id, t.team, t.deadline FROM team_states t JOIN "
-            "bench_due b ON b.alert_id = t.alert_id AND b.team = t.team")}
-        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    finally:
-        db.close()
-    return due
+class SqliteRun:
+    """A run's store on SQLite: a fresh copy of a base file at the
+    configuration's store path."""
+    kind = "sqlite"
+
+    def __init__(self, conf, store):
+        self.conf, self.store = conf, store
+
+    def fresh(self, base, tag):
+        for suffix in ("-wal", "-shm"):
+            Path(str(self.store) + suffix).unlink(missing_ok=True)
+        shutil.copyfile(base, self.store)
+        return self.conf
+
+    def q(self, sql, params=(), write=False):
+        db = (sqlite3.connect(self.store, timeout=30) if write else
+              ro(self.store))
+        try:
+            rows = db.execute(sql, params).fetchall()
+            if write:
+                db.commit()
+            return rows
+        finally:
+            db.close()
+
+    def spread(self):
+        return "(rowid * 2654435761) % ?"
+
+    def concat(self):
+        return "group_concat(DISTINCT d.address)"
+
+    def done(self):
+        pass
+
+
+class PgRun:
+    """A run's store on PostgreSQL: a database made from a base database
+    (CREATE DATABASE ... TEMPLATE), and a configuration naming it, with an
+    ack secret (and so an audit checkpoint) in a folder of the run's own."""
+    kind = "pg"
+
+    def __init__(self, cluster, conf, work, ack_key):
+        self.cluster, self.base_conf, self.work = cluster, conf, work
+        self.ack_key, self.db = ack_key, None
+
+    def fresh(self, base, tag):
+        from psycopg2 import sql
+        self.done()
+        self.db = f"r_{tag.replace('-', '_')}"
+        self.cluster.sql("postgres", sql.SQL(
+            "CREATE DATABASE {} TEMPLATE {}").format(
+                sql.Identifier(self.db), sql.Identifier(base)))
+        d = self.work / "pgnodes" / tag
+        d.mkdir(parents=True, mode=0o700)
+        key = d / "ack.key"
+        fd = os.open(key, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(self.ack_key)
+        conf = self.base_conf.parent / f"tocsin-pg-{tag}.conf"
+        conf.write_text(set_gateway_keys(
+            self.base_conf.read_text(),
+            store=self.cluster.conninfo(self.db), ack_secret=str(key)))
+        return conf
+
+    def q(self, sql_text, params=(), write=False):
+        return self.cluster.sql(self.db, sql_text.replace("?", "%s"),
+                                params)
+
+    def spread(self):
+        # %% is psycopg2's %: a statement with parameters
+        return "(hashtext(alert_id || team) & 2147483647) %% ?"
+
+    def concat(self):
+        return "string_agg(DISTINCT d.address, ',')"
+
+    def done(self):
+        if self.db is not None:
+            self.cluster.dropdb(self.db)
+            self.db = None
+
+
+def set_deadlines(st, ndue, window):
+    """The pending ladders due in the coming hours and the due ones from
+    LEAD s on, spread over window s.  Returns {(alert_id, team): deadline}
+    of the due ones."""
+    t0 = int(time.time())
+    st.q("UPDATE team_states SET deadline = ? + " + st.spread() +
+         " WHERE state = 'active'", (t0 + FAR_FROM, FAR_SPAN), write=True)
+    t0 = int(time.time()) + LEAD
+    st.q("UPDATE team_states SET deadline = ? + (SELECT b.i FROM bench_due "
+         "b WHERE b.alert_id = team_states.alert_id AND b.team = "
+         "team_states.team) * ? / ? WHERE EXISTS (SELECT 1 FROM bench_due b "
+         "WHERE b.alert_id = team_states.alert_id AND b.team = "
+         "team_states.team)", (t0, window, ndue), write=True)
+    if st.kind == "sqlite":
+        st.q("PRAGMA wal_checkpoint(TRUNCATE)", write=True)
+    return {(a, t): d for a, t, d in st.q(
+        "SELECT t.alert_id, t.team, t.deadline FROM team_states t JOIN "
+        "bench_due b ON b.alert_id = t.alert_id AND b.team = t.team")}
 
 
 def quantile(xs, q):
@@ -180,9 +258,9 @@ def quantile(xs, q):
     return s[max(0, min(len(s) - 1, math.ceil(q * len(s)) - 1))]
 
 
-def one_run(tocsin, conf, base, store, plog, work, tag, ndue, window,
-            timeout):
-    due = set_deadlines(base, store, ndue, window)
+def one_run(tocsin, st, base, plog, work, tag, ndue, window, timeout):
+    conf = st.fresh(base, tag)
+    due = set_deadlines(st, ndue, window)
     last = max(due.values())
     plog.mark()
     err = open(work / f"serve-{tag}.err", "wb")
@@ -199,14 +277,12 @@ def one_run(tocsin, conf, base, store, plog, work, tag, ndue, window,
         if pid != 0:
             break       # serve ended by itself: a failure, said below
         now = time.time()
-        db = ro(store)
-        moved = db.execute(
+        moved = st.q(
             "SELECT count(*) FROM team_states t JOIN bench_due b ON "
             "b.alert_id = t.alert_id AND b.team = t.team WHERE t.step >= 1 "
             "AND EXISTS (SELECT 1 FROM deliveries d WHERE d.alert_id = "
             "t.alert_id AND d.team = t.team AND d.step = 1 AND d.state = "
-            "'sent')").fetchone()[0]
-        db.close()
+            "'sent')")[0][0]
         if now > last + 3 and moved == len(due):
             break
         if now > last + timeout:
@@ -220,35 +296,31 @@ def one_run(tocsin, conf, base, store, plog, work, tag, ndue, window,
     cpu = ru.ru_utime + ru.ru_stime
     recs, _ = plog.since()
 
-    db = ro(store)
-    try:
-        rows = db.execute(
-            "SELECT t.alert_id, t.team, t.step, (SELECT min(d.created) FROM "
-            "deliveries d WHERE d.alert_id = t.alert_id AND d.team = t.team "
-            "AND d.step = 1), (SELECT count(*) FROM deliveries d WHERE "
-            "d.alert_id = t.alert_id AND d.team = t.team AND d.step = 1), "
-            "(SELECT group_concat(DISTINCT d.address) FROM deliveries d "
-            "WHERE d.alert_id = t.alert_id AND d.team = t.team AND d.step "
-            "= 1) FROM team_states t JOIN bench_due b ON b.alert_id = "
-            "t.alert_id AND b.team = t.team").fetchall()
-        audit = collections.Counter(
-            (obj, re.match(r"team=(\S+)", det).group(1))
-            for obj, det in db.execute(
-                "SELECT object, details FROM audit WHERE action = "
-                "'escalate' AND details LIKE 'team=%'"))
-        stray = db.execute(
-            "SELECT count(*) FROM team_states t WHERE (t.step <> 0 OR "
-            "t.state <> 'active') AND NOT EXISTS (SELECT 1 FROM bench_due "
-            "b WHERE b.alert_id = t.alert_id AND b.team = t.team)"
-        ).fetchone()[0]
-        stray_d = db.execute(
-            "SELECT count(*) FROM deliveries d WHERE d.step <> 0 AND NOT "
-            "EXISTS (SELECT 1 FROM bench_due b WHERE b.alert_id = "
-            "d.alert_id AND b.team = d.team)").fetchone()[0]
-        pending = db.execute("SELECT count(*) FROM team_states WHERE state "
-                             "= 'active' AND step = 0").fetchone()[0]
-    finally:
-        db.close()
+    rows = st.q(
+        "SELECT t.alert_id, t.team, t.step, (SELECT min(d.created) FROM "
+        "deliveries d WHERE d.alert_id = t.alert_id AND d.team = t.team "
+        "AND d.step = 1), (SELECT count(*) FROM deliveries d WHERE "
+        "d.alert_id = t.alert_id AND d.team = t.team AND d.step = 1), "
+        "(SELECT " + st.concat() + " FROM deliveries d "
+        "WHERE d.alert_id = t.alert_id AND d.team = t.team AND d.step "
+        "= 1) FROM team_states t JOIN bench_due b ON b.alert_id = "
+        "t.alert_id AND b.team = t.team")
+    audit = collections.Counter(
+        (obj, re.match(r"team=(\S+)", det).group(1))
+        for obj, det in st.q(
+            "SELECT object, details FROM audit WHERE action = "
+            "'escalate' AND details LIKE 'team=%'"))
+    stray = st.q(
+        "SELECT count(*) FROM team_states t WHERE (t.step <> 0 OR "
+        "t.state <> 'active') AND NOT EXISTS (SELECT 1 FROM bench_due "
+        "b WHERE b.alert_id = t.alert_id AND b.team = t.team)")[0][0]
+    stray_d = st.q(
+        "SELECT count(*) FROM deliveries d WHERE d.step <> 0 AND NOT "
+        "EXISTS (SELECT 1 FROM bench_due b WHERE b.alert_id = "
+        "d.alert_id AND b.team = d.team)")[0][0]
+    pending = st.q("SELECT count(*) FROM team_states WHERE state = "
+                   "'active' AND step = 0")[0][0]
+    st.done()
     got = collections.defaultdict(list)
     for r in recs:
         if r["status"] == 201:
@@ -286,6 +358,10 @@ def main():
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--teams", type=int, default=300)
     ap.add_argument("--seed", type=int, default=11)
+    ap.add_argument("--store", choices=("sqlite", "pg"), default="sqlite",
+                    help="the store engine (pg: a PostgreSQL 15 cluster of "
+                    "its own, as bench_store.py runs it; the stores are "
+                    "made on SQLite and moved by `tocsin store copy`)")
     serve_options(ap, SRC)
     a = ap.parse_args()
     tocsin = Path(a.bin)
@@ -294,7 +370,7 @@ def main():
 
     work = Path(tempfile.mkdtemp(prefix="tbl-", dir="/tmp"))
     pki = work / "pki"
-    prov = None
+    prov = cluster = pgbase = None
     try:
         t = time.monotonic()
         info, _, account, token, prov, port = pki_and_provider(
@@ -331,11 +407,37 @@ def main():
 
         stores = [("pending", big, nbig - len(due)),
                   ("baseline", small, nsmall - len(due))]
+        engine = "SQLite"
+        if a.store == "sqlite":
+            st = SqliteRun(conf, store)
+        else:
+            pgbase = Path(tempfile.mkdtemp(prefix="tbp-", dir="/tmp"))
+            cluster = pgcluster.Cluster(pgbase, "primary").init().start()
+            engine = "PostgreSQL " + cluster.sql(
+                "postgres", "SHOW server_version")[0][0]
+            ack_key = (store.parent / "ack.key").read_bytes()
+            for i, (k, f, n) in enumerate(stores):
+                name = f"b_{k}"
+                cluster.create_store_db(name)
+                run([tocsin, "store", "copy", "--from", f, "--to",
+                     cluster.conninfo(name)], text=True)
+                cluster.sql(name, "CREATE TABLE bench_due (alert_id TEXT, "
+                            "team TEXT, i INTEGER)")
+                conn = cluster.connect(name)
+                with conn.cursor() as cur:
+                    cur.executemany("INSERT INTO bench_due VALUES "
+                                    "(%s,%s,%s)", [(x, t, j) for j, (x, t)
+                                                   in enumerate(due)])
+                    cur.execute("ANALYZE")
+                conn.close()
+                stores[i] = (k, name, n)
+            st = PgRun(cluster, conf, work, ack_key)
+            print(f"  setup: both stores copied into {engine}", flush=True)
         res = {k: [] for k, _, _ in stores}
         for i in range(a.runs):
             for k, base, _ in stores:
-                r = one_run(tocsin, conf, base, store, plog, work,
-                            f"{k}-{i}", a.due, a.window, a.serve_timeout)
+                r = one_run(tocsin, st, base, plog, work, f"{k}-{i}",
+                            a.due, a.window, a.serve_timeout)
                 res[k].append(r)
                 sl, wl = r["store"], r["wire"]
                 print(f"  run {i + 1} {k:8s} store late max "
@@ -357,7 +459,7 @@ def main():
         print(f"bench_deadlines: {a.due} ladders due over {a.window} s among "
               f"{nbig - a.due} pending (baseline {nsmall - a.due}), "
               f"{nalerts} signed Extreme alerts to {a.teams} teams, step 1 = "
-              f"primary:sms to the test provider (TCP_NODELAY), SQLite, "
+              f"primary:sms to the test provider (TCP_NODELAY), {engine}, "
               f"{os.cpu_count()} CPUs, load average {load}")
         med = {}
         for k, _, n in stores:
@@ -397,6 +499,10 @@ def main():
         return 0
     finally:
         stop(prov)
+        if cluster is not None:
+            cluster.cleanup()
+        if pgbase is not None:
+            shutil.rmtree(pgbase, ignore_errors=True)
         end_work(work, pki, a.keep)
 
 
