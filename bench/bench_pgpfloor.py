@@ -22,7 +22,7 @@ pgp_floor(...) returns the figures of one floor run, for bench_dispatch.
 
 usage: bench/bench_pgpfloor.py [--teams 300] [--contacts-per-team 5]
                                [--seed 11] [--threads 2] [--runs 3]
-                               [--pgp-mime nested|combined]
+                               [--pgp-mime nested|combined|both]
                                [--engine certs|rnp|both] [--keep]
 """
 import argparse
@@ -187,8 +187,10 @@ def main():
     ap.add_argument("--seed", type=int, default=11)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--pgp-mime", choices=("nested", "combined"),
-                    default="nested")
+    ap.add_argument("--pgp-mime", choices=("nested", "combined", "both"),
+                    default="nested",
+                    help="the driver's PGP/MIME form; both: the two, "
+                    "interleaved in one run")
     ap.add_argument("--engine", choices=("certs", "rnp", "both"),
                     default="both")
     ap.add_argument("--bin", default=str(FLOOR_BIN))
@@ -197,6 +199,9 @@ def main():
     if not os.access(a.bin, os.X_OK):
         die(f"{a.bin} is missing: run `ninja -C build` first")
     engines = ["certs", "rnp"] if a.engine == "both" else [a.engine]
+    modes = (["nested", "combined"] if a.pgp_mime == "both" else
+             [a.pgp_mime])
+    configs = [(e, m) for m in modes for e in engines]
 
     work = Path(tempfile.mkdtemp(prefix="tbf-", dir="/tmp"))
     pki = work / "pki"
@@ -213,14 +218,13 @@ def main():
         # GnuPG's files)
         run(["gpg", "--homedir", home, "--batch", "--quiet", "--armor",
              "--local-user", gw, "--detach-sign"], input=b"warm-up\n")
-        res = {e: [] for e in engines}
+        res = {c: [] for c in configs}
         for i in range(a.runs):
-            for e in engines:
+            for e, m in configs:
                 f = pgp_floor(home, gw, teams, body, work, a.threads,
-                              a.pgp_mime, e, seckey if e == "rnp" else None,
-                              a.bin)
-                res[e].append(f)
-                print(f"  run {i + 1} {e:5s} wall {f['wall_s']:.3f} s "
+                              m, e, seckey if e == "rnp" else None, a.bin)
+                res[(e, m)].append(f)
+                print(f"  run {i + 1} {e:5s} {m:8s} wall {f['wall_s']:.3f} s "
                       f"(load {f['load_s'] + f['thread_load_s']:.3f} s), "
                       f"CPU {f['cpu_s']:.3f} s, {f['per_team_ms']:.2f} ms "
                       f"per team, peak RSS {f['maxrss_kib'] / 1024:.1f} "
@@ -228,18 +232,18 @@ def main():
         with open("/proc/loadavg") as fl:
             load = " ".join(fl.read().split()[:3])
         print(f"bench_pgpfloor: {len(teams)} teams, {nkeys} contacts' keys, "
-              f"pgp_mime {a.pgp_mime}, {a.threads} threads, body "
+              f"pgp_mime {'/'.join(modes)}, {a.threads} threads, body "
               f"{body.stat().st_size} bytes, {os.cpu_count()} CPUs, load "
               f"average {load}; setup {setup_s:.0f} s (untimed)")
-        for e in engines:
-            rs = res[e]
+        for e, m in configs:
+            rs = res[(e, m)]
 
             def med(k):
                 return statistics.median(r[k] for r in rs)
 
             what = ("gateway engine (certs_*)" if e == "certs" else
                     "librnp directly, librnp's loaders")
-            print(f"  {e:5s} {what}: median of {len(rs)}")
+            print(f"  {e:5s} {m}, {what}: median of {len(rs)}")
             line = (f"        wall {med('wall_s'):.3f} s = load "
                     f"{med('load_s'):.3f} s + operations "
                     f"{med('ops_s'):.3f} s")
@@ -260,13 +264,17 @@ def main():
                   f"KiB in all; first team's output checked")
             if rs[0]["note"]:
                 print(f"        {rs[0]['note']}")
-        if len(engines) == 2:
-            c = statistics.median(r["wall_s"] for r in res["certs"])
-            r_ = statistics.median(r["wall_s"] for r in res["rnp"])
-            cm = statistics.median(r["maxrss_kib"] for r in res["certs"])
-            rm = statistics.median(r["maxrss_kib"] for r in res["rnp"])
-            print(f"  rnp / certs: wall {r_ / c:.2f}x, peak RSS "
-                  f"{rm / cm:.2f}x")
+        for m in modes:
+            if len(engines) != 2:
+                break
+
+            def mm(e, k):
+                return statistics.median(r[k] for r in res[(e, m)])
+
+            print(f"  {m}: rnp / certs: wall "
+                  f"{mm('rnp', 'wall_s') / mm('certs', 'wall_s'):.2f}x, CPU "
+                  f"{mm('rnp', 'cpu_s') / mm('certs', 'cpu_s'):.2f}x, peak "
+                  f"RSS {mm('rnp', 'maxrss_kib') / mm('certs', 'maxrss_kib'):.2f}x")
         return 0
     finally:
         end_work(work, pki, a.keep)
