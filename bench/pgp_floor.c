@@ -415,7 +415,9 @@ floor_rnp_ffi(struct floor_run *r, rnp_ffi_t *ret, struct tocsin_err *err)
 	(void)rnp_input_destroy(in);
 	in = NULL;
 	if (r->seckey == NULL) {
-		/* librnp's G10 loader on private-keys-v1.d */
+		/* librnp's G10 loader on private-keys-v1.d (on GnuPG 2.2's
+		   extended key files librnp 0.16 fails, saying so on stderr
+		   by itself; the error below follows) */
 		(void)snprintf(path, sizeof(path), "%s/private-keys-v1.d",
 		    r->home);
 		if (rnp_input_from_path(&in, path) == RNP_SUCCESS)
