@@ -27,8 +27,8 @@ asserts timings.  Setup (alerts, deadlines moved by SQL) is untimed.
 
 usage: bench/bench_deadlines.py [--pending 100000] [--baseline 1000]
                                 [--due 300] [--window 20] [--runs 3]
-                                [--teams 300] [--store sqlite|pg] [--keep]
-                                [--bin PATH]
+                                [--teams 300] [--store sqlite|pg]
+                                [--self-check] [--keep] [--bin PATH]
 --store pg runs the same on PostgreSQL 15 (a cluster of its own, as
 bench_store.py runs it): the stores are made on SQLite, then moved into
 it by `tocsin store copy`; each run's database is made from them as a
@@ -283,9 +283,24 @@ def quantile(xs, q):
     return s[max(0, min(len(s) - 1, math.ceil(q * len(s)) - 1))]
 
 
-def one_run(tocsin, st, base, plog, work, tag, ndue, window, timeout):
+def one_run(tocsin, st, base, plog, work, tag, ndue, window, timeout,
+            fault=False):
     conf = st.fresh(base, tag)
     due = set_deadlines(st, ndue, window)
+    if fault:
+        # the checks' own check: one ladder that is not one of the due
+        # ones made due at the first deadline; serve moves it, and the run
+        # must be reported as failed (one ladder not due moved)
+        st.q("UPDATE team_states SET deadline = ? WHERE state = 'active' "
+             "AND NOT EXISTS (SELECT 1 FROM bench_due b WHERE b.alert_id = "
+             "team_states.alert_id AND b.team = team_states.team) AND "
+             "alert_id = (SELECT min(alert_id) FROM team_states t WHERE NOT "
+             "EXISTS (SELECT 1 FROM bench_due b WHERE b.alert_id = "
+             "t.alert_id AND b.team = t.team)) AND team = (SELECT min(team) "
+             "FROM team_states t WHERE t.alert_id = team_states.alert_id "
+             "AND NOT EXISTS (SELECT 1 FROM bench_due b WHERE b.alert_id = "
+             "t.alert_id AND b.team = t.team))", (min(due.values()),),
+             write=True)
     last = max(due.values())
     plog.mark()
     pg0 = st.server_cpu()
@@ -396,6 +411,10 @@ def main():
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--teams", type=int, default=300)
     ap.add_argument("--seed", type=int, default=11)
+    ap.add_argument("--self-check", action="store_true",
+                    help="after the runs, one more on the baseline store "
+                    "with one ladder not due made due: it must be reported "
+                    "as a failed check")
     ap.add_argument("--store", choices=("sqlite", "pg"), default="sqlite",
                     help="the store engine (pg: a PostgreSQL 15 cluster of "
                     "its own, as bench_store.py runs it; the stores are "
@@ -540,6 +559,16 @@ def main():
               f", median {pw['median'] / bw['median']:.2f}x; serve CPU "
               f"{med['pending']['cpu'] / med['baseline']['cpu']:.2f}x")
         allok = all(r["ok"] for v in res.values() for r in v)
+        if a.self_check:
+            k, base, _ = stores[1]
+            r = one_run(tocsin, st, base, plog, work, "fault", a.due,
+                        a.window, a.serve_timeout, fault=True)
+            caught = not r["ok"] and r["stray"] == 1
+            print(f"  self-check: one ladder not due made due: "
+                  f"{r['stray']} ladders not due moved, {r['stray_d']} of "
+                  f"their deliveries; the checks "
+                  f"{'caught it' if caught else 'did NOT catch it'}")
+            allok = allok and caught
         met = allok and pw["max"] <= 1.0
         print(f"  target: every escalation within 1 s of its deadline "
               f"(wire lateness, which includes the send): "
