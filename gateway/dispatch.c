@@ -884,6 +884,9 @@ struct refill {
 	const struct chan_ops *ops;
 	struct batch **groups;
 	size_t ngroups, cap;
+	struct store_result_item *tmp;	/* the groups' results being
+					   recorded together */
+	size_t ntmp;
 	int64_t until_ms;		/* no claim after this */
 	bool over;			/* refilling ended for this deliver() */
 };
@@ -899,69 +902,113 @@ struct refill {
 #define BATCH_FLUSH_MS 50		/* a group is recorded this often */
 #define BATCH_BACKLOG 64		/* results held before the driver waits */
 
-/* Record the queued results; wait_ms: how long one try may wait for
-   another writer's lock.  0 when all are recorded. */
+/* Record the queued results of b and, in the same transaction (one
+   commit, one fsync), those of the other groups of its session; wait_ms:
+   how long one try may wait for another writer's lock.  0 when all are
+   recorded. */
 static int
 batch_flush(struct batch *b, int wait_ms)
 {
 	struct worker *w = b->w;
+	struct refill *rf = b->rf;
+	struct batch *const *gs = rf != NULL ? rf->groups : &b;
+	size_t ng = rf != NULL ? rf->ngroups : 1, total = 0;
+	struct store_result_item *tmp = b->tmp;
 	struct tocsin_err err = { 0 };
 	size_t lost = 0;
 	int64_t now = clock_wall();
 
 	if (b->nq == 0)
 		return 0;
-	for (size_t k = 0; k < b->nq; k++)
-		b->tmp[k] = b->items[b->q[k]];
+	for (size_t g = 0; g < ng; g++)
+		total += gs[g]->nq;
+	if (rf != NULL && total > rf->ntmp) {
+		struct store_result_item *t = realloc(rf->tmp,
+		    total * sizeof(*t));
+
+		if (t != NULL) {
+			rf->tmp = t;
+			rf->ntmp = total;
+		}
+	}
+	if (rf != NULL && total <= rf->ntmp)
+		tmp = rf->tmp;
+	else {
+		/* memory is short: this group alone */
+		gs = &b;
+		ng = 1;
+		total = b->nq;
+	}
+	total = 0;
+	for (size_t g = 0; g < ng; g++)
+		for (size_t k = 0; k < gs[g]->nq; k++)
+			tmp[total++] = gs[g]->items[gs[g]->q[k]];
 	store_set_busy_wait(w->st, wait_ms);
-	if (store_results(w->st, w->owner, now, b->tmp, b->nq, &lost,
+	if (store_results(w->st, w->owner, now, tmp, total, &lost,
 	    &err) != 0) {
-		b->unavailable = store_unavailable(w->st);
+		bool unavailable = store_unavailable(w->st);
+
 		store_set_busy_wait(w->st, 10000);
+		for (size_t g = 0; g < ng; g++)
+			if (gs[g]->nq > 0)
+				gs[g]->unavailable = unavailable;
 		/* a quick try that found another writer (another serve node,
 		   a submit) is the usual case on a busy store: the results
 		   wait for the next try, which waits and, failing, says so */
 		if (wait_ms == 0 && !b->store_down)
 			return err.code != 0 ? err.code : TOCSIN_ESTORE;
-		if (!b->store_down) {
+		for (size_t g = 0; g < ng; g++) {
+			struct batch *x = gs[g];
+
+			if (x->nq == 0 || x->store_down)
+				continue;
 			disp_log(w->d, TLOG_WARNING, NULL, "%s: cannot record "
 			    "%zu results yet (tried again until the store takes "
-			    "them): %s", w->owner, b->nq, err.msg);
+			    "them): %s", w->owner, x->nq, err.msg);
 			disp_waiting(w->d, 1);
+			x->store_down = true;
 		}
-		b->store_down = true;
 		return err.code != 0 ? err.code : TOCSIN_ESTORE;
 	}
 	store_set_busy_wait(w->st, 10000);
-	b->last_flush_ms = base_mono_ms();
-	if (b->store_down) {
-		disp_log(w->d, TLOG_NOTICE, NULL, "%s: %zu results recorded "
-		    "after a wait", w->owner, b->nq);
-		disp_waiting(w->d, -1);
-	}
-	b->store_down = false;
-	for (size_t k = 0; k < b->nq; k++) {
-		const struct store_delivery_row *r = &b->rows[b->q[k]];
-		const struct store_result_item *it = &b->items[b->q[k]];
-		const struct log_fields fl = { .alert = r->alert_id,
-			.team = r->team, .channel = r->channel,
-			.delivery = r->id };
+	for (size_t g = 0; g < ng; g++) {
+		struct batch *x = gs[g];
 
-		if (it->result == STORE_R_PERMFAIL)
-			disp_log(w->d, TLOG_WARNING, &fl, "delivery %lld (%s, "
-			    "team %s, %s) is dead: %s", (long long)r->id,
-			    r->channel, r->team, r->address, it->error);
-		else if (it->result == STORE_R_TEMPFAIL)
-			disp_log(w->d, TLOG_INFO, &fl, "delivery %lld (%s, team "
-			    "%s, %s) failed, retry in %llds: %s",
-			    (long long)r->id, r->channel, r->team, r->address,
-			    (long long)(it->next_attempt - now), it->error);
+		if (x->nq == 0)
+			continue;
+		x->last_flush_ms = base_mono_ms();
+		if (x->store_down) {
+			disp_log(w->d, TLOG_NOTICE, NULL, "%s: %zu results "
+			    "recorded after a wait", w->owner, x->nq);
+			disp_waiting(w->d, -1);
+		}
+		x->store_down = false;
+		for (size_t k = 0; k < x->nq; k++) {
+			const struct store_delivery_row *r = &x->rows[x->q[k]];
+			const struct store_result_item *it = &x->items[x->q[k]];
+			const struct log_fields fl = { .alert = r->alert_id,
+				.team = r->team, .channel = r->channel,
+				.delivery = r->id };
+
+			if (it->result == STORE_R_PERMFAIL)
+				disp_log(w->d, TLOG_WARNING, &fl, "delivery %lld "
+				    "(%s, team %s, %s) is dead: %s",
+				    (long long)r->id, r->channel, r->team,
+				    r->address, it->error);
+			else if (it->result == STORE_R_TEMPFAIL)
+				disp_log(w->d, TLOG_INFO, &fl, "delivery %lld "
+				    "(%s, team %s, %s) failed, retry in %llds: "
+				    "%s", (long long)r->id, r->channel, r->team,
+				    r->address,
+				    (long long)(it->next_attempt - now),
+				    it->error);
+		}
+		x->nq = 0;
 	}
 	if (lost > 0)
 		disp_log(w->d, TLOG_WARNING, NULL, "%s: %zu results came after "
 		    "the lease ran out; those deliveries were taken back",
 		    w->owner, lost);
-	b->nq = 0;
 	return 0;
 }
 
@@ -1178,6 +1225,9 @@ batch_finish(struct batch *b, struct chan_msg *msgs, size_t nmsgs)
 			    "those deliveries are taken back and sent again",
 			    b->w->owner, b->nq);
 			disp_waiting(b->w->d, -1);
+			/* given up: not recorded with the next group's */
+			b->store_down = false;
+			b->nq = 0;
 			return;
 		}
 		if (!past) {
@@ -1484,6 +1534,7 @@ work_batch(struct worker *w, const struct chan_ops *ops,
 	for (size_t g = 0; g < rf.ngroups; g++)
 		group_free(rf.groups[g]);
 	free(rf.groups);
+	free(rf.tmp);
 }
 
 static void *

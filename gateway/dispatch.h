@@ -5,7 +5,10 @@
  * in leased batches of one channel, groups them into messages (one per
  * team and step where the channel says so), renders them, hands them to
  * the channel driver and records each message's result as the driver
- * reports it, in groups of 50 ms.  Temporary failures come back after an
+ * reports it, in groups of 50 ms.  A driver that has started everything it
+ * holds may ask for the next batch of its channel while its requests are
+ * in flight (chan_batch.more), each batch keeping its own lease and
+ * results.  Temporary failures come back after an
  * exponential backoff with jitter; a worker that dies leaves leases that
  * run out (or, on this host, are released at the next start) so that
  * nothing accepted is lost.
