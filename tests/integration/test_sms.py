@@ -612,3 +612,66 @@ def test_check_wants_a_provider_for_every_channel_a_policy_uses(inst):
     p = inst.run("check", check=78)
     assert re.search(r"tocsin\.conf:\d+: error: policy \w+ sends sms, but "
                      r"providers\.sms is empty", p.stdout), p.stdout
+
+
+def small_groups(inst):
+    """ke-gateway (Kenya) given parallel 1, so that a worker's group,
+    twice the providers' summed parallel, is small: 2 * (twilio-main's
+    parallel + 1) teams."""
+    text, n = re.subn(r'(name = "ke-gateway";(?:(?!name = ).)*?) parallel = [^;]*;',
+                      r"\g<1> parallel = 1;", inst.conf.read_text(),
+                      flags=re.S)
+    assert n == 1
+    inst.conf.write_text(text)
+
+
+def held_number(rows):
+    """A number twilio-main serves (not Kenya's, whose gateway has room
+    for one request), to hold at the provider."""
+    return [r for r in rows if not r.startswith("+254")][0]
+
+
+def arrivals(reqs):
+    """(To, arrival, answer) of each request to the Messages endpoint."""
+    out = []
+    for r in reqs:
+        to = (r.get("form") or {}).get("To")
+        if to and "/Messages.json" in r["path"]:
+            out.append((to, r["t"], r["t_end"]))
+    return out
+
+
+def test_one_slow_sms_does_not_hold_the_groups_claimed_after_it(
+        inst, tmp_path, pki):
+    """One worker, groups of 6 teams (parallel 2, and 1 for Kenya), one
+    request held 5 s by the provider: the worker claims the next groups
+    while it waits, so that every other SMS, those of later groups too,
+    reaches the provider before the slow one is answered; each arrives
+    once."""
+    teams = inst.teams()[:30]
+    inst.set_keys("gateway", workers=1)
+    with provider(tmp_path, pki, "p") as p:
+        configure(inst, p.url, step0='[ "primary:sms" ]', rate=100,
+                  burst=20, parallel=2)
+        small_groups(inst)
+        alert = inst.submit_signed(inst.cap(addresses=" ".join(teams)),
+                                   signers=("desk-1",))
+        rows = sms_rows(inst, alert)
+        slow = held_number([r[2] for r in rows])
+        p.set_faults([{"match": "^" + re.escape(slow) + "$",
+                       "action": "delay", "seconds": 5, "count": 1}])
+        res = inst.serve(timeout=120)
+        assert res.returncode == 0, res.stderr
+        p.wait_requests(len(rows), timeout=10)
+        seen = arrivals(p.requests())
+    assert len(rows) == 30
+    assert all(r[3] == "sent" for r in sms_rows(inst, alert))
+    per = collections.Counter(to for to, _, _ in seen)
+    # each SMS once
+    assert sorted(per) == sorted(r[2] for r in rows)
+    assert set(per.values()) == {1}, per
+    answered = [e for to, _, e in seen if to == slow][0]
+    # groups of 6: 4 more were claimed after the slow one's; all of them
+    # went while it was held
+    late = [to for to, t, _ in seen if to != slow and t >= answered]
+    assert late == [], f"{len(late)} SMS waited for the slow one"
