@@ -676,6 +676,16 @@ def main():
                   .encode()[:4096] for tid, _ in teams]
         floor_se = floor(home, gateway_fpr, teams, bodies, sign=True)
         floor_e = floor(home, gateway_fpr, teams, bodies, sign=False)
+        # the target's floor: the same OpenPGP work in one process through
+        # the gateway's engine (bench/pgp_floor.c), as many threads as
+        # serve has workers
+        import bench_pgpfloor
+        inproc = None
+        if Path(bench_pgpfloor.FLOOR_BIN).exists():
+            fbody = bench_pgpfloor.make_body(work, pki, info)
+            inproc = bench_pgpfloor.pgp_floor(
+                home, gateway_fpr, teams, fbody, work,
+                threads=SERVE_WORKERS, mode=a.pgp_mime)
 
         # -- 6. the loops ----------------------------------------------------
         lsample = rng.sample(teams, min(a.loop_teams, nteams))
@@ -844,6 +854,15 @@ def main():
                   f"{probe[0]:.1f} ms; with TCP_QUICKACK after the command "
                   f"replies {probe[1]:.1f} ms (30 messages each, plain)")
             print()
+        if inproc is not None:
+            print(f"OpenPGP floor in process: pgp_floor, the engine's "
+                  f"{a.pgp_mime} form, {SERVE_WORKERS} threads, {nteams} "
+                  f"teams, same keys")
+            print(f"  wall                  {inproc['wall_s']:.3f} s (keys "
+                  f"loaded in {inproc['load_s']:.3f} s); CPU "
+                  f"{inproc['cpu_s']:.3f} s; peak RSS "
+                  f"{inproc['maxrss_kib'] / 1024:.1f} MiB; tocsin / floor "
+                  f"{wall / inproc['wall_s']:.2f}")
         print(f"OpenPGP floor: gpg alone, {nteams} teams, {WORKERS} at a "
               f"time, 4 KiB body, same keys")
         print(f"  sign + encrypt        {floor_se:.3f} s "
@@ -886,8 +905,12 @@ def main():
         if limit:
             row("sink limit / tocsin wall", f"{sink_s / wall:.2f} x",
                 "well under 1", "")
+        if inproc is not None:
+            r_in = wall / inproc["wall_s"]
+            row("tocsin / in-process OpenPGP floor", f"{r_in:.2f} x",
+                "within 1.5x", verdict(r_in <= 1.5, complete))
         row("tocsin / gpg floor (sign + encrypt)", f"{r_floor:.2f} x",
-            "", "(the target's floor is in-process: not this)")
+            "", "(processes, not the target's floor)")
         row("loop (projected) / tocsin", f"{r_tloop:.1f} x",
             f"at least {TARGET_LOOP:g}x",
             verdict(r_tloop >= TARGET_LOOP, complete))

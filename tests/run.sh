@@ -10,9 +10,10 @@
 #      themselves (tests/pg);
 #   2. the same suite built with -Db_sanitize=address,undefined, its
 #      integration tests with every store on PostgreSQL (a server the
-#      session starts), so that each integration test runs on both
-#      engines; the tests of SQLite's file itself (marker sqlite_file)
-#      run again on SQLite, and the high-availability tests (test_ha.py:
+#      session starts) and OpenPGP by gpgme, so that each integration
+#      test runs on both store engines and both OpenPGP engines; the
+#      tests of SQLite's file itself (marker sqlite_file) run again on
+#      SQLite, and the high-availability tests (test_ha.py:
 #      the engine and the nodes, not memory) only in the normal build;
 #   3. each libFuzzer target, built with clang, for a bounded time;
 #   4. the Debian package built, installed, checked and removed
@@ -75,7 +76,8 @@ suite() {	# name builddir
 		integration "$name" "$dir" sqlite
 		return
 	fi
-	step "$name: integration tests (stores on PostgreSQL)"
+	step "$name: integration tests (stores on PostgreSQL, OpenPGP by gpgme)"
+	pgp_engine=gpgme
 	integration "$name-pg" "$dir" pg \
 	    --ignore=tests/integration/test_ha.py
 	step "$name: integration tests of SQLite's file (stores on SQLite)"
@@ -85,6 +87,11 @@ suite() {	# name builddir
 	    tee "$out/integration-$name-sqlite-file.log" | tail -n 30
 }
 
+# The outgoing OpenPGP engine of an integration pass: "" the default
+# (librnp in process), gpgme for the sanitizer pass, so that the whole
+# suite runs on both engines (test_pgpengine.py names its engines itself).
+pgp_engine=
+
 # integration NAME BUILDDIR STORE [pytest options...]: the tests but those
 # marked timing in $xdist's workers, then those alone in one process, every
 # store on STORE (sqlite or pg).
@@ -93,10 +100,12 @@ integration() {
 	idir=$2
 	istore=$3
 	shift 3
+	TOCSIN_TEST_PGP_ENGINE=$pgp_engine \
 	TOCSIN_TEST_STORE=$istore TOCSIN_BIN=$idir/gateway/tocsin $py -m pytest -q $xdist \
 	    -p no:cacheprovider --junitxml="$out/integration-$iname.xml" \
 	    -m "not timing" "$@" tests/integration 2>&1 |
 	    tee "$out/integration-$iname.log" | tail -n 30
+	TOCSIN_TEST_PGP_ENGINE=$pgp_engine \
 	TOCSIN_TEST_STORE=$istore TOCSIN_BIN=$idir/gateway/tocsin $py -m pytest -q \
 	    -p no:cacheprovider --junitxml="$out/integration-$iname-timing.xml" \
 	    -m timing "$@" tests/integration 2>&1 |
