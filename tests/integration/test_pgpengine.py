@@ -327,7 +327,8 @@ def test_passphrase_key_fails_signing_never_prompts(inst, tmp_path, pki):
         gw = next(x.split(":")[9] for x in out.splitlines()
                   if x.startswith("fpr:"))
         # one attempt, so that serve --until-idle ends
-        inst.set_keys("gateway", signing_key=gw, max_attempts=1)
+        inst.set_keys("gateway", signing_key=gw, max_attempts=1,
+                      pgp_engine="rnp")
         kill_agent(gh)
         assert subprocess.run(
             ["gpg", "--homedir", str(gh), "--batch", "--pinentry-mode",
