@@ -1524,25 +1524,6 @@ ph_group_add(struct ph_session *s, struct ph_group **groups, size_t *ngroups,
 	return 0;
 }
 
-/* The transfers and requests of g let go (g->nreq is 0 after). */
-static void
-ph_group_end(CURLM *multi, struct ph_group *g)
-{
-	for (size_t i = 0; i < g->nreq; i++) {
-		struct ph_req *r = &g->reqs[i];
-
-		if (r->easy != NULL) {
-			(void)curl_multi_remove_handle(multi, r->easy);
-			curl_easy_cleanup(r->easy);
-			r->easy = NULL;
-		}
-		ph_req_reset(r);
-	}
-	free(g->reqs);
-	g->reqs = NULL;
-	g->nreq = 0;
-}
-
 /* Whether a request of the groups waits for its turn (not done, not in
    flight): while one does, the session asks for no more. */
 static bool
@@ -1601,11 +1582,6 @@ ph_deliver(void *session, struct chan_msg *msgs, size_t n,
 			    base_mono_ms(), G->deadline, &wait, err);
 			ph_report(G->reqs, G->nreq);
 			left += G->left;
-			/* a group done and told lets its transfers go now,
-			   not at the session's end: a session's memory is
-			   what it has in flight */
-			if (G->left == 0)
-				ph_group_end(multi, G);
 		}
 		/* room for more: every request started or done */
 		if (more && n > 0 && !ph_queued(groups, ngroups)) {
@@ -1657,8 +1633,18 @@ ph_deliver(void *session, struct chan_msg *msgs, size_t n,
 		if (wait > 0)
 			(void)curl_multi_poll(multi, NULL, 0, (int)wait, NULL);
 	}
-	for (size_t g = 0; g < ngroups; g++)
-		ph_group_end(multi, &groups[g]);
+	for (size_t g = 0; g < ngroups; g++) {
+		for (size_t i = 0; i < groups[g].nreq; i++) {
+			struct ph_req *r = &groups[g].reqs[i];
+
+			if (r->easy != NULL) {
+				(void)curl_multi_remove_handle(multi, r->easy);
+				curl_easy_cleanup(r->easy);
+			}
+			ph_req_reset(r);
+		}
+		free(groups[g].reqs);
+	}
 	curl_multi_cleanup(multi);
 	free(groups);
 	return rc;

@@ -1329,8 +1329,7 @@ static size_t batch_more(void *ctx, struct chan_msg **msgs);
 bool
 dispatch_refill_ok(const struct dispatch_refill *r)
 {
-	if (r->stopping || r->results_waiting || r->over ||
-	    r->groups >= DISPATCH_REFILL_GROUPS)
+	if (r->stopping || r->results_waiting || r->over)
 		return false;
 	if (r->now_ms >= r->until_ms)
 		return false;
@@ -1415,8 +1414,7 @@ refill_state(const struct refill *rf)
 	struct disp *d = rf->w->d;
 	struct dispatch_refill r = { .now_ms = base_mono_ms(),
 		.until_ms = rf->until_ms, .stopping = disp_stopping(d),
-		.results_waiting = disp_results_waiting(d), .over = rf->over,
-		.groups = rf->ngroups };
+		.results_waiting = disp_results_waiting(d), .over = rf->over };
 
 	for (size_t g = 0; g < rf->ngroups; g++) {
 		const struct batch *b = rf->groups[g];

@@ -73,14 +73,10 @@ struct dispatch_refill {
 	bool stopping;			/* serve stops (SIGTERM) */
 	bool results_waiting;		/* results wait for the store */
 	bool over;			/* a claim came back empty or refused */
-	size_t groups;			/* groups the session holds */
 };
-/* Groups one session holds at most: each keeps its messages until the
-   session ends, so memory stays bounded by this many claims. */
-#define DISPATCH_REFILL_GROUPS 8
 /* Whether another group may be claimed now: not when serve stops,
-   results wait for the store, refilling ended, the session holds
-   DISPATCH_REFILL_GROUPS groups, its time is up, or a group of the session is past its deadline with messages
+   results wait for the store, refilling ended, the session's time is
+   up, or a group of the session is past its deadline with messages
    still out (its lease ends while they may be in flight, and the next
    claim, taking its rows back, could hand them to this very session
    again). */

@@ -541,12 +541,6 @@ test_refill_ends(void **state)
 	r = ok;
 	r.over = true;			/* a claim came back empty, refused */
 	assert_false(dispatch_refill_ok(&r));
-	/* the session holds its most groups: memory stays bounded */
-	r = ok;
-	r.groups = DISPATCH_REFILL_GROUPS - 1;
-	assert_true(dispatch_refill_ok(&r));
-	r.groups = DISPATCH_REFILL_GROUPS;
-	assert_false(dispatch_refill_ok(&r));
 	/* a window already over when the session starts (lease 0) */
 	r = ok;
 	r.until_ms = r.now_ms;
