@@ -36,7 +36,7 @@ from pathlib import Path
 
 from benchlib import die, end_work, run, serve_options, stop, timed
 from bench_sms import (CURL, PY, ProviderLog, curl_parallel_config,
-                       free_port, make_alert, pki_and_provider, proc_cpu,
+                       free_port, make_alert, pki_and_provider,
                        replay_requests, sms_only_conf, summarise)
 
 SRC = Path(__file__).resolve().parents[1]
@@ -98,14 +98,12 @@ def step1(store):
     return states, moved
 
 
-def run_tocsin(tocsin, conf, base, store, plog, work, tag, timeout, prov):
+def run_tocsin(tocsin, conf, base, store, plog, work, tag, timeout):
     restore(base, store)
     plog.mark()
-    pc0 = proc_cpu(prov.pid)
     wall, _, _, code, killed = timed(
         [tocsin, "-c", conf, "serve", "--until-idle", "--quiet"],
         work / f"serve-{tag}.err", timeout)
-    cpu, pcpu = timed.cpu, proc_cpu(prov.pid) - pc0
     recs, ports = plog.since()
     states, moved = step1(store)
     ts = summarise(recs, ports)
@@ -116,8 +114,7 @@ def run_tocsin(tocsin, conf, base, store, plog, work, tag, timeout, prov):
     n = sum(states.values())
     ok = (not killed and code == 0 and states.get("sent", 0) == n
           and ts["ok"] == n and ts["requests"] == n and dups == 0)
-    return {"wall": wall, "cpu": cpu, "pcpu": pcpu, "n": n,
-            "moved": moved, "ok": ok,
+    return {"wall": wall, "n": n, "moved": moved, "ok": ok,
             "dups": dups, "requests": ts["requests"], "code": code,
             "recs": recs, "first": ts["first"]}
 
@@ -195,12 +192,11 @@ def main():
         for i in range(a.runs):
             for name, b in bins:
                 r = run_tocsin(b, conf, base, store, plog, work,
-                               f"{name}-{i}", a.serve_timeout, prov)
+                               f"{name}-{i}", a.serve_timeout)
                 results[name].append(r)
                 print(f"  run {i + 1} {name:7s} {r['wall']:6.2f} s "
                       f"{r['n']} SMS of step 1, {r['moved']} teams moved, "
                       f"{r['requests']} requests, {r['dups']} twice, "
-                      f"CPU {r['cpu']:.2f} s, provider {r['pcpu']:.2f} s, "
                       f"{'ok' if r['ok'] else 'CHECK FAILED'}", flush=True)
                 if reqs is None and name == "tocsin" and r["ok"]:
                     reqs = replay_requests(
@@ -212,7 +208,6 @@ def main():
                 die("tocsin's first run failed its checks; see "
                     f"{work}/serve-*.err (--keep keeps it)")
             plog.mark()
-            pc0 = proc_cpu(prov.pid)
             w, _, _, code, killed = timed(
                 [CURL, "--parallel", "--parallel-max", a.parallel, "-sS",
                  "--config", work / "curl-parallel.conf"],
@@ -221,8 +216,7 @@ def main():
             ok = code == 0 and not killed and cr["ok"] == len(reqs)
             results["curl"].append({"wall": w, "ok": ok})
             print(f"  run {i + 1} curl    {w:6.2f} s {cr['ok']} of "
-                  f"{len(reqs)} answered 201, CPU {timed.cpu:.2f} s, "
-                  f"provider {proc_cpu(prov.pid) - pc0:.2f} s "
+                  f"{len(reqs)} answered 201 "
                   f"{'ok' if ok else 'CHECK FAILED'}", flush=True)
 
         med = {k: statistics.median(x["wall"] for x in v)

@@ -211,15 +211,6 @@ chan_msg_peer(const struct chan_msg *m, const char *provider, bool ok,
 		m->batch->peer(m->batch->ctx, provider, ok, ms);
 }
 
-size_t
-chan_msg_more(const struct chan_msg *m, struct chan_msg **msgs)
-{
-	*msgs = NULL;
-	if (m->batch == NULL || m->batch->more == NULL)
-		return 0;
-	return m->batch->more(m->batch->ctx, msgs);
-}
-
 int64_t
 chan_msg_left_ms(const struct chan_msg *m)
 {

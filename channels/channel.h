@@ -57,14 +57,6 @@ struct chan_batch {
 	/* a provider answered one request (ok: it took it), ms after the
 	   request went; may be NULL */
 	void (*peer)(void *ctx, const char *provider, bool ok, int64_t ms);
-	/* the driver has started every message it holds and could keep its
-	   providers busy with more: the next group of the same channel, as
-	   n messages at *msgs, each with a batch of its own (its deadline,
-	   its reports), all owned by the dispatcher until deliver()
-	   returns; 0: none now, and none for the rest of this deliver() (a
-	   stop, the store refusing, nothing due, the session's time).
-	   May be NULL: the batch is all there is. */
-	size_t (*more)(void *ctx, struct chan_msg **msgs);
 	void *ctx;
 	int64_t deadline_ms;		/* base_mono_ms() scale; 0: none */
 };
@@ -384,11 +376,6 @@ void chan_msg_idle(const struct chan_msg *m);
    are seen. */
 void chan_msg_peer(const struct chan_msg *m, const char *provider, bool ok,
     int64_t ms);
-/* The next group of messages for the session that m belongs to (see
-   chan_batch.more): how many, at *msgs; 0 when the dispatcher has none
-   or gives none this way.  A driver calls it only with nothing left to
-   start, and never again in this deliver() once it returned 0. */
-size_t chan_msg_more(const struct chan_msg *m, struct chan_msg **msgs);
 /* Whether the batch of m is past its deadline: a driver starts no new
    message then, and marks the rest untried temporary failures. */
 bool chan_msg_late(const struct chan_msg *m);

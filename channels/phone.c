@@ -1484,146 +1484,49 @@ ph_modem_send(struct ph_session *s, struct ph_req *r, int64_t deadline)
 	snprintf(r->rcpt->reason, sizeof(r->rcpt->reason), "%s", err.msg);
 }
 
-/* The requests of one group of messages the session was handed (the
-   first, or one the dispatcher gave for more), laid out message by
-   message; kept apart so that a request never moves while curl holds
-   it. */
-struct ph_group {
-	struct ph_req *reqs;
-	size_t nreq, left;		/* left: not done */
-	int64_t deadline;		/* the session's budget from its start */
-};
-
-/* A group of requests for msgs, appended to *groups; -1 when memory is
-   short (nothing appended). */
-static int
-ph_group_add(struct ph_session *s, struct ph_group **groups, size_t *ngroups,
-    struct chan_msg *msgs, size_t n)
-{
-	struct ph_group *ng, *g;
-	size_t nreq = 0;
-
-	for (size_t i = 0; i < n; i++)
-		nreq += msgs[i].nrcpts;
-	if ((ng = realloc(*groups, (*ngroups + 1) * sizeof(*ng))) == NULL)
-		return -1;
-	*groups = ng;
-	g = &ng[*ngroups];
-	*g = (struct ph_group){ .deadline = base_mono_ms() +
-	    (s->env->budget > 0 ? s->env->budget : 60) * 1000 };
-	if ((g->reqs = calloc(nreq ? nreq : 1, sizeof(*g->reqs))) == NULL) {
-		g->reqs = NULL;
-		return -1;
-	}
-	for (size_t i = 0; i < n; i++)
-		for (size_t j = 0; j < msgs[i].nrcpts; j++)
-			ph_req_init(s, &g->reqs[g->nreq++], &msgs[i],
-			    &msgs[i].rcpts[j]);
-	g->left = g->nreq;
-	(*ngroups)++;
-	return 0;
-}
-
-/* Whether a request of the groups waits for its turn (not done, not in
-   flight): while one does, the session asks for no more. */
-static bool
-ph_queued(const struct ph_group *groups, size_t ngroups)
-{
-	for (size_t g = 0; g < ngroups; g++)
-		for (size_t i = 0; groups[g].left > 0 && i < groups[g].nreq;
-		    i++)
-			if (!groups[g].reqs[i].done &&
-			    (!groups[g].reqs[i].inflight ||
-			    groups[g].reqs[i].modem_due))
-				return true;
-	return false;
-}
-
-/*
- * Send msgs, and the groups the dispatcher hands over when this session
- * has nothing left to start (chan_msg_more): the next group's requests
- * then join the ones in flight, so that a provider's `parallel` requests
- * stay in flight across claims rather than draining at each group's end.
- * Each message keeps its own batch's deadline.
- */
 static int
 ph_deliver(void *session, struct chan_msg *msgs, size_t n,
     struct tocsin_err *err)
 {
 	struct ph_session *s = session;
-	struct ph_group *groups = NULL;
-	size_t ngroups = 0;
-	bool more = true;
+	struct ph_req *reqs;
+	size_t nreq = 0;
 	CURLM *multi;
-	int rc = 0;
+	int64_t deadline = base_mono_ms() + (s->env->budget > 0 ?
+	    s->env->budget : 60) * 1000;
 
 	memset(s->unresolved, 0, sizeof(s->unresolved));
-	if (ph_group_add(s, &groups, &ngroups, msgs, n) != 0) {
-		free(groups);
+	for (size_t i = 0; i < n; i++)
+		nreq += msgs[i].nrcpts;
+	if ((reqs = calloc(nreq ? nreq : 1, sizeof(*reqs))) == NULL)
 		return tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
-	}
 	if ((multi = ph_multi(s->sh)) == NULL) {
-		free(groups[0].reqs);
-		free(groups);
+		free(reqs);
 		return tocsin_fail(err, TOCSIN_EINTERNAL, "cannot start libcurl");
 	}
+	nreq = 0;
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = 0; j < msgs[i].nrcpts; j++)
+			ph_req_init(s, &reqs[nreq++], &msgs[i],
+			    &msgs[i].rcpts[j]);
 	for (;;) {
 		int64_t wait = 200;
 		int running = 0;
-		size_t left = 0;
-		bool modem = false;
+		size_t left = ph_pass(s, multi, reqs, nreq, base_mono_ms(),
+		    deadline, &wait, err);
 
-		for (size_t g = 0; g < ngroups; g++) {
-			struct ph_group *G = &groups[g];
-
-			if (G->left == 0)
-				continue;
-			G->left = ph_pass(s, multi, G->reqs, G->nreq,
-			    base_mono_ms(), G->deadline, &wait, err);
-			ph_report(G->reqs, G->nreq);
-			left += G->left;
-		}
-		/* room for more: every request started or done */
-		if (more && n > 0 && !ph_queued(groups, ngroups)) {
-			struct chan_msg *mm = NULL;
-			size_t nm = chan_msg_more(&msgs[0], &mm);
-
-			if (nm == 0)
-				more = false;
-			else if (ph_group_add(s, &groups, &ngroups, mm,
-			    nm) != 0) {
-				/* handed over, never started: untried */
-				for (size_t i = 0; i < nm; i++) {
-					chan_msg_untried(&mm[i], "out of "
-					    "memory; it goes again");
-					chan_msg_done(&mm[i]);
-				}
-				more = false;
-			} else
-				continue;
-		}
-		if (n > 0)
-			chan_msg_idle(&msgs[0]);
+		ph_report(reqs, nreq);
+		if (nreq > 0)
+			chan_msg_idle(reqs[0].msg);
 		if (left == 0)
 			break;
-		for (size_t g = 0; g < ngroups; g++)
-			if (groups[g].left > 0 && ph_http_busy(groups[g].reqs,
-			    groups[g].nreq))
-				modem = true;
-		if (!modem) {
-			struct ph_req *r = NULL;
+		if (!ph_http_busy(reqs, nreq)) {
+			size_t i = 0;
 
-			for (size_t g = 0; g < ngroups && r == NULL; g++)
-				for (size_t i = 0; groups[g].left > 0 &&
-				    i < groups[g].nreq && r == NULL; i++)
-					if (groups[g].reqs[i].modem_due)
-						r = &groups[g].reqs[i];
-			if (r != NULL) {
-				for (size_t g = 0; g < ngroups; g++)
-					if (r >= groups[g].reqs && r <
-					    groups[g].reqs + groups[g].nreq)
-						ph_modem_send(s, r,
-						    groups[g].deadline);
+			while (i < nreq && !reqs[i].modem_due)
+				i++;
+			if (i < nreq) {
+				ph_modem_send(s, &reqs[i], deadline);
 				continue;
 			}
 		}
@@ -1633,22 +1536,18 @@ ph_deliver(void *session, struct chan_msg *msgs, size_t n,
 		if (wait > 0)
 			(void)curl_multi_poll(multi, NULL, 0, (int)wait, NULL);
 	}
-	for (size_t g = 0; g < ngroups; g++) {
-		for (size_t i = 0; i < groups[g].nreq; i++) {
-			struct ph_req *r = &groups[g].reqs[i];
-
-			if (r->easy != NULL) {
-				(void)curl_multi_remove_handle(multi, r->easy);
-				curl_easy_cleanup(r->easy);
-			}
-			ph_req_reset(r);
+	for (size_t i = 0; i < nreq; i++) {
+		if (reqs[i].easy != NULL) {
+			(void)curl_multi_remove_handle(multi, reqs[i].easy);
+			curl_easy_cleanup(reqs[i].easy);
 		}
-		free(groups[g].reqs);
+		ph_req_reset(&reqs[i]);
 	}
 	curl_multi_cleanup(multi);
-	free(groups);
-	return rc;
+	free(reqs);
+	return 0;
 }
+
 
 /* --- previews ------------------------------------------------------------ */
 

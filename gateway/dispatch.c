@@ -843,20 +843,11 @@ dispatch_build_permanent(int code)
  * take now (a lock, a full disk) stays queued and is tried again, never
  * dropped, until the lease ends.
  */
-struct refill;
 struct batch {
 	struct worker *w;
 	const struct chan_ops *ops;
-	struct refill *rf;		/* the deliver() it belongs to */
 	struct store_delivery_row *rows;
 	size_t n;
-	bool own_rows;			/* claimed by a refill: freed with it */
-	struct chan_msg *msgs;		/* what the driver was handed */
-	struct pending_msg *pms;
-	size_t nmsgs;
-	bool *out;			/* per row: in a message the driver
-					   holds, undecided */
-	size_t nout;			/* how many */
 	struct store_result_item *items;
 	char (*why)[700];
 	struct chan_rcpt *rcpts;
@@ -874,141 +865,72 @@ struct batch {
 	struct chan_batch cb;
 };
 
-/*
- * The groups one deliver() carries: the worker's claim, then those claimed
- * as the driver asked for more (chan_batch.more).  Each keeps its own
- * lease, deadline and results; they end together when deliver() returns.
- */
-struct refill {
-	struct worker *w;
-	const struct chan_ops *ops;
-	struct batch **groups;
-	size_t ngroups, cap;
-	struct store_result_item *tmp;	/* the groups' results being
-					   recorded together */
-	size_t ntmp;
-	int64_t until_ms;		/* no claim after this */
-	bool over;			/* refilling ended for this deliver() */
-};
-
-/* A session refills for at most this long (and its first group's
-   deadline), so that the worker comes back to its other channels. */
-#define DISPATCH_REFILL_MS 20000
-/* How long a refill's claim waits for another writer's lock: the
-   driver's requests in flight wait meanwhile; refused, refilling ends
-   and the worker's own loop claims as before. */
-#define DISPATCH_REFILL_WAIT_MS 500
-
 #define BATCH_FLUSH_MS 50		/* a group is recorded this often */
 #define BATCH_BACKLOG 64		/* results held before the driver waits */
 
-/* Record the queued results of b and, in the same transaction (one
-   commit, one fsync), those of the other groups of its session; wait_ms:
-   how long one try may wait for another writer's lock.  0 when all are
-   recorded. */
+/* Record the queued results; wait_ms: how long one try may wait for
+   another writer's lock.  0 when all are recorded. */
 static int
 batch_flush(struct batch *b, int wait_ms)
 {
 	struct worker *w = b->w;
-	struct refill *rf = b->rf;
-	struct batch *const *gs = rf != NULL ? rf->groups : &b;
-	size_t ng = rf != NULL ? rf->ngroups : 1, total = 0;
-	struct store_result_item *tmp = b->tmp;
 	struct tocsin_err err = { 0 };
 	size_t lost = 0;
 	int64_t now = clock_wall();
 
 	if (b->nq == 0)
 		return 0;
-	for (size_t g = 0; g < ng; g++)
-		total += gs[g]->nq;
-	if (rf != NULL && total > rf->ntmp) {
-		struct store_result_item *t = realloc(rf->tmp,
-		    total * sizeof(*t));
-
-		if (t != NULL) {
-			rf->tmp = t;
-			rf->ntmp = total;
-		}
-	}
-	if (rf != NULL && total <= rf->ntmp)
-		tmp = rf->tmp;
-	else {
-		/* memory is short: this group alone */
-		gs = &b;
-		ng = 1;
-		total = b->nq;
-	}
-	total = 0;
-	for (size_t g = 0; g < ng; g++)
-		for (size_t k = 0; k < gs[g]->nq; k++)
-			tmp[total++] = gs[g]->items[gs[g]->q[k]];
+	for (size_t k = 0; k < b->nq; k++)
+		b->tmp[k] = b->items[b->q[k]];
 	store_set_busy_wait(w->st, wait_ms);
-	if (store_results(w->st, w->owner, now, tmp, total, &lost,
+	if (store_results(w->st, w->owner, now, b->tmp, b->nq, &lost,
 	    &err) != 0) {
-		bool unavailable = store_unavailable(w->st);
-
+		b->unavailable = store_unavailable(w->st);
 		store_set_busy_wait(w->st, 10000);
-		for (size_t g = 0; g < ng; g++)
-			if (gs[g]->nq > 0)
-				gs[g]->unavailable = unavailable;
 		/* a quick try that found another writer (another serve node,
 		   a submit) is the usual case on a busy store: the results
 		   wait for the next try, which waits and, failing, says so */
 		if (wait_ms == 0 && !b->store_down)
 			return err.code != 0 ? err.code : TOCSIN_ESTORE;
-		for (size_t g = 0; g < ng; g++) {
-			struct batch *x = gs[g];
-
-			if (x->nq == 0 || x->store_down)
-				continue;
+		if (!b->store_down) {
 			disp_log(w->d, TLOG_WARNING, NULL, "%s: cannot record "
 			    "%zu results yet (tried again until the store takes "
-			    "them): %s", w->owner, x->nq, err.msg);
+			    "them): %s", w->owner, b->nq, err.msg);
 			disp_waiting(w->d, 1);
-			x->store_down = true;
 		}
+		b->store_down = true;
 		return err.code != 0 ? err.code : TOCSIN_ESTORE;
 	}
 	store_set_busy_wait(w->st, 10000);
-	for (size_t g = 0; g < ng; g++) {
-		struct batch *x = gs[g];
+	b->last_flush_ms = base_mono_ms();
+	if (b->store_down) {
+		disp_log(w->d, TLOG_NOTICE, NULL, "%s: %zu results recorded "
+		    "after a wait", w->owner, b->nq);
+		disp_waiting(w->d, -1);
+	}
+	b->store_down = false;
+	for (size_t k = 0; k < b->nq; k++) {
+		const struct store_delivery_row *r = &b->rows[b->q[k]];
+		const struct store_result_item *it = &b->items[b->q[k]];
+		const struct log_fields fl = { .alert = r->alert_id,
+			.team = r->team, .channel = r->channel,
+			.delivery = r->id };
 
-		if (x->nq == 0)
-			continue;
-		x->last_flush_ms = base_mono_ms();
-		if (x->store_down) {
-			disp_log(w->d, TLOG_NOTICE, NULL, "%s: %zu results "
-			    "recorded after a wait", w->owner, x->nq);
-			disp_waiting(w->d, -1);
-		}
-		x->store_down = false;
-		for (size_t k = 0; k < x->nq; k++) {
-			const struct store_delivery_row *r = &x->rows[x->q[k]];
-			const struct store_result_item *it = &x->items[x->q[k]];
-			const struct log_fields fl = { .alert = r->alert_id,
-				.team = r->team, .channel = r->channel,
-				.delivery = r->id };
-
-			if (it->result == STORE_R_PERMFAIL)
-				disp_log(w->d, TLOG_WARNING, &fl, "delivery %lld "
-				    "(%s, team %s, %s) is dead: %s",
-				    (long long)r->id, r->channel, r->team,
-				    r->address, it->error);
-			else if (it->result == STORE_R_TEMPFAIL)
-				disp_log(w->d, TLOG_INFO, &fl, "delivery %lld "
-				    "(%s, team %s, %s) failed, retry in %llds: "
-				    "%s", (long long)r->id, r->channel, r->team,
-				    r->address,
-				    (long long)(it->next_attempt - now),
-				    it->error);
-		}
-		x->nq = 0;
+		if (it->result == STORE_R_PERMFAIL)
+			disp_log(w->d, TLOG_WARNING, &fl, "delivery %lld (%s, "
+			    "team %s, %s) is dead: %s", (long long)r->id,
+			    r->channel, r->team, r->address, it->error);
+		else if (it->result == STORE_R_TEMPFAIL)
+			disp_log(w->d, TLOG_INFO, &fl, "delivery %lld (%s, team "
+			    "%s, %s) failed, retry in %llds: %s",
+			    (long long)r->id, r->channel, r->team, r->address,
+			    (long long)(it->next_attempt - now), it->error);
 	}
 	if (lost > 0)
 		disp_log(w->d, TLOG_WARNING, NULL, "%s: %zu results came after "
 		    "the lease ran out; those deliveries were taken back",
 		    w->owner, lost);
+	b->nq = 0;
 	return 0;
 }
 
@@ -1020,10 +942,6 @@ batch_queue(struct batch *b, size_t i)
 		return;
 	b->queued[i] = true;
 	b->q[b->nq++] = i;
-	if (b->out[i]) {
-		b->out[i] = false;
-		b->nout--;
-	}
 }
 
 /* The result of row i from its recipient k, with its retry time. */
@@ -1108,13 +1026,9 @@ batch_report(void *ctx, struct chan_msg *m)
 		batch_queue(b, i);
 		anyq = true;
 	}
-	/* a stop asked for (SIGTERM) ends the batch, and every group the
-	   session holds, after this message */
-	if (disp_stopping(b->w->d)) {
+	/* a stop asked for (SIGTERM) ends the batch after this message */
+	if (disp_stopping(b->w->d))
 		b->cb.deadline_ms = base_mono_ms();
-		for (size_t g = 0; b->rf != NULL && g < b->rf->ngroups; g++)
-			b->rf->groups[g]->cb.deadline_ms = b->cb.deadline_ms;
-	}
 	if (!anyq)
 		return;
 	if (base_mono_ms() - b->last_flush_ms >= BATCH_FLUSH_MS ||
@@ -1159,21 +1073,14 @@ batch_peer(void *ctx, const char *provider, bool ok, int64_t ms)
 	metrics_peer(b->w->d->metrics, b->ops->kind.name, provider, ok, ms);
 }
 
-/* The driver waits on the peer: commit what waited a group's time, in
-   every group of the session (the driver tells one of them). */
+/* The driver waits on the peer: commit what waited a group's time. */
 static void
 batch_idle(void *ctx)
 {
 	struct batch *b = ctx;
-	struct refill *rf = b->rf;
-	int64_t now = base_mono_ms();
 
-	for (size_t g = 0; g < (rf != NULL ? rf->ngroups : 1); g++) {
-		struct batch *x = rf != NULL ? rf->groups[g] : b;
-
-		if (x->nq > 0 && now - x->last_flush_ms >= BATCH_FLUSH_MS)
-			(void)batch_flush(x, 0);
-	}
+	if (b->nq > 0 && base_mono_ms() - b->last_flush_ms >= BATCH_FLUSH_MS)
+		(void)batch_flush(b, 0);
 }
 
 /* After the driver: every row's result, recorded before the lease ends,
@@ -1225,9 +1132,6 @@ batch_finish(struct batch *b, struct chan_msg *msgs, size_t nmsgs)
 			    "those deliveries are taken back and sent again",
 			    b->w->owner, b->nq);
 			disp_waiting(b->w->d, -1);
-			/* given up: not recorded with the next group's */
-			b->store_down = false;
-			b->nq = 0;
 			return;
 		}
 		if (!past) {
@@ -1252,28 +1156,14 @@ batch_alloc(struct batch *b, size_t n)
 	b->queued = calloc(n, sizeof(*b->queued));
 	b->q = calloc(n, sizeof(*b->q));
 	b->tmp = calloc(n, sizeof(*b->tmp));
-	b->out = calloc(n, sizeof(*b->out));
-	b->msgs = calloc(n, sizeof(*b->msgs));
-	b->pms = calloc(n, sizeof(*b->pms));
 	return b->rcpts != NULL && b->rcpt_row != NULL && b->items != NULL &&
 	    b->why != NULL && b->queued != NULL && b->q != NULL &&
-	    b->tmp != NULL && b->out != NULL && b->msgs != NULL &&
-	    b->pms != NULL;
+	    b->tmp != NULL;
 }
 
 static void
 batch_free(struct batch *b)
 {
-	for (size_t i = 0; i < b->n && b->pms != NULL; i++) {
-		free(b->pms[i].body);
-		free(b->pms[i].short_text);
-		render_doc_free(&b->pms[i].doc);
-	}
-	free(b->msgs);
-	free(b->pms);
-	free(b->out);
-	if (b->own_rows)
-		store_delivery_rows_free(b->rows, b->n);
 	free(b->rcpts);
 	free(b->rcpt_row);
 	free(b->items);
@@ -1324,217 +1214,68 @@ batch_build(struct batch *b, struct chan_msg *msgs, struct pending_msg *pms)
 	return nmsgs;
 }
 
-static size_t batch_more(void *ctx, struct chan_msg **msgs);
-
-bool
-dispatch_refill_ok(const struct dispatch_refill *r)
-{
-	if (r->stopping || r->results_waiting || r->over)
-		return false;
-	if (r->now_ms >= r->until_ms)
-		return false;
-	return r->open_deadline_ms == 0 || r->now_ms < r->open_deadline_ms;
-}
-
-/*
- * A group of n claimed rows made ready for the driver: its results
- * defaulted to a temporary failure (a row nobody decided on is retried,
- * never lost), its lease and deadline from claimed_ms, its messages built.
- * rows stay the caller's unless own_rows.  NULL when memory is short
- * (serve then stops; the rows come back when their lease runs out).
- * The group is freed by group_free.
- */
-static struct batch *
-group_new(struct worker *w, const struct chan_ops *ops, struct refill *rf,
-    struct store_delivery_row *rows, size_t n, bool own_rows,
-    int64_t claimed_ms)
-{
-	struct disp *d = w->d;
-	struct batch *b = calloc(1, sizeof(*b));
-	int64_t now = clock_wall();
-
-	if (b == NULL || !batch_alloc(b, n)) {
-		if (b != NULL)
-			batch_free(b);	/* n is 0 yet: frees the arrays */
-		free(b);
-		if (own_rows)
-			store_delivery_rows_free(rows, n);
-		disp_fail(d, TOCSIN_ENOMEM, "out of memory");
-		return NULL;
-	}
-	b->w = w;
-	b->ops = ops;
-	b->rf = rf;
-	b->rows = rows;
-	b->n = n;
-	b->own_rows = own_rows;
-	/* the lease on the monotonic clock: a step of the wall clock does
-	   not shorten or lengthen it here */
-	b->lease_end_ms = claimed_ms + d->repo->gateway.lease * 1000;
-	/* finish well inside the lease, or the rows are taken back while
-	   they are being sent */
-	b->cb = (struct chan_batch){ .report = batch_report,
-	    .start = batch_start, .idle = batch_idle, .peer = batch_peer,
-	    .more = rf != NULL ? batch_more : NULL, .ctx = b,
-	    .deadline_ms = claimed_ms + d->repo->gateway.lease * 1000 / 2 };
-	b->last_flush_ms = base_mono_ms();
-	for (size_t i = 0; i < n; i++) {
-		b->items[i].id = rows[i].id;
-		b->items[i].result = STORE_R_TEMPFAIL;
-		b->items[i].error = "not attempted";
-		b->items[i].next_attempt = now + dispatch_backoff(
-		    d->repo->gateway.retry_base, d->repo->gateway.retry_max,
-		    rows[i].attempts + 1, worker_rand(w));
-	}
-	b->nmsgs = batch_build(b, b->msgs, b->pms);
-	for (size_t k = 0; k < b->nrcpt; k++) {
-		size_t i = b->rcpt_row[k];
-
-		if (!b->out[i] && !b->queued[i]) {
-			b->out[i] = true;
-			b->nout++;
-		}
-	}
-	return b;
-}
-
-static void
-group_free(struct batch *b)
-{
-	if (b == NULL)
-		return;
-	batch_free(b);
-	free(b);
-}
-
-/* The refill state of rf's session now. */
-static struct dispatch_refill
-refill_state(const struct refill *rf)
-{
-	struct disp *d = rf->w->d;
-	struct dispatch_refill r = { .now_ms = base_mono_ms(),
-		.until_ms = rf->until_ms, .stopping = disp_stopping(d),
-		.results_waiting = disp_results_waiting(d), .over = rf->over };
-
-	for (size_t g = 0; g < rf->ngroups; g++) {
-		const struct batch *b = rf->groups[g];
-
-		if (b->nout > 0 && (r.open_deadline_ms == 0 ||
-		    b->cb.deadline_ms < r.open_deadline_ms))
-			r.open_deadline_ms = b->cb.deadline_ms;
-	}
-	return r;
-}
-
-/*
- * The driver asks for more (chan_batch.more): claim the next group of the
- * session's channel, as the worker's loop would, and hand its messages
- * over.  A claim that finds nothing, or that the store refuses, ends the
- * refilling: the worker's loop claims again once deliver() returns.
- */
-static size_t
-batch_more(void *ctx, struct chan_msg **msgs)
-{
-	struct batch *b = ctx;
-	struct refill *rf = b->rf;
-	struct worker *w = rf->w;
-	struct disp *d = w->d;
-	struct tocsin_err err = { 0 };
-
-	*msgs = NULL;
-	for (;;) {
-		struct dispatch_refill st = refill_state(rf);
-		struct store_delivery_row *rows = NULL;
-		struct batch *g;
-		size_t n = 0;
-		int64_t claimed_ms = base_mono_ms();
-		int rc;
-
-		if (!dispatch_refill_ok(&st))
-			break;
-		if (rf->ngroups == rf->cap) {
-			size_t cap = rf->cap * 2;
-			struct batch **ng = realloc(rf->groups,
-			    cap * sizeof(*ng));
-
-			if (ng == NULL)
-				break;
-			rf->groups = ng;
-			rf->cap = cap;
-		}
-		store_set_busy_wait(w->st, DISPATCH_REFILL_WAIT_MS);
-		rc = store_claim(w->st, w->owner, clock_wall(),
-		    d->repo->gateway.lease, rf->ops->kind.name,
-		    rf->ops->batch(d->repo), &rows, &n, &err);
-		store_set_busy_wait(w->st, 10000);
-		if (rc != 0 || n == 0)
-			break;
-		if ((g = group_new(w, rf->ops, rf, rows, n, true,
-		    claimed_ms)) == NULL)
-			break;
-		rf->groups[rf->ngroups++] = g;
-		/* a group none of whose messages could be built is decided
-		   when the session ends: claim the next */
-		if (g->nmsgs > 0) {
-			*msgs = g->msgs;
-			return g->nmsgs;
-		}
-	}
-	rf->over = true;
-	return 0;
-}
-
 static void
 work_batch(struct worker *w, const struct chan_ops *ops,
     struct store_delivery_row *rows, size_t n, int64_t claimed_ms)
 {
 	struct disp *d = w->d;
-	struct refill rf = { .w = w, .ops = ops, .cap = 8 };
-	struct batch *b;
+	struct chan_msg *msgs = calloc(n, sizeof(*msgs));
+	struct pending_msg *pms = calloc(n, sizeof(*pms));
+	struct batch b = { .w = w, .ops = ops, .rows = rows, .n = n };
 	struct chan_env env;
 	struct tocsin_err err = { 0 };
+	size_t nmsgs;
 	void *sess = NULL;
-	int64_t window = d->repo->gateway.lease * 1000 / 2;
+	int64_t now = clock_wall();
 
-	if (window > DISPATCH_REFILL_MS)
-		window = DISPATCH_REFILL_MS;
-	rf.until_ms = claimed_ms + window;
-	if ((rf.groups = calloc(rf.cap, sizeof(*rf.groups))) == NULL) {
+	if (!batch_alloc(&b, n) || msgs == NULL || pms == NULL) {
 		disp_fail(d, TOCSIN_ENOMEM, "out of memory");
-		return;
+		goto out;
 	}
-	if ((b = group_new(w, ops, &rf, rows, n, false, claimed_ms)) == NULL) {
-		free(rf.groups);
-		return;
+	/* the lease on the monotonic clock: a step of the wall clock does
+	   not shorten or lengthen it here */
+	b.lease_end_ms = claimed_ms + d->repo->gateway.lease * 1000;
+	/* finish well inside the lease, or the rows are taken back while
+	   they are being sent */
+	b.cb = (struct chan_batch){ .report = batch_report,
+	    .start = batch_start, .idle = batch_idle, .peer = batch_peer,
+	    .ctx = &b,
+	    .deadline_ms = claimed_ms + d->repo->gateway.lease * 1000 / 2 };
+	b.last_flush_ms = base_mono_ms();
+	/* Default: a temporary failure, so that a row nobody decided on is
+	   retried rather than lost. */
+	for (size_t i = 0; i < n; i++) {
+		b.items[i].id = rows[i].id;
+		b.items[i].result = STORE_R_TEMPFAIL;
+		b.items[i].error = "not attempted";
+		b.items[i].next_attempt = now + dispatch_backoff(
+		    d->repo->gateway.retry_base, d->repo->gateway.retry_max,
+		    rows[i].attempts + 1, worker_rand(w));
 	}
-	rf.groups[rf.ngroups++] = b;
-	if (b->nmsgs > 0) {
+	if ((nmsgs = batch_build(&b, msgs, pms)) > 0) {
 		env = (struct chan_env){ .repo = d->repo, .certs = w->cx,
-		    .keys = d->keys, .now = clock_wall(),
+		    .keys = d->keys, .now = now,
 		    .shared = d->shared[driver_index(d, ops)],
 		    .budget = d->repo->gateway.lease / 2 };
 		if (ops->open(&env, &sess, &err) != 0) {
-			for (size_t k = 0; k < b->nrcpt; k++)
-				chan_rcpt_set(&b->rcpts[k], CHAN_TEMPFAIL, "%s",
+			for (size_t k = 0; k < b.nrcpt; k++)
+				chan_rcpt_set(&b.rcpts[k], CHAN_TEMPFAIL, "%s",
 				    err.msg);
 		} else {
-			/* a session that failed before anything was handed
-			   over: what the driver left undecided is a
-			   temporary failure, never a "sent" */
-			if (ops->deliver(sess, b->msgs, b->nmsgs, &err) != 0)
-				for (size_t m = 0; m < b->nmsgs; m++)
-					chan_msg_untried(&b->msgs[m], err.msg);
+			(void)ops->deliver(sess, msgs, nmsgs, &err);
 			ops->close(sess);
 		}
 	}
-	/* each group's results, in the order claimed */
-	for (size_t g = 0; g < rf.ngroups; g++)
-		batch_finish(rf.groups[g], rf.groups[g]->msgs,
-		    rf.groups[g]->nmsgs);
-	for (size_t g = 0; g < rf.ngroups; g++)
-		group_free(rf.groups[g]);
-	free(rf.groups);
-	free(rf.tmp);
+	batch_finish(&b, msgs, nmsgs);
+out:
+	for (size_t i = 0; i < n && pms != NULL; i++) {
+		free(pms[i].body);
+		free(pms[i].short_text);
+		render_doc_free(&pms[i].doc);
+	}
+	free(msgs);
+	free(pms);
+	batch_free(&b);
 }
 
 static void *

@@ -5,10 +5,7 @@
  * in leased batches of one channel, groups them into messages (one per
  * team and step where the channel says so), renders them, hands them to
  * the channel driver and records each message's result as the driver
- * reports it, in groups of 50 ms.  A driver that has started everything it
- * holds may ask for the next batch of its channel while its requests are
- * in flight (chan_batch.more), each batch keeping its own lease and
- * results.  Temporary failures come back after an
+ * reports it, in groups of 50 ms.  Temporary failures come back after an
  * exponential backoff with jitter; a worker that dies leaves leases that
  * run out (or, on this host, are released at the next start) so that
  * nothing accepted is lost.
@@ -57,29 +54,5 @@ int64_t dispatch_backoff(int64_t base, int64_t max, int attempts, uint32_t r);
 int dispatch_retry(const struct policy_gateway *gw, int attempts,
     bool untried, int64_t retry_after, int64_t now, uint32_t r,
     int64_t *ret_next);
-
-/*
- * Refilling: while a driver sends a claimed group it may ask for the
- * next group of the same channel (chan_batch.more), so that its
- * providers' requests in flight do not drain between claims.  What the
- * decision sees, on the monotonic clock (ms):
- */
-struct dispatch_refill {
-	int64_t now_ms;
-	int64_t until_ms;		/* the session's refilling ends here */
-	int64_t open_deadline_ms;	/* the earliest deadline of a group of
-					   the session with messages still
-					   in the driver; 0: none */
-	bool stopping;			/* serve stops (SIGTERM) */
-	bool results_waiting;		/* results wait for the store */
-	bool over;			/* a claim came back empty or refused */
-};
-/* Whether another group may be claimed now: not when serve stops,
-   results wait for the store, refilling ended, the session's time is
-   up, or a group of the session is past its deadline with messages
-   still out (its lease ends while they may be in flight, and the next
-   claim, taking its rows back, could hand them to this very session
-   again). */
-bool dispatch_refill_ok(const struct dispatch_refill *r);
 
 #endif

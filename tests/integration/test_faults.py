@@ -8,12 +8,10 @@ move), duplicated (copies the peer received beyond the first) and stuck
 (rows neither sent, dead nor cancelled with a reason once serve is done).
 
 Faults: a slow SMTP relay (and SIGTERM during it), kill -9 of serve in
-the middle of an SMS batch and while refilled groups are in flight, a
-lease running out and SIGTERM while a worker refills, a write lock on
-the store held by another process for 20 s, the store's disk full (a
-tmpfs the test fills: inside and past the lease, SIGTERM past it, serve
-started on it), the store read-only (every write EROFS, SIGTERM
-meanwhile), early kills of serve,
+the middle of an SMS batch, a write lock on the store held by another
+process for 20 s, the store's disk full (a tmpfs the test fills: inside
+and past the lease, SIGTERM past it, serve started on it), the store
+read-only (every write EROFS, SIGTERM meanwhile), early kills of serve,
 the relay down during a short ladder, and steps of the wall clock by
 +1 h and -1 h.
 """
@@ -35,8 +33,7 @@ from conftest import BIN
 from smtppeer import SmtpPeer
 from smsprovider import SmsProvider
 from test_escalation import ladder
-from test_sms import (ACCOUNT, TOKEN, configure as sms_configure,
-                      held_number, small_groups)
+from test_sms import ACCOUNT, TOKEN, configure as sms_configure
 
 TABLE = []
 
@@ -323,175 +320,6 @@ def test_kill_9_mid_burst_moves_each_team_once(inst, tmp_path, pki):
            f"duplicates bound {bound}")
     assert (lost, st) == (0, [])
     assert 0 <= dup <= bound, (dup, bound)
-
-
-def sms_provider_for(tmp_path, pki):
-    d = pki["dir"]
-    return SmsProvider(tmp_path / "sms", accounts={ACCOUNT: TOKEN},
-                       cert=d / pki["server_cert"],
-                       key=d / pki["server_key"])
-
-
-def sms_per_number(p):
-    per = collections.Counter()
-    for q in p.requests():
-        f = q.get("form") or q.get("json") or {}
-        if f.get("To"):
-            per[f["To"]] += 1
-    return per
-
-
-def test_kill_9_while_refilled_groups_are_in_flight(inst, tmp_path, pki):
-    """One worker, groups of 10 teams (parallel 4, and 1 for Kenya), every
-    answer 0.25 s and one number's held 8 s: the worker claims the next groups while the
-    slow one is held (refilling), and serve is killed (-9) once 20 SMS
-    of them are answered.  After a restart every SMS is sent, none lost
-    or stuck, and at most the crash bound (tocsin(1), "DELIVERY
-    GUARANTEE": the requests in flight, at most `parallel`, plus those
-    answered in the last 50 ms) went twice."""
-    parallel = 4
-    with sms_provider_for(tmp_path, pki) as p:
-        sms_configure(inst, p.url, step0='[ "primary:sms" ]',
-                      parallel=parallel, rate=200, burst=20)
-        small_groups(inst)
-        inst.set_keys("gateway", workers=1)
-        teams = inst.teams()[:40]
-        alert = inst.submit_signed(inst.cap(addresses=" ".join(teams)),
-                                   signers=("desk-1",))
-        slow = held_number([x[4] for x in rows(inst, alert)])
-        p.set_faults([{"match": "^" + re.escape(slow) + "$",
-                       "action": "delay", "seconds": 8, "count": 1,
-                       "endpoint": "messages"},
-                      {"action": "delay", "seconds": 0.25, "count": -1,
-                       "endpoint": "messages"}])
-        proc = serve_bg(inst, "refill-kill")
-        # a request is logged when answered: 20 answered while the slow
-        # one is held are groups claimed after its own
-        assert wait_for(lambda: len(p.requests()) >= 20, 7, 0.01), \
-            "the groups after the slow one's waited for it"
-        assert sms_per_number(p)[slow] == 0
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=10)
-        before = len(p.requests())
-        recorded = sum(1 for x in rows(inst, alert) if x[5] == "sent")
-        r = inst.serve(timeout=240)
-        assert r.returncode == 0, r.stderr
-        # the held request is logged when the provider answers it, to a
-        # client long gone
-        p.wait_requests(len(rows(inst, alert)) + 1, timeout=15)
-        per = sms_per_number(p)
-    all_rows = rows(inst, alert)
-    dup = sum(n - 1 for n in per.values() if n > 1)
-    lost = sum(1 for x in all_rows if x[5] == "sent" and per[x[4]] == 0)
-    st = stuck(inst, alert)
-    bound = parallel + 2
-    record("kill -9 of serve while refilled groups are in flight", lost,
-           dup, len(st), f"{before} requests before the kill, {recorded} "
-           f"recorded; duplicates bound {bound}")
-    assert (lost, st) == (0, [])
-    assert all(x[5] == "sent" for x in all_rows)
-    assert sorted(per) == sorted(x[4] for x in all_rows)
-    assert dup <= bound, (dup, bound)
-    # the held one was in flight at the kill: it went twice at most
-    assert 1 <= per[slow] <= 2
-
-
-def test_lease_running_out_while_refilling_sends_nothing_twice(
-        inst, tmp_path, pki):
-    """One worker, a 5 s lease (groups' deadline 2.5 s), groups of 6 teams
-    (parallel 2, and 1 for Kenya), 50 SMS, every answer 0.1 s and one
-    number's held 12 s, well past its group's lease, while SMS are still
-    due: the worker refills while it may and then no more, so that no
-    claim of its own takes the held row back (due again at once) and
-    hands it over again while its request is in flight.  Every SMS reaches the provider once, the held
-    one too, and is recorded sent."""
-    with sms_provider_for(tmp_path, pki) as p:
-        sms_configure(inst, p.url, step0='[ "primary:sms" ]', parallel=2,
-                      rate=100, burst=20, timeout='"30s"')
-        small_groups(inst)
-        inst.set_keys("gateway", workers=1, lease="5s")
-        teams = inst.teams()[:50]
-        assert len(teams) == 50
-        alert = inst.submit_signed(inst.cap(addresses=" ".join(teams)),
-                                   signers=("desk-1",))
-        slow = held_number([x[4] for x in rows(inst, alert)])
-        p.set_faults([{"match": "^" + re.escape(slow) + "$",
-                       "action": "delay", "seconds": 12, "count": 1,
-                       "endpoint": "messages"},
-                      {"action": "delay", "seconds": 0.1, "count": -1,
-                       "endpoint": "messages"}])
-        r = inst.serve(timeout=240)
-        assert r.returncode == 0, r.stderr
-        p.wait_requests(len(rows(inst, alert)), timeout=15)
-        reqs = p.requests()
-    per = sms_per_number(p)
-    all_rows = rows(inst, alert)
-    held = [q for q in reqs if (q.get("form") or {}).get("To") == slow]
-    # refilled: SMS of groups claimed after the held one's went while it
-    # was held (its own group has 5 others)
-    during = [q for q in reqs if (q.get("form") or {}).get("To") != slow
-              and q["t"] < held[0]["t_end"]]
-    dup = sum(n - 1 for n in per.values() if n > 1)
-    record("lease (5 s) running out while refilling", 0, dup,
-           len(stuck(inst, alert)), f"{len(during)} SMS sent while one "
-           f"was held 12 s")
-    assert len(during) >= 11
-    assert per[slow] == 1 and len(held) == 1
-    assert sorted(per) == sorted(x[4] for x in all_rows)
-    assert set(per.values()) == {1}, per
-    assert all(x[5] == "sent" for x in all_rows)
-    assert stuck(inst, alert) == []
-
-
-def test_sigterm_while_refilling_ends_the_refills(inst, tmp_path, pki):
-    """One worker, groups of 6 teams (parallel 2, and 1 for Kenya), 50
-    SMS, every answer 0.2 s and one number's held 4 s: SIGTERM while the
-    worker refills around the held one.  serve ends once what is in
-    flight is answered, without claiming more (SMS are left for the next
-    serve), and records what went: after a restart every SMS reached the
-    provider exactly once."""
-    with sms_provider_for(tmp_path, pki) as p:
-        sms_configure(inst, p.url, step0='[ "primary:sms" ]', parallel=2,
-                      rate=100, burst=20)
-        small_groups(inst)
-        inst.set_keys("gateway", workers=1)
-        teams = inst.teams()[:50]
-        alert = inst.submit_signed(inst.cap(addresses=" ".join(teams)),
-                                   signers=("desk-1",))
-        slow = held_number([x[4] for x in rows(inst, alert)])
-        p.set_faults([{"match": "^" + re.escape(slow) + "$",
-                       "action": "delay", "seconds": 4, "count": 1,
-                       "endpoint": "messages"},
-                      {"action": "delay", "seconds": 0.2, "count": -1,
-                       "endpoint": "messages"}])
-        proc = serve_bg(inst, "refill-term")
-        # 12 answered while the held one waits: the refills are under way
-        assert wait_for(lambda: len(p.requests()) >= 12, 4, 0.01)
-        assert sms_per_number(p)[slow] == 0
-        t0 = time.monotonic()
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=30)
-        took = time.monotonic() - t0
-        first = len(p.requests())
-        sent_first = sum(1 for x in rows(inst, alert) if x[5] == "sent")
-        r = inst.serve(timeout=240)
-        assert r.returncode == 0, r.stderr
-        p.wait_requests(len(rows(inst, alert)), timeout=10)
-        per = sms_per_number(p)
-    all_rows = rows(inst, alert)
-    dup = sum(n - 1 for n in per.values() if n > 1)
-    record("SIGTERM while refilling (50 SMS, one held 4 s)", 0, dup,
-           len(stuck(inst, alert)), f"SIGTERM obeyed in {took:.1f} s, "
-           f"{first} SMS by then, {sent_first} recorded sent")
-    # the held one was answered and recorded before serve ended
-    assert per[slow] == 1 and took < 10
-    # what the first serve sent is what it recorded, and it stopped
-    # claiming: SMS were left for the second
-    assert sent_first == first < len(all_rows)
-    assert sorted(per) == sorted(x[4] for x in all_rows)
-    assert set(per.values()) == {1}, per
-    assert all(x[5] == "sent" for x in all_rows)
-    assert stuck(inst, alert) == []
 
 
 # --- 3. a write lock on the store held by another process -------------------

@@ -1,8 +1,7 @@
 /*
  * test_dispatch.c: the retry backoff and attempt accounting of the
  * dispatcher (an untried message costs no attempt; max_attempts ends a
- * delivery), when a session claims another group while it sends, and
- * ack tokens,
+ * delivery), and ack tokens,
  * codes, URLs and the ack secret.
  *
  * Backoff: equal jitter between half and all of base * 2^(attempts-1),
@@ -490,70 +489,11 @@ test_retry_accounting(void **state)
 	assert_int_equal(dispatch_retry(&gw, 0, true, 0, 1000, 0, &next), 0);
 }
 
-/* ---- dispatch_refill_ok ---- */
-
-/* A session refills while it may: its window open, no group of it past
-   its deadline with messages out, serve not stopping, no results
-   waiting, no claim that came back empty or refused. */
-static void
-test_refill_when(void **state)
-{
-	struct dispatch_refill r = { .now_ms = 1000, .until_ms = 21000 };
-
-	(void)state;
-	assert_true(dispatch_refill_ok(&r));
-	/* a group out, inside its deadline: more */
-	r.open_deadline_ms = 61000;
-	assert_true(dispatch_refill_ok(&r));
-	/* one millisecond before either end: still; at it: no more */
-	r.now_ms = 20999;
-	assert_true(dispatch_refill_ok(&r));
-	r.now_ms = 21000;
-	assert_false(dispatch_refill_ok(&r));
-	/* a group past its deadline with messages out (a request held
-	   longer than half its lease): no claim, which could take its rows
-	   back and hand them to this session again */
-	r = (struct dispatch_refill){ .now_ms = 5000, .until_ms = 21000,
-	    .open_deadline_ms = 5000 };
-	assert_false(dispatch_refill_ok(&r));
-	r.open_deadline_ms = 5001;
-	assert_true(dispatch_refill_ok(&r));
-	/* no group out (0): the window alone decides */
-	r.open_deadline_ms = 0;
-	assert_true(dispatch_refill_ok(&r));
-}
-
-static void
-test_refill_ends(void **state)
-{
-	const struct dispatch_refill ok = { .now_ms = 1000,
-		.until_ms = 21000, .open_deadline_ms = 61000 };
-	struct dispatch_refill r;
-
-	(void)state;
-	assert_true(dispatch_refill_ok(&ok));
-	r = ok;
-	r.stopping = true;		/* SIGTERM */
-	assert_false(dispatch_refill_ok(&r));
-	r = ok;
-	r.results_waiting = true;	/* the store takes no results */
-	assert_false(dispatch_refill_ok(&r));
-	r = ok;
-	r.over = true;			/* a claim came back empty, refused */
-	assert_false(dispatch_refill_ok(&r));
-	/* a window already over when the session starts (lease 0) */
-	r = ok;
-	r.until_ms = r.now_ms;
-	assert_false(dispatch_refill_ok(&r));
-}
-
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_backoff_bounds),
-		cmocka_unit_test(test_refill_when),
-		cmocka_unit_test(test_refill_ends),
 		cmocka_unit_test(test_retry_accounting),
 		cmocka_unit_test(test_backoff_doubles),
 		cmocka_unit_test(test_backoff_base_zero),
