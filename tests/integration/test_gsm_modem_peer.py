@@ -546,8 +546,12 @@ def test_sim_pin(tmp_path):
         assert c.at("AT+CREG?") == (["+CREG: 0,1"], "OK")
         assert c.send_pdu(hexpdu, n) == ["+CMGS: 1", "OK"]
         assert [s["text"] for s in sent(m, 1)] == ["locked"]
-        # The PIN is not written in the log.
-        assert "4321" not in m.events_file.read_text()
+        # The PIN is not written in the log (its fields, not its
+        # timestamps, whose digits may hold 4321).
+        logged = [json.loads(x) for x in
+                  m.events_file.read_text().splitlines() if x.strip()]
+        assert logged and not any("4321" in str(v) for e in logged
+                                  for k, v in e.items() if k != "t")
         # Three wrong PINs lock the SIM: PUK.
         m.set_state(pin="SIM PIN")
         assert c.at("AT+CMEE=1") == ([], "OK")

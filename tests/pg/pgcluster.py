@@ -148,7 +148,7 @@ class Cluster:
     def conninfo(self, dbname="postgres"):
         return (f"host=127.0.0.1 port={self.port} user={ADMIN} "
                 f"dbname={_kv(dbname)} passfile={_kv(self.passfile)} "
-                "connect_timeout=5")
+                "connect_timeout=15")
 
     def uri(self, dbname="postgres"):
         q = urllib.parse.quote
