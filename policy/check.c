@@ -365,9 +365,12 @@ policy_check_languages(struct policy_ctx *ctx)
 					    k), lang) == 0;
 				if (!reads)
 					continue;
+				/* a team whose id did not parse is still in the
+				   repository for the other diagnostics */
 				if (nteams++ < POLICY_LANG_TEAMS_SHOWN) {
 					base_buf_puts(&ids, nteams > 1 ? ", " : "");
-					base_buf_puts(&ids, repo->teams[u].id);
+					base_buf_puts(&ids, repo->teams[u].id != NULL ?
+					    repo->teams[u].id : "(no id)");
 				}
 			}
 			if (nteams > POLICY_LANG_TEAMS_SHOWN)
