@@ -66,6 +66,21 @@ fail:
 	    "of the GnuPG home: %s", gpgme_strerror(ge));
 }
 
+/* What librnp's loading left in pk (index, keybox copy, open keybox)
+   let go; pk is as before it. */
+static void
+pk_rnp_drop(struct certs_pubkeys *pk)
+{
+	free(pk->rkeys);
+	free(pk->blob);
+	if (pk->kbx_fd >= 0)
+		(void)close(pk->kbx_fd);
+	pk->kbx_fd = -1;
+	pk->rkeys = NULL;
+	pk->blob = NULL;
+	pk->nrkeys = pk->bloblen = 0;
+}
+
 int
 certs_pubkeys_load(struct certs_ctx *ctx, enum policy_pgp_engine engine,
     const char *signer_fpr, struct certs_pubkeys **ret,
@@ -83,14 +98,7 @@ certs_pubkeys_load(struct certs_ctx *ctx, enum policy_pgp_engine engine,
 	if (engine == POLICY_PGP_RNP && certs_rnp_load(ctx, ctx->home,
 	    signer_fpr, pk, &e) != 0) {
 		/* nothing half-loaded stays: gpgme does it all */
-		free(pk->rkeys);
-		free(pk->blob);
-		if (pk->kbx_fd >= 0)
-			(void)close(pk->kbx_fd);
-		pk->kbx_fd = -1;
-		pk->rkeys = NULL;
-		pk->blob = NULL;
-		pk->nrkeys = pk->bloblen = 0;
+		pk_rnp_drop(pk);
 		pk->pub_rnp = false;
 		if (e.code == TOCSIN_ENOMEM)
 			rc = tocsin_fail(err, e.code, "%s", e.msg);
@@ -141,10 +149,7 @@ certs_pubkeys_free(struct certs_pubkeys *pk)
 	for (size_t i = 0; i < pk->n; i++)
 		gpgme_key_unref(pk->keys[i]);
 	free(pk->keys);
-	free(pk->rkeys);
-	free(pk->blob);
-	if (pk->kbx_fd >= 0)
-		(void)close(pk->kbx_fd);
+	pk_rnp_drop(pk);
 	if (pk->seckey != NULL)
 		OPENSSL_cleanse(pk->seckey, pk->seclen);
 	free(pk->seckey);

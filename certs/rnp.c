@@ -273,6 +273,29 @@ rnp_find(const struct certs_pubkeys *pk, const char *fpr)
 	    rk_cmp);
 }
 
+/* len bytes of fd from off into buf.  0, or -1 with errno (0 when the
+   file ended first). */
+static int
+rnp_read_at(int fd, void *buf, size_t len, off_t off)
+{
+	size_t got = 0;
+
+	while (got < len) {
+		ssize_t n = pread(fd, (unsigned char *)buf + got, len - got,
+		    off + (off_t)got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (n == 0)
+				errno = 0;
+			return -1;
+		}
+		got += (size_t)n;
+	}
+	return 0;
+}
+
 /* pubring.kbx into pk->blob, at most RNP_MAX_KBX bytes; the file stays
    open in pk->kbx_fd (closed by certs_pubkeys_free). */
 static int
@@ -280,7 +303,6 @@ rnp_read_kbx(const char *path, struct certs_pubkeys *pk,
     struct tocsin_err *err)
 {
 	struct stat sb;
-	size_t got = 0;
 	int fd;
 
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
@@ -297,17 +319,10 @@ rnp_read_kbx(const char *path, struct certs_pubkeys *pk,
 		return tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
 	}
 	pk->kbx_fd = fd;
-	while (got < (size_t)sb.st_size) {
-		ssize_t n = read(fd, pk->blob + got, (size_t)sb.st_size - got);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return tocsin_fail(err, TOCSIN_EIO, "cannot read %s: %s",
-			    path, n < 0 ? strerror(errno) : "it shrank");
-		got += (size_t)n;
-	}
-	pk->bloblen = got;
+	if (rnp_read_at(fd, pk->blob, (size_t)sb.st_size, 0) != 0)
+		return tocsin_fail(err, TOCSIN_EIO, "cannot read %s: %s", path,
+		    errno != 0 ? strerror(errno) : "it shrank");
+	pk->bloblen = (size_t)sb.st_size;
 	/* the first record is the header, "KBXf" at byte 8 */
 	if (memcmp(pk->blob + 8, "KBXf", 4) != 0)
 		return tocsin_fail(err, TOCSIN_EDATA, "%s is not a GnuPG "
@@ -614,26 +629,17 @@ static int
 rnp_keyblock(const struct certs_pubkeys *pk, const struct certs_rnp_key *rk,
     unsigned char **ret, struct tocsin_err *err)
 {
-	size_t got = 0;
-
 	if ((*ret = malloc(rk->len)) == NULL)
 		return tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
-	while (got < rk->len) {
-		ssize_t n = pread(pk->kbx_fd, *ret + got, rk->len - got,
-		    (off_t)(rk->off + got));
+	if (rnp_read_at(pk->kbx_fd, *ret, rk->len, (off_t)rk->off) != 0) {
+		int e = errno;
 
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			free(*ret);
-			*ret = NULL;
-			return tocsin_fail(err, TOCSIN_EIO, "cannot read key %s "
-			    "from the gateway's keybox: %s (restart tocsin "
-			    "serve if the keybox was replaced)", rk->fpr,
-			    n < 0 ? strerror(errno) : "it is shorter than when "
-			    "it was indexed");
-		}
-		got += (size_t)n;
+		free(*ret);
+		*ret = NULL;
+		return tocsin_fail(err, TOCSIN_EIO, "cannot read key %s from "
+		    "the gateway's keybox: %s (restart tocsin serve if the "
+		    "keybox was replaced)", rk->fpr, e != 0 ? strerror(e) :
+		    "it is shorter than when it was indexed");
 	}
 	return 0;
 }

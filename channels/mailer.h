@@ -40,6 +40,11 @@ int mailer_auth_load(const struct policy_smtp *smtp, struct mailer_auth **ret,
     struct tocsin_err *err);
 void mailer_auth_free(struct mailer_auth *a);
 
+/* nodelay.c's connect() notes each TCP socket the calling thread connects:
+   libesmtp never tells its socket, and the session needs it (see
+   mailer.c, "quick ACKs"). */
+void mailer_note_connect(int fd);
+
 /*
  * Send every ready message of outs[] in one session.  Recipients of a
  * ready message whose status is CHAN_SENT with no reason are the envelope
@@ -51,11 +56,6 @@ void mailer_auth_free(struct mailer_auth *a);
  * the session could not start (server unreachable, TLS context, memory);
  * the recipients are then left to the caller.
  */
-/* nodelay.c's connect() notes each TCP socket the calling thread connects:
-   libesmtp never tells its socket, and the session needs it (see
-   mailer.c, "quick ACKs"). */
-void mailer_note_connect(int fd);
-
 int mailer_send(const struct policy_smtp *smtp, struct mailer_auth *auth,
     struct mailer_out *outs, size_t n, struct tocsin_err *err);
 
