@@ -52,9 +52,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchlib import die, end_work, run, serve_options, stop  # noqa: E402
-from bench_escalate import STEP1_NEW, STEP1_OLD, store_of  # noqa: E402
-from bench_sms import (PY, ProviderLog, free_port, make_alert,  # noqa: E402
-                       pki_and_provider, proc_cpu, sms_only_conf)
+from bench_escalate import burst_repo, store_of  # noqa: E402
+from bench_sms import make_alert, proc_cpu  # noqa: E402
 from bench_store import (pgcluster, postmaster_pid,  # noqa: E402
                          set_gateway_keys, tree_cpu)
 
@@ -430,21 +429,8 @@ def main():
     prov = cluster = pgbase = None
     try:
         t = time.monotonic()
-        info, _, account, token, prov, port = pki_and_provider(
-            work, pki, True)
-        plog = ProviderLog(work / "sms.jsonl", work / "sms.err")
-        run([PY, SRC / "examples" / "gen-repo.py", "--pki", pki, "--out",
-             work / "repo", "--teams", a.teams, "--idn", "--seed", a.seed,
-             "--smtp-port", 25, "--sms-port", port, "--sms-account",
-             account, "--sms-token", token, "--listen-port", free_port()],
-            text=True)
-        conf = work / "repo" / "tocsin.conf"
-        sms_only_conf(tocsin, conf, 16)
-        text = conf.read_text()
-        if STEP1_OLD not in text:
-            die("tocsin.conf: no step 1 to change; gen-repo changed?")
-        conf.write_text(text.replace(STEP1_OLD, STEP1_NEW))
-        run([tocsin, "-c", conf, "check"], text=True)
+        s = burst_repo(tocsin, work, pki, a.teams, a.seed, 16)
+        info, prov, plog, conf = s.info, s.prov, s.plog, s.conf
         store = store_of(conf)
         nalerts = submit_until(tocsin, conf, work, pki, info, store,
                                a.pending + a.due)

@@ -32,6 +32,7 @@ import sqlite3
 import statistics
 import tempfile
 import time
+import types
 from pathlib import Path
 
 from benchlib import die, end_work, run, serve_options, stop, timed
@@ -50,6 +51,35 @@ def store_of(conf):
     m = re.search(r'^\s*store\s*=\s*"([^"]+)";', conf.read_text(), re.M)
     store = Path(m.group(1))
     return store if store.is_absolute() else conf.parent / store
+
+
+def burst_repo(tocsin, work, pki, teams, seed, parallel):
+    """The test PKI and SMS provider (TCP_NODELAY) in work, and a
+    repository of `teams` teams (IDN ones too) whose step 1 is one SMS to
+    the team's primary contact through `twilio-main` (`parallel`
+    requests), accepted by `tocsin check`.  The provider is stopped again
+    if anything after its start fails."""
+    info, ca, account, token, prov, port = pki_and_provider(work, pki, True)
+    try:
+        plog = ProviderLog(work / "sms.jsonl", work / "sms.err")
+        run([PY, SRC / "examples" / "gen-repo.py", "--pki", pki, "--out",
+             work / "repo", "--teams", teams, "--idn", "--seed", seed,
+             "--smtp-port", 25, "--sms-port", port, "--sms-account",
+             account, "--sms-token", token, "--listen-port", free_port()],
+            text=True)
+        conf = work / "repo" / "tocsin.conf"
+        sms_only_conf(tocsin, conf, parallel)
+        text = conf.read_text()
+        if STEP1_OLD not in text:
+            die("tocsin.conf: no step 1 to change; gen-repo changed?")
+        conf.write_text(text.replace(STEP1_OLD, STEP1_NEW))
+        run([tocsin, "-c", conf, "check"], text=True)
+    except BaseException:
+        stop(prov)
+        raise
+    return types.SimpleNamespace(info=info, ca=ca, account=account,
+                                 token=token, prov=prov, port=port,
+                                 plog=plog, conf=conf)
 
 
 def prepare_burst(store):
@@ -146,21 +176,9 @@ def main():
     prov = None
     try:
         t = time.monotonic()
-        info, ca, account, token, prov, port = pki_and_provider(
-            work, pki, True)
-        plog = ProviderLog(work / "sms.jsonl", work / "sms.err")
-        run([PY, SRC / "examples" / "gen-repo.py", "--pki", pki, "--out",
-             work / "repo", "--teams", a.teams, "--idn", "--seed", a.seed,
-             "--smtp-port", 25, "--sms-port", port, "--sms-account",
-             account, "--sms-token", token, "--listen-port", free_port()],
-            text=True)
-        conf = work / "repo" / "tocsin.conf"
-        sms_only_conf(tocsin, conf, a.parallel)
-        text = conf.read_text()
-        if STEP1_OLD not in text:
-            die("tocsin.conf: no step 1 to change; gen-repo changed?")
-        conf.write_text(text.replace(STEP1_OLD, STEP1_NEW))
-        run([tocsin, "-c", conf, "check"], text=True)
+        s = burst_repo(tocsin, work, pki, a.teams, a.seed, a.parallel)
+        info, ca, account, token = s.info, s.ca, s.account, s.token
+        prov, port, plog, conf = s.prov, s.port, s.plog, s.conf
         store = store_of(conf)
         setup_s = time.monotonic() - t
 
