@@ -319,6 +319,19 @@ floor_write(const char *dir, const char *name, const void *p, size_t len)
 	(void)fclose(f);
 }
 
+/* The first team's outputs, for the script to check (either path). */
+static void
+floor_sample(const struct floor_run *r, const char *sig, size_t siglen,
+    const unsigned char *framed, size_t framedlen, const char *enc,
+    size_t enclen)
+{
+	if (sig != NULL)
+		floor_write(r->sample_dir, "team0.sig", sig, siglen);
+	if (framed != NULL)
+		floor_write(r->sample_dir, "team0.signed", framed, framedlen);
+	floor_write(r->sample_dir, "team0.asc", enc, enclen);
+}
+
 /* ---- through the gateway's engine (certs_*) ---------------------------- */
 
 static int
@@ -350,14 +363,8 @@ floor_team_certs(struct floor_run *r, struct certs_ctx *cx,
 		rc = certs_encrypt(cx, r->pk, t->fprs, t->n, framed,
 		    framedlen, &enc, &enclen, err);
 	}
-	if (rc == 0 && sample) {
-		if (sig != NULL)
-			floor_write(r->sample_dir, "team0.sig", sig, siglen);
-		if (framed != NULL)
-			floor_write(r->sample_dir, "team0.signed", framed,
-			    framedlen);
-		floor_write(r->sample_dir, "team0.asc", enc, enclen);
-	}
+	if (rc == 0 && sample)
+		floor_sample(r, sig, siglen, framed, framedlen, enc, enclen);
 	t->outlen = enclen;
 	free(sig);
 	free(framed);
@@ -607,14 +614,8 @@ floor_team_rnp(struct floor_run *r, rnp_ffi_t ffi, rnp_key_handle_t sk,
 			rc = floor_rnp_encrypt(ffi, keys, t->n, NULL, framed,
 			    framedlen, &enc, &enclen, err);
 	}
-	if (rc == 0 && sample) {
-		if (sig != NULL)
-			floor_write(r->sample_dir, "team0.sig", sig, siglen);
-		if (framed != NULL)
-			floor_write(r->sample_dir, "team0.signed", framed,
-			    framedlen);
-		floor_write(r->sample_dir, "team0.asc", enc, enclen);
-	}
+	if (rc == 0 && sample)
+		floor_sample(r, sig, siglen, framed, framedlen, enc, enclen);
 	t->outlen = enclen;
 	for (size_t i = 0; i < t->n; i++)
 		(void)rnp_key_handle_destroy(keys[i]);
