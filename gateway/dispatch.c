@@ -1083,14 +1083,56 @@ batch_idle(void *ctx)
 		(void)batch_flush(b, 0);
 }
 
-/* After the driver: every row's result, recorded before the lease ends,
-   or later if the store takes none till then (unless serve stops). */
+/*
+ * A message the driver never reported was never decided: the driver
+ * stopped before it (out of memory, a library that would not start) or
+ * forgot it.  Its recipients still hold the zero status, "sent", and
+ * recorded so the alert would be lost.  Those with no provider's
+ * reference (nothing says they went) become a temporary failure that
+ * counts an attempt: retried, and dead with the reason if the driver
+ * keeps failing, never "sent".  why: the driver's error, or "".
+ */
 static void
-batch_finish(struct batch *b, struct chan_msg *msgs, size_t nmsgs)
+batch_undecided(struct batch *b, struct chan_msg *msgs, size_t nmsgs,
+    const char *why)
+{
+	size_t nundecided = 0;
+
+	for (size_t m = 0; m < nmsgs; m++) {
+		size_t first = (size_t)(msgs[m].rcpts - b->rcpts);
+		bool told = false;
+
+		for (size_t k = first; k < first + msgs[m].nrcpts; k++) {
+			struct chan_rcpt *r = &b->rcpts[k];
+
+			if (b->queued[b->rcpt_row[k]] ||
+			    r->status != CHAN_SENT || r->ref[0] != '\0')
+				continue;
+			chan_rcpt_set(r, CHAN_TEMPFAIL, "not decided: the %s "
+			    "channel stopped before it%s%.400s",
+			    b->ops->kind.name, why[0] ? ": " : "", why);
+			told = true;
+		}
+		nundecided += told;
+	}
+	if (nundecided > 0)
+		disp_log(b->w->d, TLOG_WARNING, NULL, "%s: the %s channel "
+		    "stopped with %zu messages undecided%s%s; they are "
+		    "retried", b->w->owner, b->ops->kind.name, nundecided,
+		    why[0] ? ": " : "", why);
+}
+
+/* After the driver: every row's result, recorded before the lease ends,
+   or later if the store takes none till then (unless serve stops).
+   why: the driver's error when deliver() failed, else "". */
+static void
+batch_finish(struct batch *b, struct chan_msg *msgs, size_t nmsgs,
+    const char *why)
 {
 	const struct policy_gateway *gw = &b->w->d->repo->gateway;
 	bool past = false;
 
+	batch_undecided(b, msgs, nmsgs, why);
 	for (size_t m = 0; m < nmsgs; m++)
 		batch_report(b, &msgs[m]);
 	for (size_t i = 0; i < b->n; i++) {
@@ -1262,11 +1304,12 @@ work_batch(struct worker *w, const struct chan_ops *ops,
 				chan_rcpt_set(&b.rcpts[k], CHAN_TEMPFAIL, "%s",
 				    err.msg);
 		} else {
-			(void)ops->deliver(sess, msgs, nmsgs, &err);
+			if (ops->deliver(sess, msgs, nmsgs, &err) == 0)
+				err.msg[0] = '\0';
 			ops->close(sess);
 		}
 	}
-	batch_finish(&b, msgs, nmsgs);
+	batch_finish(&b, msgs, nmsgs, err.msg);
 out:
 	for (size_t i = 0; i < n && pms != NULL; i++) {
 		free(pms[i].body);

@@ -43,6 +43,9 @@ static struct {
 	char address[PIGEON_LOG_MAX][64];
 	char text[PIGEON_LOG_MAX][512];
 	size_t n;
+	/* a fault: once this many addresses are logged, deliver() fails
+	   (the loft burns) with its messages left undecided; -1: never */
+	int fail_after;
 } pigeon_log;
 
 /* A repository that sends pigeons must have a duty phone to call back. */
@@ -90,10 +93,13 @@ pigeon_deliver(void *session, struct chan_msg *msgs, size_t n,
     struct tocsin_err *err)
 {
 	(void)session;
-	(void)err;
 	for (size_t i = 0; i < n; i++) {
 		struct chan_msg *m = &msgs[i];
 
+		if (pigeon_log.fail_after >= 0 &&
+		    pigeon_log.n >= (size_t)pigeon_log.fail_after)
+			return tocsin_fail(err, TOCSIN_EINTERNAL,
+			    "the loft burned");
 		chan_msg_start(m);
 		for (size_t j = 0; j < m->nrcpts; j++) {
 			size_t k = pigeon_log.n;
@@ -196,6 +202,7 @@ setup(void **state)
 	(void)snprintf(text, sizeof(text), REPO("%s", DUTY), f->dir, f->dir);
 	f->repo = unit_load_repo(text);
 	memset(&pigeon_log, 0, sizeof(pigeon_log));
+	pigeon_log.fail_after = -1;
 	*state = f;
 	return 0;
 }
@@ -291,10 +298,11 @@ own_port(struct policy_repo *repo)
 	assert_non_null(repo->gateway.listen = strdup(hostport));
 }
 
+/* Alert A1 to teams ka and kb, planned and queued in the store: one
+   pigeon to each primary contact. */
 static void
-test_planned_dispatched_reported(void **state)
+submit_alert(struct fx *f)
 {
-	struct fx *f = *state;
 	struct store_alert a = { .id = "A1", .identifier = "ID-1",
 		.sender = "desk@x", .sent = "s", .sent_t = T0,
 		.status = "Actual", .msg_type = "Alert", .scope = "Private",
@@ -303,11 +311,8 @@ test_planned_dispatched_reported(void **state)
 	struct store_team_plan tp[2] = { { "ka", 0, 0, NULL },
 		{ "kb", 0, 0, NULL } };
 	struct plan_list pl = { 0 };
-	struct dispatch_opts o = { .until_idle = true };
 	struct store *st = NULL;
-	struct report *r = NULL;
 	struct tocsin_err e = { 0 };
-	bool ka = false, kb = false;
 
 	for (size_t i = 0; i < 2; i++)
 		assert_int_equal(plan_step(policy_team_find(f->repo,
@@ -320,7 +325,19 @@ test_planned_dispatched_reported(void **state)
 	    "test", &e), 0);
 	plan_list_free(&pl);
 	store_close(st);
+}
 
+static void
+test_planned_dispatched_reported(void **state)
+{
+	struct fx *f = *state;
+	struct dispatch_opts o = { .until_idle = true };
+	struct store *st = NULL;
+	struct report *r = NULL;
+	struct tocsin_err e = { 0 };
+	bool ka = false, kb = false;
+
+	submit_alert(f);
 	own_port(f->repo);
 	if (dispatch_serve(f->repo, &o, &e) != 0)
 		fail_msg("dispatch_serve: %s", e.msg);
@@ -347,6 +364,54 @@ test_planned_dispatched_reported(void **state)
 	assert_string_equal(r->by_channel[0].key, "pigeon");
 	assert_int_equal(r->by_channel[0].teams, 2);
 	report_free(r);
+	store_close(st);
+}
+
+/* A driver that fails before deciding a message: the message is never
+   recorded "sent" (the zero status it still holds).  It is retried, and
+   ends dead with the driver's reason when it keeps failing; what the
+   driver did decide stays as it was, sent once. */
+static void
+test_undecided_is_not_sent(void **state)
+{
+	struct fx *f = *state;
+	struct dispatch_opts o = { .until_idle = true };
+	struct store *st = NULL;
+	struct store_delivery_row *rows = NULL;
+	struct tocsin_err e = { 0 };
+	size_t n = 0, nsent = 0, ndead = 0;
+
+	submit_alert(f);
+	/* one attempt is all: the first failure that counts ends it */
+	f->repo->gateway.max_attempts = 1;
+	pigeon_log.fail_after = 1;
+	own_port(f->repo);
+	if (dispatch_serve(f->repo, &o, &e) != 0)
+		fail_msg("dispatch_serve: %s", e.msg);
+	/* the one message decided reached its contact, once */
+	assert_int_equal(pigeon_log.n, 1);
+
+	assert_int_equal(store_open(f->repo->gateway.store, &st, &e), 0);
+	assert_int_equal(store_deliveries(st, "A1", NULL, &rows, &n, &e), 0);
+	assert_int_equal(n, 2);
+	for (size_t i = 0; i < n; i++) {
+		if (rows[i].state == STORE_D_SENT) {
+			nsent++;
+			assert_string_equal(rows[i].address,
+			    pigeon_log.address[0]);
+			continue;
+		}
+		/* the other: dead, with the driver's own reason */
+		assert_int_equal(rows[i].state, STORE_D_DEAD);
+		assert_non_null(rows[i].last_error);
+		assert_non_null(strstr(rows[i].last_error, "not decided: the "
+		    "pigeon channel stopped before it: the loft burned"));
+		assert_int_equal(rows[i].attempts, 1);
+		ndead++;
+	}
+	assert_int_equal(nsent, 1);
+	assert_int_equal(ndead, 1);
+	store_delivery_rows_free(rows, n);
 	store_close(st);
 }
 
@@ -407,6 +472,8 @@ main(void)
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_planned_dispatched_reported, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_undecided_is_not_sent,
+		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_drilled, setup, teardown),
 	};
 	struct tocsin_err e = { 0 };
