@@ -500,6 +500,30 @@ rnp_import(rnp_ffi_t ffi, const void *p, size_t len, uint32_t flags)
 	return r;
 }
 
+/*
+ * A contact's public keyblock into ffi.  rnp_load_keys() first: librnp
+ * 0.16's rnp_import_keys() checks every self-signature twice (in its
+ * temporary keyring, then again in ffi's), and those checks are most of a
+ * broadcast's CPU; loading keeps the first check's results.  A keyblock
+ * that loading refuses whole (a packet it cannot read) goes through the
+ * permissive import, which passes over what it does not know.
+ */
+static rnp_result_t
+rnp_load_pub(rnp_ffi_t ffi, const void *p, size_t len)
+{
+	rnp_input_t in = NULL;
+	rnp_result_t r;
+
+	if ((r = rnp_input_from_memory(&in, p, len, false)) != RNP_SUCCESS)
+		return r;
+	r = rnp_load_keys(ffi, "GPG", in, RNP_LOAD_SAVE_PUBLIC_KEYS);
+	(void)rnp_input_destroy(in);
+	if (r == RNP_SUCCESS)
+		return r;
+	return rnp_import(ffi, p, len, RNP_LOAD_SAVE_PUBLIC_KEYS |
+	    RNP_LOAD_SAVE_PERMISSIVE);
+}
+
 /* Whether the imported secret key signs without a passphrase. */
 static int
 rnp_check_secret(rnp_ffi_t ffi, const struct certs_pubkeys *pk, char *why,
@@ -669,8 +693,7 @@ rnp_key(struct certs_rnp *r, const char *fpr, rnp_key_handle_t *ret,
 	   packet it does not know (GnuPG's trust packets) is passed over.
 	   Found by its fingerprint or refused: a keybox changed under the
 	   run cannot hand over another key. */
-	res = rnp_import(r->ffi, kb, rk->len, RNP_LOAD_SAVE_PUBLIC_KEYS |
-	    RNP_LOAD_SAVE_PERMISSIVE);
+	res = rnp_load_pub(r->ffi, kb, rk->len);
 	free(kb);
 	if (res != RNP_SUCCESS || rnp_locate_key(r->ffi, "fingerprint", fpr,
 	    ret) != RNP_SUCCESS || *ret == NULL)
