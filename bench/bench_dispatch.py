@@ -452,9 +452,17 @@ def main():
     ap.add_argument("--no-tls-tickets", action="store_true",
                     help="diagnostic, --peer python: the SMTP peer sends no "
                     "TLS 1.3 session tickets (real relays do send them)")
+    ap.add_argument("--serve-wrap", metavar="CMD",
+                    help="diagnostic: run serve under CMD (split as a "
+                    "shell would), e.g. 'heaptrack -o /tmp/serve' for "
+                    "where its memory goes; serve's figures are then the "
+                    "wrapper's")
     a = ap.parse_args()
     global SERVE_WORKERS
     SERVE_WORKERS = a.workers
+    if a.loop_teams < 1:
+        die("--loop-teams must be at least 1: the ratio to the per-team "
+            "loop is one of the targets")
     tocsin = Path(a.bin)
     if not os.access(tocsin, os.X_OK):
         die(f"{tocsin} is missing: run `ninja -C build` first")
@@ -570,8 +578,9 @@ def main():
             pcpu0 = proc_cpu(prov.pid)
         scpu0 = sink.cpu()
         t_epoch = time.time()
+        wrap = shlex.split(a.serve_wrap) if a.serve_wrap else []
         wall, maxrss, hwm, code, killed = timed(
-            [tocsin, "-c", conf, "serve", "--until-idle", "--quiet"],
+            wrap + [tocsin, "-c", conf, "serve", "--until-idle", "--quiet"],
             work / "serve.err", a.serve_timeout, sample=True)
         serve_cpu = timed.cpu
         settled = sink.settle()
