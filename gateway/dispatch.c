@@ -1612,7 +1612,7 @@ struct progress {
  * five times a second.  Per channel: what this process recorded sent and
  * dead in this run (its own tally, not a count of the store's rows, which
  * grow with history), and what is left to go in the store (one statement
- * through the indexes of what waits).
+ * that reads only the rows left to go, store_queue_counts).
  */
 static void
 progress_line(struct disp *d, struct store *st, struct progress *p,
