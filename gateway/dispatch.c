@@ -77,6 +77,9 @@ struct disp {
 	int running;			/* workers still going */
 	int waiting;			/* batches whose results the store
 					   has not taken yet */
+	/* per driver, the results this process recorded sent and dead:
+	   the progress line's numbers of this run (with mu) */
+	int64_t run_sent[DISPATCH_MAX_DRIVERS], run_dead[DISPATCH_MAX_DRIVERS];
 	int fatal_rc;
 	char fatal[TOCSIN_ERRLEN];
 };
@@ -868,6 +871,29 @@ struct batch {
 #define BATCH_FLUSH_MS 50		/* a group is recorded this often */
 #define BATCH_BACKLOG 64		/* results held before the driver waits */
 
+/* The results just recorded (b->tmp, those not lost) into this run's
+   sent and dead of the channel, which the progress line shows: counted
+   here rather than in the store, where they would be read back from
+   every row the store keeps. */
+static void
+batch_tally(struct batch *b)
+{
+	struct disp *d = b->w->d;
+	size_t k = driver_index(d, b->ops);
+	int64_t sent = 0, dead = 0;
+
+	for (size_t i = 0; i < b->nq; i++) {
+		if (b->tmp[i].lost)
+			continue;
+		sent += b->tmp[i].result == STORE_R_SENT;
+		dead += b->tmp[i].result == STORE_R_PERMFAIL;
+	}
+	pthread_mutex_lock(&d->mu);
+	d->run_sent[k] += sent;
+	d->run_dead[k] += dead;
+	pthread_mutex_unlock(&d->mu);
+}
+
 /* Record the queued results; wait_ms: how long one try may wait for
    another writer's lock.  0 when all are recorded. */
 static int
@@ -903,6 +929,7 @@ batch_flush(struct batch *b, int wait_ms)
 	}
 	store_set_busy_wait(w->st, 10000);
 	b->last_flush_ms = base_mono_ms();
+	batch_tally(b);
 	if (b->store_down) {
 		disp_log(w->d, TLOG_NOTICE, NULL, "%s: %zu results recorded "
 		    "after a wait", w->owner, b->nq);
@@ -1567,59 +1594,84 @@ next:
 	free(owners);
 }
 
+/* The progress line: when it was last looked at (monotonic ms; 0:
+   never) and what it said. */
 struct progress {
-	int64_t base[DISPATCH_MAX_DRIVERS][STORE_D_COUNT];
 	char last[512];
-	time_t last_t;
+	int64_t last_ms;
 };
 
+#define PROGRESS_TTY_MS 1000		/* a terminal's line, at most */
+#define PROGRESS_LOG_MS 2000		/* a log's (not a terminal) */
+
+/*
+ * The progress line, when one is due: on a terminal at most once a
+ * second, rewritten in place; elsewhere (a log, the journal) every 2 s
+ * when it changed; the final one whenever it changed.  Whether it is due
+ * is decided before the store is asked anything: the main loop comes here
+ * five times a second.  Per channel: what this process recorded sent and
+ * dead in this run (its own tally, not a count of the store's rows, which
+ * grow with history), and what is left to go in the store (one statement
+ * that reads only the rows left to go, store_queue_counts).
+ */
 static void
 progress_line(struct disp *d, struct store *st, struct progress *p,
     bool final)
 {
+	struct store_queue q;
+	struct tocsin_err err;
 	char line[512];
 	size_t off = 0;
 	bool tty;
+	int64_t now = base_mono_ms();
 
 	if (d->o->progress == NULL)
 		return;
+	tty = isatty(fileno(d->o->progress));
+	if (!final && p->last_ms != 0 && now - p->last_ms <
+	    (tty ? PROGRESS_TTY_MS : PROGRESS_LOG_MS))
+		return;
+	p->last_ms = now;
+	if (store_queue_counts(st, &q, &err) != 0)
+		return;
 	line[0] = '\0';
-	for (size_t k = 0; k < d->ndrivers; k++) {
-		int64_t c[STORE_D_COUNT];
-		struct tocsin_err err;
+	for (size_t k = 0; k < d->ndrivers && off < sizeof(line); k++) {
+		struct store_queue_channel c = store_queue_of(&q,
+		    d->drivers[k]->kind.name);
+		int64_t sent, dead;
 
-		if (store_channel_counts(st, d->drivers[k]->kind.name, c, &err) != 0)
-			return;
+		pthread_mutex_lock(&d->mu);
+		sent = d->run_sent[k];
+		dead = d->run_dead[k];
+		pthread_mutex_unlock(&d->mu);
 		/* A channel with nothing to do in this run says nothing. */
-		if (c[STORE_D_SENT] == p->base[k][STORE_D_SENT] &&
-		    c[STORE_D_DEAD] == p->base[k][STORE_D_DEAD] &&
-		    c[STORE_D_PENDING] + c[STORE_D_SENDING] +
-		    c[STORE_D_FAILED] == 0)
+		if (sent == 0 && dead == 0 && c.waiting + c.sending == 0)
 			continue;
 		off += (size_t)snprintf(line + off, sizeof(line) - off,
 		    "%s%s: %lld sent, %lld dead, %lld to go (%lld sending, "
 		    "%lld waiting to retry)", off ? "; " : "",
-		    d->drivers[k]->kind.name,
-		    (long long)(c[STORE_D_SENT] - p->base[k][STORE_D_SENT]),
-		    (long long)(c[STORE_D_DEAD] - p->base[k][STORE_D_DEAD]),
-		    (long long)(c[STORE_D_PENDING] + c[STORE_D_SENDING] +
-		    c[STORE_D_FAILED]), (long long)c[STORE_D_SENDING],
-		    (long long)c[STORE_D_FAILED]);
-		if (off >= sizeof(line))
-			break;
+		    d->drivers[k]->kind.name, (long long)sent, (long long)dead,
+		    (long long)(c.waiting + c.sending), (long long)c.sending,
+		    (long long)c.failed);
 	}
-	tty = isatty(fileno(d->o->progress));
 	if (strcmp(line, p->last) == 0 && (!final || !tty))
 		return;
-	if (!final && !tty && clock_wall() - p->last_t < 2)
-		return;
 	snprintf(p->last, sizeof(p->last), "%s", line);
-	p->last_t = clock_wall();
 	pthread_mutex_lock(&d->mu);
 	fprintf(d->o->progress, tty ? "\r\033[Ktocsin serve: %s%s" :
 	    "tocsin serve: %s%s", line, tty && !final ? "" : "\n");
 	fflush(d->o->progress);
 	pthread_mutex_unlock(&d->mu);
+}
+
+/* Whether this build has a driver named channel. */
+static bool
+driven(const char *channel)
+{
+	for (const struct chan_ops *const *p = chan_all(); *p != NULL; p++)
+		if (strcmp((*p)->kind.name, channel) == 0)
+			return true;
+	return false;
 }
 
 /* Deliveries queued on channels this build has no driver for (a store
@@ -1628,16 +1680,16 @@ progress_line(struct disp *d, struct store *st, struct progress *p,
 static void
 warn_undriven(struct disp *d, struct store *st)
 {
-	int64_t all[STORE_D_COUNT], c[STORE_D_COUNT], left;
+	struct store_queue q;
 	struct tocsin_err err;
+	int64_t left;
 
-	if (store_channel_counts(st, NULL, all, &err) != 0)
+	if (store_queue_counts(st, &q, &err) != 0)
 		return;
-	left = all[STORE_D_PENDING] + all[STORE_D_FAILED];
-	for (const struct chan_ops *const *p = chan_all(); *p != NULL &&
-	    left > 0; p++)
-		if (store_channel_counts(st, (*p)->kind.name, c, &err) == 0)
-			left -= c[STORE_D_PENDING] + c[STORE_D_FAILED];
+	left = q.other.waiting;
+	for (size_t i = 0; i < q.nchannels; i++)
+		if (!driven(q.channels[i].channel))
+			left += q.channels[i].waiting;
 	if (left > 0)
 		disp_log(d, TLOG_WARNING, NULL, "%lld deliveries stay queued: "
 		    "this release has no driver for their channel",
@@ -1650,13 +1702,15 @@ warn_undriven(struct disp *d, struct store *st)
 static int
 idle_check(struct store *st, struct tocsin_err *err)
 {
-	int64_t c[STORE_D_COUNT];
+	struct store_queue q;
 	int64_t left;
 	int rc;
 
-	if ((rc = store_channel_counts(st, NULL, c, err)) != 0)
+	if ((rc = store_queue_counts(st, &q, err)) != 0)
 		return rc;
-	left = c[STORE_D_PENDING] + c[STORE_D_FAILED] + c[STORE_D_SENDING];
+	left = q.other.waiting + q.other.sending;
+	for (size_t i = 0; i < q.nchannels; i++)
+		left += q.channels[i].waiting + q.channels[i].sending;
 	if (left > 0)
 		return tocsin_fail(err, TOCSIN_EUNAVAIL, "%lld deliveries are "
 		    "still waiting and this serve cannot make them (no driver "
@@ -1757,9 +1811,8 @@ serve_reload(struct serve_run *s)
 /*
  * Start-up: the host name, the drivers and their shared state, the ack
  * secret, the listener and the main thread's store, then what a start
- * does once (leases of dead workers, a first tick, the undriven warning,
- * the progress baseline).  What it made is undone by serve_release, also
- * on failure.
+ * does once (leases of dead workers, a first tick, the undriven
+ * warning).  What it made is undone by serve_release, also on failure.
  */
 static int
 serve_start(struct serve_run *s, struct tocsin_err *err)
@@ -1816,9 +1869,6 @@ serve_start(struct serve_run *s, struct tocsin_err *err)
 	store_set_max_attempts(s->st, repo->gateway.max_attempts);
 	release_dead(d, s->st);
 	warn_undriven(d, s->st);
-	for (size_t k = 0; k < d->ndrivers; k++)
-		(void)store_channel_counts(s->st, d->drivers[k]->kind.name,
-		    s->prog.base[k], err);
 	serve_ready(s);
 	return 0;
 }

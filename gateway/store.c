@@ -1747,7 +1747,7 @@ store_next_due(struct store *s, const char *channel, int64_t *ret_when,
 
 int
 store_results(struct store *s, const char *owner, int64_t now,
-    const struct store_result_item *items, size_t n, size_t *ret_lost,
+    struct store_result_item *items, size_t n, size_t *ret_lost,
     struct tocsin_err *err)
 {
 	size_t lost = 0;
@@ -1762,6 +1762,7 @@ store_results(struct store *s, const char *owner, int64_t now,
 		rc = result_one(s, items[i].id, owner, items[i].result, now,
 		    items[i].next_attempt, items[i].provider_ref,
 		    items[i].error, !items[i].untried, items[i].segments, err);
+		items[i].lost = rc == TOCSIN_ENOTFOUND;
 		if (rc == TOCSIN_ENOTFOUND) {
 			lost++;
 			continue;
@@ -1943,29 +1944,66 @@ store_release_owner(struct store *s, const char *owner, int64_t now,
 	    "recording a result", ret_n, err);
 }
 
+/* The channel's slot in q, made when new; other past the table. */
+static struct store_queue_channel *
+queue_slot(struct store_queue *q, const char *channel)
+{
+	for (size_t i = 0; i < q->nchannels; i++)
+		if (strcmp(q->channels[i].channel, channel) == 0)
+			return &q->channels[i];
+	if (q->nchannels >= STORE_QUEUE_CHANNELS)
+		return &q->other;
+	(void)snprintf(q->channels[q->nchannels].channel,
+	    sizeof(q->channels[0].channel), "%s", channel);
+	return &q->channels[q->nchannels++];
+}
+
+/* What is left to go, through deliveries_due (state, next_attempt): a
+   range of its pending, failed and sending entries and those rows, never
+   the entries of rows that ended.  (deliveries_waiting holds the channel
+   but not the state, so it would not spare the rows.) */
+#define QUEUE_COUNTS "SELECT channel, state, count(*) FROM deliveries " \
+    "WHERE state IN ('pending', 'failed', 'sending') GROUP BY channel, state"
+
 int
-store_channel_counts(struct store *s, const char *channel,
-    int64_t counts[STORE_D_COUNT], struct tocsin_err *err)
+store_queue_counts(struct store *s, struct store_queue *ret,
+    struct tocsin_err *err)
 {
 	struct sql_stmt *st = NULL;
 	int r;
 
-	memset(counts, 0, sizeof(int64_t) * STORE_D_COUNT);
-	if (sq_prepare(s, "SELECT state, count(*) FROM deliveries WHERE "
-	    "(?1 IS NULL OR channel = ?1) GROUP BY state", &st, err) != 0)
+	memset(ret, 0, sizeof(*ret));
+	if (sq_prepare(s, QUEUE_COUNTS, &st, err) != 0)
 		return TOCSIN_ESTORE;
-	sq_text(st, 1, channel);
 	while ((r = sql_step(st)) == SQL_ROW) {
-		int k = store_dstate_parse((const char *)
-		    sql_column_text(st, 0));
+		const char *ch = sql_column_text(st, 0);
+		int k = store_dstate_parse(sql_column_text(st, 1));
+		struct store_queue_channel *c = queue_slot(ret, ch != NULL ?
+		    ch : "");
+		int64_t n = sql_column_int64(st, 2);
 
-		if (k >= 0 && k < STORE_D_COUNT)
-			counts[k] = sql_column_int64(st, 1);
+		if (k == STORE_D_SENDING)
+			c->sending += n;
+		else
+			c->waiting += n;
+		if (k == STORE_D_FAILED)
+			c->failed += n;
 	}
 	sql_finalize(st);
 	if (r != SQL_DONE)
-		return sq_fail(s, err, "count deliveries");
+		return sq_fail(s, err, "count what is left to go");
 	return 0;
+}
+
+struct store_queue_channel
+store_queue_of(const struct store_queue *q, const char *channel)
+{
+	struct store_queue_channel none = { .channel = "" };
+
+	for (size_t i = 0; i < q->nchannels; i++)
+		if (strcmp(q->channels[i].channel, channel) == 0)
+			return q->channels[i];
+	return none;
 }
 
 /* Copy at most len - 1 bytes of a column (NULL: "") into buf. */

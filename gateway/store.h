@@ -293,9 +293,10 @@ int store_next_due(struct store *s, const char *channel, int64_t *ret_when,
     struct tocsin_err *err);
 
 /* Several results in one transaction (one fsync for a whole batch).  A
-   delivery whose lease this owner lost is skipped and counted in
-   *ret_lost (may be NULL); err then holds the last such sentence even
-   though 0 is returned. */
+   delivery whose lease this owner lost is skipped, marked lost and
+   counted in *ret_lost (may be NULL); err then holds the last such
+   sentence even though 0 is returned.  On 0, every item not lost was
+   recorded. */
 struct store_result_item {
 	int64_t id;
 	enum store_result result;
@@ -304,9 +305,11 @@ struct store_result_item {
 	int segments;			/* recorded when > 0 */
 	bool untried;			/* a temporary failure before anything
 					   reached the peer: no attempt */
+	bool lost;			/* out: not recorded, the lease was
+					   lost (or a sent, the row ended) */
 };
 int store_results(struct store *s, const char *owner, int64_t now,
-    const struct store_result_item *items, size_t n, size_t *ret_lost,
+    struct store_result_item *items, size_t n, size_t *ret_lost,
     struct tocsin_err *err);
 
 /* The signatures stored with an alert, in the order received; owned by
@@ -420,9 +423,30 @@ int store_metrics(struct store *s, int64_t now, struct store_metrics *out,
  */
 int store_probe_write(struct store *s, int wait_ms, struct tocsin_err *err);
 
-/* Deliveries per state of a channel (NULL: all), for progress lines. */
-int store_channel_counts(struct store *s, const char *channel,
-    int64_t counts[STORE_D_COUNT], struct tocsin_err *err);
+/*
+ * What is left to go, per channel: deliveries waiting (pending or
+ * failed, due now or later), of them failed (waiting to retry), and
+ * sending (held by a worker of any serve).  Read in one statement
+ * through the index of deliveries by state: its cost is the rows left to
+ * go, never the rows that ended (sent, dead, delivered...), however many
+ * the store keeps; serve's progress line and --until-idle ask it while
+ * the gateway is otherwise idle.  Channels past STORE_QUEUE_CHANNELS are
+ * summed in other.
+ */
+#define STORE_QUEUE_CHANNELS 32
+struct store_queue {
+	struct store_queue_channel {
+		char channel[32];
+		int64_t waiting, failed, sending;
+	} channels[STORE_QUEUE_CHANNELS];
+	size_t nchannels;
+	struct store_queue_channel other;	/* channel "" */
+};
+int store_queue_counts(struct store *s, struct store_queue *ret,
+    struct tocsin_err *err);
+/* The counts of channel in q (zeros when it has none waiting). */
+struct store_queue_channel store_queue_of(const struct store_queue *q,
+    const char *channel);
 
 /*
  * Check the wall clock against the monotonic one: offset is wall time less

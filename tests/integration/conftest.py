@@ -105,7 +105,8 @@ def pytest_configure(config):
                                 "or set TOCSIN_BIN")
     config.addinivalue_line(
         "markers", "sqlite_file: a test of the SQLite store's file itself "
-        "(its modes, its disk, its lock, `store backup`); not collected "
+        "(its modes, its disk, its lock, `store backup`, how SQLite's "
+        "statements walk it); not collected "
         "when TOCSIN_TEST_STORE=pg, since a PostgreSQL store has no such "
         "file, and run on SQLite in every pass")
     config.addinivalue_line(

@@ -1166,8 +1166,11 @@ test_results_batch(void **state)
 	    NULL, "550 no such user" };
 	assert_int_equal(store_results(f->st, "w1", 1062, items, 5, &lost, &e),
 	    0);
-	/* w1's late sent of ke[0] is kept; its late failure of ke[1] not */
+	/* w1's late sent of ke[0] is kept; its late failure of ke[1] not,
+	   and that item says so (the dispatcher's tally of this run) */
 	assert_int_equal(lost, 1);
+	for (size_t i = 0; i < 5; i++)
+		assert_int_equal(items[i].lost, i == 3);
 
 	assert_int_equal(store_deliveries(f->st, "A1", NULL, &d, &nd, &e), 0);
 	assert_int_equal(nd, 5);
@@ -1205,6 +1208,8 @@ test_results_batch(void **state)
 	assert_int_equal(store_results(f->st, "w2", 1070, items, 2, &lost, &e),
 	    0);
 	assert_int_equal(lost, 1);	/* ke[0]: sent already */
+	assert_true(items[0].lost);
+	assert_false(items[1].lost);
 	lost = 99;
 	assert_int_equal(store_results(f->st, "w2", 1070, items, 0, &lost, &e),
 	    0);
@@ -1408,7 +1413,7 @@ test_lease_owners_release(void **state)
 }
 
 static void
-test_channel_counts(void **state)
+test_queue_counts(void **state)
 {
 	static const struct store_team_plan tp[] = { { "ke", 0, 0 },
 		{ "ng", 0, 0 } };
@@ -1426,7 +1431,8 @@ test_channel_counts(void **state)
 	struct unit_store *f = *state;
 	struct tocsin_err e = { 0 };
 	struct store_delivery_row *r = NULL;
-	int64_t c[STORE_D_COUNT];
+	struct store_queue q;
+	struct store_queue_channel c;
 	size_t n;
 
 	submit_plan(f, "A1", "ID-1", NULL, 0, tp, 2, dp, 9);
@@ -1449,32 +1455,31 @@ test_channel_counts(void **state)
 	assert_int_equal(n, 1);
 	store_delivery_rows_free(r, n);
 
-	memset(c, 0x55, sizeof(c));
-	assert_int_equal(store_channel_counts(f->st, "pgp-email", c, &e), 0);
-	assert_int_equal(c[STORE_D_PENDING], 2);
-	assert_int_equal(c[STORE_D_SENDING], 1);
-	assert_int_equal(c[STORE_D_SENT], 1);
-	assert_int_equal(c[STORE_D_FAILED], 1);
-	assert_int_equal(c[STORE_D_DEAD], 1);
-	assert_int_equal(c[STORE_D_CANCELLED], 1);
-	assert_int_equal(store_channel_counts(f->st, "sms", c, &e), 0);
-	assert_int_equal(c[STORE_D_PENDING], 1);
-	assert_int_equal(c[STORE_D_SENDING], 1);
-	assert_int_equal(c[STORE_D_SENT], 0);
-	assert_int_equal(c[STORE_D_FAILED], 0);
-	assert_int_equal(c[STORE_D_DEAD], 0);
-	assert_int_equal(c[STORE_D_CANCELLED], 0);
-	assert_int_equal(store_channel_counts(f->st, NULL, c, &e), 0);
-	assert_int_equal(c[STORE_D_PENDING], 3);
-	assert_int_equal(c[STORE_D_SENDING], 2);
-	assert_int_equal(c[STORE_D_SENT], 1);
-	assert_int_equal(c[STORE_D_FAILED], 1);
-	assert_int_equal(c[STORE_D_DEAD], 1);
-	assert_int_equal(c[STORE_D_CANCELLED], 1);
-	memset(c, 0x55, sizeof(c));
-	assert_int_equal(store_channel_counts(f->st, "fax", c, &e), 0);
-	for (int i = 0; i < STORE_D_COUNT; i++)
-		assert_int_equal(c[i], 0);
+	/* what is left to go: pgp-email B (failed), E, F waiting, D
+	   sending; sms B waiting, A sending.  Sent, dead and cancelled
+	   rows are not counted. */
+	memset(&q, 0x55, sizeof(q));
+	assert_int_equal(store_queue_counts(f->st, &q, &e), 0);
+	assert_int_equal(q.nchannels, 2);
+	c = store_queue_of(&q, "pgp-email");
+	assert_int_equal(c.waiting, 3);
+	assert_int_equal(c.failed, 1);
+	assert_int_equal(c.sending, 1);
+	c = store_queue_of(&q, "sms");
+	assert_int_equal(c.waiting, 1);
+	assert_int_equal(c.failed, 0);
+	assert_int_equal(c.sending, 1);
+	c = store_queue_of(&q, "fax");
+	assert_int_equal(c.waiting + c.failed + c.sending, 0);
+	assert_int_equal(q.other.waiting + q.other.sending, 0);
+	/* a channel no build has (another release's store) is counted
+	   under its own name */
+	raw(f, "UPDATE deliveries SET channel = 'pager' WHERE contact = 'E' "
+	    "AND channel = 'pgp-email'");
+	assert_int_equal(store_queue_counts(f->st, &q, &e), 0);
+	assert_int_equal(q.nchannels, 3);
+	assert_int_equal(store_queue_of(&q, "pager").waiting, 1);
+	assert_int_equal(store_queue_of(&q, "pgp-email").waiting, 2);
 }
 
 static void
@@ -2409,7 +2414,7 @@ main(void)
 		T(test_results_batch),
 		T(test_signatures),
 		T(test_lease_owners_release),
-		T(test_channel_counts),
+		T(test_queue_counts),
 		T(test_receipts_and_segments),
 		T(test_failed_step_moves_on),
 		T(test_ack_signature_once),
