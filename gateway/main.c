@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -556,10 +557,28 @@ out:
 	return rc;
 }
 
+/*
+ * Give back to the system the memory a repository's reading left free.
+ * libconfig's tree (about 2 KiB a contact, 31 MiB at 15,000) is freed
+ * once the repository is built, but the repository's own strings sit
+ * between its nodes, so the heap cannot shrink from the top and the
+ * freed pages would stay resident for the whole life of serve.
+ */
+static void
+serve_trim(void)
+{
+#ifdef __GLIBC__
+	(void)malloc_trim(0);
+#endif
+}
+
 static int
 serve_reload_check(void *arg, struct tocsin_err *err)
 {
-	return check_reload(arg, err);
+	int rc = check_reload(arg, err);
+
+	serve_trim();
+	return rc;
 }
 
 /* After a reload: this program again, with the same configuration path
@@ -628,6 +647,7 @@ cmd_serve(const char *conf, int argc, char **argv)
 	}
 	if ((rc = load_repo(conf, &repo)) != 0)
 		return rc;
+	serve_trim();
 	log_sink_init(&sink, stderr, level, "tocsin serve");
 	o.log = &sink;
 	o.reload_check = serve_reload_check;

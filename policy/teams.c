@@ -434,18 +434,23 @@ policy_read_teams(struct policy_ctx *ctx, const config_setting_t *root)
 		n = POLICY_MAX_TEAMS;
 	}
 	repo->teams = policy_xcalloc((size_t)n, sizeof(*repo->teams));
+	/* Each team's part of libconfig's tree goes once it is read: the
+	   tree is about three times the text (31 MiB for 15,000 contacts),
+	   and the teams built from it then reuse its memory instead of
+	   adding to it, which is serve's peak. */
 	for (int i = 0; i < n; i++) {
-		const config_setting_t *e = config_setting_get_elem(list,
-		    (unsigned)i);
+		const config_setting_t *e = config_setting_get_elem(list, 0);
 
-		if (config_setting_type(e) != CONFIG_TYPE_GROUP) {
+		if (config_setting_type(e) != CONFIG_TYPE_GROUP)
 			policy_err(ctx, e, "team %d must be a group { id = ...; "
 			    "... }, not %s", i + 1,
 			    policy_type_name(config_setting_type(e)));
-			continue;
+		else {
+			repo->nteams++;
+			policy_read_team(ctx, e, &repo->teams[repo->nteams - 1],
+			    i + 1);
 		}
-		repo->nteams++;
-		policy_read_team(ctx, e, &repo->teams[repo->nteams - 1], i + 1);
+		(void)config_setting_remove_elem((config_setting_t *)list, 0);
 	}
 	return 0;
 }
