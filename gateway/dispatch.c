@@ -1664,16 +1664,6 @@ progress_line(struct disp *d, struct store *st, struct progress *p,
 	pthread_mutex_unlock(&d->mu);
 }
 
-/* Whether this build has a driver named channel. */
-static bool
-driven(const char *channel)
-{
-	for (const struct chan_ops *const *p = chan_all(); *p != NULL; p++)
-		if (strcmp((*p)->kind.name, channel) == 0)
-			return true;
-	return false;
-}
-
 /* Deliveries queued on channels this build has no driver for (a store
    written by another build): say so once; they stay queued, never
    dropped. */
@@ -1688,7 +1678,7 @@ warn_undriven(struct disp *d, struct store *st)
 		return;
 	left = q.other.waiting;
 	for (size_t i = 0; i < q.nchannels; i++)
-		if (!driven(q.channels[i].channel))
+		if (chan_find(q.channels[i].channel) == NULL)
 			left += q.channels[i].waiting;
 	if (left > 0)
 		disp_log(d, TLOG_WARNING, NULL, "%lld deliveries stay queued: "

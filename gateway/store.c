@@ -1944,13 +1944,26 @@ store_release_owner(struct store *s, const char *owner, int64_t now,
 	    "recording a result", ret_n, err);
 }
 
+/* The place of channel in q, or q->nchannels when it has none. */
+static size_t
+queue_index(const struct store_queue *q, const char *channel)
+{
+	size_t i = 0;
+
+	while (i < q->nchannels && strcmp(q->channels[i].channel,
+	    channel) != 0)
+		i++;
+	return i;
+}
+
 /* The channel's slot in q, made when new; other past the table. */
 static struct store_queue_channel *
 queue_slot(struct store_queue *q, const char *channel)
 {
-	for (size_t i = 0; i < q->nchannels; i++)
-		if (strcmp(q->channels[i].channel, channel) == 0)
-			return &q->channels[i];
+	size_t i = queue_index(q, channel);
+
+	if (i < q->nchannels)
+		return &q->channels[i];
 	if (q->nchannels >= STORE_QUEUE_CHANNELS)
 		return &q->other;
 	(void)snprintf(q->channels[q->nchannels].channel,
@@ -1999,11 +2012,9 @@ struct store_queue_channel
 store_queue_of(const struct store_queue *q, const char *channel)
 {
 	struct store_queue_channel none = { .channel = "" };
+	size_t i = queue_index(q, channel);
 
-	for (size_t i = 0; i < q->nchannels; i++)
-		if (strcmp(q->channels[i].channel, channel) == 0)
-			return q->channels[i];
-	return none;
+	return i < q->nchannels ? q->channels[i] : none;
 }
 
 /* Copy at most len - 1 bytes of a column (NULL: "") into buf. */
