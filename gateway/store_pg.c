@@ -776,6 +776,29 @@ pg_encoding(struct pg_db *p, struct tocsin_err *err)
 /* The schema made when new or brought up to date, under the write lock,
    so that nodes starting together make it once; a store of a later
    version is refused. */
+/* The schema_version the store has, read outside any transaction: 0
+   when it has none, -1 when it cannot be read. */
+static int
+pg_version(struct pg_db *p)
+{
+	PGresult *res = PQexec(p->conn, "SELECT to_regclass('schema_version') "
+	    "IS NOT NULL");
+	int version = -1;
+
+	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
+		version = strcmp(PQgetvalue(res, 0, 0), "t") == 0 ? -2 : 0;
+	PQclear(res);
+	if (version != -2)
+		return version;
+	res = PQexec(p->conn, "SELECT coalesce(max(version), 0) FROM "
+	    "schema_version");
+	version = -1;
+	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
+		version = (int)strtol(PQgetvalue(res, 0, 0), NULL, 10);
+	PQclear(res);
+	return version;
+}
+
 static int
 pg_schema(struct pg_db *p, struct tocsin_err *err)
 {
@@ -792,6 +815,10 @@ pg_schema(struct pg_db *p, struct tocsin_err *err)
 	PGresult *res;
 	int version = 0, rc;
 
+	/* a store that is up to date is only read, without the write
+	   lock: a start while another writer holds it waits for nothing */
+	if (pg_version(p) == STORE_SCHEMA_VERSION)
+		return 0;
 	if (pg_begin(&p->base, true) != 0)
 		return tocsin_fail(err, TOCSIN_ESTORE, "store: %s", p->msg);
 	res = PQexec(p->conn, "SELECT CASE WHEN to_regclass('schema_version') "

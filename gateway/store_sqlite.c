@@ -530,6 +530,11 @@ sq_schema(sqlite3 *db, struct tocsin_err *err)
 	(void)snprintf(sql, sizeof(sql), "INSERT INTO schema_version SELECT %d "
 	    "WHERE NOT EXISTS (SELECT 1 FROM schema_version)",
 	    STORE_SCHEMA_VERSION);
+	/* a store that is up to date is only read: a start while another
+	   writer holds the store (a serve node, a submit, a backup) waits
+	   for nothing */
+	if (sq_version(db) == STORE_SCHEMA_VERSION)
+		return 0;
 	if ((rc = sq_exec_err(db, "BEGIN IMMEDIATE", err)) != 0)
 		return rc;
 	if ((rc = store_migrate(db, err)) != 0 ||

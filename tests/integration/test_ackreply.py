@@ -59,22 +59,32 @@ def state(inst, alert, team):
                     "alert_id = ? AND team = ?", alert, team)[0]
 
 
+def healthy(port):
+    """/healthz's status, or None while nothing answers."""
+    try:
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        c.request("GET", "/healthz")
+        st = c.getresponse()
+        st.read()
+        c.close()
+        return st.status
+    except OSError:
+        return None
+
+
 def listening(inst):
-    """serve in the background, once its listener answers HTTP (a port
-    that takes connections may not answer yet just after a restart)."""
+    """serve in the background, once it has started whole: its listener
+    answers and /healthz says the scheduler goes round, so that its
+    workers and keys are in place before a test holds the store."""
     p = subprocess.Popen([str(BIN), "-c", str(inst.conf), "serve",
                           "--quiet"], stdout=subprocess.DEVNULL,
                          stderr=subprocess.PIPE, text=True)
     wait_port(inst.port)
-    for _ in range(100):
-        try:
-            c = http.client.HTTPConnection("127.0.0.1", inst.port, timeout=10)
-            c.request("GET", "/")
-            c.getresponse().read()
-            c.close()
-            break
-        except OSError:
-            time.sleep(0.05)
+    end = time.monotonic() + 60
+    while healthy(inst.port) != 200:
+        assert p.poll() is None, p.communicate()[1]
+        assert time.monotonic() < end, "serve never became healthy"
+        time.sleep(0.05)
     return p
 
 
@@ -373,6 +383,36 @@ def test_sms_code_while_the_store_is_busy(inst):
         assert twilio(url, params) == (200, ACKED)
         assert state(inst, a, t) == ("acked", name, "sms")
         assert inst.sql("SELECT sum(tries) FROM ack_guesses") == [(0,)]
+    finally:
+        stopped(p)
+
+
+def test_serve_starts_while_another_writer_holds_the_store(inst):
+    """A serve started while another writer holds the store past its busy
+    timeout (10 s) waits, and serves once the store is free: it does not
+    stop at start.  Its SMS reply then acks."""
+    t = inst.teams()[0]
+    a = inst.submit_signed(inst.cap(addresses=t))
+    name, mob = primary(inst, t)
+    url = f"http://127.0.0.1:{inst.port}/twilio/sms/twilio-main"
+    with inst.write_locked():
+        p = subprocess.Popen([str(BIN), "-c", str(inst.conf), "serve",
+                              "--quiet"], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, text=True)
+        time.sleep(12)
+        assert p.poll() is None, p.communicate()[1]
+        assert healthy(inst.port) in (None, 503)
+    try:
+        end = time.monotonic() + 60
+        while healthy(inst.port) != 200:
+            assert p.poll() is None, p.communicate()[1]
+            assert time.monotonic() < end, "serve never became healthy"
+            time.sleep(0.1)
+        params = {"MessageSid": "SM" + "4" * 32, "AccountSid": ACCOUNT,
+                  "From": mob, "To": "+15555550100",
+                  "Body": f"ACK {inst.ack_code(a, t)}"}
+        assert twilio(url, params) == (200, ACKED)
+        assert state(inst, a, t) == ("acked", name, "sms")
     finally:
         stopped(p)
 
