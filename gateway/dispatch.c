@@ -37,6 +37,7 @@
 #include "ratelog.h"
 #include "render.h"
 #include "reply.h"
+#include "request.h"
 #include "sdnotify.h"
 #include "store.h"
 
@@ -807,6 +808,27 @@ escalate_tick(struct disp *d, struct store *st)
 	if (escalate_due(st, &env, NULL, &err) != 0)
 		(void)ratelog_line(&d->rlog, "escalation", disp_log_line, d,
 		    "escalation: %s", err.msg);
+}
+
+#define REQUESTS_LOOK_MS 60000	/* requests' missing pages, this often */
+
+/* A request whose desk page or receipt could not be queued when it came
+   (the store busy, no desk team yet) is paged now: at start and once a
+   minute, so that a request accepted is never left unpaged. */
+static void
+requests_tick(struct disp *d, struct store *st, int64_t *last_ms)
+{
+	struct request_ctx c = { .repo = d->repo, .st = st,
+		.now = clock_wall(), .actor = "tocsin serve",
+		.log = disp_log_line, .log_arg = d };
+	struct tocsin_err err = { 0 };
+
+	if (*last_ms != 0 && base_mono_ms() - *last_ms < REQUESTS_LOOK_MS)
+		return;
+	*last_ms = base_mono_ms();
+	if (request_catch_up(&c, NULL, &err) != 0)
+		(void)ratelog_line(&d->rlog, "requests", disp_log_line, d,
+		    "requests: %s", err.msg);
 }
 
 static bool
@@ -1729,6 +1751,8 @@ struct serve_run {
 	bool signalled;
 	bool reexec;			/* stopping to start again (SIGHUP) */
 	int64_t watchdog_ms;		/* last WATCHDOG=1 */
+	int64_t requests_ms;		/* last look for requests' missing
+					   pages and receipts (0: never) */
 	struct progress prog;
 	struct audit_anchor anchor;
 };
@@ -1858,6 +1882,8 @@ serve_start(struct serve_run *s, struct tocsin_err *err)
 		    certs_pubkeys_note(d->keys));
 	store_set_max_attempts(s->st, repo->gateway.max_attempts);
 	release_dead(d, s->st);
+	/* before the workers look for work: what it queues is theirs */
+	requests_tick(d, s->st, &s->requests_ms);
 	warn_undriven(d, s->st);
 	serve_ready(s);
 	return 0;
@@ -1942,8 +1968,10 @@ serve_loop(struct serve_run *s)
 			disp_wake_locked(d);
 			pthread_mutex_unlock(&d->mu);
 		}
-		if (!d->stop)
+		if (!d->stop) {
+			requests_tick(d, s->st, &s->requests_ms);
 			escalate_tick(d, s->st);
+		}
 		/* what escalations, the listener and the poller appended */
 		audit_anchor_tick(&s->anchor, d->repo, s->st, s->cx, false,
 		    disp_log_line, d);

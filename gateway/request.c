@@ -361,6 +361,14 @@ request_cap(struct base_buf *b, const char *sender, const char *team,
 	base_buf_puts(b, "</instruction></info></alert>\n");
 }
 
+/* The sender of the gateway's own alerts (request_alert's). */
+static const char *
+request_sender(const struct policy_repo *repo)
+{
+	return repo->smtp != NULL && repo->smtp->from != NULL ?
+	    repo->smtp->from : "tocsin";
+}
+
 /*
  * Build and queue the internal alert w for team (its step 0, and its
  * ladder when w->ladder), in one store transaction: its id into id.
@@ -370,8 +378,7 @@ request_alert(struct request_ctx *c, const struct policy_team *team,
     const struct request_words *w, char id[40], struct tocsin_err *err)
 {
 	const struct policy_repo *repo = c->repo;
-	const char *sender = repo->smtp != NULL && repo->smtp->from != NULL ?
-	    repo->smtp->from : "tocsin";
+	const char *sender = request_sender(repo);
 	unsigned char secret[ACK_SECRET_LEN];
 	char token[ACK_TOKEN_LEN + 1], hash[ACK_HASH_LEN + 1], sent[32];
 	struct plan_list pl = { 0 };
@@ -533,6 +540,87 @@ request_take(struct request_ctx *c, const struct request_in *in,
 	    in->strength, in->text->len, in->text->cut ? ", cut" : "",
 	    res->page_alert[0] != '\0' ? "the desk is paged" :
 	    "the desk was not paged");
+	return 0;
+}
+
+/*
+ * One missing page (receipt false) or receipt of request r: found in the
+ * store under its identifier or queued now, then noted.  1 when queued,
+ * 0 when found or noted, a negative code when it could not be queued.
+ */
+static int
+request_catch_one(struct request_ctx *c, const struct store_request_row *r,
+    bool receipt, struct tocsin_err *err)
+{
+	struct request_in in = { .team = r->team, .contact = r->contact,
+		.via = r->via, .strength = r->strength };
+	char ident[80], id[40] = "", details[200];
+	int rc, made = 0;
+
+	(void)snprintf(ident, sizeof(ident), "%s-%s", receipt ? "receipt" :
+	    "request", r->id);
+	if ((rc = store_seen(c->st, ident, request_sender(c->repo), id,
+	    sizeof(id), err)) < 0)
+		return rc;
+	if (rc == 0) {
+		rc = receipt ? request_receipt(c, &in, r->id, id, err) :
+		    request_page(c, &in, r->id, id, err);
+		if (rc != 0)
+			return rc;
+		made = 1;
+	}
+	(void)snprintf(details, sizeof(details), "%s=%s (%s)", receipt ?
+	    "receipt" : "page", id, made ? "queued late: it could not be "
+	    "when the request came" : "found queued, its note had been lost");
+	if ((rc = store_request_note(c->st, r->id, receipt ? NULL : id,
+	    receipt ? id : NULL, NULL, c->now, "gateway", "request-paged",
+	    details, err)) != 0)
+		return rc;
+	tocsin_logf(c->log, c->log_arg, "request %s of team %s: %s", r->id,
+	    r->team, details);
+	return made;
+}
+
+int
+request_catch_up(struct request_ctx *c, size_t *ret_n,
+    struct tocsin_err *err)
+{
+	struct store_request_row *rows = NULL;
+	size_t n = 0, queued = 0;
+	int rc;
+
+	if (ret_n != NULL)
+		*ret_n = 0;
+	if ((rc = store_requests(c->st, true, &rows, &n, err)) != 0)
+		return rc;
+	for (size_t i = 0; i < n; i++)
+		for (int k = 0; k < 2; k++) {
+			bool receipt = k == 1;
+			struct tocsin_err e = { 0 };
+
+			if ((receipt ? rows[i].receipt_alert :
+			    rows[i].page_alert) != NULL)
+				continue;
+			/* nobody to page or to tell (no desk team, the team
+			   gone from the repository) is not a failure to say
+			   each time: said when the request came, and shown
+			   by tocsin requests */
+			if (policy_team_find(c->repo, receipt ? rows[i].team :
+			    c->repo->gateway.desk_team != NULL ?
+			    c->repo->gateway.desk_team : "") == NULL)
+				continue;
+			if ((rc = request_catch_one(c, &rows[i], receipt,
+			    &e)) > 0)
+				queued++;
+			else if (rc < 0)
+				tocsin_logf(c->log, c->log_arg, "request %s of "
+				    "team %s: the %s is still not queued: %s",
+				    rows[i].id, rows[i].team, receipt ?
+				    "receipt" : "desk's page", e.msg);
+		}
+	store_request_rows_free(rows, n);
+	if (ret_n != NULL)
+		*ret_n = queued;
 	return 0;
 }
 

@@ -120,6 +120,18 @@ int request_take(struct request_ctx *c, const struct request_in *in,
     struct request_result *res, struct tocsin_err *err);
 
 /*
+ * Queue what request_take could not: the desk's page and the team's
+ * receipt of each open request that has none noted (the store was busy at
+ * the time, or gateway.desk_team was not set).  A page or receipt already
+ * in the store under its identifier (queued, its note lost) is noted, not
+ * made again.  Each queued or found is noted and audited
+ * ("request-paged"); what still cannot be queued is logged and tried at
+ * the next call.  The number queued into *ret_n (may be NULL).
+ */
+int request_catch_up(struct request_ctx *c, size_t *ret_n,
+    struct tocsin_err *err);
+
+/*
  * The contact of team id (NULL: any team) whose pinned key is fpr, and the
  * team: 0, or -1 when there is none.  A request signed by the contact of
  * another team for team id finds none.

@@ -364,8 +364,11 @@ class Instance:
             try:
                 with conn.cursor() as cur:
                     cur.execute(query.replace("?", "%s"), params or None)
-                    return ([tuple(r) for r in cur.fetchall()]
+                    rows = ([tuple(r) for r in cur.fetchall()]
                             if cur.description else [])
+                # a test's UPDATE (a fault made by hand) stays made
+                conn.commit()
+                return rows
             finally:
                 conn.close()
         with sqlite3.connect(self.db) as c:

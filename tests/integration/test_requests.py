@@ -127,6 +127,79 @@ def test_pgp_mime_request_with_team_line(inst, desk):
         [(team, "zone transfer refused")]
 
 
+def serve_until_paged(inst, peer, want):
+    """serve in the background until the peer holds want messages and
+    every queued alert settled; the peer's messages."""
+    proc = serve_bg(inst, "catch-up")
+    try:
+        end = time.monotonic() + 30
+        while len(peer.messages()) < want:
+            assert time.monotonic() < end, peer.messages()
+            time.sleep(0.1)
+        for (aid,) in inst.sql("SELECT id FROM alerts"):
+            inst.settled(aid)
+        time.sleep(1)
+    finally:
+        stop(proc)
+    return peer.messages()
+
+
+def pages_to(msgs, page, desk):
+    return [m for m in msgs if f"tocsin.{page}.{desk}.".encode() in m["raw"]]
+
+
+def test_a_request_the_desk_could_not_be_paged_for_is_paged_later(
+        inst, peer):
+    """A request that came while gateway.desk_team was not set is kept
+    without a page; once the desk team is set, serve pages the desk for it,
+    once, and a second serve does not page again."""
+    team = inst.teams()[0]
+    r = ingest(inst, clearsigned_mail(inst, team, "Request: our DS is gone\n"))
+    assert r.returncode == 0, r.stderr.decode()
+    assert "the desk was not paged" in r.stdout.decode()
+    [(rid, page, receipt)] = inst.sql(
+        "SELECT id, page_alert, receipt_alert FROM requests")
+    assert page is None and receipt is not None
+    desk = inst.teams()[5]
+    inst.set_keys("gateway", desk_team=desk)
+    assert inst.run("check").returncode == 0
+    msgs = serve_until_paged(inst, peer, 2)
+    [(page,)] = inst.sql("SELECT page_alert FROM requests WHERE id = ?", rid)
+    assert page is not None
+    assert len(pages_to(msgs, page, desk)) == 1, [m["rcpt_tos"] for m in msgs]
+    assert inst.sql("SELECT team, step FROM team_states WHERE alert_id = ?",
+                    page) == [(desk, 0)]
+    recs = [a for a in inst.audit()
+            if a[2] == "request-paged" and a[3] == rid]
+    assert any("queued late" in a[4] for a in recs), recs
+    # the next serve finds the page noted: nothing is queued again
+    n = inst.sql("SELECT count(*) FROM alerts")
+    serve_until_paged(inst, peer, len(msgs))
+    assert inst.sql("SELECT count(*) FROM alerts") == n
+    assert len(pages_to(peer.messages(), page, desk)) == 1
+
+
+def test_a_page_whose_note_was_lost_is_not_made_twice(inst, desk, peer):
+    """The fault between queuing the desk's page and noting it (the note
+    lost): serve finds the page under its identifier and notes it; the
+    desk is not paged a second time."""
+    team = inst.teams()[0]
+    assert ingest(inst, clearsigned_mail(inst, team, "Request: help\n")) \
+        .returncode == 0
+    [(rid, page)] = inst.sql("SELECT id, page_alert FROM requests")
+    assert page is not None
+    inst.sql("UPDATE requests SET page_alert = NULL WHERE id = ?", rid)
+    msgs = serve_until_paged(inst, peer, 2)
+    assert inst.sql("SELECT page_alert FROM requests WHERE id = ?", rid) == \
+        [(page,)]
+    assert inst.sql("SELECT count(*) FROM alerts WHERE identifier = ?",
+                    f"request-{rid}") == [(1,)]
+    assert len(pages_to(msgs, page, desk)) == 1
+    recs = [a for a in inst.audit()
+            if a[2] == "request-paged" and a[3] == rid]
+    assert any("found queued" in a[4] for a in recs), recs
+
+
 def test_another_teams_contact_cannot_ask_for_a_team(inst, desk):
     a, b = inst.teams()[0], inst.teams()[1]
     # signed by b's contact, for team a
