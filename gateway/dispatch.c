@@ -686,6 +686,12 @@ build_text(struct worker *w, const struct chan_ops *ops,
 	in.timezone = src->tz;
 	in.ack_url = pm->url;
 	in.ack_code = pm->code;
+	if (row->told) {
+		/* a receipt or a relay's notice asks nothing: no code, no
+		   link, on any channel */
+		msg->ack_code = msg->ack_url = NULL;
+		in.ack_url = in.ack_code = NULL;
+	}
 	in.duty_phone = repo->gateway.duty_phone;
 	in.cat = repo->gateway.catalog;
 	in.unreached = src->unreached != NULL && src->unreached[0] != '\0' ?
@@ -838,6 +844,7 @@ same_group(const struct store_delivery_row *a,
 	return strcmp(a->alert_id, b->alert_id) == 0 &&
 	    strcmp(a->team, b->team) == 0 && a->step == b->step &&
 	    a->notice == b->notice && a->check == b->check &&
+	    a->told == b->told &&
 	    (!a->check || strcmp(a->contact, b->contact) == 0);
 }
 

@@ -318,7 +318,8 @@ struct request_words {
 	int sev;
 	const char *headline, *description, *instruction;
 	bool ladder;			/* the team's ladder (the desk's page),
-					   or its first step alone */
+					   or its first step alone, told:
+					   asking nothing (store_alert.told) */
 };
 
 /* The CAP document of w for team, into b. */
@@ -410,7 +411,8 @@ request_alert(struct request_ctx *c, const struct policy_team *team,
 		struct store_team_plan tp = { .team = team->id, .step = 0,
 			.deadline = w->ladder ? plan_next_deadline(team, 0,
 			    c->now) : 0,
-			.token_hash = hash,
+			/* what asks nothing has no link that acks */
+			.token_hash = w->ladder ? hash : NULL,
 			.wait_on_failure = team->policy != NULL &&
 			    team->policy->wait_on_failure };
 		struct store_alert a = { .id = id, .identifier = w->identifier,
@@ -418,7 +420,7 @@ request_alert(struct request_ctx *c, const struct policy_team *team,
 			.status = "Actual", .msg_type = w->msg_type,
 			.scope = "Private", .severity = w->sev,
 			.headline = w->headline, .cap = b.p, .cap_len = b.len,
-			.received = c->now };
+			.received = c->now, .told = !w->ladder };
 
 		rc = store_submit(c->st, &a, NULL, 0, &tp, 1, pl.d, pl.n,
 		    "gateway", err);
@@ -485,9 +487,10 @@ request_receipt(struct request_ctx *c, const struct request_in *in,
 	(void)snprintf(ident, sizeof(ident), "receipt-%s", rid);
 	(void)snprintf(headline, sizeof(headline), "RECEIVED: your request "
 	    "%s", rid);
-	(void)snprintf(desc, sizeof(desc), "The desk received the request of "
-	    "team %s from %s (%s, by %s) and has been paged. Reference: %s.",
-	    in->team, in->contact, in->strength, in->via, rid);
+	(void)snprintf(desc, sizeof(desc), "The gateway received the request "
+	    "of team %s from %s (%s, by %s) and pages the desk with it. "
+	    "Nothing is asked of you in return. Reference: %s.", in->team,
+	    in->contact, in->strength, in->via, rid);
 	return request_alert(c, t, &w, receipt, err);
 }
 

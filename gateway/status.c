@@ -37,7 +37,7 @@ status_safe(FILE *out, const char *s, size_t max)
 }
 
 static const char *const status_states[] = { "active", "held", "acked",
-	"unreached", "cancelled", "updated", NULL };
+	"unreached", "cancelled", "updated", "told", NULL };
 
 bool
 status_state_ok(const char *s)
@@ -62,7 +62,9 @@ status_shown(const struct store_team_row *t, const struct status_filter *f)
 {
 	if (f == NULL)
 		return true;
-	if (f->unacked && strcmp(t->state, "acked") == 0)
+	/* a team told something that asks nothing owes no ack */
+	if (f->unacked && (strcmp(t->state, "acked") == 0 ||
+	    strcmp(t->state, "told") == 0))
 		return false;
 	return f->state == NULL || strcmp(status_team_state(t), f->state) == 0;
 }

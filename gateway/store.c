@@ -35,13 +35,15 @@ struct store {
 #define STORE_RECLAIM_FACTOR 3
 
 /*
- * Whether a delivery (the row being updated) still goes: a notice always;
+ * Whether a delivery (the row being updated) still goes: a notice, or a
+ * message that asks nothing (told), always;
  * an alert's message while its team is active or unreached.  An unreached
  * team's messages already queued are still worth sending (the ladder only
  * stops adding steps); an acked, cancelled or updated team's are moot and
  * end cancelled with the reason.
  */
-#define ROW_LIVE "(deliveries.kind = 'notice' OR EXISTS (SELECT 1 FROM " \
+#define ROW_LIVE "(deliveries.kind IN ('notice', 'told') OR EXISTS " \
+    "(SELECT 1 FROM " \
     "team_states t WHERE t.alert_id = deliveries.alert_id AND t.team = " \
     "deliveries.team AND t.state IN ('active', 'unreached')))"
 #define ROW_MOOT_WHY "('cancelled: the team''s ladder stopped (' || " \
@@ -649,8 +651,8 @@ submit_rows(struct store *s, const struct store_alert *a,
 	st = NULL;
 
 	if (sq_prepare(s, "INSERT INTO team_states (alert_id, team, step, "
-	    "deadline, token_hash, on_failure) VALUES (?,?,?,?,?,?)", &st,
-	    err) != 0)
+	    "deadline, token_hash, on_failure, state) VALUES (?,?,?,?,?,?,?)",
+	    &st, err) != 0)
 		goto out;
 	for (size_t i = 0; i < nteams; i++) {
 		sql_reset(st);
@@ -663,6 +665,7 @@ submit_rows(struct store *s, const struct store_alert *a,
 		else
 			sql_bind_null(st, 5);
 		sq_text(st, 6, teams[i].wait_on_failure ? "wait" : "next");
+		sq_text(st, 7, a->told ? "told" : "active");
 		if (sql_step(st) != SQL_DONE) {
 			rc = sq_fail(s, err, "insert team state");
 			goto out;
@@ -672,7 +675,8 @@ submit_rows(struct store *s, const struct store_alert *a,
 	st = NULL;
 
 	if ((rc = insert_deliveries(s, a->id, dels, ndels, a->received,
-	    a->ncheck_eps > 0 ? "check" : "alert", err)) != 0 ||
+	    a->ncheck_eps > 0 ? "check" : a->told ? "told" : "alert", err))
+	    != 0 ||
 	    (rc = insert_check_tokens(s, a, err)) != 0)
 		goto out;
 	rc = stop_ladders(s, a, err);
@@ -1081,6 +1085,8 @@ fill_delivery(struct sql_stmt *st, void *p)
 	    strcmp(sql_column_text(st, 13), "notice") == 0;
 	r->check = sql_column_text(st, 13) != NULL &&
 	    strcmp(sql_column_text(st, 13), "check") == 0;
+	r->told = sql_column_text(st, 13) != NULL &&
+	    strcmp(sql_column_text(st, 13), "told") == 0;
 	r->created = sql_column_int64(st, 14);
 	r->updated = sql_column_int64(st, 15);
 }
@@ -1152,8 +1158,10 @@ store_alert_cap(struct store *s, const char *alert_id, char **ret,
 /* --- the queue -------------------------------------------------------------- */
 
 /* A delivery goes while its team is active; a notice (that the team
-   acknowledged) goes because it is not. */
-#define LIVE_WHERE "(d.kind = 'notice' OR EXISTS (SELECT 1 FROM team_states" \
+   acknowledged) goes because it is not, and a message that asks nothing
+   (told) whatever it is. */
+#define LIVE_WHERE "(d.kind IN ('notice', 'told') OR EXISTS (SELECT 1 " \
+    "FROM team_states" \
     " t WHERE t.alert_id = d.alert_id AND t.team = d.team" \
     " AND t.state IN ('active', 'unreached')))"
 #define DUE_WHERE "d.state IN ('pending','failed') AND d.next_attempt <= ?1" \
@@ -2726,16 +2734,17 @@ ack_signature_once(struct store *s, const struct store_ack_in *a,
 }
 
 /* Whether (alert, team) is in the store: 0 with *campaign (the alert is a
-   check of contacts) and *sent (when it was accepted), TOCSIN_ENOTFOUND,
-   or TOCSIN_ESTORE. */
+   check of contacts) and *sent (when it was accepted), TOCSIN_ENOTFOUND
+   (also for a team told something that asks nothing), or
+   TOCSIN_ESTORE. */
 static int
 ack_team_alert(struct store *s, const struct store_ack_in *a, bool *campaign,
     int64_t *sent, struct tocsin_err *err)
 {
 	struct sql_stmt *st = NULL;
 
-	if (sq_prepare(s, "SELECT a.status, a.received FROM team_states t JOIN "
-	    "alerts a ON "
+	if (sq_prepare(s, "SELECT a.status, a.received, t.state FROM "
+	    "team_states t JOIN alerts a ON "
 	    "a.id = t.alert_id WHERE t.alert_id = ? AND t.team = ?", &st,
 	    err) != 0)
 		return TOCSIN_ESTORE;
@@ -2745,6 +2754,13 @@ ack_team_alert(struct store *s, const struct store_ack_in *a, bool *campaign,
 		sql_finalize(st);
 		return tocsin_fail(err, TOCSIN_ENOTFOUND, "alert %s has no team "
 		    "%s", a->alert_id, a->team);
+	}
+	if (sql_column_text(st, 2) != NULL && strcmp((const char *)
+	    sql_column_text(st, 2), "told") == 0) {
+		sql_finalize(st);
+		return tocsin_fail(err, TOCSIN_ENOTFOUND, "alert %s asks team %s "
+		    "nothing (a receipt or a notice): there is nothing to "
+		    "acknowledge", a->alert_id, a->team);
 	}
 	*campaign = sql_column_text(st, 0) != NULL && strcmp((const char *)
 	    sql_column_text(st, 0), "System") == 0;

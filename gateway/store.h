@@ -71,6 +71,11 @@ struct store_alert {
 	   NULL: an alert. */
 	const struct store_check_ep *check_eps;
 	size_t ncheck_eps;
+	/* A message that asks nothing (a request's receipt, a relay's
+	   notice): its teams are stored "told", not active (no ack is asked,
+	   nothing escalates, it is no open alert), and its deliveries, of
+	   kind told, go whatever the team's state. */
+	bool told;
 };
 
 struct store_check_ep {
@@ -214,6 +219,8 @@ struct store_delivery_row {
 	int segments;			/* SMS parts sent; 0 when not SMS */
 	bool notice;			/* tells that the team acknowledged,
 					   not the alert itself */
+	bool told;			/* asks nothing (store_alert.told): no
+					   ack code or link is shown */
 	bool check;			/* a check of contacts: one message
 					   per contact, with its own link */
 	int64_t created, updated;	/* queued; last changed (sent, dead) */

@@ -18,6 +18,7 @@ import pytest
 from conftest import BIN
 from test_email import peer_for
 from test_escalation import serve_bg, stop
+from test_ack_all import opened
 from test_ingestmail import contact, gpg_sign, ingest, pgp_mime
 
 
@@ -52,7 +53,7 @@ def clearsigned_mail(inst, frm_team, text, frm=None, subject="help"):
 
 
 def test_signed_mail_request_is_stored_paged_once_and_receipted(
-        inst, desk, peer):
+        inst, desk, peer, pki):
     team = inst.teams()[0]
     name, email, fpr = contact(inst, team)
     secret = "Our resolvers see forged NS answers for .ex since 09:00."
@@ -81,8 +82,10 @@ def test_signed_mail_request_is_stored_paged_once_and_receipted(
     assert rid in cap and team in cap and "forged" not in cap
     assert inst.sql("SELECT team, step, state, deadline > 0 FROM team_states "
                     "WHERE alert_id = ?", page) == [(desk, 0, "active", 1)]
-    assert inst.sql("SELECT team, deadline FROM team_states WHERE "
-                    "alert_id = ?", receipt) == [(team, 0)]
+    # the receipt asks nothing: its team is told, with no ack link
+    assert inst.sql("SELECT team, deadline, state, token_hash IS NULL FROM "
+                    "team_states WHERE alert_id = ?", receipt) == \
+        [(team, 0, "told", 1)]
     # tocsin requests lists it, and status says there is one open
     lst = inst.run("requests", check=0).stdout
     assert rid in lst and "forged NS answers" in lst
@@ -109,6 +112,25 @@ def test_signed_mail_request_is_stored_paged_once_and_receipted(
     assert len(pages) == 1 and len(receipts) == 1, [m["rcpt_tos"] for m in msgs]
     assert email.lower() in [x.lower() for x in receipts[0]["rcpt_tos"]]
     assert b"forged" not in pages[0]["raw"]
+    # the page asks the desk to acknowledge; the receipt asks nothing
+    _, ptext = opened(pki, pages[0])
+    _, rtext = opened(pki, receipts[0])
+    assert "To acknowledge" in ptext and "press the button" in ptext
+    assert rid in rtext and "Nothing is asked of you" in rtext
+    assert "To acknowledge" not in rtext and "code" not in rtext.lower()
+    # it is no open alert: status counts its team told, not active, and
+    # its --unacked list is empty
+    js = json.loads(inst.run("status", receipt, "--json", check=0).stdout)
+    assert js["team_states"]["active"] == 0, js["team_states"]
+    assert js["team_states"]["other"] == 1, js["team_states"]
+    assert team not in inst.run("status", receipt, "--unacked",
+                                check=0).stdout.split()
+    # and nothing acknowledges it (not the operator's command either)
+    r = inst.run("ack", receipt, team, "--by", "X", "--via", "phone",
+                 check=None)
+    assert r.returncode != 0
+    assert inst.sql("SELECT state FROM team_states WHERE alert_id = ?",
+                    receipt) == [("told",)]
     # the desk acks its page as it acks any alert: its ladder stops
     inst.run("ack", page, desk, "--by", "Desk", "--via", "phone", check=0)
     js = json.loads(inst.run("requests", "--json", check=0).stdout)
