@@ -662,6 +662,32 @@ cmd_serve(const char *conf, int argc, char **argv)
 	return rc;
 }
 
+/* What the overview tells beside the alerts; what cannot be read is
+   left out (-1), as the alerts still are worth showing. */
+static void
+status_more_of(const struct policy_repo *repo, struct store *st,
+    struct status_more *m)
+{
+	struct store_request_row *rq = NULL;
+	struct verify_contact *v = NULL;
+	struct tocsin_err e = { 0 };
+	size_t nrq = 0, n = 0, total = 0;
+
+	*m = (struct status_more){ .requests_open = -1, .stale_contacts = -1,
+		.contacts = -1, .stale_endpoints = -1,
+		.stale_days = (long)(repo->gateway.verify_after / 86400) };
+	if (store_requests(st, true, &rq, &nrq, &e) == 0)
+		m->requests_open = (long)nrq;
+	store_request_rows_free(rq, nrq);
+	if (verify_stale(repo, st, (int64_t)time(NULL), &v, &n, &total,
+	    &e) == 0) {
+		m->stale_contacts = (long)verify_stale_contacts(v, n);
+		m->contacts = (long)total;
+		m->stale_endpoints = (long)n;
+	}
+	free(v);
+}
+
 static int
 cmd_status(const char *conf, int argc, char **argv)
 {
@@ -708,31 +734,12 @@ cmd_status(const char *conf, int argc, char **argv)
 		if (optind < argc)
 			rc = status_alert(st, argv[optind], &f, stdout, json,
 			    &e);
-		else
-			rc = status_alerts(st, stdout, json, &e);
-	}
-	if (rc == 0 && optind == argc && !json) {
-		struct store_request_row *rq = NULL;
-		size_t nrq = 0;
+		else {
+			struct status_more more;
 
-		if (store_requests(st, true, &rq, &nrq, &e) == 0 && nrq > 0)
-			printf("\n%zu open request%s for help from teams: "
-			    "'tocsin requests' lists them\n", nrq, nrq == 1 ?
-			    "" : "s");
-		store_request_rows_free(rq, nrq);
-	}
-	if (rc == 0 && optind == argc && !json) {
-		struct verify_contact *v = NULL;
-		size_t n = 0, total = 0;
-
-		if (verify_stale(repo, st, (int64_t)time(NULL), &v, &n, &total,
-		    &e) == 0 && n > 0)
-			printf("\n%zu of %zu contacts are stale, and %zu "
-			    "endpoints (not confirmed within %lld days): 'tocsin "
-			    "verify-contacts --stale' lists them\n",
-			    verify_stale_contacts(v, n), total, n,
-			    (long long)(repo->gateway.verify_after / 86400));
-		free(v);
+			status_more_of(repo, st, &more);
+			rc = status_alerts(st, &more, stdout, json, &e);
+		}
 	}
 	if (rc != 0)
 		rc = fail("status", &e, rc);

@@ -147,8 +147,41 @@ status_holders(FILE *out, const struct store_holder_row *h, size_t n,
 	}
 }
 
+/* The overview's lines after the alerts: open requests, stale
+   contacts. */
+static void
+status_more_text(FILE *out, const struct status_more *m)
+{
+	if (m == NULL)
+		return;
+	if (m->requests_open > 0)
+		fprintf(out, "\n%ld open request%s for help from teams: "
+		    "'tocsin requests' lists them\n", m->requests_open,
+		    m->requests_open == 1 ? "" : "s");
+	if (m->stale_endpoints > 0)
+		fprintf(out, "\n%ld of %ld contacts are stale, and %ld "
+		    "endpoints (not confirmed within %ld days): 'tocsin "
+		    "verify-contacts --stale' lists them\n", m->stale_contacts,
+		    m->contacts, m->stale_endpoints, m->stale_days);
+}
+
+/* The same as members of the overview's JSON object. */
+static void
+status_more_json(FILE *out, const struct status_more *m)
+{
+	if (m == NULL)
+		return;
+	if (m->requests_open >= 0)
+		fprintf(out, ",\"requests_open\":%ld", m->requests_open);
+	if (m->stale_endpoints >= 0)
+		fprintf(out, ",\"stale\":{\"contacts\":%ld,\"of\":%ld,"
+		    "\"endpoints\":%ld,\"days\":%ld}", m->stale_contacts,
+		    m->contacts, m->stale_endpoints, m->stale_days);
+}
+
 int
-status_alerts(struct store *st, FILE *out, bool json, struct tocsin_err *err)
+status_alerts(struct store *st, const struct status_more *more, FILE *out,
+    bool json, struct tocsin_err *err)
 {
 	struct store_holder_row *h = NULL;
 	size_t nh = 0;
@@ -176,10 +209,12 @@ status_alerts(struct store *st, FILE *out, bool json, struct tocsin_err *err)
 		}
 		fputc(']', out);
 		status_holders(out, h, nh, true);
+		status_more_json(out, more);
 		fputs("}\n", out);
 	} else if (n == 0) {
 		fputs("no alerts\n", out);
 		status_holders(out, h, nh, false);
+		status_more_text(out, more);
 	} else {
 		fprintf(out, "%-22s %-20s %-8s %-8s %5s %5s %6s %5s %5s  %s\n",
 		    "ALERT", "RECEIVED", "SEVERITY", "STATUS", "TEAMS", "ACKED",
@@ -195,6 +230,7 @@ status_alerts(struct store *st, FILE *out, bool json, struct tocsin_err *err)
 			fputc('\n', out);
 		}
 		status_holders(out, h, nh, false);
+		status_more_text(out, more);
 	}
 	store_holder_rows_free(h, nh);
 	store_alert_rows_free(rows, n);

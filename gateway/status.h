@@ -10,12 +10,20 @@
 
 #include "store.h"
 
-/* All alerts, newest first. */
-int status_alerts(struct store *st, FILE *out, bool json,
-    struct tocsin_err *err);
+/* What the overview tells beside the alerts; a count < 0 was not
+   found (not shown). */
+struct status_more {
+	long requests_open;		/* requests for help still open */
+	long stale_contacts, contacts;	/* contacts not confirmed lately */
+	long stale_endpoints;
+	long stale_days;		/* gateway.verify_after, in days */
+};
+/* All alerts, newest first, then what more says (NULL: nothing). */
+int status_alerts(struct store *st, const struct status_more *more,
+    FILE *out, bool json, struct tocsin_err *err);
 /* Which teams of one alert to show: all (both NULL/false), those whose
    ladder is in one state ("active", "held", "acked", "unreached",
-   "cancelled", "updated"), or those that have not acked. */
+   "cancelled", "updated", "told"), or those that owe an ack. */
 struct status_filter {
 	const char *state;
 	bool unacked;

@@ -94,6 +94,8 @@ def test_signed_mail_request_is_stored_paged_once_and_receipted(
     assert js["requests"][0]["text"] == body
     assert js["requests"][0]["name_us"] is True
     assert "1 open request for help" in inst.run("status", check=0).stdout
+    assert json.loads(inst.run("status", "--json", check=0).stdout)[
+        "requests_open"] == 1
     # serve: the desk's contacts get the page once, the team its receipt
     proc = serve_bg(inst, "requests")
     try:

@@ -313,6 +313,13 @@ def test_a_check_reaches_every_endpoint_with_its_own_link_and_code(
                 done = (tm, c["name"], ch, addr) in checked(inst)
                 assert ((tm, c["name"], what, addr) in stale) != done, \
                     (tm, c["name"], what)
+    # the overview counts the same, as text and as JSON
+    ov = json.loads(inst.run("status", "--json", check=0).stdout)["stale"]
+    assert ov["endpoints"] == len(stale) and ov["days"] == 180, ov
+    assert 0 < ov["contacts"] <= ov["of"], ov
+    assert (f"{ov['contacts']} of {ov['of']} contacts are stale, and "
+            f"{ov['endpoints']} endpoints") in inst.run("status",
+                                                        check=0).stdout
     r = inst.run("verify-contacts", "--stale", check=0)
     assert re.search(rf"stale  {t} +{re.escape(a['name'])}  emergency phone "
                      rf"\{a['emergency_phone']}  \(never confirmed\)",
