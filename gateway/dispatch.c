@@ -81,6 +81,8 @@ struct disp {
 	/* per driver, the results this process recorded sent and dead:
 	   the progress line's numbers of this run (with mu) */
 	int64_t run_sent[DISPATCH_MAX_DRIVERS], run_dead[DISPATCH_MAX_DRIVERS];
+	/* per driver, the workers in one of its batches now (with mu) */
+	int working[DISPATCH_MAX_DRIVERS];
 	int fatal_rc;
 	char fatal[TOCSIN_ERRLEN];
 };
@@ -1377,6 +1379,43 @@ out:
 	batch_free(&b);
 }
 
+/*
+ * The next channel a worker looks at this round, marked as worked on
+ * (undone by worker_out): of those it has not looked at yet (seen), the
+ * first in the drivers' order that no worker is in, else the first.  So
+ * every channel with work starts at once (the SMS of a broadcast does not
+ * wait for the first e-mail batches), and a channel whose peer is slow (a
+ * relay that takes minutes) holds one worker while another takes the
+ * other channels' work, as long as there are more workers than slow
+ * channels.  Chosen and marked under one lock: two workers woken together
+ * take two channels.
+ */
+static size_t
+worker_pick(struct disp *d, bool seen[DISPATCH_MAX_DRIVERS])
+{
+	size_t pick = SIZE_MAX;
+
+	pthread_mutex_lock(&d->mu);
+	for (size_t k = 0; k < d->ndrivers; k++)
+		if (!seen[k] && (pick == SIZE_MAX || (d->working[k] == 0 &&
+		    d->working[pick] > 0)))
+			pick = k;
+	if (pick != SIZE_MAX) {
+		seen[pick] = true;
+		d->working[pick]++;
+	}
+	pthread_mutex_unlock(&d->mu);
+	return pick;
+}
+
+static void
+worker_out(struct disp *d, size_t k)
+{
+	pthread_mutex_lock(&d->mu);
+	d->working[k]--;
+	pthread_mutex_unlock(&d->mu);
+}
+
 static void *
 worker_main(void *arg)
 {
@@ -1398,9 +1437,11 @@ worker_main(void *arg)
 		bool hold = disp_results_waiting(d);
 		bool worked = false, busy = hold;
 		int64_t now = clock_wall(), next = now + 1;
+		bool looked[DISPATCH_MAX_DRIVERS] = { false };
 
-		for (size_t k = 0; k < d->ndrivers && !hold &&
-		    !disp_stopping(d); k++) {
+		for (size_t j = 0; j < d->ndrivers && !hold &&
+		    !disp_stopping(d); j++) {
+			size_t k = worker_pick(d, looked);
 			const struct chan_ops *ops = d->drivers[k];
 			struct store_delivery_row *rows = NULL;
 			size_t n = 0;
@@ -1409,6 +1450,7 @@ worker_main(void *arg)
 			if (store_claim(w->st, w->owner, now,
 			    d->repo->gateway.lease, ops->kind.name,
 			    ops->batch(d->repo), &rows, &n, &err) != 0) {
+				worker_out(d, k);
 				(void)ratelog_line(&d->rlog, "claim",
 				    disp_log_line, d, "%s: claim failed: %s",
 				    w->owner, err.msg);
@@ -1419,6 +1461,7 @@ worker_main(void *arg)
 				work_batch(w, ops, rows, n, claimed_ms);
 				worked = true;
 			}
+			worker_out(d, k);
 			store_delivery_rows_free(rows, n);
 			if (store_next_due(w->st, ops->kind.name, &due, &err) == 0) {
 				busy = true;

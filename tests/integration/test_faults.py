@@ -218,6 +218,47 @@ def test_slow_relay_each_mail_once_and_sigterm_obeyed(inst, relay):
     assert "lease ran out" not in r.stderr + r.stdout
 
 
+def test_a_slow_relay_holds_back_no_sms(inst, relay, tmp_path, pki):
+    """Every SMTP command answered after 1.5 s, two workers, e-mail in
+    batches of two teams: the e-mail of 8 teams takes a minute, and the
+    SMS of the same alert all go within seconds of the start, not after
+    the first e-mail batches (each worker takes a channel no other worker
+    is in first)."""
+    peer = relay(delay=1.5)
+    d = pki["dir"]
+    with SmsProvider(tmp_path / "sms", accounts={ACCOUNT: TOKEN},
+                     cert=d / pki["server_cert"],
+                     key=d / pki["server_key"]) as p:
+        sms_configure(inst, p.url,
+                      step0='[ "primary:pgp-email", "primary:sms" ]')
+        inst.set_keys("gateway", workers=2, lease="60s")
+        inst.set_keys("smtp", batch=2)
+        teams = inst.teams()[:8]
+        alert = inst.submit_signed(inst.cap(addresses=" ".join(teams)),
+                                   signers=("desk-1",))
+        numbers = {x[4] for x in rows(inst, alert) if x[3] == "sms"}
+        assert len(numbers) == 8
+
+        def sms_sent():
+            return [(q.get("form") or {}).get("To") for q in p.requests()
+                    if q["path"].endswith("/Messages.json")]
+
+        with serving(inst, "slow-sms") as proc:
+            t0 = time.monotonic()
+            assert wait_for(lambda: set(sms_sent()) >= numbers, 60)
+            took = time.monotonic() - t0
+            mails = len(peer.messages())
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=60)
+        sent = sms_sent()
+    record("slow relay beside SMS (1.5 s a command, 2 workers)", 0,
+           len(sent) - len(set(sent)), 0, f"all SMS in {took:.1f} s, "
+           f"{mails} mails by then")
+    assert took < 6, f"the SMS waited {took:.1f} s for the slow relay"
+    assert mails < 8, mails
+    assert sorted(sent) == sorted(numbers)
+
+
 # --- 2. kill -9 of serve in the middle of an SMS batch ----------------------
 
 def test_kill_9_mid_sms_repeats_only_what_was_in_flight(inst, tmp_path, pki):
