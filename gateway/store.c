@@ -76,6 +76,15 @@ store_dstate_parse(const char *s)
 	return STORE_D_PENDING;
 }
 
+#define TOLD_ALERTS "(SELECT a.id FROM alerts a WHERE a.msg_type = 'Ack' " \
+    "AND (a.identifier LIKE 'receipt-%' OR a.identifier LIKE 'relayed-%') " \
+    "AND NOT EXISTS (SELECT 1 FROM signatures s WHERE s.alert_id = a.id))"
+const char store_told_fix[] =
+    "UPDATE deliveries SET kind = 'told' WHERE kind = 'alert' AND alert_id "
+    "IN " TOLD_ALERTS "; UPDATE team_states SET state = 'told', token_hash "
+    "= NULL, deadline = 0 WHERE state = 'active' AND alert_id IN "
+    TOLD_ALERTS;
+
 const char store_schema[] =
     "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);"
     "CREATE TABLE IF NOT EXISTS alerts ("

@@ -866,8 +866,10 @@ pg_schema(struct pg_db *p, struct tocsin_err *err)
 	    "early_why TEXT COLLATE \"C\", ADD COLUMN IF NOT EXISTS moved_why "
 	    "TEXT COLLATE \"C\"; "
 	    "DELETE FROM schema_version; INSERT INTO schema_version VALUES "
-	    "(%d)", STORE_SCHEMA_VERSION);
+	    "(%d); ", STORE_SCHEMA_VERSION);
 	base_buf_puts(&b, tail);
+	/* version 14: requests' receipts and relay notices are told */
+	base_buf_puts(&b, store_told_fix);
 	if (b.rc != 0 || b.full) {
 		pg_rollback(&p->base);
 		base_buf_free(&b);

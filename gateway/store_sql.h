@@ -109,8 +109,11 @@ int sql_sqlite_backup(struct sql_db *db, const char *path,
 /* The schema of a new store, in SQLite's words (store.c); the PostgreSQL
    engine translates its types. */
 extern const char store_schema[];
+/* Version 14: the receipts and relay notices of requests stored before
+   as active alerts become what they are, told (store_alert.told). */
+extern const char store_told_fix[];
 /* The schema version store_schema is. */
-#define STORE_SCHEMA_VERSION 13
+#define STORE_SCHEMA_VERSION 14
 
 static inline enum sql_step sql_step(struct sql_stmt *st)
 { return st->db->ops->step(st); }

@@ -517,6 +517,11 @@ store_migrate(sqlite3 *db, struct tocsin_err *err)
 	if (version < 13 && (rc = sq_exec_err(db, "UPDATE schema_version SET "
 	    "version = 13", err)) != 0)
 		return rc;
+	/* version 14: requests' receipts and relay notices are told */
+	if (version < 14 && ((rc = sq_exec_err(db, store_told_fix, err)) != 0 ||
+	    (rc = sq_exec_err(db, "UPDATE schema_version SET version = 14",
+	    err)) != 0))
+		return rc;
 	return 0;
 }
 

@@ -64,6 +64,21 @@ count(struct unit_store *f, const char *table)
 	return unit_store_int(f, sql);
 }
 
+/* The store closed, made older by sql, and opened again: it is brought
+   to the current version. */
+static void
+reopen_after(struct unit_store *f, const char *sql)
+{
+	struct tocsin_err e = { 0 };
+
+	store_close(f->st);
+	f->st = NULL;
+	raw(f, sql);
+	if (store_open(f->path, &f->st, &e) != 0)
+		fail_msg("store_open: %s", e.msg);
+	assert_int_equal(count(f, "schema_version WHERE version = 14"), 1);
+}
+
 /* The store's write lock taken by another connection, as another serve
    would hold it: SQLite's reserved lock, or PostgreSQL's advisory lock
    that every write transaction of the store takes first. */
@@ -706,7 +721,7 @@ test_migrate_v5(void **state)
 	assert_int_equal(count(f, "ack_guesses"), 1);
 	assert_int_equal(count(f, "check_tokens"), 0);
 	raw(f, "UPDATE team_states SET ack_contact = 'Ann'");
-	assert_int_equal(count(f, "schema_version WHERE version = 13"), 1);
+	assert_int_equal(count(f, "schema_version WHERE version = 14"), 1);
 }
 
 /* A store of version 10 gains what a failed step does and why a team
@@ -718,12 +733,10 @@ test_migrate_v10(void **state)
 	struct tocsin_err e;
 
 	assert_int_equal(submit(f, "A1", "ID-1", 1, &e), 0);
-	store_close(f->st);
-	raw(f, "ALTER TABLE team_states DROP COLUMN on_failure; ALTER TABLE "
-	    "team_states DROP COLUMN early_why; ALTER TABLE team_states DROP "
-	    "COLUMN moved_why; UPDATE schema_version SET version = 10");
-	assert_int_equal(store_open(f->path, &f->st, &e), 0);
-	assert_int_equal(count(f, "schema_version WHERE version = 13"), 1);
+	reopen_after(f, "ALTER TABLE team_states DROP COLUMN on_failure; "
+	    "ALTER TABLE team_states DROP COLUMN early_why; ALTER TABLE "
+	    "team_states DROP COLUMN moved_why; UPDATE schema_version SET "
+	    "version = 10");
 	assert_int_equal(count(f, "team_states WHERE on_failure = 'next' AND "
 	    "early_why IS NULL AND moved_why IS NULL"), 1);
 	/* and, as one of version 11, the index of what waits per channel */
@@ -747,7 +760,7 @@ test_migrate_v12(void **state)
 	store_close(f->st);
 	raw(f, "DROP TABLE requests; UPDATE schema_version SET version = 12");
 	assert_int_equal(store_open(f->path, &f->st, &e), 0);
-	assert_int_equal(count(f, "schema_version WHERE version = 13"), 1);
+	assert_int_equal(count(f, "schema_version WHERE version = 14"), 1);
 	assert_int_equal(store_request_add(f->st, &r, "t", &e), 0);
 	r.id = "R-2";
 	assert_int_equal(store_request_add(f->st, &r, "t", &e), TOCSIN_EPERM);
@@ -1013,6 +1026,39 @@ submit_plan(struct unit_store *f, const char *id, const char *ident,
 	if (store_submit(f->st, &a, sigs, nsigs, tp, ntp, dp, ndp, "test",
 	    &e) != 0)
 		fail_msg("store_submit: %s", e.msg);
+}
+
+/* A store of version 13 kept a request's receipt and a relay's notice
+   as alerts with an active team for ever; version 14 makes them told,
+   and leaves an issuer's signed Ack and any other alert as they were. */
+static void
+test_migrate_told(void **state)
+{
+	struct unit_store *f = *state;
+	static const struct store_team_plan tp[] = { { "ke", 0, 0, "h1" } };
+	static const struct store_delivery_plan dp[] = {
+		{ "ke", 0, "sms", "Ann", "+254700000001", 1000 },
+	};
+	static const struct store_team_plan tp2[] = { { "ke", 0, 0, "h2" } };
+	static const struct store_team_plan tp3[] = { { "ke", 0, 0, "h3" } };
+	static const struct store_team_plan tp4[] = { { "ke", 0, 500, "h4" } };
+	struct store_signature sig = { .issuer = "desk-1", .kind = "openpgp",
+		.signer = "F", .sig = "s", .sig_len = 1 };
+
+	submit_plan(f, "R1", "receipt-R-1", NULL, 0, tp, 1, dp, 1);
+	submit_plan(f, "R2", "relayed-R-1-ab", NULL, 0, tp2, 1, NULL, 0);
+	submit_plan(f, "S1", "receipt-by-an-issuer", &sig, 1, tp3, 1, NULL, 0);
+	submit_plan(f, "A1", "receipt-R-9", NULL, 0, tp4, 1, NULL, 0);
+	reopen_after(f, "UPDATE alerts SET msg_type = 'Ack' WHERE id IN "
+	    "('R1', 'R2', 'S1'); UPDATE schema_version SET version = 13");
+	assert_int_equal(count(f, "team_states WHERE state = 'told' AND "
+	    "token_hash IS NULL AND alert_id IN ('R1', 'R2')"), 2);
+	assert_int_equal(count(f, "deliveries WHERE kind = 'told' AND "
+	    "alert_id = 'R1'"), 1);
+	/* signed by an issuer, or no Ack: as it was */
+	assert_int_equal(count(f, "team_states WHERE state = 'active' AND "
+	    "alert_id IN ('S1', 'A1')"), 2);
+	assert_int_equal(count(f, "team_states WHERE state = 'told'"), 2);
 }
 
 /* The row of id in rows, or fail. */
@@ -2183,7 +2229,7 @@ test_pg_schema(void **state)
 	store_close(second);
 	assert_int_equal(count(f, "schema_version"), 1);
 	assert_int_equal(unit_store_int(f, "SELECT version FROM "
-	    "schema_version"), 13);
+	    "schema_version"), 14);
 	assert_int_equal(unit_store_int(f, "SELECT count(*) FROM "
 	    "information_schema.columns WHERE table_name = 'team_states' AND "
 	    "column_name = 'team' AND collation_name = 'C'"), 1);
@@ -2195,7 +2241,7 @@ test_pg_schema(void **state)
 	assert_int_equal(store_open(f->path, &second, &e), 0);
 	store_close(second);
 	assert_int_equal(count(f, "turns"), 0);
-	assert_int_equal(count(f, "schema_version WHERE version = 13"), 1);
+	assert_int_equal(count(f, "schema_version WHERE version = 14"), 1);
 	/* one of version 10 gains the columns of version 11 */
 	raw(f, "ALTER TABLE team_states DROP COLUMN on_failure, DROP COLUMN "
 	    "early_why, DROP COLUMN moved_why; UPDATE schema_version SET "
@@ -2203,7 +2249,7 @@ test_pg_schema(void **state)
 	assert_int_equal(store_open(f->path, &second, &e), 0);
 	store_close(second);
 	assert_int_equal(count(f, "team_states WHERE on_failure <> 'next'"), 0);
-	assert_int_equal(count(f, "schema_version WHERE version = 13"), 1);
+	assert_int_equal(count(f, "schema_version WHERE version = 14"), 1);
 	/* one of version 11 gains the index of what waits per channel */
 	raw(f, "DROP INDEX deliveries_waiting; UPDATE schema_version SET "
 	    "version = 11");
@@ -2216,7 +2262,7 @@ test_pg_schema(void **state)
 	assert_int_equal(store_open(f->path, &second, &e), 0);
 	store_close(second);
 	assert_int_equal(count(f, "requests"), 0);
-	assert_int_equal(count(f, "schema_version WHERE version = 13"), 1);
+	assert_int_equal(count(f, "schema_version WHERE version = 14"), 1);
 	/* a UTF8 database would refuse or change text the store keeps */
 	unit_pg_admin("CREATE DATABASE tst_utf8 ENCODING 'UTF8' TEMPLATE "
 	    "template0");
@@ -2436,6 +2482,7 @@ main(void)
 		T(test_turns_and_holders),
 		T(test_requests_bounded_per_team_and_hour),
 		T(test_prune_requests),
+		T(test_migrate_told),
 	};
 	/* a file's mode, its log, its migrations, its backup */
 	const struct CMUnitTest sqlite_only[] = {
