@@ -114,6 +114,9 @@ struct chan_msg {
 	/* For short channels (SMS, voice): one line of the alert in the
 	   recipient's language, the language, the ack code and link. */
 	const char *short_text;
+	size_t short_own;		/* its first bytes that are the
+					   gateway's words (the severity),
+					   the rest the alert's */
 	const char *lang;
 	const char *ack_code;
 	const char *ack_url;

@@ -666,6 +666,50 @@ ph_sms_frame(const struct policy_repo *repo, const struct chan_msg *m,
 	}
 }
 
+/*
+ * The SMS of m with the gateway's words (marker, the severity word of
+ * short_text, tail) spelt in GSM7 (smstext_fold), when the alert's own
+ * text is GSM7 and only those words would make the message UCS-2: 0 with
+ * *ret and *info as smstext_compose, 1 when that is not the case (the
+ * caller composes the words as they are), or an error.
+ */
+static int
+ph_sms_fold(const struct chan_msg *m, const char *marker, const char *tail,
+    unsigned segments, char **ret, struct smstext_info *info,
+    struct tocsin_err *err)
+{
+	const char *text = m->short_text != NULL ? m->short_text : "";
+	size_t own = m->short_own <= strlen(text) ? m->short_own : 0;
+	char *words = NULL, *fm = NULL, *ft = NULL, *fw = NULL, *all = NULL;
+	int rc = 1;
+
+	if (!smstext_text_gsm(text + own))
+		return 1;
+	if ((words = strndup(text, own)) == NULL)
+		return tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
+	/* already GSM7 as written: nothing to spell otherwise */
+	if (smstext_text_gsm(marker) && smstext_text_gsm(tail) &&
+	    smstext_text_gsm(words))
+		goto out;
+	if (smstext_fold(marker, &fm, err) == 1 &&
+	    smstext_fold(tail, &ft, err) == 1 &&
+	    smstext_fold(words, &fw, err) == 1) {
+		if (asprintf(&all, "%s%s", fw, text + own) < 0) {
+			all = NULL;
+			rc = tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
+		} else
+			rc = smstext_compose(fm, all, ft, segments, ret, info,
+			    err);
+	}
+out:
+	free(words);
+	free(fm);
+	free(ft);
+	free(fw);
+	free(all);
+	return rc;
+}
+
 /* The SMS text of r's message for provider pv into *ret (malloc'd, the
    caller's), and r's count of segments.  Fixed parts that do not fit the
    provider's segments in the contact's language (UCS-2 holds 70
@@ -680,18 +724,19 @@ ph_sms_text(const struct ph_session *s, struct ph_req *r,
 	char tail[600], marker[POLICY_SHORT_NAME_MAX + 64];
 	int rc;
 
-	ph_sms_frame(repo, m, false, marker, sizeof(marker), tail,
-	    sizeof(tail));
-	rc = smstext_compose(marker,
-	    m->short_text != NULL ? m->short_text : "", tail,
-	    (unsigned)pv->segments, ret, &info, err);
-	if (rc == TOCSIN_ETOOBIG && strcmp(i18n_lang(repo->gateway.catalog,
-	    m->lang), "en") != 0) {
-		ph_sms_frame(repo, m, true, marker, sizeof(marker), tail,
+	rc = TOCSIN_ETOOBIG;
+	for (int english = 0; english < 2 && rc == TOCSIN_ETOOBIG; english++) {
+		if (english && strcmp(i18n_lang(repo->gateway.catalog,
+		    m->lang), "en") == 0)
+			break;
+		ph_sms_frame(repo, m, english, marker, sizeof(marker), tail,
 		    sizeof(tail));
-		rc = smstext_compose(marker, m->short_text != NULL ?
-		    m->short_text : "", tail, (unsigned)pv->segments, ret,
+		rc = ph_sms_fold(m, marker, tail, (unsigned)pv->segments, ret,
 		    &info, err);
+		if (rc == 1)
+			rc = smstext_compose(marker, m->short_text != NULL ?
+			    m->short_text : "", tail, (unsigned)pv->segments,
+			    ret, &info, err);
 	}
 	if (rc != 0)
 		return rc;

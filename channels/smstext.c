@@ -10,9 +10,10 @@
  * measured again before it is returned.
  *
  * Deliberately not done: national language shift tables (the provider
- * decides the encoding, and few support them), transliteration (an alert is
- * sent as written), and keeping grapheme clusters whole (a cut is at a code
- * point, so it may part a combining mark from its base).
+ * decides the encoding, and few support them), transliteration of the
+ * alert's text (an alert is sent as written; only the gateway's own words
+ * are, by smstext_fold), and keeping grapheme clusters whole (a cut is at
+ * a code point, so it may part a combining mark from its base).
  */
 #include <stdbool.h>
 #include <stdint.h>
@@ -413,4 +414,94 @@ smstext_compose(const char *marker, const char *text, const char *tail,
 	*ret = out;
 	*info = got;
 	return 0;
+}
+
+/* ---- the gateway's own words in GSM7 ---- */
+
+/* The GSM7 spelling of a character the alphabet lacks, or NULL. */
+static const char *
+smstext_fold_one(uint32_t cp)
+{
+	static const struct { uint32_t cp; const char *to; } map[] = {
+		{ 0x00c0, "A" }, { 0x00c1, "A" }, { 0x00c2, "A" },
+		{ 0x00c3, "A" }, { 0x00c8, "E" }, { 0x00ca, "E" },
+		{ 0x00cb, "E" }, { 0x00cc, "I" }, { 0x00cd, "I" },
+		{ 0x00ce, "I" }, { 0x00cf, "I" }, { 0x00d2, "O" },
+		{ 0x00d3, "O" }, { 0x00d4, "O" }, { 0x00d5, "O" },
+		{ 0x00d9, "U" }, { 0x00da, "U" }, { 0x00db, "U" },
+		{ 0x00dd, "Y" }, { 0x00e1, "a" }, { 0x00e2, "a" },
+		{ 0x00e3, "a" }, { 0x00e7, "c" }, { 0x00ea, "e" },
+		{ 0x00eb, "e" }, { 0x00ed, "i" }, { 0x00ee, "i" },
+		{ 0x00ef, "i" }, { 0x00f3, "o" }, { 0x00f4, "o" },
+		{ 0x00f5, "o" }, { 0x00fa, "u" }, { 0x00fb, "u" },
+		{ 0x00fd, "y" }, { 0x00ff, "y" }, { 0x0152, "OE" },
+		{ 0x0153, "oe" }, { 0x00ab, "\"" }, { 0x00bb, "\"" },
+		{ 0x2010, "-" }, { 0x2011, "-" }, { 0x2013, "-" },
+		{ 0x2014, "-" }, { 0x2018, "'" }, { 0x2019, "'" },
+		{ 0x201c, "\"" }, { 0x201d, "\"" }, { 0x2026, "..." },
+	};
+
+	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+		if (map[i].cp == cp)
+			return map[i].to;
+	return NULL;
+}
+
+int
+smstext_fold(const char *utf8, char **ret, struct tocsin_err *err)
+{
+	const unsigned char *p = (const unsigned char *)utf8;
+	size_t len = strlen(utf8), off = 0, o = 0;
+	char *out;
+
+	*ret = NULL;
+	/* a folded character is never longer than the bytes it replaces
+	   but for the ligatures and the ellipsis: 3 bytes a character is
+	   enough for both */
+	if (len > SIZE_MAX / 3 - 1 || (out = malloc(3 * len + 1)) == NULL)
+		return tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
+	while (off < len) {
+		uint32_t cp;
+		size_t skip, n = utf8_next(p + off, len - off, &cp, &skip);
+		const char *to;
+
+		if (n == 0) {
+			free(out);
+			return tocsin_fail(err, TOCSIN_EDATA, "the SMS's own "
+			    "words are not valid UTF-8 at byte %zu", off);
+		}
+		off += n;
+		if (smstext_septets(cp) > 0) {
+			o += utf8_put(out + o, cp);
+			continue;
+		}
+		if ((to = smstext_fold_one(cp)) == NULL) {
+			free(out);
+			return 0;
+		}
+		memcpy(out + o, to, strlen(to));
+		o += strlen(to);
+	}
+	out[o] = '\0';
+	*ret = out;
+	return 1;
+}
+
+bool
+smstext_text_gsm(const char *utf8)
+{
+	const unsigned char *p = (const unsigned char *)utf8;
+	size_t len = strlen(utf8), off = 0;
+
+	while (off < len) {
+		uint32_t cp;
+		size_t skip, n = utf8_next(p + off, len - off, &cp, &skip);
+
+		if (n == 0)
+			return false;
+		off += n;
+		if (!smstext_blank(cp) && smstext_septets(cp) == 0)
+			return false;
+	}
+	return true;
 }

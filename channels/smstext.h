@@ -14,6 +14,7 @@
 #ifndef SMSTEXT_H
 #define SMSTEXT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "tocsin.h"
@@ -66,5 +67,25 @@ int smstext_measure(const char *utf8, size_t len, struct smstext_info *ret,
 int smstext_compose(const char *marker, const char *text, const char *tail,
     unsigned max_segments, char **ret, struct smstext_info *info,
     struct tocsin_err *err);
+
+/*
+ * The gateway's own words of an SMS (its marker, the severity word, its
+ * tail) spelt in the GSM 7-bit alphabet where a translation is not:
+ * accented Latin letters without the accent the alphabet lacks (e circumflex
+ * as e, I acute as I, c cedilla as c), the ligature oe as "oe", typographic
+ * quotes and dashes as ' " and -, the ellipsis as "...".  Used only when
+ * the alert's own text is GSM7 already, so that a label does not turn the
+ * whole message into UCS-2 (70 characters a part instead of 160): an
+ * alert is still sent as written.
+ *
+ * *ret is a malloc'd copy, the caller's: 1 when all of it is GSM7, 0 when
+ * a character has no such spelling (*ret NULL), TOCSIN_EDATA for invalid
+ * UTF-8, TOCSIN_ENOMEM.
+ */
+int smstext_fold(const char *utf8, char **ret, struct tocsin_err *err);
+
+/* Whether alert text goes in GSM7 as smstext_compose cleans it (controls
+   and Unicode spaces become spaces); false for invalid UTF-8. */
+bool smstext_text_gsm(const char *utf8);
 
 #endif

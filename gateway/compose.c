@@ -473,7 +473,8 @@ cp_render(const struct policy_repo *repo, const struct cap_alert *alert,
 		free(text);
 		return rc;
 	}
-	if ((rc = render_short(alert, m.lang, in.cat, &text, err)) != 0)
+	if ((rc = render_short(alert, m.lang, in.cat, &text, &m.short_own,
+	    err)) != 0)
 		return rc;
 	m.short_text = text;
 	if (ops->needs_doc) {

@@ -583,7 +583,7 @@ build_endpoint_text(const struct policy_repo *repo,
 	int rc;
 
 	if ((rc = render_short(src->ca->cap, msg->lang, in->cat,
-	    &pm->short_text, err)) != 0)
+	    &pm->short_text, &msg->short_own, err)) != 0)
 		return rc;
 	if (in->unreached != NULL) {
 		char *t = NULL;
@@ -594,6 +594,9 @@ build_endpoint_text(const struct policy_repo *repo,
 			    "out of memory");
 		free(pm->short_text);
 		pm->short_text = t;
+		/* the team ids are the gateway's words too */
+		msg->short_own += strlen("UNREACHED : ") +
+		    strlen(in->unreached);
 	}
 	msg->short_text = pm->short_text;
 	snprintf(pm->message_id, sizeof(pm->message_id), "tocsin-%s-%lld",

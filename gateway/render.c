@@ -744,7 +744,8 @@ render_subject(const char *tmpl, const struct cap_alert *alert,
 
 int
 render_short(const struct cap_alert *a, const char *lang,
-    const struct i18n_cat *cat, char **ret, struct tocsin_err *err)
+    const struct i18n_cat *cat, char **ret, size_t *own,
+    struct tocsin_err *err)
 {
 	struct base_buf b = { .limit = 4096 };
 	const struct cap_info *info;
@@ -759,6 +760,8 @@ render_short(const struct cap_alert *a, const char *lang,
 	base_buf_puts(&b, i18n_text(cat, lang,
 	    render_severity_word(a->max_severity)));
 	base_buf_puts(&b, ": ");
+	if (own != NULL)
+		*own = b.len;
 	/* One line: the SMS layer keeps the marker and the ack code and
 	   shortens this text to fit. */
 	render_text(&b, what != NULL ? what : a->identifier, RENDER_LINE,

@@ -84,10 +84,12 @@ int render_subject(const char *tmpl, const struct cap_alert *alert,
  * is no headline) from the alert's info in lang, falling back to en.  The
  * text is cleaned as in the body (no controls, no line breaks); the
  * severity is said in lang when cat has it.  *ret is malloc'd, owned by
- * the caller.
+ * the caller; *own (may be NULL) the bytes of its start that are the
+ * gateway's words ("Severity: "), not the alert's.
  */
 int render_short(const struct cap_alert *alert, const char *lang,
-    const struct i18n_cat *cat, char **ret, struct tocsin_err *err);
+    const struct i18n_cat *cat, char **ret, size_t *own,
+    struct tocsin_err *err);
 
 /* Who acknowledged, for the notice to a team's other contacts. */
 struct render_ack {

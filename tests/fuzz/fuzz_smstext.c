@@ -5,6 +5,7 @@
  * tail separated by NUL bytes.  A composed message must measure within the
  * limit, be valid UTF-8, begin with the marker and end with the tail; an
  * all-GSM input must stay GSM7; a refusal must be for a reason that holds.
+ * The marker spelt in GSM7 (smstext_fold) must be GSM7 or refused whole.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -102,6 +103,23 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 	} else {
 		abort();
+	}
+	/* the own words spelt in GSM7: valid, all GSM7, or refused whole */
+	{
+		char *f = NULL;
+		int fr = smstext_fold(marker, &f, &e), fvalid;
+
+		if (fr == 1) {
+			if (!gsm(f, &fvalid))
+				abort();
+			free(f);
+		} else if (f != NULL || (fr != 0 && fr != TOCSIN_EDATA))
+			abort();
+		/* alert text that is GSM7 composes as GSM7 with a GSM7
+		   frame */
+		if (smstext_text_gsm(text) && mgsm && tgsm && rc == 0 &&
+		    info.coding != SMSTEXT_GSM7)
+			abort();
 	}
 	free(marker);
 	free(text);

@@ -261,28 +261,35 @@ def test_sms_text_coding_and_segments(inst, tmp_path, pki, lang, headline):
     assert len(set(codes.values())) == len(teams)
 
 
+def served_in(inst, tmp_path, pki, langs, caps):
+    """Teams' contacts given languages (team: list), the alerts of caps
+    (inst.cap's arguments) signed by desk-1 and served through a test
+    provider: (the first alert, each team's SMS text)."""
+    for team, ls in langs.items():
+        inst.set_contact_langs(team, ls)
+    inst.languages()
+    with provider(tmp_path, pki, "p") as p:
+        configure(inst, p.url, step0='[ "primary:sms" ]')
+        alerts = [inst.submit_signed(inst.cap(**c), signers=("desk-1",))
+                  for c in caps]
+        inst.serve(timeout=120)
+        reqs = [r for r in p.requests() if "/Messages.json" in r["path"]]
+    rows = {r[2]: r for a in alerts for r in sms_rows(inst, a)}
+    return alerts[0], {rows[r["form"]["To"]][1]: r["form"]["Body"]
+                       for r in reqs}
+
+
 def test_sms_in_the_team_s_language(inst, tmp_path, pki):
     """The SMS's fixed parts in the team's language: the exercise marker,
     the severity and what to do (ACK kept, the word a reply is read for);
     French in GSM 7-bit, Chinese in UCS-2; a team whose language has no
     catalog (sw) gets the English parts."""
     fr, zh, sw = inst.teams()[:3]
-    inst.set_contact_langs(fr, ["fr"])
-    inst.set_contact_langs(zh, ["zh", "en"])
-    inst.set_contact_langs(sw, ["sw"])
-    inst.languages()
-    with provider(tmp_path, pki, "p") as p:
-        configure(inst, p.url, step0='[ "primary:sms" ]')
-        alert = inst.submit_signed(
-            inst.cap(addresses=f"{fr} {zh} {sw}", status="Exercise",
-                     severity="Severe",
-                     infos=[("en", "Registry credentials phished", "d",
-                             "i")]),
-            signers=("desk-1",))
-        inst.serve(timeout=120)
-        reqs = [r for r in p.requests() if "/Messages.json" in r["path"]]
-    rows = {r[2]: r for r in sms_rows(inst, alert)}
-    bodies = {rows[r["form"]["To"]][1]: r["form"]["Body"] for r in reqs}
+    alert, bodies = served_in(inst, tmp_path, pki, {
+        fr: ["fr"], zh: ["zh", "en"], sw: ["sw"]}, [
+        dict(addresses=f"{fr} {zh} {sw}", status="Exercise",
+             severity="Severe", infos=[
+                 ("en", "Registry credentials phished", "d", "i")])])
     assert set(bodies) == {fr, zh, sw}, bodies
     for team, lang in ((fr, "fr"), (zh, "zh"), (sw, "en")):
         body = bodies[team]
@@ -299,6 +306,30 @@ def test_sms_in_the_team_s_language(inst, tmp_path, pki):
     assert all(c in GSM or c in GSM_EXT for c in bodies[fr])
     assert any(c not in GSM and c not in GSM_EXT for c in bodies[zh])
     assert " - reply ACK " in bodies[sw] and "[EXERCISE]" in bodies[sw]
+
+
+def test_own_words_spelt_in_gsm_when_the_alert_is(inst, tmp_path, pki):
+    """French "Extrême" and Portuguese "[EXERCÍCIO]" would make an SMS
+    UCS-2 (70 characters a part, not 160) although the alert's text is
+    GSM 7-bit: the gateway's own words are then spelt without those
+    accents, and the message is GSM.  An alert whose own text needs UCS-2
+    keeps them, and its text is sent as written."""
+    fr, pt, fr2 = inst.teams()[:3]
+    _, bodies = served_in(inst, tmp_path, pki, {
+        fr: ["fr"], pt: ["pt"], fr2: ["fr"]}, [
+        dict(addresses=f"{fr} {pt}", status="Exercise", severity="Extreme",
+             infos=[("en", "Registry credentials phished", "d", "i")]),
+        dict(addresses=fr2, severity="Extreme",
+             infos=[("fr", "Serveurs arr\u00eat\u00e9s", "d", "i")])])
+    assert set(bodies) == {fr, pt, fr2}, bodies
+    assert bodies[fr].startswith("tocsin: [EXERCICE] Extreme: Registry "
+                                 "credentials phished - r\u00e9pondez ACK ")
+    assert bodies[pt].startswith("tocsin: [EXERCICIO] Extrema: Registry "
+                                 "credentials phished - responda ACK ")
+    for team in (fr, pt):
+        assert all(c in GSM or c in GSM_EXT for c in bodies[team]), team
+    assert bodies[fr2].startswith("tocsin: Extr\u00eame: Serveurs "
+                                  "arr\u00eat\u00e9s - r\u00e9pondez ACK ")
 
 
 def test_fixed_parts_that_do_not_fit_go_in_english(inst, tmp_path, pki):

@@ -702,6 +702,42 @@ test_compose_refusals(void **state)
 	assert_int_equal(smstext_measure("x", 1, NULL, &e), TOCSIN_EINTERNAL);
 }
 
+/* The gateway's own words spelt in GSM7: French and Portuguese labels
+   and markers lose the accents the alphabet lacks and keep those it has;
+   a word with a character of no such spelling is not folded at all. */
+static void
+test_fold_own_words(void **state)
+{
+	struct tocsin_err e = { 0 };
+	char *r = NULL;
+
+	(void)state;
+	assert_int_equal(smstext_fold("Extr\xc3\xaa" "me: ", &r, &e), 1);
+	assert_string_equal(r, "Extreme: ");
+	free(r);
+	/* é, è, à and Ç are GSM7: kept */
+	assert_int_equal(smstext_fold("S\xc3\xa9v\xc3\xa8" "re \xc3\xa0 "
+	    "\xc3\x87" "a", &r, &e), 1);
+	assert_string_equal(r, "S\xc3\xa9v\xc3\xa8" "re \xc3\xa0 \xc3\x87" "a");
+	free(r);
+	assert_int_equal(smstext_fold("[EXERC\xc3\x8d" "CIO] ", &r, &e), 1);
+	assert_string_equal(r, "[EXERCICIO] ");
+	free(r);
+	assert_int_equal(smstext_fold("\xc2\xab" "c\xc5\x93" "ur\xc2\xbb "
+	    "\xe2\x80\x94 re\xc3\xa7" "u\xe2\x80\xa6", &r, &e), 1);
+	assert_string_equal(r, "\"coeur\" - recu...");
+	free(r);
+	/* Cyrillic has no GSM7 spelling: nothing is folded */
+	assert_int_equal(smstext_fold("\xd0\xad\xc3\xaa", &r, &e), 0);
+	assert_null(r);
+	assert_int_equal(smstext_fold("bad \xc3", &r, &e), TOCSIN_EDATA);
+	assert_null(r);
+	assert_true(smstext_text_gsm("Resolvers down \xc3\xa9" "t\xc3\xa9\n"
+	    "\xe2\x80\xae now"));
+	assert_false(smstext_text_gsm("Extr\xc3\xaa" "me"));
+	assert_false(smstext_text_gsm("bad \xc3"));
+}
+
 int
 main(void)
 {
@@ -725,6 +761,7 @@ main(void)
 		cmocka_unit_test(test_compose_frame_only),
 		cmocka_unit_test(test_compose_too_big),
 		cmocka_unit_test(test_compose_refusals),
+		cmocka_unit_test(test_fold_own_words),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
