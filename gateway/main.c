@@ -559,10 +559,12 @@ out:
 
 /*
  * Give back to the system the memory a repository's reading left free.
- * libconfig's tree (about 2 KiB a contact, 31 MiB at 15,000) is freed
- * once the repository is built, but the repository's own strings sit
- * between its nodes, so the heap cannot shrink from the top and the
- * freed pages would stay resident for the whole life of serve.
+ * libconfig's trees are freed once the repository is built (the teams
+ * list is read a slice of teams at a time; one that cannot be is a tree
+ * of about 2 KiB a contact, 31 MiB at 15,000), but the repository's own
+ * strings sit between their nodes, so the heap cannot shrink from the
+ * top and the freed pages would stay resident for the whole life of
+ * serve.
  */
 static void
 serve_trim(void)

@@ -106,6 +106,21 @@ policy_diag_add(struct policy_diag *d, enum policy_sev sev, const char *file,
 }
 
 void
+policy_diag_truncate(struct policy_diag *d, size_t n)
+{
+	while (d->n > n) {
+		struct policy_diag_item *it = &d->items[--d->n];
+
+		if (it->sev == POLICY_ERROR)
+			d->errors--;
+		else
+			d->warnings--;
+		free(it->file);
+		free(it->text);
+	}
+}
+
+void
 policy_diag_free(struct policy_diag *d)
 {
 	if (d == NULL)

@@ -14,6 +14,12 @@
  * scan follows libconfig's lexical rules (comments, strings, names,
  * numbers, "@include at the start of a line") and tracks only as much
  * structure as the ';' check needs; libconfig still does the parsing.
+ *
+ * While it reads the files it also finds where the teams list lies (struct
+ * policy_teams_plan), so that teams.c can give libconfig the list a slice
+ * of teams at a time: libconfig's tree of a large repository is about
+ * three times its text.  Anything but the plain shape of the list leaves
+ * the plan off and the whole tree is read, as before.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -135,12 +141,50 @@ struct policy_level {
 	char name[40];			/* the setting, for messages */
 };
 
+/* Where a text's scan is in its top-level teams setting. */
+enum policy_ts {
+	TS_NONE,		/* not met yet */
+	TS_ASSIGN,		/* after the name */
+	TS_OPEN,		/* after '=' */
+	TS_TEAM,		/* after '(' or ',': a team's '{' must come */
+	TS_IN,			/* in a team */
+	TS_NEXT,		/* after a team: ',' or ')' */
+	TS_AFTER,		/* after ')': ';' or ',' may come */
+	TS_SEP,			/* after that */
+	TS_DONE,		/* ended, on lines of its own */
+	TS_BAD			/* not a shape to read in slices */
+};
+
+/* An @include line at the top level of a text: the span libconfig reads
+   as the include, and the path in it. */
+struct policy_inc_span {
+	size_t start, end;
+	size_t path, pathlen;
+};
+
+/* What the scan of one text found of the teams list (see the top). */
+struct policy_layout {
+	enum policy_ts ts;
+	int nteams_set;		/* top-level settings named teams */
+	bool other;		/* any other top-level token */
+	size_t start, end;	/* the teams setting, with its ';' */
+	char sep;		/* that ';' or ',', or '\0' */
+	int end_line;
+	struct policy_team_span *teams;
+	size_t nteams, cap;
+	struct policy_inc_span inc[POLICY_MAX_INCLUDES];
+	int ninc;
+};
+
 struct policy_scan {
 	struct policy_ctx *ctx;
 	const char *file;
+	const char *text;		/* where offsets count from */
 	struct policy_level lvl[POLICY_MAX_NESTING + 1];
 	int depth;
 	int rc;
+	int tok_line;			/* where the last token ended */
+	struct policy_layout *lay;	/* NULL: no teams list is looked for */
 };
 
 /* A value ended at line: the setting it belongs to waits for ';'. */
@@ -153,6 +197,116 @@ policy_scan_value_done(struct policy_scan *sc, int line)
 	    l->st == ST_AFTER)) {
 		l->st = ST_AFTER;
 		l->value_line = line;
+	}
+}
+
+/* A top-level token outside the teams setting; prev_line is where the
+   token before it ended. */
+static void
+policy_layout_top(struct policy_scan *sc, enum policy_tok t, const char *tok,
+    size_t toklen, int line, int prev_line)
+{
+	struct policy_layout *y = sc->lay;
+	enum policy_st st = sc->lvl[0].st;
+
+	if (t == TOK_NAME && toklen == 5 && memcmp(tok, "teams", 5) == 0 &&
+	    (st == ST_NAME || st == ST_AFTER)) {
+		/* A second one is libconfig's "duplicate setting name": the
+		   plan is then refused for their number. */
+		if (y->nteams_set++ == 0) {
+			y->start = (size_t)(tok - sc->text);
+			/* First on its line, so that taking it out cannot join
+			   what stood before it to what follows. */
+			y->ts = prev_line < line ? TS_ASSIGN : TS_BAD;
+		}
+		return;
+	}
+	y->other = true;
+}
+
+/* A team's '{' in the list at off. */
+static void
+policy_layout_team(struct policy_layout *y, size_t off, int line)
+{
+	struct policy_team_span *sp;
+
+	if (y->nteams >= POLICY_MAX_TEAMS) {
+		/* "more than allowed" is said at the list: whole tree */
+		y->ts = TS_BAD;
+		return;
+	}
+	if (base_grow(&y->teams, &y->cap, y->nteams + 1, sizeof(*y->teams))
+	    != 0)
+		abort();
+	sp = &y->teams[y->nteams++];
+	sp->start = off;
+	sp->end = off;
+	sp->line = line;
+	y->ts = TS_IN;
+}
+
+/*
+ * Follows the teams setting through the tokens of a text: t, at bracket
+ * depth sc->depth before it is counted, at line (where it ended).  The
+ * shape read in slices is "teams = ( { ... }, ... )" with an optional ';'
+ * or ',', the first and last tokens of their lines; anything else, an
+ * @include in it among them, gives TS_BAD.
+ */
+static void
+policy_layout_token(struct policy_scan *sc, enum policy_tok t,
+    const char *tok, size_t toklen, int line)
+{
+	struct policy_layout *y = sc->lay;
+	size_t off = (size_t)(tok - sc->text);
+	int prev_line = sc->tok_line;
+
+	sc->tok_line = line;
+	if (y == NULL)
+		return;
+	if (y->ts == TS_AFTER && t == TOK_SEP) {
+		y->sep = *tok;
+		y->end = off + 1;
+		y->end_line = line;
+		y->ts = TS_SEP;
+		return;
+	}
+	if (y->ts == TS_AFTER || y->ts == TS_SEP)
+		y->ts = line > y->end_line ? TS_DONE : TS_BAD;
+	switch (y->ts) {
+	case TS_ASSIGN:
+		y->ts = t == TOK_ASSIGN ? TS_OPEN : TS_BAD;
+		break;
+	case TS_OPEN:
+		y->ts = t == TOK_OPEN_LIST && *tok == '(' ? TS_TEAM : TS_BAD;
+		break;
+	case TS_TEAM:
+		if (t == TOK_OPEN_GROUP)
+			policy_layout_team(y, off, line);
+		else
+			y->ts = TS_BAD;
+		break;
+	case TS_IN:
+		if (t == TOK_INCLUDE)
+			y->ts = TS_BAD;
+		else if (t == TOK_CLOSE && sc->depth == 2) {
+			y->teams[y->nteams - 1].end = off + 1;
+			y->ts = *tok == '}' ? TS_NEXT : TS_BAD;
+		}
+		break;
+	case TS_NEXT:
+		if (t == TOK_SEP && *tok == ',')
+			y->ts = TS_TEAM;
+		else if (t == TOK_CLOSE && *tok == ')') {
+			y->end = off + 1;
+			y->end_line = line;
+			y->ts = TS_AFTER;
+		} else
+			y->ts = TS_BAD;
+		break;
+	default:
+		if (sc->depth == 0)
+			policy_layout_top(sc, t, tok, toklen, line, prev_line);
+		break;
 	}
 }
 
@@ -171,6 +325,7 @@ policy_scan_token(struct policy_scan *sc, enum policy_tok t, const char *tok,
 	struct policy_src src;
 	char q[POLICY_QUOTE_LEN];
 
+	policy_layout_token(sc, t, tok, toklen, line);
 	if (l->kind == LVL_SETTINGS && l->st == ST_AFTER) {
 		if (t == TOK_STRING)		/* "a" "b" is one string */
 			return 0;
@@ -252,13 +407,15 @@ policy_scan_include(struct policy_scan *sc, const char *p, const char *end,
     int line, policy_include_fn fn, void *arg)
 {
 	struct policy_src src = { sc->file, line };
-	const char *q = p, *s, *e;
+	struct policy_layout *y = sc->lay;
+	const char *q = p, *s, *e, *at;
 
 	while (q < end && (*q == ' ' || *q == '\t'))
 		q++;
 	if ((size_t)(end - q) <= 8 || memcmp(q, "@include", 8) != 0 ||
 	    (q[8] != ' ' && q[8] != '\t'))
 		return NULL;
+	at = q;
 	(void)policy_scan_token(sc, TOK_INCLUDE, q, 8, line);
 	q += 8;
 	while (q < end && (*q == ' ' || *q == '\t'))
@@ -287,6 +444,15 @@ policy_scan_include(struct policy_scan *sc, const char *p, const char *end,
 		if (fn(sc->ctx, sc->file, line, path, arg) != 0)
 			sc->rc = -1;
 		free(path);
+		/* The file of the teams list may be one of these. */
+		if (y != NULL && sc->depth == 0 && y->ninc < POLICY_MAX_INCLUDES) {
+			struct policy_inc_span *in = &y->inc[y->ninc++];
+
+			in->start = (size_t)(at - sc->text);
+			in->end = (size_t)(e + 1 - sc->text);
+			in->path = (size_t)(s - sc->text);
+			in->pathlen = (size_t)(e - s);
+		}
 	}
 	return q < end ? q + 1 : q;
 }
@@ -389,9 +555,12 @@ policy_scan_word(struct policy_scan *sc, const char **pp, const char *end,
 	return rc;
 }
 
-int
-policy_prescan(struct policy_ctx *ctx, const char *file, const char *text,
-    size_t len, policy_include_fn fn, void *arg)
+/* policy_prescan, noting in lay (NULL: not) what it finds of the teams
+   list. */
+static int
+policy_prescan_text(struct policy_ctx *ctx, const char *file,
+    const char *text, size_t len, policy_include_fn fn, void *arg,
+    struct policy_layout *lay)
 {
 	const char *p = text, *end = text + len, *next;
 	struct policy_scan *sc;
@@ -402,6 +571,8 @@ policy_prescan(struct policy_ctx *ctx, const char *file, const char *text,
 	sc = policy_xcalloc(1, sizeof(*sc));
 	sc->ctx = ctx;
 	sc->file = file;
+	sc->text = text;
+	sc->lay = lay;
 	sc->lvl[0].kind = LVL_SETTINGS;
 	sc->lvl[0].st = ST_NAME;
 	while (p < end && rc == 0) {
@@ -435,15 +606,30 @@ policy_prescan(struct policy_ctx *ctx, const char *file, const char *text,
 	}
 	if (rc == 0)
 		rc = sc->rc;
+	if (lay != NULL && (lay->ts == TS_AFTER || lay->ts == TS_SEP))
+		lay->ts = TS_DONE;
 	free(sc);
 	return rc;
 }
 
-/* The chain of files being scanned, for cycles and depth. */
+int
+policy_prescan(struct policy_ctx *ctx, const char *file, const char *text,
+    size_t len, policy_include_fn fn, void *arg)
+{
+	return policy_prescan_text(ctx, file, text, len, fn, arg, NULL);
+}
+
+/* The chain of files being scanned, for cycles and depth, and what was
+   found of the teams list. */
 struct policy_incstate {
 	const char *stack[POLICY_MAX_INCLUDE_DEPTH + 2];
 	int depth;
 	int count;
+	struct policy_teams_plan *plan;
+	struct policy_layout *top;	/* the main file's */
+	struct policy_layout *found;	/* the first file's with teams */
+	int found_depth;		/* its include depth: 0 is main */
+	int nfound;			/* top-level teams settings in all */
 };
 
 /* Read a whole file, bounded.  Returns 0, or an errno value. */
@@ -555,12 +741,144 @@ policy_on_include(struct policy_ctx *ctx, const char *file, int line,
 	return rc;
 }
 
+static void
+policy_layout_free(struct policy_layout *y)
+{
+	if (y == NULL)
+		return;
+	free(y->teams);
+	free(y);
+}
+
+/* Keep what the plan may need of a file just scanned (lay, its text): the
+   main file's and the first file's with a teams setting.  Returns whether
+   text is kept; lay is freed when it is not. */
+static bool
+policy_plan_note(struct policy_incstate *st, const char *file, char *text,
+    size_t len, struct policy_layout *lay)
+{
+	struct policy_teams_plan *plan = st->plan;
+	bool keep = false;
+
+	if (st->depth == 0) {
+		plan->main_text = text;
+		plan->main_len = len;
+		st->top = lay;
+		keep = true;
+	}
+	if (lay->nteams_set > 0 && st->nfound == 0) {
+		plan->file = file;
+		plan->text = text;
+		plan->len = len;
+		st->found = lay;
+		st->found_depth = st->depth;
+		keep = true;
+	}
+	st->nfound += lay->nteams_set;
+	if (st->top != lay && st->found != lay)
+		policy_layout_free(lay);
+	return keep;
+}
+
+/* Whether text[from, to) holds only blanks and closed comments; with
+   eol, only up to the end of the line of from. */
+static bool
+policy_only_blank(const char *text, size_t from, size_t to, bool eol)
+{
+	const char *p = text + from, *end = text + to, *next;
+	int lines = 0;
+
+	while (p < end) {
+		if (*p == '\n' && eol)
+			return true;
+		if (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\f' ||
+		    *p == '\v' || *p == '\n') {
+			p++;
+			continue;
+		}
+		if ((next = policy_scan_comment(p, end, &lines)) == NULL)
+			return false;
+		/* An open block comment would run on into what follows. */
+		if (*p == '/' && p[1] == '*' && (next - p < 4 ||
+		    next[-2] != '*' || next[-1] != '/'))
+			return false;
+		p = next;
+	}
+	return true;
+}
+
+/* The cut of the plan when the list is in a file of its own: that file
+   holds nothing else, and the main file includes it at top level, the
+   last thing on its line. */
+static bool
+policy_plan_cut_include(struct policy_ctx *ctx, struct policy_incstate *st)
+{
+	struct policy_teams_plan *plan = st->plan;
+	const struct policy_layout *y = st->found, *top = st->top;
+	const char *base = ctx->repo->base_dir;
+	size_t blen = strlen(base);
+
+	if (st->found_depth != 1 || y->other ||
+	    !policy_only_blank(plan->text, 0, y->start, false) ||
+	    !policy_only_blank(plan->text, y->end, plan->len, false))
+		return false;
+	for (int i = 0; i < top->ninc; i++) {
+		const struct policy_inc_span *in = &top->inc[i];
+		const char *f = plan->file;
+
+		/* The name policy_on_include made of it: base/path. */
+		if (strncmp(f, base, blen) != 0 || f[blen] != '/' ||
+		    strlen(f + blen + 1) != in->pathlen ||
+		    memcmp(f + blen + 1, plan->main_text + in->path,
+		    in->pathlen) != 0)
+			continue;
+		if (!policy_only_blank(plan->main_text, in->end,
+		    plan->main_len, true))
+			return false;
+		plan->cut_start = in->start;
+		plan->cut_end = in->end;
+		return true;
+	}
+	return false;
+}
+
+/* Whether the teams list can be read in slices (see policy_teams_plan);
+   when it can, the plan takes the teams' spans. */
+static bool
+policy_plan_decide(struct policy_ctx *ctx, struct policy_incstate *st)
+{
+	struct policy_teams_plan *plan = st->plan;
+	struct policy_layout *y = st->found;
+	size_t first, last;
+
+	/* Two top-level teams settings are libconfig's error to report. */
+	if (st->nfound != 1 || y == NULL || st->top == NULL ||
+	    y->ts != TS_DONE || y->nteams == 0)
+		return false;
+	if (y == st->top) {
+		plan->cut_start = y->start;
+		plan->cut_end = y->end;
+	} else if (!policy_plan_cut_include(ctx, st))
+		return false;
+	plan->cut_sep = y->sep;
+	/* libconfig reads a string up to its first NUL, a file past it. */
+	first = y->teams[0].start;
+	last = y->teams[y->nteams - 1].end;
+	if (memchr(plan->text + first, '\0', last - first) != NULL)
+		return false;
+	plan->teams = y->teams;
+	plan->nteams = y->nteams;
+	y->teams = NULL;
+	return true;
+}
+
 /* Returns 0, -1 after reporting, or an errno value when abs cannot be read
    (the caller reports it, at the @include line). */
 static int
 policy_prescan_one(struct policy_ctx *ctx, const char *abs,
     struct policy_incstate *st)
 {
+	struct policy_layout *lay;
 	const char *file;
 	char *text = NULL;
 	size_t len = 0;
@@ -569,22 +887,46 @@ policy_prescan_one(struct policy_ctx *ctx, const char *abs,
 	if ((rc = policy_read_all(abs, &text, &len)) != 0)
 		return rc;
 	file = policy_intern_file(ctx, abs);
+	lay = policy_xcalloc(1, sizeof(*lay));
 	st->stack[st->depth++] = file;
-	rc = policy_prescan(ctx, file, text, len, policy_on_include, st);
+	rc = policy_prescan_text(ctx, file, text, len, policy_on_include, st,
+	    lay);
 	st->depth--;
-	free(text);
+	if (!policy_plan_note(st, file, text, len, lay))
+		free(text);
 	return rc;
 }
 
+void
+policy_teams_plan_free(struct policy_teams_plan *plan)
+{
+	if (plan->text != plan->main_text)
+		free(plan->text);
+	free(plan->main_text);
+	free(plan->teams);
+	memset(plan, 0, sizeof(*plan));
+}
+
 int
-policy_prescan_files(struct policy_ctx *ctx, const char *main_abs)
+policy_prescan_files(struct policy_ctx *ctx, const char *main_abs,
+    struct policy_teams_plan *plan)
 {
 	struct policy_incstate st;
 	struct policy_src src = { NULL, 0 };
 	int rc;
 
 	memset(&st, 0, sizeof(st));
+	memset(plan, 0, sizeof(*plan));
+	st.plan = plan;
 	rc = policy_prescan_one(ctx, main_abs, &st);
+	if (rc == 0)
+		plan->ok = policy_plan_decide(ctx, &st);
+	if (st.found != st.top)
+		policy_layout_free(st.found);
+	policy_layout_free(st.top);
+	/* The texts are only wanted for the slices. */
+	if (!plan->ok)
+		policy_teams_plan_free(plan);
 	if (rc > 0) {
 		src.file = policy_intern_file(ctx, main_abs);
 		policy_err_at(ctx, src, "cannot read the configuration file: "

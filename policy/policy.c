@@ -4,7 +4,10 @@
  *
  * A load is: pre-scan the files (include.c), let libconfig parse them with
  * the include folder set to the main file's folder, read every section,
- * run the checks across sections, sort the problems into file order.  The
+ * run the checks across sections, sort the problems into file order.
+ * libconfig gets the teams list a slice at a time when the pre-scan finds
+ * it in a shape where that changes nothing (policy_load_sliced), since its
+ * tree of a large list would be the peak of the process.  The
  * repository is handed out only when there is no error; otherwise it is
  * freed here and the caller gets the problems and the first error.  Every
  * file name a policy_src points at is one of repo->files, owned by the
@@ -68,11 +71,28 @@ policy_map_file(struct policy_ctx *ctx, const char *raw)
 	return file;
 }
 
+/* Whether s is a setting of the tree whose root is root. */
+static bool
+policy_in_tree(const config_setting_t *s, const config_setting_t *root)
+{
+	while (config_setting_parent(s) != NULL)
+		s = config_setting_parent(s);
+	return s == root;
+}
+
 struct policy_src
 policy_src_of(struct policy_ctx *ctx, const config_setting_t *s)
 {
 	struct policy_src src;
 
+	/* libconfig names a slice's settings by no file and by its own line
+	   numbers (teams.c). */
+	if (s != NULL && ctx->slice_root != NULL &&
+	    policy_in_tree(s, ctx->slice_root)) {
+		src.file = ctx->slice_file;
+		src.line = (int)config_setting_source_line(s) + ctx->slice_lines;
+		return src;
+	}
 	src.file = policy_map_file(ctx, s != NULL ?
 	    config_setting_source_file(s) : NULL);
 	src.line = s != NULL ? (int)config_setting_source_line(s) : 0;
@@ -332,8 +352,12 @@ policy_parse_error(struct policy_ctx *ctx, const config_t *cf)
 		    "line", text);
 }
 
-static void
-policy_read_all(struct policy_ctx *ctx, const config_t *cf)
+/* Every section of cf, the teams from plan when it is given (the cf of
+   policy_load_sliced has none).  Returns 0, or -1 when libconfig refused
+   a slice of the teams, before the checks across sections. */
+static int
+policy_read_all(struct policy_ctx *ctx, const config_t *cf,
+    const struct policy_teams_plan *plan)
 {
 	static const char *const keys[] = { "gateway", "issuers", "quorum",
 		"providers", "policies", "groups", "templates", "teams", NULL };
@@ -349,8 +373,12 @@ policy_read_all(struct policy_ctx *ctx, const config_t *cf)
 	(void)policy_read_policies(ctx, root);
 	(void)policy_read_groups(ctx, root);
 	(void)policy_read_templates(ctx, root);
-	(void)policy_read_teams(ctx, root);
+	if (plan == NULL)
+		(void)policy_read_teams(ctx, root);
+	else if (policy_read_team_slices(ctx, plan) != 0)
+		return -1;
 	policy_check_all(ctx);
+	return 0;
 }
 
 /* A repository kept despite errors is still printed from: names that
@@ -431,10 +459,106 @@ policy_begin(struct policy_ctx *ctx, struct policy_diag *diag,
 	ctx->repo = policy_xcalloc(1, sizeof(*ctx->repo));
 }
 
+/* Undo a load that got as far as the sections: the repository goes back
+   to its files (the pre-scan's) and the problems to the mark. */
+static void
+policy_rollback(struct policy_ctx *ctx, size_t mark)
+{
+	struct policy_repo *old = ctx->repo;
+	struct policy_repo *repo = policy_xcalloc(1, sizeof(*repo));
+
+	repo->files = old->files;
+	repo->nfiles = old->nfiles;
+	repo->main_file = old->main_file;
+	repo->base_dir = old->base_dir;
+	old->files = NULL;
+	old->nfiles = 0;
+	old->main_file = NULL;
+	old->base_dir = NULL;
+	policy_free(old);
+	ctx->repo = repo;
+	policy_diag_truncate(ctx->diag, mark);
+	ctx->parsed = false;
+	/* libconfig's names of the tree just destroyed may come back at the
+	   same addresses. */
+	ctx->last_raw = NULL;
+	ctx->last_file = NULL;
+}
+
+/* The main file's text with what plan cuts out of it (the teams list or
+   the @include of its file) replaced by an empty teams list, which stands
+   in the grammar where the list stood (a setting there is refused as the
+   list would be, a ';' after it ends it as it would end the list), then
+   the line ends of the cut, so that every other line keeps its number. */
+static char *
+policy_cut_text(const struct policy_teams_plan *plan, size_t *ret_len)
+{
+	static const char empty[] = " teams = ()";
+	const char *t = plan->main_text;
+	size_t a = plan->cut_start, b = plan->cut_end, o = a, lines = 0;
+	size_t el = sizeof(empty) - 1;
+	char *out;
+
+	for (size_t i = a; i < b; i++)
+		if (t[i] == '\n')
+			lines++;
+	out = policy_xcalloc(plan->main_len - (b - a) + el + 1 + lines + 1, 1);
+	memcpy(out, t, a);
+	/* Its space keeps apart what stood before the cut and "teams". */
+	memcpy(out + o, empty, el);
+	o += el;
+	if (plan->cut_sep != '\0')
+		out[o++] = plan->cut_sep;
+	for (size_t i = a; i < b; i++)
+		if (t[i] == '\n')
+			out[o++] = '\n';
+	memcpy(out + o, t + b, plan->main_len - b);
+	o += plan->main_len - b;
+	*ret_len = o;
+	return out;
+}
+
+/*
+ * The load with the teams list read a slice at a time (plan->ok): libconfig
+ * reads the main file's text with an empty list in place of the list, from
+ * memory (its settings then have no file name, which policy_map_file takes
+ * for the main file), and the files it includes from disk as ever; teams.c
+ * gives it the list a slice at a time (the empty one is not read).  libconfig takes the parts iff it takes the whole (the
+ * pre-scan saw to that), but its message for an error is the whole
+ * file's: so on any error nothing read is kept and the caller reads the
+ * whole tree.  Returns 0 when done, 1 for that.
+ */
+static int
+policy_load_sliced(struct policy_ctx *ctx,
+    const struct policy_teams_plan *plan)
+{
+	size_t mark = ctx->diag->n, len;
+	char *text = policy_cut_text(plan, &len);
+	config_t cf;
+	FILE *fp;
+	int rc = 1;
+
+	config_init(&cf);
+	config_set_include_dir(&cf, ctx->repo->base_dir);
+	if ((fp = fmemopen(text, len, "r")) != NULL) {
+		if (config_read(&cf, fp) == CONFIG_TRUE)
+			rc = 0;
+		(void)fclose(fp);
+	}
+	free(text);
+	if (rc == 0 && policy_read_all(ctx, &cf, plan) != 0) {
+		policy_rollback(ctx, mark);
+		rc = 1;
+	}
+	config_destroy(&cf);
+	return rc;
+}
+
 static int
 policy_load_file(const char *path, bool keep, struct policy_repo **ret,
     struct policy_diag *diag, struct tocsin_err *err)
 {
+	struct policy_teams_plan plan;
 	struct policy_diag own;
 	struct policy_ctx ctx;
 	struct policy_repo *repo;
@@ -460,16 +584,21 @@ policy_load_file(const char *path, bool keep, struct policy_repo **ret,
 	(void)policy_intern_file(&ctx, abs);
 	ctx.cfg_main = abs;
 
-	if (policy_prescan_files(&ctx, abs) == 0) {
-		config_init(&cf);
-		/* Relative @include paths are taken from the main file's
-		   folder (the pre-scan refused absolute ones). */
-		config_set_include_dir(&cf, repo->base_dir);
-		if (config_read_file(&cf, abs) == CONFIG_FALSE)
-			policy_parse_error(&ctx, &cf);
-		else
-			policy_read_all(&ctx, &cf);
-		config_destroy(&cf);
+	if (policy_prescan_files(&ctx, abs, &plan) == 0) {
+		rc = plan.ok ? policy_load_sliced(&ctx, &plan) : 1;
+		policy_teams_plan_free(&plan);
+		if (rc != 0) {
+			config_init(&cf);
+			/* Relative @include paths are taken from the main
+			   file's folder (the pre-scan refused absolute
+			   ones). */
+			config_set_include_dir(&cf, ctx.repo->base_dir);
+			if (config_read_file(&cf, abs) == CONFIG_FALSE)
+				policy_parse_error(&ctx, &cf);
+			else
+				(void)policy_read_all(&ctx, &cf, NULL);
+			config_destroy(&cf);
+		}
 	}
 	rc = policy_finish(&ctx, n0, e0, keep, ret, err);
 	if (diag == NULL)
@@ -554,7 +683,7 @@ policy_load_string(const char *text, const char *name, const char *base_dir,
 			if (config_read_string(&cf, text) == CONFIG_FALSE)
 				policy_parse_error(&ctx, &cf);
 			else
-				policy_read_all(&ctx, &cf);
+				(void)policy_read_all(&ctx, &cf, NULL);
 			config_destroy(&cf);
 		}
 	}

@@ -3,8 +3,9 @@
  *
  * The loader is split by job: policy.c drives a load and owns the repo's
  * memory, sections.c and teams.c read the sections, check.c does the checks
- * that need the whole repository, include.c pre-scans @include lines,
- * values.c parses single values, diag.c collects problems, resolve.c answers
+ * that need the whole repository, include.c pre-scans @include lines
+ * (and finds the teams list, which teams.c reads in slices), values.c
+ * parses single values, diag.c collects problems, resolve.c answers
  * questions about a loaded repository, providers.c, fax.c and drop.c read
  * the providers other than smtp (drop.c also a team's sshdrop).
  * Allocation failure aborts: the repository is read at start-up, and a
@@ -40,6 +41,7 @@
 #define POLICY_MAX_INCLUDE_DEPTH 8	/* libconfig's own limit is 10 */
 #define POLICY_MAX_GROUP_DEPTH	16	/* groups naming groups */
 #define POLICY_MAX_DURATION	(400LL * 86400)
+#define POLICY_SLICE_TEAMS	64	/* teams libconfig reads at a time */
 
 /* The fax number's place in providers.fax's address template. */
 #define POLICY_FAX_NUMBER	"{number}"
@@ -53,6 +55,44 @@ struct policy_ctx {
 	const char *last_raw;	/* cache of policy_src_of's last mapping */
 	const char *last_file;
 	bool parsed;		/* libconfig read it and the sections ran */
+	/* While a slice of the teams list is read (teams.c): its tree, the
+	   file it comes from and how many lines precede its first team
+	   there, since libconfig numbers the slice's lines from 1. */
+	const config_setting_t *slice_root;
+	const char *slice_file;
+	int slice_lines;
+};
+
+/* One team of the teams list: its text from '{' to past its '}', and the
+   line of the '{'. */
+struct policy_team_span {
+	size_t start, end;
+	int line;
+};
+
+/*
+ * What the pre-scan found of the teams list, so that libconfig can be
+ * given the list a slice of teams at a time instead of all at once (its
+ * tree of a large repository is the peak of the process).  ok only for a
+ * shape where that cannot change what libconfig makes of the text: one
+ * top-level "teams = ( { ... }, ... );" of 1 to POLICY_MAX_TEAMS groups,
+ * with no @include in it, on lines of its own, either in the main file or
+ * alone in a file that the main file includes once, at top level.
+ */
+struct policy_teams_plan {
+	bool ok;
+	char *main_text;	/* the main file's text, owned */
+	size_t main_len;
+	/* What of main_text libconfig must not see: the teams setting, or
+	   the @include of the file that holds it; and the ';' or ',' that
+	   ended the setting ('\0': none). */
+	size_t cut_start, cut_end;
+	char cut_sep;
+	const char *file;	/* the file of the list, one of repo->files */
+	char *text;		/* its text: main_text, or owned */
+	size_t len;
+	struct policy_team_span *teams;
+	size_t nteams;
 };
 
 /* Allocation that aborts on failure (see the top of this file). */
@@ -67,6 +107,8 @@ void policy_diag_vadd(struct policy_diag *d, enum policy_sev sev,
 /* Stable sort of items[from..n) by file (in the order of files) and line. */
 void policy_diag_sort(struct policy_diag *d, size_t from, char *const *files,
     size_t nfiles);
+/* Forget the items from n on, as if they had never been added. */
+void policy_diag_truncate(struct policy_diag *d, size_t n);
 
 /* The place of k in the kinds set (their number when it is none). */
 size_t policy_kind_index(const struct policy_kind *k);
@@ -196,6 +238,12 @@ const config_setting_t *policy_section_entries(struct policy_ctx *ctx,
 
 /* teams.c */
 int policy_read_teams(struct policy_ctx *ctx, const config_setting_t *root);
+/* The teams of plan (ok), read a slice at a time, as policy_read_teams
+   reads them from the whole tree.  Returns 0, or -1 when libconfig refused
+   a slice: the caller then reads the whole tree, for libconfig's own
+   message. */
+int policy_read_team_slices(struct policy_ctx *ctx,
+    const struct policy_teams_plan *plan);
 
 /* check.c: checks across sections, once everything is read. */
 void policy_check_all(struct policy_ctx *ctx);
@@ -232,8 +280,11 @@ typedef int (*policy_include_fn)(struct policy_ctx *ctx, const char *file,
 int policy_prescan(struct policy_ctx *ctx, const char *file, const char *text,
     size_t len, policy_include_fn fn, void *arg);
 /* Pre-scan the main file and every file it includes (recursively), adding
-   each to repo->files.  Returns 0, or -1 after reporting. */
-int policy_prescan_files(struct policy_ctx *ctx, const char *main_abs);
+   each to repo->files, and fill plan (policy_teams_plan_free frees it).
+   Returns 0, or -1 after reporting. */
+int policy_prescan_files(struct policy_ctx *ctx, const char *main_abs,
+    struct policy_teams_plan *plan);
+void policy_teams_plan_free(struct policy_teams_plan *plan);
 
 /* resolve.c */
 /* Resolve with a reason for failure; the load-time checks use it. */

@@ -2,7 +2,10 @@
  * teams.c: the contact repository: teams and their contacts.
  *
  * Read after policies and providers, so a team's policy and its sshdrop
- * host (drop.c reads sshdrop) are looked up at once.  The checks
+ * host (drop.c reads sshdrop) are looked up at once.  A large list comes
+ * from the pre-scan's plan a slice of teams at a time (see
+ * policy_read_team_slices), so that libconfig's tree of it never exists
+ * whole; a team is read the same way either way.  The checks
  * here are per team and per contact (ids, E.164 numbers, time zones, hours,
  * languages, keys); checks that need targets and contacts together live in
  * check.c.  Team ids are checked hardest: they become parts of file names
@@ -405,6 +408,34 @@ policy_read_team(struct policy_ctx *ctx, const config_setting_t *g,
 	policy_read_contacts(ctx, g, team, where);
 }
 
+/* The first n teams of list, which are teams first + 1 to first + n of the
+   repository, into repo->teams (of room for them). */
+static void
+policy_read_team_list(struct policy_ctx *ctx, const config_setting_t *list,
+    int n, int first)
+{
+	struct policy_repo *repo = ctx->repo;
+
+	/* Each team's part of libconfig's tree goes once it is read: the
+	   tree is about three times the text (31 MiB for 15,000 contacts),
+	   and the teams built from it then reuse its memory instead of
+	   adding to it. */
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *e = config_setting_get_elem(list, 0);
+
+		if (config_setting_type(e) != CONFIG_TYPE_GROUP)
+			policy_err(ctx, e, "team %d must be a group { id = ...; "
+			    "... }, not %s", first + i + 1,
+			    policy_type_name(config_setting_type(e)));
+		else {
+			repo->nteams++;
+			policy_read_team(ctx, e, &repo->teams[repo->nteams - 1],
+			    first + i + 1);
+		}
+		(void)config_setting_remove_elem((config_setting_t *)list, 0);
+	}
+}
+
 int
 policy_read_teams(struct policy_ctx *ctx, const config_setting_t *root)
 {
@@ -434,23 +465,60 @@ policy_read_teams(struct policy_ctx *ctx, const config_setting_t *root)
 		n = POLICY_MAX_TEAMS;
 	}
 	repo->teams = policy_xcalloc((size_t)n, sizeof(*repo->teams));
-	/* Each team's part of libconfig's tree goes once it is read: the
-	   tree is about three times the text (31 MiB for 15,000 contacts),
-	   and the teams built from it then reuse its memory instead of
-	   adding to it, which is serve's peak. */
-	for (int i = 0; i < n; i++) {
-		const config_setting_t *e = config_setting_get_elem(list, 0);
+	policy_read_team_list(ctx, list, n, 0);
+	return 0;
+}
 
-		if (config_setting_type(e) != CONFIG_TYPE_GROUP)
-			policy_err(ctx, e, "team %d must be a group { id = ...; "
-			    "... }, not %s", i + 1,
-			    policy_type_name(config_setting_type(e)));
-		else {
-			repo->nteams++;
-			policy_read_team(ctx, e, &repo->teams[repo->nteams - 1],
-			    i + 1);
-		}
-		(void)config_setting_remove_elem((config_setting_t *)list, 0);
+/* Read libconfig's slice of a teams list: "teams = (" and the text of
+   teams first to first + n - 1 of plan, then ");". */
+static int
+policy_read_slice(struct policy_ctx *ctx, const struct policy_teams_plan *plan,
+    size_t first, size_t n)
+{
+	static const char head[] = "teams = (", tail[] = ");";
+	const struct policy_team_span *a = &plan->teams[first];
+	const struct policy_team_span *z = &plan->teams[first + n - 1];
+	size_t hl = sizeof(head) - 1, body = z->end - a->start;
+	const config_setting_t *list;
+	config_t cf;
+	char *text;
+	int rc = -1;
+
+	text = policy_xcalloc(hl + body + sizeof(tail), 1);
+	memcpy(text, head, hl);
+	memcpy(text + hl, plan->text + a->start, body);
+	memcpy(text + hl + body, tail, sizeof(tail));
+	config_init(&cf);
+	if (config_read_string(&cf, text) == CONFIG_TRUE &&
+	    (list = config_lookup(&cf, "teams")) != NULL &&
+	    config_setting_length(list) == (int)n) {
+		/* The first team's '{' is on line 1 of the slice. */
+		ctx->slice_root = config_root_setting(&cf);
+		ctx->slice_file = plan->file;
+		ctx->slice_lines = a->line - 1;
+		policy_read_team_list(ctx, list, (int)n, (int)first);
+		ctx->slice_root = NULL;
+		ctx->slice_file = NULL;
+		ctx->slice_lines = 0;
+		rc = 0;
 	}
+	config_destroy(&cf);
+	free(text);
+	return rc;
+}
+
+int
+policy_read_team_slices(struct policy_ctx *ctx,
+    const struct policy_teams_plan *plan)
+{
+	size_t n = plan->nteams;
+
+	/* The pre-scan found 1 to POLICY_MAX_TEAMS teams: the messages of
+	   policy_read_teams on the list as a whole cannot come. */
+	ctx->repo->teams = policy_xcalloc(n, sizeof(*ctx->repo->teams));
+	for (size_t first = 0; first < n; first += POLICY_SLICE_TEAMS)
+		if (policy_read_slice(ctx, plan, first, n - first <
+		    POLICY_SLICE_TEAMS ? n - first : POLICY_SLICE_TEAMS) != 0)
+			return -1;
 	return 0;
 }

@@ -3301,6 +3301,474 @@ test_team_drop_warning(void **state)
 	policy_diag_free(&d);
 }
 
+/*
+ * The teams list read a slice of POLICY_SLICE_TEAMS teams at a time: the
+ * same repository and the same problems, at the same places, as libconfig's
+ * whole tree gives.  policy_load_string still reads the whole tree, so a
+ * file loaded both ways is the reference.
+ */
+
+/* How a generated team differs from the plain one. */
+struct gen_opts {
+	int bad_tz;		/* team (1-based) whose contact "a" has a bad
+				   time zone; 0: none */
+	int syntax;		/* team whose contact "a" has "role = ;" */
+	int dup_of;		/* team dup_of + 80 takes team dup_of's id */
+	bool tricky;		/* brackets and "teams = (" in strings and
+				   comments */
+};
+
+/* Lines a generated team takes: team i's '{' is at line
+   first + GEN_LINES * (i - 1), first being the line after "teams = (". */
+#define GEN_LINES 8
+
+/* "teams = (" and n teams on lines of GEN_LINES each, then ");". */
+static char *
+gen_teams(int n, const struct gen_opts *o)
+{
+	size_t cap = (size_t)n * 640 + 64, len = 0;
+	char *buf = malloc(cap);
+
+	assert_non_null(buf);
+	len += (size_t)snprintf(buf + len, cap - len, "teams = (\n");
+	for (int i = 1; i <= n; i++) {
+		int id = o->dup_of != 0 && i == o->dup_of + 80 ? o->dup_of : i;
+
+		len += (size_t)snprintf(buf + len, cap - len,
+		    "  { id = \"t%d\"; domain = \"x\"; cctld_operator = \"%s\";\n"
+		    "    region = \"AF\"; policy = \"p\";%s\n"
+		    "    contacts = (%s\n"
+		    "      { name = \"a\"; role = %s; timezone = \"%s\";\n"
+		    "        languages = [ \"en\" ]; mobile = \"+254700555%03d\"; },\n"
+		    "      { name = \"b\"; role = \"r\"; timezone = \"UTC\";\n"
+		    "        languages = [ \"en\" ]; mobile = \"+254700556%03d\"; } );\n"
+		    "  }%s%s\n", id,
+		    o->tricky ? "o } ) , { ( \\\" teams = ( { \\\\" : "o",
+		    o->tricky ? " # } ) , teams = ( {" : "",
+		    o->tricky ? " // ) } teams = ( \" {" : "",
+		    i == o->syntax ? "" : "\"r\"",
+		    i == o->bad_tz ? "Mars/Olympus" : "UTC", i % 1000, i % 1000,
+		    i < n ? "," : "",
+		    o->tricky ? " /* } ) , \" teams = ( { */" : "");
+	}
+	len += (size_t)snprintf(buf + len, cap - len, ");\n");
+	assert_true(len < cap);
+	return buf;
+}
+
+static void
+put_file(const char *dir, const char *name, const char *text)
+{
+	char path[PATH_MAX];
+	FILE *f;
+
+	(void)snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	assert_true(fputs(text, f) >= 0);
+	assert_int_equal(fclose(f), 0);
+}
+
+static void
+rm_file(const char *dir, const char *name)
+{
+	char path[PATH_MAX];
+
+	(void)snprintf(path, sizeof(path), "%s/%s", dir, name);
+	assert_int_equal(unlink(path), 0);
+}
+
+/* How many teams the pre-scan of dir/name plans to read in slices; 0 when
+   it reads the whole tree. */
+static size_t
+slice_plan(const char *dir, const char *name)
+{
+	struct policy_teams_plan plan;
+	struct policy_diag d;
+	struct policy_ctx ctx;
+	char path[PATH_MAX];
+	size_t n;
+
+	(void)snprintf(path, sizeof(path), "%s/%s", dir, name);
+	memset(&ctx, 0, sizeof(ctx));
+	policy_diag_init(&d);
+	ctx.diag = &d;
+	ctx.repo = policy_xcalloc(1, sizeof(*ctx.repo));
+	ctx.repo->main_file = policy_xstrdup(path);
+	ctx.repo->base_dir = policy_xstrdup(dir);
+	(void)policy_intern_file(&ctx, path);
+	assert_int_equal(policy_prescan_files(&ctx, path, &plan), 0);
+	n = plan.ok ? plan.nteams : 0;
+	policy_teams_plan_free(&plan);
+	policy_free(ctx.repo);
+	policy_diag_free(&d);
+	return n;
+}
+
+/* Load dir/name as a file (with keep, as `tocsin check` does). */
+static int
+load_file(const char *dir, const char *name, struct policy_diag *d,
+    struct policy_repo **r, struct tocsin_err *err)
+{
+	char path[PATH_MAX];
+
+	(void)snprintf(path, sizeof(path), "%s/%s", dir, name);
+	policy_diag_init(d);
+	memset(err, 0, sizeof(*err));
+	return policy_load_check(path, r, d, err);
+}
+
+/* n generated teams as dir/teams.conf. */
+static void
+put_teams(const char *dir, int n, const struct gen_opts *o)
+{
+	char *teams = gen_teams(n, o);
+
+	put_file(dir, "teams.conf", teams);
+	free(teams);
+}
+
+/* dir/tocsin.conf read in slices (plan_n teams) or whole (0), refused
+   with one error only, at file_suffix:line, containing frag. */
+static void
+expect_only_error(const char *dir, size_t plan_n, const char *file_suffix,
+    int line, const char *frag)
+{
+	struct policy_repo *r = (struct policy_repo *)1;
+	struct policy_diag d;
+	struct tocsin_err err;
+	char exp[64];
+
+	assert_int_equal(slice_plan(dir, "tocsin.conf"), plan_n);
+	assert_int_equal(load_file(dir, "tocsin.conf", &d, &r, &err),
+	    TOCSIN_ECONFIG);
+	assert_null(r);
+	assert_int_equal(d.errors, 1);
+	assert_int_equal(d.warnings, 0);
+	assert_diag(&d, POLICY_ERROR, file_suffix, line, frag);
+	/* the first error as FILE:LINE: text */
+	(void)snprintf(exp, sizeof(exp), "%s:%d: ", file_suffix, line);
+	assert_non_null(strstr(err.msg, exp));
+	policy_diag_free(&d);
+}
+
+static void
+assert_same_diag(const struct policy_diag *a, const struct policy_diag *b)
+{
+	bool same = a->n == b->n;
+
+	for (size_t i = 0; same && i < a->n; i++) {
+		const struct policy_diag_item *x = &a->items[i];
+		const struct policy_diag_item *y = &b->items[i];
+
+		same = x->sev == y->sev && x->line == y->line &&
+		    x->file != NULL && y->file != NULL &&
+		    strcmp(x->file, y->file) == 0 &&
+		    strcmp(x->text, y->text) == 0;
+	}
+	if (!same) {
+		print_message("in slices:\n");
+		dump(a);
+		print_message("whole:\n");
+		dump(b);
+		fail();
+	}
+}
+
+static void
+assert_same_team(const struct policy_team *a, const struct policy_team *b)
+{
+	assert_string_equal(a->id, b->id);
+	assert_string_equal(a->src.file, b->src.file);
+	assert_int_equal(a->src.line, b->src.line);
+	assert_string_equal(a->cctld_operator, b->cctld_operator);
+	assert_ptr_equal(a->policy != NULL, b->policy != NULL);
+	assert_int_equal(a->ncontacts, b->ncontacts);
+	for (size_t c = 0; c < a->ncontacts; c++) {
+		const struct policy_contact *x = &a->contacts[c];
+		const struct policy_contact *y = &b->contacts[c];
+
+		assert_string_equal(x->name, y->name);
+		assert_int_equal(x->src.line, y->src.line);
+		assert_string_equal(x->src.file, y->src.file);
+		assert_int_equal(x->pgp_src.line, y->pgp_src.line);
+		assert_string_equal(x->mobile, y->mobile);
+		assert_int_equal(x->nlanguages, y->nlanguages);
+	}
+}
+
+/* text as dir/tocsin.conf, read in slices of plan_n teams (0: whole), and
+   from a string (whole): the same problems and the same teams. */
+static void
+expect_same_load(const char *dir, const char *text, size_t plan_n,
+    size_t nteams)
+{
+	struct policy_repo *a = NULL, *b = NULL;
+	struct policy_diag da, db;
+	struct tocsin_err err;
+	int ra, rb;
+
+	put_file(dir, "tocsin.conf", text);
+	assert_int_equal(slice_plan(dir, "tocsin.conf"), plan_n);
+	ra = load_file(dir, "tocsin.conf", &da, &a, &err);
+	policy_diag_init(&db);
+	rb = policy_load_string(text, "tocsin.conf", dir, &b, &db, &err);
+	assert_int_equal(ra, rb);
+	assert_same_diag(&da, &db);
+	if (rb == 0) {
+		assert_int_equal(a->nteams, nteams);
+		assert_int_equal(b->nteams, nteams);
+		for (size_t i = 0; i < nteams; i++)
+			assert_same_team(&a->teams[i], &b->teams[i]);
+	}
+	policy_free(a);
+	policy_free(b);
+	policy_diag_free(&da);
+	policy_diag_free(&db);
+	rm_file(dir, "tocsin.conf");
+}
+
+/* The main file GW ISS POL (lines 1 to 3), teams from line 4, then
+   tail. */
+static char *
+gen_main_tail(int n, const struct gen_opts *o, const char *tail)
+{
+	char *teams = gen_teams(n, o);
+	size_t len = strlen(GW ISS POL) + strlen(teams) + strlen(tail) + 1;
+	char *text = malloc(len);
+
+	assert_non_null(text);
+	(void)snprintf(text, len, "%s%s%s", GW ISS POL, teams, tail);
+	free(teams);
+	return text;
+}
+
+static char *
+gen_main(int n, const struct gen_opts *o)
+{
+	return gen_main_tail(n, o, "");
+}
+
+static void
+test_slices_same_as_whole(void **state)
+{
+	/* 150 teams are slices of 64, 64 and 22 */
+	static const struct {
+		int n;
+		struct gen_opts o;
+	} cases[] = {
+		{ 150, { 0, 0, 0, false } },
+		/* one slice, exactly two */
+		{ 1, { 0, 0, 0, false } },
+		{ 128, { 0, 0, 0, false } },
+		/* problems in the 64th, 65th, last and first teams, and an
+		   id taken again in the third slice */
+		{ 150, { 64, 0, 60, false } },
+		{ 150, { 65, 0, 60, false } },
+		{ 150, { 150, 0, 60, false } },
+		{ 150, { 1, 0, 60, false } },
+		/* brackets, quotes and "teams = (" in strings and
+		   comments */
+		{ 150, { 0, 0, 0, true } },
+		{ 150, { 100, 0, 0, true } },
+	};
+	char dir[] = "/tmp/tocsin-test-XXXXXX";
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *text = gen_main(cases[i].n, &cases[i].o);
+
+		expect_same_load(dir, text, (size_t)cases[i].n,
+		    (size_t)cases[i].n);
+		free(text);
+	}
+	assert_int_equal(rmdir(dir), 0);
+}
+
+/* The house layout: the teams in a file of their own that the main file
+   includes; a problem past the first slice names that file and line. */
+static void
+test_slices_included(void **state)
+{
+	static const int boundary[] = { 1, 64, 65, 130 };
+	char dir[] = "/tmp/tocsin-test-XXXXXX", teams_path[PATH_MAX];
+	struct policy_repo *r = NULL;
+	struct policy_diag d;
+	struct tocsin_err err;
+	struct gen_opts o;
+	char *teams, exp[PATH_MAX + 64];
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	(void)snprintf(teams_path, sizeof(teams_path), "%s/teams.conf", dir);
+	put_file(dir, "tocsin.conf", GW ISS POL "# the teams:\n"
+	    "@include \"teams.conf\" // all of them\n");
+	memset(&o, 0, sizeof(o));
+	o.bad_tz = 100;
+	put_teams(dir, 130, &o);
+	assert_int_equal(slice_plan(dir, "tocsin.conf"), 130);
+	assert_int_equal(load_file(dir, "tocsin.conf", &d, &r, &err),
+	    TOCSIN_ECONFIG);
+	assert_int_equal(d.errors, 1);
+	/* team 100's '{' is at 2 + 8 * 99, its contact "a" 3 lines on */
+	assert_diag(&d, POLICY_ERROR, "/teams.conf", 2 + GEN_LINES * 99 + 3,
+	    "team \"t100\" contact \"a\": timezone \"Mars/Olympus\"");
+	(void)snprintf(exp, sizeof(exp), "%s:%d: team \"t100\"", teams_path,
+	    2 + GEN_LINES * 99 + 3);
+	assert_memory_equal(err.msg, exp, strlen(exp));
+	assert_int_equal(r->nteams, 130);
+	for (size_t k = 0; k < sizeof(boundary) / sizeof(boundary[0]); k++) {
+		const struct policy_team *t = &r->teams[boundary[k] - 1];
+		char id[16];
+
+		(void)snprintf(id, sizeof(id), "t%d", boundary[k]);
+		assert_string_equal(t->id, id);
+		assert_string_equal(t->src.file, teams_path);
+		assert_int_equal(t->src.line, 2 + GEN_LINES * (boundary[k] - 1));
+		assert_int_equal(t->ncontacts, 2);
+		assert_string_equal(t->contacts[1].name, "b");
+		assert_int_equal(t->contacts[1].src.line, t->src.line + 5);
+		assert_string_equal(t->contacts[1].src.file, teams_path);
+		assert_non_null(t->policy);
+	}
+	policy_free(r);
+	policy_diag_free(&d);
+
+	/* A syntax error in a later slice: libconfig's message, alone,
+	   though the main file has a problem of its own. */
+	put_file(dir, "tocsin.conf", GW ISS POL "gateway2 = 1;\n"
+	    "@include \"teams.conf\"\n");
+	memset(&o, 0, sizeof(o));
+	o.syntax = 120;
+	put_teams(dir, 130, &o);
+	expect_only_error(dir, 130, "/teams.conf", 2 + GEN_LINES * 119 + 3,
+	    "syntax error; look on this line");
+
+	/* Without the syntax error, the main file's problem is found. */
+	memset(&o, 0, sizeof(o));
+	put_teams(dir, 130, &o);
+	assert_int_equal(load_file(dir, "tocsin.conf", &d, &r, &err),
+	    TOCSIN_ECONFIG);
+	assert_int_equal(d.errors, 1);
+	assert_diag(&d, POLICY_ERROR, "/tocsin.conf", 4,
+	    "unknown key \"gateway2\"");
+	assert_int_equal(r->nteams, 130);
+	policy_free(r);
+	policy_diag_free(&d);
+
+	/* A repeated key in a team is libconfig's error too. */
+	teams = gen_teams(130, &o);
+	memcpy(strstr(teams, "\"t99\"; domain") + 7, "id    ", 6);
+	put_file(dir, "teams.conf", teams);
+	free(teams);
+	expect_only_error(dir, 130, "/teams.conf", 2 + GEN_LINES * 98,
+	    "duplicate setting name; a key may appear once");
+	rm_file(dir, "tocsin.conf");
+	rm_file(dir, "teams.conf");
+	assert_int_equal(rmdir(dir), 0);
+}
+
+/* Shapes that are not read in slices: the whole tree, as before. */
+static void
+test_slices_fallback(void **state)
+{
+	char dir[] = "/tmp/tocsin-test-XXXXXX";
+	struct policy_repo *r = NULL;
+	struct policy_diag d;
+	struct tocsin_err err;
+	struct gen_opts o;
+	char *teams, *text, *cut;
+	size_t len;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	memset(&o, 0, sizeof(o));
+	/* an @include in the list: 70 teams, the last 5 from more.conf */
+	teams = gen_teams(70, &o);
+	cut = strstr(teams, "  { id = \"t66\"");
+	assert_non_null(cut);
+	len = strlen(teams);
+	text = malloc(len + 64);
+	assert_non_null(text);
+	memcpy(text, teams, (size_t)(cut - teams));
+	(void)snprintf(text + (cut - teams), len + 64 - (size_t)(cut - teams),
+	    "@include \"more.conf\"\n);\n");
+	memcpy(strstr(cut, "\n);\n"), "\n", 2);
+	put_file(dir, "more.conf", cut);
+	free(teams);
+	put_file(dir, "teams.conf", text);
+	put_file(dir, "tocsin.conf", GW ISS POL "@include \"teams.conf\"\n");
+	assert_int_equal(slice_plan(dir, "tocsin.conf"), 0);
+	assert_int_equal(load_file(dir, "tocsin.conf", &d, &r, &err), 0);
+	assert_int_equal(d.errors, 0);
+	assert_int_equal(r->nteams, 70);
+	assert_string_equal(r->teams[64].id, "t65");
+	assert_true(ends_with(r->teams[64].src.file, "/teams.conf"));
+	assert_string_equal(r->teams[69].id, "t70");
+	assert_true(ends_with(r->teams[69].src.file, "/more.conf"));
+	assert_int_equal(r->teams[69].src.line, 1 + GEN_LINES * 4);
+	policy_free(r);
+	policy_diag_free(&d);
+	free(text);
+	rm_file(dir, "more.conf");
+	/* Where the list stands wrongly, libconfig refuses the main file
+	   with the list cut out too (an empty list stands in for it), and
+	   the whole tree gives its message: a ';' too many after it, a
+	   setting before it not finished (in the main file or at the end
+	   of one it includes) */
+	put_teams(dir, 70, &o);
+	put_file(dir, "tocsin.conf", GW ISS POL "@include \"teams.conf\"\n"
+	    ";\n");
+	expect_only_error(dir, 70, "/tocsin.conf", 5, "syntax error");
+	put_file(dir, "tocsin.conf", GW ISS POL "x =\n@include \"teams.conf\"\n"
+	    "\"v\";\n");
+	expect_only_error(dir, 70, "/teams.conf", 1, "syntax error");
+	rm_file(dir, "teams.conf");
+	put_file(dir, "x.conf", "x =\n");
+	teams = gen_teams(70, &o);
+	len = strlen(teams) + 64;
+	text = malloc(len);
+	assert_non_null(text);
+	(void)snprintf(text, len, "@include \"x.conf\"\n%s\"v\";\n", teams);
+	free(teams);
+	put_file(dir, "tocsin.conf", text);
+	free(text);
+	expect_only_error(dir, 70, "/tocsin.conf", 2, "syntax error");
+	rm_file(dir, "x.conf");
+	rm_file(dir, "tocsin.conf");
+	text = gen_main_tail(70, &o, ";\n");
+	expect_same_load(dir, text, 70, 0);
+	free(text);
+
+	/* a teams setting twice: libconfig's message */
+	text = gen_main_tail(3, &o, TEAMS);
+	expect_same_load(dir, text, 0, 0);
+	free(text);
+	/* the list sharing its line with another setting */
+	text = gen_main(70, &o);
+	text[strlen(GW ISS POL) - 1] = ' ';
+	expect_same_load(dir, text, 0, 70);
+	free(text);
+	/* and a setting after it on its last line */
+	text = gen_main_tail(70, &o, "groups = { };\n");
+	memcpy(strstr(text, "\n);\n"), "\n); ", 4);
+	expect_same_load(dir, text, 0, 70);
+	free(text);
+	/* a trailing ',' and an empty list */
+	text = gen_main(70, &o);
+	memcpy(strstr(text, "\n);\n"), ",\n);", 4);
+	expect_same_load(dir, text, 0, 0);
+	free(text);
+	expect_same_load(dir, GW ISS POL "teams = (\n);\n", 0, 0);
+	/* a team that is not a group */
+	text = gen_main(70, &o);
+	memcpy(strstr(text, "\n);\n"), ",1);", 4);
+	expect_same_load(dir, text, 0, 0);
+	free(text);
+	assert_int_equal(rmdir(dir), 0);
+}
+
 int
 main(void)
 {
@@ -3311,6 +3779,9 @@ main(void)
 		cmocka_unit_test(test_load_check),
 		cmocka_unit_test(test_syntax_error),
 		cmocka_unit_test(test_include_problems),
+		cmocka_unit_test(test_slices_same_as_whole),
+		cmocka_unit_test(test_slices_included),
+		cmocka_unit_test(test_slices_fallback),
 		cmocka_unit_test(test_secret_modes),
 		cmocka_unit_test(test_resolve),
 		cmocka_unit_test(test_group_problems),
