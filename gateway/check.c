@@ -240,6 +240,8 @@ check_stale(const struct policy_repo *repo, int64_t now,
 	size_t n = 0, total = 0, ever = 0;
 	char tb[32];
 
+	if (repo->gateway.store == NULL)
+		return;		/* said as an error of the configuration */
 	/* a database that does not answer now is worth knowing (one whose
 	   conninfo is wrong is an error of check_modes already) */
 	if (policy_store_is_pg(repo->gateway.store) &&
@@ -370,6 +372,10 @@ check_modes(const struct policy_repo *repo, struct policy_diag *diag)
 	char buf[4200];
 	char *slash;
 
+	/* a configuration without gateway.store (an error said already)
+	   has no store, folder or secret beside it to look at */
+	if (repo->gateway.store == NULL)
+		goto home;
 	if (policy_store_is_pg(repo->gateway.store)) {
 		struct tocsin_err e;
 
@@ -388,6 +394,7 @@ check_modes(const struct policy_repo *repo, struct policy_diag *diag)
 	}
 	ack_secret_path(repo, buf, sizeof(buf));
 	check_mode_of("the ack secret", buf, diag);
+home:
 	check_mode_of("the GnuPG home", repo->gateway.gnupg_home, diag);
 	/* its mode was checked with the configuration; here its lines */
 	if (repo->gateway.desk_tokens != NULL) {

@@ -3,6 +3,7 @@ one of each mistake reports every one, each with file:line, and exits 78."""
 import os
 import shutil
 import re
+from pathlib import Path
 import pytest
 
 EX_CONFIG = 78
@@ -155,6 +156,22 @@ def test_syntax_error_names_line(inst):
                        text=True)
     assert p.returncode == EX_CONFIG
     assert re.search(rf"{re.escape(str(bad))}:[23]:", p.stdout + p.stderr)
+
+
+def test_a_configuration_without_a_store_is_checked_not_crashed(inst):
+    """tests/data/config/bad/tocsin.conf has no gateway.store (a typo
+    "stor"): check names that and its other mistakes with file and line
+    and exits 78; it does not look for a store, its folder or its ack
+    secret beside nothing (it stopped on a NULL path before)."""
+    import subprocess
+    from conftest import BIN
+    conf = (Path(__file__).resolve().parents[1] / "data" / "config" /
+            "bad" / "tocsin.conf")
+    p = subprocess.run([str(BIN), "-c", str(conf), "check"],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == EX_CONFIG, (p.returncode, p.stderr)
+    assert f"{conf}:2: error: gateway: store is missing" in p.stdout
+    assert f'{conf}:3: error: gateway: unknown key "stor"' in p.stdout
 
 
 def quorum_lines(out):
