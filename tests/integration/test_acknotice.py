@@ -166,8 +166,10 @@ def test_a_typed_name_is_only_an_unverified_quote(inst, tmp_path, pki):
     assert mails
     got = [v[0] for v in sms.values()] + [text for _, text in mails]
     for text in got:
+        # the audit head is a hash: its hex digits may hold "555"
+        said = re.sub(r"Audit-Head: .*", "", text)
         for bad in ("555", "0100", "evil", "http", "\u202e", "ignore alert;"):
-            assert bad not in text, (bad, text)
+            assert bad not in said, (bad, text)
         # FALSE ALARM only inside the quote, the quote as the rules make it
         assert text.count("FALSE ALARM") == 1, text
         assert f'unverified: "{QUOTED}"' in text or \
