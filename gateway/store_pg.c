@@ -812,8 +812,7 @@ pg_schema(struct pg_db *p, struct tocsin_err *err)
 	struct base_buf b;
 	const char *sql = store_schema;
 	char tail[512];
-	PGresult *res;
-	int version = 0, rc;
+	int version, rc;
 
 	/* a store that is up to date is only read, without the write
 	   lock: a start while another writer holds it waits for nothing */
@@ -821,16 +820,11 @@ pg_schema(struct pg_db *p, struct tocsin_err *err)
 		return 0;
 	if (pg_begin(&p->base, true) != 0)
 		return tocsin_fail(err, TOCSIN_ESTORE, "store: %s", p->msg);
-	res = PQexec(p->conn, "SELECT CASE WHEN to_regclass('schema_version') "
-	    "IS NULL THEN 0 ELSE 1 END");
-	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 &&
-	    strcmp(PQgetvalue(res, 0, 0), "1") == 0) {
-		PQclear(res);
-		res = PQexec(p->conn, "SELECT max(version) FROM schema_version");
-		if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
-			version = (int)strtol(PQgetvalue(res, 0, 0), NULL, 10);
-	}
-	PQclear(res);
+	/* read again under the lock: another process may have brought it
+	   up to date meanwhile (one that cannot be read is made anew, and
+	   what cannot be made is said then) */
+	if ((version = pg_version(p)) < 0)
+		version = 0;
 	if (version > STORE_SCHEMA_VERSION) {
 		pg_rollback(&p->base);
 		return tocsin_fail(err, TOCSIN_ESTORE, "store: the database holds "
