@@ -592,11 +592,10 @@ build_endpoint_text(const struct policy_repo *repo,
 		    pm->short_text) < 0)
 			return tocsin_fail(err, TOCSIN_ENOMEM,
 			    "out of memory");
+		/* the team ids in front are the gateway's words too */
+		msg->short_own += strlen(t) - strlen(pm->short_text);
 		free(pm->short_text);
 		pm->short_text = t;
-		/* the team ids are the gateway's words too */
-		msg->short_own += strlen("UNREACHED : ") +
-		    strlen(in->unreached);
 	}
 	msg->short_text = pm->short_text;
 	snprintf(pm->message_id, sizeof(pm->message_id), "tocsin-%s-%lld",

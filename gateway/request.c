@@ -317,9 +317,9 @@ struct request_words {
 	const char *identifier, *msg_type, *event, *urgency, *severity;
 	int sev;
 	const char *headline, *description, *instruction;
-	bool ladder;			/* the team's ladder (the desk's page),
-					   or its first step alone, told:
-					   asking nothing (store_alert.told) */
+	bool ladder;			/* the team's ladder and an ack asked
+					   (the desk's page); false: its first
+					   step alone, asking nothing (told) */
 };
 
 /* The CAP document of w for team, into b. */
