@@ -1,7 +1,6 @@
 """Acks by SMS reply and by voice keypress, posted to serve's listener as
 Twilio posts them (signed), after real calls and messages through the
 Twilio-compatible test provider."""
-import http.client
 import re
 import signal
 import subprocess
@@ -15,6 +14,7 @@ from conftest import BIN
 from smsprovider import post_status_callback, twilio_signature
 from test_acklink import request
 from test_ingestmail import contact, gpg_sign, ingest
+from test_metrics import get
 from test_sms import ACCOUNT, TOKEN, configure, provider, sms_rows, wait_port
 
 TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response>{}</Response>'
@@ -62,14 +62,26 @@ def state(inst, alert, team):
 def healthy(port):
     """/healthz's status, or None while nothing answers."""
     try:
-        c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-        c.request("GET", "/healthz")
-        st = c.getresponse()
-        st.read()
-        c.close()
-        return st.status
+        return get(port, "/healthz")[0]
     except OSError:
         return None
+
+
+def serve_quiet(inst):
+    """serve --quiet in the background, its stderr kept."""
+    return subprocess.Popen([str(BIN), "-c", str(inst.conf), "serve",
+                             "--quiet"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def until_healthy(p, port, ok=(200,)):
+    """Wait, at most a minute, for /healthz to answer one of ok while p
+    runs."""
+    end = time.monotonic() + 60
+    while healthy(port) not in ok:
+        assert p.poll() is None, p.communicate()[1]
+        assert time.monotonic() < end, "serve never became healthy"
+        time.sleep(0.05)
 
 
 def listening(inst):
@@ -78,15 +90,9 @@ def listening(inst):
     workers and keys are in place before a test holds the store.  Behind
     a trusted proxy on 127.0.0.1, /healthz is refused to every client
     (403): the listener's answer is then all there is to wait for."""
-    p = subprocess.Popen([str(BIN), "-c", str(inst.conf), "serve",
-                          "--quiet"], stdout=subprocess.DEVNULL,
-                         stderr=subprocess.PIPE, text=True)
+    p = serve_quiet(inst)
     wait_port(inst.port)
-    end = time.monotonic() + 60
-    while healthy(inst.port) not in (200, 403):
-        assert p.poll() is None, p.communicate()[1]
-        assert time.monotonic() < end, "serve never became healthy"
-        time.sleep(0.05)
+    until_healthy(p, inst.port, ok=(200, 403))
     return p
 
 
@@ -398,18 +404,12 @@ def test_serve_starts_while_another_writer_holds_the_store(inst):
     name, mob = primary(inst, t)
     url = f"http://127.0.0.1:{inst.port}/twilio/sms/twilio-main"
     with inst.write_locked():
-        p = subprocess.Popen([str(BIN), "-c", str(inst.conf), "serve",
-                              "--quiet"], stdout=subprocess.DEVNULL,
-                             stderr=subprocess.PIPE, text=True)
+        p = serve_quiet(inst)
         time.sleep(12)
         assert p.poll() is None, p.communicate()[1]
         assert healthy(inst.port) in (None, 503)
     try:
-        end = time.monotonic() + 60
-        while healthy(inst.port) != 200:
-            assert p.poll() is None, p.communicate()[1]
-            assert time.monotonic() < end, "serve never became healthy"
-            time.sleep(0.1)
+        until_healthy(p, inst.port)
         params = {"MessageSid": "SM" + "4" * 32, "AccountSid": ACCOUNT,
                   "From": mob, "To": "+15555550100",
                   "Body": f"ACK {inst.ack_code(a, t)}"}
