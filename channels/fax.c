@@ -22,9 +22,8 @@
 
 #define FAX_ADDR_MAX 256
 
-/* Per serve: whether fontconfig was started, the relay's credentials. */
+/* Per serve: the relay's credentials. */
 struct fax_shared {
-	bool fonts;
 	struct mailer_auth *auth;
 };
 
@@ -198,7 +197,6 @@ fax_init(const struct policy_repo *repo, void **ret, struct tocsin_err *err)
 		free(sh);
 		return rc;
 	}
-	sh->fonts = true;
 	*ret = sh;
 	return 0;
 }
@@ -210,8 +208,6 @@ fax_fini(void *shared)
 
 	if (sh == NULL)
 		return;
-	if (sh->fonts)
-		faxpdf_global_fini();
 	mailer_auth_free(sh->auth);
 	free(sh);
 }
@@ -436,14 +432,13 @@ fax_preview(const struct policy_repo *repo, const struct chan_msg *m,
 		    "configured");
 	fax_opts(repo, fax, m, &opts);
 	/* a preview is a command of its own, outside serve: fontconfig is
-	   loaded for it and unloaded after, as serve does around its run */
+	   loaded for it as serve loads it before its workers */
 	if ((rc = faxpdf_global_init(err)) != 0)
 		return rc;
 	if ((rc = faxpdf_fonts_new(&fonts, err)) == 0) {
 		rc = faxpdf_render(fonts, m->doc, &opts, &pdf, err);
 		faxpdf_fonts_free(fonts);
 	}
-	faxpdf_global_fini();
 	if (rc != 0)
 		return rc;
 	out->data = (char *)pdf.pdf;

@@ -110,20 +110,17 @@ int
 faxpdf_global_init(struct tocsin_err *err)
 {
 	/* fontconfig reads its configuration and caches once, here, before
-	   the workers start, rather than in whichever thread asks first */
+	   the workers start, rather than in whichever thread asks first.
+	   Nothing calls FcFini: Pango sorts fonts in threads of its own that
+	   outlive the font map freed, and FcFini while one still holds a
+	   cache aborts the process (fccache.c's "fcCacheChains[i] == NULL"
+	   assertion, seen at the end of a fax preview).  The caches are the
+	   process's until it exits. */
 	if (!FcInit())
 		return tocsin_fail(err, TOCSIN_EUNAVAIL, "fontconfig cannot "
 		    "load its configuration; is the fontconfig package "
 		    "installed?");
 	return 0;
-}
-
-void
-faxpdf_global_fini(void)
-{
-	/* every font map is gone by now (sessions are closed), so the
-	   configuration and caches can go too */
-	FcFini();
 }
 
 void

@@ -18,10 +18,10 @@
    threads. */
 struct faxpdf_fonts;
 
-/* Load fontconfig once, before threads start (0 or TOCSIN_EUNAVAIL); and
-   unload it after the last session closed. */
+/* Load fontconfig before threads start (0 or TOCSIN_EUNAVAIL).  It stays
+   loaded until the process ends: there is no matching unload (see
+   faxpdf.c). */
 int faxpdf_global_init(struct tocsin_err *err);
-void faxpdf_global_fini(void);
 
 /* *ret is freed by faxpdf_fonts_free.  0 or TOCSIN_ENOMEM. */
 int faxpdf_fonts_new(struct faxpdf_fonts **ret, struct tocsin_err *err);

@@ -14,7 +14,9 @@
 #      test runs on both store engines and both OpenPGP engines; the
 #      tests of SQLite's file itself (marker sqlite_file) run again on
 #      SQLite, and the high-availability tests (test_ha.py:
-#      the engine and the nodes, not memory) only in the normal build;
+#      the engine and the nodes, not memory) only in the normal build, as
+#      the valgrind test (test_valgrind.py: memcheck cannot run a
+#      sanitizer build);
 #   3. each libFuzzer target, built with clang, for a bounded time;
 #   4. the Debian package built, installed, checked and removed
 #      (.ci/package).
@@ -79,7 +81,8 @@ suite() {	# name builddir
 	step "$name: integration tests (stores on PostgreSQL, OpenPGP by gpgme)"
 	pgp_engine=gpgme
 	integration "$name-pg" "$dir" pg \
-	    --ignore=tests/integration/test_ha.py
+	    --ignore=tests/integration/test_ha.py \
+	    --ignore=tests/integration/test_valgrind.py
 	step "$name: integration tests of SQLite's file (stores on SQLite)"
 	TOCSIN_BIN=$dir/gateway/tocsin $py -m pytest -q -p no:cacheprovider \
 	    --junitxml="$out/integration-$name-sqlite-file.xml" -m sqlite_file \
