@@ -540,6 +540,9 @@ report_outcome_of(const struct report_team *t)
 	if (strcmp(t->state, "cancelled") == 0 ||
 	    strcmp(t->state, "updated") == 0)
 		return REPORT_CANCELLED;
+	/* a receipt or a relay's notice asks nothing: never pending */
+	if (strcmp(t->state, "told") == 0)
+		return REPORT_TOLD;
 	return REPORT_PENDING;
 }
 
@@ -651,6 +654,7 @@ report_build(struct store *st, const struct policy_repo *repo,
 		    t->outcome == REPORT_ACKED_ESCALATED;
 		r->nunreached += t->outcome == REPORT_UNREACHED;
 		r->npending += t->outcome == REPORT_PENDING;
+		r->ntold += t->outcome == REPORT_TOLD;
 	}
 	if (rc == 0)
 		rc = report_figures(r, d, nd);
@@ -738,7 +742,7 @@ report_free(struct report *r)
 static const char *const report_outcome_names[] = {
 	[REPORT_ACKED] = "acked", [REPORT_ACKED_ESCALATED] = "acked-escalated",
 	[REPORT_UNREACHED] = "unreached", [REPORT_PENDING] = "pending",
-	[REPORT_CANCELLED] = "cancelled",
+	[REPORT_CANCELLED] = "cancelled", [REPORT_TOLD] = "told",
 };
 
 static const char *const report_event_names[] = {
@@ -805,8 +809,9 @@ report_json(const struct report *r, FILE *f, struct tocsin_err *err)
 	fprintf(f, ",\"severity\":%d,", r->severity);
 	jsonw_key(f, "accepted"); jsonw_time(f, r->accepted);
 	fprintf(f, ",\"drill\":%s,\"teams\":%zu,\"acked\":%zu,"
-	    "\"unreached\":%zu,\"pending\":%zu,", r->drill ? "true" : "false",
-	    r->nteams, r->nacked, r->nunreached, r->npending);
+	    "\"unreached\":%zu,\"pending\":%zu,\"told\":%zu,",
+	    r->drill ? "true" : "false", r->nteams, r->nacked, r->nunreached,
+	    r->npending, r->ntold);
 	report_json_stats(f, "first_delivery", &r->first);
 	fputc(',', f);
 	report_json_stats(f, "ack", &r->ack);

@@ -59,7 +59,8 @@ enum report_outcome {
 	REPORT_ACKED_ESCALATED,		/* acked after one escalation or more */
 	REPORT_UNREACHED,
 	REPORT_PENDING,			/* still active, or held */
-	REPORT_CANCELLED		/* cancelled or updated */
+	REPORT_CANCELLED,		/* cancelled or updated */
+	REPORT_TOLD			/* a receipt or notice: nothing asked */
 };
 
 struct report_team {
@@ -116,7 +117,7 @@ struct report {
 	size_t nchannel, nregion, nstrength;
 	struct report_team *teams;	/* ordered by team id */
 	size_t nteams;
-	size_t nacked, nunreached, npending;
+	size_t nacked, nunreached, npending, ntold;
 	struct report_escalation *escalations;	/* in time order */
 	size_t nescalations;
 	struct report_failure *failures;	/* most frequent first */

@@ -8,6 +8,8 @@ own ladder (the desk's SMTP peer gets the page once), and the team gets a
 receipt.  A request signed by another team's contact, unsigned from a
 spoofed address, from an unknown number, or a replayed signature: refused,
 audited, never stored.  Real gpg, a real SMTP peer and the SMS provider."""
+import csv
+import io
 import json
 import re
 import subprocess
@@ -133,6 +135,18 @@ def test_signed_mail_request_is_stored_paged_once_and_receipted(
     assert r.returncode != 0
     assert inst.sql("SELECT state FROM team_states WHERE alert_id = ?",
                     receipt) == [("told",)]
+    # the after-action report says told, not pending, in each format
+    rep = json.loads(inst.run("report", receipt, check=0).stdout)
+    assert (rep["pending"], rep["told"]) == (0, 1), rep
+    assert [t["outcome"] for t in rep["per_team"]] == ["told"]
+    rows = list(csv.reader(io.StringIO(inst.run(
+        "report", receipt, "--format", "csv", check=0).stdout)))
+    head = rows[0]
+    assert [r[head.index("outcome")] for r in rows[1:] if r[:1] == [team]] == \
+        ["told"], rows
+    html = inst.run("report", receipt, "--format", "html", check=0).stdout
+    assert 'data-outcome="told"' in html
+    assert 'data-outcome="pending"' not in html
     # the desk acks its page as it acks any alert: its ladder stops
     inst.run("ack", page, desk, "--by", "Desk", "--via", "phone", check=0)
     js = json.loads(inst.run("requests", "--json", check=0).stdout)
