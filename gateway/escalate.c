@@ -275,8 +275,9 @@ escalate_now(struct store *st, const struct escalate_env *env,
 		return rc;
 	if (strcmp(state, "active") != 0)
 		rc = tocsin_fail(err, TOCSIN_EDATA, "team %s of alert %s is "
-		    "%s: its ladder has ended, nothing to escalate", team,
-		    alert_id, state);
+		    "%s: %s, nothing to escalate", team, alert_id, state,
+		    strcmp(state, "told") == 0 || strcmp(state, "checking") ==
+		    0 ? "it has no ladder" : "its ladder has ended");
 	else if ((rc = escalate_team(st, env, &row, true, err)) ==
 	    TOCSIN_ENOTFOUND)
 		rc = tocsin_fail(err, TOCSIN_ETEMP, "team %s of alert %s moved "

@@ -543,6 +543,8 @@ report_outcome_of(const struct report_team *t)
 	/* a receipt or a relay's notice asks nothing: never pending */
 	if (strcmp(t->state, "told") == 0)
 		return REPORT_TOLD;
+	if (strcmp(t->state, "checking") == 0)
+		return REPORT_CHECKING;
 	return REPORT_PENDING;
 }
 
@@ -655,6 +657,7 @@ report_build(struct store *st, const struct policy_repo *repo,
 		r->nunreached += t->outcome == REPORT_UNREACHED;
 		r->npending += t->outcome == REPORT_PENDING;
 		r->ntold += t->outcome == REPORT_TOLD;
+		r->nchecking += t->outcome == REPORT_CHECKING;
 	}
 	if (rc == 0)
 		rc = report_figures(r, d, nd);
@@ -743,6 +746,7 @@ static const char *const report_outcome_names[] = {
 	[REPORT_ACKED] = "acked", [REPORT_ACKED_ESCALATED] = "acked-escalated",
 	[REPORT_UNREACHED] = "unreached", [REPORT_PENDING] = "pending",
 	[REPORT_CANCELLED] = "cancelled", [REPORT_TOLD] = "told",
+	[REPORT_CHECKING] = "checking",
 };
 
 static const char *const report_event_names[] = {
@@ -809,9 +813,9 @@ report_json(const struct report *r, FILE *f, struct tocsin_err *err)
 	fprintf(f, ",\"severity\":%d,", r->severity);
 	jsonw_key(f, "accepted"); jsonw_time(f, r->accepted);
 	fprintf(f, ",\"drill\":%s,\"teams\":%zu,\"acked\":%zu,"
-	    "\"unreached\":%zu,\"pending\":%zu,\"told\":%zu,",
-	    r->drill ? "true" : "false", r->nteams, r->nacked, r->nunreached,
-	    r->npending, r->ntold);
+	    "\"unreached\":%zu,\"pending\":%zu,\"told\":%zu,"
+	    "\"checking\":%zu,", r->drill ? "true" : "false", r->nteams,
+	    r->nacked, r->nunreached, r->npending, r->ntold, r->nchecking);
 	report_json_stats(f, "first_delivery", &r->first);
 	fputc(',', f);
 	report_json_stats(f, "ack", &r->ack);

@@ -60,7 +60,8 @@ enum report_outcome {
 	REPORT_UNREACHED,
 	REPORT_PENDING,			/* still active, or held */
 	REPORT_CANCELLED,		/* cancelled or updated */
-	REPORT_TOLD			/* a receipt or notice: nothing asked */
+	REPORT_TOLD,			/* a receipt or notice: nothing asked */
+	REPORT_CHECKING			/* a check of contacts: no ladder */
 };
 
 struct report_team {
@@ -117,7 +118,7 @@ struct report {
 	size_t nchannel, nregion, nstrength;
 	struct report_team *teams;	/* ordered by team id */
 	size_t nteams;
-	size_t nacked, nunreached, npending, ntold;
+	size_t nacked, nunreached, npending, ntold, nchecking;
 	struct report_escalation *escalations;	/* in time order */
 	size_t nescalations;
 	struct report_failure *failures;	/* most frequent first */

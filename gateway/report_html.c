@@ -54,7 +54,7 @@
 #define HTML_TL_TMAX		((int64_t)3650 * 86400)
 
 #define HTML_NKINDS		(REPORT_EV_DESK + 1)
-#define HTML_NOUTCOMES		(REPORT_TOLD + 1)
+#define HTML_NOUTCOMES		(REPORT_CHECKING + 1)
 
 /* Each kind of event: its CSS class, its legend and its verb. */
 static const struct html_kind {
@@ -88,6 +88,8 @@ static const struct html_outcome {
 					  "cancelled or updated" },
 	[REPORT_TOLD] =			{ "told", "T",
 					  "told (a receipt: nothing asked)" },
+	[REPORT_CHECKING] =		{ "checking", "K",
+					  "checking (contacts asked to confirm)" },
 };
 
 /* A five-pointed star of radius 1, outer and inner points in turn, for
@@ -153,6 +155,8 @@ static const char html_css[] =
 "border:2px dotted #6b7280;color:#444}\n"
 "[data-outcome=told],[data-key=told]{background:#dbeafe;"
 "border:2px solid #1e3a8a}\n"
+"[data-outcome=checking],[data-key=checking]{background:#ede9fe;"
+"border:3px double #4c1d95}\n"
 "@media print{\n"
 "body{max-width:none;margin:0;color:#000;background:#fff;font-size:10pt}\n"
 "th{background:none}.banner{background:none!important;"
@@ -431,6 +435,8 @@ report_html_summary(FILE *out, const struct report *r)
 		html_count(out, "cancelled or updated", ncancelled);
 	if (r->ntold > 0)
 		html_count(out, "told (nothing asked)", r->ntold);
+	if (r->nchecking > 0)
+		html_count(out, "checking contacts", r->nchecking);
 	fputs("</div>\n", out);
 	report_html_overall(out, r);
 	report_html_groups(out, "channel", "channel", r->by_channel,

@@ -37,7 +37,7 @@ status_safe(FILE *out, const char *s, size_t max)
 }
 
 static const char *const status_states[] = { "active", "held", "acked",
-	"unreached", "cancelled", "updated", "told", NULL };
+	"unreached", "cancelled", "updated", "told", "checking", NULL };
 
 bool
 status_state_ok(const char *s)
@@ -62,11 +62,21 @@ status_shown(const struct store_team_row *t, const struct status_filter *f)
 {
 	if (f == NULL)
 		return true;
-	/* a team told something that asks nothing owes no ack */
+	/* a team told something that asks nothing owes no ack, nor does a
+	   team whose contacts are being checked */
 	if (f->unacked && (strcmp(t->state, "acked") == 0 ||
-	    strcmp(t->state, "told") == 0))
+	    strcmp(t->state, "told") == 0 ||
+	    strcmp(t->state, "checking") == 0))
 		return false;
 	return f->state == NULL || strcmp(status_team_state(t), f->state) == 0;
+}
+
+/* The teams of an alert cancelled or updated: those in no other count. */
+static int
+status_ended(const struct store_alert_row *a)
+{
+	return a->nteams - a->nacked - a->nactive - a->nheld - a->nunreached -
+	    a->ntold - a->nchecking;
 }
 
 /* The teams of an alert by state, as JSON members of an object. */
@@ -74,9 +84,9 @@ static void
 status_json_states(FILE *out, const struct store_alert_row *a)
 {
 	fprintf(out, ",\"team_states\":{\"acked\":%d,\"active\":%d,"
-	    "\"held\":%d,\"unreached\":%d,\"other\":%d}", a->nacked,
-	    a->nactive, a->nheld, a->nunreached, a->nteams - a->nacked -
-	    a->nactive - a->nheld - a->nunreached);
+	    "\"held\":%d,\"unreached\":%d,\"told\":%d,\"checking\":%d,"
+	    "\"other\":%d}", a->nacked, a->nactive, a->nheld, a->nunreached,
+	    a->ntold, a->nchecking, status_ended(a));
 }
 
 /*
@@ -410,9 +420,14 @@ status_text(FILE *out, const struct store_alert_row *a,
 	if (shown < nt)
 		fprintf(out, "(%zu of %zu teams shown)\n", shown, nt);
 	fprintf(out, "\nteams: %d acked, %d active, %d held, %d unreached, "
-	    "%d cancelled or updated\n", a->nacked, a->nactive, a->nheld,
-	    a->nunreached, a->nteams - a->nacked - a->nactive - a->nheld -
-	    a->nunreached);
+	    "%d cancelled or updated", a->nacked, a->nactive, a->nheld,
+	    a->nunreached, status_ended(a));
+	if (a->ntold > 0)
+		fprintf(out, ", %d told (nothing asked)", a->ntold);
+	if (a->nchecking > 0)
+		fprintf(out, ", %d checking (contacts asked to confirm)",
+		    a->nchecking);
+	fputc('\n', out);
 	fprintf(out, "%zu teams; deliveries: %zu pending, %zu sending, %zu "
 	    "sent, %zu failed, %zu dead, %zu cancelled", nt,
 	    total[STORE_D_PENDING], total[STORE_D_SENDING], total[STORE_D_SENT],

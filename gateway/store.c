@@ -45,7 +45,7 @@ struct store {
 #define ROW_LIVE "(deliveries.kind IN ('notice', 'told') OR EXISTS " \
     "(SELECT 1 FROM " \
     "team_states t WHERE t.alert_id = deliveries.alert_id AND t.team = " \
-    "deliveries.team AND t.state IN ('active', 'unreached')))"
+    "deliveries.team AND t.state IN ('active', 'unreached', 'checking')))"
 #define ROW_MOOT_WHY "('cancelled: the team''s ladder stopped (' || " \
     "coalesce((SELECT t.state FROM team_states t WHERE t.alert_id = " \
     "deliveries.alert_id AND t.team = deliveries.team), 'no team') || " \
@@ -84,6 +84,11 @@ const char store_told_fix[] =
     "IN " TOLD_ALERTS "; UPDATE team_states SET state = 'told', token_hash "
     "= NULL, deadline = 0 WHERE state = 'active' AND alert_id IN "
     TOLD_ALERTS;
+/* the checks of contacts a store kept: the alerts with check deliveries */
+const char store_checking_fix[] =
+    "UPDATE team_states SET state = 'checking', deadline = 0 WHERE state "
+    "= 'active' AND alert_id IN (SELECT DISTINCT alert_id FROM deliveries "
+    "WHERE kind = 'check');";
 
 const char store_schema[] =
     "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);"
@@ -571,7 +576,7 @@ stop_ladders(struct store *s, const struct store_alert *a,
 		return 0;
 	if (sq_prepare(s, "UPDATE team_states SET state = ?, deadline = 0 "
 	    "WHERE alert_id = ? AND team = ? AND state IN ('active', "
-	    "'unreached')", &ts, err) != 0 ||
+	    "'unreached', 'checking')", &ts, err) != 0 ||
 	    sq_prepare(s, "UPDATE deliveries SET state = 'cancelled', updated = "
 	    "?1, last_error = 'cancelled: the alert was ' || ?4 || ' by a "
 	    "later one' || " ROW_KEEP_LAST " WHERE alert_id = ?2 AND team = ?3 "
@@ -674,7 +679,10 @@ submit_rows(struct store *s, const struct store_alert *a,
 		else
 			sql_bind_null(st, 5);
 		sq_text(st, 6, teams[i].wait_on_failure ? "wait" : "next");
-		sq_text(st, 7, a->told ? "told" : "active");
+		/* a check of contacts asks each contact to confirm, and no
+		   ladder waits on it: its teams are checking, never active */
+		sq_text(st, 7, a->told ? "told" : a->ncheck_eps > 0 ?
+		    "checking" : "active");
 		if (sql_step(st) != SQL_DONE) {
 			rc = sq_fail(s, err, "insert team state");
 			goto out;
@@ -763,7 +771,9 @@ store_submit(struct store *s, const struct store_alert *a,
     ALERT_TEAMS("t.state = 'acked'") ", " \
     ALERT_TEAMS("t.state = 'active' AND t.step >= 0") ", " \
     ALERT_TEAMS("t.state = 'active' AND t.step < 0") ", " \
-    ALERT_TEAMS("t.state = 'unreached'")
+    ALERT_TEAMS("t.state = 'unreached'") ", " \
+    ALERT_TEAMS("t.state = 'told'") ", " \
+    ALERT_TEAMS("t.state = 'checking'")
 #define ALERT_TEAMS(cond) "(SELECT count(*) FROM team_states t WHERE " \
     "t.alert_id = a.id AND " cond ")"
 
@@ -785,6 +795,8 @@ alert_row(struct sql_stmt *st, struct store_alert_row *r)
 	r->nactive = sql_column_int(st, 12);
 	r->nheld = sql_column_int(st, 13);
 	r->nunreached = sql_column_int(st, 14);
+	r->ntold = sql_column_int(st, 15);
+	r->nchecking = sql_column_int(st, 16);
 }
 
 /* Run a prepared query, growing *rows by one element of size sz per row
@@ -1172,7 +1184,7 @@ store_alert_cap(struct store *s, const char *alert_id, char **ret,
 #define LIVE_WHERE "(d.kind IN ('notice', 'told') OR EXISTS (SELECT 1 " \
     "FROM team_states" \
     " t WHERE t.alert_id = d.alert_id AND t.team = d.team" \
-    " AND t.state IN ('active', 'unreached')))"
+    " AND t.state IN ('active', 'unreached', 'checking')))"
 #define DUE_WHERE "d.state IN ('pending','failed') AND d.next_attempt <= ?1" \
     " AND " LIVE_WHERE
 

@@ -68,7 +68,8 @@ struct store_alert {
 	const char *stop_state;		/* "cancelled" or "updated" */
 	/* A check of contacts: the link of each endpoint of each contact
 	   (its deliveries are then of kind check: a message per contact).
-	   NULL: an alert. */
+	   NULL: an alert.  Its teams are stored "checking": each contact
+	   confirms for itself, no ladder waits, it is no open alert. */
 	const struct store_check_ep *check_eps;
 	size_t ncheck_eps;
 	/* A message that asks nothing (a request's receipt, a relay's
@@ -175,8 +176,10 @@ struct store_alert_row {
 	int nteams;
 	/* its teams by where their ladders are: acked; active (a step
 	   sent); held (active, its first step held for quiet hours);
-	   unreached; the rest are cancelled or updated */
-	int nacked, nactive, nheld, nunreached;
+	   unreached; told (a receipt or notice: nothing asked); checking
+	   (a check of contacts: no ladder); the rest are cancelled or
+	   updated */
+	int nacked, nactive, nheld, nunreached, ntold, nchecking;
 };
 int store_alerts(struct store *s, struct store_alert_row **ret, size_t *n,
     struct tocsin_err *err);

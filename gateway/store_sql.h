@@ -112,8 +112,11 @@ extern const char store_schema[];
 /* Version 14: the receipts and relay notices of requests stored before
    as active alerts become what they are, told (store_alert.told). */
 extern const char store_told_fix[];
+/* Version 15: the teams of the checks of contacts stored before as active
+   become checking. */
+extern const char store_checking_fix[];
 /* The schema version store_schema is. */
-#define STORE_SCHEMA_VERSION 14
+#define STORE_SCHEMA_VERSION 15
 
 static inline enum sql_step sql_step(struct sql_stmt *st)
 { return st->db->ops->step(st); }

@@ -522,6 +522,11 @@ store_migrate(sqlite3 *db, struct tocsin_err *err)
 	    (rc = sq_exec_err(db, "UPDATE schema_version SET version = 14",
 	    err)) != 0))
 		return rc;
+	/* version 15: the teams of checks of contacts are checking */
+	if (version < 15 && ((rc = sq_exec_err(db, store_checking_fix, err))
+	    != 0 || (rc = sq_exec_err(db, "UPDATE schema_version SET version "
+	    "= 15", err)) != 0))
+		return rc;
 	return 0;
 }
 

@@ -115,7 +115,8 @@ def test_status_counts_teams_by_state_and_filters_them(inst):
     inst.run("ack", alert, teams[0], "--by", "Desk", "--via", "phone",
              check=0)
     inst.run("escalate", alert, teams[1], check=0)      # the last step
-    want = {"acked": 1, "active": 2, "held": 0, "unreached": 1, "other": 0}
+    want = {"acked": 1, "active": 2, "held": 0, "unreached": 1, "told": 0,
+            "checking": 0, "other": 0}
 
     doc = json.loads(inst.run("status", "--json", check=0).stdout)
     assert [a["team_states"] for a in doc["alerts"]

@@ -126,7 +126,8 @@ def test_signed_mail_request_is_stored_paged_once_and_receipted(
     # its --unacked list is empty
     js = json.loads(inst.run("status", receipt, "--json", check=0).stdout)
     assert js["team_states"]["active"] == 0, js["team_states"]
-    assert js["team_states"]["other"] == 1, js["team_states"]
+    assert js["team_states"]["told"] == 1, js["team_states"]
+    assert js["team_states"]["other"] == 0, js["team_states"]
     assert team not in inst.run("status", receipt, "--unacked",
                                 check=0).stdout.split()
     # and nothing acknowledges it (not the operator's command either)

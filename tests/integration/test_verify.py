@@ -215,7 +215,18 @@ def test_a_check_reaches_every_endpoint_with_its_own_link_and_code(
     assert inst.sql("SELECT count(*) FROM deliveries WHERE alert_id = ? AND "
                     "step > 0", alert) == [(0,)]
     assert inst.sql("SELECT DISTINCT deadline, state FROM team_states WHERE "
-                    "alert_id = ?", alert) == [(0, "active")]
+                    "alert_id = ?", alert) == [(0, "checking")]
+    # and it is no open alert: nothing active, owed or on the desk board
+    js = json.loads(inst.run("status", alert, "--json", check=0).stdout)
+    assert js["team_states"]["active"] == 0, js["team_states"]
+    assert js["team_states"]["checking"] == len(teams), js["team_states"]
+    assert js["team_states"]["other"] == 0, js["team_states"]
+    out = inst.run("status", alert, "--unacked", check=0).stdout
+    assert not set(teams) & set(out.split()), out
+    assert f"{len(teams)} checking" in inst.run("status", alert,
+                                                check=0).stdout
+    rep = json.loads(inst.run("report", alert, check=0).stdout)
+    assert (rep["pending"], rep["checking"]) == (0, len(teams)), rep
 
     # --- who confirms whom ---
     a, b = full(who[t])[:2]
@@ -301,7 +312,7 @@ def test_a_check_reaches_every_endpoint_with_its_own_link_and_code(
         (t, b["name"], "sshdrop", drop[0][0])}
     # a check moves no ladder
     assert inst.sql("SELECT DISTINCT state FROM team_states WHERE "
-                    "alert_id = ?", alert) == [("active",)]
+                    "alert_id = ?", alert) == [("checking",)]
 
     # --- stale, per endpoint ---
     r = inst.run("verify-contacts", "--stale", "--json", check=0)

@@ -76,7 +76,7 @@ reopen_after(struct unit_store *f, const char *sql)
 	raw(f, sql);
 	if (store_open(f->path, &f->st, &e) != 0)
 		fail_msg("store_open: %s", e.msg);
-	assert_int_equal(count(f, "schema_version WHERE version = 14"), 1);
+	assert_int_equal(count(f, "schema_version WHERE version = 15"), 1);
 }
 
 /* The store's write lock taken by another connection, as another serve
@@ -721,7 +721,7 @@ test_migrate_v5(void **state)
 	assert_int_equal(count(f, "ack_guesses"), 1);
 	assert_int_equal(count(f, "check_tokens"), 0);
 	raw(f, "UPDATE team_states SET ack_contact = 'Ann'");
-	assert_int_equal(count(f, "schema_version WHERE version = 14"), 1);
+	assert_int_equal(count(f, "schema_version WHERE version = 15"), 1);
 }
 
 /* A store of version 10 gains what a failed step does and why a team
@@ -760,7 +760,7 @@ test_migrate_v12(void **state)
 	store_close(f->st);
 	raw(f, "DROP TABLE requests; UPDATE schema_version SET version = 12");
 	assert_int_equal(store_open(f->path, &f->st, &e), 0);
-	assert_int_equal(count(f, "schema_version WHERE version = 14"), 1);
+	assert_int_equal(count(f, "schema_version WHERE version = 15"), 1);
 	assert_int_equal(store_request_add(f->st, &r, "t", &e), 0);
 	r.id = "R-2";
 	assert_int_equal(store_request_add(f->st, &r, "t", &e), TOCSIN_EPERM);
@@ -1059,6 +1059,32 @@ test_migrate_told(void **state)
 	assert_int_equal(count(f, "team_states WHERE state = 'active' AND "
 	    "alert_id IN ('S1', 'A1')"), 2);
 	assert_int_equal(count(f, "team_states WHERE state = 'told'"), 2);
+}
+
+/* A store of version 14 kept the teams of a check of contacts active for
+   ever (an open alert in status and on the board); version 15 makes them
+   checking, and leaves an alert's teams as they were. */
+static void
+test_migrate_checking(void **state)
+{
+	struct unit_store *f = *state;
+	static const struct store_team_plan tp[] = { { "ke", 0, 0, "h1" } };
+	static const struct store_delivery_plan dp[] = {
+		{ "ke", 0, "sms", "Ann", "+254700000001", 1000 },
+	};
+	static const struct store_team_plan tp2[] = { { "ke", 0, 500, "h2" } };
+	static const struct store_delivery_plan dp2[] = {
+		{ "ke", 0, "sms", "Ann", "+254700000001", 1000 },
+	};
+
+	submit_plan(f, "C1", "contact-check-C1", NULL, 0, tp, 1, dp, 1);
+	submit_plan(f, "A1", "an-alert", NULL, 0, tp2, 1, dp2, 1);
+	reopen_after(f, "UPDATE deliveries SET kind = 'check' WHERE alert_id = "
+	    "'C1'; UPDATE schema_version SET version = 14");
+	assert_int_equal(count(f, "team_states WHERE state = 'checking' AND "
+	    "deadline = 0 AND alert_id = 'C1'"), 1);
+	assert_int_equal(count(f, "team_states WHERE state = 'active' AND "
+	    "alert_id = 'A1'"), 1);
 }
 
 /* The row of id in rows, or fail. */
@@ -1752,9 +1778,9 @@ test_receipts_and_segments(void **state)
 }
 
 /* A check of contacts: its links are kept hashed, per endpoint, and its
-   deliveries are of kind check; an answer confirms a contact's endpoint
-   only with that endpoint named, dated when the check was made, and moves
-   no ladder. */
+   deliveries are of kind check; its team is checking (no open alert, yet
+   its messages go); an answer confirms a contact's endpoint only with that
+   endpoint named, dated when the check was made, and moves no ladder. */
 static void
 test_check_of_contacts(void **state)
 {
@@ -1799,6 +1825,20 @@ test_check_of_contacts(void **state)
 	assert_true(rows[0].check && rows[1].check);
 	assert_false(rows[0].notice);
 	store_delivery_rows_free(rows, n);
+	{
+		struct store_alert_row *ar = NULL;
+
+		assert_int_equal(store_alert_get(f->st, "C1", &ar, &e), 0);
+		assert_int_equal(ar->nactive + ar->nheld + ar->nunreached, 0);
+		assert_int_equal(ar->nchecking, 1);
+		assert_int_equal(ar->ntold, 0);
+		store_alert_rows_free(ar, 1);
+	}
+	/* checking, its messages still go */
+	assert_int_equal(store_claim(f->st, "w1", 1000, 60, NULL, 10, &rows,
+	    &n, &e), 0);
+	assert_int_equal(n, 1);
+	store_delivery_rows_free(rows, n);
 	/* a contact without an endpoint's own link or code: nothing */
 	assert_int_equal(store_ack(f->st, &in, 5000, "test", &e), 1);
 	assert_int_equal(count(f, "endpoint_checks"), 0);
@@ -1820,7 +1860,7 @@ test_check_of_contacts(void **state)
 		struct store_team_row *t = NULL;
 
 		assert_int_equal(store_teams(f->st, "C1", &t, &n, &e), 0);
-		assert_string_equal(t[0].state, "active");
+		assert_string_equal(t[0].state, "checking");
 		assert_null(t[0].ack_contact);
 		store_team_rows_free(t, n);
 	}
@@ -2229,7 +2269,7 @@ test_pg_schema(void **state)
 	store_close(second);
 	assert_int_equal(count(f, "schema_version"), 1);
 	assert_int_equal(unit_store_int(f, "SELECT version FROM "
-	    "schema_version"), 14);
+	    "schema_version"), 15);
 	assert_int_equal(unit_store_int(f, "SELECT count(*) FROM "
 	    "information_schema.columns WHERE table_name = 'team_states' AND "
 	    "column_name = 'team' AND collation_name = 'C'"), 1);
@@ -2241,7 +2281,7 @@ test_pg_schema(void **state)
 	assert_int_equal(store_open(f->path, &second, &e), 0);
 	store_close(second);
 	assert_int_equal(count(f, "turns"), 0);
-	assert_int_equal(count(f, "schema_version WHERE version = 14"), 1);
+	assert_int_equal(count(f, "schema_version WHERE version = 15"), 1);
 	/* one of version 10 gains the columns of version 11 */
 	raw(f, "ALTER TABLE team_states DROP COLUMN on_failure, DROP COLUMN "
 	    "early_why, DROP COLUMN moved_why; UPDATE schema_version SET "
@@ -2249,7 +2289,7 @@ test_pg_schema(void **state)
 	assert_int_equal(store_open(f->path, &second, &e), 0);
 	store_close(second);
 	assert_int_equal(count(f, "team_states WHERE on_failure <> 'next'"), 0);
-	assert_int_equal(count(f, "schema_version WHERE version = 14"), 1);
+	assert_int_equal(count(f, "schema_version WHERE version = 15"), 1);
 	/* one of version 11 gains the index of what waits per channel */
 	raw(f, "DROP INDEX deliveries_waiting; UPDATE schema_version SET "
 	    "version = 11");
@@ -2262,7 +2302,7 @@ test_pg_schema(void **state)
 	assert_int_equal(store_open(f->path, &second, &e), 0);
 	store_close(second);
 	assert_int_equal(count(f, "requests"), 0);
-	assert_int_equal(count(f, "schema_version WHERE version = 14"), 1);
+	assert_int_equal(count(f, "schema_version WHERE version = 15"), 1);
 	/* a UTF8 database would refuse or change text the store keeps */
 	unit_pg_admin("CREATE DATABASE tst_utf8 ENCODING 'UTF8' TEMPLATE "
 	    "template0");
@@ -2483,6 +2523,7 @@ main(void)
 		T(test_requests_bounded_per_team_and_hour),
 		T(test_prune_requests),
 		T(test_migrate_told),
+		T(test_migrate_checking),
 	};
 	/* a file's mode, its log, its migrations, its backup */
 	const struct CMUnitTest sqlite_only[] = {
