@@ -22,6 +22,10 @@
  * between turns shuts down the sockets of requests past their time.
  * libmicrohttpd's per-address limit is not used: it cannot except the
  * proxy.
+ *
+ * /metrics and /healthz are answered by the monitor (monitor.h), in a
+ * thread and on a store connection of its own: the connection waits
+ * suspended meanwhile, and the listener goes on with every other request.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -48,6 +52,7 @@
 #include "listen.h"
 #include "log.h"
 #include "metrics.h"
+#include "monitor.h"
 #include "reply.h"
 #include "store.h"
 #include "tz.h"
@@ -99,11 +104,16 @@ struct listen_ctx {
 	atomic_bool stop;
 	unsigned char secret[ACK_SECRET_LEN];	/* of tokens and codes */
 	struct metrics *metrics;	/* serve's; NULL: no /metrics */
+	struct monitor *monitor;	/* with metrics; else NULL */
 	struct desk *desk;		/* NULL: no gateway.desk_tokens */
 };
 
 struct listen_req {
 	struct base_buf body;	/* at most LISTEN_MAX_BODY; full: too big */
+	/* /metrics, /healthz: asked of the monitor, the connection
+	   suspended until it is answered */
+	bool asked;
+	struct monitor_job job;
 };
 
 static enum MHD_Result
@@ -1137,39 +1147,57 @@ monitor_reply(struct MHD_Connection *c, unsigned int status, char *text,
 	return rc;
 }
 
-/* GET /metrics (Prometheus text) or /healthz ("ok", or 503 and why). */
-static enum MHD_Result
-monitor(struct listen_ctx *l, struct MHD_Connection *c, bool health)
+/* The monitor answered a job: its connection goes on (called in the
+   monitor's thread; libmicrohttpd takes a resume from any thread). */
+static void
+monitor_ready(void *conn, void *arg)
 {
-	struct tocsin_err e = { 0 };
-	struct base_buf b;
-	int rc;
+	struct listen_ctx *l = arg;
+
+	MHD_resume_connection(conn);
+	if (write(l->wake[1], "r", 1) != 1) {
+		/* the loop still turns within LISTEN_TICK_MS */
+	}
+}
+
+/* GET /metrics (Prometheus text) or /healthz ("ok", or 503 and why):
+   asked of the monitor, and answered when the handler is called again
+   after monitor_ready resumed the connection. */
+static enum MHD_Result
+monitor(struct listen_ctx *l, struct MHD_Connection *c, bool health,
+    struct listen_req *rq)
+{
+	char *text;
 
 	if (!monitor_allowed(l, c))
 		return reply(c, MHD_HTTP_FORBIDDEN, "from this host only\n");
-	if (l->metrics == NULL)
+	if (l->monitor == NULL)
 		return reply(c, MHD_HTTP_NOT_FOUND, "not found\n");
-	base_buf_init(&b, METRICS_TEXT_MAX);
-	if (health) {
-		rc = metrics_health(l->metrics, l->st, base_mono_ms(), &e);
-		if (rc == 0)
-			return reply(c, MHD_HTTP_OK, "ok\n");
-		base_buf_puts(&b, e.msg);
-		base_buf_puts(&b, "\n");
-		if (b.p == NULL)
-			return MHD_NO;
-		return monitor_reply(c, MHD_HTTP_SERVICE_UNAVAILABLE, b.p, b.len,
-		    "text/plain; charset=utf-8");
+	if (!rq->asked) {
+		/* only this thread adds jobs: room now is room below */
+		if (monitor_full(l->monitor))
+			return reply(c, MHD_HTTP_SERVICE_UNAVAILABLE, "too many "
+			    "monitoring requests wait already\n");
+		rq->asked = true;
+		rq->job.health = health;
+		rq->job.conn = c;
+		/* suspended first: the monitor may answer at once */
+		MHD_suspend_connection(c);
+		if (monitor_ask(l->monitor, &rq->job) == 0)
+			return MHD_YES;
+		/* stopping: the connection goes without an answer */
+		MHD_resume_connection(c);
+		return MHD_NO;
 	}
-	if ((rc = metrics_render(l->metrics, l->st, (int64_t)time(NULL),
-	    base_mono_ms(), &b, &e)) != 0 || b.p == NULL) {
-		base_buf_free(&b);
-		listen_log(l, "metrics: %s", e.msg);
-		return reply(c, MHD_HTTP_SERVICE_UNAVAILABLE, "the store cannot "
-		    "be read now\n");
-	}
-	return monitor_reply(c, MHD_HTTP_OK, b.p, b.len,
-	    "text/plain; version=0.0.4; charset=utf-8");
+	if (rq->job.text == NULL)
+		return MHD_NO;
+	if (!health && rq->job.status != MHD_HTTP_OK)
+		listen_log(l, "metrics: %.*s", (int)(rq->job.len > 0 ?
+		    rq->job.len - 1 : 0), rq->job.text);
+	text = rq->job.text;
+	rq->job.text = NULL;
+	return monitor_reply(c, rq->job.status, text, rq->job.len,
+	    rq->job.type);
 }
 
 static enum MHD_Result
@@ -1212,7 +1240,8 @@ handler(void *cls, struct MHD_Connection *c, const char *url,
 		return ack_link(l, c, url + 5, strcmp(method, "POST") == 0, rq);
 	if (strcmp(url, "/metrics") == 0 || strcmp(url, "/healthz") == 0)
 		return strcmp(method, "GET") == 0 ? monitor(l, c, url[1] ==
-		    'h') : reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, "GET only\n");
+		    'h', rq) : reply(c, MHD_HTTP_METHOD_NOT_ALLOWED,
+		    "GET only\n");
 	if (strcmp(method, "POST") != 0)
 		return reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, "POST only\n");
 	return receipt(l, c, url, rq);
@@ -1233,6 +1262,7 @@ completed(void *cls, struct MHD_Connection *c, void **con_cls,
 		((struct listen_conn *)ci->socket_context)->since = base_mono_ms();
 	if (rq != NULL) {
 		base_buf_free(&rq->body);
+		free(rq->job.text);
 		free(rq);
 		*con_cls = NULL;
 	}
@@ -1374,6 +1404,9 @@ listen_loop(void *arg)
 static void
 listen_free(struct listen_ctx *l)
 {
+	/* first: it answers and resumes what it still holds, which the
+	   daemon's stop then closes */
+	monitor_stop(l->monitor);
 	if (l->d != NULL)
 		MHD_stop_daemon(l->d);
 	if (l->wake[0] >= 0)
@@ -1464,7 +1497,12 @@ listen_start(const struct policy_repo *repo,
 	}
 	/* without MHD_USE_ERROR_LOG: libmicrohttpd's own lines ("Failed to
 	   bind to port 0") say what the sentences here say better */
-	l->d = MHD_start_daemon(MHD_USE_EPOLL |
+	if (metrics != NULL && (rc = monitor_start(repo->gateway.store,
+	    metrics, monitor_ready, l, &l->monitor, err)) != 0) {
+		listen_free(l);
+		return rc;
+	}
+	l->d = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
 	    (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),
 	    0, listen_admit, l, handler, l,
 	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,

@@ -30,7 +30,8 @@ struct metrics;
 /*
  * Start listening on repo->gateway.listen in a thread of its own, with a
  * store connection of its own.  metrics (serve's, may be NULL) is served
- * at /metrics and /healthz to clients on this host.  *ret is owned by the
+ * at /metrics and /healthz to clients on this host, by a thread with a
+ * store connection of its own again (monitor.h).  *ret is owned by the
  * caller: listen_stop().  TOCSIN_EUNAVAIL when the address cannot be
  * bound.
  */

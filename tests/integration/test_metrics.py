@@ -7,6 +7,7 @@ write."""
 import http.client
 import re
 import signal
+import threading
 import time
 
 from test_escalation import serve_bg
@@ -135,6 +136,95 @@ def test_only_this_host_and_never_through_the_proxy(inst):
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=60)
+
+
+def test_a_waiting_health_probe_holds_up_no_ack_page(inst):
+    """/healthz waits up to 2 s for a busy store's write lock, and a scrape
+    reads the whole store: both are answered off the listener's thread, so
+    an ack link opened meanwhile is shown at once, not after the probe.
+    (Before, the listener did the probe itself and every ack, SMS reply and
+    provider report waited behind it.)"""
+    t = inst.teams()[0]
+    alert = inst.submit_signed(inst.cap(addresses=t))
+    proc = serve_bg(inst, "monitor")
+    try:
+        wait_healthy(inst.port)
+        got = {}
+
+        def probe():
+            got["health"] = get(inst.port, "/healthz")
+            got["health_at"] = time.monotonic()
+
+        with inst.write_locked():
+            th = threading.Thread(target=probe)
+            t0 = time.monotonic()
+            th.start()
+            time.sleep(0.3)     # the probe now waits for the lock
+            st, _, page = get(inst.port, f"/ack/{inst.ack_token(alert, t)}")
+            page_at = time.monotonic()
+            th.join(timeout=30)
+        assert st == 200 and t in page, page
+        assert got["health"][0] == 503, got
+        assert "the store takes no write" in got["health"][2]
+        # the page came while the probe still waited (it waits 2 s)
+        assert page_at - t0 < 1.2 < got["health_at"] - t0, \
+            (page_at - t0, got["health_at"] - t0)
+        # and both ends are healthy again, the team still unacked
+        assert wait_healthy(inst.port) == "ok\n"
+        assert inst.sql("SELECT state FROM team_states WHERE alert_id = ?",
+                        alert) == [("active",)]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+
+
+def test_health_probes_waiting_together_share_one_and_stop_cleanly(inst):
+    """Sixty health checks while the store is busy: those that wait
+    together share one probe (so they are answered in a few probes' time,
+    not sixty), past 32 waiting the rest get 503 at once, and a serve
+    stopped while one waits answers it and exits 0."""
+    proc = serve_bg(inst, "probes")
+    try:
+        wait_healthy(inst.port)
+        got = []
+
+        def probe(i):
+            try:
+                got.append(get(inst.port, "/healthz",
+                               source=f"127.0.0.{10 + i}")[::2])
+            except OSError as e:
+                got.append((None, str(e)))
+
+        with inst.write_locked():
+            t0 = time.monotonic()
+            ths = [threading.Thread(target=probe, args=(i,))
+                   for i in range(60)]
+            for th in ths:
+                th.start()
+            for th in ths:
+                th.join(timeout=30)
+            took = time.monotonic() - t0
+            busy = [b for s, b in got if s == 503 and "takes no write" in b]
+            full = [b for s, b in got if s == 503 and "too many" in b]
+            assert len(got) == 60 and len(busy) + len(full) == 60, got
+            # 32 wait while one is probed; more only when they come
+            # after a probe ended (the threads do not start at once)
+            assert len(busy) >= 32 and len(full) >= 1, (len(busy), got)
+            # a few probes of 2 s each, not 33 or more one after another
+            assert took < 20, took
+            # one more waits; the serve is stopped meanwhile
+            th = threading.Thread(target=probe, args=(80,))
+            got.clear()
+            th.start()
+            time.sleep(0.5)
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=30) == 0
+            th.join(timeout=30)
+        assert len(got) == 1 and got[0][0] == 503, got
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=60)
 
 
 def test_the_example_alerting_rules_name_what_a_scrape_has(inst):
