@@ -1457,11 +1457,20 @@ cmd_store(const char *conf, int argc, char **argv)
  * leak report.
  */
 const char *__lsan_default_suppressions(void);
+const char *__lsan_default_options(void);
 
 const char *
 __lsan_default_suppressions(void)
 {
 	return "leak:libfontconfig.so\n";
+}
+
+/* and no table of the suppressions used at exit: standard error carries
+   the gateway's log lines alone */
+const char *
+__lsan_default_options(void)
+{
+	return "print_suppressions=0";
 }
 #endif
 
