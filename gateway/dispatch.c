@@ -489,6 +489,8 @@ struct text_src {
 	size_t nrcpts;
 	const char **langs;		/* the contacts' languages, in order */
 	size_t nlangs;
+	const char **readers;		/* each recipient's first language */
+	size_t nreaders;
 	const char *tz;			/* the first contact's time zone */
 	const struct render_ack *ack;	/* a notice's ack, else NULL */
 	const char *unreached;		/* for the desk ("" or NULL: none) */
@@ -687,6 +689,8 @@ build_text(struct worker *w, const struct chan_ops *ops,
 	in.team = src->team;
 	in.langs = src->langs;
 	in.nlangs = src->nlangs;
+	in.readers = src->readers;
+	in.nreaders = src->nreaders;
 	in.timezone = src->tz;
 	in.ack_url = pm->url;
 	in.ack_code = pm->code;
@@ -722,8 +726,8 @@ build_msg(struct worker *w, const struct chan_ops *ops,
 	const struct policy_repo *repo = w->d->repo;
 	const struct policy_team *team;
 	struct cached_alert *ca = NULL;
-	const char *langs[64];
-	size_t nlangs = 0, first = *nrcpt;
+	const char *langs[64], *readers[64];
+	size_t nlangs = 0, nreaders = 0, first = *nrcpt;
 	const char *tz = NULL;
 	char unreached[1024] = "";
 	struct render_ack ack = { 0 };
@@ -758,12 +762,15 @@ build_msg(struct worker *w, const struct chan_ops *ops,
 			tz = c->timezone;
 		for (size_t l = 0; l < c->nlanguages && nlangs < 64; l++)
 			langs[nlangs++] = c->languages[l];
+		if (c->nlanguages > 0 && nreaders < 64)
+			readers[nreaders++] = c->languages[0];
 	}
 	if (*nrcpt == first)
 		return 0;
 	src = (struct text_src){ .ca = ca, .team = team, .row = &rows[lo],
 		.rcpts = &rcpts[first], .nrcpts = *nrcpt - first,
-		.langs = langs, .nlangs = nlangs, .tz = tz };
+		.langs = langs, .nlangs = nlangs, .readers = readers,
+		.nreaders = nreaders, .tz = tz };
 	if (rows[lo].notice || (repo->gateway.desk_team != NULL &&
 	    strcmp(repo->gateway.desk_team, rows[lo].team) == 0)) {
 		if ((rc = team_facts(w, rows[lo].alert_id, rows[lo].team,

@@ -534,6 +534,47 @@ render_ack_lines(struct base_buf *b, const struct render_in *in,
 }
 
 /*
+ * The acknowledgement instructions in the message's language, then in the
+ * first language of each other reader whose words differ (a language
+ * without a catalog reads the English ones): a contact must be able to
+ * read how to acknowledge whatever language the labels are in.
+ */
+static void
+render_ack_readers(struct base_buf *b, const struct render_in *in,
+    const struct render_zone *z)
+{
+	struct base_buf said[RENDER_ACK_LANGS];
+	size_t nsaid = 0;
+
+	base_buf_init(&said[nsaid], RENDER_ACTION_MAX * 4);
+	render_ack_lines(&said[nsaid++], in, z);
+	for (size_t i = 0; i < in->nreaders && in->readers != NULL &&
+	    nsaid < RENDER_ACK_LANGS && said[0].len > 0; i++) {
+		struct render_zone zr = *z;
+		struct base_buf *t = &said[nsaid];
+		bool again = false;
+
+		if (in->readers[i] == NULL || in->readers[i][0] == '\0')
+			continue;
+		zr.lang = in->readers[i];
+		base_buf_init(t, RENDER_ACTION_MAX * 4);
+		render_ack_lines(t, in, &zr);
+		for (size_t k = 0; k < nsaid && !again; k++)
+			again = t->len == said[k].len && (t->len == 0 ||
+			    memcmp(t->p, said[k].p, t->len) == 0);
+		if (again || t->rc != 0 || t->full)
+			base_buf_free(t);
+		else
+			nsaid++;
+	}
+	for (size_t k = 0; k < nsaid; k++) {
+		if (said[k].rc == 0 && !said[k].full && said[k].len > 0)
+			base_buf_put(b, said[k].p, said[k].len);
+		base_buf_free(&said[k]);
+	}
+}
+
+/*
  * What the reader must see first, before any detail: whether this is a
  * real alert or an exercise (the banner), the highest severity, the
  * headline (of the first contact's language), and how to acknowledge.
@@ -568,7 +609,7 @@ render_action(struct base_buf *b, const struct render_in *in,
 		render_ln(b, RT(z, render_severity_word(a->max_severity)));
 	}
 	render_line(b, RT(z, N_("Headline")), what, RENDER_ACTION_MAX);
-	render_ack_lines(b, in, z);
+	render_ack_readers(b, in, z);
 	base_buf_put(b, "\n", 1);
 }
 

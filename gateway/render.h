@@ -47,6 +47,10 @@ struct render_in {
 					   NULL; said before the alert */
 	const struct i18n_cat *cat;	/* the gateway's texts in langs[0]
 					   (i18n.h); NULL: English */
+	const char *const *readers;	/* the first language of each contact
+					   the message goes to (a team's
+					   e-mail has several); NULL: none */
+	size_t nreaders;
 };
 
 /*
@@ -55,13 +59,18 @@ struct render_in {
  * RENDER_BODY_MAX).  Each field is cut at RENDER_FIELD_MAX and the whole at
  * RENDER_BODY_MAX, at a character boundary, with a "[truncated]" marker; the
  * action lines at the top (status, severity, headline, acknowledgement
- * instructions) and the footer are never cut.  A time zone that
+ * instructions) and the footer are never cut.  The text is in langs[0]'s
+ * words; the acknowledgement instructions also come in the first language
+ * of each other reader whose words differ (at most RENDER_ACK_LANGS in
+ * all), so that every contact of a team's e-mail can read how to ack.  A time zone that
  * cannot be read does not stop the message: its times are then given in
  * UTC only, with the reason.  Returns 0, TOCSIN_EINTERNAL for missing
  * inputs or TOCSIN_ENOMEM; the outputs are untouched on failure.
  */
 int render_body(const struct render_in *in, char **ret, size_t *ret_len,
     struct tocsin_err *err);
+/* The acknowledgement instructions in this many languages at most. */
+#define RENDER_ACK_LANGS 4
 
 /*
  * A subject line from a template: %i the alert id, %s the highest severity

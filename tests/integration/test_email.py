@@ -573,6 +573,28 @@ def test_exercise_is_marked_in_subject_and_first_line(inst, tmp_path, pki):
             lines[4].startswith("To acknowledge for team "), lines[:6]
 
 
+def broadcast(inst, tmp_path, pki, doc, signers=("desk-1", "desk-2")):
+    """doc submitted signed and sent by serve to a fresh SMTP peer: the
+    alert's id and the messages the peer holds."""
+    peer = peer_for(inst, tmp_path, pki)
+    try:
+        alert = inst.submit_signed(doc, signers=signers)
+        inst.serve()
+        return alert, peer.messages()
+    finally:
+        peer.stop()
+
+
+def decrypted_body(pki, m):
+    """The outer message of a stored mail and its decrypted text body, as
+    a contact reads it."""
+    outer, enc = encrypted_part(m["raw"])
+    r = gpg(pki["dir"] / pki["contacts_home"], "--decrypt", data=enc)
+    assert r.returncode == 0
+    inner = email.message_from_bytes(r.stdout, policy=policy.default)
+    return outer, next(inner.get_payload()[0].iter_parts()).get_content()
+
+
 def test_email_in_the_team_s_language(inst, tmp_path, pki):
     """The decrypted e-mail of a French and of an Arabic team: the
     gateway's labels, banner and ack instructions in the team's language,
@@ -585,24 +607,13 @@ def test_email_in_the_team_s_language(inst, tmp_path, pki):
     inst.set_contact_langs(ar, ["ar"])
     inst.set_contact_langs(sw, ["sw"])
     inst.languages()
-    peer = peer_for(inst, tmp_path, pki)
-    try:
-        alert = inst.submit_signed(inst.cap(addresses=f"{fr} {ar} {sw}",
-                                            status="Exercise"),
-                                   signers=("desk-1",))
-        inst.serve()
-        msgs = peer.messages()
-    finally:
-        peer.stop()
+    alert, msgs = broadcast(inst, tmp_path, pki, inst.cap(
+        addresses=f"{fr} {ar} {sw}", status="Exercise"), ("desk-1",))
     bodies = {}
     for m in msgs:
-        outer, enc = encrypted_part(m["raw"])
+        outer, body = decrypted_body(pki, m)
         # the subject stays ASCII: its marker is not translated
         assert outer["Subject"].startswith("[EXERCISE] ")
-        r = gpg(pki["dir"] / pki["contacts_home"], "--decrypt", data=enc)
-        assert r.returncode == 0
-        inner = email.message_from_bytes(r.stdout, policy=policy.default)
-        body = next(inner.get_payload()[0].iter_parts()).get_content()
         team = re.search(r"/ack/([0-9a-f]{32})", body).group(1)
         for t in (fr, ar, sw):
             if inst.ack_token(alert, t) == team:
@@ -637,6 +648,60 @@ def test_email_in_the_team_s_language(inst, tmp_path, pki):
         assert english in bodies[sw], english
     assert "Pour accuser réception pour l'équipe" in bodies[fr]
     assert "لتأكيد الاستلام عن الفريق" in bodies[ar]
+
+
+def set_each_contact_langs(inst, team, per_contact):
+    """The n-th contact of team reads per_contact[n] (first preferred)."""
+    text = (inst.dir / "teams.conf").read_text()
+    m = re.search(r'^  \{ id = "%s";.*?^  \}' % re.escape(team), text,
+                  re.M | re.S)
+    assert m, team
+    langs = iter(per_contact)
+    block, n = re.subn(r"languages = \[[^\]]*\];", lambda _: (
+        "languages = [ %s ];" % ", ".join(f'"{x}"' for x in next(langs))),
+        m.group(0), count=len(per_contact))
+    assert n == len(per_contact), (team, n)
+    (inst.dir / "teams.conf").write_text(text[:m.start()] + block +
+                                        text[m.end():])
+
+
+def test_a_team_s_e_mail_tells_each_reader_how_to_ack(inst, tmp_path, pki):
+    """One e-mail to a team whose first contact reads French and second
+    English: its labels are French, and the ack instructions come in French
+    and then in English, each once, with the same link and code, so that
+    the English reader can ack too.  A team whose contacts all read French
+    gets them in French alone."""
+    inst.email_all_first()
+    mixed, french = inst.teams()[:2]
+    set_each_contact_langs(inst, mixed, [["fr", "en"], ["en"]])
+    inst.set_contact_langs(french, ["fr"])
+    inst.languages()
+    alert, msgs = broadcast(inst, tmp_path, pki,
+                            inst.cap(addresses=f"{mixed} {french}"))
+    bodies = {}
+    for m in msgs:
+        _, body = decrypted_body(pki, m)
+        for t in (mixed, french):
+            if inst.ack_token(alert, t) in body:
+                bodies.setdefault(t, []).append((m["rcpt_tos"], body))
+    # one message each, to every contact of the team
+    assert [len(bodies.get(t, [])) for t in (mixed, french)] == [1, 1]
+    rcpts, body = bodies[mixed][0]
+    assert len(rcpts) >= 2, rcpts
+    link = f"http://127.0.0.1:{inst.port}/ack/{inst.ack_token(alert, mixed)}"
+    code = inst.ack_code(alert, mixed)
+    fr_line = tr("fr", "To acknowledge for team {team}: open {link} and "
+                 "press the button, or reply with code {code}", team=mixed,
+                 link=link, code=code)
+    en_line = ("To acknowledge for team " + mixed + ": open " + link +
+               " and press the button, or reply with code " + code)
+    lines = body.splitlines()
+    assert lines.count(fr_line) == 1 and lines.count(en_line) == 1, lines[:8]
+    assert lines.index(fr_line) < lines.index(en_line) < 8
+    assert lines[2].startswith(tr("fr", "Headline") + ": ")
+    _, body = bodies[french][0]
+    assert "To acknowledge" not in body
+    assert body.count("Pour accuser réception pour l'équipe") == 1
 
 
 def test_local_relay_without_tls_only_when_marked_local(inst, tmp_path, pki):

@@ -1687,6 +1687,81 @@ test_notice_unverified(void **state)
 	cap_free(a);
 }
 
+/* A team's e-mail to contacts who read different languages: the ack
+   instructions come in the labels' language, then once in each other
+   reader's first language whose words differ; a language without a
+   catalog reads the English ones, once. */
+static void
+test_ack_lines_for_each_reader(void **state)
+{
+	const char *dir = getenv("TOCSIN_LOCALEDIR");
+	struct i18n_cat *cat = NULL;
+	struct tocsin_err e = { 0 };
+	struct cap_alert *a = alert_with("Actual", INFO("en-US", "Severe")
+	    INFO("fr-FR", "Severe"));
+	static const char *const langs[] = { "fr", "en", "en" };
+	static const char *const fr_en[] = { "fr", "en" };
+	static const char *const fr_fr[] = { "fr", "fr" };
+	static const char *const fr_xx_yy[] = { "fr", "xx", "yy", "es" };
+	static const char *const fr_es[] = { "fr", "es", "en", "zh", "ru",
+		"ar" };
+	static const char fr[] = "Pour accuser réception pour l'équipe ke";
+	static const char en[] = "To acknowledge for team ke";
+	struct render_in in = { .alert = a, .alert_id = "A-1", .team = &team,
+		.langs = langs, .nlangs = 3, .ack_url = "https://gw.example/ack/"
+		"fedcba9876543210fedcba9876543210", .ack_code = "12345678" };
+	char *body;
+	size_t len, codes;
+
+	(void)state;
+	assert_non_null(dir);
+	assert_int_equal(i18n_load(dir, &cat, &e), 0);
+	in.cat = cat;
+	/* one reader or none: the labels' language alone, as before */
+	assert_int_equal(render_body(&in, &body, &len, &e), 0);
+	assert_int_equal(count(body, fr), 1);
+	assert_int_equal(count(body, en), 0);
+	codes = count(body, "12345678");
+	free(body);
+	/* French and English readers: both, French first */
+	in.readers = fr_en;
+	in.nreaders = 2;
+	assert_int_equal(render_body(&in, &body, &len, &e), 0);
+	assert_int_equal(count(body, fr), 1);
+	assert_int_equal(count(body, en), 1);
+	assert_true(strstr(body, fr) < strstr(body, en));
+	assert_int_equal(count(body, "12345678"), codes + 1);
+	free(body);
+	/* two French readers: French once */
+	in.readers = fr_fr;
+	assert_int_equal(render_body(&in, &body, &len, &e), 0);
+	assert_int_equal(count(body, fr), 1);
+	assert_int_equal(count(body, en), 0);
+	free(body);
+	/* languages without a catalog read the English words, once */
+	in.readers = fr_xx_yy;
+	in.nreaders = 4;
+	assert_int_equal(render_body(&in, &body, &len, &e), 0);
+	assert_int_equal(count(body, fr), 1);
+	assert_int_equal(count(body, en), 1);
+	assert_int_equal(count(body, "Para confirmar"), 1);
+	free(body);
+	/* at most RENDER_ACK_LANGS languages */
+	in.readers = fr_es;
+	in.nreaders = 6;
+	assert_int_equal(render_body(&in, &body, &len, &e), 0);
+	assert_int_equal(count(body, "12345678"), codes + RENDER_ACK_LANGS -
+	    1);
+	free(body);
+	/* nothing to ack (a receipt): no lines in any language */
+	in.ack_url = in.ack_code = NULL;
+	assert_int_equal(render_body(&in, &body, &len, &e), 0);
+	assert_int_equal(count(body, fr) + count(body, en), 0);
+	free(body);
+	cap_free(a);
+	i18n_free(cat);
+}
+
 int
 main(void)
 {
@@ -1712,6 +1787,7 @@ main(void)
 		cmocka_unit_test(test_quote),
 		cmocka_unit_test(test_notice_unverified),
 		cmocka_unit_test(test_unreached),
+		cmocka_unit_test(test_ack_lines_for_each_reader),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
