@@ -24,7 +24,8 @@ def memcheck_argv(inst, log, *args):
     assert "libasan" not in ldd.stdout, \
         "valgrind cannot run a sanitizer build; tests/run.sh leaves this " \
         "file out of the sanitizer pass"
-    return ["valgrind", "-q", "--leak-check=full", "--errors-for-leak-kinds="
+    return ["valgrind", "-q", "--child-silent-after-fork=yes",
+            "--leak-check=full", "--errors-for-leak-kinds="
             "definite", "--error-exitcode=99", f"--suppressions={SUPP}",
             f"--log-file={log}", str(BIN), "-c", str(inst.conf),
             *map(str, args)]
