@@ -724,7 +724,7 @@ cmd_status(const char *conf, int argc, char **argv)
 			if (ch == 's')
 				fprintf(stderr, "tocsin status: --state is one "
 				    "of active, held, acked, unreached, "
-				    "cancelled, updated, told\n");
+				    "cancelled, updated, told, checking\n");
 			fputs(usage_line, stderr);
 			return EX_USAGE;
 		}

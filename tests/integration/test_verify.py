@@ -225,6 +225,8 @@ def test_a_check_reaches_every_endpoint_with_its_own_link_and_code(
     assert not set(teams) & set(out.split()), out
     assert f"{len(teams)} checking" in inst.run("status", alert,
                                                 check=0).stdout
+    out = inst.run("status", alert, "--state", "checking", check=0).stdout
+    assert set(teams) <= set(out.split()), out
     rep = json.loads(inst.run("report", alert, check=0).stdout)
     assert (rep["pending"], rep["checking"]) == (0, len(teams)), rep
 
