@@ -668,7 +668,12 @@ build_text(struct worker *w, const struct chan_ops *ops,
 	struct render_in in = { 0 };
 	int rc;
 
-	build_ack_link(w, row, pm);
+	/* a message that asks nothing never has a code made for it, so that
+	   none can reach its text by any path */
+	if (!row->told)
+		build_ack_link(w, row, pm);
+	else
+		pm->code[0] = pm->url[0] = '\0';
 	msg->alert_id = row->alert_id;
 	msg->team = row->team;
 	msg->step = row->step;
