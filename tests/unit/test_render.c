@@ -167,8 +167,9 @@ lines_starting(const char *body, const char *prefix)
 static void
 must_contain(const char *body, const char *needle)
 {
-	if (strstr(body, needle) == NULL)
-		fail_msg("body lacks \"%s\":\n%s", needle, body);
+	if (body == NULL || strstr(body, needle) == NULL)
+		fail_msg("body lacks \"%s\":\n%s", needle, body != NULL ?
+		    body : "(none)");
 }
 
 /* Whole-text check: well-formed UTF-8, no control byte but LF and TAB. */
