@@ -227,6 +227,11 @@ def test_a_check_reaches_every_endpoint_with_its_own_link_and_code(
                                                 check=0).stdout
     out = inst.run("status", alert, "--state", "checking", check=0).stdout
     assert set(teams) <= set(out.split()), out
+    # nothing to escalate, and saying so changes nothing
+    r = inst.run("escalate", alert, teams[0], check=65)
+    assert "is checking: it has no ladder" in r.stderr, r.stderr
+    assert inst.sql("SELECT DISTINCT deadline, state FROM team_states WHERE "
+                    "alert_id = ?", alert) == [(0, "checking")]
     rep = json.loads(inst.run("report", alert, check=0).stdout)
     assert (rep["pending"], rep["checking"]) == (0, len(teams)), rep
 
