@@ -27,6 +27,7 @@ from test_acklink import request
 from test_ackreply import listening, stopped
 from test_fax import pdf_of, pdftext
 from test_ingestmail import gpg_sign, ingest
+from test_store_admin import tomorrow
 
 SMS_HOOK = "/twilio/sms/twilio-main"
 GATHER = "/twilio/gather/twilio-voice"
@@ -398,6 +399,29 @@ def test_a_check_that_cannot_be_rendered_is_dead_at_once(inst, peers):
     assert "dead" in json.dumps(st)
     # nothing reached a peer
     assert not smtp.messages() and not sms.requests()
+
+
+def test_a_check_whose_messages_ended_can_be_pruned(inst, peers):
+    """A check holds no ladder: while its messages wait it is kept as
+    active by a prune, and once they are sent it is pruned like any
+    ended alert (before, its teams stayed active and it never was)."""
+    use_peers(inst, peers, [])
+    t = inst.teams()[0]
+    alert = inst.run("verify-contacts", t, check=0).stdout.strip()
+    dry = inst.run("store", "prune", "--before", tomorrow(), "--dry-run",
+                   check=0)
+    assert f"alert {alert}: still active" in dry.stdout, dry.stdout
+    p = inst.serve(timeout=120)
+    assert p.returncode == 0, p.stderr
+    states = inst.sql("SELECT DISTINCT state FROM deliveries WHERE "
+                      "alert_id = ?", alert)
+    assert states == [("sent",)], states
+    r = inst.run("store", "prune", "--before", tomorrow(), check=0)
+    assert f"alert {alert}: pruned" in r.stdout, r.stdout
+    assert inst.sql("SELECT DISTINCT address FROM deliveries WHERE "
+                    "alert_id = ?", alert) == [("pruned",)]
+    assert inst.sql("SELECT DISTINCT state FROM team_states WHERE "
+                    "alert_id = ?", alert) == [("checking",)]
 
 
 def test_a_peer_failing_for_a_while_is_retried_not_dead(inst, peers):
