@@ -35,17 +35,23 @@ struct store {
 #define STORE_RECLAIM_FACTOR 3
 
 /*
- * Whether a delivery (the row being updated) still goes: a notice, or a
- * message that asks nothing (told), always;
- * an alert's message while its team is active or unreached.  An unreached
- * team's messages already queued are still worth sending (the ladder only
- * stops adding steps); an acked, cancelled or updated team's are moot and
- * end cancelled with the reason.
+ * The team states whose messages still go, and which a Cancel or an
+ * Update stops: active, unreached (its messages already queued are still
+ * worth sending: the ladder only stops adding steps) and checking (a check
+ * of contacts).  An acked, cancelled or updated team's are moot and end
+ * cancelled with the reason.
  */
-#define ROW_LIVE "(deliveries.kind IN ('notice', 'told') OR EXISTS " \
-    "(SELECT 1 FROM " \
-    "team_states t WHERE t.alert_id = deliveries.alert_id AND t.team = " \
-    "deliveries.team AND t.state IN ('active', 'unreached', 'checking')))"
+#define TEAM_LIVE "('active', 'unreached', 'checking')"
+/*
+ * Whether delivery row d (its table or alias) still goes: a notice (that
+ * the team acknowledged), or a message that asks nothing (told), always;
+ * any other while its team is in a TEAM_LIVE state.
+ */
+#define LIVE_OF(d) "(" d ".kind IN ('notice', 'told') OR EXISTS (SELECT 1 " \
+    "FROM team_states t WHERE t.alert_id = " d ".alert_id AND t.team = " \
+    d ".team AND t.state IN " TEAM_LIVE "))"
+/* the row being updated */
+#define ROW_LIVE LIVE_OF("deliveries")
 #define ROW_MOOT_WHY "('cancelled: the team''s ladder stopped (' || " \
     "coalesce((SELECT t.state FROM team_states t WHERE t.alert_id = " \
     "deliveries.alert_id AND t.team = deliveries.team), 'no team') || " \
@@ -575,8 +581,8 @@ stop_ladders(struct store *s, const struct store_alert *a,
 	if (a->stops_alert == NULL || a->nstop_teams == 0)
 		return 0;
 	if (sq_prepare(s, "UPDATE team_states SET state = ?, deadline = 0 "
-	    "WHERE alert_id = ? AND team = ? AND state IN ('active', "
-	    "'unreached', 'checking')", &ts, err) != 0 ||
+	    "WHERE alert_id = ? AND team = ? AND state IN " TEAM_LIVE, &ts,
+	    err) != 0 ||
 	    sq_prepare(s, "UPDATE deliveries SET state = 'cancelled', updated = "
 	    "?1, last_error = 'cancelled: the alert was ' || ?4 || ' by a "
 	    "later one' || " ROW_KEEP_LAST " WHERE alert_id = ?2 AND team = ?3 "
@@ -1178,13 +1184,7 @@ store_alert_cap(struct store *s, const char *alert_id, char **ret,
 
 /* --- the queue -------------------------------------------------------------- */
 
-/* A delivery goes while its team is active; a notice (that the team
-   acknowledged) goes because it is not, and a message that asks nothing
-   (told) whatever it is. */
-#define LIVE_WHERE "(d.kind IN ('notice', 'told') OR EXISTS (SELECT 1 " \
-    "FROM team_states" \
-    " t WHERE t.alert_id = d.alert_id AND t.team = d.team" \
-    " AND t.state IN ('active', 'unreached', 'checking')))"
+#define LIVE_WHERE LIVE_OF("d")
 #define DUE_WHERE "d.state IN ('pending','failed') AND d.next_attempt <= ?1" \
     " AND " LIVE_WHERE
 
