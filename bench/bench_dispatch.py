@@ -93,11 +93,12 @@ def parse_mobiles(text):
 
 
 def edit_conf(conf, smtp_port, pgp_mime="nested", engine=None,
-              sms_parallel=None):
+              sms_parallel=None, smtp_batch=None):
     """Step 0 to all:pgp-email (and all:sms with sms_parallel, the SMS
     providers then set as bench_sms sets them), 2 workers, the peer's port,
     the PGP/MIME form (nested: RFC 3156 6.1, sign then encrypt; combined:
-    6.2) and, when given, gateway.pgp_engine.  Returns (policies changed,
+    6.2) and, when given, gateway.pgp_engine and providers.smtp.batch.
+    Returns (policies changed,
     twilio-main's rate or None)."""
     text = conf.read_text()
     rate = None
@@ -126,6 +127,9 @@ def edit_conf(conf, smtp_port, pgp_mime="nested", engine=None,
                       text)
     if n != 1:
         die(f"{conf}: no providers.smtp group")
+    if smtp_batch is not None:
+        text = re.sub(r"(\n  smtp = \{\n)",
+                      rf"\g<1>    batch = {smtp_batch};\n", text, count=1)
     conf.write_text(text)
     return n_step0, rate
 
@@ -440,6 +444,9 @@ def main():
     ap.add_argument("--workers", type=int, default=2,
                     help="gateway.workers of tocsin serve (the floors "
                     "always run 2 gpg at a time)")
+    ap.add_argument("--smtp-batch", type=int, default=None, metavar="N",
+                    help="providers.smtp.batch: PGP e-mails a worker claims "
+                    "and sends in one SMTP session (default: tocsin's)")
     ap.add_argument("--pgp-mime", choices=("nested", "combined"),
                     default="nested",
                     help="providers.smtp.pgp_mime: RFC 3156 6.1 (nested, "
@@ -553,7 +560,8 @@ def main():
             sink = PythonSink(work, pki, a.no_tls_tickets)
             port = sink.port
         n_step0, sms_rate = edit_conf(conf, port, a.pgp_mime, a.engine,
-                                      a.parallel if a.sms else None)
+                                      a.parallel if a.sms else None,
+                                      a.smtp_batch)
         chk = subprocess.run([tocsin, "-c", conf, "check"],
                              capture_output=True, text=True)
         if chk.returncode != 0:

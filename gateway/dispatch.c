@@ -51,6 +51,10 @@
 /* Seconds another serve node waits for the ack poller's turn after its
    holder stopped renewing it (died, lost the store). */
 #define DISP_POLL_TURN 30
+/* The last worker to end tells the main thread with this signal, blocked
+   with the others and taken by its sigtimedwait; sent from outside, it
+   only makes serve look whether its workers ended. */
+#define DISP_SIG_ENDED SIGRTMIN
 
 struct disp {
 	const struct policy_repo *repo;
@@ -76,6 +80,10 @@ struct disp {
 					   what it will queue */
 	bool stop;
 	int running;			/* workers still going */
+	pthread_t main;			/* serve_loop's thread: the last
+					   worker to end sends it
+					   DISP_SIG_ENDED, so that serve ends
+					   then, not at its next look */
 	int waiting;			/* batches whose results the store
 					   has not taken yet */
 	/* per driver, the results this process recorded sent and dead:
@@ -1436,6 +1444,7 @@ worker_main(void *arg)
 	struct worker *w = arg;
 	struct disp *d = w->d;
 	struct tocsin_err err = { 0 };
+	bool last;
 
 	if (store_open(d->repo->gateway.store, &w->st, &err) != 0 ||
 	    certs_open(d->repo->gateway.gnupg_home, &w->cx, &err) != 0 ||
@@ -1474,6 +1483,11 @@ worker_main(void *arg)
 			if (n > 0) {
 				work_batch(w, ops, rows, n, claimed_ms);
 				worked = true;
+				/* with --until-idle, a worker with nothing
+				   left waits for this batch's end: it looks
+				   again now */
+				if (d->o->until_idle)
+					disp_wake(d);
 			}
 			worker_out(d, k);
 			store_delivery_rows_free(rows, n);
@@ -1527,8 +1541,10 @@ out:
 	w->cx = NULL;
 	w->st = NULL;
 	pthread_mutex_lock(&d->mu);
-	d->running--;
+	last = --d->running == 0;
 	pthread_mutex_unlock(&d->mu);
+	if (last)
+		(void)pthread_kill(d->main, DISP_SIG_ENDED);
 	return NULL;
 }
 
@@ -1625,11 +1641,10 @@ poller_main(void *arg)
 				rlast[0] = '\0';
 			throttled = rc.throttled;
 		}
-		for (int i = 0; i < 5 && !disp_stopping(d); i++) {
-			struct timespec ts = { 0, 200000000L };
-
-			nanosleep(&ts, NULL);
-		}
+		/* a second between looks; at once when serve stops */
+		for (int64_t until = base_mono_ms() + 1000, left;
+		    !disp_stopping(d) && (left = until - base_mono_ms()) > 0;)
+			disp_wait(d, left, disp_wakes(d));
 	}
 out:
 	certs_close(cx);
@@ -1927,6 +1942,7 @@ serve_start(struct serve_run *s, struct tocsin_err *err)
 	sigaddset(&s->set, SIGINT);
 	sigaddset(&s->set, SIGTERM);
 	sigaddset(&s->set, SIGHUP);
+	sigaddset(&s->set, DISP_SIG_ENDED);
 	pthread_sigmask(SIG_BLOCK, &s->set, &s->old);
 	s->masked = true;
 	signal(SIGPIPE, SIG_IGN);
@@ -1964,6 +1980,7 @@ serve_spawn(struct serve_run *s, struct tocsin_err *err)
 	if ((ws = s->ws = calloc((size_t)s->nw, sizeof(*ws))) == NULL)
 		return tocsin_fail(err, TOCSIN_ENOMEM, "out of memory");
 	d->running = s->nw;
+	d->main = pthread_self();
 	for (int i = 0; i < s->nw; i++) {
 		unsigned char seed[8];
 
@@ -2019,7 +2036,9 @@ serve_loop(struct serve_run *s)
 			s->watchdog_ms = base_mono_ms();
 		}
 		sig = sigtimedwait(&s->set, NULL, &ts);
-		if (sig == SIGHUP && d->o->reload_check != NULL && !d->stop) {
+		if (sig == DISP_SIG_ENDED)
+			;	/* the workers ended: seen below */
+		else if (sig == SIGHUP && d->o->reload_check != NULL && !d->stop) {
 			(void)sdnotify_reloading();
 			serve_reload(s);
 		} else if (sig > 0) {
@@ -2061,6 +2080,7 @@ serve_finish(struct serve_run *s, struct tocsin_err *err)
 		pthread_join(s->ws[i].thread, NULL);
 	pthread_mutex_lock(&d->mu);
 	d->stop = true;
+	disp_wake_locked(d);
 	pthread_mutex_unlock(&d->mu);
 	if (s->polling)
 		pthread_join(s->poller, NULL);
@@ -2130,6 +2150,8 @@ dispatch_serve(const struct policy_repo *repo, const struct dispatch_opts *o,
 		escalate_tick(&s.d, s.st);
 		pthread_mutex_lock(&s.d.mu);
 		s.d.ticked = true;
+		/* --until-idle workers that found nothing wait for it */
+		disp_wake_locked(&s.d);
 		pthread_mutex_unlock(&s.d.mu);
 		serve_loop(&s);
 		rc = serve_finish(&s, err);

@@ -227,6 +227,42 @@ def test_health_probes_waiting_together_share_one_and_stop_cleanly(inst):
             proc.wait(timeout=60)
 
 
+def test_the_workers_end_signal_sent_from_outside_stops_nothing(inst):
+    """serve's last worker tells the main thread it ended with SIGRTMIN
+    (so that serve ends then, not at its next look).  The same signal sent
+    by anyone else only makes serve look: it keeps serving, sends what is
+    queued, and stops on SIGTERM as before."""
+    t = inst.teams()[0]
+    proc = serve_bg(inst, "rtmin")
+    try:
+        wait_healthy(inst.port)
+        for _ in range(5):
+            proc.send_signal(signal.SIGRTMIN)
+            time.sleep(0.05)
+        alert = inst.submit_signed(inst.cap(addresses=t))
+        for _ in range(5):
+            proc.send_signal(signal.SIGRTMIN)
+            time.sleep(0.05)
+        assert proc.poll() is None, "serve ended on SIGRTMIN"
+        assert wait_healthy(inst.port) == "ok\n"
+        # what was queued after the signals is still tried (no relay
+        # listens here: each e-mail fails and waits for its retry)
+        end = time.monotonic() + 30
+        while inst.sql("SELECT count(*) FROM deliveries WHERE alert_id = ? "
+                       "AND attempts = 0", alert) != [(0,)]:
+            assert time.monotonic() < end, inst.sql(
+                "SELECT channel, state, reason FROM deliveries "
+                "WHERE alert_id = ?", alert)
+            time.sleep(0.1)
+        assert proc.poll() is None
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=60)
+
+
 def test_the_example_alerting_rules_name_what_a_scrape_has(inst):
     """examples/tocsin-alerts.yml: well-formed rules whose tocsin_ metrics
     are all in a real scrape (a renamed metric would silence a rule)."""
