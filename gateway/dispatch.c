@@ -676,8 +676,9 @@ build_text(struct worker *w, const struct chan_ops *ops,
 	struct render_in in = { 0 };
 	int rc;
 
-	/* a message that asks nothing never has a code made for it, so that
-	   none can reach its text by any path */
+	/* a message that asks nothing (a receipt, a relay's notice) never
+	   has a code made for it, so that none can reach its text by any
+	   path, and shows no code or link on any channel */
 	if (!row->told)
 		build_ack_link(w, row, pm);
 	else
@@ -685,8 +686,8 @@ build_text(struct worker *w, const struct chan_ops *ops,
 	msg->alert_id = row->alert_id;
 	msg->team = row->team;
 	msg->step = row->step;
-	msg->ack_code = pm->code;
-	msg->ack_url = pm->url;
+	msg->ack_code = row->told ? NULL : pm->code;
+	msg->ack_url = row->told ? NULL : pm->url;
 	msg->lang = src->nlangs > 0 ? src->langs[0] : "en";
 	msg->exercise = strcmp(src->ca->cap->status, "Exercise") == 0;
 	msg->rcpts = src->rcpts;
@@ -705,14 +706,8 @@ build_text(struct worker *w, const struct chan_ops *ops,
 	in.readers = src->readers;
 	in.nreaders = src->nreaders;
 	in.timezone = src->tz;
-	in.ack_url = pm->url;
-	in.ack_code = pm->code;
-	if (row->told) {
-		/* a receipt or a relay's notice asks nothing: no code, no
-		   link, on any channel */
-		msg->ack_code = msg->ack_url = NULL;
-		in.ack_url = in.ack_code = NULL;
-	}
+	in.ack_url = msg->ack_url;
+	in.ack_code = msg->ack_code;
 	in.duty_phone = repo->gateway.duty_phone;
 	in.cat = repo->gateway.catalog;
 	in.unreached = src->unreached != NULL && src->unreached[0] != '\0' ?

@@ -85,11 +85,13 @@ store_dstate_parse(const char *s)
 #define TOLD_ALERTS "(SELECT a.id FROM alerts a WHERE a.msg_type = 'Ack' " \
     "AND (a.identifier LIKE 'receipt-%' OR a.identifier LIKE 'relayed-%') " \
     "AND NOT EXISTS (SELECT 1 FROM signatures s WHERE s.alert_id = a.id))"
+/* The fixes of an older store's rows, each ending with ';' so that they
+   join.  The receipts and relay notices a store kept: told. */
 const char store_told_fix[] =
     "UPDATE deliveries SET kind = 'told' WHERE kind = 'alert' AND alert_id "
     "IN " TOLD_ALERTS "; UPDATE team_states SET state = 'told', token_hash "
     "= NULL, deadline = 0 WHERE state = 'active' AND alert_id IN "
-    TOLD_ALERTS;
+    TOLD_ALERTS ";";
 /* the checks of contacts a store kept: the alerts with check deliveries */
 const char store_checking_fix[] =
     "UPDATE team_states SET state = 'checking', deadline = 0 WHERE state "

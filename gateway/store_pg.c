@@ -864,7 +864,6 @@ pg_schema(struct pg_db *p, struct tocsin_err *err)
 	base_buf_puts(&b, tail);
 	/* version 14: requests' receipts and relay notices are told */
 	base_buf_puts(&b, store_told_fix);
-	base_buf_puts(&b, "; ");
 	/* version 15: the teams of checks of contacts are checking */
 	base_buf_puts(&b, store_checking_fix);
 	if (b.rc != 0 || b.full) {
