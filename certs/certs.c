@@ -350,8 +350,10 @@ certs_sigs_to_primary(struct certs_ctx *ctx, struct certs_sigs *sigs,
 			(void)snprintf(o->reason, sizeof(o->reason), "the signing "
 			    "key %s has expired", signer);
 		} else if (strcmp(k->primary, o->signer) != 0) {
-			memcpy(o->subkey, o->signer, sizeof(o->subkey));
-			memcpy(o->signer, k->primary, sizeof(k->primary));
+			(void)snprintf(o->subkey, sizeof(o->subkey), "%.40s",
+			    signer);
+			(void)snprintf(o->signer, sizeof(o->signer), "%s",
+			    k->primary);
 		}
 	}
 }

@@ -76,20 +76,18 @@ test_length_limit(void **state)
 	const char *tail = ", 192.0.2.7";
 	size_t fill = XFF_MAX_LINE - strlen(tail);
 	char *pad = unit_rep("1", fill);
-	char *line = malloc(XFF_MAX_LINE + 2);
+	char line[XFF_MAX_LINE + 2];
 
 	(void)state;
 	assert_non_null(pad);
-	assert_non_null(line);
-	(void)snprintf(line, XFF_MAX_LINE + 2, "%s%s", pad, tail);
+	(void)snprintf(line, sizeof(line), "%s%s", pad, tail);
 	assert_int_equal(strlen(line), XFF_MAX_LINE);
 	assert_int_equal(xff_last(line, strlen(line), out, sizeof(out)), 0);
 	assert_string_equal(out, "192.0.2.7");
-	(void)snprintf(line, XFF_MAX_LINE + 2, "1%s%s", pad, tail);
+	(void)snprintf(line, sizeof(line), "1%s%s", pad, tail);
 	assert_int_equal(xff_last(line, strlen(line), out, sizeof(out)), -1);
 	assert_string_equal(out, "");
 	free(pad);
-	free(line);
 }
 
 /* Only len bytes are read: what follows them is not the line's. */
