@@ -858,10 +858,8 @@ desk_id_ok(const char *s)
 static bool
 desk_active(const struct store_alert_row *a)
 {
-	if (strcmp(a->msg_type, "Cancel") == 0 || strcmp(a->msg_type, "Ack")
-	    == 0 || strcmp(a->msg_type, "Error") == 0)
-		return false;
-	return a->nacked + a->nactive + a->nheld + a->nunreached > 0;
+	return store_alert_asks(a) &&
+	    a->nacked + a->nactive + a->nheld + a->nunreached > 0;
 }
 
 static bool

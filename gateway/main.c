@@ -80,8 +80,9 @@ static const struct cmd cmds[] = {
 	  "submit would; preview who gets what; sign it", cmd_compose },
 	{ "submit", "ALERT [--sig SIG]...",
 	  "verify, authorise, plan and queue a signed CAP alert", cmd_submit },
-	{ "status", "[ALERT [--unacked] [--state STATE]] [--json]",
-	  "alerts; per team: step, deadline, deliveries, ack", cmd_status },
+	{ "status", "[ALERT [--unacked] [--state STATE] | --open] [--json]",
+	  "alerts (--open: those a team still owes an ack for); per team: "
+	  "step, deadline, deliveries, ack", cmd_status },
 	{ "audit", "verify [--no-checkpoint] [--witness LINE]... | show "
 	  "[--since TIME] [--json]",
 	  "check the audit log's hash chain against its signed checkpoint; "
@@ -701,21 +702,24 @@ cmd_status(const char *conf, int argc, char **argv)
 		{ "json", no_argument, NULL, 'j' },
 		{ "unacked", no_argument, NULL, 'u' },
 		{ "state", required_argument, NULL, 's' },
+		{ "open", no_argument, NULL, 'o' },
 		{ NULL, 0, NULL, 0 },
 	};
 	static const char usage_line[] = "usage: tocsin status [ALERT "
-	    "[--unacked] [--state STATE]] [--json]\n";
+	    "[--unacked] [--state STATE] | --open] [--json]\n";
 	struct policy_repo *repo = NULL;
 	struct store *st = NULL;
 	struct tocsin_err e;
 	struct status_filter f = { 0 };
-	bool json = false;
+	bool json = false, open = false;
 	int ch, rc;
 
 	optind = 1;
-	while ((ch = getopt_long(argc, argv, "jus:", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "jus:o", opts, NULL)) != -1) {
 		if (ch == 'j')
 			json = true;
+		else if (ch == 'o')
+			open = true;
 		else if (ch == 'u')
 			f.unacked = true;
 		else if (ch == 's' && status_state_ok(optarg))
@@ -729,8 +733,10 @@ cmd_status(const char *conf, int argc, char **argv)
 			return EX_USAGE;
 		}
 	}
+	/* --unacked and --state choose teams of one alert; --open chooses
+	   alerts of the list */
 	if (argc - optind > 1 || ((f.unacked || f.state != NULL) &&
-	    argc - optind != 1)) {
+	    argc - optind != 1) || (open && argc - optind != 0)) {
 		fputs(usage_line, stderr);
 		return EX_USAGE;
 	}
@@ -744,7 +750,8 @@ cmd_status(const char *conf, int argc, char **argv)
 			struct status_more more;
 
 			status_more_of(repo, st, &more);
-			rc = status_alerts(st, &more, stdout, json, &e);
+			rc = status_alerts(st, &more, stdout, json, open,
+			    &e);
 		}
 	}
 	if (rc != 0)

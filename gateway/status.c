@@ -189,12 +189,18 @@ status_more_json(FILE *out, const struct status_more *m)
 		    m->contacts, m->stale_endpoints, m->stale_days);
 }
 
+bool
+status_open(const struct store_alert_row *a)
+{
+	return store_alert_asks(a) && a->nactive + a->nheld > 0;
+}
+
 int
 status_alerts(struct store *st, const struct status_more *more, FILE *out,
-    bool json, struct tocsin_err *err)
+    bool json, bool open, struct tocsin_err *err)
 {
 	struct store_holder_row *h = NULL;
-	size_t nh = 0;
+	size_t nh = 0, shown = 0;
 	struct store_alert_row *rows = NULL;
 	size_t n = 0;
 	char tb[32];
@@ -206,12 +212,20 @@ status_alerts(struct store *st, const struct status_more *more, FILE *out,
 		store_alert_rows_free(rows, n);
 		return rc;
 	}
+	for (size_t i = 0; i < n; i++)
+		if (!open || status_open(&rows[i]))
+			shown++;
 	if (json) {
+		bool first = true;
+
 		fputs("{\"alerts\":[", out);
 		for (size_t i = 0; i < n; i++) {
 			struct store_alert_row *a = &rows[i];
 
-			fputs(i ? ",{" : "{", out);
+			if (open && !status_open(a))
+				continue;
+			fputs(first ? "{" : ",{", out);
+			first = false;
 			status_json_head(out, a, false);
 			fprintf(out, ",\"teams\":%d", a->nteams);
 			status_json_states(out, a);
@@ -221,8 +235,12 @@ status_alerts(struct store *st, const struct status_more *more, FILE *out,
 		status_holders(out, h, nh, true);
 		status_more_json(out, more);
 		fputs("}\n", out);
-	} else if (n == 0) {
-		fputs("no alerts\n", out);
+	} else if (shown == 0) {
+		if (open && n > 0)
+			fprintf(out, "no open alerts (%zu closed: status without "
+			    "--open lists them)\n", n);
+		else
+			fputs(open ? "no open alerts\n" : "no alerts\n", out);
 		status_holders(out, h, nh, false);
 		status_more_text(out, more);
 	} else {
@@ -230,6 +248,8 @@ status_alerts(struct store *st, const struct status_more *more, FILE *out,
 		    "ALERT", "RECEIVED", "SEVERITY", "STATUS", "TEAMS", "ACKED",
 		    "ACTIVE", "HELD", "UNREA", "HEADLINE");
 		for (size_t i = 0; i < n; i++) {
+			if (open && !status_open(&rows[i]))
+				continue;
 			fprintf(out, "%-22s %-20s %-8s %-8s %5d %5d %6d %5d "
 			    "%5d  ", rows[i].id, jsonw_fmt_time(
 			    rows[i].received, tb, sizeof(tb)),
@@ -239,6 +259,9 @@ status_alerts(struct store *st, const struct status_more *more, FILE *out,
 			status_safe(out, rows[i].headline, 60);
 			fputc('\n', out);
 		}
+		if (open && shown < n)
+			fprintf(out, "%zu open of %zu alerts; status without "
+			    "--open lists them all\n", shown, n);
 		status_holders(out, h, nh, false);
 		status_more_text(out, more);
 	}

@@ -892,6 +892,14 @@ store_alert_rows_free(struct store_alert_row *rows, size_t n)
 	free(rows);
 }
 
+bool
+store_alert_asks(const struct store_alert_row *a)
+{
+	return a->msg_type != NULL && strcmp(a->msg_type, "Cancel") != 0 &&
+	    strcmp(a->msg_type, "Ack") != 0 && strcmp(a->msg_type, "Error")
+	    != 0;
+}
+
 static void
 fill_team(struct sql_stmt *st, void *p)
 {

@@ -187,6 +187,9 @@ int store_alerts(struct store *s, struct store_alert_row **ret, size_t *n,
 int store_alert_get(struct store *s, const char *id,
     struct store_alert_row **ret, struct tocsin_err *err);
 void store_alert_rows_free(struct store_alert_row *rows, size_t n);
+/* Whether the alert asks its teams to ack: an Alert or an Update, not a
+   Cancel, an Ack or an Error. */
+bool store_alert_asks(const struct store_alert_row *a);
 
 struct store_team_row {
 	char *team;

@@ -263,3 +263,48 @@ def test_an_issuer_cannot_cancel_outside_its_scope(inst):
     inst.run("submit", b, "--sig", inst.gpg_sign(b, "desk-1"), check=0)
     st = states(inst, alert)
     assert st[teams[0]][1] == "cancelled" and st[teams[1]][1] == "active"
+
+
+def test_status_open_lists_the_alerts_a_team_still_owes_an_ack_for(inst):
+    """`status --open` on a store with an acked alert, a cancelled one, its
+    Cancel, a check of contacts and an open alert: only the open one is
+    listed, in text and in JSON, with the count of those left out; plain
+    `status` still lists all five.  Once its last team acks, none is open.
+    --open with an alert id is a usage error."""
+    t = inst.teams()[:4]
+    acked, _ = submit(inst, addresses=t[0])
+    inst.run("ack", acked, t[0], "--by", "Ann", "--via", "phone", check=0)
+    gone, ref = submit(inst, addresses=t[1])
+    cancel, _ = submit(inst, msg_type="Cancel", references=ref,
+                       addresses=t[1])
+    inst.run("verify-contacts", t[2], check=0)
+    open_, _ = submit(inst, addresses=f"{t[2]} {t[3]}")
+
+    every = json.loads(inst.run("status", "--json", check=0).stdout)
+    ids = [a["id"] for a in every["alerts"]]
+    assert len(ids) == 5 and {acked, gone, cancel, open_} < set(ids), ids
+    check = (set(ids) - {acked, gone, cancel, open_}).pop()
+    assert inst.sql("SELECT DISTINCT state FROM team_states WHERE "
+                    "alert_id = ?", check) == [("checking",)]
+
+    got = json.loads(inst.run("status", "--open", "--json", check=0).stdout)
+    assert [a["id"] for a in got["alerts"]] == [open_], got
+    assert got["alerts"][0]["team_states"]["active"] == 2
+    text = inst.run("status", "--open", check=0).stdout
+    listed = {i for i in ids if i in text}
+    assert listed == {open_}, text
+    assert "1 open of 5 alerts" in text, text
+    # the plain list is unchanged: all five
+    text = inst.run("status", check=0).stdout
+    assert {i for i in ids if i in text} == set(ids), text
+
+    for team in t[2:]:
+        inst.run("ack", open_, team, "--by", "Bo", "--via", "phone",
+                 check=0)
+    got = json.loads(inst.run("status", "--open", "--json", check=0).stdout)
+    assert got["alerts"] == [], got
+    assert inst.run("status", "--open", check=0).stdout.startswith(
+        "no open alerts (5 closed"), "no open alert expected"
+    # --open chooses alerts of the list, not teams of one alert
+    r = inst.run("status", open_, "--open", check=64)
+    assert "usage: tocsin status" in r.stderr
