@@ -2098,8 +2098,22 @@ serve_release(struct serve_run *s)
 {
 	struct disp *d = &s->d;
 
-	if (s->masked)
+	if (s->masked) {
+		sigset_t ended;
+		struct timespec none = { 0, 0 };
+
+		/* The workers are joined: the last one's DISP_SIG_ENDED may
+		   still be pending, and would end the process (its default
+		   action) once unblocked.  It is taken here and stays blocked,
+		   so that one sent from outside as serve exits does not turn a
+		   clean end into death by a signal. */
+		sigemptyset(&ended);
+		sigaddset(&ended, DISP_SIG_ENDED);
+		while (sigtimedwait(&ended, NULL, &none) > 0)
+			;
+		sigaddset(&s->old, DISP_SIG_ENDED);
 		pthread_sigmask(SIG_SETMASK, &s->old, NULL);
+	}
 	free(s->ws);
 	listen_stop(s->lst);
 	metrics_free(d->metrics);
