@@ -1551,7 +1551,8 @@ out:
  * reads the ack files at a time: the one holding the store's turn
  * "ack-poll", which it renews once half of its time is gone (a write
  * transaction, with SQLite's fsync, not one each second); another takes
- * it over DISP_POLL_TURN seconds after the holder stopped renewing it.
+ * it over DISP_POLL_TURN seconds after the holder stopped renewing it,
+ * or at once when the holder stopped cleanly and gave it back.
  * The SMS a modem of this host received are read on every node, turn or
  * not: the modem is this host's alone.
  */
@@ -1641,6 +1642,12 @@ poller_main(void *arg)
 		    !disp_stopping(d) && (left = until - base_mono_ms()) > 0;)
 			disp_wait(d, left, disp_wakes(d));
 	}
+	/* a clean stop hands the turn over at once: another node, or this
+	   serve started again, reads the ack files without waiting for its
+	   time to run out (a node that dies still holds it that long) */
+	if (held_until != 0 && store_turn_release(st, "ack-poll", owner,
+	    &err) != 0)
+		disp_log(d, TLOG_WARNING, NULL, "ack poller: %s", err.msg);
 out:
 	certs_close(cx);
 	store_close(st);

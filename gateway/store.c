@@ -1929,6 +1929,32 @@ store_turn(struct store *s, const char *job, const char *owner, int64_t now,
 	return mine ? 1 : 0;
 }
 
+int
+store_turn_release(struct store *s, const char *job, const char *owner,
+    struct tocsin_err *err)
+{
+	struct sql_stmt *st = NULL;
+	int rc;
+
+	if ((rc = sq_begin(s, true, err)) != 0)
+		return rc;
+	if (sq_prepare(s, "DELETE FROM turns WHERE job = ?1 AND owner = ?2",
+	    &st, err) != 0) {
+		sq_rollback(s);
+		return TOCSIN_ESTORE;
+	}
+	sq_text(st, 1, job);
+	sq_text(st, 2, owner);
+	rc = sql_step(st) == SQL_DONE ? 0 : sq_fail(s, err, "give a turn "
+	    "back");
+	sql_finalize(st);
+	if (rc != 0 || (rc = sq_commit(s, err)) != 0) {
+		sq_rollback(s);
+		return rc;
+	}
+	return 0;
+}
+
 static void
 fill_holder(struct sql_stmt *st, void *v)
 {

@@ -349,6 +349,10 @@ int store_lease_owners(struct store *s, char ***ret, size_t *n,
  */
 int store_turn(struct store *s, const char *job, const char *owner,
     int64_t now, int64_t ttl, struct tocsin_err *err);
+/* owner gives its turn at job back (a node that stops cleanly), so that
+   another takes it at once rather than when its time runs out. */
+int store_turn_release(struct store *s, const char *job, const char *owner,
+    struct tocsin_err *err);
 
 /* Who holds what, for status: the leases of deliveries being sent, per
    owner and channel (n of them, the latest lease end), and the turns

@@ -367,6 +367,11 @@ class CardKeys:
         home = self.inst.dir / f"k{len(self.homes)}"
         home.mkdir(mode=0o700)
         self.homes.append(home)
+        # the faked clock stands still ("!"): it restarts at that time in
+        # each gpg run, so a primary made in a run longer than a second
+        # on a busy machine was "in the future" for its subkeys' run
+        if faked is not None:
+            faked += "!"
         gpg(home, "--quick-gen-key", uid, "ed25519", "cert", "0", faked=faked)
         primary = fprs(home, uid)[0]
         gpg(home, "--quick-add-key", primary, "ed25519", "sign", expire,

@@ -252,3 +252,42 @@ def test_status_names_the_node_that_holds_deliveries(inst, serving):
     assert sum(h["deliveries"] for h in held) >= 1
     turns = [h for h in doc["holders"] if h.get("turn") == "ack-poll"]
     assert [h["owner"] for h in turns] == [f"{owner}poll"]
+
+
+def test_a_serve_that_stops_cleanly_gives_its_poll_turn_back(inst):
+    """The turn at the ack poll (one node at a time reads the drop hosts'
+    ack files) is given back when serve stops on SIGTERM or ends with
+    --until-idle, so that the next serve, a restart or another node, reads
+    the ack files at once and not 30 s later.  A serve killed with -9
+    keeps it until its time runs out, as before: nothing can give it
+    back."""
+    import socket
+    from test_escalation import serve_bg
+
+    def turns():
+        doc = json.loads(inst.run("status", "--json", check=0).stdout)
+        return [h["owner"] for h in doc["holders"]
+                if h.get("turn") == "ack-poll"]
+
+    def held_by(proc):
+        owner = f"tocsin/{socket.gethostname()}/{proc.pid}/poll"
+        end = time.monotonic() + 30
+        while turns() != [owner]:
+            assert time.monotonic() < end, turns()
+            assert proc.poll() is None
+            time.sleep(0.1)
+
+    proc = serve_bg(inst, "turn-term")
+    held_by(proc)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 0
+    assert turns() == []
+    r = inst.serve()
+    assert r.returncode == 0, r.stderr
+    assert turns() == []
+    # the next serve takes it at once; killed, it cannot give it back
+    proc = serve_bg(inst, "turn-kill")
+    held_by(proc)
+    proc.kill()
+    proc.wait(timeout=60)
+    assert turns() == [f"tocsin/{socket.gethostname()}/{proc.pid}/poll"]
