@@ -189,7 +189,9 @@ status_more_json(FILE *out, const struct status_more *m)
 		    m->contacts, m->stale_endpoints, m->stale_days);
 }
 
-bool
+/* Whether an alert is open: an Alert or an Update (not a Cancel, an Ack
+   or an Error) with a team whose ladder runs, active or held. */
+static bool
 status_open(const struct store_alert_row *a)
 {
 	return store_alert_asks(a) && a->nactive + a->nheld > 0;
@@ -212,20 +214,21 @@ status_alerts(struct store *st, const struct status_more *more, FILE *out,
 		store_alert_rows_free(rows, n);
 		return rc;
 	}
+	/* with --open, the open alerts are moved to the front, in their
+	   order: the first shown of the n are listed */
 	for (size_t i = 0; i < n; i++)
-		if (!open || status_open(&rows[i]))
-			shown++;
-	if (json) {
-		bool first = true;
+		if (!open || status_open(&rows[i])) {
+			struct store_alert_row r = rows[shown];
 
+			rows[shown++] = rows[i];
+			rows[i] = r;
+		}
+	if (json) {
 		fputs("{\"alerts\":[", out);
-		for (size_t i = 0; i < n; i++) {
+		for (size_t i = 0; i < shown; i++) {
 			struct store_alert_row *a = &rows[i];
 
-			if (open && !status_open(a))
-				continue;
-			fputs(first ? "{" : ",{", out);
-			first = false;
+			fputs(i ? ",{" : "{", out);
 			status_json_head(out, a, false);
 			fprintf(out, ",\"teams\":%d", a->nteams);
 			status_json_states(out, a);
@@ -247,9 +250,7 @@ status_alerts(struct store *st, const struct status_more *more, FILE *out,
 		fprintf(out, "%-22s %-20s %-8s %-8s %5s %5s %6s %5s %5s  %s\n",
 		    "ALERT", "RECEIVED", "SEVERITY", "STATUS", "TEAMS", "ACKED",
 		    "ACTIVE", "HELD", "UNREA", "HEADLINE");
-		for (size_t i = 0; i < n; i++) {
-			if (open && !status_open(&rows[i]))
-				continue;
+		for (size_t i = 0; i < shown; i++) {
 			fprintf(out, "%-22s %-20s %-8s %-8s %5d %5d %6d %5d "
 			    "%5d  ", rows[i].id, jsonw_fmt_time(
 			    rows[i].received, tb, sizeof(tb)),

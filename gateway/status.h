@@ -18,13 +18,11 @@ struct status_more {
 	long stale_endpoints;
 	long stale_days;		/* gateway.verify_after, in days */
 };
-/* The alerts, newest first (open: only those with a team that owes an
-   ack, status_open), then what more says (NULL: nothing). */
+/* The alerts, newest first (open: only the open ones, an Alert or an
+   Update with a team whose ladder runs), then what more says (NULL:
+   nothing). */
 int status_alerts(struct store *st, const struct status_more *more,
     FILE *out, bool json, bool open, struct tocsin_err *err);
-/* Whether an alert is open: an Alert or an Update (not a Cancel, an Ack
-   or an Error) with a team whose ladder runs, active or held. */
-bool status_open(const struct store_alert_row *a);
 /* Which teams of one alert to show: all (both NULL/false), those whose
    ladder is in one state ("active", "held", "acked", "unreached",
    "cancelled", "updated", "told"), or those that owe an ack. */

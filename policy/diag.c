@@ -69,26 +69,12 @@ policy_diag_vadd(struct policy_diag *d, enum policy_sev sev, const char *file,
     int line, const char *fmt, va_list ap)
 {
 	struct policy_diag_item *it;
-	va_list ap2;
-	char small[256];
 	char *text;
-	int len;
 
 	if (base_grow(&d->items, &d->cap, d->n + 1, sizeof(*d->items)) != 0)
 		policy_oom();
-	/* most lines fit the first try; a longer one is made again */
-	va_copy(ap2, ap);
-	len = vsnprintf(small, sizeof(small), fmt, ap2);
-	va_end(ap2);
-	if (len < 0) {
-		len = 0;
-		small[0] = '\0';
-	}
-	text = policy_xcalloc((size_t)len + 1, 1);
-	if ((size_t)len < sizeof(small))
-		memcpy(text, small, (size_t)len + 1);
-	else
-		(void)vsnprintf(text, (size_t)len + 1, fmt, ap);
+	if (vasprintf(&text, fmt, ap) < 0)
+		policy_oom();
 
 	it = &d->items[d->n++];
 	it->sev = sev;

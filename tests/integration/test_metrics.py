@@ -256,7 +256,7 @@ def test_the_workers_end_signal_sent_from_outside_stops_nothing(inst):
         while inst.sql("SELECT count(*) FROM deliveries WHERE alert_id = ? "
                        "AND attempts = 0", alert) != [(0,)]:
             assert time.monotonic() < end, inst.sql(
-                "SELECT channel, state, reason FROM deliveries "
+                "SELECT channel, state, last_error FROM deliveries "
                 "WHERE alert_id = ?", alert)
             time.sleep(0.1)
         assert proc.poll() is None
