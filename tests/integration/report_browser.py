@@ -38,6 +38,23 @@ def _driver():
     return webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
 
 
+def submit_and_read(d, button, timeout=60):
+    """Click a form's button and return the text of the page the POST
+    answered with.  A click does not wait for the navigation it starts:
+    read at once, the old document may be gone and the new one not yet
+    there (no <body>), so wait until the old root is stale and the new
+    document is complete."""
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+    old = d.find_element("tag name", "html")
+    button.click()
+    wait = WebDriverWait(d, timeout)
+    wait.until(ec.staleness_of(old))
+    wait.until(lambda x: x.execute_script(
+        "return document.readyState") == "complete")
+    return d.find_element("tag name", "body").text
+
+
 def render(html_path, png_path):
     """Open html_path, return what the page holds and save a full-page
     screenshot to png_path (see the module's comment)."""

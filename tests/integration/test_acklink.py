@@ -233,7 +233,7 @@ def test_the_page_in_a_browser_shows_local_and_utc_times(inst, served):
     string."""
     from datetime import datetime, timezone
     from zoneinfo import ZoneInfo
-    from report_browser import _driver
+    from report_browser import _driver, submit_and_read
 
     team = inst.teams()[0]
     zone = first_zone(inst, team)
@@ -252,8 +252,7 @@ def test_the_page_in_a_browser_shows_local_and_utc_times(inst, served):
         assert f"(your time, {zone}: {want_local} " in text, text
         assert f"{sent:%Y-%m-%dT%H:%M}" not in text and "-00:00" not in text
         d.find_element("name", "name").send_keys("Amina O.")
-        d.find_element("tag name", "button").click()
-        text = d.find_element("tag name", "body").text
+        text = submit_and_read(d, d.find_element("tag name", "button"))
         at = inst.sql("SELECT ack_at FROM team_states WHERE alert_id = ? "
                       "AND team = ?", alert, team)[0][0]
         at_utc = datetime.fromtimestamp(at, timezone.utc)
@@ -275,7 +274,7 @@ def test_the_page_in_the_team_s_language(inst, served):
     no catalog (sw) reads English."""
     from datetime import datetime, timezone
     from zoneinfo import ZoneInfo
-    from report_browser import _driver
+    from report_browser import _driver, submit_and_read
 
     fr, ar, sw = inst.teams()[:3]
     inst.set_contact_langs(fr, ["fr"])
@@ -305,8 +304,7 @@ def test_the_page_in_the_team_s_language(inst, served):
                         "Acknowledge for team", "has not acknowledged"):
             assert english not in text, (english, text)
         d.find_element("name", "name").send_keys("Amina O.")
-        button.click()
-        text = d.find_element("tag name", "body").text
+        text = submit_and_read(d, button)
         at = inst.sql("SELECT ack_at FROM team_states WHERE alert_id = ? "
                       "AND team = ?", alert, fr)[0][0]
         at_utc = datetime.fromtimestamp(at, timezone.utc)
