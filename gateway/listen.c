@@ -379,13 +379,18 @@ link_contact_lang(const struct listen_ctx *l, const char *team,
 static void
 addr_text(const struct sockaddr *sa, char *out, size_t outlen)
 {
-	(void)snprintf(out, outlen, "unknown");
+	int rc = -1;
+
+	/* base_ip_text's spelling, that of trusted_proxy and of xff_last:
+	   a dual-stack socket's IPv4 peer is its IPv4 text */
 	if (sa != NULL && sa->sa_family == AF_INET)
-		(void)inet_ntop(AF_INET, &((const struct sockaddr_in *)
-		    (const void *)sa)->sin_addr, out, (socklen_t)outlen);
+		rc = base_ip_text(AF_INET, &((const struct sockaddr_in *)
+		    (const void *)sa)->sin_addr, out, outlen);
 	else if (sa != NULL && sa->sa_family == AF_INET6)
-		(void)inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)
-		    (const void *)sa)->sin6_addr, out, (socklen_t)outlen);
+		rc = base_ip_text(AF_INET6, &((const struct sockaddr_in6 *)
+		    (const void *)sa)->sin6_addr, out, outlen);
+	if (rc != 0)
+		(void)snprintf(out, outlen, "unknown");
 }
 
 /* Keeps the value of the last X-Forwarded-For line (MHD keeps each line
@@ -1124,8 +1129,7 @@ monitor_allowed(const struct listen_ctx *l, struct MHD_Connection *c)
 	if (l->repo->gateway.trusted_proxy != NULL &&
 	    strcmp(addr, l->repo->gateway.trusted_proxy) == 0)
 		return false;
-	return strncmp(addr, "127.", 4) == 0 || strcmp(addr, "::1") == 0 ||
-	    strncmp(addr, "::ffff:127.", 11) == 0;
+	return strncmp(addr, "127.", 4) == 0 || strcmp(addr, "::1") == 0;
 }
 
 static enum MHD_Result

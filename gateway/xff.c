@@ -3,17 +3,19 @@
  *
  * Pure: no allocation, reads only the len bytes it is given, and believes
  * nothing but a numeric address that inet_pton accepts, so that a client
- * cannot slip a name, a port or a second address past it.
+ * cannot slip a name, a port or a second address past it.  The address is
+ * given back in base_ip_canon's spelling, the one the listener prints its
+ * peers in.
  */
-#include <arpa/inet.h>
 #include <string.h>
 
+#include "base.h"
 #include "xff.h"
 
 int
 xff_last(const char *line, size_t len, char *out, size_t outlen)
 {
-	unsigned char ip[16];
+	char cand[XFF_ADDR_MAX];
 	size_t start, end;
 
 	if (outlen > 0)
@@ -31,11 +33,8 @@ xff_last(const char *line, size_t len, char *out, size_t outlen)
 	if (end == start || end - start >= XFF_ADDR_MAX ||
 	    memchr(line + start, '\0', end - start) != NULL)
 		return -1;
-	memcpy(out, line + start, end - start);
-	out[end - start] = '\0';
-	if (inet_pton(AF_INET, out, ip) == 1 ||
-	    inet_pton(AF_INET6, out, ip) == 1)
-		return 0;
-	out[0] = '\0';
-	return -1;
+	memcpy(cand, line + start, end - start);
+	cand[end - start] = '\0';
+	/* in the spelling the peer addresses have: one client, one slot */
+	return base_ip_canon(cand, out, outlen);
 }

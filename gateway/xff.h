@@ -22,8 +22,10 @@
  * The last comma-separated element of line (len bytes, not necessarily
  * NUL-terminated), with spaces and tabs around it trimmed, into out
  * (outlen bytes, at least XFF_ADDR_MAX): 0 when it is an IPv4 or IPv6
- * address in numeric form, -1 otherwise (empty, over XFF_MAX_LINE, a
- * name, a port, brackets, anything else); out is then "".
+ * address in numeric form, written in base_ip_canon's spelling (so
+ * "2001:DB8:0::7" is "2001:db8::7" and "::ffff:192.0.2.7" is
+ * "192.0.2.7"), -1 otherwise (empty, over XFF_MAX_LINE, a name, a port,
+ * brackets, anything else); out is then "".
  */
 int xff_last(const char *line, size_t len, char *out, size_t outlen);
 

@@ -781,7 +781,7 @@ static void
 policy_read_gateway_acks(struct policy_ctx *ctx, const config_setting_t *g)
 {
 	struct policy_gateway *gw = &ctx->repo->gateway;
-	unsigned char ip[16];
+	char canon[BASE_IP_TEXT_MAX];
 
 	if (policy_get_path(ctx, g, "gateway", "ack_secret", false,
 	    &gw->ack_secret) == 1)
@@ -800,10 +800,14 @@ policy_read_gateway_acks(struct policy_ctx *ctx, const config_setting_t *g)
 	    POLICY_MAX_VALUE, policy_short_name_valid, "is not 1 to 20 "
 	    "printable ASCII characters (no line break); write the name "
 	    "recipients know the desk by, e.g. \"DNS-CERT\"", &gw->short_name);
+	/* kept in the one spelling the listener prints its peers in
+	   (base_ip_canon): "0:0::1" must match a peer printed "::1" */
 	if (policy_get_dup(ctx, g, "gateway", "trusted_proxy", false, 64,
-	    &gw->trusted_proxy) == 1 &&
-	    inet_pton(AF_INET, gw->trusted_proxy, ip) != 1 &&
-	    inet_pton(AF_INET6, gw->trusted_proxy, ip) != 1) {
+	    &gw->trusted_proxy) == 1 && base_ip_canon(gw->trusted_proxy, canon,
+	    sizeof(canon)) == 0) {
+		free(gw->trusted_proxy);
+		gw->trusted_proxy = policy_xstrdup(canon);
+	} else if (gw->trusted_proxy != NULL) {
 		policy_err(ctx, config_setting_get_member(g, "trusted_proxy"),
 		    "gateway: trusted_proxy %.64s is not an IP address; give "
 		    "the address the TLS proxy connects from, e.g. "

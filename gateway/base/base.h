@@ -94,6 +94,21 @@ bool base_text_ok(const char *s, size_t max);
  */
 const char *base_tzname_check(const char *name);
 
+/* Room for an IP address's text with its NUL (INET6_ADDRSTRLEN). */
+#define BASE_IP_TEXT_MAX 46
+
+/*
+ * The one spelling of an address (ipaddr.c says why): family's address
+ * (a struct in_addr or in6_addr) as inet_ntop writes it, an IPv4-mapped
+ * IPv6 address ("::ffff:192.0.2.7") as its IPv4 text.  0, or -1 with out
+ * "" (another family, or outlen under BASE_IP_TEXT_MAX).
+ */
+int base_ip_text(int family, const void *addr, char *out, size_t outlen);
+
+/* in, an IPv4 or IPv6 address's text, in that spelling: 0, or -1 with
+   out "" when in is not an address. */
+int base_ip_canon(const char *in, char *out, size_t outlen);
+
 /* A tocsin_log_fn for a stdio stream (arg, a FILE *): the line and a
    newline in one call, then flushed, so lines of threads never mix. */
 void base_log_file(void *arg, const char *line);

@@ -37,12 +37,13 @@ class SmsProvider(PeerProcess):
 
     def __init__(self, workdir, accounts=None, cert=None, key=None, faults=(),
                  max_rate=None, name="sms_provider",
-                 idempotency_header=None):
+                 idempotency_header=None, host="127.0.0.1"):
         """accounts: {SID: TOKEN}, by default {"AC1": "tok1"}; cert and key
         make it serve HTTPS; faults: rule dicts given with --fault;
         max_rate: --max-rate (observed and flagged, never enforced);
         idempotency_header: --idempotency-header (generic requests carrying
-        it happen once per key)."""
+        it happen once per key); host: the address to listen on, an
+        IPv6 literal such as "::1" for IPv6."""
         self.workdir = Path(workdir)
         self.accounts = dict(accounts if accounts is not None
                              else {"AC1": "tok1"})
@@ -55,14 +56,15 @@ class SmsProvider(PeerProcess):
         self.logfile = self.workdir / f"{name}.log"
         self.stdout_file = self.workdir / f"{name}.out"
         self.requests_file = self.workdir / f"{name}.jsonl"
-        self.host = "127.0.0.1"
+        self.host = host
         self.proc = None
         self.port = None
 
     @property
     def url(self):
         scheme = "https" if self.cert else "http"
-        return f"{scheme}://{self.host}:{self.port}"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{scheme}://{host}:{self.port}"
 
     def messages_url(self, sid="AC1"):
         return f"{self.url}/2010-04-01/Accounts/{sid}/Messages.json"

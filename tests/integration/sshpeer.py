@@ -72,11 +72,12 @@ PRIVSEP_DIR = Path("/run/sshd")   # sshd refuses to start as root without it
 HOST = "127.0.0.1"
 
 
-def free_port():
-    """A port of 127.0.0.1 that was free a moment ago (as conftest does;
-    sshd cannot listen on port 0)."""
-    with socket.socket() as so:
-        so.bind((HOST, 0))
+def free_port(host=HOST):
+    """A port of host (127.0.0.1) that was free a moment ago (as conftest
+    does; sshd cannot listen on port 0)."""
+    with socket.socket(socket.AF_INET6 if ":" in host else
+                       socket.AF_INET) as so:
+        so.bind((host, 0))
         return so.getsockname()[1]
 
 
@@ -150,7 +151,7 @@ class SshPeer(PeerProcess):
     what = "sshd"
 
     def __init__(self, workdir=None, port=None, sftp="server",
-                 sftp_log_level="VERBOSE", extra_config=""):
+                 sftp_log_level="VERBOSE", extra_config="", host=HOST):
         """workdir: where the peer makes its folder (a fresh sshd-* folder,
         so several peers may share workdir); None: a folder in /tmp that
         close() (and leaving a with block) removes.  port: a fixed port
@@ -159,7 +160,8 @@ class SshPeer(PeerProcess):
         sftp-server program, logging to sftp.log) or "internal"
         (internal-sftp, no log of its own).  extra_config: lines appended
         to sshd_config (sshd keeps the first value of a keyword, so these
-        add keywords or Match blocks; they cannot override ours)."""
+        add keywords or Match blocks; they cannot override ours).  host:
+        the address sshd listens on, "::1" for IPv6."""
         if sftp not in ("server", "internal"):
             raise ValueError(f"sftp must be 'server' or 'internal': {sftp!r}")
         if sftp == "server" and not Path(SFTP_SERVER).exists():
@@ -176,7 +178,7 @@ class SshPeer(PeerProcess):
         # AuthorizedKeysFile: keep such paths out.
         if any(c in str(d) for c in " \t\"'%#"):
             raise ValueError(f"sshd cannot take this folder: {d}")
-        self.host = HOST
+        self.host = host        # "::1": sshd listens on IPv6
         self.user = pwd.getpwuid(os.geteuid()).pw_name
         _check_not_locked(self.user)
         self.fixed_port = port
@@ -214,7 +216,7 @@ class SshPeer(PeerProcess):
 # written by tests/integration/sshpeer.py; nothing else is read
 ListenAddress {self.host}
 Port {self.port}
-AddressFamily inet
+AddressFamily {"inet6" if ":" in self.host else "inet"}
 HostKey {self.host_key}
 PidFile {self.pidfile}
 AuthorizedKeysFile {self.authorized_keys}
@@ -264,7 +266,7 @@ Subsystem sftp {self._subsystem()}
         t0 = time.monotonic()
         for attempt in range(1 if keep else tries):
             if not keep:
-                self.port = free_port()
+                self.port = free_port(self.host)
             self._write_config()
             self.pidfile.unlink(missing_ok=True)
             mark = self._size(self.logfile)

@@ -17,8 +17,11 @@ from conftest import BIN, tr
 
 
 
-def request(inst, method, path, body=None, forwarded=None):
-    c = http.client.HTTPConnection("127.0.0.1", inst.port, timeout=10)
+def request(inst, method, path, body=None, forwarded=None, host="127.0.0.1",
+            port=None):
+    """(status, headers, text) of one request to serve's listener, at
+    inst.port of host unless port is given."""
+    c = http.client.HTTPConnection(host, port or inst.port, timeout=10)
     headers = {}
     if forwarded:
         headers["X-Forwarded-For"] = forwarded
@@ -32,11 +35,10 @@ def request(inst, method, path, body=None, forwarded=None):
     return out
 
 
-@pytest.fixture
-def served(inst):
-    """serve in the background (its listener answers the links); nothing
-    is sent, as the test's teams have no reachable relay: only the
-    listener matters here."""
+def serving(inst, probe):
+    """A fixture's body: yields a function that starts serve in the
+    background (output to serve.log) and returns once probe() (a request
+    to its listener) stops raising OSError; serve is stopped after."""
     log = open(inst.dir / "serve.log", "w")
     proc = None
 
@@ -48,7 +50,7 @@ def served(inst):
         deadline = time.time() + 10
         while time.time() < deadline:
             try:
-                request(inst, "GET", "/ack/x")
+                probe()
                 return
             except OSError:
                 time.sleep(0.05)
@@ -58,6 +60,14 @@ def served(inst):
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=60)
     log.close()
+
+
+@pytest.fixture
+def served(inst):
+    """serve in the background (its listener answers the links); nothing
+    is sent, as the test's teams have no reachable relay: only the
+    listener matters here."""
+    yield from serving(inst, lambda: request(inst, "GET", "/ack/x"))
 
 
 def team_state(inst, alert, team):

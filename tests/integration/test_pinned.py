@@ -157,28 +157,24 @@ def sshd(tmp_path):
     p.stop()
 
 
-def pinned_drop(inst, sshd, teams, known_hosts=None, fingerprint=None):
+def pinned_drop(inst, sshd, teams, known_hosts=None, fingerprint=None,
+                pin=PIN):
     """providers.sshdrop's host "peer" as drop.tocsin.invalid, with the
-    sshd's address pinned."""
+    addresses pin pinned (the sshd's)."""
     drop_configure(inst, sshd, teams, known_hosts=known_hosts,
                    fingerprint=fingerprint)
     text = inst.conf.read_text()
     text, n = re.subn(r'(name = "peer";) host = "127\.0\.0\.1";',
-                      rf'\1 host = "drop.tocsin.invalid"; addresses = {PIN};',
+                      rf'\1 host = "drop.tocsin.invalid"; addresses = {pin};',
                       text, count=1)
     assert n == 1
     inst.conf.write_text(text)
 
 
-def test_drop_goes_to_the_pinned_address_checked_by_name_in_known_hosts(
-        inst, sshd, tmp_path):
-    # known_hosts holds the key for the name only, never for the address
-    kh = tmp_path / "known_hosts"
-    line = sshd.known_hosts_line().replace("[127.0.0.1]",
-                                           "[drop.tocsin.invalid]")
-    kh.write_text(line)
-    teams = inst.teams()[:2]
-    pinned_drop(inst, sshd, teams, known_hosts=kh)
+def dropped_once(inst, sshd, teams):
+    """Submit an alert for teams, serve it, and check that each team's
+    folder on sshd got it once: the CAP, one manifest, no temporary file
+    left."""
     alert, cap, _ = submit(inst, teams)
     p = inst.serve()
     assert p.returncode == 0, p.stderr
@@ -192,6 +188,18 @@ def test_drop_goes_to_the_pinned_address_checked_by_name_in_known_hosts(
         assert [n for n in names if n.endswith(".sha256")] == [
             f"alert-{alert}.{t}.s0.sha256"]
         assert not [n for n in names if n.startswith(".")], names
+
+
+def test_drop_goes_to_the_pinned_address_checked_by_name_in_known_hosts(
+        inst, sshd, tmp_path):
+    # known_hosts holds the key for the name only, never for the address
+    kh = tmp_path / "known_hosts"
+    line = sshd.known_hosts_line().replace("[127.0.0.1]",
+                                           "[drop.tocsin.invalid]")
+    kh.write_text(line)
+    teams = inst.teams()[:2]
+    pinned_drop(inst, sshd, teams, known_hosts=kh)
+    dropped_once(inst, sshd, teams)
 
 
 def test_drop_at_a_pinned_address_with_another_key_is_refused(

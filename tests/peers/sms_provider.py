@@ -1011,7 +1011,11 @@ def main(argv=None):
     sigs = {signal.SIGTERM, signal.SIGINT}
     signal.pthread_sigmask(signal.SIG_BLOCK, sigs)
 
-    server = Server((a.host, a.port), Handler)
+    # an IPv6 literal (--host ::1) listens on IPv6
+    cls = Server
+    if ":" in a.host:
+        cls = type("Server6", (Server,), {"address_family": socket.AF_INET6})
+    server = cls((a.host, a.port), Handler)
     server.state = State(accounts, rules, logfile, a.max_rate)
     server.state.idem_header = a.idempotency_header
     scheme = "http"
@@ -1028,7 +1032,7 @@ def main(argv=None):
 
     if a.ready_file:
         write_atomic(a.ready_file, f"{port}\n".encode())
-    url = f"{scheme}://{a.host}:{port}"
+    url = f"{scheme}://{'[' + a.host + ']' if ':' in a.host else a.host}:{port}"
     print(f"sms_provider listening on {url}", flush=True)
     log(f"listening on {url}, {len(accounts)} account(s), {len(rules)} "
         f"fault rule(s){', max rate %g/s observed' % a.max_rate if a.max_rate else ''}")

@@ -2577,6 +2577,32 @@ test_gateway_values(void **state)
 	assert_string_equal(r->gateway.trusted_proxy, "::1");
 	policy_free(r);
 	policy_diag_free(&d);
+	/* another spelling of the same address is kept in the listener's:
+	   written as it came, it matched no peer and the proxy was not
+	   trusted (its clients shared one rate limit; a proxy on this host
+	   reached /metrics) */
+	{
+		static const char *const spell[][2] = {
+			{ "0:0:0:0:0:0:0:1", "::1" },
+			{ "::0001", "::1" },
+			{ "2001:DB8:0::A", "2001:db8::a" },
+			{ "::ffff:127.0.0.1", "127.0.0.1" },
+			{ "192.0.2.70", "192.0.2.70" },
+		};
+		char conf[200], text[8192];
+
+		for (size_t i = 0; i < NELEM(spell); i++) {
+			(void)snprintf(conf, sizeof(conf),
+			    "trusted_proxy = \"%s\";", spell[i][0]);
+			fill(text, sizeof(text), GWX("%s") ISS POL TEAMS,
+			    conf);
+			assert_int_equal(load_str(text, &d, &r), 0);
+			assert_string_equal(r->gateway.trusted_proxy,
+			    spell[i][1]);
+			policy_free(r);
+			policy_diag_free(&d);
+		}
+	}
 }
 
 /*

@@ -30,7 +30,11 @@ static const struct xff_case cases[] = {
 	{ " 10.0.0.1 ,\t192.0.2.7 \t", "192.0.2.7" },
 	{ "2001:db8::1", "2001:db8::1" },
 	{ "192.0.2.1, 2001:db8::7", "2001:db8::7" },
-	{ "::ffff:192.0.2.9", "::ffff:192.0.2.9" },
+	/* in the spelling the listener prints its peers in: one client,
+	   one slot of the rate table, however its proxy writes it */
+	{ "::ffff:192.0.2.9", "192.0.2.9" },
+	{ "2001:DB8:0:0::7", "2001:db8::7" },
+	{ "0:0:0:0:0:0:0:1", "::1" },
 	/* the proxy's element is not an address: nothing is believed,
 	   least of all the client's earlier one */
 	{ "192.0.2.7, ", NULL },
