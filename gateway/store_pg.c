@@ -866,6 +866,7 @@ pg_schema(struct pg_db *p, struct tocsin_err *err)
 	base_buf_puts(&b, store_told_fix);
 	/* version 15: the teams of checks of contacts are checking */
 	base_buf_puts(&b, store_checking_fix);
+	/* version 16: the index audit_ladder, made by the schema's CREATE */
 	if (b.rc != 0 || b.full) {
 		pg_rollback(&p->base);
 		base_buf_free(&b);

@@ -527,6 +527,11 @@ store_migrate(sqlite3 *db, struct tocsin_err *err)
 	    != 0 || (rc = sq_exec_err(db, "UPDATE schema_version SET version "
 	    "= 15", err)) != 0))
 		return rc;
+	/* version 16: the index audit_ladder, which the schema's CREATE
+	   makes */
+	if (version < 16 && (rc = sq_exec_err(db, "UPDATE schema_version SET "
+	    "version = 16", err)) != 0)
+		return rc;
 	return 0;
 }
 

@@ -76,7 +76,7 @@ reopen_after(struct unit_store *f, const char *sql)
 	raw(f, sql);
 	if (store_open(f->path, &f->st, &e) != 0)
 		fail_msg("store_open: %s", e.msg);
-	assert_int_equal(count(f, "schema_version WHERE version = 15"), 1);
+	assert_int_equal(count(f, "schema_version WHERE version = 16"), 1);
 }
 
 /* The store's write lock taken by another connection, as another serve
@@ -721,7 +721,7 @@ test_migrate_v5(void **state)
 	assert_int_equal(count(f, "ack_guesses"), 1);
 	assert_int_equal(count(f, "check_tokens"), 0);
 	raw(f, "UPDATE team_states SET ack_contact = 'Ann'");
-	assert_int_equal(count(f, "schema_version WHERE version = 15"), 1);
+	assert_int_equal(count(f, "schema_version WHERE version = 16"), 1);
 }
 
 /* A store of version 10 gains what a failed step does and why a team
@@ -744,6 +744,30 @@ test_migrate_v10(void **state)
 	    "name = 'deliveries_waiting'"), 1);
 }
 
+/* A store of version 15 gains the audit's index for /metrics (the audit
+   is never pruned: without it every scrape read all of it), and the
+   counts read through it are those of the rows. */
+static void
+test_migrate_v15(void **state)
+{
+	struct unit_store *f = *state;
+	struct store_metrics m;
+	struct tocsin_err e;
+
+	assert_int_equal(submit(f, "A1", "ID-1", 2, &e), 0);
+	unit_escalate(f->st, "A1", "t000", 0, 1, "active", 9000, NULL, 0,
+	    5000);
+	reopen_after(f, "DROP INDEX audit_ladder; UPDATE schema_version SET "
+	    "version = 15");
+	assert_int_equal(count(f, "sqlite_master WHERE type = 'index' AND "
+	    "name = 'audit_ladder' AND sql LIKE '%WHERE action IN%'"), 1);
+	memset(&m, 0, sizeof(m));
+	assert_int_equal(store_metrics(f->st, 5001, &m, &e), 0);
+	assert_int_equal(m.escalations, count(f, "audit WHERE action = "
+	    "'escalate'"));
+	assert_true(m.escalations >= 1);
+}
+
 /* A store of version 12 gains the requests table; a request is stored
    once per signature. */
 static void
@@ -760,7 +784,7 @@ test_migrate_v12(void **state)
 	store_close(f->st);
 	raw(f, "DROP TABLE requests; UPDATE schema_version SET version = 12");
 	assert_int_equal(store_open(f->path, &f->st, &e), 0);
-	assert_int_equal(count(f, "schema_version WHERE version = 15"), 1);
+	assert_int_equal(count(f, "schema_version WHERE version = 16"), 1);
 	assert_int_equal(store_request_add(f->st, &r, "t", &e), 0);
 	r.id = "R-2";
 	assert_int_equal(store_request_add(f->st, &r, "t", &e), TOCSIN_EPERM);
@@ -2269,7 +2293,7 @@ test_pg_schema(void **state)
 	store_close(second);
 	assert_int_equal(count(f, "schema_version"), 1);
 	assert_int_equal(unit_store_int(f, "SELECT version FROM "
-	    "schema_version"), 15);
+	    "schema_version"), 16);
 	assert_int_equal(unit_store_int(f, "SELECT count(*) FROM "
 	    "information_schema.columns WHERE table_name = 'team_states' AND "
 	    "column_name = 'team' AND collation_name = 'C'"), 1);
@@ -2281,7 +2305,7 @@ test_pg_schema(void **state)
 	assert_int_equal(store_open(f->path, &second, &e), 0);
 	store_close(second);
 	assert_int_equal(count(f, "turns"), 0);
-	assert_int_equal(count(f, "schema_version WHERE version = 15"), 1);
+	assert_int_equal(count(f, "schema_version WHERE version = 16"), 1);
 	/* one of version 10 gains the columns of version 11 */
 	raw(f, "ALTER TABLE team_states DROP COLUMN on_failure, DROP COLUMN "
 	    "early_why, DROP COLUMN moved_why; UPDATE schema_version SET "
@@ -2289,7 +2313,7 @@ test_pg_schema(void **state)
 	assert_int_equal(store_open(f->path, &second, &e), 0);
 	store_close(second);
 	assert_int_equal(count(f, "team_states WHERE on_failure <> 'next'"), 0);
-	assert_int_equal(count(f, "schema_version WHERE version = 15"), 1);
+	assert_int_equal(count(f, "schema_version WHERE version = 16"), 1);
 	/* one of version 11 gains the index of what waits per channel */
 	raw(f, "DROP INDEX deliveries_waiting; UPDATE schema_version SET "
 	    "version = 11");
@@ -2297,12 +2321,19 @@ test_pg_schema(void **state)
 	store_close(second);
 	assert_int_equal(count(f, "pg_indexes WHERE indexname = "
 	    "'deliveries_waiting'"), 1);
+	/* one of version 15 gains the audit's index for /metrics */
+	raw(f, "DROP INDEX audit_ladder; UPDATE schema_version SET version = "
+	    "15");
+	assert_int_equal(store_open(f->path, &second, &e), 0);
+	store_close(second);
+	assert_int_equal(count(f, "pg_indexes WHERE indexname = "
+	    "'audit_ladder'"), 1);
 	/* one of version 11 gains the requests table of version 13 */
 	raw(f, "DROP TABLE requests; UPDATE schema_version SET version = 12");
 	assert_int_equal(store_open(f->path, &second, &e), 0);
 	store_close(second);
 	assert_int_equal(count(f, "requests"), 0);
-	assert_int_equal(count(f, "schema_version WHERE version = 15"), 1);
+	assert_int_equal(count(f, "schema_version WHERE version = 16"), 1);
 	/* a UTF8 database would refuse or change text the store keeps */
 	unit_pg_admin("CREATE DATABASE tst_utf8 ENCODING 'UTF8' TEMPLATE "
 	    "template0");
@@ -2531,6 +2562,7 @@ main(void)
 		T(test_migrate_v5),
 		T(test_migrate_v10),
 		T(test_migrate_v12),
+		T(test_migrate_v15),
 		T(test_migrate_old_store),
 		T(test_claim_that_cannot_commit_hands_out_nothing),
 		T(test_backup_copy),
