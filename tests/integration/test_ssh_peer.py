@@ -302,8 +302,9 @@ def test_taken_port_picked_again(make_peer, monkeypatch):
         taken = busy.getsockname()[1]
         picks = [taken]
         real = sshpeer.free_port
-        monkeypatch.setattr(sshpeer, "free_port",
-                            lambda: picks.pop(0) if picks else real())
+        monkeypatch.setattr(
+            sshpeer, "free_port",
+            lambda host=sshpeer.HOST: picks.pop(0) if picks else real(host))
         p = make_peer()
         assert p.port != taken
         assert "Address already in use" in p.log_text()
