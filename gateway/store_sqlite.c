@@ -540,7 +540,7 @@ static int
 sq_schema(sqlite3 *db, struct tocsin_err *err)
 {
 	char sql[96];
-	int rc;
+	int version, rc;
 
 	(void)snprintf(sql, sizeof(sql), "INSERT INTO schema_version SELECT %d "
 	    "WHERE NOT EXISTS (SELECT 1 FROM schema_version)",
@@ -548,8 +548,14 @@ sq_schema(sqlite3 *db, struct tocsin_err *err)
 	/* a store that is up to date is only read: a start while another
 	   writer holds the store (a serve node, a submit, a backup) waits
 	   for nothing */
-	if (sq_version(db) == STORE_SCHEMA_VERSION)
+	if ((version = sq_version(db)) == STORE_SCHEMA_VERSION)
 		return 0;
+	/* as on PostgreSQL: what a later version changed, this one may
+	   misread or undo */
+	if (version > STORE_SCHEMA_VERSION)
+		return tocsin_fail(err, TOCSIN_ESTORE, "store: the file holds a "
+		    "store of version %d, made by a later tocsin (this one "
+		    "knows %d)", version, STORE_SCHEMA_VERSION);
 	if ((rc = sq_exec_err(db, "BEGIN IMMEDIATE", err)) != 0)
 		return rc;
 	if ((rc = store_migrate(db, err)) != 0 ||

@@ -746,7 +746,8 @@ test_migrate_v10(void **state)
 
 /* A store of version 15 gains the audit's index for /metrics (the audit
    is never pruned: without it every scrape read all of it), and the
-   counts read through it are those of the rows. */
+   counts read through it are those of the rows; one of a later version
+   is refused. */
 static void
 test_migrate_v15(void **state)
 {
@@ -766,6 +767,15 @@ test_migrate_v15(void **state)
 	assert_int_equal(m.escalations, count(f, "audit WHERE action = "
 	    "'escalate'"));
 	assert_true(m.escalations >= 1);
+	/* a store of a later version is refused, as on PostgreSQL, and
+	   left as it was */
+	store_close(f->st);
+	f->st = NULL;
+	raw(f, "UPDATE schema_version SET version = 99");
+	assert_int_equal(store_open(f->path, &f->st, &e), TOCSIN_ESTORE);
+	assert_null(f->st);
+	assert_non_null(strstr(e.msg, "version 99, made by a later tocsin"));
+	assert_int_equal(count(f, "schema_version WHERE version = 99"), 1);
 }
 
 /* A store of version 12 gains the requests table; a request is stored
