@@ -7,6 +7,7 @@ write."""
 import http.client
 import re
 import signal
+import socket
 import threading
 import time
 
@@ -45,6 +46,25 @@ def get(port, path, source="127.0.0.1", headers=None):
     body = r.read().decode()
     c.close()
     return r.status, r.getheader("Content-Type"), body
+
+
+def staged_get(port, path, source, go):
+    """GET path from source with the request held back: connected and
+    sent but for the blank line that ends it, which goes once go() has
+    returned (a barrier's wait), so that requests of many threads reach
+    the listener together however slowly the threads started.  Returns
+    (status, body)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=30,
+                                  source_address=(source, 0)) as so:
+        so.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                   f"Connection: close\r\n".encode())
+        go()
+        so.sendall(b"\r\n")
+        data = b""
+        while chunk := so.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    return int(head.split(b" ", 2)[1]), body.decode()
 
 
 def wait_healthy(port, timeout=20):
@@ -187,16 +207,18 @@ def test_health_probes_waiting_together_share_one_and_stop_cleanly(inst):
     try:
         wait_healthy(inst.port)
         got = []
-        # the sixty go at once, not as fast as threads happen to start
-        # on a loaded machine (then fewer than 33 may ever wait together)
+        # the sixty connect and send all but their last line first, then
+        # end their requests together: not as fast as threads happen to
+        # start on a loaded machine (then fewer than 33 may ever wait
+        # together, and none is refused)
         ready = threading.Barrier(60)
 
         def probe(i):
+            go = (lambda: ready.wait(timeout=30)) if i < 60 else \
+                (lambda: None)
             try:
-                if i < 60:
-                    ready.wait(timeout=30)
-                got.append(get(inst.port, "/healthz",
-                               source=f"127.0.0.{10 + i}")[::2])
+                got.append(staged_get(inst.port, "/healthz",
+                                      f"127.0.0.{10 + i}", go))
             except (OSError, threading.BrokenBarrierError) as e:
                 got.append((None, str(e)))
 
