@@ -10,10 +10,9 @@ import socket
 import pytest
 
 from sshpeer import SshPeer, free_port
-from test_acklink import request as acklink_request, serving
+from test_acklink import request as acklink_request, serving, team_state
 from test_pinned import dropped_once, pinned_drop
 from test_sms import by_number, configure as sms_configure, provider, sms_rows
-
 
 
 def _has_ipv6_loopback():
@@ -39,65 +38,59 @@ def request(port, method, path, body=None, forwarded=None):
 
 
 @pytest.fixture
-def served6(inst):
-    """serve in the background, listening on [::1] only; start() returns
-    its port."""
+def port6(inst):
+    """The port serve listens on, on [::1] only."""
     port = free_port("::1")
     inst.set_keys("gateway", listen=f"[::1]:{port}",
                   public_url=f"http://[::1]:{port}/")
-    gen = serving(inst, lambda: request(port, "GET", "/healthz"))
-    start = next(gen)
-
-    def start6():
-        start()
-        return port
-    yield start6
-    next(gen, None)
+    return port
 
 
-def state(inst, alert, team):
-    return inst.sql("SELECT state, ack_by FROM team_states WHERE alert_id "
-                    "= ? AND team = ?", alert, team)[0]
+@pytest.fixture
+def served6(inst, port6):
+    """serve in the background on port6, started by the test."""
+    yield from serving(inst, lambda: request(port6, "GET", "/healthz"))
 
 
-def test_the_listener_on_ipv6_shows_acks_and_answers_this_host(inst,
+def test_the_listener_on_ipv6_shows_acks_and_answers_this_host(inst, port6,
                                                                  served6):
     teams = inst.teams()[:2]
     alert = inst.submit_signed(inst.cap(addresses=" ".join(teams)))
-    port = served6()
+    served6()
     tok = inst.ack_token(alert, teams[0])
-    st, page = request(port, "GET", f"/ack/{tok}")
+    st, page = request(port6, "GET", f"/ack/{tok}")
     assert st == 200 and f"Acknowledge for team {teams[0]}" in page, page
-    assert state(inst, alert, teams[0])[0] == "active"
-    st, page = request(port, "POST", f"/ack/{tok}", {"name": "Amina O."})
+    assert team_state(inst, alert, teams[0])[0] == "active"
+    st, page = request(port6, "POST", f"/ack/{tok}", {"name": "Amina O."})
     assert st == 200 and "Acknowledged</b>" in page, page
-    assert state(inst, alert, teams[0]) == ("acked", "Amina O.")
-    assert state(inst, alert, teams[1])[0] == "active"
+    assert team_state(inst, alert, teams[0])[:2] == ("acked", "Amina O.")
+    assert team_state(inst, alert, teams[1])[0] == "active"
     # the monitor pages answer this host's ::1
-    st, body = request(port, "GET", "/metrics")
+    st, body = request(port6, "GET", "/metrics")
     assert st == 200 and re.search(r'^tocsin_acks\{via="link",.* 1$', body,
                                    re.M), (st, body)
     # bound to [::1] alone: nothing listens on 127.0.0.1 at that port
     with pytest.raises(ConnectionRefusedError):
-        socket.create_connection(("127.0.0.1", port), timeout=5).close()
+        socket.create_connection(("127.0.0.1", port6), timeout=5).close()
 
 
-def test_guessing_over_ipv6_is_limited_per_address(inst, served6):
+def test_guessing_over_ipv6_is_limited_per_address(inst, port6, served6):
     alert = inst.submit_signed(inst.cap(addresses=inst.teams()[0]))
-    port = served6()
-    codes = [request(port, "GET", f"/ack/{i:032x}")[0] for i in range(13)]
+    served6()
+    codes = [request(port6, "GET", f"/ack/{i:032x}")[0] for i in range(13)]
     assert codes[:10] == [404] * 10 and set(codes[10:]) == {429}, codes
-    st, _ = request(port, "POST",
+    st, _ = request(port6, "POST",
                     f"/ack/{inst.ack_token(alert, inst.teams()[0])}",
                     {"name": "x"})
     assert st == 429
-    assert state(inst, alert, inst.teams()[0])[0] == "active"
+    assert team_state(inst, alert, inst.teams()[0])[0] == "active"
     log = (inst.dir / "serve.log").read_text()
     assert "unknown link from ::1" in log, log
 
 
 @pytest.mark.parametrize("spelling", ["::1", "0:0:0:0:0:0:0:1", "::0001"])
-def test_a_trusted_proxy_on_ipv6_in_any_spelling(inst, served6, spelling):
+def test_a_trusted_proxy_on_ipv6_in_any_spelling(inst, port6, served6,
+                                                 spelling):
     """The proxy's address written as the operator likes: its clients
     count one by one and the monitor pages stay this host's own.  Matched
     as text before, "0:0:0:0:0:0:0:1" never matched the peer the listener
@@ -107,24 +100,24 @@ def test_a_trusted_proxy_on_ipv6_in_any_spelling(inst, served6, spelling):
     inst.set_keys("gateway", trusted_proxy=spelling)
     team = inst.teams()[0]
     alert = inst.submit_signed(inst.cap(addresses=team))
-    port = served6()
-    codes = [request(port, "GET", f"/ack/{i:032x}",
+    served6()
+    codes = [request(port6, "GET", f"/ack/{i:032x}",
                      forwarded=f"10.9.{i}.1, 2001:DB8:0::7")[0]
              for i in range(14)]
     assert codes[:10] == [404] * 10 and set(codes[10:]) == {429}, codes
     tok = inst.ack_token(alert, team)
-    st, _ = request(port, "POST", f"/ack/{tok}", {"name": "guesser"},
+    st, _ = request(port6, "POST", f"/ack/{tok}", {"name": "guesser"},
                     forwarded="2001:db8::7")
     assert st == 429
-    assert state(inst, alert, team)[0] == "active"
+    assert team_state(inst, alert, team)[0] == "active"
     # another client behind the same proxy acks
-    st, page = request(port, "POST", f"/ack/{tok}", {"name": "Amina O."},
+    st, page = request(port6, "POST", f"/ack/{tok}", {"name": "Amina O."},
                        forwarded="2001:db8::8")
     assert st == 200 and "Acknowledged</b>" in page, page
-    assert state(inst, alert, team) == ("acked", "Amina O.")
+    assert team_state(inst, alert, team)[:2] == ("acked", "Amina O.")
     # through the proxy, the monitor pages are not this host's
     for path in ("/metrics", "/healthz"):
-        st, _ = request(port, "GET", path, forwarded="2001:db8::8")
+        st, _ = request(port6, "GET", path, forwarded="2001:db8::8")
         assert st == 403, (path, st)
     log = (inst.dir / "serve.log").read_text()
     assert "from 2001:db8::7" in log and "from ::1" not in log, log
